@@ -1,0 +1,133 @@
+"""The `guidebot` command: demo, serve, sandbox, db upgrade, channel create."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from collections.abc import Sequence
+
+from guidebot.errors import ConfigError, ValidationFailed, WeComError
+from guidebot.settings import Settings, load_settings
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="guidebot", description=__doc__)
+    parser.add_argument("--log-level", default="INFO")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def command(name: str, help_: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_)
+        p.add_argument("--config", help="config file (default: $GUIDEBOT_CONFIG, ./config.toml)")
+        return p
+
+    demo = command("demo", "run the end-to-end demo story on SQLite and the sandbox")
+    demo.add_argument("--workdir", default="guidebot-demo",
+                      help="where the demo database goes (default: ./guidebot-demo)")
+    serve = command("serve", "run the webhook and admin API")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.add_argument("--no-migrate", action="store_true",
+                       help="do not apply database migrations at start")
+    sandbox = command("sandbox", "run the local WeCom sandbox for every tenant in the config")
+    sandbox.add_argument("--host", default="127.0.0.1")
+    sandbox.add_argument("--port", type=int, default=8900)
+    db = command("db", "database maintenance")
+    db.add_argument("action", choices=["upgrade"])
+    channel = command("channel", "channel codes (「联系我」)")
+    channel.add_argument("action", choices=["create"])
+    channel.add_argument("--tenant", required=True)
+    channel.add_argument("--guide", required=True, help="the guide's WeCom userid")
+    channel.add_argument("--store")
+    channel.add_argument("--campaign", default="")
+    channel.add_argument("--tag", action="append", default=[], help="tag name; repeatable")
+    channel.add_argument("--welcome", default="", help="message id in content_library/messages")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        settings = load_settings(args.config)
+        return asyncio.run(_COMMANDS[args.command](settings, args))
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    except ValidationFailed as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+async def _demo(settings: Settings, args: argparse.Namespace) -> int:
+    from guidebot.demo import run_demo
+
+    return await run_demo(settings, workdir=args.workdir)
+
+
+async def _serve(settings: Settings, args: argparse.Namespace) -> int:
+    from guidebot.server import serve
+
+    if not args.no_migrate:
+        from guidebot.db.migrate import upgrade_async
+
+        await upgrade_async(settings.database_url)
+    await serve(settings, host=args.host or settings.server.host,
+                port=args.port or settings.server.port)
+    return 0
+
+
+async def _sandbox(settings: Settings, args: argparse.Namespace) -> int:
+    from guidebot.wecom.sandbox import serve
+
+    print(f"WeCom sandbox on http://{args.host}:{args.port}/cgi-bin/ "
+          f"for tenants: {', '.join(settings.tenants)}", flush=True)
+    await serve(settings, args.host, args.port)
+    return 0
+
+
+async def _db(settings: Settings, args: argparse.Namespace) -> int:
+    from guidebot.db.migrate import upgrade_async
+
+    await upgrade_async(settings.database_url)
+    print("database is at the latest schema")
+    return 0
+
+
+async def _channel(settings: Settings, args: argparse.Namespace) -> int:
+    from guidebot.db.engine import Database
+    from guidebot.services import build_services
+
+    if args.tenant not in settings.tenants:
+        known = ", ".join(settings.tenants)
+        raise ValidationFailed(f"unknown tenant {args.tenant!r}; known: {known}")
+    db = Database(settings.database_url)
+    services = build_services(settings, db)
+    try:
+        await services.record_tenants()
+        code = await services.channels.create(
+            args.tenant, guide=args.guide, store=args.store, campaign=args.campaign,
+            tags=args.tag, welcome_message=args.welcome)
+    except WeComError as exc:
+        print(f"error: WeCom refused ({type(exc).__name__}, errcode {exc.errcode})",
+              file=sys.stderr)
+        return 1
+    finally:
+        await services.close()
+        await db.dispose()
+    from guidebot.contacts.views import channel_json
+
+    print(json.dumps(channel_json(code), ensure_ascii=False, indent=2))
+    return 0
+
+
+_COMMANDS = {"demo": _demo, "serve": _serve, "sandbox": _sandbox, "db": _db,
+             "channel": _channel}
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""HQ's admin JSON API (and, later, the web console)."""

@@ -1,0 +1,1 @@
+"""Guide↔customer links, exclusive-guide bindings, tags, channel codes and welcome messages."""

@@ -1,0 +1,62 @@
+"""Channel codes: 「联系我」 QR codes whose compact state names guide, store and campaign."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+
+from guidebot.contacts import state_codec
+from guidebot.contacts.tags import TagService
+from guidebot.content.library import Library
+from guidebot.db.engine import Database
+from guidebot.db.models import ChannelCode
+from guidebot.db.repo import channels as repo
+from guidebot.db.repo import contacts as contacts_repo
+from guidebot.errors import ValidationFailed, WeComError
+from guidebot.wecom.client import WeComClient
+
+
+class ChannelService:
+    def __init__(self, db: Database, client_for: Callable[[str], WeComClient], tags: TagService,
+                 library: Library) -> None:
+        self._db = db
+        self._client_for = client_for
+        self._tags = tags
+        self._library = library
+
+    async def create(self, tenant: str, *, guide: str, store: str | None = None,
+                     campaign: str = "", tags: Sequence[str] = (),
+                     welcome_message: str = "") -> ChannelCode:
+        if welcome_message and welcome_message not in self._library.messages:
+            raise ValidationFailed(f"unknown message {welcome_message!r} in content_library")
+        if len(campaign) > 64:
+            raise ValidationFailed("campaign must be at most 64 characters")
+        await self._tags.resolve(tenant, list(tags))
+        async with self._db.write() as s:
+            await contacts_repo.ensure_guide(s, tenant=tenant, userid=guide, store_id=store)
+            if store:
+                await contacts_repo.ensure_store(s, tenant=tenant, store_id=store)
+            code = await repo.create(s, code=ChannelCode(
+                tenant=tenant, guide=guide, store_id=store, campaign=campaign,
+                tags=json.dumps(list(tags), ensure_ascii=False),
+                welcome_message=welcome_message))
+        assert code.id is not None
+        return await self._register(tenant, code)
+
+    async def _register(self, tenant: str, code: ChannelCode) -> ChannelCode:
+        assert code.id is not None
+        state = state_codec.encode(code.id)
+        try:
+            response = await self._client_for(tenant).add_contact_way(
+                users=[code.guide], state=state, remark=(code.campaign or "guidebot")[:30])
+        except WeComError:
+            async with self._db.write() as s:
+                await repo.delete_unfinished(s, code_id=code.id)
+            raise
+        code.state = state
+        code.config_id = str(response.get("config_id", ""))
+        code.qr_code = str(response.get("qr_code", ""))
+        async with self._db.write() as s:
+            await repo.set_wecom_fields(s, code_id=code.id, state=state,
+                                        config_id=code.config_id, qr_code=code.qr_code)
+        return code

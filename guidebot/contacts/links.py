@@ -1,0 +1,151 @@
+"""Recording follow relations and exclusive-guide bindings from contact events."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from guidebot import events as ev
+from guidebot.contacts import binding as rules
+from guidebot.contacts import state_codec
+from guidebot.db.engine import Database
+from guidebot.db.models import Binding, ChannelCode
+from guidebot.db.repo import channels as channels_repo
+from guidebot.db.repo import contacts as repo
+from guidebot.settings import TenantSettings
+
+TRANSFER_MATCH_WINDOW = timedelta(days=2)  # takeover add ↔ handover delete (order unverified)
+
+
+@dataclass(frozen=True)
+class AddOutcome:
+    code: ChannelCode | None
+    store_id: str | None
+
+
+def as_period(b: Binding) -> rules.Period:
+    return rules.Period(b.guide, b.started_at, b.ended_at, b.end_reason)
+
+
+class LinkService:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def record_add(self, tenant: TenantSettings, event: ev.ContactAdded,
+                         inbox_id: int | None) -> AddOutcome:
+        async with self._db.write() as s:
+            code = await self._channel_code(s, tenant.id, event.state)
+            store_id = code.store_id if code else None
+            await repo.ensure_guide(s, tenant=tenant.id, userid=event.guide, store_id=store_id)
+            await repo.ensure_customer(s, tenant=tenant.id, external_userid=event.external_userid)
+            await repo.upsert_follow(
+                s, tenant=tenant.id, guide=event.guide, external_userid=event.external_userid,
+                status="half" if event.half else "active", state=event.state,
+                channel_code_id=code.id if code else None, at=event.created_at)
+            await repo.add_follow_event(
+                s, tenant=tenant.id, guide=event.guide, external_userid=event.external_userid,
+                action="half_added" if event.half else "added", at=event.created_at,
+                detail=event.state[:128], inbox_id=inbox_id)
+            if not event.half:
+                await self._bind_on_add(s, tenant, event.external_userid, event.guide,
+                                        event.created_at)
+        return AddOutcome(code, store_id)
+
+    async def record_guide_deleted(self, tenant: TenantSettings, event: ev.ContactDeletedByGuide,
+                                   inbox_id: int | None) -> None:
+        status = "transferred" if event.by_transfer else "deleted_by_guide"
+        async with self._db.write() as s:
+            await self._end(s, tenant.id, event, status, inbox_id)
+            if event.by_transfer:
+                await self._move_binding_on_transfer(s, tenant, event)
+
+    async def record_customer_deleted(self, tenant: TenantSettings,
+                                      event: ev.ContactDeletedByCustomer,
+                                      inbox_id: int | None) -> None:
+        async with self._db.write() as s:
+            await self._end(s, tenant.id, event, "deleted_by_customer", inbox_id)
+            bound = await self._current(s, tenant, event.external_userid, event.created_at)
+            if bound is not None and bound.guide == event.guide:
+                assert bound.id is not None
+                await repo.end_binding(s, binding_id=bound.id, at=event.created_at,
+                                       reason="customer_deleted")
+
+    async def record_transfer_failed(self, tenant: TenantSettings, event: ev.TransferFailed,
+                                     inbox_id: int | None) -> None:
+        async with self._db.write() as s:
+            await repo.ensure_customer(s, tenant=tenant.id, external_userid=event.external_userid)
+            await repo.add_follow_event(
+                s, tenant=tenant.id, guide=event.guide, external_userid=event.external_userid,
+                action="transfer_failed", at=event.created_at, detail=event.reason[:128],
+                inbox_id=inbox_id)
+            bound = await self._current(s, tenant, event.external_userid, event.created_at)
+            if bound is not None and bound.end_reason == "transfer_pending":
+                assert bound.id is not None
+                await repo.end_binding(s, binding_id=bound.id, at=None, reason="")
+
+    async def _channel_code(self, s: AsyncSession, tenant: str, state: str) -> ChannelCode | None:
+        code_id = state_codec.decode(state) if state else None
+        if code_id is None:
+            return None
+        return await channels_repo.get(s, tenant=tenant, code_id=code_id)
+
+    async def _end(self, s: AsyncSession, tenant: str, event: ev.ContactEvent, status: str,
+                   inbox_id: int | None) -> None:
+        await repo.ensure_guide(s, tenant=tenant, userid=event.guide)
+        await repo.ensure_customer(s, tenant=tenant, external_userid=event.external_userid)
+        found = await repo.end_follow(s, tenant=tenant, guide=event.guide,
+                                      external_userid=event.external_userid, status=status,
+                                      at=event.created_at)
+        if not found:
+            await repo.insert_ended_follow(s, tenant=tenant, guide=event.guide,
+                                           external_userid=event.external_userid, status=status,
+                                           at=event.created_at)
+        await repo.add_follow_event(s, tenant=tenant, guide=event.guide,
+                                    external_userid=event.external_userid, action=status,
+                                    at=event.created_at, inbox_id=inbox_id)
+
+    async def _current(self, s: AsyncSession, tenant: TenantSettings, external_userid: str,
+                       at: datetime) -> Binding | None:
+        bindings = await repo.list_bindings(s, tenant=tenant.id, external_userid=external_userid)
+        validity = tenant.commission.binding_validity_days
+        valid = [b for b in bindings if rules.valid_at(as_period(b), at, validity)]
+        return max(valid, key=lambda b: b.started_at) if valid else None
+
+    async def _bind_on_add(self, s: AsyncSession, tenant: TenantSettings, external_userid: str,
+                           guide: str, at: datetime) -> None:
+        bound = await self._current(s, tenant, external_userid, at)
+        decision = rules.on_add(as_period(bound) if bound else None, guide, at,
+                                tenant.commission.protection_days)
+        if decision is rules.Decision.KEEP:
+            return
+        if bound is not None:
+            assert bound.id is not None
+            reason = "transferred" if bound.end_reason == "transfer_pending" else "taken_over"
+            await repo.end_binding(s, binding_id=bound.id, at=at, reason=reason)
+        await repo.add_binding(s, tenant=tenant.id, external_userid=external_userid, guide=guide,
+                               at=at)
+
+    async def _move_binding_on_transfer(self, s: AsyncSession, tenant: TenantSettings,
+                                        event: ev.ContactDeletedByGuide) -> None:
+        """The handover side of a completed transfer: the binding moves to the takeover guide.
+
+        WeCom's docs do not say whether the takeover's add event comes before or after the
+        handover's DELETE_BY_TRANSFER; both orders are handled.
+        """
+        bound = await self._current(s, tenant, event.external_userid, event.created_at)
+        if bound is None or bound.guide != event.guide:
+            return
+        assert bound.id is not None
+        follows = await repo.list_follows(s, tenant=tenant.id,
+                                          external_userid=event.external_userid)
+        takeover = [f for f in follows if f.guide != event.guide and f.status == "active"
+                    and f.added_at >= event.created_at - TRANSFER_MATCH_WINDOW]
+        if not takeover:
+            await repo.end_binding(s, binding_id=bound.id, at=None, reason="transfer_pending")
+            return
+        newest = max(takeover, key=lambda f: f.added_at)
+        await repo.end_binding(s, binding_id=bound.id, at=event.created_at, reason="transferred")
+        await repo.add_binding(s, tenant=tenant.id, external_userid=event.external_userid,
+                               guide=newest.guide, at=event.created_at)

@@ -1,0 +1,97 @@
+"""Contact events end to end: link, bind, profile, welcome, channel tags."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+
+from guidebot import events as ev
+from guidebot.contacts.links import AddOutcome, LinkService
+from guidebot.contacts.profiles import ProfileService
+from guidebot.contacts.tags import TagService
+from guidebot.contacts.welcome import WelcomeService
+from guidebot.db.engine import Database
+from guidebot.db.repo import contacts as repo
+from guidebot.errors import ValidationFailed
+from guidebot.settings import Settings
+
+log = logging.getLogger(__name__)
+
+PROFILE_WAIT_S = 3.0  # the welcome must leave well inside WeCom's 20 s window
+
+
+class ContactsService:
+    def __init__(self, settings: Settings, db: Database, links: LinkService,
+                 profiles: ProfileService, tags: TagService, welcome: WelcomeService) -> None:
+        self._settings = settings
+        self._db = db
+        self.links = links
+        self.profiles = profiles
+        self.tags = tags
+        self.welcome = welcome
+
+    async def on_added(self, event: ev.ContactAdded, inbox_id: int | None) -> None:
+        tenant = self._settings.tenant(event.tenant)
+        added = await self.links.record_add(tenant, event, inbox_id)
+        name = await self._profile_name(event)
+        if event.welcome_code:
+            await self._welcome(event, added, name)
+        if added.code is not None:
+            await self._channel_tags(event, added)
+
+    async def on_guide_deleted(self, event: ev.ContactDeletedByGuide,
+                               inbox_id: int | None) -> None:
+        await self.links.record_guide_deleted(self._settings.tenant(event.tenant), event, inbox_id)
+
+    async def on_customer_deleted(self, event: ev.ContactDeletedByCustomer,
+                                  inbox_id: int | None) -> None:
+        await self.links.record_customer_deleted(self._settings.tenant(event.tenant), event,
+                                                 inbox_id)
+
+    async def on_transfer_failed(self, event: ev.TransferFailed, inbox_id: int | None) -> None:
+        await self.links.record_transfer_failed(self._settings.tenant(event.tenant), event,
+                                                inbox_id)
+
+    async def on_edited(self, event: ev.ContactEdited) -> None:
+        await self.profiles.fetch(event.tenant, event.external_userid)
+
+    async def _profile_name(self, event: ev.ContactAdded) -> str:
+        try:
+            name = await asyncio.wait_for(
+                self.profiles.fetch(event.tenant, event.external_userid), PROFILE_WAIT_S)
+        except TimeoutError:
+            log.warning("profile fetch slow tenant=%s customer=%s; welcome goes without name",
+                        event.tenant, event.external_userid)
+            return ""
+        return name or ""
+
+    async def _welcome(self, event: ev.ContactAdded, added: AddOutcome, name: str) -> None:
+        message = self.welcome.choose(added.code.welcome_message if added.code else None)
+        if message is None:
+            log.info("no welcome message configured tenant=%s", event.tenant)
+            return
+        async with self._db.read() as s:
+            guide = await repo.get_guide(s, tenant=event.tenant, userid=event.guide)
+            store = (await repo.get_store(s, tenant=event.tenant, store_id=added.store_id)
+                     if added.store_id else None)
+        values = {"customer": {"name": name},
+                  "guide": {"name": guide.name if guide else "", "userid": event.guide},
+                  "store": {"name": store.name if store else ""}}
+        tenant = self._settings.tenant(event.tenant)
+        await self.welcome.send(event.tenant, welcome_code=event.welcome_code, message=message,
+                                values=values, event_at=event.created_at,
+                                miniprogram_appid=tenant.miniprogram_appid)
+
+    async def _channel_tags(self, event: ev.ContactAdded, added: AddOutcome) -> None:
+        assert added.code is not None
+        names = json.loads(added.code.tags)
+        try:
+            tag_ids = await self.tags.resolve(event.tenant, names)
+        except ValidationFailed as exc:
+            log.warning("channel code %s tags not applied tenant=%s: %s", added.code.id,
+                        event.tenant, exc)
+            return
+        await self.tags.apply(event.tenant, guide=event.guide,
+                              external_userid=event.external_userid, tag_ids=tag_ids,
+                              reason=f"code{added.code.id}")

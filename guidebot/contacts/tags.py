@@ -1,0 +1,115 @@
+"""The corp tag library (mirrored from WeCom, seeded from tags.toml) and tags on customers."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from guidebot.content.library import TagGroup
+from guidebot.db.engine import Database
+from guidebot.db.models import CorpTag
+from guidebot.db.repo import tags as repo
+from guidebot.errors import ValidationFailed, WeComApiError
+from guidebot.outbox import Outbox
+from guidebot.wecom.client import WeComClient
+
+log = logging.getLogger(__name__)
+
+TAG_NAME_EXISTS = 40071  # FACTS §3.12
+
+
+def _mirror_rows(tenant: str, response: dict[str, Any]) -> list[CorpTag]:
+    rows = []
+    for group in response.get("tag_group", []):
+        for tag in group.get("tag", []):
+            rows.append(CorpTag(tenant=tenant, tag_id=str(tag["id"]), name=str(tag["name"]),
+                                group_id=str(group.get("group_id", "")),
+                                group_name=str(group.get("group_name", "")),
+                                deleted=bool(tag.get("deleted") or group.get("deleted"))))
+    return rows
+
+
+async def _create_tags(client: WeComClient, group: str, names: list[str]) -> None:
+    try:
+        await client.add_corp_tag(group_name=group, tags=names)
+    except WeComApiError as exc:
+        if exc.errcode != TAG_NAME_EXISTS:  # another process created it first: fine
+            raise
+
+
+class TagService:
+    def __init__(self, db: Database, client_for: Callable[[str], WeComClient],
+                 outbox: Outbox, declared: Sequence[TagGroup] = ()) -> None:
+        self._declared = tuple(declared)
+        self._sync_locks: dict[str, asyncio.Lock] = {}
+        self._db = db
+        self._client_for = client_for
+        self._outbox = outbox
+
+    async def sync(self, tenant: str) -> int:
+        """Create tags declared in tags.toml but missing in WeCom; mirror the whole library."""
+        async with self._sync_locks.setdefault(tenant, asyncio.Lock()):
+            return await self._sync(tenant)
+
+    async def _sync(self, tenant: str) -> int:
+        client = self._client_for(tenant)
+        response = await client.get_corp_tag_list()
+        declared = self._declared
+        if declared:
+            existing = {(t.group_name, t.name) for t in _mirror_rows(tenant, response)
+                        if not t.deleted}
+            created = False
+            for group in declared:
+                missing = [t for t in group.tags if (group.name, t) not in existing]
+                if missing:
+                    await _create_tags(client, group.name, missing)
+                    created = True
+            if created:
+                response = await client.get_corp_tag_list()
+        rows = _mirror_rows(tenant, response)
+        async with self._db.write() as s:
+            await repo.replace_library(s, tenant=tenant, tags=rows)
+        return len([r for r in rows if not r.deleted])
+
+    async def resolve(self, tenant: str, names: Sequence[str]) -> list[str]:
+        """Tag ids for names, re-syncing once if one is unknown; ValidationFailed names it."""
+        by_name = await self._by_name(tenant)
+        if any(n not in by_name for n in names):
+            await self.sync(tenant)
+            by_name = await self._by_name(tenant)
+        unknown = [n for n in names if n not in by_name]
+        if unknown:
+            known = ", ".join(sorted(by_name)) or "(none)"
+            raise ValidationFailed(f"unknown tag(s) {', '.join(unknown)}; known: {known}")
+        return [by_name[n] for n in names]
+
+    async def _by_name(self, tenant: str) -> dict[str, str]:
+        async with self._db.read() as s:
+            return {t.name: t.tag_id for t in await repo.list_library(s, tenant=tenant)}
+
+    async def apply(self, tenant: str, *, guide: str, external_userid: str,
+                    tag_ids: Sequence[str], reason: str) -> str:
+        """mark_tag once per (reason, relation, tags); the executor mirrors it on success."""
+        if not tag_ids:
+            return "none"
+        digest = hashlib.sha256("|".join(sorted(tag_ids)).encode()).hexdigest()[:16]
+        key = f"mark_tag:{reason}:{guide}:{external_userid}:{digest}"
+        payload = {"userid": guide, "external_userid": external_userid,
+                   "add_tag": list(tag_ids), "remove_tag": []}
+        outcome = await self._outbox.run(tenant=tenant, key=key[:160], kind="mark_tag",
+                                         payload=payload)
+        return outcome.status
+
+    async def mirror_marked(self, tenant: str, payload: dict[str, Any]) -> None:
+        """Record locally what mark_tag did: WeCom raises no callback for API edits."""
+        async with self._db.write() as s:
+            await repo.add_customer_tags(s, tenant=tenant, guide=payload["userid"],
+                                         external_userid=payload["external_userid"],
+                                         tag_ids=payload.get("add_tag", []))
+            if payload.get("remove_tag"):
+                await repo.remove_customer_tags(s, tenant=tenant, guide=payload["userid"],
+                                                external_userid=payload["external_userid"],
+                                                tag_ids=payload["remove_tag"])

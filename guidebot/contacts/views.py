@@ -1,0 +1,77 @@
+"""Read models of contacts for the admin API (DESIGN §5.3)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from guidebot.contacts import binding as rules
+from guidebot.contacts.links import as_period
+from guidebot.db.engine import Database
+from guidebot.db.models import ChannelCode
+from guidebot.db.repo import channels as channels_repo
+from guidebot.db.repo import contacts as repo
+from guidebot.db.repo import tags as tags_repo
+from guidebot.db.types import utcnow
+from guidebot.errors import NotFound
+from guidebot.settings import TenantSettings
+
+
+def _iso(at: datetime | None) -> str | None:
+    return at.isoformat() if at else None
+
+
+async def customer_view(db: Database, tenant: TenantSettings,
+                        external_userid: str) -> dict[str, Any]:
+    async with db.read() as s:
+        customer = await repo.get_customer(s, tenant=tenant.id, external_userid=external_userid)
+        if customer is None:
+            raise NotFound(f"customer {external_userid} not found")
+        follows = await repo.list_follows(s, tenant=tenant.id, external_userid=external_userid)
+        bindings = await repo.list_bindings(s, tenant=tenant.id, external_userid=external_userid)
+        tags = await tags_repo.customer_tag_names(s, tenant=tenant.id,
+                                                  external_userid=external_userid)
+        coded = [f for f in follows if f.channel_code_id is not None]
+        first = min(coded, key=lambda f: f.added_at) if coded else None
+        code = (await channels_repo.get(s, tenant=tenant.id, code_id=first.channel_code_id)
+                if first and first.channel_code_id else None)
+    current = rules.current([as_period(b) for b in bindings], utcnow(),
+                            tenant.commission.binding_validity_days)
+    return {
+        "external_userid": customer.external_userid,
+        "name": customer.name,
+        "unionid": customer.unionid,
+        "profile_fetched": customer.profile_fetched_at is not None,
+        "guides": [{"userid": f.guide, "state": f.state, "added_at": _iso(f.added_at),
+                    "status": f.status, "ended_at": _iso(f.ended_at)} for f in follows],
+        "exclusive_guide": current.guide if current else None,
+        "bindings": [{"guide": b.guide, "started_at": _iso(b.started_at),
+                      "ended_at": _iso(b.ended_at), "end_reason": b.end_reason}
+                     for b in bindings],
+        "tags": tags,
+        "channel": ({"store": code.store_id, "guide": code.guide,
+                     "campaign": code.campaign or None} if code else None),
+    }
+
+
+async def guides_view(db: Database, tenant: TenantSettings) -> dict[str, Any]:
+    async with db.read() as s:
+        rows = await repo.list_guides(s, tenant=tenant.id)
+    return {"guides": [{"userid": r["guide"].userid, "name": r["guide"].name,
+                        "store": r["guide"].store_id,
+                        "active_customers": r["active_customers"]} for r in rows]}
+
+
+def channel_json(code: ChannelCode) -> dict[str, Any]:
+    return {"id": code.id, "state": code.state, "config_id": code.config_id,
+            "qr_code": code.qr_code, "guide": code.guide, "store": code.store_id,
+            "campaign": code.campaign or None, "tags": json.loads(code.tags),
+            "welcome_message": code.welcome_message or None,
+            "created_at": _iso(code.created_at)}
+
+
+async def channels_view(db: Database, tenant: TenantSettings) -> dict[str, Any]:
+    async with db.read() as s:
+        codes = await channels_repo.list_for_tenant(s, tenant=tenant.id)
+    return {"channels": [channel_json(c) for c in codes]}

@@ -1,0 +1,1 @@
+"""content_library/: loading, validating and rendering brand HQ's files."""

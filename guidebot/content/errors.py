@@ -1,0 +1,34 @@
+"""Content problems, each naming a file and (where known) a line."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from guidebot.errors import ValidationFailed
+
+
+@dataclass(frozen=True)
+class Problem:
+    file: Path
+    line: int | None
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else str(self.file)
+        return f"{where}: {self.message}"
+
+
+class ContentInvalid(ValidationFailed):
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+def line_of(text: str, key: str) -> int | None:
+    """The first line that assigns `key` (best effort: TOML parsers keep no positions)."""
+    for number, line in enumerate(text.splitlines(), start=1):
+        stripped = line.strip()
+        if stripped.startswith((f"{key} ", f"{key}=", f"[{key}]", f"[[{key}]]")):
+            return number
+    return None

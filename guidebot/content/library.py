@@ -1,0 +1,140 @@
+"""Loads messages/*.toml and tags.toml from a content library, reporting every problem."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from guidebot.content.errors import ContentInvalid, Problem, line_of
+from guidebot.content.render import TemplateSyntaxError, unknown_placeholders
+
+MESSAGE_KEYS = {"text", "attachments", "title"}
+ATTACHMENT_FIELDS: dict[str, set[str]] = {
+    "image": {"media_id", "pic_url"},
+    "link": {"title", "url", "picurl", "desc"},
+    "miniprogram": {"title", "pic_media_id", "appid", "page", "sku"},
+}
+ATTACHMENT_REQUIRED: dict[str, set[str]] = {
+    "image": set(), "link": {"title", "url"}, "miniprogram": {"title", "page"},
+}
+MAX_ATTACHMENTS = 9  # WeCom's limit for welcome messages and mass sends
+
+
+@dataclass(frozen=True)
+class Message:
+    id: str
+    text: str
+    attachments: tuple[dict[str, Any], ...]
+    file: Path
+
+
+@dataclass(frozen=True)
+class TagGroup:
+    name: str
+    tags: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Library:
+    root: Path
+    messages: dict[str, Message]
+    tag_groups: tuple[TagGroup, ...]
+
+
+def _read(path: Path, problems: list[Problem]) -> tuple[dict[str, Any], str] | None:
+    text = path.read_text(encoding="utf-8")
+    try:
+        return tomllib.loads(text), text
+    except tomllib.TOMLDecodeError as exc:
+        line = getattr(exc, "lineno", None)
+        problems.append(Problem(path, line, f"not valid TOML: {exc}"))
+        return None
+
+
+def _message(path: Path, problems: list[Problem]) -> Message | None:
+    loaded = _read(path, problems)
+    if loaded is None:
+        return None
+    data, text = loaded
+    before = len(problems)
+    for key in data:
+        if key not in MESSAGE_KEYS:
+            problems.append(Problem(path, line_of(text, key), f"unknown key {key!r}"))
+    body = data.get("text", "")
+    if not isinstance(body, str):
+        problems.append(Problem(path, line_of(text, "text"), "text must be a string"))
+        body = ""
+    try:
+        for name in unknown_placeholders(body):
+            problems.append(Problem(path, line_of(text, "text"), f"unknown placeholder {name!r}"))
+    except TemplateSyntaxError as exc:
+        problems.append(Problem(path, line_of(text, "text"), f"template error: {exc.message}"))
+    attachments = _attachments(path, text, data.get("attachments", []), problems)
+    if not body and not attachments:
+        problems.append(Problem(path, None, "a message needs text or attachments"))
+    if len(problems) > before:
+        return None
+    return Message(path.stem, body, tuple(attachments), path)
+
+
+def _attachments(path: Path, text: str, raw: Any, problems: list[Problem]) -> list[dict[str, Any]]:
+    line = line_of(text, "attachments")
+    if not isinstance(raw, list):
+        problems.append(Problem(path, line, "attachments must be an array of tables"))
+        return []
+    if len(raw) > MAX_ATTACHMENTS:
+        problems.append(Problem(path, line, f"at most {MAX_ATTACHMENTS} attachments"))
+    out = []
+    for item in raw:
+        kind = item.get("type") if isinstance(item, dict) else None
+        if kind not in ATTACHMENT_FIELDS:
+            problems.append(Problem(path, line, "attachment type must be one of "
+                                    + ", ".join(sorted(ATTACHMENT_FIELDS))))
+            continue
+        fields = {k: v for k, v in item.items() if k != "type"}
+        unknown = set(fields) - ATTACHMENT_FIELDS[kind]
+        missing = ATTACHMENT_REQUIRED[kind] - set(fields)
+        if kind == "image" and not fields:
+            missing = {"media_id or pic_url"}
+        for name in sorted(unknown):
+            problems.append(Problem(path, line, f"{kind} attachment: unknown key {name!r}"))
+        for name in sorted(missing):
+            problems.append(Problem(path, line, f"{kind} attachment: {name} is required"))
+        out.append({"type": kind, **fields})
+    return out
+
+
+def _tag_groups(path: Path, problems: list[Problem]) -> tuple[TagGroup, ...]:
+    if not path.exists():
+        return ()
+    loaded = _read(path, problems)
+    if loaded is None:
+        return ()
+    data, text = loaded
+    groups = []
+    for raw in data.get("groups", []):
+        name, tags = raw.get("name"), raw.get("tags", [])
+        if not isinstance(name, str) or not name or len(name) > 30:
+            problems.append(Problem(path, line_of(text, "name"), "group name: 1-30 characters"))
+            continue
+        if not all(isinstance(t, str) and 0 < len(t) <= 30 for t in tags):
+            problems.append(Problem(path, line_of(text, "tags"), "tag names: 1-30 characters"))
+            continue
+        groups.append(TagGroup(name, tuple(tags)))
+    return tuple(groups)
+
+
+def load_library(root: Path) -> Library:
+    """Load and validate; raises ContentInvalid listing every problem found."""
+    problems: list[Problem] = []
+    messages = {}
+    for path in sorted((root / "messages").glob("*.toml")):
+        message = _message(path, problems)
+        if message is not None:
+            messages[message.id] = message
+    groups = _tag_groups(root / "tags.toml", problems)
+    if problems:
+        raise ContentInvalid(problems)
+    return Library(root, messages, groups)

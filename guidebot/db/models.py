@@ -1,0 +1,179 @@
+"""SQLModel tables. Times are UTC; money (later issues) is integer fen."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Column, Index, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from guidebot.db.types import UTCDateTime, utcnow
+
+
+def _utc(nullable: bool = False, index: bool = False) -> Column:  # type: ignore[type-arg]
+    return Column(UTCDateTime(), nullable=nullable, index=index)
+
+
+class Tenant(SQLModel, table=True):
+    __tablename__ = "tenants"
+    id: str = Field(primary_key=True, max_length=32)
+    corp_id: str = Field(max_length=64)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_utc())
+
+
+class Store(SQLModel, table=True):
+    __tablename__ = "stores"
+    tenant: str = Field(primary_key=True, max_length=32)
+    store_id: str = Field(primary_key=True, max_length=64)
+    name: str = Field(default="", max_length=128)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_utc())
+
+
+class Guide(SQLModel, table=True):
+    __tablename__ = "guides"
+    tenant: str = Field(primary_key=True, max_length=32)
+    userid: str = Field(primary_key=True, max_length=64)
+    name: str = Field(default="", max_length=128)
+    store_id: str | None = Field(default=None, max_length=64)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_utc())
+
+
+class Customer(SQLModel, table=True):
+    __tablename__ = "customers"
+    tenant: str = Field(primary_key=True, max_length=32)
+    external_userid: str = Field(primary_key=True, max_length=128)
+    name: str = Field(default="", max_length=128)
+    unionid: str | None = Field(default=None, max_length=128, index=True)
+    avatar: str = Field(default="", max_length=512)
+    corp_name: str = Field(default="", max_length=128)
+    contact_type: int | None = None
+    gender: int | None = None
+    profile_fetched_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_utc())
+
+
+class Follow(SQLModel, table=True):
+    """The current state of one guide↔customer relation; its history is in FollowEvent."""
+
+    __tablename__ = "follows"
+    __table_args__ = (UniqueConstraint("tenant", "guide", "external_userid"),)
+    id: int | None = Field(default=None, primary_key=True)
+    tenant: str = Field(max_length=32)
+    guide: str = Field(max_length=64)
+    external_userid: str = Field(max_length=128, index=True)
+    # active | half | deleted_by_guide | deleted_by_customer | transferred
+    status: str = Field(max_length=24)
+    state: str = Field(default="", max_length=64)
+    channel_code_id: int | None = None
+    added_at: datetime = Field(sa_column=_utc())
+    ended_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+
+
+class FollowEvent(SQLModel, table=True):
+    __tablename__ = "follow_events"
+    id: int | None = Field(default=None, primary_key=True)
+    tenant: str = Field(max_length=32)
+    guide: str = Field(max_length=64)
+    external_userid: str = Field(max_length=128, index=True)
+    # added | half_added | deleted_by_guide | deleted_by_customer | transferred | transfer_failed
+    action: str = Field(max_length=24)
+    detail: str = Field(default="", max_length=128)
+    at: datetime = Field(sa_column=_utc())
+    inbox_id: int | None = None
+
+
+class Binding(SQLModel, table=True):
+    """Exclusive-guide bindings (DESIGN §5.4); open bindings have ended_at NULL."""
+
+    __tablename__ = "bindings"
+    __table_args__ = (Index("ix_bindings_customer", "tenant", "external_userid"),)
+    id: int | None = Field(default=None, primary_key=True)
+    tenant: str = Field(max_length=32)
+    external_userid: str = Field(max_length=128)
+    guide: str = Field(max_length=64)
+    started_at: datetime = Field(sa_column=_utc())
+    ended_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    end_reason: str = Field(default="", max_length=32)
+
+
+class CorpTag(SQLModel, table=True):
+    __tablename__ = "corp_tags"
+    tenant: str = Field(primary_key=True, max_length=32)
+    tag_id: str = Field(primary_key=True, max_length=64)
+    name: str = Field(max_length=64)
+    group_id: str = Field(default="", max_length=64)
+    group_name: str = Field(default="", max_length=64)
+    deleted: bool = False
+
+
+class CustomerTag(SQLModel, table=True):
+    """A corp tag on a customer as marked by one guide (WeCom tags live on the relation)."""
+
+    __tablename__ = "customer_tags"
+    tenant: str = Field(primary_key=True, max_length=32)
+    external_userid: str = Field(primary_key=True, max_length=128)
+    guide: str = Field(primary_key=True, max_length=64)
+    tag_id: str = Field(primary_key=True, max_length=64)
+    added_at: datetime = Field(default_factory=utcnow, sa_column=_utc())
+
+
+class ChannelCode(SQLModel, table=True):
+    __tablename__ = "channel_codes"
+    id: int | None = Field(default=None, primary_key=True)
+    tenant: str = Field(max_length=32, index=True)
+    state: str = Field(default="", max_length=30)
+    config_id: str = Field(default="", max_length=128)
+    qr_code: str = Field(default="", max_length=512)
+    guide: str = Field(max_length=64)
+    store_id: str | None = Field(default=None, max_length=64)
+    campaign: str = Field(default="", max_length=64)
+    tags: str = Field(default="[]", sa_column=Column(Text, nullable=False))  # JSON list of names
+    welcome_message: str = Field(default="", max_length=64)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_utc())
+
+
+class InboxItem(SQLModel, table=True):
+    """Every accepted callback, once (deduped on a digest of the decrypted payload)."""
+
+    __tablename__ = "inbox"
+    __table_args__ = (UniqueConstraint("tenant", "digest"),)
+    id: int | None = Field(default=None, primary_key=True)
+    tenant: str = Field(max_length=32)
+    digest: str = Field(max_length=64)
+    payload: str = Field(sa_column=Column(Text, nullable=False))
+    received_at: datetime = Field(default_factory=utcnow, sa_column=_utc())
+    processed_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True, index=True))
+    attempts: int = 0
+    outcome: str = Field(default="", max_length=32)
+    last_error: str = Field(default="", max_length=512)
+
+
+class OutboxItem(SQLModel, table=True):
+    """Every outbound WeCom call with side effects, keyed so it happens at most once."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (UniqueConstraint("tenant", "key"),)
+    id: int | None = Field(default=None, primary_key=True)
+    tenant: str = Field(max_length=32)
+    key: str = Field(max_length=160)
+    kind: str = Field(max_length=32)
+    payload: str = Field(sa_column=Column(Text, nullable=False))
+    # pending | sending | done | failed | dead | expired
+    status: str = Field(default="pending", max_length=16, index=True)
+    attempts: int = 0
+    last_error: str = Field(default="", max_length=512)
+    result: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    due_at: datetime = Field(default_factory=utcnow, sa_column=_utc())
+    deadline_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_utc())
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=_utc())
+
+
+class AccessToken(SQLModel, table=True):
+    """The WeCom access token per tenant, shared by every guidebot process."""
+
+    __tablename__ = "access_tokens"
+    tenant: str = Field(primary_key=True, max_length=32)
+    token: str = Field(max_length=512)
+    expires_at: datetime = Field(sa_column=_utc())
+    fetched_at: datetime = Field(default_factory=utcnow, sa_column=_utc())

@@ -1,0 +1,1 @@
+"""Query functions: keyword-only, taking the session; services own transactions."""

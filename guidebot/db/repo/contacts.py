@@ -1,0 +1,170 @@
+"""Queries for tenants, stores, guides, customers, follow relations and bindings."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from guidebot.db.models import Binding, Customer, Follow, FollowEvent, Guide, Store, Tenant
+from guidebot.db.repo._dialect import insert_for, is_postgres
+from guidebot.db.types import utcnow
+
+
+async def _insert_ignore(session: AsyncSession, table: Any, keys: list[str],
+                         **values: Any) -> None:
+    stmt = insert_for(session, table).values(**values).on_conflict_do_nothing(index_elements=keys)
+    await session.execute(stmt)
+
+
+async def ensure_tenant(session: AsyncSession, *, tenant: str, corp_id: str) -> None:
+    await _insert_ignore(session, Tenant, ["id"], id=tenant, corp_id=corp_id,
+                         created_at=utcnow())
+
+
+async def ensure_store(session: AsyncSession, *, tenant: str, store_id: str,
+                       name: str = "") -> None:
+    await _insert_ignore(session, Store, ["tenant", "store_id"], tenant=tenant,
+                         store_id=store_id, name=name, created_at=utcnow())
+    if name:
+        await session.execute(update(Store).where(Store.tenant == tenant,
+                                                  Store.store_id == store_id).values(name=name))
+
+
+async def ensure_guide(session: AsyncSession, *, tenant: str, userid: str,
+                       store_id: str | None = None, name: str = "") -> None:
+    await _insert_ignore(session, Guide, ["tenant", "userid"], tenant=tenant, userid=userid,
+                         name=name, store_id=store_id, created_at=utcnow())
+    changes: dict[str, Any] = {}
+    if store_id:
+        changes["store_id"] = store_id
+    if name:
+        changes["name"] = name
+    if changes:
+        await session.execute(update(Guide).where(Guide.tenant == tenant,
+                                                  Guide.userid == userid).values(**changes))
+
+
+async def ensure_customer(session: AsyncSession, *, tenant: str, external_userid: str) -> None:
+    """Create on first sight; on PostgreSQL also lock the row to serialize per customer."""
+    await _insert_ignore(session, Customer, ["tenant", "external_userid"], tenant=tenant,
+                         external_userid=external_userid, name="", avatar="", corp_name="",
+                         created_at=utcnow())
+    if is_postgres(session):
+        await session.execute(select(Customer.external_userid).where(
+            Customer.tenant == tenant, Customer.external_userid == external_userid)
+            .with_for_update())
+
+
+async def get_customer(session: AsyncSession, *, tenant: str,
+                       external_userid: str) -> Customer | None:
+    return await session.get(Customer, (tenant, external_userid))
+
+
+async def set_profile(session: AsyncSession, *, tenant: str, external_userid: str,
+                      profile: dict[str, Any], at: datetime) -> None:
+    await session.execute(update(Customer).where(
+        Customer.tenant == tenant, Customer.external_userid == external_userid
+    ).values(profile_fetched_at=at, **profile))
+
+
+async def customers_without_profile(session: AsyncSession, *, tenant: str,
+                                    limit: int = 100) -> list[str]:
+    stmt = (select(Customer.external_userid).where(
+        Customer.tenant == tenant, Customer.profile_fetched_at.is_(None))  # type: ignore[union-attr]
+        .limit(limit))
+    return list((await session.execute(stmt)).scalars())
+
+
+async def upsert_follow(session: AsyncSession, *, tenant: str, guide: str, external_userid: str,
+                        status: str, state: str, channel_code_id: int | None,
+                        at: datetime) -> None:
+    values = {"status": status, "state": state, "channel_code_id": channel_code_id,
+              "added_at": at, "ended_at": None}
+    stmt = insert_for(session, Follow).values(
+        tenant=tenant, guide=guide, external_userid=external_userid, **values
+    ).on_conflict_do_update(index_elements=["tenant", "guide", "external_userid"], set_=values)
+    await session.execute(stmt)
+
+
+async def end_follow(session: AsyncSession, *, tenant: str, guide: str, external_userid: str,
+                     status: str, at: datetime) -> bool:
+    """Mark a relation ended; False when we never saw it (it is then recorded as ended)."""
+    result = await session.execute(update(Follow).where(
+        Follow.tenant == tenant, Follow.guide == guide, Follow.external_userid == external_userid
+    ).values(status=status, ended_at=at))
+    return bool(getattr(result, "rowcount", 0))
+
+
+async def insert_ended_follow(session: AsyncSession, *, tenant: str, guide: str,
+                              external_userid: str, status: str, at: datetime) -> None:
+    await _insert_ignore(session, Follow, ["tenant", "guide", "external_userid"], tenant=tenant,
+                         guide=guide, external_userid=external_userid, status=status, state="",
+                         added_at=at, ended_at=at)
+
+
+async def add_follow_event(session: AsyncSession, *, tenant: str, guide: str,
+                           external_userid: str, action: str, at: datetime,
+                           detail: str = "", inbox_id: int | None = None) -> None:
+    session.add(FollowEvent(tenant=tenant, guide=guide, external_userid=external_userid,
+                            action=action, at=at, detail=detail, inbox_id=inbox_id))
+
+
+async def list_follows(session: AsyncSession, *, tenant: str,
+                       external_userid: str) -> Sequence[Follow]:
+    stmt = (select(Follow).where(Follow.tenant == tenant,
+                                 Follow.external_userid == external_userid)
+            .order_by(Follow.added_at))  # type: ignore[arg-type]
+    return list((await session.execute(stmt)).scalars())
+
+
+async def list_bindings(session: AsyncSession, *, tenant: str,
+                        external_userid: str) -> Sequence[Binding]:
+    stmt = (select(Binding).where(Binding.tenant == tenant,
+                                  Binding.external_userid == external_userid)
+            .order_by(Binding.started_at))  # type: ignore[arg-type]
+    return list((await session.execute(stmt)).scalars())
+
+
+async def add_binding(session: AsyncSession, *, tenant: str, external_userid: str, guide: str,
+                      at: datetime) -> None:
+    session.add(Binding(tenant=tenant, external_userid=external_userid, guide=guide,
+                        started_at=at))
+
+
+async def end_binding(session: AsyncSession, *, binding_id: int, at: datetime | None,
+                      reason: str) -> None:
+    await session.execute(update(Binding).where(Binding.id == binding_id).values(
+        ended_at=at, end_reason=reason))
+
+
+async def list_guides(session: AsyncSession, *, tenant: str) -> list[dict[str, Any]]:
+    active = (select(Follow.guide, func.count().label("n")).where(
+        Follow.tenant == tenant, Follow.status == "active").group_by(Follow.guide).subquery())
+    stmt = (select(Guide, func.coalesce(active.c.n, 0))
+            .outerjoin(active, active.c.guide == Guide.userid)
+            .where(Guide.tenant == tenant).order_by(Guide.userid))  # type: ignore[arg-type]
+    rows = (await session.execute(stmt)).all()
+    return [{"guide": g, "active_customers": int(n)} for g, n in rows]
+
+
+async def list_stores(session: AsyncSession, *, tenant: str) -> Sequence[Store]:
+    stmt = select(Store).where(Store.tenant == tenant).order_by(Store.store_id)  # type: ignore[arg-type]
+    return list((await session.execute(stmt)).scalars())
+
+
+async def get_store(session: AsyncSession, *, tenant: str, store_id: str) -> Store | None:
+    return await session.get(Store, (tenant, store_id))
+
+
+async def get_guide(session: AsyncSession, *, tenant: str, userid: str) -> Guide | None:
+    return await session.get(Guide, (tenant, userid))
+
+
+async def count_follows(session: AsyncSession, *, tenant: str, status: str = "active") -> int:
+    stmt = select(func.count()).select_from(Follow).where(Follow.tenant == tenant,
+                                                          Follow.status == status)
+    return int((await session.execute(stmt)).scalar_one())

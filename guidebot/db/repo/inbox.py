@@ -1,0 +1,63 @@
+"""Inbox queries: insert-if-new by digest, mark processed, list unprocessed."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from guidebot.db.models import InboxItem
+from guidebot.db.repo._dialect import insert_for
+
+NewItem = tuple[str, str, str]  # (tenant, digest, payload)
+
+
+async def insert_new(
+    session: AsyncSession, *, items: Sequence[NewItem], received_at: datetime
+) -> dict[tuple[str, str], int]:
+    """Insert items whose (tenant, digest) is new; returns {(tenant, digest): id} of those."""
+    if not items:
+        return {}
+    rows = [{"tenant": t, "digest": d, "payload": p, "received_at": received_at,
+             "attempts": 0, "outcome": "", "last_error": ""} for t, d, p in items]
+    stmt = (insert_for(session, InboxItem).values(rows)
+            .on_conflict_do_nothing(index_elements=["tenant", "digest"])
+            .returning(InboxItem.id, InboxItem.tenant, InboxItem.digest))
+    result = await session.execute(stmt)
+    return {(tenant, digest): row_id for row_id, tenant, digest in result.all()}
+
+
+async def mark_processed(
+    session: AsyncSession, *, item_id: int, at: datetime, outcome: str, error: str = ""
+) -> None:
+    await session.execute(
+        update(InboxItem).where(InboxItem.id == item_id).values(
+            processed_at=at, outcome=outcome, last_error=error[:512],
+            attempts=InboxItem.attempts + 1))
+
+
+async def record_failure(session: AsyncSession, *, item_id: int, error: str) -> None:
+    await session.execute(
+        update(InboxItem).where(InboxItem.id == item_id).values(
+            last_error=error[:512], attempts=InboxItem.attempts + 1))
+
+
+async def list_unprocessed(
+    session: AsyncSession, *, tenant: str | None = None, limit: int = 1000, after_id: int = 0
+) -> list[InboxItem]:
+    stmt = (select(InboxItem).where(InboxItem.processed_at.is_(None))  # type: ignore[union-attr]
+            .where(InboxItem.id > after_id).order_by(InboxItem.id).limit(limit))  # type: ignore[arg-type, operator]
+    if tenant is not None:
+        stmt = stmt.where(InboxItem.tenant == tenant)
+    return list((await session.execute(stmt)).scalars())
+
+
+async def count(session: AsyncSession, *, tenant: str, processed: bool | None = None) -> int:
+    stmt = select(func.count()).select_from(InboxItem).where(InboxItem.tenant == tenant)
+    if processed is True:
+        stmt = stmt.where(InboxItem.processed_at.is_not(None))  # type: ignore[union-attr]
+    elif processed is False:
+        stmt = stmt.where(InboxItem.processed_at.is_(None))  # type: ignore[union-attr]
+    return int((await session.execute(stmt)).scalar_one())

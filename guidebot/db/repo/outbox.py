@@ -1,0 +1,65 @@
+"""Outbox queries: claim a key once, record attempts, find due retries."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from guidebot.db.models import OutboxItem
+from guidebot.db.repo._dialect import insert_for
+from guidebot.db.types import utcnow
+
+
+async def insert_if_new(session: AsyncSession, *, tenant: str, key: str, kind: str,
+                        payload: str, due_at: datetime, deadline_at: datetime | None,
+                        status: str = "sending") -> int | None:
+    """The new row's id, or None when the key exists (the call was made or is owned)."""
+    now = utcnow()
+    stmt = (insert_for(session, OutboxItem).values(
+        tenant=tenant, key=key, kind=kind, payload=payload, status=status, attempts=0,
+        last_error="", result="", due_at=due_at, deadline_at=deadline_at, created_at=now,
+        updated_at=now).on_conflict_do_nothing(index_elements=["tenant", "key"])
+        .returning(OutboxItem.id))
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def record_attempt(session: AsyncSession, *, item_id: int, status: str, error: str = "",
+                         result: str = "", due_at: datetime | None = None) -> None:
+    values: dict[str, Any] = {"status": status, "last_error": error[:512], "result": result,
+                              "attempts": OutboxItem.attempts + 1, "updated_at": utcnow()}
+    if due_at is not None:
+        values["due_at"] = due_at
+    await session.execute(update(OutboxItem).where(OutboxItem.id == item_id).values(**values))
+
+
+async def claim_due(session: AsyncSession, *, now: datetime, limit: int = 100,
+                    stale_before: datetime) -> Sequence[OutboxItem]:
+    """Rows to (re)try: failed and due, or stuck in "sending" since before `stale_before`."""
+    due = (OutboxItem.status == "failed") & (OutboxItem.due_at <= now)
+    stuck = (OutboxItem.status == "sending") & (OutboxItem.updated_at < stale_before)
+    stmt = (select(OutboxItem).where(due | stuck).order_by(OutboxItem.id)  # type: ignore[arg-type]
+            .limit(limit).with_for_update(skip_locked=True))
+    items = list((await session.execute(stmt)).scalars())
+    for item in items:
+        item.status, item.updated_at = "sending", now
+    return items
+
+
+async def get_by_key(session: AsyncSession, *, tenant: str, key: str) -> OutboxItem | None:
+    stmt = select(OutboxItem).where(OutboxItem.tenant == tenant, OutboxItem.key == key)
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def list_items(session: AsyncSession, *, tenant: str, kind: str | None = None,
+                     status: str | None = None, limit: int = 200) -> Sequence[OutboxItem]:
+    stmt = select(OutboxItem).where(OutboxItem.tenant == tenant)
+    if kind:
+        stmt = stmt.where(OutboxItem.kind == kind)
+    if status:
+        stmt = stmt.where(OutboxItem.status == status)
+    stmt = stmt.order_by(OutboxItem.id.desc()).limit(limit)  # type: ignore[union-attr]
+    return list((await session.execute(stmt)).scalars())

@@ -1,0 +1,56 @@
+"""Queries for the mirrored corp tag library and the tags on customers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from guidebot.db.models import CorpTag, CustomerTag
+from guidebot.db.repo._dialect import insert_for
+from guidebot.db.types import utcnow
+
+
+async def replace_library(session: AsyncSession, *, tenant: str,
+                          tags: Sequence[CorpTag]) -> None:
+    """Mirror WeCom's tag list: upsert the given tags, mark the others deleted."""
+    await session.execute(update(CorpTag).where(CorpTag.tenant == tenant).values(deleted=True))
+    for tag in tags:
+        values = {"name": tag.name, "group_id": tag.group_id, "group_name": tag.group_name,
+                  "deleted": tag.deleted}
+        stmt = insert_for(session, CorpTag).values(tenant=tenant, tag_id=tag.tag_id, **values)
+        await session.execute(stmt.on_conflict_do_update(
+            index_elements=["tenant", "tag_id"], set_=values))
+
+
+async def list_library(session: AsyncSession, *, tenant: str) -> Sequence[CorpTag]:
+    stmt = select(CorpTag).where(CorpTag.tenant == tenant, CorpTag.deleted.is_(False))  # type: ignore[attr-defined]
+    return list((await session.execute(stmt)).scalars())
+
+
+async def add_customer_tags(session: AsyncSession, *, tenant: str, external_userid: str,
+                            guide: str, tag_ids: Iterable[str]) -> None:
+    for tag_id in tag_ids:
+        stmt = insert_for(session, CustomerTag).values(
+            tenant=tenant, external_userid=external_userid, guide=guide, tag_id=tag_id,
+            added_at=utcnow()).on_conflict_do_nothing()
+        await session.execute(stmt)
+
+
+async def remove_customer_tags(session: AsyncSession, *, tenant: str, external_userid: str,
+                               guide: str, tag_ids: Iterable[str]) -> None:
+    await session.execute(delete(CustomerTag).where(
+        CustomerTag.tenant == tenant, CustomerTag.external_userid == external_userid,
+        CustomerTag.guide == guide, CustomerTag.tag_id.in_(list(tag_ids))))  # type: ignore[attr-defined]
+
+
+async def customer_tag_names(session: AsyncSession, *, tenant: str,
+                             external_userid: str) -> list[str]:
+    stmt = (select(CorpTag.name).distinct()
+            .join(CustomerTag, (CustomerTag.tenant == CorpTag.tenant)
+                  & (CustomerTag.tag_id == CorpTag.tag_id))
+            .where(CustomerTag.tenant == tenant, CustomerTag.external_userid == external_userid,
+                   CorpTag.deleted.is_(False))  # type: ignore[attr-defined]
+            .order_by(CorpTag.name))
+    return list((await session.execute(stmt)).scalars())

@@ -1,0 +1,157 @@
+"""`guidebot demo`: the demo brand end to end on SQLite and an in-process WeCom sandbox."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from guidebot.app import RUNTIME, create_app
+from guidebot.db.migrate import upgrade_async
+from guidebot.db.repo import contacts as contacts_repo
+from guidebot.server import start
+from guidebot.services import Services
+from guidebot.settings import Settings
+from guidebot.wecom.sandbox import SANDBOX_KEY, create_sandbox_app
+
+STORE_TAG = "门店扫码"
+CAMPAIGN_TAG = "双11活动"
+
+
+def _out(line: str = "") -> None:
+    print(line, flush=True)
+
+
+def _brand(settings: Settings) -> dict[str, Any]:
+    return tomllib.loads((settings.content_library / "demo" / "brand.toml").read_text("utf-8"))
+
+
+def _demo_settings(settings: Settings, db_url: str, sandbox_port: int) -> Settings:
+    base = f"http://127.0.0.1:{sandbox_port}/cgi-bin/"
+    tenants = {tid: replace(t, api_base=base) for tid, t in settings.tenants.items()}
+    return replace(settings, database_url=db_url, tenants=tenants)
+
+
+async def _seed(services: Services, tenant: str, brand: dict[str, Any]) -> None:
+    async with services.db.write() as s:
+        for store in brand["stores"]:
+            await contacts_repo.ensure_store(s, tenant=tenant, store_id=store["id"],
+                                             name=store["name"])
+        for guide in brand["guides"]:
+            await contacts_repo.ensure_guide(s, tenant=tenant, userid=guide["userid"],
+                                             store_id=guide["store"], name=guide["name"])
+
+
+async def _channel_codes(services: Services, tenant: str,
+                         brand: dict[str, Any]) -> dict[tuple[str, str], Any]:
+    await services.contacts.tags.sync(tenant)
+    codes = {}
+    for guide in brand["guides"]:
+        codes[(guide["userid"], "")] = await services.channels.create(
+            tenant, guide=guide["userid"], store=guide["store"], tags=[STORE_TAG])
+    campaign_guides = {c["guide"] for c in brand["customers"] if c.get("campaign")}
+    for userid in sorted(campaign_guides):
+        guide = next(g for g in brand["guides"] if g["userid"] == userid)
+        codes[(userid, "double11")] = await services.channels.create(
+            tenant, guide=userid, store=guide["store"], campaign="double11",
+            tags=[CAMPAIGN_TAG], welcome_message="welcome_double11")
+    return codes
+
+
+async def _customers_add(sandbox: Any, tenant: str, brand: dict[str, Any],
+                         codes: dict[tuple[str, str], Any]) -> list[dict[str, Any]]:
+    added = []
+    for customer in brand["customers"]:
+        code = codes[(customer["guide"], customer.get("campaign", ""))]
+        result = await sandbox.simulate_add_contact(tenant, config_id=code.config_id,
+                                                    name=customer["name"])
+        added.append({**customer, **result})
+        if customer.get("also_adds"):
+            second = codes[(customer["also_adds"], "")]
+            await sandbox.simulate_add_contact(
+                tenant, config_id=second.config_id, external_userid=result["external_userid"],
+                name=customer["name"])
+    return added
+
+
+async def _get_json(url: str, token: str) -> Any:
+    async with aiohttp.ClientSession() as http, http.get(
+            url, headers={"Authorization": f"Bearer {token}"}) as resp:
+        return await resp.json()
+
+
+def _report(added: list[dict[str, Any]], state: dict[str, Any],
+            views: dict[str, dict[str, Any]]) -> None:
+    welcomes = {w.get("external_userid"): w for w in state.get("welcome_messages", [])}
+    _out("Customers who scanned a guide's channel code:")
+    for customer in added:
+        view = views[customer["external_userid"]]
+        welcome = welcomes.get(customer["external_userid"], {})
+        text = ((welcome.get("text") or {}).get("content") or "").splitlines()
+        _out(f"  {customer['name']} → guide {customer['guide']}"
+             f" (state {customer['state']}), exclusive guide: {view['exclusive_guide']}")
+        _out(f"    tags: {', '.join(view['tags']) or '-'}; channel: {view['channel']}")
+        _out(f"    welcome sent: {text[0] if text else '(none)'}")
+
+
+async def run_demo(settings: Settings, *, workdir: str) -> int:
+    folder = Path(workdir).resolve()
+    folder.mkdir(parents=True, exist_ok=True)
+    db_file = folder / "demo.db"
+    for stale in folder.glob("demo.db*"):
+        stale.unlink()
+    db_url = f"sqlite+aiosqlite:///{db_file}"
+    await upgrade_async(db_url)
+    tenant = "demo" if "demo" in settings.tenants else next(iter(settings.tenants))
+    sandbox_app = create_sandbox_app(settings)
+    sandbox_runner, sandbox_port = await start(sandbox_app, "127.0.0.1", 0)
+    demo_settings = _demo_settings(settings, db_url, sandbox_port)
+    app = create_app(demo_settings, start_jobs=False)
+    bot_runner, bot_port = await start(app, "127.0.0.1", 0)
+    sandbox = sandbox_app[SANDBOX_KEY]
+    sandbox.set_callback_base(f"http://127.0.0.1:{bot_port}")
+    try:
+        await _story(app, sandbox, tenant, demo_settings, bot_port, sandbox_port, db_file)
+    finally:
+        await bot_runner.cleanup()
+        await sandbox_runner.cleanup()
+    return 0
+
+
+async def _story(app: Any, sandbox: Any, tenant: str, settings: Settings, bot_port: int,
+                 sandbox_port: int, db_file: Path) -> None:
+    services: Services = app[RUNTIME].services
+    brand = _brand(settings)
+    _out(f"guidebot demo — tenant {tenant!r}, WeCom sandbox on :{sandbox_port}, "
+         f"guidebot on :{bot_port}")
+    await _seed(services, tenant, brand)
+    _out(f"Seeded {len(brand['stores'])} stores and {len(brand['guides'])} guides.")
+    codes = await _channel_codes(services, tenant, brand)
+    _out(f"Created {len(codes)} channel codes (add_contact_way), e.g. state "
+         f"{next(iter(codes.values())).state!r}.")
+    added = await _customers_add(sandbox, tenant, brand, codes)
+    await app[RUNTIME].drain()
+    admin = settings.tenant(tenant).admin_token
+    base = f"http://127.0.0.1:{bot_port}/api/v1/{tenant}"
+    views = {c["external_userid"]: await _get_json(f"{base}/customers/{c['external_userid']}",
+                                                   admin) for c in added}
+    state = await _get_json(f"http://127.0.0.1:{sandbox_port}/_sandbox/{tenant}/state", "")
+    _out()
+    _report(added, state, views)
+    calls = await _get_json(f"http://127.0.0.1:{sandbox_port}/_sandbox/calls", "")
+    paths = [c["path"] for c in calls["calls"]]
+    _out()
+    _out(f"WeCom calls made: {len(paths)} — send_welcome_msg ×"
+         f"{paths.count('externalcontact/send_welcome_msg')}, mark_tag ×"
+         f"{paths.count('externalcontact/mark_tag')}, externalcontact/get ×"
+         f"{paths.count('externalcontact/get')}")
+    _out()
+    _out("Where to look next:")
+    _out(f"  database:      {db_file}")
+    _out("  run it live:   guidebot sandbox --port 8900 & guidebot serve")
+    _out("  admin API:     curl -H 'Authorization: Bearer demo-admin-token' "
+         "http://127.0.0.1:8080/api/v1/demo/guides")
+    _out("  content:       content_library/messages/*.toml (welcome texts), tags.toml")

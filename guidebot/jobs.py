@@ -1,0 +1,61 @@
+"""The one APScheduler wrapper. Jobs are module-level functions taking plain arguments."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+if TYPE_CHECKING:
+    from guidebot.services import Services
+
+log = logging.getLogger(__name__)
+
+Job = Callable[..., Awaitable[Any]]
+
+
+class Scheduler:
+    """Interval jobs on the running loop; job errors are logged with the job's name."""
+
+    def __init__(self, services: Services) -> None:
+        self._services = services
+        self._scheduler = AsyncIOScheduler(timezone="UTC")
+
+    def every(self, seconds: float, job: Job, *args: Any) -> None:
+        self._scheduler.add_job(self._run, "interval", seconds=seconds, args=(job, *args),
+                                id=f"{job.__name__}:{':'.join(map(str, args))}",
+                                max_instances=1, coalesce=True)
+
+    def start(self) -> None:
+        self._scheduler.start()
+
+    def shutdown(self) -> None:
+        if self._scheduler.running:
+            self._scheduler.shutdown(wait=False)
+
+    async def _run(self, job: Job, *args: Any) -> None:
+        try:
+            await job(self._services, *args)
+        except Exception:  # noqa: BLE001 - one failing run must not stop the schedule
+            log.exception("job %s%s failed", job.__name__, args)
+
+
+async def run_outbox_retry(services: Services) -> None:
+    await services.outbox.retry_due()
+
+
+async def run_profile_refresh(services: Services, tenant: str) -> None:
+    await services.contacts.profiles.fill_missing(tenant)
+
+
+async def run_tag_sync(services: Services, tenant: str) -> None:
+    await services.contacts.tags.sync(tenant)
+
+
+def schedule_defaults(scheduler: Scheduler, tenants: list[str]) -> None:
+    scheduler.every(5, run_outbox_retry)
+    for tenant in tenants:
+        scheduler.every(60, run_profile_refresh, tenant)
+        scheduler.every(3600, run_tag_sync, tenant)

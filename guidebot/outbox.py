@@ -1,0 +1,121 @@
+"""The outbox: every side-effecting WeCom call runs under a unique key, at most once."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from guidebot.db.engine import Database
+from guidebot.db.repo import outbox as outbox_repo
+from guidebot.db.types import utcnow
+from guidebot.errors import WeComApiError, WeComError
+
+log = logging.getLogger(__name__)
+
+Executor = Callable[[str, dict[str, Any]], Awaitable[dict[str, Any]]]
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_attempts: int = 5
+    base_s: float = 1.0
+    factor: float = 2.0
+    max_s: float = 300.0
+
+    def delay(self, attempt: int) -> float:
+        raw = min(self.max_s, self.base_s * self.factor ** max(attempt - 1, 0))
+        return raw * random.uniform(0.8, 1.2)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: str  # done | duplicate | failed | dead | expired
+    result: dict[str, Any] | None = None
+    error: str = ""
+
+
+class Outbox:
+    """Runs calls by key. `executors[kind](tenant, payload)` performs the WeCom call."""
+
+    def __init__(self, db: Database, executors: Mapping[str, Executor],
+                 policy: RetryPolicy = RetryPolicy()) -> None:
+        self._db = db
+        self._executors = executors
+        self._policy = policy
+
+    async def run(self, *, tenant: str, key: str, kind: str, payload: dict[str, Any],
+                  deadline: datetime | None = None, until_deadline: bool = False) -> Outcome:
+        """Claim `key` and execute now; a second call with the same key does nothing.
+
+        With `until_deadline`, retryable failures are retried inline until the deadline
+        (used for the 20 s welcome window); otherwise they are left for `retry_due`.
+        """
+        async with self._db.write() as session:
+            item_id = await outbox_repo.insert_if_new(
+                session, tenant=tenant, key=key, kind=kind, payload=json.dumps(payload),
+                due_at=utcnow(), deadline_at=deadline)
+        if item_id is None:
+            return Outcome("duplicate")
+        attempt = 0
+        while True:
+            attempt += 1
+            outcome = await self._attempt(item_id, tenant, kind, payload, attempt, deadline)
+            if outcome.status != "failed" or not until_deadline:
+                return outcome
+            wait = min(0.5 * attempt, 2.0)
+            if deadline is None or utcnow() + timedelta(seconds=wait) >= deadline:
+                return await self._expire(item_id, outcome.error)
+            await asyncio.sleep(wait)
+
+    async def retry_due(self, *, limit: int = 100) -> int:
+        """Retry failed rows whose time has come (and rows stuck in "sending")."""
+        now = utcnow()
+        async with self._db.write() as session:
+            items = await outbox_repo.claim_due(session, now=now, limit=limit,
+                                                stale_before=now - timedelta(minutes=5))
+        for item in items:
+            assert item.id is not None
+            if item.deadline_at is not None and item.deadline_at <= now:
+                await self._expire(item.id, item.last_error or "deadline passed")
+                continue
+            await self._attempt(item.id, item.tenant, item.kind, json.loads(item.payload),
+                                item.attempts + 1, item.deadline_at)
+        return len(items)
+
+    async def _attempt(self, item_id: int, tenant: str, kind: str, payload: dict[str, Any],
+                       attempt: int, deadline: datetime | None) -> Outcome:
+        try:
+            result = await self._executors[kind](tenant, payload)
+        except WeComError as exc:
+            return await self._failed(item_id, tenant, kind, attempt, exc)
+        async with self._db.write() as session:
+            await outbox_repo.record_attempt(session, item_id=item_id, status="done",
+                                             result=json.dumps(result, ensure_ascii=False))
+        return Outcome("done", result)
+
+    async def _failed(self, item_id: int, tenant: str, kind: str, attempt: int,
+                      exc: WeComError) -> Outcome:
+        error = f"{type(exc).__name__}: errcode={exc.errcode}"
+        final = not exc.retryable or attempt >= self._policy.max_attempts
+        status = "dead" if final else "failed"
+        due = None if final else utcnow() + timedelta(seconds=self._policy.delay(attempt))
+        log.warning("outbox item %s tenant=%s kind=%s attempt %s: %s (%s)", item_id, tenant,
+                    kind, attempt, error, status)
+        async with self._db.write() as session:
+            await outbox_repo.record_attempt(session, item_id=item_id, status=status,
+                                             error=error, due_at=due)
+        if isinstance(exc, WeComApiError):
+            return Outcome(status, {"errcode": exc.errcode}, error)
+        return Outcome(status, None, error)
+
+    async def _expire(self, item_id: int, error: str) -> Outcome:
+        async with self._db.write() as session:
+            await outbox_repo.record_attempt(session, item_id=item_id, status="expired",
+                                             error=error)
+        return Outcome("expired", None, error)

@@ -1,0 +1,287 @@
+"""config.toml + environment → frozen settings, with errors naming file, key and problem."""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from guidebot.errors import ConfigError
+
+DEFAULT_API_BASE = "https://qyapi.weixin.qq.com/cgi-bin/"
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./guidebot.db"
+PLACEHOLDER_SECRETS = {"changeme", "change-me", "secret", "xxx", "todo", ""}
+ATTRIBUTION_RULES = ("share_link", "exclusive_guide", "store")
+_TENANT_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
+_AES_KEY = re.compile(r"^[A-Za-z0-9]{43}$")
+_TOKEN = re.compile(r"^[A-Za-z0-9]{1,32}$")
+_RATE = re.compile(r"^(0|1)(\.\d{1,6})?$")
+_QUOTA = re.compile(r"^\d+/(day|week|month)$")
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    public_url: str = "http://127.0.0.1:8080"
+
+
+@dataclass(frozen=True)
+class LlmSettings:
+    base_url: str = ""
+    model: str = ""
+    api_key: str = ""
+    timeout_s: float = 20.0
+
+
+@dataclass(frozen=True)
+class QuotaSettings:
+    mass_msg_per_customer: str = "1/day"
+    app_msg_per_guide_per_min: int = 30
+    api_calls_per_min: int = 10_000
+
+
+@dataclass(frozen=True)
+class CommissionSettings:
+    precedence: tuple[str, ...] = ATTRIBUTION_RULES
+    share_link_window_days: int = 7
+    protection_days: int = 30
+    binding_validity_days: int = 0
+    default_rate: str = "0.03"
+    rates: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TenantSettings:
+    id: str
+    corp_id: str
+    agent_id: int
+    token: str
+    encoding_aes_key: str
+    secret: str
+    admin_token: str
+    api_base: str = DEFAULT_API_BASE
+    order_secret: str = ""
+    miniprogram_appid: str = ""
+    timezone: str = "Asia/Shanghai"
+    quotas: QuotaSettings = QuotaSettings()
+    commission: CommissionSettings = CommissionSettings()
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+@dataclass(frozen=True)
+class Settings:
+    config_path: Path
+    content_library: Path
+    server: ServerSettings
+    database_url: str
+    llm: LlmSettings
+    tenants: Mapping[str, TenantSettings]
+
+    def tenant(self, tenant_id: str) -> TenantSettings:
+        return self.tenants[tenant_id]
+
+
+class _Reader:
+    """Reads typed values out of one TOML table, naming the dotted key in every error."""
+
+    def __init__(self, file: str, prefix: str, table: Mapping[str, Any], known: set[str]) -> None:
+        self.file, self.prefix, self.table = file, prefix, table
+        for key in table:
+            if key not in known:
+                raise ConfigError(file, self.key(key), "unknown key")
+
+    def key(self, name: str) -> str:
+        return f"{self.prefix}.{name}" if self.prefix else name
+
+    def fail(self, name: str, problem: str) -> ConfigError:
+        return ConfigError(self.file, self.key(name), problem)
+
+    def get(self, name: str, kind: type, default: Any = None, *, required: bool = False) -> Any:
+        if name not in self.table:
+            if required:
+                raise self.fail(name, "is required")
+            return default
+        value = self.table[name]
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise self.fail(name, f"must be a {kind.__name__}, got {type(value).__name__}")
+        return value
+
+    def secret(self, name: str, *, required: bool) -> str:
+        """A secret given inline as `name` or through the environment variable `name_env`."""
+        env_key = f"{name}_env"
+        if name in self.table and env_key in self.table:
+            raise self.fail(name, f"give either {name} or {env_key}, not both")
+        if env_key in self.table:
+            var = self.get(env_key, str)
+            value = os.environ.get(var)
+            if value is None:
+                raise self.fail(env_key, f"environment variable {var} is not set")
+            return value
+        value = self.get(name, str, "")
+        if required and value.strip().lower() in PLACEHOLDER_SECRETS:
+            raise self.fail(name, "is required (set it or use " + env_key + ")")
+        return str(value)
+
+
+def default_config_path() -> Path:
+    return Path(os.environ.get("GUIDEBOT_CONFIG", "config.toml"))
+
+
+def load_settings(path: str | Path | None = None) -> Settings:
+    """Load and validate the configuration; raise ConfigError on any problem."""
+    config_path = Path(path) if path is not None else default_config_path()
+    file = str(config_path)
+    try:
+        raw = tomllib.loads(config_path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(file, "-", "file not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(file, "-", f"not valid TOML: {exc}") from None
+    top = _Reader(file, "", raw, {"server", "database", "llm", "tenants", "content_library"})
+    base = config_path.resolve().parent
+    library = base / top.get("content_library", str, "content_library")
+    if not library.is_dir():
+        raise top.fail("content_library", f"directory {library} does not exist")
+    tenants_raw = top.get("tenants", dict, {})
+    if not tenants_raw:
+        raise top.fail("tenants", "at least one tenant is required")
+    tenants = {tid: _tenant(file, tid, t) for tid, t in tenants_raw.items()}
+    return Settings(
+        config_path=config_path.resolve(),
+        content_library=library,
+        server=_server(file, top.get("server", dict, {})),
+        database_url=_database_url(file, top.get("database", dict, {})),
+        llm=_llm(file, top.get("llm", dict, {})),
+        tenants=tenants,
+    )
+
+
+def _server(file: str, table: Mapping[str, Any]) -> ServerSettings:
+    r = _Reader(file, "server", table, {"host", "port", "public_url"})
+    host = os.environ.get("GUIDEBOT_SERVER_HOST") or r.get("host", str, "127.0.0.1")
+    port_env = os.environ.get("GUIDEBOT_SERVER_PORT")
+    port = int(port_env) if port_env else r.get("port", int, 8080)
+    if not 0 <= port <= 65535:
+        raise r.fail("port", "must be between 0 and 65535")
+    public_url = os.environ.get("GUIDEBOT_PUBLIC_URL") or r.get(
+        "public_url", str, f"http://{host}:{port}"
+    )
+    return ServerSettings(host=host, port=port, public_url=public_url.rstrip("/"))
+
+
+def _database_url(file: str, table: Mapping[str, Any]) -> str:
+    r = _Reader(file, "database", table, {"url"})
+    url = os.environ.get("GUIDEBOT_DATABASE_URL") or r.get("url", str, DEFAULT_DATABASE_URL)
+    if not url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+        raise r.fail("url", "must start with sqlite+aiosqlite:// or postgresql+asyncpg://")
+    return str(url)
+
+
+def _llm(file: str, table: Mapping[str, Any]) -> LlmSettings:
+    r = _Reader(file, "llm", table, {"base_url", "model", "api_key", "api_key_env", "timeout_s"})
+    base_url = r.get("base_url", str, "")
+    return LlmSettings(
+        base_url=base_url,
+        model=r.get("model", str, ""),
+        api_key=r.secret("api_key", required=False) if base_url else "",
+        timeout_s=r.get("timeout_s", float, 20.0),
+    )
+
+
+_TENANT_KEYS = {
+    "corp_id", "agent_id", "token", "token_env", "encoding_aes_key", "encoding_aes_key_env",
+    "secret", "secret_env", "api_base", "admin_token", "admin_token_env", "order_secret",
+    "order_secret_env", "miniprogram_appid", "timezone", "quotas", "commission",
+}
+
+
+def _tenant(file: str, tenant_id: str, table: Any) -> TenantSettings:
+    prefix = f"tenants.{tenant_id}"
+    if not isinstance(table, dict):
+        raise ConfigError(file, prefix, "must be a table")
+    if not _TENANT_ID.match(tenant_id):
+        raise ConfigError(file, prefix, "tenant id must be 1-32 of a-z 0-9 _ - (lower case)")
+    r = _Reader(file, prefix, table, _TENANT_KEYS)
+    token = r.secret("token", required=True)
+    if not _TOKEN.match(token):
+        raise r.fail("token", "must be 1-32 letters or digits (WeCom's rule)")
+    aes_key = r.secret("encoding_aes_key", required=True)
+    if not _AES_KEY.match(aes_key):
+        raise r.fail("encoding_aes_key", "must be exactly 43 letters or digits (WeCom's rule)")
+    timezone = r.get("timezone", str, "Asia/Shanghai")
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise r.fail("timezone", f"unknown time zone {timezone!r}") from None
+    api_base = r.get("api_base", str, DEFAULT_API_BASE)
+    if not api_base.startswith(("http://", "https://")):
+        raise r.fail("api_base", "must be an http(s) URL")
+    return TenantSettings(
+        id=tenant_id,
+        corp_id=r.get("corp_id", str, required=True),
+        agent_id=r.get("agent_id", int, required=True),
+        token=token,
+        encoding_aes_key=aes_key,
+        secret=r.secret("secret", required=True),
+        admin_token=r.secret("admin_token", required=True),
+        api_base=api_base.rstrip("/") + "/",
+        order_secret=r.secret("order_secret", required=False),
+        miniprogram_appid=r.get("miniprogram_appid", str, ""),
+        timezone=timezone,
+        quotas=_quotas(file, prefix, r.get("quotas", dict, {})),
+        commission=_commission(file, prefix, r.get("commission", dict, {})),
+    )
+
+
+def _quotas(file: str, prefix: str, table: Mapping[str, Any]) -> QuotaSettings:
+    r = _Reader(file, f"{prefix}.quotas", table,
+                {"mass_msg_per_customer", "app_msg_per_guide_per_min", "api_calls_per_min"})
+    mass = r.get("mass_msg_per_customer", str, "1/day")
+    if not _QUOTA.match(mass):
+        raise r.fail("mass_msg_per_customer", 'must look like "1/day" or "4/month"')
+    per_min = r.get("app_msg_per_guide_per_min", int, 30)
+    calls = r.get("api_calls_per_min", int, 10_000)
+    for name, value in (("app_msg_per_guide_per_min", per_min), ("api_calls_per_min", calls)):
+        if value < 1:
+            raise r.fail(name, "must be at least 1")
+    return QuotaSettings(mass, per_min, calls)
+
+
+def _commission(file: str, prefix: str, table: Mapping[str, Any]) -> CommissionSettings:
+    r = _Reader(file, f"{prefix}.commission", table, {
+        "precedence", "share_link_window_days", "protection_days", "binding_validity_days",
+        "default_rate", "rates",
+    })
+    precedence = tuple(r.get("precedence", list, list(ATTRIBUTION_RULES)))
+    for rule in precedence:
+        if rule not in ATTRIBUTION_RULES:
+            known = ", ".join(ATTRIBUTION_RULES)
+            raise r.fail("precedence", f"unknown rule {rule!r}; known: {known}")
+    days = {}
+    for name, default in (("share_link_window_days", 7), ("protection_days", 30),
+                          ("binding_validity_days", 0)):
+        days[name] = r.get(name, int, default)
+        if days[name] < 0:
+            raise r.fail(name, "must not be negative")
+    default_rate = r.get("default_rate", str, "0.03")
+    if not _RATE.match(default_rate):
+        raise r.fail("default_rate", 'must be a decimal string between 0 and 1, like "0.03"')
+    rates = r.get("rates", dict, {})
+    for key, rate in rates.items():
+        if not key.startswith(("category:", "sku:")):
+            raise r.fail(f"rates.{key}", 'keys must start with "category:" or "sku:"')
+        if not isinstance(rate, str) or not _RATE.match(rate):
+            raise r.fail(f"rates.{key}", 'must be a decimal string like "0.05"')
+    return CommissionSettings(precedence=precedence, default_rate=default_rate, rates=rates,
+                              **days)

@@ -1,0 +1,1 @@
+"""The WeCom boundary: the only package that imports wechatpy."""

@@ -1,0 +1,28 @@
+"""The WeCom API paths the sandbox implements, each a handler taking an ApiCall."""
+
+from __future__ import annotations
+
+from guidebot.wecom.sandbox.api import (
+    contact_way,
+    contacts,
+    groupmsg,
+    media,
+    message,
+    tags,
+    welcome,
+)
+from guidebot.wecom.sandbox.api.base import ApiCall, Handler, Upload
+
+ROUTES: dict[str, Handler] = {
+    **contacts.ROUTES,
+    **tags.ROUTES,
+    **contact_way.ROUTES,
+    **welcome.ROUTES,
+    **groupmsg.ROUTES,
+    **message.ROUTES,
+    **media.ROUTES,
+}
+# FACTS §3.7: app messages are "not counted in base API frequency".
+UNMETERED = frozenset({"message/send"})
+
+__all__ = ["ROUTES", "UNMETERED", "ApiCall", "Handler", "Upload"]

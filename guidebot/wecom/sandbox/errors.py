@@ -1,0 +1,67 @@
+"""WeCom error codes the sandbox answers with, and the exceptions that carry them."""
+
+from __future__ import annotations
+
+# Codes and meanings from FACTS §3.12 unless marked [mem]: those are not in FACTS and come
+# from memory of WeCom's global error-code page; they are the sandbox's best guess.
+BUSY = -1
+INVALID_SECRET = 40001
+INVALID_USERID = 40003  # [mem] 不合法的UserID
+INVALID_MEDIA_TYPE = 40004  # real media/upload error body in samples/api/error-responses
+INVALID_FILE_TYPE = 40005  # [mem] 不合法的文件类型
+INVALID_FILE_SIZE = 40006  # [mem] 不合法的文件大小
+INVALID_MEDIA_ID = 40007  # doc example quoted in samples/api/error-responses
+INVALID_MSGTYPE = 40008  # [mem] 不合法的消息类型
+INVALID_CORPID = 40013  # [mem] 不合法的CorpID (named by the brief, not by FACTS)
+INVALID_TOKEN = 40014
+INVALID_AGENTID = 40056  # [mem] 不合法的agentid
+INVALID_PARAM = 40058  # [mem] 不合法的参数: the sandbox's catch-all for a bad field
+INVALID_TAG = 40068
+TAG_NAME_EXISTS = 40071
+INVALID_EXTERNAL_USERID = 40096
+MISSING_TOKEN = 41001
+MISSING_MEDIA = 41005  # [mem] 缺少多媒体文件数据
+MISSING_EXTERNAL_USERID = 41035  # real batch item error in samples/api/error-responses
+WELCOME_NOT_ALLOWED = 41051
+TOO_MANY_ATTACHMENTS = 41064
+INVALID_ATTACHMENT = 41065
+TOKEN_EXPIRED = 42001
+TEXT_EMPTY = 44004
+MESSAGE_TOO_LARGE = 45002
+RATE_LIMITED = 45009
+BAD_JSON = 47001  # [mem] 数据格式错误: FACTS names no code for a body that is not JSON
+NO_RELATION = 84061
+UNKNOWN_PATH = 404  # not a WeCom code: an API the sandbox does not implement (HTTP 404 too)
+
+MESSAGES = {
+    BUSY: "system busy",
+    INVALID_SECRET: "invalid credential (corpsecret)",
+    INVALID_CORPID: "invalid corpid",
+    INVALID_TOKEN: "invalid access_token",
+    MISSING_TOKEN: "access_token missing",
+    TOKEN_EXPIRED: "access_token expired",
+    RATE_LIMITED: "api freq out of limit",
+    WELCOME_NOT_ALLOWED: "externaluser has started chatting",
+    NO_RELATION: "external contact relation does not exist",
+}
+
+
+class ApiError(Exception):
+    """A WeCom API call that answers a non-zero errcode (always with HTTP 200)."""
+
+    def __init__(self, errcode: int, errmsg: str = "") -> None:
+        self.errcode = errcode
+        self.errmsg = errmsg or MESSAGES.get(errcode, "error")
+        super().__init__(f"{errcode} {self.errmsg}")
+
+    def body(self) -> dict[str, object]:
+        return {"errcode": self.errcode, "errmsg": f"{self.errmsg}, hint: [sandbox]"}
+
+
+class ControlError(Exception):
+    """A bad request to a /_sandbox control route or to the Python simulate API."""
+
+    def __init__(self, status: int, message: str) -> None:
+        self.status = status
+        self.message = message
+        super().__init__(f"{status} {message}")

@@ -1,0 +1,85 @@
+"""群发 tasks: choosing recipients, and a member confirming a task in the (simulated) client."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from guidebot.wecom.sandbox.errors import ControlError
+from guidebot.wecom.sandbox.models import Follow, GroupMsgTask, MsgTemplate
+from guidebot.wecom.sandbox.tenant import TenantState
+
+log = logging.getLogger(__name__)
+
+# Send-result statuses (FACTS §3.5 [mem]).
+UNSENT, SENT, NOT_FRIEND, QUOTA_USED = 0, 1, 2, 3
+
+
+def matches_tag_filter(follow: Follow, tag_filter: Mapping[str, Any]) -> bool:
+    """Every group_list entry must share a tag with the follow ([mem]: AND of ORs)."""
+    groups = tag_filter.get("group_list") or []
+    return all(set(g.get("tag_list") or []) & set(follow.tag_ids) for g in groups)
+
+
+def assign(follows: Sequence[Follow], tag_filter: Mapping[str, Any]) -> dict[str, list[str]]:
+    """Recipients per sending member, for the follows that pass the tag filter."""
+    tasks: dict[str, list[str]] = {}
+    for follow in follows:
+        if matches_tag_filter(follow, tag_filter):
+            tasks.setdefault(follow.userid, []).append(follow.external_userid)
+    return tasks
+
+
+def confirm(tenant: TenantState, msgid: str, userid: str, now: float) -> GroupMsgTask:
+    """The member sends their part of a 群发 task: each recipient gets status 1, 2 or 3."""
+    template = tenant.templates.get(msgid)
+    task = template.tasks.get(userid) if template else None
+    if task is None:
+        raise ControlError(404, f"no task for {userid} in group message {msgid}")
+    task.status, task.send_time = SENT, int(now)
+    for external_userid in task.recipients:
+        task.recipients[external_userid] = _outcome(tenant, userid, external_userid, now)
+    log.info("tenant %s: group message task confirmed by %s", tenant.id, userid)
+    return task
+
+
+def _outcome(tenant: TenantState, userid: str, external_userid: str, now: float) -> int:
+    follow = tenant.follows.get((userid, external_userid))
+    if follow is None or follow.customer_deleted:
+        return NOT_FRIEND
+    if received_since(tenant, external_userid, _period_start(tenant, now)) >= _quota(tenant):
+        return QUOTA_USED
+    return SENT
+
+
+def received_since(tenant: TenantState, external_userid: str, since: float) -> int:
+    return sum(
+        1 for t in tenant.templates.values() for task in t.tasks.values()
+        if task.recipients.get(external_userid) == SENT and task.send_time >= since
+    )
+
+
+def _quota(tenant: TenantState) -> int:
+    return int(tenant.settings.quotas.mass_msg_per_customer.split("/")[0])
+
+
+def _period_start(tenant: TenantState, now: float) -> float:
+    """Start of the natural day / week / month in the tenant's time zone (quota is per period)."""
+    period = tenant.settings.quotas.mass_msg_per_customer.split("/")[1]
+    local = datetime.fromtimestamp(now, tenant.settings.tz)
+    start = local.replace(hour=0, minute=0, second=0, microsecond=0)
+    if period == "week":
+        start -= timedelta(days=start.weekday())
+    elif period == "month":
+        start = start.replace(day=1)
+    return start.timestamp()
+
+
+def template_json(template: MsgTemplate) -> dict[str, Any]:
+    return {
+        "msgid": template.msgid, "creator": template.creator,
+        "create_time": template.create_time, "create_type": 0,
+        "text": {"content": template.text}, "attachments": template.attachments,
+    }

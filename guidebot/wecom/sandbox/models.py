@@ -1,0 +1,137 @@
+"""Records the sandbox keeps per tenant: customers, follows, tags, channels, messages, media."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+JSON = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Options:
+    """Sandbox-wide behaviour knobs (not WeCom facts)."""
+
+    welcome_window_s: float = 20.0
+    delivery_timeout_s: float = 5.0  # WeCom waits 5 s for a callback answer (FACTS §1.5)
+    delivery_attempts: int = 3  # "总共重试三次"; read as three attempts in all, as DESIGN does
+    calls_kept: int = 10_000
+
+
+@dataclass
+class Customer:
+    external_userid: str
+    name: str
+    unionid: str = ""
+    type: int = 1  # 1 = WeChat user
+    gender: int = 0
+    avatar: str = ""
+    corp_name: str = ""
+
+    def to_json(self) -> JSON:
+        return {
+            "external_userid": self.external_userid, "name": self.name, "type": self.type,
+            "gender": self.gender, "unionid": self.unionid, "avatar": self.avatar,
+            "corp_name": self.corp_name,
+        }
+
+
+@dataclass
+class Follow:
+    """A member (guide) ↔ customer relation; `customer_deleted` after del_follow_user."""
+
+    userid: str
+    external_userid: str
+    createtime: int
+    state: str = ""
+    remark: str = ""
+    description: str = ""
+    add_way: int = 0
+    tag_ids: list[str] = field(default_factory=list)
+    customer_deleted: bool = False
+
+
+@dataclass
+class Tag:
+    id: str
+    name: str
+    create_time: int
+    order: int = 0
+    deleted: bool = False
+
+
+@dataclass
+class TagGroup:
+    group_id: str
+    group_name: str
+    create_time: int
+    order: int = 0
+    deleted: bool = False
+    tags: list[Tag] = field(default_factory=list)
+
+
+@dataclass
+class ContactWay:
+    config_id: str
+    body: JSON  # the add_contact_way request as given (type, scene, state, user, …)
+    qr_code: str = ""
+
+
+@dataclass
+class WelcomeCode:
+    code: str
+    userid: str
+    external_userid: str
+    issued_at: float
+    used: bool = False
+
+
+@dataclass
+class WelcomeSent:
+    welcome_code: str
+    userid: str
+    external_userid: str
+    text: str
+    attachments: list[JSON]
+    at: float
+
+
+@dataclass
+class GroupMsgTask:
+    """One member's share of a 群发 template: recipients and their per-customer status."""
+
+    userid: str
+    recipients: dict[str, int]  # external_userid → status (0 未发送, 1 已发送, 2, 3)
+    status: int = 0
+    send_time: int = 0
+
+
+@dataclass
+class MsgTemplate:
+    msgid: str
+    creator: str
+    create_time: int
+    text: str
+    attachments: list[JSON]
+    tasks: dict[str, GroupMsgTask] = field(default_factory=dict)
+
+
+@dataclass
+class AppMessage:
+    """One message/send recipient; `dropped` when over the per-guide minute quota."""
+
+    msgid: str
+    userid: str
+    msgtype: str
+    content: JSON
+    at: float
+    dropped: bool = False
+
+
+@dataclass
+class Media:
+    media_id: str
+    type: str
+    filename: str
+    size: int
+    created_at: int

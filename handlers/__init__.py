@@ -1,0 +1,9 @@
+"""The bot's reactions: one Router per file, listed here in priority order.
+
+Events without a route (group-chat changes, archive consent, app entries and text, unknown
+events) stay recorded in the inbox with the outcome "unhandled".
+"""
+
+from handlers import contacts, tags
+
+ROUTERS = (contacts.router, tags.router)

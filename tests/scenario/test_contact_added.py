@@ -1,0 +1,103 @@
+"""A customer adds a guide through a channel code: link, binding, tags, welcome — over HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+from tests.support.stack import Stack
+from tests.support.wecom import add_contact_xml
+
+
+async def _channel(stack: Stack, guide: str, **extra: object) -> dict:
+    status, body = await stack.admin("/channels", method="POST",
+                                     json={"guide": guide, **extra})
+    assert status == 201, body
+    return body
+
+
+async def test_channel_code_add_links_tags_and_welcomes(stack: Stack) -> None:
+    code = await _channel(stack, "lina", store="S01", campaign="double11",
+                          tags=["门店扫码", "双11活动"], welcome_message="welcome_double11")
+    assert code["state"].startswith("gb") and len(code["state"]) <= 30
+    added = await stack.sandbox.simulate_add_contact("acme", config_id=code["config_id"],
+                                                     name="张晓雨")
+    assert added["delivery"]["status"] == 200
+    await stack.runtime.drain()
+
+    status, view = await stack.admin(f"/customers/{added['external_userid']}")
+    assert status == 200
+    assert view["name"] == "张晓雨"
+    assert [(g["userid"], g["status"], g["state"]) for g in view["guides"]] == [
+        ("lina", "active", code["state"])]
+    assert view["exclusive_guide"] == "lina"
+    assert sorted(view["tags"]) == ["双11活动", "门店扫码"]
+    assert view["channel"] == {"store": "S01", "guide": "lina", "campaign": "double11"}
+
+    welcomes = stack.calls("externalcontact/send_welcome_msg")
+    assert len(welcomes) == 1
+    body = welcomes[0]["body"]
+    assert body["welcome_code"] == added["welcome_code"]
+    assert "张晓雨" in body["text"]["content"] and "双11" in body["text"]["content"]
+    marks = stack.calls("externalcontact/mark_tag")
+    assert len(marks) == 1 and marks[0]["body"]["userid"] == "lina"
+
+
+async def test_same_callback_three_times_is_processed_once(stack: Stack) -> None:
+    xml = add_contact_xml(corp_id=stack.tenant().corp_id, guide="wangfang",
+                          external_userid="wmDUPLICATE0001", welcome_code="WC-DUP-1")
+    statuses = [await stack.post_callback(xml) for _ in range(3)]
+    assert statuses == [200, 200, 200]
+    await stack.runtime.drain()
+    rows = await stack.inbox_rows()
+    assert len(rows) == 1 and rows[0].processed_at is not None
+    assert len(stack.calls("externalcontact/send_welcome_msg")) == 1
+
+
+async def test_fifty_same_second_adds_from_sys_make_fifty_links(stack: Stack) -> None:
+    now = int(time.time())
+    xmls = [add_contact_xml(corp_id=stack.tenant().corp_id, guide=f"guide{i % 4}",
+                            external_userid=f"wmSAMESECOND{i:04d}", welcome_code=f"WC{i}",
+                            create_time=now) for i in range(50)]
+    statuses = await asyncio.gather(*(stack.post_callback(x) for x in xmls))
+    assert statuses == [200] * 50
+    await stack.runtime.drain()
+    seen = set()
+    for i in range(50):
+        status, view = await stack.admin(f"/customers/wmSAMESECOND{i:04d}")
+        assert status == 200, view
+        assert view["guides"][0]["userid"] == f"guide{i % 4}"
+        seen.add(view["external_userid"])
+    assert len(seen) == 50
+    assert len(await stack.inbox_rows()) == 50
+
+
+async def test_profile_failure_still_links_and_fills_in_later(stack: Stack) -> None:
+    async with stack.http.post(f"{stack.sandbox_url}/_sandbox/faults", json={
+            "tenant": "acme", "path": "externalcontact/get", "errcode": 60011,
+            "times": 1}) as resp:
+        assert resp.status == 200
+    added = await stack.sandbox.simulate_add_contact("acme", userid="zhaolei", name="周婷")
+    await stack.runtime.drain()
+    status, view = await stack.admin(f"/customers/{added['external_userid']}")
+    assert status == 200
+    assert view["guides"][0]["userid"] == "zhaolei"
+    assert view["name"] == "" and view["profile_fetched"] is False
+    assert len(stack.calls("externalcontact/send_welcome_msg")) == 1
+    filled = await stack.runtime.services.contacts.profiles.fill_missing("acme")
+    assert filled == 1
+    _, view = await stack.admin(f"/customers/{added['external_userid']}")
+    assert view["name"] == "周婷"
+
+
+async def test_unknown_event_is_recorded_not_crashing(stack: Stack) -> None:
+    xml = ("<xml><ToUserName>x</ToUserName><FromUserName>sys</FromUserName>"
+           "<CreateTime>1700000000</CreateTime><MsgType>event</MsgType>"
+           "<Event>brand_new_event</Event><Foo>bar</Foo></xml>")
+    assert await stack.post_callback(xml) == 200
+    await stack.runtime.drain()
+    rows = await stack.inbox_rows()
+    assert len(rows) == 1
+    assert rows[0].outcome == "unhandled" and rows[0].processed_at is not None
+    assert json.loads(json.dumps(rows[0].payload)) == xml
