@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from aiohttp import web
@@ -53,7 +55,8 @@ RUNTIME = web.AppKey("runtime", Runtime)
 
 
 def create_app(settings: Settings, *, start_jobs: bool = True, workers: int = 8,
-               backoff: BackoffConfig | None = None) -> web.Application:
+               backoff: BackoffConfig | None = None,
+               clock: Callable[[], float] = time.time) -> web.Application:
     app = web.Application(middlewares=[admin_auth(settings)])
     db = Database(settings.database_url)
     services = build_services(settings, db, backoff=backoff)
@@ -67,7 +70,7 @@ def create_app(settings: Settings, *, start_jobs: bool = True, workers: int = 8,
                       Scheduler(services) if start_jobs else None)
     app[RUNTIME] = runtime
     app[api.SERVICES] = services
-    cryptos = {tid: CallbackCrypto(t) for tid, t in settings.tenants.items()}
+    cryptos = {tid: CallbackCrypto(t, clock=clock) for tid, t in settings.tenants.items()}
     app.add_routes(CallbackViews(cryptos, runtime.accept).routes())
     app.add_routes(api.routes())
     app.add_routes([web.get("/healthz", healthz), web.get("/metrics", metrics)])

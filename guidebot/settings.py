@@ -22,6 +22,8 @@ _AES_KEY = re.compile(r"^[A-Za-z0-9]{43}$")
 _TOKEN = re.compile(r"^[A-Za-z0-9]{1,32}$")
 _RATE = re.compile(r"^(0|1)(\.\d{1,6})?$")
 _QUOTA = re.compile(r"^\d+/(day|week|month)$")
+_KIND_NAMES = {int: "an integer", str: "a string", float: "a number", dict: "a table",
+               list: "an array", bool: "true or false"}
 
 
 @dataclass(frozen=True)
@@ -114,7 +116,7 @@ class _Reader:
         if kind is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
         if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-            raise self.fail(name, f"must be a {kind.__name__}, got {type(value).__name__}")
+            raise self.fail(name, f"must be {_KIND_NAMES[kind]}, got {type(value).__name__}")
         return value
 
     def secret(self, name: str, *, required: bool) -> str:

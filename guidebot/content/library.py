@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,7 +49,8 @@ def _read(path: Path, problems: list[Problem]) -> tuple[dict[str, Any], str] | N
     try:
         return tomllib.loads(text), text
     except tomllib.TOMLDecodeError as exc:
-        line = getattr(exc, "lineno", None)
+        found = re.search(r"at line (\d+)", str(exc))
+        line = getattr(exc, "lineno", None) or (int(found.group(1)) if found else None)
         problems.append(Problem(path, line, f"not valid TOML: {exc}"))
         return None
 

@@ -26,7 +26,9 @@ def signature(token: str, timestamp: str, nonce: str, encrypted: str) -> str:
 class CallbackCrypto:
     """One tenant's callback crypto: verify, then decrypt with receive id = corp id."""
 
-    def __init__(self, tenant: TenantSettings, *, window_s: int = TIMESTAMP_WINDOW_S) -> None:
+    def __init__(self, tenant: TenantSettings, *, window_s: int = TIMESTAMP_WINDOW_S,
+                 clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock
         self._token = tenant.token
         self._crypto = WeChatCrypto(tenant.token, tenant.encoding_aes_key, tenant.corp_id)
         self._window_s = window_s
@@ -56,7 +58,7 @@ class CallbackCrypto:
             sent_at = int(timestamp)
         except ValueError:
             raise CallbackRejected(400, "timestamp is not an integer") from None
-        if abs(time.time() - sent_at) > self._window_s:
+        if abs(self._clock() - sent_at) > self._window_s:
             raise CallbackRejected(403, "timestamp outside the accepted window")
         expected = signature(self._token, timestamp, nonce, encrypted)
         if not hmac.compare_digest(expected, msg_signature.lower()):

@@ -44,3 +44,16 @@ def add_contact_xml(*, corp_id: str, guide: str, external_userid: str, state: st
             "<UserID><![CDATA[{g}]]></UserID><ExternalUserID><![CDATA[{e}]]></ExternalUserID>"
             "<State><![CDATA[{s}]]></State><WelcomeCode><![CDATA[{w}]]></WelcomeCode></xml>"
             ).format(c=corp_id, t=ts, g=guide, e=external_userid, s=state, w=welcome_code)
+
+
+def contact_event_xml(change_type: str, *, corp_id: str, guide: str, external_userid: str,
+                      create_time: int, **extra: str) -> str:
+    """Any change_external_contact event; `extra` adds elements like Source or FailReason."""
+    more = "".join(f"<{k}><![CDATA[{v}]]></{k}>" for k, v in extra.items())
+    return ("<xml><ToUserName><![CDATA[{c}]]></ToUserName><FromUserName><![CDATA[sys]]>"
+            "</FromUserName><CreateTime>{t}</CreateTime><MsgType><![CDATA[event]]></MsgType>"
+            "<Event><![CDATA[change_external_contact]]></Event>"
+            "<ChangeType><![CDATA[{ct}]]></ChangeType><UserID><![CDATA[{g}]]></UserID>"
+            "<ExternalUserID><![CDATA[{e}]]></ExternalUserID>{more}</xml>"
+            ).format(c=corp_id, t=create_time, ct=change_type, g=guide, e=external_userid,
+                     more=more)

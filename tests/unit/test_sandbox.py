@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import web
+from aiohttp import FormData, web
 from aiohttp.test_utils import TestClient, TestServer
 from wechatpy.enterprise import WeChatClient
 from wechatpy.enterprise.crypto import WeChatCrypto
@@ -19,8 +19,10 @@ from guidebot.wecom.sandbox import SANDBOX_KEY, Sandbox, create_sandbox_app, ser
 
 DATA = Path(__file__).parent.parent / "data" / "sandbox"
 AES_KEY = "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C"
-ACME = {"corp_id": "wwacme0001", "agent_id": 1000002, "token": "acmeToken1", "secret": "acme-s"}
-TINY = {"corp_id": "wwtiny0001", "agent_id": 1000005, "token": "tinyToken1", "secret": "tiny-s"}
+ACME: dict[str, Any] = {
+    "corp_id": "wwacme0001", "agent_id": 1000002, "token": "acmeToken1", "secret": "acme-s"}
+TINY: dict[str, Any] = {
+    "corp_id": "wwtiny0001", "agent_id": 1000005, "token": "tinyToken1", "secret": "tiny-s"}
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 
 CONFIG = f"""
@@ -132,18 +134,19 @@ async def test_gettoken_repeats_the_live_token_and_checks_credentials(client: Te
 
 
 async def test_token_missing_unknown_revoked_and_expired(client: TestClient) -> None:
-    assert (await call(client, "externalcontact/get_follow_user_list", None))["errcode"] == 41001
-    assert (await call(client, "externalcontact/get_follow_user_list", "bogus"))["errcode"] == 40014
+    path = "externalcontact/get_follow_user_list"
+    assert (await call(client, path, None))["errcode"] == 41001
+    assert (await call(client, path, "bogus"))["errcode"] == 40014
     old = await get_token(client)
-    assert (await call(client, "externalcontact/get_follow_user_list", old))["errcode"] == 0
+    assert (await call(client, path, old))["errcode"] == 0
     status, answer = await control(client, "acme/revoke_token")
     assert (status, answer) == (200, {"revoked": True})
-    assert (await call(client, "externalcontact/get_follow_user_list", old))["errcode"] == 42001
+    assert (await call(client, path, old))["errcode"] == 42001
     new = await get_token(client)
     assert new != old
-    assert (await call(client, "externalcontact/get_follow_user_list", new))["errcode"] == 0
+    assert (await call(client, path, new))["errcode"] == 0
     sandbox_of(client).advance_clock(7201)
-    assert (await call(client, "externalcontact/get_follow_user_list", new))["errcode"] == 42001
+    assert (await call(client, path, new))["errcode"] == 42001
     assert await get_token(client) != new
 
 
@@ -330,7 +333,8 @@ async def test_calls_log_masks_tokens_and_filters(client: TestClient) -> None:
     await get_token(client, TINY)
     status, answer = await control(client, "calls?tenant=acme", method="GET")
     assert status == 200
-    assert [c["path"] for c in answer["calls"]] == ["gettoken", "externalcontact/get_corp_tag_list"]
+    paths = [c["path"] for c in answer["calls"]]
+    assert paths == ["gettoken", "externalcontact/get_corp_tag_list"]
     listed = answer["calls"][1]
     assert listed["query"] == {"access_token": "***"}
     assert listed["body"] == {"tag_id": []}
@@ -365,7 +369,8 @@ async def test_simulate_add_contact_delivers_an_encrypted_callback(
     assert envelope.findtext("ToUserName") == ACME["corp_id"]
     assert envelope.findtext("AgentID") == str(ACME["agent_id"])
     token = await get_token(client)
-    got = await call(client, "externalcontact/get", token, external_userid=added["external_userid"])
+    customer = added["external_userid"]
+    got = await call(client, "externalcontact/get", token, external_userid=customer)
     assert got["external_contact"]["name"] == "王静"
     assert got["follow_user"][0]["createtime"] == 1700000000
 
@@ -447,7 +452,8 @@ async def test_media_upload_and_attachment_checks(client: TestClient) -> None:
     token = await get_token(client)
 
     async def upload(kind: str, data: bytes) -> dict[str, Any]:
-        form = {"media": data}
+        form = FormData()
+        form.add_field("media", data, filename="poster.png", content_type="image/png")
         response = await client.post("/cgi-bin/media/upload",
                                      params={"access_token": token, "type": kind}, data=form)
         return dict(await response.json())
@@ -459,7 +465,7 @@ async def test_media_upload_and_attachment_checks(client: TestClient) -> None:
     assert (await upload("image", b"\x89PNG"))["errcode"] == 40006
     assert (await upload("image", b"GIF89a" + b"\x00" * 20))["errcode"] == 40005
     added = await sandbox_of(client).simulate_add_contact("acme", userid="guide1", deliver=False)
-    image = {"msgtype": "image", "image": {"media_id": "not-ours"}}
+    image: dict[str, Any] = {"msgtype": "image", "image": {"media_id": "not-ours"}}
     body = {"welcome_code": added["welcome_code"], "attachments": [image]}
     assert (await call(client, "externalcontact/send_welcome_msg", token, body))["errcode"] \
         == 40007

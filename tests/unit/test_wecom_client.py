@@ -74,7 +74,7 @@ def tenant(sandbox: Any, settings: Settings) -> TenantSettings:
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+async def token_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
     if request.param == "sqlite":
         url = f"sqlite+aiosqlite:///{tmp_path / 'x.db'}"
         await _with_tables(url, tables=None)
@@ -101,8 +101,8 @@ async def _with_tables(url: str, *, tables: list[Any] | None) -> None:
 
 
 @pytest.fixture
-async def db(db_url: str) -> AsyncIterator[Database]:
-    database = Database(db_url)
+async def db(token_db_url: str) -> AsyncIterator[Database]:
+    database = Database(token_db_url)
     yield database
     await database.dispose()
 
@@ -139,12 +139,12 @@ async def stored_token(db: Database) -> str | None:
 
 
 async def test_token_cached_in_db_and_reused_by_second_client(
-    sandbox: Any, tenant: TenantSettings, client: WeComClient, db_url: str, db: Database
+    sandbox: Any, tenant: TenantSettings, client: WeComClient, token_db_url: str, db: Database
 ) -> None:
     first = await client.get_corp_tag_list()
     token = await stored_token(db)
 
-    other_db = Database(db_url)  # a second process would have its own engine
+    other_db = Database(token_db_url)  # a second process would have its own engine
     try:
         other = WeComClient(tenant, tokens=DbTokenStore(other_db), backoff=FAST)
         second = await other.get_corp_tag_list()

@@ -7,7 +7,8 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from guidebot.wecom.sandbox.errors import ControlError
+from guidebot.wecom.sandbox import errors, params
+from guidebot.wecom.sandbox.errors import ApiError, ControlError
 from guidebot.wecom.sandbox.models import Follow, GroupMsgTask, MsgTemplate
 from guidebot.wecom.sandbox.tenant import TenantState
 
@@ -17,17 +18,21 @@ log = logging.getLogger(__name__)
 UNSENT, SENT, NOT_FRIEND, QUOTA_USED = 0, 1, 2, 3
 
 
-def matches_tag_filter(follow: Follow, tag_filter: Mapping[str, Any]) -> bool:
-    """Every group_list entry must share a tag with the follow ([mem]: AND of ORs)."""
+def tag_lists(tag_filter: Mapping[str, Any]) -> list[set[str]]:
+    """The tag_filter's group_list as sets of tag ids."""
     groups = tag_filter.get("group_list") or []
-    return all(set(g.get("tag_list") or []) & set(follow.tag_ids) for g in groups)
+    if not isinstance(groups, list) or not all(isinstance(g, dict) for g in groups):
+        raise ApiError(errors.INVALID_PARAM, "tag_filter.group_list must be a list of objects")
+    return [set(params.str_list(g, "tag_list")) for g in groups]
 
 
 def assign(follows: Sequence[Follow], tag_filter: Mapping[str, Any]) -> dict[str, list[str]]:
-    """Recipients per sending member, for the follows that pass the tag filter."""
+    """Recipients per sending member, for the follows that pass the tag filter: every
+    group_list entry must share a tag with the follow ([mem]: an AND of ORs, not in FACTS)."""
+    wanted = tag_lists(tag_filter)
     tasks: dict[str, list[str]] = {}
     for follow in follows:
-        if matches_tag_filter(follow, tag_filter):
+        if all(group & set(follow.tag_ids) for group in wanted):
             tasks.setdefault(follow.userid, []).append(follow.external_userid)
     return tasks
 

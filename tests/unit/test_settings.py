@@ -1,0 +1,95 @@
+"""config.toml loading: every error names the file, the key and the problem."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from guidebot.errors import ConfigError
+from guidebot.settings import load_settings
+
+GOOD = """
+[tenants.acme]
+corp_id = "wwacme"
+agent_id = 1000002
+token = "QDG6eK"
+encoding_aes_key = "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C"
+secret = "s3cret-value"
+admin_token = "admin-token-value"
+"""
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    (tmp_path / "content_library").mkdir(exist_ok=True)
+    path = tmp_path / "config.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_good_config_and_defaults(tmp_path: Path) -> None:
+    settings = load_settings(_write(tmp_path, GOOD))
+    acme = settings.tenant("acme")
+    assert acme.api_base == "https://qyapi.weixin.qq.com/cgi-bin/"
+    assert acme.timezone == "Asia/Shanghai"
+    assert acme.commission.precedence == ("share_link", "exclusive_guide", "store")
+    assert settings.content_library == tmp_path / "content_library"
+
+
+@pytest.mark.parametrize(("mutation", "key", "problem"), [
+    (lambda t: t.replace('token = "QDG6eK"', 'token = "bad token!"'),
+     "tenants.acme.token", "letters or digits"),
+    (lambda t: t.replace("jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C", "short"),
+     "tenants.acme.encoding_aes_key", "43"),
+    (lambda t: t.replace('secret = "s3cret-value"', 'secret = "changeme"'),
+     "tenants.acme.secret", "required"),
+    (lambda t: t + 'timezone = "Mars/Olympus"\n', "tenants.acme.timezone", "unknown time zone"),
+    (lambda t: t + 'colour = "red"\n', "tenants.acme.colour", "unknown key"),
+    (lambda t: t.replace("agent_id = 1000002", 'agent_id = "x"'),
+     "tenants.acme.agent_id", "must be an integer"),
+    (lambda t: t + '[tenants.acme.commission]\nprecedence = ["random"]\n',
+     "tenants.acme.commission.precedence", "unknown rule"),
+    (lambda t: t + '[tenants.acme.commission]\ndefault_rate = "3%"\n',
+     "tenants.acme.commission.default_rate", "decimal"),
+    (lambda t: t + 'secret_env = "NOPE_NOT_SET_ANYWHERE"\n', "tenants.acme.secret",
+     "either"),
+])
+def test_errors_name_file_key_problem(tmp_path: Path, mutation, key: str,  # type: ignore[no-untyped-def]
+                                      problem: str) -> None:
+    path = _write(tmp_path, mutation(GOOD))
+    with pytest.raises(ConfigError) as info:
+        load_settings(path)
+    assert info.value.file == str(path)
+    assert info.value.key == key
+    assert problem in info.value.problem
+
+
+def test_secret_from_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    text = GOOD.replace('secret = "s3cret-value"', 'secret_env = "ACME_SECRET"')
+    path = _write(tmp_path, text)
+    with pytest.raises(ConfigError, match="ACME_SECRET is not set"):
+        load_settings(path)
+    monkeypatch.setenv("ACME_SECRET", "from-env")
+    assert load_settings(path).tenant("acme").secret == "from-env"
+
+
+def test_database_url_env_override(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GUIDEBOT_DATABASE_URL", "postgresql+asyncpg://u@h/db")
+    assert load_settings(_write(tmp_path, GOOD)).database_url == "postgresql+asyncpg://u@h/db"
+
+
+def test_missing_file_and_bad_toml(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="file not found"):
+        load_settings(tmp_path / "nope.toml")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_settings(_write(tmp_path, "[tenants.acme\n"))
+
+
+def test_cli_exits_non_zero_with_the_message(tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    from guidebot.cli import main
+
+    path = _write(tmp_path, GOOD.replace("agent_id = 1000002\n", ""))
+    assert main(["db", "upgrade", "--config", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert str(path) in err and "tenants.acme.agent_id" in err and "is required" in err
