@@ -85,16 +85,21 @@ async def _get_json(url: str, token: str) -> Any:
 
 def _report(added: list[dict[str, Any]], state: dict[str, Any],
             views: dict[str, dict[str, Any]]) -> None:
-    welcomes = {w.get("external_userid"): w for w in state.get("welcome_messages", [])}
+    welcomes = {(w["external_userid"], w["userid"]): w for w in state["welcome_messages"]}
     _out("Customers who scanned a guide's channel code:")
     for customer in added:
         view = views[customer["external_userid"]]
-        welcome = welcomes.get(customer["external_userid"], {})
-        text = ((welcome.get("text") or {}).get("content") or "").splitlines()
-        _out(f"  {customer['name']} → guide {customer['guide']}"
-             f" (state {customer['state']}), exclusive guide: {view['exclusive_guide']}")
-        _out(f"    tags: {', '.join(view['tags']) or '-'}; channel: {view['channel']}")
-        _out(f"    welcome sent: {text[0] if text else '(none)'}")
+        channel = view["channel"] or {}
+        _out(f"  {customer['name']} ({customer['external_userid']}) scanned {customer['guide']}'s"
+             f" code (state {customer['state']}, store {channel.get('store')}, campaign "
+             f"{channel.get('campaign') or '-'})")
+        for follow in view["guides"]:
+            welcome = welcomes.get((customer["external_userid"], follow["userid"]), {})
+            text = str(welcome.get("text") or "").splitlines()
+            _out(f"    follows {follow['userid']} ({follow['status']}); welcome: "
+                 f"{text[0] if text else '(none)'}")
+        _out(f"    exclusive guide: {view['exclusive_guide']}; tags: "
+             f"{', '.join(view['tags']) or '-'}")
 
 
 async def run_demo(settings: Settings, *, workdir: str) -> int:

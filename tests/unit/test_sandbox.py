@@ -446,6 +446,11 @@ async def test_group_message_lifecycle(client: TestClient) -> None:
     assert [s["status"] for s in sent["send_list"]] == [3]  # quota "1/day" already used
     status, _ = await control(client, "acme/confirm_groupmsg", {"msgid": "nope", "userid": "x"})
     assert status == 404
+    unmatched = {**body, "tag_filter": {"group_list": [{"tag_list": ["etnobody"]}]}}
+    filtered = await call(client, "externalcontact/add_msg_template", token, unmatched)
+    tasks = await call(client, "externalcontact/get_groupmsg_task", token,
+                       {"msgid": filtered["msgid"]})
+    assert (tasks["errcode"], tasks["task_list"]) == (0, [])
 
 
 async def test_media_upload_and_attachment_checks(client: TestClient) -> None:

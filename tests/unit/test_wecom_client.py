@@ -83,9 +83,9 @@ async def token_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
     url = os.environ.get(PG_ENV, "")
     if not url:
         pytest.skip(f"set {PG_ENV} (e.g. postgresql+asyncpg://postgres@127.0.0.1:5432/test)")
-    await _with_tables(url, tables=[AccessToken.__table__])
+    await _with_tables(url, tables=[SQLModel.metadata.tables[AccessToken.__tablename__]])
     yield url
-    await _with_tables(url, tables=[AccessToken.__table__])  # leave it empty, not missing
+    await _with_tables(url, tables=[SQLModel.metadata.tables[AccessToken.__tablename__]])  # leave it empty, not missing
 
 
 async def _with_tables(url: str, *, tables: list[Any] | None) -> None:
