@@ -39,7 +39,12 @@ class Runtime:
     background: set[asyncio.Task[None]] = field(default_factory=set)
 
     async def accept(self, tenant: str, plaintext: str) -> None:
-        item_id = await self.writer.submit(tenant, plaintext)
+        pressure = self.processor.pressure
+        pressure.enter()
+        try:
+            item_id = await self.writer.submit(tenant, plaintext)
+        finally:
+            pressure.leave()
         if item_id is None:
             self.counters[f"{tenant}:duplicate"] += 1
             return

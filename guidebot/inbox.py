@@ -70,11 +70,46 @@ class InboxWriter:
 Process = Callable[[int, str, str], Awaitable[str]]
 
 
+class AckPressure:
+    """Tracks callbacks in flight; processing yields to them so acks stay fast in a burst.
+
+    Workers wait while more than `threshold` callbacks are being acknowledged, but never
+    longer than `max_defer_s` per item, so a sustained burst still makes progress.
+    """
+
+    def __init__(self, threshold: int = 4, max_defer_s: float = 1.0) -> None:
+        self.threshold = threshold
+        self.max_defer_s = max_defer_s
+        self.in_flight = 0
+        self._quiet = asyncio.Event()
+        self._quiet.set()
+
+    def enter(self) -> None:
+        self.in_flight += 1
+        if self.in_flight > self.threshold:
+            self._quiet.clear()
+
+    def leave(self) -> None:
+        self.in_flight -= 1
+        if self.in_flight <= self.threshold:
+            self._quiet.set()
+
+    async def wait_quiet(self) -> None:
+        if self._quiet.is_set():
+            return
+        try:
+            await asyncio.wait_for(self._quiet.wait(), self.max_defer_s)
+        except TimeoutError:
+            pass
+
+
 class InboxProcessor:
     """Runs `process(item_id, tenant, payload)` for stored items in tracked worker tasks."""
 
     def __init__(self, db: Database, process: Process, *, workers: int = 8,
-                 max_attempts: int = 3, retry_delay_s: float = 1.0) -> None:
+                 max_attempts: int = 3, retry_delay_s: float = 1.0,
+                 pressure: AckPressure | None = None) -> None:
+        self.pressure = pressure or AckPressure()
         self._db = db
         self._process = process
         self._queue: asyncio.Queue[tuple[int, str, str, int]] = asyncio.Queue()
@@ -122,6 +157,7 @@ class InboxProcessor:
     async def _work(self) -> None:
         while True:
             item_id, tenant, payload, attempt = await self._queue.get()
+            await self.pressure.wait_quiet()
             try:
                 await self._handle(item_id, tenant, payload, attempt)
             except Exception:  # noqa: BLE001 - a worker must survive anything

@@ -199,6 +199,8 @@ class WeComClient:
         json: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """Call `path` (relative to api_base, e.g. "externalcontact/get"); errcode 0 or raise."""
+        if method.upper() not in ("GET", "POST"):
+            raise ValueError(f"WeCom APIs are GET or POST, not {method}")
         return await self._call(_Request(method.upper(), path, dict(params or {}), json))
 
     # -- typed wrappers -------------------------------------------------------------------

@@ -30,9 +30,9 @@ def strip_cdata(xml: str) -> str:
 def children(xml: str) -> list[str]:
     """The root's child elements as raw text (nested elements stay inside their parent)."""
     body = re.sub(r"^\s*<xml>|</xml>\s*$", "", xml.strip())
-    found = re.findall(r"<(\w+)>.*?</\1>", body, flags=re.S)
-    assert found, xml
-    return [m.group(0) for m in re.finditer(r"<(\w+)>.*?</\1>", body, flags=re.S)]
+    parts = [m.group(0) for m in re.finditer(r"<(\w+)>.*?</\1>", body, flags=re.S)]
+    assert len(parts) >= 5, xml
+    return parts
 
 
 def contact(cls: type[ev.ContactEvent], external: str, **extra: object) -> ev.Event:
@@ -98,7 +98,9 @@ def test_sample_parses_to_the_expected_event(name: str) -> None:
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_created_at_is_create_time_in_utc(name: str) -> None:
     event = parse_event(TENANT, sample(name))
-    create_time = int(re.search(r"<CreateTime>(\d+)</CreateTime>", sample(name)).group(1))  # type: ignore[union-attr]
+    found = re.search(r"<CreateTime>(\d+)</CreateTime>", sample(name))
+    assert found
+    create_time = int(found.group(1))
     assert event.created_at.tzinfo is not None
     assert event.created_at.utcoffset().total_seconds() == 0  # type: ignore[union-attr]
     assert event.created_at.timestamp() == create_time

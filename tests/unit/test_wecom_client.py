@@ -83,9 +83,10 @@ async def token_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
     url = os.environ.get(PG_ENV, "")
     if not url:
         pytest.skip(f"set {PG_ENV} (e.g. postgresql+asyncpg://postgres@127.0.0.1:5432/test)")
-    await _with_tables(url, tables=[SQLModel.metadata.tables[AccessToken.__tablename__]])
+    table = SQLModel.metadata.tables[str(AccessToken.__tablename__)]
+    await _with_tables(url, tables=[table])
     yield url
-    await _with_tables(url, tables=[SQLModel.metadata.tables[AccessToken.__tablename__]])  # leave it empty, not missing
+    await _with_tables(url, tables=[table])  # leave it empty, not missing
 
 
 async def _with_tables(url: str, *, tables: list[Any] | None) -> None:

@@ -22,10 +22,11 @@ async def insert_new(
         return {}
     rows = [{"tenant": t, "digest": d, "payload": p, "received_at": received_at,
              "attempts": 0, "outcome": "", "last_error": ""} for t, d, p in items]
-    stmt = (insert_for(session, InboxItem).values(rows)
+    # One cached statement executed for many rows ("insertmanyvalues"): no per-batch compile.
+    stmt = (insert_for(session, InboxItem)
             .on_conflict_do_nothing(index_elements=["tenant", "digest"])
             .returning(InboxItem.id, InboxItem.tenant, InboxItem.digest))
-    result = await session.execute(stmt)
+    result = await session.execute(stmt, rows)
     return {(tenant, digest): row_id for row_id, tenant, digest in result.all()}
 
 
