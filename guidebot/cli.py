@@ -52,6 +52,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     level = args.log_level or ("WARNING" if args.command == "demo" else "INFO")
     logging.basicConfig(level=level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Their DEBUG output carries SQL parameters (message text) and URLs with tokens/secrets.
+    for noisy in ("aiosqlite", "sqlalchemy.engine", "urllib3", "asyncio"):
+        logging.getLogger(noisy).setLevel(max(logging.INFO, logging.getLogger().level))
     try:
         settings = load_settings(args.config)
         return asyncio.run(_COMMANDS[args.command](settings, args))

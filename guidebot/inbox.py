@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
 from guidebot.db.engine import Database
@@ -61,7 +62,7 @@ class InboxWriter:
 
     async def _write(self, batch: list[_Pending]) -> dict[tuple[str, str], int]:
         unique = {(p.tenant, p.digest): p.payload for p in batch}
-        async with self._db.write() as session:
+        async with self._db.write(urgent=True) as session:
             return await inbox_repo.insert_new(
                 session, items=[(t, d, p) for (t, d), p in unique.items()],
                 received_at=utcnow())
@@ -74,7 +75,8 @@ class AckPressure:
     """Tracks callbacks in flight; processing yields to them so acks stay fast in a burst.
 
     Workers wait while more than `threshold` callbacks are being acknowledged, but never
-    longer than `max_defer_s` per item, so a sustained burst still makes progress.
+    longer than `max_defer_s` per item, so a sustained burst still makes progress — one
+    item at a time while the pressure lasts.
     """
 
     def __init__(self, threshold: int = 4, max_defer_s: float = 1.0) -> None:
@@ -83,6 +85,7 @@ class AckPressure:
         self.in_flight = 0
         self._quiet = asyncio.Event()
         self._quiet.set()
+        self._trickle = asyncio.Semaphore(1)
 
     def enter(self) -> None:
         self.in_flight += 1
@@ -94,13 +97,17 @@ class AckPressure:
         if self.in_flight <= self.threshold:
             self._quiet.set()
 
-    async def wait_quiet(self) -> None:
+    @contextlib.asynccontextmanager
+    async def turn(self) -> AsyncIterator[None]:
+        """Enter when quiet; under sustained pressure, one worker at a time after a delay."""
+        if not self._quiet.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._quiet.wait(), self.max_defer_s)
         if self._quiet.is_set():
+            yield
             return
-        try:
-            await asyncio.wait_for(self._quiet.wait(), self.max_defer_s)
-        except TimeoutError:
-            pass
+        async with self._trickle:
+            yield
 
 
 class InboxProcessor:
@@ -157,9 +164,9 @@ class InboxProcessor:
     async def _work(self) -> None:
         while True:
             item_id, tenant, payload, attempt = await self._queue.get()
-            await self.pressure.wait_quiet()
             try:
-                await self._handle(item_id, tenant, payload, attempt)
+                async with self.pressure.turn():
+                    await self._handle(item_id, tenant, payload, attempt)
             except Exception:  # noqa: BLE001 - a worker must survive anything
                 log.exception("inbox item %s tenant=%s: bookkeeping failed", item_id, tenant)
             finally:

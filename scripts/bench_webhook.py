@@ -28,9 +28,8 @@ from aiohttp import web
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.support.wecom import add_contact_xml, encrypt_callback  # noqa: E402
-
 from guidebot.settings import load_settings  # noqa: E402
+from tests.support.wecom import add_contact_xml, encrypt_callback  # noqa: E402
 
 CONFIG = """
 content_library = "{library}"

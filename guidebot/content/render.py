@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 
-from jinja2 import StrictUndefined, TemplateSyntaxError, nodes
+from jinja2 import StrictUndefined, Template, TemplateSyntaxError, nodes
 from jinja2.sandbox import SandboxedEnvironment
 
 # The fixed list of placeholders a message may use (DESIGN §5.5).
@@ -32,11 +33,16 @@ def unknown_placeholders(text: str) -> list[str]:
     return sorted(set(bad))
 
 
+@functools.lru_cache(maxsize=512)
+def _compiled(text: str) -> Template:
+    return _env.from_string(text)
+
+
 def render(text: str, values: Mapping[str, Mapping[str, str]]) -> str:
     """Render with every whitelisted placeholder defined (empty string when unknown)."""
     context = {name: {field: values.get(name, {}).get(field, "") for field in fields}
                for name, fields in PLACEHOLDERS.items()}
-    return _env.from_string(text).render(**context).strip()
+    return _compiled(text).render(**context).strip()
 
 
 __all__ = ["PLACEHOLDERS", "TemplateSyntaxError", "render", "unknown_placeholders"]

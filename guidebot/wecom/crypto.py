@@ -61,7 +61,8 @@ class CallbackCrypto:
         if abs(self._clock() - sent_at) > self._window_s:
             raise CallbackRejected(403, "timestamp outside the accepted window")
         expected = signature(self._token, timestamp, nonce, encrypted)
-        if not hmac.compare_digest(expected, msg_signature.lower()):
+        # bytes, not str: compare_digest refuses non-ASCII str (a forged header is not a 500)
+        if not hmac.compare_digest(expected.encode(), msg_signature.lower().encode("utf-8")):
             raise CallbackRejected(403, "signature mismatch")
 
     @staticmethod

@@ -69,10 +69,12 @@ def _params(query: Mapping[str, str], *names: str) -> tuple[str, ...]:
 async def _read_limited(request: web.Request) -> bytes:
     if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
         raise CallbackRejected(413, "body larger than 64 KiB")
-    body = await request.content.read(MAX_BODY_BYTES + 1)
-    if len(body) > MAX_BODY_BYTES:
-        raise CallbackRejected(413, "body larger than 64 KiB")
-    return body
+    body = bytearray()
+    while chunk := await request.content.read(MAX_BODY_BYTES + 1 - len(body)):
+        body += chunk  # read() returns what is buffered: loop until EOF or over the limit
+        if len(body) > MAX_BODY_BYTES:
+            raise CallbackRejected(413, "body larger than 64 KiB")
+    return bytes(body)
 
 
 def _validate_plaintext(plaintext: str) -> None:

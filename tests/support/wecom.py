@@ -37,23 +37,22 @@ def encrypt_callback(tenant: TenantSettings, plaintext: str, *, timestamp: int |
 def add_contact_xml(*, corp_id: str, guide: str, external_userid: str, state: str = "",
                     welcome_code: str = "", create_time: int | None = None) -> str:
     ts = create_time if create_time is not None else int(time.time())
-    return ("<xml><ToUserName><![CDATA[{c}]]></ToUserName><FromUserName><![CDATA[sys]]>"
-            "</FromUserName><CreateTime>{t}</CreateTime><MsgType><![CDATA[event]]></MsgType>"
+    return (f"<xml><ToUserName><![CDATA[{corp_id}]]></ToUserName><FromUserName><![CDATA[sys]]>"
+            f"</FromUserName><CreateTime>{ts}</CreateTime><MsgType><![CDATA[event]]></MsgType>"
             "<Event><![CDATA[change_external_contact]]></Event>"
             "<ChangeType><![CDATA[add_external_contact]]></ChangeType>"
-            "<UserID><![CDATA[{g}]]></UserID><ExternalUserID><![CDATA[{e}]]></ExternalUserID>"
-            "<State><![CDATA[{s}]]></State><WelcomeCode><![CDATA[{w}]]></WelcomeCode></xml>"
-            ).format(c=corp_id, t=ts, g=guide, e=external_userid, s=state, w=welcome_code)
+            f"<UserID><![CDATA[{guide}]]></UserID><ExternalUserID><![CDATA[{external_userid}]]></ExternalUserID>"
+            f"<State><![CDATA[{state}]]></State><WelcomeCode><![CDATA[{welcome_code}]]></WelcomeCode></xml>"
+            )
 
 
 def contact_event_xml(change_type: str, *, corp_id: str, guide: str, external_userid: str,
                       create_time: int, **extra: str) -> str:
     """Any change_external_contact event; `extra` adds elements like Source or FailReason."""
     more = "".join(f"<{k}><![CDATA[{v}]]></{k}>" for k, v in extra.items())
-    return ("<xml><ToUserName><![CDATA[{c}]]></ToUserName><FromUserName><![CDATA[sys]]>"
-            "</FromUserName><CreateTime>{t}</CreateTime><MsgType><![CDATA[event]]></MsgType>"
+    return (f"<xml><ToUserName><![CDATA[{corp_id}]]></ToUserName><FromUserName><![CDATA[sys]]>"
+            f"</FromUserName><CreateTime>{create_time}</CreateTime><MsgType><![CDATA[event]]></MsgType>"
             "<Event><![CDATA[change_external_contact]]></Event>"
-            "<ChangeType><![CDATA[{ct}]]></ChangeType><UserID><![CDATA[{g}]]></UserID>"
-            "<ExternalUserID><![CDATA[{e}]]></ExternalUserID>{more}</xml>"
-            ).format(c=corp_id, t=create_time, ct=change_type, g=guide, e=external_userid,
-                     more=more)
+            f"<ChangeType><![CDATA[{change_type}]]></ChangeType><UserID><![CDATA[{guide}]]></UserID>"
+            f"<ExternalUserID><![CDATA[{external_userid}]]></ExternalUserID>{more}</xml>"
+            )

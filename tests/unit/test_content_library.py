@@ -46,7 +46,8 @@ def test_every_problem_is_reported_with_file_and_line(tmp_path: Path) -> None:
 
 def test_render_fills_known_placeholders_and_blanks_unknown_values() -> None:
     text = "{% if customer.name %}{{ customer.name }}，{% endif %}我是{{ guide.name }}"
-    assert render(text, {"customer": {"name": "周婷"}, "guide": {"name": "李娜"}}) == "周婷，我是李娜"
+    values = {"customer": {"name": "周婷"}, "guide": {"name": "李娜"}}
+    assert render(text, values) == "周婷，我是李娜"
     assert render(text, {"guide": {"name": "李娜"}}) == "我是李娜"
 
 
