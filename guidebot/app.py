@@ -14,6 +14,7 @@ from aiohttp import web
 from guidebot.console import api
 from guidebot.console.auth import admin_auth
 from guidebot.db.engine import Database
+from guidebot.events import Event
 from guidebot.inbox import InboxProcessor, InboxWriter
 from guidebot.jobs import Scheduler, schedule_defaults
 from guidebot.routing import Context, Dispatcher
@@ -66,6 +67,11 @@ def create_app(settings: Settings, *, start_jobs: bool = True, workers: int = 8,
     db = Database(settings.database_url)
     services = build_services(settings, db, backoff=backoff)
     dispatcher = Dispatcher(_routers())
+
+    async def publish(event: Event) -> str:
+        return await dispatcher.dispatch(event, Context(services))
+
+    services.publisher = publish
 
     async def process(item_id: int, tenant: str, payload: str) -> str:
         return await dispatcher.dispatch(parse_event(tenant, payload),

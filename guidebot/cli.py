@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import json
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any
 
 from guidebot.errors import ConfigError, ValidationFailed, WeComError
 from guidebot.settings import Settings, load_settings
@@ -44,6 +46,8 @@ def _parser() -> argparse.ArgumentParser:
     channel.add_argument("--campaign", default="")
     channel.add_argument("--tag", action="append", default=[], help="tag name; repeatable")
     channel.add_argument("--welcome", default="", help="message id in content_library/messages")
+    for area in EXTENSIONS:
+        _COMMANDS.update(importlib.import_module(area).add_commands(command))
     return parser
 
 
@@ -130,8 +134,12 @@ async def _channel(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-_COMMANDS = {"demo": _demo, "serve": _serve, "sandbox": _sandbox, "db": _db,
-             "channel": _channel}
+Command = Callable[[Settings, argparse.Namespace], Coroutine[Any, Any, int]]
+_COMMANDS: dict[str, Command] = {"demo": _demo, "serve": _serve, "sandbox": _sandbox,
+                                 "db": _db, "channel": _channel}
+# Areas that add their own subcommands: each module has
+# add_commands(command: Callable[[name, help], ArgumentParser]) -> dict[name, Command].
+EXTENSIONS: tuple[str, ...] = ()
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib
 import tomllib
-from dataclasses import replace
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -126,6 +128,30 @@ async def run_demo(settings: Settings, *, workdir: str) -> int:
     return 0
 
 
+@dataclass
+class DemoContext:
+    """What a later chapter of the story (SOP, commerce, …) gets to work with."""
+
+    app: Any
+    sandbox: Any
+    tenant: str
+    settings: Settings
+    bot_url: str
+    sandbox_url: str
+    customers: list[dict[str, Any]]
+    out: Callable[[str], None] = _out
+
+
+# Modules with `async def story(ctx: DemoContext) -> None`, run in order after contacts.
+CHAPTERS: tuple[str, ...] = ()
+
+
+async def _chapters(ctx: DemoContext) -> None:
+    for area in CHAPTERS:
+        _out()
+        await importlib.import_module(area).story(ctx)
+
+
 async def _story(app: Any, sandbox: Any, tenant: str, settings: Settings, bot_port: int,
                  sandbox_port: int, db_file: Path) -> None:
     services: Services = app[RUNTIME].services
@@ -146,6 +172,8 @@ async def _story(app: Any, sandbox: Any, tenant: str, settings: Settings, bot_po
     state = await _get_json(f"http://127.0.0.1:{sandbox_port}/_sandbox/{tenant}/state", "")
     _out()
     _report(added, state, views)
+    await _chapters(DemoContext(app, sandbox, tenant, settings, f"http://127.0.0.1:{bot_port}",
+                                f"http://127.0.0.1:{sandbox_port}", added))
     calls = await _get_json(f"http://127.0.0.1:{sandbox_port}/_sandbox/calls", "")
     paths = [c["path"] for c in calls["calls"]]
     _out()

@@ -106,3 +106,25 @@ class UnknownEvent(Event):
     event: str = ""
     change_type: str = ""
     fields: tuple[tuple[str, str], ...] = field(default=())
+
+
+@dataclass(frozen=True, kw_only=True)
+class OrderPaid(Event):
+    """Raised by commerce when an order is paid (internal; SOP triggers and exits use it)."""
+
+    order_no: str
+    external_userid: str | None = None
+    guide: str | None = None
+    store_id: str | None = None
+    amount_fen: int = 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class OrderRefunded(Event):
+    """Raised by commerce when (part of) an order is refunded."""
+
+    order_no: str
+    refund_no: str
+    external_userid: str | None = None
+    guide: str | None = None
+    amount_fen: int = 0

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,11 +18,14 @@ from guidebot.db.engine import Database
 from guidebot.db.repo import contacts as contacts_repo
 from guidebot.db.repo.tokens import DbTokenStore
 from guidebot.errors import WeComError
+from guidebot.events import Event
 from guidebot.outbox import Executor, Outbox
 from guidebot.settings import Settings
 from guidebot.wecom.client import BackoffConfig, WeComClient
 
 log = logging.getLogger(__name__)
+
+Publisher = Callable[[Event], Awaitable[str]]
 
 
 @dataclass
@@ -35,8 +38,17 @@ class Services:
     contacts: ContactsService
     channels: ChannelService
 
+    publisher: Publisher | None = None
+
     def client(self, tenant: str) -> WeComClient:
         return self.clients[tenant]
+
+    async def publish(self, event: Event) -> str:
+        """Route an internal event (e.g. OrderPaid) through the same handlers as callbacks."""
+        if self.publisher is None:
+            log.warning("no publisher wired; %s dropped", type(event).__name__)
+            return "unpublished"
+        return await self.publisher(event)
 
     async def record_tenants(self) -> None:
         async with self.db.write() as s:

@@ -9,8 +9,9 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlmodel import SQLModel
 
-import guidebot.db.models  # noqa: F401 - registers the tables on SQLModel.metadata
+from guidebot.db import load_models
 
+load_models()  # registers every table on SQLModel.metadata
 target_metadata = SQLModel.metadata
 
 
