@@ -13,6 +13,7 @@ from guidebot.errors import NotFound, ValidationFailed, WeComError
 from guidebot.services import Services
 
 SERVICES = web.AppKey("services", Services)
+NO_RELATION = 84061  # FACTS §3.12: the guide and customer have no follow relation
 
 
 def _services(request: web.Request) -> Services:
@@ -42,12 +43,13 @@ async def list_channels(request: web.Request) -> web.Response:
 
 
 async def create_channel(request: web.Request) -> web.Response:
-    try:
-        data = await request.json()
-    except json.JSONDecodeError:
-        return web.json_response({"error": "body must be JSON"}, status=400)
-    if not isinstance(data, dict) or not isinstance(data.get("guide"), str) or not data["guide"]:
-        return web.json_response({"error": "guide: required string"}, status=400)
+    data = await _json_object(request)
+    if isinstance(data, web.Response):
+        return data
+    if not isinstance(data.get("guide"), str) or not data["guide"]:
+        return _error(400, "guide: required string")
+    if not _names(data.get("tags", [])):
+        return _error(400, "tags: an array of tag names")
     try:
         code = await _services(request).channels.create(
             request.match_info["tenant"], guide=data["guide"], store=data.get("store"),
@@ -58,6 +60,43 @@ async def create_channel(request: web.Request) -> web.Response:
     except WeComError as exc:
         return web.json_response({"error": f"WeCom refused: errcode {exc.errcode}"}, status=502)
     return web.json_response(views.channel_json(code), status=201)
+
+
+async def edit_customer_tags(request: web.Request) -> web.Response:
+    data = await _json_object(request)
+    if isinstance(data, web.Response):
+        return data
+    guide, add, remove = data.get("guide"), data.get("add", []), data.get("remove", [])
+    if not isinstance(guide, str) or not guide:
+        return _error(400, "guide: required string (the guide whose relation is tagged)")
+    if not _names(add) or not _names(remove):
+        return _error(400, "add/remove: arrays of tag names")
+    tenant, customer = request.match_info["tenant"], request.match_info["external_userid"]
+    try:
+        outcome = await _services(request).contacts.tags.edit(
+            tenant, guide=guide, external_userid=customer, add=add, remove=remove)
+    except ValidationFailed as exc:
+        return _error(400, str(exc))
+    if outcome.status != "done":
+        return _error(409 if (outcome.result or {}).get("errcode") == NO_RELATION else 502,
+                      f"WeCom refused mark_tag: {outcome.error}")
+    return await get_customer(request)
+
+
+async def _json_object(request: web.Request) -> dict[str, Any] | web.Response:
+    try:
+        data = await request.json()
+    except json.JSONDecodeError:
+        return _error(400, "body must be JSON")
+    return data if isinstance(data, dict) else _error(400, "body must be a JSON object")
+
+
+def _names(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) and v for v in value)
+
+
+def _error(status: int, message: str) -> web.Response:
+    return web.json_response({"error": message}, status=status)
 
 
 async def get_openapi(request: web.Request) -> web.Response:
@@ -71,4 +110,5 @@ def routes() -> list[web.RouteDef]:
         web.get("/api/v1/{tenant}/guides", get_guides),
         web.get("/api/v1/{tenant}/channels", list_channels),
         web.post("/api/v1/{tenant}/channels", create_channel),
+        web.post("/api/v1/{tenant}/customers/{external_userid}/tags", edit_customer_tags),
     ]

@@ -61,6 +61,13 @@ def openapi_document() -> dict[str, Any]:
             "/api/v1/{tenant}/customers/{external_userid}": {"get": _op(
                 "A customer: guides followed, exclusive guide, tags, channel", _CUSTOMER,
                 (customer_param,))},
+            "/api/v1/{tenant}/customers/{external_userid}/tags": {"post": _op(
+                "Mark/unmark corp tags by name on one guide's relation (mark_tag), mirrored",
+                _CUSTOMER, (customer_param,), body={"type": "object", "required": ["guide"],
+                                                   "properties": {
+                    "guide": {"type": "string"},
+                    "add": {"type": "array", "items": {"type": "string"}},
+                    "remove": {"type": "array", "items": {"type": "string"}}}})},
             "/api/v1/{tenant}/guides": {"get": _op("Guides with their active customers", {
                 "type": "object", "properties": {"guides": {"type": "array"}}})},
             "/api/v1/{tenant}/channels": {

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -13,7 +14,7 @@ from guidebot.db.engine import Database
 from guidebot.db.models import CorpTag
 from guidebot.db.repo import tags as repo
 from guidebot.errors import ValidationFailed, WeComApiError
-from guidebot.outbox import Outbox
+from guidebot.outbox import Outbox, Outcome
 from guidebot.wecom.client import WeComClient
 
 log = logging.getLogger(__name__)
@@ -102,6 +103,18 @@ class TagService:
         outcome = await self._outbox.run(tenant=tenant, key=key[:160], kind="mark_tag",
                                          payload=payload)
         return outcome.status
+
+    async def edit(self, tenant: str, *, guide: str, external_userid: str,
+                   add: Sequence[str], remove: Sequence[str]) -> Outcome:
+        """HQ marks/unmarks tags by name on one relation; mirrored locally when WeCom agrees."""
+        if not add and not remove:
+            raise ValidationFailed("give at least one tag to add or remove")
+        add_ids = await self.resolve(tenant, list(add))
+        remove_ids = await self.resolve(tenant, list(remove))
+        payload = {"userid": guide, "external_userid": external_userid,
+                   "add_tag": add_ids, "remove_tag": remove_ids}
+        return await self._outbox.run(tenant=tenant, key=f"mark_tag:edit:{uuid.uuid4().hex}",
+                                      kind="mark_tag", payload=payload)
 
     async def mirror_marked(self, tenant: str, payload: dict[str, Any]) -> None:
         """Record locally what mark_tag did: WeCom raises no callback for API edits."""

@@ -75,3 +75,26 @@ async def test_healthz_and_metrics(stack: Stack) -> None:
         text = await resp.text()
     assert 'guidebot_callbacks_total{tenant="acme",result="accepted"} 1' in text
     assert 'guidebot_callbacks_total{tenant="acme",result="duplicate"} 1' in text
+
+
+async def test_hq_marks_and_unmarks_tags_mirrored_locally(stack: Stack) -> None:
+    added = await stack.sandbox.simulate_add_contact("acme", userid="lina", name="孙悦")
+    await stack.runtime.drain()
+    path = f"/customers/{added['external_userid']}/tags"
+    status, view = await stack.admin(path, method="POST",
+                                     json={"guide": "lina", "add": ["新客", "直播间"]})
+    assert status == 200, view
+    assert sorted(view["tags"]) == ["新客", "直播间"]
+    status, view = await stack.admin(path, method="POST",
+                                     json={"guide": "lina", "remove": ["直播间"]})
+    assert status == 200 and view["tags"] == ["新客"]
+    marks = [c["body"] for c in stack.calls("externalcontact/mark_tag")]
+    assert len(marks) == 2 and marks[1]["remove_tag"] and not marks[1]["add_tag"]
+    # WeCom has no relation between this guide and the customer: refused, nothing mirrored.
+    status, body = await stack.admin(path, method="POST",
+                                     json={"guide": "wangfang", "add": ["复购客"]})
+    assert status == 409, body
+    _, view = await stack.admin(f"/customers/{added['external_userid']}")
+    assert view["tags"] == ["新客"]
+    status, body = await stack.admin(path, method="POST", json={"guide": "lina"})
+    assert status == 400
