@@ -51,6 +51,15 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop where it is installed (Linux, macOS): a faster loop for the same code."""
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     level = args.log_level or ("WARNING" if args.command == "demo" else "INFO")
@@ -61,7 +70,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.getLogger(noisy).setLevel(max(logging.INFO, logging.getLogger().level))
     try:
         settings = load_settings(args.config)
-        return asyncio.run(_COMMANDS[args.command](settings, args))
+        with asyncio.Runner(loop_factory=loop_factory()) as runner:
+            return runner.run(_COMMANDS[args.command](settings, args))
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2

@@ -62,10 +62,11 @@ class InboxWriter:
 
     async def _write(self, batch: list[_Pending]) -> dict[tuple[str, str], int]:
         unique = {(p.tenant, p.digest): p.payload for p in batch}
-        async with self._db.write(urgent=True) as session:
-            return await inbox_repo.insert_new(
-                session, items=[(t, d, p) for (t, d), p in unique.items()],
-                received_at=utcnow())
+        items = [(t, d, p) for (t, d), p in unique.items()]
+        at = utcnow()
+        return await self._db.write_hot(
+            lambda conn: inbox_repo.insert_new_sync(conn, items=items, received_at=at),
+            lambda conn: inbox_repo.insert_new(conn, items=items, received_at=at))
 
 
 Process = Callable[[int, str, str], Awaitable[str]]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import sys
 
 from aiohttp import web
 
@@ -12,6 +13,8 @@ from guidebot.app import create_app
 from guidebot.settings import Settings
 
 log = logging.getLogger(__name__)
+
+SWITCH_INTERVAL_S = 0.0005
 
 
 async def start(app: web.Application, host: str, port: int) -> tuple[web.AppRunner, int]:
@@ -29,6 +32,9 @@ async def start(app: web.Application, host: str, port: int) -> tuple[web.AppRunn
 async def serve(settings: Settings, *, host: str, port: int) -> None:
     runner, bound = await start(create_app(settings), host, port)
     gc.freeze()  # start-up objects never need collecting: shorter GC pauses under load
+    # The database threads hand the GIL back and forth with the loop many times per write;
+    # the default 5 ms switch interval made each hand-over a stall for waiting callback acks.
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
     log.info("guidebot listening on http://%s:%s (callback: /wecom/<tenant>/callback)", host,
              bound)
     try:

@@ -28,6 +28,7 @@ from aiohttp import web
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from guidebot.cli import loop_factory  # noqa: E402
 from guidebot.settings import load_settings  # noqa: E402
 from tests.support.wecom import add_contact_xml, encrypt_callback  # noqa: E402
 
@@ -61,7 +62,9 @@ def run_bare(port: int) -> None:
 
     app = web.Application()
     app.router.add_post("/wecom/{tenant}/callback", ok)
-    web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None)
+    factory = loop_factory()  # the same event loop guidebot runs on, for a fair baseline
+    loop = factory() if factory else asyncio.new_event_loop()
+    web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None, loop=loop)
 
 
 async def wait_up(url: str, timeout_s: float = 30.0) -> None:

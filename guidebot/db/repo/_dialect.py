@@ -5,15 +5,19 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 
-def insert_for(session: AsyncSession, table: Any) -> Any:
-    bind = session.bind
-    if bind is not None and bind.dialect.name == "postgresql":
+def _dialect(session: AsyncSession | AsyncConnection) -> str:
+    bind = session.engine if isinstance(session, AsyncConnection) else session.bind
+    return bind.dialect.name if bind is not None else "sqlite"
+
+
+def insert_for(session: AsyncSession | AsyncConnection, table: Any) -> Any:
+    if _dialect(session) == "postgresql":
         return postgresql.insert(table)
     return sqlite.insert(table)
 
 
-def is_postgres(session: AsyncSession) -> bool:
-    return session.bind is not None and session.bind.dialect.name == "postgresql"
+def is_postgres(session: AsyncSession | AsyncConnection) -> bool:
+    return _dialect(session) == "postgresql"

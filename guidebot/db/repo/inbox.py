@@ -4,29 +4,47 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import func, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Connection, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from guidebot.db.models import InboxItem
-from guidebot.db.repo._dialect import insert_for
 
 NewItem = tuple[str, str, str]  # (tenant, digest, payload)
 
 
-async def insert_new(
-    session: AsyncSession, *, items: Sequence[NewItem], received_at: datetime
-) -> dict[tuple[str, str], int]:
+def _insert_statement(dialect: str, rows: list[dict[str, object]]) -> Any:
+    table = InboxItem.__table__
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return (insert(table).on_conflict_do_nothing(index_elements=["tenant", "digest"])
+            .returning(table.c.id, table.c.tenant, table.c.digest))
+
+
+def _rows(items: Sequence[NewItem], received_at: datetime) -> list[dict[str, object]]:
+    return [{"tenant": t, "digest": d, "payload": p, "received_at": received_at,
+             "attempts": 0, "outcome": "", "last_error": ""} for t, d, p in items]
+
+
+def insert_new_sync(connection: Connection, *, items: Sequence[NewItem],
+                    received_at: datetime) -> dict[tuple[str, str], int]:
     """Insert items whose (tenant, digest) is new; returns {(tenant, digest): id} of those."""
     if not items:
         return {}
-    rows = [{"tenant": t, "digest": d, "payload": p, "received_at": received_at,
-             "attempts": 0, "outcome": "", "last_error": ""} for t, d, p in items]
+    rows = _rows(items, received_at)
     # One cached statement executed for many rows ("insertmanyvalues"): no per-batch compile.
-    stmt = (insert_for(session, InboxItem)
-            .on_conflict_do_nothing(index_elements=["tenant", "digest"])
-            .returning(InboxItem.id, InboxItem.tenant, InboxItem.digest))
-    result = await session.execute(stmt, rows)
+    result = connection.execute(_insert_statement(connection.dialect.name, rows), rows)
+    return {(tenant, digest): row_id for row_id, tenant, digest in result.all()}
+
+
+async def insert_new(connection: AsyncConnection, *, items: Sequence[NewItem],
+                     received_at: datetime) -> dict[tuple[str, str], int]:
+    """The same as insert_new_sync on an async connection."""
+    if not items:
+        return {}
+    rows = _rows(items, received_at)
+    result = await connection.execute(_insert_statement(connection.dialect.name, rows), rows)
     return {(tenant, digest): row_id for row_id, tenant, digest in result.all()}
 
 
