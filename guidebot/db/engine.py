@@ -111,10 +111,11 @@ class PriorityLock:
         try:
             await waiter
         except asyncio.CancelledError:
+            queue = self._urgent if urgent else self._ordinary
             if waiter.done() and not waiter.cancelled():
                 self._release()  # handed over just as we were cancelled: pass it on
-            else:
-                (self._urgent if urgent else self._ordinary).remove(waiter)
+            elif waiter in queue:
+                queue.remove(waiter)
             raise
 
     def _release(self) -> None:

@@ -1,0 +1,66 @@
+"""The SQLite writer lock: urgent waiters first, FIFO otherwise, cancellation-safe."""
+
+from __future__ import annotations
+
+import asyncio
+
+from guidebot.db.engine import PriorityLock
+
+
+async def test_urgent_waiters_go_first_then_fifo() -> None:
+    lock, order = PriorityLock(), []
+
+    async def take(name: str, urgent: bool) -> None:
+        async with lock.hold(urgent):
+            order.append(name)
+            await asyncio.sleep(0)
+
+    async with lock.hold():
+        tasks = [asyncio.create_task(take(n, u)) for n, u in
+                 [("a", False), ("b", False), ("U1", True), ("c", False), ("U2", True)]]
+        await asyncio.sleep(0.01)
+    await asyncio.gather(*tasks)
+    assert order == ["U1", "U2", "a", "b", "c"]
+
+
+async def test_cancelled_waiters_never_block_or_break_the_lock() -> None:
+    lock = PriorityLock()
+    entered = []
+
+    async def take(name: str) -> None:
+        async with lock.hold():
+            entered.append(name)
+
+    async with lock.hold():
+        doomed = asyncio.create_task(take("doomed"))
+        later = asyncio.create_task(take("later"))
+        await asyncio.sleep(0.01)
+        doomed.cancel()
+        await asyncio.sleep(0)
+    await asyncio.wait_for(later, 1)
+    assert entered == ["later"]
+    assert doomed.cancelled()
+    async with lock.hold(urgent=True):  # the lock is free again
+        entered.append("again")
+    assert entered == ["later", "again"]
+
+
+async def test_cancel_after_handover_passes_the_lock_on() -> None:
+    lock = PriorityLock()
+    entered = []
+
+    async def take(name: str) -> None:
+        async with lock.hold():
+            entered.append(name)
+
+    first = asyncio.create_task(take("first"))
+    async with lock.hold():
+        pass  # not contended yet: `first` has not run
+    await first
+    async with lock.hold():
+        handed = asyncio.create_task(take("handed"))
+        nxt = asyncio.create_task(take("next"))
+        await asyncio.sleep(0.01)
+    handed.cancel()  # ownership was just handed to it; it must pass it on
+    await asyncio.wait_for(nxt, 1)
+    assert "next" in entered
