@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, func, select, update
@@ -15,11 +16,20 @@ from guidebot.db.models import InboxItem
 NewItem = tuple[str, str, str]  # (tenant, digest, payload)
 
 
-def _insert_statement(dialect: str, rows: list[dict[str, object]]) -> Any:
+@functools.cache
+def _insert_statement(dialect: str) -> Any:
     table = InboxItem.__table__
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     return (insert(table).on_conflict_do_nothing(index_elements=["tenant", "digest"])
             .returning(table.c.id, table.c.tenant, table.c.digest))
+
+
+# The SQLite hot path skips statement building altogether: one multi-row INSERT per chunk.
+_SQLITE_ROW = "(?, ?, ?, ?, 0, '', '')"
+_SQLITE_INSERT = ("INSERT INTO inbox (tenant, digest, payload, received_at, attempts, outcome, "
+                  "last_error) VALUES {} ON CONFLICT (tenant, digest) DO NOTHING "
+                  "RETURNING id, tenant, digest")
+_SQLITE_CHUNK = 200
 
 
 def _rows(items: Sequence[NewItem], received_at: datetime) -> list[dict[str, object]]:
@@ -29,13 +39,17 @@ def _rows(items: Sequence[NewItem], received_at: datetime) -> list[dict[str, obj
 
 def insert_new_sync(connection: Connection, *, items: Sequence[NewItem],
                     received_at: datetime) -> dict[tuple[str, str], int]:
-    """Insert items whose (tenant, digest) is new; returns {(tenant, digest): id} of those."""
-    if not items:
-        return {}
-    rows = _rows(items, received_at)
-    # One cached statement executed for many rows ("insertmanyvalues"): no per-batch compile.
-    result = connection.execute(_insert_statement(connection.dialect.name, rows), rows)
-    return {(tenant, digest): row_id for row_id, tenant, digest in result.all()}
+    """SQLite: insert items whose (tenant, digest) is new; {(tenant, digest): id} of those."""
+    # The same text UTCDateTime stores: naive UTC with microseconds.
+    at = received_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    inserted: dict[tuple[str, str], int] = {}
+    for start in range(0, len(items), _SQLITE_CHUNK):
+        chunk = items[start:start + _SQLITE_CHUNK]
+        sql = _SQLITE_INSERT.format(", ".join([_SQLITE_ROW] * len(chunk)))
+        params = tuple(v for t, d, p in chunk for v in (t, d, p, at))
+        result = connection.exec_driver_sql(sql, params)
+        inserted.update({(tenant, digest): row_id for row_id, tenant, digest in result})
+    return inserted
 
 
 async def insert_new(connection: AsyncConnection, *, items: Sequence[NewItem],
@@ -44,7 +58,8 @@ async def insert_new(connection: AsyncConnection, *, items: Sequence[NewItem],
     if not items:
         return {}
     rows = _rows(items, received_at)
-    result = await connection.execute(_insert_statement(connection.dialect.name, rows), rows)
+    # One cached statement executed for many rows ("insertmanyvalues"): no per-batch compile.
+    result = await connection.execute(_insert_statement(connection.dialect.name), rows)
     return {(tenant, digest): row_id for row_id, tenant, digest in result.all()}
 
 
