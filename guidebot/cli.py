@@ -65,9 +65,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     level = args.log_level or ("WARNING" if args.command == "demo" else "INFO")
     logging.basicConfig(level=level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # Their DEBUG output carries SQL parameters (message text) and URLs with tokens/secrets.
-    for noisy in ("aiosqlite", "sqlalchemy.engine", "urllib3", "asyncio"):
-        logging.getLogger(noisy).setLevel(max(logging.INFO, logging.getLogger().level))
+    # Their INFO/DEBUG output carries SQL parameters (message text), URLs with tokens or
+    # secrets, or a line per scheduler tick: keep them at WARNING whatever --log-level says.
+    for noisy in ("aiosqlite", "sqlalchemy", "urllib3", "asyncio", "apscheduler"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         settings = load_settings(args.config)
         with asyncio.Runner(loop_factory=loop_factory()) as runner:
@@ -149,7 +150,7 @@ _COMMANDS: dict[str, Command] = {"demo": _demo, "serve": _serve, "sandbox": _san
                                  "db": _db, "channel": _channel}
 # Areas that add their own subcommands: each module has
 # add_commands(command: Callable[[name, help], ArgumentParser]) -> dict[name, Command].
-EXTENSIONS: tuple[str, ...] = ()
+EXTENSIONS: tuple[str, ...] = ("guidebot.commerce.cli", "guidebot.sop.cli")
 
 if __name__ == "__main__":
     raise SystemExit(main())
