@@ -63,8 +63,8 @@ def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     level = args.log_level or ("WARNING" if args.command == "demo" else "INFO")
-    logging.basicConfig(level=level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger().setLevel(level.upper())
     # Their INFO/DEBUG output carries SQL parameters (message text), URLs with tokens or
     # secrets, or a line per scheduler tick: keep them at WARNING whatever --log-level says.
     for noisy in ("aiosqlite", "sqlalchemy", "urllib3", "asyncio", "apscheduler"):
