@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
@@ -75,36 +76,41 @@ Process = Callable[[int, str, str], Awaitable[str]]
 class AckPressure:
     """Tracks callbacks in flight; processing yields to them so acks stay fast in a burst.
 
-    Workers wait while more than `threshold` callbacks are being acknowledged, but never
-    longer than `max_defer_s` per item, so a sustained burst still makes progress — one
-    item at a time while the pressure lasts.
+    Busy means more than `threshold` callbacks waiting for their inbox write now, or at any
+    moment in the last `quiet_s` (in-flight counts dip between group commits, so an instant
+    reading would let workers in mid-burst). Workers wait while busy, but never longer than
+    `max_defer_s` per item — half of WeCom's 20 s welcome window — then go one at a time.
     """
 
-    def __init__(self, threshold: int = 4, max_defer_s: float = 1.0) -> None:
+    def __init__(self, threshold: int = 4, quiet_s: float = 0.5, max_defer_s: float = 10.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.threshold = threshold
+        self.quiet_s = quiet_s
         self.max_defer_s = max_defer_s
         self.in_flight = 0
-        self._quiet = asyncio.Event()
-        self._quiet.set()
+        self._clock = clock
+        self._busy_at = -quiet_s
         self._trickle = asyncio.Semaphore(1)
 
     def enter(self) -> None:
         self.in_flight += 1
         if self.in_flight > self.threshold:
-            self._quiet.clear()
+            self._busy_at = self._clock()
 
     def leave(self) -> None:
         self.in_flight -= 1
-        if self.in_flight <= self.threshold:
-            self._quiet.set()
+
+    def busy(self) -> bool:
+        return (self.in_flight > self.threshold
+                or self._clock() - self._busy_at < self.quiet_s)
 
     @contextlib.asynccontextmanager
     async def turn(self) -> AsyncIterator[None]:
         """Enter when quiet; under sustained pressure, one worker at a time after a delay."""
-        if not self._quiet.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._quiet.wait(), self.max_defer_s)
-        if self._quiet.is_set():
+        deadline = self._clock() + self.max_defer_s
+        while self.busy() and self._clock() < deadline:
+            await asyncio.sleep(self.quiet_s / 2)
+        if not self.busy():
             yield
             return
         async with self._trickle:

@@ -62,6 +62,8 @@ class Outbox:
                 due_at=utcnow(), deadline_at=deadline)
         if item_id is None:
             return Outcome("duplicate")
+        if deadline is not None and utcnow() >= deadline:
+            return await self._expire(item_id, "deadline passed before the first attempt")
         attempt = 0
         while True:
             attempt += 1

@@ -101,3 +101,20 @@ async def test_unknown_event_is_recorded_not_crashing(stack: Stack) -> None:
     assert len(rows) == 1
     assert rows[0].outcome == "unhandled" and rows[0].processed_at is not None
     assert json.loads(json.dumps(rows[0].payload)) == xml
+
+
+async def test_welcome_is_never_sent_after_the_20_second_window(stack: Stack) -> None:
+    late = int(time.time()) - 25  # e.g. processed late after a crash or a burst
+    xml = add_contact_xml(corp_id=stack.tenant().corp_id, guide="lina",
+                          external_userid="wmLATE0001", welcome_code="WC-LATE",
+                          create_time=late)
+    assert await stack.post_callback(xml) == 200
+    await stack.runtime.drain()
+    assert stack.calls("externalcontact/send_welcome_msg") == []
+    status, view = await stack.admin("/customers/wmLATE0001")
+    assert status == 200 and view["guides"][0]["userid"] == "lina"
+    from guidebot.db.repo import outbox as outbox_repo
+
+    async with stack.runtime.services.db.read() as s:
+        item = await outbox_repo.get_by_key(s, tenant="acme", key="welcome:WC-LATE")
+    assert item is not None and item.status == "expired" and item.attempts == 1
