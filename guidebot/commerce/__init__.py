@@ -1,0 +1,1 @@
+"""Commerce: tracked links, identity, orders, attribution, ledger, statements, customer value."""

@@ -1,0 +1,48 @@
+"""The product catalog (content_library/catalog.toml): card titles, pages and categories."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from guidebot.errors import ConfigError
+
+DEFAULT_PAGE = "pages/index/index.html"
+
+
+@dataclass(frozen=True)
+class Product:
+    sku: str
+    name: str
+    category: str
+    page: str
+    price_fen: int = 0
+
+
+@dataclass(frozen=True)
+class Catalog:
+    products: dict[str, Product]
+    default_page: str = DEFAULT_PAGE
+
+    def get(self, sku: str | None) -> Product | None:
+        return self.products.get(sku) if sku else None
+
+    def category(self, sku: str) -> str:
+        product = self.products.get(sku)
+        return product.category if product else ""
+
+
+def load_catalog(root: Path) -> Catalog:
+    """An absent catalog is empty; a malformed one is a config error naming the file."""
+    path = root / "catalog.toml"
+    if not path.exists():
+        return Catalog({})
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        products = {p["sku"]: Product(p["sku"], p["name"], p.get("category", ""),
+                                      p.get("page", DEFAULT_PAGE), int(p.get("price_fen", 0)))
+                    for p in data.get("products", [])}
+    except (tomllib.TOMLDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise ConfigError(str(path), "products", f"invalid catalog: {exc}") from None
+    return Catalog(products, data.get("default_page", DEFAULT_PAGE))

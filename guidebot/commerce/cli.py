@@ -1,0 +1,103 @@
+"""CLI: `guidebot orders import` (CSV backfill) and `guidebot commissions statement|settle`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from guidebot.commerce import csvimport, statements
+from guidebot.commerce.schema import PaidOrder
+from guidebot.db.engine import Database
+from guidebot.errors import ValidationFailed
+from guidebot.services import Services, build_services
+from guidebot.settings import Settings, TenantSettings
+
+BAR_WIDTH = 30
+
+
+def add_commands(command: Callable[[str, str], argparse.ArgumentParser]) -> dict[str, Any]:
+    orders = command("orders", "order backfill")
+    orders.add_argument("action", choices=["import"])
+    orders.add_argument("--tenant", required=True)
+    orders.add_argument("file", type=Path, help="CSV file (columns: see docs/commerce.md)")
+    commissions = command("commissions", "commission statements")
+    commissions.add_argument("action", choices=["statement", "settle"])
+    commissions.add_argument("--tenant", required=True)
+    commissions.add_argument("--period", required=True, help="YYYY-MM, tenant timezone")
+    commissions.add_argument("--csv", help="write the statement as CSV to PATH ('-': stdout)")
+    commissions.add_argument("--operator", default="cli", help="who settles (settle only)")
+    return {"orders": orders_command, "commissions": commissions_command}
+
+
+def _tenant(settings: Settings, tenant_id: str) -> TenantSettings:
+    if tenant_id not in settings.tenants:
+        raise ValidationFailed(f"unknown tenant {tenant_id!r}; known: "
+                               + ", ".join(settings.tenants))
+    return settings.tenant(tenant_id)
+
+
+def _progress(done: int, total: int) -> None:
+    filled = BAR_WIDTH * done // max(total, 1)
+    print(f"\r[{'#' * filled}{'.' * (BAR_WIDTH - filled)}] {done}/{total}", end="",
+          file=sys.stderr, flush=True)
+
+
+async def _with_services(settings: Settings, work: Callable[[Services], Any]) -> Any:
+    db = Database(settings.database_url)
+    services = build_services(settings, db)
+    try:
+        await services.record_tenants()
+        return await work(services)
+    finally:
+        await services.close()
+        await db.dispose()
+
+
+async def orders_command(settings: Settings, args: argparse.Namespace) -> int:
+    tenant = _tenant(settings, args.tenant)
+    events, problems = csvimport.read_events(args.file)
+    if problems:
+        for problem in problems:
+            print(f"{args.file}: {problem}", file=sys.stderr)
+        return 2
+
+    async def run(services: Services) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for index, event in enumerate(events, start=1):
+            if isinstance(event, PaidOrder):
+                outcome = await services.commerce.orders.paid(tenant, event,
+                                                              resolve_remote=False)
+            else:
+                outcome = await services.commerce.orders.refunded(tenant, event)
+            counts[outcome.status] = counts.get(outcome.status, 0) + 1
+            _progress(index, len(events))
+        return counts
+
+    counts = await _with_services(settings, run)
+    print(file=sys.stderr)
+    print("imported: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+    return 0
+
+
+async def commissions_command(settings: Settings, args: argparse.Namespace) -> int:
+    tenant = _tenant(settings, args.tenant)
+
+    async def run(services: Services) -> dict[str, Any]:
+        if args.action == "settle":
+            return await services.commerce.ledger.settle(tenant, args.period, args.operator)
+        return await statements.statement(services.db, tenant, args.period)
+
+    body = await _with_services(settings, run)
+    if args.action == "settle":
+        print(f"settled {body['period']}: net {body['net_fen']} fen over {body['guides']} guides")
+        return 0
+    text = statements.to_csv(body)
+    if args.csv and args.csv != "-":
+        Path(args.csv).write_text(text, encoding="utf-8")
+        print(f"wrote {len(body['statements'])} statements to {args.csv}")
+    else:
+        print(text, end="")
+    return 0

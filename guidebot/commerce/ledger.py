@@ -1,0 +1,78 @@
+"""Ledger writes: earn and clawback entries, manual adjustments, period settlement."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from guidebot.commerce import periods
+from guidebot.db.engine import Database
+from guidebot.db.models_commerce import Settlement
+from guidebot.db.repo import commerce_ledger as repo
+from guidebot.errors import ValidationFailed
+from guidebot.settings import TenantSettings
+
+MAX_ADJUSTMENT_FEN = 100_000_000  # ¥1,000,000: a typo guard, not a business rule
+
+
+class PeriodSettled(ValidationFailed):
+    """The period is already settled (locked)."""
+
+
+async def append(s: AsyncSession, tenant: TenantSettings, *, key: str, kind: str, guide: str,
+                 amount_fen: int, at: datetime, order_no: str | None = None,
+                 refund_no: str | None = None, reason: str = "", operator: str = "") -> str:
+    """Append one entry in the open period of `at`; returns that period."""
+    settled = await repo.settled_periods(s, tenant=tenant.id)
+    period = periods.open_period(at, tenant.tz, settled)
+    await repo.append(s, values={
+        "tenant": tenant.id, "key": key, "kind": kind, "guide": guide, "order_no": order_no,
+        "refund_no": refund_no, "amount_fen": amount_fen, "period": period,
+        "reason": reason[:256], "operator": operator[:64], "created_at": at})
+    return period
+
+
+class Ledger:
+    def __init__(self, db: Database, clock: Callable[[], datetime]) -> None:
+        self._db = db
+        self._clock = clock
+
+    async def adjust(self, tenant: TenantSettings, *, guide: str, amount_fen: int, reason: str,
+                     operator: str, key: str = "") -> dict[str, object]:
+        if not guide:
+            raise ValidationFailed("guide: required")
+        if amount_fen == 0 or abs(amount_fen) > MAX_ADJUSTMENT_FEN:
+            raise ValidationFailed("amount_fen: a non-zero integer within ±100000000")
+        if not reason.strip() or not operator.strip():
+            raise ValidationFailed("reason and operator: both required")
+        entry_key = f"adjustment:{key or uuid.uuid4().hex}"
+        async with self._db.write() as s:
+            await repo.lock_tenant(s, tenant=tenant.id)
+            period = await append(s, tenant, key=entry_key, kind="adjustment", guide=guide,
+                                  amount_fen=amount_fen, at=self._clock(), reason=reason,
+                                  operator=operator)
+        return {"key": entry_key, "period": period, "guide": guide, "amount_fen": amount_fen}
+
+    async def settle(self, tenant: TenantSettings, period: str,
+                     operator: str) -> dict[str, object]:
+        periods.parse(period)
+        now = self._clock()
+        if period > periods.of(now, tenant.tz):
+            raise ValidationFailed(f"period: {period} has not started yet")
+        async with self._db.write() as s:
+            await repo.lock_tenant(s, tenant=tenant.id)
+            if await repo.get_settlement(s, tenant=tenant.id, period=period) is not None:
+                raise PeriodSettled(f"period {period} is already settled")
+            rows = await repo.statement_rows(s, tenant=tenant.id, period=period)
+            net = sum(net_of(r) for r in rows)
+            await repo.settle(s, settlement=Settlement(tenant=tenant.id, period=period,
+                                                       net_fen=net, operator=operator[:64],
+                                                       settled_at=now))
+        return {"period": period, "settled": True, "net_fen": net, "guides": len(rows)}
+
+
+def net_of(row: dict[str, int]) -> int:
+    return row["earned_fen"] - row["clawback_fen"] + row["adjustment_fen"]

@@ -1,0 +1,143 @@
+"""Tracked mini-program links: short server-side tokens, card JSON and visit touches."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from guidebot.commerce.catalog import Catalog
+from guidebot.commerce.identity import resolve_local
+from guidebot.commerce.schema import CustomerRef
+from guidebot.db.engine import Database
+from guidebot.db.models_commerce import Touch, TrackedLink
+from guidebot.db.repo import commerce_links as repo
+from guidebot.db.repo import contacts as contacts_repo
+from guidebot.errors import ValidationFailed
+from guidebot.settings import TenantSettings
+
+TOKEN_BYTES = 9  # 72 bits, 12 URL-safe characters
+MAX_PAGE_BYTES = 128  # FACTS §mini-program cards: keep `page` ≤ 128 bytes
+MAX_TITLE_BYTES = 64  # FACTS: title ≤ 64 bytes
+MAX_DWELL_S = 24 * 3600  # a beacon claiming more is clipped
+
+
+@dataclass(frozen=True)
+class LinkRequest:
+    guide: str
+    sku: str = ""
+    page: str = ""
+    campaign: str = ""
+    customer: str | None = None
+    title: str = ""
+    pic_media_id: str = ""
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(TOKEN_BYTES)
+
+
+def stable_token(key: str, *parts: str) -> str:
+    """A token that is the same for the same guide, step and product (no link per send),
+    unguessable without the tenant's secret: HMAC-SHA256, first 72 bits, URL-safe."""
+    digest = hmac.new(key.encode(), "\x1f".join(parts).encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest[:TOKEN_BYTES]).decode()
+
+
+def tracked_page(page: str, token: str) -> str:
+    """`page` with the token in its query; the path must end in .html (FACTS)."""
+    path, _, query = page.partition("?")
+    if not path.endswith(".html"):
+        raise ValidationFailed("page: must end in .html before the query")
+    full = f"{path}?{query}&t={token}" if query else f"{path}?t={token}"
+    if len(full.encode()) > MAX_PAGE_BYTES:
+        raise ValidationFailed(f"page: longer than {MAX_PAGE_BYTES} bytes with the token")
+    return full
+
+
+def card(appid: str, title: str, page: str, pic_media_id: str = "") -> dict[str, Any]:
+    """The WeCom miniprogram attachment (群发/欢迎语 shape, FACTS)."""
+    return {"msgtype": "miniprogram", "miniprogram": {
+        "title": title, "pic_media_id": pic_media_id, "appid": appid, "page": page}}
+
+
+class LinkService:
+    def __init__(self, db: Database, catalog: Catalog) -> None:
+        self._db = db
+        self.catalog = catalog
+
+    async def create(self, tenant: TenantSettings, req: LinkRequest) -> dict[str, Any]:
+        product = self.catalog.get(req.sku)
+        title = req.title or (product.name if product else "")
+        if not title:
+            raise ValidationFailed("title: required when the sku is not in the catalog")
+        if len(title.encode()) > MAX_TITLE_BYTES:
+            raise ValidationFailed(f"title: longer than {MAX_TITLE_BYTES} bytes")
+        token = new_token()
+        page = tracked_page(req.page or (product.page if product else self.catalog.default_page),
+                            token)
+        async with self._db.write() as s:
+            await contacts_repo.ensure_guide(s, tenant=tenant.id, userid=req.guide)
+            await repo.add_link(s, link=TrackedLink(
+                tenant=tenant.id, token=token, guide=req.guide, sku=req.sku, page=page,
+                campaign=req.campaign, customer=req.customer))
+        return {"token": token, "page": page,
+                "card": card(tenant.miniprogram_appid, title, page, req.pic_media_id)}
+
+    async def track_attachments(self, tenant: TenantSettings, guide: str,
+                                attachments: list[dict[str, Any]],
+                                campaign: str) -> list[dict[str, Any]]:
+        """Library attachments with every `miniprogram` + `sku` page tracked for this guide and
+        campaign (e.g. "sop:<id>:<step>"); the same guide/step/sku reuses one link."""
+        out = []
+        for attachment in attachments:
+            sku = attachment.get("sku")
+            if attachment.get("type") != "miniprogram" or not sku:
+                out.append(attachment)
+                continue
+            base = str(attachment.get("page") or "")
+            token = stable_token(tenant.order_secret or tenant.admin_token, tenant.id, guide,
+                                 campaign, sku, base)
+            page = tracked_page(base, token)
+            async with self._db.write() as s:
+                if await repo.get_link(s, tenant=None, token=token) is None:
+                    await contacts_repo.ensure_guide(s, tenant=tenant.id, userid=guide)
+                    await repo.add_link(s, link=TrackedLink(
+                        tenant=tenant.id, token=token, guide=guide, sku=str(sku), page=page,
+                        campaign=campaign[:64]))
+            out.append({**attachment, "page": page})
+        return out
+
+    async def visit(self, token: str, query: Mapping[str, str], at: datetime) -> str | None:
+        """Record a touch for a visit beacon; the link's tenant, or None for an unknown token."""
+        ref = CustomerRef(query.get("external_userid") or None, query.get("unionid") or None,
+                          query.get("openid") or None)
+        dur = _dwell(query.get("dur"))
+        async with self._db.write() as s:
+            link = await repo.get_link(s, tenant=None, token=token)
+            if link is None:
+                return None
+            external = await resolve_local(s, link.tenant, ref) or link.customer
+            sku = (query.get("sku") or link.sku)[:64]
+            await repo.add_touch(s, touch=Touch(
+                tenant=link.tenant, external_userid=external, unionid=ref.unionid,
+                openid=ref.openid, guide=link.guide, token=token, kind="visit", sku=sku,
+                category=self.catalog.category(sku), dur_s=dur, at=at))
+        return link.tenant
+
+
+def _dwell(raw: str | None) -> int:
+    if raw in (None, ""):
+        return 0
+    try:
+        value = int(str(raw))
+    except ValueError:
+        raise ValidationFailed("dur: must be a whole number of seconds") from None
+    if value < 0:
+        raise ValidationFailed("dur: must not be negative")
+    return min(value, MAX_DWELL_S)

@@ -1,0 +1,53 @@
+"""The commerce facade the Services container holds: links, identity, orders, ledger, views."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from guidebot.commerce import periods, value
+from guidebot.commerce.catalog import Catalog, load_catalog
+from guidebot.commerce.identity import IdentityService
+from guidebot.commerce.ledger import Ledger
+from guidebot.commerce.links import LinkService
+from guidebot.commerce.orders import OrderService
+from guidebot.commerce.views import customer_commerce
+from guidebot.db.engine import Database
+from guidebot.db.repo import commerce_orders as orders_repo
+from guidebot.db.types import utcnow
+from guidebot.settings import Settings, TenantSettings
+from guidebot.wecom.client import WeComClient
+
+
+class CommerceService:
+    def __init__(self, settings: Settings, db: Database, client: Callable[[str], WeComClient],
+                 *, clock: Callable[[], datetime] = utcnow) -> None:
+        self.settings = settings
+        self.db = db
+        self.catalog: Catalog = load_catalog(settings.content_library)
+        self.identity = IdentityService(db, client)
+        self.links = LinkService(db, self.catalog)
+        self.orders = OrderService(db, self.identity, lambda: self.clock())
+        self.ledger = Ledger(db, lambda: self.clock())
+        self.clock = clock
+
+    def tenant(self, tenant_id: str) -> TenantSettings:
+        return self.settings.tenant(tenant_id)
+
+    async def record_rules(self) -> None:
+        """Version each tenant's commission rules at start (effective time = now)."""
+        for tenant in self.settings.tenants.values():
+            await self.orders.record_rules(tenant)
+
+    async def customer_view(self, tenant: TenantSettings,
+                            external_userid: str) -> dict[str, Any]:
+        return await customer_commerce(self.db, tenant, external_userid, self.clock())
+
+    async def value_report(self, tenant: TenantSettings, period: str) -> dict[str, Any]:
+        start, end = periods.bounds(period, tenant.tz)
+        async with self.db.read() as s:
+            orders = await orders_repo.orders_paid_before(s, tenant=tenant.id, end=end)
+        facts = [value.OrderFact(o.order_no, o.external_userid, o.paid_at, o.guide,
+                                 o.credited_store or o.store_id) for o in orders]
+        return {"period": period, **value.value_report(facts, start, end)}

@@ -1,0 +1,88 @@
+"""The demo's commerce chapter: a shared card, a visit, a signed order, a partial refund and
+the month's statement — all through guidebot's real HTTP endpoints."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import aiohttp
+
+from guidebot.commerce import periods
+from guidebot.commerce.signature import HEADER, sign
+
+SKU = "SKU-LIPSTICK-01"
+SECOND_SKU = "SKU-SCARF-03"
+
+
+async def _request(http: aiohttp.ClientSession, method: str, url: str,
+                   **kw: Any) -> tuple[int, Any]:
+    async with http.request(method, url, **kw) as resp:
+        text = await resp.text()
+        return resp.status, (json.loads(text) if text else None)
+
+
+async def story(ctx: Any) -> None:
+    tenant = ctx.settings.tenant(ctx.tenant)
+    customer = ctx.customers[0]
+    guide, who = customer["guide"], customer["external_userid"]
+    admin = {"Authorization": f"Bearer {tenant.admin_token}"}
+    api = f"{ctx.bot_url}/api/v1/{ctx.tenant}"
+    async with aiohttp.ClientSession() as http:
+        _, link = await _request(http, "POST", f"{api}/links", headers=admin,
+                                 json={"guide": guide, "sku": SKU, "campaign": "double11"})
+        ctx.out(f"Commerce: {guide} shares a tracked card for {SKU}: page {link['page']!r}")
+        await _request(http, "GET", f"{ctx.bot_url}/t/{link['token']}",
+                       params={"external_userid": who, "dur": "95"})
+        ctx.out(f"  {customer['name']} opens it and stays 95 s (GET /t/{{token}} → 204)")
+        order = _order(tenant.tz, who, link["token"])
+        status, paid = await _post_signed(http, ctx, tenant.order_secret, order)
+        ctx.out(f"  the store posts order {order['order_no']} (HMAC-signed) → {status}: "
+                f"rule {paid['rule']}, guide {paid['guide']}, commission "
+                f"{_yuan(paid['commission_fen'])}")
+        refund = {"type": "order.refunded", "order_no": order["order_no"], "refund_no": "R-DEMO-1",
+                  "refunded_at": datetime.now(UTC).isoformat(),
+                  "items": [{"sku": SECOND_SKU, "amount_fen": 30000}]}
+        status, back = await _post_signed(http, ctx, tenant.order_secret, refund)
+        ctx.out(f"  a partial refund of {_yuan(30000)} on the scarf → {status}: clawback "
+                f"{_yuan(back['clawback_fen'])}")
+        status, replay = await _post_signed(http, ctx, tenant.order_secret, refund)
+        ctx.out(f"  the store retries the refund → {status} {replay['status']} (no second entry)")
+        period = periods.of(datetime.now(UTC), tenant.tz)
+        _, body = await _request(http, "GET", f"{api}/commissions/statements",
+                                 params={"period": period}, headers=admin)
+        _, view = await _request(http, "GET", f"{api}/customers/{who}", headers=admin)
+    ctx.out(f"  statements for {period} ({tenant.timezone}):")
+    for row in body["statements"]:
+        ctx.out(f"    {row['guide']}: earned {_yuan(row['earned_fen'])}, clawback "
+                f"{_yuan(row['clawback_fen'])}, net {_yuan(row['net_fen'])}, "
+                f"orders {row['orders']}")
+    score = view["propensity"]
+    ctx.out(f"  {customer['name']}: purchase-propensity {score['score']}/100, top categories "
+            f"{', '.join(score['top_categories']) or '-'}")
+    ctx.out(f"  audit one order: GET /api/v1/{ctx.tenant}/orders/{order['order_no']}; CSV: "
+            f"guidebot commissions statement --tenant {ctx.tenant} --period {period} --csv -")
+
+
+def _order(tz: Any, external_userid: str, token: str) -> dict[str, Any]:
+    paid_at = datetime.now(UTC) - timedelta(minutes=5)
+    return {"type": "order.paid", "order_no": "O-DEMO-1",
+            "paid_at": paid_at.astimezone(tz).isoformat(),
+            "customer": {"external_userid": external_userid}, "tracking": token,
+            "store_id": "S01",
+            "items": [{"sku": SKU, "category": "beauty", "quantity": 1, "amount_fen": 29900},
+                      {"sku": SECOND_SKU, "category": "accessories", "quantity": 1,
+                       "amount_fen": 89900}]}
+
+
+async def _post_signed(http: aiohttp.ClientSession, ctx: Any, secret: str,
+                       event: dict[str, Any]) -> tuple[int, Any]:
+    raw = json.dumps(event, ensure_ascii=False).encode()
+    return await _request(http, "POST", f"{ctx.bot_url}/orders/{ctx.tenant}", data=raw,
+                          headers={HEADER: sign(secret, raw),
+                                   "Content-Type": "application/json"})
+
+
+def _yuan(fen: int) -> str:
+    return f"¥{fen / 100:.2f}"

@@ -1,0 +1,105 @@
+"""Queries for commission rule versions, orders and refunds."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from guidebot.db.models_commerce import Order, Refund, RuleVersion
+from guidebot.db.repo._dialect import insert_for
+
+
+async def latest_rules(session: AsyncSession, *, tenant: str) -> RuleVersion | None:
+    stmt = (select(RuleVersion).where(RuleVersion.tenant == tenant)
+            .order_by(RuleVersion.effective_at.desc(), RuleVersion.id.desc())  # type: ignore[attr-defined,union-attr]
+            .limit(1))
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def rules_at(session: AsyncSession, *, tenant: str, at: datetime) -> RuleVersion | None:
+    """The version in force at `at`; before the first version, the first one."""
+    base = select(RuleVersion).where(RuleVersion.tenant == tenant)
+    stmt = (base.where(RuleVersion.effective_at <= at)  # type: ignore[arg-type]
+            .order_by(RuleVersion.effective_at.desc(), RuleVersion.id.desc())  # type: ignore[attr-defined,union-attr]
+            .limit(1))
+    found = (await session.execute(stmt)).scalar_one_or_none()
+    if found is not None:
+        return found
+    first = base.order_by(RuleVersion.effective_at, RuleVersion.id).limit(1)  # type: ignore[arg-type]
+    return (await session.execute(first)).scalar_one_or_none()
+
+
+async def add_rules(session: AsyncSession, *, tenant: str, config_hash: str, rules: str,
+                    at: datetime) -> RuleVersion:
+    version = RuleVersion(tenant=tenant, config_hash=config_hash, rules=rules, effective_at=at)
+    session.add(version)
+    await session.flush()
+    return version
+
+
+async def get_rules(session: AsyncSession, *, version_id: int) -> RuleVersion | None:
+    return await session.get(RuleVersion, version_id)
+
+
+async def insert_order(session: AsyncSession, *, values: dict[str, Any]) -> bool:
+    """False when the order_no is already known (a replay)."""
+    stmt = (insert_for(session, Order).values(**values)
+            .on_conflict_do_nothing(index_elements=["tenant", "order_no"]))
+    result = await session.execute(stmt)
+    return bool(getattr(result, "rowcount", 0))
+
+
+async def get_order(session: AsyncSession, *, tenant: str, order_no: str) -> Order | None:
+    return await session.get(Order, (tenant, order_no))
+
+
+async def orders_of(session: AsyncSession, *, tenant: str,
+                    external_userid: str) -> Sequence[Order]:
+    stmt = (select(Order).where(Order.tenant == tenant, Order.external_userid == external_userid)
+            .order_by(Order.paid_at))  # type: ignore[arg-type]
+    return list((await session.execute(stmt)).scalars())
+
+
+async def insert_refund(session: AsyncSession, *, values: dict[str, Any]) -> bool:
+    stmt = (insert_for(session, Refund).values(**values)
+            .on_conflict_do_nothing(index_elements=["tenant", "refund_no"]))
+    result = await session.execute(stmt)
+    return bool(getattr(result, "rowcount", 0))
+
+
+async def refunds_of(session: AsyncSession, *, tenant: str, order_no: str,
+                     status: str | None = None) -> Sequence[Refund]:
+    stmt = select(Refund).where(Refund.tenant == tenant, Refund.order_no == order_no)
+    if status:
+        stmt = stmt.where(Refund.status == status)
+    stmt = stmt.order_by(Refund.refunded_at, Refund.received_at)  # type: ignore[arg-type]
+    return list((await session.execute(stmt)).scalars())
+
+
+async def mark_applied(session: AsyncSession, *, tenant: str, refund_no: str, clawback_fen: int,
+                       allocation: str, at: datetime) -> None:
+    await session.execute(update(Refund).where(
+        Refund.tenant == tenant, Refund.refund_no == refund_no, Refund.status == "held"
+    ).values(status="applied", clawback_fen=clawback_fen, allocation=allocation, applied_at=at))
+
+
+async def store_report(session: AsyncSession, *, tenant: str, start: datetime,
+                       end: datetime) -> list[dict[str, Any]]:
+    """Store-credited orders paid in [start, end): count and GMV per store."""
+    stmt = (select(Order.credited_store, func.count(), func.sum(Order.amount_fen))
+            .where(Order.tenant == tenant, Order.rule == "store",
+                   Order.paid_at >= start, Order.paid_at < end)  # type: ignore[arg-type]
+            .group_by(Order.credited_store).order_by(Order.credited_store))
+    rows = (await session.execute(stmt)).all()
+    return [{"store": s, "orders": int(n), "gmv_fen": int(g or 0)} for s, n, g in rows]
+
+
+async def orders_paid_before(session: AsyncSession, *, tenant: str,
+                             end: datetime) -> Sequence[Order]:
+    stmt = (select(Order).where(Order.tenant == tenant, Order.paid_at < end)  # type: ignore[arg-type]
+            .order_by(Order.paid_at))  # type: ignore[arg-type]
+    return list((await session.execute(stmt)).scalars())

@@ -1,0 +1,191 @@
+"""Attribution benchmark: attribute and ledger 1,000,000 orders against 2,000,000 touches.
+
+Builds a fresh SQLite (or --db-url) database with 200,000 customers, 2,000 guides, 2,000,000
+visit touches and exclusive-guide bindings for 60% of the customers (generation is not timed),
+then feeds 1,000,000 paid orders (10% carrying a tracking token) through guidebot's bulk
+attribution path (guidebot.commerce.bulk.record_many: the DESIGN §5.4 rules, rule versions,
+evidence JSON, order rows, tracking touches and earn ledger entries). It prints throughput,
+peak RSS, and the ratio to ONE hand-written SQL statement computing the same share-link
+attribution for the same orders in the same run, and checks that both agree. It also times the
+per-order webhook path (OrderService.paid) on a small sample for comparison.
+
+    python scripts/bench_attribution.py [--scale 1.0] [--db-url URL] [--sample 2000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import resource
+import sqlite3
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from sqlalchemy import text  # noqa: E402
+
+from guidebot.commerce import bulk  # noqa: E402
+from guidebot.commerce.attribution import Item  # noqa: E402
+from guidebot.commerce.schema import CustomerRef, PaidOrder  # noqa: E402
+from guidebot.db.engine import Database  # noqa: E402
+from guidebot.db.migrate import upgrade  # noqa: E402
+from guidebot.services import build_services  # noqa: E402
+from guidebot.settings import CommissionSettings, load_settings  # noqa: E402
+from tests.support.stack import write_config  # noqa: E402
+
+T0 = datetime(2026, 8, 1, tzinfo=UTC)
+SPAN_S = 90 * 86_400
+SKUS = [(f"SKU{i:03d}", ("beauty", "shoes", "bags", "")[i % 4]) for i in range(200)]
+SHARE_LINK_SQL = """
+SELECT o.order_no,
+  (SELECT t.guide FROM commerce_touches t
+    WHERE t.tenant = o.tenant AND t.external_userid = o.external_userid
+      AND t.at <= o.paid_at AND t.at >= datetime(o.paid_at, '-7 days')
+    ORDER BY t.at DESC, t.id DESC LIMIT 1) AS guide
+FROM commerce_orders o WHERE o.tenant = 'acme'
+"""
+
+
+def _stamp(at: datetime) -> str:
+    return at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def generate(path: Path, customers: int, guides: int, touches: int, rng: random.Random) -> None:
+    """Touches, bindings and links straight into the database (not timed)."""
+    conn = sqlite3.connect(path)
+    tokens = [(f"tok{g:05d}", f"g{g:04d}") for g in range(guides)]
+    conn.executemany(
+        "INSERT INTO commerce_links (token, tenant, guide, sku, page, campaign, customer, "
+        "created_at) VALUES (?, 'acme', ?, '', 'pages/index/index.html', '', NULL, ?)",
+        [(t, g, _stamp(T0)) for t, g in tokens])
+
+    def touch_rows():  # type: ignore[no-untyped-def]
+        for _ in range(touches):
+            at = T0 + timedelta(seconds=rng.randrange(SPAN_S))
+            sku, category = rng.choice(SKUS)
+            yield (f"wm{rng.randrange(customers):06d}", f"g{rng.randrange(guides):04d}",
+                   "tok", sku, category, rng.randrange(300), _stamp(at))
+
+    conn.executemany(
+        "INSERT INTO commerce_touches (tenant, external_userid, guide, token, kind, sku, "
+        "category, dur_s, at) VALUES ('acme', ?, ?, ?, 'visit', ?, ?, ?, ?)", touch_rows())
+
+    def binding_rows():  # type: ignore[no-untyped-def]
+        for c in range(customers):
+            if rng.random() < 0.6:
+                start = T0 + timedelta(seconds=rng.randrange(-120 * 86_400, 60 * 86_400))
+                ended = (start + timedelta(days=rng.randrange(1, 90))
+                         if rng.random() < 0.2 else None)
+                yield (f"wm{c:06d}", f"g{rng.randrange(guides):04d}", _stamp(start),
+                       _stamp(ended) if ended else None, "customer_deleted" if ended else "")
+
+    conn.executemany(
+        "INSERT INTO bindings (tenant, external_userid, guide, started_at, ended_at, end_reason) "
+        "VALUES ('acme', ?, ?, ?, ?, ?)", binding_rows())
+    conn.commit()
+    conn.close()
+
+
+def orders(count: int, customers: int, guides: int, rng: random.Random, start: int = 0,
+           first: int = 0, last: int | None = None):  # type: ignore[no-untyped-def]
+    """Orders of customers first..last-1 (a store backend's batch of one customer range, so
+    that every order of a customer is recorded in paid_at order and the SQL check is exact)."""
+    last = customers if last is None else last
+    for n in range(start, start + count):
+        items = tuple(Item(*rng.choice(SKUS), amount_fen=rng.randrange(100, 100_000))
+                      for _ in range(rng.choice((1, 1, 2))))
+        tracking = f"tok{rng.randrange(guides):05d}" if rng.random() < 0.1 else ""
+        yield PaidOrder(f"O{n:08d}", T0 + timedelta(seconds=rng.randrange(SPAN_S)),
+                        CustomerRef(f"wm{rng.randrange(first, last):06d}"), tracking,
+                        f"S{rng.randrange(100):03d}", items)
+
+
+async def run(args: argparse.Namespace) -> None:
+    scale = args.scale
+    n_customers, n_guides = int(200_000 * scale), max(int(2_000 * scale), 10)
+    n_touches, n_orders = int(2_000_000 * scale), int(1_000_000 * scale)
+    folder = Path(tempfile.mkdtemp(prefix="bench-attr-"))
+    db_file = folder / "bench.db"
+    url = f"sqlite+aiosqlite:///{db_file}"
+    await asyncio.to_thread(upgrade, url)
+    rng = random.Random(42)
+    began = time.perf_counter()
+    generate(db_file, n_customers, n_guides, n_touches, rng)
+    print(f"generated {n_customers:,} customers, {n_guides:,} guides, {n_touches:,} touches "
+          f"in {time.perf_counter() - began:.1f}s (not timed)")
+    base = load_settings(write_config(folder, url))
+    tenant = replace(base.tenant("acme"), commission=CommissionSettings(
+        rates={"category:beauty": "0.05", "sku:SKU007": "0.08"}))
+    settings = replace(base, tenants={"acme": tenant})
+    db = Database(url)
+    services = build_services(settings, db)
+    batch = 100_000
+    ours = 0.0
+    recorded = 0
+    for start in range(0, n_orders, batch):
+        size = min(batch, n_orders - start)
+        first = n_customers * start // n_orders
+        chunk = list(orders(size, n_customers, n_guides, rng, start, first,
+                            n_customers * (start + size) // n_orders))
+        began = time.perf_counter()  # input generation is not timed; attribution + ledger is
+        result = await bulk.record_many(db, tenant, chunk, services.commerce.clock)
+        ours += time.perf_counter() - began
+        recorded += result.recorded
+    async with db.read() as s:
+        began = time.perf_counter()
+        rows = (await s.execute(text(SHARE_LINK_SQL))).all()
+        baseline = time.perf_counter() - began
+        ours_rows = (await s.execute(text(
+            "SELECT order_no, rule, guide FROM commerce_orders WHERE tenant='acme'"))).all()
+        entries = (await s.execute(text(
+            "SELECT count(*), sum(amount_fen) FROM commerce_ledger WHERE tenant='acme'"))).one()
+    sql_guides = {no: g for no, g in rows}
+    mismatch = sum(1 for no, rule, guide in ours_rows
+                   if (rule == "share_link" and sql_guides[no] != guide)
+                   or (rule != "share_link" and sql_guides[no] is not None))
+    sample = await per_order_sample(services, tenant, args.sample, n_customers, n_guides, rng)
+    await services.close()
+    await db.dispose()
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    rules = {}
+    for _, rule, _ in ours_rows:
+        rules[rule] = rules.get(rule, 0) + 1
+    print(f"bulk path: {recorded:,} orders attributed + ledgered in {ours:.1f}s "
+          f"= {recorded / ours:,.0f} orders/s; ledger entries {entries[0]:,} "
+          f"({entries[1]:,} fen)")
+    print(f"rules: {rules}")
+    print(f"one SQL statement (share-link only, no writes): {baseline:.1f}s; "
+          f"ratio ours/SQL = {ours / baseline:.2f}")
+    print(f"agreement with SQL on share_link: {len(ours_rows) - mismatch:,}/{len(ours_rows):,} "
+          f"orders ({mismatch} differ)")
+    print(f"per-order webhook path (OrderService.paid, one transaction each): "
+          f"{sample:,.0f} orders/s on a {args.sample:,}-order sample")
+    print(f"peak RSS {rss_mb:,.0f} MB; database {db_file.stat().st_size / 2**20:,.0f} MB "
+          f"at {db_file}")
+
+
+async def per_order_sample(services, tenant, count, customers, guides, rng) -> float:  # type: ignore[no-untyped-def]
+    sample = list(orders(count, customers, guides, rng, start=90_000_000))
+    began = time.perf_counter()
+    for order in sample:
+        await services.commerce.orders.paid(tenant, order, resolve_remote=False)
+    return count / (time.perf_counter() - began)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scale", type=float, default=1.0, help="1.0 = the issue's sizes")
+    parser.add_argument("--sample", type=int, default=2000)
+    args = parser.parse_args()
+    asyncio.run(run(args))
+
+
+if __name__ == "__main__":
+    main()
