@@ -1,0 +1,120 @@
+"""SOP tables: versions, enrollments, per-enrollment step rows, guide tasks, job cursors."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Column, Index, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from guidebot.db.types import UTCDateTime, utcnow
+
+
+def _utc(nullable: bool = False) -> Column:  # type: ignore[type-arg]
+    return Column(UTCDateTime(), nullable=nullable)
+
+
+class SopVersion(SQLModel, table=True):
+    """Each distinct content of an SOP file is a version; the newest one drives new steps."""
+
+    __tablename__ = "sop_versions"
+    tenant: str = Field(primary_key=True, max_length=32)
+    sop_id: str = Field(primary_key=True, max_length=48)
+    version: int = Field(primary_key=True)
+    digest: str = Field(max_length=32)
+    enabled: bool = True
+    spec: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_utc())
+
+
+class SopEnrollment(SQLModel, table=True):
+    """One customer of one guide in one SOP; `next_step` is due at `next_at`."""
+
+    __tablename__ = "sop_enrollments"
+    __table_args__ = (UniqueConstraint("tenant", "sop_id", "external_userid", "guide"),
+                      Index("ix_sop_enrollments_due", "status", "next_at"),
+                      Index("ix_sop_enrollments_customer", "tenant", "external_userid"))
+    id: int | None = Field(default=None, primary_key=True)
+    tenant: str = Field(max_length=32)
+    sop_id: str = Field(max_length=48)
+    external_userid: str = Field(max_length=128)
+    guide: str = Field(max_length=64)
+    store_id: str | None = Field(default=None, max_length=64)
+    trigger_at: datetime = Field(sa_column=_utc())
+    # active | completed | exited | stopped
+    status: str = Field(default="active", max_length=16)
+    reason: str = Field(default="", max_length=64)
+    version: int = 1
+    next_step: int = 0
+    next_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    last_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_utc())
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=_utc())
+
+
+class SopStep(SQLModel, table=True):
+    """A materialised step of one enrollment; at most one row per (enrollment, step)."""
+
+    __tablename__ = "sop_steps"
+    __table_args__ = (UniqueConstraint("enrollment_id", "step_index"),
+                      Index("ix_sop_steps_due", "status", "due_at"),
+                      Index("ix_sop_steps_group", "status", "guide", "sop_id", "step_index",
+                            "due_at"),
+                      Index("ix_sop_steps_customer", "tenant", "external_userid"),
+                      Index("ix_sop_steps_task", "task_id"))
+    id: int | None = Field(default=None, primary_key=True)
+    tenant: str = Field(max_length=32)
+    enrollment_id: int
+    sop_id: str = Field(max_length=48)
+    version: int
+    step_index: int
+    channel: str = Field(max_length=16)
+    message: str = Field(max_length=64)
+    guide: str = Field(max_length=64)
+    external_userid: str = Field(max_length=128)
+    due_at: datetime = Field(sa_column=_utc())
+    # planned | queued | sent | skipped | cancelled | failed
+    status: str = Field(default="planned", max_length=16)
+    reason: str = Field(default="", max_length=128)
+    task_id: int | None = None
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_utc())
+
+
+class SopTask(SQLModel, table=True):
+    """One WeCom side effect for one guide: a 群发 task, a reminder or a moment task."""
+
+    __tablename__ = "sop_tasks"
+    __table_args__ = (UniqueConstraint("tenant", "key"),
+                      Index("ix_sop_tasks_status", "status", "next_check_at"),
+                      Index("ix_sop_tasks_guide", "tenant", "guide"))
+    id: int | None = Field(default=None, primary_key=True)
+    tenant: str = Field(max_length=32)
+    key: str = Field(max_length=160)
+    kind: str = Field(max_length=16)  # guide_task | reminder | moment | notify
+    source: str = Field(max_length=64)  # sop:<id> or drop:<id>
+    version: int = 0
+    step_index: int = 0
+    guide: str = Field(max_length=64)
+    message: str = Field(max_length=64)
+    recipients: int = 0
+    # queued | sending | sent | confirmed | cancelled | failed
+    status: str = Field(default="queued", max_length=16)
+    msgid: str = Field(default="", max_length=128)
+    confirmed: int = 0
+    reminders: int = 0
+    detail: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    last_error: str = Field(default="", max_length=512)
+    calling_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    next_check_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_utc())
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=_utc())
+
+
+class SopCursor(SQLModel, table=True):
+    """Progress of singleton scans and drop schedules (a watermark or last firing)."""
+
+    __tablename__ = "sop_cursors"
+    tenant: str = Field(primary_key=True, max_length=32)
+    name: str = Field(primary_key=True, max_length=80)
+    value: str = Field(default="", max_length=128)
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=_utc())

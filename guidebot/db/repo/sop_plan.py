@@ -1,0 +1,235 @@
+"""SOP queries: versions, enrollments and step rows (claims use FOR UPDATE SKIP LOCKED)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import bindparam, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from guidebot.db.models_sop import SopEnrollment, SopStep, SopVersion
+from guidebot.db.repo._dialect import insert_for
+from guidebot.db.types import utcnow
+
+PENDING_STEPS = ("planned", "queued")
+COUNTED_STEPS = ("planned", "queued", "sent")
+
+
+async def latest_versions(session: AsyncSession, *, tenant: str) -> dict[str, SopVersion]:
+    newest = (select(SopVersion.sop_id, func.max(SopVersion.version).label("v"))
+              .where(SopVersion.tenant == tenant).group_by(SopVersion.sop_id).subquery())
+    stmt = select(SopVersion).join(newest, (SopVersion.sop_id == newest.c.sop_id)
+                                   & (SopVersion.version == newest.c.v)).where(
+        SopVersion.tenant == tenant)
+    return {v.sop_id: v for v in (await session.execute(stmt)).scalars()}
+
+
+async def get_version(session: AsyncSession, *, tenant: str, sop_id: str,
+                      version: int) -> SopVersion | None:
+    return await session.get(SopVersion, (tenant, sop_id, version))
+
+
+async def add_version(session: AsyncSession, *, tenant: str, sop_id: str, version: int,
+                      digest: str, enabled: bool, spec: str) -> bool:
+    """False when another process wrote that version number first."""
+    stmt = insert_for(session, SopVersion).values(
+        tenant=tenant, sop_id=sop_id, version=version, digest=digest, enabled=enabled,
+        spec=spec, created_at=utcnow()).on_conflict_do_nothing()
+    return bool(getattr(await session.execute(stmt), "rowcount", 0))
+
+
+async def insert_enrollment(session: AsyncSession, **values: Any) -> int | None:
+    """The new enrollment's id, or None: one per (tenant, sop, customer, guide)."""
+    now = utcnow()
+    stmt = (insert_for(session, SopEnrollment).values(created_at=now, updated_at=now, **values)
+            .on_conflict_do_nothing(index_elements=["tenant", "sop_id", "external_userid",
+                                                    "guide"])
+            .returning(SopEnrollment.id))
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def insert_enrollments(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    """Bulk enrollment (benchmarks, imports); duplicates are ignored."""
+    if rows:
+        stmt = insert_for(session, SopEnrollment.__table__).on_conflict_do_nothing(  # type: ignore[attr-defined]
+            index_elements=["tenant", "sop_id", "external_userid", "guide"])
+        await (await session.connection()).execute(stmt, list(rows))
+
+
+ENROLLMENT_FIELDS = ("id", "tenant", "sop_id", "external_userid", "guide", "trigger_at",
+                     "next_step", "last_at")
+
+
+async def claim_due_enrollments(session: AsyncSession, *, tenant: str, now: datetime,
+                                limit: int) -> list[Any]:
+    """Due active enrollments (plain rows with ENROLLMENT_FIELDS), locked for this pass."""
+    columns = [getattr(SopEnrollment, name) for name in ENROLLMENT_FIELDS]
+    stmt = (select(*columns).where(
+        SopEnrollment.status == "active", SopEnrollment.next_at <= now,  # type: ignore[operator]
+        SopEnrollment.tenant == tenant)
+        .order_by(SopEnrollment.next_at).limit(limit)  # type: ignore[arg-type]
+        .with_for_update(skip_locked=True))
+    return list((await session.execute(stmt)).all())
+
+
+async def update_enrollments(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    """Bulk UPDATE by primary key (one executemany per set of changed columns)."""
+    table = SopEnrollment.__table__  # type: ignore[attr-defined]
+    shapes: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for row in rows:
+        shapes.setdefault(tuple(sorted(k for k in row if k != "id")), []).append(
+            {**{f"new_{k}": v for k, v in row.items() if k != "id"}, "row_id": row["id"]})
+    conn = await session.connection()
+    for keys, group in shapes.items():
+        stmt = update(table).where(table.c.id == bindparam("row_id")).values(
+            {k: bindparam(f"new_{k}") for k in keys})
+        await conn.execute(stmt, group)
+
+
+async def get_enrollment(session: AsyncSession, *, enrollment_id: int) -> SopEnrollment | None:
+    return await session.get(SopEnrollment, enrollment_id)
+
+
+async def customer_enrollments(session: AsyncSession, *, tenant: str, external_userid: str,
+                               statuses: Iterable[str] = ("active", "completed")
+                               ) -> list[SopEnrollment]:
+    stmt = select(SopEnrollment).where(
+        SopEnrollment.tenant == tenant, SopEnrollment.external_userid == external_userid,
+        SopEnrollment.status.in_(list(statuses)))  # type: ignore[attr-defined]
+    return list((await session.execute(stmt)).scalars())
+
+
+async def end_enrollments(session: AsyncSession, *, ids: Sequence[int], status: str,
+                          reason: str) -> None:
+    if ids:
+        await session.execute(update(SopEnrollment).where(
+            SopEnrollment.id.in_(list(ids))).values(  # type: ignore[union-attr]
+            status=status, reason=reason[:64], next_at=None, updated_at=utcnow()))
+
+
+async def cancel_pending_steps(session: AsyncSession, *, enrollment_ids: Sequence[int],
+                               reason: str) -> int:
+    """Planned and queued-but-unsent steps of these enrollments are cancelled."""
+    if not enrollment_ids:
+        return 0
+    result = await session.execute(update(SopStep).where(
+        SopStep.enrollment_id.in_(list(enrollment_ids)),  # type: ignore[attr-defined]
+        SopStep.status.in_(PENDING_STEPS)).values(  # type: ignore[attr-defined]
+        status="cancelled", reason=reason[:128]))
+    return int(getattr(result, "rowcount", 0))
+
+
+async def insert_steps(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    """New step rows; an existing (enrollment, step) row wins — never a second one."""
+    if rows:
+        stmt = insert_for(session, SopStep.__table__).on_conflict_do_nothing(  # type: ignore[attr-defined]
+            index_elements=["enrollment_id", "step_index"])
+        await (await session.connection()).execute(stmt, list(rows))
+
+
+async def counted_times(session: AsyncSession, *, tenant: str, customers: Sequence[str],
+                        since: datetime) -> dict[str, list[datetime]]:
+    """Each customer's 群发 step times since `since` (for the per-customer quota)."""
+    out: dict[str, list[datetime]] = {}
+    for start in range(0, len(customers), 500):
+        stmt = select(SopStep.external_userid, SopStep.due_at).where(
+            SopStep.tenant == tenant, SopStep.channel == "guide_task",
+            SopStep.external_userid.in_(customers[start:start + 500]),  # type: ignore[attr-defined]
+            SopStep.status.in_(COUNTED_STEPS), SopStep.due_at >= since)  # type: ignore[attr-defined,operator]
+        for customer, at in (await session.execute(stmt)).all():
+            out.setdefault(customer, []).append(at)
+    return out
+
+
+async def due_groups(session: AsyncSession, *, tenant: str, now: datetime,
+                     channels: Sequence[str], limit: int) -> list[Any]:
+    """Distinct (guide, sop_id, version, step_index, channel, message) with due planned steps."""
+    stmt = (select(SopStep.guide, SopStep.sop_id, SopStep.version, SopStep.step_index,
+                   SopStep.channel, SopStep.message).distinct()
+            .where(SopStep.status == "planned", SopStep.due_at <= now,  # type: ignore[operator]
+                   SopStep.tenant == tenant,
+                   SopStep.channel.in_(list(channels)))  # type: ignore[attr-defined]
+            .limit(limit))
+    return list((await session.execute(stmt)).all())
+
+
+async def claim_group(session: AsyncSession, *, tenant: str, now: datetime, group: Any,
+                      limit: int) -> list[int]:
+    """Ids of one group's due planned steps, locked (SKIP LOCKED) for this pass."""
+    stmt = (select(SopStep.id).where(
+        SopStep.status == "planned", SopStep.guide == group.guide,
+        SopStep.sop_id == group.sop_id, SopStep.step_index == group.step_index,
+        SopStep.version == group.version, SopStep.due_at <= now,  # type: ignore[operator]
+        SopStep.tenant == tenant, SopStep.message == group.message)
+        .limit(limit).with_for_update(skip_locked=True))
+    return [int(i) for i in (await session.execute(stmt)).scalars()]
+
+
+async def assign_steps(session: AsyncSession, *, step_ids: Sequence[int], task_id: int) -> None:
+    for start in range(0, len(step_ids), 5000):
+        await session.execute(update(SopStep).where(
+            SopStep.id.in_(step_ids[start:start + 5000])).values(  # type: ignore[union-attr]
+            status="queued", task_id=task_id))
+
+
+async def task_customers(session: AsyncSession, *, task_id: int) -> list[str]:
+    """The customers of a task's steps still queued (exited ones were cancelled)."""
+    stmt = select(SopStep.external_userid).where(SopStep.task_id == task_id,
+                                                 SopStep.status == "queued")
+    return sorted(set((await session.execute(stmt)).scalars()))
+
+
+async def task_steps(session: AsyncSession, *, task_id: int,
+                     statuses: Sequence[str] = ("queued",)) -> list[SopStep]:
+    stmt = select(SopStep).where(SopStep.task_id == task_id,
+                                 SopStep.status.in_(list(statuses)))  # type: ignore[attr-defined]
+    return list((await session.execute(stmt)).scalars())
+
+
+async def set_task_steps(session: AsyncSession, *, task_id: int, status: str, reason: str = "",
+                         only: Sequence[str] | None = None,
+                         customers: Sequence[str] | None = None) -> None:
+    stmt = update(SopStep).where(SopStep.task_id == task_id,
+                                 SopStep.status.in_(list(only or ("queued",))))  # type: ignore[attr-defined]
+    if customers is not None:
+        stmt = stmt.where(SopStep.external_userid.in_(list(customers)))  # type: ignore[attr-defined]
+    await session.execute(stmt.values(status=status, reason=reason[:128]))
+
+
+async def set_step(session: AsyncSession, *, step_id: int, status: str, reason: str = "") -> None:
+    await session.execute(update(SopStep).where(SopStep.id == step_id).values(
+        status=status, reason=reason[:128]))
+
+
+async def customer_steps(session: AsyncSession, *, tenant: str,
+                         external_userid: str) -> list[SopStep]:
+    stmt = (select(SopStep).where(SopStep.tenant == tenant,
+                                  SopStep.external_userid == external_userid)
+            .order_by(SopStep.due_at, SopStep.id))  # type: ignore[arg-type]
+    return list((await session.execute(stmt)).scalars())
+
+
+async def count_steps(session: AsyncSession, *, tenant: str) -> dict[str, int]:
+    stmt = (select(SopStep.status, func.count()).where(SopStep.tenant == tenant)
+            .group_by(SopStep.status))
+    return {status: int(n) for status, n in (await session.execute(stmt)).all()}
+
+
+async def enrollment_counts(session: AsyncSession, *, tenant: str) -> dict[str, dict[str, int]]:
+    stmt = (select(SopEnrollment.sop_id, SopEnrollment.status, func.count())
+            .where(SopEnrollment.tenant == tenant)
+            .group_by(SopEnrollment.sop_id, SopEnrollment.status))
+    out: dict[str, dict[str, int]] = {}
+    for sop_id, status, n in (await session.execute(stmt)).all():
+        out.setdefault(sop_id, {})[status] = int(n)
+    return out
+
+
+async def find_enrollment(session: AsyncSession, *, tenant: str, sop_id: str,
+                          external_userid: str, guide: str) -> SopEnrollment | None:
+    stmt = select(SopEnrollment).where(
+        SopEnrollment.tenant == tenant, SopEnrollment.sop_id == sop_id,
+        SopEnrollment.external_userid == external_userid, SopEnrollment.guide == guide)
+    return (await session.execute(stmt)).scalar_one_or_none()

@@ -1,0 +1,180 @@
+"""SOP task queries: guide tasks, reminders and moments; scan cursors; singleton locks."""
+
+from __future__ import annotations
+
+import contextlib
+import zlib
+from collections.abc import AsyncIterator, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import String, cast, func, literal, select, text, update
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from guidebot.db.models import CorpTag, CustomerTag, FollowEvent, OutboxItem
+from guidebot.db.models_sop import SopCursor, SopTask
+from guidebot.db.repo._dialect import insert_for
+from guidebot.db.types import utcnow
+
+APP_MESSAGE_KINDS = ("reminder", "notify")
+
+
+async def insert_task(session: AsyncSession, now: datetime | None = None,
+                      **values: Any) -> int | None:
+    """The new task's id, or None when its key exists."""
+    now = now or utcnow()
+    stmt = (insert_for(session, SopTask).values(created_at=now, updated_at=now, **values)
+            .on_conflict_do_nothing(index_elements=["tenant", "key"]).returning(SopTask.id))
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def claim_tasks(session: AsyncSession, *, tenant: str, status: str, limit: int,
+                      older_than: datetime | None = None,
+                      now: datetime | None = None) -> list[SopTask]:
+    """Tasks in `status` (optionally untouched since `older_than`), locked and marked sending."""
+    stmt = select(SopTask).where(SopTask.tenant == tenant, SopTask.status == status)
+    if older_than is not None:
+        stmt = stmt.where(SopTask.updated_at < older_than)  # type: ignore[operator]
+    stmt = stmt.order_by(SopTask.id).limit(limit).with_for_update(skip_locked=True)  # type: ignore[arg-type]
+    tasks = list((await session.execute(stmt)).scalars())
+    now = now or utcnow()
+    for task in tasks:
+        task.status, task.updated_at = "sending", now
+    return tasks
+
+
+async def get_task(session: AsyncSession, *, task_id: int) -> SopTask | None:
+    return await session.get(SopTask, task_id)
+
+
+async def update_task(session: AsyncSession, *, task_id: int, now: datetime | None = None,
+                      **values: Any) -> None:
+    await session.execute(update(SopTask).where(SopTask.id == task_id).values(
+        updated_at=now or utcnow(), **values))
+
+
+async def due_checks(session: AsyncSession, *, tenant: str, now: datetime,
+                     limit: int) -> list[SopTask]:
+    stmt = (select(SopTask).where(
+        SopTask.tenant == tenant, SopTask.status == "sent", SopTask.kind == "guide_task",
+        SopTask.next_check_at <= now)  # type: ignore[operator]
+        .order_by(SopTask.next_check_at).limit(limit)  # type: ignore[arg-type]
+        .with_for_update(skip_locked=True))
+    return list((await session.execute(stmt)).scalars())
+
+
+async def app_messages_since(session: AsyncSession, *, tenant: str, guide: str,
+                             since: datetime) -> int:
+    stmt = select(func.count()).select_from(SopTask).where(
+        SopTask.tenant == tenant, SopTask.guide == guide,
+        SopTask.kind.in_(APP_MESSAGE_KINDS), SopTask.status == "sent",  # type: ignore[attr-defined]
+        SopTask.updated_at >= since)  # type: ignore[operator]
+    return int((await session.execute(stmt)).scalar_one())
+
+
+async def list_tasks(session: AsyncSession, *, tenant: str, guide: str | None,
+                     status: str | None, limit: int = 200) -> list[tuple[SopTask, Any]]:
+    """Tasks with their outbox row (for attempts, dead-letter state and the last error)."""
+    stmt = (select(SopTask, OutboxItem).outerjoin(
+        OutboxItem, (OutboxItem.tenant == SopTask.tenant)
+        & (OutboxItem.key == literal("sop-task:") + cast(SopTask.id, String)))
+        .where(SopTask.tenant == tenant))
+    if guide:
+        stmt = stmt.where(SopTask.guide == guide)
+    if status:
+        stmt = stmt.where((SopTask.status == status) | (OutboxItem.status == status))
+    stmt = stmt.order_by(SopTask.id.desc()).limit(limit)  # type: ignore[union-attr]
+    return [(t, o) for t, o in (await session.execute(stmt)).all()]
+
+
+async def outbox_exists(session: AsyncSession, *, tenant: str, key: str) -> bool:
+    stmt = select(OutboxItem.id).where(OutboxItem.tenant == tenant, OutboxItem.key == key)
+    return (await session.execute(stmt)).first() is not None
+
+
+async def get_cursor(session: AsyncSession, *, tenant: str, name: str) -> str:
+    row = await session.get(SopCursor, (tenant, name))
+    return row.value if row else ""
+
+
+async def set_cursor(session: AsyncSession, *, tenant: str, name: str, value: str) -> None:
+    values = {"value": value, "updated_at": utcnow()}
+    stmt = insert_for(session, SopCursor).values(tenant=tenant, name=name, **values)
+    await session.execute(stmt.on_conflict_do_update(index_elements=["tenant", "name"],
+                                                     set_=values))
+
+
+async def tags_added_since(session: AsyncSession, *, tenant: str,
+                           since: datetime) -> list[tuple[str, str, str, datetime]]:
+    """(customer, guide, tag name, added_at) for tags marked since `since`."""
+    stmt = (select(CustomerTag.external_userid, CustomerTag.guide, CorpTag.name,
+                   CustomerTag.added_at)
+            .join(CorpTag, (CorpTag.tenant == CustomerTag.tenant)
+                  & (CorpTag.tag_id == CustomerTag.tag_id))
+            .where(CustomerTag.tenant == tenant, CustomerTag.added_at > since)  # type: ignore[operator]
+            .order_by(CustomerTag.added_at))  # type: ignore[arg-type]
+    return [tuple(r) for r in (await session.execute(stmt)).all()]  # type: ignore[misc]
+
+
+async def deletions_after(session: AsyncSession, *, tenant: str, after_id: int,
+                          limit: int = 1000) -> list[FollowEvent]:
+    stmt = (select(FollowEvent).where(
+        FollowEvent.tenant == tenant, FollowEvent.id > after_id,  # type: ignore[operator]
+        FollowEvent.action.in_(("deleted_by_guide", "deleted_by_customer")))  # type: ignore[attr-defined]
+        .order_by(FollowEvent.id).limit(limit))  # type: ignore[arg-type]
+    return list((await session.execute(stmt)).scalars())
+
+
+@contextlib.asynccontextmanager
+async def singleton(engine: AsyncEngine, name: str) -> AsyncIterator[bool]:
+    """Yields True in the one process holding the PostgreSQL advisory lock for `name`.
+
+    SQLite has one writer process by design, so there it always yields True.
+    """
+    if engine.dialect.name != "postgresql":
+        yield True
+        return
+    key = zlib.crc32(f"guidebot:{name}".encode())
+    async with engine.connect() as conn:
+        got = bool((await conn.execute(text("SELECT pg_try_advisory_lock(:k)"),
+                                       {"k": key})).scalar())
+        await conn.commit()
+        try:
+            yield got
+        finally:
+            if got:
+                await conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+                await conn.commit()
+
+
+async def task_counts(session: AsyncSession, *, tenant: str) -> dict[str, int]:
+    stmt = (select(SopTask.status, func.count()).where(SopTask.tenant == tenant)
+            .group_by(SopTask.status))
+    return {status: int(n) for status, n in (await session.execute(stmt)).all()}
+
+
+async def tasks_by_ids(session: AsyncSession, *, ids: Sequence[int]) -> list[SopTask]:
+    stmt = select(SopTask).where(SopTask.id.in_(list(ids)))  # type: ignore[union-attr]
+    return list((await session.execute(stmt)).scalars())
+
+
+async def audience(session: AsyncSession, *, tenant: str) -> list[tuple[str, str | None, str]]:
+    """(guide, guide's store, customer) for every active relation of the tenant."""
+    from guidebot.db.models import Follow, Guide
+
+    stmt = (select(Follow.guide, Guide.store_id, Follow.external_userid)
+            .outerjoin(Guide, (Guide.tenant == Follow.tenant) & (Guide.userid == Follow.guide))
+            .where(Follow.tenant == tenant, Follow.status == "active")
+            .order_by(Follow.guide, Follow.external_userid))  # type: ignore[arg-type]
+    return [tuple(r) for r in (await session.execute(stmt)).all()]  # type: ignore[misc]
+
+
+async def tag_names_by_customer(session: AsyncSession, *, tenant: str) -> dict[str, set[str]]:
+    stmt = (select(CustomerTag.external_userid, CorpTag.name)
+            .join(CorpTag, (CorpTag.tenant == CustomerTag.tenant)
+                  & (CorpTag.tag_id == CustomerTag.tag_id))
+            .where(CustomerTag.tenant == tenant, CorpTag.deleted.is_(False)))  # type: ignore[attr-defined]
+    out: dict[str, set[str]] = {}
+    for customer, name in (await session.execute(stmt)).all():
+        out.setdefault(customer, set()).add(name)
+    return out

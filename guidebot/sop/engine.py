@@ -1,0 +1,201 @@
+"""Enrollment: triggers (contact added, tag added, order paid, manual), exits and welcomes."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from guidebot.db.engine import Database
+from guidebot.db.repo import contacts as contacts_repo
+from guidebot.db.repo import sop_plan as repo
+from guidebot.db.repo import tags as tags_repo
+from guidebot.db.types import utcnow
+from guidebot.errors import NotFound, ValidationFailed
+from guidebot.settings import Settings
+from guidebot.sop import timing, versions
+from guidebot.sop.spec import SopSpec
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Welcome:
+    """The SOP welcome that replaces the default one for this add (one code, one send)."""
+
+    message: str
+    step_ids: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class AddContext:
+    tenant: str
+    guide: str
+    external_userid: str
+    at: datetime
+    state: str = ""
+    campaign: str = ""
+    store_id: str | None = None
+    channel_tags: tuple[str, ...] = ()
+    can_welcome: bool = False  # a WelcomeCode came and no channel code names its own welcome
+
+
+class SopEngine:
+    def __init__(self, settings: Settings, db: Database,
+                 specs: Callable[[str], Awaitable[dict[str, versions.Current]]]) -> None:
+        self._settings = settings
+        self._db = db
+        self.specs = specs  # the newest version of every SOP (recorded on first use)
+
+    async def enroll(self, tenant: str, sop_id: str, *, external_userid: str, guide: str,
+                     at: datetime, store_id: str | None = None,
+                     welcome: str = "") -> tuple[int | None, list[int]]:
+        """Enroll once per (customer, guide, SOP): (enrollment id or None, welcome step ids).
+
+        `welcome` is the status of a leading welcome step: "queued" (it goes out now with the
+        add's WelcomeCode) or a reason it cannot ("skipped: …").
+        """
+        current = (await self.specs(tenant)).get(sop_id)
+        if current is None or not current.enabled:
+            raise NotFound(f"SOP {sop_id!r} does not exist or is disabled")
+        async with self._db.write() as s:
+            await contacts_repo.ensure_customer(s, tenant=tenant, external_userid=external_userid)
+            return await self._enroll(s, tenant, current, external_userid, guide, at, store_id,
+                                      welcome)
+
+    async def _enroll(self, s: AsyncSession, tenant_id: str, current: versions.Current,
+                      external_userid: str, guide: str, at: datetime, store_id: str | None,
+                      welcome: str) -> tuple[int | None, list[int]]:
+        tenant = self._settings.tenant(tenant_id)
+        spec = current.spec
+        first = 1 if spec.steps[0].channel == "welcome" else 0
+        enrollment_id = await repo.insert_enrollment(
+            s, tenant=tenant_id, sop_id=spec.id, external_userid=external_userid, guide=guide,
+            store_id=store_id, trigger_at=at, status="active", reason="",
+            version=current.version, next_step=first, last_at=at if first else None,
+            next_at=timing.step_time(spec, first, at, None, tenant))
+        if enrollment_id is None:
+            return None, []
+        if first:
+            status, _, reason = (welcome or "skipped: no WelcomeCode").partition(": ")
+            await repo.insert_steps(s, [{
+                "tenant": tenant_id, "enrollment_id": enrollment_id, "sop_id": spec.id,
+                "version": current.version, "step_index": 0, "channel": "welcome",
+                "message": spec.steps[0].message, "guide": guide,
+                "external_userid": external_userid, "due_at": at, "status": status,
+                "reason": reason, "created_at": utcnow()}])
+        if timing.step_time(spec, first, at, None, tenant) is None:
+            await repo.end_enrollments(s, ids=[enrollment_id], status="completed", reason="")
+        steps = await repo.customer_steps(s, tenant=tenant_id, external_userid=external_userid)
+        welcome_ids = [st.id for st in steps if st.enrollment_id == enrollment_id
+                       and st.channel == "welcome" and st.status == "queued" and st.id]
+        log.info("enrolled tenant=%s sop=%s v%s enrollment=%s", tenant_id, spec.id,
+                 current.version, enrollment_id)
+        return enrollment_id, welcome_ids
+
+    async def on_contact_added(self, ctx: AddContext) -> Welcome | None:
+        """Enroll into every matching contact_added SOP; the first one with a welcome step
+        (by SOP id) supplies the welcome, the others' welcome steps are skipped."""
+        currents = await self.specs(ctx.tenant)
+        async with self._db.read() as s:
+            tags = set(await tags_repo.customer_tag_names(
+                s, tenant=ctx.tenant, external_userid=ctx.external_userid))
+        tags |= set(ctx.channel_tags)
+        chosen: Welcome | None = None
+        for sop_id in sorted(currents):
+            current = currents[sop_id]
+            if not current.enabled or not _added_matches(current.spec, ctx, tags):
+                continue
+            wants = current.spec.steps[0].channel == "welcome"
+            status = ("queued" if ctx.can_welcome and chosen is None else
+                      "skipped: no WelcomeCode or a channel welcome" if chosen is None else
+                      "skipped: another SOP's welcome was sent") if wants else ""
+            _, ids = await self.enroll(ctx.tenant, sop_id, external_userid=ctx.external_userid,
+                                       guide=ctx.guide, at=ctx.at, store_id=ctx.store_id,
+                                       welcome=status)
+            if ids and chosen is None:
+                chosen = Welcome(current.spec.steps[0].message, tuple(ids))
+        return chosen
+
+    async def welcome_sent(self, step_ids: tuple[int, ...], outcome: str) -> None:
+        status = "sent" if outcome in ("done", "duplicate") else "failed"
+        async with self._db.write() as s:
+            for step_id in step_ids:
+                await repo.set_step(s, step_id=step_id, status=status,
+                                    reason="" if status == "sent" else f"welcome {outcome}")
+
+    async def exit(self, tenant: str, external_userid: str, rule: str, *,
+                   guide: str | None = None) -> int:
+        """End the customer's enrollments whose SOP exits on `rule`; cancel pending steps."""
+        currents = await self.specs(tenant)
+        async with self._db.write() as s:
+            found = await repo.customer_enrollments(s, tenant=tenant,
+                                                    external_userid=external_userid)
+            ids = [e.id for e in found if e.id is not None
+                   and (guide is None or e.guide == guide) and e.sop_id in currents
+                   and rule in currents[e.sop_id].spec.exits]
+            await repo.end_enrollments(s, ids=ids, status="exited", reason=rule)
+            cancelled = await repo.cancel_pending_steps(s, enrollment_ids=ids,
+                                                        reason=f"exit: {rule}")
+        if ids:
+            log.info("exit %s tenant=%s enrollments=%s steps cancelled=%s", rule, tenant,
+                     len(ids), cancelled)
+        return len(ids)
+
+    async def on_order_paid(self, tenant: str, external_userid: str | None, guide: str | None,
+                            at: datetime) -> None:
+        if not external_userid:
+            return
+        await self.exit(tenant, external_userid, "order_paid")
+        await self._trigger(tenant, "order_paid", external_userid, guide, at, None)
+
+    async def on_tag_added(self, tenant: str, external_userid: str, guide: str, tag: str,
+                           at: datetime) -> None:
+        await self.exit(tenant, external_userid, f"tag_added:{tag}")
+        await self._trigger(tenant, "tag_added", external_userid, guide, at, tag)
+
+    async def _trigger(self, tenant: str, on: str, external_userid: str, guide: str | None,
+                       at: datetime, tag: str | None) -> None:
+        currents = await self.specs(tenant)
+        matching = [c for c in currents.values() if c.enabled and c.spec.trigger.on == on]
+        if not matching:
+            return
+        async with self._db.read() as s:
+            tags = set(await tags_repo.customer_tag_names(s, tenant=tenant,
+                                                          external_userid=external_userid))
+            follows = await contacts_repo.list_follows(s, tenant=tenant,
+                                                       external_userid=external_userid)
+        active = [f.guide for f in follows if f.status == "active"]
+        guide = guide or (active[-1] if active else None)
+        if guide is None:
+            log.info("%s trigger tenant=%s: customer has no active guide", on, tenant)
+            return
+        for current in matching:
+            audience = current.spec.trigger.audience
+            named = set(audience.tags_any) | set(audience.tags_all)
+            if tag is not None and named and tag not in named:
+                continue
+            if audience.admits(tags):
+                await self.enroll(tenant, current.spec.id, external_userid=external_userid,
+                                  guide=guide, at=at)
+
+    async def manual(self, tenant: str, sop_id: str, external_userid: str,
+                     guide: str) -> tuple[int | None, bool]:
+        current = (await self.specs(tenant)).get(sop_id)
+        if current is None or not current.enabled:
+            raise NotFound(f"SOP {sop_id!r} does not exist or is disabled")
+        if current.spec.steps[0].channel == "welcome":
+            raise ValidationFailed(f"SOP {sop_id!r} starts with a welcome; it needs an add")
+        enrollment_id, _ = await self.enroll(tenant, sop_id, external_userid=external_userid,
+                                             guide=guide, at=utcnow())
+        return enrollment_id, enrollment_id is not None
+
+
+def _added_matches(spec: SopSpec, ctx: AddContext, tags: set[str]) -> bool:
+    trigger = spec.trigger
+    return (trigger.on == "contact_added" and ctx.state.startswith(trigger.state_prefix)
+            and (not trigger.campaigns or ctx.campaign in trigger.campaigns)
+            and trigger.audience.admits(tags, ctx.store_id))

@@ -1,0 +1,84 @@
+"""The SOP service: versions, enrollment, the dispatcher pass, singleton jobs, tracking."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+
+from guidebot.contacts.tags import TagService
+from guidebot.content.library import Library
+from guidebot.db.engine import Database
+from guidebot.db.repo import sop_tasks as tasks_repo
+from guidebot.db.types import utcnow
+from guidebot.outbox import Executor, Outbox
+from guidebot.settings import Settings
+from guidebot.sop import drops, scan, versions
+from guidebot.sop.dispatcher import Dispatcher
+from guidebot.sop.engine import SopEngine
+from guidebot.sop.executors import SopExecutors
+from guidebot.sop.materialise import materialise
+from guidebot.sop.tracking import Tracker
+from guidebot.wecom.client import WeComClient
+
+log = logging.getLogger(__name__)
+
+
+class SopService:
+    def __init__(self, settings: Settings, db: Database, library: Library,
+                 client_for: Callable[[str], WeComClient], outbox: Outbox, *,
+                 tags: TagService | None = None,
+                 clock: Callable[[], datetime] = utcnow) -> None:
+        self._settings = settings
+        self._db = db
+        self._library = library
+        self.clock = clock
+        self.engine = SopEngine(settings, db, self.ready)
+        self.dispatcher = Dispatcher(
+            db, outbox, clock=lambda: self.clock(),
+            app_msg_per_min=lambda t: settings.tenant(t).quotas.app_msg_per_guide_per_min)
+        self.tracker = Tracker(db, client_for, clock=lambda: self.clock())
+        self._executors = SopExecutors(settings, db, library, client_for,
+                                       clock=lambda: self.clock(), tags=tags, outbox=outbox)
+        self._synced: set[str] = set()
+
+    def executors(self) -> dict[str, Executor]:
+        return self._executors.executors()
+
+    async def ready(self, tenant: str) -> dict[str, versions.Current]:
+        """Record new versions of edited SOP files (once per process), then the newest ones."""
+        if tenant not in self._synced:
+            self._synced.add(tenant)
+            return await versions.sync(self._db, tenant, self._library.sops)
+        return await versions.current(self._db, tenant)
+
+    async def plan(self, tenant: str, *, limit: int = 2000) -> int:
+        """Materialise every due step; returns how many enrollments were advanced."""
+        currents = await self.ready(tenant)
+        settings = self._settings.tenant(tenant)
+        total = 0
+        while True:
+            claimed = await materialise(self._db, settings, currents, self.clock(), limit=limit)
+            total += claimed
+            if claimed < limit:
+                return total
+
+    async def tick(self, tenant: str) -> int:
+        """One interval-job pass: plan, batch and deliver what is due."""
+        await self.plan(tenant)
+        return await self.dispatcher.run(tenant)
+
+    async def singletons(self, tenant: str) -> bool:
+        """Scans and drops: one process at a time (PostgreSQL advisory lock)."""
+        await self.ready(tenant)
+        async with tasks_repo.singleton(self._db.engine, f"sop-singletons:{tenant}") as mine:
+            if not mine:
+                return False
+            await scan.scan_tags(self._db, self.engine, tenant)
+            await scan.scan_deletions(self._db, self.engine, tenant)
+            await drops.run_drops(self._db, self._settings.tenant(tenant), self._library.drops,
+                                  clock=self.clock)
+        return True
+
+    async def track(self, tenant: str) -> int:
+        return await self.tracker.check(tenant)

@@ -1,0 +1,117 @@
+"""The SOP and content-drop file schema (DESIGN §5.5): keys, values and the parsed specs."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from guidebot.sop import planner
+
+SOP_KEYS = {"id", "title", "enabled", "trigger", "exit", "steps", "quiet_hours", "on_quota"}
+TRIGGER_KEYS = {"on", "state_prefix", "campaigns", "stores", "tags_any", "tags_all", "tags_none"}
+STEP_KEYS = {"at", "channel", "message", "add_tags", "remove_tags"}
+DROP_KEYS = {"id", "title", "enabled", "cron", "at", "audience", "channel", "message"}
+AUDIENCE_KEYS = {"tags_any", "tags_all", "tags_none", "stores", "guides"}
+TRIGGERS = ("contact_added", "tag_added", "order_paid", "manual")
+CHANNELS = ("welcome", "guide_task", "reminder", "moment")
+DROP_CHANNELS = ("guide_task", "moment")
+EXITS = ("order_paid", "contact_deleted")
+DEFAULT_QUIET = "21:00-09:00"
+ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,47}$")
+
+
+@dataclass(frozen=True)
+class Audience:
+    tags_any: tuple[str, ...] = ()
+    tags_all: tuple[str, ...] = ()
+    tags_none: tuple[str, ...] = ()
+    stores: tuple[str, ...] = ()
+    guides: tuple[str, ...] = ()
+
+    def admits(self, tags: set[str], store: str | None = None, guide: str = "") -> bool:
+        return ((not self.tags_any or bool(tags & set(self.tags_any)))
+                and set(self.tags_all) <= tags and not tags & set(self.tags_none)
+                and (not self.stores or store in self.stores)
+                and (not self.guides or guide in self.guides))
+
+
+@dataclass(frozen=True)
+class Trigger:
+    on: str
+    state_prefix: str = ""
+    campaigns: tuple[str, ...] = ()
+    audience: Audience = Audience()
+
+
+@dataclass(frozen=True)
+class Step:
+    at: str
+    channel: str
+    message: str
+    add_tags: tuple[str, ...] = ()
+    remove_tags: tuple[str, ...] = ()
+
+    @property
+    def rule(self) -> planner.StepRule:
+        return planner.StepRule(planner.parse_offset(self.at), self.channel)
+
+
+@dataclass(frozen=True)
+class SopSpec:
+    id: str
+    title: str
+    enabled: bool
+    trigger: Trigger
+    exits: tuple[str, ...]
+    steps: tuple[Step, ...]
+    quiet_hours: str = DEFAULT_QUIET
+    on_quota: str = "defer"
+    file: Path = field(default=Path(), compare=False)
+
+    def digest(self) -> str:
+        """What makes a version: the content, not where the file lives."""
+        body = {k: v for k, v in asdict(self).items() if k != "file"}
+        return hashlib.sha256(json.dumps(body, sort_keys=True, ensure_ascii=False,
+                                         default=str).encode()).hexdigest()[:32]
+
+    def to_json(self) -> str:
+        return json.dumps({k: v for k, v in asdict(self).items() if k != "file"},
+                          ensure_ascii=False, default=str)
+
+    @property
+    def exit_tags(self) -> tuple[str, ...]:
+        return tuple(e.split(":", 1)[1] for e in self.exits if e.startswith("tag_added:"))
+
+
+@dataclass(frozen=True)
+class DropSpec:
+    id: str
+    title: str
+    enabled: bool
+    cron: str
+    at: str
+    audience: Audience
+    channel: str
+    message: str
+    file: Path = field(default=Path(), compare=False)
+
+
+def sop_from_json(raw: str) -> SopSpec:
+    data = json.loads(raw)
+    trig = data["trigger"]
+    return SopSpec(
+        id=data["id"], title=data["title"], enabled=data["enabled"],
+        trigger=Trigger(trig["on"], trig["state_prefix"], tuple(trig["campaigns"]),
+                        _audience_from(trig["audience"])),
+        exits=tuple(data["exits"]),
+        steps=tuple(Step(s["at"], s["channel"], s["message"], tuple(s["add_tags"]),
+                         tuple(s["remove_tags"])) for s in data["steps"]),
+        quiet_hours=data["quiet_hours"], on_quota=data["on_quota"])
+
+
+def _audience_from(data: dict[str, Any]) -> Audience:
+    return Audience(**{k: tuple(v) for k, v in data.items()})

@@ -1,0 +1,275 @@
+"""Checking SOP and drop files: every problem with its file and line (DESIGN §5.5)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from guidebot.content.errors import Problem
+from guidebot.sop import planner
+from guidebot.sop.cron import parse_cron
+from guidebot.sop.spec import (
+    AUDIENCE_KEYS,
+    CHANNELS,
+    DEFAULT_QUIET,
+    DROP_CHANNELS,
+    DROP_KEYS,
+    EXITS,
+    ID_PATTERN,
+    SOP_KEYS,
+    STEP_KEYS,
+    TRIGGER_KEYS,
+    TRIGGERS,
+    Audience,
+    DropSpec,
+    SopSpec,
+    Step,
+    Trigger,
+)
+
+
+class _Located:
+    """Problems for one file, with lines found inside the right [[steps]] block."""
+
+    def __init__(self, path: Path, text: str, problems: list[Problem]) -> None:
+        self.path, self.lines, self.problems = path, text.splitlines(), problems
+        self.count = len(problems)
+
+    def block(self, header: str, index: int) -> tuple[int, int]:
+        starts = [n for n, line in enumerate(self.lines) if line.strip() == header]
+        if index >= len(starts):
+            return 0, len(self.lines)
+        end = next((n for n in range(starts[index] + 1, len(self.lines))
+                    if self.lines[n].strip().startswith("[")), len(self.lines))
+        return starts[index], end
+
+    def line(self, key: str, span: tuple[int, int] | None = None) -> int | None:
+        start, end = span or (0, len(self.lines))
+        for n in range(start, end):
+            stripped = self.lines[n].strip()
+            if stripped.startswith((f"{key} ", f"{key}=", f"[{key}]", f"[[{key}]]")):
+                return n + 1
+        return start + 1 if span else None
+
+    def add(self, message: str, key: str | None = None,
+            span: tuple[int, int] | None = None) -> None:
+        self.problems.append(Problem(self.path, self.line(key, span) if key else None, message))
+
+    @property
+    def failed(self) -> bool:
+        return len(self.problems) > self.count
+
+
+def _names(loc: _Located, table: dict[str, Any], key: str,
+           span: tuple[int, int] | None = None) -> tuple[str, ...]:
+    value = table.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        loc.add(f"{key} must be an array of non-empty strings", key, span)
+        return ()
+    return tuple(value)
+
+
+def _unknown(loc: _Located, table: dict[str, Any], known: set[str], where: str,
+             span: tuple[int, int] | None = None) -> None:
+    for key in table:
+        if key not in known:
+            loc.add(f"{where}unknown key {key!r}", key, span)
+
+
+def _audience(loc: _Located, table: dict[str, Any], span: tuple[int, int] | None) -> Audience:
+    return Audience(*(_names(loc, table, k, span) for k in
+                      ("tags_any", "tags_all", "tags_none", "stores", "guides")))
+
+
+def _table(loc: _Located, data: dict[str, Any], key: str) -> dict[str, Any]:
+    value = data.get(key, {})
+    if not isinstance(value, dict):
+        loc.add(f"{key} must be a table", key)
+        return {}
+    return value
+
+
+def _header(loc: _Located, data: dict[str, Any], stem: str) -> tuple[str, str, bool]:
+    ident = data.get("id", stem)
+    if not isinstance(ident, str) or not ID_PATTERN.match(ident):
+        loc.add("id: 1-48 of a-z 0-9 _ - (lower case)", "id")
+        ident = stem
+    elif ident != stem:
+        loc.add(f"id {ident!r} must match the file name {stem!r}", "id")
+    title = data.get("title", "")
+    if not isinstance(title, str) or not title:
+        loc.add("title: a non-empty string is required", "title")
+    enabled = data.get("enabled", True)
+    if not isinstance(enabled, bool):
+        loc.add("enabled must be true or false", "enabled")
+    return ident, str(title), enabled is True
+
+
+def _trigger(loc: _Located, data: dict[str, Any]) -> Trigger:
+    table = _table(loc, data, "trigger")
+    span = loc.block("[trigger]", 0)
+    _unknown(loc, table, TRIGGER_KEYS, "trigger: ", span)
+    on = table.get("on")
+    if on not in TRIGGERS:
+        loc.add(f"trigger.on must be one of {', '.join(TRIGGERS)}", "on", span)
+        on = "manual"
+    prefix = table.get("state_prefix", "")
+    if not isinstance(prefix, str) or len(prefix) > 30:
+        loc.add("trigger.state_prefix: a string of at most 30 characters (WeCom's state)",
+                "state_prefix", span)
+        prefix = ""
+    if on != "contact_added" and (prefix or table.get("campaigns")):
+        loc.add("trigger: state_prefix and campaigns only apply to contact_added",
+                "state_prefix" if prefix else "campaigns", span)
+    return Trigger(on, prefix, _names(loc, table, "campaigns", span),
+                   _audience(loc, {k: v for k, v in table.items()
+                                   if k in ("tags_any", "tags_all", "tags_none", "stores")},
+                             span))
+
+
+def _exits(loc: _Located, data: dict[str, Any]) -> tuple[str, ...]:
+    table = _table(loc, data, "exit")
+    span = loc.block("[exit]", 0)
+    _unknown(loc, table, {"on"}, "exit: ", span)
+    exits = _names(loc, table, "on", span)
+    for item in exits:
+        if item not in EXITS and not (item.startswith("tag_added:") and len(item) > 10):
+            loc.add(f"exit {item!r}: expected order_paid, contact_deleted or tag_added:<tag>",
+                    "on", span)
+    return exits
+
+
+def _step(loc: _Located, raw: Any, index: int, messages: set[str], trigger: str) -> Step | None:
+    span = loc.block("[[steps]]", index)
+    if not isinstance(raw, dict):
+        loc.add(f"steps[{index}] must be a table", "steps")
+        return None
+    _unknown(loc, raw, STEP_KEYS, f"steps[{index}]: ", span)
+    at, channel, message = raw.get("at"), raw.get("channel"), raw.get("message")
+    try:
+        offset = planner.parse_offset(at if isinstance(at, str) else "")
+    except ValueError as exc:
+        loc.add(f"steps[{index}].at: {exc}", "at", span)
+        offset = None
+    if channel not in CHANNELS:
+        loc.add(f"steps[{index}].channel must be one of {', '.join(CHANNELS)}", "channel", span)
+    if not isinstance(message, str) or message not in messages:
+        loc.add(f"steps[{index}].message: unknown message id {message!r}", "message", span)
+    if channel == "welcome":
+        _welcome_rules(loc, index, offset, trigger, span)
+    step = Step(str(at), str(channel), str(message), _names(loc, raw, "add_tags", span),
+                _names(loc, raw, "remove_tags", span))
+    return step
+
+
+def _welcome_rules(loc: _Located, index: int, offset: planner.Offset | None, trigger: str,
+                   span: tuple[int, int]) -> None:
+    """WeCom takes a welcome only with the add's WelcomeCode, within 20 s (FACTS §3.6)."""
+    if trigger != "contact_added":
+        loc.add(f"steps[{index}]: a welcome step needs trigger contact_added", "channel", span)
+    if index != 0 or offset is None or offset.delta is None or offset.delta.total_seconds():
+        loc.add(f"steps[{index}]: impossible schedule — a welcome must be the first step at "
+                '"+0m" (WeCom accepts it only within 20 s of the add)', "at", span)
+
+
+def parse_sop(path: Path, data: dict[str, Any], text: str, messages: set[str],
+              problems: list[Problem]) -> SopSpec | None:
+    loc = _Located(path, text, problems)
+    _unknown(loc, data, SOP_KEYS, "")
+    ident, title, enabled = _header(loc, data, path.stem)
+    trigger = _trigger(loc, data)
+    exits = _exits(loc, data)
+    quiet = data.get("quiet_hours", DEFAULT_QUIET)
+    try:
+        planner.parse_quiet(quiet if isinstance(quiet, str) else "")
+    except ValueError as exc:
+        loc.add(f"quiet_hours: {exc}", "quiet_hours")
+    on_quota = data.get("on_quota", "defer")
+    if on_quota not in ("defer", "skip"):
+        loc.add('on_quota must be "defer" or "skip"', "on_quota")
+    raw_steps = data.get("steps", [])
+    if not isinstance(raw_steps, list) or not raw_steps:
+        loc.add("steps: at least one [[steps]] table is required", "steps")
+        raw_steps = []
+    steps = [_step(loc, raw, i, messages, trigger.on) for i, raw in enumerate(raw_steps)]
+    _order(loc, steps)
+    if loc.failed:
+        return None
+    return SopSpec(ident, title, enabled, trigger, exits, tuple(s for s in steps if s),
+                   str(quiet), str(on_quota), path)
+
+
+def _order(loc: _Located, steps: list[Step | None]) -> None:
+    """Steps must not go back in time: "day 1 at 10:00" after "+3d" is impossible."""
+    last: tuple[float, str] | None = None
+    for index, step in enumerate(steps):
+        if step is None:
+            continue
+        try:
+            offset = planner.parse_offset(step.at)
+        except ValueError:
+            continue
+        latest = _latest_seconds(offset)
+        earliest = _earliest_seconds(offset)
+        if last is not None and latest < last[0]:
+            loc.add(f"steps[{index}]: impossible schedule — {step.at!r} always comes before "
+                    f"the previous step {last[1]!r}", "at", loc.block("[[steps]]", index))
+        last = (earliest, step.at)
+
+
+def _latest_seconds(offset: planner.Offset) -> float:
+    if offset.delta is not None:
+        return offset.delta.total_seconds()
+    assert offset.at is not None
+    return offset.day * 86400 + offset.at.hour * 3600 + offset.at.minute * 60
+
+
+def _earliest_seconds(offset: planner.Offset) -> float:
+    if offset.delta is not None:
+        return offset.delta.total_seconds()
+    assert offset.at is not None
+    return max(0.0, (offset.day - 1) * 86400 + offset.at.hour * 3600 + offset.at.minute * 60)
+
+
+def parse_drop(path: Path, data: dict[str, Any], text: str, messages: set[str],
+               problems: list[Problem]) -> DropSpec | None:
+    loc = _Located(path, text, problems)
+    _unknown(loc, data, DROP_KEYS, "")
+    ident, title, enabled = _header(loc, data, path.stem)
+    cron, at = data.get("cron", ""), data.get("at", "")
+    if bool(cron) == bool(at):
+        loc.add("give exactly one of cron or at", "cron" if cron else "at")
+    if cron:
+        try:
+            parse_cron(str(cron))
+        except ValueError as exc:
+            loc.add(f"cron: {exc}", "cron")
+    if at:
+        _drop_at(loc, at)
+    table = _table(loc, data, "audience")
+    span = loc.block("[audience]", 0)
+    _unknown(loc, table, AUDIENCE_KEYS, "audience: ", span)
+    audience = _audience(loc, table, span)
+    channel, message = data.get("channel"), data.get("message")
+    if channel not in DROP_CHANNELS:
+        loc.add(f"channel must be one of {', '.join(DROP_CHANNELS)}", "channel")
+    if not isinstance(message, str) or message not in messages:
+        loc.add(f"message: unknown message id {message!r}", "message")
+    if loc.failed:
+        return None
+    return DropSpec(ident, title, enabled, str(cron), str(at), audience, str(channel),
+                    str(message), path)
+
+
+def _drop_at(loc: _Located, at: Any) -> None:
+    if isinstance(at, datetime):
+        when = at
+    else:
+        try:
+            when = datetime.fromisoformat(str(at))
+        except ValueError:
+            loc.add("at: an ISO 8601 time with offset, like 2026-11-10T10:00:00+08:00", "at")
+            return
+    if when.tzinfo is None:
+        loc.add("at: give a UTC offset (e.g. +08:00)", "at")

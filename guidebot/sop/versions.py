@@ -1,0 +1,51 @@
+"""SOP versions: each distinct content of a file becomes a numbered version in the database."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from guidebot.db.engine import Database
+from guidebot.db.repo import sop_plan as repo
+from guidebot.sop.spec import SopSpec, sop_from_json
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Current:
+    version: int
+    spec: SopSpec
+    enabled: bool
+
+
+async def sync(db: Database, tenant: str, specs: Mapping[str, SopSpec]) -> dict[str, Current]:
+    """Record a new version for every changed, new or removed SOP; return the newest ones.
+
+    A removed file becomes a disabled version, so its enrollments stop instead of erroring.
+    """
+    async with db.write() as s:
+        latest = await repo.latest_versions(s, tenant=tenant)
+        for sop_id, spec in specs.items():
+            row = latest.get(sop_id)
+            if row is not None and row.digest == spec.digest() and row.enabled == spec.enabled:
+                continue
+            number = (row.version if row else 0) + 1
+            await repo.add_version(s, tenant=tenant, sop_id=sop_id, version=number,
+                                   digest=spec.digest(), enabled=spec.enabled,
+                                   spec=spec.to_json())
+            log.info("sop %s tenant=%s is now version %s", sop_id, tenant, number)
+        for sop_id, row in latest.items():
+            if sop_id not in specs and row.enabled:
+                await repo.add_version(s, tenant=tenant, sop_id=sop_id,
+                                       version=row.version + 1, digest=row.digest,
+                                       enabled=False, spec=row.spec)
+    return await current(db, tenant)
+
+
+async def current(db: Database, tenant: str) -> dict[str, Current]:
+    async with db.read() as s:
+        rows = await repo.latest_versions(s, tenant=tenant)
+    return {sop_id: Current(row.version, sop_from_json(row.spec), row.enabled)
+            for sop_id, row in rows.items()}

@@ -1,0 +1,85 @@
+"""Read models of SOPs and tasks for the admin API (DESIGN §5.3)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from guidebot.db.engine import Database
+from guidebot.db.repo import sop_plan as plan_repo
+from guidebot.db.repo import sop_tasks as tasks_repo
+from guidebot.errors import NotFound, ValidationFailed
+from guidebot.settings import TenantSettings
+from guidebot.sop import timing
+from guidebot.sop.versions import Current
+
+
+def _iso(at: datetime | None) -> str | None:
+    return at.isoformat() if at else None
+
+
+def parse_added_at(raw: str | None, tenant: TenantSettings) -> datetime:
+    """ISO 8601; a '+' offset that a query string turned into a space is put back; a time
+    without offset is read in the tenant's zone."""
+    if not raw:
+        raise ValidationFailed("added_at: required ISO 8601 time, like 2026-11-20T15:00:00+08:00")
+    text = raw.strip().replace(" ", "+") if "T" in raw else raw.strip()
+    try:
+        at = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValidationFailed(f"added_at: {raw!r} is not an ISO 8601 time") from None
+    return at.replace(tzinfo=tenant.tz) if at.tzinfo is None else at
+
+
+async def sops_view(db: Database, tenant: TenantSettings,
+                    currents: dict[str, Current]) -> dict[str, Any]:
+    async with db.read() as s:
+        counts = await plan_repo.enrollment_counts(s, tenant=tenant.id)
+    return {"sops": [{
+        "id": sop_id, "title": c.spec.title, "enabled": c.enabled, "version": c.version,
+        "trigger": {"on": c.spec.trigger.on, "state_prefix": c.spec.trigger.state_prefix or None,
+                    "campaigns": list(c.spec.trigger.campaigns),
+                    "tags_any": list(c.spec.trigger.audience.tags_any),
+                    "tags_all": list(c.spec.trigger.audience.tags_all),
+                    "tags_none": list(c.spec.trigger.audience.tags_none)},
+        "exit": list(c.spec.exits), "quiet_hours": c.spec.quiet_hours,
+        "on_quota": c.spec.on_quota,
+        "steps": [{"index": i, "at": st.at, "channel": st.channel, "message": st.message}
+                  for i, st in enumerate(c.spec.steps)],
+        "enrollments": counts.get(sop_id, {}),
+    } for sop_id, c in sorted(currents.items())]}
+
+
+def preview_view(current: Current | None, sop_id: str, tenant: TenantSettings,
+                 added_at: datetime) -> dict[str, Any]:
+    if current is None:
+        raise NotFound(f"SOP {sop_id!r} not found")
+    return {"sop": sop_id, "version": current.version, "timezone": tenant.timezone,
+            "added_at": added_at.astimezone(tenant.tz).isoformat(),
+            "steps": timing.preview(current.spec, added_at, tenant)}
+
+
+async def tasks_view(db: Database, tenant: TenantSettings, guide: str | None,
+                     status: str | None) -> dict[str, Any]:
+    async with db.read() as s:
+        rows = await tasks_repo.list_tasks(s, tenant=tenant.id, guide=guide, status=status)
+    return {"tasks": [{
+        "id": t.id, "kind": t.kind, "source": t.source, "version": t.version,
+        "step": t.step_index, "guide": t.guide, "message": t.message,
+        "recipients": t.recipients, "status": t.status, "msgid": t.msgid or None,
+        "confirmed": t.confirmed, "reminders": t.reminders,
+        "created_at": _iso(t.created_at), "updated_at": _iso(t.updated_at),
+        "note": t.last_error or None,
+        "delivery": ({"status": o.status, "attempts": o.attempts,
+                      "last_error": o.last_error or None,
+                      "next_try_at": _iso(o.due_at) if o.status == "failed" else None}
+                     if o is not None else None),
+        "detail": _detail(t.detail),
+    } for t, o in rows]}
+
+
+def _detail(raw: str) -> dict[str, Any]:
+    data = json.loads(raw) if raw else {}
+    data.pop("customers", None)  # drops list their audience: too long for a listing
+    return data
