@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
-from guidebot.console import api
+from guidebot.console import api, commerce_api, sop_api
 from guidebot.console.auth import admin_auth
 from guidebot.db.engine import Database
 from guidebot.events import Event
@@ -84,6 +84,8 @@ def create_app(settings: Settings, *, start_jobs: bool = True, workers: int = 8,
     cryptos = {tid: CallbackCrypto(t, clock=clock) for tid, t in settings.tenants.items()}
     app.add_routes(CallbackViews(cryptos, runtime.accept).routes())
     app.add_routes(api.routes())
+    app.add_routes(sop_api.routes())
+    commerce_api.install(app)
     app.add_routes([web.get("/healthz", healthz), web.get("/metrics", metrics)])
     app.on_startup.append(_start)
     app.on_cleanup.append(_stop)

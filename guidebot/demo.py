@@ -143,7 +143,7 @@ class DemoContext:
 
 
 # Modules with `async def story(ctx: DemoContext) -> None`, run in order after contacts.
-CHAPTERS: tuple[str, ...] = ()
+CHAPTERS: tuple[str, ...] = ("guidebot.console.commerce_demo", "guidebot.sop.demo")
 
 
 async def _chapters(ctx: DemoContext) -> None:

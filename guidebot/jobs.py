@@ -54,8 +54,26 @@ async def run_tag_sync(services: Services, tenant: str) -> None:
     await services.contacts.tags.sync(tenant)
 
 
+async def run_sop_dispatch(services: Services, tenant: str) -> None:
+    """Plan due SOP steps, batch them into guide tasks and deliver them (any process)."""
+    await services.sop.tick(tenant)
+
+
+async def run_sop_singletons(services: Services, tenant: str) -> None:
+    """Tag/deletion scans and content drops, in one process (PostgreSQL advisory lock)."""
+    await services.sop.singletons(tenant)
+
+
+async def run_sop_tracking(services: Services, tenant: str) -> None:
+    """Confirmation of 群发 tasks; reminders to guides who have not confirmed."""
+    await services.sop.track(tenant)
+
+
 def schedule_defaults(scheduler: Scheduler, tenants: list[str]) -> None:
     scheduler.every(5, run_outbox_retry)
     for tenant in tenants:
+        scheduler.every(2, run_sop_dispatch, tenant)
+        scheduler.every(30, run_sop_singletons, tenant)
+        scheduler.every(300, run_sop_tracking, tenant)
         scheduler.every(60, run_profile_refresh, tenant)
         scheduler.every(3600, run_tag_sync, tenant)

@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from guidebot.commerce.service import CommerceService
 from guidebot.contacts.channels import ChannelService
 from guidebot.contacts.links import LinkService
 from guidebot.contacts.profiles import ProfileService
@@ -21,6 +22,7 @@ from guidebot.errors import WeComError
 from guidebot.events import Event
 from guidebot.outbox import Executor, Outbox
 from guidebot.settings import Settings
+from guidebot.sop.service import SopService
 from guidebot.wecom.client import BackoffConfig, WeComClient
 
 log = logging.getLogger(__name__)
@@ -37,6 +39,8 @@ class Services:
     outbox: Outbox
     contacts: ContactsService
     channels: ChannelService
+    commerce: CommerceService
+    sop: SopService
 
     publisher: Publisher | None = None
 
@@ -93,11 +97,17 @@ def build_services(settings: Settings, db: Database, *,
     clients = {tid: WeComClient(t, tokens=store, backoff=backoff or BackoffConfig())
                for tid, t in settings.tenants.items()}
     tag_holder: list[TagService] = []
-    outbox = Outbox(db, _executors(clients, tag_holder))
+    executors = _executors(clients, tag_holder)
+    outbox = Outbox(db, executors)
     tags = TagService(db, clients.__getitem__, outbox, library.tag_groups)
     tag_holder.append(tags)
     contacts = ContactsService(
         settings, db, LinkService(db), ProfileService(db, clients.__getitem__), tags,
         WelcomeService(outbox, library))
     channels = ChannelService(db, clients.__getitem__, tags, library)
-    return Services(settings, db, library, clients, outbox, contacts, channels)
+    commerce = CommerceService(settings, db, clients.__getitem__)
+    sop = SopService(settings, db, library, clients.__getitem__, outbox, tags=tags)
+    executors.update(sop.executors())
+    contacts.sop = sop.engine
+    return Services(settings, db, library, clients, outbox, contacts, channels,
+                    commerce=commerce, sop=sop)

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from guidebot.console.commerce_openapi import CUSTOMER_ORDERS, PROPENSITY, commerce_paths
+from guidebot.console.sop_openapi import sop_paths
+
 _TENANT = {"name": "tenant", "in": "path", "required": True, "schema": {"type": "string"}}
 _ERRORS = {
     "401": {"description": "missing bearer token"},
@@ -26,7 +29,8 @@ _CUSTOMER = {"type": "object", "required": ["external_userid", "name", "guides",
                  "tags": {"type": "array", "items": {"type": "string"}},
                  "channel": {"type": ["object", "null"], "properties": {
                      "store": {"type": ["string", "null"]}, "guide": {"type": "string"},
-                     "campaign": {"type": ["string", "null"]}}}}}
+                     "campaign": {"type": ["string", "null"]}}},
+                 "orders": CUSTOMER_ORDERS, "propensity": PROPENSITY}}
 _CHANNEL = {"type": "object", "properties": {
     "id": {"type": "integer"}, "state": {"type": "string"}, "config_id": {"type": "string"},
     "qr_code": {"type": "string"}, "guide": {"type": "string"},
@@ -75,5 +79,7 @@ def openapi_document() -> dict[str, Any]:
                     "channels": {"type": "array", "items": _CHANNEL}}}),
                 "post": _op("Create a channel code (add_contact_way)", _CHANNEL,
                             body=channel_body, status="201")},
+            **commerce_paths(),
+            **sop_paths(_op),
         },
     }

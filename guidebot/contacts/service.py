@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from typing import TYPE_CHECKING
 
 from guidebot import events as ev
 from guidebot.contacts.links import AddOutcome, LinkService
@@ -15,6 +16,9 @@ from guidebot.db.engine import Database
 from guidebot.db.repo import contacts as repo
 from guidebot.errors import ValidationFailed
 from guidebot.settings import Settings
+
+if TYPE_CHECKING:
+    from guidebot.sop.engine import SopEngine, Welcome
 
 log = logging.getLogger(__name__)
 
@@ -30,13 +34,15 @@ class ContactsService:
         self.profiles = profiles
         self.tags = tags
         self.welcome = welcome
+        self.sop: SopEngine | None = None  # wired by build_services: SOP enrollment on adds
 
     async def on_added(self, event: ev.ContactAdded, inbox_id: int | None) -> None:
         tenant = self._settings.tenant(event.tenant)
         added = await self.links.record_add(tenant, event, inbox_id)
         name = await self._profile_name(event)
+        sop_welcome = await self._enroll(event, added)
         if event.welcome_code:
-            await self._welcome(event, added, name)
+            await self._welcome(event, added, name, sop_welcome)
         if added.code is not None:
             await self._channel_tags(event, added)
 
@@ -66,8 +72,25 @@ class ContactsService:
             return ""
         return name or ""
 
-    async def _welcome(self, event: ev.ContactAdded, added: AddOutcome, name: str) -> None:
-        message = self.welcome.choose(added.code.welcome_message if added.code else None)
+    async def _enroll(self, event: ev.ContactAdded, added: AddOutcome) -> Welcome | None:
+        """SOP enrollment; an SOP welcome step replaces the default welcome (not a channel
+        code's own one), so the add still gets one welcome from its one WelcomeCode."""
+        if self.sop is None or event.half:
+            return None
+        from guidebot.sop.engine import AddContext
+
+        code = added.code
+        return await self.sop.on_contact_added(AddContext(
+            tenant=event.tenant, guide=event.guide, external_userid=event.external_userid,
+            at=event.created_at, state=event.state, campaign=code.campaign if code else "",
+            store_id=added.store_id, channel_tags=tuple(json.loads(code.tags)) if code else (),
+            can_welcome=bool(event.welcome_code) and not (code and code.welcome_message)))
+
+    async def _welcome(self, event: ev.ContactAdded, added: AddOutcome, name: str,
+                       sop_welcome: Welcome | None = None) -> None:
+        chosen = sop_welcome.message if sop_welcome else None
+        message = self.welcome.choose(chosen or (added.code.welcome_message if added.code
+                                                 else None))
         if message is None:
             log.info("no welcome message configured tenant=%s", event.tenant)
             return
@@ -79,9 +102,11 @@ class ContactsService:
                   "guide": {"name": guide.name if guide else "", "userid": event.guide},
                   "store": {"name": store.name if store else ""}}
         tenant = self._settings.tenant(event.tenant)
-        await self.welcome.send(event.tenant, welcome_code=event.welcome_code, message=message,
-                                values=values, event_at=event.created_at,
-                                miniprogram_appid=tenant.miniprogram_appid)
+        outcome = await self.welcome.send(
+            event.tenant, welcome_code=event.welcome_code, message=message, values=values,
+            event_at=event.created_at, miniprogram_appid=tenant.miniprogram_appid)
+        if sop_welcome is not None and self.sop is not None:
+            await self.sop.welcome_sent(sop_welcome.step_ids, outcome.status)
 
     async def _channel_tags(self, event: ev.ContactAdded, added: AddOutcome) -> None:
         assert added.code is not None

@@ -6,6 +6,7 @@ import json
 from datetime import datetime
 from typing import Any
 
+from guidebot.commerce.views import customer_commerce
 from guidebot.contacts import binding as rules
 from guidebot.contacts.links import as_period
 from guidebot.db.engine import Database
@@ -52,6 +53,7 @@ async def customer_view(db: Database, tenant: TenantSettings,
         "tags": tags,
         "channel": ({"store": code.store_id, "guide": code.guide,
                      "campaign": code.campaign or None} if code else None),
+        **await customer_commerce(db, tenant, external_userid),  # orders, propensity
     }
 
 

@@ -1,15 +1,17 @@
-"""Loads messages/*.toml and tags.toml from a content library, reporting every problem."""
+"""Loads messages/, sops/, drops/ and tags.toml from a content library, reporting every problem."""
 
 from __future__ import annotations
 
 import re
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from guidebot.content.errors import ContentInvalid, Problem, line_of
 from guidebot.content.render import TemplateSyntaxError, unknown_placeholders
+from guidebot.sop.spec import DropSpec, SopSpec
+from guidebot.sop.validate import parse_drop, parse_sop
 
 MESSAGE_KEYS = {"text", "attachments", "title"}
 ATTACHMENT_FIELDS: dict[str, set[str]] = {
@@ -42,6 +44,8 @@ class Library:
     root: Path
     messages: dict[str, Message]
     tag_groups: tuple[TagGroup, ...]
+    sops: dict[str, SopSpec] = field(default_factory=dict)
+    drops: dict[str, DropSpec] = field(default_factory=dict)
 
 
 def _read(path: Path, problems: list[Problem]) -> tuple[dict[str, Any], str] | None:
@@ -137,6 +141,23 @@ def load_library(root: Path) -> Library:
         if message is not None:
             messages[message.id] = message
     groups = _tag_groups(root / "tags.toml", problems)
+    known = {path.stem for path in (root / "messages").glob("*.toml")}
+    sops = _specs(root / "sops", known, problems, parse_sop)
+    drops = _specs(root / "drops", known, problems, parse_drop)
     if problems:
         raise ContentInvalid(problems)
-    return Library(root, messages, groups)
+    return Library(root, messages, groups, sops, drops)
+
+
+def _specs(folder: Path, messages: set[str], problems: list[Problem],
+           parse: Any) -> dict[str, Any]:
+    """sops/*.toml or drops/*.toml, each checked against the known message ids."""
+    found = {}
+    for path in sorted(folder.glob("*.toml")):
+        loaded = _read(path, problems)
+        if loaded is None:
+            continue
+        spec = parse(path, loaded[0], loaded[1], messages, problems)
+        if spec is not None:
+            found[spec.id] = spec
+    return found

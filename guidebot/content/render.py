@@ -13,6 +13,8 @@ PLACEHOLDERS: Mapping[str, frozenset[str]] = {
     "customer": frozenset({"name"}),
     "guide": frozenset({"name", "userid"}),
     "store": frozenset({"name"}),
+    # A guide task or reminder (SOP steps and drops): what the guide is asked to confirm.
+    "task": frozenset({"title", "count", "customers"}),
 }
 
 _env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False,

@@ -295,6 +295,12 @@ class WeComClient:
 
     # -- machinery ------------------------------------------------------------------------
 
+    async def unionid_to_external_userid(self, *, unionid: str, openid: str) -> str | None:
+        """Self-built-app conversion (doc 93274 [mem]): the customer's external_userid or None."""
+        body = {"unionid": unionid, "openid": openid}
+        result = await self.call("POST", "externalcontact/unionid_to_external_userid", json=body)
+        return result.get("external_userid") or None
+
     async def _call(self, request: _Request) -> dict[str, Any]:
         if request.path.startswith(("/", "http://", "https://")):
             raise ValueError("path must be relative to api_base, like 'externalcontact/get'")

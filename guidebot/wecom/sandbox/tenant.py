@@ -11,6 +11,7 @@ from guidebot.wecom.sandbox import errors
 from guidebot.wecom.sandbox.errors import ApiError
 from guidebot.wecom.sandbox.limits import MinuteWindow
 from guidebot.wecom.sandbox.models import (
+    JSON,
     AppMessage,
     ContactWay,
     Customer,
@@ -46,6 +47,10 @@ class TenantState:
     app_messages: list[AppMessage] = field(default_factory=list)
     media: dict[str, Media] = field(default_factory=dict)
     app_msg_window: MinuteWindow = field(default_factory=MinuteWindow)
+    # 群发 follow-ups and 朋友圈 tasks (sandbox/api/groupmsg_followup.py, moments.py)
+    remind_times: dict[str, list[float]] = field(default_factory=dict)
+    cancelled_msgids: set[str] = field(default_factory=set)
+    moment_jobs: dict[str, JSON] = field(default_factory=dict)
 
     @property
     def id(self) -> str:

@@ -6,8 +6,11 @@ from guidebot.wecom.sandbox.api import (
     contact_way,
     contacts,
     groupmsg,
+    groupmsg_followup,
+    idconvert,
     media,
     message,
+    moments,
     tags,
     welcome,
 )
@@ -19,8 +22,11 @@ ROUTES: dict[str, Handler] = {
     **contact_way.ROUTES,
     **welcome.ROUTES,
     **groupmsg.ROUTES,
+    **groupmsg_followup.ROUTES,
+    **moments.ROUTES,
     **message.ROUTES,
     **media.ROUTES,
+    **idconvert.ROUTES,
 }
 # FACTS §3.7: app messages are "not counted in base API frequency".
 UNMETERED = frozenset({"message/send"})

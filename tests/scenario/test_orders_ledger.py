@@ -1,0 +1,121 @@
+"""Statements, settlement, adjustments and customer value over the admin API."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from guidebot.commerce import periods
+from tests.support.commerce import paid, post_order, refunded
+from tests.support.stack import Stack
+
+
+def _period(stack: Stack) -> str:
+    return periods.of(datetime.now(UTC), stack.tenant().tz)
+
+
+async def _sell(stack: Stack, guide: str, customer: str, order_no: str,
+                amount: int = 19900) -> None:
+    status, link = await stack.admin("/links", method="POST",
+                                     json={"guide": guide, "title": "Card"})
+    assert status == 201
+    event = paid(order_no, customer=customer, tracking=link["token"],
+                 items=[{"sku": "SKU1", "category": "beauty", "amount_fen": amount}])
+    assert (await post_order(stack, event))[0] == 200
+
+
+async def test_statement_per_guide_and_csv(stack: Stack) -> None:
+    await _sell(stack, "lina", "wmA", "O1")
+    await _sell(stack, "lina", "wmB", "O2", amount=10001)
+    await _sell(stack, "zhaolei", "wmC", "O3", amount=50)
+    await post_order(stack, refunded("O2", "R2", [{"sku": "SKU1", "amount_fen": 5000}]))
+    period = _period(stack)
+    status, body = await stack.admin(f"/commissions/statements?period={period}")
+    assert status == 200 and body["period"] == period and body["settled"] is False
+    assert body["statements"] == [
+        {"guide": "lina", "earned_fen": 597 + 300, "clawback_fen": 150, "adjustment_fen": 0,
+         "net_fen": 747, "orders": 2},
+        {"guide": "zhaolei", "earned_fen": 2, "clawback_fen": 0, "adjustment_fen": 0,
+         "net_fen": 2, "orders": 1}]
+    async with stack.http.get(
+            f"{stack.bot_url}/api/v1/acme/commissions/statements",
+            params={"period": period, "format": "csv"},
+            headers={"Authorization": "Bearer acme-admin-token"}) as resp:
+        csv_text = await resp.text()
+    assert csv_text.splitlines() == [
+        "period,guide,earned_fen,clawback_fen,adjustment_fen,net_fen,orders",
+        f"{period},lina,897,150,0,747,2", f"{period},zhaolei,2,0,0,2,1"]
+
+
+async def test_statement_requires_a_valid_period_and_auth(stack: Stack) -> None:
+    assert (await stack.admin("/commissions/statements?period=2026-13"))[0] == 400
+    assert (await stack.admin("/commissions/statements"))[0] == 400
+    assert (await stack.admin("/commissions/statements?period=2026-11", token="x"))[0] == 403
+
+
+async def test_settlement_locks_the_period_and_later_clawbacks_land_in_the_next(
+        stack: Stack) -> None:
+    await _sell(stack, "lina", "wmS", "O-S")
+    period = _period(stack)
+    status, body = await stack.admin(f"/commissions/settle?period={period}", method="POST")
+    assert status == 200 and body == {"period": period, "settled": True, "net_fen": 597,
+                                      "guides": 1}
+    assert (await stack.admin(f"/commissions/settle?period={period}", method="POST"))[0] == 409
+    await post_order(stack, refunded("O-S", "R-S", [{"sku": "SKU1", "amount_fen": 19900}]))
+    _, locked = await stack.admin(f"/commissions/statements?period={period}")
+    assert locked["settled"] is True
+    assert locked["statements"] == [{"guide": "lina", "earned_fen": 597, "clawback_fen": 0,
+                                     "adjustment_fen": 0, "net_fen": 597, "orders": 1}]
+    following = periods.following(period)
+    _, later = await stack.admin(f"/commissions/statements?period={following}")
+    assert later["statements"] == [{"guide": "lina", "earned_fen": 0, "clawback_fen": 597,
+                                    "adjustment_fen": 0, "net_fen": -597, "orders": 0}]
+    status, body = await stack.admin(
+        f"/commissions/settle?period={periods.following(following)}", method="POST")
+    assert status == 400 and "not started" in body["error"]
+
+
+async def test_adjustments_need_reason_and_operator(stack: Stack) -> None:
+    status, body = await stack.admin("/commissions/adjustments", method="POST",
+                                     json={"guide": "lina", "amount_fen": 500})
+    assert status == 400
+    assert (await stack.admin("/commissions/adjustments", method="POST", json={
+        "guide": "lina", "amount_fen": 0, "reason": "x", "operator": "hq"}))[0] == 400
+    body = {"guide": "lina", "amount_fen": -250, "reason": "sample returned",
+            "operator": "hq-anna", "key": "ADJ-1"}
+    status, created = await stack.admin("/commissions/adjustments", method="POST", json=body)
+    assert status == 201 and created["amount_fen"] == -250
+    assert (await stack.admin("/commissions/adjustments", method="POST", json=body))[0] == 201
+    _, statement = await stack.admin(f"/commissions/statements?period={_period(stack)}")
+    assert statement["statements"] == [{"guide": "lina", "earned_fen": 0, "clawback_fen": 0,
+                                        "adjustment_fen": -250, "net_fen": -250, "orders": 0}]
+
+
+async def test_order_view_404_and_customer_value(stack: Stack) -> None:
+    assert (await stack.admin("/orders/NOPE"))[0] == 404
+    await _sell(stack, "lina", "wmV", "O-V1")
+    await _sell(stack, "lina", "wmV", "O-V2")
+    await _sell(stack, "zhaolei", "wmW", "O-W1")
+    status, report = await stack.admin(f"/commerce/value?period={_period(stack)}")
+    assert status == 200
+    assert report["guides"] == [
+        {"guide": "lina", "first_purchases": 1, "repurchases": 1},
+        {"guide": "zhaolei", "first_purchases": 1, "repurchases": 0}]
+    assert report["stores"] == [{"store": "S01", "first_purchases": 2, "repurchases": 1}]
+    status, view = await stack.admin("/customers/wmV")
+    assert status == 200
+    assert [(o["order_no"], o["purchase"], o["guide"]) for o in view["orders"]] == [
+        ("O-V1", "first", "lina"), ("O-V2", "repurchase", "lina")]
+    assert view["propensity"]["top_categories"] == ["beauty"]
+
+
+async def test_openapi_lists_the_commerce_routes(stack: Stack) -> None:
+    async with stack.http.get(f"{stack.bot_url}/api/v1/openapi.json") as resp:
+        doc = await resp.json()
+    paths = doc["paths"]
+    for path in ("/api/v1/{tenant}/links", "/api/v1/{tenant}/orders/{order_no}",
+                 "/api/v1/{tenant}/commissions/statements",
+                 "/api/v1/{tenant}/commissions/settle"):
+        assert path in paths
+    customer = paths["/api/v1/{tenant}/customers/{external_userid}"]["get"]
+    schema = customer["responses"]["200"]["content"]["application/json"]["schema"]
+    assert {"orders", "propensity"} <= set(schema["properties"])

@@ -1,0 +1,47 @@
+"""Signed order events for the commerce scenario tests."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from guidebot.commerce.signature import HEADER, sign
+from tests.support.stack import Stack
+
+
+def paid(order_no: str, *, paid_at: datetime | None = None, customer: str | None = None,
+         unionid: str | None = None, openid: str | None = None, tracking: str | None = None,
+         store: str | None = "S01",
+         items: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    who = {k: v for k, v in (("external_userid", customer), ("unionid", unionid),
+                             ("openid", openid)) if v}
+    body: dict[str, Any] = {
+        "type": "order.paid", "order_no": order_no,
+        "paid_at": (paid_at or datetime.now(UTC)).isoformat(), "customer": who,
+        "items": items or [{"sku": "SKU1", "category": "beauty", "quantity": 1,
+                            "amount_fen": 19900}]}
+    if tracking:
+        body["tracking"] = tracking
+    if store:
+        body["store_id"] = store
+    return body
+
+
+def refunded(order_no: str, refund_no: str, items: list[dict[str, Any]],
+             at: datetime | None = None) -> dict[str, Any]:
+    return {"type": "order.refunded", "order_no": order_no, "refund_no": refund_no,
+            "refunded_at": (at or datetime.now(UTC)).isoformat(), "items": items}
+
+
+async def post_order(stack: Stack, event: dict[str, Any] | bytes, *, tenant: str = "acme",
+                     secret: str | None = None, signature: str | None = None,
+                     unsigned: bool = False) -> tuple[int, Any]:
+    raw = event if isinstance(event, bytes) else json.dumps(event).encode()
+    key = secret if secret is not None else stack.tenant(tenant).order_secret
+    headers = {"Content-Type": "application/json"}
+    if not unsigned:
+        headers[HEADER] = signature if signature is not None else sign(key, raw)
+    async with stack.http.post(f"{stack.bot_url}/orders/{tenant}", data=raw,
+                               headers=headers) as resp:
+        return resp.status, await resp.json(content_type=None)

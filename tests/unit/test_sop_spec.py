@@ -1,0 +1,137 @@
+"""SOP and drop files: every kind of bad file is a validation error naming file and line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from guidebot.content.errors import ContentInvalid
+from guidebot.content.library import load_library
+
+ROOT = Path(__file__).resolve().parents[2]
+MESSAGE = 'text = "你好 {{ customer.name }}"\n'
+GOOD_SOP = """id = "nurture"
+title = "新客培育"
+
+[trigger]
+on = "contact_added"
+state_prefix = "gb"
+
+[exit]
+on = ["order_paid"]
+
+[[steps]]
+at = "+0m"
+channel = "welcome"
+message = "hello"
+
+[[steps]]
+at = "day 1 at 10:00"
+channel = "guide_task"
+message = "hello"
+"""
+
+
+def _problems(tmp_path: Path, files: dict[str, str]) -> list[str]:
+    files = {"messages/hello.toml": MESSAGE, **files}
+    for name, text in files.items():
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    with pytest.raises(ContentInvalid) as info:
+        load_library(tmp_path)
+    return [str(p) for p in info.value.problems]
+
+
+def test_shipped_sops_and_drops_are_valid() -> None:
+    library = load_library(ROOT / "content_library")
+    assert {"new_customer_nurture", "repurchase_care", "dormant_winback"} <= set(library.sops)
+    assert len(library.drops) >= 2
+    titles = {s.title for s in library.sops.values()}
+    assert {"新客培育", "复购关怀", "沉睡唤醒"} <= titles
+
+
+def test_a_good_sop_loads(tmp_path: Path) -> None:
+    (tmp_path / "messages").mkdir()
+    (tmp_path / "messages/hello.toml").write_text(MESSAGE, encoding="utf-8")
+    (tmp_path / "sops").mkdir()
+    (tmp_path / "sops/nurture.toml").write_text(GOOD_SOP, encoding="utf-8")
+    library = load_library(tmp_path)
+    sop = library.sops["nurture"]
+    assert [s.channel for s in sop.steps] == ["welcome", "guide_task"]
+    assert sop.trigger.state_prefix == "gb" and sop.exits == ("order_paid",)
+
+
+def test_unknown_keys_name_their_line(tmp_path: Path) -> None:
+    bad = GOOD_SOP.replace('title = "新客培育"', 'title = "新客培育"\ncolour = "red"').replace(
+        'channel = "guide_task"', 'channel = "guide_task"\nsender = "lina"')
+    lines = _problems(tmp_path, {"sops/nurture.toml": bad})
+    assert any("nurture.toml:3:" in x and "unknown key 'colour'" in x for x in lines)
+    assert any("nurture.toml:20:" in x and "steps[1]: unknown key 'sender'" in x for x in lines)
+
+
+def test_unknown_message_id_is_located_in_its_step(tmp_path: Path) -> None:
+    bad = GOOD_SOP.replace('at = "day 1 at 10:00"\nchannel = "guide_task"\nmessage = "hello"',
+                           'at = "day 1 at 10:00"\nchannel = "guide_task"\nmessage = "nope"')
+    lines = _problems(tmp_path, {"sops/nurture.toml": bad})
+    assert any("nurture.toml:19:" in x and "unknown message id 'nope'" in x for x in lines), lines
+
+
+def test_unknown_placeholder_in_a_message_an_sop_uses(tmp_path: Path) -> None:
+    lines = _problems(tmp_path, {"sops/nurture.toml": GOOD_SOP,
+                                 "messages/hello.toml": 'text = "{{ customer.phone }}"\n'})
+    assert any("hello.toml:1" in x and "customer.phone" in x for x in lines)
+
+
+def test_impossible_schedules(tmp_path: Path) -> None:
+    late_welcome = GOOD_SOP.replace('at = "+0m"', 'at = "+2d"')
+    backwards = GOOD_SOP.replace('at = "+0m"\nchannel = "welcome"',
+                                 'at = "+3d"\nchannel = "guide_task"')
+    bad_time = GOOD_SOP.replace('"day 1 at 10:00"', '"day 1 at 25:00"')
+    welcome_on_tag = GOOD_SOP.replace('on = "contact_added"\nstate_prefix = "gb"',
+                                      'on = "tag_added"')
+    lines = _problems(tmp_path, {"sops/a.toml": late_welcome.replace("nurture", "a"),
+                                 "sops/b.toml": backwards.replace("nurture", "b"),
+                                 "sops/c.toml": bad_time.replace("nurture", "c"),
+                                 "sops/d.toml": welcome_on_tag.replace("nurture", "d")})
+    assert any("a.toml:12:" in x and "impossible schedule" in x and "welcome" in x
+               for x in lines), lines
+    assert any("b.toml:17:" in x and "always comes before" in x for x in lines), lines
+    assert any("c.toml:17:" in x and "not a time of day" in x for x in lines), lines
+    assert any("d.toml:" in x and "welcome step needs trigger contact_added" in x
+               for x in lines), lines
+
+
+def test_bad_trigger_exit_and_quota_settings(tmp_path: Path) -> None:
+    bad = (GOOD_SOP.replace('on = "contact_added"', 'on = "birthday"')
+           .replace('on = ["order_paid"]', 'on = ["refund"]')
+           .replace('title = "新客培育"', 'title = "新客培育"\non_quota = "later"\n'
+                    'quiet_hours = "9pm-9am"'))
+    lines = _problems(tmp_path, {"sops/nurture.toml": bad})
+    assert any("trigger.on must be one of" in x and "nurture.toml:7:" in x for x in lines), lines
+    assert any("exit 'refund'" in x for x in lines)
+    assert any("on_quota" in x and "nurture.toml:3:" in x for x in lines)
+    assert any("quiet_hours" in x and "nurture.toml:4:" in x for x in lines)
+
+
+def test_id_must_match_the_file_and_toml_errors_are_reported(tmp_path: Path) -> None:
+    lines = _problems(tmp_path, {"sops/other.toml": GOOD_SOP,
+                                 "sops/broken.toml": 'id = "broken"\n[[steps]\n'})
+    assert any("other.toml:1:" in x and "must match the file name" in x for x in lines)
+    assert any("broken.toml:2" in x and "not valid TOML" in x for x in lines)
+
+
+def test_drop_errors(tmp_path: Path) -> None:
+    lines = _problems(tmp_path, {
+        "drops/a.toml": 'id = "a"\ntitle = "t"\ncron = "0 25 * * *"\nchannel = "welcome"\n'
+                        'message = "nope"\n[audience]\ntags = ["x"]\n',
+        "drops/b.toml": 'id = "b"\ntitle = "t"\ncron = "0 10 * * 5"\nat = 2026-12-10T10:00:00\n'
+                        'channel = "moment"\nmessage = "hello"\n',
+    })
+    assert any("a.toml:3:" in x and "cron: hour" in x for x in lines), lines
+    assert any("a.toml:4:" in x and "channel must be one of" in x for x in lines)
+    assert any("a.toml:5:" in x and "unknown message id 'nope'" in x for x in lines)
+    assert any("a.toml:7:" in x and "audience: unknown key 'tags'" in x for x in lines)
+    assert any("b.toml:" in x and "exactly one of cron or at" in x for x in lines)
+    assert any("b.toml:4:" in x and "UTC offset" in x for x in lines)
