@@ -360,7 +360,8 @@ class WeComClient:
         await asyncio.sleep(delay)
 
     def _log_token_rejected(self, exc: WeComError) -> None:
-        logger.warning(
+        # Routine (WeCom may invalidate tokens early); a second rejection raises WeComTokenError.
+        logger.info(
             "wecom access token rejected tenant=%s path=%s errcode=%s; refreshing once",
             self.tenant.id, exc.path, exc.errcode,
         )
