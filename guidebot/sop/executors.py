@@ -64,6 +64,17 @@ class SopExecutors:
             return task, sorted(json.loads(task.detail or "{}").get("customers", []))
         return task, customers
 
+    async def _open(self, payload: Mapping[str, Any]
+                    ) -> tuple[SopTask, list[str]] | dict[str, Any]:
+        """The task and its remaining customers, or the answer when there is nothing to send."""
+        loaded = await self._load(payload)
+        if loaded is None:
+            return {"already": True}
+        task, customers = loaded
+        if not customers:
+            return await self._cancel(task)
+        return task, customers
+
     async def _values(self, task: SopTask, count: int, names: list[str]) -> dict[str, Any]:
         async with self._db.read() as s:
             guide = await contacts_repo.get_guide(s, tenant=task.tenant, userid=task.guide)
@@ -99,12 +110,10 @@ class SopExecutors:
         return {"cancelled": True}
 
     async def guide_task(self, tenant: str, payload: dict[str, Any]) -> dict[str, Any]:
-        loaded = await self._load(payload)
-        if loaded is None:
-            return {"already": True}
-        task, customers = loaded
-        if not customers:
-            return await self._cancel(task)
+        opened = await self._open(payload)
+        if isinstance(opened, dict):
+            return opened
+        task, customers = opened
         message = self._message(task.message)
         values = await self._values(task, len(customers), [])
         text = render(message.text, values) if message.text else ""
@@ -176,12 +185,10 @@ class SopExecutors:
 
     async def reminder(self, tenant: str, payload: dict[str, Any]) -> dict[str, Any]:
         """An SOP `reminder` step: an app message to the guide naming the customers."""
-        loaded = await self._load(payload)
-        if loaded is None:
-            return {"already": True}
-        task, customers = loaded
-        if not customers:
-            return await self._cancel(task)
+        opened = await self._open(payload)
+        if isinstance(opened, dict):
+            return opened
+        task, customers = opened
         names = await self._names(tenant, customers)
         result = await self._app_card(tenant, task, len(customers), names)
         await self._sent(task, str(result.get("msgid", "")), customers, [])
@@ -225,12 +232,10 @@ class SopExecutors:
 
     async def moment(self, tenant: str, payload: dict[str, Any]) -> dict[str, Any]:
         """An SOP `moment` step: a 朋友圈 task the guide publishes to all their customers."""
-        loaded = await self._load(payload)
-        if loaded is None:
-            return {"already": True}
-        task, customers = loaded
-        if not customers:
-            return await self._cancel(task)
+        opened = await self._open(payload)
+        if isinstance(opened, dict):
+            return opened
+        task, customers = opened
         message = self._message(task.message)
         values = await self._values(task, len(customers), [])
         body: dict[str, Any] = {"visible_range": {"sender_list": {"user_list": [task.guide]}}}
