@@ -17,7 +17,6 @@ import argparse
 import asyncio
 import resource
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -29,6 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchkit import bench_config, free_port  # noqa: E402
 from sqlalchemy import Column, Integer, MetaData, String, Table, func, insert, select  # noqa: E402
 
 from guidebot.db.engine import Database  # noqa: E402
@@ -38,29 +38,8 @@ from guidebot.db.repo import sop_plan  # noqa: E402
 from guidebot.services import build_services  # noqa: E402
 from guidebot.settings import Settings, load_settings  # noqa: E402
 
-CONFIG = """
-content_library = "{library}"
-[database]
-url = "{db_url}"
-[tenants.bench]
-corp_id = "wwbench0000000001"
-agent_id = 1000002
-token = "QDG6eK"
-encoding_aes_key = "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C"
-secret = "bench-secret"
-admin_token = "bench-admin-token"
-[tenants.bench.quotas]
-mass_msg_per_customer = "1/day"
-api_calls_per_min = 1000000
-"""
 T0 = datetime(2026, 11, 20, 4, 0, tzinfo=UTC)  # 12:00 in Shanghai
 CHUNK = 20_000
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def wait_for(port: int) -> None:
@@ -84,7 +63,9 @@ def setup(folder: Path, db_url: str) -> Path:
     shutil.copytree(ROOT / "content_library", library)
     shutil.copy(ROOT / "tests/data/sop/bench5.toml", library / "sops" / "bench5.toml")
     config = folder / "config.toml"
-    config.write_text(CONFIG.format(library=library, db_url=db_url), encoding="utf-8")
+    config.write_text(bench_config(db_url, quotas='mass_msg_per_customer = "1/day"',
+                                   library=library),
+                      encoding="utf-8")
     return config
 
 

@@ -15,7 +15,6 @@ import argparse
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -28,31 +27,11 @@ from aiohttp import web
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchkit import bench_config, free_port  # noqa: E402
+
 from guidebot.cli import loop_factory  # noqa: E402
 from guidebot.settings import load_settings  # noqa: E402
 from tests.support.wecom import add_contact_xml, encrypt_callback  # noqa: E402
-
-CONFIG = """
-content_library = "{library}"
-[database]
-url = "sqlite+aiosqlite:///{db}"
-[tenants.bench]
-corp_id = "wwbench0000000001"
-agent_id = 1000002
-token = "QDG6eK"
-encoding_aes_key = "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C"
-secret = "bench-secret"
-admin_token = "bench-admin-token"
-api_base = "http://127.0.0.1:{sandbox_port}/cgi-bin/"
-[tenants.bench.quotas]
-api_calls_per_min = 1000000
-"""
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def run_bare(port: int) -> None:
@@ -147,8 +126,9 @@ async def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="guidebot-bench-"))
     sandbox_port, bot_port, bare_port = free_port(), free_port(), free_port()
     config = workdir / "config.toml"
-    config.write_text(CONFIG.format(library=ROOT / "content_library", db=workdir / "bench.db",
-                                    sandbox_port=sandbox_port), encoding="utf-8")
+    config.write_text(bench_config(f"sqlite+aiosqlite:///{workdir / 'bench.db'}",
+                                   api_base=f"http://127.0.0.1:{sandbox_port}/cgi-bin/"),
+                      encoding="utf-8")
     py = sys.executable
     env = {**os.environ, "GUIDEBOT_SERVER_PORT": str(bot_port)}
     procs = [
