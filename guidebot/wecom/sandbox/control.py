@@ -99,6 +99,22 @@ async def tags(sandbox: Sandbox, request: web.Request) -> Any:
                                           deliver=_deliver(body))
 
 
+async def seed(sandbox: Sandbox, request: web.Request) -> Any:
+    body = await _body(request)
+    return sandbox.seed(request.match_info["tenant"], body.get("follows"))
+
+
+async def edit_tags(sandbox: Sandbox, request: web.Request) -> Any:
+    body = await _body(request)
+    return await sandbox.client_edit_tags(request.match_info["tenant"], body,
+                                          deliver=_deliver(body))
+
+
+async def moment_job_polls(sandbox: Sandbox, request: web.Request) -> Any:
+    body = await _body(request)
+    return sandbox.set_moment_job_polls(request.match_info["tenant"], body.get("polls"))
+
+
 async def revoke_token(sandbox: Sandbox, request: web.Request) -> Any:
     return {"revoked": sandbox.revoke_token(request.match_info["tenant"])}
 
@@ -122,6 +138,9 @@ ROUTES: list[tuple[str, str, Route]] = [
     ("POST", "/_sandbox/{tenant}/simulate/add_contact", add_contact),
     ("POST", "/_sandbox/{tenant}/simulate/event", event),
     ("POST", "/_sandbox/{tenant}/tags", tags),
+    ("POST", "/_sandbox/{tenant}/seed", seed),
+    ("POST", "/_sandbox/{tenant}/simulate/edit_tags", edit_tags),
+    ("POST", "/_sandbox/{tenant}/moment_job_polls", moment_job_polls),
     ("POST", "/_sandbox/{tenant}/revoke_token", revoke_token),
     ("POST", "/_sandbox/{tenant}/confirm_groupmsg", confirm_groupmsg),
     ("GET", "/_sandbox/{tenant}/state", state),

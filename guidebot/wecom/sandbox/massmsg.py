@@ -44,26 +44,29 @@ def confirm(tenant: TenantState, msgid: str, userid: str, now: float) -> GroupMs
     if task is None:
         raise ControlError(404, f"no task for {userid} in group message {msgid}")
     task.status, task.send_time = SENT, int(now)
+    since, quota = _period_start(tenant, now), _quota(tenant)
     for external_userid in task.recipients:
-        task.recipients[external_userid] = _outcome(tenant, userid, external_userid, now)
+        outcome = _outcome(tenant, userid, external_userid, since, quota)
+        task.recipients[external_userid] = outcome
+        if outcome == SENT:
+            tenant.received.setdefault(external_userid, []).append(task.send_time)
     log.info("tenant %s: group message task confirmed by %s", tenant.id, userid)
     return task
 
 
-def _outcome(tenant: TenantState, userid: str, external_userid: str, now: float) -> int:
+def _outcome(tenant: TenantState, userid: str, external_userid: str, since: float,
+             quota: int) -> int:
     follow = tenant.follows.get((userid, external_userid))
     if follow is None or follow.customer_deleted:
         return NOT_FRIEND
-    if received_since(tenant, external_userid, _period_start(tenant, now)) >= _quota(tenant):
+    if received_since(tenant, external_userid, since) >= quota:
         return QUOTA_USED
     return SENT
 
 
 def received_since(tenant: TenantState, external_userid: str, since: float) -> int:
-    return sum(
-        1 for t in tenant.templates.values() for task in t.tasks.values()
-        if task.recipients.get(external_userid) == SENT and task.send_time >= since
-    )
+    """群发 messages this customer received since `since` (the index confirm() keeps)."""
+    return sum(1 for at in tenant.received.get(external_userid, ()) if at >= since)
 
 
 def _quota(tenant: TenantState) -> int:

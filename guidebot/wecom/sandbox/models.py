@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,7 +19,7 @@ class Options:
     calls_kept: int = 10_000
 
 
-@dataclass
+@dataclass(slots=True)  # slots: a seeded base may hold a million of these
 class Customer:
     external_userid: str
     name: str
@@ -36,7 +37,7 @@ class Customer:
         }
 
 
-@dataclass
+@dataclass(slots=True)
 class Follow:
     """A member (guide) ↔ customer relation; `customer_deleted` after del_follow_user."""
 
@@ -47,7 +48,7 @@ class Follow:
     remark: str = ""
     description: str = ""
     add_way: int = 0
-    tag_ids: list[str] = field(default_factory=list)
+    tag_ids: Sequence[str] = ()  # replaced, never changed in place (shared empty default)
     customer_deleted: bool = False
 
 

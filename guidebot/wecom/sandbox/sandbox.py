@@ -9,6 +9,7 @@ from typing import Any
 
 from guidebot.settings import Settings
 from guidebot.wecom.sandbox import massmsg, simulate, snapshot, tagbook
+from guidebot.wecom.sandbox import seed as seeding
 from guidebot.wecom.sandbox.callbacks import encrypt, to_xml
 from guidebot.wecom.sandbox.calllog import CallLog
 from guidebot.wecom.sandbox.delivery import Deliverer, not_delivered
@@ -109,6 +110,27 @@ class Sandbox:
         simulate.apply_event(self.tenant(tenant), simulate.check_fields(fields), self.now())
         xml, delivery = await self.emit(tenant, fields, deliver=deliver)
         return {"xml": xml, "delivery": delivery}
+
+    def seed(self, tenant_id: str, follows: object) -> JSON:
+        """An existing customer base, in bulk and without callbacks (sandbox/seed.py)."""
+        return seeding.seed(self.tenant(tenant_id), follows, self.now())
+
+    def set_moment_job_polls(self, tenant_id: str, polls: object) -> JSON:
+        """New moment jobs answer "not done" (status 1, then 2) for this many polls."""
+        if not isinstance(polls, int) or isinstance(polls, bool) or not 0 <= polls <= 100:
+            raise ControlError(400, "polls must be an integer in [0, 100]")
+        self.tenant(tenant_id).moment_job_polls = polls
+        return {"polls": polls}
+
+    async def client_edit_tags(self, tenant_id: str, request: Mapping[str, Any], *,
+                               deliver: bool = True) -> JSON:
+        """A guide edits a customer's tags in the WeCom client: the follow's tags change and
+        WeCom raises edit_external_contact (unlike mark_tag through the API)."""
+        tenant = self.tenant(tenant_id)
+        fields = simulate.edit_tags(tenant, request)
+        _, delivery = await self.emit(tenant_id, fields, deliver=deliver)
+        follow = tenant.follow(fields["UserID"], fields["ExternalUserID"])
+        return {"tag_ids": list(follow.tag_ids), "delivery": delivery}
 
     async def console_add_tags(self, tenant: str, body: Mapping[str, Any], *,
                                deliver: bool = True) -> JSON:

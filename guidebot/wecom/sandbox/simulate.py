@@ -27,8 +27,7 @@ def add_contact(tenant: TenantState, now: float, request: Mapping[str, Any]) -> 
     create_time = request.get("create_time") or int(now)
     if not isinstance(create_time, int):
         raise ControlError(400, "create_time must be an integer (Unix seconds)")
-    tenant.follows[(userid, external_userid)] = Follow(
-        userid, external_userid, create_time, state, add_way=add_way)
+    tenant.put_follow(Follow(userid, external_userid, create_time, state, add_way=add_way))
     code = ids.welcome_code()
     tenant.welcome_codes[code] = WelcomeCode(code, userid, external_userid, issued_at=now)
     log.info("tenant %s: simulated add of a customer by %s", tenant.id, userid)
@@ -99,15 +98,53 @@ def _contact_change(
     userid, external_userid = str(fields.get("UserID", "")), str(fields.get("ExternalUserID", ""))
     key = (userid, external_userid)
     if change == "del_external_contact":  # the member deleted the customer: relation gone
-        tenant.follows.pop(key, None)
+        tenant.drop_follow(userid, external_userid)
     elif change == "del_follow_user" and key in tenant.follows:
         # FACTS §2: the customer deleted the member; the one-way relation remains.
         tenant.follows[key].customer_deleted = True
     elif change in ADD_CHANGES and is_userid(userid) and external_userid:
         _upsert_customer(tenant, external_userid, {})
-        tenant.follows.setdefault(key, Follow(userid, external_userid, int(now),
-                                              str(fields.get("State", ""))))
-        tenant.member(userid)
+        if key not in tenant.follows:
+            tenant.put_follow(Follow(tenant.member(userid), external_userid, int(now),
+                                     str(fields.get("State", ""))))
     code = fields.get("WelcomeCode")
     if isinstance(code, str) and code and external_userid:
         tenant.welcome_codes[code] = WelcomeCode(code, userid, external_userid, issued_at=now)
+
+
+def edit_tags(tenant: TenantState, request: Mapping[str, Any]) -> JSON:
+    """A member edits a customer's tags in the WeCom client; returns the edit_external_contact
+    fields WeCom then raises (FACTS §2: UserID and ExternalUserID, no tag detail)."""
+    userid, external_userid = _opt_str(request, "userid"), _opt_str(request, "external_userid")
+    follow = tenant.follows.get((userid, external_userid))
+    if follow is None:
+        raise ControlError(404, f"{userid or '(no userid)'} has no relation with "
+                                f"{external_userid or '(no external_userid)'}")
+    add = [_tag_id(tenant, t) for t in _names(request, "add")]
+    remove = {_tag_id(tenant, t) for t in _names(request, "remove")}
+    if not add and not remove:
+        raise ControlError(400, "give tags to add or remove (names or ids)")
+    kept = [t for t in follow.tag_ids if t not in remove]
+    follow.tag_ids = kept + [t for t in dict.fromkeys(add) if t not in kept]
+    log.info("tenant %s: %s edited a customer's tags in the client", tenant.id, userid)
+    return {"Event": CONTACT_EVENT, "ChangeType": "edit_external_contact", "UserID": userid,
+            "ExternalUserID": external_userid}
+
+
+def _names(request: Mapping[str, Any], key: str) -> list[str]:
+    value = request.get(key) or []
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise ControlError(400, f"{key} must be a list of tag names or ids")
+    return value
+
+
+def _tag_id(tenant: TenantState, name_or_id: str) -> str:
+    """A live tag by id, else by name (a name in several groups needs the id)."""
+    if tenant.find_tag(name_or_id) is not None:
+        return name_or_id
+    found = [t.id for g in tenant.tag_groups.values() if not g.deleted for t in g.tags
+             if t.name == name_or_id and not t.deleted]
+    if len(found) != 1:
+        problem = "is in several groups; give its id" if found else "is not a live corp tag"
+        raise ControlError(400, f"tag {name_or_id!r} {problem}")
+    return found[0]

@@ -23,6 +23,7 @@ from guidebot.wecom.sandbox.models import (
     WelcomeCode,
     WelcomeSent,
 )
+from guidebot.wecom.sandbox.relations import Relations
 
 # [mem] WeCom's UserID rule: 1-64 bytes of letters, digits and "_-@.", starting with a letter
 # or digit. Not in FACTS. The sandbox auto-creates any member whose userid matches it.
@@ -38,7 +39,7 @@ class TenantState:
     settings: TenantSettings
     members: list[str] = field(default_factory=list)
     customers: dict[str, Customer] = field(default_factory=dict)
-    follows: dict[tuple[str, str], Follow] = field(default_factory=dict)
+    follows: Relations = field(default_factory=Relations)
     tag_groups: dict[str, TagGroup] = field(default_factory=dict)
     contact_ways: dict[str, ContactWay] = field(default_factory=dict)
     welcome_codes: dict[str, WelcomeCode] = field(default_factory=dict)
@@ -51,17 +52,25 @@ class TenantState:
     remind_times: dict[str, list[float]] = field(default_factory=dict)
     cancelled_msgids: set[str] = field(default_factory=set)
     moment_jobs: dict[str, JSON] = field(default_factory=dict)
+    moment_job_polls: int = 0  # polls a new moment job answers "not done" (control route)
+    _member_ids: dict[str, str] = field(default_factory=dict, repr=False)
+    # external_userid → send times (Unix s) of the 群发 messages they received (quota checks)
+    received: dict[str, list[int]] = field(default_factory=dict, repr=False)
 
     @property
     def id(self) -> str:
         return self.settings.id
 
     def member(self, userid: object) -> str:
-        """Accept any well-formed userid as a member, creating it on first use."""
+        """Accept any well-formed userid as a member, creating it on first use. Returns the
+        one stored string, so a million relations of a thousand members share a thousand."""
+        known = self._member_ids.get(userid) if isinstance(userid, str) else None
+        if known is not None:
+            return known
         if not is_userid(userid):
             raise ApiError(errors.INVALID_USERID, f"invalid userid {userid!r}")
-        if userid not in self.members:
-            self.members.append(userid)
+        self._member_ids[userid] = userid
+        self.members.append(userid)
         return userid
 
     def follow(self, userid: str, external_userid: str) -> Follow:
@@ -71,11 +80,17 @@ class TenantState:
             raise ApiError(errors.NO_RELATION)
         return found
 
+    def put_follow(self, follow: Follow) -> Follow:
+        return self.follows.put(follow)
+
+    def drop_follow(self, userid: str, external_userid: str) -> Follow | None:
+        return self.follows.drop(userid, external_userid)
+
     def follows_of_customer(self, external_userid: str) -> list[Follow]:
-        return [f for f in self.follows.values() if f.external_userid == external_userid]
+        return self.follows.of_customer(external_userid)
 
     def follows_of_member(self, userid: str) -> list[Follow]:
-        return [f for f in self.follows.values() if f.userid == userid]
+        return self.follows.of_member(userid)
 
     def find_tag(self, tag_id: object) -> tuple[TagGroup, Tag] | None:
         """A live (not deleted) tag by id, with its group."""

@@ -12,7 +12,7 @@ from guidebot.wecom.sandbox.tenant import is_userid
 
 log = logging.getLogger(__name__)
 
-DONE = 3  # job status 1 开始, 2 进行中, 3 完成 (FACTS §3.8)
+STARTED, RUNNING, DONE = 1, 2, 3  # job status 1 开始, 2 进行中, 3 完成 (FACTS §3.8)
 ATTACHMENT_TYPES = ("image", "video", "link")
 
 
@@ -32,12 +32,16 @@ def add_moment_task(call: ApiCall) -> JSON:
         if is_userid(userid):
             call.tenant.member(userid)
     jobid = "job" + ids.random_text(24)
-    # The sandbox finishes the job at once (WeCom runs it asynchronously).
+    # WeCom runs the job asynchronously; the sandbox finishes it at once, or after the number
+    # of polls set through POST /_sandbox/{tenant}/moment_job_polls.
     call.tenant.moment_jobs[jobid] = {
         "status": DONE, "type": "add_moment_task", "created": call.now,
         "content": content, "attachments": attachments, "senders": senders,
+        "polls_left": call.tenant.moment_job_polls, "polled": 0,
+        # FACTS §3.8 names the result fields; their inner shape ({user_list, department_list},
+        # {tag_list}) is [mem] of WeCom's doc.
         "result": {"errcode": 0, "errmsg": "ok", "moment_id": "mom" + ids.random_text(24),
-                   "invalid_sender_list": {"user_list": invalid},
+                   "invalid_sender_list": {"user_list": invalid, "department_list": []},
                    "invalid_external_contact_list": {"tag_list": []}}}
     log.info("tenant %s: moment task for %d sender(s)", call.tenant.id, len(senders))
     return ok(jobid=jobid)
@@ -48,6 +52,10 @@ def get_moment_task_result(call: ApiCall) -> JSON:
     job = call.tenant.moment_jobs.get(jobid)
     if job is None:
         raise ApiError(errors.INVALID_PARAM, f"invalid jobid {jobid}")
+    if job["polls_left"] > 0:  # still running: no result yet ([mem]: not in FACTS)
+        job["polls_left"] -= 1
+        job["polled"] += 1
+        return ok(status=STARTED if job["polled"] == 1 else RUNNING, type=job["type"])
     return ok(status=job["status"], type=job["type"], result=job["result"])
 
 
