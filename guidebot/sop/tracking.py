@@ -1,17 +1,20 @@
-"""Confirmation tracking of 群发 tasks, and re-reminding guides (≤ 3 per 24 h per task)."""
+"""Confirmation tracking of 群发 tasks, re-reminding guides (≤ 3 per 24 h per task), and the
+results of moment jobs."""
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from datetime import datetime, timedelta
+from typing import Any
 
 from guidebot.db.engine import Database
 from guidebot.db.models_sop import SopTask
 from guidebot.db.repo import sop_tasks as repo
 from guidebot.db.types import utcnow
 from guidebot.errors import WeComError
+from guidebot.sop.moment_results import MomentResults
 from guidebot.wecom.client import WeComClient
 
 log = logging.getLogger(__name__)
@@ -20,6 +23,21 @@ RECHECK = timedelta(hours=2)
 REMINDERS_PER_DAY = 3  # remind_groupmsg_send limit (FACTS §3.5)
 GIVE_UP_AFTER = timedelta(days=3)
 SENT = 1  # get_groupmsg_task / send_result status 1 = 已发送 (FACTS §3.5)
+PAGE = 1000  # get_groupmsg_task / get_groupmsg_send_result: limit ≤ 1000 (FACTS §3.5)
+
+
+async def pages(client: WeComClient, path: str, body: dict[str, Any],
+                key: str) -> AsyncIterator[dict[str, Any]]:
+    """Every item of a cursor-paged POST API, page after page until next_cursor is empty."""
+    cursor, seen = "", set()
+    while True:
+        page = await client.call("POST", path, json={**body, "limit": PAGE, "cursor": cursor})
+        for item in page.get(key) or []:
+            yield item
+        cursor = str(page.get("next_cursor") or "")
+        if not cursor or cursor in seen:  # a repeated cursor would loop for ever
+            return
+        seen.add(cursor)
 
 
 class Tracker:
@@ -28,8 +46,15 @@ class Tracker:
         self._db = db
         self._client_for = client_for
         self._clock = clock
+        self.moments = MomentResults(db, client_for, clock=clock)
 
     async def check(self, tenant: str, *, limit: int = 100) -> int:
+        """One tracking pass: 群发 confirmations and reminders, then moment job results;
+        returns how many tasks were looked at."""
+        return await self._check_guide_tasks(tenant, limit) + await self.moments.check(
+            tenant, limit=limit)
+
+    async def _check_guide_tasks(self, tenant: str, limit: int) -> int:
         now = self._clock()
         async with self._db.write() as s:
             tasks = await repo.due_checks(s, tenant=tenant, now=now, limit=limit)
@@ -46,10 +71,13 @@ class Tracker:
     async def _check_one(self, tenant: str, task: SopTask, now: datetime) -> None:
         assert task.id is not None
         client = self._client_for(tenant)
-        page = await client.call("POST", "externalcontact/get_groupmsg_task",
-                                 json={"msgid": task.msgid, "limit": 1000})
-        mine = [t for t in page.get("task_list", []) if t.get("userid") == task.guide]
-        if mine and mine[0].get("status") == SENT:
+        mine = None
+        async for item in pages(client, "externalcontact/get_groupmsg_task",
+                                {"msgid": task.msgid}, "task_list"):
+            if item.get("userid") == task.guide:
+                mine = item
+                break
+        if mine is not None and mine.get("status") == SENT:
             confirmed = await self._confirmed(client, task)
             async with self._db.write() as s:
                 await repo.update_task(s, task_id=task.id, status="confirmed",
@@ -63,10 +91,12 @@ class Tracker:
         await self._remind(client, task, now)
 
     async def _confirmed(self, client: WeComClient, task: SopTask) -> int:
-        result = await client.call("POST", "externalcontact/get_groupmsg_send_result",
-                                   json={"msgid": task.msgid, "userid": task.guide,
-                                         "limit": 1000})
-        return sum(1 for r in result.get("send_list", []) if r.get("status") == SENT)
+        """Customers the message reached, over every page of the send result."""
+        reached = 0
+        async for item in pages(client, "externalcontact/get_groupmsg_send_result",
+                                {"msgid": task.msgid, "userid": task.guide}, "send_list"):
+            reached += item.get("status") == SENT
+        return reached
 
     async def _remind(self, client: WeComClient, task: SopTask, now: datetime) -> None:
         assert task.id is not None
