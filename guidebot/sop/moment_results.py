@@ -13,7 +13,7 @@ from guidebot.db.models_sop import SopTask
 from guidebot.db.repo import sop_tasks as tasks_repo
 from guidebot.db.repo import sop_tracking as repo
 from guidebot.db.types import utcnow
-from guidebot.errors import WeComError
+from guidebot.sop.tracking import look_at_due
 from guidebot.wecom.client import WeComClient
 
 log = logging.getLogger(__name__)
@@ -61,18 +61,11 @@ class MomentResults:
     async def check(self, tenant: str, *, limit: int = 100) -> int:
         """Look at every moment task whose job result is due; returns how many."""
         now = self._clock()
-        async with self._db.write() as s:
-            tasks = await repo.due_for_tracking(s, tenant=tenant, kind="moment", now=now,
-                                                limit=limit)
-            for task in tasks:  # claimed: push the next look out before calling WeCom
-                task.next_check_at = now + RECHECK
-        for task in tasks:
-            try:
-                await self._look(tenant, task, now)
-            except WeComError as exc:
-                log.warning("moment job check task=%s errcode=%s; retried later", task.id,
-                            exc.errcode)
-        return len(tasks)
+        return await look_at_due(
+            self._db, lambda s: repo.due_for_tracking(s, tenant=tenant, kind="moment", now=now,
+                                                      limit=limit),
+            lambda task: self._look(tenant, task, now), next_look=now + RECHECK,
+            what="moment job check")
 
     async def _look(self, tenant: str, task: SopTask, now: datetime) -> None:
         assert task.id is not None

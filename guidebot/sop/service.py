@@ -18,6 +18,7 @@ from guidebot.sop.dispatcher import Dispatcher
 from guidebot.sop.engine import SopEngine
 from guidebot.sop.executors import SopExecutors
 from guidebot.sop.materialise import materialise
+from guidebot.sop.moment_results import MomentResults
 from guidebot.sop.tracking import Tracker
 from guidebot.wecom.client import WeComClient
 
@@ -38,6 +39,7 @@ class SopService:
             db, outbox, clock=lambda: self.clock(),
             app_msg_per_min=lambda t: settings.tenant(t).quotas.app_msg_per_guide_per_min)
         self.tracker = Tracker(db, client_for, clock=lambda: self.clock())
+        self.moments = MomentResults(db, client_for, clock=lambda: self.clock())
         self._executors = SopExecutors(settings, db, library, client_for,
                                        clock=lambda: self.clock(), tags=tags, outbox=outbox)
         self._synced: set[str] = set()
@@ -81,4 +83,5 @@ class SopService:
         return True
 
     async def track(self, tenant: str) -> int:
-        return await self.tracker.check(tenant)
+        """群发 confirmations and reminders, then moment job results."""
+        return await self.tracker.check(tenant) + await self.moments.check(tenant)

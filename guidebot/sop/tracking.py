@@ -5,16 +5,17 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from guidebot.db.engine import Database
 from guidebot.db.models_sop import SopTask
 from guidebot.db.repo import sop_tasks as repo
 from guidebot.db.types import utcnow
 from guidebot.errors import WeComError
-from guidebot.sop.moment_results import MomentResults
 from guidebot.wecom.client import WeComClient
 
 log = logging.getLogger(__name__)
@@ -24,6 +25,23 @@ REMINDERS_PER_DAY = 3  # remind_groupmsg_send limit (FACTS §3.5)
 GIVE_UP_AFTER = timedelta(days=3)
 SENT = 1  # get_groupmsg_task / send_result status 1 = 已发送 (FACTS §3.5)
 PAGE = 1000  # get_groupmsg_task / get_groupmsg_send_result: limit ≤ 1000 (FACTS §3.5)
+
+
+async def look_at_due(db: Database, claim: Callable[[AsyncSession], Awaitable[list[SopTask]]],
+                      look: Callable[[SopTask], Awaitable[None]], *, next_look: datetime,
+                      what: str) -> int:
+    """Claim due tasks, push their next look out (so no other pass takes them meanwhile),
+    then look at each; a WeCom error leaves that task for its next look."""
+    async with db.write() as s:
+        tasks = await claim(s)
+        for task in tasks:
+            task.next_check_at = next_look
+    for task in tasks:
+        try:
+            await look(task)
+        except WeComError as exc:
+            log.warning("%s task=%s errcode=%s; retried later", what, task.id, exc.errcode)
+    return len(tasks)
 
 
 async def pages(client: WeComClient, path: str, body: dict[str, Any],
@@ -46,27 +64,14 @@ class Tracker:
         self._db = db
         self._client_for = client_for
         self._clock = clock
-        self.moments = MomentResults(db, client_for, clock=clock)
 
     async def check(self, tenant: str, *, limit: int = 100) -> int:
-        """One tracking pass: 群发 confirmations and reminders, then moment job results;
-        returns how many tasks were looked at."""
-        return await self._check_guide_tasks(tenant, limit) + await self.moments.check(
-            tenant, limit=limit)
-
-    async def _check_guide_tasks(self, tenant: str, limit: int) -> int:
+        """Confirmations of due 群发 tasks, and reminders; returns how many were looked at."""
         now = self._clock()
-        async with self._db.write() as s:
-            tasks = await repo.due_checks(s, tenant=tenant, now=now, limit=limit)
-            for task in tasks:  # claimed: push the next look out before calling WeCom
-                task.next_check_at = now + RECHECK
-        for task in tasks:
-            try:
-                await self._check_one(tenant, task, now)
-            except WeComError as exc:
-                log.warning("confirmation check task=%s errcode=%s; retried later", task.id,
-                            exc.errcode)
-        return len(tasks)
+        return await look_at_due(
+            self._db, lambda s: repo.due_checks(s, tenant=tenant, now=now, limit=limit),
+            lambda task: self._check_one(tenant, task, now), next_look=now + RECHECK,
+            what="confirmation check")
 
     async def _check_one(self, tenant: str, task: SopTask, now: datetime) -> None:
         assert task.id is not None
