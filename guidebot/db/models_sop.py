@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Column, Index, Text, UniqueConstraint
+from sqlalchemy import Column, Index, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from guidebot.db.types import UTCDateTime, utcnow
@@ -33,7 +33,9 @@ class SopEnrollment(SQLModel, table=True):
     __tablename__ = "sop_enrollments"
     __table_args__ = (UniqueConstraint("tenant", "sop_id", "external_userid", "guide"),
                       Index("ix_sop_enrollments_due", "status", "next_at"),
-                      Index("ix_sop_enrollments_customer", "tenant", "external_userid"))
+                      # covers "does this customer have another active enrollment" (quota)
+                      Index("ix_sop_enrollments_customer_status", "tenant", "external_userid",
+                            "status"))
     id: int | None = Field(default=None, primary_key=True)
     tenant: str = Field(max_length=32)
     sop_id: str = Field(max_length=48)
@@ -56,12 +58,19 @@ class SopStep(SQLModel, table=True):
     """A materialised step of one enrollment; at most one row per (enrollment, step)."""
 
     __tablename__ = "sop_steps"
+    # Few indexes, none on a status that changes in bulk: a step is born "queued" in its
+    # task when due at once, and a sent task does not rewrite its steps (see effective_status).
     __table_args__ = (UniqueConstraint("enrollment_id", "step_index"),
-                      Index("ix_sop_steps_due", "status", "due_at"),
-                      Index("ix_sop_steps_group", "status", "guide", "sop_id", "step_index",
-                            "due_at"),
-                      Index("ix_sop_steps_customer", "tenant", "external_userid"),
-                      Index("ix_sop_steps_task", "task_id"))
+                      # steps waiting for a later time (quiet hours, quota): the batcher's scan
+                      Index("ix_sop_steps_planned", "tenant", "due_at",
+                            sqlite_where=text("status = 'planned'"),
+                            postgresql_where=text("status = 'planned'")),
+                      # a customer's steps; covers the per-customer quota count
+                      Index("ix_sop_steps_quota", "tenant", "external_userid", "channel",
+                            "due_at", "status"),
+                      # a task's customers
+                      Index("ix_sop_steps_task_customers", "task_id", "status",
+                            "external_userid"))
     id: int | None = Field(default=None, primary_key=True)
     tenant: str = Field(max_length=32)
     enrollment_id: int
@@ -73,7 +82,7 @@ class SopStep(SQLModel, table=True):
     guide: str = Field(max_length=64)
     external_userid: str = Field(max_length=128)
     due_at: datetime = Field(sa_column=_utc())
-    # planned | queued | sent | skipped | cancelled | failed
+    # planned | queued (in a task; sent once the task is) | sent | skipped | cancelled | failed
     status: str = Field(default="planned", max_length=16)
     reason: str = Field(default="", max_length=128)
     task_id: int | None = None

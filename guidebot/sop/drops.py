@@ -12,8 +12,8 @@ from guidebot.db.repo import sop_tasks as repo
 from guidebot.db.types import utcnow
 from guidebot.settings import TenantSettings
 from guidebot.sop.cron import next_fire, parse_cron
-from guidebot.sop.dispatcher import MAX_RECIPIENTS
 from guidebot.sop.spec import DropSpec
+from guidebot.sop.tasking import MAX_RECIPIENTS
 
 log = logging.getLogger(__name__)
 

@@ -22,7 +22,7 @@ from guidebot.errors import ValidationFailed
 from guidebot.outbox import Executor, Outbox
 from guidebot.settings import Settings
 from guidebot.sop import reconcile
-from guidebot.sop.spec import sop_from_json
+from guidebot.sop.spec import SopSpec, sop_from_json
 from guidebot.wecom.client import WeComClient
 
 log = logging.getLogger(__name__)
@@ -31,6 +31,7 @@ CHECK_AFTER = timedelta(minutes=30)  # first look at a 群发 task's confirmatio
 TITLE_BYTES, DESCRIPTION_BYTES = 128, 512  # textcard limits (FACTS §3.7)
 NOTIFY_MESSAGE = "sop_notify_guide"
 NAMES_LISTED = 10
+GUIDE_CACHE = timedelta(minutes=1)
 
 
 def _cut(text: str, limit: int) -> str:
@@ -49,6 +50,8 @@ class SopExecutors:
         self._db = db
         self._library = library
         self._client_for = client_for
+        self._guides: dict[tuple[str, str], tuple[datetime, tuple[str, str]]] = {}
+        self._steps: dict[tuple[str, str, int], SopSpec | None] = {}
 
     def executors(self) -> dict[str, Executor]:
         return {"sop_guide_task": self.guide_task, "sop_reminder": self.reminder,
@@ -76,15 +79,25 @@ class SopExecutors:
         return task, customers
 
     async def _values(self, task: SopTask, count: int, names: list[str]) -> dict[str, Any]:
-        async with self._db.read() as s:
-            guide = await contacts_repo.get_guide(s, tenant=task.tenant, userid=task.guide)
-            store = (await contacts_repo.get_store(s, tenant=task.tenant,
-                                                   store_id=guide.store_id)
-                     if guide and guide.store_id else None)
-        return {"guide": {"name": guide.name if guide else "", "userid": task.guide},
-                "store": {"name": store.name if store else ""},
+        guide, store = await self._guide(task.tenant, task.guide)
+        return {"guide": {"name": guide, "userid": task.guide}, "store": {"name": store},
                 "task": {"title": self._title(task), "count": str(count),
                          "customers": "、".join(names[:NAMES_LISTED])}}
+
+    async def _guide(self, tenant: str, userid: str) -> tuple[str, str]:
+        """The guide's and their store's names, remembered for a minute (a pass sends many
+        tasks per guide; a renamed guide shows in the next minute's texts)."""
+        now = self._clock()
+        cached = self._guides.get((tenant, userid))
+        if cached is not None and now - cached[0] < GUIDE_CACHE:
+            return cached[1]
+        async with self._db.read() as s:
+            guide = await contacts_repo.get_guide(s, tenant=tenant, userid=userid)
+            store = (await contacts_repo.get_store(s, tenant=tenant, store_id=guide.store_id)
+                     if guide and guide.store_id else None)
+        names = (guide.name if guide else "", store.name if store else "")
+        self._guides[(tenant, userid)] = (now, names)
+        return names
 
     def _title(self, task: SopTask) -> str:
         kind, _, ident = task.source.partition(":")
@@ -141,12 +154,10 @@ class SopExecutors:
         """A step's add_tags / remove_tags, once per customer (each its own outbox row)."""
         if self._tags is None or self._outbox is None or not task.source.startswith("sop:"):
             return
-        async with self._db.read() as s:
-            row = await plan_repo.get_version(s, tenant=tenant, sop_id=task.source[4:],
-                                              version=task.version)
-        if row is None:
+        spec = await self._version(tenant, task.source[4:], task.version)
+        if spec is None:
             return
-        step = sop_from_json(row.spec).steps[task.step_index]
+        step = spec.steps[task.step_index]
         if not step.add_tags and not step.remove_tags:
             return
         try:
@@ -161,16 +172,25 @@ class SopExecutors:
                 payload={"userid": task.guide, "external_userid": customer, "add_tag": add,
                          "remove_tag": remove})
 
+    async def _version(self, tenant: str, sop_id: str, version: int) -> SopSpec | None:
+        """A recorded SOP version (immutable, so remembered)."""
+        key = (tenant, sop_id, version)
+        if key not in self._steps:
+            async with self._db.read() as s:
+                row = await plan_repo.get_version(s, tenant=tenant, sop_id=sop_id,
+                                                  version=version)
+            self._steps[key] = sop_from_json(row.spec) if row is not None else None
+        return self._steps[key]
+
     async def _sent(self, task: SopTask, msgid: str, customers: list[str],
                     failed: list[str]) -> None:
         assert task.id is not None
         now = self._clock()
         async with self._db.write() as s:
-            if failed:
+            if failed:  # the others stay queued: a sent task means its queued steps were sent
                 await plan_repo.set_task_steps(s, task_id=task.id, status="failed",
                                                reason="not this guide's customer (fail_list)",
                                                customers=failed)
-            await plan_repo.set_task_steps(s, task_id=task.id, status="sent")
             await repo.update_task(s, task_id=task.id, status="sent", msgid=msgid,
                                    recipients=len(customers) - len(failed),
                                    next_check_at=now + CHECK_AFTER, now=now)
@@ -210,9 +230,9 @@ class SopExecutors:
 
     async def _names(self, tenant: str, customers: list[str]) -> list[str]:
         async with self._db.read() as s:
-            found = [await contacts_repo.get_customer(s, tenant=tenant, external_userid=c)
-                     for c in customers[:NAMES_LISTED]]
-        return [c.name or c.external_userid for c in found if c is not None]
+            found = await repo.customer_names(s, tenant=tenant,
+                                              external_userids=customers[:NAMES_LISTED])
+        return [found.get(c) or c for c in customers[:NAMES_LISTED] if c in found]
 
     async def _app_card(self, tenant: str, task: SopTask, count: int,
                         names: list[str]) -> dict[str, Any]:

@@ -1,38 +1,131 @@
-"""Just in time: due enrollments get their next step row, under the SOP's newest version."""
+"""Just in time: due enrollments get their next step row, under the SOP's newest version.
+
+A pass plans each distinct input (SOP, step, trigger, floor) once and applies it to every
+enrollment sharing it in a few set-based statements; a step due at once is born in its guide
+task. Enrollments whose 群发 step competes for the customer's quota (another active
+enrollment, or the period's quota already used) take the per-row planner instead.
+"""
 
 from __future__ import annotations
 
 import logging
+import zlib
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from guidebot.db.engine import Database
+from guidebot.db.repo import sop_bulk as bulk
 from guidebot.db.repo import sop_plan as repo
 from guidebot.settings import TenantSettings
-from guidebot.sop import timing
+from guidebot.sop import planner, timing
+from guidebot.sop.tasking import BATCH_CHANNELS, StepGroup, make_tasks
 from guidebot.sop.versions import Current
 
 log = logging.getLogger(__name__)
 
 QUOTA_LOOKBACK = timedelta(days=32)  # longer than any natural quota period
+PASS_LIMIT = 100_000  # enrollments per transaction: SQLite's writer is let go in between
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """What decides an enrollment's next move; equal inputs, equal plans."""
+
+    sop_id: str
+    next_step: int
+    trigger_at: datetime
+    floor: datetime  # last_at, or the trigger while no step was placed
+
+
+def lock_key(tenant: str) -> int:
+    return zlib.crc32(f"guidebot:sop-planner:{tenant}".encode())
 
 
 async def materialise(db: Database, tenant: TenantSettings, currents: dict[str, Current],
-                      now: datetime, *, limit: int = 2000) -> int:
-    """Claim up to `limit` due enrollments; returns how many were claimed."""
+                      now: datetime, *, limit: int = PASS_LIMIT) -> int:
+    """Advance up to `limit` due enrollments; returns how many were claimed (0 when another
+    process holds this tenant's planner)."""
     async with db.write() as s:
-        due = await repo.claim_due_enrollments(s, tenant=tenant.id, now=now, limit=limit)
-        if not due:
+        if not await bulk.try_lock(s, key=lock_key(tenant.id)):
             return 0
-        customers = sorted({e.external_userid for e in due})
-        taken = await repo.counted_times(s, tenant=tenant.id, customers=customers,
-                                         since=now - QUOTA_LOOKBACK)
-        steps: list[dict[str, Any]] = []
-        updates = [_advance(e, currents.get(e.sop_id), tenant, now, taken, steps) for e in due]
-        await repo.insert_steps(s, steps)
-        await repo.update_enrollments(s, updates)
-    log.debug("materialised tenant=%s enrollments=%s steps=%s", tenant.id, len(due), len(steps))
-    return len(due)
+        bound = await bulk.due_bound(s, tenant=tenant.id, now=now, limit=limit)
+        inputs = [Inputs(*row) for row in
+                  await bulk.due_inputs(s, tenant=tenant.id, now=now, bound=bound)]
+        if not inputs:
+            return 0
+        plans = [plan_row(pid, key, currents.get(key.sop_id), tenant, now)
+                 for pid, key in enumerate(inputs)]
+        await bulk.load_plan(s, plans)
+        claimed = await bulk.claim_enrollments(s, tenant=tenant.id, now=now, bound=bound)
+        contested = (await bulk.quota_contested(s)
+                     if any(p["q_count"] is not None for p in plans) else [])
+        await bulk.unclaim(s, ids=contested)
+        groups = {p["pid"]: StepGroup(p["sop_id"], p["version"], p["next_step"], p["channel"],
+                                      p["message"]) for p in plans if p["due_now"]}
+        tasks = await make_tasks(s, tenant=tenant.id, groups=groups, claimed="e", now=now,
+                                 where="p.due_now = 1") if groups else 0
+        steps = await bulk.insert_claimed_steps(s, now=now)
+        await bulk.advance_claimed(s, now=now)
+        if contested:
+            await _one_by_one(s, tenant, currents, now, contested)
+    log.debug("planned tenant=%s enrollments=%s inputs=%s steps=%s tasks=%s contested=%s",
+              tenant.id, claimed, len(inputs), steps, tasks, len(contested))
+    return claimed
+
+
+def plan_row(pid: int, key: Inputs, current: Current | None, tenant: TenantSettings,
+             now: datetime) -> dict[str, Any]:
+    """The plan for every enrollment with these inputs, as a row of the plan table."""
+    row: dict[str, Any] = {
+        "pid": pid, "sop_id": key.sop_id, "next_step": key.next_step,
+        "trigger_at": key.trigger_at, "floor": key.floor, "action": "stop", "version": None,
+        "channel": "", "message": "", "due_at": None, "step_status": "", "reason": "",
+        "due_now": 0, "new_next_step": key.next_step, "new_last_at": None, "new_next_at": None,
+        "new_status": "stopped", "new_reason": "sop disabled", "q_count": None,
+        "q_start": None, "q_end": None}
+    if current is None or not current.enabled:
+        return row
+    spec, index = current.spec, key.next_step
+    at = timing.step_time(spec, index, key.trigger_at, key.floor, tenant)
+    row.update(version=current.version, new_status="active", new_reason="")
+    if at is None:
+        return {**row, "action": "complete", "version": None, "new_status": "completed"}
+    if at > now:  # an edit moved the step later: wait for it
+        return {**row, "action": "wait", "new_next_at": at}
+    step = spec.steps[index]
+    if step.channel == "welcome":
+        placed: planner.Placement = planner.Placement(None, "a welcome goes only with an add")
+    else:  # the quota as if unused; quota_contested sends the others to the per-row planner
+        placed = timing.place_step(spec, index, at, [], tenant)
+    last = placed.at or key.floor
+    following = timing.step_time(spec, index + 1, key.trigger_at, last, tenant)
+    row.update(action="step", channel=step.channel, message=step.message,
+               due_at=placed.at or at, reason=placed.reason,
+               step_status="planned" if placed.at is not None else "skipped",
+               new_next_step=index + 1, new_last_at=placed.at, new_next_at=following,
+               new_status="active" if following else "completed")
+    if placed.at is not None:
+        row["due_now"] = int(placed.at <= now and step.channel in BATCH_CHANNELS)
+        quota = timing.quota_of(tenant)
+        if step.channel in planner.QUOTA_CHANNELS:
+            row.update(q_count=quota.count, q_start=planner.period_start(placed.at, quota.period,
+                                                                         tenant.tz),
+                       q_end=planner.next_period_start(placed.at, quota.period, tenant.tz))
+    return row
+
+
+async def _one_by_one(s: Any, tenant: TenantSettings, currents: dict[str, Current],
+                      now: datetime, ids: list[int]) -> None:
+    """The per-row planner, in due order, counting each placement against the customer."""
+    due = await repo.enrollments_by_ids(s, ids=ids)
+    customers = sorted({e.external_userid for e in due})
+    taken = await repo.counted_times(s, tenant=tenant.id, customers=customers,
+                                     since=now - QUOTA_LOOKBACK)
+    steps: list[dict[str, Any]] = []
+    updates = [_advance(e, currents.get(e.sop_id), tenant, now, taken, steps) for e in due]
+    await repo.insert_steps(s, steps)
+    await repo.update_enrollments(s, updates)
 
 
 def _advance(e: Any, current: Current | None, tenant: TenantSettings,

@@ -141,6 +141,21 @@ def period_key(t: datetime, period: str, tz: ZoneInfo) -> tuple[int, int, int]:
     return (local.year, local.month, 0)
 
 
+def period_start(t: datetime, period: str, tz: ZoneInfo) -> datetime:
+    """The first moment of the natural period containing `t` (the counterpart of
+    next_period_start: [period_start, next_period_start) is the period)."""
+    local = t.astimezone(tz).date()
+    if period == "week":
+        local -= timedelta(days=local.weekday())
+    elif period == "month":
+        local = local.replace(day=1)
+    start = _local(local, time(0, 0), tz)
+    key = period_key(t, period, tz)
+    while period_key(start, period, tz) != key:  # midnight lost to a DST jump
+        start += timedelta(minutes=15)
+    return start
+
+
 def next_period_start(t: datetime, period: str, tz: ZoneInfo) -> datetime:
     local = t.astimezone(tz).date()
     if period == "day":

@@ -89,8 +89,9 @@ async def test_killed_after_claiming_every_step_is_delivered_once_after_restart(
     settings, sandbox = await _world(aiohttp_server, tmp_path, db_url, library)
     first = _process(settings, now=T0 + timedelta(minutes=2))
     await _enroll(first, 60, guides=3)
-    await first.sop.plan("acme")
-    assert await first.sop.dispatcher.batch("acme") == 60
+    assert await first.sop.plan("acme") == 60  # due at once: born in their guides' tasks
+    async with first.db.read() as s:
+        assert await sop_plan.count_steps(s, tenant="acme") == {"queued": 60}
     async with first.db.write() as s:  # the pass claims its tasks … and the process dies
         claimed = await sop_tasks.claim_tasks(s, tenant="acme", status="queued", limit=100,
                                               now=T0 + timedelta(minutes=2))

@@ -6,15 +6,16 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import and_, bindparam, case, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from guidebot.db.models_sop import SopEnrollment, SopStep, SopVersion
+from guidebot.db.models_sop import SopEnrollment, SopStep, SopTask, SopVersion
 from guidebot.db.repo._dialect import insert_for
 from guidebot.db.types import utcnow
 
-PENDING_STEPS = ("planned", "queued")
 COUNTED_STEPS = ("planned", "queued", "sent")
+UNSENT_TASKS = ("queued", "sending")  # a queued step's task not yet handed to WeCom
+SENT_TASKS = ("sent", "confirmed")
 
 
 async def latest_versions(session: AsyncSession, *, tenant: str) -> dict[str, SopVersion]:
@@ -62,16 +63,15 @@ ENROLLMENT_FIELDS = ("id", "tenant", "sop_id", "external_userid", "guide", "trig
                      "next_step", "last_at")
 
 
-async def claim_due_enrollments(session: AsyncSession, *, tenant: str, now: datetime,
-                                limit: int) -> list[Any]:
-    """Due active enrollments (plain rows with ENROLLMENT_FIELDS), locked for this pass."""
+async def enrollments_by_ids(session: AsyncSession, *, ids: Sequence[int]) -> list[Any]:
+    """Plain rows with ENROLLMENT_FIELDS, in due order (the caller holds them claimed)."""
     columns = [getattr(SopEnrollment, name) for name in ENROLLMENT_FIELDS]
-    stmt = (select(*columns).where(
-        SopEnrollment.status == "active", SopEnrollment.next_at <= now,  # type: ignore[operator]
-        SopEnrollment.tenant == tenant)
-        .order_by(SopEnrollment.next_at).limit(limit)  # type: ignore[arg-type]
-        .with_for_update(skip_locked=True))
-    return list((await session.execute(stmt)).all())
+    found: list[Any] = []
+    for start in range(0, len(ids), 500):
+        stmt = select(*columns, SopEnrollment.next_at).where(
+            SopEnrollment.id.in_(list(ids[start:start + 500])))  # type: ignore[union-attr]
+        found.extend((await session.execute(stmt)).all())
+    return sorted(found, key=lambda e: (e.next_at, e.id))
 
 
 async def update_enrollments(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
@@ -111,12 +111,14 @@ async def end_enrollments(session: AsyncSession, *, ids: Sequence[int], status: 
 
 async def cancel_pending_steps(session: AsyncSession, *, enrollment_ids: Sequence[int],
                                reason: str) -> int:
-    """Planned and queued-but-unsent steps of these enrollments are cancelled."""
+    """Planned steps, and queued ones whose task has not been sent yet, are cancelled."""
     if not enrollment_ids:
         return 0
+    unsent = select(SopTask.id).where(SopTask.status.in_(UNSENT_TASKS))  # type: ignore[attr-defined]
     result = await session.execute(update(SopStep).where(
         SopStep.enrollment_id.in_(list(enrollment_ids)),  # type: ignore[attr-defined]
-        SopStep.status.in_(PENDING_STEPS)).values(  # type: ignore[attr-defined]
+        (SopStep.status == "planned")
+        | ((SopStep.status == "queued") & SopStep.task_id.in_(unsent))).values(  # type: ignore[union-attr]
         status="cancelled", reason=reason[:128]))
     return int(getattr(result, "rowcount", 0))
 
@@ -141,37 +143,6 @@ async def counted_times(session: AsyncSession, *, tenant: str, customers: Sequen
         for customer, at in (await session.execute(stmt)).all():
             out.setdefault(customer, []).append(at)
     return out
-
-
-async def due_groups(session: AsyncSession, *, tenant: str, now: datetime,
-                     channels: Sequence[str], limit: int) -> list[Any]:
-    """Distinct (guide, sop_id, version, step_index, channel, message) with due planned steps."""
-    stmt = (select(SopStep.guide, SopStep.sop_id, SopStep.version, SopStep.step_index,
-                   SopStep.channel, SopStep.message).distinct()
-            .where(SopStep.status == "planned", SopStep.due_at <= now,  # type: ignore[operator]
-                   SopStep.tenant == tenant,
-                   SopStep.channel.in_(list(channels)))  # type: ignore[attr-defined]
-            .limit(limit))
-    return list((await session.execute(stmt)).all())
-
-
-async def claim_group(session: AsyncSession, *, tenant: str, now: datetime, group: Any,
-                      limit: int) -> list[int]:
-    """Ids of one group's due planned steps, locked (SKIP LOCKED) for this pass."""
-    stmt = (select(SopStep.id).where(
-        SopStep.status == "planned", SopStep.guide == group.guide,
-        SopStep.sop_id == group.sop_id, SopStep.step_index == group.step_index,
-        SopStep.version == group.version, SopStep.due_at <= now,  # type: ignore[operator]
-        SopStep.tenant == tenant, SopStep.message == group.message)
-        .limit(limit).with_for_update(skip_locked=True))
-    return [int(i) for i in (await session.execute(stmt)).scalars()]
-
-
-async def assign_steps(session: AsyncSession, *, step_ids: Sequence[int], task_id: int) -> None:
-    for start in range(0, len(step_ids), 5000):
-        await session.execute(update(SopStep).where(
-            SopStep.id.in_(step_ids[start:start + 5000])).values(  # type: ignore[union-attr]
-            status="queued", task_id=task_id))
 
 
 async def task_customers(session: AsyncSession, *, task_id: int) -> list[str]:
@@ -203,18 +174,35 @@ async def set_step(session: AsyncSession, *, step_id: int, status: str, reason: 
         status=status, reason=reason[:128]))
 
 
+def effective_status() -> Any:
+    """A queued step is sent once its task is: tasks do not rewrite their steps."""
+    return case((and_(SopStep.status == "queued",
+                      SopTask.status.in_(SENT_TASKS)), "sent"),  # type: ignore[attr-defined]
+                else_=SopStep.status).label("effective")
+
+
 async def customer_steps(session: AsyncSession, *, tenant: str,
                          external_userid: str) -> list[SopStep]:
-    stmt = (select(SopStep).where(SopStep.tenant == tenant,
-                                  SopStep.external_userid == external_userid)
+    """The customer's steps (detached, with the effective status), in time order."""
+    stmt = (select(SopStep, effective_status())
+            .outerjoin(SopTask, SopTask.id == SopStep.task_id)
+            .where(SopStep.tenant == tenant, SopStep.external_userid == external_userid)
             .order_by(SopStep.due_at, SopStep.id))  # type: ignore[arg-type]
-    return list((await session.execute(stmt)).scalars())
+    out = []
+    for step, status in (await session.execute(stmt)).all():
+        session.expunge(step)
+        step.status = status
+        out.append(step)
+    return out
 
 
 async def count_steps(session: AsyncSession, *, tenant: str) -> dict[str, int]:
-    stmt = (select(SopStep.status, func.count()).where(SopStep.tenant == tenant)
-            .group_by(SopStep.status))
-    return {status: int(n) for status, n in (await session.execute(stmt)).all()}
+    """Steps per effective status."""
+    status = effective_status()
+    stmt = (select(status, func.count()).select_from(SopStep)
+            .outerjoin(SopTask, SopTask.id == SopStep.task_id)
+            .where(SopStep.tenant == tenant).group_by(status))
+    return {str(st): int(n) for st, n in (await session.execute(stmt)).all()}
 
 
 async def enrollment_counts(session: AsyncSession, *, tenant: str) -> dict[str, dict[str, int]]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import zlib
+from collections import Counter
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import Any
@@ -63,13 +64,20 @@ async def due_checks(session: AsyncSession, *, tenant: str, now: datetime,
     return list((await session.execute(stmt)).scalars())
 
 
-async def app_messages_since(session: AsyncSession, *, tenant: str, guide: str,
-                             since: datetime) -> int:
-    stmt = select(func.count()).select_from(SopTask).where(
-        SopTask.tenant == tenant, SopTask.guide == guide,
-        SopTask.kind.in_(APP_MESSAGE_KINDS), SopTask.status == "sent",  # type: ignore[attr-defined]
-        SopTask.updated_at >= since)  # type: ignore[operator]
-    return int((await session.execute(stmt)).scalar_one())
+async def app_messages_by_guide(session: AsyncSession, *, tenant: str,
+                                since: datetime) -> Counter[str]:
+    """App messages (reminders, notifications) sent to each guide since `since`."""
+    stmt = (select(SopTask.guide, func.count()).where(
+        SopTask.tenant == tenant, SopTask.kind.in_(APP_MESSAGE_KINDS),  # type: ignore[attr-defined]
+        SopTask.status == "sent", SopTask.updated_at >= since)  # type: ignore[operator]
+        .group_by(SopTask.guide))
+    return Counter({guide: int(n) for guide, n in (await session.execute(stmt)).all()})
+
+
+async def requeue_tasks(session: AsyncSession, *, ids: Sequence[int], now: datetime) -> None:
+    if ids:
+        await session.execute(update(SopTask).where(SopTask.id.in_(list(ids))).values(  # type: ignore[union-attr]
+            status="queued", updated_at=now))
 
 
 async def list_tasks(session: AsyncSession, *, tenant: str, guide: str | None,
@@ -87,9 +95,11 @@ async def list_tasks(session: AsyncSession, *, tenant: str, guide: str | None,
     return [(t, o) for t, o in (await session.execute(stmt)).all()]
 
 
-async def outbox_exists(session: AsyncSession, *, tenant: str, key: str) -> bool:
-    stmt = select(OutboxItem.id).where(OutboxItem.tenant == tenant, OutboxItem.key == key)
-    return (await session.execute(stmt)).first() is not None
+async def outbox_keys(session: AsyncSession, *, tenant: str, keys: Sequence[str]) -> set[str]:
+    """Which of these keys have an outbox row."""
+    stmt = select(OutboxItem.key).where(OutboxItem.tenant == tenant,
+                                        OutboxItem.key.in_(list(keys)))  # type: ignore[attr-defined]
+    return set((await session.execute(stmt)).scalars())
 
 
 async def get_cursor(session: AsyncSession, *, tenant: str, name: str) -> str:
@@ -178,3 +188,14 @@ async def tag_names_by_customer(session: AsyncSession, *, tenant: str) -> dict[s
     for customer, name in (await session.execute(stmt)).all():
         out.setdefault(customer, set()).add(name)
     return out
+
+
+async def customer_names(session: AsyncSession, *, tenant: str,
+                         external_userids: Sequence[str]) -> dict[str, str]:
+    """Known customers' names (a reminder lists a few of them)."""
+    from guidebot.db.models import Customer
+
+    stmt = select(Customer.external_userid, Customer.name).where(
+        Customer.tenant == tenant,
+        Customer.external_userid.in_(list(external_userids)))  # type: ignore[attr-defined]
+    return {e: n or "" for e, n in (await session.execute(stmt)).all()}

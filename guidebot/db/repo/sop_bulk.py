@@ -1,0 +1,260 @@
+"""Set-based SOP planning: due rows claimed into temp tables, steps and tasks made in bulk.
+
+A planner pass works in one write transaction: the distinct planning inputs of the due
+enrollments are planned once each in Python (a "plan" row), the enrollments are claimed into
+a temp table against their plan, and steps, tasks and enrollment updates are single
+statements over that claim. The batcher does the same for planned steps that fall due later.
+Temp tables live per connection: created if missing, emptied before each use.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Column, Index, Integer, MetaData, String, Table, bindparam, insert, text
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.schema import CreateIndex, CreateTable
+
+from guidebot.db.models_sop import SopTask
+from guidebot.db.repo._dialect import is_postgres
+from guidebot.db.types import UTCDateTime
+
+_TEMP = MetaData()
+COUNTED = "('planned', 'queued', 'sent')"  # statuses a customer's quota counts
+
+PLAN = Table(
+    "sop_plan_tmp", _TEMP,
+    Column("pid", Integer, primary_key=True),
+    Column("sop_id", String(48)), Column("next_step", Integer),
+    Column("trigger_at", UTCDateTime()), Column("floor", UTCDateTime()),
+    Column("action", String(16)),  # step | wait | complete | stop
+    Column("version", Integer), Column("channel", String(16)), Column("message", String(64)),
+    Column("due_at", UTCDateTime()), Column("step_status", String(16)),
+    Column("reason", String(128)), Column("due_now", Integer),
+    Column("new_next_step", Integer), Column("new_last_at", UTCDateTime()),
+    Column("new_next_at", UTCDateTime()), Column("new_status", String(16)),
+    Column("new_reason", String(64)),
+    Column("q_count", Integer), Column("q_start", UTCDateTime()), Column("q_end", UTCDateTime()),
+    prefixes=["TEMPORARY"])
+Index("ix_sop_plan_tmp_key", PLAN.c.sop_id, PLAN.c.next_step, PLAN.c.trigger_at,
+      PLAN.c.floor)
+
+# Claimed rows (enrollment ids when planning, step ids when batching) and their group.
+CLAIM = Table("sop_claim_tmp", _TEMP, Column("id", Integer, primary_key=True),
+              Column("gid", Integer), Column("guide", String(64)), prefixes=["TEMPORARY"])
+Index("ix_sop_claim_tmp_group", CLAIM.c.gid, CLAIM.c.guide)
+
+# Task per (group, guide, claimed id range): at most 10,000 customers each.
+TASK_MAP = Table("sop_map_tmp", _TEMP, Column("gid", Integer), Column("guide", String(64)),
+                 Column("lo", Integer), Column("hi", Integer), Column("task_id", Integer),
+                 prefixes=["TEMPORARY"])
+Index("ix_sop_map_tmp", TASK_MAP.c.gid, TASK_MAP.c.guide, TASK_MAP.c.lo)
+
+# The distinct (sop, version, step, channel, message) groups of due planned steps.
+GROUPS = Table("sop_group_tmp", _TEMP, Column("gid", Integer, primary_key=True),
+               Column("sop_id", String(48)), Column("version", Integer),
+               Column("step_index", Integer), Column("channel", String(16)),
+               Column("message", String(64)), prefixes=["TEMPORARY"])
+Index("ix_sop_group_tmp", GROUPS.c.sop_id, GROUPS.c.version, GROUPS.c.step_index)
+
+_DUE = ("e.tenant = :tenant AND e.status = 'active' AND e.next_at <= :now")
+_BOUND = " AND (e.next_at < :bound_at OR (e.next_at = :bound_at AND e.id <= :bound_id))"
+
+
+async def temp_tables(session: AsyncSession, *tables: Table) -> None:
+    """Create (once per connection) and empty the given temp tables."""
+    for table in tables:
+        await session.execute(CreateTable(table, if_not_exists=True))
+        for index in table.indexes:
+            await session.execute(CreateIndex(index, if_not_exists=True))
+        await session.execute(table.delete())
+
+
+async def try_lock(session: AsyncSession, *, key: int) -> bool:
+    """A transaction-scoped PostgreSQL advisory lock; SQLite has one writer, so always True."""
+    if not is_postgres(session):
+        return True
+    found = await session.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": key})
+    return bool(found.scalar())
+
+
+def _times(stmt: Any, *names: str) -> Any:
+    return stmt.bindparams(*(bindparam(n, type_=UTCDateTime()) for n in names))
+
+
+async def due_bound(session: AsyncSession, *, tenant: str, now: datetime,
+                    limit: int) -> tuple[datetime, int] | None:
+    """(next_at, id) of the limit-th due enrollment in (next_at, id) order; None: fewer due."""
+    stmt = _times(text(f"SELECT e.next_at, e.id FROM sop_enrollments e WHERE {_DUE} "
+                       "ORDER BY e.next_at, e.id LIMIT 1 OFFSET :skip"), "now")
+    stmt = stmt.columns(next_at=UTCDateTime(), id=Integer)
+    row = (await session.execute(stmt, {"tenant": tenant, "now": now,
+                                        "skip": limit - 1})).first()
+    return (row[0], int(row[1])) if row else None
+
+
+def _bounded(sql: str, bound: tuple[datetime, int] | None, values: dict[str, Any]) -> Any:
+    names = ["now"]
+    if bound is not None:
+        sql = sql.replace("{bound}", _BOUND)
+        values.update(bound_at=bound[0], bound_id=bound[1])
+        names.append("bound_at")
+    else:
+        sql = sql.replace("{bound}", "")
+    return _times(text(sql), *names)
+
+
+async def due_inputs(session: AsyncSession, *, tenant: str, now: datetime,
+                     bound: tuple[datetime, int] | None) -> list[tuple[str, int, datetime,
+                                                                       datetime]]:
+    """The distinct planning inputs (sop, next step, trigger, floor) of due enrollments."""
+    values: dict[str, Any] = {"tenant": tenant, "now": now}
+    stmt = _bounded(
+        "SELECT e.sop_id, e.next_step, e.trigger_at, coalesce(e.last_at, e.trigger_at) AS floor "
+        f"FROM sop_enrollments e WHERE {_DUE}{{bound}} "
+        "GROUP BY e.sop_id, e.next_step, e.trigger_at, coalesce(e.last_at, e.trigger_at)",
+        bound, values)
+    stmt = stmt.columns(sop_id=String, next_step=Integer, trigger_at=UTCDateTime(),
+                        floor=UTCDateTime())
+    return [(r[0], int(r[1]), r[2], r[3]) for r in (await session.execute(stmt, values)).all()]
+
+
+async def load_plan(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    await temp_tables(session, PLAN, CLAIM, TASK_MAP)
+    await session.execute(insert(PLAN), list(rows))
+
+
+async def claim_enrollments(session: AsyncSession, *, tenant: str, now: datetime,
+                            bound: tuple[datetime, int] | None) -> int:
+    """Claim the due enrollments against their plan row (locked on PostgreSQL)."""
+    values: dict[str, Any] = {"tenant": tenant, "now": now}
+    lock = " FOR UPDATE OF e SKIP LOCKED" if is_postgres(session) else ""
+    stmt = _bounded(
+        "INSERT INTO sop_claim_tmp (id, gid, guide) SELECT e.id, p.pid, e.guide "
+        "FROM sop_enrollments e JOIN sop_plan_tmp p ON p.sop_id = e.sop_id "
+        "AND p.next_step = e.next_step AND p.trigger_at = e.trigger_at "
+        f"AND p.floor = coalesce(e.last_at, e.trigger_at) WHERE {_DUE}{{bound}}{lock}",
+        bound, values)
+    return int(getattr(await session.execute(stmt, values), "rowcount", 0) or 0)
+
+
+async def quota_contested(session: AsyncSession) -> list[int]:
+    """Claimed enrollments whose 群发 step cannot take the plan's slot as it stands: the
+    customer has another active enrollment (steps could compete in one statement) or has
+    used the quota of the period already. These go through the per-row planner."""
+    stmt = text(
+        "SELECT c.id FROM sop_claim_tmp c JOIN sop_plan_tmp p ON p.pid = c.gid "
+        "JOIN sop_enrollments e ON e.id = c.id WHERE p.q_count IS NOT NULL AND ("
+        "EXISTS (SELECT 1 FROM sop_enrollments o WHERE o.tenant = e.tenant "
+        "AND o.external_userid = e.external_userid AND o.status = 'active' AND o.id <> e.id) "
+        "OR (SELECT count(*) FROM sop_steps q WHERE q.tenant = e.tenant "
+        "AND q.external_userid = e.external_userid AND q.channel = 'guide_task' "
+        f"AND q.due_at >= p.q_start AND q.due_at < p.q_end AND q.status IN {COUNTED}) "
+        ">= p.q_count)")
+    return [int(i) for i in (await session.execute(stmt)).scalars()]
+
+
+async def unclaim(session: AsyncSession, *, ids: Sequence[int]) -> None:
+    if ids:
+        await session.execute(CLAIM.delete().where(CLAIM.c.id == bindparam("cid")),
+                              [{"cid": i} for i in ids])
+
+
+async def task_groups(session: AsyncSession, *, where: str = "") -> list[Any]:
+    """(gid, guide, count, min id) of the claim, restricted by `where` on the plan p."""
+    join = " JOIN sop_plan_tmp p ON p.pid = c.gid" if where else ""
+    stmt = text(f"SELECT c.gid, c.guide, count(*), min(c.id) FROM sop_claim_tmp c{join}"
+                f"{' WHERE ' + where if where else ''} GROUP BY c.gid, c.guide")
+    return list((await session.execute(stmt)).all())
+
+
+async def chunk_starts(session: AsyncSession, *, gid: int, guide: str, size: int) -> list[int]:
+    """The first claimed id of every `size` ids of one (group, guide)."""
+    stmt = text("SELECT id FROM (SELECT c.id, row_number() OVER (ORDER BY c.id) AS rn "
+                "FROM sop_claim_tmp c WHERE c.gid = :gid AND c.guide = :guide) x "
+                "WHERE (rn - 1) % :size = 0 ORDER BY id")
+    found = await session.execute(stmt, {"gid": gid, "guide": guide, "size": size})
+    return [int(i) for i in found.scalars()]
+
+
+async def insert_tasks(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> list[int]:
+    """New task rows (keys are unique per claim); their ids in the order given."""
+    if not rows:
+        return []
+    table = SopTask.__table__  # type: ignore[attr-defined]
+    stmt = insert(table).returning(table.c.id, sort_by_parameter_order=True)
+    return [int(i) for i in (await session.execute(stmt, list(rows))).scalars()]
+
+
+async def map_tasks(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    if rows:
+        await session.execute(insert(TASK_MAP), list(rows))
+
+
+async def insert_claimed_steps(session: AsyncSession, *, now: datetime) -> int:
+    """One step row per claimed enrollment with a step to take; in its task when due now."""
+    stmt = _times(text(
+        "INSERT INTO sop_steps (tenant, enrollment_id, sop_id, version, step_index, channel, "
+        "message, guide, external_userid, due_at, status, reason, task_id, created_at) "
+        "SELECT e.tenant, e.id, e.sop_id, p.version, e.next_step, p.channel, p.message, "
+        "e.guide, e.external_userid, p.due_at, "
+        "CASE WHEN m.task_id IS NULL THEN p.step_status ELSE 'queued' END, p.reason, "
+        "m.task_id, :now FROM sop_claim_tmp c JOIN sop_plan_tmp p ON p.pid = c.gid "
+        "JOIN sop_enrollments e ON e.id = c.id LEFT JOIN sop_map_tmp m ON m.gid = c.gid "
+        "AND m.guide = c.guide AND c.id BETWEEN m.lo AND m.hi WHERE p.action = 'step' "
+        "ON CONFLICT (enrollment_id, step_index) DO NOTHING"), "now")
+    return int(getattr(await session.execute(stmt, {"now": now}), "rowcount", 0) or 0)
+
+
+async def advance_claimed(session: AsyncSession, *, now: datetime) -> int:
+    """Every claimed enrollment takes its plan's new state (still active: an exit wins)."""
+    stmt = _times(text(
+        "UPDATE sop_enrollments SET (version, next_step, last_at, next_at, status, reason, "
+        "updated_at) = (SELECT coalesce(p.version, sop_enrollments.version), "
+        "p.new_next_step, coalesce(p.new_last_at, sop_enrollments.last_at), p.new_next_at, "
+        "p.new_status, CASE WHEN p.new_reason = '' THEN sop_enrollments.reason "
+        "ELSE p.new_reason END, :now FROM sop_claim_tmp c JOIN sop_plan_tmp p "
+        "ON p.pid = c.gid WHERE c.id = sop_enrollments.id) "
+        "WHERE id IN (SELECT id FROM sop_claim_tmp) AND status = 'active'"), "now")
+    return int(getattr(await session.execute(stmt, {"now": now}), "rowcount", 0) or 0)
+
+
+async def due_step_groups(session: AsyncSession, *, tenant: str, now: datetime,
+                          channels: Sequence[str]) -> list[Any]:
+    """Distinct (sop, version, step, channel, message) of planned steps due now."""
+    stmt = _times(text(
+        "SELECT sop_id, version, step_index, channel, message FROM sop_steps "
+        "WHERE tenant = :tenant AND status = 'planned' AND due_at <= :now "
+        "AND channel IN :channels GROUP BY sop_id, version, step_index, channel, message"
+    ).bindparams(bindparam("channels", expanding=True)), "now")
+    found = await session.execute(stmt, {"tenant": tenant, "now": now,
+                                         "channels": list(channels)})
+    return list(found.all())
+
+
+async def claim_planned_steps(session: AsyncSession, *, tenant: str, now: datetime,
+                              groups: Sequence[dict[str, Any]], limit: int) -> int:
+    """Claim up to `limit` due planned steps of these groups (locked on PostgreSQL)."""
+    await temp_tables(session, GROUPS, CLAIM, TASK_MAP)
+    await session.execute(insert(GROUPS), list(groups))
+    lock = " FOR UPDATE OF s SKIP LOCKED" if is_postgres(session) else ""
+    stmt = _times(text(
+        "INSERT INTO sop_claim_tmp (id, gid, guide) SELECT s.id, g.gid, s.guide "
+        "FROM sop_steps s JOIN sop_group_tmp g ON g.sop_id = s.sop_id "
+        "AND g.version = s.version AND g.step_index = s.step_index AND g.channel = s.channel "
+        "AND g.message = s.message WHERE s.tenant = :tenant AND s.status = 'planned' "
+        f"AND s.due_at <= :now ORDER BY s.id LIMIT :limit{lock}"), "now")
+    result = await session.execute(stmt, {"tenant": tenant, "now": now, "limit": limit})
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def queue_claimed_steps(session: AsyncSession) -> int:
+    """Claimed planned steps join their task."""
+    stmt = text(
+        "UPDATE sop_steps SET (status, task_id) = (SELECT 'queued', m.task_id "
+        "FROM sop_claim_tmp c JOIN sop_map_tmp m ON m.gid = c.gid AND m.guide = c.guide "
+        "AND c.id BETWEEN m.lo AND m.hi WHERE c.id = sop_steps.id) "
+        "WHERE id IN (SELECT id FROM sop_claim_tmp) AND status = 'planned'")
+    return int(getattr(await session.execute(stmt), "rowcount", 0) or 0)
