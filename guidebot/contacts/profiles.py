@@ -40,11 +40,34 @@ class ProfileService:
             log.warning("profile fetch failed tenant=%s customer=%s errcode=%s", tenant,
                         external_userid, exc.errcode)
             return None
+        return str((await self._store(tenant, external_userid, response))["name"])
+
+    async def refresh(self, tenant: str, external_userid: str, *,
+                      guide: str) -> dict[str, Any] | None:
+        """Fetch and store the profile (WeComError propagates, so the caller's event is
+        retried) and return `guide`'s follow_user entry — its remark, state and tags — paging
+        through follow_user (FACTS §3.2: cursor pages it past 500), or None without one."""
+        client = self._client_for(tenant)
+        response = await client.get_external_contact(external_userid)
+        await self._store(tenant, external_userid, response)
+        seen: set[str] = set()
+        while True:
+            for follow in response.get("follow_user") or []:
+                if follow.get("userid") == guide:
+                    return dict(follow)
+            cursor = str(response.get("next_cursor") or "")
+            if not cursor or cursor in seen:
+                return None
+            seen.add(cursor)
+            response = await client.get_external_contact(external_userid, cursor=cursor)
+
+    async def _store(self, tenant: str, external_userid: str,
+                     response: dict[str, Any]) -> dict[str, Any]:
         fields = profile_fields(response)
         async with self._db.write() as s:
             await repo.set_profile(s, tenant=tenant, external_userid=external_userid,
                                    profile=fields, at=utcnow())
-        return str(fields["name"])
+        return fields
 
     async def fill_missing(self, tenant: str, *, limit: int = 100) -> int:
         """Fetch profiles that an earlier failure left empty; returns how many succeeded."""

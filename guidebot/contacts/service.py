@@ -14,7 +14,7 @@ from guidebot.contacts.tags import TagService
 from guidebot.contacts.welcome import WelcomeService
 from guidebot.db.engine import Database
 from guidebot.db.repo import contacts as repo
-from guidebot.errors import ValidationFailed
+from guidebot.errors import ValidationFailed, WeComApiError
 from guidebot.settings import Settings
 
 if TYPE_CHECKING:
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 PROFILE_WAIT_S = 3.0  # the welcome must leave well inside WeCom's 20 s window
+NO_RELATION = 84061  # FACTS §3.12: 不存在外部联系人的关系
 
 
 class ContactsService:
@@ -60,7 +61,23 @@ class ContactsService:
                                                 inbox_id)
 
     async def on_edited(self, event: ev.ContactEdited) -> None:
-        await self.profiles.fetch(event.tenant, event.external_userid)
+        """A guide edited remark or tags in the WeCom client: WeCom says only that (FACTS
+        §2), so read the relation back and reconcile the tag mirror. A WeCom failure raises,
+        so the inbox retries the event (bounded); 84061 means the relation is gone."""
+        try:
+            follow = await self.profiles.refresh(event.tenant, event.external_userid,
+                                                 guide=event.guide)
+        except WeComApiError as exc:
+            if exc.errcode != NO_RELATION:
+                raise
+            follow = None
+        if follow is None:
+            log.info("edit tenant=%s guide=%s customer=%s: no such relation in WeCom",
+                     event.tenant, event.guide, event.external_userid)
+            return
+        await self.tags.reconcile(event.tenant, guide=event.guide,
+                                  external_userid=event.external_userid,
+                                  tags=follow.get("tags") or [])
 
     async def _profile_name(self, event: ev.ContactAdded) -> str:
         try:

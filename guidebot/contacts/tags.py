@@ -12,6 +12,8 @@ from typing import Any
 from guidebot.content.library import TagGroup
 from guidebot.db.engine import Database
 from guidebot.db.models import CorpTag
+from guidebot.db.repo import contacts as contacts_repo
+from guidebot.db.repo import relation_tags
 from guidebot.db.repo import tags as repo
 from guidebot.errors import ValidationFailed, WeComApiError
 from guidebot.outbox import Outbox, Outcome
@@ -115,6 +117,43 @@ class TagService:
                    "add_tag": add_ids, "remove_tag": remove_ids}
         return await self._outbox.run(tenant=tenant, key=f"mark_tag:edit:{uuid.uuid4().hex}",
                                       kind="mark_tag", payload=payload)
+
+    def declare(self, groups: Sequence[TagGroup]) -> None:
+        """tags.toml as reloaded (content hot reload); the next sync creates what is new."""
+        self._declared = tuple(groups)
+
+    async def reconcile(self, tenant: str, *, guide: str, external_userid: str,
+                        tags: Sequence[dict[str, Any]]) -> tuple[list[str], list[str]]:
+        """Make the mirror of one relation's corp tags what WeCom says (`follow_user[].tags`
+        of externalcontact/get, FACTS §3.2): tags a guide set or removed in the WeCom client,
+        which raise only edit_external_contact without detail (FACTS §2). Added rows are new,
+        so the tag scan sees them (tag_added triggers and exits). Returns (added, removed).
+
+        Only tags with a tag_id in the corp tag library are mirrored: FACTS does not say what
+        `type` means; personal tags have no id there ([mem]), rule-group tags are not in
+        get_corp_tag_list. An id the mirror does not know yet triggers one library sync."""
+        ids = {str(t["tag_id"]) for t in tags if isinstance(t, dict) and t.get("tag_id")}
+        async with self._db.read() as s:
+            known = await relation_tags.known_tag_ids(s, tenant=tenant, tag_ids=ids)
+        if ids - known:
+            await self.sync(tenant)
+            async with self._db.read() as s:
+                known = await relation_tags.known_tag_ids(s, tenant=tenant, tag_ids=ids)
+        async with self._db.write() as s:
+            await contacts_repo.ensure_customer(s, tenant=tenant, external_userid=external_userid)
+            mirrored = await relation_tags.relation_tag_ids(
+                s, tenant=tenant, external_userid=external_userid, guide=guide)
+            added, removed = sorted(known - mirrored), sorted(mirrored - known)
+            await repo.add_customer_tags(s, tenant=tenant, guide=guide,
+                                         external_userid=external_userid, tag_ids=added)
+            if removed:
+                await repo.remove_customer_tags(s, tenant=tenant, guide=guide,
+                                                external_userid=external_userid,
+                                                tag_ids=removed)
+        if added or removed:
+            log.info("tags reconciled tenant=%s guide=%s customer=%s added=%s removed=%s",
+                     tenant, guide, external_userid, len(added), len(removed))
+        return added, removed
 
     async def mirror_marked(self, tenant: str, payload: dict[str, Any]) -> None:
         """Record locally what mark_tag did: WeCom raises no callback for API edits."""
