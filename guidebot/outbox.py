@@ -7,9 +7,12 @@ import json
 import logging
 import random
 from collections.abc import Awaitable, Callable, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from guidebot.db.engine import Database
 from guidebot.db.repo import outbox as outbox_repo
@@ -18,7 +21,26 @@ from guidebot.errors import WeComApiError, WeComError
 
 log = logging.getLogger(__name__)
 
-Executor = Callable[[str, dict[str, Any]], Awaitable[dict[str, Any]]]
+_RETRYING: ContextVar[bool] = ContextVar("outbox_retrying", default=False)
+
+
+def is_retry() -> bool:
+    """True inside an executor run by `retry_due`: an earlier attempt may have reached WeCom
+    (it failed, or its process died mid-call), so a call that creates something should first
+    look for what that attempt made."""
+    return _RETRYING.get()
+
+
+@dataclass(frozen=True)
+class Done:
+    """An executor's result plus writes to make in the transaction that records it as done,
+    so the call's bookkeeping costs one transaction, not two."""
+
+    result: dict[str, Any]
+    then: Callable[[AsyncSession], Awaitable[None]] | None = None
+
+
+Executor = Callable[[str, dict[str, Any]], Awaitable["dict[str, Any] | Done"]]
 
 
 @dataclass(frozen=True)
@@ -75,6 +97,19 @@ class Outbox:
                 return await self._expire(item_id, outcome.error)
             await asyncio.sleep(wait)
 
+    async def register(self, session: AsyncSession, *, tenant: str, key: str, kind: str,
+                       payload: dict[str, Any]) -> int | None:
+        """Claim `key` inside the caller's transaction (with the work it belongs to); run it
+        with `attempt`. None: the key exists, its row owns the call."""
+        return await outbox_repo.insert_if_new(session, tenant=tenant, key=key, kind=kind,
+                                               payload=json.dumps(payload), due_at=utcnow(),
+                                               deadline_at=None)
+
+    async def attempt(self, item_id: int, *, tenant: str, kind: str,
+                      payload: dict[str, Any]) -> Outcome:
+        """The first attempt of a registered row; failures are left for `retry_due`."""
+        return await self._attempt(item_id, tenant, kind, payload, 1, None)
+
     async def retry_due(self, *, limit: int = 100) -> int:
         """Retry failed rows whose time has come (and rows stuck in "sending")."""
         now = utcnow()
@@ -86,20 +121,27 @@ class Outbox:
             if item.deadline_at is not None and item.deadline_at <= now:
                 await self._expire(item.id, item.last_error or "deadline passed")
                 continue
-            await self._attempt(item.id, item.tenant, item.kind, json.loads(item.payload),
-                                item.attempts + 1, item.deadline_at)
+            token = _RETRYING.set(True)
+            try:
+                await self._attempt(item.id, item.tenant, item.kind, json.loads(item.payload),
+                                    item.attempts + 1, item.deadline_at)
+            finally:
+                _RETRYING.reset(token)
         return len(items)
 
     async def _attempt(self, item_id: int, tenant: str, kind: str, payload: dict[str, Any],
                        attempt: int, deadline: datetime | None) -> Outcome:
         try:
-            result = await self._executors[kind](tenant, payload)
+            answer = await self._executors[kind](tenant, payload)
         except WeComError as exc:
             return await self._failed(item_id, tenant, kind, attempt, exc)
+        done = answer if isinstance(answer, Done) else Done(answer)
         async with self._db.write() as session:
+            if done.then is not None:
+                await done.then(session)
             await outbox_repo.record_attempt(session, item_id=item_id, status="done",
-                                             result=json.dumps(result, ensure_ascii=False))
-        return Outcome("done", result)
+                                             result=json.dumps(done.result, ensure_ascii=False))
+        return Outcome("done", done.result)
 
     async def _failed(self, item_id: int, tenant: str, kind: str, attempt: int,
                       exc: WeComError) -> Outcome:

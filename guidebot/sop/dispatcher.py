@@ -59,35 +59,37 @@ class Dispatcher:
         return claimed
 
     async def deliver(self, tenant: str, *, limit: int = 500) -> int:
-        """Hand queued tasks (and ones a dead process left half-sent) to the outbox."""
+        """Hand queued tasks (and ones a dead process left half-sent) to the outbox: claimed
+        and registered in one transaction, then called a few at a time."""
         async with self._db.write() as s:
             now = self._clock()
             tasks = await repo.claim_tasks(s, tenant=tenant, status="queued", limit=limit,
                                            now=now)
             stale = await repo.claim_tasks(s, tenant=tenant, status="sending", limit=limit,
                                            older_than=now - self.stale_after, now=now)
-            taken = (await repo.app_messages_by_guide(s, tenant=tenant,
-                                                      since=now - timedelta(minutes=1))
-                     if any(t.kind in repo.APP_MESSAGE_KINDS for t in [*tasks, *stale])
-                     else Counter())
-            if stale:
+            if stale:  # a task with an outbox row is the outbox's: its retry takes over
                 owned = await repo.outbox_keys(s, tenant=tenant,
                                                keys=[outbox_key(t.id or 0) for t in stale])
-                # the outbox owns those now: its retry takes over
                 stale = [t for t in stale if outbox_key(t.id or 0) not in owned]
-        waiting, ready = self._app_quota(tenant, [*tasks, *stale], taken)
-        if waiting:
-            async with self._db.write() as s:
-                await repo.requeue_tasks(s, ids=[t.id for t in waiting if t.id], now=now)
+            claimed = [*tasks, *stale]
+            taken = (await repo.app_messages_by_guide(s, tenant=tenant,
+                                                      since=now - timedelta(minutes=1))
+                     if any(t.kind in repo.APP_MESSAGE_KINDS for t in claimed) else Counter())
+            waiting, ready = self._app_quota(tenant, claimed, taken)
+            await repo.requeue_tasks(s, ids=[t.id for t in waiting if t.id], now=now)
+            items = [(t, await self._outbox.register(
+                s, tenant=tenant, key=outbox_key(t.id or 0), kind=KINDS[t.kind],
+                payload={"task_id": t.id})) for t in ready]
         gate = asyncio.Semaphore(IN_FLIGHT)
-        done = await asyncio.gather(*(self._hand_over(gate, tenant, t) for t in ready))
+        done = await asyncio.gather(*(self._hand_over(gate, tenant, task, item)
+                                      for task, item in items if item is not None))
         return sum(done)
 
-    async def _hand_over(self, gate: asyncio.Semaphore, tenant: str, task: SopTask) -> bool:
-        assert task.id is not None
+    async def _hand_over(self, gate: asyncio.Semaphore, tenant: str, task: SopTask,
+                         item_id: int) -> bool:
         async with gate:
-            outcome = await self._outbox.run(tenant=tenant, key=outbox_key(task.id),
-                                             kind=KINDS[task.kind], payload={"task_id": task.id})
+            outcome = await self._outbox.attempt(item_id, tenant=tenant, kind=KINDS[task.kind],
+                                                 payload={"task_id": task.id})
         return outcome.status == "done"
 
     def _app_quota(self, tenant: str, tasks: list[SopTask],

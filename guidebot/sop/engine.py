@@ -11,13 +11,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from guidebot.db.engine import Database
 from guidebot.db.repo import contacts as contacts_repo
+from guidebot.db.repo import sop_bulk as bulk
 from guidebot.db.repo import sop_plan as repo
 from guidebot.db.repo import tags as tags_repo
 from guidebot.db.types import utcnow
 from guidebot.errors import NotFound, ValidationFailed
 from guidebot.settings import Settings
 from guidebot.sop import timing, versions
-from guidebot.sop.spec import SopSpec
+from guidebot.sop.spec import Audience, SopSpec
 
 log = logging.getLogger(__name__)
 
@@ -192,6 +193,26 @@ class SopEngine:
         enrollment_id, _ = await self.enroll(tenant, sop_id, external_userid=external_userid,
                                              guide=guide, at=utcnow())
         return enrollment_id, enrollment_id is not None
+
+    async def enroll_audience(self, tenant: str, sop_id: str, audience: Audience) -> int:
+        """Enroll every active relation the audience admits, now (HQ starting an SOP for an
+        existing customer base); a relation already enrolled is left alone."""
+        current = (await self.specs(tenant)).get(sop_id)
+        if current is None or not current.enabled:
+            raise NotFound(f"SOP {sop_id!r} does not exist or is disabled")
+        if current.spec.steps[0].channel == "welcome":
+            raise ValidationFailed(f"SOP {sop_id!r} starts with a welcome; it needs an add")
+        at = utcnow()
+        settings = self._settings.tenant(tenant)
+        async with self._db.write() as s:
+            enrolled = await bulk.enroll_audience(
+                s, tenant=tenant, sop_id=sop_id, version=current.version, first_step=0,
+                trigger_at=at, next_at=timing.step_time(current.spec, 0, at, None, settings),
+                tags_any=audience.tags_any, tags_all=audience.tags_all,
+                tags_none=audience.tags_none, stores=audience.stores, guides=audience.guides)
+        log.info("enrolled tenant=%s sop=%s v%s audience: %s new", tenant, sop_id,
+                 current.version, enrolled)
+        return enrolled
 
 
 def _added_matches(spec: SopSpec, ctx: AddContext, tags: set[str]) -> bool:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from guidebot.contacts.tags import TagService
 from guidebot.contacts.welcome import to_wecom_attachment
@@ -19,7 +22,7 @@ from guidebot.db.repo import sop_plan as plan_repo
 from guidebot.db.repo import sop_tasks as repo
 from guidebot.db.types import utcnow
 from guidebot.errors import ValidationFailed
-from guidebot.outbox import Executor, Outbox
+from guidebot.outbox import Done, Executor, Outbox, is_retry
 from guidebot.settings import Settings
 from guidebot.sop import reconcile
 from guidebot.sop.spec import SopSpec, sop_from_json
@@ -108,12 +111,6 @@ class SopExecutors:
     def _message(self, message_id: str) -> Message:
         return self._library.messages[message_id]
 
-    async def _mark_calling(self, task: SopTask) -> None:
-        assert task.id is not None
-        async with self._db.write() as s:
-            await repo.update_task(s, task_id=task.id, calling_at=self._clock(),
-                                   now=self._clock())
-
     async def _cancel(self, task: SopTask) -> dict[str, Any]:
         assert task.id is not None
         async with self._db.write() as s:
@@ -122,7 +119,7 @@ class SopExecutors:
                                    now=self._clock())
         return {"cancelled": True}
 
-    async def guide_task(self, tenant: str, payload: dict[str, Any]) -> dict[str, Any]:
+    async def guide_task(self, tenant: str, payload: dict[str, Any]) -> dict[str, Any] | Done:
         opened = await self._open(payload)
         if isinstance(opened, dict):
             return opened
@@ -138,17 +135,18 @@ class SopExecutors:
         if message.attachments:
             body["attachments"] = [to_wecom_attachment(a, appid) for a in message.attachments]
         client = self._client_for(tenant)
+        # calling_at is stamped when the task is claimed, before any call can happen
         found = (await reconcile.find_template(client, task, text, customers)
-                 if task.calling_at is not None else None)
+                 if is_retry() and task.calling_at is not None else None)
         if found is None:
-            await self._mark_calling(task)
             result = await client.add_msg_template(body)
             msgid, failed = str(result.get("msgid", "")), list(result.get("fail_list") or [])
         else:
             msgid, failed = found, []
-        await self._sent(task, msgid, customers, failed)
         await self._mark_tags(tenant, task, [c for c in customers if c not in set(failed)])
-        return {"msgid": msgid, "fail_list": failed}
+        return Done({"msgid": msgid, "fail_list": failed},
+                    functools.partial(self._sent, task=task, msgid=msgid, customers=customers,
+                                      failed=failed))
 
     async def _mark_tags(self, tenant: str, task: SopTask, customers: list[str]) -> None:
         """A step's add_tags / remove_tags, once per customer (each its own outbox row)."""
@@ -182,28 +180,28 @@ class SopExecutors:
             self._steps[key] = sop_from_json(row.spec) if row is not None else None
         return self._steps[key]
 
-    async def _sent(self, task: SopTask, msgid: str, customers: list[str],
+    async def _sent(self, s: AsyncSession, *, task: SopTask, msgid: str, customers: list[str],
                     failed: list[str]) -> None:
+        """The task is sent (in the outbox's done transaction); a 群发 task's guide is told."""
         assert task.id is not None
         now = self._clock()
-        async with self._db.write() as s:
-            if failed:  # the others stay queued: a sent task means its queued steps were sent
-                await plan_repo.set_task_steps(s, task_id=task.id, status="failed",
-                                               reason="not this guide's customer (fail_list)",
-                                               customers=failed)
-            await repo.update_task(s, task_id=task.id, status="sent", msgid=msgid,
+        if failed:  # the others stay queued: a sent task means its queued steps were sent
+            await plan_repo.set_task_steps(s, task_id=task.id, status="failed",
+                                           reason="not this guide's customer (fail_list)",
+                                           customers=failed)
+        await repo.update_task(s, task_id=task.id, status="sent", msgid=msgid,
+                               recipients=len(customers) - len(failed),
+                               next_check_at=now + CHECK_AFTER, now=now)
+        if task.kind == "guide_task" and NOTIFY_MESSAGE in self._library.messages:
+            await repo.insert_task(s, tenant=task.tenant, key=f"notify:{task.id}",
+                                   kind="notify", source=task.source, version=task.version,
+                                   step_index=task.step_index, guide=task.guide,
+                                   message=NOTIFY_MESSAGE,
                                    recipients=len(customers) - len(failed),
-                                   next_check_at=now + CHECK_AFTER, now=now)
-            if task.kind == "guide_task" and NOTIFY_MESSAGE in self._library.messages:
-                await repo.insert_task(s, tenant=task.tenant, key=f"notify:{task.id}",
-                                       kind="notify", source=task.source, version=task.version,
-                                       step_index=task.step_index, guide=task.guide,
-                                       message=NOTIFY_MESSAGE,
-                                       recipients=len(customers) - len(failed),
-                                       status="queued", detail=json.dumps({"task": task.id}),
-                                       now=now)
+                                   status="queued", detail=json.dumps({"task": task.id}),
+                                   now=now)
 
-    async def reminder(self, tenant: str, payload: dict[str, Any]) -> dict[str, Any]:
+    async def reminder(self, tenant: str, payload: dict[str, Any]) -> dict[str, Any] | Done:
         """An SOP `reminder` step: an app message to the guide naming the customers."""
         opened = await self._open(payload)
         if isinstance(opened, dict):
@@ -211,11 +209,12 @@ class SopExecutors:
         task, customers = opened
         names = await self._names(tenant, customers)
         result = await self._app_card(tenant, task, len(customers), names)
-        await self._sent(task, str(result.get("msgid", "")), customers, [])
         await self._mark_tags(tenant, task, customers)
-        return {"msgid": result.get("msgid", "")}
+        msgid = str(result.get("msgid", ""))
+        return Done({"msgid": msgid}, functools.partial(self._sent, task=task, msgid=msgid,
+                                                        customers=customers, failed=[]))
 
-    async def notify(self, tenant: str, payload: dict[str, Any]) -> dict[str, Any]:
+    async def notify(self, tenant: str, payload: dict[str, Any]) -> dict[str, Any] | Done:
         """Tell the guide a 群发 task waits for confirmation."""
         async with self._db.read() as s:
             task = await repo.get_task(s, task_id=int(payload["task_id"]))
@@ -223,10 +222,9 @@ class SopExecutors:
             return {"already": True}
         result = await self._app_card(tenant, task, task.recipients, [])
         assert task.id is not None
-        async with self._db.write() as s:
-            await repo.update_task(s, task_id=task.id, status="sent",
-                                   msgid=str(result.get("msgid", "")), now=self._clock())
-        return {"msgid": result.get("msgid", "")}
+        msgid = str(result.get("msgid", ""))
+        return Done({"msgid": msgid}, functools.partial(
+            repo.update_task, task_id=task.id, status="sent", msgid=msgid, now=self._clock()))
 
     async def _names(self, tenant: str, customers: list[str]) -> list[str]:
         async with self._db.read() as s:
@@ -250,7 +248,7 @@ class SopExecutors:
             log.warning("reminder task=%s: guide is not a valid member", task.id)
         return result
 
-    async def moment(self, tenant: str, payload: dict[str, Any]) -> dict[str, Any]:
+    async def moment(self, tenant: str, payload: dict[str, Any]) -> dict[str, Any] | Done:
         """An SOP `moment` step: a 朋友圈 task the guide publishes to all their customers."""
         opened = await self._open(payload)
         if isinstance(opened, dict):
@@ -267,5 +265,6 @@ class SopExecutors:
             body["attachments"] = links
         result = await self._client_for(tenant).call("POST", "externalcontact/add_moment_task",
                                                      json=body)
-        await self._sent(task, str(result.get("jobid", "")), customers, [])
-        return {"jobid": result.get("jobid", "")}
+        jobid = str(result.get("jobid", ""))
+        return Done({"jobid": jobid}, functools.partial(self._sent, task=task, msgid=jobid,
+                                                        customers=customers, failed=[]))

@@ -12,6 +12,7 @@ from guidebot.db.repo import sop_tasks as tasks_repo
 from guidebot.errors import NotFound, ValidationFailed
 from guidebot.settings import TenantSettings
 from guidebot.sop import timing
+from guidebot.sop.spec import AUDIENCE_KEYS, Audience
 from guidebot.sop.versions import Current
 
 
@@ -30,6 +31,20 @@ def parse_added_at(raw: str | None, tenant: TenantSettings) -> datetime:
     except ValueError:
         raise ValidationFailed(f"added_at: {raw!r} is not an ISO 8601 time") from None
     return at.replace(tzinfo=tenant.tz) if at.tzinfo is None else at
+
+
+def parse_audience(raw: Any) -> Audience:
+    """An audience from JSON: lists of strings under the drop-file keys (DESIGN §5.5)."""
+    if not isinstance(raw, dict):
+        raise ValidationFailed("audience: must be an object")
+    unknown = sorted(set(raw) - AUDIENCE_KEYS)
+    if unknown:
+        raise ValidationFailed(f"audience: unknown key(s) {', '.join(unknown)}; "
+                               f"known: {', '.join(sorted(AUDIENCE_KEYS))}")
+    for key, value in raw.items():
+        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+            raise ValidationFailed(f"audience.{key}: must be a list of non-empty strings")
+    return Audience(**{k: tuple(v) for k, v in raw.items()})
 
 
 async def sops_view(db: Database, tenant: TenantSettings,

@@ -258,3 +258,52 @@ async def queue_claimed_steps(session: AsyncSession) -> int:
         "AND c.id BETWEEN m.lo AND m.hi WHERE c.id = sop_steps.id) "
         "WHERE id IN (SELECT id FROM sop_claim_tmp) AND status = 'planned'")
     return int(getattr(await session.execute(stmt), "rowcount", 0) or 0)
+
+
+async def enroll_audience(session: AsyncSession, *, tenant: str, sop_id: str, version: int,
+                          first_step: int, trigger_at: datetime, next_at: datetime | None,
+                          tags_any: Sequence[str] = (), tags_all: Sequence[str] = (),
+                          tags_none: Sequence[str] = (), stores: Sequence[str] = (),
+                          guides: Sequence[str] = ()) -> int:
+    """Enroll every active relation in the audience at once (customer tags over all their
+    guides, the guide's store); existing enrollments are kept. Returns how many are new."""
+    where, values = [], {}
+    if stores:
+        where.append("g.store_id IN :stores")
+        values["stores"] = list(stores)
+    if guides:
+        where.append("f.guide IN :guides")
+        values["guides"] = list(guides)
+    if tags_any:
+        where.append(f"EXISTS ({_tag_names('tags_any')})")
+        values["tags_any"] = list(tags_any)
+    if tags_none:
+        where.append(f"NOT EXISTS ({_tag_names('tags_none')})")
+        values["tags_none"] = list(tags_none)
+    if tags_all:
+        where.append(f"(SELECT count(DISTINCT x.name) FROM ({_tag_names('tags_all')}) x) "
+                     "= :n_all")
+        values.update(tags_all=list(tags_all), n_all=len(set(tags_all)))
+    stmt = _times(text(
+        "INSERT INTO sop_enrollments (tenant, sop_id, external_userid, guide, store_id, "
+        "trigger_at, status, reason, version, next_step, next_at, last_at, created_at, "
+        "updated_at) SELECT f.tenant, :sop_id, f.external_userid, f.guide, g.store_id, :at, "
+        "'active', '', :version, :first, :next_at, NULL, :at, :at FROM follows f "
+        "LEFT JOIN guides g ON g.tenant = f.tenant AND g.userid = f.guide "
+        "WHERE f.tenant = :tenant AND f.status = 'active'"
+        + "".join(f" AND {w}" for w in where)
+        + " ON CONFLICT (tenant, sop_id, external_userid, guide) DO NOTHING"
+    ).bindparams(*(bindparam(k, expanding=True) for k in values if k != "n_all")),
+        "at", "next_at")
+    result = await session.execute(stmt, {
+        "tenant": tenant, "sop_id": sop_id, "at": trigger_at, "version": version,
+        "first": first_step, "next_at": next_at, "no": False, **values})
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def _tag_names(names: str) -> str:
+    """The customer's (f.external_userid) tag names among the list parameter `names`."""
+    return ("SELECT c.name FROM customer_tags ct JOIN corp_tags c ON c.tenant = ct.tenant "
+            "AND c.tag_id = ct.tag_id WHERE ct.tenant = f.tenant "
+            f"AND ct.external_userid = f.external_userid AND c.deleted = :no "
+            f"AND c.name IN :{names}")

@@ -32,7 +32,8 @@ async def insert_task(session: AsyncSession, now: datetime | None = None,
 async def claim_tasks(session: AsyncSession, *, tenant: str, status: str, limit: int,
                       older_than: datetime | None = None,
                       now: datetime | None = None) -> list[SopTask]:
-    """Tasks in `status` (optionally untouched since `older_than`), locked and marked sending."""
+    """Tasks in `status` (optionally untouched since `older_than`), locked and marked sending;
+    `calling_at` records from when a WeCom call may have happened (see reconcile)."""
     stmt = select(SopTask).where(SopTask.tenant == tenant, SopTask.status == status)
     if older_than is not None:
         stmt = stmt.where(SopTask.updated_at < older_than)  # type: ignore[operator]
@@ -40,7 +41,7 @@ async def claim_tasks(session: AsyncSession, *, tenant: str, status: str, limit:
     tasks = list((await session.execute(stmt)).scalars())
     now = now or utcnow()
     for task in tasks:
-        task.status, task.updated_at = "sending", now
+        task.status, task.updated_at, task.calling_at = "sending", now, now
     return tasks
 
 
