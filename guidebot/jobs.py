@@ -8,12 +8,15 @@ from typing import TYPE_CHECKING, Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from guidebot.content.reload import reload_library
+
 if TYPE_CHECKING:
     from guidebot.services import Services
 
 log = logging.getLogger(__name__)
 
 Job = Callable[..., Awaitable[Any]]
+LIBRARY_RELOAD_S = 5  # an edit applies within two looks (it must be the same on both)
 
 
 class Scheduler:
@@ -40,6 +43,18 @@ class Scheduler:
             await job(self._services, *args)
         except Exception:  # noqa: BLE001 - one failing run must not stop the schedule
             log.exception("job %s%s failed", job.__name__, args)
+
+
+async def run_library_reload(services: Services) -> None:
+    """Pick up edited content_library files: a valid edit replaces the library for every
+    service and records new SOP versions; an invalid one is logged and changes nothing."""
+    outcome = await reload_library(services.library)
+    if not outcome.replaced:
+        return
+    services.contacts.tags.declare(services.library.tag_groups)
+    await services.sop.library_replaced()
+    if outcome.tags_changed:
+        await services.sync_tags()  # creates tags newly declared in tags.toml
 
 
 async def run_outbox_retry(services: Services) -> None:
@@ -71,6 +86,7 @@ async def run_sop_tracking(services: Services, tenant: str) -> None:
 
 def schedule_defaults(scheduler: Scheduler, tenants: list[str]) -> None:
     scheduler.every(5, run_outbox_retry)
+    scheduler.every(LIBRARY_RELOAD_S, run_library_reload)
     for tenant in tenants:
         scheduler.every(2, run_sop_dispatch, tenant)
         scheduler.every(30, run_sop_singletons, tenant)

@@ -8,6 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from guidebot.console.api import SERVICES
+from guidebot.content.reload import problems_json
 from guidebot.db.repo import sop_plan as plan_repo
 from guidebot.errors import NotFound, ValidationFailed
 from guidebot.services import Services
@@ -25,8 +26,10 @@ def _error(status: int, message: str) -> web.Response:
 async def list_sops(request: web.Request) -> web.Response:
     services, tenant = _services(request), request.match_info["tenant"]
     currents = await services.sop.ready(tenant)
-    return web.json_response(await views.sops_view(services.db,
-                                                   services.settings.tenant(tenant), currents))
+    body = await views.sops_view(services.db, services.settings.tenant(tenant), currents)
+    # An edit of content_library that failed validation (the library in force stays).
+    body["library_errors"] = problems_json(services.library)
+    return web.json_response(body)
 
 
 async def preview(request: web.Request) -> web.Response:

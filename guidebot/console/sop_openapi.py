@@ -22,7 +22,14 @@ _TASK = {"type": "object", "properties": {
     "msgid": {"type": ["string", "null"]}, "confirmed": {"type": "integer"},
     "reminders": {"type": "integer"}, "note": {"type": ["string", "null"]},
     "delivery": {"type": ["object", "null"], "description": "the outbox row: status "
-                 "(done, failed, dead, …), attempts, last_error, next_try_at"}}}
+                 "(done, failed, dead, …), attempts, last_error, next_try_at"},
+    "detail": {"type": "object", "description": "kind-specific: reminders sent; for moments "
+               "the job result (job_status, moment_id, invalid_senders, invalid_tags)"}}}
+_LIBRARY_ERRORS = {"type": "array", "description": "problems of the newest content_library "
+                   "edit that failed validation (the library in force stays); empty when none",
+                   "items": {"type": "object", "properties": {
+                       "file": {"type": "string"}, "line": {"type": ["integer", "null"]},
+                       "message": {"type": "string"}}}}
 _SOP_ID = {"name": "sop_id", "in": "path", "required": True, "schema": {"type": "string"}}
 
 
@@ -35,7 +42,8 @@ def sop_paths(op: Callable[..., dict[str, Any]]) -> dict[str, Any]:
     """`op` is openapi._op (summary, schema, extra_params, body, status)."""
     return {
         "/api/v1/{tenant}/sops": {"get": op("SOPs: newest version, steps, enrollment counts", {
-            "type": "object", "properties": {"sops": {"type": "array", "items": _SOP}}})},
+            "type": "object", "properties": {"sops": {"type": "array", "items": _SOP},
+                                             "library_errors": _LIBRARY_ERRORS}})},
         "/api/v1/{tenant}/sops/{sop_id}/preview": {"get": op(
             "When each step would fire for a customer added at added_at (quiet hours, quota)",
             {"type": "object", "properties": {"steps": {"type": "array", "items": _STEP}}},

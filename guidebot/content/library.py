@@ -5,10 +5,12 @@ from __future__ import annotations
 import re
 import tomllib
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from guidebot.content.errors import ContentInvalid, Problem, line_of
+from guidebot.content.files import content_digest
 from guidebot.content.render import TemplateSyntaxError, unknown_placeholders
 from guidebot.sop.spec import DropSpec, SopSpec
 from guidebot.sop.validate import parse_drop, parse_sop
@@ -40,12 +42,35 @@ class TagGroup:
 
 
 @dataclass(frozen=True)
+class Rejection:
+    """An edit that did not validate: the library stays as it was (content/reload.py)."""
+
+    digest: str
+    problems: tuple[Problem, ...]
+    at: datetime
+
+
+@dataclass
 class Library:
+    """The content in force. One object for the process: services keep a reference, and a
+    reload swaps its contents in place (`replace_with`), so they all see the new content."""
+
     root: Path
     messages: dict[str, Message]
     tag_groups: tuple[TagGroup, ...]
     sops: dict[str, SopSpec] = field(default_factory=dict)
     drops: dict[str, DropSpec] = field(default_factory=dict)
+    digest: str = ""  # of the files this content was loaded from (content/files.py)
+    loaded_at: datetime | None = None
+    rejected: Rejection | None = None  # the newest edit that failed validation, if any
+    settling: str = ""  # digest of files seen changed once, loaded if still so next time
+
+    def replace_with(self, other: Library) -> None:
+        """Take `other`'s content. No await happens here, so no coroutine sees half of it."""
+        self.messages, self.tag_groups = other.messages, other.tag_groups
+        self.sops, self.drops = other.sops, other.drops
+        self.digest, self.loaded_at = other.digest, other.loaded_at
+        self.rejected, self.settling = None, ""
 
 
 def _read(path: Path, problems: list[Problem]) -> tuple[dict[str, Any], str] | None:
@@ -134,6 +159,7 @@ def _tag_groups(path: Path, problems: list[Problem]) -> tuple[TagGroup, ...]:
 
 def load_library(root: Path) -> Library:
     """Load and validate; raises ContentInvalid listing every problem found."""
+    digest = content_digest(root)
     problems: list[Problem] = []
     messages = {}
     for path in sorted((root / "messages").glob("*.toml")):
@@ -146,7 +172,8 @@ def load_library(root: Path) -> Library:
     drops = _specs(root / "drops", known, problems, parse_drop)
     if problems:
         raise ContentInvalid(problems)
-    return Library(root, messages, groups, sops, drops)
+    return Library(root, messages, groups, sops, drops, digest=digest,
+                   loaded_at=datetime.now(UTC))
 
 
 def _specs(folder: Path, messages: set[str], problems: list[Problem],

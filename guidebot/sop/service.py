@@ -8,6 +8,7 @@ from datetime import datetime
 
 from guidebot.contacts.tags import TagService
 from guidebot.content.library import Library
+from guidebot.content.reload import library_is_newest
 from guidebot.db.engine import Database
 from guidebot.db.repo import sop_tasks as tasks_repo
 from guidebot.db.types import utcnow
@@ -48,11 +49,19 @@ class SopService:
         return self._executors.executors()
 
     async def ready(self, tenant: str) -> dict[str, versions.Current]:
-        """Record new versions of edited SOP files (once per process), then the newest ones."""
-        if tenant not in self._synced:
+        """Record new versions of edited SOP files (once per process and per reload), then
+        the newest ones."""
+        if tenant not in self._synced and await library_is_newest(self._library):
             self._synced.add(tenant)
             return await versions.sync(self._db, tenant, self._library.sops)
         return await versions.current(self._db, tenant)
+
+    async def library_replaced(self) -> None:
+        """The library was reloaded: record new versions for every tenant now, so an edit
+        applies to every step not yet materialised."""
+        self._synced.clear()
+        for tenant in self._settings.tenants:
+            await self.ready(tenant)
 
     async def plan(self, tenant: str, *, limit: int = 2000) -> int:
         """Materialise every due step; returns how many enrollments were advanced."""
