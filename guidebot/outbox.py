@@ -6,7 +6,7 @@ import asyncio
 import json
 import logging
 import random
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from guidebot.db.engine import Database
 from guidebot.db.repo import outbox as outbox_repo
 from guidebot.db.types import utcnow
+from guidebot.db.writes import Write, apply
 from guidebot.errors import WeComApiError, WeComError
 
 log = logging.getLogger(__name__)
@@ -34,10 +35,20 @@ def is_retry() -> bool:
 @dataclass(frozen=True)
 class Done:
     """An executor's result plus writes to make in the transaction that records it as done,
-    so the call's bookkeeping costs one transaction, not two."""
+    so the call's bookkeeping costs no transaction of its own."""
 
     result: dict[str, Any]
-    then: Callable[[AsyncSession], Awaitable[None]] | None = None
+    writes: Sequence[Write] = ()
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A registered row's first attempt, ready to run (its executor's data already loaded)."""
+
+    item_id: int
+    tenant: str
+    kind: str
+    call: Callable[[], Awaitable[dict[str, Any] | Done]]
 
 
 Executor = Callable[[str, dict[str, Any]], Awaitable["dict[str, Any] | Done"]]
@@ -105,6 +116,23 @@ class Outbox:
                                                payload=json.dumps(payload), due_at=utcnow(),
                                                deadline_at=None)
 
+    async def register_many(self, session: AsyncSession, *, tenant: str,
+                            rows: Sequence[tuple[str, str, dict[str, Any]]]) -> dict[str, int]:
+        """`register` for (key, kind, payload) rows at once; the ids of the keys now claimed
+        by this call (a key that existed is left out: its row owns the call)."""
+        if not rows:
+            return {}
+        keys = [key for key, _, _ in rows]
+        before = await outbox_repo.ids_by_key(session, tenant=tenant, keys=keys)
+        now = utcnow()
+        await outbox_repo.insert_many(session, rows=[{
+            "tenant": tenant, "key": key, "kind": kind, "payload": json.dumps(payload),
+            "status": "sending", "attempts": 0, "last_error": "", "result": "", "due_at": now,
+            "deadline_at": None, "created_at": now, "updated_at": now}
+            for key, kind, payload in rows if key not in before])
+        after = await outbox_repo.ids_by_key(session, tenant=tenant, keys=keys)
+        return {k: i for k, i in after.items() if k not in before}
+
     async def attempt(self, item_id: int, *, tenant: str, kind: str,
                       payload: dict[str, Any]) -> Outcome:
         """The first attempt of a registered row; failures are left for `retry_due`."""
@@ -137,11 +165,38 @@ class Outbox:
             return await self._failed(item_id, tenant, kind, attempt, exc)
         done = answer if isinstance(answer, Done) else Done(answer)
         async with self._db.write() as session:
-            if done.then is not None:
-                await done.then(session)
-            await outbox_repo.record_attempt(session, item_id=item_id, status="done",
-                                             result=json.dumps(done.result, ensure_ascii=False))
+            await apply(session, [*done.writes, _done_write(item_id, done)])
         return Outcome("done", done.result)
+
+    async def attempt_many(self, prepared: Sequence[Prepared], *,
+                           in_flight: int = 8) -> list[Outcome]:
+        """First attempts of registered rows, `in_flight` calls at a time; every call that
+        succeeded is recorded, with its writes, in one transaction (a process dying before it
+        leaves the rows "sending": retry_due takes them over as retries)."""
+        gate = asyncio.Semaphore(in_flight)
+
+        async def one(item: Prepared) -> Done | WeComError:
+            async with gate:
+                try:
+                    answer = await item.call()
+                except WeComError as exc:
+                    return exc
+            return answer if isinstance(answer, Done) else Done(answer)
+
+        answers = await asyncio.gather(*(one(p) for p in prepared))
+        done = [(p, a) for p, a in zip(prepared, answers, strict=True) if isinstance(a, Done)]
+        if done:
+            async with self._db.write() as session:
+                await apply(session, [w for p, a in done for w in (*a.writes,
+                                                                    _done_write(p.item_id, a))])
+        outcomes = []
+        for item, answer in zip(prepared, answers, strict=True):
+            if isinstance(answer, Done):
+                outcomes.append(Outcome("done", answer.result))
+            else:
+                outcomes.append(await self._failed(item.item_id, item.tenant, item.kind, 1,
+                                                   answer))
+        return outcomes
 
     async def _failed(self, item_id: int, tenant: str, kind: str, attempt: int,
                       exc: WeComError) -> Outcome:
@@ -163,3 +218,8 @@ class Outbox:
             await outbox_repo.record_attempt(session, item_id=item_id, status="expired",
                                              error=error)
         return Outcome("expired", None, error)
+
+
+def _done_write(item_id: int, done: Done) -> Write:
+    return outbox_repo.done(item_id=item_id, result=json.dumps(done.result, ensure_ascii=False),
+                            at=utcnow())

@@ -1,12 +1,16 @@
-"""SOP benchmark: N customers across G guides in a 5-step SOP, planned and dispatched to the
-sandbox in batched tasks, against a plain bulk insert of as many rows into the same database.
+"""SOP benchmark: N customers across G guides enrolled in a 5-step SOP, planned and
+dispatched to the sandbox in batched tasks, against a plain bulk insert of as many rows into
+the same database.
 
 guidebot's SOP service runs in this process on a fresh SQLite database (or --database-url);
 the WeCom sandbox runs as its own process over HTTP (so its call log is not counted in RSS).
-The clock is moved to each step's due time; every pass plans due steps (just in time),
-batches them into one task per guide and step, and delivers those through the outbox to the
-sandbox. Printed: wall time,
-rows/s, peak RSS and the ratio to the plain insert baseline measured in the same run.
+Not timed: seeding the relations, in guidebot's database (customers, follows, as the
+webhook would have made them) and in the sandbox (POST /_sandbox/{t}/seed, so WeCom knows
+every customer is the guide's). Timed: one audience enrollment of every relation (the admin
+API's enroll with an audience), then for each step the clock moves to its due time and the
+passes plan due steps (just in time), batch them into one task per guide and step, and
+deliver those through the outbox to the sandbox. Printed: wall time, rows/s, peak RSS and
+the ratio to the plain insert baseline measured in the same run.
 
     python scripts/bench_sop.py [--customers 1000000] [--guides 1000]
 """
@@ -17,6 +21,7 @@ import argparse
 import asyncio
 import resource
 import shutil
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -28,15 +33,19 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import aiohttp  # noqa: E402
 from benchkit import bench_config, free_port  # noqa: E402
 from sqlalchemy import Column, Integer, MetaData, String, Table, func, insert, select  # noqa: E402
 
+from guidebot.cli import loop_factory  # noqa: E402
 from guidebot.db.engine import Database  # noqa: E402
 from guidebot.db.migrate import upgrade_async  # noqa: E402
 from guidebot.db.models_sop import SopStep, SopTask  # noqa: E402
 from guidebot.db.repo import sop_plan  # noqa: E402
+from guidebot.server import SWITCH_INTERVAL_S  # noqa: E402
 from guidebot.services import build_services  # noqa: E402
 from guidebot.settings import Settings, load_settings  # noqa: E402
+from guidebot.sop.spec import Audience  # noqa: E402
 
 T0 = datetime(2026, 11, 20, 4, 0, tzinfo=UTC)  # 12:00 in Shanghai
 CHUNK = 20_000
@@ -69,15 +78,36 @@ def setup(folder: Path, db_url: str) -> Path:
     return config
 
 
-async def enroll(db: Database, customers: int, guides: int) -> None:
-    for start in range(0, customers, CHUNK):
-        rows = [{"tenant": "bench", "sop_id": "bench5", "external_userid": f"wm{i:09d}",
-                 "guide": f"guide{i % guides:04d}", "store_id": None, "trigger_at": T0,
-                 "status": "active", "reason": "", "version": 1, "next_step": 0,
-                 "next_at": T0 + timedelta(minutes=1), "last_at": None, "created_at": T0,
-                 "updated_at": T0} for i in range(start, min(customers, start + CHUNK))]
-        async with db.write() as s:
-            await sop_plan.insert_enrollments(s, rows)
+def seed_database(path: Path, customers: int, guides: int) -> None:
+    """The relations guidebot would hold after the adds (generation, not timed)."""
+    stamp = T0.strftime("%Y-%m-%d %H:%M:%S.%f")
+    conn = sqlite3.connect(path)
+    conn.execute("INSERT INTO tenants (id, corp_id, created_at) VALUES ('bench', ?, ?)",
+                 ("wwbench0000000001", stamp))
+    conn.executemany("INSERT INTO guides (tenant, userid, name, store_id, created_at) "
+                     "VALUES ('bench', ?, ?, NULL, ?)",
+                     ((f"guide{g:04d}", f"导购{g:04d}", stamp) for g in range(guides)))
+    conn.executemany("INSERT INTO customers (tenant, external_userid, name, avatar, corp_name, "
+                     "created_at) VALUES ('bench', ?, '', '', '', ?)",
+                     ((f"wm{i:09d}", stamp) for i in range(customers)))
+    conn.executemany("INSERT INTO follows (tenant, guide, external_userid, status, state, "
+                     "added_at) VALUES ('bench', ?, ?, 'active', '', ?)",
+                     ((f"guide{i % guides:04d}", f"wm{i:09d}", stamp)
+                      for i in range(customers)))
+    conn.commit()
+    conn.close()
+
+
+async def seed_sandbox(port: int, customers: int, guides: int) -> None:
+    """WeCom's side of the same relations (not timed)."""
+    async with aiohttp.ClientSession() as http:
+        for start in range(0, customers, 50_000):
+            follows = [{"userid": f"guide{i % guides:04d}", "external_userid": f"wm{i:09d}"}
+                       for i in range(start, min(customers, start + 50_000))]
+            async with http.post(f"http://127.0.0.1:{port}/_sandbox/bench/seed",
+                                 json={"follows": follows}) as resp:
+                if resp.status != 200:
+                    raise SystemExit(f"seeding the sandbox: {resp.status} {await resp.text()}")
 
 
 async def baseline(db: Database, rows: int) -> float:
@@ -123,23 +153,30 @@ async def run(settings: Settings, url: str, port: int, customers: int, guides: i
     settings = replace(settings, tenants={t: replace(v, api_base=f"http://127.0.0.1:{port}/cgi-bin/")
                                           for t, v in settings.tenants.items()})
     await upgrade_async(url)
+    if url.startswith("sqlite"):
+        began = time.perf_counter()
+        seed_database(Path(url.split("///", 1)[1]), customers, guides)
+        await seed_sandbox(port, customers, guides)
+        print(f"seeded {customers:,} relations in {time.perf_counter() - began:.1f} s "
+              "(not timed)")
+    else:
+        raise SystemExit("seeding is written for SQLite; pass no --database-url")
     services = build_services(settings, Database(url))
     sop, db = services.sop, services.db
     await sop.ready("bench")
     print(f"{customers:,} customers, {guides:,} guides, 5 steps, database {url.split(':')[0]}")
 
     started = time.perf_counter()
-    await enroll(db, customers, guides)
-    enrolled = time.perf_counter() - started
-    print(f"  enrolled in {enrolled:.1f} s")
+    sop.engine.clock = lambda: T0
+    enrolled = await sop.engine.enroll_audience("bench", "bench5", Audience())
+    print(f"  enrolled {enrolled:,} in {time.perf_counter() - started:.1f} s")
     for day, hour in ((0, 12), (1, 10), (2, 10), (3, 11), (4, 10)):
         local = (T0 + timedelta(days=day)).replace(hour=hour - 8, minute=5)
         sop.clock = lambda at=local: at
         mark = time.perf_counter()
-        await sop.plan("bench", limit=5000)
+        await sop.plan("bench")
         while await sop.dispatcher.batch("bench"):
-            while await sop.dispatcher.deliver("bench", limit=500):
-                pass
+            pass
         while await sop.dispatcher.deliver("bench", limit=500):
             pass
         print(f"  step due {local.isoformat()}: {time.perf_counter() - mark:.1f} s, "
@@ -148,9 +185,11 @@ async def run(settings: Settings, url: str, port: int, customers: int, guides: i
     async with db.read() as s:
         steps = (await s.execute(select(func.count()).select_from(SopStep))).scalar_one()
         tasks = (await s.execute(select(func.count()).select_from(SopTask))).scalar_one()
+        counts = await sop_plan.count_steps(s, tenant="bench")
     rows = customers + int(steps) + int(tasks)
     plain = await baseline(db, rows)
-    print(f"step rows {steps:,}, tasks (群发 + reminders + notifications) {tasks:,}")
+    print(f"step rows {steps:,} {dict(sorted(counts.items()))}, "
+          f"tasks (群发 + reminders + notifications) {tasks:,}")
     print(f"wall time {wall:.1f} s, {rows / wall:,.0f} rows/s, peak RSS {peak_rss_mb():.0f} MB")
     print(f"plain bulk insert of {rows:,} rows: {plain:.1f} s ({rows / plain:,.0f} rows/s); "
           f"ratio {wall / plain:.2f}")
@@ -164,4 +203,8 @@ if __name__ == "__main__":
     parser.add_argument("--guides", type=int, default=1_000)
     parser.add_argument("--database-url", help="default: a fresh SQLite file")
     args = parser.parse_args()
-    asyncio.run(main(args.customers, args.guides, args.database_url))
+    # The runtime of `guidebot serve`, whose scheduler runs these passes: its loop and GIL
+    # switch interval.
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
+    with asyncio.Runner(loop_factory=loop_factory()) as runner:
+        runner.run(main(args.customers, args.guides, args.database_url))

@@ -62,6 +62,8 @@ async def enroll(request: web.Request) -> web.Response:
         return _error(400, "body must be JSON")
     if not isinstance(data, dict):
         return _error(400, "body must be a JSON object")
+    if "audience" in data:
+        return await _enroll_audience(services, tenant, request.match_info["sop_id"], data)
     fields: dict[str, Any] = {k: data.get(k) for k in ("external_userid", "guide")}
     for key, value in fields.items():
         if not isinstance(value, str) or not value:
@@ -81,6 +83,24 @@ async def enroll(request: web.Request) -> web.Response:
         enrollment_id = found.id if found else None
     return web.json_response({"enrollment_id": enrollment_id, "sop": sop_id,
                               "created": created}, status=201 if created else 200)
+
+
+async def _enroll_audience(services: Services, tenant: str, sop_id: str,
+                           data: dict[str, Any]) -> web.Response:
+    """`{"audience": {tags_any?, tags_all?, tags_none?, stores?, guides?}}`: every active
+    relation it admits ({} = all of them)."""
+    if set(data) != {"audience"}:
+        return _error(400, "audience: give it alone, not with external_userid or guide")
+    try:
+        audience = views.parse_audience(data["audience"])
+        await services.sop.ready(tenant)
+        enrolled = await services.sop.engine.enroll_audience(tenant, sop_id, audience)
+    except NotFound as exc:
+        return _error(404, str(exc))
+    except ValidationFailed as exc:
+        return _error(400, str(exc))
+    return web.json_response({"sop": sop_id, "enrolled": enrolled,
+                              "audience": {k: list(v) for k, v in audience.__dict__.items()}})
 
 
 def routes() -> list[web.RouteDef]:

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
+import functools
 import logging
 from collections import Counter
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any
 
 from guidebot.db.engine import Database
-from guidebot.db.models_sop import SopTask
 from guidebot.db.repo import sop_bulk as bulk
 from guidebot.db.repo import sop_tasks as repo
 from guidebot.db.types import utcnow
-from guidebot.outbox import Outbox
+from guidebot.outbox import Outbox, Prepared
+from guidebot.sop.executors import SopExecutors
 from guidebot.sop.tasking import BATCH_CHANNELS, StepGroup, make_tasks
 
 log = logging.getLogger(__name__)
@@ -30,12 +31,14 @@ def outbox_key(task_id: int) -> str:
 class Dispatcher:
     """Claims with FOR UPDATE SKIP LOCKED, so any number of processes may run it at once."""
 
-    def __init__(self, db: Database, outbox: Outbox, *, claim_limit: int = 100_000,
+    def __init__(self, db: Database, outbox: Outbox, executors: SopExecutors, *,
+                 claim_limit: int = 100_000,
                  stale_after: timedelta = timedelta(minutes=2),
                  clock: Callable[[], datetime] = utcnow,
                  app_msg_per_min: Callable[[str], int] = lambda tenant: 30) -> None:
         self._db = db
         self._outbox = outbox
+        self._executors = executors
         self._claim_limit = claim_limit
         self.stale_after = stale_after
         self._clock = clock
@@ -60,45 +63,41 @@ class Dispatcher:
 
     async def deliver(self, tenant: str, *, limit: int = 500) -> int:
         """Hand queued tasks (and ones a dead process left half-sent) to the outbox: claimed
-        and registered in one transaction, then called a few at a time."""
+        and registered in one transaction, loaded in one read, called a few at a time and
+        recorded together; returns how many were done."""
         async with self._db.write() as s:
             now = self._clock()
-            tasks = await repo.claim_tasks(s, tenant=tenant, status="queued", limit=limit,
-                                           now=now)
+            claimed = [*await repo.claim_tasks(s, tenant=tenant, status="queued", limit=limit,
+                                               now=now)]
             stale = await repo.claim_tasks(s, tenant=tenant, status="sending", limit=limit,
                                            older_than=now - self.stale_after, now=now)
             if stale:  # a task with an outbox row is the outbox's: its retry takes over
                 owned = await repo.outbox_keys(s, tenant=tenant,
-                                               keys=[outbox_key(t.id or 0) for t in stale])
-                stale = [t for t in stale if outbox_key(t.id or 0) not in owned]
-            claimed = [*tasks, *stale]
+                                               keys=[outbox_key(t.id) for t in stale])
+                claimed += [t for t in stale if outbox_key(t.id) not in owned]
             taken = (await repo.app_messages_by_guide(s, tenant=tenant,
                                                       since=now - timedelta(minutes=1))
                      if any(t.kind in repo.APP_MESSAGE_KINDS for t in claimed) else Counter())
             waiting, ready = self._app_quota(tenant, claimed, taken)
-            await repo.requeue_tasks(s, ids=[t.id for t in waiting if t.id], now=now)
-            items = [(t, await self._outbox.register(
-                s, tenant=tenant, key=outbox_key(t.id or 0), kind=KINDS[t.kind],
-                payload={"task_id": t.id})) for t in ready]
-        gate = asyncio.Semaphore(IN_FLIGHT)
-        done = await asyncio.gather(*(self._hand_over(gate, tenant, task, item)
-                                      for task, item in items if item is not None))
-        return sum(done)
+            await repo.requeue_tasks(s, ids=[t.id for t in waiting], now=now)
+            items = await self._outbox.register_many(s, tenant=tenant, rows=[
+                (outbox_key(t.id), KINDS[t.kind], {"task_id": t.id}) for t in ready])
+        if not items:
+            return 0
+        loaded = await self._executors.load(tenant, [t.id for t in ready])
+        outcomes = await self._outbox.attempt_many([
+            Prepared(items[outbox_key(t.id)], tenant, KINDS[t.kind],
+                     functools.partial(self._executors.call, tenant, loaded.get(t.id)))
+            for t in ready if outbox_key(t.id) in items], in_flight=IN_FLIGHT)
+        return sum(o.status == "done" for o in outcomes)
 
-    async def _hand_over(self, gate: asyncio.Semaphore, tenant: str, task: SopTask,
-                         item_id: int) -> bool:
-        async with gate:
-            outcome = await self._outbox.attempt(item_id, tenant=tenant, kind=KINDS[task.kind],
-                                                 payload={"task_id": task.id})
-        return outcome.status == "done"
-
-    def _app_quota(self, tenant: str, tasks: list[SopTask],
-                   taken: Counter[str]) -> tuple[list[SopTask], list[SopTask]]:
+    def _app_quota(self, tenant: str, tasks: list[Any],
+                   taken: Counter[str]) -> tuple[list[Any], list[Any]]:
         """≤ N app messages per guide per minute (FACTS §3.7: the excess is silently dropped):
         over it, a task goes back to the queue for a later pass."""
         limit = self.app_msg_per_min(tenant)
-        waiting: list[SopTask] = []
-        ready: list[SopTask] = []
+        waiting: list[Any] = []
+        ready: list[Any] = []
         for task in tasks:
             if task.kind in repo.APP_MESSAGE_KINDS:
                 if taken[task.guide] >= limit:

@@ -46,10 +46,12 @@ class AddContext:
 
 class SopEngine:
     def __init__(self, settings: Settings, db: Database,
-                 specs: Callable[[str], Awaitable[dict[str, versions.Current]]]) -> None:
+                 specs: Callable[[str], Awaitable[dict[str, versions.Current]]],
+                 clock: Callable[[], datetime] = utcnow) -> None:
         self._settings = settings
         self._db = db
         self.specs = specs  # the newest version of every SOP (recorded on first use)
+        self.clock = clock  # "now" for manual and audience enrollments
 
     async def enroll(self, tenant: str, sop_id: str, *, external_userid: str, guide: str,
                      at: datetime, store_id: str | None = None,
@@ -191,7 +193,7 @@ class SopEngine:
         if current.spec.steps[0].channel == "welcome":
             raise ValidationFailed(f"SOP {sop_id!r} starts with a welcome; it needs an add")
         enrollment_id, _ = await self.enroll(tenant, sop_id, external_userid=external_userid,
-                                             guide=guide, at=utcnow())
+                                             guide=guide, at=self.clock())
         return enrollment_id, enrollment_id is not None
 
     async def enroll_audience(self, tenant: str, sop_id: str, audience: Audience) -> int:
@@ -202,7 +204,7 @@ class SopEngine:
             raise NotFound(f"SOP {sop_id!r} does not exist or is disabled")
         if current.spec.steps[0].channel == "welcome":
             raise ValidationFailed(f"SOP {sop_id!r} starts with a welcome; it needs an add")
-        at = utcnow()
+        at = self.clock()
         settings = self._settings.tenant(tenant)
         async with self._db.write() as s:
             enrolled = await bulk.enroll_audience(

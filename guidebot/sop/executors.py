@@ -1,15 +1,18 @@
-"""The WeCom calls behind SOP tasks, run by the outbox under the task's key (at most once)."""
+"""The WeCom calls behind SOP tasks, run by the outbox under the task's key (at most once).
+
+The dispatcher loads a batch of claimed tasks at once (`load`) and hands each one's call to
+the outbox (`call`); a retry from the outbox loads its one task (the registered executors).
+A call returns `Done` with its bookkeeping as deferred writes, recorded with the outbox row.
+"""
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
-
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from guidebot.contacts.tags import TagService
 from guidebot.contacts.welcome import to_wecom_attachment
@@ -21,6 +24,7 @@ from guidebot.db.repo import contacts as contacts_repo
 from guidebot.db.repo import sop_plan as plan_repo
 from guidebot.db.repo import sop_tasks as repo
 from guidebot.db.types import utcnow
+from guidebot.db.writes import Write
 from guidebot.errors import ValidationFailed
 from guidebot.outbox import Done, Executor, Outbox, is_retry
 from guidebot.settings import Settings
@@ -35,10 +39,22 @@ TITLE_BYTES, DESCRIPTION_BYTES = 128, 512  # textcard limits (FACTS §3.7)
 NOTIFY_MESSAGE = "sop_notify_guide"
 NAMES_LISTED = 10
 GUIDE_CACHE = timedelta(minutes=1)
+FINISHED = ("sent", "confirmed", "cancelled")
+WITH_CUSTOMERS = ("guide_task", "reminder", "moment")
 
 
 def _cut(text: str, limit: int) -> str:
     return text.encode()[:limit].decode(errors="ignore")
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """A claimed task with what its call needs: its remaining customers, for a reminder the
+    names of the first few."""
+
+    task: SopTask
+    customers: list[str]
+    names: list[str]
 
 
 class SopExecutors:
@@ -57,50 +73,66 @@ class SopExecutors:
         self._steps: dict[tuple[str, str, int], SopSpec | None] = {}
 
     def executors(self) -> dict[str, Executor]:
-        return {"sop_guide_task": self.guide_task, "sop_reminder": self.reminder,
-                "sop_moment": self.moment, "sop_notify": self.notify}
+        """For the outbox's retries: each loads its one task, then calls."""
+        return {f"sop_{kind}": self._one for kind in ("guide_task", "reminder", "moment",
+                                                      "notify")}
 
-    async def _load(self, payload: Mapping[str, Any]) -> tuple[SopTask, list[str]] | None:
+    async def _one(self, tenant: str, payload: dict[str, Any]) -> dict[str, Any] | Done:
+        loaded = (await self.load(tenant, [int(payload["task_id"])])).get(int(payload["task_id"]))
+        return await self.call(tenant, loaded)
+
+    async def load(self, tenant: str, task_ids: Sequence[int]) -> dict[int, Loaded]:
+        """The tasks, their customers and guides' names, in one read session."""
         async with self._db.read() as s:
-            task = await repo.get_task(s, task_id=int(payload["task_id"]))
-            if task is None or task.status in ("sent", "confirmed", "cancelled"):
-                return None
-            customers = await plan_repo.task_customers(s, task_id=int(payload["task_id"]))
-        if task.source.startswith("drop:"):  # drops name their audience in the task itself
-            return task, sorted(json.loads(task.detail or "{}").get("customers", []))
-        return task, customers
+            tasks = await repo.tasks_by_id(s, ids=task_ids)
+            open_ids = [i for i, t in tasks.items()
+                        if t.status not in FINISHED and t.kind in WITH_CUSTOMERS
+                        and not t.source.startswith("drop:")]
+            customers = await plan_repo.customers_of_tasks(s, task_ids=open_ids)
+            for task in tasks.values():
+                if task.source.startswith("drop:"):  # drops name their audience in the task
+                    customers[task.id or 0] = sorted(
+                        json.loads(task.detail or "{}").get("customers", []))
+            listed = {c for i, t in tasks.items() if t.kind == "reminder"
+                      for c in customers.get(i, [])[:NAMES_LISTED]}
+            names = (await repo.customer_names(s, tenant=tenant, external_userids=sorted(listed))
+                     if listed else {})
+            await self._remember_guides(s, tenant, {t.guide for t in tasks.values()})
+        return {i: Loaded(t, customers.get(i, []),
+                          [names.get(c) or c for c in customers.get(i, [])[:NAMES_LISTED]
+                           if c in names])
+                for i, t in tasks.items()}
 
-    async def _open(self, payload: Mapping[str, Any]
-                    ) -> tuple[SopTask, list[str]] | dict[str, Any]:
-        """The task and its remaining customers, or the answer when there is nothing to send."""
-        loaded = await self._load(payload)
-        if loaded is None:
+    async def call(self, tenant: str, loaded: Loaded | None) -> dict[str, Any] | Done:
+        """The task's WeCom call; nothing when it is gone or finished, a cancellation when
+        every customer left before it was sent."""
+        if loaded is None or loaded.task.status in FINISHED:
             return {"already": True}
-        task, customers = loaded
-        if not customers:
-            return await self._cancel(task)
-        return task, customers
+        if loaded.task.kind == "notify":
+            return await self._notify(tenant, loaded.task)
+        if not loaded.customers:
+            return self._cancel(loaded.task)
+        run = {"guide_task": self._guide_task, "reminder": self._reminder,
+               "moment": self._moment}[loaded.task.kind]
+        return await run(tenant, loaded)
 
-    async def _values(self, task: SopTask, count: int, names: list[str]) -> dict[str, Any]:
-        guide, store = await self._guide(task.tenant, task.guide)
+    async def _remember_guides(self, s: Any, tenant: str, userids: set[str]) -> None:
+        """Guides' and their stores' names, remembered for a minute (a pass sends many tasks
+        per guide; a renamed guide shows in the next minute's texts)."""
+        now = self._clock()
+        wanted = sorted(u for u in userids if (cached := self._guides.get((tenant, u))) is None
+                        or now - cached[0] >= GUIDE_CACHE)
+        if wanted:
+            for userid, names in (await contacts_repo.guide_names(s, tenant=tenant,
+                                                                  userids=wanted)).items():
+                self._guides[(tenant, userid)] = (now, names)
+
+    def _values(self, task: SopTask, count: int, names: list[str]) -> dict[str, Any]:
+        cached = self._guides.get((task.tenant, task.guide))
+        guide, store = cached[1] if cached else ("", "")
         return {"guide": {"name": guide, "userid": task.guide}, "store": {"name": store},
                 "task": {"title": self._title(task), "count": str(count),
                          "customers": "、".join(names[:NAMES_LISTED])}}
-
-    async def _guide(self, tenant: str, userid: str) -> tuple[str, str]:
-        """The guide's and their store's names, remembered for a minute (a pass sends many
-        tasks per guide; a renamed guide shows in the next minute's texts)."""
-        now = self._clock()
-        cached = self._guides.get((tenant, userid))
-        if cached is not None and now - cached[0] < GUIDE_CACHE:
-            return cached[1]
-        async with self._db.read() as s:
-            guide = await contacts_repo.get_guide(s, tenant=tenant, userid=userid)
-            store = (await contacts_repo.get_store(s, tenant=tenant, store_id=guide.store_id)
-                     if guide and guide.store_id else None)
-        names = (guide.name if guide else "", store.name if store else "")
-        self._guides[(tenant, userid)] = (now, names)
-        return names
 
     def _title(self, task: SopTask) -> str:
         kind, _, ident = task.source.partition(":")
@@ -111,22 +143,16 @@ class SopExecutors:
     def _message(self, message_id: str) -> Message:
         return self._library.messages[message_id]
 
-    async def _cancel(self, task: SopTask) -> dict[str, Any]:
+    def _cancel(self, task: SopTask) -> Done:
         assert task.id is not None
-        async with self._db.write() as s:
-            await repo.update_task(s, task_id=task.id, status="cancelled",
-                                   last_error="every customer exited before sending",
-                                   now=self._clock())
-        return {"cancelled": True}
+        return Done({"cancelled": True}, [repo.mark_cancelled(
+            task_id=task.id, reason="every customer exited before sending", now=self._clock())])
 
-    async def guide_task(self, tenant: str, payload: dict[str, Any]) -> dict[str, Any] | Done:
-        opened = await self._open(payload)
-        if isinstance(opened, dict):
-            return opened
-        task, customers = opened
+    async def _guide_task(self, tenant: str, loaded: Loaded) -> Done:
+        task, customers = loaded.task, loaded.customers
         message = self._message(task.message)
-        values = await self._values(task, len(customers), [])
-        text = render(message.text, values) if message.text else ""
+        text = (render(message.text, self._values(task, len(customers), []))
+                if message.text else "")
         body: dict[str, Any] = {"chat_type": "single", "sender": task.guide,
                                 "external_userid": customers}
         if text:
@@ -145,8 +171,7 @@ class SopExecutors:
             msgid, failed = found, []
         await self._mark_tags(tenant, task, [c for c in customers if c not in set(failed)])
         return Done({"msgid": msgid, "fail_list": failed},
-                    functools.partial(self._sent, task=task, msgid=msgid, customers=customers,
-                                      failed=failed))
+                    self._sent(task, msgid, customers, failed))
 
     async def _mark_tags(self, tenant: str, task: SopTask, customers: list[str]) -> None:
         """A step's add_tags / remove_tags, once per customer (each its own outbox row)."""
@@ -180,85 +205,67 @@ class SopExecutors:
             self._steps[key] = sop_from_json(row.spec) if row is not None else None
         return self._steps[key]
 
-    async def _sent(self, s: AsyncSession, *, task: SopTask, msgid: str, customers: list[str],
-                    failed: list[str]) -> None:
-        """The task is sent (in the outbox's done transaction); a 群发 task's guide is told."""
+    def _sent(self, task: SopTask, msgid: str, customers: list[str],
+              failed: list[str]) -> list[Write]:
+        """The task is sent; a 群发 task's guide is told. Its queued steps stay queued: a sent
+        task means they were sent (see sop_plan.effective_status)."""
         assert task.id is not None
         now = self._clock()
-        if failed:  # the others stay queued: a sent task means its queued steps were sent
-            await plan_repo.set_task_steps(s, task_id=task.id, status="failed",
-                                           reason="not this guide's customer (fail_list)",
-                                           customers=failed)
-        await repo.update_task(s, task_id=task.id, status="sent", msgid=msgid,
-                               recipients=len(customers) - len(failed),
-                               next_check_at=now + CHECK_AFTER, now=now)
+        reached = len(customers) - len(failed)
+        writes = [plan_repo.fail_step(task_id=task.id, external_userid=c,
+                                      reason="not this guide's customer (fail_list)")
+                  for c in failed]
+        writes.append(repo.mark_sent(task_id=task.id, msgid=msgid, recipients=reached,
+                                     check_at=now + CHECK_AFTER, now=now))
         if task.kind == "guide_task" and NOTIFY_MESSAGE in self._library.messages:
-            await repo.insert_task(s, tenant=task.tenant, key=f"notify:{task.id}",
-                                   kind="notify", source=task.source, version=task.version,
-                                   step_index=task.step_index, guide=task.guide,
-                                   message=NOTIFY_MESSAGE,
-                                   recipients=len(customers) - len(failed),
-                                   status="queued", detail=json.dumps({"task": task.id}),
-                                   now=now)
+            writes.append(repo.new_task(
+                now=now, tenant=task.tenant, key=f"notify:{task.id}", kind="notify",
+                source=task.source, version=task.version, step_index=task.step_index,
+                guide=task.guide, message=NOTIFY_MESSAGE, recipients=reached,
+                detail=json.dumps({"task": task.id})))
+        return writes
 
-    async def reminder(self, tenant: str, payload: dict[str, Any]) -> dict[str, Any] | Done:
+    async def _reminder(self, tenant: str, loaded: Loaded) -> Done:
         """An SOP `reminder` step: an app message to the guide naming the customers."""
-        opened = await self._open(payload)
-        if isinstance(opened, dict):
-            return opened
-        task, customers = opened
-        names = await self._names(tenant, customers)
-        result = await self._app_card(tenant, task, len(customers), names)
+        task, customers = loaded.task, loaded.customers
+        result = await self._app_card(tenant, task, len(customers), loaded.names)
         await self._mark_tags(tenant, task, customers)
         msgid = str(result.get("msgid", ""))
-        return Done({"msgid": msgid}, functools.partial(self._sent, task=task, msgid=msgid,
-                                                        customers=customers, failed=[]))
+        return Done({"msgid": msgid}, self._sent(task, msgid, customers, []))
 
-    async def notify(self, tenant: str, payload: dict[str, Any]) -> dict[str, Any] | Done:
+    async def _notify(self, tenant: str, task: SopTask) -> Done:
         """Tell the guide a 群发 task waits for confirmation."""
-        async with self._db.read() as s:
-            task = await repo.get_task(s, task_id=int(payload["task_id"]))
-        if task is None or task.status == "sent":
-            return {"already": True}
-        result = await self._app_card(tenant, task, task.recipients, [])
         assert task.id is not None
+        result = await self._app_card(tenant, task, task.recipients, [])
         msgid = str(result.get("msgid", ""))
-        return Done({"msgid": msgid}, functools.partial(
-            repo.update_task, task_id=task.id, status="sent", msgid=msgid, now=self._clock()))
-
-    async def _names(self, tenant: str, customers: list[str]) -> list[str]:
-        async with self._db.read() as s:
-            found = await repo.customer_names(s, tenant=tenant,
-                                              external_userids=customers[:NAMES_LISTED])
-        return [found.get(c) or c for c in customers[:NAMES_LISTED] if c in found]
+        return Done({"msgid": msgid}, [repo.mark_sent(
+            task_id=task.id, msgid=msgid, recipients=task.recipients, check_at=None,
+            now=self._clock())])
 
     async def _app_card(self, tenant: str, task: SopTask, count: int,
                         names: list[str]) -> dict[str, Any]:
         """A textcard to the guide. WeCom's duplicate check (FACTS §3.7) keeps a retry after a
         crash mid-call from showing twice."""
-        values = await self._values(task, count, names)
         message = self._message(task.message)
         body = {"touser": task.guide, "msgtype": "textcard", "enable_duplicate_check": 1,
                 "duplicate_check_interval": 1800, "textcard": {
                     "title": _cut(self._title(task), TITLE_BYTES),
-                    "description": _cut(render(message.text, values), DESCRIPTION_BYTES),
+                    "description": _cut(render(message.text, self._values(task, count, names)),
+                                        DESCRIPTION_BYTES),
                     "url": f"{self._settings.server.public_url}/console/"}}
         result = await self._client_for(tenant).send_app_message(body)
         if task.guide in str(result.get("invaliduser", "")).split("|"):
             log.warning("reminder task=%s: guide is not a valid member", task.id)
         return result
 
-    async def moment(self, tenant: str, payload: dict[str, Any]) -> dict[str, Any] | Done:
+    async def _moment(self, tenant: str, loaded: Loaded) -> Done:
         """An SOP `moment` step: a 朋友圈 task the guide publishes to all their customers."""
-        opened = await self._open(payload)
-        if isinstance(opened, dict):
-            return opened
-        task, customers = opened
+        task, customers = loaded.task, loaded.customers
         message = self._message(task.message)
-        values = await self._values(task, len(customers), [])
         body: dict[str, Any] = {"visible_range": {"sender_list": {"user_list": [task.guide]}}}
         if message.text:
-            body["text"] = {"content": render(message.text, values)}
+            body["text"] = {"content": render(message.text,
+                                              self._values(task, len(customers), []))}
         links = [to_wecom_attachment(a, "") for a in message.attachments
                  if a["type"] in ("image", "link")]
         if links:
@@ -266,5 +273,4 @@ class SopExecutors:
         result = await self._client_for(tenant).call("POST", "externalcontact/add_moment_task",
                                                      json=body)
         jobid = str(result.get("jobid", ""))
-        return Done({"jobid": jobid}, functools.partial(self._sent, task=task, msgid=jobid,
-                                                        customers=customers, failed=[]))
+        return Done({"jobid": jobid}, self._sent(task, jobid, customers, []))

@@ -25,7 +25,7 @@ from guidebot.sop.versions import Current
 log = logging.getLogger(__name__)
 
 QUOTA_LOOKBACK = timedelta(days=32)  # longer than any natural quota period
-PASS_LIMIT = 100_000  # enrollments per transaction: SQLite's writer is let go in between
+PASS_LIMIT = 20_000  # enrollments per transaction: SQLite's writer is let go in between
 
 
 @dataclass(frozen=True)
@@ -56,15 +56,14 @@ async def materialise(db: Database, tenant: TenantSettings, currents: dict[str, 
             return 0
         plans = [plan_row(pid, key, currents.get(key.sop_id), tenant, now)
                  for pid, key in enumerate(inputs)]
+        groups = _task_groups(plans)
         await bulk.load_plan(s, plans)
         claimed = await bulk.claim_enrollments(s, tenant=tenant.id, now=now, bound=bound)
         contested = (await bulk.quota_contested(s)
                      if any(p["q_count"] is not None for p in plans) else [])
         await bulk.unclaim(s, ids=contested)
-        groups = {p["pid"]: StepGroup(p["sop_id"], p["version"], p["next_step"], p["channel"],
-                                      p["message"]) for p in plans if p["due_now"]}
-        tasks = await make_tasks(s, tenant=tenant.id, groups=groups, claimed="e", now=now,
-                                 where="p.due_now = 1") if groups else 0
+        tasks = (await make_tasks(s, tenant=tenant.id, groups=groups, claimed="e", now=now)
+                 if groups else 0)
         steps = await bulk.insert_claimed_steps(s, now=now)
         await bulk.advance_claimed(s, now=now)
         if contested:
@@ -72,6 +71,18 @@ async def materialise(db: Database, tenant: TenantSettings, currents: dict[str, 
     log.debug("planned tenant=%s enrollments=%s inputs=%s steps=%s tasks=%s contested=%s",
               tenant.id, claimed, len(inputs), steps, tasks, len(contested))
     return claimed
+
+
+def _task_groups(plans: list[dict[str, Any]]) -> dict[int, StepGroup]:
+    """Plans due now that send the same step of the same version share a task group (so a
+    guide's customers of one step share one task, whatever their trigger times)."""
+    ids: dict[StepGroup, int] = {}
+    for plan in plans:
+        if plan["due_now"]:
+            group = StepGroup(plan["sop_id"], plan["version"], plan["next_step"],
+                              plan["channel"], plan["message"])
+            plan["tgid"] = ids.setdefault(group, len(ids))
+    return {gid: group for group, gid in ids.items()}
 
 
 def plan_row(pid: int, key: Inputs, current: Current | None, tenant: TenantSettings,
@@ -83,7 +94,7 @@ def plan_row(pid: int, key: Inputs, current: Current | None, tenant: TenantSetti
         "channel": "", "message": "", "due_at": None, "step_status": "", "reason": "",
         "due_now": 0, "new_next_step": key.next_step, "new_last_at": None, "new_next_at": None,
         "new_status": "stopped", "new_reason": "sop disabled", "q_count": None,
-        "q_start": None, "q_end": None}
+        "q_start": None, "q_end": None, "tgid": None}
     if current is None or not current.enabled:
         return row
     spec, index = current.spec, key.next_step

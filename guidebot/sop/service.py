@@ -18,7 +18,7 @@ from guidebot.sop import drops, scan, versions
 from guidebot.sop.dispatcher import Dispatcher
 from guidebot.sop.engine import SopEngine
 from guidebot.sop.executors import SopExecutors
-from guidebot.sop.materialise import materialise
+from guidebot.sop.materialise import PASS_LIMIT, materialise
 from guidebot.sop.moment_results import MomentResults
 from guidebot.sop.tracking import Tracker
 from guidebot.wecom.client import WeComClient
@@ -35,14 +35,14 @@ class SopService:
         self._db = db
         self._library = library
         self.clock = clock
-        self.engine = SopEngine(settings, db, self.ready)
+        self.engine = SopEngine(settings, db, self.ready, clock=lambda: self.clock())
+        self._executors = SopExecutors(settings, db, library, client_for,
+                                       clock=lambda: self.clock(), tags=tags, outbox=outbox)
         self.dispatcher = Dispatcher(
-            db, outbox, clock=lambda: self.clock(),
+            db, outbox, self._executors, clock=lambda: self.clock(),
             app_msg_per_min=lambda t: settings.tenant(t).quotas.app_msg_per_guide_per_min)
         self.tracker = Tracker(db, client_for, clock=lambda: self.clock())
         self.moments = MomentResults(db, client_for, clock=lambda: self.clock())
-        self._executors = SopExecutors(settings, db, library, client_for,
-                                       clock=lambda: self.clock(), tags=tags, outbox=outbox)
         self._synced: set[str] = set()
 
     def executors(self) -> dict[str, Executor]:
@@ -63,7 +63,7 @@ class SopService:
         for tenant in self._settings.tenants:
             await self.ready(tenant)
 
-    async def plan(self, tenant: str, *, limit: int = 2000) -> int:
+    async def plan(self, tenant: str, *, limit: int = PASS_LIMIT) -> int:
         """Materialise every due step; returns how many enrollments were advanced."""
         currents = await self.ready(tenant)
         settings = self._settings.tenant(tenant)

@@ -27,16 +27,20 @@ class StepGroup:
 
 
 async def make_tasks(session: AsyncSession, *, tenant: str, groups: Mapping[int, StepGroup],
-                     claimed: str, now: datetime, where: str = "") -> int:
-    """Create the tasks of the claim and map its rows to them; returns how many.
+                     claimed: str, now: datetime) -> int:
+    """Create the tasks of the claim, one per (step group, guide) and ≤ 10,000 customers, and
+    map its rows to them; returns how many.
 
-    `claimed` names what the claim holds ("e" enrollment ids, "s" step ids): with the first
-    id of each chunk it makes the task's key unique, since a row is claimed only once.
+    `claimed` names what the claim holds: "e" enrollment ids (their plans' task groups) or
+    "s" step ids (the claim's groups). With the first id of each chunk it makes the task's
+    key unique, since a row is claimed only once.
     """
+    by = "plan" if claimed == "e" else "claim"
     tasks, spans = [], []
-    for gid, guide, count, first in await bulk.task_groups(session, where=where):
+    for gid, guide, count, first in await bulk.task_groups(session, by=by):
         starts = ([int(first)] if count <= MAX_RECIPIENTS else
-                  await bulk.chunk_starts(session, gid=gid, guide=guide, size=MAX_RECIPIENTS))
+                  await bulk.chunk_starts(session, by=by, gid=gid, guide=guide,
+                                          size=MAX_RECIPIENTS))
         ends = [s - 1 for s in starts[1:]] + [_LAST_ID]
         group = groups[int(gid)]
         for n, (lo, hi) in enumerate(zip(starts, ends, strict=True)):

@@ -122,7 +122,7 @@ async def test_killed_after_the_wecom_call_the_task_is_adopted_not_resent(
     class Died(Exception):
         pass
 
-    async def die(*args: Any, **kwargs: Any) -> None:
+    def die(*args: Any, **kwargs: Any) -> None:
         raise Died  # WeCom created the task; the process dies before recording it
 
     first.sop._executors._sent = die  # type: ignore[method-assign]

@@ -25,9 +25,9 @@ def _local_day(trigger: datetime, day: int, hour: int, minute: int = 0) -> datet
     return datetime(local.year, local.month, local.day, hour, minute, tzinfo=SHANGHAI)
 
 
-async def _add(stack: Stack, code: dict, name: str) -> dict:
+async def _add(stack: Stack, code: dict, name: str, create_time: int | None = None) -> dict:
     added = await stack.sandbox.simulate_add_contact("acme", config_id=code["config_id"],
-                                                     name=name)
+                                                     name=name, create_time=create_time)
     await stack.runtime.drain()
     return added
 
@@ -74,6 +74,26 @@ async def test_sop_welcome_replaces_the_default_and_steps_become_guide_tasks(
     _, body = await stack.admin("/tasks?status=confirmed")
     assert [t["id"] for t in body["tasks"]] == [task["id"]]
     assert body["tasks"][0]["confirmed"] == 1
+
+
+async def test_a_guides_customers_added_at_different_times_share_one_task_per_step(
+        stack: Stack) -> None:
+    code = await _store_code(stack)
+    start = int(datetime.now(UTC).timestamp()) - 30
+    added = [await _add(stack, code, name, create_time=start + 7 * n)  # distinct triggers
+             for n, name in enumerate(("张晓雨", "李思", "王芳"))]
+    assert len({a["external_userid"] for a in added}) == 3
+    sop = stack.runtime.services.sop
+    trigger = datetime.now(UTC)
+    sop.clock = lambda: _local_day(trigger, 1, 10, 1).astimezone(UTC)
+    await sop.tick("acme")
+    sends = stack.calls("externalcontact/add_msg_template")
+    assert len(sends) == 1  # one task for the guide, not one per trigger time
+    assert sorted(sends[0]["body"]["external_userid"]) == sorted(
+        a["external_userid"] for a in added)
+    _, body = await stack.admin("/tasks?guide=lina")
+    [task] = [t for t in body["tasks"] if t["kind"] == "guide_task"]
+    assert task["recipients"] == 3
 
 
 async def test_unconfirmed_tasks_are_reminded_at_most_three_times_a_day(stack: Stack) -> None:

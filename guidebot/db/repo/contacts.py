@@ -160,6 +160,16 @@ async def get_store(session: AsyncSession, *, tenant: str, store_id: str) -> Sto
     return await session.get(Store, (tenant, store_id))
 
 
+async def guide_names(session: AsyncSession, *, tenant: str,
+                      userids: Sequence[str]) -> dict[str, tuple[str, str]]:
+    """(guide's name, their store's name) per userid; unknown guides get empty names."""
+    stmt = (select(Guide.userid, Guide.name, Store.name)
+            .outerjoin(Store, (Store.tenant == Guide.tenant) & (Store.store_id == Guide.store_id))
+            .where(Guide.tenant == tenant, Guide.userid.in_(list(userids))))  # type: ignore[attr-defined]
+    found = {u: (g or "", st or "") for u, g, st in (await session.execute(stmt)).all()}
+    return {u: found.get(u, ("", "")) for u in userids}
+
+
 async def get_guide(session: AsyncSession, *, tenant: str, userid: str) -> Guide | None:
     return await session.get(Guide, (tenant, userid))
 

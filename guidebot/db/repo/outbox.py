@@ -6,12 +6,13 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from guidebot.db.models import OutboxItem
 from guidebot.db.repo._dialect import insert_for
-from guidebot.db.types import utcnow
+from guidebot.db.types import UTCDateTime, utcnow
+from guidebot.db.writes import Write
 
 
 async def insert_if_new(session: AsyncSession, *, tenant: str, key: str, kind: str,
@@ -34,6 +35,34 @@ async def record_attempt(session: AsyncSession, *, item_id: int, status: str, er
     if due_at is not None:
         values["due_at"] = due_at
     await session.execute(update(OutboxItem).where(OutboxItem.id == item_id).values(**values))
+
+
+_DONE = (update(OutboxItem.__table__)  # type: ignore[attr-defined]
+         .where(OutboxItem.__table__.c.id == bindparam("item_id"))  # type: ignore[attr-defined]
+         .values(status="done", last_error="", result=bindparam("result_json"),
+                 attempts=OutboxItem.__table__.c.attempts + 1,  # type: ignore[attr-defined]
+                 updated_at=bindparam("at", type_=UTCDateTime())))
+
+
+def done(*, item_id: int, result: str, at: datetime) -> Write:
+    """record_attempt(status="done") as a deferred write, for recording a batch at once."""
+    return Write(_DONE, {"item_id": item_id, "result_json": result, "at": at})
+
+
+async def insert_many(session: AsyncSession, *, rows: Sequence[dict[str, Any]]) -> None:
+    """New rows (the caller checked their keys are new, in its transaction)."""
+    if rows:
+        connection = await session.connection()
+        stmt = insert_for(session, OutboxItem.__table__).on_conflict_do_nothing(  # type: ignore[attr-defined]
+            index_elements=["tenant", "key"])
+        await connection.execute(stmt, list(rows))
+
+
+async def ids_by_key(session: AsyncSession, *, tenant: str,
+                     keys: Sequence[str]) -> dict[str, int]:
+    stmt = select(OutboxItem.key, OutboxItem.id).where(
+        OutboxItem.tenant == tenant, OutboxItem.key.in_(list(keys)))  # type: ignore[attr-defined]
+    return {key: int(i) for key, i in (await session.execute(stmt)).all()}
 
 
 async def claim_due(session: AsyncSession, *, now: datetime, limit: int = 100,

@@ -37,6 +37,7 @@ PLAN = Table(
     Column("new_next_at", UTCDateTime()), Column("new_status", String(16)),
     Column("new_reason", String(64)),
     Column("q_count", Integer), Column("q_start", UTCDateTime()), Column("q_end", UTCDateTime()),
+    Column("tgid", Integer),  # the task group: plans due now that send the same step share it
     prefixes=["TEMPORARY"])
 Index("ix_sop_plan_tmp_key", PLAN.c.sop_id, PLAN.c.next_step, PLAN.c.trigger_at,
       PLAN.c.floor)
@@ -65,6 +66,11 @@ _BOUND = " AND (e.next_at < :bound_at OR (e.next_at = :bound_at AND e.id <= :bou
 
 async def temp_tables(session: AsyncSession, *tables: Table) -> None:
     """Create (once per connection) and empty the given temp tables."""
+    if not is_postgres(session):
+        # Set-based passes touch million-row indexes: SQLite's default 2 MB page cache makes
+        # them I/O bound; temp tables belong in memory (both are per-connection settings).
+        await session.execute(text("PRAGMA cache_size=-131072"))
+        await session.execute(text("PRAGMA temp_store=MEMORY"))
     for table in tables:
         await session.execute(CreateTable(table, if_not_exists=True))
         for index in table.indexes:
@@ -162,18 +168,26 @@ async def unclaim(session: AsyncSession, *, ids: Sequence[int]) -> None:
                               [{"cid": i} for i in ids])
 
 
-async def task_groups(session: AsyncSession, *, where: str = "") -> list[Any]:
-    """(gid, guide, count, min id) of the claim, restricted by `where` on the plan p."""
-    join = " JOIN sop_plan_tmp p ON p.pid = c.gid" if where else ""
-    stmt = text(f"SELECT c.gid, c.guide, count(*), min(c.id) FROM sop_claim_tmp c{join}"
-                f"{' WHERE ' + where if where else ''} GROUP BY c.gid, c.guide")
+_GROUP_OF = {"claim": ("c.gid", ""),  # the claim's own group (batching planned steps)
+             # a plan's task group (planning): only plans due now have one
+             "plan": ("p.tgid", " JOIN sop_plan_tmp p ON p.pid = c.gid")}
+
+
+async def task_groups(session: AsyncSession, *, by: str) -> list[Any]:
+    """(task group, guide, count, min id) of the claimed rows that go into tasks; `by`
+    names where the group comes from: "claim" or "plan"."""
+    group, join = _GROUP_OF[by]
+    stmt = text(f"SELECT {group}, c.guide, count(*), min(c.id) FROM sop_claim_tmp c{join} "
+                f"WHERE {group} IS NOT NULL GROUP BY {group}, c.guide")
     return list((await session.execute(stmt)).all())
 
 
-async def chunk_starts(session: AsyncSession, *, gid: int, guide: str, size: int) -> list[int]:
-    """The first claimed id of every `size` ids of one (group, guide)."""
+async def chunk_starts(session: AsyncSession, *, by: str, gid: int, guide: str,
+                       size: int) -> list[int]:
+    """The first claimed id of every `size` ids of one (task group, guide)."""
+    group, join = _GROUP_OF[by]
     stmt = text("SELECT id FROM (SELECT c.id, row_number() OVER (ORDER BY c.id) AS rn "
-                "FROM sop_claim_tmp c WHERE c.gid = :gid AND c.guide = :guide) x "
+                f"FROM sop_claim_tmp c{join} WHERE {group} = :gid AND c.guide = :guide) x "
                 "WHERE (rn - 1) % :size = 0 ORDER BY id")
     found = await session.execute(stmt, {"gid": gid, "guide": guide, "size": size})
     return [int(i) for i in found.scalars()]
@@ -202,7 +216,7 @@ async def insert_claimed_steps(session: AsyncSession, *, now: datetime) -> int:
         "e.guide, e.external_userid, p.due_at, "
         "CASE WHEN m.task_id IS NULL THEN p.step_status ELSE 'queued' END, p.reason, "
         "m.task_id, :now FROM sop_claim_tmp c JOIN sop_plan_tmp p ON p.pid = c.gid "
-        "JOIN sop_enrollments e ON e.id = c.id LEFT JOIN sop_map_tmp m ON m.gid = c.gid "
+        "JOIN sop_enrollments e ON e.id = c.id LEFT JOIN sop_map_tmp m ON m.gid = p.tgid "
         "AND m.guide = c.guide AND c.id BETWEEN m.lo AND m.hi WHERE p.action = 'step' "
         "ON CONFLICT (enrollment_id, step_index) DO NOTHING"), "now")
     return int(getattr(await session.execute(stmt, {"now": now}), "rowcount", 0) or 0)

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from guidebot.db.models_sop import SopEnrollment, SopStep, SopTask, SopVersion
 from guidebot.db.repo._dialect import insert_for
 from guidebot.db.types import utcnow
+from guidebot.db.writes import Write
 
 COUNTED_STEPS = ("planned", "queued", "sent")
 UNSENT_TASKS = ("queued", "sending")  # a queued step's task not yet handed to WeCom
@@ -150,6 +151,35 @@ async def task_customers(session: AsyncSession, *, task_id: int) -> list[str]:
     stmt = select(SopStep.external_userid).where(SopStep.task_id == task_id,
                                                  SopStep.status == "queued")
     return sorted(set((await session.execute(stmt)).scalars()))
+
+
+async def customers_of_tasks(session: AsyncSession, *,
+                             task_ids: Sequence[int]) -> dict[int, list[str]]:
+    """Each task's customers whose steps are still queued (exited ones were cancelled)."""
+    out: dict[int, list[str]] = {}
+    for start in range(0, len(task_ids), 500):
+        stmt = (select(SopStep.task_id, SopStep.external_userid).where(
+            SopStep.task_id.in_(list(task_ids[start:start + 500])),  # type: ignore[union-attr]
+            SopStep.status == "queued")
+            .order_by(SopStep.task_id, SopStep.external_userid))  # type: ignore[arg-type]
+        for task_id, customer in (await session.execute(stmt)).all():
+            found = out.setdefault(int(task_id), [])
+            if not found or found[-1] != customer:
+                found.append(customer)
+    return out
+
+
+_STEPS = SopStep.__table__  # type: ignore[attr-defined]
+_FAIL_STEP = (update(_STEPS).where(_STEPS.c.task_id == bindparam("of_task"),
+                                   _STEPS.c.external_userid == bindparam("customer"),
+                                   _STEPS.c.status == "queued")
+              .values(status="failed", reason=bindparam("why")))
+
+
+def fail_step(*, task_id: int, external_userid: str, reason: str) -> Write:
+    """A queued step of a task that WeCom refused for this customer (deferred)."""
+    return Write(_FAIL_STEP, {"of_task": task_id, "customer": external_userid,
+                              "why": reason[:128]})
 
 
 async def task_steps(session: AsyncSession, *, task_id: int,

@@ -9,13 +9,15 @@ from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import String, cast, func, literal, select, text, update
+from sqlalchemy import String, bindparam, cast, func, literal, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from guidebot.db.models import CorpTag, CustomerTag, FollowEvent, OutboxItem
 from guidebot.db.models_sop import SopCursor, SopTask
 from guidebot.db.repo._dialect import insert_for
-from guidebot.db.types import utcnow
+from guidebot.db.types import UTCDateTime, utcnow
+from guidebot.db.writes import ByDialect, Write
 
 APP_MESSAGE_KINDS = ("reminder", "notify")
 
@@ -31,18 +33,20 @@ async def insert_task(session: AsyncSession, now: datetime | None = None,
 
 async def claim_tasks(session: AsyncSession, *, tenant: str, status: str, limit: int,
                       older_than: datetime | None = None,
-                      now: datetime | None = None) -> list[SopTask]:
-    """Tasks in `status` (optionally untouched since `older_than`), locked and marked sending;
-    `calling_at` records from when a WeCom call may have happened (see reconcile)."""
-    stmt = select(SopTask).where(SopTask.tenant == tenant, SopTask.status == status)
-    if older_than is not None:
-        stmt = stmt.where(SopTask.updated_at < older_than)  # type: ignore[operator]
-    stmt = stmt.order_by(SopTask.id).limit(limit).with_for_update(skip_locked=True)  # type: ignore[arg-type]
-    tasks = list((await session.execute(stmt)).scalars())
+                      now: datetime | None = None) -> list[Any]:
+    """(id, kind, guide) of tasks in `status` (optionally untouched since `older_than`),
+    locked and marked sending; `calling_at` records from when a WeCom call may have happened
+    (see reconcile)."""
     now = now or utcnow()
-    for task in tasks:
-        task.status, task.updated_at, task.calling_at = "sending", now, now
-    return tasks
+    pick = select(SopTask.id).where(SopTask.tenant == tenant, SopTask.status == status)
+    if older_than is not None:
+        pick = pick.where(SopTask.updated_at < older_than)  # type: ignore[operator]
+    pick = pick.order_by(SopTask.id).limit(limit).with_for_update(skip_locked=True)  # type: ignore[arg-type]
+    stmt = (update(SopTask).where(SopTask.id.in_(pick.scalar_subquery()))  # type: ignore[union-attr]
+            .values(status="sending", updated_at=now, calling_at=now)
+            .returning(SopTask.id, SopTask.kind, SopTask.guide)
+            .execution_options(synchronize_session=False))
+    return sorted((await session.execute(stmt)).all())
 
 
 async def get_task(session: AsyncSession, *, task_id: int) -> SopTask | None:
@@ -164,11 +168,6 @@ async def task_counts(session: AsyncSession, *, tenant: str) -> dict[str, int]:
     return {status: int(n) for status, n in (await session.execute(stmt)).all()}
 
 
-async def tasks_by_ids(session: AsyncSession, *, ids: Sequence[int]) -> list[SopTask]:
-    stmt = select(SopTask).where(SopTask.id.in_(list(ids)))  # type: ignore[union-attr]
-    return list((await session.execute(stmt)).scalars())
-
-
 async def audience(session: AsyncSession, *, tenant: str) -> list[tuple[str, str | None, str]]:
     """(guide, guide's store, customer) for every active relation of the tenant."""
     from guidebot.db.models import Follow, Guide
@@ -200,3 +199,45 @@ async def customer_names(session: AsyncSession, *, tenant: str,
         Customer.tenant == tenant,
         Customer.external_userid.in_(list(external_userids)))  # type: ignore[attr-defined]
     return {e: n or "" for e, n in (await session.execute(stmt)).all()}
+
+
+_TASKS = SopTask.__table__  # type: ignore[attr-defined]
+_MARK_SENT = (update(_TASKS).where(_TASKS.c.id == bindparam("task_id"))
+              .values(status="sent", msgid=bindparam("new_msgid"),
+                      recipients=bindparam("new_recipients"),
+                      next_check_at=bindparam("check_at", type_=UTCDateTime()),
+                      updated_at=bindparam("at", type_=UTCDateTime())))
+_MARK_CANCELLED = (update(_TASKS).where(_TASKS.c.id == bindparam("task_id"))
+                   .values(status="cancelled", last_error=bindparam("reason"),
+                           updated_at=bindparam("at", type_=UTCDateTime())))
+_NOTIFY = ByDialect({
+    name: dialect_insert(_TASKS).on_conflict_do_nothing(index_elements=["tenant", "key"])
+    for name, dialect_insert in (("sqlite", sqlite.insert), ("postgresql", postgresql.insert))})
+
+
+def mark_sent(*, task_id: int, msgid: str, recipients: int, check_at: datetime | None,
+              now: datetime) -> Write:
+    """The task reached WeCom (deferred, recorded with its outbox row)."""
+    return Write(_MARK_SENT, {"task_id": task_id, "new_msgid": msgid,
+                              "new_recipients": recipients, "check_at": check_at, "at": now})
+
+
+def mark_cancelled(*, task_id: int, reason: str, now: datetime) -> Write:
+    return Write(_MARK_CANCELLED, {"task_id": task_id, "reason": reason[:512], "at": now})
+
+
+def new_task(*, now: datetime, **values: Any) -> Write:
+    """A task row unless its key exists (deferred)."""
+    row = {"version": 0, "step_index": 0, "recipients": 0, "status": "queued", "msgid": "",
+           "confirmed": 0, "reminders": 0, "detail": "", "last_error": "",
+           "calling_at": None, "next_check_at": None, **values,
+           "created_at": now, "updated_at": now}
+    return Write(_NOTIFY, row)
+
+
+async def tasks_by_id(session: AsyncSession, *, ids: Sequence[int]) -> dict[int, SopTask]:
+    found: dict[int, SopTask] = {}
+    for start in range(0, len(ids), 500):
+        stmt = select(SopTask).where(SopTask.id.in_(list(ids[start:start + 500])))  # type: ignore[union-attr]
+        found.update({t.id: t for t in (await session.execute(stmt)).scalars() if t.id})
+    return found
