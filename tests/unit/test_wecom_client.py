@@ -159,6 +159,25 @@ async def test_token_cached_in_db_and_reused_by_second_client(
     assert len(await calls(sandbox, TAGS)) == 2
 
 
+async def test_a_process_holding_a_replaced_token_adopts_the_new_one_without_gettoken(
+    sandbox: Any, tenant: TenantSettings, client: WeComClient, token_db_url: str, db: Database
+) -> None:
+    other_db = Database(token_db_url)  # a second process, its own engine and memory
+    try:
+        other = WeComClient(tenant, tokens=DbTokenStore(other_db), backoff=FAST)
+        await client.get_corp_tag_list()
+        await other.get_corp_tag_list()  # both now remember the first token
+        resp = await sandbox.post(f"/_sandbox/{TENANT}/revoke_token")  # WeCom ends it early
+        assert resp.status == 200
+        await client.get_corp_tag_list()  # rejected, refreshed: the second token
+        assert (await other.get_corp_tag_list())["errcode"] == 0  # rejected, then read back
+    finally:
+        await other_db.dispose()
+    assert len(await calls(sandbox, "gettoken")) == 2
+    rejected = [c for c in await calls(sandbox, TAGS, any_tenant=True) if c["errcode"]]
+    assert len(rejected) == 2  # one per process, each with the revoked token
+
+
 async def test_token_near_expiry_is_refetched(
     sandbox: Any, client: WeComClient, db: Database
 ) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -52,20 +54,37 @@ def _insert_for(session: AsyncSession) -> Any:
 
 
 class DbTokenStore:
-    """TokenStore over the access_tokens table, so all guidebot processes share one token."""
+    """TokenStore over the access_tokens table, so all guidebot processes share one token.
 
-    def __init__(self, db: Database) -> None:
+    A process remembers what it read for REMEMBER_S, so calls don't each cost a read. If
+    another process replaced the token meanwhile (WeCom ended ours early), the first call
+    with ours is rejected; the client then discards it, which forgets it here too, and the
+    next read finds the other process's token: one failed call, never a second gettoken.
+    """
+
+    REMEMBER_S = 60.0
+
+    def __init__(self, db: Database, *, clock: Callable[[], float] = time.monotonic) -> None:
         self._db = db
+        self._clock = clock
+        self._seen: dict[str, tuple[tuple[str, datetime] | None, float]] = {}
 
     async def get(self, tenant_id: str) -> tuple[str, datetime] | None:
+        seen = self._seen.get(tenant_id)
+        if seen is not None and seen[0] is not None and self._clock() - seen[1] < self.REMEMBER_S:
+            return seen[0]
         async with self._db.read() as session:
             row = await get_token(session, tenant=tenant_id)
-            return None if row is None else (row.token, row.expires_at)
+            found = None if row is None else (row.token, row.expires_at)
+        self._seen[tenant_id] = (found, self._clock())
+        return found
 
     async def put(self, tenant_id: str, token: str, expires_at: datetime) -> None:
         async with self._db.write() as session:
             await put_token(session, tenant=tenant_id, token=token, expires_at=expires_at)
+        self._seen[tenant_id] = ((token, expires_at), self._clock())
 
     async def invalidate(self, tenant_id: str, token: str) -> None:
+        self._seen.pop(tenant_id, None)
         async with self._db.write() as session:
             await delete_token_if(session, tenant=tenant_id, token=token)
