@@ -109,6 +109,23 @@ async def test_killed_after_claiming_every_step_is_delivered_once_after_restart(
     await _stop(second)
 
 
+async def test_a_wave_planned_over_several_passes_is_one_task_per_guide(
+        aiohttp_server: Any, tmp_path: Path, db_url: str) -> None:
+    library = _library(tmp_path, "lib", "flash.toml")
+    settings, sandbox = await _world(aiohttp_server, tmp_path, db_url, library)
+    services = _process(settings, now=T0 + timedelta(minutes=2))
+    await _enroll(services, 30, guides=3)  # guides interleaved across enrollment ids
+    assert await services.sop.plan("acme", limit=7) == 30  # five passes
+    await services.sop.dispatcher.run("acme")
+    sends = sandbox.calls("acme", "externalcontact/add_msg_template")
+    assert sorted((c["body"]["sender"], len(c["body"]["external_userid"])) for c in sends) == [
+        ("guide0", 10), ("guide1", 10), ("guide2", 10)]
+    async with services.db.read() as s:
+        rows = await sop_tasks.list_tasks(s, tenant="acme", guide=None, status=None)
+    assert len([t for t, _ in rows if t.kind == "guide_task"]) == 3
+    await _stop(services)
+
+
 async def test_killed_after_the_wecom_call_the_task_is_adopted_not_resent(
         aiohttp_server: Any, tmp_path: Path, db_url: str) -> None:
     library = _library(tmp_path, "lib", "flash.toml")

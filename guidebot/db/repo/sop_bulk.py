@@ -202,6 +202,26 @@ async def insert_tasks(session: AsyncSession, rows: Sequence[dict[str, Any]]) ->
     return [int(i) for i in (await session.execute(stmt, list(rows))).scalars()]
 
 
+async def queued_tasks(session: AsyncSession, *, tenant: str,
+                       sources: Sequence[str]) -> list[Any]:
+    """Tasks of these sources not yet claimed for sending, locked (the planner grows them)."""
+    lock = " FOR UPDATE" if is_postgres(session) else ""
+    stmt = text("SELECT id, source, version, step_index, kind, message, guide, recipients "
+                "FROM sop_tasks WHERE tenant = :tenant AND status = 'queued' "
+                f"AND source IN :sources{lock}").bindparams(bindparam("sources", expanding=True))
+    return list((await session.execute(stmt, {"tenant": tenant,
+                                              "sources": list(sources)})).all())
+
+
+async def grow_tasks(session: AsyncSession, *, rows: Sequence[dict[str, Any]],
+                     now: datetime) -> None:
+    """More customers for waiting tasks: {task_id, more} each."""
+    if rows:
+        stmt = _times(text("UPDATE sop_tasks SET recipients = recipients + :more, "
+                           "updated_at = :now WHERE id = :task_id"), "now")
+        await session.execute(stmt, [{**r, "now": now} for r in rows])
+
+
 async def map_tasks(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
     if rows:
         await session.execute(insert(TASK_MAP), list(rows))
