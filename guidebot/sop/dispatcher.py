@@ -59,6 +59,7 @@ class Dispatcher:
                 groups=[{"gid": gid, **g.__dict__} for gid, g in groups.items()])
             await make_tasks(s, tenant=tenant, groups=groups, claimed="s", now=now)
             await bulk.queue_claimed_steps(s)
+            await bulk.small_cache(s)
         return claimed
 
     async def deliver(self, tenant: str, *, limit: int = 500) -> int:

@@ -50,24 +50,24 @@ async def materialise(db: Database, tenant: TenantSettings, currents: dict[str, 
         if not await bulk.try_lock(s, key=lock_key(tenant.id)):
             return 0
         bound = await bulk.due_bound(s, tenant=tenant.id, now=now, limit=limit)
-        inputs = [Inputs(*row) for row in
-                  await bulk.due_inputs(s, tenant=tenant.id, now=now, bound=bound)]
-        if not inputs:
+        claimed = await bulk.claim_enrollments(s, tenant=tenant.id, now=now, bound=bound)
+        if not claimed:
             return 0
+        inputs = [Inputs(*row) for row in await bulk.claimed_inputs(s)]
         plans = [plan_row(pid, key, currents.get(key.sop_id), tenant, now)
                  for pid, key in enumerate(inputs)]
         groups = _task_groups(plans)
         await bulk.load_plan(s, plans)
-        claimed = await bulk.claim_enrollments(s, tenant=tenant.id, now=now, bound=bound)
-        contested = (await bulk.quota_contested(s)
+        contested = (await bulk.quota_contested(s, tenant=tenant.id)
                      if any(p["q_count"] is not None for p in plans) else [])
         await bulk.unclaim(s, ids=contested)
         tasks = (await make_tasks(s, tenant=tenant.id, groups=groups, claimed="e", now=now)
                  if groups else 0)
-        steps = await bulk.insert_claimed_steps(s, now=now)
-        await bulk.advance_claimed(s, now=now)
+        steps = await bulk.insert_claimed_steps(s, tenant=tenant.id, now=now)
+        await bulk.advance_claimed(s, plans=plans, now=now)
         if contested:
             await _one_by_one(s, tenant, currents, now, contested)
+        await bulk.small_cache(s)
     log.debug("planned tenant=%s enrollments=%s inputs=%s steps=%s tasks=%s contested=%s",
               tenant.id, claimed, len(inputs), steps, tasks, len(contested))
     return claimed

@@ -42,10 +42,13 @@ PLAN = Table(
 Index("ix_sop_plan_tmp_key", PLAN.c.sop_id, PLAN.c.next_step, PLAN.c.trigger_at,
       PLAN.c.floor)
 
-# Claimed rows (enrollment ids when planning, step ids when batching) and their group.
+# Claimed rows and their group: enrollments when planning (with what planning reads of
+# them, so no later statement goes back to the enrollment rows), steps when batching.
 CLAIM = Table("sop_claim_tmp", _TEMP, Column("id", Integer, primary_key=True),
-              Column("gid", Integer), Column("guide", String(64)), prefixes=["TEMPORARY"])
-Index("ix_sop_claim_tmp_group", CLAIM.c.gid, CLAIM.c.guide)
+              Column("gid", Integer), Column("guide", String(64)),
+              Column("customer", String(128)), Column("sop_id", String(48)),
+              Column("next_step", Integer), Column("trigger_at", UTCDateTime()),
+              Column("floor", UTCDateTime()), prefixes=["TEMPORARY"])
 
 # Task per (group, guide, claimed id range): at most 10,000 customers each.
 TASK_MAP = Table("sop_map_tmp", _TEMP, Column("gid", Integer), Column("guide", String(64)),
@@ -68,14 +71,20 @@ async def temp_tables(session: AsyncSession, *tables: Table) -> None:
     """Create (once per connection) and empty the given temp tables."""
     if not is_postgres(session):
         # Set-based passes touch million-row indexes: SQLite's default 2 MB page cache makes
-        # them I/O bound; temp tables belong in memory (both are per-connection settings).
+        # them I/O bound (a per-connection setting; small_cache puts it back).
         await session.execute(text("PRAGMA cache_size=-131072"))
-        await session.execute(text("PRAGMA temp_store=MEMORY"))
     for table in tables:
         await session.execute(CreateTable(table, if_not_exists=True))
         for index in table.indexes:
             await session.execute(CreateIndex(index, if_not_exists=True))
         await session.execute(table.delete())
+
+
+async def small_cache(session: AsyncSession) -> None:
+    """Back to SQLite's default page cache once a pass is done: the pooled connection would
+    otherwise keep up to 128 MB."""
+    if not is_postgres(session):
+        await session.execute(text("PRAGMA cache_size=-2000"))
 
 
 async def try_lock(session: AsyncSession, *, key: int) -> bool:
@@ -112,54 +121,56 @@ def _bounded(sql: str, bound: tuple[datetime, int] | None, values: dict[str, Any
     return _times(text(sql), *names)
 
 
-async def due_inputs(session: AsyncSession, *, tenant: str, now: datetime,
-                     bound: tuple[datetime, int] | None) -> list[tuple[str, int, datetime,
-                                                                       datetime]]:
-    """The distinct planning inputs (sop, next step, trigger, floor) of due enrollments."""
-    values: dict[str, Any] = {"tenant": tenant, "now": now}
-    stmt = _bounded(
-        "SELECT e.sop_id, e.next_step, e.trigger_at, coalesce(e.last_at, e.trigger_at) AS floor "
-        f"FROM sop_enrollments e WHERE {_DUE}{{bound}} "
-        "GROUP BY e.sop_id, e.next_step, e.trigger_at, coalesce(e.last_at, e.trigger_at)",
-        bound, values)
-    stmt = stmt.columns(sop_id=String, next_step=Integer, trigger_at=UTCDateTime(),
-                        floor=UTCDateTime())
-    return [(r[0], int(r[1]), r[2], r[3]) for r in (await session.execute(stmt, values)).all()]
+async def claimed_inputs(session: AsyncSession) -> list[tuple[str, int, datetime, datetime]]:
+    """The distinct planning inputs (sop, next step, trigger, floor) of the claim."""
+    stmt = text("SELECT sop_id, next_step, trigger_at, floor FROM sop_claim_tmp "
+                "GROUP BY sop_id, next_step, trigger_at, floor").columns(
+        sop_id=String, next_step=Integer, trigger_at=UTCDateTime(), floor=UTCDateTime())
+    return [(r[0], int(r[1]), r[2], r[3]) for r in (await session.execute(stmt)).all()]
 
 
 async def load_plan(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
-    await temp_tables(session, PLAN, CLAIM, TASK_MAP)
+    """The plans, and each claimed enrollment pointed at its own."""
+    await temp_tables(session, PLAN, TASK_MAP)
     await session.execute(insert(PLAN), list(rows))
+    if len(rows) == 1:
+        await session.execute(text("UPDATE sop_claim_tmp SET gid = :pid"),
+                              {"pid": rows[0]["pid"]})
+    else:
+        await session.execute(text(
+            "UPDATE sop_claim_tmp SET gid = (SELECT p.pid FROM sop_plan_tmp p "
+            "WHERE p.sop_id = sop_claim_tmp.sop_id AND p.next_step = sop_claim_tmp.next_step "
+            "AND p.trigger_at = sop_claim_tmp.trigger_at AND p.floor = sop_claim_tmp.floor)"))
 
 
 async def claim_enrollments(session: AsyncSession, *, tenant: str, now: datetime,
                             bound: tuple[datetime, int] | None) -> int:
-    """Claim the due enrollments against their plan row (locked on PostgreSQL)."""
+    """Claim the due enrollments with what planning needs of them (locked on PostgreSQL)."""
+    await temp_tables(session, CLAIM)
     values: dict[str, Any] = {"tenant": tenant, "now": now}
     lock = " FOR UPDATE OF e SKIP LOCKED" if is_postgres(session) else ""
     stmt = _bounded(
-        "INSERT INTO sop_claim_tmp (id, gid, guide) SELECT e.id, p.pid, e.guide "
-        "FROM sop_enrollments e JOIN sop_plan_tmp p ON p.sop_id = e.sop_id "
-        "AND p.next_step = e.next_step AND p.trigger_at = e.trigger_at "
-        f"AND p.floor = coalesce(e.last_at, e.trigger_at) WHERE {_DUE}{{bound}}{lock}",
+        "INSERT INTO sop_claim_tmp (id, guide, customer, sop_id, next_step, trigger_at, floor) "
+        "SELECT e.id, e.guide, e.external_userid, e.sop_id, e.next_step, e.trigger_at, "
+        f"coalesce(e.last_at, e.trigger_at) FROM sop_enrollments e WHERE {_DUE}{{bound}}{lock}",
         bound, values)
     return int(getattr(await session.execute(stmt, values), "rowcount", 0) or 0)
 
 
-async def quota_contested(session: AsyncSession) -> list[int]:
+async def quota_contested(session: AsyncSession, *, tenant: str) -> list[int]:
     """Claimed enrollments whose 群发 step cannot take the plan's slot as it stands: the
     customer has another active enrollment (steps could compete in one statement) or has
     used the quota of the period already. These go through the per-row planner."""
     stmt = text(
         "SELECT c.id FROM sop_claim_tmp c JOIN sop_plan_tmp p ON p.pid = c.gid "
-        "JOIN sop_enrollments e ON e.id = c.id WHERE p.q_count IS NOT NULL AND ("
-        "EXISTS (SELECT 1 FROM sop_enrollments o WHERE o.tenant = e.tenant "
-        "AND o.external_userid = e.external_userid AND o.status = 'active' AND o.id <> e.id) "
-        "OR (SELECT count(*) FROM sop_steps q WHERE q.tenant = e.tenant "
-        "AND q.external_userid = e.external_userid AND q.channel = 'guide_task' "
+        "WHERE p.q_count IS NOT NULL AND ("
+        "EXISTS (SELECT 1 FROM sop_enrollments o WHERE o.tenant = :tenant "
+        "AND o.external_userid = c.customer AND o.status = 'active' AND o.id <> c.id) "
+        "OR (SELECT count(*) FROM sop_steps q WHERE q.tenant = :tenant "
+        "AND q.external_userid = c.customer AND q.channel = 'guide_task' "
         f"AND q.due_at >= p.q_start AND q.due_at < p.q_end AND q.status IN {COUNTED}) "
         ">= p.q_count)")
-    return [int(i) for i in (await session.execute(stmt)).scalars()]
+    return [int(i) for i in (await session.execute(stmt, {"tenant": tenant})).scalars()]
 
 
 async def unclaim(session: AsyncSession, *, ids: Sequence[int]) -> None:
@@ -227,32 +238,61 @@ async def map_tasks(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> No
         await session.execute(insert(TASK_MAP), list(rows))
 
 
-async def insert_claimed_steps(session: AsyncSession, *, now: datetime) -> int:
+async def insert_claimed_steps(session: AsyncSession, *, tenant: str, now: datetime) -> int:
     """One step row per claimed enrollment with a step to take; in its task when due now."""
     stmt = _times(text(
         "INSERT INTO sop_steps (tenant, enrollment_id, sop_id, version, step_index, channel, "
         "message, guide, external_userid, due_at, status, reason, task_id, created_at) "
-        "SELECT e.tenant, e.id, e.sop_id, p.version, e.next_step, p.channel, p.message, "
-        "e.guide, e.external_userid, p.due_at, "
+        "SELECT :tenant, c.id, c.sop_id, p.version, c.next_step, p.channel, p.message, "
+        "c.guide, c.customer, p.due_at, "
         "CASE WHEN m.task_id IS NULL THEN p.step_status ELSE 'queued' END, p.reason, "
         "m.task_id, :now FROM sop_claim_tmp c JOIN sop_plan_tmp p ON p.pid = c.gid "
-        "JOIN sop_enrollments e ON e.id = c.id LEFT JOIN sop_map_tmp m ON m.gid = p.tgid "
-        "AND m.guide = c.guide AND c.id BETWEEN m.lo AND m.hi WHERE p.action = 'step' "
+        "LEFT JOIN sop_map_tmp m ON m.gid = p.tgid AND m.guide = c.guide "
+        "AND c.id BETWEEN m.lo AND m.hi WHERE p.action = 'step' "
         "ON CONFLICT (enrollment_id, step_index) DO NOTHING"), "now")
-    return int(getattr(await session.execute(stmt, {"now": now}), "rowcount", 0) or 0)
+    result = await session.execute(stmt, {"tenant": tenant, "now": now})
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
-async def advance_claimed(session: AsyncSession, *, now: datetime) -> int:
-    """Every claimed enrollment takes its plan's new state (still active: an exit wins)."""
-    stmt = _times(text(
-        "UPDATE sop_enrollments SET (version, next_step, last_at, next_at, status, reason, "
-        "updated_at) = (SELECT coalesce(p.version, sop_enrollments.version), "
-        "p.new_next_step, coalesce(p.new_last_at, sop_enrollments.last_at), p.new_next_at, "
-        "p.new_status, CASE WHEN p.new_reason = '' THEN sop_enrollments.reason "
-        "ELSE p.new_reason END, :now FROM sop_claim_tmp c JOIN sop_plan_tmp p "
-        "ON p.pid = c.gid WHERE c.id = sop_enrollments.id) "
-        "WHERE id IN (SELECT id FROM sop_claim_tmp) AND status = 'active'"), "now")
-    return int(getattr(await session.execute(stmt, {"now": now}), "rowcount", 0) or 0)
+_ADVANCE_EACH = 32  # plans in a pass up to which each gets its own constant UPDATE
+
+
+async def advance_claimed(session: AsyncSession, *, plans: Sequence[dict[str, Any]],
+                          now: datetime) -> int:
+    """Every claimed enrollment takes its plan's new state (still active: an exit wins).
+    With few plans, one UPDATE of constants per plan; with many, one correlated UPDATE."""
+    if len(plans) > _ADVANCE_EACH:
+        stmt = _times(text(
+            "UPDATE sop_enrollments SET (version, next_step, last_at, next_at, status, reason, "
+            "updated_at) = (SELECT coalesce(p.version, sop_enrollments.version), "
+            "p.new_next_step, coalesce(p.new_last_at, sop_enrollments.last_at), "
+            "p.new_next_at, p.new_status, CASE WHEN p.new_reason = '' "
+            "THEN sop_enrollments.reason ELSE p.new_reason END, :now FROM sop_claim_tmp c "
+            "JOIN sop_plan_tmp p ON p.pid = c.gid WHERE c.id = sop_enrollments.id) "
+            "WHERE id IN (SELECT id FROM sop_claim_tmp) AND status = 'active'"), "now")
+        return int(getattr(await session.execute(stmt, {"now": now}), "rowcount", 0) or 0)
+    changed = 0
+    for plan in plans:
+        ending = plan["new_status"] != "active"
+        result = await session.execute(_ADVANCE_ENDING if ending else _ADVANCE, {
+            "now": now, "pid": plan["pid"], **{k: plan[k] for k in (
+                "version", "new_next_step", "new_last_at", "new_next_at")},
+            **({"new_status": plan["new_status"], "new_reason": plan["new_reason"]}
+               if ending else {})})
+        changed += int(getattr(result, "rowcount", 0) or 0)
+    return changed
+
+
+# SET names status only when it changes: SQLite rewrites every index on a column it sets.
+_ADVANCE_SQL = (
+    "UPDATE sop_enrollments SET version = coalesce(:version, version), "
+    "next_step = :new_next_step, last_at = coalesce(:new_last_at, last_at), "
+    "next_at = :new_next_at{ending}, updated_at = :now "
+    "WHERE id IN (SELECT id FROM sop_claim_tmp WHERE gid = :pid) AND status = 'active'")
+_ADVANCE = _times(text(_ADVANCE_SQL.format(ending="")), "now", "new_last_at", "new_next_at")
+_ADVANCE_ENDING = _times(text(_ADVANCE_SQL.format(
+    ending=", status = :new_status, reason = CASE WHEN :new_reason = '' THEN reason "
+    "ELSE :new_reason END")), "now", "new_last_at", "new_next_at")
 
 
 async def due_step_groups(session: AsyncSession, *, tenant: str, now: datetime,
