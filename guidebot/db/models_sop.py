@@ -65,9 +65,9 @@ class SopStep(SQLModel, table=True):
                       Index("ix_sop_steps_planned", "tenant", "due_at",
                             sqlite_where=text("status = 'planned'"),
                             postgresql_where=text("status = 'planned'")),
-                      # a customer's steps; covers the per-customer quota count
+                      # a customer's steps; the per-customer quota count
                       Index("ix_sop_steps_quota", "tenant", "external_userid", "channel",
-                            "due_at", "status"),
+                            "due_at"),
                       # a task's customers
                       Index("ix_sop_steps_task_customers", "task_id", "status",
                             "external_userid"))

@@ -67,12 +67,16 @@ _DUE = ("e.tenant = :tenant AND e.status = 'active' AND e.next_at <= :now")
 _BOUND = " AND (e.next_at < :bound_at OR (e.next_at = :bound_at AND e.id <= :bound_id))"
 
 
+async def big_cache(session: AsyncSession) -> None:
+    """Set-based passes touch million-row indexes: SQLite's default 2 MB page cache makes
+    them I/O bound (a per-connection setting; small_cache puts it back)."""
+    if not is_postgres(session):
+        await session.execute(text("PRAGMA cache_size=-131072"))
+
+
 async def temp_tables(session: AsyncSession, *tables: Table) -> None:
     """Create (once per connection) and empty the given temp tables."""
-    if not is_postgres(session):
-        # Set-based passes touch million-row indexes: SQLite's default 2 MB page cache makes
-        # them I/O bound (a per-connection setting; small_cache puts it back).
-        await session.execute(text("PRAGMA cache_size=-131072"))
+    await big_cache(session)
     for table in tables:
         await session.execute(CreateTable(table, if_not_exists=True))
         for index in table.indexes:
@@ -159,13 +163,15 @@ async def claim_enrollments(session: AsyncSession, *, tenant: str, now: datetime
 
 async def quota_contested(session: AsyncSession, *, tenant: str) -> list[int]:
     """Claimed enrollments whose 群发 step cannot take the plan's slot as it stands: the
-    customer has another active enrollment (steps could compete in one statement) or has
-    used the quota of the period already. These go through the per-row planner."""
+    customer has another 群发 step in this claim (they would compete inside one statement)
+    or has used the quota of the period already. These go through the per-row planner; an
+    enrollment claimed in a later pass sees this pass's steps in the count."""
     stmt = text(
         "SELECT c.id FROM sop_claim_tmp c JOIN sop_plan_tmp p ON p.pid = c.gid "
         "WHERE p.q_count IS NOT NULL AND ("
-        "EXISTS (SELECT 1 FROM sop_enrollments o WHERE o.tenant = :tenant "
-        "AND o.external_userid = c.customer AND o.status = 'active' AND o.id <> c.id) "
+        "c.customer IN (SELECT d.customer FROM sop_claim_tmp d JOIN sop_plan_tmp dp "
+        "ON dp.pid = d.gid WHERE dp.q_count IS NOT NULL GROUP BY d.customer "
+        "HAVING count(*) > 1) "
         "OR (SELECT count(*) FROM sop_steps q WHERE q.tenant = :tenant "
         "AND q.external_userid = c.customer AND q.channel = 'guide_task' "
         f"AND q.due_at >= p.q_start AND q.due_at < p.q_end AND q.status IN {COUNTED}) "
@@ -366,12 +372,17 @@ async def enroll_audience(session: AsyncSession, *, tenant: str, sop_id: str, ve
         "LEFT JOIN guides g ON g.tenant = f.tenant AND g.userid = f.guide "
         "WHERE f.tenant = :tenant AND f.status = 'active'"
         + "".join(f" AND {w}" for w in where)
+        # in customer order: the enrollment indexes lead with the customer, so they fill in
+        # order instead of at random
+        + " ORDER BY f.external_userid, f.guide"
         + " ON CONFLICT (tenant, sop_id, external_userid, guide) DO NOTHING"
     ).bindparams(*(bindparam(k, expanding=True) for k in values if k != "n_all")),
         "at", "next_at")
+    await big_cache(session)
     result = await session.execute(stmt, {
         "tenant": tenant, "sop_id": sop_id, "at": trigger_at, "version": version,
         "first": first_step, "next_at": next_at, "no": False, **values})
+    await small_cache(session)
     return int(getattr(result, "rowcount", 0) or 0)
 
 

@@ -1,8 +1,8 @@
 """sop: indexes for set-based planning (a branch off 0002)
 
 Steps due at once are born "queued" in their task and a sent task no longer rewrites its
-steps, so no index on sop_steps holds a status that changes in bulk; the quota count and a
-task's customers are read from covering indexes.
+steps, so no index on sop_steps holds a status that changes in bulk; a task's customers are
+read from a covering index.
 
 Revision ID: 0004
 Revises: 0002
@@ -31,7 +31,7 @@ def upgrade() -> None:
         batch_op.create_index('ix_sop_steps_planned', ['tenant', 'due_at'], unique=False,
                               sqlite_where=PLANNED, postgresql_where=PLANNED)
         batch_op.create_index('ix_sop_steps_quota', ['tenant', 'external_userid', 'channel',
-                                                     'due_at', 'status'], unique=False)
+                                                     'due_at'], unique=False)
         batch_op.create_index('ix_sop_steps_task_customers', ['task_id', 'status',
                                                               'external_userid'], unique=False)
     with op.batch_alter_table('sop_enrollments', schema=None) as batch_op:
