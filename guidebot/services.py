@@ -109,5 +109,6 @@ def build_services(settings: Settings, db: Database, *,
     sop = SopService(settings, db, library, clients.__getitem__, outbox, tags=tags)
     executors.update(sop.executors())
     contacts.sop = sop.engine
+    contacts.welcome.tracker = commerce.track_attachments
     return Services(settings, db, library, clients, outbox, contacts, channels,
                     commerce=commerce, sop=sop)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from guidebot.commerce.rules import RuleSet, half_up
 from guidebot.contacts import binding as binding_rules
@@ -13,17 +14,20 @@ from guidebot.contacts import binding as binding_rules
 NONE = "none"  # no rule in the precedence matched
 
 
-@dataclass(frozen=True)
-class TouchFact:
+class TouchFact(NamedTuple):
     guide: str
     at: datetime
     token: str
-    kind: str = "visit"  # visit | order (the order's own tracking token, at paid_at)
-    id: int | None = None
+    kind: str = "visit"  # visit | order (an order's tracking token, at its paid_at)
+    id: int | None = None  # None: the order's own token, not yet recorded
+
+    def rank(self) -> tuple[datetime, bool, float]:
+        """Later wins; at the same instant an order's token beats a visit, the order's own
+        (unrecorded) token beats recorded ones, then the later-recorded one wins."""
+        return self.at, self.kind == "order", math.inf if self.id is None else self.id
 
 
-@dataclass(frozen=True)
-class BindingFact:
+class BindingFact(NamedTuple):
     guide: str
     started_at: datetime
     ended_at: datetime | None = None
@@ -42,16 +46,14 @@ class Item:
     quantity: int = 1
 
 
-@dataclass(frozen=True)
-class Attribution:
+class Attribution(NamedTuple):
     rule: str
     guide: str | None
     store_id: str | None
-    evidence: dict[str, Any] = field(default_factory=dict)
+    evidence: dict[str, Any]  # what decided: the touch, binding or store
 
 
-@dataclass(frozen=True)
-class Line:
+class Line(NamedTuple):
     sku: str
     category: str
     quantity: int
@@ -69,50 +71,51 @@ def latest_touch(rules: RuleSet, paid_at: datetime,
     """The latest touch at or before paid_at and at most window days before (inclusive)."""
     start = paid_at - timedelta(days=rules.share_link_window_days)
     inside = [t for t in touches if start <= t.at <= paid_at]
-    if not inside:
-        return None
-    # At the same instant the order's own token wins, then the later-recorded touch.
-    return max(inside, key=lambda t: (t.at, t.kind == "order", t.id or 0))
+    return max(inside, key=TouchFact.rank) if inside else None
 
 
 def binding_at(rules: RuleSet, paid_at: datetime,
                bindings: Sequence[BindingFact]) -> BindingFact | None:
-    valid = [b for b in bindings
-             if binding_rules.valid_at(b.period(), paid_at, rules.binding_validity_days)]
+    validity = rules.binding_validity_days
+    valid = [b for b in bindings if binding_rules.valid_at(b.period(), paid_at, validity)]
     return max(valid, key=lambda b: (b.started_at, b.id or 0)) if valid else None
 
 
 def attribute(rules: RuleSet, *, paid_at: datetime, store_id: str | None,
               touches: Sequence[TouchFact], bindings: Sequence[BindingFact]) -> Attribution:
-    """Walk the precedence; the first rule that finds someone decides, with its evidence."""
-    skipped: list[dict[str, str]] = []
+    """Walk the precedence; the first rule that finds someone decides. The evidence names
+    what decided and the rules skipped before it (and why)."""
+    decided = decide(rules, paid_at=paid_at, store_id=store_id,
+                     touch=latest_touch(rules, paid_at, touches), bindings=bindings)
+    return Attribution(decided.rule, decided.guide, store_id,
+                       {**decided.evidence, "skipped": skipped(rules, decided.rule)})
+
+
+def decide(rules: RuleSet, *, paid_at: datetime, store_id: str | None,
+           touch: TouchFact | None, bindings: Sequence[BindingFact]) -> Attribution:
+    """The precedence walk given the latest touch in the window (found by the caller: a scan
+    in the per-order path, a bisect in the bulk path). Evidence: only what decided."""
     for rule in rules.precedence:
-        found = _apply(rule, rules, paid_at, store_id, touches, bindings)
-        if found is not None:
-            return Attribution(rule, found[0], store_id, {**found[1], "skipped": skipped})
-        skipped.append({"rule": rule, "reason": _why_not(rule, rules)})
-    return Attribution(NONE, None, store_id, {"skipped": skipped})
+        if rule == "share_link" and touch is not None:
+            return Attribution(rule, touch.guide, store_id, {"touch": {
+                "id": touch.id, "token": touch.token, "kind": touch.kind,
+                "at": touch.at.isoformat(), "guide": touch.guide}})
+        if rule == "exclusive_guide":
+            bound = binding_at(rules, paid_at, bindings)
+            if bound is not None:
+                return Attribution(rule, bound.guide, store_id, {"binding": {
+                    "id": bound.id, "guide": bound.guide, "started_at": _iso(bound.started_at),
+                    "ended_at": _iso(bound.ended_at)}})
+        if rule == "store" and store_id:
+            return Attribution(rule, None, store_id, {"store": store_id})
+    return Attribution(NONE, None, store_id, {})
 
 
-def _apply(rule: str, rules: RuleSet, paid_at: datetime, store_id: str | None,
-           touches: Sequence[TouchFact],
-           bindings: Sequence[BindingFact]) -> tuple[str | None, dict[str, Any]] | None:
-    if rule == "share_link":
-        touch = latest_touch(rules, paid_at, touches)
-        if touch is None:
-            return None
-        return touch.guide, {"touch": {"id": touch.id, "token": touch.token, "kind": touch.kind,
-                                       "at": _iso(touch.at), "guide": touch.guide}}
-    if rule == "exclusive_guide":
-        bound = binding_at(rules, paid_at, bindings)
-        if bound is None:
-            return None
-        return bound.guide, {"binding": {"id": bound.id, "guide": bound.guide,
-                                         "started_at": _iso(bound.started_at),
-                                         "ended_at": _iso(bound.ended_at)}}
-    if rule == "store" and store_id:
-        return None, {"store": store_id}
-    return None
+def skipped(rules: RuleSet, rule: str) -> list[dict[str, str]]:
+    """The rules walked past before `rule` decided (all of them for none), with why."""
+    order = list(rules.precedence)
+    passed = order[:order.index(rule)] if rule in order else order
+    return [{"rule": r, "reason": _why_not(r, rules)} for r in passed]
 
 
 def _why_not(rule: str, rules: RuleSet) -> str:

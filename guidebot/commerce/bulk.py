@@ -1,39 +1,51 @@
-"""Bulk attribution for backfills: the same rules as the webhook path, set-based I/O.
+"""Bulk attribution for backfills: the per-order path's decisions with set-based I/O.
 
-Orders are processed in chunks sorted by customer: one range query fetches the chunk's touches,
-one its bindings; the pure attribution functions decide each order; orders, tracking touches and
-ledger entries go in with multi-row inserts. Known order numbers are skipped (idempotent); an
-order with a held refund is left to the per-order path so the refund is applied with it.
+The result equals recording the orders one by one with OrderService.paid in paid_at order
+(resolve_remote=False; no events are published). Orders interact only through a shared
+customer, unionid or openid (guidebot.commerce.clusters), so each cluster of linked orders is
+taken whole, in paid_at order. A chunk of clusters is one transaction: its known orders,
+held refunds, links, touches and bindings are read set-based; each order is decided by the
+same functions as the per-order path (the latest touch found by bisect instead of a scan);
+orders, tracking touches, earn entries and customers go in with multi-row inserts; held
+refunds of the chunk's orders are applied last, as the per-order path applies them.
 """
 
 from __future__ import annotations
 
 import bisect
-import json
+import gc
+import operator
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from guidebot.commerce import attribution, periods
-from guidebot.commerce.orders import ensure_rules
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from guidebot.commerce import attribution, ledger, periods, recording
+from guidebot.commerce.clusters import Clusters
+from guidebot.commerce.identity import remember_in
+from guidebot.commerce.orders import apply_refund, ensure_rules
 from guidebot.commerce.rules import RuleSet
 from guidebot.commerce.schema import PaidOrder
 from guidebot.db.engine import Database
 from guidebot.db.models_commerce import RuleVersion
 from guidebot.db.repo import commerce_bulk as repo
 from guidebot.db.repo import commerce_ledger as ledger_repo
+from guidebot.db.repo import commerce_orders as orders_repo
 from guidebot.settings import TenantSettings
 
-CHUNK = 20_000
+CHUNK = 50_000  # orders per transaction (about two seconds of holding the write lock)
+_AT = operator.itemgetter(0)
+_EXT = 6  # where a touch row (repo.TOUCH_FIELDS) has external_userid, then unionid, openid
 
 
 @dataclass
 class BulkResult:
     recorded: int = 0
     duplicate: int = 0
-    deferred: list[PaidOrder] | None = None  # orders with held refunds: use OrderService.paid
+    refunds_applied: list[str] = field(default_factory=list)
 
 
 class _Versions:
@@ -41,116 +53,214 @@ class _Versions:
         self.starts = [v.effective_at for v in versions]
         self.versions = list(versions)
         self.rules = [RuleSet.from_json(v.rules) for v in versions]
+        self.windows = [timedelta(days=r.share_link_window_days) for r in self.rules]
+        self.ids = [int(v.id or 0) for v in versions]
+        self.many = len(versions) > 1
 
     def at(self, paid_at: datetime) -> int:
+        """The version in force at paid_at; before the first version, the first one."""
         return max(bisect.bisect_right(self.starts, paid_at) - 1, 0)
+
+
+class _Touches:
+    """A chunk's touches by external_userid, unionid and openid, each list in rank order
+    (at, is an order's token, id). Times are the connection's encoded times."""
+
+    def __init__(self, rows: Sequence[tuple[Any, ...]]) -> None:
+        self.by: tuple[dict[str, list[tuple[Any, ...]]], ...] = (
+            defaultdict(list), defaultdict(list), defaultdict(list))
+        self.claimed: dict[int, str] = {}  # touch id → the customer that claimed it
+        for row in rows:
+            self._index(row, bisect=False)
+        for index in self.by:
+            for touches in index.values():
+                touches.sort()
+
+    def _index(self, row: tuple[Any, ...], *, bisect: bool) -> None:
+        for index, key in zip(self.by, row[_EXT:], strict=False):
+            if key is not None:
+                if bisect:
+                    _insort(index[key], row)
+                else:
+                    index[key].append(row)
+
+    def latest(self, customer: str | None, unionid: str | None, openid: str | None,
+               paid_at: Any) -> tuple[Any, ...] | None:
+        """The highest-ranked touch of any of the ids at or before paid_at: the one
+        attribution.latest_touch picks if it is inside the window (else none is)."""
+        best = None
+        for index, key in ((self.by[0], customer), (self.by[1], unionid),
+                           (self.by[2], openid)):
+            touches = index.get(key) if key is not None else None
+            if touches:
+                i = bisect.bisect_right(touches, paid_at, key=_AT) - 1
+                if i >= 0 and (best is None or touches[i] > best):
+                    best = touches[i]
+        return best
+
+    def add(self, row: tuple[Any, ...]) -> None:
+        self._index(row, bisect=True)
+
+    def external_userid(self, row: tuple[Any, ...]) -> str | None:
+        return self.claimed.get(row[2], row[_EXT])
+
+    def claim(self, customer: str, unionid: str | None, openid: str | None) -> None:
+        """commerce_links.claim_touches in memory: unclaimed touches of the ids are the
+        customer's from now on."""
+        for index, key in ((self.by[1], unionid), (self.by[2], openid)):
+            for row in list(index.get(key, ())) if key else ():
+                if self.external_userid(row) is None:
+                    self.claimed[row[2]] = customer
+                    _insort(self.by[0][customer], row)
+
+
+def _insort(rows: list[tuple[Any, ...]], row: tuple[Any, ...]) -> None:
+    bisect.insort(rows, row)
 
 
 async def record_many(db: Database, tenant: TenantSettings, orders: Sequence[PaidOrder],
                       clock: Callable[[], datetime],
                       progress: Callable[[int], None] | None = None) -> BulkResult:
-    """Attribute and ledger orders whose customer.external_userid is already resolved."""
-    result = BulkResult(deferred=[])
+    """Attribute and ledger paid orders; identities are resolved from stored mappings."""
+    collecting = gc.isenabled()
+    gc.disable()  # millions of acyclic tuples: the cycle collector would rescan them again
+    try:  # and again (refcounting frees them all the same)
+        return await _record_many(db, tenant, orders, clock, progress)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+async def _record_many(db: Database, tenant: TenantSettings, orders: Sequence[PaidOrder],
+                       clock: Callable[[], datetime],
+                       progress: Callable[[int], None] | None) -> BulkResult:
+    result = BulkResult()
     async with db.write() as s:
         await ensure_rules(s, tenant, clock())
         versions = _Versions(await repo.rule_versions(s, tenant=tenant.id))
-    ordered = sorted(orders, key=lambda o: (o.customer.external_userid or "", o.paid_at))
-    for start in range(0, len(ordered), CHUNK):
-        await _chunk(db, tenant, ordered[start:start + CHUNK], versions, clock(), result)
+        clusters = await Clusters.of(s, tenant.id, orders)
+    done = 0
+    for span in clusters.spans(CHUNK):
+        async with db.write() as s:
+            await _Chunk(s, tenant, versions, clusters, clock()).record(span, result)
+        done += len(span)
         if progress:
-            progress(min(start + CHUNK, len(ordered)))
+            progress(done)
     return result
 
 
-async def _chunk(db: Database, tenant: TenantSettings, chunk: Sequence[PaidOrder],
-                 versions: _Versions, now: datetime, result: BulkResult) -> None:
-    customers = [o.customer.external_userid for o in chunk if o.customer.external_userid]
-    window = max(r.share_link_window_days for r in versions.rules)
-    async with db.write() as s:
-        await ledger_repo.lock_tenant(s, tenant=tenant.id)
-        await repo.widen_cache(s)
+class _Chunk:
+    """One transaction of the bulk path: reads, decisions, writes."""
+
+    def __init__(self, s: AsyncSession, tenant: TenantSettings, versions: _Versions,
+                 clusters: Clusters, now: datetime) -> None:
+        self.s, self.tenant, self.versions, self.clusters = s, tenant, versions, clusters
+        self.now = now
+        self.orders: list[tuple[Any, ...]] = []
+        self.entries: list[tuple[Any, ...]] = []
+        self.new_touches: list[tuple[tuple[Any, ...], PaidOrder, repo.Link]] = []
+        self.customers: set[str] = set()
+        self.learned: list[tuple[PaidOrder, str]] = []
+
+    async def record(self, span: range, result: BulkResult) -> None:
+        s, tenant = self.s, self.tenant.id
+        self.conn = conn = await repo.bulk_connection(s, tenant=tenant)
+        self.now_key = conn.encode(self.now)
+        chunk = self.clusters.orders(span)
         numbers = [o.order_no for o in chunk]
-        known = await repo.known_orders(s, tenant=tenant.id, order_nos=numbers)
-        held = await repo.held_refund_orders(s, tenant=tenant.id, order_nos=numbers)
-        touches: dict[str, list[Any]] = defaultdict(list)
+        known = await repo.known_orders(conn, tenant=tenant, order_nos=numbers)
+        held = await repo.held_refund_orders(conn, tenant=tenant, order_nos=numbers)
+        self.links = await repo.links_by_token(
+            conn, tenant=tenant, tokens=sorted({o.tracking for o in chunk if o.tracking}))
+        self.ids = iter(await repo.reserve_touch_ids(
+            conn, count=sum(1 for o in chunk if o.tracking in self.links)))
+        self.period = periods.open_period(self.now, self.tenant.tz,
+                                          await ledger_repo.settled_periods(s, tenant=tenant))
+        self.touches, self.bindings = await self._facts(chunk)
+        recorded = []
+        for order in chunk:
+            if order.order_no not in known:
+                known.add(order.order_no)
+                self._one(order)
+                recorded.append(order.order_no)
+        await self._write()
+        result.recorded += len(recorded)
+        result.duplicate += len(chunk) - len(recorded)
+        for order_no in (n for n in recorded if n in held):
+            for refund in await orders_repo.refunds_of(s, tenant=tenant, order_no=order_no,
+                                                       status="held"):
+                await apply_refund(s, self.tenant, refund, self.now)
+                result.refunds_applied.append(refund.refund_no)
+
+    async def _facts(self, chunk: Sequence[PaidOrder]) -> tuple[
+            _Touches, dict[str, list[attribution.BindingFact]]]:
+        """The chunk's customers' touches and bindings, and its unionids'/openids' touches."""
+        conn, tenant = self.conn, self.tenant.id
+        customers = sorted(self.clusters.customers_of(chunk))
+        unionids = sorted({o.customer.unionid for o in chunk if o.customer.unionid})
+        openids = sorted({o.customer.openid for o in chunk if o.customer.openid})
+        start = conn.encode(min(o.paid_at for o in chunk) - max(self.versions.windows))
+        end = conn.encode(max(o.paid_at for o in chunk))
+        rows: list[tuple[Any, ...]] = []
         bindings: dict[str, list[attribution.BindingFact]] = defaultdict(list)
         if customers:
-            first, last = min(customers), max(customers)
-            low = min(o.paid_at for o in chunk) - timedelta(days=window)
-            high = max(o.paid_at for o in chunk)
-            for row in await repo.touches_in_range(s, tenant=tenant.id, first=first, last=last,
-                                                   start=low, end=high):
-                touches[row[0]].append(row)
-            for b in await repo.bindings_in_range(s, tenant=tenant.id, first=first, last=last):
+            rows = await repo.customer_touches(conn, tenant=tenant, first=customers[0],
+                                               last=customers[-1], start=start, end=end)
+            for b in await repo.bindings_of(conn, tenant=tenant, first=customers[0],
+                                            last=customers[-1]):
                 bindings[b[0]].append(attribution.BindingFact(b[1], b[2], b[3], b[4], b[5]))
-        links = await repo.links_by_token(
-            s, tenant=tenant.id, tokens=sorted({o.tracking for o in chunk if o.tracking}))
-        period = periods.open_period(now, tenant.tz,
-                                     await ledger_repo.settled_periods(s, tenant=tenant.id))
-        rows: dict[str, list[dict[str, Any]]] = {"orders": [], "touches": [], "entries": []}
-        for order in chunk:
-            if order.order_no in known:
-                result.duplicate += 1
-            elif order.order_no in held:
-                assert result.deferred is not None
-                result.deferred.append(order)
-            else:
-                known.add(order.order_no)
-                _one(tenant, order, versions, touches, bindings, links, now, period, rows)
-                result.recorded += 1
-        await repo.insert_rows(s, orders=rows["orders"], touches=rows["touches"],
-                               entries=rows["entries"])
+        if unionids or openids:  # the same touch from both reads: keep the full row
+            identified = await repo.identified_touches(
+                conn, tenant=tenant, unionids=unionids, openids=openids, start=start, end=end)
+            rows = list({r[2]: r for r in [*rows, *identified]}.values())
+        return _Touches(rows), bindings
 
+    def _one(self, order: PaidOrder) -> None:
+        ref, versions, conn = order.customer, self.versions, self.conn
+        customer = ref.external_userid or self.clusters.resolve(ref)
+        index = versions.at(order.paid_at) if versions.many else 0
+        link = self.links.get(order.tracking) if order.tracking else None
+        paid_key = conn.encode(order.paid_at)
+        touch = recording.own_touch(order, link)  # at paid_at it outranks every other touch
+        if touch is None:
+            row = self.touches.latest(customer, ref.unionid, ref.openid, paid_key)
+            if row is not None:
+                at = conn.decode(row[0])
+                if at >= order.paid_at - versions.windows[index]:
+                    touch = attribution.TouchFact(row[3], at, row[4], row[5], row[2])
+        decision = recording.decide_order(
+            versions.rules[index], order, touch=touch,
+            bindings=self.bindings.get(customer, ()) if customer else (),
+            link_known=link is not None)
+        self.orders.append(recording.order_row(self.tenant.id, order, customer, decision,
+                                               versions.ids[index], paid_at=paid_key,
+                                               received_at=self.now_key))
+        guide = decision.attribution.guide
+        if guide:
+            self.entries.append(ledger.entry_row(
+                self.tenant.id, key=ledger.earn_key(order.order_no), kind="earn", guide=guide,
+                amount_fen=decision.commission_fen, period=self.period,
+                created_at=self.now_key, order_no=order.order_no))
+        if customer:
+            self.customers.add(customer)
+            if ref.unionid or ref.openid:  # OrderService: remember_in after the insert
+                self.clusters.learn(ref, customer)
+                self.learned.append((order, customer))
+                self.touches.claim(customer, ref.unionid, ref.openid)
+        if link is not None:
+            row = (paid_key, True, next(self.ids), link.guide, link.token, "order", customer,
+                   ref.unionid, ref.openid)
+            self.touches.add(row)
+            self.new_touches.append((row, order, link))
 
-def _one(tenant: TenantSettings, order: PaidOrder, versions: _Versions,
-         touches: dict[str, list[Any]], bindings: dict[str, list[attribution.BindingFact]],
-         links: dict[str, Any], now: datetime, period: str,
-         rows: dict[str, list[dict[str, Any]]]) -> None:
-    index = versions.at(order.paid_at)
-    rules, version = versions.rules[index], versions.versions[index]
-    customer = order.customer.external_userid
-    facts = _window(touches.get(customer or "", []), order.paid_at,
-                    rules.share_link_window_days)
-    link = links.get(order.tracking) if order.tracking else None
-    if link is not None:
-        facts.append(attribution.TouchFact(link.guide, order.paid_at, link.token, "order"))
-    decided = attribution.attribute(rules, paid_at=order.paid_at, store_id=order.store_id,
-                                    touches=facts, bindings=bindings.get(customer or "", []))
-    lines = attribution.price_lines(rules, order.items, earns=decided.guide is not None)
-    evidence = {**decided.evidence, "rule_version": {
-        "id": version.id, "config_hash": version.config_hash,
-        "effective_at": version.effective_at.isoformat()}}
-    if order.tracking and link is None:
-        evidence["unknown_tracking"] = True
-    commission = sum(x.commission_fen for x in lines)
-    rows["orders"].append({
-        "tenant": tenant.id, "order_no": order.order_no, "external_userid": customer,
-        "unionid": order.customer.unionid, "openid": order.customer.openid,
-        "store_id": order.store_id, "tracking": order.tracking[:64], "paid_at": order.paid_at,
-        "amount_fen": order.amount_fen, "rule": decided.rule, "guide": decided.guide,
-        "credited_store": order.store_id if decided.rule == "store" else None,
-        "commission_fen": commission, "rule_version_id": version.id,
-        "evidence": json.dumps(evidence), "lines": json.dumps([x.__dict__ for x in lines]),
-        "received_at": now})
-    if link is not None:
-        # Recorded as a touch, it counts for this customer's later orders too (as per order).
-        bisect.insort(touches[customer or ""], (customer, order.paid_at, None, link.guide,
-                                                link.token, "order"), key=lambda r: r[1])
-        rows["touches"].append({
-            "tenant": tenant.id, "external_userid": customer, "unionid": order.customer.unionid,
-            "openid": order.customer.openid, "guide": link.guide, "token": link.token,
-            "kind": "order", "sku": link.sku, "category": "", "dur_s": 0, "at": order.paid_at})
-    if decided.guide:
-        rows["entries"].append({
-            "tenant": tenant.id, "key": f"earn:{order.order_no}", "kind": "earn",
-            "guide": decided.guide, "order_no": order.order_no, "refund_no": None,
-            "amount_fen": commission, "period": period, "reason": "", "operator": "",
-            "created_at": now})
-
-
-def _window(rows: list[Any], paid_at: datetime, days: int) -> list[attribution.TouchFact]:
-    """The customer's touches in [paid_at − days, paid_at] (rows are sorted by time)."""
-    ats = [r[1] for r in rows]
-    lo = bisect.bisect_left(ats, paid_at - timedelta(days=days))
-    hi = bisect.bisect_right(ats, paid_at)
-    return [attribution.TouchFact(r[3], r[1], r[4], r[5], r[2]) for r in rows[lo:hi]]
+    async def _write(self) -> None:
+        conn, tenant = self.conn, self.tenant.id
+        await repo.ensure_customers(conn, tenant=tenant, external_userids=sorted(self.customers),
+                                    at=self.now)
+        for order, customer in self.learned:  # before the new touches, which are claimed
+            await remember_in(self.s, tenant, order.customer, customer, source="order")
+        await repo.insert_orders(conn, rows=self.orders)
+        await repo.insert_touches(conn, rows=[recording.tracking_touch_row(
+            row[2], tenant, order, self.touches.external_userid(row), link, at=row[0])
+            for row, order, link in self.new_touches])
+        await repo.insert_entries(conn, rows=self.entries)

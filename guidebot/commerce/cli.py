@@ -8,8 +8,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from guidebot.commerce import csvimport, statements
-from guidebot.commerce.schema import PaidOrder
+from guidebot.commerce import bulk, csvimport, statements
+from guidebot.commerce.schema import PaidOrder, RefundEvent
 from guidebot.db.engine import Database
 from guidebot.errors import ValidationFailed
 from guidebot.services import Services, build_services
@@ -65,16 +65,20 @@ async def orders_command(settings: Settings, args: argparse.Namespace) -> int:
         return 2
 
     async def run(services: Services) -> dict[str, int]:
-        counts: dict[str, int] = {}
-        for index, event in enumerate(events, start=1):
-            if isinstance(event, PaidOrder):
-                outcome = await services.commerce.orders.paid(tenant, event,
-                                                              resolve_remote=False)
-            else:
-                outcome = await services.commerce.orders.refunded(tenant, event)
+        """Orders through the bulk path (one transaction per chunk), then the refunds one by
+        one as the webhook applies them (so every order they name is known by then)."""
+        commerce = services.commerce
+        orders = [e for e in events if isinstance(e, PaidOrder)]
+        refunds = [e for e in events if isinstance(e, RefundEvent)]
+        result = await bulk.record_many(commerce.db, tenant, orders, commerce.clock,
+                                        progress=lambda done: _progress(done, len(events)))
+        counts = {"recorded": result.recorded, "duplicate": result.duplicate,
+                  "held refunds applied": len(result.refunds_applied)}
+        for index, refund in enumerate(refunds, start=len(orders) + 1):
+            outcome = await commerce.orders.refunded(tenant, refund)
             counts[outcome.status] = counts.get(outcome.status, 0) + 1
             _progress(index, len(events))
-        return counts
+        return {k: v for k, v in counts.items() if v}
 
     counts = await _with_services(settings, run)
     print(file=sys.stderr)

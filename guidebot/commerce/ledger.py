@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -12,6 +13,7 @@ from guidebot.commerce import periods
 from guidebot.db.engine import Database
 from guidebot.db.models_commerce import Settlement
 from guidebot.db.repo import commerce_ledger as repo
+from guidebot.db.repo.commerce_bulk import ENTRY_COLUMNS
 from guidebot.errors import ValidationFailed
 from guidebot.settings import TenantSettings
 
@@ -28,11 +30,23 @@ async def append(s: AsyncSession, tenant: TenantSettings, *, key: str, kind: str
     """Append one entry in the open period of `at`; returns that period."""
     settled = await repo.settled_periods(s, tenant=tenant.id)
     period = periods.open_period(at, tenant.tz, settled)
-    await repo.append(s, values={
-        "tenant": tenant.id, "key": key, "kind": kind, "guide": guide, "order_no": order_no,
-        "refund_no": refund_no, "amount_fen": amount_fen, "period": period,
-        "reason": reason[:256], "operator": operator[:64], "created_at": at})
+    await repo.append(s, values=dict(zip(ENTRY_COLUMNS, entry_row(
+        tenant.id, key=key, kind=kind, guide=guide, amount_fen=amount_fen, period=period,
+        created_at=at, order_no=order_no, refund_no=refund_no, reason=reason,
+        operator=operator), strict=True)))
     return period
+
+
+def earn_key(order_no: str) -> str:
+    return f"earn:{order_no}"
+
+
+def entry_row(tenant: str, *, key: str, kind: str, guide: str, amount_fen: int, period: str,
+              created_at: Any, order_no: str | None = None, refund_no: str | None = None,
+              reason: str = "", operator: str = "") -> tuple[Any, ...]:
+    """commerce_bulk.ENTRY_COLUMNS; `created_at` as the writer wants it."""
+    return (tenant, key, kind, guide, order_no, refund_no, amount_fen, period, reason[:256],
+            operator[:64], created_at)
 
 
 class Ledger:

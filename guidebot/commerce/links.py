@@ -107,7 +107,7 @@ class LinkService:
             async with self._db.write() as s:
                 if await repo.get_link(s, tenant=None, token=token) is None:
                     await contacts_repo.ensure_guide(s, tenant=tenant.id, userid=guide)
-                    await repo.add_link(s, link=TrackedLink(
+                    await repo.add_link_once(s, link=TrackedLink(
                         tenant=tenant.id, token=token, guide=guide, sku=str(sku), page=page,
                         campaign=campaign[:64]))
             out.append({**attachment, "page": page})

@@ -12,16 +12,18 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from guidebot import events as ev
-from guidebot.commerce import attribution, clawback, ledger
+from guidebot.commerce import attribution, clawback, ledger, recording
+from guidebot.commerce.evidence import decode_lines
 from guidebot.commerce.identity import IdentityService, remember_in, resolve_local
 from guidebot.commerce.rules import RuleSet
 from guidebot.commerce.schema import PaidOrder, RefundEvent
 from guidebot.db.engine import Database
-from guidebot.db.models_commerce import Order, Refund, RuleVersion, Touch
+from guidebot.db.models_commerce import Refund, RuleVersion, Touch, TrackedLink
 from guidebot.db.repo import commerce_ledger as ledger_repo
 from guidebot.db.repo import commerce_links as links_repo
 from guidebot.db.repo import commerce_orders as repo
 from guidebot.db.repo import contacts as contacts_repo
+from guidebot.db.repo.commerce_bulk import ORDER_COLUMNS, TOUCH_COLUMNS
 from guidebot.settings import TenantSettings
 
 log = logging.getLogger(__name__)
@@ -32,10 +34,6 @@ class Outcome:
     status: str  # recorded | duplicate | applied | held
     body: dict[str, Any]
     events: list[ev.Event] = field(default_factory=list)
-
-
-def _lines(order: Order) -> list[attribution.Line]:
-    return [attribution.Line(**d) for d in json.loads(order.lines)]
 
 
 def _allocations(refund: Refund) -> list[clawback.Allocation]:
@@ -80,72 +78,64 @@ class OrderService:
             await ensure_rules(s, tenant, now)
             version = await repo.rules_at(s, tenant=tenant.id, at=order.paid_at)
             assert version is not None and version.id is not None
-            row = await self._attribute(s, tenant, order, customer, version)
+            link = (await links_repo.get_link(s, tenant=tenant.id, token=order.tracking)
+                    if order.tracking else None)
+            decision = await self._decide(s, tenant, order, customer, version, link)
+            row = dict(zip(ORDER_COLUMNS, recording.order_row(
+                tenant.id, order, customer, decision, version.id, paid_at=order.paid_at,
+                received_at=now), strict=True))
             if not await repo.insert_order(s, values=row):
                 return Outcome("duplicate", {"status": "duplicate", "order_no": order.order_no})
-            await self._after_insert(s, tenant, order, customer, row, now)
-            applied = [await self._apply(s, tenant, r, now) for r in
+            await self._after_insert(s, tenant, order, customer, link, decision, now)
+            applied = [await apply_refund(s, tenant, r, now) for r in
                        await repo.refunds_of(s, tenant=tenant.id, order_no=order.order_no,
                                              status="held")]
+        guide = decision.attribution.guide
         paid_event = ev.OrderPaid(tenant=tenant.id, created_at=order.paid_at,
                                   order_no=order.order_no, external_userid=customer,
-                                  guide=row["guide"], store_id=order.store_id,
+                                  guide=guide, store_id=order.store_id,
                                   amount_fen=order.amount_fen)
-        body = {"status": "recorded", "order_no": order.order_no, "rule": row["rule"],
-                "guide": row["guide"], "commission_fen": row["commission_fen"],
+        body = {"status": "recorded", "order_no": order.order_no,
+                "rule": decision.attribution.rule, "guide": guide,
+                "commission_fen": decision.commission_fen,
                 "refunds_applied": [a.body["refund_no"] for a in applied]}
         return Outcome("recorded", body, [paid_event] + [e for a in applied for e in a.events])
 
-    async def _attribute(self, s: AsyncSession, tenant: TenantSettings, order: PaidOrder,
-                         customer: str | None, version: RuleVersion) -> dict[str, Any]:
+    async def _decide(self, s: AsyncSession, tenant: TenantSettings, order: PaidOrder,
+                      customer: str | None, version: RuleVersion,
+                      link: TrackedLink | None) -> recording.Decision:
         rules = RuleSet.from_json(version.rules)
         start = order.paid_at - timedelta(days=rules.share_link_window_days)
         rows = await links_repo.touches_between(
             s, tenant=tenant.id, external_userid=customer, unionid=order.customer.unionid,
             openid=order.customer.openid, start=start, end=order.paid_at)
         touches = [attribution.TouchFact(t.guide, t.at, t.token, t.kind, t.id) for t in rows]
-        link = (await links_repo.get_link(s, tenant=tenant.id, token=order.tracking)
-                if order.tracking else None)
-        if link is not None:
-            touches.append(attribution.TouchFact(link.guide, order.paid_at, link.token, "order"))
+        own = recording.own_touch(order, link)
+        if own is not None:
+            touches.append(own)
         bindings = (await contacts_repo.list_bindings(s, tenant=tenant.id,
                                                       external_userid=customer)
                     if customer else [])
         facts = [attribution.BindingFact(b.guide, b.started_at, b.ended_at, b.end_reason, b.id)
                  for b in bindings]
-        result = attribution.attribute(rules, paid_at=order.paid_at, store_id=order.store_id,
-                                       touches=touches, bindings=facts)
-        lines = attribution.price_lines(rules, order.items, earns=result.guide is not None)
-        evidence = {**result.evidence, "rule_version": {
-            "id": version.id, "config_hash": version.config_hash,
-            "effective_at": version.effective_at.isoformat()}}
-        if order.tracking and link is None:
-            evidence["unknown_tracking"] = True
-        return {"tenant": tenant.id, "order_no": order.order_no, "external_userid": customer,
-                "unionid": order.customer.unionid, "openid": order.customer.openid,
-                "store_id": order.store_id, "tracking": order.tracking[:64],
-                "paid_at": order.paid_at, "amount_fen": order.amount_fen, "rule": result.rule,
-                "guide": result.guide,
-                "credited_store": order.store_id if result.rule == "store" else None,
-                "commission_fen": sum(x.commission_fen for x in lines),
-                "rule_version_id": version.id, "evidence": json.dumps(evidence),
-                "lines": json.dumps([asdict(x) for x in lines]), "received_at": self._clock()}
+        return recording.decide_order(
+            rules, order, touch=attribution.latest_touch(rules, order.paid_at, touches),
+            bindings=facts, link_known=link is not None)
 
     async def _after_insert(self, s: AsyncSession, tenant: TenantSettings, order: PaidOrder,
-                            customer: str | None, row: dict[str, Any], now: datetime) -> None:
+                            customer: str | None, link: TrackedLink | None,
+                            decision: recording.Decision, now: datetime) -> None:
         if customer:
             await contacts_repo.ensure_customer(s, tenant=tenant.id, external_userid=customer)
             await remember_in(s, tenant.id, order.customer, customer, source="order")
-        if order.tracking and json.loads(row["evidence"]).get("unknown_tracking") is None:
-            link = await links_repo.get_link(s, tenant=tenant.id, token=order.tracking)
-            assert link is not None
-            await links_repo.add_touch(s, touch=Touch(
-                tenant=tenant.id, external_userid=customer, unionid=order.customer.unionid,
-                openid=order.customer.openid, guide=link.guide, token=link.token, kind="order",
-                sku=link.sku, at=order.paid_at))
-        if row["guide"]:
-            await ledger.append(s, tenant, key=f"earn:{order.order_no}", kind="earn",
-                                guide=row["guide"], amount_fen=row["commission_fen"], at=now,
+        if link is not None:
+            await links_repo.add_touch(s, touch=Touch(**dict(zip(TOUCH_COLUMNS, (
+                recording.tracking_touch_row(None, tenant.id, order, customer, link,
+                                             at=order.paid_at)), strict=True))))
+        guide = decision.attribution.guide
+        if guide:
+            await ledger.append(s, tenant, key=ledger.earn_key(order.order_no), kind="earn",
+                                guide=guide, amount_fen=decision.commission_fen, at=now,
                                 order_no=order.order_no)
 
     async def refunded(self, tenant: TenantSettings, refund: RefundEvent) -> Outcome:
@@ -168,33 +158,35 @@ class OrderService:
             held = await repo.refunds_of(s, tenant=tenant.id, order_no=refund.order_no,
                                          status="held")
             mine = next(r for r in held if r.refund_no == refund.refund_no)
-            return await self._apply(s, tenant, mine, now)
+            return await apply_refund(s, tenant, mine, now)
 
-    async def _apply(self, s: AsyncSession, tenant: TenantSettings, refund: Refund,
-                     now: datetime) -> Outcome:
-        order = await repo.get_order(s, tenant=tenant.id, order_no=refund.order_no)
-        assert order is not None
-        lines = _lines(order)
-        done = await repo.refunds_of(s, tenant=tenant.id, order_no=order.order_no,
-                                     status="applied")
-        states = clawback.states_after(len(lines), [_allocations(r) for r in done])
-        items = [(str(sku), int(amount)) for sku, amount in json.loads(refund.items)]
-        allocations, unmatched = clawback.allocate(lines, states, items)
-        fen = sum(a.clawback_fen for a in allocations)
-        await repo.mark_applied(s, tenant=tenant.id, refund_no=refund.refund_no,
-                                clawback_fen=fen,
-                                allocation=json.dumps([asdict(a) for a in allocations]), at=now)
-        if order.guide and fen:
-            await ledger.append(s, tenant, key=f"clawback:{refund.refund_no}", kind="clawback",
-                                guide=order.guide, amount_fen=-fen, at=now,
-                                order_no=order.order_no, refund_no=refund.refund_no)
-        if unmatched:
-            log.warning("refund exceeds its order lines tenant=%s refund=%s unmatched_fen=%s",
-                        tenant.id, refund.refund_no, unmatched)
-        event = ev.OrderRefunded(tenant=tenant.id, created_at=refund.refunded_at,
-                                 order_no=order.order_no, refund_no=refund.refund_no,
-                                 external_userid=order.external_userid, guide=order.guide,
-                                 amount_fen=refund.amount_fen)
-        return Outcome("applied", {"status": "applied", "refund_no": refund.refund_no,
-                                   "order_no": order.order_no, "clawback_fen": fen,
-                                   "unmatched_fen": unmatched}, [event])
+
+async def apply_refund(s: AsyncSession, tenant: TenantSettings, refund: Refund,
+                       now: datetime) -> Outcome:
+    """Claw back a held refund of a recorded order (per order line, DESIGN §5.4)."""
+    order = await repo.get_order(s, tenant=tenant.id, order_no=refund.order_no)
+    assert order is not None
+    lines = decode_lines(order.lines)
+    done = await repo.refunds_of(s, tenant=tenant.id, order_no=order.order_no,
+                                 status="applied")
+    states = clawback.states_after(len(lines), [_allocations(r) for r in done])
+    items = [(str(sku), int(amount)) for sku, amount in json.loads(refund.items)]
+    allocations, unmatched = clawback.allocate(lines, states, items)
+    fen = sum(a.clawback_fen for a in allocations)
+    await repo.mark_applied(s, tenant=tenant.id, refund_no=refund.refund_no,
+                            clawback_fen=fen,
+                            allocation=json.dumps([asdict(a) for a in allocations]), at=now)
+    if order.guide and fen:
+        await ledger.append(s, tenant, key=f"clawback:{refund.refund_no}", kind="clawback",
+                            guide=order.guide, amount_fen=-fen, at=now,
+                            order_no=order.order_no, refund_no=refund.refund_no)
+    if unmatched:
+        log.warning("refund exceeds its order lines tenant=%s refund=%s unmatched_fen=%s",
+                    tenant.id, refund.refund_no, unmatched)
+    event = ev.OrderRefunded(tenant=tenant.id, created_at=refund.refunded_at,
+                             order_no=order.order_no, refund_no=refund.refund_no,
+                             external_userid=order.external_userid, guide=order.guide,
+                             amount_fen=refund.amount_fen)
+    return Outcome("applied", {"status": "applied", "refund_no": refund.refund_no,
+                               "order_no": order.order_no, "clawback_fen": fen,
+                               "unmatched_fen": unmatched}, [event])

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Any
 
 from guidebot.settings import CommissionSettings
@@ -48,11 +49,25 @@ class RuleSet:
 
     def rate_for(self, sku: str, category: str) -> str:
         """sku:<s> beats category:<c> beats default_rate (DESIGN §5.4)."""
-        rates = dict(self.rates)
+        rates = _table(self.rates)
         return rates.get(f"sku:{sku}") or rates.get(f"category:{category}") or self.default_rate
 
 
+@functools.lru_cache(maxsize=64)
+def _table(rates: tuple[tuple[str, str], ...]) -> dict[str, str]:
+    return dict(rates)
+
+
+@functools.lru_cache(maxsize=4096)
+def _ratio(rate: str) -> tuple[int, int]:
+    """The rate as an exact fraction n/d (a decimal string has one)."""
+    return Decimal(rate).as_integer_ratio()
+
+
 def half_up(amount_fen: int, rate: str) -> int:
-    """amount × rate rounded half-up to a whole fen (exact decimal arithmetic)."""
-    value = Decimal(amount_fen) * Decimal(rate)
-    return int(value.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+    """amount × rate rounded half-up (ties away from zero) to a whole fen, exactly: integer
+    arithmetic on the rate's fraction, the same result as Decimal's ROUND_HALF_UP."""
+    numerator, denominator = _ratio(rate)
+    product = amount_fen * numerator
+    rounded = (2 * abs(product) + denominator) // (2 * denominator)
+    return -rounded if product < 0 else rounded

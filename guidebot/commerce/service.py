@@ -40,6 +40,16 @@ class CommerceService:
         for tenant in self.settings.tenants.values():
             await self.orders.record_rules(tenant)
 
+    async def track_attachments(self, tenant_id: str, guide: str,
+                                attachments: list[dict[str, Any]],
+                                campaign: str) -> list[dict[str, Any]]:
+        """Library attachments as `guide` sends them: every `miniprogram` with a `sku` gets a
+        page tracked for that guide and campaign ("welcome:<message id>",
+        "sop:<sop id>:<step>"); one stable link per tenant × guide × campaign × sku × page.
+        Raises ValidationFailed when a page cannot take the token (no .html, > 128 bytes)."""
+        return await self.links.track_attachments(self.tenant(tenant_id), guide, attachments,
+                                                  campaign)
+
     async def customer_view(self, tenant: TenantSettings,
                             external_userid: str) -> dict[str, Any]:
         return await customer_commerce(self.db, tenant, external_userid, self.clock())

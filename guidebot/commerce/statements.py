@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 from guidebot.commerce import periods
+from guidebot.commerce.evidence import explain, lines_view
 from guidebot.commerce.ledger import net_of
 from guidebot.db.engine import Database
 from guidebot.db.repo import commerce_ledger as ledger_repo
@@ -60,9 +61,10 @@ async def order_view(db: Database, tenant: TenantSettings, order_no: str) -> dic
         "store_id": order.store_id, "tracking": order.tracking or None,
         "amount_fen": order.amount_fen,
         "attribution": {"rule": order.rule, "guide": order.guide,
-                        "store": order.credited_store, "evidence": json.loads(order.evidence)},
+                        "store": order.credited_store,
+                        "evidence": explain(order.evidence, order.rule, version)},
         "rules": json.loads(version.rules) if version else None,
-        "lines": json.loads(order.lines), "commission_fen": order.commission_fen,
+        "lines": lines_view(order.lines), "commission_fen": order.commission_fen,
         "refunds": [{"refund_no": r.refund_no, "refunded_at": r.refunded_at.isoformat(),
                      "status": r.status, "amount_fen": r.amount_fen,
                      "clawback_fen": r.clawback_fen} for r in refunds],

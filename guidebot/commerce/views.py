@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Any
 
 from guidebot.commerce import value
+from guidebot.commerce.evidence import decode_lines
 from guidebot.db.engine import Database
 from guidebot.db.repo import commerce_links as links_repo
 from guidebot.db.repo import commerce_orders as orders_repo
@@ -24,9 +24,9 @@ async def customer_commerce(db: Database, tenant: TenantSettings, external_useri
     facts = [value.OrderFact(o.order_no, o.external_userid, o.paid_at, o.guide,
                              o.credited_store or o.store_id) for o in orders]
     kinds = value.purchase_kinds(facts)
-    lines = [line for o in orders for line in json.loads(o.lines)]
+    lines = [line for o in orders for line in decode_lines(o.lines)]
     category_of = {t.sku: t.category for t in touches if t.category}
-    category_of.update({line["sku"]: line["category"] for line in lines if line["category"]})
+    category_of.update({line.sku: line.category for line in lines if line.category})
     visits = [value.Visit(t.at, t.dur_s, t.sku) for t in touches if t.kind == "visit"]
     return {
         "orders": [{"order_no": o.order_no, "paid_at": o.paid_at.isoformat(),
@@ -34,5 +34,5 @@ async def customer_commerce(db: Database, tenant: TenantSettings, external_useri
                     "store": o.credited_store or o.store_id,
                     "purchase": kinds[o.order_no]} for o in orders],
         "propensity": value.propensity(visits, now or utcnow(), category_of,
-                                       [line["sku"] for line in lines]),
+                                       [line.sku for line in lines]),
     }

@@ -121,7 +121,8 @@ class ContactsService:
         tenant = self._settings.tenant(event.tenant)
         outcome = await self.welcome.send(
             event.tenant, welcome_code=event.welcome_code, message=message, values=values,
-            event_at=event.created_at, miniprogram_appid=tenant.miniprogram_appid)
+            event_at=event.created_at, miniprogram_appid=tenant.miniprogram_appid,
+            guide=event.guide)
         if sop_welcome is not None and self.sop is not None:
             await self.sop.welcome_sent(sop_welcome.step_ids, outcome.status)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from guidebot.commerce import bulk
@@ -66,14 +67,23 @@ async def test_bulk_matches_the_per_order_path(stack: Stack) -> None:
                      "share_link", "share_link", "store"]
 
 
-async def test_bulk_defers_orders_with_a_held_refund(stack: Stack) -> None:
+async def test_bulk_applies_a_held_refund_like_the_per_order_path(stack: Stack) -> None:
     commerce = stack.runtime.services.commerce
     tenant = stack.tenant()
-    await commerce.orders.refunded(tenant, RefundEvent("HELD-1", "R-HELD", NOW,
-                                                       (("SKU1", 100),)))
-    orders = [PaidOrder("HELD-1", NOW, CustomerRef("wmH"), "", "S01",
-                        (Item("SKU1", "", 1000),))]
-    result = await bulk.record_many(commerce.db, tenant, orders, commerce.clock)
-    assert result.recorded == 0 and [o.order_no for o in result.deferred or []] == ["HELD-1"]
-    outcome = await commerce.orders.paid(tenant, orders[0], resolve_remote=False)
-    assert outcome.body["refunds_applied"] == ["R-HELD"]
+    _, link = await stack.admin("/links", method="POST", json={"guide": "lina", "title": "t"})
+    for prefix in ("ONE-", "BULK-"):
+        await commerce.orders.refunded(tenant, RefundEvent(f"{prefix}H", f"{prefix}R", NOW,
+                                                           (("SKU1", 100),)))
+    order = PaidOrder("ONE-H", NOW, CustomerRef("wmH"), link["token"], "S01",
+                      (Item("SKU1", "", 1000),))
+    outcome = await commerce.orders.paid(tenant, order, resolve_remote=False)
+    assert outcome.body["refunds_applied"] == ["ONE-R"]
+    result = await bulk.record_many(commerce.db, tenant, [replace(order, order_no="BULK-H")],
+                                    commerce.clock)
+    assert (result.recorded, result.refunds_applied) == (1, ["BULK-R"])
+    _, one = await stack.admin("/orders/ONE-H")
+    _, many = await stack.admin("/orders/BULK-H")
+    assert [r["clawback_fen"] for r in many["refunds"]] == [r["clawback_fen"]
+                                                           for r in one["refunds"]] == [3]
+    assert [(e["kind"], e["amount_fen"]) for e in many["ledger"]] == [
+        (e["kind"], e["amount_fen"]) for e in one["ledger"]] == [("earn", 30), ("clawback", -3)]

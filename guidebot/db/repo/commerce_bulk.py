@@ -1,80 +1,283 @@
-"""Set-based queries for bulk attribution: touches and bindings of a customer range, inserts."""
+"""Set-based commerce I/O for bulk attribution: driver-level reads and inserts, no ORM layer.
+
+The queries below run on the session's own connection and inside its transaction, through
+a `BulkConnection` (the session's aiosqlite or asyncpg connection), skipping SQLAlchemy's
+per-value type processing. Rows are tuples in the column orders below. Times are compared and
+written in the connection's encoding (`encode`: the stored text on SQLite, naive UTC on
+PostgreSQL — both sort like the times) and turned back into aware UTC datetimes with `decode`.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import datetime
-from typing import Any
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any, NamedTuple
 
-from sqlalchemy import insert, select, text
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from guidebot.db.models import Binding
-from guidebot.db.models_commerce import LedgerEntry, Order, Refund, RuleVersion, Touch, TrackedLink
+from guidebot.db.models import Customer
+from guidebot.db.models_commerce import Identity, RuleVersion
 from guidebot.db.repo._dialect import is_postgres
 
-
-async def widen_cache(session: AsyncSession) -> None:
-    """SQLite's default 2 MB page cache makes random inserts into million-row indexes I/O
-    bound; a bulk session's connection gets 128 MB (a per-connection setting)."""
-    if not is_postgres(session):
-        await session.execute(text("PRAGMA cache_size=-131072"))
-
-
-async def touches_in_range(session: AsyncSession, *, tenant: str, first: str, last: str,
-                           start: datetime, end: datetime) -> Sequence[Any]:
-    """(external_userid, at, id, guide, token, kind) of customers first..last, by customer, at."""
-    stmt = (select(Touch.external_userid, Touch.at, Touch.id, Touch.guide, Touch.token,
-                   Touch.kind)
-            .where(Touch.tenant == tenant, Touch.external_userid >= first,  # type: ignore[operator]
-                   Touch.external_userid <= last,  # type: ignore[operator]
-                   Touch.at >= start, Touch.at <= end)  # type: ignore[arg-type]
-            .order_by(Touch.external_userid, Touch.at))  # type: ignore[arg-type]
-    return (await session.execute(stmt)).all()
+ORDER_COLUMNS = ("tenant", "order_no", "external_userid", "unionid", "openid", "store_id",
+                 "tracking", "paid_at", "amount_fen", "rule", "guide", "credited_store",
+                 "commission_fen", "rule_version_id", "evidence", "lines", "received_at")
+TOUCH_COLUMNS = ("id", "tenant", "external_userid", "unionid", "openid", "guide", "token",
+                 "kind", "sku", "category", "dur_s", "at")
+ENTRY_COLUMNS = ("tenant", "key", "kind", "guide", "order_no", "refund_no", "amount_fen",
+                 "period", "reason", "operator", "created_at")
+# A touch as touches_of returns it; rows sort by (at, is an order's token, id), DESIGN §5.4.
+TOUCH_FIELDS = ("at", "is_order", "id", "guide", "token", "kind", "external_userid",
+                "unionid", "openid")
+_TABLES = {"commerce_orders": ORDER_COLUMNS, "commerce_touches": TOUCH_COLUMNS,
+           "commerce_ledger": ENTRY_COLUMNS}
+BULK_CACHE_KIB = 131_072
+_IN_BATCH = 10_000  # bound parameters per IN list (SQLite allows 32,766)
 
 
-async def bindings_in_range(session: AsyncSession, *, tenant: str, first: str,
-                            last: str) -> Sequence[Any]:
-    stmt = (select(Binding.external_userid, Binding.guide, Binding.started_at, Binding.ended_at,
-                   Binding.end_reason, Binding.id)
-            .where(Binding.tenant == tenant, Binding.external_userid >= first,
-                   Binding.external_userid <= last))
-    return (await session.execute(stmt)).all()
+def _sqlite_time(at: datetime) -> str:
+    if at.tzinfo is UTC:
+        return at.isoformat(" ", "microseconds")[:26]  # as SQLAlchemy stores it
+    if at.tzinfo is None:
+        raise ValueError("naive datetime given to a UTC column")
+    if at.tzinfo is not UTC:
+        at = at.astimezone(UTC)
+    return at.replace(tzinfo=None).isoformat(" ", "microseconds")  # as SQLAlchemy stores it
 
 
-async def links_by_token(session: AsyncSession, *, tenant: str,
-                         tokens: Sequence[str]) -> dict[str, TrackedLink]:
-    if not tokens:
-        return {}
-    stmt = select(TrackedLink).where(TrackedLink.tenant == tenant,
-                                     TrackedLink.token.in_(tokens))  # type: ignore[attr-defined]
-    return {link.token: link for link in (await session.execute(stmt)).scalars()}
+def _naive_utc(at: datetime) -> datetime:
+    if at.tzinfo is None:
+        raise ValueError("naive datetime given to a UTC column")
+    return at.astimezone(UTC).replace(tzinfo=None)
 
 
-async def known_orders(session: AsyncSession, *, tenant: str,
+def _decode(value: Any) -> datetime:
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value.replace(tzinfo=UTC)  # type: ignore[no-any-return]
+
+
+class BulkConnection:
+    """The session's driver connection, with its dialect's placeholders and time encoding."""
+
+    def __init__(self, driver: Any, postgres: bool) -> None:
+        self.driver = driver
+        self.postgres = postgres
+        self.encode = _naive_utc if postgres else _sqlite_time
+        self.decode = _decode
+
+    def sql(self, text_: str) -> str:
+        """SQL written with `?` placeholders, as the driver wants it ($1, $2, … for asyncpg)."""
+        if not self.postgres:
+            return text_
+        parts = text_.split("?")
+        return parts[0] + "".join(f"${n}{part}" for n, part in enumerate(parts[1:], start=1))
+
+    async def fetch(self, sql: str, *args: Any) -> list[Any]:
+        if self.postgres:
+            return list(await self.driver.fetch(self.sql(sql), *args))
+        return list(await self.driver.execute_fetchall(sql, args))
+
+    async def run_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        if self.postgres:
+            await self.driver.executemany(self.sql(sql), rows)
+            return
+        # Closed on the driver's thread: dropping the cursor here would reset its cached
+        # statement from this thread while the driver's thread may be running it.
+        async with self.driver.executemany(sql, rows):
+            pass
+
+    async def copy(self, table: str, rows: Sequence[Sequence[Any]]) -> None:
+        """Insert rows in the table's column order: COPY on PostgreSQL, executemany here."""
+        columns = _TABLES[table]
+        if self.postgres:
+            await self.driver.copy_records_to_table(table, records=rows, columns=columns)
+            return
+        await self.run_many(f"INSERT INTO {table} ({', '.join(columns)}) "
+                            f"VALUES ({', '.join('?' * len(columns))})", rows)
+
+    def in_list(self, column: str, values: Sequence[str]) -> tuple[str, list[Any]]:
+        if self.postgres:
+            return f"{column} = ANY(?::varchar[])", [list(values)]
+        return f"{column} IN ({','.join('?' * len(values))})", list(values)
+
+
+async def bulk_connection(session: AsyncSession, *, tenant: str) -> BulkConnection:
+    """Start the bulk transaction so that nothing else writes until it commits: on PostgreSQL
+    the tenant's ledger lock; on SQLite BEGIN IMMEDIATE (the database write lock) and a
+    128 MB page cache for this connection (the 2 MB default makes random inserts into
+    million-row indexes I/O bound)."""
+    postgres = is_postgres(session)
+    if postgres:  # through the session: this also opens its transaction on the connection
+        await session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"),
+                              {"k": f"guidebot-ledger:{tenant}"})
+    connection = await session.connection()
+    driver = (await connection.get_raw_connection()).driver_connection
+    if not postgres:
+        await driver.execute(f"PRAGMA cache_size=-{BULK_CACHE_KIB}")
+        if not driver.in_transaction:
+            await driver.execute("BEGIN IMMEDIATE")
+    return BulkConnection(driver, postgres)
+
+
+def _batches(values: Sequence[str]) -> Iterable[Sequence[str]]:
+    for start in range(0, len(values), _IN_BATCH):
+        yield values[start:start + _IN_BATCH]
+
+
+async def _order_nos(conn: BulkConnection, select: str, tenant: str,
+                     order_nos: Sequence[str]) -> set[str]:
+    """The order numbers among `order_nos` that `select … WHERE tenant = ? AND` finds."""
+    found: set[str] = set()
+    for batch in _batches(order_nos):
+        where, args = conn.in_list("order_no", batch)
+        found.update(r[0] for r in await conn.fetch(f"{select} {where}", tenant, *args))
+    return found
+
+
+async def known_orders(conn: BulkConnection, *, tenant: str,
                        order_nos: Sequence[str]) -> set[str]:
-    stmt = select(Order.order_no).where(Order.tenant == tenant,
-                                        Order.order_no.in_(order_nos))  # type: ignore[attr-defined]
-    return set((await session.execute(stmt)).scalars())
+    return await _order_nos(conn, "SELECT order_no FROM commerce_orders WHERE tenant = ? AND",
+                            tenant, order_nos)
 
 
-async def held_refund_orders(session: AsyncSession, *, tenant: str,
+async def customer_touches(conn: BulkConnection, *, tenant: str, first: str, last: str,
+                           start: Any, end: Any) -> list[Any]:
+    """Touches with start <= at <= end (encoded) of customers first..last: tuples of the
+    first seven TOUCH_FIELDS (these never need unionid/openid: see identified_touches)."""
+    rows = await conn.fetch(
+        "SELECT at, kind = 'order', id, guide, token, kind, external_userid "
+        "FROM commerce_touches WHERE tenant = ? AND external_userid >= ? "
+        "AND external_userid <= ? AND at >= ? AND at <= ?", tenant, first, last, start, end)
+    return rows if not conn.postgres else [tuple(r) for r in rows]
+
+
+async def identified_touches(conn: BulkConnection, *, tenant: str, unionids: Sequence[str],
+                             openids: Sequence[str], start: Any, end: Any
+                             ) -> list[tuple[Any, ...]]:
+    """Touches with start <= at <= end of the unionids/openids: tuples of all TOUCH_FIELDS."""
+    found: dict[int, tuple[Any, ...]] = {}
+    for column, values in (("unionid", unionids), ("openid", openids)):
+        for batch in _batches(values):
+            where, args = conn.in_list(column, batch)
+            for r in await conn.fetch(
+                    "SELECT at, kind = 'order', id, guide, token, kind, external_userid, "
+                    f"unionid, openid FROM commerce_touches WHERE tenant = ? AND {where} "
+                    "AND at >= ? AND at <= ?", tenant, *args, start, end):
+                found[r[2]] = tuple(r)
+    return list(found.values())
+
+
+async def bindings_of(conn: BulkConnection, *, tenant: str, first: str,
+                      last: str) -> list[tuple[Any, ...]]:
+    """(external_userid, guide, started_at, ended_at, end_reason, id) of customers first..last,
+    times decoded."""
+    rows = await conn.fetch(
+        "SELECT external_userid, guide, started_at, ended_at, end_reason, id FROM bindings "
+        "WHERE tenant = ? AND external_userid >= ? AND external_userid <= ?",
+        tenant, first, last)
+    return [(r[0], r[1], _decode(r[2]), _decode(r[3]) if r[3] is not None else None, r[4],
+             r[5]) for r in rows]
+
+
+async def reserve_touch_ids(conn: BulkConnection, *, count: int) -> list[int]:
+    """Ids for touches about to be inserted (inside the bulk transaction, so no other writer
+    takes them on SQLite; from the sequence on PostgreSQL)."""
+    if count <= 0:
+        return []
+    if conn.postgres:
+        rows = await conn.fetch("SELECT nextval(pg_get_serial_sequence('commerce_touches', "
+                                "'id')) FROM generate_series(1, ?::int)", count)
+        return [int(r[0]) for r in rows]
+    rows = await conn.fetch("SELECT coalesce(max(id), 0) FROM commerce_touches")
+    top = int(rows[0][0])
+    return list(range(top + 1, top + 1 + count))
+
+
+async def ensure_customers(conn: BulkConnection, *, tenant: str,
+                           external_userids: Sequence[str], at: datetime) -> None:
+    """contacts.ensure_customer for many: create on first sight, keep existing rows."""
+    if external_userids:
+        created = conn.encode(at)
+        await conn.run_many(
+            "INSERT INTO customers (tenant, external_userid, name, avatar, corp_name, "
+            "created_at) VALUES (?, ?, '', '', '', ?) ON CONFLICT DO NOTHING",
+            [(tenant, e, created) for e in external_userids])
+
+
+async def insert_orders(conn: BulkConnection, *, rows: Sequence[tuple[Any, ...]]) -> None:
+    """New orders (the caller has excluded known order numbers), ORDER_COLUMNS."""
+    if rows:
+        await conn.copy("commerce_orders", rows)
+
+
+async def insert_touches(conn: BulkConnection, *, rows: Sequence[tuple[Any, ...]]) -> None:
+    if rows:
+        await conn.copy("commerce_touches", rows)
+
+
+async def insert_entries(conn: BulkConnection, *, rows: Sequence[tuple[Any, ...]]) -> None:
+    """New ledger entries (keys of new orders only), ENTRY_COLUMNS."""
+    if rows:
+        await conn.copy("commerce_ledger", rows)
+
+
+class Link(NamedTuple):
+    """What the bulk path needs of a tracked link."""
+
+    token: str
+    guide: str
+    sku: str
+
+
+async def links_by_token(conn: BulkConnection, *, tenant: str,
+                         tokens: Sequence[str]) -> dict[str, Link]:
+    found: dict[str, Link] = {}
+    for batch in _batches(tokens):
+        where, args = conn.in_list("token", batch)
+        for r in await conn.fetch(f"SELECT token, guide, sku FROM commerce_links "
+                                  f"WHERE tenant = ? AND {where}", tenant, *args):
+            found[r[0]] = Link(r[0], r[1], r[2])
+    return found
+
+
+async def held_refund_orders(conn: BulkConnection, *, tenant: str,
                              order_nos: Sequence[str]) -> set[str]:
-    stmt = select(Refund.order_no).where(Refund.tenant == tenant, Refund.status == "held",
-                                         Refund.order_no.in_(order_nos))  # type: ignore[attr-defined]
-    return set((await session.execute(stmt)).scalars())
+    """The order numbers among these with a refund held until the order arrives."""
+    return await _order_nos(conn, "SELECT order_no FROM commerce_refunds WHERE tenant = ? AND "
+                            "status = 'held' AND", tenant, order_nos)
+
+
+async def identities(session: AsyncSession, *, tenant: str, kind: str,
+                     values: Sequence[str]) -> dict[str, str]:
+    """Stored identities of one kind (unionid | openid): value → external_userid."""
+    found: dict[str, str] = {}
+    for batch in _batches(values):
+        stmt = select(Identity.value, Identity.external_userid).where(
+            Identity.tenant == tenant, Identity.kind == kind,
+            Identity.value.in_(batch))  # type: ignore[attr-defined]
+        found.update((v, e) for v, e in (await session.execute(stmt)).all())
+    return found
+
+
+async def profile_unionids(session: AsyncSession, *, tenant: str,
+                           unionids: Sequence[str]) -> dict[str, str]:
+    """unionid → external_userid from customer profiles (commerce_links.lookup_identity's
+    fallback; of two customers with one unionid, the first by external_userid)."""
+    found: dict[str, str] = {}
+    for batch in _batches(unionids):
+        stmt = (select(Customer.unionid, Customer.external_userid)
+                .where(Customer.tenant == tenant,
+                       Customer.unionid.in_(batch))  # type: ignore[union-attr]
+                .order_by(Customer.external_userid))
+        for unionid, external in (await session.execute(stmt)).all():
+            if unionid is not None:
+                found.setdefault(unionid, external)
+    return found
 
 
 async def rule_versions(session: AsyncSession, *, tenant: str) -> Sequence[RuleVersion]:
     stmt = (select(RuleVersion).where(RuleVersion.tenant == tenant)
             .order_by(RuleVersion.effective_at, RuleVersion.id))  # type: ignore[arg-type]
     return list((await session.execute(stmt)).scalars())
-
-
-async def insert_rows(session: AsyncSession, *, orders: list[dict[str, Any]],
-                      touches: list[dict[str, Any]], entries: list[dict[str, Any]]) -> None:
-    """Plain multi-row inserts (the caller has excluded known order numbers)."""
-    connection = await session.connection()
-    for table, rows in ((Order, orders), (Touch, touches), (LedgerEntry, entries)):
-        if rows:  # Core executemany: no ORM unit of work for 10⁴ rows
-            await connection.execute(insert(table.__table__), rows)  # type: ignore[attr-defined]

@@ -18,6 +18,14 @@ async def add_link(session: AsyncSession, *, link: TrackedLink) -> None:
     session.add(link)
 
 
+async def add_link_once(session: AsyncSession, *, link: TrackedLink) -> None:
+    """Insert a link unless its token exists (concurrent sends of one stable link)."""
+    values = {c: getattr(link, c) for c in ("token", "tenant", "guide", "sku", "page",
+                                            "campaign", "customer", "created_at")}
+    await session.execute(insert_for(session, TrackedLink).values(**values)
+                          .on_conflict_do_nothing(index_elements=["token"]))
+
+
 async def get_link(session: AsyncSession, *, tenant: str | None,
                    token: str) -> TrackedLink | None:
     """The link of a token; with `tenant`, only that tenant's."""

@@ -1,0 +1,104 @@
+"""A welcome's mini-program card is tracked for the adding guide: the card the sandbox receives
+opens a page with t=<token>, the visit is a touch credited to that guide, and an order carrying
+the token is hers — over HTTP, against the sandbox."""
+
+from __future__ import annotations
+
+import shutil
+from collections import Counter
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from guidebot.wecom.sandbox.models import Media
+from tests.support import stack as stack_support
+from tests.support.commerce import paid, post_order
+from tests.support.stack import Stack, start_stack
+
+CARD_MESSAGE = '''text = "您好，我是{{ guide.name }}"
+
+[[attachments]]
+type = "miniprogram"
+title = "修护精华液 30ml"
+appid = "wxbrandstore0001"
+pic_media_id = "media-card-1002"
+page = "pages/goods/detail.html?id=1002"
+sku = "SKU-SERUM-02"
+
+[[attachments]]
+type = "link"
+title = "会员中心"
+url = "https://example.com/member"
+'''
+
+
+@pytest.fixture
+async def card_stack(aiohttp_server, tmp_path: Path, db_url: str,  # type: ignore[no-untyped-def]
+                     monkeypatch: pytest.MonkeyPatch):
+    """The demo library plus one welcome message with a product card."""
+    root = tmp_path / "root"
+    shutil.copytree(stack_support.ROOT / "content_library", root / "content_library")
+    (root / "content_library" / "messages" / "welcome_card.toml").write_text(
+        CARD_MESSAGE, encoding="utf-8")
+    monkeypatch.setattr(stack_support, "ROOT", root)
+    s = await start_stack(aiohttp_server, tmp_path, db_url)
+    # HQ uploaded the card picture beforehand (media/upload; valid for three days).
+    s.sandbox.tenant("acme").media["media-card-1002"] = Media(
+        "media-card-1002", "image", "serum.png", 2048, int(s.sandbox.now()))
+    yield s
+    await s.http.close()
+
+
+def _card_page(welcome: dict) -> str:
+    cards = [a for a in welcome["body"]["attachments"] if a["msgtype"] == "miniprogram"]
+    assert len(cards) == 1
+    return str(cards[0]["miniprogram"]["page"])
+
+
+async def test_welcome_card_is_tracked_for_the_adding_guide(card_stack: Stack) -> None:
+    stack = card_stack
+    _, code = await stack.admin("/channels", method="POST",
+                                json={"guide": "lina", "welcome_message": "welcome_card"})
+    added = await stack.sandbox.simulate_add_contact("acme", config_id=code["config_id"])
+    assert added["delivery"]["status"] == 200
+    await stack.runtime.drain()
+
+    [welcome] = stack.calls("externalcontact/send_welcome_msg")
+    page = _card_page(welcome)
+    path, query = urlsplit(page).path, parse_qs(urlsplit(page).query)
+    assert path == "pages/goods/detail.html" and query["id"] == ["1002"]
+    assert len(page.encode()) <= 128
+    [token] = query["t"]
+    links = [a for a in welcome["body"]["attachments"] if a["msgtype"] == "link"]
+    assert links[0]["link"]["url"] == "https://example.com/member"  # untouched
+
+    customer = added["external_userid"]
+    async with stack.http.get(f"{stack.bot_url}/t/{token}",
+                              params={"external_userid": customer, "dur": "30"}) as resp:
+        assert resp.status == 204
+    _, view = await stack.admin(f"/customers/{customer}")
+    assert (view["propensity"]["visits_30d"], view["propensity"]["dwell_s_30d"]) == (1, 30)
+    assert welcome["errcode"] == 0  # WeCom (the sandbox) accepted the card
+
+    status, body = await post_order(stack, paid("WEL-1", customer=customer, tracking=token,
+                                                 items=[{"sku": "SKU-SERUM-02",
+                                                         "category": "beauty",
+                                                         "amount_fen": 59900}]))
+    assert status == 200 and body["guide"] == "lina" and body["rule"] == "share_link"
+    _, order = await stack.admin("/orders/WEL-1")
+    assert order["attribution"]["evidence"]["touch"]["token"] == token
+
+
+async def test_the_same_guide_and_message_reuse_one_link(card_stack: Stack) -> None:
+    stack = card_stack
+    _, code = await stack.admin("/channels", method="POST",
+                                json={"guide": "lina", "welcome_message": "welcome_card"})
+    for _ in range(2):
+        await stack.sandbox.simulate_add_contact("acme", config_id=code["config_id"])
+    _, other = await stack.admin("/channels", method="POST",
+                                 json={"guide": "zhaolei", "welcome_message": "welcome_card"})
+    await stack.sandbox.simulate_add_contact("acme", config_id=other["config_id"])
+    await stack.runtime.drain()
+    pages = Counter(_card_page(w) for w in stack.calls("externalcontact/send_welcome_msg"))
+    assert sorted(pages.values()) == [1, 2]  # lina's two adds share one page, zhaolei's differs
