@@ -177,7 +177,7 @@ async def run(settings: Settings, url: str, port: int, customers: int, guides: i
         await sop.plan("bench")
         while await sop.dispatcher.batch("bench"):
             pass
-        while await sop.dispatcher.deliver("bench", limit=500):
+        while await sop.dispatcher.deliver("bench"):
             pass
         print(f"  step due {local.isoformat()}: {time.perf_counter() - mark:.1f} s, "
               f"peak RSS {peak_rss_mb():.0f} MB")

@@ -32,7 +32,8 @@ class SopEnrollment(SQLModel, table=True):
 
     __tablename__ = "sop_enrollments"
     __table_args__ = (UniqueConstraint("tenant", "sop_id", "external_userid", "guide"),
-                      Index("ix_sop_enrollments_due", "status", "next_at"),
+                      # due enrollments in (next_at, id) order: a planner pass's range
+                      Index("ix_sop_enrollments_due", "tenant", "status", "next_at", "id"),
                       # covers "does this customer have another active enrollment" (quota)
                       Index("ix_sop_enrollments_customer_status", "tenant", "external_userid",
                             "status"))

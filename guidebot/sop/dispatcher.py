@@ -62,7 +62,7 @@ class Dispatcher:
             await bulk.small_cache(s)
         return claimed
 
-    async def deliver(self, tenant: str, *, limit: int = 500) -> int:
+    async def deliver(self, tenant: str, *, limit: int = 200) -> int:
         """Hand queued tasks (and ones a dead process left half-sent) to the outbox: claimed
         and registered in one transaction, loaded in one read, called a few at a time and
         recorded together; returns how many were done."""

@@ -128,3 +128,16 @@ def test_welcome_is_never_moved() -> None:
     placed = planner.place(at, channel="welcome", quiet=DEFAULT_QUIET, quota=Quota(1, "day"),
                            taken=Counter(), tz=SHANGHAI)
     assert placed.at == at
+
+
+@settings(max_examples=300, deadline=None)
+@given(t=moments, period=st.sampled_from(["day", "week", "month"]), tz=st.sampled_from(ZONES))
+def test_a_natural_period_runs_from_its_start_to_the_next_ones(
+        t: datetime, period: str, tz: ZoneInfo) -> None:
+    start = planner.period_start(t, period, tz)
+    end = planner.next_period_start(t, period, tz)
+    assert start <= t < end
+    key = planner.period_key(t, period, tz)
+    assert planner.period_key(start, period, tz) == key
+    assert planner.period_key(start - timedelta(minutes=1), period, tz) != key
+    assert planner.period_key(end, period, tz) != key

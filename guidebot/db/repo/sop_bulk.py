@@ -64,7 +64,6 @@ GROUPS = Table("sop_group_tmp", _TEMP, Column("gid", Integer, primary_key=True),
 Index("ix_sop_group_tmp", GROUPS.c.sop_id, GROUPS.c.version, GROUPS.c.step_index)
 
 _DUE = ("e.tenant = :tenant AND e.status = 'active' AND e.next_at <= :now")
-_BOUND = " AND (e.next_at < :bound_at OR (e.next_at = :bound_at AND e.id <= :bound_id))"
 
 
 async def big_cache(session: AsyncSession) -> None:
@@ -114,17 +113,6 @@ async def due_bound(session: AsyncSession, *, tenant: str, now: datetime,
     return (row[0], int(row[1])) if row else None
 
 
-def _bounded(sql: str, bound: tuple[datetime, int] | None, values: dict[str, Any]) -> Any:
-    names = ["now"]
-    if bound is not None:
-        sql = sql.replace("{bound}", _BOUND)
-        values.update(bound_at=bound[0], bound_id=bound[1])
-        names.append("bound_at")
-    else:
-        sql = sql.replace("{bound}", "")
-    return _times(text(sql), *names)
-
-
 async def claimed_inputs(session: AsyncSession) -> list[tuple[str, int, datetime, datetime]]:
     """The distinct planning inputs (sop, next step, trigger, floor) of the claim."""
     stmt = text("SELECT sop_id, next_step, trigger_at, floor FROM sop_claim_tmp "
@@ -149,15 +137,28 @@ async def load_plan(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> No
 
 async def claim_enrollments(session: AsyncSession, *, tenant: str, now: datetime,
                             bound: tuple[datetime, int] | None) -> int:
-    """Claim the due enrollments with what planning needs of them (locked on PostgreSQL)."""
+    """Claim the due enrollments up to `bound` (next_at, id), with what planning needs of
+    them (locked on PostgreSQL). The bound is an index range either way: a row comparison on
+    PostgreSQL, two searches on SQLite (which scans past an OR or a row value)."""
     await temp_tables(session, CLAIM)
-    values: dict[str, Any] = {"tenant": tenant, "now": now}
-    lock = " FOR UPDATE OF e SKIP LOCKED" if is_postgres(session) else ""
-    stmt = _bounded(
-        "INSERT INTO sop_claim_tmp (id, guide, customer, sop_id, next_step, trigger_at, floor) "
-        "SELECT e.id, e.guide, e.external_userid, e.sop_id, e.next_step, e.trigger_at, "
-        f"coalesce(e.last_at, e.trigger_at) FROM sop_enrollments e WHERE {_DUE}{{bound}}{lock}",
-        bound, values)
+    values: dict[str, Any] = {"tenant": tenant}
+    into = ("INSERT INTO sop_claim_tmp (id, guide, customer, sop_id, next_step, trigger_at, "
+            "floor) ")
+    pick = ("SELECT e.id, e.guide, e.external_userid, e.sop_id, e.next_step, e.trigger_at, "
+            "coalesce(e.last_at, e.trigger_at) FROM sop_enrollments e WHERE e.tenant = :tenant "
+            "AND e.status = 'active' AND ")
+    if bound is None:
+        sql = f"{into}{pick}e.next_at <= :now"
+        values["now"] = now
+    else:
+        values.update(bound_at=bound[0], bound_id=bound[1])
+        sql = (f"{into}{pick}(e.next_at, e.id) <= (:bound_at, :bound_id)"
+               if is_postgres(session) else
+               f"{into}{pick}e.next_at < :bound_at UNION ALL "
+               f"{pick}e.next_at = :bound_at AND e.id <= :bound_id")
+    if is_postgres(session):
+        sql += " FOR UPDATE OF e SKIP LOCKED"
+    stmt = _times(text(sql), *(["bound_at"] if bound else ["now"]))
     return int(getattr(await session.execute(stmt, values), "rowcount", 0) or 0)
 
 

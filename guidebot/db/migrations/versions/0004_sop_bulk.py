@@ -38,10 +38,15 @@ def upgrade() -> None:
         batch_op.drop_index('ix_sop_enrollments_customer')
         batch_op.create_index('ix_sop_enrollments_customer_status',
                               ['tenant', 'external_userid', 'status'], unique=False)
+        batch_op.drop_index('ix_sop_enrollments_due')
+        batch_op.create_index('ix_sop_enrollments_due', ['tenant', 'status', 'next_at', 'id'],
+                              unique=False)
 
 
 def downgrade() -> None:
     with op.batch_alter_table('sop_enrollments', schema=None) as batch_op:
+        batch_op.drop_index('ix_sop_enrollments_due')
+        batch_op.create_index('ix_sop_enrollments_due', ['status', 'next_at'], unique=False)
         batch_op.drop_index('ix_sop_enrollments_customer_status')
         batch_op.create_index('ix_sop_enrollments_customer', ['tenant', 'external_userid'],
                               unique=False)
