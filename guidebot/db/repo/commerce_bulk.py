@@ -97,9 +97,10 @@ class BulkConnection:
         await self.run_many(f"INSERT INTO {table} ({', '.join(columns)}) "
                             f"VALUES ({', '.join('?' * len(columns))})", rows)
 
-    def in_list(self, column: str, values: Sequence[str]) -> tuple[str, list[Any]]:
+    def in_list(self, column: str, values: Sequence[Any],
+                type_: str = "varchar") -> tuple[str, list[Any]]:
         if self.postgres:
-            return f"{column} = ANY(?::varchar[])", [list(values)]
+            return f"{column} = ANY(?::{type_}[])", [list(values)]
         return f"{column} IN ({','.join('?' * len(values))})", list(values)
 
 
@@ -142,15 +143,53 @@ async def known_orders(conn: BulkConnection, *, tenant: str,
                             tenant, order_nos)
 
 
-async def customer_touches(conn: BulkConnection, *, tenant: str, first: str, last: str,
+def _customers(conn: BulkConnection, customers: Sequence[str]) -> tuple[str, list[Any]]:
+    """A predicate on external_userid covering the (sorted) customers: an index range on
+    SQLite, whose text order is Python's; the list itself on PostgreSQL, whose collation
+    may order text differently."""
+    if conn.postgres:
+        return "external_userid = ANY(?::varchar[])", [list(customers)]
+    return "external_userid >= ? AND external_userid <= ?", [customers[0], customers[-1]]
+
+
+async def customer_touches(conn: BulkConnection, *, tenant: str, customers: Sequence[str],
                            start: Any, end: Any) -> list[Any]:
-    """Touches with start <= at <= end (encoded) of customers first..last: tuples of the
-    first seven TOUCH_FIELDS (these never need unionid/openid: see identified_touches)."""
+    """Touches with start <= at <= end (encoded) of the customers (and on SQLite of those
+    between them): tuples of the first seven TOUCH_FIELDS (unionid/openid: see
+    identified_touches)."""
+    who, args = _customers(conn, customers)
     rows = await conn.fetch(
         "SELECT at, kind = 'order', id, guide, token, kind, external_userid "
-        "FROM commerce_touches WHERE tenant = ? AND external_userid >= ? "
-        "AND external_userid <= ? AND at >= ? AND at <= ?", tenant, first, last, start, end)
+        f"FROM commerce_touches WHERE tenant = ? AND {who} AND at >= ? AND at <= ?",
+        tenant, *args, start, end)
     return rows if not conn.postgres else [tuple(r) for r in rows]
+
+
+async def customer_touch_times(conn: BulkConnection, *, tenant: str,
+                               customers: Sequence[str], start: Any,
+                               end: Any) -> list[tuple[str, Any, int]]:
+    """(external_userid, at, id) of the same touches, from the customer index alone; by
+    customer, then at and id."""
+    who, args = _customers(conn, customers)
+    rows = await conn.fetch(
+        "SELECT external_userid, at, id FROM commerce_touches "
+        f"WHERE tenant = ? AND {who} AND at >= ? AND at <= ? "
+        "ORDER BY external_userid, at, id", tenant, *args, start, end)
+    return rows if not conn.postgres else [tuple(r) for r in rows]
+
+
+async def touches_by_id(conn: BulkConnection, *, tenant: str,
+                        ids: Sequence[int]) -> list[tuple[Any, ...]]:
+    """Tuples of the first seven TOUCH_FIELDS of these touches."""
+    found: list[tuple[Any, ...]] = []
+    for start in range(0, len(ids), _IN_BATCH):
+        batch = ids[start:start + _IN_BATCH]
+        where, args = conn.in_list("id", batch, "int")
+        rows = await conn.fetch(
+            "SELECT at, kind = 'order', id, guide, token, kind, external_userid "
+            f"FROM commerce_touches WHERE tenant = ? AND {where}", tenant, *args)
+        found += rows if not conn.postgres else [tuple(r) for r in rows]
+    return found
 
 
 async def identified_touches(conn: BulkConnection, *, tenant: str, unionids: Sequence[str],
@@ -169,14 +208,14 @@ async def identified_touches(conn: BulkConnection, *, tenant: str, unionids: Seq
     return list(found.values())
 
 
-async def bindings_of(conn: BulkConnection, *, tenant: str, first: str,
-                      last: str) -> list[tuple[Any, ...]]:
-    """(external_userid, guide, started_at, ended_at, end_reason, id) of customers first..last,
-    times decoded."""
+async def bindings_of(conn: BulkConnection, *, tenant: str,
+                      customers: Sequence[str]) -> list[tuple[Any, ...]]:
+    """(external_userid, guide, started_at, ended_at, end_reason, id) of the customers (and on
+    SQLite of those between them), times decoded."""
+    who, args = _customers(conn, customers)
     rows = await conn.fetch(
         "SELECT external_userid, guide, started_at, ended_at, end_reason, id FROM bindings "
-        "WHERE tenant = ? AND external_userid >= ? AND external_userid <= ?",
-        tenant, first, last)
+        f"WHERE tenant = ? AND {who}", tenant, *args)
     return [(r[0], r[1], _decode(r[2]), _decode(r[3]) if r[3] is not None else None, r[4],
              r[5]) for r in rows]
 
