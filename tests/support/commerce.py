@@ -6,8 +6,23 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
+from hypothesis import HealthCheck, settings
+
 from guidebot.commerce.signature import HEADER, sign
+from guidebot.db.migrate import upgrade
 from tests.support.stack import Stack
+
+# Property tests on a real database: one migrated database per test, examples kept apart.
+DB_PROPERTIES = settings(max_examples=40, deadline=None,
+                         suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                HealthCheck.too_slow])
+
+
+@pytest.fixture
+def migrated(db_url: str) -> str:
+    upgrade(db_url)
+    return db_url
 
 
 def paid(order_no: str, *, paid_at: datetime | None = None, customer: str | None = None,

@@ -12,8 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import select
 
@@ -23,7 +22,6 @@ from guidebot.commerce.links import LinkRequest
 from guidebot.commerce.schema import CustomerRef, PaidOrder
 from guidebot.commerce.statements import order_view
 from guidebot.db.engine import Database
-from guidebot.db.migrate import upgrade
 from guidebot.db.models import Binding
 from guidebot.db.models_commerce import Identity, Touch
 from guidebot.db.repo import commerce_ledger
@@ -32,6 +30,8 @@ from guidebot.db.repo import contacts as contacts_repo
 from guidebot.errors import NotFound
 from guidebot.services import Services, build_services
 from guidebot.settings import load_settings
+from tests.support import commerce as commerce_support
+from tests.support.commerce import DB_PROPERTIES
 from tests.support.stack import write_config
 
 PAID = datetime(2026, 11, 10, tzinfo=UTC)
@@ -171,14 +171,10 @@ async def _compare(url: str, folder: Path, scenario: dict[str, Any]) -> None:
     assert many == one
 
 
-@pytest.fixture
-def migrated(db_url: str) -> str:
-    upgrade(db_url)
-    return db_url
+migrated = commerce_support.migrated  # the fixture
 
 
-@settings(max_examples=40, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@DB_PROPERTIES
 @given(scenario=scenarios())
 def test_bulk_records_what_the_per_order_path_records(migrated: str, tmp_path: Path,
                                                       scenario: dict[str, Any]) -> None:

@@ -11,18 +11,18 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import pytest
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from guidebot.commerce.attribution import Item
 from guidebot.commerce.rules import RuleSet, half_up
 from guidebot.commerce.schema import CustomerRef, PaidOrder, RefundEvent
 from guidebot.db.engine import Database
-from guidebot.db.migrate import upgrade
 from guidebot.db.repo import commerce_ledger
 from guidebot.services import build_services
 from guidebot.settings import CommissionSettings, load_settings
+from tests.support import commerce as commerce_support
+from tests.support.commerce import DB_PROPERTIES
 from tests.support.stack import write_config
 
 COMMISSION = CommissionSettings(default_rate="0.03", rates={"category:beauty": "0.05",
@@ -150,14 +150,10 @@ def _link_request() -> Any:
     return LinkRequest(guide="g1", sku="A", title="t")
 
 
-@pytest.fixture
-def migrated(db_url: str) -> str:
-    upgrade(db_url)
-    return db_url
+migrated = commerce_support.migrated  # the fixture
 
 
-@settings(max_examples=40, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@DB_PROPERTIES
 @given(scenario=scenarios())
 @example(scenario={  # two half-up refunds (2 + 2 fen) of a 3-fen line: capped at 3
     "orders": [{"no": 0, "credited": True, "lines": [("B", "", 100)],
