@@ -51,6 +51,10 @@ class SopEnrollment(SQLModel, table=True):
     next_step: int = 0
     next_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
     last_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    # The quota this enrollment's own 群发 steps used: the natural period of the last one
+    # ("day:2026-11-20") and how many fell in it. NULL: not known (planned before 0004).
+    quota_period: str | None = Field(default="", max_length=24, nullable=True)
+    quota_used: int = 0
     created_at: datetime = Field(default_factory=utcnow, sa_column=_utc())
     updated_at: datetime = Field(default_factory=utcnow, sa_column=_utc())
 
@@ -66,9 +70,7 @@ class SopStep(SQLModel, table=True):
                       Index("ix_sop_steps_planned", "tenant", "due_at",
                             sqlite_where=text("status = 'planned'"),
                             postgresql_where=text("status = 'planned'")),
-                      # a customer's steps; the per-customer quota count
-                      Index("ix_sop_steps_quota", "tenant", "external_userid", "channel",
-                            "due_at"),
+                      # (a customer's steps are found through their enrollments)
                       # a task's customers
                       Index("ix_sop_steps_task_customers", "task_id", "status",
                             "external_userid"))

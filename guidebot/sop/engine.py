@@ -92,9 +92,9 @@ class SopEngine:
                 "reason": reason, "created_at": utcnow()}])
         if timing.step_time(spec, first, at, None, tenant) is None:
             await repo.end_enrollments(s, ids=[enrollment_id], status="completed", reason="")
-        steps = await repo.customer_steps(s, tenant=tenant_id, external_userid=external_userid)
-        welcome_ids = [st.id for st in steps if st.enrollment_id == enrollment_id
-                       and st.channel == "welcome" and st.status == "queued" and st.id]
+        steps = await repo.enrollment_steps(s, enrollment_id=enrollment_id)
+        welcome_ids = [st.id for st in steps
+                       if st.channel == "welcome" and st.status == "queued" and st.id]
         log.info("enrolled tenant=%s sop=%s v%s enrollment=%s", tenant_id, spec.id,
                  current.version, enrollment_id)
         return enrollment_id, welcome_ids

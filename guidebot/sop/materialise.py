@@ -58,7 +58,8 @@ async def materialise(db: Database, tenant: TenantSettings, currents: dict[str, 
                  for pid, key in enumerate(inputs)]
         groups = _task_groups(plans)
         await bulk.load_plan(s, plans)
-        contested = (await bulk.quota_contested(s, tenant=tenant.id)
+        contested = (await bulk.quota_contested(s, tenant=tenant.id,
+                                                since=now - QUOTA_LOOKBACK)
                      if any(p["q_count"] is not None for p in plans) else [])
         await bulk.unclaim(s, ids=contested)
         tasks = (await make_tasks(s, tenant=tenant.id, groups=groups, claimed="e", now=now)
@@ -94,7 +95,7 @@ def plan_row(pid: int, key: Inputs, current: Current | None, tenant: TenantSetti
         "channel": "", "message": "", "due_at": None, "step_status": "", "reason": "",
         "due_now": 0, "new_next_step": key.next_step, "new_last_at": None, "new_next_at": None,
         "new_status": "stopped", "new_reason": "sop disabled", "q_count": None,
-        "q_start": None, "q_end": None, "tgid": None}
+        "q_start": None, "q_end": None, "q_key": None, "tgid": None}
     if current is None or not current.enabled:
         return row
     spec, index = current.spec, key.next_step
@@ -120,10 +121,14 @@ def plan_row(pid: int, key: Inputs, current: Current | None, tenant: TenantSetti
         row["due_now"] = int(placed.at <= now and step.channel in BATCH_CHANNELS)
         quota = timing.quota_of(tenant)
         if step.channel in planner.QUOTA_CHANNELS:
-            row.update(q_count=quota.count, q_start=planner.period_start(placed.at, quota.period,
-                                                                         tenant.tz),
-                       q_end=planner.next_period_start(placed.at, quota.period, tenant.tz))
+            row.update(q_count=quota.count, q_key=quota_key(placed.at, quota, tenant))
     return row
+
+
+def quota_key(at: datetime, quota: planner.Quota, tenant: TenantSettings) -> str:
+    """The natural quota period of `at`, as kept on an enrollment ("day:2026-11-20")."""
+    return f"{quota.period}:" + "-".join(
+        str(n) for n in planner.period_key(at, quota.period, tenant.tz))
 
 
 async def _one_by_one(s: Any, tenant: TenantSettings, currents: dict[str, Current],
@@ -164,10 +169,14 @@ def _advance(e: Any, current: Current | None, tenant: TenantSettings,
                   "message": step.message, "guide": e.guide,
                   "external_userid": e.external_userid, "due_at": placed_at or at,
                   "status": status, "reason": reason, "task_id": None, "created_at": now})
-    if placed_at is not None and step.channel == "guide_task":
+    own: dict[str, Any] = {}
+    if placed_at is not None and step.channel in planner.QUOTA_CHANNELS:
         taken.setdefault(e.external_userid, []).append(placed_at)
+        key = quota_key(placed_at, timing.quota_of(tenant), tenant)
+        own = {"quota_period": key,
+               "quota_used": e.quota_used + 1 if e.quota_period == key else 1}
     last = placed_at or e.last_at
     following = timing.step_time(spec, index + 1, e.trigger_at, last, tenant)
     return {"id": e.id, "version": current.version, "next_step": index + 1, "last_at": last,
             "next_at": following, "status": "active" if following else "completed",
-            "updated_at": now}
+            "updated_at": now, **own}

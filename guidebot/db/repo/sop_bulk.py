@@ -37,6 +37,7 @@ PLAN = Table(
     Column("new_next_at", UTCDateTime()), Column("new_status", String(16)),
     Column("new_reason", String(64)),
     Column("q_count", Integer), Column("q_start", UTCDateTime()), Column("q_end", UTCDateTime()),
+    Column("q_key", String(24)),  # the period of the placed 群发 step ("day:2026-11-20")
     Column("tgid", Integer),  # the task group: plans due now that send the same step share it
     prefixes=["TEMPORARY"])
 Index("ix_sop_plan_tmp_key", PLAN.c.sop_id, PLAN.c.next_step, PLAN.c.trigger_at,
@@ -48,7 +49,8 @@ CLAIM = Table("sop_claim_tmp", _TEMP, Column("id", Integer, primary_key=True),
               Column("gid", Integer), Column("guide", String(64)),
               Column("customer", String(128)), Column("sop_id", String(48)),
               Column("next_step", Integer), Column("trigger_at", UTCDateTime()),
-              Column("floor", UTCDateTime()), prefixes=["TEMPORARY"])
+              Column("floor", UTCDateTime()), Column("quota_period", String(24)),
+              Column("quota_used", Integer), prefixes=["TEMPORARY"])
 
 # Task per (group, guide, claimed id range): at most 10,000 customers each.
 TASK_MAP = Table("sop_map_tmp", _TEMP, Column("gid", Integer), Column("guide", String(64)),
@@ -143,10 +145,10 @@ async def claim_enrollments(session: AsyncSession, *, tenant: str, now: datetime
     await temp_tables(session, CLAIM)
     values: dict[str, Any] = {"tenant": tenant}
     into = ("INSERT INTO sop_claim_tmp (id, guide, customer, sop_id, next_step, trigger_at, "
-            "floor) ")
+            "floor, quota_period, quota_used) ")
     pick = ("SELECT e.id, e.guide, e.external_userid, e.sop_id, e.next_step, e.trigger_at, "
-            "coalesce(e.last_at, e.trigger_at) FROM sop_enrollments e WHERE e.tenant = :tenant "
-            "AND e.status = 'active' AND ")
+            "coalesce(e.last_at, e.trigger_at), e.quota_period, e.quota_used "
+            "FROM sop_enrollments e WHERE e.tenant = :tenant AND e.status = 'active' AND ")
     if bound is None:
         sql = f"{into}{pick}e.next_at <= :now"
         values["now"] = now
@@ -162,22 +164,21 @@ async def claim_enrollments(session: AsyncSession, *, tenant: str, now: datetime
     return int(getattr(await session.execute(stmt, values), "rowcount", 0) or 0)
 
 
-async def quota_contested(session: AsyncSession, *, tenant: str) -> list[int]:
-    """Claimed enrollments whose 群发 step cannot take the plan's slot as it stands: the
-    customer has another 群发 step in this claim (they would compete inside one statement)
-    or has used the quota of the period already. These go through the per-row planner; an
-    enrollment claimed in a later pass sees this pass's steps in the count."""
-    stmt = text(
+async def quota_contested(session: AsyncSession, *, tenant: str,
+                          since: datetime) -> list[int]:
+    """Claimed enrollments whose 群发 step cannot simply take the plan's slot: their own
+    steps used the period's quota already, their quota state is unknown, or the customer has
+    another enrollment active or ended since `since` (whose steps could share the period).
+    These go through the per-row planner, which counts every step of the customer."""
+    stmt = _times(text(
         "SELECT c.id FROM sop_claim_tmp c JOIN sop_plan_tmp p ON p.pid = c.gid "
-        "WHERE p.q_count IS NOT NULL AND ("
-        "c.customer IN (SELECT d.customer FROM sop_claim_tmp d JOIN sop_plan_tmp dp "
-        "ON dp.pid = d.gid WHERE dp.q_count IS NOT NULL GROUP BY d.customer "
-        "HAVING count(*) > 1) "
-        "OR (SELECT count(*) FROM sop_steps q WHERE q.tenant = :tenant "
-        "AND q.external_userid = c.customer AND q.channel = 'guide_task' "
-        f"AND q.due_at >= p.q_start AND q.due_at < p.q_end AND q.status IN {COUNTED}) "
-        ">= p.q_count)")
-    return [int(i) for i in (await session.execute(stmt, {"tenant": tenant})).scalars()]
+        "WHERE p.q_count IS NOT NULL AND (c.quota_period IS NULL "
+        "OR (c.quota_period = p.q_key AND c.quota_used >= p.q_count) "
+        "OR EXISTS (SELECT 1 FROM sop_enrollments o WHERE o.tenant = :tenant "
+        "AND o.external_userid = c.customer AND o.id <> c.id "
+        "AND (o.status = 'active' OR o.updated_at >= :since)))"), "since")
+    found = await session.execute(stmt, {"tenant": tenant, "since": since})
+    return [int(i) for i in found.scalars()]
 
 
 async def unclaim(session: AsyncSession, *, ids: Sequence[int]) -> None:
@@ -271,21 +272,25 @@ async def advance_claimed(session: AsyncSession, *, plans: Sequence[dict[str, An
     if len(plans) > _ADVANCE_EACH:
         stmt = _times(text(
             "UPDATE sop_enrollments SET (version, next_step, last_at, next_at, status, reason, "
-            "updated_at) = (SELECT coalesce(p.version, sop_enrollments.version), "
-            "p.new_next_step, coalesce(p.new_last_at, sop_enrollments.last_at), "
-            "p.new_next_at, p.new_status, CASE WHEN p.new_reason = '' "
-            "THEN sop_enrollments.reason ELSE p.new_reason END, :now FROM sop_claim_tmp c "
-            "JOIN sop_plan_tmp p ON p.pid = c.gid WHERE c.id = sop_enrollments.id) "
+            "quota_used, quota_period, updated_at) = (SELECT "
+            "coalesce(p.version, sop_enrollments.version), p.new_next_step, "
+            "coalesce(p.new_last_at, sop_enrollments.last_at), p.new_next_at, p.new_status, "
+            "CASE WHEN p.new_reason = '' THEN sop_enrollments.reason ELSE p.new_reason END, "
+            "CASE WHEN p.q_key IS NULL THEN sop_enrollments.quota_used "
+            "WHEN p.q_key = sop_enrollments.quota_period THEN sop_enrollments.quota_used + 1 "
+            "ELSE 1 END, coalesce(p.q_key, sop_enrollments.quota_period), :now "
+            "FROM sop_claim_tmp c JOIN sop_plan_tmp p ON p.pid = c.gid "
+            "WHERE c.id = sop_enrollments.id) "
             "WHERE id IN (SELECT id FROM sop_claim_tmp) AND status = 'active'"), "now")
         return int(getattr(await session.execute(stmt, {"now": now}), "rowcount", 0) or 0)
     changed = 0
     for plan in plans:
-        ending = plan["new_status"] != "active"
-        result = await session.execute(_ADVANCE_ENDING if ending else _ADVANCE, {
+        ending, counted = plan["new_status"] != "active", plan["q_key"] is not None
+        result = await session.execute(_ADVANCE[ending, counted], {
             "now": now, "pid": plan["pid"], **{k: plan[k] for k in (
                 "version", "new_next_step", "new_last_at", "new_next_at")},
             **({"new_status": plan["new_status"], "new_reason": plan["new_reason"]}
-               if ending else {})})
+               if ending else {}), **({"q_key": plan["q_key"]} if counted else {})})
         changed += int(getattr(result, "rowcount", 0) or 0)
     return changed
 
@@ -294,12 +299,16 @@ async def advance_claimed(session: AsyncSession, *, plans: Sequence[dict[str, An
 _ADVANCE_SQL = (
     "UPDATE sop_enrollments SET version = coalesce(:version, version), "
     "next_step = :new_next_step, last_at = coalesce(:new_last_at, last_at), "
-    "next_at = :new_next_at{ending}, updated_at = :now "
+    "next_at = :new_next_at{ending}{counted}, updated_at = :now "
     "WHERE id IN (SELECT id FROM sop_claim_tmp WHERE gid = :pid) AND status = 'active'")
-_ADVANCE = _times(text(_ADVANCE_SQL.format(ending="")), "now", "new_last_at", "new_next_at")
-_ADVANCE_ENDING = _times(text(_ADVANCE_SQL.format(
-    ending=", status = :new_status, reason = CASE WHEN :new_reason = '' THEN reason "
-    "ELSE :new_reason END")), "now", "new_last_at", "new_next_at")
+_ENDING = (", status = :new_status, reason = CASE WHEN :new_reason = '' THEN reason "
+           "ELSE :new_reason END")
+_COUNTED = (", quota_used = CASE WHEN quota_period = :q_key THEN quota_used + 1 ELSE 1 END, "
+            "quota_period = :q_key")
+_ADVANCE = {(ending, counted): _times(text(_ADVANCE_SQL.format(
+    ending=_ENDING if ending else "", counted=_COUNTED if counted else "")),
+    "now", "new_last_at", "new_next_at")
+    for ending in (False, True) for counted in (False, True)}
 
 
 async def due_step_groups(session: AsyncSession, *, tenant: str, now: datetime,
@@ -367,9 +376,10 @@ async def enroll_audience(session: AsyncSession, *, tenant: str, sop_id: str, ve
         values.update(tags_all=list(tags_all), n_all=len(set(tags_all)))
     stmt = _times(text(
         "INSERT INTO sop_enrollments (tenant, sop_id, external_userid, guide, store_id, "
-        "trigger_at, status, reason, version, next_step, next_at, last_at, created_at, "
-        "updated_at) SELECT f.tenant, :sop_id, f.external_userid, f.guide, g.store_id, :at, "
-        "'active', '', :version, :first, :next_at, NULL, :at, :at FROM follows f "
+        "trigger_at, status, reason, version, next_step, next_at, last_at, quota_period, "
+        "quota_used, created_at, updated_at) SELECT f.tenant, :sop_id, f.external_userid, "
+        "f.guide, g.store_id, :at, 'active', '', :version, :first, :next_at, NULL, '', 0, "
+        ":at, :at FROM follows f "
         "LEFT JOIN guides g ON g.tenant = f.tenant AND g.userid = f.guide "
         "WHERE f.tenant = :tenant AND f.status = 'active'"
         + "".join(f" AND {w}" for w in where)

@@ -61,7 +61,7 @@ async def insert_enrollments(session: AsyncSession, rows: Sequence[dict[str, Any
 
 
 ENROLLMENT_FIELDS = ("id", "tenant", "sop_id", "external_userid", "guide", "trigger_at",
-                     "next_step", "last_at")
+                     "next_step", "last_at", "quota_period", "quota_used")
 
 
 async def enrollments_by_ids(session: AsyncSession, *, ids: Sequence[int]) -> list[Any]:
@@ -134,13 +134,16 @@ async def insert_steps(session: AsyncSession, rows: Sequence[dict[str, Any]]) ->
 
 async def counted_times(session: AsyncSession, *, tenant: str, customers: Sequence[str],
                         since: datetime) -> dict[str, list[datetime]]:
-    """Each customer's 群发 step times since `since` (for the per-customer quota)."""
+    """Each customer's 群发 step times since `since`, over all their enrollments (for the
+    per-customer quota)."""
     out: dict[str, list[datetime]] = {}
     for start in range(0, len(customers), 500):
-        stmt = select(SopStep.external_userid, SopStep.due_at).where(
-            SopStep.tenant == tenant, SopStep.channel == "guide_task",
-            SopStep.external_userid.in_(customers[start:start + 500]),  # type: ignore[attr-defined]
-            SopStep.status.in_(COUNTED_STEPS), SopStep.due_at >= since)  # type: ignore[attr-defined,operator]
+        stmt = (select(SopEnrollment.external_userid, SopStep.due_at)
+                .join(SopStep, SopStep.enrollment_id == SopEnrollment.id)
+                .where(SopEnrollment.tenant == tenant,
+                       SopEnrollment.external_userid.in_(customers[start:start + 500]),  # type: ignore[attr-defined]
+                       SopStep.channel == "guide_task",
+                       SopStep.status.in_(COUNTED_STEPS), SopStep.due_at >= since))  # type: ignore[attr-defined,operator]
         for customer, at in (await session.execute(stmt)).all():
             out.setdefault(customer, []).append(at)
     return out
@@ -214,9 +217,11 @@ def effective_status() -> Any:
 async def customer_steps(session: AsyncSession, *, tenant: str,
                          external_userid: str) -> list[SopStep]:
     """The customer's steps (detached, with the effective status), in time order."""
+    mine = select(SopEnrollment.id).where(SopEnrollment.tenant == tenant,
+                                          SopEnrollment.external_userid == external_userid)
     stmt = (select(SopStep, effective_status())
             .outerjoin(SopTask, SopTask.id == SopStep.task_id)
-            .where(SopStep.tenant == tenant, SopStep.external_userid == external_userid)
+            .where(SopStep.enrollment_id.in_(mine))  # type: ignore[attr-defined]
             .order_by(SopStep.due_at, SopStep.id))  # type: ignore[arg-type]
     out = []
     for step, status in (await session.execute(stmt)).all():
@@ -224,6 +229,12 @@ async def customer_steps(session: AsyncSession, *, tenant: str,
         step.status = status
         out.append(step)
     return out
+
+
+async def enrollment_steps(session: AsyncSession, *, enrollment_id: int) -> list[SopStep]:
+    stmt = select(SopStep).where(SopStep.enrollment_id == enrollment_id).order_by(
+        SopStep.step_index)  # type: ignore[arg-type]
+    return list((await session.execute(stmt)).scalars())
 
 
 async def count_steps(session: AsyncSession, *, tenant: str) -> dict[str, int]:
