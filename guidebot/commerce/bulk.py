@@ -38,7 +38,6 @@ from guidebot.settings import TenantSettings
 
 CHUNK = 50_000  # orders per transaction (about two seconds of holding the write lock)
 _AT = operator.itemgetter(0)
-_AT1 = operator.itemgetter(1)
 _EXT = 6  # where a touch row (repo.TOUCH_FIELDS) has external_userid, then unionid, openid
 
 
@@ -195,7 +194,7 @@ class _Chunk:
 
     async def _facts(self, chunk: Sequence[PaidOrder]) -> tuple[
             _Touches, dict[str, list[attribution.BindingFact]]]:
-        """The touches that can decide the chunk's orders, and the customers' bindings."""
+        """The chunk's customers' touches and bindings, and its unionids'/openids' touches."""
         conn, tenant = self.conn, self.tenant.id
         customers = sorted(self.clusters.customers_of(chunk))
         unionids = sorted({o.customer.unionid for o in chunk if o.customer.unionid})
@@ -204,45 +203,16 @@ class _Chunk:
         end = conn.encode(max(o.paid_at for o in chunk))
         rows: list[tuple[Any, ...]] = []
         bindings: dict[str, list[attribution.BindingFact]] = defaultdict(list)
-        if not customers and not (unionids or openids):
-            return _Touches(rows), bindings
         if customers:
             for b in await repo.bindings_of(conn, tenant=tenant, customers=customers):
                 bindings[b[0]].append(attribution.BindingFact(b[1], b[2], b[3], b[4], b[5]))
-        if not (unionids or openids):  # each order sees its own customer's touches only
-            times = await repo.customer_touch_times(conn, tenant=tenant, customers=customers,
-                                                    start=start, end=end)
-            rows = await repo.touches_by_id(conn, tenant=tenant,
-                                            ids=self._deciding(chunk, times))
-            return _Touches(rows), bindings
-        if customers:
             rows = await repo.customer_touches(conn, tenant=tenant, customers=customers,
                                                start=start, end=end)
-        identified = await repo.identified_touches(conn, tenant=tenant, unionids=unionids,
-                                                   openids=openids, start=start, end=end)
-        rows = list({r[2]: r for r in [*rows, *identified]}.values())  # full rows win
+        if unionids or openids:
+            identified = await repo.identified_touches(
+                conn, tenant=tenant, unionids=unionids, openids=openids, start=start, end=end)
+            rows = list({r[2]: r for r in [*rows, *identified]}.values())  # full rows win
         return _Touches(rows), bindings
-
-    def _deciding(self, chunk: Sequence[PaidOrder],
-                  times: Sequence[tuple[str, Any, int]]) -> list[int]:
-        """Ids of the stored touches that can decide an order: per order, its customer's
-        latest touch at or before paid_at (all of them on a tie in time). Among these the
-        latest before an order is the latest of all (what decides it, or nothing does);
-        an order's own token outranks them all. Only those rows are read in full."""
-        by_customer: dict[str, list[tuple[str, Any, int]]] = defaultdict(list)
-        for row in times:
-            by_customer[row[0]].append(row)
-        ids: set[int] = set()
-        for order in chunk:
-            touches = by_customer.get(order.customer.external_userid or "")
-            if not touches or order.tracking in self.links:
-                continue
-            i = bisect.bisect_right(touches, self.conn.encode(order.paid_at), key=_AT1) - 1
-            latest = touches[i][1] if i >= 0 else None
-            while i >= 0 and touches[i][1] == latest:
-                ids.add(touches[i][2])
-                i -= 1
-        return sorted(ids)
 
     def _one(self, order: PaidOrder) -> None:
         ref, versions, conn = order.customer, self.versions, self.conn

@@ -8,6 +8,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from guidebot.commerce import bulk
+from guidebot.commerce.attribution import Item
+from guidebot.commerce.schema import CustomerRef, PaidOrder
 from guidebot.settings import CommissionSettings
 from guidebot.wecom.sandbox.api.idconvert import openid_of
 from tests.support.commerce import paid, post_order
@@ -163,3 +166,40 @@ async def test_a_later_rules_change_never_rewrites_history(stack: Stack) -> None
     hashes = {n: o["attribution"]["evidence"]["rule_version"]["config_hash"]
               for n, o in orders.items()}
     assert hashes["O-V1"] == hashes["O-V0"] != hashes["O-V2"]
+
+
+@pytest.mark.parametrize(("before_paid", "expected"), [
+    (timedelta(days=7), ("share_link", "chenjing")),                   # exactly N days: inside
+    (timedelta(days=7, seconds=1), ("exclusive_guide", "lina"))])      # one second older
+async def test_share_link_window_edge_at_exactly_n_days(stack: Stack, before_paid: timedelta,
+                                                        expected: tuple[str, str]) -> None:
+    """Per order over the webhook and in bulk, on the real database."""
+    await _event(stack, "add_external_contact", "lina", "wmWIN", int(time.time()) - 40 * DAY)
+    token = await _link(stack, "chenjing")
+    paid_at = datetime.now(UTC).replace(microsecond=250_000)
+    commerce = stack.runtime.services.commerce
+    assert await commerce.links.visit(token, {"external_userid": "wmWIN"},
+                                      paid_at - before_paid) == "acme"
+    assert await _credit(stack, "O-WIN", customer="wmWIN", paid_at=paid_at) == expected
+    order = PaidOrder("O-WIN-BULK", paid_at, CustomerRef("wmWIN"), "", "S01",
+                      (Item("SKU1", "beauty", 19900),))
+    await bulk.record_many(commerce.db, stack.tenant(), [order], commerce.clock)
+    _, recorded = await stack.admin("/orders/O-WIN-BULK")
+    assert (recorded["attribution"]["rule"], recorded["attribution"]["guide"]) == expected
+
+
+@pytest.mark.parametrize(("bound_days_ago", "expected"), [
+    (30, ("store", None)),                          # exactly binding_validity_days: ended
+    (29, ("exclusive_guide", "lina"))])
+async def test_binding_validity_edge_at_exactly_n_days(stack: Stack, bound_days_ago: int,
+                                                       expected: tuple[str, None]) -> None:
+    services = stack.runtime.services  # the webhook's tenant settings and the commerce ones
+    tenant = replace(stack.tenant(), commission=CommissionSettings(binding_validity_days=30))
+    services.settings = replace(services.settings, tenants={**services.settings.tenants,
+                                                            "acme": tenant})
+    services.commerce.settings = services.settings
+    await services.commerce.record_rules()
+    added_at = int(time.time()) - (bound_days_ago - 1) * DAY  # paid a day from now: the
+    await _event(stack, "add_external_contact", "lina", "wmVAL", added_at)  # new rules apply
+    paid_at = datetime.fromtimestamp(added_at + bound_days_ago * DAY, UTC)
+    assert await _credit(stack, "O-VAL", customer="wmVAL", paid_at=paid_at) == expected

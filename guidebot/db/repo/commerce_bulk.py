@@ -165,33 +165,6 @@ async def customer_touches(conn: BulkConnection, *, tenant: str, customers: Sequ
     return rows if not conn.postgres else [tuple(r) for r in rows]
 
 
-async def customer_touch_times(conn: BulkConnection, *, tenant: str,
-                               customers: Sequence[str], start: Any,
-                               end: Any) -> list[tuple[str, Any, int]]:
-    """(external_userid, at, id) of the same touches, from the customer index alone; by
-    customer, then at and id."""
-    who, args = _customers(conn, customers)
-    rows = await conn.fetch(
-        "SELECT external_userid, at, id FROM commerce_touches "
-        f"WHERE tenant = ? AND {who} AND at >= ? AND at <= ? "
-        "ORDER BY external_userid, at, id", tenant, *args, start, end)
-    return rows if not conn.postgres else [tuple(r) for r in rows]
-
-
-async def touches_by_id(conn: BulkConnection, *, tenant: str,
-                        ids: Sequence[int]) -> list[tuple[Any, ...]]:
-    """Tuples of the first seven TOUCH_FIELDS of these touches."""
-    found: list[tuple[Any, ...]] = []
-    for start in range(0, len(ids), _IN_BATCH):
-        batch = ids[start:start + _IN_BATCH]
-        where, args = conn.in_list("id", batch, "int")
-        rows = await conn.fetch(
-            "SELECT at, kind = 'order', id, guide, token, kind, external_userid "
-            f"FROM commerce_touches WHERE tenant = ? AND {where}", tenant, *args)
-        found += rows if not conn.postgres else [tuple(r) for r in rows]
-    return found
-
-
 async def identified_touches(conn: BulkConnection, *, tenant: str, unionids: Sequence[str],
                              openids: Sequence[str], start: Any, end: Any
                              ) -> list[tuple[Any, ...]]:
