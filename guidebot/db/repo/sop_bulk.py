@@ -115,11 +115,21 @@ async def due_bound(session: AsyncSession, *, tenant: str, now: datetime,
     return (row[0], int(row[1])) if row else None
 
 
+_INPUTS = ("sop_id", "next_step", "trigger_at", "floor")
+
+
 async def claimed_inputs(session: AsyncSession) -> list[tuple[str, int, datetime, datetime]]:
-    """The distinct planning inputs (sop, next step, trigger, floor) of the claim."""
-    stmt = text("SELECT sop_id, next_step, trigger_at, floor FROM sop_claim_tmp "
-                "GROUP BY sop_id, next_step, trigger_at, floor").columns(
-        sop_id=String, next_step=Integer, trigger_at=UTCDateTime(), floor=UTCDateTime())
+    """The distinct planning inputs (sop, next step, trigger, floor) of the claim. A wave
+    often shares one: a scan for min = max comes first, before a sort for GROUP BY."""
+    span = ", ".join(f"min({c}), max({c})" for c in _INPUTS)
+    low_high = (await session.execute(text(f"SELECT {span} FROM sop_claim_tmp"))).one()
+    if all(low_high[i] == low_high[i + 1] for i in range(0, len(low_high), 2)):
+        stmt = text(f"SELECT {', '.join(_INPUTS)} FROM sop_claim_tmp LIMIT 1")
+    else:
+        stmt = text(f"SELECT {', '.join(_INPUTS)} FROM sop_claim_tmp "
+                    f"GROUP BY {', '.join(_INPUTS)}")
+    stmt = stmt.columns(sop_id=String, next_step=Integer, trigger_at=UTCDateTime(),
+                        floor=UTCDateTime())
     return [(r[0], int(r[1]), r[2], r[3]) for r in (await session.execute(stmt)).all()]
 
 
@@ -127,9 +137,8 @@ async def load_plan(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> No
     """The plans, and each claimed enrollment pointed at its own."""
     await temp_tables(session, PLAN, TASK_MAP)
     await session.execute(insert(PLAN), list(rows))
-    if len(rows) == 1:
-        await session.execute(text("UPDATE sop_claim_tmp SET gid = :pid"),
-                              {"pid": rows[0]["pid"]})
+    if len(rows) == 1:  # claimed with gid 0
+        assert rows[0]["pid"] == 0
     else:
         await session.execute(text(
             "UPDATE sop_claim_tmp SET gid = (SELECT p.pid FROM sop_plan_tmp p "
@@ -144,9 +153,9 @@ async def claim_enrollments(session: AsyncSession, *, tenant: str, now: datetime
     PostgreSQL, two searches on SQLite (which scans past an OR or a row value)."""
     await temp_tables(session, CLAIM)
     values: dict[str, Any] = {"tenant": tenant}
-    into = ("INSERT INTO sop_claim_tmp (id, guide, customer, sop_id, next_step, trigger_at, "
-            "floor, quota_period, quota_used) ")
-    pick = ("SELECT e.id, e.guide, e.external_userid, e.sop_id, e.next_step, e.trigger_at, "
+    into = ("INSERT INTO sop_claim_tmp (id, gid, guide, customer, sop_id, next_step, "
+            "trigger_at, floor, quota_period, quota_used) ")
+    pick = ("SELECT e.id, 0, e.guide, e.external_userid, e.sop_id, e.next_step, e.trigger_at, "
             "coalesce(e.last_at, e.trigger_at), e.quota_period, e.quota_used "
             "FROM sop_enrollments e WHERE e.tenant = :tenant AND e.status = 'active' AND ")
     if bound is None:
