@@ -70,8 +70,12 @@ class _Touches:
         self.by: tuple[dict[str, list[tuple[Any, ...]]], ...] = (
             defaultdict(list), defaultdict(list), defaultdict(list))
         self.claimed: dict[int, str] = {}  # touch id → the customer that claimed it
+        by_customer = self.by[0]
         for row in rows:
-            self._index(row, bisect=False)
+            if len(row) == _EXT + 1:  # known by external_userid only: the usual row
+                by_customer[row[_EXT]].append(row)
+            else:
+                self._index(row, bisect=False)
         for index in self.by:
             for touches in index.values():
                 touches.sort()
@@ -220,8 +224,10 @@ class _Chunk:
         index = versions.at(order.paid_at) if versions.many else 0
         link = self.links.get(order.tracking) if order.tracking else None
         paid_key = conn.encode(order.paid_at)
-        touch = recording.own_touch(order, link)  # at paid_at it outranks every other touch
-        if touch is None:
+        if link is not None:  # at paid_at it outranks every other touch
+            touch = recording.own_touch(order, link)
+        else:
+            touch = None
             row = self.touches.latest(customer, ref.unionid, ref.openid, paid_key)
             if row is not None:
                 at = conn.decode(row[0])
@@ -231,13 +237,14 @@ class _Chunk:
             versions.rules[index], order, touch=touch,
             bindings=self.bindings.get(customer, ()) if customer else (),
             link_known=link is not None)
-        self.orders.append(recording.order_row(self.tenant.id, order, customer, decision,
+        tenant = self.tenant.id
+        self.orders.append(recording.order_row(tenant, order, customer, decision,
                                                versions.ids[index], paid_at=paid_key,
                                                received_at=self.now_key))
         guide = decision.attribution.guide
         if guide:
             self.entries.append(ledger.entry_row(
-                self.tenant.id, key=ledger.earn_key(order.order_no), kind="earn", guide=guide,
+                tenant, key=ledger.earn_key(order.order_no), kind="earn", guide=guide,
                 amount_fen=decision.commission_fen, period=self.period,
                 created_at=self.now_key, order_no=order.order_no))
         if customer:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
@@ -20,6 +20,9 @@ class RuleSet:
     binding_validity_days: int
     default_rate: str
     rates: tuple[tuple[str, str], ...]
+    # (sku, category) → rate, filled as rates are looked up (not part of the value)
+    _rate_of: dict[tuple[str, str], str] = field(default_factory=dict, init=False,
+                                                  compare=False, repr=False)
 
     @classmethod
     def from_settings(cls, c: CommissionSettings) -> RuleSet:
@@ -49,13 +52,13 @@ class RuleSet:
 
     def rate_for(self, sku: str, category: str) -> str:
         """sku:<s> beats category:<c> beats default_rate (DESIGN §5.4)."""
-        rates = _table(self.rates)
-        return rates.get(f"sku:{sku}") or rates.get(f"category:{category}") or self.default_rate
-
-
-@functools.lru_cache(maxsize=64)
-def _table(rates: tuple[tuple[str, str], ...]) -> dict[str, str]:
-    return dict(rates)
+        found = self._rate_of.get((sku, category))
+        if found is None:
+            rates = dict(self.rates)
+            found = rates.get(f"sku:{sku}") or rates.get(f"category:{category}") \
+                or self.default_rate
+            self._rate_of[(sku, category)] = found
+        return found
 
 
 @functools.lru_cache(maxsize=4096)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -25,8 +26,7 @@ RULES = RuleSet(("share_link", "exclusive_guide", "store"), 7, 30, 0, "0.03",
 
 
 def _rules(**changes: object) -> RuleSet:
-    fields = {**RULES.__dict__, **changes}
-    return RuleSet(**fields)  # type: ignore[arg-type]
+    return replace(RULES, **changes)  # type: ignore[arg-type]
 
 
 def _who(rules: RuleSet = RULES, touches: tuple[TouchFact, ...] = (),
@@ -90,6 +90,14 @@ def test_latest_touch_wins_and_order_token_wins_a_tie() -> None:
     visit = TouchFact("visitor", PAID, "c", id=9)
     token = TouchFact("sharer", PAID, "d", kind="order")
     assert _who(touches=(visit, token))[1] == "sharer"
+
+
+def test_the_orders_own_token_beats_a_recorded_order_token_at_the_same_instant() -> None:
+    recorded = TouchFact("earlier-order", PAID, "e", kind="order", id=77)
+    own = TouchFact("own", PAID, "o", kind="order")  # not recorded yet: id None
+    later = TouchFact("later-order", PAID, "l", kind="order", id=78)
+    assert _who(touches=(recorded, own, later))[1] == "own"
+    assert _who(touches=(recorded, later))[1] == "later-order"  # then the later-recorded
 
 
 def test_evidence_names_the_touch_and_skipped_rules() -> None:
