@@ -123,13 +123,10 @@ async def claimed_inputs(session: AsyncSession) -> list[tuple[str, int, datetime
     often shares one: a scan for min = max comes first, before a sort for GROUP BY."""
     span = ", ".join(f"min({c}), max({c})" for c in _INPUTS)
     low_high = (await session.execute(text(f"SELECT {span} FROM sop_claim_tmp"))).one()
-    if all(low_high[i] == low_high[i + 1] for i in range(0, len(low_high), 2)):
-        stmt = text(f"SELECT {', '.join(_INPUTS)} FROM sop_claim_tmp LIMIT 1")
-    else:
-        stmt = text(f"SELECT {', '.join(_INPUTS)} FROM sop_claim_tmp "
-                    f"GROUP BY {', '.join(_INPUTS)}")
-    stmt = stmt.columns(sop_id=String, next_step=Integer, trigger_at=UTCDateTime(),
-                        floor=UTCDateTime())
+    one = all(low_high[i] == low_high[i + 1] for i in range(0, len(low_high), 2))
+    stmt = text(f"SELECT {', '.join(_INPUTS)} FROM sop_claim_tmp "
+                + ("LIMIT 1" if one else f"GROUP BY {', '.join(_INPUTS)}")).columns(
+        sop_id=String, next_step=Integer, trigger_at=UTCDateTime(), floor=UTCDateTime())
     return [(r[0], int(r[1]), r[2], r[3]) for r in (await session.execute(stmt)).all()]
 
 
