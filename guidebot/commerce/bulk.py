@@ -92,6 +92,12 @@ class _Touches:
                paid_at: Any) -> tuple[Any, ...] | None:
         """The highest-ranked touch of any of the ids at or before paid_at: the one
         attribution.latest_touch picks if it is inside the window (else none is)."""
+        if unionid is None and openid is None:  # the usual order: its customer's touches
+            touches = self.by[0].get(customer) if customer is not None else None
+            if not touches:
+                return None
+            i = bisect.bisect_right(touches, paid_at, key=_AT) - 1
+            return touches[i] if i >= 0 else None
         best = None
         for index, key in ((self.by[0], customer), (self.by[1], unionid),
                            (self.by[2], openid)):
