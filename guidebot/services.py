@@ -110,5 +110,6 @@ def build_services(settings: Settings, db: Database, *,
     executors.update(sop.executors())
     contacts.sop = sop.engine
     contacts.welcome.tracker = commerce.track_attachments
+    sop.track_cards(commerce.track_attachments)
     return Services(settings, db, library, clients, outbox, contacts, channels,
                     commerce=commerce, sop=sop)

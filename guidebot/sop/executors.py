@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from guidebot.contacts.tags import TagService
-from guidebot.contacts.welcome import to_wecom_attachment
+from guidebot.contacts.welcome import Tracker, to_wecom_attachment
 from guidebot.content.library import Library, Message
 from guidebot.content.render import render
 from guidebot.db.engine import Database
@@ -71,6 +71,7 @@ class SopExecutors:
         self._client_for = client_for
         self._guides: dict[tuple[str, str], tuple[datetime, tuple[str, str]]] = {}
         self._steps: dict[tuple[str, str, int], SopSpec | None] = {}
+        self.tracker: Tracker | None = None  # wired by build_services once commerce exists
 
     def executors(self) -> dict[str, Executor]:
         """For the outbox's retries: each loads its one task, then calls."""
@@ -159,7 +160,8 @@ class SopExecutors:
             body["text"] = {"content": text}
         appid = self._settings.tenant(tenant).miniprogram_appid
         if message.attachments:
-            body["attachments"] = [to_wecom_attachment(a, appid) for a in message.attachments]
+            body["attachments"] = [to_wecom_attachment(a, appid)
+                                   for a in await self._tracked(tenant, task, message)]
         client = self._client_for(tenant)
         # calling_at is stamped when the task is claimed, before any call can happen
         found = (await reconcile.find_template(client, task, text, customers)
@@ -172,6 +174,22 @@ class SopExecutors:
         await self._mark_tags(tenant, task, [c for c in customers if c not in set(failed)])
         return Done({"msgid": msgid, "fail_list": failed},
                     self._sent(task, msgid, customers, failed))
+
+    async def _tracked(self, tenant: str, task: SopTask,
+                       message: Message) -> list[dict[str, Any]]:
+        """Mini-program cards with a sku carry this guide's tracking token for this step
+        (campaign "sop:<id>:<step>" or "drop:<id>"); a page that cannot take one is sent
+        untracked."""
+        attachments = [dict(a) for a in message.attachments]
+        if self.tracker is None:
+            return attachments
+        campaign = (f"{task.source}:{task.step_index}" if task.source.startswith("sop:")
+                    else task.source)
+        try:
+            return await self.tracker(tenant, task.guide, attachments, campaign)
+        except ValidationFailed as exc:
+            log.warning("task %s: card left untracked: %s", task.id, exc)
+            return attachments
 
     async def _mark_tags(self, tenant: str, task: SopTask, customers: list[str]) -> None:
         """A step's add_tags / remove_tags, once per customer (each its own outbox row)."""

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from guidebot.contacts.tags import TagService
+from guidebot.contacts.welcome import Tracker as CardTracker
 from guidebot.content.library import Library
 from guidebot.content.reload import library_is_newest
 from guidebot.db.engine import Database
@@ -47,6 +48,10 @@ class SopService:
 
     def executors(self) -> dict[str, Executor]:
         return self._executors.executors()
+
+    def track_cards(self, tracker: CardTracker) -> None:
+        """Mini-program cards in steps' messages get the guide's tracking token (commerce)."""
+        self._executors.tracker = tracker
 
     async def ready(self, tenant: str) -> dict[str, versions.Current]:
         """Record new versions of edited SOP files (once per process and per reload), then
