@@ -109,6 +109,36 @@ async def test_killed_after_claiming_every_step_is_delivered_once_after_restart(
     await _stop(second)
 
 
+async def test_killed_after_registering_the_calls_every_step_is_delivered_once(
+        aiohttp_server: Any, tmp_path: Path, db_url: str) -> None:
+    library = _library(tmp_path, "lib", "flash.toml")
+    settings, sandbox = await _world(aiohttp_server, tmp_path, db_url, library)
+    first = _process(settings, now=T0 + timedelta(minutes=2))
+    await _enroll(first, 60, guides=3)
+
+    class Died(Exception):
+        pass
+
+    async def die(*args: Any, **kwargs: Any) -> None:
+        raise Died  # the tasks are claimed and their outbox rows registered; no call made
+
+    first.outbox.attempt_many = die  # type: ignore[method-assign]
+    with pytest.raises(Died):
+        await first.sop.tick("acme")
+    await _stop(first)
+    assert sandbox.calls("acme", "externalcontact/add_msg_template") == []
+
+    second = _process(settings, now=T0 + timedelta(minutes=10))
+    async with second.db.write() as s:  # five minutes later, the rows are stale
+        await s.execute(update(OutboxItem).values(updated_at=T0 - timedelta(hours=1)))
+    assert await second.outbox.retry_due() == 3
+    await second.sop.tick("acme")
+    received = _recipients(sandbox)
+    assert len(received) == 60 and set(received.values()) == {1}
+    assert len(sandbox.calls("acme", "externalcontact/add_msg_template")) == 3
+    await _stop(second)
+
+
 async def test_a_wave_planned_over_several_passes_is_one_task_per_guide(
         aiohttp_server: Any, tmp_path: Path, db_url: str) -> None:
     library = _library(tmp_path, "lib", "flash.toml")
