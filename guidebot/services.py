@@ -71,7 +71,7 @@ class Services:
 
     async def close(self) -> None:
         for client in self.clients.values():
-            client.close()
+            await client.close()
 
 
 def _executors(clients: Mapping[str, WeComClient], tags: list[TagService]) -> dict[str, Executor]:

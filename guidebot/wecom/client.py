@@ -1,23 +1,15 @@
-"""Async WeCom API client over wechatpy: typed errors, one token refresh, bounded backoff."""
+"""Async WeCom API client: typed errors, one token refresh, bounded backoff, rate limits."""
 
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import mimetypes
 import random
-import threading
-from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import Executor, ThreadPoolExecutor
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
-
-import requests
-from requests.adapters import HTTPAdapter
-from wechatpy.enterprise import WeChatClient
-from wechatpy.exceptions import WeChatClientException
+from typing import Any
 
 from guidebot.errors import (
     WeComApiError,
@@ -31,6 +23,7 @@ from guidebot.errors import (
 from guidebot.settings import TenantSettings
 from guidebot.wecom.ratelimit import RateLimiter, shared_limiter
 from guidebot.wecom.tokens import InMemoryTokenStore, TokenKeeper, TokenStore
+from guidebot.wecom.transport import Files, Transport
 
 __all__ = [
     "BackoffConfig",
@@ -39,14 +32,10 @@ __all__ = [
     "TokenStore",
     "WeComClient",
     "error_for",
-    "shared_executor",
 ]
 
 logger = logging.getLogger(__name__)
 
-T = TypeVar("T")
-
-MAX_WORKERS = 16
 TOKEN_CODES = frozenset({40014, 42001})
 RATE_LIMIT_CODES = frozenset({-1, 45009, 45033})
 # 40001 secret, 40013 corpid, 40056 agentid, 40091 secret revoked, 41002/41004 missing ones.
@@ -91,80 +80,13 @@ def error_for(errcode: int, errmsg: str, *, path: str = "") -> WeComError:
     return WeComApiError(errcode, errmsg, path=path)
 
 
-_executor: ThreadPoolExecutor | None = None
-_executor_guard = threading.Lock()
-
-
-def shared_executor() -> ThreadPoolExecutor:
-    """The process-wide pool that runs wechatpy's blocking HTTP calls."""
-    global _executor
-    with _executor_guard:
-        if _executor is None:
-            _executor = ThreadPoolExecutor(MAX_WORKERS, thread_name_prefix="wecom")
-        return _executor
-
-
-class _TimeoutSession(requests.Session):
-    """wechatpy's gettoken passes no timeout; give every request one."""
-
-    def __init__(self, timeout_s: float) -> None:
-        super().__init__()
-        self.timeout_s = timeout_s
-        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=MAX_WORKERS)
-        self.mount("http://", adapter)
-        self.mount("https://", adapter)
-
-    def request(self, method: Any, url: Any, *args: Any, **kwargs: Any) -> Any:
-        if kwargs.get("timeout") is None:
-            kwargs["timeout"] = self.timeout_s
-        return super().request(method, url, *args, **kwargs)
-
-
-class _TenantWeChatClient(WeChatClient):  # type: ignore[misc]
-    """wechatpy's client aimed at the tenant's api_base, gettoken included; never auto-retries."""
-
-    def __init__(self, tenant: TenantSettings, timeout_s: float) -> None:
-        super().__init__(tenant.corp_id, tenant.secret, timeout=timeout_s, auto_retry=False)
-        self.API_BASE_URL = tenant.api_base
-        self._http = _TimeoutSession(timeout_s)
-
-    def fetch_access_token(self) -> dict[str, Any]:
-        params = {"corpid": self.corp_id, "corpsecret": self.secret}
-        try:
-            result = self._fetch_access_token(url=self.API_BASE_URL + "gettoken", params=params)
-        except (KeyError, TypeError):  # wechatpy indexes the answer without checking it
-            raise WeComTransportError(None, "malformed gettoken answer", path="gettoken") from None
-        return dict(result)
-
-
-def _guarded(path: str, fn: Callable[[], T]) -> T:
-    """Run a wechatpy call, turning whatever it raises into the guidebot tree.
-
-    Causes are dropped on purpose: requests' messages carry the URL, and with it the
-    access token or (for gettoken) the secret.
-    """
-    try:
-        return fn()
-    except WeChatClientException as exc:
-        raise _from_wechatpy(exc, path) from None
-    except requests.RequestException as exc:
-        raise WeComTransportError(None, type(exc).__name__, path=path) from None
-
-
-def _from_wechatpy(exc: WeChatClientException, path: str) -> WeComError:
-    if exc.errcode is None:
-        status = getattr(exc.response, "status_code", None)
-        return WeComTransportError(None, f"HTTP {status}", path=path)
-    return error_for(int(exc.errcode), str(exc.errmsg), path=path)
-
-
 @dataclass(frozen=True)
 class _Request:
     method: str
     path: str
     params: dict[str, Any]
     body: dict[str, Any] | None = None
-    files: dict[str, Any] | None = None
+    files: Files | None = None
 
 
 class WeComClient:
@@ -176,19 +98,17 @@ class WeComClient:
         tenant: TenantSettings,
         *,
         tokens: TokenStore,
-        executor: Executor | None = None,
         backoff: BackoffConfig = BackoffConfig(),
         timeout_s: float = 10.0,
     ) -> None:
         self.tenant = tenant
         self._backoff = backoff
-        self._executor = executor or shared_executor()
-        self._wx = _TenantWeChatClient(tenant, timeout_s)
+        self._http = Transport(tenant.api_base, timeout_s, error_for)
         self._limiter = shared_limiter(tenant.id, tenant.quotas.api_calls_per_min)
         self._tokens = TokenKeeper(tenant.id, tokens, self._fetch_token)
 
-    def close(self) -> None:
-        self._wx._http.close()
+    async def close(self) -> None:
+        await self._http.close()
 
     async def call(
         self,
@@ -324,32 +244,22 @@ class WeComClient:
                 tries += 1
 
     async def _send(self, request: _Request, token: str) -> dict[str, Any]:
-        params = {**request.params, "access_token": token}
-        kwargs: dict[str, Any] = {"params": params}
-        if request.body is not None:
-            kwargs["data"] = request.body
-        if request.files is not None:
-            kwargs["files"] = request.files
-        send = self._wx.get if request.method == "GET" else self._wx.post
-        result = await self._run(request.path, functools.partial(send, request.path, **kwargs))
-        if not isinstance(result, dict):
-            raise WeComTransportError(None, "response is not a JSON object", path=request.path)
-        return result
+        await self._limiter.acquire()
+        return await self._http.call(request.method, request.path,
+                                     params={**request.params, "access_token": token},
+                                     body=request.body, files=request.files)
 
     async def _fetch_token(self) -> tuple[str, datetime]:
         started = datetime.now(UTC)
-        result = await self._run("gettoken", self._wx.fetch_access_token)
+        await self._limiter.acquire()
+        result = await self._http.call("GET", "gettoken", params={
+            "corpid": self.tenant.corp_id, "corpsecret": self.tenant.secret})
         try:
             token = str(result["access_token"])
             expires_in = int(result.get("expires_in", 7200))
         except (KeyError, TypeError, ValueError):
             raise WeComTransportError(None, "malformed gettoken answer", path="gettoken") from None
         return token, started + timedelta(seconds=expires_in)
-
-    async def _run(self, path: str, fn: Callable[[], T]) -> T:
-        await self._limiter.acquire()
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, _guarded, path, fn)
 
     async def _back_off(self, exc: WeComError, tries: int) -> None:
         delay = self._backoff.delay(tries)

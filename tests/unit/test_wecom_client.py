@@ -109,8 +109,10 @@ async def db(token_db_url: str) -> AsyncIterator[Database]:
 
 
 @pytest.fixture
-def client(tenant: TenantSettings, db: Database) -> WeComClient:
-    return WeComClient(tenant, tokens=DbTokenStore(db), backoff=FAST)
+async def client(tenant: TenantSettings, db: Database) -> AsyncIterator[WeComClient]:
+    made = WeComClient(tenant, tokens=DbTokenStore(db), backoff=FAST)
+    yield made
+    await made.close()
 
 
 # -- helpers ----------------------------------------------------------------------------------
@@ -149,6 +151,7 @@ async def test_token_cached_in_db_and_reused_by_second_client(
     try:
         other = WeComClient(tenant, tokens=DbTokenStore(other_db), backoff=FAST)
         second = await other.get_corp_tag_list()
+        await other.close()
     finally:
         await other_db.dispose()
 
@@ -171,6 +174,7 @@ async def test_a_process_holding_a_replaced_token_adopts_the_new_one_without_get
         assert resp.status == 200
         await client.get_corp_tag_list()  # rejected, refreshed: the second token
         assert (await other.get_corp_tag_list())["errcode"] == 0  # rejected, then read back
+        await other.close()
     finally:
         await other_db.dispose()
     assert len(await calls(sandbox, "gettoken")) == 2
@@ -326,6 +330,7 @@ async def test_client_waits_for_the_tenant_rate_limit(
 
     started = time.monotonic()
     await asyncio.gather(*(slow.get_corp_tag_list() for _ in range(13)))  # + 1 gettoken
+    await slow.close()
 
     assert time.monotonic() - started >= 0.25  # 14 calls, 11 free, 3 at 0.1 s each
 
@@ -406,6 +411,7 @@ async def test_transport_error_hides_the_secret(
 
     with pytest.raises(WeComTransportError) as info:
         await client.get_corp_tag_list()
+    await client.close()
 
     assert info.value.errcode is None and info.value.path == "gettoken"
     assert info.value.__cause__ is None and info.value.__suppress_context__
