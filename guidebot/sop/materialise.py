@@ -109,7 +109,8 @@ def plan_row(pid: int, key: Inputs, current: Current | None, tenant: TenantSetti
     if step.channel == "welcome":
         placed: planner.Placement = planner.Placement(None, "a welcome goes only with an add")
     else:  # the quota as if unused; quota_contested sends the others to the per-row planner
-        placed = timing.place_step(spec, index, at, [], tenant)
+        placed = timing.place_step(spec, index, timing.start_from(spec, at, now, tenant), [],
+                                   tenant)
     last = placed.at or key.floor
     following = timing.step_time(spec, index + 1, key.trigger_at, last, tenant)
     row.update(action="step", channel=step.channel, message=step.message,
@@ -161,7 +162,8 @@ def _advance(e: Any, current: Current | None, tenant: TenantSettings,
     if step.channel == "welcome":
         placed_at, status, reason = None, "skipped", "a welcome goes only with an add"
     else:
-        placed = timing.place_step(spec, index, at, taken.get(e.external_userid, []), tenant)
+        placed = timing.place_step(spec, index, timing.start_from(spec, at, now, tenant),
+                                   taken.get(e.external_userid, []), tenant)
         placed_at, reason = placed.at, placed.reason
         status = "planned" if placed_at is not None else "skipped"
     steps.append({"tenant": e.tenant, "enrollment_id": e.id, "sop_id": e.sop_id,

@@ -29,6 +29,19 @@ def step_time(spec: SopSpec, index: int, trigger_at: datetime, last_at: datetime
     return placed.at
 
 
+def start_from(spec: SopSpec, at: datetime, now: datetime, tenant: TenantSettings) -> datetime:
+    """Where to place a due step planned for `at` when it is materialised at `now`: `at`
+    itself while it is still its day (its quota period) and not quiet hours, else `now` — a
+    step planned late (a process was down, a clock jumped) is placed for when it goes out,
+    so it cannot land in quiet hours or share a customer's quota period with another."""
+    quiet = planner.parse_quiet(spec.quiet_hours)
+    period = quota_of(tenant).period
+    if (planner.period_key(at, period, tenant.tz) == planner.period_key(now, period, tenant.tz)
+            and not quiet.contains(now.astimezone(tenant.tz).time())):
+        return at
+    return max(at, now)
+
+
 def place_step(spec: SopSpec, index: int, at: datetime, taken: Sequence[datetime],
                tenant: TenantSettings) -> planner.Placement:
     step = spec.steps[index]

@@ -70,3 +70,28 @@ async def test_the_quota_holds_across_sops_guides_and_passes(
         assert [st.due_at for st in steps[f"wmS{i}"]] == expected
     assert expected[1] - expected[0] > timedelta(hours=12)  # the +2h step was deferred
     await _stop(services)
+
+
+async def test_a_step_planned_late_is_placed_for_when_it_goes_out(
+        aiohttp_server: Any, tmp_path: Path, db_url: str) -> None:
+    """No planner pass from day 0 12:01 to day 1 23:30 (a process was down): the +2h step is
+    not sent at once in the night, and the day-2 step that follows it still waits a day."""
+    settings, _ = await _world(aiohttp_server, tmp_path, db_url, _library(tmp_path))
+    services = _process(settings)
+    currents = await services.sop.ready("acme")
+    async with services.db.write() as s:
+        await sop_plan.insert_enrollments(s, [{
+            "tenant": "acme", "sop_id": "quota_a", "external_userid": "wmLATE", "guide": "g0",
+            "store_id": None, "trigger_at": T0, "status": "active", "reason": "",
+            "version": currents["quota_a"].version, "next_step": 0,
+            "next_at": T0 + timedelta(minutes=1), "last_at": None, "created_at": T0,
+            "updated_at": T0}])
+    for at in (T0 + timedelta(minutes=2), T0 + timedelta(hours=35, minutes=30),
+               *(T0 + timedelta(hours=35, minutes=30 + 30 * n) for n in range(1, 80))):
+        services.sop.clock = lambda at=at: at
+        await services.sop.plan("acme")
+    async with services.db.read() as s:
+        steps = await sop_plan.customer_steps(s, tenant="acme", external_userid="wmLATE")
+    local = [st.due_at.astimezone(SHANGHAI) for st in steps]
+    assert [(t.day, t.hour, t.minute) for t in local] == [(20, 12, 1), (22, 9, 0), (23, 9, 0)]
+    await _stop(services)
