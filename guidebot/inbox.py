@@ -73,6 +73,9 @@ class InboxWriter:
 Process = Callable[[int, str, str], Awaitable[str]]
 
 
+CLOSE_TRIES, CLOSE_WAIT_S = 3, 5.0
+
+
 class AckPressure:
     """Tracks callbacks in flight; processing yields to them so acks stay fast in a burst.
 
@@ -163,9 +166,18 @@ class InboxProcessor:
             await asyncio.gather(*self._retries, return_exceptions=True)
 
     async def close(self) -> None:
-        for task in [*self._workers, *self._retries]:
-            task.cancel()
-        await asyncio.gather(*self._workers, *self._retries, return_exceptions=True)
+        """Cancel the workers and wait for them; a worker that swallowed its cancellation is
+        cancelled again rather than waited for forever (a shutdown must end)."""
+        pending = {*self._workers, *self._retries}
+        for _ in range(CLOSE_TRIES):
+            for task in pending:
+                task.cancel()
+            if not pending:
+                break
+            _, pending = await asyncio.wait(pending, timeout=CLOSE_WAIT_S)
+            if pending:
+                log.warning("%s inbox worker(s) still running after cancel; again",
+                            len(pending))
         self._workers, self._retries = [], set()
 
     async def _work(self) -> None:

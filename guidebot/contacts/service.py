@@ -81,8 +81,10 @@ class ContactsService:
 
     async def _profile_name(self, event: ev.ContactAdded) -> str:
         try:
-            name = await asyncio.wait_for(
-                self.profiles.fetch(event.tenant, event.external_userid), PROFILE_WAIT_S)
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for can lose a cancellation
+            # that arrives as the fetch completes, and a worker told to stop would carry on.
+            async with asyncio.timeout(PROFILE_WAIT_S):
+                name = await self.profiles.fetch(event.tenant, event.external_userid)
         except TimeoutError:
             log.warning("profile fetch slow tenant=%s customer=%s; welcome goes without name",
                         event.tenant, event.external_userid)

@@ -59,6 +59,11 @@ class Transport:
                                             data=data, headers=headers) as resp:
                 status, raw = resp.status, await resp.read()
         except (TimeoutError, aiohttp.ClientError) as exc:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                # aiohttp can turn a cancellation into a timeout: the task was cancelled (a
+                # shutdown), so it must stop, not see a transport error and carry on.
+                raise asyncio.CancelledError from None
             raise WeComTransportError(None, type(exc).__name__, path=path) from None
         if status != 200:
             raise WeComTransportError(None, f"HTTP {status}", path=path)
