@@ -72,7 +72,7 @@ async def big_cache(session: AsyncSession) -> None:
     """Set-based passes touch million-row indexes: SQLite's default 2 MB page cache makes
     them I/O bound (a per-connection setting; small_cache puts it back)."""
     if not is_postgres(session):
-        await session.execute(text("PRAGMA cache_size=-131072"))
+        await session.execute(text("PRAGMA cache_size=-65536"))
 
 
 async def temp_tables(session: AsyncSession, *tables: Table) -> None:
@@ -87,7 +87,7 @@ async def temp_tables(session: AsyncSession, *tables: Table) -> None:
 
 async def small_cache(session: AsyncSession) -> None:
     """Back to SQLite's default page cache once a pass is done: the pooled connection would
-    otherwise keep up to 128 MB."""
+    otherwise keep up to 64 MB."""
     if not is_postgres(session):
         await session.execute(text("PRAGMA cache_size=-2000"))
 
