@@ -154,6 +154,7 @@ async def run(args: argparse.Namespace) -> None:
     await services.close()
     await db.dispose()
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    worker_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     rules = {}
     for _, rule, _ in ours_rows:
         rules[rule] = rules.get(rule, 0) + 1
@@ -167,8 +168,8 @@ async def run(args: argparse.Namespace) -> None:
           f"orders ({mismatch} differ)")
     print(f"per-order webhook path (OrderService.paid, one transaction each): "
           f"{sample:,.0f} orders/s on a {args.sample:,}-order sample")
-    print(f"peak RSS {rss_mb:,.0f} MB; database {db_file.stat().st_size / 2**20:,.0f} MB "
-          f"at {db_file}")
+    print(f"peak RSS {rss_mb:,.0f} MB (the largest decision worker: {worker_mb:,.0f} MB); "
+          f"database {db_file.stat().st_size / 2**20:,.0f} MB at {db_file}")
 
 
 async def per_order_sample(services, tenant, count, customers, guides, rng) -> float:  # type: ignore[no-untyped-def]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -126,11 +127,14 @@ def _why_not(rule: str, rules: RuleSet) -> str:
     return "the order names no store"
 
 
+_line = functools.partial(tuple.__new__, Line)  # Line(...) without its Python-level __new__
+
+
 def price_lines(rules: RuleSet, items: Sequence[Item], *, earns: bool) -> list[Line]:
     """Per-item commission, half-up per line; zero when no guide is credited."""
     lines = []
     for item in items:
         rate = rules.rate_for(item.sku, item.category)
         fen = half_up(item.amount_fen, rate) if earns else 0
-        lines.append(Line(item.sku, item.category, item.quantity, item.amount_fen, rate, fen))
+        lines.append(_line((item.sku, item.category, item.quantity, item.amount_fen, rate, fen)))
     return lines

@@ -5,9 +5,7 @@ or an openid: touches are found by those, an order's tracking touch carries them
 teaches unionid/openid → customer and claims the touches recorded under them. Orders linked that
 way, directly or through a stored identity, form a cluster; clusters are independent, and
 within one the orders are taken in paid_at order (input order on a tie), as they would arrive.
-Resolution follows identity.resolve_local: the external_userid, else a known unionid (stored
-identity, then a customer profile), else a known openid; what an order teaches counts for the
-orders after it, and a mapping once known is kept (as the identity table's insert-or-ignore).
+Resolution follows identity.resolve_local (guidebot.commerce.resolver).
 """
 
 from __future__ import annotations
@@ -19,7 +17,8 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from guidebot.commerce.schema import CustomerRef, PaidOrder
+from guidebot.commerce.resolver import KnownIdentities
+from guidebot.commerce.schema import PaidOrder
 from guidebot.db.repo import commerce_bulk as repo
 
 Key = tuple[str, str]  # ("e" | "u" | "o" | "n", value): customer, unionid, openid, order_no
@@ -30,10 +29,8 @@ def _by_customer(order: PaidOrder) -> tuple[str, datetime]:
 
 
 class Clusters:
-    def __init__(self, orders: Sequence[PaidOrder], known: dict[Key, str],
-                 profiles: dict[str, str]) -> None:
-        self.known = known  # ("u" | "o", value) → external_userid: stored, then learned
-        self.profiles = profiles  # unionid → external_userid from customer profiles
+    def __init__(self, orders: Sequence[PaidOrder], identities: KnownIdentities) -> None:
+        self.identities = identities
         # The same order_no twice: the first in paid_at order is recorded, the other is a
         # duplicate — so they interact too.
         numbers = [o.order_no for o in orders]
@@ -72,12 +69,12 @@ class Clusters:
             stored = await repo.identities(s, tenant=tenant, kind=kind, values=values)
             known.update(((kind[0], v), e) for v, e in stored.items())
         profiles = await repo.profile_unionids(s, tenant=tenant, unionids=unionids)
-        return cls(orders, known, profiles)
+        return cls(orders, KnownIdentities(known, profiles))
 
     def _keys(self, order: PaidOrder) -> list[Key]:
         ref = order.customer
         keys: list[Key] = [("e", ref.external_userid)] if ref.external_userid else []
-        keys += [("e", customer) for customer in self._stored_targets(ref)]
+        keys += [("e", customer) for customer in self.identities.stored_targets(ref)]
         if ref.unionid:
             keys.append(("u", ref.unionid))
         if ref.openid:
@@ -85,13 +82,6 @@ class Clusters:
         if order.order_no in self._repeated:
             keys.append(("n", order.order_no))
         return keys
-
-    def _stored_targets(self, ref: CustomerRef) -> list[str]:
-        found = [self.known.get(("u", ref.unionid)), self.profiles.get(ref.unionid)] \
-            if ref.unionid else []
-        if ref.openid:
-            found.append(self.known.get(("o", ref.openid)))
-        return [c for c in found if c]
 
     def _find(self, key: Key) -> Key:
         parent = self._parent
@@ -123,7 +113,7 @@ class Clusters:
     def spans(self, size: int, within: range | None = None) -> Iterator[range]:
         """Positions in `ordered` (all, or `within`) in spans of about `size` orders; a cluster
         is never split."""
-        start, stop = (within.start, within.stop) if within else (0, len(self.ordered))
+        start, stop = (within.start, within.stop) if within is not None else (0, len(self.ordered))
         while start < stop:
             end = min(start + size, stop)
             while end < stop and self._labels[end] is not None \
@@ -134,26 +124,3 @@ class Clusters:
 
     def orders(self, span: range) -> list[PaidOrder]:
         return self.ordered[span.start:span.stop]
-
-    def customers_of(self, chunk: Sequence[PaidOrder]) -> set[str]:
-        """Every external_userid the chunk's orders may resolve to."""
-        found = {o.customer.external_userid for o in chunk if o.customer.external_userid}
-        for order in chunk:
-            if order.customer.unionid or order.customer.openid:
-                found.update(self._stored_targets(order.customer))
-        return found
-
-    def resolve(self, ref: CustomerRef) -> str | None:
-        if ref.external_userid:
-            return ref.external_userid
-        if ref.unionid:
-            found = self.known.get(("u", ref.unionid)) or self.profiles.get(ref.unionid)
-            if found:
-                return found
-        return self.known.get(("o", ref.openid)) if ref.openid else None
-
-    def learn(self, ref: CustomerRef, customer: str) -> None:
-        if ref.unionid:
-            self.known.setdefault(("u", ref.unionid), customer)
-        if ref.openid:
-            self.known.setdefault(("o", ref.openid), customer)

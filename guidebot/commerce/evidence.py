@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from guidebot.commerce.attribution import Attribution, Line, skipped
 from guidebot.commerce.rules import RuleSet
-from guidebot.db.models_commerce import RuleVersion
+
+if TYPE_CHECKING:  # the bulk worker process imports this module without the ORM
+    from guidebot.db.models_commerce import RuleVersion
 
 
 def _compact_encoder() -> Callable[[Any], str]:

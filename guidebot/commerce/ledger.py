@@ -5,15 +5,15 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from guidebot.commerce import periods
+from guidebot.commerce.recording import entry_row
 from guidebot.db.engine import Database
 from guidebot.db.models_commerce import Settlement
 from guidebot.db.repo import commerce_ledger as repo
-from guidebot.db.repo.commerce_bulk import ENTRY_COLUMNS
+from guidebot.db.repo.commerce_driver import ENTRY_COLUMNS
 from guidebot.errors import ValidationFailed
 from guidebot.settings import TenantSettings
 
@@ -35,18 +35,6 @@ async def append(s: AsyncSession, tenant: TenantSettings, *, key: str, kind: str
         created_at=at, order_no=order_no, refund_no=refund_no, reason=reason,
         operator=operator), strict=True)))
     return period
-
-
-def earn_key(order_no: str) -> str:
-    return f"earn:{order_no}"
-
-
-def entry_row(tenant: str, *, key: str, kind: str, guide: str, amount_fen: int, period: str,
-              created_at: Any, order_no: str | None = None, refund_no: str | None = None,
-              reason: str = "", operator: str = "") -> tuple[Any, ...]:
-    """commerce_bulk.ENTRY_COLUMNS; `created_at` as the writer wants it."""
-    return (tenant, key, kind, guide, order_no, refund_no, amount_fen, period, reason[:256],
-            operator[:64], created_at)
 
 
 class Ledger:

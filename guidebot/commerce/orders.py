@@ -23,7 +23,7 @@ from guidebot.db.repo import commerce_ledger as ledger_repo
 from guidebot.db.repo import commerce_links as links_repo
 from guidebot.db.repo import commerce_orders as repo
 from guidebot.db.repo import contacts as contacts_repo
-from guidebot.db.repo.commerce_bulk import ORDER_COLUMNS, TOUCH_COLUMNS
+from guidebot.db.repo.commerce_driver import ORDER_COLUMNS, TOUCH_COLUMNS
 from guidebot.settings import TenantSettings
 
 log = logging.getLogger(__name__)
@@ -134,7 +134,7 @@ class OrderService:
                                              at=order.paid_at)), strict=True))))
         guide = decision.attribution.guide
         if guide:
-            await ledger.append(s, tenant, key=ledger.earn_key(order.order_no), kind="earn",
+            await ledger.append(s, tenant, key=recording.earn_key(order.order_no), kind="earn",
                                 guide=guide, amount_fen=decision.commission_fen, at=now,
                                 order_no=order.order_no)
 

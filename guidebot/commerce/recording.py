@@ -1,5 +1,6 @@
 """What one paid order adds, shared by the per-order and the bulk path: its decision (rule,
-evidence, lines, commission) and its rows (order, tracking touch), in the repo's column order.
+evidence, lines, commission) and its rows (order, tracking touch, ledger entry), in the column
+orders of guidebot.db.repo.commerce_driver.
 """
 
 from __future__ import annotations
@@ -44,7 +45,10 @@ def decide_order(rules: RuleSet, order: PaidOrder, *, touch: attribution.TouchFa
     decided = attribution.decide(rules, paid_at=order.paid_at, store_id=order.store_id,
                                  touch=touch, bindings=bindings)
     lines = attribution.price_lines(rules, order.items, earns=decided.guide is not None)
-    return Decision(decided, sum(x.commission_fen for x in lines),
+    commission = 0
+    for line in lines:
+        commission += line.commission_fen
+    return Decision(decided, commission,
                     encode_evidence(decided, unknown_tracking=bool(order.tracking)
                                     and not link_known),
                     encode_lines(lines))
@@ -52,7 +56,7 @@ def decide_order(rules: RuleSet, order: PaidOrder, *, touch: attribution.TouchFa
 
 def order_row(tenant: str, order: PaidOrder, customer: str | None, decision: Decision,
               version_id: int, *, paid_at: Any, received_at: Any) -> tuple[Any, ...]:
-    """commerce_bulk.ORDER_COLUMNS; times as the writer wants them (datetime or encoded)."""
+    """commerce_driver.ORDER_COLUMNS; times as the writer wants them (datetime or encoded)."""
     decided = decision.attribution
     return (tenant, order.order_no, customer, order.customer.unionid, order.customer.openid,
             order.store_id, order.tracking[:64], paid_at, order.amount_fen, decided.rule,
@@ -64,6 +68,25 @@ def order_row(tenant: str, order: PaidOrder, customer: str | None, decision: Dec
 def tracking_touch_row(touch_id: int | None, tenant: str, order: PaidOrder,
                        customer: str | None, link: LinkFacts, *,
                        at: Any) -> tuple[Any, ...]:
-    """commerce_bulk.TOUCH_COLUMNS of the touch an order's known tracking token records."""
+    """commerce_driver.TOUCH_COLUMNS of the touch an order's known tracking token records."""
     return (touch_id, tenant, customer, order.customer.unionid, order.customer.openid,
             link.guide, link.token, "order", link.sku, "", 0, at)
+
+
+def earn_key(order_no: str) -> str:
+    return f"earn:{order_no}"
+
+
+def entry_row(tenant: str, *, key: str, kind: str, guide: str, amount_fen: int, period: str,
+              created_at: Any, order_no: str | None = None, refund_no: str | None = None,
+              reason: str = "", operator: str = "") -> tuple[Any, ...]:
+    """commerce_driver.ENTRY_COLUMNS; `created_at` as the writer wants it."""
+    return (tenant, key, kind, guide, order_no, refund_no, amount_fen, period, reason[:256],
+            operator[:64], created_at)
+
+
+def earn_row(tenant: str, order_no: str, guide: str, amount_fen: int, *, period: str,
+             created_at: Any) -> tuple[Any, ...]:
+    """entry_row of an order's earn entry."""
+    return (tenant, f"earn:{order_no}", "earn", guide, order_no, None, amount_fen, period, "",
+            "", created_at)

@@ -36,7 +36,10 @@ class PaidOrder:
 
     @property
     def amount_fen(self) -> int:
-        return sum(i.amount_fen for i in self.items)
+        total = 0
+        for item in self.items:  # a loop: most orders have one or two items
+            total += item.amount_fen
+        return total
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,9 @@ class Touch(SQLModel, table=True):
     __tablename__ = "commerce_touches"
     __table_args__ = (
         Index("ix_commerce_touches_customer", "tenant", "external_userid", "at"),
+        # covers the bulk path's reads (migration 0005)
+        Index("ix_commerce_touches_decide", "tenant", "external_userid", "at", "kind", "guide",
+              "token"),
         Index("ix_commerce_touches_unionid", "tenant", "unionid"),
         Index("ix_commerce_touches_openid", "tenant", "openid"),
     )

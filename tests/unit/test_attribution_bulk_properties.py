@@ -2,7 +2,10 @@
 same orders one by one in paid_at order — rule, guide, evidence, lines, commission, ledger,
 tracking touches, learned identities and claimed touches — for any mix of customers known by
 external_userid, unionid or openid, touches tied in time, window edges, bindings, tracking
-tokens (known or not) and repeated order numbers. Real database, SQLite and PostgreSQL."""
+tokens (known or not) and repeated order numbers. Real database, SQLite and PostgreSQL; the
+bulk path in this process (one chunk, or chunks of two orders) and through two decision worker
+processes taking pieces in turn (chunks of three, pieces of two after a first piece of one),
+so chunk and piece boundaries fall everywhere."""
 
 from __future__ import annotations
 
@@ -12,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import select
@@ -43,6 +47,12 @@ GUIDES = ("g1", "g2", "g3")
 CUSTOMERS = ("wmA", "wmB", "wmC")
 # uA is wmA's (a stored identity); uB and oB are learned from orders; uX is no one's.
 RUN = itertools.count()
+WAYS: dict[str, dict[str, Any]] = {
+    "in_process": {"worker": False},
+    "in_process_chunks_of_2": {"worker": False, "sizes": bulk.Sizes(chunk=2)},
+    "two_workers": {"worker": True,
+                    "sizes": bulk.Sizes(chunk=3, piece=2, first_piece=1, workers=2)},
+}
 
 who = st.sampled_from([("wmA", None, None), ("wmB", None, None), ("wmC", None, None),
                        (None, "uA", None), (None, "uB", None), ("wmB", "uB", None),
@@ -101,7 +111,7 @@ def _orders(scenario: dict[str, Any], tokens: list[str], p: str) -> list[PaidOrd
 
 
 async def _record(url: str, folder: Path, tenant_id: str, scenario: dict[str, Any],
-                  use_bulk: bool, p: str) -> dict[str, Any]:
+                  bulk_way: dict[str, Any] | None, p: str) -> dict[str, Any]:
     settings = load_settings(write_config(folder, url))
     tenant = settings.tenant(tenant_id)
     db = Database(url)
@@ -109,8 +119,8 @@ async def _record(url: str, folder: Path, tenant_id: str, scenario: dict[str, An
     try:
         tokens = await _seed(services, tenant, scenario, p)
         orders = _orders(scenario, tokens, p)
-        if use_bulk:
-            await bulk.record_many(db, tenant, orders, services.commerce.clock)
+        if bulk_way is not None:
+            await bulk.record_many(db, tenant, orders, services.commerce.clock, **bulk_way)
         else:
             for order in sorted(orders, key=lambda o: o.paid_at):  # stable: input order on ties
                 await services.commerce.orders.paid(tenant, order, resolve_remote=False)
@@ -161,12 +171,12 @@ async def _state(services: Services, tenant: Any, tokens: list[str], p: str) -> 
             "entries": len(entries), "customers": customers}
 
 
-async def _compare(url: str, folder: Path, scenario: dict[str, Any]) -> None:
+async def _compare(url: str, folder: Path, scenario: dict[str, Any], way: str) -> None:
     run = next(RUN)
     (folder / f"one{run}").mkdir()
     (folder / f"bulk{run}").mkdir()
-    one = await _record(url, folder / f"one{run}", "acme", scenario, False, f"r{run}-")
-    many = await _record(url, folder / f"bulk{run}", "beta", scenario, True, f"r{run}-")
+    one = await _record(url, folder / f"one{run}", "acme", scenario, None, f"r{run}-")
+    many = await _record(url, folder / f"bulk{run}", "beta", scenario, WAYS[way], f"r{run}-")
     assert many["orders"] == one["orders"]
     assert many == one
 
@@ -174,8 +184,9 @@ async def _compare(url: str, folder: Path, scenario: dict[str, Any]) -> None:
 migrated = commerce_support.migrated  # the fixture
 
 
+@pytest.mark.parametrize("way", sorted(WAYS))
 @DB_PROPERTIES
 @given(scenario=scenarios())
-def test_bulk_records_what_the_per_order_path_records(migrated: str, tmp_path: Path,
+def test_bulk_records_what_the_per_order_path_records(migrated: str, tmp_path: Path, way: str,
                                                       scenario: dict[str, Any]) -> None:
-    asyncio.run(_compare(migrated, tmp_path, scenario))
+    asyncio.run(_compare(migrated, tmp_path, scenario, way))
