@@ -57,7 +57,6 @@ class CommerceService:
     async def value_report(self, tenant: TenantSettings, period: str) -> dict[str, Any]:
         start, end = periods.bounds(period, tenant.tz)
         async with self.db.read() as s:
-            orders = await orders_repo.orders_paid_before(s, tenant=tenant.id, end=end)
-        facts = [value.OrderFact(o.order_no, o.external_userid, o.paid_at, o.guide,
-                                 o.credited_store or o.store_id) for o in orders]
-        return {"period": period, **value.value_report(facts, start, end)}
+            purchases = await orders_repo.period_purchases(s, tenant=tenant.id, start=start,
+                                                           end=end)
+        return {"period": period, **value.value_report(purchases)}

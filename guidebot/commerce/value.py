@@ -10,7 +10,7 @@ products by count. The weights are a documented starting point, not a trained mo
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -76,18 +76,17 @@ def purchase_kinds(orders: Sequence[OrderFact]) -> dict[str, str]:
     return kinds
 
 
-def value_report(orders: Sequence[OrderFact], start: datetime,
-                 end: datetime) -> dict[str, list[dict[str, Any]]]:
-    """First purchases and repurchases paid in [start, end), per guide and per store."""
-    kinds = purchase_kinds(orders)
+def value_report(purchases: Iterable[tuple[str | None, str | None, bool]]
+                 ) -> dict[str, list[dict[str, Any]]]:
+    """First purchases and repurchases per guide and per store, from (guide, store, is a
+    repurchase) of each order in the period (commerce_orders.period_purchases)."""
     by_guide: dict[str, Counter[str]] = {}
     by_store: dict[str, Counter[str]] = {}
-    for order in orders:
-        if not start <= order.paid_at < end:
-            continue
-        for key, table in ((order.guide, by_guide), (order.store, by_store)):
+    for guide, store, again in purchases:
+        kind = "repurchase" if again else "first"
+        for key, table in ((guide, by_guide), (store, by_store)):
             if key:
-                table.setdefault(key, Counter())[kinds[order.order_no]] += 1
+                table.setdefault(key, Counter())[kind] += 1
     return {
         "guides": [{"guide": k, "first_purchases": c["first"], "repurchases": c["repurchase"]}
                    for k, c in sorted(by_guide.items())],

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from guidebot.commerce import periods
 from tests.support.commerce import paid, post_order, refunded
@@ -13,14 +13,23 @@ def _period(stack: Stack) -> str:
     return periods.of(datetime.now(UTC), stack.tenant().tz)
 
 
-async def _sell(stack: Stack, guide: str, customer: str, order_no: str,
-                amount: int = 19900) -> None:
+async def _sell(stack: Stack, guide: str, customer: str | None, order_no: str,
+                amount: int = 19900, paid_at: datetime | None = None) -> None:
     status, link = await stack.admin("/links", method="POST",
                                      json={"guide": guide, "title": "Card"})
     assert status == 201
-    event = paid(order_no, customer=customer, tracking=link["token"],
+    event = paid(order_no, customer=customer, tracking=link["token"], paid_at=paid_at,
                  items=[{"sku": "SKU1", "category": "beauty", "amount_fen": amount}])
     assert (await post_order(stack, event))[0] == 200
+
+
+async def _value(stack: Stack) -> tuple[dict[str, tuple[int, int]], ...]:
+    """The period's value report: {guide: (first, repurchases)}, {store: (first, repurchases)}."""
+    status, report = await stack.admin(f"/commerce/value?period={_period(stack)}")
+    assert status == 200
+    assert report["period"] == _period(stack)
+    return tuple({row[key]: (row["first_purchases"], row["repurchases"]) for row in report[part]}
+                 for part, key in (("guides", "guide"), ("stores", "store")))
 
 
 async def test_statement_per_guide_and_csv(stack: Stack) -> None:
@@ -95,17 +104,27 @@ async def test_order_view_404_and_customer_value(stack: Stack) -> None:
     await _sell(stack, "lina", "wmV", "O-V1")
     await _sell(stack, "lina", "wmV", "O-V2")
     await _sell(stack, "zhaolei", "wmW", "O-W1")
-    status, report = await stack.admin(f"/commerce/value?period={_period(stack)}")
-    assert status == 200
-    assert report["guides"] == [
-        {"guide": "lina", "first_purchases": 1, "repurchases": 1},
-        {"guide": "zhaolei", "first_purchases": 1, "repurchases": 0}]
-    assert report["stores"] == [{"store": "S01", "first_purchases": 2, "repurchases": 1}]
+    assert await _value(stack) == ({"lina": (1, 1), "zhaolei": (1, 0)}, {"S01": (2, 1)})
     status, view = await stack.admin("/customers/wmV")
     assert status == 200
     assert [(o["order_no"], o["purchase"], o["guide"]) for o in view["orders"]] == [
         ("O-V1", "first", "lina"), ("O-V2", "repurchase", "lina")]
     assert view["propensity"]["top_categories"] == ["beauty"]
+
+
+async def test_customer_value_counts_the_period_against_all_earlier_orders(stack: Stack) -> None:
+    start, end = periods.bounds(_period(stack), stack.tenant().tz)
+    now = datetime.now(UTC)
+    await _sell(stack, "lina", "wmP", "O-P0", paid_at=start - timedelta(days=3))  # earlier month
+    await _sell(stack, "lina", "wmP", "O-P1", paid_at=now)  # a repurchase this month
+    await _sell(stack, "lina", "wmQ", "O-Q2", paid_at=now)  # the same instant: the lower
+    await _sell(stack, "lina", "wmQ", "O-Q1", paid_at=now)  # order number is the first
+    await _sell(stack, "zhaolei", None, "O-N1", paid_at=now)  # no customer: a first purchase
+    await _sell(stack, "zhaolei", "wmR", "O-R1", paid_at=end + timedelta(days=1))  # next month
+    assert await _value(stack) == ({"lina": (1, 2), "zhaolei": (1, 0)}, {"S01": (2, 2)})
+    _, view = await stack.admin("/customers/wmQ")
+    assert {o["order_no"]: o["purchase"] for o in view["orders"]} == {  # the same verdict
+        "O-Q1": "first", "O-Q2": "repurchase"}
 
 
 async def test_openapi_lists_the_commerce_routes(stack: Stack) -> None:

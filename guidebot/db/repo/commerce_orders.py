@@ -6,11 +6,12 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import and_, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from guidebot.db.models_commerce import Order, Refund, RuleVersion
-from guidebot.db.repo._dialect import insert_for
+from guidebot.db.repo._dialect import insert_for, is_postgres
 
 
 async def latest_rules(session: AsyncSession, *, tenant: str) -> RuleVersion | None:
@@ -98,8 +99,23 @@ async def store_report(session: AsyncSession, *, tenant: str, start: datetime,
     return [{"store": s, "orders": int(n), "gmv_fen": int(g or 0)} for s, n, g in rows]
 
 
-async def orders_paid_before(session: AsyncSession, *, tenant: str,
-                             end: datetime) -> Sequence[Order]:
-    stmt = (select(Order).where(Order.tenant == tenant, Order.paid_at < end)  # type: ignore[arg-type]
-            .order_by(Order.paid_at))  # type: ignore[arg-type]
-    return list((await session.execute(stmt)).scalars())
+async def period_purchases(session: AsyncSession, *, tenant: str, start: datetime,
+                           end: datetime) -> list[tuple[str | None, str | None, bool]]:
+    """(guide, store, is a repurchase) of each order paid in [start, end). A repurchase is an
+    order whose customer has an earlier order (by paid_at, then order_no, any period); an
+    order without a known customer is a first purchase. The store is the credited store, else
+    the order's own. Read per order through the customer index: the period's orders only."""
+    earlier = aliased(Order)
+    later_number = earlier.order_no < Order.order_no
+    if is_postgres(session):  # compare order numbers as Python and SQLite do (code points)
+        later_number = earlier.order_no.collate("C") < Order.order_no.collate("C")  # type: ignore[attr-defined]
+    prior = exists().where(
+        earlier.tenant == Order.tenant, earlier.external_userid == Order.external_userid,
+        or_(earlier.paid_at < Order.paid_at,  # type: ignore[arg-type]
+            and_(earlier.paid_at == Order.paid_at, later_number)))
+    stmt = select(Order.guide,
+                  func.coalesce(func.nullif(Order.credited_store, ""), Order.store_id),
+                  and_(Order.external_userid.is_not(None), prior)  # type: ignore[union-attr]
+                  ).where(Order.tenant == tenant, Order.paid_at >= start,  # type: ignore[arg-type]
+                          Order.paid_at < end)  # type: ignore[arg-type]
+    return [(g, store, bool(again)) for g, store, again in (await session.execute(stmt)).all()]
