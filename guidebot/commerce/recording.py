@@ -88,5 +88,6 @@ def entry_row(tenant: str, *, key: str, kind: str, guide: str, amount_fen: int, 
 def earn_row(tenant: str, order_no: str, guide: str, amount_fen: int, *, period: str,
              created_at: Any) -> tuple[Any, ...]:
     """entry_row of an order's earn entry."""
-    return (tenant, f"earn:{order_no}", "earn", guide, order_no, None, amount_fen, period, "",
-            "", created_at)
+    return entry_row(tenant, key=earn_key(order_no), kind="earn", guide=guide,
+                     amount_fen=amount_fen, period=period, created_at=created_at,
+                     order_no=order_no)

@@ -83,12 +83,19 @@ def _recipients(sandbox: Sandbox) -> Counter[str]:
     return Counter(e for c in calls for e in c["body"]["external_userid"])
 
 
-async def test_killed_after_claiming_every_step_is_delivered_once_after_restart(
-        aiohttp_server: Any, tmp_path: Path, db_url: str) -> None:
+async def _sixty_due(aiohttp_server: Any, tmp_path: Path, db_url: str
+                     ) -> tuple[Settings, Sandbox, Services]:
+    """60 customers of 3 guides enrolled in an SOP whose first step is due at once."""
     library = _library(tmp_path, "lib", "flash.toml")
     settings, sandbox = await _world(aiohttp_server, tmp_path, db_url, library)
     first = _process(settings, now=T0 + timedelta(minutes=2))
     await _enroll(first, 60, guides=3)
+    return settings, sandbox, first
+
+
+async def test_killed_after_claiming_every_step_is_delivered_once_after_restart(
+        aiohttp_server: Any, tmp_path: Path, db_url: str) -> None:
+    settings, sandbox, first = await _sixty_due(aiohttp_server, tmp_path, db_url)
     assert await first.sop.plan("acme") == 60  # due at once: born in their guides' tasks
     async with first.db.read() as s:
         assert await sop_plan.count_steps(s, tenant="acme") == {"queued": 60}
@@ -111,10 +118,7 @@ async def test_killed_after_claiming_every_step_is_delivered_once_after_restart(
 
 async def test_killed_after_registering_the_calls_every_step_is_delivered_once(
         aiohttp_server: Any, tmp_path: Path, db_url: str) -> None:
-    library = _library(tmp_path, "lib", "flash.toml")
-    settings, sandbox = await _world(aiohttp_server, tmp_path, db_url, library)
-    first = _process(settings, now=T0 + timedelta(minutes=2))
-    await _enroll(first, 60, guides=3)
+    settings, sandbox, first = await _sixty_due(aiohttp_server, tmp_path, db_url)
 
     class Died(Exception):
         pass

@@ -31,13 +31,12 @@ _IN_BATCH = 10_000  # bound parameters per IN list (SQLite allows 32,766)
 
 
 def _sqlite_time(at: datetime) -> str:
-    if at.tzinfo is UTC:
-        return at.isoformat(" ", "microseconds")[:26]  # as SQLAlchemy stores it
+    """The stored text of a UTC time, as SQLAlchemy stores it (naive, microseconds)."""
     if at.tzinfo is None:
         raise ValueError("naive datetime given to a UTC column")
     if at.tzinfo is not UTC:
         at = at.astimezone(UTC)
-    return at.replace(tzinfo=None).isoformat(" ", "microseconds")  # as SQLAlchemy stores it
+    return at.isoformat(" ", "microseconds")[:26]  # without the "+00:00"
 
 
 def _naive_utc(at: datetime) -> datetime:
