@@ -31,14 +31,17 @@ async def _tags(stack: Stack, customer: str) -> list[str]:
 
 
 async def test_client_tags_enroll_through_tag_added_and_exit_an_sop(stack: Stack) -> None:
-    status, code = await stack.admin("/channels", method="POST",
-                                     json={"guide": "lina", "store": "S01"})
-    assert status == 201, code
-    added = await stack.sandbox.simulate_add_contact("acme", config_id=code["config_id"],
-                                                     name="吴昊")
+    # Added without a channel code, so 新客培育 (state_prefix "gb") does not enroll: its
+    # "day 1 at 10:00" step would take the customer's 1/day quota on the day 沉睡唤醒's "+1d"
+    # lands whenever the add falls in Shanghai daytime, and 沉睡唤醒 skips on quota.
+    added = await stack.sandbox.simulate_add_contact("acme", userid="lina", name="吴昊")
     await stack.runtime.drain()
     customer = str(added["external_userid"])
     services = stack.runtime.services
+    async with services.db.read() as s:
+        others = [st.sop_id for st in await sop_plan.customer_steps(s, tenant="acme",
+                                                                    external_userid=customer)]
+    assert others == []
     await services.contacts.tags.sync("acme")  # the library as at start (tags.toml created)
     sop = services.sop
     await sop.singletons("acme")  # a first pass: nothing tagged yet
