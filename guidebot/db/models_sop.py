@@ -130,3 +130,17 @@ class SopCursor(SQLModel, table=True):
     name: str = Field(primary_key=True, max_length=80)
     value: str = Field(default="", max_length=128)
     updated_at: datetime = Field(default_factory=utcnow, sa_column=_utc())
+
+
+class SopDropSend(SQLModel, table=True):
+    """A customer a content drop's 群发 task was made for. It counts against the customer's
+    per-customer quota like an SOP step does (the planner reads these beside the steps)."""
+
+    __tablename__ = "sop_drop_sends"
+    __table_args__ = (UniqueConstraint("task_id", "external_userid"),
+                      Index("ix_sop_drop_sends_customer", "tenant", "external_userid", "at"))
+    id: int | None = Field(default=None, primary_key=True)
+    tenant: str = Field(max_length=32)
+    task_id: int
+    external_userid: str = Field(max_length=128)
+    at: datetime = Field(sa_column=_utc())

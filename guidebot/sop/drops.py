@@ -7,10 +7,14 @@ import logging
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from guidebot.db.engine import Database
+from guidebot.db.repo import sop_plan
 from guidebot.db.repo import sop_tasks as repo
 from guidebot.db.types import utcnow
 from guidebot.settings import TenantSettings
+from guidebot.sop import planner, timing
 from guidebot.sop.cron import next_fire, parse_cron
 from guidebot.sop.spec import DropSpec
 from guidebot.sop.tasking import MAX_RECIPIENTS
@@ -50,30 +54,56 @@ async def run_drops(db: Database, tenant: TenantSettings, drops: Mapping[str, Dr
         firing = due_firing(drop, last, now, tenant)
         if firing is None:
             continue
-        queued += await _fire(db, tenant.id, drop, firing)
+        queued += await _fire(db, tenant, drop, firing, now)
         async with db.write() as s:
             await repo.set_cursor(s, tenant=tenant.id, name=name, value=firing)
     return queued
 
 
-async def _fire(db: Database, tenant: str, drop: DropSpec, firing: str) -> int:
+async def _fire(db: Database, tenant: TenantSettings, drop: DropSpec, firing: str,
+                now: datetime) -> int:
+    """One task per guide (in chunks of MAX_RECIPIENTS). A 群发 drop leaves out the customers
+    whose per-customer quota for the current period is used (WeCom would not deliver to them),
+    and its customers count against that quota for SOP steps."""
     async with db.read() as s:
-        rows = await repo.audience(s, tenant=tenant)
-        tags = await repo.tag_names_by_customer(s, tenant=tenant)
+        rows = await repo.audience(s, tenant=tenant.id)
+        tags = await repo.tag_names_by_customer(s, tenant=tenant.id)
+        full = await _quota_full(s, tenant, now) if drop.channel in planner.QUOTA_CHANNELS \
+            else set()
     by_guide: dict[str, list[str]] = {}
+    left_out: dict[str, int] = {}
     for guide, store, customer in rows:
         if drop.audience.admits(tags.get(customer, set()), store, guide):
-            by_guide.setdefault(guide, []).append(customer)
+            if customer in full:
+                left_out[guide] = left_out.get(guide, 0) + 1
+            else:
+                by_guide.setdefault(guide, []).append(customer)
     queued = 0
     async with db.write() as s:
         for guide, customers in sorted(by_guide.items()):
             for start in range(0, len(customers), MAX_RECIPIENTS):
                 chunk = customers[start:start + MAX_RECIPIENTS]
+                detail: dict[str, object] = {"customers": chunk}
+                if start == 0 and left_out.get(guide):
+                    detail["over_quota"] = left_out[guide]
                 created = await repo.insert_task(
-                    s, tenant=tenant, key=f"drop:{drop.id}:{firing}:{guide}:{start}",
+                    s, tenant=tenant.id, key=f"drop:{drop.id}:{firing}:{guide}:{start}",
                     kind=drop.channel, source=f"drop:{drop.id}", guide=guide,
                     message=drop.message, recipients=len(chunk), status="queued",
-                    detail=json.dumps({"customers": chunk}))
+                    detail=json.dumps(detail))
+                if created is not None and drop.channel in planner.QUOTA_CHANNELS:
+                    await sop_plan.record_drop_sends(s, tenant=tenant.id, task_id=created,
+                                                     customers=chunk, at=now)
                 queued += created is not None
-    log.info("drop %s tenant=%s firing %s: %s task(s)", drop.id, tenant, firing, queued)
+    log.info("drop %s tenant=%s firing %s: %s task(s), %s customer(s) left out on quota",
+             drop.id, tenant.id, firing, queued, sum(left_out.values()))
     return queued
+
+
+async def _quota_full(session: AsyncSession, tenant: TenantSettings, now: datetime) -> set[str]:
+    """Customers whose 群发 quota for the period holding `now` is used up."""
+    quota = timing.quota_of(tenant)
+    start = planner.period_start(now, quota.period, tenant.tz)
+    end = planner.next_period_start(now, quota.period, tenant.tz)
+    used = await sop_plan.quota_used_between(session, tenant=tenant.id, start=start, end=end)
+    return {customer for customer, n in used.items() if n >= quota.count}

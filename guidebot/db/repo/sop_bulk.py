@@ -174,15 +174,18 @@ async def quota_contested(session: AsyncSession, *, tenant: str,
                           since: datetime) -> list[int]:
     """Claimed enrollments whose 群发 step cannot simply take the plan's slot: their own
     steps used the period's quota already, their quota state is unknown, or the customer has
-    another enrollment active or ended since `since` (whose steps could share the period).
-    These go through the per-row planner, which counts every step of the customer."""
+    another enrollment active or ended since `since` (whose steps could share the period), or
+    a content drop was sent to them since `since`. These go through the per-row planner,
+    which counts every step and drop of the customer."""
     stmt = _times(text(
         "SELECT c.id FROM sop_claim_tmp c JOIN sop_plan_tmp p ON p.pid = c.gid "
         "WHERE p.q_count IS NOT NULL AND (c.quota_period IS NULL "
         "OR (c.quota_period = p.q_key AND c.quota_used >= p.q_count) "
         "OR EXISTS (SELECT 1 FROM sop_enrollments o WHERE o.tenant = :tenant "
         "AND o.external_userid = c.customer AND o.id <> c.id "
-        "AND (o.status = 'active' OR o.updated_at >= :since)))"), "since")
+        "AND (o.status = 'active' OR o.updated_at >= :since)) "
+        "OR EXISTS (SELECT 1 FROM sop_drop_sends d WHERE d.tenant = :tenant "
+        "AND d.external_userid = c.customer AND d.at >= :since))"), "since")
     found = await session.execute(stmt, {"tenant": tenant, "since": since})
     return [int(i) for i in found.scalars()]
 

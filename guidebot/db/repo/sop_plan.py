@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import and_, bindparam, case, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from guidebot.db.models_sop import SopEnrollment, SopStep, SopTask, SopVersion
+from guidebot.db.models_sop import SopDropSend, SopEnrollment, SopStep, SopTask, SopVersion
 from guidebot.db.repo._dialect import insert_for, is_postgres
 from guidebot.db.types import utcnow
 from guidebot.db.writes import Write
@@ -134,19 +134,54 @@ async def insert_steps(session: AsyncSession, rows: Sequence[dict[str, Any]]) ->
 
 async def counted_times(session: AsyncSession, *, tenant: str, customers: Sequence[str],
                         since: datetime) -> dict[str, list[datetime]]:
-    """Each customer's 群发 step times since `since`, over all their enrollments (for the
-    per-customer quota)."""
+    """Each customer's 群发 times since `since`: their steps over all their enrollments and
+    the content drops sent to them (for the per-customer quota)."""
     out: dict[str, list[datetime]] = {}
     for start in range(0, len(customers), 500):
-        stmt = (select(SopEnrollment.external_userid, SopStep.due_at)
-                .join(SopStep, SopStep.enrollment_id == SopEnrollment.id)
-                .where(SopEnrollment.tenant == tenant,
-                       SopEnrollment.external_userid.in_(customers[start:start + 500]),  # type: ignore[attr-defined]
-                       SopStep.channel == "guide_task",
-                       SopStep.status.in_(COUNTED_STEPS), SopStep.due_at >= since))  # type: ignore[attr-defined,operator]
-        for customer, at in (await session.execute(stmt)).all():
-            out.setdefault(customer, []).append(at)
+        part = customers[start:start + 500]
+        steps = (select(SopEnrollment.external_userid, SopStep.due_at)
+                 .join(SopStep, SopStep.enrollment_id == SopEnrollment.id)
+                 .where(SopEnrollment.tenant == tenant,
+                        SopEnrollment.external_userid.in_(part),  # type: ignore[attr-defined]
+                        SopStep.channel == "guide_task",
+                        SopStep.status.in_(COUNTED_STEPS), SopStep.due_at >= since))  # type: ignore[attr-defined,operator]
+        drops = select(SopDropSend.external_userid, SopDropSend.at).where(
+            SopDropSend.tenant == tenant, SopDropSend.external_userid.in_(part),  # type: ignore[attr-defined]
+            SopDropSend.at >= since)  # type: ignore[operator]
+        for stmt in (steps, drops):
+            for customer, at in (await session.execute(stmt)).all():
+                out.setdefault(customer, []).append(at)
     return out
+
+
+async def quota_used_between(session: AsyncSession, *, tenant: str, start: datetime,
+                             end: datetime) -> dict[str, int]:
+    """How many 群发 each customer has in [start, end): steps that count and drops sent (a
+    content drop checks this for its quota period; only customers with any are listed)."""
+    steps = (select(SopStep.external_userid, func.count())
+             .where(SopStep.tenant == tenant, SopStep.channel == "guide_task",
+                    SopStep.status.in_(COUNTED_STEPS),  # type: ignore[attr-defined]
+                    SopStep.due_at >= start, SopStep.due_at < end)  # type: ignore[operator]
+             .group_by(SopStep.external_userid))
+    drops = (select(SopDropSend.external_userid, func.count())
+             .where(SopDropSend.tenant == tenant, SopDropSend.at >= start,  # type: ignore[operator]
+                    SopDropSend.at < end)  # type: ignore[operator]
+             .group_by(SopDropSend.external_userid))
+    used: dict[str, int] = {}
+    for stmt in (steps, drops):
+        for customer, n in (await session.execute(stmt)).all():
+            used[customer] = used.get(customer, 0) + int(n)
+    return used
+
+
+async def record_drop_sends(session: AsyncSession, *, tenant: str, task_id: int,
+                            customers: Sequence[str], at: datetime) -> None:
+    """The customers of a drop's 群发 task, for their quota."""
+    if customers:
+        await session.execute(insert_for(session, SopDropSend).on_conflict_do_nothing(
+            index_elements=["task_id", "external_userid"]),
+            [{"tenant": tenant, "task_id": task_id, "external_userid": c, "at": at}
+             for c in customers])
 
 
 async def task_customers(session: AsyncSession, *, task_id: int) -> list[str]:

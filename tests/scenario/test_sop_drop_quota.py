@@ -1,0 +1,101 @@
+"""Content drops and the per-customer 群发 quota (1/day by default): a drop leaves out the
+customers whose quota is used, and what a drop sent counts for their SOP steps."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from guidebot.db.repo import sop_plan
+from tests.support.stack import ROOT, Stack, start_stack
+
+DATA = Path(__file__).resolve().parents[1] / "data" / "sop"
+DROP_AT = datetime(2026, 11, 21, 2, 0, tzinfo=UTC)  # quota_drop: 10:00 in Shanghai
+DROP_TEXT = "双12"  # drop_double12_warmup's text; flash step 1 sends it too
+
+
+@pytest.fixture
+async def drop_stack(aiohttp_server: Any, tmp_path: Path, db_url: str):  # type: ignore[no-untyped-def]
+    library = tmp_path / "library"
+    shutil.copytree(ROOT / "content_library", library)
+    shutil.copy(DATA / "flash.toml", library / "sops" / "flash.toml")
+    shutil.copy(DATA / "quota_drop.toml", library / "drops" / "quota_drop.toml")
+    stack = await start_stack(aiohttp_server, tmp_path, db_url, library=library)
+    yield stack
+    await stack.http.close()
+
+
+async def _add(stack: Stack, name: str) -> str:
+    # no channel code: 新客培育 (state_prefix "gb") stays out of these customers' quota
+    added = await stack.sandbox.simulate_add_contact("acme", userid="lina", name=name)
+    await stack.runtime.drain()
+    return str(added["external_userid"])
+
+
+async def _enroll_flash(stack: Stack, customer: str, at: datetime) -> None:
+    stack.runtime.services.sop.clock = lambda: at
+    status, body = await stack.admin("/sops/flash/enroll", method="POST",
+                                     json={"external_userid": customer, "guide": "lina"})
+    assert status == 201, body
+
+
+async def _fire_drop(stack: Stack) -> None:
+    sop = stack.runtime.services.sop
+    sop.clock = lambda: DROP_AT + timedelta(minutes=5)
+    await sop.singletons("acme")
+    await sop.singletons("acme")
+    await sop.tick("acme")
+
+
+def _sends(stack: Stack) -> list[tuple[str, ...]]:
+    return [tuple(c["body"]["external_userid"])
+            for c in stack.calls("externalcontact/add_msg_template")]
+
+
+async def test_a_drop_leaves_out_customers_whose_quota_is_used(drop_stack: Stack) -> None:
+    stack = drop_stack
+    busy, free = await _add(stack, "陈思"), await _add(stack, "林悦")
+    await _enroll_flash(stack, busy, DROP_AT - timedelta(minutes=30))  # 09:30: step 1 at 09:31
+    stack.runtime.services.sop.clock = lambda: DROP_AT - timedelta(minutes=28)
+    await stack.runtime.services.sop.tick("acme")
+    assert _sends(stack) == [(busy,)]  # busy's 群发 for the day
+
+    await _fire_drop(stack)
+    assert _sends(stack) == [(busy,), (free,)]
+    status, body = await stack.admin("/tasks?guide=lina")
+    assert status == 200, body
+    [drop] = [t for t in body["tasks"]
+              if (t["source"], t["kind"]) == ("drop:quota_drop", "guide_task")]
+    assert (drop["recipients"], drop["detail"]) == (1, {"over_quota": 1})
+
+
+async def test_what_a_drop_sent_counts_for_the_customers_sop_steps(drop_stack: Stack) -> None:
+    stack = drop_stack
+    sop = stack.runtime.services.sop
+    customer = await _add(stack, "周宁")
+    day_before = DROP_AT - timedelta(hours=22)  # 2026-11-20 12:00 in Shanghai
+    await _enroll_flash(stack, customer, day_before)
+    sop.clock = lambda: day_before + timedelta(minutes=2)
+    await sop.tick("acme")  # step 1 (+1m) on the 20th
+    await _fire_drop(stack)  # the drop on the 21st, 10:00
+    assert _sends(stack) == [(customer,), (customer,)]
+
+    # step 2 (+1d) is due the 21st 12:01, the day the drop used: the customer's quota is
+    # spent, so it waits for the next day, out of quiet hours (21:00-09:00)
+    sop.clock = lambda: day_before + timedelta(days=1, minutes=5)
+    await sop.tick("acme")
+    assert len(_sends(stack)) == 2
+    async with stack.runtime.services.db.read() as s:
+        steps = await sop_plan.customer_steps(s, tenant="acme", external_userid=customer)
+    flash = sorted((st.step_index, st.status, st.due_at, st.reason) for st in steps
+                   if st.sop_id == "flash")
+    assert flash[1] == (1, "planned", datetime(2026, 11, 22, 1, 0, tzinfo=UTC),
+                        "deferred: quota 1/day used")
+
+    sop.clock = lambda: datetime(2026, 11, 22, 1, 5, tzinfo=UTC)
+    await sop.tick("acme")
+    assert _sends(stack) == [(customer,), (customer,), (customer,)]
