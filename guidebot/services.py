@@ -15,6 +15,7 @@ from guidebot.contacts.service import ContactsService
 from guidebot.contacts.tags import TagService
 from guidebot.contacts.welcome import WelcomeService
 from guidebot.content.library import Library, load_library
+from guidebot.content.media import MediaUploads
 from guidebot.db.engine import Database
 from guidebot.db.repo import contacts as contacts_repo
 from guidebot.db.repo.tokens import DbTokenStore
@@ -43,6 +44,7 @@ class Services:
     sop: SopService
 
     publisher: Publisher | None = None
+    media: MediaUploads | None = None  # content_library pictures uploaded for WeCom
 
     def client(self, tenant: str) -> WeComClient:
         return self.clients[tenant]
@@ -111,5 +113,8 @@ def build_services(settings: Settings, db: Database, *,
     contacts.sop = sop.engine
     contacts.welcome.tracker = commerce.track_attachments
     sop.track_cards(commerce.track_attachments)
+    pictures = MediaUploads(db, clients.__getitem__, library)
+    contacts.welcome.pictures = pictures.resolve
+    sop.upload_pictures(pictures.resolve)
     return Services(settings, db, library, clients, outbox, contacts, channels,
-                    commerce=commerce, sop=sop)
+                    commerce=commerce, sop=sop, media=pictures)

@@ -9,7 +9,7 @@ from typing import Any
 
 from guidebot.content.library import Library, Message
 from guidebot.content.render import render
-from guidebot.errors import ValidationFailed
+from guidebot.errors import GuidebotError, ValidationFailed
 from guidebot.outbox import Outbox, Outcome
 
 log = logging.getLogger(__name__)
@@ -19,6 +19,9 @@ DEFAULT_MESSAGE = "welcome_default"
 # (tenant id, guide userid, library attachments, campaign) → the attachments with every
 # `miniprogram` + `sku` page tracked for that guide (CommerceService.track_attachments).
 Tracker = Callable[[str, str, list[dict[str, Any]], str], Awaitable[list[dict[str, Any]]]]
+# (tenant id, attachments) → the attachments with every content_library picture file replaced
+# by a live media id (MediaUploads.resolve); raises when an upload fails.
+Pictures = Callable[[str, list[dict[str, Any]]], Awaitable[list[dict[str, Any]]]]
 
 
 def to_wecom_attachment(attachment: Mapping[str, Any], appid: str) -> dict[str, Any]:
@@ -35,6 +38,7 @@ class WelcomeService:
         self._outbox = outbox
         self._library = library
         self.tracker = tracker  # wired by build_services once commerce exists
+        self.pictures: Pictures | None = None  # wired by build_services
 
     def choose(self, message_id: str | None) -> Message | None:
         messages = self._library.messages
@@ -48,14 +52,31 @@ class WelcomeService:
         if text:
             payload["text"] = {"content": text}
         if message.attachments:
-            attachments = await self._tracked(tenant, guide, message)
-            payload["attachments"] = [to_wecom_attachment(a, miniprogram_appid)
-                                      for a in attachments]
+            attachments = await self._uploaded(tenant, message,
+                                               await self._tracked(tenant, guide, message))
+            if attachments:
+                payload["attachments"] = [to_wecom_attachment(a, miniprogram_appid)
+                                          for a in attachments]
         outcome = await self._outbox.run(
             tenant=tenant, key=f"welcome:{welcome_code}", kind="welcome", payload=payload,
             deadline=event_at + WELCOME_WINDOW, until_deadline=True)
         log.info("welcome tenant=%s message=%s outcome=%s", tenant, message.id, outcome.status)
         return outcome
+
+    async def _uploaded(self, tenant: str, message: Message,
+                        attachments: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Picture files as media ids. The welcome cannot wait for a retry (20 s), so an
+        attachment whose picture fails to upload is left out and the rest still go."""
+        if self.pictures is None:
+            return attachments
+        out = []
+        for item in attachments:
+            try:
+                out.extend(await self.pictures(tenant, [item]))
+            except (GuidebotError, OSError) as exc:
+                log.warning("welcome tenant=%s message=%s: %s attachment left out (%s)",
+                            tenant, message.id, item["type"], type(exc).__name__)
+        return out
 
     async def _tracked(self, tenant: str, guide: str, message: Message) -> list[dict[str, Any]]:
         """Mini-program cards with a sku carry the adding guide's tracking token (campaign

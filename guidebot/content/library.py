@@ -17,10 +17,15 @@ from guidebot.sop.validate import parse_drop, parse_sop
 
 MESSAGE_KEYS = {"text", "attachments", "title"}
 ATTACHMENT_FIELDS: dict[str, set[str]] = {
-    "image": {"media_id", "pic_url"},
+    "image": {"media_id", "pic_url", "file"},
     "link": {"title", "url", "picurl", "desc"},
-    "miniprogram": {"title", "pic_media_id", "appid", "page", "sku"},
+    "miniprogram": {"title", "pic_media_id", "pic_file", "appid", "page", "sku"},
 }
+# A picture file under content_library that guidebot uploads (media/upload) in place of a
+# media id: the attachment key naming the file, and the WeCom key it becomes.
+PICTURE_KEYS = {"image": ("file", "media_id"), "miniprogram": ("pic_file", "pic_media_id")}
+PICTURE_BYTES = (6, 10 * 1024 * 1024)  # FACTS §3.9: an image is > 5 B and ≤ 10 MB
+PICTURE_MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n")  # JPG or PNG
 ATTACHMENT_REQUIRED: dict[str, set[str]] = {
     "image": set(), "link": {"title", "url"}, "miniprogram": {"title", "page"},
 }
@@ -103,6 +108,8 @@ def _message(path: Path, problems: list[Problem]) -> Message | None:
     except TemplateSyntaxError as exc:
         problems.append(Problem(path, line_of(text, "text"), f"template error: {exc.message}"))
     attachments = _attachments(path, text, data.get("attachments", []), problems)
+    for item in attachments:
+        _picture(path, text, item, problems)
     if not body and not attachments:
         problems.append(Problem(path, None, "a message needs text or attachments"))
     if len(problems) > before:
@@ -135,6 +142,39 @@ def _attachments(path: Path, text: str, raw: Any, problems: list[Problem]) -> li
             problems.append(Problem(path, line, f"{kind} attachment: {name} is required"))
         out.append({"type": kind, **fields})
     return out
+
+
+def _picture(path: Path, text: str, item: dict[str, Any], problems: list[Problem]) -> None:
+    """A picture file named by an attachment: inside content_library, a JPG or PNG of the size
+    media/upload takes, and not given beside the media id it stands for."""
+    if item["type"] not in PICTURE_KEYS:
+        return
+    key, wecom_key = PICTURE_KEYS[item["type"]]
+    if key not in item:
+        return
+    name, line = item[key], line_of(text, key)
+    kind = item["type"]
+    if wecom_key in item:
+        problems.append(Problem(path, line, f"{kind} attachment: {key} and {wecom_key} "
+                                "exclude each other"))
+        return
+    root = path.parent.parent.resolve()
+    file = (root / name).resolve() if isinstance(name, str) and name else None
+    if file is None or not file.is_relative_to(root):
+        problems.append(Problem(path, line, f"{kind} attachment: {key} must be a path inside "
+                                "content_library"))
+    elif not file.is_file():
+        problems.append(Problem(path, line, f"{kind} attachment: {key} {name!r}: no such file"))
+    else:
+        size = file.stat().st_size
+        with file.open("rb") as handle:
+            head = handle.read(8)
+        if not PICTURE_BYTES[0] <= size <= PICTURE_BYTES[1]:
+            problems.append(Problem(path, line, f"{kind} attachment: {key} {name!r} has {size} "
+                                    "bytes; media/upload takes 6 B to 10 MB"))
+        elif not head.startswith(PICTURE_MAGIC):
+            problems.append(Problem(path, line, f"{kind} attachment: {key} {name!r} is not a "
+                                    "JPG or PNG"))
 
 
 def _tag_groups(path: Path, problems: list[Problem]) -> tuple[TagGroup, ...]:

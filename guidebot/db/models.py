@@ -177,3 +177,14 @@ class AccessToken(SQLModel, table=True):
     token: str = Field(max_length=512)
     expires_at: datetime = Field(sa_column=_utc())
     fetched_at: datetime = Field(default_factory=utcnow, sa_column=_utc())
+
+
+class MediaUpload(SQLModel, table=True):
+    """A content_library picture uploaded with media/upload: its media_id lives 3 days
+    (FACTS §3.9), so it is reused while young and uploaded again after."""
+
+    __tablename__ = "media_uploads"
+    tenant: str = Field(primary_key=True, max_length=32)
+    digest: str = Field(primary_key=True, max_length=64)  # sha256 of the file's bytes
+    media_id: str = Field(max_length=256)
+    uploaded_at: datetime = Field(sa_column=_utc())

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from guidebot.contacts.tags import TagService
-from guidebot.contacts.welcome import Tracker, to_wecom_attachment
+from guidebot.contacts.welcome import Pictures, Tracker, to_wecom_attachment
 from guidebot.content.library import Library, Message
 from guidebot.content.render import render
 from guidebot.db.engine import Database
@@ -72,6 +72,7 @@ class SopExecutors:
         self._guides: dict[tuple[str, str], tuple[datetime, tuple[str, str]]] = {}
         self._steps: dict[tuple[str, str, int], SopSpec | None] = {}
         self.tracker: Tracker | None = None  # wired by build_services once commerce exists
+        self.pictures: Pictures | None = None  # wired by build_services (content/media.py)
 
     def executors(self) -> dict[str, Executor]:
         """For the outbox's retries: each loads its one task, then calls."""
@@ -159,9 +160,10 @@ class SopExecutors:
         if text:
             body["text"] = {"content": text}
         appid = self._settings.tenant(tenant).miniprogram_appid
-        if message.attachments:
-            body["attachments"] = [to_wecom_attachment(a, appid)
-                                   for a in await self._tracked(tenant, task, message)]
+        if message.attachments:  # a picture that fails to upload fails the try: retried
+            attachments = await self._uploaded(tenant,
+                                               await self._tracked(tenant, task, message))
+            body["attachments"] = [to_wecom_attachment(a, appid) for a in attachments]
         client = self._client_for(tenant)
         # calling_at is stamped when the task is claimed, before any call can happen
         found = (await reconcile.find_template(client, task, text, customers)
@@ -190,6 +192,11 @@ class SopExecutors:
         except ValidationFailed as exc:
             log.warning("task %s: card left untracked: %s", task.id, exc)
             return attachments
+
+    async def _uploaded(self, tenant: str,
+                        attachments: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return attachments if self.pictures is None else await self.pictures(tenant,
+                                                                             attachments)
 
     async def _mark_tags(self, tenant: str, task: SopTask, customers: list[str]) -> None:
         """A step's add_tags / remove_tags, once per customer (each its own outbox row)."""
@@ -284,8 +291,8 @@ class SopExecutors:
         if message.text:
             body["text"] = {"content": render(message.text,
                                               self._values(task, len(customers), []))}
-        links = [to_wecom_attachment(a, "") for a in message.attachments
-                 if a["type"] in ("image", "link")]
+        links = [to_wecom_attachment(a, "") for a in await self._uploaded(
+            tenant, [dict(a) for a in message.attachments if a["type"] in ("image", "link")])]
         if links:
             body["attachments"] = links
         result = await self._client_for(tenant).call("POST", "externalcontact/add_moment_task",

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from guidebot.contacts.tags import TagService
+from guidebot.contacts.welcome import Pictures
 from guidebot.contacts.welcome import Tracker as CardTracker
 from guidebot.content.library import Library
 from guidebot.content.reload import library_is_newest
@@ -52,6 +53,10 @@ class SopService:
     def track_cards(self, tracker: CardTracker) -> None:
         """Mini-program cards in steps' messages get the guide's tracking token (commerce)."""
         self._executors.tracker = tracker
+
+    def upload_pictures(self, pictures: Pictures) -> None:
+        """Picture files in steps' messages go out as live media ids (content/media.py)."""
+        self._executors.pictures = pictures
 
     async def ready(self, tenant: str) -> dict[str, versions.Current]:
         """Record new versions of edited SOP files (once per process and per reload), then

@@ -56,3 +56,36 @@ def test_sandboxed_templates_cannot_reach_python() -> None:
 
     with pytest.raises(SecurityError):
         render("{{ customer.name.__class__.__mro__ }}", {"customer": {"name": "x"}})
+
+
+def test_picture_files_are_checked_where_the_message_names_them(tmp_path: Path) -> None:
+    card = ('text = "hi"\n[[attachments]]\ntype = "miniprogram"\ntitle = "t"\n'
+            'page = "pages/a.html"\n')
+    root = _library(tmp_path / "lib", {
+        "messages/ok.toml": card + 'pic_file = "media/ok.png"\n',
+        "messages/outside.toml": card + 'pic_file = "../secret.png"\n',
+        "messages/missing.toml": card + 'pic_file = "media/none.png"\n',
+        "messages/text.toml": card + 'pic_file = "media/notes.txt"\n',
+        "messages/both.toml": card + 'pic_file = "media/ok.png"\npic_media_id = "m1"\n',
+        "messages/huge.toml": 'text = "hi"\n[[attachments]]\ntype = "image"\n'
+                              'file = "media/huge.jpg"\n',
+        "media/notes.txt": "not a picture at all",
+    })
+    (root / "media" / "ok.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(32))
+    (root / "media" / "huge.jpg").write_bytes(b"\xff\xd8\xff" + bytes(10 * 1024 * 1024))
+    (tmp_path / "secret.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(32))
+    with pytest.raises(ContentInvalid) as info:
+        load_library(root)
+    found = {str(p).split("/messages/")[1].split(":")[0]: str(p) for p in info.value.problems}
+    assert set(found) == {"outside.toml", "missing.toml", "text.toml", "both.toml", "huge.toml"}
+    assert "inside content_library" in found["outside.toml"]
+    assert "no such file" in found["missing.toml"]
+    assert "not a JPG or PNG" in found["text.toml"]
+    assert "exclude each other" in found["both.toml"]
+    assert "6 B to 10 MB" in found["huge.toml"]
+    assert all(":6" in found[n] for n in ("outside.toml", "missing.toml", "text.toml"))
+
+    for name in ("outside", "missing", "text", "both", "huge"):
+        (root / "messages" / f"{name}.toml").unlink()
+    library = load_library(root)
+    assert library.messages["ok"].attachments[0]["pic_file"] == "media/ok.png"

@@ -1,0 +1,75 @@
+"""Pictures in content_library messages, uploaded for WeCom on first use.
+
+A card's `pic_file` or an image's `file` names a JPG/PNG under content_library. WeCom wants a
+media id from media/upload instead, which lives 3 days (FACTS §3.9), so guidebot uploads the
+file when a message first needs it, keeps the id per tenant and file content, and uploads again
+once the id is REUPLOAD_AFTER old: a send never carries an id near its end. Editing the file
+changes its digest, so the next send uploads the new picture.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from guidebot.content.library import PICTURE_KEYS, Library
+from guidebot.db.engine import Database
+from guidebot.db.repo import media as repo
+from guidebot.db.types import utcnow
+from guidebot.wecom.client import WeComClient
+
+log = logging.getLogger(__name__)
+
+REUPLOAD_AFTER = timedelta(days=2)  # of the 3-day life: a day to spare for every send
+
+
+class MediaUploads:
+    def __init__(self, db: Database, client_for: Callable[[str], WeComClient],
+                 library: Library, clock: Callable[[], datetime] = utcnow) -> None:
+        self._db = db
+        self._client_for = client_for
+        self._library = library
+        self.clock = clock
+        # one upload of a file at a time in this process: tasks sending the same picture at
+        # once wait for it and reuse its id (other processes may upload it once more each)
+        self._locks: dict[tuple[str, str], asyncio.Lock] = {}
+
+    async def resolve(self, tenant: str,
+                      attachments: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The attachments with every picture file replaced by a live media id. A failed
+        upload raises (WeComError, OSError): the caller decides whether to send without it."""
+        out = []
+        for item in attachments:
+            keys = PICTURE_KEYS.get(item["type"])
+            if keys is None or keys[0] not in item:
+                out.append(item)
+                continue
+            key, wecom_key = keys
+            rest = {k: v for k, v in item.items() if k != key}
+            out.append({**rest, wecom_key: await self.media_id(tenant, item[key])})
+        return out
+
+    async def media_id(self, tenant: str, name: str) -> str:
+        path = self._library.root / name
+        data = path.read_bytes()
+        digest = hashlib.sha256(data).hexdigest()
+        async with self._locks.setdefault((tenant, digest), asyncio.Lock()):
+            now = self.clock()
+            async with self._db.read() as s:
+                known = await repo.get_upload(s, tenant=tenant, digest=digest)
+            if known is not None and now - known[1] < REUPLOAD_AFTER:
+                return known[0]
+            result = await self._client_for(tenant).upload_media("image", Path(name).name,
+                                                                 data)
+            media_id = str(result["media_id"])
+            async with self._db.write() as s:
+                await repo.put_upload(s, tenant=tenant, digest=digest, media_id=media_id,
+                                      uploaded_at=now)
+        log.info("picture uploaded tenant=%s digest=%s bytes=%s", tenant, digest[:12],
+                 len(data))
+        return media_id
