@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
-from guidebot.console import api, commerce_api, sop_api
+from guidebot.console import api, commerce_api, guide_pages, sop_api
 from guidebot.console.auth import admin_auth
 from guidebot.db.engine import Database
 from guidebot.events import Event
@@ -85,6 +85,7 @@ def create_app(settings: Settings, *, start_jobs: bool = True, workers: int = 8,
     app.add_routes(CallbackViews(cryptos, runtime.accept).routes())
     app.add_routes(api.routes())
     app.add_routes(sop_api.routes())
+    app.add_routes(guide_pages.routes())
     commerce_api.install(app)
     app.add_routes([web.get("/healthz", healthz), web.get("/metrics", metrics)])
     app.on_startup.append(_start)

@@ -28,7 +28,7 @@ from guidebot.db.writes import Write
 from guidebot.errors import ValidationFailed
 from guidebot.outbox import Done, Executor, Outbox, is_retry
 from guidebot.settings import Settings
-from guidebot.sop import reconcile
+from guidebot.sop import guide_links, reconcile
 from guidebot.sop.spec import SopSpec, sop_from_json
 from guidebot.wecom.client import WeComClient
 
@@ -117,6 +117,37 @@ class SopExecutors:
         run = {"guide_task": self._guide_task, "reminder": self._reminder,
                "moment": self._moment}[loaded.task.kind]
         return await run(tenant, loaded)
+
+    async def page(self, tenant: str, task_id: int) -> dict[str, Any] | None:
+        """What a guide's task card opens (None: no such task of this tenant). A 群发
+        notification shows the 群发 task it is about: its text as sent, its customers count
+        and whether the guide confirmed it; a reminder its text and the customers it names."""
+        async with self._db.read() as s:
+            task = (await repo.tasks_by_id(s, ids=[task_id])).get(task_id)
+            if task is None or task.tenant != tenant:
+                return None
+            subject = task
+            if task.kind == "notify":
+                about = json.loads(task.detail or "{}").get("task")
+                found = (await repo.tasks_by_id(s, ids=[int(about)])).get(int(about)) \
+                    if about else None
+                subject = found if found is not None and found.tenant == tenant else task
+            names: list[str] = []
+            if subject.kind == "reminder":
+                ids = (await plan_repo.customers_of_tasks(s, task_ids=[task_id])).get(task_id, [])
+                known = await repo.customer_names(s, tenant=tenant, external_userids=ids)
+                names = [known.get(c) or c for c in ids]
+            await self._remember_guides(s, tenant, {subject.guide})
+        message = self._library.messages.get(subject.message)
+        values = self._values(subject, subject.recipients, names)
+        return {"kind": subject.kind, "title": self._title(subject), "status": subject.status,
+                "recipients": subject.recipients, "confirmed": subject.confirmed,
+                "guide": values["guide"]["name"] or subject.guide,
+                "text": render(message.text, values) if message and message.text else "",
+                "cards": [str(a.get("title", "")) for a in (message.attachments if message
+                                                             else ())
+                          if a["type"] in ("miniprogram", "link")],
+                "customers": names}
 
     async def _remember_guides(self, s: Any, tenant: str, userids: set[str]) -> None:
         """Guides' and their stores' names, remembered for a minute (a pass sends many tasks
@@ -277,7 +308,8 @@ class SopExecutors:
                     "title": _cut(self._title(task), TITLE_BYTES),
                     "description": _cut(render(message.text, self._values(task, count, names)),
                                         DESCRIPTION_BYTES),
-                    "url": f"{self._settings.server.public_url}/console/"}}
+                    "url": guide_links.task_url(self._settings.server.public_url,
+                                                self._settings.tenant(tenant), task.id or 0)}}
         result = await self._client_for(tenant).send_app_message(body)
         if task.guide in str(result.get("invaliduser", "")).split("|"):
             log.warning("reminder task=%s: guide is not a valid member", task.id)

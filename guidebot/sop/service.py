@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 from guidebot.contacts.tags import TagService
 from guidebot.contacts.welcome import Pictures
@@ -53,6 +54,10 @@ class SopService:
     def track_cards(self, tracker: CardTracker) -> None:
         """Mini-program cards in steps' messages get the guide's tracking token (commerce)."""
         self._executors.tracker = tracker
+
+    async def guide_page(self, tenant: str, task_id: int) -> dict[str, Any] | None:
+        """The page a guide's task card opens (see SopExecutors.page)."""
+        return await self._executors.page(tenant, task_id)
 
     def upload_pictures(self, pictures: Pictures) -> None:
         """Picture files in steps' messages go out as live media ids (content/media.py)."""

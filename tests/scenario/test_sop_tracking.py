@@ -3,30 +3,15 @@ job results polled until WeCom reports them done."""
 
 from __future__ import annotations
 
-import shutil
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
-
-import pytest
 
 from guidebot.db.models_sop import SopTask
 from guidebot.db.repo import sop_plan
 from guidebot.sop.moment_results import outcome
-from tests.support.stack import ROOT, Stack, start_stack
+from tests.support.stack import Stack
 
-DATA = Path(__file__).resolve().parents[1] / "data" / "sop"
 T0 = datetime(2026, 11, 20, 4, 0, tzinfo=UTC)  # 12:00 in Shanghai: no quiet hours near
-
-
-@pytest.fixture
-async def flash_stack(aiohttp_server: Any, tmp_path: Path, db_url: str):  # type: ignore[no-untyped-def]
-    library = tmp_path / "library"
-    shutil.copytree(ROOT / "content_library", library)
-    shutil.copy(DATA / "flash.toml", library / "sops" / "flash.toml")
-    stack = await start_stack(aiohttp_server, tmp_path, db_url, library=library)
-    yield stack
-    await stack.http.close()
 
 
 async def _control(stack: Stack, path: str, body: dict[str, Any]) -> Any:
