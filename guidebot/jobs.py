@@ -47,8 +47,9 @@ class Scheduler:
 
 async def run_library_reload(services: Services) -> None:
     """Pick up edited content_library files: a valid edit replaces the library for every
-    service and records new SOP versions; an invalid one is logged and changes nothing."""
-    outcome = await reload_library(services.library)
+    service and records new SOP versions; an invalid one, or one removing a message that is
+    still to be sent, is logged and changes nothing."""
+    outcome = await reload_library(services.library, in_use=services.sop.messages_in_use)
     if not outcome.replaced:
         return
     services.contacts.tags.declare(services.library.tag_groups)

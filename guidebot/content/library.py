@@ -53,6 +53,9 @@ class Rejection:
     digest: str
     problems: tuple[Problem, ...]
     at: datetime
+    # valid files that remove messages still to be sent: looked at again (they may be sent
+    # by then), not refused for good like invalid files
+    in_use: bool = False
 
 
 @dataclass

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from guidebot.content.errors import ContentInvalid, Problem
@@ -13,6 +14,10 @@ from guidebot.content.files import content_digest, library_files
 from guidebot.content.library import Library, Rejection, load_library
 
 log = logging.getLogger(__name__)
+
+# removed message ids → for each one still to be sent, what sends it (SopService.messages_in_use)
+InUse = Callable[[Sequence[str]], Awaitable[dict[str, str]]]
+IN_USE_RECHECK = timedelta(minutes=1)  # how often an edit refused for that is looked at again
 
 
 @dataclass(frozen=True)
@@ -52,18 +57,23 @@ def _candidate(root: Path) -> tuple[str, Library | list[Problem]]:
         return digest, list(exc.problems)
 
 
-async def reload_library(library: Library, *, settle: bool = True) -> ReloadOutcome:
+async def reload_library(library: Library, *, settle: bool = True,
+                         in_use: InUse | None = None) -> ReloadOutcome:
     """One look at the files. A change is loaded once the files are the same on two looks
     in a row (`settle`: an editor or a deploy may be half way through writing them); a valid
     library replaces the content in place, an invalid one is logged with file:line and the
-    library in force stays. Call from one task at a time (the scheduler job does)."""
+    library in force stays. An edit that removes a message still to be sent (`in_use`) is
+    refused the same way, and looked at again every IN_USE_RECHECK until nothing sends it.
+    Call from one task at a time (the scheduler job does)."""
     digest = await asyncio.to_thread(content_digest, library.root)
     if digest == library.digest:
         if library.rejected is not None:
             log.info("content_library is back to the version in force; edit problems cleared")
         library.rejected, library.settling = None, ""
         return ReloadOutcome("unchanged")
-    if library.rejected is not None and digest == library.rejected.digest:
+    if library.rejected is not None and digest == library.rejected.digest and (
+            not library.rejected.in_use
+            or datetime.now(UTC) - library.rejected.at < IN_USE_RECHECK):
         return ReloadOutcome("rejected")
     if settle and digest != library.settling:
         library.settling = digest
@@ -75,6 +85,14 @@ async def reload_library(library: Library, *, settle: bool = True) -> ReloadOutc
     if isinstance(loaded, list):
         _reject(library, digest, loaded)
         return ReloadOutcome("rejected")
+    removed = sorted(set(library.messages) - set(loaded.messages))
+    busy = await in_use(removed) if removed and in_use is not None else {}
+    if busy:
+        _reject(library, digest, [Problem(
+            library.messages[m].file, None, f"message {m!r} is removed but still to be sent "
+            f"({why}); keep the file until they are sent") for m, why in busy.items()],
+            in_use=True)
+        return ReloadOutcome("rejected")
     tags_changed = loaded.tag_groups != library.tag_groups
     library.replace_with(loaded)
     log.info("content_library reloaded: %s SOPs, %s drops, %s messages", len(library.sops),
@@ -82,8 +100,9 @@ async def reload_library(library: Library, *, settle: bool = True) -> ReloadOutc
     return ReloadOutcome("replaced", tags_changed=tags_changed)
 
 
-def _reject(library: Library, digest: str, problems: list[Problem]) -> None:
-    library.rejected = Rejection(digest, tuple(problems), datetime.now(UTC))
+def _reject(library: Library, digest: str, problems: list[Problem], *,
+            in_use: bool = False) -> None:
+    library.rejected = Rejection(digest, tuple(problems), datetime.now(UTC), in_use)
     library.settling = ""
     for problem in problems:  # file:line and what is wrong; never the message texts
         log.error("content_library edit rejected: %s", _relative(library.root, problem))

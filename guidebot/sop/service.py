@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -13,6 +13,7 @@ from guidebot.contacts.welcome import Tracker as CardTracker
 from guidebot.content.library import Library
 from guidebot.content.reload import library_is_newest
 from guidebot.db.engine import Database
+from guidebot.db.repo import sop_plan as plan_repo
 from guidebot.db.repo import sop_tasks as tasks_repo
 from guidebot.db.types import utcnow
 from guidebot.outbox import Executor, Outbox
@@ -54,6 +55,14 @@ class SopService:
     def track_cards(self, tracker: CardTracker) -> None:
         """Mini-program cards in steps' messages get the guide's tracking token (commerce)."""
         self._executors.tracker = tracker
+
+    async def messages_in_use(self, messages: Sequence[str]) -> dict[str, str]:
+        """Of these message ids, those a task or a planned step still has to send, each with
+        how many (a content_library edit removing them waits: content/reload.py)."""
+        async with self._db.read() as s:
+            found = await plan_repo.messages_in_use(s, messages=messages)
+        return {m: f"{tasks} task(s) not sent yet, {steps} step(s) planned"
+                for m, (tasks, steps) in sorted(found.items())}
 
     async def guide_page(self, tenant: str, task_id: int) -> dict[str, Any] | None:
         """The page a guide's task card opens (see SopExecutors.page)."""

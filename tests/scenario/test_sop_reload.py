@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -79,6 +80,17 @@ async def _sop(stack: Stack) -> tuple[dict[str, Any], list[Any]]:
     return next(s for s in body["sops"] if s["id"] == "reload"), body["library_errors"]
 
 
+async def _enroll_customers(stack: Stack) -> None:
+    """CUSTOMERS, lina's in WeCom, enrolled in the reload SOP."""
+    async with stack.http.post(f"{stack.sandbox_url}/_sandbox/acme/seed", json={
+            "follows": [{"userid": "lina", "external_userid": c} for c in CUSTOMERS]}) as resp:
+        assert resp.status == 200
+    for customer in CUSTOMERS:
+        status, body = await stack.admin("/sops/reload/enroll", method="POST",
+                                         json={"external_userid": customer, "guide": "lina"})
+        assert status == 201, body
+
+
 def _received(stack: Stack) -> dict[str, list[str]]:
     """Each customer's 群发 texts, in order (however the steps were batched into tasks)."""
     out: dict[str, list[str]] = {c: [] for c in CUSTOMERS}
@@ -98,13 +110,7 @@ def _all_got(stack: Stack, *markers: str) -> bool:
 async def test_edits_apply_to_the_next_step_and_a_bad_edit_changes_nothing(
         reload_stack: tuple[Stack, Path], caplog: pytest.LogCaptureFixture) -> None:
     stack, library = reload_stack
-    async with stack.http.post(f"{stack.sandbox_url}/_sandbox/acme/seed", json={
-            "follows": [{"userid": "lina", "external_userid": c} for c in CUSTOMERS]}) as resp:
-        assert resp.status == 200
-    for customer in CUSTOMERS:
-        status, body = await stack.admin("/sops/reload/enroll", method="POST",
-                                         json={"external_userid": customer, "guide": "lina"})
-        assert status == 201, body
+    await _enroll_customers(stack)
     services = stack.runtime.services
     async with services.db.read() as s:
         enrollment = await sop_plan.find_enrollment(s, tenant="acme", sop_id="reload",
@@ -208,3 +214,42 @@ async def test_a_process_that_has_not_reloaded_yet_records_no_older_version(
         for services in (one, two):
             await services.close()
             await services.db.dispose()
+
+
+async def test_removing_a_message_still_to_be_sent_waits_until_it_is_sent(
+        reload_stack: tuple[Stack, Path]) -> None:
+    stack, library = reload_stack
+    await _enroll_customers(stack)
+    services, sop = stack.runtime.services, stack.runtime.services.sop
+    async with services.db.read() as s:
+        enrollment = await sop_plan.find_enrollment(s, tenant="acme", sop_id="reload",
+                                                    external_userid=CUSTOMERS[0], guide="lina")
+    assert enrollment is not None
+    due = enrollment.trigger_at + timedelta(minutes=2)
+    sop.clock = lambda: due
+    await sop.plan("acme")  # step 1's 群发 task is made, not sent yet
+
+    # HQ moves step 1 to another message and deletes the old one (and the drop using it)
+    (library / "sops" / "reload.toml").write_text(
+        SOP.format(enabled="true", later=V1).replace("drop_double12_warmup", "sop_care_tips"),
+        encoding="utf-8")
+    (library / "drops" / "double12_warmup.toml").unlink()
+    (library / "messages" / "drop_double12_warmup.toml").unlink()
+    await _reload(stack)
+    sop_view, errors = await _sop(stack)
+    assert sop_view["version"] == 1  # the library in force stays
+    assert [(e["file"], e["line"]) for e in errors] == [("messages/drop_double12_warmup.toml",
+                                                         None)]
+    assert "still to be sent (1 task(s) not sent yet, 0 step(s) planned)" in errors[0]["message"]
+    assert "drop_double12_warmup" in services.library.messages
+
+    await sop.tick("acme")  # the task goes out with the message it was made with
+    assert _all_got(stack, "双12")
+    library_now = services.library
+    assert library_now.rejected is not None
+    library_now.rejected = replace(library_now.rejected,  # as if a minute had passed
+                                   at=library_now.rejected.at - timedelta(minutes=2))
+    await _reload(stack)
+    sop_view, errors = await _sop(stack)
+    assert errors == [] and sop_view["version"] == 2
+    assert "drop_double12_warmup" not in services.library.messages

@@ -302,3 +302,23 @@ async def find_enrollment(session: AsyncSession, *, tenant: str, sop_id: str,
         SopEnrollment.tenant == tenant, SopEnrollment.sop_id == sop_id,
         SopEnrollment.external_userid == external_userid, SopEnrollment.guide == guide)
     return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def messages_in_use(session: AsyncSession, *,
+                          messages: Sequence[str]) -> dict[str, tuple[int, int]]:
+    """message id → (tasks not yet handed to WeCom, steps planned for later) that send it,
+    over every tenant (the library is shared); messages nothing sends are left out."""
+    if not messages:
+        return {}
+    tasks = (select(SopTask.message, func.count()).where(
+        SopTask.status.in_(UNSENT_TASKS), SopTask.message.in_(list(messages)))  # type: ignore[attr-defined]
+        .group_by(SopTask.message))
+    steps = (select(SopStep.message, func.count()).where(
+        SopStep.status == "planned", SopStep.message.in_(list(messages)))  # type: ignore[attr-defined]
+        .group_by(SopStep.message))
+    found: dict[str, tuple[int, int]] = {}
+    for message, n in (await session.execute(tasks)).all():
+        found[message] = (int(n), 0)
+    for message, n in (await session.execute(steps)).all():
+        found[message] = (found.get(message, (0, 0))[0], int(n))
+    return found
