@@ -56,7 +56,7 @@ class MediaUploads:
 
     async def media_id(self, tenant: str, name: str) -> str:
         path = self._library.root / name
-        data = path.read_bytes()
+        data = await asyncio.to_thread(path.read_bytes)  # up to 10 MB: not on the loop
         digest = hashlib.sha256(data).hexdigest()
         async with self._locks.setdefault((tenant, digest), asyncio.Lock()):
             now = self.clock()
