@@ -43,6 +43,10 @@ async def _create_tags(client: WeComClient, group: str, names: list[str]) -> Non
             raise
 
 
+SWEEP_GUIDES = 100  # batch/get_by_user: userid_list ≤ 100 (FACTS §3)
+SWEEP_PAGE = 100  # and limit ≤ 100
+
+
 class TagService:
     def __init__(self, db: Database, client_for: Callable[[str], WeComClient],
                  outbox: Outbox, declared: Sequence[TagGroup] = ()) -> None:
@@ -117,6 +121,45 @@ class TagService:
                    "add_tag": add_ids, "remove_tag": remove_ids}
         return await self._outbox.run(tenant=tenant, key=f"mark_tag:edit:{uuid.uuid4().hex}",
                                       kind="mark_tag", payload=payload)
+
+    async def sweep(self, tenant: str) -> int:
+        """Read every active relation's tags back from WeCom (batch/get_by_user: ≤ 100 guides
+        and ≤ 100 relations a page, FACTS §3) and reconcile the relations whose mirror differs.
+        A tag a guide set in the client raises only a detail-less edit_external_contact; when
+        that one event is lost or deduped, this makes the change up (a daily job). Relations
+        guidebot does not know as active are left alone. Returns how many changed."""
+        async with self._db.read() as s:
+            guides = await relation_tags.guides_with_relations(s, tenant=tenant)
+        changed = 0
+        for start in range(0, len(guides), SWEEP_GUIDES):
+            batch = guides[start:start + SWEEP_GUIDES]
+            async with self._db.read() as s:
+                mirrored = await relation_tags.mirrored_relations(s, tenant=tenant, guides=batch)
+                live = await relation_tags.live_tag_ids(s, tenant=tenant)
+            cursor = ""
+            while True:
+                page = await self._client_for(tenant).batch_get_by_user(
+                    batch, cursor=cursor, limit=SWEEP_PAGE)
+                for item in page.get("external_contact_list") or []:
+                    guide = str(item.get("follow_info", {}).get("userid", ""))
+                    customer = str(item.get("external_contact", {}).get("external_userid", ""))
+                    ids = {str(t) for t in item.get("follow_info", {}).get("tag_id") or []}
+                    known = mirrored.get((guide, customer))
+                    if known is None or (ids <= live and ids == known):
+                        continue  # not a relation guidebot has, or nothing to change
+                    added, removed = await self.reconcile(
+                        tenant, guide=guide, external_userid=customer,
+                        tags=[{"tag_id": t} for t in sorted(ids)])
+                    changed += bool(added or removed)
+                    if ids - live:  # reconcile synced the library: compare with it from now
+                        async with self._db.read() as s:
+                            live = await relation_tags.live_tag_ids(s, tenant=tenant)
+                cursor = str(page.get("next_cursor") or "")
+                if not cursor:
+                    break
+        log.info("relation tags swept tenant=%s guides=%s changed=%s", tenant, len(guides),
+                 changed)
+        return changed
 
     def declare(self, groups: Sequence[TagGroup]) -> None:
         """tags.toml as reloaded (content hot reload); the next sync creates what is new."""

@@ -6,6 +6,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
+
 from guidebot.db.repo import sop_plan
 from tests.support.stack import Stack
 
@@ -101,3 +103,50 @@ async def test_an_edit_for_a_relation_wecom_no_longer_has_changes_nothing(stack:
     rows = [r for r in await stack.inbox_rows() if "edit_external_contact" in r.payload]
     assert [(r.outcome, r.last_error) for r in rows] == [("on_contact_edited", "")]
     assert await _tags(stack, customer) == []
+
+
+async def _edit_unheard(stack: Stack, customer: str, **change: list[str]) -> None:
+    """A client edit whose edit_external_contact never reaches guidebot."""
+    async with stack.http.post(f"{stack.sandbox_url}/_sandbox/acme/simulate/edit_tags",
+                               json={"userid": "lina", "external_userid": customer,
+                                     "deliver": False, **change}) as resp:
+        assert resp.status == 200, await resp.text()
+
+
+async def test_the_daily_sweep_makes_up_client_edits_whose_callback_was_lost(
+        stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+    from guidebot.contacts import tags as tags_module
+
+    monkeypatch.setattr(tags_module, "SWEEP_PAGE", 2)  # three relations: two pages
+    customers = []
+    for name in ("冯佳", "韩雪", "邓琳"):
+        added = await stack.sandbox.simulate_add_contact("acme", userid="lina", name=name)
+        customers.append(str(added["external_userid"]))
+    await stack.runtime.drain()
+    async with stack.http.post(f"{stack.sandbox_url}/_sandbox/acme/seed", json={"follows": [
+            {"userid": "lina", "external_userid": "wmONLYWECOM01"}]}) as resp:
+        assert resp.status == 200  # a relation guidebot never heard of
+    services = stack.runtime.services
+    await services.contacts.tags.sync("acme")
+    await services.sop.singletons("acme")  # a first pass: nothing tagged yet
+    last = customers[-1]  # on the second page
+
+    await _edit_unheard(stack, last, add=["沉睡客"])
+    assert await _tags(stack, last) == []  # the mirror never heard of it
+    assert await services.contacts.tags.sweep("acme") == 1
+    assert await _tags(stack, last) == ["沉睡客"]
+    assert [len(c["body"]["userid_list"]) for c in
+            stack.calls("externalcontact/batch/get_by_user")] == [1, 1]  # two pages
+    await services.sop.singletons("acme")
+    async with services.db.read() as s:
+        enrollment = await sop_plan.find_enrollment(s, tenant="acme", sop_id="dormant_winback",
+                                                    external_userid=last, guide="lina")
+    assert enrollment is not None and enrollment.status == "active"
+
+    assert await services.contacts.tags.sweep("acme") == 0  # nothing left to change
+    await _edit_unheard(stack, last, remove=["沉睡客"])
+    assert await services.contacts.tags.sweep("acme") == 1
+    assert await _tags(stack, last) == []
+    assert [await _tags(stack, c) for c in customers[:2]] == [[], []]
+    status, _ = await stack.admin("/customers/wmONLYWECOM01")
+    assert status == 404  # left alone
