@@ -71,8 +71,9 @@ async def run_tag_sync(services: Services, tenant: str) -> None:
 
 
 async def run_relation_tag_sweep(services: Services, tenant: str) -> None:
-    """Client-side tag edits whose edit_external_contact was lost: read back once a day."""
-    await services.contacts.tags.sweep(tenant)
+    """Client-side tag edits whose edit_external_contact was lost: read back once a day
+    (checked hourly, so a process restarted more often than daily still sweeps)."""
+    await services.contacts.tags.sweep_if_due(tenant)
 
 
 async def run_sop_dispatch(services: Services, tenant: str) -> None:
@@ -99,4 +100,4 @@ def schedule_defaults(scheduler: Scheduler, tenants: list[str]) -> None:
         scheduler.every(300, run_sop_tracking, tenant)
         scheduler.every(60, run_profile_refresh, tenant)
         scheduler.every(3600, run_tag_sync, tenant)
-        scheduler.every(86400, run_relation_tag_sweep, tenant)
+        scheduler.every(3600, run_relation_tag_sweep, tenant)

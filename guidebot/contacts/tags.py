@@ -7,6 +7,7 @@ import hashlib
 import logging
 import uuid
 from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
 from guidebot.content.library import TagGroup
@@ -14,7 +15,9 @@ from guidebot.db.engine import Database
 from guidebot.db.models import CorpTag
 from guidebot.db.repo import contacts as contacts_repo
 from guidebot.db.repo import relation_tags
+from guidebot.db.repo import sop_tasks as job_state
 from guidebot.db.repo import tags as repo
+from guidebot.db.types import utcnow
 from guidebot.errors import ValidationFailed, WeComApiError
 from guidebot.outbox import Outbox, Outcome
 from guidebot.wecom.client import WeComClient
@@ -45,6 +48,8 @@ async def _create_tags(client: WeComClient, group: str, names: list[str]) -> Non
 
 SWEEP_GUIDES = 100  # batch/get_by_user: userid_list ≤ 100 (FACTS §3)
 SWEEP_PAGE = 100  # and limit ≤ 100
+SWEEP_EVERY = timedelta(days=1)
+SWEEP_CURSOR = "tag-sweep"  # sop_cursors: when the tenant's relations were last swept
 
 
 class TagService:
@@ -121,6 +126,24 @@ class TagService:
                    "add_tag": add_ids, "remove_tag": remove_ids}
         return await self._outbox.run(tenant=tenant, key=f"mark_tag:edit:{uuid.uuid4().hex}",
                                       kind="mark_tag", payload=payload)
+
+    async def sweep_if_due(self, tenant: str, *, now: datetime | None = None) -> int | None:
+        """The sweep, at most once per SWEEP_EVERY across processes and restarts (the last
+        sweep's time is kept in the database) and in one process at a time (PostgreSQL
+        advisory lock). None: not due, or another process is sweeping."""
+        now = now or utcnow()
+        async with job_state.singleton(self._db.engine, f"tag-sweep:{tenant}") as mine:
+            if not mine:
+                return None
+            async with self._db.read() as s:
+                last = await job_state.get_cursor(s, tenant=tenant, name=SWEEP_CURSOR)
+            if last and now - datetime.fromisoformat(last) < SWEEP_EVERY:
+                return None
+            changed = await self.sweep(tenant)
+            async with self._db.write() as s:
+                await job_state.set_cursor(s, tenant=tenant, name=SWEEP_CURSOR,
+                                           value=now.isoformat())
+        return changed
 
     async def sweep(self, tenant: str) -> int:
         """Read every active relation's tags back from WeCom (batch/get_by_user: ≤ 100 guides

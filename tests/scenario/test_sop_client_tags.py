@@ -150,3 +150,20 @@ async def test_the_daily_sweep_makes_up_client_edits_whose_callback_was_lost(
     assert [await _tags(stack, c) for c in customers[:2]] == [[], []]
     status, _ = await stack.admin("/customers/wmONLYWECOM01")
     assert status == 404  # left alone
+
+
+async def test_the_sweep_runs_once_a_day_whatever_the_restarts(stack: Stack) -> None:
+    added = await stack.sandbox.simulate_add_contact("acme", userid="lina", name="冯佳")
+    await stack.runtime.drain()
+    customer = str(added["external_userid"])
+    tags = stack.runtime.services.contacts.tags
+    await tags.sync("acme")
+    start = datetime(2026, 11, 20, 4, 0, tzinfo=UTC)
+    assert await tags.sweep_if_due("acme", now=start) == 0  # never swept: due
+    await _edit_unheard(stack, customer, add=["沉睡客"])
+    # the hourly job, in this process or a restarted one: the day is not over
+    assert await tags.sweep_if_due("acme", now=start + timedelta(hours=23)) is None
+    assert await _tags(stack, customer) == []
+    assert await tags.sweep_if_due("acme", now=start + timedelta(hours=24)) == 1
+    assert await _tags(stack, customer) == ["沉睡客"]
+    assert len(stack.calls("externalcontact/batch/get_by_user")) == 2
