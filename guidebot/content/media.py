@@ -38,6 +38,10 @@ class MediaUploads:
         # one upload of a file at a time in this process: tasks sending the same picture at
         # once wait for it and reuse its id (other processes may upload it once more each)
         self._locks: dict[tuple[str, str], asyncio.Lock] = {}
+        # what this process knows, so a send of an unchanged picture reads neither the file
+        # nor the database: path → ((mtime, size), digest); (tenant, digest) → (id, uploaded)
+        self._digests: dict[Path, tuple[tuple[int, int], str]] = {}
+        self._known: dict[tuple[str, str], tuple[str, datetime]] = {}
 
     async def resolve(self, tenant: str,
                       attachments: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -56,20 +60,35 @@ class MediaUploads:
 
     async def media_id(self, tenant: str, name: str) -> str:
         path = self._library.root / name
-        data = await asyncio.to_thread(path.read_bytes)  # up to 10 MB: not on the loop
-        digest = hashlib.sha256(data).hexdigest()
-        async with self._locks.setdefault((tenant, digest), asyncio.Lock()):
+        key = (tenant, await self._digest(path))
+        async with self._locks.setdefault(key, asyncio.Lock()):
             now = self.clock()
-            async with self._db.read() as s:
-                known = await repo.get_upload(s, tenant=tenant, digest=digest)
+            known = self._known.get(key)
+            if known is None:
+                async with self._db.read() as s:
+                    known = await repo.get_upload(s, tenant=tenant, digest=key[1])
             if known is not None and now - known[1] < REUPLOAD_AFTER:
+                self._known[key] = known
                 return known[0]
+            data = await asyncio.to_thread(path.read_bytes)  # up to 10 MB: not on the loop
             result = await self._client_for(tenant).upload_media("image", Path(name).name,
                                                                  data)
             media_id = str(result["media_id"])
             async with self._db.write() as s:
-                await repo.put_upload(s, tenant=tenant, digest=digest, media_id=media_id,
+                await repo.put_upload(s, tenant=tenant, digest=key[1], media_id=media_id,
                                       uploaded_at=now)
-        log.info("picture uploaded tenant=%s digest=%s bytes=%s", tenant, digest[:12],
+            self._known[key] = (media_id, now)
+        log.info("picture uploaded tenant=%s digest=%s bytes=%s", tenant, key[1][:12],
                  len(data))
         return media_id
+
+    async def _digest(self, path: Path) -> str:
+        """The file's sha256, read again only when its modification time or size changed."""
+        stat = path.stat()
+        mark = (stat.st_mtime_ns, stat.st_size)
+        cached = self._digests.get(path)
+        if cached is None or cached[0] != mark:
+            data = await asyncio.to_thread(path.read_bytes)
+            cached = (mark, hashlib.sha256(data).hexdigest())
+            self._digests[path] = cached
+        return cached[1]
