@@ -153,12 +153,12 @@ class TagService:
         guidebot does not know as active are left alone. Returns how many changed."""
         async with self._db.read() as s:
             guides = await relation_tags.guides_with_relations(s, tenant=tenant)
+            live = await relation_tags.live_tag_ids(s, tenant=tenant)
         changed = 0
         for start in range(0, len(guides), SWEEP_GUIDES):
             batch = guides[start:start + SWEEP_GUIDES]
             async with self._db.read() as s:
                 mirrored = await relation_tags.mirrored_relations(s, tenant=tenant, guides=batch)
-                live = await relation_tags.live_tag_ids(s, tenant=tenant)
             cursor = ""
             while True:
                 page = await self._client_for(tenant).batch_get_by_user(
