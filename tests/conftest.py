@@ -52,13 +52,9 @@ async def stack(aiohttp_server, tmp_path: Path, db_url: str):  # type: ignore[no
 @pytest.fixture
 async def flash_stack(aiohttp_server, tmp_path: Path, db_url: str):  # type: ignore[no-untyped-def]
     """The stack with the shipped library plus the manual test SOP tests/data/sop/flash.toml."""
-    import shutil
+    from tests.support.stack import ROOT, library_copy, start_stack
 
-    from tests.support.stack import ROOT, start_stack
-
-    library = tmp_path / "library"
-    shutil.copytree(ROOT / "content_library", library)
-    shutil.copy(ROOT / "tests" / "data" / "sop" / "flash.toml", library / "sops" / "flash.toml")
+    library = library_copy(tmp_path, {"sops/flash.toml": ROOT / "tests/data/sop/flash.toml"})
     s = await start_stack(aiohttp_server, tmp_path, db_url, library=library)
     yield s
     await s.http.close()

@@ -4,7 +4,6 @@ without a picture that cannot be uploaded, a 群发 task fails (and is retried) 
 
 from __future__ import annotations
 
-import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -12,8 +11,7 @@ from typing import Any
 import pytest
 
 from guidebot.db.types import utcnow
-from tests.support import stack as stack_support
-from tests.support.stack import Stack, start_stack
+from tests.support.stack import ROOT, Stack, library_copy, start_stack
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(64))
 JPG = b"\xff\xd8\xff\xe0" + bytes(range(64))
@@ -34,20 +32,12 @@ NOON = datetime(2026, 11, 20, 4, 0, tzinfo=UTC)  # 12:00 in Shanghai: no quiet h
 
 
 @pytest.fixture
-async def pic_stack(aiohttp_server: Any, tmp_path: Path, db_url: str,
-                    monkeypatch: pytest.MonkeyPatch) -> Any:
-    root = tmp_path / "root"
-    library = root / "content_library"
-    shutil.copytree(stack_support.ROOT / "content_library", library)
-    (library / "media").mkdir()
-    (library / "media" / "serum.png").write_bytes(PNG)
-    (library / "media" / "poster.jpg").write_bytes(JPG)
-    (library / "messages" / "welcome_pic.toml").write_text(WELCOME, encoding="utf-8")
-    (library / "messages" / "sop_card.toml").write_text(SOP_CARD, encoding="utf-8")
-    shutil.copy(stack_support.ROOT / "tests/data/sop/flash_card.toml",
-                library / "sops" / "flash_card.toml")
-    monkeypatch.setattr(stack_support, "ROOT", root)
-    s = await start_stack(aiohttp_server, tmp_path, db_url)
+async def pic_stack(aiohttp_server: Any, tmp_path: Path, db_url: str) -> Any:
+    library = library_copy(tmp_path, {
+        "media/serum.png": PNG, "media/poster.jpg": JPG, "messages/welcome_pic.toml": WELCOME,
+        "messages/sop_card.toml": SOP_CARD,
+        "sops/flash_card.toml": ROOT / "tests/data/sop/flash_card.toml"})
+    s = await start_stack(aiohttp_server, tmp_path, db_url, library=library)
     yield s
     await s.http.close()
 

@@ -4,7 +4,6 @@ carrying the token is attributed to her — over HTTP, against the sandbox."""
 
 from __future__ import annotations
 
-import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -14,9 +13,8 @@ import pytest
 
 from guidebot.db.repo import commerce_links
 from guidebot.wecom.sandbox.models import Media
-from tests.support import stack as stack_support
 from tests.support.commerce import paid, post_order
-from tests.support.stack import Stack, start_stack
+from tests.support.stack import ROOT, Stack, library_copy, start_stack
 
 CARD_MESSAGE = '''text = "新品到店，欢迎来看看"
 
@@ -31,16 +29,11 @@ sku = "SKU-SERUM-02"
 
 
 @pytest.fixture
-async def card_stack(aiohttp_server: Any, tmp_path: Path, db_url: str,
-                     monkeypatch: pytest.MonkeyPatch) -> Any:
-    root = tmp_path / "root"
-    library = root / "content_library"
-    shutil.copytree(stack_support.ROOT / "content_library", library)
-    (library / "messages" / "sop_card.toml").write_text(CARD_MESSAGE, encoding="utf-8")
-    shutil.copy(stack_support.ROOT / "tests/data/sop/flash_card.toml",
-                library / "sops" / "flash_card.toml")
-    monkeypatch.setattr(stack_support, "ROOT", root)
-    s = await start_stack(aiohttp_server, tmp_path, db_url)
+async def card_stack(aiohttp_server: Any, tmp_path: Path, db_url: str) -> Any:
+    library = library_copy(tmp_path, {
+        "messages/sop_card.toml": CARD_MESSAGE,
+        "sops/flash_card.toml": ROOT / "tests/data/sop/flash_card.toml"})
+    s = await start_stack(aiohttp_server, tmp_path, db_url, library=library)
     s.sandbox.tenant("acme").media["media-card-2001"] = Media(  # HQ uploaded the picture
         "media-card-2001", "image", "serum.png", 2048, int(s.sandbox.now()))
     yield s

@@ -3,7 +3,6 @@ customers whose quota is used, and what a drop sent counts for their SOP steps."
 
 from __future__ import annotations
 
-import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -11,7 +10,7 @@ from typing import Any
 import pytest
 
 from guidebot.db.repo import sop_plan
-from tests.support.stack import ROOT, Stack, start_stack
+from tests.support.stack import Stack, library_copy, start_stack
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "sop"
 DROP_AT = datetime(2026, 11, 21, 2, 0, tzinfo=UTC)  # quota_drop: 10:00 in Shanghai
@@ -20,10 +19,8 @@ DROP_TEXT = "双12"  # drop_double12_warmup's text; flash step 1 sends it too
 
 @pytest.fixture
 async def drop_stack(aiohttp_server: Any, tmp_path: Path, db_url: str):  # type: ignore[no-untyped-def]
-    library = tmp_path / "library"
-    shutil.copytree(ROOT / "content_library", library)
-    shutil.copy(DATA / "flash.toml", library / "sops" / "flash.toml")
-    shutil.copy(DATA / "quota_drop.toml", library / "drops" / "quota_drop.toml")
+    library = library_copy(tmp_path, {"sops/flash.toml": DATA / "flash.toml",
+                                      "drops/quota_drop.toml": DATA / "quota_drop.toml"})
     stack = await start_stack(aiohttp_server, tmp_path, db_url, library=library)
     yield stack
     await stack.http.close()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -54,6 +56,23 @@ async def reset_postgres(url: str) -> None:
             await conn.execute(text("CREATE SCHEMA public"))
     finally:
         await engine.dispose()
+
+
+def library_copy(folder: Path, files: Mapping[str, str | bytes | Path]) -> Path:
+    """The shipped content_library copied to folder/library, with `files` added or replaced:
+    a path inside the library → its text, its bytes, or a file to copy (e.g. tests/data)."""
+    library = folder / "library"
+    shutil.copytree(ROOT / "content_library", library)
+    for name, content in files.items():
+        target = library / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, Path):
+            shutil.copy(content, target)
+        elif isinstance(content, bytes):
+            target.write_bytes(content)
+        else:
+            target.write_text(content, encoding="utf-8")
+    return library
 
 
 def write_config(folder: Path, db_url: str, library: Path | None = None) -> Path:
