@@ -11,8 +11,6 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
-from guidebot.console import api, commerce_api, guide_pages, sop_api
-from guidebot.console.auth import admin_auth
 from guidebot.db.engine import Database
 from guidebot.events import Event
 from guidebot.inbox import InboxProcessor, InboxWriter
@@ -20,6 +18,13 @@ from guidebot.jobs import Scheduler, schedule_defaults
 from guidebot.routing import Context, Dispatcher
 from guidebot.services import Services, build_services
 from guidebot.settings import Settings
+from guidebot.web.api import commerce as commerce_api
+from guidebot.web.api import contacts as contacts_api
+from guidebot.web.api import sop as sop_api
+from guidebot.web.auth import admin_auth
+from guidebot.web.keys import SERVICES
+from guidebot.web.pages import guide_tasks
+from guidebot.web.webhooks import orders as orders_webhook
 from guidebot.wecom.client import BackoffConfig
 from guidebot.wecom.crypto import CallbackCrypto
 from guidebot.wecom.parse import parse_event
@@ -80,12 +85,13 @@ def create_app(settings: Settings, *, start_jobs: bool = True, workers: int = 8,
     runtime = Runtime(services, InboxWriter(db), InboxProcessor(db, process, workers=workers),
                       Scheduler(services) if start_jobs else None)
     app[RUNTIME] = runtime
-    app[api.SERVICES] = services
+    app[SERVICES] = services
     cryptos = {tid: CallbackCrypto(t, clock=clock) for tid, t in settings.tenants.items()}
     app.add_routes(CallbackViews(cryptos, runtime.accept).routes())
-    app.add_routes(api.routes())
+    app.add_routes(contacts_api.routes())
     app.add_routes(sop_api.routes())
-    app.add_routes(guide_pages.routes())
+    app.add_routes(orders_webhook.routes())
+    app.add_routes(guide_tasks.routes())
     commerce_api.install(app)
     app.add_routes([web.get("/healthz", healthz), web.get("/metrics", metrics)])
     app.on_startup.append(_start)

@@ -102,7 +102,7 @@ async def _serve(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _sandbox(settings: Settings, args: argparse.Namespace) -> int:
-    from guidebot.wecom.sandbox import serve
+    from guidebot.sandbox import serve
 
     print(f"WeCom sandbox on http://{args.host}:{args.port}/cgi-bin/ "
           f"for tenants: {', '.join(settings.tenants)}", flush=True)

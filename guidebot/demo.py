@@ -14,10 +14,10 @@ import aiohttp
 from guidebot.app import RUNTIME, create_app
 from guidebot.db.migrate import upgrade_async
 from guidebot.db.repo import contacts as contacts_repo
+from guidebot.sandbox import SANDBOX_KEY, create_sandbox_app
 from guidebot.server import start
 from guidebot.services import Services
 from guidebot.settings import Settings
-from guidebot.wecom.sandbox import SANDBOX_KEY, create_sandbox_app
 
 STORE_TAG = "门店扫码"
 CAMPAIGN_TAG = "双11活动"
@@ -143,7 +143,7 @@ class DemoContext:
 
 
 # Modules with `async def story(ctx: DemoContext) -> None`, run in order after contacts.
-CHAPTERS: tuple[str, ...] = ("guidebot.console.commerce_demo", "guidebot.sop.demo")
+CHAPTERS: tuple[str, ...] = ("guidebot.demo_commerce", "guidebot.sop.demo")
 
 
 async def _chapters(ctx: DemoContext) -> None:

@@ -53,6 +53,11 @@ class CallbackCrypto:
         return self._decrypt(lambda: self._crypto.decrypt_message(
             {"Encrypt": encrypted}, msg_signature, timestamp, nonce))
 
+    def encrypt_reply(self, plaintext: str, nonce: str, timestamp: str) -> str:
+        """Encrypt and sign like WeCom (the sandbox's callbacks, passive replies): the
+        <xml><Encrypt/><MsgSignature/>… document wechatpy builds."""
+        return str(self._crypto.encrypt_message(plaintext, nonce, timestamp))
+
     def _check(self, msg_signature: str, timestamp: str, nonce: str, encrypted: str) -> None:
         try:
             sent_at = int(timestamp)

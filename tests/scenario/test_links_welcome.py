@@ -11,7 +11,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from guidebot.wecom.sandbox.models import Media
+from guidebot.sandbox.models import Media
 from tests.support import stack as stack_support
 from tests.support.commerce import paid, post_order
 from tests.support.stack import Stack, start_stack

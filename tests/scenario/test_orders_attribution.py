@@ -11,8 +11,8 @@ import pytest
 from guidebot.commerce import bulk
 from guidebot.commerce.attribution import Item
 from guidebot.commerce.schema import CustomerRef, PaidOrder
+from guidebot.sandbox.api.idconvert import openid_of
 from guidebot.settings import CommissionSettings
-from guidebot.wecom.sandbox.api.idconvert import openid_of
 from tests.support.commerce import paid, post_order
 from tests.support.stack import Stack
 from tests.support.wecom import contact_event_xml

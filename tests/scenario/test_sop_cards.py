@@ -12,7 +12,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from guidebot.db.repo import commerce_links
-from guidebot.wecom.sandbox.models import Media
+from guidebot.sandbox.models import Media
 from tests.support.commerce import paid, post_order
 from tests.support.stack import ROOT, Stack, library_copy, start_stack
 

@@ -18,10 +18,10 @@ from guidebot.db.migrate import upgrade_async
 from guidebot.db.models import OutboxItem
 from guidebot.db.models_sop import SopEnrollment
 from guidebot.db.repo import sop_plan, sop_tasks
+from guidebot.sandbox import SANDBOX_KEY, Sandbox, create_sandbox_app
 from guidebot.services import Services, build_services
 from guidebot.settings import Settings, load_settings
 from guidebot.sop.dispatcher import outbox_key
-from guidebot.wecom.sandbox import SANDBOX_KEY, Sandbox, create_sandbox_app
 from tests.support.stack import FAST_BACKOFF, ROOT, write_config
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "sop"

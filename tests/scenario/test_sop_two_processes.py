@@ -25,9 +25,9 @@ from guidebot.db.migrate import upgrade_async
 from guidebot.db.models_sop import SopStep, SopTask
 from guidebot.db.repo import sop_plan
 from guidebot.db.types import utcnow
+from guidebot.sandbox import SANDBOX_KEY, create_sandbox_app
 from guidebot.settings import load_settings
 from guidebot.sop import versions
-from guidebot.wecom.sandbox import SANDBOX_KEY, create_sandbox_app
 from tests.conftest import PG_ENV
 from tests.support.stack import ROOT, reset_postgres
 

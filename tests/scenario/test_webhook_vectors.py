@@ -23,9 +23,9 @@ from yarl import URL
 from guidebot.app import RUNTIME, create_app
 from guidebot.db.migrate import upgrade_async
 from guidebot.db.models import InboxItem
+from guidebot.sandbox import create_sandbox_app
 from guidebot.settings import load_settings
 from guidebot.wecom.client import BackoffConfig
-from guidebot.wecom.sandbox import create_sandbox_app
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "tests" / "data"

@@ -15,9 +15,9 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from guidebot.app import RUNTIME, Runtime, create_app
 from guidebot.db.migrate import upgrade_async
+from guidebot.sandbox import SANDBOX_KEY, Sandbox, create_sandbox_app
 from guidebot.settings import Settings, load_settings
 from guidebot.wecom.client import BackoffConfig
-from guidebot.wecom.sandbox import SANDBOX_KEY, Sandbox, create_sandbox_app
 from tests.support.wecom import SignedCallback, encrypt_callback
 
 ROOT = Path(__file__).resolve().parents[2]

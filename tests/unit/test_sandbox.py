@@ -14,8 +14,8 @@ from aiohttp.test_utils import TestClient, TestServer
 from wechatpy.enterprise import WeChatClient
 from wechatpy.enterprise.crypto import WeChatCrypto
 
+from guidebot.sandbox import SANDBOX_KEY, Sandbox, create_sandbox_app, serve
 from guidebot.settings import Settings, load_settings
-from guidebot.wecom.sandbox import SANDBOX_KEY, Sandbox, create_sandbox_app, serve
 
 DATA = Path(__file__).parent.parent / "data" / "sandbox"
 AES_KEY = "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C"

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
+from guidebot.sandbox import create_sandbox_app
 from guidebot.settings import Settings
-from guidebot.wecom.sandbox import create_sandbox_app
 from tests.unit.test_sandbox import call, control, get_token, sandbox_of, start_receiver
 from tests.unit.test_sandbox import settings as settings  # noqa: F401,PLC0414 - the fixture
 
@@ -139,8 +139,8 @@ async def test_moment_jobs_can_take_a_few_polls(sandbox_client: TestClient) -> N
 
 
 def test_relations_stay_indexed_both_ways_through_adds_and_drops() -> None:
-    from guidebot.wecom.sandbox.models import Follow
-    from guidebot.wecom.sandbox.relations import Relations
+    from guidebot.sandbox.models import Follow
+    from guidebot.sandbox.relations import Relations
 
     relations = Relations()
     for userid in ("g1", "g2", "g3"):

@@ -26,10 +26,10 @@ from guidebot.errors import (
     WeComTransportError,
     WelcomeWindowClosed,
 )
+from guidebot.sandbox import create_sandbox_app
 from guidebot.settings import Settings, TenantSettings, load_settings
 from guidebot.wecom.client import BackoffConfig, WeComClient
 from guidebot.wecom.ratelimit import RateLimiter
-from guidebot.wecom.sandbox import create_sandbox_app
 
 TENANT = "acme"
 SECRET = "s3cr3t-acme-app-secret-value"

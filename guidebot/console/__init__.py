@@ -1,1 +1,0 @@
-"""HQ's admin JSON API (and, later, the web console)."""

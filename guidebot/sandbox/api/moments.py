@@ -1,0 +1,65 @@
+"""客户朋友圈: add_moment_task (async job) and get_moment_task_result (FACTS §3.8)."""
+
+from __future__ import annotations
+
+import logging
+
+from guidebot.sandbox import errors, ids, params
+from guidebot.sandbox.api.base import ApiCall, Handler, ok
+from guidebot.sandbox.errors import ApiError
+from guidebot.sandbox.models import JSON
+from guidebot.sandbox.tenant import is_userid
+
+log = logging.getLogger(__name__)
+
+STARTED, RUNNING, DONE = 1, 2, 3  # job status 1 开始, 2 进行中, 3 完成 (FACTS §3.8)
+ATTACHMENT_TYPES = ("image", "video", "link")
+
+
+def add_moment_task(call: ApiCall) -> JSON:
+    content = params.text(params.obj(call.body, "text"), "content")
+    attachments = call.body.get("attachments") or []
+    if not isinstance(attachments, list) or any(
+            not isinstance(a, dict) or a.get("msgtype") not in ATTACHMENT_TYPES
+            for a in attachments):
+        raise ApiError(errors.INVALID_ATTACHMENT, "moment attachments: image, video or link")
+    if not content and not attachments:
+        raise ApiError(errors.TEXT_EMPTY, "text and attachments are both empty")
+    visible = params.obj(call.body, "visible_range")
+    senders = params.str_list(params.obj(visible, "sender_list"), "user_list")
+    invalid = [u for u in senders if not is_userid(u)]
+    for userid in senders:
+        if is_userid(userid):
+            call.tenant.member(userid)
+    jobid = "job" + ids.random_text(24)
+    # WeCom runs the job asynchronously; the sandbox finishes it at once, or after the number
+    # of polls set through POST /_sandbox/{tenant}/moment_job_polls.
+    call.tenant.moment_jobs[jobid] = {
+        "status": DONE, "type": "add_moment_task", "created": call.now,
+        "content": content, "attachments": attachments, "senders": senders,
+        "polls_left": call.tenant.moment_job_polls, "polled": 0,
+        # FACTS §3.8 names the result fields; their inner shape ({user_list, department_list},
+        # {tag_list}) is [mem] of WeCom's doc.
+        "result": {"errcode": 0, "errmsg": "ok", "moment_id": "mom" + ids.random_text(24),
+                   "invalid_sender_list": {"user_list": invalid, "department_list": []},
+                   "invalid_external_contact_list": {"tag_list": []}}}
+    log.info("tenant %s: moment task for %d sender(s)", call.tenant.id, len(senders))
+    return ok(jobid=jobid)
+
+
+def get_moment_task_result(call: ApiCall) -> JSON:
+    jobid = params.text(call.query, "jobid") or params.text(call.body, "jobid", required=True)
+    job = call.tenant.moment_jobs.get(jobid)
+    if job is None:
+        raise ApiError(errors.INVALID_PARAM, f"invalid jobid {jobid}")
+    if job["polls_left"] > 0:  # still running: no result yet ([mem]: not in FACTS)
+        job["polls_left"] -= 1
+        job["polled"] += 1
+        return ok(status=STARTED if job["polled"] == 1 else RUNNING, type=job["type"])
+    return ok(status=job["status"], type=job["type"], result=job["result"])
+
+
+ROUTES: dict[str, Handler] = {
+    "externalcontact/add_moment_task": add_moment_task,
+    "externalcontact/get_moment_task_result": get_moment_task_result,
+}

@@ -1,0 +1,153 @@
+"""The /_sandbox control routes: inspect calls and state, inject faults, simulate customers."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from guidebot.sandbox.errors import ControlError
+from guidebot.sandbox.sandbox import Sandbox
+from guidebot.sandbox.simulate import check_fields
+from guidebot.sandbox.webio import SANDBOX_KEY, json_response
+
+log = logging.getLogger(__name__)
+
+Route = Callable[[Sandbox, web.Request], Awaitable[Any]]
+
+
+def _view(route: Route) -> Callable[[web.Request], Awaitable[web.Response]]:
+    async def view(request: web.Request) -> web.Response:
+        try:
+            return json_response(await route(request.app[SANDBOX_KEY], request))
+        except ControlError as exc:
+            return json_response({"error": exc.message}, exc.status)
+    return view
+
+
+async def _body(request: web.Request) -> dict[str, Any]:
+    raw = await request.read()
+    try:
+        body = json.loads(raw) if raw.strip() else {}
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise ControlError(400, "body must be JSON") from None
+    if not isinstance(body, dict):
+        raise ControlError(400, "body must be a JSON object")
+    return body
+
+
+def _deliver(body: dict[str, Any]) -> bool:
+    deliver = body.get("deliver", True)
+    if not isinstance(deliver, bool):
+        raise ControlError(400, "deliver must be true or false")
+    return deliver
+
+
+def _str(body: dict[str, Any], key: str) -> str:
+    value = body.get(key)
+    if not isinstance(value, str) or not value:
+        raise ControlError(400, f"{key} must be a non-empty string")
+    return value
+
+
+async def get_calls(sandbox: Sandbox, request: web.Request) -> Any:
+    query = request.query
+    return {"calls": sandbox.calls(query.get("tenant"), query.get("path"))}
+
+
+async def clear_calls(sandbox: Sandbox, request: web.Request) -> Any:
+    sandbox.call_log.clear()
+    return {"ok": True}
+
+
+async def add_fault(sandbox: Sandbox, request: web.Request) -> Any:
+    body = await _body(request)
+    tenant = body.get("tenant")
+    if tenant is not None:
+        sandbox.tenant(_str(body, "tenant"))
+    fault = sandbox.faults.add(tenant, body.get("path"), body.get("errcode"), body.get("times", 1))
+    return {"fault": vars(fault)}
+
+
+async def list_faults(sandbox: Sandbox, request: web.Request) -> Any:
+    return {"faults": sandbox.faults.list()}
+
+
+async def clear_faults(sandbox: Sandbox, request: web.Request) -> Any:
+    sandbox.faults.clear()
+    return {"ok": True}
+
+
+async def add_contact(sandbox: Sandbox, request: web.Request) -> Any:
+    body = await _body(request)
+    return await sandbox.add_contact(request.match_info["tenant"], body, deliver=_deliver(body))
+
+
+async def event(sandbox: Sandbox, request: web.Request) -> Any:
+    body = await _body(request)
+    fields = check_fields(body.get("fields"))
+    return await sandbox.simulate_event(request.match_info["tenant"], fields,
+                                        deliver=_deliver(body))
+
+
+async def tags(sandbox: Sandbox, request: web.Request) -> Any:
+    body = await _body(request)
+    return await sandbox.console_add_tags(request.match_info["tenant"], body,
+                                          deliver=_deliver(body))
+
+
+async def seed(sandbox: Sandbox, request: web.Request) -> Any:
+    body = await _body(request)
+    return sandbox.seed(request.match_info["tenant"], body.get("follows"))
+
+
+async def edit_tags(sandbox: Sandbox, request: web.Request) -> Any:
+    body = await _body(request)
+    return await sandbox.client_edit_tags(request.match_info["tenant"], body,
+                                          deliver=_deliver(body))
+
+
+async def moment_job_polls(sandbox: Sandbox, request: web.Request) -> Any:
+    body = await _body(request)
+    return sandbox.set_moment_job_polls(request.match_info["tenant"], body.get("polls"))
+
+
+async def revoke_token(sandbox: Sandbox, request: web.Request) -> Any:
+    return {"revoked": sandbox.revoke_token(request.match_info["tenant"])}
+
+
+async def confirm_groupmsg(sandbox: Sandbox, request: web.Request) -> Any:
+    body = await _body(request)
+    return sandbox.confirm_groupmsg(request.match_info["tenant"], _str(body, "msgid"),
+                                   _str(body, "userid"))
+
+
+async def state(sandbox: Sandbox, request: web.Request) -> Any:
+    return sandbox.state(request.match_info["tenant"])
+
+
+ROUTES: list[tuple[str, str, Route]] = [
+    ("GET", "/_sandbox/calls", get_calls),
+    ("DELETE", "/_sandbox/calls", clear_calls),
+    ("GET", "/_sandbox/faults", list_faults),
+    ("POST", "/_sandbox/faults", add_fault),
+    ("DELETE", "/_sandbox/faults", clear_faults),
+    ("POST", "/_sandbox/{tenant}/simulate/add_contact", add_contact),
+    ("POST", "/_sandbox/{tenant}/simulate/event", event),
+    ("POST", "/_sandbox/{tenant}/tags", tags),
+    ("POST", "/_sandbox/{tenant}/seed", seed),
+    ("POST", "/_sandbox/{tenant}/simulate/edit_tags", edit_tags),
+    ("POST", "/_sandbox/{tenant}/moment_job_polls", moment_job_polls),
+    ("POST", "/_sandbox/{tenant}/revoke_token", revoke_token),
+    ("POST", "/_sandbox/{tenant}/confirm_groupmsg", confirm_groupmsg),
+    ("GET", "/_sandbox/{tenant}/state", state),
+]
+
+
+def add_routes(router: web.UrlDispatcher) -> None:
+    """Control routes have no authentication: the sandbox is a local test double only."""
+    for method, path, route in ROUTES:
+        router.add_route(method, path, _view(route))

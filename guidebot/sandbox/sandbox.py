@@ -1,0 +1,150 @@
+"""The Sandbox: every tenant's simulated WeCom corp plus tokens, faults, call log and callbacks."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from guidebot.sandbox import massmsg, simulate, snapshot, tagbook
+from guidebot.sandbox import seed as seeding
+from guidebot.sandbox.callbacks import encrypt, to_xml
+from guidebot.sandbox.calllog import CallLog
+from guidebot.sandbox.delivery import Deliverer, not_delivered
+from guidebot.sandbox.errors import ApiError, ControlError
+from guidebot.sandbox.faults import FaultBook
+from guidebot.sandbox.limits import Interceptor
+from guidebot.sandbox.models import JSON, Options
+from guidebot.sandbox.tenant import TenantState
+from guidebot.sandbox.tokens import TokenBook
+from guidebot.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class Sandbox:
+    def __init__(
+        self, settings: Settings, *, callback_base: str | None = None,
+        welcome_window_s: float = 20.0,
+    ) -> None:
+        self.options = Options(welcome_window_s=welcome_window_s)
+        self.callback_base = (callback_base or settings.server.public_url).rstrip("/")
+        self.tenants = {tid: TenantState(t) for tid, t in settings.tenants.items()}
+        self.tokens = TokenBook(settings.tenants)
+        self.faults = FaultBook()
+        self.call_log = CallLog(self.options.calls_kept)
+        self.interceptor = Interceptor()
+        self.deliverer = Deliverer(self.options)
+        self.clock_offset = 0.0
+
+    def now(self) -> float:
+        return time.time() + self.clock_offset
+
+    def advance_clock(self, seconds: float) -> None:
+        """Move the sandbox clock (token expiry, welcome window, media life, quotas) forward."""
+        self.clock_offset += seconds
+
+    def set_callback_base(self, url: str) -> None:
+        self.callback_base = url.rstrip("/")
+
+    def tenant(self, tenant_id: str) -> TenantState:
+        found = self.tenants.get(tenant_id)
+        if found is None:
+            raise ControlError(404, f"unknown tenant {tenant_id!r}")
+        return found
+
+    def calls(self, tenant: str | None = None, path: str | None = None) -> list[dict[str, Any]]:
+        return self.call_log.select(tenant, path)
+
+    def state(self, tenant_id: str) -> JSON:
+        return snapshot.tenant_json(self.tenant(tenant_id))
+
+    def revoke_token(self, tenant_id: str) -> bool:
+        return self.tokens.revoke(self.tenant(tenant_id).id)
+
+    def confirm_groupmsg(self, tenant_id: str, msgid: str, userid: str) -> JSON:
+        task = massmsg.confirm(self.tenant(tenant_id), msgid, userid, self.now())
+        return {"userid": task.userid, "status": task.status, "send_time": task.send_time,
+                "recipients": dict(task.recipients)}
+
+    async def close(self) -> None:
+        await self.deliverer.close()
+
+    async def emit(self, tenant_id: str, fields: Mapping[str, Any], *, deliver: bool = True
+                   ) -> tuple[str, JSON]:
+        """Render `fields` (plus the usual header fields unless given) as callback XML and, if
+        `deliver`, encrypt it and POST it to the bot. Returns (xml, delivery)."""
+        tenant = self.tenant(tenant_id).settings
+        header = {"ToUserName": tenant.corp_id, "FromUserName": "sys",
+                  "CreateTime": int(self.now()), "MsgType": "event"}
+        xml = to_xml({**header, **fields})
+        if not deliver:
+            return xml, not_delivered()
+        url = f"{self.callback_base}/wecom/{tenant_id}/callback"
+        delivery = await self.deliverer.post(url, encrypt(tenant, xml))
+        log.info("tenant %s: callback %s/%s answered %s", tenant_id, fields.get("Event"),
+                 fields.get("ChangeType"), delivery["status"])
+        return xml, delivery
+
+    async def simulate_add_contact(
+        self, tenant: str, *, userid: str | None = None, state: str | None = None,
+        config_id: str | None = None, external_userid: str | None = None,
+        name: str | None = None, unionid: str | None = None, create_time: int | None = None,
+        deliver: bool = True,
+    ) -> JSON:
+        request = {"userid": userid, "state": state, "config_id": config_id, "name": name,
+                   "external_userid": external_userid, "unionid": unionid,
+                   "create_time": create_time}
+        return await self.add_contact(tenant, request, deliver=deliver)
+
+    async def add_contact(self, tenant: str, request: Mapping[str, Any], *, deliver: bool) -> JSON:
+        fields = simulate.add_contact(self.tenant(tenant), self.now(), request)
+        _, delivery = await self.emit(tenant, fields, deliver=deliver)
+        return {"external_userid": fields["ExternalUserID"], "userid": fields["UserID"],
+                "state": fields.get("State", ""), "welcome_code": fields["WelcomeCode"],
+                "delivery": delivery}
+
+    async def simulate_event(self, tenant: str, fields: Mapping[str, Any], *,
+                             deliver: bool = True) -> JSON:
+        simulate.apply_event(self.tenant(tenant), simulate.check_fields(fields), self.now())
+        xml, delivery = await self.emit(tenant, fields, deliver=deliver)
+        return {"xml": xml, "delivery": delivery}
+
+    def seed(self, tenant_id: str, follows: object) -> JSON:
+        """An existing customer base, in bulk and without callbacks (sandbox/seed.py)."""
+        return seeding.seed(self.tenant(tenant_id), follows, self.now())
+
+    def set_moment_job_polls(self, tenant_id: str, polls: object) -> JSON:
+        """New moment jobs answer "not done" (status 1, then 2) for this many polls."""
+        if not isinstance(polls, int) or isinstance(polls, bool) or not 0 <= polls <= 100:
+            raise ControlError(400, "polls must be an integer in [0, 100]")
+        self.tenant(tenant_id).moment_job_polls = polls
+        return {"polls": polls}
+
+    async def client_edit_tags(self, tenant_id: str, request: Mapping[str, Any], *,
+                               deliver: bool = True) -> JSON:
+        """A guide edits a customer's tags in the WeCom client: the follow's tags change and
+        WeCom raises edit_external_contact (unlike mark_tag through the API)."""
+        tenant = self.tenant(tenant_id)
+        fields = simulate.edit_tags(tenant, request)
+        _, delivery = await self.emit(tenant_id, fields, deliver=deliver)
+        follow = tenant.follow(fields["UserID"], fields["ExternalUserID"])
+        return {"tag_ids": list(follow.tag_ids), "delivery": delivery}
+
+    async def console_add_tags(self, tenant: str, body: Mapping[str, Any], *,
+                               deliver: bool = True) -> JSON:
+        """Tags made by an admin in the console (no API), which do raise change_external_tag."""
+        try:
+            group, new, created = tagbook.create_tags(self.tenant(tenant), body, self.now())
+        except ApiError as exc:
+            raise ControlError(400, f"{exc.errcode} {exc.errmsg}") from None
+        events = [("tag_group", group.group_id)] if created else []
+        events += [("tag", tag.id) for tag in new]
+        deliveries = [
+            (await self.emit(tenant, {"Event": "change_external_tag", "Id": item_id,
+                                      "TagType": kind, "ChangeType": "create"},
+                             deliver=deliver))[1]
+            for kind, item_id in events
+        ]
+        return {"tag_group": tagbook.group_json(group, new), "deliveries": deliveries}

@@ -1,0 +1,1 @@
+"""Public webhooks: signed order events from the store backend and the visit beacon."""
