@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from aiohttp import web
 
 from guidebot.db.engine import Database
-from guidebot.events import Event
+from guidebot.events import INTERNAL_PREFIX, Event, decode_internal
 from guidebot.inbox import InboxProcessor, InboxWriter
 from guidebot.jobs import Scheduler, schedule_defaults
 from guidebot.routing import Context, Dispatcher
@@ -79,8 +79,9 @@ def create_app(settings: Settings, *, start_jobs: bool = True, workers: int = 8,
     services.publisher = publish
 
     async def process(item_id: int, tenant: str, payload: str) -> str:
-        return await dispatcher.dispatch(parse_event(tenant, payload),
-                                         Context(services, item_id))
+        event = (decode_internal(payload) if payload.startswith(INTERNAL_PREFIX)
+                 else parse_event(tenant, payload))
+        return await dispatcher.dispatch(event, Context(services, item_id))
 
     runtime = Runtime(services, InboxWriter(db), InboxProcessor(db, process, workers=workers),
                       Scheduler(services) if start_jobs else None)

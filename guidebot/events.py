@@ -4,6 +4,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TypeVar
+
+E = TypeVar("E", bound="Event")
+
+# Internal events are stored in the inbox like callbacks (written in the transaction of the
+# state change they describe) and handled by the same processor: JSON with an "internal" kind.
+INTERNAL_PREFIX = '{"internal":'
+_INTERNAL: dict[str, type[Event]] = {}
+
+
+def internal(cls: type[E]) -> type[E]:
+    """Register an event class that the app raises itself (stored as JSON in the inbox)."""
+    _INTERNAL[cls.__name__] = cls
+    return cls
+
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -108,6 +123,7 @@ class UnknownEvent(Event):
     fields: tuple[tuple[str, str], ...] = field(default=())
 
 
+@internal
 @dataclass(frozen=True, kw_only=True)
 class OrderPaid(Event):
     """Raised by commerce when an order is paid (internal; SOP triggers and exits use it)."""
@@ -119,6 +135,7 @@ class OrderPaid(Event):
     amount_fen: int = 0
 
 
+@internal
 @dataclass(frozen=True, kw_only=True)
 class OrderRefunded(Event):
     """Raised by commerce when (part of) an order is refunded."""
@@ -128,3 +145,29 @@ class OrderRefunded(Event):
     external_userid: str | None = None
     guide: str | None = None
     amount_fen: int = 0
+
+
+def encode_internal(event: Event) -> str:
+    import json
+    from dataclasses import asdict
+
+    kind = type(event).__name__
+    if kind not in _INTERNAL:
+        raise TypeError(f"{kind} is not a registered internal event")
+    fields = {k: (v.isoformat() if isinstance(v, datetime) else v)
+              for k, v in asdict(event).items()}
+    return json.dumps({"internal": kind, "fields": dict(sorted(fields.items()))},
+                      ensure_ascii=False)
+
+
+def decode_internal(payload: str) -> Event:
+    import json
+
+    data = json.loads(payload)
+    cls = _INTERNAL[data["internal"]]
+    fields = dict(data["fields"])
+    for name, hint in cls.__annotations__.items():
+        if name in fields and "datetime" in str(hint) and isinstance(fields[name], str):
+            fields[name] = datetime.fromisoformat(fields[name])
+    fields["created_at"] = datetime.fromisoformat(fields["created_at"])
+    return cls(**fields)

@@ -10,9 +10,12 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from guidebot.db.engine import Database
 from guidebot.db.repo import inbox as inbox_repo
 from guidebot.db.types import utcnow
+from guidebot.events import Event, encode_internal
 
 log = logging.getLogger(__name__)
 
@@ -219,3 +222,17 @@ class InboxProcessor:
     async def _retry_later(self, item_id: int, tenant: str, payload: str, attempt: int) -> None:
         await asyncio.sleep(self._retry_delay_s * 2 ** (attempt - 2))
         self.enqueue(item_id, tenant, payload, attempt)
+
+
+async def stage(session: AsyncSession, *, event: Event, key: str) -> bool:
+    """Write an internal event into the inbox inside the caller's transaction (the one that
+    makes the state change it describes), so it is handled exactly like a callback: after the
+    commit, at least once, deduplicated by `key` (unique per tenant). False: `key` was staged
+    before. The processor picks the row up on its next claim; call `InboxProcessor.wake()`
+    after the commit to have it picked up at once."""
+    payload = encode_internal(event)
+    digest = hashlib.sha256(f"internal:{key}".encode()).hexdigest()
+    connection = await session.connection()
+    inserted = await inbox_repo.insert_new(
+        connection, items=[(event.tenant, digest, payload)], received_at=utcnow())
+    return bool(inserted)
