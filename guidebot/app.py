@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 from aiohttp import web
 
 from guidebot.db.engine import Database
-from guidebot.events import INTERNAL_PREFIX, Event, decode_internal
+from guidebot.events import INTERNAL_PREFIX, decode_internal
 from guidebot.inbox import InboxProcessor, InboxWriter
 from guidebot.jobs import Scheduler, schedule_defaults
-from guidebot.routing import Context, Dispatcher
+from guidebot.routing import Context, EventRouter
 from guidebot.services import Services, build_services
 from guidebot.settings import Settings
 from guidebot.web.api import commerce as commerce_api
@@ -45,17 +45,12 @@ class Runtime:
     background: set[asyncio.Task[None]] = field(default_factory=set)
 
     async def accept(self, tenant: str, plaintext: str) -> None:
-        pressure = self.processor.pressure
-        pressure.enter()
-        try:
-            item_id = await self.writer.submit(tenant, plaintext)
-        finally:
-            pressure.leave()
+        item_id = await self.writer.submit(tenant, plaintext)
         if item_id is None:
             self.counters[f"{tenant}:duplicate"] += 1
             return
         self.counters[f"{tenant}:accepted"] += 1
-        self.processor.enqueue(item_id, tenant, plaintext)
+        self.processor.wake()
 
     async def drain(self) -> None:
         """Wait until every accepted callback has been handled (tests and the demo)."""
@@ -65,23 +60,18 @@ class Runtime:
 RUNTIME = web.AppKey("runtime", Runtime)
 
 
-def create_app(settings: Settings, *, start_jobs: bool = True, workers: int = 8,
+def create_app(settings: Settings, *, start_jobs: bool = True, workers: int = 256,
                backoff: BackoffConfig | None = None,
                clock: Callable[[], float] = time.time) -> web.Application:
     app = web.Application(middlewares=[admin_auth(settings)])
     db = Database(settings.database_url)
     services = build_services(settings, db, backoff=backoff)
-    dispatcher = Dispatcher(_routers())
-
-    async def publish(event: Event) -> str:
-        return await dispatcher.dispatch(event, Context(services))
-
-    services.publisher = publish
+    router = EventRouter(_routers())
 
     async def process(item_id: int, tenant: str, payload: str) -> str:
         event = (decode_internal(payload) if payload.startswith(INTERNAL_PREFIX)
                  else parse_event(tenant, payload))
-        return await dispatcher.dispatch(event, Context(services, item_id))
+        return await router.dispatch(event, Context(services, item_id))
 
     runtime = Runtime(services, InboxWriter(db), InboxProcessor(db, process, workers=workers),
                       Scheduler(services) if start_jobs else None)
@@ -112,10 +102,13 @@ async def _start(app: web.Application) -> None:
     sync = asyncio.create_task(runtime.services.sync_tags(), name="tag-sync")
     runtime.background.add(sync)
     sync.add_done_callback(runtime.background.discard)
+    released = await runtime.processor.recover()
+    if released:
+        log.info("%s inbox items a stopped process held are claimable again", released)
+    taken = await runtime.services.outbox.recover()
+    if taken:
+        log.info("%s outbox calls a stopped process was making are retried now", taken)
     runtime.processor.start()
-    replayed = await runtime.processor.replay()
-    if replayed:
-        log.info("replaying %s unprocessed inbox items", replayed)
     if runtime.scheduler is not None:
         schedule_defaults(runtime.scheduler, list(runtime.services.settings.tenants))
         runtime.scheduler.start()

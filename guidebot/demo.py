@@ -49,7 +49,7 @@ async def _seed(services: Services, tenant: str, brand: dict[str, Any]) -> None:
 
 async def _channel_codes(services: Services, tenant: str,
                          brand: dict[str, Any]) -> dict[tuple[str, str], Any]:
-    await services.contacts.tags.sync(tenant)
+    await services.tags.sync(tenant)
     codes = {}
     for guide in brand["guides"]:
         codes[(guide["userid"], "")] = await services.channels.create(

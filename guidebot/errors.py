@@ -76,3 +76,11 @@ class WeComApiError(WeComError):
 
 class WelcomeWindowClosed(WeComApiError):
     """41051: the welcome code was used already or the 20 s window passed."""
+
+
+class NoRelation(WeComApiError):
+    """84061: the guide and the customer have no follow relation (any more)."""
+
+
+class TagNameTaken(WeComApiError):
+    """40071: a tag or tag group of that name exists already."""

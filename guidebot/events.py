@@ -171,3 +171,19 @@ def decode_internal(payload: str) -> Event:
             fields[name] = datetime.fromisoformat(fields[name])
     fields["created_at"] = datetime.fromisoformat(fields["created_at"])
     return cls(**fields)
+
+
+def internal_customer(payload: str) -> str:
+    """The customer an encoded internal event is about ('' when none)."""
+    import json
+
+    return str(json.loads(payload)["fields"].get("external_userid") or "")
+
+
+def internal_key(event: Event) -> str:
+    """The dedup key of an internal event: the same order paid twice is one event."""
+    if isinstance(event, OrderRefunded):
+        return f"order_refunded:{event.refund_no}"
+    if isinstance(event, OrderPaid):
+        return f"order_paid:{event.order_no}"
+    raise TypeError(f"no key for {type(event).__name__}")

@@ -1,4 +1,5 @@
-"""The durable inbox: group-committed dedup inserts, tracked processing, replay at start."""
+"""The durable inbox: group-committed dedup inserts; leased batch claims; outcomes recorded
+in batches; failures retried from the database."""
 
 from __future__ import annotations
 
@@ -6,22 +7,50 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+import os
+import re
+import secrets
+import socket
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from guidebot import lanes
 from guidebot.db.engine import Database
 from guidebot.db.repo import inbox as inbox_repo
 from guidebot.db.types import utcnow
-from guidebot.events import Event, encode_internal
+from guidebot.db.writes import Write, apply
+from guidebot.events import INTERNAL_PREFIX, Event, encode_internal, internal_customer
 
 log = logging.getLogger(__name__)
+
+
 
 def payload_digest(plaintext: str) -> str:
     """Dedup key over the whole decrypted payload (FromUserName+CreateTime collides)."""
     return hashlib.sha256(plaintext.encode("utf-8")).hexdigest()
+
+
+_XML_FIELD = r"<{0}>\s*(?:<!\[CDATA\[(.*?)\]\]>|([^<]*))\s*</{0}>"
+_CUSTOMER = re.compile(_XML_FIELD.format("ExternalUserID"), re.S)
+_SENDER = re.compile(_XML_FIELD.format("FromUserName"), re.S)
+
+
+def order_key(payload: str) -> str:
+    """Which items must be handled one after another, in arrival order: a customer's (add
+    before edit before delete, an order before its refund), or an employee's own messages to
+    the app; '' for the rest. Read off the raw payload, before parsing, on the ack path."""
+    if payload.startswith(INTERNAL_PREFIX):
+        customer = internal_customer(payload)
+        return f"c:{customer}"[:160] if customer else ""
+    found = _CUSTOMER.search(payload)
+    if found and (found.group(1) or found.group(2)).strip():
+        return f"c:{(found.group(1) or found.group(2)).strip()}"[:160]
+    sender = _SENDER.search(payload)
+    who = (sender.group(1) or sender.group(2) or "").strip() if sender else ""
+    return f"u:{who}"[:160] if who and who != "sys" else ""
 
 
 @dataclass
@@ -66,7 +95,7 @@ class InboxWriter:
 
     async def _write(self, batch: list[_Pending]) -> dict[tuple[str, str], int]:
         unique = {(p.tenant, p.digest): p.payload for p in batch}
-        items = [(t, d, p) for (t, d), p in unique.items()]
+        items = [(t, d, p, order_key(p)) for (t, d), p in unique.items()]
         at = utcnow()
         return await self._db.write_hot(
             lambda conn: inbox_repo.insert_new_sync(conn, items=items, received_at=at),
@@ -79,99 +108,77 @@ Process = Callable[[int, str, str], Awaitable[str]]
 CLOSE_TRIES, CLOSE_WAIT_S = 3, 5.0
 
 
-class AckPressure:
-    """Tracks callbacks in flight; processing yields to them so acks stay fast in a burst.
+@dataclass(frozen=True)
+class InboxPolicy:
+    """How the processor claims and retries. A failed item is tried `max_attempts` times in
+    all, waiting `retry_delay_s`, then twice that, …; a lease lasts `lease_s` and is renewed
+    every `lease_s / 3` while its item is being handled."""
 
-    Busy means more than `threshold` callbacks waiting for their inbox write now, or at any
-    moment in the last `quiet_s` (in-flight counts dip between group commits, so an instant
-    reading would let workers in mid-burst). Workers wait while busy, but never longer than
-    `max_defer_s` per item — half of WeCom's 20 s welcome window — then go one at a time.
-    """
-
-    def __init__(self, threshold: int = 4, quiet_s: float = 0.5, max_defer_s: float = 10.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
-        self.threshold = threshold
-        self.quiet_s = quiet_s
-        self.max_defer_s = max_defer_s
-        self.in_flight = 0
-        self._clock = clock
-        self._busy_at = -quiet_s
-        self._trickle = asyncio.Semaphore(1)
-
-    def enter(self) -> None:
-        self.in_flight += 1
-        if self.in_flight > self.threshold:
-            self._busy_at = self._clock()
-
-    def leave(self) -> None:
-        self.in_flight -= 1
-
-    def busy(self) -> bool:
-        return (self.in_flight > self.threshold
-                or self._clock() - self._busy_at < self.quiet_s)
-
-    @contextlib.asynccontextmanager
-    async def turn(self) -> AsyncIterator[None]:
-        """Enter when quiet; under sustained pressure, one worker at a time after a delay."""
-        deadline = self._clock() + self.max_defer_s
-        while self.busy() and self._clock() < deadline:
-            await asyncio.sleep(self.quiet_s / 2)
-        if not self.busy():
-            yield
-            return
-        async with self._trickle:
-            yield
+    batch: int = 200
+    follow_ups: int = 16  # items past their urgent part (lanes.later) running at once
+    max_attempts: int = 3
+    retry_delay_s: float = 1.0
+    lease_s: float = 15.0
+    poll_s: float = 0.25
 
 
 class InboxProcessor:
-    """Runs `process(item_id, tenant, payload)` for stored items in tracked worker tasks."""
+    """Claims stored items in batches (leases, so several processes can share the inbox) and
+    runs `process(item_id, tenant, payload)` for each in its own task, at most `workers` in
+    their urgent part at a time and `policy.follow_ups` past it (guidebot/lanes.py), so a
+    burst's welcomes do not queue behind its follow-ups; records outcomes in batches."""
 
-    def __init__(self, db: Database, process: Process, *, workers: int = 8,
-                 max_attempts: int = 3, retry_delay_s: float = 1.0,
-                 pressure: AckPressure | None = None) -> None:
-        self.pressure = pressure or AckPressure()
+    def __init__(self, db: Database, process: Process, *, workers: int = 256,
+                 policy: InboxPolicy = InboxPolicy()) -> None:
         self._db = db
         self._process = process
-        self._queue: asyncio.Queue[tuple[int, str, str, int]] = asyncio.Queue()
-        self._workers_count = workers
-        self._workers: list[asyncio.Task[None]] = []
-        self._retries: set[asyncio.Task[None]] = set()
-        self._max_attempts = max_attempts
-        self._retry_delay_s = retry_delay_s
+        self._limit = workers
+        self._policy = policy
+        self.owner = f"{socket.gethostname()[:20]}:{os.getpid()}:{secrets.token_hex(3)}"
+        self._wake = asyncio.Event()
+        self._slots = asyncio.Event()
+        self._in_flight: dict[int, asyncio.Task[None]] = {}
+        self._urgent: set[int] = set()
+        self._follow_ups = asyncio.Semaphore(policy.follow_ups)
+        self._loops: list[asyncio.Task[None]] = []
+        self._results: list[Write] = []
+        self._flusher: asyncio.Task[None] | None = None
+        self._flushed = asyncio.Event()
 
     def start(self) -> None:
-        self._workers = [asyncio.create_task(self._work(), name=f"inbox-worker-{i}")
-                         for i in range(self._workers_count)]
+        if self._limit > 0:
+            self._loops = [asyncio.create_task(self._claim_loop(), name="inbox-claims"),
+                           asyncio.create_task(self._renew_loop(), name="inbox-leases")]
 
-    def enqueue(self, item_id: int, tenant: str, payload: str, attempt: int = 1) -> None:
-        self._queue.put_nowait((item_id, tenant, payload, attempt))
+    def wake(self) -> None:
+        """New items were stored: claim now instead of at the next poll."""
+        self._wake.set()
 
-    async def replay(self) -> int:
-        """Enqueue every stored item not yet processed (a crash between ack and work)."""
-        replayed, after = 0, 0
-        while True:
-            async with self._db.read() as session:
-                items = await inbox_repo.list_unprocessed(session, after_id=after)
-            if not items:
-                return replayed
-            for item in items:
-                assert item.id is not None
-                self.enqueue(item.id, item.tenant, item.payload)
-                after = item.id
-            replayed += len(items)
+    async def recover(self) -> int:
+        """At start on SQLite (one process), the leases left by a dead process end now."""
+        if not self._db.is_sqlite:
+            return 0
+        async with self._db.write() as session:
+            return await inbox_repo.release_all(session)
 
     async def drain(self) -> None:
-        """Wait until everything queued (and any pending retry) has been handled."""
+        """Wait until nothing this process holds or could claim is left unhandled (tests and
+        the demo); items waiting for a retry are waited for."""
         while True:
-            await self._queue.join()
-            if not self._retries:
+            while self._in_flight or self._results or (self._flusher and not self._flusher.done()):
+                await asyncio.sleep(0.01)
+            async with self._db.read() as session:
+                left = await inbox_repo.pending(session, owner=self.owner, now=utcnow())
+            if not left and not self._in_flight:
                 return
-            await asyncio.gather(*self._retries, return_exceptions=True)
+            self.wake()
+            await asyncio.sleep(0.02)
 
     async def close(self) -> None:
-        """Cancel the workers and wait for them; a worker that swallowed its cancellation is
-        cancelled again rather than waited for forever (a shutdown must end)."""
-        pending = {*self._workers, *self._retries}
+        """Cancel the claim loop and every item's task and wait for them; a task that swallowed
+        its cancellation is cancelled again rather than waited for forever (a shutdown must
+        end). Items cut short keep their lease until it runs out, then are claimed again."""
+        pending = {*self._loops, *self._in_flight.values()}
         for _ in range(CLOSE_TRIES):
             for task in pending:
                 task.cancel()
@@ -179,49 +186,105 @@ class InboxProcessor:
                 break
             _, pending = await asyncio.wait(pending, timeout=CLOSE_WAIT_S)
             if pending:
-                log.warning("%s inbox worker(s) still running after cancel; again",
-                            len(pending))
-        self._workers, self._retries = [], set()
+                log.warning("%s inbox task(s) still running after cancel; again", len(pending))
+        if self._flusher is not None:
+            await asyncio.gather(self._flusher, return_exceptions=True)
+        self._loops, self._in_flight = [], {}
 
-    async def _work(self) -> None:
+    async def _claim_loop(self) -> None:
         while True:
-            item_id, tenant, payload, attempt = await self._queue.get()
+            free = self._limit - len(self._urgent)
+            if free <= 0:
+                self._slots.clear()
+                await self._slots.wait()
+                continue
             try:
-                async with self.pressure.turn():
-                    await self._handle(item_id, tenant, payload, attempt)
-            except Exception:  # noqa: BLE001 - a worker must survive anything
-                log.exception("inbox item %s tenant=%s: bookkeeping failed", item_id, tenant)
-            finally:
-                self._queue.task_done()
+                claimed = await self._claim(min(free, self._policy.batch))
+            except Exception:  # noqa: BLE001 - the loop must survive a database hiccup
+                log.exception("inbox claim failed; trying again")
+                claimed = []
+                await asyncio.sleep(self._policy.poll_s)
+            for item in claimed:
+                self._urgent.add(item.id)
+                self._in_flight[item.id] = asyncio.create_task(
+                    self._handle(item), name=f"inbox-{item.id}")
+            if len(claimed) < min(free, self._policy.batch):
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self._policy.poll_s):
+                        await self._wake.wait()
 
-    async def _handle(self, item_id: int, tenant: str, payload: str, attempt: int) -> None:
+    async def _claim(self, limit: int) -> list[inbox_repo.Claimed]:
+        now = utcnow()
+        async with self._db.write(urgent=True) as session:
+            return await inbox_repo.claim(
+                session, owner=self.owner, now=now, limit=limit,
+                until=now + timedelta(seconds=self._policy.lease_s))
+
+    async def _renew_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self._policy.lease_s / 3)
+            if not self._in_flight:
+                continue
+            try:
+                async with self._db.write() as session:
+                    await inbox_repo.renew(
+                        session, owner=self.owner, ids=list(self._in_flight),
+                        until=utcnow() + timedelta(seconds=self._policy.lease_s))
+            except Exception:  # noqa: BLE001 - a missed renewal is retried in lease_s / 3
+                log.exception("inbox lease renewal failed")
+
+    async def _handle(self, item: inbox_repo.Claimed) -> None:
+        attempt = item.attempts + 1
+        following = False
+
+        async def follow_up() -> None:
+            nonlocal following
+            self._urgent.discard(item.id)
+            self._slots.set()
+            await self._follow_ups.acquire()
+            following = True
+
+        lanes.on_later(follow_up)
         try:
-            outcome = await self._process(item_id, tenant, payload)
+            outcome = await self._process(item.id, item.tenant, item.payload)
+            result = inbox_repo.finished(item_id=item.id, at=utcnow(), outcome=outcome)
+        except asyncio.CancelledError:
+            raise
         except Exception as exc:  # noqa: BLE001 - recorded on the row, retried, bounded
-            error = f"{type(exc).__name__}: {exc}"
-            log.warning("inbox item %s tenant=%s attempt %s failed: %s", item_id, tenant,
-                        attempt, type(exc).__name__, exc_info=attempt >= self._max_attempts)
-            await self._after_failure(item_id, tenant, payload, attempt, error)
-            return
-        async with self._db.write() as session:
-            await inbox_repo.mark_processed(session, item_id=item_id, at=utcnow(),
-                                            outcome=outcome[:32])
+            result = self._failure(item, attempt, exc)
+        finally:
+            if following:
+                self._follow_ups.release()
+            self._urgent.discard(item.id)
+            self._in_flight.pop(item.id, None)
+            self._slots.set()
+        self._results.append(result)
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush())
 
-    async def _after_failure(self, item_id: int, tenant: str, payload: str, attempt: int,
-                             error: str) -> None:
-        async with self._db.write() as session:
-            if attempt >= self._max_attempts:
-                await inbox_repo.mark_processed(session, item_id=item_id, at=utcnow(),
-                                                outcome="failed", error=error)
-                return
-            await inbox_repo.record_failure(session, item_id=item_id, error=error)
-        task = asyncio.create_task(self._retry_later(item_id, tenant, payload, attempt + 1))
-        self._retries.add(task)
-        task.add_done_callback(self._retries.discard)
+    def _failure(self, item: inbox_repo.Claimed, attempt: int, exc: Exception) -> Write:
+        error = f"{type(exc).__name__}: {exc}"
+        final = attempt >= self._policy.max_attempts
+        log.warning("inbox item %s tenant=%s attempt %s failed: %s%s", item.id, item.tenant,
+                    attempt, type(exc).__name__, " (giving up)" if final else "",
+                    exc_info=final)
+        if final:
+            return inbox_repo.finished(item_id=item.id, at=utcnow(), outcome="failed",
+                                       error=error)
+        delay = self._policy.retry_delay_s * 2 ** (attempt - 1)
+        return inbox_repo.retry_later(item_id=item.id, error=error,
+                                      retry_at=utcnow() + timedelta(seconds=delay))
 
-    async def _retry_later(self, item_id: int, tenant: str, payload: str, attempt: int) -> None:
-        await asyncio.sleep(self._retry_delay_s * 2 ** (attempt - 2))
-        self.enqueue(item_id, tenant, payload, attempt)
+    async def _flush(self) -> None:
+        """Group commit of outcomes: everything finished meanwhile goes in one transaction."""
+        while self._results:
+            batch, self._results = self._results, []
+            try:
+                async with self._db.write() as session:
+                    await apply(session, batch)
+            except Exception:  # noqa: BLE001 - the leases run out and the items come back
+                log.exception("recording %s inbox outcomes failed", len(batch))
 
 
 async def stage(session: AsyncSession, *, event: Event, key: str) -> bool:
@@ -234,5 +297,6 @@ async def stage(session: AsyncSession, *, event: Event, key: str) -> bool:
     digest = hashlib.sha256(f"internal:{key}".encode()).hexdigest()
     connection = await session.connection()
     inserted = await inbox_repo.insert_new(
-        connection, items=[(event.tenant, digest, payload)], received_at=utcnow())
+        connection, items=[(event.tenant, digest, payload, order_key(payload))],
+        received_at=utcnow())
     return bool(inserted)

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from guidebot import lanes
 from guidebot.content.reload import reload_library
 
 if TYPE_CHECKING:
@@ -39,6 +40,7 @@ class Scheduler:
             self._scheduler.shutdown(wait=False)
 
     async def _run(self, job: Job, *args: Any) -> None:
+        lanes.run_later()  # a burst's urgent work goes first (guidebot/lanes.py)
         try:
             await job(self._services, *args)
         except Exception:  # noqa: BLE001 - one failing run must not stop the schedule
@@ -52,7 +54,7 @@ async def run_library_reload(services: Services) -> None:
     outcome = await reload_library(services.library, in_use=services.sop.messages_in_use)
     if not outcome.replaced:
         return
-    services.contacts.tags.declare(services.library.tag_groups)
+    services.tags.declare(services.library.tag_groups)
     await services.sop.library_replaced()
     if outcome.tags_changed:
         await services.sync_tags()  # creates tags newly declared in tags.toml
@@ -63,17 +65,17 @@ async def run_outbox_retry(services: Services) -> None:
 
 
 async def run_profile_refresh(services: Services, tenant: str) -> None:
-    await services.contacts.profiles.fill_missing(tenant)
+    await services.profiles.fill_missing(tenant)
 
 
 async def run_tag_sync(services: Services, tenant: str) -> None:
-    await services.contacts.tags.sync(tenant)
+    await services.tags.sync(tenant)
 
 
 async def run_relation_tag_sweep(services: Services, tenant: str) -> None:
     """Client-side tag edits whose edit_external_contact was lost: read back once a day
     (checked hourly, so a process restarted more often than daily still sweeps)."""
-    await services.contacts.tags.sweep_if_due(tenant)
+    await services.tags.sweep_if_due(tenant)
 
 
 async def run_sop_dispatch(services: Services, tenant: str) -> None:

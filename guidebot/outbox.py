@@ -5,11 +5,14 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import random
+import secrets
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -56,21 +59,45 @@ Executor = Callable[[str, dict[str, Any]], Awaitable["dict[str, Any] | Done"]]
 
 @dataclass(frozen=True)
 class RetryPolicy:
+    """Retries of failed calls: later by `retry_due` (delay), or inline while a deadline
+    allows (inline_delay, for the welcome's 20 s)."""
+
     max_attempts: int = 5
     base_s: float = 1.0
     factor: float = 2.0
     max_s: float = 300.0
+    inline_base_s: float = 0.5
+    inline_max_s: float = 2.0
 
     def delay(self, attempt: int) -> float:
         raw = min(self.max_s, self.base_s * self.factor ** max(attempt - 1, 0))
         return raw * random.uniform(0.8, 1.2)
 
+    def inline_delay(self, attempt: int) -> float:
+        return min(self.inline_base_s * attempt, self.inline_max_s)
+
+
+class CallStatus(StrEnum):
+    """An outbox row's state, and what a run or attempt came to (`DUPLICATE`: the key was
+    claimed before, its row owns the call)."""
+
+    SENDING = "sending"
+    DONE = "done"
+    FAILED = "failed"      # retried by retry_due when due
+    DEAD = "dead"          # not retryable, or out of attempts
+    EXPIRED = "expired"    # its deadline passed (a welcome's 20 s)
+    DUPLICATE = "duplicate"
+
 
 @dataclass(frozen=True)
 class Outcome:
-    status: str  # done | duplicate | failed | dead | expired
+    status: CallStatus
     result: dict[str, Any] | None = None
     error: str = ""
+
+
+LEASE_S = 10.0  # a row being sent is another process's to retry once its lease runs out
+STALE_S = 300.0  # rows registered for a batch (no lease) are taken over after this
 
 
 class Outbox:
@@ -81,6 +108,22 @@ class Outbox:
         self._db = db
         self._executors = executors
         self._policy = policy
+        self._owner = f"{os.getpid()}:{secrets.token_hex(4)}"
+
+    async def recover(self) -> int:
+        """At start on SQLite (one process): every row left "sending" was a dead process's
+        call in flight; retry it now (a welcome interrupted by a crash still makes its
+        window). PostgreSQL processes take over such rows when their leases run out."""
+        if not self._db.is_sqlite:
+            return 0
+        async with self._db.write() as session:
+            taken = await outbox_repo.end_leases(session, now=utcnow())
+        if taken:
+            await self.retry_due()
+        return taken
+
+    def _lease(self) -> datetime:
+        return utcnow() + timedelta(seconds=LEASE_S)
 
     async def run(self, *, tenant: str, key: str, kind: str, payload: dict[str, Any],
                   deadline: datetime | None = None, until_deadline: bool = False) -> Outcome:
@@ -92,20 +135,25 @@ class Outbox:
         async with self._db.write() as session:
             item_id = await outbox_repo.insert_if_new(
                 session, tenant=tenant, key=key, kind=kind, payload=json.dumps(payload),
-                due_at=utcnow(), deadline_at=deadline)
+                due_at=utcnow(), deadline_at=deadline, lease_owner=self._owner,
+                lease_until=self._lease())
         if item_id is None:
-            return Outcome("duplicate")
+            return Outcome(CallStatus.DUPLICATE)
         if deadline is not None and utcnow() >= deadline:
             return await self._expire(item_id, "deadline passed before the first attempt")
         attempt = 0
         while True:
             attempt += 1
-            outcome = await self._attempt(item_id, tenant, kind, payload, attempt, deadline)
-            if outcome.status != "failed" or not until_deadline:
+            outcome = await self._attempt(item_id, tenant, kind, payload, attempt, deadline,
+                                          keep_lease=until_deadline)
+            if outcome.status is not CallStatus.FAILED or not until_deadline:
                 return outcome
-            wait = min(0.5 * attempt, 2.0)
+            wait = self._policy.inline_delay(attempt)
             if deadline is None or utcnow() + timedelta(seconds=wait) >= deadline:
                 return await self._expire(item_id, outcome.error)
+            async with self._db.write() as session:
+                await outbox_repo.renew_lease(session, item_id=item_id, owner=self._owner,
+                                              until=self._lease())
             await asyncio.sleep(wait)
 
     async def register(self, session: AsyncSession, *, tenant: str, key: str, kind: str,
@@ -127,7 +175,8 @@ class Outbox:
         now = utcnow()
         await outbox_repo.insert_many(session, rows=[{
             "tenant": tenant, "key": key, "kind": kind, "payload": json.dumps(payload),
-            "status": "sending", "attempts": 0, "last_error": "", "result": "", "due_at": now,
+            "status": CallStatus.SENDING, "attempts": 0, "last_error": "", "result": "",
+            "due_at": now,
             "deadline_at": None, "created_at": now, "updated_at": now}
             for key, kind, payload in rows if key not in before])
         after = await outbox_repo.ids_by_key(session, tenant=tenant, keys=keys)
@@ -142,8 +191,9 @@ class Outbox:
         """Retry failed rows whose time has come (and rows stuck in "sending")."""
         now = utcnow()
         async with self._db.write() as session:
-            items = await outbox_repo.claim_due(session, now=now, limit=limit,
-                                                stale_before=now - timedelta(minutes=5))
+            items = await outbox_repo.claim_due(
+                session, now=now, limit=limit, stale_before=now - timedelta(seconds=STALE_S),
+                owner=self._owner, lease_until=now + timedelta(seconds=LEASE_S))
         for item in items:
             assert item.id is not None
             if item.deadline_at is not None and item.deadline_at <= now:
@@ -158,15 +208,17 @@ class Outbox:
         return len(items)
 
     async def _attempt(self, item_id: int, tenant: str, kind: str, payload: dict[str, Any],
-                       attempt: int, deadline: datetime | None) -> Outcome:
+                       attempt: int, deadline: datetime | None, *,
+                       keep_lease: bool = False) -> Outcome:
         try:
             answer = await self._executors[kind](tenant, payload)
         except WeComError as exc:
-            return await self._failed(item_id, tenant, kind, attempt, exc)
+            return await self._failed(item_id, tenant, kind, attempt, exc,
+                                      keep_lease=keep_lease)
         done = answer if isinstance(answer, Done) else Done(answer)
         async with self._db.write() as session:
             await apply(session, [*done.writes, _done_write(item_id, done)])
-        return Outcome("done", done.result)
+        return Outcome(CallStatus.DONE, done.result)
 
     async def attempt_many(self, prepared: Sequence[Prepared], *,
                            in_flight: int = 8) -> list[Outcome]:
@@ -192,32 +244,37 @@ class Outbox:
         outcomes = []
         for item, answer in zip(prepared, answers, strict=True):
             if isinstance(answer, Done):
-                outcomes.append(Outcome("done", answer.result))
+                outcomes.append(Outcome(CallStatus.DONE, answer.result))
             else:
                 outcomes.append(await self._failed(item.item_id, item.tenant, item.kind, 1,
                                                    answer))
         return outcomes
 
     async def _failed(self, item_id: int, tenant: str, kind: str, attempt: int,
-                      exc: WeComError) -> Outcome:
+                      exc: WeComError, *, keep_lease: bool = False) -> Outcome:
+        """Record a failed attempt: dead when final; else failed and due for `retry_due`, or,
+        while its caller retries it inline (`keep_lease`), still "sending" under our lease."""
         error = f"{type(exc).__name__}: errcode={exc.errcode}"
         final = not exc.retryable or attempt >= self._policy.max_attempts
-        status = "dead" if final else "failed"
+        status = CallStatus.DEAD if final else CallStatus.FAILED
         due = None if final else utcnow() + timedelta(seconds=self._policy.delay(attempt))
         log.warning("outbox item %s tenant=%s kind=%s attempt %s: %s (%s)", item_id, tenant,
                     kind, attempt, error, status)
+        inline = keep_lease and not final
         async with self._db.write() as session:
-            await outbox_repo.record_attempt(session, item_id=item_id, status=status,
-                                             error=error, due_at=due)
+            await outbox_repo.record_attempt(
+                session, item_id=item_id, status=CallStatus.SENDING if inline else status,
+                error=error, due_at=due, lease_owner=self._owner if inline else "",
+                lease_until=self._lease() if inline else None)
         if isinstance(exc, WeComApiError):
             return Outcome(status, {"errcode": exc.errcode}, error)
         return Outcome(status, None, error)
 
     async def _expire(self, item_id: int, error: str) -> Outcome:
         async with self._db.write() as session:
-            await outbox_repo.record_attempt(session, item_id=item_id, status="expired",
-                                             error=error)
-        return Outcome("expired", None, error)
+            await outbox_repo.record_attempt(session, item_id=item_id,
+                                             status=CallStatus.EXPIRED, error=error)
+        return Outcome(CallStatus.EXPIRED, None, error)
 
 
 def _done_write(item_id: int, done: Done) -> Write:

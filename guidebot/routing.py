@@ -1,4 +1,4 @@
-"""Router and Dispatcher: handlers per event type with filters; first match wins."""
+"""Router and EventRouter: handlers per event type with filters; first match wins."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from guidebot import lanes
 from guidebot.events import Event
 
 if TYPE_CHECKING:
@@ -25,6 +26,11 @@ class Context:
 
     services: Services
     inbox_id: int | None = None
+
+    async def later(self) -> None:
+        """The urgent part of this event is done; what follows may wait for a burst's urgent
+        work (guidebot/lanes.py)."""
+        await lanes.later()
 
 
 @dataclass(frozen=True)
@@ -52,7 +58,7 @@ class Router:
         return register
 
 
-class Dispatcher:
+class EventRouter:
     """Routers composed explicitly, in priority order."""
 
     def __init__(self, routers: Sequence[Router]) -> None:

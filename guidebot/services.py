@@ -1,18 +1,19 @@
-"""The service container: built once per process from settings, handed to handlers and jobs."""
+"""The composition root: the whole service graph, built once per process in dependency order
+and not changed afterwards; handlers, jobs and web views receive it."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from guidebot import inbox
 from guidebot.commerce.service import CommerceService
 from guidebot.contacts.channels import ChannelService
-from guidebot.contacts.links import LinkService
 from guidebot.contacts.profiles import ProfileService
-from guidebot.contacts.service import ContactsService
-from guidebot.contacts.tags import TagService
+from guidebot.contacts.relations import RelationService
+from guidebot.contacts.tags import MarkTagCall, TagService
 from guidebot.contacts.welcome import WelcomeService
 from guidebot.content.library import Library, load_library
 from guidebot.content.media import MediaUploads
@@ -20,41 +21,34 @@ from guidebot.db.engine import Database
 from guidebot.db.repo import contacts as contacts_repo
 from guidebot.db.repo.tokens import DbTokenStore
 from guidebot.errors import WeComError
-from guidebot.events import Event
+from guidebot.events import Event, internal_key
 from guidebot.outbox import Executor, Outbox
 from guidebot.settings import Settings
-from guidebot.sop.service import SopService
+from guidebot.sop.executors import SopExecutors
+from guidebot.sop.service import SopClock, SopService
 from guidebot.wecom.client import BackoffConfig, WeComClient
 
 log = logging.getLogger(__name__)
 
-Publisher = Callable[[Event], Awaitable[str]]
 
-
-@dataclass
+@dataclass(frozen=True)
 class Services:
     settings: Settings
     db: Database
     library: Library
     clients: Mapping[str, WeComClient]
-    outbox: Outbox
-    contacts: ContactsService
+    outbox: Outbox  # every kind of call: retries of any row, by any process
+    relations: RelationService
+    profiles: ProfileService
+    tags: TagService
+    welcome: WelcomeService
     channels: ChannelService
     commerce: CommerceService
     sop: SopService
-
-    publisher: Publisher | None = None
-    media: MediaUploads | None = None  # content_library pictures uploaded for WeCom
+    media: MediaUploads  # content_library pictures uploaded for WeCom
 
     def client(self, tenant: str) -> WeComClient:
         return self.clients[tenant]
-
-    async def publish(self, event: Event) -> str:
-        """Route an internal event (e.g. OrderPaid) through the same handlers as callbacks."""
-        if self.publisher is None:
-            log.warning("no publisher wired; %s dropped", type(event).__name__)
-            return "unpublished"
-        return await self.publisher(event)
 
     async def record_tenants(self) -> None:
         async with self.db.write() as s:
@@ -65,31 +59,37 @@ class Services:
         """Sync every tenant's tag library; a WeCom outage here is logged, the job retries."""
         for tenant_id in self.settings.tenants:
             try:
-                count = await self.contacts.tags.sync(tenant_id)
+                count = await self.tags.sync(tenant_id)
                 log.info("tag library synced tenant=%s tags=%s", tenant_id, count)
             except WeComError as exc:
                 log.warning("tag sync failed tenant=%s errcode=%s; retried by the job",
                             tenant_id, exc.errcode)
+
+    async def raise_events(self, events: Sequence[Event]) -> None:
+        """Store events the app raised (orders, refunds) in the inbox, each once by its key,
+        for the handlers to take like callbacks. The orders path is to stage them in the
+        order's own transaction instead (see README, pipeline)."""
+        if not events:
+            return
+        async with self.db.write() as s:
+            for event in events:
+                await inbox.stage(s, event=event, key=internal_key(event))
 
     async def close(self) -> None:
         for client in self.clients.values():
             await client.close()
 
 
-def _executors(clients: Mapping[str, WeComClient], tags: list[TagService]) -> dict[str, Executor]:
-    async def welcome(tenant: str, payload: dict[str, Any]) -> dict[str, Any]:
-        return await clients[tenant].send_welcome_msg(
+class WelcomeCall:
+    """The outbox executor of `welcome`: send_welcome_msg with the add's WelcomeCode."""
+
+    def __init__(self, clients: Mapping[str, WeComClient]) -> None:
+        self._clients = clients
+
+    async def __call__(self, tenant: str, payload: dict[str, Any]) -> dict[str, Any]:
+        return await self._clients[tenant].send_welcome_msg(
             welcome_code=payload["welcome_code"], text=payload.get("text", {}).get("content"),
             attachments=payload.get("attachments", []))
-
-    async def mark_tag(tenant: str, payload: dict[str, Any]) -> dict[str, Any]:
-        result = await clients[tenant].mark_tag(
-            userid=payload["userid"], external_userid=payload["external_userid"],
-            add_tag=payload.get("add_tag", []), remove_tag=payload.get("remove_tag", []))
-        await tags[0].mirror_marked(tenant, payload)
-        return result
-
-    return {"welcome": welcome, "mark_tag": mark_tag}
 
 
 def build_services(settings: Settings, db: Database, *,
@@ -98,23 +98,26 @@ def build_services(settings: Settings, db: Database, *,
     store = DbTokenStore(db)
     clients = {tid: WeComClient(t, tokens=store, backoff=backoff or BackoffConfig())
                for tid, t in settings.tenants.items()}
-    tag_holder: list[TagService] = []
-    executors = _executors(clients, tag_holder)
-    outbox = Outbox(db, executors)
-    tags = TagService(db, clients.__getitem__, outbox, library.tag_groups)
-    tag_holder.append(tags)
-    contacts = ContactsService(
-        settings, db, LinkService(db), ProfileService(db, clients.__getitem__), tags,
-        WelcomeService(outbox, library))
-    channels = ChannelService(db, clients.__getitem__, tags, library)
-    commerce = CommerceService(settings, db, clients.__getitem__)
-    sop = SopService(settings, db, library, clients.__getitem__, outbox, tags=tags)
-    executors.update(sop.executors())
-    contacts.sop = sop.engine
-    contacts.welcome.tracker = commerce.track_attachments
-    sop.track_cards(commerce.track_attachments)
-    pictures = MediaUploads(db, clients.__getitem__, library)
-    contacts.welcome.pictures = pictures.resolve
-    sop.upload_pictures(pictures.resolve)
-    return Services(settings, db, library, clients, outbox, contacts, channels,
-                    commerce=commerce, sop=sop, media=pictures)
+    client_for = clients.__getitem__
+    media = MediaUploads(db, client_for, library)
+    commerce = CommerceService(settings, db, client_for)
+    # Calls made at once by the services below (a welcome, a tag); SOP tasks' calls are
+    # added for the outbox that retries every row.
+    calls: dict[str, Executor] = {"welcome": WelcomeCall(clients),
+                                  "mark_tag": MarkTagCall(db, client_for)}
+    calls_now = Outbox(db, calls)
+    tags = TagService(db, client_for, calls_now, library.tag_groups)
+    profiles = ProfileService(db, client_for)
+    welcome = WelcomeService(settings, db, calls_now, library, profiles,
+                             tracker=commerce.track_attachments, pictures=media.resolve)
+    sop_clock = SopClock()
+    sop_calls = SopExecutors(settings, db, library, client_for, tags=tags,
+                             cards=commerce.track_attachments, pictures=media.resolve,
+                             clock=sop_clock)
+    outbox = Outbox(db, {**calls, **sop_calls.executors()})
+    sop = SopService(settings, db, library, client_for, outbox, sop_calls, clock=sop_clock)
+    return Services(
+        settings=settings, db=db, library=library, clients=clients, outbox=outbox,
+        relations=RelationService(settings, db), profiles=profiles, tags=tags, welcome=welcome,
+        channels=ChannelService(db, client_for, tags, library), commerce=commerce, sop=sop,
+        media=media)

@@ -8,4 +8,4 @@ router = Router("tags")
 
 @router.on(ev.CorpTagChanged)
 async def on_corp_tag_changed(event: ev.CorpTagChanged, ctx: Context) -> None:
-    await ctx.services.contacts.tags.sync(event.tenant)
+    await ctx.services.tags.sync(event.tenant)

@@ -42,9 +42,10 @@ WINDOW_S = 20.0
 WELCOME_PATH = "externalcontact/send_welcome_msg"
 
 
-def spawn(args: list[str], env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
+def spawn(args: list[str], log: Path, env: dict[str, str] | None = None
+          ) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(args, cwd=ROOT, env=env, stdout=log.open("wb"),
+                            stderr=subprocess.STDOUT, start_new_session=True)
 
 
 async def wait_up(http: aiohttp.ClientSession, url: str, timeout_s: float = 60.0) -> None:
@@ -152,6 +153,7 @@ async def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--database-url", default="")
     parser.add_argument("--processes", type=int, default=1)
+    parser.add_argument("--log-level", default="WARNING")
     parser.add_argument("--settle-seconds", type=float, default=25.0,
                         help="how long to wait after a step for late welcomes")
     args = parser.parse_args()
@@ -174,14 +176,15 @@ async def main() -> None:
     subprocess.run([py, "-m", "guidebot", "db", "upgrade", "--config", str(config)], cwd=ROOT,
                    check=True, stdout=subprocess.DEVNULL)
     procs = [spawn([py, "-m", "guidebot", "--log-level", "WARNING", "sandbox", "--config",
-                    str(config), "--port", str(sandbox_port)])]
-    for port in ports:
-        procs.append(spawn([py, "-m", "guidebot", "--log-level", "WARNING", "serve",
-                            "--config", str(config)],
+                    str(config), "--port", str(sandbox_port)], workdir / "sandbox.log")]
+    for n, port in enumerate(ports):
+        procs.append(spawn([py, "-m", "guidebot", "--log-level", args.log_level, "serve",
+                            "--config", str(config)], workdir / f"serve{n}.log",
                            {**os.environ, "GUIDEBOT_SERVER_PORT": str(port)}))
     sandbox = f"http://127.0.0.1:{sandbox_port}"
     servers = [f"http://127.0.0.1:{p}/wecom/bench/callback" for p in ports]
-    print(f"database {db_url.split('@')[-1]}, {args.processes} guidebot process(es)")
+    print(f"database {db_url.split('@')[-1]}, {args.processes} guidebot process(es); "
+          f"logs in {workdir}")
     try:
         connector = aiohttp.TCPConnector(limit=256)
         async with aiohttp.ClientSession(connector=connector) as http:

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
 from guidebot.db.engine import Database
 from guidebot.db.repo import contacts as repo
 from guidebot.db.types import utcnow
-from guidebot.errors import WeComError
+from guidebot.errors import NoRelation, WeComError
 from guidebot.wecom.client import WeComClient
 
 log = logging.getLogger(__name__)
@@ -27,20 +30,63 @@ def profile_fields(response: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+RECENT_S = 120.0  # a profile read for a welcome is stored by the add's follow-up from memory
+RECENT_KEPT = 10_000
+
+
 class ProfileService:
     def __init__(self, db: Database, client_for: Callable[[str], WeComClient]) -> None:
         self._db = db
         self._client_for = client_for
+        self._recent: OrderedDict[tuple[str, str], tuple[float, dict[str, Any]]] = OrderedDict()
+
+    async def name(self, tenant: str, external_userid: str, *, wait_s: float) -> str:
+        """The customer's name from WeCom for a welcome, waiting at most `wait_s`; "" when
+        WeCom fails or is slow. Nothing is written: `fetch` stores it afterwards."""
+        try:
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for can lose a cancellation
+            # that arrives as the fetch completes, and a task told to stop would carry on.
+            async with asyncio.timeout(wait_s):
+                response = await self._read(tenant, external_userid)
+        except TimeoutError:
+            log.warning("profile fetch slow tenant=%s customer=%s; welcome goes without name",
+                        tenant, external_userid)
+            return ""
+        except WeComError as exc:
+            log.warning("profile fetch failed tenant=%s customer=%s errcode=%s", tenant,
+                        external_userid, exc.errcode)
+            return ""
+        return str(profile_fields(response)["name"])
 
     async def fetch(self, tenant: str, external_userid: str) -> str | None:
-        """Fetch and store the profile; the customer's name, or None when WeCom failed."""
+        """Fetch (or take the one read moments ago) and store the profile; the customer's
+        name, or None when WeCom failed."""
         try:
-            response = await self._client_for(tenant).get_external_contact(external_userid)
+            response = await self._read(tenant, external_userid)
         except WeComError as exc:
             log.warning("profile fetch failed tenant=%s customer=%s errcode=%s", tenant,
                         external_userid, exc.errcode)
             return None
         return str((await self._store(tenant, external_userid, response))["name"])
+
+    async def _read(self, tenant: str, external_userid: str) -> dict[str, Any]:
+        key = (tenant, external_userid)
+        kept = self._recent.pop(key, None)
+        if kept is not None and time.monotonic() - kept[0] < RECENT_S:
+            return kept[1]
+        response = await self._client_for(tenant).get_external_contact(external_userid)
+        self._recent[key] = (time.monotonic(), response)
+        while len(self._recent) > RECENT_KEPT:
+            self._recent.popitem(last=False)
+        return response
+
+    async def follow_of(self, tenant: str, external_userid: str, *,
+                        guide: str) -> dict[str, Any] | None:
+        """`refresh`, with a relation WeCom no longer has (84061) as None."""
+        try:
+            return await self.refresh(tenant, external_userid, guide=guide)
+        except NoRelation:
+            return None
 
     async def refresh(self, tenant: str, external_userid: str, *,
                       guide: str) -> dict[str, Any] | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import uuid
@@ -10,6 +11,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+from guidebot.contacts.relations import Relation
 from guidebot.content.library import TagGroup
 from guidebot.db.engine import Database
 from guidebot.db.models import CorpTag
@@ -18,13 +20,12 @@ from guidebot.db.repo import relation_tags
 from guidebot.db.repo import sop_tasks as job_state
 from guidebot.db.repo import tags as repo
 from guidebot.db.types import utcnow
-from guidebot.errors import ValidationFailed, WeComApiError
+from guidebot.errors import TagNameTaken, ValidationFailed
 from guidebot.outbox import Outbox, Outcome
 from guidebot.wecom.client import WeComClient
 
 log = logging.getLogger(__name__)
 
-TAG_NAME_EXISTS = 40071  # FACTS §3.12
 
 
 def _mirror_rows(tenant: str, response: dict[str, Any]) -> list[CorpTag]:
@@ -39,11 +40,8 @@ def _mirror_rows(tenant: str, response: dict[str, Any]) -> list[CorpTag]:
 
 
 async def _create_tags(client: WeComClient, group: str, names: list[str]) -> None:
-    try:
+    with contextlib.suppress(TagNameTaken):  # another process created it first: fine
         await client.add_corp_tag(group_name=group, tags=names)
-    except WeComApiError as exc:
-        if exc.errcode != TAG_NAME_EXISTS:  # another process created it first: fine
-            raise
 
 
 SWEEP_GUIDES = 100  # batch/get_by_user: userid_list ≤ 100 (FACTS §3)
@@ -114,6 +112,29 @@ class TagService:
         outcome = await self._outbox.run(tenant=tenant, key=key[:160], kind="mark_tag",
                                          payload=payload)
         return outcome.status
+
+    async def mark(self, tenant: str, *, key: str, guide: str, external_userid: str,
+                   add: Sequence[str], remove: Sequence[str]) -> Outcome:
+        """mark_tag with tag ids under the caller's key (once per key)."""
+        payload = {"userid": guide, "external_userid": external_userid,
+                   "add_tag": list(add), "remove_tag": list(remove)}
+        return await self._outbox.run(tenant=tenant, key=key[:160], kind="mark_tag",
+                                      payload=payload)
+
+    async def apply_channel_tags(self, relation: Relation) -> str:
+        """The tags a channel code names, on the relation its add made ("none" without)."""
+        if relation.code is None or not relation.channel_tags:
+            return "none"
+        event = relation.event
+        try:
+            tag_ids = await self.resolve(event.tenant, list(relation.channel_tags))
+        except ValidationFailed as exc:
+            log.warning("channel code %s tags not applied tenant=%s: %s", relation.code.id,
+                        event.tenant, exc)
+            return "invalid"
+        return await self.apply(event.tenant, guide=event.guide,
+                                external_userid=event.external_userid, tag_ids=tag_ids,
+                                reason=f"code{relation.code.id}")
 
     async def edit(self, tenant: str, *, guide: str, external_userid: str,
                    add: Sequence[str], remove: Sequence[str]) -> Outcome:
@@ -221,8 +242,19 @@ class TagService:
                      tenant, guide, external_userid, len(added), len(removed))
         return added, removed
 
-    async def mirror_marked(self, tenant: str, payload: dict[str, Any]) -> None:
-        """Record locally what mark_tag did: WeCom raises no callback for API edits."""
+
+class MarkTagCall:
+    """The outbox executor of `mark_tag`: the call, then its local mirror (WeCom raises no
+    callback for API edits)."""
+
+    def __init__(self, db: Database, client_for: Callable[[str], WeComClient]) -> None:
+        self._db = db
+        self._client_for = client_for
+
+    async def __call__(self, tenant: str, payload: dict[str, Any]) -> dict[str, Any]:
+        result = await self._client_for(tenant).mark_tag(
+            userid=payload["userid"], external_userid=payload["external_userid"],
+            add_tag=payload.get("add_tag", []), remove_tag=payload.get("remove_tag", []))
         async with self._db.write() as s:
             await repo.add_customer_tags(s, tenant=tenant, guide=payload["userid"],
                                          external_userid=payload["external_userid"],
@@ -231,3 +263,4 @@ class TagService:
                 await repo.remove_customer_tags(s, tenant=tenant, guide=payload["userid"],
                                                 external_userid=payload["external_userid"],
                                                 tag_ids=payload["remove_tag"])
+        return result

@@ -8,7 +8,7 @@ from typing import Any
 
 from guidebot.commerce.views import customer_commerce
 from guidebot.contacts import binding as rules
-from guidebot.contacts.links import as_period
+from guidebot.contacts.relations import as_period
 from guidebot.db.engine import Database
 from guidebot.db.models import ChannelCode
 from guidebot.db.repo import channels as channels_repo

@@ -7,14 +7,21 @@ from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
+from guidebot.contacts.profiles import ProfileService
+from guidebot.contacts.relations import Relation
 from guidebot.content.library import Library, Message
 from guidebot.content.render import render
+from guidebot.db.engine import Database
+from guidebot.db.repo import contacts as contacts_repo
+from guidebot.db.types import utcnow
 from guidebot.errors import GuidebotError, ValidationFailed
 from guidebot.outbox import Outbox, Outcome
+from guidebot.settings import Settings
 
 log = logging.getLogger(__name__)
 
 WELCOME_WINDOW = timedelta(seconds=20)  # FACTS §3.6
+PROFILE_WAIT_S = 3.0  # the customer's name is worth a short wait, never the window
 DEFAULT_MESSAGE = "welcome_default"
 # (tenant id, guide userid, library attachments, campaign) → the attachments with every
 # `miniprogram` + `sku` page tracked for that guide (CommerceService.track_attachments).
@@ -33,16 +40,47 @@ def to_wecom_attachment(attachment: Mapping[str, Any], appid: str) -> dict[str, 
 
 
 class WelcomeService:
-    def __init__(self, outbox: Outbox, library: Library,
-                 tracker: Tracker | None = None) -> None:
+    def __init__(self, settings: Settings, db: Database, outbox: Outbox, library: Library,
+                 profiles: ProfileService, *, tracker: Tracker, pictures: Pictures) -> None:
+        self._settings = settings
+        self._db = db
         self._outbox = outbox
         self._library = library
-        self.tracker = tracker  # wired by build_services once commerce exists
-        self.pictures: Pictures | None = None  # wired by build_services
+        self._profiles = profiles
+        self._tracker = tracker
+        self._pictures = pictures
 
     def choose(self, message_id: str | None) -> Message | None:
         messages = self._library.messages
         return messages.get(message_id or "") or messages.get(DEFAULT_MESSAGE)
+
+    async def greet(self, relation: Relation, sop_message: str | None = None) -> Outcome | None:
+        """The add's one welcome, with its WelcomeCode inside WeCom's window: the channel
+        code's own message, else the SOP's welcome step (`sop_message`), else the default.
+        Reads only what the message needs (the customer's name only if the text uses it)."""
+        event = relation.event
+        message = self.choose(relation.own_welcome or sop_message)
+        if message is None:
+            log.info("no welcome message configured tenant=%s", event.tenant)
+            return None
+        deadline = event.created_at + WELCOME_WINDOW
+        name = ""
+        if "customer" in message.text:
+            wait_s = min(PROFILE_WAIT_S, (deadline - utcnow()).total_seconds() / 2)
+            name = await self._profiles.name(event.tenant, event.external_userid,
+                                             wait_s=max(wait_s, 0.0))
+        async with self._db.read() as s:
+            guide = await contacts_repo.get_guide(s, tenant=event.tenant, userid=event.guide)
+            store = (await contacts_repo.get_store(s, tenant=event.tenant,
+                                                   store_id=relation.store_id)
+                     if relation.store_id else None)
+        values = {"customer": {"name": name},
+                  "guide": {"name": guide.name if guide else "", "userid": event.guide},
+                  "store": {"name": store.name if store else ""}}
+        return await self.send(
+            event.tenant, welcome_code=event.welcome_code, message=message, values=values,
+            event_at=event.created_at, guide=event.guide,
+            miniprogram_appid=self._settings.tenant(event.tenant).miniprogram_appid)
 
     async def send(self, tenant: str, *, welcome_code: str, message: Message,
                    values: Mapping[str, Mapping[str, str]], event_at: datetime,
@@ -67,12 +105,10 @@ class WelcomeService:
                         attachments: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Picture files as media ids. The welcome cannot wait for a retry (20 s), so an
         attachment whose picture fails to upload is left out and the rest still go."""
-        if self.pictures is None:
-            return attachments
         out = []
         for item in attachments:
             try:
-                out.extend(await self.pictures(tenant, [item]))
+                out.extend(await self._pictures(tenant, [item]))
             except (GuidebotError, OSError) as exc:
                 log.warning("welcome tenant=%s message=%s: %s attachment left out (%s)",
                             tenant, message.id, item["type"], type(exc).__name__)
@@ -82,10 +118,10 @@ class WelcomeService:
         """Mini-program cards with a sku carry the adding guide's tracking token (campaign
         "welcome:<message id>"); if a page cannot take one, the card goes untracked."""
         attachments = [dict(a) for a in message.attachments]
-        if self.tracker is None or not guide:
+        if not guide:
             return attachments
         try:
-            return await self.tracker(tenant, guide, attachments, f"welcome:{message.id}")
+            return await self._tracker(tenant, guide, attachments, f"welcome:{message.id}")
         except ValidationFailed as exc:
             log.warning("welcome card left untracked tenant=%s message=%s: %s", tenant,
                         message.id, exc)

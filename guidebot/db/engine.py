@@ -7,7 +7,7 @@ import collections
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.ext.asyncio import (
@@ -17,6 +17,10 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.orm import Session
+
+from guidebot import lanes
+from guidebot.db.inline import InlineSession
 
 T = TypeVar("T")
 
@@ -36,10 +40,16 @@ class Database:
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self._write_lock = PriorityLock()
         self._sync_engine: Engine | None = None
+        self._inline_engine: Engine | None = None
         self._hot_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="db-hot")
 
     @contextlib.asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
+        if self.is_sqlite and lanes.current() is not lanes.Lane.LATER:
+            with self._inline().connect() as connection, Session(
+                    bind=connection, expire_on_commit=False) as sync:
+                yield cast(AsyncSession, InlineSession(sync))
+            return
         async with self._sessions() as session:
             yield session
 
@@ -47,15 +57,35 @@ class Database:
     async def write(self, *, urgent: bool = False) -> AsyncIterator[AsyncSession]:
         """A session whose transaction commits on success and rolls back on error.
 
-        On SQLite, `urgent` writers (the inbox, which a waiting callback ack depends on) are
-        let in before queued ordinary writers.
+        On SQLite (one writer) waiting writers go in by lane (guidebot/lanes.py): `urgent`
+        ones (the inbox, which acks and claims depend on) first, then the urgent part of
+        events, then follow-ups and jobs.
         """
         if not self.is_sqlite:
             async with self._sessions() as session, session.begin():
                 yield session
             return
-        async with self._write_lock.hold(urgent), self._sessions() as session, session.begin():
-            yield session
+        lane = lanes.Lane.ACK if urgent else lanes.current()
+        async with self._write_lock.hold(lane):
+            if lane is lanes.Lane.LATER:
+                async with self._sessions() as session, session.begin():
+                    yield session
+                return
+            with self._inline().begin() as connection, Session(
+                    bind=connection, expire_on_commit=False) as sync:
+                yield cast(AsyncSession, InlineSession(sync))
+                sync.flush()
+
+    def _inline(self) -> Engine:
+        """The synchronous engine of inline work (guidebot/db/inline.py), made on first use."""
+        if self._inline_engine is None:
+            # Never make the loop wait for a pooled connection: a task may hold one across
+            # an await, and waiting here would block every task (overflow is unbounded).
+            self._inline_engine = create_engine(
+                self.url.replace("+aiosqlite", ""), connect_args={"check_same_thread": False},
+                pool_size=16, max_overflow=-1)
+            event.listen(self._inline_engine, "connect", _sqlite_pragmas)
+        return self._inline_engine
 
     async def write_hot(self, work: Callable[[Connection], T],
                         awork: Callable[[AsyncConnection], Awaitable[T]]) -> T:
@@ -68,7 +98,7 @@ class Database:
         if not self.is_sqlite:
             async with self.engine.begin() as connection:
                 return await awork(connection)
-        async with self._write_lock.hold(urgent=True):
+        async with self._write_lock.hold(lanes.Lane.ACK):
             loop = asyncio.get_running_loop()
             return await loop.run_in_executor(self._hot_thread, self._in_sync_txn, work)
 
@@ -83,35 +113,37 @@ class Database:
         await self.engine.dispose()
         if self._sync_engine is not None:
             self._sync_engine.dispose()
+        if self._inline_engine is not None:
+            self._inline_engine.dispose()
         self._hot_thread.shutdown(wait=False)
 
 
 class PriorityLock:
-    """A FIFO lock in which urgent waiters go ahead of ordinary ones."""
+    """A FIFO lock per level in which lower levels go first (0 before 1 before 2)."""
 
-    def __init__(self) -> None:
+    def __init__(self, levels: int = len(lanes.Lane)) -> None:
         self._held = False
-        self._urgent: collections.deque[asyncio.Future[None]] = collections.deque()
-        self._ordinary: collections.deque[asyncio.Future[None]] = collections.deque()
+        self._queues: list[collections.deque[asyncio.Future[None]]] = [
+            collections.deque() for _ in range(levels)]
 
     @contextlib.asynccontextmanager
-    async def hold(self, urgent: bool = False) -> AsyncIterator[None]:
-        await self._acquire(urgent)
+    async def hold(self, level: int = lanes.Lane.NOW) -> AsyncIterator[None]:
+        await self._acquire(level)
         try:
             yield
         finally:
             self._release()
 
-    async def _acquire(self, urgent: bool) -> None:
-        if not self._held and not self._urgent and not self._ordinary:
+    async def _acquire(self, level: int) -> None:
+        if not self._held and not any(self._queues):
             self._held = True
             return
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        (self._urgent if urgent else self._ordinary).append(waiter)
+        queue = self._queues[level]
+        queue.append(waiter)
         try:
             await waiter
         except asyncio.CancelledError:
-            queue = self._urgent if urgent else self._ordinary
             if waiter.done() and not waiter.cancelled():
                 self._release()  # handed over just as we were cancelled: pass it on
             elif waiter in queue:
@@ -119,7 +151,7 @@ class PriorityLock:
             raise
 
     def _release(self) -> None:
-        for queue in (self._urgent, self._ordinary):
+        for queue in self._queues:
             while queue:
                 waiter = queue.popleft()
                 if not waiter.done():

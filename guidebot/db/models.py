@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Column, Index, Text, UniqueConstraint
+from sqlalchemy import Column, Index, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from guidebot.db.types import UTCDateTime, utcnow
@@ -136,7 +136,14 @@ class InboxItem(SQLModel, table=True):
     """Every accepted callback, once (deduped on a digest of the decrypted payload)."""
 
     __tablename__ = "inbox"
-    __table_args__ = (UniqueConstraint("tenant", "digest"),)
+    __table_args__ = (
+        UniqueConstraint("tenant", "digest"),
+        Index("ix_inbox_pending", "id", sqlite_where=text("processed_at IS NULL"),
+              postgresql_where=text("processed_at IS NULL")),
+        Index("ix_inbox_pending_key", "tenant", "order_key", "id",
+              sqlite_where=text("processed_at IS NULL"),
+              postgresql_where=text("processed_at IS NULL")),
+    )
     id: int | None = Field(default=None, primary_key=True)
     tenant: str = Field(max_length=32)
     digest: str = Field(max_length=64)
@@ -146,6 +153,12 @@ class InboxItem(SQLModel, table=True):
     attempts: int = 0
     outcome: str = Field(default="", max_length=32)
     last_error: str = Field(default="", max_length=512)
+    # Items of one customer are handled in id order (only the oldest pending one is claimable).
+    order_key: str = Field(default="", max_length=160)
+    # A claim is a lease: a process handling the item renews it; a dead one's runs out.
+    # A failed item waits for its retry with no owner and lease_until set to the retry time.
+    lease_owner: str = Field(default="", max_length=40)
+    lease_until: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
 
 
 class OutboxItem(SQLModel, table=True):
@@ -167,6 +180,10 @@ class OutboxItem(SQLModel, table=True):
     deadline_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
     created_at: datetime = Field(default_factory=utcnow, sa_column=_utc())
     updated_at: datetime = Field(default_factory=utcnow, sa_column=_utc())
+    # A "sending" row is leased by the process making the call (renewed while it retries);
+    # when the lease runs out, the row is another process's to retry.
+    lease_owner: str = Field(default="", max_length=40)
+    lease_until: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
 
 
 class AccessToken(SQLModel, table=True):

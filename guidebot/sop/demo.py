@@ -29,9 +29,10 @@ async def story(ctx: Any) -> None:
     ctx.out(f"  {enrolled} demo customers enrolled in new_customer_nurture at their add; "
             "its welcome replaced the default one (same single send_welcome_msg).")
     buyer = ctx.customers[0]
-    await services.publish(OrderPaid(tenant=tenant, created_at=start, order_no="DEMO-O1",
-                                     external_userid=buyer["external_userid"],
-                                     guide=buyer["guide"], amount_fen=29900))
+    await services.raise_events([OrderPaid(tenant=tenant, created_at=start, order_no="DEMO-O1",
+                                           external_userid=buyer["external_userid"],
+                                           guide=buyer["guide"], amount_fen=29900)])
+    await ctx.app[RUNTIME].drain()
     ctx.out(f"  {buyer['name']} pays an order: exits new_customer_nurture (pending steps "
             "cancelled) and enters repurchase_care.")
     for day, hour, minute in MOMENTS:

@@ -9,6 +9,7 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from guidebot.contacts.relations import Relation
 from guidebot.db.engine import Database
 from guidebot.db.repo import contacts as contacts_repo
 from guidebot.db.repo import sop_bulk as bulk
@@ -27,8 +28,8 @@ log = logging.getLogger(__name__)
 class Welcome:
     """The SOP welcome that replaces the default one for this add (one code, one send)."""
 
+    sop_id: str
     message: str
-    step_ids: tuple[int, ...]
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,14 @@ class AddContext:
     store_id: str | None = None
     channel_tags: tuple[str, ...] = ()
     can_welcome: bool = False  # a WelcomeCode came and no channel code names its own welcome
+
+    @classmethod
+    def of(cls, relation: Relation) -> AddContext:
+        event = relation.event
+        return cls(tenant=event.tenant, guide=event.guide, external_userid=event.external_userid,
+                   at=event.created_at, state=event.state, campaign=relation.campaign,
+                   store_id=relation.store_id, channel_tags=relation.channel_tags,
+                   can_welcome=bool(event.welcome_code) and relation.own_welcome is None)
 
 
 class SopEngine:
@@ -99,36 +108,41 @@ class SopEngine:
                  current.version, enrollment_id)
         return enrollment_id, welcome_ids
 
-    async def on_contact_added(self, ctx: AddContext) -> Welcome | None:
-        """Enroll into every matching contact_added SOP; the first one with a welcome step
-        (by SOP id) supplies the welcome, the others' welcome steps are skipped."""
+    async def welcome_for(self, ctx: AddContext) -> Welcome | None:
+        """Which SOP's welcome step this add's WelcomeCode sends (the first matching SOP by
+        id that starts with one), before anything is written: the welcome cannot wait for
+        the enrollment."""
+        if not ctx.can_welcome:
+            return None
+        for sop_id, current in sorted((await self._added_matching(ctx)).items()):
+            if current.spec.steps[0].channel == "welcome":
+                return Welcome(sop_id, current.spec.steps[0].message)
+        return None
+
+    async def on_contact_added(self, ctx: AddContext, welcome: Welcome | None = None,
+                               delivery: str = "") -> None:
+        """Enroll into every matching contact_added SOP. The SOP whose welcome was sent
+        (`welcome`, with the outbox's `delivery` status) has its welcome step recorded as
+        sent or failed; the others' welcome steps are skipped (one WelcomeCode, one send)."""
+        sent = delivery in ("done", "duplicate")
+        for sop_id, current in sorted((await self._added_matching(ctx)).items()):
+            status = ""
+            if current.spec.steps[0].channel == "welcome":
+                status = ("skipped: no WelcomeCode or a channel welcome" if welcome is None
+                          else "skipped: another SOP's welcome was sent"
+                          if welcome.sop_id != sop_id
+                          else "sent" if sent else f"failed: welcome {delivery or 'not sent'}")
+            await self.enroll(ctx.tenant, sop_id, external_userid=ctx.external_userid,
+                              guide=ctx.guide, at=ctx.at, store_id=ctx.store_id, welcome=status)
+
+    async def _added_matching(self, ctx: AddContext) -> dict[str, versions.Current]:
         currents = await self.specs(ctx.tenant)
         async with self._db.read() as s:
             tags = set(await tags_repo.customer_tag_names(
                 s, tenant=ctx.tenant, external_userid=ctx.external_userid))
         tags |= set(ctx.channel_tags)
-        chosen: Welcome | None = None
-        for sop_id in sorted(currents):
-            current = currents[sop_id]
-            if not current.enabled or not _added_matches(current.spec, ctx, tags):
-                continue
-            wants = current.spec.steps[0].channel == "welcome"
-            status = ("queued" if ctx.can_welcome and chosen is None else
-                      "skipped: no WelcomeCode or a channel welcome" if chosen is None else
-                      "skipped: another SOP's welcome was sent") if wants else ""
-            _, ids = await self.enroll(ctx.tenant, sop_id, external_userid=ctx.external_userid,
-                                       guide=ctx.guide, at=ctx.at, store_id=ctx.store_id,
-                                       welcome=status)
-            if ids and chosen is None:
-                chosen = Welcome(current.spec.steps[0].message, tuple(ids))
-        return chosen
-
-    async def welcome_sent(self, step_ids: tuple[int, ...], outcome: str) -> None:
-        status = "sent" if outcome in ("done", "duplicate") else "failed"
-        async with self._db.write() as s:
-            for step_id in step_ids:
-                await repo.set_step(s, step_id=step_id, status=status,
-                                    reason="" if status == "sent" else f"welcome {outcome}")
+        return {sop_id: c for sop_id, c in currents.items()
+                if c.enabled and _added_matches(c.spec, ctx, tags)}
 
     async def exit(self, tenant: str, external_userid: str, rule: str, *,
                    guide: str | None = None) -> int:

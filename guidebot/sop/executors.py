@@ -26,7 +26,7 @@ from guidebot.db.repo import sop_tasks as repo
 from guidebot.db.types import utcnow
 from guidebot.db.writes import Write
 from guidebot.errors import ValidationFailed
-from guidebot.outbox import Done, Executor, Outbox, is_retry
+from guidebot.outbox import Done, Executor, is_retry
 from guidebot.settings import Settings
 from guidebot.sop import guide_links, reconcile
 from guidebot.sop.spec import SopSpec, sop_from_json
@@ -59,11 +59,12 @@ class Loaded:
 
 class SopExecutors:
     def __init__(self, settings: Settings, db: Database, library: Library,
-                 client_for: Callable[[str], WeComClient],
-                 clock: Callable[[], datetime] = utcnow,
-                 tags: TagService | None = None, outbox: Outbox | None = None) -> None:
+                 client_for: Callable[[str], WeComClient], *, tags: TagService,
+                 cards: Tracker, pictures: Pictures,
+                 clock: Callable[[], datetime] = utcnow) -> None:
         self._tags = tags
-        self._outbox = outbox
+        self._cards = cards
+        self._pictures = pictures
         self._clock = clock
         self._settings = settings
         self._db = db
@@ -71,8 +72,6 @@ class SopExecutors:
         self._client_for = client_for
         self._guides: dict[tuple[str, str], tuple[datetime, tuple[str, str]]] = {}
         self._steps: dict[tuple[str, str, int], SopSpec | None] = {}
-        self.tracker: Tracker | None = None  # wired by build_services once commerce exists
-        self.pictures: Pictures | None = None  # wired by build_services (content/media.py)
 
     def executors(self) -> dict[str, Executor]:
         """For the outbox's retries: each loads its one task, then calls."""
@@ -214,24 +213,21 @@ class SopExecutors:
         (campaign "sop:<id>:<step>" or "drop:<id>"); a page that cannot take one is sent
         untracked."""
         attachments = [dict(a) for a in message.attachments]
-        if self.tracker is None:
-            return attachments
         campaign = (f"{task.source}:{task.step_index}" if task.source.startswith("sop:")
                     else task.source)
         try:
-            return await self.tracker(tenant, task.guide, attachments, campaign)
+            return await self._cards(tenant, task.guide, attachments, campaign)
         except ValidationFailed as exc:
             log.warning("task %s: card left untracked: %s", task.id, exc)
             return attachments
 
     async def _uploaded(self, tenant: str,
                         attachments: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        return attachments if self.pictures is None else await self.pictures(tenant,
-                                                                             attachments)
+        return await self._pictures(tenant, attachments)
 
     async def _mark_tags(self, tenant: str, task: SopTask, customers: list[str]) -> None:
         """A step's add_tags / remove_tags, once per customer (each its own outbox row)."""
-        if self._tags is None or self._outbox is None or not task.source.startswith("sop:"):
+        if not task.source.startswith("sop:"):
             return
         spec = await self._version(tenant, task.source[4:], task.version)
         if spec is None:
@@ -246,10 +242,9 @@ class SopExecutors:
             log.warning("task %s: step tags not applied: %s", task.id, exc)
             return
         for customer in customers:
-            await self._outbox.run(
-                tenant=tenant, key=f"sop-tags:{task.id}:{customer}"[:160], kind="mark_tag",
-                payload={"userid": task.guide, "external_userid": customer, "add_tag": add,
-                         "remove_tag": remove})
+            await self._tags.mark(tenant, key=f"sop-tags:{task.id}:{customer}",
+                                  guide=task.guide, external_userid=customer, add=add,
+                                  remove=remove)
 
     async def _version(self, tenant: str, sop_id: str, version: int) -> SopSpec | None:
         """A recorded SOP version (immutable, so remembered)."""

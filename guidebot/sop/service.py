@@ -7,16 +7,13 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from guidebot.contacts.tags import TagService
-from guidebot.contacts.welcome import Pictures
-from guidebot.contacts.welcome import Tracker as CardTracker
 from guidebot.content.library import Library
 from guidebot.content.reload import library_is_newest
 from guidebot.db.engine import Database
 from guidebot.db.repo import sop_plan as plan_repo
 from guidebot.db.repo import sop_tasks as tasks_repo
 from guidebot.db.types import utcnow
-from guidebot.outbox import Executor, Outbox
+from guidebot.outbox import Outbox
 from guidebot.settings import Settings
 from guidebot.sop import drops, scan, versions
 from guidebot.sop.dispatcher import Dispatcher
@@ -30,18 +27,27 @@ from guidebot.wecom.client import WeComClient
 log = logging.getLogger(__name__)
 
 
+class SopClock:
+    """'Now' for every part of the SOP machinery: the demo and tests move it by setting
+    `SopService.clock`, and the executors built beside the service see the same time."""
+
+    def __init__(self, now: Callable[[], datetime] = utcnow) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now()
+
+
 class SopService:
     def __init__(self, settings: Settings, db: Database, library: Library,
-                 client_for: Callable[[str], WeComClient], outbox: Outbox, *,
-                 tags: TagService | None = None,
-                 clock: Callable[[], datetime] = utcnow) -> None:
+                 client_for: Callable[[str], WeComClient], outbox: Outbox,
+                 executors: SopExecutors, *, clock: SopClock) -> None:
         self._settings = settings
         self._db = db
         self._library = library
-        self.clock = clock
+        self._clock = clock
         self.engine = SopEngine(settings, db, self.ready, clock=lambda: self.clock())
-        self._executors = SopExecutors(settings, db, library, client_for,
-                                       clock=lambda: self.clock(), tags=tags, outbox=outbox)
+        self._executors = executors
         self.dispatcher = Dispatcher(
             db, outbox, self._executors, clock=lambda: self.clock(),
             app_msg_per_min=lambda t: settings.tenant(t).quotas.app_msg_per_guide_per_min)
@@ -49,12 +55,13 @@ class SopService:
         self.moments = MomentResults(db, client_for, clock=lambda: self.clock())
         self._synced: set[str] = set()
 
-    def executors(self) -> dict[str, Executor]:
-        return self._executors.executors()
+    @property
+    def clock(self) -> Callable[[], datetime]:
+        return self._clock
 
-    def track_cards(self, tracker: CardTracker) -> None:
-        """Mini-program cards in steps' messages get the guide's tracking token (commerce)."""
-        self._executors.tracker = tracker
+    @clock.setter
+    def clock(self, now: Callable[[], datetime]) -> None:
+        self._clock.now = now
 
     async def messages_in_use(self, messages: Sequence[str]) -> dict[str, str]:
         """Of these message ids, those a task or a planned step still has to send, each with
@@ -67,10 +74,6 @@ class SopService:
     async def guide_page(self, tenant: str, task_id: int) -> dict[str, Any] | None:
         """The page a guide's task card opens (see SopExecutors.page)."""
         return await self._executors.page(tenant, task_id)
-
-    def upload_pictures(self, pictures: Pictures) -> None:
-        """Picture files in steps' messages go out as live media ids (content/media.py)."""
-        self._executors.pictures = pictures
 
     async def ready(self, tenant: str) -> dict[str, versions.Current]:
         """Record new versions of edited SOP files (once per process and per reload), then

@@ -12,6 +12,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from guidebot.errors import (
+    NoRelation,
+    TagNameTaken,
     WeComApiError,
     WeComCredentialError,
     WeComError,
@@ -41,6 +43,8 @@ RATE_LIMIT_CODES = frozenset({-1, 45009, 45033})
 # 40001 secret, 40013 corpid, 40056 agentid, 40091 secret revoked, 41002/41004 missing ones.
 CREDENTIAL_CODES = frozenset({40001, 40013, 40056, 40091, 41002, 41004})
 WELCOME_WINDOW_CLOSED = 41051
+NO_RELATION = 84061  # FACTS §3.12: 不存在外部联系人的关系
+TAG_NAME_TAKEN = 40071  # FACTS §3.12: a tag or group of that name exists
 
 
 @dataclass(frozen=True)
@@ -77,6 +81,10 @@ def error_for(errcode: int, errmsg: str, *, path: str = "") -> WeComError:
         return WeComCredentialError(errcode, errmsg, path=path)
     if errcode == WELCOME_WINDOW_CLOSED:
         return WelcomeWindowClosed(errcode, errmsg, path=path)
+    if errcode == NO_RELATION:
+        return NoRelation(errcode, errmsg, path=path)
+    if errcode == TAG_NAME_TAKEN:
+        return TagNameTaken(errcode, errmsg, path=path)
     return WeComApiError(errcode, errmsg, path=path)
 
 

@@ -74,9 +74,10 @@ async def test_fifty_same_second_adds_from_sys_make_fifty_links(stack: Stack) ->
 
 
 async def test_profile_failure_still_links_and_fills_in_later(stack: Stack) -> None:
+    # The welcome's read of the name fails, and so does the add's follow-up fetch.
     async with stack.http.post(f"{stack.sandbox_url}/_sandbox/faults", json={
             "tenant": "acme", "path": "externalcontact/get", "errcode": 60011,
-            "times": 1}) as resp:
+            "times": 2}) as resp:
         assert resp.status == 200
     added = await stack.sandbox.simulate_add_contact("acme", userid="zhaolei", name="周婷")
     await stack.runtime.drain()
@@ -84,11 +85,23 @@ async def test_profile_failure_still_links_and_fills_in_later(stack: Stack) -> N
     assert status == 200
     assert view["guides"][0]["userid"] == "zhaolei"
     assert view["name"] == "" and view["profile_fetched"] is False
-    assert len(stack.calls("externalcontact/send_welcome_msg")) == 1
-    filled = await stack.runtime.services.contacts.profiles.fill_missing("acme")
+    welcomes = stack.calls("externalcontact/send_welcome_msg")
+    assert len(welcomes) == 1 and welcomes[0]["body"]["text"]["content"].startswith("您好")
+    filled = await stack.runtime.services.profiles.fill_missing("acme")
     assert filled == 1
     _, view = await stack.admin(f"/customers/{added['external_userid']}")
     assert view["name"] == "周婷"
+
+
+async def test_profile_read_for_the_welcome_is_stored_without_a_second_fetch(
+        stack: Stack) -> None:
+    added = await stack.sandbox.simulate_add_contact("acme", userid="zhaolei", name="周婷")
+    await stack.runtime.drain()
+    welcome = stack.calls("externalcontact/send_welcome_msg")[0]["body"]["text"]["content"]
+    assert welcome.startswith("周婷，您好")
+    assert len(stack.calls("externalcontact/get")) == 1
+    _, view = await stack.admin(f"/customers/{added['external_userid']}")
+    assert view["name"] == "周婷" and view["profile_fetched"] is True
 
 
 async def test_unknown_event_is_recorded_not_crashing(stack: Stack) -> None:

@@ -7,6 +7,7 @@ import json
 import pytest
 
 from guidebot.commerce.signature import sign
+from guidebot.events import INTERNAL_PREFIX, decode_internal
 from tests.support.commerce import paid, post_order, refunded
 from tests.support.stack import Stack
 
@@ -146,21 +147,19 @@ async def test_unknown_tenant_is_404(stack: Stack) -> None:
     assert status == 404
 
 
-async def test_order_events_are_published(stack: Stack) -> None:
-    seen = []
-    services = stack.runtime.services
-    forward = services.publisher
-    assert forward is not None
-
-    async def record(event):  # type: ignore[no-untyped-def]
-        seen.append(event)
-        return await forward(event)
-
-    services.publisher = record
+async def test_order_events_are_stored_in_the_inbox_once_and_handled(stack: Stack) -> None:
     await _customer_with_guide(stack, "wmEVENTS")
     await post_order(stack, paid("O-EV", customer="wmEVENTS"))
     await post_order(stack, paid("O-EV", customer="wmEVENTS"))
     await post_order(stack, refunded("O-EV", "R-EV", [{"sku": "SKU1", "amount_fen": 100}]))
-    kinds = [(type(e).__name__, e.order_no, e.guide, e.external_userid) for e in seen]
+    await stack.runtime.drain()
+    rows = await stack.inbox_rows()
+    internal = sorted((r for r in rows if r.payload.startswith(INTERNAL_PREFIX)),
+                      key=lambda r: r.id)
+    seen = [decode_internal(r.payload) for r in internal]
+    kinds = [(type(e).__name__, getattr(e, "order_no", ""), getattr(e, "guide", ""),
+              getattr(e, "external_userid", "")) for e in seen]
     assert kinds == [("OrderPaid", "O-EV", "lina", "wmEVENTS"),
                      ("OrderRefunded", "O-EV", "lina", "wmEVENTS")]
+    assert [r.outcome for r in internal] == ["on_order_paid", "unhandled"]
+    assert all(r.processed_at is not None for r in internal)

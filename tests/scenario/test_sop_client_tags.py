@@ -44,7 +44,7 @@ async def test_client_tags_enroll_through_tag_added_and_exit_an_sop(stack: Stack
         others = [st.sop_id for st in await sop_plan.customer_steps(s, tenant="acme",
                                                                     external_userid=customer)]
     assert others == []
-    await services.contacts.tags.sync("acme")  # the library as at start (tags.toml created)
+    await services.tags.sync("acme")  # the library as at start (tags.toml created)
     sop = services.sop
     await sop.singletons("acme")  # a first pass: nothing tagged yet
 
@@ -127,13 +127,13 @@ async def test_the_daily_sweep_makes_up_client_edits_whose_callback_was_lost(
             {"userid": "lina", "external_userid": "wmONLYWECOM01"}]}) as resp:
         assert resp.status == 200  # a relation guidebot never heard of
     services = stack.runtime.services
-    await services.contacts.tags.sync("acme")
+    await services.tags.sync("acme")
     await services.sop.singletons("acme")  # a first pass: nothing tagged yet
     last = customers[-1]  # on the second page
 
     await _edit_unheard(stack, last, add=["沉睡客"])
     assert await _tags(stack, last) == []  # the mirror never heard of it
-    assert await services.contacts.tags.sweep("acme") == 1
+    assert await services.tags.sweep("acme") == 1
     assert await _tags(stack, last) == ["沉睡客"]
     assert [len(c["body"]["userid_list"]) for c in
             stack.calls("externalcontact/batch/get_by_user")] == [1, 1]  # two pages
@@ -143,9 +143,9 @@ async def test_the_daily_sweep_makes_up_client_edits_whose_callback_was_lost(
                                                     external_userid=last, guide="lina")
     assert enrollment is not None and enrollment.status == "active"
 
-    assert await services.contacts.tags.sweep("acme") == 0  # nothing left to change
+    assert await services.tags.sweep("acme") == 0  # nothing left to change
     await _edit_unheard(stack, last, remove=["沉睡客"])
-    assert await services.contacts.tags.sweep("acme") == 1
+    assert await services.tags.sweep("acme") == 1
     assert await _tags(stack, last) == []
     assert [await _tags(stack, c) for c in customers[:2]] == [[], []]
     status, _ = await stack.admin("/customers/wmONLYWECOM01")

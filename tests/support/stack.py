@@ -130,7 +130,7 @@ class Stack:
 
 
 async def start_stack(aiohttp_server: Any, tmp_path: Path, db_url: str, *,
-                      welcome_window_s: float = 20.0, workers: int = 8,
+                      welcome_window_s: float = 20.0, workers: int = 256,
                       library: Path | None = None) -> Stack:
     settings = load_settings(write_config(tmp_path, db_url, library))
     sandbox_app = create_sandbox_app(settings, welcome_window_s=welcome_window_s)

@@ -31,7 +31,7 @@ async def test_a_worker_that_swallows_a_cancel_is_cancelled_again(
 
     processor = InboxProcessor(None, _process)  # type: ignore[arg-type]
     worker = asyncio.create_task(stubborn())
-    processor._workers = [worker]
+    processor._loops = [worker]
     await asyncio.sleep(0)
     await asyncio.wait_for(processor.close(), timeout=5)
     assert swallowed == [True] and worker.cancelled()

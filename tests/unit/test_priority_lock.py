@@ -11,7 +11,7 @@ async def test_urgent_waiters_go_first_then_fifo() -> None:
     lock, order = PriorityLock(), []
 
     async def take(name: str, urgent: bool) -> None:
-        async with lock.hold(urgent):
+        async with lock.hold(0 if urgent else 1):
             order.append(name)
             await asyncio.sleep(0)
 
@@ -40,7 +40,7 @@ async def test_cancelled_waiters_never_block_or_break_the_lock() -> None:
     await asyncio.wait_for(later, 1)
     assert entered == ["later"]
     assert doomed.cancelled()
-    async with lock.hold(urgent=True):  # the lock is free again
+    async with lock.hold(0):  # the lock is free again
         entered.append("again")
     assert entered == ["later", "again"]
 
@@ -64,3 +64,19 @@ async def test_cancel_after_handover_passes_the_lock_on() -> None:
     handed.cancel()  # ownership was just handed to it; it must pass it on
     await asyncio.wait_for(nxt, 1)
     assert "next" in entered
+
+
+async def test_three_lanes_acks_then_urgent_work_then_follow_ups() -> None:
+    lock, order = PriorityLock(), []
+
+    async def take(name: str, level: int) -> None:
+        async with lock.hold(level):
+            order.append(name)
+            await asyncio.sleep(0)
+
+    async with lock.hold():
+        tasks = [asyncio.create_task(take(n, level)) for n, level in
+                 [("later1", 2), ("now1", 1), ("ack1", 0), ("later2", 2), ("now2", 1)]]
+        await asyncio.sleep(0.01)
+    await asyncio.gather(*tasks)
+    assert order == ["ack1", "now1", "now2", "later1", "later2"]

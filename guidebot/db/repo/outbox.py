@@ -17,21 +17,39 @@ from guidebot.db.writes import Write
 
 async def insert_if_new(session: AsyncSession, *, tenant: str, key: str, kind: str,
                         payload: str, due_at: datetime, deadline_at: datetime | None,
-                        status: str = "sending") -> int | None:
+                        status: str = "sending", lease_owner: str = "",
+                        lease_until: datetime | None = None) -> int | None:
     """The new row's id, or None when the key exists (the call was made or is owned)."""
     now = utcnow()
     stmt = (insert_for(session, OutboxItem).values(
         tenant=tenant, key=key, kind=kind, payload=payload, status=status, attempts=0,
         last_error="", result="", due_at=due_at, deadline_at=deadline_at, created_at=now,
-        updated_at=now).on_conflict_do_nothing(index_elements=["tenant", "key"])
-        .returning(OutboxItem.id))
+        updated_at=now, lease_owner=lease_owner, lease_until=lease_until)
+        .on_conflict_do_nothing(index_elements=["tenant", "key"]).returning(OutboxItem.id))
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
+async def renew_lease(session: AsyncSession, *, item_id: int, owner: str,
+                      until: datetime) -> None:
+    await session.execute(update(OutboxItem).where(
+        OutboxItem.id == item_id, OutboxItem.lease_owner == owner,
+        OutboxItem.status == "sending").values(lease_until=until))
+
+
+async def end_leases(session: AsyncSession, *, now: datetime) -> int:
+    """Every "sending" row is up for retry now (SQLite at start: one process, so whoever was
+    sending is dead)."""
+    result = await session.execute(update(OutboxItem).where(
+        OutboxItem.status == "sending").values(lease_owner="", lease_until=now))
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
 async def record_attempt(session: AsyncSession, *, item_id: int, status: str, error: str = "",
-                         result: str = "", due_at: datetime | None = None) -> None:
+                         result: str = "", due_at: datetime | None = None,
+                         lease_owner: str = "", lease_until: datetime | None = None) -> None:
     values: dict[str, Any] = {"status": status, "last_error": error[:512], "result": result,
-                              "attempts": OutboxItem.attempts + 1, "updated_at": utcnow()}
+                              "attempts": OutboxItem.attempts + 1, "updated_at": utcnow(),
+                              "lease_owner": lease_owner, "lease_until": lease_until}
     if due_at is not None:
         values["due_at"] = due_at
     await session.execute(update(OutboxItem).where(OutboxItem.id == item_id).values(**values))
@@ -41,7 +59,8 @@ _DONE = (update(OutboxItem.__table__)  # type: ignore[attr-defined]
          .where(OutboxItem.__table__.c.id == bindparam("item_id"))  # type: ignore[attr-defined]
          .values(status="done", last_error="", result=bindparam("result_json"),
                  attempts=OutboxItem.__table__.c.attempts + 1,  # type: ignore[attr-defined]
-                 updated_at=bindparam("at", type_=UTCDateTime())))
+                 updated_at=bindparam("at", type_=UTCDateTime()), lease_owner="",
+                 lease_until=None))
 
 
 def done(*, item_id: int, result: str, at: datetime) -> Write:
@@ -66,15 +85,20 @@ async def ids_by_key(session: AsyncSession, *, tenant: str,
 
 
 async def claim_due(session: AsyncSession, *, now: datetime, limit: int = 100,
-                    stale_before: datetime) -> Sequence[OutboxItem]:
-    """Rows to (re)try: failed and due, or stuck in "sending" since before `stale_before`."""
+                    stale_before: datetime, owner: str,
+                    lease_until: datetime) -> Sequence[OutboxItem]:
+    """Rows to (re)try, leased to `owner`: failed and due; "sending" whose lease ran out (its
+    process died); or "sending" without a lease (batched task calls) since `stale_before`."""
     due = (OutboxItem.status == "failed") & (OutboxItem.due_at <= now)
-    stuck = (OutboxItem.status == "sending") & (OutboxItem.updated_at < stale_before)
-    stmt = (select(OutboxItem).where(due | stuck).order_by(OutboxItem.id)  # type: ignore[arg-type]
-            .limit(limit).with_for_update(skip_locked=True))
+    sending = OutboxItem.status == "sending"
+    lapsed = sending & OutboxItem.lease_until.is_not(None) & (OutboxItem.lease_until < now)
+    stuck = sending & OutboxItem.lease_until.is_(None) & (OutboxItem.updated_at < stale_before)
+    stmt = (select(OutboxItem).where(due | lapsed | stuck)  # type: ignore[arg-type]
+            .order_by(OutboxItem.id).limit(limit).with_for_update(skip_locked=True))
     items = list((await session.execute(stmt)).scalars())
     for item in items:
         item.status, item.updated_at = "sending", now
+        item.lease_owner, item.lease_until = owner, lease_until
     return items
 
 

@@ -73,7 +73,7 @@ async def edit_customer_tags(request: web.Request) -> web.Response:
         return _error(400, "add/remove: arrays of tag names")
     tenant, customer = request.match_info["tenant"], request.match_info["external_userid"]
     try:
-        outcome = await _services(request).contacts.tags.edit(
+        outcome = await _services(request).tags.edit(
             tenant, guide=guide, external_userid=customer, add=add, remove=remove)
     except ValidationFailed as exc:
         return _error(400, str(exc))

@@ -74,8 +74,7 @@ async def post_order(request: web.Request) -> web.Response:
         outcome = await commerce.orders.paid(tenant, event)
     else:
         outcome = await commerce.orders.refunded(tenant, event)
-    for domain_event in outcome.events:
-        await services.publish(domain_event)
+    await services.raise_events(outcome.events)
     return web.json_response(outcome.body, status=202 if outcome.status == "held" else 200)
 
 

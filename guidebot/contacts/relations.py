@@ -1,7 +1,8 @@
-"""Recording follow relations and exclusive-guide bindings from contact events."""
+"""Follow relations (a guide and a customer) and exclusive-guide bindings, from contact events."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -14,27 +15,49 @@ from guidebot.db.engine import Database
 from guidebot.db.models import Binding, ChannelCode
 from guidebot.db.repo import channels as channels_repo
 from guidebot.db.repo import contacts as repo
-from guidebot.settings import TenantSettings
+from guidebot.settings import Settings, TenantSettings
 
 TRANSFER_MATCH_WINDOW = timedelta(days=2)  # takeover add ↔ handover delete (order unverified)
 
 
 @dataclass(frozen=True)
-class AddOutcome:
+class Relation:
+    """A relation as recorded by an add: the event, and the channel code its state named."""
+
+    event: ev.ContactAdded
     code: ChannelCode | None
     store_id: str | None
+
+    @property
+    def tenant(self) -> str:
+        return self.event.tenant
+
+    @property
+    def campaign(self) -> str:
+        return self.code.campaign if self.code else ""
+
+    @property
+    def channel_tags(self) -> tuple[str, ...]:
+        return tuple(json.loads(self.code.tags)) if self.code else ()
+
+    @property
+    def own_welcome(self) -> str | None:
+        """The welcome message the channel code names (it beats an SOP's)."""
+        return self.code.welcome_message if self.code and self.code.welcome_message else None
 
 
 def as_period(b: Binding) -> rules.Period:
     return rules.Period(b.guide, b.started_at, b.ended_at, b.end_reason)
 
 
-class LinkService:
-    def __init__(self, db: Database) -> None:
+class RelationService:
+    def __init__(self, settings: Settings, db: Database) -> None:
+        self._settings = settings
         self._db = db
 
-    async def record_add(self, tenant: TenantSettings, event: ev.ContactAdded,
-                         inbox_id: int | None) -> AddOutcome:
+    async def record_add(self, event: ev.ContactAdded, inbox_id: int | None) -> Relation:
+        """The relation, its follow event and (unless half-added) the binding rules."""
+        tenant = self._settings.tenant(event.tenant)
         async with self._db.write() as s:
             code = await self._channel_code(s, tenant.id, event.state)
             store_id = code.store_id if code else None
@@ -51,19 +74,20 @@ class LinkService:
             if not event.half:
                 await self._bind_on_add(s, tenant, event.external_userid, event.guide,
                                         event.created_at)
-        return AddOutcome(code, store_id)
+        return Relation(event, code, store_id)
 
-    async def record_guide_deleted(self, tenant: TenantSettings, event: ev.ContactDeletedByGuide,
+    async def record_guide_deleted(self, event: ev.ContactDeletedByGuide,
                                    inbox_id: int | None) -> None:
+        tenant = self._settings.tenant(event.tenant)
         status = "transferred" if event.by_transfer else "deleted_by_guide"
         async with self._db.write() as s:
             await self._end(s, tenant.id, event, status, inbox_id)
             if event.by_transfer:
                 await self._move_binding_on_transfer(s, tenant, event)
 
-    async def record_customer_deleted(self, tenant: TenantSettings,
-                                      event: ev.ContactDeletedByCustomer,
+    async def record_customer_deleted(self, event: ev.ContactDeletedByCustomer,
                                       inbox_id: int | None) -> None:
+        tenant = self._settings.tenant(event.tenant)
         async with self._db.write() as s:
             await self._end(s, tenant.id, event, "deleted_by_customer", inbox_id)
             bound = await self._current(s, tenant, event.external_userid, event.created_at)
@@ -72,8 +96,9 @@ class LinkService:
                 await repo.end_binding(s, binding_id=bound.id, at=event.created_at,
                                        reason="customer_deleted")
 
-    async def record_transfer_failed(self, tenant: TenantSettings, event: ev.TransferFailed,
+    async def record_transfer_failed(self, event: ev.TransferFailed,
                                      inbox_id: int | None) -> None:
+        tenant = self._settings.tenant(event.tenant)
         async with self._db.write() as s:
             await repo.ensure_customer(s, tenant=tenant.id, external_userid=event.external_userid)
             await repo.add_follow_event(

@@ -1,0 +1,147 @@
+"""The event pipeline on the real app: a burst's welcomes each sent once inside WeCom's window,
+failed items retried from the database (3 tries in all), handled items never handled again
+after a restart, the welcome's 20 s, the tag-library handler and the callback size limit."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from guidebot.app import RUNTIME, create_app
+from tests.support.stack import FAST_BACKOFF, Stack, start_stack
+from tests.support.wecom import encrypt_callback
+
+BURST = 100
+
+
+async def _fault(stack: Stack, path: str, errcode: int, times: int) -> None:
+    async with stack.http.post(f"{stack.sandbox_url}/_sandbox/faults", json={
+            "tenant": "acme", "path": path, "errcode": errcode, "times": times}) as resp:
+        assert resp.status == 200, await resp.text()
+
+
+async def test_a_burst_of_adds_gets_every_welcome_once_inside_the_window(stack: Stack) -> None:
+    """100 customers add guides at once: each WelcomeCode is used by exactly one successful
+    send_welcome_msg (the sandbox refuses a code after 20 s, so success means in time), and
+    everything after the welcome (profile, SOP enrolment) happened for each of them."""
+    adds = await asyncio.gather(*(stack.sandbox.simulate_add_contact(
+        "acme", userid=f"guide{i % 7}", external_userid=f"wmBURST{i:04d}", name=f"客{i}")
+        for i in range(BURST)))
+    assert all(a["delivery"]["status"] == 200 for a in adds)
+    await stack.runtime.drain()
+    welcomes = stack.calls("externalcontact/send_welcome_msg")
+    sent = Counter(c["body"]["welcome_code"] for c in welcomes if c["errcode"] == 0)
+    assert sent == Counter({a["welcome_code"]: 1 for a in adds})
+    assert [c for c in welcomes if c["errcode"] != 0] == []
+    for add in adds[:: BURST // 10]:
+        status, view = await stack.admin(f"/customers/{add['external_userid']}")
+        assert status == 200 and view["name"].startswith("客") and view["profile_fetched"]
+    rows = await stack.inbox_rows()
+    assert len(rows) == BURST
+    assert {r.outcome for r in rows} == {"on_contact_added"}
+    assert {r.attempts for r in rows} == {1}
+
+
+async def test_a_failing_item_is_retried_and_succeeds_on_the_third_try(stack: Stack) -> None:
+    added = await stack.sandbox.simulate_add_contact("acme", userid="lina", name="林")
+    await stack.runtime.drain()
+    await _fault(stack, "externalcontact/get", 60011, 2)  # not retried by the client itself
+    edit = await stack.sandbox.simulate_event("acme", {
+        "Event": "change_external_contact", "ChangeType": "edit_external_contact",
+        "UserID": "lina", "ExternalUserID": added["external_userid"]})
+    assert edit["delivery"]["status"] == 200
+    await stack.runtime.drain()
+    edited = [r for r in await stack.inbox_rows() if r.outcome != "on_contact_added"]
+    assert [(r.outcome, r.attempts) for r in edited] == [("on_contact_edited", 3)]
+
+
+async def test_an_item_failing_every_time_is_given_up_after_three_tries(stack: Stack) -> None:
+    added = await stack.sandbox.simulate_add_contact("acme", userid="lina", name="林")
+    await stack.runtime.drain()
+    await _fault(stack, "externalcontact/get", 60011, 10)
+    await stack.sandbox.simulate_event("acme", {
+        "Event": "change_external_contact", "ChangeType": "edit_external_contact",
+        "UserID": "lina", "ExternalUserID": added["external_userid"]})
+    await stack.runtime.drain()
+    edited = [r for r in await stack.inbox_rows() if r.outcome != "on_contact_added"]
+    assert [(r.outcome, r.attempts) for r in edited] == [("failed", 3)]
+    gets = [c for c in stack.calls("externalcontact/get") if c["errcode"] == 60011]
+    assert len(gets) == 3
+
+
+async def test_handled_items_are_not_handled_again_after_a_restart(
+        aiohttp_server: Any, tmp_path: Path, db_url: str) -> None:
+    stack = await start_stack(aiohttp_server, tmp_path, db_url)
+    try:
+        added = await stack.sandbox.simulate_add_contact("acme", userid="lina", name="孙悦")
+        await stack.runtime.drain()
+        startup = {"gettoken", "externalcontact/get_corp_tag_list"}  # any start does these
+        calls_before = [c for c in stack.calls() if c["path"] not in startup]
+        rows_before = [(r.id, r.outcome, r.attempts) for r in await stack.inbox_rows()]
+        await stack.app.shutdown()
+        await stack.app.cleanup()
+        app = create_app(replace(stack.settings), start_jobs=False, backoff=FAST_BACKOFF)
+        await aiohttp_server(app)
+        await app[RUNTIME].drain()
+        await asyncio.sleep(0.3)  # a claim pass more: still nothing
+        async with app[RUNTIME].services.db.read() as s:
+            from sqlalchemy import select
+
+            from guidebot.db.models import FollowEvent, InboxItem
+
+            items = list((await s.execute(select(InboxItem))).scalars())
+            follow_events = list((await s.execute(select(FollowEvent))).scalars())
+        assert [(r.id, r.outcome, r.attempts) for r in items] == rows_before
+        assert len(follow_events) == 1
+        assert [c for c in stack.calls() if c["path"] not in startup] == calls_before
+        assert [c["body"]["welcome_code"] for c in
+                stack.calls("externalcontact/send_welcome_msg")] == [added["welcome_code"]]
+        await app.shutdown()
+        await app.cleanup()
+    finally:
+        await stack.http.close()
+
+
+async def test_a_welcome_held_up_for_five_seconds_still_goes_inside_its_20_s(
+        stack: Stack) -> None:
+    """WeCom rate-limits send_welcome_msg for about five seconds (four outbox attempts of
+    three client tries each): the welcome is retried inline and sent, not expired."""
+    await _fault(stack, "externalcontact/send_welcome_msg", 45009, 12)
+    added = await stack.sandbox.simulate_add_contact("acme", userid="lina", name="孙悦")
+    await stack.runtime.drain()
+    welcomes = stack.calls("externalcontact/send_welcome_msg")
+    assert [c["errcode"] for c in welcomes] == [45009] * 12 + [0]
+    assert welcomes[-1]["body"]["welcome_code"] == added["welcome_code"]
+    async with stack.runtime.services.db.read() as s:
+        from guidebot.db.repo import outbox as outbox_repo
+
+        row = await outbox_repo.get_by_key(s, tenant="acme",
+                                           key=f"welcome:{added['welcome_code']}")
+    assert row is not None and row.status == "done" and row.attempts == 5
+
+
+async def test_a_tag_made_in_the_wecom_console_reaches_the_library(stack: Stack) -> None:
+    await stack.runtime.services.tags.sync("acme")
+    async with stack.http.post(f"{stack.sandbox_url}/_sandbox/acme/tags", json={
+            "group_name": "直播", "tag": [{"name": "双12直播间"}]}) as resp:
+        assert resp.status == 200, await resp.text()
+    await stack.runtime.drain()
+    rows = [r for r in await stack.inbox_rows() if r.outcome]
+    assert rows and {r.outcome for r in rows} == {"on_corp_tag_changed"}
+    assert await stack.runtime.services.tags.resolve("acme", ["双12直播间"])
+
+
+async def test_the_callback_body_limit_is_64_kib(stack: Stack) -> None:
+    xml = ("<xml><ToUserName>x</ToUserName><FromUserName>sys</FromUserName>"
+           "<CreateTime>1700000000</CreateTime><MsgType>event</MsgType>"
+           "<Event>padding_test</Event><Pad>{}</Pad></xml>")
+    signed = encrypt_callback(stack.tenant(), xml.format("p" * 100))
+    room = 64 * 1024 - len(signed.body)
+    fits = replace(signed, body=signed.body.replace(b"</xml>", b" " * room + b"</xml>"))
+    too_big = replace(signed, body=signed.body.replace(b"</xml>", b" " * (room + 1) + b"</xml>"))
+    assert len(fits.body) == 64 * 1024 and len(too_big.body) == 64 * 1024 + 1
+    assert await stack.post_signed(too_big) == 413
+    assert await stack.post_signed(fits) == 200
