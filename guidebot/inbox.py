@@ -18,6 +18,7 @@ from datetime import timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from guidebot import lanes
+from guidebot.backoff import INBOX_RETRY, Backoff
 from guidebot.db.engine import Database
 from guidebot.db.repo import inbox as inbox_repo
 from guidebot.db.types import utcnow
@@ -110,14 +111,13 @@ CLOSE_TRIES, CLOSE_WAIT_S = 3, 5.0
 
 @dataclass(frozen=True)
 class InboxPolicy:
-    """How the processor claims and retries. A failed item is tried `max_attempts` times in
-    all, waiting `retry_delay_s`, then twice that, …; a lease lasts `lease_s` and is renewed
-    every `lease_s / 3` while its item is being handled."""
+    """How the processor claims and retries. A failed item is tried `retry.attempts` times in
+    all, waiting as `retry` says; a lease lasts `lease_s` and is renewed every `lease_s / 3`
+    while its item is being handled."""
 
     batch: int = 200
     follow_ups: int = 16  # items past their urgent part (lanes.later) running at once
-    max_attempts: int = 3
-    retry_delay_s: float = 1.0
+    retry: Backoff = INBOX_RETRY
     lease_s: float = 15.0
     poll_s: float = 0.25
 
@@ -265,14 +265,14 @@ class InboxProcessor:
 
     def _failure(self, item: inbox_repo.Claimed, attempt: int, exc: Exception) -> Write:
         error = f"{type(exc).__name__}: {exc}"
-        final = attempt >= self._policy.max_attempts
+        final = attempt >= self._policy.retry.attempts
         log.warning("inbox item %s tenant=%s attempt %s failed: %s%s", item.id, item.tenant,
                     attempt, type(exc).__name__, " (giving up)" if final else "",
                     exc_info=final)
         if final:
             return inbox_repo.finished(item_id=item.id, at=utcnow(), outcome="failed",
                                        error=error)
-        delay = self._policy.retry_delay_s * 2 ** (attempt - 1)
+        delay = self._policy.retry.delay(attempt)
         return inbox_repo.retry_later(item_id=item.id, error=error,
                                       retry_at=utcnow() + timedelta(seconds=delay))
 

@@ -6,7 +6,6 @@ import asyncio
 import json
 import logging
 import os
-import random
 import secrets
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextvars import ContextVar
@@ -17,6 +16,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from guidebot.backoff import OUTBOX_INLINE, OUTBOX_RETRY, Backoff
 from guidebot.db.engine import Database
 from guidebot.db.repo import outbox as outbox_repo
 from guidebot.db.types import utcnow
@@ -57,26 +57,6 @@ class Prepared:
 Executor = Callable[[str, dict[str, Any]], Awaitable["dict[str, Any] | Done"]]
 
 
-@dataclass(frozen=True)
-class RetryPolicy:
-    """Retries of failed calls: later by `retry_due` (delay), or inline while a deadline
-    allows (inline_delay, for the welcome's 20 s)."""
-
-    max_attempts: int = 5
-    base_s: float = 1.0
-    factor: float = 2.0
-    max_s: float = 300.0
-    inline_base_s: float = 0.5
-    inline_max_s: float = 2.0
-
-    def delay(self, attempt: int) -> float:
-        raw = min(self.max_s, self.base_s * self.factor ** max(attempt - 1, 0))
-        return raw * random.uniform(0.8, 1.2)
-
-    def inline_delay(self, attempt: int) -> float:
-        return min(self.inline_base_s * attempt, self.inline_max_s)
-
-
 class CallStatus(StrEnum):
     """An outbox row's state, and what a run or attempt came to (`DUPLICATE`: the key was
     claimed before, its row owns the call)."""
@@ -103,11 +83,12 @@ STALE_S = 300.0  # rows registered for a batch (no lease) are taken over after t
 class Outbox:
     """Runs calls by key. `executors[kind](tenant, payload)` performs the WeCom call."""
 
-    def __init__(self, db: Database, executors: Mapping[str, Executor],
-                 policy: RetryPolicy = RetryPolicy()) -> None:
+    def __init__(self, db: Database, executors: Mapping[str, Executor], *,
+                 retry: Backoff = OUTBOX_RETRY, inline: Backoff = OUTBOX_INLINE) -> None:
         self._db = db
         self._executors = executors
-        self._policy = policy
+        self._retry = retry
+        self._inline = inline
         self._owner = f"{os.getpid()}:{secrets.token_hex(4)}"
 
     async def recover(self) -> int:
@@ -148,7 +129,7 @@ class Outbox:
                                           keep_lease=until_deadline)
             if outcome.status is not CallStatus.FAILED or not until_deadline:
                 return outcome
-            wait = self._policy.inline_delay(attempt)
+            wait = self._inline.delay(attempt)
             if deadline is None or utcnow() + timedelta(seconds=wait) >= deadline:
                 return await self._expire(item_id, outcome.error)
             async with self._db.write() as session:
@@ -255,9 +236,9 @@ class Outbox:
         """Record a failed attempt: dead when final; else failed and due for `retry_due`, or,
         while its caller retries it inline (`keep_lease`), still "sending" under our lease."""
         error = f"{type(exc).__name__}: errcode={exc.errcode}"
-        final = not exc.retryable or attempt >= self._policy.max_attempts
+        final = not exc.retryable or attempt >= self._retry.attempts
         status = CallStatus.DEAD if final else CallStatus.FAILED
-        due = None if final else utcnow() + timedelta(seconds=self._policy.delay(attempt))
+        due = None if final else utcnow() + timedelta(seconds=self._retry.delay(attempt))
         log.warning("outbox item %s tenant=%s kind=%s attempt %s: %s (%s)", item_id, tenant,
                     kind, attempt, error, status)
         inline = keep_lease and not final

@@ -8,7 +8,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 WEB_BOUNDARY = ("guidebot/app.py", "guidebot/server.py", "guidebot/demo.py", "guidebot/cli.py",
                 "guidebot/wecom/", "guidebot/web/", "guidebot/sandbox/",
-                "guidebot/demo_commerce.py")
+                "guidebot/demo_commerce.py", "guidebot/demo_sop.py")
 
 
 def _imports(path: Path) -> set[str]:
@@ -82,3 +82,117 @@ def test_every_handler_file_has_one_router_listed_in_order() -> None:
 
     files = {p.stem for p in (ROOT / "handlers").glob("*.py") if p.stem != "__init__"}
     assert {r.name for r in handlers.ROUTERS} == files
+
+
+def _package(module: str) -> str:
+    """guidebot.sop.engine → guidebot.sop; guidebot.app → guidebot.app."""
+    return ".".join(module.split(".")[:2])
+
+
+def _runtime_imports(path: Path) -> set[str]:
+    """Imports that run (those under `if TYPE_CHECKING:` only name types)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    typing_only = {id(n) for node in ast.walk(tree) if isinstance(node, ast.If)
+                   and "TYPE_CHECKING" in ast.unparse(node.test)
+                   for n in ast.walk(node)}
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if id(node) in typing_only:
+            continue
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return names
+
+
+def _package_graph() -> dict[str, set[str]]:
+    graph: dict[str, set[str]] = {}
+    for path in _sources("guidebot"):
+        if "migrations" in path.parts:
+            continue
+        source = _package(".".join(path.relative_to(ROOT).with_suffix("").parts))
+        targets = {_package(n) for n in _runtime_imports(path) if n.startswith("guidebot.")}
+        known = {t for t in targets if (ROOT / t.replace(".", "/")).exists()
+                 or (ROOT / (t.replace(".", "/") + ".py")).exists()}
+        graph.setdefault(source, set()).update(known - {source})
+    return graph
+
+
+def test_no_package_import_cycles() -> None:
+    graph = _package_graph()
+
+    def reaches(start: str, goal: str) -> bool:
+        seen, todo = set(), [start]
+        while todo:
+            node = todo.pop()
+            for nxt in graph.get(node, ()):
+                if nxt == goal:
+                    return True
+                if nxt not in seen:
+                    seen.add(nxt)
+                    todo.append(nxt)
+        return False
+
+    cycles = sorted(f"{a} → {b}" for a, targets in graph.items() for b in targets
+                    if reaches(b, a))
+    assert cycles == []
+
+
+def test_web_reaches_the_engine_only_through_services() -> None:
+    """Views call services; they build no SQL, touch no repo and speak no WeCom."""
+    for path in _sources("guidebot/web"):
+        names = _imports(path)
+        assert not _uses(names, "guidebot.db"), _rel(path)
+        assert not _uses(names, "guidebot.wecom"), _rel(path)
+        assert not _uses(names, "sqlalchemy"), _rel(path)
+
+
+def test_the_composition_root_builds_the_graph_without_mutation() -> None:
+    """build_services assigns no attribute of anything it built (no wiring afterwards), and
+    the container is frozen."""
+    import dataclasses
+
+    from guidebot.services import Services
+
+    tree = ast.parse((ROOT / "guidebot/services.py").read_text(encoding="utf-8"))
+    build = next(n for n in ast.walk(tree)
+                 if isinstance(n, ast.FunctionDef) and n.name == "build_services")
+    assigned = [ast.unparse(t) for n in ast.walk(build)
+                if isinstance(n, ast.Assign | ast.AugAssign)
+                for t in (n.targets if isinstance(n, ast.Assign) else [n.target])
+                if isinstance(t, ast.Attribute | ast.Subscript)]
+    updates = [ast.unparse(n) for n in ast.walk(build) if isinstance(n, ast.Call)
+               and isinstance(n.func, ast.Attribute) and n.func.attr in ("update", "append")]
+    assert (assigned, updates) == ([], [])
+    assert Services.__dataclass_params__.frozen  # type: ignore[attr-defined]
+    optional = [f.name for f in dataclasses.fields(Services) if "None" in str(f.type)]
+    assert optional == []
+
+
+def test_wecom_error_codes_stay_inside_the_adapter() -> None:
+    """Outside guidebot/wecom/ (and the sandbox, which plays WeCom) errors are types, not
+    numbers: no `errcode` compared with a literal."""
+    offenders = []
+    for path in _sources("guidebot") + _sources("handlers"):
+        rel = _rel(path)
+        if rel.startswith(("guidebot/wecom/", "guidebot/sandbox/")):
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Compare) and "errcode" in ast.unparse(node) and any(
+                    isinstance(c, ast.Constant) and isinstance(c.value, int)
+                    for c in [node.left, *node.comparators]):
+                offenders.append(f"{rel}:{node.lineno}")
+    assert offenders == []
+
+
+def test_an_add_is_traced_from_http_to_the_database_in_six_files() -> None:
+    """webhook → app (accept, process) → inbox → handler → relations service → repo."""
+    story = (ROOT / "handlers/contacts.py").read_text(encoding="utf-8")
+    assert "relations.record_add" in story and "welcome.greet" in story
+    relations = _imports(ROOT / "guidebot/contacts/relations.py")
+    assert "guidebot.db.repo" in relations or any(n.startswith("guidebot.db.repo")
+                                                  for n in relations)
+    app = (ROOT / "guidebot/app.py").read_text(encoding="utf-8")
+    assert "CallbackViews" in app and "InboxProcessor" in app and "router.dispatch" in app

@@ -6,7 +6,6 @@ import json
 from datetime import datetime
 from typing import Any
 
-from guidebot.commerce.views import customer_commerce
 from guidebot.contacts import binding as rules
 from guidebot.contacts.relations import as_period
 from guidebot.db.engine import Database
@@ -53,7 +52,6 @@ async def customer_view(db: Database, tenant: TenantSettings,
         "tags": tags,
         "channel": ({"store": code.store_id, "guide": code.guide,
                      "campaign": code.campaign or None} if code else None),
-        **await customer_commerce(db, tenant, external_userid),  # orders, propensity
     }
 
 

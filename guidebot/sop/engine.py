@@ -208,7 +208,12 @@ class SopEngine:
             raise ValidationFailed(f"SOP {sop_id!r} starts with a welcome; it needs an add")
         enrollment_id, _ = await self.enroll(tenant, sop_id, external_userid=external_userid,
                                              guide=guide, at=self.clock())
-        return enrollment_id, enrollment_id is not None
+        if enrollment_id is not None:
+            return enrollment_id, True
+        async with self._db.read() as s:  # enrolled before: that enrollment
+            found = await repo.find_enrollment(s, tenant=tenant, sop_id=sop_id,
+                                               external_userid=external_userid, guide=guide)
+        return (found.id if found else None), False
 
     async def enroll_audience(self, tenant: str, sop_id: str, audience: Audience) -> int:
         """Enroll every active relation the audience admits, now (HQ starting an SOP for an

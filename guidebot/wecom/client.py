@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import mimetypes
-import random
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from guidebot.backoff import WECOM_RATE_LIMIT, Backoff
 from guidebot.errors import (
     NoRelation,
     TagNameTaken,
@@ -47,28 +47,7 @@ NO_RELATION = 84061  # FACTS §3.12: 不存在外部联系人的关系
 TAG_NAME_TAKEN = 40071  # FACTS §3.12: a tag or group of that name exists
 
 
-@dataclass(frozen=True)
-class BackoffConfig:
-    """Waits between retries of rate-limited calls; `attempts` counts every try, the first too."""
-
-    base_s: float = 0.5
-    factor: float = 2.0
-    max_s: float = 8.0
-    attempts: int = 3
-    jitter: float = 0.1
-
-    def __post_init__(self) -> None:
-        if self.attempts < 1:
-            raise ValueError("attempts must be at least 1")
-        if self.base_s < 0 or self.max_s < self.base_s or self.factor < 1:
-            raise ValueError("need 0 <= base_s <= max_s and factor >= 1")
-        if not 0 <= self.jitter < 1:
-            raise ValueError("jitter must be in [0, 1)")
-
-    def delay(self, retry: int) -> float:
-        """Seconds to wait before retry number `retry` (1-based)."""
-        raw = min(self.max_s, self.base_s * self.factor ** (retry - 1))
-        return raw * random.uniform(1 - self.jitter, 1 + self.jitter)
+BackoffConfig = Backoff  # the client's name for guidebot.backoff.Backoff
 
 
 def error_for(errcode: int, errmsg: str, *, path: str = "") -> WeComError:
@@ -106,7 +85,7 @@ class WeComClient:
         tenant: TenantSettings,
         *,
         tokens: TokenStore,
-        backoff: BackoffConfig = BackoffConfig(),
+        backoff: Backoff = WECOM_RATE_LIMIT,
         timeout_s: float = 10.0,
     ) -> None:
         self.tenant = tenant

@@ -7,6 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
+from guidebot.commerce.views import customer_commerce
 from guidebot.contacts import views
 from guidebot.errors import NotFound, ValidationFailed, WeComError
 from guidebot.services import Services
@@ -30,7 +31,9 @@ async def get_customer(request: web.Request) -> web.Response:
                                          request.match_info["external_userid"])
     except NotFound as exc:
         return web.json_response({"error": str(exc)}, status=404)
-    return web.json_response(body)
+    orders = await customer_commerce(_services(request).db, _tenant(request),
+                                     request.match_info["external_userid"])
+    return web.json_response({**body, **orders})  # orders, first/repurchase, propensity
 
 
 async def get_guides(request: web.Request) -> web.Response:

@@ -8,7 +8,6 @@ from typing import Any
 from aiohttp import web
 
 from guidebot.content.reload import problems_json
-from guidebot.db.repo import sop_plan as plan_repo
 from guidebot.errors import NotFound, ValidationFailed
 from guidebot.services import Services
 from guidebot.sop import views
@@ -77,10 +76,6 @@ async def enroll(request: web.Request) -> web.Response:
         return _error(404, str(exc))
     except ValidationFailed as exc:
         return _error(400, str(exc))
-    if not created:
-        async with services.db.read() as s:
-            found = await plan_repo.find_enrollment(s, tenant=tenant, sop_id=sop_id, **fields)
-        enrollment_id = found.id if found else None
     return web.json_response({"enrollment_id": enrollment_id, "sop": sop_id,
                               "created": created}, status=201 if created else 200)
 

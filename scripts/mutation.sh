@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Mutation testing with mutmut 3: mutate the given modules in a scratch copy of the tree and
+# run the tests that cover each mutant; prints killed / survived and the score.
+#
+#   scripts/mutation.sh [GROUP]       GROUP: pure (default), pipeline or all
+#
+# pure:      attribution, binding rules, ledger, state codec (unit tests; minutes)
+# pipeline:  webhook and crypto, inbox, outbox, welcome (scenario tests over HTTP; hours on
+#            a 2-core machine)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+group="${1:-pure}"
+case "$group" in
+  pure)
+    modules='"guidebot/commerce/attribution.py", "guidebot/contacts/binding.py", "guidebot/commerce/ledger.py", "guidebot/contacts/state_codec.py"'
+    tests='"tests/unit/test_attribution.py", "tests/unit/test_binding_rules.py", "tests/unit/test_ledger.py", "tests/unit/test_ledger_properties.py", "tests/unit/test_state_codec.py"' ;;
+  pipeline)
+    modules='"guidebot/wecom/webhook.py", "guidebot/wecom/crypto.py", "guidebot/inbox.py", "guidebot/outbox.py", "guidebot/contacts/welcome.py"'
+    tests='"tests/unit/test_crypto_vectors.py", "tests/scenario/test_webhook_security.py", "tests/scenario/test_webhook_vectors.py", "tests/scenario/test_pipeline.py", "tests/scenario/test_replay.py", "tests/scenario/test_contact_added.py", "tests/scenario/test_links_welcome.py"' ;;
+  all) "$0" pure && exec "$0" pipeline ;;
+  *) echo "unknown group $group (pure, pipeline, all)" >&2; exit 2 ;;
+esac
+py="${PYTHON:-$PWD/.venv-test/bin/python}"
+"$py" -m pip install -q "mutmut>=3,<4"
+scratch="$(mktemp -d)"
+trap 'rm -rf "$scratch"' EXIT
+git ls-files -z | xargs -0 -I{} cp --parents {} "$scratch"
+cat > "$scratch/setup.cfg" <<CFG
+[mutmut]
+paths_to_mutate = ${modules//\"/}
+tests_dir = ${tests//\"/}
+pytest_add_cli_args = -p no:cacheprovider -q -k "not postgresql"
+CFG
+cd "$scratch"
+"$py" -m mutmut run >/dev/null 2>&1 || true
+"$py" -m mutmut results --all true > results.txt 2>&1 || true
+killed=$(grep -c ': killed' results.txt || true)
+survived=$(grep -c ': survived' results.txt || true)
+other=$(grep -cvE ': (killed|survived)' results.txt || true)
+total=$((killed + survived))
+echo "group $group: killed $killed, survived $survived (other states: $other)"
+[ "$total" -gt 0 ] && echo "score: $(( 100 * killed / total ))%"
+grep ': survived' results.txt | head -40 || true
