@@ -23,6 +23,8 @@ from guidebot.errors import WeComError
 from guidebot.events import Event
 from guidebot.outbox import Executor, Outbox
 from guidebot.settings import Settings
+from guidebot.sidebar.service import SidebarService
+from guidebot.sidebar.tickets import AgentTickets
 from guidebot.sop.service import SopService
 from guidebot.wecom.client import BackoffConfig, WeComClient
 
@@ -45,6 +47,7 @@ class Services:
 
     publisher: Publisher | None = None
     media: MediaUploads | None = None  # content_library pictures uploaded for WeCom
+    sidebar: SidebarService | None = None  # the guides' chat sidebar (web/pages/sidebar*.py)
 
     def client(self, tenant: str) -> WeComClient:
         return self.clients[tenant]
@@ -116,5 +119,8 @@ def build_services(settings: Settings, db: Database, *,
     pictures = MediaUploads(db, clients.__getitem__, library)
     contacts.welcome.pictures = pictures.resolve
     sop.upload_pictures(pictures.resolve)
+    cover = f"{settings.server.public_url}/sidebar/_static/card.png"
+    sidebar = SidebarService(db, library, tags, commerce.links,
+                             AgentTickets(db, clients.__getitem__), lambda tenant: cover)
     return Services(settings, db, library, clients, outbox, contacts, channels,
-                    commerce=commerce, sop=sop, media=pictures)
+                    commerce=commerce, sop=sop, media=pictures, sidebar=sidebar)
