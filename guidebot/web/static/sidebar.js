@@ -12,6 +12,11 @@
   function byId(id) { return document.getElementById(id); }
   function say(key, extra) { byId("sb-status").textContent = (text[key] || "") + (extra || ""); }
   function yuan(fen) { return text.yuan + (fen / 100).toFixed(2); }
+  function day(iso) {  /* the guide's own calendar day (the phone's time zone) */
+    var d = new Date(iso);
+    var two = function (n) { return (n < 10 ? "0" : "") + n; };
+    return d.getFullYear() + "-" + two(d.getMonth() + 1) + "-" + two(d.getDate());
+  }
   function item(tag, content, cls) {
     var node = document.createElement(tag);
     if (content !== undefined) { node.textContent = content; }
@@ -93,7 +98,7 @@
     list.replaceChildren();
     data.orders.forEach(function (o) {
       var row = item("li");
-      row.appendChild(item("span", o.paid_at.slice(0, 10) + " " + (text[o.purchase] || "")));
+      row.appendChild(item("span", day(o.paid_at) + " " + (text[o.purchase] || "")));
       row.appendChild(item("strong", yuan(o.amount_fen)));
       list.appendChild(row);
     });
