@@ -179,3 +179,17 @@ async def test_one_ticket_serves_many_signatures_until_it_nears_expiry(stack: St
     assert len(stack.calls("ticket/get")) == 2
     assert (await guide.get("/signature?url=relative"))[0] == 400
     await guide.http.close()
+
+
+async def test_unknown_tenants_and_the_page_headers(stack: Stack) -> None:
+    for path in ("/sidebar/nope", "/sidebar/nope/customer/wm1", "/sidebar/nope/signature"):
+        async with stack.http.get(f"{stack.bot_url}{path}", allow_redirects=False) as resp:
+            assert resp.status == 404, path
+    guide = await sign_in(stack, "lina")
+    async with guide.http.get(guide.base) as resp:
+        assert resp.status == 200
+        assert resp.headers["Cache-Control"] == "no-store"
+        assert "default-src 'self'" in resp.headers["Content-Security-Policy"]
+        html = await resp.text()
+    assert "/sidebar/_static/vendor/wecom.global.prod.js" in html and "https://" not in html
+    await guide.http.close()
