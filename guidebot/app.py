@@ -21,9 +21,10 @@ from guidebot.settings import Settings
 from guidebot.web.api import commerce as commerce_api
 from guidebot.web.api import contacts as contacts_api
 from guidebot.web.api import sop as sop_api
+from guidebot.web.api import usage as usage_api
 from guidebot.web.auth import admin_auth
 from guidebot.web.keys import SERVICES
-from guidebot.web.pages import guide_tasks
+from guidebot.web.pages import guide_tasks, operator, sidebar
 from guidebot.web.webhooks import orders as orders_webhook
 from guidebot.wecom.client import BackoffConfig
 from guidebot.wecom.crypto import CallbackCrypto
@@ -83,6 +84,9 @@ def create_app(settings: Settings, *, start_jobs: bool = True, workers: int = 25
     app.add_routes(sop_api.routes())
     app.add_routes(orders_webhook.routes())
     app.add_routes(guide_tasks.routes())
+    app.add_routes(sidebar.routes())
+    app.add_routes(operator.routes())
+    app.add_routes(usage_api.routes())
     commerce_api.install(app)
     app.add_routes([web.get("/healthz", healthz), web.get("/metrics", metrics)])
     app.on_startup.append(_start)

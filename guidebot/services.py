@@ -24,6 +24,8 @@ from guidebot.errors import WeComError
 from guidebot.events import Event, internal_key
 from guidebot.outbox import Executor, Outbox
 from guidebot.settings import Settings
+from guidebot.sidebar.service import SidebarService
+from guidebot.sidebar.tickets import AgentTickets
 from guidebot.sop.executors import SopExecutors
 from guidebot.sop.service import SopClock, SopService
 from guidebot.wecom.client import BackoffConfig, WeComClient
@@ -46,6 +48,7 @@ class Services:
     commerce: CommerceService
     sop: SopService
     media: MediaUploads  # content_library pictures uploaded for WeCom
+    sidebar: SidebarService  # the guides' chat sidebar (web/pages/sidebar*.py)
 
     def client(self, tenant: str) -> WeComClient:
         return self.clients[tenant]
@@ -116,8 +119,11 @@ def build_services(settings: Settings, db: Database, *,
                              clock=sop_clock)
     outbox = Outbox(db, {**calls, **sop_calls.executors()})
     sop = SopService(settings, db, library, client_for, outbox, sop_calls, clock=sop_clock)
+    cover = f"{settings.server.public_url}/sidebar/_static/card.png"
+    sidebar = SidebarService(db, library, tags, commerce.links,
+                             AgentTickets(db, client_for), lambda tenant: cover)
     return Services(
         settings=settings, db=db, library=library, clients=clients, outbox=outbox,
         relations=RelationService(settings, db), profiles=profiles, tags=tags, welcome=welcome,
         channels=ChannelService(db, client_for, tags, library), commerce=commerce, sop=sop,
-        media=media)
+        media=media, sidebar=sidebar)

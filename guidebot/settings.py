@@ -31,6 +31,7 @@ class ServerSettings:
     host: str = "127.0.0.1"
     port: int = 8080
     public_url: str = "http://127.0.0.1:8080"
+    operator_token: str = ""  # the SaaS operator's pages (/operator/…); empty = off
 
 
 @dataclass(frozen=True)
@@ -170,7 +171,8 @@ def load_settings(path: str | Path | None = None) -> Settings:
 
 
 def _server(file: str, table: Mapping[str, Any]) -> ServerSettings:
-    r = _Reader(file, "server", table, {"host", "port", "public_url"})
+    r = _Reader(file, "server", table,
+                {"host", "port", "public_url", "operator_token", "operator_token_env"})
     host = os.environ.get("GUIDEBOT_SERVER_HOST") or r.get("host", str, "127.0.0.1")
     port_env = os.environ.get("GUIDEBOT_SERVER_PORT")
     port = int(port_env) if port_env else r.get("port", int, 8080)
@@ -179,7 +181,11 @@ def _server(file: str, table: Mapping[str, Any]) -> ServerSettings:
     public_url = os.environ.get("GUIDEBOT_PUBLIC_URL") or r.get(
         "public_url", str, f"http://{host}:{port}"
     )
-    return ServerSettings(host=host, port=port, public_url=public_url.rstrip("/"))
+    operator_token = r.secret("operator_token", required=False)
+    if operator_token and operator_token.strip().lower() in PLACEHOLDER_SECRETS:
+        raise r.fail("operator_token", "is a placeholder: set a real token, or leave it out")
+    return ServerSettings(host=host, port=port, public_url=public_url.rstrip("/"),
+                          operator_token=operator_token)
 
 
 def _database_url(file: str, table: Mapping[str, Any]) -> str:

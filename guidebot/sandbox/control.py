@@ -9,7 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
-from guidebot.sandbox.errors import ControlError
+from guidebot.sandbox.errors import ApiError, ControlError
 from guidebot.sandbox.sandbox import Sandbox
 from guidebot.sandbox.simulate import check_fields
 from guidebot.sandbox.webio import SANDBOX_KEY, json_response
@@ -129,6 +129,17 @@ async def state(sandbox: Sandbox, request: web.Request) -> Any:
     return sandbox.state(request.match_info["tenant"])
 
 
+async def oauth_code(sandbox: Sandbox, request: web.Request) -> Any:
+    """A guide opening the sidebar: WeCom redirects with a code for auth/getuserinfo."""
+    body = await _body(request)
+    tenant = sandbox.tenant(request.match_info["tenant"])
+    try:
+        userid = tenant.member(_str(body, "userid"))
+    except ApiError as exc:
+        raise ControlError(400, exc.errmsg) from None
+    return {"code": tenant.jsapi.issue_code(userid, sandbox.now()), "userid": userid}
+
+
 ROUTES: list[tuple[str, str, Route]] = [
     ("GET", "/_sandbox/calls", get_calls),
     ("DELETE", "/_sandbox/calls", clear_calls),
@@ -144,6 +155,7 @@ ROUTES: list[tuple[str, str, Route]] = [
     ("POST", "/_sandbox/{tenant}/revoke_token", revoke_token),
     ("POST", "/_sandbox/{tenant}/confirm_groupmsg", confirm_groupmsg),
     ("GET", "/_sandbox/{tenant}/state", state),
+    ("POST", "/_sandbox/{tenant}/oauth_code", oauth_code),
 ]
 
 

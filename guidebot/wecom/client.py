@@ -200,6 +200,16 @@ class WeComClient:
         request = _Request("POST", "media/upload", {"type": media_type}, files=files)
         return await self._call(request)
 
+    async def get_agent_jsapi_ticket(self) -> dict[str, Any]:
+        """The app's jsapi ticket for agentConfig / ww.register (FACTS-next §B.2): fetched
+        with this app's own token; `ticket` and `expires_in` (7200 s)."""
+        return await self.call("GET", "ticket/get", params={"type": "agent_config"})
+
+    async def oauth_user_info(self, code: str) -> dict[str, Any]:
+        """OAuth2 code → the visitor (FACTS-next §B.7): a member gets `userid`, anyone else
+        `openid`. The code is single use and lives 5 minutes."""
+        return await self.call("GET", "auth/getuserinfo", params={"code": code})
+
     # -- machinery ------------------------------------------------------------------------
 
     async def unionid_to_external_userid(self, *, unionid: str, openid: str) -> str | None:

@@ -1,0 +1,1 @@
+"""The guides' chat sidebar: JS-SDK tickets and signatures, the customer card's data."""

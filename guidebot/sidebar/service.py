@@ -1,0 +1,115 @@
+"""What the sidebar shows a guide about the customer in the open chat, and what it changes.
+
+A guide sees only customers they actively follow (anything else is NotFound, the same as an
+unknown customer). Tags are those on this guide's relation (WeCom tags live on the relation),
+edited through the TagService (mark_tag through the outbox, mirrored when WeCom agrees).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from guidebot.commerce.links import LinkRequest, LinkService
+from guidebot.contacts import views
+from guidebot.contacts.tags import TagService
+from guidebot.content.library import Library
+from guidebot.content.render import render
+from guidebot.db.engine import Database
+from guidebot.db.models import CorpTag
+from guidebot.db.repo import contacts as contacts_repo
+from guidebot.db.repo import relation_tags
+from guidebot.db.repo import tags as tags_repo
+from guidebot.errors import NotFound, ValidationFailed
+from guidebot.outbox import Outcome
+from guidebot.settings import TenantSettings
+from guidebot.sidebar.tickets import AgentTickets
+
+RECENT_ORDERS = 5
+CARD_CAMPAIGN = "sidebar"
+GUIDE_ONLY = "task."  # a message naming task placeholders is written to guides
+
+
+class SidebarService:
+    def __init__(self, db: Database, library: Library, tags: TagService, links: LinkService,
+                 tickets: AgentTickets, cover_url: Callable[[TenantSettings], str]) -> None:
+        self._db = db
+        self._library = library
+        self._tags = tags
+        self._links = links
+        self.tickets = tickets
+        self._cover_url = cover_url
+
+    async def _check_follows(self, tenant: TenantSettings, guide: str, customer: str) -> None:
+        async with self._db.read() as s:
+            follows = await contacts_repo.list_follows(s, tenant=tenant.id,
+                                                       external_userid=customer)
+        if not any(f.guide == guide and f.status == "active" for f in follows):
+            raise NotFound(f"customer {customer} not found")
+
+    async def customer(self, tenant: TenantSettings, guide: str,
+                       customer: str) -> dict[str, Any]:
+        await self._check_follows(tenant, guide, customer)
+        view = await views.customer_view(self._db, tenant, customer)
+        async with self._db.read() as s:
+            mine = await relation_tags.relation_tag_ids(s, tenant=tenant.id,
+                                                        external_userid=customer, guide=guide)
+            library = await tags_repo.list_library(s, tenant=tenant.id)
+            me = await contacts_repo.get_guide(s, tenant=tenant.id, userid=guide)
+            store = (await contacts_repo.get_store(s, tenant=tenant.id, store_id=me.store_id)
+                     if me is not None and me.store_id else None)
+        names = {"customer": {"name": view["name"]},
+                 "guide": {"name": (me.name if me else "") or guide, "userid": guide},
+                 "store": {"name": store.name if store else ""}}
+        return {
+            "guide": guide,
+            "customer": {k: view[k] for k in ("external_userid", "name", "channel")},
+            "tags": sorted(t.name for t in library if t.tag_id in mine),
+            "tag_library": _groups(library),
+            "exclusive_guide": view["exclusive_guide"],
+            "bound_to_me": view["exclusive_guide"] == guide,
+            "bindings": view["bindings"],
+            "orders": sorted(view["orders"], key=lambda o: o["paid_at"],
+                             reverse=True)[:RECENT_ORDERS],
+            "propensity": view["propensity"],
+            "suggestions": self._suggestions(names),
+            "products": [{"sku": p.sku, "name": p.name, "price_fen": p.price_fen}
+                         for p in self._links.catalog.products.values()],
+        }
+
+    def _suggestions(self, names: dict[str, dict[str, str]]) -> list[dict[str, str]]:
+        """content_library messages a guide can send a customer as they are: those with text
+        and no task placeholders, rendered for this customer and guide."""
+        out = []
+        for message in sorted(self._library.messages.values(), key=lambda m: m.id):
+            if not message.text.strip() or GUIDE_ONLY in message.text:
+                continue
+            out.append({"id": message.id, "text": render(message.text, names)})
+        return out
+
+    async def edit_tags(self, tenant: TenantSettings, guide: str, customer: str, *,
+                        add: list[str], remove: list[str]) -> Outcome:
+        await self._check_follows(tenant, guide, customer)
+        return await self._tags.edit(tenant.id, guide=guide, external_userid=customer,
+                                     add=add, remove=remove)
+
+    async def card(self, tenant: TenantSettings, guide: str, customer: str,
+                   sku: str) -> dict[str, Any]:
+        """A tracked mini-program card of a catalog product, in sendChatMessage's shape
+        (FACTS-next §B.6): the page carries this guide's tracking token."""
+        await self._check_follows(tenant, guide, customer)
+        product = self._links.catalog.get(sku)
+        if product is None:
+            raise ValidationFailed(f"sku: {sku!r} is not in the catalog")
+        link = await self._links.create(tenant, LinkRequest(
+            guide=guide, sku=sku, customer=customer, campaign=CARD_CAMPAIGN))
+        return {"msgtype": "miniprogram", "enterChat": False, "token": link["token"],
+                "miniprogram": {"appid": tenant.miniprogram_appid, "title": product.name,
+                                "imgUrl": self._cover_url(tenant), "page": link["page"]}}
+
+
+def _groups(library: Sequence[CorpTag]) -> list[dict[str, Any]]:
+    groups: dict[str, list[str]] = {}
+    for tag in sorted(library, key=lambda t: (t.group_name, t.name)):
+        groups.setdefault(tag.group_name, []).append(tag.name)
+    return [{"group": g, "tags": names} for g, names in groups.items()]

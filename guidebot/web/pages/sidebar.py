@@ -1,0 +1,112 @@
+"""GET /sidebar/{tenant}: the chat-toolbar page (聊天工具栏) a guide opens in WeCom.
+
+Without a session the page sends the guide through WeCom's OAuth2 (FACTS-next §B.7:
+snsapi_base, the tenant's corp id and agent id, `state` checked against a short cookie);
+WeCom comes back with `?code=`, which auth/getuserinfo turns into the guide's userid, kept in
+a signed session cookie (sidebar_session.py). The page then registers with ww.register
+(agentConfig signature from /sidebar/{tenant}/signature), reads the open chat's customer
+with getCurExternalContact and shows /sidebar/{tenant}/customer/{id} (sidebar_api.py).
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import secrets
+from pathlib import Path
+from urllib.parse import quote, urlencode
+
+from aiohttp import web
+from jinja2 import Environment, PackageLoader, select_autoescape
+
+from guidebot.errors import WeComError
+from guidebot.settings import Settings, TenantSettings
+from guidebot.web.keys import SERVICES
+from guidebot.web.pages import sidebar_api
+from guidebot.web.pages import sidebar_session as sessions
+
+log = logging.getLogger(__name__)
+
+OAUTH_AUTHORIZE = "https://open.weixin.qq.com/connect/oauth2/authorize"
+STATIC_DIR = Path(__file__).resolve().parents[1] / "static"
+STATIC_PREFIX = "/sidebar/_static"  # "_static" can never be a tenant id
+HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer",
+           "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; "
+                                      "frame-ancestors 'none'"}
+
+_PAGES = Environment(loader=PackageLoader("guidebot", "templates"),
+                     autoescape=select_autoescape(["html"]))
+
+
+def _tenant(request: web.Request) -> TenantSettings:
+    tenant = request.app[SERVICES].settings.tenants.get(request.match_info["tenant"])
+    if tenant is None:
+        raise web.HTTPNotFound()
+    return tenant
+
+
+def oauth_url(settings: Settings, tenant: TenantSettings, state: str) -> str:
+    """FACTS-next §B.7; the fragment is part of WeCom's documented URL."""
+    redirect = f"{settings.server.public_url}{sessions.path(tenant)}"
+    query = urlencode({"appid": tenant.corp_id, "redirect_uri": redirect,
+                       "response_type": "code", "scope": "snsapi_base", "state": state,
+                       "agentid": tenant.agent_id}, quote_via=quote)
+    return f"{OAUTH_AUTHORIZE}?{query}#wechat_redirect"
+
+
+def _message(status: int, key: str) -> web.Response:
+    html = _PAGES.get_template("sidebar_error.html").render(key=key)
+    return web.Response(text=html, status=status, content_type="text/html", headers=HEADERS)
+
+
+def _redirect(location: str) -> web.Response:
+    return web.Response(status=302, headers={**HEADERS, "Location": location})
+
+
+async def page(request: web.Request) -> web.StreamResponse:
+    tenant = _tenant(request)
+    if "code" in request.query:
+        return await _sign_in(request, tenant)
+    session = sessions.current(request, tenant)
+    if session is None:
+        return _to_oauth(request, tenant)
+    html = _PAGES.get_template("sidebar.html").render(
+        tenant=tenant, guide=session.guide, csrf=sessions.csrf(tenant, session),
+        static=STATIC_PREFIX)
+    return web.Response(text=html, content_type="text/html", headers=HEADERS)
+
+
+def _to_oauth(request: web.Request, tenant: TenantSettings) -> web.StreamResponse:
+    settings = request.app[SERVICES].settings
+    state = secrets.token_hex(16)  # [a-zA-Z0-9], ≤ 128 bytes
+    response = _redirect(oauth_url(settings, tenant, state))
+    response.set_cookie(sessions.STATE_COOKIE, state, max_age=sessions.STATE_TTL_S,
+                        path=sessions.path(tenant), httponly=True, samesite="Lax",
+                        secure=sessions.secure(request, settings.server.public_url))
+    return response
+
+
+async def _sign_in(request: web.Request, tenant: TenantSettings) -> web.StreamResponse:
+    services = request.app[SERVICES]
+    expected = request.cookies.get(sessions.STATE_COOKIE, "")
+    if not expected or not hmac.compare_digest(expected, request.query.get("state", "")):
+        return _message(403, "state")
+    try:
+        info = await services.client(tenant.id).oauth_user_info(request.query["code"])
+    except WeComError as exc:
+        log.info("sidebar sign-in refused tenant=%s errcode=%s", tenant.id, exc.errcode)
+        return _message(403, "code")
+    guide = info.get("userid")
+    if not isinstance(guide, str) or not guide:
+        return _message(403, "member")  # a visitor who is not a member of the corp
+    response = _redirect(sessions.path(tenant))  # a reload must not reuse the spent code
+    sessions.start(response, tenant, guide,
+                   secure=sessions.secure(request, services.settings.server.public_url))
+    response.del_cookie(sessions.STATE_COOKIE, path=sessions.path(tenant))
+    log.info("sidebar session started tenant=%s guide=%s", tenant.id, guide)
+    return response
+
+
+def routes() -> list[web.RouteDef | web.StaticDef]:
+    return [web.static(STATIC_PREFIX, STATIC_DIR), web.get("/sidebar/{tenant}", page),
+            *sidebar_api.routes()]

@@ -1,0 +1,106 @@
+"""The sidebar's JSON: the agentConfig signature, the customer card, tag edits, product cards.
+
+Every route needs the guide's session for this tenant (401 without one) and every POST its
+CSRF header (403); a customer the guide does not actively follow answers 404.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from guidebot.errors import NotFound, ValidationFailed, WeComError
+from guidebot.services import Services
+from guidebot.settings import TenantSettings
+from guidebot.sidebar.service import SidebarService
+from guidebot.web.api.commerce import _json as json_object
+from guidebot.web.keys import SERVICES
+from guidebot.web.pages import sidebar_session as sessions
+
+NO_RELATION = 84061  # FACTS §3.12: mark_tag on a relation WeCom does not have
+Guarded = Callable[[web.Request, TenantSettings, str], Awaitable[web.Response]]
+
+
+def _error(status: int, message: str) -> web.Response:
+    return web.json_response({"error": message}, status=status,
+                             headers={"Cache-Control": "no-store"})
+
+
+def _sidebar(services: Services) -> SidebarService:
+    return services.sidebar
+
+
+def guarded(view: Guarded, *, post: bool = False) -> Callable[[web.Request],
+                                                                Awaitable[web.Response]]:
+    async def handler(request: web.Request) -> web.Response:
+        tenant = request.app[SERVICES].settings.tenants.get(request.match_info["tenant"])
+        if tenant is None:
+            return _error(404, "unknown tenant")
+        session = sessions.current(request, tenant)
+        if session is None:
+            return _error(401, "no sidebar session for this tenant: open the sidebar again")
+        if post and not sessions.csrf_ok(request, tenant, session):
+            return _error(403, "missing or wrong CSRF token")
+        try:
+            return await view(request, tenant, session.guide)
+        except NotFound as exc:
+            return _error(404, str(exc))
+        except ValidationFailed as exc:
+            return _error(400, str(exc))
+    return handler
+
+
+async def signature(request: web.Request, tenant: TenantSettings, guide: str) -> web.Response:
+    url = request.query.get("url", "")
+    if not url.startswith(("http://", "https://")):
+        return _error(400, "url: the page's full URL is required")
+    try:
+        signed = await _sidebar(request.app[SERVICES]).tickets.sign(tenant, url)
+    except WeComError as exc:
+        return _error(502, f"WeCom refused ticket/get: errcode {exc.errcode}")
+    return web.json_response(signed, headers={"Cache-Control": "no-store"})
+
+
+async def customer(request: web.Request, tenant: TenantSettings, guide: str) -> web.Response:
+    body = await _sidebar(request.app[SERVICES]).customer(
+        tenant, guide, request.match_info["external_userid"])
+    return web.json_response(body, headers={"Cache-Control": "no-store"})
+
+
+def _names(data: dict[str, Any], key: str) -> list[str]:
+    value = data.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise ValidationFailed(f"{key}: an array of tag names")
+    return value
+
+
+async def edit_tags(request: web.Request, tenant: TenantSettings, guide: str) -> web.Response:
+    data = await json_object(request)
+    outcome = await _sidebar(request.app[SERVICES]).edit_tags(
+        tenant, guide, request.match_info["external_userid"],
+        add=_names(data, "add"), remove=_names(data, "remove"))
+    if outcome.status != "done":
+        code = (outcome.result or {}).get("errcode")
+        return _error(409 if code == NO_RELATION else 502, "WeCom refused mark_tag")
+    return await customer(request, tenant, guide)
+
+
+async def card(request: web.Request, tenant: TenantSettings, guide: str) -> web.Response:
+    sku = (await json_object(request)).get("sku")
+    if not isinstance(sku, str) or not sku:
+        raise ValidationFailed("sku: required string")
+    body = await _sidebar(request.app[SERVICES]).card(
+        tenant, guide, request.match_info["external_userid"], sku)
+    return web.json_response(body, status=201, headers={"Cache-Control": "no-store"})
+
+
+def routes() -> list[web.RouteDef]:
+    base = "/sidebar/{tenant}"
+    return [
+        web.get(f"{base}/signature", guarded(signature)),
+        web.get(f"{base}/customer/{{external_userid}}", guarded(customer)),
+        web.post(f"{base}/customer/{{external_userid}}/tags", guarded(edit_tags, post=True)),
+        web.post(f"{base}/customer/{{external_userid}}/card", guarded(card, post=True)),
+    ]

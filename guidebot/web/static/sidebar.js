@@ -1,0 +1,175 @@
+/* The chat sidebar: register with WeCom (agentConfig), read the open chat's customer, show
+   their card and send suggested text and tracked product cards into the chat. Every text a
+   guide reads comes from the page's sb-text block (the template), none from this file. */
+(function () {
+  "use strict";
+  var root = document.getElementById("sidebar");
+  var cfg = root.dataset;
+  var text = JSON.parse(document.getElementById("sb-text").textContent);
+  var base = "/sidebar/" + encodeURIComponent(cfg.tenant);
+  var customerId = null;
+
+  function byId(id) { return document.getElementById(id); }
+  function say(key, extra) { byId("sb-status").textContent = (text[key] || "") + (extra || ""); }
+  function yuan(fen) { return text.yuan + (fen / 100).toFixed(2); }
+  function day(iso) {  /* the guide's own calendar day (the phone's time zone) */
+    var d = new Date(iso);
+    var two = function (n) { return (n < 10 ? "0" : "") + n; };
+    return d.getFullYear() + "-" + two(d.getMonth() + 1) + "-" + two(d.getDate());
+  }
+  function item(tag, content, cls) {
+    var node = document.createElement(tag);
+    if (content !== undefined) { node.textContent = content; }
+    if (cls) { node.className = cls; }
+    return node;
+  }
+  function button(label, onClick, aria) {
+    var node = item("button", label);
+    node.type = "button";
+    if (aria) { node.setAttribute("aria-label", aria); }
+    node.addEventListener("click", onClick);
+    return node;
+  }
+
+  function api(path, body) {
+    var init = { credentials: "same-origin", headers: {} };
+    if (body !== undefined) {
+      init.method = "POST";
+      init.headers["Content-Type"] = "application/json";
+      init.headers["X-CSRF-Token"] = cfg.csrf;
+      init.body = JSON.stringify(body);
+    }
+    return fetch(base + path, init).then(function (resp) {
+      if (!resp.ok) { var err = new Error("http " + resp.status); err.status = resp.status; throw err; }
+      return resp.json();
+    });
+  }
+
+  function fail(err) {
+    var key = err && err.status === 404 ? "not_found"
+      : err && err.status === 401 ? "signed_out" : "failed";
+    say(key);
+  }
+
+  function send(message) {
+    return Promise.resolve(ww.sendChatMessage(message)).then(function () { say("sent"); },
+      function (err) { say("send_failed", (err && err.errMsg) || ""); });
+  }
+
+  function renderProfile(data) {
+    byId("sb-name").textContent = data.customer.name || data.customer.external_userid;
+    var channel = data.customer.channel;
+    var parts = [];
+    if (channel && channel.store) { parts.push(text.channel_store + channel.store); }
+    if (channel && channel.campaign) { parts.push(text.channel_campaign + channel.campaign); }
+    byId("sb-channel").textContent = parts.join(" · ");
+    byId("sb-binding").textContent = data.bound_to_me ? text.bound_to_me
+      : data.exclusive_guide ? text.bound_to_other + data.exclusive_guide : text.unbound;
+  }
+
+  function renderTags(data) {
+    var list = byId("sb-tags");
+    list.replaceChildren();
+    data.tags.forEach(function (name) {
+      var chip = item("li", undefined, "tag");
+      chip.appendChild(item("span", name));
+      chip.appendChild(button("\u00d7", function () { editTags([], [name]); },
+        text.remove_label + " " + name));
+      list.appendChild(chip);
+    });
+    if (!data.tags.length) { list.appendChild(item("li", text.no_tags, "hint")); }
+    var select = byId("sb-tag-add");
+    select.replaceChildren(item("option", text.choose_tag));
+    select.firstChild.value = "";
+    data.tag_library.forEach(function (group) {
+      var optgroup = document.createElement("optgroup");
+      optgroup.label = group.group;
+      group.tags.filter(function (t) { return data.tags.indexOf(t) < 0; }).forEach(function (t) {
+        var option = item("option", t);
+        option.value = t;
+        optgroup.appendChild(option);
+      });
+      if (optgroup.children.length) { select.appendChild(optgroup); }
+    });
+  }
+
+  function renderOrders(data) {
+    var list = byId("sb-orders");
+    list.replaceChildren();
+    data.orders.forEach(function (o) {
+      var row = item("li");
+      row.appendChild(item("span", day(o.paid_at) + " " + (text[o.purchase] || "")));
+      row.appendChild(item("strong", yuan(o.amount_fen)));
+      list.appendChild(row);
+    });
+    if (!data.orders.length) { list.appendChild(item("li", text.no_orders, "hint")); }
+    var p = data.propensity;
+    byId("sb-score").textContent = String(p.score);
+    byId("sb-categories").textContent = p.top_categories.join(" / ");
+    byId("sb-visits").textContent = String(p.visits_30d);
+    byId("sb-dwell").textContent = String(p.dwell_s_30d);
+  }
+
+  function renderSending(data) {
+    var products = byId("sb-products");
+    products.replaceChildren();
+    data.products.forEach(function (product) {
+      var row = item("li");
+      row.appendChild(item("span", product.name + " " + yuan(product.price_fen), "text"));
+      row.appendChild(button(text.send_card, function () {
+        api("/customer/" + encodeURIComponent(customerId) + "/card", { sku: product.sku })
+          .then(function (card) {
+            return send({ msgtype: "miniprogram", enterChat: false,
+                          miniprogram: card.miniprogram });
+          }, fail);
+      }, text.send_card + " " + product.name));
+      products.appendChild(row);
+    });
+    var suggestions = byId("sb-suggestions");
+    suggestions.replaceChildren();
+    data.suggestions.forEach(function (s) {
+      var row = item("li");
+      row.appendChild(item("span", s.text, "text"));
+      row.appendChild(button(text.send, function () {
+        send({ msgtype: "text", text: { content: s.text } });
+      }));
+      suggestions.appendChild(row);
+    });
+  }
+
+  function render(data) {
+    renderProfile(data);
+    renderTags(data);
+    renderOrders(data);
+    renderSending(data);
+    ["sb-profile", "sb-tags-card", "sb-propensity-card", "sb-orders-card", "sb-products-card",
+     "sb-suggestions-card"].forEach(function (id) { byId(id).hidden = false; });
+    say("ready");
+  }
+
+  function editTags(add, remove) {
+    return api("/customer/" + encodeURIComponent(customerId) + "/tags",
+               { add: add, remove: remove })
+      .then(function (data) { render(data); say("tags_saved"); },
+            function () { say("tags_failed"); });
+  }
+
+  byId("sb-tag-form").addEventListener("submit", function (event) {
+    event.preventDefault();
+    var name = byId("sb-tag-add").value;
+    if (name) { editTags([name], []); }
+  });
+
+  ww.register({
+    corpId: cfg.corpId,
+    agentId: Number(cfg.agentId),
+    jsApiList: ["getContext", "getCurExternalContact", "sendChatMessage"],
+    getAgentConfigSignature: function (url) {
+      return api("/signature?url=" + encodeURIComponent(url));
+    }
+  });
+  Promise.resolve(ww.getCurExternalContact()).then(function (res) {
+    customerId = res.userId;
+    return api("/customer/" + encodeURIComponent(customerId)).then(render, fail);
+  }, function () { say("no_customer"); });
+})();

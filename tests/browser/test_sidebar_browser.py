@@ -1,0 +1,165 @@
+"""The sidebar in headless Chromium at 375 px: WeCom's OAuth (the browser is sent to WeCom
+and back with a sandbox code), ww.register against a stub of the WeCom client whose
+agentConfig check is the sandbox's (the signature must verify with the ticket it issued),
+the customer's tags shown, a tag added, and a product card sent with a tracked page."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+import pytest
+
+from tests.support.commerce import paid, post_order
+from tests.support.sidebar import OAUTH_AUTHORIZE, oauth_code
+from tests.support.stack import ROOT, Stack, start_stack
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]
+ARTIFACTS = ROOT / "tests" / "artifacts"
+
+# The WeCom client stand-in: ww.register asks the page's server for the agentConfig
+# signature and has the sandbox check it, as the client checks it with WeCom; the customer
+# is known only after that check passed; sendChatMessage records what it was given.
+STUB = """
+window.__sent = [];
+var ww = (function () {
+  var ready = null;
+  return {
+    register: function (options) {
+      var url = location.href;
+      ready = Promise.resolve(options.getAgentConfigSignature(url)).then(function (s) {
+        return window.verifyAgentConfig(url, String(s.timestamp), s.nonceStr, s.signature);
+      });
+    },
+    getCurExternalContact: function () {
+      return ready.then(function (ok) {
+        if (!ok) { throw { errMsg: "getCurExternalContact:fail no permission" }; }
+        return { errMsg: "getCurExternalContact:ok", userId: %(customer)s };
+      });
+    },
+    sendChatMessage: function (message) {
+      return ready.then(function () {
+        window.__sent.push(message);
+        return { errMsg: "sendChatMessage:ok" };
+      });
+    }
+  };
+})();
+"""
+
+
+def _playwright() -> Any:
+    try:
+        from playwright.async_api import async_playwright
+    except ImportError:
+        pytest.skip("browser test: the playwright package is not installed")
+    if not Path(CHROMIUM).exists() and shutil.which("chromium") is None:
+        pytest.skip("browser test: Debian's chromium is not installed (apt-get install chromium)")
+    return async_playwright
+
+
+@pytest.fixture
+async def sqlite_stack(aiohttp_server, tmp_path: Path, sqlite_url: str):  # type: ignore[no-untyped-def]
+    s = await start_stack(aiohttp_server, tmp_path, sqlite_url)
+    yield s
+    await s.http.close()
+
+
+async def _seed(stack: Stack) -> str:
+    added = await stack.sandbox.simulate_add_contact("acme", userid="lina", name="陈思")
+    await stack.runtime.drain()
+    customer = str(added["external_userid"])
+    services = stack.runtime.services
+    await services.sync_tags()
+    outcome = await services.contacts.tags.edit("acme", guide="lina", external_userid=customer,
+                                                add=["新客", "门店扫码"], remove=[])
+    assert outcome.status == "done"
+    item = {"sku": "SKU-LIPSTICK-01", "category": "beauty", "quantity": 1, "amount_fen": 29900}
+    status, body = await post_order(stack, paid("SB-1", customer=customer, items=[item]))
+    assert status < 300, body
+    status, link = await stack.admin("/links", method="POST", json={
+        "guide": "lina", "sku": "SKU-SCARF-03", "customer": customer})
+    assert status == 201, link
+    async with stack.http.get(f"{stack.bot_url}/t/{link['token']}",
+                              params={"external_userid": customer, "dur": "95"}) as resp:
+        assert resp.status == 204
+    return customer
+
+
+async def test_the_sidebar_in_a_phone_sized_browser(sqlite_stack: Stack) -> None:
+    stack = sqlite_stack
+    async_playwright = _playwright()
+    customer = await _seed(stack)
+    jsapi = stack.sandbox.tenant("acme").jsapi
+
+    async def wecom_oauth(route: Any) -> None:
+        """The first open of the page: guidebot sends the browser to WeCom's authorize URL,
+        and WeCom sends it back to the app with a code for the guide. (Playwright routes only
+        the first request of a redirect chain, so WeCom's leg is played here.)"""
+        answer = await route.fetch(max_redirects=0)
+        location = answer.headers.get("location", "")
+        if not location.startswith(OAUTH_AUTHORIZE):
+            await route.fulfill(response=answer)
+            return
+        query = {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
+        assert query["redirect_uri"].endswith("/sidebar/acme")
+        code = await oauth_code(stack, "lina")
+        back = f"{stack.bot_url}/sidebar/acme?" + urlencode({"code": code,
+                                                              "state": query["state"]})
+        await route.fulfill(status=302, headers={"Location": back,
+                                                 "Set-Cookie": answer.headers["set-cookie"]})
+
+    async def stub_client(route: Any) -> None:
+        await route.fulfill(status=200, content_type="application/javascript",
+                            body=STUB % {"customer": json.dumps(customer)})
+
+    def verify(url: str, timestamp: str, nonce: str, signature: str) -> bool:
+        return jsapi.verify(url=url, timestamp=timestamp, nonce=nonce, signature=signature,
+                            now=stack.sandbox.now())
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            page = await browser.new_page(viewport={"width": 375, "height": 812})
+            await page.route(f"{stack.bot_url}/sidebar/acme", wecom_oauth)
+            await page.route("**/sidebar/_static/vendor/wecom.global.prod.js", stub_client)
+            await page.expose_function("verifyAgentConfig", verify)
+            await page.goto(f"{stack.bot_url}/sidebar/acme")
+            await page.locator("#sb-profile").wait_for(state="visible")
+            assert await page.locator("#sb-name").inner_text() == "陈思"
+            chips = page.locator("#sb-tags li span")
+            assert sorted(await chips.all_inner_texts()) == sorted(["新客", "门店扫码"])
+            orders = await page.locator("#sb-orders li").all_inner_texts()
+            assert len(orders) == 1 and "¥299.00" in orders[0]
+            assert int(await page.locator("#sb-score").inner_text()) > 0  # the visit
+
+            await page.select_option("#sb-tag-add", "复购客")
+            await page.get_by_role("button", name="添加", exact=True).click()
+            await page.locator("#sb-tags li span", has_text="复购客").wait_for()
+            [mark] = [c for c in stack.calls("externalcontact/mark_tag")
+                      if c["body"]["add_tag"] and len(c["body"]["add_tag"]) == 1]
+            assert mark["body"]["userid"] == "lina"
+
+            await page.get_by_role("button", name="发送卡片 修护精华液 30ml").click()
+            await page.locator("#sb-status", has_text="已发送").wait_for()
+            [sent] = await page.evaluate("window.__sent")
+            await page.screenshot(path=str(ARTIFACTS / "sidebar.png"), full_page=True)
+        finally:
+            await browser.close()
+    assert sent["msgtype"] == "miniprogram"
+    program = sent["miniprogram"]
+    path, _, token = program["page"].partition("&t=")
+    assert path == "pages/goods/detail.html?id=1002" and token
+    async with stack.runtime.services.db.read() as s:
+        from guidebot.db.repo import commerce_links
+
+        link = await commerce_links.get_link(s, tenant="acme", token=token)
+    assert link is not None and (link.guide, link.customer, link.sku) == (
+        "lina", customer, "SKU-SERUM-02")
+    assert len(stack.calls("ticket/get")) == 1
