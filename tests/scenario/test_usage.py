@@ -116,8 +116,10 @@ def _stdout_to(path: Path, argv: list[str]) -> int:
 
 def _with_operator(stack: Stack, token: str) -> None:
     services = stack.runtime.services
-    services.settings = replace(services.settings,
-                                server=replace(services.settings.server, operator_token=token))
+    # The running app's settings as if config.toml had named an operator token (the
+    # container is frozen: a deployment sets this in config and restarts).
+    object.__setattr__(services, "settings", replace(
+        services.settings, server=replace(services.settings.server, operator_token=token)))
 
 
 async def test_the_operator_page_needs_the_operator_token(stack: Stack) -> None:
