@@ -9,7 +9,8 @@ fetches, SOP enrolments and tags. Jobs run in the later lane from the start.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import contextlib
+from collections.abc import Awaitable, Callable, Iterator
 from contextvars import ContextVar
 from enum import IntEnum
 
@@ -42,6 +43,17 @@ async def later() -> None:
 def run_later() -> None:
     """This task (a job) is background work from the start."""
     _LANE.set(Lane.LATER)
+
+
+@contextlib.contextmanager
+def background() -> Iterator[None]:
+    """Run a block as background work (a bulk operation: long statements on aiosqlite's
+    thread, never inline on the loop), whatever lane the caller is in."""
+    token = _LANE.set(Lane.LATER)
+    try:
+        yield
+    finally:
+        _LANE.reset(token)
 
 
 def on_later(callback: Callable[[], Awaitable[None]]) -> None:

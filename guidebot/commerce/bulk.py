@@ -20,6 +20,7 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from guidebot import lanes
 from guidebot.commerce import periods
 from guidebot.commerce.bulk_decide import Piece, Terms, Versions, decide_piece, touch_ids
 from guidebot.commerce.bulk_worker import BulkWorker
@@ -98,6 +99,14 @@ def _cpus() -> int:
 async def _record_many(db: Database, tenant: TenantSettings, orders: Sequence[PaidOrder],
                        clock: Callable[[], datetime], progress: Callable[[int], None] | None,
                        sizes: Sizes, workers: list[BulkWorker]) -> BulkResult:
+    with lanes.background():  # long transactions on the raw driver connection
+        return await _record_many_now(db, tenant, orders, clock, progress, sizes, workers)
+
+
+async def _record_many_now(db: Database, tenant: TenantSettings, orders: Sequence[PaidOrder],
+                           clock: Callable[[], datetime],
+                           progress: Callable[[int], None] | None, sizes: Sizes,
+                           workers: list[BulkWorker]) -> BulkResult:
     result = BulkResult()
     async with db.write() as s:
         await ensure_rules(s, tenant, clock())
