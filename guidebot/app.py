@@ -112,6 +112,9 @@ async def _start(app: web.Application) -> None:
     sync = asyncio.create_task(runtime.services.sync_tags(), name="tag-sync")
     runtime.background.add(sync)
     sync.add_done_callback(runtime.background.discard)
+    directory = asyncio.create_task(runtime.services.sync_directory(), name="directory-sync")
+    runtime.background.add(directory)
+    directory.add_done_callback(runtime.background.discard)
     runtime.processor.start()
     replayed = await runtime.processor.replay()
     if replayed:

@@ -9,6 +9,7 @@ from typing import Any
 
 from guidebot.commerce.service import CommerceService
 from guidebot.contacts.channels import ChannelService
+from guidebot.contacts.directory import DirectoryService
 from guidebot.contacts.links import LinkService
 from guidebot.contacts.profiles import ProfileService
 from guidebot.contacts.service import ContactsService
@@ -42,6 +43,7 @@ class Services:
     channels: ChannelService
     commerce: CommerceService
     sop: SopService
+    directory: DirectoryService  # guides' names and stores from the address book
 
     publisher: Publisher | None = None
     media: MediaUploads | None = None  # content_library pictures uploaded for WeCom
@@ -69,6 +71,16 @@ class Services:
                 log.info("tag library synced tenant=%s tags=%s", tenant_id, count)
             except WeComError as exc:
                 log.warning("tag sync failed tenant=%s errcode=%s; retried by the job",
+                            tenant_id, exc.errcode)
+
+    async def sync_directory(self) -> None:
+        """Every tenant's members from the address book (at start; guides it does not list are
+        checked by the daily job). An outage is logged and made up by the daily job."""
+        for tenant_id in self.settings.tenants:
+            try:
+                await self.directory.sync(tenant_id, known=False)
+            except WeComError as exc:
+                log.warning("directory sync failed tenant=%s errcode=%s; retried by the job",
                             tenant_id, exc.errcode)
 
     async def close(self) -> None:
@@ -117,4 +129,5 @@ def build_services(settings: Settings, db: Database, *,
     contacts.welcome.pictures = pictures.resolve
     sop.upload_pictures(pictures.resolve)
     return Services(settings, db, library, clients, outbox, contacts, channels,
-                    commerce=commerce, sop=sop, media=pictures)
+                    commerce=commerce, sop=sop, media=pictures,
+                    directory=DirectoryService(db, clients.__getitem__, library))
