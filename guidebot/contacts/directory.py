@@ -98,12 +98,13 @@ class DirectoryService:
         self._library = library
 
     async def ensure_named(self, tenant: str, userid: str) -> str:
-        """The guide's name; read from the address book when the guide has none yet (first
-        sight). Never raises for WeCom: a failed or slow read leaves the name empty and the
-        event that named the guide goes on (the naming job tries again)."""
+        """The guide's name; read from the address book when the guide has none yet and was
+        never read (first sight). Never raises for WeCom: a failed or slow read leaves the
+        name empty and the event that named the guide goes on (the naming job tries again).
+        A guide read once is kept fresh by change_contact and the daily sync instead."""
         async with self._db.read() as s:
             guide = await contacts_repo.get_guide(s, tenant=tenant, userid=userid)
-        if guide is not None and guide.name:
+        if guide is not None and (guide.name or guide.directory_at is not None):
             return guide.name
         try:
             async with asyncio.timeout(NAME_WAIT_S):

@@ -4,7 +4,7 @@ welcome, in the admin API and in SOP texts; on change_contact, at start, daily, 
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +14,7 @@ from guidebot import jobs
 from guidebot.app import RUNTIME, create_app
 from guidebot.db.repo import contacts as contacts_repo
 from guidebot.db.types import utcnow
+from tests.scenario.test_sop_flow import _local_day
 from tests.support.stack import FAST_BACKOFF, Stack, library_copy, start_stack
 
 NO_MAPPING = "# no [[stores]]: every department is a store of its own\n"
@@ -113,6 +114,23 @@ async def test_welcome_carries_the_guide_name_from_change_contact(book: Stack) -
                                                     "qing": ("王青", "西溪印象城店")}
 
 
+async def test_sop_texts_carry_the_guide_and_store_names(book: Stack) -> None:
+    await seed(book, DIRECTORY, deliver=True)
+    status, code = await book.admin("/channels", method="POST", json={"guide": "xiaomei"})
+    assert status == 201, code
+    await book.sandbox.simulate_add_contact("acme", config_id=code["config_id"])
+    await book.runtime.drain()
+    welcome = book.calls("externalcontact/send_welcome_msg")[-1]["body"]["text"]["content"]
+    assert "我是导购林小美" in welcome  # the SOP's welcome step (the code names no store)
+    sop = book.runtime.services.sop
+    trigger = datetime.now(UTC)
+    sop.clock = lambda: _local_day(trigger, 1, 10, 1).astimezone(UTC)
+    await sop.tick("acme")
+    sends = book.calls("externalcontact/add_msg_template")
+    assert len(sends) == 1 and sends[0]["body"]["sender"] == "xiaomei"
+    assert "我是湖滨一组的导购林小美" in sends[0]["body"]["text"]["content"]
+
+
 async def test_change_contact_renames_and_a_leaver_stays_inactive(book: Stack) -> None:
     await seed(book, DIRECTORY, deliver=True)
     renamed = {"departments": [{"id": 23, "name": "西溪店", "parentid": 20}],
@@ -161,6 +179,11 @@ async def test_first_sight_names_a_guide_whose_read_failed(book: Stack) -> None:
     before = len(book.calls("user/get"))
     assert await services.directory.ensure_named("acme", "newbie") == "赵新"
     assert len(book.calls("user/get")) == before  # named guides are not read again
+    await book.sandbox.simulate_add_contact("acme", userid="nameless")  # not in the book
+    await book.runtime.drain()
+    assert await services.directory.ensure_named("acme", "nameless") == ""
+    assert await services.directory.ensure_named("acme", "nameless") == ""
+    assert len(book.calls("user/get")) == before + 1  # read once, not on every add
 
 
 async def test_naming_job_leaves_refused_guides_to_the_daily_sync(book: Stack) -> None:
