@@ -78,7 +78,7 @@ class Services:
         checked by the daily job). An outage is logged and made up by the daily job."""
         for tenant_id in self.settings.tenants:
             try:
-                await self.directory.sync(tenant_id, known=False)
+                await self.directory.sync_at_start(tenant_id)
             except WeComError as exc:
                 log.warning("directory sync failed tenant=%s errcode=%s; retried by the job",
                             tenant_id, exc.errcode)

@@ -245,6 +245,12 @@ class DirectoryService:
         log.info("directory synced tenant=%s %s", tenant, result)
         return result
 
+    async def sync_at_start(self, tenant: str) -> SyncResult | None:
+        """The members WeCom lists, at start; skipped while another process syncs (several
+        processes starting together read the book once)."""
+        async with job_state.singleton(self._db.engine, f"directory-sync:{tenant}") as mine:
+            return await self.sync(tenant, known=False) if mine else None
+
     async def sync_if_due(self, tenant: str, *, now: datetime | None = None
                           ) -> SyncResult | None:
         """The daily sync, once per SYNC_EVERY across processes and restarts, in one process
