@@ -112,6 +112,9 @@ async def _start(app: web.Application) -> None:
     taken = await runtime.services.outbox.recover()
     if taken:
         log.info("%s outbox calls a stopped process was making are retried now", taken)
+    directory = asyncio.create_task(runtime.services.sync_directory(), name="directory-sync")
+    runtime.background.add(directory)
+    directory.add_done_callback(runtime.background.discard)
     runtime.processor.start()
     if runtime.scheduler is not None:
         schedule_defaults(runtime.scheduler, list(runtime.services.settings.tenants))

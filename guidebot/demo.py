@@ -37,6 +37,18 @@ def _demo_settings(settings: Settings, db_url: str, sandbox_port: int) -> Settin
     return replace(settings, database_url=db_url, tenants=tenants)
 
 
+def _directory(settings: Settings, tenant: str) -> dict[str, Any]:
+    """The demo brand's stores and guides as the sandbox's address book: one department per
+    store under the corp's root (content_library/stores.toml maps them to S01, S02)."""
+    brand = _brand(settings)
+    department = {s["id"]: s["department"] for s in brand["stores"]}
+    return {"departments": [{"id": 1, "name": tenant, "parentid": 0}, *[
+                {"id": s["department"], "name": s["name"], "parentid": 1}
+                for s in brand["stores"]]],
+            "members": [{"userid": g["userid"], "name": g["name"],
+                         "department": [department[g["store"]]]} for g in brand["guides"]]}
+
+
 async def _seed(services: Services, tenant: str, brand: dict[str, Any]) -> None:
     async with services.db.write() as s:
         for store in brand["stores"]:
@@ -115,6 +127,8 @@ async def run_demo(settings: Settings, *, workdir: str) -> int:
     tenant = "demo" if "demo" in settings.tenants else next(iter(settings.tenants))
     sandbox_app = create_sandbox_app(settings)
     sandbox_runner, sandbox_port = await start(sandbox_app, "127.0.0.1", 0)
+    await sandbox_app[SANDBOX_KEY].set_directory(tenant, _directory(settings, tenant),
+                                                 deliver=False)
     demo_settings = _demo_settings(settings, db_url, sandbox_port)
     app = create_app(demo_settings, start_jobs=False)
     bot_runner, bot_port = await start(app, "127.0.0.1", 0)

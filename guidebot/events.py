@@ -114,6 +114,21 @@ class AppTextMessage(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
+class DirectoryChanged(Event):
+    """change_contact: a member or department of the address book was created, updated or
+    deleted. Names are not carried: the directory service reads them back from WeCom."""
+
+    change_type: str  # create_user | update_user | delete_user | create_party | …
+    userid: str = ""
+    new_userid: str = ""  # update_user when the member's userid changed ([mem] NewUserID)
+    department_id: int | None = None
+
+    @property
+    def about_member(self) -> bool:
+        return self.change_type.endswith("_user")
+
+
+@dataclass(frozen=True, kw_only=True)
 class UnknownEvent(Event):
     """Anything we do not model yet: recorded, never a crash."""
 

@@ -93,6 +93,16 @@ async def run_sop_tracking(services: Services, tenant: str) -> None:
     await services.sop.track(tenant)
 
 
+async def run_directory_sync(services: Services, tenant: str) -> None:
+    """Guides' names, status and stores from the address book, once a day (checked hourly)."""
+    await services.directory.sync_if_due(tenant)
+
+
+async def run_guide_names(services: Services, tenant: str) -> None:
+    """Guides first seen without a name (e.g. a failed read on an add) read again."""
+    await services.directory.name_missing(tenant)
+
+
 def schedule_defaults(scheduler: Scheduler, tenants: list[str]) -> None:
     scheduler.every(5, run_outbox_retry)
     scheduler.every(LIBRARY_RELOAD_S, run_library_reload)
@@ -103,3 +113,5 @@ def schedule_defaults(scheduler: Scheduler, tenants: list[str]) -> None:
         scheduler.every(60, run_profile_refresh, tenant)
         scheduler.every(3600, run_tag_sync, tenant)
         scheduler.every(3600, run_relation_tag_sweep, tenant)
+        scheduler.every(3600, run_directory_sync, tenant)
+        scheduler.every(60, run_guide_names, tenant)

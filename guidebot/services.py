@@ -11,6 +11,7 @@ from typing import Any
 from guidebot import inbox
 from guidebot.commerce.service import CommerceService
 from guidebot.contacts.channels import ChannelService
+from guidebot.contacts.directory import DirectoryService
 from guidebot.contacts.profiles import ProfileService
 from guidebot.contacts.relations import RelationService
 from guidebot.contacts.tags import MarkTagCall, TagService
@@ -49,6 +50,7 @@ class Services:
     sop: SopService
     media: MediaUploads  # content_library pictures uploaded for WeCom
     sidebar: SidebarService  # the guides' chat sidebar (web/pages/sidebar*.py)
+    directory: DirectoryService  # guides' names and stores from the address book
 
     def client(self, tenant: str) -> WeComClient:
         return self.clients[tenant]
@@ -77,6 +79,16 @@ class Services:
         async with self.db.write() as s:
             for event in events:
                 await inbox.stage(s, event=event, key=internal_key(event))
+
+    async def sync_directory(self) -> None:
+        """Every tenant's members from the address book (at start; guides it does not list are
+        checked by the daily job). An outage is logged and made up by the daily job."""
+        for tenant_id in self.settings.tenants:
+            try:
+                await self.directory.sync_at_start(tenant_id)
+            except WeComError as exc:
+                log.warning("directory sync failed tenant=%s errcode=%s; retried by the job",
+                            tenant_id, exc.errcode)
 
     async def close(self) -> None:
         for client in self.clients.values():
@@ -126,4 +138,5 @@ def build_services(settings: Settings, db: Database, *,
         settings=settings, db=db, library=library, clients=clients, outbox=outbox,
         relations=RelationService(settings, db), profiles=profiles, tags=tags, welcome=welcome,
         channels=ChannelService(db, client_for, tags, library), commerce=commerce, sop=sop,
-        media=media, sidebar=sidebar)
+        media=media, sidebar=sidebar,
+        directory=DirectoryService(db, client_for, library))

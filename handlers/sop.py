@@ -1,4 +1,4 @@
-"""SOP triggers and exits from internal order events (adds enroll through the contacts service)."""
+"""SOP triggers and exits from internal order events (adds enroll in handlers/contacts.py)."""
 
 from guidebot import events as ev
 from guidebot.routing import Context, Router

@@ -60,6 +60,7 @@ async def guides_view(db: Database, tenant: TenantSettings) -> dict[str, Any]:
         rows = await repo.list_guides(s, tenant=tenant.id)
     return {"guides": [{"userid": r["guide"].userid, "name": r["guide"].name,
                         "store": r["guide"].store_id,
+                        "active": r["guide"].active,
                         "active_customers": r["active_customers"]} for r in rows]}
 
 

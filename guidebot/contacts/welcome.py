@@ -71,9 +71,9 @@ class WelcomeService:
                                              wait_s=max(wait_s, 0.0))
         async with self._db.read() as s:
             guide = await contacts_repo.get_guide(s, tenant=event.tenant, userid=event.guide)
-            store = (await contacts_repo.get_store(s, tenant=event.tenant,
-                                                   store_id=relation.store_id)
-                     if relation.store_id else None)
+            store_id = relation.store_id or (guide.store_id if guide else None)
+            store = (await contacts_repo.get_store(s, tenant=event.tenant, store_id=store_id)
+                     if store_id else None)
         values = {"customer": {"name": name},
                   "guide": {"name": guide.name if guide else "", "userid": event.guide},
                   "store": {"name": store.name if store else ""}}

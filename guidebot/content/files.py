@@ -7,13 +7,16 @@ from pathlib import Path
 
 FOLDERS = ("messages", "sops", "drops")
 TAGS_FILE = "tags.toml"
+STORES_FILE = "stores.toml"  # content/stores.py
 
 
 def library_files(root: Path) -> list[Path]:
-    """messages/*.toml, sops/*.toml, drops/*.toml and tags.toml, in a stable order."""
+    """messages/*.toml, sops/*.toml, drops/*.toml, tags.toml and stores.toml, in a stable order."""
     found = [path for folder in FOLDERS for path in sorted((root / folder).glob("*.toml"))]
     tags = root / TAGS_FILE
-    return [*found, tags] if tags.exists() else found
+    found = [*found, tags] if tags.exists() else found
+    stores = root / STORES_FILE
+    return [*found, stores] if stores.exists() else found
 
 
 def content_digest(root: Path) -> str:

@@ -12,6 +12,7 @@ from typing import Any
 from guidebot.content.errors import ContentInvalid, Problem, line_of
 from guidebot.content.files import content_digest
 from guidebot.content.render import TemplateSyntaxError, unknown_placeholders
+from guidebot.content.stores import STORES_FILE, StoreMap, parse_stores
 from guidebot.sop.spec import DropSpec, SopSpec
 from guidebot.sop.validate import parse_drop, parse_sop
 
@@ -72,6 +73,7 @@ class Library:
     loaded_at: datetime | None = None
     rejected: Rejection | None = None  # the newest edit that failed validation, if any
     settling: str = ""  # digest of files seen changed once, loaded if still so next time
+    stores: StoreMap = field(default_factory=StoreMap)  # stores.toml (contacts/directory.py)
 
     def replace_with(self, other: Library) -> None:
         """Take `other`'s content. No await happens here, so no coroutine sees half of it."""
@@ -79,6 +81,7 @@ class Library:
         self.sops, self.drops = other.sops, other.drops
         self.digest, self.loaded_at = other.digest, other.loaded_at
         self.rejected, self.settling = None, ""
+        self.stores = other.stores
 
 
 def _read(path: Path, problems: list[Problem]) -> tuple[dict[str, Any], str] | None:
@@ -213,10 +216,18 @@ def load_library(root: Path) -> Library:
     known = {path.stem for path in (root / "messages").glob("*.toml")}
     sops = _specs(root / "sops", known, problems, parse_sop)
     drops = _specs(root / "drops", known, problems, parse_drop)
+    stores = _stores(root / STORES_FILE, problems)
     if problems:
         raise ContentInvalid(problems)
     return Library(root, messages, groups, sops, drops, digest=digest,
-                   loaded_at=datetime.now(UTC))
+                   loaded_at=datetime.now(UTC), stores=stores)
+
+
+def _stores(path: Path, problems: list[Problem]) -> StoreMap:
+    if not path.exists():
+        return StoreMap()
+    loaded = _read(path, problems)
+    return StoreMap() if loaded is None else parse_stores(path, loaded[0], loaded[1], problems)
 
 
 def _specs(folder: Path, messages: set[str], problems: list[Problem],

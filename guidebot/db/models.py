@@ -36,6 +36,10 @@ class Guide(SQLModel, table=True):
     name: str = Field(default="", max_length=128)
     store_id: str | None = Field(default=None, max_length=64)
     created_at: datetime = Field(default_factory=utcnow, sa_column=_utc())
+    # From WeCom's address book (contacts/directory.py): a member who left stays, inactive.
+    active: bool = Field(default=True)
+    wecom_status: int | None = None  # user/get status: 1 active, 2 disabled, 4 new, 5 left
+    directory_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
 
 
 class Customer(SQLModel, table=True):

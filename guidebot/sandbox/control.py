@@ -125,6 +125,12 @@ async def confirm_groupmsg(sandbox: Sandbox, request: web.Request) -> Any:
                                    _str(body, "userid"))
 
 
+async def directory(sandbox: Sandbox, request: web.Request) -> Any:
+    body = await _body(request)
+    return await sandbox.set_directory(request.match_info["tenant"], body,
+                                       deliver=_deliver(body))
+
+
 async def state(sandbox: Sandbox, request: web.Request) -> Any:
     return sandbox.state(request.match_info["tenant"])
 
@@ -156,6 +162,7 @@ ROUTES: list[tuple[str, str, Route]] = [
     ("POST", "/_sandbox/{tenant}/confirm_groupmsg", confirm_groupmsg),
     ("GET", "/_sandbox/{tenant}/state", state),
     ("POST", "/_sandbox/{tenant}/oauth_code", oauth_code),
+    ("POST", "/_sandbox/{tenant}/directory", directory),
 ]
 
 

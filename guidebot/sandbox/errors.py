@@ -31,6 +31,8 @@ MESSAGE_TOO_LARGE = 45002
 RATE_LIMITED = 45009
 BAD_JSON = 47001  # [mem] 数据格式错误: FACTS names no code for a body that is not JSON
 NO_RELATION = 84061
+USER_NOT_FOUND = 60111  # [mem] UserID不存在 (not in FACTS §3.12)
+DEPARTMENT_NOT_FOUND = 60123  # [mem] 无效的部门id (not in FACTS §3.12)
 UNKNOWN_PATH = 404  # not a WeCom code: an API the sandbox does not implement (HTTP 404 too)
 
 MESSAGES = {
@@ -43,6 +45,8 @@ MESSAGES = {
     RATE_LIMITED: "api freq out of limit",
     WELCOME_NOT_ALLOWED: "externaluser has started chatting",
     NO_RELATION: "external contact relation does not exist",
+    USER_NOT_FOUND: "userid not found",
+    DEPARTMENT_NOT_FOUND: "invalid department id",
 }
 
 

@@ -7,7 +7,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from guidebot.sandbox import massmsg, simulate, snapshot, tagbook
+from guidebot.sandbox import directory, massmsg, simulate, snapshot, tagbook
 from guidebot.sandbox import seed as seeding
 from guidebot.sandbox.callbacks import encrypt, to_xml
 from guidebot.sandbox.calllog import CallLog
@@ -16,7 +16,7 @@ from guidebot.sandbox.errors import ApiError, ControlError
 from guidebot.sandbox.faults import FaultBook
 from guidebot.sandbox.limits import Interceptor
 from guidebot.sandbox.models import JSON, Options
-from guidebot.sandbox.tenant import TenantState
+from guidebot.sandbox.tenant import TenantState, is_userid
 from guidebot.sandbox.tokens import TokenBook
 from guidebot.settings import Settings
 
@@ -114,6 +114,19 @@ class Sandbox:
     def seed(self, tenant_id: str, follows: object) -> JSON:
         """An existing customer base, in bulk and without callbacks (sandbox/seed.py)."""
         return seeding.seed(self.tenant(tenant_id), follows, self.now())
+
+    async def set_directory(self, tenant_id: str, body: Mapping[str, Any], *,
+                            deliver: bool = True) -> JSON:
+        """Create or update departments and members (and delete members) in the address book;
+        each change is called back as change_contact unless `deliver` is false."""
+        tenant = self.tenant(tenant_id)
+        changes = directory.apply(tenant.directory, body, is_userid)
+        for member in tenant.directory.members.values():
+            tenant.member(member.userid)  # other APIs (contact ways, …) know them too
+        deliveries = [(await self.emit(tenant_id, fields, deliver=deliver))[1]
+                      for fields in changes]
+        return {"changes": [f"{f['ChangeType']}:{f.get('UserID', f.get('Id'))}"
+                            for f in changes], "deliveries": deliveries}
 
     def set_moment_job_polls(self, tenant_id: str, polls: object) -> JSON:
         """New moment jobs answer "not done" (status 1, then 2) for this many polls."""

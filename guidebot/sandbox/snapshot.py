@@ -42,4 +42,5 @@ def tenant_json(tenant: TenantState) -> JSON:
         "msg_templates": [_template(t) for t in tenant.templates.values()],
         "app_messages": [_with_iso(m, "at") for m in tenant.app_messages],
         "media": [asdict(m) for m in tenant.media.values()],
+        "directory": tenant.directory.to_json(),
     }

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import TypeGuard
 
 from guidebot.sandbox import errors
+from guidebot.sandbox.directory import Directory
 from guidebot.sandbox.errors import ApiError
 from guidebot.sandbox.jsapi import JsapiState
 from guidebot.sandbox.limits import MinuteWindow
@@ -55,6 +56,7 @@ class TenantState:
     moment_jobs: dict[str, JSON] = field(default_factory=dict)
     moment_job_polls: int = 0  # polls a new moment job answers "not done" (control route)
     jsapi: JsapiState = field(default_factory=JsapiState)  # sidebar tickets, OAuth codes
+    directory: Directory = field(default_factory=Directory)  # address book (sandbox/directory.py)
     _member_ids: dict[str, str] = field(default_factory=dict, repr=False)
     # external_userid → send times (Unix s) of the 群发 messages they received (quota checks)
     received: dict[str, list[int]] = field(default_factory=dict, repr=False)

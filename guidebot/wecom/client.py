@@ -209,6 +209,38 @@ class WeComClient:
         """OAuth2 code → the visitor (FACTS-next §B.7): a member gets `userid`, anyone else
         `openid`. The code is single use and lives 5 minutes."""
         return await self.call("GET", "auth/getuserinfo", params={"code": code})
+    # -- address book (FACTS-next §I) -------------------------------------------------------
+
+    async def get_user(self, userid: str) -> dict[str, Any]:
+        """user/get: name, department, main_department, status (1 active, 2 disabled,
+        4 not activated, 5 left)."""
+        return await self.call("GET", "user/get", params={"userid": userid})
+
+    async def list_users(self, department_id: int, *, fetch_child: bool = False
+                         ) -> dict[str, Any]:
+        """user/simplelist: `userlist` of {userid, name, department}."""
+        return await self.call("GET", "user/simplelist", params={
+            "department_id": department_id, "fetch_child": int(fetch_child)})
+
+    async def list_user_ids(self, *, cursor: str = "", limit: int = 10000) -> dict[str, Any]:
+        """user/list_id: one page of `dept_user` [{userid, department}] and `next_cursor`.
+        FACTS names only the cursor and limit ≤ 10000; POST and the answer's field names
+        are [mem]."""
+        body: dict[str, Any] = {"limit": limit}
+        if cursor:
+            body["cursor"] = cursor
+        return await self.call("POST", "user/list_id", json=body)
+
+    async def list_departments(self, department_id: int | None = None) -> dict[str, Any]:
+        """department/simplelist: `department_id` [{id, parentid, order}] (ids only); all
+        visible departments without an id ([mem])."""
+        params = {} if department_id is None else {"id": department_id}
+        return await self.call("GET", "department/simplelist", params=params)
+
+    async def get_department(self, department_id: int) -> dict[str, Any]:
+        """department/get: `department` {id, name, parentid, order, …}; whether `name` is
+        returned to every self-built app is unconfirmed (FACTS-next §I)."""
+        return await self.call("GET", "department/get", params={"id": department_id})
 
     # -- machinery ------------------------------------------------------------------------
 

@@ -71,6 +71,14 @@ def _text_message(tenant: str, at: datetime, f: Fields) -> ev.Event:
                              agent_id=_text(f, "AgentID"))
 
 
+def _directory(tenant: str, at: datetime, f: Fields) -> ev.Event:
+    # Field names from FACTS-next §I (UserID, Id, …); NewUserID is [mem], not in FACTS.
+    party = _text(f, "Id")
+    return ev.DirectoryChanged(tenant=tenant, created_at=at, change_type=_text(f, "ChangeType"),
+                               userid=_text(f, "UserID"), new_userid=_text(f, "NewUserID"),
+                               department_id=int(party) if party.isdigit() else None)
+
+
 _CONTACT = "change_external_contact"
 # (MsgType, Event, ChangeType) → builder; "" matches any ChangeType.
 BUILDERS: dict[tuple[str, str, str], Builder] = {
@@ -86,6 +94,9 @@ BUILDERS: dict[tuple[str, str, str], Builder] = {
         ev.ArchiveConsented, welcome_code="WelcomeCode"),
     ("event", "change_external_chat", ""): _group_chat,
     ("event", "change_external_tag", ""): _tag,
+    **{("event", "change_contact", change): _directory for change in (
+        "create_user", "update_user", "delete_user", "create_party", "update_party",
+        "delete_party")},
     ("event", "enter_agent", ""): _enter_agent,
     ("text", "", ""): _text_message,
 }

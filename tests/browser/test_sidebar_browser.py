@@ -76,7 +76,7 @@ async def _seed(stack: Stack) -> str:
     customer = str(added["external_userid"])
     services = stack.runtime.services
     await services.sync_tags()
-    outcome = await services.contacts.tags.edit("acme", guide="lina", external_userid=customer,
+    outcome = await services.tags.edit("acme", guide="lina", external_userid=customer,
                                                 add=["新客", "门店扫码"], remove=[])
     assert outcome.status == "done"
     item = {"sku": "SKU-LIPSTICK-01", "category": "beauty", "quantity": 1, "amount_fen": 29900}

@@ -28,7 +28,7 @@ async def test_tenants_are_isolated(stack: Stack) -> None:
     _, guides = await stack.admin("/guides", tenant="beta")
     assert guides == {"guides": []}
     _, guides = await stack.admin("/guides")
-    assert guides["guides"] == [{"userid": "lina", "name": "", "store": None,
+    assert guides["guides"] == [{"userid": "lina", "name": "", "store": None, "active": True,
                                  "active_customers": 1}]
 
 

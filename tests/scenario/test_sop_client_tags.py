@@ -156,7 +156,7 @@ async def test_the_sweep_runs_once_a_day_whatever_the_restarts(stack: Stack) -> 
     added = await stack.sandbox.simulate_add_contact("acme", userid="lina", name="冯佳")
     await stack.runtime.drain()
     customer = str(added["external_userid"])
-    tags = stack.runtime.services.contacts.tags
+    tags = stack.runtime.services.tags
     await tags.sync("acme")
     start = datetime(2026, 11, 20, 4, 0, tzinfo=UTC)
     assert await tags.sweep_if_due("acme", now=start) == 0  # never swept: due

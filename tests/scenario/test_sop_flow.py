@@ -121,9 +121,10 @@ async def test_order_paid_exit_cancels_pending_steps(stack: Stack) -> None:
     sop.clock = lambda: _local_day(trigger, 1, 10, 1).astimezone(UTC)
     await sop.plan("acme")
     await sop.dispatcher.batch("acme")  # step 1 is queued in a task, not sent yet
-    await stack.runtime.services.publish(OrderPaid(
+    await stack.runtime.services.raise_events([OrderPaid(
         tenant="acme", created_at=datetime.now(UTC), order_no="O1", external_userid=customer,
-        guide="lina", amount_fen=19900))
+        guide="lina", amount_fen=19900)])
+    await stack.runtime.drain()
     await sop.dispatcher.run("acme")
     sop.clock = lambda: _local_day(trigger, 8, 12, 0).astimezone(UTC)
     await sop.tick("acme")

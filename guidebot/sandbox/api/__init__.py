@@ -5,6 +5,7 @@ from __future__ import annotations
 from guidebot.sandbox.api import (
     contact_way,
     contacts,
+    directory,
     groupmsg,
     groupmsg_followup,
     idconvert,
@@ -29,6 +30,7 @@ ROUTES: dict[str, Handler] = {
     **media.ROUTES,
     **idconvert.ROUTES,
     **jsapi.ROUTES,
+    **directory.ROUTES,
 }
 # FACTS §3.7: app messages are "not counted in base API frequency".
 UNMETERED = frozenset({"message/send"})
