@@ -20,6 +20,7 @@ from guidebot.services import Services, build_services
 from guidebot.settings import Settings
 from guidebot.web.api import commerce as commerce_api
 from guidebot.web.api import contacts as contacts_api
+from guidebot.web.api import kf as kf_api
 from guidebot.web.api import sop as sop_api
 from guidebot.web.auth import admin_auth
 from guidebot.web.keys import SERVICES
@@ -94,6 +95,7 @@ def create_app(settings: Settings, *, start_jobs: bool = True, workers: int = 8,
     app.add_routes(orders_webhook.routes())
     app.add_routes(guide_tasks.routes())
     commerce_api.install(app)
+    kf_api.install(app)
     app.add_routes([web.get("/healthz", healthz), web.get("/metrics", metrics)])
     app.on_startup.append(_start)
     app.on_cleanup.append(_stop)

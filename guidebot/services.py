@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from guidebot.chat.intake import KfService
 from guidebot.commerce.service import CommerceService
 from guidebot.contacts.channels import ChannelService
 from guidebot.contacts.links import LinkService
@@ -45,6 +46,7 @@ class Services:
 
     publisher: Publisher | None = None
     media: MediaUploads | None = None  # content_library pictures uploaded for WeCom
+    kf: KfService | None = None  # 微信客服 intake, sending and handoff (guidebot/chat/)
 
     def client(self, tenant: str) -> WeComClient:
         return self.clients[tenant]
@@ -110,6 +112,8 @@ def build_services(settings: Settings, db: Database, *,
     commerce = CommerceService(settings, db, clients.__getitem__)
     sop = SopService(settings, db, library, clients.__getitem__, outbox, tags=tags)
     executors.update(sop.executors())
+    kf = KfService(settings, db, library, outbox, clients.__getitem__)
+    executors.update(kf.executors())
     contacts.sop = sop.engine
     contacts.welcome.tracker = commerce.track_attachments
     sop.track_cards(commerce.track_attachments)
@@ -117,4 +121,4 @@ def build_services(settings: Settings, db: Database, *,
     contacts.welcome.pictures = pictures.resolve
     sop.upload_pictures(pictures.resolve)
     return Services(settings, db, library, clients, outbox, contacts, channels,
-                    commerce=commerce, sop=sop, media=pictures)
+                    commerce=commerce, sop=sop, media=pictures, kf=kf)

@@ -4,6 +4,6 @@ Events without a route (group-chat changes, archive consent, app entries and tex
 events) stay recorded in the inbox with the outcome "unhandled".
 """
 
-from handlers import contacts, sop, tags
+from handlers import contacts, kf, sop, tags
 
-ROUTERS = (contacts.router, tags.router, sop.router)
+ROUTERS = (contacts.router, tags.router, sop.router, kf.router)

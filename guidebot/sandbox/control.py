@@ -9,6 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
+from guidebot.sandbox import kfsim
 from guidebot.sandbox.errors import ControlError
 from guidebot.sandbox.sandbox import Sandbox
 from guidebot.sandbox.simulate import check_fields
@@ -125,6 +126,26 @@ async def confirm_groupmsg(sandbox: Sandbox, request: web.Request) -> Any:
                                    _str(body, "userid"))
 
 
+async def kf_message(sandbox: Sandbox, request: web.Request) -> Any:
+    body = await _body(request)
+    return await kfsim.kf_message(sandbox, request.match_info["tenant"], body,
+                                  deliver=_deliver(body))
+
+
+async def kf_enter(sandbox: Sandbox, request: web.Request) -> Any:
+    body = await _body(request)
+    return await kfsim.kf_enter(sandbox, request.match_info["tenant"], body,
+                                deliver=_deliver(body))
+
+
+async def kf_servicer(sandbox: Sandbox, request: web.Request) -> Any:
+    return kfsim.set_servicer(sandbox, request.match_info["tenant"], await _body(request))
+
+
+async def kf_state(sandbox: Sandbox, request: web.Request) -> Any:
+    return sandbox.tenant(request.match_info["tenant"]).kf.snapshot()
+
+
 async def state(sandbox: Sandbox, request: web.Request) -> Any:
     return sandbox.state(request.match_info["tenant"])
 
@@ -144,6 +165,10 @@ ROUTES: list[tuple[str, str, Route]] = [
     ("POST", "/_sandbox/{tenant}/revoke_token", revoke_token),
     ("POST", "/_sandbox/{tenant}/confirm_groupmsg", confirm_groupmsg),
     ("GET", "/_sandbox/{tenant}/state", state),
+    ("POST", "/_sandbox/{tenant}/simulate/kf_message", kf_message),
+    ("POST", "/_sandbox/{tenant}/simulate/kf_enter", kf_enter),
+    ("POST", "/_sandbox/{tenant}/kf/servicers", kf_servicer),
+    ("GET", "/_sandbox/{tenant}/kf", kf_state),
 ]
 
 

@@ -8,6 +8,7 @@ from typing import TypeGuard
 
 from guidebot.sandbox import errors
 from guidebot.sandbox.errors import ApiError
+from guidebot.sandbox.kfstate import KfState
 from guidebot.sandbox.limits import MinuteWindow
 from guidebot.sandbox.models import (
     JSON,
@@ -53,6 +54,7 @@ class TenantState:
     cancelled_msgids: set[str] = field(default_factory=set)
     moment_jobs: dict[str, JSON] = field(default_factory=dict)
     moment_job_polls: int = 0  # polls a new moment job answers "not done" (control route)
+    kf: KfState = field(default_factory=KfState)  # 微信客服 (sandbox/kfstate.py, api/kf.py)
     _member_ids: dict[str, str] = field(default_factory=dict, repr=False)
     # external_userid → send times (Unix s) of the 群发 messages they received (quota checks)
     received: dict[str, list[int]] = field(default_factory=dict, repr=False)

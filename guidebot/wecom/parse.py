@@ -71,6 +71,11 @@ def _text_message(tenant: str, at: datetime, f: Fields) -> ev.Event:
                              agent_id=_text(f, "AgentID"))
 
 
+def _kf(tenant: str, at: datetime, f: Fields) -> ev.Event:
+    return ev.KfMsgOrEvent(tenant=tenant, created_at=at, token=_text(f, "Token"),
+                           open_kfid=_text(f, "OpenKfId"))
+
+
 _CONTACT = "change_external_contact"
 # (MsgType, Event, ChangeType) → builder; "" matches any ChangeType.
 BUILDERS: dict[tuple[str, str, str], Builder] = {
@@ -88,6 +93,7 @@ BUILDERS: dict[tuple[str, str, str], Builder] = {
     ("event", "change_external_tag", ""): _tag,
     ("event", "enter_agent", ""): _enter_agent,
     ("text", "", ""): _text_message,
+    ("event", "kf_msg_or_event", ""): _kf,
 }
 
 def parse_fields(plaintext: str | bytes) -> Fields:

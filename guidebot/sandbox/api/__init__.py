@@ -8,6 +8,7 @@ from guidebot.sandbox.api import (
     groupmsg,
     groupmsg_followup,
     idconvert,
+    kf,
     media,
     message,
     moments,
@@ -27,6 +28,7 @@ ROUTES: dict[str, Handler] = {
     **message.ROUTES,
     **media.ROUTES,
     **idconvert.ROUTES,
+    **kf.ROUTES,
 }
 # FACTS §3.7: app messages are "not counted in base API frequency".
 UNMETERED = frozenset({"message/send"})
