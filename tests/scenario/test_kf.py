@@ -9,13 +9,14 @@ from typing import Any
 
 from sqlalchemy import text
 
-from guidebot.app import create_app
+from guidebot.app import RUNTIME, create_app
 from guidebot.db.engine import Database
 from guidebot.db.repo import kf as kf_repo
 from tests.support.kf import (
     KFID,
     REPLY,
     SUMMARY,
+    RuleRouter,
     customer_writes,
     kf_rows,
     kf_state,
@@ -268,3 +269,42 @@ async def test_kf_link_needs_a_configured_account(stack: Stack) -> None:
                                      json={"guide": "mei", "open_kfid": "wkNOTours01"})
     assert status == 400 and "open_kfid" in body["error"]
     assert stack.calls("kf/add_contact_way") == []
+
+
+async def test_two_processes_read_each_page_once(aiohttp_server: Any, tmp_path: Path,
+                                                 db_url: str) -> None:
+    """Two guidebot instances on one database handle the same kf event at the same time:
+    every message is answered once; on PostgreSQL (the multi-process database) the locked
+    cursor also means no page is read twice."""
+    import asyncio
+
+    from guidebot.db.types import utcnow
+    from guidebot.events import KfMsgOrEvent
+    from guidebot.sandbox import kfsim
+
+    stack = await start_stack(aiohttp_server, tmp_path, db_url)
+    try:
+        other = create_app(replace(stack.settings), start_jobs=False, backoff=FAST_BACKOFF)
+        await aiohttp_server(other)
+        services = [stack.runtime.services, other[RUNTIME].services]
+        for s in services:
+            assert s.kf is not None
+            s.kf.router = RuleRouter()
+        for n in range(8):
+            await customer_writes(stack, f"wmKFpair{n:04d}", f"问题{n}", deliver=False,
+                                  drain=False)
+        token = (await kfsim.notify(stack.sandbox, "acme", KFID, deliver=False))["token"]
+        event = KfMsgOrEvent(tenant="acme", created_at=utcnow(), token=token, open_kfid=KFID)
+        handled = await asyncio.gather(*(s.kf.on_event(event) for s in services if s.kf))
+        assert sum(handled) == 8
+        assert sorted(c["body"]["touser"] for c in stack.calls("kf/send_msg")) == [
+            f"wmKFpair{n:04d}" for n in range(8)]
+        rows = await kf_rows(stack)
+        assert [r.status for r in rows] == ["replied"] * 8
+        if not stack.runtime.services.db.is_sqlite:
+            pages = [c["body"].get("cursor") for c in stack.calls("kf/sync_msg")]
+            assert len(pages) == len(set(pages)), pages  # no cursor was read twice
+        await other.shutdown()
+        await other.cleanup()
+    finally:
+        await stack.http.close()
