@@ -149,9 +149,9 @@ class KfService:
         now = self._clock()
         rows = [self._row(tenant, open_kfid, cursor, item, now)
                 for item in answer.get("msg_list") or [] if isinstance(item, dict)]
-        await repo.insert_messages(s, rows=rows)
+        new = set(await repo.insert_messages(s, rows=rows))
         for row in rows:
-            if row["origin"] == CUSTOMER and row["external_userid"]:
+            if row["msgid"] in new and row["origin"] == CUSTOMER and row["external_userid"]:
                 await repo.customer_wrote(s, tenant=tenant, open_kfid=row["open_kfid"],
                                           external_userid=row["external_userid"],
                                           at=row["send_time"], now=now)

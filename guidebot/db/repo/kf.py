@@ -87,7 +87,8 @@ async def messages_of(session: AsyncSession, *, tenant: str,
 
 async def customer_wrote(session: AsyncSession, *, tenant: str, open_kfid: str,
                          external_userid: str, at: datetime, now: datetime) -> None:
-    """A customer message restarts the 48 h window and the 5-message count."""
+    """A new customer message restarts the 48 h window and the 5-message count (call it once
+    per new message: send_time has whole seconds, so one in the same second counts too)."""
     table = KfSession.__table__
     stmt = insert_for(session, table).values(
         tenant=tenant, open_kfid=open_kfid, external_userid=external_userid,
@@ -97,7 +98,7 @@ async def customer_wrote(session: AsyncSession, *, tenant: str, open_kfid: str,
     await session.execute(update(KfSession).where(
         KfSession.tenant == tenant, KfSession.open_kfid == open_kfid,
         KfSession.external_userid == external_userid,
-        KfSession.last_customer_at < at).values(  # type: ignore[arg-type]
+        KfSession.last_customer_at <= at).values(  # type: ignore[arg-type]
         last_customer_at=at, sent=0, updated_at=now))
 
 
