@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from guidebot.chat.cards import KfCards
 from guidebot.chat.intake import KfService
 from guidebot.commerce.service import CommerceService
 from guidebot.contacts.channels import ChannelService
@@ -120,5 +121,7 @@ def build_services(settings: Settings, db: Database, *,
     pictures = MediaUploads(db, clients.__getitem__, library)
     contacts.welcome.pictures = pictures.resolve
     sop.upload_pictures(pictures.resolve)
+    kf.cards = KfCards(settings, library, commerce.catalog, commerce.track_attachments,
+                       pictures.resolve)
     return Services(settings, db, library, clients, outbox, contacts, channels,
                     commerce=commerce, sop=sop, media=pictures, kf=kf)

@@ -20,8 +20,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from guidebot.chat.cards import KfCards
 from guidebot.chat.customers import Customers
-from guidebot.chat.decision import Decision, Inbound, ReplyRouter, Route
+from guidebot.chat.decision import CustomerContext, Decision, Inbound, ReplyRouter, Route
 from guidebot.chat.entries import KfEntries, event_of
 from guidebot.chat.handoff import Handoff
 from guidebot.chat.sending import KfSender, text_message
@@ -63,6 +64,7 @@ class KfService:
         self._client_for = client_for
         self._locks: dict[tuple[str, str], asyncio.Lock] = {}
         self.router: ReplyRouter | None = None  # the reply router (guidebot/chat/routing.py)
+        self.cards: KfCards | None = None  # wired by build_services (commerce and media)
         self.customers = Customers(db, self.api)
         self.sender = KfSender(db, outbox, self.api, clock)
         self.handoff = Handoff(settings, db, library, outbox, client_for, self.api)
@@ -230,7 +232,7 @@ class KfService:
             customer=writer.context))
         return await self._act(tenant, message, writer.context, decision)
 
-    async def _act(self, tenant: str, message: KfMessage, customer: Any,
+    async def _act(self, tenant: str, message: KfMessage, customer: CustomerContext,
                    decision: Decision) -> Outcome:
         route = str(decision.route)
         if decision.route == Route.HANDOFF:
@@ -242,16 +244,26 @@ class KfService:
                                              decision.summary)
             return Outcome("handoff", route, f"{decision.reason}; {handed.reason}",
                            handed.servicer)
-        if decision.route not in SENDING_ROUTES or not decision.text:
+        if decision.route not in SENDING_ROUTES or not (decision.text or decision.card_sku):
             return Outcome("skipped", route, decision.reason or "nothing to send")
-        # Decision.card_sku: a kf miniprogram message needs a thumb_media_id (FACTS-next
-        # §A.4) and the catalog has no product pictures yet, so the card is not sent.
+        messages = [text_message(decision.text)] if decision.text else []
+        note = ""
+        if decision.card_sku:
+            card = (await self.cards.card(tenant, decision.card_sku, customer.exclusive_guide)
+                    if self.cards is not None else None)
+            if card is not None and card.message is not None:
+                messages.append(card.message)
+            else:
+                note = f"; {card.reason if card else 'card not sent: cards not wired'}"
+        if not messages:
+            return Outcome("skipped", route, f"{decision.reason}{note}")
         sent = await self.sender.send(tenant, message.open_kfid, message.external_userid,
-                                      message.msgid, [text_message(decision.text)])
-        card = "; card not sent (no product picture for the thumb)" if decision.card_sku else ""
+                                      message.msgid, messages)
         if sent.count == 0:
             return Outcome("skipped", route, f"{decision.reason}; not sent: {sent.reason}")
-        return Outcome("replied", route, f"{decision.reason}{card}")
+        if sent.reason:
+            note += f"; {sent.count} of {len(messages)} sent: {sent.reason}"
+        return Outcome("replied", route, f"{decision.reason}{note}")
 
 
 def _obj(item: Mapping[str, Any], key: str) -> dict[str, Any]:

@@ -308,3 +308,57 @@ async def test_two_processes_read_each_page_once(aiohttp_server: Any, tmp_path: 
         await other.cleanup()
     finally:
         await stack.http.close()
+
+
+KF_CARD = '''# the thumbnail and appid of kf product cards
+[[attachments]]
+type = "miniprogram"
+title = "商品"
+appid = "wxbrandstore0001"
+pic_file = "media/kf_card.png"
+page = "pages/index/index.html"
+'''
+
+
+async def test_a_catalog_card_is_tracked_for_the_exclusive_guide(
+        aiohttp_server: Any, tmp_path: Path, db_url: str) -> None:
+    from tests.support.stack import library_copy
+
+    library = library_copy(tmp_path, {"messages/kf_card.toml": KF_CARD,
+                                      "media/kf_card.png": b"\x89PNG\r\n\x1a\n" + bytes(64)})
+    stack = await start_stack(aiohttp_server, tmp_path, db_url, library=library)
+    try:
+        use_router(stack)
+        added = await stack.sandbox.simulate_add_contact("acme", userid="lina", name="孙悦")
+        await stack.runtime.drain()
+        customer = added["external_userid"]
+        await customer_writes(stack, customer, "修护精华有货吗")
+        text, card = [c["body"] for c in stack.calls("kf/send_msg")]
+        assert text["text"]["content"] == "推荐这款："
+        assert card["msgtype"] == "miniprogram"
+        mini = card["miniprogram"]
+        assert mini["appid"] == "wxbrandstore0001" and mini["title"] == "修护精华液 30ml"
+        [upload] = stack.calls("media/upload")
+        assert upload["errcode"] == 0
+        assert mini["thumb_media_id"] in stack.sandbox.tenants["acme"].media
+        assert mini["pagepath"].startswith("pages/goods/detail.html?id=1002&t=")
+        token = mini["pagepath"].rsplit("t=", 1)[1]
+        async with stack.runtime.services.db.read() as s:
+            from guidebot.db.repo import commerce_links
+
+            link = await commerce_links.get_link(s, tenant="acme", token=token)
+        assert link is not None and (link.guide, link.sku, link.campaign) == (
+            "lina", "SKU-SERUM-02", "kf")
+        [row] = await kf_rows(stack, customer)
+        assert (row.status, row.route) == ("replied", "catalog")
+        assert session(await kf_state(stack), customer)["sent_since_customer"] == 2
+    finally:
+        await stack.http.close()
+
+
+async def test_without_a_card_picture_the_text_goes_alone(stack: Stack) -> None:
+    use_router(stack)
+    await customer_writes(stack, "wmKFcard0001", "精华液")
+    assert [c["body"]["msgtype"] for c in stack.calls("kf/send_msg")] == ["text"]
+    [row] = await kf_rows(stack, "wmKFcard0001")
+    assert row.status == "replied" and "no picture in messages/kf_card.toml" in row.reason

@@ -13,7 +13,8 @@ SUMMARY = "客户要求人工服务\n最近咨询：退换货"
 
 
 class RuleRouter:
-    """Fixed rules: 转人工 → handoff, 退订 → opt-out, empty → ignored, else a fixed reply.
+    """Fixed rules: 转人工 → handoff, 精华 → a catalog card, 退订 → opt-out, empty → ignored,
+    else a fixed reply.
     Keeps every Inbound it was asked about."""
 
     def __init__(self) -> None:
@@ -23,6 +24,9 @@ class RuleRouter:
         self.seen.append(inbound)
         if "转人工" in inbound.text:
             return Decision(Route.HANDOFF, "asked for a person", summary=SUMMARY)
+        if "精华" in inbound.text:
+            return Decision(Route.CATALOG, "catalog product", text="推荐这款：",
+                            card_sku="SKU-SERUM-02", facts=("SKU-SERUM-02",))
         if "退订" in inbound.text:
             return Decision(Route.OPT_OUT, "opt-out word", text="已为您退订。")
         if not inbound.text.strip():
