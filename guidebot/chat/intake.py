@@ -40,6 +40,7 @@ from guidebot.wecom.kf import KfApi
 
 log = logging.getLogger(__name__)
 
+STALE_CLAIM = timedelta(minutes=5)
 TOKEN_FRESH = timedelta(minutes=9)  # the callback Token lives 10 minutes (FACTS-next §A.3)
 CUSTOMER, SYSTEM, SERVICER = 3, 4, 5  # sync_msg item origin
 SENDING_ROUTES = (Route.REPLY, Route.FAQ, Route.CATALOG, Route.LLM, Route.OPT_OUT)
@@ -184,13 +185,19 @@ class KfService:
             "guide": None, "received_at": now, "handled_at": now if status != "pending" else None}
 
     async def handle_pending(self, tenant: str, open_kfid: str) -> int:
+        """Handle the account's open messages, each claimed first (one worker, one process).
+        A claim older than STALE_CLAIM belonged to a process that died: taken over (its
+        replies keep their msgid and outbox key, so none goes out twice)."""
+        stale_before = self._clock() - STALE_CLAIM
         async with self._db.read() as s:
-            pending = await repo.pending_messages(s, tenant=tenant, open_kfid=open_kfid)
+            pending = await repo.pending_messages(s, tenant=tenant, open_kfid=open_kfid,
+                                                  stale_before=stale_before)
         handled = 0
         for message in pending:
             assert message.id is not None
             async with self._db.write() as s:
-                if not await repo.claim_message(s, message_id=message.id):
+                if not await repo.claim_message(s, message_id=message.id, now=self._clock(),
+                                                stale_before=stale_before):
                     continue
             try:
                 outcome = await self._handle(tenant, message)

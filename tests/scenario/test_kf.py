@@ -362,3 +362,25 @@ async def test_without_a_card_picture_the_text_goes_alone(stack: Stack) -> None:
     assert [c["body"]["msgtype"] for c in stack.calls("kf/send_msg")] == ["text"]
     [row] = await kf_rows(stack, "wmKFcard0001")
     assert row.status == "replied" and "no picture in messages/kf_card.toml" in row.reason
+
+
+async def test_a_message_claimed_by_a_dead_process_is_taken_over(stack: Stack) -> None:
+    from datetime import timedelta
+
+    from guidebot.db.types import utcnow
+
+    use_router(stack)
+    kf = stack.runtime.services.kf
+    assert kf is not None
+    await customer_writes(stack, "wmKFdead0001", "没人管的消息", deliver=False, drain=False)
+    await kf.pull("acme", KFID, "")
+    [row] = await kf_rows(stack, "wmKFdead0001")
+    long_ago = utcnow() - timedelta(minutes=10)
+    async with stack.runtime.services.db.write() as s:  # a worker claimed it, then died
+        assert await kf_repo.claim_message(s, message_id=row.id, now=long_ago,
+                                           stale_before=long_ago)
+    await customer_writes(stack, "wmKFdead0001", "第二条")
+    rows = await kf_rows(stack, "wmKFdead0001")
+    assert [(r.text, r.status) for r in rows] == [("没人管的消息", "replied"),
+                                                  ("第二条", "replied")]
+    assert len(sent_texts(stack, "wmKFdead0001")) == 2

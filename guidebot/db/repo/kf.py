@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from guidebot.db.models import Binding, Customer, Guide
@@ -53,20 +53,28 @@ async def insert_messages(session: AsyncSession, *, rows: Sequence[dict[str, Any
     return list((await session.execute(stmt)).scalars())
 
 
-async def pending_messages(session: AsyncSession, *, tenant: str,
-                           open_kfid: str) -> Sequence[KfMessage]:
+async def pending_messages(session: AsyncSession, *, tenant: str, open_kfid: str,
+                           stale_before: datetime) -> Sequence[KfMessage]:
+    """Messages to handle: pending ones, and ones a worker claimed before `stale_before` and
+    never finished (its process died)."""
     stmt = (select(KfMessage).where(KfMessage.tenant == tenant,
-                                    KfMessage.open_kfid == open_kfid,
-                                    KfMessage.status == "pending")
+                                    KfMessage.open_kfid == open_kfid, _open(stale_before))
             .order_by(KfMessage.send_time, KfMessage.id))  # type: ignore[arg-type]
     return list((await session.execute(stmt)).scalars())
 
 
-async def claim_message(session: AsyncSession, *, message_id: int) -> bool:
-    """pending → working; False when another worker or process has it."""
+def _open(stale_before: datetime) -> Any:
+    return or_(KfMessage.status == "pending",
+               and_(KfMessage.status == "working",
+                    KfMessage.handled_at < stale_before))  # type: ignore[operator]
+
+
+async def claim_message(session: AsyncSession, *, message_id: int, now: datetime,
+                        stale_before: datetime) -> bool:
+    """pending (or stale working) → working, stamped; False when another worker has it."""
     result = await session.execute(update(KfMessage).where(
-        KfMessage.id == message_id, KfMessage.status == "pending").values(  # type: ignore[arg-type]
-        status="working"))
+        KfMessage.id == message_id, _open(stale_before)).values(  # type: ignore[arg-type]
+        status="working", handled_at=now))
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
