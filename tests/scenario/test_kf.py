@@ -384,3 +384,12 @@ async def test_a_message_claimed_by_a_dead_process_is_taken_over(stack: Stack) -
     assert [(r.text, r.status) for r in rows] == [("没人管的消息", "replied"),
                                                   ("第二条", "replied")]
     assert len(sent_texts(stack, "wmKFdead0001")) == 2
+
+
+async def test_openapi_lists_the_kf_link_route(stack: Stack) -> None:
+    async with stack.http.get(f"{stack.bot_url}/api/v1/openapi.json") as resp:
+        doc = await resp.json()
+    post = doc["paths"]["/api/v1/{tenant}/kf/links"]["post"]
+    assert post["requestBody"]["content"]["application/json"]["schema"]["required"] == [
+        "guide", "open_kfid"]
+    assert "201" in post["responses"]
