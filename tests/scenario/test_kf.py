@@ -393,3 +393,24 @@ async def test_openapi_lists_the_kf_link_route(stack: Stack) -> None:
     assert post["requestBody"]["content"]["application/json"]["schema"]["required"] == [
         "guide", "open_kfid"]
     assert "201" in post["responses"]
+
+
+async def test_a_refused_token_is_dropped_and_the_page_read_without_it(stack: Stack) -> None:
+    """The Token lives 10 minutes; an event handled later (here: the sandbox clock moved on)
+    is read without it instead of failing."""
+    from guidebot.db.types import utcnow
+    from guidebot.events import KfMsgOrEvent
+    from guidebot.sandbox import kfsim
+
+    use_router(stack)
+    await customer_writes(stack, "wmKFlate0001", "你好", deliver=False, drain=False)
+    token = (await kfsim.notify(stack.sandbox, "acme", KFID, deliver=False))["token"]
+    stack.sandbox.advance_clock(11 * 60)
+    kf = stack.runtime.services.kf
+    assert kf is not None
+    handled = await kf.on_event(KfMsgOrEvent(tenant="acme", created_at=utcnow(), token=token,
+                                             open_kfid=KFID))
+    assert handled == 1
+    syncs = [(c["body"].get("token"), c["errcode"]) for c in stack.calls("kf/sync_msg")]
+    assert syncs == [(token, 40058), (None, 0)]
+    assert sent_texts(stack, "wmKFlate0001") == [REPLY]

@@ -201,3 +201,11 @@ async def test_customers_and_contact_links(client: TestClient) -> None:
     assert bad["errcode"] == 40058
     unknown = await call(client, "kf/add_contact_way", {"open_kfid": "wkNONE", "scene": "g"})
     assert unknown["errcode"] == 40058
+
+
+async def test_account_list_shows_the_configured_accounts(client: TestClient) -> None:
+    await kfsim.kf_message(sandbox(client), "acme", {
+        "open_kfid": "wkOTHER", "external_userid": "wmA", "text": "hi"}, deliver=False)
+    listed = await call(client, "kf/account/list", {"offset": 0, "limit": 100})
+    assert [(a["open_kfid"], a["manage_privilege"]) for a in listed["account_list"]] == [
+        ("wkOTHER", False), (KFID, True)]

@@ -143,7 +143,22 @@ def add_contact_way(call: ApiCall) -> JSON:
     return ok(url=url)
 
 
+def account_list(call: ApiCall) -> JSON:
+    """Accounts of the corp; `manage_privilege` is true for those configured for the tenant
+    (the sandbox's stand-in for "this app may manage it")."""
+    offset = params.integer(call.body, "offset", 0, low=0, high=10**6)
+    limit = params.integer(call.body, "limit", 100, low=1, high=100)
+    kf = _kf(call)
+    for open_kfid in call.tenant.settings.kf.open_kfids:
+        kf.ensure_account(open_kfid)
+    accounts = [{"open_kfid": k, "name": name, "avatar": "",
+                 "manage_privilege": k in call.tenant.settings.kf.open_kfids}
+                for k, name in kf.accounts.items()]
+    return ok(account_list=accounts[offset:offset + limit])
+
+
 ROUTES: dict[str, Handler] = {
+    "kf/account/list": account_list,
     "kf/sync_msg": sync_msg,
     "kf/send_msg": send_msg,
     "kf/send_msg_on_event": send_msg_on_event,
