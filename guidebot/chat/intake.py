@@ -222,6 +222,11 @@ class KfService:
         if message.origin == SERVICER:
             return Outcome("skipped", "", "a servicer's message from the WeCom client")
         if message.origin == SYSTEM or message.msgtype == "event":
+            if message.event_type == "msg_send_fail":
+                failed = event_of(message.text)  # fail_type: FACTS-next §A.3 table
+                return Outcome("skipped", "", f"event msg_send_fail: msgid="
+                               f"{failed.get('fail_msgid', '')} fail_type="
+                               f"{failed.get('fail_type', '')}")
             if message.event_type != "enter_session":
                 return Outcome("skipped", "", f"event {message.event_type or '?'}")
             writer = await self.customers.writer(tenant, message.external_userid)

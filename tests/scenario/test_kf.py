@@ -414,3 +414,23 @@ async def test_a_refused_token_is_dropped_and_the_page_read_without_it(stack: St
     syncs = [(c["body"].get("token"), c["errcode"]) for c in stack.calls("kf/sync_msg")]
     assert syncs == [(token, 40058), (None, 0)]
     assert sent_texts(stack, "wmKFlate0001") == [REPLY]
+
+
+async def test_system_events_are_recorded_with_their_reason(stack: Stack) -> None:
+    """A reply WeCom failed to deliver later comes back as a msg_send_fail event item."""
+    import time
+
+    from guidebot.sandbox import kfsim
+
+    use_router(stack)
+    stack.sandbox.tenants["acme"].kf.log.append({
+        "msgid": "event_msgid_fail0001", "open_kfid": KFID, "external_userid": "wmKFfail01",
+        "send_time": int(time.time()) + 1, "origin": 4, "msgtype": "event",
+        "event": {"event_type": "msg_send_fail", "open_kfid": KFID,
+                  "external_userid": "wmKFfail01", "fail_msgid": "gbabc", "fail_type": 4}})
+    await kfsim.notify(stack.sandbox, "acme", KFID)
+    await stack.runtime.drain()
+    [row] = await kf_rows(stack, "wmKFfail01")
+    assert row.status == "skipped" and row.event_type == "msg_send_fail"
+    assert row.reason == "event msg_send_fail: msgid=gbabc fail_type=4"
+    assert stack.calls("kf/send_msg") == []
