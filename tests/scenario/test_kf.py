@@ -434,3 +434,37 @@ async def test_system_events_are_recorded_with_their_reason(stack: Stack) -> Non
     assert row.status == "skipped" and row.event_type == "msg_send_fail"
     assert row.reason == "event msg_send_fail: msgid=gbabc fail_type=4"
     assert stack.calls("kf/send_msg") == []
+
+
+async def test_handoff_falls_back_to_a_guide_of_the_same_store(stack: Stack) -> None:
+    from guidebot.db.repo import contacts as contacts_repo
+    from tests.support.commerce import paid, post_order
+    from tests.support.kf import control
+
+    router = use_router(stack)
+    async with stack.runtime.services.db.write() as s:
+        await contacts_repo.ensure_store(s, tenant="acme", store_id="S01", name="静安店")
+        for userid, name in (("lina", "李娜"), ("mei", "王梅")):
+            await contacts_repo.ensure_guide(s, tenant="acme", userid=userid, store_id="S01",
+                                             name=name)
+    added = await stack.sandbox.simulate_add_contact("acme", userid="lina", name="孙悦")
+    await stack.runtime.drain()
+    customer = added["external_userid"]
+    status, _ = await post_order(stack, paid("O-KFSKU", customer=customer, items=[
+        {"sku": "SKU-SERUM-02", "category": "beauty", "quantity": 1, "amount_fen": 59900}]))
+    assert status == 200
+    await control(stack, "kf/servicers", {"open_kfid": KFID, "userid": "lina",
+                                          "status": "removed"})
+    await customer_writes(stack, customer, "转人工")
+    [inbound] = router.seen
+    assert inbound.customer.store_id == "S01"
+    assert inbound.customer.recent_skus == ("SKU-SERUM-02",)
+    trans = [(c["body"]["service_state"], c["body"].get("servicer_userid"), c["errcode"])
+             for c in stack.calls("kf/service_state/trans")]
+    assert trans == [(3, "lina", 95014), (3, "mei", 0)]
+    state = session(await kf_state(stack), customer)
+    assert (state["service_state"], state["servicer_userid"]) == (3, "mei")
+    [card] = stack.sandbox.state("acme")["app_messages"]
+    assert card["userid"] == "mei" and card["content"]["description"] == SUMMARY
+    [row] = await kf_rows(stack, customer)
+    assert (row.status, row.guide) == ("handoff", "mei")
