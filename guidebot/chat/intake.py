@@ -41,6 +41,7 @@ from guidebot.wecom.kf import KfApi
 log = logging.getLogger(__name__)
 
 STALE_CLAIM = timedelta(minutes=5)
+MAX_PAGES = 100  # of up to 1,000 messages each
 TOKEN_FRESH = timedelta(minutes=9)  # the callback Token lives 10 minutes (FACTS-next §A.3)
 CUSTOMER, SYSTEM, SERVICER = 3, 4, 5  # sync_msg item origin
 SENDING_ROUTES = (Route.REPLY, Route.FAQ, Route.CATALOG, Route.LLM, Route.OPT_OUT)
@@ -111,12 +112,16 @@ class KfService:
         return self._locks.setdefault((tenant, open_kfid), asyncio.Lock())
 
     async def pull(self, tenant: str, open_kfid: str, token: str) -> None:
-        """Page sync_msg until has_more is 0 (a page may be empty with has_more 1)."""
+        """Page sync_msg until has_more is 0 (a page may be empty with has_more 1), at most
+        MAX_PAGES pages per event: the rest is read at the next event from the stored cursor."""
         async with self._db.write() as s:
             await repo.ensure_cursor(s, tenant=tenant, open_kfid=open_kfid, now=self._clock())
         async with self._lock(tenant, open_kfid):
-            while await self._page(tenant, open_kfid, token):
-                pass
+            for _ in range(MAX_PAGES):
+                if not await self._page(tenant, open_kfid, token):
+                    return
+            log.warning("kf tenant=%s: still more after %d pages; continued at the next event",
+                        tenant, MAX_PAGES)
 
     async def _page(self, tenant: str, open_kfid: str, token: str) -> bool:
         if self._db.is_sqlite:
