@@ -20,6 +20,7 @@ from guidebot.services import Services, build_services
 from guidebot.settings import Settings
 from guidebot.web.api import commerce as commerce_api
 from guidebot.web.api import contacts as contacts_api
+from guidebot.web.api import kf as kf_api
 from guidebot.web.api import sop as sop_api
 from guidebot.web.api import usage as usage_api
 from guidebot.web.auth import admin_auth
@@ -88,6 +89,7 @@ def create_app(settings: Settings, *, start_jobs: bool = True, workers: int = 25
     app.add_routes(operator.routes())
     app.add_routes(usage_api.routes())
     commerce_api.install(app)
+    kf_api.install(app)
     app.add_routes([web.get("/healthz", healthz), web.get("/metrics", metrics)])
     app.on_startup.append(_start)
     app.on_cleanup.append(_stop)
@@ -109,7 +111,7 @@ async def _start(app: web.Application) -> None:
     released = await runtime.processor.recover()
     if released:
         log.info("%s inbox items a stopped process held are claimable again", released)
-    taken = await runtime.services.outbox.recover()
+    taken = await runtime.services.outbox.recover(runtime.services.calls)
     if taken:
         log.info("%s outbox calls a stopped process was making are retried now", taken)
     directory = asyncio.create_task(runtime.services.sync_directory(), name="directory-sync")

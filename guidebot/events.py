@@ -129,6 +129,15 @@ class DirectoryChanged(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
+class KfMsgOrEvent(Event):
+    """kf_msg_or_event: 微信客服 has new messages or events to read with kf/sync_msg (the
+    callback carries no content). `token` is valid 10 minutes; `open_kfid` may be absent."""
+
+    token: str = ""
+    open_kfid: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
 class UnknownEvent(Event):
     """Anything we do not model yet: recorded, never a crash."""
 

@@ -61,7 +61,7 @@ async def run_library_reload(services: Services) -> None:
 
 
 async def run_outbox_retry(services: Services) -> None:
-    await services.outbox.retry_due()
+    await services.outbox.retry_due(services.calls)
 
 
 async def run_profile_refresh(services: Services, tenant: str) -> None:

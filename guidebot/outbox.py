@@ -81,17 +81,19 @@ STALE_S = 300.0  # rows registered for a batch (no lease) are taken over after t
 
 
 class Outbox:
-    """Runs calls by key. `executors[kind](tenant, payload)` performs the WeCom call."""
+    """Runs calls by key, at most once. A service making a call hands over its executor
+    (`call(tenant, payload)` performs the WeCom call); retries of rows whose first attempt
+    failed, or whose process died, take the executor of their kind from `calls`, the table
+    the composition root builds from every service (so the outbox needs none of them)."""
 
-    def __init__(self, db: Database, executors: Mapping[str, Executor], *,
-                 retry: Backoff = OUTBOX_RETRY, inline: Backoff = OUTBOX_INLINE) -> None:
+    def __init__(self, db: Database, *, retry: Backoff = OUTBOX_RETRY,
+                 inline: Backoff = OUTBOX_INLINE) -> None:
         self._db = db
-        self._executors = executors
         self._retry = retry
         self._inline = inline
         self._owner = f"{os.getpid()}:{secrets.token_hex(4)}"
 
-    async def recover(self) -> int:
+    async def recover(self, calls: Mapping[str, Executor]) -> int:
         """At start on SQLite (one process): every row left "sending" was a dead process's
         call in flight; retry it now (a welcome interrupted by a crash still makes its
         window). PostgreSQL processes take over such rows when their leases run out."""
@@ -100,14 +102,15 @@ class Outbox:
         async with self._db.write() as session:
             taken = await outbox_repo.end_leases(session, now=utcnow())
         if taken:
-            await self.retry_due()
+            await self.retry_due(calls)
         return taken
 
     def _lease(self) -> datetime:
         return utcnow() + timedelta(seconds=LEASE_S)
 
     async def run(self, *, tenant: str, key: str, kind: str, payload: dict[str, Any],
-                  deadline: datetime | None = None, until_deadline: bool = False) -> Outcome:
+                  call: Executor, deadline: datetime | None = None,
+                  until_deadline: bool = False) -> Outcome:
         """Claim `key` and execute now; a second call with the same key does nothing.
 
         With `until_deadline`, retryable failures are retried inline until the deadline
@@ -125,7 +128,7 @@ class Outbox:
         attempt = 0
         while True:
             attempt += 1
-            outcome = await self._attempt(item_id, tenant, kind, payload, attempt, deadline,
+            outcome = await self._attempt(item_id, tenant, kind, payload, attempt, call,
                                           keep_lease=until_deadline)
             if outcome.status is not CallStatus.FAILED or not until_deadline:
                 return outcome
@@ -163,12 +166,8 @@ class Outbox:
         after = await outbox_repo.ids_by_key(session, tenant=tenant, keys=keys)
         return {k: i for k, i in after.items() if k not in before}
 
-    async def attempt(self, item_id: int, *, tenant: str, kind: str,
-                      payload: dict[str, Any]) -> Outcome:
-        """The first attempt of a registered row; failures are left for `retry_due`."""
-        return await self._attempt(item_id, tenant, kind, payload, 1, None)
 
-    async def retry_due(self, *, limit: int = 100) -> int:
+    async def retry_due(self, calls: Mapping[str, Executor], *, limit: int = 100) -> int:
         """Retry failed rows whose time has come (and rows stuck in "sending")."""
         now = utcnow()
         async with self._db.write() as session:
@@ -183,16 +182,15 @@ class Outbox:
             token = _RETRYING.set(True)
             try:
                 await self._attempt(item.id, item.tenant, item.kind, json.loads(item.payload),
-                                    item.attempts + 1, item.deadline_at)
+                                    item.attempts + 1, calls[item.kind])
             finally:
                 _RETRYING.reset(token)
         return len(items)
 
     async def _attempt(self, item_id: int, tenant: str, kind: str, payload: dict[str, Any],
-                       attempt: int, deadline: datetime | None, *,
-                       keep_lease: bool = False) -> Outcome:
+                       attempt: int, call: Executor, *, keep_lease: bool = False) -> Outcome:
         try:
-            answer = await self._executors[kind](tenant, payload)
+            answer = await call(tenant, payload)
         except WeComError as exc:
             return await self._failed(item_id, tenant, kind, attempt, exc,
                                       keep_lease=keep_lease)

@@ -6,15 +6,17 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from types import MappingProxyType
 
 from guidebot import inbox
+from guidebot.chat.cards import KfCards
+from guidebot.chat.intake import KfService
 from guidebot.commerce.service import CommerceService
 from guidebot.contacts.channels import ChannelService
 from guidebot.contacts.directory import DirectoryService
 from guidebot.contacts.profiles import ProfileService
 from guidebot.contacts.relations import RelationService
-from guidebot.contacts.tags import MarkTagCall, TagService
+from guidebot.contacts.tags import TagService
 from guidebot.contacts.welcome import WelcomeService
 from guidebot.content.library import Library, load_library
 from guidebot.content.media import MediaUploads
@@ -40,7 +42,8 @@ class Services:
     db: Database
     library: Library
     clients: Mapping[str, WeComClient]
-    outbox: Outbox  # every kind of call: retries of any row, by any process
+    outbox: Outbox
+    calls: Mapping[str, Executor]  # each kind of outbox call's executor, for retries
     relations: RelationService
     profiles: ProfileService
     tags: TagService
@@ -51,6 +54,7 @@ class Services:
     media: MediaUploads  # content_library pictures uploaded for WeCom
     sidebar: SidebarService  # the guides' chat sidebar (web/pages/sidebar*.py)
     directory: DirectoryService  # guides' names and stores from the address book
+    kf: KfService  # 微信客服 intake, sending and handoff (guidebot/chat/)
 
     def client(self, tenant: str) -> WeComClient:
         return self.clients[tenant]
@@ -95,18 +99,6 @@ class Services:
             await client.close()
 
 
-class WelcomeCall:
-    """The outbox executor of `welcome`: send_welcome_msg with the add's WelcomeCode."""
-
-    def __init__(self, clients: Mapping[str, WeComClient]) -> None:
-        self._clients = clients
-
-    async def __call__(self, tenant: str, payload: dict[str, Any]) -> dict[str, Any]:
-        return await self._clients[tenant].send_welcome_msg(
-            welcome_code=payload["welcome_code"], text=payload.get("text", {}).get("content"),
-            attachments=payload.get("attachments", []))
-
-
 def build_services(settings: Settings, db: Database, *,
                    backoff: BackoffConfig | None = None) -> Services:
     library = load_library(settings.content_library)
@@ -114,29 +106,29 @@ def build_services(settings: Settings, db: Database, *,
     clients = {tid: WeComClient(t, tokens=store, backoff=backoff or BackoffConfig())
                for tid, t in settings.tenants.items()}
     client_for = clients.__getitem__
+    outbox = Outbox(db)
     media = MediaUploads(db, client_for, library)
     commerce = CommerceService(settings, db, client_for)
-    # Calls made at once by the services below (a welcome, a tag); SOP tasks' calls are
-    # added for the outbox that retries every row.
-    calls: dict[str, Executor] = {"welcome": WelcomeCall(clients),
-                                  "mark_tag": MarkTagCall(db, client_for)}
-    calls_now = Outbox(db, calls)
-    tags = TagService(db, client_for, calls_now, library.tag_groups)
+    tags = TagService(db, client_for, outbox, library.tag_groups)
     profiles = ProfileService(db, client_for)
-    welcome = WelcomeService(settings, db, calls_now, library, profiles,
+    welcome = WelcomeService(settings, db, outbox, library, profiles, client_for,
                              tracker=commerce.track_attachments, pictures=media.resolve)
     sop_clock = SopClock()
     sop_calls = SopExecutors(settings, db, library, client_for, tags=tags,
                              cards=commerce.track_attachments, pictures=media.resolve,
                              clock=sop_clock)
-    outbox = Outbox(db, {**calls, **sop_calls.executors()})
     sop = SopService(settings, db, library, client_for, outbox, sop_calls, clock=sop_clock)
+    kf = KfService(settings, db, library, outbox, client_for, router=None,
+                   cards=KfCards(settings, library, commerce.catalog,
+                                 commerce.track_attachments, media.resolve))
     cover = f"{settings.server.public_url}/sidebar/_static/card.png"
     sidebar = SidebarService(db, library, tags, commerce.links,
                              AgentTickets(db, client_for), lambda tenant: cover)
+    calls = MappingProxyType({**welcome.executors(), **tags.executors(),
+                              **sop_calls.executors(), **kf.executors()})
     return Services(
         settings=settings, db=db, library=library, clients=clients, outbox=outbox,
-        relations=RelationService(settings, db), profiles=profiles, tags=tags, welcome=welcome,
-        channels=ChannelService(db, client_for, tags, library), commerce=commerce, sop=sop,
-        media=media, sidebar=sidebar,
-        directory=DirectoryService(db, client_for, library))
+        calls=calls, relations=RelationService(settings, db), profiles=profiles, tags=tags,
+        welcome=welcome, channels=ChannelService(db, client_for, tags, library),
+        commerce=commerce, sop=sop, media=media, sidebar=sidebar,
+        directory=DirectoryService(db, client_for, library), kf=kf)

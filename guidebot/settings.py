@@ -60,6 +60,13 @@ class CommissionSettings:
 
 
 @dataclass(frozen=True)
+class KfSettings:
+    """微信客服: the accounts (open_kfid "wk…") whose customers guidebot answers."""
+
+    open_kfids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class TenantSettings:
     id: str
     corp_id: str
@@ -74,6 +81,7 @@ class TenantSettings:
     timezone: str = "Asia/Shanghai"
     quotas: QuotaSettings = QuotaSettings()
     commission: CommissionSettings = CommissionSettings()
+    kf: KfSettings = KfSettings()
 
     @property
     def tz(self) -> ZoneInfo:
@@ -211,6 +219,7 @@ _TENANT_KEYS = {
     "corp_id", "agent_id", "token", "token_env", "encoding_aes_key", "encoding_aes_key_env",
     "secret", "secret_env", "api_base", "admin_token", "admin_token_env", "order_secret",
     "order_secret_env", "miniprogram_appid", "timezone", "quotas", "commission",
+    "kf",
 }
 
 
@@ -249,6 +258,7 @@ def _tenant(file: str, tenant_id: str, table: Any) -> TenantSettings:
         timezone=timezone,
         quotas=_quotas(file, prefix, r.get("quotas", dict, {})),
         commission=_commission(file, prefix, r.get("commission", dict, {})),
+        kf=_kf(file, prefix, r.get("kf", dict, {})),
     )
 
 
@@ -264,6 +274,17 @@ def _quotas(file: str, prefix: str, table: Mapping[str, Any]) -> QuotaSettings:
         if value < 1:
             raise r.fail(name, "must be at least 1")
     return QuotaSettings(mass, per_min, calls)
+
+
+def _kf(file: str, prefix: str, table: Mapping[str, Any]) -> KfSettings:
+    r = _Reader(file, f"{prefix}.kf", table, {"open_kfids"})
+    ids = r.get("open_kfids", list, [])
+    for value in ids:
+        # FACTS-next §A.7: open_kfid is used as a JSON string; WeCom documents no exact format,
+        # so only a non-empty string of at most 64 characters is required here.
+        if not isinstance(value, str) or not value or len(value) > 64:
+            raise r.fail("open_kfids", "must be a list of open_kfid strings (1-64 characters)")
+    return KfSettings(open_kfids=tuple(dict.fromkeys(ids)))
 
 
 def _commission(file: str, prefix: str, table: Mapping[str, Any]) -> CommissionSettings:

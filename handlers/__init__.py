@@ -4,6 +4,6 @@ Events without a route (group-chat changes, archive consent, app entries and tex
 events) stay recorded in the inbox with the outcome "unhandled".
 """
 
-from handlers import contacts, directory, sop, tags
+from handlers import contacts, directory, kf, sop, tags
 
-ROUTERS = (contacts.router, tags.router, sop.router, directory.router)
+ROUTERS = (contacts.router, tags.router, sop.router, directory.router, kf.router)

@@ -21,7 +21,7 @@ from guidebot.db.repo import sop_tasks as job_state
 from guidebot.db.repo import tags as repo
 from guidebot.db.types import utcnow
 from guidebot.errors import TagNameTaken, ValidationFailed
-from guidebot.outbox import Outbox, Outcome
+from guidebot.outbox import Executor, Outbox, Outcome
 from guidebot.wecom.client import WeComClient
 
 log = logging.getLogger(__name__)
@@ -58,6 +58,11 @@ class TagService:
         self._db = db
         self._client_for = client_for
         self._outbox = outbox
+        self._mark_call = MarkTagCall(db, client_for)
+
+    def executors(self) -> dict[str, Executor]:
+        """For retries of this service's calls (the outbox's `calls`)."""
+        return {"mark_tag": self._mark_call}
 
     async def sync(self, tenant: str) -> int:
         """Create tags declared in tags.toml but missing in WeCom; mirror the whole library."""
@@ -110,7 +115,7 @@ class TagService:
         payload = {"userid": guide, "external_userid": external_userid,
                    "add_tag": list(tag_ids), "remove_tag": []}
         outcome = await self._outbox.run(tenant=tenant, key=key[:160], kind="mark_tag",
-                                         payload=payload)
+                                         payload=payload, call=self._mark_call)
         return outcome.status
 
     async def mark(self, tenant: str, *, key: str, guide: str, external_userid: str,
@@ -119,7 +124,7 @@ class TagService:
         payload = {"userid": guide, "external_userid": external_userid,
                    "add_tag": list(add), "remove_tag": list(remove)}
         return await self._outbox.run(tenant=tenant, key=key[:160], kind="mark_tag",
-                                      payload=payload)
+                                      payload=payload, call=self._mark_call)
 
     async def apply_channel_tags(self, relation: Relation) -> str:
         """The tags a channel code names, on the relation its add made ("none" without)."""
@@ -146,7 +151,8 @@ class TagService:
         payload = {"userid": guide, "external_userid": external_userid,
                    "add_tag": add_ids, "remove_tag": remove_ids}
         return await self._outbox.run(tenant=tenant, key=f"mark_tag:edit:{uuid.uuid4().hex}",
-                                      kind="mark_tag", payload=payload)
+                                      kind="mark_tag", payload=payload,
+                                      call=self._mark_call)
 
     async def sweep_if_due(self, tenant: str, *, now: datetime | None = None) -> int | None:
         """The sweep, at most once per SWEEP_EVERY across processes and restarts (the last

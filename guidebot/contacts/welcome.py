@@ -15,8 +15,9 @@ from guidebot.db.engine import Database
 from guidebot.db.repo import contacts as contacts_repo
 from guidebot.db.types import utcnow
 from guidebot.errors import GuidebotError, ValidationFailed
-from guidebot.outbox import Outbox, Outcome
+from guidebot.outbox import Executor, Outbox, Outcome
 from guidebot.settings import Settings
+from guidebot.wecom.client import WeComClient
 
 log = logging.getLogger(__name__)
 
@@ -39,9 +40,23 @@ def to_wecom_attachment(attachment: Mapping[str, Any], appid: str) -> dict[str, 
     return {"msgtype": kind, kind: body}
 
 
+class WelcomeCall:
+    """The outbox executor of `welcome`: send_welcome_msg with the add's WelcomeCode."""
+
+    def __init__(self, client_for: Callable[[str], WeComClient]) -> None:
+        self._client_for = client_for
+
+    async def __call__(self, tenant: str, payload: dict[str, Any]) -> dict[str, Any]:
+        return await self._client_for(tenant).send_welcome_msg(
+            welcome_code=payload["welcome_code"], text=payload.get("text", {}).get("content"),
+            attachments=payload.get("attachments", []))
+
+
 class WelcomeService:
     def __init__(self, settings: Settings, db: Database, outbox: Outbox, library: Library,
-                 profiles: ProfileService, *, tracker: Tracker, pictures: Pictures) -> None:
+                 profiles: ProfileService, client_for: Callable[[str], WeComClient], *,
+                 tracker: Tracker, pictures: Pictures) -> None:
+        self._call = WelcomeCall(client_for)
         self._settings = settings
         self._db = db
         self._outbox = outbox
@@ -49,6 +64,10 @@ class WelcomeService:
         self._profiles = profiles
         self._tracker = tracker
         self._pictures = pictures
+
+    def executors(self) -> dict[str, Executor]:
+        """For retries of welcomes (the outbox's `calls`)."""
+        return {"welcome": self._call}
 
     def choose(self, message_id: str | None) -> Message | None:
         messages = self._library.messages
@@ -97,7 +116,7 @@ class WelcomeService:
                                           for a in attachments]
         outcome = await self._outbox.run(
             tenant=tenant, key=f"welcome:{welcome_code}", kind="welcome", payload=payload,
-            deadline=event_at + WELCOME_WINDOW, until_deadline=True)
+            call=self._call, deadline=event_at + WELCOME_WINDOW, until_deadline=True)
         log.info("welcome tenant=%s message=%s outcome=%s", tenant, message.id, outcome.status)
         return outcome
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
+from guidebot.sandbox import kfsim
 from guidebot.sandbox.errors import ApiError, ControlError
 from guidebot.sandbox.sandbox import Sandbox
 from guidebot.sandbox.simulate import check_fields
@@ -129,6 +130,24 @@ async def directory(sandbox: Sandbox, request: web.Request) -> Any:
     body = await _body(request)
     return await sandbox.set_directory(request.match_info["tenant"], body,
                                        deliver=_deliver(body))
+async def kf_message(sandbox: Sandbox, request: web.Request) -> Any:
+    body = await _body(request)
+    return await kfsim.kf_message(sandbox, request.match_info["tenant"], body,
+                                  deliver=_deliver(body))
+
+
+async def kf_enter(sandbox: Sandbox, request: web.Request) -> Any:
+    body = await _body(request)
+    return await kfsim.kf_enter(sandbox, request.match_info["tenant"], body,
+                                deliver=_deliver(body))
+
+
+async def kf_servicer(sandbox: Sandbox, request: web.Request) -> Any:
+    return kfsim.set_servicer(sandbox, request.match_info["tenant"], await _body(request))
+
+
+async def kf_state(sandbox: Sandbox, request: web.Request) -> Any:
+    return sandbox.tenant(request.match_info["tenant"]).kf.snapshot()
 
 
 async def state(sandbox: Sandbox, request: web.Request) -> Any:
@@ -163,6 +182,10 @@ ROUTES: list[tuple[str, str, Route]] = [
     ("GET", "/_sandbox/{tenant}/state", state),
     ("POST", "/_sandbox/{tenant}/oauth_code", oauth_code),
     ("POST", "/_sandbox/{tenant}/directory", directory),
+    ("POST", "/_sandbox/{tenant}/simulate/kf_message", kf_message),
+    ("POST", "/_sandbox/{tenant}/simulate/kf_enter", kf_enter),
+    ("POST", "/_sandbox/{tenant}/kf/servicers", kf_servicer),
+    ("GET", "/_sandbox/{tenant}/kf", kf_state),
 ]
 
 

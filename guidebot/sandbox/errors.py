@@ -33,6 +33,17 @@ BAD_JSON = 47001  # [mem] 数据格式错误: FACTS names no code for a body tha
 NO_RELATION = 84061
 USER_NOT_FOUND = 60111  # [mem] UserID不存在 (not in FACTS §3.12)
 DEPARTMENT_NOT_FOUND = 60123  # [mem] 无效的部门id (not in FACTS §3.12)
+# 微信客服 (FACTS-next §A.4, §A.6, doc error-code mirror)
+KF_SEND_COUNT_LIMIT = 95001  # 发送客服消息次数限制 (5 per customer message)
+KF_SEND_TIME_LIMIT = 95002  # 发送客服消息时间限制 (48 h)
+KF_NOT_SERVICER = 95014  # 用户不是接待人员
+KF_BAD_TRANSITION = 95016  # 不允许这种状态转移
+KF_STATE_FORBIDS_SEND = 95018  # 当前会话状态不允许发送
+KF_SERVICER_STOPPED = 95019  # 接待人员已停止接待
+# Not in FACTS (sandbox decisions): an unknown/expired sync_msg token and an unknown, used,
+# expired or stale send_msg_on_event code answer the catch-all 40058.
+KF_INVALID_TOKEN = INVALID_PARAM
+KF_CODE_INVALID = INVALID_PARAM
 UNKNOWN_PATH = 404  # not a WeCom code: an API the sandbox does not implement (HTTP 404 too)
 
 MESSAGES = {
@@ -47,6 +58,12 @@ MESSAGES = {
     NO_RELATION: "external contact relation does not exist",
     USER_NOT_FOUND: "userid not found",
     DEPARTMENT_NOT_FOUND: "invalid department id",
+    KF_SEND_COUNT_LIMIT: "send msg count limit",
+    KF_SEND_TIME_LIMIT: "send msg time limit",
+    KF_NOT_SERVICER: "user is not servicer",
+    KF_BAD_TRANSITION: "service state transition not allowed",
+    KF_STATE_FORBIDS_SEND: "current session state does not allow sending",
+    KF_SERVICER_STOPPED: "servicer has stopped serving",
 }
 
 

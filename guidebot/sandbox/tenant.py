@@ -10,6 +10,7 @@ from guidebot.sandbox import errors
 from guidebot.sandbox.directory import Directory
 from guidebot.sandbox.errors import ApiError
 from guidebot.sandbox.jsapi import JsapiState
+from guidebot.sandbox.kfstate import KfState
 from guidebot.sandbox.limits import MinuteWindow
 from guidebot.sandbox.models import (
     JSON,
@@ -57,6 +58,7 @@ class TenantState:
     moment_job_polls: int = 0  # polls a new moment job answers "not done" (control route)
     jsapi: JsapiState = field(default_factory=JsapiState)  # sidebar tickets, OAuth codes
     directory: Directory = field(default_factory=Directory)  # address book (sandbox/directory.py)
+    kf: KfState = field(default_factory=KfState)  # 微信客服 (sandbox/kfstate.py, api/kf.py)
     _member_ids: dict[str, str] = field(default_factory=dict, repr=False)
     # external_userid → send times (Unix s) of the 群发 messages they received (quota checks)
     received: dict[str, list[int]] = field(default_factory=dict, repr=False)

@@ -77,6 +77,9 @@ def _directory(tenant: str, at: datetime, f: Fields) -> ev.Event:
     return ev.DirectoryChanged(tenant=tenant, created_at=at, change_type=_text(f, "ChangeType"),
                                userid=_text(f, "UserID"), new_userid=_text(f, "NewUserID"),
                                department_id=int(party) if party.isdigit() else None)
+def _kf(tenant: str, at: datetime, f: Fields) -> ev.Event:
+    return ev.KfMsgOrEvent(tenant=tenant, created_at=at, token=_text(f, "Token"),
+                           open_kfid=_text(f, "OpenKfId"))
 
 
 _CONTACT = "change_external_contact"
@@ -99,6 +102,7 @@ BUILDERS: dict[tuple[str, str, str], Builder] = {
         "delete_party")},
     ("event", "enter_agent", ""): _enter_agent,
     ("text", "", ""): _text_message,
+    ("event", "kf_msg_or_event", ""): _kf,
 }
 
 def parse_fields(plaintext: str | bytes) -> Fields:

@@ -45,6 +45,9 @@ token = "BetaToken42"
 encoding_aes_key = "kWxPEV2UEDyxWpmPdKC3F4dgPDmOvfKX1HGnEUDS1aR"
 secret = "beta-secret-for-tests"
 admin_token = "beta-admin-token"
+
+[tenants.acme.kf]
+open_kfids = ["wkACMEshop000000000000001"]
 """
 
 

@@ -10,6 +10,7 @@ from guidebot.sandbox.api import (
     groupmsg_followup,
     idconvert,
     jsapi,
+    kf,
     media,
     message,
     moments,
@@ -31,6 +32,7 @@ ROUTES: dict[str, Handler] = {
     **idconvert.ROUTES,
     **jsapi.ROUTES,
     **directory.ROUTES,
+    **kf.ROUTES,
 }
 # FACTS §3.7: app messages are "not counted in base API frequency".
 UNMETERED = frozenset({"message/send"})

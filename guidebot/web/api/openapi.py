@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from guidebot.web.api.openapi_commerce import CUSTOMER_ORDERS, PROPENSITY, commerce_paths
+from guidebot.web.api.openapi_kf import kf_paths
 from guidebot.web.api.openapi_sop import sop_paths
 
 _TENANT = {"name": "tenant", "in": "path", "required": True, "schema": {"type": "string"}}
@@ -81,5 +82,6 @@ def openapi_document() -> dict[str, Any]:
                             body=channel_body, status="201")},
             **commerce_paths(),
             **sop_paths(_op),
+            **kf_paths(_op),
         },
     }

@@ -1,0 +1,118 @@
+"""Handing a kf session to a person: kf/service_state/trans to 3 with the customer's exclusive
+guide as servicer, else a guide of that guide's store, else to 2 (the pool); the guide gets an
+app message with the router's two-line summary and a link to the customer."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from guidebot.chat.decision import CustomerContext
+from guidebot.content.library import Library
+from guidebot.content.render import render
+from guidebot.db.engine import Database
+from guidebot.db.repo import contacts as contacts_repo
+from guidebot.db.repo import kf as repo
+from guidebot.errors import WeComApiError
+from guidebot.outbox import Outbox
+from guidebot.settings import Settings
+from guidebot.wecom import kf as kf_api
+from guidebot.wecom.client import WeComClient
+from guidebot.wecom.kf import KfApi
+
+log = logging.getLogger(__name__)
+
+HUMAN, POOL = 3, 2
+MESSAGE = "kf_handoff"  # content_library/messages/kf_handoff.toml: the card's title
+TITLE_BYTES, DESCRIPTION_BYTES = 128, 512  # textcard limits (FACTS §3.7)
+SKIP_SERVICER = frozenset({kf_api.NOT_SERVICER, kf_api.SERVICER_STOPPED})
+
+
+def _cut(text: str, limit: int) -> str:
+    return text.encode()[:limit].decode(errors="ignore")
+
+
+@dataclass(frozen=True)
+class Handed:
+    servicer: str | None  # None: the pool (state 2) or nobody
+    reason: str
+
+
+class Handoff:
+    def __init__(self, settings: Settings, db: Database, library: Library, outbox: Outbox,
+                 client_for: Callable[[str], WeComClient],
+                 api_for: Callable[[str], KfApi]) -> None:
+        self._settings = settings
+        self._db = db
+        self.library = library
+        self._outbox = outbox
+        self._client_for = client_for
+        self._api_for = api_for
+
+    async def execute(self, tenant: str, payload: dict[str, Any]) -> dict[str, Any]:
+        """The outbox executor of kind "kf_notify" (message/send to the guide)."""
+        return await self._client_for(tenant).send_app_message(payload)
+
+    async def hand(self, tenant: str, open_kfid: str, kf_userid: str, msgid: str,
+                   customer: CustomerContext, summary: str) -> Handed:
+        api = self._api_for(tenant)
+        for servicer in await self._candidates(tenant, customer):
+            try:
+                await api.trans(open_kfid=open_kfid, external_userid=kf_userid, state=HUMAN,
+                                servicer=servicer)
+            except WeComApiError as exc:
+                if exc.errcode in SKIP_SERVICER:
+                    log.info("kf handoff tenant=%s: servicer skipped errcode=%s", tenant,
+                             exc.errcode)
+                    continue
+                if exc.errcode == kf_api.BAD_TRANSITION:
+                    return await self._stuck(tenant, open_kfid, kf_userid)
+                raise
+            await self._notify(tenant, servicer, msgid, customer, summary)
+            return Handed(servicer, "handed to a servicer")
+        try:
+            await api.trans(open_kfid=open_kfid, external_userid=kf_userid, state=POOL)
+        except WeComApiError as exc:
+            if exc.errcode == kf_api.BAD_TRANSITION:
+                return await self._stuck(tenant, open_kfid, kf_userid)
+            raise
+        return Handed(None, "no guide could take it: queued in the pool (state 2)")
+
+    async def _stuck(self, tenant: str, open_kfid: str, kf_userid: str) -> Handed:
+        state, servicer = await self._api_for(tenant).service_state(
+            open_kfid=open_kfid, external_userid=kf_userid)
+        return Handed(servicer or None, f"session state {state} allows no handoff")
+
+    async def _candidates(self, tenant: str, customer: CustomerContext) -> list[str]:
+        """The exclusive guide, then the other guides of their store ("on duty" is not known
+        to guidebot: any guide of the store; WeCom refuses one who is not 接待中)."""
+        found = [customer.exclusive_guide] if customer.exclusive_guide else []
+        if customer.store_id:
+            async with self._db.read() as s:
+                found += [g for g in await repo.store_guides(s, tenant=tenant,
+                                                             store_id=customer.store_id)
+                          if g not in found]
+        return found
+
+    async def _notify(self, tenant: str, guide: str, msgid: str, customer: CustomerContext,
+                      summary: str) -> None:
+        settings = self._settings.tenant(tenant)
+        async with self._db.read() as s:
+            names = await contacts_repo.guide_names(s, tenant=tenant, userids=[guide])
+        guide_name, store_name = names.get(guide, ("", ""))
+        message = self.library.messages.get(MESSAGE)
+        values = {"customer": {"name": customer.name or customer.external_userid},
+                  "guide": {"name": guide_name, "userid": guide}, "store": {"name": store_name}}
+        title = render(message.text, values) if message and message.text else ""
+        url = (f"{self._settings.server.public_url}/api/v1/{settings.id}/customers/"
+               f"{customer.external_userid}")
+        body = {"touser": guide, "msgtype": "textcard", "textcard": {
+            "title": _cut(title or customer.external_userid, TITLE_BYTES),
+            "description": _cut(summary or title, DESCRIPTION_BYTES), "url": url}}
+        outcome = await self._outbox.run(tenant=tenant, key=f"kf_notify:{msgid}"[:160],
+                                         kind="kf_notify", payload=body,
+                                         call=self.execute)
+        if outcome.status not in ("done", "duplicate"):
+            log.warning("kf handoff notice to the guide %s tenant=%s", outcome.status, tenant)

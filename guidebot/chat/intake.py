@@ -1,0 +1,287 @@
+"""微信客服 intake: `kf_msg_or_event` → page kf/sync_msg from the stored cursor → each message
+once (unique msgid) → a reply, a handoff or a recorded reason.
+
+Paging an account holds its cursor: an asyncio lock in the process and, on PostgreSQL, the
+cursor row locked FOR UPDATE in the transaction that calls sync_msg and stores the page and the
+next cursor, so several processes never read the same page twice and none is skipped. (SQLite
+runs one process; its writer lock is not held across the HTTP call, because the token store
+may need to write during it.) A cursor is created when guidebot starts with the account
+configured (or at its first event); messages sent before that moment (sync_msg without a
+cursor returns about 3 days of them) are recorded as skipped, never answered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from guidebot.chat.cards import KfCards
+from guidebot.chat.customers import Customers
+from guidebot.chat.decision import CustomerContext, Decision, Inbound, ReplyRouter, Route
+from guidebot.chat.entries import KfEntries, event_of
+from guidebot.chat.handoff import Handoff
+from guidebot.chat.sending import KfSender, text_message
+from guidebot.content.library import Library
+from guidebot.db.engine import Database
+from guidebot.db.models_kf import KfCursor, KfMessage
+from guidebot.db.repo import kf as repo
+from guidebot.db.types import utcnow
+from guidebot.errors import WeComApiError, WeComError
+from guidebot.events import KfMsgOrEvent
+from guidebot.outbox import Executor, Outbox
+from guidebot.settings import Settings
+from guidebot.wecom.client import WeComClient
+from guidebot.wecom.kf import KfApi
+
+log = logging.getLogger(__name__)
+
+STALE_CLAIM = timedelta(minutes=5)
+MAX_PAGES = 100  # of up to 1,000 messages each
+TOKEN_FRESH = timedelta(minutes=9)  # the callback Token lives 10 minutes (FACTS-next §A.3)
+CUSTOMER, SYSTEM, SERVICER = 3, 4, 5  # sync_msg item origin
+SENDING_ROUTES = (Route.REPLY, Route.FAQ, Route.CATALOG, Route.LLM, Route.OPT_OUT)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: str  # replied | handoff | skipped | failed
+    route: str
+    reason: str
+    guide: str | None = None
+
+
+class KfService:
+    def __init__(self, settings: Settings, db: Database, library: Library, outbox: Outbox,
+                 client_for: Callable[[str], WeComClient], *, router: ReplyRouter | None,
+                 cards: KfCards, clock: Callable[[], datetime] = utcnow) -> None:
+        self._settings = settings
+        self._db = db
+        self._clock = clock
+        self._apis: dict[str, KfApi] = {}
+        self._client_for = client_for
+        self._locks: dict[tuple[str, str], asyncio.Lock] = {}
+        self.router = router  # the reply router (guidebot/chat/routing.py); None: not built
+        self.cards = cards
+        self.customers = Customers(db, self.api)
+        self.sender = KfSender(db, outbox, self.api, clock)
+        self.handoff = Handoff(settings, db, library, outbox, client_for, self.api)
+        self.entries = KfEntries(settings, db, library, outbox, self.api, clock)
+
+    def api(self, tenant: str) -> KfApi:
+        if tenant not in self._apis:
+            self._apis[tenant] = KfApi(self._client_for(tenant))
+        return self._apis[tenant]
+
+    def executors(self) -> dict[str, Executor]:
+        return {"kf_send": self.sender.execute, "kf_welcome": self.entries.execute,
+                "kf_notify": self.handoff.execute}
+
+    async def ensure_cursors(self) -> None:
+        """At start: every configured account has a cursor; its creation time is the
+        boundary before which messages are never answered."""
+        now = self._clock()
+        async with self._db.write() as s:
+            for tenant in self._settings.tenants.values():
+                for open_kfid in tenant.kf.open_kfids:
+                    await repo.ensure_cursor(s, tenant=tenant.id, open_kfid=open_kfid, now=now)
+
+    # -- intake ---------------------------------------------------------------------------
+
+    async def on_event(self, event: KfMsgOrEvent) -> int:
+        """Read and answer what the event announces; the number of messages handled."""
+        configured = self._settings.tenant(event.tenant).kf.open_kfids
+        if event.open_kfid and event.open_kfid not in configured:
+            log.info("kf event tenant=%s for an account not configured; ignored", event.tenant)
+            return 0
+        # Without OpenKfId (older payloads, FACTS-next §A.2) every configured account is read;
+        # whether the Token then applies to each of them is unconfirmed.
+        accounts = [event.open_kfid] if event.open_kfid else list(configured)
+        fresh = self._clock() - event.created_at < TOKEN_FRESH
+        handled = 0
+        for open_kfid in accounts:
+            await self.pull(event.tenant, open_kfid, event.token if fresh else "")
+            handled += await self.handle_pending(event.tenant, open_kfid)
+        return handled
+
+    def _lock(self, tenant: str, open_kfid: str) -> asyncio.Lock:
+        return self._locks.setdefault((tenant, open_kfid), asyncio.Lock())
+
+    async def pull(self, tenant: str, open_kfid: str, token: str) -> None:
+        """Page sync_msg until has_more is 0 (a page may be empty with has_more 1), at most
+        MAX_PAGES pages per event: the rest is read at the next event from the stored cursor."""
+        async with self._db.write() as s:
+            await repo.ensure_cursor(s, tenant=tenant, open_kfid=open_kfid, now=self._clock())
+        async with self._lock(tenant, open_kfid):
+            for _ in range(MAX_PAGES):
+                if not await self._page(tenant, open_kfid, token):
+                    return
+            log.warning("kf tenant=%s: still more after %d pages; continued at the next event",
+                        tenant, MAX_PAGES)
+
+    async def _page(self, tenant: str, open_kfid: str, token: str) -> bool:
+        if self._db.is_sqlite:
+            async with self._db.read() as s:
+                cursor = await repo.lock_cursor(s, tenant=tenant, open_kfid=open_kfid)
+            assert cursor is not None
+            answer = await self._sync(tenant, open_kfid, cursor.cursor, token)
+            async with self._db.write() as s:
+                await self._store(s, tenant, open_kfid, cursor, answer)
+        else:
+            async with self._db.write() as s:
+                cursor = await repo.lock_cursor(s, tenant=tenant, open_kfid=open_kfid)
+                assert cursor is not None
+                answer = await self._sync(tenant, open_kfid, cursor.cursor, token)
+                await self._store(s, tenant, open_kfid, cursor, answer)
+        return bool(answer.get("has_more"))
+
+    async def _sync(self, tenant: str, open_kfid: str, cursor: str,
+                    token: str) -> dict[str, Any]:
+        api = self.api(tenant)
+        try:
+            return await api.sync_msg(cursor=cursor, token=token, open_kfid=open_kfid)
+        except WeComApiError as exc:
+            if not token:
+                raise
+            # A stale or refused Token: read without it (stricter rate limits, same data).
+            log.info("kf sync_msg tenant=%s refused the token errcode=%s; retrying without",
+                     tenant, exc.errcode)
+            return await api.sync_msg(cursor=cursor, token="", open_kfid=open_kfid)
+
+    async def _store(self, s: Any, tenant: str, open_kfid: str, cursor: KfCursor,
+                     answer: Mapping[str, Any]) -> None:
+        now = self._clock()
+        rows = [self._row(tenant, open_kfid, cursor, item, now)
+                for item in answer.get("msg_list") or [] if isinstance(item, dict)]
+        new = set(await repo.insert_messages(s, rows=rows))
+        for row in rows:
+            if row["msgid"] in new and row["origin"] == CUSTOMER and row["external_userid"]:
+                await repo.customer_wrote(s, tenant=tenant, open_kfid=row["open_kfid"],
+                                          external_userid=row["external_userid"],
+                                          at=row["send_time"], now=now)
+        await repo.set_cursor(s, tenant=tenant, open_kfid=open_kfid,
+                              cursor=str(answer.get("next_cursor") or cursor.cursor), now=now)
+
+    def _row(self, tenant: str, open_kfid: str, cursor: KfCursor, item: Mapping[str, Any],
+             now: datetime) -> dict[str, Any]:
+        msgtype = str(item.get("msgtype", ""))
+        event = _obj(item, "event")
+        text = _obj(item, "text")
+        sent_at = datetime.fromtimestamp(int(item.get("send_time") or 0), UTC)
+        account = str(item.get("open_kfid") or open_kfid)
+        status, reason = "pending", ""
+        if account != open_kfid:
+            status, reason = "skipped", "another account's message"
+        elif sent_at < cursor.created_at.replace(microsecond=0):  # send_time is whole seconds
+            status, reason = "skipped", "before the cursor was created (cold start backlog)"
+        return {
+            "tenant": tenant, "open_kfid": account, "msgid": str(item.get("msgid", ""))[:128],
+            "external_userid": str(item.get("external_userid", ""))[:128],
+            "origin": int(item.get("origin") or 0), "msgtype": msgtype[:32],
+            "event_type": str(event.get("event_type", ""))[:32] if event else "",
+            # the customer's text for the console (never logged); an event's fields
+            "text": (str(text.get("content", "")) if msgtype == "text"
+                     else json.dumps(event, ensure_ascii=False) if event else ""),
+            "send_time": sent_at, "status": status, "route": "", "reason": reason,
+            "guide": None, "received_at": now, "handled_at": now if status != "pending" else None}
+
+    async def handle_pending(self, tenant: str, open_kfid: str) -> int:
+        """Handle the account's open messages, each claimed first (one worker, one process).
+        A claim older than STALE_CLAIM belonged to a process that died: taken over (its
+        replies keep their msgid and outbox key, so none goes out twice)."""
+        stale_before = self._clock() - STALE_CLAIM
+        async with self._db.read() as s:
+            pending = await repo.pending_messages(s, tenant=tenant, open_kfid=open_kfid,
+                                                  stale_before=stale_before)
+        handled = 0
+        for message in pending:
+            assert message.id is not None
+            async with self._db.write() as s:
+                if not await repo.claim_message(s, message_id=message.id, now=self._clock(),
+                                                stale_before=stale_before):
+                    continue
+            try:
+                outcome = await self._handle(tenant, message)
+            except WeComError as exc:
+                outcome = Outcome("failed", "", f"WeCom errcode={exc.errcode} at {exc.path}")
+            except BaseException:
+                async with self._db.write() as s:  # let a retry of the event take it again
+                    await repo.finish_message(s, message_id=message.id, status="pending",
+                                              route="", reason="", guide=None,
+                                              now=self._clock())
+                raise
+            async with self._db.write() as s:
+                await repo.finish_message(s, message_id=message.id, status=outcome.status,
+                                          route=outcome.route, reason=outcome.reason,
+                                          guide=outcome.guide, now=self._clock())
+            log.info("kf message id=%s tenant=%s: %s %s", message.id, tenant, outcome.status,
+                     outcome.route or "-")
+            handled += 1
+        return handled
+
+    async def _handle(self, tenant: str, message: KfMessage) -> Outcome:
+        if message.origin == SERVICER:
+            return Outcome("skipped", "", "a servicer's message from the WeCom client")
+        if message.origin == SYSTEM or message.msgtype == "event":
+            if message.event_type == "msg_send_fail":
+                failed = event_of(message.text)  # fail_type: FACTS-next §A.3 table
+                return Outcome("skipped", "", f"event msg_send_fail: msgid="
+                               f"{failed.get('fail_msgid', '')} fail_type="
+                               f"{failed.get('fail_type', '')}")
+            if message.event_type != "enter_session":
+                return Outcome("skipped", "", f"event {message.event_type or '?'}")
+            writer = await self.customers.writer(tenant, message.external_userid)
+            entered = await self.entries.entered(tenant, message.open_kfid, writer,
+                                                 event_of(message.text), message.send_time)
+            return Outcome("replied" if entered.welcomed else "skipped", "welcome",
+                           entered.reason, entered.guide)
+        if message.msgtype != "text":
+            return Outcome("skipped", Route.IGNORED, f"msgtype {message.msgtype} not answered")
+        if self.router is None:
+            return Outcome("skipped", "", "no reply router configured")
+        writer = await self.customers.writer(tenant, message.external_userid)
+        decision = await self.router.decide(Inbound(
+            tenant=tenant, open_kfid=message.open_kfid, msgid=message.msgid, text=message.text,
+            customer=writer.context))
+        return await self._act(tenant, message, writer.context, decision)
+
+    async def _act(self, tenant: str, message: KfMessage, customer: CustomerContext,
+                   decision: Decision) -> Outcome:
+        route = str(decision.route)
+        if decision.route == Route.HANDOFF:
+            if decision.text:
+                await self.sender.send(tenant, message.open_kfid, message.external_userid,
+                                       message.msgid, [text_message(decision.text)])
+            handed = await self.handoff.hand(tenant, message.open_kfid,
+                                             message.external_userid, message.msgid, customer,
+                                             decision.summary)
+            return Outcome("handoff", route, f"{decision.reason}; {handed.reason}",
+                           handed.servicer)
+        if decision.route not in SENDING_ROUTES or not (decision.text or decision.card_sku):
+            return Outcome("skipped", route, decision.reason or "nothing to send")
+        messages = [text_message(decision.text)] if decision.text else []
+        note = ""
+        if decision.card_sku:
+            card = await self.cards.card(tenant, decision.card_sku, customer.exclusive_guide)
+            if card is not None and card.message is not None:
+                messages.append(card.message)
+            else:
+                note = f"; {card.reason if card else 'card not sent: cards not wired'}"
+        if not messages:
+            return Outcome("skipped", route, f"{decision.reason}{note}")
+        sent = await self.sender.send(tenant, message.open_kfid, message.external_userid,
+                                      message.msgid, messages)
+        if sent.count == 0:
+            return Outcome("skipped", route, f"{decision.reason}; not sent: {sent.reason}")
+        if sent.reason:
+            note += f"; {sent.count} of {len(messages)} sent: {sent.reason}"
+        return Outcome("replied", route, f"{decision.reason}{note}")
+
+
+def _obj(item: Mapping[str, Any], key: str) -> dict[str, Any]:
+    value = item.get(key)
+    return value if isinstance(value, dict) else {}

@@ -1,0 +1,109 @@
+"""Replies through kf/send_msg within WeCom's rules: only in session states 0/1 (0 moves to 1
+when the bot answers), at most 5 messages after each customer message and only within 48 h of
+it. guidebot counts itself (kf_sessions) and stops before WeCom would refuse; a refusal that
+still comes (95001/95002/95018) is recorded as the message's reason."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from guidebot.db.engine import Database
+from guidebot.db.repo import kf as repo
+from guidebot.db.types import utcnow
+from guidebot.errors import WeComApiError
+from guidebot.outbox import Outbox
+from guidebot.wecom import kf as kf_api
+from guidebot.wecom.kf import KfApi
+
+log = logging.getLogger(__name__)
+
+WINDOW = timedelta(hours=48)
+ANSWERABLE = (0, 1)  # 0 未处理, 1 智能助手: the only states kf/send_msg works in
+UNTOUCHED, ASSISTANT = 0, 1
+TEXT_MAX_BYTES = 2048
+
+
+def reply_msgid(tenant: str, msgid: str, index: int) -> str:
+    """Our msgid for the index-th reply to a message: ≤ 32 of [0-9a-zA-Z_-], the same on a
+    retry (FACTS-next §A.4: set it yourself for idempotency)."""
+    return "gb" + hashlib.sha256(f"{tenant}:{msgid}:{index}".encode()).hexdigest()[:30]
+
+
+@dataclass(frozen=True)
+class Sent:
+    count: int
+    reason: str  # "" when every message went out
+
+
+class KfSender:
+    def __init__(self, db: Database, outbox: Outbox, api_for: Callable[[str], KfApi],
+                 clock: Callable[[], datetime] = utcnow) -> None:
+        self._db = db
+        self._outbox = outbox
+        self._api_for = api_for
+        self._clock = clock
+
+    async def execute(self, tenant: str, payload: dict[str, Any]) -> dict[str, Any]:
+        """The outbox executor of kind "kf_send"."""
+        return await self._api_for(tenant).send_msg(payload)
+
+    async def state(self, tenant: str, open_kfid: str, external_userid: str) -> int:
+        state, _ = await self._api_for(tenant).service_state(open_kfid=open_kfid,
+                                                             external_userid=external_userid)
+        return state
+
+    async def send(self, tenant: str, open_kfid: str, external_userid: str, msgid: str,
+                   messages: list[dict[str, Any]]) -> Sent:
+        """Send `messages` (kf/send_msg bodies without touser/open_kfid/msgid) in order."""
+        if not messages:
+            return Sent(0, "nothing to send")
+        state = await self.state(tenant, open_kfid, external_userid)
+        if state not in ANSWERABLE:
+            return Sent(0, f"session state {state}: not answerable by the API")
+        for index, message in enumerate(messages):
+            now = self._clock()
+            async with self._db.write() as s:
+                reserved = await repo.reserve_send(
+                    s, tenant=tenant, open_kfid=open_kfid, external_userid=external_userid,
+                    since=now - WINDOW, now=now)
+            if not reserved:
+                return Sent(index, "limit: 5 messages per customer message within 48 h")
+            if state == UNTOUCHED:
+                state = await self._take(tenant, open_kfid, external_userid)
+            body = {"touser": external_userid, "open_kfid": open_kfid,
+                    "msgid": reply_msgid(tenant, msgid, index), **message}
+            outcome = await self._outbox.run(tenant=tenant, key=f"kf_send:{body['msgid']}",
+                                             kind="kf_send", payload=body,
+                                             call=self.execute)
+            if outcome.status == "done":
+                continue
+            errcode = (outcome.result or {}).get("errcode")
+            # duplicate: an earlier attempt owns (and counted) this message
+            if outcome.status == "duplicate" or errcode in kf_api.REFUSED_SEND:
+                async with self._db.write() as s:
+                    await repo.release_send(s, tenant=tenant, open_kfid=open_kfid,
+                                            external_userid=external_userid)
+            if outcome.status != "duplicate":
+                return Sent(index, f"send_msg {outcome.status} errcode={errcode}")
+        return Sent(len(messages), "")
+
+    async def _take(self, tenant: str, open_kfid: str, external_userid: str) -> int:
+        """0 → 1 (由智能助手接待) when the bot answers; a refusal leaves it at 0, where the API
+        may answer too."""
+        try:
+            await self._api_for(tenant).trans(open_kfid=open_kfid,
+                                              external_userid=external_userid, state=ASSISTANT)
+        except WeComApiError as exc:
+            log.warning("kf session stays untouched tenant=%s errcode=%s", tenant, exc.errcode)
+            return UNTOUCHED
+        return ASSISTANT
+
+
+def text_message(text: str) -> dict[str, Any]:
+    content = text.encode()[:TEXT_MAX_BYTES].decode(errors="ignore")
+    return {"msgtype": "text", "text": {"content": content}}

@@ -1,0 +1,67 @@
+"""微信客服 tables: the sync_msg cursor per account, every message read, per-session counts."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Column, Index, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from guidebot.db.types import UTCDateTime, utcnow
+
+
+def _utc(nullable: bool = False) -> Column:  # type: ignore[type-arg]
+    return Column(UTCDateTime(), nullable=nullable)
+
+
+class KfCursor(SQLModel, table=True):
+    """kf/sync_msg's next_cursor for one account ("" before the first page). Messages sent
+    before `created_at` (a cold start's backlog) are recorded, never answered."""
+
+    __tablename__ = "kf_cursors"
+    tenant: str = Field(primary_key=True, max_length=32)
+    open_kfid: str = Field(primary_key=True, max_length=64)
+    cursor: str = Field(default="", max_length=64)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_utc())
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=_utc())
+
+
+class KfMessage(SQLModel, table=True):
+    """One sync_msg item, stored once (unique msgid) and ended with a route and a reason.
+    `text` is the customer's text for the console's conversation view; it is never logged."""
+
+    __tablename__ = "kf_messages"
+    __table_args__ = (
+        UniqueConstraint("tenant", "msgid", name="uq_kf_messages_msgid"),
+        Index("ix_kf_messages_customer", "tenant", "external_userid", "send_time"),
+        Index("ix_kf_messages_status", "tenant", "open_kfid", "status"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    tenant: str = Field(max_length=32)
+    open_kfid: str = Field(max_length=64)
+    msgid: str = Field(max_length=128)
+    external_userid: str = Field(default="", max_length=128)
+    origin: int = 0  # 3 customer, 4 system event, 5 servicer in the WeCom client
+    msgtype: str = Field(default="", max_length=32)
+    event_type: str = Field(default="", max_length=32)
+    text: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    send_time: datetime = Field(sa_column=_utc())
+    status: str = Field(default="pending", max_length=16)  # pending working replied handoff
+    route: str = Field(default="", max_length=16)  # skipped failed
+    reason: str = Field(default="", max_length=128)
+    guide: str | None = Field(default=None, max_length=64)  # handoff servicer / kf link guide
+    received_at: datetime = Field(default_factory=utcnow, sa_column=_utc())
+    handled_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+
+
+class KfSession(SQLModel, table=True):
+    """guidebot's own count of kf/send_msg messages since the customer last wrote (≤ 5 in the
+    48 h after it), so it stops before WeCom refuses."""
+
+    __tablename__ = "kf_sessions"
+    tenant: str = Field(primary_key=True, max_length=32)
+    open_kfid: str = Field(primary_key=True, max_length=64)
+    external_userid: str = Field(primary_key=True, max_length=128)
+    last_customer_at: datetime = Field(sa_column=_utc())
+    sent: int = 0
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=_utc())
