@@ -20,17 +20,18 @@ def _department(directory: Directory, raw: str, key: str) -> Department:
 
 def user_get(call: ApiCall) -> JSON:
     """A seeded member as WeCom answers a self-built app since 2022-06-20: no avatar, gender,
-    mobile or email (FACTS-next §I). A member the sandbox created on first use elsewhere (not
-    seeded) has an empty name and no department; anyone else answers 60111."""
+    mobile or email (FACTS-next §I). Like every other sandbox API, any well-formed userid is
+    a member (a guide in a callback is one in WeCom): one that was not seeded has an empty
+    name and no department; a removed one answers 60111."""
     userid = params.text(call.query, "userid", required=True)
     directory = call.tenant.directory
     member = directory.members.get(userid)
     if member is not None:
         return ok(userid=member.userid, name=member.name, department=list(member.department),
                   main_department=member.main_department, position="", status=member.status)
-    if userid in directory.removed or userid not in call.tenant.members:
+    if userid in directory.removed:
         raise ApiError(errors.USER_NOT_FOUND, f"userid not found: {userid}")
-    return ok(userid=userid, name="", department=[], position="", status=1)
+    return ok(userid=call.tenant.member(userid), name="", department=[], position="", status=1)
 
 
 def user_simplelist(call: ApiCall) -> JSON:
