@@ -7,6 +7,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from guidebot.chat.guide import APP_TEXT, GuideChat
+from guidebot.chat.routing import ChatRouter
 from guidebot.commerce.service import CommerceService
 from guidebot.contacts.channels import ChannelService
 from guidebot.contacts.links import LinkService
@@ -14,6 +16,7 @@ from guidebot.contacts.profiles import ProfileService
 from guidebot.contacts.service import ContactsService
 from guidebot.contacts.tags import TagService
 from guidebot.contacts.welcome import WelcomeService
+from guidebot.content.chat import has_chat_content, load_chat_content
 from guidebot.content.library import Library, load_library
 from guidebot.content.media import MediaUploads
 from guidebot.db.engine import Database
@@ -21,6 +24,7 @@ from guidebot.db.repo import contacts as contacts_repo
 from guidebot.db.repo.tokens import DbTokenStore
 from guidebot.errors import WeComError
 from guidebot.events import Event
+from guidebot.llm.client import LlmClient
 from guidebot.outbox import Executor, Outbox
 from guidebot.settings import Settings
 from guidebot.sop.service import SopService
@@ -45,6 +49,8 @@ class Services:
 
     publisher: Publisher | None = None
     media: MediaUploads | None = None  # content_library pictures uploaded for WeCom
+    chat: ChatRouter | None = None  # reply routing (rules, FAQ, catalog, LLM); None: no chat/
+    guide_chat: GuideChat | None = None  # guide commands in the app chat
 
     def client(self, tenant: str) -> WeComClient:
         return self.clients[tenant]
@@ -116,5 +122,11 @@ def build_services(settings: Settings, db: Database, *,
     pictures = MediaUploads(db, clients.__getitem__, library)
     contacts.welcome.pictures = pictures.resolve
     sop.upload_pictures(pictures.resolve)
+    chat, guide_chat = None, None
+    if has_chat_content(settings.content_library):
+        chat = ChatRouter(load_chat_content(settings.content_library, set(library.messages)),
+                          library, commerce.catalog, LlmClient(settings.llm))
+        guide_chat = GuideChat(settings, db, chat.content, chat, commerce, outbox)
+        executors[APP_TEXT] = lambda tenant, body: clients[tenant].send_app_message(body)
     return Services(settings, db, library, clients, outbox, contacts, channels,
-                    commerce=commerce, sop=sop, media=pictures)
+                    commerce=commerce, sop=sop, media=pictures, chat=chat, guide_chat=guide_chat)

@@ -13,6 +13,7 @@ from typing import Any
 from guidebot.content.errors import ContentInvalid, Problem, line_of
 
 WORD_LISTS = ("opt_out", "handoff", "complaint", "injection", "price", "stock", "stopwords")
+COMMANDS = ("tasks", "customer", "share", "sales", "scripts", "suggest")
 # Every text key and the placeholders it may use.
 TEXT_FIELDS: Mapping[str, frozenset[str]] = {
     "opt_out_confirm": frozenset(),
@@ -37,6 +38,8 @@ TEXT_FIELDS: Mapping[str, frozenset[str]] = {
     "customer_no_guide": frozenset(),
     "customer_no_orders": frozenset(),
     "order_line": frozenset({"date", "amount"}),
+    "propensity_line": frozenset({"score", "visits", "categories"}),
+    "customer_no_categories": frozenset(),
     "share_none": frozenset({"query"}),
     "share_card": frozenset({"name", "price", "page"}),
     "sales": frozenset({"period", "net", "orders", "earned", "clawback"}),
@@ -75,6 +78,7 @@ class ChatContent:
     texts: Mapping[str, str]
     replies: tuple[ReplyRule, ...]
     faqs: tuple[FaqEntry, ...]
+    commands: Mapping[str, tuple[str, ...]]
 
     def text(self, key: str, **values: object) -> str:
         return self.texts[key].format(**{k: str(v) for k, v in values.items()})
@@ -113,14 +117,16 @@ def _strings(value: Any) -> tuple[str, ...] | None:
     return None
 
 
-def _words(path: Path, problems: list[Problem]) -> dict[str, tuple[str, ...]]:
+def _words(path: Path, problems: list[Problem],
+           names: tuple[str, ...] = WORD_LISTS) -> dict[str, tuple[str, ...]]:
+    """Named lists of words (chat/words.toml, chat/commands.toml), each one required."""
     file = _File(path, problems)
     data = file.load() or {}
     words: dict[str, tuple[str, ...]] = {}
     for key in data:
-        if key not in WORD_LISTS:
-            file.problem(line_of(file.source, key), f"unknown word list {key!r}")
-    for key in WORD_LISTS:
+        if key not in names:
+            file.problem(line_of(file.source, key), f"unknown list {key!r}")
+    for key in names:
         found = _strings(data.get(key, []))
         if found is None:
             file.problem(line_of(file.source, key), f"{key} must be a list of non-empty strings")
@@ -244,10 +250,15 @@ def _unique(items: Iterable[Any], what: str, problems: list[Problem], root: Path
         seen.add(item.id)
 
 
+def has_chat_content(root: Path) -> bool:
+    return (root / "chat").is_dir()
+
+
 def load_chat_content(root: Path, messages: set[str]) -> ChatContent:
     """Raises ContentInvalid listing every problem (file:line)."""
     problems: list[Problem] = []
     words = _words(root / "chat" / "words.toml", problems)
+    commands = _words(root / "chat" / "commands.toml", problems, COMMANDS)
     texts = _texts(root / "chat" / "texts.toml", problems)
     replies = _entries(root / "replies", "replies", problems, _reply(messages))
     faqs = _entries(root / "faq", "entries", problems, _faq)
@@ -256,4 +267,4 @@ def load_chat_content(root: Path, messages: set[str]) -> ChatContent:
     _catalog(root / "catalog.toml", problems)
     if problems:
         raise ContentInvalid(problems)
-    return ChatContent(words, texts, tuple(replies), tuple(faqs))
+    return ChatContent(words, texts, tuple(replies), tuple(faqs), commands)
