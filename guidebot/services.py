@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from guidebot.chat.guide import APP_TEXT, GuideChat
-from guidebot.chat.routing import ChatRouter
+from guidebot.chat.routing import ChatRouter, load_router
 from guidebot.commerce.service import CommerceService
 from guidebot.contacts.channels import ChannelService
 from guidebot.contacts.links import LinkService
@@ -16,7 +16,7 @@ from guidebot.contacts.profiles import ProfileService
 from guidebot.contacts.service import ContactsService
 from guidebot.contacts.tags import TagService
 from guidebot.contacts.welcome import WelcomeService
-from guidebot.content.chat import has_chat_content, load_chat_content
+from guidebot.content.chat import has_chat_content
 from guidebot.content.library import Library, load_library
 from guidebot.content.media import MediaUploads
 from guidebot.db.engine import Database
@@ -24,7 +24,6 @@ from guidebot.db.repo import contacts as contacts_repo
 from guidebot.db.repo.tokens import DbTokenStore
 from guidebot.errors import WeComError
 from guidebot.events import Event
-from guidebot.llm.client import LlmClient
 from guidebot.outbox import Executor, Outbox
 from guidebot.settings import Settings
 from guidebot.sop.service import SopService
@@ -124,8 +123,8 @@ def build_services(settings: Settings, db: Database, *,
     sop.upload_pictures(pictures.resolve)
     chat, guide_chat = None, None
     if has_chat_content(settings.content_library):
-        chat = ChatRouter(load_chat_content(settings.content_library, set(library.messages)),
-                          library, commerce.catalog, LlmClient(settings.llm))
+        chat = load_router(settings.content_library, settings.llm, library=library,
+                           catalog=commerce.catalog)
         guide_chat = GuideChat(settings, db, chat.content, chat, commerce, outbox)
         executors[APP_TEXT] = lambda tenant, body: clients[tenant].send_app_message(body)
     return Services(settings, db, library, clients, outbox, contacts, channels,

@@ -8,17 +8,19 @@ import logging
 import re
 import secrets
 from dataclasses import dataclass
+from pathlib import Path
 
 from guidebot.chat import grounding
 from guidebot.chat.decision import Decision, Inbound, Route
 from guidebot.chat.retrieval import Index, tokens
 from guidebot.chat.words import fold, found
-from guidebot.commerce.catalog import Catalog, Product
-from guidebot.content.chat import ChatContent, FaqEntry
-from guidebot.content.library import Library
+from guidebot.commerce.catalog import Catalog, Product, load_catalog
+from guidebot.content.chat import ChatContent, FaqEntry, load_chat_content
+from guidebot.content.library import Library, load_library
 from guidebot.content.render import render
 from guidebot.llm import prompts
 from guidebot.llm.client import LlmClient, LlmUnavailable
+from guidebot.settings import LlmSettings
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +74,7 @@ class ChatRouter:
         self.product_index = Index([(p.sku, _product_text(p)) for p in catalog.products.values()],
                                    stop)
         self._faqs = {f.id: f for f in content.faqs}
-        self._name_words = {p.sku: [w for w in tokens(p.name, stop) if len(w) >= 2]
+        self._name_words = {p.sku: [w for w in tokens(p.name, frozenset(stop)) if len(w) >= 2]
                             for p in catalog.products.values()}
 
     async def decide(self, inbound: Inbound) -> Decision:
@@ -227,3 +229,11 @@ class ChatRouter:
 
 def _product_text(p: Product) -> str:
     return " ".join((p.name, p.sku, p.description, *(v for _, v in p.attributes)))
+
+
+def load_router(root: Path, llm: LlmSettings, *, library: Library | None = None,
+                catalog: Catalog | None = None) -> ChatRouter:
+    """The router over a content library (loaded here unless given); raises ContentInvalid."""
+    library = library or load_library(root)
+    return ChatRouter(load_chat_content(root, set(library.messages)), library,
+                      catalog or load_catalog(root), LlmClient(llm))

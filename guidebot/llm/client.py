@@ -15,6 +15,9 @@ from openai import AsyncOpenAI
 from guidebot.settings import LlmSettings
 
 log = logging.getLogger(__name__)
+# openai's DEBUG records carry the request options, messages included: customer text must
+# never reach a log, whatever level an operator sets.
+logging.getLogger("openai").setLevel(logging.INFO)
 
 
 class LlmUnavailable(Exception):

@@ -5,11 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from guidebot.chat.routing import ChatRouter
-from guidebot.commerce.catalog import load_catalog
-from guidebot.content.chat import load_chat_content
-from guidebot.content.library import load_library
-from guidebot.llm.client import LlmClient
+from guidebot.chat.routing import ChatRouter, load_router
 from guidebot.settings import LlmSettings
 from tests.support.llm_server import FakeLlm
 
@@ -24,9 +20,7 @@ def llm_settings(base_url: str) -> LlmSettings:
 
 
 def build_router(base_url: str = "", library: Path = LIBRARY) -> ChatRouter:
-    loaded = load_library(library)
-    return ChatRouter(load_chat_content(library, set(loaded.messages)), loaded,
-                      load_catalog(library), LlmClient(llm_settings(base_url)))
+    return load_router(library, llm_settings(base_url))
 
 
 async def start_llm(aiohttp_server: Any) -> tuple[FakeLlm, str]:
