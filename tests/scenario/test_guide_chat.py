@@ -35,9 +35,11 @@ async def llm_stack(aiohttp_server, tmp_path: Path, db_url: str):  # type: ignor
 async def ask(stack: Stack, text: str, guide: str = "lina") -> str:
     """The guide writes to the app; the one answer sent to that guide."""
     before = len(stack.calls("message/send"))
-    answer = await stack.sandbox.simulate_event("acme", {
-        "MsgType": "text", "FromUserName": guide, "Content": text,
-        "MsgId": str(7_000_000 + next(_ids)), "AgentID": "1000002"})
+    fields = {"MsgType": "text", "FromUserName": guide, "Content": text,
+              "MsgId": str(7_000_000 + next(_ids)), "AgentID": "1000002"}
+    async with stack.http.post(f"{stack.sandbox_url}/_sandbox/acme/simulate/event",
+                               json={"fields": fields}) as resp:
+        answer = await resp.json()
     assert answer["delivery"]["status"] == 200
     await stack.runtime.drain()
     sent = stack.calls("message/send")[before:]
