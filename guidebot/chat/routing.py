@@ -1,6 +1,6 @@
 """Reply routing (ReplyRouter): opt-out → asked for a person / complaint → keyword replies →
-catalog (a named product's price or stock) → FAQ → grounded LLM → catalog or handoff. Each
-decision carries its reason (never text)."""
+catalog (a named product's price or stock) → FAQ → short-message replies → grounded LLM →
+catalog or handoff. Each decision carries its reason (never text)."""
 
 from __future__ import annotations
 
@@ -89,17 +89,21 @@ class ChatRouter:
             return self._handoff(inbound, "asked_for_person", "why_asked")
         if found(words["complaint"], text) is not None:
             return self._handoff(inbound, "complaint", "why_complaint")
-        # a named product's price or stock comes before the FAQ (运费多少钱 names none)
+        # a named product's price or stock comes before the FAQ (运费多少钱 names none);
+        # short-message replies (greetings, thanks) only when neither answers (你好，口红多少钱)
+        injected = found(words["injection"], text) is not None
         return (self.reply(inbound) or self.catalog_answer(inbound) or self.faq(text)
-                or await self._model(inbound, injected=found(words["injection"], text)
-                                     is not None))
+                or self.reply(inbound, short=True)
+                or await self._model(inbound, injected=injected))
 
     # --- the deterministic paths ---------------------------------------------------------
 
-    def reply(self, inbound: Inbound) -> Decision | None:
+    def reply(self, inbound: Inbound, *, short: bool = False) -> Decision | None:
+        """The first keyword reply that matches: rules without `max_chars`, or with `short`
+        those with it, for a message no longer than that."""
         text = fold(inbound.text)
         for rule in self.content.replies:
-            if rule.max_chars and len(text) > rule.max_chars:
+            if bool(rule.max_chars) != short or (short and len(text) > rule.max_chars):
                 continue
             if found(rule.keywords, text) is None:
                 continue
