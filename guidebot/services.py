@@ -10,7 +10,9 @@ from types import MappingProxyType
 
 from guidebot import inbox
 from guidebot.chat.cards import KfCards
+from guidebot.chat.guide import GuideChat
 from guidebot.chat.intake import KfService
+from guidebot.chat.routing import ChatRouter, load_router
 from guidebot.commerce.service import CommerceService
 from guidebot.contacts.channels import ChannelService
 from guidebot.contacts.directory import DirectoryService
@@ -18,6 +20,7 @@ from guidebot.contacts.profiles import ProfileService
 from guidebot.contacts.relations import RelationService
 from guidebot.contacts.tags import TagService
 from guidebot.contacts.welcome import WelcomeService
+from guidebot.content.chat import has_chat_content
 from guidebot.content.library import Library, load_library
 from guidebot.content.media import MediaUploads
 from guidebot.db.engine import Database
@@ -55,6 +58,11 @@ class Services:
     sidebar: SidebarService  # the guides' chat sidebar (web/pages/sidebar*.py)
     directory: DirectoryService  # guides' names and stores from the address book
     kf: KfService  # 微信客服 intake, sending and handoff (guidebot/chat/)
+    # Reply routing and guide commands; None when the library has no chat/ (a library
+    # from `guidebot init` before chat content is added): kf then records each message
+    # as unanswered and app text gets no reply.
+    chat: ChatRouter | None
+    guide_chat: GuideChat | None
 
     def client(self, tenant: str) -> WeComClient:
         return self.clients[tenant]
@@ -118,17 +126,24 @@ def build_services(settings: Settings, db: Database, *,
                              cards=commerce.track_attachments, pictures=media.resolve,
                              clock=sop_clock)
     sop = SopService(settings, db, library, client_for, outbox, sop_calls, clock=sop_clock)
-    kf = KfService(settings, db, library, outbox, client_for, router=None,
+    chat = (load_router(settings.content_library, settings.llm, library=library,
+                        catalog=commerce.catalog)
+            if has_chat_content(settings.content_library) else None)
+    guide_chat = (GuideChat(settings, db, chat.content, chat, commerce, outbox, client_for)
+                  if chat is not None else None)
+    kf = KfService(settings, db, library, outbox, client_for, router=chat,
                    cards=KfCards(settings, library, commerce.catalog,
                                  commerce.track_attachments, media.resolve))
     cover = f"{settings.server.public_url}/sidebar/_static/card.png"
     sidebar = SidebarService(db, library, tags, commerce.links,
                              AgentTickets(db, client_for), lambda tenant: cover)
     calls = MappingProxyType({**welcome.executors(), **tags.executors(),
-                              **sop_calls.executors(), **kf.executors()})
+                              **sop_calls.executors(), **kf.executors(),
+                              **(guide_chat.executors() if guide_chat else {})})
     return Services(
         settings=settings, db=db, library=library, clients=clients, outbox=outbox,
         calls=calls, relations=RelationService(settings, db), profiles=profiles, tags=tags,
         welcome=welcome, channels=ChannelService(db, client_for, tags, library),
         commerce=commerce, sop=sop, media=media, sidebar=sidebar,
-        directory=DirectoryService(db, client_for, library), kf=kf)
+        directory=DirectoryService(db, client_for, library), kf=kf, chat=chat,
+        guide_chat=guide_chat)

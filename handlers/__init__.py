@@ -1,9 +1,10 @@
 """The bot's reactions: one Router per file, listed here in priority order.
 
-Events without a route (group-chat changes, archive consent, app entries and text, unknown
+Events without a route (group-chat changes, archive consent, app entries, unknown
 events) stay recorded in the inbox with the outcome "unhandled".
 """
 
-from handlers import contacts, directory, kf, sop, tags
+from handlers import contacts, directory, guide_chat, kf, sop, tags
 
-ROUTERS = (contacts.router, tags.router, sop.router, directory.router, kf.router)
+ROUTERS = (contacts.router, tags.router, sop.router, directory.router, kf.router,
+           guide_chat.router)

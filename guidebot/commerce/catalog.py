@@ -18,6 +18,9 @@ class Product:
     category: str
     page: str
     price_fen: int = 0
+    description: str = ""
+    stock: int | None = None  # pieces; None: not tracked in the catalog
+    attributes: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -41,7 +44,11 @@ def load_catalog(root: Path) -> Catalog:
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
         products = {p["sku"]: Product(p["sku"], p["name"], p.get("category", ""),
-                                      p.get("page", DEFAULT_PAGE), int(p.get("price_fen", 0)))
+                                      p.get("page", DEFAULT_PAGE), int(p.get("price_fen", 0)),
+                                      str(p.get("description", "")),
+                                      None if p.get("stock") is None else int(p["stock"]),
+                                      tuple((str(k), str(v)) for k, v
+                                            in dict(p.get("attributes", {})).items()))
                     for p in data.get("products", [])}
     except (tomllib.TOMLDecodeError, KeyError, TypeError, ValueError) as exc:
         raise ConfigError(str(path), "products", f"invalid catalog: {exc}") from None

@@ -7,6 +7,7 @@ from typing import Any
 
 from guidebot.commerce import value
 from guidebot.commerce.evidence import decode_lines
+from guidebot.contacts.views import customer_view
 from guidebot.db.engine import Database
 from guidebot.db.repo import commerce_links as links_repo
 from guidebot.db.repo import commerce_orders as orders_repo
@@ -36,3 +37,11 @@ async def customer_commerce(db: Database, tenant: TenantSettings, external_useri
         "propensity": value.propensity(visits, now or utcnow(), category_of,
                                        [line.sku for line in lines]),
     }
+
+
+async def customer_card(db: Database, tenant: TenantSettings,
+                        external_userid: str) -> dict[str, Any]:
+    """The whole customer view: relations, binding, tags (contacts) with orders, first
+    purchase/repurchase and propensity; NotFound for an unknown customer."""
+    return {**await customer_view(db, tenant, external_userid),
+            **await customer_commerce(db, tenant, external_userid)}

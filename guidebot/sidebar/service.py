@@ -11,8 +11,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from guidebot.commerce.links import LinkRequest, LinkService
-from guidebot.commerce.views import customer_commerce
-from guidebot.contacts import views
+from guidebot.commerce.views import customer_card
 from guidebot.contacts.tags import TagService
 from guidebot.content.library import Library
 from guidebot.content.render import render
@@ -51,8 +50,7 @@ class SidebarService:
     async def customer(self, tenant: TenantSettings, guide: str,
                        customer: str) -> dict[str, Any]:
         await self._check_follows(tenant, guide, customer)
-        view = {**await views.customer_view(self._db, tenant, customer),
-                **await customer_commerce(self._db, tenant, customer)}
+        view = await customer_card(self._db, tenant, customer)
         async with self._db.read() as s:
             mine = await relation_tags.relation_tag_ids(s, tenant=tenant.id,
                                                         external_userid=customer, guide=guide)

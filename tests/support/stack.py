@@ -78,10 +78,11 @@ def library_copy(folder: Path, files: Mapping[str, str | bytes | Path]) -> Path:
     return library
 
 
-def write_config(folder: Path, db_url: str, library: Path | None = None) -> Path:
+def write_config(folder: Path, db_url: str, library: Path | None = None,
+                 extra: str = "") -> Path:
     path = folder / "config.toml"
-    path.write_text(CONFIG.format(library=library or ROOT / "content_library", db_url=db_url),
-                    encoding="utf-8")
+    path.write_text(CONFIG.format(library=library or ROOT / "content_library", db_url=db_url)
+                    + extra, encoding="utf-8")
     return path
 
 
@@ -134,8 +135,8 @@ class Stack:
 
 async def start_stack(aiohttp_server: Any, tmp_path: Path, db_url: str, *,
                       welcome_window_s: float = 20.0, workers: int = 256,
-                      library: Path | None = None) -> Stack:
-    settings = load_settings(write_config(tmp_path, db_url, library))
+                      library: Path | None = None, config_extra: str = "") -> Stack:
+    settings = load_settings(write_config(tmp_path, db_url, library, config_extra))
     sandbox_app = create_sandbox_app(settings, welcome_window_s=welcome_window_s)
     sandbox_server = await aiohttp_server(sandbox_app)
     sandbox_url = str(sandbox_server.make_url("")).rstrip("/")

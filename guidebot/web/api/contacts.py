@@ -7,7 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
-from guidebot.commerce.views import customer_commerce
+from guidebot.commerce.views import customer_card
 from guidebot.contacts import views
 from guidebot.errors import NotFound, ValidationFailed, WeComError
 from guidebot.services import Services
@@ -27,13 +27,11 @@ def _tenant(request: web.Request) -> Any:
 
 async def get_customer(request: web.Request) -> web.Response:
     try:
-        body = await views.customer_view(_services(request).db, _tenant(request),
-                                         request.match_info["external_userid"])
+        body = await customer_card(_services(request).db, _tenant(request),
+                                   request.match_info["external_userid"])
     except NotFound as exc:
         return web.json_response({"error": str(exc)}, status=404)
-    orders = await customer_commerce(_services(request).db, _tenant(request),
-                                     request.match_info["external_userid"])
-    return web.json_response({**body, **orders})  # orders, first/repurchase, propensity
+    return web.json_response(body)
 
 
 async def get_guides(request: web.Request) -> web.Response:

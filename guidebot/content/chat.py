@@ -1,0 +1,270 @@
+"""Customer-chat content: replies/*.toml, faq/*.toml, chat/words.toml, chat/texts.toml and the
+chat keys of catalog.toml, validated with file and line."""
+
+from __future__ import annotations
+
+import string
+import tomllib
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from guidebot.content.errors import ContentInvalid, Problem, line_of
+
+WORD_LISTS = ("opt_out", "handoff", "complaint", "injection", "price", "stock", "stopwords")
+COMMANDS = ("tasks", "customer", "share", "sales", "scripts", "suggest")
+# Every text key and the placeholders it may use.
+TEXT_FIELDS: Mapping[str, frozenset[str]] = {
+    "opt_out_confirm": frozenset(),
+    "catalog_price": frozenset({"name", "price", "stock"}),
+    "catalog_stock": frozenset({"name", "price", "stock"}),
+    "catalog_sold_out": frozenset({"name", "price"}),
+    "catalog_info": frozenset({"name", "price", "description"}),
+    "stock_part": frozenset(),
+    "handoff_summary": frozenset({"customer", "why", "excerpt"}),
+    **{f"why_{k}": frozenset() for k in ("asked", "complaint", "injection", "ungrounded",
+                                          "no_answer")},
+    "help": frozenset(),
+    "tasks_header": frozenset({"count"}),
+    "task_line": frozenset({"title", "recipients", "status"}),
+    "tasks_none": frozenset(),
+    **{f"task_status_{k}": frozenset() for k in ("queued", "sending", "sent", "confirmed",
+                                                  "cancelled", "failed")},
+    "customer_none": frozenset({"query"}),
+    "customer_profile": frozenset({"name", "tags", "guide", "orders", "propensity"}),
+    "customer_more": frozenset({"count"}),
+    "customer_no_tags": frozenset(),
+    "customer_no_guide": frozenset(),
+    "customer_no_orders": frozenset(),
+    "order_line": frozenset({"date", "amount"}),
+    "propensity_line": frozenset({"score", "visits", "categories"}),
+    "customer_no_categories": frozenset(),
+    "share_none": frozenset({"query"}),
+    "share_card": frozenset({"name", "price", "page"}),
+    "sales": frozenset({"period", "net", "orders", "earned", "clawback"}),
+    "sales_none": frozenset({"period"}),
+    "scripts_none": frozenset({"query"}),
+    "scripts_header": frozenset(),
+    "script_line": frozenset({"text"}),
+    "suggest_header": frozenset(),
+    "suggest_line": frozenset({"number", "text"}),
+    "suggest_none": frozenset(),
+}
+REPLY_KEYS = {"id", "keywords", "message", "max_chars"}
+FAQ_KEYS = {"id", "question", "answer", "keywords"}
+PRODUCT_CHAT_KEYS = {"description": str, "stock": int, "attributes": dict}
+
+
+@dataclass(frozen=True)
+class ReplyRule:
+    id: str
+    keywords: tuple[str, ...]
+    message: str
+    max_chars: int = 0  # 0: any length
+
+
+@dataclass(frozen=True)
+class FaqEntry:
+    id: str
+    question: str
+    answer: str
+    keywords: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ChatContent:
+    words: Mapping[str, tuple[str, ...]]
+    texts: Mapping[str, str]
+    replies: tuple[ReplyRule, ...]
+    faqs: tuple[FaqEntry, ...]
+    commands: Mapping[str, tuple[str, ...]]
+
+    def text(self, key: str, **values: object) -> str:
+        return self.texts[key].format(**{k: str(v) for k, v in values.items()})
+
+
+class _File:
+    """One TOML file being checked: problems carry its path and a line."""
+
+    def __init__(self, path: Path, problems: list[Problem]) -> None:
+        self.path, self.problems = path, problems
+        self.source = path.read_text(encoding="utf-8")
+        self.headers: dict[str, list[int]] = {}
+
+    def load(self) -> dict[str, Any] | None:
+        try:
+            return tomllib.loads(self.source)
+        except tomllib.TOMLDecodeError as exc:
+            self.problem(getattr(exc, "lineno", None), f"not valid TOML: {exc}")
+            return None
+
+    def problem(self, line: int | None, message: str) -> None:
+        self.problems.append(Problem(self.path, line, message))
+
+    def entry_line(self, table: str, index: int) -> int | None:
+        """The line of the index-th [[table]] header."""
+        if table not in self.headers:
+            self.headers[table] = [n for n, line in enumerate(self.source.splitlines(), 1)
+                                   if line.strip() == f"[[{table}]]"]
+        lines = self.headers[table]
+        return lines[index] if index < len(lines) else line_of(self.source, table)
+
+
+def _strings(value: Any) -> tuple[str, ...] | None:
+    if isinstance(value, list) and all(isinstance(v, str) and v.strip() for v in value):
+        return tuple(v.strip() for v in value)
+    return None
+
+
+def _words(path: Path, problems: list[Problem],
+           names: tuple[str, ...] = WORD_LISTS) -> dict[str, tuple[str, ...]]:
+    """Named lists of words (chat/words.toml, chat/commands.toml), each one required."""
+    file = _File(path, problems)
+    data = file.load() or {}
+    words: dict[str, tuple[str, ...]] = {}
+    for key in data:
+        if key not in names:
+            file.problem(line_of(file.source, key), f"unknown list {key!r}")
+    for key in names:
+        found = _strings(data.get(key, []))
+        if found is None:
+            file.problem(line_of(file.source, key), f"{key} must be a list of non-empty strings")
+        words[key] = found or ()
+    return words
+
+
+def _texts(path: Path, problems: list[Problem]) -> dict[str, str]:
+    file = _File(path, problems)
+    data = file.load() or {}
+    for key in data:
+        if key not in TEXT_FIELDS:
+            file.problem(line_of(file.source, key), f"unknown text {key!r}")
+    texts = {}
+    for key, allowed in TEXT_FIELDS.items():
+        value, line = data.get(key), line_of(file.source, key)
+        if not isinstance(value, str) or not value.strip():
+            file.problem(line, f"{key} is required (a non-empty string)")
+            continue
+        try:
+            used = {name for _, name, _, _ in string.Formatter().parse(value) if name is not None}
+        except ValueError as exc:
+            file.problem(line, f"{key}: {exc}")
+            continue
+        for name in sorted(used - allowed):
+            file.problem(line, f"{key}: unknown placeholder {{{name}}}")
+        texts[key] = value.strip()
+    return texts
+
+
+def _entries(folder: Path, table: str, problems: list[Problem],
+             build: Callable[[_File, int, dict[str, Any]], Any]) -> list[Any]:
+    out = []
+    for path in sorted(folder.glob("*.toml")):
+        file = _File(path, problems)
+        data = file.load()
+        if data is None:
+            continue
+        for key in data:
+            if key != table:
+                file.problem(line_of(file.source, key), f"unknown key {key!r}")
+        raw = data.get(table, [])
+        if not isinstance(raw, list) or not raw:
+            file.problem(line_of(file.source, table), f"needs at least one [[{table}]]")
+            continue
+        for index, item in enumerate(raw):
+            built = build(file, index, item) if isinstance(item, dict) else None
+            if built is not None:
+                out.append(built)
+    return out
+
+
+def _reply(messages: set[str]) -> Callable[[_File, int, dict[str, Any]], ReplyRule | None]:
+    def build(file: _File, index: int, item: dict[str, Any]) -> ReplyRule | None:
+        line, before = file.entry_line("replies", index), len(file.problems)
+        for key in sorted(set(item) - REPLY_KEYS):
+            file.problem(line, f"replies: unknown key {key!r}")
+        keywords = _strings(item.get("keywords"))
+        if not keywords:
+            file.problem(line, "replies: keywords must be a non-empty list of strings")
+        message = item.get("message")
+        if not isinstance(message, str) or message not in messages:
+            file.problem(line, f"replies: message {message!r} is not in messages/")
+        max_chars = item.get("max_chars", 0)
+        if not isinstance(max_chars, int) or max_chars < 0:
+            file.problem(line, "replies: max_chars must be a whole number ≥ 0")
+        if len(file.problems) > before:
+            return None
+        rule_id = str(item.get("id") or f"{file.path.stem}.{index + 1}")
+        return ReplyRule(rule_id, keywords or (), str(message), int(max_chars))
+
+    return build
+
+
+def _faq(file: _File, index: int, item: dict[str, Any]) -> FaqEntry | None:
+    line, before = file.entry_line("entries", index), len(file.problems)
+    for key in sorted(set(item) - FAQ_KEYS):
+        file.problem(line, f"entries: unknown key {key!r}")
+    for key in ("id", "question", "answer"):
+        if not isinstance(item.get(key), str) or not item[key].strip():
+            file.problem(line, f"entries: {key} is required (a non-empty string)")
+    keywords = _strings(item.get("keywords", []))
+    if keywords is None:
+        file.problem(line, "entries: keywords must be a list of non-empty strings")
+    if len(file.problems) > before:
+        return None
+    return FaqEntry(item["id"], item["question"].strip(), item["answer"].strip(), keywords or ())
+
+
+def _catalog(path: Path, problems: list[Problem]) -> None:
+    """The keys chat reads (price_fen, stock, description, attributes) and the required ones."""
+    if not path.exists():
+        return
+    file = _File(path, problems)
+    data = file.load() or {}
+    products = data.get("products", [])
+    for index, item in enumerate(products if isinstance(products, list) else []):
+        line = file.entry_line("products", index)
+        for key in ("sku", "name"):
+            if not isinstance(item.get(key), str) or not item[key]:
+                file.problem(line, f"products: {key} is required (a non-empty string)")
+        price = item.get("price_fen", 0)
+        if not isinstance(price, int) or isinstance(price, bool) or price < 0:
+            file.problem(line, "products: price_fen must be a whole number of fen ≥ 0")
+        for key, kind in PRODUCT_CHAT_KEYS.items():
+            if key in item and not isinstance(item[key], kind):
+                file.problem(line, f"products: {key} must be a {kind.__name__}")
+        if isinstance(item.get("stock"), int) and item["stock"] < 0:
+            file.problem(line, "products: stock must be ≥ 0")
+        attributes = item.get("attributes", {})
+        if isinstance(attributes, dict) and not all(isinstance(v, str)
+                                                    for v in attributes.values()):
+            file.problem(line, "products: attribute values must be strings")
+
+
+def _unique(items: Iterable[Any], what: str, problems: list[Problem], root: Path) -> None:
+    seen: set[str] = set()
+    for item in items:
+        if item.id in seen:
+            problems.append(Problem(root, None, f"{what}: duplicate id {item.id!r}"))
+        seen.add(item.id)
+
+
+def has_chat_content(root: Path) -> bool:
+    return (root / "chat").is_dir()
+
+
+def load_chat_content(root: Path, messages: set[str]) -> ChatContent:
+    """Raises ContentInvalid listing every problem (file:line)."""
+    problems: list[Problem] = []
+    words = _words(root / "chat" / "words.toml", problems)
+    commands = _words(root / "chat" / "commands.toml", problems, COMMANDS)
+    texts = _texts(root / "chat" / "texts.toml", problems)
+    replies = _entries(root / "replies", "replies", problems, _reply(messages))
+    faqs = _entries(root / "faq", "entries", problems, _faq)
+    _unique(replies, "replies", problems, root / "replies")
+    _unique(faqs, "faq", problems, root / "faq")
+    _catalog(root / "catalog.toml", problems)
+    if problems:
+        raise ContentInvalid(problems)
+    return ChatContent(words, texts, tuple(replies), tuple(faqs), commands)

@@ -1,0 +1,1 @@
+"""The only importer of openai: the chat-completion client and the prompts (pure)."""

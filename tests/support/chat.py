@@ -1,0 +1,29 @@
+"""The reply router over the shipped content library, with its LLM at a local server."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from guidebot.chat.routing import ChatRouter, load_router
+from guidebot.settings import LlmSettings
+from tests.support.llm_server import FakeLlm
+
+ROOT = Path(__file__).resolve().parents[2]
+LIBRARY = ROOT / "content_library"
+TIMEOUT_S = 5.0  # the scripted slow answer takes longer (a loaded machine needs the margin)
+
+
+def llm_settings(base_url: str) -> LlmSettings:
+    return LlmSettings(base_url=base_url, model="local-test", api_key="sk-local-test",
+                       timeout_s=TIMEOUT_S)
+
+
+def build_router(base_url: str = "", library: Path = LIBRARY) -> ChatRouter:
+    return load_router(library, llm_settings(base_url))
+
+
+async def start_llm(aiohttp_server: Any) -> tuple[FakeLlm, str]:
+    fake = FakeLlm()
+    server = await aiohttp_server(fake.app())
+    return fake, str(server.make_url("/v1"))

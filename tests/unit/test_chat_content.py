@@ -1,0 +1,85 @@
+"""Numbers in answers against the grounding, and chat content validated with file:line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from guidebot.chat.grounding import junk, leaked, numbers, ungrounded_numbers
+from guidebot.chat.routing import yuan
+from guidebot.chat.words import found
+from guidebot.content.chat import load_chat_content
+from guidebot.content.errors import ContentInvalid
+from guidebot.content.library import load_library
+from guidebot.llm.prompts import parse_suggestions, rule_lines
+from tests.support.stack import library_copy
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("¥1,299.00 元", {"1299"}), ("二百九十九元", {"299"}), ("八五折", {"85"}),
+    ("8.5折", {"8.5"}), ("七天无理由", {"7"}), ("满三百减五十元", {"300", "50"}),
+    ("１２３元", {"123"}), ("一起逛逛", set()), ("价格：¥799.50", {"799.5"}),
+])
+def test_numbers_are_normalised(text: str, expected: set[str]) -> None:
+    assert numbers(text) == expected
+
+
+def test_only_grounded_numbers_pass() -> None:
+    grounding = "商品：丝绒哑光口红 价格：¥299，库存：36 件"
+    assert ungrounded_numbers("这款口红 299 元，还有 36 件", grounding) == set()
+    assert ungrounded_numbers("现在二百元就能买到", grounding) == {"200"}
+    assert ungrounded_numbers("今天打九折", grounding) == {"9"}
+    assert ungrounded_numbers("原价 1,299 元", grounding) == {"1299"}
+
+
+def test_leaks_and_junk() -> None:
+    rules = rule_lines()
+    assert rules and leaked("好的：" + rules[0], "GB-x", rules)
+    assert leaked("内部 GB-abc", "GB-abc", rules) and not leaked("口红 ¥299", "GB-abc", rules)
+    assert junk("", "你好") and junk("Yes it is.", "这个好吗") and not junk("Yes.", "Is it?")
+    assert junk("```json {}```", "好吗") and junk("好" * 401, "好吗")
+
+
+def test_word_lists_and_prices() -> None:
+    assert found(["TD"], " td。") == "TD" and found(["TD"], "TD套装多少钱") is None
+    assert found(["human"], "talk to a human please") == "human"
+    assert found(["human"], "humane") is None and found(["人工"], "转人工！") == "人工"
+    assert (yuan(29900), yuan(79950), yuan(5)) == ("¥299", "¥799.50", "¥0.05")
+    assert parse_suggestions("1. 甲\n\n2) 乙\n- 丙\n4. 丁") == ["甲", "乙", "丙"]
+
+
+BAD = {
+    "replies/bad.toml": '[[replies]]\nkeywords = ["x"]\nmessage = "no_such_message"\n',
+    "faq/bad.toml": '[[entries]]\nid = "a"\nquestion = "q"\n\n[[entries]]\nid = "b"\n'
+                    'question = "q"\nanswer = 3\n',
+}
+
+
+def test_invalid_chat_content_names_file_and_line(tmp_path: Path) -> None:
+    root = Path(__file__).resolve().parents[2] / "content_library"
+    texts = (root / "chat" / "texts.toml").read_text(encoding="utf-8").replace(
+        'tasks_none = "', 'tasks_none = "{nobody}')
+    catalog = (root / "catalog.toml").read_text(encoding="utf-8").replace(
+        "price_fen = 59900", 'price_fen = "599"')
+    library = library_copy(tmp_path, {**BAD, "chat/texts.toml": texts, "catalog.toml": catalog})
+    with pytest.raises(ContentInvalid) as caught:
+        load_chat_content(library, set(load_library(library).messages))
+    text_line = next(n for n, line in enumerate(texts.splitlines(), 1)
+                     if line.startswith("tasks_none"))
+    price_header = next(n for n, line in enumerate(catalog.splitlines(), 1)
+                        if 'price_fen = "599"' in line) - 4
+    assert sorted(str(p).replace(str(library) + "/", "") for p in caught.value.problems) == [
+        f"catalog.toml:{price_header}: products: price_fen must be a whole number of fen ≥ 0",
+        f"chat/texts.toml:{text_line}: tasks_none: unknown placeholder {{nobody}}",
+        "faq/bad.toml:1: entries: answer is required (a non-empty string)",
+        "faq/bad.toml:5: entries: answer is required (a non-empty string)",
+        "replies/bad.toml:1: replies: message 'no_such_message' is not in messages/",
+    ]
+
+
+def test_the_shipped_chat_content_loads() -> None:
+    root = Path(__file__).resolve().parents[2] / "content_library"
+    content = load_chat_content(root, set(load_library(root).messages))
+    assert len(content.faqs) >= 8 and len(content.replies) >= 4
+    assert {"tasks", "customer", "share", "sales", "scripts", "suggest"} == set(content.commands)
