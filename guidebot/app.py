@@ -15,6 +15,7 @@ from guidebot.db.engine import Database
 from guidebot.events import INTERNAL_PREFIX, Event, decode_internal
 from guidebot.inbox import InboxProcessor, InboxWriter
 from guidebot.jobs import Scheduler, schedule_defaults
+from guidebot.metrics import CONTENT_TYPE
 from guidebot.routing import Context, Dispatcher
 from guidebot.services import Services, build_services
 from guidebot.settings import Settings
@@ -53,8 +54,10 @@ class Runtime:
             pressure.leave()
         if item_id is None:
             self.counters[f"{tenant}:duplicate"] += 1
+            self.services.metrics.callback(tenant, "duplicate")
             return
         self.counters[f"{tenant}:accepted"] += 1
+        self.services.metrics.callback(tenant, "accepted")
         self.processor.enqueue(item_id, tenant, plaintext)
 
     async def drain(self) -> None:
@@ -71,6 +74,8 @@ def create_app(settings: Settings, *, start_jobs: bool = True, workers: int = 8,
     app = web.Application(middlewares=[admin_auth(settings)])
     db = Database(settings.database_url)
     services = build_services(settings, db, backoff=backoff)
+    for client in services.clients.values():
+        client.observe_calls(services.metrics.wecom_call)
     dispatcher = Dispatcher(_routers())
 
     async def publish(event: Event) -> str:
@@ -88,13 +93,15 @@ def create_app(settings: Settings, *, start_jobs: bool = True, workers: int = 8,
     app[RUNTIME] = runtime
     app[SERVICES] = services
     cryptos = {tid: CallbackCrypto(t, clock=clock) for tid, t in settings.tenants.items()}
-    app.add_routes(CallbackViews(cryptos, runtime.accept).routes())
+    app.add_routes(CallbackViews(cryptos, runtime.accept, on_reject=lambda tenant, status:
+                                 services.metrics.callback(tenant, f"rejected_{status}")).routes())
     app.add_routes(contacts_api.routes())
     app.add_routes(sop_api.routes())
     app.add_routes(orders_webhook.routes())
     app.add_routes(guide_tasks.routes())
     commerce_api.install(app)
     app.add_routes([web.get("/healthz", healthz), web.get("/metrics", metrics)])
+    app.on_response_prepare.append(_count_orders)
     app.on_startup.append(_start)
     app.on_cleanup.append(_stop)
     return app
@@ -138,8 +145,17 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def metrics(request: web.Request) -> web.Response:
-    lines = ["# TYPE guidebot_callbacks_total counter"]
-    for key, value in sorted(request.app[RUNTIME].counters.items()):
-        tenant, result = key.split(":", 1)
-        lines.append(f'guidebot_callbacks_total{{tenant="{tenant}",result="{result}"}} {value}')
-    return web.Response(text="\n".join(lines) + "\n", content_type="text/plain")
+    services = request.app[RUNTIME].services
+    await services.metrics.refresh(services.db, services.settings.tenants)
+    return web.Response(body=services.metrics.render(), headers={"Content-Type": CONTENT_TYPE})
+
+
+async def _count_orders(request: web.Request, response: web.StreamResponse) -> None:
+    """Order webhook requests by status, for configured tenants only (bounded labels)."""
+    route = request.match_info.route.resource
+    if request.method != "POST" or route is None or route.canonical != "/orders/{tenant}":
+        return
+    services = request.app[RUNTIME].services
+    tenant = request.match_info.get("tenant", "")
+    if tenant in services.settings.tenants:
+        services.metrics.order_received(tenant, response.status)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from guidebot.commerce.service import CommerceService
@@ -21,6 +21,7 @@ from guidebot.db.repo import contacts as contacts_repo
 from guidebot.db.repo.tokens import DbTokenStore
 from guidebot.errors import WeComError
 from guidebot.events import Event
+from guidebot.metrics import Metrics
 from guidebot.outbox import Executor, Outbox
 from guidebot.settings import Settings
 from guidebot.sop.service import SopService
@@ -45,6 +46,8 @@ class Services:
 
     publisher: Publisher | None = None
     media: MediaUploads | None = None  # content_library pictures uploaded for WeCom
+    # /metrics figures; the welcome path reports through metrics.observe_welcome
+    metrics: Metrics = field(default_factory=Metrics)
 
     def client(self, tenant: str) -> WeComClient:
         return self.clients[tenant]

@@ -6,7 +6,7 @@ import asyncio
 import logging
 import mimetypes
 import random
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -109,6 +109,11 @@ class WeComClient:
 
     async def close(self) -> None:
         await self._http.close()
+
+    def observe_calls(self, report: Callable[[str, str, int | None], None]) -> None:
+        """Have `report(tenant, path, errcode)` called after every HTTP call (gettoken too):
+        errcode 0 for success, None when WeCom gave no usable answer."""
+        self._http.on_result = lambda path, errcode: report(self.tenant.id, path, errcode)
 
     async def call(
         self,
