@@ -248,10 +248,16 @@ def _tenant(file: str, tenant_id: str, table: Any) -> TenantSettings:
     api_base = r.get("api_base", str, DEFAULT_API_BASE)
     if not api_base.startswith(("http://", "https://")):
         raise r.fail("api_base", "must be an http(s) URL")
+    corp_id = r.get("corp_id", str, required=True)
+    if not corp_id.strip():
+        raise r.fail("corp_id", "is required (the corp id, ww…, from the WeCom admin console)")
+    agent_id = r.get("agent_id", int, required=True)
+    if agent_id < 1:
+        raise r.fail("agent_id", "must be the self-built app's AgentId (a positive integer)")
     return TenantSettings(
         id=tenant_id,
-        corp_id=r.get("corp_id", str, required=True),
-        agent_id=r.get("agent_id", int, required=True),
+        corp_id=corp_id,
+        agent_id=agent_id,
         token=token,
         encoding_aes_key=aes_key,
         secret=r.secret("secret", required=True),

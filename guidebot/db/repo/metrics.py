@@ -1,4 +1,4 @@
-"""Figures /metrics reads at scrape time: inbox backlog and outbox rows by state."""
+"""Figures for operators: a ping, the inbox backlog and outbox rows by state."""
 
 from __future__ import annotations
 
@@ -30,3 +30,8 @@ async def outbox_by_state(session: AsyncSession) -> dict[tuple[str, str], int]:
             .group_by(OutboxItem.tenant, OutboxItem.status))
     return {(tenant, status): int(count)
             for tenant, status, count in (await session.execute(stmt)).all()}
+
+
+async def ping(session: AsyncSession) -> None:
+    """One round trip: the database is reachable and answers queries."""
+    await session.execute(select(1))
