@@ -40,6 +40,12 @@ def _parser() -> argparse.ArgumentParser:
     demo = command("demo", "run the end-to-end demo story on SQLite and the sandbox")
     demo.add_argument("--workdir", default="guidebot-demo",
                       help="where the demo database goes (default: ./guidebot-demo)")
+    demo.add_argument("--serve", action="store_true",
+                      help="after the story, keep its guidebot, sandbox and database running "
+                           "until Ctrl-C")
+    demo.add_argument("--port", type=int, default=0, help="guidebot's port (default: a free one)")
+    demo.add_argument("--sandbox-port", type=int, default=0,
+                      help="the sandbox's port (default: a free one)")
     serve = command("serve", "run the webhook and admin API")
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
@@ -138,7 +144,8 @@ async def _check(settings: Settings, args: argparse.Namespace) -> int:
 async def _demo(settings: Settings, args: argparse.Namespace) -> int:
     from guidebot.demo import run_demo
 
-    return await run_demo(settings, workdir=args.workdir)
+    return await run_demo(settings, workdir=args.workdir, serve=args.serve, port=args.port,
+                          sandbox_port=args.sandbox_port)
 
 
 async def _serve(settings: Settings, args: argparse.Namespace) -> int:
