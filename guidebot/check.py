@@ -7,6 +7,7 @@ api_base (the sandbox answers it too); the token is not kept.
 
 from __future__ import annotations
 
+import logging
 import sys
 from collections.abc import Callable
 
@@ -15,6 +16,7 @@ from guidebot.contacts.welcome import DEFAULT_MESSAGE
 from guidebot.content.errors import ContentInvalid
 from guidebot.content.library import load_library
 from guidebot.db.engine import Database
+from guidebot.db.migrate import current_revisions, head_revisions
 from guidebot.db.problems import (
     DatabaseUnavailable,
     check_sqlite_folder,
@@ -64,12 +66,19 @@ async def _database(settings: Settings, problem: Report) -> str | None:
     try:
         async with db.read() as s:
             await repo.ping(s)
+        async with db.engine.connect() as connection:
+            current = await current_revisions(connection)
     except Exception as exc:  # noqa: BLE001 - any failure to reach it is the problem reported
         problem(describe(exc, url, settings.database_url_source))
         return None
     finally:
         await db.dispose()
-    return f"database ({settings.database_url_source}): {masked_url(url)} answers"
+    if current == head_revisions():
+        schema = "schema up to date"
+    else:
+        schema = ("schema not migrated yet" if not current else "schema older than this code")
+        schema += " (`guidebot db upgrade`, or `guidebot serve`, which migrates at start)"
+    return f"database ({settings.database_url_source}: {masked_url(url)}): answers; {schema}"
 
 
 async def _wecom(tenant: TenantSettings, problem: Report) -> str | None:
@@ -97,6 +106,8 @@ async def _wecom(tenant: TenantSettings, problem: Report) -> str | None:
 
 async def run_check(settings: Settings) -> int:
     problems: list[str] = []
+    # Reading the schema revision makes Alembic log its set-up at INFO: not a finding.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
 
     def problem(line: str) -> None:
         problems.append(line)

@@ -63,7 +63,9 @@ def test_init_check_serve_on_a_fresh_directory(tmp_path: Path) -> None:
         assert checked.returncode == 0, checked.stdout + checked.stderr
         assert checked.stderr == ""
         assert "ok: content library" in checked.stdout and "1 messages, 0 SOPs" in checked.stdout
-        assert f"ok: database ([database] url in {config})" in checked.stdout
+        assert f"ok: database ([database] url in {config}: sqlite+aiosqlite:///" in (
+            checked.stdout)
+        assert "schema not migrated yet" in checked.stdout
         assert "ok: tenants.acme: WeCom at" in checked.stdout
         assert checked.stdout.rstrip().endswith("all checks passed")
 
@@ -81,6 +83,9 @@ def test_init_check_serve_on_a_fresh_directory(tmp_path: Path) -> None:
             headers={"Authorization": f"Bearer {SECRETS['ACME_ADMIN_TOKEN']}"})
         with urllib.request.urlopen(request) as resp:
             assert resp.status == 200
+        bot.stop()
+        migrated = run(["check", "--config", str(config)], tmp_path, env)
+        assert migrated.returncode == 0 and "schema up to date" in migrated.stdout
     finally:
         if bot is not None:
             bot.stop()
