@@ -15,6 +15,7 @@ from guidebot.db.engine import Database
 from guidebot.events import INTERNAL_PREFIX, decode_internal
 from guidebot.inbox import InboxProcessor, InboxWriter
 from guidebot.jobs import Scheduler, schedule_defaults
+from guidebot.metrics import CONTENT_TYPE
 from guidebot.routing import Context, EventRouter
 from guidebot.services import Services, build_services
 from guidebot.settings import Settings
@@ -50,8 +51,10 @@ class Runtime:
         item_id = await self.writer.submit(tenant, plaintext)
         if item_id is None:
             self.counters[f"{tenant}:duplicate"] += 1
+            self.services.metrics.callback(tenant, "duplicate")
             return
         self.counters[f"{tenant}:accepted"] += 1
+        self.services.metrics.callback(tenant, "accepted")
         self.processor.wake()
 
     async def drain(self) -> None:
@@ -80,7 +83,8 @@ def create_app(settings: Settings, *, start_jobs: bool = True, workers: int = 25
     app[RUNTIME] = runtime
     app[SERVICES] = services
     cryptos = {tid: CallbackCrypto(t, clock=clock) for tid, t in settings.tenants.items()}
-    app.add_routes(CallbackViews(cryptos, runtime.accept).routes())
+    app.add_routes(CallbackViews(cryptos, runtime.accept, on_reject=lambda tenant, status:
+                                 services.metrics.callback(tenant, f"rejected_{status}")).routes())
     app.add_routes(contacts_api.routes())
     app.add_routes(sop_api.routes())
     app.add_routes(orders_webhook.routes())
@@ -91,6 +95,7 @@ def create_app(settings: Settings, *, start_jobs: bool = True, workers: int = 25
     commerce_api.install(app)
     kf_api.install(app)
     app.add_routes([web.get("/healthz", healthz), web.get("/metrics", metrics)])
+    app.on_response_prepare.append(_count_orders)
     app.on_startup.append(_start)
     app.on_cleanup.append(_stop)
     return app
@@ -140,8 +145,17 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def metrics(request: web.Request) -> web.Response:
-    lines = ["# TYPE guidebot_callbacks_total counter"]
-    for key, value in sorted(request.app[RUNTIME].counters.items()):
-        tenant, result = key.split(":", 1)
-        lines.append(f'guidebot_callbacks_total{{tenant="{tenant}",result="{result}"}} {value}')
-    return web.Response(text="\n".join(lines) + "\n", content_type="text/plain")
+    services = request.app[RUNTIME].services
+    await services.metrics.refresh(services.db, services.settings.tenants)
+    return web.Response(body=services.metrics.render(), headers={"Content-Type": CONTENT_TYPE})
+
+
+async def _count_orders(request: web.Request, response: web.StreamResponse) -> None:
+    """Order webhook requests by status, for configured tenants only (bounded labels)."""
+    route = request.match_info.route.resource
+    if request.method != "POST" or route is None or route.canonical != "/orders/{tenant}":
+        return
+    services = request.app[RUNTIME].services
+    tenant = request.match_info.get("tenant", "")
+    if tenant in services.settings.tenants:
+        services.metrics.order_received(tenant, response.status)

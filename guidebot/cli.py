@@ -1,4 +1,4 @@
-"""The `guidebot` command: demo, serve, sandbox, db upgrade, channel create."""
+"""The `guidebot` command: init, check, demo, serve, sandbox, db upgrade, channel create."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import sys
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
+from guidebot.db.problems import describe, is_database_error
 from guidebot.errors import ConfigError, ValidationFailed, WeComError
 from guidebot.settings import Settings, load_settings
 
@@ -18,16 +19,33 @@ from guidebot.settings import Settings, load_settings
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="guidebot", description=__doc__)
     parser.add_argument("--log-level", help="DEBUG, INFO, WARNING (default: INFO; demo: WARNING)")
+    config_help = "config file (default: $GUIDEBOT_CONFIG, ./config.toml)"
+    # --config before the command or after it: the command's own copy only sets it when given.
+    parser.add_argument("--config", help=config_help)
     sub = parser.add_subparsers(dest="command", required=True)
 
     def command(name: str, help_: str) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_)
-        p.add_argument("--config", help="config file (default: $GUIDEBOT_CONFIG, ./config.toml)")
+        p.add_argument("--config", help=config_help, default=argparse.SUPPRESS)
         return p
+
+    init = sub.add_parser("init", help="write a commented config.toml and an empty content "
+                                       "library for one tenant (never overwrites)")
+    init.add_argument("--dir", default=".", help="where to write them (default: .)")
+    init.add_argument("--tenant", required=True, help="tenant id: a-z 0-9 _ - (≤ 32)")
+    init.add_argument("--corp-id", default="", help="the WeCom corp id (ww…); else fill it in")
+    init.add_argument("--agent-id", type=int, default=0, help="the self-built app's AgentId")
+    command("check", "validate config and content library, reach the database and WeCom")
 
     demo = command("demo", "run the end-to-end demo story on SQLite and the sandbox")
     demo.add_argument("--workdir", default="guidebot-demo",
                       help="where the demo database goes (default: ./guidebot-demo)")
+    demo.add_argument("--serve", action="store_true",
+                      help="after the story, keep its guidebot, sandbox and database running "
+                           "until Ctrl-C")
+    demo.add_argument("--port", type=int, default=0, help="guidebot's port (default: a free one)")
+    demo.add_argument("--sandbox-port", type=int, default=0,
+                      help="the sandbox's port (default: a free one)")
     serve = command("serve", "run the webhook and admin API")
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
@@ -67,8 +85,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger().setLevel(level.upper())
     # Their INFO/DEBUG output carries SQL parameters (message text), URLs with tokens or
     # secrets, or a line per scheduler tick: keep them at WARNING whatever --log-level says.
-    for noisy in ("aiosqlite", "sqlalchemy", "urllib3", "asyncio", "apscheduler"):
+    for noisy in ("aiosqlite", "sqlalchemy", "urllib3", "asyncio", "apscheduler",
+                  "alembic.runtime.plugins"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    if args.command == "init":  # no config exists yet
+        return _init(args)
+    settings: Settings | None = None
     try:
         settings = load_settings(args.config)
         with asyncio.Runner(loop_factory=loop_factory()) as runner:
@@ -81,12 +103,49 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        if settings is None or not is_database_error(exc):
+            raise
+        # One line naming where the URL is set (password masked), not a driver traceback.
+        print(describe(exc, settings.database_url, settings.database_url_source),
+              file=sys.stderr)
+        return 1
+
+
+def _init(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from guidebot import scaffold
+
+    try:
+        planned = scaffold.plan(Path(args.dir), tenant=args.tenant, corp_id=args.corp_id,
+                                agent_id=args.agent_id)
+        written = scaffold.write(planned)
+    except ValidationFailed as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    for path in written:
+        print(f"wrote {path}")
+    env = args.tenant.upper().replace("-", "_")
+    print(f"""
+Next: fill in corp_id and agent_id in {planned.folder / 'config.toml'}, export
+{env}_WECOM_TOKEN, {env}_WECOM_AES_KEY, {env}_WECOM_SECRET and {env}_ADMIN_TOKEN, then run
+  guidebot --config {planned.folder / 'config.toml'} check
+  guidebot --config {planned.folder / 'config.toml'} serve""")
+    return 0
+
+
+async def _check(settings: Settings, args: argparse.Namespace) -> int:
+    from guidebot.check import run_check
+
+    return await run_check(settings)
 
 
 async def _demo(settings: Settings, args: argparse.Namespace) -> int:
     from guidebot.demo import run_demo
 
-    return await run_demo(settings, workdir=args.workdir)
+    return await run_demo(settings, workdir=args.workdir, serve=args.serve, port=args.port,
+                          sandbox_port=args.sandbox_port)
 
 
 async def _serve(settings: Settings, args: argparse.Namespace) -> int:
@@ -147,7 +206,7 @@ async def _channel(settings: Settings, args: argparse.Namespace) -> int:
 
 Command = Callable[[Settings, argparse.Namespace], Coroutine[Any, Any, int]]
 _COMMANDS: dict[str, Command] = {"demo": _demo, "serve": _serve, "sandbox": _sandbox,
-                                 "db": _db, "channel": _channel}
+                                 "db": _db, "channel": _channel, "check": _check}
 # Areas that add their own subcommands: each module has
 # add_commands(command: Callable[[name, help], ArgumentParser]) -> dict[name, Command].
 EXTENSIONS: tuple[str, ...] = ("guidebot.cli_commerce", "guidebot.cli_sop",

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import tomllib
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,9 @@ from guidebot.settings import Settings
 
 STORE_TAG = "门店扫码"
 CAMPAIGN_TAG = "双11活动"
+# The demo's own admin token: the demo runs against its sandbox only, so the printed commands
+# work as shown and the config's real tokens are never printed.
+DEMO_ADMIN_TOKEN = "demo-admin-token"
 
 
 def _out(line: str = "") -> None:
@@ -33,8 +37,16 @@ def _brand(settings: Settings) -> dict[str, Any]:
 
 def _demo_settings(settings: Settings, db_url: str, sandbox_port: int) -> Settings:
     base = f"http://127.0.0.1:{sandbox_port}/cgi-bin/"
-    tenants = {tid: replace(t, api_base=base) for tid, t in settings.tenants.items()}
-    return replace(settings, database_url=db_url, tenants=tenants)
+    tenants = {tid: replace(t, api_base=base, admin_token=DEMO_ADMIN_TOKEN)
+               for tid, t in settings.tenants.items()}
+    return replace(settings, database_url=db_url, tenants=tenants,
+                   database_url_source="the demo's workdir")
+
+
+def demo_external_userid(index: int) -> str:
+    """The demo's customers get the same ids on every run (the sandbox would draw random
+    ones), so repeated runs print the same story."""
+    return f"wmDemoCustomer{index:02d}"
 
 
 def _directory(settings: Settings, tenant: str) -> dict[str, Any]:
@@ -76,18 +88,23 @@ async def _channel_codes(services: Services, tenant: str,
 
 
 async def _customers_add(sandbox: Any, tenant: str, brand: dict[str, Any],
-                         codes: dict[tuple[str, str], Any]) -> list[dict[str, Any]]:
+                         codes: dict[tuple[str, str], Any],
+                         settle: Callable[[], Awaitable[None]]) -> list[dict[str, Any]]:
+    """Each add is processed before the next (`settle`): the same order on every run."""
     added = []
-    for customer in brand["customers"]:
+    for index, customer in enumerate(brand["customers"], start=1):
         code = codes[(customer["guide"], customer.get("campaign", ""))]
-        result = await sandbox.simulate_add_contact(tenant, config_id=code.config_id,
-                                                    name=customer["name"])
+        result = await sandbox.simulate_add_contact(
+            tenant, config_id=code.config_id, name=customer["name"],
+            external_userid=demo_external_userid(index))
+        await settle()
         added.append({**customer, **result})
         if customer.get("also_adds"):
             second = codes[(customer["also_adds"], "")]
             await sandbox.simulate_add_contact(
                 tenant, config_id=second.config_id, external_userid=result["external_userid"],
                 name=customer["name"])
+            await settle()
     return added
 
 
@@ -116,7 +133,8 @@ def _report(added: list[dict[str, Any]], state: dict[str, Any],
              f"{', '.join(view['tags']) or '-'}")
 
 
-async def run_demo(settings: Settings, *, workdir: str) -> int:
+async def run_demo(settings: Settings, *, workdir: str, serve: bool = False, port: int = 0,
+                   sandbox_port: int = 0) -> int:
     folder = Path(workdir).resolve()
     folder.mkdir(parents=True, exist_ok=True)
     db_file = folder / "demo.db"
@@ -126,16 +144,22 @@ async def run_demo(settings: Settings, *, workdir: str) -> int:
     await upgrade_async(db_url)
     tenant = "demo" if "demo" in settings.tenants else next(iter(settings.tenants))
     sandbox_app = create_sandbox_app(settings)
-    sandbox_runner, sandbox_port = await start(sandbox_app, "127.0.0.1", 0)
+    sandbox_runner, sandbox_port = await start(sandbox_app, "127.0.0.1", sandbox_port)
     await sandbox_app[SANDBOX_KEY].set_directory(tenant, _directory(settings, tenant),
                                                  deliver=False)
     demo_settings = _demo_settings(settings, db_url, sandbox_port)
     app = create_app(demo_settings, start_jobs=False)
-    bot_runner, bot_port = await start(app, "127.0.0.1", 0)
+    bot_runner, bot_port = await start(app, "127.0.0.1", port)
     sandbox = sandbox_app[SANDBOX_KEY]
     sandbox.set_callback_base(f"http://127.0.0.1:{bot_port}")
     try:
         await _story(app, sandbox, tenant, demo_settings, bot_port, sandbox_port, db_file)
+        if serve:
+            guide = _brand(settings)["guides"][0]["userid"]
+            _serving(tenant, guide, bot_port, sandbox_port, db_file)
+            await asyncio.Event().wait()  # until Ctrl-C
+        else:
+            _hints(db_file)
     finally:
         await bot_runner.cleanup()
         await sandbox_runner.cleanup()
@@ -177,8 +201,7 @@ async def _story(app: Any, sandbox: Any, tenant: str, settings: Settings, bot_po
     codes = await _channel_codes(services, tenant, brand)
     _out(f"Created {len(codes)} channel codes (add_contact_way), e.g. state "
          f"{next(iter(codes.values())).state!r}.")
-    added = await _customers_add(sandbox, tenant, brand, codes)
-    await app[RUNTIME].drain()
+    added = await _customers_add(sandbox, tenant, brand, codes, app[RUNTIME].drain)
     admin = settings.tenant(tenant).admin_token
     base = f"http://127.0.0.1:{bot_port}/api/v1/{tenant}"
     views = {c["external_userid"]: await _get_json(f"{base}/customers/{c['external_userid']}",
@@ -195,10 +218,27 @@ async def _story(app: Any, sandbox: Any, tenant: str, settings: Settings, bot_po
          f"{paths.count('externalcontact/send_welcome_msg')}, mark_tag ×"
          f"{paths.count('externalcontact/mark_tag')}, externalcontact/get ×"
          f"{paths.count('externalcontact/get')}")
+
+
+def _hints(db_file: Path) -> None:
     _out()
     _out("Where to look next:")
     _out(f"  database:      {db_file}")
-    _out("  run it live:   guidebot sandbox --port 8900 & guidebot serve")
-    _out("  admin API:     curl -H 'Authorization: Bearer demo-admin-token' "
-         "http://127.0.0.1:8080/api/v1/demo/guides")
+    _out("  keep it running: guidebot demo --serve   (the same story, then its guidebot, "
+         "sandbox and database stay up until Ctrl-C)")
     _out("  content:       content_library/messages/*.toml (welcome texts), tags.toml")
+
+
+def _serving(tenant: str, guide: str, bot_port: int, sandbox_port: int, db_file: Path) -> None:
+    bot, sandbox = f"http://127.0.0.1:{bot_port}", f"http://127.0.0.1:{sandbox_port}"
+    _out()
+    _out("Serving until Ctrl-C:")
+    _out(f"  guidebot:      {bot} (callback {bot}/wecom/{tenant}/callback)")
+    _out(f"  sandbox:       {sandbox}/cgi-bin/")
+    _out(f"  database:      {db_file}")
+    _out(f"  admin API:     curl -H 'Authorization: Bearer {DEMO_ADMIN_TOKEN}' "
+         f"{bot}/api/v1/{tenant}/guides")
+    _out(f"  a new add:     curl -X POST -d '{{\"userid\": \"{guide}\"}}' "
+         f"{sandbox}/_sandbox/{tenant}/simulate/add_contact")
+    _out(f"  what WeCom saw: curl {sandbox}/_sandbox/{tenant}/state")
+    _out(f"  metrics:       curl {bot}/metrics")

@@ -28,6 +28,7 @@ from guidebot.db.repo import contacts as contacts_repo
 from guidebot.db.repo.tokens import DbTokenStore
 from guidebot.errors import WeComError
 from guidebot.events import Event, internal_key
+from guidebot.metrics import Metrics
 from guidebot.outbox import Executor, Outbox
 from guidebot.settings import Settings
 from guidebot.sidebar.service import SidebarService
@@ -63,6 +64,7 @@ class Services:
     # as unanswered and app text gets no reply.
     chat: ChatRouter | None
     guide_chat: GuideChat | None
+    metrics: Metrics  # /metrics figures (guidebot/metrics.py)
 
     def client(self, tenant: str) -> WeComClient:
         return self.clients[tenant]
@@ -111,7 +113,9 @@ def build_services(settings: Settings, db: Database, *,
                    backoff: BackoffConfig | None = None) -> Services:
     library = load_library(settings.content_library)
     store = DbTokenStore(db)
-    clients = {tid: WeComClient(t, tokens=store, backoff=backoff or BackoffConfig())
+    metrics = Metrics()
+    clients = {tid: WeComClient(t, tokens=store, backoff=backoff or BackoffConfig(),
+                                report=metrics.wecom_call)
                for tid, t in settings.tenants.items()}
     client_for = clients.__getitem__
     outbox = Outbox(db)
@@ -120,7 +124,8 @@ def build_services(settings: Settings, db: Database, *,
     tags = TagService(db, client_for, outbox, library.tag_groups)
     profiles = ProfileService(db, client_for)
     welcome = WelcomeService(settings, db, outbox, library, profiles, client_for,
-                             tracker=commerce.track_attachments, pictures=media.resolve)
+                             tracker=commerce.track_attachments, pictures=media.resolve,
+                             metrics=metrics)
     sop_clock = SopClock()
     sop_calls = SopExecutors(settings, db, library, client_for, tags=tags,
                              cards=commerce.track_attachments, pictures=media.resolve,
@@ -146,4 +151,4 @@ def build_services(settings: Settings, db: Database, *,
         welcome=welcome, channels=ChannelService(db, client_for, tags, library),
         commerce=commerce, sop=sop, media=media, sidebar=sidebar,
         directory=DirectoryService(db, client_for, library), kf=kf, chat=chat,
-        guide_chat=guide_chat)
+        guide_chat=guide_chat, metrics=metrics)

@@ -15,7 +15,8 @@ from guidebot.errors import ConfigError
 
 DEFAULT_API_BASE = "https://qyapi.weixin.qq.com/cgi-bin/"
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./guidebot.db"
-PLACEHOLDER_SECRETS = {"changeme", "change-me", "secret", "xxx", "todo", ""}
+PLACEHOLDER_SECRETS = {"changeme", "change-me", "change_me", "secret", "xxx", "todo", "",
+                       "password", "placeholder"}
 ATTRIBUTION_RULES = ("share_link", "exclusive_guide", "store")
 _TENANT_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 _AES_KEY = re.compile(r"^[A-Za-z0-9]{43}$")
@@ -96,6 +97,9 @@ class Settings:
     database_url: str
     llm: LlmSettings
     tenants: Mapping[str, TenantSettings]
+    # Where database_url came from, for error messages: "GUIDEBOT_DATABASE_URL",
+    # "[database] url in FILE" or "the default".
+    database_url_source: str = "the default"
 
     def tenant(self, tenant_id: str) -> TenantSettings:
         return self.tenants[tenant_id]
@@ -138,10 +142,16 @@ class _Reader:
             value = os.environ.get(var)
             if value is None:
                 raise self.fail(env_key, f"environment variable {var} is not set")
+            if value.strip().lower() in PLACEHOLDER_SECRETS and (required or value.strip()):
+                what = "is empty" if not value.strip() else "holds a placeholder"
+                raise self.fail(env_key, f"environment variable {var} {what}; "
+                                         "set the real secret")
             return value
         value = self.get(name, str, "")
         if required and value.strip().lower() in PLACEHOLDER_SECRETS:
             raise self.fail(name, "is required (set it or use " + env_key + ")")
+        if value.strip().lower() in PLACEHOLDER_SECRETS and value.strip():
+            raise self.fail(name, "is a placeholder; set the real secret or leave it out")
         return str(value)
 
 
@@ -168,14 +178,23 @@ def load_settings(path: str | Path | None = None) -> Settings:
     if not tenants_raw:
         raise top.fail("tenants", "at least one tenant is required")
     tenants = {tid: _tenant(file, tid, t) for tid, t in tenants_raw.items()}
+    database = top.get("database", dict, {})
     return Settings(
         config_path=config_path.resolve(),
         content_library=library,
         server=_server(file, top.get("server", dict, {})),
-        database_url=_database_url(file, top.get("database", dict, {})),
+        database_url=_database_url(file, database),
         llm=_llm(file, top.get("llm", dict, {})),
         tenants=tenants,
+        database_url_source=database_url_source(file, database),
     )
+
+
+def database_url_source(file: str, database: Mapping[str, Any]) -> str:
+    """Where the database URL is set, as an operator would look for it."""
+    if os.environ.get("GUIDEBOT_DATABASE_URL"):
+        return "GUIDEBOT_DATABASE_URL"
+    return f"[database] url in {file}" if "url" in database else "the default"
 
 
 def _server(file: str, table: Mapping[str, Any]) -> ServerSettings:
@@ -244,10 +263,16 @@ def _tenant(file: str, tenant_id: str, table: Any) -> TenantSettings:
     api_base = r.get("api_base", str, DEFAULT_API_BASE)
     if not api_base.startswith(("http://", "https://")):
         raise r.fail("api_base", "must be an http(s) URL")
+    corp_id = r.get("corp_id", str, required=True)
+    if not corp_id.strip():
+        raise r.fail("corp_id", "is required (the corp id, ww…, from the WeCom admin console)")
+    agent_id = r.get("agent_id", int, required=True)
+    if agent_id < 1:
+        raise r.fail("agent_id", "must be the self-built app's AgentId (a positive integer)")
     return TenantSettings(
         id=tenant_id,
-        corp_id=r.get("corp_id", str, required=True),
-        agent_id=r.get("agent_id", int, required=True),
+        corp_id=corp_id,
+        agent_id=agent_id,
         token=token,
         encoding_aes_key=aes_key,
         secret=r.secret("secret", required=True),

@@ -15,6 +15,7 @@ from guidebot.db.engine import Database
 from guidebot.db.repo import contacts as contacts_repo
 from guidebot.db.types import utcnow
 from guidebot.errors import GuidebotError, ValidationFailed
+from guidebot.metrics import Metrics
 from guidebot.outbox import Executor, Outbox, Outcome
 from guidebot.settings import Settings
 from guidebot.wecom.client import WeComClient
@@ -55,8 +56,9 @@ class WelcomeCall:
 class WelcomeService:
     def __init__(self, settings: Settings, db: Database, outbox: Outbox, library: Library,
                  profiles: ProfileService, client_for: Callable[[str], WeComClient], *,
-                 tracker: Tracker, pictures: Pictures) -> None:
+                 tracker: Tracker, pictures: Pictures, metrics: Metrics) -> None:
         self._call = WelcomeCall(client_for)
+        self._metrics = metrics
         self._settings = settings
         self._db = db
         self._outbox = outbox
@@ -118,6 +120,8 @@ class WelcomeService:
             tenant=tenant, key=f"welcome:{welcome_code}", kind="welcome", payload=payload,
             call=self._call, deadline=event_at + WELCOME_WINDOW, until_deadline=True)
         log.info("welcome tenant=%s message=%s outcome=%s", tenant, message.id, outcome.status)
+        if outcome.status == "done":  # from the add's CreateTime (WeCom gives whole seconds)
+            self._metrics.observe_welcome(tenant, (utcnow() - event_at).total_seconds())
         return outcome
 
     async def _uploaded(self, tenant: str, message: Message,

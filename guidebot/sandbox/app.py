@@ -8,6 +8,7 @@ import logging
 from aiohttp import web
 
 from guidebot.sandbox import cgi, control
+from guidebot.sandbox.accesslog import MaskedAccessLogger
 from guidebot.sandbox.sandbox import Sandbox
 from guidebot.sandbox.webio import SANDBOX_KEY, json_response
 from guidebot.settings import Settings
@@ -45,7 +46,7 @@ async def _not_found(request: web.Request) -> web.Response:
 
 async def serve(settings: Settings, host: str, port: int) -> None:
     """Run the sandbox on host:port until cancelled."""
-    runner = web.AppRunner(create_sandbox_app(settings))
+    runner = web.AppRunner(create_sandbox_app(settings), access_log_class=MaskedAccessLogger)
     await runner.setup()
     try:
         await web.TCPSite(runner, host, port).start()

@@ -1,77 +1,114 @@
-"""Five-field cron expressions (minute hour day-of-month month day-of-week) for content drops."""
+"""Five-field cron expressions (minute hour day-of-month month day-of-week) for content drops.
+
+The firing times come from APScheduler's CronTrigger, in the tenant's time zone. Two crontab
+rules differ from APScheduler 3.x and are kept here: day-of-week numbers are crontab's
+(0 and 7 = Sunday; APScheduler 3.x counts 0 = Monday), and when both day-of-month and
+day-of-week are restricted a day matching either fires (APScheduler requires both), so that
+case is two triggers whose earliest firing wins.
+"""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
+
+from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.combining import OrTrigger
+from apscheduler.triggers.cron import CronTrigger
 
 _RANGES = ((0, 59), (0, 23), (1, 31), (1, 12), (0, 7))
 _NAMES = ("minute", "hour", "day of month", "month", "day of week")
-SEARCH_DAYS = 366 * 5
+_PART = re.compile(r"^(?:\*|(\d+)(?:-(\d+))?)(?:/(\d+))?$")
+# APScheduler 3.x weekday names by crontab number (0 and 7 are Sunday).
+_WEEKDAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat", "sun")
+SEARCH_YEARS = 5
 
 
 @dataclass(frozen=True)
 class Cron:
-    minutes: frozenset[int]
-    hours: frozenset[int]
-    days: frozenset[int]
-    months: frozenset[int]
-    weekdays: frozenset[int]  # 0 = Sunday, as in crontab
-    any_day: bool
-    any_weekday: bool
+    """A validated expression: the five fields as written."""
 
-    def day_matches(self, day: datetime) -> bool:
-        dom, dow = day.day in self.days, (day.isoweekday() % 7) in self.weekdays
-        if self.any_day or self.any_weekday:  # crontab: both restricted → either matches
-            return dom and dow
-        return dom or dow
+    minute: str
+    hour: str
+    day: str
+    month: str
+    weekday: str
+
+    @property
+    def any_day(self) -> bool:
+        return self.day == "*"
+
+    @property
+    def any_weekday(self) -> bool:
+        return self.weekday == "*"
 
 
-def _field(text: str, index: int) -> frozenset[int]:
+def _check(text: str, index: int) -> None:
+    """The crontab syntax guidebot accepts: `*`, `N`, `A-B`, each with an optional `/STEP`,
+    comma-separated, within the field's range."""
     low, high = _RANGES[index]
-    values: set[int] = set()
     for part in text.split(","):
-        body, _, step_text = part.partition("/")
-        step = int(step_text) if step_text.isdigit() else (1 if not step_text else 0)
-        if body == "*":
-            start, end = low, high
-        elif "-" in body:
-            a, _, b = body.partition("-")
-            start, end = (int(a), int(b)) if a.isdigit() and b.isdigit() else (-1, -1)
-        elif body.isdigit():
-            start = end = int(body)
-            if step_text:
-                end = high
-        else:
-            start = end = -1
-        if step < 1 or start < low or end > high or start > end:
+        match = _PART.match(part)
+        ok = match is not None
+        if match is not None:
+            first, last, step = (int(g) if g is not None else None for g in match.groups())
+            bounds = [v for v in (first, last) if v is not None]
+            ok = (all(low <= v <= high for v in bounds) and (step is None or step >= 1)
+                  and (first is None or last is None or first <= last))
+        if not ok:
             raise ValueError(f"{_NAMES[index]} {part!r} is not valid ({low}-{high})")
-        values.update(range(start, end + 1, step))
-    return frozenset(values)
+
+
+def _weekdays(text: str) -> str:
+    """A crontab day-of-week field in APScheduler's names (0 = 7 = Sunday)."""
+    if text == "*":
+        return "*"
+    names: list[str] = []
+    for part in text.split(","):
+        body, _, step = part.partition("/")
+        if body == "*":
+            first, last = 0, 7
+        else:
+            first_text, _, last_text = body.partition("-")
+            first = int(first_text)
+            last = int(last_text) if last_text else (7 if step else first)
+        names.extend(_WEEKDAYS[d] for d in range(first, last + 1, int(step or 1)))
+    return ",".join(dict.fromkeys(names))
 
 
 def parse_cron(text: str) -> Cron:
     fields = text.split()
     if len(fields) != 5:
         raise ValueError(f"{text!r}: expected 5 fields: minute hour day month weekday")
-    parsed = [_field(f, i) for i, f in enumerate(fields)]
-    parsed[4] = frozenset(v % 7 for v in parsed[4])  # 7 is Sunday too
-    minutes, hours, days, months, weekdays = parsed
-    return Cron(minutes, hours, days, months, weekdays, any_day=fields[2] == "*",
-                any_weekday=fields[4] == "*")
+    for index, field in enumerate(fields):
+        _check(field, index)
+    cron = Cron(*fields)
+    try:
+        _trigger(cron, "UTC")
+    except ValueError as exc:  # what APScheduler refuses beyond the checks above
+        raise ValueError(f"{text!r} is not valid: {exc}") from None
+    return cron
+
+
+@lru_cache(maxsize=256)
+def _trigger(cron: Cron, timezone: str) -> BaseTrigger:
+    def one(day: str, weekday: str) -> CronTrigger:
+        return CronTrigger(minute=cron.minute, hour=cron.hour, day=day, month=cron.month,
+                           day_of_week=_weekdays(weekday), timezone=timezone)
+
+    if cron.any_day or cron.any_weekday:
+        return one(cron.day, cron.weekday)
+    # crontab: both restricted → a day matching either one fires.
+    return OrTrigger([one(cron.day, "*"), one("*", cron.weekday)])
 
 
 def next_fire(cron: Cron, after: datetime, tz: ZoneInfo) -> datetime | None:
     """The first firing strictly after `after` (UTC result), or None within five years."""
-    local = after.astimezone(tz)
-    day = local.replace(hour=0, minute=0, second=0, microsecond=0)
-    for _ in range(SEARCH_DAYS):
-        if day.month in cron.months and cron.day_matches(day):
-            for hour in sorted(cron.hours):
-                for minute in sorted(cron.minutes):
-                    at = datetime.combine(day.date(), time(hour, minute), tzinfo=tz)
-                    if at.astimezone(UTC) > after:
-                        return at.astimezone(UTC)
-        day = (day + timedelta(days=1)).replace(tzinfo=tz)
-    return None
+    trigger = _trigger(cron, tz.key)
+    at = trigger.get_next_fire_time(after, after + timedelta(microseconds=1))
+    if at is None or at > after + timedelta(days=366 * SEARCH_YEARS):
+        return None
+    return at.astimezone(UTC)  # type: ignore[no-any-return]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import mimetypes
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -87,15 +87,23 @@ class WeComClient:
         tokens: TokenStore,
         backoff: Backoff = WECOM_RATE_LIMIT,
         timeout_s: float = 10.0,
+        report: Callable[[str, str, int | None], None] | None = None,
     ) -> None:
         self.tenant = tenant
         self._backoff = backoff
         self._http = Transport(tenant.api_base, timeout_s, error_for)
         self._limiter = shared_limiter(tenant.id, tenant.quotas.api_calls_per_min)
         self._tokens = TokenKeeper(tenant.id, tokens, self._fetch_token)
+        if report is not None:
+            self.observe_calls(report)
 
     async def close(self) -> None:
         await self._http.close()
+
+    def observe_calls(self, report: Callable[[str, str, int | None], None]) -> None:
+        """Have `report(tenant, path, errcode)` called after every HTTP call (gettoken too):
+        errcode 0 for success, None when WeCom gave no usable answer."""
+        self._http.on_result = lambda path, errcode: report(self.tenant.id, path, errcode)
 
     async def call(
         self,

@@ -21,6 +21,7 @@ from guidebot.errors import WeComError, WeComTransportError
 MAX_CONNECTIONS = 32
 
 ErrorFor = Callable[..., WeComError]
+OnResult = Callable[[str, int | None], None]  # (path, errcode: 0 ok, None no answer)
 Files = dict[str, tuple[str, bytes, str]]  # part name → (filename, content, content type)
 
 
@@ -31,6 +32,7 @@ class Transport:
         self._error_for = error_for
         self._session: aiohttp.ClientSession | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self.on_result: OnResult | None = None  # e.g. metrics: every call's outcome
 
     def _open(self) -> aiohttp.ClientSession:
         loop = asyncio.get_running_loop()
@@ -44,6 +46,18 @@ class Transport:
                    body: dict[str, Any] | None = None, files: Files | None = None
                    ) -> dict[str, Any]:
         """The JSON object WeCom answered; a non-zero errcode raises its error type."""
+        try:
+            result = await self._request(method, path, params=params, body=body, files=files)
+        except WeComError as exc:
+            if self.on_result is not None:
+                self.on_result(path, exc.errcode)
+            raise
+        if self.on_result is not None:
+            self.on_result(path, 0)
+        return result
+
+    async def _request(self, method: str, path: str, *, params: dict[str, Any],
+                       body: dict[str, Any] | None, files: Files | None) -> dict[str, Any]:
         data: bytes | aiohttp.FormData | None = None
         headers = {}
         if body is not None:

@@ -16,14 +16,17 @@ log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 64 * 1024
 Accept = Callable[[str, str], Awaitable[object]]
+OnReject = Callable[[str, int], None]  # (tenant, HTTP status)
 
 
 class CallbackViews:
     """Holds each tenant's crypto and the function that stores an accepted payload."""
 
-    def __init__(self, cryptos: Mapping[str, CallbackCrypto], accept: Accept) -> None:
+    def __init__(self, cryptos: Mapping[str, CallbackCrypto], accept: Accept,
+                 on_reject: OnReject | None = None) -> None:
         self._cryptos = cryptos
         self._accept = accept
+        self._on_reject = on_reject
 
     def routes(self) -> list[web.RouteDef]:
         return [web.get("/wecom/{tenant}/callback", self.verify_url),
@@ -36,7 +39,7 @@ class CallbackViews:
             plaintext = crypto.verify_url(*_params(q, "msg_signature", "timestamp", "nonce",
                                                    "echostr"))
         except CallbackRejected as exc:
-            return _reject(tenant, exc)
+            return self._reject(tenant, exc)
         return web.Response(body=plaintext.encode("utf-8"), content_type="text/plain")
 
     async def receive(self, request: web.Request) -> web.Response:
@@ -47,9 +50,14 @@ class CallbackViews:
                 body, *_params(request.query, "msg_signature", "timestamp", "nonce"))
             _validate_plaintext(plaintext)
         except CallbackRejected as exc:
-            return _reject(tenant, exc)
+            return self._reject(tenant, exc)
         await self._accept(tenant, plaintext)
         return web.Response(status=200, body=b"")
+
+    def _reject(self, tenant: str, exc: CallbackRejected) -> web.Response:
+        if self._on_reject is not None:
+            self._on_reject(tenant, exc.status)
+        return _reject(tenant, exc)
 
     def _tenant(self, request: web.Request) -> tuple[str, CallbackCrypto]:
         tenant = request.match_info["tenant"]

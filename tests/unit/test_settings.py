@@ -93,3 +93,55 @@ def test_cli_exits_non_zero_with_the_message(tmp_path: Path,
     assert main(["db", "upgrade", "--config", str(path)]) == 2
     err = capsys.readouterr().err
     assert str(path) in err and "tenants.acme.agent_id" in err and "is required" in err
+
+
+@pytest.mark.parametrize(("env_value", "problem"), [
+    ("changeme", "ACME_SECRET holds a placeholder"),
+    ("", "ACME_SECRET is empty"),
+    ("   ", "ACME_SECRET is empty"),
+])
+def test_placeholder_or_empty_secret_from_environment_is_refused(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, env_value: str, problem: str) -> None:
+    path = _write(tmp_path, GOOD.replace('secret = "s3cret-value"', 'secret_env = "ACME_SECRET"'))
+    monkeypatch.setenv("ACME_SECRET", env_value)
+    with pytest.raises(ConfigError) as info:
+        load_settings(path)
+    assert info.value.key == "tenants.acme.secret_env"
+    assert problem in info.value.problem
+
+
+def test_empty_admin_token_is_refused_inline_and_from_environment(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    inline = _write(tmp_path, GOOD.replace('"admin-token-value"', '""'))
+    with pytest.raises(ConfigError) as info:
+        load_settings(inline)
+    assert info.value.key == "tenants.acme.admin_token"
+    env = _write(tmp_path, GOOD.replace('admin_token = "admin-token-value"',
+                                        'admin_token_env = "ACME_ADMIN"'))
+    monkeypatch.setenv("ACME_ADMIN", "")
+    with pytest.raises(ConfigError) as info:
+        load_settings(env)
+    assert info.value.key == "tenants.acme.admin_token_env"
+
+
+def test_optional_secret_placeholder_is_refused_but_absent_is_fine(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert load_settings(_write(tmp_path, GOOD)).tenant("acme").order_secret == ""
+    with pytest.raises(ConfigError) as info:
+        load_settings(_write(tmp_path, GOOD + 'order_secret = "changeme"\n'))
+    assert info.value.key == "tenants.acme.order_secret"
+    monkeypatch.setenv("ACME_ORDERS", "TODO")
+    with pytest.raises(ConfigError) as info:
+        load_settings(_write(tmp_path, GOOD + 'order_secret_env = "ACME_ORDERS"\n'))
+    assert info.value.key == "tenants.acme.order_secret_env"
+
+
+def test_database_url_source_is_recorded(tmp_path: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("GUIDEBOT_DATABASE_URL", raising=False)
+    path = _write(tmp_path, GOOD)
+    assert load_settings(path).database_url_source == "the default"
+    path = _write(tmp_path, '[database]\nurl = "sqlite+aiosqlite:///x.db"\n' + GOOD)
+    assert load_settings(path).database_url_source == f"[database] url in {path}"
+    monkeypatch.setenv("GUIDEBOT_DATABASE_URL", "sqlite+aiosqlite:///y.db")
+    assert load_settings(path).database_url_source == "GUIDEBOT_DATABASE_URL"

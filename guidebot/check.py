@@ -1,0 +1,130 @@
+"""`guidebot check`: the config, the content library, the database and WeCom, one line each.
+
+Every problem is one line on stderr; anything that is fine is one line on stdout. The exit
+status is 1 when there is any problem. WeCom is reached with `gettoken` at each tenant's
+api_base (the sandbox answers it too); the token is not kept.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable
+
+from guidebot.commerce.catalog import load_catalog
+from guidebot.contacts.welcome import DEFAULT_MESSAGE
+from guidebot.content.errors import ContentInvalid
+from guidebot.content.library import load_library
+from guidebot.db.engine import Database
+from guidebot.db.migrate import current_revisions, head_revisions
+from guidebot.db.problems import (
+    DatabaseUnavailable,
+    check_sqlite_folder,
+    describe,
+    masked_url,
+)
+from guidebot.db.repo import metrics as repo
+from guidebot.errors import ConfigError, WeComCredentialError, WeComError, WeComTransportError
+from guidebot.settings import Settings, TenantSettings
+from guidebot.wecom.client import error_for
+from guidebot.wecom.transport import Transport
+
+WECOM_TIMEOUT_S = 10.0
+
+Report = Callable[[str], None]
+
+
+def _library(settings: Settings, problem: Report) -> str | None:
+    root = settings.content_library
+    try:
+        library = load_library(root)
+        catalog = load_catalog(root)
+    except ContentInvalid as exc:
+        for item in exc.problems:
+            problem(str(item))
+        return None
+    except ConfigError as exc:
+        problem(str(exc))
+        return None
+    if DEFAULT_MESSAGE not in library.messages:
+        problem(f"{root / 'messages' / (DEFAULT_MESSAGE + '.toml')}: missing (the welcome "
+                "message sent when a channel code names none)")
+        return None
+    return (f"content library {root}: {len(library.messages)} messages, {len(library.sops)} "
+            f"SOPs, {len(library.drops)} drops, {len(library.tag_groups)} tag groups, "
+            f"{len(catalog.products)} products")
+
+
+async def _database(settings: Settings, problem: Report) -> str | None:
+    url = settings.database_url
+    try:
+        check_sqlite_folder(url)
+    except DatabaseUnavailable as exc:
+        problem(describe(exc, url, settings.database_url_source))
+        return None
+    db = Database(url)
+    try:
+        async with db.read() as s:
+            await repo.ping(s)
+        async with db.engine.connect() as connection:
+            current = await current_revisions(connection)
+    except Exception as exc:  # noqa: BLE001 - any failure to reach it is the problem reported
+        problem(describe(exc, url, settings.database_url_source))
+        return None
+    finally:
+        await db.dispose()
+    if current == head_revisions():
+        schema = "schema up to date"
+    else:
+        schema = ("schema not migrated yet" if not current else "schema older than this code")
+        schema += " (`guidebot db upgrade`, or `guidebot serve`, which migrates at start)"
+    return f"database ({settings.database_url_source}: {masked_url(url)}): answers; {schema}"
+
+
+async def _wecom(tenant: TenantSettings, problem: Report) -> str | None:
+    http = Transport(tenant.api_base, WECOM_TIMEOUT_S, error_for)
+    where = f"tenants.{tenant.id}: WeCom at {tenant.api_base}"
+    try:
+        result = await http.call("GET", "gettoken", params={
+            "corpid": tenant.corp_id, "corpsecret": tenant.secret})
+    except WeComCredentialError as exc:
+        problem(f"{where} refused corp_id or secret (errcode {exc.errcode})")
+        return None
+    except WeComTransportError as exc:
+        problem(f"{where} is not reachable ({exc.errmsg})")
+        return None
+    except WeComError as exc:
+        problem(f"{where} answered gettoken with errcode {exc.errcode}")
+        return None
+    finally:
+        await http.close()
+    if not result.get("access_token"):
+        problem(f"{where} answered gettoken without an access token")
+        return None
+    return f"{where}: gettoken ok"
+
+
+async def run_check(settings: Settings) -> int:
+    problems: list[str] = []
+    # Reading the schema revision makes Alembic log its set-up at INFO: not a finding.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+
+    def problem(line: str) -> None:
+        problems.append(line)
+        print(line, file=sys.stderr, flush=True)
+
+    def ok(line: str | None) -> None:
+        if line is not None:
+            print(f"ok: {line}", flush=True)
+
+    ok(f"config {settings.config_path}: {len(settings.tenants)} tenant(s): "
+       f"{', '.join(settings.tenants)}")
+    ok(_library(settings, problem))
+    ok(await _database(settings, problem))
+    for tenant in settings.tenants.values():
+        ok(await _wecom(tenant, problem))
+    if problems:
+        print(f"{len(problems)} problem(s)", file=sys.stderr)
+        return 1
+    print("all checks passed")
+    return 0

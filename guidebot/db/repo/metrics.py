@@ -1,0 +1,37 @@
+"""Figures for operators: a ping, the inbox backlog and outbox rows by state."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from guidebot.db.models import InboxItem, OutboxItem
+
+
+async def inbox_backlog(session: AsyncSession) -> dict[str, tuple[int, datetime | None]]:
+    """Per tenant: unprocessed inbox rows and the oldest one's received_at (UTC)."""
+    stmt = (select(InboxItem.tenant, func.count(), func.min(InboxItem.received_at))
+            .where(InboxItem.processed_at.is_(None)).group_by(InboxItem.tenant))
+    return {tenant: (int(count), _aware(oldest))
+            for tenant, count, oldest in (await session.execute(stmt)).all()}
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=UTC)  # the column stores naive UTC
+
+
+async def outbox_by_state(session: AsyncSession) -> dict[tuple[str, str], int]:
+    """(tenant, status) → number of outbox rows."""
+    stmt = (select(OutboxItem.tenant, OutboxItem.status, func.count())
+            .group_by(OutboxItem.tenant, OutboxItem.status))
+    return {(tenant, status): int(count)
+            for tenant, status, count in (await session.execute(stmt)).all()}
+
+
+async def ping(session: AsyncSession) -> None:
+    """One round trip: the database is reachable and answers queries."""
+    await session.execute(select(1))

@@ -1,0 +1,87 @@
+"""GET /metrics: Prometheus text from prometheus-client, after real callbacks over HTTP."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.support.stack import Stack
+from tests.support.wecom import add_contact_xml, encrypt_callback
+
+
+async def _scrape(stack: Stack) -> dict[str, dict[tuple[tuple[str, str], ...], float]]:
+    async with stack.http.get(f"{stack.bot_url}/metrics") as resp:
+        assert resp.status == 200
+        assert resp.headers["Content-Type"].startswith("text/plain")
+        text = await resp.text()
+    samples: dict[str, dict[tuple[tuple[str, str], ...], float]] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            samples.setdefault(sample.name, {})[tuple(sorted(sample.labels.items()))] = (
+                sample.value)
+    return samples
+
+
+def _value(samples: dict, name: str, **labels: str) -> float | None:  # type: ignore[type-arg]
+    return samples.get(name, {}).get(tuple(sorted(labels.items())))
+
+
+async def test_metrics_after_real_callbacks(stack: Stack) -> None:
+    added = await stack.sandbox.simulate_add_contact("acme", userid="lina", name="张晓雨")
+    assert added["delivery"]["status"] == 200
+    corp = stack.tenant().corp_id
+    # Not from the sandbox: its welcome code is unknown there, so the welcome fails (41051).
+    xml = add_contact_xml(corp_id=corp, guide="lina", external_userid="wmMETRICS0001",
+                          welcome_code="WC-METRICS-1")
+    assert [await stack.post_callback(xml) for _ in range(2)] == [200, 200]
+    forged = encrypt_callback(replace(stack.tenant(), token="WrongToken1"), xml)
+    assert await stack.post_signed(forged) == 403
+    await stack.runtime.drain()
+    # A WeCom call that fails: tags on a relation WeCom does not know (84061 → 409).
+    status, _ = await stack.admin("/customers/wmNOBODY/tags", method="POST",
+                                  json={"guide": "lina", "add": ["门店扫码"]})
+    assert status == 409
+    async with stack.http.post(f"{stack.bot_url}/orders/acme", data=b"{}") as resp:
+        order_status = resp.status
+    async with stack.http.post(f"{stack.bot_url}/orders/nosuchtenant", data=b"{}") as resp:
+        assert resp.status == 404
+
+    m = await _scrape(stack)
+    calls = "guidebot_callbacks_total"
+    assert _value(m, calls, tenant="acme", result="accepted") == 2
+    assert _value(m, calls, tenant="acme", result="duplicate") == 1
+    assert _value(m, calls, tenant="acme", result="rejected_403") == 1
+    wecom = "guidebot_wecom_calls_total"
+    assert (_value(m, wecom, tenant="acme", api="gettoken", errcode="0") or 0) >= 1
+    assert _value(m, wecom, tenant="acme", api="externalcontact/send_welcome_msg",
+                  errcode="0") == 1
+    assert _value(m, wecom, tenant="acme", api="externalcontact/send_welcome_msg",
+                  errcode="41051") == 1
+    assert _value(m, wecom, tenant="acme", api="externalcontact/mark_tag",
+                  errcode="84061") == 1
+    assert _value(m, "guidebot_inbox_depth", tenant="acme") == 0
+    assert _value(m, "guidebot_inbox_lag_seconds", tenant="acme") == 0
+    assert _value(m, "guidebot_inbox_depth", tenant="beta") == 0
+    assert (_value(m, "guidebot_outbox_rows", tenant="acme", state="done") or 0) >= 1
+    assert (_value(m, "guidebot_outbox_rows", tenant="acme", state="dead") or 0) >= 1
+    assert _value(m, "guidebot_outbox_rows", tenant="beta", state="dead") == 0
+    orders = "guidebot_orders_received_total"
+    assert _value(m, orders, tenant="acme", status=str(order_status)) == 1
+    assert not any(dict(k).get("tenant") == "nosuchtenant" for k in m.get(orders, {}))
+    assert _value(m, "guidebot_welcome_latency_seconds_count", tenant="acme") is None
+    stack.runtime.services.metrics.observe_welcome("acme", 1.5)
+    m = await _scrape(stack)
+    assert _value(m, "guidebot_welcome_latency_seconds_bucket", tenant="acme", le="1.0") == 0
+    assert _value(m, "guidebot_welcome_latency_seconds_bucket", tenant="acme", le="2.0") == 1
+
+
+async def test_inbox_depth_and_lag_are_read_from_the_database(stack: Stack) -> None:
+    xml = add_contact_xml(corp_id=stack.tenant().corp_id, guide="lina",
+                          external_userid="wmMETRICS0002", welcome_code="WC-METRICS-2")
+    # Stored but not handed to the workers: an inbox row waiting to be processed.
+    assert await stack.runtime.writer.submit("acme", xml) is not None
+    m = await _scrape(stack)
+    assert _value(m, "guidebot_inbox_depth", tenant="acme") == 1
+    assert (_value(m, "guidebot_inbox_lag_seconds", tenant="acme") or -1) >= 0
+    assert _value(m, "guidebot_inbox_depth", tenant="beta") == 0

@@ -1,0 +1,59 @@
+"""`guidebot init`: what it writes loads as a valid config and library; it never overwrites."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from guidebot.cli import main
+from guidebot.commerce.catalog import load_catalog
+from guidebot.content.library import load_library
+from guidebot.errors import ConfigError
+from guidebot.settings import load_settings
+
+ENV = {"SHOP_EAST_WECOM_TOKEN": "QDG6eK",
+       "SHOP_EAST_WECOM_AES_KEY": "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C",
+       "SHOP_EAST_WECOM_SECRET": "app-secret-value", "SHOP_EAST_ADMIN_TOKEN": "admin-value"}
+
+
+def test_written_config_and_library_load(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    for name, value in ENV.items():
+        monkeypatch.setenv(name, value)
+    assert main(["init", "--dir", str(tmp_path), "--tenant", "shop-east", "--corp-id",
+                 "wwshop01", "--agent-id", "1000005"]) == 0
+    assert "SHOP_EAST_WECOM_SECRET" in capsys.readouterr().out
+    settings = load_settings(tmp_path / "config.toml")
+    tenant = settings.tenant("shop-east")
+    assert (tenant.corp_id, tenant.agent_id, tenant.secret) == ("wwshop01", 1000005,
+                                                                "app-secret-value")
+    assert tenant.api_base == "https://qyapi.weixin.qq.com/cgi-bin/"
+    assert settings.database_url == f"sqlite+aiosqlite:///{tmp_path / 'guidebot.db'}"
+    library = load_library(settings.content_library)
+    assert set(library.messages) == {"welcome_default"}
+    assert (library.sops, library.drops, library.tag_groups) == ({}, {}, ())
+    assert load_catalog(settings.content_library).products == {}
+
+
+def test_without_corp_id_the_config_says_what_to_fill_in(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in ENV.items():
+        monkeypatch.setenv(name, value)
+    assert main(["init", "--dir", str(tmp_path), "--tenant", "shop-east"]) == 0
+    with pytest.raises(ConfigError) as info:
+        load_settings(tmp_path / "config.toml")
+    assert info.value.key == "tenants.shop-east.corp_id"
+
+
+def test_refuses_to_overwrite_and_bad_tenant_ids(tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    welcome = tmp_path / "content_library" / "messages" / "welcome_default.toml"
+    welcome.parent.mkdir(parents=True)
+    welcome.write_text('text = "mine"\n', encoding="utf-8")
+    assert main(["init", "--dir", str(tmp_path), "--tenant", "acme"]) == 2
+    assert f"not overwriting existing file(s): {welcome}" in capsys.readouterr().err
+    assert welcome.read_text("utf-8") == 'text = "mine"\n'
+    assert not (tmp_path / "config.toml").exists()
+    assert main(["init", "--dir", str(tmp_path / "x"), "--tenant", "Bad Id"]) == 2
+    assert "--tenant 'Bad Id'" in capsys.readouterr().err
