@@ -20,7 +20,6 @@ from guidebot.contacts.profiles import ProfileService
 from guidebot.contacts.relations import RelationService
 from guidebot.contacts.tags import TagService
 from guidebot.contacts.welcome import WelcomeService
-from guidebot.content.chat import has_chat_content
 from guidebot.content.library import Library, load_library
 from guidebot.content.media import MediaUploads
 from guidebot.db.engine import Database
@@ -59,11 +58,8 @@ class Services:
     sidebar: SidebarService  # the guides' chat sidebar (web/pages/sidebar*.py)
     directory: DirectoryService  # guides' names and stores from the address book
     kf: KfService  # 微信客服 intake, sending and handoff (guidebot/chat/)
-    # Reply routing and guide commands; None when the library has no chat/ (a library
-    # from `guidebot init` before chat content is added): kf then records each message
-    # as unanswered and app text gets no reply.
-    chat: ChatRouter | None
-    guide_chat: GuideChat | None
+    chat: ChatRouter  # reply routing: rules, FAQ, catalog, LLM (guidebot/chat/routing.py)
+    guide_chat: GuideChat  # guide commands in the app chat
     metrics: Metrics  # /metrics figures (guidebot/metrics.py)
 
     def client(self, tenant: str) -> WeComClient:
@@ -131,11 +127,9 @@ def build_services(settings: Settings, db: Database, *,
                              cards=commerce.track_attachments, pictures=media.resolve,
                              clock=sop_clock)
     sop = SopService(settings, db, library, client_for, outbox, sop_calls, clock=sop_clock)
-    chat = (load_router(settings.content_library, settings.llm, library=library,
-                        catalog=commerce.catalog)
-            if has_chat_content(settings.content_library) else None)
-    guide_chat = (GuideChat(settings, db, chat.content, chat, commerce, outbox, client_for)
-                  if chat is not None else None)
+    chat = load_router(settings.content_library, settings.llm, library=library,
+                       catalog=commerce.catalog)
+    guide_chat = GuideChat(settings, db, chat.content, chat, commerce, outbox, client_for)
     kf = KfService(settings, db, library, outbox, client_for, router=chat,
                    cards=KfCards(settings, library, commerce.catalog,
                                  commerce.track_attachments, media.resolve))
@@ -144,7 +138,7 @@ def build_services(settings: Settings, db: Database, *,
                              AgentTickets(db, client_for), lambda tenant: cover)
     calls = MappingProxyType({**welcome.executors(), **tags.executors(),
                               **sop_calls.executors(), **kf.executors(),
-                              **(guide_chat.executors() if guide_chat else {})})
+                              **guide_chat.executors()})
     return Services(
         settings=settings, db=db, library=library, clients=clients, outbox=outbox,
         calls=calls, relations=RelationService(settings, db), profiles=profiles, tags=tags,

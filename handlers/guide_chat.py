@@ -8,5 +8,4 @@ router = Router("guide_chat")
 
 @router.on(ev.AppTextMessage)
 async def on_app_text(event: ev.AppTextMessage, ctx: Context) -> None:
-    if ctx.services.guide_chat is not None:
-        await ctx.services.guide_chat.on_text(event)
+    await ctx.services.guide_chat.on_text(event)

@@ -57,7 +57,7 @@ class Outcome:
 
 class KfService:
     def __init__(self, settings: Settings, db: Database, library: Library, outbox: Outbox,
-                 client_for: Callable[[str], WeComClient], *, router: ReplyRouter | None,
+                 client_for: Callable[[str], WeComClient], *, router: ReplyRouter,
                  cards: KfCards, clock: Callable[[], datetime] = utcnow) -> None:
         self._settings = settings
         self._db = db
@@ -65,7 +65,7 @@ class KfService:
         self._apis: dict[str, KfApi] = {}
         self._client_for = client_for
         self._locks: dict[tuple[str, str], asyncio.Lock] = {}
-        self.router = router  # the reply router (guidebot/chat/routing.py); None: not built
+        self.router = router  # the reply router (guidebot/chat/routing.py)
         self.cards = cards
         self.customers = Customers(db, self.api)
         self.sender = KfSender(db, outbox, self.api, clock)
@@ -241,8 +241,6 @@ class KfService:
                            entered.reason, entered.guide)
         if message.msgtype != "text":
             return Outcome("skipped", Route.IGNORED, f"msgtype {message.msgtype} not answered")
-        if self.router is None:
-            return Outcome("skipped", "", "no reply router configured")
         writer = await self.customers.writer(tenant, message.external_userid)
         decision = await self.router.decide(Inbound(
             tenant=tenant, open_kfid=message.open_kfid, msgid=message.msgid, text=message.text,

@@ -250,16 +250,22 @@ def _unique(items: Iterable[Any], what: str, problems: list[Problem], root: Path
         seen.add(item.id)
 
 
-def has_chat_content(root: Path) -> bool:
-    return (root / "chat").is_dir()
+# The word lists, commands and texts guidebot ships: used for each file a library's chat/
+# does not have (a library made before chat existed, or by `guidebot init`).
+SHIPPED_CHAT = Path(__file__).resolve().parents[1] / "templates" / "chat"
+
+
+def chat_file(root: Path, name: str) -> Path:
+    own = root / "chat" / name
+    return own if own.exists() else SHIPPED_CHAT / name
 
 
 def load_chat_content(root: Path, messages: set[str]) -> ChatContent:
     """Raises ContentInvalid listing every problem (file:line)."""
     problems: list[Problem] = []
-    words = _words(root / "chat" / "words.toml", problems)
-    commands = _words(root / "chat" / "commands.toml", problems, COMMANDS)
-    texts = _texts(root / "chat" / "texts.toml", problems)
+    words = _words(chat_file(root, "words.toml"), problems)
+    commands = _words(chat_file(root, "commands.toml"), problems, COMMANDS)
+    texts = _texts(chat_file(root, "texts.toml"), problems)
     replies = _entries(root / "replies", "replies", problems, _reply(messages))
     faqs = _entries(root / "faq", "entries", problems, _faq)
     _unique(replies, "replies", problems, root / "replies")

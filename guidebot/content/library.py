@@ -12,9 +12,9 @@ from typing import Any
 from guidebot.content.errors import ContentInvalid, Problem, line_of
 from guidebot.content.files import content_digest
 from guidebot.content.render import TemplateSyntaxError, unknown_placeholders
+from guidebot.content.sop_spec import DropSpec, SopSpec
+from guidebot.content.sop_validate import parse_drop, parse_sop
 from guidebot.content.stores import STORES_FILE, StoreMap, parse_stores
-from guidebot.sop.spec import DropSpec, SopSpec
-from guidebot.sop.validate import parse_drop, parse_sop
 
 MESSAGE_KEYS = {"text", "attachments", "title"}
 ATTACHMENT_FIELDS: dict[str, set[str]] = {

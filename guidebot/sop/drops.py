@@ -9,14 +9,15 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from guidebot.content import sop_planner as planner
+from guidebot.content.sop_cron import next_fire, parse_cron
+from guidebot.content.sop_spec import DropSpec
 from guidebot.db.engine import Database
 from guidebot.db.repo import sop_plan
 from guidebot.db.repo import sop_tasks as repo
 from guidebot.db.types import utcnow
 from guidebot.settings import TenantSettings
-from guidebot.sop import planner, timing
-from guidebot.sop.cron import next_fire, parse_cron
-from guidebot.sop.spec import DropSpec
+from guidebot.sop import timing
 from guidebot.sop.tasking import MAX_RECIPIENTS
 
 log = logging.getLogger(__name__)

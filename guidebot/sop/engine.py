@@ -10,6 +10,7 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from guidebot.contacts.relations import Relation
+from guidebot.content.sop_spec import Audience, SopSpec
 from guidebot.db.engine import Database
 from guidebot.db.repo import contacts as contacts_repo
 from guidebot.db.repo import sop_bulk as bulk
@@ -19,7 +20,6 @@ from guidebot.db.types import utcnow
 from guidebot.errors import NotFound, ValidationFailed
 from guidebot.settings import Settings
 from guidebot.sop import timing, versions
-from guidebot.sop.spec import Audience, SopSpec
 
 log = logging.getLogger(__name__)
 

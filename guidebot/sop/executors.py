@@ -18,6 +18,7 @@ from guidebot.contacts.tags import TagService
 from guidebot.contacts.welcome import Pictures, Tracker, to_wecom_attachment
 from guidebot.content.library import Library, Message
 from guidebot.content.render import render
+from guidebot.content.sop_spec import SopSpec, sop_from_json
 from guidebot.db.engine import Database
 from guidebot.db.models_sop import SopTask
 from guidebot.db.repo import contacts as contacts_repo
@@ -29,7 +30,6 @@ from guidebot.errors import ValidationFailed
 from guidebot.outbox import Done, Executor, is_retry
 from guidebot.settings import Settings
 from guidebot.sop import guide_links, reconcile
-from guidebot.sop.spec import SopSpec, sop_from_json
 from guidebot.wecom.client import WeComClient
 
 log = logging.getLogger(__name__)

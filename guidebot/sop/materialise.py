@@ -14,11 +14,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from guidebot.content import sop_planner as planner
 from guidebot.db.engine import Database
 from guidebot.db.repo import sop_bulk as bulk
 from guidebot.db.repo import sop_plan as repo
 from guidebot.settings import TenantSettings
-from guidebot.sop import planner, timing
+from guidebot.sop import timing
 from guidebot.sop.tasking import BATCH_CHANNELS, StepGroup, make_tasks
 from guidebot.sop.versions import Current
 

@@ -6,9 +6,9 @@ from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime
 
+from guidebot.content import sop_planner as planner
+from guidebot.content.sop_spec import SopSpec
 from guidebot.settings import TenantSettings
-from guidebot.sop import planner
-from guidebot.sop.spec import SopSpec
 
 
 def quota_of(tenant: TenantSettings) -> planner.Quota:

@@ -6,9 +6,9 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from guidebot.content.sop_spec import SopSpec, sop_from_json
 from guidebot.db.engine import Database
 from guidebot.db.repo import sop_plan as repo
-from guidebot.sop.spec import SopSpec, sop_from_json
 
 log = logging.getLogger(__name__)
 

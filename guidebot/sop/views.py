@@ -6,13 +6,13 @@ import json
 from datetime import datetime
 from typing import Any
 
+from guidebot.content.sop_spec import AUDIENCE_KEYS, Audience
 from guidebot.db.engine import Database
 from guidebot.db.repo import sop_plan as plan_repo
 from guidebot.db.repo import sop_tasks as tasks_repo
 from guidebot.errors import NotFound, ValidationFailed
 from guidebot.settings import TenantSettings
 from guidebot.sop import timing
-from guidebot.sop.spec import AUDIENCE_KEYS, Audience
 from guidebot.sop.versions import Current
 
 

@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from guidebot.content import sop_planner as planner
 from guidebot.db.repo import sop_plan
-from guidebot.sop import planner
 from tests.scenario.test_sop_delivery import DATA, T0, _process, _stop, _world
 from tests.support.stack import ROOT
 

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from guidebot.sop.cron import next_fire, parse_cron
+from guidebot.content.sop_cron import next_fire, parse_cron
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 NEW_YORK = ZoneInfo("America/New_York")

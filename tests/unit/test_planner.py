@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from guidebot.sop import planner
-from guidebot.sop.planner import Offset, QuietHours, Quota, StepRule
+from guidebot.content import sop_planner as planner
+from guidebot.content.sop_planner import Offset, QuietHours, Quota, StepRule
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 ZONES = [SHANGHAI, ZoneInfo("America/New_York"), ZoneInfo("Europe/London"),

@@ -6,10 +6,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from guidebot.content import sop_planner as planner
 from guidebot.content.errors import Problem
-from guidebot.sop import planner
-from guidebot.sop.cron import parse_cron
-from guidebot.sop.spec import (
+from guidebot.content.sop_cron import parse_cron
+from guidebot.content.sop_spec import (
     AUDIENCE_KEYS,
     CHANNELS,
     DEFAULT_QUIET,

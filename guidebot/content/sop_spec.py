@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from guidebot.sop import planner
+from guidebot.content import sop_planner as planner
 
 SOP_KEYS = {"id", "title", "enabled", "trigger", "exit", "steps", "quiet_hours", "on_quota"}
 TRIGGER_KEYS = {"on", "state_prefix", "campaigns", "stores", "tags_any", "tags_all", "tags_none"}
