@@ -4,8 +4,10 @@ formulas, link defaults, unescaped Chinese and the public task page's ids."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import func, select
 
 from guidebot.commerce import periods, statements
@@ -245,3 +247,15 @@ async def test_openapi_is_generated_from_the_models(stack: Stack) -> None:
     assert {"200", "201", "400", "404", "409"} <= set(adjustment["responses"])
     fen = schemas["AdjustmentCreate"]["properties"]["amount_fen"]
     assert fen["maximum"] == 10**12 and fen["minimum"] == -(10**12)
+
+
+def test_catalog_default_card_title_is_validated(tmp_path: Path) -> None:
+    from guidebot.commerce.catalog import load_catalog
+    from guidebot.errors import ConfigError
+
+    (tmp_path / "catalog.toml").write_text('default_card_title = "好物"\n', encoding="utf-8")
+    assert load_catalog(tmp_path).default_card_title == "好物"
+    for bad in ('""', '"' + "长" * 30 + '"', "3"):
+        (tmp_path / "catalog.toml").write_text(f"default_card_title = {bad}\n", encoding="utf-8")
+        with pytest.raises(ConfigError, match="default_card_title"):
+            load_catalog(tmp_path)
