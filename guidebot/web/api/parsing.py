@@ -50,13 +50,12 @@ def _field_of(err: Any) -> str:
     return ".".join(loc) if loc else "body"
 
 
-def field_error(exc: ValidationError, prefix: str = "") -> FieldError:
+def field_error(exc: ValidationError) -> FieldError:
     """The first problem pydantic found, named by its field (never echoing the input)."""
     first = exc.errors(include_url=False, include_input=False)[0]
-    name = _field_of(first)
     if first.get("type") == "json_invalid":
         return FieldError("body", "must be a JSON object in UTF-8 (" + first["msg"] + ")")
-    return FieldError(f"{prefix}{name}" if prefix and name != "body" else name, first["msg"])
+    return FieldError(_field_of(first), first["msg"])
 
 
 async def body(request: web.Request, model: type[M]) -> M:
