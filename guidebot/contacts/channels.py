@@ -46,7 +46,8 @@ class ChannelService:
                 guide=await contacts_repo.get_guide(s, tenant=tenant, userid=guide) is None,
                 store=bool(store) and await contacts_repo.get_store(
                     s, tenant=tenant, store_id=store or "") is None)
-            await contacts_repo.ensure_guide(s, tenant=tenant, userid=guide, store_id=store)
+            # The guide's store is set once WeCom accepted the code (a refusal changes nothing).
+            await contacts_repo.ensure_guide(s, tenant=tenant, userid=guide)
             if store:
                 await contacts_repo.ensure_store(s, tenant=tenant, store_id=store)
             code = await repo.create(s, code=ChannelCode(
@@ -78,4 +79,7 @@ class ChannelService:
         async with self._db.write() as s:
             await repo.set_wecom_fields(s, code_id=code.id, state=state,
                                         config_id=code.config_id, qr_code=code.qr_code)
+            if code.store_id:
+                await contacts_repo.ensure_guide(s, tenant=tenant, userid=code.guide,
+                                                 store_id=code.store_id)
         return code

@@ -166,11 +166,16 @@ async def test_unknown_customers_and_guides_are_404_and_nothing_happens(stack: S
     assert statement["statements"] == []
 
 
-async def test_a_refused_channel_create_leaves_no_rows(stack: Stack) -> None:
+async def _refuse_next_contact_way(stack: Stack) -> None:
+    """WeCom answers 40003 (unknown userid) to the next add_contact_way."""
     async with stack.http.post(f"{stack.sandbox_url}/_sandbox/faults", json={
             "tenant": "acme", "path": "externalcontact/add_contact_way", "errcode": 40003,
             "times": 1}) as resp:
         assert resp.status == 200
+
+
+async def test_a_refused_channel_create_leaves_no_rows(stack: Stack) -> None:
+    await _refuse_next_contact_way(stack)
     status, body = await stack.admin("/channels", method="POST",
                                      json={"guide": "ghost", "store": "S99"})
     assert status == 422 and body["field"] == "guide", body
@@ -178,6 +183,15 @@ async def test_a_refused_channel_create_leaves_no_rows(stack: Stack) -> None:
     assert await _rows(stack, Guide) == 0 and await _rows(stack, Store) == 0
     _, guides = await stack.admin("/guides")
     assert guides == {"guides": []}
+    # A guide this tenant knows keeps its store when WeCom refuses a code for another one.
+    await known(stack, guides=("lina",))
+    await _refuse_next_contact_way(stack)
+    status, _ = await stack.admin("/channels", method="POST",
+                                  json={"guide": "lina", "store": "S98"})
+    assert status == 422
+    _, guides = await stack.admin("/guides")
+    assert [(g["userid"], g["store"]) for g in guides["guides"]] == [("lina", None)]
+    assert await _rows(stack, Store) == 0
 
 
 async def test_statement_csv_escapes_formulas(stack: Stack) -> None:
