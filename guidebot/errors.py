@@ -38,6 +38,14 @@ class ValidationFailed(GuidebotError):
     """Input that does not satisfy its schema."""
 
 
+class Conflict(GuidebotError):
+    """An idempotency key already used with another request: `stored` is what it made."""
+
+    def __init__(self, key: str, stored: dict[str, object]) -> None:
+        self.stored = stored
+        super().__init__(f"key: {key!r} was already used with a different body")
+
+
 class WeComError(GuidebotError):
     """Base of errors talking to WeCom; `errcode` is WeCom's code, None for transport errors."""
 

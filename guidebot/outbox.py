@@ -21,7 +21,7 @@ from guidebot.db.engine import Database
 from guidebot.db.repo import outbox as outbox_repo
 from guidebot.db.types import utcnow
 from guidebot.db.writes import Write, apply
-from guidebot.errors import WeComApiError, WeComError
+from guidebot.errors import NoRelation, WeComApiError, WeComError
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +74,12 @@ class Outcome:
     status: CallStatus
     result: dict[str, Any] | None = None
     error: str = ""
+    failure: type[WeComError] | None = None  # the error type of a failed call
+
+    @property
+    def no_relation(self) -> bool:
+        """WeCom said the guide and the customer have no relation (NoRelation)."""
+        return self.failure is not None and issubclass(self.failure, NoRelation)
 
 
 LEASE_S = 10.0  # a row being sent is another process's to retry once its lease runs out
@@ -246,8 +252,8 @@ class Outbox:
                 error=error, due_at=due, lease_owner=self._owner if inline else "",
                 lease_until=self._lease() if inline else None)
         if isinstance(exc, WeComApiError):
-            return Outcome(status, {"errcode": exc.errcode}, error)
-        return Outcome(status, None, error)
+            return Outcome(status, {"errcode": exc.errcode}, error, type(exc))
+        return Outcome(status, None, error, type(exc))
 
     async def _expire(self, item_id: int, error: str) -> Outcome:
         async with self._db.write() as session:

@@ -9,6 +9,8 @@ from pathlib import Path
 from guidebot.errors import ConfigError
 
 DEFAULT_PAGE = "pages/index/index.html"
+DEFAULT_CARD_TITLE = "guidebot"  # without catalog.toml; the shipped library sets its own
+MAX_TITLE_BYTES = 64  # FACTS.md: a mini-program card's title is at most 64 bytes
 
 
 @dataclass(frozen=True)
@@ -27,6 +29,7 @@ class Product:
 class Catalog:
     products: dict[str, Product]
     default_page: str = DEFAULT_PAGE
+    default_card_title: str = DEFAULT_CARD_TITLE
 
     def get(self, sku: str | None) -> Product | None:
         return self.products.get(sku) if sku else None
@@ -52,4 +55,8 @@ def load_catalog(root: Path) -> Catalog:
                     for p in data.get("products", [])}
     except (tomllib.TOMLDecodeError, KeyError, TypeError, ValueError) as exc:
         raise ConfigError(str(path), "products", f"invalid catalog: {exc}") from None
-    return Catalog(products, data.get("default_page", DEFAULT_PAGE))
+    title = data.get("default_card_title", DEFAULT_CARD_TITLE)
+    if not isinstance(title, str) or not title.strip() or len(title.encode()) > MAX_TITLE_BYTES:
+        raise ConfigError(str(path), "default_card_title",
+                          f"must be a non-empty string of at most {MAX_TITLE_BYTES} bytes")
+    return Catalog(products, data.get("default_page", DEFAULT_PAGE), title)

@@ -13,8 +13,9 @@ from guidebot.commerce.recording import entry_row
 from guidebot.db.engine import Database
 from guidebot.db.models_commerce import Settlement
 from guidebot.db.repo import commerce_ledger as repo
+from guidebot.db.repo import contacts as contacts_repo
 from guidebot.db.repo.commerce_driver import ENTRY_COLUMNS
-from guidebot.errors import ValidationFailed
+from guidebot.errors import Conflict, NotFound, ValidationFailed
 from guidebot.settings import TenantSettings
 
 MAX_ADJUSTMENT_FEN = 100_000_000  # ¥1,000,000: a typo guard, not a business rule
@@ -43,20 +44,31 @@ class Ledger:
         self._clock = clock
 
     async def adjust(self, tenant: TenantSettings, *, guide: str, amount_fen: int, reason: str,
-                     operator: str, key: str = "") -> dict[str, object]:
-        if not guide:
-            raise ValidationFailed("guide: required")
+                     operator: str, key: str = "") -> tuple[dict[str, object], bool]:
+        """One adjustment entry for a guide of this tenant: (the entry, whether it is new).
+        A key already used answers its entry; with another guide, amount, reason or operator
+        it is a Conflict (the ledger keeps the first)."""
         if amount_fen == 0 or abs(amount_fen) > MAX_ADJUSTMENT_FEN:
             raise ValidationFailed("amount_fen: a non-zero integer within ±100000000")
         if not reason.strip() or not operator.strip():
-            raise ValidationFailed("reason and operator: both required")
+            raise ValidationFailed("reason: reason and operator are both required")
         entry_key = f"adjustment:{key or uuid.uuid4().hex}"
+        wanted = {"key": entry_key, "guide": guide, "amount_fen": amount_fen,
+                  "reason": reason[:256], "operator": operator[:64]}
         async with self._db.write() as s:
             await repo.lock_tenant(s, tenant=tenant.id)
+            found = await repo.get_entry(s, tenant=tenant.id, key=entry_key)
+            if found is not None:
+                stored = {**{k: getattr(found, k) for k in wanted}, "period": found.period}
+                if any(stored[k] != v for k, v in wanted.items()):
+                    raise Conflict(key, stored)
+                return stored, False
+            if await contacts_repo.get_guide(s, tenant=tenant.id, userid=guide) is None:
+                raise NotFound(f"guide: no guide {guide} in this tenant")
             period = await append(s, tenant, key=entry_key, kind="adjustment", guide=guide,
                                   amount_fen=amount_fen, at=self._clock(), reason=reason,
                                   operator=operator)
-        return {"key": entry_key, "period": period, "guide": guide, "amount_fen": amount_fen}
+        return {**wanted, "period": period}, True
 
     async def settle(self, tenant: TenantSettings, period: str,
                      operator: str) -> dict[str, object]:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from guidebot.commerce.catalog import Catalog
+from guidebot.commerce.catalog import MAX_TITLE_BYTES, Catalog
 from guidebot.commerce.identity import resolve_local
 from guidebot.commerce.schema import CustomerRef
 from guidebot.db.engine import Database
@@ -23,7 +23,6 @@ from guidebot.settings import TenantSettings
 
 TOKEN_BYTES = 9  # 72 bits, 12 URL-safe characters
 MAX_PAGE_BYTES = 128  # FACTS §mini-program cards: keep `page` ≤ 128 bytes
-MAX_TITLE_BYTES = 64  # FACTS: title ≤ 64 bytes
 MAX_DWELL_S = 24 * 3600  # a beacon claiming more is clipped
 
 
@@ -73,9 +72,7 @@ class LinkService:
 
     async def create(self, tenant: TenantSettings, req: LinkRequest) -> dict[str, Any]:
         product = self.catalog.get(req.sku)
-        title = req.title or (product.name if product else "")
-        if not title:
-            raise ValidationFailed("title: required when the sku is not in the catalog")
+        title = req.title or (product.name if product else self.catalog.default_card_title)
         if len(title.encode()) > MAX_TITLE_BYTES:
             raise ValidationFailed(f"title: longer than {MAX_TITLE_BYTES} bytes")
         token = new_token()

@@ -16,6 +16,7 @@ from guidebot.db.repo import commerce_orders as orders_repo
 from guidebot.errors import NotFound
 from guidebot.settings import TenantSettings
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 CSV_FIELDS = ("period", "guide", "earned_fen", "clawback_fen", "adjustment_fen", "net_fen",
               "orders")
 
@@ -29,12 +30,22 @@ async def statement(db: Database, tenant: TenantSettings, period: str) -> dict[s
             "statements": [{**r, "net_fen": net_of(r)} for r in rows]}
 
 
+def cell(value: Any) -> Any:
+    """A text cell a spreadsheet would run as a formula (leading = + - @, tab or CR) gets a
+    leading ' (OWASP CSV injection); numbers stay numbers."""
+    if isinstance(value, str) and value[:1] in FORMULA_STARTS:
+        return "'" + value
+    return value
+
+
 def to_csv(body: dict[str, Any]) -> str:
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=CSV_FIELDS, lineterminator="\n")
     writer.writeheader()
     for row in body["statements"]:
-        writer.writerow({"period": body["period"], **{k: row[k] for k in CSV_FIELDS[1:]}})
+        writer.writerow({k: cell(v) for k, v in
+                         {"period": body["period"], **{k: row[k] for k in CSV_FIELDS[1:]}}
+                         .items()})
     return out.getvalue()
 
 
@@ -50,7 +61,7 @@ async def order_view(db: Database, tenant: TenantSettings, order_no: str) -> dic
     async with db.read() as s:
         order = await orders_repo.get_order(s, tenant=tenant.id, order_no=order_no)
         if order is None:
-            raise NotFound(f"order {order_no} not found")
+            raise NotFound(f"order_no: order {order_no} not found")
         refunds = await orders_repo.refunds_of(s, tenant=tenant.id, order_no=order_no)
         version = await orders_repo.get_rules(s, version_id=order.rule_version_id)
         entries = await ledger_repo.entries(s, tenant=tenant.id, order_no=order_no)

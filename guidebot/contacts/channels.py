@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from guidebot.contacts import state_codec
 from guidebot.contacts.tags import TagService
@@ -14,6 +15,14 @@ from guidebot.db.repo import channels as repo
 from guidebot.db.repo import contacts as contacts_repo
 from guidebot.errors import ValidationFailed, WeComError
 from guidebot.wecom.client import WeComClient
+
+
+@dataclass(frozen=True)
+class _New:
+    """Which rows a create added (removed again when WeCom refuses)."""
+
+    guide: bool
+    store: bool
 
 
 class ChannelService:
@@ -33,7 +42,12 @@ class ChannelService:
             raise ValidationFailed("campaign must be at most 64 characters")
         await self._tags.resolve(tenant, list(tags))
         async with self._db.write() as s:
-            await contacts_repo.ensure_guide(s, tenant=tenant, userid=guide, store_id=store)
+            new = _New(
+                guide=await contacts_repo.get_guide(s, tenant=tenant, userid=guide) is None,
+                store=bool(store) and await contacts_repo.get_store(
+                    s, tenant=tenant, store_id=store or "") is None)
+            # The guide's store is set once WeCom accepted the code (a refusal changes nothing).
+            await contacts_repo.ensure_guide(s, tenant=tenant, userid=guide)
             if store:
                 await contacts_repo.ensure_store(s, tenant=tenant, store_id=store)
             code = await repo.create(s, code=ChannelCode(
@@ -41,17 +55,23 @@ class ChannelService:
                 tags=json.dumps(list(tags), ensure_ascii=False),
                 welcome_message=welcome_message))
         assert code.id is not None
-        return await self._register(tenant, code)
+        return await self._register(tenant, code, new)
 
-    async def _register(self, tenant: str, code: ChannelCode) -> ChannelCode:
+    async def _register(self, tenant: str, code: ChannelCode, new: _New) -> ChannelCode:
         assert code.id is not None
         state = state_codec.encode(code.id)
         try:
             response = await self._client_for(tenant).add_contact_way(
                 users=[code.guide], state=state, remark=(code.campaign or "guidebot")[:30])
         except WeComError:
+            # WeCom refused: no half-created rows (the code, and a guide or store this
+            # create added) stay behind.
             async with self._db.write() as s:
                 await repo.delete_unfinished(s, code_id=code.id)
+                if new.guide:
+                    await contacts_repo.delete_guide(s, tenant=tenant, userid=code.guide)
+                if new.store and code.store_id:
+                    await contacts_repo.delete_store(s, tenant=tenant, store_id=code.store_id)
             raise
         code.state = state
         code.config_id = str(response.get("config_id", ""))
@@ -59,4 +79,7 @@ class ChannelService:
         async with self._db.write() as s:
             await repo.set_wecom_fields(s, code_id=code.id, state=state,
                                         config_id=code.config_id, qr_code=code.qr_code)
+            if code.store_id:
+                await contacts_repo.ensure_guide(s, tenant=tenant, userid=code.guide,
+                                                 store_id=code.store_id)
         return code

@@ -27,7 +27,7 @@ async def customer_view(db: Database, tenant: TenantSettings,
     async with db.read() as s:
         customer = await repo.get_customer(s, tenant=tenant.id, external_userid=external_userid)
         if customer is None:
-            raise NotFound(f"customer {external_userid} not found")
+            raise NotFound(f"external_userid: customer {external_userid} not found")
         follows = await repo.list_follows(s, tenant=tenant.id, external_userid=external_userid)
         bindings = await repo.list_bindings(s, tenant=tenant.id, external_userid=external_userid)
         tags = await tags_repo.customer_tag_names(s, tenant=tenant.id,
@@ -76,3 +76,14 @@ async def channels_view(db: Database, tenant: TenantSettings) -> dict[str, Any]:
     async with db.read() as s:
         codes = await channels_repo.list_for_tenant(s, tenant=tenant.id)
     return {"channels": [channel_json(c) for c in codes]}
+
+
+async def require_known(db: Database, tenant: str, *, external_userid: str | None = None,
+                        guide: str | None = None) -> None:
+    """NotFound naming the field when the customer or guide is not one of this tenant's."""
+    async with db.read() as s:
+        if external_userid is not None and await repo.get_customer(
+                s, tenant=tenant, external_userid=external_userid) is None:
+            raise NotFound(f"external_userid: no customer {external_userid} in this tenant")
+        if guide is not None and await repo.get_guide(s, tenant=tenant, userid=guide) is None:
+            raise NotFound(f"guide: no guide {guide} in this tenant")

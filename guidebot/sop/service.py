@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
 from guidebot.content.library import Library
 from guidebot.content.reload import library_is_newest
+from guidebot.content.sop_spec import Audience
 from guidebot.db.engine import Database
+from guidebot.db.repo import contacts as contacts_repo
 from guidebot.db.repo import sop_plan as plan_repo
 from guidebot.db.repo import sop_tasks as tasks_repo
 from guidebot.db.types import utcnow
+from guidebot.errors import NotFound, ValidationFailed
 from guidebot.outbox import Outbox
 from guidebot.settings import Settings
 from guidebot.sop import drops, scan, versions
@@ -83,6 +87,33 @@ class SopService:
             return await versions.sync(self._db, tenant, self._library.sops)
         return await versions.current(self._db, tenant)
 
+    async def enroll_one(self, tenant: str, sop_id: str, *, external_userid: str,
+                         guide: str) -> tuple[int | None, bool]:
+        """Manual enrolment of one customer of a guide, both of this tenant (else NotFound
+        naming the field, and nothing written): (enrollment id, whether it is new)."""
+        async with self._db.read() as s:
+            if await contacts_repo.get_customer(s, tenant=tenant,
+                                                external_userid=external_userid) is None:
+                raise NotFound(f"external_userid: no customer {external_userid} in this tenant")
+            if await contacts_repo.get_guide(s, tenant=tenant, userid=guide) is None:
+                raise NotFound(f"guide: no guide {guide} in this tenant")
+        await self.ready(tenant)
+        with _about_sop():
+            enrollment_id, created = await self.engine.manual(tenant, sop_id, external_userid,
+                                                              guide)
+        if not created:
+            async with self._db.read() as s:
+                found = await plan_repo.find_enrollment(
+                    s, tenant=tenant, sop_id=sop_id, external_userid=external_userid,
+                    guide=guide)
+            enrollment_id = found.id if found else None
+        return enrollment_id, created
+
+    async def enroll_audience(self, tenant: str, sop_id: str, audience: Audience) -> int:
+        await self.ready(tenant)
+        with _about_sop():
+            return await self.engine.enroll_audience(tenant, sop_id, audience)
+
     async def library_replaced(self) -> None:
         """The library was reloaded: record new versions for every tenant now, so an edit
         applies to every step not yet materialised."""
@@ -121,3 +152,14 @@ class SopService:
     async def track(self, tenant: str) -> int:
         """群发 confirmations and reminders, then moment job results."""
         return await self.tracker.check(tenant) + await self.moments.check(tenant)
+
+
+@contextmanager
+def _about_sop() -> Iterator[None]:
+    """The engine's refusals name the SOP: the field at fault is the path's sop_id."""
+    try:
+        yield
+    except NotFound as exc:
+        raise NotFound(f"sop_id: {exc}") from None
+    except ValidationFailed as exc:
+        raise ValidationFailed(f"sop_id: {exc}") from None

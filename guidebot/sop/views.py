@@ -6,7 +6,6 @@ import json
 from datetime import datetime
 from typing import Any
 
-from guidebot.content.sop_spec import AUDIENCE_KEYS, Audience
 from guidebot.db.engine import Database
 from guidebot.db.repo import sop_plan as plan_repo
 from guidebot.db.repo import sop_tasks as tasks_repo
@@ -30,21 +29,9 @@ def parse_added_at(raw: str | None, tenant: TenantSettings) -> datetime:
         at = datetime.fromisoformat(text)
     except ValueError:
         raise ValidationFailed(f"added_at: {raw!r} is not an ISO 8601 time") from None
+    if not 2000 <= at.year <= 2100:
+        raise ValidationFailed("added_at: must be within the years 2000–2100")
     return at.replace(tzinfo=tenant.tz) if at.tzinfo is None else at
-
-
-def parse_audience(raw: Any) -> Audience:
-    """An audience from JSON: lists of strings under the drop-file keys (DESIGN §5.5)."""
-    if not isinstance(raw, dict):
-        raise ValidationFailed("audience: must be an object")
-    unknown = sorted(set(raw) - AUDIENCE_KEYS)
-    if unknown:
-        raise ValidationFailed(f"audience: unknown key(s) {', '.join(unknown)}; "
-                               f"known: {', '.join(sorted(AUDIENCE_KEYS))}")
-    for key, value in raw.items():
-        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-            raise ValidationFailed(f"audience.{key}: must be a list of non-empty strings")
-    return Audience(**{k: tuple(v) for k, v in raw.items()})
 
 
 async def sops_view(db: Database, tenant: TenantSettings,
@@ -69,7 +56,7 @@ async def sops_view(db: Database, tenant: TenantSettings,
 def preview_view(current: Current | None, sop_id: str, tenant: TenantSettings,
                  added_at: datetime) -> dict[str, Any]:
     if current is None:
-        raise NotFound(f"SOP {sop_id!r} not found")
+        raise NotFound(f"sop_id: SOP {sop_id!r} not found")
     return {"sop": sop_id, "version": current.version, "timezone": tenant.timezone,
             "added_at": added_at.astimezone(tenant.tz).isoformat(),
             "steps": timing.preview(current.spec, added_at, tenant)}

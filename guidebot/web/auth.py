@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -13,9 +14,11 @@ from guidebot.settings import Settings
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def _error(status: int, message: str) -> web.Response:
+def _error(status: int, field: str, reason: str) -> web.Response:
     headers = {"WWW-Authenticate": 'Bearer realm="guidebot"'} if status == 401 else None
-    return web.json_response({"error": message}, status=status, headers=headers)
+    return web.json_response({"error": f"{field}: {reason}", "field": field, "reason": reason},
+                             status=status, headers=headers,
+                             dumps=lambda v: json.dumps(v, ensure_ascii=False))
 
 
 def admin_auth(settings: Settings) -> Any:
@@ -28,12 +31,12 @@ def admin_auth(settings: Settings) -> Any:
             return await handler(request)
         tenant = settings.tenants.get(tenant_id)
         if tenant is None:
-            return _error(404, f"unknown tenant {tenant_id!r}")
+            return _error(404, "tenant", f"unknown tenant {tenant_id!r}")
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not token:
-            return _error(401, "missing bearer token")
+            return _error(401, "Authorization", "missing bearer token")
         if not hmac.compare_digest(token.encode(), tenant.admin_token.encode()):
-            return _error(403, "token not valid for this tenant")
+            return _error(403, "Authorization", "token not valid for this tenant")
         return await handler(request)
 
     return middleware

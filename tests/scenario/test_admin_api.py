@@ -42,7 +42,8 @@ async def test_openapi_document_lists_the_contract_routes(stack: Stack) -> None:
     assert "/api/v1/{tenant}/customers/{external_userid}" in doc["paths"]
     assert "/api/v1/{tenant}/guides" in doc["paths"]
     schema = doc["paths"]["/api/v1/{tenant}/customers/{external_userid}"]["get"]
-    required = schema["responses"]["200"]["content"]["application/json"]["schema"]["required"]
+    ref = schema["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
+    required = doc["components"]["schemas"][ref.rsplit("/", 1)[1]]["required"]
     assert set(required) >= {"external_userid", "name", "guides", "exclusive_guide", "tags",
                              "channel"}
 
@@ -95,6 +96,8 @@ async def test_hq_marks_and_unmarks_tags_mirrored_locally(stack: Stack) -> None:
     marks = [c["body"] for c in stack.calls("externalcontact/mark_tag")]
     assert len(marks) == 2 and marks[1]["remove_tag"] and not marks[1]["add_tag"]
     # WeCom has no relation between this guide and the customer: refused, nothing mirrored.
+    await stack.sandbox.simulate_add_contact("acme", userid="wangfang")  # a known guide
+    await stack.runtime.drain()
     status, body = await stack.admin(path, method="POST",
                                      json={"guide": "wangfang", "add": ["复购客"]})
     assert status == 409, body

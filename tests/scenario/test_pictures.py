@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from guidebot.db.types import utcnow
-from tests.support.stack import ROOT, Stack, library_copy, start_stack
+from tests.support.stack import ROOT, Stack, known, library_copy, start_stack
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(64))
 JPG = b"\xff\xd8\xff\xe0" + bytes(range(64))
@@ -72,6 +72,7 @@ async def _enroll_two_guides(stack: Stack) -> Any:
     sop.clock = lambda: NOON
     for guide in ("lina", "zhaolei"):
         added = await stack.sandbox.simulate_add_contact("acme", userid=guide, deliver=False)
+        await known(stack, customers=(added["external_userid"],), guides=(guide,))
         status, body = await stack.admin("/sops/flash_card/enroll", method="POST", json={
             "external_userid": added["external_userid"], "guide": guide})
         assert status == 201, body

@@ -14,7 +14,7 @@ import pytest
 from guidebot.db.repo import commerce_links
 from guidebot.sandbox.models import Media
 from tests.support.commerce import paid, post_order
-from tests.support.stack import ROOT, Stack, library_copy, start_stack
+from tests.support.stack import ROOT, Stack, known, library_copy, start_stack
 
 CARD_MESSAGE = '''text = "新品到店，欢迎来看看"
 
@@ -49,6 +49,7 @@ async def test_a_steps_card_is_tracked_for_the_guide_and_the_step(card_stack: St
     for guide in ("lina", "lina", "zhaolei"):
         added = await stack.sandbox.simulate_add_contact("acme", userid=guide, deliver=False)
         customers.append(added["external_userid"])
+        await known(stack, customers=(added["external_userid"],), guides=(guide,))
         status, _ = await stack.admin("/sops/flash_card/enroll", method="POST", json={
             "external_userid": added["external_userid"], "guide": guide})
         assert status == 201

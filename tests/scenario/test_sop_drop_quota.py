@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from guidebot.db.repo import sop_plan
-from tests.support.stack import Stack, library_copy, start_stack
+from tests.support.stack import Stack, known, library_copy, start_stack
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "sop"
 DROP_AT = datetime(2026, 11, 21, 2, 0, tzinfo=UTC)  # quota_drop: 10:00 in Shanghai
@@ -35,6 +35,7 @@ async def _add(stack: Stack, name: str) -> str:
 
 async def _enroll_flash(stack: Stack, customer: str, at: datetime) -> None:
     stack.runtime.services.sop.clock = lambda: at
+    await known(stack, customers=(customer,), guides=("lina",))
     status, body = await stack.admin("/sops/flash/enroll", method="POST",
                                      json={"external_userid": customer, "guide": "lina"})
     assert status == 201, body

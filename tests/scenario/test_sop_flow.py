@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from guidebot.events import OrderPaid
-from tests.support.stack import Stack
+from tests.support.stack import Stack, known
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -165,6 +165,7 @@ async def test_sops_preview_and_manual_enrollment_api(stack: Stack) -> None:
     assert (await stack.admin("/sops/repurchase_care/preview"))[0] == 400
 
     enroll = {"external_userid": "wmMANUAL0001", "guide": "zhaolei"}
+    await known(stack, customers=("wmMANUAL0001",), guides=("zhaolei",))
     status, body = await stack.admin("/sops/repurchase_care/enroll", method="POST", json=enroll)
     assert status == 201 and body["created"] is True
     status, again = await stack.admin("/sops/repurchase_care/enroll", method="POST",
@@ -182,6 +183,7 @@ async def test_failed_task_is_dead_lettered_with_its_error_in_the_api(stack: Sta
     async with stack.http.post(f"{stack.sandbox_url}/_sandbox/faults", json={
             "tenant": "acme", "path": "message/send", "errcode": 40058, "times": 5}) as resp:
         assert resp.status == 200
+    await known(stack, customers=("wmDEAD0001",), guides=("chenjing",))
     status, _ = await stack.admin("/sops/repurchase_care/enroll", method="POST",
                                   json={"external_userid": "wmDEAD0001", "guide": "chenjing"})
     assert status == 201

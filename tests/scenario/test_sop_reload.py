@@ -15,7 +15,7 @@ import pytest
 
 from guidebot import jobs
 from guidebot.db.repo import sop_plan
-from tests.support.stack import ROOT, Stack, start_stack
+from tests.support.stack import ROOT, Stack, known, start_stack
 
 SOP = """
 id = "reload"
@@ -85,6 +85,7 @@ async def _enroll_customers(stack: Stack) -> None:
     async with stack.http.post(f"{stack.sandbox_url}/_sandbox/acme/seed", json={
             "follows": [{"userid": "lina", "external_userid": c} for c in CUSTOMERS]}) as resp:
         assert resp.status == 200
+    await known(stack, customers=tuple(CUSTOMERS), guides=("lina",))
     for customer in CUSTOMERS:
         status, body = await stack.admin("/sops/reload/enroll", method="POST",
                                          json={"external_userid": customer, "guide": "lina"})

@@ -151,3 +151,15 @@ async def start_stack(aiohttp_server: Any, tmp_path: Path, db_url: str, *,
     sandbox.set_callback_base(bot_url)
     http = aiohttp.ClientSession()
     return Stack(settings, sandbox_url, bot_url, sandbox, app, http)
+
+
+async def known(stack: Stack, *, customers: tuple[str, ...] = (), guides: tuple[str, ...] = (),
+                tenant: str = "acme") -> None:
+    """Factory: customers and guides this tenant knows (rows only: no follow, nothing sent)."""
+    from guidebot.db.repo import contacts
+
+    async with stack.runtime.services.db.write() as s:
+        for customer in customers:
+            await contacts.ensure_customer(s, tenant=tenant, external_userid=customer)
+        for guide in guides:
+            await contacts.ensure_guide(s, tenant=tenant, userid=guide)

@@ -27,6 +27,11 @@ async def append(session: AsyncSession, *, values: dict[str, Any]) -> bool:
     return bool(getattr(result, "rowcount", 0))
 
 
+async def get_entry(session: AsyncSession, *, tenant: str, key: str) -> LedgerEntry | None:
+    stmt = select(LedgerEntry).where(LedgerEntry.tenant == tenant, LedgerEntry.key == key)
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
 async def settled_periods(session: AsyncSession, *, tenant: str) -> set[str]:
     stmt = select(Settlement.period).where(Settlement.tenant == tenant)
     return set((await session.execute(stmt)).scalars())

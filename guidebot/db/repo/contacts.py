@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from guidebot.db.models import Binding, Customer, Follow, FollowEvent, Guide, Store, Tenant
@@ -178,3 +178,13 @@ async def count_follows(session: AsyncSession, *, tenant: str, status: str = "ac
     stmt = select(func.count()).select_from(Follow).where(Follow.tenant == tenant,
                                                           Follow.status == status)
     return int((await session.execute(stmt)).scalar_one())
+
+
+async def delete_guide(session: AsyncSession, *, tenant: str, userid: str) -> None:
+    """Remove a guide row (only one just added and not referenced: a refused channel code)."""
+    await session.execute(delete(Guide).where(Guide.tenant == tenant, Guide.userid == userid))
+
+
+async def delete_store(session: AsyncSession, *, tenant: str, store_id: str) -> None:
+    await session.execute(delete(Store).where(Store.tenant == tenant,
+                                              Store.store_id == store_id))

@@ -2,152 +2,105 @@
 
 from __future__ import annotations
 
-import json
-import logging
-from typing import Any
-
 from aiohttp import web
 
-from guidebot.commerce import periods, statements
-from guidebot.commerce.ledger import PeriodSettled
+from guidebot import idempotency
+from guidebot.commerce import statements
 from guidebot.commerce.links import LinkRequest
 from guidebot.commerce.service import CommerceService
-from guidebot.errors import NotFound, ValidationFailed
-from guidebot.services import Services
+from guidebot.settings import TenantSettings
+from guidebot.web.api import parsing, shapes
+from guidebot.web.api.parsing import Endpoint, reply
 from guidebot.web.keys import SERVICES
-
-log = logging.getLogger(__name__)
-
-
-def _services(request: web.Request) -> Services:
-    return request.app[SERVICES]
 
 
 def _commerce(request: web.Request) -> CommerceService:
-    return _services(request).commerce
+    return request.app[SERVICES].commerce
 
 
-def _error(status: int, message: str, **extra: Any) -> web.Response:
-    return web.json_response({"error": message, **extra}, status=status)
-
-
-async def _json(request: web.Request) -> dict[str, Any]:
-    try:
-        data = await request.json()
-    except json.JSONDecodeError:
-        raise ValidationFailed("body must be JSON") from None
-    if not isinstance(data, dict):
-        raise ValidationFailed("body must be a JSON object")
-    return data
-
-
-def _str(data: dict[str, Any], key: str, required: bool = False) -> str:
-    value = data.get(key)
-    if value is None or value == "":
-        if required:
-            raise ValidationFailed(f"{key}: required string")
-        return ""
-    if not isinstance(value, str) or len(value) > 128:
-        raise ValidationFailed(f"{key}: must be a string of at most 128 characters")
-    return value
+def _tenant(request: web.Request) -> TenantSettings:
+    return _commerce(request).tenant(request.match_info["tenant"])
 
 
 async def post_link(request: web.Request) -> web.Response:
-    commerce = _commerce(request)
-    data = await _json(request)
-    req = LinkRequest(guide=_str(data, "guide", True), sku=_str(data, "sku"),
-                      page=_str(data, "page"), campaign=_str(data, "campaign"),
-                      customer=_str(data, "customer") or None, title=_str(data, "title"),
-                      pic_media_id=_str(data, "pic_media_id"))
-    link = await commerce.links.create(commerce.tenant(request.match_info["tenant"]), req)
-    return web.json_response(link, status=201)
+    commerce, tenant = _commerce(request), _tenant(request)
+    data = await parsing.body(request, shapes.LinkCreate)
+    replayed = await idempotency.stored(commerce.db, tenant.id, "links", data.key, data)
+    if replayed is not None:
+        return reply(replayed)
+    link = await commerce.links.create(tenant, LinkRequest(
+        guide=data.guide, sku=data.sku, page=data.page, campaign=data.campaign,
+        customer=data.customer, title=data.title, pic_media_id=data.pic_media_id))
+    await idempotency.remember(commerce.db, tenant.id, "links", data.key, data, link)
+    return reply(link, status=201)
 
 
 async def get_order(request: web.Request) -> web.Response:
-    commerce = _commerce(request)
-    body = await statements.order_view(commerce.db, commerce.tenant(request.match_info["tenant"]),
-                                       request.match_info["order_no"])
-    return web.json_response(body)
-
-
-def _period(request: web.Request) -> str:
-    period = request.query.get("period", "")
-    periods.parse(period)
-    return period
+    order_no = parsing.path(request, shapes.OrderPath).order_no
+    return reply(await statements.order_view(_commerce(request).db, _tenant(request), order_no))
 
 
 async def get_statements(request: web.Request) -> web.Response:
-    commerce = _commerce(request)
-    tenant = commerce.tenant(request.match_info["tenant"])
-    body = await statements.statement(commerce.db, tenant, _period(request))
-    if request.query.get("format") == "csv":
+    q = parsing.query(request, shapes.StatementQuery)
+    body = await statements.statement(_commerce(request).db, _tenant(request), q.period)
+    if q.format == "csv":
         return web.Response(text=statements.to_csv(body), content_type="text/csv")
-    return web.json_response(body)
+    return reply(body)
 
 
 async def post_settle(request: web.Request) -> web.Response:
-    commerce = _commerce(request)
-    operator = request.query.get("operator", "") or "admin-api"
-    body = await commerce.ledger.settle(commerce.tenant(request.match_info["tenant"]),
-                                        _period(request), operator)
-    return web.json_response(body)
+    q = parsing.query(request, shapes.SettleQuery)
+    return reply(await _commerce(request).ledger.settle(_tenant(request), q.period,
+                                                        q.operator or "admin-api"))
 
 
 async def post_adjustment(request: web.Request) -> web.Response:
-    commerce = _commerce(request)
-    data = await _json(request)
-    amount = data.get("amount_fen")
-    if not isinstance(amount, int) or isinstance(amount, bool):
-        raise ValidationFailed("amount_fen: must be an integer")
-    body = await commerce.ledger.adjust(
-        commerce.tenant(request.match_info["tenant"]), guide=_str(data, "guide", True),
-        amount_fen=amount, reason=_str(data, "reason", True),
-        operator=_str(data, "operator", True), key=_str(data, "key"))
-    return web.json_response(body, status=201)
+    data = await parsing.body(request, shapes.AdjustmentCreate)
+    body, created = await _commerce(request).ledger.adjust(
+        _tenant(request), guide=data.guide, amount_fen=data.amount_fen, reason=data.reason,
+        operator=data.operator, key=data.key or "")
+    return reply(body, status=201 if created else 200)
 
 
 async def get_store_report(request: web.Request) -> web.Response:
-    commerce = _commerce(request)
-    tenant = commerce.tenant(request.match_info["tenant"])
-    return web.json_response(await statements.store_report(commerce.db, tenant,
-                                                            _period(request)))
+    q = parsing.query(request, shapes.PeriodQuery)
+    return reply(await statements.store_report(_commerce(request).db, _tenant(request),
+                                               q.period))
 
 
 async def get_value(request: web.Request) -> web.Response:
-    commerce = _commerce(request)
-    tenant = commerce.tenant(request.match_info["tenant"])
-    return web.json_response(await commerce.value_report(tenant, _period(request)))
+    q = parsing.query(request, shapes.PeriodQuery)
+    return reply(await _commerce(request).value_report(_tenant(request), q.period))
 
 
-async def _errors(request: web.Request, handler: Any) -> web.StreamResponse:
-    try:
-        return await handler(request)
-    except PeriodSettled as exc:
-        return _error(409, str(exc))
-    except ValidationFailed as exc:
-        return _error(400, str(exc))
-    except NotFound as exc:
-        return _error(404, str(exc))
-
-
-def _guarded(handler: Any) -> Any:
-    async def wrapped(request: web.Request) -> web.StreamResponse:
-        return await _errors(request, handler)
-
-    return wrapped
+_CONFLICT = {409: "the key was used with another body (`stored` holds the result)"}
+API = "/api/v1/{tenant}"
+ENDPOINTS = [
+    Endpoint("POST", f"{API}/links", post_link,
+             "A tracked mini-program link: {token, page, card}; only guide is required",
+             shapes.Link, body=shapes.LinkCreate, status=201, errors=_CONFLICT),
+    Endpoint("GET", f"{API}/orders/{{order_no}}", get_order,
+             "An order with its attribution rule, evidence, rule version, refunds and ledger",
+             shapes.Order, params=shapes.OrderPath),
+    Endpoint("GET", f"{API}/commissions/statements", get_statements,
+             "Commission statements of a period (format=csv for CSV, formulas escaped)",
+             shapes.Statement, query=shapes.StatementQuery),
+    Endpoint("POST", f"{API}/commissions/settle", post_settle, "Lock a period",
+             shapes.Settled, query=shapes.SettleQuery, errors={409: "already settled"}),
+    Endpoint("POST", f"{API}/commissions/adjustments", post_adjustment,
+             "A manual ledger adjustment with reason and operator (guide must exist)",
+             shapes.Adjustment, body=shapes.AdjustmentCreate, status=201, errors=_CONFLICT),
+    Endpoint("GET", f"{API}/commissions/stores", get_store_report,
+             "Store-credited orders (no guide commission) paid in a period",
+             shapes.StoreReport, query=shapes.PeriodQuery),
+    Endpoint("GET", f"{API}/commerce/value", get_value,
+             "First purchases and repurchases per guide and store", shapes.ValueReport,
+             query=shapes.PeriodQuery),
+]
 
 
 def routes() -> list[web.RouteDef]:
-    api = "/api/v1/{tenant}"
-    return [
-        web.post(f"{api}/links", _guarded(post_link)),
-        web.get(f"{api}/orders/{{order_no}}", _guarded(get_order)),
-        web.get(f"{api}/commissions/statements", _guarded(get_statements)),
-        web.post(f"{api}/commissions/settle", _guarded(post_settle)),
-        web.post(f"{api}/commissions/adjustments", _guarded(post_adjustment)),
-        web.get(f"{api}/commissions/stores", _guarded(get_store_report)),
-        web.get(f"{api}/commerce/value", _guarded(get_value)),
-    ]
+    return [e.route() for e in ENDPOINTS]
 
 
 def install(app: web.Application) -> None:

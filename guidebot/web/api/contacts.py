@@ -2,114 +2,112 @@
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
 from aiohttp import web
 
+from guidebot import idempotency
 from guidebot.commerce.views import customer_card
 from guidebot.contacts import views
-from guidebot.errors import NotFound, ValidationFailed, WeComError
+from guidebot.errors import WeComError
 from guidebot.services import Services
-from guidebot.web.api.openapi import openapi_document
+from guidebot.web.api import parsing, shapes
+from guidebot.web.api.parsing import Endpoint, FieldError, reply
 from guidebot.web.keys import SERVICES
 
-NO_RELATION = 84061  # FACTS §3.12: the guide and customer have no follow relation
+# WeCom's answer to a userid it does not know: 40003 不合法的UserID (from memory, as the
+# sandbox's errors.py says; not confirmed in FACTS.md) and 60111 UserID不存在 [unconfirmed].
+UNKNOWN_USERID = (40003, 60111)
 
 
 def _services(request: web.Request) -> Services:
     return request.app[SERVICES]
 
 
-def _tenant(request: web.Request) -> Any:
-    return _services(request).settings.tenant(request.match_info["tenant"])
+def _tenant(request: web.Request) -> str:
+    return request.match_info["tenant"]
 
 
 async def get_customer(request: web.Request) -> web.Response:
-    try:
-        body = await customer_card(_services(request).db, _tenant(request),
-                                   request.match_info["external_userid"])
-    except NotFound as exc:
-        return web.json_response({"error": str(exc)}, status=404)
-    return web.json_response(body)
+    customer = parsing.path(request, shapes.CustomerPath).external_userid
+    services = _services(request)
+    return reply(await customer_card(services.db, services.settings.tenant(
+        _tenant(request)), customer))
 
 
 async def get_guides(request: web.Request) -> web.Response:
-    return web.json_response(await views.guides_view(_services(request).db, _tenant(request)))
+    services = _services(request)
+    return reply(await views.guides_view(services.db, services.settings.tenant(
+        _tenant(request))))
 
 
 async def list_channels(request: web.Request) -> web.Response:
-    codes = await views.channels_view(_services(request).db, _tenant(request))
-    return web.json_response(codes)
+    services = _services(request)
+    return reply(await views.channels_view(services.db, services.settings.tenant(
+        _tenant(request))))
 
 
 async def create_channel(request: web.Request) -> web.Response:
-    data = await _json_object(request)
-    if isinstance(data, web.Response):
-        return data
-    if not isinstance(data.get("guide"), str) or not data["guide"]:
-        return _error(400, "guide: required string")
-    if not _names(data.get("tags", [])):
-        return _error(400, "tags: an array of tag names")
+    data = await parsing.body(request, shapes.ChannelCreate)
+    services, tenant = _services(request), _tenant(request)
+    replayed = await idempotency.stored(services.db, tenant, "channels", data.key, data)
+    if replayed is not None:
+        return reply(replayed)
     try:
-        code = await _services(request).channels.create(
-            request.match_info["tenant"], guide=data["guide"], store=data.get("store"),
-            campaign=str(data.get("campaign") or ""), tags=list(data.get("tags") or []),
-            welcome_message=str(data.get("welcome_message") or ""))
-    except ValidationFailed as exc:
-        return web.json_response({"error": str(exc)}, status=400)
+        code = await services.channels.create(
+            tenant, guide=data.guide, store=data.store, campaign=data.campaign,
+            tags=data.tags, welcome_message=data.welcome_message)
     except WeComError as exc:
-        return web.json_response({"error": f"WeCom refused: errcode {exc.errcode}"}, status=502)
-    return web.json_response(views.channel_json(code), status=201)
+        if exc.errcode in UNKNOWN_USERID:
+            return parsing.error(422, "guide", f"WeCom does not know this userid "
+                                 f"(errcode {exc.errcode}); nothing was stored")
+        return parsing.error(502, None, f"WeCom refused: errcode {exc.errcode}")
+    result = views.channel_json(code)
+    await idempotency.remember(services.db, tenant, "channels", data.key, data, result)
+    return reply(result, status=201)
 
 
 async def edit_customer_tags(request: web.Request) -> web.Response:
-    data = await _json_object(request)
-    if isinstance(data, web.Response):
-        return data
-    guide, add, remove = data.get("guide"), data.get("add", []), data.get("remove", [])
-    if not isinstance(guide, str) or not guide:
-        return _error(400, "guide: required string (the guide whose relation is tagged)")
-    if not _names(add) or not _names(remove):
-        return _error(400, "add/remove: arrays of tag names")
-    tenant, customer = request.match_info["tenant"], request.match_info["external_userid"]
-    try:
-        outcome = await _services(request).tags.edit(
-            tenant, guide=guide, external_userid=customer, add=add, remove=remove)
-    except ValidationFailed as exc:
-        return _error(400, str(exc))
+    customer = parsing.path(request, shapes.CustomerPath).external_userid
+    data = await parsing.body(request, shapes.TagEdit)
+    if not data.add and not data.remove:
+        raise FieldError("add", "add or remove must name at least one tag")
+    services, tenant = _services(request), _tenant(request)
+    await views.require_known(services.db, tenant, external_userid=customer, guide=data.guide)
+    outcome = await services.tags.edit(
+        tenant, guide=data.guide, external_userid=customer, add=data.add, remove=data.remove)
     if outcome.status != "done":
-        return _error(409 if (outcome.result or {}).get("errcode") == NO_RELATION else 502,
-                      f"WeCom refused mark_tag: {outcome.error}")
+        return parsing.error(409 if outcome.no_relation
+                             else 502, "guide", f"WeCom refused mark_tag: {outcome.error}")
     return await get_customer(request)
 
 
-async def _json_object(request: web.Request) -> dict[str, Any] | web.Response:
-    try:
-        data = await request.json()
-    except json.JSONDecodeError:
-        return _error(400, "body must be JSON")
-    return data if isinstance(data, dict) else _error(400, "body must be a JSON object")
-
-
-def _names(value: Any) -> bool:
-    return isinstance(value, list) and all(isinstance(v, str) and v for v in value)
-
-
-def _error(status: int, message: str) -> web.Response:
-    return web.json_response({"error": message}, status=status)
-
-
 async def get_openapi(request: web.Request) -> web.Response:
-    return web.json_response(openapi_document())
+    from guidebot.web.api.document import document
+
+    return reply(document())
+
+
+API = "/api/v1/{tenant}"
+ENDPOINTS = [
+    Endpoint("GET", "/api/v1/openapi.json", get_openapi, "This document", public=True),
+    Endpoint("GET", f"{API}/customers/{{external_userid}}", get_customer,
+             "A customer: guides followed, exclusive guide, tags, channel, orders",
+             shapes.Customer, params=shapes.CustomerPath),
+    Endpoint("GET", f"{API}/guides", get_guides, "Guides with their active customers",
+             shapes.Guides),
+    Endpoint("GET", f"{API}/channels", list_channels, "Channel codes", shapes.Channels),
+    Endpoint("POST", f"{API}/channels", create_channel,
+             "Create a 「联系我」 channel code for a guide (optional idempotency `key`)",
+             shapes.Channel, body=shapes.ChannelCreate, status=201,
+             errors={409: "the key was used with another body (`stored` holds the result)",
+                     422: "WeCom does not know the guide's userid; nothing was stored",
+                     502: "WeCom refused add_contact_way; nothing was stored"}),
+    Endpoint("POST", f"{API}/customers/{{external_userid}}/tags", edit_customer_tags,
+             "Mark/unmark corp tags by name on one guide's relation (mark_tag), mirrored",
+             shapes.Customer, body=shapes.TagEdit, params=shapes.CustomerPath,
+             errors={409: "WeCom says this guide and customer have no relation",
+                     502: "WeCom refused mark_tag"}),
+]
 
 
 def routes() -> list[web.RouteDef]:
-    return [
-        web.get("/api/v1/openapi.json", get_openapi),
-        web.get("/api/v1/{tenant}/customers/{external_userid}", get_customer),
-        web.get("/api/v1/{tenant}/guides", get_guides),
-        web.get("/api/v1/{tenant}/channels", list_channels),
-        web.post("/api/v1/{tenant}/channels", create_channel),
-        web.post("/api/v1/{tenant}/customers/{external_userid}/tags", edit_customer_tags),
-    ]
+    return [e.route() for e in ENDPOINTS]

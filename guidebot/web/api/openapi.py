@@ -1,87 +1,81 @@
-"""The OpenAPI 3.1 document of the admin API."""
+"""The OpenAPI 3.1 document of the admin API, generated from the routes' pydantic models."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from guidebot.web.api.openapi_commerce import CUSTOMER_ORDERS, PROPENSITY, commerce_paths
-from guidebot.web.api.openapi_kf import kf_paths
-from guidebot.web.api.openapi_sop import sop_paths
+from pydantic import BaseModel
+from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
-_TENANT = {"name": "tenant", "in": "path", "required": True, "schema": {"type": "string"}}
-_ERRORS = {
-    "401": {"description": "missing bearer token"},
-    "403": {"description": "token not valid for this tenant"},
-    "404": {"description": "unknown tenant or record"},
-}
-_FOLLOW = {"type": "object", "properties": {
-    "userid": {"type": "string"}, "state": {"type": "string"},
-    "added_at": {"type": "string", "format": "date-time"},
-    "status": {"type": "string", "enum": ["active", "half", "deleted_by_guide",
-                                          "deleted_by_customer", "transferred"]},
-    "ended_at": {"type": ["string", "null"], "format": "date-time"}}}
-_CUSTOMER = {"type": "object", "required": ["external_userid", "name", "guides",
-                                            "exclusive_guide", "tags", "channel"],
-             "properties": {
-                 "external_userid": {"type": "string"}, "name": {"type": "string"},
-                 "unionid": {"type": ["string", "null"]},
-                 "guides": {"type": "array", "items": _FOLLOW},
-                 "exclusive_guide": {"type": ["string", "null"]},
-                 "tags": {"type": "array", "items": {"type": "string"}},
-                 "channel": {"type": ["object", "null"], "properties": {
-                     "store": {"type": ["string", "null"]}, "guide": {"type": "string"},
-                     "campaign": {"type": ["string", "null"]}}},
-                 "orders": CUSTOMER_ORDERS, "propensity": PROPENSITY}}
-_CHANNEL = {"type": "object", "properties": {
-    "id": {"type": "integer"}, "state": {"type": "string"}, "config_id": {"type": "string"},
-    "qr_code": {"type": "string"}, "guide": {"type": "string"},
-    "store": {"type": ["string", "null"]}, "campaign": {"type": ["string", "null"]},
-    "tags": {"type": "array", "items": {"type": "string"}}}}
+from guidebot.web.api.parsing import Endpoint
+from guidebot.web.api.shapes import Problem
+
+REF = "#/components/schemas/{model}"
+_TENANT = {"name": "tenant", "in": "path", "required": True,
+           "schema": {"type": "string", "minLength": 1, "maxLength": 32}}
+_REFUSALS = {400: "a field does not fit its shape (named in `field`)",
+             401: "missing bearer token", 403: "token not valid for this tenant",
+             404: "unknown tenant or record"}
 
 
-def _op(summary: str, schema: dict[str, Any], extra_params: tuple[dict[str, Any], ...] = (),
-        body: dict[str, Any] | None = None, status: str = "200") -> dict[str, Any]:
+def _parameters(model: type[BaseModel] | None, where: str) -> list[dict[str, Any]]:
+    if model is None:
+        return []
+    schema = model.model_json_schema(ref_template=REF)
+    required = set(schema.get("required", ()))
+    return [{"name": name, "in": where, "required": where == "path" or name in required,
+             "schema": {k: v for k, v in prop.items() if k not in ("title", "default")}
+             | ({"default": prop["default"]} if "default" in prop else {}),
+             **({"description": prop["description"]} if "description" in prop else {})}
+            for name, prop in schema.get("properties", {}).items()]
+
+
+def _json(ref: dict[str, Any]) -> dict[str, Any]:
+    return {"application/json": {"schema": ref}}
+
+
+def _operation(e: Endpoint, refs: dict[Any, dict[str, Any]],
+               problem: dict[str, Any]) -> dict[str, Any]:
+    ok: dict[str, Any] = {"description": "OK"}
+    if e.response is not None:
+        ok["content"] = _json(refs[(e.response, "serialization")])
+    responses: dict[str, Any] = {str(e.status): ok}
+    if e.status != 200:
+        responses["200"] = {"description": "the stored result of an idempotent replay",
+                            **({"content": ok["content"]} if "content" in ok else {})}
+    for status, text in {**({} if e.public else _REFUSALS), **e.errors}.items():
+        responses[str(status)] = {"description": text, "content": _json(problem)}
     op: dict[str, Any] = {
-        "summary": summary, "parameters": [_TENANT, *extra_params],
-        "security": [{"bearer": []}],
-        "responses": {status: {"description": "OK", "content": {
-            "application/json": {"schema": schema}}}, **_ERRORS}}
-    if body is not None:
-        op["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
+        "summary": e.summary, "operationId": e.handler.__name__,
+        "parameters": ([] if e.public else [_TENANT]) + _parameters(e.params, "path")
+        + _parameters(e.query, "query"),
+        "responses": responses}
+    if e.description:
+        op["description"] = e.description
+    if not e.public:
+        op["security"] = [{"bearer": []}]
+    if e.body is not None:
+        op["requestBody"] = {"required": True, "content": _json(refs[(e.body, "validation")])}
     return op
 
 
-def openapi_document() -> dict[str, Any]:
-    customer_param = {"name": "external_userid", "in": "path", "required": True,
-                      "schema": {"type": "string"}}
-    channel_body = {"type": "object", "required": ["guide"], "properties": {
-        "guide": {"type": "string"}, "store": {"type": "string"},
-        "campaign": {"type": "string"}, "tags": {"type": "array", "items": {"type": "string"}},
-        "welcome_message": {"type": "string"}}}
+def openapi_document(endpoints: Sequence[Endpoint]) -> dict[str, Any]:
+    wanted: list[tuple[type[BaseModel], JsonSchemaMode]] = [(Problem, "serialization")]
+    for e in endpoints:
+        if e.body is not None:
+            wanted.append((e.body, "validation"))
+        if e.response is not None:
+            wanted.append((e.response, "serialization"))
+    refs, defs = models_json_schema(list(dict.fromkeys(wanted)), ref_template=REF)
+    problem = refs[(Problem, "serialization")]
+    paths: dict[str, dict[str, Any]] = {}
+    for e in endpoints:
+        paths.setdefault(e.path, {})[e.method.lower()] = _operation(e, refs, problem)
     return {
         "openapi": "3.1.0",
         "info": {"title": "guidebot admin API", "version": "1"},
-        "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
-        "paths": {
-            "/api/v1/{tenant}/customers/{external_userid}": {"get": _op(
-                "A customer: guides followed, exclusive guide, tags, channel", _CUSTOMER,
-                (customer_param,))},
-            "/api/v1/{tenant}/customers/{external_userid}/tags": {"post": _op(
-                "Mark/unmark corp tags by name on one guide's relation (mark_tag), mirrored",
-                _CUSTOMER, (customer_param,), body={"type": "object", "required": ["guide"],
-                                                   "properties": {
-                    "guide": {"type": "string"},
-                    "add": {"type": "array", "items": {"type": "string"}},
-                    "remove": {"type": "array", "items": {"type": "string"}}}})},
-            "/api/v1/{tenant}/guides": {"get": _op("Guides with their active customers", {
-                "type": "object", "properties": {"guides": {"type": "array"}}})},
-            "/api/v1/{tenant}/channels": {
-                "get": _op("Channel codes", {"type": "object", "properties": {
-                    "channels": {"type": "array", "items": _CHANNEL}}}),
-                "post": _op("Create a channel code (add_contact_way)", _CHANNEL,
-                            body=channel_body, status="201")},
-            **commerce_paths(),
-            **sop_paths(_op),
-            **kf_paths(_op),
-        },
+        "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+                       "schemas": defs.get("$defs", {})},
+        "paths": paths,
     }

@@ -6,6 +6,7 @@ CSRF header (403); a customer the guide does not actively follow answers 404.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -15,11 +16,9 @@ from guidebot.errors import NotFound, ValidationFailed, WeComError
 from guidebot.services import Services
 from guidebot.settings import TenantSettings
 from guidebot.sidebar.service import SidebarService
-from guidebot.web.api.commerce import _json as json_object
 from guidebot.web.keys import SERVICES
 from guidebot.web.pages import sidebar_session as sessions
 
-NO_RELATION = 84061  # FACTS §3.12: mark_tag on a relation WeCom does not have
 Guarded = Callable[[web.Request, TenantSettings, str], Awaitable[web.Response]]
 
 
@@ -69,6 +68,16 @@ async def customer(request: web.Request, tenant: TenantSettings, guide: str) -> 
     return web.json_response(body, headers={"Cache-Control": "no-store"})
 
 
+async def json_object(request: web.Request) -> dict[str, Any]:
+    try:
+        data = json.loads(await request.read())
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise ValidationFailed("body: must be JSON") from None
+    if not isinstance(data, dict):
+        raise ValidationFailed("body: must be a JSON object")
+    return data
+
+
 def _names(data: dict[str, Any], key: str) -> list[str]:
     value = data.get(key, [])
     if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
@@ -82,8 +91,7 @@ async def edit_tags(request: web.Request, tenant: TenantSettings, guide: str) ->
         tenant, guide, request.match_info["external_userid"],
         add=_names(data, "add"), remove=_names(data, "remove"))
     if outcome.status != "done":
-        code = (outcome.result or {}).get("errcode")
-        return _error(409 if code == NO_RELATION else 502, "WeCom refused mark_tag")
+        return _error(409 if outcome.no_relation else 502, "WeCom refused mark_tag")
     return await customer(request, tenant, guide)
 
 

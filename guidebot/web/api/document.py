@@ -1,0 +1,19 @@
+"""Every admin route, and the OpenAPI document generated from their models (built once)."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from guidebot.web.api import commerce, contacts, sop
+from guidebot.web.api.openapi import openapi_document
+from guidebot.web.api.parsing import Endpoint
+
+
+def endpoints() -> list[Endpoint]:
+    return [*contacts.ENDPOINTS, *sop.ENDPOINTS, *commerce.ENDPOINTS]
+
+
+@cache
+def document() -> dict[str, Any]:
+    return openapi_document(endpoints())

@@ -1,0 +1,427 @@
+"""Request and answer shapes of the admin API: validation and the OpenAPI document both come
+from these models (DESIGN §5.3)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+
+# WeCom member userid (成员账号): 1–64 characters of letters, digits and `_-.@`. FACTS.md does
+# not state this rule [unconfirmed there]; it is the address-book doc's 账号 rule.
+USERID = r"^[A-Za-z0-9_.@-]{1,64}$"
+# external_userid: ASCII letters, digits, `_` and `-` (ids look like "wm" + 30 characters,
+# FACTS-next.md samples "wmAJ2GCAAAme1XQRC-NI-q0_ZM9ukoAw"); the length bound is ours.
+EXTERNAL_USERID = r"^[A-Za-z0-9_-]{1,64}$"
+# Statement periods: ASCII YYYY-MM, years 1970–2199 (`$` here is the end of the text).
+PERIOD = r"^(19[7-9][0-9]|2[01][0-9]{2})-(0[1-9]|1[0-2])$"
+IDEMPOTENCY_KEY = r"^[A-Za-z0-9_.:-]{1,64}$"
+SOP_ID = r"^[a-z0-9][a-z0-9_-]{0,47}$"  # sop/spec.py ID_PATTERN
+PRINTABLE = r"^[^\x00-\x1f\x7f]*$"  # no control characters (a tab, CR or LF included)
+MAX_FEN = 10**12  # ¥10 billion: a sum of 9 million such amounts still fits in 63 bits
+YEARS = (2000, 2100)  # dates a preview or a report may name
+
+Userid = Annotated[str, Field(pattern=USERID, description="a WeCom member userid")]
+ExternalUserid = Annotated[str, Field(pattern=EXTERNAL_USERID,
+                                      description="a customer's external_userid")]
+Period = Annotated[str, Field(pattern=PERIOD, description="YYYY-MM (tenant time zone)")]
+Key = Annotated[str, Field(pattern=IDEMPOTENCY_KEY, description=(
+    "idempotency key: the same key and body answer the stored result (200); the same key "
+    "with another body answers 409 with what is stored"))]
+Fen = Annotated[int, Field(strict=True, ge=-MAX_FEN, le=MAX_FEN,
+                           description="integer fen (1/100 yuan)")]
+
+
+Text64 = Annotated[str, Field(pattern=PRINTABLE, max_length=64)]
+Text128 = Annotated[str, Field(pattern=PRINTABLE, max_length=128)]
+Name = Annotated[str, Field(pattern=PRINTABLE, min_length=1, max_length=64)]
+Reason = Annotated[str, Field(pattern=PRINTABLE, min_length=1, max_length=256)]
+Store = Annotated[str, Field(pattern=PRINTABLE, min_length=1, max_length=64,
+                             description="a store id")]
+
+
+class Shape(BaseModel):
+    """Requests refuse unknown fields: a typo is a 400, not silently ignored."""
+
+    model_config = ConfigDict(extra="forbid", strict=False)
+
+
+class Answer(BaseModel):
+    """Answers may carry more than documented here (additive changes)."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+# --- requests -------------------------------------------------------------------------------
+
+class ChannelCreate(Shape):
+    guide: Userid
+    store: Store | None = None
+    campaign: Text64 = ""
+    tags: list[Name] = Field(default_factory=list, max_length=20)
+    welcome_message: Text64 = ""
+    key: Key | None = None
+
+
+class TagEdit(Shape):
+    guide: Userid = Field(description="the guide whose relation is tagged")
+    add: list[Name] = Field(default_factory=list, max_length=20)
+    remove: list[Name] = Field(default_factory=list, max_length=20)
+
+
+class AudienceShape(Shape):
+    tags_any: list[Name] = Field(default_factory=list, max_length=100)
+    tags_all: list[Name] = Field(default_factory=list, max_length=100)
+    tags_none: list[Name] = Field(default_factory=list, max_length=100)
+    stores: list[Store] = Field(default_factory=list, max_length=1000)
+    guides: list[Userid] = Field(default_factory=list, max_length=1000)
+
+
+class Enroll(Shape):
+    """One customer of a guide (`external_userid` and `guide`), or an `audience` alone."""
+
+    external_userid: ExternalUserid | None = None
+    guide: Userid | None = None
+    audience: AudienceShape | None = None
+
+
+class LinkCreate(Shape):
+    guide: Userid
+    sku: Text64 = ""
+    page: Text128 = Field("", description="mini-program page ending in .html (default: the "
+                            "product's page, else the catalog's default_page)")
+    campaign: Text64 = ""
+    customer: ExternalUserid | None = None
+    title: Text64 = Field("", description="card title (default: the product's name, else "
+                            "the catalog's default_card_title)")
+    pic_media_id: Text128 = ""
+    key: Key | None = None
+
+
+class AdjustmentCreate(Shape):
+    guide: Userid
+    amount_fen: Fen
+    reason: Reason
+    operator: Name
+    key: Key | None = None
+
+
+# --- queries and path parameters ------------------------------------------------------------
+
+class PeriodQuery(Shape):
+    model_config = ConfigDict(extra="ignore")
+    period: Period
+
+
+class StatementQuery(PeriodQuery):
+    format: Literal["json", "csv"] = "json"
+
+
+class SettleQuery(PeriodQuery):
+    operator: Text64 = ""
+
+
+def _plus_back(raw: Any) -> Any:
+    """A '+' offset that a query string turned into a space is put back."""
+    return raw.strip().replace(" ", "+") if isinstance(raw, str) and "T" in raw else raw
+
+
+def _sane_year(at: datetime) -> datetime:
+    if not YEARS[0] <= at.year <= YEARS[1]:
+        raise ValueError(f"must be within the years {YEARS[0]}–{YEARS[1]}")
+    return at
+
+
+class PreviewQuery(Shape):
+    model_config = ConfigDict(extra="ignore")
+    added_at: Annotated[datetime, BeforeValidator(_plus_back), AfterValidator(_sane_year),
+                        Field(description="ISO 8601, like 2026-11-20T15:00:00+08:00 (no offset: "
+                              "the tenant's time zone)")]
+
+
+class TasksQuery(Shape):
+    model_config = ConfigDict(extra="ignore")
+    guide: Userid | None = None
+    status: Literal["queued", "sending", "sent", "confirmed", "cancelled", "failed", "dead",
+                    "done", "pending"] | None = Field(None, description=(
+                        "task status (queued, sent, confirmed, cancelled) or delivery status "
+                        "(failed, dead)"))
+
+
+class CustomerPath(Shape):
+    external_userid: ExternalUserid
+
+
+class SopPath(Shape):
+    sop_id: Annotated[str, Field(pattern=SOP_ID)]
+
+
+class OrderPath(Shape):
+    order_no: Name
+
+
+# --- answers --------------------------------------------------------------------------------
+
+class Follow(Answer):
+    userid: str
+    state: str
+    added_at: str | None
+    status: Literal["active", "half", "deleted_by_guide", "deleted_by_customer", "transferred"]
+    ended_at: str | None
+
+
+class Binding(Answer):
+    guide: str
+    started_at: str | None
+    ended_at: str | None
+    end_reason: str | None
+
+
+class ChannelRef(Answer):
+    store: str | None
+    guide: str
+    campaign: str | None
+
+
+class CustomerOrder(Answer):
+    order_no: str
+    paid_at: str
+    amount_fen: int
+    rule: str
+    guide: str | None
+    store: str | None
+    purchase: Literal["first", "repurchase"]
+
+
+class Propensity(Answer):
+    score: float
+    parts: dict[str, float]
+
+
+class Customer(Answer):
+    external_userid: str
+    name: str
+    unionid: str | None
+    profile_fetched: bool
+    guides: list[Follow]
+    exclusive_guide: str | None
+    bindings: list[Binding]
+    tags: list[str]
+    channel: ChannelRef | None
+    orders: list[CustomerOrder]
+    propensity: Propensity
+
+
+class Guide(Answer):
+    userid: str
+    name: str
+    store: str | None
+    active_customers: int
+
+
+class Guides(Answer):
+    guides: list[Guide]
+
+
+class Channel(Answer):
+    id: int
+    state: str
+    config_id: str
+    qr_code: str
+    guide: str
+    store: str | None
+    campaign: str | None
+    tags: list[str]
+    welcome_message: str | None
+    created_at: str | None
+
+
+class Channels(Answer):
+    channels: list[Channel]
+
+
+class LibraryProblem(Answer):
+    file: str
+    line: int | None
+    message: str
+
+
+class Sop(Answer):
+    id: str
+    title: str
+    enabled: bool
+    version: int
+    trigger: dict[str, Any]
+    exit: list[str]
+    quiet_hours: str
+    on_quota: Literal["defer", "skip"]
+    steps: list[dict[str, Any]]
+    enrollments: dict[str, int]
+
+
+class Sops(Answer):
+    sops: list[Sop]
+    library_errors: list[LibraryProblem] = Field(description=(
+        "problems of the newest content_library edit that failed validation (the library in "
+        "force stays); empty when none"))
+
+
+class PreviewStep(Answer):
+    index: int
+    at: str | None
+    channel: Literal["welcome", "guide_task", "reminder", "moment"]
+
+
+class Preview(Answer):
+    sop: str
+    version: int
+    timezone: str
+    added_at: str
+    steps: list[PreviewStep]
+
+
+class Enrolled(Answer):
+    sop: str
+    enrollment_id: int | None = None
+    created: bool | None = Field(None, description="false (answer 200) when already enrolled")
+    enrolled: int | None = Field(None, description="audience: how many relations were enrolled")
+    audience: dict[str, list[str]] | None = None
+
+
+class Delivery(Answer):
+    status: str
+    attempts: int
+    last_error: str | None
+    next_try_at: str | None
+
+
+class Task(Answer):
+    id: int
+    kind: str
+    source: str
+    version: int | None
+    step: int | None
+    guide: str
+    message: str
+    recipients: int
+    status: str
+    msgid: str | None
+    confirmed: int
+    reminders: int
+    created_at: str | None
+    updated_at: str | None
+    note: str | None
+    delivery: Delivery | None = Field(description="the outbox row: status (done, failed, "
+                                      "dead, …), attempts, last_error, next_try_at")
+    detail: dict[str, Any] = Field(description="kind-specific: reminders sent; for moments the "
+                                   "job result (job_status, moment_id, invalid_senders, …)")
+
+
+class Tasks(Answer):
+    tasks: list[Task]
+
+
+class MiniProgram(Answer):
+    title: str
+    pic_media_id: str
+    appid: str
+    page: str
+
+
+class Card(Answer):
+    msgtype: Literal["miniprogram"]
+    miniprogram: MiniProgram
+
+
+class Link(Answer):
+    token: str
+    page: str
+    card: Card
+
+
+class Attribution(Answer):
+    rule: str
+    guide: str | None
+    store: str | None
+    evidence: Any
+
+
+class Order(Answer):
+    order_no: str
+    paid_at: str
+    customer: dict[str, str | None]
+    store_id: str | None
+    tracking: str | None
+    amount_fen: int
+    attribution: Attribution
+    rules: dict[str, Any] | None
+    lines: list[dict[str, Any]]
+    commission_fen: int
+    refunds: list[dict[str, Any]]
+    ledger: list[dict[str, Any]]
+
+
+class StatementRow(Answer):
+    guide: str
+    earned_fen: int
+    clawback_fen: int
+    adjustment_fen: int
+    net_fen: int
+    orders: int
+
+
+class Statement(Answer):
+    period: str
+    timezone: str
+    settled: bool
+    statements: list[StatementRow]
+
+
+class Settled(Answer):
+    period: str
+    settled: bool
+    net_fen: int
+    guides: int
+
+
+class Adjustment(Answer):
+    key: str
+    period: str
+    guide: str
+    amount_fen: int
+    reason: str
+    operator: str
+
+
+class StoreRow(Answer):
+    store: str
+    orders: int
+    gmv_fen: int
+
+
+class StoreReport(Answer):
+    period: str
+    stores: list[StoreRow]
+
+
+class ValueRow(Answer):
+    first_purchases: int
+    repurchases: int
+
+
+class ValueReport(Answer):
+    period: str
+    guides: list[ValueRow]
+    stores: list[ValueRow]
+
+
+class Problem(BaseModel):
+    """Every refusal of the admin API."""
+
+    error: str = Field(description="`<field>: <reason>`, or the reason alone")
+    field: str | None = Field(description="the request field at fault (body, a query or path "
+                              "parameter, or a dotted path inside the body)")
+    reason: str
+    stored: dict[str, Any] | None = Field(None, description="409 on an idempotency key: "
+                                          "the stored result")
