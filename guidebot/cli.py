@@ -150,7 +150,7 @@ _COMMANDS: dict[str, Command] = {"demo": _demo, "serve": _serve, "sandbox": _san
                                  "db": _db, "channel": _channel}
 # Areas that add their own subcommands: each module has
 # add_commands(command: Callable[[name, help], ArgumentParser]) -> dict[name, Command].
-EXTENSIONS: tuple[str, ...] = ("guidebot.commerce.cli", "guidebot.sop.cli")
+EXTENSIONS: tuple[str, ...] = ("guidebot.commerce.cli", "guidebot.sop.cli", "guidebot.stats.cli")
 
 if __name__ == "__main__":
     raise SystemExit(main())

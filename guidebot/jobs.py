@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 Job = Callable[..., Awaitable[Any]]
+STATS_UPKEEP_S = 30  # the console's figures are at most this much behind
 LIBRARY_RELOAD_S = 5  # an edit applies within two looks (it must be the same on both)
 
 
@@ -91,6 +92,12 @@ async def run_sop_tracking(services: Services, tenant: str) -> None:
     await services.sop.track(tenant)
 
 
+async def run_stats_upkeep(services: Services, tenant: str) -> None:
+    """Add new follow events, orders and ledger entries to the daily statistics."""
+    if services.stats is not None:
+        await services.stats.upkeep(tenant)
+
+
 def schedule_defaults(scheduler: Scheduler, tenants: list[str]) -> None:
     scheduler.every(5, run_outbox_retry)
     scheduler.every(LIBRARY_RELOAD_S, run_library_reload)
@@ -101,3 +108,4 @@ def schedule_defaults(scheduler: Scheduler, tenants: list[str]) -> None:
         scheduler.every(60, run_profile_refresh, tenant)
         scheduler.every(3600, run_tag_sync, tenant)
         scheduler.every(3600, run_relation_tag_sweep, tenant)
+        scheduler.every(STATS_UPKEEP_S, run_stats_upkeep, tenant)

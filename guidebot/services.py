@@ -24,6 +24,7 @@ from guidebot.events import Event
 from guidebot.outbox import Executor, Outbox
 from guidebot.settings import Settings
 from guidebot.sop.service import SopService
+from guidebot.stats.service import StatsService
 from guidebot.wecom.client import BackoffConfig, WeComClient
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,7 @@ class Services:
 
     publisher: Publisher | None = None
     media: MediaUploads | None = None  # content_library pictures uploaded for WeCom
+    stats: StatsService | None = None  # daily statistics for the console and metrics API
 
     def client(self, tenant: str) -> WeComClient:
         return self.clients[tenant]
@@ -117,4 +119,5 @@ def build_services(settings: Settings, db: Database, *,
     contacts.welcome.pictures = pictures.resolve
     sop.upload_pictures(pictures.resolve)
     return Services(settings, db, library, clients, outbox, contacts, channels,
-                    commerce=commerce, sop=sop, media=pictures)
+                    commerce=commerce, sop=sop, media=pictures,
+                    stats=StatsService(settings, db))
