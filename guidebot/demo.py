@@ -143,7 +143,8 @@ class DemoContext:
 
 
 # Modules with `async def story(ctx: DemoContext) -> None`, run in order after contacts.
-CHAPTERS: tuple[str, ...] = ("guidebot.demo_commerce", "guidebot.sop.demo")
+CHAPTERS: tuple[str, ...] = ("guidebot.demo_commerce", "guidebot.sop.demo",
+                              "guidebot.stats.demo")
 
 
 async def _chapters(ctx: DemoContext) -> None:
