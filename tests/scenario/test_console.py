@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
 from guidebot.db.models import OutboxItem
 from guidebot.stats.definitions import yuan
 from guidebot.web.pages import console_auth
 from tests.support.console import Console, csrf_in, figure, seed, upkeep
-from tests.support.stack import Stack
+from tests.support.stack import Stack, library_copy, start_stack
 
 PAGES = ("/", "/guides", "/stores", "/customers", "/orders", "/commissions", "/sops",
-         "/outbox", "/customers/wmNOBODY", "/orders/CO-1")
+         "/content", "/outbox", "/customers/wmNOBODY", "/orders/CO-1")
 POSTS = ("/commissions/adjustments", "/commissions/settle", "/outbox/1/retry")
 
 
@@ -261,3 +263,36 @@ async def test_a_dead_outbox_row_is_shown_with_its_error_and_retried(stack: Stac
             assert again is not None and (again.status, again.attempts) == ("failed", 0)
     finally:
         await console.close()
+
+
+CARD_MESSAGE = '''text = "{{ customer.name }}，新品到店，欢迎来看看"
+
+[[attachments]]
+type = "miniprogram"
+title = "修护精华液 30ml"
+appid = "wxbrandstore0001"
+pic_media_id = "media-card-2001"
+page = "pages/goods/detail.html?id=2001"
+sku = "SKU-SERUM-02"
+'''
+
+
+async def test_content_page_shows_messages_as_a_customer_sees_them(
+        aiohttp_server: Any, tmp_path: Path, db_url: str) -> None:
+    library = library_copy(tmp_path, {"messages/console_card.toml": CARD_MESSAGE})
+    stack = await start_stack(aiohttp_server, tmp_path, db_url, library=library)
+    try:
+        status, html, _ = await Console(stack).get(
+            "/console/acme/content", headers={"Authorization": "Bearer acme-admin-token"})
+        assert status == 200
+        card = re.search(r'<article class="bubble" id="msg-console_card".*?</article>', html,
+                         re.S)
+        assert card is not None
+        shown = card.group(0)
+        assert "张晓雨，新品到店，欢迎来看看" in shown and "{{" not in shown
+        assert "修护精华液 30ml" in shown and "SKU-SERUM-02" in shown
+        assert "欢迎来到双11专场" in html and "双11主会场 | 限时满减" in html  # a link card
+        assert 'id="drops"' in html and "double12_warmup" in html
+        assert "SKU-LIPSTICK-01" in html and "¥299.00" in html  # the catalog
+    finally:
+        await stack.http.close()

@@ -28,7 +28,7 @@ LANG_COOKIE = "gb_lang"
 STATIC = Path(__file__).resolve().parents[1] / "static"
 NAV = (("overview", ""), ("guides", "guides"), ("stores", "stores"),
        ("customers", "customers"), ("orders", "orders"), ("commissions", "commissions"),
-       ("sops", "sops"), ("outbox", "outbox"))
+       ("sops", "sops"), ("content", "content"), ("outbox", "outbox"))
 HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "same-origin",
            "X-Frame-Options": "DENY", "X-Content-Type-Options": "nosniff"}
 

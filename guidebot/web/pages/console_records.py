@@ -15,10 +15,19 @@ from guidebot.contacts.views import customer_view
 from guidebot.content.reload import problems_json
 from guidebot.errors import ValidationFailed
 from guidebot.sop import views as sop_views
+from guidebot.stats import content as content_view
 from guidebot.stats.overview import parse_range
 from guidebot.stats.records import Records
 from guidebot.web.pages import console_auth as auth
-from guidebot.web.pages.console import notice, page, render, services_of, today
+from guidebot.web.pages.console import (
+    catalog,
+    language,
+    notice,
+    page,
+    render,
+    services_of,
+    today,
+)
 
 
 def _records(request: web.Request) -> Records:
@@ -127,6 +136,20 @@ async def sops(request: web.Request, who: auth.Access) -> web.StreamResponse:
 
 
 @page
+async def content(request: web.Request, who: auth.Access) -> web.StreamResponse:
+    services = services_of(request)
+    words = catalog(language(request))
+    sample = {"customer": {"name": words["content.sample_customer"]},
+              "guide": {"name": words["content.sample_guide"], "userid": "guide"},
+              "store": {"name": words["content.sample_store"]}}
+    shop = services.commerce.catalog
+    return render(request, "content.html", who=who, active="content",
+                  messages=content_view.messages(services.library, shop, sample),
+                  drops=content_view.drops(services.library),
+                  products=content_view.products(shop))
+
+
+@page
 async def outbox(request: web.Request, who: auth.Access) -> web.StreamResponse:
     rows = await _records(request).outbox(who.tenant.id)
     done = notice(request, "out.retried") if request.query.get("done") else ""
@@ -152,6 +175,7 @@ def routes(base: str) -> list[web.RouteDef]:
         web.post(f"{base}/commissions/adjustments", adjust),
         web.post(f"{base}/commissions/settle", settle),
         web.get(f"{base}/sops", sops),
+        web.get(f"{base}/content", content),
         web.get(f"{base}/outbox", outbox),
         web.post(f"{base}/outbox/{{item_id}}/retry", retry),
     ]
