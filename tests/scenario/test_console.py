@@ -11,6 +11,7 @@ from typing import Any
 from guidebot.db.models import OutboxItem
 from guidebot.stats.definitions import yuan
 from guidebot.web.pages import console_auth
+from tests.scenario.test_sop_cards import CARD_MESSAGE  # a card with the catalog's SKU
 from tests.support.console import Console, csrf_in, figure, seed, upkeep
 from tests.support.stack import Stack, library_copy, start_stack
 
@@ -265,16 +266,6 @@ async def test_a_dead_outbox_row_is_shown_with_its_error_and_retried(stack: Stac
         await console.close()
 
 
-CARD_MESSAGE = '''text = "{{ customer.name }}，新品到店，欢迎来看看"
-
-[[attachments]]
-type = "miniprogram"
-title = "修护精华液 30ml"
-appid = "wxbrandstore0001"
-pic_media_id = "media-card-2001"
-page = "pages/goods/detail.html?id=2001"
-sku = "SKU-SERUM-02"
-'''
 
 
 async def test_content_page_shows_messages_as_a_customer_sees_them(
@@ -289,9 +280,10 @@ async def test_content_page_shows_messages_as_a_customer_sees_them(
                          re.S)
         assert card is not None
         shown = card.group(0)
-        assert "张晓雨，新品到店，欢迎来看看" in shown and "{{" not in shown
-        assert "修护精华液 30ml" in shown and "SKU-SERUM-02" in shown
-        assert "欢迎来到双11专场" in html and "双11主会场 | 限时满减" in html  # a link card
+        assert "新品到店，欢迎来看看" in shown
+        assert "修护精华液 30ml" in shown and "SKU-SERUM-02" in shown and "¥599.00" in shown
+        assert "张晓雨，欢迎来到双11专场" in html and "{{" not in html  # the sample name
+        assert "双11主会场 | 限时满减" in html  # a link card
         assert 'id="drops"' in html and "double12_warmup" in html
         assert "SKU-LIPSTICK-01" in html and "¥299.00" in html  # the catalog
     finally:
