@@ -49,9 +49,8 @@ async def overview(db: Database, tenant: TenantSettings, day_from: date,
     async with db.read() as s:
         rows = await repo.per_day(s, tenant=tenant.id, day_from=day_from.isoformat(),
                                   day_to=day_to.isoformat())
-        base = await repo.customers_added_before(s, tenant=tenant.id,
-                                                 before=_start_of(day_from, tenant))
-        layers = await repo.layer_counts(s, tenant=tenant.id, end=end,
+        layers = await repo.layer_counts(s, tenant=tenant.id, start=_start_of(day_from, tenant),
+                                         end=end,
                                          new_since=end - d.NEW_WITHIN,
                                          active_since=end - d.ACTIVE_WITHIN, tiers=d.VALUE_TIERS)
     by_day = {r["day"]: r for r in rows}
@@ -67,7 +66,7 @@ async def overview(db: Database, tenant: TenantSettings, day_from: date,
     return {
         "tenant": tenant.id, "timezone": tenant.timezone,
         "from": day_from.isoformat(), "to": day_to.isoformat(),
-        "totals": {**totals, **_derived(totals), "base": base},
+        "totals": {**totals, **_derived(totals), "base": layers["base"]},
         "funnel": {"added": new_customers, "first_purchase": totals["first_purchases"],
                    "repurchase": totals["repurchases"]},
         "layers": {k: layers[k] for k in ("new", "active", "dormant", "lost")},

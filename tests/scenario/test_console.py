@@ -4,7 +4,7 @@ its forms (CSRF, adjustments, settlement, retry) and the metrics API."""
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -134,6 +134,9 @@ async def test_overview_shows_the_scenario_and_the_api_gives_the_same_figures(
     assert body["funnel"] == {"added": 4, "first_purchase": 2, "repurchase": 1}
     assert body["layers"] == {"new": 3, "active": 0, "dormant": 0, "lost": 1}
     assert body["value_tiers"] == {"high": 0, "mid": 1, "low": 1, "none": 2}
+    tomorrow = (datetime.now(stack.tenant().tz) + timedelta(days=1)).date().isoformat()
+    status, body = await stack.admin(f"/metrics/overview?from={tomorrow}&to={tomorrow}")
+    assert (body["totals"]["base"], body["totals"]["adds"]) == (4, 0)  # known before the day
     status, body = await stack.admin("/metrics/overview?from=2026-13-01")
     assert status == 400
     status, body = await stack.admin("/metrics/overview", tenant="beta")

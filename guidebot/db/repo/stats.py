@@ -130,16 +130,11 @@ async def per_key(session: AsyncSession, *, tenant: str, day_from: str, day_to: 
     return [dict(row._mapping) for row in (await session.execute(stmt)).all()]
 
 
-async def customers_added_before(session: AsyncSession, *, tenant: str, before: datetime) -> int:
-    stmt = select(func.count()).select_from(StatsCustomer).where(
-        StatsCustomer.tenant == tenant, StatsCustomer.first_added_at < before)
-    return int((await session.execute(stmt)).scalar_one())
-
-
-async def layer_counts(session: AsyncSession, *, tenant: str, end: datetime,
+async def layer_counts(session: AsyncSession, *, tenant: str, start: datetime, end: datetime,
                        new_since: datetime, active_since: datetime,
                        tiers: Sequence[tuple[str, int]]) -> dict[str, int]:
-    """Customers known by `end` in each layer and value tier (definitions: stats/definitions)."""
+    """Customers known by `end` in each layer and value tier (definitions: stats/definitions),
+    and the base: those known before `start` (one pass over the table)."""
     c = StatsCustomer
     following = c.following > 0
     is_new = following & (c.first_added_at >= new_since)
@@ -150,7 +145,8 @@ async def layer_counts(session: AsyncSession, *, tenant: str, end: datetime,
         return func.coalesce(func.sum(case((cond, 1), else_=0)), 0)
 
     columns = [count(is_new).label("new"), count(active).label("active"),
-               count(lost).label("lost"), func.count().label("known")]
+               count(lost).label("lost"), func.count().label("known"),
+               count(c.first_added_at < start).label("base")]
     tier_columns = []
     lower = None
     for name, floor in tiers:  # highest first
