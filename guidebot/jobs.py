@@ -92,15 +92,16 @@ async def run_sop_tracking(services: Services, tenant: str) -> None:
     await services.sop.track(tenant)
 
 
-async def run_stats_upkeep(services: Services, tenant: str) -> None:
+async def run_stats_upkeep(services: Services) -> None:
     """Add new follow events, orders and ledger entries to the daily statistics."""
     if services.stats is not None:
-        await services.stats.upkeep(tenant)
+        await services.stats.upkeep()
 
 
 def schedule_defaults(scheduler: Scheduler, tenants: list[str]) -> None:
     scheduler.every(5, run_outbox_retry)
     scheduler.every(LIBRARY_RELOAD_S, run_library_reload)
+    scheduler.every(STATS_UPKEEP_S, run_stats_upkeep)
     for tenant in tenants:
         scheduler.every(2, run_sop_dispatch, tenant)
         scheduler.every(30, run_sop_singletons, tenant)
@@ -108,4 +109,3 @@ def schedule_defaults(scheduler: Scheduler, tenants: list[str]) -> None:
         scheduler.every(60, run_profile_refresh, tenant)
         scheduler.every(3600, run_tag_sync, tenant)
         scheduler.every(3600, run_relation_tag_sweep, tenant)
-        scheduler.every(STATS_UPKEEP_S, run_stats_upkeep, tenant)

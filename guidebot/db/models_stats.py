@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Column, Index
+from sqlalchemy import Column, Index, Text
 from sqlmodel import Field, SQLModel
 
 from guidebot.db.types import UTCDateTime
@@ -67,10 +67,13 @@ class StatsOrderMark(SQLModel, table=True):
 
 
 class StatsWatermark(SQLModel, table=True):
-    """How far the upkeep has read one source table of one tenant."""
+    """How far the upkeep has read a source table: by id for every tenant at once (tenant "*";
+    `gaps` holds ids not yet seen below `last_id`, from transactions that had not committed,
+    as JSON {id: first seen, epoch s}), or by arrival time for one tenant's orders."""
 
     __tablename__ = "stats_watermarks"
     tenant: str = Field(primary_key=True, max_length=32)
     source: str = Field(primary_key=True, max_length=32)
     last_id: int = 0
     last_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
+    gaps: str = Field(default="{}", sa_column=Column(Text, nullable=False, default="{}"))

@@ -14,7 +14,7 @@ async def story(ctx: Any) -> None:
 
     stats = ctx.app[RUNTIME].services.stats
     tenant = ctx.settings.tenant(ctx.tenant)
-    rows = await stats.upkeep(ctx.tenant)
+    rows = await stats.upkeep()
     today = datetime.now(tenant.tz).date()
     body = await stats.overview(ctx.tenant, today, today)
     t, funnel = body["totals"], body["funnel"]

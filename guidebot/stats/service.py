@@ -22,8 +22,9 @@ class StatsService:
     def tenant(self, tenant_id: str) -> TenantSettings:
         return self._settings.tenant(tenant_id)
 
-    async def upkeep(self, tenant_id: str) -> int:
-        return await self.daily.upkeep(tenant_id)
+    async def upkeep(self) -> int:
+        """Every tenant's new rows counted (one pass: ids are shared by all tenants)."""
+        return await self.daily.upkeep()
 
     async def backfill(self, tenant_id: str) -> int:
         return await self.daily.backfill(tenant_id)

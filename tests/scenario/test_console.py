@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from guidebot.db.models import OutboxItem
+from guidebot.db.models import FollowEvent, OutboxItem
 from guidebot.stats.definitions import yuan
 from guidebot.web.pages import console_auth
 from tests.scenario.test_sop_cards import CARD_MESSAGE  # a card with the catalog's SKU
@@ -291,3 +291,29 @@ async def test_content_page_shows_messages_as_a_customer_sees_them(
         assert "SKU-LIPSTICK-01" in html and "¥299.00" in html  # the catalog
     finally:
         await stack.http.close()
+
+
+async def test_an_id_that_commits_late_is_counted_once_by_job_and_backfill(
+        stack: Stack) -> None:
+    """PostgreSQL may commit a transaction after one that took a later id: the skipped id is
+    a gap, looked up again on every run, counted when it appears and never twice."""
+    stats = stack.runtime.services.stats
+    assert stats is not None
+    db = stack.runtime.services.db
+    now = datetime.now(UTC)
+
+    async def add(row_id: int, customer: str) -> None:
+        async with db.write() as s:
+            s.add(FollowEvent(id=row_id, tenant="acme", guide="lina", external_userid=customer,
+                              action="added", at=now))
+
+    await add(1000, "wmLATE2")
+    assert await upkeep(stack) == 1
+    await add(990, "wmLATE1")  # an earlier id, committed after 1000 was read
+    assert await upkeep(stack) == 1
+    assert await upkeep(stack) == 0
+    today = now.astimezone(stack.tenant().tz).date()
+    body = await stats.overview("acme", today, today)
+    assert (body["totals"]["adds_other"], body["totals"]["new_customers_other"]) == (2, 2)
+    await stats.backfill("acme")
+    assert await stats.overview("acme", today, today) == body

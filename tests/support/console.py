@@ -65,10 +65,10 @@ async def seed(stack: Stack) -> Seeded:
                   (c["external_userid"], d["external_userid"]))
 
 
-async def upkeep(stack: Stack, tenant: str = "acme") -> int:
+async def upkeep(stack: Stack) -> int:
     stats = stack.runtime.services.stats
     assert stats is not None
-    return await stats.upkeep(tenant)
+    return await stats.upkeep()
 
 
 class Console:

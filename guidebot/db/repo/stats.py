@@ -35,17 +35,25 @@ async def get_watermark(session: AsyncSession, *, tenant: str, source: str) -> S
     return found
 
 
-async def follow_events_after(session: AsyncSession, *, tenant: str, after_id: int,
-                              limit: int) -> Sequence[FollowEvent]:
-    stmt = (select(FollowEvent).where(FollowEvent.tenant == tenant, FollowEvent.id > after_id)
-            .order_by(FollowEvent.id).limit(limit))
-    return (await session.execute(stmt)).scalars().all()
+SOURCES: dict[str, Any] = {"follow_events": FollowEvent, "ledger": LedgerEntry}
 
 
-async def ledger_after(session: AsyncSession, *, tenant: str, after_id: int,
-                       limit: int) -> Sequence[LedgerEntry]:
-    stmt = (select(LedgerEntry).where(LedgerEntry.tenant == tenant, LedgerEntry.id > after_id)
-            .order_by(LedgerEntry.id).limit(limit))
+async def rows_after(session: AsyncSession, *, source: str, after_id: int, limit: int,
+                     tenant: str | None = None, upto: int | None = None) -> Sequence[Any]:
+    """Rows of a source table past an id, in id order (every tenant's unless one is named)."""
+    table = SOURCES[source]
+    stmt = select(table).where(table.id > after_id)
+    if tenant is not None:
+        stmt = stmt.where(table.tenant == tenant)
+    if upto is not None:
+        stmt = stmt.where(table.id <= upto)
+    return (await session.execute(stmt.order_by(table.id).limit(limit))).scalars().all()
+
+
+async def rows_with_ids(session: AsyncSession, *, source: str,
+                        ids: Sequence[int]) -> Sequence[Any]:
+    table = SOURCES[source]
+    stmt = select(table).where(table.id.in_(list(ids))).order_by(table.id)
     return (await session.execute(stmt)).scalars().all()
 
 

@@ -64,6 +64,7 @@ def upgrade() -> None:
         sa.Column('source', _S(length=32), nullable=False),
         sa.Column('last_id', sa.Integer(), nullable=False),
         sa.Column('last_at', guidebot.db.types.UTCDateTime(), nullable=True),
+        sa.Column('gaps', sa.Text(), nullable=False),
         sa.PrimaryKeyConstraint('tenant', 'source'))
     # The upkeep reads new orders by arrival time (orders have no serial id).
     op.create_index('ix_stats_orders_received', 'commerce_orders', ['tenant', 'received_at'])
