@@ -49,7 +49,7 @@ def upgrade() -> None:
         sa.Column('last_paid_at', guidebot.db.types.UTCDateTime(), nullable=True),
         sa.PrimaryKeyConstraint('tenant', 'external_userid'))
     op.create_index('ix_stats_customers_layer', 'stats_customers',
-                    ['tenant', 'following', 'last_paid_at'])
+                    ['tenant', 'first_added_at', 'following', 'last_paid_at', 'gmv_fen'])
     op.create_table(
         'stats_order_marks',
         sa.Column('tenant', _S(length=32), nullable=False),
