@@ -26,7 +26,7 @@ from guidebot.web.api import sop as sop_api
 from guidebot.web.api import usage as usage_api
 from guidebot.web.auth import admin_auth
 from guidebot.web.keys import SERVICES
-from guidebot.web.pages import guide_tasks, operator, sidebar
+from guidebot.web.pages import console, guide_tasks, operator, sidebar
 from guidebot.web.webhooks import orders as orders_webhook
 from guidebot.wecom.client import BackoffConfig
 from guidebot.wecom.crypto import CallbackCrypto
@@ -94,6 +94,7 @@ def create_app(settings: Settings, *, start_jobs: bool = True, workers: int = 25
     app.add_routes(usage_api.routes())
     commerce_api.install(app)
     kf_api.install(app)
+    console.install(app)
     app.add_routes([web.get("/healthz", healthz), web.get("/metrics", metrics)])
     app.on_response_prepare.append(_count_orders)
     app.on_startup.append(_start)

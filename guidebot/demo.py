@@ -181,7 +181,8 @@ class DemoContext:
 
 
 # Modules with `async def story(ctx: DemoContext) -> None`, run in order after contacts.
-CHAPTERS: tuple[str, ...] = ("guidebot.demo_commerce", "guidebot.demo_sop")
+CHAPTERS: tuple[str, ...] = ("guidebot.demo_commerce", "guidebot.demo_sop",
+                              "guidebot.stats.demo")
 
 
 async def _chapters(ctx: DemoContext) -> None:

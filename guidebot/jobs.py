@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 Job = Callable[..., Awaitable[Any]]
+STATS_UPKEEP_S = 30  # the console's figures are at most this much behind
 LIBRARY_RELOAD_S = 5  # an edit applies within two looks (it must be the same on both)
 
 
@@ -103,9 +104,15 @@ async def run_guide_names(services: Services, tenant: str) -> None:
     await services.directory.name_missing(tenant)
 
 
+async def run_stats_upkeep(services: Services) -> None:
+    """Add new follow events, orders and ledger entries to the daily statistics."""
+    await services.stats.upkeep()
+
+
 def schedule_defaults(scheduler: Scheduler, tenants: list[str]) -> None:
     scheduler.every(5, run_outbox_retry)
     scheduler.every(LIBRARY_RELOAD_S, run_library_reload)
+    scheduler.every(STATS_UPKEEP_S, run_stats_upkeep)
     for tenant in tenants:
         scheduler.every(2, run_sop_dispatch, tenant)
         scheduler.every(30, run_sop_singletons, tenant)

@@ -34,6 +34,7 @@ from guidebot.sidebar.service import SidebarService
 from guidebot.sidebar.tickets import AgentTickets
 from guidebot.sop.executors import SopExecutors
 from guidebot.sop.service import SopClock, SopService
+from guidebot.stats.service import StatsService
 from guidebot.wecom.client import BackoffConfig, WeComClient
 
 log = logging.getLogger(__name__)
@@ -61,6 +62,7 @@ class Services:
     chat: ChatRouter  # reply routing: rules, FAQ, catalog, LLM (guidebot/chat/routing.py)
     guide_chat: GuideChat  # guide commands in the app chat
     metrics: Metrics  # /metrics figures (guidebot/metrics.py)
+    stats: StatsService  # daily statistics for the console and metrics API
 
     def client(self, tenant: str) -> WeComClient:
         return self.clients[tenant]
@@ -145,4 +147,5 @@ def build_services(settings: Settings, db: Database, *,
         welcome=welcome, channels=ChannelService(db, client_for, tags, library),
         commerce=commerce, sop=sop, media=media, sidebar=sidebar,
         directory=DirectoryService(db, client_for, library), kf=kf, chat=chat,
-        guide_chat=guide_chat, metrics=metrics)
+        guide_chat=guide_chat, metrics=metrics,
+        stats=StatsService(settings, db))

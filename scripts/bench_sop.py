@@ -40,6 +40,7 @@ from benchkit import bench_config, free_port  # noqa: E402
 from sqlalchemy import Column, Integer, MetaData, String, Table, func, insert, select  # noqa: E402
 
 from guidebot.cli import loop_factory  # noqa: E402
+from guidebot.content.sop_spec import Audience  # noqa: E402
 from guidebot.db.engine import Database  # noqa: E402
 from guidebot.db.migrate import upgrade_async  # noqa: E402
 from guidebot.db.models import Customer, Follow, Guide, Tenant  # noqa: E402
@@ -48,7 +49,6 @@ from guidebot.db.repo import sop_plan  # noqa: E402
 from guidebot.server import SWITCH_INTERVAL_S  # noqa: E402
 from guidebot.services import build_services  # noqa: E402
 from guidebot.settings import Settings, load_settings  # noqa: E402
-from guidebot.sop.spec import Audience  # noqa: E402
 
 T0 = datetime(2026, 11, 20, 4, 0, tzinfo=UTC)  # 12:00 in Shanghai
 CHUNK = 20_000

@@ -1,0 +1,81 @@
+"""Daily statistics kept incrementally from the source tables (guidebot/stats/daily.py)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Column, Index, Text
+from sqlmodel import Field, SQLModel
+
+from guidebot.db.types import UTCDateTime
+
+
+class StatsDaily(SQLModel, table=True):
+    """One tenant × store × guide × day (tenant timezone); '' stands for no store / no guide."""
+
+    __tablename__ = "stats_daily"
+    __table_args__ = (Index("ix_stats_daily_day", "tenant", "day"),)
+    tenant: str = Field(primary_key=True, max_length=32)
+    day: str = Field(primary_key=True, max_length=10)  # YYYY-MM-DD
+    store_id: str = Field(primary_key=True, max_length=64)
+    guide: str = Field(primary_key=True, max_length=64)
+    adds_code: int = 0  # adds through one of guidebot's channel codes
+    adds_other: int = 0
+    deletions: int = 0  # by the guide or by the customer
+    new_customers_code: int = 0  # a customer's first add ever, through a channel code
+    new_customers_other: int = 0
+    first_purchases: int = 0
+    repurchases: int = 0
+    orders: int = 0  # credited to a guide (share_link or exclusive_guide)
+    gmv_fen: int = 0
+    orders_new: int = 0  # of those, from customers a channel code brought
+    gmv_new_fen: int = 0
+    orders_all: int = 0  # every paid order, whoever is credited
+    gmv_all_fen: int = 0
+    commission_fen: int = 0  # ledger entries (earn, clawback, adjustment) created that day
+
+
+class StatsCustomer(SQLModel, table=True):
+    """What the layers need of one customer, kept alongside the daily rows."""
+
+    __tablename__ = "stats_customers"
+    # covers the layers query: one index scan, no table lookups
+    __table_args__ = (Index("ix_stats_customers_layer", "tenant", "first_added_at", "following",
+                            "last_paid_at", "gmv_fen"),)
+    tenant: str = Field(primary_key=True, max_length=32)
+    external_userid: str = Field(primary_key=True, max_length=128)
+    first_added_at: datetime | None = Field(default=None,
+                                            sa_column=Column(UTCDateTime(), nullable=True))
+    via_code: bool = False
+    following: int = 0  # active follow relations
+    orders: int = 0
+    gmv_fen: int = 0
+    first_order_no: str | None = Field(default=None, max_length=64)
+    first_paid_at: datetime | None = Field(default=None,
+                                           sa_column=Column(UTCDateTime(), nullable=True))
+    last_paid_at: datetime | None = Field(default=None,
+                                          sa_column=Column(UTCDateTime(), nullable=True))
+
+
+class StatsOrderMark(SQLModel, table=True):
+    """An order already counted, with the cell it was counted in (first purchases move)."""
+
+    __tablename__ = "stats_order_marks"
+    tenant: str = Field(primary_key=True, max_length=32)
+    order_no: str = Field(primary_key=True, max_length=64)
+    day: str = Field(max_length=10)
+    store_id: str = Field(max_length=64)
+    guide: str = Field(max_length=64)
+
+
+class StatsWatermark(SQLModel, table=True):
+    """How far the upkeep has read a source table: by id for every tenant at once (tenant "*";
+    `gaps` holds ids not yet seen below `last_id`, from transactions that had not committed,
+    as JSON {id: first seen, epoch s}), or by arrival time for one tenant's orders."""
+
+    __tablename__ = "stats_watermarks"
+    tenant: str = Field(primary_key=True, max_length=32)
+    source: str = Field(primary_key=True, max_length=32)
+    last_id: int = 0
+    last_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
+    gaps: str = Field(default="{}", sa_column=Column(Text, nullable=False, default="{}"))

@@ -1,0 +1,122 @@
+"""Queries behind the console's record pages: guides and stores, customer search, orders,
+the outbox's pending and dead rows (and putting a dead row back in the queue)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import case, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from guidebot.db.models import CorpTag, Customer, CustomerTag, Follow, Guide, OutboxItem, Store
+from guidebot.db.models_commerce import Order
+from guidebot.db.models_sop import SopTask
+
+
+async def guide_rows(session: AsyncSession, *, tenant: str) -> list[dict[str, Any]]:
+    """Every guide with their store, current customers and 群发 task confirmation counts."""
+    active = (select(Follow.guide, func.count().label("n"))
+              .where(Follow.tenant == tenant, Follow.status == "active")
+              .group_by(Follow.guide).subquery())
+    delivered = SopTask.status.in_(["sent", "confirmed"])
+    tasks = (select(SopTask.guide, func.sum(case((delivered, 1), else_=0)).label("sent"),
+                    func.sum(case((SopTask.status == "confirmed", 1), else_=0)).label("ok"))
+             .where(SopTask.tenant == tenant, SopTask.kind == "guide_task")
+             .group_by(SopTask.guide).subquery())
+    stmt = (select(Guide.userid, Guide.name, Guide.store_id, Store.name,
+                   func.coalesce(active.c.n, 0), func.coalesce(tasks.c.sent, 0),
+                   func.coalesce(tasks.c.ok, 0))
+            .outerjoin(Store, (Store.tenant == Guide.tenant) & (Store.store_id == Guide.store_id))
+            .outerjoin(active, active.c.guide == Guide.userid)
+            .outerjoin(tasks, tasks.c.guide == Guide.userid)
+            .where(Guide.tenant == tenant).order_by(Guide.userid))
+    return [{"guide": u, "name": n or "", "store_id": s or "", "store_name": sn or "",
+             "customers": int(c), "tasks_sent": int(ts), "tasks_confirmed": int(tc)}
+            for u, n, s, sn, c, ts, tc in (await session.execute(stmt)).all()]
+
+
+async def store_names(session: AsyncSession, *, tenant: str) -> dict[str, str]:
+    stmt = select(Store.store_id, Store.name).where(Store.tenant == tenant)
+    return {s: n or "" for s, n in (await session.execute(stmt)).all()}
+
+
+async def tag_names(session: AsyncSession, *, tenant: str) -> list[str]:
+    stmt = (select(CorpTag.name).where(CorpTag.tenant == tenant, CorpTag.deleted.is_(False))
+            .distinct().order_by(CorpTag.name))
+    return list((await session.execute(stmt)).scalars())
+
+
+async def search_customers(session: AsyncSession, *, tenant: str, text: str, tag: str,
+                           guide: str, limit: int) -> list[dict[str, Any]]:
+    """Customers whose name, id or follow remark (the state of their add) contains `text`,
+    who carry the tag named `tag` and follow `guide` (each filter only when given)."""
+    stmt = select(Customer).where(Customer.tenant == tenant)
+    if text:
+        like = f"%{text.replace('%', '').replace('_', '')}%"
+        remark = select(Follow.id).where(
+            Follow.tenant == tenant, Follow.external_userid == Customer.external_userid,
+            Follow.state.ilike(like))
+        stmt = stmt.where(or_(Customer.name.ilike(like), Customer.external_userid.ilike(like),
+                              remark.exists()))
+    if tag:
+        tagged = (select(CustomerTag.external_userid)
+                  .join(CorpTag, (CorpTag.tenant == CustomerTag.tenant)
+                        & (CorpTag.tag_id == CustomerTag.tag_id))
+                  .where(CustomerTag.tenant == tenant, CorpTag.name == tag,
+                         CustomerTag.external_userid == Customer.external_userid))
+        stmt = stmt.where(tagged.exists())
+    if guide:
+        follows = select(Follow.id).where(
+            Follow.tenant == tenant, Follow.guide == guide,
+            Follow.external_userid == Customer.external_userid)
+        stmt = stmt.where(follows.exists())
+    stmt = stmt.order_by(Customer.created_at.desc(), Customer.external_userid).limit(limit)
+    customers = list((await session.execute(stmt)).scalars())
+    ids = [c.external_userid for c in customers]
+    guides: dict[str, list[str]] = {}
+    if ids:
+        rows = await session.execute(
+            select(Follow.external_userid, Follow.guide, Follow.status)
+            .where(Follow.tenant == tenant, Follow.external_userid.in_(ids))
+            .order_by(Follow.added_at))
+        for ext, g, status in rows.all():
+            guides.setdefault(ext, []).append(g if status == "active" else f"({g})")
+    return [{"external_userid": c.external_userid, "name": c.name,
+             "added_at": c.created_at, "guides": guides.get(c.external_userid, [])}
+            for c in customers]
+
+
+async def orders_between(session: AsyncSession, *, tenant: str, start: datetime,
+                         end: datetime, limit: int) -> Sequence[Order]:
+    stmt = (select(Order).where(Order.tenant == tenant, Order.paid_at >= start,
+                                Order.paid_at < end)
+            .order_by(Order.paid_at.desc(), Order.order_no).limit(limit))
+    return (await session.execute(stmt)).scalars().all()
+
+
+async def outbox_rows(session: AsyncSession, *, tenant: str, statuses: Sequence[str],
+                      limit: int) -> Sequence[OutboxItem]:
+    stmt = (select(OutboxItem).where(OutboxItem.tenant == tenant,
+                                     OutboxItem.status.in_(list(statuses)))
+            .order_by(OutboxItem.id.desc()).limit(limit))
+    return (await session.execute(stmt)).scalars().all()
+
+
+async def requeue_dead(session: AsyncSession, *, tenant: str, item_id: int,
+                       now: datetime) -> bool:
+    """A dead row back to failed and due now, with a fresh attempt count (the outbox retry
+    job picks it up); False when the row is not this tenant's or not dead."""
+    stmt = (update(OutboxItem)
+            .where(OutboxItem.id == item_id, OutboxItem.tenant == tenant,
+                   OutboxItem.status == "dead")
+            .values(status="failed", due_at=now, attempts=0, updated_at=now))
+    result = await session.execute(stmt)
+    return bool(getattr(result, "rowcount", 0))
+
+
+async def task_rows(session: AsyncSession, *, tenant: str, limit: int) -> Sequence[SopTask]:
+    stmt = (select(SopTask).where(SopTask.tenant == tenant)
+            .order_by(SopTask.id.desc()).limit(limit))
+    return (await session.execute(stmt)).scalars().all()

@@ -1,0 +1,50 @@
+"""The console's content page: every message rendered as a customer sees it (sample names
+filled in, link and mini-program cards with the catalog's product), the drops, the catalog."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from jinja2 import TemplateError
+
+from guidebot.commerce.catalog import Catalog
+from guidebot.content import render
+from guidebot.content.library import Library
+
+
+def _card(item: Mapping[str, Any], catalog: Catalog) -> dict[str, Any]:
+    kind = str(item.get("type", ""))
+    product = catalog.get(item.get("sku"))
+    return {"type": kind, "title": item.get("title", "") or (product.name if product else ""),
+            "desc": item.get("desc", ""), "url": item.get("url", ""),
+            "page": item.get("page", "") or (product.page if product else ""),
+            "sku": item.get("sku", ""), "price_fen": product.price_fen if product else None,
+            "picture": item.get("pic_file", "") or item.get("file", "")}
+
+
+def messages(library: Library, catalog: Catalog,
+             sample: Mapping[str, Mapping[str, str]]) -> list[dict[str, Any]]:
+    out = []
+    for message_id, message in sorted(library.messages.items()):
+        try:
+            text = render.render(message.text, sample)
+        except TemplateError as exc:  # shown, not a 500 (validation refuses such files)
+            text = f"[{type(exc).__name__}]"
+        out.append({"id": message_id, "text": text,
+                    "cards": [_card(a, catalog) for a in message.attachments]})
+    return out
+
+
+def drops(library: Library) -> list[dict[str, Any]]:
+    return [{"id": d.id, "title": d.title, "enabled": d.enabled, "when": d.cron or d.at,
+             "channel": d.channel, "message": d.message,
+             "stores": list(d.audience.stores), "tags_any": list(d.audience.tags_any),
+             "tags_none": list(d.audience.tags_none)}
+            for d in sorted(library.drops.values(), key=lambda d: d.id)]
+
+
+def products(catalog: Catalog) -> list[dict[str, Any]]:
+    return [{"sku": p.sku, "name": p.name, "category": p.category, "page": p.page,
+             "price_fen": p.price_fen} for p in sorted(catalog.products.values(),
+                                                         key=lambda p: p.sku)]

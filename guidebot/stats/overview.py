@@ -1,0 +1,86 @@
+"""The figures of the data centre, read from the daily statistics only (never raw events)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from guidebot.db.engine import Database
+from guidebot.db.repo import stats as repo
+from guidebot.errors import ValidationFailed
+from guidebot.settings import TenantSettings
+from guidebot.stats import definitions as d
+
+MAX_DAYS = 366
+
+
+def parse_range(raw_from: str | None, raw_to: str | None, today: date) -> tuple[date, date]:
+    """?from=&to= as dates (default: the 30 days up to today); at most a year, from ≤ to."""
+    try:
+        day_to = date.fromisoformat(raw_to) if raw_to else today
+        day_from = date.fromisoformat(raw_from) if raw_from else day_to - timedelta(days=29)
+    except ValueError as exc:
+        raise ValidationFailed("from and to must be dates as YYYY-MM-DD") from exc
+    if day_from > day_to:
+        raise ValidationFailed("from must not be after to")
+    if (day_to - day_from).days >= MAX_DAYS:
+        raise ValidationFailed(f"a range covers at most {MAX_DAYS} days")
+    return day_from, day_to
+
+
+def _start_of(day: date, tenant: TenantSettings) -> datetime:
+    return datetime.combine(day, time(0), tzinfo=tenant.tz)
+
+
+def _totals(rows: list[dict[str, Any]]) -> dict[str, int]:
+    return {name: sum(int(r[name]) for r in rows) for name in repo.COUNTS}
+
+
+def _derived(t: dict[str, int]) -> dict[str, Any]:
+    adds = t["adds_code"] + t["adds_other"]
+    return {"adds": adds, "net_growth": adds - t["deletions"],
+            "orders_existing": t["orders"] - t["orders_new"],
+            "gmv_existing_fen": t["gmv_fen"] - t["gmv_new_fen"]}
+
+
+async def overview(db: Database, tenant: TenantSettings, day_from: date,
+                   day_to: date) -> dict[str, Any]:
+    end = _start_of(day_to + timedelta(days=1), tenant)
+    async with db.read() as s:
+        rows = await repo.per_day(s, tenant=tenant.id, day_from=day_from.isoformat(),
+                                  day_to=day_to.isoformat())
+        layers = await repo.layer_counts(s, tenant=tenant.id, start=_start_of(day_from, tenant),
+                                         end=end,
+                                         new_since=end - d.NEW_WITHIN,
+                                         active_since=end - d.ACTIVE_WITHIN, tiers=d.VALUE_TIERS)
+    by_day = {r["day"]: r for r in rows}
+    days = []
+    for n in range((day_to - day_from).days + 1):
+        key = (day_from + timedelta(days=n)).isoformat()
+        row = {name: int(by_day[key][name]) if key in by_day else 0 for name in repo.COUNTS}
+        days.append({"day": key, **row, **_derived(row)})
+    totals = _totals(rows)
+    new_customers = totals["new_customers_code"] + totals["new_customers_other"]
+    tiers = {name: layers[f"tier_{name}"] for name, _ in d.VALUE_TIERS}
+    tiers["none"] = layers["known"] - sum(tiers.values())
+    return {
+        "tenant": tenant.id, "timezone": tenant.timezone,
+        "from": day_from.isoformat(), "to": day_to.isoformat(),
+        "totals": {**totals, **_derived(totals), "base": layers["base"]},
+        "funnel": {"added": new_customers, "first_purchase": totals["first_purchases"],
+                   "repurchase": totals["repurchases"]},
+        "layers": {k: layers[k] for k in ("new", "active", "dormant", "lost")},
+        "value_tiers": tiers,
+        "days": days,
+    }
+
+
+async def per_key(db: Database, tenant: TenantSettings, day_from: date, day_to: date,
+                  key: str) -> list[dict[str, Any]]:
+    """Totals per guide or per store over the range, most GMV first."""
+    async with db.read() as s:
+        rows = await repo.per_key(s, tenant=tenant.id, day_from=day_from.isoformat(),
+                                  day_to=day_to.isoformat(), key=key)
+    out = [{"key": r["key"], **{n: int(r[n]) for n in repo.COUNTS},
+            **_derived({n: int(r[n]) for n in repo.COUNTS})} for r in rows]
+    return sorted(out, key=lambda r: (-r["gmv_fen"], -r["adds"], r["key"]))

@@ -1,0 +1,58 @@
+"""Read models of the console's record pages (guides, customers, orders, outbox) and the
+one write it offers outside commerce: putting a dead outbox row back in the queue."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from guidebot.db.engine import Database
+from guidebot.db.repo import console as repo
+from guidebot.db.types import utcnow
+from guidebot.settings import TenantSettings
+
+PAGE = 200
+
+
+class Records:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def guides(self, tenant: str) -> list[dict[str, Any]]:
+        async with self._db.read() as s:
+            return await repo.guide_rows(s, tenant=tenant)
+
+    async def store_names(self, tenant: str) -> dict[str, str]:
+        async with self._db.read() as s:
+            return await repo.store_names(s, tenant=tenant)
+
+    async def tag_names(self, tenant: str) -> list[str]:
+        async with self._db.read() as s:
+            return await repo.tag_names(s, tenant=tenant)
+
+    async def search(self, tenant: str, *, text: str = "", tag: str = "",
+                     guide: str = "") -> list[dict[str, Any]]:
+        async with self._db.read() as s:
+            return await repo.search_customers(s, tenant=tenant, text=text.strip()[:64],
+                                               tag=tag, guide=guide, limit=PAGE)
+
+    async def orders(self, tenant: TenantSettings, day_from: date,
+                     day_to: date) -> list[Any]:
+        start = datetime.combine(day_from, time(0), tzinfo=tenant.tz)
+        end = datetime.combine(day_to + timedelta(days=1), time(0), tzinfo=tenant.tz)
+        async with self._db.read() as s:
+            return list(await repo.orders_between(s, tenant=tenant.id, start=start, end=end,
+                                                  limit=PAGE))
+
+    async def outbox(self, tenant: str) -> dict[str, list[Any]]:
+        async with self._db.read() as s:
+            pending = await repo.outbox_rows(s, tenant=tenant,
+                                             statuses=["pending", "sending", "failed"],
+                                             limit=PAGE)
+            dead = await repo.outbox_rows(s, tenant=tenant, statuses=["dead"], limit=PAGE)
+            tasks = await repo.task_rows(s, tenant=tenant, limit=PAGE)
+        return {"pending": list(pending), "dead": list(dead), "tasks": list(tasks)}
+
+    async def requeue(self, tenant: str, item_id: int) -> bool:
+        async with self._db.write() as s:
+            return await repo.requeue_dead(s, tenant=tenant, item_id=item_id, now=utcnow())

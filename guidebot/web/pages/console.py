@@ -1,0 +1,173 @@
+"""The HQ console: sign-in, sign-out and the page frame (language, navigation, CSRF); the
+pages themselves are in console_pages.py. zh-CN by default, English by ?lang=en (kept in a
+cookie); the wording is in guidebot/templates/console/i18n/."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+from aiohttp import web
+from jinja2 import Environment, PackageLoader, select_autoescape
+
+from guidebot.errors import NotFound, ValidationFailed
+from guidebot.services import Services
+from guidebot.settings import TenantSettings
+from guidebot.stats import definitions
+from guidebot.web.keys import SERVICES
+from guidebot.web.pages import console_auth as auth
+
+LANGS = ("zh-CN", "en")
+LANG_COOKIE = "gb_lang"
+STATIC = Path(__file__).resolve().parents[1] / "static"
+NAV = (("overview", ""), ("guides", "guides"), ("stores", "stores"),
+       ("customers", "customers"), ("orders", "orders"), ("commissions", "commissions"),
+       ("sops", "sops"), ("content", "content"), ("outbox", "outbox"))
+HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "same-origin",
+           "X-Frame-Options": "DENY", "X-Content-Type-Options": "nosniff"}
+
+_ENV = Environment(loader=PackageLoader("guidebot", "templates"),
+                   autoescape=select_autoescape(["html"]))
+_ENV.globals.update(yuan=definitions.yuan, percent=definitions.percent,
+                    figures=definitions.FIGURES)
+
+Page = Callable[[web.Request, auth.Access], Awaitable[web.StreamResponse]]
+
+
+@cache
+def catalog(lang: str) -> dict[str, str]:
+    text = resources.files("guidebot").joinpath(f"templates/console/i18n/{lang}.json")
+    return dict(json.loads(text.read_text(encoding="utf-8")))
+
+
+def language(request: web.Request) -> str:
+    wanted = request.query.get("lang") or request.cookies.get(LANG_COOKIE, "")
+    return wanted if wanted in LANGS else LANGS[0]
+
+
+def services_of(request: web.Request) -> Services:
+    return request.app[SERVICES]
+
+
+def render(request: web.Request, template: str, *, who: auth.Access | None = None,
+           active: str = "", status: int = 200, **context: Any) -> web.Response:
+    lang = language(request)
+    words = catalog(lang)
+    other = LANGS[1] if lang == LANGS[0] else LANGS[0]
+    query = {k: v for k, v in request.query.items() if k != "lang"}
+    query["lang"] = other
+    html = _ENV.get_template(f"console/{template}").render(
+        t=lambda key: words.get(key, key), lang=lang, other_lang=other,
+        lang_query=urlencode(query), who=who, active=active,
+        nav=NAV, tenant_id=who.tenant.id if who else "", **context)
+    response = web.Response(text=html, content_type="text/html", status=status,
+                            headers=HEADERS)
+    if request.query.get("lang") in LANGS:
+        response.set_cookie(LANG_COOKIE, lang, path=auth.PATH, samesite="Lax",
+                            max_age=365 * 86400)
+    return response
+
+
+def notice(request: web.Request, key: str) -> str:
+    return catalog(language(request)).get(key, key)
+
+
+def page(handler: Page) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    """A page under /console/{tenant}/: the caller's access checked first, POSTs' CSRF too."""
+
+    async def wrapped(request: web.Request) -> web.StreamResponse:
+        tenant = services_of(request).settings.tenants.get(request.match_info["tenant"])
+        if tenant is None:
+            raise web.HTTPNotFound()
+        who = auth.access(request, tenant)
+        if request.method == "POST":
+            await auth.check_csrf(request, who)
+        try:
+            return await handler(request, who)
+        except ValidationFailed as exc:
+            return render(request, "error.html", who=who, status=400, message=str(exc))
+        except NotFound as exc:
+            return render(request, "error.html", who=who, status=404, message=str(exc))
+
+    return wrapped
+
+
+def today(tenant: TenantSettings) -> Any:
+    return datetime.now(tenant.tz).date()
+
+
+def _safe_next(raw: str, tenant: str) -> str:
+    home = f"{auth.PATH}{tenant}/"
+    return raw if raw.startswith(home) and "//" not in raw[1:] else home
+
+
+async def login_form(request: web.Request) -> web.Response:
+    csrf = auth.login_csrf(request)
+    response = render(request, "login.html", csrf=csrf, failed=False,
+                      tenant=request.query.get("tenant", ""),
+                      next=request.query.get("next", ""))
+    response.set_cookie(auth.LOGIN_CSRF_COOKIE, csrf, path=auth.PATH, httponly=True,
+                        samesite="Strict", secure=request.secure)
+    return response
+
+
+async def login(request: web.Request) -> web.StreamResponse:
+    form = await request.post()
+    if not auth.login_csrf_ok(request, str(form.get(auth.CSRF_FIELD, ""))):
+        raise web.HTTPForbidden(text="missing or wrong CSRF token")
+    tenant_id = str(form.get("tenant", "")).strip()
+    tenant = services_of(request).settings.tenants.get(tenant_id)
+    if tenant is None or not auth.token_matches(tenant, str(form.get("token", ""))):
+        return render(request, "login.html", status=401, failed=True,
+                      csrf=request.cookies[auth.LOGIN_CSRF_COOKIE], tenant=tenant_id,
+                      next=str(form.get("next", "")))
+    response = web.HTTPSeeOther(_safe_next(str(form.get("next", "")), tenant.id))
+    auth.set_session(response, tenant, secure=request.secure)
+    raise response
+
+
+async def logout(request: web.Request) -> web.StreamResponse:
+    form = await request.post()
+    tenant = services_of(request).settings.tenants.get(str(form.get("tenant", "")))
+    if tenant is None:
+        raise web.HTTPForbidden(text="unknown tenant")
+    who = auth.access(request, tenant)
+    await auth.check_csrf(request, who)
+    response = web.HTTPSeeOther(f"{auth.PATH}login")
+    auth.clear_session(response)
+    raise response
+
+
+async def index(request: web.Request) -> web.StreamResponse:
+    claimed = auth.cookie_tenant(request.cookies.get(auth.COOKIE, ""))
+    tenants = services_of(request).settings.tenants
+    if claimed is not None and claimed in tenants and auth.verify(
+            tenants[claimed], request.cookies[auth.COOKIE]):
+        raise web.HTTPSeeOther(f"{auth.PATH}{claimed}/")
+    raise web.HTTPSeeOther(f"{auth.PATH}login")
+
+
+def routes() -> list[web.RouteDef | web.StaticDef]:
+    from guidebot.web.pages import console_pages
+
+    return [
+        web.get("/console", index), web.get("/console/", index),
+        web.get("/console/login", login_form), web.post("/console/login", login),
+        web.post("/console/logout", logout),
+        web.static("/console/static", STATIC),
+        *console_pages.routes(),
+    ]
+
+
+def install(app: web.Application) -> None:
+    """The console's pages and the metrics API (one line in the app factory)."""
+    from guidebot.web.api import metrics
+
+    app.add_routes(routes())
+    app.add_routes(metrics.routes())

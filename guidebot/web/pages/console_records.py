@@ -1,0 +1,181 @@
+"""The console's record pages: customers, orders with their evidence, commissions
+(statements, adjustments, settlement, CSV), SOPs (validation, timeline preview) and the
+tasks and outbox (pending, dead-lettered, retry)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from aiohttp import web
+
+from guidebot.commerce import periods, statements
+from guidebot.commerce.ledger import PeriodSettled
+from guidebot.contacts.views import customer_view
+from guidebot.content.reload import problems_json
+from guidebot.errors import ValidationFailed
+from guidebot.sop import views as sop_views
+from guidebot.stats import content as content_view
+from guidebot.stats.overview import parse_range
+from guidebot.stats.records import Records
+from guidebot.web.pages import console_auth as auth
+from guidebot.web.pages.console import (
+    catalog,
+    language,
+    notice,
+    page,
+    render,
+    services_of,
+    today,
+)
+
+
+def _records(request: web.Request) -> Records:
+    stats = services_of(request).stats
+    assert stats is not None
+    return stats.records
+
+
+@page
+async def customers(request: web.Request, who: auth.Access) -> web.StreamResponse:
+    q = {k: request.query.get(k, "") for k in ("q", "tag", "guide")}
+    records = _records(request)
+    found = await records.search(who.tenant.id, text=q["q"], tag=q["tag"], guide=q["guide"])
+    return render(request, "customers.html", who=who, active="customers", q=q, rows=found,
+                  tags=await records.tag_names(who.tenant.id),
+                  guides=await records.guides(who.tenant.id))
+
+
+@page
+async def customer(request: web.Request, who: auth.Access) -> web.StreamResponse:
+    view = await customer_view(services_of(request).db, who.tenant,
+                               request.match_info["external_userid"])
+    return render(request, "customer.html", who=who, active="customers", c=view)
+
+
+@page
+async def orders(request: web.Request, who: auth.Access) -> web.StreamResponse:
+    day_from, day_to = parse_range(request.query.get("from"), request.query.get("to"),
+                                   today(who.tenant))
+    rows = await _records(request).orders(who.tenant, day_from, day_to)
+    return render(request, "orders.html", who=who, active="orders", rows=rows,
+                  range={"from": day_from.isoformat(), "to": day_to.isoformat()})
+
+
+@page
+async def order(request: web.Request, who: auth.Access) -> web.StreamResponse:
+    view = await statements.order_view(services_of(request).db, who.tenant,
+                                       request.match_info["order_no"])
+    return render(request, "order.html", who=who, active="orders", o=view)
+
+
+def _period(request: web.Request, who: auth.Access, raw: str | None) -> str:
+    period = raw or periods.of(datetime.now(who.tenant.tz), who.tenant.tz)
+    periods.parse(period)
+    return period
+
+
+@page
+async def commissions(request: web.Request, who: auth.Access) -> web.StreamResponse:
+    period = _period(request, who, request.query.get("period"))
+    body = await statements.statement(services_of(request).db, who.tenant, period)
+    if request.query.get("format") == "csv":
+        return web.Response(text=statements.to_csv(body), content_type="text/csv",
+                            headers={"Content-Disposition":
+                                     f'attachment; filename="commissions-{period}.csv"'})
+    done = notice(request, "com.done") if request.query.get("done") else ""
+    return render(request, "commissions.html", who=who, active="commissions", s=body,
+                  period=period, notice=done,
+                  guides=await _records(request).guides(who.tenant.id))
+
+
+def _fen(raw: str) -> int:
+    text = raw.strip()
+    if not text.lstrip("-").isdigit():
+        raise ValidationFailed("amount: a whole number of fen, like 500 or -200")
+    return int(text)
+
+
+@page
+async def adjust(request: web.Request, who: auth.Access) -> web.StreamResponse:
+    form = await request.post()
+    ledger = services_of(request).commerce.ledger
+    body, _ = await ledger.adjust(who.tenant, guide=str(form.get("guide", "")),
+                               amount_fen=_fen(str(form.get("amount_fen", ""))),
+                               reason=str(form.get("reason", ""))[:256],
+                                  operator=str(form.get("operator", ""))[:64])
+    raise web.HTTPSeeOther(f"/console/{who.tenant.id}/commissions?period={body['period']}&done=1")
+
+
+@page
+async def settle(request: web.Request, who: auth.Access) -> web.StreamResponse:
+    form = await request.post()
+    period = _period(request, who, str(form.get("period", "")))
+    try:
+        await services_of(request).commerce.ledger.settle(
+            who.tenant, period, str(form.get("operator", "")).strip()[:64] or "console")
+    except PeriodSettled as exc:
+        raise ValidationFailed(str(exc)) from None
+    raise web.HTTPSeeOther(f"/console/{who.tenant.id}/commissions?period={period}&done=1")
+
+
+@page
+async def sops(request: web.Request, who: auth.Access) -> web.StreamResponse:
+    services = services_of(request)
+    currents = await services.sop.ready(who.tenant.id)
+    body = await sop_views.sops_view(services.db, who.tenant, currents)
+    chosen = request.query.get("sop", "")
+    raw_at = request.query.get("added_at", "")
+    timeline: dict[str, Any] | None = None
+    if chosen and raw_at:
+        at = sop_views.parse_added_at(raw_at, who.tenant)
+        timeline = sop_views.preview_view(currents.get(chosen), chosen, who.tenant, at)
+    return render(request, "sops.html", who=who, active="sops", sops=body["sops"],
+                  errors=problems_json(services.library), chosen=chosen, added_at=raw_at,
+                  timeline=timeline)
+
+
+@page
+async def content(request: web.Request, who: auth.Access) -> web.StreamResponse:
+    services = services_of(request)
+    words = catalog(language(request))
+    sample = {"customer": {"name": words["content.sample_customer"]},
+              "guide": {"name": words["content.sample_guide"], "userid": "guide"},
+              "store": {"name": words["content.sample_store"]}}
+    shop = services.commerce.catalog
+    return render(request, "content.html", who=who, active="content",
+                  messages=content_view.messages(services.library, shop, sample),
+                  drops=content_view.drops(services.library),
+                  products=content_view.products(shop))
+
+
+@page
+async def outbox(request: web.Request, who: auth.Access) -> web.StreamResponse:
+    rows = await _records(request).outbox(who.tenant.id)
+    done = notice(request, "out.retried") if request.query.get("done") else ""
+    return render(request, "outbox.html", who=who, active="outbox", notice=done,
+                  pending=rows["pending"], dead=rows["dead"], tasks=rows["tasks"])
+
+
+@page
+async def retry(request: web.Request, who: auth.Access) -> web.StreamResponse:
+    raw = request.match_info["item_id"]
+    if not raw.isdigit() or not await _records(request).requeue(who.tenant.id, int(raw)):
+        raise web.HTTPNotFound()
+    raise web.HTTPSeeOther(f"/console/{who.tenant.id}/outbox?done=1")
+
+
+def routes(base: str) -> list[web.RouteDef]:
+    return [
+        web.get(f"{base}/customers", customers),
+        web.get(f"{base}/customers/{{external_userid}}", customer),
+        web.get(f"{base}/orders", orders),
+        web.get(f"{base}/orders/{{order_no}}", order),
+        web.get(f"{base}/commissions", commissions),
+        web.post(f"{base}/commissions/adjustments", adjust),
+        web.post(f"{base}/commissions/settle", settle),
+        web.get(f"{base}/sops", sops),
+        web.get(f"{base}/content", content),
+        web.get(f"{base}/outbox", outbox),
+        web.post(f"{base}/outbox/{{item_id}}/retry", retry),
+    ]

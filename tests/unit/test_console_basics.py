@@ -1,0 +1,59 @@
+"""Money and rate formatting from integers, the console's word lists, session cookies."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from guidebot.settings import TenantSettings
+from guidebot.stats.definitions import FIGURES, percent, yuan
+from guidebot.web.pages import console_auth
+
+I18N = Path(__file__).resolve().parents[2] / "guidebot" / "templates" / "console" / "i18n"
+
+
+def test_yuan_is_exact_from_fen() -> None:
+    assert [yuan(f) for f in (2605, 0, 5, 100, -200, 123456789)] == [
+        "¥26.05", "¥0.00", "¥0.05", "¥1.00", "-¥2.00", "¥1,234,567.89"]
+
+
+@given(st.integers(min_value=-10**12, max_value=10**12))
+def test_yuan_round_trips(fen: int) -> None:
+    text = yuan(fen).replace("¥", "").replace(",", "")
+    whole, cents = text.lstrip("-").split(".")
+    assert (-1 if text.startswith("-") else 1) * (int(whole) * 100 + int(cents)) == fen
+
+
+def test_percent_rounds_half_up_and_has_no_base_for_zero() -> None:
+    assert percent(1, 2) == "50.0%" and percent(1, 3) == "33.3%" and percent(2, 3) == "66.7%"
+    assert percent(1, 8) == "12.5%" and percent(1, 16) == "6.3%" and percent(3, 0) == "—"
+
+
+def test_both_languages_define_every_figure_and_the_same_words() -> None:
+    zh = json.loads((I18N / "zh-CN.json").read_text(encoding="utf-8"))
+    en = json.loads((I18N / "en.json").read_text(encoding="utf-8"))
+    assert set(zh) == set(en)
+    for figure in FIGURES:
+        assert zh[f"fig.{figure}"] and zh[f"def.{figure}"], figure
+        assert en[f"fig.{figure}"] and en[f"def.{figure}"], figure
+
+
+def _tenant(token: str) -> TenantSettings:
+    return TenantSettings(id="acme", corp_id="ww1", agent_id=1, token="t",
+                          encoding_aes_key="k" * 43, secret="s", admin_token=token)
+
+
+def test_session_cookie_is_bound_to_tenant_token_and_time() -> None:
+    acme = _tenant("token-1")
+    value = console_auth.issue(acme, now=1_000_000)
+    assert console_auth.verify(acme, value, now=1_000_001) is not None
+    assert console_auth.verify(acme, value, now=1_000_000 + console_auth.SESSION_S + 1) is None
+    assert console_auth.verify(_tenant("token-2"), value, now=1_000_001) is None
+    tenant, expires, nonce, sig = value.split("|")
+    later = str(int(expires) + 86400)
+    assert console_auth.verify(acme, "|".join((tenant, later, nonce, sig)),
+                               now=1_000_001) is None
+    assert "token-1" not in value
