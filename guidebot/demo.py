@@ -182,7 +182,7 @@ class DemoContext:
 
 # Modules with `async def story(ctx: DemoContext) -> None`, run in order after contacts.
 CHAPTERS: tuple[str, ...] = ("guidebot.demo_commerce", "guidebot.demo_sop",
-                              "guidebot.stats.demo")
+                              "guidebot.demo_stats")
 
 
 async def _chapters(ctx: DemoContext) -> None:

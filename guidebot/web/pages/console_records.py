@@ -11,7 +11,7 @@ from aiohttp import web
 
 from guidebot.commerce import periods, statements
 from guidebot.commerce.ledger import PeriodSettled
-from guidebot.contacts.views import customer_view
+from guidebot.commerce.views import customer_card
 from guidebot.content.reload import problems_json
 from guidebot.errors import ValidationFailed
 from guidebot.sop import views as sop_views
@@ -48,7 +48,7 @@ async def customers(request: web.Request, who: auth.Access) -> web.StreamRespons
 
 @page
 async def customer(request: web.Request, who: auth.Access) -> web.StreamResponse:
-    view = await customer_view(services_of(request).db, who.tenant,
+    view = await customer_card(services_of(request).db, who.tenant,
                                request.match_info["external_userid"])
     return render(request, "customer.html", who=who, active="customers", c=view)
 
