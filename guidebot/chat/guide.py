@@ -54,6 +54,9 @@ class GuideChat:
         self.settings, self.db, self.content, self.router = settings, db, content, router
         self.commerce, self.outbox, self.clock = commerce, outbox, clock
         self._client_for = client_for
+        self._commands: dict[str, Command] = {
+            "tasks": self.tasks, "customer": self.customer, "share": self.share,
+            "sales": self.sales, "scripts": self.scripts, "suggest": self.suggest}
 
     async def send(self, tenant: str, payload: dict[str, Any]) -> dict[str, Any]:
         """The outbox executor of an answer: message/send to the guide."""
@@ -61,9 +64,6 @@ class GuideChat:
 
     def executors(self) -> dict[str, Executor]:
         return {APP_TEXT: self.send}
-        self._commands: dict[str, Command] = {
-            "tasks": self.tasks, "customer": self.customer, "share": self.share,
-            "sales": self.sales, "scripts": self.scripts, "suggest": self.suggest}
 
     async def on_text(self, event: AppTextMessage) -> None:
         """Answer the guide; the message's id keys the send, so a replayed callback does not
