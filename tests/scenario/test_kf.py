@@ -390,8 +390,9 @@ async def test_openapi_lists_the_kf_link_route(stack: Stack) -> None:
     async with stack.http.get(f"{stack.bot_url}/api/v1/openapi.json") as resp:
         doc = await resp.json()
     post = doc["paths"]["/api/v1/{tenant}/kf/links"]["post"]
-    assert post["requestBody"]["content"]["application/json"]["schema"]["required"] == [
-        "guide", "open_kfid"]
+    ref = post["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+    schema = doc["components"]["schemas"][ref.rsplit("/", 1)[1]]
+    assert schema["required"] == ["guide", "open_kfid"]
     assert "201" in post["responses"]
 
 

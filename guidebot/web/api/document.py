@@ -5,13 +5,13 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-from guidebot.web.api import commerce, contacts, sop
+from guidebot.web.api import commerce, contacts, kf, sop
 from guidebot.web.api.openapi import openapi_document
 from guidebot.web.api.parsing import Endpoint
 
 
 def endpoints() -> list[Endpoint]:
-    return [*contacts.ENDPOINTS, *sop.ENDPOINTS, *commerce.ENDPOINTS]
+    return [*contacts.ENDPOINTS, *sop.ENDPOINTS, *commerce.ENDPOINTS, *kf.ENDPOINTS]
 
 
 @cache

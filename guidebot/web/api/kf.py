@@ -2,51 +2,41 @@
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
 from aiohttp import web
 
-from guidebot.errors import ValidationFailed, WeComError
+from guidebot.errors import WeComError
+from guidebot.web.api import parsing, shapes
+from guidebot.web.api.parsing import Endpoint, reply
 from guidebot.web.keys import SERVICES
 
-
-def _field(data: dict[str, Any], key: str) -> str:
-    value = data.get(key)
-    if not isinstance(value, str) or not value or len(value) > 64:
-        raise ValidationFailed(f"{key}: required string of at most 64 characters")
-    return value
+API = "/api/v1/{tenant}"
 
 
 async def post_kf_link(request: web.Request) -> web.Response:
     """{guide, open_kfid} → 201 {url, token, guide, open_kfid}: the guide's 微信客服 link."""
-    kf = request.app[SERVICES].kf
-    if kf is None:
-        return web.json_response({"error": "微信客服 is not wired"}, status=404)
+    data = await parsing.body(request, shapes.KfLinkCreate)
     try:
-        try:
-            data = await request.json()
-        except json.JSONDecodeError:
-            raise ValidationFailed("body must be a JSON object") from None
-        if not isinstance(data, dict):
-            raise ValidationFailed("body must be a JSON object")
-        link = await kf.entries.create_link(request.match_info["tenant"], _field(data, "guide"),
-                                            _field(data, "open_kfid"))
-    except ValidationFailed as exc:
-        return web.json_response({"error": str(exc)}, status=400)
+        link = await request.app[SERVICES].kf.entries.create_link(
+            request.match_info["tenant"], data.guide, data.open_kfid)
     except WeComError as exc:
-        return web.json_response({"error": "WeCom refused kf/add_contact_way",
-                                  "errcode": exc.errcode}, status=502)
-    return web.json_response(link, status=201)
+        return parsing.error(502, None, "WeCom refused kf/add_contact_way",
+                             errcode=exc.errcode)
+    return reply(link, status=201)
+
+
+ENDPOINTS = [
+    Endpoint("POST", f"{API}/kf/links", post_kf_link,
+             "A guide's 微信客服 link: entering through it credits the guide (scene_param)",
+             shapes.KfLink, body=shapes.KfLinkCreate, status=201,
+             errors={502: "WeCom refused kf/add_contact_way"}),
+]
 
 
 def install(app: web.Application) -> None:
     """The route, and every configured account's cursor created at start."""
-    app.add_routes([web.post("/api/v1/{tenant}/kf/links", post_kf_link)])
+    app.add_routes([e.route() for e in ENDPOINTS])
 
     async def ensure_cursors(app: web.Application) -> None:
-        kf = app[SERVICES].kf
-        if kf is not None:
-            await kf.ensure_cursors()
+        await app[SERVICES].kf.ensure_cursors()
 
     app.on_startup.append(ensure_cursors)

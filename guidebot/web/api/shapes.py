@@ -425,3 +425,16 @@ class Problem(BaseModel):
     reason: str
     stored: dict[str, Any] | None = Field(None, description="409 on an idempotency key: "
                                           "the stored result")
+
+
+class KfLinkCreate(Shape):
+    guide: Userid
+    open_kfid: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$",
+                                    description="a 微信客服 account listed in open_kfids")]
+
+
+class KfLink(Answer):
+    url: str
+    token: str
+    guide: str
+    open_kfid: str
