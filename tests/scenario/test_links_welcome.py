@@ -13,7 +13,7 @@ import pytest
 
 from guidebot.sandbox.models import Media
 from tests.support import stack as stack_support
-from tests.support.commerce import paid, post_order
+from tests.support.commerce import paid, post_settled
 from tests.support.stack import Stack, start_stack
 
 CARD_MESSAGE = '''text = "您好，我是{{ guide.name }}"
@@ -81,7 +81,7 @@ async def test_welcome_card_is_tracked_for_the_adding_guide(card_stack: Stack) -
     assert (view["propensity"]["visits_30d"], view["propensity"]["dwell_s_30d"]) == (1, 30)
     assert welcome["errcode"] == 0  # WeCom (the sandbox) accepted the card
 
-    status, body = await post_order(stack, paid("WEL-1", customer=customer, tracking=token,
+    status, body = await post_settled(stack, paid("WEL-1", customer=customer, tracking=token,
                                                  items=[{"sku": "SKU-SERUM-02",
                                                          "category": "beauty",
                                                          "amount_fen": 59900}]))

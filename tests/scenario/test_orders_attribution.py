@@ -13,7 +13,7 @@ from guidebot.commerce.attribution import Item
 from guidebot.commerce.schema import CustomerRef, PaidOrder
 from guidebot.sandbox.api.idconvert import openid_of
 from guidebot.settings import CommissionSettings
-from tests.support.commerce import paid, post_order
+from tests.support.commerce import paid, post_settled
 from tests.support.stack import Stack
 from tests.support.wecom import contact_event_xml
 
@@ -41,7 +41,7 @@ async def _visit(stack: Stack, token: str, **query: str) -> None:
 
 
 async def _credit(stack: Stack, order_no: str, **kw: object) -> tuple[str, str | None]:
-    status, body = await post_order(stack, paid(order_no, **kw))  # type: ignore[arg-type]
+    status, body = await post_settled(stack, paid(order_no, **kw))  # type: ignore[arg-type]
     assert status == 200, body
     return body["rule"], body["guide"]
 
@@ -108,7 +108,7 @@ async def test_the_orders_own_tracking_token_is_a_touch(stack: Stack) -> None:
     assert order["attribution"]["evidence"]["touch"]["kind"] == "order"
     assert order["attribution"]["evidence"]["touch"]["token"] == token
     assert await _credit(stack, "O-TOK2", customer="wmTOK") == ("share_link", "wangfang")
-    status, _ = await post_order(stack, paid("O-TOK3", customer="wmTOK3", tracking="nosuch"))
+    status, _ = await post_settled(stack, paid("O-TOK3", customer="wmTOK3", tracking="nosuch"))
     _, order = await stack.admin("/orders/O-TOK3")
     assert order["attribution"]["evidence"]["unknown_tracking"] is True
 
@@ -137,13 +137,13 @@ async def test_conversion_api_resolves_an_unknown_unionid_once(stack: Stack) -> 
     added = await stack.sandbox.simulate_add_contact("acme", userid="lina",
                                                      unionid="oUNION-API", deliver=False)
     openid = openid_of("oUNION-API")
-    await post_order(stack, paid("O-API1", unionid="oUNION-API", openid=openid))
-    await post_order(stack, paid("O-API2", unionid="oUNION-API", openid=openid))
+    await post_settled(stack, paid("O-API1", unionid="oUNION-API", openid=openid))
+    await post_settled(stack, paid("O-API2", unionid="oUNION-API", openid=openid))
     for order_no in ("O-API1", "O-API2"):
         _, order = await stack.admin(f"/orders/{order_no}")
         assert order["customer"]["external_userid"] == added["external_userid"]
     assert len(stack.calls("externalcontact/unionid_to_external_userid")) == 1
-    await post_order(stack, paid("O-API3", unionid="oNOBODY", openid=openid_of("oNOBODY")))
+    await post_settled(stack, paid("O-API3", unionid="oNOBODY", openid=openid_of("oNOBODY")))
     _, order = await stack.admin("/orders/O-API3")
     assert order["customer"]["external_userid"] is None
 

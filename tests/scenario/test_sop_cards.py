@@ -13,7 +13,7 @@ import pytest
 
 from guidebot.db.repo import commerce_links
 from guidebot.sandbox.models import Media
-from tests.support.commerce import paid, post_order
+from tests.support.commerce import paid, post_settled
 from tests.support.stack import ROOT, Stack, library_copy, start_stack
 
 CARD_MESSAGE = '''text = "新品到店，欢迎来看看"
@@ -72,7 +72,7 @@ async def test_a_steps_card_is_tracked_for_the_guide_and_the_step(card_stack: St
     async with stack.http.get(f"{stack.bot_url}/t/{pages['lina']}",
                               params={"external_userid": customers[0]}) as resp:
         assert resp.status == 204
-    status, body = await post_order(stack, paid("SOP-CARD-1", customer=customers[0],
+    status, body = await post_settled(stack, paid("SOP-CARD-1", customer=customers[0],
                                                 tracking=pages["lina"],
                                                 items=[{"sku": "SKU-SERUM-02",
                                                         "category": "beauty",

@@ -1,0 +1,79 @@
+"""Queries for accepted order events: insert-if-new with what is stored for a replay, the
+pending ones, their results, and the inbox rows their internal events were staged as."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, NamedTuple
+
+from sqlalchemy import bindparam, select, tuple_, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from guidebot.db.models import InboxItem
+from guidebot.db.models_commerce import OrderEvent
+from guidebot.db.repo._dialect import insert_for
+
+Key = tuple[str, str, str]  # (tenant, kind, key)
+
+
+class Stored(NamedTuple):
+    digest: str
+    body: str
+    status: str
+    result: str
+
+
+async def accept(session: AsyncSession, *, rows: Sequence[dict[str, Any]]) -> dict[Key, Stored]:
+    """Insert the events whose (tenant, kind, key) is new; what is stored for the others.
+    New events are absent from the answer."""
+    if not rows:
+        return {}
+    table = OrderEvent.__table__  # type: ignore[attr-defined]
+    stmt = (insert_for(session, table).on_conflict_do_nothing(
+        index_elements=["tenant", "kind", "key"])
+        .returning(table.c.tenant, table.c.kind, table.c.key))
+    new = {tuple(r) for r in (await session.execute(stmt, list(rows))).all()}
+    old = [(r["tenant"], r["kind"], r["key"]) for r in rows
+           if (r["tenant"], r["kind"], r["key"]) not in new]
+    if not old:
+        return {}
+    found = await session.execute(
+        select(table.c.tenant, table.c.kind, table.c.key, table.c.digest, table.c.body,
+               table.c.status, table.c.result)
+        .where(tuple_(table.c.tenant, table.c.kind, table.c.key).in_(old)))
+    return {(t, k, key): Stored(d, b, s, r) for t, k, key, d, b, s, r in found.all()}
+
+
+async def pending(session: AsyncSession, *, limit: int, ids: Sequence[int] | None = None
+                  ) -> list[OrderEvent]:
+    """Pending events in acceptance order (of `ids` only, when given)."""
+    stmt = select(OrderEvent).where(OrderEvent.status == "pending")
+    if ids is not None:
+        stmt = stmt.where(OrderEvent.id.in_(list(ids)))  # type: ignore[union-attr]
+    stmt = stmt.order_by(OrderEvent.id).limit(limit)  # type: ignore[arg-type]
+    return list((await session.execute(stmt)).scalars())
+
+
+async def finish(session: AsyncSession, *, tenant: str, kind: str,
+                 results: dict[str, tuple[str, str]], at: datetime) -> None:
+    """Set (status, result JSON) of the tenant's events of `kind` by key."""
+    if not results:
+        return
+    table = OrderEvent.__table__  # type: ignore[attr-defined]
+    stmt = (update(table).where(table.c.tenant == tenant, table.c.kind == kind,
+                                table.c.key == bindparam("k"))
+            .values(status=bindparam("s"), result=bindparam("r"), done_at=at))
+    await session.execute(stmt, [{"k": k, "s": s, "r": r} for k, (s, r) in results.items()])
+
+
+async def inbox_items(session: AsyncSession, *, tenant: str,
+                      digests: Sequence[str]) -> list[tuple[int, str, str]]:
+    """(id, tenant, payload) of the tenant's unprocessed inbox rows with these digests."""
+    if not digests:
+        return []
+    stmt = (select(InboxItem.id, InboxItem.tenant, InboxItem.payload)
+            .where(InboxItem.tenant == tenant, InboxItem.digest.in_(list(digests)),  # type: ignore[attr-defined]
+                   InboxItem.processed_at.is_(None))  # type: ignore[union-attr]
+            .order_by(InboxItem.id))  # type: ignore[arg-type]
+    return [(int(i), t, p) for i, t, p in (await session.execute(stmt)).all()]
