@@ -28,7 +28,9 @@ class CommerceService:
         self.db = db
         self.catalog: Catalog = load_catalog(settings.content_library)
         self.identity = IdentityService(db, client)
-        self.links = LinkService(db, self.catalog)
+        self.links = LinkService(db, self.catalog,
+                                 lambda t: self.settings.tenants[t].order_secret
+                                 if t in self.settings.tenants else "")
         self.orders = OrderService(db, self.identity, lambda: self.clock())
         self.intake = OrderIntake(lambda t: self.settings.tenants.get(t), db, self.identity,
                                   lambda: self.clock())

@@ -13,7 +13,7 @@ from guidebot.commerce.attribution import Item
 from guidebot.commerce.schema import CustomerRef, PaidOrder
 from guidebot.sandbox.api.idconvert import openid_of
 from guidebot.settings import CommissionSettings
-from tests.support.commerce import paid, post_settled
+from tests.support.commerce import paid, post_settled, signed_visit
 from tests.support.stack import Stack
 from tests.support.wecom import contact_event_xml
 
@@ -36,7 +36,8 @@ async def _link(stack: Stack, guide: str) -> str:
 
 
 async def _visit(stack: Stack, token: str, **query: str) -> None:
-    async with stack.http.get(f"{stack.bot_url}/t/{token}", params=query) as resp:
+    async with stack.http.get(f"{stack.bot_url}/t/{token}",
+                              params=signed_visit(stack, token, **query)) as resp:
         assert resp.status == 204
 
 
@@ -178,8 +179,10 @@ async def test_share_link_window_edge_at_exactly_n_days(stack: Stack, before_pai
     token = await _link(stack, "chenjing")
     paid_at = datetime.now(UTC).replace(microsecond=250_000)
     commerce = stack.runtime.services.commerce
-    assert await commerce.links.visit(token, {"external_userid": "wmWIN"},
-                                      paid_at - before_paid) == "acme"
+    ts = str(int((paid_at - before_paid).timestamp()))  # signed when the visit happened
+    assert await commerce.links.visit(
+        token, signed_visit(stack, token, external_userid="wmWIN", ts=ts),
+        paid_at - before_paid) == "acme"
     assert await _credit(stack, "O-WIN", customer="wmWIN", paid_at=paid_at) == expected
     order = PaidOrder("O-WIN-BULK", paid_at, CustomerRef("wmWIN"), "", "S01",
                       (Item("SKU1", "beauty", 19900),))

@@ -9,7 +9,13 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from guidebot.commerce.signature import sign
-from tests.support.commerce import paid, post_order, post_settled, refunded
+from tests.support.commerce import (
+    paid,
+    post_order,
+    post_settled,
+    refunded,
+    signed_visit,
+)
 from tests.support.stack import Stack
 
 
@@ -31,7 +37,8 @@ async def _customer_with_guide(stack: Stack, customer: str) -> None:
                                      json={"guide": "lina", "sku": "SKU1", "title": "Lipstick"})
     assert status == 201, link
     async with stack.http.get(f"{stack.bot_url}/t/{link['token']}",
-                              params={"external_userid": customer}) as resp:
+                              params=signed_visit(stack, link["token"],
+                                                  external_userid=customer)) as resp:
         assert resp.status == 204
 
 

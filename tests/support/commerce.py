@@ -72,3 +72,12 @@ async def post_settled(stack: Stack, event: dict[str, Any] | bytes,
         return status, body
     await stack.runtime.drain()
     return await post_order(stack, event, **kw)
+
+
+def signed_visit(stack: Stack, token: str, tenant: str = "acme",
+                 **query: str) -> dict[str, str]:
+    """A visit beacon's query as the store backend signs it (the identity fields, `ts`, `t`)."""
+    from guidebot.commerce.links import sign_visit
+
+    query = {"ts": str(int(datetime.now(UTC).timestamp())), **query}
+    return {**query, "sig": sign_visit(stack.tenant(tenant).order_secret, token, query)}
