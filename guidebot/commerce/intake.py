@@ -18,6 +18,7 @@ import asyncio
 import hashlib
 import json
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -33,9 +34,10 @@ from guidebot.db.models_commerce import OrderEvent
 from guidebot.db.repo import commerce_intake as repo
 from guidebot.db.repo import commerce_ledger as ledger_repo
 from guidebot.db.repo import commerce_orders as orders_repo
+from guidebot.db.repo import inbox as inbox_repo
 from guidebot.db.repo.commerce_driver import ORDER_COLUMNS
 from guidebot.db.types import utcnow
-from guidebot.inbox import stage
+from guidebot.events import encode_internal
 from guidebot.settings import TenantSettings
 
 log = logging.getLogger(__name__)
@@ -45,6 +47,7 @@ _ORDER_NO, _CUSTOMER, _RULE, _GUIDE, _COMMISSION = (
     ORDER_COLUMNS.index(c) for c in ("order_no", "external_userid", "rule", "guide",
                                      "commission_fen"))
 RESOLVE_CONCURRENCY = 8  # WeCom conversion calls of one batch in flight at once
+LINGER_S = 0.02  # after a wake-up, let concurrent acceptances join the batch
 
 
 @dataclass(frozen=True)
@@ -173,6 +176,7 @@ class OrderIntake:
         assert self._wake is not None
         while True:
             await self._wake.wait()
+            await asyncio.sleep(LINGER_S)
             self._wake.clear()
             try:
                 while await self._batch():
@@ -199,7 +203,10 @@ class OrderIntake:
                     log.warning("order events of a tenant no longer configured tenant=%s",
                                 tenant_id)
                     continue
+                started = time.perf_counter()
                 await self._attribute(tenant, events)
+                log.debug("order batch tenant=%s events=%s in %.3f s", tenant_id, len(events),
+                          time.perf_counter() - started)
             return len(rows)
 
     async def _attribute(self, tenant: TenantSettings, events: list[OrderEvent]) -> None:
@@ -230,7 +237,8 @@ class _Batch:
             (r, parse(json.loads(r.body))) for r in rows]
         self.paid: dict[str, tuple[str, str]] = {}  # order_no → (status, result)
         self.refunds: dict[str, tuple[str, str]] = {}  # refund_no → (status, result)
-        self.staged: list[str] = []
+        self.staged: list[tuple[ev.Event, str]] = []  # (event, key) to stage at the end
+        self.items: list[tuple[int, str, str]] = []  # the inbox rows: (id, tenant, payload)
 
     async def run(self) -> None:
         intake, tenant = self.intake, self.tenant
@@ -251,7 +259,8 @@ class _Batch:
                     await self._apply_or_hold(s, refund, now)
             for kind, results in (("paid", self.paid), ("refund", self.refunds)):
                 await repo.finish(s, tenant=tenant.id, kind=kind, results=results, at=now)
-        await self._wake_processor()
+            await self._stage_all(s)
+        self._wake_processor()
 
     async def _resolve_remote(self) -> None:
         """WeCom's conversion for orders carrying unionid and openid (as OrderService.paid);
@@ -290,7 +299,7 @@ class _Batch:
             applied.setdefault(outcome.body["order_no"], []).append(outcome.body["refund_no"])
         for row in piece.orders:
             order = by_no[row[_ORDER_NO]]
-            await self._stage(s, ev.OrderPaid(
+            self._stage(ev.OrderPaid(
                 tenant=self.tenant.id, created_at=order.paid_at, order_no=order.order_no,
                 external_userid=row[_CUSTOMER], guide=row[_GUIDE], store_id=order.store_id,
                 amount_fen=order.amount_fen), f"order_paid:{order.order_no}")
@@ -320,21 +329,30 @@ class _Batch:
     async def _applied(self, s: Any, outcome: Outcome) -> None:
         """A refund applied (now, or when its held order arrived): its event and result."""
         for event in outcome.events:
-            await self._stage(s, event, f"order_refunded:{outcome.body['refund_no']}")
+            self._stage(event, f"order_refunded:{outcome.body['refund_no']}")
         self.refunds[outcome.body["refund_no"]] = ("done", json.dumps(outcome.body))
 
-    async def _stage(self, s: Any, event: ev.Event, key: str) -> None:
-        if await stage(s, event=event, key=key):
-            self.staged.append(_staged_digest(key))
+    def _stage(self, event: ev.Event, key: str) -> None:
+        self.staged.append((event, key))
 
-    async def _wake_processor(self) -> None:
+    async def _stage_all(self, s: Any) -> None:
+        """Stage the batch's events in its transaction: the rows guidebot.inbox.stage writes
+        (payload encode_internal(event), digest of "internal:<key>", deduplicated by it), in
+        one statement for the batch. Measured: one stage() call per event cost ~7 ms on
+        SQLite (a statement round trip each) and capped the intake near 140 orders/s."""
+        if not self.staged:
+            return
+        items = [(event.tenant, _staged_digest(key), encode_internal(event))
+                 for event, key in self.staged]
+        inserted = await inbox_repo.insert_new(await s.connection(), items=items,
+                                               received_at=utcnow())
+        self.items = sorted((inserted[(t, d)], t, p) for t, d, p in items if (t, d) in inserted)
+
+    def _wake_processor(self) -> None:
         """Hand the staged rows to the inbox processor now. The lead's processor will claim
         them from the database itself; until then this is how they reach it at once (a crash
         before this line is covered by the processor's replay at start)."""
         notify = self.intake._notify
-        if notify is None or not self.staged:
-            return
-        async with self.intake._db.read() as s:
-            items = await repo.inbox_items(s, tenant=self.tenant.id, digests=self.staged)
-        for item_id, tenant, payload in items:
-            notify(item_id, tenant, payload)
+        if notify is not None:
+            for item_id, tenant, payload in self.items:
+                notify(item_id, tenant, payload)

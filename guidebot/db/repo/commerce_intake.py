@@ -1,5 +1,5 @@
 """Queries for accepted order events: insert-if-new with what is stored for a replay, the
-pending ones, their results, and the inbox rows their internal events were staged as."""
+pending ones, and their results."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from typing import Any, NamedTuple
 from sqlalchemy import bindparam, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from guidebot.db.models import InboxItem
 from guidebot.db.models_commerce import OrderEvent
 from guidebot.db.repo._dialect import insert_for
 
@@ -65,15 +64,3 @@ async def finish(session: AsyncSession, *, tenant: str, kind: str,
                                 table.c.key == bindparam("k"))
             .values(status=bindparam("s"), result=bindparam("r"), done_at=at))
     await session.execute(stmt, [{"k": k, "s": s, "r": r} for k, (s, r) in results.items()])
-
-
-async def inbox_items(session: AsyncSession, *, tenant: str,
-                      digests: Sequence[str]) -> list[tuple[int, str, str]]:
-    """(id, tenant, payload) of the tenant's unprocessed inbox rows with these digests."""
-    if not digests:
-        return []
-    stmt = (select(InboxItem.id, InboxItem.tenant, InboxItem.payload)
-            .where(InboxItem.tenant == tenant, InboxItem.digest.in_(list(digests)),  # type: ignore[attr-defined]
-                   InboxItem.processed_at.is_(None))  # type: ignore[union-attr]
-            .order_by(InboxItem.id))  # type: ignore[arg-type]
-    return [(int(i), t, p) for i, t, p in (await session.execute(stmt)).all()]
