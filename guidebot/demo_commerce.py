@@ -11,6 +11,7 @@ from typing import Any
 import aiohttp
 
 from guidebot.commerce import periods
+from guidebot.commerce.links import sign_visit
 from guidebot.commerce.signature import HEADER, sign
 
 SKU = "SKU-LIPSTICK-01"
@@ -35,9 +36,12 @@ async def story(ctx: Any) -> None:
         _, link = await _request(http, "POST", f"{api}/links", headers=admin,
                                  json={"guide": guide, "sku": SKU, "campaign": "double11"})
         ctx.out(f"Commerce: {guide} shares a tracked card for {SKU}: page {link['page']!r}")
+        visit = {"external_userid": who, "ts": str(int(datetime.now(UTC).timestamp()))}
+        visit["sig"] = sign_visit(tenant.order_secret, link["token"], visit)  # the store backend
         await _request(http, "GET", f"{ctx.bot_url}/t/{link['token']}",
-                       params={"external_userid": who, "dur": "95"})
-        ctx.out(f"  {customer['name']} opens it and stays 95 s (GET /t/{{token}} → 204)")
+                       params={**visit, "dur": "95"})
+        ctx.out(f"  {customer['name']} opens it and stays 95 s (GET /t/{{token}}, signed by the "
+                f"store backend → 204)")
         order = _order(tenant.tz, who, link["token"])
         status, paid = await _post_signed(http, ctx, tenant.order_secret, order)
         ctx.out(f"  the store posts order {order['order_no']} (HMAC-signed) → {status}: "

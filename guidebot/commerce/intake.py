@@ -124,8 +124,7 @@ class OrderIntake:
             batch, self._waiting = self._waiting[:self._max_batch], self._waiting[self._max_batch:]
             try:
                 unique = {(w.row["tenant"], w.row["kind"], w.row["key"]): w.row for w in batch}
-                async with self._db.write(urgent=True) as s:
-                    stored = await repo.accept(s, rows=list(unique.values()))
+                stored = await self._write(list(unique.values()))
             except Exception as exc:  # noqa: BLE001 - every waiter must hear about it
                 for w in batch:
                     if not w.future.done():
@@ -141,6 +140,11 @@ class OrderIntake:
                 else:
                     first.add(k)
                     w.future.set_result(None)
+
+    async def _write(self, rows: list[dict[str, Any]]) -> dict[repo.Key, repo.Stored]:
+        """One transaction on the hot path the callback inbox uses (acks wait for it)."""
+        return await self._db.write_hot(lambda conn: repo.accept_sync(conn, rows=rows),
+                                        lambda conn: repo.accept(conn, rows=rows))
 
     # -- attribution ------------------------------------------------------------------------
 
@@ -244,7 +248,9 @@ class _Batch:
         intake, tenant = self.intake, self.tenant
         await self._resolve_remote()
         now = intake._clock()
-        async with intake._db.write() as s:
+        # The urgent lane of the SQLite write lock: a batch goes ahead of the inbox's per-event
+        # writes (its own OrderPaid handling among them), so the evidence follows the ack.
+        async with intake._db.write(urgent=True) as s:
             await ledger_repo.lock_tenant(s, tenant=tenant.id)
             live = {int(r.id or 0) for r in await repo.pending(s, limit=len(self.ids),
                                                                ids=self.ids)}

@@ -7,11 +7,11 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import bindparam, select, tuple_, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Connection, bindparam, select, tuple_, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from guidebot.db.models_commerce import OrderEvent
-from guidebot.db.repo._dialect import insert_for
 
 Key = tuple[str, str, str]  # (tenant, kind, key)
 
@@ -23,25 +23,48 @@ class Stored(NamedTuple):
     result: str
 
 
-async def accept(session: AsyncSession, *, rows: Sequence[dict[str, Any]]) -> dict[Key, Stored]:
-    """Insert the events whose (tenant, kind, key) is new; what is stored for the others.
-    New events are absent from the answer."""
-    if not rows:
-        return {}
+def _insert(dialect: str) -> Any:
     table = OrderEvent.__table__  # type: ignore[attr-defined]
-    stmt = (insert_for(session, table).on_conflict_do_nothing(
-        index_elements=["tenant", "kind", "key"])
-        .returning(table.c.tenant, table.c.kind, table.c.key))
-    new = {tuple(r) for r in (await session.execute(stmt, list(rows))).all()}
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return (insert(table).on_conflict_do_nothing(index_elements=["tenant", "kind", "key"])
+            .returning(table.c.tenant, table.c.kind, table.c.key))
+
+
+def _stored(rows: Sequence[dict[str, Any]], new: set[Key]) -> Any:
+    """The SELECT of what is stored for the rows that were not new (None: all were)."""
+    table = OrderEvent.__table__  # type: ignore[attr-defined]
     old = [(r["tenant"], r["kind"], r["key"]) for r in rows
            if (r["tenant"], r["kind"], r["key"]) not in new]
     if not old:
+        return None
+    return (select(table.c.tenant, table.c.kind, table.c.key, table.c.digest, table.c.body,
+                   table.c.status, table.c.result)
+            .where(tuple_(table.c.tenant, table.c.kind, table.c.key).in_(old)))
+
+
+def accept_sync(connection: Connection, *, rows: Sequence[dict[str, Any]]
+                ) -> dict[Key, Stored]:
+    """Insert the events whose (tenant, kind, key) is new; what is stored for the others.
+    New events are absent from the answer. (The SQLite hot path: a synchronous connection.)"""
+    new = {tuple(r) for r in connection.execute(_insert(connection.dialect.name),
+                                                list(rows)).all()}
+    query = _stored(rows, new)  # type: ignore[arg-type]
+    if query is None:
         return {}
-    found = await session.execute(
-        select(table.c.tenant, table.c.kind, table.c.key, table.c.digest, table.c.body,
-               table.c.status, table.c.result)
-        .where(tuple_(table.c.tenant, table.c.kind, table.c.key).in_(old)))
-    return {(t, k, key): Stored(d, b, s, r) for t, k, key, d, b, s, r in found.all()}
+    return {(t, k, key): Stored(d, b, s, r)
+            for t, k, key, d, b, s, r in connection.execute(query).all()}
+
+
+async def accept(connection: AsyncConnection, *, rows: Sequence[dict[str, Any]]
+                 ) -> dict[Key, Stored]:
+    """accept_sync on an async connection."""
+    new = {tuple(r) for r in (await connection.execute(_insert(connection.dialect.name),
+                                                       list(rows))).all()}
+    query = _stored(rows, new)  # type: ignore[arg-type]
+    if query is None:
+        return {}
+    return {(t, k, key): Stored(d, b, s, r)
+            for t, k, key, d, b, s, r in (await connection.execute(query)).all()}
 
 
 async def pending(session: AsyncSession, *, limit: int, ids: Sequence[int] | None = None
