@@ -59,6 +59,7 @@ class Runtime:
 
     async def drain(self) -> None:
         """Wait until every accepted callback has been handled (tests and the demo)."""
+        await self.services.commerce.intake.drain()
         await self.processor.drain()
 
 
@@ -124,6 +125,7 @@ async def _start(app: web.Application) -> None:
     runtime.background.add(directory)
     directory.add_done_callback(runtime.background.discard)
     runtime.processor.start()
+    runtime.services.commerce.intake.start(runtime.processor.wake)
     if runtime.scheduler is not None:
         schedule_defaults(runtime.scheduler, list(runtime.services.settings.tenants))
         runtime.scheduler.start()
@@ -136,6 +138,7 @@ async def _stop(app: web.Application) -> None:
     for task in list(runtime.background):
         task.cancel()
     await asyncio.gather(*runtime.background, return_exceptions=True)
+    await runtime.services.commerce.intake.close()
     await runtime.processor.close()
     await runtime.services.close()
     await runtime.services.db.dispose()

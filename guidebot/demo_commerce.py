@@ -3,6 +3,7 @@ the month's statement — all through guidebot's real HTTP endpoints."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -10,10 +11,12 @@ from typing import Any
 import aiohttp
 
 from guidebot.commerce import periods
+from guidebot.commerce.links import sign_visit
 from guidebot.commerce.signature import HEADER, sign
 
 SKU = "SKU-LIPSTICK-01"
 SECOND_SKU = "SKU-SCARF-03"
+SETTLE_TRIES = 200  # 10 s: the intake attributes within milliseconds
 
 
 async def _request(http: aiohttp.ClientSession, method: str, url: str,
@@ -33,9 +36,12 @@ async def story(ctx: Any) -> None:
         _, link = await _request(http, "POST", f"{api}/links", headers=admin,
                                  json={"guide": guide, "sku": SKU, "campaign": "double11"})
         ctx.out(f"Commerce: {guide} shares a tracked card for {SKU}: page {link['page']!r}")
+        visit = {"external_userid": who, "ts": str(int(datetime.now(UTC).timestamp()))}
+        visit["sig"] = sign_visit(tenant.order_secret, link["token"], visit)  # the store backend
         await _request(http, "GET", f"{ctx.bot_url}/t/{link['token']}",
-                       params={"external_userid": who, "dur": "95"})
-        ctx.out(f"  {customer['name']} opens it and stays 95 s (GET /t/{{token}} → 204)")
+                       params={**visit, "dur": "95"})
+        ctx.out(f"  {customer['name']} opens it and stays 95 s (GET /t/{{token}}, signed by the "
+                f"store backend → 204)")
         order = _order(tenant.tz, who, link["token"])
         status, paid = await _post_signed(http, ctx, tenant.order_secret, order)
         ctx.out(f"  the store posts order {order['order_no']} (HMAC-signed) → {status}: "
@@ -48,7 +54,8 @@ async def story(ctx: Any) -> None:
         ctx.out(f"  a partial refund of {_yuan(30000)} on the scarf → {status}: clawback "
                 f"{_yuan(back['clawback_fen'])}")
         status, replay = await _post_signed(http, ctx, tenant.order_secret, refund)
-        ctx.out(f"  the store retries the refund → {status} {replay['status']} (no second entry)")
+        ctx.out(f"  the store retries the refund → {status} {replay['status']} (the stored "
+                f"result; no second entry)")
         period = periods.of(datetime.now(UTC), tenant.tz)
         _, body = await _request(http, "GET", f"{api}/commissions/statements",
                                  params={"period": period}, headers=admin)
@@ -78,10 +85,18 @@ def _order(tz: Any, external_userid: str, token: str) -> dict[str, Any]:
 
 async def _post_signed(http: aiohttp.ClientSession, ctx: Any, secret: str,
                        event: dict[str, Any]) -> tuple[int, Any]:
+    """The first answer's status (202: stored, attributed right after) with the stored
+    result, which the same body posted again answers once it is attributed."""
     raw = json.dumps(event, ensure_ascii=False).encode()
-    return await _request(http, "POST", f"{ctx.bot_url}/orders/{ctx.tenant}", data=raw,
-                          headers={HEADER: sign(secret, raw),
-                                   "Content-Type": "application/json"})
+    headers = {HEADER: sign(secret, raw), "Content-Type": "application/json"}
+    url = f"{ctx.bot_url}/orders/{ctx.tenant}"
+    status, body = await _request(http, "POST", url, data=raw, headers=headers)
+    for _ in range(SETTLE_TRIES):
+        if not isinstance(body, dict) or body.get("status") != "accepted":
+            break
+        await asyncio.sleep(0.05)
+        _, body = await _request(http, "POST", url, data=raw, headers=headers)
+    return status, body
 
 
 def _yuan(fen: int) -> str:

@@ -11,7 +11,7 @@ import os
 import re
 import secrets
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -287,16 +287,28 @@ class InboxProcessor:
                 log.exception("recording %s inbox outcomes failed", len(batch))
 
 
+def internal_digest(key: str) -> str:
+    """The dedup digest of an internal event's key (the same key is the same event)."""
+    return hashlib.sha256(f"internal:{key}".encode()).hexdigest()
+
+
+async def stage_many(session: AsyncSession, staged: Sequence[tuple[Event, str]]) -> int:
+    """`stage` for many (event, key) pairs in one statement (a batch of orders); how many
+    were new."""
+    if not staged:
+        return 0
+    items = []
+    for event, key in staged:
+        payload = encode_internal(event)
+        items.append((event.tenant, internal_digest(key), payload, order_key(payload)))
+    connection = await session.connection()
+    return len(await inbox_repo.insert_new(connection, items=items, received_at=utcnow()))
+
+
 async def stage(session: AsyncSession, *, event: Event, key: str) -> bool:
     """Write an internal event into the inbox inside the caller's transaction (the one that
     makes the state change it describes), so it is handled exactly like a callback: after the
     commit, at least once, deduplicated by `key` (unique per tenant). False: `key` was staged
     before. The processor picks the row up on its next claim; call `InboxProcessor.wake()`
     after the commit to have it picked up at once."""
-    payload = encode_internal(event)
-    digest = hashlib.sha256(f"internal:{key}".encode()).hexdigest()
-    connection = await session.connection()
-    inserted = await inbox_repo.insert_new(
-        connection, items=[(event.tenant, digest, payload, order_key(payload))],
-        received_at=utcnow())
-    return bool(inserted)
+    return await stage_many(session, [(event, key)]) == 1

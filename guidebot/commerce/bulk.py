@@ -26,7 +26,7 @@ from guidebot.commerce.bulk_decide import Piece, Terms, Versions, decide_piece, 
 from guidebot.commerce.bulk_worker import BulkWorker
 from guidebot.commerce.clusters import Clusters
 from guidebot.commerce.identity import remember_in
-from guidebot.commerce.orders import apply_refund, ensure_rules
+from guidebot.commerce.orders import Outcome, apply_refund, ensure_rules
 from guidebot.commerce.schema import CustomerRef, PaidOrder
 from guidebot.db.engine import Database
 from guidebot.db.repo import commerce_bulk as repo
@@ -53,6 +53,7 @@ class BulkResult:
     recorded: int = 0
     duplicate: int = 0
     refunds_applied: list[str] = field(default_factory=list)
+    refund_outcomes: list[Outcome] = field(default_factory=list)  # of refunds_applied
 
 
 async def record_many(db: Database, tenant: TenantSettings, orders: Sequence[PaidOrder],
@@ -133,6 +134,26 @@ async def _record_many_now(db: Database, tenant: TenantSettings, orders: Sequenc
     return result
 
 
+async def record_in(s: AsyncSession, tenant: TenantSettings, orders: Sequence[PaidOrder],
+                    now: datetime) -> tuple[Piece, BulkResult]:
+    """The in-process bulk path as one chunk inside the caller's transaction (the webhook
+    intake's batches): the decided piece (its order rows say who got what) and the result,
+    with the outcomes of the held refunds it applied."""
+    await ensure_rules(s, tenant, now)
+    versions = Versions([(v.effective_at, v.rules, int(v.id or 0))
+                         for v in await repo.rule_versions(s, tenant=tenant.id)])
+    clusters = await Clusters.of(s, tenant.id, orders)
+    ordered = clusters.orders(range(len(clusters.ordered)))
+    chunk = _Chunk(s, tenant, now)
+    await chunk.begin(ordered)
+    piece = await decide_piece(chunk.conn, chunk.terms, versions, clusters.identities, ordered,
+                               touch_ids(chunk.conn, chunk.first_touch_id))
+    await chunk.write(piece)
+    result = BulkResult()
+    await chunk.finish(result)
+    return piece, result
+
+
 async def _through(workers: list[BulkWorker], chunk: _Chunk, clusters: Clusters, span: range,
                    sizes: Sizes) -> None:
     """The chunk's pieces decided by the workers in turn, each written while they decide the
@@ -200,5 +221,6 @@ class _Chunk:
         for order_no in (n for n in self.recorded if n in self.held):
             for refund in await orders_repo.refunds_of(self.s, tenant=self.tenant.id,
                                                        order_no=order_no, status="held"):
-                await apply_refund(self.s, self.tenant, refund, self.now)
+                outcome = await apply_refund(self.s, self.tenant, refund, self.now)
                 result.refunds_applied.append(refund.refund_no)
+                result.refund_outcomes.append(outcome)

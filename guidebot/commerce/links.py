@@ -6,10 +6,11 @@ import base64
 import hashlib
 import hmac
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from urllib.parse import quote
 
 from guidebot.commerce.catalog import MAX_TITLE_BYTES, Catalog
 from guidebot.commerce.identity import resolve_local
@@ -24,6 +25,8 @@ from guidebot.settings import TenantSettings
 TOKEN_BYTES = 9  # 72 bits, 12 URL-safe characters
 MAX_PAGE_BYTES = 128  # FACTS §mini-program cards: keep `page` ≤ 128 bytes
 MAX_DWELL_S = 24 * 3600  # a beacon claiming more is clipped
+VISIT_WINDOW_S = 300  # a signed visit's `ts` may be this far from the server's clock
+IDENTITY_FIELDS = ("external_userid", "unionid", "openid")
 
 
 @dataclass(frozen=True)
@@ -65,10 +68,37 @@ def card(appid: str, title: str, page: str, pic_media_id: str = "") -> dict[str,
         "title": title, "pic_media_id": pic_media_id, "appid": appid, "page": page}}
 
 
+def visit_message(token: str, query: Mapping[str, str]) -> str:
+    """What the store backend signs for a visit: `t` (the card's token), `ts` and the identity
+    fields present, sorted by name, as `name=value` (values percent-encoded, RFC 3986
+    unreserved characters kept) joined with `&`."""
+    fields = {"t": token, **{k: query[k] for k in (*IDENTITY_FIELDS, "ts") if query.get(k)}}
+    return "&".join(f"{k}={quote(v, safe='-_.~')}" for k, v in sorted(fields.items()))
+
+
+def sign_visit(secret: str, token: str, query: Mapping[str, str]) -> str:
+    """hex(HMAC-SHA256(order secret, visit_message)): the beacon's `sig`."""
+    return hmac.new(secret.encode(), visit_message(token, query).encode(),
+                    hashlib.sha256).hexdigest()
+
+
+def visit_proven(secret: str, token: str, query: Mapping[str, str], now: datetime) -> bool:
+    """The store backend signed this visit's identity (constant-time compare), recently."""
+    sig, ts = query.get("sig", ""), query.get("ts", "")
+    if not secret or not sig or not ts.isdigit() or len(ts) > 12:
+        return False
+    if abs(now.timestamp() - int(ts)) > VISIT_WINDOW_S:
+        return False
+    return hmac.compare_digest(sign_visit(secret, token, query).encode(),
+                               sig.strip().lower().encode())
+
+
 class LinkService:
-    def __init__(self, db: Database, catalog: Catalog) -> None:
+    def __init__(self, db: Database, catalog: Catalog,
+                 order_secret: Callable[[str], str] = lambda _tenant: "") -> None:
         self._db = db
         self.catalog = catalog
+        self._order_secret = order_secret
 
     async def create(self, tenant: TenantSettings, req: LinkRequest) -> dict[str, Any]:
         product = self.catalog.get(req.sku)
@@ -111,20 +141,24 @@ class LinkService:
         return out
 
     async def visit(self, token: str, query: Mapping[str, str], at: datetime) -> str | None:
-        """Record a touch for a visit beacon; the link's tenant, or None for an unknown token."""
-        ref = CustomerRef(query.get("external_userid") or None, query.get("unionid") or None,
-                          query.get("openid") or None)
+        """Record a visit beacon; the link's tenant, or None for an unknown token.
+
+        Only a visit whose identity the store backend signed (visit_proven) is a touch that
+        attribution counts; any other is an anonymous click (kind `click`, no customer ids),
+        kept for the card's statistics."""
         dur = _dwell(query.get("dur"))
         async with self._db.write() as s:
             link = await repo.get_link(s, tenant=None, token=token)
             if link is None:
                 return None
-            external = await resolve_local(s, link.tenant, ref) or link.customer
             sku = (query.get("sku") or link.sku)[:64]
-            await repo.add_touch(s, touch=Touch(
-                tenant=link.tenant, external_userid=external, unionid=ref.unionid,
-                openid=ref.openid, guide=link.guide, token=token, kind="visit", sku=sku,
-                category=self.catalog.category(sku), dur_s=dur, at=at))
+            touch = Touch(tenant=link.tenant, guide=link.guide, token=token, kind="click",
+                          sku=sku, category=self.catalog.category(sku), dur_s=dur, at=at)
+            if visit_proven(self._order_secret(link.tenant), token, query, at):
+                ref = CustomerRef(*(query.get(k) or None for k in IDENTITY_FIELDS))
+                touch.kind, touch.unionid, touch.openid = "visit", ref.unionid, ref.openid
+                touch.external_userid = await resolve_local(s, link.tenant, ref) or link.customer
+            await repo.add_touch(s, touch=touch)
         return link.tenant
 
 

@@ -9,6 +9,7 @@ from typing import Any
 from guidebot.commerce import periods, value
 from guidebot.commerce.catalog import Catalog, load_catalog
 from guidebot.commerce.identity import IdentityService
+from guidebot.commerce.intake import OrderIntake
 from guidebot.commerce.ledger import Ledger
 from guidebot.commerce.links import LinkService
 from guidebot.commerce.orders import OrderService
@@ -27,8 +28,12 @@ class CommerceService:
         self.db = db
         self.catalog: Catalog = load_catalog(settings.content_library)
         self.identity = IdentityService(db, client)
-        self.links = LinkService(db, self.catalog)
+        self.links = LinkService(db, self.catalog,
+                                 lambda t: self.settings.tenants[t].order_secret
+                                 if t in self.settings.tenants else "")
         self.orders = OrderService(db, self.identity, lambda: self.clock())
+        self.intake = OrderIntake(lambda t: self.settings.tenants.get(t), db, self.identity,
+                                  lambda: self.clock())
         self.ledger = Ledger(db, lambda: self.clock())
         self.clock = clock
 

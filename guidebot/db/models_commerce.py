@@ -154,3 +154,23 @@ class Settlement(SQLModel, table=True):
     net_fen: int = 0
     operator: str = Field(default="", max_length=64)
     settled_at: datetime = Field(default_factory=utcnow, sa_column=_utc())
+
+
+class OrderEvent(SQLModel, table=True):
+    """A signed order event as accepted (durably, before its ack): `pending` until the intake
+    has attributed it (or applied/held the refund), then `done` with the result it answers.
+    Idempotency: one row per order_no (kind paid) and per refund_no (kind refund)."""
+
+    __tablename__ = "commerce_order_events"
+    __table_args__ = (UniqueConstraint("tenant", "kind", "key"),
+                      Index("ix_commerce_order_events_pending", "status", "id"))
+    id: int | None = Field(default=None, primary_key=True)
+    tenant: str = Field(max_length=32)
+    kind: str = Field(max_length=8)  # paid | refund
+    key: str = Field(max_length=64)  # order_no | refund_no
+    digest: str = Field(max_length=64)  # SHA-256 of the canonical body
+    body: str = Field(sa_column=_text())  # canonical JSON (guidebot.commerce.schema)
+    status: str = Field(default="pending", max_length=16)  # pending | done | failed
+    result: str = Field(default="", sa_column=_text())  # JSON answered for this event
+    received_at: datetime = Field(default_factory=utcnow, sa_column=_utc())
+    done_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))

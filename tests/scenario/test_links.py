@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import math
 
+from tests.support.commerce import signed_visit
 from tests.support.stack import Stack
 
 
-async def _touches(stack: Stack) -> list[tuple[str | None, str, int, str]]:
+async def _touches(stack: Stack) -> list[tuple[str | None, str, int, str, str]]:
     from sqlalchemy import select
 
     from guidebot.db.models_commerce import Touch
 
     async with stack.runtime.services.db.read() as s:
         rows = (await s.execute(select(Touch).order_by(Touch.id))).scalars()  # type: ignore[arg-type]
-        return [(t.external_userid, t.guide, t.dur_s, t.sku) for t in rows]
+        return [(t.external_userid, t.guide, t.dur_s, t.sku, t.kind) for t in rows]
 
 
 async def test_link_page_card_and_token(stack: Stack) -> None:
@@ -60,17 +61,19 @@ async def test_visit_beacon_records_touches(stack: Stack) -> None:
                                 json={"guide": "wangfang", "sku": "SKU2", "title": "x",
                                       "customer": "wmKNOWN"})
     url = f"{stack.bot_url}/t/{link['token']}"
-    for params in ({"external_userid": "wmV1", "dur": "42", "sku": "SKU3"}, {},
-                   {"dur": "999999"}):
+    signed = signed_visit(stack, link["token"], external_userid="wmV1")
+    for params in ({**signed, "dur": "42", "sku": "SKU3"}, {}, {"dur": "999999"},
+                   {"external_userid": "wmUNSIGNED"}):
         async with stack.http.get(url, params=params) as resp:
             assert resp.status == 204
     async with stack.http.get(url, params={"dur": "ten"}) as resp:
         assert resp.status == 400
     async with stack.http.get(f"{stack.bot_url}/t/unknown-token") as resp:
         assert resp.status == 404
-    assert await _touches(stack) == [("wmV1", "wangfang", 42, "SKU3"),
-                                     ("wmKNOWN", "wangfang", 0, "SKU2"),
-                                     ("wmKNOWN", "wangfang", 86400, "SKU2")]
+    assert await _touches(stack) == [("wmV1", "wangfang", 42, "SKU3", "visit"),
+                                     (None, "wangfang", 0, "SKU2", "click"),
+                                     (None, "wangfang", 86400, "SKU2", "click"),
+                                     (None, "wangfang", 0, "SKU2", "click")]
 
 
 async def test_message_attachments_with_a_sku_get_a_tracked_page(stack: Stack) -> None:
@@ -88,6 +91,6 @@ async def test_message_attachments_with_a_sku_get_a_tracked_page(stack: Stack) -
     assert other[1]["page"] != page
     token = page.rsplit("t=", 1)[1]
     async with stack.http.get(f"{stack.bot_url}/t/{token}",
-                              params={"external_userid": "wmSOP"}) as resp:
+                              params=signed_visit(stack, token, external_userid="wmSOP")) as resp:
         assert resp.status == 204
-    assert await _touches(stack) == [("wmSOP", "lina", 0, "SKU1")]
+    assert await _touches(stack) == [("wmSOP", "lina", 0, "SKU1", "visit")]

@@ -13,7 +13,7 @@ import pytest
 
 from guidebot.sandbox.models import Media
 from tests.support import stack as stack_support
-from tests.support.commerce import paid, post_order
+from tests.support.commerce import paid, post_settled, signed_visit
 from tests.support.stack import Stack, start_stack
 
 CARD_MESSAGE = '''text = "您好，我是{{ guide.name }}"
@@ -75,13 +75,14 @@ async def test_welcome_card_is_tracked_for_the_adding_guide(card_stack: Stack) -
 
     customer = added["external_userid"]
     async with stack.http.get(f"{stack.bot_url}/t/{token}",
-                              params={"external_userid": customer, "dur": "30"}) as resp:
+                              params={**signed_visit(stack, token, external_userid=customer),
+                                      "dur": "30"}) as resp:
         assert resp.status == 204
     _, view = await stack.admin(f"/customers/{customer}")
     assert (view["propensity"]["visits_30d"], view["propensity"]["dwell_s_30d"]) == (1, 30)
     assert welcome["errcode"] == 0  # WeCom (the sandbox) accepted the card
 
-    status, body = await post_order(stack, paid("WEL-1", customer=customer, tracking=token,
+    status, body = await post_settled(stack, paid("WEL-1", customer=customer, tracking=token,
                                                  items=[{"sku": "SKU-SERUM-02",
                                                          "category": "beauty",
                                                          "amount_fen": 59900}]))

@@ -13,7 +13,7 @@ from guidebot.commerce.attribution import Item
 from guidebot.commerce.schema import CustomerRef, PaidOrder
 from guidebot.sandbox.api.idconvert import openid_of
 from guidebot.settings import CommissionSettings
-from tests.support.commerce import paid, post_order
+from tests.support.commerce import paid, post_settled, signed_visit
 from tests.support.stack import Stack
 from tests.support.wecom import contact_event_xml
 
@@ -36,12 +36,13 @@ async def _link(stack: Stack, guide: str) -> str:
 
 
 async def _visit(stack: Stack, token: str, **query: str) -> None:
-    async with stack.http.get(f"{stack.bot_url}/t/{token}", params=query) as resp:
+    async with stack.http.get(f"{stack.bot_url}/t/{token}",
+                              params=signed_visit(stack, token, **query)) as resp:
         assert resp.status == 204
 
 
 async def _credit(stack: Stack, order_no: str, **kw: object) -> tuple[str, str | None]:
-    status, body = await post_order(stack, paid(order_no, **kw))  # type: ignore[arg-type]
+    status, body = await post_settled(stack, paid(order_no, **kw))  # type: ignore[arg-type]
     assert status == 200, body
     return body["rule"], body["guide"]
 
@@ -108,7 +109,7 @@ async def test_the_orders_own_tracking_token_is_a_touch(stack: Stack) -> None:
     assert order["attribution"]["evidence"]["touch"]["kind"] == "order"
     assert order["attribution"]["evidence"]["touch"]["token"] == token
     assert await _credit(stack, "O-TOK2", customer="wmTOK") == ("share_link", "wangfang")
-    status, _ = await post_order(stack, paid("O-TOK3", customer="wmTOK3", tracking="nosuch"))
+    status, _ = await post_settled(stack, paid("O-TOK3", customer="wmTOK3", tracking="nosuch"))
     _, order = await stack.admin("/orders/O-TOK3")
     assert order["attribution"]["evidence"]["unknown_tracking"] is True
 
@@ -137,13 +138,13 @@ async def test_conversion_api_resolves_an_unknown_unionid_once(stack: Stack) -> 
     added = await stack.sandbox.simulate_add_contact("acme", userid="lina",
                                                      unionid="oUNION-API", deliver=False)
     openid = openid_of("oUNION-API")
-    await post_order(stack, paid("O-API1", unionid="oUNION-API", openid=openid))
-    await post_order(stack, paid("O-API2", unionid="oUNION-API", openid=openid))
+    await post_settled(stack, paid("O-API1", unionid="oUNION-API", openid=openid))
+    await post_settled(stack, paid("O-API2", unionid="oUNION-API", openid=openid))
     for order_no in ("O-API1", "O-API2"):
         _, order = await stack.admin(f"/orders/{order_no}")
         assert order["customer"]["external_userid"] == added["external_userid"]
     assert len(stack.calls("externalcontact/unionid_to_external_userid")) == 1
-    await post_order(stack, paid("O-API3", unionid="oNOBODY", openid=openid_of("oNOBODY")))
+    await post_settled(stack, paid("O-API3", unionid="oNOBODY", openid=openid_of("oNOBODY")))
     _, order = await stack.admin("/orders/O-API3")
     assert order["customer"]["external_userid"] is None
 
@@ -178,8 +179,10 @@ async def test_share_link_window_edge_at_exactly_n_days(stack: Stack, before_pai
     token = await _link(stack, "chenjing")
     paid_at = datetime.now(UTC).replace(microsecond=250_000)
     commerce = stack.runtime.services.commerce
-    assert await commerce.links.visit(token, {"external_userid": "wmWIN"},
-                                      paid_at - before_paid) == "acme"
+    ts = str(int((paid_at - before_paid).timestamp()))  # signed when the visit happened
+    assert await commerce.links.visit(
+        token, signed_visit(stack, token, external_userid="wmWIN", ts=ts),
+        paid_at - before_paid) == "acme"
     assert await _credit(stack, "O-WIN", customer="wmWIN", paid_at=paid_at) == expected
     order = PaidOrder("O-WIN-BULK", paid_at, CustomerRef("wmWIN"), "", "S01",
                       (Item("SKU1", "beauty", 19900),))

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from guidebot.commerce import bulk
 from guidebot.commerce.attribution import Item
 from guidebot.commerce.schema import CustomerRef, PaidOrder, RefundEvent
+from tests.support.commerce import signed_visit
 from tests.support.stack import Stack
 from tests.support.wecom import contact_event_xml
 
@@ -24,7 +25,8 @@ async def _setup(stack: Stack) -> str:
     await stack.runtime.drain()
     _, link = await stack.admin("/links", method="POST", json={"guide": "chenjing", "title": "t"})
     async with stack.http.get(f"{stack.bot_url}/t/{link['token']}",
-                              params={"external_userid": "wmB1"}) as resp:
+                              params=signed_visit(stack, link["token"],
+                                                  external_userid="wmB1")) as resp:
         assert resp.status == 204
     return str(link["token"])
 

@@ -15,5 +15,5 @@ def test_demo_commerce_chapter(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert main(["demo", "--config", str(ROOT / "config.toml"), "--workdir", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "rule share_link, guide lina, commission ¥50.89" in out
-    assert "clawback ¥9.00" in out and "→ 200 duplicate" in out
+    assert "clawback ¥9.00" in out and "→ 200 applied (the stored result" in out
     assert "lina: earned ¥50.89, clawback ¥9.00, net ¥41.89, orders 1" in out

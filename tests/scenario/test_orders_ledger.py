@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from guidebot.commerce import periods
-from tests.support.commerce import paid, post_order, refunded
+from tests.support.commerce import paid, post_settled, refunded
 from tests.support.stack import Stack
 
 
@@ -20,7 +20,7 @@ async def _sell(stack: Stack, guide: str, customer: str | None, order_no: str,
     assert status == 201
     event = paid(order_no, customer=customer, tracking=link["token"], paid_at=paid_at,
                  items=[{"sku": "SKU1", "category": "beauty", "amount_fen": amount}])
-    assert (await post_order(stack, event))[0] == 200
+    assert (await post_settled(stack, event))[0] == 200
 
 
 async def _value(stack: Stack) -> tuple[dict[str, tuple[int, int]], ...]:
@@ -36,7 +36,7 @@ async def test_statement_per_guide_and_csv(stack: Stack) -> None:
     await _sell(stack, "lina", "wmA", "O1")
     await _sell(stack, "lina", "wmB", "O2", amount=10001)
     await _sell(stack, "zhaolei", "wmC", "O3", amount=50)
-    await post_order(stack, refunded("O2", "R2", [{"sku": "SKU1", "amount_fen": 5000}]))
+    await post_settled(stack, refunded("O2", "R2", [{"sku": "SKU1", "amount_fen": 5000}]))
     period = _period(stack)
     status, body = await stack.admin(f"/commissions/statements?period={period}")
     assert status == 200 and body["period"] == period and body["settled"] is False
@@ -69,7 +69,7 @@ async def test_settlement_locks_the_period_and_later_clawbacks_land_in_the_next(
     assert status == 200 and body == {"period": period, "settled": True, "net_fen": 597,
                                       "guides": 1}
     assert (await stack.admin(f"/commissions/settle?period={period}", method="POST"))[0] == 409
-    await post_order(stack, refunded("O-S", "R-S", [{"sku": "SKU1", "amount_fen": 19900}]))
+    await post_settled(stack, refunded("O-S", "R-S", [{"sku": "SKU1", "amount_fen": 19900}]))
     _, locked = await stack.admin(f"/commissions/statements?period={period}")
     assert locked["settled"] is True
     assert locked["statements"] == [{"guide": "lina", "earned_fen": 597, "clawback_fen": 0,

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
 from guidebot.commerce.signature import sign
 from guidebot.events import INTERNAL_PREFIX, decode_internal
-from tests.support.commerce import paid, post_order, refunded
+from tests.support.commerce import (
+    paid,
+    post_order,
+    post_settled,
+    refunded,
+    signed_visit,
+)
 from tests.support.stack import Stack
 
 
@@ -30,7 +38,8 @@ async def _customer_with_guide(stack: Stack, customer: str) -> None:
                                      json={"guide": "lina", "sku": "SKU1", "title": "Lipstick"})
     assert status == 201, link
     async with stack.http.get(f"{stack.bot_url}/t/{link['token']}",
-                              params={"external_userid": customer}) as resp:
+                              params=signed_visit(stack, link["token"],
+                                                  external_userid=customer)) as resp:
         assert resp.status == 204
 
 
@@ -65,37 +74,99 @@ async def test_tenant_without_order_secret_refuses_everything(stack: Stack) -> N
 async def test_replayed_order_is_200_without_a_second_entry(stack: Stack) -> None:
     await _customer_with_guide(stack, "wmREPLAY")
     event = paid("O-REPLAY", customer="wmREPLAY")
-    first = await post_order(stack, event)
-    assert first == (200, {"status": "recorded", "order_no": "O-REPLAY", "rule": "share_link",
-                           "guide": "lina", "commission_fen": 597, "refunds_applied": []})
+    assert await post_order(stack, event) == (202, {"status": "accepted",
+                                                    "order_no": "O-REPLAY"})
+    recorded = {"status": "recorded", "order_no": "O-REPLAY", "rule": "share_link",
+                "guide": "lina", "commission_fen": 597, "refunds_applied": []}
+    assert await post_settled(stack, event) == (200, recorded)
     for _ in range(3):
-        status, body = await post_order(stack, event)
-        assert status == 200 and body["status"] == "duplicate"
+        assert await post_order(stack, event) == (200, recorded)  # the stored result
     assert await _ledger(stack) == [("earn", "lina", 597)]
 
 
 async def test_replayed_refund_is_200_without_a_second_clawback(stack: Stack) -> None:
     await _customer_with_guide(stack, "wmREFUND")
-    await post_order(stack, paid("O-R", customer="wmREFUND"))
+    await post_settled(stack, paid("O-R", customer="wmREFUND"))
     refund = refunded("O-R", "R-1", [{"sku": "SKU1", "amount_fen": 9900}])
-    assert (await post_order(stack, refund))[1]["clawback_fen"] == 297
-    status, body = await post_order(stack, refund)
-    assert status == 200 and body["status"] == "duplicate"
+    status, applied = await post_settled(stack, refund)
+    assert (status, applied["status"], applied["clawback_fen"]) == (200, "applied", 297)
+    assert await post_order(stack, refund) == (200, applied)
+    await stack.runtime.drain()
     assert await _ledger(stack) == [("earn", "lina", 597), ("clawback", "lina", -297)]
 
 
 async def test_refund_before_its_order_is_held_then_applied(stack: Stack) -> None:
     await _customer_with_guide(stack, "wmEARLY")
     refund = refunded("O-LATE", "R-EARLY", [{"sku": "SKU1", "amount_fen": 19900}])
-    status, body = await post_order(stack, refund)
-    assert (status, body["status"]) == (202, "held")
+    assert (await post_order(stack, refund))[0] == 202
+    assert await post_settled(stack, refund) == (200, {"status": "held", "refund_no": "R-EARLY",
+                                                       "order_no": "O-LATE"})
     assert await _ledger(stack) == []
-    assert (await post_order(stack, refund))[1]["status"] == "duplicate"
-    status, body = await post_order(stack, paid("O-LATE", customer="wmEARLY"))
+    status, body = await post_settled(stack, paid("O-LATE", customer="wmEARLY"))
     assert status == 200 and body["refunds_applied"] == ["R-EARLY"]
     assert await _ledger(stack) == [("earn", "lina", 597), ("clawback", "lina", -597)]
     _, order = await stack.admin("/orders/O-LATE")
     assert [r["status"] for r in order["refunds"]] == ["applied"]
+    status, body = await post_order(stack, refund)  # the stored result is now the clawback
+    assert (status, body["status"], body["clawback_fen"]) == (200, "applied", 597)
+
+
+async def test_refund_posted_before_its_order_is_attributed_claws_back(stack: Stack) -> None:
+    """Order and refund accepted back to back, attributed in one batch: the refund is held
+    inside the batch and applied when the order is recorded."""
+    await _customer_with_guide(stack, "wmQUICK")
+    assert (await post_order(stack, paid("O-QUICK", customer="wmQUICK")))[0] == 202
+    refund = refunded("O-QUICK", "R-QUICK", [{"sku": "SKU1", "amount_fen": 9900}])
+    assert (await post_order(stack, refund))[0] == 202
+    status, body = await post_settled(stack, refund)
+    assert (status, body["status"], body["clawback_fen"]) == (200, "applied", 297)
+    assert await _ledger(stack) == [("earn", "lina", 597), ("clawback", "lina", -297)]
+
+
+async def test_concurrent_orders_and_refunds_are_each_recorded_once(stack: Stack) -> None:
+    await _customer_with_guide(stack, "wmMANY")
+    orders = [paid(f"O-MANY-{n}", customer="wmMANY") for n in range(40)]
+    refunds = [refunded(f"O-MANY-{n}", f"R-MANY-{n}", [{"sku": "SKU1", "amount_fen": 9900}])
+               for n in range(0, 40, 4)]
+    answers = await asyncio.gather(*(post_order(stack, e) for e in [*orders, *refunds,
+                                                                     *orders[:5]]))
+    assert {status for status, _ in answers} <= {200, 202}
+    await stack.runtime.drain()
+    ledger = await _ledger(stack)
+    assert sorted(ledger) == sorted([("earn", "lina", 597)] * 40
+                                    + [("clawback", "lina", -297)] * 10)
+    for order in orders:
+        status, body = await post_order(stack, order)
+        assert (status, body["status"], body["guide"]) == (200, "recorded", "lina")
+
+
+async def test_order_no_reused_with_another_body_is_409_with_what_is_stored(
+        stack: Stack) -> None:
+    first = paid("O-TWICE", customer="wmTWICE")
+    assert (await post_settled(stack, first))[1]["status"] == "recorded"
+    other = paid("O-TWICE", customer="wmTWICE",
+                 items=[{"sku": "SKU1", "quantity": 1, "amount_fen": 99999900}])
+    status, body = await post_order(stack, other)
+    assert status == 409 and body["field"] == "order_no"
+    assert body["stored"]["items"][0]["amount_fen"] == 19900
+    assert body["result"]["status"] == "recorded"
+    _, order = await stack.admin("/orders/O-TWICE")
+    assert order["amount_fen"] == 19900
+    same_instant = dict(first, paid_at=datetime.fromisoformat(first["paid_at"]).astimezone(
+        timezone(timedelta(hours=8))).isoformat())  # the same body, written another way
+    assert (await post_order(stack, same_instant))[0] == 200
+
+
+async def test_refund_no_reused_with_another_body_is_409(stack: Stack) -> None:
+    await post_settled(stack, paid("O-RT", customer="wmRT"))
+    refund = refunded("O-RT", "R-TWICE", [{"sku": "SKU1", "amount_fen": 100}])
+    await post_settled(stack, refund)
+    status, body = await post_order(stack, dict(refund, items=[{"sku": "SKU1",
+                                                                "amount_fen": 19900}]))
+    assert status == 409 and body["field"] == "refund_no"
+    assert body["stored"]["items"] == [{"sku": "SKU1", "amount_fen": 100}]
+    _, order = await stack.admin("/orders/O-RT")
+    assert [r["amount_fen"] for r in order["refunds"]] == [100]
 
 
 @pytest.mark.parametrize(("mutate", "field", "reason"), [
@@ -108,6 +179,17 @@ async def test_refund_before_its_order_is_held_then_applied(stack: Stack) -> Non
     (lambda e: e["items"][0].update(amount_fen=-1), "items[0].amount_fen", "must be an integer"),
     (lambda e: e["items"][0].pop("sku"), "items[0].sku", "is required"),
     (lambda e: e.update(customer="wm1"), "customer", "must be an object"),
+    (lambda e: e["items"][0].update(amount_fen=10**12 + 1), "items[0].amount_fen",
+     "must be an integer from 0 to 1000000000000"),
+    (lambda e: e["items"][0].update(quantity=0), "items[0].quantity", "must be an integer"),
+    (lambda e: e["items"][0].update(quantity=10**9), "items[0].quantity", "must be an integer"),
+    (lambda e: e.update(paid_at="1970-01-01T00:00:00+00:00"), "paid_at", "must be between"),
+    (lambda e: e.update(paid_at="9999-12-31T23:59:59+08:00"), "paid_at", "must be between"),
+    (lambda e: e.update(order_no="O" * 65), "order_no", "must be at most 64 characters"),
+    (lambda e: e.update(order_no=12345), "order_no", "must be a string"),
+    (lambda e: e.update(customer={"unionid": "u" * 129}), "customer.unionid",
+     "must be at most 128 characters"),
+    (lambda e: e.update(items=[e["items"][0]] * 501), "items", "at most 500 items"),
 ])
 async def test_schema_errors_name_field_and_reason(stack: Stack, mutate, field: str,  # type: ignore[no-untyped-def]
                                                    reason: str) -> None:
@@ -119,9 +201,13 @@ async def test_schema_errors_name_field_and_reason(stack: Stack, mutate, field: 
     assert not await _order_exists(stack, "O-BAD")
 
 
-async def test_non_json_body_is_400(stack: Stack) -> None:
-    status, body = await post_order(stack, b"<xml/>")
-    assert status == 400 and body["field"] == "(body)"
+@pytest.mark.parametrize("raw", [b"<xml/>", b"\xff\xfe{}", b"[" * 100_000 + b"]" * 100_000,
+                                 b'{"type": "order.refunded", "order_no": "O", "refund_no": '
+                                 b'"R", "refunded_at": "2026-11-20T10:00:00+08:00", "items": '
+                                 b'[{"sku": "S", "amount_fen": 0}]}', b"[]"])
+async def test_bad_bodies_are_400_naming_the_field(stack: Stack, raw: bytes) -> None:
+    status, body = await post_order(stack, raw)
+    assert status == 400 and body["field"] in ("(body)", "items[0].amount_fen")
 
 
 async def test_ten_megabyte_body_is_413_and_nothing_stored(stack: Stack) -> None:
@@ -147,19 +233,18 @@ async def test_unknown_tenant_is_404(stack: Stack) -> None:
     assert status == 404
 
 
-async def test_order_events_are_stored_in_the_inbox_once_and_handled(stack: Stack) -> None:
+async def test_order_events_are_staged_in_the_inbox_and_handled_once(stack: Stack) -> None:
+
     await _customer_with_guide(stack, "wmEVENTS")
-    await post_order(stack, paid("O-EV", customer="wmEVENTS"))
-    await post_order(stack, paid("O-EV", customer="wmEVENTS"))
-    await post_order(stack, refunded("O-EV", "R-EV", [{"sku": "SKU1", "amount_fen": 100}]))
+    await post_settled(stack, paid("O-EV", customer="wmEVENTS"))
+    await post_settled(stack, paid("O-EV", customer="wmEVENTS"))
+    await post_settled(stack, refunded("O-EV", "R-EV", [{"sku": "SKU1", "amount_fen": 100}]))
     await stack.runtime.drain()
-    rows = await stack.inbox_rows()
-    internal = sorted((r for r in rows if r.payload.startswith(INTERNAL_PREFIX)),
-                      key=lambda r: r.id)
-    seen = [decode_internal(r.payload) for r in internal]
-    kinds = [(type(e).__name__, getattr(e, "order_no", ""), getattr(e, "guide", ""),
-              getattr(e, "external_userid", "")) for e in seen]
-    assert kinds == [("OrderPaid", "O-EV", "lina", "wmEVENTS"),
-                     ("OrderRefunded", "O-EV", "lina", "wmEVENTS")]
-    assert [r.outcome for r in internal] == ["on_order_paid", "unhandled"]
-    assert all(r.processed_at is not None for r in internal)
+    rows = sorted((r for r in await stack.inbox_rows() if r.payload.startswith(INTERNAL_PREFIX)),
+                  key=lambda r: r.id)
+    seen = [(type(e).__name__, e.order_no, e.guide, e.external_userid)
+            for e in (decode_internal(r.payload) for r in rows)]
+    assert seen == [("OrderPaid", "O-EV", "lina", "wmEVENTS"),
+                    ("OrderRefunded", "O-EV", "lina", "wmEVENTS")]
+    assert [(r.outcome, r.attempts) for r in rows] == [("on_order_paid", 1), ("unhandled", 1)]
+    assert all(r.processed_at is not None for r in rows)

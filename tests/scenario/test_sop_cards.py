@@ -13,7 +13,7 @@ import pytest
 
 from guidebot.db.repo import commerce_links
 from guidebot.sandbox.models import Media
-from tests.support.commerce import paid, post_order
+from tests.support.commerce import paid, post_settled, signed_visit
 from tests.support.stack import ROOT, Stack, known, library_copy, start_stack
 
 CARD_MESSAGE = '''text = "新品到店，欢迎来看看"
@@ -71,9 +71,10 @@ async def test_a_steps_card_is_tracked_for_the_guide_and_the_step(card_stack: St
     assert link is not None and (link.guide, link.campaign) == ("lina", "sop:flash_card:0")
 
     async with stack.http.get(f"{stack.bot_url}/t/{pages['lina']}",
-                              params={"external_userid": customers[0]}) as resp:
+                              params=signed_visit(stack, pages["lina"],
+                                                  external_userid=customers[0])) as resp:
         assert resp.status == 204
-    status, body = await post_order(stack, paid("SOP-CARD-1", customer=customers[0],
+    status, body = await post_settled(stack, paid("SOP-CARD-1", customer=customers[0],
                                                 tracking=pages["lina"],
                                                 items=[{"sku": "SKU-SERUM-02",
                                                         "category": "beauty",

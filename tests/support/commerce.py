@@ -60,3 +60,24 @@ async def post_order(stack: Stack, event: dict[str, Any] | bytes, *, tenant: str
     async with stack.http.post(f"{stack.bot_url}/orders/{tenant}", data=raw,
                                headers=headers) as resp:
         return resp.status, await resp.json(content_type=None)
+
+
+async def post_settled(stack: Stack, event: dict[str, Any] | bytes,
+                       **kw: Any) -> tuple[int, Any]:
+    """Post an order event and answer what is stored once it is attributed: an accepted event
+    (202, or 200 for one accepted before) is attributed by the intake, its events handled, and
+    the same body posted again (which answers the stored result, 200)."""
+    status, body = await post_order(stack, event, **kw)
+    if not isinstance(body, dict) or body.get("status") != "accepted":
+        return status, body
+    await stack.runtime.drain()
+    return await post_order(stack, event, **kw)
+
+
+def signed_visit(stack: Stack, token: str, tenant: str = "acme",
+                 **query: str) -> dict[str, str]:
+    """A visit beacon's query as the store backend signs it (the identity fields, `ts`, `t`)."""
+    from guidebot.commerce.links import sign_visit
+
+    query = {"ts": str(int(datetime.now(UTC).timestamp())), **query}
+    return {**query, "sig": sign_visit(stack.tenant(tenant).order_secret, token, query)}

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ from sqlalchemy import select
 
 from guidebot.commerce import bulk
 from guidebot.commerce.attribution import Item
-from guidebot.commerce.links import LinkRequest
+from guidebot.commerce.links import LinkRequest, sign_visit
 from guidebot.commerce.schema import CustomerRef, PaidOrder
 from guidebot.commerce.statements import order_view
 from guidebot.db.engine import Database
@@ -96,6 +97,8 @@ async def _seed(services: Services, tenant: Any, scenario: dict[str, Any], p: st
     for guide, ids, at in scenario["visits"]:
         query = {k: v for k, v in zip(("external_userid", "unionid", "openid"),
                                       _who(p, ids), strict=True) if v}
+        query["ts"] = str(int(at.timestamp()))  # signed by the store backend: a touch
+        query["sig"] = sign_visit(tenant.order_secret, tokens[guide], query)
         await services.commerce.links.visit(tokens[guide], query, at)
     return tokens
 
@@ -113,7 +116,8 @@ def _orders(scenario: dict[str, Any], tokens: list[str], p: str) -> list[PaidOrd
 async def _record(url: str, folder: Path, tenant_id: str, scenario: dict[str, Any],
                   bulk_way: dict[str, Any] | None, p: str) -> dict[str, Any]:
     settings = load_settings(write_config(folder, url))
-    tenant = settings.tenant(tenant_id)
+    tenant = replace(settings.tenant(tenant_id), order_secret="props-order-secret")
+    settings = replace(settings, tenants={**settings.tenants, tenant_id: tenant})  # signs visits
     db = Database(url)
     services = build_services(settings, db)
     try:

@@ -9,7 +9,7 @@ from typing import Any
 from aiohttp import web
 
 from guidebot.commerce import signature
-from guidebot.commerce.schema import PaidOrder, SchemaError, parse
+from guidebot.commerce.schema import SchemaError, parse
 from guidebot.commerce.service import CommerceService
 from guidebot.errors import ValidationFailed
 from guidebot.services import Services
@@ -65,17 +65,12 @@ async def post_order(request: web.Request) -> web.Response:
         return _error(401, "missing or invalid X-Guidebot-Signature")
     try:
         event = parse(json.loads(body))
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
         return _error(400, "body must be JSON", field="(body)", reason="not valid JSON")
     except SchemaError as exc:
         return _error(400, str(exc), field=exc.field, reason=exc.reason)
-    commerce = services.commerce
-    if isinstance(event, PaidOrder):
-        outcome = await commerce.orders.paid(tenant, event)
-    else:
-        outcome = await commerce.orders.refunded(tenant, event)
-    await services.raise_events(outcome.events)
-    return web.json_response(outcome.body, status=202 if outcome.status == "held" else 200)
+    answer = await services.commerce.intake.accept(tenant, event)
+    return web.json_response(answer.body, status=answer.status)
 
 
 async def get_visit(request: web.Request) -> web.Response:
