@@ -15,7 +15,6 @@ the orders it records; refunds of orders recorded before are applied in acceptan
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import logging
 import time
@@ -25,7 +24,7 @@ from datetime import datetime
 from typing import Any
 
 from guidebot import events as ev
-from guidebot import inbox
+from guidebot import inbox, lanes
 from guidebot.commerce import bulk
 from guidebot.commerce.identity import IdentityService
 from guidebot.commerce.orders import Outcome, apply_refund
@@ -69,9 +68,6 @@ def _kind_key(event: PaidOrder | RefundEvent) -> tuple[str, str, str]:
     return "refund", event.refund_no, "refund_no"
 
 
-def _staged_digest(key: str) -> str:
-    """The inbox digest guidebot.inbox.stage gives an internal event's key."""
-    return hashlib.sha256(f"internal:{key}".encode()).hexdigest()
 
 
 class OrderIntake:
@@ -192,6 +188,11 @@ class OrderIntake:
     async def _batch(self) -> int:
         """Attribute one batch of pending events; how many there were."""
         assert self._turn is not None
+        with lanes.background():  # the bulk path needs aiosqlite's raw connection
+            return await self._batch_now()
+
+    async def _batch_now(self) -> int:
+        assert self._turn is not None
         async with self._turn:
             async with self._db.read() as s:
                 rows = await repo.pending(s, limit=self._max_batch)
@@ -247,9 +248,7 @@ class _Batch:
         intake, tenant = self.intake, self.tenant
         await self._resolve_remote()
         now = intake._clock()
-        # The urgent lane of the SQLite write lock: a batch goes ahead of the inbox's per-event
-        # writes (its own OrderPaid handling among them), so the evidence follows the ack.
-        async with intake._db.write(urgent=True) as s:
+        async with intake._db.write() as s:
             await ledger_repo.lock_tenant(s, tenant=tenant.id)
             live = {int(r.id or 0) for r in await repo.pending(s, limit=len(self.ids),
                                                                ids=self.ids)}

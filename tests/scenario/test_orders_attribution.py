@@ -198,9 +198,12 @@ async def test_binding_validity_edge_at_exactly_n_days(stack: Stack, bound_days_
                                                        expected: tuple[str, None]) -> None:
     services = stack.runtime.services  # the webhook's tenant settings and the commerce ones
     tenant = replace(stack.tenant(), commission=CommissionSettings(binding_validity_days=30))
-    services.settings = replace(services.settings, tenants={**services.settings.tenants,
-                                                            "acme": tenant})
-    services.commerce.settings = services.settings
+    settings = replace(services.settings, tenants={**services.settings.tenants, "acme": tenant})
+    # As if config.toml had said so at start (the container is frozen; a deployment edits
+    # config and restarts): the relations service and commerce both read the new rules.
+    object.__setattr__(services, "settings", settings)
+    object.__setattr__(services.relations, "_settings", settings)
+    services.commerce.settings = settings
     await services.commerce.record_rules()
     added_at = int(time.time()) - (bound_days_ago - 1) * DAY  # paid a day from now: the
     await _event(stack, "add_external_contact", "lina", "wmVAL", added_at)  # new rules apply
