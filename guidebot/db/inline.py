@@ -70,5 +70,11 @@ class InlineSession:
     async def flush(self) -> None:
         self.sync_session.flush()
 
+    def expunge(self, instance: Any) -> None:
+        self.sync_session.expunge(instance)
+
+    def expunge_all(self) -> None:
+        self.sync_session.expunge_all()
+
     async def connection(self) -> InlineConnection:
         return InlineConnection(self.sync_session.connection())

@@ -13,7 +13,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 
-from tests.support.commerce import paid, post_order
+from tests.support.commerce import paid, post_order, signed_visit
 from tests.support.sidebar import OAUTH_AUTHORIZE, oauth_code
 from tests.support.stack import ROOT, Stack, start_stack
 
@@ -86,7 +86,8 @@ async def _seed(stack: Stack) -> str:
         "guide": "lina", "sku": "SKU-SCARF-03", "customer": customer})
     assert status == 201, link
     async with stack.http.get(f"{stack.bot_url}/t/{link['token']}",
-                              params={"external_userid": customer, "dur": "95"}) as resp:
+                              params=signed_visit(stack, link["token"],
+                                                  external_userid=customer)) as resp:
         assert resp.status == 204
     return customer
 

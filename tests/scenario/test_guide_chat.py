@@ -14,7 +14,7 @@ import pytest
 
 from guidebot.db.repo import sop_tasks as tasks_repo
 from tests.support.chat import TIMEOUT_S, start_llm
-from tests.support.commerce import paid, post_order
+from tests.support.commerce import paid, post_settled
 from tests.support.llm_server import FakeLlm
 from tests.support.stack import Stack, start_stack
 
@@ -63,7 +63,7 @@ async def _customer(stack: Stack, name: str, guide: str = "lina") -> str:
 async def test_customer_share_sales_and_scripts(llm_stack: Stack) -> None:
     stack = llm_stack
     customer = await _customer(stack, "王小美")
-    status, _ = await post_order(stack, paid("GC-1", customer=customer, items=[
+    status, _ = await post_settled(stack, paid("GC-1", customer=customer, items=[
         {"sku": "SKU-LIPSTICK-01", "category": "beauty", "quantity": 1, "amount_fen": 29900}]))
     assert status == 200
 

@@ -232,7 +232,7 @@ async def _wait_next_second() -> None:
 
 
 async def test_kf_link_entry_is_the_guides_touch_and_is_welcomed(stack: Stack) -> None:
-    from tests.support.commerce import paid, post_order
+    from tests.support.commerce import paid, post_settled
     from tests.support.kf import control
 
     use_router(stack)
@@ -257,7 +257,7 @@ async def test_kf_link_entry_is_the_guides_touch_and_is_welcomed(stack: Stack) -
     [row] = await kf_rows(stack, customer)
     assert (row.status, row.route, row.guide) == ("replied", "welcome", "mei")
     # an order after the entry goes to mei (share_link: her touch), not to the bound lina
-    status, body = await post_order(stack, paid("O-KF1", customer=customer))
+    status, body = await post_settled(stack, paid("O-KF1", customer=customer))
     assert status == 200, body
     assert (body["rule"], body["guide"]) == ("share_link", "mei")
     _, order = await stack.admin("/orders/O-KF1")
@@ -439,7 +439,7 @@ async def test_system_events_are_recorded_with_their_reason(stack: Stack) -> Non
 
 async def test_handoff_falls_back_to_a_guide_of_the_same_store(stack: Stack) -> None:
     from guidebot.db.repo import contacts as contacts_repo
-    from tests.support.commerce import paid, post_order
+    from tests.support.commerce import paid, post_settled
     from tests.support.kf import control
 
     router = use_router(stack)
@@ -451,7 +451,7 @@ async def test_handoff_falls_back_to_a_guide_of_the_same_store(stack: Stack) -> 
     added = await stack.sandbox.simulate_add_contact("acme", userid="lina", name="孙悦")
     await stack.runtime.drain()
     customer = added["external_userid"]
-    status, _ = await post_order(stack, paid("O-KFSKU", customer=customer, items=[
+    status, _ = await post_settled(stack, paid("O-KFSKU", customer=customer, items=[
         {"sku": "SKU-SERUM-02", "category": "beauty", "quantity": 1, "amount_fen": 59900}]))
     assert status == 200
     await control(stack, "kf/servicers", {"open_kfid": KFID, "userid": "lina",

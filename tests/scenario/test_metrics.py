@@ -38,8 +38,9 @@ async def test_metrics_after_real_callbacks(stack: Stack) -> None:
     forged = encrypt_callback(replace(stack.tenant(), token="WrongToken1"), xml)
     assert await stack.post_signed(forged) == 403
     await stack.runtime.drain()
-    # A WeCom call that fails: tags on a relation WeCom does not know (84061 → 409).
-    status, _ = await stack.admin("/customers/wmNOBODY/tags", method="POST",
+    # A WeCom call that fails: tags on a relation guidebot knows (from the callback above)
+    # and the sandbox does not (84061 → 409).
+    status, _ = await stack.admin("/customers/wmMETRICS0001/tags", method="POST",
                                   json={"guide": "lina", "add": ["门店扫码"]})
     assert status == 409
     async with stack.http.post(f"{stack.bot_url}/orders/acme", data=b"{}") as resp:
@@ -69,11 +70,15 @@ async def test_metrics_after_real_callbacks(stack: Stack) -> None:
     orders = "guidebot_orders_received_total"
     assert _value(m, orders, tenant="acme", status=str(order_status)) == 1
     assert not any(dict(k).get("tenant") == "nosuchtenant" for k in m.get(orders, {}))
-    assert _value(m, "guidebot_welcome_latency_seconds_count", tenant="acme") is None
-    stack.runtime.services.metrics.observe_welcome("acme", 1.5)
+    # Every welcome sent is in the latency histogram (from the add's CreateTime).
+    sent = [c for c in stack.calls("externalcontact/send_welcome_msg") if c["errcode"] == 0]
+    assert sent and _value(m, "guidebot_welcome_latency_seconds_count", tenant="acme") \
+        == len(sent)
+    before = _value(m, "guidebot_welcome_latency_seconds_bucket", tenant="acme", le="+Inf")
+    stack.runtime.services.metrics.observe_welcome("acme", 1e6)
     m = await _scrape(stack)
-    assert _value(m, "guidebot_welcome_latency_seconds_bucket", tenant="acme", le="1.0") == 0
-    assert _value(m, "guidebot_welcome_latency_seconds_bucket", tenant="acme", le="2.0") == 1
+    assert _value(m, "guidebot_welcome_latency_seconds_bucket", tenant="acme", le="+Inf") \
+        == before + 1
 
 
 async def test_inbox_depth_and_lag_are_read_from_the_database(stack: Stack) -> None:

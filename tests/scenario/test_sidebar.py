@@ -7,6 +7,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import aiohttp
 
+from tests.support.commerce import signed_visit
 from tests.support.sidebar import OAUTH_AUTHORIZE, oauth_code, sign_in
 from tests.support.stack import Stack
 
@@ -124,7 +125,8 @@ async def test_a_product_card_carries_the_guides_tracking_token(stack: Stack) ->
     assert program["page"] == f"pages/goods/detail.html?id=1002&t={card['token']}"
     assert program["title"] == "修护精华液 30ml" and program["imgUrl"].endswith("/card.png")
     async with stack.http.get(f"{stack.bot_url}/t/{card['token']}",
-                              params={"external_userid": customer, "dur": "30"}) as resp:
+                              params=signed_visit(stack, card["token"],
+                                                  external_userid=customer)) as resp:
         assert resp.status == 204
     _, after = await guide.get(f"/customer/{customer}")
     assert after["propensity"]["visits_30d"] == 1  # the visit counts for this customer

@@ -18,7 +18,7 @@ import pytest
 
 from guidebot.cli import main
 from guidebot.db.models import OutboxItem
-from tests.support.commerce import paid, post_order
+from tests.support.commerce import paid, post_settled
 from tests.support.stack import Stack
 
 # October 2026 in Shanghai is [2026-09-30 16:00Z, 2026-10-31 16:00Z)
@@ -62,7 +62,7 @@ async def _seed(stack: Stack) -> None:
               paid("U3", customer=customers["c2"], paid_at=NOVEMBER_LOCAL, items=item),
               paid("U4", customer="wmNOT_A_CUSTOMER", paid_at=IN_OCTOBER, items=item)]
     for order in orders:
-        status, body = await post_order(stack, order)
+        status, body = await post_settled(stack, order)
         assert status < 300, body
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import aiohttp
 
-from tests.support.commerce import paid, post_order
+from tests.support.commerce import paid, post_settled
 from tests.support.stack import Stack
 from tests.support.wecom import contact_event_xml
 
@@ -58,7 +58,7 @@ async def seed(stack: Stack) -> Seeded:
                                ("CO-4", None, 5000)):
         items = [{**one_sku[0], "amount_fen": fen}]
         customer = who["external_userid"] if who else None
-        status, body = await post_order(stack, paid(order_no, customer=customer, items=items,
+        status, body = await post_settled(stack, paid(order_no, customer=customer, items=items,
                                                     unionid=None if who else "o-unknown"))
         assert status == 200, body
     return Seeded((a["external_userid"], b["external_userid"]),
