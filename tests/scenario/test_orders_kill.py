@@ -139,6 +139,14 @@ async def test_sigkill_between_order_commit_and_event_handling_exits_once(
             async with http.post(sandbox_server.make_url("/_sandbox/acme/simulate/add_contact"),
                                  json={"userid": "lina", "external_userid": CUSTOMER}) as resp:
                 assert resp.status == 200, await resp.text()
+            deadline = time.monotonic() + HANG_GUARD_S  # the add is handled in the background
+            while True:
+                async with http.get(f"{base}/api/v1/acme/customers/{CUSTOMER}",
+                                    headers=admin) as resp:
+                    if resp.status == 200:
+                        break
+                assert time.monotonic() < deadline, "the add was never handled"
+                await asyncio.sleep(0.1)
             async with http.post(f"{base}/api/v1/acme/sops/kill_exit/enroll", headers=admin,
                                  json={"external_userid": CUSTOMER, "guide": "lina"}) as resp:
                 assert resp.status == 201, await resp.text()
