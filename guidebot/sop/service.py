@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
@@ -29,6 +30,8 @@ from guidebot.sop.tracking import Tracker
 from guidebot.wecom.client import WeComClient
 
 log = logging.getLogger(__name__)
+
+VERSIONS_FRESH_S = 1.0
 
 
 class SopClock:
@@ -58,6 +61,10 @@ class SopService:
         self.tracker = Tracker(db, client_for, clock=lambda: self.clock())
         self.moments = MomentResults(db, client_for, clock=lambda: self.clock())
         self._synced: set[str] = set()
+        # The newest versions, read at most once a second per tenant: a burst's adds share
+        # one read. Versions written by this process are seen at once (the memo is dropped);
+        # those of another process within VERSIONS_FRESH_S.
+        self._fresh: dict[str, tuple[float, dict[str, versions.Current]]] = {}
 
     @property
     def clock(self) -> Callable[[], datetime]:
@@ -84,8 +91,18 @@ class SopService:
         the newest ones."""
         if tenant not in self._synced and await library_is_newest(self._library):
             self._synced.add(tenant)
+            self._fresh.pop(tenant, None)
             return await versions.sync(self._db, tenant, self._library.sops)
-        return await versions.current(self._db, tenant)
+        memo = self._fresh.get(tenant)
+        if memo is not None and time.monotonic() - memo[0] < VERSIONS_FRESH_S:
+            return memo[1]
+        found = await versions.current(self._db, tenant)
+        self._fresh[tenant] = (time.monotonic(), found)
+        return found
+
+    def forget_versions(self, tenant: str) -> None:
+        """A version was written (e.g. an SOP enabled or disabled): read them again."""
+        self._fresh.pop(tenant, None)
 
     async def enroll_one(self, tenant: str, sop_id: str, *, external_userid: str,
                          guide: str) -> tuple[int | None, bool]:
@@ -118,6 +135,7 @@ class SopService:
         """The library was reloaded: record new versions for every tenant now, so an edit
         applies to every step not yet materialised."""
         self._synced.clear()
+        self._fresh.clear()
         for tenant in self._settings.tenants:
             await self.ready(tenant)
 
