@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from guidebot.content.sop_spec import SopSpec, sop_from_json
 from guidebot.db.engine import Database
+from guidebot.db.repo import sop_console as switches_repo
 from guidebot.db.repo import sop_plan as repo
 
 log = logging.getLogger(__name__)
@@ -17,7 +18,8 @@ log = logging.getLogger(__name__)
 class Current:
     version: int
     spec: SopSpec
-    enabled: bool
+    enabled: bool  # the file enables it and HQ has not switched it off
+    switched_off: bool = False
 
 
 async def sync(db: Database, tenant: str, specs: Mapping[str, SopSpec]) -> dict[str, Current]:
@@ -47,5 +49,7 @@ async def sync(db: Database, tenant: str, specs: Mapping[str, SopSpec]) -> dict[
 async def current(db: Database, tenant: str) -> dict[str, Current]:
     async with db.read() as s:
         rows = await repo.latest_versions(s, tenant=tenant)
-    return {sop_id: Current(row.version, sop_from_json(row.spec), row.enabled)
+        off = await switches_repo.switched_off(s, tenant=tenant)
+    return {sop_id: Current(row.version, sop_from_json(row.spec),
+                            row.enabled and sop_id not in off, sop_id in off)
             for sop_id, row in rows.items()}
