@@ -45,9 +45,11 @@ async def customers(request: web.Request, who: auth.Access) -> web.StreamRespons
 
 @page
 async def customer(request: web.Request, who: auth.Access) -> web.StreamResponse:
-    view = await customer_card(services_of(request).db, who.tenant,
-                               request.match_info["external_userid"])
-    return render(request, "customer.html", who=who, active="customers", c=view)
+    external_userid = request.match_info["external_userid"]
+    view = await customer_card(services_of(request).db, who.tenant, external_userid)
+    messages = await _records(request).conversation(who.tenant.id, external_userid)
+    return render(request, "customer.html", who=who, active="customers", c=view,
+                  messages=messages, tz=who.tenant.tz)
 
 
 @page
