@@ -7,6 +7,7 @@ import asyncio
 import importlib
 import json
 import logging
+import shlex
 import sys
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
@@ -43,9 +44,10 @@ def _parser() -> argparse.ArgumentParser:
     demo = command("demo", "run the end-to-end demo story on SQLite and the sandbox")
     demo.add_argument("--workdir", default="guidebot-demo",
                       help="where the demo database goes (default: ./guidebot-demo)")
-    demo.add_argument("--serve", action="store_true",
-                      help="after the story, keep its guidebot, sandbox and database running "
-                           "until Ctrl-C")
+    demo.add_argument("--serve", action=argparse.BooleanOptionalAction, default=None,
+                      help="after the story, keep its guidebot (console included), sandbox "
+                           "and database running until Ctrl-C (default: only when stdin is a "
+                           "terminal; otherwise it prints the command that does)")
     demo.add_argument("--port", type=int, default=0, help="guidebot's port (default: a free one)")
     demo.add_argument("--sandbox-port", type=int, default=0,
                       help="the sandbox's port (default: a free one)")
@@ -151,8 +153,13 @@ async def _check(settings: Settings, args: argparse.Namespace) -> int:
 async def _demo(settings: Settings, args: argparse.Namespace) -> int:
     from guidebot.demo import run_demo
 
-    return await run_demo(settings, workdir=args.workdir, serve=args.serve, port=args.port,
-                          sandbox_port=args.sandbox_port)
+    again = ["guidebot", *(["--config", args.config] if args.config else []), "demo",
+             "--workdir", args.workdir, "--serve"]
+    for flag, value in (("--port", args.port), ("--sandbox-port", args.sandbox_port)):
+        again += [flag, str(value)] if value else []
+    serve = sys.stdin.isatty() if args.serve is None else args.serve
+    return await run_demo(settings, workdir=args.workdir, serve=serve, port=args.port,
+                          sandbox_port=args.sandbox_port, again=shlex.join(again))
 
 
 async def _serve(settings: Settings, args: argparse.Namespace) -> int:

@@ -14,6 +14,7 @@ from guidebot.content.reload import library_is_newest
 from guidebot.content.sop_spec import Audience
 from guidebot.db.engine import Database
 from guidebot.db.repo import contacts as contacts_repo
+from guidebot.db.repo import sop_console as console_repo
 from guidebot.db.repo import sop_plan as plan_repo
 from guidebot.db.repo import sop_tasks as tasks_repo
 from guidebot.db.types import utcnow
@@ -130,6 +131,25 @@ class SopService:
         await self.ready(tenant)
         with _about_sop():
             return await self.engine.enroll_audience(tenant, sop_id, audience)
+
+    async def switch(self, tenant: str, sop_id: str, *, on: bool, operator: str) -> bool:
+        """HQ switches an SOP off (as a file's enabled = false: enrollments stop at their next
+        step, no one new joins) or on again;
+        returns whether it is enabled now (the file's own `enabled` still applies)."""
+        currents = await self.ready(tenant)
+        if sop_id not in currents:
+            raise NotFound(f"sop_id: SOP {sop_id!r} not found")
+        async with self._db.write() as s:
+            await console_repo.switch(s, tenant=tenant, sop_id=sop_id, on=on,
+                                      operator=operator[:64], now=utcnow())
+        self.forget_versions(tenant)  # this process sees the switch at once; others in 1 s
+        log.info("sop %s tenant=%s switched %s", sop_id, tenant, "on" if on else "off")
+        return (await self.ready(tenant))[sop_id].enabled
+
+    async def conversion(self, tenant: str) -> dict[tuple[str, int], dict[str, int]]:
+        """Per SOP step: sent, confirmed, clicks, orders and GMV (repo/sop_console.py)."""
+        async with self._db.read() as s:
+            return await console_repo.step_conversion(s, tenant=tenant)
 
     async def library_replaced(self) -> None:
         """The library was reloaded: record new versions for every tenant now, so an edit
