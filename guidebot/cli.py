@@ -196,19 +196,30 @@ async def _db(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _channel(settings: Settings, args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
     from guidebot.db.engine import Database
     from guidebot.services import build_services
+    from guidebot.web.api.shapes import ChannelCreate
 
     if args.tenant not in settings.tenants:
         known = ", ".join(settings.tenants)
         raise ValidationFailed(f"unknown tenant {args.tenant!r}; known: {known}")
+    try:  # the admin API's own rules (WeCom userid charset, lengths)
+        wanted = ChannelCreate(guide=args.guide, store=args.store, campaign=args.campaign,
+                               tags=args.tag, welcome_message=args.welcome)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        option = {"welcome_message": "welcome", "tags": "tag"}.get(
+            str(first["loc"][0]), str(first["loc"][0]))
+        raise ValidationFailed(f"--{option}: {first['msg']}") from None
     db = Database(settings.database_url)
     services = build_services(settings, db)
     try:
         await services.record_tenants()
         code = await services.channels.create(
-            args.tenant, guide=args.guide, store=args.store, campaign=args.campaign,
-            tags=args.tag, welcome_message=args.welcome)
+            args.tenant, guide=wanted.guide, store=wanted.store, campaign=wanted.campaign,
+            tags=wanted.tags, welcome_message=wanted.welcome_message)
     except WeComError as exc:
         print(f"error: WeCom refused ({type(exc).__name__}, errcode {exc.errcode})",
               file=sys.stderr)
