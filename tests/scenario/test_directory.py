@@ -144,6 +144,11 @@ async def test_change_contact_renames_and_a_leaver_stays_inactive(book: Stack) -
     assert (listed["ahui"]["active"], listed["ahui"]["name"]) == (False, "陈阿辉")
     assert (listed["xiaomei"]["active"], listed["xiaomei"]["name"]) == (False, "林小美")
     assert await names(book, "qing") == {"qing": ("王小青", "西溪店")}
+    before = len(book.calls("externalcontact/add_contact_way"))
+    status, body = await book.admin("/channels", method="POST", json={"guide": "ahui"})
+    assert status == 400 and body["field"] == "guide", body  # a leaver gets no code
+    assert "no longer an active member" in body["reason"]
+    assert len(book.calls("externalcontact/add_contact_way")) == before
     rows = await book.inbox_rows()
     assert {r.outcome for r in rows} == {"on_directory_changed"}
 
