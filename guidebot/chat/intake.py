@@ -25,6 +25,7 @@ from guidebot.chat.customers import Customers
 from guidebot.chat.decision import CustomerContext, Decision, Inbound, ReplyRouter, Route
 from guidebot.chat.entries import KfEntries, event_of
 from guidebot.chat.handoff import Handoff
+from guidebot.chat.opt_out import OptOuts
 from guidebot.chat.sending import KfSender, text_message
 from guidebot.content.library import Library
 from guidebot.db.engine import Database
@@ -58,7 +59,8 @@ class Outcome:
 class KfService:
     def __init__(self, settings: Settings, db: Database, library: Library, outbox: Outbox,
                  client_for: Callable[[str], WeComClient], *, router: ReplyRouter,
-                 cards: KfCards, clock: Callable[[], datetime] = utcnow) -> None:
+                 cards: KfCards, opt_outs: OptOuts,
+                 clock: Callable[[], datetime] = utcnow) -> None:
         self._settings = settings
         self._db = db
         self._clock = clock
@@ -67,6 +69,7 @@ class KfService:
         self._locks: dict[tuple[str, str], asyncio.Lock] = {}
         self.router = router  # the reply router (guidebot/chat/routing.py)
         self.cards = cards
+        self.opt_outs = opt_outs
         self.customers = Customers(db, self.api)
         self.sender = KfSender(db, outbox, self.api, clock)
         self.handoff = Handoff(settings, db, library, outbox, client_for, self.api)
@@ -245,7 +248,11 @@ class KfService:
         decision = await self.router.decide(Inbound(
             tenant=tenant, open_kfid=message.open_kfid, msgid=message.msgid, text=message.text,
             customer=writer.context))
-        return await self._act(tenant, message, writer.context, decision)
+        if decision.route != Route.OPT_OUT:
+            return await self._act(tenant, message, writer.context, decision)
+        done = await self.opt_outs.opt_out(tenant, writer, message.msgid)
+        outcome = await self._act(tenant, message, writer.context, decision)
+        return Outcome(outcome.status, outcome.route, f"{outcome.reason}; {done}", outcome.guide)
 
     async def _act(self, tenant: str, message: KfMessage, customer: CustomerContext,
                    decision: Decision) -> Outcome:
