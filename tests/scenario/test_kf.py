@@ -356,12 +356,21 @@ async def test_a_catalog_card_is_tracked_for_the_exclusive_guide(
         await stack.http.close()
 
 
-async def test_without_a_card_picture_the_text_goes_alone(stack: Stack) -> None:
-    use_router(stack)
-    await customer_writes(stack, "wmKFcard0001", "精华液")
-    assert [c["body"]["msgtype"] for c in stack.calls("kf/send_msg")] == ["text"]
-    [row] = await kf_rows(stack, "wmKFcard0001")
-    assert row.status == "replied" and "no picture in messages/kf_card.toml" in row.reason
+async def test_without_a_card_picture_the_text_goes_alone(
+        aiohttp_server: Any, tmp_path: Path, db_url: str) -> None:
+    from tests.support.stack import library_copy
+
+    no_picture = "# a kf_card without its miniprogram picture\ntext = \"商品\"\n"
+    library = library_copy(tmp_path, {"messages/kf_card.toml": no_picture})
+    stack = await start_stack(aiohttp_server, tmp_path, db_url, library=library)
+    try:
+        use_router(stack)
+        await customer_writes(stack, "wmKFcard0001", "精华液")
+        assert [c["body"]["msgtype"] for c in stack.calls("kf/send_msg")] == ["text"]
+        [row] = await kf_rows(stack, "wmKFcard0001")
+        assert row.status == "replied" and "no picture in messages/kf_card.toml" in row.reason
+    finally:
+        await stack.http.close()
 
 
 async def test_a_message_claimed_by_a_dead_process_is_taken_over(stack: Stack) -> None:
