@@ -1,6 +1,7 @@
 """A customer opts out in 微信客服 (退订): the confirmation goes out, the opt-out tag of
 chat/opt_out.toml is marked on their relation in WeCom, their SOP enrolments end (no task
-fires later) and no SOP enrolls them again, manually or by audience."""
+fires later), no SOP enrolls them again (manually or by audience) and content drops leave
+them out."""
 
 from __future__ import annotations
 
@@ -81,8 +82,20 @@ async def test_opt_out_tags_the_customer_and_stops_sops(stack: Stack) -> None:
     at = datetime(day1.year, day1.month, day1.day, 10, 1, tzinfo=SHANGHAI).astimezone(UTC)
     sop.clock = lambda: at
     await sop.tick("acme")
+    assert stack.calls("externalcontact/add_msg_template")
+    # the shipped 双12 content drop (2026-12-10 10:00 Shanghai) leaves them out too
+    drop_at = datetime(2026, 12, 10, 10, 5, tzinfo=SHANGHAI).astimezone(UTC)
+    sop.clock = lambda: drop_at
+    for _ in range(2):  # the first pass records the drops' cursors
+        await sop.singletons("acme")
+    await sop.tick("acme")
+    status, body = await stack.admin("/tasks?guide=lina")
+    assert status == 200, body
+    [drop] = [t for t in body["tasks"]
+              if (t["source"], t["kind"]) == ("drop:double12_warmup", "guide_task")]
+    assert drop["recipients"] == 1, drop
     sends = stack.calls("externalcontact/add_msg_template")
-    assert sends and all(s["body"]["external_userid"] == [other] for s in sends)
+    assert all(s["body"]["external_userid"] == [other] for s in sends), sends
 
     # no SOP enrolls them again: one by one (refused, naming the field) or by audience
     status, body = await stack.admin("/sops/repurchase_care/enroll", method="POST",
