@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from pathlib import Path
 
 from alembic import command
@@ -47,3 +48,34 @@ async def current_revisions(connection: AsyncConnection) -> set[str]:
 async def upgrade_async(url: str, revision: str = "heads") -> None:
     """Run the (internally async) migration in a worker thread with its own event loop."""
     await asyncio.to_thread(upgrade, url, revision)
+
+
+class SchemaNotReady(Exception):
+    """`serve --no-migrate` found the database behind this code's migrations."""
+
+
+async def wait_for_schema(url: str, *, timeout_s: float, poll_s: float = 0.5) -> None:
+    """Wait until the database is at this code's heads (another process is migrating it),
+    at most `timeout_s`; SchemaNotReady with what to do otherwise."""
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    check_sqlite_folder(url)
+    heads = head_revisions()
+    logging.getLogger("alembic.runtime.migration").setLevel(logging.WARNING)  # each poll: INFO
+    engine = create_async_engine(url)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    try:
+        while True:
+            async with engine.connect() as connection:
+                current = await current_revisions(connection)
+            if current == heads:
+                return
+            if loop.time() >= deadline:
+                state = "never migrated" if not current else "older than this code"
+                raise SchemaNotReady(
+                    f"the database schema is {state} and --no-migrate was given: run "
+                    f"`guidebot db upgrade` (or start one process without --no-migrate)")
+            await asyncio.sleep(poll_s)
+    finally:
+        await engine.dispose()
