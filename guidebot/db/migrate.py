@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 
 from alembic import command
@@ -35,6 +36,31 @@ def head_revisions() -> set[str]:
     return set(ScriptDirectory.from_config(alembic_config("sqlite://")).get_heads())
 
 
+def is_up_to_date(current: set[str]) -> bool:
+    """Whether a database at `current` has every migration this code ships. Not a set
+    comparison: alembic leaves out of its version table a head another head depends on
+    (`depends_on`), so the applied ones are everything `current` reaches."""
+    from alembic.script import ScriptDirectory
+
+    revisions = ScriptDirectory.from_config(alembic_config("sqlite://")).revision_map
+    applied: set[str] = set()
+    todo = list(current)
+    while todo:
+        revision = revisions.get_revision(todo.pop())
+        if revision is None or revision.revision in applied:
+            continue
+        applied.add(revision.revision)
+        todo.extend(_as_tuple(revision.down_revision))
+        todo.extend(_as_tuple(revision.dependencies))
+    return head_revisions() <= applied
+
+
+def _as_tuple(value: str | Sequence[str] | None) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    return (value,) if isinstance(value, str) else tuple(value)
+
+
 async def current_revisions(connection: AsyncConnection) -> set[str]:
     """The migrations a database is at (empty: never migrated)."""
     from alembic.runtime.migration import MigrationContext
@@ -60,7 +86,6 @@ async def wait_for_schema(url: str, *, timeout_s: float, poll_s: float = 0.5) ->
     from sqlalchemy.ext.asyncio import create_async_engine
 
     check_sqlite_folder(url)
-    heads = head_revisions()
     logging.getLogger("alembic.runtime.migration").setLevel(logging.WARNING)  # each poll: INFO
     engine = create_async_engine(url)
     loop = asyncio.get_running_loop()
@@ -69,7 +94,7 @@ async def wait_for_schema(url: str, *, timeout_s: float, poll_s: float = 0.5) ->
         while True:
             async with engine.connect() as connection:
                 current = await current_revisions(connection)
-            if current == heads:
+            if is_up_to_date(current):
                 return
             if loop.time() >= deadline:
                 state = "never migrated" if not current else "older than this code"
