@@ -478,3 +478,25 @@ async def test_handoff_falls_back_to_a_guide_of_the_same_store(stack: Stack) -> 
     assert card["userid"] == "mei" and card["content"]["description"] == SUMMARY
     [row] = await kf_rows(stack, customer)
     assert (row.status, row.guide) == ("handoff", "mei")
+
+
+async def test_a_burst_of_customers_is_answered_once_each(stack: Stack) -> None:
+    """Twelve customers write at once and their callbacks arrive together: every message is
+    answered exactly once (each process claims a message once; callbacks a complete read
+    covered skip their own read), and nothing is left open."""
+    import asyncio
+
+    from guidebot.sandbox import kfsim
+
+    use_router(stack)
+    customers = [f"wmKFburst{n:03d}" for n in range(12)]
+    for customer in customers:
+        await customer_writes(stack, customer, "在吗", deliver=False, drain=False)
+    await asyncio.gather(*(kfsim.notify(stack.sandbox, "acme", KFID) for _ in customers))
+    await stack.runtime.drain()
+    for customer in customers:
+        assert sent_texts(stack, customer) == [REPLY], customer
+    rows = await kf_rows(stack)
+    assert sorted(r.external_userid for r in rows) == customers
+    assert {(r.status, r.route) for r in rows} == {("replied", "reply")}
+    assert 1 <= len(stack.calls("kf/sync_msg")) <= len(customers)
