@@ -14,6 +14,7 @@ from guidebot.content.reload import library_is_newest
 from guidebot.content.sop_spec import Audience
 from guidebot.db.engine import Database
 from guidebot.db.repo import contacts as contacts_repo
+from guidebot.db.repo import opt_outs
 from guidebot.db.repo import sop_console as console_repo
 from guidebot.db.repo import sop_plan as plan_repo
 from guidebot.db.repo import sop_tasks as tasks_repo
@@ -108,13 +109,17 @@ class SopService:
     async def enroll_one(self, tenant: str, sop_id: str, *, external_userid: str,
                          guide: str) -> tuple[int | None, bool]:
         """Manual enrolment of one customer of a guide, both of this tenant (else NotFound
-        naming the field, and nothing written): (enrollment id, whether it is new)."""
+        naming the field, and nothing written), who has not opted out (else ValidationFailed):
+        (enrollment id, whether it is new)."""
         async with self._db.read() as s:
             if await contacts_repo.get_customer(s, tenant=tenant,
                                                 external_userid=external_userid) is None:
                 raise NotFound(f"external_userid: no customer {external_userid} in this tenant")
             if await contacts_repo.get_guide(s, tenant=tenant, userid=guide) is None:
                 raise NotFound(f"guide: no guide {guide} in this tenant")
+            if await opt_outs.opted_out(s, tenant=tenant, external_userid=external_userid):
+                raise ValidationFailed(f"external_userid: {external_userid} opted out of "
+                                       "messages; no SOP enrolls them")
         await self.ready(tenant)
         with _about_sop():
             enrollment_id, created = await self.engine.manual(tenant, sop_id, external_userid,
