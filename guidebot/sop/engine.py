@@ -143,12 +143,15 @@ class SopEngine:
 
     async def _added_matching(self, ctx: AddContext) -> dict[str, versions.Current]:
         currents = await self.specs(ctx.tenant)
-        async with self._db.read() as s:
-            tags = set(await tags_repo.customer_tag_names(
-                s, tenant=ctx.tenant, external_userid=ctx.external_userid))
-        tags |= set(ctx.channel_tags)
-        return {sop_id: c for sop_id, c in currents.items()
-                if c.enabled and _added_matches(c.spec, ctx, tags)}
+        candidates = {sop_id: c for sop_id, c in currents.items()
+                      if c.enabled and _added_matches(c.spec, ctx, None)}
+        tags = set(ctx.channel_tags)
+        if any(_names_tags(c.spec.trigger.audience) for c in candidates.values()):
+            async with self._db.read() as s:  # only when an audience asks: a burst's adds
+                tags |= set(await tags_repo.customer_tag_names(  # are mostly new customers
+                    s, tenant=ctx.tenant, external_userid=ctx.external_userid))
+        return {sop_id: c for sop_id, c in candidates.items()
+                if c.spec.trigger.audience.admits(tags, ctx.store_id)}
 
     async def exit(self, tenant: str, external_userid: str, rule: str, *,
                    guide: str | None = None) -> int:
@@ -251,8 +254,13 @@ class SopEngine:
         return enrolled
 
 
-def _added_matches(spec: SopSpec, ctx: AddContext, tags: set[str]) -> bool:
+def _added_matches(spec: SopSpec, ctx: AddContext, tags: set[str] | None) -> bool:
+    """Whether an add enrolls into `spec`; with `tags` None, everything but the audience."""
     trigger = spec.trigger
     return (trigger.on == "contact_added" and ctx.state.startswith(trigger.state_prefix)
             and (not trigger.campaigns or ctx.campaign in trigger.campaigns)
-            and trigger.audience.admits(tags, ctx.store_id))
+            and (tags is None or trigger.audience.admits(tags, ctx.store_id)))
+
+
+def _names_tags(audience: Audience) -> bool:
+    return bool(audience.tags_any or audience.tags_all or audience.tags_none)
