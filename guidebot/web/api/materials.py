@@ -6,7 +6,7 @@ from aiohttp import web
 
 from guidebot.errors import Conflict, WeComError
 from guidebot.materials.library import Content
-from guidebot.materials.service import WrongStatus, content_of, view
+from guidebot.materials.service import WrongStatus, content_of, view, with_pictures
 from guidebot.services import Services
 from guidebot.web.api import materials_shapes as shapes
 from guidebot.web.api import parsing
@@ -85,8 +85,10 @@ async def get_material(request: web.Request) -> web.Response:
 async def edit_material(request: web.Request) -> web.Response:
     material_id = _id(request)
     data = await parsing.body(request, shapes.MaterialEdit)
-    edited = await _services(request).materials.edit(_tenant(request), material_id,
-                                                     _content(data), data.editor)
+    service = _services(request).materials
+    current = await service.get(_tenant(request), material_id)
+    content = with_pictures(_content(data), content_of(current).pictures)  # pictures stay
+    edited = await service.edit(_tenant(request), material_id, content, data.editor)
     return reply(view(edited))
 
 
