@@ -16,7 +16,8 @@ from guidebot.settings import GRADES
 
 FOLDER = "materials"
 WORDS_FILE = "sensitive_words.txt"
-TEXTS_FILE = "material_texts.toml"
+TEXTS_FILE = "material_texts.toml"  # a library's own texts, else the shipped ones:
+SHIPPED_TEXTS = Path(__file__).resolve().parents[1] / "templates" / "materials" / "texts.toml"
 TEXT_KEYS = {  # each text and the placeholders it may use
     "receipt": {"title", "pictures"}, "receipt_refused": {"count"},
     "receipt_flagged": {"words"}, "contribute_empty": set(),
@@ -224,7 +225,8 @@ def load_materials(root: Path) -> MaterialLibrary:
         if material is not None:
             found[material.id] = material
     words = _words(root / WORDS_FILE, problems)
-    texts = _texts(root / TEXTS_FILE, problems)
+    own = root / TEXTS_FILE
+    texts = _texts(own if own.exists() else SHIPPED_TEXTS, problems)
     if problems:
         raise ContentInvalid(problems)
     return MaterialLibrary(found, words, texts)
@@ -232,9 +234,6 @@ def load_materials(root: Path) -> MaterialLibrary:
 
 def _texts(path: Path, problems: list[Problem]) -> MaterialTexts:
     empty = MaterialTexts({}, {})
-    if not path.exists():
-        problems.append(Problem(path, None, "missing (the material centre's texts)"))
-        return empty
     text = path.read_text(encoding="utf-8")
     try:
         data = tomllib.loads(text)

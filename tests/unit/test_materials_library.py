@@ -10,7 +10,7 @@ import pytest
 
 from guidebot.content.errors import ContentInvalid
 from guidebot.errors import ConfigError
-from guidebot.materials.library import load_materials
+from guidebot.materials.library import SHIPPED_TEXTS, load_materials
 from guidebot.settings import load_settings
 from tests.unit.test_settings import GOOD, _write
 
@@ -70,7 +70,7 @@ def test_every_problem_is_reported_with_file_and_line(tmp_path: Path) -> None:
 
 
 def test_texts_must_be_complete_and_use_known_placeholders(tmp_path: Path) -> None:
-    text = (ROOT / "content_library/material_texts.toml").read_text(encoding="utf-8")
+    text = SHIPPED_TEXTS.read_text(encoding="utf-8")
     root = _library(tmp_path, {"material_texts.toml": text.replace("{reason}", "{why}")
                                .replace('search = ["素材"]', "")})
     with pytest.raises(ContentInvalid) as info:
