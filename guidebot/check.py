@@ -16,7 +16,6 @@ from guidebot.contacts.welcome import DEFAULT_MESSAGE
 from guidebot.content.errors import ContentInvalid
 from guidebot.content.library import load_library
 from guidebot.db.engine import Database
-from guidebot.materials.library import load_materials
 from guidebot.db.migrate import current_revisions, head_revisions
 from guidebot.db.problems import (
     DatabaseUnavailable,
@@ -26,6 +25,7 @@ from guidebot.db.problems import (
 )
 from guidebot.db.repo import metrics as repo
 from guidebot.errors import ConfigError, WeComCredentialError, WeComError, WeComTransportError
+from guidebot.materials.library import load_materials
 from guidebot.settings import Settings, TenantSettings
 from guidebot.wecom.client import error_for
 from guidebot.wecom.transport import Transport
