@@ -109,3 +109,22 @@ async def test_pictures_are_kept_per_tenant(stack: Stack) -> None:
     assert (stack.settings.data_dir / "materials" / "beta" / name).read_bytes() == PNG
     status, body = await stack.admin(f"/materials/{material['id']}")
     assert status == 404, body  # acme does not see beta's material
+
+
+async def test_media_get_serves_the_bytes_for_three_days(stack: Stack) -> None:
+    import pytest
+
+    from guidebot.errors import WeComApiError
+
+    sent = await app_message(stack, "lina", picture=JPG, tenant="beta")
+    client = stack.runtime.services.client("beta")
+    fetched = await client.get_media(sent["media_id"])
+    assert (fetched["content"], fetched["content_type"]) == (JPG, "image/jpeg")
+    with pytest.raises(WeComApiError) as unknown:
+        await client.get_media("no-such-media")
+    assert unknown.value.errcode == 40007
+    stack.sandbox.advance_clock(3 * 86400 + 1)
+    stack.sandbox.revoke_token("beta")  # the advanced clock expired the token too
+    with pytest.raises(WeComApiError) as expired:
+        await client.get_media(sent["media_id"])
+    assert expired.value.errcode == 40007

@@ -158,3 +158,29 @@ async def test_stats_follow_the_senders_cards_to_orders(stack: Stack) -> None:
     assert (stats["orders"], stats["gmv_fen"]) == (1, 89900)
     status, body = await stack.admin(f"/materials/{material}/stats", tenant="beta")
     assert status == 404
+
+
+async def test_hq_library_material_is_approved_and_sends_its_picture_and_card(
+        stack: Stack) -> None:
+    status, body = await stack.admin("/materials?status=approved")
+    [hq] = [m for m in body["materials"] if m["id"] == "scarf_oat_styling"]
+    assert (hq["source"], hq["grade"], hq["contributor"]) == ("hq", "A", "")
+    status, sent = await use(stack, "scarf_oat_styling", "lina", "hq1", customer="wmC9")
+    assert status == 201 and sent["points"] == 0  # HQ's material earns nobody points
+    image, card = sent["attachments"]
+    assert image["msgtype"] == "image" and image["image"]["media_id"]
+    assert card["miniprogram"]["pic_media_id"] and "t=" in card["miniprogram"]["page"]
+    uploads = stack.calls("media/upload")
+    assert len(uploads) == 1  # the same picture for the image and the card: one upload
+
+    status, body = await stack.admin("/materials", method="POST", json={
+        "id": "hq-coat", "title": "大衣", "text": "大衣上新", "grade": "B"})
+    assert status == 201 and body["status"] == "approved"
+    again = await stack.admin("/materials", method="POST", json={
+        "id": "hq-coat", "title": "大衣", "text": "大衣上新", "grade": "B"})
+    assert again[0] == 200
+    other = await stack.admin("/materials", method="POST", json={
+        "id": "hq-coat", "title": "大衣", "text": "别的内容"})
+    assert other[0] == 409
+    status, body = await stack.admin("/materials/search?keyword=上新")
+    assert [m["id"] for m in body["materials"]] == ["hq-coat"]

@@ -6,77 +6,21 @@ replaying the same uses, in any order, through a new process (restart) counts no
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
-from dataclasses import replace
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from datetime import timedelta
 from typing import Any
 
 import pytest
 
-from guidebot.commerce.catalog import Catalog
 from guidebot.db.engine import Database
-from guidebot.db.migrate import upgrade_async
 from guidebot.db.repo import materials as repo
-from guidebot.materials.library import Content, load_materials
-from guidebot.materials.points import Points
+from guidebot.materials.library import Content
 from guidebot.materials.service import MaterialService, WrongStatus
-from guidebot.materials.storage import PictureStore
-from guidebot.outbox import Outbox
-from guidebot.sandbox import create_sandbox_app
-from guidebot.settings import Settings, load_settings
-from guidebot.wecom.client import InMemoryTokenStore, WeComClient
-from tests.support.stack import ROOT, write_config
+from tests.support.materials_service import Clock, material_service, material_setup
+
+__all__ = ["material_setup"]  # the fixture
 
 GUIDES = ("lina", "zhaolei", "wangfang", "hq")
 POINTS = {"S": 10, "A": 5, "B": 2, "C": 1}
-
-
-async def _same(tenant: str, guide: str, items: list[dict[str, Any]],
-                campaign: str) -> list[dict[str, Any]]:
-    return items  # no products and no pictures in these materials: nothing to track
-
-
-async def _none(tenant: str, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return items
-
-
-def _service(settings: Settings, db: Database, clock: Callable[[], datetime]) -> MaterialService:
-    """The service on its own, telling guides through the sandbox (approvals do)."""
-    clients = {t: WeComClient(s, tokens=InMemoryTokenStore()) for t, s in settings.tenants.items()}
-    OPEN.extend(clients.values())
-    return MaterialService(settings, db, load_materials(ROOT / "content_library"), Catalog({}),
-                           Outbox(db), clients.__getitem__, tracker=_same, pictures=_none,
-                           store=PictureStore(settings.data_dir),
-                           points=Points(settings, db, clock=clock), clock=clock)
-
-
-OPEN: list[WeComClient] = []
-
-
-@pytest.fixture(autouse=True)
-async def close_clients():  # type: ignore[no-untyped-def]
-    yield
-    while OPEN:
-        await OPEN.pop().close()
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 11, 30, 15, 0, tzinfo=UTC)  # 23:00 in Shanghai
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-@pytest.fixture
-async def setup(tmp_path: Path, db_url: str, aiohttp_server):  # type: ignore[no-untyped-def]
-    await upgrade_async(db_url)
-    settings = load_settings(write_config(tmp_path, db_url))
-    sandbox = await aiohttp_server(create_sandbox_app(settings))
-    base = str(sandbox.make_url("/cgi-bin/"))
-    tenants = {t: replace(s, api_base=base) for t, s in settings.tenants.items()}
-    yield replace(settings, tenants=tenants), db_url
 
 
 async def _materials(service: MaterialService) -> dict[str, tuple[str, str]]:
@@ -99,12 +43,12 @@ async def _materials(service: MaterialService) -> dict[str, tuple[str, str]]:
 
 @pytest.mark.parametrize("seed", [1, 2])
 async def test_points_are_the_grade_points_of_counted_uses_plus_adjustments(
-        setup: Any, seed: int) -> None:
-    settings, url = setup
+        material_setup: Any, seed: int) -> None:
+    settings, url = material_setup
     rng = random.Random(seed)
     clock = Clock()
     db = Database(url)
-    service = _service(settings, db, clock)
+    service = material_service(settings, db, clock)
     made = await _materials(service)
     uses = []  # (key, material, guide, at)
     for n in range(60):
@@ -132,7 +76,7 @@ async def test_points_are_the_grade_points_of_counted_uses_plus_adjustments(
 
     # a restart: a new process replays every use (same keys), shuffled, and the adjustment
     again = Database(url)
-    replay = _service(settings, again, clock)
+    replay = material_service(settings, again, clock)
     rng.shuffle(uses)
     for key, material, guide, at in uses:
         clock.now = at
@@ -153,11 +97,11 @@ async def test_points_are_the_grade_points_of_counted_uses_plus_adjustments(
     await again.dispose()
 
 
-async def test_the_daily_cap_follows_the_tenant_day(setup: Any) -> None:
-    settings, url = setup
+async def test_the_daily_cap_follows_the_tenant_day(material_setup: Any) -> None:
+    settings, url = material_setup
     clock = Clock()  # 23:00 in Shanghai on 30 Nov
     db = Database(url)
-    service = _service(settings, db, clock)
+    service = material_service(settings, db, clock)
     await service.create("acme", Content(text="围巾"), source="guide", contributor="lina",
                          material_id="g-1")
     await service.approve("acme", "g-1", "A", "hq")
