@@ -29,6 +29,7 @@ MAX_TEXT = 2000  # characters
 MAX_PICTURES = 9
 MAX_WORD = 32
 ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,47}$")
+RESERVED = frozenset({"search", "contributors", "review"})  # API paths under /materials/
 KEYS = {"title", "text", "pictures", "video", "link", "skus", "categories", "occasions",
         "grade"}
 LINK_KEYS = {"title", "url", "desc", "picurl"}
@@ -158,8 +159,9 @@ def _material(path: Path, problems: list[Problem]) -> LibraryMaterial | None:
                                 f"not valid TOML: {exc}"))
         return None
     before = len(problems)
-    if not ID.match(path.stem):
-        problems.append(Problem(path, None, "file name: 1-48 of a-z 0-9 _ - (the material id)"))
+    if not ID.match(path.stem) or path.stem in RESERVED:
+        problems.append(Problem(path, None, "file name: 1-48 of a-z 0-9 _ - (the material id), "
+                                "not search, contributors or review"))
     for key in sorted(set(data) - KEYS):
         problems.append(Problem(path, line_of(text, key), f"unknown key {key!r}"))
     title, body = data.get("title", ""), data.get("text", "")

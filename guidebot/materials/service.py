@@ -24,7 +24,7 @@ from guidebot.db.models_materials import Material, MaterialUse
 from guidebot.db.repo import materials as repo
 from guidebot.db.types import utcnow
 from guidebot.errors import NotFound, ValidationFailed
-from guidebot.materials.library import Content, MaterialLibrary, content_problems
+from guidebot.materials.library import RESERVED, Content, MaterialLibrary, content_problems
 from guidebot.materials.points import Points
 from guidebot.materials.storage import PictureStore
 from guidebot.outbox import Executor, Outbox
@@ -37,6 +37,7 @@ REVIEW_TEXT = "material_review"
 TEXT_BYTES = 2048  # message/send text.content limit (FACTS §3.7)
 QUEUE_LIMIT = 200
 SEARCH_LIMIT = 5
+MAX_CONTRIBUTED = 5000  # materials summed per contributor report (one stats read each)
 CHANNELS = ("send", "moment", "card")
 Tracker = Callable[[str, str, list[dict[str, Any]], str], Awaitable[list[dict[str, Any]]]]
 Pictures = Callable[[str, list[dict[str, Any]]], Awaitable[list[dict[str, Any]]]]
@@ -102,6 +103,8 @@ class MaterialService:
         """A new material: an HQ one given a grade is approved at once, any other waits for
         review. With `material_id` a second create of the same id changes nothing (replays)."""
         self.check(content)
+        if material_id in RESERVED:
+            raise ValidationFailed(f"id: {material_id!r} is reserved")
         now = self.clock()
         approved = source == "hq" and grade in GRADES
         material = Material(
@@ -352,6 +355,31 @@ class MaterialService:
         return {"id": material.id, "contributor": material.contributor,
                 "grade": material.grade, "uses": uses, "customers_reached": customers,
                 "card_opens": opens, "orders": orders, "gmv_fen": gmv}
+
+    async def contributors(self, tenant: str, period: str) -> list[dict[str, Any]]:
+        """Per guide who contributed: materials per status, the summed figures of their
+        approved materials, and their points in `period`; most points first."""
+        board = {row["guide"]: row for row in
+                 (await self.points.leaderboard(tenant, period))["guides"]}
+        async with self.db.read() as s:
+            rows = await repo.listing(s, tenant=tenant, status=None, contributor=None,
+                                      limit=MAX_CONTRIBUTED)
+        out: dict[str, dict[str, Any]] = {}
+        for material in rows:
+            if not material.contributor:
+                continue
+            row = out.setdefault(material.contributor, {
+                "guide": material.contributor, "materials": {}, **dict.fromkeys(FIGURES, 0),
+                "points": board.get(material.contributor, {}).get("points", 0)})
+            row["materials"][material.status] = row["materials"].get(material.status, 0) + 1
+            if material.status == "approved":
+                figures = await self.stats(tenant, material.id)
+                for name in FIGURES:
+                    row[name] += figures[name]
+        return sorted(out.values(), key=lambda r: (-r["points"], -r["gmv_fen"], r["guide"]))
+
+
+FIGURES = ("uses", "customers_reached", "card_opens", "orders", "gmv_fen")
 
 
 def with_pictures(content: Content, pictures: Sequence[str]) -> Content:

@@ -53,6 +53,9 @@ async def test_review_queue_approves_and_rejects(stack: Stack, browser: Any,
     await page.goto(f"{stack.bot_url}/console/acme/materials?status=approved")
     approved = page.locator(f'#materials tbody tr[data-material="{lina_id}"]')
     assert "A" in await approved.inner_text()
+    assert await approved.locator('[data-figure="uses"]').inner_text() == "0"
+    points = page.locator('#contributors tr[data-guide="lina"] [data-figure="points"]')
+    assert await points.inner_text() == "0"  # nobody used it yet
     assert "评级 A" in told(stack, "lina")[-1]
     assert told(stack, "zhaolei")[-1].endswith("含有夸大用语")
 

@@ -158,6 +158,14 @@ async def test_stats_follow_the_senders_cards_to_orders(stack: Stack) -> None:
     assert (stats["orders"], stats["gmv_fen"]) == (1, 89900)
     status, body = await stack.admin(f"/materials/{material}/stats", tenant="beta")
     assert status == 404
+    status, body = await stack.admin(f"/materials/contributors?period={period()}")
+    assert status == 200, body
+    assert body["contributors"] == [{
+        "guide": "lina", "materials": {"approved": 1}, "uses": 2, "customers_reached": 2,
+        "card_opens": 1, "orders": 1, "gmv_fen": 89900, "points": 10}]
+    status, body = await stack.admin("/materials", method="POST", json={
+        "id": "search", "text": "保留字"})
+    assert (status, body["field"]) == (400, "id")
 
 
 async def test_hq_library_material_is_approved_and_sends_its_picture_and_card(

@@ -143,6 +143,12 @@ async def material_stats(request: web.Request) -> web.Response:
     return reply(await _services(request).materials.stats(_tenant(request), _id(request)))
 
 
+async def contributors(request: web.Request) -> web.Response:
+    q = parsing.query(request, shapes.LeaderboardQuery)
+    rows = await _services(request).materials.contributors(_tenant(request), q.period)
+    return reply({"period": q.period, "contributors": rows})
+
+
 async def leaderboard(request: web.Request) -> web.Response:
     q = parsing.query(request, shapes.LeaderboardQuery)
     return reply(await _services(request).points.leaderboard(_tenant(request), q.period))
@@ -164,6 +170,10 @@ ENDPOINTS = [
     Endpoint("GET", f"{API}/materials/search", search_materials,
              "Approved materials matching a keyword (title, text, skus, categories, "
              "occasions), best grade first", shapes.Found, query=shapes.SearchQuery),
+    Endpoint("GET", f"{API}/materials/contributors", contributors,
+             "Per contributor: materials per status, what their approved materials did "
+             "(uses, customers, card opens, orders, GMV) and their points in the month",
+             shapes.Contributors, query=shapes.LeaderboardQuery),
     Endpoint("POST", f"{API}/materials", create_material,
              "An HQ material (approved at once when given a grade)", shapes.Material,
              body=shapes.MaterialCreate, status=201,

@@ -181,6 +181,22 @@ class Stats(Answer):
     gmv_fen: int
 
 
+class Contributor(Answer):
+    guide: str
+    materials: dict[str, int] = Field(description="the guide's materials per status")
+    uses: int
+    customers_reached: int
+    card_opens: int
+    orders: int
+    gmv_fen: int
+    points: int = Field(description="points earned in the period")
+
+
+class Contributors(Answer):
+    period: str
+    contributors: list[Contributor]
+
+
 class Leaderboard(Answer):
     period: str
     guides: list[dict[str, Any]]

@@ -10,7 +10,7 @@ from aiohttp import web
 
 from guidebot.settings import GRADES
 from guidebot.web.pages import console_auth as auth
-from guidebot.web.pages.console import notice, page, render, services_of
+from guidebot.web.pages.console import notice, page, render, services_of, today
 
 STATUSES = ("pending", "approved", "rejected", "withdrawn")
 ACTIONS = ("approve", "reject", "withdraw")
@@ -22,7 +22,13 @@ async def materials(request: web.Request, who: auth.Access) -> web.StreamRespons
     status = request.query.get("status", "pending")
     if status not in STATUSES:
         status = "pending"
-    rows = await services_of(request).materials.queue(who.tenant.id, status)
+    service = services_of(request).materials
+    rows = await service.queue(who.tenant.id, status)
+    if status == "approved":
+        for row in rows:
+            row["stats"] = await service.stats(who.tenant.id, row["id"])
+    period = today(who.tenant).strftime("%Y-%m")
+    contributors = await service.contributors(who.tenant.id, period)
     done = request.query.get("done", "")
     message = notice(request, "mat.done").format(count=done) if done.isdigit() else ""
     failed = request.query.get("failed", "")
@@ -30,7 +36,7 @@ async def materials(request: web.Request, who: auth.Access) -> web.StreamRespons
         message += " " + notice(request, "mat.failed").format(count=failed)
     return render(request, "materials.html", who=who, active="materials", rows=rows,
                   shown=status, statuses=STATUSES, grades=GRADES, actions=ACTIONS,
-                  notice=message, stored=STORED)
+                  notice=message, stored=STORED, contributors=contributors, period=period)
 
 
 @page
