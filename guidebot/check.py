@@ -15,6 +15,7 @@ from guidebot.commerce.catalog import load_catalog
 from guidebot.contacts.welcome import DEFAULT_MESSAGE
 from guidebot.content.errors import ContentInvalid
 from guidebot.content.library import load_library
+from guidebot.content.materials import load_materials
 from guidebot.db.engine import Database
 from guidebot.db.migrate import current_revisions, head_revisions
 from guidebot.db.problems import (
@@ -25,7 +26,6 @@ from guidebot.db.problems import (
 )
 from guidebot.db.repo import metrics as repo
 from guidebot.errors import ConfigError, WeComCredentialError, WeComError, WeComTransportError
-from guidebot.materials.library import load_materials
 from guidebot.settings import Settings, TenantSettings
 from guidebot.wecom.client import error_for
 from guidebot.wecom.transport import Transport

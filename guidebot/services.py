@@ -21,6 +21,7 @@ from guidebot.contacts.relations import RelationService
 from guidebot.contacts.tags import TagService
 from guidebot.contacts.welcome import WelcomeService
 from guidebot.content.library import Library, load_library
+from guidebot.content.materials import load_materials
 from guidebot.content.media import MediaUploads
 from guidebot.db.engine import Database
 from guidebot.db.repo import contacts as contacts_repo
@@ -28,7 +29,6 @@ from guidebot.db.repo.tokens import DbTokenStore
 from guidebot.errors import WeComError
 from guidebot.events import Event, internal_key
 from guidebot.materials.contributions import Contributions
-from guidebot.materials.library import load_materials
 from guidebot.materials.points import Points
 from guidebot.materials.service import MaterialService
 from guidebot.materials.storage import PictureStore

@@ -14,10 +14,10 @@ import logging
 from collections.abc import Callable
 from datetime import timedelta
 
+from guidebot.content.materials import Content
 from guidebot.db.models_materials import MaterialPiece
 from guidebot.db.repo import materials as repo
 from guidebot.events import AppImageMessage, AppTextMessage
-from guidebot.materials.library import Content
 from guidebot.materials.service import MaterialService, summary
 from guidebot.materials.storage import PictureRefused
 from guidebot.wecom.client import WeComClient

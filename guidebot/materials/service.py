@@ -19,12 +19,12 @@ from urllib.parse import parse_qs, urlsplit
 
 from guidebot.commerce.catalog import Catalog
 from guidebot.contacts.welcome import to_wecom_attachment
+from guidebot.content.materials import RESERVED, Content, MaterialLibrary, content_problems
 from guidebot.db.engine import Database
 from guidebot.db.models_materials import Material, MaterialUse
 from guidebot.db.repo import materials as repo
 from guidebot.db.types import utcnow
 from guidebot.errors import NotFound, ValidationFailed
-from guidebot.materials.library import RESERVED, Content, MaterialLibrary, content_problems
 from guidebot.materials.points import Points
 from guidebot.materials.storage import PictureStore
 from guidebot.outbox import Executor, Outbox

@@ -14,7 +14,7 @@ import pytest
 from guidebot.commerce.catalog import Catalog
 from guidebot.db.engine import Database
 from guidebot.db.migrate import upgrade_async
-from guidebot.materials.library import load_materials
+from guidebot.content.materials import load_materials
 from guidebot.materials.points import Points
 from guidebot.materials.service import MaterialService
 from guidebot.materials.storage import PictureStore

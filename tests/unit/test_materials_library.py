@@ -10,7 +10,7 @@ import pytest
 
 from guidebot.content.errors import ContentInvalid
 from guidebot.errors import ConfigError
-from guidebot.materials.library import SHIPPED_TEXTS, load_materials
+from guidebot.content.materials import SHIPPED_TEXTS, load_materials
 from guidebot.settings import load_settings
 from tests.unit.test_settings import GOOD, _write
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from guidebot.db.engine import Database
-from guidebot.materials.library import Content
+from guidebot.content.materials import Content
 from tests.support.materials_service import Clock, material_service, material_setup
 from tests.support.stack import ROOT
 

@@ -13,7 +13,7 @@ import pytest
 
 from guidebot.db.engine import Database
 from guidebot.db.repo import materials as repo
-from guidebot.materials.library import Content
+from guidebot.content.materials import Content
 from guidebot.materials.service import MaterialService, WrongStatus
 from tests.support.materials_service import Clock, material_service, material_setup
 

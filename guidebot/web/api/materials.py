@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from guidebot.content.materials import Content
 from guidebot.errors import Conflict, WeComError
-from guidebot.materials.library import Content
 from guidebot.materials.service import WrongStatus, content_of, view, with_pictures
 from guidebot.services import Services
 from guidebot.web.api import materials_shapes as shapes

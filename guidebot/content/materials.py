@@ -28,6 +28,7 @@ COMMANDS = ("contribute", "search")
 MAX_TEXT = 2000  # characters
 MAX_PICTURES = 9
 MAX_WORD = 32
+CARD_TITLE = 20  # characters of a product name on a card (WeCom allows 64 bytes)
 ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,47}$")
 RESERVED = frozenset({"search", "contributors", "review"})  # API paths under /materials/
 KEYS = {"title", "text", "pictures", "video", "link", "skus", "categories", "occasions",
@@ -193,6 +194,9 @@ def _material(path: Path, problems: list[Problem]) -> LibraryMaterial | None:
                       skus=_strings(path, text, data, "skus", problems),
                       categories=_strings(path, text, data, "categories", problems),
                       occasions=_strings(path, text, data, "occasions", problems))
+    if "{{" in body or "{%" in body:
+        problems.append(Problem(path, line_of(text, "text"), "text: may not contain {{ or {% "
+                                "(SOP steps and drops send it as a message template)"))
     for problem in content_problems(content):
         name = problem.split(":")[0] if ":" in problem else ""
         problems.append(Problem(path, line_of(text, name) if name else None, problem))
@@ -221,6 +225,14 @@ def _words(path: Path, problems: list[Problem]) -> SensitiveWords:
 def load_materials(root: Path) -> MaterialLibrary:
     """Load and validate; raises ContentInvalid listing every problem found."""
     problems: list[Problem] = []
+    library = parse_materials(root, problems)
+    if problems:
+        raise ContentInvalid(problems)
+    return library
+
+
+def parse_materials(root: Path, problems: list[Problem]) -> MaterialLibrary:
+    """Every problem appended to `problems` (what is valid is returned)."""
     found = {}
     for path in sorted((root / FOLDER).glob("*.toml")):
         material = _material(path, problems)
@@ -229,9 +241,25 @@ def load_materials(root: Path) -> MaterialLibrary:
     words = _words(root / WORDS_FILE, problems)
     own = root / TEXTS_FILE
     texts = _texts(own if own.exists() else SHIPPED_TEXTS, problems)
-    if problems:
-        raise ContentInvalid(problems)
     return MaterialLibrary(found, words, texts)
+
+
+def message_attachments(content: Content, cards: dict[str, tuple[str, str]]
+                        ) -> list[dict[str, Any]]:
+    """A library material as message attachments: its pictures (content_library files), its
+    link, and a mini-program card for its first sku in `cards` (sku → (title, page)), with the
+    first picture as the card's picture."""
+    items: list[dict[str, Any]] = [{"type": "image", "file": p} for p in content.pictures]
+    if content.link:
+        items.append({"type": "link", **dict(content.link)})
+    sku = next((s for s in content.skus if s in cards), None)
+    if sku is not None and len(items) < MAX_PICTURES:
+        title, page = cards[sku]
+        card = {"type": "miniprogram", "title": title[:CARD_TITLE], "page": page, "sku": sku}
+        if content.pictures:
+            card["pic_file"] = content.pictures[0]
+        items.append(card)
+    return items
 
 
 def _texts(path: Path, problems: list[Problem]) -> MaterialTexts:
