@@ -9,7 +9,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from guidebot.commerce.catalog import load_catalog
 from guidebot.content.errors import ContentInvalid, Problem, line_of
 from guidebot.content.files import content_digest
 from guidebot.content.render import TemplateSyntaxError, unknown_placeholders
@@ -231,13 +230,12 @@ def _material_messages(root: Path, problems: list[Problem]) -> list[Message]:
     """HQ's materials (content_library/materials/) as the messages "material:<id>" that SOP
     steps and drops send with `material = "<id>"`."""
     # imported here: materials.py uses this module's picture rules
-    from guidebot.content.materials import message_attachments, parse_materials
+    from guidebot.content.materials import catalog_cards, message_attachments, parse_materials
 
     library = parse_materials(root, problems)
     if not library.materials:
         return []
-    catalog = load_catalog(root)
-    cards = {sku: (p.name, p.page) for sku, p in catalog.products.items()}
+    cards = catalog_cards(root)
     return [Message(MATERIAL_MESSAGE + m.id, m.content.text,
                     tuple(message_attachments(m.content, cards)), m.file)
             for m in library.materials.values()]

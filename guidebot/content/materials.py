@@ -28,6 +28,7 @@ COMMANDS = ("contribute", "search")
 MAX_TEXT = 2000  # characters
 MAX_PICTURES = 9
 MAX_WORD = 32
+DEFAULT_PAGE = "pages/index/index.html"  # the catalog's default page when it names none
 CARD_TITLE = 20  # characters of a product name on a card (WeCom allows 64 bytes)
 ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,47}$")
 RESERVED = frozenset({"search", "contributors", "review"})  # API paths under /materials/
@@ -242,6 +243,19 @@ def parse_materials(root: Path, problems: list[Problem]) -> MaterialLibrary:
     own = root / TEXTS_FILE
     texts = _texts(own if own.exists() else SHIPPED_TEXTS, problems)
     return MaterialLibrary(found, words, texts)
+
+
+def catalog_cards(root: Path) -> dict[str, tuple[str, str]]:
+    """sku → (name, page) from catalog.toml, for materials' cards (the catalog itself is
+    validated by the commerce catalog loader; an unreadable one gives no cards here)."""
+    try:
+        data = tomllib.loads((root / "catalog.toml").read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError):
+        return {}
+    products = data.get("products", [])
+    default = str(data.get("default_page") or DEFAULT_PAGE)
+    return {str(p["sku"]): (str(p.get("name", "")), str(p.get("page") or default))
+            for p in products if isinstance(p, dict) and p.get("sku")}
 
 
 def message_attachments(content: Content, cards: dict[str, tuple[str, str]]

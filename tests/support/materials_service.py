@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 
 from guidebot.commerce.catalog import Catalog
+from guidebot.content.materials import load_materials
 from guidebot.db.engine import Database
 from guidebot.db.migrate import upgrade_async
-from guidebot.content.materials import load_materials
 from guidebot.materials.points import Points
 from guidebot.materials.service import MaterialService
 from guidebot.materials.storage import PictureStore

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from guidebot.content.errors import ContentInvalid
-from guidebot.errors import ConfigError
 from guidebot.content.materials import SHIPPED_TEXTS, load_materials
+from guidebot.errors import ConfigError
 from guidebot.settings import load_settings
 from tests.unit.test_settings import GOOD, _write
 

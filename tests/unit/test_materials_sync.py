@@ -8,8 +8,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from guidebot.db.engine import Database
 from guidebot.content.materials import Content
+from guidebot.db.engine import Database
 from tests.support.materials_service import Clock, material_service, material_setup
 from tests.support.stack import ROOT
 

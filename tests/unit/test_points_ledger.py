@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
+from guidebot.content.materials import Content
 from guidebot.db.engine import Database
 from guidebot.db.repo import materials as repo
-from guidebot.content.materials import Content
 from guidebot.materials.service import MaterialService, WrongStatus
 from tests.support.materials_service import Clock, material_service, material_setup
 
