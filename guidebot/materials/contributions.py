@@ -13,12 +13,14 @@ import hashlib
 import logging
 from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 from guidebot.content.materials import Content
 from guidebot.db.models_materials import MaterialPiece
 from guidebot.db.repo import materials as repo
+from guidebot.errors import ValidationFailed
 from guidebot.events import AppImageMessage, AppTextMessage
-from guidebot.materials.service import MaterialService, summary
+from guidebot.materials.service import MaterialService, summary, view
 from guidebot.materials.storage import PictureRefused
 from guidebot.wecom.client import WeComClient
 
@@ -67,6 +69,27 @@ class Contributions:
                 received_at=event.created_at))
         log.info("contributed picture tenant=%s guide=%s msg=%s kept=%s problem=%s",
                  event.tenant, event.userid, msg_id, bool(stored), problem or "-")
+
+    async def upload(self, tenant: str, guide: str, text: str,
+                     pictures: list[bytes]) -> tuple[dict[str, Any], int]:
+        """The sidebar's upload form: one pending submission of the text and the pictures
+        guidebot keeps; (the material, how many pictures were refused)."""
+        kept: list[str] = []
+        for data in pictures[:MAX_PICTURES]:
+            try:
+                kept.append(await self.materials.store.save(tenant, data))
+            except PictureRefused:
+                continue
+        copy = text.strip()
+        if not copy and not kept:
+            raise ValidationFailed("text: give a text or at least one JPG/PNG picture")
+        material = await self.materials.create(
+            tenant, Content(title=summary(copy, 16), text=copy[:2000],
+                            pictures=tuple(dict.fromkeys(kept))),
+            source="guide", contributor=guide)
+        log.info("contributed through the sidebar tenant=%s guide=%s id=%s pictures=%s",
+                 tenant, guide, material.id, len(kept))
+        return view(material), len(pictures) - len(kept)
 
     async def take_text(self, event: AppTextMessage) -> bool:
         """True when the text belongs to the material centre (handled here): a search, a

@@ -216,8 +216,12 @@ ENDPOINTS = [
 
 
 def install(app: web.Application) -> None:
-    """The routes, and HQ's library materials brought into every tenant at start."""
+    """The admin and sidebar routes, and HQ's library materials brought into every tenant at
+    start."""
+    from guidebot.web.pages import sidebar_materials
+
     app.add_routes([e.route() for e in ENDPOINTS])
+    app.add_routes(sidebar_materials.routes())
 
     async def sync_library(app: web.Application) -> None:
         services = app[SERVICES]
