@@ -89,8 +89,8 @@ class Points:
                 "points": points, "reason": reason, "operator": operator,
                 "period": periods.of(now, tenant.tz), "created_at": now})
         async with self.db.read() as s:
-            entries = await repo.points_entries(s, tenant=tenant_id)
-        entry = next(e for e in entries if e.key == full_key)
+            entry = await repo.points_entry(s, tenant=tenant_id, key=full_key)
+        assert entry is not None
         if not added and (entry.guide, entry.points, entry.reason) != (guide, points, reason):
             raise Conflict(key, entry_json(entry))
         return {"created": added, "entry": entry_json(entry)}

@@ -165,6 +165,11 @@ async def append_points(session: AsyncSession, *, values: dict[str, Any]) -> boo
     return bool(getattr(await session.execute(stmt), "rowcount", 0))
 
 
+async def points_entry(session: AsyncSession, *, tenant: str, key: str) -> PointsEntry | None:
+    stmt = select(PointsEntry).where(PointsEntry.tenant == tenant, PointsEntry.key == key)
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
 async def points_entries(session: AsyncSession, *, tenant: str, period: str | None = None,
                          after_id: int = 0, limit: int = 10_000) -> list[PointsEntry]:
     stmt = select(PointsEntry).where(PointsEntry.tenant == tenant, PointsEntry.id > after_id)  # type: ignore[operator]
