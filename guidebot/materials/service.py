@@ -154,7 +154,12 @@ class MaterialService:
                                   grade=item.grade, editor="content_library")
                 changed += 1
             elif found.source == "hq" and found.digest != _columns(item.content)["digest"]:
-                await self.edit(tenant, item.id, item.content, "content_library")
+                try:
+                    await self.edit(tenant, item.id, item.content, "content_library")
+                except WrongStatus as exc:  # withdrawn, or another process synced it first
+                    log.info("library material %s not synced tenant=%s: %s", item.id,
+                             tenant, exc)
+                    continue
                 changed += 1
         return changed
 

@@ -42,4 +42,12 @@ async def test_sync_versions_edited_files(material_setup: Any, tmp_path: Path) -
     await edited.create("acme", Content(text="导购的"), source="guide", contributor="lina",
                         material_id="scarf_guide")
     assert await edited.sync_library("acme") == 0
+
+    await edited.withdraw("acme", "scarf_oat_styling", "hq")  # HQ took it out of use
+    path.write_text(path.read_text(encoding="utf-8").replace("四种系法", "五种系法"),
+                    encoding="utf-8")
+    restarted = material_service(settings, db, Clock(), library)
+    assert await restarted.sync_library("acme") == 0  # a withdrawn one stays as it was
+    gone = await restarted.get("acme", "scarf_oat_styling")
+    assert (gone.status, gone.version) == ("withdrawn", 2)
     await db.dispose()
