@@ -74,22 +74,17 @@ class Contributions:
                      pictures: list[bytes]) -> tuple[dict[str, Any], int]:
         """The sidebar's upload form: one pending submission of the text and the pictures
         guidebot keeps; (the material, how many pictures were refused)."""
-        kept: list[str] = []
-        for data in pictures[:MAX_PICTURES]:
-            try:
-                kept.append(await self.materials.store.save(tenant, data))
-            except PictureRefused:
-                continue
+        kept, refused = await self.materials.keep(tenant, pictures[:MAX_PICTURES])
         copy = text.strip()
         if not copy and not kept:
             raise ValidationFailed("text: give a text or at least one JPG/PNG picture")
         material = await self.materials.create(
             tenant, Content(title=summary(copy, 16), text=copy[:2000],
-                            pictures=tuple(dict.fromkeys(kept))),
+                            pictures=tuple(kept)),
             source="guide", contributor=guide)
         log.info("contributed through the sidebar tenant=%s guide=%s id=%s pictures=%s",
                  tenant, guide, material.id, len(kept))
-        return view(material), len(pictures) - len(kept)
+        return view(material), refused
 
     async def take_text(self, event: AppTextMessage) -> bool:
         """True when the text belongs to the material centre (handled here): a search, a

@@ -26,7 +26,7 @@ from guidebot.db.repo import materials as repo
 from guidebot.db.types import utcnow
 from guidebot.errors import NotFound, ValidationFailed
 from guidebot.materials.points import Points
-from guidebot.materials.storage import PictureStore
+from guidebot.materials.storage import PictureRefused, PictureStore
 from guidebot.outbox import Executor, Outbox
 from guidebot.settings import GRADES, Settings
 from guidebot.wecom.client import WeComClient
@@ -123,6 +123,17 @@ class MaterialService:
             log.info("material created tenant=%s id=%s source=%s status=%s", tenant,
                      material.id, source, material.status)
         return stored
+
+    async def keep(self, tenant: str, pictures: Sequence[bytes]) -> tuple[list[str], int]:
+        """Store the JPG/PNG pictures (6 B to 10 MB); (their stored names, how many were
+        refused)."""
+        kept: list[str] = []
+        for data in pictures:
+            try:
+                kept.append(await self.store.save(tenant, data))
+            except PictureRefused:
+                continue
+        return list(dict.fromkeys(kept)), len(pictures) - len(kept)
 
     async def edit(self, tenant: str, material_id: str, content: Content,
                    editor: str) -> Material:

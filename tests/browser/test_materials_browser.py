@@ -66,3 +66,33 @@ async def test_review_queue_approves_and_rejects(stack: Stack, browser: Any,
     assert await narrow.evaluate(OVERFLOW) <= 0
     await small.close()
     await context.close()
+
+
+async def test_hq_creates_a_material_with_pictures_in_the_console(
+        stack: Stack, browser: Any, tmp_path: Any) -> None:
+    picture, other = tmp_path / "coat.png", tmp_path / "notes.gif"
+    picture.write_bytes(PNG)
+    other.write_bytes(b"GIF89a" + bytes(64))
+    context = await browser.new_context(viewport={"width": 1280, "height": 900})
+    page = await context.new_page()
+    await _sign_in_by_keyboard(page, stack.bot_url)
+    await page.goto(f"{stack.bot_url}/console/acme/materials")
+    assert await page.evaluate(UNLABELLED) == []
+    await page.fill("#new-title", "羊绒大衣上新")
+    await page.fill("#new-text", "双十二羊绒大衣到店，通勤百搭。")
+    await page.set_input_files("#new-pictures", [str(picture), str(other)])
+    await page.fill("#new-skus", "SKU-SCARF-03, SKU-DRESS-04")
+    await page.fill("#new-occasions", "通勤、上新")
+    await page.select_option("#new-grade", "S")
+    async with page.expect_navigation():
+        await page.click("#new-material button[type=submit]")
+    assert "status=approved" in page.url
+    assert "1" in await page.locator(".notice").inner_text()  # one picture refused
+    status, body = await stack.admin("/materials/search?keyword=羊绒大衣")
+    [made] = body["materials"]
+    assert (made["source"], made["grade"], made["status"]) == ("hq", "S", "approved")
+    assert made["skus"] == ["SKU-SCARF-03", "SKU-DRESS-04"]
+    assert made["occasions"] == ["通勤", "上新"] and len(made["pictures"]) == 1
+    row = page.locator(f'#materials tbody tr[data-material="{made["id"]}"]')
+    assert await row.locator("img").evaluate("img => img.naturalWidth") == 2
+    await context.close()

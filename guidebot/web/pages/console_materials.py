@@ -8,6 +8,7 @@ import re
 
 from aiohttp import web
 
+from guidebot.content.materials import Content
 from guidebot.settings import GRADES
 from guidebot.web.pages import console_auth as auth
 from guidebot.web.pages.console import notice, page, render, services_of, today
@@ -31,6 +32,11 @@ async def materials(request: web.Request, who: auth.Access) -> web.StreamRespons
     contributors = await service.contributors(who.tenant.id, period)
     done = request.query.get("done", "")
     message = notice(request, "mat.done").format(count=done) if done.isdigit() else ""
+    if request.query.get("created"):
+        message = notice(request, "mat.created")
+        refused = request.query.get("refused", "")
+        if refused.isdigit() and int(refused):
+            message += " " + notice(request, "mat.refused").format(count=refused)
     failed = request.query.get("failed", "")
     if failed.isdigit() and int(failed):
         message += " " + notice(request, "mat.failed").format(count=failed)
@@ -55,6 +61,34 @@ async def review(request: web.Request, who: auth.Access) -> web.StreamResponse:
                            f"&failed={len(results) - ok}")
 
 
+def _words(raw: object) -> tuple[str, ...]:
+    """Comma, 、 or space separated words of a form field, each 1-64 characters."""
+    parts = re.split(r"[,，、\s]+", str(raw or ""))
+    return tuple(dict.fromkeys(p[:64] for p in parts if p))[:20]
+
+
+@page
+async def create(request: web.Request, who: auth.Access) -> web.StreamResponse:
+    """HQ's new material: text, skus, categories, occasions, a grade (approved at once) and
+    pictures (JPG/PNG; the whole form at most the app's request size, 1 MiB)."""
+    form = await request.post()
+    service = services_of(request).materials
+    uploads = [f.file.read() for f in form.getall("picture", [])
+               if isinstance(f, web.FileField) and f.filename]
+    kept, refused = await service.keep(who.tenant.id, uploads[:9])
+    grade = str(form.get("grade", ""))
+    link = {k: str(form.get(f"link_{k}", "")).strip() for k in ("title", "url")}
+    content = Content(
+        title=str(form.get("title", "")).strip()[:64], text=str(form.get("text", "")).strip(),
+        pictures=tuple(kept), link=tuple(sorted(link.items())) if link["url"] else (),
+        skus=_words(form.get("skus")), categories=_words(form.get("categories")),
+        occasions=_words(form.get("occasions")))
+    made = await service.create(who.tenant.id, content, source="hq",
+                                grade=grade if grade in GRADES else "", editor="console")
+    raise web.HTTPSeeOther(f"/console/{who.tenant.id}/materials?status={made.status}"
+                           f"&created={made.id}&refused={refused}")
+
+
 @page
 async def picture(request: web.Request, who: auth.Access) -> web.StreamResponse:
     name = request.match_info["name"]
@@ -71,5 +105,6 @@ def routes(base: str) -> list[web.RouteDef]:
     return [
         web.get(f"{base}/materials", materials),
         web.post(f"{base}/materials/review", review),
+        web.post(f"{base}/materials/new", create),
         web.get(f"{base}/materials/pictures/{{name}}", picture),
     ]
