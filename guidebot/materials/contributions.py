@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 
 WINDOW = timedelta(minutes=30)  # pictures wait this long for the text that submits them
 MAX_PICTURES = 9
+SEARCH_LISTED = 5
 
 
 def message_id(event: AppTextMessage | AppImageMessage) -> str:
@@ -139,7 +140,10 @@ class Contributions:
 
     async def _search(self, event: AppTextMessage, keyword: str, msg_id: str) -> None:
         texts = self.materials.library.texts
-        found = await self.materials.search(event.tenant, keyword) if keyword else []
+        if keyword:
+            found = await self.materials.search(event.tenant, keyword)
+        else:  # 素材 alone: the newest approved ones
+            found = (await self.materials.queue(event.tenant, "approved"))[-SEARCH_LISTED:][::-1]
         if not found:
             reply = texts.text("search_none", keyword=keyword)
         else:

@@ -97,6 +97,8 @@ async def test_search_finds_approved_materials_only(stack: Stack) -> None:
     await app_message(stack, "lina", text="投稿 围巾的新系法")  # pending: not found yet
     await app_message(stack, "lina", text="素材 新系法")
     assert "没有找到" in told(stack, "lina")[-1]
+    await app_message(stack, "lina", text="素材")  # alone: the newest approved ones
+    assert "scarf_oat_styling" in told(stack, "lina")[-1]
 
 
 async def test_pictures_are_kept_per_tenant(stack: Stack) -> None:
