@@ -134,7 +134,9 @@ def _report(added: list[dict[str, Any]], state: dict[str, Any],
 
 
 async def run_demo(settings: Settings, *, workdir: str, serve: bool = False, port: int = 0,
-                   sandbox_port: int = 0) -> int:
+                   sandbox_port: int = 0, again: str = "guidebot demo --serve") -> int:
+    """The story; then, with `serve`, its guidebot (console included), sandbox and database
+    stay up until Ctrl-C; without, it prints `again`: the command that does."""
     folder = Path(workdir).resolve()
     folder.mkdir(parents=True, exist_ok=True)
     db_file = folder / "demo.db"
@@ -161,7 +163,7 @@ async def run_demo(settings: Settings, *, workdir: str, serve: bool = False, por
             _serving(tenant, guide, bot_port, sandbox_port, db_file)
             await asyncio.Event().wait()  # until Ctrl-C
         else:
-            _hints(db_file)
+            _hints(db_file, again)
     finally:
         await bot_runner.cleanup()
         await sandbox_runner.cleanup()
@@ -183,8 +185,9 @@ class DemoContext:
 
 
 # Modules with `async def story(ctx: DemoContext) -> None`, run in order after contacts.
-CHAPTERS: tuple[str, ...] = ("guidebot.demo_commerce", "guidebot.demo_sop",
-                              "guidebot.demo_materials", "guidebot.demo_stats")
+CHAPTERS: tuple[str, ...] = ("guidebot.demo_commerce", "guidebot.demo_chat",
+                              "guidebot.demo_sop", "guidebot.demo_materials",
+                              "guidebot.demo_stats")
 
 
 async def _chapters(ctx: DemoContext) -> None:
@@ -223,12 +226,13 @@ async def _story(app: Any, sandbox: Any, tenant: str, settings: Settings, bot_po
          f"{paths.count('externalcontact/get')}")
 
 
-def _hints(db_file: Path) -> None:
+def _hints(db_file: Path, again: str) -> None:
     _out()
     _out("Where to look next:")
     _out(f"  database:      {db_file}")
-    _out("  keep it running: guidebot demo --serve   (the same story, then its guidebot, "
-         "sandbox and database stay up until Ctrl-C)")
+    _out(f"  the console on this story's data: {again}")
+    _out("    (the same story, then its guidebot, sandbox and database stay up until Ctrl-C; "
+         "it prints where to sign in)")
     _out("  content:       content_library/messages/*.toml (welcome texts), tags.toml")
 
 
@@ -239,6 +243,8 @@ def _serving(tenant: str, guide: str, bot_port: int, sandbox_port: int, db_file:
     _out(f"  guidebot:      {bot} (callback {bot}/wecom/{tenant}/callback)")
     _out(f"  sandbox:       {sandbox}/cgi-bin/")
     _out(f"  database:      {db_file}")
+    _out(f"  console:       {bot}/console/login  (tenant {tenant}, admin token "
+         f"{DEMO_ADMIN_TOKEN})")
     _out(f"  admin API:     curl -H 'Authorization: Bearer {DEMO_ADMIN_TOKEN}' "
          f"{bot}/api/v1/{tenant}/guides")
     _out(f"  a new add:     curl -X POST -d '{{\"userid\": \"{guide}\"}}' "

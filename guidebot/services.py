@@ -12,6 +12,7 @@ from guidebot import inbox
 from guidebot.chat.cards import KfCards
 from guidebot.chat.guide import GuideChat
 from guidebot.chat.intake import KfService
+from guidebot.chat.opt_out import OptOuts
 from guidebot.chat.routing import ChatRouter, load_router
 from guidebot.commerce.service import CommerceService
 from guidebot.contacts.channels import ChannelService
@@ -142,7 +143,8 @@ def build_services(settings: Settings, db: Database, *,
     guide_chat = GuideChat(settings, db, chat.content, chat, commerce, outbox, client_for)
     kf = KfService(settings, db, library, outbox, client_for, router=chat,
                    cards=KfCards(settings, library, commerce.catalog,
-                                 commerce.track_attachments, media.resolve))
+                                 commerce.track_attachments, media.resolve),
+                   opt_outs=OptOuts(db, tags, sop.engine, chat.content.opt_out_tag))
     points = Points(settings, db)
     materials = MaterialService(settings, db, load_materials(settings.content_library),
                                 commerce.catalog, outbox, client_for,

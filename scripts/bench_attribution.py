@@ -9,7 +9,11 @@ peak RSS, and the ratio to ONE hand-written SQL statement computing the same sha
 attribution for the same orders in the same run, and checks that both agree. It also times the
 per-order webhook path (OrderService.paid) on a small sample for comparison.
 
-    python scripts/bench_attribution.py [--scale 1.0] [--db-url URL] [--sample 2000]
+With --stats it then runs the daily-statistics upkeep (the console's job, guidebot/stats) over
+the orders and ledger entries the bulk path wrote, and prints its time as a share of the bulk
+path's: what keeping the statistics adds to this workload.
+
+    python scripts/bench_attribution.py [--scale 1.0] [--db-url URL] [--sample 2000] [--stats]
 """
 
 from __future__ import annotations
@@ -146,6 +150,11 @@ async def run(args: argparse.Namespace) -> None:
             "SELECT order_no, rule, guide FROM commerce_orders WHERE tenant='acme'"))).all()
         entries = (await s.execute(text(
             "SELECT count(*), sum(amount_fen) FROM commerce_ledger WHERE tenant='acme'"))).one()
+    upkeep = None
+    if args.stats:
+        began = time.perf_counter()
+        counted = await services.stats.upkeep()
+        upkeep = (counted, time.perf_counter() - began)
     sql_guides = {no: g for no, g in rows}
     mismatch = sum(1 for no, rule, guide in ours_rows
                    if (rule == "share_link" and sql_guides[no] != guide)
@@ -166,6 +175,9 @@ async def run(args: argparse.Namespace) -> None:
           f"ratio ours/SQL = {ours / baseline:.2f}")
     print(f"agreement with SQL on share_link: {len(ours_rows) - mismatch:,}/{len(ours_rows):,} "
           f"orders ({mismatch} differ)")
+    if upkeep is not None:
+        print(f"daily-statistics upkeep of these rows: {upkeep[0]:,} rows in {upkeep[1]:.1f}s "
+              f"= {100 * upkeep[1] / ours:.1f}% of the bulk path's time")
     print(f"per-order webhook path (OrderService.paid, one transaction each): "
           f"{sample:,.0f} orders/s on a {args.sample:,}-order sample")
     print(f"peak RSS {rss_mb:,.0f} MB (the largest decision worker: {worker_mb:,.0f} MB); "
@@ -184,6 +196,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", type=float, default=1.0, help="1.0 = the issue's sizes")
     parser.add_argument("--sample", type=int, default=2000)
+    parser.add_argument("--stats", action="store_true",
+                        help="also time the daily-statistics upkeep over the rows written")
     args = parser.parse_args()
     asyncio.run(run(args))
 

@@ -2,10 +2,11 @@
 for one tenant with 1,000,000 customers and 1,000,000 orders over a year.
 
 The pages read only the daily statistics, so the database is filled as the upkeep leaves it
-for such a tenant (generation is not timed): 1,000,000 rows of per-customer layer facts
-(orders spread over them) and one daily row per guide and day (500 guides in 25 stores, 365
-days). Then the real app answers GET /console/bench/?from=&to= (30-day ranges ending on
-different days) and GET /console/bench/guides over HTTP with the bearer header; it prints
+for such a tenant (generation is not timed): 1,000,000 rows of per-customer facts (orders
+spread over them), the layer counts they make (guidebot/stats/layers.py: by add day and
+last-purchase day) and one daily row per guide and day (500 guides in 25 stores, 365 days).
+Then the real app answers GET /console/bench/?from=&to= (30-day ranges ending on different
+days) and GET /console/bench/guides over HTTP with the bearer header; it prints
 p50/p95/max per page. The upkeep itself is not timed here.
 
     python scripts/bench_console.py [--customers 1000000] [--db-url URL] [--runs 40]
@@ -22,6 +23,8 @@ import tempfile
 import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
+from zoneinfo import ZoneInfo
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -33,9 +36,15 @@ from sqlalchemy.ext.asyncio import create_async_engine  # noqa: E402
 
 from guidebot.app import create_app  # noqa: E402
 from guidebot.db.migrate import upgrade  # noqa: E402
-from guidebot.db.models_stats import StatsCustomer, StatsDaily  # noqa: E402
+from guidebot.db.models_stats import (  # noqa: E402
+    StatsCustomer,
+    StatsDaily,
+    StatsLayerAdds,
+    StatsLayerBuyers,
+)
 from guidebot.db.repo.stats import COUNTS  # noqa: E402
 from guidebot.settings import load_settings  # noqa: E402
+from guidebot.stats import layers  # noqa: E402
 from scripts.benchkit import bench_config, free_port  # noqa: E402
 
 END = date(2026, 11, 30)
@@ -74,11 +83,25 @@ def _daily(rng: random.Random) -> list[dict[str, object]]:
     return rows
 
 
-async def fill(db_url: str, customers: int) -> None:
+def _layers(customers: list[dict[str, object]], zone: ZoneInfo) -> tuple[list[dict[str, object]],
+                                                                         list[dict[str, object]]]:
+    moves = layers.Moves()
+    moves.count(layers.cells(SimpleNamespace(**row), zone) for row in customers)
+    adds = [{"tenant": "bench", "add_day": a, "following": f, "tier": t, "customers": n}
+            for (a, f, t), n in moves.adds.items()]
+    buyers = [{"tenant": "bench", "paid_day": p, "add_day": a, "customers": n}
+              for (p, a), n in moves.buyers.items()]
+    return adds, buyers
+
+
+async def fill(db_url: str, customers: int, zone: ZoneInfo) -> None:
     rng = random.Random(13)
     engine = create_async_engine(db_url)
     try:
-        tables = ((StatsDaily, _daily(rng)), (StatsCustomer, _customers(customers, rng)))
+        facts = _customers(customers, rng)
+        adds, buyers = _layers(facts, zone)
+        tables = ((StatsDaily, _daily(rng)), (StatsCustomer, facts), (StatsLayerAdds, adds),
+                  (StatsLayerBuyers, buyers))
         for table, rows in tables:
             for i in range(0, len(rows), CHUNK):
                 async with engine.begin() as conn:
@@ -127,7 +150,8 @@ def main() -> None:
         config.write_text(bench_config(db_url), encoding="utf-8")
         upgrade(db_url)
         print(f"filling {db_url.split('://')[0]} ({args.customers:,} customers)", flush=True)
-        asyncio.run(fill(db_url, args.customers))
+        zone = load_settings(config).tenant("bench").tz
+        asyncio.run(fill(db_url, args.customers, zone))
         times = asyncio.run(measure(db_url, config, args.runs))
     for page, ms in times.items():
         ordered = sorted(ms)

@@ -6,7 +6,11 @@ validly signed and encrypted `add_external_contact` callbacks to each at the sam
 and prints callbacks/s, the ratio guidebot/bare, and ack latency percentiles. guidebot does its
 real work (inbox write, then link, profile fetch, welcome) while it is being measured.
 
-    python scripts/bench_webhook.py [--events 20000] [--concurrency 64]
+With --stats, once the backlog has drained, it counts the run's follow events into the daily
+statistics from scratch (`guidebot stats backfill`'s path, guidebot/stats) and prints how long
+that takes: the work the console's statistics job adds to this workload.
+
+    python scripts/bench_webhook.py [--events 20000] [--concurrency 64] [--stats]
 """
 
 from __future__ import annotations
@@ -121,6 +125,8 @@ async def main() -> None:
     parser.add_argument("--events", type=int, default=20_000)
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--drain-seconds", type=float, default=20.0)
+    parser.add_argument("--stats", action="store_true",
+                        help="then time counting the run's rows into the daily statistics")
     parser.add_argument("--bare-server", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="guidebot-bench-"))
@@ -149,6 +155,8 @@ async def main() -> None:
             results[name] = await blast(url, requests, args.concurrency)
         report(results, args)
         await report_backlog(workdir / "bench.db", args.drain_seconds)
+        if args.stats:
+            await report_stats(config, results["guidebot"][0], args.drain_seconds)
     finally:
         for proc in procs:
             os.killpg(proc.pid, signal.SIGTERM)
@@ -164,6 +172,25 @@ async def report_backlog(db: Path, seconds: float) -> None:
     _, done = await count_inbox(db)
     print(f"processed {done - start} more in the next {seconds:.0f} s "
           f"({(done - start) / seconds:.0f}/s: link, profile fetch, welcome attempt each)")
+
+
+async def report_stats(config: Path, burst_s: float, drain_s: float) -> None:
+    from guidebot.db.engine import Database
+    from guidebot.stats.service import StatsService
+
+    settings = load_settings(config)
+    db = Database(settings.database_url)
+    try:
+        stats = StatsService(settings, db)
+        await stats.upkeep()  # whatever the serving process's job has not counted yet
+        began = time.perf_counter()
+        counted = await stats.backfill("bench")
+        took = time.perf_counter() - began
+    finally:
+        await db.dispose()
+    print(f"daily statistics: counting this run's {counted:,} rows from scratch took "
+          f"{took:.2f} s = {100 * took / (burst_s + drain_s):.1f}% of the burst and drain "
+          f"({burst_s + drain_s:.1f} s)")
 
 
 def report(results: dict[str, tuple[float, list[float], int]], args: argparse.Namespace) -> None:

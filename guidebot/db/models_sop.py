@@ -144,3 +144,16 @@ class SopDropSend(SQLModel, table=True):
     task_id: int
     external_userid: str = Field(max_length=128)
     at: datetime = Field(sa_column=_utc())
+
+
+class SopSwitch(SQLModel, table=True):
+    """HQ switched an SOP off in the console (or the admin API): as when its file says
+    enabled = false, enrollments stop at their next due step and no one new is enrolled,
+    until it is switched on again (the row is then removed). Kept apart from the versions,
+    which follow the file's own `enabled`."""
+
+    __tablename__ = "sop_switches"
+    tenant: str = Field(primary_key=True, max_length=32)
+    sop_id: str = Field(primary_key=True, max_length=48)
+    operator: str = Field(default="", max_length=64)
+    switched_at: datetime = Field(default_factory=utcnow, sa_column=_utc())

@@ -36,12 +36,10 @@ class StatsDaily(SQLModel, table=True):
 
 
 class StatsCustomer(SQLModel, table=True):
-    """What the layers need of one customer, kept alongside the daily rows."""
+    """What the layers need of one customer, kept alongside the daily rows; read by key by
+    the upkeep only (its place in the layer counts is stats/layers.cells)."""
 
     __tablename__ = "stats_customers"
-    # covers the layers query: one index scan, no table lookups
-    __table_args__ = (Index("ix_stats_customers_layer", "tenant", "first_added_at", "following",
-                            "last_paid_at", "gmv_fen"),)
     tenant: str = Field(primary_key=True, max_length=32)
     external_userid: str = Field(primary_key=True, max_length=128)
     first_added_at: datetime | None = Field(default=None,
@@ -79,3 +77,26 @@ class StatsWatermark(SQLModel, table=True):
     last_id: int = 0
     last_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
     gaps: str = Field(default="{}", sa_column=Column(Text, nullable=False, default="{}"))
+
+
+class StatsLayerAdds(SQLModel, table=True):
+    """Customers by the day of their first add (tenant timezone), whether they still follow a
+    guide and their value tier: the layers and tiers are sums over a few hundred rows."""
+
+    __tablename__ = "stats_layer_adds"
+    tenant: str = Field(primary_key=True, max_length=32)
+    add_day: str = Field(primary_key=True, max_length=10)
+    following: bool = Field(primary_key=True)
+    tier: str = Field(primary_key=True, max_length=8)  # definitions.VALUE_TIERS or "none"
+    customers: int = 0
+
+
+class StatsLayerBuyers(SQLModel, table=True):
+    """Customers who still follow a guide and have bought, by the day of their last purchase
+    and of their first add: the "active" layer (bought lately, not new) reads these."""
+
+    __tablename__ = "stats_layer_buyers"
+    tenant: str = Field(primary_key=True, max_length=32)
+    paid_day: str = Field(primary_key=True, max_length=10)
+    add_day: str = Field(primary_key=True, max_length=10)
+    customers: int = 0

@@ -40,6 +40,7 @@ async def sops_view(db: Database, tenant: TenantSettings,
         counts = await plan_repo.enrollment_counts(s, tenant=tenant.id)
     return {"sops": [{
         "id": sop_id, "title": c.spec.title, "enabled": c.enabled, "version": c.version,
+        "switched_off": c.switched_off,
         "trigger": {"on": c.spec.trigger.on, "state_prefix": c.spec.trigger.state_prefix or None,
                     "campaigns": list(c.spec.trigger.campaigns),
                     "tags_any": list(c.spec.trigger.audience.tags_any),
@@ -85,3 +86,16 @@ def _detail(raw: str) -> dict[str, Any]:
     data = json.loads(raw) if raw else {}
     data.pop("customers", None)  # drops list their audience: too long for a listing
     return data
+
+
+def conversion_view(current: Current | None, sop_id: str,
+                    counts: dict[tuple[str, int], dict[str, int]]) -> list[dict[str, Any]]:
+    """Each step of the SOP with what it did: customers sent to, 群发 tasks and the customers
+    the guides' confirmations reached, clicks on its tracked cards (and distinct customers),
+    orders through them and their GMV (fen)."""
+    if current is None:
+        raise NotFound(f"sop_id: SOP {sop_id!r} not found")
+    names = ("sent", "tasks", "confirmed", "clicks", "clickers", "orders", "gmv_fen")
+    return [{"index": i, "at": st.at, "channel": st.channel, "message": st.message,
+             **{n: counts.get((sop_id, i), {}).get(n, 0) for n in names}}
+            for i, st in enumerate(current.spec.steps)]

@@ -1,6 +1,7 @@
 """The upkeep of the daily statistics: new follow events and ledger entries (by id, every
 tenant in one pass), and new orders (by arrival, each counted once) are added to their
-tenant × store × guide × day cell. A periodic job runs it; `guidebot stats backfill` clears
+tenant × store × guide × day cell, and the customers they change move between the layer
+cells (stats/layers.py). A periodic job runs it; `guidebot stats backfill` clears
 a tenant and counts its rows again, so both give the same figures. The event pipeline is
 not touched.
 
@@ -27,6 +28,7 @@ from guidebot.db.models_commerce import Order
 from guidebot.db.models_stats import StatsCustomer, StatsOrderMark
 from guidebot.db.repo import stats as repo
 from guidebot.stats import definitions as d
+from guidebot.stats import layers
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +52,7 @@ class _Batch:
         self.guide_stores, self.codes = guide_stores, codes
         self.cells: Cells = defaultdict(lambda: defaultdict(int))
         self.customers: dict[str, StatsCustomer] = {}
+        self.counted_in: dict[str, layers.Cells] = {}  # each customer's cells when loaded
         self.marks: dict[str, StatsOrderMark] = {}
 
     async def customer(self, s: AsyncSession, external_userid: str) -> StatsCustomer:
@@ -58,6 +61,7 @@ class _Batch:
             found = await repo.get_customer(s, tenant=self.tenant,
                                             external_userid=external_userid)
             self.customers[external_userid] = found
+            self.counted_in[external_userid] = layers.cells(found, self.zone)
         return found
 
     def day(self, at: datetime) -> str:
@@ -74,6 +78,12 @@ class _Batch:
             await repo.add_daily(s, tenant=self.tenant, day=day, store_id=store, guide=guide,
                                  counts=dict(counts))
         self.cells.clear()
+        moves = layers.Moves()
+        for external_userid, customer in self.customers.items():
+            now_in = layers.cells(customer, self.zone)
+            moves.move(self.counted_in[external_userid], now_in)
+            self.counted_in[external_userid] = now_in
+        await repo.add_layers(s, tenant=self.tenant, adds=moves.adds, buyers=moves.buyers)
 
 
 class _Run:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from guidebot.db.engine import Database
@@ -10,6 +10,7 @@ from guidebot.db.repo import stats as repo
 from guidebot.errors import ValidationFailed
 from guidebot.settings import TenantSettings
 from guidebot.stats import definitions as d
+from guidebot.stats import layers as layers_
 
 MAX_DAYS = 366
 
@@ -28,10 +29,6 @@ def parse_range(raw_from: str | None, raw_to: str | None, today: date) -> tuple[
     return day_from, day_to
 
 
-def _start_of(day: date, tenant: TenantSettings) -> datetime:
-    return datetime.combine(day, time(0), tzinfo=tenant.tz)
-
-
 def _totals(rows: list[dict[str, Any]]) -> dict[str, int]:
     return {name: sum(int(r[name]) for r in rows) for name in repo.COUNTS}
 
@@ -45,14 +42,13 @@ def _derived(t: dict[str, int]) -> dict[str, Any]:
 
 async def overview(db: Database, tenant: TenantSettings, day_from: date,
                    day_to: date) -> dict[str, Any]:
-    end = _start_of(day_to + timedelta(days=1), tenant)
+    tier_names = [name for name, _ in d.VALUE_TIERS] + [layers_.NO_TIER]
     async with db.read() as s:
         rows = await repo.per_day(s, tenant=tenant.id, day_from=day_from.isoformat(),
                                   day_to=day_to.isoformat())
-        layers = await repo.layer_counts(s, tenant=tenant.id, start=_start_of(day_from, tenant),
-                                         end=end,
-                                         new_since=end - d.NEW_WITHIN,
-                                         active_since=end - d.ACTIVE_WITHIN, tiers=d.VALUE_TIERS)
+        layers = await repo.layer_counts(s, tenant=tenant.id,
+                                         bounds=layers_.bounds(day_from, day_to),
+                                         tiers=tier_names)
     by_day = {r["day"]: r for r in rows}
     days = []
     for n in range((day_to - day_from).days + 1):
@@ -61,8 +57,7 @@ async def overview(db: Database, tenant: TenantSettings, day_from: date,
         days.append({"day": key, **row, **_derived(row)})
     totals = _totals(rows)
     new_customers = totals["new_customers_code"] + totals["new_customers_other"]
-    tiers = {name: layers[f"tier_{name}"] for name, _ in d.VALUE_TIERS}
-    tiers["none"] = layers["known"] - sum(tiers.values())
+    tiers = {name: layers[f"tier_{name}"] for name in tier_names}
     return {
         "tenant": tenant.id, "timezone": tenant.timezone,
         "from": day_from.isoformat(), "to": day_to.isoformat(),

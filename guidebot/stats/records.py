@@ -1,5 +1,6 @@
-"""Read models of the console's record pages (guides, customers, orders, outbox) and the
-one write it offers outside commerce: putting a dead outbox row back in the queue."""
+"""Read models of the console's record pages (guides, customers and their conversations,
+orders, outbox) and the one write it offers outside commerce: putting a dead outbox row
+back in the queue."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from guidebot.db.types import utcnow
 from guidebot.settings import TenantSettings
 
 PAGE = 200
+CONVERSATION = 100  # the latest 微信客服 messages on a customer's page
 
 
 class Records:
@@ -35,6 +37,11 @@ class Records:
         async with self._db.read() as s:
             return await repo.search_customers(s, tenant=tenant, text=text.strip()[:64],
                                                tag=tag, guide=guide, limit=PAGE)
+
+    async def conversation(self, tenant: str, external_userid: str) -> list[Any]:
+        async with self._db.read() as s:
+            return await repo.conversation(s, tenant=tenant, external_userid=external_userid,
+                                           limit=CONVERSATION)
 
     async def orders(self, tenant: TenantSettings, day_from: date,
                      day_to: date) -> list[Any]:

@@ -11,7 +11,7 @@ from tests.support.console import seed, upkeep
 from tests.support.stack import Stack
 
 PAGES = ("", "guides", "stores", "customers", "orders", "orders/CO-1", "commissions", "sops",
-         "content", "outbox")
+         "sops/dormant_winback", "content", "outbox")
 
 UNLABELLED = """() => [...document.querySelectorAll('input, select, textarea')]
   .filter(el => el.type !== 'hidden')
@@ -71,6 +71,32 @@ async def test_sign_in_by_keyboard_and_every_page_shows_the_scenario(
     assert seeded.lina_gmv in str(await first.inner_text())
     await page.goto(f"{stack.bot_url}/console/acme/orders/CO-1")
     assert await fig("amount") == "¥199.00"
+    await context.close()
+
+
+async def test_sop_page_enrolls_a_guides_customers_and_switches_the_sop_off_and_on(
+        stack: Stack, browser: Any, db_url: str) -> None:
+    await seed(stack)  # wangfang has one customer (韩梅梅)
+    db = "pg" if db_url.startswith("postgresql") else "sqlite"
+    context = await browser.new_context(viewport={"width": 1280, "height": 900})
+    page = await context.new_page()
+    await _sign_in_by_keyboard(page, stack.bot_url)
+    await page.goto(f"{stack.bot_url}/console/acme/sops/dormant_winback")
+    assert await page.locator('#conversion tbody tr').count() == 3  # one row per step
+    await page.get_by_label("导购 userid").fill("wangfang")
+    async with page.expect_navigation():
+        await page.locator("#enroll-submit").click()
+    assert page.url.endswith("/sops/dormant_winback?enrolled=1")
+    assert "已加入客户数：1" in str(await page.locator("#enrolled").inner_text())
+    assert "active 1" in str(await page.locator("#state").inner_text())
+    await page.screenshot(path=_shot("sop", db), full_page=True)
+    async with page.expect_navigation():
+        await page.locator("#switch").click()
+    assert await page.locator("#state").get_attribute("data-enabled") == "0"
+    assert "已由总部停用" in str(await page.locator("#state").inner_text())
+    async with page.expect_navigation():
+        await page.locator("#switch").click()
+    assert await page.locator("#state").get_attribute("data-enabled") == "1"
     await context.close()
 
 

@@ -15,9 +15,11 @@ from tests.scenario.test_sop_cards import CARD_MESSAGE  # a card with the catalo
 from tests.support.console import Console, csrf_in, figure, seed, upkeep
 from tests.support.stack import Stack, library_copy, start_stack
 
-PAGES = ("/", "/guides", "/stores", "/customers", "/orders", "/commissions", "/sops",
+SOP = "/sops/new_customer_nurture"
+PAGES = ("/", "/guides", "/stores", "/customers", "/orders", "/commissions", "/sops", SOP,
          "/content", "/outbox", "/customers/wmNOBODY", "/orders/CO-1")
-POSTS = ("/commissions/adjustments", "/commissions/settle", "/outbox/1/retry")
+POSTS = ("/commissions/adjustments", "/commissions/settle", "/outbox/1/retry",
+         f"{SOP}/switch", f"{SOP}/enroll")
 
 
 async def test_sign_in_gives_a_signed_httponly_session_and_sign_out_ends_it(
@@ -67,6 +69,9 @@ async def test_every_console_route_refuses_other_tenants_bad_cookies_and_nobody(
         stack: Stack) -> None:
     await seed(stack)
     await upkeep(stack)
+    _, body = await stack.admin("/sops")
+    enrolled_before = next(s for s in body["sops"]
+                           if s["id"] == "new_customer_nurture")["enrollments"].get("active", 0)
     beta = Console(stack)
     forged = Console(stack)
     nobody = Console(stack)
@@ -95,13 +100,18 @@ async def test_every_console_route_refuses_other_tenants_bad_cookies_and_nobody(
                 status, _, _ = await client.post(f"/console/acme{path}",
                                                  {"_csrf": "x", "guide": "lina",
                                                   "amount_fen": "100", "reason": "r",
-                                                  "operator": "o", "period": "2026-01"})
+                                                  "operator": "o", "period": "2026-01",
+                                                  "enabled": "0", "guides": "lina"})
                 assert status in (303, 403), (path, status)
                 if status == 303:
                     assert client is not beta
         status, body = await stack.admin("/commissions/statements?period="
                                          + datetime.now(UTC).strftime("%Y-%m"))
         assert all(r["adjustment_fen"] == 0 for r in body["statements"])  # nothing booked
+        status, body = await stack.admin("/sops")
+        nurture = next(s for s in body["sops"] if s["id"] == "new_customer_nurture")
+        assert not nurture["switched_off"] and nurture["enabled"]  # nothing switched
+        assert nurture["enrollments"].get("active", 0) == enrolled_before
     finally:
         for c in (beta, forged, nobody):
             await c.close()
@@ -201,6 +211,8 @@ async def test_pages_show_the_scenario(stack: Stack) -> None:
         _, html, _ = await console.get("/console/acme/sops?sop=new_customer"
                                        "&added_at=2026-11-20T15:00")
         assert 'id="timeline"' in html or "not found" in html
+        status, html, _ = await console.get(f"/console/acme{SOP}")
+        assert status == 200 and 'id="conversion"' in html and 'data-step="0"' in html
         _, html, _ = await console.get("/console/acme/guides?lang=en")
         assert "Guides leaderboard" in html
         _, html, _ = await console.get("/console/acme/guides")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import pty
 import re
 import subprocess
 import time
@@ -17,13 +19,26 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_demo_story(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code = main(["demo", "--config", str(ROOT / "config.toml"), "--workdir", str(tmp_path)])
+    code = main(["demo", "--no-serve", "--config", str(ROOT / "config.toml"), "--workdir",
+                 str(tmp_path)])
     out = capsys.readouterr().out
     assert code == 0, out
     assert "Seeded 2 stores and 4 guides." in out
     assert out.count("exclusive guide: ") == 6
     assert "欢迎来到双11专场" in out and "静安嘉里中心店的导购李娜" in out
     assert "send_welcome_msg ×7" in out and "mark_tag ×7" in out
+    # the chat chapter, without an LLM: price and card at night, handoff, guide commands
+    chat = out[out.index("Chat (微信客服"):]
+    assert ("张晓雨 writes: 丝绒哑光口红多少钱？\n"
+            "    guidebot replies: 丝绒哑光口红 #01 正红 的价格是 ¥299。") in chat
+    assert "miniprogram card: 丝绒哑光口红 #01 正红 → pages/goods/detail.html?id=1001 " \
+           "(tracked for lina)" in chat
+    assert "kf/service_state/trans → state 3, servicer lina\n    lina's app message: 张晓雨 " \
+           in chat
+    assert "lina writes to the guidebot app: 业绩\n    " in chat and "佣金 ¥41.89（1 单" in chat
+    suggestions = chat[chat.index("建议 口红多少钱"):]
+    assert "1. 丝绒哑光口红 #01 正红 的价格是 ¥299" in suggestions and "2. 支持。" in suggestions
+    assert "the session is now with lina (state 3)" in chat
     assert (tmp_path / "demo.db").exists()
 
 
@@ -32,8 +47,8 @@ def test_demo_prints_the_same_story_on_every_run(tmp_path: Path,
     ports = ["--port", str(free_port()), "--sandbox-port", str(free_port())]
     outputs = []
     for _ in range(2):
-        code = main(["demo", "--config", str(ROOT / "config.toml"), "--workdir",
-                     str(tmp_path), *ports])
+        code = main(["demo", "--no-serve", "--config", str(ROOT / "config.toml"),
+                     "--workdir", str(tmp_path), *ports])
         out = capsys.readouterr().out
         assert code == 0, out
         # The one masked value: a tracked card's token is a random bearer credential by
@@ -42,7 +57,10 @@ def test_demo_prints_the_same_story_on_every_run(tmp_path: Path,
     assert "&t=<token>'" in outputs[0]
     assert outputs[0] == outputs[1]
     assert "wmDemoCustomer01" in outputs[0]
-    assert "guidebot demo --serve" in outputs[0]
+    # the demo ends, printing the command that serves it
+    assert (f"the console on this story's data: guidebot --config {ROOT / 'config.toml'} demo "
+            f"--workdir {tmp_path} --serve {' '.join(ports)}\n") in outputs[0]
+    assert "Serving until Ctrl-C" not in outputs[0]
 
 
 def test_demo_serve_keeps_running_and_its_commands_work_as_printed(tmp_path: Path) -> None:
@@ -61,6 +79,13 @@ def test_demo_serve_keeps_running_and_its_commands_work_as_printed(tmp_path: Pat
             assert done.returncode == 0, (command, done.stderr)
             return done.stdout
 
+        console = re.search(r"console: +(\S+)/console/login +\(tenant (\w+), admin token "
+                            r"(\S+)\)", serving)
+        assert console is not None, serving
+        bot, tenant, token = console.groups()
+        overview = shell(f"curl -H 'Authorization: Bearer {token}' {bot}/console/{tenant}/")
+        assert f'<a href="/console/{tenant}/sops">' in overview
+        assert 'data-figure="adds">7<' in overview  # the story's adds
         guides = json.loads(shell(commands["admin API"]))
         assert len(guides["guides"]) == 4
         added = json.loads(shell(commands["a new add"]))
@@ -79,6 +104,24 @@ def test_demo_serve_keeps_running_and_its_commands_work_as_printed(tmp_path: Pat
     finally:
         status = demo.stop()
     assert status == 130, demo.output()
+
+
+def test_demo_serves_by_default_only_when_stdin_is_a_terminal(tmp_path: Path) -> None:
+    args = ["demo", "--config", str(ROOT / "config.toml"), "--workdir", str(tmp_path / "demo")]
+    ended = Server.start(args, tmp_path, name="piped")  # stdin: /dev/null
+    assert ended.proc.wait(timeout=300) == 0, ended.output()
+    assert "the console on this story's data: guidebot --config" in ended.output()
+    assert "Serving until Ctrl-C" not in ended.output()
+    terminal, its_end = pty.openpty()
+    served = Server.start(args, tmp_path, name="terminal", stdin=its_end)
+    os.close(its_end)
+    try:
+        out = served.wait_output("  metrics:")
+        assert "Serving until Ctrl-C:" in out and "/console/login" in out
+    finally:
+        status = served.stop()
+        os.close(terminal)
+    assert status == 130, served.output()
 
 
 def test_demo_material_chapter(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

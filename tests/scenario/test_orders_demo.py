@@ -12,7 +12,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_demo_commerce_chapter(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["demo", "--config", str(ROOT / "config.toml"), "--workdir", str(tmp_path)]) == 0
+    assert main(["demo", "--no-serve", "--config", str(ROOT / "config.toml"), "--workdir",
+                 str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "rule share_link, guide lina, commission ¥50.89" in out
     assert "clawback ¥9.00" in out and "→ 200 applied (the stored result" in out

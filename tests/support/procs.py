@@ -47,11 +47,11 @@ class Server:
 
     @classmethod
     def start(cls, args: list[str], cwd: Path, env: dict[str, str] | None = None,
-              name: str = "server") -> Server:
+              name: str = "server", stdin: int = subprocess.DEVNULL) -> Server:
         out, err = cwd / f"{name}.out", cwd / f"{name}.err"
         with out.open("wb") as o, err.open("wb") as e:
             proc = subprocess.Popen([sys.executable, "-m", "guidebot", *args], cwd=cwd,
-                                    env=env or clean_env(), stdout=o, stderr=e)
+                                    env=env or clean_env(), stdin=stdin, stdout=o, stderr=e)
         return cls(proc, out, err)
 
     def wait_http(self, url: str, limit_s: float = 120) -> bytes:

@@ -1,5 +1,6 @@
 """Queries behind the console's record pages: guides and stores, customer search, orders,
-the outbox's pending and dead rows (and putting a dead row back in the queue)."""
+the outbox's pending and dead rows (and putting a dead row back in the queue), a customer's
+微信客服 conversation."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from guidebot.db.models import CorpTag, Customer, CustomerTag, Follow, Guide, OutboxItem, Store
 from guidebot.db.models_commerce import Order
+from guidebot.db.models_kf import KfMessage
 from guidebot.db.models_sop import SopTask
 
 
@@ -120,3 +122,15 @@ async def task_rows(session: AsyncSession, *, tenant: str, limit: int) -> Sequen
     stmt = (select(SopTask).where(SopTask.tenant == tenant)
             .order_by(SopTask.id.desc()).limit(limit))
     return (await session.execute(stmt)).scalars().all()
+
+
+async def conversation(session: AsyncSession, *, tenant: str, external_userid: str,
+                       limit: int) -> list[KfMessage]:
+    """The customer's latest 微信客服 messages (each with the route guidebot took), oldest
+    first."""
+    stmt = (select(KfMessage)
+            .where(KfMessage.tenant == tenant, KfMessage.external_userid == external_userid)
+            .order_by(KfMessage.send_time.desc(),  # type: ignore[attr-defined]
+                      KfMessage.id.desc())  # type: ignore[union-attr]
+            .limit(limit))
+    return list(reversed((await session.execute(stmt)).scalars().all()))

@@ -12,7 +12,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from guidebot.db.models import ChannelCode, FollowEvent, Guide
 from guidebot.db.models_commerce import LedgerEntry, Order
-from guidebot.db.models_stats import StatsCustomer, StatsDaily, StatsOrderMark, StatsWatermark
+from guidebot.db.models_stats import (
+    StatsCustomer,
+    StatsDaily,
+    StatsLayerAdds,
+    StatsLayerBuyers,
+    StatsOrderMark,
+    StatsWatermark,
+)
 from guidebot.db.repo._dialect import insert_for, is_postgres
 
 COUNTS = ("adds_code", "adds_other", "deletions", "new_customers_code", "new_customers_other",
@@ -109,7 +116,8 @@ async def add_mark(session: AsyncSession, *, mark: StatsOrderMark) -> None:
 
 
 async def clear(session: AsyncSession, *, tenant: str) -> None:
-    for table in (StatsDaily, StatsCustomer, StatsOrderMark, StatsWatermark):
+    for table in (StatsDaily, StatsCustomer, StatsOrderMark, StatsWatermark, StatsLayerAdds,
+                  StatsLayerBuyers):
         await session.execute(delete(table).where(table.tenant == tenant))
 
 
@@ -138,32 +146,43 @@ async def per_key(session: AsyncSession, *, tenant: str, day_from: str, day_to: 
     return [dict(row._mapping) for row in (await session.execute(stmt)).all()]
 
 
-async def layer_counts(session: AsyncSession, *, tenant: str, start: datetime, end: datetime,
-                       new_since: datetime, active_since: datetime,
-                       tiers: Sequence[tuple[str, int]]) -> dict[str, int]:
-    """Customers known by `end` in each layer and value tier (definitions: stats/definitions),
-    and the base: those known before `start` (one pass over the table)."""
-    c = StatsCustomer
-    following = c.following > 0
-    is_new = following & (c.first_added_at >= new_since)
-    active = following & ~is_new & (c.last_paid_at >= active_since)
-    lost = ~following
+async def add_layers(session: AsyncSession, *, tenant: str, adds: dict[Any, int],
+                     buyers: dict[Any, int]) -> None:
+    """Add customers to (or, negative, take them from) the layer cells (stats/layers.py)."""
+    for table, keys, moves in ((StatsLayerAdds, ("add_day", "following", "tier"), adds),
+                               (StatsLayerBuyers, ("paid_day", "add_day"), buyers)):
+        rows = [{"tenant": tenant, **dict(zip(keys, cell, strict=True)), "customers": n}
+                for cell, n in moves.items() if n]
+        if not rows:
+            continue
+        stmt = insert_for(session, table)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["tenant", *keys],
+            set_={"customers": table.__table__.c.customers + stmt.excluded.customers})
+        await session.execute(stmt, rows)
+
+
+async def layer_counts(session: AsyncSession, *, tenant: str, bounds: dict[str, str],
+                       tiers: Sequence[str]) -> dict[str, int]:
+    """Customers known by the range's end in each layer and value tier, and the base (known
+    before its start), summed from the layer cells (definitions: stats/definitions)."""
+    a = StatsLayerAdds
+    known = a.add_day <= bounds["to"]
 
     def count(cond: Any) -> Any:
-        return func.coalesce(func.sum(case((cond, 1), else_=0)), 0)
+        return func.coalesce(func.sum(case((cond, a.customers), else_=0)), 0)
 
-    columns = [count(is_new).label("new"), count(active).label("active"),
-               count(lost).label("lost"), func.count().label("known"),
-               count(c.first_added_at < start).label("base")]
-    tier_columns = []
-    lower = None
-    for name, floor in tiers:  # highest first
-        cond = c.gmv_fen >= floor if lower is None else (c.gmv_fen >= floor) & (c.gmv_fen < lower)
-        tier_columns.append(count(cond).label(f"tier_{name}"))
-        lower = floor
-    stmt = select(*columns, *tier_columns).where(
-        c.tenant == tenant, c.first_added_at < end)
-    row = (await session.execute(stmt)).one()
+    columns = [count(a.following & (a.add_day >= bounds["new_from"])).label("new"),
+               count(~a.following).label("lost"),
+               func.coalesce(func.sum(a.customers), 0).label("known"),
+               count(a.add_day < bounds["from"]).label("base"),
+               *[count(a.tier == name).label(f"tier_{name}") for name in tiers]]
+    row = (await session.execute(select(*columns).where(a.tenant == tenant, known))).one()
     out = {k: int(v) for k, v in row._mapping.items()}
+    b = StatsLayerBuyers
+    active = select(func.coalesce(func.sum(b.customers), 0)).where(
+        b.tenant == tenant, b.paid_day >= bounds["active_from"],
+        b.add_day < bounds["new_from"])
+    out["active"] = int((await session.execute(active)).scalar_one())
     out["dormant"] = out["known"] - out["new"] - out["active"] - out["lost"]
     return out

@@ -86,6 +86,14 @@ class Enroll(Shape):
     audience: AudienceShape | None = None
 
 
+class SopSwitchSet(Shape):
+    """HQ switches an SOP off (as a file's enabled = false: enrollments stop at their next
+    step, no one new joins) or on again."""
+
+    enabled: bool
+    operator: Text64 = ""
+
+
 class LinkCreate(Shape):
     guide: Userid
     sku: Text64 = ""
@@ -258,6 +266,14 @@ class Sop(Answer):
     on_quota: Literal["defer", "skip"]
     steps: list[dict[str, Any]]
     enrollments: dict[str, int]
+    switched_off: bool = Field(False, description="HQ switched it off (POST …/switch)")
+
+
+class SopSwitched(Answer):
+    sop: str
+    enabled: bool = Field(description="in force now: the file enables it and it is not "
+                                      "switched off")
+    switched_off: bool
 
 
 class Sops(Answer):

@@ -64,6 +64,15 @@ async def enroll(request: web.Request) -> web.Response:
                  status=201 if created else 200)
 
 
+async def switch(request: web.Request) -> web.Response:
+    services, tenant = _services(request), request.match_info["tenant"]
+    sop_id = parsing.path(request, shapes.SopPath).sop_id
+    data = await parsing.body(request, shapes.SopSwitchSet)
+    enabled = await services.sop.switch(tenant, sop_id, on=data.enabled,
+                                        operator=data.operator or "api")
+    return reply({"sop": sop_id, "enabled": enabled, "switched_off": not data.enabled})
+
+
 ENDPOINTS = [
     Endpoint("GET", "/api/v1/{tenant}/sops", list_sops,
              "SOPs: newest version, steps, enrollment counts", shapes.Sops),
@@ -74,6 +83,10 @@ ENDPOINTS = [
              "Enroll one customer of a guide (201; 200 with created false when enrolled), or "
              "an audience (200)", shapes.Enrolled, body=shapes.Enroll, params=shapes.SopPath,
              status=201),
+    Endpoint("POST", "/api/v1/{tenant}/sops/{sop_id}/switch", switch,
+             "Switch an SOP off (as a file's enabled = false: enrollments stop at their next "
+             "step, no one new joins) or on again",
+             shapes.SopSwitched, body=shapes.SopSwitchSet, params=shapes.SopPath),
     Endpoint("GET", "/api/v1/{tenant}/tasks", tasks,
              "Guide tasks, reminders and moments from SOPs and drops, with delivery state",
              shapes.Tasks, query=shapes.TasksQuery),

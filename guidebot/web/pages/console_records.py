@@ -1,20 +1,17 @@
 """The console's record pages: customers, orders with their evidence, commissions
-(statements, adjustments, settlement, CSV), SOPs (validation, timeline preview) and the
-tasks and outbox (pending, dead-lettered, retry)."""
+(statements, adjustments, settlement, CSV), content, and the tasks and outbox (pending,
+dead-lettered, retry); the SOP pages are in console_sops.py."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from aiohttp import web
 
 from guidebot.commerce import periods, statements
 from guidebot.commerce.ledger import PeriodSettled
 from guidebot.commerce.views import customer_card
-from guidebot.content.reload import problems_json
 from guidebot.errors import ValidationFailed
-from guidebot.sop import views as sop_views
 from guidebot.stats import content as content_view
 from guidebot.stats.overview import parse_range
 from guidebot.stats.records import Records
@@ -48,9 +45,11 @@ async def customers(request: web.Request, who: auth.Access) -> web.StreamRespons
 
 @page
 async def customer(request: web.Request, who: auth.Access) -> web.StreamResponse:
-    view = await customer_card(services_of(request).db, who.tenant,
-                               request.match_info["external_userid"])
-    return render(request, "customer.html", who=who, active="customers", c=view)
+    external_userid = request.match_info["external_userid"]
+    view = await customer_card(services_of(request).db, who.tenant, external_userid)
+    messages = await _records(request).conversation(who.tenant.id, external_userid)
+    return render(request, "customer.html", who=who, active="customers", c=view,
+                  messages=messages, tz=who.tenant.tz)
 
 
 @page
@@ -120,22 +119,6 @@ async def settle(request: web.Request, who: auth.Access) -> web.StreamResponse:
 
 
 @page
-async def sops(request: web.Request, who: auth.Access) -> web.StreamResponse:
-    services = services_of(request)
-    currents = await services.sop.ready(who.tenant.id)
-    body = await sop_views.sops_view(services.db, who.tenant, currents)
-    chosen = request.query.get("sop", "")
-    raw_at = request.query.get("added_at", "")
-    timeline: dict[str, Any] | None = None
-    if chosen and raw_at:
-        at = sop_views.parse_added_at(raw_at, who.tenant)
-        timeline = sop_views.preview_view(currents.get(chosen), chosen, who.tenant, at)
-    return render(request, "sops.html", who=who, active="sops", sops=body["sops"],
-                  errors=problems_json(services.library), chosen=chosen, added_at=raw_at,
-                  timeline=timeline)
-
-
-@page
 async def content(request: web.Request, who: auth.Access) -> web.StreamResponse:
     services = services_of(request)
     words = catalog(language(request))
@@ -166,7 +149,10 @@ async def retry(request: web.Request, who: auth.Access) -> web.StreamResponse:
 
 
 def routes(base: str) -> list[web.RouteDef]:
+    from guidebot.web.pages import console_sops
+
     return [
+        *console_sops.routes(base),
         web.get(f"{base}/customers", customers),
         web.get(f"{base}/customers/{{external_userid}}", customer),
         web.get(f"{base}/orders", orders),
@@ -174,7 +160,6 @@ def routes(base: str) -> list[web.RouteDef]:
         web.get(f"{base}/commissions", commissions),
         web.post(f"{base}/commissions/adjustments", adjust),
         web.post(f"{base}/commissions/settle", settle),
-        web.get(f"{base}/sops", sops),
         web.get(f"{base}/content", content),
         web.get(f"{base}/outbox", outbox),
         web.post(f"{base}/outbox/{{item_id}}/retry", retry),

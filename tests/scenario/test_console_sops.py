@@ -1,0 +1,101 @@
+"""The console's SOP page over HTTP: enrolling an audience by guide and a customer list
+(CSRF-checked, through the same service as the admin API), switching the SOP off and on,
+and each step's conversion after the 群发, a confirmation, a click and an order."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from urllib.parse import parse_qs, urlsplit
+
+from tests.scenario.test_sop_cards import card_stack  # noqa: F401  (the fixture)
+from tests.support.commerce import paid, post_settled, signed_visit
+from tests.support.console import Console, csrf_in, figure
+from tests.support.stack import Stack, known
+
+PAGE = "/console/acme/sops/flash_card"
+
+
+def _row(html: str, step: int) -> str:
+    start = html.index(f'<tr data-step="{step}">')
+    return html[start:html.index("</tr>", start)]
+
+
+async def test_sop_page_enrolls_switches_and_shows_each_steps_conversion(
+        card_stack: Stack) -> None:  # noqa: F811
+    stack = card_stack
+    sop = stack.runtime.services.sop
+    noon = datetime(2026, 11, 20, 4, 0, tzinfo=UTC)  # 12:00 in Shanghai
+    sop.clock = lambda: noon
+    listed = []
+    for guide in ("lina", "lina", "zhaolei"):
+        added = await stack.sandbox.simulate_add_contact("acme", userid=guide, deliver=False)
+        listed.append((added["external_userid"], guide))
+        await known(stack, customers=(added["external_userid"],), guides=(guide,))
+    followed = await stack.sandbox.simulate_add_contact("acme", userid="wangfang")
+    await stack.runtime.drain()
+    console = Console(stack)
+    try:
+        await console.login("acme", "acme-admin-token")
+        status, html, _ = await console.get(PAGE)
+        assert status == 200 and 'id="conversion"' in html
+        csrf = csrf_in(html)
+        lines = "\n".join(f"{c} {g}" for c, g in listed)
+        status, _, _ = await console.post(f"{PAGE}/switch", {"enabled": "0"})
+        assert status == 403  # no CSRF token
+        status, _, _ = await console.post(f"{PAGE}/switch", {"enabled": "0", "_csrf": csrf})
+        assert status == 303
+        _, body = await stack.admin("/sops")
+        flash = next(s for s in body["sops"] if s["id"] == "flash_card")
+        assert (flash["enabled"], flash["switched_off"]) == (False, True)
+        status, html, _ = await console.post(f"{PAGE}/enroll", {"guides": "wangfang",
+                                                                "_csrf": csrf})
+        assert status == 404 and "disabled" in html  # switched off: no one new joins
+        status, _, _ = await console.post(f"{PAGE}/switch", {"enabled": "1", "_csrf": csrf})
+        assert status == 303
+
+        status, _, _ = await console.post(f"{PAGE}/enroll", {"customers": lines})
+        assert status == 403  # no CSRF token
+        status, _, resp = await console.post(f"{PAGE}/enroll", {"guides": "wangfang",
+                                                                "_csrf": csrf})
+        assert status == 303 and resp.headers["Location"] == f"{PAGE}?enrolled=1"
+        status, _, resp = await console.post(f"{PAGE}/enroll", {"customers": lines,
+                                                                "_csrf": csrf})
+        assert status == 303 and resp.headers["Location"] == f"{PAGE}?enrolled=3"
+        status, html, _ = await console.post(f"{PAGE}/enroll", {"customers": "wmNOBODY lina",
+                                                                "_csrf": csrf})
+        assert status == 404 and "wmNOBODY" in html
+        status, html, _ = await console.get(f"{PAGE}?enrolled=3")
+        assert "active 4" in html and 'id="enrolled"' in html
+
+        sop.clock = lambda: noon + timedelta(minutes=2)
+        await sop.tick("acme")
+        sends = {c["body"]["sender"]: c for c in stack.calls("externalcontact/add_msg_template")}
+        assert sorted(sends) == ["lina", "wangfang", "zhaolei"]
+
+        _, body = await stack.admin("/tasks?guide=lina")
+        task = next(t for t in body["tasks"] if t["kind"] == "guide_task")
+        stack.sandbox.confirm_groupmsg("acme", task["msgid"], "lina")
+        sop.clock = lambda: noon + timedelta(days=1)
+        assert await sop.track("acme") >= 1
+        [card] = [a["miniprogram"] for a in sends["lina"]["body"]["attachments"]]
+        token = parse_qs(urlsplit(card["page"]).query)["t"][0]
+        async with stack.http.get(f"{stack.bot_url}/t/{token}",
+                                  params=signed_visit(stack, token,
+                                                      external_userid=listed[0][0])) as resp:
+            assert resp.status == 204
+        status, body = await post_settled(stack, paid("SOP-CONV-1", customer=listed[0][0],
+                                                    tracking=token,
+                                                    items=[{"sku": "SKU-SERUM-02",
+                                                            "category": "beauty",
+                                                            "amount_fen": 59900}]))
+        assert status == 200
+
+        _, html, _ = await console.get(PAGE)
+        row = _row(html, 0)
+        assert {k: figure(row, k) for k in ("sent", "confirmed", "clicks", "clickers",
+                                            "orders", "gmv")} == {
+            "sent": "4", "confirmed": "2", "clicks": "1", "clickers": "1", "orders": "1",
+            "gmv": "¥599.00"}
+        assert followed["external_userid"]
+    finally:
+        await console.close()
