@@ -89,6 +89,14 @@ async def test_contribute_command_sensitive_words_and_other_texts(stack: Stack) 
     assert "可用指令" in told(stack, "zhaolei")[-1]
     assert len(await _pending(stack)) == 1
 
+    # a guide command after pictures is still a command; the next text takes the pictures
+    await app_message(stack, "zhaolei", picture=PNG)
+    await app_message(stack, "zhaolei", text="今日任务")
+    assert "投稿" not in told(stack, "zhaolei")[-1]
+    assert len(await _pending(stack)) == 1
+    await app_message(stack, "zhaolei", text="门店新到的围巾")
+    assert [len(m["pictures"]) for m in await _pending(stack)] == [0, 1]
+
 
 async def test_search_finds_approved_materials_only(stack: Stack) -> None:
     await app_message(stack, "lina", text="素材 围巾")
