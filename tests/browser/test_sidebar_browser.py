@@ -150,6 +150,11 @@ async def test_the_sidebar_in_a_phone_sized_browser(sqlite_stack: Stack) -> None
             await page.get_by_role("button", name="发送卡片 修护精华液 30ml").click()
             await page.locator("#sb-status", has_text="已发送").wait_for()
             [sent] = await page.evaluate("window.__sent")
+
+            # the materials tab: HQ's approved material sent in one tap, piece by piece
+            await page.get_by_role("button", name="发送素材 燕麦色围巾的三种系法").click()
+            await page.locator("#sb-status", has_text="素材已发送").wait_for()
+            pieces = (await page.evaluate("window.__sent"))[1:]
             await page.screenshot(path=str(ARTIFACTS / "sidebar.png"), full_page=True)
         finally:
             await browser.close()
@@ -164,3 +169,7 @@ async def test_the_sidebar_in_a_phone_sized_browser(sqlite_stack: Stack) -> None
     assert link is not None and (link.guide, link.customer, link.sku) == (
         "lina", customer, "SKU-SERUM-02")
     assert len(stack.calls("ticket/get")) == 1
+    assert [m["msgtype"] for m in pieces] == ["text", "image", "miniprogram"]
+    assert pieces[1]["image"]["mediaid"] and "&t=" in pieces[2]["miniprogram"]["page"]
+    status, stats = await stack.admin("/materials/scarf_oat_styling/stats")
+    assert (stats["uses"], stats["customers_reached"]) == (1, 1), stats

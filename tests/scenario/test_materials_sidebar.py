@@ -50,6 +50,8 @@ async def test_upload_list_and_use_from_the_sidebar(stack: Stack) -> None:
                                        {"external_userid": "wmSIDEBAR1", "key": "tap-1"})
         assert status == 201 and used["points"] == 2, used
         assert used["attachments"][0]["msgtype"] == "image"
+        assert [m["msgtype"] for m in used["messages"]] == ["text", "image"]  # sendChatMessage
+        assert used["messages"][1]["image"]["mediaid"]
         status, again = await zhao.post(f"/materials/{material['id']}/use", {"key": "tap-1"})
         assert status == 200 and again["recorded"] is False
         status, mine = await lina.post(f"/materials/{material['id']}/use", {})

@@ -8,6 +8,8 @@ header on every POST (403).
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import BodyPartReader, web
 
 from guidebot.errors import ValidationFailed, WeComError
@@ -20,6 +22,7 @@ MAX_PICTURES = 9
 MAX_PICTURE_BYTES = 10 * 1024 * 1024
 MAX_TEXT_BYTES = 8000  # 2,000 characters of up to 4 bytes
 HEADERS = {"Cache-Control": "no-store"}
+COVER = "/sidebar/_static/card.png"  # the cover of the sidebar's own product cards
 
 
 async def materials(request: web.Request, tenant: TenantSettings, guide: str) -> web.Response:
@@ -46,7 +49,31 @@ async def use(request: web.Request, tenant: TenantSettings, guide: str) -> web.R
     except WeComError as exc:
         return web.json_response({"error": f"WeCom refused media/upload: errcode "
                                            f"{exc.errcode}"}, status=502, headers=HEADERS)
-    return web.json_response(used, status=201 if used["recorded"] else 200, headers=HEADERS)
+    cover = f"{request.app[SERVICES].settings.server.public_url}{COVER}"
+    messages = chat_messages(used["text"], used["attachments"], cover)
+    return web.json_response({**used, "messages": messages},
+                             status=201 if used["recorded"] else 200, headers=HEADERS)
+
+
+def chat_messages(text: str, attachments: list[dict[str, Any]],
+                  cover: str) -> list[dict[str, Any]]:
+    """The material as sendChatMessage calls, one per piece (FACTS-next §B.6: `image` takes
+    `mediaid`, a card `imgUrl` — a URL, so cards show the sidebar's cover picture)."""
+    out: list[dict[str, Any]] = [{"msgtype": "text", "text": {"content": text}}] if text else []
+    for item in attachments:
+        kind = item["msgtype"]
+        body = item[kind]
+        if kind == "image":
+            out.append({"msgtype": "image", "image": {"mediaid": body["media_id"]}})
+        elif kind == "link":
+            out.append({"msgtype": "news", "news": {
+                "link": body["url"], "title": body["title"], "desc": body.get("desc", ""),
+                "imgUrl": body.get("picurl", "")}})
+        elif kind == "miniprogram":
+            out.append({"msgtype": "miniprogram", "enterChat": False, "miniprogram": {
+                "appid": body.get("appid", ""), "title": body["title"], "imgUrl": cover,
+                "page": body["page"]}})
+    return out
 
 
 async def _read(part: BodyPartReader, limit: int, name: str) -> bytes:
