@@ -56,6 +56,19 @@
       function () { status.textContent = text.failed; });
   }
 
+  document.getElementById("sb-contribute").addEventListener("submit", function (event) {
+    event.preventDefault();
+    var form = new FormData(event.target);
+    var csrf = document.getElementById("sidebar").dataset.csrf;
+    fetch(location.pathname + "/materials", { method: "POST", credentials: "same-origin",
+                                              headers: { "X-CSRF-Token": csrf }, body: form })
+      .then(function (resp) {
+        if (!resp.ok) { throw new Error("http " + resp.status); }
+        event.target.reset();
+        status.textContent = text.contributed;
+      })
+      .catch(function () { status.textContent = text.contribute_failed; });
+  });
   document.getElementById("sb-material-search").addEventListener("submit", function (event) {
     event.preventDefault();
     load(document.getElementById("sb-material-keyword").value.trim());
