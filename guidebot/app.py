@@ -22,6 +22,7 @@ from guidebot.settings import Settings
 from guidebot.web.api import commerce as commerce_api
 from guidebot.web.api import contacts as contacts_api
 from guidebot.web.api import kf as kf_api
+from guidebot.web.api import materials as materials_api
 from guidebot.web.api import sop as sop_api
 from guidebot.web.api import usage as usage_api
 from guidebot.web.auth import admin_auth
@@ -95,6 +96,7 @@ def create_app(settings: Settings, *, start_jobs: bool = True, workers: int = 25
     app.add_routes(usage_api.routes())
     commerce_api.install(app)
     kf_api.install(app)
+    materials_api.install(app)
     console.install(app)
     app.add_routes([web.get("/healthz", healthz), web.get("/metrics", metrics)])
     app.on_response_prepare.append(_count_orders)

@@ -15,6 +15,7 @@ from guidebot.commerce.catalog import load_catalog
 from guidebot.contacts.welcome import DEFAULT_MESSAGE
 from guidebot.content.errors import ContentInvalid
 from guidebot.content.library import load_library
+from guidebot.content.materials import load_materials
 from guidebot.db.engine import Database
 from guidebot.db.migrate import current_revisions, is_up_to_date
 from guidebot.db.problems import (
@@ -39,6 +40,7 @@ def _library(settings: Settings, problem: Report) -> str | None:
     try:
         library = load_library(root)
         catalog = load_catalog(root)
+        materials = load_materials(root)
     except ContentInvalid as exc:
         for item in exc.problems:
             problem(str(item))
@@ -52,7 +54,8 @@ def _library(settings: Settings, problem: Report) -> str | None:
         return None
     return (f"content library {root}: {len(library.messages)} messages, {len(library.sops)} "
             f"SOPs, {len(library.drops)} drops, {len(library.tag_groups)} tag groups, "
-            f"{len(catalog.products)} products")
+            f"{len(catalog.products)} products, {len(materials.materials)} materials, "
+            f"{len(materials.words.words)} sensitive words")
 
 
 async def _database(settings: Settings, problem: Report) -> str | None:

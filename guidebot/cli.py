@@ -239,7 +239,8 @@ _COMMANDS: dict[str, Command] = {"demo": _demo, "serve": _serve, "sandbox": _san
 # Areas that add their own subcommands: each module has
 # add_commands(command: Callable[[name, help], ArgumentParser]) -> dict[name, Command].
 EXTENSIONS: tuple[str, ...] = ("guidebot.cli_commerce", "guidebot.cli_sop",
-                               "guidebot.usage.cli", "guidebot.cli_stats")
+                               "guidebot.usage.cli", "guidebot.cli_stats",
+                               "guidebot.materials.cli")
 
 if __name__ == "__main__":
     raise SystemExit(main())

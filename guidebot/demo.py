@@ -149,7 +149,9 @@ async def run_demo(settings: Settings, *, workdir: str, serve: bool = False, por
     sandbox_runner, sandbox_port = await start(sandbox_app, "127.0.0.1", sandbox_port)
     await sandbox_app[SANDBOX_KEY].set_directory(tenant, _directory(settings, tenant),
                                                  deliver=False)
-    demo_settings = _demo_settings(settings, db_url, sandbox_port)
+    # the demo's files (pictures guides contribute) stay in its workdir
+    demo_settings = replace(_demo_settings(settings, db_url, sandbox_port),
+                            data_dir=folder / "data")
     app = create_app(demo_settings, start_jobs=False)
     bot_runner, bot_port = await start(app, "127.0.0.1", port)
     sandbox = sandbox_app[SANDBOX_KEY]
@@ -184,7 +186,8 @@ class DemoContext:
 
 # Modules with `async def story(ctx: DemoContext) -> None`, run in order after contacts.
 CHAPTERS: tuple[str, ...] = ("guidebot.demo_commerce", "guidebot.demo_chat",
-                              "guidebot.demo_sop", "guidebot.demo_stats")
+                              "guidebot.demo_sop", "guidebot.demo_materials",
+                              "guidebot.demo_stats")
 
 
 async def _chapters(ctx: DemoContext) -> None:

@@ -114,6 +114,17 @@ class AppTextMessage(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
+class AppImageMessage(Event):
+    """A guide sent the app a picture: `media_id` fetches it with media/get for 3 days."""
+
+    userid: str
+    media_id: str
+    pic_url: str = ""
+    msg_id: str = ""
+    agent_id: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
 class DirectoryChanged(Event):
     """change_contact: a member or department of the address book was created, updated or
     deleted. Names are not carried: the directory service reads them back from WeCom."""

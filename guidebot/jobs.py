@@ -61,6 +61,11 @@ async def run_library_reload(services: Services) -> None:
         await services.sync_tags()  # creates tags newly declared in tags.toml
 
 
+async def run_points_webhook(services: Services, tenant: str) -> None:
+    """Hand new points entries to the store's backend (when a webhook is configured)."""
+    await services.points.push(tenant)
+
+
 async def run_outbox_retry(services: Services) -> None:
     await services.outbox.retry_due(services.calls)
 
@@ -122,3 +127,4 @@ def schedule_defaults(scheduler: Scheduler, tenants: list[str]) -> None:
         scheduler.every(3600, run_relation_tag_sweep, tenant)
         scheduler.every(3600, run_directory_sync, tenant)
         scheduler.every(60, run_guide_names, tenant)
+        scheduler.every(60, run_points_webhook, tenant)

@@ -22,12 +22,17 @@ from guidebot.contacts.relations import RelationService
 from guidebot.contacts.tags import TagService
 from guidebot.contacts.welcome import WelcomeService
 from guidebot.content.library import Library, load_library
+from guidebot.content.materials import load_materials
 from guidebot.content.media import MediaUploads
 from guidebot.db.engine import Database
 from guidebot.db.repo import contacts as contacts_repo
 from guidebot.db.repo.tokens import DbTokenStore
 from guidebot.errors import WeComError
 from guidebot.events import Event, internal_key
+from guidebot.materials.contributions import Contributions
+from guidebot.materials.points import Points
+from guidebot.materials.service import MaterialService
+from guidebot.materials.storage import PictureStore
 from guidebot.metrics import Metrics
 from guidebot.outbox import Executor, Outbox
 from guidebot.settings import Settings
@@ -64,6 +69,9 @@ class Services:
     guide_chat: GuideChat  # guide commands in the app chat
     metrics: Metrics  # /metrics figures (guidebot/metrics.py)
     stats: StatsService  # daily statistics for the console and metrics API
+    materials: MaterialService  # the material centre (guidebot/materials/)
+    contributions: Contributions  # guides' pictures and copy from the app chat
+    points: Points  # contributors' points ledger, leaderboard and webhook
 
     def client(self, tenant: str) -> WeComClient:
         return self.clients[tenant]
@@ -137,12 +145,17 @@ def build_services(settings: Settings, db: Database, *,
                    cards=KfCards(settings, library, commerce.catalog,
                                  commerce.track_attachments, media.resolve),
                    opt_outs=OptOuts(db, tags, sop.engine, chat.content.opt_out_tag))
+    points = Points(settings, db)
+    materials = MaterialService(settings, db, load_materials(settings.content_library),
+                                commerce.catalog, outbox, client_for,
+                                tracker=commerce.track_attachments, pictures=media.resolve,
+                                store=PictureStore(settings.data_dir), points=points)
     cover = f"{settings.server.public_url}/sidebar/_static/card.png"
     sidebar = SidebarService(db, library, tags, commerce.links,
                              AgentTickets(db, client_for), lambda tenant: cover)
     calls = MappingProxyType({**welcome.executors(), **tags.executors(),
                               **sop_calls.executors(), **kf.executors(),
-                              **guide_chat.executors()})
+                              **guide_chat.executors(), **materials.executors()})
     return Services(
         settings=settings, db=db, library=library, clients=clients, outbox=outbox,
         calls=calls, relations=RelationService(settings, db), profiles=profiles, tags=tags,
@@ -150,4 +163,5 @@ def build_services(settings: Settings, db: Database, *,
         commerce=commerce, sop=sop, media=media, sidebar=sidebar,
         directory=DirectoryService(db, client_for, library), kf=kf, chat=chat,
         guide_chat=guide_chat, metrics=metrics,
-        stats=StatsService(settings, db))
+        stats=StatsService(settings, db), materials=materials,
+        contributions=Contributions(materials, client_for), points=points)

@@ -67,6 +67,20 @@ class KfSettings:
     open_kfids: tuple[str, ...] = ()
 
 
+GRADES = ("S", "A", "B", "C")
+
+
+@dataclass(frozen=True)
+class MaterialSettings:
+    """The material centre: points per grade for each use by another guide, and the webhook
+    that receives every points entry (HMAC-signed with webhook_secret)."""
+
+    points: Mapping[str, int] = field(
+        default_factory=lambda: {"S": 10, "A": 5, "B": 2, "C": 1})
+    webhook_url: str = ""
+    webhook_secret: str = ""
+
+
 @dataclass(frozen=True)
 class TenantSettings:
     id: str
@@ -83,6 +97,7 @@ class TenantSettings:
     quotas: QuotaSettings = QuotaSettings()
     commission: CommissionSettings = CommissionSettings()
     kf: KfSettings = KfSettings()
+    materials: MaterialSettings = MaterialSettings()
 
     @property
     def tz(self) -> ZoneInfo:
@@ -100,6 +115,9 @@ class Settings:
     # Where database_url came from, for error messages: "GUIDEBOT_DATABASE_URL",
     # "[database] url in FILE" or "the default".
     database_url_source: str = "the default"
+    # Files guidebot keeps (pictures guides contribute): `data_dir`, default "data" beside
+    # the config file.
+    data_dir: Path = Path("data")
 
     def tenant(self, tenant_id: str) -> TenantSettings:
         return self.tenants[tenant_id]
@@ -169,7 +187,8 @@ def load_settings(path: str | Path | None = None) -> Settings:
         raise ConfigError(file, "-", "file not found") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(file, "-", f"not valid TOML: {exc}") from None
-    top = _Reader(file, "", raw, {"server", "database", "llm", "tenants", "content_library"})
+    top = _Reader(file, "", raw, {"server", "database", "llm", "tenants", "content_library",
+                                  "data_dir"})
     base = config_path.resolve().parent
     library = base / top.get("content_library", str, "content_library")
     if not library.is_dir():
@@ -187,6 +206,7 @@ def load_settings(path: str | Path | None = None) -> Settings:
         llm=_llm(file, top.get("llm", dict, {})),
         tenants=tenants,
         database_url_source=database_url_source(file, database),
+        data_dir=base / top.get("data_dir", str, "data"),
     )
 
 
@@ -238,7 +258,7 @@ _TENANT_KEYS = {
     "corp_id", "agent_id", "token", "token_env", "encoding_aes_key", "encoding_aes_key_env",
     "secret", "secret_env", "api_base", "admin_token", "admin_token_env", "order_secret",
     "order_secret_env", "miniprogram_appid", "timezone", "quotas", "commission",
-    "kf",
+    "kf", "materials",
 }
 
 
@@ -284,6 +304,7 @@ def _tenant(file: str, tenant_id: str, table: Any) -> TenantSettings:
         quotas=_quotas(file, prefix, r.get("quotas", dict, {})),
         commission=_commission(file, prefix, r.get("commission", dict, {})),
         kf=_kf(file, prefix, r.get("kf", dict, {})),
+        materials=_materials(file, prefix, r.get("materials", dict, {})),
     )
 
 
@@ -299,6 +320,26 @@ def _quotas(file: str, prefix: str, table: Mapping[str, Any]) -> QuotaSettings:
         if value < 1:
             raise r.fail(name, "must be at least 1")
     return QuotaSettings(mass, per_min, calls)
+
+
+def _materials(file: str, prefix: str, table: Mapping[str, Any]) -> MaterialSettings:
+    r = _Reader(file, f"{prefix}.materials", table,
+                {"points", "webhook_url", "webhook_secret", "webhook_secret_env"})
+    points = dict(MaterialSettings().points)
+    given = r.get("points", dict, {})
+    for grade, value in given.items():
+        if grade not in GRADES:
+            raise r.fail("points", f"unknown grade {grade!r}; grades are S, A, B, C")
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 10_000:
+            raise r.fail("points", f"{grade} must be an integer from 0 to 10000")
+        points[grade] = value
+    url = r.get("webhook_url", str, "")
+    if url and not url.startswith(("http://", "https://")):
+        raise r.fail("webhook_url", "must be an http(s) URL")
+    secret = r.secret("webhook_secret", required=False)
+    if url and not secret:
+        raise r.fail("webhook_secret", "is required with webhook_url (the HMAC key)")
+    return MaterialSettings(points=points, webhook_url=url, webhook_secret=secret)
 
 
 def _kf(file: str, prefix: str, table: Mapping[str, Any]) -> KfSettings:

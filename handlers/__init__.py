@@ -4,7 +4,9 @@ Events without a route (group-chat changes, archive consent, app entries, unknow
 events) stay recorded in the inbox with the outcome "unhandled".
 """
 
-from handlers import contacts, directory, guide_chat, kf, sop, tags
+from handlers import contacts, directory, guide_chat, kf, materials, sop, tags
 
+# materials before guide_chat: it takes the texts that belong to the material centre and
+# hands every other one to the guide chat.
 ROUTERS = (contacts.router, tags.router, sop.router, directory.router, kf.router,
-           guide_chat.router)
+           materials.router, guide_chat.router)

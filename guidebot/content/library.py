@@ -12,7 +12,7 @@ from typing import Any
 from guidebot.content.errors import ContentInvalid, Problem, line_of
 from guidebot.content.files import content_digest
 from guidebot.content.render import TemplateSyntaxError, unknown_placeholders
-from guidebot.content.sop_spec import DropSpec, SopSpec
+from guidebot.content.sop_spec import MATERIAL_MESSAGE, DropSpec, SopSpec
 from guidebot.content.sop_validate import parse_drop, parse_sop
 from guidebot.content.stores import STORES_FILE, StoreMap, parse_stores
 
@@ -214,6 +214,9 @@ def load_library(root: Path) -> Library:
             messages[message.id] = message
     groups = _tag_groups(root / "tags.toml", problems)
     known = {path.stem for path in (root / "messages").glob("*.toml")}
+    for message in _material_messages(root, problems):
+        messages[message.id] = message
+        known.add(message.id)
     sops = _specs(root / "sops", known, problems, parse_sop)
     drops = _specs(root / "drops", known, problems, parse_drop)
     stores = _stores(root / STORES_FILE, problems)
@@ -221,6 +224,21 @@ def load_library(root: Path) -> Library:
         raise ContentInvalid(problems)
     return Library(root, messages, groups, sops, drops, digest=digest,
                    loaded_at=datetime.now(UTC), stores=stores)
+
+
+def _material_messages(root: Path, problems: list[Problem]) -> list[Message]:
+    """HQ's materials (content_library/materials/) as the messages "material:<id>" that SOP
+    steps and drops send with `material = "<id>"`."""
+    # imported here: materials.py uses this module's picture rules
+    from guidebot.content.materials import catalog_cards, message_attachments, parse_materials
+
+    library = parse_materials(root, problems)
+    if not library.materials:
+        return []
+    cards = catalog_cards(root)
+    return [Message(MATERIAL_MESSAGE + m.id, m.content.text,
+                    tuple(message_attachments(m.content, cards)), m.file)
+            for m in library.materials.values()]
 
 
 def _stores(path: Path, problems: list[Problem]) -> StoreMap:

@@ -13,8 +13,10 @@ from guidebot.content import sop_planner as planner
 
 SOP_KEYS = {"id", "title", "enabled", "trigger", "exit", "steps", "quiet_hours", "on_quota"}
 TRIGGER_KEYS = {"on", "state_prefix", "campaigns", "stores", "tags_any", "tags_all", "tags_none"}
-STEP_KEYS = {"at", "channel", "message", "add_tags", "remove_tags"}
-DROP_KEYS = {"id", "title", "enabled", "cron", "at", "audience", "channel", "message"}
+STEP_KEYS = {"at", "channel", "message", "material", "add_tags", "remove_tags"}
+DROP_KEYS = {"id", "title", "enabled", "cron", "at", "audience", "channel", "message",
+             "material"}
+MATERIAL_MESSAGE = "material:"  # `material = "<id>"` sends the message "material:<id>"
 AUDIENCE_KEYS = {"tags_any", "tags_all", "tags_none", "stores", "guides"}
 TRIGGERS = ("contact_added", "tag_added", "order_paid", "manual")
 CHANNELS = ("welcome", "guide_task", "reminder", "moment")

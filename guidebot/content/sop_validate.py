@@ -17,6 +17,7 @@ from guidebot.content.sop_spec import (
     DROP_KEYS,
     EXITS,
     ID_PATTERN,
+    MATERIAL_MESSAGE,
     SOP_KEYS,
     STEP_KEYS,
     TRIGGER_KEYS,
@@ -146,7 +147,8 @@ def _step(loc: _Located, raw: Any, index: int, messages: set[str], trigger: str)
         loc.add(f"steps[{index}] must be a table", "steps")
         return None
     _unknown(loc, raw, STEP_KEYS, f"steps[{index}]: ", span)
-    at, channel, message = raw.get("at"), raw.get("channel"), raw.get("message")
+    at, channel = raw.get("at"), raw.get("channel")
+    message = _message_or_material(loc, raw, messages, f"steps[{index}].", span)
     try:
         offset = planner.parse_offset(at if isinstance(at, str) else "")
     except ValueError as exc:
@@ -154,13 +156,29 @@ def _step(loc: _Located, raw: Any, index: int, messages: set[str], trigger: str)
         offset = None
     if channel not in CHANNELS:
         loc.add(f"steps[{index}].channel must be one of {', '.join(CHANNELS)}", "channel", span)
-    if not isinstance(message, str) or message not in messages:
-        loc.add(f"steps[{index}].message: unknown message id {message!r}", "message", span)
     if channel == "welcome":
         _welcome_rules(loc, index, offset, trigger, span)
     step = Step(str(at), str(channel), str(message), _names(loc, raw, "add_tags", span),
                 _names(loc, raw, "remove_tags", span))
     return step
+
+
+def _message_or_material(loc: _Located, raw: dict[str, Any], messages: set[str], where: str,
+                         span: tuple[int, int] | None = None) -> str:
+    """The message id a step or drop sends: `message`, or `material` (an HQ material of
+    content_library/materials/, sent as the message "material:<id>")."""
+    if "material" in raw:
+        material = raw["material"]
+        if "message" in raw:
+            loc.add(f"{where}material: give message or material, not both", "material", span)
+        if not isinstance(material, str) or MATERIAL_MESSAGE + material not in messages:
+            loc.add(f"{where}material: unknown material id {material!r} (HQ materials of "
+                    "content_library/materials/)", "material", span)
+        return MATERIAL_MESSAGE + str(material)
+    message = raw.get("message")
+    if not isinstance(message, str) or message not in messages:
+        loc.add(f"{where}message: unknown message id {message!r}", "message", span)
+    return str(message)
 
 
 def _welcome_rules(loc: _Located, index: int, offset: planner.Offset | None, trigger: str,
@@ -251,11 +269,10 @@ def parse_drop(path: Path, data: dict[str, Any], text: str, messages: set[str],
     span = loc.block("[audience]", 0)
     _unknown(loc, table, AUDIENCE_KEYS, "audience: ", span)
     audience = _audience(loc, table, span)
-    channel, message = data.get("channel"), data.get("message")
+    channel = data.get("channel")
+    message = _message_or_material(loc, data, messages, "")
     if channel not in DROP_CHANNELS:
         loc.add(f"channel must be one of {', '.join(DROP_CHANNELS)}", "channel")
-    if not isinstance(message, str) or message not in messages:
-        loc.add(f"message: unknown message id {message!r}", "message")
     if loc.failed:
         return None
     return DropSpec(ident, title, enabled, str(cron), str(at), audience, str(channel),

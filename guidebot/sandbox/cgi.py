@@ -10,9 +10,9 @@ from typing import Any
 from aiohttp import web
 
 from guidebot.sandbox import errors
-from guidebot.sandbox.api import ROUTES, UNMETERED, ApiCall, Upload
+from guidebot.sandbox.api import ROUTES, UNMETERED, ApiCall, Upload, media
 from guidebot.sandbox.errors import ApiError
-from guidebot.sandbox.models import JSON
+from guidebot.sandbox.models import JSON, Media
 from guidebot.sandbox.sandbox import Sandbox
 from guidebot.sandbox.webio import SANDBOX_KEY, json_response
 
@@ -102,6 +102,11 @@ async def handle(request: web.Request) -> web.Response:
     sandbox = request.app[SANDBOX_KEY]
     path = request.match_info["path"].strip("/")
     result = answer(sandbox, path, dict(request.query), await read(request))
+    file = result.get(media.FILE_KEY)
+    if isinstance(file, Media):
+        # media/get answers the file; the header names it like WeCom's download does [mem]
+        return web.Response(body=file.data, content_type=file.content_type, headers={
+            "Content-Disposition": f'attachment; filename="{file.filename}"'})
     status = 404 if result["errcode"] == errors.UNKNOWN_PATH else 200
     return json_response(result, status)
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
-from guidebot.sandbox import kfsim
+from guidebot.sandbox import appmsg, kfsim
 from guidebot.sandbox.errors import ApiError, ControlError
 from guidebot.sandbox.sandbox import Sandbox
 from guidebot.sandbox.simulate import check_fields
@@ -142,6 +142,27 @@ async def kf_enter(sandbox: Sandbox, request: web.Request) -> Any:
                                 deliver=_deliver(body))
 
 
+async def app_message(sandbox: Sandbox, request: web.Request) -> Any:
+    """A member writes to the app: {"userid", "msgtype": "text"|"image", "content" (text),
+    "image_base64" (image, optional), "msg_id" (optional, to replay one), "deliver"}."""
+    body = await _body(request)
+    tenant = request.match_info["tenant"]
+    base = f"{request.scheme}://{request.host}/_sandbox/{tenant}/pictures"
+    fields = appmsg.app_message(sandbox.tenant(tenant), sandbox.now(), body, base)
+    xml, delivery = await sandbox.emit(tenant, fields, deliver=_deliver(body))
+    return {"msg_id": fields["MsgId"], "media_id": fields.get("MediaId", ""),
+            "pic_url": fields.get("PicUrl", ""), "xml": xml, "delivery": delivery}
+
+
+async def picture(request: web.Request) -> web.Response:
+    """A picture's PicUrl (WeCom's is a download link; the bot uses media/get instead)."""
+    tenant = request.app[SANDBOX_KEY].tenants.get(request.match_info["tenant"])
+    media = tenant.media.get(request.match_info["media_id"]) if tenant else None
+    if media is None:
+        return json_response({"error": "no such picture"}, 404)
+    return web.Response(body=media.data, content_type=media.content_type)
+
+
 async def kf_servicer(sandbox: Sandbox, request: web.Request) -> Any:
     return kfsim.set_servicer(sandbox, request.match_info["tenant"], await _body(request))
 
@@ -186,6 +207,7 @@ ROUTES: list[tuple[str, str, Route]] = [
     ("POST", "/_sandbox/{tenant}/simulate/kf_enter", kf_enter),
     ("POST", "/_sandbox/{tenant}/kf/servicers", kf_servicer),
     ("GET", "/_sandbox/{tenant}/kf", kf_state),
+    ("POST", "/_sandbox/{tenant}/simulate/app_message", app_message),
 ]
 
 
@@ -193,3 +215,4 @@ def add_routes(router: web.UrlDispatcher) -> None:
     """Control routes have no authentication: the sandbox is a local test double only."""
     for method, path, route in ROUTES:
         router.add_route(method, path, _view(route))
+    router.add_route("GET", "/_sandbox/{tenant}/pictures/{media_id}", picture)

@@ -136,3 +136,5 @@ class Media:
     filename: str
     size: int
     created_at: int
+    data: bytes = b""  # what media/get answers (uploads and pictures members send the app)
+    content_type: str = "application/octet-stream"

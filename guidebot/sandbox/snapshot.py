@@ -41,6 +41,7 @@ def tenant_json(tenant: TenantState) -> JSON:
         "welcome_messages": [_with_iso(w, "at") for w in tenant.welcomes_sent],
         "msg_templates": [_template(t) for t in tenant.templates.values()],
         "app_messages": [_with_iso(m, "at") for m in tenant.app_messages],
-        "media": [asdict(m) for m in tenant.media.values()],
+        "media": [{k: v for k, v in asdict(m).items() if k != "data"}
+                  for m in tenant.media.values()],
         "directory": tenant.directory.to_json(),
     }

@@ -18,7 +18,7 @@ from guidebot.contacts.tags import TagService
 from guidebot.contacts.welcome import Pictures, Tracker, to_wecom_attachment
 from guidebot.content.library import Library, Message
 from guidebot.content.render import render
-from guidebot.content.sop_spec import SopSpec, sop_from_json
+from guidebot.content.sop_spec import MATERIAL_MESSAGE, SopSpec, sop_from_json
 from guidebot.db.engine import Database
 from guidebot.db.models_sop import SopTask
 from guidebot.db.repo import contacts as contacts_repo
@@ -215,6 +215,8 @@ class SopExecutors:
         attachments = [dict(a) for a in message.attachments]
         campaign = (f"{task.source}:{task.step_index}" if task.source.startswith("sop:")
                     else task.source)
+        if task.message.startswith(MATERIAL_MESSAGE):  # an HQ material: its cards count for it
+            campaign = task.message
         try:
             return await self._cards(tenant, task.guide, attachments, campaign)
         except ValidationFailed as exc:

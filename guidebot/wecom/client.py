@@ -74,6 +74,7 @@ class _Request:
     params: dict[str, Any]
     body: dict[str, Any] | None = None
     files: Files | None = None
+    download: bool = False  # the answer is a file (media/get), not JSON
 
 
 class WeComClient:
@@ -208,6 +209,12 @@ class WeComClient:
         request = _Request("POST", "media/upload", {"type": media_type}, files=files)
         return await self._call(request)
 
+    async def get_media(self, media_id: str) -> dict[str, Any]:
+        """media/get: a temporary media file (an upload, or a picture a member sent the app,
+        while its 3-day media id lives) as {"content": bytes, "content_type": str}."""
+        return await self._call(_Request("GET", "media/get", {"media_id": media_id},
+                                         download=True))
+
     async def get_agent_jsapi_ticket(self) -> dict[str, Any]:
         """The app's jsapi ticket for agentConfig / ww.register (FACTS-next §B.2): fetched
         with this app's own token; `ticket` and `expires_in` (7200 s)."""
@@ -282,6 +289,9 @@ class WeComClient:
 
     async def _send(self, request: _Request, token: str) -> dict[str, Any]:
         await self._limiter.acquire()
+        if request.download:
+            return await self._http.download(request.path,
+                                             params={**request.params, "access_token": token})
         return await self._http.call(request.method, request.path,
                                      params={**request.params, "access_token": token},
                                      body=request.body, files=request.files)

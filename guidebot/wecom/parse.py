@@ -71,6 +71,14 @@ def _text_message(tenant: str, at: datetime, f: Fields) -> ev.Event:
                              agent_id=_text(f, "AgentID"))
 
 
+def _image_message(tenant: str, at: datetime, f: Fields) -> ev.Event:
+    # PicUrl and MediaId as wechatpy's ImageMessage reads them; FACTS lists only the text
+    # message's fields (Content, MsgId, AgentID) [image fields unconfirmed there].
+    return ev.AppImageMessage(tenant=tenant, created_at=at, userid=_text(f, "FromUserName"),
+                              media_id=_text(f, "MediaId"), pic_url=_text(f, "PicUrl"),
+                              msg_id=_text(f, "MsgId"), agent_id=_text(f, "AgentID"))
+
+
 def _directory(tenant: str, at: datetime, f: Fields) -> ev.Event:
     # Field names from FACTS-next §I (UserID, Id, …); NewUserID is [mem], not in FACTS.
     party = _text(f, "Id")
@@ -102,6 +110,7 @@ BUILDERS: dict[tuple[str, str, str], Builder] = {
         "delete_party")},
     ("event", "enter_agent", ""): _enter_agent,
     ("text", "", ""): _text_message,
+    ("image", "", ""): _image_message,
     ("event", "kf_msg_or_event", ""): _kf,
 }
 

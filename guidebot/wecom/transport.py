@@ -95,6 +95,34 @@ class Transport:
             raise self._error_for(errcode, str(result.get("errmsg", "")), path=path)
         return result
 
+    async def download(self, path: str, *, params: dict[str, Any]) -> dict[str, Any]:
+        """GET a file (media/get): {"content": bytes, "content_type": str}. WeCom answers an
+        error as a JSON errcode body instead of the file, raised like any call's."""
+        try:
+            async with self._open().get(self.api_base + path, params=params) as resp:
+                status, kind, raw = resp.status, resp.content_type, await resp.read()
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            if self.on_result is not None:
+                self.on_result(path, None)
+            raise WeComTransportError(None, type(exc).__name__, path=path) from None
+        errcode: int | None = 0
+        try:
+            if status != 200:
+                errcode = None
+                raise WeComTransportError(None, f"HTTP {status}", path=path)
+            if kind in ("application/json", "text/plain"):
+                try:
+                    result = json.loads(raw.decode("utf-8", "ignore"))
+                except ValueError:
+                    result = None
+                if isinstance(result, dict) and result.get("errcode"):
+                    errcode = int(result["errcode"])
+                    raise self._error_for(errcode, str(result.get("errmsg", "")), path=path)
+        finally:
+            if self.on_result is not None:
+                self.on_result(path, errcode)
+        return {"content": raw, "content_type": kind}
+
     async def close(self) -> None:
         if self._session is not None and not self._session.closed:
             await self._session.close()

@@ -13,6 +13,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 
+from tests.scenario.test_materials_chat import PNG
 from tests.support.commerce import paid, post_order, signed_visit
 from tests.support.sidebar import OAUTH_AUTHORIZE, oauth_code
 from tests.support.stack import ROOT, Stack, start_stack
@@ -150,6 +151,19 @@ async def test_the_sidebar_in_a_phone_sized_browser(sqlite_stack: Stack) -> None
             await page.get_by_role("button", name="发送卡片 修护精华液 30ml").click()
             await page.locator("#sb-status", has_text="已发送").wait_for()
             [sent] = await page.evaluate("window.__sent")
+
+            # the materials tab: HQ's approved material sent in one tap, piece by piece
+            await page.get_by_role("button", name="发送素材 燕麦色围巾的三种系法").click()
+            await page.locator("#sb-status", has_text="素材已发送").wait_for()
+            pieces = (await page.evaluate("window.__sent"))[1:]
+
+            # the upload form: a text and a picture, a pending submission for review
+            picture = ARTIFACTS / "sidebar-upload.png"
+            picture.write_bytes(PNG)
+            await page.fill("#sb-contribute-text", "顾客试穿照片")
+            await page.set_input_files("#sb-contribute-pictures", str(picture))
+            await page.get_by_role("button", name="提交审核").click()
+            await page.locator("#sb-status", has_text="投稿已提交").wait_for()
             await page.screenshot(path=str(ARTIFACTS / "sidebar.png"), full_page=True)
         finally:
             await browser.close()
@@ -164,3 +178,10 @@ async def test_the_sidebar_in_a_phone_sized_browser(sqlite_stack: Stack) -> None
     assert link is not None and (link.guide, link.customer, link.sku) == (
         "lina", customer, "SKU-SERUM-02")
     assert len(stack.calls("ticket/get")) == 1
+    assert [m["msgtype"] for m in pieces] == ["text", "image", "miniprogram"]
+    assert pieces[1]["image"]["mediaid"] and "&t=" in pieces[2]["miniprogram"]["page"]
+    status, queue = await stack.admin("/materials?contributor=lina")
+    [mine] = queue["materials"]
+    assert (mine["text"], len(mine["pictures"]), mine["status"]) == ("顾客试穿照片", 1, "pending")
+    status, stats = await stack.admin("/materials/scarf_oat_styling/stats")
+    assert (stats["uses"], stats["customers_reached"]) == (1, 1), stats

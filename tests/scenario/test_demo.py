@@ -122,3 +122,18 @@ def test_demo_serves_by_default_only_when_stdin_is_a_terminal(tmp_path: Path) ->
         status = served.stop()
         os.close(terminal)
     assert status == 130, served.output()
+
+
+def test_demo_material_chapter(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A guide contributes a photo with copy, HQ approves it as A, another guide sends it to
+    a customer, the contributor earns points and the customer's order shows up under it."""
+    code = main(["demo", "--config", str(ROOT / "config.toml"), "--workdir", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    chapter = out[out.index("Materials: "):out.index("Data centre: ")]
+    assert "keeps it and files one submission g-" in chapter and "1 picture" in chapter
+    assert "approves it as A" in chapter and "评级 A" in chapter
+    assert "lina earns 5 points" in chapter and "0 more points" in chapter
+    assert "1 order, GMV ¥899.00" in chapter
+    assert "#1 lina 5 (1 counted uses)" in chapter
+    assert len(list((tmp_path / "data" / "materials").rglob("*.png"))) == 1

@@ -71,7 +71,7 @@ async def stores(request: web.Request, who: auth.Access) -> web.StreamResponse:
 
 
 def routes() -> list[web.RouteDef]:
-    from guidebot.web.pages import console_records
+    from guidebot.web.pages import console_materials, console_records
 
     base = "/console/{tenant}"
     return [
@@ -79,4 +79,5 @@ def routes() -> list[web.RouteDef]:
         web.get(f"{base}/guides", guides),
         web.get(f"{base}/stores", stores),
         *console_records.routes(base),
+        *console_materials.routes(base),
     ]

@@ -45,6 +45,8 @@
     });
   }
 
+  window.guidebotSidebar = { api: api };  // for sidebar_materials.js
+
   function fail(err) {
     var key = err && err.status === 404 ? "not_found"
       : err && err.status === 401 ? "signed_out" : "failed";

@@ -1,0 +1,309 @@
+"""content_library/materials/*.toml (HQ's materials, one per file, its id the file name) and
+content_library/sensitive_words.txt, validated with file:line like the other library files."""
+
+from __future__ import annotations
+
+import re
+import string
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from guidebot.content.errors import ContentInvalid, Problem, line_of
+from guidebot.content.library import PICTURE_BYTES, PICTURE_MAGIC
+from guidebot.settings import GRADES
+
+FOLDER = "materials"
+WORDS_FILE = "sensitive_words.txt"
+TEXTS_FILE = "material_texts.toml"  # a library's own texts, else the shipped ones:
+SHIPPED_TEXTS = Path(__file__).resolve().parents[1] / "templates" / "materials" / "texts.toml"
+TEXT_KEYS = {  # each text and the placeholders it may use
+    "receipt": {"title", "pictures"}, "receipt_refused": {"count"},
+    "receipt_flagged": {"words"}, "contribute_empty": set(),
+    "approved": {"title", "grade", "points"}, "rejected": {"title", "reason"},
+    "search_none": {"keyword"}, "search_header": {"count"},
+    "search_line": {"grade", "title", "id", "summary"}}
+COMMANDS = ("contribute", "search")
+MAX_TEXT = 2000  # characters
+MAX_PICTURES = 9
+MAX_WORD = 32
+DEFAULT_PAGE = "pages/index/index.html"  # the catalog's default page when it names none
+CARD_TITLE = 20  # characters of a product name on a card (WeCom allows 64 bytes)
+ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,47}$")
+RESERVED = frozenset({"search", "contributors", "review"})  # API paths under /materials/
+KEYS = {"title", "text", "pictures", "video", "link", "skus", "categories", "occasions",
+        "grade"}
+LINK_KEYS = {"title", "url", "desc", "picurl"}
+VIDEO_BYTES = (6, 10 * 1024 * 1024)  # media/upload's video limit (MP4 ≤ 10 MB)
+
+
+@dataclass(frozen=True)
+class Content:
+    """What a material says and shows (one version of it)."""
+
+    title: str = ""
+    text: str = ""
+    pictures: tuple[str, ...] = ()  # stored picture names or content_library paths
+    video: str = ""
+    link: tuple[tuple[str, str], ...] = ()  # sorted (key, value) pairs
+    skus: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
+    occasions: tuple[str, ...] = ()
+
+    def as_json(self) -> dict[str, Any]:
+        return {"title": self.title, "text": self.text, "pictures": list(self.pictures),
+                "video": self.video, "link": dict(self.link), "skus": list(self.skus),
+                "categories": list(self.categories), "occasions": list(self.occasions)}
+
+
+@dataclass(frozen=True)
+class LibraryMaterial:
+    id: str
+    content: Content
+    grade: str
+    file: Path
+
+
+@dataclass(frozen=True)
+class SensitiveWords:
+    words: tuple[str, ...] = ()
+
+    def found(self, text: str) -> list[str]:
+        """The listed words the text contains (case-insensitive), in list order."""
+        folded = text.casefold()
+        return [w for w in self.words if w.casefold() in folded]
+
+
+@dataclass(frozen=True)
+class MaterialTexts:
+    texts: dict[str, str]
+    commands: dict[str, tuple[str, ...]]
+
+    def text(self, name: str, **values: Any) -> str:
+        return self.texts[name].format(**values)
+
+    def command(self, message: str) -> tuple[str, str] | None:
+        """(command, argument) when the message starts with a command word, else None."""
+        stripped = message.strip()
+        for name, words in self.commands.items():
+            for word in sorted(words, key=len, reverse=True):
+                if stripped.startswith(word):
+                    return name, stripped[len(word):].strip()
+        return None
+
+
+@dataclass(frozen=True)
+class MaterialLibrary:
+    materials: dict[str, LibraryMaterial]
+    words: SensitiveWords
+    texts: MaterialTexts
+
+
+def content_problems(content: Content) -> list[str]:
+    """What makes content unfit, whoever made it (files, the API, the chat)."""
+    problems = []
+    if len(content.text) > MAX_TEXT:
+        problems.append(f"text: at most {MAX_TEXT} characters (has {len(content.text)})")
+    if len(content.pictures) > MAX_PICTURES:
+        problems.append(f"pictures: at most {MAX_PICTURES}")
+    shown = [bool(content.pictures), bool(content.video), bool(content.link)]
+    if sum(shown) > 1:
+        problems.append("pictures, video and link exclude each other")
+    if not content.text and not any(shown):
+        problems.append("a material needs text, pictures, a video or a link")
+    link = dict(content.link)
+    if link and not (link.get("title") and str(link.get("url", "")).startswith(
+            ("http://", "https://"))):
+        problems.append("link: needs a title and an http(s) url")
+    return problems
+
+
+def _strings(path: Path, text: str, data: dict[str, Any], key: str,
+             problems: list[Problem]) -> tuple[str, ...]:
+    value = data.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(v, str) and 0 < len(v) <= 64
+                                              for v in value):
+        problems.append(Problem(path, line_of(text, key),
+                                f"{key} must be a list of strings of 1-64 characters"))
+        return ()
+    return tuple(value)
+
+
+def _file(path: Path, text: str, key: str, name: Any, sizes: tuple[int, int],
+          check: Any, problems: list[Problem]) -> None:
+    root = path.parent.parent.resolve()
+    file = (root / name).resolve() if isinstance(name, str) and name else None
+    line = line_of(text, key)
+    if file is None or not file.is_relative_to(root):
+        problems.append(Problem(path, line, f"{key}: {name!r} must be a path inside "
+                                "content_library"))
+    elif not file.is_file():
+        problems.append(Problem(path, line, f"{key}: {name!r}: no such file"))
+    else:
+        size = file.stat().st_size
+        with file.open("rb") as handle:
+            head = handle.read(8)
+        if not sizes[0] <= size <= sizes[1]:
+            problems.append(Problem(path, line, f"{key}: {name!r} has {size} bytes; "
+                                    f"{sizes[0]} B to {sizes[1]} B are allowed"))
+        elif not check(head):
+            problems.append(Problem(path, line, f"{key}: {name!r} is not of the right type"))
+
+
+def _material(path: Path, problems: list[Problem]) -> LibraryMaterial | None:
+    text = path.read_text(encoding="utf-8")
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        found = re.search(r"at line (\d+)", str(exc))
+        problems.append(Problem(path, int(found.group(1)) if found else None,
+                                f"not valid TOML: {exc}"))
+        return None
+    before = len(problems)
+    if not ID.match(path.stem) or path.stem in RESERVED:
+        problems.append(Problem(path, None, "file name: 1-48 of a-z 0-9 _ - (the material id), "
+                                "not search, contributors or review"))
+    for key in sorted(set(data) - KEYS):
+        problems.append(Problem(path, line_of(text, key), f"unknown key {key!r}"))
+    title, body = data.get("title", ""), data.get("text", "")
+    if not isinstance(title, str) or len(title) > 64:
+        problems.append(Problem(path, line_of(text, "title"), "title: at most 64 characters"))
+        title = ""
+    if not isinstance(body, str):
+        problems.append(Problem(path, line_of(text, "text"), "text must be a string"))
+        body = ""
+    pictures = _strings(path, text, data, "pictures", problems)
+    for name in pictures:
+        _file(path, text, "pictures", name, PICTURE_BYTES,
+              lambda head: head.startswith(PICTURE_MAGIC), problems)
+    video = data.get("video", "")
+    if video:
+        _file(path, text, "video", video, VIDEO_BYTES, lambda head: head[4:8] == b"ftyp",
+              problems)
+    link = data.get("link", {})
+    if not isinstance(link, dict) or set(link) - LINK_KEYS or not all(
+            isinstance(v, str) for v in link.values()):
+        problems.append(Problem(path, line_of(text, "link"),
+                                "link: a table of title, url, desc and picurl strings"))
+        link = {}
+    grade = data.get("grade", "B")
+    if grade not in GRADES:
+        problems.append(Problem(path, line_of(text, "grade"), "grade: one of S, A, B, C"))
+    content = Content(title=title, text=body, pictures=pictures, video=str(video or ""),
+                      link=tuple(sorted(link.items())),
+                      skus=_strings(path, text, data, "skus", problems),
+                      categories=_strings(path, text, data, "categories", problems),
+                      occasions=_strings(path, text, data, "occasions", problems))
+    if "{{" in body or "{%" in body:
+        problems.append(Problem(path, line_of(text, "text"), "text: may not contain {{ or {% "
+                                "(SOP steps and drops send it as a message template)"))
+    for problem in content_problems(content):
+        name = problem.split(":")[0] if ":" in problem else ""
+        problems.append(Problem(path, line_of(text, name) if name else None, problem))
+    if len(problems) > before:
+        return None
+    return LibraryMaterial(path.stem, content, str(grade), path)
+
+
+def _words(path: Path, problems: list[Problem]) -> SensitiveWords:
+    if not path.exists():
+        return SensitiveWords()
+    words: list[str] = []
+    for number, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        word = raw.strip()
+        if not word or word.startswith("#"):
+            continue
+        if len(word) > MAX_WORD:
+            problems.append(Problem(path, number, f"a word of at most {MAX_WORD} characters"))
+        elif word.casefold() in (w.casefold() for w in words):
+            problems.append(Problem(path, number, f"{word!r} is listed twice"))
+        else:
+            words.append(word)
+    return SensitiveWords(tuple(words))
+
+
+def load_materials(root: Path) -> MaterialLibrary:
+    """Load and validate; raises ContentInvalid listing every problem found."""
+    problems: list[Problem] = []
+    library = parse_materials(root, problems)
+    if problems:
+        raise ContentInvalid(problems)
+    return library
+
+
+def parse_materials(root: Path, problems: list[Problem]) -> MaterialLibrary:
+    """Every problem appended to `problems` (what is valid is returned)."""
+    found = {}
+    for path in sorted((root / FOLDER).glob("*.toml")):
+        material = _material(path, problems)
+        if material is not None:
+            found[material.id] = material
+    words = _words(root / WORDS_FILE, problems)
+    own = root / TEXTS_FILE
+    texts = _texts(own if own.exists() else SHIPPED_TEXTS, problems)
+    return MaterialLibrary(found, words, texts)
+
+
+def catalog_cards(root: Path) -> dict[str, tuple[str, str]]:
+    """sku → (name, page) from catalog.toml, for materials' cards (the catalog itself is
+    validated by the commerce catalog loader; an unreadable one gives no cards here)."""
+    try:
+        data = tomllib.loads((root / "catalog.toml").read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError):
+        return {}
+    products = data.get("products", [])
+    default = str(data.get("default_page") or DEFAULT_PAGE)
+    return {str(p["sku"]): (str(p.get("name", "")), str(p.get("page") or default))
+            for p in products if isinstance(p, dict) and p.get("sku")}
+
+
+def message_attachments(content: Content, cards: dict[str, tuple[str, str]]
+                        ) -> list[dict[str, Any]]:
+    """A library material as message attachments: its pictures (content_library files), its
+    link, and a mini-program card for its first sku in `cards` (sku → (title, page)), with the
+    first picture as the card's picture."""
+    items: list[dict[str, Any]] = [{"type": "image", "file": p} for p in content.pictures]
+    if content.link:
+        items.append({"type": "link", **dict(content.link)})
+    sku = next((s for s in content.skus if s in cards), None)
+    if sku is not None and len(items) < MAX_PICTURES:
+        title, page = cards[sku]
+        card = {"type": "miniprogram", "title": title[:CARD_TITLE], "page": page, "sku": sku}
+        if content.pictures:
+            card["pic_file"] = content.pictures[0]
+        items.append(card)
+    return items
+
+
+def _texts(path: Path, problems: list[Problem]) -> MaterialTexts:
+    empty = MaterialTexts({}, {})
+    text = path.read_text(encoding="utf-8")
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        problems.append(Problem(path, None, f"not valid TOML: {exc}"))
+        return empty
+    texts, commands = data.get("texts", {}), data.get("commands", {})
+    for name, allowed in TEXT_KEYS.items():
+        value = texts.get(name) if isinstance(texts, dict) else None
+        if not isinstance(value, str) or not value:
+            problems.append(Problem(path, line_of(text, "texts"), f"texts.{name} is missing"))
+            continue
+        try:
+            used = {f[1] for f in string.Formatter().parse(value) if f[1] is not None}
+        except ValueError as exc:
+            problems.append(Problem(path, line_of(text, name), f"texts.{name}: {exc}"))
+            continue
+        for unknown in sorted(used - allowed):
+            problems.append(Problem(path, line_of(text, name),
+                                    f"texts.{name}: unknown placeholder {{{unknown}}}"))
+    for name in COMMANDS:
+        words = commands.get(name) if isinstance(commands, dict) else None
+        if not isinstance(words, list) or not words or not all(
+                isinstance(w, str) and w.strip() for w in words):
+            problems.append(Problem(path, line_of(text, name),
+                                    f"commands.{name}: a list of words"))
+    if problems:
+        return empty
+    return MaterialTexts(dict(texts), {n: tuple(commands[n]) for n in COMMANDS})
