@@ -126,7 +126,9 @@ async def test_tasks_and_help(stack: Stack) -> None:
     assert "今日任务（1 项）" in tasks and "3 位客户" in tasks and "待确认" in tasks
     assert "新客" in tasks  # the SOP's title
     for text in ("你好", "客户", "whatever"):
-        assert "今日任务" in await ask(stack, text)  # the help
+        help_text = await ask(stack, text)
+        assert "今日任务" in help_text  # the help, which names the material commands too
+        assert "素材 <关键词>" in help_text and "投稿 <文案>" in help_text
 
 
 async def test_suggestions_without_an_llm(stack: Stack) -> None:
