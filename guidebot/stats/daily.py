@@ -15,7 +15,7 @@ import json
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -36,9 +36,11 @@ BATCH = 2000
 ALL = "*"  # the watermark of id-ordered sources covers every tenant
 GAP_TTL_S = 600.0  # an id still missing after this long was rolled back
 MAX_GAPS = 10_000
-# Orders carry no serial id: read by arrival time, looking this far back for rows whose
-# transaction committed late (each order is counted once, by its mark).
-ORDER_LAG = timedelta(hours=1)
+# Orders carry no serial id: read by (arrival time, order_no) past a watermark; once per
+# upkeep, orders that arrived this far before the watermark but were not counted (their
+# transaction committed after later ones) are looked up too (each is counted once, by its
+# mark). The same horizon as GAP_TTL_S.
+ORDER_LAG = timedelta(seconds=GAP_TTL_S)
 
 Cells = dict[tuple[str, str, str], dict[str, int]]
 
@@ -55,14 +57,19 @@ class _Batch:
         self.counted_in: dict[str, layers.Cells] = {}  # each customer's cells when loaded
         self.marks: dict[str, StatsOrderMark] = {}
 
+    async def load(self, s: AsyncSession, external_userids: Iterable[str]) -> None:
+        """Read the facts of these customers at once (one query, not one per customer)."""
+        missing = [e for e in external_userids if e not in self.customers]
+        if not missing:
+            return
+        found = await repo.get_customers(s, tenant=self.tenant, external_userids=missing)
+        for external_userid, customer in found.items():
+            self.customers[external_userid] = customer
+            self.counted_in[external_userid] = layers.cells(customer, self.zone)
+
     async def customer(self, s: AsyncSession, external_userid: str) -> StatsCustomer:
-        found = self.customers.get(external_userid)
-        if found is None:
-            found = await repo.get_customer(s, tenant=self.tenant,
-                                            external_userid=external_userid)
-            self.customers[external_userid] = found
-            self.counted_in[external_userid] = layers.cells(found, self.zone)
-        return found
+        await self.load(s, (external_userid,))
+        return self.customers[external_userid]
 
     def day(self, at: datetime) -> str:
         return at.astimezone(self.zone).date().isoformat()
@@ -74,9 +81,8 @@ class _Batch:
             cell[name] += value
 
     async def flush(self, s: AsyncSession) -> None:
-        for (day, store, guide), counts in self.cells.items():
-            await repo.add_daily(s, tenant=self.tenant, day=day, store_id=store, guide=guide,
-                                 counts=dict(counts))
+        await repo.add_daily(s, tenant=self.tenant, cells=[
+            (*cell, dict(counts)) for cell, counts in self.cells.items()])
         self.cells.clear()
         moves = layers.Moves()
         for external_userid, customer in self.customers.items():
@@ -115,6 +121,7 @@ class DailyStats:
     async def upkeep(self) -> int:
         """Count every source row not yet counted, for every tenant; returns rows read."""
         total = 0
+        first = True
         while True:
             async with self._db.write() as s:
                 await repo.lock_tenant(s, tenant=ALL)
@@ -123,9 +130,12 @@ class DailyStats:
                 for source in repo.SOURCES:
                     read += await self._by_id(run, source)
                 for tenant in self._zones:
+                    if first:
+                        read += await self._orders(run, tenant, late=True)
                     read += await self._orders(run, tenant)
                 await run.flush()
             total += read
+            first = False
             if read == 0:
                 return total
 
@@ -185,6 +195,12 @@ class DailyStats:
         return len(rows) + len(late)
 
     async def _count(self, run: _Run, source: str, rows: Sequence[Any]) -> None:
+        if source != "ledger":
+            for tenant in {row.tenant for row in rows}:
+                batch = await run.batch(tenant)
+                if batch is not None:
+                    await batch.load(run.s, (r.external_userid for r in rows
+                                             if r.tenant == tenant))
         for row in rows:
             batch = await run.batch(row.tenant)
             if batch is None:
@@ -214,16 +230,31 @@ class DailyStats:
             if row.action in d.DELETIONS:
                 batch.add(row.at, store, row.guide, deletions=1)
 
-    async def _orders(self, run: _Run, tenant: str) -> int:
+    async def _orders(self, run: _Run, tenant: str, *, late: bool = False) -> int:
+        """A batch of orders past the watermark, or (late) of those not counted in the
+        ORDER_LAG before it."""
         batch = await run.batch(tenant)
         assert batch is not None
         mark = await repo.get_watermark(run.s, tenant=tenant, source="orders")
-        since = mark.last_at - ORDER_LAG if mark.last_at else None
-        rows = await repo.orders_unmarked_since(run.s, tenant=tenant, since=since, limit=BATCH)
+        if late:
+            if mark.last_at is None:
+                return 0
+            rows = await repo.orders_unmarked_between(
+                run.s, tenant=tenant, since=mark.last_at - ORDER_LAG, until=mark.last_at,
+                limit=BATCH)
+        else:
+            rows = await repo.orders_after(run.s, tenant=tenant, at=mark.last_at,
+                                           key=mark.last_key, limit=BATCH)
+        await batch.load(run.s, (o.external_userid for o in rows if o.external_userid))
+        firsts = {c.first_order_no for c in batch.customers.values()
+                  if c.first_order_no and c.first_order_no not in batch.marks}
+        if firsts:  # a late order paid earlier moves the first purchase: its mark is needed
+            batch.marks.update(await repo.get_marks(run.s, tenant=tenant,
+                                                    order_nos=sorted(firsts)))
         for order in rows:
             await self._order(run.s, order, batch)
-            if mark.last_at is None or order.received_at > mark.last_at:
-                mark.last_at = order.received_at
+        if rows and not late:
+            mark.last_at, mark.last_key = rows[-1].received_at, rows[-1].order_no
         return len(rows)
 
     async def _order(self, s: AsyncSession, order: Order, batch: _Batch) -> None:

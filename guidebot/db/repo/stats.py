@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, delete, func, select, text
+from sqlalchemy import case, delete, func, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from guidebot.db.models import ChannelCode, FollowEvent, Guide
@@ -64,13 +64,27 @@ async def rows_with_ids(session: AsyncSession, *, source: str,
     return (await session.execute(stmt)).scalars().all()
 
 
-async def orders_unmarked_since(session: AsyncSession, *, tenant: str, since: datetime | None,
-                                limit: int) -> Sequence[Order]:
+def _unmarked(tenant: str) -> Any:
     marked = select(StatsOrderMark.order_no).where(StatsOrderMark.tenant == tenant,
                                                    StatsOrderMark.order_no == Order.order_no)
-    stmt = select(Order).where(Order.tenant == tenant, ~marked.exists())
-    if since is not None:
-        stmt = stmt.where(Order.received_at >= since)
+    return select(Order).where(Order.tenant == tenant, ~marked.exists())
+
+
+async def orders_after(session: AsyncSession, *, tenant: str, at: datetime | None, key: str,
+                       limit: int) -> Sequence[Order]:
+    """Orders not yet counted that arrived after (at, key), in (arrival, order_no) order."""
+    stmt = _unmarked(tenant)
+    if at is not None:
+        stmt = stmt.where(Order.received_at >= at,
+                          or_(Order.received_at > at, Order.order_no > key))
+    stmt = stmt.order_by(Order.received_at, Order.order_no).limit(limit)
+    return (await session.execute(stmt)).scalars().all()
+
+
+async def orders_unmarked_between(session: AsyncSession, *, tenant: str, since: datetime,
+                                  until: datetime, limit: int) -> Sequence[Order]:
+    """Orders not yet counted that arrived in [since, until]: committed after later ones."""
+    stmt = _unmarked(tenant).where(Order.received_at >= since, Order.received_at <= until)
     stmt = stmt.order_by(Order.received_at, Order.order_no).limit(limit)
     return (await session.execute(stmt)).scalars().all()
 
@@ -85,30 +99,55 @@ async def code_stores(session: AsyncSession, *, tenant: str) -> dict[int, str]:
     return {int(i): s or "" for i, s in (await session.execute(stmt)).all()}
 
 
-async def add_daily(session: AsyncSession, *, tenant: str, day: str, store_id: str, guide: str,
-                    counts: dict[str, int]) -> None:
-    """Add `counts` to one cell, creating it at zero first."""
-    values = {name: counts.get(name, 0) for name in COUNTS}
-    stmt = insert_for(session, StatsDaily).values(tenant=tenant, day=day, store_id=store_id,
-                                                  guide=guide, **values)
+async def add_daily(session: AsyncSession, *, tenant: str,
+                    cells: Sequence[tuple[str, str, str, dict[str, int]]]) -> None:
+    """Add each cell's counts (day, store, guide, counts) to its row, creating it at zero
+    first: one statement for every cell."""
+    if not cells:
+        return
+    stmt = insert_for(session, StatsDaily)
     table = StatsDaily.__table__  # type: ignore[attr-defined]
     stmt = stmt.on_conflict_do_update(
         index_elements=["tenant", "day", "store_id", "guide"],
-        set_={name: table.c[name] + stmt.excluded[name] for name in counts})
-    await session.execute(stmt)
+        set_={name: table.c[name] + stmt.excluded[name] for name in COUNTS})
+    await session.execute(stmt, [
+        {"tenant": tenant, "day": day, "store_id": store, "guide": guide,
+         **{name: counts.get(name, 0) for name in COUNTS}}
+        for day, store, guide, counts in cells])
 
 
-async def get_customer(session: AsyncSession, *, tenant: str,
-                       external_userid: str) -> StatsCustomer:
-    found = await session.get(StatsCustomer, (tenant, external_userid))
-    if found is None:
-        found = StatsCustomer(tenant=tenant, external_userid=external_userid)
-        session.add(found)
+async def get_customers(session: AsyncSession, *, tenant: str,
+                        external_userids: Sequence[str]) -> dict[str, StatsCustomer]:
+    """These customers' facts, a new (zero) row for each one not seen before."""
+    found: dict[str, StatsCustomer] = {}
+    wanted = sorted(set(external_userids))
+    for i in range(0, len(wanted), 500):
+        stmt = select(StatsCustomer).where(
+            StatsCustomer.tenant == tenant,
+            StatsCustomer.external_userid.in_(wanted[i:i + 500]))  # type: ignore[attr-defined]
+        found.update({c.external_userid: c for c in (await session.execute(stmt)).scalars()})
+    for external_userid in wanted:
+        if external_userid not in found:
+            found[external_userid] = StatsCustomer(tenant=tenant,
+                                                   external_userid=external_userid)
+            session.add(found[external_userid])
     return found
 
 
 async def get_mark(session: AsyncSession, *, tenant: str, order_no: str) -> StatsOrderMark | None:
     return await session.get(StatsOrderMark, (tenant, order_no))
+
+
+async def get_marks(session: AsyncSession, *, tenant: str,
+                    order_nos: Sequence[str]) -> dict[str, StatsOrderMark]:
+    found: dict[str, StatsOrderMark] = {}
+    wanted = sorted(set(order_nos))
+    for i in range(0, len(wanted), 500):
+        stmt = select(StatsOrderMark).where(
+            StatsOrderMark.tenant == tenant,
+            StatsOrderMark.order_no.in_(wanted[i:i + 500]))  # type: ignore[attr-defined]
+        found.update({m.order_no: m for m in (await session.execute(stmt)).scalars()})
+    return found
 
 
 async def add_mark(session: AsyncSession, *, mark: StatsOrderMark) -> None:
