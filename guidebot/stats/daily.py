@@ -17,15 +17,14 @@ import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from guidebot.contacts import state_codec
 from guidebot.db.engine import Database
-from guidebot.db.models_commerce import Order
-from guidebot.db.models_stats import StatsCustomer, StatsOrderMark
+from guidebot.db.models_stats import StatsCustomer
 from guidebot.db.repo import stats as repo
 from guidebot.stats import definitions as d
 from guidebot.stats import layers
@@ -45,6 +44,14 @@ ORDER_LAG = timedelta(seconds=GAP_TTL_S)
 Cells = dict[tuple[str, str, str], dict[str, int]]
 
 
+class Mark(NamedTuple):
+    """Where a counted order was counted (a later, earlier-paid order moves its title)."""
+
+    day: str
+    store_id: str
+    guide: str
+
+
 class _Batch:
     """One tenant's increments gathered in memory, written once per cell."""
 
@@ -55,7 +62,8 @@ class _Batch:
         self.cells: Cells = defaultdict(lambda: defaultdict(int))
         self.customers: dict[str, StatsCustomer] = {}
         self.counted_in: dict[str, layers.Cells] = {}  # each customer's cells when loaded
-        self.marks: dict[str, StatsOrderMark] = {}
+        self.marks: dict[str, Mark] = {}  # order_no → the cell it was counted in
+        self.new_marks: list[tuple[str, str, str, str]] = []
 
     async def load(self, s: AsyncSession, external_userids: Iterable[str]) -> None:
         """Read the facts of these customers at once (one query, not one per customer)."""
@@ -84,6 +92,8 @@ class _Batch:
         await repo.add_daily(s, tenant=self.tenant, cells=[
             (*cell, dict(counts)) for cell, counts in self.cells.items()])
         self.cells.clear()
+        await repo.add_marks(s, tenant=self.tenant, marks=self.new_marks)
+        self.new_marks.clear()
         moves = layers.Moves()
         for external_userid, customer in self.customers.items():
             now_in = layers.cells(customer, self.zone)
@@ -249,15 +259,16 @@ class DailyStats:
         firsts = {c.first_order_no for c in batch.customers.values()
                   if c.first_order_no and c.first_order_no not in batch.marks}
         if firsts:  # a late order paid earlier moves the first purchase: its mark is needed
-            batch.marks.update(await repo.get_marks(run.s, tenant=tenant,
-                                                    order_nos=sorted(firsts)))
+            found = await repo.get_marks(run.s, tenant=tenant, order_nos=sorted(firsts))
+            batch.marks.update({no: Mark(m.day, m.store_id, m.guide) for no, m in found.items()})
         for order in rows:
             await self._order(run.s, order, batch)
         if rows and not late:
             mark.last_at, mark.last_key = rows[-1].received_at, rows[-1].order_no
         return len(rows)
 
-    async def _order(self, s: AsyncSession, order: Order, batch: _Batch) -> None:
+    async def _order(self, s: AsyncSession, order: Any, batch: _Batch) -> None:
+        """One commerce_orders row (read as a plain row, not an ORM object)."""
         store = order.credited_store or order.store_id or ""
         guide = order.guide or ""
         day = batch.day(order.paid_at)
@@ -276,12 +287,10 @@ class DailyStats:
             if new_customer:
                 counts.update(orders_new=1, gmv_new_fen=order.amount_fen)
         batch.add(day, store, guide, **counts)
-        mark = StatsOrderMark(tenant=batch.tenant, order_no=order.order_no, day=day,
-                              store_id=store, guide=guide)
-        batch.marks[order.order_no] = mark
-        await repo.add_mark(s, mark=mark)
+        batch.marks[order.order_no] = Mark(day, store, guide)
+        batch.new_marks.append((order.order_no, day, store, guide))
 
-    async def _purchase_kind(self, s: AsyncSession, customer: StatsCustomer, order: Order,
+    async def _purchase_kind(self, s: AsyncSession, customer: StatsCustomer, order: Any,
                              batch: _Batch) -> dict[str, int]:
         """First purchase = the customer's earliest order (paid_at, then order_no); an order
         that arrives late but was paid earlier takes the title from the one counted before."""

@@ -49,44 +49,45 @@ async def rows_after(session: AsyncSession, *, source: str, after_id: int, limit
                      tenant: str | None = None, upto: int | None = None) -> Sequence[Any]:
     """Rows of a source table past an id, in id order (every tenant's unless one is named)."""
     table = SOURCES[source]
-    stmt = select(table).where(table.id > after_id)
+    stmt = select(*table.__table__.c).where(table.id > after_id)
     if tenant is not None:
         stmt = stmt.where(table.tenant == tenant)
     if upto is not None:
         stmt = stmt.where(table.id <= upto)
-    return (await session.execute(stmt.order_by(table.id).limit(limit))).scalars().all()
+    return (await session.execute(stmt.order_by(table.id).limit(limit))).all()
 
 
 async def rows_with_ids(session: AsyncSession, *, source: str,
                         ids: Sequence[int]) -> Sequence[Any]:
     table = SOURCES[source]
-    stmt = select(table).where(table.id.in_(list(ids))).order_by(table.id)
-    return (await session.execute(stmt)).scalars().all()
+    stmt = select(*table.__table__.c).where(table.id.in_(list(ids))).order_by(table.id)
+    return (await session.execute(stmt)).all()
 
 
 def _unmarked(tenant: str) -> Any:
     marked = select(StatsOrderMark.order_no).where(StatsOrderMark.tenant == tenant,
                                                    StatsOrderMark.order_no == Order.order_no)
-    return select(Order).where(Order.tenant == tenant, ~marked.exists())
+    return select(*Order.__table__.c).where(  # type: ignore[attr-defined]
+        Order.tenant == tenant, ~marked.exists())
 
 
 async def orders_after(session: AsyncSession, *, tenant: str, at: datetime | None, key: str,
-                       limit: int) -> Sequence[Order]:
+                       limit: int) -> Sequence[Any]:
     """Orders not yet counted that arrived after (at, key), in (arrival, order_no) order."""
     stmt = _unmarked(tenant)
     if at is not None:
         stmt = stmt.where(Order.received_at >= at,
                           or_(Order.received_at > at, Order.order_no > key))
     stmt = stmt.order_by(Order.received_at, Order.order_no).limit(limit)
-    return (await session.execute(stmt)).scalars().all()
+    return (await session.execute(stmt)).all()
 
 
 async def orders_unmarked_between(session: AsyncSession, *, tenant: str, since: datetime,
-                                  until: datetime, limit: int) -> Sequence[Order]:
+                                  until: datetime, limit: int) -> Sequence[Any]:
     """Orders not yet counted that arrived in [since, until]: committed after later ones."""
     stmt = _unmarked(tenant).where(Order.received_at >= since, Order.received_at <= until)
     stmt = stmt.order_by(Order.received_at, Order.order_no).limit(limit)
-    return (await session.execute(stmt)).scalars().all()
+    return (await session.execute(stmt)).all()
 
 
 async def guide_stores(session: AsyncSession, *, tenant: str) -> dict[str, str]:
@@ -150,8 +151,13 @@ async def get_marks(session: AsyncSession, *, tenant: str,
     return found
 
 
-async def add_mark(session: AsyncSession, *, mark: StatsOrderMark) -> None:
-    session.add(mark)
+async def add_marks(session: AsyncSession, *, tenant: str,
+                    marks: Sequence[tuple[str, str, str, str]]) -> None:
+    """Orders counted: (order_no, day, store, guide) each."""
+    if marks:
+        await session.execute(insert_for(session, StatsOrderMark), [
+            {"tenant": tenant, "order_no": no, "day": day, "store_id": store, "guide": guide}
+            for no, day, store, guide in marks])
 
 
 async def clear(session: AsyncSession, *, tenant: str) -> None:
