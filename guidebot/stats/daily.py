@@ -16,6 +16,7 @@ import logging
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
@@ -24,7 +25,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from guidebot.contacts import state_codec
 from guidebot.db.engine import Database
-from guidebot.db.models_stats import StatsCustomer
 from guidebot.db.repo import stats as repo
 from guidebot.stats import definitions as d
 from guidebot.stats import layers
@@ -44,6 +44,26 @@ ORDER_LAG = timedelta(seconds=GAP_TTL_S)
 Cells = dict[tuple[str, str, str], dict[str, int]]
 
 
+@dataclass(slots=True)
+class Facts:
+    """What the layers need of one customer (a stats_customers row), held as a plain object
+    while a batch is counted and written back at its end."""
+
+    external_userid: str
+    first_added_at: datetime | None = None
+    via_code: bool = False
+    following: int = 0  # active follow relations
+    orders: int = 0
+    gmv_fen: int = 0
+    first_order_no: str | None = None
+    first_paid_at: datetime | None = None
+    last_paid_at: datetime | None = None
+
+    def row(self) -> dict[str, Any]:
+        return {"external_userid": self.external_userid,
+                **{name: getattr(self, name) for name in repo.CUSTOMER_FACTS}}
+
+
 class Mark(NamedTuple):
     """Where a counted order was counted (a later, earlier-paid order moves its title)."""
 
@@ -60,7 +80,7 @@ class _Batch:
         self.tenant, self.zone = tenant, zone
         self.guide_stores, self.codes = guide_stores, codes
         self.cells: Cells = defaultdict(lambda: defaultdict(int))
-        self.customers: dict[str, StatsCustomer] = {}
+        self.customers: dict[str, Facts] = {}
         self.counted_in: dict[str, layers.Cells] = {}  # each customer's cells when loaded
         self.marks: dict[str, Mark] = {}  # order_no → the cell it was counted in
         self.new_marks: list[tuple[str, str, str, str]] = []
@@ -71,11 +91,14 @@ class _Batch:
         if not missing:
             return
         found = await repo.get_customers(s, tenant=self.tenant, external_userids=missing)
-        for external_userid, customer in found.items():
+        for external_userid in missing:
+            row = found.get(external_userid)
+            customer = (Facts(external_userid, **{n: getattr(row, n) for n in repo.CUSTOMER_FACTS})
+                        if row is not None else Facts(external_userid))
             self.customers[external_userid] = customer
             self.counted_in[external_userid] = layers.cells(customer, self.zone)
 
-    async def customer(self, s: AsyncSession, external_userid: str) -> StatsCustomer:
+    async def customer(self, s: AsyncSession, external_userid: str) -> Facts:
         await self.load(s, (external_userid,))
         return self.customers[external_userid]
 
@@ -99,6 +122,8 @@ class _Batch:
             now_in = layers.cells(customer, self.zone)
             moves.move(self.counted_in[external_userid], now_in)
             self.counted_in[external_userid] = now_in
+        await repo.put_customers(s, tenant=self.tenant,
+                                 facts=[c.row() for c in self.customers.values()])
         await repo.add_layers(s, tenant=self.tenant, adds=moves.adds, buyers=moves.buyers)
 
 
@@ -290,7 +315,7 @@ class DailyStats:
         batch.marks[order.order_no] = Mark(day, store, guide)
         batch.new_marks.append((order.order_no, day, store, guide))
 
-    async def _purchase_kind(self, s: AsyncSession, customer: StatsCustomer, order: Any,
+    async def _purchase_kind(self, s: AsyncSession, customer: Facts, order: Any,
                              batch: _Batch) -> dict[str, int]:
         """First purchase = the customer's earliest order (paid_at, then order_no); an order
         that arrives late but was paid earlier takes the title from the one counted before."""

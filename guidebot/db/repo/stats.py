@@ -117,22 +117,33 @@ async def add_daily(session: AsyncSession, *, tenant: str,
         for day, store, guide, counts in cells])
 
 
+CUSTOMER_FACTS = ("first_added_at", "via_code", "following", "orders", "gmv_fen",
+                  "first_order_no", "first_paid_at", "last_paid_at")
+
+
 async def get_customers(session: AsyncSession, *, tenant: str,
-                        external_userids: Sequence[str]) -> dict[str, StatsCustomer]:
-    """These customers' facts, a new (zero) row for each one not seen before."""
-    found: dict[str, StatsCustomer] = {}
+                        external_userids: Sequence[str]) -> dict[str, Any]:
+    """The stored facts (plain rows) of those of these customers seen before."""
+    found: dict[str, Any] = {}
     wanted = sorted(set(external_userids))
+    table = StatsCustomer.__table__  # type: ignore[attr-defined]
     for i in range(0, len(wanted), 500):
-        stmt = select(StatsCustomer).where(
-            StatsCustomer.tenant == tenant,
-            StatsCustomer.external_userid.in_(wanted[i:i + 500]))  # type: ignore[attr-defined]
-        found.update({c.external_userid: c for c in (await session.execute(stmt)).scalars()})
-    for external_userid in wanted:
-        if external_userid not in found:
-            found[external_userid] = StatsCustomer(tenant=tenant,
-                                                   external_userid=external_userid)
-            session.add(found[external_userid])
+        stmt = select(*table.c).where(table.c.tenant == tenant,
+                                      table.c.external_userid.in_(wanted[i:i + 500]))
+        found.update({r.external_userid: r for r in (await session.execute(stmt)).all()})
     return found
+
+
+async def put_customers(session: AsyncSession, *, tenant: str,
+                        facts: Sequence[dict[str, Any]]) -> None:
+    """Write customers' facts (external_userid and CUSTOMER_FACTS each): one statement."""
+    if not facts:
+        return
+    stmt = insert_for(session, StatsCustomer)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["tenant", "external_userid"],
+        set_={name: stmt.excluded[name] for name in CUSTOMER_FACTS})
+    await session.execute(stmt, [{"tenant": tenant, **f} for f in facts])
 
 
 async def get_mark(session: AsyncSession, *, tenant: str, order_no: str) -> StatsOrderMark | None:
