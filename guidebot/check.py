@@ -16,7 +16,7 @@ from guidebot.contacts.welcome import DEFAULT_MESSAGE
 from guidebot.content.errors import ContentInvalid
 from guidebot.content.library import load_library
 from guidebot.db.engine import Database
-from guidebot.db.migrate import current_revisions, head_revisions
+from guidebot.db.migrate import current_revisions, is_up_to_date
 from guidebot.db.problems import (
     DatabaseUnavailable,
     check_sqlite_folder,
@@ -73,7 +73,7 @@ async def _database(settings: Settings, problem: Report) -> str | None:
         return None
     finally:
         await db.dispose()
-    if current == head_revisions():
+    if is_up_to_date(current):
         schema = "schema up to date"
     else:
         schema = ("schema not migrated yet" if not current else "schema older than this code")

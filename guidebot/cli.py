@@ -12,9 +12,12 @@ import sys
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
+from guidebot.db.migrate import SchemaNotReady
 from guidebot.db.problems import describe, is_database_error
 from guidebot.errors import ConfigError, ValidationFailed, WeComError
 from guidebot.settings import Settings, load_settings
+
+SCHEMA_WAIT_S = 60.0  # serve --no-migrate: how long another process may take to migrate
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -52,7 +55,11 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
     serve.add_argument("--no-migrate", action="store_true",
-                       help="do not apply database migrations at start")
+                       help="do not apply database migrations at start; wait for another "
+                            "process to apply them")
+    serve.add_argument("--schema-wait", type=float, default=SCHEMA_WAIT_S, metavar="SECONDS",
+                       help="with --no-migrate: how long to wait for the schema "
+                            f"(default {SCHEMA_WAIT_S:.0f})")
     sandbox = command("sandbox", "run the local WeCom sandbox for every tenant in the config")
     sandbox.add_argument("--host", default="127.0.0.1")
     sandbox.add_argument("--port", type=int, default=8900)
@@ -100,7 +107,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
-    except ValidationFailed as exc:
+    except (ValidationFailed, SchemaNotReady) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -162,6 +169,10 @@ async def _serve(settings: Settings, args: argparse.Namespace) -> int:
         from guidebot.db.migrate import upgrade_async
 
         await upgrade_async(settings.database_url)
+    else:  # another process (or `guidebot db upgrade`) migrates: wait for it, a while
+        from guidebot.db.migrate import wait_for_schema
+
+        await wait_for_schema(settings.database_url, timeout_s=args.schema_wait)
     await serve(settings, host=args.host or settings.server.host,
                 port=args.port or settings.server.port)
     return 0
@@ -185,19 +196,30 @@ async def _db(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _channel(settings: Settings, args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
     from guidebot.db.engine import Database
     from guidebot.services import build_services
+    from guidebot.web.api.shapes import ChannelCreate
 
     if args.tenant not in settings.tenants:
         known = ", ".join(settings.tenants)
         raise ValidationFailed(f"unknown tenant {args.tenant!r}; known: {known}")
+    try:  # the admin API's own rules (WeCom userid charset, lengths)
+        wanted = ChannelCreate(guide=args.guide, store=args.store, campaign=args.campaign,
+                               tags=args.tag, welcome_message=args.welcome)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        option = {"welcome_message": "welcome", "tags": "tag"}.get(
+            str(first["loc"][0]), str(first["loc"][0]))
+        raise ValidationFailed(f"--{option}: {first['msg']}") from None
     db = Database(settings.database_url)
     services = build_services(settings, db)
     try:
         await services.record_tenants()
         code = await services.channels.create(
-            args.tenant, guide=args.guide, store=args.store, campaign=args.campaign,
-            tags=args.tag, welcome_message=args.welcome)
+            args.tenant, guide=wanted.guide, store=wanted.store, campaign=wanted.campaign,
+            tags=wanted.tags, welcome_message=wanted.welcome_message)
     except WeComError as exc:
         print(f"error: WeCom refused ({type(exc).__name__}, errcode {exc.errcode})",
               file=sys.stderr)

@@ -171,6 +171,19 @@ class OrderRefunded(Event):
     amount_fen: int = 0
 
 
+@internal
+@dataclass(frozen=True, kw_only=True)
+class TagsMarked(Event):
+    """Raised when guidebot's own mark_tag added tags to a relation (API edits, channel
+    codes, opt-outs): WeCom raises no callback for those. SOP tag triggers and exits use it.
+    `ref` names the mark (its outbox key), so a retried mark is one event."""
+
+    ref: str
+    external_userid: str
+    guide: str
+    tags: tuple[str, ...] = ()
+
+
 def encode_internal(event: Event) -> str:
     import json
     from dataclasses import asdict
@@ -194,6 +207,9 @@ def decode_internal(payload: str) -> Event:
         if name in fields and "datetime" in str(hint) and isinstance(fields[name], str):
             fields[name] = datetime.fromisoformat(fields[name])
     fields["created_at"] = datetime.fromisoformat(fields["created_at"])
+    for name, value in fields.items():
+        if isinstance(value, list):  # JSON arrays are tuples in events
+            fields[name] = tuple(value)
     return cls(**fields)
 
 
@@ -210,4 +226,6 @@ def internal_key(event: Event) -> str:
         return f"order_refunded:{event.refund_no}"
     if isinstance(event, OrderPaid):
         return f"order_paid:{event.order_no}"
+    if isinstance(event, TagsMarked):
+        return f"tags_marked:{event.ref}"
     raise TypeError(f"no key for {type(event).__name__}")

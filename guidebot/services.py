@@ -12,6 +12,7 @@ from guidebot import inbox
 from guidebot.chat.cards import KfCards
 from guidebot.chat.guide import GuideChat
 from guidebot.chat.intake import KfService
+from guidebot.chat.opt_out import OptOuts
 from guidebot.chat.routing import ChatRouter, load_router
 from guidebot.commerce.service import CommerceService
 from guidebot.contacts.channels import ChannelService
@@ -134,7 +135,8 @@ def build_services(settings: Settings, db: Database, *,
     guide_chat = GuideChat(settings, db, chat.content, chat, commerce, outbox, client_for)
     kf = KfService(settings, db, library, outbox, client_for, router=chat,
                    cards=KfCards(settings, library, commerce.catalog,
-                                 commerce.track_attachments, media.resolve))
+                                 commerce.track_attachments, media.resolve),
+                   opt_outs=OptOuts(db, tags, sop.engine, chat.content.opt_out_tag))
     cover = f"{settings.server.public_url}/sidebar/_static/card.png"
     sidebar = SidebarService(db, library, tags, commerce.links,
                              AgentTickets(db, client_for), lambda tenant: cover)

@@ -61,6 +61,15 @@ async def wait_up(http: aiohttp.ClientSession, url: str, timeout_s: float = 60.0
     raise RuntimeError(f"{url} did not come up")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc; 0 elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def percentile(values: list[float], pct: float) -> float:
     if not values:
         return float("nan")
@@ -195,6 +204,7 @@ async def main() -> None:
                 step = Step(rate)
                 stop = asyncio.Event()
                 collector = asyncio.create_task(collect(http, sandbox, [step], stop))
+                cpu_before = {p.pid: cpu_seconds(p.pid) for p in procs}
                 started = time.monotonic()
                 await run_step(http, sandbox, servers, tenant, step, args.seconds)
                 elapsed = time.monotonic() - started
@@ -205,6 +215,11 @@ async def main() -> None:
                 stop.set()
                 await collector
                 print(report(step, elapsed), flush=True)
+                used = [cpu_seconds(p.pid) - cpu_before[p.pid] for p in procs]
+                print(f"      CPU seconds during the step: sandbox {used[0]:.1f}, guidebot "
+                      + ", ".join(f"{u:.1f}" for u in used[1:])
+                      + f" ({sum(used[1:]) / max(len(step.posted), 1) * 1000:.1f} ms per add)",
+                      flush=True)
     finally:
         for proc in procs:
             os.killpg(proc.pid, signal.SIGTERM)

@@ -8,7 +8,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 WEB_BOUNDARY = ("guidebot/app.py", "guidebot/server.py", "guidebot/demo.py", "guidebot/cli.py",
                 "guidebot/wecom/", "guidebot/web/", "guidebot/sandbox/",
-                "guidebot/demo_commerce.py", "guidebot/demo_sop.py", "guidebot/demo_stats.py")
+                "guidebot/demo_commerce.py", "guidebot/demo_chat.py", "guidebot/demo_sop.py",
+                "guidebot/demo_stats.py")
 
 
 def _imports(path: Path) -> set[str]:

@@ -15,6 +15,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -25,6 +27,7 @@ from guidebot.chat.customers import Customers
 from guidebot.chat.decision import CustomerContext, Decision, Inbound, ReplyRouter, Route
 from guidebot.chat.entries import KfEntries, event_of
 from guidebot.chat.handoff import Handoff
+from guidebot.chat.opt_out import OptOuts
 from guidebot.chat.sending import KfSender, text_message
 from guidebot.content.library import Library
 from guidebot.db.engine import Database
@@ -41,6 +44,7 @@ from guidebot.wecom.kf import KfApi
 log = logging.getLogger(__name__)
 
 STALE_CLAIM = timedelta(minutes=5)
+CLAIMS_KEPT = 10_000
 MAX_PAGES = 100  # of up to 1,000 messages each
 TOKEN_FRESH = timedelta(minutes=9)  # the callback Token lives 10 minutes (FACTS-next §A.3)
 CUSTOMER, SYSTEM, SERVICER = 3, 4, 5  # sync_msg item origin
@@ -58,15 +62,23 @@ class Outcome:
 class KfService:
     def __init__(self, settings: Settings, db: Database, library: Library, outbox: Outbox,
                  client_for: Callable[[str], WeComClient], *, router: ReplyRouter,
-                 cards: KfCards, clock: Callable[[], datetime] = utcnow) -> None:
+                 cards: KfCards, opt_outs: OptOuts,
+                 clock: Callable[[], datetime] = utcnow) -> None:
         self._settings = settings
         self._db = db
         self._clock = clock
         self._apis: dict[str, KfApi] = {}
         self._client_for = client_for
         self._locks: dict[tuple[str, str], asyncio.Lock] = {}
+        self._cursors: set[tuple[str, str]] = set()  # accounts whose cursor row exists
+        self._pulled: dict[tuple[str, str], float] = {}  # when the last full pull started
+        # messages this process claimed (being handled or done, the latest CLAIMS_KEPT):
+        # events whose pending list was read before they were claimed skip them without a
+        # write (a burst of 50 customers would otherwise cost 50 × 50 claim attempts)
+        self._claimed: OrderedDict[int, None] = OrderedDict()
         self.router = router  # the reply router (guidebot/chat/routing.py)
         self.cards = cards
+        self.opt_outs = opt_outs
         self.customers = Customers(db, self.api)
         self.sender = KfSender(db, outbox, self.api, clock)
         self.handoff = Handoff(settings, db, library, outbox, client_for, self.api)
@@ -113,12 +125,25 @@ class KfService:
 
     async def pull(self, tenant: str, open_kfid: str, token: str) -> None:
         """Page sync_msg until has_more is 0 (a page may be empty with has_more 1), at most
-        MAX_PAGES pages per event: the rest is read at the next event from the stored cursor."""
-        async with self._db.write() as s:
-            await repo.ensure_cursor(s, tenant=tenant, open_kfid=open_kfid, now=self._clock())
+        MAX_PAGES pages per event: the rest is read at the next event from the stored cursor.
+
+        Events that come while the account is paged wait for the lock; one that came before
+        the start of a pull that read to the end needs no pull of its own (WeCom raises the
+        callback once the message can be read), so a burst of customers costs a few pulls,
+        not one per message."""
+        key, arrived = (tenant, open_kfid), time.monotonic()
+        if key not in self._cursors:
+            async with self._db.write() as s:
+                await repo.ensure_cursor(s, tenant=tenant, open_kfid=open_kfid,
+                                         now=self._clock())
+            self._cursors.add(key)
         async with self._lock(tenant, open_kfid):
+            if self._pulled.get(key, float("-inf")) > arrived:
+                return
+            started = time.monotonic()
             for _ in range(MAX_PAGES):
                 if not await self._page(tenant, open_kfid, token):
+                    self._pulled[key] = started
                     return
             log.warning("kf tenant=%s: still more after %d pages; continued at the next event",
                         tenant, MAX_PAGES)
@@ -200,28 +225,37 @@ class KfService:
         handled = 0
         for message in pending:
             assert message.id is not None
+            if message.id in self._claimed:
+                continue
+            self._claimed[message.id] = None  # before the write: this process tries once
+            while len(self._claimed) > CLAIMS_KEPT:
+                self._claimed.popitem(last=False)
             async with self._db.write() as s:
-                if not await repo.claim_message(s, message_id=message.id, now=self._clock(),
-                                                stale_before=stale_before):
-                    continue
-            try:
-                outcome = await self._handle(tenant, message)
-            except WeComError as exc:
-                outcome = Outcome("failed", "", f"WeCom errcode={exc.errcode} at {exc.path}")
-            except BaseException:
-                async with self._db.write() as s:  # let a retry of the event take it again
-                    await repo.finish_message(s, message_id=message.id, status="pending",
-                                              route="", reason="", guide=None,
-                                              now=self._clock())
-                raise
-            async with self._db.write() as s:
-                await repo.finish_message(s, message_id=message.id, status=outcome.status,
-                                          route=outcome.route, reason=outcome.reason,
-                                          guide=outcome.guide, now=self._clock())
-            log.info("kf message id=%s tenant=%s: %s %s", message.id, tenant, outcome.status,
-                     outcome.route or "-")
+                claimed = await repo.claim_message(s, message_id=message.id, now=self._clock(),
+                                                   stale_before=stale_before)
+            if not claimed:
+                continue
+            await self._handle_claimed(tenant, message.id, message)
             handled += 1
         return handled
+
+    async def _handle_claimed(self, tenant: str, message_id: int, message: KfMessage) -> None:
+        try:
+            outcome = await self._handle(tenant, message)
+        except WeComError as exc:
+            outcome = Outcome("failed", "", f"WeCom errcode={exc.errcode} at {exc.path}")
+        except BaseException:
+            self._claimed.pop(message_id, None)
+            async with self._db.write() as s:  # let a retry of the event take it again
+                await repo.finish_message(s, message_id=message_id, status="pending",
+                                          route="", reason="", guide=None, now=self._clock())
+            raise
+        async with self._db.write() as s:
+            await repo.finish_message(s, message_id=message_id, status=outcome.status,
+                                      route=outcome.route, reason=outcome.reason,
+                                      guide=outcome.guide, now=self._clock())
+        log.info("kf message id=%s tenant=%s: %s %s", message_id, tenant, outcome.status,
+                 outcome.route or "-")
 
     async def _handle(self, tenant: str, message: KfMessage) -> Outcome:
         if message.origin == SERVICER:
@@ -245,7 +279,11 @@ class KfService:
         decision = await self.router.decide(Inbound(
             tenant=tenant, open_kfid=message.open_kfid, msgid=message.msgid, text=message.text,
             customer=writer.context))
-        return await self._act(tenant, message, writer.context, decision)
+        if decision.route != Route.OPT_OUT:
+            return await self._act(tenant, message, writer.context, decision)
+        done = await self.opt_outs.opt_out(tenant, writer, message.msgid)
+        outcome = await self._act(tenant, message, writer.context, decision)
+        return Outcome(outcome.status, outcome.route, f"{outcome.reason}; {done}", outcome.guide)
 
     async def _act(self, tenant: str, message: KfMessage, customer: CustomerContext,
                    decision: Decision) -> Outcome:

@@ -42,8 +42,14 @@ class ChannelService:
             raise ValidationFailed("campaign must be at most 64 characters")
         await self._tags.resolve(tenant, list(tags))
         async with self._db.write() as s:
+            known = await contacts_repo.get_guide(s, tenant=tenant, userid=guide)
+            if known is not None and not known.active:
+                # The address book says this member left or was disabled: a code for them
+                # would bring customers to nobody.
+                raise ValidationFailed(f"guide: {guide} is no longer an active member "
+                                       f"(WeCom status {known.wecom_status})")
             new = _New(
-                guide=await contacts_repo.get_guide(s, tenant=tenant, userid=guide) is None,
+                guide=known is None,
                 store=bool(store) and await contacts_repo.get_store(
                     s, tenant=tenant, store_id=store or "") is None)
             # The guide's store is set once WeCom accepted the code (a refusal changes nothing).

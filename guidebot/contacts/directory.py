@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -24,6 +25,7 @@ from guidebot.wecom.client import WeComClient
 log = logging.getLogger(__name__)
 
 NAME_WAIT_S = 3.0  # on an add the welcome waits for the name; WeCom's window is 20 s
+FIRST_SIGHT_RETRY_S = 60.0  # a failed first-sight read is not repeated within this
 # Not in FACTS §3.12 ([mem], WeCom's global error-code page): 60111 userid not found,
 # 60123 invalid department id. Treated as "this member / department does not exist".
 USER_NOT_FOUND = 60111
@@ -96,15 +98,36 @@ class DirectoryService:
         self._db = db
         self._client_for = client_for
         self._library = library
+        # First sight, per process: guides already read need no database read on each add;
+        # concurrent adds of a new guide share one user/get; a failed read is not repeated
+        # on every add of a burst (the naming job tries again).
+        self._settled: set[tuple[str, str]] = set()
+        self._reading: dict[tuple[str, str], asyncio.Task[str]] = {}
+        self._failed_at: dict[tuple[str, str], float] = {}
 
-    async def ensure_named(self, tenant: str, userid: str) -> str:
-        """The guide's name; read from the address book when the guide has none yet and was
+    async def ensure_named(self, tenant: str, userid: str) -> None:
+        """Read the guide's name from the address book when the guide has none yet and was
         never read (first sight). Never raises for WeCom: a failed or slow read leaves the
         name empty and the event that named the guide goes on (the naming job tries again).
         A guide read once is kept fresh by change_contact and the daily sync instead."""
+        key = (tenant, userid)
+        if key in self._settled:
+            return
+        failed_at = self._failed_at.get(key)
+        if failed_at is not None and time.monotonic() - failed_at < FIRST_SIGHT_RETRY_S:
+            return
+        reading = self._reading.get(key)
+        if reading is None:
+            reading = self._reading[key] = asyncio.create_task(self._first_sight(key))
+            reading.add_done_callback(lambda _: self._reading.pop(key, None))
+        await asyncio.shield(reading)
+
+    async def _first_sight(self, key: tuple[str, str]) -> str:
+        tenant, userid = key
         async with self._db.read() as s:
             guide = await contacts_repo.get_guide(s, tenant=tenant, userid=userid)
         if guide is not None and (guide.name or guide.directory_at is not None):
+            self._settled.add(key)
             return guide.name
         try:
             async with asyncio.timeout(NAME_WAIT_S):
@@ -112,7 +135,10 @@ class DirectoryService:
         except (WeComError, TimeoutError) as exc:
             log.warning("guide name not read tenant=%s guide=%s (%s %s)", tenant, userid,
                         type(exc).__name__, getattr(exc, "errcode", ""))
+            self._failed_at[key] = time.monotonic()
             return ""
+        self._settled.add(key)
+        self._failed_at.pop(key, None)
         return member.name if member else ""
 
     async def name_missing(self, tenant: str) -> int:

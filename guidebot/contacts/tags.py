@@ -5,12 +5,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import json
 import logging
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+from guidebot import events as ev
+from guidebot import inbox
 from guidebot.contacts.relations import Relation
 from guidebot.content.library import TagGroup
 from guidebot.db.engine import Database
@@ -113,7 +116,7 @@ class TagService:
         digest = hashlib.sha256("|".join(sorted(tag_ids)).encode()).hexdigest()[:16]
         key = f"mark_tag:{reason}:{guide}:{external_userid}:{digest}"
         payload = {"userid": guide, "external_userid": external_userid,
-                   "add_tag": list(tag_ids), "remove_tag": []}
+                   "add_tag": list(tag_ids), "remove_tag": [], "ref": key[:160]}
         outcome = await self._outbox.run(tenant=tenant, key=key[:160], kind="mark_tag",
                                          payload=payload, call=self._mark_call)
         return outcome.status
@@ -122,7 +125,7 @@ class TagService:
                    add: Sequence[str], remove: Sequence[str]) -> Outcome:
         """mark_tag with tag ids under the caller's key (once per key)."""
         payload = {"userid": guide, "external_userid": external_userid,
-                   "add_tag": list(add), "remove_tag": list(remove)}
+                   "add_tag": list(add), "remove_tag": list(remove), "ref": key[:160]}
         return await self._outbox.run(tenant=tenant, key=key[:160], kind="mark_tag",
                                       payload=payload, call=self._mark_call)
 
@@ -148,9 +151,10 @@ class TagService:
             raise ValidationFailed("give at least one tag to add or remove")
         add_ids = await self.resolve(tenant, list(add))
         remove_ids = await self.resolve(tenant, list(remove))
+        key = f"mark_tag:edit:{uuid.uuid4().hex}"
         payload = {"userid": guide, "external_userid": external_userid,
-                   "add_tag": add_ids, "remove_tag": remove_ids}
-        return await self._outbox.run(tenant=tenant, key=f"mark_tag:edit:{uuid.uuid4().hex}",
+                   "add_tag": add_ids, "remove_tag": remove_ids, "ref": key}
+        return await self._outbox.run(tenant=tenant, key=key,
                                       kind="mark_tag", payload=payload,
                                       call=self._mark_call)
 
@@ -261,12 +265,21 @@ class MarkTagCall:
         result = await self._client_for(tenant).mark_tag(
             userid=payload["userid"], external_userid=payload["external_userid"],
             add_tag=payload.get("add_tag", []), remove_tag=payload.get("remove_tag", []))
+        added = list(payload.get("add_tag", []))
         async with self._db.write() as s:
             await repo.add_customer_tags(s, tenant=tenant, guide=payload["userid"],
                                          external_userid=payload["external_userid"],
-                                         tag_ids=payload.get("add_tag", []))
+                                         tag_ids=added)
             if payload.get("remove_tag"):
                 await repo.remove_customer_tags(s, tenant=tenant, guide=payload["userid"],
                                                 external_userid=payload["external_userid"],
                                                 tag_ids=payload["remove_tag"])
+            if added:  # the SOP tag triggers hear of it once, with the mirror's commit
+                names = await repo.tag_names(s, tenant=tenant, tag_ids=added)
+                ref = str(payload.get("ref") or hashlib.sha256(
+                    json.dumps(payload, sort_keys=True).encode()).hexdigest())
+                await inbox.stage(s, key=f"tags_marked:{ref}", event=ev.TagsMarked(
+                    tenant=tenant, created_at=utcnow(), ref=ref,
+                    external_userid=payload["external_userid"], guide=payload["userid"],
+                    tags=tuple(names)))
         return result

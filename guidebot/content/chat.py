@@ -1,5 +1,5 @@
-"""Customer-chat content: replies/*.toml, faq/*.toml, chat/words.toml, chat/texts.toml and the
-chat keys of catalog.toml, validated with file and line."""
+"""Customer-chat content: replies/*.toml, faq/*.toml, chat/words.toml, chat/texts.toml,
+chat/opt_out.toml and the chat keys of catalog.toml, validated with file and line."""
 
 from __future__ import annotations
 
@@ -79,6 +79,7 @@ class ChatContent:
     replies: tuple[ReplyRule, ...]
     faqs: tuple[FaqEntry, ...]
     commands: Mapping[str, tuple[str, ...]]
+    opt_out_tag: str = ""  # chat/opt_out.toml: the tag an opted-out customer gets ("": none)
 
     def text(self, key: str, **values: object) -> str:
         return self.texts[key].format(**{k: str(v) for k, v in values.items()})
@@ -155,6 +156,20 @@ def _texts(path: Path, problems: list[Problem]) -> dict[str, str]:
             file.problem(line, f"{key}: unknown placeholder {{{name}}}")
         texts[key] = value.strip()
     return texts
+
+
+def _opt_out_tag(path: Path, problems: list[Problem]) -> str:
+    """chat/opt_out.toml: `tag`, the tag name (declared in tags.toml) or "" for none."""
+    file = _File(path, problems)
+    data = file.load() or {}
+    for key in data:
+        if key != "tag":
+            file.problem(line_of(file.source, key), f"unknown key {key!r}")
+    tag = data.get("tag", "")
+    if not isinstance(tag, str) or len(tag.strip()) > 30:
+        file.problem(line_of(file.source, "tag"), "tag must be a tag name (0-30 characters)")
+        return ""
+    return tag.strip()
 
 
 def _entries(folder: Path, table: str, problems: list[Problem],
@@ -266,6 +281,7 @@ def load_chat_content(root: Path, messages: set[str]) -> ChatContent:
     words = _words(chat_file(root, "words.toml"), problems)
     commands = _words(chat_file(root, "commands.toml"), problems, COMMANDS)
     texts = _texts(chat_file(root, "texts.toml"), problems)
+    opt_out_tag = _opt_out_tag(chat_file(root, "opt_out.toml"), problems)
     replies = _entries(root / "replies", "replies", problems, _reply(messages))
     faqs = _entries(root / "faq", "entries", problems, _faq)
     _unique(replies, "replies", problems, root / "replies")
@@ -273,4 +289,4 @@ def load_chat_content(root: Path, messages: set[str]) -> ChatContent:
     _catalog(root / "catalog.toml", problems)
     if problems:
         raise ContentInvalid(problems)
-    return ChatContent(words, texts, tuple(replies), tuple(faqs), commands)
+    return ChatContent(words, texts, tuple(replies), tuple(faqs), commands, opt_out_tag)

@@ -119,10 +119,23 @@ class Database:
 
 
 class PriorityLock:
-    """A FIFO lock per level in which lower levels go first (0 before 1 before 2)."""
+    """A lock with levels in which lower levels go first (0 before 1 before 2), FIFO within
+    a level, cancellation-safe.
+
+    A release wakes a batch of the first waiting level instead of handing ownership to one
+    waiter: a woken waiter takes the lock if it is free when it runs, else queues again at the
+    front. Inline SQLite writes (guidebot/db/inline.py) never suspend while they hold it, so
+    the woken batch runs its transactions one after another in a single turn of the event
+    loop. A strict hand-over would leave the lock idle for a whole turn of a busy loop (every
+    ready task first) between two writers: under a burst that idle time, not SQLite, bounded
+    the writes per second. New arrivals queue while woken waiters are pending."""
+
+    WAKE_BATCH = 64
 
     def __init__(self, levels: int = len(lanes.Lane)) -> None:
         self._held = False
+        self._woken = 0  # waiters told the lock was free that have not run yet
+        self._requeued = [0] * levels  # woken waiters put back in front since the last wake
         self._queues: list[collections.deque[asyncio.Future[None]]] = [
             collections.deque() for _ in range(levels)]
 
@@ -135,29 +148,51 @@ class PriorityLock:
             self._release()
 
     async def _acquire(self, level: int) -> None:
-        if not self._held and not any(self._queues):
+        if not self._held and not self._woken and not any(self._queues):
             self._held = True
             return
-        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         queue = self._queues[level]
-        queue.append(waiter)
-        try:
-            await waiter
-        except asyncio.CancelledError:
-            if waiter.done() and not waiter.cancelled():
-                self._release()  # handed over just as we were cancelled: pass it on
-            elif waiter in queue:
-                queue.remove(waiter)
-            raise
+        front = False
+        while True:
+            waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            if front:  # in the order they were woken
+                queue.insert(self._requeued[level], waiter)
+                self._requeued[level] += 1
+            else:
+                queue.append(waiter)
+            try:
+                await waiter
+            except asyncio.CancelledError:
+                if waiter.done() and not waiter.cancelled():
+                    self._woken -= 1
+                    self._wake()  # woken just as we were cancelled: pass the wake-up on
+                elif waiter in queue:
+                    queue.remove(waiter)
+                raise
+            self._woken -= 1
+            if not self._held:
+                self._held = True
+                return
+            front = True  # another woken waiter went first and is still in: keep our place
 
     def _release(self) -> None:
-        for queue in self._queues:
-            while queue:
+        self._held = False
+        self._wake()
+
+    def _wake(self) -> None:
+        if self._held:
+            return
+        for level, queue in enumerate(self._queues):
+            woken = 0
+            self._requeued[level] = 0
+            while queue and woken < self.WAKE_BATCH:
                 waiter = queue.popleft()
                 if not waiter.done():
-                    waiter.set_result(None)  # ownership passes directly; _held stays True
-                    return
-        self._held = False
+                    waiter.set_result(None)
+                    self._woken += 1
+                    woken += 1
+            if woken:
+                return
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

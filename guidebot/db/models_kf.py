@@ -65,3 +65,14 @@ class KfSession(SQLModel, table=True):
     last_customer_at: datetime = Field(sa_column=_utc())
     sent: int = 0
     updated_at: datetime = Field(default_factory=utcnow, sa_column=_utc())
+
+
+class OptOut(SQLModel, table=True):
+    """A customer who asked for no more messages (an opt-out word to 微信客服): no SOP enrolls
+    them from then on. `external_userid` is the contact's when the kf customer was matched."""
+
+    __tablename__ = "opt_outs"
+    tenant: str = Field(primary_key=True, max_length=32)
+    external_userid: str = Field(primary_key=True, max_length=128)
+    msgid: str = Field(max_length=128)  # the kf message that opted out
+    opted_out_at: datetime = Field(default_factory=utcnow, sa_column=_utc())

@@ -12,7 +12,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from guidebot.contacts.relations import Relation
 from guidebot.content.sop_spec import Audience, SopSpec
 from guidebot.db.engine import Database
+from guidebot.db.models_sop import SopEnrollment
 from guidebot.db.repo import contacts as contacts_repo
+from guidebot.db.repo import opt_outs
 from guidebot.db.repo import sop_bulk as bulk
 from guidebot.db.repo import sop_plan as repo
 from guidebot.db.repo import tags as tags_repo
@@ -66,6 +68,7 @@ class SopEngine:
                      at: datetime, store_id: str | None = None,
                      welcome: str = "") -> tuple[int | None, list[int]]:
         """Enroll once per (customer, guide, SOP): (enrollment id or None, welcome step ids).
+        A customer who opted out is never enrolled (None).
 
         `welcome` is the status of a leading welcome step: "queued" (it goes out now with the
         add's WelcomeCode) or a reason it cannot ("skipped: …").
@@ -75,6 +78,9 @@ class SopEngine:
             raise NotFound(f"SOP {sop_id!r} does not exist or is disabled")
         async with self._db.write() as s:
             await contacts_repo.ensure_customer(s, tenant=tenant, external_userid=external_userid)
+            if await opt_outs.opted_out(s, tenant=tenant, external_userid=external_userid):
+                log.info("not enrolled tenant=%s sop=%s: the customer opted out", tenant, sop_id)
+                return None, []
             return await self._enroll(s, tenant, current, external_userid, guide, at, store_id,
                                       welcome)
 
@@ -148,17 +154,26 @@ class SopEngine:
                    guide: str | None = None) -> int:
         """End the customer's enrollments whose SOP exits on `rule`; cancel pending steps."""
         currents = await self.specs(tenant)
+        return await self._end(tenant, external_userid, rule, lambda e: (
+            (guide is None or e.guide == guide) and e.sop_id in currents
+            and rule in currents[e.sop_id].spec.exits))
+
+    async def stop(self, tenant: str, external_userid: str, reason: str) -> int:
+        """End every enrollment of the customer whatever their SOP's exits (an opt-out);
+        cancel pending steps. Returns how many were ended."""
+        return await self._end(tenant, external_userid, reason, lambda e: True)
+
+    async def _end(self, tenant: str, external_userid: str, reason: str,
+                   which: Callable[[SopEnrollment], bool]) -> int:
         async with self._db.write() as s:
             found = await repo.customer_enrollments(s, tenant=tenant,
                                                     external_userid=external_userid)
-            ids = [e.id for e in found if e.id is not None
-                   and (guide is None or e.guide == guide) and e.sop_id in currents
-                   and rule in currents[e.sop_id].spec.exits]
-            await repo.end_enrollments(s, ids=ids, status="exited", reason=rule)
+            ids = [e.id for e in found if e.id is not None and which(e)]
+            await repo.end_enrollments(s, ids=ids, status="exited", reason=reason)
             cancelled = await repo.cancel_pending_steps(s, enrollment_ids=ids,
-                                                        reason=f"exit: {rule}")
+                                                        reason=f"exit: {reason}")
         if ids:
-            log.info("exit %s tenant=%s enrollments=%s steps cancelled=%s", rule, tenant,
+            log.info("exit %s tenant=%s enrollments=%s steps cancelled=%s", reason, tenant,
                      len(ids), cancelled)
         return len(ids)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
@@ -13,6 +14,7 @@ from guidebot.content.reload import library_is_newest
 from guidebot.content.sop_spec import Audience
 from guidebot.db.engine import Database
 from guidebot.db.repo import contacts as contacts_repo
+from guidebot.db.repo import opt_outs
 from guidebot.db.repo import sop_console as console_repo
 from guidebot.db.repo import sop_plan as plan_repo
 from guidebot.db.repo import sop_tasks as tasks_repo
@@ -30,6 +32,8 @@ from guidebot.sop.tracking import Tracker
 from guidebot.wecom.client import WeComClient
 
 log = logging.getLogger(__name__)
+
+VERSIONS_FRESH_S = 1.0
 
 
 class SopClock:
@@ -59,6 +63,10 @@ class SopService:
         self.tracker = Tracker(db, client_for, clock=lambda: self.clock())
         self.moments = MomentResults(db, client_for, clock=lambda: self.clock())
         self._synced: set[str] = set()
+        # The newest versions, read at most once a second per tenant: a burst's adds share
+        # one read. Versions written by this process are seen at once (the memo is dropped);
+        # those of another process within VERSIONS_FRESH_S.
+        self._fresh: dict[str, tuple[float, dict[str, versions.Current]]] = {}
 
     @property
     def clock(self) -> Callable[[], datetime]:
@@ -85,19 +93,33 @@ class SopService:
         the newest ones."""
         if tenant not in self._synced and await library_is_newest(self._library):
             self._synced.add(tenant)
+            self._fresh.pop(tenant, None)
             return await versions.sync(self._db, tenant, self._library.sops)
-        return await versions.current(self._db, tenant)
+        memo = self._fresh.get(tenant)
+        if memo is not None and time.monotonic() - memo[0] < VERSIONS_FRESH_S:
+            return memo[1]
+        found = await versions.current(self._db, tenant)
+        self._fresh[tenant] = (time.monotonic(), found)
+        return found
+
+    def forget_versions(self, tenant: str) -> None:
+        """A version was written (e.g. an SOP enabled or disabled): read them again."""
+        self._fresh.pop(tenant, None)
 
     async def enroll_one(self, tenant: str, sop_id: str, *, external_userid: str,
                          guide: str) -> tuple[int | None, bool]:
         """Manual enrolment of one customer of a guide, both of this tenant (else NotFound
-        naming the field, and nothing written): (enrollment id, whether it is new)."""
+        naming the field, and nothing written), who has not opted out (else ValidationFailed):
+        (enrollment id, whether it is new)."""
         async with self._db.read() as s:
             if await contacts_repo.get_customer(s, tenant=tenant,
                                                 external_userid=external_userid) is None:
                 raise NotFound(f"external_userid: no customer {external_userid} in this tenant")
             if await contacts_repo.get_guide(s, tenant=tenant, userid=guide) is None:
                 raise NotFound(f"guide: no guide {guide} in this tenant")
+            if await opt_outs.opted_out(s, tenant=tenant, external_userid=external_userid):
+                raise ValidationFailed(f"external_userid: {external_userid} opted out of "
+                                       "messages; no SOP enrolls them")
         await self.ready(tenant)
         with _about_sop():
             enrollment_id, created = await self.engine.manual(tenant, sop_id, external_userid,
@@ -125,8 +147,9 @@ class SopService:
         async with self._db.write() as s:
             await console_repo.switch(s, tenant=tenant, sop_id=sop_id, on=on,
                                       operator=operator[:64], now=utcnow())
+        self.forget_versions(tenant)  # this process sees the switch at once; others in 1 s
         log.info("sop %s tenant=%s switched %s", sop_id, tenant, "on" if on else "off")
-        return (await versions.current(self._db, tenant))[sop_id].enabled
+        return (await self.ready(tenant))[sop_id].enabled
 
     async def conversion(self, tenant: str) -> dict[tuple[str, int], dict[str, int]]:
         """Per SOP step: sent, confirmed, clicks, orders and GMV (repo/sop_console.py)."""
@@ -137,6 +160,7 @@ class SopService:
         """The library was reloaded: record new versions for every tenant now, so an edit
         applies to every step not yet materialised."""
         self._synced.clear()
+        self._fresh.clear()
         for tenant in self._settings.tenants:
             await self.ready(tenant)
 

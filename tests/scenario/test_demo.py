@@ -27,6 +27,18 @@ def test_demo_story(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert out.count("exclusive guide: ") == 6
     assert "欢迎来到双11专场" in out and "静安嘉里中心店的导购李娜" in out
     assert "send_welcome_msg ×7" in out and "mark_tag ×7" in out
+    # the chat chapter, without an LLM: price and card at night, handoff, guide commands
+    chat = out[out.index("Chat (微信客服"):]
+    assert ("张晓雨 writes: 丝绒哑光口红多少钱？\n"
+            "    guidebot replies: 丝绒哑光口红 #01 正红 的价格是 ¥299。") in chat
+    assert "miniprogram card: 丝绒哑光口红 #01 正红 → pages/goods/detail.html?id=1001 " \
+           "(tracked for lina)" in chat
+    assert "kf/service_state/trans → state 3, servicer lina\n    lina's app message: 张晓雨 " \
+           in chat
+    assert "lina writes to the guidebot app: 业绩\n    " in chat and "佣金 ¥41.89（1 单" in chat
+    suggestions = chat[chat.index("建议 口红多少钱"):]
+    assert "1. 丝绒哑光口红 #01 正红 的价格是 ¥299" in suggestions and "2. 支持。" in suggestions
+    assert "the session is now with lina (state 3)" in chat
     assert (tmp_path / "demo.db").exists()
 
 

@@ -144,6 +144,11 @@ async def test_change_contact_renames_and_a_leaver_stays_inactive(book: Stack) -
     assert (listed["ahui"]["active"], listed["ahui"]["name"]) == (False, "陈阿辉")
     assert (listed["xiaomei"]["active"], listed["xiaomei"]["name"]) == (False, "林小美")
     assert await names(book, "qing") == {"qing": ("王小青", "西溪店")}
+    before = len(book.calls("externalcontact/add_contact_way"))
+    status, body = await book.admin("/channels", method="POST", json={"guide": "ahui"})
+    assert status == 400 and body["field"] == "guide", body  # a leaver gets no code
+    assert "no longer an active member" in body["reason"]
+    assert len(book.calls("externalcontact/add_contact_way")) == before
     rows = await book.inbox_rows()
     assert {r.outcome for r in rows} == {"on_directory_changed"}
 
@@ -177,12 +182,13 @@ async def test_first_sight_names_a_guide_whose_read_failed(book: Stack) -> None:
     assert await names(book, "newbie") == {"newbie": ("赵新", "南京德基店")}
     assert "我是南京德基店的导购赵新" in await welcome_text(book, "newbie")
     before = len(book.calls("user/get"))
-    assert await services.directory.ensure_named("acme", "newbie") == "赵新"
+    await services.directory.ensure_named("acme", "newbie")
     assert len(book.calls("user/get")) == before  # named guides are not read again
     await book.sandbox.simulate_add_contact("acme", userid="nameless")  # not in the book
     await book.runtime.drain()
-    assert await services.directory.ensure_named("acme", "nameless") == ""
-    assert await services.directory.ensure_named("acme", "nameless") == ""
+    await services.directory.ensure_named("acme", "nameless")
+    await services.directory.ensure_named("acme", "nameless")
+    assert (await guides(book))["nameless"]["name"] == ""
     assert len(book.calls("user/get")) == before + 1  # read once, not on every add
 
 

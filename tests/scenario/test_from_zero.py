@@ -128,3 +128,33 @@ def test_database_errors_are_one_line_naming_the_source(tmp_path: Path) -> None:
     checked = run(["check", "--config", str(config)], tmp_path, env)
     assert checked.returncode == 1
     assert f"database error ([database] url in {config}: " in checked.stderr
+
+
+def test_serve_no_migrate_waits_for_the_schema_then_says_what_to_do(tmp_path: Path) -> None:
+    """`serve --no-migrate` on a database nobody migrated waits (another process may be
+    migrating it), then exits with one line naming the command, not a driver error."""
+    done = run(["init", "--dir", str(tmp_path), "--tenant", "acme", "--corp-id", "wwacme0001",
+                "--agent-id", "1000002"], tmp_path)
+    assert done.returncode == 0, done.stderr
+    config = tmp_path / "config.toml"
+    failed = run(["--config", str(config), "serve", "--no-migrate", "--schema-wait", "1",
+                  "--port", str(free_port())], tmp_path, clean_env(**SECRETS))
+    assert failed.returncode == 2
+    assert failed.stderr.strip().splitlines() == [
+        "error: the database schema is never migrated and --no-migrate was given: run "
+        "`guidebot db upgrade` (or start one process without --no-migrate)"]
+
+
+def test_channel_create_refuses_what_the_api_refuses(tmp_path: Path) -> None:
+    done = run(["init", "--dir", str(tmp_path), "--tenant", "acme", "--corp-id", "wwacme0001",
+                "--agent-id", "1000002"], tmp_path)
+    assert done.returncode == 0, done.stderr
+    config = str(tmp_path / "config.toml")
+    for option, value in (("--guide", "李娜 <script>"), ("--guide", "x" * 65),
+                          ("--campaign", "c" * 65)):
+        args = ["--config", config, "channel", "create", "--tenant", "acme", "--guide", "lina",
+                option, value]
+        failed = run(args, tmp_path, clean_env(**SECRETS))
+        assert failed.returncode == 2, failed.stderr
+        assert failed.stderr.startswith(f"error: {option}: "), failed.stderr
+        assert len(failed.stderr.strip().splitlines()) == 1, failed.stderr

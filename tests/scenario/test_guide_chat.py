@@ -13,20 +13,17 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from guidebot.db.repo import sop_tasks as tasks_repo
-from tests.support.chat import TIMEOUT_S, start_llm
+from tests.support.chat import start_llm_stack
 from tests.support.commerce import paid, post_settled
 from tests.support.llm_server import FakeLlm
-from tests.support.stack import Stack, start_stack
+from tests.support.stack import Stack
 
 _ids = itertools.count(1)
 
 
 @pytest.fixture
 async def llm_stack(aiohttp_server, tmp_path: Path, db_url: str):  # type: ignore[no-untyped-def]
-    fake, url = await start_llm(aiohttp_server)
-    extra = (f'\n[llm]\nbase_url = "{url}"\nmodel = "local-test"\napi_key = "sk-local"\n'
-             f"timeout_s = {TIMEOUT_S}\n")
-    s = await start_stack(aiohttp_server, tmp_path, db_url, config_extra=extra)
+    s, fake = await start_llm_stack(aiohttp_server, tmp_path, db_url)
     s.fake_llm = fake  # type: ignore[attr-defined]
     yield s
     await s.http.close()

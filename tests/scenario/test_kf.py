@@ -356,12 +356,21 @@ async def test_a_catalog_card_is_tracked_for_the_exclusive_guide(
         await stack.http.close()
 
 
-async def test_without_a_card_picture_the_text_goes_alone(stack: Stack) -> None:
-    use_router(stack)
-    await customer_writes(stack, "wmKFcard0001", "精华液")
-    assert [c["body"]["msgtype"] for c in stack.calls("kf/send_msg")] == ["text"]
-    [row] = await kf_rows(stack, "wmKFcard0001")
-    assert row.status == "replied" and "no picture in messages/kf_card.toml" in row.reason
+async def test_without_a_card_picture_the_text_goes_alone(
+        aiohttp_server: Any, tmp_path: Path, db_url: str) -> None:
+    from tests.support.stack import library_copy
+
+    no_picture = "# a kf_card without its miniprogram picture\ntext = \"商品\"\n"
+    library = library_copy(tmp_path, {"messages/kf_card.toml": no_picture})
+    stack = await start_stack(aiohttp_server, tmp_path, db_url, library=library)
+    try:
+        use_router(stack)
+        await customer_writes(stack, "wmKFcard0001", "精华液")
+        assert [c["body"]["msgtype"] for c in stack.calls("kf/send_msg")] == ["text"]
+        [row] = await kf_rows(stack, "wmKFcard0001")
+        assert row.status == "replied" and "no picture in messages/kf_card.toml" in row.reason
+    finally:
+        await stack.http.close()
 
 
 async def test_a_message_claimed_by_a_dead_process_is_taken_over(stack: Stack) -> None:
@@ -469,3 +478,25 @@ async def test_handoff_falls_back_to_a_guide_of_the_same_store(stack: Stack) -> 
     assert card["userid"] == "mei" and card["content"]["description"] == SUMMARY
     [row] = await kf_rows(stack, customer)
     assert (row.status, row.guide) == ("handoff", "mei")
+
+
+async def test_a_burst_of_customers_is_answered_once_each(stack: Stack) -> None:
+    """Twelve customers write at once and their callbacks arrive together: every message is
+    answered exactly once (each process claims a message once; callbacks a complete read
+    covered skip their own read), and nothing is left open."""
+    import asyncio
+
+    from guidebot.sandbox import kfsim
+
+    use_router(stack)
+    customers = [f"wmKFburst{n:03d}" for n in range(12)]
+    for customer in customers:
+        await customer_writes(stack, customer, "在吗", deliver=False, drain=False)
+    await asyncio.gather(*(kfsim.notify(stack.sandbox, "acme", KFID) for _ in customers))
+    await stack.runtime.drain()
+    for customer in customers:
+        assert sent_texts(stack, customer) == [REPLY], customer
+    rows = await kf_rows(stack)
+    assert sorted(r.external_userid for r in rows) == customers
+    assert {(r.status, r.route) for r in rows} == {("replied", "reply")}
+    assert 1 <= len(stack.calls("kf/sync_msg")) <= len(customers)

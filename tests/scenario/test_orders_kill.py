@@ -10,10 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -30,9 +26,9 @@ from guidebot.db.models_commerce import LedgerEntry, Order
 from guidebot.db.models_sop import SopEnrollment
 from guidebot.sandbox import create_sandbox_app
 from guidebot.settings import load_settings
-from tests.scenario.test_sop_two_processes import _free_port, _healthy
 from tests.support.commerce import paid
-from tests.support.stack import ROOT, library_copy
+from tests.support.processes import Served, free_port, serve, write_config
+from tests.support.stack import library_copy
 
 HANG_GUARD_S = 60  # how long to wait before giving up, not a timing assertion
 CUSTOMER, ORDER_NO = "wmKILL0001", "O-KILL-1"
@@ -54,34 +50,6 @@ at = "+2d"
 channel = "guide_task"
 message = "sop_care_tips"
 """
-
-CONFIG = """
-content_library = "{library}"
-
-[server]
-public_url = "http://127.0.0.1:{port}"
-
-[database]
-url = "{db_url}"
-
-[tenants.acme]
-corp_id = "wwacme5823bf96d3bd"
-agent_id = 1000002
-token = "QDG6eK"
-encoding_aes_key = "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C"
-secret = "acme-secret-for-tests"
-admin_token = "acme-admin-token"
-order_secret = "acme-order-secret"
-api_base = "{api_base}"
-"""
-
-
-def _serve(config: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "guidebot", "--log-level", "INFO", "serve", "--config",
-         str(config), "--host", "127.0.0.1", "--port", str(port), "--no-migrate"],
-        cwd=ROOT, stdout=log.open("wb"), stderr=subprocess.STDOUT)
-
 
 async def _until(check: Any, what: str, logs: list[Path]) -> None:
     deadline = time.monotonic() + HANG_GUARD_S
@@ -117,25 +85,24 @@ async def test_sigkill_between_order_commit_and_event_handling_exits_once(
     postgres = not db_url.startswith("sqlite")
     await upgrade_async(db_url)
     library = library_copy(tmp_path, {"sops/kill_exit.toml": SOP})
-    port = _free_port()
+    port = free_port()
     bootstrap = tmp_path / "bootstrap.toml"  # the sandbox needs the tenants before its URL
-    bootstrap.write_text(CONFIG.format(library=library, db_url=db_url, api_base="http://x/",
-                                       port=port), encoding="utf-8")
+    base = f"http://127.0.0.1:{port}"
+    write_config(bootstrap, db_url=db_url, api_base="http://x/", public_url=base,
+                 library=library)
     sandbox_app = create_sandbox_app(load_settings(bootstrap))
     sandbox_server = await aiohttp_server(sandbox_app)
     config = tmp_path / "config.toml"
-    config.write_text(CONFIG.format(library=library, db_url=db_url, port=port,
-                                    api_base=sandbox_server.make_url("/cgi-bin/")),
-                      encoding="utf-8")
+    write_config(config, db_url=db_url, api_base=str(sandbox_server.make_url("/cgi-bin/")),
+                 public_url=base, library=library)
     logs = [tmp_path / "first.log", tmp_path / "second.log"]
     db = Database(db_url)
-    base = f"http://127.0.0.1:{port}"
     admin = {"Authorization": "Bearer acme-admin-token"}
-    first = _serve(config, port, logs[0])
-    second: subprocess.Popen[bytes] | None = None
+    first = serve(config, port, logs[0], migrate=False)
+    second: Served | None = None
     try:
         async with aiohttp.ClientSession() as http:
-            await _healthy(http, port, first, logs[0])
+            await first.healthy(http)
             async with http.post(sandbox_server.make_url("/_sandbox/acme/simulate/add_contact"),
                                  json={"userid": "lina", "external_userid": CUSTOMER}) as resp:
                 assert resp.status == 200, await resp.text()
@@ -163,16 +130,15 @@ async def test_sigkill_between_order_commit_and_event_handling_exits_once(
                         HEADER: sign("acme-order-secret", raw)}) as resp:
                     assert resp.status == 202, await resp.text()
                 await _until(lambda: _committed(db), "order committed with its event", logs)
-                os.kill(first.pid, signal.SIGKILL)
-                first.wait()
+                first.kill()
                 if postgres:
                     [item] = await _paid_items(db)
                     assert item.processed_at is None  # pinned: committed, not yet handled
                     assert (await _enrollment(db)).status == "active"  # type: ignore[union-attr]
                     await lock.rollback()
 
-            second = _serve(config, port, logs[1])
-            await _healthy(http, port, second, logs[1])
+            second = serve(config, port, logs[1], migrate=False)
+            await second.healthy(http)
 
             async def handled() -> bool:
                 items = await _paid_items(db)
@@ -181,9 +147,8 @@ async def test_sigkill_between_order_commit_and_event_handling_exits_once(
             await _until(handled, "OrderPaid handled after the restart", logs)
     finally:
         for process in (first, second):
-            if process is not None and process.poll() is None:
-                process.terminate()
-                process.wait(timeout=10)
+            if process is not None:
+                process.stop()
     [item] = await _paid_items(db)
     assert item.outcome == "on_order_paid"
     exited = await _enrollment(db)

@@ -102,12 +102,13 @@ async def test_two_processes_on_postgresql_share_a_burst_each_welcome_once(
     sandbox, sandbox_url, config = await _sandbox(aiohttp_server, tmp_path, url,
                                                   f"http://127.0.0.1:{ports[0]}")
     tenant = load_settings(config).tenant("acme")
-    servers = [serve(config, ports[0], tmp_path / "a.log")]
+    # Started together: the second waits for the first to migrate (--no-migrate).
+    servers = [serve(config, ports[0], tmp_path / "a.log"),
+               serve(config, ports[1], tmp_path / "b.log", migrate=False)]
     burst = 300
     try:
         async with aiohttp.ClientSession() as http:
-            await servers[0].healthy(http)  # migrated: the second process only checks the schema
-            servers.append(serve(config, ports[1], tmp_path / "b.log", migrate=False))
+            await servers[0].healthy(http)
             await servers[1].healthy(http)
 
             async def add(i: int) -> str:

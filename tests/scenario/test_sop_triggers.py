@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
+from sqlalchemy import select
+
+from guidebot.db.models import InboxItem
 from guidebot.db.repo import sop_plan
+from guidebot.events import TagsMarked, decode_internal
 from tests.support.stack import Stack
 from tests.support.wecom import contact_event_xml
 
@@ -44,6 +49,47 @@ async def test_tag_added_enrolls_and_another_tag_exits(stack: Stack) -> None:
     enrollment = await _enrollment(stack, "dormant_winback", customer, "lina")
     assert enrollment.status == "exited"  # type: ignore[attr-defined]
     assert enrollment.reason == "tag_added:复购客"  # type: ignore[attr-defined]
+
+
+async def _tags_marked(stack: Stack) -> list[tuple[TagsMarked, str | None]]:
+    async with stack.runtime.services.db.read() as s:
+        rows = list((await s.execute(select(InboxItem))).scalars())
+    found = []
+    for row in rows:
+        if row.payload.startswith('{"internal":') \
+                and json.loads(row.payload)["internal"] == "TagsMarked":
+            event = decode_internal(row.payload)
+            assert isinstance(event, TagsMarked)
+            found.append((event, row.outcome))
+    return found
+
+
+async def test_an_api_tag_edit_is_an_inbox_event_handled_at_once_and_once(stack: Stack) -> None:
+    """A tag guidebot marks raises no WeCom callback: the mirror's commit stages an internal
+    TagsMarked event, which the inbox processor hands to the SOP triggers without waiting
+    for the tag scan; the mark run again (an outbox retry) stages nothing new."""
+    customer = await _customer(stack, "lina", "S01", "周密")
+    before = len(await _tags_marked(stack))  # the channel code's own tag (门店扫码)
+    status, _ = await stack.admin(f"/customers/{customer}/tags", method="POST",
+                                  json={"guide": "lina", "add": ["沉睡客"]})
+    assert status == 200
+    await stack.runtime.drain()  # no sop.singletons(): the scan does not run
+    enrollment = await _enrollment(stack, "dormant_winback", customer, "lina")
+    assert enrollment is not None and enrollment.status == "active"  # type: ignore[attr-defined]
+    marked = await _tags_marked(stack)
+    assert len(marked) == before + 1
+    event, outcome = marked[-1]
+    assert (event.external_userid, event.guide, event.tags) == (customer, "lina", ("沉睡客",))
+    assert outcome == "on_tags_marked"  # the handler that took it
+
+    tags = stack.runtime.services.tags
+    call = tags.executors()["mark_tag"]
+    tag_id = (await tags.resolve("acme", ["沉睡客"]))[0]
+    payload = {"userid": "lina", "external_userid": customer, "add_tag": [tag_id],
+               "remove_tag": [], "ref": event.ref}
+    await call("acme", payload)  # the same mark again, as a retry would
+    await stack.runtime.drain()
+    assert len(await _tags_marked(stack)) == before + 1
 
 
 async def test_customer_deleting_the_guide_exits_and_cancels(stack: Stack) -> None:

@@ -6,9 +6,6 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import socket
-import subprocess
-import sys
 import time
 from collections import Counter
 from datetime import timedelta
@@ -29,10 +26,12 @@ from guidebot.sandbox import SANDBOX_KEY, create_sandbox_app
 from guidebot.settings import load_settings
 from guidebot.sop import versions
 from tests.conftest import PG_ENV
+from tests.support.processes import Served, free_port, serve, write_config
 from tests.support.stack import ROOT, reset_postgres
 
 CUSTOMERS, GUIDES = 10_000, 400  # 400 tasks: more than one pass of either process claims
 HANG_GUARD_S = 120  # not a timing assertion: only how long to wait before giving up
+NOWHERE = "http://127.0.0.1:9"  # public_url: nothing here calls back
 
 SOP = """
 id = "pair"
@@ -49,53 +48,8 @@ channel = "guide_task"
 message = "sop_care_tips"
 """
 
-CONFIG = """
-content_library = "{library}"
-
-[server]
-public_url = "http://127.0.0.1:9"
-
-[database]
-url = "{db_url}"
-
-[tenants.acme]
-corp_id = "wwacme5823bf96d3bd"
-agent_id = 1000002
-token = "QDG6eK"
-encoding_aes_key = "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C"
-secret = "acme-secret-for-tests"
-admin_token = "acme-admin-token"
-api_base = "{api_base}"
-
-[tenants.acme.quotas]
-api_calls_per_min = 100000
-"""
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _customer(i: int) -> tuple[str, str]:
     return f"wmPAIR{i:06d}", f"guide{i % GUIDES:03d}"
-
-
-async def _healthy(http: aiohttp.ClientSession, port: int, process: subprocess.Popen[bytes],
-                   log: Path) -> None:
-    deadline = time.monotonic() + HANG_GUARD_S
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"guidebot exited {process.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            async with http.get(f"http://127.0.0.1:{port}/healthz") as resp:
-                if resp.status == 200:
-                    return
-        except aiohttp.ClientError:
-            pass
-        await asyncio.sleep(0.2)
-    pytest.fail(f"guidebot on port {port} never became healthy:\n{log.read_text()[-3000:]}")
 
 
 async def _enroll(db: Database, library: Path) -> None:
@@ -135,18 +89,17 @@ async def test_two_guidebot_processes_deliver_10000_due_steps_exactly_once(
     shutil.copytree(ROOT / "content_library", library)
     (library / "sops" / "pair.toml").write_text(SOP, encoding="utf-8")
     bootstrap = tmp_path / "bootstrap.toml"  # the sandbox needs the tenants before its URL
-    bootstrap.write_text(CONFIG.format(library=library, db_url=url, api_base="http://x/"),
-                         encoding="utf-8")
+    write_config(bootstrap, db_url=url, api_base="http://x/", public_url=NOWHERE,
+                 library=library)
     sandbox_app = create_sandbox_app(load_settings(bootstrap))
     sandbox_server = await aiohttp_server(sandbox_app)
     sandbox = sandbox_app[SANDBOX_KEY]
     config = tmp_path / "config.toml"
-    config.write_text(CONFIG.format(library=library, db_url=url,
-                                    api_base=sandbox_server.make_url("/cgi-bin/")),
-                      encoding="utf-8")
+    write_config(config, db_url=url, api_base=str(sandbox_server.make_url("/cgi-bin/")),
+                 public_url=NOWHERE, library=library)
 
     db = Database(url)
-    processes: list[subprocess.Popen[bytes]] = []
+    processes: list[Served] = []
     logs = [tmp_path / f"guidebot{n}.log" for n in (1, 2)]
     async with aiohttp.ClientSession() as http:
         follows = [dict(zip(("external_userid", "userid"), _customer(i), strict=True))
@@ -155,15 +108,11 @@ async def test_two_guidebot_processes_deliver_10000_due_steps_exactly_once(
                              json={"follows": follows}) as resp:
             assert resp.status == 200, await resp.text()
         try:
-            ports = [_free_port(), _free_port()]
+            ports = [free_port(), free_port()]
             for port, log in zip(ports, logs, strict=True):
-                processes.append(subprocess.Popen(
-                    [sys.executable, "-m", "guidebot", "--log-level", "INFO", "serve",
-                     "--config", str(config), "--host", "127.0.0.1", "--port", str(port),
-                     "--no-migrate"], cwd=ROOT, stdout=log.open("wb"),
-                    stderr=subprocess.STDOUT))
-            for port, process, log in zip(ports, processes, logs, strict=True):
-                await _healthy(http, port, process, log)
+                processes.append(serve(config, port, log, migrate=False))
+            for process in processes:
+                await process.healthy(http)
             await _enroll(db, library)  # both processes' dispatch jobs now race for them
             deadline = time.monotonic() + HANG_GUARD_S
             while not await _settled(db):
@@ -174,13 +123,7 @@ async def test_two_guidebot_processes_deliver_10000_due_steps_exactly_once(
             await asyncio.sleep(3)  # a further dispatch pass in each process: nothing more
         finally:
             for process in processes:
-                process.terminate()
-            for process in processes:
-                try:
-                    process.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
+                process.stop()
 
     sends = sandbox.calls("acme", "externalcontact/add_msg_template")
     received = Counter(e for call in sends for e in call["body"]["external_userid"])

@@ -8,6 +8,7 @@ from typing import Any
 from guidebot.chat.routing import ChatRouter, load_router
 from guidebot.settings import LlmSettings
 from tests.support.llm_server import FakeLlm
+from tests.support.stack import Stack, start_stack
 
 ROOT = Path(__file__).resolve().parents[2]
 LIBRARY = ROOT / "content_library"
@@ -27,3 +28,12 @@ async def start_llm(aiohttp_server: Any) -> tuple[FakeLlm, str]:
     fake = FakeLlm()
     server = await aiohttp_server(fake.app())
     return fake, str(server.make_url("/v1"))
+
+
+async def start_llm_stack(aiohttp_server: Any, tmp_path: Path, db_url: str, *,
+                          timeout_s: float = TIMEOUT_S) -> tuple[Stack, FakeLlm]:
+    """The stack with `[llm]` at a local OpenAI-compatible server (the real openai client)."""
+    fake, url = await start_llm(aiohttp_server)
+    extra = (f'\n[llm]\nbase_url = "{url}"\nmodel = "local-test"\napi_key = "sk-local"\n'
+             f"timeout_s = {timeout_s}\n")
+    return await start_stack(aiohttp_server, tmp_path, db_url, config_extra=extra), fake

@@ -83,3 +83,19 @@ def test_the_shipped_chat_content_loads() -> None:
     content = load_chat_content(root, set(load_library(root).messages))
     assert len(content.faqs) >= 8 and len(content.replies) >= 4
     assert {"tasks", "customer", "share", "sales", "scripts", "suggest"} == set(content.commands)
+    # the opt-out tag is declared in tags.toml, so guidebot creates it in WeCom
+    assert content.opt_out_tag == "已退订"
+    assert any(content.opt_out_tag in g.tags for g in load_library(root).tag_groups)
+
+
+def test_opt_out_toml_is_checked(tmp_path: Path) -> None:
+    bad = '# the opt-out tag\ntag = ["已退订"]\nlabel = "x"\n'
+    library = library_copy(tmp_path, {"chat/opt_out.toml": bad})
+    with pytest.raises(ContentInvalid) as caught:
+        load_chat_content(library, set(load_library(library).messages))
+    assert sorted(str(p).replace(str(library) + "/", "") for p in caught.value.problems) == [
+        "chat/opt_out.toml:2: tag must be a tag name (0-30 characters)",
+        "chat/opt_out.toml:3: unknown key 'label'",
+    ]
+    (library / "chat" / "opt_out.toml").write_text('tag = ""\n', encoding="utf-8")
+    assert load_chat_content(library, set(load_library(library).messages)).opt_out_tag == ""

@@ -80,3 +80,24 @@ async def test_three_lanes_acks_then_urgent_work_then_follow_ups() -> None:
         await asyncio.sleep(0.01)
     await asyncio.gather(*tasks)
     assert order == ["ack1", "now1", "now2", "later1", "later2"]
+
+
+async def test_a_release_lets_waiters_that_do_not_suspend_all_go_in_one_loop_turn() -> None:
+    """Inline SQLite writes never suspend while they hold the lock: after a release a batch
+    of them runs back to back, instead of one per turn of the event loop."""
+    lock, entered = PriorityLock(), []
+
+    async def take(i: int) -> None:
+        async with lock.hold():
+            entered.append(i)  # no await while held
+
+    async with lock.hold():
+        tasks = [asyncio.create_task(take(i)) for i in range(50)]
+        await asyncio.sleep(0.01)  # all queued
+    turns = 0
+    while len(entered) < 50 and turns < 50:
+        await asyncio.sleep(0)
+        turns += 1
+    assert entered == list(range(50))  # FIFO kept
+    assert turns <= 3  # a strict hand-over needs one turn per waiter: 50
+    await asyncio.gather(*tasks)

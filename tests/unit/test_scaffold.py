@@ -32,7 +32,9 @@ def test_written_config_and_library_load(tmp_path: Path, monkeypatch: pytest.Mon
     assert settings.database_url == f"sqlite+aiosqlite:///{tmp_path / 'guidebot.db'}"
     library = load_library(settings.content_library)
     assert set(library.messages) == {"welcome_default"}
-    assert (library.sops, library.drops, library.tag_groups) == ({}, {}, ())
+    assert (library.sops, library.drops) == ({}, {})
+    # only the tag the shipped chat/opt_out.toml gives customers who opt out
+    assert [(g.name, g.tags) for g in library.tag_groups] == [("消息偏好", ("已退订",))]
     assert load_catalog(settings.content_library).products == {}
 
 

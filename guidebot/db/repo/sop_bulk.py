@@ -390,7 +390,8 @@ async def enroll_audience(session: AsyncSession, *, tenant: str, sop_id: str, ve
         "f.guide, g.store_id, :at, 'active', '', :version, :first, :next_at, NULL, '', 0, "
         ":at, :at FROM follows f "
         "LEFT JOIN guides g ON g.tenant = f.tenant AND g.userid = f.guide "
-        "WHERE f.tenant = :tenant AND f.status = 'active'"
+        "WHERE f.tenant = :tenant AND f.status = 'active' AND NOT EXISTS (SELECT 1 FROM "
+        "opt_outs o WHERE o.tenant = f.tenant AND o.external_userid = f.external_userid)"
         + "".join(f" AND {w}" for w in where)
         # in customer order: the enrollment indexes lead with the customer, so they fill in
         # order instead of at random

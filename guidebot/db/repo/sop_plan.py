@@ -28,6 +28,29 @@ async def latest_versions(session: AsyncSession, *, tenant: str) -> dict[str, So
     return {v.sop_id: v for v in (await session.execute(stmt)).scalars()}
 
 
+async def newest_version_heads(session: AsyncSession, *, tenant: str
+                               ) -> dict[str, tuple[int, str, bool]]:
+    """sop_id → (version, digest, enabled) of each SOP's newest version, without the spec
+    text (a version never changes: callers keep the parsed spec by its digest)."""
+    newest = (select(SopVersion.sop_id, func.max(SopVersion.version).label("v"))
+              .where(SopVersion.tenant == tenant).group_by(SopVersion.sop_id).subquery())
+    stmt = (select(SopVersion.sop_id, SopVersion.version, SopVersion.digest,  # type: ignore[call-overload]
+                   SopVersion.enabled)
+            .join(newest, (SopVersion.sop_id == newest.c.sop_id)
+                  & (SopVersion.version == newest.c.v))
+            .where(SopVersion.tenant == tenant))
+    return {row[0]: (row[1], row[2], bool(row[3]))
+            for row in (await session.execute(stmt)).all()}
+
+
+async def version_spec(session: AsyncSession, *, tenant: str, sop_id: str,
+                       version: int) -> str | None:
+    stmt = select(SopVersion.spec).where(SopVersion.tenant == tenant,  # type: ignore[call-overload]
+                                         SopVersion.sop_id == sop_id,
+                                         SopVersion.version == version)
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
 async def get_version(session: AsyncSession, *, tenant: str, sop_id: str,
                       version: int) -> SopVersion | None:
     return await session.get(SopVersion, (tenant, sop_id, version))

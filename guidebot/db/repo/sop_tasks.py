@@ -169,12 +169,16 @@ async def task_counts(session: AsyncSession, *, tenant: str) -> dict[str, int]:
 
 
 async def audience(session: AsyncSession, *, tenant: str) -> list[tuple[str, str | None, str]]:
-    """(guide, guide's store, customer) for every active relation of the tenant."""
+    """(guide, guide's store, customer) for every active relation of the tenant whose
+    customer has not opted out."""
     from guidebot.db.models import Follow, Guide
+    from guidebot.db.models_kf import OptOut
 
+    opted_out = select(OptOut.external_userid).where(
+        OptOut.tenant == Follow.tenant, OptOut.external_userid == Follow.external_userid)
     stmt = (select(Follow.guide, Guide.store_id, Follow.external_userid)
             .outerjoin(Guide, (Guide.tenant == Follow.tenant) & (Guide.userid == Follow.guide))
-            .where(Follow.tenant == tenant, Follow.status == "active")
+            .where(Follow.tenant == tenant, Follow.status == "active", ~opted_out.exists())
             .order_by(Follow.guide, Follow.external_userid))  # type: ignore[arg-type]
     return [tuple(r) for r in (await session.execute(stmt)).all()]  # type: ignore[misc]
 

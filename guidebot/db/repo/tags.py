@@ -45,6 +45,15 @@ async def remove_customer_tags(session: AsyncSession, *, tenant: str, external_u
         CustomerTag.guide == guide, CustomerTag.tag_id.in_(list(tag_ids))))  # type: ignore[attr-defined]
 
 
+async def tag_names(session: AsyncSession, *, tenant: str, tag_ids: Iterable[str]) -> list[str]:
+    """The names of these tags (ids the mirror does not know are left out), in id order."""
+    ids = list(tag_ids)
+    stmt = select(CorpTag.tag_id, CorpTag.name).where(CorpTag.tenant == tenant,
+                                                      CorpTag.tag_id.in_(ids))  # type: ignore[attr-defined]
+    found = dict((await session.execute(stmt)).all())  # type: ignore[arg-type]
+    return [found[i] for i in ids if i in found]
+
+
 async def customer_tag_names(session: AsyncSession, *, tenant: str,
                              external_userid: str) -> list[str]:
     stmt = (select(CorpTag.name).distinct()

@@ -1,0 +1,64 @@
+"""A customer opts out (退订, TD, … in 微信客服): recorded once, every SOP enrolment of theirs
+ended (and no SOP enrolls them again, see SopEngine.enroll), and the opt-out tag of
+chat/opt_out.toml marked on each of their active relations through the outbox, so WeCom and
+the guides see it. The confirmation itself is sent by intake like any reply."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+
+from guidebot.chat.customers import Writer
+from guidebot.contacts.tags import TagService
+from guidebot.db.engine import Database
+from guidebot.db.repo import opt_outs as repo
+from guidebot.db.types import utcnow
+from guidebot.errors import ValidationFailed, WeComError
+from guidebot.sop.engine import SopEngine
+
+log = logging.getLogger(__name__)
+
+REASON = "opted_out"  # the enrolments' exit reason and the tag key's reason
+
+
+class OptOuts:
+    def __init__(self, db: Database, tags: TagService, sop: SopEngine, tag: str, *,
+                 clock: Callable[[], datetime] = utcnow) -> None:
+        self._db = db
+        self._tags = tags
+        self._sop = sop
+        self._tag = tag
+        self._clock = clock
+
+    async def opt_out(self, tenant: str, writer: Writer, msgid: str) -> str:
+        """Apply the opt-out of the kf customer; a short account of what was done (no text)."""
+        customer = writer.context.external_userid
+        async with self._db.write() as s:
+            new = await repo.record(s, tenant=tenant, external_userid=customer, msgid=msgid,
+                                    at=self._clock())
+        ended = await self._sop.stop(tenant, customer, REASON)
+        tagged = await self._mark(tenant, writer) if writer.contact else "not a contact"
+        log.info("opt-out tenant=%s customer=%s new=%s enrolments ended=%s tag=%s", tenant,
+                 customer, new, ended, tagged)
+        return f"opted out{'' if new else ' again'}: {ended} SOP enrolment(s) ended, tag {tagged}"
+
+    async def _mark(self, tenant: str, writer: Writer) -> str:
+        if not self._tag:
+            return "none configured"
+        customer = writer.context.external_userid
+        async with self._db.read() as s:
+            guides = await repo.active_guides(s, tenant=tenant, external_userid=customer)
+        if not guides:
+            return "not applied: no active relation"
+        try:
+            tag_ids = await self._tags.resolve(tenant, [self._tag])
+        except ValidationFailed:
+            log.warning("opt-out tag tenant=%s is not in the tag library; declare it in "
+                        "tags.toml", tenant)
+            return "not applied: not in the tag library"
+        except WeComError as exc:
+            return f"not applied: errcode={exc.errcode}"
+        statuses = [await self._tags.apply(tenant, guide=guide, external_userid=customer,
+                                           tag_ids=tag_ids, reason=REASON) for guide in guides]
+        return f"{', '.join(str(s) for s in statuses)} on {len(guides)} relation(s)"

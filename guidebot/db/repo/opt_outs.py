@@ -1,0 +1,40 @@
+"""Customers who opted out: recorded once, read by SOP enrolment, and their active relations
+(to tag) and enrolments (to end)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from guidebot.db.models import Follow
+from guidebot.db.models_kf import OptOut
+from guidebot.db.repo._dialect import insert_for
+
+
+async def record(session: AsyncSession, *, tenant: str, external_userid: str, msgid: str,
+                 at: datetime) -> bool:
+    """Record the opt-out; False when the customer had opted out before (kept as it was)."""
+    table = OptOut.__table__
+    stmt = (insert_for(session, table).values(tenant=tenant, external_userid=external_userid,
+                                              msgid=msgid, opted_out_at=at)
+            .on_conflict_do_nothing(index_elements=["tenant", "external_userid"])
+            .returning(table.c.external_userid))  # type: ignore[attr-defined]
+    return (await session.execute(stmt)).scalars().first() is not None
+
+
+async def opted_out(session: AsyncSession, *, tenant: str, external_userid: str) -> bool:
+    stmt = select(OptOut.external_userid).where(OptOut.tenant == tenant,
+                                                OptOut.external_userid == external_userid)
+    return (await session.execute(stmt)).scalars().first() is not None
+
+
+async def active_guides(session: AsyncSession, *, tenant: str,
+                        external_userid: str) -> list[str]:
+    """The guides the customer is an active contact of (the relations to tag)."""
+    stmt = (select(Follow.guide).where(Follow.tenant == tenant,
+                                       Follow.external_userid == external_userid,
+                                       Follow.status == "active")
+            .order_by(Follow.guide))  # type: ignore[arg-type]
+    return list((await session.execute(stmt)).scalars())

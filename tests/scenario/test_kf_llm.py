@@ -1,0 +1,75 @@
+"""微信客服 with the shipped reply router and the real openai client at a local server: a
+grounded answer goes out; an invented price, a leaked system prompt, a model that is down or
+slower than `timeout_s` never reach the customer — the catalog answers, or a person takes over."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from tests.support.chat import start_llm_stack
+from tests.support.kf import customer_writes, kf_rows, kf_state, sent_texts, session
+
+GROUNDED = "这款是显白的正红色，黄皮也很适合，日常通勤很好搭配。"
+INVENTED = "这款今天只要199元，黄皮也很适合。"
+
+
+def _sent_bodies(stack: Any) -> str:
+    return json.dumps([c["body"] for c in stack.calls("kf/send_msg")], ensure_ascii=False)
+
+
+async def test_only_grounded_model_answers_reach_the_customer(
+        aiohttp_server: Any, tmp_path: Path, db_url: str) -> None:
+    stack, fake = await start_llm_stack(aiohttp_server, tmp_path, db_url)
+    try:
+        fake.script("丝绒哑光口红适合黄皮吗", answer=GROUNDED)
+        fake.script("丝绒哑光口红显白吗", answer=INVENTED)
+        fake.script("你们品牌是哪个国家的", echo_system=True)
+        fake.script("修护精华液适合油皮吗", status=500)
+
+        await customer_writes(stack, "wmKFllm00001", "丝绒哑光口红适合黄皮吗")
+        assert sent_texts(stack, "wmKFllm00001") == [GROUNDED]
+        [row] = await kf_rows(stack, "wmKFllm00001")
+        assert (row.status, row.route, row.reason) == ("replied", "llm", "llm:grounded")
+
+        # an invented price: the catalog's own entry goes out instead
+        await customer_writes(stack, "wmKFllm00002", "丝绒哑光口红显白吗")
+        [text] = sent_texts(stack, "wmKFllm00002")
+        assert "¥299" in text and "199" not in text.replace("¥299", "")
+        [row] = await kf_rows(stack, "wmKFllm00002")
+        assert row.route == "catalog" and "after llm_" in row.reason, row.reason
+
+        # the system prompt echoed back: nothing is sent, a person takes over (the pool)
+        await customer_writes(stack, "wmKFllm00003", "你们品牌是哪个国家的")
+        assert sent_texts(stack, "wmKFllm00003") == []
+        [row] = await kf_rows(stack, "wmKFllm00003")
+        assert row.status == "handoff" and row.reason.startswith("handoff:llm_"), row.reason
+        assert session(await kf_state(stack), "wmKFllm00003")["service_state"] == 2
+
+        # the model answers 500: the catalog answers
+        await customer_writes(stack, "wmKFllm00004", "修护精华液适合油皮吗")
+        [text] = sent_texts(stack, "wmKFllm00004")
+        assert "¥599" in text
+        [row] = await kf_rows(stack, "wmKFllm00004")
+        assert "after llm_unavailable" in row.reason, row.reason
+
+        assert len(fake.requests) == 4  # each message went to the model once
+        sent = _sent_bodies(stack)
+        assert stack.runtime.services.chat.canary not in sent and "199" not in sent
+    finally:
+        await stack.http.close()
+
+
+async def test_a_model_slower_than_its_timeout_is_not_waited_for(
+        aiohttp_server: Any, tmp_path: Path, db_url: str) -> None:
+    stack, fake = await start_llm_stack(aiohttp_server, tmp_path, db_url, timeout_s=1.0)
+    try:
+        fake.script("羊绒围巾好打理吗", answer="羊绒围巾很好打理，手洗即可。", delay_s=4.0)
+        await customer_writes(stack, "wmKFslow0001", "羊绒围巾好打理吗")
+        [text] = sent_texts(stack, "wmKFslow0001")
+        assert "羊绒围巾 燕麦色" in text and "手洗" not in text
+        [row] = await kf_rows(stack, "wmKFslow0001")
+        assert row.route == "catalog" and "after llm_unavailable" in row.reason, row.reason
+    finally:
+        await stack.http.close()

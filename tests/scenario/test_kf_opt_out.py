@@ -1,0 +1,128 @@
+"""A customer opts out in 微信客服 (退订): the confirmation goes out, the opt-out tag of
+chat/opt_out.toml is marked on their relation in WeCom, their SOP enrolments end (no task
+fires later), no SOP enrolls them again (manually or by audience) and content drops leave
+them out."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from guidebot.content.chat import load_chat_content
+from guidebot.content.library import load_library
+from tests.support.chat import LIBRARY
+from tests.support.kf import control, customer_writes, kf_rows, sent_texts
+from tests.support.stack import Stack
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")  # the test tenant's timezone
+OPT_OUT_TAG = "已退订"  # content_library/chat/opt_out.toml, declared in tags.toml
+
+
+async def _store_customer(stack: Stack, name: str) -> str:
+    """A customer who added lina through a store channel code: enrolled in 新客培育."""
+    status, code = await stack.admin("/channels", method="POST",
+                                     json={"guide": "lina", "store": "S01", "tags": ["门店扫码"]})
+    assert status == 201, code
+    added = await control(stack, "simulate/add_contact",
+                          {"config_id": code["config_id"], "name": name})
+    await stack.runtime.drain()
+    return str(added["external_userid"])
+
+
+async def _enrollments(stack: Stack, sop_id: str) -> dict[str, int]:
+    status, body = await stack.admin("/sops")
+    assert status == 200, body
+    return dict(next(s for s in body["sops"] if s["id"] == sop_id)["enrollments"])
+
+
+async def _sandbox_state(stack: Stack) -> Any:
+    async with stack.http.get(f"{stack.sandbox_url}/_sandbox/acme/state") as resp:
+        return await resp.json()
+
+
+async def _opt_out_marks(stack: Stack) -> list[dict[str, Any]]:
+    """mark_tag calls adding the opt-out tag."""
+    state = await _sandbox_state(stack)
+    [tag_id] = [t["id"] for g in state["tag_groups"] for t in g["tag"] if t["name"] == OPT_OUT_TAG]
+    return [c["body"] for c in stack.calls("externalcontact/mark_tag")
+            if tag_id in c["body"].get("add_tag", [])]
+
+
+async def _relation_tags(stack: Stack, external_userid: str) -> set[str]:
+    state = await _sandbox_state(stack)
+    names = {t["id"]: t["name"] for g in state["tag_groups"] for t in g["tag"]}
+    [follow] = [f for f in state["follows"] if f["external_userid"] == external_userid]
+    return {names[t] for t in follow["tag_ids"]}
+
+
+async def test_opt_out_tags_the_customer_and_stops_sops(stack: Stack) -> None:
+    customer = await _store_customer(stack, "孙悦")
+    other = await _store_customer(stack, "周宁")
+    assert await _enrollments(stack, "new_customer_nurture") == {"active": 2}
+    assert OPT_OUT_TAG not in await _relation_tags(stack, customer)
+
+    await customer_writes(stack, customer, "退订")
+
+    confirm = load_chat_content(LIBRARY, set(load_library(LIBRARY).messages)).text(
+        "opt_out_confirm")
+    assert sent_texts(stack, customer) == [confirm]
+    assert OPT_OUT_TAG in await _relation_tags(stack, customer)  # marked in WeCom
+    assert OPT_OUT_TAG not in await _relation_tags(stack, other)
+    [mark] = await _opt_out_marks(stack)
+    assert (mark["userid"], mark["external_userid"]) == ("lina", customer)
+    [row] = await kf_rows(stack, customer)
+    assert (row.status, row.route) == ("replied", "opt_out")
+    assert "1 SOP enrolment(s) ended" in row.reason and "on 1 relation(s)" in row.reason
+    assert await _enrollments(stack, "new_customer_nurture") == {"active": 1, "exited": 1}
+
+    # day 1 at 10:00 (Shanghai) the nurture step fires: for the other customer only
+    sop = stack.runtime.services.sop
+    day1 = datetime.now(UTC).astimezone(SHANGHAI).date() + timedelta(days=1)
+    at = datetime(day1.year, day1.month, day1.day, 10, 1, tzinfo=SHANGHAI).astimezone(UTC)
+    sop.clock = lambda: at
+    await sop.tick("acme")
+    assert stack.calls("externalcontact/add_msg_template")
+    # the shipped 双12 content drop (2026-12-10 10:00 Shanghai) leaves them out too
+    drop_at = datetime(2026, 12, 10, 10, 5, tzinfo=SHANGHAI).astimezone(UTC)
+    sop.clock = lambda: drop_at
+    for _ in range(2):  # the first pass records the drops' cursors
+        await sop.singletons("acme")
+    await sop.tick("acme")
+    status, body = await stack.admin("/tasks?guide=lina")
+    assert status == 200, body
+    [drop] = [t for t in body["tasks"]
+              if (t["source"], t["kind"]) == ("drop:double12_warmup", "guide_task")]
+    assert drop["recipients"] == 1, drop
+    sends = stack.calls("externalcontact/add_msg_template")
+    assert all(s["body"]["external_userid"] == [other] for s in sends), sends
+
+    # no SOP enrolls them again: one by one (refused, naming the field) or by audience
+    status, body = await stack.admin("/sops/repurchase_care/enroll", method="POST",
+                                     json={"external_userid": customer, "guide": "lina"})
+    assert status == 400 and body["field"] == "external_userid", body
+    status, body = await stack.admin("/sops/repurchase_care/enroll", method="POST",
+                                     json={"audience": {"tags_any": ["门店扫码"]}})
+    assert status == 200 and body["enrolled"] == 1, body
+    assert await _enrollments(stack, "repurchase_care") == {"active": 1}
+
+    # opting out again changes nothing and is still confirmed
+    await customer_writes(stack, customer, "TD")
+    assert sent_texts(stack, customer) == [confirm, confirm]
+    assert len(await _opt_out_marks(stack)) == 1
+    last = (await kf_rows(stack, customer))[-1]
+    assert "opted out again: 0 SOP enrolment(s) ended" in last.reason
+
+
+async def test_a_kf_customer_who_is_not_a_contact_is_recorded_not_tagged(stack: Stack) -> None:
+    await customer_writes(stack, "wmKFoptout01", "退订")
+    assert len(sent_texts(stack, "wmKFoptout01")) == 1
+    assert stack.calls("externalcontact/mark_tag") == []
+    [row] = await kf_rows(stack, "wmKFoptout01")
+    assert row.route == "opt_out" and "tag not a contact" in row.reason
+    # a later add of the same external_userid enrolls in no SOP; another customer's does
+    for external_userid in ("wmKFoptout01", "wmKFstays001"):
+        await control(stack, "simulate/add_contact",
+                      {"userid": "lina", "external_userid": external_userid, "state": "gbS01"})
+        await stack.runtime.drain()
+    assert await _enrollments(stack, "new_customer_nurture") == {"active": 1}
