@@ -69,13 +69,15 @@ class StatsOrderMark(SQLModel, table=True):
 class StatsWatermark(SQLModel, table=True):
     """How far the upkeep has read a source table: by id for every tenant at once (tenant "*";
     `gaps` holds ids not yet seen below `last_id`, from transactions that had not committed,
-    as JSON {id: first seen, epoch s}), or by arrival time for one tenant's orders."""
+    as JSON {id: first seen, epoch s}), or by arrival (time, order_no) for one tenant's
+    orders."""
 
     __tablename__ = "stats_watermarks"
     tenant: str = Field(primary_key=True, max_length=32)
     source: str = Field(primary_key=True, max_length=32)
     last_id: int = 0
     last_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
+    last_key: str = Field(default="", max_length=64)  # orders: the order_no read at last_at
     gaps: str = Field(default="{}", sa_column=Column(Text, nullable=False, default="{}"))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -63,6 +64,7 @@ class SopService:
         self.tracker = Tracker(db, client_for, clock=lambda: self.clock())
         self.moments = MomentResults(db, client_for, clock=lambda: self.clock())
         self._synced: set[str] = set()
+        self._syncing: dict[str, asyncio.Lock] = {}
         # The newest versions, read at most once a second per tenant: a burst's adds share
         # one read. Versions written by this process are seen at once (the memo is dropped);
         # those of another process within VERSIONS_FRESH_S.
@@ -91,10 +93,15 @@ class SopService:
     async def ready(self, tenant: str) -> dict[str, versions.Current]:
         """Record new versions of edited SOP files (once per process and per reload), then
         the newest ones."""
-        if tenant not in self._synced and await library_is_newest(self._library):
-            self._synced.add(tenant)
-            self._fresh.pop(tenant, None)
-            return await versions.sync(self._db, tenant, self._library.sops)
+        if tenant not in self._synced:
+            # Callers that arrive during a sync wait for it: none records the same versions
+            # twice, and none reads (and keeps for VERSIONS_FRESH_S) those from before it.
+            async with self._syncing.setdefault(tenant, asyncio.Lock()):
+                if tenant not in self._synced and await library_is_newest(self._library):
+                    self._fresh.pop(tenant, None)
+                    found = await versions.sync(self._db, tenant, self._library.sops)
+                    self._synced.add(tenant)
+                    return found
         memo = self._fresh.get(tenant)
         if memo is not None and time.monotonic() - memo[0] < VERSIONS_FRESH_S:
             return memo[1]

@@ -15,17 +15,16 @@ import json
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from guidebot.contacts import state_codec
 from guidebot.db.engine import Database
-from guidebot.db.models_commerce import Order
-from guidebot.db.models_stats import StatsCustomer, StatsOrderMark
 from guidebot.db.repo import stats as repo
 from guidebot.stats import definitions as d
 from guidebot.stats import layers
@@ -36,11 +35,41 @@ BATCH = 2000
 ALL = "*"  # the watermark of id-ordered sources covers every tenant
 GAP_TTL_S = 600.0  # an id still missing after this long was rolled back
 MAX_GAPS = 10_000
-# Orders carry no serial id: read by arrival time, looking this far back for rows whose
-# transaction committed late (each order is counted once, by its mark).
-ORDER_LAG = timedelta(hours=1)
+# Orders carry no serial id: read by (arrival time, order_no) past a watermark; once per
+# upkeep, orders that arrived this far before the watermark but were not counted (their
+# transaction committed after later ones) are looked up too (each is counted once, by its
+# mark). The same horizon as GAP_TTL_S.
+ORDER_LAG = timedelta(seconds=GAP_TTL_S)
 
 Cells = dict[tuple[str, str, str], dict[str, int]]
+
+
+@dataclass(slots=True)
+class Facts:
+    """What the layers need of one customer (a stats_customers row), held as a plain object
+    while a batch is counted and written back at its end."""
+
+    external_userid: str
+    first_added_at: datetime | None = None
+    via_code: bool = False
+    following: int = 0  # active follow relations
+    orders: int = 0
+    gmv_fen: int = 0
+    first_order_no: str | None = None
+    first_paid_at: datetime | None = None
+    last_paid_at: datetime | None = None
+
+    def row(self) -> dict[str, Any]:
+        return {"external_userid": self.external_userid,
+                **{name: getattr(self, name) for name in repo.CUSTOMER_FACTS}}
+
+
+class Mark(NamedTuple):
+    """Where a counted order was counted (a later, earlier-paid order moves its title)."""
+
+    day: str
+    store_id: str
+    guide: str
 
 
 class _Batch:
@@ -51,18 +80,27 @@ class _Batch:
         self.tenant, self.zone = tenant, zone
         self.guide_stores, self.codes = guide_stores, codes
         self.cells: Cells = defaultdict(lambda: defaultdict(int))
-        self.customers: dict[str, StatsCustomer] = {}
+        self.customers: dict[str, Facts] = {}
         self.counted_in: dict[str, layers.Cells] = {}  # each customer's cells when loaded
-        self.marks: dict[str, StatsOrderMark] = {}
+        self.marks: dict[str, Mark] = {}  # order_no → the cell it was counted in
+        self.new_marks: list[tuple[str, str, str, str]] = []
 
-    async def customer(self, s: AsyncSession, external_userid: str) -> StatsCustomer:
-        found = self.customers.get(external_userid)
-        if found is None:
-            found = await repo.get_customer(s, tenant=self.tenant,
-                                            external_userid=external_userid)
-            self.customers[external_userid] = found
-            self.counted_in[external_userid] = layers.cells(found, self.zone)
-        return found
+    async def load(self, s: AsyncSession, external_userids: Iterable[str]) -> None:
+        """Read the facts of these customers at once (one query, not one per customer)."""
+        missing = [e for e in external_userids if e not in self.customers]
+        if not missing:
+            return
+        found = await repo.get_customers(s, tenant=self.tenant, external_userids=missing)
+        for external_userid in missing:
+            row = found.get(external_userid)
+            customer = (Facts(external_userid, **{n: getattr(row, n) for n in repo.CUSTOMER_FACTS})
+                        if row is not None else Facts(external_userid))
+            self.customers[external_userid] = customer
+            self.counted_in[external_userid] = layers.cells(customer, self.zone)
+
+    async def customer(self, s: AsyncSession, external_userid: str) -> Facts:
+        await self.load(s, (external_userid,))
+        return self.customers[external_userid]
 
     def day(self, at: datetime) -> str:
         return at.astimezone(self.zone).date().isoformat()
@@ -74,15 +112,18 @@ class _Batch:
             cell[name] += value
 
     async def flush(self, s: AsyncSession) -> None:
-        for (day, store, guide), counts in self.cells.items():
-            await repo.add_daily(s, tenant=self.tenant, day=day, store_id=store, guide=guide,
-                                 counts=dict(counts))
+        await repo.add_daily(s, tenant=self.tenant, cells=[
+            (*cell, dict(counts)) for cell, counts in self.cells.items()])
         self.cells.clear()
+        await repo.add_marks(s, tenant=self.tenant, marks=self.new_marks)
+        self.new_marks.clear()
         moves = layers.Moves()
         for external_userid, customer in self.customers.items():
             now_in = layers.cells(customer, self.zone)
             moves.move(self.counted_in[external_userid], now_in)
             self.counted_in[external_userid] = now_in
+        await repo.put_customers(s, tenant=self.tenant,
+                                 facts=[c.row() for c in self.customers.values()])
         await repo.add_layers(s, tenant=self.tenant, adds=moves.adds, buyers=moves.buyers)
 
 
@@ -115,6 +156,7 @@ class DailyStats:
     async def upkeep(self) -> int:
         """Count every source row not yet counted, for every tenant; returns rows read."""
         total = 0
+        first = True
         while True:
             async with self._db.write() as s:
                 await repo.lock_tenant(s, tenant=ALL)
@@ -123,9 +165,12 @@ class DailyStats:
                 for source in repo.SOURCES:
                     read += await self._by_id(run, source)
                 for tenant in self._zones:
+                    if first:
+                        read += await self._orders(run, tenant, late=True)
                     read += await self._orders(run, tenant)
                 await run.flush()
             total += read
+            first = False
             if read == 0:
                 return total
 
@@ -185,6 +230,12 @@ class DailyStats:
         return len(rows) + len(late)
 
     async def _count(self, run: _Run, source: str, rows: Sequence[Any]) -> None:
+        if source != "ledger":
+            for tenant in {row.tenant for row in rows}:
+                batch = await run.batch(tenant)
+                if batch is not None:
+                    await batch.load(run.s, (r.external_userid for r in rows
+                                             if r.tenant == tenant))
         for row in rows:
             batch = await run.batch(row.tenant)
             if batch is None:
@@ -214,19 +265,35 @@ class DailyStats:
             if row.action in d.DELETIONS:
                 batch.add(row.at, store, row.guide, deletions=1)
 
-    async def _orders(self, run: _Run, tenant: str) -> int:
+    async def _orders(self, run: _Run, tenant: str, *, late: bool = False) -> int:
+        """A batch of orders past the watermark, or (late) of those not counted in the
+        ORDER_LAG before it."""
         batch = await run.batch(tenant)
         assert batch is not None
         mark = await repo.get_watermark(run.s, tenant=tenant, source="orders")
-        since = mark.last_at - ORDER_LAG if mark.last_at else None
-        rows = await repo.orders_unmarked_since(run.s, tenant=tenant, since=since, limit=BATCH)
+        if late:
+            if mark.last_at is None:
+                return 0
+            rows = await repo.orders_unmarked_between(
+                run.s, tenant=tenant, since=mark.last_at - ORDER_LAG, until=mark.last_at,
+                limit=BATCH)
+        else:
+            rows = await repo.orders_after(run.s, tenant=tenant, at=mark.last_at,
+                                           key=mark.last_key, limit=BATCH)
+        await batch.load(run.s, (o.external_userid for o in rows if o.external_userid))
+        firsts = {c.first_order_no for c in batch.customers.values()
+                  if c.first_order_no and c.first_order_no not in batch.marks}
+        if firsts:  # a late order paid earlier moves the first purchase: its mark is needed
+            found = await repo.get_marks(run.s, tenant=tenant, order_nos=sorted(firsts))
+            batch.marks.update({no: Mark(m.day, m.store_id, m.guide) for no, m in found.items()})
         for order in rows:
             await self._order(run.s, order, batch)
-            if mark.last_at is None or order.received_at > mark.last_at:
-                mark.last_at = order.received_at
+        if rows and not late:
+            mark.last_at, mark.last_key = rows[-1].received_at, rows[-1].order_no
         return len(rows)
 
-    async def _order(self, s: AsyncSession, order: Order, batch: _Batch) -> None:
+    async def _order(self, s: AsyncSession, order: Any, batch: _Batch) -> None:
+        """One commerce_orders row (read as a plain row, not an ORM object)."""
         store = order.credited_store or order.store_id or ""
         guide = order.guide or ""
         day = batch.day(order.paid_at)
@@ -245,12 +312,10 @@ class DailyStats:
             if new_customer:
                 counts.update(orders_new=1, gmv_new_fen=order.amount_fen)
         batch.add(day, store, guide, **counts)
-        mark = StatsOrderMark(tenant=batch.tenant, order_no=order.order_no, day=day,
-                              store_id=store, guide=guide)
-        batch.marks[order.order_no] = mark
-        await repo.add_mark(s, mark=mark)
+        batch.marks[order.order_no] = Mark(day, store, guide)
+        batch.new_marks.append((order.order_no, day, store, guide))
 
-    async def _purchase_kind(self, s: AsyncSession, customer: StatsCustomer, order: Order,
+    async def _purchase_kind(self, s: AsyncSession, customer: Facts, order: Any,
                              batch: _Batch) -> dict[str, int]:
         """First purchase = the customer's earliest order (paid_at, then order_no); an order
         that arrives late but was paid earlier takes the title from the one counted before."""

@@ -4,7 +4,7 @@ for two ranges, counted as they come and by the backfill alike."""
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 from guidebot.db.models import FollowEvent
 from guidebot.db.models_commerce import Order
@@ -26,11 +26,11 @@ async def _add(stack: Stack, customer: str, days: int, action: str = "added") ->
 
 
 async def _order(stack: Stack, order_no: str, customer: str, paid: datetime,
-                 fen: int) -> None:
+                 fen: int, received: datetime | None = None) -> None:
     async with stack.runtime.services.db.write() as s:
         s.add(Order(tenant="acme", order_no=order_no, external_userid=customer, paid_at=paid,
                     amount_fen=fen, rule="none", rule_version_id=0, evidence="{}",
-                    lines="[]"))
+                    lines="[]", received_at=received or datetime.now(UTC)))
 
 
 async def test_layers_and_tiers_over_months_as_they_come_and_by_backfill(
@@ -64,3 +64,23 @@ async def test_layers_and_tiers_over_months_as_they_come_and_by_backfill(
     await stats.backfill("acme")
     assert await stats.overview("acme", D - timedelta(days=29), D) == first
     assert await stats.overview("acme", d2 - timedelta(days=29), d2) == second
+
+
+async def test_an_order_that_commits_after_a_later_one_is_counted_once(stack: Stack) -> None:
+    """Orders are read past an (arrival, order_no) watermark; one that arrived earlier but
+    committed after the watermark moved on is found by the look-back, and counted once."""
+    stats = stack.runtime.services.stats
+    now = datetime.now(UTC)
+    await _add(stack, "c1", 5)
+    await _order(stack, "LATE-2", "c1", _at(stack, 3), 1_000, received=now)
+    assert await upkeep(stack) == 2
+    await _order(stack, "LATE-1", "c1", _at(stack, 4), 500,
+                 received=now - timedelta(minutes=5))  # arrived first, committed last
+    assert await upkeep(stack) == 1
+    assert await upkeep(stack) == 0
+    body = await stats.overview("acme", D - timedelta(days=29), D)
+    totals = body["totals"]
+    assert (totals["orders_all"], totals["gmv_all_fen"]) == (2, 1_500)
+    assert (totals["first_purchases"], totals["repurchases"]) == (1, 1)
+    await stats.backfill("acme")
+    assert await stats.overview("acme", D - timedelta(days=29), D) == body

@@ -50,8 +50,13 @@ async def test_sop_page_enrolls_switches_and_shows_each_steps_conversion(
         status, html, _ = await console.post(f"{PAGE}/enroll", {"guides": "wangfang",
                                                                 "_csrf": csrf})
         assert status == 404 and "disabled" in html  # switched off: no one new joins
-        status, _, _ = await console.post(f"{PAGE}/switch", {"enabled": "1", "_csrf": csrf})
-        assert status == 303
+        status, body = await stack.admin("/sops/flash_card/switch", method="POST",
+                                         json={"enabled": True, "operator": "hq"})
+        assert (status, body) == (200, {"sop": "flash_card", "enabled": True,
+                                        "switched_off": False})  # the admin API's twin
+        status, body = await stack.admin("/sops/nosuch/switch", method="POST",
+                                         json={"enabled": False})
+        assert status == 404 and "sop_id" in str(body)
 
         status, _, _ = await console.post(f"{PAGE}/enroll", {"customers": lines})
         assert status == 403  # no CSRF token

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, delete, func, select, text
+from sqlalchemy import case, delete, func, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from guidebot.db.models import ChannelCode, FollowEvent, Guide
@@ -49,30 +49,45 @@ async def rows_after(session: AsyncSession, *, source: str, after_id: int, limit
                      tenant: str | None = None, upto: int | None = None) -> Sequence[Any]:
     """Rows of a source table past an id, in id order (every tenant's unless one is named)."""
     table = SOURCES[source]
-    stmt = select(table).where(table.id > after_id)
+    stmt = select(*table.__table__.c).where(table.id > after_id)
     if tenant is not None:
         stmt = stmt.where(table.tenant == tenant)
     if upto is not None:
         stmt = stmt.where(table.id <= upto)
-    return (await session.execute(stmt.order_by(table.id).limit(limit))).scalars().all()
+    return (await session.execute(stmt.order_by(table.id).limit(limit))).all()
 
 
 async def rows_with_ids(session: AsyncSession, *, source: str,
                         ids: Sequence[int]) -> Sequence[Any]:
     table = SOURCES[source]
-    stmt = select(table).where(table.id.in_(list(ids))).order_by(table.id)
-    return (await session.execute(stmt)).scalars().all()
+    stmt = select(*table.__table__.c).where(table.id.in_(list(ids))).order_by(table.id)
+    return (await session.execute(stmt)).all()
 
 
-async def orders_unmarked_since(session: AsyncSession, *, tenant: str, since: datetime | None,
-                                limit: int) -> Sequence[Order]:
+def _unmarked(tenant: str) -> Any:
     marked = select(StatsOrderMark.order_no).where(StatsOrderMark.tenant == tenant,
                                                    StatsOrderMark.order_no == Order.order_no)
-    stmt = select(Order).where(Order.tenant == tenant, ~marked.exists())
-    if since is not None:
-        stmt = stmt.where(Order.received_at >= since)
+    return select(*Order.__table__.c).where(  # type: ignore[attr-defined]
+        Order.tenant == tenant, ~marked.exists())
+
+
+async def orders_after(session: AsyncSession, *, tenant: str, at: datetime | None, key: str,
+                       limit: int) -> Sequence[Any]:
+    """Orders not yet counted that arrived after (at, key), in (arrival, order_no) order."""
+    stmt = _unmarked(tenant)
+    if at is not None:
+        stmt = stmt.where(Order.received_at >= at,
+                          or_(Order.received_at > at, Order.order_no > key))
     stmt = stmt.order_by(Order.received_at, Order.order_no).limit(limit)
-    return (await session.execute(stmt)).scalars().all()
+    return (await session.execute(stmt)).all()
+
+
+async def orders_unmarked_between(session: AsyncSession, *, tenant: str, since: datetime,
+                                  until: datetime, limit: int) -> Sequence[Any]:
+    """Orders not yet counted that arrived in [since, until]: committed after later ones."""
+    stmt = _unmarked(tenant).where(Order.received_at >= since, Order.received_at <= until)
+    stmt = stmt.order_by(Order.received_at, Order.order_no).limit(limit)
+    return (await session.execute(stmt)).all()
 
 
 async def guide_stores(session: AsyncSession, *, tenant: str) -> dict[str, str]:
@@ -85,34 +100,75 @@ async def code_stores(session: AsyncSession, *, tenant: str) -> dict[int, str]:
     return {int(i): s or "" for i, s in (await session.execute(stmt)).all()}
 
 
-async def add_daily(session: AsyncSession, *, tenant: str, day: str, store_id: str, guide: str,
-                    counts: dict[str, int]) -> None:
-    """Add `counts` to one cell, creating it at zero first."""
-    values = {name: counts.get(name, 0) for name in COUNTS}
-    stmt = insert_for(session, StatsDaily).values(tenant=tenant, day=day, store_id=store_id,
-                                                  guide=guide, **values)
+async def add_daily(session: AsyncSession, *, tenant: str,
+                    cells: Sequence[tuple[str, str, str, dict[str, int]]]) -> None:
+    """Add each cell's counts (day, store, guide, counts) to its row, creating it at zero
+    first: one statement for every cell."""
+    if not cells:
+        return
+    stmt = insert_for(session, StatsDaily)
     table = StatsDaily.__table__  # type: ignore[attr-defined]
     stmt = stmt.on_conflict_do_update(
         index_elements=["tenant", "day", "store_id", "guide"],
-        set_={name: table.c[name] + stmt.excluded[name] for name in counts})
-    await session.execute(stmt)
+        set_={name: table.c[name] + stmt.excluded[name] for name in COUNTS})
+    await session.execute(stmt, [
+        {"tenant": tenant, "day": day, "store_id": store, "guide": guide,
+         **{name: counts.get(name, 0) for name in COUNTS}}
+        for day, store, guide, counts in cells])
 
 
-async def get_customer(session: AsyncSession, *, tenant: str,
-                       external_userid: str) -> StatsCustomer:
-    found = await session.get(StatsCustomer, (tenant, external_userid))
-    if found is None:
-        found = StatsCustomer(tenant=tenant, external_userid=external_userid)
-        session.add(found)
+CUSTOMER_FACTS = ("first_added_at", "via_code", "following", "orders", "gmv_fen",
+                  "first_order_no", "first_paid_at", "last_paid_at")
+
+
+async def get_customers(session: AsyncSession, *, tenant: str,
+                        external_userids: Sequence[str]) -> dict[str, Any]:
+    """The stored facts (plain rows) of those of these customers seen before."""
+    found: dict[str, Any] = {}
+    wanted = sorted(set(external_userids))
+    table = StatsCustomer.__table__  # type: ignore[attr-defined]
+    for i in range(0, len(wanted), 500):
+        stmt = select(*table.c).where(table.c.tenant == tenant,
+                                      table.c.external_userid.in_(wanted[i:i + 500]))
+        found.update({r.external_userid: r for r in (await session.execute(stmt)).all()})
     return found
+
+
+async def put_customers(session: AsyncSession, *, tenant: str,
+                        facts: Sequence[dict[str, Any]]) -> None:
+    """Write customers' facts (external_userid and CUSTOMER_FACTS each): one statement."""
+    if not facts:
+        return
+    stmt = insert_for(session, StatsCustomer)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["tenant", "external_userid"],
+        set_={name: stmt.excluded[name] for name in CUSTOMER_FACTS})
+    await session.execute(stmt, [{"tenant": tenant, **f} for f in facts])
 
 
 async def get_mark(session: AsyncSession, *, tenant: str, order_no: str) -> StatsOrderMark | None:
     return await session.get(StatsOrderMark, (tenant, order_no))
 
 
-async def add_mark(session: AsyncSession, *, mark: StatsOrderMark) -> None:
-    session.add(mark)
+async def get_marks(session: AsyncSession, *, tenant: str,
+                    order_nos: Sequence[str]) -> dict[str, StatsOrderMark]:
+    found: dict[str, StatsOrderMark] = {}
+    wanted = sorted(set(order_nos))
+    for i in range(0, len(wanted), 500):
+        stmt = select(StatsOrderMark).where(
+            StatsOrderMark.tenant == tenant,
+            StatsOrderMark.order_no.in_(wanted[i:i + 500]))  # type: ignore[attr-defined]
+        found.update({m.order_no: m for m in (await session.execute(stmt)).scalars()})
+    return found
+
+
+async def add_marks(session: AsyncSession, *, tenant: str,
+                    marks: Sequence[tuple[str, str, str, str]]) -> None:
+    """Orders counted: (order_no, day, store, guide) each."""
+    if marks:
+        await session.execute(insert_for(session, StatsOrderMark), [
+            {"tenant": tenant, "order_no": no, "day": day, "store_id": store, "guide": guide}
+            for no, day, store, guide in marks])
 
 
 async def clear(session: AsyncSession, *, tenant: str) -> None:

@@ -1,6 +1,6 @@
 """console: customer layers as counts by add day and last-purchase day (stats_layer_adds,
 stats_layer_buyers), kept by the statistics upkeep (`guidebot stats backfill` fills them);
-SOPs switched off by HQ (sop_switches)
+new orders read by (arrival, order_no); SOPs switched off by HQ (sop_switches)
 
 Revision ID: 0018
 Revises: 0007
@@ -18,7 +18,7 @@ import guidebot.db.types
 revision: str = '0018'
 down_revision: str | None = '0007'
 branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = ('0014', '0002')  # statistics and SOP tables
+depends_on: str | Sequence[str] | None = ('0014', '0002')  # statistics, SOPs, orders
 
 _S = sqlmodel.sql.sqltypes.AutoString
 
@@ -46,6 +46,13 @@ def upgrade() -> None:
         sa.Column('operator', _S(length=64), nullable=False),
         sa.Column('switched_at', guidebot.db.types.UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint('tenant', 'sop_id'))
+    # The upkeep reads new orders by (arrival, order_no) past its watermark: an index in that
+    # order reads a batch without sorting every order after the watermark.
+    op.add_column('stats_watermarks', sa.Column('last_key', _S(length=64), nullable=False,
+                                                server_default=''))
+    op.create_index('ix_stats_orders_arrival', 'commerce_orders',
+                    ['tenant', 'received_at', 'order_no'])
+    op.drop_index('ix_stats_orders_received', table_name='commerce_orders')
     # The per-customer facts are no longer read by the pages, only by the upkeep (by key).
     op.drop_index('ix_stats_customers_layer', table_name='stats_customers')
 
@@ -53,6 +60,10 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.create_index('ix_stats_customers_layer', 'stats_customers',
                     ['tenant', 'first_added_at', 'following', 'last_paid_at', 'gmv_fen'])
+    op.create_index('ix_stats_orders_received', 'commerce_orders', ['tenant', 'received_at'])
+    op.drop_index('ix_stats_orders_arrival', table_name='commerce_orders')
+    with op.batch_alter_table('stats_watermarks') as batch:
+        batch.drop_column('last_key')
     op.drop_table('sop_switches')
     op.drop_table('stats_layer_buyers')
     op.drop_table('stats_layer_adds')
