@@ -133,10 +133,15 @@ def build_services(settings: Settings, db: Database, *,
     welcome = WelcomeService(settings, db, outbox, library, profiles, client_for,
                              tracker=commerce.track_attachments, pictures=media.resolve,
                              metrics=metrics)
+    points = Points(settings, db)
+    materials = MaterialService(settings, db, load_materials(settings.content_library),
+                                commerce.catalog, outbox, client_for,
+                                tracker=commerce.track_attachments, pictures=media.resolve,
+                                store=PictureStore(settings.data_dir), points=points)
     sop_clock = SopClock()
     sop_calls = SopExecutors(settings, db, library, client_for, tags=tags,
                              cards=commerce.track_attachments, pictures=media.resolve,
-                             clock=sop_clock)
+                             materials=materials, clock=sop_clock)
     sop = SopService(settings, db, library, client_for, outbox, sop_calls, clock=sop_clock)
     chat = load_router(settings.content_library, settings.llm, library=library,
                        catalog=commerce.catalog)
@@ -145,11 +150,6 @@ def build_services(settings: Settings, db: Database, *,
                    cards=KfCards(settings, library, commerce.catalog,
                                  commerce.track_attachments, media.resolve),
                    opt_outs=OptOuts(db, tags, sop.engine, chat.content.opt_out_tag))
-    points = Points(settings, db)
-    materials = MaterialService(settings, db, load_materials(settings.content_library),
-                                commerce.catalog, outbox, client_for,
-                                tracker=commerce.track_attachments, pictures=media.resolve,
-                                store=PictureStore(settings.data_dir), points=points)
     cover = f"{settings.server.public_url}/sidebar/_static/card.png"
     sidebar = SidebarService(db, library, tags, commerce.links,
                              AgentTickets(db, client_for), lambda tenant: cover)

@@ -12,6 +12,7 @@ from typing import Any
 
 from guidebot.content.errors import ContentInvalid, Problem, line_of
 from guidebot.content.library import PICTURE_BYTES, PICTURE_MAGIC
+from guidebot.content.sop_spec import MATERIAL_ID, RESERVED_MATERIAL_IDS
 from guidebot.settings import GRADES
 
 FOLDER = "materials"
@@ -30,8 +31,8 @@ MAX_PICTURES = 9
 MAX_WORD = 32
 DEFAULT_PAGE = "pages/index/index.html"  # the catalog's default page when it names none
 CARD_TITLE = 20  # characters of a product name on a card (WeCom allows 64 bytes)
-ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,47}$")
-RESERVED = frozenset({"search", "contributors", "review"})  # API paths under /materials/
+ID = MATERIAL_ID
+RESERVED = RESERVED_MATERIAL_IDS  # API paths under /materials/
 KEYS = {"title", "text", "pictures", "video", "link", "skus", "categories", "occasions",
         "grade"}
 LINK_KEYS = {"title", "url", "desc", "picurl"}

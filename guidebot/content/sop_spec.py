@@ -17,10 +17,19 @@ STEP_KEYS = {"at", "channel", "message", "material", "add_tags", "remove_tags"}
 DROP_KEYS = {"id", "title", "enabled", "cron", "at", "audience", "channel", "message",
              "material"}
 MATERIAL_MESSAGE = "material:"  # `material = "<id>"` sends the message "material:<id>"
+MATERIAL_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,47}$")  # a material's id (library or database)
+RESERVED_MATERIAL_IDS = frozenset({"search", "contributors", "review"})  # API paths
+
+
+def is_material_id(value: object) -> bool:
+    """A well-formed material id (whether such a material exists is another question)."""
+    return (isinstance(value, str) and MATERIAL_ID.match(value) is not None
+            and value not in RESERVED_MATERIAL_IDS)
 AUDIENCE_KEYS = {"tags_any", "tags_all", "tags_none", "stores", "guides"}
 TRIGGERS = ("contact_added", "tag_added", "order_paid", "manual")
 CHANNELS = ("welcome", "guide_task", "reminder", "moment")
 DROP_CHANNELS = ("guide_task", "moment")
+STORED_MATERIAL_CHANNELS = ("guide_task", "moment")  # may send a database material
 EXITS = ("order_paid", "contact_deleted")
 DEFAULT_QUIET = "21:00-09:00"
 ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,47}$")

@@ -20,6 +20,7 @@ from guidebot.content.sop_spec import (
     MATERIAL_MESSAGE,
     SOP_KEYS,
     STEP_KEYS,
+    STORED_MATERIAL_CHANNELS,
     TRIGGER_KEYS,
     TRIGGERS,
     Audience,
@@ -27,6 +28,7 @@ from guidebot.content.sop_spec import (
     SopSpec,
     Step,
     Trigger,
+    is_material_id,
 )
 
 
@@ -148,7 +150,8 @@ def _step(loc: _Located, raw: Any, index: int, messages: set[str], trigger: str)
         return None
     _unknown(loc, raw, STEP_KEYS, f"steps[{index}]: ", span)
     at, channel = raw.get("at"), raw.get("channel")
-    message = _message_or_material(loc, raw, messages, f"steps[{index}].", span)
+    message = _message_or_material(loc, raw, messages, f"steps[{index}].", span,
+                                   stored=channel in STORED_MATERIAL_CHANNELS)
     try:
         offset = planner.parse_offset(at if isinstance(at, str) else "")
     except ValueError as exc:
@@ -164,16 +167,25 @@ def _step(loc: _Located, raw: Any, index: int, messages: set[str], trigger: str)
 
 
 def _message_or_material(loc: _Located, raw: dict[str, Any], messages: set[str], where: str,
-                         span: tuple[int, int] | None = None) -> str:
-    """The message id a step or drop sends: `message`, or `material` (an HQ material of
-    content_library/materials/, sent as the message "material:<id>")."""
+                         span: tuple[int, int] | None = None, *, stored: bool = True) -> str:
+    """The message id a step or drop sends: `message`, or `material`, sent as the message
+    "material:<id>". A material of content_library/materials/ is known here; any other
+    well-formed id may name a material stored in the database (a guide's contribution or one
+    HQ added in the console), which cannot be known when files load: whether it exists and is
+    approved is checked when the task is sent (a task naming a missing, unapproved or
+    withdrawn one fails with that reason). `stored` is False where only library materials
+    can be sent (welcome and reminder steps)."""
     if "material" in raw:
         material = raw["material"]
         if "message" in raw:
             loc.add(f"{where}material: give message or material, not both", "material", span)
-        if not isinstance(material, str) or MATERIAL_MESSAGE + material not in messages:
+        known = isinstance(material, str) and MATERIAL_MESSAGE + material in messages
+        if not known and not (stored and is_material_id(material)):
             loc.add(f"{where}material: unknown material id {material!r} (HQ materials of "
-                    "content_library/materials/)", "material", span)
+                    "content_library/materials/"
+                    + ("; or a stored material's id: lowercase letters, digits, _ and -)"
+                       if stored else "; this channel sends only those)"),
+                    "material", span)
         return MATERIAL_MESSAGE + str(material)
     message = raw.get("message")
     if not isinstance(message, str) or message not in messages:

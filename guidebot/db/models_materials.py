@@ -89,7 +89,7 @@ class MaterialUse(SQLModel, table=True):
     key: str = Field(max_length=128)  # the caller's idempotency key for this use
     material_id: str = Field(max_length=64)
     guide: str = Field(max_length=64)
-    channel: str = Field(max_length=16)  # send | moment | card
+    channel: str = Field(max_length=16)  # send | moment | card (a guide's), sop | drop (a task's)
     customer: str = Field(default="", max_length=128)
     day: str = Field(max_length=10)  # tenant-local date
     token: str = Field(default="", max_length=32)  # the sender's card tracking token

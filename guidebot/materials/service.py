@@ -12,7 +12,7 @@ import json
 import logging
 import secrets
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -41,6 +41,14 @@ MAX_CONTRIBUTED = 5000  # materials summed per contributor report (one stats rea
 CHANNELS = ("send", "moment", "card")
 Tracker = Callable[[str, str, list[dict[str, Any]], str], Awaitable[list[dict[str, Any]]]]
 Pictures = Callable[[str, list[dict[str, Any]]], Awaitable[list[dict[str, Any]]]]
+
+
+@dataclass(frozen=True)
+class TaskMaterial:
+    """A stored material as an SOP task sends it: its text and WeCom attachments."""
+
+    text: str
+    attachments: tuple[dict[str, Any], ...]
 
 
 class WrongStatus(ValidationFailed):
@@ -311,24 +319,70 @@ class MaterialService:
         day). The same `key` again records nothing more."""
         if channel not in CHANNELS:
             raise ValidationFailed(f"channel: one of {', '.join(CHANNELS)}")
-        tenant = self.settings.tenant(tenant_id)
+        self.settings.tenant(tenant_id)  # an unknown tenant is refused first
         material = await self.get(tenant_id, material_id)
         if material.status != "approved":
             raise WrongStatus(f"status: only an approved material can be used; this one is "
                               f"{material.status}")
         message = await self.message(tenant_id, material, guide)
+        recorded, earned = await self._record(
+            material, guide=guide, channel=channel, customer=customer,
+            key=key or f"{guide}:{secrets.token_hex(8)}", token=message["token"])
+        return {"material": view(material), "recorded": recorded, "points": earned,
+                **message}
+
+    async def _record(self, material: Material, *, guide: str, channel: str, customer: str,
+                      key: str, token: str) -> tuple[bool, int]:
+        """One use under `key` (the same key again records nothing) and the contributor's
+        points for it: (recorded, points earned)."""
+        tenant = self.settings.tenant(material.tenant)
         now = self.clock()
-        use = MaterialUse(tenant=tenant_id, key=key or f"{guide}:{secrets.token_hex(8)}",
-                          material_id=material_id, guide=guide, channel=channel,
-                          customer=customer, day=now.astimezone(tenant.tz).date().isoformat(),
-                          token=message["token"], at=now)
+        use = MaterialUse(tenant=material.tenant, key=key, material_id=material.id,
+                          guide=guide, channel=channel, customer=customer,
+                          day=now.astimezone(tenant.tz).date().isoformat(), token=token, at=now)
         async with self.db.write() as s:
             recorded = await repo.add_use(s, use=use)
             earned = await self.points.earn(s, tenant, material, use) if recorded else 0
         log.info("material used tenant=%s id=%s guide=%s channel=%s recorded=%s points=%s",
-                 tenant_id, material_id, guide, channel, recorded, earned)
-        return {"material": view(material), "recorded": recorded, "points": earned,
-                **message}
+                 material.tenant, material.id, guide, channel, recorded, earned)
+        return recorded, earned
+
+    # -- sent by SOP tasks and drops ---------------------------------------------------------
+
+    async def for_task(self, tenant: str, material_id: str,
+                       guide: str) -> TaskMaterial | str:
+        """A stored material an SOP step or drop names, as `guide` sends it (pictures as live
+        media ids, product cards with this guide's tracking token); or why it cannot be sent:
+        missing, not approved, or withdrawn (files name such ids before they exist)."""
+        material = await self.find(tenant, material_id)
+        if material is None:
+            return f"material {material_id!r} does not exist"
+        if material.status != "approved":
+            return f"material {material_id!r} is {material.status}, not approved"
+        try:
+            message = await self.message(tenant, material, guide)
+        except ValidationFailed as exc:  # e.g. its product page cannot take a tracking token
+            return f"material {material_id!r} cannot be sent: {exc}"
+        return TaskMaterial(text=message["text"], attachments=tuple(message["attachments"]))
+
+    async def find_text(self, tenant: str, material_id: str) -> str:
+        """An approved material's text ("" for any other): what a task card shows."""
+        material = await self.find(tenant, material_id)
+        return material.text if material is not None and material.status == "approved" else ""
+
+    async def task_used(self, tenant: str, material_id: str, *, guide: str, channel: str,
+                        key: str, token: str) -> bool:
+        """A task sent the material: one use under `key` (a retry records nothing more), the
+        contributor's points when `guide` is someone else. False when no such material is
+        stored (a library material not synced yet)."""
+        material = await self.find(tenant, material_id)
+        if material is None:
+            log.warning("material use not recorded tenant=%s id=%s: not stored", tenant,
+                        material_id)
+            return False
+        recorded, _ = await self._record(material, guide=guide, channel=channel, customer="",
+                                         key=key, token=token)
+        return recorded
 
     async def message(self, tenant: str, material: Material, guide: str) -> dict[str, Any]:
         """What the guide sends: text and WeCom attachments; `token` is the card's tracking

@@ -12,7 +12,8 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
+from urllib.parse import parse_qs, urlsplit
 
 from guidebot.contacts.tags import TagService
 from guidebot.contacts.welcome import Pictures, Tracker, to_wecom_attachment
@@ -47,6 +48,37 @@ def _cut(text: str, limit: int) -> str:
     return text.encode()[:limit].decode(errors="ignore")
 
 
+def _card_token(attachments: Sequence[dict[str, Any]]) -> str:
+    """The tracking token of the first mini-program card sent ("" when none)."""
+    for a in attachments:
+        if a.get("msgtype") == "miniprogram":
+            return parse_qs(urlsplit(str(a["miniprogram"].get("page", ""))).query).get(
+                "t", [""])[0]
+    return ""
+
+
+class SentMaterial(Protocol):
+    """A stored material as a task sends it: its text and WeCom attachments."""
+
+    @property
+    def text(self) -> str: ...
+
+    @property
+    def attachments(self) -> tuple[dict[str, Any], ...]: ...
+
+
+class TaskMaterials(Protocol):
+    """The material centre, as SOP tasks and drops use it (guidebot/materials/)."""
+
+    async def for_task(self, tenant: str, material_id: str,
+                       guide: str) -> SentMaterial | str: ...
+
+    async def task_used(self, tenant: str, material_id: str, *, guide: str, channel: str,
+                        key: str, token: str) -> bool: ...
+
+    async def find_text(self, tenant: str, material_id: str) -> str: ...
+
+
 @dataclass(frozen=True)
 class Loaded:
     """A claimed task with what its call needs: its remaining customers, for a reminder the
@@ -60,9 +92,10 @@ class Loaded:
 class SopExecutors:
     def __init__(self, settings: Settings, db: Database, library: Library,
                  client_for: Callable[[str], WeComClient], *, tags: TagService,
-                 cards: Tracker, pictures: Pictures,
+                 cards: Tracker, pictures: Pictures, materials: TaskMaterials,
                  clock: Callable[[], datetime] = utcnow) -> None:
         self._tags = tags
+        self._materials = materials
         self._cards = cards
         self._pictures = pictures
         self._clock = clock
@@ -139,10 +172,14 @@ class SopExecutors:
             await self._remember_guides(s, tenant, {subject.guide})
         message = self._library.messages.get(subject.message)
         values = self._values(subject, subject.recipients, names)
+        text = render(message.text, values) if message and message.text else ""
+        if message is None and subject.message.startswith(MATERIAL_MESSAGE):
+            text = await self._materials.find_text(
+                tenant, subject.message.removeprefix(MATERIAL_MESSAGE))
         return {"kind": subject.kind, "title": self._title(subject), "status": subject.status,
                 "recipients": subject.recipients, "confirmed": subject.confirmed,
                 "guide": values["guide"]["name"] or subject.guide,
-                "text": render(message.text, values) if message and message.text else "",
+                "text": text,
                 "cards": [str(a.get("title", "")) for a in (message.attachments if message
                                                              else ())
                           if a["type"] in ("miniprogram", "link")],
@@ -175,6 +212,31 @@ class SopExecutors:
     def _message(self, message_id: str) -> Message:
         return self._library.messages[message_id]
 
+    def _fail(self, task: SopTask, reason: str) -> Done:
+        """Nothing sent: the task fails with `reason` (shown with the task)."""
+        assert task.id is not None
+        log.warning("task %s tenant=%s failed: %s", task.id, task.tenant, reason)
+        return Done({"failed": reason}, [repo.mark_failed(task_id=task.id, reason=reason,
+                                                          now=self._clock())])
+
+    async def _stored(self, tenant: str, task: SopTask) -> SentMaterial | str:
+        """A material the library does not hold, looked up in the material centre now (a
+        file may name a guide's material; it must exist and be approved when sent). On a
+        retry a material withdrawn since the first attempt fails the task too."""
+        return await self._materials.for_task(
+            tenant, task.message.removeprefix(MATERIAL_MESSAGE), task.guide)
+
+    async def _used(self, tenant: str, task: SopTask,
+                    attachments: Sequence[dict[str, Any]]) -> None:
+        """A task that sent a material records one use of it (keyed by the task, so a retry
+        records nothing more); its contributor earns points when the guide is someone else."""
+        if not task.message.startswith(MATERIAL_MESSAGE):
+            return
+        await self._materials.task_used(
+            tenant, task.message.removeprefix(MATERIAL_MESSAGE), guide=task.guide,
+            channel="drop" if task.source.startswith("drop:") else "sop",
+            key=f"sop-task:{task.id}", token=_card_token(attachments))
+
     def _cancel(self, task: SopTask) -> Done:
         assert task.id is not None
         return Done({"cancelled": True}, [repo.mark_cancelled(
@@ -182,18 +244,26 @@ class SopExecutors:
 
     async def _guide_task(self, tenant: str, loaded: Loaded) -> Done:
         task, customers = loaded.task, loaded.customers
-        message = self._message(task.message)
-        text = (render(message.text, self._values(task, len(customers), []))
-                if message.text else "")
+        message = self._library.messages.get(task.message)
         body: dict[str, Any] = {"chat_type": "single", "sender": task.guide,
                                 "external_userid": customers}
+        if message is None:  # a stored material (validation lets only those through)
+            stored = await self._stored(tenant, task)
+            if isinstance(stored, str):
+                return self._fail(task, stored)
+            text, sent = stored.text, list(stored.attachments)
+        else:
+            text = (render(message.text, self._values(task, len(customers), []))
+                    if message.text else "")
+            appid = self._settings.tenant(tenant).miniprogram_appid
+            # a picture that fails to upload fails the try: retried
+            sent = [to_wecom_attachment(a, appid) for a in await self._uploaded(
+                tenant, await self._tracked(tenant, task, message))] \
+                if message.attachments else []
         if text:
             body["text"] = {"content": text}
-        appid = self._settings.tenant(tenant).miniprogram_appid
-        if message.attachments:  # a picture that fails to upload fails the try: retried
-            attachments = await self._uploaded(tenant,
-                                               await self._tracked(tenant, task, message))
-            body["attachments"] = [to_wecom_attachment(a, appid) for a in attachments]
+        if sent:
+            body["attachments"] = sent
         client = self._client_for(tenant)
         # calling_at is stamped when the task is claimed, before any call can happen
         found = (await reconcile.find_template(client, task, text, customers)
@@ -204,6 +274,7 @@ class SopExecutors:
         else:
             msgid, failed = found, []
         await self._mark_tags(tenant, task, [c for c in customers if c not in set(failed)])
+        await self._used(tenant, task, sent)
         return Done({"msgid": msgid, "fail_list": failed},
                     self._sent(task, msgid, customers, failed))
 
@@ -315,16 +386,26 @@ class SopExecutors:
     async def _moment(self, tenant: str, loaded: Loaded) -> Done:
         """An SOP `moment` step: a 朋友圈 task the guide publishes to all their customers."""
         task, customers = loaded.task, loaded.customers
-        message = self._message(task.message)
+        message = self._library.messages.get(task.message)
         body: dict[str, Any] = {"visible_range": {"sender_list": {"user_list": [task.guide]}}}
-        if message.text:
-            body["text"] = {"content": render(message.text,
-                                              self._values(task, len(customers), []))}
-        links = [to_wecom_attachment(a, "") for a in await self._uploaded(
-            tenant, [dict(a) for a in message.attachments if a["type"] in ("image", "link")])]
+        if message is None:  # a stored material: its text, pictures and link; its product
+            stored = await self._stored(tenant, task)  # card and video are not sent here
+            if isinstance(stored, str):
+                return self._fail(task, stored)
+            text = stored.text
+            links = [a for a in stored.attachments if a.get("msgtype") in ("image", "link")]
+        else:
+            text = (render(message.text, self._values(task, len(customers), []))
+                    if message.text else "")
+            links = [to_wecom_attachment(a, "") for a in await self._uploaded(
+                tenant, [dict(a) for a in message.attachments
+                         if a["type"] in ("image", "link")])]
+        if text:
+            body["text"] = {"content": text}
         if links:
             body["attachments"] = links
         result = await self._client_for(tenant).call("POST", "externalcontact/add_moment_task",
                                                      json=body)
         jobid = str(result.get("jobid", ""))
+        await self._used(tenant, task, links)
         return Done({"jobid": jobid}, self._sent(task, jobid, customers, []))

@@ -37,7 +37,7 @@ encoding_aes_key = "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C"
 secret = "acme-secret-for-tests"
 admin_token = "acme-admin-token"
 order_secret = "acme-order-secret"
-
+{acme}
 [tenants.beta]
 corp_id = "wwbeta0000000000002"
 agent_id = 1000003
@@ -79,10 +79,11 @@ def library_copy(folder: Path, files: Mapping[str, str | bytes | Path]) -> Path:
 
 
 def write_config(folder: Path, db_url: str, library: Path | None = None,
-                 extra: str = "") -> Path:
+                 extra: str = "", acme: str = "") -> Path:
+    """The test config; `acme` adds keys to [tenants.acme], `extra` tables at the end."""
     path = folder / "config.toml"
-    path.write_text(CONFIG.format(library=library or ROOT / "content_library", db_url=db_url)
-                    + extra, encoding="utf-8")
+    path.write_text(CONFIG.format(library=library or ROOT / "content_library", db_url=db_url,
+                                  acme=acme) + extra, encoding="utf-8")
     return path
 
 
@@ -135,8 +136,10 @@ class Stack:
 
 async def start_stack(aiohttp_server: Any, tmp_path: Path, db_url: str, *,
                       welcome_window_s: float = 20.0, workers: int = 256,
-                      library: Path | None = None, config_extra: str = "") -> Stack:
-    settings = load_settings(write_config(tmp_path, db_url, library, config_extra))
+                      library: Path | None = None, config_extra: str = "",
+                      acme_config: str = "") -> Stack:
+    settings = load_settings(write_config(tmp_path, db_url, library, config_extra,
+                                          acme_config))
     sandbox_app = create_sandbox_app(settings, welcome_window_s=welcome_window_s)
     sandbox_server = await aiohttp_server(sandbox_app)
     sandbox_url = str(sandbox_server.make_url("")).rstrip("/")

@@ -211,9 +211,9 @@ _MARK_SENT = (update(_TASKS).where(_TASKS.c.id == bindparam("task_id"))
                       recipients=bindparam("new_recipients"),
                       next_check_at=bindparam("check_at", type_=UTCDateTime()),
                       updated_at=bindparam("at", type_=UTCDateTime())))
-_MARK_CANCELLED = (update(_TASKS).where(_TASKS.c.id == bindparam("task_id"))
-                   .values(status="cancelled", last_error=bindparam("reason"),
-                           updated_at=bindparam("at", type_=UTCDateTime())))
+_MARK_ENDED = (update(_TASKS).where(_TASKS.c.id == bindparam("task_id"))
+               .values(status=bindparam("new_status"), last_error=bindparam("reason"),
+                       updated_at=bindparam("at", type_=UTCDateTime())))
 _NOTIFY = ByDialect({
     name: dialect_insert(_TASKS).on_conflict_do_nothing(index_elements=["tenant", "key"])
     for name, dialect_insert in (("sqlite", sqlite.insert), ("postgresql", postgresql.insert))})
@@ -227,7 +227,14 @@ def mark_sent(*, task_id: int, msgid: str, recipients: int, check_at: datetime |
 
 
 def mark_cancelled(*, task_id: int, reason: str, now: datetime) -> Write:
-    return Write(_MARK_CANCELLED, {"task_id": task_id, "reason": reason[:512], "at": now})
+    return Write(_MARK_ENDED, {"task_id": task_id, "new_status": "cancelled",
+                               "reason": reason[:512], "at": now})
+
+
+def mark_failed(*, task_id: int, reason: str, now: datetime) -> Write:
+    """The task cannot be sent (e.g. the material it names is withdrawn): nothing was sent."""
+    return Write(_MARK_ENDED, {"task_id": task_id, "new_status": "failed",
+                               "reason": reason[:512], "at": now})
 
 
 def new_task(*, now: datetime, **values: Any) -> Write:
