@@ -274,7 +274,8 @@ class SopExecutors:
         else:
             msgid, failed = found, []
         await self._mark_tags(tenant, task, [c for c in customers if c not in set(failed)])
-        await self._used(tenant, task, sent)
+        if len(failed) < len(customers):  # the task reached someone
+            await self._used(tenant, task, sent)
         return Done({"msgid": msgid, "fail_list": failed},
                     self._sent(task, msgid, customers, failed))
 

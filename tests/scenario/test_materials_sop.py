@@ -1,7 +1,9 @@
-"""SOP steps and drops naming an HQ material (`material = "<id>"`): validated against
-content_library/materials/ with file:line, sent as the material's text, pictures and product
-card, the card tracked for the sending guide under the material, so its opens and orders
-show up in the material's stats."""
+"""SOP steps and drops naming a material (`material = "<id>"`): HQ's library materials are
+validated against content_library/materials/ with file:line; any other well-formed id names a
+stored material (a guide's, or one added in the console), checked when the task is sent: an
+approved one is sent with the sending guide's tracked card, a withdrawn or missing one fails the
+task with its reason. Each task that sent a material records one use, and the contributor (not
+HQ) earns points once per sending guide, material and day."""
 
 from __future__ import annotations
 
