@@ -39,7 +39,7 @@ def test_steps_and_drops_may_name_a_material_and_wrong_ones_say_where(tmp_path: 
     sop = (ROOT / "tests/data/sop/flash.toml").read_text(encoding="utf-8")
     # an id the library does not hold may name a stored material (checked when sent)
     stored = load_library(library_copy(tmp_path / "stored", {
-        "drops/stored.toml": drop.replace("scarf_oat_styling", "m-0a1b2c3d4e5f")}))
+        "drops/material_drop.toml": drop.replace("scarf_oat_styling", "m-0a1b2c3d4e5f")}))
     assert stored.drops["material_drop"].message == "material:m-0a1b2c3d4e5f"
     assert "material:m-0a1b2c3d4e5f" not in stored.messages
 
