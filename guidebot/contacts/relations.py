@@ -13,7 +13,6 @@ from guidebot.contacts import binding as rules
 from guidebot.contacts import state_codec
 from guidebot.db.engine import Database
 from guidebot.db.models import Binding, ChannelCode
-from guidebot.db.repo import channels as channels_repo
 from guidebot.db.repo import contacts as repo
 from guidebot.settings import Settings, TenantSettings
 
@@ -27,6 +26,8 @@ class Relation:
     event: ev.ContactAdded
     code: ChannelCode | None
     store_id: str | None
+    guide_name: str = ""  # as the add found them, for the welcome
+    store_name: str = ""
 
     @property
     def tenant(self) -> str:
@@ -46,7 +47,7 @@ class Relation:
         return self.code.welcome_message if self.code and self.code.welcome_message else None
 
 
-def as_period(b: Binding) -> rules.Period:
+def as_period(b: Binding | repo.BindingRow) -> rules.Period:
     return rules.Period(b.guide, b.started_at, b.ended_at, b.end_reason)
 
 
@@ -74,7 +75,9 @@ class RelationService:
             if not event.half:
                 await self._bind_on_add(s, tenant, event.external_userid, event.guide,
                                         event.created_at)
-        return Relation(event, code, store_id)
+            guide_name, store_name = await repo.guide_and_store_names(
+                s, tenant=tenant.id, userid=event.guide, store_id=store_id)
+        return Relation(event, code, store_id, guide_name, store_name)
 
     async def record_guide_deleted(self, event: ev.ContactDeletedByGuide,
                                    inbox_id: int | None) -> None:
@@ -114,7 +117,8 @@ class RelationService:
         code_id = state_codec.decode(state) if state else None
         if code_id is None:
             return None
-        return await channels_repo.get(s, tenant=tenant, code_id=code_id)
+        code: ChannelCode | None = await repo.channel_code(s, tenant=tenant, code_id=code_id)
+        return code
 
     async def _end(self, s: AsyncSession, tenant: str, event: ev.ContactEvent, status: str,
                    inbox_id: int | None) -> None:
@@ -132,7 +136,7 @@ class RelationService:
                                     at=event.created_at, inbox_id=inbox_id)
 
     async def _current(self, s: AsyncSession, tenant: TenantSettings, external_userid: str,
-                       at: datetime) -> Binding | None:
+                       at: datetime) -> repo.BindingRow | None:
         bindings = await repo.list_bindings(s, tenant=tenant.id, external_userid=external_userid)
         validity = tenant.commission.binding_validity_days
         valid = [b for b in bindings if rules.valid_at(as_period(b), at, validity)]

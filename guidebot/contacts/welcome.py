@@ -90,14 +90,14 @@ class WelcomeService:
             wait_s = min(PROFILE_WAIT_S, (deadline - utcnow()).total_seconds() / 2)
             name = await self._profiles.name(event.tenant, event.external_userid,
                                              wait_s=max(wait_s, 0.0))
-        async with self._db.read() as s:
-            guide = await contacts_repo.get_guide(s, tenant=event.tenant, userid=event.guide)
-            store_id = relation.store_id or (guide.store_id if guide else None)
-            store = (await contacts_repo.get_store(s, tenant=event.tenant, store_id=store_id)
-                     if store_id else None)
+        guide_name, store_name = relation.guide_name, relation.store_name
+        if not guide_name:  # a guide seen for the first time is named after the add's write
+            async with self._db.read() as s:
+                guide_name, store_name = await contacts_repo.guide_and_store_names(
+                    s, tenant=event.tenant, userid=event.guide, store_id=relation.store_id)
         values = {"customer": {"name": name},
-                  "guide": {"name": guide.name if guide else "", "userid": event.guide},
-                  "store": {"name": store.name if store else ""}}
+                  "guide": {"name": guide_name, "userid": event.guide},
+                  "store": {"name": store_name}}
         return await self.send(
             event.tenant, welcome_code=event.welcome_code, message=message, values=values,
             event_at=event.created_at, guide=event.guide,

@@ -42,3 +42,13 @@ async def apply(session: AsyncSession, writes: Iterable[Write]) -> None:
         if isinstance(statement, ByDialect):
             statement = statement.variants[connection.dialect.name]
         await connection.execute(statement, params)
+
+
+async def execute(session: AsyncSession, statement: Executable | ByDialect,
+                  params: dict[str, Any]) -> Any:
+    """Run a statement built once (module level) with one row's parameters on the session's
+    connection, skipping the ORM's per-call work; its result."""
+    connection = await session.connection()
+    if isinstance(statement, ByDialect):
+        statement = statement.variants[connection.dialect.name]
+    return await connection.execute(statement, params)

@@ -4,14 +4,66 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import bindparam, delete, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from guidebot.db.models import Binding, Customer, Follow, FollowEvent, Guide, Store, Tenant
+from guidebot.db.models import (
+    Binding,
+    ChannelCode,
+    Customer,
+    Follow,
+    FollowEvent,
+    Guide,
+    Store,
+    Tenant,
+)
 from guidebot.db.repo._dialect import insert_for, is_postgres
 from guidebot.db.types import utcnow
+from guidebot.db.writes import ByDialect, execute
+
+# The statements of a contact add, built once: the add path runs them for every add of a
+# burst, and a statement built per call costs more than SQLite's own work (compiling, cache
+# keys, ORM units of work).
+_GUIDES = Guide.__table__  # type: ignore[attr-defined]
+_CUSTOMERS = Customer.__table__  # type: ignore[attr-defined]
+_FOLLOWS = Follow.__table__  # type: ignore[attr-defined]
+_BINDINGS = Binding.__table__  # type: ignore[attr-defined]
+_STORES = Store.__table__  # type: ignore[attr-defined]
+
+
+_DIALECTS = (("sqlite", sqlite), ("postgresql", postgresql))
+
+
+def _ignoring(table: Any, keys: list[str]) -> ByDialect:
+    return ByDialect({name: d.insert(table).on_conflict_do_nothing(index_elements=keys)
+                      for name, d in _DIALECTS})
+
+
+_NEW_GUIDE = _ignoring(_GUIDES, ["tenant", "userid"])
+_NEW_CUSTOMER = _ignoring(_CUSTOMERS, ["tenant", "external_userid"])
+_GUIDE_STORE = (update(_GUIDES).where(_GUIDES.c.tenant == bindparam("t"),
+                                      _GUIDES.c.userid == bindparam("u"))
+                .values(store_id=bindparam("store")))
+_FOLLOW_SET = ("status", "state", "channel_code_id", "added_at", "ended_at")
+_UPSERT_FOLLOW = ByDialect({name: (lambda ins: ins.on_conflict_do_update(
+    index_elements=["tenant", "guide", "external_userid"],
+    set_={c: ins.excluded[c] for c in _FOLLOW_SET}))(d.insert(_FOLLOWS))
+    for name, d in _DIALECTS})
+_NEW_FOLLOW_EVENT = FollowEvent.__table__.insert()  # type: ignore[attr-defined]
+_NEW_BINDING = _BINDINGS.insert()
+_BINDINGS_OF = (select(_BINDINGS).where(_BINDINGS.c.tenant == bindparam("t"),
+                                        _BINDINGS.c.external_userid == bindparam("c"))
+                .order_by(_BINDINGS.c.started_at))
+_CODE = (select(ChannelCode.__table__)  # type: ignore[attr-defined]
+         .where(ChannelCode.__table__.c.id == bindparam("id"),  # type: ignore[attr-defined]
+                ChannelCode.__table__.c.tenant == bindparam("t")))  # type: ignore[attr-defined]
+_GUIDE_AND_STORE = (select(_GUIDES.c.name, _GUIDES.c.store_id, _STORES.c.name)
+                    .select_from(_GUIDES.outerjoin(_STORES, (_STORES.c.tenant == _GUIDES.c.tenant)
+                                                   & (_STORES.c.store_id == bindparam("s"))))
+                    .where(_GUIDES.c.tenant == bindparam("t"), _GUIDES.c.userid == bindparam("u")))
 
 
 async def _insert_ignore(session: AsyncSession, table: Any, keys: list[str],
@@ -36,8 +88,12 @@ async def ensure_store(session: AsyncSession, *, tenant: str, store_id: str,
 
 async def ensure_guide(session: AsyncSession, *, tenant: str, userid: str,
                        store_id: str | None = None, name: str = "") -> None:
-    await _insert_ignore(session, Guide, ["tenant", "userid"], tenant=tenant, userid=userid,
-                         name=name, store_id=store_id, created_at=utcnow())
+    await execute(session, _NEW_GUIDE, {
+        "tenant": tenant, "userid": userid, "name": name, "store_id": store_id,
+        "created_at": utcnow(), "active": True, "wecom_status": None, "directory_at": None})
+    if store_id and not name:
+        await execute(session, _GUIDE_STORE, {"t": tenant, "u": userid, "store": store_id})
+        return
     changes: dict[str, Any] = {}
     if store_id:
         changes["store_id"] = store_id
@@ -50,9 +106,10 @@ async def ensure_guide(session: AsyncSession, *, tenant: str, userid: str,
 
 async def ensure_customer(session: AsyncSession, *, tenant: str, external_userid: str) -> None:
     """Create on first sight; on PostgreSQL also lock the row to serialize per customer."""
-    await _insert_ignore(session, Customer, ["tenant", "external_userid"], tenant=tenant,
-                         external_userid=external_userid, name="", avatar="", corp_name="",
-                         created_at=utcnow())
+    await execute(session, _NEW_CUSTOMER, {
+        "tenant": tenant, "external_userid": external_userid, "name": "", "unionid": None,
+        "avatar": "", "corp_name": "", "contact_type": None, "gender": None,
+        "profile_fetched_at": None, "created_at": utcnow()})
     if is_postgres(session):
         await session.execute(select(Customer.external_userid).where(
             Customer.tenant == tenant, Customer.external_userid == external_userid)
@@ -82,12 +139,9 @@ async def customers_without_profile(session: AsyncSession, *, tenant: str,
 async def upsert_follow(session: AsyncSession, *, tenant: str, guide: str, external_userid: str,
                         status: str, state: str, channel_code_id: int | None,
                         at: datetime) -> None:
-    values = {"status": status, "state": state, "channel_code_id": channel_code_id,
-              "added_at": at, "ended_at": None}
-    stmt = insert_for(session, Follow).values(
-        tenant=tenant, guide=guide, external_userid=external_userid, **values
-    ).on_conflict_do_update(index_elements=["tenant", "guide", "external_userid"], set_=values)
-    await session.execute(stmt)
+    await execute(session, _UPSERT_FOLLOW, {
+        "tenant": tenant, "guide": guide, "external_userid": external_userid, "status": status,
+        "state": state, "channel_code_id": channel_code_id, "added_at": at, "ended_at": None})
 
 
 async def end_follow(session: AsyncSession, *, tenant: str, guide: str, external_userid: str,
@@ -109,8 +163,9 @@ async def insert_ended_follow(session: AsyncSession, *, tenant: str, guide: str,
 async def add_follow_event(session: AsyncSession, *, tenant: str, guide: str,
                            external_userid: str, action: str, at: datetime,
                            detail: str = "", inbox_id: int | None = None) -> None:
-    session.add(FollowEvent(tenant=tenant, guide=guide, external_userid=external_userid,
-                            action=action, at=at, detail=detail, inbox_id=inbox_id))
+    await execute(session, _NEW_FOLLOW_EVENT, {
+        "tenant": tenant, "guide": guide, "external_userid": external_userid, "action": action,
+        "at": at, "detail": detail, "inbox_id": inbox_id})
 
 
 async def list_follows(session: AsyncSession, *, tenant: str,
@@ -121,18 +176,48 @@ async def list_follows(session: AsyncSession, *, tenant: str,
     return list((await session.execute(stmt)).scalars())
 
 
+class BindingRow(NamedTuple):
+    """A binding as read (the columns of `bindings`)."""
+
+    id: int
+    tenant: str
+    external_userid: str
+    guide: str
+    started_at: datetime
+    ended_at: datetime | None
+    end_reason: str
+
+
 async def list_bindings(session: AsyncSession, *, tenant: str,
-                        external_userid: str) -> Sequence[Binding]:
-    stmt = (select(Binding).where(Binding.tenant == tenant,
-                                  Binding.external_userid == external_userid)
-            .order_by(Binding.started_at))  # type: ignore[arg-type]
-    return list((await session.execute(stmt)).scalars())
+                        external_userid: str) -> list[BindingRow]:
+    rows = await execute(session, _BINDINGS_OF, {"t": tenant, "c": external_userid})
+    return [BindingRow(*row) for row in rows]
 
 
 async def add_binding(session: AsyncSession, *, tenant: str, external_userid: str, guide: str,
                       at: datetime) -> None:
-    session.add(Binding(tenant=tenant, external_userid=external_userid, guide=guide,
-                        started_at=at))
+    await execute(session, _NEW_BINDING, {
+        "tenant": tenant, "external_userid": external_userid, "guide": guide,
+        "started_at": at, "ended_at": None, "end_reason": ""})
+
+
+async def channel_code(session: AsyncSession, *, tenant: str, code_id: int) -> Any:
+    """The channel code's row (its columns as attributes), or None."""
+    return (await execute(session, _CODE, {"id": code_id, "t": tenant})).first()
+
+
+async def guide_and_store_names(session: AsyncSession, *, tenant: str, userid: str,
+                                store_id: str | None) -> tuple[str, str]:
+    """The guide's name and the name of `store_id` (else the guide's own store)."""
+    row = (await execute(session, _GUIDE_AND_STORE, {"t": tenant, "u": userid,
+                                                     "s": store_id})).first()
+    if row is None:
+        return "", ""
+    name, own_store, store_name = row
+    if store_id is None and own_store:
+        store = await get_store(session, tenant=tenant, store_id=own_store)
+        return name or "", store.name if store else ""
+    return name or "", store_name or ""
 
 
 async def end_binding(session: AsyncSession, *, binding_id: int, at: datetime | None,

@@ -7,12 +7,20 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from guidebot.db.models import OutboxItem
 from guidebot.db.repo._dialect import insert_for
 from guidebot.db.types import UTCDateTime, utcnow
-from guidebot.db.writes import Write
+from guidebot.db.writes import ByDialect, Write, execute
+
+
+_TABLE = OutboxItem.__table__  # type: ignore[attr-defined]
+# Built once: a welcome burst registers one row per add.
+_INSERT_IF_NEW = ByDialect({
+    name: d.insert(_TABLE).on_conflict_do_nothing(index_elements=["tenant", "key"])
+    .returning(_TABLE.c.id) for name, d in (("sqlite", sqlite), ("postgresql", postgresql))})
 
 
 async def insert_if_new(session: AsyncSession, *, tenant: str, key: str, kind: str,
@@ -21,12 +29,13 @@ async def insert_if_new(session: AsyncSession, *, tenant: str, key: str, kind: s
                         lease_until: datetime | None = None) -> int | None:
     """The new row's id, or None when the key exists (the call was made or is owned)."""
     now = utcnow()
-    stmt = (insert_for(session, OutboxItem).values(
-        tenant=tenant, key=key, kind=kind, payload=payload, status=status, attempts=0,
-        last_error="", result="", due_at=due_at, deadline_at=deadline_at, created_at=now,
-        updated_at=now, lease_owner=lease_owner, lease_until=lease_until)
-        .on_conflict_do_nothing(index_elements=["tenant", "key"]).returning(OutboxItem.id))
-    return (await session.execute(stmt)).scalar_one_or_none()
+    result = await execute(session, _INSERT_IF_NEW, {
+        "tenant": tenant, "key": key, "kind": kind, "payload": payload, "status": status,
+        "attempts": 0, "last_error": "", "result": "", "due_at": due_at,
+        "deadline_at": deadline_at, "created_at": now, "updated_at": now,
+        "lease_owner": lease_owner, "lease_until": lease_until})
+    found: int | None = result.scalar_one_or_none()
+    return found
 
 
 async def renew_lease(session: AsyncSession, *, item_id: int, owner: str,
