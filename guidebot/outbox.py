@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from guidebot.backoff import OUTBOX_INLINE, OUTBOX_RETRY, Backoff
 from guidebot.db.engine import Database
+from guidebot.db.group_commit import GroupCommit
 from guidebot.db.repo import outbox as outbox_repo
 from guidebot.db.types import utcnow
 from guidebot.db.writes import Write, apply
@@ -98,6 +99,20 @@ class Outbox:
         self._retry = retry
         self._inline = inline
         self._owner = f"{os.getpid()}:{secrets.token_hex(4)}"
+        # A burst's calls register and finish together: one transaction each per batch.
+        self._registrations: GroupCommit[dict[str, Any], int | None] = GroupCommit(
+            self._register_batch, key=lambda row: (row["tenant"], row["key"]))
+        self._finished: GroupCommit[Sequence[Write], None] = GroupCommit(self._finish_batch)
+
+    async def _register_batch(self, rows: list[dict[str, Any]]) -> list[int | None]:
+        async with self._db.write() as session:
+            ids = await outbox_repo.insert_new(session, rows=rows)
+        return [ids.get((row["tenant"], row["key"])) for row in rows]
+
+    async def _finish_batch(self, batches: list[Sequence[Write]]) -> list[None]:
+        async with self._db.write() as session:
+            await apply(session, [w for writes in batches for w in writes])
+        return [None] * len(batches)
 
     async def recover(self, calls: Mapping[str, Executor]) -> int:
         """At start on SQLite (one process): every row left "sending" was a dead process's
@@ -122,11 +137,10 @@ class Outbox:
         With `until_deadline`, retryable failures are retried inline until the deadline
         (used for the 20 s welcome window); otherwise they are left for `retry_due`.
         """
-        async with self._db.write() as session:
-            item_id = await outbox_repo.insert_if_new(
-                session, tenant=tenant, key=key, kind=kind, payload=json.dumps(payload),
-                due_at=utcnow(), deadline_at=deadline, lease_owner=self._owner,
-                lease_until=self._lease())
+        item_id = await self._registrations.submit({
+            "tenant": tenant, "key": key, "kind": kind, "payload": json.dumps(payload),
+            "due_at": utcnow(), "deadline_at": deadline, "lease_owner": self._owner,
+            "lease_until": self._lease()})
         if item_id is None:
             return Outcome(CallStatus.DUPLICATE)
         if deadline is not None and utcnow() >= deadline:
@@ -201,8 +215,7 @@ class Outbox:
             return await self._failed(item_id, tenant, kind, attempt, exc,
                                       keep_lease=keep_lease)
         done = answer if isinstance(answer, Done) else Done(answer)
-        async with self._db.write() as session:
-            await apply(session, [*done.writes, _done_write(item_id, done)])
+        await self._finished.submit([*done.writes, _done_write(item_id, done)])
         return Outcome(CallStatus.DONE, done.result)
 
     async def attempt_many(self, prepared: Sequence[Prepared], *,

@@ -12,6 +12,7 @@ from guidebot import events as ev
 from guidebot.contacts import binding as rules
 from guidebot.contacts import state_codec
 from guidebot.db.engine import Database
+from guidebot.db.group_commit import GroupCommit
 from guidebot.db.models import Binding, ChannelCode
 from guidebot.db.repo import contacts as repo
 from guidebot.settings import Settings, TenantSettings
@@ -55,29 +56,87 @@ class RelationService:
     def __init__(self, settings: Settings, db: Database) -> None:
         self._settings = settings
         self._db = db
+        self._adds: GroupCommit[tuple[ev.ContactAdded, int | None], Relation] = GroupCommit(
+            self._record_adds, key=lambda add: (add[0].tenant, add[0].external_userid))
 
     async def record_add(self, event: ev.ContactAdded, inbox_id: int | None) -> Relation:
-        """The relation, its follow event and (unless half-added) the binding rules."""
-        tenant = self._settings.tenant(event.tenant)
+        """The relation, its follow event and (unless half-added) the binding rules; written
+        with the other adds of the moment in one transaction (a burst's adds share it)."""
+        return await self._adds.submit((event, inbox_id))
+
+    async def _record_adds(self, adds: list[tuple[ev.ContactAdded, int | None]]
+                           ) -> list[Relation]:
+        by_tenant: dict[str, list[int]] = {}
+        for i, (event, _) in enumerate(adds):
+            by_tenant.setdefault(event.tenant, []).append(i)
+        relations: list[Relation | None] = [None] * len(adds)
         async with self._db.write() as s:
-            code = await self._channel_code(s, tenant.id, event.state)
+            for tenant_id, indexes in by_tenant.items():
+                tenant = self._settings.tenant(tenant_id)
+                for i, relation in zip(indexes, await self._record_tenant_adds(
+                        s, tenant, [adds[i] for i in indexes]), strict=True):
+                    relations[i] = relation
+        return [r for r in relations if r is not None]
+
+    async def _record_tenant_adds(self, s: AsyncSession, tenant: TenantSettings,
+                                  adds: list[tuple[ev.ContactAdded, int | None]]
+                                  ) -> list[Relation]:
+        code_ids = {i: state_codec.decode(e.state) if e.state else None
+                    for i, (e, _) in enumerate(adds)}
+        codes = await repo.channel_codes(s, tenant=tenant.id, code_ids=[
+            c for c in code_ids.values() if c is not None])
+        code_of = [codes.get(code_ids[i]) if code_ids[i] is not None else None  # type: ignore[arg-type]
+                   for i in range(len(adds))]
+        await repo.ensure_guides(s, rows=[(tenant.id, e.guide, code.store_id if code else None)
+                                          for (e, _), code in zip(adds, code_of, strict=True)])
+        await repo.ensure_customers(s, tenant=tenant.id,
+                                    external_userids=[e.external_userid for e, _ in adds])
+        await repo.upsert_follows(s, rows=[{
+            "tenant": tenant.id, "guide": e.guide, "external_userid": e.external_userid,
+            "status": "half" if e.half else "active", "state": e.state,
+            "channel_code_id": code.id if code else None, "added_at": e.created_at}
+            for (e, _), code in zip(adds, code_of, strict=True)])
+        await repo.add_follow_events(s, rows=[{
+            "tenant": tenant.id, "guide": e.guide, "external_userid": e.external_userid,
+            "action": "half_added" if e.half else "added", "at": e.created_at,
+            "detail": e.state[:128], "inbox_id": inbox_id} for e, inbox_id in adds])
+        binding = [e for e, _ in adds if not e.half]
+        if binding:
+            await self._bind_on_adds(s, tenant, binding)
+        guides, stores = await repo.guides_and_stores(
+            s, tenant=tenant.id, userids=[e.guide for e, _ in adds],
+            store_ids=[c.store_id for c in code_of if c is not None and c.store_id])
+        relations = []
+        for (event, _), code in zip(adds, code_of, strict=True):
+            guide_name, own_store = guides.get(event.guide, ("", None))
             store_id = code.store_id if code else None
-            await repo.ensure_guide(s, tenant=tenant.id, userid=event.guide, store_id=store_id)
-            await repo.ensure_customer(s, tenant=tenant.id, external_userid=event.external_userid)
-            await repo.upsert_follow(
-                s, tenant=tenant.id, guide=event.guide, external_userid=event.external_userid,
-                status="half" if event.half else "active", state=event.state,
-                channel_code_id=code.id if code else None, at=event.created_at)
-            await repo.add_follow_event(
-                s, tenant=tenant.id, guide=event.guide, external_userid=event.external_userid,
-                action="half_added" if event.half else "added", at=event.created_at,
-                detail=event.state[:128], inbox_id=inbox_id)
-            if not event.half:
-                await self._bind_on_add(s, tenant, event.external_userid, event.guide,
-                                        event.created_at)
-            guide_name, store_name = await repo.guide_and_store_names(
-                s, tenant=tenant.id, userid=event.guide, store_id=store_id)
-        return Relation(event, code, store_id, guide_name, store_name)
+            relations.append(Relation(event, code, store_id, guide_name,
+                                      stores.get(store_id or own_store or "", "")))
+        return relations
+
+    async def _bind_on_adds(self, s: AsyncSession, tenant: TenantSettings,
+                            events: list[ev.ContactAdded]) -> None:
+        """The binding rules of each add (one add per customer in a batch)."""
+        bindings = await repo.bindings_of(s, tenant=tenant.id,
+                                          external_userids=[e.external_userid for e in events])
+        validity = tenant.commission.binding_validity_days
+        ends: list[tuple[int, datetime | None, str]] = []
+        starts: list[tuple[str, str, str, datetime]] = []
+        for event in events:
+            at = event.created_at
+            valid = [b for b in bindings[event.external_userid]
+                     if rules.valid_at(as_period(b), at, validity)]
+            bound = max(valid, key=lambda b: b.started_at) if valid else None
+            decision = rules.on_add(as_period(bound) if bound else None, event.guide, at,
+                                    tenant.commission.protection_days)
+            if decision is rules.Decision.KEEP:
+                continue
+            if bound is not None:
+                reason = "transferred" if bound.end_reason == "transfer_pending" else "taken_over"
+                ends.append((bound.id, at, reason))
+            starts.append((tenant.id, event.external_userid, event.guide, at))
+        await repo.end_bindings(s, rows=ends)
+        await repo.add_bindings(s, rows=starts)
 
     async def record_guide_deleted(self, event: ev.ContactDeletedByGuide,
                                    inbox_id: int | None) -> None:
@@ -113,13 +172,6 @@ class RelationService:
                 assert bound.id is not None
                 await repo.end_binding(s, binding_id=bound.id, at=None, reason="")
 
-    async def _channel_code(self, s: AsyncSession, tenant: str, state: str) -> ChannelCode | None:
-        code_id = state_codec.decode(state) if state else None
-        if code_id is None:
-            return None
-        code: ChannelCode | None = await repo.channel_code(s, tenant=tenant, code_id=code_id)
-        return code
-
     async def _end(self, s: AsyncSession, tenant: str, event: ev.ContactEvent, status: str,
                    inbox_id: int | None) -> None:
         await repo.ensure_guide(s, tenant=tenant, userid=event.guide)
@@ -141,20 +193,6 @@ class RelationService:
         validity = tenant.commission.binding_validity_days
         valid = [b for b in bindings if rules.valid_at(as_period(b), at, validity)]
         return max(valid, key=lambda b: b.started_at) if valid else None
-
-    async def _bind_on_add(self, s: AsyncSession, tenant: TenantSettings, external_userid: str,
-                           guide: str, at: datetime) -> None:
-        bound = await self._current(s, tenant, external_userid, at)
-        decision = rules.on_add(as_period(bound) if bound else None, guide, at,
-                                tenant.commission.protection_days)
-        if decision is rules.Decision.KEEP:
-            return
-        if bound is not None:
-            assert bound.id is not None
-            reason = "transferred" if bound.end_reason == "transfer_pending" else "taken_over"
-            await repo.end_binding(s, binding_id=bound.id, at=at, reason=reason)
-        await repo.add_binding(s, tenant=tenant.id, external_userid=external_userid, guide=guide,
-                               at=at)
 
     async def _move_binding_on_transfer(self, s: AsyncSession, tenant: TenantSettings,
                                         event: ev.ContactDeletedByGuide) -> None:

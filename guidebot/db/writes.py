@@ -52,3 +52,13 @@ async def execute(session: AsyncSession, statement: Executable | ByDialect,
     if isinstance(statement, ByDialect):
         statement = statement.variants[connection.dialect.name]
     return await connection.execute(statement, params)
+
+
+async def execute_many(session: AsyncSession, statement: Executable | ByDialect,
+                       rows: list[dict[str, Any]]) -> None:
+    """`execute` with many rows' parameters (executemany); nothing for no rows."""
+    if rows:
+        connection = await session.connection()
+        if isinstance(statement, ByDialect):
+            statement = statement.variants[connection.dialect.name]
+        await connection.execute(statement, rows)

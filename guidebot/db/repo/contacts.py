@@ -22,7 +22,7 @@ from guidebot.db.models import (
 )
 from guidebot.db.repo._dialect import insert_for, is_postgres
 from guidebot.db.types import utcnow
-from guidebot.db.writes import ByDialect, execute
+from guidebot.db.writes import ByDialect, execute, execute_many
 
 # The statements of a contact add, built once: the add path runs them for every add of a
 # burst, and a statement built per call costs more than SQLite's own work (compiling, cache
@@ -273,3 +273,117 @@ async def delete_guide(session: AsyncSession, *, tenant: str, userid: str) -> No
 async def delete_store(session: AsyncSession, *, tenant: str, store_id: str) -> None:
     await session.execute(delete(Store).where(Store.tenant == tenant,
                                               Store.store_id == store_id))
+
+
+# --- A batch of adds (RelationService.record_adds): each statement once for the batch. ---
+
+_END_BINDING = (update(_BINDINGS).where(_BINDINGS.c.id == bindparam("binding_id"))
+                .values(ended_at=bindparam("ended_at"), end_reason=bindparam("reason")))
+_CUSTOMER_LOCKS = (select(_CUSTOMERS.c.external_userid)
+                   .where(_CUSTOMERS.c.tenant == bindparam("t"),
+                          _CUSTOMERS.c.external_userid.in_(bindparam("ids", expanding=True)))
+                   .order_by(_CUSTOMERS.c.external_userid).with_for_update())
+_CODES = (select(ChannelCode.__table__)  # type: ignore[attr-defined]
+          .where(ChannelCode.__table__.c.tenant == bindparam("t"),  # type: ignore[attr-defined]
+                 ChannelCode.__table__.c.id.in_(  # type: ignore[attr-defined]
+                     bindparam("ids", expanding=True))))
+_BINDINGS_OF_MANY = (select(_BINDINGS)
+                     .where(_BINDINGS.c.tenant == bindparam("t"),
+                            _BINDINGS.c.external_userid.in_(bindparam("ids", expanding=True)))
+                     .order_by(_BINDINGS.c.started_at, _BINDINGS.c.id))
+_GUIDES_OF = (select(_GUIDES.c.userid, _GUIDES.c.name, _GUIDES.c.store_id)
+              .where(_GUIDES.c.tenant == bindparam("t"),
+                     _GUIDES.c.userid.in_(bindparam("ids", expanding=True))))
+_STORE_NAMES = (select(_STORES.c.store_id, _STORES.c.name)
+                .where(_STORES.c.tenant == bindparam("t"),
+                       _STORES.c.store_id.in_(bindparam("ids", expanding=True))))
+
+
+async def channel_codes(session: AsyncSession, *, tenant: str,
+                        code_ids: Sequence[int]) -> dict[int, Any]:
+    """The tenant's channel codes by id (rows, columns as attributes)."""
+    if not code_ids:
+        return {}
+    rows = await execute(session, _CODES, {"t": tenant, "ids": sorted(set(code_ids))})
+    return {row.id: row for row in rows}
+
+
+async def ensure_guides(session: AsyncSession, *,
+                        rows: Sequence[tuple[str, str, str | None]]) -> None:
+    """`ensure_guide` for (tenant, userid, store_id) rows: create, and set the store named."""
+    if not rows:
+        return
+    now = utcnow()
+    await execute_many(session, _NEW_GUIDE, [
+        {"tenant": t, "userid": u, "name": "", "store_id": s, "created_at": now,
+         "active": True, "wecom_status": None, "directory_at": None} for t, u, s in rows])
+    stores = [{"t": t, "u": u, "store": s} for t, u, s in rows if s]
+    if stores:
+        await execute_many(session, _GUIDE_STORE, stores)
+
+
+async def ensure_customers(session: AsyncSession, *, tenant: str,
+                           external_userids: Sequence[str]) -> None:
+    """`ensure_customer` for many: create on first sight; on PostgreSQL lock the rows (in
+    one order, so two processes never wait for each other crosswise)."""
+    ids = sorted(set(external_userids))
+    if not ids:
+        return
+    now = utcnow()
+    await execute_many(session, _NEW_CUSTOMER, [
+        {"tenant": tenant, "external_userid": c, "name": "", "unionid": None, "avatar": "",
+         "corp_name": "", "contact_type": None, "gender": None, "profile_fetched_at": None,
+         "created_at": now} for c in ids])
+    if is_postgres(session):
+        await execute(session, _CUSTOMER_LOCKS, {"t": tenant, "ids": ids})
+
+
+async def upsert_follows(session: AsyncSession, *, rows: Sequence[dict[str, Any]]) -> None:
+    """`upsert_follow` for many rows (the keys of `upsert_follow`'s parameters)."""
+    await execute_many(session, _UPSERT_FOLLOW, [
+        {**row, "ended_at": None} for row in rows])
+
+
+async def add_follow_events(session: AsyncSession, *, rows: Sequence[dict[str, Any]]) -> None:
+    """`add_follow_event` for many rows (tenant, guide, external_userid, action, at,
+    detail, inbox_id)."""
+    await execute_many(session, _NEW_FOLLOW_EVENT, list(rows))
+
+
+async def bindings_of(session: AsyncSession, *, tenant: str,
+                      external_userids: Sequence[str]) -> dict[str, list[BindingRow]]:
+    """Each customer's bindings, oldest first."""
+    found: dict[str, list[BindingRow]] = {c: [] for c in external_userids}
+    if not found:
+        return found
+    for row in await execute(session, _BINDINGS_OF_MANY, {"t": tenant, "ids": sorted(found)}):
+        found[row.external_userid].append(BindingRow(*row))
+    return found
+
+
+async def end_bindings(session: AsyncSession, *,
+                       rows: Sequence[tuple[int, datetime | None, str]]) -> None:
+    """`end_binding` for (binding_id, at, reason) rows."""
+    await execute_many(session, _END_BINDING, [
+        {"binding_id": i, "ended_at": at, "reason": reason} for i, at, reason in rows])
+
+
+async def add_bindings(session: AsyncSession, *,
+                       rows: Sequence[tuple[str, str, str, datetime]]) -> None:
+    """`add_binding` for (tenant, external_userid, guide, at) rows."""
+    await execute_many(session, _NEW_BINDING, [
+        {"tenant": t, "external_userid": c, "guide": g, "started_at": at, "ended_at": None,
+         "end_reason": ""} for t, c, g, at in rows])
+
+
+async def guides_and_stores(session: AsyncSession, *, tenant: str, userids: Sequence[str],
+                            store_ids: Sequence[str]
+                            ) -> tuple[dict[str, tuple[str, str | None]], dict[str, str]]:
+    """The guides' (name, store_id) by userid, and the names of their stores and of
+    `store_ids`, by store id."""
+    guides = {row.userid: (row.name or "", row.store_id) for row in await execute(
+        session, _GUIDES_OF, {"t": tenant, "ids": sorted(set(userids))})} if userids else {}
+    wanted = {*store_ids, *(s for _, s in guides.values() if s)}
+    stores = {row.store_id: row.name or "" for row in await execute(
+        session, _STORE_NAMES, {"t": tenant, "ids": sorted(wanted)})} if wanted else {}
+    return guides, stores

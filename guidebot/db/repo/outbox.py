@@ -15,12 +15,12 @@ from guidebot.db.repo._dialect import insert_for
 from guidebot.db.types import UTCDateTime, utcnow
 from guidebot.db.writes import ByDialect, Write, execute
 
-
 _TABLE = OutboxItem.__table__  # type: ignore[attr-defined]
 # Built once: a welcome burst registers one row per add.
-_INSERT_IF_NEW = ByDialect({
+_INSERT_NEW = ByDialect({
     name: d.insert(_TABLE).on_conflict_do_nothing(index_elements=["tenant", "key"])
-    .returning(_TABLE.c.id) for name, d in (("sqlite", sqlite), ("postgresql", postgresql))})
+    .returning(_TABLE.c.tenant, _TABLE.c.key, _TABLE.c.id)
+    for name, d in (("sqlite", sqlite), ("postgresql", postgresql))})
 
 
 async def insert_if_new(session: AsyncSession, *, tenant: str, key: str, kind: str,
@@ -28,14 +28,25 @@ async def insert_if_new(session: AsyncSession, *, tenant: str, key: str, kind: s
                         status: str = "sending", lease_owner: str = "",
                         lease_until: datetime | None = None) -> int | None:
     """The new row's id, or None when the key exists (the call was made or is owned)."""
-    now = utcnow()
-    result = await execute(session, _INSERT_IF_NEW, {
+    found = await insert_new(session, rows=[{
         "tenant": tenant, "key": key, "kind": kind, "payload": payload, "status": status,
-        "attempts": 0, "last_error": "", "result": "", "due_at": due_at,
-        "deadline_at": deadline_at, "created_at": now, "updated_at": now,
-        "lease_owner": lease_owner, "lease_until": lease_until})
-    found: int | None = result.scalar_one_or_none()
-    return found
+        "due_at": due_at, "deadline_at": deadline_at, "lease_owner": lease_owner,
+        "lease_until": lease_until}])
+    return found.get((tenant, key))
+
+
+async def insert_new(session: AsyncSession, *,
+                     rows: Sequence[dict[str, Any]]) -> dict[tuple[str, str], int]:
+    """`insert_if_new` for many rows (its keyword arguments as dicts, distinct keys): the
+    ids of the rows inserted, by (tenant, key); a key that existed is left out."""
+    if not rows:
+        return {}
+    now = utcnow()
+    params = [{"attempts": 0, "last_error": "", "result": "", "created_at": now,
+               "updated_at": now, "status": "sending", "lease_owner": "", "lease_until": None,
+               **row} for row in rows]
+    result = await execute(session, _INSERT_NEW, params[0] if len(params) == 1 else params)
+    return {(t, k): int(i) for t, k, i in result}
 
 
 async def renew_lease(session: AsyncSession, *, item_id: int, owner: str,

@@ -1,0 +1,76 @@
+"""Group commit: concurrent submissions written together, results in order, failures
+isolated, one item per key in a batch, cancelled callers left out."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from guidebot.db.group_commit import GroupCommit
+
+
+class Recorder:
+    def __init__(self, *, bad: set[int] | None = None, pause: float = 0.0) -> None:
+        self.batches: list[list[int]] = []
+        self.bad = bad or set()
+        self.pause = pause
+
+    async def write(self, items: list[int]) -> list[int]:
+        if self.pause:
+            await asyncio.sleep(self.pause)
+        if self.bad & set(items):
+            raise ValueError(f"bad items {sorted(self.bad & set(items))}")
+        self.batches.append(list(items))
+        return [i * 10 for i in items]
+
+
+async def test_concurrent_submissions_share_one_batch_and_get_their_own_result() -> None:
+    rec = Recorder()
+    commit: GroupCommit[int, int] = GroupCommit(rec.write)
+    results = await asyncio.gather(*(commit.submit(i) for i in range(50)))
+    assert results == [i * 10 for i in range(50)]
+    assert rec.batches == [list(range(50))]
+
+
+async def test_what_arrives_during_a_write_goes_in_the_next_batch() -> None:
+    rec = Recorder(pause=0.02)
+    commit: GroupCommit[int, int] = GroupCommit(rec.write, max_batch=4)
+    first = [asyncio.create_task(commit.submit(i)) for i in range(6)]
+    await asyncio.sleep(0.005)
+    later = [asyncio.create_task(commit.submit(i)) for i in range(6, 9)]
+    assert await asyncio.gather(*first, *later) == [i * 10 for i in range(9)]
+    assert rec.batches == [[0, 1, 2, 3], [4, 5, 6, 7], [8]]
+
+
+async def test_a_failing_batch_is_written_item_by_item_so_only_the_bad_item_fails() -> None:
+    rec = Recorder(bad={3})
+    commit: GroupCommit[int, int] = GroupCommit(rec.write)
+    results = await asyncio.gather(*(commit.submit(i) for i in range(6)),
+                                   return_exceptions=True)
+    assert [r for i, r in enumerate(results) if i != 3] == [0, 10, 20, 40, 50]
+    assert isinstance(results[3], ValueError)
+    assert rec.batches == [[0], [1], [2], [4], [5]]
+
+
+async def test_items_with_the_same_key_never_share_a_batch() -> None:
+    rec = Recorder()
+    commit: GroupCommit[int, int] = GroupCommit(rec.write, key=lambda i: i % 3)
+    await asyncio.gather(*(commit.submit(i) for i in range(7)))
+    assert rec.batches == [[0, 1, 2], [3, 4, 5], [6]]
+    for batch in rec.batches:
+        assert len({i % 3 for i in batch}) == len(batch)
+
+
+async def test_a_caller_cancelled_before_its_batch_is_not_written() -> None:
+    rec = Recorder(pause=0.02)
+    commit: GroupCommit[int, int] = GroupCommit(rec.write, max_batch=1)
+    first = asyncio.create_task(commit.submit(1))
+    gone = asyncio.create_task(commit.submit(2))
+    kept = asyncio.create_task(commit.submit(3))
+    await asyncio.sleep(0.005)
+    gone.cancel()
+    assert await first == 10 and await kept == 30
+    with pytest.raises(asyncio.CancelledError):
+        await gone
+    assert rec.batches == [[1], [3]]
