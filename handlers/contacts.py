@@ -9,12 +9,12 @@ router = Router("contacts")
 
 @router.on(ev.ContactAdded)
 async def on_contact_added(event: ev.ContactAdded, ctx: Context) -> None:
-    """Record the relation → name a guide seen for the first time → welcome inside WeCom's
+    """Name a guide seen for the first time → record the relation → welcome inside WeCom's
     20 s → (may wait for a burst) store the profile → enroll in SOPs → apply the channel
     code's tags."""
     s = ctx.services
-    relation = await s.relations.record_add(event, ctx.inbox_id)
     await s.directory.ensure_named(event.tenant, event.guide)
+    relation = await s.relations.record_add(event, ctx.inbox_id)
     add = AddContext.of(relation)
     sop_welcome = delivery = None
     if event.welcome_code:

@@ -7,9 +7,11 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from guidebot.db.engine import Database
+from guidebot.db.group_commit import GroupCommit
 from guidebot.db.repo import contacts as repo
 from guidebot.db.types import utcnow
 from guidebot.errors import NoRelation, WeComError
@@ -39,6 +41,9 @@ class ProfileService:
         self._db = db
         self._client_for = client_for
         self._recent: OrderedDict[tuple[str, str], tuple[float, dict[str, Any]]] = OrderedDict()
+        # A burst's profiles are stored together (one transaction per batch).
+        self._stores: GroupCommit[tuple[str, str, dict[str, Any], datetime], None] = \
+            GroupCommit(self._store_batch, key=lambda row: (row[0], row[1]))
 
     async def name(self, tenant: str, external_userid: str, *, wait_s: float) -> str:
         """The customer's name from WeCom for a welcome, waiting at most `wait_s`; "" when
@@ -110,10 +115,14 @@ class ProfileService:
     async def _store(self, tenant: str, external_userid: str,
                      response: dict[str, Any]) -> dict[str, Any]:
         fields = profile_fields(response)
-        async with self._db.write() as s:
-            await repo.set_profile(s, tenant=tenant, external_userid=external_userid,
-                                   profile=fields, at=utcnow())
+        await self._stores.submit((tenant, external_userid, fields, utcnow()))
         return fields
+
+    async def _store_batch(self, rows: list[tuple[str, str, dict[str, Any], datetime]]
+                           ) -> list[None]:
+        async with self._db.write() as s:
+            await repo.set_profiles(s, rows=rows)
+        return [None] * len(rows)
 
     async def fill_missing(self, tenant: str, *, limit: int = 100) -> int:
         """Fetch profiles that an earlier failure left empty; returns how many succeeded."""

@@ -12,7 +12,6 @@ from guidebot.contacts.relations import Relation
 from guidebot.content.library import Library, Message
 from guidebot.content.render import render
 from guidebot.db.engine import Database
-from guidebot.db.repo import contacts as contacts_repo
 from guidebot.db.types import utcnow
 from guidebot.errors import GuidebotError, ValidationFailed
 from guidebot.metrics import Metrics
@@ -90,14 +89,9 @@ class WelcomeService:
             wait_s = min(PROFILE_WAIT_S, (deadline - utcnow()).total_seconds() / 2)
             name = await self._profiles.name(event.tenant, event.external_userid,
                                              wait_s=max(wait_s, 0.0))
-        guide_name, store_name = relation.guide_name, relation.store_name
-        if not guide_name:  # a guide seen for the first time is named after the add's write
-            async with self._db.read() as s:
-                guide_name, store_name = await contacts_repo.guide_and_store_names(
-                    s, tenant=event.tenant, userid=event.guide, store_id=relation.store_id)
         values = {"customer": {"name": name},
-                  "guide": {"name": guide_name, "userid": event.guide},
-                  "store": {"name": store_name}}
+                  "guide": {"name": relation.guide_name, "userid": event.guide},
+                  "store": {"name": relation.store_name}}
         return await self.send(
             event.tenant, welcome_code=event.welcome_code, message=message, values=values,
             event_at=event.created_at, guide=event.guide,

@@ -57,14 +57,6 @@ _NEW_BINDING = _BINDINGS.insert()
 _BINDINGS_OF = (select(_BINDINGS).where(_BINDINGS.c.tenant == bindparam("t"),
                                         _BINDINGS.c.external_userid == bindparam("c"))
                 .order_by(_BINDINGS.c.started_at))
-_CODE = (select(ChannelCode.__table__)  # type: ignore[attr-defined]
-         .where(ChannelCode.__table__.c.id == bindparam("id"),  # type: ignore[attr-defined]
-                ChannelCode.__table__.c.tenant == bindparam("t")))  # type: ignore[attr-defined]
-_GUIDE_AND_STORE = (select(_GUIDES.c.name, _GUIDES.c.store_id, _STORES.c.name)
-                    .select_from(_GUIDES.outerjoin(_STORES, (_STORES.c.tenant == _GUIDES.c.tenant)
-                                                   & (_STORES.c.store_id == bindparam("s"))))
-                    .where(_GUIDES.c.tenant == bindparam("t"), _GUIDES.c.userid == bindparam("u")))
-
 
 async def _insert_ignore(session: AsyncSession, table: Any, keys: list[str],
                          **values: Any) -> None:
@@ -121,11 +113,25 @@ async def get_customer(session: AsyncSession, *, tenant: str,
     return await session.get(Customer, (tenant, external_userid))
 
 
+PROFILE_FIELDS = ("name", "unionid", "avatar", "corp_name", "contact_type", "gender")
+_SET_PROFILE = (update(_CUSTOMERS).where(_CUSTOMERS.c.tenant == bindparam("p_tenant"),
+                                         _CUSTOMERS.c.external_userid == bindparam("p_customer"))
+                .values(profile_fetched_at=bindparam("p_at"),
+                        **{f: bindparam(f"p_{f}") for f in PROFILE_FIELDS}))
+
+
 async def set_profile(session: AsyncSession, *, tenant: str, external_userid: str,
                       profile: dict[str, Any], at: datetime) -> None:
-    await session.execute(update(Customer).where(
-        Customer.tenant == tenant, Customer.external_userid == external_userid
-    ).values(profile_fetched_at=at, **profile))
+    await set_profiles(session, rows=[(tenant, external_userid, profile, at)])
+
+
+async def set_profiles(session: AsyncSession, *,
+                       rows: Sequence[tuple[str, str, dict[str, Any], datetime]]) -> None:
+    """Customers' profiles from WeCom, (tenant, external_userid, fields of PROFILE_FIELDS,
+    fetched at) per row."""
+    await execute_many(session, _SET_PROFILE, [
+        {"p_tenant": t, "p_customer": c, "p_at": at,
+         **{f"p_{f}": profile[f] for f in PROFILE_FIELDS}} for t, c, profile, at in rows])
 
 
 async def customers_without_profile(session: AsyncSession, *, tenant: str,
@@ -199,25 +205,6 @@ async def add_binding(session: AsyncSession, *, tenant: str, external_userid: st
     await execute(session, _NEW_BINDING, {
         "tenant": tenant, "external_userid": external_userid, "guide": guide,
         "started_at": at, "ended_at": None, "end_reason": ""})
-
-
-async def channel_code(session: AsyncSession, *, tenant: str, code_id: int) -> Any:
-    """The channel code's row (its columns as attributes), or None."""
-    return (await execute(session, _CODE, {"id": code_id, "t": tenant})).first()
-
-
-async def guide_and_store_names(session: AsyncSession, *, tenant: str, userid: str,
-                                store_id: str | None) -> tuple[str, str]:
-    """The guide's name and the name of `store_id` (else the guide's own store)."""
-    row = (await execute(session, _GUIDE_AND_STORE, {"t": tenant, "u": userid,
-                                                     "s": store_id})).first()
-    if row is None:
-        return "", ""
-    name, own_store, store_name = row
-    if store_id is None and own_store:
-        store = await get_store(session, tenant=tenant, store_id=own_store)
-        return name or "", store.name if store else ""
-    return name or "", store_name or ""
 
 
 async def end_binding(session: AsyncSession, *, binding_id: int, at: datetime | None,
