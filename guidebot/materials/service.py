@@ -326,25 +326,30 @@ class MaterialService:
                               f"{material.status}")
         message = await self.message(tenant_id, material, guide)
         recorded, earned = await self._record(
-            material, guide=guide, channel=channel, customer=customer,
+            material, guide=guide, channel=channel, customers=[customer] if customer else [],
             key=key or f"{guide}:{secrets.token_hex(8)}", token=message["token"])
         return {"material": view(material), "recorded": recorded, "points": earned,
                 **message}
 
-    async def _record(self, material: Material, *, guide: str, channel: str, customer: str,
-                      key: str, token: str) -> tuple[bool, int]:
-        """One use under `key` (the same key again records nothing) and the contributor's
-        points for it: (recorded, points earned)."""
+    async def _record(self, material: Material, *, guide: str, channel: str,
+                      customers: Sequence[str], key: str, token: str) -> tuple[bool, int]:
+        """One use under `key` (the same key again records nothing), the customers it reached
+        and the contributor's points for it: (recorded, points earned). A use naming one
+        customer keeps it on the use row too."""
         tenant = self.settings.tenant(material.tenant)
         now = self.clock()
         use = MaterialUse(tenant=material.tenant, key=key, material_id=material.id,
-                          guide=guide, channel=channel, customer=customer,
+                          guide=guide, channel=channel,
+                          customer=customers[0] if len(customers) == 1 else "",
                           day=now.astimezone(tenant.tz).date().isoformat(), token=token, at=now)
         async with self.db.write() as s:
             recorded = await repo.add_use(s, use=use)
+            await repo.add_use_customers(s, tenant=material.tenant, material_id=material.id,
+                                         use_key=key, customers=customers)
             earned = await self.points.earn(s, tenant, material, use) if recorded else 0
-        log.info("material used tenant=%s id=%s guide=%s channel=%s recorded=%s points=%s",
-                 material.tenant, material.id, guide, channel, recorded, earned)
+        log.info("material used tenant=%s id=%s guide=%s channel=%s customers=%s recorded=%s "
+                 "points=%s", material.tenant, material.id, guide, channel, len(customers),
+                 recorded, earned)
         return recorded, earned
 
     # -- sent by SOP tasks and drops ---------------------------------------------------------
@@ -371,17 +376,17 @@ class MaterialService:
         return material.text if material is not None and material.status == "approved" else ""
 
     async def task_used(self, tenant: str, material_id: str, *, guide: str, channel: str,
-                        key: str, token: str) -> bool:
+                        key: str, token: str, customers: Sequence[str] = ()) -> bool:
         """A task sent the material: one use under `key` (a retry records nothing more), the
-        contributor's points when `guide` is someone else. False when no such material is
-        stored (a library material not synced yet)."""
+        `customers` it reached, the contributor's points when `guide` is someone else. False
+        when no such material is stored (a library material not synced yet)."""
         material = await self.find(tenant, material_id)
         if material is None:
             log.warning("material use not recorded tenant=%s id=%s: not stored", tenant,
                         material_id)
             return False
-        recorded, _ = await self._record(material, guide=guide, channel=channel, customer="",
-                                         key=key, token=token)
+        recorded, _ = await self._record(material, guide=guide, channel=channel,
+                                         customers=list(customers), key=key, token=token)
         return recorded
 
     async def message(self, tenant: str, material: Material, guide: str) -> dict[str, Any]:

@@ -74,7 +74,7 @@ class TaskMaterials(Protocol):
                        guide: str) -> SentMaterial | str: ...
 
     async def task_used(self, tenant: str, material_id: str, *, guide: str, channel: str,
-                        key: str, token: str) -> bool: ...
+                        key: str, token: str, customers: Sequence[str] = ()) -> bool: ...
 
     async def find_text(self, tenant: str, material_id: str) -> str: ...
 
@@ -226,16 +226,17 @@ class SopExecutors:
         return await self._materials.for_task(
             tenant, task.message.removeprefix(MATERIAL_MESSAGE), task.guide)
 
-    async def _used(self, tenant: str, task: SopTask,
-                    attachments: Sequence[dict[str, Any]]) -> None:
+    async def _used(self, tenant: str, task: SopTask, attachments: Sequence[dict[str, Any]],
+                    customers: Sequence[str] = ()) -> None:
         """A task that sent a material records one use of it (keyed by the task, so a retry
-        records nothing more); its contributor earns points when the guide is someone else."""
+        records nothing more) with the `customers` it reached; its contributor earns points
+        when the guide is someone else."""
         if not task.message.startswith(MATERIAL_MESSAGE):
             return
         await self._materials.task_used(
             tenant, task.message.removeprefix(MATERIAL_MESSAGE), guide=task.guide,
             channel="drop" if task.source.startswith("drop:") else "sop",
-            key=f"sop-task:{task.id}", token=_card_token(attachments))
+            key=f"sop-task:{task.id}", token=_card_token(attachments), customers=customers)
 
     def _cancel(self, task: SopTask) -> Done:
         assert task.id is not None
@@ -273,9 +274,10 @@ class SopExecutors:
             msgid, failed = str(result.get("msgid", "")), list(result.get("fail_list") or [])
         else:
             msgid, failed = found, []
-        await self._mark_tags(tenant, task, [c for c in customers if c not in set(failed)])
-        if len(failed) < len(customers):  # the task reached someone
-            await self._used(tenant, task, sent)
+        reached = [c for c in customers if c not in set(failed)]
+        await self._mark_tags(tenant, task, reached)
+        if reached:  # the task reached someone
+            await self._used(tenant, task, sent, reached)
         return Done({"msgid": msgid, "fail_list": failed},
                     self._sent(task, msgid, customers, failed))
 
