@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from guidebot.content.errors import ContentInvalid, Problem, line_of
-from guidebot.content.files import content_digest
+from guidebot.content.files import content_digest, library_file_problem
 from guidebot.content.render import TemplateSyntaxError, unknown_placeholders
 from guidebot.content.sop_spec import MATERIAL_MESSAGE, DropSpec, SopSpec
 from guidebot.content.sop_validate import parse_drop, parse_sop
@@ -164,23 +164,10 @@ def _picture(path: Path, text: str, item: dict[str, Any], problems: list[Problem
         problems.append(Problem(path, line, f"{kind} attachment: {key} and {wecom_key} "
                                 "exclude each other"))
         return
-    root = path.parent.parent.resolve()
-    file = (root / name).resolve() if isinstance(name, str) and name else None
-    if file is None or not file.is_relative_to(root):
-        problems.append(Problem(path, line, f"{kind} attachment: {key} must be a path inside "
-                                "content_library"))
-    elif not file.is_file():
-        problems.append(Problem(path, line, f"{kind} attachment: {key} {name!r}: no such file"))
-    else:
-        size = file.stat().st_size
-        with file.open("rb") as handle:
-            head = handle.read(8)
-        if not PICTURE_BYTES[0] <= size <= PICTURE_BYTES[1]:
-            problems.append(Problem(path, line, f"{kind} attachment: {key} {name!r} has {size} "
-                                    "bytes; media/upload takes 6 B to 10 MB"))
-        elif not head.startswith(PICTURE_MAGIC):
-            problems.append(Problem(path, line, f"{kind} attachment: {key} {name!r} is not a "
-                                    "JPG or PNG"))
+    problem = library_file_problem(path.parent.parent, name, PICTURE_BYTES, "JPG or PNG",
+                                   lambda head: head.startswith(PICTURE_MAGIC))
+    if problem is not None:
+        problems.append(Problem(path, line, f"{kind} attachment: {key} {problem}"))
 
 
 def _tag_groups(path: Path, problems: list[Problem]) -> tuple[TagGroup, ...]:
