@@ -41,6 +41,11 @@ LINK_KEYS = {"title", "url", "desc", "picurl"}
 VIDEO_BYTES = (6, 10 * 1024 * 1024)  # media/upload's video limit (MP4 ≤ 10 MB)
 
 
+def is_mp4(head: bytes) -> bool:
+    """An MP4 file's first bytes: a box size, then "ftyp"."""
+    return head[4:8] == b"ftyp"
+
+
 @dataclass(frozen=True)
 class Content:
     """What a material says and shows (one version of it)."""
@@ -168,8 +173,7 @@ def _material(path: Path, problems: list[Problem]) -> LibraryMaterial | None:
               lambda head: head.startswith(PICTURE_MAGIC), problems)
     video = data.get("video", "")
     if video:
-        _file(path, text, "video", video, VIDEO_BYTES, "MP4",
-              lambda head: head[4:8] == b"ftyp", problems)
+        _file(path, text, "video", video, VIDEO_BYTES, "MP4", is_mp4, problems)
     link = data.get("link", {})
     if not isinstance(link, dict) or set(link) - LINK_KEYS or not all(
             isinstance(v, str) for v in link.values()):

@@ -19,7 +19,15 @@ from urllib.parse import parse_qs, urlsplit
 
 from guidebot.commerce.catalog import Catalog
 from guidebot.contacts.welcome import to_wecom_attachment
-from guidebot.content.materials import RESERVED, Content, MaterialLibrary, content_problems
+from guidebot.content.files import library_file_problem
+from guidebot.content.materials import (
+    RESERVED,
+    VIDEO_BYTES,
+    Content,
+    MaterialLibrary,
+    content_problems,
+    is_mp4,
+)
 from guidebot.db.engine import Database
 from guidebot.db.models_materials import Material, MaterialUse
 from guidebot.db.repo import materials as repo
@@ -354,21 +362,50 @@ class MaterialService:
 
     # -- sent by SOP tasks and drops ---------------------------------------------------------
 
-    async def for_task(self, tenant: str, material_id: str,
-                       guide: str) -> TaskMaterial | str:
+    async def for_task(self, tenant: str, material_id: str, guide: str, *,
+                       moment: bool = False) -> TaskMaterial | str:
         """A stored material an SOP step or drop names, as `guide` sends it (pictures as live
-        media ids, product cards with this guide's tracking token); or why it cannot be sent:
-        missing, not approved, or withdrawn (files name such ids before they exist)."""
+        media ids, product cards with this guide's tracking token; for a `moment`, what a
+        moment carries); or why it cannot be sent: missing, not approved, or withdrawn (files
+        name such ids before they exist), or not fit for a moment."""
         material = await self.find(tenant, material_id)
         if material is None:
             return f"material {material_id!r} does not exist"
         if material.status != "approved":
             return f"material {material_id!r} is {material.status}, not approved"
+        if moment:
+            return await self._for_moment(tenant, material)
         try:
             message = await self.message(tenant, material, guide)
         except ValidationFailed as exc:  # e.g. its product page cannot take a tracking token
             return f"material {material_id!r} cannot be sent: {exc}"
         return TaskMaterial(text=message["text"], attachments=tuple(message["attachments"]))
+
+    async def _for_moment(self, tenant: str, material: Material) -> TaskMaterial | str:
+        """A moment carries text with up to 9 pictures, or one video, or one link (FACTS
+        §3.8); a mini-program card it cannot carry, so a material with a product card is
+        refused rather than sent without it. Its video is an MP4 under content_library (a
+        library material's) uploaded as media/upload type=video; a moment's link takes a title
+        and url (WeCom's doc names a picture media_id too, left out: not confirmed)."""
+        content = content_of(material)
+        if any(self.catalog.get(sku) is not None for sku in content.skus):
+            return (f"material {material.id!r} carries a product card (mini-program), which "
+                    "a moment cannot carry")
+        items: list[dict[str, Any]] = [
+            {"type": "image", "file": self._picture_file(tenant, name)}
+            for name in content.pictures]
+        if content.video:
+            problem = library_file_problem(self.settings.content_library, content.video,
+                                           VIDEO_BYTES, "MP4", is_mp4)
+            if problem is not None:
+                return f"material {material.id!r}: video {problem}"
+            items.append({"type": "video", "file": content.video})
+        link = dict(content.link)
+        if link:
+            items.append({"type": "link", "title": link["title"], "url": link["url"]})
+        resolved = await self._pictures(tenant, items)
+        return TaskMaterial(text=content.text,
+                            attachments=tuple(to_wecom_attachment(i, "") for i in resolved))
 
     async def find_text(self, tenant: str, material_id: str) -> str:
         """An approved material's text ("" for any other): what a task card shows."""

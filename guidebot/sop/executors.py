@@ -70,8 +70,8 @@ class SentMaterial(Protocol):
 class TaskMaterials(Protocol):
     """The material centre, as SOP tasks and drops use it (guidebot/materials/)."""
 
-    async def for_task(self, tenant: str, material_id: str,
-                       guide: str) -> SentMaterial | str: ...
+    async def for_task(self, tenant: str, material_id: str, guide: str, *,
+                       moment: bool = False) -> SentMaterial | str: ...
 
     async def task_used(self, tenant: str, material_id: str, *, guide: str, channel: str,
                         key: str, token: str, customers: Sequence[str] = ()) -> bool: ...
@@ -221,10 +221,17 @@ class SopExecutors:
 
     async def _stored(self, tenant: str, task: SopTask) -> SentMaterial | str:
         """A material the library does not hold, looked up in the material centre now (a
-        file may name a guide's material; it must exist and be approved when sent). On a
-        retry a material withdrawn since the first attempt fails the task too."""
+        file may name a guide's material; it must exist and be approved when sent; a moment's
+        must be fit for a moment). On a retry a material withdrawn since the first attempt
+        fails the task too."""
         return await self._materials.for_task(
-            tenant, task.message.removeprefix(MATERIAL_MESSAGE), task.guide)
+            tenant, task.message.removeprefix(MATERIAL_MESSAGE), task.guide,
+            moment=task.kind == "moment")
+
+    async def moment_published(self, tenant: str, task: SopTask) -> None:
+        """The guide published a moment task's moment: a material it sent counts one use now
+        (the contributor's points with it), not when the task was made."""
+        await self._used(tenant, task, [])
 
     async def _used(self, tenant: str, task: SopTask, attachments: Sequence[dict[str, Any]],
                     customers: Sequence[str] = ()) -> None:
@@ -387,16 +394,16 @@ class SopExecutors:
         return result
 
     async def _moment(self, tenant: str, loaded: Loaded) -> Done:
-        """An SOP `moment` step: a 朋友圈 task the guide publishes to all their customers."""
+        """An SOP `moment` step: a 朋友圈 task the guide publishes to all their customers
+        (library files with a mini-program card are refused when the library loads)."""
         task, customers = loaded.task, loaded.customers
         message = self._library.messages.get(task.message)
         body: dict[str, Any] = {"visible_range": {"sender_list": {"user_list": [task.guide]}}}
-        if message is None:  # a stored material: its text, pictures and link; its product
-            stored = await self._stored(tenant, task)  # card and video are not sent here
+        if message is None:  # a stored material: its text and pictures, video or link
+            stored = await self._stored(tenant, task)
             if isinstance(stored, str):
                 return self._fail(task, stored)
-            text = stored.text
-            links = [a for a in stored.attachments if a.get("msgtype") in ("image", "link")]
+            text, links = stored.text, list(stored.attachments)
         else:
             text = (render(message.text, self._values(task, len(customers), []))
                     if message.text else "")
@@ -409,6 +416,5 @@ class SopExecutors:
             body["attachments"] = links
         result = await self._client_for(tenant).call("POST", "externalcontact/add_moment_task",
                                                      json=body)
-        jobid = str(result.get("jobid", ""))
-        await self._used(tenant, task, links)
+        jobid = str(result.get("jobid", ""))  # a material's use counts once published
         return Done({"jobid": jobid}, self._sent(task, jobid, customers, []))

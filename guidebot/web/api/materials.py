@@ -92,7 +92,8 @@ async def edit_material(request: web.Request) -> web.Response:
     return reply(view(edited))
 
 
-REVIEWS = {"approve": (shapes.Approve, "grade"), "reject": (shapes.Reject, "reason")}
+REVIEWS: dict[str, tuple[type[shapes.Approve] | type[shapes.Reject], str]] = {
+    "approve": (shapes.Approve, "grade"), "reject": (shapes.Reject, "reason")}
 
 
 def review(action: str) -> Handler:
@@ -101,7 +102,7 @@ def review(action: str) -> Handler:
 
     async def handler(request: web.Request) -> web.Response:
         material_id = _id(request)
-        data = await parsing.body(request, shape)
+        data: shapes.Approve | shapes.Reject = await parsing.body(request, shape)
         step = getattr(_services(request).materials, action)
         done = await step(_tenant(request), material_id, getattr(data, field), data.reviewer)
         return reply(view(done))
