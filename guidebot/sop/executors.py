@@ -13,10 +13,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
-from urllib.parse import parse_qs, urlsplit
 
 from guidebot.contacts.tags import TagService
-from guidebot.contacts.welcome import Pictures, Tracker, to_wecom_attachment
+from guidebot.contacts.welcome import Pictures, Tracker, card_token, to_wecom_attachment
 from guidebot.content.library import Library, Message
 from guidebot.content.render import render
 from guidebot.content.sop_spec import MATERIAL_MESSAGE, SopSpec, sop_from_json
@@ -46,15 +45,6 @@ WITH_CUSTOMERS = ("guide_task", "reminder", "moment")
 
 def _cut(text: str, limit: int) -> str:
     return text.encode()[:limit].decode(errors="ignore")
-
-
-def _card_token(attachments: Sequence[dict[str, Any]]) -> str:
-    """The tracking token of the first mini-program card sent ("" when none)."""
-    for a in attachments:
-        if a.get("msgtype") == "miniprogram":
-            return parse_qs(urlsplit(str(a["miniprogram"].get("page", ""))).query).get(
-                "t", [""])[0]
-    return ""
 
 
 class SentMaterial(Protocol):
@@ -243,7 +233,7 @@ class SopExecutors:
         await self._materials.task_used(
             tenant, task.message.removeprefix(MATERIAL_MESSAGE), guide=task.guide,
             channel="drop" if task.source.startswith("drop:") else "sop",
-            key=f"sop-task:{task.id}", token=_card_token(attachments), customers=customers)
+            key=f"sop-task:{task.id}", token=card_token(attachments), customers=customers)
 
     def _cancel(self, task: SopTask) -> Done:
         assert task.id is not None
@@ -360,10 +350,19 @@ class SopExecutors:
         return writes
 
     async def _reminder(self, tenant: str, loaded: Loaded) -> Done:
-        """An SOP `reminder` step: an app message to the guide naming the customers."""
+        """An SOP `reminder` step: an app message to the guide naming the customers. A stored
+        material is checked now (missing or withdrawn: the task fails, nothing is sent) and
+        its text is the card's; a material's reminder is one use of it."""
         task, customers = loaded.task, loaded.customers
-        result = await self._app_card(tenant, task, len(customers), loaded.names)
+        text = None
+        if task.message not in self._library.messages:
+            stored = await self._stored(tenant, task)
+            if isinstance(stored, str):
+                return self._fail(task, stored)
+            text = stored.text or self._title(task)
+        result = await self._app_card(tenant, task, len(customers), loaded.names, text)
         await self._mark_tags(tenant, task, customers)
+        await self._used(tenant, task, [])
         msgid = str(result.get("msgid", ""))
         return Done({"msgid": msgid}, self._sent(task, msgid, customers, []))
 
@@ -376,16 +375,17 @@ class SopExecutors:
             task_id=task.id, msgid=msgid, recipients=task.recipients, check_at=None,
             now=self._clock())])
 
-    async def _app_card(self, tenant: str, task: SopTask, count: int,
-                        names: list[str]) -> dict[str, Any]:
-        """A textcard to the guide. WeCom's duplicate check (FACTS §3.7) keeps a retry after a
-        crash mid-call from showing twice."""
-        message = self._message(task.message)
+    async def _app_card(self, tenant: str, task: SopTask, count: int, names: list[str],
+                        text: str | None = None) -> dict[str, Any]:
+        """A textcard to the guide: the library message rendered, or `text` as it is (a
+        stored material's). WeCom's duplicate check (FACTS §3.7) keeps a retry after a crash
+        mid-call from showing twice."""
+        if text is None:
+            text = render(self._message(task.message).text, self._values(task, count, names))
         body = {"touser": task.guide, "msgtype": "textcard", "enable_duplicate_check": 1,
                 "duplicate_check_interval": 1800, "textcard": {
                     "title": _cut(self._title(task), TITLE_BYTES),
-                    "description": _cut(render(message.text, self._values(task, count, names)),
-                                        DESCRIPTION_BYTES),
+                    "description": _cut(text, DESCRIPTION_BYTES),
                     "url": guide_links.task_url(self._settings.server.public_url,
                                                 self._settings.tenant(tenant), task.id or 0)}}
         result = await self._client_for(tenant).send_app_message(body)
