@@ -14,7 +14,7 @@ import pytest
 from guidebot import jobs
 from guidebot.content.errors import ContentInvalid
 from guidebot.content.library import load_library
-from tests.scenario.test_materials_review import contribute, period
+from tests.scenario.test_materials_review import approved, period
 from tests.support.stack import Stack, library_copy, start_stack
 
 APPID = 'miniprogram_appid = "wxbrandstore0001"\n'
@@ -101,10 +101,7 @@ async def test_a_stored_materials_video_and_link_go_out_and_a_card_is_refused(
 async def test_a_moments_use_and_points_count_once_the_guide_published_it(
         moment_stack: tuple[Stack, Path]) -> None:
     stack, library = moment_stack
-    material = await contribute(stack, "lina", "燕麦围巾的三种系法")
-    status, body = await stack.admin(f"/materials/{material}/approve", method="POST",
-                                     json={"grade": "A", "reviewer": "hq-anna"})
-    assert status == 200, body
+    material = await approved(stack, "lina", "燕麦围巾的三种系法")
     for name in ("video", "link", "card"):  # only the guide's material here
         (library / "drops" / f"{name}.toml").unlink()
     (library / "drops" / "guide.toml").write_text(DROP.format(id="guide", material=material),

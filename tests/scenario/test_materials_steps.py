@@ -12,7 +12,7 @@ import pytest
 
 from guidebot import jobs
 from guidebot.db.repo import sop_plan
-from tests.scenario.test_materials_review import contribute, period
+from tests.scenario.test_materials_review import approved, period
 from tests.support.stack import Stack, library_copy, start_stack
 
 SOP = """
@@ -61,10 +61,7 @@ async def reminders(stack: Stack, guide: str) -> list[dict[str, Any]]:
 async def test_welcome_and_reminder_steps_send_a_stored_material_checked_when_sent(
         steps_stack: tuple[Stack, Path]) -> None:
     stack, library = steps_stack
-    material = await contribute(stack, "lina", "新客见面礼：燕麦围巾")
-    status, body = await stack.admin(f"/materials/{material}/approve", method="POST",
-                                     json={"grade": "A", "reviewer": "hq-anna"})
-    assert status == 200, body
+    material = await approved(stack, "lina", "新客见面礼：燕麦围巾")
     (library / "sops" / "mat_steps.toml").write_text(SOP.format(material=material),
                                                      encoding="utf-8")
     await jobs.run_library_reload(stack.runtime.services)
