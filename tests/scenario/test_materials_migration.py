@@ -12,7 +12,7 @@ from guidebot.db.migrate import upgrade_async
 
 
 async def test_0020_keeps_the_customers_uses_reached_before_it(db_url: str) -> None:
-    await upgrade_async(db_url, "0019")
+    await upgrade_async(db_url, "0019")  # timestamps are stored as naive UTC
     engine = create_async_engine(db_url)
     try:
         async with engine.begin() as connection:
@@ -21,7 +21,7 @@ async def test_0020_keeps_the_customers_uses_reached_before_it(db_url: str) -> N
                     "INSERT INTO material_uses (tenant, key, material_id, guide, channel, "
                     "customer, day, token, at) VALUES ('acme', :key, 'm1', 'lina', 'send', "
                     ":customer, '2026-12-03', '', :at)"),
-                    {"key": key, "customer": customer, "at": datetime(2026, 12, 3)})  # noqa: DTZ001 - stored naive UTC
+                    {"key": key, "customer": customer, "at": datetime(2026, 12, 3)})
         await upgrade_async(db_url)
         async with engine.connect() as connection:
             rows = (await connection.execute(text(
