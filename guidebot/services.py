@@ -130,14 +130,14 @@ def build_services(settings: Settings, db: Database, *,
     commerce = CommerceService(settings, db, client_for)
     tags = TagService(db, client_for, outbox, library.tag_groups)
     profiles = ProfileService(db, client_for)
-    welcome = WelcomeService(settings, db, outbox, library, profiles, client_for,
-                             tracker=commerce.track_attachments, pictures=media.resolve,
-                             metrics=metrics)
     points = Points(settings, db)
     materials = MaterialService(settings, db, load_materials(settings.content_library),
                                 commerce.catalog, outbox, client_for,
                                 tracker=commerce.track_attachments, pictures=media.resolve,
                                 store=PictureStore(settings.data_dir), points=points)
+    welcome = WelcomeService(settings, db, outbox, library, profiles, client_for,
+                             tracker=commerce.track_attachments, pictures=media.resolve,
+                             metrics=metrics, materials=materials)
     sop_clock = SopClock()
     sop_calls = SopExecutors(settings, db, library, client_for, tags=tags,
                              cards=commerce.track_attachments, pictures=media.resolve,

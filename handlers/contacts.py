@@ -23,8 +23,7 @@ async def on_contact_added(event: ev.ContactAdded, ctx: Context) -> None:
     await ctx.later()
     await s.profiles.fetch(event.tenant, event.external_userid)
     if not event.half:
-        await s.sop.engine.on_contact_added(add, sop_welcome,
-                                            delivery.status if delivery else "")
+        await s.sop.engine.on_contact_added(add, sop_welcome, s.welcome.note(delivery))
     await s.tags.apply_channel_tags(relation)
 
 

@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
+from urllib.parse import parse_qs, urlsplit
 
 from guidebot.contacts.profiles import ProfileService
 from guidebot.contacts.relations import Relation
 from guidebot.content.library import Library, Message
 from guidebot.content.render import render
+from guidebot.content.sop_spec import MATERIAL_MESSAGE
 from guidebot.db.engine import Database
 from guidebot.db.types import utcnow
 from guidebot.errors import GuidebotError, ValidationFailed
 from guidebot.metrics import Metrics
-from guidebot.outbox import Executor, Outbox, Outcome
+from guidebot.outbox import CallStatus, Executor, Outbox, Outcome
 from guidebot.settings import Settings
 from guidebot.wecom.client import WeComClient
 
@@ -24,12 +26,32 @@ log = logging.getLogger(__name__)
 WELCOME_WINDOW = timedelta(seconds=20)  # FACTS §3.6
 PROFILE_WAIT_S = 3.0  # the customer's name is worth a short wait, never the window
 DEFAULT_MESSAGE = "welcome_default"
+NOTE_CHARS = 100  # of why a welcome step was not sent (a step's reason holds 128)
 # (tenant id, guide userid, library attachments, campaign) → the attachments with every
 # `miniprogram` + `sku` page tracked for that guide (CommerceService.track_attachments).
 Tracker = Callable[[str, str, list[dict[str, Any]], str], Awaitable[list[dict[str, Any]]]]
 # (tenant id, attachments) → the attachments with every content_library picture file replaced
 # by a live media id (MediaUploads.resolve); raises when an upload fails.
 Pictures = Callable[[str, list[dict[str, Any]]], Awaitable[list[dict[str, Any]]]]
+
+
+class StoredMaterials(Protocol):
+    """The material centre, as an SOP's welcome step uses it (guidebot/materials/)."""
+
+    async def for_task(self, tenant: str, material_id: str, guide: str, *,
+                       moment: bool = False) -> Any: ...
+
+    async def task_used(self, tenant: str, material_id: str, *, guide: str, channel: str,
+                        key: str, token: str, customers: Sequence[str] = ()) -> bool: ...
+
+
+def card_token(attachments: Sequence[Mapping[str, Any]]) -> str:
+    """The tracking token of the first mini-program card in WeCom attachments ("" if none)."""
+    for a in attachments:
+        if a.get("msgtype") == "miniprogram":
+            return parse_qs(urlsplit(str(a["miniprogram"].get("page", ""))).query).get(
+                "t", [""])[0]
+    return ""
 
 
 def to_wecom_attachment(attachment: Mapping[str, Any], appid: str) -> dict[str, Any]:
@@ -55,8 +77,10 @@ class WelcomeCall:
 class WelcomeService:
     def __init__(self, settings: Settings, db: Database, outbox: Outbox, library: Library,
                  profiles: ProfileService, client_for: Callable[[str], WeComClient], *,
-                 tracker: Tracker, pictures: Pictures, metrics: Metrics) -> None:
+                 tracker: Tracker, pictures: Pictures, metrics: Metrics,
+                 materials: StoredMaterials | None = None) -> None:
         self._call = WelcomeCall(client_for)
+        self._materials = materials
         self._metrics = metrics
         self._settings = settings
         self._db = db
@@ -79,6 +103,11 @@ class WelcomeService:
         code's own message, else the SOP's welcome step (`sop_message`), else the default.
         Reads only what the message needs (the customer's name only if the text uses it)."""
         event = relation.event
+        if (relation.own_welcome is None and sop_message and self._materials is not None
+                and sop_message not in self._library.messages
+                and sop_message.startswith(MATERIAL_MESSAGE)):
+            return await self._greet_material(relation, sop_message.removeprefix(
+                MATERIAL_MESSAGE))
         message = self.choose(relation.own_welcome or sop_message)
         if message is None:
             log.info("no welcome message configured tenant=%s", event.tenant)
@@ -97,6 +126,39 @@ class WelcomeService:
             event_at=event.created_at, guide=event.guide,
             miniprogram_appid=self._settings.tenant(event.tenant).miniprogram_appid)
 
+    async def _greet_material(self, relation: Relation, material_id: str) -> Outcome:
+        """An SOP's welcome step naming a stored material, checked now: a missing or withdrawn
+        one sends nothing (the step fails with the reason); a sent one is one use of it,
+        reaching this customer (the contributor's points with it)."""
+        assert self._materials is not None
+        event = relation.event
+        stored = await self._materials.for_task(event.tenant, material_id, event.guide)
+        if isinstance(stored, str):
+            log.warning("welcome tenant=%s not sent: %s", event.tenant, stored)
+            return Outcome(CallStatus.DEAD, result={"refused": stored}, error=stored)
+        payload: dict[str, Any] = {"welcome_code": event.welcome_code}
+        if stored.text:
+            payload["text"] = {"content": stored.text}
+        if stored.attachments:
+            payload["attachments"] = list(stored.attachments)
+        outcome = await self._deliver(event.tenant, event.welcome_code, payload,
+                                      event.created_at, MATERIAL_MESSAGE + material_id)
+        if outcome.status in (CallStatus.DONE, CallStatus.DUPLICATE):
+            await self._materials.task_used(
+                event.tenant, material_id, guide=event.guide, channel="sop",
+                key=f"welcome:{event.welcome_code}", token=card_token(stored.attachments),
+                customers=[event.external_userid])
+        return outcome
+
+    @staticmethod
+    def note(outcome: Outcome | None) -> str:
+        """What an SOP's welcome step records of the send: the outbox's status, or why
+        nothing was sent."""
+        if outcome is None:
+            return ""
+        refused = (outcome.result or {}).get("refused")
+        return f"not sent ({refused})"[:NOTE_CHARS] if refused else str(outcome.status)
+
     async def send(self, tenant: str, *, welcome_code: str, message: Message,
                    values: Mapping[str, Mapping[str, str]], event_at: datetime,
                    miniprogram_appid: str, guide: str = "") -> Outcome:
@@ -110,10 +172,14 @@ class WelcomeService:
             if attachments:
                 payload["attachments"] = [to_wecom_attachment(a, miniprogram_appid)
                                           for a in attachments]
+        return await self._deliver(tenant, welcome_code, payload, event_at, message.id)
+
+    async def _deliver(self, tenant: str, welcome_code: str, payload: dict[str, Any],
+                       event_at: datetime, message_id: str) -> Outcome:
         outcome = await self._outbox.run(
             tenant=tenant, key=f"welcome:{welcome_code}", kind="welcome", payload=payload,
             call=self._call, deadline=event_at + WELCOME_WINDOW, until_deadline=True)
-        log.info("welcome tenant=%s message=%s outcome=%s", tenant, message.id, outcome.status)
+        log.info("welcome tenant=%s message=%s outcome=%s", tenant, message_id, outcome.status)
         if outcome.status == "done":  # from the add's CreateTime (WeCom gives whole seconds)
             self._metrics.observe_welcome(tenant, (utcnow() - event_at).total_seconds())
         return outcome

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from pathlib import Path
 
 FOLDERS = ("messages", "sops", "drops")
@@ -32,3 +33,30 @@ def content_digest(root: Path) -> str:
         digest.update(len(name).to_bytes(4, "big") + name + len(data).to_bytes(8, "big"))
         digest.update(data)
     return digest.hexdigest()[:32]
+
+
+def library_file_problem(root: Path, name: object, sizes: tuple[int, int], kind: str,
+                         is_kind: Callable[[bytes], bool]) -> str | None:
+    """What is wrong with a file a library file names (None: nothing): it must be a path
+    inside the library `root`, exist, have a size within `sizes` (bytes) and start like a
+    file of `kind` (`is_kind` reads its first 8 bytes). The answer follows the name, e.g.
+    "'a.png': no such file"."""
+    resolved = root.resolve()
+    file = (resolved / name).resolve() if isinstance(name, str) and name else None
+    if file is None or not file.is_relative_to(resolved):
+        return f"{name!r} must be a path inside content_library"
+    if not file.is_file():
+        return f"{name!r}: no such file"
+    size = file.stat().st_size
+    with file.open("rb") as handle:
+        head = handle.read(8)
+    if not sizes[0] <= size <= sizes[1]:
+        return f"{name!r} has {size} bytes; {_size(sizes[0])} to {_size(sizes[1])} are allowed"
+    if not is_kind(head):
+        return f"{name!r} is not a {kind}"
+    return None
+
+
+def _size(count: int) -> str:
+    mib = 1024 * 1024
+    return f"{count // mib} MB" if count >= mib and not count % mib else f"{count} B"

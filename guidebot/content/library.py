@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from guidebot.content.errors import ContentInvalid, Problem, line_of
-from guidebot.content.files import content_digest
+from guidebot.content.files import content_digest, library_file_problem
 from guidebot.content.render import TemplateSyntaxError, unknown_placeholders
 from guidebot.content.sop_spec import MATERIAL_MESSAGE, DropSpec, SopSpec
 from guidebot.content.sop_validate import parse_drop, parse_sop
@@ -31,6 +31,7 @@ ATTACHMENT_REQUIRED: dict[str, set[str]] = {
     "image": set(), "link": {"title", "url"}, "miniprogram": {"title", "page"},
 }
 MAX_ATTACHMENTS = 9  # WeCom's limit for welcome messages and mass sends
+MOMENT_ATTACHMENTS = {"image", "video", "link"}  # what add_moment_task takes (FACTS §3.8)
 
 
 @dataclass(frozen=True)
@@ -164,23 +165,10 @@ def _picture(path: Path, text: str, item: dict[str, Any], problems: list[Problem
         problems.append(Problem(path, line, f"{kind} attachment: {key} and {wecom_key} "
                                 "exclude each other"))
         return
-    root = path.parent.parent.resolve()
-    file = (root / name).resolve() if isinstance(name, str) and name else None
-    if file is None or not file.is_relative_to(root):
-        problems.append(Problem(path, line, f"{kind} attachment: {key} must be a path inside "
-                                "content_library"))
-    elif not file.is_file():
-        problems.append(Problem(path, line, f"{kind} attachment: {key} {name!r}: no such file"))
-    else:
-        size = file.stat().st_size
-        with file.open("rb") as handle:
-            head = handle.read(8)
-        if not PICTURE_BYTES[0] <= size <= PICTURE_BYTES[1]:
-            problems.append(Problem(path, line, f"{kind} attachment: {key} {name!r} has {size} "
-                                    "bytes; media/upload takes 6 B to 10 MB"))
-        elif not head.startswith(PICTURE_MAGIC):
-            problems.append(Problem(path, line, f"{kind} attachment: {key} {name!r} is not a "
-                                    "JPG or PNG"))
+    problem = library_file_problem(path.parent.parent, name, PICTURE_BYTES, "JPG or PNG",
+                                   lambda head: head.startswith(PICTURE_MAGIC))
+    if problem is not None:
+        problems.append(Problem(path, line, f"{kind} attachment: {key} {problem}"))
 
 
 def _tag_groups(path: Path, problems: list[Problem]) -> tuple[TagGroup, ...]:
@@ -220,10 +208,34 @@ def load_library(root: Path) -> Library:
     sops = _specs(root / "sops", known, problems, parse_sop)
     drops = _specs(root / "drops", known, problems, parse_drop)
     stores = _stores(root / STORES_FILE, problems)
+    _moment_fit(sops, drops, messages, problems)
     if problems:
         raise ContentInvalid(problems)
     return Library(root, messages, groups, sops, drops, digest=digest,
                    loaded_at=datetime.now(UTC), stores=stores)
+
+
+def _moment_fit(sops: dict[str, SopSpec], drops: dict[str, DropSpec],
+                messages: dict[str, Message], problems: list[Problem]) -> None:
+    """A moment carries pictures, a video or a link (FACTS §3.8): a moment step or drop whose
+    message or material has another attachment (a mini-program card) is refused here rather
+    than sent without it."""
+    sends = [(spec.file, step.message) for spec in sops.values() for step in spec.steps
+             if step.channel == "moment"]
+    sends += [(drop.file, drop.message) for drop in drops.values() if drop.channel == "moment"]
+    for path, message_id in sends:
+        message = messages.get(message_id)
+        unfit = sorted({a["type"] for a in message.attachments} - MOMENT_ATTACHMENTS) \
+            if message is not None else []
+        if unfit:
+            named = message_id.removeprefix(MATERIAL_MESSAGE)
+            key = "material" if message_id.startswith(MATERIAL_MESSAGE) else "message"
+            text = path.read_text(encoding="utf-8") if path.is_file() else ""
+            line = next((n for n, raw in enumerate(text.splitlines(), start=1)
+                         if raw.strip().startswith(key) and f'"{named}"' in raw), None)
+            problems.append(Problem(path, line, f"{key} {named!r}: a moment cannot carry "
+                                    f"{', '.join(unfit)} attachments (only image, video or "
+                                    "link)"))
 
 
 def _material_messages(root: Path, problems: list[Problem]) -> list[Message]:

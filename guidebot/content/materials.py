@@ -6,11 +6,13 @@ from __future__ import annotations
 import re
 import string
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from guidebot.content.errors import ContentInvalid, Problem, line_of
+from guidebot.content.files import library_file_problem
 from guidebot.content.library import PICTURE_BYTES, PICTURE_MAGIC
 from guidebot.content.sop_spec import MATERIAL_ID, RESERVED_MATERIAL_IDS
 from guidebot.settings import GRADES
@@ -37,6 +39,11 @@ KEYS = {"title", "text", "pictures", "video", "link", "skus", "categories", "occ
         "grade"}
 LINK_KEYS = {"title", "url", "desc", "picurl"}
 VIDEO_BYTES = (6, 10 * 1024 * 1024)  # media/upload's video limit (MP4 ≤ 10 MB)
+
+
+def is_mp4(head: bytes) -> bool:
+    """An MP4 file's first bytes: a box size, then "ftyp"."""
+    return head[4:8] == b"ftyp"
 
 
 @dataclass(frozen=True)
@@ -131,25 +138,11 @@ def _strings(path: Path, text: str, data: dict[str, Any], key: str,
     return tuple(value)
 
 
-def _file(path: Path, text: str, key: str, name: Any, sizes: tuple[int, int],
-          check: Any, problems: list[Problem]) -> None:
-    root = path.parent.parent.resolve()
-    file = (root / name).resolve() if isinstance(name, str) and name else None
-    line = line_of(text, key)
-    if file is None or not file.is_relative_to(root):
-        problems.append(Problem(path, line, f"{key}: {name!r} must be a path inside "
-                                "content_library"))
-    elif not file.is_file():
-        problems.append(Problem(path, line, f"{key}: {name!r}: no such file"))
-    else:
-        size = file.stat().st_size
-        with file.open("rb") as handle:
-            head = handle.read(8)
-        if not sizes[0] <= size <= sizes[1]:
-            problems.append(Problem(path, line, f"{key}: {name!r} has {size} bytes; "
-                                    f"{sizes[0]} B to {sizes[1]} B are allowed"))
-        elif not check(head):
-            problems.append(Problem(path, line, f"{key}: {name!r} is not of the right type"))
+def _file(path: Path, text: str, key: str, name: Any, sizes: tuple[int, int], kind: str,
+          check: Callable[[bytes], bool], problems: list[Problem]) -> None:
+    problem = library_file_problem(path.parent.parent, name, sizes, kind, check)
+    if problem is not None:
+        problems.append(Problem(path, line_of(text, key), f"{key}: {problem}"))
 
 
 def _material(path: Path, problems: list[Problem]) -> LibraryMaterial | None:
@@ -176,12 +169,11 @@ def _material(path: Path, problems: list[Problem]) -> LibraryMaterial | None:
         body = ""
     pictures = _strings(path, text, data, "pictures", problems)
     for name in pictures:
-        _file(path, text, "pictures", name, PICTURE_BYTES,
+        _file(path, text, "pictures", name, PICTURE_BYTES, "JPG or PNG",
               lambda head: head.startswith(PICTURE_MAGIC), problems)
     video = data.get("video", "")
     if video:
-        _file(path, text, "video", video, VIDEO_BYTES, lambda head: head[4:8] == b"ftyp",
-              problems)
+        _file(path, text, "video", video, VIDEO_BYTES, "MP4", is_mp4, problems)
     link = data.get("link", {})
     if not isinstance(link, dict) or set(link) - LINK_KEYS or not all(
             isinstance(v, str) for v in link.values()):

@@ -26,6 +26,10 @@ from guidebot.wecom.client import WeComClient
 log = logging.getLogger(__name__)
 
 REUPLOAD_AFTER = timedelta(days=2)  # of the 3-day life: a day to spare for every send
+# Files an attachment names, uploaded in place of a media id: the pictures of messages and
+# cards, and a moment's video (a material's MP4, media/upload type=video).
+FILE_KEYS = {**PICTURE_KEYS, "video": ("file", "media_id")}
+UPLOAD_TYPE = {"image": "image", "miniprogram": "image", "video": "video"}
 
 
 class MediaUploads:
@@ -45,20 +49,22 @@ class MediaUploads:
 
     async def resolve(self, tenant: str,
                       attachments: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-        """The attachments with every picture file replaced by a live media id. A failed
-        upload raises (WeComError, OSError): the caller decides whether to send without it."""
+        """The attachments with every picture (or video) file replaced by a live media id. A
+        failed upload raises (WeComError, OSError): the caller decides whether to send
+        without it."""
         out = []
         for item in attachments:
-            keys = PICTURE_KEYS.get(item["type"])
+            keys = FILE_KEYS.get(item["type"])
             if keys is None or keys[0] not in item:
                 out.append(item)
                 continue
             key, wecom_key = keys
             rest = {k: v for k, v in item.items() if k != key}
-            out.append({**rest, wecom_key: await self.media_id(tenant, item[key])})
+            out.append({**rest, wecom_key: await self.media_id(tenant, item[key],
+                                                               UPLOAD_TYPE[item["type"]])})
         return out
 
-    async def media_id(self, tenant: str, name: str) -> str:
+    async def media_id(self, tenant: str, name: str, kind: str = "image") -> str:
         path = self._library.root / name
         key = (tenant, await self._digest(path))
         async with self._locks.setdefault(key, asyncio.Lock()):
@@ -71,14 +77,13 @@ class MediaUploads:
                 self._known[key] = known
                 return known[0]
             data = await asyncio.to_thread(path.read_bytes)  # up to 10 MB: not on the loop
-            result = await self._client_for(tenant).upload_media("image", Path(name).name,
-                                                                 data)
+            result = await self._client_for(tenant).upload_media(kind, Path(name).name, data)
             media_id = str(result["media_id"])
             async with self._db.write() as s:
                 await repo.put_upload(s, tenant=tenant, digest=key[1], media_id=media_id,
                                       uploaded_at=now)
             self._known[key] = (media_id, now)
-        log.info("picture uploaded tenant=%s digest=%s bytes=%s", tenant, key[1][:12],
+        log.info("%s uploaded tenant=%s digest=%s bytes=%s", kind, tenant, key[1][:12],
                  len(data))
         return media_id
 

@@ -96,6 +96,20 @@ class MaterialUse(SQLModel, table=True):
     at: datetime = Field(sa_column=_utc())
 
 
+class MaterialUseCustomer(SQLModel, table=True):
+    """A customer a use reached: one row per (use, customer). A guide's send names its one
+    customer; an SOP step's or drop's 群发 task every customer WeCom did not refuse. Customers
+    reached per material are the distinct customers of these rows."""
+
+    __tablename__ = "material_use_customers"
+    __table_args__ = (Index("ix_material_use_customers_material", "tenant", "material_id",
+                            "customer"),)
+    tenant: str = Field(primary_key=True, max_length=32)
+    use_key: str = Field(primary_key=True, max_length=128)  # material_uses.key
+    customer: str = Field(primary_key=True, max_length=128)
+    material_id: str = Field(max_length=64)
+
+
 class PointsEntry(SQLModel, table=True):
     """Append-only points: `use` entries (key use:<material>:<user>:<day>, so one per using
     guide, material and day) and HQ `adjustment`s."""

@@ -19,7 +19,15 @@ from urllib.parse import parse_qs, urlsplit
 
 from guidebot.commerce.catalog import Catalog
 from guidebot.contacts.welcome import to_wecom_attachment
-from guidebot.content.materials import RESERVED, Content, MaterialLibrary, content_problems
+from guidebot.content.files import library_file_problem
+from guidebot.content.materials import (
+    RESERVED,
+    VIDEO_BYTES,
+    Content,
+    MaterialLibrary,
+    content_problems,
+    is_mp4,
+)
 from guidebot.db.engine import Database
 from guidebot.db.models_materials import Material, MaterialUse
 from guidebot.db.repo import materials as repo
@@ -326,44 +334,78 @@ class MaterialService:
                               f"{material.status}")
         message = await self.message(tenant_id, material, guide)
         recorded, earned = await self._record(
-            material, guide=guide, channel=channel, customer=customer,
+            material, guide=guide, channel=channel, customers=[customer] if customer else [],
             key=key or f"{guide}:{secrets.token_hex(8)}", token=message["token"])
         return {"material": view(material), "recorded": recorded, "points": earned,
                 **message}
 
-    async def _record(self, material: Material, *, guide: str, channel: str, customer: str,
-                      key: str, token: str) -> tuple[bool, int]:
-        """One use under `key` (the same key again records nothing) and the contributor's
-        points for it: (recorded, points earned)."""
+    async def _record(self, material: Material, *, guide: str, channel: str,
+                      customers: Sequence[str], key: str, token: str) -> tuple[bool, int]:
+        """One use under `key` (the same key again records nothing), the customers it reached
+        and the contributor's points for it: (recorded, points earned). A use naming one
+        customer keeps it on the use row too."""
         tenant = self.settings.tenant(material.tenant)
         now = self.clock()
         use = MaterialUse(tenant=material.tenant, key=key, material_id=material.id,
-                          guide=guide, channel=channel, customer=customer,
+                          guide=guide, channel=channel,
+                          customer=customers[0] if len(customers) == 1 else "",
                           day=now.astimezone(tenant.tz).date().isoformat(), token=token, at=now)
         async with self.db.write() as s:
             recorded = await repo.add_use(s, use=use)
+            await repo.add_use_customers(s, tenant=material.tenant, material_id=material.id,
+                                         use_key=key, customers=customers)
             earned = await self.points.earn(s, tenant, material, use) if recorded else 0
-        log.info("material used tenant=%s id=%s guide=%s channel=%s recorded=%s points=%s",
-                 material.tenant, material.id, guide, channel, recorded, earned)
+        log.info("material used tenant=%s id=%s guide=%s channel=%s customers=%s recorded=%s "
+                 "points=%s", material.tenant, material.id, guide, channel, len(customers),
+                 recorded, earned)
         return recorded, earned
 
     # -- sent by SOP tasks and drops ---------------------------------------------------------
 
-    async def for_task(self, tenant: str, material_id: str,
-                       guide: str) -> TaskMaterial | str:
+    async def for_task(self, tenant: str, material_id: str, guide: str, *,
+                       moment: bool = False) -> TaskMaterial | str:
         """A stored material an SOP step or drop names, as `guide` sends it (pictures as live
-        media ids, product cards with this guide's tracking token); or why it cannot be sent:
-        missing, not approved, or withdrawn (files name such ids before they exist)."""
+        media ids, product cards with this guide's tracking token; for a `moment`, what a
+        moment carries); or why it cannot be sent: missing, not approved, or withdrawn (files
+        name such ids before they exist), or not fit for a moment."""
         material = await self.find(tenant, material_id)
         if material is None:
             return f"material {material_id!r} does not exist"
         if material.status != "approved":
             return f"material {material_id!r} is {material.status}, not approved"
+        if moment:
+            return await self._for_moment(tenant, material)
         try:
             message = await self.message(tenant, material, guide)
         except ValidationFailed as exc:  # e.g. its product page cannot take a tracking token
             return f"material {material_id!r} cannot be sent: {exc}"
         return TaskMaterial(text=message["text"], attachments=tuple(message["attachments"]))
+
+    async def _for_moment(self, tenant: str, material: Material) -> TaskMaterial | str:
+        """A moment carries text with up to 9 pictures, or one video, or one link (FACTS
+        §3.8); a mini-program card it cannot carry, so a material with a product card is
+        refused rather than sent without it. Its video is an MP4 under content_library (a
+        library material's) uploaded as media/upload type=video; a moment's link takes a title
+        and url (WeCom's doc names a picture media_id too, left out: not confirmed)."""
+        content = content_of(material)
+        if any(self.catalog.get(sku) is not None for sku in content.skus):
+            return (f"material {material.id!r} carries a product card (mini-program), which "
+                    "a moment cannot carry")
+        items: list[dict[str, Any]] = [
+            {"type": "image", "file": self._picture_file(tenant, name)}
+            for name in content.pictures]
+        if content.video:
+            problem = library_file_problem(self.settings.content_library, content.video,
+                                           VIDEO_BYTES, "MP4", is_mp4)
+            if problem is not None:
+                return f"material {material.id!r}: video {problem}"
+            items.append({"type": "video", "file": content.video})
+        link = dict(content.link)
+        if link:
+            items.append({"type": "link", "title": link["title"], "url": link["url"]})
+        resolved = await self._pictures(tenant, items)
+        return TaskMaterial(text=content.text,
+                            attachments=tuple(to_wecom_attachment(i, "") for i in resolved))
 
     async def find_text(self, tenant: str, material_id: str) -> str:
         """An approved material's text ("" for any other): what a task card shows."""
@@ -371,17 +413,17 @@ class MaterialService:
         return material.text if material is not None and material.status == "approved" else ""
 
     async def task_used(self, tenant: str, material_id: str, *, guide: str, channel: str,
-                        key: str, token: str) -> bool:
+                        key: str, token: str, customers: Sequence[str] = ()) -> bool:
         """A task sent the material: one use under `key` (a retry records nothing more), the
-        contributor's points when `guide` is someone else. False when no such material is
-        stored (a library material not synced yet)."""
+        `customers` it reached, the contributor's points when `guide` is someone else. False
+        when no such material is stored (a library material not synced yet)."""
         material = await self.find(tenant, material_id)
         if material is None:
             log.warning("material use not recorded tenant=%s id=%s: not stored", tenant,
                         material_id)
             return False
-        recorded, _ = await self._record(material, guide=guide, channel=channel, customer="",
-                                         key=key, token=token)
+        recorded, _ = await self._record(material, guide=guide, channel=channel,
+                                         customers=list(customers), key=key, token=token)
         return recorded
 
     async def message(self, tenant: str, material: Material, guide: str) -> dict[str, Any]:

@@ -126,6 +126,12 @@ async def confirm_groupmsg(sandbox: Sandbox, request: web.Request) -> Any:
                                    _str(body, "userid"))
 
 
+async def moment_published(sandbox: Sandbox, request: web.Request) -> Any:
+    body = await _body(request)
+    return sandbox.publish_moment(request.match_info["tenant"], _str(body, "moment_id"),
+                                  _str(body, "userid"))
+
+
 async def directory(sandbox: Sandbox, request: web.Request) -> Any:
     body = await _body(request)
     return await sandbox.set_directory(request.match_info["tenant"], body,
@@ -200,6 +206,7 @@ ROUTES: list[tuple[str, str, Route]] = [
     ("POST", "/_sandbox/{tenant}/moment_job_polls", moment_job_polls),
     ("POST", "/_sandbox/{tenant}/revoke_token", revoke_token),
     ("POST", "/_sandbox/{tenant}/confirm_groupmsg", confirm_groupmsg),
+    ("POST", "/_sandbox/{tenant}/simulate/moment_published", moment_published),
     ("GET", "/_sandbox/{tenant}/state", state),
     ("POST", "/_sandbox/{tenant}/oauth_code", oauth_code),
     ("POST", "/_sandbox/{tenant}/directory", directory),

@@ -9,6 +9,7 @@ from typing import Any
 
 from guidebot.sandbox import directory, massmsg, simulate, snapshot, tagbook
 from guidebot.sandbox import seed as seeding
+from guidebot.sandbox.api import moments
 from guidebot.sandbox.callbacks import encrypt, to_xml
 from guidebot.sandbox.calllog import CallLog
 from guidebot.sandbox.delivery import Deliverer, not_delivered
@@ -134,6 +135,14 @@ class Sandbox:
             raise ControlError(400, "polls must be an integer in [0, 100]")
         self.tenant(tenant_id).moment_job_polls = polls
         return {"polls": polls}
+
+    def publish_moment(self, tenant_id: str, moment_id: str, userid: str) -> JSON:
+        """A sender publishes a moment task's moment in the client (get_moment_task then
+        answers publish_status 1 for them)."""
+        try:
+            return moments.publish(self.tenant(tenant_id).moment_jobs, moment_id, userid)
+        except KeyError:
+            raise ControlError(404, f"no moment {moment_id!r} for sender {userid!r}") from None
 
     async def client_edit_tags(self, tenant_id: str, request: Mapping[str, Any], *,
                                deliver: bool = True) -> JSON:

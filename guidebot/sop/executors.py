@@ -13,10 +13,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
-from urllib.parse import parse_qs, urlsplit
 
 from guidebot.contacts.tags import TagService
-from guidebot.contacts.welcome import Pictures, Tracker, to_wecom_attachment
+from guidebot.contacts.welcome import Pictures, Tracker, card_token, to_wecom_attachment
 from guidebot.content.library import Library, Message
 from guidebot.content.render import render
 from guidebot.content.sop_spec import MATERIAL_MESSAGE, SopSpec, sop_from_json
@@ -48,15 +47,6 @@ def _cut(text: str, limit: int) -> str:
     return text.encode()[:limit].decode(errors="ignore")
 
 
-def _card_token(attachments: Sequence[dict[str, Any]]) -> str:
-    """The tracking token of the first mini-program card sent ("" when none)."""
-    for a in attachments:
-        if a.get("msgtype") == "miniprogram":
-            return parse_qs(urlsplit(str(a["miniprogram"].get("page", ""))).query).get(
-                "t", [""])[0]
-    return ""
-
-
 class SentMaterial(Protocol):
     """A stored material as a task sends it: its text and WeCom attachments."""
 
@@ -70,11 +60,11 @@ class SentMaterial(Protocol):
 class TaskMaterials(Protocol):
     """The material centre, as SOP tasks and drops use it (guidebot/materials/)."""
 
-    async def for_task(self, tenant: str, material_id: str,
-                       guide: str) -> SentMaterial | str: ...
+    async def for_task(self, tenant: str, material_id: str, guide: str, *,
+                       moment: bool = False) -> SentMaterial | str: ...
 
     async def task_used(self, tenant: str, material_id: str, *, guide: str, channel: str,
-                        key: str, token: str) -> bool: ...
+                        key: str, token: str, customers: Sequence[str] = ()) -> bool: ...
 
     async def find_text(self, tenant: str, material_id: str) -> str: ...
 
@@ -221,21 +211,29 @@ class SopExecutors:
 
     async def _stored(self, tenant: str, task: SopTask) -> SentMaterial | str:
         """A material the library does not hold, looked up in the material centre now (a
-        file may name a guide's material; it must exist and be approved when sent). On a
-        retry a material withdrawn since the first attempt fails the task too."""
+        file may name a guide's material; it must exist and be approved when sent; a moment's
+        must be fit for a moment). On a retry a material withdrawn since the first attempt
+        fails the task too."""
         return await self._materials.for_task(
-            tenant, task.message.removeprefix(MATERIAL_MESSAGE), task.guide)
+            tenant, task.message.removeprefix(MATERIAL_MESSAGE), task.guide,
+            moment=task.kind == "moment")
 
-    async def _used(self, tenant: str, task: SopTask,
-                    attachments: Sequence[dict[str, Any]]) -> None:
+    async def moment_published(self, tenant: str, task: SopTask) -> None:
+        """The guide published a moment task's moment: a material it sent counts one use now
+        (the contributor's points with it), not when the task was made."""
+        await self._used(tenant, task, [])
+
+    async def _used(self, tenant: str, task: SopTask, attachments: Sequence[dict[str, Any]],
+                    customers: Sequence[str] = ()) -> None:
         """A task that sent a material records one use of it (keyed by the task, so a retry
-        records nothing more); its contributor earns points when the guide is someone else."""
+        records nothing more) with the `customers` it reached; its contributor earns points
+        when the guide is someone else."""
         if not task.message.startswith(MATERIAL_MESSAGE):
             return
         await self._materials.task_used(
             tenant, task.message.removeprefix(MATERIAL_MESSAGE), guide=task.guide,
             channel="drop" if task.source.startswith("drop:") else "sop",
-            key=f"sop-task:{task.id}", token=_card_token(attachments))
+            key=f"sop-task:{task.id}", token=card_token(attachments), customers=customers)
 
     def _cancel(self, task: SopTask) -> Done:
         assert task.id is not None
@@ -273,9 +271,10 @@ class SopExecutors:
             msgid, failed = str(result.get("msgid", "")), list(result.get("fail_list") or [])
         else:
             msgid, failed = found, []
-        await self._mark_tags(tenant, task, [c for c in customers if c not in set(failed)])
-        if len(failed) < len(customers):  # the task reached someone
-            await self._used(tenant, task, sent)
+        reached = [c for c in customers if c not in set(failed)]
+        await self._mark_tags(tenant, task, reached)
+        if reached:  # the task reached someone
+            await self._used(tenant, task, sent, reached)
         return Done({"msgid": msgid, "fail_list": failed},
                     self._sent(task, msgid, customers, failed))
 
@@ -351,10 +350,19 @@ class SopExecutors:
         return writes
 
     async def _reminder(self, tenant: str, loaded: Loaded) -> Done:
-        """An SOP `reminder` step: an app message to the guide naming the customers."""
+        """An SOP `reminder` step: an app message to the guide naming the customers. A stored
+        material is checked now (missing or withdrawn: the task fails, nothing is sent) and
+        its text is the card's; a material's reminder is one use of it."""
         task, customers = loaded.task, loaded.customers
-        result = await self._app_card(tenant, task, len(customers), loaded.names)
+        text = None
+        if task.message not in self._library.messages:
+            stored = await self._stored(tenant, task)
+            if isinstance(stored, str):
+                return self._fail(task, stored)
+            text = stored.text or self._title(task)
+        result = await self._app_card(tenant, task, len(customers), loaded.names, text)
         await self._mark_tags(tenant, task, customers)
+        await self._used(tenant, task, [])
         msgid = str(result.get("msgid", ""))
         return Done({"msgid": msgid}, self._sent(task, msgid, customers, []))
 
@@ -367,16 +375,17 @@ class SopExecutors:
             task_id=task.id, msgid=msgid, recipients=task.recipients, check_at=None,
             now=self._clock())])
 
-    async def _app_card(self, tenant: str, task: SopTask, count: int,
-                        names: list[str]) -> dict[str, Any]:
-        """A textcard to the guide. WeCom's duplicate check (FACTS §3.7) keeps a retry after a
-        crash mid-call from showing twice."""
-        message = self._message(task.message)
+    async def _app_card(self, tenant: str, task: SopTask, count: int, names: list[str],
+                        text: str | None = None) -> dict[str, Any]:
+        """A textcard to the guide: the library message rendered, or `text` as it is (a
+        stored material's). WeCom's duplicate check (FACTS §3.7) keeps a retry after a crash
+        mid-call from showing twice."""
+        if text is None:
+            text = render(self._message(task.message).text, self._values(task, count, names))
         body = {"touser": task.guide, "msgtype": "textcard", "enable_duplicate_check": 1,
                 "duplicate_check_interval": 1800, "textcard": {
                     "title": _cut(self._title(task), TITLE_BYTES),
-                    "description": _cut(render(message.text, self._values(task, count, names)),
-                                        DESCRIPTION_BYTES),
+                    "description": _cut(text, DESCRIPTION_BYTES),
                     "url": guide_links.task_url(self._settings.server.public_url,
                                                 self._settings.tenant(tenant), task.id or 0)}}
         result = await self._client_for(tenant).send_app_message(body)
@@ -385,16 +394,16 @@ class SopExecutors:
         return result
 
     async def _moment(self, tenant: str, loaded: Loaded) -> Done:
-        """An SOP `moment` step: a 朋友圈 task the guide publishes to all their customers."""
+        """An SOP `moment` step: a 朋友圈 task the guide publishes to all their customers
+        (library files with a mini-program card are refused when the library loads)."""
         task, customers = loaded.task, loaded.customers
         message = self._library.messages.get(task.message)
         body: dict[str, Any] = {"visible_range": {"sender_list": {"user_list": [task.guide]}}}
-        if message is None:  # a stored material: its text, pictures and link; its product
-            stored = await self._stored(tenant, task)  # card and video are not sent here
+        if message is None:  # a stored material: its text and pictures, video or link
+            stored = await self._stored(tenant, task)
             if isinstance(stored, str):
                 return self._fail(task, stored)
-            text = stored.text
-            links = [a for a in stored.attachments if a.get("msgtype") in ("image", "link")]
+            text, links = stored.text, list(stored.attachments)
         else:
             text = (render(message.text, self._values(task, len(customers), []))
                     if message.text else "")
@@ -407,6 +416,5 @@ class SopExecutors:
             body["attachments"] = links
         result = await self._client_for(tenant).call("POST", "externalcontact/add_moment_task",
                                                      json=body)
-        jobid = str(result.get("jobid", ""))
-        await self._used(tenant, task, links)
+        jobid = str(result.get("jobid", ""))  # a material's use counts once published
         return Done({"jobid": jobid}, self._sent(task, jobid, customers, []))

@@ -1,19 +1,22 @@
-"""Moment tasks: poll the add_moment_task job (FACTS §3.8) until done, record its outcome."""
+"""Moment tasks: poll the add_moment_task job (FACTS §3.8) until done, record its outcome;
+then, for a moment that sends a material, look until the guide published it (members publish
+in the client) and only then record the material's use and its contributor's points."""
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
 
+from guidebot.content.sop_spec import MATERIAL_MESSAGE
 from guidebot.db.engine import Database
 from guidebot.db.models_sop import SopTask
 from guidebot.db.repo import sop_tasks as tasks_repo
 from guidebot.db.repo import sop_tracking as repo
 from guidebot.db.types import utcnow
-from guidebot.sop.tracking import look_at_due
+from guidebot.sop.tracking import look_at_due, pages
 from guidebot.wecom.client import WeComClient
 
 log = logging.getLogger(__name__)
@@ -23,6 +26,17 @@ DONE = 3  # job status 1 开始, 2 进行中, 3 完成 (FACTS §3.8)
 # give up (recording why) after a day.
 RECHECK = timedelta(minutes=5)
 GIVE_UP_AFTER = timedelta(days=1)
+# Whether the guide published: get_moment_task (WeCom's doc "获取客户朋友圈企业发表的列表",
+# task_list[{userid, publish_status 1 = 已发表}]; not in the fact sheet, so unconfirmed). A
+# guide publishes when they choose: look every half hour for a week.
+PUBLISHED = 1
+PUBLISH_RECHECK = timedelta(minutes=30)
+PUBLISH_GIVE_UP = timedelta(days=7)
+Published = Callable[[str, SopTask], Awaitable[None]]
+
+
+async def _nothing(tenant: str, task: SopTask) -> None:
+    return None
 
 
 def _listed(value: Any, key: str) -> list[str]:
@@ -53,10 +67,12 @@ def outcome(task: SopTask, answer: dict[str, Any]) -> tuple[str, str, dict[str, 
 
 class MomentResults:
     def __init__(self, db: Database, client_for: Callable[[str], WeComClient], *,
-                 clock: Callable[[], datetime] = utcnow) -> None:
+                 clock: Callable[[], datetime] = utcnow,
+                 published: Published = _nothing) -> None:
         self._db = db
         self._client_for = client_for
         self._clock = clock
+        self._published = published  # the material's use, once the guide published
 
     async def check(self, tenant: str, *, limit: int = 100) -> int:
         """Look at every moment task whose job result is due; returns how many."""
@@ -69,6 +85,9 @@ class MomentResults:
 
     async def _look(self, tenant: str, task: SopTask, now: datetime) -> None:
         assert task.id is not None
+        if json.loads(task.detail or "{}").get("moment", {}).get("job_status") == DONE:
+            await self._look_published(tenant, task, now)
+            return
         answer = await self._client_for(tenant).call(
             "GET", "externalcontact/get_moment_task_result", params={"jobid": task.msgid})
         detail = json.loads(task.detail or "{}")
@@ -84,8 +103,39 @@ class MomentResults:
                        if late else {}))
             return
         status, error, detail["moment"] = outcome(task, answer)
+        watch = status == "sent" and task.message.startswith(MATERIAL_MESSAGE) \
+            and bool(detail["moment"]["moment_id"])
+        if watch:  # a material's moment: its use counts once the guide published it
+            detail["moment"].update(published=False, done_at=now.isoformat())
         async with self._db.write() as s:
             await tasks_repo.update_task(s, task_id=task.id, status=status, last_error=error,
                                          detail=json.dumps(detail, ensure_ascii=False),
-                                         next_check_at=None, now=now)
+                                         next_check_at=now + PUBLISH_RECHECK if watch else None,
+                                         now=now)
         log.info("moment task %s: job done, status %s", task.id, status)
+
+    async def _look_published(self, tenant: str, task: SopTask, now: datetime) -> None:
+        """Whether the guide published the moment: then the material's use is recorded (keyed
+        by the task: a second look records nothing more) and the looks stop."""
+        assert task.id is not None
+        detail = json.loads(task.detail or "{}")
+        moment = detail["moment"]
+        published = False
+        async for item in pages(self._client_for(tenant), "externalcontact/get_moment_task",
+                                {"moment_id": moment["moment_id"]}, "task_list"):
+            if item.get("userid") == task.guide and item.get("publish_status") == PUBLISHED:
+                published = True
+        changes: dict[str, Any] = {"next_check_at": now + PUBLISH_RECHECK}
+        if published:
+            await self._published(tenant, task)
+            moment.update(published=True, published_seen_at=now.isoformat())
+            changes = {"next_check_at": None}
+        elif now - datetime.fromisoformat(moment.get("done_at") or now.isoformat()) \
+                > PUBLISH_GIVE_UP:
+            changes = {"next_check_at": None,
+                       "last_error": "the guide did not publish the moment within 7 days"}
+        async with self._db.write() as s:
+            await tasks_repo.update_task(s, task_id=task.id,
+                                         detail=json.dumps(detail, ensure_ascii=False),
+                                         now=now, **changes)
+        log.info("moment task %s: published=%s", task.id, published)

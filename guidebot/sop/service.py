@@ -62,7 +62,8 @@ class SopService:
             db, outbox, self._executors, clock=lambda: self.clock(),
             app_msg_per_min=lambda t: settings.tenant(t).quotas.app_msg_per_guide_per_min)
         self.tracker = Tracker(db, client_for, clock=lambda: self.clock())
-        self.moments = MomentResults(db, client_for, clock=lambda: self.clock())
+        self.moments = MomentResults(db, client_for, clock=lambda: self.clock(),
+                                     published=executors.moment_published)
         self._synced: set[str] = set()
         self._syncing: dict[str, asyncio.Lock] = {}
         # The newest versions, read at most once a second per tenant: a burst's adds share

@@ -61,7 +61,7 @@ def test_every_problem_is_reported_with_file_and_line(tmp_path: Path) -> None:
     assert has("a.toml:3", "unknown key 'colour'") and has("a.toml:4", "grade")
     assert has("b.toml:1", "at most 2000 characters")
     assert has("c.toml:2", "no such file")
-    assert has("d.toml:2", "not of the right type")
+    assert has("d.toml:2", "is not a JPG or PNG")
     assert has("e.toml", "exclude each other")
     assert has("f.toml:1", "not valid TOML")
     assert has("Bad Name.toml", "file name")

@@ -14,11 +14,14 @@ from guidebot.db.models_materials import (
     Material,
     MaterialPiece,
     MaterialUse,
+    MaterialUseCustomer,
     MaterialVersion,
     PointsDelivery,
     PointsEntry,
 )
 from guidebot.db.repo._dialect import insert_for
+
+CUSTOMER_ROWS = 500  # rows per insert (4 bound values each: well within SQLite's limit)
 
 
 async def get(session: AsyncSession, *, tenant: str, material_id: str) -> Material | None:
@@ -158,6 +161,17 @@ async def add_use(session: AsyncSession, *, use: MaterialUse) -> bool:
     return bool(getattr(await session.execute(stmt), "rowcount", 0))
 
 
+async def add_use_customers(session: AsyncSession, *, tenant: str, material_id: str,
+                            use_key: str, customers: Sequence[str]) -> None:
+    """The customers a use reached (one row each; a retry adds nothing new)."""
+    rows = [{"tenant": tenant, "use_key": use_key, "customer": c, "material_id": material_id}
+            for c in dict.fromkeys(customers) if c]
+    for start in range(0, len(rows), CUSTOMER_ROWS):
+        stmt = (insert_for(session, MaterialUseCustomer).values(rows[start:start + CUSTOMER_ROWS])
+                .on_conflict_do_nothing(index_elements=["tenant", "use_key", "customer"]))
+        await session.execute(stmt)
+
+
 async def append_points(session: AsyncSession, *, values: dict[str, Any]) -> bool:
     """Append one points entry; False when its key exists (never a second entry)."""
     stmt = (insert_for(session, PointsEntry).values(**values)
@@ -211,12 +225,13 @@ async def mark_delivered(session: AsyncSession, *, tenant: str, entry_id: int,
 
 async def use_figures(session: AsyncSession, *, tenant: str,
                       material_id: str) -> tuple[int, int, list[str]]:
-    """(uses, distinct customers reached, the senders' card tokens)."""
+    """(uses, distinct customers reached across all its uses, the senders' card tokens)."""
     where = (MaterialUse.tenant == tenant, MaterialUse.material_id == material_id)
     uses = (await session.execute(select(func.count()).where(*where))).scalar_one()
     customers = (await session.execute(
-        select(func.count(func.distinct(MaterialUse.customer)))
-        .where(*where, MaterialUse.customer != ""))).scalar_one()
+        select(func.count(func.distinct(MaterialUseCustomer.customer)))
+        .where(MaterialUseCustomer.tenant == tenant,
+               MaterialUseCustomer.material_id == material_id))).scalar_one()
     return int(uses), int(customers), await campaign_tokens(
         session, tenant=tenant, campaign=f"material:{material_id}")
 

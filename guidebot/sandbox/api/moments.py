@@ -1,4 +1,7 @@
-"""客户朋友圈: add_moment_task (async job) and get_moment_task_result (FACTS §3.8)."""
+"""客户朋友圈: add_moment_task (async job), get_moment_task_result (FACTS §3.8) and
+get_moment_task, which senders published the moment (WeCom's doc "获取客户朋友圈企业发表的列表":
+{moment_id, cursor, limit} → {task_list [{userid, publish_status 0 未发表 / 1 已发表}],
+next_cursor}; not in the fact sheet, so its shape here is unconfirmed)."""
 
 from __future__ import annotations
 
@@ -37,7 +40,7 @@ def add_moment_task(call: ApiCall) -> JSON:
     call.tenant.moment_jobs[jobid] = {
         "status": DONE, "type": "add_moment_task", "created": call.now,
         "content": content, "attachments": attachments, "senders": senders,
-        "polls_left": call.tenant.moment_job_polls, "polled": 0,
+        "polls_left": call.tenant.moment_job_polls, "polled": 0, "published": [],
         # FACTS §3.8 names the result fields; their inner shape ({user_list, department_list},
         # {tag_list}) is [mem] of WeCom's doc.
         "result": {"errcode": 0, "errmsg": "ok", "moment_id": "mom" + ids.random_text(24),
@@ -59,7 +62,32 @@ def get_moment_task_result(call: ApiCall) -> JSON:
     return ok(status=job["status"], type=job["type"], result=job["result"])
 
 
+def job_of_moment(jobs: dict[str, JSON], moment_id: str) -> JSON | None:
+    return next((j for j in jobs.values() if j["result"].get("moment_id") == moment_id), None)
+
+
+def get_moment_task(call: ApiCall) -> JSON:
+    moment_id = params.text(call.body, "moment_id", required=True)
+    job = job_of_moment(call.tenant.moment_jobs, moment_id)
+    if job is None:
+        raise ApiError(errors.INVALID_PARAM, f"invalid moment_id {moment_id}")
+    tasks = [{"userid": u, "publish_status": 1 if u in job["published"] else 0}
+             for u in job["senders"] if is_userid(u)]
+    return ok(next_cursor="", task_list=tasks)
+
+
+def publish(jobs: dict[str, JSON], moment_id: str, userid: str) -> JSON:
+    """A sender publishes the moment in the client (the control route)."""
+    job = job_of_moment(jobs, moment_id)
+    if job is None or userid not in job["senders"]:
+        raise KeyError(moment_id)
+    if userid not in job["published"]:
+        job["published"].append(userid)
+    return {"moment_id": moment_id, "published": list(job["published"])}
+
+
 ROUTES: dict[str, Handler] = {
     "externalcontact/add_moment_task": add_moment_task,
     "externalcontact/get_moment_task_result": get_moment_task_result,
+    "externalcontact/get_moment_task": get_moment_task,
 }

@@ -92,20 +92,22 @@ async def edit_material(request: web.Request) -> web.Response:
     return reply(view(edited))
 
 
-async def approve(request: web.Request) -> web.Response:
-    material_id = _id(request)
-    data = await parsing.body(request, shapes.Approve)
-    done = await _services(request).materials.approve(_tenant(request), material_id,
-                                                      data.grade, data.reviewer)
-    return reply(view(done))
+REVIEWS: dict[str, tuple[type[shapes.Approve] | type[shapes.Reject], str]] = {
+    "approve": (shapes.Approve, "grade"), "reject": (shapes.Reject, "reason")}
 
 
-async def reject(request: web.Request) -> web.Response:
-    material_id = _id(request)
-    data = await parsing.body(request, shapes.Reject)
-    done = await _services(request).materials.reject(_tenant(request), material_id,
-                                                     data.reason, data.reviewer)
-    return reply(view(done))
+def review(action: str) -> Handler:
+    """Approve (with a grade) or reject (with a reason) one pending material."""
+    shape, field = REVIEWS[action]
+
+    async def handler(request: web.Request) -> web.Response:
+        material_id = _id(request)
+        data: shapes.Approve | shapes.Reject = await parsing.body(request, shape)
+        step = getattr(_services(request).materials, action)
+        done = await step(_tenant(request), material_id, getattr(data, field), data.reviewer)
+        return reply(view(done))
+    handler.__name__ = action
+    return handler
 
 
 async def withdraw(request: web.Request) -> web.Response:
@@ -183,11 +185,11 @@ ENDPOINTS = [
     Endpoint("PUT", ONE, _statused(edit_material), "A new version of a material's content",
              shapes.Material, body=shapes.MaterialEdit, params=shapes.MaterialPath,
              errors=CONFLICT),
-    Endpoint("POST", f"{ONE}/approve", _statused(approve),
+    Endpoint("POST", f"{ONE}/approve", _statused(review("approve")),
              "Approve a pending material with a grade (its contributor is told)",
              shapes.Material, body=shapes.Approve, params=shapes.MaterialPath,
              errors=CONFLICT),
-    Endpoint("POST", f"{ONE}/reject", _statused(reject),
+    Endpoint("POST", f"{ONE}/reject", _statused(review("reject")),
              "Reject a pending material with a reason (its contributor is told)",
              shapes.Material, body=shapes.Reject, params=shapes.MaterialPath,
              errors=CONFLICT),

@@ -1,0 +1,109 @@
+"""Welcome and reminder steps naming a stored material: checked when sent like 群发 steps (a
+withdrawn one sends nothing and the step fails with the reason); a sent one is a use, the
+welcome's reaching the new customer, and the contributor earns points."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from guidebot import jobs
+from guidebot.db.repo import sop_plan
+from tests.scenario.test_materials_review import approved, period
+from tests.support.stack import Stack, library_copy, start_stack
+
+SOP = """
+id = "mat_steps"
+title = "素材欢迎"
+enabled = true
+quiet_hours = "00:00-00:00"  # none: the test runs at any time of day
+
+[trigger]
+on = "contact_added"
+
+[[steps]]
+at = "+0m"
+channel = "welcome"
+material = "{material}"
+
+[[steps]]
+at = "+1m"
+channel = "reminder"
+material = "{material}"
+"""
+
+
+@pytest.fixture
+async def steps_stack(aiohttp_server: Any, tmp_path: Path, db_url: str):  # type: ignore[no-untyped-def]
+    library = library_copy(tmp_path, {})
+    stack = await start_stack(aiohttp_server, tmp_path, db_url, library=library)
+    yield stack, library
+    await stack.http.close()
+
+
+async def steps_of(stack: Stack, guide: str, customer: str) -> list[tuple[str, str, str]]:
+    async with stack.runtime.services.db.read() as s:
+        enrollment = await sop_plan.find_enrollment(s, tenant="acme", sop_id="mat_steps",
+                                                    external_userid=customer, guide=guide)
+        assert enrollment is not None and enrollment.id is not None
+        steps = await sop_plan.enrollment_steps(s, enrollment_id=enrollment.id)
+    return [(st.channel, st.status, st.reason) for st in steps]
+
+
+async def reminders(stack: Stack, guide: str) -> list[dict[str, Any]]:
+    return [c["body"] for c in stack.calls("message/send") if c["body"].get("touser") == guide
+            and c["body"].get("msgtype") == "textcard" and c["errcode"] == 0]
+
+
+async def test_welcome_and_reminder_steps_send_a_stored_material_checked_when_sent(
+        steps_stack: tuple[Stack, Path]) -> None:
+    stack, library = steps_stack
+    material = await approved(stack, "lina", "新客见面礼：燕麦围巾")
+    (library / "sops" / "mat_steps.toml").write_text(SOP.format(material=material),
+                                                     encoding="utf-8")
+    await jobs.run_library_reload(stack.runtime.services)
+    await jobs.run_library_reload(stack.runtime.services)
+
+    added = await stack.sandbox.simulate_add_contact("acme", userid="zhaolei", name="周婷")
+    await stack.runtime.drain()
+    customer = str(added["external_userid"])
+    [welcome] = [c["body"] for c in stack.calls("externalcontact/send_welcome_msg")]
+    assert welcome["welcome_code"] == added["welcome_code"]
+    assert welcome["text"]["content"] == "新客见面礼：燕麦围巾"
+    [image] = welcome["attachments"]
+    assert image["msgtype"] == "image" and image["image"]["media_id"]
+    assert (await steps_of(stack, "zhaolei", customer))[0] == ("welcome", "sent", "")
+    _, stats = await stack.admin(f"/materials/{material}/stats")
+    assert (stats["uses"], stats["customers_reached"]) == (1, 1), stats
+    _, board = await stack.admin(f"/points/leaderboard?period={period()}")
+    assert board["guides"] == [{"rank": 1, "guide": "lina", "points": 5, "uses": 1}], board
+
+    sop = stack.runtime.services.sop
+    sop.clock = lambda: datetime.now(UTC) + timedelta(minutes=2)
+    await sop.tick("acme")
+    [card] = await reminders(stack, "zhaolei")
+    assert card["textcard"]["description"] == "新客见面礼：燕麦围巾"
+    _, stats = await stack.admin(f"/materials/{material}/stats")
+    assert (stats["uses"], stats["customers_reached"]) == (2, 1), stats
+
+    # withdrawn: the next add's welcome and reminder send nothing and say why
+    status, body = await stack.admin(f"/materials/{material}/withdraw", method="POST", json={})
+    assert status == 200, body
+    other = await stack.sandbox.simulate_add_contact("acme", userid="wangfang", name="李雷")
+    await stack.runtime.drain()
+    second = str(other["external_userid"])
+    assert len(stack.calls("externalcontact/send_welcome_msg")) == 1
+    reason = f"material {material!r} is withdrawn, not approved"
+    assert (await steps_of(stack, "wangfang", second))[0] == (
+        "welcome", "failed", f"welcome not sent ({reason})")
+    sop.clock = lambda: datetime.now(UTC) + timedelta(minutes=2)
+    await sop.tick("acme")
+    assert await reminders(stack, "wangfang") == []
+    _, body = await stack.admin("/tasks?guide=wangfang")
+    assert [(t["kind"], t["status"], t["note"]) for t in body["tasks"]] == [
+        ("reminder", "failed", reason)], body
+    _, stats = await stack.admin(f"/materials/{material}/stats")
+    assert stats["uses"] == 2, stats
