@@ -78,7 +78,7 @@ class WelcomeService:
     def __init__(self, settings: Settings, db: Database, outbox: Outbox, library: Library,
                  profiles: ProfileService, client_for: Callable[[str], WeComClient], *,
                  tracker: Tracker, pictures: Pictures, metrics: Metrics,
-                 materials: StoredMaterials | None = None) -> None:
+                 materials: StoredMaterials) -> None:
         self._call = WelcomeCall(client_for)
         self._materials = materials
         self._metrics = metrics
@@ -103,7 +103,7 @@ class WelcomeService:
         code's own message, else the SOP's welcome step (`sop_message`), else the default.
         Reads only what the message needs (the customer's name only if the text uses it)."""
         event = relation.event
-        if (relation.own_welcome is None and sop_message and self._materials is not None
+        if (relation.own_welcome is None and sop_message
                 and sop_message not in self._library.messages
                 and sop_message.startswith(MATERIAL_MESSAGE)):
             return await self._greet_material(relation, sop_message.removeprefix(
@@ -130,7 +130,6 @@ class WelcomeService:
         """An SOP's welcome step naming a stored material, checked now: a missing or withdrawn
         one sends nothing (the step fails with the reason); a sent one is one use of it,
         reaching this customer (the contributor's points with it)."""
-        assert self._materials is not None
         event = relation.event
         stored = await self._materials.for_task(event.tenant, material_id, event.guide)
         if isinstance(stored, str):
