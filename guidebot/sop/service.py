@@ -70,6 +70,8 @@ class SopService:
         # one read. Versions written by this process are seen at once (the memo is dropped);
         # those of another process within VERSIONS_FRESH_S.
         self._fresh: dict[str, tuple[float, dict[str, versions.Current]]] = {}
+        self._reading: dict[str, asyncio.Task[dict[str, versions.Current]]] = {}
+        self._generation = 0  # bumped when versions are forgotten
 
     @property
     def clock(self) -> Callable[[], datetime]:
@@ -106,13 +108,28 @@ class SopService:
         memo = self._fresh.get(tenant)
         if memo is not None and time.monotonic() - memo[0] < VERSIONS_FRESH_S:
             return memo[1]
+        # One read per tenant at a time: when the memo runs out under a burst, the adds
+        # waiting for it share the read instead of each making its own.
+        reading = self._reading.get(tenant)
+        if reading is None:
+            reading = self._reading[tenant] = asyncio.create_task(self._read_current(tenant))
+            reading.add_done_callback(
+                lambda done: self._reading.pop(tenant) if self._reading.get(tenant) is done
+                else None)
+        return await asyncio.shield(reading)
+
+    async def _read_current(self, tenant: str) -> dict[str, versions.Current]:
+        generation = self._generation
         found = await versions.current(self._db, tenant)
-        self._fresh[tenant] = (time.monotonic(), found)
+        if generation == self._generation:  # not forgotten meanwhile (then it may be stale)
+            self._fresh[tenant] = (time.monotonic(), found)
         return found
 
     def forget_versions(self, tenant: str) -> None:
         """A version was written (e.g. an SOP enabled or disabled): read them again."""
         self._fresh.pop(tenant, None)
+        self._reading.pop(tenant, None)  # a read in flight may predate the write
+        self._generation += 1
 
     async def enroll_one(self, tenant: str, sop_id: str, *, external_userid: str,
                          guide: str) -> tuple[int | None, bool]:
@@ -169,6 +186,8 @@ class SopService:
         applies to every step not yet materialised."""
         self._synced.clear()
         self._fresh.clear()
+        self._reading.clear()
+        self._generation += 1
         for tenant in self._settings.tenants:
             await self.ready(tenant)
 
