@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import pytest
@@ -80,3 +81,27 @@ async def test_guide_deleting_the_customer_keeps_history(stack: Stack) -> None:
     assert [(g["userid"], g["status"]) for g in view["guides"]] == [
         ("lina", "deleted_by_guide")]
     assert view["guides"][0]["ended_at"] is not None
+
+
+async def test_a_burst_of_adds_records_each_binding_as_one_at_a_time_would(stack: Stack) -> None:
+    """Adds arriving together are recorded in shared transactions: the binding rules still
+    see each customer's earlier adds, including ones in the same burst."""
+    now = int(time.time())
+    xmls = []
+    for i in range(40):
+        customer = f"wmBURST{i:02d}"
+        # every customer adds lina a day ago and wangfang now (inside the protection)
+        xmls.append(contact_event_xml("add_external_contact", corp_id=stack.tenant().corp_id,
+                                      guide="lina", external_userid=customer,
+                                      create_time=now - DAY))
+        xmls.append(contact_event_xml("add_external_contact", corp_id=stack.tenant().corp_id,
+                                      guide="wangfang", external_userid=customer,
+                                      create_time=now))
+    assert await asyncio.gather(*(stack.post_callback(x) for x in xmls)) == [200] * len(xmls)
+    await stack.runtime.drain()
+    for i in range(40):
+        customer = f"wmBURST{i:02d}"
+        assert await _exclusive(stack, customer) == "lina", customer
+        _, view = await stack.admin(f"/customers/{customer}")
+        assert {g["userid"]: g["status"] for g in view["guides"]} == {
+            "lina": "active", "wangfang": "active"}
