@@ -56,6 +56,16 @@ def background() -> Iterator[None]:
         _LANE.reset(token)
 
 
+@contextlib.contextmanager
+def running_as(lane: Lane) -> Iterator[None]:
+    """Run a block in `lane` (work done on behalf of callers from that lane)."""
+    token = _LANE.set(lane)
+    try:
+        yield
+    finally:
+        _LANE.reset(token)
+
+
 def on_later(callback: Callable[[], Awaitable[None]]) -> None:
     """Set by the inbox processor in an item's task: what `later()` does besides the lane."""
     _ON_LATER.set(callback)

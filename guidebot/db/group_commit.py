@@ -16,6 +16,8 @@ from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
+from guidebot import lanes
+
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -26,6 +28,7 @@ log = logging.getLogger(__name__)
 class _Waiting(Generic[T, R]):
     item: T
     future: asyncio.Future[R]
+    lane: lanes.Lane
 
 
 class GroupCommit(Generic[T, R]):
@@ -45,7 +48,7 @@ class GroupCommit(Generic[T, R]):
 
     async def submit(self, item: T) -> R:
         future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
-        self._pending.append(_Waiting(item, future))
+        self._pending.append(_Waiting(item, future, lanes.current()))
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush_all())
         return await future
@@ -75,7 +78,10 @@ class GroupCommit(Generic[T, R]):
 
     async def _flush(self, batch: list[_Waiting[T, R]]) -> None:
         try:
-            results = await self._write([w.item for w in batch])
+            # In the most urgent lane among its callers: a welcome's write never waits as a
+            # follow-up because a follow-up started the batch.
+            with lanes.running_as(min(w.lane for w in batch)):
+                results = await self._write([w.item for w in batch])
         except Exception as exc:  # noqa: BLE001 - told to each caller below
             if len(batch) == 1:
                 _settle(batch[0], exc=exc)

@@ -74,3 +74,27 @@ async def test_a_caller_cancelled_before_its_batch_is_not_written() -> None:
     with pytest.raises(asyncio.CancelledError):
         await gone
     assert rec.batches == [[1], [3]]
+
+
+async def test_a_batch_is_written_in_the_most_urgent_lane_of_its_callers() -> None:
+    from guidebot import lanes
+
+    seen: list[lanes.Lane] = []
+
+    async def write(items: list[int]) -> list[int]:
+        seen.append(lanes.current())
+        return items
+
+    commit: GroupCommit[int, int] = GroupCommit(write)
+
+    async def follow_up(i: int) -> int:
+        lanes.run_later()
+        return await commit.submit(i)
+
+    async def urgent(i: int) -> int:
+        return await commit.submit(i)
+
+    # a follow-up starts the flush; an urgent caller joins the batch
+    assert await asyncio.gather(follow_up(1), urgent(2)) == [1, 2]
+    assert await follow_up(3) == 3
+    assert seen == [lanes.Lane.NOW, lanes.Lane.LATER]
