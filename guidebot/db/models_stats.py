@@ -102,3 +102,24 @@ class StatsLayerBuyers(SQLModel, table=True):
     paid_day: str = Field(primary_key=True, max_length=10)
     add_day: str = Field(primary_key=True, max_length=10)
     customers: int = 0
+
+
+class StatsBatchOrder(SQLModel, table=True):
+    """The orders one upkeep transaction is counting (copied here in one statement, so every
+    statement of the batch sees the same set), with the cell each is counted in and whether it
+    is its customer's first purchase and from a customer a channel code brought. Empty outside
+    that transaction."""
+
+    __tablename__ = "stats_batch_orders"
+    __table_args__ = (Index("ix_stats_batch_orders_customer", "tenant", "external_userid"),)
+    tenant: str = Field(primary_key=True, max_length=32)
+    order_no: str = Field(primary_key=True, max_length=64)
+    external_userid: str = Field(max_length=128)  # '' for an order without a known customer
+    paid_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    received_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    amount_fen: int = 0
+    store_id: str = Field(max_length=64)
+    guide: str = Field(max_length=64)
+    guide_rule: int = 0  # 1: credited to a guide (definitions.GUIDE_RULES)
+    is_first: int = 0  # 1: the customer's earliest order so far
+    via_code: int = 0  # 1: the customer's first add was through a channel code
