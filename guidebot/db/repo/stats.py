@@ -258,7 +258,9 @@ async def claim_orders(session: AsyncSession, *, tenant: str, at: datetime | Non
                        limit: int, guide_rules: Collection[str],
                        since: datetime | None = None) -> int:
     """Copy the next orders not yet counted (arrived after (at, key); or, with `since`, those
-    that arrived in [since, at]) into stats_batch_orders, in one statement; returns how many."""
+    that arrived in [since, at]) into stats_batch_orders, in one statement; returns how many.
+    Each is marked first (is_first) if it was paid before its customer's first purchase
+    counted so far, and via_code if a channel code brought its customer."""
     if since is not None:
         window = "AND o.received_at >= :since AND o.received_at <= :at"
     elif at is not None:
@@ -266,13 +268,21 @@ async def claim_orders(session: AsyncSession, *, tenant: str, at: datetime | Non
     else:
         window = ""
     rules = ", ".join(f"'{r}'" for r in sorted(guide_rules))
+    c_no, o_no = _bytewise(session, "c.first_order_no"), _bytewise(session, "o.order_no")
     stmt = text(f"""
         INSERT INTO stats_batch_orders (tenant, order_no, external_userid, paid_at, received_at,
             amount_fen, store_id, guide, guide_rule, is_first, via_code)
         SELECT o.tenant, o.order_no, coalesce(o.external_userid, ''), o.paid_at, o.received_at,
             o.amount_fen, coalesce(nullif(o.credited_store, ''), nullif(o.store_id, ''), ''),
-            coalesce(o.guide, ''), CASE WHEN o.rule IN ({rules}) THEN 1 ELSE 0 END, 0, 0
+            coalesce(o.guide, ''), CASE WHEN o.rule IN ({rules}) THEN 1 ELSE 0 END,
+            CASE WHEN coalesce(o.external_userid, '') = '' THEN 0
+                 WHEN c.first_order_no IS NULL OR c.first_paid_at > o.paid_at
+                      OR (c.first_paid_at = o.paid_at AND {c_no} > {o_no}) THEN 1
+                 ELSE 0 END,
+            CASE WHEN coalesce(o.external_userid, '') <> '' AND c.via_code THEN 1 ELSE 0 END
         FROM commerce_orders o
+        LEFT JOIN stats_customers c ON c.tenant = o.tenant
+            AND c.external_userid = o.external_userid
         WHERE o.tenant = :tenant {window} AND NOT EXISTS (
             SELECT 1 FROM stats_order_marks m WHERE m.tenant = o.tenant
             AND m.order_no = o.order_no)
@@ -290,8 +300,11 @@ async def claim_orders(session: AsyncSession, *, tenant: str, at: datetime | Non
 
 async def batch_last(session: AsyncSession, *, tenant: str) -> tuple[datetime, str]:
     """The (arrival, order_no) of the batch's last order: the new watermark."""
-    stmt = text("SELECT received_at, order_no FROM stats_batch_orders WHERE tenant = :tenant "
-                "ORDER BY received_at DESC, order_no DESC LIMIT 1").columns(
+    stmt = text("""
+        SELECT received_at, max(order_no) AS order_no FROM stats_batch_orders
+        WHERE tenant = :tenant AND received_at = (
+            SELECT max(received_at) FROM stats_batch_orders WHERE tenant = :tenant)
+        GROUP BY received_at""").columns(
         received_at=UTCDateTime(), order_no=String())
     row = (await session.execute(stmt, {"tenant": tenant})).one()
     return row.received_at, row.order_no
@@ -324,29 +337,16 @@ async def count_batch(session: AsyncSession, *, tenant: str, offsets: Offsets, t
     batch."""
     p = {"tenant": tenant}
     tier = _tier("c.gmv_fen", tiers, below)
-    b_no, b2_no, c_no = (_bytewise(session, c) for c in (
-        "stats_batch_orders.order_no", "b2.order_no", "c.first_order_no"))
+    b_no, b2_no = (_bytewise(session, c) for c in ("stats_batch_orders.order_no", "b2.order_no"))
+    # Of several orders of one customer in the batch, only the earliest can be first.
     await session.execute(text(f"""
-        UPDATE stats_batch_orders SET
-          via_code = coalesce((
-            SELECT CASE WHEN c.via_code THEN 1 ELSE 0 END FROM stats_customers c
-            WHERE c.tenant = stats_batch_orders.tenant
-              AND c.external_userid = stats_batch_orders.external_userid), 0),
-          is_first = CASE WHEN NOT EXISTS (
+        UPDATE stats_batch_orders SET is_first = 0
+        WHERE tenant = :tenant AND is_first = 1 AND EXISTS (
             SELECT 1 FROM stats_batch_orders b2
             WHERE b2.tenant = stats_batch_orders.tenant
               AND b2.external_userid = stats_batch_orders.external_userid
               AND (b2.paid_at < stats_batch_orders.paid_at
-                   OR (b2.paid_at = stats_batch_orders.paid_at AND {b2_no} < {b_no})))
-          AND NOT EXISTS (
-            SELECT 1 FROM stats_customers c
-            WHERE c.tenant = stats_batch_orders.tenant
-              AND c.external_userid = stats_batch_orders.external_userid
-              AND c.first_order_no IS NOT NULL
-              AND (c.first_paid_at < stats_batch_orders.paid_at
-                   OR (c.first_paid_at = stats_batch_orders.paid_at AND {c_no} < {b_no})))
-          THEN 1 ELSE 0 END
-        WHERE tenant = :tenant AND external_userid <> ''"""), p)
+                   OR (b2.paid_at = stats_batch_orders.paid_at AND {b2_no} < {b_no})))"""), p)
     # The first purchases counted before that lost their title to an order of the batch.
     await session.execute(text(
         _DAILY_INSERT + "SELECT m.tenant, m.day, m.store_id, m.guide, "
