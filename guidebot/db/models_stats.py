@@ -108,16 +108,18 @@ class StatsBatchOrder(SQLModel, table=True):
     """The orders one upkeep transaction is counting (copied here in one statement, so every
     statement of the batch sees the same set), with the cell each is counted in and whether it
     is its customer's first purchase and from a customer a channel code brought. Empty outside
-    that transaction."""
+    that transaction. Keyed by customer and payment, so a customer's orders are adjacent
+    (SQLite: a table without rowid, one B-tree)."""
 
     __tablename__ = "stats_batch_orders"
-    __table_args__ = (Index("ix_stats_batch_orders_customer", "tenant", "external_userid"),)
+    __table_args__ = {"sqlite_with_rowid": False}
     tenant: str = Field(primary_key=True, max_length=32)
+    external_userid: str = Field(primary_key=True, max_length=128)  # '' without a customer
+    paid_at: datetime = Field(sa_column=Column(UTCDateTime(), primary_key=True))
     order_no: str = Field(primary_key=True, max_length=64)
-    external_userid: str = Field(max_length=128)  # '' for an order without a known customer
-    paid_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     received_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     amount_fen: int = 0
+    day: str = Field(max_length=10)  # of paid_at, in the tenant's time zone
     store_id: str = Field(max_length=64)
     guide: str = Field(max_length=64)
     guide_rule: int = 0  # 1: credited to a guide (definitions.GUIDE_RULES)

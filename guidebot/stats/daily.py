@@ -277,16 +277,18 @@ class DailyStats:
         mark = await repo.get_watermark(s, tenant=tenant, source="orders")
         if late and mark.last_at is None:
             return 0
+        zone = self._zones[tenant]
         claimed = await repo.claim_orders(
             s, tenant=tenant, at=mark.last_at, key=mark.last_key, limit=SET_BATCH,
             guide_rules=d.GUIDE_RULES,
+            offsets=offsets(zone, *await repo.paid_span(s, tenant=tenant)),
             since=mark.last_at - ORDER_LAG if late and mark.last_at else None)
         if not claimed:
             return 0
         if not late:
             mark.last_at, mark.last_key = await repo.batch_last(s, tenant=tenant)
         lo, hi = await repo.batch_span(s, tenant=tenant)
-        await repo.count_batch(s, tenant=tenant, offsets=offsets(self._zones[tenant], lo, hi),
+        await repo.count_batch(s, tenant=tenant, offsets=offsets(zone, lo, hi),
                                tiers=d.VALUE_TIERS, below=layers.NO_TIER)
         return claimed
 

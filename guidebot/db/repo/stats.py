@@ -254,13 +254,23 @@ def _daily_select(counts: dict[str, str]) -> str:
 _SPAN = {"lo": UTCDateTime(), "hi": UTCDateTime()}
 
 
+async def paid_span(session: AsyncSession, *, tenant: str) -> tuple[datetime, datetime]:
+    """The first and last payment of a tenant's orders (two index reads)."""
+    stmt = text("SELECT min(paid_at) AS lo, max(paid_at) AS hi FROM commerce_orders "
+                "WHERE tenant = :tenant").columns(**_SPAN)
+    row = (await session.execute(stmt, {"tenant": tenant})).one()
+    return row.lo, row.hi
+
+
 async def claim_orders(session: AsyncSession, *, tenant: str, at: datetime | None, key: str,
-                       limit: int, guide_rules: Collection[str],
+                       limit: int, guide_rules: Collection[str], offsets: Offsets,
                        since: datetime | None = None) -> int:
     """Copy the next orders not yet counted (arrived after (at, key); or, with `since`, those
     that arrived in [since, at]) into stats_batch_orders, in one statement; returns how many.
-    Each is marked first (is_first) if it was paid before its customer's first purchase
-    counted so far, and via_code if a channel code brought its customer."""
+    Of a customer's orders in the batch, the earliest (paid_at, then order_no) is marked
+    first (is_first) if it was paid before the customer's first purchase counted so far;
+    via_code marks the orders of customers a channel code brought. `offsets` must cover
+    every order's payment (paid_span)."""
     if since is not None:
         window = "AND o.received_at >= :since AND o.received_at <= :at"
     elif at is not None:
@@ -268,25 +278,36 @@ async def claim_orders(session: AsyncSession, *, tenant: str, at: datetime | Non
     else:
         window = ""
     rules = ", ".join(f"'{r}'" for r in sorted(guide_rules))
-    c_no, o_no = _bytewise(session, "c.first_order_no"), _bytewise(session, "o.order_no")
+    c_no, o_no, p_no = (_bytewise(session, c) for c in ("c.first_order_no", "o.order_no",
+                                                         "p.order_no"))
     stmt = text(f"""
-        INSERT INTO stats_batch_orders (tenant, order_no, external_userid, paid_at, received_at,
-            amount_fen, store_id, guide, guide_rule, is_first, via_code)
-        SELECT o.tenant, o.order_no, coalesce(o.external_userid, ''), o.paid_at, o.received_at,
-            o.amount_fen, coalesce(nullif(o.credited_store, ''), nullif(o.store_id, ''), ''),
-            coalesce(o.guide, ''), CASE WHEN o.rule IN ({rules}) THEN 1 ELSE 0 END,
+        INSERT INTO stats_batch_orders (tenant, external_userid, paid_at, order_no,
+            received_at, amount_fen, day, store_id, guide, guide_rule, is_first, via_code)
+        SELECT p.tenant, p.external_userid, p.paid_at, p.order_no, p.received_at,
+            p.amount_fen, {local_day(session, "p.paid_at", offsets)}, p.store_id, p.guide,
+            p.guide_rule,
+            CASE WHEN p.beats = 1 AND row_number() OVER (
+                PARTITION BY p.external_userid ORDER BY p.paid_at, {p_no}) = 1
+            THEN 1 ELSE 0 END, p.via_code
+        FROM (
+          SELECT o.tenant, coalesce(o.external_userid, '') AS external_userid, o.paid_at,
+            o.order_no, o.received_at, o.amount_fen,
+            coalesce(nullif(o.credited_store, ''), nullif(o.store_id, ''), '') AS store_id,
+            coalesce(o.guide, '') AS guide,
+            CASE WHEN o.rule IN ({rules}) THEN 1 ELSE 0 END AS guide_rule,
             CASE WHEN coalesce(o.external_userid, '') = '' THEN 0
                  WHEN c.first_order_no IS NULL OR c.first_paid_at > o.paid_at
                       OR (c.first_paid_at = o.paid_at AND {c_no} > {o_no}) THEN 1
-                 ELSE 0 END,
-            CASE WHEN coalesce(o.external_userid, '') <> '' AND c.via_code THEN 1 ELSE 0 END
-        FROM commerce_orders o
-        LEFT JOIN stats_customers c ON c.tenant = o.tenant
-            AND c.external_userid = o.external_userid
-        WHERE o.tenant = :tenant {window} AND NOT EXISTS (
-            SELECT 1 FROM stats_order_marks m WHERE m.tenant = o.tenant
-            AND m.order_no = o.order_no)
-        ORDER BY o.received_at, o.order_no LIMIT :limit""")
+                 ELSE 0 END AS beats,
+            CASE WHEN coalesce(o.external_userid, '') <> '' AND c.via_code THEN 1
+                 ELSE 0 END AS via_code
+          FROM commerce_orders o
+          LEFT JOIN stats_customers c ON c.tenant = o.tenant
+              AND c.external_userid = o.external_userid
+          WHERE o.tenant = :tenant {window} AND NOT EXISTS (
+              SELECT 1 FROM stats_order_marks m WHERE m.tenant = o.tenant
+              AND m.order_no = o.order_no)
+          ORDER BY o.received_at, o.order_no LIMIT :limit) AS p""")
     params: dict[str, Any] = {"tenant": tenant, "limit": limit}
     if at is not None:
         stmt = stmt.bindparams(bindparam("at", type_=UTCDateTime()))
@@ -337,16 +358,6 @@ async def count_batch(session: AsyncSession, *, tenant: str, offsets: Offsets, t
     batch."""
     p = {"tenant": tenant}
     tier = _tier("c.gmv_fen", tiers, below)
-    b_no, b2_no = (_bytewise(session, c) for c in ("stats_batch_orders.order_no", "b2.order_no"))
-    # Of several orders of one customer in the batch, only the earliest can be first.
-    await session.execute(text(f"""
-        UPDATE stats_batch_orders SET is_first = 0
-        WHERE tenant = :tenant AND is_first = 1 AND EXISTS (
-            SELECT 1 FROM stats_batch_orders b2
-            WHERE b2.tenant = stats_batch_orders.tenant
-              AND b2.external_userid = stats_batch_orders.external_userid
-              AND (b2.paid_at < stats_batch_orders.paid_at
-                   OR (b2.paid_at = stats_batch_orders.paid_at AND {b2_no} < {b_no})))"""), p)
     # The first purchases counted before that lost their title to an order of the batch.
     await session.execute(text(
         _DAILY_INSERT + "SELECT m.tenant, m.day, m.store_id, m.guide, "
@@ -374,9 +385,8 @@ async def count_batch(session: AsyncSession, *, tenant: str, offsets: Offsets, t
                                 OR excluded.last_paid_at > stats_customers.last_paid_at
                          THEN excluded.last_paid_at ELSE stats_customers.last_paid_at END"""), p)
     await _move_layers(session, tenant=tenant, offsets=offsets, sign=1, tier=tier)
-    day = local_day(session, "b.paid_at", offsets)
     await session.execute(text(
-        _DAILY_INSERT + f"SELECT b.tenant, {day}, b.store_id, b.guide, " + _daily_select({
+        _DAILY_INSERT + "SELECT b.tenant, b.day, b.store_id, b.guide, " + _daily_select({
             "first_purchases": "sum(b.is_first)",
             "repurchases": "sum(CASE WHEN b.external_userid <> '' AND b.is_first = 0 "
                            "THEN 1 ELSE 0 END)",
@@ -386,9 +396,9 @@ async def count_batch(session: AsyncSession, *, tenant: str, offsets: Offsets, t
             "orders_all": "count(*)", "gmv_all_fen": "sum(b.amount_fen)"})
         + " FROM stats_batch_orders b WHERE b.tenant = :tenant GROUP BY 1, 2, 3, 4"
         + _DAILY_UPSERT), p)
-    await session.execute(text(f"""
+    await session.execute(text("""
         INSERT INTO stats_order_marks (tenant, order_no, day, store_id, guide)
-        SELECT b.tenant, b.order_no, {day}, b.store_id, b.guide
+        SELECT b.tenant, b.order_no, b.day, b.store_id, b.guide
         FROM stats_batch_orders b WHERE b.tenant = :tenant"""), p)
     await session.execute(text("DELETE FROM stats_batch_orders WHERE tenant = :tenant"), p)
 

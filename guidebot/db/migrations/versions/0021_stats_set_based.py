@@ -26,21 +26,20 @@ def upgrade() -> None:
     op.create_table(
         'stats_batch_orders',
         sa.Column('tenant', _S(length=32), nullable=False),
-        sa.Column('order_no', _S(length=64), nullable=False),
         sa.Column('external_userid', _S(length=128), nullable=False),
         sa.Column('paid_at', guidebot.db.types.UTCDateTime(), nullable=False),
+        sa.Column('order_no', _S(length=64), nullable=False),
         sa.Column('received_at', guidebot.db.types.UTCDateTime(), nullable=False),
         sa.Column('amount_fen', sa.Integer(), nullable=False),
+        sa.Column('day', _S(length=10), nullable=False),
         sa.Column('store_id', _S(length=64), nullable=False),
         sa.Column('guide', _S(length=64), nullable=False),
         sa.Column('guide_rule', sa.Integer(), nullable=False),
         sa.Column('is_first', sa.Integer(), nullable=False),
         sa.Column('via_code', sa.Integer(), nullable=False),
-        sa.PrimaryKeyConstraint('tenant', 'order_no'))
-    op.create_index('ix_stats_batch_orders_customer', 'stats_batch_orders',
-                    ['tenant', 'external_userid'])
+        sa.PrimaryKeyConstraint('tenant', 'external_userid', 'paid_at', 'order_no'),
+        sqlite_with_rowid=False)
 
 
 def downgrade() -> None:
-    op.drop_index('ix_stats_batch_orders_customer', table_name='stats_batch_orders')
     op.drop_table('stats_batch_orders')
