@@ -256,8 +256,10 @@ _SPAN = {"lo": UTCDateTime(), "hi": UTCDateTime()}
 
 async def paid_span(session: AsyncSession, *, tenant: str) -> tuple[datetime, datetime]:
     """The first and last payment of a tenant's orders (two index reads)."""
-    stmt = text("SELECT min(paid_at) AS lo, max(paid_at) AS hi FROM commerce_orders "
-                "WHERE tenant = :tenant").columns(**_SPAN)
+    stmt = text("""
+        SELECT (SELECT min(paid_at) FROM commerce_orders WHERE tenant = :tenant) AS lo,
+               (SELECT max(paid_at) FROM commerce_orders WHERE tenant = :tenant) AS hi"""
+                ).columns(**_SPAN)  # apart, each is one index read on SQLite
     row = (await session.execute(stmt, {"tenant": tenant})).one()
     return row.lo, row.hi
 
@@ -331,22 +333,23 @@ async def batch_last(session: AsyncSession, *, tenant: str) -> tuple[datetime, s
     return row.received_at, row.order_no
 
 
-async def batch_span(session: AsyncSession, *, tenant: str) -> tuple[datetime, datetime]:
+async def batch_span(session: AsyncSession, *, tenant: str
+                     ) -> tuple[datetime | None, datetime | None]:
     """The earliest and latest instant whose local day counting the batch needs: its orders'
     payments and its customers' first adds and last purchases."""
     stmt = text("""
-        SELECT min(lo) AS lo, max(hi) AS hi FROM (
-            SELECT min(paid_at) AS lo, max(paid_at) AS hi FROM stats_batch_orders
-            WHERE tenant = :tenant
-            UNION ALL SELECT min(first_added_at), max(first_added_at) FROM stats_customers c
-            WHERE c.tenant = :tenant AND c.external_userid IN (
-                SELECT external_userid FROM stats_batch_orders WHERE tenant = :tenant)
-            UNION ALL SELECT min(last_paid_at), max(last_paid_at) FROM stats_customers c
-            WHERE c.tenant = :tenant AND c.external_userid IN (
-                SELECT external_userid FROM stats_batch_orders WHERE tenant = :tenant)
-        ) AS spans""").columns(**_SPAN)
-    row = (await session.execute(stmt, {"tenant": tenant})).one()
-    return row.lo, row.hi
+        SELECT min(b.paid_at) AS b_lo, max(b.paid_at) AS b_hi FROM stats_batch_orders b
+        WHERE b.tenant = :tenant""").columns(b_lo=UTCDateTime(), b_hi=UTCDateTime())
+    batch = (await session.execute(stmt, {"tenant": tenant})).one()
+    stmt = text("""
+        SELECT min(c.first_added_at) AS a_lo, max(c.first_added_at) AS a_hi,
+               min(c.last_paid_at) AS p_lo, max(c.last_paid_at) AS p_hi
+        FROM stats_customers c WHERE c.tenant = :tenant AND c.external_userid IN (
+            SELECT external_userid FROM stats_batch_orders WHERE tenant = :tenant)""").columns(
+        a_lo=UTCDateTime(), a_hi=UTCDateTime(), p_lo=UTCDateTime(), p_hi=UTCDateTime())
+    known = (await session.execute(stmt, {"tenant": tenant})).one()
+    instants = [t for t in (*batch, *known) if t is not None]
+    return (min(instants), max(instants)) if instants else (None, None)
 
 
 async def count_batch(session: AsyncSession, *, tenant: str, offsets: Offsets, tiers: Tiers,
