@@ -7,6 +7,7 @@ some payments fall just around its changes."""
 
 from __future__ import annotations
 
+import asyncio
 import random
 from collections import defaultdict
 from collections.abc import AsyncIterator
@@ -24,6 +25,7 @@ from guidebot.db.migrate import upgrade_async
 from guidebot.db.models import ChannelCode, FollowEvent, Guide
 from guidebot.db.models_commerce import LedgerEntry, Order
 from guidebot.db.models_stats import StatsDaily, StatsLayerAdds, StatsLayerBuyers
+from guidebot.db.repo import stats as stats_repo
 from guidebot.db.repo.stats import COUNTS
 from guidebot.stats import daily
 from guidebot.stats import definitions as d
@@ -211,3 +213,66 @@ async def test_set_based_upkeep_equals_a_recount_from_scratch(
     assert await stats.upkeep() == 0  # nothing counted twice
     await stats.backfill("acme")
     assert await _counted(db) == expected
+
+
+async def _seeded_world(db: Database, seed: int) -> tuple[World, random.Random]:
+    rng = random.Random(seed)
+    world = World()
+    async with db.write() as s:
+        s.add_all([Guide(tenant="acme", userid=g, store_id=store)
+                   for g, store in GUIDES.items()])
+        codes = [ChannelCode(tenant="acme", guide="g1", store_id="S7")]
+        s.add_all(codes)
+        await s.flush()
+        world.codes = {int(c.id or 0): c.store_id or "" for c in codes}
+    return world, rng
+
+
+async def test_two_processes_counting_at_once_count_each_row_once(
+        db: Database, db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two upkeeps (two engines, as two processes would have) run at the same time: the
+    lock and the marks let each row be counted by exactly one of them."""
+    monkeypatch.setattr(daily, "SET_BATCH", 5)
+    world, rng = await _seeded_world(db, 7)
+    added: list[str] = []
+    other = Database(db_url)
+    try:
+        one = DailyStats(db, {"acme": ZONE})
+        two = DailyStats(other, {"acme": ZONE})
+        for stage in range(4):
+            await _stage(db, world, rng, stage, added)
+            counted = await asyncio.gather(one.upkeep(), two.upkeep())
+            assert sum(counted) > 0
+        assert await _counted(db) == _recount(world)
+        assert await one.upkeep() == 0 and await two.upkeep() == 0
+    finally:
+        await other.dispose()
+
+
+async def test_a_batch_that_fails_midway_is_counted_whole_by_the_next_run(
+        db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A failure after some of a batch's statements ran (as a crash would) rolls the whole
+    batch back, watermark and marks included: the next run counts it once, nothing lost."""
+    monkeypatch.setattr(daily, "SET_BATCH", 6)
+    world, rng = await _seeded_world(db, 11)
+    added: list[str] = []
+    stats = DailyStats(db, {"acme": ZONE})
+    for stage in range(3):
+        await _stage(db, world, rng, stage, added)
+    real = stats_repo._move_layers
+    calls = 0
+
+    async def fails_on_the_third_call(*args: Any, **kwargs: Any) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 3:  # the second batch's first move: its claim and first cells are written
+            raise RuntimeError("process killed")
+        await real(*args, **kwargs)
+
+    monkeypatch.setattr(stats_repo, "_move_layers", fails_on_the_third_call)
+    with pytest.raises(RuntimeError):
+        await stats.upkeep()
+    monkeypatch.setattr(stats_repo, "_move_layers", real)
+    assert await stats.upkeep() > 0
+    assert await _counted(db) == _recount(world)
+    assert await stats.upkeep() == 0
