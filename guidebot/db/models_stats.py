@@ -102,3 +102,26 @@ class StatsLayerBuyers(SQLModel, table=True):
     paid_day: str = Field(primary_key=True, max_length=10)
     add_day: str = Field(primary_key=True, max_length=10)
     customers: int = 0
+
+
+class StatsBatchOrder(SQLModel, table=True):
+    """The orders one upkeep transaction is counting (copied here in one statement, so every
+    statement of the batch sees the same set), with the cell each is counted in and whether it
+    is its customer's first purchase and from a customer a channel code brought. Empty outside
+    that transaction. Keyed by customer and payment, so a customer's orders are adjacent
+    (SQLite: a table without rowid, one B-tree)."""
+
+    __tablename__ = "stats_batch_orders"
+    __table_args__ = {"sqlite_with_rowid": False}
+    tenant: str = Field(primary_key=True, max_length=32)
+    external_userid: str = Field(primary_key=True, max_length=128)  # '' without a customer
+    paid_at: datetime = Field(sa_column=Column(UTCDateTime(), primary_key=True))
+    order_no: str = Field(primary_key=True, max_length=64)
+    received_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    amount_fen: int = 0
+    day: str = Field(max_length=10)  # of paid_at, in the tenant's time zone
+    store_id: str = Field(max_length=64)
+    guide: str = Field(max_length=64)
+    guide_rule: int = 0  # 1: credited to a guide (definitions.GUIDE_RULES)
+    is_first: int = 0  # 1: the customer's earliest order so far
+    via_code: int = 0  # 1: the customer's first add was through a channel code

@@ -5,6 +5,12 @@ cells (stats/layers.py). A periodic job runs it; `guidebot stats backfill` clear
 a tenant and counts its rows again, so both give the same figures. The event pipeline is
 not touched.
 
+Orders and ledger entries are counted set by set in SQL (guidebot/db/repo/stats.py): a batch
+of orders is copied into `stats_batch_orders` by one statement, then a few statements count
+it (first purchase or repurchase, the customers' facts and layer cells, the daily cells,
+the marks). Follow events are still counted row by row here (they are few: one per add or
+deletion).
+
 Ids are read past a watermark. On PostgreSQL a transaction can commit after one that took a
 later id, so ids skipped over are kept as gaps and looked up on every run until they appear
 (or, after GAP_TTL, are taken as rolled back)."""
@@ -17,8 +23,8 @@ import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Any, NamedTuple
+from datetime import UTC, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -31,7 +37,9 @@ from guidebot.stats import layers
 
 log = logging.getLogger(__name__)
 
-BATCH = 2000
+BATCH = 2000  # follow events per transaction (counted in Python)
+SET_BATCH = 20_000  # orders or ledger entries per transaction (counted in SQL)
+RUNS_PER_STATEMENT = 50  # id runs (contiguous ids) in one ledger statement
 ALL = "*"  # the watermark of id-ordered sources covers every tenant
 GAP_TTL_S = 600.0  # an id still missing after this long was rolled back
 MAX_GAPS = 10_000
@@ -64,14 +72,6 @@ class Facts:
                 **{name: getattr(self, name) for name in repo.CUSTOMER_FACTS}}
 
 
-class Mark(NamedTuple):
-    """Where a counted order was counted (a later, earlier-paid order moves its title)."""
-
-    day: str
-    store_id: str
-    guide: str
-
-
 class _Batch:
     """One tenant's increments gathered in memory, written once per cell."""
 
@@ -82,8 +82,6 @@ class _Batch:
         self.cells: Cells = defaultdict(lambda: defaultdict(int))
         self.customers: dict[str, Facts] = {}
         self.counted_in: dict[str, layers.Cells] = {}  # each customer's cells when loaded
-        self.marks: dict[str, Mark] = {}  # order_no → the cell it was counted in
-        self.new_marks: list[tuple[str, str, str, str]] = []
 
     async def load(self, s: AsyncSession, external_userids: Iterable[str]) -> None:
         """Read the facts of these customers at once (one query, not one per customer)."""
@@ -115,8 +113,6 @@ class _Batch:
         await repo.add_daily(s, tenant=self.tenant, cells=[
             (*cell, dict(counts)) for cell, counts in self.cells.items()])
         self.cells.clear()
-        await repo.add_marks(s, tenant=self.tenant, marks=self.new_marks)
-        self.new_marks.clear()
         moves = layers.Moves()
         for external_userid, customer in self.customers.items():
             now_in = layers.cells(customer, self.zone)
@@ -154,23 +150,25 @@ class DailyStats:
         self._zones = zones
 
     async def upkeep(self) -> int:
-        """Count every source row not yet counted, for every tenant; returns rows read."""
+        """Count every source row not yet counted, for every tenant; returns rows read.
+        Follow events are counted before orders (as the backfill does): orders wait while a
+        full batch of follow events was read."""
         total = 0
-        first = True
+        late_done = False
         while True:
             async with self._db.write() as s:
                 await repo.lock_tenant(s, tenant=ALL)
                 run = _Run(s, self._zones)
-                read = 0
-                for source in repo.SOURCES:
-                    read += await self._by_id(run, source)
-                for tenant in self._zones:
-                    if first:
-                        read += await self._orders(run, tenant, late=True)
-                    read += await self._orders(run, tenant)
+                follows = await self._by_id(run, "follow_events")
                 await run.flush()
+                read = follows + await self._ledger(s)
+                if follows < BATCH:
+                    for tenant in self._zones:
+                        if not late_done:
+                            read += await self._orders(s, tenant, late=True)
+                        read += await self._orders(s, tenant)
+                    late_done = True
             total += read
-            first = False
             if read == 0:
                 return total
 
@@ -182,24 +180,25 @@ class DailyStats:
             await repo.lock_tenant(s, tenant=ALL)
             await repo.clear(s, tenant=tenant)
             total = 0
-            for source in repo.SOURCES:
-                mark = await repo.get_watermark(s, tenant=ALL, source=source)
-                gaps = {int(k) for k in json.loads(mark.gaps or "{}")}
-                after = 0
-                while True:
-                    run = _Run(s, self._zones)
-                    rows = await repo.rows_after(s, source=source, after_id=after, limit=BATCH,
-                                                 tenant=tenant, upto=mark.last_id)
-                    await self._count(run, source, [r for r in rows if r.id not in gaps])
-                    await run.flush()
-                    total += len(rows)
-                    if len(rows) < BATCH:
-                        break
-                    after = int(rows[-1].id)
+            mark = await repo.get_watermark(s, tenant=ALL, source="follow_events")
+            gaps = {int(k) for k in json.loads(mark.gaps or "{}")}
+            after = 0
             while True:
                 run = _Run(s, self._zones)
-                read = await self._orders(run, tenant)
+                rows = await repo.rows_after(s, source="follow_events", after_id=after,
+                                             limit=BATCH, tenant=tenant, upto=mark.last_id)
+                await self._count(run, [r for r in rows if r.id not in gaps])
                 await run.flush()
+                total += len(rows)
+                if len(rows) < BATCH:
+                    break
+                after = int(rows[-1].id)
+            mark = await repo.get_watermark(s, tenant=ALL, source="ledger")
+            gaps = {int(k) for k in json.loads(mark.gaps or "{}")}
+            total += await self._count_ledger(s, _runs_between(mark.last_id, gaps),
+                                              tenants=[tenant])
+            while True:
+                read = await self._orders(s, tenant)
                 total += read
                 if read == 0:
                     return total
@@ -210,40 +209,47 @@ class DailyStats:
         late = (await repo.rows_with_ids(run.s, source=source, ids=[int(k) for k in gaps])
                 if gaps else [])
         rows = await repo.rows_after(run.s, source=source, after_id=mark.last_id, limit=BATCH)
-        now = time.time()
-        expected = mark.last_id + 1
-        for row in rows:
-            gaps.update({str(i): now for i in range(expected, int(row.id))})
-            expected = int(row.id) + 1
-        for row in late:
-            gaps.pop(str(row.id), None)
-        expired = [k for k, seen in gaps.items() if now - seen > GAP_TTL_S]
-        for k in expired:
-            del gaps[k]
-        if expired:
-            log.info("stats %s: %s ids never appeared (rolled back)", source, len(expired))
-        kept = sorted(gaps.items(), key=lambda kv: -kv[1])[:MAX_GAPS]
-        mark.gaps = json.dumps(dict(kept))
-        if rows:
-            mark.last_id = int(rows[-1].id)
-        await self._count(run, source, [*late, *rows])
+        _advance(mark, [int(r.id) for r in rows], [int(r.id) for r in late], source)
+        await self._count(run, [*late, *rows])
         return len(rows) + len(late)
 
-    async def _count(self, run: _Run, source: str, rows: Sequence[Any]) -> None:
-        if source != "ledger":
-            for tenant in {row.tenant for row in rows}:
-                batch = await run.batch(tenant)
-                if batch is not None:
-                    await batch.load(run.s, (r.external_userid for r in rows
-                                             if r.tenant == tenant))
+    async def _ledger(self, s: AsyncSession) -> int:
+        """The next ledger entries (by id, and those of earlier gaps that appeared), counted
+        in SQL by the runs of ids read, so an entry committed meanwhile is not counted."""
+        mark = await repo.get_watermark(s, tenant=ALL, source="ledger")
+        gaps: dict[str, float] = json.loads(mark.gaps or "{}")
+        late = (await repo.ids_present(s, source="ledger", ids=[int(k) for k in gaps])
+                if gaps else [])
+        ids = await repo.ids_after(s, source="ledger", after_id=mark.last_id, limit=SET_BATCH)
+        _advance(mark, ids, late, "ledger")
+        return await self._count_ledger(s, _runs(sorted([*late, *ids])),
+                                        tenants=list(self._zones))
+
+    async def _count_ledger(self, s: AsyncSession, runs: list[tuple[int, int]], *,
+                            tenants: list[str]) -> int:
+        read = 0
+        for i in range(0, len(runs), RUNS_PER_STATEMENT):
+            part = runs[i:i + RUNS_PER_STATEMENT]
+            found, lo, hi = await repo.ledger_span(s, runs=part)
+            if not found:
+                continue
+            read += found
+            for tenant in tenants:
+                zone = self._zones[tenant]
+                await repo.count_ledger(s, tenant=tenant, runs=part,
+                                        offsets=offsets(zone, lo, hi))
+        return read
+
+    async def _count(self, run: _Run, rows: Sequence[Any]) -> None:
+        """Follow events, row by row."""
+        for tenant in {row.tenant for row in rows}:
+            batch = await run.batch(tenant)
+            if batch is not None:
+                await batch.load(run.s, (r.external_userid for r in rows
+                                         if r.tenant == tenant))
         for row in rows:
             batch = await run.batch(row.tenant)
-            if batch is None:
-                continue
-            if source == "ledger":
-                batch.add(row.created_at, batch.guide_stores.get(row.guide, ""), row.guide,
-                          commission_fen=row.amount_fen)
-            else:
+            if batch is not None:
                 await self._follow(run.s, batch, row)
 
     async def _follow(self, s: AsyncSession, batch: _Batch, row: Any) -> None:
@@ -265,72 +271,98 @@ class DailyStats:
             if row.action in d.DELETIONS:
                 batch.add(row.at, store, row.guide, deletions=1)
 
-    async def _orders(self, run: _Run, tenant: str, *, late: bool = False) -> int:
+    async def _orders(self, s: AsyncSession, tenant: str, *, late: bool = False) -> int:
         """A batch of orders past the watermark, or (late) of those not counted in the
-        ORDER_LAG before it."""
-        batch = await run.batch(tenant)
-        assert batch is not None
-        mark = await repo.get_watermark(run.s, tenant=tenant, source="orders")
-        if late:
-            if mark.last_at is None:
-                return 0
-            rows = await repo.orders_unmarked_between(
-                run.s, tenant=tenant, since=mark.last_at - ORDER_LAG, until=mark.last_at,
-                limit=BATCH)
+        ORDER_LAG before it, counted in SQL (repo.count_batch)."""
+        mark = await repo.get_watermark(s, tenant=tenant, source="orders")
+        if late and mark.last_at is None:
+            return 0
+        zone = self._zones[tenant]
+        claimed = await repo.claim_orders(
+            s, tenant=tenant, at=mark.last_at, key=mark.last_key, limit=SET_BATCH,
+            guide_rules=d.GUIDE_RULES,
+            offsets=offsets(zone, *await repo.paid_span(s, tenant=tenant)),
+            since=mark.last_at - ORDER_LAG if late and mark.last_at else None)
+        if not claimed:
+            return 0
+        if not late:
+            mark.last_at, mark.last_key = await repo.batch_last(s, tenant=tenant)
+        lo, hi = await repo.batch_span(s, tenant=tenant)
+        await repo.count_batch(s, tenant=tenant, offsets=offsets(zone, lo, hi),
+                               tiers=d.VALUE_TIERS, below=layers.NO_TIER)
+        return claimed
+
+
+def _advance(mark: Any, ids: list[int], late: list[int], source: str) -> None:
+    """Move an id watermark past the ids read (in order); ids skipped over become gaps, gaps
+    that appeared (late) are closed, and gaps older than GAP_TTL_S are dropped."""
+    gaps: dict[str, float] = json.loads(mark.gaps or "{}")
+    now = time.time()
+    expected = mark.last_id + 1
+    for i in ids:
+        gaps.update({str(k): now for k in range(expected, i)})
+        expected = i + 1
+    for i in late:
+        gaps.pop(str(i), None)
+    expired = [k for k, seen in gaps.items() if now - seen > GAP_TTL_S]
+    for k in expired:
+        del gaps[k]
+    if expired:
+        log.info("stats %s: %s ids never appeared (rolled back)", source, len(expired))
+    kept = sorted(gaps.items(), key=lambda kv: -kv[1])[:MAX_GAPS]
+    mark.gaps = json.dumps(dict(kept))
+    if ids:
+        mark.last_id = ids[-1]
+
+
+def _runs(ids: Sequence[int]) -> list[tuple[int, int]]:
+    """Sorted ids as runs of contiguous ids (first, last)."""
+    out: list[tuple[int, int]] = []
+    for i in ids:
+        if out and out[-1][1] == i - 1:
+            out[-1] = (out[-1][0], i)
         else:
-            rows = await repo.orders_after(run.s, tenant=tenant, at=mark.last_at,
-                                           key=mark.last_key, limit=BATCH)
-        await batch.load(run.s, (o.external_userid for o in rows if o.external_userid))
-        firsts = {c.first_order_no for c in batch.customers.values()
-                  if c.first_order_no and c.first_order_no not in batch.marks}
-        if firsts:  # a late order paid earlier moves the first purchase: its mark is needed
-            found = await repo.get_marks(run.s, tenant=tenant, order_nos=sorted(firsts))
-            batch.marks.update({no: Mark(m.day, m.store_id, m.guide) for no, m in found.items()})
-        for order in rows:
-            await self._order(run.s, order, batch)
-        if rows and not late:
-            mark.last_at, mark.last_key = rows[-1].received_at, rows[-1].order_no
-        return len(rows)
+            out.append((i, i))
+    return out
 
-    async def _order(self, s: AsyncSession, order: Any, batch: _Batch) -> None:
-        """One commerce_orders row (read as a plain row, not an ORM object)."""
-        store = order.credited_store or order.store_id or ""
-        guide = order.guide or ""
-        day = batch.day(order.paid_at)
-        counts = {"orders_all": 1, "gmv_all_fen": order.amount_fen}
-        new_customer = False
-        if order.external_userid:
-            customer = await batch.customer(s, order.external_userid)
-            new_customer = customer.via_code
-            counts.update(await self._purchase_kind(s, customer, order, batch))
-            customer.orders += 1
-            customer.gmv_fen += order.amount_fen
-            if customer.last_paid_at is None or order.paid_at > customer.last_paid_at:
-                customer.last_paid_at = order.paid_at
-        if order.rule in d.GUIDE_RULES:
-            counts.update(orders=1, gmv_fen=order.amount_fen)
-            if new_customer:
-                counts.update(orders_new=1, gmv_new_fen=order.amount_fen)
-        batch.add(day, store, guide, **counts)
-        batch.marks[order.order_no] = Mark(day, store, guide)
-        batch.new_marks.append((order.order_no, day, store, guide))
 
-    async def _purchase_kind(self, s: AsyncSession, customer: Facts, order: Any,
-                             batch: _Batch) -> dict[str, int]:
-        """First purchase = the customer's earliest order (paid_at, then order_no); an order
-        that arrives late but was paid earlier takes the title from the one counted before."""
-        if customer.first_order_no is not None and customer.first_paid_at is not None and (
-                customer.first_paid_at, customer.first_order_no) <= (order.paid_at,
-                                                                     order.order_no):
-            return {"repurchases": 1}
-        if customer.first_order_no is not None:
-            old = (batch.marks.get(customer.first_order_no)
-                   or await repo.get_mark(s, tenant=batch.tenant,
-                                          order_no=customer.first_order_no))
-            if old is not None:
-                batch.add(old.day, old.store_id, old.guide, first_purchases=-1, repurchases=1)
-        customer.first_order_no, customer.first_paid_at = order.order_no, order.paid_at
-        return {"first_purchases": 1}
+def _runs_between(upto: int, gaps: set[int]) -> list[tuple[int, int]]:
+    """The runs of ids 1..upto without the gaps."""
+    out: list[tuple[int, int]] = []
+    start = 1
+    for gap in sorted(g for g in gaps if g <= upto):
+        if gap > start:
+            out.append((start, gap - 1))
+        start = max(start, gap + 1)
+    if start <= upto:
+        out.append((start, upto))
+    return out
+
+
+def offsets(zone: ZoneInfo, lo: datetime | None,
+            hi: datetime | None) -> list[tuple[datetime | None, int]]:
+    """The zone's UTC offsets (seconds) from lo to hi: [(None, offset at lo), (change, new
+    offset), …]. Changes are found day by day, then to the second (they fall on whole
+    seconds); two changes within one day are not expected."""
+    def offset(at: datetime) -> int:
+        delta = at.astimezone(zone).utcoffset()
+        return int(delta.total_seconds()) if delta is not None else 0
+
+    lo = lo or hi or datetime.now(UTC)
+    hi = hi or lo
+    out: list[tuple[datetime | None, int]] = [(None, offset(lo))]
+    at = lo
+    while at < hi:
+        step = min(at + timedelta(days=1), hi)
+        if offset(step) != offset(at):
+            a, b = at, step
+            while b - a > timedelta(seconds=1):
+                mid = a + (b - a) / 2
+                a, b = (mid, b) if offset(mid) == offset(a) else (a, mid)
+            change = a.replace(microsecond=0) + timedelta(seconds=1)
+            out.append((change, offset(change)))
+        at = step
+    return out
 
 
 def _new(via_code: bool) -> str:
