@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from guidebot.db.models import OutboxItem
@@ -27,6 +27,14 @@ async def insert_if_new(session: AsyncSession, *, tenant: str, key: str, kind: s
         updated_at=now, lease_owner=lease_owner, lease_until=lease_until)
         .on_conflict_do_nothing(index_elements=["tenant", "key"]).returning(OutboxItem.id))
     return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def withdraw(session: AsyncSession, *, item_ids: Sequence[int]) -> None:
+    """Forget registered rows never attempted (their call is not to be made)."""
+    if item_ids:
+        await session.execute(delete(OutboxItem).where(
+            OutboxItem.id.in_(list(item_ids)), OutboxItem.attempts == 0,
+            OutboxItem.status == "sending"))
 
 
 async def renew_lease(session: AsyncSession, *, item_id: int, owner: str,
