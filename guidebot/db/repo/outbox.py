@@ -7,12 +7,28 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from guidebot.db.models import OutboxItem
 from guidebot.db.repo._dialect import insert_for
 from guidebot.db.types import UTCDateTime, utcnow
-from guidebot.db.writes import Write
+from guidebot.db.writes import ByDialect, Write
+
+_ITEMS = OutboxItem.__table__  # type: ignore[attr-defined]
+# Built once (the compiled form is cached): every outbox call of the hot paths inserts a row.
+_INSERT_IF_NEW = ByDialect({
+    name: dialect_insert(_ITEMS).values(
+        tenant=bindparam("b_tenant"), key=bindparam("b_key"), kind=bindparam("b_kind"),
+        payload=bindparam("b_payload"), status=bindparam("b_status"), attempts=0,
+        last_error="", result="", due_at=bindparam("b_due", type_=UTCDateTime()),
+        deadline_at=bindparam("b_deadline", type_=UTCDateTime()),
+        created_at=bindparam("b_now", type_=UTCDateTime()),
+        updated_at=bindparam("b_now", type_=UTCDateTime()),
+        lease_owner=bindparam("b_owner"),
+        lease_until=bindparam("b_lease", type_=UTCDateTime()))
+    .on_conflict_do_nothing(index_elements=["tenant", "key"]).returning(_ITEMS.c.id)
+    for name, dialect_insert in (("sqlite", sqlite.insert), ("postgresql", postgresql.insert))})
 
 
 async def insert_if_new(session: AsyncSession, *, tenant: str, key: str, kind: str,
@@ -20,13 +36,12 @@ async def insert_if_new(session: AsyncSession, *, tenant: str, key: str, kind: s
                         status: str = "sending", lease_owner: str = "",
                         lease_until: datetime | None = None) -> int | None:
     """The new row's id, or None when the key exists (the call was made or is owned)."""
-    now = utcnow()
-    stmt = (insert_for(session, OutboxItem).values(
-        tenant=tenant, key=key, kind=kind, payload=payload, status=status, attempts=0,
-        last_error="", result="", due_at=due_at, deadline_at=deadline_at, created_at=now,
-        updated_at=now, lease_owner=lease_owner, lease_until=lease_until)
-        .on_conflict_do_nothing(index_elements=["tenant", "key"]).returning(OutboxItem.id))
-    return (await session.execute(stmt)).scalar_one_or_none()
+    connection = await session.connection()
+    result = await connection.execute(_INSERT_IF_NEW.variants[connection.dialect.name], {
+        "b_tenant": tenant, "b_key": key, "b_kind": kind, "b_payload": payload,
+        "b_status": status, "b_due": due_at, "b_deadline": deadline_at, "b_now": utcnow(),
+        "b_owner": lease_owner, "b_lease": lease_until})
+    return result.scalar_one_or_none()
 
 
 async def withdraw(session: AsyncSession, *, item_ids: Sequence[int]) -> None:
