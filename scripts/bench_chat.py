@@ -189,12 +189,14 @@ async def main() -> None:
             for number in range(1, args.rounds + 1):
                 rnd = Round(number)
                 cpu_before = cpu_seconds(serve.pid)
+                sandbox_before = cpu_seconds(procs[0].pid)
                 await run_round(http, sandbox, server, tenant, rnd, args.customers)
                 print(report(rnd, f"round {number}"), flush=True)
                 await routes(db_url)  # every message finished (its outcome written)
                 used = cpu_seconds(serve.pid) - cpu_before
                 print(f"      guidebot CPU during the round: {used:.2f} s "
-                      f"({used / max(len(rnd.posted), 1) * 1000:.1f} ms per message)",
+                      f"({used / max(len(rnd.posted), 1) * 1000:.1f} ms per message); the "
+                      f"sandbox's {cpu_seconds(procs[0].pid) - sandbox_before:.2f} s",
                       flush=True)
         print(f"routes recorded: {await routes(db_url)}; model requests {len(fake.requests)}")
     finally:
