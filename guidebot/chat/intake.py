@@ -74,6 +74,8 @@ class KfService:
         self._locks: dict[tuple[str, str], asyncio.Lock] = {}
         self._cursors: set[tuple[str, str]] = set()  # accounts whose cursor row exists
         self._pulled: dict[tuple[str, str], float] = {}  # when the last full pull started
+        self._stored: dict[tuple[str, str], float] = {}  # when a pull last stored a page
+        self._scanned: dict[tuple[str, str], float] = {}  # when a look for open ones began
         # messages this process claimed (being handled or done, the latest CLAIMS_KEPT):
         # events whose pending list was read before they were claimed skip them without a
         # write (a burst of 50 customers would otherwise cost 50 × 50 claim attempts)
@@ -144,7 +146,9 @@ class KfService:
                 return
             started = time.monotonic()
             for _ in range(MAX_PAGES):
-                if not await self._page(tenant, open_kfid, token):
+                more = await self._page(tenant, open_kfid, token)
+                self._stored[key] = time.monotonic()
+                if not more:
                     self._pulled[key] = started
                     return
             log.warning("kf tenant=%s: still more after %d pages; continued at the next event",
@@ -225,6 +229,12 @@ class KfService:
         while customers go at once (IN_FLIGHT at a time), and the outcomes recorded in one
         transaction. A claim older than STALE_CLAIM belonged to a process that died: taken
         over (its replies keep their msgid and outbox key, so none goes out twice)."""
+        key = (tenant, open_kfid)
+        if self._scanned.get(key, float("-inf")) > self._stored.get(key, float("-inf")):
+            # a look that began after this process last stored a page saw all it stored
+            # (the burst's callbacks after the first few cost no read)
+            return 0
+        self._scanned[key] = time.monotonic()
         stale_before = self._clock() - STALE_CLAIM
         async with self._db.read() as s:
             open_ids = await repo.open_message_ids(s, tenant=tenant, open_kfid=open_kfid,
@@ -280,6 +290,7 @@ class KfService:
             outcome = outcomes.get(message.id)
             if outcome is None:
                 self._claimed.pop(message.id, None)
+                self._scanned.pop((tenant, message.open_kfid), None)  # look again next time
                 outcome = Outcome("pending", "", "")
             writes.append(repo.finished(message_id=message.id, status=outcome.status,
                                         route=outcome.route, reason=outcome.reason,
