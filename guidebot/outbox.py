@@ -55,6 +55,8 @@ class Prepared:
 
 
 Executor = Callable[[str, dict[str, Any]], Awaitable["dict[str, Any] | Done"]]
+# Runs a transaction body (e.g. guidebot/chat/group.py's GroupWriter.run).
+Recorder = Callable[[Callable[[AsyncSession], Awaitable[None]]], Awaitable[None]]
 
 
 class CallStatus(StrEnum):
@@ -238,10 +240,12 @@ class Outbox:
                                                    answer))
         return outcomes
 
-    async def attempt_in_order(self, prepared: Sequence[Prepared]) -> list[Outcome]:
+    async def attempt_in_order(self, prepared: Sequence[Prepared], *,
+                               record: Recorder | None = None) -> list[Outcome]:
         """First attempts of registered rows one after another, stopping at the first that
         fails (its outcome is the last one returned): the calls that succeeded are recorded,
-        with their writes, in one transaction, and the rows after a failure, never
+        with their writes, in one transaction (`record` runs it, e.g. together with other
+        callers'; by default one of its own), and the rows after a failure, never
         attempted, are withdrawn (deleted, as if never registered)."""
         done: list[tuple[Prepared, Done]] = []
         failure: tuple[Prepared, WeComError] | None = None
@@ -253,11 +257,17 @@ class Outbox:
                 break
             done.append((item, answer if isinstance(answer, Done) else Done(answer)))
         withdrawn = [p.item_id for p in prepared[len(done) + 1:]] if failure else []
+        async def recording(session: AsyncSession) -> None:
+            await apply(session, [w for p, a in done for w in (*a.writes,
+                                                                _done_write(p.item_id, a))])
+            await outbox_repo.withdraw(session, item_ids=withdrawn)
+
         if done or withdrawn:
-            async with self._db.write() as session:
-                await apply(session, [w for p, a in done for w in (*a.writes,
-                                                                    _done_write(p.item_id, a))])
-                await outbox_repo.withdraw(session, item_ids=withdrawn)
+            if record is not None:
+                await record(recording)
+            else:
+                async with self._db.write() as session:
+                    await recording(session)
         outcomes = [Outcome(CallStatus.DONE, a.result) for _, a in done]
         if failure is not None:
             failed, error = failure

@@ -14,6 +14,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from guidebot.chat.group import GroupWriter
 from guidebot.db.engine import Database
 from guidebot.db.repo import kf as repo
 from guidebot.db.types import utcnow
@@ -48,6 +51,7 @@ class KfSender:
                  clock: Callable[[], datetime] = utcnow) -> None:
         self._db = db
         self._outbox = outbox
+        self._group = GroupWriter(db)  # concurrent customers' replies share transactions
         self._api_for = api_for
         self._clock = clock
 
@@ -75,10 +79,11 @@ class KfSender:
                   for index, message in enumerate(messages)]
         release = repo.release_send(tenant=tenant, open_kfid=open_kfid,
                                     external_userid=external_userid)
-        items: list[int | None] = []  # per reserved message: its outbox row, None: a duplicate
         now = self._clock()
-        async with self._db.write() as s:
-            for body in bodies:
+
+        async def reserve(s: AsyncSession) -> list[int | None]:
+            items: list[int | None] = []  # per reserved message: its outbox row (None: a
+            for body in bodies:           # duplicate)
                 if not await repo.reserve_send(
                         s, tenant=tenant, open_kfid=open_kfid, external_userid=external_userid,
                         since=now - WINDOW, now=now):
@@ -89,13 +94,16 @@ class KfSender:
                 if item_id is None:  # an earlier attempt owns (and counted) this message
                     await apply(s, [release])
                 items.append(item_id)
+            return items
+
+        items = await self._group.run(reserve)
         if items and state == UNTOUCHED:
             state = await self._take(tenant, open_kfid, external_userid)
         todo = [(index, item_id) for index, item_id in enumerate(items) if item_id is not None]
         outcomes = await self._outbox.attempt_in_order([
             Prepared(item_id, tenant, "kf_send", functools.partial(self.execute, tenant,
                                                                    bodies[index]))
-            for index, item_id in todo])
+            for index, item_id in todo], record=self._group.run)
         releases, failed = [], None
         for position, (index, _) in enumerate(todo):
             if position >= len(outcomes):  # withdrawn after a failure: never sent
