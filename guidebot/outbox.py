@@ -56,6 +56,8 @@ class Prepared:
 
 
 Executor = Callable[[str, dict[str, Any]], Awaitable["dict[str, Any] | Done"]]
+# Runs a transaction body (e.g. guidebot/chat/group.py's GroupWriter.run).
+Recorder = Callable[[Callable[[AsyncSession], Awaitable[None]]], Awaitable[None]]
 
 
 class CallStatus(StrEnum):
@@ -161,12 +163,15 @@ class Outbox:
             await asyncio.sleep(wait)
 
     async def register(self, session: AsyncSession, *, tenant: str, key: str, kind: str,
-                       payload: dict[str, Any]) -> int | None:
+                       payload: dict[str, Any], leased: bool = False) -> int | None:
         """Claim `key` inside the caller's transaction (with the work it belongs to); run it
-        with `attempt`. None: the key exists, its row owns the call."""
-        return await outbox_repo.insert_if_new(session, tenant=tenant, key=key, kind=kind,
-                                               payload=json.dumps(payload), due_at=utcnow(),
-                                               deadline_at=None)
+        with `attempt_many` or `attempt_in_order`. None: the key exists, its row owns the
+        call. `leased`: held by this process like `run`'s rows (retried LEASE_S after a
+        crash, not STALE_S)."""
+        return await outbox_repo.insert_if_new(
+            session, tenant=tenant, key=key, kind=kind, payload=json.dumps(payload),
+            due_at=utcnow(), deadline_at=None, lease_owner=self._owner if leased else "",
+            lease_until=self._lease() if leased else None)
 
     async def register_many(self, session: AsyncSession, *, tenant: str,
                             rows: Sequence[tuple[str, str, dict[str, Any]]]) -> dict[str, int]:
@@ -246,6 +251,41 @@ class Outbox:
             else:
                 outcomes.append(await self._failed(item.item_id, item.tenant, item.kind, 1,
                                                    answer))
+        return outcomes
+
+    async def attempt_in_order(self, prepared: Sequence[Prepared], *,
+                               record: Recorder | None = None) -> list[Outcome]:
+        """First attempts of registered rows one after another, stopping at the first that
+        fails (its outcome is the last one returned): the calls that succeeded are recorded,
+        with their writes, in one transaction (`record` runs it, e.g. together with other
+        callers'; by default one of its own), and the rows after a failure, never
+        attempted, are withdrawn (deleted, as if never registered)."""
+        done: list[tuple[Prepared, Done]] = []
+        failure: tuple[Prepared, WeComError] | None = None
+        for item in prepared:
+            try:
+                answer = await item.call()
+            except WeComError as exc:
+                failure = (item, exc)
+                break
+            done.append((item, answer if isinstance(answer, Done) else Done(answer)))
+        withdrawn = [p.item_id for p in prepared[len(done) + 1:]] if failure else []
+        async def recording(session: AsyncSession) -> None:
+            await apply(session, [w for p, a in done for w in (*a.writes,
+                                                                _done_write(p.item_id, a))])
+            await outbox_repo.withdraw(session, item_ids=withdrawn)
+
+        if done or withdrawn:
+            if record is not None:
+                await record(recording)
+            else:
+                async with self._db.write() as session:
+                    await recording(session)
+        outcomes = [Outcome(CallStatus.DONE, a.result) for _, a in done]
+        if failure is not None:
+            failed, error = failure
+            outcomes.append(await self._failed(failed.item_id, failed.tenant, failed.kind, 1,
+                                               error))
         return outcomes
 
     async def _failed(self, item_id: int, tenant: str, kind: str, attempt: int,

@@ -114,6 +114,7 @@ class Services:
     async def close(self) -> None:
         for client in self.clients.values():
             await client.close()
+        await self.chat.llm.close()
 
 
 def build_services(settings: Settings, db: Database, *,

@@ -33,48 +33,20 @@ import aiohttp
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchkit import bench_config, free_port  # noqa: E402
+from benchkit import (  # noqa: E402
+    bench_config,
+    cpu_seconds,
+    free_port,
+    percentile,
+    post_callback,
+    spawn,
+    wait_up,
+)
 
 from guidebot.settings import load_settings  # noqa: E402
-from tests.support.wecom import encrypt_callback  # noqa: E402
 
 WINDOW_S = 20.0
 WELCOME_PATH = "externalcontact/send_welcome_msg"
-
-
-def spawn(args: list[str], log: Path, env: dict[str, str] | None = None
-          ) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(args, cwd=ROOT, env=env, stdout=log.open("wb"),
-                            stderr=subprocess.STDOUT, start_new_session=True)
-
-
-async def wait_up(http: aiohttp.ClientSession, url: str, timeout_s: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            async with http.get(url) as resp:
-                if resp.status < 500:
-                    return
-        except aiohttp.ClientError:
-            pass
-        await asyncio.sleep(0.2)
-    raise RuntimeError(f"{url} did not come up")
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (Linux /proc; 0 elsewhere)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def percentile(values: list[float], pct: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(len(ordered) * pct / 100))]
 
 
 class Step:
@@ -96,18 +68,12 @@ async def one_add(http: aiohttp.ClientSession, sandbox: str, servers: list[str],
     async with http.post(f"{sandbox}/_sandbox/bench/simulate/event",
                          json={"fields": fields, "deliver": False}) as resp:
         xml = (await resp.json())["xml"]
-    signed = encrypt_callback(tenant, xml)  # type: ignore[arg-type]
-    url = servers[i % len(servers)]
-    started = time.time()
-    step.posted[fields["WelcomeCode"]] = started
-    try:
-        async with http.post(url, params=signed.query, data=signed.body) as resp:
-            await resp.read()
-            if resp.status != 200:
-                step.failed_posts += 1
-    except aiohttp.ClientError:
+    posted = await post_callback(http, servers[i % len(servers)], tenant,  # type: ignore[arg-type]
+                                 xml)
+    step.posted[fields["WelcomeCode"]] = posted.started
+    if not posted.ok:
         step.failed_posts += 1
-    step.acks.append(time.time() - started)
+    step.acks.append(posted.ack_s)
 
 
 async def collect(http: aiohttp.ClientSession, sandbox: str, steps: list[Step],

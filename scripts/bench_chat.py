@@ -35,13 +35,19 @@ from aiohttp import web
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench_burst import percentile, spawn, wait_up  # noqa: E402
-from benchkit import bench_config, free_port  # noqa: E402
+from benchkit import (  # noqa: E402
+    bench_config,
+    cpu_seconds,
+    free_port,
+    percentile,
+    post_callback,
+    spawn,
+    wait_up,
+)
 
 from guidebot.sandbox.callbacks import to_xml  # noqa: E402
 from guidebot.settings import TenantSettings, load_settings  # noqa: E402
 from tests.support.llm_server import FakeLlm, Script  # noqa: E402
-from tests.support.wecom import encrypt_callback  # noqa: E402
 
 KFID = "wkBENCHshop0000000000001"
 SEND_PATH = "kf/send_msg"
@@ -68,15 +74,9 @@ async def one_customer(http: aiohttp.ClientSession, sandbox: str, server: str,
     xml = to_xml({"ToUserName": tenant.corp_id, "CreateTime": int(time.time()),
                   "MsgType": "event", "Event": "kf_msg_or_event", "Token": token,
                   "OpenKfId": KFID})
-    signed = encrypt_callback(tenant, xml)
-    started = time.time()
-    rnd.posted[customer] = started
-    try:
-        async with http.post(server, params=signed.query, data=signed.body) as resp:
-            await resp.read()
-            if resp.status != 200:
-                rnd.failed_posts += 1
-    except aiohttp.ClientError:
+    posted = await post_callback(http, server, tenant, xml)
+    rnd.posted[customer] = posted.started
+    if not posted.ok:
         rnd.failed_posts += 1
 
 
@@ -130,7 +130,7 @@ async def routes(db_url: str) -> dict[str, int]:
 
     engine = create_async_engine(db_url)
     try:
-        for _ in range(50):
+        for _ in range(int(SETTLE_S / 0.2)):
             async with engine.connect() as conn:
                 rows = (await conn.execute(text(
                     "SELECT route, count(*) FROM kf_messages GROUP BY route"))).all()
@@ -168,15 +168,15 @@ async def main() -> None:
     py = sys.executable
     subprocess.run([py, "-m", "guidebot", "db", "upgrade", "--config", str(config)], cwd=ROOT,
                    check=True, stdout=subprocess.DEVNULL)
+    serve = spawn([py, "-m", "guidebot", "--log-level", args.log_level, "serve", "--config",
+                   str(config)], workdir / "serve.log",
+                  {**os.environ, "GUIDEBOT_SERVER_PORT": str(port)})
     procs = [spawn([py, "-m", "guidebot", "--log-level", "WARNING", "sandbox", "--config",
-                    str(config), "--port", str(sandbox_port)], workdir / "sandbox.log"),
-             spawn([py, "-m", "guidebot", "--log-level", args.log_level, "serve", "--config",
-                    str(config)], workdir / "serve.log",
-                   {**os.environ, "GUIDEBOT_SERVER_PORT": str(port)})]
+                    str(config), "--port", str(sandbox_port)], workdir / "sandbox.log"), serve]
     sandbox = f"http://127.0.0.1:{sandbox_port}"
     server = f"http://127.0.0.1:{port}/wecom/bench/callback"
-    print(f"database {db_url.split('@')[-1]}, 1 guidebot process, model at {llm_url} "
-          f"(answers at once); logs in {workdir}")
+    print(f"database {db_url.split('@')[-1]}, 1 guidebot process (pid {serve.pid}), model at "
+          f"{llm_url} (answers at once); logs in {workdir}")
     try:
         connector = aiohttp.TCPConnector(limit=256)
         async with aiohttp.ClientSession(connector=connector) as http:
@@ -185,10 +185,19 @@ async def main() -> None:
             warm = Round(0)  # first use: connections, the card picture's upload
             await run_round(http, sandbox, server, tenant, warm, 1)
             print(report(warm, "warm-up"), flush=True)
+            await routes(db_url)
             for number in range(1, args.rounds + 1):
                 rnd = Round(number)
+                cpu_before = cpu_seconds(serve.pid)
+                sandbox_before = cpu_seconds(procs[0].pid)
                 await run_round(http, sandbox, server, tenant, rnd, args.customers)
                 print(report(rnd, f"round {number}"), flush=True)
+                await routes(db_url)  # every message finished (its outcome written)
+                used = cpu_seconds(serve.pid) - cpu_before
+                print(f"      guidebot CPU during the round: {used:.2f} s "
+                      f"({used / max(len(rnd.posted), 1) * 1000:.1f} ms per message); the "
+                      f"sandbox's {cpu_seconds(procs[0].pid) - sandbox_before:.2f} s",
+                      flush=True)
         print(f"routes recorded: {await routes(db_url)}; model requests {len(fake.requests)}")
     finally:
         for proc in procs:

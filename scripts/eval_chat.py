@@ -20,8 +20,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from guidebot.chat.evaluation import Report, evaluate, load_cases  # noqa: E402
-from guidebot.chat.routing import load_router  # noqa: E402
+from guidebot.chat.evaluation import Case, Report, evaluate, load_cases  # noqa: E402
+from guidebot.chat.routing import ChatRouter, load_router  # noqa: E402
 from guidebot.settings import load_settings  # noqa: E402
 
 
@@ -40,6 +40,13 @@ def print_report(report: Report, verbose: bool) -> None:
                   + "; ".join(result.failures))
 
 
+async def _evaluate(router: ChatRouter, cases: list[Case]) -> Report:
+    try:
+        return await evaluate(router, cases)
+    finally:
+        await router.llm.close()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", type=Path, default=Path("config.toml"))
@@ -51,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = load_settings(args.config)
     router = load_router(settings.content_library, settings.llm)
     print(f"model: {settings.llm.model or '-'} at {settings.llm.base_url or '(LLM off)'}")
-    report = asyncio.run(evaluate(router, load_cases(args.cases)))
+    report = asyncio.run(_evaluate(router, load_cases(args.cases)))
     print_report(report, args.verbose)
     return 0 if report.rate(report.deterministic()) == 1.0 else 1
 

@@ -9,8 +9,10 @@ WeChat developer account.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from guidebot.chat.decision import CustomerContext
 from guidebot.db.engine import Database
@@ -21,6 +23,7 @@ from guidebot.errors import WeComError
 from guidebot.wecom.kf import KfApi
 
 log = logging.getLogger(__name__)
+BATCHGET_IDS = 100  # kf/customer/batchget takes up to 100 external_userids
 
 
 @dataclass(frozen=True)
@@ -39,40 +42,65 @@ class Customers:
         self._db = db
         self._api_for = api_for
 
-    async def unionid(self, tenant: str, kf_userid: str) -> str | None:
-        try:
-            found = await self._api_for(tenant).customers([kf_userid])
-        except WeComError as exc:
-            log.warning("kf customer lookup failed tenant=%s errcode=%s", tenant, exc.errcode)
-            return None
-        for customer in found:
-            if customer.get("external_userid") == kf_userid and customer.get("unionid"):
-                return str(customer["unionid"])
-        return None
+    async def unionids(self, tenant: str, kf_userids: Sequence[str]) -> dict[str, str]:
+        """kf customer → unionid, for those WeCom gives one (kf/customer/batchget, 100 ids a
+        call); a failed call leaves its customers without."""
+        found: dict[str, str] = {}
+        for start in range(0, len(kf_userids), BATCHGET_IDS):
+            asked = kf_userids[start:start + BATCHGET_IDS]
+            try:
+                answer = await self._api_for(tenant).customers(asked)
+            except WeComError as exc:
+                log.warning("kf customer lookup failed tenant=%s errcode=%s", tenant,
+                            exc.errcode)
+                continue
+            for customer in answer:
+                userid = customer.get("external_userid")
+                if userid in asked and customer.get("unionid"):
+                    found.setdefault(str(userid), str(customer["unionid"]))
+        return found
 
     async def writer(self, tenant: str, kf_userid: str) -> Writer:
-        async with self._db.read() as s:
-            known = await contacts_repo.get_customer(s, tenant=tenant, external_userid=kf_userid)
-        unionid = known.unionid if known is not None else None
-        contact_id = kf_userid if known is not None else None
-        if contact_id is None:
-            unionid = await self.unionid(tenant, kf_userid)
-            if unionid:
-                async with self._db.read() as s:
-                    contact_id = await repo.customer_by_unionid(s, tenant=tenant,
-                                                                unionid=unionid)
-        if contact_id is None:
-            return Writer(kf_userid, unionid, False, CustomerContext(external_userid=kf_userid))
-        return Writer(kf_userid, unionid, True, await self.context(tenant, contact_id))
+        return (await self.writers(tenant, [kf_userid]))[kf_userid]
 
-    async def context(self, tenant: str, external_userid: str) -> CustomerContext:
+    async def writers(self, tenant: str, kf_userids: Sequence[str]) -> dict[str, Writer]:
+        """Each kf customer as a Writer: one read for those who are contacts by the same id,
+        one batchget for the unionids of the others and one read to match those."""
+        ids = list(dict.fromkeys(kf_userids))
         async with self._db.read() as s:
-            customer = await contacts_repo.get_customer(s, tenant=tenant,
-                                                        external_userid=external_userid)
-            guide = await repo.current_guide(s, tenant=tenant, external_userid=external_userid)
-            tags = await tags_repo.customer_tag_names(s, tenant=tenant,
-                                                      external_userid=external_userid)
-            skus = await repo.recent_skus(s, tenant=tenant, external_userid=external_userid)
+            known = await repo.customers(s, tenant=tenant, external_userids=ids)
+        unionids = {u: c.unionid for u, c in known.items()}
+        contact_of = {u: u for u in known}
+        asked = await self.unionids(tenant, [u for u in ids if u not in known])
+        if asked:
+            async with self._db.read() as s:
+                by_unionid = await repo.customers_by_unionid(s, tenant=tenant,
+                                                             unionids=list(asked.values()))
+            for userid, unionid in asked.items():
+                unionids[userid] = unionid
+                if unionid in by_unionid:
+                    contact_of[userid] = by_unionid[unionid]
+        contexts = await self.contexts(tenant, list(dict.fromkeys(contact_of.values())))
+        return {u: Writer(u, unionids.get(u), True, contexts[contact_of[u]])
+                if u in contact_of else
+                Writer(u, unionids.get(u), False, CustomerContext(external_userid=u))
+                for u in ids}
+
+    async def contexts(self, tenant: str, external_userids: Sequence[str]
+                       ) -> dict[str, CustomerContext]:
+        if not external_userids:
+            return {}
+        async with self._db.read() as s:
+            return {u: await self._context(s, tenant, u) for u in external_userids}
+
+    async def _context(self, s: AsyncSession, tenant: str,
+                       external_userid: str) -> CustomerContext:
+        customer = await contacts_repo.get_customer(s, tenant=tenant,
+                                                    external_userid=external_userid)
+        guide = await repo.current_guide(s, tenant=tenant, external_userid=external_userid)
+        tags = await tags_repo.customer_tag_names(s, tenant=tenant,
+                                                  external_userid=external_userid)
+        skus = await repo.recent_skus(s, tenant=tenant, external_userid=external_userid)
         return CustomerContext(
             external_userid=external_userid, name=customer.name if customer else "",
             exclusive_guide=guide.userid if guide else None,

@@ -23,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from guidebot.chat.cards import KfCards
-from guidebot.chat.customers import Customers
+from guidebot.chat.customers import Customers, Writer
 from guidebot.chat.decision import CustomerContext, Decision, Inbound, ReplyRouter, Route
 from guidebot.chat.entries import KfEntries, event_of
 from guidebot.chat.handoff import Handoff
@@ -34,6 +34,7 @@ from guidebot.db.engine import Database
 from guidebot.db.models_kf import KfCursor, KfMessage
 from guidebot.db.repo import kf as repo
 from guidebot.db.types import utcnow
+from guidebot.db.writes import apply
 from guidebot.errors import WeComApiError, WeComError
 from guidebot.events import KfMsgOrEvent
 from guidebot.outbox import Executor, Outbox
@@ -46,6 +47,7 @@ log = logging.getLogger(__name__)
 STALE_CLAIM = timedelta(minutes=5)
 CLAIMS_KEPT = 10_000
 MAX_PAGES = 100  # of up to 1,000 messages each
+IN_FLIGHT = 64  # customers handled at once (their model calls and sends overlap)
 TOKEN_FRESH = timedelta(minutes=9)  # the callback Token lives 10 minutes (FACTS-next §A.3)
 CUSTOMER, SYSTEM, SERVICER = 3, 4, 5  # sync_msg item origin
 SENDING_ROUTES = (Route.REPLY, Route.FAQ, Route.CATALOG, Route.LLM, Route.OPT_OUT)
@@ -72,6 +74,8 @@ class KfService:
         self._locks: dict[tuple[str, str], asyncio.Lock] = {}
         self._cursors: set[tuple[str, str]] = set()  # accounts whose cursor row exists
         self._pulled: dict[tuple[str, str], float] = {}  # when the last full pull started
+        self._stored: dict[tuple[str, str], float] = {}  # when a pull last stored a page
+        self._scanned: dict[tuple[str, str], float] = {}  # when a look for open ones began
         # messages this process claimed (being handled or done, the latest CLAIMS_KEPT):
         # events whose pending list was read before they were claimed skip them without a
         # write (a burst of 50 customers would otherwise cost 50 × 50 claim attempts)
@@ -142,7 +146,9 @@ class KfService:
                 return
             started = time.monotonic()
             for _ in range(MAX_PAGES):
-                if not await self._page(tenant, open_kfid, token):
+                more = await self._page(tenant, open_kfid, token)
+                self._stored[key] = time.monotonic()
+                if not more:
                     self._pulled[key] = started
                     return
             log.warning("kf tenant=%s: still more after %d pages; continued at the next event",
@@ -183,11 +189,13 @@ class KfService:
         rows = [self._row(tenant, open_kfid, cursor, item, now)
                 for item in answer.get("msg_list") or [] if isinstance(item, dict)]
         new = set(await repo.insert_messages(s, rows=rows))
-        for row in rows:
-            if row["msgid"] in new and row["origin"] == CUSTOMER and row["external_userid"]:
-                await repo.customer_wrote(s, tenant=tenant, open_kfid=row["open_kfid"],
-                                          external_userid=row["external_userid"],
-                                          at=row["send_time"], now=now)
+        await apply(s, [write for row in rows
+                        if row["msgid"] in new and row["origin"] == CUSTOMER
+                        and row["external_userid"]
+                        for write in repo.customer_wrote(
+                            tenant=tenant, open_kfid=row["open_kfid"],
+                            external_userid=row["external_userid"], at=row["send_time"],
+                            now=now)])
         await repo.set_cursor(s, tenant=tenant, open_kfid=open_kfid,
                               cursor=str(answer.get("next_cursor") or cursor.cursor), now=now)
 
@@ -215,49 +223,88 @@ class KfService:
             "guide": None, "received_at": now, "handled_at": now if status != "pending" else None}
 
     async def handle_pending(self, tenant: str, open_kfid: str) -> int:
-        """Handle the account's open messages, each claimed first (one worker, one process).
-        A claim older than STALE_CLAIM belonged to a process that died: taken over (its
-        replies keep their msgid and outbox key, so none goes out twice)."""
+        """Handle the account's open messages: those this process has not taken yet are
+        claimed in one transaction (one worker, one process each; another worker's are left
+        to it), their writers looked up together, each customer's messages handled in order
+        while customers go at once (IN_FLIGHT at a time), and the outcomes recorded in one
+        transaction. A claim older than STALE_CLAIM belonged to a process that died: taken
+        over (its replies keep their msgid and outbox key, so none goes out twice)."""
+        key = (tenant, open_kfid)
+        if self._scanned.get(key, float("-inf")) > self._stored.get(key, float("-inf")):
+            # a look that began after this process last stored a page saw all it stored
+            # (the burst's callbacks after the first few cost no read)
+            return 0
+        self._scanned[key] = time.monotonic()
         stale_before = self._clock() - STALE_CLAIM
         async with self._db.read() as s:
-            pending = await repo.pending_messages(s, tenant=tenant, open_kfid=open_kfid,
-                                                  stale_before=stale_before)
-        handled = 0
-        for message in pending:
-            assert message.id is not None
-            if message.id in self._claimed:
-                continue
-            self._claimed[message.id] = None  # before the write: this process tries once
-            while len(self._claimed) > CLAIMS_KEPT:
-                self._claimed.popitem(last=False)
-            async with self._db.write() as s:
-                claimed = await repo.claim_message(s, message_id=message.id, now=self._clock(),
+            open_ids = await repo.open_message_ids(s, tenant=tenant, open_kfid=open_kfid,
                                                    stale_before=stale_before)
-            if not claimed:
-                continue
-            await self._handle_claimed(tenant, message.id, message)
-            handled += 1
-        return handled
-
-    async def _handle_claimed(self, tenant: str, message_id: int, message: KfMessage) -> None:
-        try:
-            outcome = await self._handle(tenant, message)
-        except WeComError as exc:
-            outcome = Outcome("failed", "", f"WeCom errcode={exc.errcode} at {exc.path}")
-        except BaseException:
-            self._claimed.pop(message_id, None)
-            async with self._db.write() as s:  # let a retry of the event take it again
-                await repo.finish_message(s, message_id=message_id, status="pending",
-                                          route="", reason="", guide=None, now=self._clock())
-            raise
+        fresh = [i for i in open_ids if i not in self._claimed]
+        if not fresh:
+            return 0
+        for message_id in fresh:  # before the write: this process tries each once
+            self._claimed[message_id] = None
+        while len(self._claimed) > CLAIMS_KEPT:
+            self._claimed.popitem(last=False)
         async with self._db.write() as s:
-            await repo.finish_message(s, message_id=message_id, status=outcome.status,
-                                      route=outcome.route, reason=outcome.reason,
-                                      guide=outcome.guide, now=self._clock())
-        log.info("kf message id=%s tenant=%s: %s %s", message_id, tenant, outcome.status,
-                 outcome.route or "-")
+            claimed = await repo.claim_messages(s, message_ids=fresh, now=self._clock(),
+                                                stale_before=stale_before)
+        if not claimed:
+            return 0
+        by_customer: dict[str, list[KfMessage]] = {}
+        for message in claimed:
+            by_customer.setdefault(message.external_userid, []).append(message)
+        outcomes: dict[int, Outcome] = {}
+        gate = asyncio.Semaphore(IN_FLIGHT)
 
-    async def _handle(self, tenant: str, message: KfMessage) -> Outcome:
+        async def one_customer(messages: list[KfMessage]) -> None:
+            async with gate:
+                for message in messages:
+                    assert message.id is not None
+                    try:
+                        outcomes[message.id] = await self._handle(tenant, message, writers)
+                    except WeComError as exc:
+                        outcomes[message.id] = Outcome(
+                            "failed", "", f"WeCom errcode={exc.errcode} at {exc.path}")
+
+        try:
+            writers = await self.customers.writers(tenant, [
+                m.external_userid for m in claimed if _needs_writer(m)])
+            results = await asyncio.gather(*(one_customer(m) for m in by_customer.values()),
+                                           return_exceptions=True)
+        finally:
+            await self._finish(tenant, claimed, outcomes)
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+        return len(claimed)
+
+    async def _finish(self, tenant: str, claimed: list[KfMessage],
+                      outcomes: Mapping[int, Outcome]) -> None:
+        """Every claimed message's outcome in one transaction; one without (its handling
+        raised, or was cancelled) goes back to pending for a retry of the event to take."""
+        now = self._clock()
+        writes = []
+        for message in claimed:
+            assert message.id is not None
+            outcome = outcomes.get(message.id)
+            if outcome is None:
+                self._claimed.pop(message.id, None)
+                self._scanned.pop((tenant, message.open_kfid), None)  # look again next time
+                outcome = Outcome("pending", "", "")
+            writes.append(repo.finished(message_id=message.id, status=outcome.status,
+                                        route=outcome.route, reason=outcome.reason,
+                                        guide=outcome.guide, now=now))
+        async with self._db.write() as s:
+            await apply(s, writes)
+        for message in claimed:
+            outcome = outcomes.get(message.id or 0)
+            if outcome is not None:
+                log.info("kf message id=%s tenant=%s: %s %s", message.id, tenant,
+                         outcome.status, outcome.route or "-")
+
+    async def _handle(self, tenant: str, message: KfMessage,
+                      writers: Mapping[str, Writer]) -> Outcome:
         if message.origin == SERVICER:
             return Outcome("skipped", "", "a servicer's message from the WeCom client")
         if message.origin == SYSTEM or message.msgtype == "event":
@@ -268,14 +315,14 @@ class KfService:
                                f"{failed.get('fail_type', '')}")
             if message.event_type != "enter_session":
                 return Outcome("skipped", "", f"event {message.event_type or '?'}")
-            writer = await self.customers.writer(tenant, message.external_userid)
+            writer = writers[message.external_userid]
             entered = await self.entries.entered(tenant, message.open_kfid, writer,
                                                  event_of(message.text), message.send_time)
             return Outcome("replied" if entered.welcomed else "skipped", "welcome",
                            entered.reason, entered.guide)
         if message.msgtype != "text":
             return Outcome("skipped", Route.IGNORED, f"msgtype {message.msgtype} not answered")
-        writer = await self.customers.writer(tenant, message.external_userid)
+        writer = writers[message.external_userid]
         decision = await self.router.decide(Inbound(
             tenant=tenant, open_kfid=message.open_kfid, msgid=message.msgid, text=message.text,
             customer=writer.context))
@@ -316,6 +363,15 @@ class KfService:
         if sent.reason:
             note += f"; {sent.count} of {len(messages)} sent: {sent.reason}"
         return Outcome("replied", route, f"{decision.reason}{note}")
+
+
+def _needs_writer(message: KfMessage) -> bool:
+    """Whether `_handle` looks the writer up: a customer's text or a session entry."""
+    if message.origin == SERVICER:
+        return False
+    if message.origin == SYSTEM or message.msgtype == "event":
+        return message.event_type == "enter_session"
+    return message.msgtype == "text"
 
 
 def _obj(item: Mapping[str, Any], key: str) -> dict[str, Any]:

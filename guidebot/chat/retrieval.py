@@ -3,6 +3,7 @@ of the question a document speaks to) to decide whether a match is confident."""
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import threading
@@ -21,10 +22,15 @@ _lock = threading.Lock()
 
 def tokens(text: str, stopwords: frozenset[str] = frozenset()) -> list[str]:
     """jieba search-mode words, lower-cased, without punctuation and stop words."""
+    return [w for w in _words(text) if w not in stopwords]
+
+
+@functools.lru_cache(maxsize=1024)
+def _words(text: str) -> tuple[str, ...]:
+    """A message is searched in several indexes: it is cut once."""
     with _lock:  # jieba builds its dictionary lazily on first use
         words = jieba.lcut_for_search(normalise(text).lower())
-    return [w for w in (w.strip() for w in words) if w and _WORD.search(w)
-            and w not in stopwords]
+    return tuple(w for w in (w.strip() for w in words) if w and _WORD.search(w))
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from pathlib import Path
 from guidebot.chat import grounding
 from guidebot.chat.decision import Decision, Inbound, Route
 from guidebot.chat.retrieval import Index, tokens
-from guidebot.chat.words import fold, found
+from guidebot.chat.words import fold, folded_word, found
 from guidebot.commerce.catalog import Catalog, Product, load_catalog
 from guidebot.content.chat import ChatContent, FaqEntry, load_chat_content
 from guidebot.content.library import Library, load_library
@@ -118,7 +118,7 @@ class ChatRouter:
     def faq_match(self, text: str) -> FaqEntry | None:
         """The entry whose keywords the message names most, else a confident BM25 match."""
         folded = fold(text)
-        keyed = [(sum(len(k) for k in f.keywords if fold(k) in folded), i)
+        keyed = [(sum(len(k) for k in f.keywords if folded_word(k) in folded), i)
                  for i, f in enumerate(self.content.faqs)]
         best = max(keyed, default=(0, 0))
         if best[0] > 0:

@@ -1,10 +1,12 @@
 """Replies through kf/send_msg within WeCom's rules: only in session states 0/1 (0 moves to 1
 when the bot answers), at most 5 messages after each customer message and only within 48 h of
 it. guidebot counts itself (kf_sessions) and stops before WeCom would refuse; a refusal that
-still comes (95001/95002/95018) is recorded as the message's reason."""
+still comes (95001/95002/95018) is recorded as the message's reason, and a message not sent
+(refused, or after one that failed) is taken back out of the count."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 from collections.abc import Callable
@@ -12,11 +14,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from guidebot.chat.group import GroupWriter
 from guidebot.db.engine import Database
 from guidebot.db.repo import kf as repo
 from guidebot.db.types import utcnow
+from guidebot.db.writes import apply
 from guidebot.errors import WeComApiError
-from guidebot.outbox import Outbox
+from guidebot.outbox import CallStatus, Outbox, Prepared
 from guidebot.wecom import kf as kf_api
 from guidebot.wecom.kf import KfApi
 
@@ -45,6 +51,7 @@ class KfSender:
                  clock: Callable[[], datetime] = utcnow) -> None:
         self._db = db
         self._outbox = outbox
+        self._group = GroupWriter(db)  # concurrent customers' replies share transactions
         self._api_for = api_for
         self._clock = clock
 
@@ -59,37 +66,63 @@ class KfSender:
 
     async def send(self, tenant: str, open_kfid: str, external_userid: str, msgid: str,
                    messages: list[dict[str, Any]]) -> Sent:
-        """Send `messages` (kf/send_msg bodies without touser/open_kfid/msgid) in order."""
+        """Send `messages` (kf/send_msg bodies without touser/open_kfid/msgid) in order: each
+        counted against the 5-message limit and claimed in the outbox in one transaction,
+        sent one after another until one fails, and the sent ones recorded in one more."""
         if not messages:
             return Sent(0, "nothing to send")
         state = await self.state(tenant, open_kfid, external_userid)
         if state not in ANSWERABLE:
             return Sent(0, f"session state {state}: not answerable by the API")
-        for index, message in enumerate(messages):
-            now = self._clock()
-            async with self._db.write() as s:
-                reserved = await repo.reserve_send(
-                    s, tenant=tenant, open_kfid=open_kfid, external_userid=external_userid,
-                    since=now - WINDOW, now=now)
-            if not reserved:
-                return Sent(index, "limit: 5 messages per customer message within 48 h")
-            if state == UNTOUCHED:
-                state = await self._take(tenant, open_kfid, external_userid)
-            body = {"touser": external_userid, "open_kfid": open_kfid,
-                    "msgid": reply_msgid(tenant, msgid, index), **message}
-            outcome = await self._outbox.run(tenant=tenant, key=f"kf_send:{body['msgid']}",
-                                             kind="kf_send", payload=body,
-                                             call=self.execute)
-            if outcome.status == "done":
+        bodies = [{"touser": external_userid, "open_kfid": open_kfid,
+                   "msgid": reply_msgid(tenant, msgid, index), **message}
+                  for index, message in enumerate(messages)]
+        release = repo.release_send(tenant=tenant, open_kfid=open_kfid,
+                                    external_userid=external_userid)
+        now = self._clock()
+
+        async def reserve(s: AsyncSession) -> list[int | None]:
+            items: list[int | None] = []  # per reserved message: its outbox row (None: a
+            for body in bodies:           # duplicate)
+                if not await repo.reserve_send(
+                        s, tenant=tenant, open_kfid=open_kfid, external_userid=external_userid,
+                        since=now - WINDOW, now=now):
+                    break
+                item_id = await self._outbox.register(
+                    s, tenant=tenant, key=f"kf_send:{body['msgid']}", kind="kf_send",
+                    payload=body, leased=True)
+                if item_id is None:  # an earlier attempt owns (and counted) this message
+                    await apply(s, [release])
+                items.append(item_id)
+            return items
+
+        items = await self._group.run(reserve)
+        if items and state == UNTOUCHED:
+            state = await self._take(tenant, open_kfid, external_userid)
+        todo = [(index, item_id) for index, item_id in enumerate(items) if item_id is not None]
+        outcomes = await self._outbox.attempt_in_order([
+            Prepared(item_id, tenant, "kf_send", functools.partial(self.execute, tenant,
+                                                                   bodies[index]))
+            for index, item_id in todo], record=self._group.run)
+        releases, failed = [], None
+        for position, (index, _) in enumerate(todo):
+            if position >= len(outcomes):  # withdrawn after a failure: never sent
+                releases.append(release)
+                continue
+            outcome = outcomes[position]
+            if outcome.status == CallStatus.DONE:
                 continue
             errcode = (outcome.result or {}).get("errcode")
-            # duplicate: an earlier attempt owns (and counted) this message
-            if outcome.status == "duplicate" or errcode in kf_api.REFUSED_SEND:
-                async with self._db.write() as s:
-                    await repo.release_send(s, tenant=tenant, open_kfid=open_kfid,
-                                            external_userid=external_userid)
-            if outcome.status != "duplicate":
-                return Sent(index, f"send_msg {outcome.status} errcode={errcode}")
+            if errcode in kf_api.REFUSED_SEND:
+                releases.append(release)
+            failed = Sent(index, f"send_msg {outcome.status} errcode={errcode}")
+        if releases:
+            async with self._db.write() as s:
+                await apply(s, releases)
+        if failed is not None:
+            return failed
+        if len(items) < len(messages):
+            return Sent(len(items), "limit: 5 messages per customer message within 48 h")
         return Sent(len(messages), "")
 
     async def _take(self, tenant: str, open_kfid: str, external_userid: str) -> int:

@@ -356,6 +356,35 @@ async def test_a_catalog_card_is_tracked_for_the_exclusive_guide(
         await stack.http.close()
 
 
+async def test_a_refused_text_stops_its_card_and_leaves_the_count(
+        aiohttp_server: Any, tmp_path: Path, db_url: str) -> None:
+    """The text and the card are counted and claimed together; WeCom refuses the text
+    (95001): the card is not sent, neither counts, and the card's outbox row is gone."""
+    from tests.support.stack import library_copy
+
+    library = library_copy(tmp_path, {"messages/kf_card.toml": KF_CARD,
+                                      "media/kf_card.png": b"\x89PNG\r\n\x1a\n" + bytes(64)})
+    stack = await start_stack(aiohttp_server, tmp_path, db_url, library=library)
+    try:
+        use_router(stack)
+        async with stack.http.post(f"{stack.sandbox_url}/_sandbox/faults", json={
+                "tenant": "acme", "path": "kf/send_msg", "errcode": 95001,
+                "times": 1}) as resp:
+            assert resp.status == 200
+        await customer_writes(stack, "wmKFrefused01", "修护精华有货吗")
+        [send] = stack.calls("kf/send_msg")
+        assert send["errcode"] == 95001 and send["body"]["msgtype"] == "text"
+        [row] = await kf_rows(stack, "wmKFrefused01")
+        assert row.status == "skipped" and "errcode=95001" in row.reason, row.reason
+        assert session(await kf_state(stack), "wmKFrefused01")["sent_since_customer"] == 0
+        async with stack.runtime.services.db.read() as s:
+            keys = (await s.execute(text(
+                "SELECT key FROM outbox WHERE kind = 'kf_send'"))).scalars().all()
+        assert keys == [f"kf_send:{send['body']['msgid']}"]
+    finally:
+        await stack.http.close()
+
+
 async def test_without_a_card_picture_the_text_goes_alone(
         aiohttp_server: Any, tmp_path: Path, db_url: str) -> None:
     from tests.support.stack import library_copy

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from guidebot.chat.routing import ChatRouter, load_router
 from guidebot.settings import LlmSettings
@@ -20,8 +23,22 @@ def llm_settings(base_url: str) -> LlmSettings:
                        timeout_s=TIMEOUT_S)
 
 
+_built: list[ChatRouter] = []
+
+
 def build_router(base_url: str = "", library: Path = LIBRARY) -> ChatRouter:
-    return load_router(library, llm_settings(base_url))
+    """A router; `close_routers` (the `routers_closed` fixture) closes its model client."""
+    router = load_router(library, llm_settings(base_url))
+    _built.append(router)
+    return router
+
+
+@pytest.fixture
+async def routers_closed() -> AsyncIterator[None]:
+    """Close the model clients of the routers a test built (their aiohttp sessions)."""
+    yield
+    while _built:
+        await _built.pop().llm.close()
 
 
 async def start_llm(aiohttp_server: Any) -> tuple[FakeLlm, str]:

@@ -8,10 +8,19 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from guidebot.chat.evaluation import evaluate, load_cases
-from tests.support.chat import TIMEOUT_S, build_router, start_llm
+from tests.support.chat import (
+    TIMEOUT_S,
+    build_router,
+    routers_closed,  # noqa: F401  (the fixture)
+    start_llm,
+)
 from tests.support.llm_server import Script
 from tests.support.stack import ROOT, write_config
+
+pytestmark = pytest.mark.usefixtures("routers_closed")
 
 CASES = Path(__file__).resolve().parents[1] / "data" / "chat_eval.jsonl"
 CATEGORIES = {"price", "stock", "size", "delivery", "returns", "complaint", "handoff",

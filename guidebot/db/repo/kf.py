@@ -8,15 +8,58 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, bindparam, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from guidebot.db.models import Binding, Customer, Guide
 from guidebot.db.models_commerce import Order
 from guidebot.db.models_kf import KfCursor, KfMessage, KfSession
 from guidebot.db.repo._dialect import insert_for, is_postgres
+from guidebot.db.types import UTCDateTime
+from guidebot.db.writes import ByDialect, Write
 
 SEND_LIMIT = 5
+# Statements built once (their compiled form is cached): the per-message path runs them for
+# every message of a burst.
+_MESSAGES = KfMessage.__table__  # type: ignore[attr-defined]
+_SESSIONS = KfSession.__table__  # type: ignore[attr-defined]
+_INSERT_MESSAGES = ByDialect({
+    name: dialect_insert(_MESSAGES).on_conflict_do_nothing(index_elements=["tenant", "msgid"])
+    .returning(_MESSAGES.c.msgid)
+    for name, dialect_insert in (("sqlite", sqlite.insert), ("postgresql", postgresql.insert))})
+_SESSION_ROW = ByDialect({
+    name: dialect_insert(_SESSIONS).values(
+        tenant=bindparam("t"), open_kfid=bindparam("k"), external_userid=bindparam("u"),
+        last_customer_at=bindparam("at", type_=UTCDateTime()), sent=0,
+        updated_at=bindparam("now", type_=UTCDateTime()))
+    .on_conflict_do_nothing(index_elements=["tenant", "open_kfid", "external_userid"])
+    for name, dialect_insert in (("sqlite", sqlite.insert), ("postgresql", postgresql.insert))})
+_SESSION_KEY = and_(_SESSIONS.c.tenant == bindparam("t"), _SESSIONS.c.open_kfid == bindparam("k"),
+                    _SESSIONS.c.external_userid == bindparam("u"))
+_CUSTOMER_WROTE = (update(_SESSIONS).where(
+    _SESSION_KEY, _SESSIONS.c.last_customer_at <= bindparam("at", type_=UTCDateTime()))
+    .values(last_customer_at=bindparam("at", type_=UTCDateTime()), sent=0,
+            updated_at=bindparam("now", type_=UTCDateTime())))
+_RESERVE = (update(_SESSIONS).where(
+    _SESSION_KEY, _SESSIONS.c.sent < SEND_LIMIT,
+    _SESSIONS.c.last_customer_at >= bindparam("since", type_=UTCDateTime()))
+    .values(sent=_SESSIONS.c.sent + 1, updated_at=bindparam("now", type_=UTCDateTime())))
+_RELEASE = (update(_SESSIONS).where(_SESSION_KEY, _SESSIONS.c.sent > 0)
+            .values(sent=_SESSIONS.c.sent - 1))
+_OPEN = or_(_MESSAGES.c.status == "pending",
+            and_(_MESSAGES.c.status == "working",
+                 _MESSAGES.c.handled_at < bindparam("stale_before", type_=UTCDateTime())))
+_OPEN_IDS = (select(_MESSAGES.c.id).where(
+    _MESSAGES.c.tenant == bindparam("t"), _MESSAGES.c.open_kfid == bindparam("k"), _OPEN)
+    .order_by(_MESSAGES.c.send_time, _MESSAGES.c.id))
+_CLAIM = (update(_MESSAGES).where(_MESSAGES.c.id.in_(bindparam("ids", expanding=True)), _OPEN)
+          .values(status="working", handled_at=bindparam("now", type_=UTCDateTime()))
+          .returning(_MESSAGES.c.id))
+_FINISH = (update(_MESSAGES).where(_MESSAGES.c.id == bindparam("message_id"))
+           .values(status=bindparam("new_status"), route=bindparam("new_route"),
+                   reason=bindparam("new_reason"), guide=bindparam("new_guide"),
+                   handled_at=bindparam("now", type_=UTCDateTime())))
 
 
 async def ensure_cursor(session: AsyncSession, *, tenant: str, open_kfid: str,
@@ -46,11 +89,9 @@ async def insert_messages(session: AsyncSession, *, rows: Sequence[dict[str, Any
     """Insert the items whose msgid is new; their msgids."""
     if not rows:
         return []
-    table = KfMessage.__table__
-    stmt = (insert_for(session, table).values(list(rows))
-            .on_conflict_do_nothing(index_elements=["tenant", "msgid"])
-            .returning(table.c.msgid))  # type: ignore[attr-defined]
-    return list((await session.execute(stmt)).scalars())
+    connection = await session.connection()
+    stmt = _INSERT_MESSAGES.variants[connection.dialect.name]
+    return list((await connection.execute(stmt, list(rows))).scalars())
 
 
 async def pending_messages(session: AsyncSession, *, tenant: str, open_kfid: str,
@@ -69,6 +110,30 @@ def _open(stale_before: datetime) -> Any:
                     KfMessage.handled_at < stale_before))  # type: ignore[operator]
 
 
+async def open_message_ids(session: AsyncSession, *, tenant: str, open_kfid: str,
+                           stale_before: datetime) -> list[int]:
+    """The ids `pending_messages` would return, in the same order (a cheap first look)."""
+    result = await session.execute(_OPEN_IDS, {"t": tenant, "k": open_kfid,
+                                               "stale_before": stale_before})
+    return [int(i) for i in result.scalars()]
+
+
+async def claim_messages(session: AsyncSession, *, message_ids: Sequence[int], now: datetime,
+                         stale_before: datetime) -> list[KfMessage]:
+    """`claim_message` for several at once: the messages claimed now (another worker has the
+    rest), in (send_time, id) order."""
+    if not message_ids:
+        return []
+    result = await session.execute(_CLAIM, {"ids": list(message_ids), "now": now,
+                                            "stale_before": stale_before})
+    claimed = [int(i) for i in result.scalars()]
+    if not claimed:
+        return []
+    stmt = (select(KfMessage).where(KfMessage.id.in_(claimed))
+            .order_by(KfMessage.send_time, KfMessage.id))  # type: ignore[arg-type]
+    return list((await session.execute(stmt)).scalars())
+
+
 async def claim_message(session: AsyncSession, *, message_id: int, now: datetime,
                         stale_before: datetime) -> bool:
     """pending (or stale working) → working, stamped; False when another worker has it."""
@@ -84,6 +149,14 @@ async def finish_message(session: AsyncSession, *, message_id: int, status: str,
         status=status, route=route[:16], reason=reason[:128], guide=guide, handled_at=now))
 
 
+def finished(*, message_id: int, status: str, route: str, reason: str, guide: str | None,
+             now: datetime) -> Write:
+    """finish_message as a deferred write (a batch's outcomes go in one transaction)."""
+    return Write(_FINISH, {"message_id": message_id, "new_status": status,
+                           "new_route": route[:16], "new_reason": reason[:128],
+                           "new_guide": guide, "now": now})
+
+
 async def messages_of(session: AsyncSession, *, tenant: str,
                       external_userid: str | None = None) -> Sequence[KfMessage]:
     stmt = select(KfMessage).where(KfMessage.tenant == tenant)
@@ -93,42 +166,48 @@ async def messages_of(session: AsyncSession, *, tenant: str,
                                                      KfMessage.id))).scalars())
 
 
-async def customer_wrote(session: AsyncSession, *, tenant: str, open_kfid: str,
-                         external_userid: str, at: datetime, now: datetime) -> None:
-    """A new customer message restarts the 48 h window and the 5-message count (call it once
-    per new message: send_time has whole seconds, so one in the same second counts too)."""
-    table = KfSession.__table__
-    stmt = insert_for(session, table).values(
-        tenant=tenant, open_kfid=open_kfid, external_userid=external_userid,
-        last_customer_at=at, sent=0, updated_at=now)
-    await session.execute(stmt.on_conflict_do_nothing(
-        index_elements=["tenant", "open_kfid", "external_userid"]))
-    await session.execute(update(KfSession).where(
-        KfSession.tenant == tenant, KfSession.open_kfid == open_kfid,
-        KfSession.external_userid == external_userid,
-        KfSession.last_customer_at <= at).values(  # type: ignore[arg-type]
-        last_customer_at=at, sent=0, updated_at=now))
+def customer_wrote(*, tenant: str, open_kfid: str, external_userid: str, at: datetime,
+                   now: datetime) -> list[Write]:
+    """A new customer message restarts the 48 h window and the 5-message count (one call per
+    new message: send_time has whole seconds, so one in the same second counts too); as
+    deferred writes, so a page's messages are recorded in one go, in order."""
+    params = {"t": tenant, "k": open_kfid, "u": external_userid, "at": at, "now": now}
+    return [Write(_SESSION_ROW, params), Write(_CUSTOMER_WROTE, params)]
 
 
 async def reserve_send(session: AsyncSession, *, tenant: str, open_kfid: str,
                        external_userid: str, since: datetime, now: datetime) -> bool:
     """Count one more message if fewer than 5 went out since a customer message at or after
     `since` (48 h ago); False: sending would break WeCom's rule."""
-    result = await session.execute(update(KfSession).where(
-        KfSession.tenant == tenant, KfSession.open_kfid == open_kfid,
-        KfSession.external_userid == external_userid, KfSession.sent < SEND_LIMIT,
-        KfSession.last_customer_at >= since).values(  # type: ignore[arg-type]
-        sent=KfSession.sent + 1, updated_at=now))
+    result = await session.execute(_RESERVE, {"t": tenant, "k": open_kfid,
+                                              "u": external_userid, "since": since, "now": now})
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
-async def release_send(session: AsyncSession, *, tenant: str, open_kfid: str,
-                       external_userid: str) -> None:
-    """A reserved message WeCom did not take back into the count."""
-    await session.execute(update(KfSession).where(
-        KfSession.tenant == tenant, KfSession.open_kfid == open_kfid,
-        KfSession.external_userid == external_userid,
-        KfSession.sent > 0).values(sent=KfSession.sent - 1))  # type: ignore[arg-type]
+def release_send(*, tenant: str, open_kfid: str, external_userid: str) -> Write:
+    """A reserved message WeCom did not take back into the count (a deferred write)."""
+    return Write(_RELEASE, {"t": tenant, "k": open_kfid, "u": external_userid})
+
+
+async def customers(session: AsyncSession, *, tenant: str,
+                    external_userids: Sequence[str]) -> dict[str, Customer]:
+    """The 客户联系 customers among these ids."""
+    if not external_userids:
+        return {}
+    stmt = select(Customer).where(Customer.tenant == tenant,
+                                  Customer.external_userid.in_(list(external_userids)))
+    return {c.external_userid: c for c in (await session.execute(stmt)).scalars()}
+
+
+async def customers_by_unionid(session: AsyncSession, *, tenant: str,
+                               unionids: Sequence[str]) -> dict[str, str]:
+    """`customer_by_unionid` for several: unionid → the earliest contact's external_userid."""
+    if not unionids:
+        return {}
+    stmt = (select(Customer.unionid, Customer.external_userid)
+            .where(Customer.tenant == tenant, Customer.unionid.in_(list(unionids)))
+            .order_by(Customer.created_at.desc()))  # type: ignore[arg-type]
+    return {str(u): str(e) for u, e in (await session.execute(stmt)).all()}
 
 
 async def customer_by_unionid(session: AsyncSession, *, tenant: str,

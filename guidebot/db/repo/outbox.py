@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -47,6 +47,14 @@ async def insert_new(session: AsyncSession, *,
                **row} for row in rows]
     result = await execute(session, _INSERT_NEW, params[0] if len(params) == 1 else params)
     return {(t, k): int(i) for t, k, i in result}
+
+
+async def withdraw(session: AsyncSession, *, item_ids: Sequence[int]) -> None:
+    """Forget registered rows never attempted (their call is not to be made)."""
+    if item_ids:
+        await session.execute(delete(OutboxItem).where(
+            OutboxItem.id.in_(list(item_ids)), OutboxItem.attempts == 0,
+            OutboxItem.status == "sending"))
 
 
 async def renew_lease(session: AsyncSession, *, item_id: int, owner: str,
