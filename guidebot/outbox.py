@@ -56,7 +56,7 @@ class Prepared:
 
 
 Executor = Callable[[str, dict[str, Any]], Awaitable["dict[str, Any] | Done"]]
-# Runs a transaction body (e.g. guidebot/chat/group.py's GroupWriter.run).
+# Runs a transaction body (e.g. guidebot/db/group_commit.py's SharedTransactions.run).
 Recorder = Callable[[Callable[[AsyncSession], Awaitable[None]]], Awaitable[None]]
 
 

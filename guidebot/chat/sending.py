@@ -16,8 +16,8 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from guidebot.chat.group import GroupWriter
 from guidebot.db.engine import Database
+from guidebot.db.group_commit import SharedTransactions
 from guidebot.db.repo import kf as repo
 from guidebot.db.types import utcnow
 from guidebot.db.writes import apply
@@ -51,7 +51,7 @@ class KfSender:
                  clock: Callable[[], datetime] = utcnow) -> None:
         self._db = db
         self._outbox = outbox
-        self._group = GroupWriter(db)  # concurrent customers' replies share transactions
+        self._group = SharedTransactions(db)  # concurrent customers' replies share transactions
         self._api_for = api_for
         self._clock = clock
 

@@ -14,9 +14,12 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from guidebot import lanes
+from guidebot.db.engine import Database
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -103,3 +106,25 @@ def _settle(waiting: _Waiting[T, R], *, result: R | None = None,
         waiting.future.set_exception(exc)
     else:
         waiting.future.set_result(result)  # type: ignore[arg-type]
+
+
+Body = Callable[[AsyncSession], Awaitable[Any]]
+
+
+class SharedTransactions:
+    """Runs callers' transaction bodies together: `run(body)` calls `body(session)` inside a
+    write transaction shared with the bodies submitted meanwhile (a GroupCommit of bodies), and
+    returns its result once that transaction committed. A body that raises takes its batch's
+    transaction down; the batch is then run one body per transaction."""
+
+    def __init__(self, db: Database, *, max_batch: int = 200) -> None:
+        self._db = db
+        self._bodies: GroupCommit[Body, Any] = GroupCommit(self._run_batch, max_batch=max_batch)
+
+    async def run(self, body: Callable[[AsyncSession], Awaitable[R]]) -> R:
+        result: R = await self._bodies.submit(body)
+        return result
+
+    async def _run_batch(self, bodies: list[Body]) -> list[Any]:
+        async with self._db.write() as session:
+            return [await body(session) for body in bodies]

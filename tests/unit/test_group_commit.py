@@ -98,3 +98,34 @@ async def test_a_batch_is_written_in_the_most_urgent_lane_of_its_callers() -> No
     assert await asyncio.gather(follow_up(1), urgent(2)) == [1, 2]
     assert await follow_up(3) == 3
     assert seen == [lanes.Lane.NOW, lanes.Lane.LATER]
+
+
+async def test_shared_transactions_commit_bodies_together_and_isolate_a_failing_one(
+        tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from sqlalchemy import text
+
+    from guidebot.db.engine import Database
+    from guidebot.db.group_commit import SharedTransactions
+
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'shared.db'}")
+    try:
+        async with db.write() as s:
+            await s.execute(text("CREATE TABLE t (v INTEGER PRIMARY KEY)"))
+        shared = SharedTransactions(db)
+
+        def insert(v: int):  # type: ignore[no-untyped-def]
+            async def body(s):  # type: ignore[no-untyped-def]
+                await s.execute(text("INSERT INTO t (v) VALUES (:v)"), {"v": v})
+                return v
+            return body
+
+        results = await asyncio.gather(shared.run(insert(1)), shared.run(insert(2)),
+                                       shared.run(insert(1)),  # duplicate: fails alone
+                                       shared.run(insert(3)), return_exceptions=True)
+        assert results[:2] == [1, 2] and results[3] == 3
+        assert isinstance(results[2], Exception)
+        async with db.read() as s:
+            rows = (await s.execute(text("SELECT v FROM t ORDER BY v"))).scalars().all()
+        assert list(rows) == [1, 2, 3]
+    finally:
+        await db.dispose()
