@@ -19,6 +19,7 @@ from guidebot.db.engine import Database
 from guidebot.db.repo import contacts as contacts_repo
 from guidebot.db.repo import kf as repo
 from guidebot.db.repo import tags as tags_repo
+from guidebot.db.types import utcnow
 from guidebot.errors import WeComError
 from guidebot.wecom.kf import KfApi
 
@@ -69,9 +70,16 @@ class Customers:
         ids = list(dict.fromkeys(kf_userids))
         async with self._db.read() as s:
             known = await repo.customers(s, tenant=tenant, external_userids=ids)
+            stored = await repo.kf_unionids(s, tenant=tenant,
+                                            kf_userids=[u for u in ids if u not in known])
         unionids = {u: c.unionid for u, c in known.items()}
         contact_of = {u: u for u in known}
-        asked = await self.unionids(tenant, [u for u in ids if u not in known])
+        fetched = await self.unionids(
+            tenant, [u for u in ids if u not in known and u not in stored])
+        if fetched:  # kept, for the console's conversation view and the next message
+            async with self._db.write() as s:
+                await repo.remember_unionids(s, tenant=tenant, unionids=fetched, at=utcnow())
+        asked = {**stored, **fetched}
         if asked:
             async with self._db.read() as s:
                 by_unionid = await repo.customers_by_unionid(s, tenant=tenant,

@@ -76,3 +76,15 @@ class OptOut(SQLModel, table=True):
     external_userid: str = Field(primary_key=True, max_length=128)
     msgid: str = Field(max_length=128)  # the kf message that opted out
     opted_out_at: datetime = Field(default_factory=utcnow, sa_column=_utc())
+
+
+class KfCustomer(SQLModel, table=True):
+    """A 微信客服 customer's unionid as kf/customer/batchget gave it (only those with one):
+    asked once, and how a conversation is found for a contact matched only by unionid."""
+
+    __tablename__ = "kf_customers"
+    __table_args__ = (Index("ix_kf_customers_unionid", "tenant", "unionid"),)
+    tenant: str = Field(primary_key=True, max_length=32)
+    external_userid: str = Field(primary_key=True, max_length=128)
+    unionid: str = Field(max_length=128)
+    seen_at: datetime = Field(default_factory=utcnow, sa_column=_utc())

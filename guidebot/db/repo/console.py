@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from guidebot.db.models import CorpTag, Customer, CustomerTag, Follow, Guide, OutboxItem, Store
 from guidebot.db.models_commerce import Order
-from guidebot.db.models_kf import KfMessage
+from guidebot.db.models_kf import KfCustomer, KfMessage
 from guidebot.db.models_sop import SopTask
 
 
@@ -127,9 +127,16 @@ async def task_rows(session: AsyncSession, *, tenant: str, limit: int) -> Sequen
 async def conversation(session: AsyncSession, *, tenant: str, external_userid: str,
                        limit: int) -> list[KfMessage]:
     """The customer's latest 微信客服 messages (each with the route guidebot took), oldest
-    first."""
+    first: under their own id, and under a kf id matched to them only by unionid."""
+    by_unionid = (select(KfCustomer.external_userid)
+                  .join(Customer, (Customer.tenant == KfCustomer.tenant)  # type: ignore[arg-type]
+                        & (Customer.unionid == KfCustomer.unionid))
+                  .where(Customer.tenant == tenant,
+                         Customer.external_userid == external_userid))
     stmt = (select(KfMessage)
-            .where(KfMessage.tenant == tenant, KfMessage.external_userid == external_userid)
+            .where(KfMessage.tenant == tenant,
+                   (KfMessage.external_userid == external_userid)
+                   | KfMessage.external_userid.in_(by_unionid))  # type: ignore[attr-defined]
             .order_by(KfMessage.send_time.desc(),  # type: ignore[attr-defined]
                       KfMessage.id.desc())  # type: ignore[union-attr]
             .limit(limit))

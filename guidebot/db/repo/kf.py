@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from guidebot.db.models import Binding, Customer, Guide
 from guidebot.db.models_commerce import Order
-from guidebot.db.models_kf import KfCursor, KfMessage, KfSession
+from guidebot.db.models_kf import KfCursor, KfCustomer, KfMessage, KfSession
 from guidebot.db.repo._dialect import insert_for, is_postgres
 from guidebot.db.types import UTCDateTime
 from guidebot.db.writes import ByDialect, Write
@@ -197,6 +197,27 @@ async def customers(session: AsyncSession, *, tenant: str,
     stmt = select(Customer).where(Customer.tenant == tenant,
                                   Customer.external_userid.in_(list(external_userids)))
     return {c.external_userid: c for c in (await session.execute(stmt)).scalars()}
+
+
+async def kf_unionids(session: AsyncSession, *, tenant: str,
+                      kf_userids: Sequence[str]) -> dict[str, str]:
+    """The unionids stored for kf customers (kf/customer/batchget's, from earlier messages)."""
+    if not kf_userids:
+        return {}
+    stmt = select(KfCustomer.external_userid, KfCustomer.unionid).where(
+        KfCustomer.tenant == tenant,
+        KfCustomer.external_userid.in_(list(kf_userids)))  # type: ignore[attr-defined]
+    return {str(u): str(n) for u, n in (await session.execute(stmt)).all()}
+
+
+async def remember_unionids(session: AsyncSession, *, tenant: str, unionids: dict[str, str],
+                            at: datetime) -> None:
+    """Store kf customers' unionids (kf customer → unionid); one stored before stays."""
+    if unionids:
+        stmt = insert_for(session, KfCustomer).on_conflict_do_nothing(
+            index_elements=["tenant", "external_userid"])
+        await session.execute(stmt, [{"tenant": tenant, "external_userid": u, "unionid": n,
+                                      "seen_at": at} for u, n in unionids.items()])
 
 
 async def customers_by_unionid(session: AsyncSession, *, tenant: str,
