@@ -56,6 +56,16 @@ def background() -> Iterator[None]:
         _LANE.reset(token)
 
 
+@contextlib.contextmanager
+def urgent() -> Iterator[None]:
+    """Run a block as the urgent part of work (Lane.NOW), whatever lane the caller is in."""
+    token = _LANE.set(Lane.NOW)
+    try:
+        yield
+    finally:
+        _LANE.reset(token)
+
+
 def on_later(callback: Callable[[], Awaitable[None]]) -> None:
     """Set by the inbox processor in an item's task: what `later()` does besides the lane."""
     _ON_LATER.set(callback)

@@ -5,8 +5,10 @@ links, then for each rate posts distinct HMAC-signed `order.paid` events on a fi
 for `--seconds` and prints, per rate: orders acknowledged per second (sustained over the
 step), ack latency p50/p99 (from each order's scheduled send time, so a stalled server
 cannot hide its queue), and post → evidence-visible latency p50/p99 (a sample of the orders'
-`GET /api/v1/{t}/orders/{no}` polled every 20 ms until it answers 200), and how long after
-the step's last post every order of the step was attributed.
+`GET /api/v1/{t}/orders/{no}` polled every 20 ms until it answers 200), how long after
+the step's last post every order of the step was attributed, and the serve process's CPU
+time per acknowledged order over the step (user + system, from the step's start until all
+its orders were attributed: robust when other work shares the machine).
 
 `--baseline-rev REV` also measures the code of that git revision the same way (a temporary
 worktree, its own database), at `--baseline-rates` (the per-order path managed about 74/s).
@@ -55,6 +57,16 @@ class Step:
     first: float = 0.0
     last_ack: float = 0.0
     settled_after: float = 0.0  # from the step's last scheduled post to all attributed
+    cpu_s: float = 0.0  # the serve process's CPU seconds over the step, to all attributed
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process so far (Linux /proc; 0 elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -178,7 +190,9 @@ async def measure(code: Path, folder: Path, rates: list[int], seconds: float,
         async with aiohttp.ClientSession(connector=connector) as http:
             links = await _links(http, base)
             for rate in rates:
+                cpu = _cpu_seconds(process.pid)
                 steps.append(await run_step(http, base, rate, seconds, links, label))
+                steps[-1].cpu_s = _cpu_seconds(process.pid) - cpu
                 report(label, steps[-1])
                 await asyncio.sleep(2)
     finally:
@@ -194,7 +208,8 @@ def report(label: str, s: Step) -> None:
           f"{acked / span:>7.0f} orders/s | ack p50 {_pct(s.acks, .5) * 1000:7.1f} ms "
           f"p99 {_pct(s.acks, .99) * 1000:7.1f} ms | evidence p50 "
           f"{_pct(s.visible, .5) * 1000:7.1f} ms p99 {_pct(s.visible, .99) * 1000:7.1f} ms | "
-          f"all attributed {s.settled_after:5.2f} s after the last post", flush=True)
+          f"all attributed {s.settled_after:5.2f} s after the last post | serve CPU "
+          f"{s.cpu_s * 1000 / max(acked, 1):.2f} ms per order", flush=True)
 
 
 async def main() -> None:

@@ -186,9 +186,12 @@ class OrderIntake:
                 self._wake.set()
 
     async def _batch(self) -> int:
-        """Attribute one batch of pending events; how many there were."""
+        """Attribute one batch of pending events; how many there were. The batch is urgent
+        work (the evidence is due within a second of the post), so its transaction waits for
+        the write lock ahead of follow-ups; it runs on aiosqlite's connection (the bulk
+        path's raw driver statements need it)."""
         assert self._turn is not None
-        with lanes.background():  # the bulk path needs aiosqlite's raw connection
+        with lanes.urgent():
             return await self._batch_now()
 
     async def _batch_now(self) -> int:
@@ -248,7 +251,7 @@ class _Batch:
         intake, tenant = self.intake, self.tenant
         await self._resolve_remote()
         now = intake._clock()
-        async with intake._db.write() as s:
+        async with intake._db.write(threaded=True) as s:
             await ledger_repo.lock_tenant(s, tenant=tenant.id)
             live = {int(r.id or 0) for r in await repo.pending(s, limit=len(self.ids),
                                                                ids=self.ids)}

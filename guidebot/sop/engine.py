@@ -6,13 +6,13 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from guidebot.contacts.relations import Relation
 from guidebot.content.sop_spec import Audience, SopSpec
 from guidebot.db.engine import Database
-from guidebot.db.models_sop import SopEnrollment
 from guidebot.db.repo import contacts as contacts_repo
 from guidebot.db.repo import opt_outs
 from guidebot.db.repo import sop_bulk as bulk
@@ -107,9 +107,11 @@ class SopEngine:
                 "reason": reason, "created_at": utcnow()}])
         if timing.step_time(spec, first, at, None, tenant) is None:
             await repo.end_enrollments(s, ids=[enrollment_id], status="completed", reason="")
-        steps = await repo.enrollment_steps(s, enrollment_id=enrollment_id)
-        welcome_ids = [st.id for st in steps
-                       if st.channel == "welcome" and st.status == "queued" and st.id]
+        welcome_ids: list[int] = []
+        if first:  # a new enrollment's only step row so far is its welcome
+            steps = await repo.enrollment_steps(s, enrollment_id=enrollment_id)
+            welcome_ids = [st.id for st in steps
+                           if st.channel == "welcome" and st.status == "queued" and st.id]
         log.info("enrolled tenant=%s sop=%s v%s enrollment=%s", tenant_id, spec.id,
                  current.version, enrollment_id)
         return enrollment_id, welcome_ids
@@ -157,9 +159,11 @@ class SopEngine:
                    guide: str | None = None) -> int:
         """End the customer's enrollments whose SOP exits on `rule`; cancel pending steps."""
         currents = await self.specs(tenant)
+        exiting = {sop_id for sop_id, c in currents.items() if rule in c.spec.exits}
+        if not exiting:  # no SOP ends on this rule: nothing to read or write
+            return 0
         return await self._end(tenant, external_userid, rule, lambda e: (
-            (guide is None or e.guide == guide) and e.sop_id in currents
-            and rule in currents[e.sop_id].spec.exits))
+            (guide is None or e.guide == guide) and e.sop_id in exiting))
 
     async def stop(self, tenant: str, external_userid: str, reason: str) -> int:
         """End every enrollment of the customer whatever their SOP's exits (an opt-out);
@@ -167,11 +171,17 @@ class SopEngine:
         return await self._end(tenant, external_userid, reason, lambda e: True)
 
     async def _end(self, tenant: str, external_userid: str, reason: str,
-                   which: Callable[[SopEnrollment], bool]) -> int:
-        async with self._db.write() as s:
-            found = await repo.customer_enrollments(s, tenant=tenant,
-                                                    external_userid=external_userid)
-            ids = [e.id for e in found if e.id is not None and which(e)]
+                   which: Callable[[Any], bool]) -> int:
+        """`which` is asked about (id, sop_id, guide) rows."""
+        async with self._db.read() as s:  # most customers have nothing to end: no write
+            found = await repo.customer_enrollment_refs(s, tenant=tenant,
+                                                        external_userid=external_userid)
+        if not any(which(e) for e in found):
+            return 0
+        async with self._db.write() as s:  # read again under the write lock
+            found = await repo.customer_enrollment_refs(s, tenant=tenant,
+                                                        external_userid=external_userid)
+            ids = [int(e.id) for e in found if which(e)]
             await repo.end_enrollments(s, ids=ids, status="exited", reason=reason)
             cancelled = await repo.cancel_pending_steps(s, enrollment_ids=ids,
                                                         reason=f"exit: {reason}")
@@ -198,13 +208,17 @@ class SopEngine:
         matching = [c for c in currents.values() if c.enabled and c.spec.trigger.on == on]
         if not matching:
             return
-        async with self._db.read() as s:
-            tags = set(await tags_repo.customer_tag_names(s, tenant=tenant,
-                                                          external_userid=external_userid))
-            follows = await contacts_repo.list_follows(s, tenant=tenant,
-                                                       external_userid=external_userid)
-        active = [f.guide for f in follows if f.status == "active"]
-        guide = guide or (active[-1] if active else None)
+        tags: set[str] = set()
+        reads_tags = any(_names_tags(c.spec.trigger.audience) for c in matching)
+        if reads_tags or guide is None:  # an order's attributed guide needs no follows read
+            async with self._db.read() as s:
+                if reads_tags:
+                    tags = set(await tags_repo.customer_tag_names(
+                        s, tenant=tenant, external_userid=external_userid))
+                if guide is None:
+                    active = await repo.active_guides(s, tenant=tenant,
+                                                      external_userid=external_userid)
+                    guide = active[-1] if active else None
         if guide is None:
             log.info("%s trigger tenant=%s: customer has no active guide", on, tenant)
             return

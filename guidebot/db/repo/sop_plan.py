@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import and_, bindparam, case, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from guidebot.db.models import Follow
 from guidebot.db.models_sop import SopDropSend, SopEnrollment, SopStep, SopTask, SopVersion
 from guidebot.db.repo._dialect import insert_for, is_postgres
 from guidebot.db.types import utcnow
@@ -123,6 +124,37 @@ async def customer_enrollments(session: AsyncSession, *, tenant: str, external_u
         SopEnrollment.tenant == tenant, SopEnrollment.external_userid == external_userid,
         SopEnrollment.status.in_(list(statuses)))  # type: ignore[attr-defined]
     return list((await session.execute(stmt)).scalars())
+
+
+_ENROLLMENTS = SopEnrollment.__table__  # type: ignore[attr-defined]
+_FOLLOWS = Follow.__table__  # type: ignore[attr-defined]
+# Built once: the order events' exits and triggers run these for every order (building the
+# statement cost as much as running it).
+_CUSTOMER_REFS = (select(_ENROLLMENTS.c.id, _ENROLLMENTS.c.sop_id, _ENROLLMENTS.c.guide)
+                  .where(_ENROLLMENTS.c.tenant == bindparam("tenant"),
+                         _ENROLLMENTS.c.external_userid == bindparam("customer"),
+                         _ENROLLMENTS.c.status.in_(("active", "completed"))))
+_ACTIVE_GUIDES = (select(_FOLLOWS.c.guide)
+                  .where(_FOLLOWS.c.tenant == bindparam("tenant"),
+                         _FOLLOWS.c.external_userid == bindparam("customer"),
+                         _FOLLOWS.c.status == "active")
+                  .order_by(_FOLLOWS.c.added_at))
+
+
+async def customer_enrollment_refs(session: AsyncSession, *, tenant: str,
+                                   external_userid: str) -> list[Any]:
+    """(id, sop_id, guide) of the customer's active and completed enrollments."""
+    result = await session.execute(_CUSTOMER_REFS,
+                                   {"tenant": tenant, "customer": external_userid})
+    return list(result.all())
+
+
+async def active_guides(session: AsyncSession, *, tenant: str,
+                        external_userid: str) -> list[str]:
+    """The guides the customer actively follows, earliest added first."""
+    result = await session.execute(_ACTIVE_GUIDES,
+                                   {"tenant": tenant, "customer": external_userid})
+    return [str(guide) for guide in result.scalars()]
 
 
 async def end_enrollments(session: AsyncSession, *, ids: Sequence[int], status: str,
