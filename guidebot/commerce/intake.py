@@ -187,9 +187,10 @@ class OrderIntake:
 
     async def _batch(self) -> int:
         """Attribute one batch of pending events; how many there were. The batch is urgent
-        work (the evidence is due within a second of the post), so its transaction waits for
-        the write lock ahead of follow-ups; it runs on aiosqlite's connection (the bulk
-        path's raw driver statements need it)."""
+        work (the evidence is due within a second of the post): on SQLite its transaction
+        waits for the write lock ahead of follow-ups and runs inline on the loop thread
+        (guidebot/db/inline.py; the bulk path's driver statements through
+        commerce_driver.InlineSqlite), without a thread hop per statement."""
         assert self._turn is not None
         with lanes.urgent():
             return await self._batch_now()
@@ -251,7 +252,7 @@ class _Batch:
         intake, tenant = self.intake, self.tenant
         await self._resolve_remote()
         now = intake._clock()
-        async with intake._db.write(threaded=True) as s:
+        async with intake._db.write() as s:
             await ledger_repo.lock_tenant(s, tenant=tenant.id)
             live = {int(r.id or 0) for r in await repo.pending(s, limit=len(self.ids),
                                                                ids=self.ids)}

@@ -54,15 +54,12 @@ class Database:
             yield session
 
     @contextlib.asynccontextmanager
-    async def write(self, *, urgent: bool = False, threaded: bool = False
-                    ) -> AsyncIterator[AsyncSession]:
+    async def write(self, *, urgent: bool = False) -> AsyncIterator[AsyncSession]:
         """A session whose transaction commits on success and rolls back on error.
 
         On SQLite (one writer) waiting writers go in by lane (guidebot/lanes.py): `urgent`
         ones (the inbox, which acks and claims depend on) first, then the urgent part of
-        events, then follow-ups and jobs. `threaded`: the transaction runs on aiosqlite's
-        connection (as follow-ups do: the bulk path's raw driver statements need it) but
-        waits for the lock in the caller's lane.
+        events, then follow-ups and jobs.
         """
         if not self.is_sqlite:
             async with self._sessions() as session, session.begin():
@@ -70,7 +67,7 @@ class Database:
             return
         lane = lanes.Lane.ACK if urgent else lanes.current()
         async with self._write_lock.hold(lane):
-            if lane is lanes.Lane.LATER or threaded:
+            if lane is lanes.Lane.LATER:
                 async with self._sessions() as session, session.begin():
                     yield session
                 return
