@@ -29,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -54,6 +55,7 @@ class Step:
     acks: list[float] = field(default_factory=list)  # seconds from the scheduled send
     visible: list[float] = field(default_factory=list)  # seconds from the scheduled send
     errors: int = 0
+    error_kinds: Counter[str] = field(default_factory=Counter)  # status or exception name
     first: float = 0.0
     last_ack: float = 0.0
     settled_after: float = 0.0  # from the step's last scheduled post to all attributed
@@ -116,12 +118,13 @@ async def run_step(http: aiohttp.ClientSession, base: str, rate: int, seconds: f
                 async with http.post(f"{base}/orders/bench", data=bodies[n],
                                      headers=headers[n]) as resp:
                     await resp.read()
-                    ok = resp.status in (200, 202)
-            except aiohttp.ClientError:
-                ok = False
+                    kind = "" if resp.status in (200, 202) else f"HTTP {resp.status}"
+            except aiohttp.ClientError as exc:
+                kind = type(exc).__name__
             now = time.monotonic()
-            if not ok:
+            if kind:
                 step.errors += 1
+                step.error_kinds[kind] += 1
                 return
             step.acks.append(now - due)
             step.last_ack = max(step.last_ack, now)
@@ -210,6 +213,8 @@ def report(label: str, s: Step) -> None:
           f"{_pct(s.visible, .5) * 1000:7.1f} ms p99 {_pct(s.visible, .99) * 1000:7.1f} ms | "
           f"all attributed {s.settled_after:5.2f} s after the last post | serve CPU "
           f"{s.cpu_s * 1000 / max(acked, 1):.2f} ms per order", flush=True)
+    if s.errors:
+        print(f"{'':>9} | errors: {dict(s.error_kinds)}", flush=True)
 
 
 async def main() -> None:

@@ -130,10 +130,10 @@ _ENROLLMENTS = SopEnrollment.__table__  # type: ignore[attr-defined]
 _FOLLOWS = Follow.__table__  # type: ignore[attr-defined]
 # Built once: the order events' exits and triggers run these for every order (building the
 # statement cost as much as running it).
-_CUSTOMER_REFS = (select(_ENROLLMENTS.c.id, _ENROLLMENTS.c.sop_id, _ENROLLMENTS.c.guide)
+_CUSTOMER_REFS = (select(_ENROLLMENTS.c.id, _ENROLLMENTS.c.sop_id, _ENROLLMENTS.c.guide,
+                         _ENROLLMENTS.c.status)
                   .where(_ENROLLMENTS.c.tenant == bindparam("tenant"),
-                         _ENROLLMENTS.c.external_userid == bindparam("customer"),
-                         _ENROLLMENTS.c.status.in_(("active", "completed"))))
+                         _ENROLLMENTS.c.external_userid == bindparam("customer")))
 _ACTIVE_GUIDES = (select(_FOLLOWS.c.guide)
                   .where(_FOLLOWS.c.tenant == bindparam("tenant"),
                          _FOLLOWS.c.external_userid == bindparam("customer"),
@@ -143,7 +143,7 @@ _ACTIVE_GUIDES = (select(_FOLLOWS.c.guide)
 
 async def customer_enrollment_refs(session: AsyncSession, *, tenant: str,
                                    external_userid: str) -> list[Any]:
-    """(id, sop_id, guide) of the customer's active and completed enrollments."""
+    """(id, sop_id, guide, status) of every enrollment of the customer."""
     result = await session.execute(_CUSTOMER_REFS,
                                    {"tenant": tenant, "customer": external_userid})
     return list(result.all())
