@@ -86,7 +86,9 @@ _PENDING = (select(_TABLE.c.id, _TABLE.c.tenant, _TABLE.c.kind, _TABLE.c.key, _T
 async def pending(session: AsyncSession, *, limit: int) -> list[Pending]:
     """Pending events in acceptance order (plain rows: the intake reads every one of a
     batch, and loading them as ORM objects cost as much as deciding them)."""
-    return [Pending(*row) for row in (await session.execute(_PENDING, {"limit": limit})).all()]
+    connection = await session.connection()
+    return [Pending(*row) for row in
+            (await connection.execute(_PENDING, {"limit": limit})).all()]
 
 
 async def still_pending(session: AsyncSession, *, ids: Sequence[int]) -> set[int]:
