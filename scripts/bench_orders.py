@@ -40,6 +40,7 @@ import aiohttp
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench_burst import cpu_seconds  # noqa: E402
 from benchkit import bench_config, free_port  # noqa: E402
 
 from guidebot.commerce.signature import HEADER, sign  # noqa: E402
@@ -60,15 +61,6 @@ class Step:
     last_ack: float = 0.0
     settled_after: float = 0.0  # from the step's last scheduled post to all attributed
     cpu_s: float = 0.0  # the serve process's CPU seconds over the step, to all attributed
-
-
-def _cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of a process so far (Linux /proc; 0 elsewhere)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -193,9 +185,9 @@ async def measure(code: Path, folder: Path, rates: list[int], seconds: float,
         async with aiohttp.ClientSession(connector=connector) as http:
             links = await _links(http, base)
             for rate in rates:
-                cpu = _cpu_seconds(process.pid)
+                cpu = cpu_seconds(process.pid)
                 steps.append(await run_step(http, base, rate, seconds, links, label))
-                steps[-1].cpu_s = _cpu_seconds(process.pid) - cpu
+                steps[-1].cpu_s = cpu_seconds(process.pid) - cpu
                 report(label, steps[-1])
                 await asyncio.sleep(2)
     finally:
