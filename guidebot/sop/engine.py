@@ -244,7 +244,7 @@ class SopEngine:
         if any(_names_tags(c.spec.trigger.audience) for c in matching):
             tags = set(await tags_repo.customer_tag_names(s, tenant=tenant,
                                                           external_userid=external_userid))
-        if guide is None:  # an order's attributed guide needs no follows read
+        if not guide:  # an order's attributed guide needs no follows read
             active = await repo.active_guides(s, tenant=tenant, external_userid=external_userid)
             guide = active[-1] if active else None
         return tags, guide
@@ -255,7 +255,7 @@ class SopEngine:
         tags, guide = seen
         if not matching:
             return
-        if guide is None:
+        if not guide:
             log.info("%s trigger tenant=%s: customer has no active guide",
                      matching[0].spec.trigger.on, tenant)
             return
