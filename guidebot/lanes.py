@@ -45,15 +45,10 @@ def run_later() -> None:
     _LANE.set(Lane.LATER)
 
 
-@contextlib.contextmanager
-def background() -> Iterator[None]:
+def background() -> contextlib.AbstractContextManager[None]:
     """Run a block as background work (a bulk operation: long statements on aiosqlite's
     thread, never inline on the loop), whatever lane the caller is in."""
-    token = _LANE.set(Lane.LATER)
-    try:
-        yield
-    finally:
-        _LANE.reset(token)
+    return running_as(Lane.LATER)
 
 
 @contextlib.contextmanager
@@ -64,6 +59,11 @@ def running_as(lane: Lane) -> Iterator[None]:
         yield
     finally:
         _LANE.reset(token)
+
+
+def urgent() -> contextlib.AbstractContextManager[None]:
+    """Run a block as the urgent part of work (Lane.NOW), whatever lane the caller is in."""
+    return running_as(Lane.NOW)
 
 
 def on_later(callback: Callable[[], Awaitable[None]]) -> None:

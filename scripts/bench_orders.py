@@ -5,8 +5,10 @@ links, then for each rate posts distinct HMAC-signed `order.paid` events on a fi
 for `--seconds` and prints, per rate: orders acknowledged per second (sustained over the
 step), ack latency p50/p99 (from each order's scheduled send time, so a stalled server
 cannot hide its queue), and post → evidence-visible latency p50/p99 (a sample of the orders'
-`GET /api/v1/{t}/orders/{no}` polled every 20 ms until it answers 200), and how long after
-the step's last post every order of the step was attributed.
+`GET /api/v1/{t}/orders/{no}` polled every 20 ms until it answers 200), how long after
+the step's last post every order of the step was attributed, and the serve process's CPU
+time per acknowledged order over the step (user + system, from the step's start until all
+its orders were attributed: robust when other work shares the machine).
 
 `--baseline-rev REV` also measures the code of that git revision the same way (a temporary
 worktree, its own database), at `--baseline-rates` (the per-order path managed about 74/s).
@@ -27,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -37,6 +40,7 @@ import aiohttp
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench_burst import cpu_seconds  # noqa: E402
 from benchkit import bench_config, free_port  # noqa: E402
 
 from guidebot.commerce.signature import HEADER, sign  # noqa: E402
@@ -52,9 +56,11 @@ class Step:
     acks: list[float] = field(default_factory=list)  # seconds from the scheduled send
     visible: list[float] = field(default_factory=list)  # seconds from the scheduled send
     errors: int = 0
+    error_kinds: Counter[str] = field(default_factory=Counter)  # status or exception name
     first: float = 0.0
     last_ack: float = 0.0
     settled_after: float = 0.0  # from the step's last scheduled post to all attributed
+    cpu_s: float = 0.0  # the serve process's CPU seconds over the step, to all attributed
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -104,12 +110,13 @@ async def run_step(http: aiohttp.ClientSession, base: str, rate: int, seconds: f
                 async with http.post(f"{base}/orders/bench", data=bodies[n],
                                      headers=headers[n]) as resp:
                     await resp.read()
-                    ok = resp.status in (200, 202)
-            except aiohttp.ClientError:
-                ok = False
+                    kind = "" if resp.status in (200, 202) else f"HTTP {resp.status}"
+            except aiohttp.ClientError as exc:
+                kind = type(exc).__name__
             now = time.monotonic()
-            if not ok:
+            if kind:
                 step.errors += 1
+                step.error_kinds[kind] += 1
                 return
             step.acks.append(now - due)
             step.last_ack = max(step.last_ack, now)
@@ -178,7 +185,9 @@ async def measure(code: Path, folder: Path, rates: list[int], seconds: float,
         async with aiohttp.ClientSession(connector=connector) as http:
             links = await _links(http, base)
             for rate in rates:
+                cpu = cpu_seconds(process.pid)
                 steps.append(await run_step(http, base, rate, seconds, links, label))
+                steps[-1].cpu_s = cpu_seconds(process.pid) - cpu
                 report(label, steps[-1])
                 await asyncio.sleep(2)
     finally:
@@ -194,7 +203,10 @@ def report(label: str, s: Step) -> None:
           f"{acked / span:>7.0f} orders/s | ack p50 {_pct(s.acks, .5) * 1000:7.1f} ms "
           f"p99 {_pct(s.acks, .99) * 1000:7.1f} ms | evidence p50 "
           f"{_pct(s.visible, .5) * 1000:7.1f} ms p99 {_pct(s.visible, .99) * 1000:7.1f} ms | "
-          f"all attributed {s.settled_after:5.2f} s after the last post", flush=True)
+          f"all attributed {s.settled_after:5.2f} s after the last post | serve CPU "
+          f"{s.cpu_s * 1000 / max(acked, 1):.2f} ms per order", flush=True)
+    if s.errors:
+        print(f"{'':>9} | errors: {dict(s.error_kinds)}", flush=True)
 
 
 async def main() -> None:

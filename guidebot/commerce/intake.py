@@ -30,7 +30,6 @@ from guidebot.commerce.identity import IdentityService
 from guidebot.commerce.orders import Outcome, apply_refund
 from guidebot.commerce.schema import PaidOrder, RefundEvent, canonical, digest, parse
 from guidebot.db.engine import Database
-from guidebot.db.models_commerce import OrderEvent
 from guidebot.db.repo import commerce_intake as repo
 from guidebot.db.repo import commerce_ledger as ledger_repo
 from guidebot.db.repo import commerce_orders as orders_repo
@@ -177,18 +176,22 @@ class OrderIntake:
             await self._wake.wait()
             await asyncio.sleep(LINGER_S)
             self._wake.clear()
-            try:
-                while await self._batch():
-                    pass
+            try:  # a full batch is followed at once; after a short one, the next lingers
+                while await self._batch() >= self._max_batch:  # too (the fixed cost of a
+                    pass  # batch was most of it when batches of a few orders ran back to back)
             except Exception:  # noqa: BLE001 - retried: the events stay pending
                 log.exception("order attribution batch failed; retried in 1 s")
                 await asyncio.sleep(1.0)
                 self._wake.set()
 
     async def _batch(self) -> int:
-        """Attribute one batch of pending events; how many there were."""
+        """Attribute one batch of pending events; how many there were. The batch is urgent
+        work (the evidence is due within a second of the post): on SQLite its transaction
+        waits for the write lock ahead of follow-ups and runs inline on the loop thread
+        (guidebot/db/inline.py; the bulk path's driver statements through
+        commerce_driver.InlineSqlite), without a thread hop per statement."""
         assert self._turn is not None
-        with lanes.background():  # the bulk path needs aiosqlite's raw connection
+        with lanes.urgent():
             return await self._batch_now()
 
     async def _batch_now(self) -> int:
@@ -198,7 +201,7 @@ class OrderIntake:
                 rows = await repo.pending(s, limit=self._max_batch)
             if not rows:
                 return 0
-            tenants: dict[str, list[OrderEvent]] = {}
+            tenants: dict[str, list[repo.Pending]] = {}
             for row in rows:
                 tenants.setdefault(row.tenant, []).append(row)
             for tenant_id, events in tenants.items():
@@ -213,7 +216,7 @@ class OrderIntake:
                           time.perf_counter() - started)
             return len(rows)
 
-    async def _attribute(self, tenant: TenantSettings, events: list[OrderEvent]) -> None:
+    async def _attribute(self, tenant: TenantSettings, events: list[repo.Pending]) -> None:
         """One transaction for the batch; if it fails, one per event, so one bad event
         cannot hold up the others (it is marked failed, with the error, after its own try)."""
         try:
@@ -234,10 +237,10 @@ class _Batch:
     """One tenant's pending events attributed in one transaction."""
 
     def __init__(self, intake: OrderIntake, tenant: TenantSettings,
-                 rows: list[OrderEvent]) -> None:
+                 rows: list[repo.Pending]) -> None:
         self.intake, self.tenant = intake, tenant
-        self.ids = [int(r.id or 0) for r in rows]
-        self.events: list[tuple[OrderEvent, PaidOrder | RefundEvent]] = [
+        self.ids = [r.id for r in rows]
+        self.events: list[tuple[repo.Pending, PaidOrder | RefundEvent]] = [
             (r, parse(json.loads(r.body))) for r in rows]
         self.paid: dict[str, tuple[str, str]] = {}  # order_no → (status, result)
         self.refunds: dict[str, tuple[str, str]] = {}  # refund_no → (status, result)
@@ -250,8 +253,7 @@ class _Batch:
         now = intake._clock()
         async with intake._db.write() as s:
             await ledger_repo.lock_tenant(s, tenant=tenant.id)
-            live = {int(r.id or 0) for r in await repo.pending(s, limit=len(self.ids),
-                                                               ids=self.ids)}
+            live = await repo.still_pending(s, ids=self.ids)
             events = [(r, e) for r, e in self.events if r.id in live]  # another process
             refunds = [(r, e) for r, e in events if isinstance(e, RefundEvent)]
             orders = [e for _, e in events if isinstance(e, PaidOrder)]
@@ -279,7 +281,7 @@ class _Batch:
                                and not e.customer.external_userid and e.customer.unionid
                                and e.customer.openid))
 
-    async def _hold(self, s: Any, row: OrderEvent, refund: RefundEvent) -> bool:
+    async def _hold(self, s: Any, row: repo.Pending, refund: RefundEvent) -> bool:
         """Record the refund as held (applied when its order is recorded); False when the
         refund_no was recorded before this intake existed (a replay)."""
         inserted = await orders_repo.insert_refund(s, values={

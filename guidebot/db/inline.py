@@ -32,6 +32,9 @@ class InlineConnection:
     async def exec_driver_sql(self, *args: Any, **kwargs: Any) -> Any:
         return self.sync_connection.exec_driver_sql(*args, **kwargs)
 
+    async def get_raw_connection(self) -> Any:
+        return self.sync_connection.connection
+
     async def run_sync(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         return fn(self.sync_connection, *args, **kwargs)
 

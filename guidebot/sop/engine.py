@@ -6,13 +6,13 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from guidebot.contacts.relations import Relation
 from guidebot.content.sop_spec import Audience, SopSpec
 from guidebot.db.engine import Database
-from guidebot.db.models_sop import SopEnrollment
 from guidebot.db.repo import contacts as contacts_repo
 from guidebot.db.repo import opt_outs
 from guidebot.db.repo import sop_bulk as bulk
@@ -107,9 +107,11 @@ class SopEngine:
                 "reason": reason, "created_at": utcnow()}])
         if timing.step_time(spec, first, at, None, tenant) is None:
             await repo.end_enrollments(s, ids=[enrollment_id], status="completed", reason="")
-        steps = await repo.enrollment_steps(s, enrollment_id=enrollment_id)
-        welcome_ids = [st.id for st in steps
-                       if st.channel == "welcome" and st.status == "queued" and st.id]
+        welcome_ids: list[int] = []
+        if first:  # a new enrollment's only step row so far is its welcome
+            steps = await repo.enrollment_steps(s, enrollment_id=enrollment_id)
+            welcome_ids = [st.id for st in steps
+                           if st.channel == "welcome" and st.status == "queued" and st.id]
         log.info("enrolled tenant=%s sop=%s v%s enrollment=%s", tenant_id, spec.id,
                  current.version, enrollment_id)
         return enrollment_id, welcome_ids
@@ -157,9 +159,11 @@ class SopEngine:
                    guide: str | None = None) -> int:
         """End the customer's enrollments whose SOP exits on `rule`; cancel pending steps."""
         currents = await self.specs(tenant)
+        exiting = {sop_id for sop_id, c in currents.items() if rule in c.spec.exits}
+        if not exiting:  # no SOP ends on this rule: nothing to read or write
+            return 0
         return await self._end(tenant, external_userid, rule, lambda e: (
-            (guide is None or e.guide == guide) and e.sop_id in currents
-            and rule in currents[e.sop_id].spec.exits))
+            (guide is None or e.guide == guide) and e.sop_id in exiting))
 
     async def stop(self, tenant: str, external_userid: str, reason: str) -> int:
         """End every enrollment of the customer whatever their SOP's exits (an opt-out);
@@ -167,11 +171,22 @@ class SopEngine:
         return await self._end(tenant, external_userid, reason, lambda e: True)
 
     async def _end(self, tenant: str, external_userid: str, reason: str,
-                   which: Callable[[SopEnrollment], bool]) -> int:
-        async with self._db.write() as s:
-            found = await repo.customer_enrollments(s, tenant=tenant,
-                                                    external_userid=external_userid)
-            ids = [e.id for e in found if e.id is not None and which(e)]
+                   which: Callable[[Any], bool], known: list[Any] | None = None) -> int:
+        """End the active and completed enrollments `which` admits ((id, sop_id, guide,
+        status) rows); `known`: those rows, read just before by the caller."""
+        def ending(e: Any) -> bool:
+            return e.status in ("active", "completed") and which(e)
+
+        if known is None:
+            async with self._db.read() as s:  # most customers have nothing to end: no write
+                known = await repo.customer_enrollment_refs(s, tenant=tenant,
+                                                            external_userid=external_userid)
+        if not any(ending(e) for e in known):
+            return 0
+        async with self._db.write() as s:  # read again under the write lock
+            found = await repo.customer_enrollment_refs(s, tenant=tenant,
+                                                        external_userid=external_userid)
+            ids = [int(e.id) for e in found if ending(e)]
             await repo.end_enrollments(s, ids=ids, status="exited", reason=reason)
             cancelled = await repo.cancel_pending_steps(s, enrollment_ids=ids,
                                                         reason=f"exit: {reason}")
@@ -184,8 +199,24 @@ class SopEngine:
                             at: datetime) -> None:
         if not external_userid:
             return
-        await self.exit(tenant, external_userid, "order_paid")
-        await self._trigger(tenant, "order_paid", external_userid, guide, at, None)
+        # One read for the exit and the trigger: every order of a peak comes this way.
+        currents = await self.specs(tenant)
+        exiting = {sop_id for sop_id, c in currents.items() if "order_paid" in c.spec.exits}
+        matching = [c for c in currents.values()
+                    if c.enabled and c.spec.trigger.on == "order_paid"]
+        if not exiting and not matching:
+            return
+        async with self._db.read() as s:
+            known = await repo.customer_enrollment_refs(s, tenant=tenant,
+                                                        external_userid=external_userid)
+            seen = await self._seen(s, tenant, external_userid, guide, matching)
+        if exiting:
+            await self._end(tenant, external_userid, "order_paid",
+                            lambda e: e.sop_id in exiting, known)
+        enrolled = {(e.sop_id, e.guide) for e in known}  # enrolling again would do nothing
+        await self._enroll_matching(tenant, external_userid, at, None, seen,
+                                    [c for c in matching
+                                     if (c.spec.id, seen[1]) not in enrolled])
 
     async def on_tag_added(self, tenant: str, external_userid: str, guide: str, tag: str,
                            at: datetime) -> None:
@@ -199,14 +230,34 @@ class SopEngine:
         if not matching:
             return
         async with self._db.read() as s:
+            seen = await self._seen(s, tenant, external_userid, guide, matching)
+        await self._enroll_matching(tenant, external_userid, at, tag, seen, matching)
+
+    async def _seen(self, s: AsyncSession, tenant: str, external_userid: str,
+                    guide: str | None, matching: list[versions.Current]
+                    ) -> tuple[set[str], str | None]:
+        """What a trigger needs to know of the customer: their tags (only when an audience
+        names tags) and the guide (the event's, else the last active follow's)."""
+        tags: set[str] = set()
+        if not matching:
+            return tags, guide
+        if any(_names_tags(c.spec.trigger.audience) for c in matching):
             tags = set(await tags_repo.customer_tag_names(s, tenant=tenant,
                                                           external_userid=external_userid))
-            follows = await contacts_repo.list_follows(s, tenant=tenant,
-                                                       external_userid=external_userid)
-        active = [f.guide for f in follows if f.status == "active"]
-        guide = guide or (active[-1] if active else None)
-        if guide is None:
-            log.info("%s trigger tenant=%s: customer has no active guide", on, tenant)
+        if not guide:  # an order's attributed guide needs no follows read
+            active = await repo.active_guides(s, tenant=tenant, external_userid=external_userid)
+            guide = active[-1] if active else None
+        return tags, guide
+
+    async def _enroll_matching(self, tenant: str, external_userid: str, at: datetime,
+                               tag: str | None, seen: tuple[set[str], str | None],
+                               matching: list[versions.Current]) -> None:
+        tags, guide = seen
+        if not matching:
+            return
+        if not guide:
+            log.info("%s trigger tenant=%s: customer has no active guide",
+                     matching[0].spec.trigger.on, tenant)
             return
         for current in matching:
             audience = current.spec.trigger.audience

@@ -137,6 +137,18 @@ async def test_order_paid_exit_cancels_pending_steps(stack: Stack) -> None:
     _, sops = await stack.admin("/sops")
     counts = {s["id"]: s["enrollments"] for s in sops["sops"]}
     assert counts["new_customer_nurture"] == {"exited": 1}
+    # another order of the same customer and guide enrolls nobody again (the engine skips a
+    # pair it read as enrolled); one credited to another guide enrolls that guide's pair
+    before = sum(counts["repurchase_care"].values())
+    for n, guide in ((2, "lina"), (3, "zhaolei")):
+        await stack.runtime.services.raise_events([OrderPaid(
+            tenant="acme", created_at=datetime.now(UTC), order_no=f"O{n}",
+            external_userid=customer, guide=guide, amount_fen=100)])
+        await stack.runtime.drain()
+        _, sops = await stack.admin("/sops")
+        counts = {s["id"]: s["enrollments"] for s in sops["sops"]}
+        assert sum(counts["repurchase_care"].values()) == before + (n == 3)
+    assert counts["new_customer_nurture"] == {"exited": 1}
 
 
 async def test_sops_preview_and_manual_enrollment_api(stack: Stack) -> None:

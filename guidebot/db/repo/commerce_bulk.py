@@ -7,6 +7,7 @@ profiles, rule versions), and tells a bulk worker process how to reach the same 
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Sequence
 
 from sqlalchemy import select, text
@@ -16,7 +17,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from guidebot.db.models import Customer
 from guidebot.db.models_commerce import Identity, RuleVersion
 from guidebot.db.repo._dialect import is_postgres
-from guidebot.db.repo.commerce_driver import BULK_CACHE_KIB, BulkConnection, batches
+from guidebot.db.repo.commerce_driver import (
+    BULK_CACHE_KIB,
+    BulkConnection,
+    InlineSqlite,
+    batches,
+)
 
 
 async def bulk_connection(session: AsyncSession, *, tenant: str) -> BulkConnection:
@@ -30,10 +36,12 @@ async def bulk_connection(session: AsyncSession, *, tenant: str) -> BulkConnecti
                               {"k": f"guidebot-ledger:{tenant}"})
     connection = await session.connection()
     driver = (await connection.get_raw_connection()).driver_connection
-    if not postgres:
+    if isinstance(driver, sqlite3.Connection):  # an inline transaction (the order intake's
+        driver = InlineSqlite(driver)  # small batches): the default page cache will do
+    elif not postgres:
         await driver.execute(f"PRAGMA cache_size=-{BULK_CACHE_KIB}")
-        if not driver.in_transaction:
-            await driver.execute("BEGIN IMMEDIATE")
+    if not postgres and not driver.in_transaction:
+        await driver.execute("BEGIN IMMEDIATE")
     return BulkConnection(driver, postgres)
 
 

@@ -54,6 +54,41 @@ def _decode(value: Any) -> datetime:
     return value.replace(tzinfo=UTC)  # type: ignore[no-any-return]
 
 
+class InlineSqlite:
+    """The aiosqlite calls BulkConnection makes, over a synchronous sqlite3 connection: an
+    urgent-lane transaction run inline on the loop thread (guidebot/db/inline.py), such as the
+    order intake's small batches. Every await completes at once, with no thread hop."""
+
+    def __init__(self, connection: Any) -> None:
+        self._connection = connection
+
+    @property
+    def in_transaction(self) -> bool:
+        return bool(self._connection.in_transaction)
+
+    async def execute(self, sql: str, args: Sequence[Any] = ()) -> Any:
+        return self._connection.execute(sql, args)
+
+    async def execute_fetchall(self, sql: str, args: Sequence[Any] = ()) -> list[Any]:
+        return list(self._connection.execute(sql, args).fetchall())
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> _Ran:
+        return _Ran(self._connection.executemany(sql, rows))
+
+
+class _Ran:
+    """A statement already run, used as aiosqlite's `async with driver.executemany(…)`."""
+
+    def __init__(self, cursor: Any) -> None:
+        self._cursor = cursor
+
+    async def __aenter__(self) -> Any:
+        return self._cursor
+
+    async def __aexit__(self, *_: object) -> None:
+        self._cursor.close()
+
+
 class BulkConnection:
     """The session's driver connection, with its dialect's placeholders and time encoding."""
 

@@ -67,14 +67,35 @@ async def accept(connection: AsyncConnection, *, rows: Sequence[dict[str, Any]]
             for t, k, key, d, b, s, r in (await connection.execute(query)).all()}
 
 
-async def pending(session: AsyncSession, *, limit: int, ids: Sequence[int] | None = None
-                  ) -> list[OrderEvent]:
-    """Pending events in acceptance order (of `ids` only, when given)."""
-    stmt = select(OrderEvent).where(OrderEvent.status == "pending")
-    if ids is not None:
-        stmt = stmt.where(OrderEvent.id.in_(list(ids)))  # type: ignore[union-attr]
-    stmt = stmt.order_by(OrderEvent.id).limit(limit)  # type: ignore[arg-type]
-    return list((await session.execute(stmt)).scalars())
+class Pending(NamedTuple):
+    id: int
+    tenant: str
+    kind: str
+    key: str
+    body: str
+    received_at: datetime
+
+
+_TABLE = OrderEvent.__table__  # type: ignore[attr-defined]
+_PENDING = (select(_TABLE.c.id, _TABLE.c.tenant, _TABLE.c.kind, _TABLE.c.key, _TABLE.c.body,
+                   _TABLE.c.received_at)
+            .where(_TABLE.c.status == "pending").order_by(_TABLE.c.id)
+            .limit(bindparam("limit")))
+
+
+async def pending(session: AsyncSession, *, limit: int) -> list[Pending]:
+    """Pending events in acceptance order (plain rows: the intake reads every one of a
+    batch, and loading them as ORM objects cost as much as deciding them)."""
+    connection = await session.connection()
+    return [Pending(*row) for row in
+            (await connection.execute(_PENDING, {"limit": limit})).all()]
+
+
+async def still_pending(session: AsyncSession, *, ids: Sequence[int]) -> set[int]:
+    """Which of `ids` are still pending (not taken by another process meanwhile)."""
+    stmt = select(_TABLE.c.id).where(_TABLE.c.status == "pending",
+                                     _TABLE.c.id.in_(list(ids)))
+    return {int(i) for i in (await session.execute(stmt)).scalars()}
 
 
 async def finish(session: AsyncSession, *, tenant: str, kind: str,

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import and_, bindparam, case, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from guidebot.db.models import Follow
 from guidebot.db.models_sop import SopDropSend, SopEnrollment, SopStep, SopTask, SopVersion
 from guidebot.db.repo._dialect import insert_for, is_postgres
 from guidebot.db.types import utcnow
@@ -65,14 +66,24 @@ async def add_version(session: AsyncSession, *, tenant: str, sop_id: str, versio
     return bool(getattr(await session.execute(stmt), "rowcount", 0))
 
 
+_INSERT_ENROLLMENT: dict[bool, Any] = {}  # by is_postgres: built once, run with parameters
+
+
 async def insert_enrollment(session: AsyncSession, **values: Any) -> int | None:
     """The new enrollment's id, or None: one per (tenant, sop, customer, guide)."""
     now = utcnow()
-    stmt = (insert_for(session, SopEnrollment).values(created_at=now, updated_at=now, **values)
+    postgres = is_postgres(session)
+    stmt = _INSERT_ENROLLMENT.get(postgres)
+    if stmt is None:
+        table = SopEnrollment.__table__  # type: ignore[attr-defined]
+        stmt = _INSERT_ENROLLMENT[postgres] = (
+            insert_for(session, table)
             .on_conflict_do_nothing(index_elements=["tenant", "sop_id", "external_userid",
                                                     "guide"])
-            .returning(SopEnrollment.id))
-    return (await session.execute(stmt)).scalar_one_or_none()
+            .returning(table.c.id))
+    connection = await session.connection()
+    result = await connection.execute(stmt, {"created_at": now, "updated_at": now, **values})
+    return result.scalar_one_or_none()  # type: ignore[no-any-return]
 
 
 async def insert_enrollments(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
@@ -123,6 +134,39 @@ async def customer_enrollments(session: AsyncSession, *, tenant: str, external_u
         SopEnrollment.tenant == tenant, SopEnrollment.external_userid == external_userid,
         SopEnrollment.status.in_(list(statuses)))  # type: ignore[attr-defined]
     return list((await session.execute(stmt)).scalars())
+
+
+_ENROLLMENTS = SopEnrollment.__table__  # type: ignore[attr-defined]
+_FOLLOWS = Follow.__table__  # type: ignore[attr-defined]
+# Built once: the order events' exits and triggers run these for every order (building the
+# statement cost as much as running it).
+_CUSTOMER_REFS = (select(_ENROLLMENTS.c.id, _ENROLLMENTS.c.sop_id, _ENROLLMENTS.c.guide,
+                         _ENROLLMENTS.c.status)
+                  .where(_ENROLLMENTS.c.tenant == bindparam("tenant"),
+                         _ENROLLMENTS.c.external_userid == bindparam("customer")))
+_ACTIVE_GUIDES = (select(_FOLLOWS.c.guide)
+                  .where(_FOLLOWS.c.tenant == bindparam("tenant"),
+                         _FOLLOWS.c.external_userid == bindparam("customer"),
+                         _FOLLOWS.c.status == "active")
+                  .order_by(_FOLLOWS.c.added_at))
+
+
+async def customer_enrollment_refs(session: AsyncSession, *, tenant: str,
+                                   external_userid: str) -> list[Any]:
+    """(id, sop_id, guide, status) of every enrollment of the customer."""
+    connection = await session.connection()  # a Core statement: no ORM session work
+    result = await connection.execute(_CUSTOMER_REFS,
+                                      {"tenant": tenant, "customer": external_userid})
+    return list(result.all())
+
+
+async def active_guides(session: AsyncSession, *, tenant: str,
+                        external_userid: str) -> list[str]:
+    """The guides the customer actively follows, earliest added first."""
+    connection = await session.connection()
+    result = await connection.execute(_ACTIVE_GUIDES,
+                                      {"tenant": tenant, "customer": external_userid})
+    return [str(guide) for guide in result.scalars()]
 
 
 async def end_enrollments(session: AsyncSession, *, ids: Sequence[int], status: str,
