@@ -209,7 +209,8 @@ class DailyStats:
         late = (await repo.rows_with_ids(run.s, source=source, ids=[int(k) for k in gaps])
                 if gaps else [])
         rows = await repo.rows_after(run.s, source=source, after_id=mark.last_id, limit=BATCH)
-        _advance(mark, [int(r.id) for r in rows], [int(r.id) for r in late], source)
+        _advance(mark, repo.runs_of([int(r.id) for r in rows]), [int(r.id) for r in late],
+                 source)
         await self._count(run, [*late, *rows])
         return len(rows) + len(late)
 
@@ -220,10 +221,10 @@ class DailyStats:
         gaps: dict[str, float] = json.loads(mark.gaps or "{}")
         late = (await repo.ids_present(s, source="ledger", ids=[int(k) for k in gaps])
                 if gaps else [])
-        ids = await repo.ids_after(s, source="ledger", after_id=mark.last_id, limit=SET_BATCH)
-        _advance(mark, ids, late, "ledger")
-        return await self._count_ledger(s, _runs(sorted([*late, *ids])),
-                                        tenants=list(self._zones))
+        runs = await repo.id_runs_after(s, source="ledger", after_id=mark.last_id,
+                                        limit=SET_BATCH)
+        _advance(mark, runs, late, "ledger")
+        return await self._count_ledger(s, _merged(runs, late), tenants=list(self._zones))
 
     async def _count_ledger(self, s: AsyncSession, runs: list[tuple[int, int]], *,
                             tenants: list[str]) -> int:
@@ -293,15 +294,16 @@ class DailyStats:
         return claimed
 
 
-def _advance(mark: Any, ids: list[int], late: list[int], source: str) -> None:
-    """Move an id watermark past the ids read (in order); ids skipped over become gaps, gaps
-    that appeared (late) are closed, and gaps older than GAP_TTL_S are dropped."""
+def _advance(mark: Any, runs: list[tuple[int, int]], late: list[int], source: str) -> None:
+    """Move an id watermark past the ids read (runs of contiguous ids, in order); ids skipped
+    over become gaps, gaps that appeared (late) are closed, and gaps older than GAP_TTL_S are
+    dropped."""
     gaps: dict[str, float] = json.loads(mark.gaps or "{}")
     now = time.time()
     expected = mark.last_id + 1
-    for i in ids:
-        gaps.update({str(k): now for k in range(expected, i)})
-        expected = i + 1
+    for first, last in runs:
+        gaps.update({str(k): now for k in range(expected, first)})
+        expected = last + 1
     for i in late:
         gaps.pop(str(i), None)
     expired = [k for k, seen in gaps.items() if now - seen > GAP_TTL_S]
@@ -311,18 +313,18 @@ def _advance(mark: Any, ids: list[int], late: list[int], source: str) -> None:
         log.info("stats %s: %s ids never appeared (rolled back)", source, len(expired))
     kept = sorted(gaps.items(), key=lambda kv: -kv[1])[:MAX_GAPS]
     mark.gaps = json.dumps(dict(kept))
-    if ids:
-        mark.last_id = ids[-1]
+    if runs:
+        mark.last_id = runs[-1][1]
 
 
-def _runs(ids: Sequence[int]) -> list[tuple[int, int]]:
-    """Sorted ids as runs of contiguous ids (first, last)."""
+def _merged(runs: list[tuple[int, int]], ids: list[int]) -> list[tuple[int, int]]:
+    """Runs of contiguous ids and single ids not in them, as sorted runs."""
     out: list[tuple[int, int]] = []
-    for i in ids:
-        if out and out[-1][1] == i - 1:
-            out[-1] = (out[-1][0], i)
+    for first, last in sorted([*runs, *((i, i) for i in ids)]):
+        if out and out[-1][1] == first - 1:
+            out[-1] = (out[-1][0], last)
         else:
-            out.append((i, i))
+            out.append((first, last))
     return out
 
 

@@ -276,3 +276,35 @@ async def test_a_batch_that_fails_midway_is_counted_whole_by_the_next_run(
     assert await stats.upkeep() > 0
     assert await _counted(db) == _recount(world)
     assert await stats.upkeep() == 0
+
+
+async def test_ledger_ids_committed_late_are_counted_once(db: Database) -> None:
+    """Ledger ids are read as runs of contiguous ids: ids read past a hole (entries that
+    committed after later ones) leave gaps, counted when they appear and never twice."""
+    world, _ = await _seeded_world(db, 5)
+    stats = DailyStats(db, {"acme": ZONE})
+
+    async def add(*ids: int) -> None:
+        async with db.write() as s:
+            for i in ids:
+                entry = LedgerEntry(id=i, tenant="acme", key=f"k{i}", kind="earn",
+                                    guide=_guide_of(i), amount_fen=100 * i, period="2026-03",
+                                    created_at=T0 + timedelta(hours=7 * i))
+                s.add(entry)
+                world.ledger.append(entry)
+
+    await add(1, 2, 3, 6, 7, 9)  # 4, 5 and 8 not committed yet
+    assert await stats.upkeep() == 6
+    await add(5)
+    assert await stats.upkeep() == 1
+    await add(4, 8, 10, 11)
+    assert await stats.upkeep() == 4
+    assert await stats.upkeep() == 0
+    expected = _recount(world)
+    assert expected[0] and await _counted(db) == expected
+    await stats.backfill("acme")
+    assert await _counted(db) == expected
+
+
+def _guide_of(i: int) -> str:
+    return [*GUIDES, "g4"][i % 4]

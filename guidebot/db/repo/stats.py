@@ -429,11 +429,33 @@ async def _move_layers(session: AsyncSession, *, tenant: str, offsets: Offsets,
         p)
 
 
-async def ids_after(session: AsyncSession, *, source: str, after_id: int,
-                    limit: int) -> list[int]:
+async def id_runs_after(session: AsyncSession, *, source: str, after_id: int,
+                        limit: int) -> list[tuple[int, int]]:
+    """The next ids past `after_id` (at most `limit`, in id order) as runs of contiguous ids
+    (first, last). Usually they are one run: then one aggregate over the ids is read, not
+    every id."""
     table = SOURCES[source]
-    stmt = select(table.id).where(table.id > after_id).order_by(table.id).limit(limit)
-    return [int(i) for i in (await session.execute(stmt)).scalars()]
+    ids = select(table.id.label("id")).where(table.id > after_id).order_by(table.id).limit(
+        limit).subquery()
+    n, lo, hi = (await session.execute(
+        select(func.count(), func.min(ids.c.id), func.max(ids.c.id)))).one()
+    if not n:
+        return []
+    if int(n) == int(hi) - int(lo) + 1:
+        return [(int(lo), int(hi))]
+    return runs_of([int(i) for i in (await session.execute(
+        select(ids.c.id).order_by(ids.c.id))).scalars()])
+
+
+def runs_of(ids: Sequence[int]) -> list[tuple[int, int]]:
+    """Sorted ids as runs of contiguous ids (first, last)."""
+    out: list[tuple[int, int]] = []
+    for i in ids:
+        if out and out[-1][1] == i - 1:
+            out[-1] = (out[-1][0], i)
+        else:
+            out.append((i, i))
+    return out
 
 
 async def ids_present(session: AsyncSession, *, source: str, ids: Sequence[int]) -> list[int]:
