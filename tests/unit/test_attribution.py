@@ -169,3 +169,77 @@ def test_config_hash_is_canonical_and_changes_with_any_rule() -> None:
     assert same.config_hash == RULES.config_hash
     assert _rules(default_rate="0.04").config_hash != RULES.config_hash
     assert _rules(protection_days=31).config_hash != RULES.config_hash
+
+
+# --- the evidence, exactly: what a store backend and the console read ----------------------
+def test_share_link_evidence_in_full() -> None:
+    touch = TouchFact("toucher", PAID - DAY, "tok9", kind="order", id=42)
+    result = attribute(RULES, paid_at=PAID, store_id="S01", touches=(touch,), bindings=())
+    assert result == ("share_link", "toucher", "S01", {
+        "touch": {"id": 42, "token": "tok9", "kind": "order",
+                  "at": (PAID - DAY).isoformat(), "guide": "toucher"},
+        "skipped": []})
+
+
+def test_exclusive_guide_evidence_in_full_with_why_the_share_link_was_skipped() -> None:
+    ended = BindingFact("old", PAID - 90 * DAY, PAID - 40 * DAY, "taken_over", id=3)
+    bound = BindingFact("bound", PAID - 5 * DAY, PAID + DAY, "customer_deleted", id=7)
+    result = attribute(RULES, paid_at=PAID, store_id="S01", touches=(), bindings=(ended, bound))
+    assert result == ("exclusive_guide", "bound", "S01", {
+        "binding": {"id": 7, "guide": "bound", "started_at": (PAID - 5 * DAY).isoformat(),
+                    "ended_at": (PAID + DAY).isoformat()},
+        "skipped": [{"rule": "share_link",
+                     "reason": "no tracked touch within 7 days before paid_at"}]})
+    open_ended = attribute(RULES, paid_at=PAID, store_id=None, touches=(),
+                           bindings=(BindingFact("b", PAID - DAY, id=None),))
+    assert open_ended.evidence["binding"] == {
+        "id": None, "guide": "b", "started_at": (PAID - DAY).isoformat(), "ended_at": None}
+
+
+def test_store_and_none_evidence_in_full() -> None:
+    stale = TouchFact("toucher", PAID - 8 * DAY, "tok", id=1)
+    result = attribute(RULES, paid_at=PAID, store_id="S01", touches=(stale,), bindings=())
+    assert result == ("store", None, "S01", {"store": "S01", "skipped": [
+        {"rule": "share_link", "reason": "no tracked touch within 7 days before paid_at"},
+        {"rule": "exclusive_guide", "reason": "no binding valid at paid_at"}]})
+    none = attribute(RULES, paid_at=PAID, store_id=None, touches=(), bindings=())
+    assert none == (NONE, None, None, {"skipped": [
+        {"rule": "share_link", "reason": "no tracked touch within 7 days before paid_at"},
+        {"rule": "exclusive_guide", "reason": "no binding valid at paid_at"},
+        {"rule": "store", "reason": "the order names no store"}]})
+    window = _rules(share_link_window_days=3)
+    assert attribute(window, paid_at=PAID, store_id="S01", touches=(), bindings=()
+                     ).evidence["skipped"][0]["reason"] == \
+        "no tracked touch within 3 days before paid_at"
+
+
+def test_of_two_valid_bindings_the_later_start_then_the_higher_id_decides() -> None:
+    rules = _rules(precedence=("exclusive_guide",))
+    earlier = BindingFact("earlier", PAID - 9 * DAY, id=9)
+    later = BindingFact("later", PAID - 2 * DAY, id=1)
+    assert _who(rules, bindings=(later, earlier))[1] == "later"
+    assert _who(rules, bindings=(earlier, later))[1] == "later"
+    same_a = BindingFact("low-id", PAID - 2 * DAY, id=1)
+    same_b = BindingFact("high-id", PAID - 2 * DAY, id=2)
+    assert _who(rules, bindings=(same_b, same_a))[1] == "high-id"
+    assert _who(rules, bindings=(same_a, same_b))[1] == "high-id"
+    unrecorded = BindingFact("unrecorded", PAID - 2 * DAY, id=None)
+    assert _who(rules, bindings=(unrecorded, same_a))[1] == "low-id"  # None counts as 0
+
+
+def test_touch_rank_orders_instant_then_order_kind_then_recording() -> None:
+    at = PAID - DAY
+    visit_late = TouchFact("v", at, "t", "visit", 99)
+    order_early = TouchFact("o", at, "t", "order", 1)
+    own = TouchFact("own", at, "t", "order", None)
+    assert visit_late.rank() < order_early.rank() < own.rank()
+    assert TouchFact("x", at - SECOND, "t", "order", None).rank() < visit_late.rank()
+    assert own.rank() == (at, True, float("inf"))
+    assert visit_late.rank() == (at, False, 99)
+
+
+def test_binding_fact_period_carries_every_field() -> None:
+    fact = BindingFact("g", PAID - DAY, PAID, "customer_deleted", id=5)
+    period = fact.period()
+    assert (period.guide, period.started_at, period.ended_at, period.end_reason) == (
+        "g", PAID - DAY, PAID, "customer_deleted")
