@@ -243,3 +243,18 @@ def test_binding_fact_period_carries_every_field() -> None:
     period = fact.period()
     assert (period.guide, period.started_at, period.ended_at, period.end_reason) == (
         "g", PAID - DAY, PAID, "customer_deleted")
+
+
+def test_decide_keeps_the_orders_store_whichever_rule_decides() -> None:
+    """The bulk path calls `decide` directly and stores its store_id."""
+    from guidebot.commerce.attribution import decide
+
+    touch = TouchFact("t", PAID - DAY, "tok", id=1)
+    bound = BindingFact("b", PAID - DAY, id=2)
+    for precedence, kwargs in [(("share_link",), {"touch": touch, "bindings": ()}),
+                               (("exclusive_guide",), {"touch": None, "bindings": (bound,)}),
+                               (("store",), {"touch": None, "bindings": ()}),
+                               ((), {"touch": None, "bindings": ()})]:
+        decided = decide(_rules(precedence=precedence), paid_at=PAID, store_id="S07",
+                         **kwargs)  # type: ignore[arg-type]
+        assert decided.store_id == "S07", precedence
