@@ -159,6 +159,12 @@ async def test_the_sidebar_hands_the_video_to_send_chat_message(
         assert used["messages"] == [
             {"msgtype": "text", "text": {"content": "三十秒学会燕麦围巾的系法"}},
             {"msgtype": "video", "video": {"mediaid": media_id}}]
+        status, body = await stack.admin("/materials", method="POST", json={
+            "id": "hq-no-video", "text": "视频不在素材库", "video": "media/elsewhere.mp4",
+            "grade": "B"})
+        assert status == 201, body
+        status, refused = await zhao.post("/materials/hq-no-video/use", {"key": "tap-2"})
+        assert status == 400 and "'media/elsewhere.mp4': no such file" in str(refused), refused
     finally:
         await zhao.http.close()
     assert await figures(stack, "scarf_video") == (1, 1, [])
