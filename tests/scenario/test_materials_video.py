@@ -17,6 +17,7 @@ from guidebot import jobs
 from guidebot.content.errors import ContentInvalid
 from guidebot.content.library import load_library
 from tests.scenario.test_materials_moments import DROP as MOMENT_DROP
+from tests.scenario.test_materials_moments import fire
 from tests.scenario.test_materials_review import contribute, period
 from tests.scenario.test_materials_steps import SOP as STEPS_SOP
 from tests.support.sidebar import sign_in
@@ -168,3 +169,21 @@ async def test_the_sidebar_hands_the_video_to_send_chat_message(
     finally:
         await zhao.http.close()
     assert await figures(stack, "scarf_video") == (1, 1, [])
+
+
+async def test_a_library_materials_video_goes_out_in_a_moment(
+        aiohttp_server: Any, tmp_path: Path, db_url: str) -> None:
+    library = library_copy(tmp_path, {
+        "media/scarf.mp4": MP4, "materials/scarf_video.toml": VIDEO_MATERIAL,
+        "drops/video_moment.toml": MOMENT_DROP.format(id="video_moment",
+                                                      material="scarf_video")})
+    stack = await start_stack(aiohttp_server, tmp_path, db_url, library=library)
+    try:
+        await fire(stack, DROP_AT + timedelta(minutes=5))
+        [moment] = stack.calls("externalcontact/add_moment_task")
+        assert moment["errcode"] == 0, moment
+        assert moment["body"]["text"]["content"] == "三十秒学会燕麦围巾的系法"
+        assert len(moment["body"]["attachments"]) == 1
+        video_of(stack, moment["body"]["attachments"])
+    finally:
+        await stack.http.close()
