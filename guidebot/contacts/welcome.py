@@ -124,7 +124,8 @@ class WelcomeService:
         return await self.send(
             event.tenant, welcome_code=event.welcome_code, message=message, values=values,
             event_at=event.created_at, guide=event.guide,
-            miniprogram_appid=self._settings.tenant(event.tenant).miniprogram_appid)
+            miniprogram_appid=self._settings.tenant(event.tenant).miniprogram_appid,
+            customer=event.external_userid)
 
     async def _greet_material(self, relation: Relation, material_id: str) -> Outcome:
         """An SOP's welcome step naming a stored material, checked now: a missing or withdrawn
@@ -142,12 +143,21 @@ class WelcomeService:
             payload["attachments"] = list(stored.attachments)
         outcome = await self._deliver(event.tenant, event.welcome_code, payload,
                                       event.created_at, MATERIAL_MESSAGE + material_id)
+        await self._material_used(event.tenant, material_id, outcome, guide=event.guide,
+                                  welcome_code=event.welcome_code,
+                                  attachments=stored.attachments,
+                                  customer=event.external_userid)
+        return outcome
+
+    async def _material_used(self, tenant: str, material_id: str, outcome: Outcome, *,
+                             guide: str, welcome_code: str,
+                             attachments: Sequence[Mapping[str, Any]], customer: str) -> None:
+        """A sent welcome of a material (stored or HQ's library one) is one use of it,
+        reaching its new customer (the contributor's points with it)."""
         if outcome.status in (CallStatus.DONE, CallStatus.DUPLICATE):
             await self._materials.task_used(
-                event.tenant, material_id, guide=event.guide, channel="sop",
-                key=f"welcome:{event.welcome_code}", token=card_token(stored.attachments),
-                customers=[event.external_userid])
-        return outcome
+                tenant, material_id, guide=guide, channel="sop", key=f"welcome:{welcome_code}",
+                token=card_token(attachments), customers=[customer])
 
     @staticmethod
     def note(outcome: Outcome | None) -> str:
@@ -160,7 +170,7 @@ class WelcomeService:
 
     async def send(self, tenant: str, *, welcome_code: str, message: Message,
                    values: Mapping[str, Mapping[str, str]], event_at: datetime,
-                   miniprogram_appid: str, guide: str = "") -> Outcome:
+                   miniprogram_appid: str, guide: str = "", customer: str = "") -> Outcome:
         payload: dict[str, Any] = {"welcome_code": welcome_code}
         text = render(message.text, values) if message.text else ""
         if text:
@@ -171,7 +181,13 @@ class WelcomeService:
             if attachments:
                 payload["attachments"] = [to_wecom_attachment(a, miniprogram_appid)
                                           for a in attachments]
-        return await self._deliver(tenant, welcome_code, payload, event_at, message.id)
+        outcome = await self._deliver(tenant, welcome_code, payload, event_at, message.id)
+        if message.id.startswith(MATERIAL_MESSAGE) and customer:
+            await self._material_used(tenant, message.id.removeprefix(MATERIAL_MESSAGE),
+                                      outcome, guide=guide, welcome_code=welcome_code,
+                                      attachments=payload.get("attachments", []),
+                                      customer=customer)
+        return outcome
 
     async def _deliver(self, tenant: str, welcome_code: str, payload: dict[str, Any],
                        event_at: datetime, message_id: str) -> Outcome:

@@ -253,10 +253,12 @@ def catalog_cards(root: Path) -> dict[str, tuple[str, str]]:
 
 def message_attachments(content: Content, cards: dict[str, tuple[str, str]]
                         ) -> list[dict[str, Any]]:
-    """A library material as message attachments: its pictures (content_library files), its
-    link, and a mini-program card for its first sku in `cards` (sku → (title, page)), with the
-    first picture as the card's picture."""
+    """A library material as message attachments: its pictures or its video (content_library
+    files, uploaded when sent), its link, and a mini-program card for its first sku in `cards`
+    (sku → (title, page)), with the first picture as the card's picture."""
     items: list[dict[str, Any]] = [{"type": "image", "file": p} for p in content.pictures]
+    if content.video:  # checked when the file loads (MP4, ≤ 10 MB, inside the library)
+        items.append({"type": "video", "file": content.video})
     if content.link:
         items.append({"type": "link", **dict(content.link)})
     sku = next((s for s in content.skus if s in cards), None)

@@ -27,7 +27,8 @@ log = logging.getLogger(__name__)
 
 REUPLOAD_AFTER = timedelta(days=2)  # of the 3-day life: a day to spare for every send
 # Files an attachment names, uploaded in place of a media id: the pictures of messages and
-# cards, and a moment's video (a material's MP4, media/upload type=video).
+# cards, and a material's video (an MP4, media/upload type=video) in a 群发 task, a welcome, a
+# moment or a sidebar send.
 FILE_KEYS = {**PICTURE_KEYS, "video": ("file", "media_id")}
 UPLOAD_TYPE = {"image": "image", "miniprogram": "image", "video": "video"}
 

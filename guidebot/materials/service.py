@@ -394,11 +394,10 @@ class MaterialService:
         items: list[dict[str, Any]] = [
             {"type": "image", "file": self._picture_file(tenant, name)}
             for name in content.pictures]
+        problem = self._video_problem(content)
+        if problem is not None:
+            return f"material {material.id!r}: {problem}"
         if content.video:
-            problem = library_file_problem(self.settings.content_library, content.video,
-                                           VIDEO_BYTES, "MP4", is_mp4)
-            if problem is not None:
-                return f"material {material.id!r}: video {problem}"
             items.append({"type": "video", "file": content.video})
         link = dict(content.link)
         if link:
@@ -433,6 +432,11 @@ class MaterialService:
         items: list[dict[str, Any]] = [
             {"type": "image", "file": self._picture_file(tenant, name)}
             for name in content.pictures]
+        problem = self._video_problem(content)
+        if problem is not None:  # a task fails with it, a sidebar use answers 400
+            raise ValidationFailed(problem)
+        if content.video:
+            items.append({"type": "video", "file": content.video})
         link = dict(content.link)
         if link:
             items.append({"type": "link", **link})
@@ -450,6 +454,16 @@ class MaterialService:
         appid = self.settings.tenant(tenant).miniprogram_appid
         return {"text": content.text, "video": content.video, "token": token,
                 "attachments": [to_wecom_attachment(i, appid) for i in resolved]}
+
+    def _video_problem(self, content: Content) -> str | None:
+        """Why the material's video cannot be sent (None: it can, or there is none). A stored
+        material's video is a name kept as given; it goes out (media/upload type=video) only
+        as an MP4 of 6 B to 10 MB inside content_library, checked now, when it is sent."""
+        if not content.video:
+            return None
+        problem = library_file_problem(self.settings.content_library, content.video,
+                                       VIDEO_BYTES, "MP4", is_mp4)
+        return None if problem is None else f"video {problem}"
 
     def _picture_file(self, tenant: str, name: str) -> str:
         """A library picture's path inside content_library, or a stored picture's path."""

@@ -1,4 +1,6 @@
-"""Validation of welcome / 群发 attachments and of media ids the sandbox issued."""
+"""Validation of welcome / 群发 attachments (image, video, file, link, mini-program; WeCom's
+add_msg_template and send_welcome_msg docs list these five) and of media ids the sandbox
+issued."""
 
 from __future__ import annotations
 
@@ -45,13 +47,29 @@ def _check_one(tenant: TenantState, item: object, now: float) -> None:
 def _image(tenant: TenantState, content: Mapping[str, Any], now: float) -> None:
     # FACTS §3.5: image needs media_id or pic_url; media_id wins.
     if content.get("media_id"):
-        require_media(tenant, content["media_id"], now)
+        require_media_of(tenant, "image", content["media_id"], now)
     else:
         params.text(content, "pic_url", required=True)
 
 
-def _media(tenant: TenantState, content: Mapping[str, Any], now: float) -> None:
-    require_media(tenant, content.get("media_id"), now)
+def require_media_of(tenant: TenantState, kind: str, media_id: object, now: float) -> None:
+    """`require_media`, and the id was uploaded as `kind`: a video attachment (add_msg_template,
+    send_welcome_msg, add_moment_task) names a media/upload type=video id (an MP4 of at most
+    10 MB, FACTS §3.9), a file one a type=file id, an image one an image. Which error WeCom
+    gives for an id of another type is not confirmed: the sandbox answers 41065."""
+    require_media(tenant, media_id, now)
+    uploaded = tenant.media[str(media_id)].type
+    if uploaded != kind:
+        raise ApiError(errors.INVALID_ATTACHMENT,
+                       f"{kind} attachment names a media id uploaded as {uploaded}")
+
+
+def _video(tenant: TenantState, content: Mapping[str, Any], now: float) -> None:
+    require_media_of(tenant, "video", content.get("media_id"), now)
+
+
+def _file(tenant: TenantState, content: Mapping[str, Any], now: float) -> None:
+    require_media_of(tenant, "file", content.get("media_id"), now)
 
 
 def _link(tenant: TenantState, content: Mapping[str, Any], now: float) -> None:
@@ -68,5 +86,5 @@ def _miniprogram(tenant: TenantState, content: Mapping[str, Any], now: float) ->
 
 
 _CHECKS = {
-    "image": _image, "video": _media, "file": _media, "link": _link, "miniprogram": _miniprogram,
+    "image": _image, "video": _video, "file": _file, "link": _link, "miniprogram": _miniprogram,
 }

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 from guidebot.contacts.tags import TagService
 from guidebot.contacts.welcome import Pictures, Tracker, card_token, to_wecom_attachment
-from guidebot.content.library import Library, Message
+from guidebot.content.library import MOMENT_ATTACHMENTS, Library, Message
 from guidebot.content.render import render
 from guidebot.content.sop_spec import MATERIAL_MESSAGE, SopSpec, sop_from_json
 from guidebot.db.engine import Database
@@ -409,7 +409,7 @@ class SopExecutors:
                     if message.text else "")
             links = [to_wecom_attachment(a, "") for a in await self._uploaded(
                 tenant, [dict(a) for a in message.attachments
-                         if a["type"] in ("image", "link")])]
+                         if a["type"] in MOMENT_ATTACHMENTS])]
         if text:
             body["text"] = {"content": text}
         if links:

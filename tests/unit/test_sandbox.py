@@ -485,6 +485,55 @@ async def test_media_upload_and_attachment_checks(client: TestClient) -> None:
     assert (await call(client, "externalcontact/send_welcome_msg", token, body))["errcode"] == 0
 
 
+MP4 = b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 64
+
+
+async def test_video_attachments_name_a_video_upload(client: TestClient) -> None:
+    """Welcomes, 群发 tasks and moments take a video attachment whose media id was uploaded
+    as type=video; a moment carries 9 images, or 1 video, or 1 link, never two kinds."""
+    token = await get_token(client)
+
+    async def upload(kind: str, data: bytes) -> str:
+        form = FormData()
+        form.add_field("media", data, filename=f"a.{kind}", content_type="application/x")
+        response = await client.post("/cgi-bin/media/upload",
+                                     params={"access_token": token, "type": kind}, data=form)
+        answer = await response.json()
+        assert answer["errcode"] == 0, answer
+        return str(answer["media_id"])
+
+    form = FormData()
+    form.add_field("media", PNG, filename="a.mp4", content_type="video/mp4")
+    refused = await (await client.post("/cgi-bin/media/upload", data=form, params={
+        "access_token": token, "type": "video"})).json()
+    assert refused["errcode"] == 40005  # not an MP4
+    video, image = await upload("video", MP4), await upload("image", PNG)
+    as_video = {"msgtype": "video", "video": {"media_id": video}}
+    added = await sandbox_of(client).simulate_add_contact("acme", userid="guide1", deliver=False)
+    body = {"welcome_code": added["welcome_code"],
+            "attachments": [{"msgtype": "video", "video": {"media_id": image}}]}
+    assert (await call(client, "externalcontact/send_welcome_msg", token, body))["errcode"] \
+        == 41065
+    body["attachments"] = [as_video]
+    assert (await call(client, "externalcontact/send_welcome_msg", token, body))["errcode"] == 0
+    assert sandbox_of(client).tenants["acme"].welcomes_sent[-1].attachments == [as_video]
+    template = {"chat_type": "single", "sender": "guide1",
+                "external_userid": [added["external_userid"]], "attachments": [as_video]}
+    assert (await call(client, "externalcontact/add_msg_template", token, template))[
+        "errcode"] == 0
+
+    moment: dict[str, Any] = {"visible_range": {"sender_list": {"user_list": ["guide1"]}},
+                              "attachments": [as_video]}
+    assert (await call(client, "externalcontact/add_moment_task", token, moment))["errcode"] == 0
+    as_image = {"msgtype": "image", "image": {"media_id": image}}
+    for wrong, code in (([as_video, as_video], 41065), ([as_video, as_image], 41065),
+                        ([as_image] * 10, 41065),
+                        ([{"msgtype": "video", "video": {"media_id": "not-ours"}}], 40007)):
+        moment["attachments"] = wrong
+        answer = await call(client, "externalcontact/add_moment_task", token, moment)
+        assert answer["errcode"] == code, (wrong, answer)
+
+
 async def test_bad_json_and_unknown_paths(client: TestClient) -> None:
     token = await get_token(client)
     response = await client.post("/cgi-bin/externalcontact/mark_tag",

@@ -9,6 +9,7 @@ import logging
 
 from guidebot.sandbox import errors, ids, params
 from guidebot.sandbox.api.base import ApiCall, Handler, ok
+from guidebot.sandbox.attachments import require_media_of
 from guidebot.sandbox.errors import ApiError
 from guidebot.sandbox.models import JSON
 from guidebot.sandbox.tenant import is_userid
@@ -17,15 +18,35 @@ log = logging.getLogger(__name__)
 
 STARTED, RUNNING, DONE = 1, 2, 3  # job status 1 开始, 2 进行中, 3 完成 (FACTS §3.8)
 ATTACHMENT_TYPES = ("image", "video", "link")
+# up to 9 images, or 1 video, or 1 link, never two kinds (FACTS §3.8; WeCom's JS-SDK
+# shareToExternalMoments doc says the same of its attachments)
+MOST = {"image": 9, "video": 1, "link": 1}
+
+
+def _check_attachments(call: ApiCall, attachments: object) -> list[JSON]:
+    if not isinstance(attachments, list) or any(
+            not isinstance(a, dict) or a.get("msgtype") not in ATTACHMENT_TYPES
+            or not isinstance(a.get(a["msgtype"]), dict) for a in attachments):
+        raise ApiError(errors.INVALID_ATTACHMENT, "moment attachments: image, video or link")
+    kinds = {a["msgtype"] for a in attachments}
+    if len(kinds) > 1 or any(len(attachments) > MOST[k] for k in kinds):
+        raise ApiError(errors.INVALID_ATTACHMENT,
+                       "moment attachments: up to 9 images, or 1 video, or 1 link")
+    for item in attachments:
+        if item["msgtype"] == "link":
+            params.text(item["link"], "url", required=True)
+        else:
+            # WeCom's doc has these media ids come from media/upload_attachment
+            # (attachment_type=1); guidebot and the sandbox use media/upload's (unconfirmed
+            # whether WeCom takes them)
+            require_media_of(call.tenant, item["msgtype"], item[item["msgtype"]].get("media_id"),
+                             call.now)
+    return attachments
 
 
 def add_moment_task(call: ApiCall) -> JSON:
     content = params.text(params.obj(call.body, "text"), "content")
-    attachments = call.body.get("attachments") or []
-    if not isinstance(attachments, list) or any(
-            not isinstance(a, dict) or a.get("msgtype") not in ATTACHMENT_TYPES
-            for a in attachments):
-        raise ApiError(errors.INVALID_ATTACHMENT, "moment attachments: image, video or link")
+    attachments = _check_attachments(call, call.body.get("attachments") or [])
     if not content and not attachments:
         raise ApiError(errors.TEXT_EMPTY, "text and attachments are both empty")
     visible = params.obj(call.body, "visible_range")

@@ -58,13 +58,14 @@ async def use(request: web.Request, tenant: TenantSettings, guide: str) -> web.R
 def chat_messages(text: str, attachments: list[dict[str, Any]],
                   cover: str) -> list[dict[str, Any]]:
     """The material as sendChatMessage calls, one per piece (FACTS-next §B.6: `image` takes
-    `mediaid`, a card `imgUrl` — a URL, so cards show the sidebar's cover picture)."""
+    `mediaid`, a card `imgUrl` — a URL, so cards show the sidebar's cover picture; WeCom's
+    JS-SDK doc lists `video` with `mediaid` too, a media/upload id like a picture's)."""
     out: list[dict[str, Any]] = [{"msgtype": "text", "text": {"content": text}}] if text else []
     for item in attachments:
         kind = item["msgtype"]
         body = item[kind]
-        if kind == "image":
-            out.append({"msgtype": "image", "image": {"mediaid": body["media_id"]}})
+        if kind in ("image", "video"):
+            out.append({"msgtype": kind, kind: {"mediaid": body["media_id"]}})
         elif kind == "link":
             out.append({"msgtype": "news", "news": {
                 "link": body["url"], "title": body["title"], "desc": body.get("desc", ""),

@@ -1,7 +1,7 @@
 /* The sidebar's materials tab: approved materials, searched, sent in one tap as the pieces
-   guidebot returns (text, pictures, the guide's tracked card) through sendChatMessage; the
-   guide still taps send in the chat for each. Uses sidebar.js's api and ww; every text a
-   guide reads comes from the page's sb-material-text block (the template). */
+   guidebot returns (text, pictures or a video, the guide's tracked card) through
+   sendChatMessage; the guide still taps send in the chat for each. Uses sidebar.js's api and
+   ww; every text a guide reads comes from the page's sb-material-text block (the template). */
 (function () {
   "use strict";
   var text = JSON.parse(document.getElementById("sb-material-text").textContent);
