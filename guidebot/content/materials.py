@@ -255,19 +255,18 @@ def message_attachments(content: Content, cards: dict[str, tuple[str, str]]
                         ) -> list[dict[str, Any]]:
     """A library material as message attachments: its pictures or its video (content_library
     files, uploaded when sent), its link, and a mini-program card for its first sku in `cards`
-    (sku → (title, page)), with the first picture as the card's picture."""
+    (sku → (title, page)), with the first picture as the card's picture (WeCom requires one:
+    a material without pictures sends no card)."""
     items: list[dict[str, Any]] = [{"type": "image", "file": p} for p in content.pictures]
     if content.video:  # checked when the file loads (MP4, ≤ 10 MB, inside the library)
         items.append({"type": "video", "file": content.video})
     if content.link:
         items.append({"type": "link", **dict(content.link)})
     sku = next((s for s in content.skus if s in cards), None)
-    if sku is not None and len(items) < MAX_PICTURES:
+    if sku is not None and content.pictures and len(items) < MAX_PICTURES:
         title, page = cards[sku]
-        card = {"type": "miniprogram", "title": title[:CARD_TITLE], "page": page, "sku": sku}
-        if content.pictures:
-            card["pic_file"] = content.pictures[0]
-        items.append(card)
+        items.append({"type": "miniprogram", "title": title[:CARD_TITLE], "page": page,
+                      "sku": sku, "pic_file": content.pictures[0]})
     return items
 
 

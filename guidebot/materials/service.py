@@ -441,12 +441,12 @@ class MaterialService:
         if link:
             items.append({"type": "link", **link})
         product = next((p for p in map(self.catalog.get, content.skus) if p is not None), None)
-        if product is not None and len(items) < 9:
-            card: dict[str, Any] = {"type": "miniprogram", "title": product.name[:20],
-                                    "page": product.page, "sku": product.sku}
-            if content.pictures:
-                card["pic_file"] = self._picture_file(tenant, content.pictures[0])
-            items.append(card)
+        # A mini-program card must show a picture (pic_media_id): the material's first one.
+        # A material without pictures (a video or a link) sends no card.
+        if product is not None and content.pictures and len(items) < 9:
+            items.append({"type": "miniprogram", "title": product.name[:20],
+                          "page": product.page, "sku": product.sku,
+                          "pic_file": self._picture_file(tenant, content.pictures[0])})
         tracked = await self._tracker(tenant, guide, items, f"material:{material.id}")
         token = next((parse_qs(urlsplit(i["page"]).query).get("t", [""])[0] for i in tracked
                       if i["type"] == "miniprogram"), "")

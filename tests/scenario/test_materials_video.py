@@ -28,6 +28,7 @@ VIDEO_MATERIAL = """
 title = "燕麦围巾视频"
 text = "三十秒学会燕麦围巾的系法"
 video = "media/scarf.mp4"
+skus = ["SKU-SCARF-03"]  # no picture to show a card with: it sends no card
 grade = "A"
 """
 # the welcome step, then a 群发 step a minute later (id "mat_steps")
