@@ -55,3 +55,22 @@ def test_takeover_iff_protection_elapsed(protection: int, days_later: int, secon
     decision = on_add(Period("a", T0), "b", at, protection)
     elapsed = at - T0 >= timedelta(days=protection)
     assert (decision is Decision.TAKE_OVER) == elapsed
+
+
+def test_valid_from_the_instant_it_starts_for_exactly_its_validity() -> None:
+    at = datetime(2026, 11, 20, 2, 0, tzinfo=UTC)
+    starts_now = Period("g", at)
+    assert valid_at(starts_now, at, 0) and valid_at(starts_now, at, 1)
+    assert not valid_at(Period("g", at + timedelta(seconds=1)), at, 0)  # not started yet
+    one_day = Period("g", at - timedelta(hours=12))
+    assert valid_at(one_day, at, 1)  # half-way through a 1-day validity
+    assert not valid_at(Period("g", at - timedelta(days=1)), at, 1)  # exactly one day: over
+
+
+def test_current_is_the_latest_started_valid_binding_in_any_order() -> None:
+    at = datetime(2026, 11, 20, 2, 0, tzinfo=UTC)
+    older = Period("older", at - timedelta(days=9))
+    newer = Period("newer", at - timedelta(days=2))
+    assert current([older, newer], at, 0) == newer
+    assert current([newer, older], at, 0) == newer
+    assert current([], at, 0) is None
