@@ -45,6 +45,10 @@ _ORDER_NO, _CUSTOMER, _RULE, _GUIDE, _COMMISSION = (
                                      "commission_fen"))
 RESOLVE_CONCURRENCY = 8  # WeCom conversion calls of one batch in flight at once
 LINGER_S = 0.02  # after a wake-up, let concurrent acceptances join the batch
+# Orders attributed per transaction. On SQLite a batch runs inline on the event loop, which
+# serves nothing else meanwhile: a backlog (a restart after an outage) is attributed in
+# batches this size with the loop free in between, so acks and welcomes never wait long.
+ATTRIBUTE_BATCH = 250
 
 
 @dataclass(frozen=True)
@@ -168,7 +172,7 @@ class OrderIntake:
         if self._turn is None:
             self._turn = asyncio.Lock()
         while await self._batch():
-            pass
+            await asyncio.sleep(0)
 
     async def _run(self) -> None:
         assert self._wake is not None
@@ -177,8 +181,9 @@ class OrderIntake:
             await asyncio.sleep(LINGER_S)
             self._wake.clear()
             try:  # a full batch is followed at once; after a short one, the next lingers
-                while await self._batch() >= self._max_batch:  # too (the fixed cost of a
-                    pass  # batch was most of it when batches of a few orders ran back to back)
+                while await self._batch() >= ATTRIBUTE_BATCH:  # too (the fixed cost of a
+                    await asyncio.sleep(0)  # batch was most of it when batches of a few
+                    # orders ran back to back); in between, the loop serves everything else
             except Exception:  # noqa: BLE001 - retried: the events stay pending
                 log.exception("order attribution batch failed; retried in 1 s")
                 await asyncio.sleep(1.0)
@@ -198,7 +203,7 @@ class OrderIntake:
         assert self._turn is not None
         async with self._turn:
             async with self._db.read() as s:
-                rows = await repo.pending(s, limit=self._max_batch)
+                rows = await repo.pending(s, limit=ATTRIBUTE_BATCH)
             if not rows:
                 return 0
             tenants: dict[str, list[repo.Pending]] = {}
