@@ -26,8 +26,9 @@ def _shot(name: str, db: str) -> str:
 
 async def _sign_in_by_keyboard(page: Any, base: str) -> None:
     await page.goto(f"{base}/console/login")
-    # The tenant field has focus on arrival; Tab to the token, Enter submits.
-    assert await page.evaluate("() => document.activeElement.id") == "tenant"
+    # The tenant field has focus on arrival (autofocus, applied when the browser next renders
+    # the page: wait for it, up to 5 s); Tab to the token, Enter submits.
+    await page.wait_for_function("() => document.activeElement.id === 'tenant'", timeout=5000)
     await page.keyboard.type("acme")
     await page.keyboard.press("Tab")
     assert await page.evaluate("() => document.activeElement.id") == "token"
