@@ -31,7 +31,7 @@ from aiohttp import web
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchkit import bench_config, free_port  # noqa: E402
+from benchkit import bench_config, free_port, wait_up  # noqa: E402
 
 from guidebot.cli import loop_factory  # noqa: E402
 from guidebot.settings import load_settings  # noqa: E402
@@ -48,20 +48,6 @@ def run_bare(port: int) -> None:
     factory = loop_factory()  # the same event loop guidebot runs on, for a fair baseline
     loop = factory() if factory else asyncio.new_event_loop()
     web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None, loop=loop)
-
-
-async def wait_up(url: str, timeout_s: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    async with aiohttp.ClientSession() as http:
-        while time.monotonic() < deadline:
-            try:
-                async with http.get(url) as resp:
-                    if resp.status < 500:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.2)
-    raise RuntimeError(f"{url} did not come up")
 
 
 async def blast(url: str, requests: list[tuple[dict[str, str], bytes]],
@@ -147,8 +133,9 @@ async def main() -> None:
     try:
         print(f"building {args.events} distinct encrypted add events ...", flush=True)
         requests = build_requests(config, args.events)
-        await wait_up(f"http://127.0.0.1:{bot_port}/healthz")
-        await wait_up(f"http://127.0.0.1:{bare_port}/")
+        async with aiohttp.ClientSession() as http:
+            await wait_up(http, f"http://127.0.0.1:{bot_port}/healthz")
+            await wait_up(http, f"http://127.0.0.1:{bare_port}/")
         results = {}
         for name, port in (("bare aiohttp", bare_port), ("guidebot", bot_port)):
             url = f"http://127.0.0.1:{port}/wecom/bench/callback"

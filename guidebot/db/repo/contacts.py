@@ -54,10 +54,6 @@ _UPSERT_FOLLOW = ByDialect({name: (lambda ins: ins.on_conflict_do_update(
     for name, d in _DIALECTS})
 _NEW_FOLLOW_EVENT = FollowEvent.__table__.insert()  # type: ignore[attr-defined]
 _NEW_BINDING = _BINDINGS.insert()
-_BINDINGS_OF = (select(_BINDINGS).where(_BINDINGS.c.tenant == bindparam("t"),
-                                        _BINDINGS.c.external_userid == bindparam("c"))
-                .order_by(_BINDINGS.c.started_at))
-
 async def _insert_ignore(session: AsyncSession, table: Any, keys: list[str],
                          **values: Any) -> None:
     stmt = insert_for(session, table).values(**values).on_conflict_do_nothing(index_elements=keys)
@@ -98,14 +94,7 @@ async def ensure_guide(session: AsyncSession, *, tenant: str, userid: str,
 
 async def ensure_customer(session: AsyncSession, *, tenant: str, external_userid: str) -> None:
     """Create on first sight; on PostgreSQL also lock the row to serialize per customer."""
-    await execute(session, _NEW_CUSTOMER, {
-        "tenant": tenant, "external_userid": external_userid, "name": "", "unionid": None,
-        "avatar": "", "corp_name": "", "contact_type": None, "gender": None,
-        "profile_fetched_at": None, "created_at": utcnow()})
-    if is_postgres(session):
-        await session.execute(select(Customer.external_userid).where(
-            Customer.tenant == tenant, Customer.external_userid == external_userid)
-            .with_for_update())
+    await ensure_customers(session, tenant=tenant, external_userids=[external_userid])
 
 
 async def get_customer(session: AsyncSession, *, tenant: str,
@@ -145,9 +134,9 @@ async def customers_without_profile(session: AsyncSession, *, tenant: str,
 async def upsert_follow(session: AsyncSession, *, tenant: str, guide: str, external_userid: str,
                         status: str, state: str, channel_code_id: int | None,
                         at: datetime) -> None:
-    await execute(session, _UPSERT_FOLLOW, {
+    await upsert_follows(session, rows=[{
         "tenant": tenant, "guide": guide, "external_userid": external_userid, "status": status,
-        "state": state, "channel_code_id": channel_code_id, "added_at": at, "ended_at": None})
+        "state": state, "channel_code_id": channel_code_id, "added_at": at}])
 
 
 async def end_follow(session: AsyncSession, *, tenant: str, guide: str, external_userid: str,
@@ -169,9 +158,9 @@ async def insert_ended_follow(session: AsyncSession, *, tenant: str, guide: str,
 async def add_follow_event(session: AsyncSession, *, tenant: str, guide: str,
                            external_userid: str, action: str, at: datetime,
                            detail: str = "", inbox_id: int | None = None) -> None:
-    await execute(session, _NEW_FOLLOW_EVENT, {
+    await add_follow_events(session, rows=[{
         "tenant": tenant, "guide": guide, "external_userid": external_userid, "action": action,
-        "at": at, "detail": detail, "inbox_id": inbox_id})
+        "at": at, "detail": detail, "inbox_id": inbox_id}])
 
 
 async def list_follows(session: AsyncSession, *, tenant: str,
@@ -196,21 +185,18 @@ class BindingRow(NamedTuple):
 
 async def list_bindings(session: AsyncSession, *, tenant: str,
                         external_userid: str) -> list[BindingRow]:
-    rows = await execute(session, _BINDINGS_OF, {"t": tenant, "c": external_userid})
-    return [BindingRow(*row) for row in rows]
+    return (await bindings_of(session, tenant=tenant,
+                              external_userids=[external_userid]))[external_userid]
 
 
 async def add_binding(session: AsyncSession, *, tenant: str, external_userid: str, guide: str,
                       at: datetime) -> None:
-    await execute(session, _NEW_BINDING, {
-        "tenant": tenant, "external_userid": external_userid, "guide": guide,
-        "started_at": at, "ended_at": None, "end_reason": ""})
+    await add_bindings(session, rows=[(tenant, external_userid, guide, at)])
 
 
 async def end_binding(session: AsyncSession, *, binding_id: int, at: datetime | None,
                       reason: str) -> None:
-    await session.execute(update(Binding).where(Binding.id == binding_id).values(
-        ended_at=at, end_reason=reason))
+    await end_bindings(session, rows=[(binding_id, at, reason)])
 
 
 async def list_guides(session: AsyncSession, *, tenant: str) -> list[dict[str, Any]]:
