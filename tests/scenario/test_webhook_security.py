@@ -17,6 +17,8 @@ import pytest
 from yarl import URL
 
 from guidebot.settings import TenantSettings
+from tests.scenario.test_metrics import _scrape as scrape
+from tests.scenario.test_metrics import _value as value
 from tests.support.stack import Stack
 from tests.support.wecom import SignedCallback, add_contact_xml, encrypt_callback
 
@@ -304,6 +306,12 @@ async def test_rejected_callback_is_4xx_stores_nothing_and_leaks_nothing(
     await _assert_nothing_stored(stack)
     assert caplog.records, "no log record captured: the leak check below would be vacuous"
     logged = _logged(caplog)
+    if expected != 404:  # a known tenant: the rejection is logged and counted as its own
+        assert f"callback rejected tenant={request.tenant} status={expected} reason={text}" in (
+            logged), logged
+        m = await scrape(stack)
+        assert value(m, "guidebot_callbacks_total", tenant=request.tenant,
+                     result=f"rejected_{expected}") == 1
     for secret in NEVER_LOGGED:
         assert secret not in logged, f"{secret!r} appears in the logs"
         assert secret not in text, f"{secret!r} appears in the response"

@@ -162,6 +162,7 @@ async def test_official_get_url_verification_raw_query(start_doc: Start) -> None
     url = URL(f"{bot.callback}?{raw_query}", encoded=True)
     async with bot.http.get(url) as resp:
         assert resp.status == 200
+        assert resp.headers["Content-Type"] == "text/plain"
         assert await resp.read() == b"1616140317555161061"
     assert await bot.inbox_rows() == []
 

@@ -4,6 +4,7 @@ asyncio.wait_for can on Python 3.11): it is cancelled again instead of waited fo
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 import pytest
@@ -17,7 +18,7 @@ async def _process(item_id: int, tenant: str, payload: str) -> Any:
 
 
 async def test_a_worker_that_swallows_a_cancel_is_cancelled_again(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
     monkeypatch.setattr(inbox, "CLOSE_WAIT_S", 0.05)
     forever = asyncio.Event()
     swallowed = []
@@ -33,5 +34,20 @@ async def test_a_worker_that_swallows_a_cancel_is_cancelled_again(
     worker = asyncio.create_task(stubborn())
     processor._loops = [worker]
     await asyncio.sleep(0)
+    caplog.set_level(logging.WARNING)
     await asyncio.wait_for(processor.close(), timeout=5)
     assert swallowed == [True] and worker.cancelled()
+    assert "1 inbox task(s) still running after cancel; again" in caplog.messages
+
+
+async def test_closing_with_nothing_in_flight_still_waits_for_the_last_flush() -> None:
+    flushed = []
+
+    async def flush() -> None:
+        await asyncio.sleep(0.05)
+        flushed.append(True)
+
+    processor = InboxProcessor(None, _process)  # type: ignore[arg-type]
+    processor._flusher = asyncio.create_task(flush())
+    await asyncio.wait_for(processor.close(), timeout=5)
+    assert flushed == [True]

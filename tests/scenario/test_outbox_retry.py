@@ -1,0 +1,261 @@
+"""The outbox's retries and deadlines, and the inbox's staging of internal events, against a
+real database: what `retry_due` takes and in what order, when a row expires and with which
+error, how many attempts a failing call gets, and that a row another process holds is not
+sent twice."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from guidebot import events as ev
+from guidebot import inbox, outbox
+from guidebot.backoff import Backoff
+from guidebot.db.engine import Database
+from guidebot.db.migrate import upgrade_async
+from guidebot.db.models import OutboxItem
+from guidebot.db.repo import outbox as outbox_repo
+from guidebot.db.types import utcnow
+from guidebot.errors import WeComApiError, WeComRateLimited
+from guidebot.outbox import CallStatus, Outbox
+
+NOW_RETRY = Backoff(base_s=0.0, factor=1.0, max_s=0.0, attempts=3, jitter=0.0)
+
+
+@pytest.fixture
+async def db(db_url: str) -> AsyncIterator[Database]:
+    await upgrade_async(db_url)
+    database = Database(db_url)
+    yield database
+    await database.dispose()
+
+
+class Clock:
+    """The outbox's clock, moved by hand (the rows' own stamps keep the real time)."""
+
+    def __init__(self) -> None:
+        self.ahead = timedelta(0)
+        self.fixed: datetime | None = None
+
+    def __call__(self) -> datetime:
+        return self.fixed if self.fixed is not None else utcnow() + self.ahead
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Iterator[Clock]:
+    c = Clock()
+    monkeypatch.setattr(outbox, "utcnow", c)
+    yield c
+
+
+class Calls:
+    """An executor that records its payloads; fails while `failing` is set."""
+
+    def __init__(self, *, failing: bool = False) -> None:
+        self.sent: list[dict[str, Any]] = []
+        self.failing = failing
+        self.hold: asyncio.Event | None = None
+        self.entered = asyncio.Event()
+
+    async def __call__(self, tenant: str, payload: dict[str, Any]) -> dict[str, Any]:
+        self.entered.set()
+        if self.hold is not None:
+            await self.hold.wait()
+        if self.failing:
+            raise WeComRateLimited(45009, "api freq out of limit", path="test")
+        self.sent.append(payload)
+        return {"errcode": 0}
+
+
+async def row(db: Database, key: str) -> OutboxItem:
+    async with db.read() as s:
+        item = await outbox_repo.get_by_key(s, tenant="acme", key=key)
+    assert item is not None
+    return item
+
+
+async def test_a_failed_row_past_its_deadline_expires_with_its_error_and_the_next_is_retried(
+        db: Database, clock: Clock) -> None:
+    box = Outbox(db, retry=NOW_RETRY)
+    failing = Calls(failing=True)
+    deadline = utcnow() + timedelta(seconds=5)
+    first = await box.run(tenant="acme", key="w1", kind="welcome", payload={"n": 1},
+                          call=failing, deadline=deadline)
+    assert (first.status, first.error) == (CallStatus.FAILED,
+                                           "WeComRateLimited: errcode=45009")
+    second = await box.run(tenant="acme", key="t1", kind="task", payload={"n": 2}, call=failing)
+    assert second.status is CallStatus.FAILED
+
+    clock.fixed = deadline  # the deadline itself is too late
+    ok = Calls()
+    assert await box.retry_due({"welcome": ok, "task": ok}) == 2
+    assert ok.sent == [{"n": 2}]  # the expired welcome is not sent; the row after it is
+    expired = await row(db, "w1")
+    assert (expired.status, expired.last_error) == ("expired", "WeComRateLimited: errcode=45009")
+    assert (await row(db, "t1")).status == "done"
+
+
+async def test_a_dead_process_row_past_its_deadline_expires_as_deadline_passed(
+        db: Database, clock: Clock) -> None:
+    past = utcnow() - timedelta(seconds=1)
+    async with db.write() as s:  # "sending" under a lease that ran out, no error recorded
+        await outbox_repo.insert_if_new(s, tenant="acme", key="w2", kind="welcome",
+                                        payload="{}", due_at=past, deadline_at=past,
+                                        lease_owner="1:dead", lease_until=past)
+    ok = Calls()
+    assert await Outbox(db).retry_due({"welcome": ok}) == 1
+    assert ok.sent == []
+    item = await row(db, "w2")
+    assert (item.status, item.last_error) == ("expired", "deadline passed")
+
+
+async def test_a_call_with_its_deadline_passed_or_failing_to_it_is_expired(
+        db: Database, clock: Clock) -> None:
+    box = Outbox(db)
+    late = await box.run(tenant="acme", key="w3", kind="welcome", payload={}, call=Calls(),
+                         deadline=utcnow() - timedelta(seconds=1), until_deadline=True)
+    assert (late.status, late.result, late.error) == (
+        CallStatus.EXPIRED, None, "deadline passed before the first attempt")
+    item = await row(db, "w3")
+    assert (item.status, item.last_error) == ("expired",
+                                              "deadline passed before the first attempt")
+
+    failing = Calls(failing=True)  # retried inline (0.5 s, 1 s, …) until the deadline is near
+    missed = await box.run(tenant="acme", key="w4", kind="welcome", payload={}, call=failing,
+                           deadline=utcnow() + timedelta(seconds=1.2), until_deadline=True)
+    assert (missed.status, missed.result, missed.error) == (
+        CallStatus.EXPIRED, None, "WeComRateLimited: errcode=45009")
+    item = await row(db, "w4")
+    assert (item.status, item.last_error, item.attempts) == (
+        "expired", "WeComRateLimited: errcode=45009", 3)
+
+
+async def test_a_failing_call_gets_exactly_its_attempts_then_is_dead(
+        db: Database, clock: Clock) -> None:
+    box = Outbox(db, retry=NOW_RETRY)  # 3 attempts in all
+    failing = Calls(failing=True)
+    first = await box.run(tenant="acme", key="t2", kind="task", payload={}, call=failing)
+    assert first.status is CallStatus.FAILED
+    statuses = []
+    for _ in range(2):
+        assert await box.retry_due({"task": failing}) == 1
+        item = await row(db, "t2")
+        statuses.append((item.status, item.attempts))
+    assert statuses == [("failed", 2), ("dead", 3)]
+    assert await box.retry_due({"task": failing}) == 0
+
+
+async def test_retries_are_taken_at_most_limit_at_a_time_in_order(db: Database,
+                                                                 clock: Clock) -> None:
+    past = utcnow() - timedelta(seconds=1)
+    async with db.write() as s:
+        for n in range(101):
+            await outbox_repo.insert_if_new(s, tenant="acme", key=f"t-{n:03d}", kind="task",
+                                            payload=json.dumps({"n": n}), due_at=past,
+                                            deadline_at=None, status="failed")
+    ok = Calls()
+    box = Outbox(db)
+    assert await box.retry_due({"task": ok}) == 100
+    assert [p["n"] for p in ok.sent] == list(range(100))
+    assert await box.retry_due({"task": ok}) == 1
+    assert ok.sent[-1] == {"n": 100}
+
+
+async def test_a_row_being_retried_is_leased_and_not_sent_twice(db: Database,
+                                                                clock: Clock) -> None:
+    past = utcnow() - timedelta(seconds=1)
+    async with db.write() as s:
+        await outbox_repo.insert_if_new(s, tenant="acme", key="t3", kind="task",
+                                        payload="{}", due_at=past, deadline_at=None,
+                                        status="failed")
+    slow = Calls()
+    slow.hold = asyncio.Event()
+    one, two = Outbox(db), Outbox(db)  # two processes
+    running = asyncio.create_task(one.retry_due({"task": slow}))
+    await asyncio.wait_for(slow.entered.wait(), 10)
+    other = Calls()
+    clock.ahead = timedelta(seconds=outbox.LEASE_S - 2)  # the lease still holds
+    assert await two.retry_due({"task": other}) == 0
+    clock.ahead = timedelta(seconds=outbox.LEASE_S + 1)  # as if `one` had died: taken over
+    assert await two.retry_due({"task": other}) == 1
+    slow.hold.set()
+    assert await running == 1
+    assert len(other.sent) == 1
+
+
+async def test_rows_registered_for_a_batch_are_left_to_it_until_stale(
+        db: Database, clock: Clock) -> None:
+    box = Outbox(db)
+    async with db.write() as s:
+        ids = await box.register_many(s, tenant="acme", rows=[("t4", "task", {"n": 4})])
+    assert list(ids) == ["t4"]
+    ok = Calls()
+    assert await box.retry_due({"task": ok}) == 0  # its batch is attempting it
+    clock.ahead = timedelta(seconds=outbox.STALE_S + 1)  # the batch's process died
+    assert await box.retry_due({"task": ok}) == 1
+    assert ok.sent == [{"n": 4}]
+
+
+async def test_an_internal_event_is_staged_once_by_its_key(db: Database) -> None:
+    event = ev.TagsMarked(tenant="acme", created_at=datetime.now(UTC), ref="r1",
+                          external_userid="wmX", guide="lina", tags=("门店扫码",))
+    async with db.write() as s:
+        assert await inbox.stage(s, event=event, key="tags_marked:r1") is True
+        assert await inbox.stage(s, event=event, key="tags_marked:r1") is False
+        assert await inbox.stage_many(s, []) == 0
+        assert await inbox.stage_many(s, [(event, "tags_marked:r1"),
+                                          (event, "tags_marked:r2")]) == 1
+
+
+async def test_a_batch_of_first_attempts_records_each_outcome_in_flight_at_most_8(
+        db: Database) -> None:
+    box = Outbox(db, retry=NOW_RETRY)
+    async with db.write() as s:
+        await outbox_repo.insert_if_new(s, tenant="beta", key="k-00", kind="task",
+                                        payload="{}", due_at=utcnow(), deadline_at=None)
+        ids = await box.register_many(s, tenant="acme", rows=[
+            (f"k-{n:02d}", "task", {"n": n}) for n in range(20)])
+        again = await box.register_many(s, tenant="acme", rows=[("k-00", "task", {"n": 0}),
+                                                                ("k-20", "task", {"n": 20})])
+    assert sorted(ids) == [f"k-{n:02d}" for n in range(20)]  # beta's k-00 is beta's
+    assert list(again) == ["k-20"]  # a key claimed before is left out
+    fresh = await row(db, "k-20")
+    assert (fresh.status, fresh.attempts, fresh.last_error, fresh.result, fresh.deadline_at) == (
+        "sending", 0, "", "", None)
+
+    running = peak = 0
+
+    def call(n: int) -> Any:
+        async def go() -> Any:
+            nonlocal running, peak
+            running += 1
+            peak = max(peak, running)
+            await asyncio.sleep(0.01)
+            running -= 1
+            if n == 3:
+                raise WeComRateLimited(45009, "api freq out of limit", path="test")
+            if n == 4:
+                raise WeComApiError(40003, "invalid external_userid", path="test")
+            return outbox.Done({"msgid": f"m{n}"}) if n % 2 else {"msgid": f"m{n}"}
+        return go
+
+    outcomes = await box.attempt_many([
+        outbox.Prepared(ids[f"k-{n:02d}"], "acme", "task", call(n)) for n in range(20)])
+    assert peak == 8
+    assert [(o.status, o.result, o.error) for o in outcomes[:6]] == [
+        (CallStatus.DONE, {"msgid": "m0"}, ""), (CallStatus.DONE, {"msgid": "m1"}, ""),
+        (CallStatus.DONE, {"msgid": "m2"}, ""),
+        (CallStatus.FAILED, None, "WeComRateLimited: errcode=45009"),
+        (CallStatus.DEAD, {"errcode": 40003}, "WeComApiError: errcode=40003"),
+        (CallStatus.DONE, {"msgid": "m5"}, "")]
+    rows = {n: await row(db, f"k-{n:02d}") for n in (0, 1, 3, 4)}
+    assert [(r.status, r.attempts, r.last_error, json.loads(r.result or "null"))
+            for r in rows.values()] == [
+        ("done", 1, "", {"msgid": "m0"}), ("done", 1, "", {"msgid": "m1"}),
+        ("failed", 1, "WeComRateLimited: errcode=45009", None),
+        ("dead", 1, "WeComApiError: errcode=40003", None)]
