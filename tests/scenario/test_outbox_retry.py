@@ -259,3 +259,75 @@ async def test_a_batch_of_first_attempts_records_each_outcome_in_flight_at_most_
         ("done", 1, "", {"msgid": "m0"}), ("done", 1, "", {"msgid": "m1"}),
         ("failed", 1, "WeComRateLimited: errcode=45009", None),
         ("dead", 1, "WeComApiError: errcode=40003", None)]
+
+
+async def test_a_row_registered_with_the_work_is_held_by_its_lease_or_left_until_stale(
+        db: Database, clock: Clock) -> None:
+    box, other = Outbox(db), Outbox(db)
+    async with db.write() as s:
+        held = await box.register(s, tenant="acme", key="r1", kind="task", payload={"n": 1},
+                                  leased=True)
+        loose = await box.register(s, tenant="acme", key="r2", kind="task", payload={"n": 2})
+        assert await box.register(s, tenant="acme", key="r1", kind="task",
+                                  payload={"n": 9}) is None  # the key's row owns the call
+    assert held is not None and loose is not None
+    leased, unleased = await row(db, "r1"), await row(db, "r2")
+    assert (leased.status, leased.attempts, json.loads(leased.payload)) == ("sending", 0,
+                                                                             {"n": 1})
+    assert leased.lease_owner and leased.lease_until is not None
+    assert timedelta(seconds=outbox.LEASE_S - 5) < leased.lease_until - utcnow() <= timedelta(
+        seconds=outbox.LEASE_S)
+    assert (unleased.lease_owner, unleased.lease_until, unleased.deadline_at) == ("", None, None)
+    assert unleased.due_at <= utcnow()
+
+    ok = Calls()
+    assert await other.retry_due({"task": ok}) == 0
+    clock.ahead = timedelta(seconds=outbox.LEASE_S + 1)  # the lease ran out: taken over
+    assert await other.retry_due({"task": ok}) == 1
+    assert ok.sent == [{"n": 1}]
+    clock.ahead = timedelta(seconds=outbox.STALE_S + 1)  # the unleased one, once stale
+    assert await other.retry_due({"task": ok}) == 1
+    assert ok.sent == [{"n": 1}, {"n": 2}]
+
+
+async def test_first_attempts_in_order_stop_at_a_failure_and_withdraw_the_rest(
+        db: Database) -> None:
+    box = Outbox(db, retry=NOW_RETRY)
+    async with db.write() as s:
+        ids = [await box.register(s, tenant="acme", key=f"o{n}", kind="reply", payload={"n": n})
+               for n in range(4)]
+    made: list[int] = []
+
+    def call(n: int) -> Any:
+        async def go() -> Any:
+            made.append(n)
+            if n == 2:
+                raise WeComRateLimited(45009, "api freq out of limit", path="test")
+            return outbox.Done({"msgid": f"m{n}"}) if n else {"msgid": "m0"}
+        return go
+
+    recorded: list[bool] = []
+
+    async def record(body: Any) -> None:
+        recorded.append(True)
+        async with db.write() as s:
+            await body(s)
+
+    outcomes = await box.attempt_in_order(
+        [outbox.Prepared(int(i or 0), "acme", "reply", call(n)) for n, i in enumerate(ids)],
+        record=record)
+    assert made == [0, 1, 2] and recorded == [True]
+    assert [(o.status, o.result, o.error) for o in outcomes] == [
+        (CallStatus.DONE, {"msgid": "m0"}, ""), (CallStatus.DONE, {"msgid": "m1"}, ""),
+        (CallStatus.FAILED, None, "WeComRateLimited: errcode=45009")]
+    assert [((await row(db, f"o{n}")).status, (await row(db, f"o{n}")).attempts)
+            for n in range(3)] == [("done", 1), ("done", 1), ("failed", 1)]
+    async with db.read() as s:
+        assert await outbox_repo.get_by_key(s, tenant="acme", key="o3") is None  # withdrawn
+
+    async with db.write() as s:  # without a recorder: its own transaction
+        again = await box.register(s, tenant="acme", key="o4", kind="reply", payload={})
+    outcomes = await box.attempt_in_order([outbox.Prepared(int(again or 0), "acme", "reply",
+                                                           call(4))])
+    assert [o.status for o in outcomes] == [CallStatus.DONE]
+    assert (await row(db, "o4")).status == "done"
