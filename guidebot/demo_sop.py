@@ -86,4 +86,6 @@ async def _summary(ctx: Any, services: Services, tenant: str) -> None:
     body = await views.tasks_view(services.db, services.settings.tenant(tenant), None, None)
     kinds = Counter(f"{t['kind']}:{t['status']}" for t in body["tasks"])
     ctx.out("  tasks: " + ", ".join(f"{k} ×{n}" for k, n in sorted(kinds.items())))
-    ctx.out(f"  see them: curl -H 'Authorization: Bearer …' {ctx.bot_url}/api/v1/{tenant}/tasks")
+    token = services.settings.tenant(tenant).admin_token  # the demo's own token
+    ctx.out(f"  see them: curl -H 'Authorization: Bearer {token}' "
+            f"{ctx.bot_url}/api/v1/{tenant}/tasks")

@@ -13,7 +13,7 @@ group="${1:-pure}"
 case "$group" in
   pure)
     modules='"guidebot/commerce/attribution.py", "guidebot/contacts/binding.py", "guidebot/commerce/ledger.py", "guidebot/contacts/state_codec.py"'
-    tests='"tests/unit/test_attribution.py", "tests/unit/test_binding_rules.py", "tests/unit/test_ledger.py", "tests/unit/test_ledger_properties.py", "tests/unit/test_state_codec.py"' ;;
+    tests='"tests/unit/test_attribution.py", "tests/unit/test_binding_rules.py", "tests/unit/test_ledger.py", "tests/unit/test_ledger_properties.py", "tests/unit/test_ledger_append.py", "tests/unit/test_state_codec.py"' ;;
   pipeline)
     modules='"guidebot/wecom/webhook.py", "guidebot/wecom/crypto.py", "guidebot/inbox.py", "guidebot/outbox.py", "guidebot/contacts/welcome.py"'
     # with the scenario tests that reach them in-process: SOP delivery (outbox batches and
