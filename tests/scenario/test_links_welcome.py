@@ -11,6 +11,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from guidebot.contacts.welcome import card_token
 from guidebot.sandbox.models import Media
 from tests.support import stack as stack_support
 from tests.support.commerce import paid, post_settled, signed_visit
@@ -103,3 +104,16 @@ async def test_the_same_guide_and_message_reuse_one_link(card_stack: Stack) -> N
     await stack.runtime.drain()
     pages = Counter(_card_page(w) for w in stack.calls("externalcontact/send_welcome_msg"))
     assert sorted(pages.values()) == [1, 2]  # lina's two adds share one page, zhaolei's differs
+
+
+def test_the_card_token_is_the_first_mini_program_cards_t() -> None:
+    """What a welcome's material use records as its card (welcome.card_token)."""
+    card = {"msgtype": "miniprogram", "miniprogram": {"page": "pages/p?sku=A&t=tok1"}}
+    assert card_token([{"msgtype": "image", "image": {"media_id": "m"}}, card,
+                       {"msgtype": "miniprogram",
+                        "miniprogram": {"page": "pages/p?t=tok2"}}]) == "tok1"
+    assert card_token([{"msgtype": "miniprogram", "miniprogram": {"page": "pages/p?sku=A"}},
+                       card]) == ""  # the first card, untracked
+    assert card_token([{"msgtype": "miniprogram", "miniprogram": {}}]) == ""
+    assert card_token([{"msgtype": "link", "link": {"url": "https://x/?t=no"}}]) == ""
+    assert card_token([]) == ""

@@ -66,6 +66,7 @@ async def reminders(stack: Stack, guide: str) -> list[dict[str, Any]]:
 
 async def test_welcome_and_reminder_steps_send_a_stored_material_checked_when_sent(
         steps_stack: tuple[Stack, Path], caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="guidebot.contacts.welcome")
     stack, library = steps_stack
     material = await approved(stack, "lina", "新客见面礼：燕麦围巾")
     (library / "sops" / "mat_steps.toml").write_text(SOP.format(material=material),
@@ -78,6 +79,7 @@ async def test_welcome_and_reminder_steps_send_a_stored_material_checked_when_se
     customer = str(added["external_userid"])
     [welcome] = [c["body"] for c in stack.calls("externalcontact/send_welcome_msg")]
     assert welcome["welcome_code"] == added["welcome_code"]
+    assert f"welcome tenant=acme message=material:{material} outcome=done" in caplog.messages
     assert welcome["text"]["content"] == "新客见面礼：燕麦围巾"
     [image] = welcome["attachments"]
     assert image["msgtype"] == "image" and image["image"]["media_id"]
@@ -104,7 +106,7 @@ async def test_welcome_and_reminder_steps_send_a_stored_material_checked_when_se
     second = str(other["external_userid"])
     assert len(stack.calls("externalcontact/send_welcome_msg")) == 1
     reason = f"material {material!r} is withdrawn, not approved"
-    assert f"welcome tenant=acme not sent: {reason}" in caplog.text
+    assert f"welcome tenant=acme not sent: {reason}" in caplog.messages
     assert (await steps_of(stack, "wangfang", second))[0] == (
         "welcome", "failed", f"welcome not sent ({reason})")
     sop.clock = lambda: datetime.now(UTC) + timedelta(minutes=2)

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -136,7 +138,8 @@ async def test_a_call_with_its_deadline_passed_or_failing_to_it_is_expired(
 
 
 async def test_a_failing_call_gets_exactly_its_attempts_then_is_dead(
-        db: Database, clock: Clock) -> None:
+        db: Database, clock: Clock, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="guidebot.outbox")
     box = Outbox(db, retry=NOW_RETRY)  # 3 attempts in all
     failing = Calls(failing=True)
     first = await box.run(tenant="acme", key="t2", kind="task", payload={}, call=failing)
@@ -147,6 +150,10 @@ async def test_a_failing_call_gets_exactly_its_attempts_then_is_dead(
         item = await row(db, "t2")
         statuses.append((item.status, item.attempts))
     assert statuses == [("failed", 2), ("dead", 3)]
+    item_id = (await row(db, "t2")).id
+    assert caplog.messages == [
+        f"outbox item {item_id} tenant=acme kind=task attempt {n}: WeComRateLimited: "
+        f"errcode=45009 ({status})" for n, status in ((1, "failed"), (2, "failed"), (3, "dead"))]
     assert await box.retry_due({"task": failing}) == 0
 
 
@@ -291,8 +298,9 @@ async def test_a_row_registered_with_the_work_is_held_by_its_lease_or_left_until
 
 
 async def test_first_attempts_in_order_stop_at_a_failure_and_withdraw_the_rest(
-        db: Database) -> None:
-    box = Outbox(db, retry=NOW_RETRY)
+        db: Database, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="guidebot.outbox")
+    box = Outbox(db, retry=replace(NOW_RETRY, attempts=2))  # a first failure is not final
     async with db.write() as s:
         ids = [await box.register(s, tenant="acme", key=f"o{n}", kind="reply", payload={"n": n})
                for n in range(4)]
@@ -324,6 +332,8 @@ async def test_first_attempts_in_order_stop_at_a_failure_and_withdraw_the_rest(
             for n in range(3)] == [("done", 1), ("done", 1), ("failed", 1)]
     async with db.read() as s:
         assert await outbox_repo.get_by_key(s, tenant="acme", key="o3") is None  # withdrawn
+    assert caplog.messages == [f"outbox item {ids[2]} tenant=acme kind=reply attempt 1: "
+                               "WeComRateLimited: errcode=45009 (failed)"]
 
     async with db.write() as s:  # without a recorder: its own transaction
         again = await box.register(s, tenant="acme", key="o4", kind="reply", payload={})

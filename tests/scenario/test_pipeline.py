@@ -5,10 +5,13 @@ after a restart, the welcome's 20 s, the tag-library handler and the callback si
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from guidebot.app import RUNTIME, create_app
 from tests.support.stack import FAST_BACKOFF, Stack, start_stack
@@ -58,7 +61,9 @@ async def test_a_failing_item_is_retried_and_succeeds_on_the_third_try(stack: St
     assert [(r.outcome, r.attempts) for r in edited] == [("on_contact_edited", 3)]
 
 
-async def test_an_item_failing_every_time_is_given_up_after_three_tries(stack: Stack) -> None:
+async def test_an_item_failing_every_time_is_given_up_after_three_tries(
+        stack: Stack, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="guidebot.inbox")
     added = await stack.sandbox.simulate_add_contact("acme", userid="lina", name="林")
     await stack.runtime.drain()
     await _fault(stack, "externalcontact/get", 60011, 10)
@@ -68,8 +73,16 @@ async def test_an_item_failing_every_time_is_given_up_after_three_tries(stack: S
     await stack.runtime.drain()
     edited = [r for r in await stack.inbox_rows() if r.outcome != "on_contact_added"]
     assert [(r.outcome, r.attempts) for r in edited] == [("failed", 3)]
+    assert edited[0].last_error.startswith("WeComApiError: externalcontact/get: errcode=60011")
     gets = [c for c in stack.calls("externalcontact/get") if c["errcode"] == 60011]
     assert len(gets) == 3
+    failures = [(r.getMessage(), bool(r.exc_info)) for r in caplog.records
+                if r.name == "guidebot.inbox" and "failed" in r.getMessage()]
+    assert failures == [  # ids and the error's type only: no customer data in the log
+        (f"inbox item {edited[0].id} tenant=acme attempt 1 failed: WeComApiError", False),
+        (f"inbox item {edited[0].id} tenant=acme attempt 2 failed: WeComApiError", False),
+        (f"inbox item {edited[0].id} tenant=acme attempt 3 failed: WeComApiError (giving up)",
+         True)]
 
 
 async def test_handled_items_are_not_handled_again_after_a_restart(

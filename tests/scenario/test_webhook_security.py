@@ -307,8 +307,9 @@ async def test_rejected_callback_is_4xx_stores_nothing_and_leaks_nothing(
     assert caplog.records, "no log record captured: the leak check below would be vacuous"
     logged = _logged(caplog)
     if expected != 404:  # a known tenant: the rejection is logged and counted as its own
+        assert text  # the reason, for whoever configures the callback
         assert f"callback rejected tenant={request.tenant} status={expected} reason={text}" in (
-            logged), logged
+            caplog.messages), logged
         m = await scrape(stack)
         assert value(m, "guidebot_callbacks_total", tenant=request.tenant,
                      result=f"rejected_{expected}") == 1
