@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 from guidebot.commerce.signature import HEADER, sign
-from guidebot.db.migrate import upgrade
+from tests.support.schema import migrate
 from tests.support.stack import Stack
 
 # Property tests on a real database: one migrated database per test, examples kept apart.
@@ -21,7 +21,7 @@ DB_PROPERTIES = settings(max_examples=40, deadline=None,
 
 @pytest.fixture
 def migrated(db_url: str) -> str:
-    upgrade(db_url)
+    migrate(db_url)
     return db_url
 
 

@@ -14,7 +14,6 @@ import pytest
 from guidebot.commerce.catalog import Catalog
 from guidebot.content.materials import load_materials
 from guidebot.db.engine import Database
-from guidebot.db.migrate import upgrade_async
 from guidebot.materials.points import Points
 from guidebot.materials.service import MaterialService
 from guidebot.materials.storage import PictureStore
@@ -22,6 +21,7 @@ from guidebot.outbox import Outbox
 from guidebot.sandbox import create_sandbox_app
 from guidebot.settings import Settings, load_settings
 from guidebot.wecom.client import InMemoryTokenStore, WeComClient
+from tests.support.schema import migrate_async
 from tests.support.stack import ROOT, write_config
 
 
@@ -58,7 +58,7 @@ class Clock:
 
 @pytest.fixture
 async def material_setup(tmp_path: Path, db_url: str, aiohttp_server):  # type: ignore[no-untyped-def]
-    await upgrade_async(db_url)
+    await migrate_async(db_url)
     settings = load_settings(write_config(tmp_path, db_url))
     sandbox = await aiohttp_server(create_sandbox_app(settings))
     base = str(sandbox.make_url("/cgi-bin/"))

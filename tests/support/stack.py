@@ -14,10 +14,10 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from guidebot.app import RUNTIME, Runtime, create_app
-from guidebot.db.migrate import upgrade_async
 from guidebot.sandbox import SANDBOX_KEY, Sandbox, create_sandbox_app
 from guidebot.settings import Settings, load_settings
 from guidebot.wecom.client import BackoffConfig
+from tests.support.schema import migrate_async
 from tests.support.wecom import SignedCallback, encrypt_callback
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -146,7 +146,7 @@ async def start_stack(aiohttp_server: Any, tmp_path: Path, db_url: str, *,
     tenants = {tid: replace(t, api_base=f"{sandbox_url}/cgi-bin/")
                for tid, t in settings.tenants.items()}
     settings = replace(settings, tenants=tenants)
-    await upgrade_async(db_url)
+    await migrate_async(db_url)
     app = create_app(settings, start_jobs=False, backoff=FAST_BACKOFF, workers=workers)
     bot_server = await aiohttp_server(app)
     bot_url = str(bot_server.make_url("")).rstrip("/")
