@@ -220,8 +220,9 @@ async def test_an_internal_event_is_staged_once_by_its_key(db: Database) -> None
 
 
 async def test_a_batch_of_first_attempts_records_each_outcome_in_flight_at_most_8(
-        db: Database) -> None:
-    box = Outbox(db, retry=NOW_RETRY)
+        db: Database, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="guidebot.outbox")
+    box = Outbox(db, retry=replace(NOW_RETRY, attempts=2))  # a first failure is not final
     async with db.write() as s:
         await outbox_repo.insert_if_new(s, tenant="beta", key="k-00", kind="task",
                                         payload="{}", due_at=utcnow(), deadline_at=None)
@@ -266,6 +267,11 @@ async def test_a_batch_of_first_attempts_records_each_outcome_in_flight_at_most_
         ("done", 1, "", {"msgid": "m0"}), ("done", 1, "", {"msgid": "m1"}),
         ("failed", 1, "WeComRateLimited: errcode=45009", None),
         ("dead", 1, "WeComApiError: errcode=40003", None)]
+    assert caplog.messages == [
+        f"outbox item {ids['k-03']} tenant=acme kind=task attempt 1: WeComRateLimited: "
+        "errcode=45009 (failed)",
+        f"outbox item {ids['k-04']} tenant=acme kind=task attempt 1: WeComApiError: "
+        "errcode=40003 (dead)"]
 
 
 async def test_a_row_registered_with_the_work_is_held_by_its_lease_or_left_until_stale(

@@ -51,3 +51,13 @@ async def test_closing_with_nothing_in_flight_still_waits_for_the_last_flush() -
     processor._flusher = asyncio.create_task(flush())
     await asyncio.wait_for(processor.close(), timeout=5)
     assert flushed == [True]
+
+
+async def test_a_flush_that_failed_does_not_fail_the_close() -> None:
+    async def flush() -> None:
+        raise RuntimeError("the database went away")
+
+    processor = InboxProcessor(None, _process)  # type: ignore[arg-type]
+    processor._flusher = asyncio.create_task(flush())
+    await asyncio.sleep(0)
+    await asyncio.wait_for(processor.close(), timeout=5)  # the leases bring the items back
