@@ -23,7 +23,7 @@ from guidebot.db.migrate import upgrade_async
 from guidebot.db.models import OutboxItem
 from guidebot.db.repo import outbox as outbox_repo
 from guidebot.db.types import utcnow
-from guidebot.errors import WeComApiError, WeComRateLimited
+from guidebot.errors import NoRelation, WeComApiError, WeComRateLimited, WeComTransportError
 from guidebot.outbox import CallStatus, Outbox
 
 NOW_RETRY = Backoff(base_s=0.0, factor=1.0, max_s=0.0, attempts=3, jitter=0.0)
@@ -347,3 +347,58 @@ async def test_first_attempts_in_order_stop_at_a_failure_and_withdraw_the_rest(
                                                            call(4))])
     assert [o.status for o in outcomes] == [CallStatus.DONE]
     assert (await row(db, "o4")).status == "done"
+
+
+async def test_a_failed_row_waits_its_backoff_unleased_and_knows_its_error_type(
+        db: Database, clock: Clock) -> None:
+    box = Outbox(db, retry=Backoff(base_s=60.0, factor=1.0, max_s=60.0, attempts=3,
+                                   jitter=0.0))
+    failing = Calls(failing=True)
+    first = await box.run(tenant="acme", key="b1", kind="task", payload={}, call=failing)
+    assert (first.status, first.failure) == (CallStatus.FAILED, WeComRateLimited)
+    item = await row(db, "b1")
+    assert (item.status, item.lease_owner, item.lease_until) == ("failed", "", None)
+    assert timedelta(seconds=55) < item.due_at - utcnow() <= timedelta(seconds=60)
+    ok = Calls()
+    assert await box.retry_due({"task": ok}) == 0  # not due yet
+    clock.ahead = timedelta(seconds=61)
+    assert await box.retry_due({"task": ok}) == 1 and ok.sent == [{}]
+
+    async def gone(tenant: str, payload: dict[str, Any]) -> dict[str, Any]:
+        raise NoRelation(84061, "not external contact", path="test")
+
+    async def down(tenant: str, payload: dict[str, Any]) -> dict[str, Any]:
+        raise WeComTransportError(None, "connection refused", path="test")
+
+    lost = await box.run(tenant="acme", key="b2", kind="task", payload={}, call=gone)
+    assert (lost.status, lost.failure, lost.no_relation) == (CallStatus.DEAD, NoRelation, True)
+    assert lost.result == {"errcode": 84061}
+    unreachable = await box.run(tenant="acme", key="b3", kind="task", payload={}, call=down)
+    assert (unreachable.status, unreachable.result, unreachable.failure,
+            unreachable.no_relation) == (CallStatus.FAILED, None, WeComTransportError, False)
+
+
+async def test_a_call_retried_inline_keeps_its_row_leased_so_no_one_else_sends_it(
+        db: Database) -> None:
+    box, other = Outbox(db), Outbox(db)
+    seen: list[tuple[int, str, bool, bool]] = []
+    tries = 0
+
+    async def flaky(tenant: str, payload: dict[str, Any]) -> dict[str, Any]:
+        nonlocal tries
+        tries += 1
+        if tries > 1:  # between inline tries: the row is still ours
+            taken = await other.retry_due({"welcome": Calls()})
+            item = await row(db, "i1")
+            seen.append((taken, item.status, bool(item.lease_owner),
+                         item.lease_until is not None and item.lease_until > utcnow()))
+        if tries < 3:
+            raise WeComRateLimited(45009, "api freq out of limit", path="test")
+        return {"errcode": 0}
+
+    outcome = await box.run(tenant="acme", key="i1", kind="welcome", payload={}, call=flaky,
+                            deadline=utcnow() + timedelta(seconds=15), until_deadline=True)
+    assert outcome.status is CallStatus.DONE
+    assert seen == [(0, "sending", True, True), (0, "sending", True, True)]
+    item = await row(db, "i1")
+    assert (item.status, item.attempts) == ("done", 3)
