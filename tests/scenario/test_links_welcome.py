@@ -4,6 +4,7 @@ the token is hers — over HTTP, against the sandbox."""
 
 from __future__ import annotations
 
+import logging
 import shutil
 from collections import Counter
 from pathlib import Path
@@ -34,6 +35,33 @@ url = "https://example.com/member"
 '''
 
 
+LONG_PAGE = "pages/goods/detail.html?id=1002&from=" + "x" * 85  # no room for a token
+
+TWO_CARDS = f'''text = "您好"
+
+[[attachments]]
+type = "miniprogram"
+title = "修护精华液 30ml"
+appid = "wxbrandstore0001"
+pic_media_id = "media-card-1002"
+page = "{LONG_PAGE}"
+sku = "SKU-SERUM-02"
+
+[[attachments]]
+type = "miniprogram"
+title = "修护精华液 30ml"
+appid = "wxbrandstore0001"
+pic_file = "media/kf_card.png"
+page = "pages/goods/detail.html?id=1002"
+sku = "SKU-SERUM-02"
+
+[[attachments]]
+type = "link"
+title = "会员中心"
+url = "https://example.com/member"
+'''
+
+
 @pytest.fixture
 async def card_stack(aiohttp_server, tmp_path: Path, db_url: str,  # type: ignore[no-untyped-def]
                      monkeypatch: pytest.MonkeyPatch):
@@ -42,6 +70,8 @@ async def card_stack(aiohttp_server, tmp_path: Path, db_url: str,  # type: ignor
     shutil.copytree(stack_support.ROOT / "content_library", root / "content_library")
     (root / "content_library" / "messages" / "welcome_card.toml").write_text(
         CARD_MESSAGE, encoding="utf-8")
+    (root / "content_library" / "messages" / "welcome_two_cards.toml").write_text(
+        TWO_CARDS, encoding="utf-8")
     monkeypatch.setattr(stack_support, "ROOT", root)
     s = await start_stack(aiohttp_server, tmp_path, db_url)
     # HQ uploaded the card picture beforehand (media/upload; valid for three days).
@@ -117,3 +147,29 @@ def test_the_card_token_is_the_first_mini_program_cards_t() -> None:
     assert card_token([{"msgtype": "miniprogram", "miniprogram": {}}]) == ""
     assert card_token([{"msgtype": "link", "link": {"url": "https://x/?t=no"}}]) == ""
     assert card_token([]) == ""
+
+
+async def test_a_card_that_cannot_be_tracked_or_uploaded_does_not_hold_the_welcome(
+        card_stack: Stack, caplog: pytest.LogCaptureFixture) -> None:
+    """A page with no room for the token goes untracked; a card whose picture fails to
+    upload is left out; the rest of the welcome goes, and the log says which and why."""
+    stack = card_stack
+    caplog.set_level(logging.INFO, logger="guidebot.contacts.welcome")
+    _, code = await stack.admin("/channels", method="POST",
+                                json={"guide": "lina", "welcome_message": "welcome_two_cards"})
+    async with stack.http.post(f"{stack.sandbox_url}/_sandbox/faults", json={
+            "tenant": "acme", "path": "media/upload", "errcode": 40004, "times": 1}) as resp:
+        assert resp.status == 200
+    added = await stack.sandbox.simulate_add_contact("acme", config_id=code["config_id"])
+    await stack.runtime.drain()
+    [welcome] = stack.calls("externalcontact/send_welcome_msg")
+    body = welcome["body"]
+    assert welcome["errcode"] == 0 and body["welcome_code"] == added["welcome_code"]
+    assert body["text"] == {"content": "您好"}
+    assert [a["msgtype"] for a in body["attachments"]] == ["miniprogram", "link"]
+    assert body["attachments"][0]["miniprogram"]["page"] == LONG_PAGE  # untracked
+    assert ("welcome card left untracked tenant=acme message=welcome_two_cards: page: longer "
+            "than 128 bytes with the token") in caplog.messages
+    assert ("welcome tenant=acme message=welcome_two_cards: miniprogram attachment left out "
+            "(WeComApiError)") in caplog.messages
+    assert "welcome tenant=acme message=welcome_two_cards outcome=done" in caplog.messages
