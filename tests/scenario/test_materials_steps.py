@@ -50,6 +50,14 @@ async def steps_stack(aiohttp_server: Any, tmp_path: Path, db_url: str):  # type
     await stack.http.close()
 
 
+async def with_welcome_sop(stack: Stack, library: Path, material: str) -> None:
+    """The SOP whose welcome and reminder steps name `material`, read by the running app."""
+    (library / "sops" / "mat_steps.toml").write_text(SOP.format(material=material),
+                                                     encoding="utf-8")
+    await jobs.run_library_reload(stack.runtime.services)
+    await jobs.run_library_reload(stack.runtime.services)
+
+
 async def steps_of(stack: Stack, guide: str, customer: str) -> list[tuple[str, str, str]]:
     async with stack.runtime.services.db.read() as s:
         enrollment = await sop_plan.find_enrollment(s, tenant="acme", sop_id="mat_steps",
@@ -69,10 +77,7 @@ async def test_welcome_and_reminder_steps_send_a_stored_material_checked_when_se
     caplog.set_level(logging.INFO, logger="guidebot.contacts.welcome")
     stack, library = steps_stack
     material = await approved(stack, "lina", "新客见面礼：燕麦围巾")
-    (library / "sops" / "mat_steps.toml").write_text(SOP.format(material=material),
-                                                     encoding="utf-8")
-    await jobs.run_library_reload(stack.runtime.services)
-    await jobs.run_library_reload(stack.runtime.services)
+    await with_welcome_sop(stack, library, material)
 
     added = await stack.sandbox.simulate_add_contact("acme", userid="zhaolei", name="周婷")
     await stack.runtime.drain()
@@ -131,10 +136,7 @@ async def test_a_welcome_steps_material_card_carries_the_guides_token_and_counts
     status, body = await stack.admin(f"/materials/{material}/approve", method="POST",
                                      json={"grade": "A"})
     assert status == 200, body
-    (library / "sops" / "mat_steps.toml").write_text(SOP.format(material=material),
-                                                     encoding="utf-8")
-    await jobs.run_library_reload(stack.runtime.services)
-    await jobs.run_library_reload(stack.runtime.services)
+    await with_welcome_sop(stack, library, material)
 
     added = await stack.sandbox.simulate_add_contact("acme", userid="zhaolei", name="周婷")
     await stack.runtime.drain()
