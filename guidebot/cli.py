@@ -8,6 +8,7 @@ import importlib
 import json
 import logging
 import shlex
+import signal
 import sys
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
@@ -18,6 +19,11 @@ from guidebot.errors import ConfigError, ValidationFailed, WeComError
 from guidebot.settings import Settings, load_settings
 
 SCHEMA_WAIT_S = 60.0  # serve --no-migrate: how long another process may take to migrate
+# Commands that run until stopped: SIGTERM (docker stop, systemd, Kubernetes) stops them as
+# Ctrl-C does, with requests in flight answered and queues flushed, then exit status 0.
+LONG_RUNNING = frozenset({"serve", "demo", "sandbox"})
+
+log = logging.getLogger(__name__)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -103,7 +109,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = load_settings(args.config)
         with asyncio.Runner(loop_factory=loop_factory()) as runner:
-            return runner.run(_COMMANDS[args.command](settings, args))
+            work = _COMMANDS[args.command](settings, args)
+            if args.command in LONG_RUNNING:
+                work = _until_sigterm(work)
+            return runner.run(work)
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
@@ -119,6 +128,36 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(describe(exc, settings.database_url, settings.database_url_source),
               file=sys.stderr)
         return 1
+
+
+async def _until_sigterm(work: Coroutine[Any, Any, int]) -> int:
+    """`work`, cancelled on SIGTERM: its own clean-up runs (the server's shutdown) and the
+    command exits 0, instead of the process dying mid-write as SIGTERM's default does."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    terminated = False
+
+    def on_sigterm() -> None:
+        nonlocal terminated
+        if not terminated and task is not None:
+            terminated = True
+            log.info("SIGTERM: stopping")
+            task.cancel()
+
+    try:
+        loop.add_signal_handler(signal.SIGTERM, on_sigterm)
+    except (NotImplementedError, RuntimeError):  # no such signal handling here (Windows)
+        return await work
+    try:
+        return await work
+    except asyncio.CancelledError:
+        if not terminated or task is None:
+            raise
+        task.uncancel()
+        log.info("stopped")
+        return 0
+    finally:
+        loop.remove_signal_handler(signal.SIGTERM)
 
 
 def _init(args: argparse.Namespace) -> int:

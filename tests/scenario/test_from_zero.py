@@ -83,13 +83,18 @@ def test_init_check_serve_on_a_fresh_directory(tmp_path: Path) -> None:
             headers={"Authorization": f"Bearer {SECRETS['ACME_ADMIN_TOKEN']}"})
         with urllib.request.urlopen(request) as resp:
             assert resp.status == 200
-        bot.stop()
+        # docker stop / systemd: SIGTERM shuts down cleanly, exit status 0
+        assert bot.terminate() == 0, bot.output()
+        said = [line.split(" ", 3)[-1] for line in bot.err.read_text("utf-8").splitlines()]
+        assert said[-1] == "guidebot.cli: stopped", said
+        assert "INFO guidebot.cli: SIGTERM: stopping" in bot.err.read_text("utf-8")
         migrated = run(["check", "--config", str(config)], tmp_path, env)
         assert migrated.returncode == 0 and "schema up to date" in migrated.stdout
     finally:
         if bot is not None:
             bot.stop()
-        sandbox.stop()
+        sandbox_status = sandbox.terminate()
+    assert sandbox_status == 0, sandbox.output()
     logs = sandbox.output() + (bot.output() if bot is not None else "")
     for name in ("ACME_WECOM_SECRET", "ACME_ADMIN_TOKEN", "ACME_WECOM_AES_KEY"):
         assert SECRETS[name] not in logs, name

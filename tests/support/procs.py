@@ -37,6 +37,13 @@ def run(args: list[str], cwd: Path, env: dict[str, str] | None = None,
                           timeout=timeout, check=False)
 
 
+def _ctrl_c_reaches_it() -> None:
+    """A shell that starts a job in the background without job control (a CI script, `cmd &`
+    in a script) makes it ignore SIGINT, and that is inherited: the child then never sees
+    `stop()`'s Ctrl-C. Give the child the terminal's default back."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @dataclass
 class Server:
     """A long-running `guidebot` command (serve, sandbox, demo --serve)."""
@@ -51,7 +58,8 @@ class Server:
         out, err = cwd / f"{name}.out", cwd / f"{name}.err"
         with out.open("wb") as o, err.open("wb") as e:
             proc = subprocess.Popen([sys.executable, "-m", "guidebot", *args], cwd=cwd,
-                                    env=env or clean_env(), stdin=stdin, stdout=o, stderr=e)
+                                    env=env or clean_env(), stdin=stdin, stdout=o, stderr=e,
+                                    preexec_fn=_ctrl_c_reaches_it)
         return cls(proc, out, err)
 
     def wait_http(self, url: str, limit_s: float = 120) -> bytes:
@@ -79,8 +87,15 @@ class Server:
 
     def stop(self) -> int:
         """Ctrl-C, as an operator would; returns the exit status."""
+        return self._signal(signal.SIGINT)
+
+    def terminate(self) -> int:
+        """SIGTERM, as docker stop or systemd would; returns the exit status."""
+        return self._signal(signal.SIGTERM)
+
+    def _signal(self, signum: int) -> int:
         if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
+            self.proc.send_signal(signum)
             try:
                 self.proc.wait(timeout=60)
             except subprocess.TimeoutExpired:
