@@ -18,10 +18,11 @@ case "$group" in
     modules='"guidebot/wecom/webhook.py", "guidebot/wecom/crypto.py", "guidebot/inbox.py", "guidebot/outbox.py", "guidebot/contacts/welcome.py"'
     # with the scenario tests that reach them in-process: SOP delivery (outbox batches and
     # retries), 微信客服 replies (outbox in order), stored materials and cards in welcomes,
-    # internal events reaching the SOP triggers, the outbox's retries against a database.
+    # internal events reaching the SOP triggers, the outbox's retries against a database,
+    # the metrics (welcome latency, rejected callbacks), the address book's names in welcomes.
     # Tests that run guidebot in a child process (test_pipeline_processes) are left out: the
     # child imports the unmutated package.
-    tests='"tests/unit/test_crypto_vectors.py", "tests/scenario/test_webhook_security.py", "tests/scenario/test_webhook_vectors.py", "tests/scenario/test_pipeline.py", "tests/scenario/test_replay.py", "tests/scenario/test_contact_added.py", "tests/scenario/test_links_welcome.py", "tests/scenario/test_sop_delivery.py", "tests/scenario/test_sop_cards.py", "tests/scenario/test_kf.py", "tests/scenario/test_materials_steps.py", "tests/scenario/test_materials_video.py", "tests/scenario/test_outbox_retry.py", "tests/scenario/test_sop_triggers.py", "tests/unit/test_inbox_close.py"' ;;
+    tests='"tests/unit/test_crypto_vectors.py", "tests/scenario/test_webhook_security.py", "tests/scenario/test_webhook_vectors.py", "tests/scenario/test_pipeline.py", "tests/scenario/test_replay.py", "tests/scenario/test_contact_added.py", "tests/scenario/test_links_welcome.py", "tests/scenario/test_sop_delivery.py", "tests/scenario/test_sop_cards.py", "tests/scenario/test_kf.py", "tests/scenario/test_materials_steps.py", "tests/scenario/test_materials_video.py", "tests/scenario/test_outbox_retry.py", "tests/scenario/test_sop_triggers.py", "tests/unit/test_inbox_close.py", "tests/scenario/test_metrics.py", "tests/scenario/test_directory.py"' ;;
   all) "$0" pure && exec "$0" pipeline ;;
   *) echo "unknown group $group (pure, pipeline, all)" >&2; exit 2 ;;
 esac

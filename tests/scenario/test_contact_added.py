@@ -4,10 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
 
-from tests.support.stack import Stack
+import pytest
+
+from tests.scenario.test_metrics import _scrape, _value
+from tests.support.stack import ROOT, Stack, library_copy, start_stack
 from tests.support.wecom import add_contact_xml
+
+WELCOME_COUNT = "guidebot_welcome_latency_seconds_count"
 
 
 async def _channel(stack: Stack, guide: str, **extra: object) -> dict:
@@ -42,6 +51,8 @@ async def test_channel_code_add_links_tags_and_welcomes(stack: Stack) -> None:
     assert "张晓雨" in body["text"]["content"] and "双11" in body["text"]["content"]
     marks = stack.calls("externalcontact/mark_tag")
     assert len(marks) == 1 and marks[0]["body"]["userid"] == "lina"
+    # the welcome sent is timed (from the add's CreateTime)
+    assert _value(await _scrape(stack), WELCOME_COUNT, tenant="acme") == 1
 
 
 async def test_same_callback_three_times_is_processed_once(stack: Stack) -> None:
@@ -131,3 +142,56 @@ async def test_welcome_is_never_sent_after_the_20_second_window(stack: Stack) ->
     async with stack.runtime.services.db.read() as s:
         item = await outbox_repo.get_by_key(s, tenant="acme", key="welcome:WC-LATE")
     assert item is not None and item.status == "expired" and item.attempts == 1
+    # a welcome that never went is not timed
+    assert _value(await _scrape(stack), WELCOME_COUNT, tenant="acme") is None
+
+
+@pytest.fixture
+async def no_welcome_stack(aiohttp_server: Any, tmp_path: Path, db_url: str):  # type: ignore[no-untyped-def]
+    """A library with no default welcome and no SOP welcome step."""
+    nurture = (ROOT / "content_library/sops/new_customer_nurture.toml").read_text("utf-8")
+    assert "\nenabled = true\n" in nurture
+    library = library_copy(tmp_path, {"sops/new_customer_nurture.toml": nurture.replace(
+        "\nenabled = true\n", "\nenabled = false\n")})
+    (library / "messages" / "welcome_default.toml").unlink()
+    s = await start_stack(aiohttp_server, tmp_path, db_url, library=library)
+    yield s
+    await s.http.close()
+
+
+async def test_an_add_with_no_welcome_configured_links_and_says_so(
+        no_welcome_stack: Stack, caplog: pytest.LogCaptureFixture) -> None:
+    stack = no_welcome_stack
+    caplog.set_level(logging.INFO, logger="guidebot.contacts.welcome")
+    added = await stack.sandbox.simulate_add_contact("acme", userid="lina", name="周婷")
+    await stack.runtime.drain()
+    assert stack.calls("externalcontact/send_welcome_msg") == []
+    assert "no welcome message configured tenant=acme" in caplog.messages
+    status, view = await stack.admin(f"/customers/{added['external_userid']}")
+    assert status == 200 and view["guides"][0]["userid"] == "lina"
+
+
+async def test_a_welcome_a_stopped_process_was_sending_is_sent_by_the_next(
+        stack: Stack) -> None:
+    """A process stopped mid-welcome leaves its outbox row `sending`; once its lease has run
+    out, another process's retries send it with the welcome's own executor, inside the
+    add's window."""
+    from guidebot.db.repo import outbox as outbox_repo
+    from guidebot.db.types import utcnow
+
+    added = await stack.sandbox.simulate_add_contact("acme", userid="lina", deliver=False)
+    code = added["welcome_code"]
+    now = utcnow()
+    payload = json.dumps({"welcome_code": code, "text": {"content": "您好"}})
+    async with stack.runtime.services.db.write() as s:
+        await outbox_repo.insert_if_new(
+            s, tenant="acme", key=f"welcome:{code}", kind="welcome", payload=payload,
+            due_at=now, deadline_at=now + timedelta(seconds=15), lease_owner="1:stopped",
+            lease_until=now - timedelta(seconds=1))
+    services = stack.runtime.services
+    assert await services.outbox.retry_due(services.calls) == 1
+    [welcome] = stack.calls("externalcontact/send_welcome_msg")
+    assert (welcome["errcode"], welcome["body"]) == (0, json.loads(payload))
+    async with services.db.read() as s:
+        item = await outbox_repo.get_by_key(s, tenant="acme", key=f"welcome:{code}")
+    assert item is not None and item.status == "done"

@@ -62,6 +62,12 @@ url = "https://example.com/member"
 '''
 
 
+FIELDS = 'text = "{{ customer.name }}|{{ guide.name }}|{{ guide.userid }}|{{ store.name }}"\n'
+DIRECTORY = {"departments": [{"id": 1, "name": "acme", "parentid": 0},
+                             {"id": 21, "name": "湖滨一组", "parentid": 1}],
+             "members": [{"userid": "xiaomei", "name": "林小美", "department": [21]}]}
+
+
 @pytest.fixture
 async def card_stack(aiohttp_server, tmp_path: Path, db_url: str,  # type: ignore[no-untyped-def]
                      monkeypatch: pytest.MonkeyPatch):
@@ -72,6 +78,8 @@ async def card_stack(aiohttp_server, tmp_path: Path, db_url: str,  # type: ignor
         CARD_MESSAGE, encoding="utf-8")
     (root / "content_library" / "messages" / "welcome_two_cards.toml").write_text(
         TWO_CARDS, encoding="utf-8")
+    (root / "content_library" / "messages" / "welcome_fields.toml").write_text(
+        FIELDS, encoding="utf-8")
     monkeypatch.setattr(stack_support, "ROOT", root)
     s = await start_stack(aiohttp_server, tmp_path, db_url)
     # HQ uploaded the card picture beforehand (media/upload; valid for three days).
@@ -173,3 +181,20 @@ async def test_a_card_that_cannot_be_tracked_or_uploaded_does_not_hold_the_welco
     assert ("welcome tenant=acme message=welcome_two_cards: miniprogram attachment left out "
             "(WeComApiError)") in caplog.messages
     assert "welcome tenant=acme message=welcome_two_cards outcome=done" in caplog.messages
+
+
+async def test_a_welcome_fills_in_the_customer_guide_and_store(card_stack: Stack) -> None:
+    """Each placeholder a welcome may use, from the add: the customer's name (read for it),
+    the adding guide's name and userid, and her store, from the address book."""
+    stack = card_stack
+    async with stack.http.post(f"{stack.sandbox_url}/_sandbox/acme/directory",
+                               json={**DIRECTORY, "deliver": True}) as resp:
+        assert resp.status == 200, await resp.text()
+    await stack.runtime.drain()
+    status, code = await stack.admin("/channels", method="POST", json={
+        "guide": "xiaomei", "welcome_message": "welcome_fields"})
+    assert status == 201, code
+    await stack.sandbox.simulate_add_contact("acme", config_id=code["config_id"], name="周婷")
+    await stack.runtime.drain()
+    [welcome] = stack.calls("externalcontact/send_welcome_msg")
+    assert welcome["body"]["text"]["content"] == "周婷|林小美|xiaomei|湖滨一组"

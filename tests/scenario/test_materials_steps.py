@@ -170,3 +170,27 @@ async def test_a_welcome_steps_material_card_carries_the_guides_token_and_counts
             MaterialUse.material_id == material))).scalars().all()
     assert [(u.channel, u.key, u.guide, u.token) for u in uses][0] == (
         "sop", f"welcome:{added['welcome_code']}", "zhaolei", token)
+
+
+async def test_a_welcome_step_naming_an_hq_library_material_records_its_use_and_card(
+        steps_stack: tuple[Stack, Path], caplog: pytest.LogCaptureFixture) -> None:
+    """HQ's own materials (content_library/materials/) are library messages: the welcome
+    renders and sends it as any message, and it is one use of the material, under the
+    token of the card it carried."""
+    stack, library = steps_stack
+    await with_welcome_sop(stack, library, "scarf_oat_styling")
+    caplog.set_level(logging.INFO, logger="guidebot.contacts.welcome")
+    added = await stack.sandbox.simulate_add_contact("acme", userid="zhaolei", name="周婷")
+    await stack.runtime.drain()
+    [welcome] = [c["body"] for c in stack.calls("externalcontact/send_welcome_msg")]
+    assert welcome["text"]["content"].startswith("降温了，一条燕麦色羊绒围巾")
+    assert [a["msgtype"] for a in welcome["attachments"]] == ["image", "miniprogram"]
+    token = parse_qs(urlsplit(welcome["attachments"][1]["miniprogram"]["page"]).query)["t"][0]
+    assert token
+    assert ("welcome tenant=acme message=material:scarf_oat_styling outcome=done"
+            in caplog.messages)
+    async with stack.runtime.services.db.read() as s:
+        uses = (await s.execute(select(MaterialUse).where(
+            MaterialUse.material_id == "scarf_oat_styling"))).scalars().all()
+    assert [(u.channel, u.key, u.guide, u.token) for u in uses] == [
+        ("sop", f"welcome:{added['welcome_code']}", "zhaolei", token)]

@@ -8,6 +8,7 @@ import asyncio
 import logging
 from collections import Counter
 from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -159,3 +160,52 @@ async def test_the_callback_body_limit_is_64_kib(stack: Stack) -> None:
     assert len(fits.body) == 64 * 1024 and len(too_big.body) == 64 * 1024 + 1
     assert await stack.post_signed(too_big) == 413
     assert await stack.post_signed(fits) == 200
+
+
+async def test_a_failed_item_waits_its_backoff_before_any_process_claims_it(
+        db_url: str) -> None:
+    """A failed item is released for its retry delay (1 s after the first failure by
+    default; 30 s here): its lease time is then, and no one claims it meanwhile."""
+    from sqlalchemy import select
+
+    from guidebot.backoff import Backoff
+    from guidebot.db.engine import Database
+    from guidebot.db.migrate import upgrade_async
+    from guidebot.db.models import InboxItem
+    from guidebot.db.types import utcnow
+    from guidebot.inbox import InboxPolicy, InboxProcessor, InboxWriter
+
+    await upgrade_async(db_url)
+    db = Database(db_url)
+    tries: list[int] = []
+
+    async def failing(item_id: int, tenant: str, payload: str) -> Any:
+        tries.append(item_id)
+        raise RuntimeError("boom")
+
+    policy = InboxPolicy(retry=Backoff(base_s=30.0, factor=2.0, max_s=60.0, attempts=3,
+                                       jitter=0.0), poll_s=0.01)
+    processor = InboxProcessor(db, failing, policy=policy)
+    try:
+        item_id = await InboxWriter(db).submit("acme", "<xml>retry</xml>")
+        assert item_id is not None
+        before = utcnow()
+        processor.start()
+        for _ in range(500):
+            async with db.read() as s:
+                item = (await s.execute(select(InboxItem).where(
+                    InboxItem.id == item_id))).scalar_one()
+            if item.attempts == 1:
+                break
+            await asyncio.sleep(0.02)
+        after = utcnow()
+        assert (item.attempts, item.last_error, item.lease_owner) == (1, "RuntimeError: boom",
+                                                                      "")
+        assert item.processed_at is None
+        assert before + timedelta(seconds=30) <= item.lease_until <= after + timedelta(
+            seconds=30)
+        await asyncio.sleep(0.3)  # many polls: still waiting, not tried again
+        assert tries == [item_id]
+    finally:
+        await processor.close()
+        await db.dispose()
