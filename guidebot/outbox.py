@@ -269,7 +269,8 @@ class Outbox:
                 failure = (item, exc)
                 break
             done.append((item, answer if isinstance(answer, Done) else Done(answer)))
-        withdrawn = [p.item_id for p in prepared[len(done) + 1:]] if failure else []
+        # after the failed one (none are left when all were done)
+        withdrawn = [p.item_id for p in prepared[len(done) + 1:]]
         async def recording(session: AsyncSession) -> None:
             await apply(session, [w for p, a in done for w in (*a.writes,
                                                                 _done_write(p.item_id, a))])

@@ -112,7 +112,7 @@ async def ids_by_key(session: AsyncSession, *, tenant: str,
     return {key: int(i) for key, i in (await session.execute(stmt)).all()}
 
 
-async def claim_due(session: AsyncSession, *, now: datetime, limit: int = 100,
+async def claim_due(session: AsyncSession, *, now: datetime, limit: int,
                     stale_before: datetime, owner: str,
                     lease_until: datetime) -> Sequence[OutboxItem]:
     """Rows to (re)try, leased to `owner`: failed and due; "sending" whose lease ran out (its
