@@ -157,10 +157,7 @@ class Outbox:
             wait = self._inline.delay(attempt)
             if deadline is None or utcnow() + timedelta(seconds=wait) >= deadline:
                 return await self._expire(item_id, outcome.error)
-            async with self._db.write() as session:
-                await outbox_repo.renew_lease(session, item_id=item_id, owner=self._owner,
-                                              until=self._lease())
-            await asyncio.sleep(wait)
+            await asyncio.sleep(wait)  # leased for LEASE_S by the failure's own record
 
     async def register(self, session: AsyncSession, *, tenant: str, key: str, kind: str,
                        payload: dict[str, Any], leased: bool = False) -> int | None:
@@ -184,9 +181,7 @@ class Outbox:
         now = utcnow()
         await outbox_repo.insert_many(session, rows=[{
             "tenant": tenant, "key": key, "kind": kind, "payload": json.dumps(payload),
-            "status": CallStatus.SENDING, "attempts": 0, "last_error": "", "result": "",
-            "due_at": now,
-            "deadline_at": None, "created_at": now, "updated_at": now}
+            "status": CallStatus.SENDING, "due_at": now, "created_at": now, "updated_at": now}
             for key, kind, payload in rows if key not in before])
         after = await outbox_repo.ids_by_key(session, tenant=tenant, keys=keys)
         return {k: i for k, i in after.items() if k not in before}

@@ -402,3 +402,37 @@ async def test_a_call_retried_inline_keeps_its_row_leased_so_no_one_else_sends_i
     assert seen == [(0, "sending", True, True), (0, "sending", True, True)]
     item = await row(db, "i1")
     assert (item.status, item.attempts) == ("done", 3)
+
+
+async def test_a_row_backing_off_inline_stays_leased_so_a_dead_owner_is_taken_over_soon(
+        db: Database) -> None:
+    """Between inline tries the row is "sending" under this process's lease (renewed), not
+    unleased: were the process killed in its backoff, another takes the row over when the
+    lease runs out (seconds), not after STALE_S (minutes, the welcome long expired)."""
+    box = Outbox(db)
+    failed = asyncio.Event()
+    release = asyncio.Event()
+
+    async def flaky(tenant: str, payload: dict[str, Any]) -> dict[str, Any]:
+        if not failed.is_set():
+            failed.set()
+            raise WeComRateLimited(45009, "api freq out of limit", path="test")
+        await release.wait()
+        return {"errcode": 0}
+
+    sending = asyncio.create_task(box.run(
+        tenant="acme", key="i2", kind="welcome", payload={}, call=flaky,
+        deadline=utcnow() + timedelta(seconds=15), until_deadline=True))
+    for _ in range(1000):  # the first failure recorded: the inline backoff has begun
+        async with db.read() as s:
+            found = await outbox_repo.get_by_key(s, tenant="acme", key="i2")
+        if found is not None and found.attempts == 1:
+            break
+        await asyncio.sleep(0.002)
+    item = await row(db, "i2")
+    assert (item.status, item.attempts, item.last_error) == (
+        "sending", 1, "WeComRateLimited: errcode=45009")
+    assert item.lease_owner and item.lease_until is not None
+    assert utcnow() < item.lease_until <= utcnow() + timedelta(seconds=outbox.LEASE_S)
+    release.set()
+    assert (await sending).status is CallStatus.DONE

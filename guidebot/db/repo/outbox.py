@@ -57,13 +57,6 @@ async def withdraw(session: AsyncSession, *, item_ids: Sequence[int]) -> None:
             OutboxItem.status == "sending"))
 
 
-async def renew_lease(session: AsyncSession, *, item_id: int, owner: str,
-                      until: datetime) -> None:
-    await session.execute(update(OutboxItem).where(
-        OutboxItem.id == item_id, OutboxItem.lease_owner == owner,
-        OutboxItem.status == "sending").values(lease_until=until))
-
-
 async def end_leases(session: AsyncSession, *, now: datetime) -> int:
     """Every "sending" row is up for retry now (SQLite at start: one process, so whoever was
     sending is dead)."""
