@@ -63,6 +63,11 @@ url = "https://example.com/member"
 
 
 FIELDS = 'text = "{{ customer.name }}|{{ guide.name }}|{{ guide.userid }}|{{ store.name }}"\n'
+LINK_ONLY = '''[[attachments]]
+type = "link"
+title = "会员中心"
+url = "https://example.com/member"
+'''
 DIRECTORY = {"departments": [{"id": 1, "name": "acme", "parentid": 0},
                              {"id": 21, "name": "湖滨一组", "parentid": 1}],
              "members": [{"userid": "xiaomei", "name": "林小美", "department": [21]}]}
@@ -80,6 +85,8 @@ async def card_stack(aiohttp_server, tmp_path: Path, db_url: str,  # type: ignor
         TWO_CARDS, encoding="utf-8")
     (root / "content_library" / "messages" / "welcome_fields.toml").write_text(
         FIELDS, encoding="utf-8")
+    (root / "content_library" / "messages" / "welcome_link_only.toml").write_text(
+        LINK_ONLY, encoding="utf-8")
     monkeypatch.setattr(stack_support, "ROOT", root)
     s = await start_stack(aiohttp_server, tmp_path, db_url)
     # HQ uploaded the card picture beforehand (media/upload; valid for three days).
@@ -198,3 +205,17 @@ async def test_a_welcome_fills_in_the_customer_guide_and_store(card_stack: Stack
     await stack.runtime.drain()
     [welcome] = stack.calls("externalcontact/send_welcome_msg")
     assert welcome["body"]["text"]["content"] == "周婷|林小美|xiaomei|湖滨一组"
+
+
+async def test_a_welcome_of_attachments_only_goes_without_text(card_stack: Stack) -> None:
+    stack = card_stack
+    status, code = await stack.admin("/channels", method="POST", json={
+        "guide": "lina", "welcome_message": "welcome_link_only"})
+    assert status == 201, code
+    added = await stack.sandbox.simulate_add_contact("acme", config_id=code["config_id"])
+    await stack.runtime.drain()
+    [welcome] = stack.calls("externalcontact/send_welcome_msg")
+    assert (welcome["errcode"], welcome["body"]) == (0, {
+        "welcome_code": added["welcome_code"],
+        "attachments": [{"msgtype": "link", "link": {"title": "会员中心",
+                                                     "url": "https://example.com/member"}}]})
