@@ -49,7 +49,10 @@ also_copy =
     config.toml
 CFG
 cd "$scratch"
-"$py" -m mutmut run >/dev/null 2>&1 || true
+# The scenario tests spend much of their time waiting (HTTP round trips, fsync, polls), so
+# more children than cores keeps the cores busy (MUTATION_CHILDREN, default 4 per core).
+children="${MUTATION_CHILDREN:-$(( $(nproc) * 4 ))}"
+"$py" -m mutmut run --max-children "$children" >/dev/null 2>&1 || true
 "$py" -m mutmut results --all true > results.txt 2>&1 || true
 killed=$(grep -c ': killed' results.txt || true)
 survived=$(grep -c ': survived' results.txt || true)
