@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from dataclasses import dataclass
@@ -101,7 +102,11 @@ def _meter(sandbox: Sandbox, tenant: str, path: str, now: float) -> None:
 async def handle(request: web.Request) -> web.Response:
     sandbox = request.app[SANDBOX_KEY]
     path = request.match_info["path"].strip("/")
-    result = answer(sandbox, path, dict(request.query), await read(request))
+    query, incoming = dict(request.query), await read(request)
+    delay = sandbox.faults.delay(_owner(sandbox, path, query), path)
+    if delay:
+        await asyncio.sleep(delay)  # a slow WeCom (an injected fault)
+    result = answer(sandbox, path, query, incoming)
     file = result.get(media.FILE_KEY)
     if isinstance(file, Media):
         # media/get answers the file; the header names it like WeCom's download does [mem]

@@ -195,3 +195,17 @@ async def test_a_welcome_a_stopped_process_was_sending_is_sent_by_the_next(
     async with services.db.read() as s:
         item = await outbox_repo.get_by_key(s, tenant="acme", key=f"welcome:{code}")
     assert item is not None and item.status == "done"
+
+
+async def test_a_slow_profile_read_does_not_hold_the_welcome_past_its_window(
+        stack: Stack) -> None:
+    """WeCom answering externalcontact/get after the welcome's 20 s: the welcome waits a few
+    seconds for the customer's name, then goes without it, inside its window."""
+    async with stack.http.post(f"{stack.sandbox_url}/_sandbox/faults", json={
+            "tenant": "acme", "path": "externalcontact/get", "delay_s": 21}) as resp:
+        assert resp.status == 200, await resp.text()
+    added = await stack.sandbox.simulate_add_contact("acme", userid="zhaolei", name="周婷")
+    await stack.runtime.drain()
+    [welcome] = stack.calls("externalcontact/send_welcome_msg")
+    assert welcome["errcode"] == 0 and welcome["body"]["welcome_code"] == added["welcome_code"]
+    assert welcome["body"]["text"]["content"].startswith("您好")  # no name

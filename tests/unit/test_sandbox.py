@@ -170,6 +170,31 @@ async def test_faults_answer_the_errcode_the_given_number_of_times(client: TestC
     assert status == 400 and "errcode" in answer["error"]
 
 
+async def test_a_slow_fault_answers_after_its_delay_once_or_with_its_errcode(
+        client: TestClient) -> None:
+    """A slow WeCom: `delay_s` holds the answer back (errcode 0: answered normally)."""
+    token = await get_token(client)
+    path = "externalcontact/get_follow_user_list"
+    status, body = await control(client, "faults", {"tenant": "acme", "path": path,
+                                                    "delay_s": 0.5})
+    assert status == 200 and body["fault"] == {"tenant": "acme", "path": path, "errcode": 0,
+                                               "times": 1, "delay_s": 0.5}
+    slow = asyncio.create_task(call(client, path, token))
+    await asyncio.sleep(0.05)
+    assert not slow.done()  # held back (it cannot be answered early: not a timing bound)
+    assert (await slow)["errcode"] == 0
+    status, listed = await control(client, "faults", method="GET")
+    assert listed == {"faults": []}  # used up
+    await control(client, "faults", {"path": path, "delay_s": 0.2, "errcode": 45009})
+    assert [(await call(client, path, token))["errcode"] for _ in range(2)] == [45009, 0]
+    for wrong, says in (({"path": path, "errcode": 0}, "errcode"),
+                        ({"path": path, "delay_s": 61}, "delay_s must be a number from 0 to 60"),
+                        ({"path": path, "delay_s": "1"}, "delay_s"),
+                        ({"path": path, "delay_s": -1, "errcode": 45009}, "delay_s")):
+        status, answer = await control(client, "faults", wrong)
+        assert status == 400 and says in answer["error"], (wrong, answer)
+
+
 async def test_api_calls_over_the_minute_quota_answer_45009(client: TestClient) -> None:
     token = await get_token(client, TINY)  # gettoken is call 1 of 3 on its own path
     path = "externalcontact/get_follow_user_list"
