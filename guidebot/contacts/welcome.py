@@ -170,7 +170,7 @@ class WelcomeService:
 
     async def send(self, tenant: str, *, welcome_code: str, message: Message,
                    values: Mapping[str, Mapping[str, str]], event_at: datetime,
-                   miniprogram_appid: str, guide: str = "", customer: str = "") -> Outcome:
+                   miniprogram_appid: str, guide: str, customer: str) -> Outcome:
         payload: dict[str, Any] = {"welcome_code": welcome_code}
         text = render(message.text, values) if message.text else ""
         if text:
@@ -182,7 +182,7 @@ class WelcomeService:
                 payload["attachments"] = [to_wecom_attachment(a, miniprogram_appid)
                                           for a in attachments]
         outcome = await self._deliver(tenant, welcome_code, payload, event_at, message.id)
-        if message.id.startswith(MATERIAL_MESSAGE) and customer:
+        if message.id.startswith(MATERIAL_MESSAGE):
             await self._material_used(tenant, message.id.removeprefix(MATERIAL_MESSAGE),
                                       outcome, guide=guide, welcome_code=welcome_code,
                                       attachments=payload.get("attachments", []),

@@ -8,6 +8,7 @@ import logging
 import shutil
 from collections import Counter
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -219,3 +220,29 @@ async def test_a_welcome_of_attachments_only_goes_without_text(card_stack: Stack
         "welcome_code": added["welcome_code"],
         "attachments": [{"msgtype": "link", "link": {"title": "会员中心",
                                                      "url": "https://example.com/member"}}]})
+
+
+async def test_a_welcome_card_naming_no_appid_gets_the_tenants_mini_program(
+        aiohttp_server: Any, tmp_path: Path, db_url: str,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    root = tmp_path / "root"
+    shutil.copytree(stack_support.ROOT / "content_library", root / "content_library")
+    (root / "content_library" / "messages" / "welcome_card_no_appid.toml").write_text(
+        CARD_MESSAGE.replace('appid = "wxbrandstore0001"\n', ""), encoding="utf-8")
+    monkeypatch.setattr(stack_support, "ROOT", root)
+    stack = await start_stack(aiohttp_server, tmp_path, db_url,
+                              acme_config='miniprogram_appid = "wxtenantapp00001"\n')
+    try:
+        stack.sandbox.tenant("acme").media["media-card-1002"] = Media(
+            "media-card-1002", "image", "serum.png", 2048, int(stack.sandbox.now()))
+        status, code = await stack.admin("/channels", method="POST", json={
+            "guide": "lina", "welcome_message": "welcome_card_no_appid"})
+        assert status == 201, code
+        await stack.sandbox.simulate_add_contact("acme", config_id=code["config_id"])
+        await stack.runtime.drain()
+        [welcome] = stack.calls("externalcontact/send_welcome_msg")
+        cards = [a["miniprogram"] for a in welcome["body"]["attachments"]
+                 if a["msgtype"] == "miniprogram"]
+        assert welcome["errcode"] == 0 and [c["appid"] for c in cards] == ["wxtenantapp00001"]
+    finally:
+        await stack.http.close()
