@@ -413,9 +413,12 @@ async def test_a_row_backing_off_inline_stays_leased_so_a_dead_owner_is_taken_ov
     failed = asyncio.Event()
     release = asyncio.Event()
 
+    first_try: list[OutboxItem] = []
+
     async def flaky(tenant: str, payload: dict[str, Any]) -> dict[str, Any]:
         if not failed.is_set():
             failed.set()
+            first_try.append(await row(db, "i2"))  # registered leased, before the first try
             raise WeComRateLimited(45009, "api freq out of limit", path="test")
         await release.wait()
         return {"errcode": 0}
@@ -434,5 +437,24 @@ async def test_a_row_backing_off_inline_stays_leased_so_a_dead_owner_is_taken_ov
         "sending", 1, "WeComRateLimited: errcode=45009")
     assert item.lease_owner and item.lease_until is not None
     assert utcnow() < item.lease_until <= utcnow() + timedelta(seconds=outbox.LEASE_S)
+    [registered] = first_try
+    assert (registered.status, registered.attempts) == ("sending", 0)
+    assert registered.lease_owner == item.lease_owner and registered.lease_until is not None
+    assert registered.lease_until <= utcnow() + timedelta(seconds=outbox.LEASE_S)
     release.set()
     assert (await sending).status is CallStatus.DONE
+    again = Calls()  # the key's row owns the call: a second run does nothing
+    assert (await box.run(tenant="acme", key="i2", kind="welcome", payload={},
+                          call=again)).status is CallStatus.DUPLICATE
+    assert again.sent == [] and not again.entered.is_set()
+
+
+async def test_a_deadline_reached_at_the_first_attempt_is_already_too_late(
+        db: Database, clock: Clock) -> None:
+    clock.fixed = utcnow()
+    calls = Calls()
+    outcome = await Outbox(db).run(tenant="acme", key="w5", kind="welcome", payload={},
+                                   call=calls, deadline=clock.fixed, until_deadline=True)
+    assert (outcome.status, outcome.error) == (CallStatus.EXPIRED,
+                                               "deadline passed before the first attempt")
+    assert not calls.entered.is_set()

@@ -348,3 +348,18 @@ def test_rejection_reasons_do_not_carry_secrets() -> None:
         for secret in (OFFICIAL["token"], OFFICIAL["encoding_aes_key"], "hello", "mycreate",
                        POST_ENCRYPT[:20]):
             assert secret not in reason
+
+
+def test_an_encrypted_reply_carries_the_given_timestamp_and_nonce_and_decrypts_back() -> None:
+    """encrypt_reply (the sandbox's callbacks, passive replies) signs with the timestamp and
+    nonce it is given, so the receiver's signature and replay checks see those."""
+    crypto = post_crypto()
+    plaintext = "<xml><Content><![CDATA[回复]]></Content></xml>"
+    reply = crypto.encrypt_reply(plaintext, "nonce123", POST["timestamp"])
+    root = ElementTree.fromstring(reply)
+    fields = {child.tag: child.text for child in root}
+    assert (fields["TimeStamp"], fields["Nonce"]) == (POST["timestamp"], "nonce123")
+    assert fields["MsgSignature"] == sign(OFFICIAL["token"], POST["timestamp"], "nonce123",
+                                          str(fields["Encrypt"]))
+    assert crypto.decrypt_body(envelope(str(fields["Encrypt"])), str(fields["MsgSignature"]),
+                               POST["timestamp"], "nonce123") == plaintext
