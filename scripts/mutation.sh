@@ -42,6 +42,10 @@ source_paths =
 $(lines "$modules")
 pytest_add_cli_args_test_selection =
 $(lines "$tests")
+# a mutant that makes a test hang (a drain that never ends) is killed after 60 s, not the
+# suite's 300 s (the slowest selected test takes about 6 s)
+pytest_add_cli_args =
+    --timeout=60
 also_copy =
     guidebot
     handlers
