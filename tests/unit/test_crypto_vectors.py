@@ -363,3 +363,24 @@ def test_an_encrypted_reply_carries_the_given_timestamp_and_nonce_and_decrypts_b
                                           str(fields["Encrypt"]))
     assert crypto.decrypt_body(envelope(str(fields["Encrypt"])), str(fields["MsgSignature"]),
                                POST["timestamp"], "nonce123") == plaintext
+
+
+def test_each_rejection_answers_its_own_status_and_reason() -> None:
+    """The reason is what the operator reads in the response and the log line: each check
+    says which one failed (and nothing secret)."""
+    cases = [
+        (lambda: decrypt_official(post_crypto(), b"<xml><ToUserName>x</ToUserName></xml>"),
+         400, "envelope has no Encrypt element"),
+        (lambda: post_crypto().decrypt_body(POST_BODY, POST["msg_signature"], "abc",
+                                            POST["nonce"]),
+         400, "timestamp is not an integer"),
+        (lambda: decrypt_official(post_crypto(now=int(POST["timestamp"]) + 100_000)),
+         403, "timestamp outside the accepted window"),
+        (lambda: decrypt_official(post_crypto(), msg_signature="0" * 40),
+         403, "signature mismatch"),
+        (lambda: decrypt_official(post_crypto(corp_id="wwother")),
+         403, "receive id is not this tenant's corp id"),
+        (lambda: decrypt_resigned(POST_ENCRYPT[:64]), 400, "cannot decrypt (error)"),
+    ]
+    assert [(rejected(run).status, rejected(run).reason) for run, _, _ in cases] == [
+        (status, reason) for _, status, reason in cases]
