@@ -51,6 +51,12 @@ async def test_channel_code_add_links_tags_and_welcomes(stack: Stack) -> None:
     assert "张晓雨" in body["text"]["content"] and "双11" in body["text"]["content"]
     marks = stack.calls("externalcontact/mark_tag")
     assert len(marks) == 1 and marks[0]["body"]["userid"] == "lina"
+    from guidebot.db.repo import outbox as outbox_repo
+
+    async with stack.runtime.services.db.read() as s:  # retried by the welcome's executor
+        item = await outbox_repo.get_by_key(s, tenant="acme",
+                                            key=f"welcome:{added['welcome_code']}")
+    assert item is not None and (item.kind, item.status) == ("welcome", "done")
     # the welcome sent is timed (from the add's CreateTime)
     assert _value(await _scrape(stack), WELCOME_COUNT, tenant="acme") == 1
 

@@ -244,5 +244,6 @@ async def test_a_welcome_card_naming_no_appid_gets_the_tenants_mini_program(
         cards = [a["miniprogram"] for a in welcome["body"]["attachments"]
                  if a["msgtype"] == "miniprogram"]
         assert welcome["errcode"] == 0 and [c["appid"] for c in cards] == ["wxtenantapp00001"]
+        assert sorted(cards[0]) == ["appid", "page", "pic_media_id", "title"]  # no sku, type
     finally:
         await stack.http.close()
