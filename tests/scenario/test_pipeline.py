@@ -209,3 +209,42 @@ async def test_a_failed_item_waits_its_backoff_before_any_process_claims_it(
     finally:
         await processor.close()
         await db.dispose()
+
+
+async def test_one_worker_handles_every_item_in_turn_each_under_its_own_id(
+        db_url: str) -> None:
+    """With room for one urgent item at a time, each finished item frees its place for the
+    next; `process` gets each item's own id."""
+    from sqlalchemy import select
+
+    from guidebot.db.engine import Database
+    from guidebot.db.migrate import upgrade_async
+    from guidebot.db.models import InboxItem
+    from guidebot.inbox import InboxPolicy, InboxProcessor, InboxWriter
+
+    await upgrade_async(db_url)
+    db = Database(db_url)
+    seen: list[int] = []
+
+    async def process(item_id: int, tenant: str, payload: str) -> str:
+        seen.append(item_id)
+        return "handled"
+
+    processor = InboxProcessor(db, process, workers=1, policy=InboxPolicy(poll_s=0.01))
+    try:
+        writer = InboxWriter(db)
+        ids = [await writer.submit("acme", f"<xml>{n}</xml>") for n in range(3)]
+        processor.start()
+        for _ in range(3000):  # a hang guard, not a timing bound
+            async with db.read() as s:
+                rows = (await s.execute(select(InboxItem).where(
+                    InboxItem.processed_at.is_not(None)))).scalars().all()  # type: ignore[union-attr]
+            if len(rows) == 3:
+                break
+            await asyncio.sleep(0.01)
+        assert sorted(r.id for r in rows) == sorted(ids)
+        assert {r.outcome for r in rows} == {"handled"}
+        assert sorted(seen) == sorted(ids)
+    finally:
+        await processor.close()
+        await db.dispose()
