@@ -5,6 +5,7 @@ after a restart, the welcome's 20 s, the tag-library handler and the callback si
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections import Counter
 from dataclasses import replace
@@ -248,3 +249,27 @@ async def test_one_worker_handles_every_item_in_turn_each_under_its_own_id(
     finally:
         await processor.close()
         await db.dispose()
+
+
+def test_items_are_ordered_per_customer_or_per_employee_by_their_order_key() -> None:
+    """A customer's items (callbacks or internal events) one after another, an employee's
+    own app messages one after another, the rest in any order; keys fit their column."""
+    from guidebot.inbox import order_key
+
+    internal = '{"internal": "OrderPaid", "fields": {"external_userid": %s}}'
+    assert order_key(internal % '"wmCUST01"') == "c:wmCUST01"
+    assert order_key(internal % "null") == ""
+    assert order_key(internal % json.dumps("w" * 200)) == "c:" + "w" * 158
+    assert order_key("<xml><FromUserName><![CDATA[sys]]></FromUserName>"
+                     "<ExternalUserID><![CDATA[wmCUST02]]></ExternalUserID></xml>") == "c:wmCUST02"
+    assert order_key("<xml><ExternalUserID> wmCUST03 </ExternalUserID></xml>") == "c:wmCUST03"
+    assert order_key("<xml><ExternalUserID>" + "x" * 200 + "</ExternalUserID></xml>") == (
+        "c:" + "x" * 158)
+    assert order_key("<xml><FromUserName><![CDATA[lina]]></FromUserName>"
+                     "<MsgType>text</MsgType></xml>") == "u:lina"
+    assert order_key("<xml><FromUserName>" + "y" * 200 + "</FromUserName></xml>") == (
+        "u:" + "y" * 158)
+    assert order_key("<xml><FromUserName><![CDATA[sys]]></FromUserName>"
+                     "<Event>change_external_tag</Event></xml>") == ""
+    assert order_key("<xml><ExternalUserID></ExternalUserID>"
+                     "<FromUserName>sys</FromUserName></xml>") == ""

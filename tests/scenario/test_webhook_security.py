@@ -391,3 +391,16 @@ async def test_controls_valid_requests_are_accepted(stack: Stack) -> None:
     rows = await stack.inbox_rows("acme")
     assert len(rows) == 1 and SECRET_EXTERNAL in rows[0].payload
     assert await stack.inbox_rows("beta") == []
+
+
+async def test_each_rejection_says_exactly_what_was_wrong(stack: Stack) -> None:
+    """Whoever configures the callback reads the reason: the missing parameters by name, the
+    body limit (announced by Content-Length or found while reading a chunked body)."""
+    expected = [
+        (no_query_at_all, 400, "missing query parameter(s): msg_signature, timestamp, nonce"),
+        (_without("nonce"), 400, "missing query parameter(s): nonce"),
+        (one_mib_body, 413, "body larger than 64 KiB"),
+        (one_mib_body_chunked, 413, "body larger than 64 KiB"),
+    ]
+    for build, status, reason in expected:
+        assert await send(stack, build(stack)) == (status, reason), build.__name__
