@@ -135,11 +135,12 @@ async def _until_sigterm(work: Coroutine[Any, Any, int]) -> int:
     command exits 0, instead of the process dying mid-write as SIGTERM's default does."""
     loop = asyncio.get_running_loop()
     task = asyncio.current_task()
+    assert task is not None  # called from a coroutine
     terminated = False
 
     def on_sigterm() -> None:
         nonlocal terminated
-        if not terminated and task is not None:
+        if not terminated:
             terminated = True
             log.info("SIGTERM: stopping")
             task.cancel()
@@ -151,7 +152,7 @@ async def _until_sigterm(work: Coroutine[Any, Any, int]) -> int:
     try:
         return await work
     except asyncio.CancelledError:
-        if not terminated or task is None:
+        if not terminated:
             raise
         task.uncancel()
         log.info("stopped")

@@ -50,10 +50,11 @@ async def read(request: web.Request) -> Incoming:
     return Incoming(body) if isinstance(body, dict) else Incoming(None, bad_json=True)
 
 
-def answer(sandbox: Sandbox, path: str, query: dict[str, str], incoming: Incoming) -> JSON:
-    """Log the call, then answer it as WeCom would (errors as errcode bodies)."""
+def answer(sandbox: Sandbox, path: str, query: dict[str, str], incoming: Incoming,
+           tenant: str | None) -> JSON:
+    """Log the call of `tenant` (owner()), then answer it as WeCom would (errors as errcode
+    bodies)."""
     now = sandbox.now()
-    tenant = _owner(sandbox, path, query)
     entry = sandbox.call_log.record(
         tenant=tenant, path=path, query=query, body=incoming.logged(), now=now)
     try:
@@ -65,7 +66,8 @@ def answer(sandbox: Sandbox, path: str, query: dict[str, str], incoming: Incomin
     return result
 
 
-def _owner(sandbox: Sandbox, path: str, query: dict[str, str]) -> str | None:
+def owner(sandbox: Sandbox, path: str, query: dict[str, str]) -> str | None:
+    """The tenant a call is made for (by its credentials or its access token), if known."""
     if path == "gettoken":
         return sandbox.tokens.tenant_for(query.get("corpid"), query.get("corpsecret"))
     return sandbox.tokens.owner(query.get("access_token"))
@@ -103,10 +105,11 @@ async def handle(request: web.Request) -> web.Response:
     sandbox = request.app[SANDBOX_KEY]
     path = request.match_info["path"].strip("/")
     query, incoming = dict(request.query), await read(request)
-    delay = sandbox.faults.delay(_owner(sandbox, path, query), path)
+    tenant = owner(sandbox, path, query)
+    delay = sandbox.faults.delay(tenant, path)
     if delay:
         await asyncio.sleep(delay)  # a slow WeCom (an injected fault)
-    result = answer(sandbox, path, query, incoming)
+    result = answer(sandbox, path, query, incoming, tenant)
     file = result.get(media.FILE_KEY)
     if isinstance(file, Media):
         # media/get answers the file; the header names it like WeCom's download does [mem]

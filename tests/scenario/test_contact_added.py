@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 
+from guidebot.db.repo import outbox as outbox_repo
+from guidebot.db.types import utcnow
 from tests.scenario.test_metrics import _scrape, _value
 from tests.support.stack import ROOT, Stack, library_copy, start_stack
 from tests.support.wecom import add_contact_xml
@@ -51,7 +53,6 @@ async def test_channel_code_add_links_tags_and_welcomes(stack: Stack) -> None:
     assert "张晓雨" in body["text"]["content"] and "双11" in body["text"]["content"]
     marks = stack.calls("externalcontact/mark_tag")
     assert len(marks) == 1 and marks[0]["body"]["userid"] == "lina"
-    from guidebot.db.repo import outbox as outbox_repo
 
     async with stack.runtime.services.db.read() as s:  # retried by the welcome's executor
         item = await outbox_repo.get_by_key(s, tenant="acme",
@@ -143,7 +144,6 @@ async def test_welcome_is_never_sent_after_the_20_second_window(stack: Stack) ->
     assert stack.calls("externalcontact/send_welcome_msg") == []
     status, view = await stack.admin("/customers/wmLATE0001")
     assert status == 200 and view["guides"][0]["userid"] == "lina"
-    from guidebot.db.repo import outbox as outbox_repo
 
     async with stack.runtime.services.db.read() as s:
         item = await outbox_repo.get_by_key(s, tenant="acme", key="welcome:WC-LATE")
@@ -182,9 +182,6 @@ async def test_a_welcome_a_stopped_process_was_sending_is_sent_by_the_next(
     """A process stopped mid-welcome leaves its outbox row `sending`; once its lease has run
     out, another process's retries send it with the welcome's own executor, inside the
     add's window."""
-    from guidebot.db.repo import outbox as outbox_repo
-    from guidebot.db.types import utcnow
-
     added = await stack.sandbox.simulate_add_contact("acme", userid="lina", deliver=False)
     code = added["welcome_code"]
     now = utcnow()

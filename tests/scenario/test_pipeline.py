@@ -16,6 +16,10 @@ from typing import Any
 import pytest
 
 from guidebot.app import RUNTIME, create_app
+from guidebot.backoff import Backoff
+from guidebot.db.types import utcnow
+from guidebot.inbox import InboxPolicy
+from tests.support.inbox import inbox_on
 from tests.support.stack import FAST_BACKOFF, Stack, start_stack
 from tests.support.wecom import encrypt_callback
 
@@ -167,17 +171,6 @@ async def test_a_failed_item_waits_its_backoff_before_any_process_claims_it(
         db_url: str) -> None:
     """A failed item is released for its retry delay (1 s after the first failure by
     default; 30 s here): its lease time is then, and no one claims it meanwhile."""
-    from sqlalchemy import select
-
-    from guidebot.backoff import Backoff
-    from guidebot.db.engine import Database
-    from guidebot.db.migrate import upgrade_async
-    from guidebot.db.models import InboxItem
-    from guidebot.db.types import utcnow
-    from guidebot.inbox import InboxPolicy, InboxProcessor, InboxWriter
-
-    await upgrade_async(db_url)
-    db = Database(db_url)
     tries: list[int] = []
 
     async def failing(item_id: int, tenant: str, payload: str) -> Any:
@@ -186,16 +179,13 @@ async def test_a_failed_item_waits_its_backoff_before_any_process_claims_it(
 
     policy = InboxPolicy(retry=Backoff(base_s=30.0, factor=2.0, max_s=60.0, attempts=3,
                                        jitter=0.0), poll_s=0.01)
-    processor = InboxProcessor(db, failing, policy=policy)
-    try:
-        item_id = await InboxWriter(db).submit("acme", "<xml>retry</xml>")
+    async with inbox_on(db_url, failing, policy=policy) as inbox:
+        item_id = await inbox.writer.submit("acme", "<xml>retry</xml>")
         assert item_id is not None
         before = utcnow()
-        processor.start()
+        inbox.processor.start()
         for _ in range(500):
-            async with db.read() as s:
-                item = (await s.execute(select(InboxItem).where(
-                    InboxItem.id == item_id))).scalar_one()
+            item = await inbox.item(item_id)
             if item.attempts == 1:
                 break
             await asyncio.sleep(0.02)
@@ -207,48 +197,26 @@ async def test_a_failed_item_waits_its_backoff_before_any_process_claims_it(
             seconds=30)
         await asyncio.sleep(0.3)  # many polls: still waiting, not tried again
         assert tries == [item_id]
-    finally:
-        await processor.close()
-        await db.dispose()
 
 
 async def test_one_worker_handles_every_item_in_turn_each_under_its_own_id(
         db_url: str) -> None:
     """With room for one urgent item at a time, each finished item frees its place for the
     next; `process` gets each item's own id."""
-    from sqlalchemy import select
-
-    from guidebot.db.engine import Database
-    from guidebot.db.migrate import upgrade_async
-    from guidebot.db.models import InboxItem
-    from guidebot.inbox import InboxPolicy, InboxProcessor, InboxWriter
-
-    await upgrade_async(db_url)
-    db = Database(db_url)
     seen: list[int] = []
 
     async def process(item_id: int, tenant: str, payload: str) -> str:
         seen.append(item_id)
         return "handled"
 
-    processor = InboxProcessor(db, process, workers=1, policy=InboxPolicy(poll_s=0.01))
-    try:
-        writer = InboxWriter(db)
-        ids = [await writer.submit("acme", f"<xml>{n}</xml>") for n in range(3)]
-        processor.start()
-        for _ in range(3000):  # a hang guard, not a timing bound
-            async with db.read() as s:
-                rows = (await s.execute(select(InboxItem).where(
-                    InboxItem.processed_at.is_not(None)))).scalars().all()  # type: ignore[union-attr]
-            if len(rows) == 3:
-                break
-            await asyncio.sleep(0.01)
+    async with inbox_on(db_url, process, workers=1,
+                        policy=InboxPolicy(poll_s=0.01)) as inbox:
+        ids = [await inbox.writer.submit("acme", f"<xml>{n}</xml>") for n in range(3)]
+        inbox.processor.start()
+        rows = await inbox.processed(3)
         assert sorted(r.id for r in rows) == sorted(ids)
         assert {r.outcome for r in rows} == {"handled"}
         assert sorted(seen) == sorted(ids)
-    finally:
-        await processor.close()
-        await db.dispose()
 
 
 def test_items_are_ordered_per_customer_or_per_employee_by_their_order_key() -> None:
