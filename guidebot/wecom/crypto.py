@@ -9,7 +9,6 @@ from collections.abc import Callable
 
 from wechatpy.enterprise.crypto import WeChatCrypto
 from wechatpy.enterprise.exceptions import InvalidCorpIdException
-from wechatpy.exceptions import WeChatException
 
 from guidebot.errors import CallbackRejected
 from guidebot.settings import TenantSettings
@@ -76,9 +75,8 @@ class CallbackCrypto:
             plaintext = run()
         except InvalidCorpIdException:
             raise CallbackRejected(403, "receive id is not this tenant's corp id") from None
-        except WeChatException as exc:
-            raise CallbackRejected(400, f"cannot decrypt ({type(exc).__name__})") from None
         except Exception as exc:  # noqa: BLE001
-            # wechatpy leaks binascii/struct/Unicode errors on malformed ciphertext (FACTS §5.2)
+            # wechatpy's own errors, and the binascii/struct/Unicode errors it leaks on
+            # malformed ciphertext (FACTS §5.2), are all a payload that cannot be decrypted
             raise CallbackRejected(400, f"cannot decrypt ({type(exc).__name__})") from None
         return str(plaintext)

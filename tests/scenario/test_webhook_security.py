@@ -313,6 +313,8 @@ async def test_rejected_callback_is_4xx_stores_nothing_and_leaks_nothing(
         m = await scrape(stack)
         assert value(m, "guidebot_callbacks_total", tenant=request.tenant,
                      result=f"rejected_{expected}") == 1
+    else:  # no such tenant: the answer says so
+        assert text == "unknown tenant"
     for secret in NEVER_LOGGED:
         assert secret not in logged, f"{secret!r} appears in the logs"
         assert secret not in text, f"{secret!r} appears in the response"
