@@ -219,6 +219,30 @@ async def test_one_worker_handles_every_item_in_turn_each_under_its_own_id(
         assert sorted(seen) == sorted(ids)
 
 
+async def test_a_failed_inbox_write_answers_every_waiter_and_the_batches_behind_it(
+        db_url: str) -> None:
+    """Storing callbacks fails (here: the schema is not there yet): every request waiting
+    on a failed batch hears the database's error (its webhook answers 500 and WeCom sends
+    again), the batches queued behind it are still tried, so no request is left waiting,
+    and once the database works the same writer stores again."""
+    from guidebot.db.engine import Database
+    from guidebot.db.migrate import upgrade_async
+    from guidebot.inbox import InboxWriter
+
+    db = Database(db_url)
+    writer = InboxWriter(db, max_batch=1)
+    try:
+        results = await asyncio.wait_for(asyncio.gather(
+            *(writer.submit("acme", f"<xml>{n}</xml>") for n in range(3)),
+            return_exceptions=True), timeout=30)  # a hang guard, not a timing bound
+        assert [type(r).__name__ for r in results if not isinstance(r, Exception)] == []
+        assert all("inbox" in str(r) for r in results), results
+        await upgrade_async(db_url)
+        assert await writer.submit("acme", "<xml>stored</xml>") == 1
+    finally:
+        await db.dispose()
+
+
 def test_items_are_ordered_per_customer_or_per_employee_by_their_order_key() -> None:
     """A customer's items (callbacks or internal events) one after another, an employee's
     own app messages one after another, the rest in any order; keys fit their column."""
