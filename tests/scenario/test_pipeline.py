@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from guidebot import lanes
 from guidebot.app import RUNTIME, create_app
 from guidebot.backoff import Backoff
 from guidebot.db.types import utcnow
@@ -217,6 +218,66 @@ async def test_one_worker_handles_every_item_in_turn_each_under_its_own_id(
         assert sorted(r.id for r in rows) == sorted(ids)
         assert {r.outcome for r in rows} == {"handled"}
         assert sorted(seen) == sorted(ids)
+
+
+async def test_an_item_past_its_urgent_part_frees_its_place_for_the_next(db_url: str) -> None:
+    """With room for one urgent item: the first item reaches its follow-ups (lanes.later)
+    and waits there for the second, which can only run because the first no longer holds
+    the urgent place."""
+    second_done = asyncio.Event()
+    order: list[str] = []
+
+    async def process(item_id: int, tenant: str, payload: str) -> str:
+        if "first" in payload:
+            order.append("first: urgent part")
+            await lanes.later()
+            await asyncio.wait_for(second_done.wait(), timeout=30)  # a hang guard
+            order.append("first: follow-ups")
+        else:
+            order.append("second")
+            second_done.set()
+        return "handled"
+
+    async with inbox_on(db_url, process, workers=1,
+                        policy=InboxPolicy(poll_s=0.01)) as inbox:
+        await inbox.writer.submit("acme", "<xml>first</xml>")
+        inbox.processor.start()
+        while not order:
+            await asyncio.sleep(0.01)
+        await inbox.writer.submit("acme", "<xml>second</xml>")
+        inbox.processor.wake()
+        rows = await inbox.processed(2)
+        assert {r.outcome for r in rows} == {"handled"} and len(rows) == 2
+        assert order == ["first: urgent part", "second", "first: follow-ups"]
+
+
+async def test_follow_ups_take_turns_and_each_gives_its_turn_back(db_url: str) -> None:
+    """At most `follow_ups` items past their urgent part at once (one here): each waits for
+    a turn in lanes.later(), and a finished one (or a failed one) gives it back, so every
+    item gets through."""
+    running: list[int] = []
+    most = 0
+
+    async def process(item_id: int, tenant: str, payload: str) -> str:
+        nonlocal most
+        await lanes.later()
+        running.append(item_id)
+        most = max(most, len(running))
+        await asyncio.sleep(0.01)
+        running.remove(item_id)
+        if "fails" in payload:
+            raise RuntimeError("a follow-up failed")
+        return "handled"
+
+    policy = InboxPolicy(follow_ups=1, poll_s=0.01, retry=Backoff(
+        base_s=30.0, factor=2.0, max_s=60.0, attempts=1, jitter=0.0))
+    async with inbox_on(db_url, process, policy=policy) as inbox:
+        for n in range(6):
+            await inbox.writer.submit("acme", f"<xml>{n}{' fails' if n % 2 else ''}</xml>")
+        inbox.processor.start()
+        rows = await inbox.processed(6)
+        assert sorted(r.outcome for r in rows) == ["failed"] * 3 + ["handled"] * 3
+        assert most == 1
 
 
 async def test_a_failed_inbox_write_answers_every_waiter_and_the_batches_behind_it(
