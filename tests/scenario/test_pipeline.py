@@ -280,6 +280,53 @@ async def test_follow_ups_take_turns_and_each_gives_its_turn_back(db_url: str) -
         assert most == 1
 
 
+async def test_outcomes_the_database_refuses_are_logged_and_the_item_comes_back(
+        db_url: str, caplog: pytest.LogCaptureFixture) -> None:
+    """Recording a handled item fails (here a trigger refuses it): the failure is logged
+    with how many outcomes were lost, the processor keeps going, and the item, still
+    unhandled in the database, is claimed again once its lease runs out and recorded."""
+    from sqlalchemy import text
+
+    caplog.set_level(logging.ERROR, logger="guidebot.inbox")
+    handled: list[int] = []
+
+    async def process(item_id: int, tenant: str, payload: str) -> str:
+        handled.append(item_id)
+        return "handled"
+
+    refuse = ([
+        "CREATE FUNCTION refuse_outcome() RETURNS trigger AS $$ BEGIN "
+        "RAISE EXCEPTION 'refused'; END $$ LANGUAGE plpgsql",
+        "CREATE TRIGGER refuse_outcome BEFORE UPDATE ON inbox FOR EACH ROW "
+        "WHEN (NEW.processed_at IS NOT NULL) EXECUTE FUNCTION refuse_outcome()"]
+        if db_url.startswith("postgresql") else [
+        "CREATE TRIGGER refuse_outcome BEFORE UPDATE ON inbox "
+        "WHEN NEW.processed_at IS NOT NULL BEGIN SELECT RAISE(ABORT, 'refused'); END"])
+    async with inbox_on(db_url, process, policy=InboxPolicy(poll_s=0.01, lease_s=1.0)
+                        ) as inbox:
+        async with inbox.db.write() as s:
+            for statement in refuse:
+                await s.execute(text(statement))
+        item_id = await inbox.writer.submit("acme", "<xml>refused once</xml>")
+        inbox.processor.start()
+        for _ in range(3000):  # a hang guard, not a timing bound
+            if any(r.exc_info for r in caplog.records):
+                break
+            await asyncio.sleep(0.01)
+        assert [r.getMessage() for r in caplog.records] == [
+            "recording 1 inbox outcomes failed"]
+        assert "refused" in str(caplog.records[0].exc_info[1])  # type: ignore[index]
+        assert (await inbox.item(item_id)).processed_at is None
+        async with inbox.db.write() as s:
+            await s.execute(text("DROP TRIGGER refuse_outcome"
+                                 + (" ON inbox" if db_url.startswith("postgresql") else "")))
+        [row] = await inbox.processed(1)
+        assert (row.id, row.outcome) == (item_id, "handled")
+        # at least once: handled again after the loss (more than twice if the lease ran out
+        # again before the trigger was gone, on a very slow machine)
+        assert set(handled) == {item_id} and len(handled) >= 2
+
+
 async def test_a_failed_inbox_write_answers_every_waiter_and_the_batches_behind_it(
         db_url: str) -> None:
     """Storing callbacks fails (here: the schema is not there yet): every request waiting
