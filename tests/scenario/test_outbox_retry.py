@@ -459,3 +459,24 @@ async def test_a_deadline_reached_at_the_first_attempt_is_already_too_late(
     assert (outcome.status, outcome.error) == (CallStatus.EXPIRED,
                                                "deadline passed before the first attempt")
     assert not calls.entered.is_set()
+
+
+async def test_at_start_on_sqlite_a_dead_process_calls_are_retried_at_once(
+        db: Database, db_url: str) -> None:
+    """SQLite has one process: at start every row left "sending" (under any lease, however
+    long) was a dead process's call in flight, and is sent again at once. PostgreSQL's
+    processes may be alive: their rows wait for their leases to run out."""
+    now = utcnow()
+    async with db.write() as s:
+        await outbox_repo.insert_if_new(
+            s, tenant="acme", key="w1", kind="welcome", payload=json.dumps({"n": 1}),
+            due_at=now, deadline_at=now + timedelta(seconds=15), lease_owner="1:dead",
+            lease_until=now + timedelta(hours=1))
+    calls = Calls()
+    taken = await Outbox(db, retry=NOW_RETRY).recover({"welcome": calls})
+    item = await row(db, "w1")
+    if db_url.startswith("sqlite"):
+        assert (taken, calls.sent, item.status, item.attempts) == (1, [{"n": 1}], "done", 1)
+    else:
+        assert (taken, calls.sent, item.status, item.lease_owner) == (0, [], "sending",
+                                                                      "1:dead")

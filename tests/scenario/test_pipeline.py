@@ -327,6 +327,96 @@ async def test_outcomes_the_database_refuses_are_logged_and_the_item_comes_back(
         assert set(handled) == {item_id} and len(handled) >= 2
 
 
+async def test_at_most_workers_items_are_in_their_urgent_part_at_once(db_url: str) -> None:
+    """workers=2: of five items, two are handled at a time, however many are waiting."""
+    running: list[int] = []
+    most = 0
+    release = asyncio.Event()
+
+    async def process(item_id: int, tenant: str, payload: str) -> str:
+        nonlocal most
+        running.append(item_id)
+        most = max(most, len(running))
+        if len(running) == 2:
+            release.set()
+        await asyncio.wait_for(release.wait(), timeout=30)  # a hang guard
+        await asyncio.sleep(0.05)  # room for a third to be claimed, were there a place
+        running.remove(item_id)
+        return "handled"
+
+    async with inbox_on(db_url, process, workers=2,
+                        policy=InboxPolicy(poll_s=0.01)) as inbox:
+        for n in range(5):
+            await inbox.writer.submit("acme", f"<xml>{n}</xml>")
+        inbox.processor.start()
+        assert len(await inbox.processed(5)) == 5
+        assert most == 2
+
+
+async def test_a_failed_claim_is_logged_and_claiming_goes_on(
+        db_url: str, caplog: pytest.LogCaptureFixture) -> None:
+    """The database refuses a claim (here a trigger): the claim loop logs it and, once the
+    database takes claims again, claims and handles the waiting item."""
+    from sqlalchemy import text
+
+    caplog.set_level(logging.ERROR, logger="guidebot.inbox")
+    pg = db_url.startswith("postgresql")
+    refuse = ([
+        "CREATE FUNCTION refuse_claim() RETURNS trigger AS $$ BEGIN "
+        "RAISE EXCEPTION 'refused'; END $$ LANGUAGE plpgsql",
+        "CREATE TRIGGER refuse_claim BEFORE UPDATE ON inbox FOR EACH ROW "
+        "WHEN (NEW.lease_owner <> '') EXECUTE FUNCTION refuse_claim()"] if pg else [
+        "CREATE TRIGGER refuse_claim BEFORE UPDATE ON inbox "
+        "WHEN NEW.lease_owner <> '' BEGIN SELECT RAISE(ABORT, 'refused'); END"])
+
+    async def process(item_id: int, tenant: str, payload: str) -> str:
+        return "handled"
+
+    async with inbox_on(db_url, process, policy=InboxPolicy(poll_s=0.01)) as inbox:
+        async with inbox.db.write() as s:
+            for statement in refuse:
+                await s.execute(text(statement))
+        item_id = await inbox.writer.submit("acme", "<xml>claimed later</xml>")
+        inbox.processor.start()
+        for _ in range(3000):  # a hang guard, not a timing bound
+            if caplog.records:
+                break
+            await asyncio.sleep(0.01)
+        assert caplog.records[0].getMessage() == "inbox claim failed; trying again"
+        assert "refused" in str(caplog.records[0].exc_info[1])  # type: ignore[index]
+        async with inbox.db.write() as s:
+            await s.execute(text("DROP TRIGGER refuse_claim" + (" ON inbox" if pg else "")))
+        [row] = await inbox.processed(1)
+        assert (row.id, row.outcome) == (item_id, "handled")
+
+
+async def test_at_start_on_sqlite_a_dead_process_leases_end_at_once(db_url: str) -> None:
+    """SQLite has one process: at start every lease (however long) is a dead process's,
+    and its items are claimable at once. PostgreSQL's processes may be alive: their leases
+    are kept until they run out."""
+    from sqlalchemy import update
+
+    from guidebot.db.models import InboxItem
+
+    async def process(item_id: int, tenant: str, payload: str) -> str:
+        return "handled"
+
+    async with inbox_on(db_url, process, policy=InboxPolicy(poll_s=0.01)) as inbox:
+        item_id = await inbox.writer.submit("acme", "<xml>left by a dead process</xml>")
+        async with inbox.db.write() as s:
+            await s.execute(update(InboxItem).values(
+                lease_owner="host:1:dead", lease_until=utcnow() + timedelta(hours=1)))
+        released = await inbox.processor.recover()
+        item = await inbox.item(item_id)
+        if db_url.startswith("sqlite"):
+            assert (released, item.lease_owner, item.lease_until) == (1, "", None)
+            inbox.processor.start()
+            [row] = await inbox.processed(1)
+            assert row.outcome == "handled"
+        else:
+            assert (released, item.lease_owner) == (0, "host:1:dead")
+
+
 async def test_a_failed_inbox_write_answers_every_waiter_and_the_batches_behind_it(
         db_url: str) -> None:
     """Storing callbacks fails (here: the schema is not there yet): every request waiting
