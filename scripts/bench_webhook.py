@@ -152,7 +152,8 @@ async def main() -> None:
 
 
 async def report_backlog(db: Path, seconds: float) -> None:
-    """Processing was deferred during the burst; show how the backlog drains afterwards."""
+    """How much was handled while the callbacks came (handling starts at once, beside the
+    acknowledgements), and how the rest drains afterwards."""
     total, start = await count_inbox(db)
     print(f"guidebot inbox rows: {total}; processed when the burst ended: {start}")
     await asyncio.sleep(seconds)

@@ -254,16 +254,19 @@ async def test_an_item_past_its_urgent_part_frees_its_place_for_the_next(db_url:
 async def test_follow_ups_take_turns_and_each_gives_its_turn_back(db_url: str) -> None:
     """At most `follow_ups` items past their urgent part at once (one here): each waits for
     a turn in lanes.later(), and a finished one (or a failed one) gives it back, so every
-    item gets through."""
+    item gets through; an item that never reaches its follow-ups has no turn to give."""
     running: list[int] = []
     most = 0
 
     async def process(item_id: int, tenant: str, payload: str) -> str:
         nonlocal most
+        if "urgent only" in payload:  # never reaches lanes.later(): holds no turn to give
+            await asyncio.sleep(0.02)
+            return "handled"
         await lanes.later()
         running.append(item_id)
         most = max(most, len(running))
-        await asyncio.sleep(0.01)
+        await asyncio.sleep(0.05)
         running.remove(item_id)
         if "fails" in payload:
             raise RuntimeError("a follow-up failed")
@@ -274,9 +277,11 @@ async def test_follow_ups_take_turns_and_each_gives_its_turn_back(db_url: str) -
     async with inbox_on(db_url, process, policy=policy) as inbox:
         for n in range(6):
             await inbox.writer.submit("acme", f"<xml>{n}{' fails' if n % 2 else ''}</xml>")
+        for n in range(4):
+            await inbox.writer.submit("acme", f"<xml>{n} urgent only</xml>")
         inbox.processor.start()
-        rows = await inbox.processed(6)
-        assert sorted(r.outcome for r in rows) == ["failed"] * 3 + ["handled"] * 3
+        rows = await inbox.processed(10)
+        assert sorted(r.outcome for r in rows) == ["failed"] * 3 + ["handled"] * 7
         assert most == 1
 
 
@@ -415,6 +420,43 @@ async def test_at_start_on_sqlite_a_dead_process_leases_end_at_once(db_url: str)
             assert row.outcome == "handled"
         else:
             assert (released, item.lease_owner) == (0, "host:1:dead")
+
+
+async def test_a_long_item_keeps_its_lease_so_another_process_does_not_take_it(
+        db_url: str) -> None:
+    """An item handled for longer than its lease (0.3 s here, 15 s by default) has the lease
+    renewed every third of it while it runs: a second processor on the same database, which
+    claims whatever lease has run out, never takes it, and it is handled once."""
+    handled: list[str] = []
+    entered = asyncio.Event()
+
+    async def slow(item_id: int, tenant: str, payload: str) -> str:
+        handled.append("first")
+        entered.set()
+        await asyncio.sleep(1.2)
+        return "handled"
+
+    async def second(item_id: int, tenant: str, payload: str) -> str:
+        handled.append("second")
+        return "handled"
+
+    policy = InboxPolicy(poll_s=0.01, lease_s=0.3)
+    async with inbox_on(db_url, slow, policy=policy) as inbox, \
+            inbox_on(db_url, second, policy=policy) as other:
+        item_id = await inbox.writer.submit("acme", "<xml>slow</xml>")
+        inbox.processor.start()
+        await asyncio.wait_for(entered.wait(), timeout=30)  # a hang guard
+        other.processor.start()
+        leases = []
+        for _ in range(5):
+            await asyncio.sleep(0.2)
+            item = await inbox.item(item_id)
+            leases.append((item.lease_owner, item.lease_until))
+        [row] = await inbox.processed(1)
+        assert (row.id, row.outcome) == (item_id, "handled")
+        assert handled == ["first"]
+        assert {owner for owner, _ in leases} == {inbox.processor.owner}
+        assert len({until for _, until in leases}) >= 3  # moved on while it ran
 
 
 async def test_a_failed_inbox_write_answers_every_waiter_and_the_batches_behind_it(
