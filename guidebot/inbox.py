@@ -143,7 +143,6 @@ class InboxProcessor:
         self._loops: list[asyncio.Task[None]] = []
         self._results: list[Write] = []
         self._flusher: asyncio.Task[None] | None = None
-        self._flushed = asyncio.Event()
 
     def start(self) -> None:
         if self._limit > 0:

@@ -136,7 +136,7 @@ def build_services(settings: Settings, db: Database, *,
                                 commerce.catalog, outbox, client_for,
                                 tracker=commerce.track_attachments, pictures=media.resolve,
                                 store=PictureStore(settings.data_dir), points=points)
-    welcome = WelcomeService(settings, db, outbox, library, profiles, client_for,
+    welcome = WelcomeService(settings, outbox, library, profiles, client_for,
                              tracker=commerce.track_attachments, pictures=media.resolve,
                              metrics=metrics, materials=materials)
     sop_clock = SopClock()

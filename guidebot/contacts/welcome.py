@@ -13,7 +13,6 @@ from guidebot.contacts.relations import Relation
 from guidebot.content.library import Library, Message
 from guidebot.content.render import render
 from guidebot.content.sop_spec import MATERIAL_MESSAGE
-from guidebot.db.engine import Database
 from guidebot.db.types import utcnow
 from guidebot.errors import GuidebotError, ValidationFailed
 from guidebot.metrics import Metrics
@@ -75,7 +74,7 @@ class WelcomeCall:
 
 
 class WelcomeService:
-    def __init__(self, settings: Settings, db: Database, outbox: Outbox, library: Library,
+    def __init__(self, settings: Settings, outbox: Outbox, library: Library,
                  profiles: ProfileService, client_for: Callable[[str], WeComClient], *,
                  tracker: Tracker, pictures: Pictures, metrics: Metrics,
                  materials: StoredMaterials) -> None:
@@ -83,7 +82,6 @@ class WelcomeService:
         self._materials = materials
         self._metrics = metrics
         self._settings = settings
-        self._db = db
         self._outbox = outbox
         self._library = library
         self._profiles = profiles
