@@ -4,7 +4,8 @@
 #
 #   scripts/mutation.sh [GROUP]       GROUP: pure (default), pipeline or all
 #
-# pure:      attribution, binding rules, ledger, state codec (unit tests; minutes)
+# pure:      attribution, binding rules, ledger, state codec (unit tests, and the ledger's
+#            adjustments and settlement over HTTP; minutes)
 # pipeline:  webhook and crypto, inbox, outbox, welcome (scenario tests over HTTP; hours on
 #            a 2-core machine)
 set -euo pipefail
@@ -13,7 +14,7 @@ group="${1:-pure}"
 case "$group" in
   pure)
     modules='"guidebot/commerce/attribution.py", "guidebot/contacts/binding.py", "guidebot/commerce/ledger.py", "guidebot/contacts/state_codec.py"'
-    tests='"tests/unit/test_attribution.py", "tests/unit/test_binding_rules.py", "tests/unit/test_ledger.py", "tests/unit/test_ledger_properties.py", "tests/unit/test_ledger_append.py", "tests/unit/test_state_codec.py"' ;;
+    tests='"tests/unit/test_attribution.py", "tests/unit/test_binding_rules.py", "tests/unit/test_ledger.py", "tests/unit/test_ledger_properties.py", "tests/unit/test_ledger_append.py", "tests/unit/test_state_codec.py", "tests/scenario/test_orders_ledger.py"' ;;
   pipeline)
     modules='"guidebot/wecom/webhook.py", "guidebot/wecom/crypto.py", "guidebot/inbox.py", "guidebot/outbox.py", "guidebot/contacts/welcome.py"'
     # with the scenario tests that reach them in-process: SOP delivery (outbox batches and

@@ -141,3 +141,38 @@ async def test_openapi_lists_the_commerce_routes(stack: Stack) -> None:
     ref = customer["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
     schema = doc["components"]["schemas"][ref.rsplit("/", 1)[1]]
     assert {"orders", "propensity"} <= set(schema["properties"])
+
+
+async def test_an_adjustment_is_refused_with_its_reason_and_a_reused_key_shows_what_it_made(
+        stack: Stack) -> None:
+    """Each refusal names its field and why: an amount of 0 or beyond ±¥1,000,000 (the
+    bounds themselves are allowed), a reason or an operator missing, an unknown guide; a key
+    used again with another body is a conflict that shows what the key made, period
+    included."""
+    await stack.sandbox.simulate_add_contact("acme", userid="lina")  # lina becomes a guide
+    await stack.runtime.drain()
+    base = {"guide": "lina", "reason": "sample returned", "operator": "hq-anna"}
+
+    async def adjust(**fields: object) -> tuple[int, dict]:
+        return await stack.admin("/commissions/adjustments", method="POST",
+                                 json={**base, **fields})
+
+    amount = "amount_fen: a non-zero integer within ±100000000"
+    both = "reason: reason and operator are both required"
+    refused = [await adjust(amount_fen=0), await adjust(amount_fen=100_000_001),
+               await adjust(amount_fen=-100_000_001), await adjust(amount_fen=5, operator=" "),
+               await adjust(amount_fen=5, reason=" "),
+               await adjust(amount_fen=5, guide="nobody")]
+    assert [(status, body["error"]) for status, body in refused] == [
+        (400, amount), (400, amount), (400, amount), (400, both), (400, both),
+        (404, "guide: no guide nobody in this tenant")]
+    assert (await adjust(amount_fen=100_000_000, key="MAX"))[0] == 201
+    assert (await adjust(amount_fen=-100_000_000, key="MIN"))[0] == 201
+    status, first = await adjust(amount_fen=-250, key="ADJ-2")
+    assert status == 201
+    status, conflict = await adjust(amount_fen=-300, key="ADJ-2")
+    assert status == 409
+    assert conflict["error"] == "key: 'ADJ-2' was already used with a different body"
+    assert conflict["stored"] == {**{k: first[k] for k in conflict["stored"]},
+                                  "period": _period(stack), "amount_fen": -250}
+    assert set(conflict["stored"]) >= {"guide", "amount_fen", "reason", "operator", "period"}
