@@ -290,7 +290,6 @@ async def test_outcomes_the_database_refuses_are_logged_and_the_item_comes_back(
     """Recording a handled item fails (here a trigger refuses it): the failure is logged
     with how many outcomes were lost, the processor keeps going, and the item, still
     unhandled in the database, is claimed again once its lease runs out and recorded."""
-    from sqlalchemy import text
 
     caplog.set_level(logging.ERROR, logger="guidebot.inbox")
     handled: list[int] = []
@@ -299,19 +298,9 @@ async def test_outcomes_the_database_refuses_are_logged_and_the_item_comes_back(
         handled.append(item_id)
         return "handled"
 
-    refuse = ([
-        "CREATE FUNCTION refuse_outcome() RETURNS trigger AS $$ BEGIN "
-        "RAISE EXCEPTION 'refused'; END $$ LANGUAGE plpgsql",
-        "CREATE TRIGGER refuse_outcome BEFORE UPDATE ON inbox FOR EACH ROW "
-        "WHEN (NEW.processed_at IS NOT NULL) EXECUTE FUNCTION refuse_outcome()"]
-        if db_url.startswith("postgresql") else [
-        "CREATE TRIGGER refuse_outcome BEFORE UPDATE ON inbox "
-        "WHEN NEW.processed_at IS NOT NULL BEGIN SELECT RAISE(ABORT, 'refused'); END"])
     async with inbox_on(db_url, process, policy=InboxPolicy(poll_s=0.01, lease_s=1.0)
                         ) as inbox:
-        async with inbox.db.write() as s:
-            for statement in refuse:
-                await s.execute(text(statement))
+        await inbox.refuse_updates("refuse_outcome", when="NEW.processed_at IS NOT NULL")
         item_id = await inbox.writer.submit("acme", "<xml>refused once</xml>")
         inbox.processor.start()
         for _ in range(3000):  # a hang guard, not a timing bound
@@ -322,9 +311,7 @@ async def test_outcomes_the_database_refuses_are_logged_and_the_item_comes_back(
             "recording 1 inbox outcomes failed"]
         assert "refused" in str(caplog.records[0].exc_info[1])  # type: ignore[index]
         assert (await inbox.item(item_id)).processed_at is None
-        async with inbox.db.write() as s:
-            await s.execute(text("DROP TRIGGER refuse_outcome"
-                                 + (" ON inbox" if db_url.startswith("postgresql") else "")))
+        await inbox.allow_updates("refuse_outcome")
         [row] = await inbox.processed(1)
         assert (row.id, row.outcome) == (item_id, "handled")
         # at least once: handled again after the loss (more than twice if the lease ran out
@@ -362,25 +349,13 @@ async def test_a_failed_claim_is_logged_and_claiming_goes_on(
         db_url: str, caplog: pytest.LogCaptureFixture) -> None:
     """The database refuses a claim (here a trigger): the claim loop logs it and, once the
     database takes claims again, claims and handles the waiting item."""
-    from sqlalchemy import text
 
     caplog.set_level(logging.ERROR, logger="guidebot.inbox")
-    pg = db_url.startswith("postgresql")
-    refuse = ([
-        "CREATE FUNCTION refuse_claim() RETURNS trigger AS $$ BEGIN "
-        "RAISE EXCEPTION 'refused'; END $$ LANGUAGE plpgsql",
-        "CREATE TRIGGER refuse_claim BEFORE UPDATE ON inbox FOR EACH ROW "
-        "WHEN (NEW.lease_owner <> '') EXECUTE FUNCTION refuse_claim()"] if pg else [
-        "CREATE TRIGGER refuse_claim BEFORE UPDATE ON inbox "
-        "WHEN NEW.lease_owner <> '' BEGIN SELECT RAISE(ABORT, 'refused'); END"])
-
     async def process(item_id: int, tenant: str, payload: str) -> str:
         return "handled"
 
     async with inbox_on(db_url, process, policy=InboxPolicy(poll_s=0.01)) as inbox:
-        async with inbox.db.write() as s:
-            for statement in refuse:
-                await s.execute(text(statement))
+        await inbox.refuse_updates("refuse_claim", when="NEW.lease_owner <> ''")
         item_id = await inbox.writer.submit("acme", "<xml>claimed later</xml>")
         inbox.processor.start()
         for _ in range(3000):  # a hang guard, not a timing bound
@@ -389,8 +364,7 @@ async def test_a_failed_claim_is_logged_and_claiming_goes_on(
             await asyncio.sleep(0.01)
         assert caplog.records[0].getMessage() == "inbox claim failed; trying again"
         assert "refused" in str(caplog.records[0].exc_info[1])  # type: ignore[index]
-        async with inbox.db.write() as s:
-            await s.execute(text("DROP TRIGGER refuse_claim" + (" ON inbox" if pg else "")))
+        await inbox.allow_updates("refuse_claim")
         [row] = await inbox.processed(1)
         assert (row.id, row.outcome) == (item_id, "handled")
 

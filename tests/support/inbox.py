@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from guidebot.db.engine import Database
 from guidebot.db.migrate import upgrade_async
@@ -29,6 +29,27 @@ class Inbox:
         async with self.db.read() as s:
             return (await s.execute(select(InboxItem).where(
                 InboxItem.id == item_id))).scalar_one()
+
+    async def refuse_updates(self, name: str, *, when: str) -> None:
+        """A trigger `name` that makes the database refuse updates of inbox rows whose new
+        values meet `when` (SQL over NEW), as a failing database would."""
+        if self.db.is_sqlite:
+            statements = [f"CREATE TRIGGER {name} BEFORE UPDATE ON inbox WHEN {when} "
+                          f"BEGIN SELECT RAISE(ABORT, 'refused'); END"]
+        else:
+            statements = [f"CREATE FUNCTION {name}() RETURNS trigger AS $$ BEGIN "
+                          f"RAISE EXCEPTION 'refused'; END $$ LANGUAGE plpgsql",
+                          f"CREATE TRIGGER {name} BEFORE UPDATE ON inbox FOR EACH ROW "
+                          f"WHEN ({when}) EXECUTE FUNCTION {name}()"]
+        async with self.db.write() as s:
+            for statement in statements:
+                await s.execute(text(statement))
+
+    async def allow_updates(self, name: str) -> None:
+        """Drop the trigger refuse_updates made."""
+        async with self.db.write() as s:
+            await s.execute(text(f"DROP TRIGGER {name}"
+                                 + ("" if self.db.is_sqlite else " ON inbox")))
 
     async def processed(self, count: int, *, polls: int = 3000) -> list[InboxItem]:
         """The processed items once there are `count` of them (polls are a hang guard, not
