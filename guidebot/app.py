@@ -49,7 +49,8 @@ class Runtime:
     background: set[asyncio.Task[None]] = field(default_factory=set)
 
     async def accept(self, tenant: str, plaintext: str) -> None:
-        item_id = await self.writer.submit(tenant, plaintext)
+        with self.processor.acknowledging():
+            item_id = await self.writer.submit(tenant, plaintext)
         if item_id is None:
             self.counters[f"{tenant}:duplicate"] += 1
             self.services.metrics.callback(tenant, "duplicate")

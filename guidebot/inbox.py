@@ -117,6 +117,8 @@ class InboxPolicy:
 
     batch: int = 200
     follow_ups: int = 16  # items past their urgent part (lanes.later) running at once
+    steps_per_turn: int = 64  # handling steps let through per turn of the loop (lanes.Turns)
+    steps_per_turn_acking: int = 4  # the same while callbacks wait for their acknowledgement
     retry: Backoff = INBOX_RETRY
     lease_s: float = 15.0
     poll_s: float = 0.25
@@ -140,6 +142,7 @@ class InboxProcessor:
         self._in_flight: dict[int, asyncio.Task[None]] = {}
         self._urgent: set[int] = set()
         self._follow_ups = asyncio.Semaphore(policy.follow_ups)
+        self._turns = lanes.Turns(policy.steps_per_turn, policy.steps_per_turn_acking)
         self._loops: list[asyncio.Task[None]] = []
         self._results: list[Write] = []
         self._flusher: asyncio.Task[None] | None = None
@@ -148,6 +151,11 @@ class InboxProcessor:
         if self._limit > 0:
             self._loops = [asyncio.create_task(self._claim_loop(), name="inbox-claims"),
                            asyncio.create_task(self._renew_loop(), name="inbox-leases")]
+
+    def acknowledging(self) -> contextlib.AbstractContextManager[None]:
+        """Around storing a callback: while any is, handling lets the acknowledgements go
+        first (fewer of its steps per turn of the loop, guidebot/lanes.py)."""
+        return self._turns.acknowledging()
 
     def wake(self) -> None:
         """New items were stored: claim now instead of at the next poll."""
@@ -245,7 +253,9 @@ class InboxProcessor:
             following = True
 
         lanes.on_later(follow_up)
+        lanes.take_turns(self._turns)
         try:
+            await lanes.turn()  # a claim starts up to `policy.batch` items at once
             outcome = await self._process(item.id, item.tenant, item.payload)
             result = inbox_repo.finished(item_id=item.id, at=utcnow(), outcome=outcome)
         except asyncio.CancelledError:

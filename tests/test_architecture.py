@@ -197,3 +197,11 @@ def test_an_add_is_traced_from_http_to_the_database_in_six_files() -> None:
                                                   for n in relations)
     app = (ROOT / "guidebot/app.py").read_text(encoding="utf-8")
     assert "CallbackViews" in app and "InboxProcessor" in app and "router.dispatch" in app
+
+
+def test_the_lanes_are_a_leaf_every_layer_may_use() -> None:
+    """guidebot/lanes.py (who goes first: the writer lock's lanes, the loop's turns) is used
+    by the database, the WeCom adapter and the inbox alike, so it imports none of them."""
+    names = _imports(ROOT / "guidebot/lanes.py")
+    assert not _uses(names, "guidebot"), sorted(names)
+    assert not _uses(names, "handlers"), sorted(names)

@@ -6,7 +6,6 @@ import asyncio
 import collections
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar, cast
 
 from sqlalchemy import Connection, Engine, create_engine, event
@@ -43,13 +42,11 @@ class Database:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self._write_lock = PriorityLock()
-        self._sync_engine: Engine | None = None
         self._inline_engine: Engine | None = None
-        self._hot_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="db-hot")
 
     @contextlib.asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
-        if self.is_sqlite and lanes.current() is not lanes.Lane.LATER:
+        if self.is_sqlite and not lanes.off_loop():
             with self._inline().connect() as connection, Session(
                     bind=connection, expire_on_commit=False) as sync:
                 yield cast(AsyncSession, InlineSession(sync))
@@ -63,7 +60,10 @@ class Database:
 
         On SQLite (one writer) waiting writers go in by lane (guidebot/lanes.py): `urgent`
         ones (the inbox, which acks and claims depend on) first, then the urgent part of
-        events, then follow-ups and jobs.
+        events, then follow-ups and jobs. A transaction runs inline on the loop's thread
+        unless the task works off the loop (jobs, bulk work: guidebot/db/inline.py); an
+        inline one wakes the next batch of waiting writers at once when it ends, so a
+        handling task takes a turn (lanes.turn) before it goes on.
         """
         if not self.is_sqlite:
             async with self._sessions() as session, session.begin():
@@ -71,7 +71,7 @@ class Database:
             return
         lane = lanes.Lane.ACK if urgent else lanes.current()
         async with self._write_lock.hold(lane):
-            if lane is lanes.Lane.LATER:
+            if lanes.off_loop():
                 async with self._sessions() as session, session.begin():
                     yield session
                 return
@@ -79,6 +79,7 @@ class Database:
                     bind=connection, expire_on_commit=False) as sync:
                 yield cast(AsyncSession, InlineSession(sync))
                 sync.flush()
+        await lanes.turn()
 
     def _inline(self) -> Engine:
         """The synchronous engine of inline work (guidebot/db/inline.py), made on first use."""
@@ -95,31 +96,22 @@ class Database:
                         awork: Callable[[AsyncConnection], Awaitable[T]]) -> T:
         """One urgent transaction on the hot path (the inbox insert a callback ack waits for).
 
-        On SQLite the whole transaction runs in one hop to a dedicated thread on a synchronous
-        connection (`work`), instead of one loop↔thread round trip per statement; elsewhere
-        it runs as `awork` on an async connection.
+        On SQLite the whole transaction runs inline on a synchronous connection (`work`), in
+        the first lane of the writer lock: a fraction of a millisecond for a batch, where a
+        hop to a thread and back held the lock for a turn of a busy loop (about 10 ms under
+        a flood); elsewhere it runs as `awork` on an async connection.
         """
         if not self.is_sqlite:
             async with self.engine.begin() as connection:
                 return await awork(connection)
         async with self._write_lock.hold(lanes.Lane.ACK):
-            loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(self._hot_thread, self._in_sync_txn, work)
-
-    def _in_sync_txn(self, work: Callable[[Connection], T]) -> T:
-        if self._sync_engine is None:
-            self._sync_engine = create_engine(self.url.replace("+aiosqlite", ""))
-            event.listen(self._sync_engine, "connect", _sqlite_pragmas)
-        with self._sync_engine.begin() as connection:
-            return work(connection)
+            with self._inline().begin() as connection:
+                return work(connection)
 
     async def dispose(self) -> None:
         await self.engine.dispose()
-        if self._sync_engine is not None:
-            self._sync_engine.dispose()
         if self._inline_engine is not None:
             self._inline_engine.dispose()
-        self._hot_thread.shutdown(wait=False)
 
 
 class PriorityLock:

@@ -54,7 +54,9 @@ class GroupCommit(Generic[T, R]):
         self._pending.append(_Waiting(item, future, lanes.current()))
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush_all())
-        return await future
+        result = await future
+        await lanes.turn()  # a batch's commit wakes all its callers at once (guidebot/lanes.py)
+        return result
 
     def _next_batch(self) -> list[_Waiting[T, R]]:
         batch: list[_Waiting[T, R]] = []

@@ -5,8 +5,10 @@ under load each hop waits for the GIL. A welcome's few short transactions spend 
 hopping than in SQLite. In the urgent lanes (guidebot/lanes.py) the database hands out an
 `InlineSession` instead: the `AsyncSession` methods the repo layer uses, over a synchronous
 SQLAlchemy session whose statements run at once on the loop thread (WAL keeps them short;
-the single-writer lock is held as before). Follow-ups and jobs keep aiosqlite, so a long
-statement of theirs never holds up the loop.
+the single-writer lock is held as before). Events' follow-ups run inline too, in the last lane
+of the lock: on aiosqlite their transactions held the writer for a hop per statement, each
+hop a turn of a busy loop, while acknowledgements waited. Jobs and bulk work
+(`lanes.background()`) keep aiosqlite, so a long statement of theirs never holds up the loop.
 """
 
 from __future__ import annotations

@@ -48,6 +48,10 @@ class Dispatcher:
         """Group steps that were planned for later and are due now into tasks (a step due
         when it is planned is born in its task); returns how many steps were claimed."""
         now = self._clock()
+        async with self._db.read() as s:  # most passes find nothing: no writer for them
+            if not await bulk.due_step_groups(s, tenant=tenant, now=now,
+                                              channels=BATCH_CHANNELS):
+                return 0
         async with self._db.write() as s:
             found = await bulk.due_step_groups(s, tenant=tenant, now=now,
                                                channels=BATCH_CHANNELS)
@@ -66,6 +70,10 @@ class Dispatcher:
         """Hand queued tasks (and ones a dead process left half-sent) to the outbox: claimed
         and registered in one transaction, loaded in one read, called a few at a time and
         recorded together; returns how many were done."""
+        async with self._db.read() as s:  # most passes find nothing: no writer for them
+            if not await repo.any_to_claim(s, tenant=tenant,
+                                           stale_before=self._clock() - self.stale_after):
+                return 0
         async with self._db.write() as s:
             now = self._clock()
             claimed = [*await repo.claim_tasks(s, tenant=tenant, status="queued", limit=limit,

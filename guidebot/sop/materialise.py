@@ -47,6 +47,9 @@ async def materialise(db: Database, tenant: TenantSettings, currents: dict[str, 
                       now: datetime, *, limit: int = PASS_LIMIT) -> int:
     """Advance up to `limit` due enrollments; returns how many were claimed (0 when another
     process holds this tenant's planner)."""
+    async with db.read() as s:  # most passes find nothing: no writer for them
+        if not await bulk.any_due(s, tenant=tenant.id, now=now):
+            return 0
     async with db.write() as s:
         if not await bulk.try_lock(s, key=lock_key(tenant.id)):
             return 0

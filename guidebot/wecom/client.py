@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from guidebot import lanes
 from guidebot.backoff import WECOM_RATE_LIMIT, Backoff
 from guidebot.errors import (
     NoRelation,
@@ -273,7 +274,7 @@ class WeComClient:
         while True:
             try:
                 token = token or await self._tokens.current()
-                return await self._send(request, token)
+                return await self._answered(request, token)
             except WeComTokenError as exc:
                 if refreshed or token is None:
                     raise
@@ -286,6 +287,17 @@ class WeComClient:
                     raise
                 await self._back_off(exc, tries)
                 tries += 1
+
+    async def _answered(self, request: _Request, token: str) -> dict[str, Any]:
+        """`_send`, then a turn for the handling task (guidebot/lanes.py): under a burst
+        WeCom's answers, and its errors, arrive by the hundred in one turn of the loop."""
+        try:
+            result = await self._send(request, token)
+        except WeComError:
+            await lanes.turn()
+            raise
+        await lanes.turn()
+        return result
 
     async def _send(self, request: _Request, token: str) -> dict[str, Any]:
         await self._limiter.acquire()

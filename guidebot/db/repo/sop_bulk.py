@@ -104,6 +104,12 @@ def _times(stmt: Any, *names: str) -> Any:
     return stmt.bindparams(*(bindparam(n, type_=UTCDateTime()) for n in names))
 
 
+async def any_due(session: AsyncSession, *, tenant: str, now: datetime) -> bool:
+    """Whether any enrollment is due (a read that needs no writer)."""
+    stmt = _times(text(f"SELECT 1 FROM sop_enrollments e WHERE {_DUE} LIMIT 1"), "now")
+    return (await session.execute(stmt, {"tenant": tenant, "now": now})).first() is not None
+
+
 async def due_bound(session: AsyncSession, *, tenant: str, now: datetime,
                     limit: int) -> tuple[datetime, int] | None:
     """(next_at, id) of the limit-th due enrollment in (next_at, id) order; None: fewer due."""

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import String, bindparam, cast, func, literal, select, text, update
+from sqlalchemy import String, and_, bindparam, cast, func, literal, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
@@ -47,6 +47,17 @@ async def claim_tasks(session: AsyncSession, *, tenant: str, status: str, limit:
             .returning(SopTask.id, SopTask.kind, SopTask.guide)
             .execution_options(synchronize_session=False))
     return sorted((await session.execute(stmt)).all())
+
+
+async def any_to_claim(session: AsyncSession, *, tenant: str, stale_before: datetime) -> bool:
+    """Whether `claim_tasks` would find a queued task, or a sending one untouched since
+    `stale_before` (a read that needs no writer)."""
+    stmt = select(SopTask.id).where(
+        SopTask.tenant == tenant,
+        or_(SopTask.status == "queued",
+            and_(SopTask.status == "sending",
+                 SopTask.updated_at < stale_before))).limit(1)  # type: ignore[operator]
+    return (await session.execute(stmt)).first() is not None
 
 
 async def get_task(session: AsyncSession, *, task_id: int) -> SopTask | None:
