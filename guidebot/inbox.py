@@ -100,7 +100,7 @@ class InboxWriter:
         at = utcnow()
         return await self._db.write_hot(
             lambda conn: inbox_repo.insert_new_sync(conn, items=items, received_at=at),
-            lambda conn: inbox_repo.insert_new(conn, items=items, received_at=at))
+            lambda conn: inbox_repo.insert_new(conn, items=items, received_at=at), on_loop=True)
 
 
 Process = Callable[[int, str, str], Awaitable[str]]

@@ -65,26 +65,24 @@ def run_later() -> None:
     _OFF_LOOP.set(True)
 
 
-@contextlib.contextmanager
-def background() -> Iterator[None]:
+def background() -> contextlib.AbstractContextManager[None]:
     """Run a block as background work (a bulk operation: long statements on aiosqlite's
     thread, never inline on the loop), whatever lane the caller is in."""
-    token = _OFF_LOOP.set(True)
-    try:
-        with running_as(Lane.LATER):
-            yield
-    finally:
-        _OFF_LOOP.reset(token)
+    return running_as(Lane.LATER, off_loop=True)
 
 
 @contextlib.contextmanager
-def running_as(lane: Lane) -> Iterator[None]:
-    """Run a block in `lane` (work done on behalf of callers from that lane)."""
-    token = _LANE.set(lane)
+def running_as(lane: Lane, *, off_loop: bool | None = None) -> Iterator[None]:
+    """Run a block in `lane` (work done on behalf of callers from that lane). The urgent
+    lanes run on the loop; the later lane keeps the caller's choice unless `off_loop` says."""
+    if off_loop is None:
+        off_loop = _OFF_LOOP.get() if lane is Lane.LATER else False
+    lane_token, off_loop_token = _LANE.set(lane), _OFF_LOOP.set(off_loop)
     try:
         yield
     finally:
-        _LANE.reset(token)
+        _OFF_LOOP.reset(off_loop_token)
+        _LANE.reset(lane_token)
 
 
 def urgent() -> contextlib.AbstractContextManager[None]:

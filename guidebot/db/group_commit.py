@@ -32,6 +32,7 @@ class _Waiting(Generic[T, R]):
     item: T
     future: asyncio.Future[R]
     lane: lanes.Lane
+    off_loop: bool
 
 
 class GroupCommit(Generic[T, R]):
@@ -51,7 +52,7 @@ class GroupCommit(Generic[T, R]):
 
     async def submit(self, item: T) -> R:
         future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
-        self._pending.append(_Waiting(item, future, lanes.current()))
+        self._pending.append(_Waiting(item, future, lanes.current(), lanes.off_loop()))
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush_all())
         result = await future
@@ -84,8 +85,10 @@ class GroupCommit(Generic[T, R]):
     async def _flush(self, batch: list[_Waiting[T, R]]) -> None:
         try:
             # In the most urgent lane among its callers: a welcome's write never waits as a
-            # follow-up because a follow-up started the batch.
-            with lanes.running_as(min(w.lane for w in batch)):
+            # follow-up because a follow-up started the batch, nor goes off the loop because
+            # a job did.
+            with lanes.running_as(min(w.lane for w in batch),
+                                  off_loop=all(w.off_loop for w in batch)):
                 results = await self._write([w.item for w in batch])
         except Exception as exc:  # noqa: BLE001 - told to each caller below
             if len(batch) == 1:

@@ -22,6 +22,7 @@ from guidebot.db.types import utcnow
 from guidebot.inbox import InboxPolicy
 from tests.support.inbox import inbox_on
 from tests.support.stack import FAST_BACKOFF, Stack, start_stack
+from tests.support.turns import TurnCounter
 from tests.support.wecom import encrypt_callback
 
 BURST = 100
@@ -218,6 +219,39 @@ async def test_one_worker_handles_every_item_in_turn_each_under_its_own_id(
         assert sorted(r.id for r in rows) == sorted(ids)
         assert {r.outcome for r in rows} == {"handled"}
         assert sorted(seen) == sorted(ids)
+
+
+async def test_items_take_turns_fewer_of_them_while_callbacks_are_being_stored(
+        db_url: str) -> None:
+    """A claim starts its items together; they go through the loop's turns (guidebot/lanes.py)
+    `steps_per_turn` at a time, and `steps_per_turn_acking` at a time while a callback is
+    being stored, so acknowledgements are not stuck behind a wave of handling."""
+    counter, starts = TurnCounter(), []
+
+    async def process(item_id: int, tenant: str, payload: str) -> str:
+        starts.append(counter.turn)
+        return "handled"
+
+    policy = InboxPolicy(poll_s=0.01, steps_per_turn=8, steps_per_turn_acking=2)
+    async with inbox_on(db_url, process, policy=policy) as inbox:
+        # Submitted together, stored in one transaction: one claim finds them all.
+        await asyncio.gather(*(inbox.writer.submit("acme", f"<xml>acking {n}</xml>")
+                               for n in range(40)))
+        counter.start()
+        with inbox.processor.acknowledging():
+            inbox.processor.start()
+            await inbox.processed(40)
+        assert len(starts) == 40
+        assert max(Counter(starts).values()) == 2
+
+        starts.clear()
+        await asyncio.gather(*(inbox.writer.submit("acme", f"<xml>quiet {n}</xml>")
+                               for n in range(40)))
+        inbox.processor.wake()
+        await inbox.processed(80)
+        counter.stop()
+        assert len(starts) == 40
+        assert max(Counter(starts).values()) == 8
 
 
 async def test_an_item_past_its_urgent_part_frees_its_place_for_the_next(db_url: str) -> None:

@@ -100,6 +100,32 @@ async def test_a_batch_is_written_in_the_most_urgent_lane_of_its_callers() -> No
     assert seen == [lanes.Lane.NOW, lanes.Lane.LATER]
 
 
+async def test_a_batch_goes_off_the_loop_only_when_all_its_callers_work_off_it() -> None:
+    """A job (off the loop: aiosqlite on SQLite) that starts a flush does not take an
+    event's write off the loop with it; a batch of jobs' writes stays off it."""
+    from guidebot import lanes
+
+    seen: list[tuple[lanes.Lane, bool]] = []
+
+    async def write(items: list[int]) -> list[int]:
+        seen.append((lanes.current(), lanes.off_loop()))
+        return items
+
+    commit: GroupCommit[int, int] = GroupCommit(write)
+
+    async def job(i: int) -> int:
+        lanes.run_later()
+        return await commit.submit(i)
+
+    async def follow_up(i: int) -> int:
+        with lanes.running_as(lanes.Lane.LATER):
+            return await commit.submit(i)
+
+    assert await asyncio.gather(job(1), follow_up(2)) == [1, 2]
+    assert await asyncio.gather(job(3), job(4)) == [3, 4]
+    assert seen == [(lanes.Lane.LATER, False), (lanes.Lane.LATER, True)]
+
+
 async def test_shared_transactions_commit_bodies_together_and_isolate_a_failing_one(
         tmp_path) -> None:  # type: ignore[no-untyped-def]
     from sqlalchemy import text

@@ -1,4 +1,5 @@
-"""lanes.Turns: how many handling steps start in one turn of the event loop."""
+"""guidebot/lanes.py: how many handling steps start in one turn of the event loop (Turns), and
+which work runs off the loop."""
 
 from __future__ import annotations
 
@@ -8,25 +9,7 @@ from collections import Counter
 import pytest
 
 from guidebot.lanes import Lane, Turns
-
-
-class TurnCounter:
-    """Counts turns of the running loop: a callback that puts itself back each turn."""
-
-    def __init__(self) -> None:
-        self.turn = 0
-        self._handle: asyncio.Handle | None = None
-
-    def start(self) -> None:
-        self._handle = asyncio.get_running_loop().call_soon(self._tick)
-
-    def _tick(self) -> None:
-        self.turn += 1
-        self._handle = asyncio.get_running_loop().call_soon(self._tick)
-
-    def stop(self) -> None:
-        assert self._handle is not None
-        self._handle.cancel()
+from tests.support.turns import TurnCounter
 
 
 async def _passes(turns: Turns, count: int, lane: Lane = Lane.NOW,
@@ -127,3 +110,19 @@ def test_a_turn_must_let_a_step_through() -> None:
         Turns(per_turn=0)
     with pytest.raises(ValueError):
         Turns(per_turn=4, per_turn_acking=0)
+
+
+async def test_background_work_is_off_the_loop_and_urgent_work_inside_it_is_not() -> None:
+    from guidebot import lanes
+
+    assert (lanes.current(), lanes.off_loop()) == (Lane.NOW, False)
+    with lanes.background():
+        assert (lanes.current(), lanes.off_loop()) == (Lane.LATER, True)
+        with lanes.urgent():
+            assert (lanes.current(), lanes.off_loop()) == (Lane.NOW, False)
+        with lanes.running_as(Lane.LATER):  # the later lane keeps the caller's choice
+            assert lanes.off_loop() is True
+        assert (lanes.current(), lanes.off_loop()) == (Lane.LATER, True)
+    assert (lanes.current(), lanes.off_loop()) == (Lane.NOW, False)
+    await lanes.later()  # an event's follow-ups: later, still on the loop
+    assert (lanes.current(), lanes.off_loop()) == (Lane.LATER, False)
