@@ -105,16 +105,26 @@ async def ids_by_key(session: AsyncSession, *, tenant: str,
     return {key: int(i) for key, i in (await session.execute(stmt)).all()}
 
 
+def _retryable(now: datetime, stale_before: datetime) -> Any:
+    due = (OutboxItem.status == "failed") & (OutboxItem.due_at <= now)
+    sending = OutboxItem.status == "sending"
+    lapsed = sending & OutboxItem.lease_until.is_not(None) & (OutboxItem.lease_until < now)
+    stuck = sending & OutboxItem.lease_until.is_(None) & (OutboxItem.updated_at < stale_before)
+    return due | lapsed | stuck  # type: ignore[operator]
+
+
+async def any_due(session: AsyncSession, *, now: datetime, stale_before: datetime) -> bool:
+    """Whether `claim_due` would find a row (a read that needs no writer)."""
+    stmt = select(OutboxItem.id).where(_retryable(now, stale_before)).limit(1)
+    return (await session.execute(stmt)).first() is not None
+
+
 async def claim_due(session: AsyncSession, *, now: datetime, limit: int,
                     stale_before: datetime, owner: str,
                     lease_until: datetime) -> Sequence[OutboxItem]:
     """Rows to (re)try, leased to `owner`: failed and due; "sending" whose lease ran out (its
     process died); or "sending" without a lease (batched task calls) since `stale_before`."""
-    due = (OutboxItem.status == "failed") & (OutboxItem.due_at <= now)
-    sending = OutboxItem.status == "sending"
-    lapsed = sending & OutboxItem.lease_until.is_not(None) & (OutboxItem.lease_until < now)
-    stuck = sending & OutboxItem.lease_until.is_(None) & (OutboxItem.updated_at < stale_before)
-    stmt = (select(OutboxItem).where(due | lapsed | stuck)  # type: ignore[arg-type]
+    stmt = (select(OutboxItem).where(_retryable(now, stale_before))
             .order_by(OutboxItem.id).limit(limit).with_for_update(skip_locked=True))
     items = list((await session.execute(stmt)).scalars())
     for item in items:
