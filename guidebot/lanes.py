@@ -12,8 +12,9 @@ ready task once: an acknowledgement waiting for its next step waits for that who
 several times per callback. `Turns` gives handling a budget of steps per turn of the loop: a
 handling task passes `await turn()` where such a wave ends (its item starts, a shared
 transaction committed, WeCom answered) and, past the budget, goes on in a later turn, urgent
-work before follow-ups. Nothing waits longer than the turns the queue ahead of it needs: no
-timer, no lock held while queued.
+work before follow-ups. Nothing waits longer than the turns the queue ahead of it needs (no
+timer), so a task that waits for its turn while it holds a lock delays the others but never
+deadlocks them.
 """
 
 from __future__ import annotations
@@ -93,8 +94,6 @@ def urgent() -> contextlib.AbstractContextManager[None]:
 def on_later(callback: Callable[[], Awaitable[None]]) -> None:
     """Set by the inbox processor in an item's task: what `later()` does besides the lane."""
     _ON_LATER.set(callback)
-
-
 
 
 class Turns:

@@ -190,13 +190,13 @@ class Outbox:
     async def retry_due(self, calls: Mapping[str, Executor], *, limit: int = 100) -> int:
         """Retry failed rows whose time has come (and rows stuck in "sending")."""
         now = utcnow()
+        stale_before = now - timedelta(seconds=STALE_S)
         async with self._db.read() as session:  # most passes find nothing: no writer for them
-            if not await outbox_repo.any_due(session, now=now,
-                                             stale_before=now - timedelta(seconds=STALE_S)):
+            if not await outbox_repo.any_due(session, now=now, stale_before=stale_before):
                 return 0
         async with self._db.write() as session:
             items = await outbox_repo.claim_due(
-                session, now=now, limit=limit, stale_before=now - timedelta(seconds=STALE_S),
+                session, now=now, limit=limit, stale_before=stale_before,
                 owner=self._owner, lease_until=now + timedelta(seconds=LEASE_S))
         for item in items:
             assert item.id is not None

@@ -43,8 +43,8 @@ class Database:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self._write_lock = PriorityLock()
-        self._inline_engine: Engine | None = None
         self._sync_engine: Engine | None = None
+        self._inline_engine: Engine | None = None
         self._hot_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="db-hot")
 
     @contextlib.asynccontextmanager
@@ -127,10 +127,10 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
-        if self._inline_engine is not None:
-            self._inline_engine.dispose()
         if self._sync_engine is not None:
             self._sync_engine.dispose()
+        if self._inline_engine is not None:
+            self._inline_engine.dispose()
         self._hot_thread.shutdown(wait=False)
 
 
