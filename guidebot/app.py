@@ -28,6 +28,7 @@ from guidebot.web.api import usage as usage_api
 from guidebot.web.auth import admin_auth
 from guidebot.web.keys import SERVICES
 from guidebot.web.pages import console, guide_tasks, operator, sidebar
+from guidebot.web.request_lanes import off_the_loop
 from guidebot.web.webhooks import orders as orders_webhook
 from guidebot.wecom.client import BackoffConfig
 from guidebot.wecom.crypto import CallbackCrypto
@@ -66,12 +67,16 @@ class Runtime:
 
 
 RUNTIME = web.AppKey("runtime", Runtime)
+# Routes whose SQLite work stays inline on the loop (guidebot/web/request_lanes.py): WeCom's
+# callbacks, store backends' orders, customers' card visits and the health check. Every
+# other route works on aiosqlite's thread.
+HOT_ROUTES = ("/wecom/{tenant}/callback", "/orders/{tenant}", "/t/{token}", "/healthz")
 
 
 def create_app(settings: Settings, *, start_jobs: bool = True, workers: int = 256,
                backoff: BackoffConfig | None = None,
                clock: Callable[[], float] = time.time) -> web.Application:
-    app = web.Application(middlewares=[admin_auth(settings)])
+    app = web.Application(middlewares=[off_the_loop(HOT_ROUTES), admin_auth(settings)])
     db = Database(settings.database_url)
     services = build_services(settings, db, backoff=backoff)
     router = EventRouter(_routers())

@@ -169,14 +169,17 @@ class OutboxItem(SQLModel, table=True):
     """Every outbound WeCom call with side effects, keyed so it happens at most once."""
 
     __tablename__ = "outbox"
-    __table_args__ = (UniqueConstraint("tenant", "key"),)
+    # By status, then tenant: the retry pass's reads by status, and the rows by tenant and
+    # state that /metrics counts from this index alone (migration 0026).
+    __table_args__ = (UniqueConstraint("tenant", "key"),
+                      Index("ix_outbox_status_tenant", "status", "tenant"))
     id: int | None = Field(default=None, primary_key=True)
     tenant: str = Field(max_length=32)
     key: str = Field(max_length=160)
     kind: str = Field(max_length=32)
     payload: str = Field(sa_column=Column(Text, nullable=False))
     # pending | sending | done | failed | dead | expired
-    status: str = Field(default="pending", max_length=16, index=True)
+    status: str = Field(default="pending", max_length=16)
     attempts: int = 0
     last_error: str = Field(default="", max_length=512)
     result: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))

@@ -24,12 +24,16 @@ def _aware(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=UTC)  # the column stores naive UTC
 
 
+# Grouped in the order of the (status, tenant) index, so the count reads the index alone,
+# not every row and its payload (millions of rows on a large brand's database).
+OUTBOX_BY_STATE = (select(OutboxItem.tenant, OutboxItem.status, func.count())
+                   .group_by(OutboxItem.status, OutboxItem.tenant))
+
+
 async def outbox_by_state(session: AsyncSession) -> dict[tuple[str, str], int]:
     """(tenant, status) → number of outbox rows."""
-    stmt = (select(OutboxItem.tenant, OutboxItem.status, func.count())
-            .group_by(OutboxItem.tenant, OutboxItem.status))
     return {(tenant, status): int(count)
-            for tenant, status, count in (await session.execute(stmt)).all()}
+            for tenant, status, count in (await session.execute(OUTBOX_BY_STATE)).all()}
 
 
 async def ping(session: AsyncSession) -> None:
