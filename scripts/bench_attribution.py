@@ -11,7 +11,10 @@ per-order webhook path (OrderService.paid) on a small sample for comparison.
 
 With --stats it then runs the daily-statistics upkeep (the console's job, guidebot/stats) over
 the orders and ledger entries the bulk path wrote, and prints its time as a share of the bulk
-path's: what keeping the statistics adds to this workload.
+path's: what keeping the statistics adds to this workload. Two lower bounds follow: writing the
+statistics' end state alone, and counting the orders inside the bulk path with nothing but
+the sums and their writes (with the orders' stores as generated, and with each guide's
+orders in one store).
 
     python scripts/bench_attribution.py [--scale 1.0] [--db-url URL] [--sample 2000] [--stats]
 """
@@ -26,9 +29,11 @@ import sqlite3
 import sys
 import tempfile
 import time
+import zlib
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -42,6 +47,7 @@ from guidebot.db.engine import Database  # noqa: E402
 from guidebot.db.migrate import upgrade  # noqa: E402
 from guidebot.services import build_services  # noqa: E402
 from guidebot.settings import CommissionSettings, load_settings  # noqa: E402
+from guidebot.stats.definitions import GUIDE_RULES  # noqa: E402
 from tests.support.stack import write_config  # noqa: E402
 
 T0 = datetime(2026, 8, 1, tzinfo=UTC)
@@ -156,6 +162,8 @@ async def run(args: argparse.Namespace) -> None:
         counted = await services.stats.upkeep()
         upkeep = (counted, time.perf_counter() - began, time.process_time() - cpu)
     floor = write_floor(db_file) if args.stats else None
+    in_path = ([in_path_floor(db_file, tenant.tz, home_stores=home)
+                for home in (False, True)] if args.stats else None)
     sql_guides = {no: g for no, g in rows}
     mismatch = sum(1 for no, rule, guide in ours_rows
                    if (rule == "share_link" and sql_guides[no] != guide)
@@ -185,6 +193,13 @@ async def run(args: argparse.Namespace) -> None:
               f"facts, upserted by sqlite3 into empty copies of their tables): {floor[2]:.2f}s "
               f"= {100 * floor[2] / ours:.1f}% of the bulk path's time (what any counting at "
               f"this grain writes at least)")
+    if in_path is not None:
+        for (cells, took), how in zip(in_path, ("as generated (each order's own store)",
+                                                "each guide's orders in one store"),
+                                      strict=True):
+            print(f"counting inside the bulk path, at least (summed in Python per cell and "
+                  f"customer, upserted per chunk; {how}: {cells:,} cells): {took:.2f}s = "
+                  f"{100 * took / ours:.1f}% of the bulk path's time")
     print(f"per-order webhook path (OrderService.paid, one transaction each): "
           f"{sample:,.0f} orders/s on a {args.sample:,}-order sample")
     print(f"peak RSS {rss_mb:,.0f} MB (the largest decision worker: {worker_mb:,.0f} MB); "
@@ -222,6 +237,88 @@ def write_floor(db_file: Path) -> tuple[int, int, float]:
         conn.execute(f"DROP TABLE {copy}")
     conn.close()
     return sizes[0], sizes[1], elapsed
+
+
+def in_path_floor(db_file: Path, zone: ZoneInfo, *, home_stores: bool) -> tuple[int, float]:
+    """Time the least that counting orders inside the bulk path would add: each chunk's orders
+    (as the bulk path holds them in memory) summed in Python per tenant × store × guide × day
+    cell and per customer (orders, GMV, first and last purchase), then upserted into empty
+    copies of stats_daily and stats_customers, one transaction per chunk. No layer moves, no
+    first-purchase title moves, no marks, no locks: a lower bound. `home_stores` puts an
+    order credited to a guide in that guide's one store (guides here sell in every store)."""
+    conn = sqlite3.connect(db_file)
+    rows = conn.execute(
+        "SELECT order_no, coalesce(external_userid, ''), paid_at, amount_fen, "
+        "coalesce(nullif(credited_store, ''), nullif(store_id, ''), ''), coalesce(guide, ''), "
+        "rule FROM commerce_orders WHERE tenant = 'acme' ORDER BY rowid").fetchall()
+    orders = [(no, customer, datetime.fromisoformat(paid).replace(tzinfo=UTC), fen,
+               f"S{zlib.crc32(guide.encode()) % 100:03d}" if home_stores and guide else store,
+               guide, rule) for no, customer, paid, fen, store, guide, rule in rows]
+    copies = {}
+    for table in ("stats_daily", "stats_customers"):
+        copies[table] = f"floor_{table}"
+        conn.execute(f"DROP TABLE IF EXISTS floor_{table}")
+        for sql in [sql for (sql,) in conn.execute(
+                "SELECT sql FROM sqlite_master WHERE tbl_name = ? AND sql IS NOT NULL",
+                (table,))]:
+            conn.execute(sql.replace(table, f"floor_{table}", 1)
+                         .replace(f"ON {table}", f"ON floor_{table}")
+                         .replace("INDEX ix_", "INDEX floor_ix_"))
+    conn.commit()
+    cell_sql = (
+        "INSERT INTO floor_stats_daily VALUES ('acme', ?, ?, ?, 0, 0, 0, 0, 0, ?, ?, ?, ?, 0, "
+        "0, ?, ?, 0) ON CONFLICT (tenant, day, store_id, guide) DO UPDATE SET "
+        + ", ".join(f"{c} = {c} + excluded.{c}" for c in (
+            "first_purchases", "repurchases", "orders", "gmv_fen", "orders_all", "gmv_all_fen")))
+    customer_sql = (
+        "INSERT INTO floor_stats_customers VALUES ('acme', ?, NULL, 0, 0, ?, ?, ?, ?, ?) "
+        "ON CONFLICT (tenant, external_userid) DO UPDATE SET "
+        "orders = orders + excluded.orders, gmv_fen = gmv_fen + excluded.gmv_fen")
+    days: dict[int, str] = {}
+    elapsed = 0.0
+    for start in range(0, len(orders), bulk.Sizes().chunk):
+        began = time.perf_counter()
+        cells: dict[tuple[str, str, str], list[int]] = {}
+        customers: dict[str, list] = {}  # type: ignore[type-arg]
+        for no, customer, paid, fen, store, guide, rule in orders[
+                start:start + bulk.Sizes().chunk]:
+            hour = int(paid.timestamp()) // 3600
+            day = days.get(hour)
+            if day is None:
+                day = days[hour] = paid.astimezone(zone).date().isoformat()
+            key = (day, store, guide)
+            cell = cells.get(key)
+            if cell is None:
+                cell = cells[key] = [0, 0, 0, 0, 0, 0]
+            if rule in GUIDE_RULES:
+                cell[0] += 1
+                cell[1] += fen
+            cell[2] += 1
+            cell[3] += fen
+            if customer:
+                cell[4] += 1
+                facts = customers.get(customer)
+                if facts is None:
+                    customers[customer] = [1, fen, paid, no, key, paid]
+                else:
+                    facts[0] += 1
+                    facts[1] += fen
+                    if (paid, no) < (facts[2], facts[3]):
+                        facts[2], facts[3], facts[4] = paid, no, key
+                    facts[5] = max(facts[5], paid)
+        for facts in customers.values():
+            cells[facts[4]][5] += 1
+        conn.executemany(cell_sql, [(*key, c[5], c[4] - c[5], c[0], c[1], c[2], c[3])
+                                    for key, c in cells.items()])
+        conn.executemany(customer_sql, [(customer, f[0], f[1], f[3], _stamp(f[2]), _stamp(f[5]))
+                                        for customer, f in customers.items()])
+        conn.commit()
+        elapsed += time.perf_counter() - began
+    written = conn.execute("SELECT count(*) FROM floor_stats_daily").fetchone()[0]
+    for copy in copies.values():
+        conn.execute(f"DROP TABLE {copy}")
+    conn.close()
+    return written, elapsed
 
 
 async def per_order_sample(services, tenant, count, customers, guides, rng) -> float:  # type: ignore[no-untyped-def]
