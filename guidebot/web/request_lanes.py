@@ -1,8 +1,10 @@
 """Which requests do their SQLite work on the event loop's thread.
 
 Outside jobs and bulk work, SQLite statements run inline on the loop's thread
-(guidebot/db/inline.py). That suits the hot routes (WeCom's callbacks, store backends' orders,
-customers' card visits): their statements are short and someone waits for the answer. The
+(guidebot/db/inline.py). That suits the hot routes (WeCom's callbacks, store backends' orders
+and the order reads they poll, customers' card visits): their statements are short keyed
+reads and writes, they come at the rate of events, and someone waits for the answer; on
+aiosqlite every statement costs two thread hops, each a turn of a busy loop. The
 other routes (the console, the admin API, the sidebar, the guides' pages, /metrics) read
 pages and aggregates whose statements can take long on a large database (a scrape's count of
 the outbox by state, a year of a leaderboard). Inline, every acknowledgement would wait

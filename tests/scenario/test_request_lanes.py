@@ -1,9 +1,9 @@
-"""On SQLite the hot routes (callbacks, orders, visits) do their database work inline on the
-event loop's thread, and every other route on aiosqlite's thread: a console page, the admin
-API or a /metrics scrape reading a large table must not hold up acknowledgements
-(guidebot/web/request_lanes.py). Each statement is recorded with the engine that ran it:
-the inline engine runs on the loop's thread, the async engine's statements on aiosqlite's.
-SQLite only: PostgreSQL is never inline."""
+"""On SQLite the hot routes (callbacks, orders and their evidence, visits) do their database
+work inline on the event loop's thread, and every other route on aiosqlite's thread: a
+console page, the admin API or a /metrics scrape reading a large table must not hold up
+acknowledgements (guidebot/web/request_lanes.py). Each statement is recorded with the engine
+that ran it: the inline engine runs on the loop's thread, the async engine's statements on
+aiosqlite's. SQLite only: PostgreSQL is never inline."""
 
 from __future__ import annotations
 
@@ -66,6 +66,11 @@ async def test_console_api_and_metrics_read_off_the_loop_and_callbacks_store_on_
         async with stack.http.get(f"{stack.bot_url}/metrics") as resp:
             assert resp.status == 200
         assert recorder.engines("outbox", "inbox") == {"aiosqlite"}, recorder.ran
+        # One order's evidence, which store backends poll at order rates: keyed reads, inline.
+        recorder.ran.clear()
+        status, body = await stack.admin("/orders/CO-1")
+        assert status == 200, body
+        assert recorder.engines("commerce_orders") == {"loop"}, recorder.ran
 
         recorder.ran.clear()
         xml = add_contact_xml(corp_id=stack.tenant().corp_id, guide="lina",
