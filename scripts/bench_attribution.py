@@ -13,8 +13,8 @@ With --stats it then runs the daily-statistics upkeep (the console's job, guideb
 the orders and ledger entries the bulk path wrote, and prints its time as a share of the bulk
 path's: what keeping the statistics adds to this workload. Two lower bounds follow: writing the
 statistics' end state alone, and counting the orders inside the bulk path with nothing but
-the sums and their writes (with the orders' stores as generated, and with each guide's
-orders in one store).
+the sums and their writes (with the orders' stores as generated, with each guide's orders
+in one store, and with store × day and guide × day totals kept apart).
 
     python scripts/bench_attribution.py [--scale 1.0] [--db-url URL] [--sample 2000] [--stats]
 """
@@ -162,8 +162,9 @@ async def run(args: argparse.Namespace) -> None:
         counted = await services.stats.upkeep()
         upkeep = (counted, time.perf_counter() - began, time.process_time() - cpu)
     floor = write_floor(db_file) if args.stats else None
-    in_path = ([in_path_floor(db_file, tenant.tz, home_stores=home)
-                for home in (False, True)] if args.stats else None)
+    in_path = ([in_path_floor(db_file, tenant.tz, home_stores=home, apart=apart)
+                for home, apart in ((False, False), (True, False), (False, True))]
+               if args.stats else None)
     sql_guides = {no: g for no, g in rows}
     mismatch = sum(1 for no, rule, guide in ours_rows
                    if (rule == "share_link" and sql_guides[no] != guide)
@@ -194,9 +195,10 @@ async def run(args: argparse.Namespace) -> None:
               f"= {100 * floor[2] / ours:.1f}% of the bulk path's time (what any counting at "
               f"this grain writes at least)")
     if in_path is not None:
-        for (cells, took), how in zip(in_path, ("as generated (each order's own store)",
-                                                "each guide's orders in one store"),
-                                      strict=True):
+        for (cells, took), how in zip(in_path, (
+                "tenant × store × guide × day, the stores as generated",
+                "tenant × store × guide × day, each guide's orders in one store",
+                "store × day and guide × day apart, the stores as generated"), strict=True):
             print(f"counting inside the bulk path, at least (summed in Python per cell and "
                   f"customer, upserted per chunk; {how}: {cells:,} cells): {took:.2f}s = "
                   f"{100 * took / ours:.1f}% of the bulk path's time")
@@ -239,13 +241,16 @@ def write_floor(db_file: Path) -> tuple[int, int, float]:
     return sizes[0], sizes[1], elapsed
 
 
-def in_path_floor(db_file: Path, zone: ZoneInfo, *, home_stores: bool) -> tuple[int, float]:
+def in_path_floor(db_file: Path, zone: ZoneInfo, *, home_stores: bool,
+                  apart: bool = False) -> tuple[int, float]:
     """Time the least that counting orders inside the bulk path would add: each chunk's orders
     (as the bulk path holds them in memory) summed in Python per tenant × store × guide × day
     cell and per customer (orders, GMV, first and last purchase), then upserted into empty
     copies of stats_daily and stats_customers, one transaction per chunk. No layer moves, no
     first-purchase title moves, no marks, no locks: a lower bound. `home_stores` puts an
-    order credited to a guide in that guide's one store (guides here sell in every store)."""
+    order credited to a guide in that guide's one store (guides here sell in every store);
+    `apart` keeps store × day and guide × day totals instead of the cross cells (rows with
+    the guide or the store left empty)."""
     conn = sqlite3.connect(db_file)
     rows = conn.execute(
         "SELECT order_no, coalesce(external_userid, ''), paid_at, amount_fen, "
@@ -286,28 +291,32 @@ def in_path_floor(db_file: Path, zone: ZoneInfo, *, home_stores: bool) -> tuple[
             day = days.get(hour)
             if day is None:
                 day = days[hour] = paid.astimezone(zone).date().isoformat()
-            key = (day, store, guide)
-            cell = cells.get(key)
-            if cell is None:
-                cell = cells[key] = [0, 0, 0, 0, 0, 0]
-            if rule in GUIDE_RULES:
-                cell[0] += 1
-                cell[1] += fen
-            cell[2] += 1
-            cell[3] += fen
+            keys = ((day, store, ""), (day, "", guide)) if apart else ((day, store, guide),)
+            credited = rule in GUIDE_RULES
+            for key in keys:
+                cell = cells.get(key)
+                if cell is None:
+                    cell = cells[key] = [0, 0, 0, 0, 0, 0]
+                if credited:
+                    cell[0] += 1
+                    cell[1] += fen
+                cell[2] += 1
+                cell[3] += fen
+                if customer:
+                    cell[4] += 1
             if customer:
-                cell[4] += 1
                 facts = customers.get(customer)
                 if facts is None:
-                    customers[customer] = [1, fen, paid, no, key, paid]
+                    customers[customer] = [1, fen, paid, no, keys, paid]
                 else:
                     facts[0] += 1
                     facts[1] += fen
                     if (paid, no) < (facts[2], facts[3]):
-                        facts[2], facts[3], facts[4] = paid, no, key
+                        facts[2], facts[3], facts[4] = paid, no, keys
                     facts[5] = max(facts[5], paid)
         for facts in customers.values():
-            cells[facts[4]][5] += 1
+            for key in facts[4]:
+                cells[key][5] += 1
         conn.executemany(cell_sql, [(*key, c[5], c[4] - c[5], c[0], c[1], c[2], c[3])
                                     for key, c in cells.items()])
         conn.executemany(customer_sql, [(customer, f[0], f[1], f[3], _stamp(f[2]), _stamp(f[5]))
