@@ -205,3 +205,22 @@ def test_the_lanes_are_a_leaf_every_layer_may_use() -> None:
     names = _imports(ROOT / "guidebot/lanes.py")
     assert not _uses(names, "guidebot"), sorted(names)
     assert not _uses(names, "handlers"), sorted(names)
+
+
+def test_which_requests_work_on_the_loop_is_decided_by_the_web_layer_alone() -> None:
+    """guidebot/web/request_lanes.py sorts requests by route into the lanes; it knows no
+    service, repository or database, only the lanes and aiohttp, and the app is its one
+    user (with the hot routes named where the graph is built)."""
+    taken = set()
+    tree = ast.parse((ROOT / "guidebot/web/request_lanes.py").read_text(encoding="utf-8"))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            taken.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            taken.update(f"{node.module}.{alias.name}" for alias in node.names)
+    assert {n for n in taken if _uses({n}, "guidebot")} == {"guidebot.lanes"}, sorted(taken)
+    users = [p for p in (ROOT / "guidebot").rglob("*.py")
+             if "request_lanes" in p.read_text(encoding="utf-8")
+             and p.name != "request_lanes.py"]
+    assert [p.relative_to(ROOT).as_posix() for p in users] == ["guidebot/app.py"]
+    assert "HOT_ROUTES" in (ROOT / "guidebot/app.py").read_text(encoding="utf-8")
