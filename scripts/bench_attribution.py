@@ -208,6 +208,21 @@ async def run(args: argparse.Namespace) -> None:
           f"database {db_file.stat().st_size / 2**20:,.0f} MB at {db_file}")
 
 
+STATS_TABLES = ("stats_daily", "stats_customers")
+
+
+def _empty_copy(conn: sqlite3.Connection, table: str) -> str:
+    """An empty copy of a table with its indexes (floor_<table>, made anew); its name."""
+    copy = f"floor_{table}"
+    conn.execute(f"DROP TABLE IF EXISTS {copy}")
+    for (sql,) in conn.execute(  # the table, then its indexes, renamed
+            "SELECT sql FROM sqlite_master WHERE tbl_name = ? AND sql IS NOT NULL",
+            (table,)).fetchall():
+        conn.execute(sql.replace(table, copy, 1).replace(f"ON {table}", f"ON {copy}")
+                     .replace("INDEX ix_", "INDEX floor_ix_"))
+    return copy
+
+
 def write_floor(db_file: Path) -> tuple[int, int, float]:
     """Time writing the statistics' end state (stats_daily and stats_customers, every row
     once) into empty copies of their tables, with sqlite3 and nothing else: a lower bound of
@@ -215,14 +230,8 @@ def write_floor(db_file: Path) -> tuple[int, int, float]:
     conn = sqlite3.connect(db_file)
     sizes: list[int] = []
     elapsed = 0.0
-    for table in ("stats_daily", "stats_customers"):
-        ddl = [sql for (sql,) in conn.execute(
-            "SELECT sql FROM sqlite_master WHERE tbl_name = ? AND sql IS NOT NULL", (table,))]
-        copy = f"floor_{table}"
-        conn.execute(f"DROP TABLE IF EXISTS {copy}")
-        for sql in ddl:  # the table, then its indexes, renamed
-            conn.execute(sql.replace(table, copy, 1).replace(f"ON {table}", f"ON {copy}")
-                         .replace("INDEX ix_", "INDEX floor_ix_"))
+    for table in STATS_TABLES:
+        copy = _empty_copy(conn, table)
         keys = [r[1] for r in conn.execute(f"PRAGMA table_info({table})") if r[5]]
         columns = [r[1] for r in conn.execute(f"PRAGMA table_info({table})")]
         values = [c for c in columns if c not in keys]
@@ -259,16 +268,7 @@ def in_path_floor(db_file: Path, zone: ZoneInfo, *, home_stores: bool,
     orders = [(no, customer, datetime.fromisoformat(paid).replace(tzinfo=UTC), fen,
                f"S{zlib.crc32(guide.encode()) % 100:03d}" if home_stores and guide else store,
                guide, rule) for no, customer, paid, fen, store, guide, rule in rows]
-    copies = {}
-    for table in ("stats_daily", "stats_customers"):
-        copies[table] = f"floor_{table}"
-        conn.execute(f"DROP TABLE IF EXISTS floor_{table}")
-        for sql in [sql for (sql,) in conn.execute(
-                "SELECT sql FROM sqlite_master WHERE tbl_name = ? AND sql IS NOT NULL",
-                (table,))]:
-            conn.execute(sql.replace(table, f"floor_{table}", 1)
-                         .replace(f"ON {table}", f"ON floor_{table}")
-                         .replace("INDEX ix_", "INDEX floor_ix_"))
+    copies = [_empty_copy(conn, table) for table in STATS_TABLES]
     conn.commit()
     cell_sql = (
         "INSERT INTO floor_stats_daily VALUES ('acme', ?, ?, ?, 0, 0, 0, 0, 0, ?, ?, ?, ?, 0, "
@@ -281,12 +281,12 @@ def in_path_floor(db_file: Path, zone: ZoneInfo, *, home_stores: bool,
         "orders = orders + excluded.orders, gmv_fen = gmv_fen + excluded.gmv_fen")
     days: dict[int, str] = {}
     elapsed = 0.0
-    for start in range(0, len(orders), bulk.Sizes().chunk):
+    chunk = bulk.Sizes().chunk
+    for start in range(0, len(orders), chunk):
         began = time.perf_counter()
         cells: dict[tuple[str, str, str], list[int]] = {}
         customers: dict[str, list] = {}  # type: ignore[type-arg]
-        for no, customer, paid, fen, store, guide, rule in orders[
-                start:start + bulk.Sizes().chunk]:
+        for no, customer, paid, fen, store, guide, rule in orders[start:start + chunk]:
             hour = int(paid.timestamp()) // 3600
             day = days.get(hour)
             if day is None:
@@ -324,7 +324,7 @@ def in_path_floor(db_file: Path, zone: ZoneInfo, *, home_stores: bool,
         conn.commit()
         elapsed += time.perf_counter() - began
     written = conn.execute("SELECT count(*) FROM floor_stats_daily").fetchone()[0]
-    for copy in copies.values():
+    for copy in copies:
         conn.execute(f"DROP TABLE {copy}")
     conn.close()
     return written, elapsed

@@ -12,13 +12,17 @@ WEB_BOUNDARY = ("guidebot/app.py", "guidebot/server.py", "guidebot/demo.py", "gu
                 "guidebot/demo_stats.py", "guidebot/demo_materials.py")
 
 
-def _imports(path: Path) -> set[str]:
+def _imports(path: Path, *, members: bool = False) -> set[str]:
+    """The modules a file imports; with `members`, `from m import x` counts as `m.x`."""
     names: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.Import):
             names.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module:
-            names.add(node.module)
+            if members:
+                names.update(f"{node.module}.{alias.name}" for alias in node.names)
+            else:
+                names.add(node.module)
     return names
 
 
@@ -211,13 +215,7 @@ def test_which_requests_work_on_the_loop_is_decided_by_the_web_layer_alone() -> 
     """guidebot/web/request_lanes.py sorts requests by route into the lanes; it knows no
     service, repository or database, only the lanes and aiohttp, and the app is its one
     user (with the hot routes named where the graph is built)."""
-    taken = set()
-    tree = ast.parse((ROOT / "guidebot/web/request_lanes.py").read_text(encoding="utf-8"))
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            taken.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            taken.update(f"{node.module}.{alias.name}" for alias in node.names)
+    taken = _imports(ROOT / "guidebot/web/request_lanes.py", members=True)
     assert {n for n in taken if _uses({n}, "guidebot")} == {"guidebot.lanes"}, sorted(taken)
     users = [p for p in (ROOT / "guidebot").rglob("*.py")
              if "request_lanes" in p.read_text(encoding="utf-8")

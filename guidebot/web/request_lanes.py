@@ -31,8 +31,8 @@ def off_the_loop(hot_routes: Collection[str]) -> Any:
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.match_info.route.resource is not None and (
-                request.match_info.route.resource.canonical in hot):
+        resource = request.match_info.route.resource
+        if resource is not None and resource.canonical in hot:
             return await handler(request)
         with lanes.running_as(lanes.Lane.NOW, off_loop=True):
             return await handler(request)
