@@ -1,7 +1,7 @@
 """Attribution benchmark: attribute and ledger 1,000,000 orders against 2,000,000 touches.
 
-Builds a fresh SQLite (or --db-url) database with 200,000 customers, 2,000 guides, 2,000,000
-visit touches and exclusive-guide bindings for 60% of the customers (generation is not timed),
+Builds a fresh SQLite database with 200,000 customers, 2,000 guides, 2,000,000 visit
+touches and exclusive-guide bindings for 60% of the customers (generation is not timed),
 then feeds 1,000,000 paid orders (10% carrying a tracking token) through guidebot's bulk
 attribution path (guidebot.commerce.bulk.record_many: the DESIGN §5.4 rules, rule versions,
 evidence JSON, order rows, tracking touches and earn ledger entries). It prints throughput,
@@ -14,9 +14,10 @@ the orders and ledger entries the bulk path wrote, and prints its time as a shar
 path's: what keeping the statistics adds to this workload. Two lower bounds follow: writing the
 statistics' end state alone, and counting the orders inside the bulk path with nothing but
 the sums and their writes (with the orders' stores as generated, with each guide's orders
-in one store, and with store × day and guide × day totals kept apart).
+in one store, and with store × day and guide × day totals kept apart), and the same counted
+in SQL from the rows the bulk path wrote.
 
-    python scripts/bench_attribution.py [--scale 1.0] [--db-url URL] [--sample 2000] [--stats]
+    python scripts/bench_attribution.py [--scale 1.0] [--sample 2000] [--stats]
 """
 
 from __future__ import annotations
@@ -165,6 +166,7 @@ async def run(args: argparse.Namespace) -> None:
     in_path = ([in_path_floor(db_file, tenant.tz, home_stores=home, apart=apart)
                 for home, apart in ((False, False), (True, False), (False, True))]
                if args.stats else None)
+    in_sql = in_path_sql_floor(db_file, tenant.tz) if args.stats else None
     sql_guides = {no: g for no, g in rows}
     mismatch = sum(1 for no, rule, guide in ours_rows
                    if (rule == "share_link" and sql_guides[no] != guide)
@@ -202,6 +204,11 @@ async def run(args: argparse.Namespace) -> None:
             print(f"counting inside the bulk path, at least (summed in Python per cell and "
                   f"customer, upserted per chunk; {how}: {cells:,} cells): {took:.2f}s = "
                   f"{100 * took / ours:.1f}% of the bulk path's time")
+    if in_sql is not None:
+        print(f"counting inside the bulk path in SQL, at least (each chunk's rows upserted by "
+              f"one statement per table, credited and all orders and GMV only; "
+              f"{in_sql[0]:,} cells): {in_sql[1]:.2f}s = {100 * in_sql[1] / ours:.1f}% of the "
+              f"bulk path's time")
     print(f"per-order webhook path (OrderService.paid, one transaction each): "
           f"{sample:,.0f} orders/s on a {args.sample:,}-order sample")
     print(f"peak RSS {rss_mb:,.0f} MB (the largest decision worker: {worker_mb:,.0f} MB); "
@@ -321,6 +328,58 @@ def in_path_floor(db_file: Path, zone: ZoneInfo, *, home_stores: bool,
                                     for key, c in cells.items()])
         conn.executemany(customer_sql, [(customer, f[0], f[1], f[3], _stamp(f[2]), _stamp(f[5]))
                                         for customer, f in customers.items()])
+        conn.commit()
+        elapsed += time.perf_counter() - began
+    written = conn.execute("SELECT count(*) FROM floor_stats_daily").fetchone()[0]
+    for copy in copies:
+        conn.execute(f"DROP TABLE {copy}")
+    conn.close()
+    return written, elapsed
+
+
+def in_path_sql_floor(db_file: Path, zone: ZoneInfo) -> tuple[int, float]:
+    """The same lower bound counted in SQL instead of Python: each chunk's orders (read back
+    by their rowids: on SQLite one bulk-path chunk is one transaction, so its rows are one
+    contiguous rowid range) added to empty copies of stats_daily (one upsert per order, which
+    merges the cell; a GROUP BY first costs more, by SQLite's sorter) and stats_customers
+    (grouped per customer), one statement each per chunk. Credited and all orders and GMV
+    only: no first purchases, no layers, no marks, no locks."""
+    conn = sqlite3.connect(db_file)
+    conn.execute("PRAGMA synchronous=NORMAL")  # as the app runs SQLite
+    copies = [_empty_copy(conn, table) for table in STATS_TABLES]
+    conn.commit()
+    offset = int(datetime(2026, 8, 1, tzinfo=zone).utcoffset().total_seconds())  # type: ignore[union-attr]
+    rules = ", ".join(f"'{r}'" for r in sorted(GUIDE_RULES))
+    credited = f"CASE WHEN o.rule IN ({rules}) THEN 1 ELSE 0 END"
+    cells = (
+        "INSERT INTO floor_stats_daily (tenant, day, store_id, guide, adds_code, adds_other, "
+        "deletions, new_customers_code, new_customers_other, first_purchases, repurchases, "
+        "orders, gmv_fen, orders_new, gmv_new_fen, orders_all, gmv_all_fen, commission_fen) "
+        f"SELECT o.tenant, date(o.paid_at, '{offset:+d} seconds'), "
+        "coalesce(nullif(o.credited_store, ''), nullif(o.store_id, ''), ''), "
+        f"coalesce(o.guide, ''), 0, 0, 0, 0, 0, 0, 0, {credited}, {credited} * o.amount_fen, "
+        "0, 0, 1, o.amount_fen, 0 FROM commerce_orders o WHERE o.rowid BETWEEN :a AND :b "
+        "ON CONFLICT (tenant, day, store_id, guide) DO UPDATE SET "
+        + ", ".join(f"{c} = {c} + excluded.{c}"
+                    for c in ("orders", "gmv_fen", "orders_all", "gmv_all_fen")))
+    customers = (
+        "INSERT INTO floor_stats_customers (tenant, external_userid, first_added_at, via_code, "
+        "following, orders, gmv_fen, first_order_no, first_paid_at, last_paid_at) "
+        "SELECT o.tenant, o.external_userid, NULL, 0, 0, count(*), sum(o.amount_fen), "
+        "min(o.order_no), min(o.paid_at), max(o.paid_at) FROM commerce_orders o "
+        "WHERE o.rowid BETWEEN :a AND :b AND coalesce(o.external_userid, '') <> '' "
+        "GROUP BY o.tenant, o.external_userid ON CONFLICT (tenant, external_userid) DO UPDATE "
+        "SET orders = orders + excluded.orders, gmv_fen = gmv_fen + excluded.gmv_fen, "
+        "last_paid_at = max(last_paid_at, excluded.last_paid_at)")
+    lo, hi = conn.execute(
+        "SELECT min(rowid), max(rowid) FROM commerce_orders WHERE tenant = 'acme'").fetchone()
+    elapsed = 0.0
+    chunk = bulk.Sizes().chunk
+    for start in range(lo, hi + 1, chunk):
+        span = {"a": start, "b": start + chunk - 1}
+        began = time.perf_counter()
+        conn.execute(cells, span)
+        conn.execute(customers, span)
         conn.commit()
         elapsed += time.perf_counter() - began
     written = conn.execute("SELECT count(*) FROM floor_stats_daily").fetchone()[0]

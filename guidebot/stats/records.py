@@ -24,6 +24,10 @@ class Records:
         async with self._db.read() as s:
             return await repo.guide_rows(s, tenant=tenant)
 
+    async def guide_names(self, tenant: str) -> dict[str, str]:
+        async with self._db.read() as s:
+            return await repo.guide_names(s, tenant=tenant)
+
     async def store_names(self, tenant: str) -> dict[str, str]:
         async with self._db.read() as s:
             return await repo.store_names(s, tenant=tenant)

@@ -45,6 +45,9 @@ async def test_sign_in_by_keyboard_and_every_page_shows_the_scenario(
     db = "pg" if db_url.startswith("postgresql") else "sqlite"
     context = await browser.new_context(viewport={"width": 1280, "height": 900})
     page = await context.new_page()
+    failed: list[str] = []  # every request the pages make (stylesheets, scripts, the icon)
+    page.on("response", lambda r: failed.append(f"{r.status} {r.url}") if r.status >= 400
+            else None)
     await _sign_in_by_keyboard(page, stack.bot_url)
 
     async def fig(name: str) -> str:
@@ -61,11 +64,21 @@ async def test_sign_in_by_keyboard_and_every_page_shows_the_scenario(
     assert definition and "add_external_contact" in definition
     await page.screenshot(path=_shot("", db), full_page=True)
 
+    titles = {"": await page.title()}
     for path in PAGES[1:]:
         response = await page.goto(f"{stack.bot_url}/console/acme/{path}")
         assert response is not None and response.status == 200, path
         assert await page.evaluate(UNLABELLED) == [], path
+        await page.wait_for_load_state("load")  # the icon and stylesheet requests are done
         await page.screenshot(path=_shot(path, db), full_page=True)
+        titles[path] = await page.title()
+        heading = " ".join(str(await page.locator("h1").inner_text()).split())
+        assert titles[path] == f"{heading} · 导购助手", path
+    # Each page says what it is in the tab and to screen readers (its heading, then the app).
+    assert len(set(titles.values())) == len(titles), titles
+    assert all(t.endswith(" · 导购助手") for t in titles.values()), titles
+    assert titles[""] == "数据中心 · 导购助手" and titles["orders/CO-1"] == "订单 CO-1 · 导购助手"
+    assert failed == []
     await page.goto(f"{stack.bot_url}/console/acme/guides")
     first = page.locator("#leaderboard tbody tr").first
     assert await first.get_attribute("data-guide") == "lina"

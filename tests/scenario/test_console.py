@@ -202,6 +202,20 @@ async def test_pages_show_the_scenario(stack: Stack) -> None:
         assert "韩梅梅" in html and "张晓雨" not in html
         _, html, _ = await console.get(f"/console/acme/customers/{seeded.code_customers[0]}")
         assert "CO-1" in html and "CO-2" in html and "¥199.00" in html and "¥26.05" in html
+        # Times in the tenant's zone, words in the page's language (no raw ISO, no codes).
+        _, order = await stack.admin("/orders/CO-1")
+        paid_local = datetime.fromisoformat(order["paid_at"]).astimezone(stack.tenant().tz)
+        assert f"<td>{paid_local:%Y-%m-%d %H:%M}</td>" in html
+        assert not re.search(r"\d{4}-\d\d-\d\dT\d\d:\d\d", html)
+        assert "<td>正常</td>" in html and "<td>首购</td>" in html and "<td>复购</td>" in html
+        _, html, _ = await console.get("/console/acme/orders/CO-1")
+        assert f"{paid_local:%Y-%m-%d %H:%M:%S}" in html
+        # The evidence in words (the rule, the guide, when), the raw JSON one click away.
+        explained = re.search(r'<dl id="explained".*?</dl>', html, re.S).group(0)
+        rule = order["attribution"]["rule"]
+        words = {"share_link": "分享链接", "exclusive_guide": "专属导购", "store": "门店"}
+        assert f"<dt>{words[rule]}</dt>" in explained and "lina" in explained, explained
+        assert '<table id="ledger">' in html and "<th scope=\"row\">计佣</th>" in html
         _, html, _ = await console.get("/console/acme/orders")
         assert all(n in html for n in ("CO-1", "CO-2", "CO-3", "CO-4"))
         _, html, _ = await console.get("/console/acme/orders/CO-1")

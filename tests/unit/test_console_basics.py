@@ -57,3 +57,20 @@ def test_session_cookie_is_bound_to_tenant_token_and_time() -> None:
     assert console_auth.verify(acme, "|".join((tenant, later, nonce, sig)),
                                now=1_000_001) is None
     assert "token-1" not in value
+
+
+def test_local_time_shows_stored_instants_in_the_tenants_zone() -> None:
+    from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo
+
+    from guidebot.web.pages.console import local_time
+
+    shanghai = ZoneInfo("Asia/Shanghai")
+    naive_utc = datetime(2026, 12, 5, 16, 30, 5)  # as stored
+    assert local_time(naive_utc, shanghai) == "2026-12-06 00:30"
+    assert local_time(datetime(2026, 12, 5, 16, 30, 5, tzinfo=UTC), shanghai,
+                      seconds=True) == "2026-12-06 00:30:05"
+    assert local_time("2026-12-05T16:30:05+00:00", shanghai) == "2026-12-06 00:30"
+    assert local_time("2026-12-06T10:00:00+08:00", shanghai) == "2026-12-06 10:00"
+    assert local_time("2026-03-29T01:30:00+00:00", ZoneInfo("Europe/Berlin")) == "2026-03-29 03:30"
+    assert local_time(None, shanghai) == local_time("", shanghai) == "—"

@@ -39,6 +39,12 @@ async def guide_rows(session: AsyncSession, *, tenant: str) -> list[dict[str, An
             for u, n, s, sn, c, ts, tc in (await session.execute(stmt)).all()]
 
 
+async def guide_names(session: AsyncSession, *, tenant: str) -> dict[str, str]:
+    """Each guide's name by userid (guides without a name left out)."""
+    stmt = select(Guide.userid, Guide.name).where(Guide.tenant == tenant, Guide.name != "")
+    return {u: n for u, n in (await session.execute(stmt)).all() if n}
+
+
 async def store_names(session: AsyncSession, *, tenant: str) -> dict[str, str]:
     stmt = select(Store.store_id, Store.name).where(Store.tenant == tenant)
     return {s: n or "" for s, n in (await session.execute(stmt)).all()}

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -63,8 +63,10 @@ def render(request: web.Request, template: str, *, who: auth.Access | None = Non
     other = LANGS[1] if lang == LANGS[0] else LANGS[0]
     query = {k: v for k, v in request.query.items() if k != "lang"}
     query["lang"] = other
+    zone = who.tenant.tz if who else UTC
     html = _ENV.get_template(f"console/{template}").render(
         t=lambda key: words.get(key, key), lang=lang, other_lang=other,
+        local=lambda value, seconds=False: local_time(value, zone, seconds=seconds),
         lang_query=urlencode(query), who=who, active=active,
         nav=NAV, tenant_id=who.tenant.id if who else "", **context)
     response = web.Response(text=html, content_type="text/html", status=status,
@@ -73,6 +75,17 @@ def render(request: web.Request, template: str, *, who: auth.Access | None = Non
         response.set_cookie(LANG_COOKIE, lang, path=auth.PATH, samesite="Lax",
                             max_age=365 * 86400)
     return response
+
+
+def local_time(value: datetime | str | None, zone: tzinfo, *, seconds: bool = False) -> str:
+    """A stored instant (UTC, or an ISO string from an API shape) as the tenant's wall-clock
+    time, "2026-12-06 08:00"; "—" when there is none. Pages show every time this way."""
+    if value is None or value == "":
+        return "—"
+    at = datetime.fromisoformat(value) if isinstance(value, str) else value
+    if at.tzinfo is None:  # stored naive: UTC
+        at = at.replace(tzinfo=UTC)
+    return at.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
 
 
 def notice(request: web.Request, key: str) -> str:

@@ -49,7 +49,7 @@ async def customer(request: web.Request, who: auth.Access) -> web.StreamResponse
     view = await customer_card(services_of(request).db, who.tenant, external_userid)
     messages = await _records(request).conversation(who.tenant.id, external_userid)
     return render(request, "customer.html", who=who, active="customers", c=view,
-                  messages=messages, tz=who.tenant.tz)
+                  messages=messages, names=await _records(request).guide_names(who.tenant.id))
 
 
 @page
@@ -58,6 +58,7 @@ async def orders(request: web.Request, who: auth.Access) -> web.StreamResponse:
                                    today(who.tenant))
     rows = await _records(request).orders(who.tenant, day_from, day_to)
     return render(request, "orders.html", who=who, active="orders", rows=rows,
+                  names=await _records(request).guide_names(who.tenant.id),
                   range={"from": day_from.isoformat(), "to": day_to.isoformat()})
 
 
@@ -65,7 +66,8 @@ async def orders(request: web.Request, who: auth.Access) -> web.StreamResponse:
 async def order(request: web.Request, who: auth.Access) -> web.StreamResponse:
     view = await statements.order_view(services_of(request).db, who.tenant,
                                        request.match_info["order_no"])
-    return render(request, "order.html", who=who, active="orders", o=view)
+    return render(request, "order.html", who=who, active="orders", o=view,
+                  names=await _records(request).guide_names(who.tenant.id))
 
 
 def _period(request: web.Request, who: auth.Access, raw: str | None) -> str:
