@@ -3,6 +3,7 @@ guidebot/templates/console/i18n/ under `def.<figure>`; pages and the API use bot
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 NEW_WITHIN = timedelta(days=30)  # new: first added within 30 days before the end of the range
@@ -28,6 +29,20 @@ def yuan(fen: int) -> str:
     sign = "-" if fen < 0 else ""
     whole, cents = divmod(abs(fen), 100)
     return f"{sign}¥{whole:,}.{cents:02d}"
+
+
+_YUAN = re.compile(r"(-?)[¥￥]?(\d+)(?:\.(\d{1,2}))?")
+
+
+def fen_of_yuan(text: str) -> int | None:
+    """Fen from an amount in yuan as people type it ("20", "-2.5", "¥1,299.00", "-¥9.00"),
+    exactly (no floats); None when it is not such an amount (more than two decimals, say)."""
+    found = _YUAN.fullmatch(text.strip().replace(",", "").replace(" ", ""))
+    if found is None:
+        return None
+    sign, whole, cents = found.groups()
+    fen = int(whole) * 100 + int((cents or "").ljust(2, "0"))
+    return -fen if sign else fen
 
 
 def percent(part: int, whole: int) -> str:

@@ -8,8 +8,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from guidebot.db.models import FollowEvent, OutboxItem
+from guidebot.db.models import Customer, FollowEvent, OutboxItem
+from guidebot.db.models_sop import SopTask
 from guidebot.stats.definitions import yuan
+from guidebot.stats.records import PAGE
 from guidebot.web.pages import console_auth
 from tests.scenario.test_sop_cards import CARD_MESSAGE  # a card with the catalog's SKU
 from tests.support.console import Console, csrf_in, figure, seed, upkeep
@@ -223,9 +225,15 @@ async def test_pages_show_the_scenario(stack: Stack) -> None:
         assert "lina" in re.search(r'<pre id="evidence">(.*?)</pre>', html, re.S).group(1)
         _, html, _ = await console.get("/console/acme/sops")
         assert 'id="sops"' in html and "library-errors" in html
-        _, html, _ = await console.get("/console/acme/sops?sop=new_customer"
+        assert "<td>添加导购（渠道前缀 <code>" in html  # the trigger in words
+        _, html, _ = await console.get("/console/acme/sops?sop=new_customer_nurture"
                                        "&added_at=2026-11-20T15:00")
-        assert 'id="timeline"' in html or "not found" in html
+        timeline = re.search(r'<table id="timeline">.*?</table>', html, re.S).group(0)
+        cells = re.findall(r"<td>([^<]*)</td>", timeline)
+        assert cells == ["2026-11-20 15:00", "欢迎语", "sop_new_welcome",
+                         "2026-11-21 10:00", "群发任务", "sop_new_bestsellers",
+                         "2026-11-23 10:00", "群发任务", "sop_new_coupon",
+                         "2026-11-27 19:00", "提醒", "sop_new_followup"], cells
         status, html, _ = await console.get(f"/console/acme{SOP}")
         assert status == 200 and 'id="conversion"' in html and 'data-step="0"' in html
         _, html, _ = await console.get("/console/acme/guides?lang=en")
@@ -245,21 +253,32 @@ async def test_commission_forms_need_csrf_and_book_adjustments_and_settle(
         period = datetime.now(stack.tenant().tz).strftime("%Y-%m")
         status, html, _ = await console.get(f"/console/acme/commissions?period={period}")
         assert status == 200 and "¥6.75" in html  # lina: 597 + 78 fen
-        form = {"guide": "lina", "amount_fen": "-200", "reason": "sample", "operator": "hq"}
+        form = {"guide": "lina", "amount": "-2.50", "reason": "sample", "operator": "hq"}
         status, _, _ = await console.post("/console/acme/commissions/adjustments", form)
         assert status == 403
+        status, html_bad, _ = await console.post("/console/acme/commissions/adjustments",
+                                                 {**form, "amount": "1.005",
+                                                  "_csrf": csrf_in(html)})
+        assert status == 400 and "at most two decimals" in html_bad  # nothing booked
         status, _, resp = await console.post("/console/acme/commissions/adjustments",
                                              {**form, "_csrf": csrf_in(html)})
         assert status == 303
+        status, _, resp = await console.post("/console/acme/commissions/adjustments",
+                                             {**form, "amount": "¥0.50", "_csrf": csrf_in(html)})
+        assert status == 303
         _, body = await stack.admin(f"/commissions/statements?period={period}")
         lina = next(r for r in body["statements"] if r["guide"] == "lina")
-        assert lina["adjustment_fen"] == -200
+        assert lina["adjustment_fen"] == -200  # -250 + 50 fen, exactly
         status, csv_text, resp = await console.get(
             f"/console/acme/commissions?period={period}&format=csv")
         assert status == 200 and resp.content_type == "text/csv" and "lina" in csv_text
+        settle = {"period": period, "operator": "hq", "_csrf": csrf_in(html)}
+        status, refused, _ = await console.post("/console/acme/commissions/settle", settle)
+        assert status == 400 and "confirms" in refused  # the box was not ticked
+        _, body = await stack.admin(f"/commissions/statements?period={period}")
+        assert body["settled"] is False
         status, _, _ = await console.post("/console/acme/commissions/settle",
-                                          {"period": period, "operator": "hq",
-                                           "_csrf": csrf_in(html)})
+                                          {**settle, "confirm": "yes"})
         assert status == 303
         _, body = await stack.admin(f"/commissions/statements?period={period}")
         assert body["settled"] is True
@@ -276,12 +295,21 @@ async def test_a_dead_outbox_row_is_shown_with_its_error_and_retried(stack: Stac
                            payload="{}", status="dead", attempts=3, last_error="beta")
         s.add(row)
         s.add(other)
+        s.add(SopTask(tenant="acme", key="task-1", kind="guide_task", source="sop:dormant_winback",
+                      step_index=1, guide="lina", message="sop_new_coupon", recipients=3,
+                      confirmed=2, status="confirmed"))
     console = Console(stack)
     try:
         await console.login("acme", "acme-admin-token")
         status, html, _ = await console.get("/console/acme/outbox")
         assert "welcome:dead-one" in html and "errcode 41051 sample" in html
         assert "welcome:beta-dead" not in html
+        dead = re.search(r'<table id="dead">.*?</table>', html, re.S).group(0)
+        assert "<td>欢迎语</td>" in dead  # the kind in words
+        task = re.search(r'<tr data-task="\d+">.*?</tr>', html, re.S).group(0)
+        assert all(w in task for w in ("<td>群发任务</td>", '/sops/dormant_winback"', "第 2 步",
+                                       "lina", '<td class="n">3</td>', '<td class="n">2</td>',
+                                       "<td>导购已确认</td>")), task
         csrf = csrf_in(html)
         status, _, _ = await console.post(f"/console/acme/outbox/{other.id}/retry",
                                           {"_csrf": csrf})
@@ -292,6 +320,9 @@ async def test_a_dead_outbox_row_is_shown_with_its_error_and_retried(stack: Stac
         async with db.read() as s:
             again = await s.get(OutboxItem, row.id)
             assert again is not None and (again.status, again.attempts) == ("failed", 0)
+        _, html, _ = await console.get("/console/acme/outbox?done=1")
+        pending = re.search(r'<table id="pending">.*?</table>', html, re.S).group(0)
+        assert "welcome:dead-one" in pending and "<td>失败待重试</td>" in pending
     finally:
         await console.close()
 
@@ -315,6 +346,10 @@ async def test_content_page_shows_messages_as_a_customer_sees_them(
         assert "张晓雨，欢迎来到双11专场" in html and "{{" not in html  # the sample name
         assert "双11主会场 | 限时满减" in html  # a link card
         assert 'id="drops"' in html and "double12_warmup" in html
+        drops = re.search(r'<table id="drops">.*?</table>', html, re.S).group(0)
+        when = datetime(2026, 12, 10, 2, tzinfo=UTC).astimezone(stack.tenant().tz)
+        assert f"<td>{when:%Y-%m-%d %H:%M}</td><td>群发任务</td>" in drops  # its at, in words
+        assert "<code>0 10 * * 5</code></td><td>朋友圈任务</td>" in drops  # the weekly cron
         assert "SKU-LIPSTICK-01" in html and "¥299.00" in html  # the catalog
     finally:
         await stack.http.close()
@@ -344,3 +379,19 @@ async def test_an_id_that_commits_late_is_counted_once_by_job_and_backfill(
     assert (body["totals"]["adds_other"], body["totals"]["new_customers_other"]) == (2, 2)
     await stats.backfill("acme")
     assert await stats.overview("acme", today, today) == body
+
+
+async def test_a_long_customer_list_says_it_shows_only_the_first_page(stack: Stack) -> None:
+    async with stack.runtime.services.db.write() as s:
+        s.add_all([Customer(tenant="acme", external_userid=f"wmMany{i:03d}", name=f"客户{i:03d}")
+                   for i in range(PAGE + 1)])
+    console = Console(stack)
+    try:
+        await console.login("acme", "acme-admin-token")
+        _, html, _ = await console.get("/console/acme/customers")
+        assert html.count("/console/acme/customers/wmMany") == PAGE
+        assert f"只显示前 {PAGE} 条" in html and 'id="truncated"' in html
+        _, html, _ = await console.get("/console/acme/customers?q=wmMany007")
+        assert "客户007" in html and 'id="truncated"' not in html
+    finally:
+        await console.close()

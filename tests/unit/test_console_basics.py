@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from guidebot.settings import TenantSettings
-from guidebot.stats.definitions import FIGURES, percent, yuan
+from guidebot.stats.definitions import FIGURES, fen_of_yuan, percent, yuan
 from guidebot.web.pages import console_auth
 
 I18N = Path(__file__).resolve().parents[2] / "guidebot" / "templates" / "console" / "i18n"
@@ -74,3 +74,16 @@ def test_local_time_shows_stored_instants_in_the_tenants_zone() -> None:
     assert local_time("2026-12-06T10:00:00+08:00", shanghai) == "2026-12-06 10:00"
     assert local_time("2026-03-29T01:30:00+00:00", ZoneInfo("Europe/Berlin")) == "2026-03-29 03:30"
     assert local_time(None, shanghai) == local_time("", shanghai) == "—"
+
+
+def test_amounts_typed_in_yuan_become_exact_fen() -> None:
+    assert fen_of_yuan("20") == 2000 and fen_of_yuan("-2.5") == -250
+    assert fen_of_yuan(" ¥1,299.00 ") == 129_900 and fen_of_yuan("￥0.05") == 5
+    assert fen_of_yuan("-¥9.00") == -900 and fen_of_yuan("0.1") == 10
+    for bad in ("", "1.005", "abc", "1e3", "--1", "¥", "1.", ".5", "NaN"):
+        assert fen_of_yuan(bad) is None, bad
+
+
+@given(st.integers(min_value=-10**12, max_value=10**12))
+def test_yuan_as_shown_reads_back_as_the_same_fen(fen: int) -> None:
+    assert fen_of_yuan(yuan(fen)) == fen

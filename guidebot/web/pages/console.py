@@ -66,6 +66,7 @@ def render(request: web.Request, template: str, *, who: auth.Access | None = Non
     zone = who.tenant.tz if who else UTC
     html = _ENV.get_template(f"console/{template}").render(
         t=lambda key: words.get(key, key), lang=lang, other_lang=other,
+        word=lambda group, code: words.get(f"{group}.{code}", code),
         local=lambda value, seconds=False: local_time(value, zone, seconds=seconds),
         lang_query=urlencode(query), who=who, active=active,
         nav=NAV, tenant_id=who.tenant.id if who else "", **context)

@@ -5,6 +5,7 @@ dead-lettered, retry); the SOP pages are in console_sops.py."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from aiohttp import web
 
@@ -13,8 +14,9 @@ from guidebot.commerce.ledger import PeriodSettled
 from guidebot.commerce.views import customer_card
 from guidebot.errors import ValidationFailed
 from guidebot.stats import content as content_view
+from guidebot.stats import definitions
 from guidebot.stats.overview import parse_range
-from guidebot.stats.records import Records
+from guidebot.stats.records import PAGE, Records
 from guidebot.web.pages import console_auth as auth
 from guidebot.web.pages.console import (
     catalog,
@@ -39,6 +41,7 @@ async def customers(request: web.Request, who: auth.Access) -> web.StreamRespons
     records = _records(request)
     found = await records.search(who.tenant.id, text=q["q"], tag=q["tag"], guide=q["guide"])
     return render(request, "customers.html", who=who, active="customers", q=q, rows=found,
+                  limit=PAGE, names=await records.guide_names(who.tenant.id),
                   tags=await records.tag_names(who.tenant.id),
                   guides=await records.guides(who.tenant.id))
 
@@ -57,7 +60,7 @@ async def orders(request: web.Request, who: auth.Access) -> web.StreamResponse:
     day_from, day_to = parse_range(request.query.get("from"), request.query.get("to"),
                                    today(who.tenant))
     rows = await _records(request).orders(who.tenant, day_from, day_to)
-    return render(request, "orders.html", who=who, active="orders", rows=rows,
+    return render(request, "orders.html", who=who, active="orders", rows=rows, limit=PAGE,
                   names=await _records(request).guide_names(who.tenant.id),
                   range={"from": day_from.isoformat(), "to": day_to.isoformat()})
 
@@ -86,12 +89,18 @@ async def commissions(request: web.Request, who: auth.Access) -> web.StreamRespo
                                      f'attachment; filename="commissions-{period}.csv"'})
     done = notice(request, "com.done") if request.query.get("done") else ""
     return render(request, "commissions.html", who=who, active="commissions", s=body,
-                  period=period, notice=done,
-                  guides=await _records(request).guides(who.tenant.id))
+                  period=period, notice=done, guides=await _records(request).guides(who.tenant.id),
+                  names=await _records(request).guide_names(who.tenant.id))
 
 
-def _fen(raw: str) -> int:
-    text = raw.strip()
+def _fen(form: Any) -> int:
+    """The adjustment's amount: `amount` in yuan (the console's form), or `amount_fen`."""
+    if "amount" in form:
+        fen = definitions.fen_of_yuan(str(form["amount"]))
+        if fen is None:
+            raise ValidationFailed("amount: yuan with at most two decimals, like 20, -2.50")
+        return fen
+    text = str(form.get("amount_fen", "")).strip()
     if not text.lstrip("-").isdigit():
         raise ValidationFailed("amount: a whole number of fen, like 500 or -200")
     return int(text)
@@ -102,7 +111,7 @@ async def adjust(request: web.Request, who: auth.Access) -> web.StreamResponse:
     form = await request.post()
     ledger = services_of(request).commerce.ledger
     body, _ = await ledger.adjust(who.tenant, guide=str(form.get("guide", "")),
-                               amount_fen=_fen(str(form.get("amount_fen", ""))),
+                               amount_fen=_fen(form),
                                reason=str(form.get("reason", ""))[:256],
                                   operator=str(form.get("operator", ""))[:64])
     raise web.HTTPSeeOther(f"/console/{who.tenant.id}/commissions?period={body['period']}&done=1")
@@ -112,6 +121,8 @@ async def adjust(request: web.Request, who: auth.Access) -> web.StreamResponse:
 async def settle(request: web.Request, who: auth.Access) -> web.StreamResponse:
     form = await request.post()
     period = _period(request, who, str(form.get("period", "")))
+    if form.get("confirm") != "yes":
+        raise ValidationFailed("settle: tick the box that confirms the period is locked")
     try:
         await services_of(request).commerce.ledger.settle(
             who.tenant, period, str(form.get("operator", "")).strip()[:64] or "console")
@@ -139,7 +150,8 @@ async def outbox(request: web.Request, who: auth.Access) -> web.StreamResponse:
     rows = await _records(request).outbox(who.tenant.id)
     done = notice(request, "out.retried") if request.query.get("done") else ""
     return render(request, "outbox.html", who=who, active="outbox", notice=done,
-                  pending=rows["pending"], dead=rows["dead"], tasks=rows["tasks"])
+                  pending=rows["pending"], dead=rows["dead"], tasks=rows["tasks"],
+                  names=await _records(request).guide_names(who.tenant.id))
 
 
 @page

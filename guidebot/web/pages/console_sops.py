@@ -6,6 +6,7 @@ API (POST /api/v1/{t}/sops/{id}/switch and …/enroll)."""
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from typing import Any
 
 from aiohttp import web
@@ -33,7 +34,8 @@ async def sops(request: web.Request, who: auth.Access) -> web.StreamResponse:
         at = sop_views.parse_added_at(raw_at, who.tenant)
         timeline = sop_views.preview_view(currents.get(chosen), chosen, who.tenant, at)
     return render(request, "sops.html", who=who, active="sops", sops=body["sops"],
-                  errors=problems_json(services.library), chosen=chosen, added_at=raw_at,
+                  errors=problems_json(services.library), chosen=chosen,
+                  added_at=raw_at or datetime.now(who.tenant.tz).strftime("%Y-%m-%dT%H:%M"),
                   timeline=timeline)
 
 
