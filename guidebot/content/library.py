@@ -16,7 +16,7 @@ from guidebot.content.sop_spec import MATERIAL_MESSAGE, DropSpec, SopSpec
 from guidebot.content.sop_validate import parse_drop, parse_sop
 from guidebot.content.stores import STORES_FILE, StoreMap, parse_stores
 
-MESSAGE_KEYS = {"text", "attachments", "title"}
+MESSAGE_KEYS = {"text", "attachments", "title", "sidebar"}
 ATTACHMENT_FIELDS: dict[str, set[str]] = {
     "image": {"media_id", "pic_url", "file"},
     "link": {"title", "url", "picurl", "desc"},
@@ -40,6 +40,7 @@ class Message:
     text: str
     attachments: tuple[dict[str, Any], ...]
     file: Path
+    sidebar: bool = True  # offered to guides in the chat sidebar's suggested messages
 
 
 @dataclass(frozen=True)
@@ -119,9 +120,12 @@ def _message(path: Path, problems: list[Problem]) -> Message | None:
         _picture(path, text, item, problems)
     if not body and not attachments:
         problems.append(Problem(path, None, "a message needs text or attachments"))
+    sidebar = data.get("sidebar", True)
+    if not isinstance(sidebar, bool):
+        problems.append(Problem(path, line_of(text, "sidebar"), "sidebar must be true or false"))
     if len(problems) > before:
         return None
-    return Message(path.stem, body, tuple(attachments), path)
+    return Message(path.stem, body, tuple(attachments), path, sidebar=bool(sidebar))
 
 
 def _attachments(path: Path, text: str, raw: Any, problems: list[Problem]) -> list[dict[str, Any]]:

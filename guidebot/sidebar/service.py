@@ -78,11 +78,12 @@ class SidebarService:
         }
 
     def _suggestions(self, names: dict[str, dict[str, str]]) -> list[dict[str, str]]:
-        """content_library messages a guide can send a customer as they are: those with text
-        and no task placeholders, rendered for this customer and guide."""
+        """content_library messages a guide can send a customer as they are: those with text,
+        no task placeholders and not marked `sidebar = false` (the 微信客服 bot's own replies,
+        notices to guides), rendered for this customer and guide."""
         out = []
         for message in sorted(self._library.messages.values(), key=lambda m: m.id):
-            if not message.text.strip() or GUIDE_ONLY in message.text:
+            if not message.sidebar or not message.text.strip() or GUIDE_ONLY in message.text:
                 continue
             out.append({"id": message.id, "text": render(message.text, names)})
         return out

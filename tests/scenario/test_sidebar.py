@@ -39,6 +39,8 @@ async def test_oauth_session_and_the_customer_card(stack: Stack) -> None:
     assert {g["group"] for g in card["tag_library"]} >= {"来源渠道", "客户阶段"}
     texts = {s["id"]: s["text"] for s in card["suggestions"]}
     assert "sop_care_thanks" not in texts  # written to guides (task placeholders)
+    assert not {"kf_handoff", "kf_welcome", "reply_greeting"} & set(texts)  # sidebar = false
+    assert "welcome_default" in texts and "sop_new_coupon" in texts
     assert texts and all("{{" not in t for t in texts.values())
     assert {p["sku"] for p in card["products"]} == set(
         stack.runtime.services.commerce.catalog.products)

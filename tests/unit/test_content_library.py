@@ -33,6 +33,7 @@ def test_every_problem_is_reported_with_file_and_line(tmp_path: Path) -> None:
         "messages/b.toml": 'text = "hi"\n[[attachments]]\ntype = "video"\n',
         "messages/c.toml": 'text = "{% if %}"\n',
         "messages/d.toml": "text = \n",
+        "messages/e.toml": 'text = "hi"\nsidebar = "no"\n',
     })
     with pytest.raises(ContentInvalid) as info:
         load_library(root)
@@ -42,6 +43,17 @@ def test_every_problem_is_reported_with_file_and_line(tmp_path: Path) -> None:
     assert any("b.toml:2" in x and "attachment type" in x for x in lines)
     assert any("c.toml:1" in x and "template error" in x for x in lines)
     assert any("d.toml:1" in x and "not valid TOML" in x for x in lines)
+    assert any("e.toml:2" in x and "sidebar must be true or false" in x for x in lines)
+
+
+def test_a_message_can_stay_out_of_the_sidebar(tmp_path: Path) -> None:
+    library = load_library(_library(tmp_path, {
+        "messages/welcome_default.toml": 'text = "您好"\n',
+        "messages/bot.toml": 'sidebar = false\ntext = "我是小助手"\n'}))
+    assert library.messages["welcome_default"].sidebar is True  # by default
+    assert library.messages["bot"].sidebar is False
+    shipped = load_library(ROOT / "content_library").messages
+    assert not shipped["kf_handoff"].sidebar and not shipped["reply_greeting"].sidebar
 
 
 def test_render_fills_known_placeholders_and_blanks_unknown_values() -> None:
