@@ -140,6 +140,7 @@ async def test_the_sidebar_in_a_phone_sized_browser(sqlite_stack: Stack) -> None
             orders = await page.locator("#sb-orders li").all_inner_texts()
             assert len(orders) == 1 and "¥299.00" in orders[0]
             assert int(await page.locator("#sb-score").inner_text()) > 0  # the visit
+            await page.screenshot(path=str(ARTIFACTS / "sidebar-customer.png"), full_page=True)
 
             await page.select_option("#sb-tag-add", "复购客")
             await page.get_by_role("button", name="添加", exact=True).click()
