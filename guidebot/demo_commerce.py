@@ -73,7 +73,7 @@ async def story(ctx: Any) -> None:
 
 
 def _order(tz: Any, external_userid: str, token: str) -> dict[str, Any]:
-    paid_at = datetime.now(UTC) - timedelta(minutes=5)
+    paid_at = datetime.now(UTC) - timedelta(seconds=1)  # just now: after the add
     return {"type": "order.paid", "order_no": "O-DEMO-1",
             "paid_at": paid_at.astimezone(tz).isoformat(),
             "customer": {"external_userid": external_userid}, "tracking": token,
