@@ -50,6 +50,7 @@ class Runtime:
     background: set[asyncio.Task[None]] = field(default_factory=set)
 
     async def accept(self, tenant: str, plaintext: str) -> None:
+        self.services.stats.arrivals.note()
         with self.processor.acknowledging():
             item_id = await self.writer.submit(tenant, plaintext)
         if item_id is None:

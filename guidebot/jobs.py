@@ -110,8 +110,9 @@ async def run_guide_names(services: Services, tenant: str) -> None:
 
 
 async def run_stats_upkeep(services: Services) -> None:
-    """Add new follow events, orders and ledger entries to the daily statistics."""
-    await services.stats.upkeep()
+    """Add new follow events, orders and ledger entries to the daily statistics (waiting
+    out a burst of arrivals, guidebot/bursts.py)."""
+    await services.stats.scheduled_upkeep()
 
 
 def schedule_defaults(scheduler: Scheduler, tenants: list[str]) -> None:

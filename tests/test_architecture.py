@@ -211,6 +211,19 @@ def test_the_lanes_are_a_leaf_every_layer_may_use() -> None:
     assert not _uses(names, "handlers"), sorted(names)
 
 
+def test_burst_detection_is_a_leaf_noted_by_the_webhooks_and_read_by_the_statistics() -> None:
+    """guidebot/bursts.py counts arrivals; it imports nothing of guidebot. The callback and
+    order webhooks note arrivals and the statistics service holds the counter (its job waits
+    out a burst); nothing else reaches into it."""
+    assert not _uses(_imports(ROOT / "guidebot/bursts.py"), "guidebot")
+    noting = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "guidebot").rglob("*.py")
+                    if "arrivals.note()" in p.read_text(encoding="utf-8"))
+    assert noting == ["guidebot/app.py", "guidebot/web/webhooks/orders.py"], noting
+    holders = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "guidebot").rglob("*.py")
+                     if "guidebot.bursts" in p.read_text(encoding="utf-8"))
+    assert holders == ["guidebot/stats/service.py"], holders
+
+
 def test_which_requests_work_on_the_loop_is_decided_by_the_web_layer_alone() -> None:
     """guidebot/web/request_lanes.py sorts requests by route into the lanes; it knows no
     service, repository or database, only the lanes and aiohttp, and the app is its one

@@ -69,6 +69,7 @@ async def post_order(request: web.Request) -> web.Response:
         return _error(400, "body must be JSON", field="(body)", reason="not valid JSON")
     except SchemaError as exc:
         return _error(400, str(exc), field=exc.field, reason=exc.reason)
+    services.stats.arrivals.note()
     answer = await services.commerce.intake.accept(tenant, event)
     return web.json_response(answer.body, status=answer.status)
 
