@@ -256,10 +256,18 @@ async def test_commission_forms_need_csrf_and_book_adjustments_and_settle(
         form = {"guide": "lina", "amount": "-2.50", "reason": "sample", "operator": "hq"}
         status, _, _ = await console.post("/console/acme/commissions/adjustments", form)
         assert status == 403
+        page = console.url(f"/console/acme/commissions?period={period}")
         status, html_bad, _ = await console.post("/console/acme/commissions/adjustments",
                                                  {**form, "amount": "1.005",
-                                                  "_csrf": csrf_in(html)})
-        assert status == 400 and "at most two decimals" in html_bad  # nothing booked
+                                                  "_csrf": csrf_in(html)},
+                                                 headers={"Referer": page})
+        assert status == 400 and "最多两位小数" in html_bad  # nothing booked, said in Chinese
+        assert f'href="/console/acme/commissions?period={period}" id="back"' in html_bad
+        status, html_bad, _ = await console.post(
+            "/console/acme/commissions/adjustments", {**form, "amount": "x",
+                                                      "_csrf": csrf_in(html)},
+            headers={"Referer": "https://elsewhere.example/console/acme/commissions"})
+        assert status == 400 and 'id="back"' not in html_bad  # only this console's pages
         status, _, resp = await console.post("/console/acme/commissions/adjustments",
                                              {**form, "_csrf": csrf_in(html)})
         assert status == 303
@@ -274,7 +282,7 @@ async def test_commission_forms_need_csrf_and_book_adjustments_and_settle(
         assert status == 200 and resp.content_type == "text/csv" and "lina" in csv_text
         settle = {"period": period, "operator": "hq", "_csrf": csrf_in(html)}
         status, refused, _ = await console.post("/console/acme/commissions/settle", settle)
-        assert status == 400 and "confirms" in refused  # the box was not ticked
+        assert status == 400 and "请勾选确认框" in refused  # the box was not ticked
         _, body = await stack.admin(f"/commissions/statements?period={period}")
         assert body["settled"] is False
         status, _, _ = await console.post("/console/acme/commissions/settle",

@@ -11,7 +11,7 @@ from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from aiohttp import web
 from jinja2 import Environment, PackageLoader, select_autoescape
@@ -106,11 +106,22 @@ def page(handler: Page) -> Callable[[web.Request], Awaitable[web.StreamResponse]
         try:
             return await handler(request, who)
         except ValidationFailed as exc:
-            return render(request, "error.html", who=who, status=400, message=str(exc))
+            return render(request, "error.html", who=who, status=400, message=str(exc),
+                          back=_back(request, tenant.id))
         except NotFound as exc:
-            return render(request, "error.html", who=who, status=404, message=str(exc))
+            return render(request, "error.html", who=who, status=404, message=str(exc),
+                          back=_back(request, tenant.id))
 
     return wrapped
+
+
+def _back(request: web.Request, tenant: str) -> str:
+    """The console page the request came from (the form that was refused), or ""; only a
+    page of this tenant's console on this host."""
+    referer = urlsplit(request.headers.get("Referer", ""))
+    path = referer.path + (f"?{referer.query}" if referer.query else "")
+    same_host = referer.netloc == request.host
+    return path if same_host and path.startswith(f"{auth.PATH}{tenant}/") else ""
 
 
 def today(tenant: TenantSettings) -> Any:

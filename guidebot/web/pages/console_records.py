@@ -93,12 +93,12 @@ async def commissions(request: web.Request, who: auth.Access) -> web.StreamRespo
                   names=await _records(request).guide_names(who.tenant.id))
 
 
-def _fen(form: Any) -> int:
+def _fen(request: web.Request, form: Any) -> int:
     """The adjustment's amount: `amount` in yuan (the console's form), or `amount_fen`."""
     if "amount" in form:
         fen = definitions.fen_of_yuan(str(form["amount"]))
         if fen is None:
-            raise ValidationFailed("amount: yuan with at most two decimals, like 20, -2.50")
+            raise ValidationFailed(notice(request, "com.bad_amount"))
         return fen
     text = str(form.get("amount_fen", "")).strip()
     if not text.lstrip("-").isdigit():
@@ -111,7 +111,7 @@ async def adjust(request: web.Request, who: auth.Access) -> web.StreamResponse:
     form = await request.post()
     ledger = services_of(request).commerce.ledger
     body, _ = await ledger.adjust(who.tenant, guide=str(form.get("guide", "")),
-                               amount_fen=_fen(form),
+                               amount_fen=_fen(request, form),
                                reason=str(form.get("reason", ""))[:256],
                                   operator=str(form.get("operator", ""))[:64])
     raise web.HTTPSeeOther(f"/console/{who.tenant.id}/commissions?period={body['period']}&done=1")
@@ -122,7 +122,7 @@ async def settle(request: web.Request, who: auth.Access) -> web.StreamResponse:
     form = await request.post()
     period = _period(request, who, str(form.get("period", "")))
     if form.get("confirm") != "yes":
-        raise ValidationFailed("settle: tick the box that confirms the period is locked")
+        raise ValidationFailed(notice(request, "com.confirm_needed"))
     try:
         await services_of(request).commerce.ledger.settle(
             who.tenant, period, str(form.get("operator", "")).strip()[:64] or "console")
