@@ -55,6 +55,11 @@ class Records:
             return list(await repo.orders_between(s, tenant=tenant.id, start=start, end=end,
                                                   limit=PAGE))
 
+    async def customer_names(self, tenant: str, external_userids: list[str]) -> dict[str, str]:
+        async with self._db.read() as s:
+            return await repo.customer_names(s, tenant=tenant,
+                                             external_userids=external_userids)
+
     async def outbox(self, tenant: str) -> dict[str, list[Any]]:
         async with self._db.read() as s:
             pending = await repo.outbox_rows(s, tenant=tenant,

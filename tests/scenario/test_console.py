@@ -220,8 +220,10 @@ async def test_pages_show_the_scenario(stack: Stack) -> None:
         assert '<table id="ledger">' in html and "<th scope=\"row\">计佣</th>" in html
         _, html, _ = await console.get("/console/acme/orders")
         assert all(n in html for n in ("CO-1", "CO-2", "CO-3", "CO-4"))
+        assert ">张晓雨</a>" in html and ">韩梅梅</a>" in html  # customers by name
         _, html, _ = await console.get("/console/acme/orders/CO-1")
         assert figure(html, "amount") == "¥199.00" and figure(html, "commission") == "¥5.97"
+        assert ">张晓雨</a>" in html
         assert "lina" in re.search(r'<pre id="evidence">(.*?)</pre>', html, re.S).group(1)
         _, html, _ = await console.get("/console/acme/sops")
         assert 'id="sops"' in html and "library-errors" in html

@@ -104,6 +104,16 @@ async def orders_between(session: AsyncSession, *, tenant: str, start: datetime,
     return (await session.execute(stmt)).scalars().all()
 
 
+async def customer_names(session: AsyncSession, *, tenant: str,
+                         external_userids: Sequence[str]) -> dict[str, str]:
+    """The names of these customers (those with one), by external_userid."""
+    if not external_userids:
+        return {}
+    stmt = select(Customer.external_userid, Customer.name).where(
+        Customer.tenant == tenant, Customer.external_userid.in_(sorted(set(external_userids))))
+    return {e: n for e, n in (await session.execute(stmt)).all() if n}
+
+
 async def outbox_rows(session: AsyncSession, *, tenant: str, statuses: Sequence[str],
                       limit: int) -> Sequence[OutboxItem]:
     stmt = (select(OutboxItem).where(OutboxItem.tenant == tenant,

@@ -60,7 +60,10 @@ async def orders(request: web.Request, who: auth.Access) -> web.StreamResponse:
     day_from, day_to = parse_range(request.query.get("from"), request.query.get("to"),
                                    today(who.tenant))
     rows = await _records(request).orders(who.tenant, day_from, day_to)
+    customers = await _records(request).customer_names(
+        who.tenant.id, [o.external_userid for o in rows if o.external_userid])
     return render(request, "orders.html", who=who, active="orders", rows=rows, limit=PAGE,
+                  customers=customers,
                   names=await _records(request).guide_names(who.tenant.id),
                   range={"from": day_from.isoformat(), "to": day_to.isoformat()})
 
@@ -69,8 +72,11 @@ async def orders(request: web.Request, who: auth.Access) -> web.StreamResponse:
 async def order(request: web.Request, who: auth.Access) -> web.StreamResponse:
     view = await statements.order_view(services_of(request).db, who.tenant,
                                        request.match_info["order_no"])
+    customer = view["customer"].get("external_userid") or ""
     return render(request, "order.html", who=who, active="orders", o=view,
-                  names=await _records(request).guide_names(who.tenant.id))
+                  names=await _records(request).guide_names(who.tenant.id),
+                  customers=await _records(request).customer_names(
+                      who.tenant.id, [customer] if customer else []))
 
 
 def _period(request: web.Request, who: auth.Access, raw: str | None) -> str:
