@@ -202,6 +202,8 @@ async def test_pages_show_the_scenario(stack: Stack) -> None:
         assert "张晓雨" in html and "韩梅梅" not in html
         _, html, _ = await console.get("/console/acme/customers?guide=wangfang")
         assert "韩梅梅" in html and "张晓雨" not in html
+        status, html, _ = await console.get("/console/acme/customers/wmNOBODY")
+        assert status == 404 and "没有找到：" in html and "<title>出错了 · 导购助手</title>" in html
         _, html, _ = await console.get(f"/console/acme/customers/{seeded.code_customers[0]}")
         assert "CO-1" in html and "CO-2" in html and "¥199.00" in html and "¥26.05" in html
         # Times in the tenant's zone, words in the page's language (no raw ISO, no codes).
@@ -263,7 +265,7 @@ async def test_commission_forms_need_csrf_and_book_adjustments_and_settle(
                                                  {**form, "amount": "1.005",
                                                   "_csrf": csrf_in(html)},
                                                  headers={"Referer": page})
-        assert status == 400 and "最多两位小数" in html_bad  # nothing booked, said in Chinese
+        assert status == 400 and "提交的内容未通过检查： 金额请填写元" in html_bad  # in Chinese
         assert f'href="/console/acme/commissions?period={period}" id="back"' in html_bad
         status, html_bad, _ = await console.post(
             "/console/acme/commissions/adjustments", {**form, "amount": "x",

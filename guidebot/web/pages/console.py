@@ -107,10 +107,10 @@ def page(handler: Page) -> Callable[[web.Request], Awaitable[web.StreamResponse]
             return await handler(request, who)
         except ValidationFailed as exc:
             return render(request, "error.html", who=who, status=400, message=str(exc),
-                          back=_back(request, tenant.id))
+                          back=_back(request, tenant.id), code=400)
         except NotFound as exc:
             return render(request, "error.html", who=who, status=404, message=str(exc),
-                          back=_back(request, tenant.id))
+                          back=_back(request, tenant.id), code=404)
 
     return wrapped
 
