@@ -69,6 +69,11 @@ async def test_sop_page_enrolls_switches_and_shows_each_steps_conversion(
         status, html, _ = await console.post(f"{PAGE}/enroll", {"customers": "wmNOBODY lina",
                                                                 "_csrf": csrf})
         assert status == 404 and "wmNOBODY" in html
+        for form, said in (({"customers": "wm1 lina\nwm2"}, "客户列表第 2 行"),
+                           ({"customers": lines, "guides": "lina"}, "不能同时使用"),
+                           ({}, "请选择标签、导购或填写客户列表")):
+            status, html, _ = await console.post(f"{PAGE}/enroll", {**form, "_csrf": csrf})
+            assert status == 400 and said in html and "未加入任何客户" in html, form
         status, html, _ = await console.get(f"{PAGE}?enrolled=3")
         assert "active 4" in html and 'id="enrolled"' in html
 

@@ -16,7 +16,7 @@ from guidebot.content.sop_spec import Audience
 from guidebot.errors import ValidationFailed
 from guidebot.sop import views as sop_views
 from guidebot.web.pages import console_auth as auth
-from guidebot.web.pages.console import page, render, services_of
+from guidebot.web.pages.console import notice, page, render, services_of
 
 MAX_CUSTOMERS = 500  # lines of the customer list in one enrolment
 _SPLIT = re.compile(r"[\s,，]+")
@@ -72,16 +72,17 @@ def _words(raw: str) -> tuple[str, ...]:
     return tuple(w for w in _SPLIT.split(raw.strip()) if w)
 
 
-def _customers(raw: str) -> list[tuple[str, str]]:
+def _customers(request: web.Request, raw: str) -> list[tuple[str, str]]:
     """Lines of "external_userid guide" (space, tab or comma between)."""
     lines = [line for line in raw.splitlines() if line.strip()]
     if len(lines) > MAX_CUSTOMERS:
-        raise ValidationFailed(f"customers: at most {MAX_CUSTOMERS} lines at a time")
+        raise ValidationFailed(notice(request, "sop.err_too_many").replace(
+            "{n}", str(MAX_CUSTOMERS)))
     out = []
     for n, line in enumerate(lines, 1):
         words = _words(line)
         if len(words) != 2:
-            raise ValidationFailed(f"customers: line {n}: give external_userid and guide")
+            raise ValidationFailed(notice(request, "sop.err_line").replace("{n}", str(n)))
         out.append((words[0], words[1]))
     return out
 
@@ -91,10 +92,10 @@ async def enroll(request: web.Request, who: auth.Access) -> web.StreamResponse:
     form = await request.post()
     sop_id = request.match_info["sop_id"]
     service = services_of(request).sop
-    customers = _customers(str(form.get("customers", "")))
+    customers = _customers(request, str(form.get("customers", "")))
     tags, guides = _words(str(form.get("tags", ""))), _words(str(form.get("guides", "")))
     if customers and (tags or guides):
-        raise ValidationFailed("give a customer list, or tags and guides, not both")
+        raise ValidationFailed(notice(request, "sop.err_both"))
     if customers:
         enrolled = 0
         for external_userid, guide in customers:
@@ -105,7 +106,7 @@ async def enroll(request: web.Request, who: auth.Access) -> web.StreamResponse:
         enrolled = await service.enroll_audience(who.tenant.id, sop_id,
                                                  Audience(tags_any=tags, guides=guides))
     else:
-        raise ValidationFailed("choose tags, guides or customers to enroll")
+        raise ValidationFailed(notice(request, "sop.err_none"))
     raise _back(who, sop_id, enrolled=str(enrolled))
 
 
