@@ -136,15 +136,7 @@ class SopService:
         """Manual enrolment of one customer of a guide, both of this tenant (else NotFound
         naming the field, and nothing written), who has not opted out (else ValidationFailed):
         (enrollment id, whether it is new)."""
-        async with self._db.read() as s:
-            if await contacts_repo.get_customer(s, tenant=tenant,
-                                                external_userid=external_userid) is None:
-                raise NotFound(f"external_userid: no customer {external_userid} in this tenant")
-            if await contacts_repo.get_guide(s, tenant=tenant, userid=guide) is None:
-                raise NotFound(f"guide: no guide {guide} in this tenant")
-            if await opt_outs.opted_out(s, tenant=tenant, external_userid=external_userid):
-                raise ValidationFailed(f"external_userid: {external_userid} opted out of "
-                                       "messages; no SOP enrolls them")
+        await self.check_one(tenant, external_userid=external_userid, guide=guide)
         await self.ready(tenant)
         with _about_sop():
             enrollment_id, created = await self.engine.manual(tenant, sop_id, external_userid,
@@ -156,6 +148,19 @@ class SopService:
                     guide=guide)
             enrollment_id = found.id if found else None
         return enrollment_id, created
+
+    async def check_one(self, tenant: str, *, external_userid: str, guide: str) -> None:
+        """What enroll_one checks of its customer and guide, read only (a list can be checked
+        whole before any of it is enrolled)."""
+        async with self._db.read() as s:
+            if await contacts_repo.get_customer(s, tenant=tenant,
+                                                external_userid=external_userid) is None:
+                raise NotFound(f"external_userid: no customer {external_userid} in this tenant")
+            if await contacts_repo.get_guide(s, tenant=tenant, userid=guide) is None:
+                raise NotFound(f"guide: no guide {guide} in this tenant")
+            if await opt_outs.opted_out(s, tenant=tenant, external_userid=external_userid):
+                raise ValidationFailed(f"external_userid: {external_userid} opted out of "
+                                       "messages; no SOP enrolls them")
 
     async def enroll_audience(self, tenant: str, sop_id: str, audience: Audience) -> int:
         await self.ready(tenant)

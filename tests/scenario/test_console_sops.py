@@ -66,9 +66,10 @@ async def test_sop_page_enrolls_switches_and_shows_each_steps_conversion(
         status, _, resp = await console.post(f"{PAGE}/enroll", {"customers": lines,
                                                                 "_csrf": csrf})
         assert status == 303 and resp.headers["Location"] == f"{PAGE}?enrolled=3"
-        status, html, _ = await console.post(f"{PAGE}/enroll", {"customers": "wmNOBODY lina",
-                                                                "_csrf": csrf})
-        assert status == 404 and "wmNOBODY" in html
+        status, html, _ = await console.post(
+            f"{PAGE}/enroll", {"customers": lines + "\nwmNOBODY lina", "_csrf": csrf})
+        assert status == 400 and "未加入任何客户" in html  # the whole list is checked first
+        assert f"第 {lines.count(chr(10)) + 2} 行： external_userid: no customer wmNOBODY" in html
         for form, said in (({"customers": "wm1 lina\nwm2"}, "客户列表第 2 行"),
                            ({"customers": lines, "guides": "lina"}, "不能同时使用"),
                            ({}, "请选择标签、导购或填写客户列表")):

@@ -13,7 +13,7 @@ from aiohttp import web
 
 from guidebot.content.reload import problems_json
 from guidebot.content.sop_spec import Audience
-from guidebot.errors import ValidationFailed
+from guidebot.errors import NotFound, ValidationFailed
 from guidebot.sop import views as sop_views
 from guidebot.web.pages import console_auth as auth
 from guidebot.web.pages.console import notice, page, render, services_of
@@ -97,6 +97,17 @@ async def enroll(request: web.Request, who: auth.Access) -> web.StreamResponse:
     if customers and (tags or guides):
         raise ValidationFailed(notice(request, "sop.err_both"))
     if customers:
+        refused = []
+        for n, (external_userid, guide) in enumerate(customers, 1):  # the whole list first
+            try:
+                await service.check_one(who.tenant.id, external_userid=external_userid,
+                                        guide=guide)
+            except (NotFound, ValidationFailed) as exc:
+                refused.append(notice(request, "sop.err_line_is").replace("{n}", str(n))
+                               + f" {exc}")
+        if refused:
+            raise ValidationFailed(notice(request, "sop.err_lines").replace(
+                "{lines}", "; ".join(refused)))
         enrolled = 0
         for external_userid, guide in customers:
             _, created = await service.enroll_one(who.tenant.id, sop_id,
