@@ -220,6 +220,11 @@ class MaterialService:
                                                        if m.contributor}))
         return [{**view(m), "history": history.get(m.contributor, {})} for m in rows]
 
+    async def counts(self, tenant: str) -> dict[str, int]:
+        """Materials per status (the review queue's tabs)."""
+        async with self.db.read() as s:
+            return await repo.status_counts(s, tenant=tenant)
+
     async def approve(self, tenant: str, material_id: str, grade: str,
                       reviewer: str) -> Material:
         if grade not in GRADES:

@@ -4,6 +4,7 @@ its own request limit; every other route keeps the app's 1 MiB."""
 from __future__ import annotations
 
 import os
+import re
 
 import aiohttp
 
@@ -22,6 +23,7 @@ async def test_a_multi_picture_form_over_1_mib_makes_a_material(stack: Stack) ->
         assert (await console.login("acme", "acme-admin-token")).status == 303
         status, html, _ = await console.get("/console/acme/materials")
         assert status == 200
+        approved = _count(html, "approved")
         form = aiohttp.FormData()
         form.add_field("_csrf", csrf_in(html))
         form.add_field("title", "三张大图")
@@ -40,6 +42,9 @@ async def test_a_multi_picture_form_over_1_mib_makes_a_material(stack: Stack) ->
         assert status == 200, body
         material = body["material"]
         assert (material["status"], material["grade"]) == ("approved", "A"), material
+        _, html, _ = await console.get("/console/acme/materials?status=approved")
+        assert _count(html, "approved") == approved + 1  # the tabs count per status
+        assert _count(html, "pending") == 0
         assert len(material["pictures"]) == 3, material
         # the stored pictures are the uploaded bytes
         for name in material["pictures"]:
@@ -62,3 +67,9 @@ async def test_the_admin_api_still_refuses_a_body_over_1_mib(stack: Stack) -> No
     status, body = await stack.admin("/materials", method="POST", json={
         "title": "太长", "text": "x" * (1024 * 1024 + 10), "grade": "B"})
     assert status == 413, body
+
+
+def _count(html: str, status: str) -> int:
+    found = re.search(rf'<span data-count="{status}">\((\d+)\)</span>', html)
+    assert found, status
+    return int(found.group(1))

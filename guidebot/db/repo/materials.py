@@ -85,6 +85,13 @@ async def listing(session: AsyncSession, *, tenant: str, status: str | None,
     return list((await session.execute(stmt)).scalars())
 
 
+async def status_counts(session: AsyncSession, *, tenant: str) -> dict[str, int]:
+    """How many of the tenant's materials are in each status."""
+    stmt = (select(Material.status, func.count()).where(Material.tenant == tenant)
+            .group_by(Material.status))
+    return {status: int(n) for status, n in (await session.execute(stmt)).all()}
+
+
 async def search_approved(session: AsyncSession, *, tenant: str, keyword: str,
                           limit: int) -> list[Material]:
     """Approved materials whose title, text, skus, categories or occasions contain the

@@ -57,7 +57,8 @@ async def materials(request: web.Request, who: auth.Access) -> web.StreamRespons
         message += " " + notice(request, "mat.failed").format(count=failed)
     return render(request, "materials.html", who=who, active="materials", rows=rows,
                   shown=status, statuses=STATUSES, grades=GRADES, actions=ACTIONS,
-                  notice=message, stored=STORED, contributors=contributors, period=period)
+                  notice=message, stored=STORED, contributors=contributors, period=period,
+                  counts=await service.counts(who.tenant.id))
 
 
 @page
