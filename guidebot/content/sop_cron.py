@@ -79,6 +79,34 @@ def _weekdays(text: str) -> str:
     return ",".join(dict.fromkeys(names))
 
 
+_NUMBERS = re.compile(r"^\d+(?:-\d+)?(?:,\d+(?:-\d+)?)*$")  # lists and ranges, no steps
+
+
+def _listed(text: str) -> list[int]:
+    out: list[int] = []
+    for part in text.split(","):
+        first, _, last = part.partition("-")
+        out.extend(range(int(first), int(last or first) + 1))
+    return out
+
+
+def describe(cron: Cron) -> dict[str, object] | None:
+    """The common shapes in words' terms, for pages to phrase: at one time of day, every day
+    ("day"), on some weekdays ("week", crontab numbers with 0 = Sunday, 7 folded into 0) or
+    on some days of the month ("month"); None for anything else (shown as written)."""
+    if not (cron.minute.isdigit() and cron.hour.isdigit() and cron.month == "*"):
+        return None
+    time = f"{int(cron.hour):02d}:{int(cron.minute):02d}"
+    if cron.any_day and cron.any_weekday:
+        return {"every": "day", "time": time}
+    if cron.any_day and _NUMBERS.match(cron.weekday):
+        return {"every": "week", "time": time,
+                "days": sorted({d % 7 for d in _listed(cron.weekday)})}
+    if cron.any_weekday and _NUMBERS.match(cron.day):
+        return {"every": "month", "time": time, "days": sorted(set(_listed(cron.day)))}
+    return None
+
+
 def parse_cron(text: str) -> Cron:
     fields = text.split()
     if len(fields) != 5:

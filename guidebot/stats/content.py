@@ -11,6 +11,7 @@ from jinja2 import TemplateError
 from guidebot.commerce.catalog import Catalog
 from guidebot.content import render
 from guidebot.content.library import Library
+from guidebot.content.sop_cron import describe, parse_cron
 
 
 def _card(item: Mapping[str, Any], catalog: Catalog) -> dict[str, Any]:
@@ -39,6 +40,7 @@ def messages(library: Library, catalog: Catalog,
 def drops(library: Library) -> list[dict[str, Any]]:
     return [{"id": d.id, "title": d.title, "enabled": d.enabled, "when": d.cron or d.at,
              "cron": d.cron, "at": d.at,
+             "cron_words": describe(parse_cron(d.cron)) if d.cron else None,
              "channel": d.channel, "message": d.message,
              "stores": list(d.audience.stores), "tags_any": list(d.audience.tags_any),
              "tags_none": list(d.audience.tags_none)}

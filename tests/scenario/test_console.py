@@ -362,7 +362,9 @@ async def test_content_page_shows_messages_as_a_customer_sees_them(
         drops = re.search(r'<table id="drops">.*?</table>', html, re.S).group(0)
         when = datetime(2026, 12, 10, 2, tzinfo=UTC).astimezone(stack.tenant().tz)
         assert f"<td>{when:%Y-%m-%d %H:%M}</td><td>群发任务</td>" in drops  # its at, in words
-        assert "<code>0 10 * * 5</code></td><td>朋友圈任务</td>" in drops  # the weekly cron
+        weekly = ("<td>每周五 10:00（租户时区，cron <code>0 10 * * 5</code>）</td>"
+                  "<td>朋友圈任务</td>")
+        assert weekly in drops, drops  # the weekly cron, in words
         assert "SKU-LIPSTICK-01" in html and "¥299.00" in html  # the catalog
     finally:
         await stack.http.close()

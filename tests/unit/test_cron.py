@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from guidebot.content.sop_cron import next_fire, parse_cron
+from guidebot.content.sop_cron import describe, next_fire, parse_cron
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 NEW_YORK = ZoneInfo("America/New_York")
@@ -75,3 +75,15 @@ def test_never_firing_within_five_years_is_none() -> None:
 def test_invalid_expressions_name_the_field(expr: str, message: str) -> None:
     with pytest.raises(ValueError, match=re.escape(message)):
         parse_cron(expr)
+
+
+def test_common_shapes_are_described_for_pages_to_phrase() -> None:
+    assert describe(parse_cron("0 10 * * 5")) == {"every": "week", "time": "10:00",
+                                                  "days": [5]}
+    assert describe(parse_cron("30 9 * * *")) == {"every": "day", "time": "09:30"}
+    assert describe(parse_cron("0 20 * * 1-3,7")) == {"every": "week", "time": "20:00",
+                                                      "days": [0, 1, 2, 3]}  # 7 is Sunday
+    assert describe(parse_cron("5 8 1,15 * *")) == {"every": "month", "time": "08:05",
+                                                    "days": [1, 15]}
+    for odd in ("*/5 * * * *", "0 10 * 12 *", "0 10 1 * 5", "0 10 * * */2", "0 9-18 * * *"):
+        assert describe(parse_cron(odd)) is None, odd  # shown as written
