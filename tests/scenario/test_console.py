@@ -213,6 +213,8 @@ async def test_pages_show_the_scenario(stack: Stack) -> None:
         assert f"<td>{paid_local:%Y-%m-%d %H:%M}</td>" in html
         assert not re.search(r"\d{4}-\d\d-\d\dT\d\d:\d\d", html)
         assert "<td>正常</td>" in html and "<td>首购</td>" in html and "<td>复购</td>" in html
+        channel = re.search(r'<dd id="channel">(.*?)</dd>', html, re.S).group(1)
+        assert "lina" in channel and channel.endswith(" · c1"), channel  # store · guide · campaign
         _, html, _ = await console.get("/console/acme/orders/CO-1")
         assert f"{paid_local:%Y-%m-%d %H:%M:%S}" in html
         # The evidence in words (the rule, the guide, when), the raw JSON one click away.

@@ -52,7 +52,8 @@ async def customer(request: web.Request, who: auth.Access) -> web.StreamResponse
     view = await customer_card(services_of(request).db, who.tenant, external_userid)
     messages = await _records(request).conversation(who.tenant.id, external_userid)
     return render(request, "customer.html", who=who, active="customers", c=view,
-                  messages=messages, names=await _records(request).guide_names(who.tenant.id))
+                  messages=messages, names=await _records(request).guide_names(who.tenant.id),
+                  stores=await _records(request).store_names(who.tenant.id))
 
 
 @page
