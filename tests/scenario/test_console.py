@@ -198,6 +198,15 @@ async def test_pages_show_the_scenario(stack: Stack) -> None:
         assert html.index('data-guide="lina"') < html.index('data-guide="wangfang"')
         _, html, _ = await console.get("/console/acme/stores")
         assert 'data-store="S01"' in html and seeded.gmv_all in html
+        assert 'href="/console/acme/guides?store=S01&amp;from=' in html  # a store's guides
+        _, everyone, _ = await console.get("/console/acme/guides")
+        _, html, _ = await console.get("/console/acme/guides?store=S01")
+        shown = set(re.findall(r'data-guide="([^"]+)"', html))
+        _, body = await stack.admin("/guides")
+        in_s01 = {g["userid"] for g in body["guides"] if g.get("store") == "S01"}
+        assert 'id="store-filter"' in html and shown == in_s01 != set(), (shown, in_s01)
+        assert shown < set(re.findall(r'data-guide="([^"]+)"', everyone))
+        assert '<input type="hidden" name="store" value="S01">' in html  # kept by the range
         _, html, _ = await console.get("/console/acme/customers?q=张晓")
         assert "张晓雨" in html and "韩梅梅" not in html
         _, html, _ = await console.get("/console/acme/customers?guide=wangfang")

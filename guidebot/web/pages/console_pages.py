@@ -57,7 +57,12 @@ async def guides(request: web.Request, who: auth.Access) -> web.StreamResponse:
         guide.update(by_guide.pop(guide["guide"], {}))
     board += [{"guide": k, **r} for k, r in by_guide.items()]
     board.sort(key=lambda r: (-r.get("gmv_fen", 0), -r.get("adds", 0), r["guide"]))
-    return render(request, "guides.html", who=who, active="guides", rows=board,
+    store = request.query.get("store", "")
+    if store:  # one store's guides (the stores page links here)
+        board = [r for r in board if r.get("store_id") == store]
+    return render(request, "guides.html", who=who, active="guides", rows=board, store=store,
+                  store_name=(await _stats(request).records.store_names(who.tenant.id)).get(
+                      store, store) if store else "",
                   range={"from": day_from.isoformat(), "to": day_to.isoformat()})
 
 
