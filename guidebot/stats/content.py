@@ -38,8 +38,7 @@ def messages(library: Library, catalog: Catalog,
 
 
 def drops(library: Library) -> list[dict[str, Any]]:
-    return [{"id": d.id, "title": d.title, "enabled": d.enabled, "when": d.cron or d.at,
-             "cron": d.cron, "at": d.at,
+    return [{"id": d.id, "title": d.title, "enabled": d.enabled, "cron": d.cron, "at": d.at,
              "cron_words": describe(parse_cron(d.cron)) if d.cron else None,
              "channel": d.channel, "message": d.message,
              "stores": list(d.audience.stores), "tags_any": list(d.audience.tags_any),

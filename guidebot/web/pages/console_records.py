@@ -29,6 +29,11 @@ from guidebot.web.pages.console import (
 )
 
 
+def _names(guides: list[dict[str, Any]]) -> dict[str, str]:
+    """Guides' names by userid, from leaderboard rows a page already read."""
+    return {g["guide"]: g["name"] for g in guides if g["name"]}
+
+
 def _records(request: web.Request) -> Records:
     stats = services_of(request).stats
     assert stats is not None
@@ -40,10 +45,10 @@ async def customers(request: web.Request, who: auth.Access) -> web.StreamRespons
     q = {k: request.query.get(k, "") for k in ("q", "tag", "guide")}
     records = _records(request)
     found = await records.search(who.tenant.id, text=q["q"], tag=q["tag"], guide=q["guide"])
+    guides = await records.guides(who.tenant.id)
     return render(request, "customers.html", who=who, active="customers", q=q, rows=found,
-                  limit=PAGE, names=await records.guide_names(who.tenant.id),
-                  tags=await records.tag_names(who.tenant.id),
-                  guides=await records.guides(who.tenant.id))
+                  limit=PAGE, names=_names(guides), tags=await records.tag_names(who.tenant.id),
+                  guides=guides)
 
 
 @page
@@ -95,9 +100,9 @@ async def commissions(request: web.Request, who: auth.Access) -> web.StreamRespo
                             headers={"Content-Disposition":
                                      f'attachment; filename="commissions-{period}.csv"'})
     done = notice(request, "com.done") if request.query.get("done") else ""
+    guides = await _records(request).guides(who.tenant.id)
     return render(request, "commissions.html", who=who, active="commissions", s=body,
-                  period=period, notice=done, guides=await _records(request).guides(who.tenant.id),
-                  names=await _records(request).guide_names(who.tenant.id))
+                  period=period, notice=done, guides=guides, names=_names(guides))
 
 
 def _fen(request: web.Request, form: Any) -> int:
