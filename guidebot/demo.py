@@ -25,6 +25,8 @@ CAMPAIGN_TAG = "双11活动"
 # The demo's own admin token: the demo runs against its sandbox only, so the printed commands
 # work as shown and the config's real tokens are never printed.
 DEMO_ADMIN_TOKEN = "demo-admin-token"
+# and its SaaS operator's token, so the operator's usage page across tenants can be tried too
+DEMO_OPERATOR_TOKEN = "demo-operator-token"
 
 
 def _out(line: str = "") -> None:
@@ -39,7 +41,8 @@ def _demo_settings(settings: Settings, db_url: str, sandbox_port: int) -> Settin
     base = f"http://127.0.0.1:{sandbox_port}/cgi-bin/"
     tenants = {tid: replace(t, api_base=base, admin_token=DEMO_ADMIN_TOKEN)
                for tid, t in settings.tenants.items()}
-    return replace(settings, database_url=db_url, tenants=tenants,
+    server = replace(settings.server, operator_token=DEMO_OPERATOR_TOKEN)
+    return replace(settings, database_url=db_url, tenants=tenants, server=server,
                    database_url_source="the demo's workdir")
 
 
@@ -245,6 +248,8 @@ def _serving(tenant: str, guide: str, bot_port: int, sandbox_port: int, db_file:
     _out(f"  database:      {db_file}")
     _out(f"  console:       {bot}/console/login  (tenant {tenant}, admin token "
          f"{DEMO_ADMIN_TOKEN})")
+    _out(f"  operator:      {bot}/operator/login  (operator token {DEMO_OPERATOR_TOKEN}: "
+         "usage across tenants)")
     _out(f"  admin API:     curl -H 'Authorization: Bearer {DEMO_ADMIN_TOKEN}' "
          f"{bot}/api/v1/{tenant}/guides")
     _out(f"  a new add:     curl -X POST -d '{{\"userid\": \"{guide}\"}}' "

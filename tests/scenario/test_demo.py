@@ -86,6 +86,14 @@ def test_demo_serve_keeps_running_and_its_commands_work_as_printed(tmp_path: Pat
         overview = shell(f"curl -H 'Authorization: Bearer {token}' {bot}/console/{tenant}/")
         assert f'<a href="/console/{tenant}/sops">' in overview
         assert 'data-figure="adds">7<' in overview  # the story's adds
+        operator = re.search(r"operator: +(\S+)/operator/login +\(operator token (\S+):",
+                             serving)
+        assert operator is not None, serving
+        assert operator.group(1) == bot
+        period = time.strftime("%Y-%m", time.gmtime())
+        usage = shell(f"curl -H 'Authorization: Bearer {operator.group(2)}' "
+                      f"'{bot}/operator/usage?period={period}'")
+        assert ">demo<" in usage, usage  # the demo tenant's row in the usage table
         guides = json.loads(shell(commands["admin API"]))
         assert len(guides["guides"]) == 4
         added = json.loads(shell(commands["a new add"]))
