@@ -41,6 +41,7 @@ from guidebot.sidebar.tickets import AgentTickets
 from guidebot.sop.executors import SopExecutors
 from guidebot.sop.service import SopClock, SopService
 from guidebot.stats.service import StatsService
+from guidebot.usage.llm_meter import LlmMeter
 from guidebot.wecom.client import BackoffConfig, WeComClient
 
 log = logging.getLogger(__name__)
@@ -145,7 +146,7 @@ def build_services(settings: Settings, db: Database, *,
                              materials=materials, clock=sop_clock)
     sop = SopService(settings, db, library, client_for, outbox, sop_calls, clock=sop_clock)
     chat = load_router(settings.content_library, settings.llm, library=library,
-                       catalog=commerce.catalog)
+                       catalog=commerce.catalog, meter=LlmMeter(db))
     guide_chat = GuideChat(settings, db, chat.content, chat, commerce, outbox, client_for)
     kf = KfService(settings, db, library, outbox, client_for, router=chat,
                    cards=KfCards(settings, library, commerce.catalog,

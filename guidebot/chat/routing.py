@@ -19,7 +19,7 @@ from guidebot.content.chat import ChatContent, FaqEntry, load_chat_content
 from guidebot.content.library import Library, load_library
 from guidebot.content.render import render
 from guidebot.llm import prompts
-from guidebot.llm.client import LlmClient, LlmUnavailable
+from guidebot.llm.client import LlmClient, LlmUnavailable, TokenMeter
 from guidebot.settings import LlmSettings
 
 log = logging.getLogger(__name__)
@@ -236,8 +236,9 @@ def _product_text(p: Product) -> str:
 
 
 def load_router(root: Path, llm: LlmSettings, *, library: Library | None = None,
-                catalog: Catalog | None = None) -> ChatRouter:
-    """The router over a content library (loaded here unless given); raises ContentInvalid."""
+                catalog: Catalog | None = None, meter: TokenMeter | None = None) -> ChatRouter:
+    """The router over a content library (loaded here unless given); raises ContentInvalid.
+    `meter` records the model's tokens (usage metering)."""
     library = library or load_library(root)
     return ChatRouter(load_chat_content(root, set(library.messages)), library,
-                      catalog or load_catalog(root), LlmClient(llm))
+                      catalog or load_catalog(root), LlmClient(llm, meter=meter))

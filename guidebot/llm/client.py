@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 import httpx
@@ -35,17 +35,35 @@ class Completion:
 
 
 @dataclass(frozen=True)
+class TokenUse:
+    """What one answered call cost, as the endpoint reported it (its `usage`)."""
+
+    tenant: str
+    purpose: str
+    model: str
+    prompt_tokens: int
+    completion_tokens: int
+
+
+TokenMeter = Callable[[TokenUse], Awaitable[None]]
+
+
+@dataclass(frozen=True)
 class Message:
     role: str  # system | user | assistant
     content: str
 
 
 class LlmClient:
-    """`[llm]` settings → one AsyncOpenAI client; an empty base_url means off."""
+    """`[llm]` settings → one AsyncOpenAI client; an empty base_url means off. `meter` is told
+    the tokens of every call the endpoint answered with its usage, whether or not the answer
+    is then used."""
 
-    def __init__(self, settings: LlmSettings, *, retries: int = 0) -> None:
+    def __init__(self, settings: LlmSettings, *, retries: int = 0,
+                 meter: TokenMeter | None = None) -> None:
         self.settings = settings
         self.retries = max(0, retries)
+        self.meter = meter
         self._client: AsyncOpenAI | None = None
         if settings.base_url:
             # The client's own retries are off: `retries` here is the one bounded policy.
@@ -115,6 +133,9 @@ class LlmClient:
         log.info("llm call tenant=%s purpose=%s model=%s latency_ms=%d prompt_tokens=%d "
                  "completion_tokens=%d", tenant, purpose, self.settings.model, latency,
                  prompt_tokens, completion_tokens)
+        if self.meter is not None and (prompt_tokens or completion_tokens):
+            await self.meter(TokenUse(tenant, purpose, self.settings.model, prompt_tokens,
+                                      completion_tokens))
         if not isinstance(text, str) or not text.strip():
             raise LlmUnavailable("empty answer")
         return Completion(text.strip(), prompt_tokens, completion_tokens, latency)

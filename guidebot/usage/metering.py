@@ -6,14 +6,19 @@ Definitions (every figure is read from what guidebot already records; nothing is
   added in the month (the add's CreateTime);
 - messages: WeCom calls that finished in the month, from the outbox's done rows, by kind.
   welcome = send_welcome_msg; mass_task = one 群发 task (add_msg_template) to one guide,
-  however many customers it reaches; moment = a 朋友圈 task; app_message = an app message to a
-  guide (SOP reminders and task notifications); kf_reply = 微信客服 replies, which guidebot
-  does not send yet. Outbox kinds that are not messages (mark_tag) are not counted; a kind
-  this table does not know is listed under messages_other, never dropped;
-- llm_tokens: guidebot makes no LLM calls yet, so none are recorded: 0, with
-  llm_metered = false saying the figure is not a measurement;
+  however many customers it reaches; moment = a 朋友圈 task; kf_reply = a 微信客服 message
+  to a customer (kf/send_msg: an answer, a card, a reply a person's handoff did not stop;
+  and send_msg_on_event: the greeting when a customer enters a session); app_message = an
+  app message to a guide (SOP reminders and task notifications, a handoff's summary, answers
+  to the guide's commands, a contributed material's receipt and review). Outbox kinds that
+  are not messages (mark_tag) are not counted; a kind this table does not know is listed
+  under messages_other, never dropped;
+- llm_tokens: prompt plus completion tokens of the LLM calls made in the month, as the
+  endpoint reported them (llm_calls, kept since migration 0027; calls before it were not
+  recorded), with llm_calls, llm_prompt_tokens and llm_completion_tokens beside it;
+  llm_metered = true says the figure is a measurement;
 - attributed_orders / attributed_gmv_fen: orders paid in the month and credited to a guide
-  (share_link or exclusive_guide, DESIGN §5.4), and their paid amount in fen before refunds.
+  (share_link or exclusive_guide), and their paid amount in fen before refunds.
 """
 
 from __future__ import annotations
@@ -32,12 +37,13 @@ MESSAGE_KINDS: Mapping[str, tuple[str, ...]] = {
     "welcome": ("welcome",),
     "mass_task": ("sop_guide_task",),
     "moment": ("sop_moment",),
-    "kf_reply": (),  # no outbox kind sends 微信客服 replies yet
-    "app_message": ("sop_reminder", "sop_notify"),
+    "kf_reply": ("kf_send", "kf_welcome"),
+    "app_message": ("sop_reminder", "sop_notify", "kf_notify", "app_text", "material_review"),
 }
 NOT_MESSAGES = frozenset({"mark_tag"})
 CSV_FIELDS = ("period", "tenant", "active_guides", "customers_added", "relations_added",
               *(f"messages_{k}" for k in MESSAGE_KINDS), "messages_other", "llm_tokens",
+              "llm_calls", "llm_prompt_tokens", "llm_completion_tokens",
               "attributed_orders", "attributed_gmv_fen", "attributed_gmv_yuan")
 
 
@@ -50,6 +56,8 @@ async def tenant_usage(db: Database, tenant: TenantSettings, period: str) -> dic
         customers, relations = await repo.adds(s, tenant=tenant.id, start=start, end=end)
         calls = await repo.done_calls_by_kind(s, tenant=tenant.id, start=start, end=end)
         orders, gmv = await repo.attributed_orders(s, tenant=tenant.id, start=start, end=end)
+        llm_calls, prompt, completion = await repo.llm_tokens(s, tenant=tenant.id, start=start,
+                                                              end=end)
     known = {kind for kinds in MESSAGE_KINDS.values() for kind in kinds} | NOT_MESSAGES
     return {
         "tenant": tenant.id, "period": period, "timezone": tenant.timezone,
@@ -58,7 +66,8 @@ async def tenant_usage(db: Database, tenant: TenantSettings, period: str) -> dic
         "messages": {name: sum(calls.get(k, 0) for k in kinds)
                      for name, kinds in MESSAGE_KINDS.items()},
         "messages_other": {k: n for k, n in sorted(calls.items()) if k not in known},
-        "llm_tokens": 0, "llm_metered": False,
+        "llm_tokens": prompt + completion, "llm_metered": True, "llm_calls": llm_calls,
+        "llm_prompt_tokens": prompt, "llm_completion_tokens": completion,
         "attributed_orders": orders, "attributed_gmv_fen": gmv,
     }
 

@@ -5,8 +5,10 @@ slower than `timeout_s` never reach the customer — the catalog answers, or a p
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from tests.support.chat import start_llm_stack
 from tests.support.kf import customer_writes, kf_rows, kf_state, sent_texts, session
@@ -73,5 +75,41 @@ async def test_a_model_slower_than_its_timeout_is_not_waited_for(
         assert "羊绒围巾 燕麦色" in text and "手洗" not in text
         [row] = await kf_rows(stack, "wmKFslow0001")
         assert row.route == "catalog" and "after llm_unavailable" in row.reason, row.reason
+    finally:
+        await stack.http.close()
+
+
+async def test_the_model_calls_and_the_replies_are_metered(
+        aiohttp_server: Any, tmp_path: Path, db_url: str) -> None:
+    """Usage counts each answered model call's tokens as the endpoint reported them, also an
+    answer guidebot then refused, and each 微信客服 message sent; a call that failed has no
+    tokens to count."""
+    stack, fake = await start_llm_stack(aiohttp_server, tmp_path, db_url)
+    try:
+        fake.script("丝绒哑光口红适合黄皮吗", answer=GROUNDED)
+        fake.script("丝绒哑光口红显白吗", answer=INVENTED)  # refused: the catalog answers
+        fake.script("修护精华液适合油皮吗", status=500)  # no usage: nothing to count
+        for n, text in enumerate(("丝绒哑光口红适合黄皮吗", "丝绒哑光口红显白吗",
+                                  "修护精华液适合油皮吗"), start=1):
+            await customer_writes(stack, f"wmKFmeter{n:04d}", text)
+        failed = "修护精华液适合油皮吗"
+        answered = [r for r in fake.requests if r["messages"][-1]["content"] != failed]
+        assert len(answered) == 2 and len(fake.requests) == 3
+
+        def length(request: dict[str, Any], role: str) -> int:
+            return sum(len(m["content"]) for m in request["messages"] if m["role"] == role)
+
+        # the local server's usage: prompt = system + user text, completion = the answer
+        prompt = sum(length(r, "system") + length(r, "user") for r in answered)
+        completion = len(GROUNDED) + len(INVENTED)
+        period = datetime.now(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m")
+        status, usage = await stack.admin(f"/usage?period={period}")
+        assert status == 200, usage
+        assert (usage["llm_calls"], usage["llm_prompt_tokens"],
+                usage["llm_completion_tokens"]) == (2, prompt, completion)
+        assert usage["llm_tokens"] == prompt + completion
+        assert usage["messages"]["kf_reply"] == len(stack.calls("kf/send_msg")) >= 3
+        status, beta = await stack.admin(f"/usage?period={period}", tenant="beta")
+        assert (beta["llm_calls"], beta["messages"]["kf_reply"]) == (0, 0)
     finally:
         await stack.http.close()

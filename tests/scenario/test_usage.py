@@ -18,6 +18,7 @@ import pytest
 
 from guidebot.cli import main
 from guidebot.db.models import OutboxItem
+from guidebot.db.models_usage import LlmCall
 from tests.support.commerce import paid, post_settled
 from tests.support.stack import Stack
 
@@ -34,9 +35,17 @@ OUTBOX = [("sop_guide_task", "done", IN_OCTOBER), ("sop_guide_task", "done", LAS
           ("sop_moment", "done", IN_OCTOBER), ("sop_reminder", "done", IN_OCTOBER),
           ("sop_notify", "done", SEPTEMBER_LOCAL), ("sop_notify", "done", IN_OCTOBER),
           ("welcome", "done", IN_OCTOBER), ("mark_tag", "done", IN_OCTOBER),
+          ("kf_send", "done", IN_OCTOBER), ("kf_send", "done", LAST_OCTOBER_HOUR),
+          ("kf_send", "failed", IN_OCTOBER), ("kf_welcome", "done", IN_OCTOBER),
+          ("kf_notify", "done", IN_OCTOBER), ("app_text", "done", IN_OCTOBER),
+          ("material_review", "done", NOVEMBER_LOCAL), ("material_review", "done", IN_OCTOBER),
           ("kf_future_kind", "done", IN_OCTOBER)]
-EXPECTED_MESSAGES = {"welcome": 1, "mass_task": 2, "moment": 1, "kf_reply": 0,
-                     "app_message": 2}
+EXPECTED_MESSAGES = {"welcome": 1, "mass_task": 2, "moment": 1, "kf_reply": 3,
+                     "app_message": 5}
+# tenant, at, prompt tokens, completion tokens → October's acme: 2 calls, 1,000 + 123 tokens
+LLM_CALLS = [("acme", IN_OCTOBER, 700, 100), ("acme", LAST_OCTOBER_HOUR, 300, 23),
+             ("acme", NOVEMBER_LOCAL, 5_000, 500), ("acme", SEPTEMBER_LOCAL, 9_000, 900),
+             ("beta", IN_OCTOBER, 40, 4)]
 
 
 async def _seed(stack: Stack) -> None:
@@ -53,6 +62,9 @@ async def _seed(stack: Stack) -> None:
         for n, (kind, status, at) in enumerate(OUTBOX):
             s.add(OutboxItem(tenant="acme", key=f"usage-test:{n}", kind=kind, payload="{}",
                              status=status, created_at=at, updated_at=at, due_at=at))
+        for tenant, at, prompt, completion in LLM_CALLS:
+            s.add(LlmCall(tenant=tenant, at=at, purpose="reply", model="m",
+                          prompt_tokens=prompt, completion_tokens=completion))
     item = [{"sku": "SKU-LIPSTICK-01", "category": "beauty", "quantity": 1,
              "amount_fen": 29900}]
     orders = [paid("U1", customer=customers["c1"], paid_at=IN_OCTOBER.replace(day=20),
@@ -72,7 +84,8 @@ def _check_acme(usage: dict[str, Any]) -> None:
     assert (usage["customers_added"], usage["relations_added"]) == (2, 3)
     assert usage["messages"] == EXPECTED_MESSAGES
     assert usage["messages_other"] == {"kf_future_kind": 1}
-    assert (usage["llm_tokens"], usage["llm_metered"]) == (0, False)
+    assert (usage["llm_tokens"], usage["llm_metered"], usage["llm_calls"]) == (1_123, True, 2)
+    assert (usage["llm_prompt_tokens"], usage["llm_completion_tokens"]) == (1_000, 123)
     assert (usage["attributed_orders"], usage["attributed_gmv_fen"]) == (2, 29900 + 1205)
 
 
@@ -84,12 +97,14 @@ async def test_usage_of_a_seeded_month(stack: Stack, tmp_path: Path,
     _check_acme(usage)
     status, beta = await stack.admin("/usage?period=2026-10", tenant="beta")
     assert status == 200 and beta["active_guides"] == 0 and beta["attributed_orders"] == 0
+    assert (beta["llm_tokens"], beta["llm_calls"]) == (44, 1)
     assert sum(beta["messages"].values()) == 0
     assert (await stack.admin("/usage?period=2026-13"))[0] == 400
     assert (await stack.admin("/usage?period=2026-10", token="beta-admin-token"))[0] == 403
     status, november = await stack.admin("/usage?period=2026-11")
     assert november["messages"]["mass_task"] == 1 and november["attributed_orders"] == 1
     assert november["active_guides"] == 3  # lina's and chenjing's relations go on
+    assert (november["llm_tokens"], november["messages"]["app_message"]) == (5_500, 1)
 
     monkeypatch.delenv("GUIDEBOT_DATABASE_URL", raising=False)
     config, out = str(tmp_path / "config.toml"), tmp_path / "usage.csv"
@@ -99,6 +114,8 @@ async def test_usage_of_a_seeded_month(stack: Stack, tmp_path: Path,
     assert set(rows) == {"acme", "beta"}
     assert rows["acme"]["messages_mass_task"] == "2" and rows["acme"]["active_guides"] == "2"
     assert rows["acme"]["attributed_gmv_yuan"] == "311.05"
+    assert (rows["acme"]["llm_tokens"], rows["acme"]["llm_calls"]) == ("1123", "2")
+    assert rows["acme"]["messages_kf_reply"] == "3" and rows["beta"]["llm_tokens"] == "44"
     json_out = tmp_path / "usage.json"
     argv = ["usage", "--config", config, "--period", "2026-10", "--tenant", "acme"]
     code = await asyncio.to_thread(_stdout_to, json_out, argv)
@@ -158,8 +175,9 @@ async def test_the_operator_page_needs_the_operator_token(stack: Stack) -> None:
             assert resp.status == 200
             page = await resp.text()
         acme_row = page.split('data-tenant="acme"')[1].split("</tr>")[0]
-        values = re.findall(r"<td[^>]*>(.*?)</td>", acme_row)
-        assert values == ["2", "2", "1", "2", "1", "0", "2", "—", "2", "¥311.05"]
+        values = [re.sub(r"<[^>]+>", "", v) for v in re.findall(r"<td[^>]*>(.*?)</td>", acme_row)]
+        assert values == ["2", "2", "1", "2", "1", "3", "5", "1123", "2", "¥311.05"]
+        assert 'title="2 次调用：输入 1000，输出 123"' in acme_row
         logout_csrf = page.split('name="csrf" value="')[1].split('"')[0]
         async with http.post(f"{stack.bot_url}/operator/logout", data={"csrf": logout_csrf},
                              allow_redirects=False) as resp:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from guidebot.db.models import Follow, FollowEvent, OutboxItem
 from guidebot.db.models_commerce import Order
+from guidebot.db.models_usage import LlmCall
 
 GUIDE_RULES = ("share_link", "exclusive_guide")  # orders credited to a guide (DESIGN §5.4)
 
@@ -51,3 +52,19 @@ async def attributed_orders(session: AsyncSession, *, tenant: str, start: dateti
         Order.paid_at >= start, Order.paid_at < end)
     orders, fen = (await session.execute(stmt)).one()
     return int(orders), int(fen)
+
+
+async def record_llm_calls(session: AsyncSession, rows: list[dict[str, object]]) -> None:
+    """LLM calls (tenant, at, purpose, model, prompt_tokens, completion_tokens), in one
+    statement."""
+    await session.execute(insert(LlmCall), rows)
+
+
+async def llm_tokens(session: AsyncSession, *, tenant: str, start: datetime,
+                     end: datetime) -> tuple[int, int, int]:
+    """(calls, prompt tokens, completion tokens) of the tenant's LLM calls in [start, end)."""
+    stmt = select(func.count(), func.coalesce(func.sum(LlmCall.prompt_tokens), 0),
+                  func.coalesce(func.sum(LlmCall.completion_tokens), 0)).where(
+        LlmCall.tenant == tenant, LlmCall.at >= start, LlmCall.at < end)
+    calls, prompt, completion = (await session.execute(stmt)).one()
+    return int(calls), int(prompt), int(completion)
