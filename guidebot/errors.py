@@ -30,11 +30,22 @@ class UnknownTenant(GuidebotError):
     """A request named a tenant this deployment does not serve."""
 
 
-class NotFound(GuidebotError):
+class Refusal(GuidebotError):
+    """A request refused because of what it asked. str() is the English detail that the API
+    and the CLI answer with; `code` and `params`, when given, let a page say it in its reader's
+    language (the console's wording `refusal.<code>`, formatted with `params`)."""
+
+    def __init__(self, message: str = "", *, code: str = "", **params: object) -> None:
+        super().__init__(message)
+        self.code = code
+        self.params = params
+
+
+class NotFound(Refusal):
     """A requested record does not exist."""
 
 
-class ValidationFailed(GuidebotError):
+class ValidationFailed(Refusal):
     """Input that does not satisfy its schema."""
 
 

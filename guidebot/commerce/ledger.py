@@ -49,9 +49,11 @@ class Ledger:
         A key already used answers its entry; with another guide, amount, reason or operator
         it is a Conflict (the ledger keeps the first)."""
         if amount_fen == 0 or abs(amount_fen) > MAX_ADJUSTMENT_FEN:
-            raise ValidationFailed("amount_fen: a non-zero integer within ±100000000")
+            raise ValidationFailed("amount_fen: a non-zero integer within ±100000000",
+                                   code="adjust.amount")
         if not reason.strip() or not operator.strip():
-            raise ValidationFailed("reason: reason and operator are both required")
+            raise ValidationFailed("reason: reason and operator are both required",
+                                   code="adjust.reason")
         entry_key = f"adjustment:{key or uuid.uuid4().hex}"
         wanted = {"key": entry_key, "guide": guide, "amount_fen": amount_fen,
                   "reason": reason[:256], "operator": operator[:64]}
@@ -64,7 +66,8 @@ class Ledger:
                     raise Conflict(key, stored)
                 return stored, False
             if await contacts_repo.get_guide(s, tenant=tenant.id, userid=guide) is None:
-                raise NotFound(f"guide: no guide {guide} in this tenant")
+                raise NotFound(f"guide: no guide {guide} in this tenant", code="guide.unknown",
+                               guide=guide)
             period = await append(s, tenant, key=entry_key, kind="adjustment", guide=guide,
                                   amount_fen=amount_fen, at=self._clock(), reason=reason,
                                   operator=operator)
@@ -75,11 +78,13 @@ class Ledger:
         periods.parse(period)
         now = self._clock()
         if period > periods.of(now, tenant.tz):
-            raise ValidationFailed(f"period: {period} has not started yet")
+            raise ValidationFailed(f"period: {period} has not started yet", code="period.future",
+                                   period=period)
         async with self._db.write() as s:
             await repo.lock_tenant(s, tenant=tenant.id)
             if await repo.get_settlement(s, tenant=tenant.id, period=period) is not None:
-                raise PeriodSettled(f"period {period} is already settled")
+                raise PeriodSettled(f"period {period} is already settled", code="period.settled",
+                                    period=period)
             rows = await repo.statement_rows(s, tenant=tenant.id, period=period)
             net = sum(net_of(r) for r in rows)
             await repo.settle(s, settlement=Settlement(tenant=tenant.id, period=period,

@@ -15,7 +15,8 @@ _PERIOD = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 def parse(period: str) -> tuple[int, int]:
     found = _PERIOD.match(period or "")
     if not found:
-        raise ValidationFailed(f"period: must be YYYY-MM, got {period!r}")
+        raise ValidationFailed(f"period: must be YYYY-MM, got {period!r}", code="period.format",
+                               period=period)
     return int(found.group(1)), int(found.group(2))
 
 

@@ -61,7 +61,8 @@ async def order_view(db: Database, tenant: TenantSettings, order_no: str) -> dic
     async with db.read() as s:
         order = await orders_repo.get_order(s, tenant=tenant.id, order_no=order_no)
         if order is None:
-            raise NotFound(f"order_no: order {order_no} not found")
+            raise NotFound(f"order_no: order {order_no} not found", code="order.unknown",
+                           order_no=order_no)
         refunds = await orders_repo.refunds_of(s, tenant=tenant.id, order_no=order_no)
         version = await orders_repo.get_rules(s, version_id=order.rule_version_id)
         entries = await ledger_repo.entries(s, tenant=tenant.id, order_no=order_no)

@@ -27,7 +27,8 @@ async def customer_view(db: Database, tenant: TenantSettings,
     async with db.read() as s:
         customer = await repo.get_customer(s, tenant=tenant.id, external_userid=external_userid)
         if customer is None:
-            raise NotFound(f"external_userid: customer {external_userid} not found")
+            raise NotFound(f"external_userid: customer {external_userid} not found",
+                           code="customer.unknown", external_userid=external_userid)
         follows = await repo.list_follows(s, tenant=tenant.id, external_userid=external_userid)
         bindings = await repo.list_bindings(s, tenant=tenant.id, external_userid=external_userid)
         tags = await tags_repo.customer_tag_names(s, tenant=tenant.id,
@@ -84,6 +85,8 @@ async def require_known(db: Database, tenant: str, *, external_userid: str | Non
     async with db.read() as s:
         if external_userid is not None and await repo.get_customer(
                 s, tenant=tenant, external_userid=external_userid) is None:
-            raise NotFound(f"external_userid: no customer {external_userid} in this tenant")
+            raise NotFound(f"external_userid: no customer {external_userid} in this tenant",
+                           code="customer.unknown", external_userid=external_userid)
         if guide is not None and await repo.get_guide(s, tenant=tenant, userid=guide) is None:
-            raise NotFound(f"guide: no guide {guide} in this tenant")
+            raise NotFound(f"guide: no guide {guide} in this tenant", code="guide.unknown",
+                           guide=guide)

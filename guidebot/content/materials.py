@@ -15,6 +15,7 @@ from guidebot.content.errors import ContentInvalid, Problem, line_of
 from guidebot.content.files import library_file_problem
 from guidebot.content.library import PICTURE_BYTES, PICTURE_MAGIC
 from guidebot.content.sop_spec import MATERIAL_ID, RESERVED_MATERIAL_IDS
+from guidebot.errors import ValidationFailed
 from guidebot.settings import GRADES
 
 FOLDER = "materials"
@@ -108,22 +109,28 @@ class MaterialLibrary:
     texts: MaterialTexts
 
 
-def content_problems(content: Content) -> list[str]:
-    """What makes content unfit, whoever made it (files, the API, the chat)."""
+def content_problems(content: Content) -> list[ValidationFailed]:
+    """What makes content unfit, whoever made it (files, the API, the chat, the console)."""
     problems = []
     if len(content.text) > MAX_TEXT:
-        problems.append(f"text: at most {MAX_TEXT} characters (has {len(content.text)})")
+        problems.append(ValidationFailed(
+            f"text: at most {MAX_TEXT} characters (has {len(content.text)})",
+            code="material.text_long", limit=MAX_TEXT, length=len(content.text)))
     if len(content.pictures) > MAX_PICTURES:
-        problems.append(f"pictures: at most {MAX_PICTURES}")
+        problems.append(ValidationFailed(f"pictures: at most {MAX_PICTURES}",
+                                         code="material.pictures", limit=MAX_PICTURES))
     shown = [bool(content.pictures), bool(content.video), bool(content.link)]
     if sum(shown) > 1:
-        problems.append("pictures, video and link exclude each other")
+        problems.append(ValidationFailed("pictures, video and link exclude each other",
+                                         code="material.one_kind"))
     if not content.text and not any(shown):
-        problems.append("a material needs text, pictures, a video or a link")
+        problems.append(ValidationFailed("a material needs text, pictures, a video or a link",
+                                         code="material.empty"))
     link = dict(content.link)
     if link and not (link.get("title") and str(link.get("url", "")).startswith(
             ("http://", "https://"))):
-        problems.append("link: needs a title and an http(s) url")
+        problems.append(ValidationFailed("link: needs a title and an http(s) url",
+                                         code="material.link"))
     return problems
 
 
@@ -191,7 +198,8 @@ def _material(path: Path, problems: list[Problem]) -> LibraryMaterial | None:
     if "{{" in body or "{%" in body:
         problems.append(Problem(path, line_of(text, "text"), "text: may not contain {{ or {% "
                                 "(SOP steps and drops send it as a message template)"))
-    for problem in content_problems(content):
+    for refused in content_problems(content):
+        problem = str(refused)
         name = problem.split(":")[0] if ":" in problem else ""
         problems.append(Problem(path, line_of(text, name) if name else None, problem))
     if len(problems) > before:

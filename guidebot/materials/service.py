@@ -112,7 +112,7 @@ class MaterialService:
     def check(self, content: Content) -> None:
         problems = content_problems(content)
         if problems:
-            raise ValidationFailed(problems[0])
+            raise problems[0]
 
     async def create(self, tenant: str, content: Content, *, source: str, contributor: str = "",
                      material_id: str = "", grade: str = "", editor: str = "") -> Material:
@@ -120,7 +120,8 @@ class MaterialService:
         review. With `material_id` a second create of the same id changes nothing (replays)."""
         self.check(content)
         if material_id in RESERVED:
-            raise ValidationFailed(f"id: {material_id!r} is reserved")
+            raise ValidationFailed(f"id: {material_id!r} is reserved", code="material.reserved",
+                                   material_id=material_id)
         now = self.clock()
         approved = source == "hq" and grade in GRADES
         material = Material(
@@ -197,7 +198,8 @@ class MaterialService:
     async def get(self, tenant: str, material_id: str) -> Material:
         found = await self.find(tenant, material_id)
         if found is None:
-            raise NotFound(f"material_id: no material {material_id!r}")
+            raise NotFound(f"material_id: no material {material_id!r}", code="material.unknown",
+                           material_id=material_id)
         return found
 
     async def versions(self, tenant: str, material_id: str) -> list[dict[str, Any]]:
@@ -228,14 +230,14 @@ class MaterialService:
     async def approve(self, tenant: str, material_id: str, grade: str,
                       reviewer: str) -> Material:
         if grade not in GRADES:
-            raise ValidationFailed("grade: one of S, A, B, C")
+            raise ValidationFailed("grade: one of S, A, B, C", code="material.grade")
         return await self._review(tenant, material_id, reviewer, {
             "status": "approved", "grade": grade, "reason": ""})
 
     async def reject(self, tenant: str, material_id: str, reason: str,
                      reviewer: str) -> Material:
         if not reason.strip():
-            raise ValidationFailed("reason: say why (the guide is told)")
+            raise ValidationFailed("reason: say why (the guide is told)", code="material.reason")
         return await self._review(tenant, material_id, reviewer, {
             "status": "rejected", "reason": reason.strip()[:256], "grade": ""})
 

@@ -75,7 +75,8 @@ class SopEngine:
         """
         current = (await self.specs(tenant)).get(sop_id)
         if current is None or not current.enabled:
-            raise NotFound(f"SOP {sop_id!r} does not exist or is disabled")
+            raise NotFound(f"SOP {sop_id!r} does not exist or is disabled", code="sop.unknown",
+                           sop_id=sop_id)
         async with self._db.write() as s:
             await contacts_repo.ensure_customer(s, tenant=tenant, external_userid=external_userid)
             if await opt_outs.opted_out(s, tenant=tenant, external_userid=external_userid):
@@ -272,9 +273,11 @@ class SopEngine:
                      guide: str) -> tuple[int | None, bool]:
         current = (await self.specs(tenant)).get(sop_id)
         if current is None or not current.enabled:
-            raise NotFound(f"SOP {sop_id!r} does not exist or is disabled")
+            raise NotFound(f"SOP {sop_id!r} does not exist or is disabled", code="sop.unknown",
+                           sop_id=sop_id)
         if current.spec.steps[0].channel == "welcome":
-            raise ValidationFailed(f"SOP {sop_id!r} starts with a welcome; it needs an add")
+            raise ValidationFailed(f"SOP {sop_id!r} starts with a welcome; it needs an add",
+                                   code="sop.needs_add", sop_id=sop_id)
         enrollment_id, _ = await self.enroll(tenant, sop_id, external_userid=external_userid,
                                              guide=guide, at=self.clock())
         if enrollment_id is not None:
@@ -289,9 +292,11 @@ class SopEngine:
         existing customer base); a relation already enrolled is left alone."""
         current = (await self.specs(tenant)).get(sop_id)
         if current is None or not current.enabled:
-            raise NotFound(f"SOP {sop_id!r} does not exist or is disabled")
+            raise NotFound(f"SOP {sop_id!r} does not exist or is disabled", code="sop.unknown",
+                           sop_id=sop_id)
         if current.spec.steps[0].channel == "welcome":
-            raise ValidationFailed(f"SOP {sop_id!r} starts with a welcome; it needs an add")
+            raise ValidationFailed(f"SOP {sop_id!r} starts with a welcome; it needs an add",
+                                   code="sop.needs_add", sop_id=sop_id)
         at = self.clock()
         settings = self._settings.tenant(tenant)
         async with self._db.write() as s:

@@ -155,12 +155,16 @@ class SopService:
         async with self._db.read() as s:
             if await contacts_repo.get_customer(s, tenant=tenant,
                                                 external_userid=external_userid) is None:
-                raise NotFound(f"external_userid: no customer {external_userid} in this tenant")
+                raise NotFound(f"external_userid: no customer {external_userid} in this tenant",
+                               code="customer.unknown", external_userid=external_userid)
             if await contacts_repo.get_guide(s, tenant=tenant, userid=guide) is None:
-                raise NotFound(f"guide: no guide {guide} in this tenant")
+                raise NotFound(f"guide: no guide {guide} in this tenant", code="guide.unknown",
+                               guide=guide)
             if await opt_outs.opted_out(s, tenant=tenant, external_userid=external_userid):
                 raise ValidationFailed(f"external_userid: {external_userid} opted out of "
-                                       "messages; no SOP enrolls them")
+                                       "messages; no SOP enrolls them",
+                                       code="customer.opted_out",
+                                       external_userid=external_userid)
 
     async def enroll_audience(self, tenant: str, sop_id: str, audience: Audience) -> int:
         await self.ready(tenant)
@@ -173,7 +177,7 @@ class SopService:
         returns whether it is enabled now (the file's own `enabled` still applies)."""
         currents = await self.ready(tenant)
         if sop_id not in currents:
-            raise NotFound(f"sop_id: SOP {sop_id!r} not found")
+            raise NotFound(f"sop_id: SOP {sop_id!r} not found", code="sop.unknown", sop_id=sop_id)
         async with self._db.write() as s:
             await console_repo.switch(s, tenant=tenant, sop_id=sop_id, on=on,
                                       operator=operator[:64], now=utcnow())
@@ -235,6 +239,6 @@ def _about_sop() -> Iterator[None]:
     try:
         yield
     except NotFound as exc:
-        raise NotFound(f"sop_id: {exc}") from None
+        raise NotFound(f"sop_id: {exc}", code=exc.code, **exc.params) from None
     except ValidationFailed as exc:
-        raise ValidationFailed(f"sop_id: {exc}") from None
+        raise ValidationFailed(f"sop_id: {exc}", code=exc.code, **exc.params) from None

@@ -23,14 +23,17 @@ def parse_added_at(raw: str | None, tenant: TenantSettings) -> datetime:
     """ISO 8601; a '+' offset that a query string turned into a space is put back; a time
     without offset is read in the tenant's zone."""
     if not raw:
-        raise ValidationFailed("added_at: required ISO 8601 time, like 2026-11-20T15:00:00+08:00")
+        raise ValidationFailed("added_at: required ISO 8601 time, like 2026-11-20T15:00:00+08:00",
+                               code="added_at.required")
     text = raw.strip().replace(" ", "+") if "T" in raw else raw.strip()
     try:
         at = datetime.fromisoformat(text)
     except ValueError:
-        raise ValidationFailed(f"added_at: {raw!r} is not an ISO 8601 time") from None
+        raise ValidationFailed(f"added_at: {raw!r} is not an ISO 8601 time",
+                               code="added_at.invalid", value=raw) from None
     if not 2000 <= at.year <= 2100:
-        raise ValidationFailed("added_at: must be within the years 2000–2100")
+        raise ValidationFailed("added_at: must be within the years 2000–2100",
+                               code="added_at.years")
     return at.replace(tzinfo=tenant.tz) if at.tzinfo is None else at
 
 
@@ -57,7 +60,7 @@ async def sops_view(db: Database, tenant: TenantSettings,
 def preview_view(current: Current | None, sop_id: str, tenant: TenantSettings,
                  added_at: datetime) -> dict[str, Any]:
     if current is None:
-        raise NotFound(f"sop_id: SOP {sop_id!r} not found")
+        raise NotFound(f"sop_id: SOP {sop_id!r} not found", code="sop.unknown", sop_id=sop_id)
     return {"sop": sop_id, "version": current.version, "timezone": tenant.timezone,
             "added_at": added_at.astimezone(tenant.tz).isoformat(),
             "steps": timing.preview(current.spec, added_at, tenant)}
@@ -94,7 +97,7 @@ def conversion_view(current: Current | None, sop_id: str,
     the guides' confirmations reached, clicks on its tracked cards (and distinct customers),
     orders through them and their GMV (fen)."""
     if current is None:
-        raise NotFound(f"sop_id: SOP {sop_id!r} not found")
+        raise NotFound(f"sop_id: SOP {sop_id!r} not found", code="sop.unknown", sop_id=sop_id)
     names = ("sent", "tasks", "confirmed", "clicks", "clickers", "orders", "gmv_fen")
     return [{"index": i, "at": st.at, "channel": st.channel, "message": st.message,
              **{n: counts.get((sop_id, i), {}).get(n, 0) for n in names}}

@@ -21,11 +21,13 @@ def parse_range(raw_from: str | None, raw_to: str | None, today: date) -> tuple[
         day_to = date.fromisoformat(raw_to) if raw_to else today
         day_from = date.fromisoformat(raw_from) if raw_from else day_to - timedelta(days=29)
     except ValueError as exc:
-        raise ValidationFailed("from and to must be dates as YYYY-MM-DD") from exc
+        raise ValidationFailed("from and to must be dates as YYYY-MM-DD",
+                               code="range.dates") from exc
     if day_from > day_to:
-        raise ValidationFailed("from must not be after to")
+        raise ValidationFailed("from must not be after to", code="range.order")
     if (day_to - day_from).days >= MAX_DAYS:
-        raise ValidationFailed(f"a range covers at most {MAX_DAYS} days")
+        raise ValidationFailed(f"a range covers at most {MAX_DAYS} days", code="range.too_long",
+                               max_days=MAX_DAYS)
     return day_from, day_to
 
 

@@ -102,7 +102,7 @@ async def test_sop_page_enrolls_a_guides_customers_and_switches_the_sop_off_and_
         await page.locator("#enroll-submit").click()
     assert page.url.endswith("/sops/dormant_winback?enrolled=1")
     assert "已加入客户数：1" in str(await page.locator("#enrolled").inner_text())
-    assert "active 1" in str(await page.locator("#state").inner_text())
+    assert "进行中 1" in str(await page.locator("#state").inner_text())
     await page.screenshot(path=_shot("sop", db), full_page=True)
     async with page.expect_navigation():
         await page.locator("#switch").click()

@@ -212,7 +212,7 @@ async def test_pages_show_the_scenario(stack: Stack) -> None:
         _, html, _ = await console.get("/console/acme/customers?guide=wangfang")
         assert "韩梅梅" in html and "张晓雨" not in html
         status, html, _ = await console.get("/console/acme/customers/wmNOBODY")
-        assert status == 404 and "没有找到：" in html
+        assert status == 404 and "本品牌没有客户 wmNOBODY。" in html and "没有找到" not in html
         assert "<title>出错了 · 导购助手</title>" in html
         _, html, _ = await console.get(f"/console/acme/customers/{seeded.code_customers[0]}")
         assert "CO-1" in html and "CO-2" in html and "¥199.00" in html and "¥26.05" in html
@@ -419,5 +419,82 @@ async def test_a_long_customer_list_says_it_shows_only_the_first_page(stack: Sta
         assert f"只显示前 {PAGE} 条" in html and 'id="truncated"' in html
         _, html, _ = await console.get("/console/acme/customers?q=wmMany007")
         assert "客户007" in html and 'id="truncated"' not in html
+    finally:
+        await console.close()
+
+
+def _alert(html: str) -> str:
+    found = re.search(r'<p class="error" role="alert">(.*?)</p>', html, re.S)
+    assert found, html
+    return found.group(1).strip()
+
+
+async def test_refusals_are_worded_in_the_pages_language(stack: Stack) -> None:
+    """What the services refuse reaches HQ as a sentence in the console's language (the
+    admin API keeps its English detail), and the refused form changed nothing."""
+    await seed(stack)
+    console = Console(stack)
+    try:
+        await console.login("acme", "acme-admin-token")
+        now = datetime.now(stack.tenant().tz)
+        period, next_year = now.strftime("%Y-%m"), f"{now.year + 1}-01"
+        _, html, _ = await console.get(f"/console/acme/commissions?period={period}")
+        csrf = csrf_in(html)
+        adjust = {"guide": "lina", "amount": "2", "reason": "r", "operator": "hq",
+                  "_csrf": csrf}
+        settle = {"period": next_year, "operator": "hq", "confirm": "yes", "_csrf": csrf}
+        gets = [
+            ("/console/acme/?from=2026-12-06&to=2026-11-01", 400,
+             "开始日期不能晚于结束日期。", "The start date must not be after the end date."),
+            ("/console/acme/?from=2025-01-01&to=2026-12-01", 400,
+             "日期范围最多 366 天，请缩短范围。",
+             "A range covers at most 366 days; choose a shorter one."),
+            ("/console/acme/commissions?period=2026-13", 400,
+             "结算周期须为 YYYY-MM 格式，例如 2026-11（收到「2026-13」）。",
+             "A period is written YYYY-MM, like 2026-11 (got “2026-13”)."),
+            ("/console/acme/orders/NOPE-1", 404, "本品牌没有订单 NOPE-1。",
+             "This brand has no order NOPE-1."),
+            ("/console/acme/sops?sop=new_customer_nurture&added_at=yesterday", 400,
+             "「yesterday」不是有效的时间，请写成 2026-11-20T15:00 的格式。",
+             "“yesterday” is not a time; write it like 2026-11-20T15:00."),
+        ]
+        posts = [
+            ("/console/acme/commissions/adjustments", {**adjust, "amount": "0"}, 400,
+             "调整金额不能为 0，且不超过 ±1,000,000 元。未记入任何调整。",
+             "An adjustment is not zero and at most ±¥1,000,000. Nothing was recorded."),
+            ("/console/acme/commissions/adjustments", {**adjust, "guide": "nobody"}, 404,
+             "本品牌没有导购 nobody。", "This brand has no guide nobody."),
+            ("/console/acme/commissions/adjustments", {**adjust, "reason": " "}, 400,
+             "请填写原因和操作人。未记入任何调整。",
+             "Give a reason and an operator. Nothing was recorded."),
+            ("/console/acme/commissions/settle", settle, 400,
+             f"{next_year} 尚未开始，不能结算。",
+             f"{next_year} has not started yet; it cannot be settled."),
+            ("/console/acme/materials/new", {"title": "空", "_csrf": csrf}, 400,
+             "素材至少要有文案、图片、视频或链接之一。",
+             "A material needs text, pictures, a video or a link."),
+        ]
+        for lang, index in (("", 2), ("lang=en", 3)):
+            for path, status, *said in gets:
+                joined = f"{path}{'&' if '?' in path else '?'}{lang}" if lang else path
+                got, html, _ = await console.get(joined)
+                assert (got, _alert(html)) == (status, said[index - 2]), path
+            if lang:
+                await console.get("/console/acme/?lang=en")  # the cookie keeps it for POSTs
+            for path, form, status, *said in posts:
+                got, html, _ = await console.post(path, form)
+                assert (got, _alert(html)) == (status, said[index - 2]), (path, form)
+        _, body = await stack.admin(f"/commissions/statements?period={period}")
+        assert all(r["adjustment_fen"] == 0 for r in body["statements"])  # nothing recorded
+        assert body["settled"] is False
+        status, body = await stack.admin("/orders/NOPE-1")
+        assert status == 404 and "order_no: order NOPE-1 not found" in str(body)  # the API's
+
+        # settled twice: the second is refused in words, the period stays settled once
+        settle = {**settle, "period": period}
+        assert (await console.post("/console/acme/commissions/settle", settle))[0] == 303
+        status, html, _ = await console.post("/console/acme/commissions/settle", settle)
+        assert (status, _alert(html)) == (
+            400, f"{period} is already settled and locked: no settling again, no adjustments.")
     finally:
         await console.close()

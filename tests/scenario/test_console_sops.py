@@ -49,7 +49,7 @@ async def test_sop_page_enrolls_switches_and_shows_each_steps_conversion(
         assert (flash["enabled"], flash["switched_off"]) == (False, True)
         status, html, _ = await console.post(f"{PAGE}/enroll", {"guides": "wangfang",
                                                                 "_csrf": csrf})
-        assert status == 404 and "disabled" in html  # switched off: no one new joins
+        assert status == 404 and "没有 SOP「flash_card」，或它已停用。" in html  # no one new joins
         status, body = await stack.admin("/sops/flash_card/switch", method="POST",
                                          json={"enabled": True, "operator": "hq"})
         assert (status, body) == (200, {"sop": "flash_card", "enabled": True,
@@ -69,14 +69,14 @@ async def test_sop_page_enrolls_switches_and_shows_each_steps_conversion(
         status, html, _ = await console.post(
             f"{PAGE}/enroll", {"customers": lines + "\nwmNOBODY lina", "_csrf": csrf})
         assert status == 400 and "未加入任何客户" in html  # the whole list is checked first
-        assert f"第 {lines.count(chr(10)) + 2} 行： external_userid: no customer wmNOBODY" in html
+        assert f"第 {lines.count(chr(10)) + 2} 行： 本品牌没有客户 wmNOBODY。" in html
         for form, said in (({"customers": "wm1 lina\nwm2"}, "客户列表第 2 行"),
                            ({"customers": lines, "guides": "lina"}, "不能同时使用"),
                            ({}, "请选择标签、导购或填写客户列表")):
             status, html, _ = await console.post(f"{PAGE}/enroll", {**form, "_csrf": csrf})
             assert status == 400 and said in html and "未加入任何客户" in html, form
         status, html, _ = await console.get(f"{PAGE}?enrolled=3")
-        assert "active 4" in html and 'id="enrolled"' in html
+        assert "进行中 4" in html and 'id="enrolled"' in html
 
         sop.clock = lambda: noon + timedelta(minutes=2)
         await sop.tick("acme")

@@ -87,3 +87,55 @@ def test_amounts_typed_in_yuan_become_exact_fen() -> None:
 @given(st.integers(min_value=-10**12, max_value=10**12))
 def test_yuan_as_shown_reads_back_as_the_same_fen(fen: int) -> None:
     assert fen_of_yuan(yuan(fen)) == fen
+
+
+def _refusal_sites() -> list[tuple[str, str, set[str]]]:
+    """(file:line, code, the params it is raised with) of every refusal raised with a code
+    spelt out in guidebot's source."""
+    import ast
+
+    root = I18N.parents[2]
+    sites = []
+    for path in sorted(root.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.Call):
+                continue
+            named = {k.arg: k.value for k in node.keywords if k.arg is not None}
+            code = named.pop("code", None)
+            if isinstance(code, ast.Constant) and isinstance(code.value, str) and code.value:
+                sites.append((f"{path.relative_to(root)}:{node.lineno}", code.value,
+                              set(named)))
+    return sites
+
+
+def test_every_coded_refusal_is_worded_in_both_languages_with_its_params() -> None:
+    import string
+
+    sites = _refusal_sites()
+    assert len(sites) >= 25, sites  # the scan finds the raise sites
+    for lang in ("zh-CN", "en"):
+        words = json.loads((I18N / f"{lang}.json").read_text(encoding="utf-8"))
+        for where, code, params in sites:
+            wording = words.get(f"refusal.{code}")
+            assert wording, (lang, where, code)
+            fields = {f for _, f, _, _ in string.Formatter().parse(wording) if f}
+            assert fields <= params, (lang, where, code, fields - params)
+            wording.format(**dict.fromkeys(params, "x"))
+    coded = {code for _, code, _ in sites}
+    worded = {k.removeprefix("refusal.") for k in json.loads(
+        (I18N / "zh-CN.json").read_text(encoding="utf-8")) if k.startswith("refusal.")}
+    assert worded == coded  # no wording left without its refusal
+
+
+def test_an_sop_steps_time_in_words() -> None:
+    from guidebot.web.pages.console import step_offset
+
+    zh = json.loads((I18N / "zh-CN.json").read_text(encoding="utf-8"))
+    en = json.loads((I18N / "en.json").read_text(encoding="utf-8"))
+    cases = {"+0m": "触发时", "+30m": "触发后 30 分钟", "+90m": "触发后 90 分钟",
+             "+2h": "触发后 2 小时", "+48h": "触发后 2 天", "+1d": "触发后 1 天",
+             "day 0 at 09:00": "触发当天 09:00", "day 3 at 10:00": "触发 3 天后的 10:00",
+             "next tuesday": "next tuesday"}  # not an offset: as written
+    assert {text: step_offset(zh, text) for text in cases} == cases
+    assert step_offset(en, "day 1 at 10:05") == "10:05 on day +1 after the trigger"
+    assert step_offset(en, "+6h") == "6 h after the trigger"

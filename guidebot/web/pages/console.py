@@ -16,7 +16,8 @@ from urllib.parse import urlencode, urlsplit
 from aiohttp import web
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from guidebot.errors import NotFound, ValidationFailed
+from guidebot.content.sop_planner import parse_offset
+from guidebot.errors import NotFound, Refusal, ValidationFailed
 from guidebot.services import Services
 from guidebot.settings import TenantSettings
 from guidebot.stats import definitions
@@ -68,6 +69,7 @@ def render(request: web.Request, template: str, *, who: auth.Access | None = Non
         t=lambda key: words.get(key, key), lang=lang, other_lang=other,
         word=lambda group, code: words.get(f"{group}.{code}", code),
         local=lambda value, seconds=False: local_time(value, zone, seconds=seconds),
+        offset=lambda text: step_offset(words, text),
         lang_query=urlencode(query), who=who, active=active,
         nav=NAV, tenant_id=who.tenant.id if who else "", **context)
     response = web.Response(text=html, content_type="text/html", status=status,
@@ -89,8 +91,39 @@ def local_time(value: datetime | str | None, zone: tzinfo, *, seconds: bool = Fa
     return at.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
 
 
+def step_offset(words: dict[str, str], text: str) -> str:
+    """An SOP step's `at` in words ("+2d" → 触发后 2 天, "day 3 at 10:00" → 第 3 天 10:00);
+    as written when it does not parse (the SOP page lists library errors beside it)."""
+    try:
+        offset = parse_offset(text)
+    except ValueError:
+        return text
+    if offset.delta is not None:
+        minutes = int(offset.delta.total_seconds()) // 60
+        if minutes == 0:
+            return words["at.now"]
+        n, unit = next((minutes // size, unit) for size, unit in
+                       ((1440, "d"), (60, "h"), (1, "m")) if minutes % size == 0)
+        return words[f"at.{unit}"].format(n=n)
+    assert offset.at is not None  # "day N at HH:MM"
+    key = "at.day0" if offset.day == 0 else "at.day"
+    return words[key].format(day=offset.day, time=offset.at.strftime("%H:%M"))
+
+
 def notice(request: web.Request, key: str) -> str:
     return catalog(language(request)).get(key, key)
+
+
+def worded(request: web.Request, exc: Refusal) -> str | None:
+    """A refusal in the page's language, a whole sentence (its wording `refusal.<code>` with
+    its params); None where it has no code."""
+    wording = catalog(language(request)).get(f"refusal.{exc.code}") if exc.code else None
+    return wording.format(**exc.params) if wording is not None else None
+
+
+def refusal(request: web.Request, exc: Refusal) -> str:
+    """The refusal worded in the page's language, else its English detail."""
+    return worded(request, exc) or str(exc)
 
 
 def page(handler: Page) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
@@ -105,12 +138,12 @@ def page(handler: Page) -> Callable[[web.Request], Awaitable[web.StreamResponse]
             await auth.check_csrf(request, who)
         try:
             return await handler(request, who)
-        except ValidationFailed as exc:
-            return render(request, "error.html", who=who, status=400, message=str(exc),
-                          back=_back(request, tenant.id), code=400)
-        except NotFound as exc:
-            return render(request, "error.html", who=who, status=404, message=str(exc),
-                          back=_back(request, tenant.id), code=404)
+        except (ValidationFailed, NotFound) as exc:
+            said = worded(request, exc)
+            status = 404 if isinstance(exc, NotFound) else 400
+            return render(request, "error.html", who=who, status=status,
+                          message=said or str(exc), worded=said is not None,
+                          back=_back(request, tenant.id), code=status)
 
     return wrapped
 

@@ -10,7 +10,6 @@ from typing import Any
 from aiohttp import web
 
 from guidebot.commerce import periods, statements
-from guidebot.commerce.ledger import PeriodSettled
 from guidebot.commerce.views import customer_card
 from guidebot.errors import ValidationFailed
 from guidebot.stats import content as content_view
@@ -114,7 +113,8 @@ def _fen(request: web.Request, form: Any) -> int:
         return fen
     text = str(form.get("amount_fen", "")).strip()
     if not text.lstrip("-").isdigit():
-        raise ValidationFailed("amount: a whole number of fen, like 500 or -200")
+        raise ValidationFailed("amount: a whole number of fen, like 500 or -200",
+                               code="adjust.amount_fen")
     return int(text)
 
 
@@ -135,11 +135,8 @@ async def settle(request: web.Request, who: auth.Access) -> web.StreamResponse:
     period = _period(request, who, str(form.get("period", "")))
     if form.get("confirm") != "yes":
         raise ValidationFailed(notice(request, "com.confirm_needed"))
-    try:
-        await services_of(request).commerce.ledger.settle(
-            who.tenant, period, str(form.get("operator", "")).strip()[:64] or "console")
-    except PeriodSettled as exc:
-        raise ValidationFailed(str(exc)) from None
+    await services_of(request).commerce.ledger.settle(  # PeriodSettled: a refusal page
+        who.tenant, period, str(form.get("operator", "")).strip()[:64] or "console")
     raise web.HTTPSeeOther(f"/console/{who.tenant.id}/commissions?period={period}&done=1")
 
 

@@ -16,7 +16,7 @@ from guidebot.content.sop_spec import Audience
 from guidebot.errors import NotFound, ValidationFailed
 from guidebot.sop import views as sop_views
 from guidebot.web.pages import console_auth as auth
-from guidebot.web.pages.console import notice, page, render, services_of
+from guidebot.web.pages.console import notice, page, refusal, render, services_of
 
 MAX_CUSTOMERS = 500  # lines of the customer list in one enrolment
 _SPLIT = re.compile(r"[\s,，]+")
@@ -104,7 +104,7 @@ async def enroll(request: web.Request, who: auth.Access) -> web.StreamResponse:
                                         guide=guide)
             except (NotFound, ValidationFailed) as exc:
                 refused.append(notice(request, "sop.err_line_is").replace("{n}", str(n))
-                               + f" {exc}")
+                               + f" {refusal(request, exc)}")
         if refused:
             raise ValidationFailed(notice(request, "sop.err_lines").replace(
                 "{lines}", "; ".join(refused)))
