@@ -16,6 +16,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from guidebot.errors import ValidationFailed
 from guidebot.settings import Settings
+from guidebot.stats import definitions
 from guidebot.usage import metering
 from guidebot.web import signed
 from guidebot.web.keys import SERVICES
@@ -127,7 +128,7 @@ async def usage(request: web.Request) -> web.Response:
         return web.json_response({"period": period, "tenants": report}, headers=HEADERS)
     csrf = signed.csrf_token(_key(settings), session) if session else ""
     return _html("operator_usage.html", period=period, rows=report, csrf=csrf,
-                 yuan=metering.yuan, kinds=list(metering.MESSAGE_KINDS))
+                 yuan=definitions.yuan, kinds=list(metering.MESSAGE_KINDS))
 
 
 def routes() -> list[web.RouteDef]:
