@@ -16,7 +16,7 @@ from guidebot.app import RUNTIME, create_app
 from guidebot.db.migrate import upgrade_async
 from guidebot.db.repo import contacts as contacts_repo
 from guidebot.sandbox import SANDBOX_KEY, create_sandbox_app
-from guidebot.server import start
+from guidebot.server import bound_socket, start, start_on
 from guidebot.services import Services
 from guidebot.settings import Settings
 
@@ -37,11 +37,15 @@ def _brand(settings: Settings) -> dict[str, Any]:
     return tomllib.loads((settings.content_library / "demo" / "brand.toml").read_text("utf-8"))
 
 
-def _demo_settings(settings: Settings, db_url: str, sandbox_port: int) -> Settings:
+def _demo_settings(settings: Settings, db_url: str, sandbox_port: int,
+                   bot_port: int) -> Settings:
     base = f"http://127.0.0.1:{sandbox_port}/cgi-bin/"
     tenants = {tid: replace(t, api_base=base, admin_token=DEMO_ADMIN_TOKEN)
                for tid, t in settings.tenants.items()}
-    server = replace(settings.server, operator_token=DEMO_OPERATOR_TOKEN)
+    # the links guidebot sends (a guide's task page, the sidebar's card cover) name this
+    # guidebot, not the config's public_url
+    server = replace(settings.server, operator_token=DEMO_OPERATOR_TOKEN,
+                     public_url=f"http://127.0.0.1:{bot_port}")
     return replace(settings, database_url=db_url, tenants=tenants, server=server,
                    database_url_source="the demo's workdir")
 
@@ -153,10 +157,16 @@ async def run_demo(settings: Settings, *, workdir: str, serve: bool = False, por
     await sandbox_app[SANDBOX_KEY].set_directory(tenant, _directory(settings, tenant),
                                                  deliver=False)
     # the demo's files (pictures guides contribute) stay in its workdir
-    demo_settings = replace(_demo_settings(settings, db_url, sandbox_port),
+    bot_socket = bound_socket("127.0.0.1", port)
+    bot_port = int(bot_socket.getsockname()[1])
+    demo_settings = replace(_demo_settings(settings, db_url, sandbox_port, bot_port),
                             data_dir=folder / "data")
-    app = create_app(demo_settings, start_jobs=False)
-    bot_runner, bot_port = await start(app, "127.0.0.1", port)
+    try:
+        app = create_app(demo_settings, start_jobs=False)
+    except BaseException:
+        bot_socket.close()
+        raise
+    bot_runner = await start_on(app, bot_socket)
     sandbox = sandbox_app[SANDBOX_KEY]
     sandbox.set_callback_base(f"http://127.0.0.1:{bot_port}")
     try:

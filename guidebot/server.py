@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import socket
 import sys
 
 from aiohttp import web
@@ -15,6 +16,26 @@ from guidebot.settings import Settings
 log = logging.getLogger(__name__)
 
 SWITCH_INTERVAL_S = 0.0005
+
+
+def bound_socket(host: str, port: int) -> socket.socket:
+    """A socket bound to host:port (0: a free port), so the port is known before the app that
+    will serve it is built (its links must name it); `start_on` serves the app on it."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+async def start_on(app: web.Application, sock: socket.socket) -> web.AppRunner:
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.SockSite(runner, sock, backlog=1024).start()
+    return runner
 
 
 async def start(app: web.Application, host: str, port: int) -> tuple[web.AppRunner, int]:

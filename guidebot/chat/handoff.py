@@ -1,6 +1,7 @@
 """Handing a kf session to a person: kf/service_state/trans to 3 with the customer's exclusive
 guide as servicer, else a guide of that guide's store, else to 2 (the pool); the guide gets an
-app message with the router's two-line summary and a link to the customer."""
+app message with the router's two-line summary and a link to the handoff page (the customer's
+latest messages, for the guide who took the session: web/pages/sidebar.py)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 from guidebot.chat.decision import CustomerContext
 from guidebot.content.library import Library
@@ -25,6 +27,7 @@ from guidebot.wecom.kf import KfApi
 log = logging.getLogger(__name__)
 
 HUMAN, POOL = 3, 2
+PAGE_MESSAGES = 30  # the handoff page shows the customer's latest messages
 MESSAGE = "kf_handoff"  # content_library/messages/kf_handoff.toml: the card's title
 TITLE_BYTES, DESCRIPTION_BYTES = 128, 512  # textcard limits (FACTS §3.7)
 SKIP_SERVICER = frozenset({kf_api.NOT_SERVICER, kf_api.SERVICER_STOPPED})
@@ -50,6 +53,22 @@ class Handoff:
         self._outbox = outbox
         self._client_for = client_for
         self._api_for = api_for
+
+    async def view(self, tenant: str, guide: str, msgid: str) -> dict[str, Any] | None:
+        """What the handoff page shows the guide who took the session of message `msgid`:
+        the customer and their latest messages; None for anyone else (or no such handoff)."""
+        async with self._db.read() as s:
+            handed = await repo.handed_message(s, tenant=tenant, msgid=msgid, guide=guide)
+            if handed is None:
+                return None
+            messages = await repo.latest_messages(s, tenant=tenant,
+                                                  external_userid=handed.external_userid,
+                                                  limit=PAGE_MESSAGES)
+            contact = await contacts_repo.get_customer(s, tenant=tenant,
+                                                       external_userid=handed.external_userid)
+        return {"msgid": msgid, "external_userid": handed.external_userid,
+                "name": contact.name if contact is not None else "",
+                "handed_at": handed.handled_at or handed.send_time, "messages": messages}
 
     async def execute(self, tenant: str, payload: dict[str, Any]) -> dict[str, Any]:
         """The outbox executor of kind "kf_notify" (message/send to the guide)."""
@@ -106,8 +125,8 @@ class Handoff:
         values = {"customer": {"name": customer.name or customer.external_userid},
                   "guide": {"name": guide_name, "userid": guide}, "store": {"name": store_name}}
         title = render(message.text, values) if message and message.text else ""
-        url = (f"{self._settings.server.public_url}/api/v1/{settings.id}/customers/"
-               f"{customer.external_userid}")
+        url = (f"{self._settings.server.public_url}/sidebar/{settings.id}/handoff/"
+               f"{quote(msgid, safe='')}")
         body = {"touser": guide, "msgtype": "textcard", "textcard": {
             "title": _cut(title or customer.external_userid, TITLE_BYTES),
             "description": _cut(summary or title, DESCRIPTION_BYTES), "url": url}}

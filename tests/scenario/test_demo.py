@@ -94,6 +94,16 @@ def test_demo_serve_keeps_running_and_its_commands_work_as_printed(tmp_path: Pat
         usage = shell(f"curl -H 'Authorization: Bearer {operator.group(2)}' "
                       f"'{bot}/operator/usage?period={period}'")
         assert ">demo<" in usage, usage  # the demo tenant's row in the usage table
+        # the cards guides get (SOP tasks, a handoff) open this guidebot (not the config's
+        # public_url)
+        sandbox_url = re.search(r"sandbox: +(\S+)/cgi-bin/", serving).group(1)
+        calls = json.loads(shell(f"curl {sandbox_url}/_sandbox/calls"))["calls"]
+        cards = [c["body"]["textcard"]["url"] for c in calls if c["path"] == "message/send"
+                 and c["body"].get("msgtype") == "textcard"]
+        assert cards and all(u.startswith(f"{bot}/") for u in cards), cards
+        tasks = [u for u in cards if u.startswith(f"{bot}/g/{tenant}/tasks/")]
+        assert tasks and "<html" in shell(f"curl '{tasks[0]}'")
+        assert any(u.startswith(f"{bot}/sidebar/{tenant}/handoff/") for u in cards), cards
         guides = json.loads(shell(commands["admin API"]))
         assert len(guides["guides"]) == 4
         added = json.loads(shell(commands["a new add"]))

@@ -3,10 +3,13 @@ answers within WeCom's rules, hands off to the bound guide, attributes kf link e
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
+import aiohttp
 from sqlalchemy import text
 
 from guidebot.app import RUNTIME, create_app
@@ -24,6 +27,7 @@ from tests.support.kf import (
     session,
     use_router,
 )
+from tests.support.sidebar import OAUTH_AUTHORIZE, oauth_code, sign_in
 from tests.support.stack import FAST_BACKOFF, Stack, start_stack
 
 
@@ -128,9 +132,11 @@ async def test_handoff_to_the_bound_guide(stack: Stack) -> None:
     assert card["msgtype"] == "textcard"
     assert card["content"]["description"] == SUMMARY
     assert "孙悦" in card["content"]["title"]
-    assert card["content"]["url"].endswith(f"/api/v1/acme/customers/{customer}")
     [row] = await kf_rows(stack, customer)
     assert (row.status, row.route, row.guide) == ("handoff", "handoff", "lina")
+    # the guide's page of this handoff, at the configured public_url
+    assert card["content"]["url"] == (f"{stack.runtime.services.settings.server.public_url}"
+                                      f"/sidebar/acme/handoff/{row.msgid}")
     # a person has the session now: the bot stays quiet (send_msg would answer 95018)
     await customer_writes(stack, customer, "你好？")
     assert stack.calls("kf/send_msg") == []
@@ -529,3 +535,47 @@ async def test_a_burst_of_customers_is_answered_once_each(stack: Stack) -> None:
     assert sorted(r.external_userid for r in rows) == customers
     assert {(r.status, r.route) for r in rows} == {("replied", "reply")}
     assert 1 <= len(stack.calls("kf/sync_msg")) <= len(customers)
+
+
+async def test_the_handoff_card_opens_the_conversation_for_its_guide_only(
+        stack: Stack) -> None:
+    """The card's link signs the guide in through WeCom's OAuth (back to the same page after
+    it) and shows the customer's messages; another guide, or no such handoff, sees nothing."""
+    use_router(stack)
+    added = await stack.sandbox.simulate_add_contact("acme", userid="lina", name="孙悦")
+    await stack.runtime.drain()
+    customer = added["external_userid"]
+    await customer_writes(stack, customer, "口红有色号推荐吗")
+    await customer_writes(stack, customer, "我要转人工")
+    [card] = [m for m in stack.sandbox.state("acme")["app_messages"] if m["userid"] == "lina"]
+    page = urlsplit(card["content"]["url"]).path  # at the configured public_url
+    url = f"{stack.bot_url}{page}"
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+        async with http.get(url, allow_redirects=False) as resp:
+            assert resp.status == 302  # no session: WeCom's OAuth first
+            oauth = resp.headers["Location"]
+        assert oauth.startswith(OAUTH_AUTHORIZE)
+        state = parse_qs(urlsplit(oauth).query)["state"][0]
+        code = await oauth_code(stack, "lina")
+        async with http.get(f"{stack.bot_url}/sidebar/acme", params={"code": code,
+                            "state": state}, allow_redirects=False) as resp:
+            assert resp.status == 302 and resp.headers["Location"] == page  # back to it
+        async with http.get(url, allow_redirects=False) as resp:
+            assert resp.status == 200
+            html = await resp.text()
+        assert "客户转人工 · 孙悦" in html and "微信客服" in html
+        texts = re.findall(r'<span class="text">([^<]*)</span>', html)
+        assert texts == ["口红有色号推荐吗", "我要转人工"]
+        assert 'aria-current="true"' in html.split("我要转人工")[0].rsplit("<li", 1)[1]
+        async with http.get(f"{stack.bot_url}/sidebar/acme/handoff/nosuch",
+                            allow_redirects=False) as resp:
+            assert resp.status == 404 and "口红" not in await resp.text()
+        async with http.get(f"{stack.bot_url}/sidebar/acme", allow_redirects=False) as resp:
+            assert resp.status == 200  # the same session opens the sidebar
+    other = await sign_in(stack, "chenjing")
+    try:
+        async with other.http.get(url, allow_redirects=False) as resp:
+            assert resp.status == 404  # not the guide who took it
+            assert "口红" not in await resp.text()
+    finally:
+        await other.http.close()

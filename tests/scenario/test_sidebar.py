@@ -92,9 +92,11 @@ async def test_no_session_or_another_tenants_session_is_refused(stack: Stack) ->
             async with http.get(f"{stack.bot_url}/sidebar/acme/signature",
                                 params={"url": "http://x/"}, cookies=cookies) as resp:
                 assert resp.status == 401
-            async with http.get(f"{stack.bot_url}/sidebar/acme", cookies=cookies,
-                                allow_redirects=False) as resp:
-                assert resp.status == 302  # back to WeCom's OAuth
+            for page in ("/sidebar/acme", "/sidebar/acme/handoff/anymsg"):
+                async with http.get(f"{stack.bot_url}{page}", cookies=cookies,
+                                    allow_redirects=False) as resp:
+                    assert resp.status == 302, (page, cookies)  # back to WeCom's OAuth
+                    assert resp.headers["Location"].startswith(OAUTH_AUTHORIZE)
     assert (await beta.get(f"/customer/{customer}"))[0] == 404  # not beta's customer
     await beta.http.close()
 

@@ -166,6 +166,24 @@ async def messages_of(session: AsyncSession, *, tenant: str,
                                                      KfMessage.id))).scalars())
 
 
+async def handed_message(session: AsyncSession, *, tenant: str, msgid: str,
+                         guide: str) -> KfMessage | None:
+    """The customer message whose handoff went to `guide` (status handoff), if any."""
+    stmt = select(KfMessage).where(KfMessage.tenant == tenant, KfMessage.msgid == msgid,
+                                   KfMessage.status == "handoff", KfMessage.guide == guide)
+    return (await session.execute(stmt.limit(1))).scalars().first()
+
+
+async def latest_messages(session: AsyncSession, *, tenant: str, external_userid: str,
+                          limit: int) -> list[KfMessage]:
+    """The customer's latest 微信客服 messages, oldest first."""
+    stmt = (select(KfMessage)
+            .where(KfMessage.tenant == tenant, KfMessage.external_userid == external_userid)
+            .order_by(KfMessage.send_time.desc(), KfMessage.id.desc())  # type: ignore[attr-defined,union-attr]
+            .limit(limit))
+    return list(reversed((await session.execute(stmt)).scalars().all()))
+
+
 def customer_wrote(*, tenant: str, open_kfid: str, external_userid: str, at: datetime,
                    now: datetime) -> list[Write]:
     """A new customer message restarts the 48 h window and the 5-message count (one call per

@@ -6,6 +6,10 @@ WeCom comes back with `?code=`, which auth/getuserinfo turns into the guide's us
 a signed session cookie (sidebar_session.py). The page then registers with ww.register
 (agentConfig signature from /sidebar/{tenant}/signature), reads the open chat's customer
 with getCurExternalContact and shows /sidebar/{tenant}/customer/{id} (sidebar_api.py).
+
+GET /sidebar/{tenant}/handoff/{msgid}: the page a 微信客服 handoff's app message opens, for
+the guide who took the session only (the same session; OAuth first without one, and back here
+after it): the customer and their latest messages, and where to answer them.
 """
 
 from __future__ import annotations
@@ -76,13 +80,39 @@ async def page(request: web.Request) -> web.StreamResponse:
     return web.Response(text=html, content_type="text/html", headers=HEADERS)
 
 
-def _to_oauth(request: web.Request, tenant: TenantSettings) -> web.StreamResponse:
+async def handoff(request: web.Request) -> web.StreamResponse:
+    tenant = _tenant(request)
+    session = sessions.current(request, tenant)
+    if session is None:
+        return _to_oauth(request, tenant, back=request.path)
+    view = await request.app[SERVICES].kf.handoff.view(tenant.id, session.guide,
+                                                       request.match_info["msgid"])
+    if view is None:  # no such handoff, or another guide's: the same answer
+        return _message(404, "handoff")
+    html = _PAGES.get_template("kf_handoff.html").render(
+        view=view, zone=tenant.tz, static=STATIC_PREFIX)
+    return web.Response(text=html, content_type="text/html", headers=HEADERS)
+
+
+def _back_to(request: web.Request, tenant: TenantSettings) -> str:
+    """Where the sign-in returns: a handoff page of this tenant, else the sidebar."""
+    back = request.cookies.get(sessions.NEXT_COOKIE, "")
+    return back if back.startswith(f"{sessions.path(tenant)}/handoff/") else sessions.path(tenant)
+
+
+def _to_oauth(request: web.Request, tenant: TenantSettings, *,
+              back: str = "") -> web.StreamResponse:
     settings = request.app[SERVICES].settings
     state = secrets.token_hex(16)  # [a-zA-Z0-9], ≤ 128 bytes
     response = _redirect(oauth_url(settings, tenant, state))
-    response.set_cookie(sessions.STATE_COOKIE, state, max_age=sessions.STATE_TTL_S,
-                        path=sessions.path(tenant), httponly=True, samesite="Lax",
-                        secure=sessions.secure(request, settings.server.public_url))
+    secure = sessions.secure(request, settings.server.public_url)
+    for name, value in ((sessions.STATE_COOKIE, state), (sessions.NEXT_COOKIE, back)):
+        if value:
+            response.set_cookie(name, value, max_age=sessions.STATE_TTL_S,
+                                path=sessions.path(tenant), httponly=True, samesite="Lax",
+                                secure=secure)
+    if not back:
+        response.del_cookie(sessions.NEXT_COOKIE, path=sessions.path(tenant))
     return response
 
 
@@ -99,14 +129,16 @@ async def _sign_in(request: web.Request, tenant: TenantSettings) -> web.StreamRe
     guide = info.get("userid")
     if not isinstance(guide, str) or not guide:
         return _message(403, "member")  # a visitor who is not a member of the corp
-    response = _redirect(sessions.path(tenant))  # a reload must not reuse the spent code
+    # a redirect: a reload must not reuse the spent code
+    response = _redirect(_back_to(request, tenant))
     sessions.start(response, tenant, guide,
                    secure=sessions.secure(request, services.settings.server.public_url))
     response.del_cookie(sessions.STATE_COOKIE, path=sessions.path(tenant))
+    response.del_cookie(sessions.NEXT_COOKIE, path=sessions.path(tenant))
     log.info("sidebar session started tenant=%s guide=%s", tenant.id, guide)
     return response
 
 
 def routes() -> list[web.RouteDef | web.StaticDef]:
     return [web.static(STATIC_PREFIX, STATIC_DIR), web.get("/sidebar/{tenant}", page),
-            *sidebar_api.routes()]
+            web.get("/sidebar/{tenant}/handoff/{msgid}", handoff), *sidebar_api.routes()]

@@ -16,6 +16,7 @@ from guidebot.web import signed
 
 COOKIE = "gb_sidebar"
 STATE_COOKIE = "gb_sidebar_state"
+NEXT_COOKIE = "gb_sidebar_next"  # the handoff page to return to after OAuth
 SESSION_TTL_S = 12 * 3600  # a working day; WeCom's OAuth runs again after it
 STATE_TTL_S = 600
 CSRF_HEADER = "X-CSRF-Token"
