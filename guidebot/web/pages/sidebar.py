@@ -84,7 +84,7 @@ async def handoff(request: web.Request) -> web.StreamResponse:
     tenant = _tenant(request)
     session = sessions.current(request, tenant)
     if session is None:
-        return _to_oauth(request, tenant, back=request.path)
+        return _to_oauth(request, tenant, back=request.rel_url.raw_path)
     view = await request.app[SERVICES].kf.handoff.view(tenant.id, session.guide,
                                                        request.match_info["msgid"])
     if view is None:  # no such handoff, or another guide's: the same answer
