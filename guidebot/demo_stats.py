@@ -1,12 +1,18 @@
-"""The demo's last chapter: the daily statistics brought up to date, and the data centre's
-increment (what the channel codes brought vs the existing base) as the console shows it."""
+"""The demo's last chapter: the daily statistics brought up to date, the data centre's
+increment (what the channel codes brought vs the existing base) as the console shows it, and
+the month's usage as the SaaS operator meters it."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
+from guidebot.commerce import periods
 from guidebot.stats.definitions import percent, yuan
+from guidebot.usage import metering
+
+KIND_NAMES = {"welcome": "welcome", "mass_task": "群发 task", "moment": "moment",
+              "kf_reply": "客服 reply", "app_message": "app message"}
 
 
 async def story(ctx: Any) -> None:
@@ -29,3 +35,12 @@ async def story(ctx: Any) -> None:
             f"the codes brought, {yuan(t['gmv_existing_fen'])} from the existing base")
     ctx.out(f"  the same figures: the console at /console/{ctx.tenant}/ and "
             f"GET /api/v1/{ctx.tenant}/metrics/overview")
+    period = periods.of(datetime.now(tenant.tz), tenant.tz)
+    u = await metering.tenant_usage(ctx.app[RUNTIME].services.db, tenant, period)
+    sent = ", ".join(f"{KIND_NAMES[k]} {n}" for k, n in u["messages"].items())
+    ctx.out(f"Usage {period} (what a SaaS operator bills): {u['active_guides']} active guides, "
+            f"{u['customers_added']} customers added; messages: {sent}; LLM tokens "
+            f"{u['llm_tokens']} (this demo runs without a model); attributed orders "
+            f"{u['attributed_orders']}, GMV {yuan(u['attributed_gmv_fen'])}")
+    ctx.out(f"  the same: guidebot usage --period {period}, GET /api/v1/{ctx.tenant}/usage?"
+            f"period={period}, and the operator's page /operator/usage across tenants")
