@@ -5,6 +5,7 @@ latest messages, for the guide who took the session: web/pages/sidebar.py)."""
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -12,11 +13,13 @@ from typing import Any
 from urllib.parse import quote
 
 from guidebot.chat.decision import CustomerContext
+from guidebot.chat.sending import reply_msgid
 from guidebot.content.library import Library
 from guidebot.content.render import render
 from guidebot.db.engine import Database
 from guidebot.db.repo import contacts as contacts_repo
 from guidebot.db.repo import kf as repo
+from guidebot.db.repo import outbox as outbox_repo
 from guidebot.errors import WeComApiError
 from guidebot.outbox import Outbox
 from guidebot.settings import Settings
@@ -28,9 +31,19 @@ log = logging.getLogger(__name__)
 
 HUMAN, POOL = 3, 2
 PAGE_MESSAGES = 30  # the handoff page shows the customer's latest messages
+REPLIES_PER_MESSAGE = 5  # WeCom's limit per customer message (chat/sending.py)
 MESSAGE = "kf_handoff"  # content_library/messages/kf_handoff.toml: the card's title
 TITLE_BYTES, DESCRIPTION_BYTES = 128, 512  # textcard limits (FACTS §3.7)
 SKIP_SERVICER = frozenset({kf_api.NOT_SERVICER, kf_api.SERVICER_STOPPED})
+
+
+def _shown(body: dict[str, Any]) -> dict[str, str]:
+    """A kf/send_msg body as the handoff page shows it: its kind and its text or title."""
+    kind = str(body.get("msgtype", ""))
+    part = body.get(kind)
+    if not isinstance(part, dict):
+        part = {}
+    return {"kind": kind, "text": str(part.get("content") or part.get("title") or "")}
 
 
 def _cut(text: str, limit: int) -> str:
@@ -66,9 +79,16 @@ class Handoff:
                                                   limit=PAGE_MESSAGES)
             contact = await contacts_repo.get_customer(s, tenant=tenant,
                                                        external_userid=handed.external_userid)
+            keys = {m.msgid: [f"kf_send:{reply_msgid(tenant, m.msgid, i)}"
+                              for i in range(REPLIES_PER_MESSAGE)] for m in messages}
+            sent = await outbox_repo.done_payloads(
+                s, tenant=tenant, keys=[k for ks in keys.values() for k in ks])
+        replies = {m: [_shown(json.loads(sent[k])) for k in ks if k in sent]
+                   for m, ks in keys.items()}
         return {"msgid": msgid, "external_userid": handed.external_userid,
                 "name": contact.name if contact is not None else "",
-                "handed_at": handed.handled_at or handed.send_time, "messages": messages}
+                "handed_at": handed.handled_at or handed.send_time, "messages": messages,
+                "replies": replies}
 
     async def execute(self, tenant: str, payload: dict[str, Any]) -> dict[str, Any]:
         """The outbox executor of kind "kf_notify" (message/send to the guide)."""

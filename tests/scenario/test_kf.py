@@ -565,7 +565,9 @@ async def test_the_handoff_card_opens_the_conversation_for_its_guide_only(
             html = await resp.text()
         assert "客户转人工 · 孙悦" in html and "微信客服" in html
         texts = re.findall(r'<span class="text">([^<]*)</span>', html)
-        assert texts == ["口红有色号推荐吗", "我要转人工"]
+        [answer] = sent_texts(stack, customer)  # the bot's answer to the first message
+        assert texts == ["口红有色号推荐吗", answer, "我要转人工"]
+        assert html.count('<li class="reply">') == 1
         assert 'aria-current="true"' in html.split("我要转人工")[0].rsplit("<li", 1)[1]
         async with http.get(f"{stack.bot_url}/sidebar/acme/handoff/nosuch",
                             allow_redirects=False) as resp:

@@ -105,6 +105,15 @@ async def ids_by_key(session: AsyncSession, *, tenant: str,
     return {key: int(i) for key, i in (await session.execute(stmt)).all()}
 
 
+async def done_payloads(session: AsyncSession, *, tenant: str,
+                        keys: Sequence[str]) -> dict[str, str]:
+    """The payloads (JSON text) of the calls among `keys` that went out (status done)."""
+    stmt = select(OutboxItem.key, OutboxItem.payload).where(
+        OutboxItem.tenant == tenant, OutboxItem.status == "done",
+        OutboxItem.key.in_(list(keys)))  # type: ignore[attr-defined]
+    return {str(key): str(payload) for key, payload in (await session.execute(stmt)).all()}
+
+
 def _retryable(now: datetime, stale_before: datetime) -> Any:
     due = (OutboxItem.status == "failed") & (OutboxItem.due_at <= now)
     sending = OutboxItem.status == "sending"
