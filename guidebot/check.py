@@ -7,9 +7,11 @@ api_base (the sandbox answers it too); the token is not kept.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import sys
 from collections.abc import Callable
+from urllib.parse import urlsplit
 
 from guidebot.commerce.catalog import load_catalog
 from guidebot.contacts.welcome import DEFAULT_MESSAGE
@@ -31,6 +33,7 @@ from guidebot.wecom.client import error_for
 from guidebot.wecom.transport import Transport
 
 WECOM_TIMEOUT_S = 10.0
+WECOM_HOST = "qyapi.weixin.qq.com"  # WeCom's own API (a tenant's default api_base)
 
 Report = Callable[[str], None]
 
@@ -84,6 +87,31 @@ async def _database(settings: Settings, problem: Report) -> str | None:
     return f"database ({settings.database_url_source}: {masked_url(url)}): answers; {schema}"
 
 
+def _public_url(settings: Settings, problem: Report) -> str | None:
+    """The address in the links guides open on their phones (task cards, handoff pages, the
+    sidebar): a loopback one cannot work once a tenant talks to WeCom itself (a sandbox on
+    this machine is fine)."""
+    url = settings.server.public_url
+    host = (urlsplit(url).hostname or "").lower()
+    loopback = host == "localhost" or host.endswith(".localhost") or _is_loopback(host)
+    real = [t.id for t in settings.tenants.values()
+            if (urlsplit(t.api_base).hostname or "").endswith(WECOM_HOST)]
+    if loopback and real:
+        problem(f"server.public_url {url} is this machine's own address, but tenant(s) "
+                f"{', '.join(real)} talk to WeCom: the links guides open on their phones "
+                "(task cards, handoff pages, the sidebar) would not open; set [server] "
+                "public_url (or GUIDEBOT_PUBLIC_URL) to guidebot's address behind your proxy")
+        return None
+    return f"server.public_url {url} (the links guides open)"
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 async def _wecom(tenant: TenantSettings, problem: Report) -> str | None:
     http = Transport(tenant.api_base, WECOM_TIMEOUT_S, error_for)
     where = f"tenants.{tenant.id}: WeCom at {tenant.api_base}"
@@ -124,6 +152,7 @@ async def run_check(settings: Settings) -> int:
        f"{', '.join(settings.tenants)}")
     ok(_library(settings, problem))
     ok(await _database(settings, problem))
+    ok(_public_url(settings, problem))
     for tenant in settings.tenants.values():
         ok(await _wecom(tenant, problem))
     if problems:

@@ -1,0 +1,48 @@
+"""`guidebot check` on server.public_url: a loopback address is a problem once a tenant talks
+to WeCom itself (guides' phones open the links), never with a sandbox on this machine."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from guidebot.check import _public_url
+from guidebot.settings import LlmSettings, ServerSettings, Settings, TenantSettings
+
+
+def _settings(public_url: str, *api_bases: str) -> Settings:
+    tenants = {f"t{n}": TenantSettings(id=f"t{n}", corp_id="ww1", agent_id=1, token="t",
+                                       encoding_aes_key="k" * 43, secret="s",
+                                       admin_token="a", api_base=base)
+               for n, base in enumerate(api_bases)}
+    return Settings(config_path=Path("config.toml"), content_library=Path("content_library"),
+                    server=ServerSettings(public_url=public_url), database_url="sqlite://",
+                    llm=LlmSettings(), tenants=tenants)
+
+
+WECOM = "https://qyapi.weixin.qq.com/cgi-bin/"
+SANDBOX = "http://127.0.0.1:8900/cgi-bin/"
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:8080", "http://localhost:8080",
+                                 "http://[::1]:8080", "https://app.localhost",
+                                 "http://127.5.0.1"])
+def test_a_loopback_public_url_with_wecom_is_a_problem(url: str) -> None:
+    problems: list[str] = []
+    assert _public_url(_settings(url, SANDBOX, WECOM), problems.append) is None
+    [line] = problems
+    assert line.startswith(f"server.public_url {url} is this machine's own address, but "
+                           "tenant(s) t1 talk to WeCom")
+
+
+@pytest.mark.parametrize(("url", "bases"), [
+    ("http://127.0.0.1:8080", (SANDBOX,)),  # the sandbox on this machine: fine
+    ("https://guide.example.com", (WECOM,)),
+    ("http://10.0.0.5:8080", (WECOM,)),  # an intranet address phones may reach
+])
+def test_other_public_urls_pass(url: str, bases: tuple[str, ...]) -> None:
+    problems: list[str] = []
+    assert _public_url(_settings(url, *bases), problems.append) == (
+        f"server.public_url {url} (the links guides open)")
+    assert problems == []
