@@ -1,7 +1,11 @@
 """A customer opts out (退订, TD, … in 微信客服): recorded once, every SOP enrolment of theirs
 ended (and no SOP enrolls them again, see SopEngine.enroll), and the opt-out tag of
 chat/opt_out.toml marked on each of their active relations through the outbox, so WeCom and
-the guides see it. The confirmation itself is sent by intake like any reply."""
+the guides see it. The confirmation itself is sent by intake like any reply.
+
+HQ undoes an opt-out (the customer asked again, or it was a mistake): the record goes, the
+tag comes off their active relations, and SOPs may enroll them again from their next trigger
+(the enrolments ended by the opt-out stay ended)."""
 
 from __future__ import annotations
 
@@ -42,6 +46,34 @@ class OptOuts:
         log.info("opt-out tenant=%s customer=%s new=%s enrolments ended=%s tag=%s", tenant,
                  customer, new, ended, tagged)
         return f"opted out{'' if new else ' again'}: {ended} SOP enrolment(s) ended, tag {tagged}"
+
+    async def undo(self, tenant: str, external_userid: str, *, operator: str) -> str:
+        """Forget the customer's opt-out; a short account of what was done."""
+        async with self._db.write() as s:
+            removed = await repo.remove(s, tenant=tenant, external_userid=external_userid)
+        if not removed:
+            return "not opted out"
+        untagged = await self._unmark(tenant, external_userid)
+        log.info("opt-out undone tenant=%s customer=%s operator=%s tag=%s", tenant,
+                 external_userid, operator, untagged)
+        return f"opt-out undone, tag {untagged}"
+
+    async def _unmark(self, tenant: str, external_userid: str) -> str:
+        if not self._tag:
+            return "none configured"
+        async with self._db.read() as s:
+            guides = await repo.active_guides(s, tenant=tenant, external_userid=external_userid)
+        outcomes = []
+        for guide in guides:
+            try:
+                outcome = await self._tags.edit(tenant, guide=guide,
+                                                external_userid=external_userid, add=[],
+                                                remove=[self._tag])
+            except (ValidationFailed, WeComError) as exc:
+                return f"not removed: {type(exc).__name__}"
+            outcomes.append(str(outcome.status))
+        return f"{', '.join(outcomes)} on {len(guides)} relation(s)" if guides else \
+            "not removed: no active relation"
 
     async def _mark(self, tenant: str, writer: Writer) -> str:
         if not self._tag:

@@ -12,6 +12,7 @@ from guidebot.db.engine import Database
 from guidebot.db.models import ChannelCode
 from guidebot.db.repo import channels as channels_repo
 from guidebot.db.repo import contacts as repo
+from guidebot.db.repo import opt_outs as opt_outs_repo
 from guidebot.db.repo import tags as tags_repo
 from guidebot.db.types import utcnow
 from guidebot.errors import NotFound
@@ -33,6 +34,7 @@ async def customer_view(db: Database, tenant: TenantSettings,
         bindings = await repo.list_bindings(s, tenant=tenant.id, external_userid=external_userid)
         tags = await tags_repo.customer_tag_names(s, tenant=tenant.id,
                                                   external_userid=external_userid)
+        opt_out = await opt_outs_repo.get(s, tenant=tenant.id, external_userid=external_userid)
         coded = [f for f in follows if f.channel_code_id is not None]
         first = min(coded, key=lambda f: f.added_at) if coded else None
         code = (await channels_repo.get(s, tenant=tenant.id, code_id=first.channel_code_id)
@@ -53,6 +55,7 @@ async def customer_view(db: Database, tenant: TenantSettings,
         "tags": tags,
         "channel": ({"store": code.store_id, "guide": code.guide,
                      "campaign": code.campaign or None} if code else None),
+        "opted_out_at": _iso(opt_out.opted_out_at) if opt_out else None,
     }
 
 

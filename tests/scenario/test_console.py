@@ -22,7 +22,8 @@ PAGES = ("/", "/guides", "/stores", "/customers", "/orders", "/commissions", "/s
          "/content", "/outbox", "/customers/wmNOBODY", "/orders/CO-1", "/materials",
          "/materials/pictures/nosuch.jpg")
 POSTS = ("/commissions/adjustments", "/commissions/settle", "/outbox/1/retry",
-         f"{SOP}/switch", f"{SOP}/enroll", "/materials/review", "/materials/new")
+         f"{SOP}/switch", f"{SOP}/enroll", "/materials/review", "/materials/new",
+         "/customers/wmNOBODY/opt-in")
 
 
 async def test_sign_in_gives_a_signed_httponly_session_and_sign_out_ends_it(

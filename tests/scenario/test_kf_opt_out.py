@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 from guidebot.content.chat import load_chat_content
 from guidebot.content.library import load_library
 from tests.support.chat import LIBRARY
+from tests.support.console import Console, csrf_in
 from tests.support.kf import control, customer_writes, kf_rows, sent_texts
 from tests.support.stack import Stack
 
@@ -126,3 +127,39 @@ async def test_a_kf_customer_who_is_not_a_contact_is_recorded_not_tagged(stack: 
                       {"userid": "lina", "external_userid": external_userid, "state": "gbS01"})
         await stack.runtime.drain()
     assert await _enrollments(stack, "new_customer_nurture") == {"active": 1}
+
+
+async def test_hq_undoes_an_opt_out_on_the_customer_page(stack: Stack) -> None:
+    """The customer page says they opted out; undoing it needs the box ticked, takes the tag
+    off their relation in WeCom, and lets SOPs enroll them again; the admin API shows it."""
+    customer = await _store_customer(stack, "孙悦")
+    await customer_writes(stack, customer, "退订")
+    status, body = await stack.admin(f"/customers/{customer}")
+    assert status == 200 and body["opted_out_at"] is not None, body
+    console = Console(stack)
+    try:
+        await console.login("acme", "acme-admin-token")
+        page = f"/console/acme/customers/{customer}"
+        _, html, _ = await console.get(page)
+        assert 'id="opted-out"' in html and "已退订消息" in html
+        form = {"_csrf": csrf_in(html)}
+        status, _, _ = await console.post(f"{page}/opt-in", {"confirm": "yes"})
+        assert status == 403  # no CSRF token
+        status, refused, _ = await console.post(f"{page}/opt-in", form)
+        assert status == 400 and "请勾选确认框" in refused  # not ticked: nothing changes
+        assert (await stack.admin(f"/customers/{customer}"))[1]["opted_out_at"] is not None
+        status, _, resp = await console.post(f"{page}/opt-in", {**form, "confirm": "yes"})
+        assert status == 303 and resp.headers["Location"] == f"{page}?done=1"
+        _, html, _ = await console.get(f"{page}?done=1")
+        assert 'id="opted-out"' not in html and "已恢复该客户接收消息。" in html
+        status, _, _ = await console.post("/console/acme/customers/wmNOBODY/opt-in",
+                                          {**form, "confirm": "yes"})
+        assert status == 404
+    finally:
+        await console.close()
+    assert (await stack.admin(f"/customers/{customer}"))[1]["opted_out_at"] is None
+    assert OPT_OUT_TAG not in await _relation_tags(stack, customer)  # off in WeCom too
+    # SOPs may enroll them again
+    status, body = await stack.admin("/sops/repurchase_care/enroll", method="POST",
+                                     json={"external_userid": customer, "guide": "lina"})
+    assert status in (200, 201) and body.get("enrollment_id"), body

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from guidebot.db.models import Follow
@@ -22,6 +22,17 @@ async def record(session: AsyncSession, *, tenant: str, external_userid: str, ms
             .on_conflict_do_nothing(index_elements=["tenant", "external_userid"])
             .returning(table.c.external_userid))  # type: ignore[attr-defined]
     return (await session.execute(stmt)).scalars().first() is not None
+
+
+async def get(session: AsyncSession, *, tenant: str, external_userid: str) -> OptOut | None:
+    return await session.get(OptOut, (tenant, external_userid))
+
+
+async def remove(session: AsyncSession, *, tenant: str, external_userid: str) -> bool:
+    """Forget the opt-out; False when there was none."""
+    result = await session.execute(delete(OptOut).where(
+        OptOut.tenant == tenant, OptOut.external_userid == external_userid))  # type: ignore[arg-type]
+    return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
 async def opted_out(session: AsyncSession, *, tenant: str, external_userid: str) -> bool:

@@ -217,6 +217,9 @@ class Customer(Answer):
     bindings: list[Binding]
     tags: list[str]
     channel: ChannelRef | None
+    opted_out_at: str | None = Field(
+        default=None, description="when the customer opted out in 微信客服 (no SOP enrolls "
+        "them); null when they have not, or HQ undid it")
     orders: list[CustomerOrder]
     propensity: Propensity
 

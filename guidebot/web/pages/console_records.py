@@ -6,11 +6,13 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
+from urllib.parse import quote
 
 from aiohttp import web
 
 from guidebot.commerce import periods, statements
 from guidebot.commerce.views import customer_card
+from guidebot.contacts.views import customer_view
 from guidebot.errors import ValidationFailed
 from guidebot.stats import content as content_view
 from guidebot.stats import definitions
@@ -55,9 +57,24 @@ async def customer(request: web.Request, who: auth.Access) -> web.StreamResponse
     external_userid = request.match_info["external_userid"]
     view = await customer_card(services_of(request).db, who.tenant, external_userid)
     messages = await _records(request).conversation(who.tenant.id, external_userid)
+    done = notice(request, "cust.opt_in_done") if request.query.get("done") else ""
     return render(request, "customer.html", who=who, active="customers", c=view,
                   messages=messages, names=await _records(request).guide_names(who.tenant.id),
-                  stores=await _records(request).store_names(who.tenant.id))
+                  stores=await _records(request).store_names(who.tenant.id), notice=done)
+
+
+@page
+async def opt_in(request: web.Request, who: auth.Access) -> web.StreamResponse:
+    """HQ undoes a customer's opt-out, at the customer's own request (a ticked box says so)."""
+    form = await request.post()
+    external_userid = request.match_info["external_userid"]
+    await customer_view(services_of(request).db, who.tenant, external_userid)  # NotFound
+    if form.get("confirm") != "yes":
+        raise ValidationFailed(notice(request, "cust.opt_in_confirm_needed"))
+    await services_of(request).kf.opt_outs.undo(who.tenant.id, external_userid,
+                                                operator="console")
+    raise web.HTTPSeeOther(f"/console/{who.tenant.id}/customers/"
+                           f"{quote(external_userid, safe='')}?done=1")
 
 
 @page
@@ -178,6 +195,7 @@ def routes(base: str) -> list[web.RouteDef]:
         *console_sops.routes(base),
         web.get(f"{base}/customers", customers),
         web.get(f"{base}/customers/{{external_userid}}", customer),
+        web.post(f"{base}/customers/{{external_userid}}/opt-in", opt_in),
         web.get(f"{base}/orders", orders),
         web.get(f"{base}/orders/{{order_no}}", order),
         web.get(f"{base}/commissions", commissions),
