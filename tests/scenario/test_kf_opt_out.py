@@ -163,3 +163,22 @@ async def test_hq_undoes_an_opt_out_on_the_customer_page(stack: Stack) -> None:
     status, body = await stack.admin("/sops/repurchase_care/enroll", method="POST",
                                      json={"external_userid": customer, "guide": "lina"})
     assert status in (200, 201) and body.get("enrollment_id"), body
+
+
+async def test_the_admin_api_undoes_an_opt_out(stack: Stack) -> None:
+    customer = await _store_customer(stack, "周宁")
+    await customer_writes(stack, customer, "TD")
+    status, body = await stack.admin(f"/customers/{customer}/opt-out", method="DELETE")
+    assert status == 200 and body["opted_out_at"] is None, body
+    assert body["external_userid"] == customer and "orders" in body  # the customer, as GET
+    assert OPT_OUT_TAG not in await _relation_tags(stack, customer)
+    status, again = await stack.admin(f"/customers/{customer}/opt-out", method="DELETE")
+    assert status == 200 and again["opted_out_at"] is None  # idempotent
+    status, body = await stack.admin("/customers/wmNOBODY/opt-out", method="DELETE")
+    assert status == 404 and body["field"] == "external_userid", body
+    status, body = await stack.admin(f"/customers/{customer}/opt-out", method="DELETE",
+                                     tenant="beta", token="beta-admin-token")
+    assert status == 404  # not beta's customer
+    status, body = await stack.admin(f"/customers/{customer}/opt-out", method="DELETE",
+                                     token="beta-admin-token")
+    assert status == 403

@@ -80,6 +80,14 @@ async def edit_customer_tags(request: web.Request) -> web.Response:
     return await get_customer(request)
 
 
+async def undo_opt_out(request: web.Request) -> web.Response:
+    customer = parsing.path(request, shapes.CustomerPath).external_userid
+    services, tenant = _services(request), _tenant(request)
+    await views.require_known(services.db, tenant, external_userid=customer)
+    await services.kf.opt_outs.undo(tenant, customer, operator="api")
+    return await get_customer(request)
+
+
 async def get_openapi(request: web.Request) -> web.Response:
     from guidebot.web.api.document import document
 
@@ -106,6 +114,11 @@ ENDPOINTS = [
              shapes.Customer, body=shapes.TagEdit, params=shapes.CustomerPath,
              errors={409: "WeCom says this guide and customer have no relation",
                      502: "WeCom refused mark_tag"}),
+    Endpoint("DELETE", f"{API}/customers/{{external_userid}}/opt-out", undo_opt_out,
+             "Undo the customer's 微信客服 opt-out, at their request: the opt-out tag comes off "
+             "their active relations; SOPs may enroll them again from their next trigger "
+             "(idempotent: a customer who has not opted out is answered as is)",
+             shapes.Customer, params=shapes.CustomerPath),
 ]
 
 
