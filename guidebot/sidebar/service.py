@@ -63,7 +63,8 @@ class SidebarService:
                  "store": {"name": store.name if store else ""}}
         return {
             "guide": guide,
-            "customer": {k: view[k] for k in ("external_userid", "name", "channel")},
+            "customer": {k: view[k] for k in ("external_userid", "name", "channel",
+                                              "opted_out_at")},
             "tags": sorted(t.name for t in library if t.tag_id in mine),
             "tag_library": _groups(library),
             "exclusive_guide": view["exclusive_guide"],

@@ -140,6 +140,7 @@ async def test_the_sidebar_in_a_phone_sized_browser(sqlite_stack: Stack) -> None
             orders = await page.locator("#sb-orders li").all_inner_texts()
             assert len(orders) == 1 and "¥299.00" in orders[0]
             assert int(await page.locator("#sb-score").inner_text()) > 0  # the visit
+            assert await page.locator("#sb-opted-out").is_hidden()
             await page.screenshot(path=str(ARTIFACTS / "sidebar-customer.png"), full_page=True)
 
             await page.select_option("#sb-tag-add", "复购客")
@@ -166,6 +167,17 @@ async def test_the_sidebar_in_a_phone_sized_browser(sqlite_stack: Stack) -> None
             await page.get_by_role("button", name="提交审核").click()
             await page.locator("#sb-status", has_text="投稿已提交").wait_for()
             await page.screenshot(path=str(ARTIFACTS / "sidebar.png"), full_page=True)
+
+            # the customer opts out in 微信客服: the sidebar warns the guide
+            async with stack.runtime.services.db.write() as s:
+                from guidebot.db.repo import opt_outs
+                from guidebot.db.types import utcnow
+
+                await opt_outs.record(s, tenant="acme", external_userid=customer,
+                                      msgid="optout-1", at=utcnow())
+            await page.reload()
+            await page.locator("#sb-opted-out").wait_for(state="visible")
+            assert "退订" in await page.locator("#sb-opted-out").inner_text()
         finally:
             await browser.close()
     assert sent["msgtype"] == "miniprogram"

@@ -67,6 +67,9 @@
     byId("sb-channel").textContent = parts.join(" · ");
     byId("sb-binding").textContent = data.bound_to_me ? text.bound_to_me
       : data.exclusive_guide ? text.bound_to_other + data.exclusive_guide : text.unbound;
+    var optedOut = byId("sb-opted-out");
+    optedOut.textContent = data.customer.opted_out_at ? text.opted_out : "";
+    optedOut.hidden = !data.customer.opted_out_at;
   }
 
   function renderTags(data) {
