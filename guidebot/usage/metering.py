@@ -7,8 +7,8 @@ Definitions (every figure is read from what guidebot already records; nothing is
 - messages: WeCom calls that finished in the month, from the outbox's done rows, by kind.
   welcome = send_welcome_msg; mass_task = one 群发 task (add_msg_template) to one guide,
   however many customers it reaches; moment = a 朋友圈 task; kf_reply = a 微信客服 message
-  to a customer (kf/send_msg: an answer, a card, a reply a person's handoff did not stop;
-  and send_msg_on_event: the greeting when a customer enters a session); app_message = an
+  to a customer (kf/send_msg: answers, cards, confirmations; send_msg_on_event: the
+  greeting when a customer enters a session); app_message = an
   app message to a guide (SOP reminders and task notifications, a handoff's summary, answers
   to the guide's commands, a contributed material's receipt and review). Outbox kinds that
   are not messages (mark_tag) are not counted; a kind this table does not know is listed
