@@ -163,3 +163,20 @@ def test_demo_material_chapter(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert "1 order, GMV ¥899.00" in chapter
     assert "#1 lina 5 (1 counted uses)" in chapter
     assert len(list((tmp_path / "data" / "materials").rglob("*.png"))) == 1
+
+
+def test_a_port_in_use_is_one_line_not_a_traceback(tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    import socket
+
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        port = held.getsockname()[1]
+        code = main(["demo", "--no-serve", "--config", str(ROOT / "config.toml"), "--workdir",
+                     str(tmp_path), "--port", str(port)])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err == (f"error: a port is already in use (127.0.0.1:{port}: Address already in "
+                   "use): stop what holds it, or pass another --port (demo: --port and "
+                   "--sandbox-port)\n")
