@@ -142,6 +142,8 @@ async def test_hq_undoes_an_opt_out_on_the_customer_page(stack: Stack) -> None:
         page = f"/console/acme/customers/{customer}"
         _, html, _ = await console.get(page)
         assert 'id="opted-out"' in html and "已退订消息" in html
+        _, listed, _ = await console.get("/console/acme/customers?q=孙悦")
+        assert '<span class="chip"' in listed and ">已退订</span>" in listed
         form = {"_csrf": csrf_in(html)}
         status, _, _ = await console.post(f"{page}/opt-in", {"confirm": "yes"})
         assert status == 403  # no CSRF token
@@ -152,6 +154,8 @@ async def test_hq_undoes_an_opt_out_on_the_customer_page(stack: Stack) -> None:
         assert status == 303 and resp.headers["Location"] == f"{page}?done=1"
         _, html, _ = await console.get(f"{page}?done=1")
         assert 'id="opted-out"' not in html and "已恢复该客户接收消息。" in html
+        _, listed, _ = await console.get("/console/acme/customers?q=孙悦")
+        assert ">已退订</span>" not in listed
         status, _, _ = await console.post("/console/acme/customers/wmNOBODY/opt-in",
                                           {**form, "confirm": "yes"})
         assert status == 404

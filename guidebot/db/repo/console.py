@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from guidebot.db.models import CorpTag, Customer, CustomerTag, Follow, Guide, OutboxItem, Store
 from guidebot.db.models_commerce import Order
-from guidebot.db.models_kf import KfCustomer, KfMessage
+from guidebot.db.models_kf import KfCustomer, KfMessage, OptOut
 from guidebot.db.models_sop import SopTask
 
 
@@ -91,8 +91,13 @@ async def search_customers(session: AsyncSession, *, tenant: str, text: str, tag
             .order_by(Follow.added_at))
         for ext, g, status in rows.all():
             guides.setdefault(ext, []).append(g if status == "active" else f"({g})")
+    opted_out = set((await session.execute(
+        select(OptOut.external_userid).where(OptOut.tenant == tenant,
+                                             OptOut.external_userid.in_(ids)))  # type: ignore[attr-defined]
+    ).scalars()) if ids else set()
     return [{"external_userid": c.external_userid, "name": c.name,
-             "added_at": c.created_at, "guides": guides.get(c.external_userid, [])}
+             "added_at": c.created_at, "guides": guides.get(c.external_userid, []),
+             "opted_out": c.external_userid in opted_out}
             for c in customers]
 
 
