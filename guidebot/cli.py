@@ -122,14 +122,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
-    except OSError as exc:
-        if exc.errno != errno.EADDRINUSE:
-            raise
-        # serve, demo and sandbox: one line, not a traceback
-        print(f"error: a port is already in use ({exc.strerror}): stop what holds it, or "
-              "pass another --port (demo: --port and --sandbox-port)", file=sys.stderr)
-        return 2
     except Exception as exc:
+        if isinstance(exc, OSError) and exc.errno == errno.EADDRINUSE:
+            # serve, demo and sandbox: one line, not a traceback
+            print(f"error: a port is already in use ({exc.strerror}): stop what holds it, or "
+                  "pass another --port (demo: --port and --sandbox-port)", file=sys.stderr)
+            return 2
         if settings is None or not is_database_error(exc):
             raise
         # One line naming where the URL is set (password masked), not a driver traceback.
