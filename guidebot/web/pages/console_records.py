@@ -12,7 +12,7 @@ from aiohttp import web
 
 from guidebot.commerce import periods, statements
 from guidebot.commerce.views import customer_card
-from guidebot.contacts.views import customer_view
+from guidebot.contacts.views import require_known
 from guidebot.errors import ValidationFailed
 from guidebot.stats import content as content_view
 from guidebot.stats import definitions
@@ -68,7 +68,8 @@ async def opt_in(request: web.Request, who: auth.Access) -> web.StreamResponse:
     """HQ undoes a customer's opt-out, at the customer's own request (a ticked box says so)."""
     form = await request.post()
     external_userid = request.match_info["external_userid"]
-    await customer_view(services_of(request).db, who.tenant, external_userid)  # NotFound
+    await require_known(services_of(request).db, who.tenant.id,
+                        external_userid=external_userid)
     if form.get("confirm") != "yes":
         raise ValidationFailed(notice(request, "cust.opt_in_confirm_needed"))
     await services_of(request).kf.opt_outs.undo(who.tenant.id, external_userid,

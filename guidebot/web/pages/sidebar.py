@@ -105,13 +105,15 @@ def _to_oauth(request: web.Request, tenant: TenantSettings, *,
     settings = request.app[SERVICES].settings
     state = secrets.token_hex(16)  # [a-zA-Z0-9], ≤ 128 bytes
     response = _redirect(oauth_url(settings, tenant, state))
-    secure = sessions.secure(request, settings.server.public_url)
-    for name, value in ((sessions.STATE_COOKIE, state), (sessions.NEXT_COOKIE, back)):
-        if value:
-            response.set_cookie(name, value, max_age=sessions.STATE_TTL_S,
-                                path=sessions.path(tenant), httponly=True, samesite="Lax",
-                                secure=secure)
-    if not back:
+    def short_cookie(name: str, value: str) -> None:
+        response.set_cookie(name, value, max_age=sessions.STATE_TTL_S,
+                            path=sessions.path(tenant), httponly=True, samesite="Lax",
+                            secure=sessions.secure(request, settings.server.public_url))
+
+    short_cookie(sessions.STATE_COOKIE, state)
+    if back:
+        short_cookie(sessions.NEXT_COOKIE, back)
+    else:
         response.del_cookie(sessions.NEXT_COOKIE, path=sessions.path(tenant))
     return response
 
