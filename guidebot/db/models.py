@@ -44,6 +44,7 @@ class Guide(SQLModel, table=True):
 
 class Customer(SQLModel, table=True):
     __tablename__ = "customers"
+    __table_args__ = (Index("ix_customers_arrival", "tenant", "created_at", "external_userid"),)
     tenant: str = Field(primary_key=True, max_length=32)
     external_userid: str = Field(primary_key=True, max_length=128)
     name: str = Field(default="", max_length=128)

@@ -4,13 +4,13 @@ back in the queue."""
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from guidebot.db.engine import Database
 from guidebot.db.repo import console as repo
 from guidebot.db.types import utcnow
-from guidebot.settings import TenantSettings
+from guidebot.stats import customer_list
+from guidebot.stats.customer_list import CustomerPage, CustomerSearch
 
 PAGE = 200
 CONVERSATION = 100  # the latest 微信客服 messages on a customer's page
@@ -36,24 +36,14 @@ class Records:
         async with self._db.read() as s:
             return await repo.tag_names(s, tenant=tenant)
 
-    async def search(self, tenant: str, *, text: str = "", tag: str = "",
-                     guide: str = "") -> list[dict[str, Any]]:
-        async with self._db.read() as s:
-            return await repo.search_customers(s, tenant=tenant, text=text.strip()[:64],
-                                               tag=tag, guide=guide, limit=PAGE)
+    async def search(self, tenant: str, search: CustomerSearch, *,
+                     after: str = "") -> CustomerPage:
+        return await customer_list.page(self._db, tenant, search, limit=PAGE, after=after)
 
     async def conversation(self, tenant: str, external_userid: str) -> list[Any]:
         async with self._db.read() as s:
             return await repo.conversation(s, tenant=tenant, external_userid=external_userid,
                                            limit=CONVERSATION)
-
-    async def orders(self, tenant: TenantSettings, day_from: date,
-                     day_to: date) -> list[Any]:
-        start = datetime.combine(day_from, time(0), tzinfo=tenant.tz)
-        end = datetime.combine(day_to + timedelta(days=1), time(0), tzinfo=tenant.tz)
-        async with self._db.read() as s:
-            return list(await repo.orders_between(s, tenant=tenant.id, start=start, end=end,
-                                                  limit=PAGE))
 
     async def customer_names(self, tenant: str, external_userids: list[str]) -> dict[str, str]:
         async with self._db.read() as s:

@@ -56,11 +56,16 @@ async def tag_names(session: AsyncSession, *, tenant: str) -> list[str]:
     return list((await session.execute(stmt)).scalars())
 
 
-async def search_customers(session: AsyncSession, *, tenant: str, text: str, tag: str,
-                           guide: str, limit: int) -> list[dict[str, Any]]:
-    """Customers whose name, id or follow remark (the state of their add) contains `text`,
-    who carry the tag named `tag` and follow `guide` (each filter only when given)."""
-    stmt = select(Customer).where(Customer.tenant == tenant)
+FOLLOWING = ("active", "half")  # a relation the customer still has
+CUSTOMER_STATUSES = ("following", "lost", "opted_out")
+
+
+def _customer_filter(stmt: Any, *, tenant: str, text: str, tag: str, guide: str,
+                     status: str) -> Any:
+    """The search's conditions on Customer: name, id or follow remark (the state of their
+    add) containing `text`, carrying the tag named `tag`, following `guide` (now or before),
+    and in `status` (following: at least one relation still live; lost: relations, none
+    live; opted_out: opted out in 微信客服), each only when given."""
     if text:
         like = f"%{text.replace('%', '').replace('_', '')}%"
         remark = select(Follow.id).where(
@@ -80,32 +85,92 @@ async def search_customers(session: AsyncSession, *, tenant: str, text: str, tag
             Follow.tenant == tenant, Follow.guide == guide,
             Follow.external_userid == Customer.external_userid)
         stmt = stmt.where(follows.exists())
-    stmt = stmt.order_by(Customer.created_at.desc(), Customer.external_userid).limit(limit)
+    if status:
+        def relations(*live: bool) -> Any:
+            found = select(Follow.id).where(Follow.tenant == tenant,
+                                            Follow.external_userid == Customer.external_userid)
+            return found.where(Follow.status.in_(FOLLOWING)) if live else found
+        if status == "following":
+            stmt = stmt.where(relations(True).exists())
+        elif status == "lost":
+            stmt = stmt.where(relations().exists(), ~relations(True).exists())
+        else:
+            stmt = stmt.where(select(OptOut.external_userid).where(
+                OptOut.tenant == tenant,
+                OptOut.external_userid == Customer.external_userid).exists())
+    return stmt
+
+
+async def search_customers(session: AsyncSession, *, tenant: str, text: str, tag: str,
+                           guide: str, limit: int, status: str = "",
+                           before: tuple[datetime, str] | None = None) -> list[dict[str, Any]]:
+    """A page of the customers the search finds (`_customer_filter`), newest first: those
+    who arrived before `before` (arrival time, external_userid) when given, at most `limit`,
+    each with their guides (relations in the order they began), tags and opt-out."""
+    stmt = _customer_filter(select(Customer).where(Customer.tenant == tenant), tenant=tenant,
+                            text=text, tag=tag, guide=guide, status=status)
+    if before is not None:
+        at, external_userid = before  # compared column by column: binds take the column's type
+        stmt = stmt.where(Customer.created_at <= at,
+                          or_(Customer.created_at < at,
+                              Customer.external_userid < external_userid))
+    stmt = stmt.order_by(Customer.created_at.desc(),
+                         Customer.external_userid.desc()).limit(limit)
     customers = list((await session.execute(stmt)).scalars())
     ids = [c.external_userid for c in customers]
-    guides: dict[str, list[str]] = {}
+    follows: dict[str, list[dict[str, Any]]] = {}
+    tags: dict[str, list[str]] = {}
+    opted_out: set[str] = set()
     if ids:
         rows = await session.execute(
-            select(Follow.external_userid, Follow.guide, Follow.status)
-            .where(Follow.tenant == tenant, Follow.external_userid.in_(ids))
-            .order_by(Follow.added_at))
-        for ext, g, status in rows.all():
-            guides.setdefault(ext, []).append(g if status == "active" else f"({g})")
-    opted_out = set((await session.execute(
-        select(OptOut.external_userid).where(OptOut.tenant == tenant,
-                                             OptOut.external_userid.in_(ids)))  # type: ignore[attr-defined]
-    ).scalars()) if ids else set()
-    return [{"external_userid": c.external_userid, "name": c.name,
-             "added_at": c.created_at, "guides": guides.get(c.external_userid, []),
-             "opted_out": c.external_userid in opted_out}
-            for c in customers]
+            select(Follow.external_userid, Follow.guide, Follow.status, Follow.added_at,
+                   Follow.ended_at)
+            .where(Follow.tenant == tenant, Follow.external_userid.in_(ids))  # type: ignore[attr-defined]
+            .order_by(Follow.added_at, Follow.id))
+        for ext, g, st, added, ended in rows.all():
+            follows.setdefault(ext, []).append(
+                {"guide": g, "status": st, "added_at": added, "ended_at": ended})
+        named = await session.execute(
+            select(CustomerTag.external_userid, CorpTag.name)
+            .join(CorpTag, (CorpTag.tenant == CustomerTag.tenant)
+                  & (CorpTag.tag_id == CustomerTag.tag_id))
+            .where(CustomerTag.tenant == tenant, CorpTag.deleted.is_(False),
+                   CustomerTag.external_userid.in_(ids))  # type: ignore[attr-defined]
+            .distinct().order_by(CustomerTag.external_userid, CorpTag.name))
+        for ext, name in named.all():
+            tags.setdefault(ext, []).append(name)
+        opted_out = set((await session.execute(
+            select(OptOut.external_userid).where(
+                OptOut.tenant == tenant,
+                OptOut.external_userid.in_(ids)))  # type: ignore[attr-defined]
+        ).scalars())
+    found = []
+    for c in customers:
+        theirs = follows.get(c.external_userid, [])
+        live = any(f["status"] in FOLLOWING for f in theirs)
+        found.append({
+            "external_userid": c.external_userid, "name": c.name, "added_at": c.created_at,
+            "follows": theirs,
+            "guides": [f["guide"] if f["status"] in FOLLOWING else f"({f['guide']})"
+                       for f in theirs],
+            "status": "following" if live else ("lost" if theirs else "none"),
+            "tags": tags.get(c.external_userid, []),
+            "opted_out": c.external_userid in opted_out})
+    return found
 
 
 async def orders_between(session: AsyncSession, *, tenant: str, start: datetime,
-                         end: datetime, limit: int) -> Sequence[Order]:
-    stmt = (select(Order).where(Order.tenant == tenant, Order.paid_at >= start,
-                                Order.paid_at < end)
-            .order_by(Order.paid_at.desc(), Order.order_no).limit(limit))
+                         end: datetime, limit: int,
+                         before: tuple[datetime, str] | None = None) -> Sequence[Order]:
+    """Orders paid in [start, end), latest first (ties by order number, descending): those
+    paid before `before` (paid_at, order_no) when given, at most `limit`."""
+    stmt = select(Order).where(Order.tenant == tenant, Order.paid_at >= start,
+                               Order.paid_at < end)
+    if before is not None:
+        at, order_no = before  # compared column by column: binds take the column's type
+        stmt = stmt.where(Order.paid_at <= at,
+                          or_(Order.paid_at < at, Order.order_no < order_no))
+    stmt = stmt.order_by(Order.paid_at.desc(), Order.order_no.desc()).limit(limit)
     return (await session.execute(stmt)).scalars().all()
 
 

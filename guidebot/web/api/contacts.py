@@ -9,6 +9,8 @@ from guidebot.commerce.views import customer_card
 from guidebot.contacts import views
 from guidebot.errors import WeComError
 from guidebot.services import Services
+from guidebot.stats import customer_list
+from guidebot.stats.customer_list import CustomerSearch
 from guidebot.web.api import parsing, shapes
 from guidebot.web.api.parsing import Endpoint, FieldError, reply
 from guidebot.web.keys import SERVICES
@@ -31,6 +33,16 @@ async def get_customer(request: web.Request) -> web.Response:
     services = _services(request)
     return reply(await customer_card(services.db, services.settings.tenant(
         _tenant(request)), customer))
+
+
+async def list_customers(request: web.Request) -> web.Response:
+    q = parsing.query(request, shapes.CustomersQuery)
+    found = await customer_list.page(
+        _services(request).db, _tenant(request),
+        CustomerSearch(text=q.q, tag=q.tag, guide=q.guide, status=q.status),
+        limit=q.limit, after=q.after)
+    return reply({"customers": [customer_list.listed(row) for row in found.rows],
+                  "next": found.next})
 
 
 async def get_guides(request: web.Request) -> web.Response:
@@ -97,6 +109,10 @@ async def get_openapi(request: web.Request) -> web.Response:
 API = "/api/v1/{tenant}"
 ENDPOINTS = [
     Endpoint("GET", "/api/v1/openapi.json", get_openapi, "This document", public=True),
+    Endpoint("GET", f"{API}/customers", list_customers,
+             "Customers a search finds, newest first, a page at a time (follow `next` as "
+             "`after` until it is null); the console's customer list and CSV export read the "
+             "same", shapes.CustomerList, query=shapes.CustomersQuery),
     Endpoint("GET", f"{API}/customers/{{external_userid}}", get_customer,
              "A customer: guides followed, exclusive guide, tags, channel, orders",
              shapes.Customer, params=shapes.CustomerPath),

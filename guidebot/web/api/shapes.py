@@ -169,6 +169,20 @@ class OrderPath(Shape):
     order_no: Name
 
 
+class CustomersQuery(Shape):
+    q: Text64 = Field("", description="part of a name, an external_userid or a follow "
+                      "remark (the state of the add)")
+    tag: Text64 = Field("", description="a corp tag's name the customer carries")
+    guide: Annotated[str, Field(pattern=r"^([A-Za-z0-9_.@-]{1,64})?$")] = Field(
+        "", description="a guide the customer follows or followed")
+    status: Literal["", "following", "lost", "opted_out"] = Field(
+        "", description="following: a relation still live; lost: relations, none live; "
+        "opted_out: opted out in 微信客服")
+    after: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{0,400}$")] = Field(
+        "", description="the `next` cursor of the page before")
+    limit: int = Field(200, ge=1, le=1000)
+
+
 # --- answers --------------------------------------------------------------------------------
 
 class Follow(Answer):
@@ -222,6 +236,29 @@ class Customer(Answer):
         "them); null when they have not, or HQ undid it")
     orders: list[CustomerOrder]
     propensity: Propensity
+
+
+class ListedFollow(Answer):
+    guide: str
+    status: Literal["active", "half", "deleted_by_guide", "deleted_by_customer", "transferred"]
+    added_at: str | None
+    ended_at: str | None
+
+
+class ListedCustomer(Answer):
+    external_userid: str
+    name: str
+    status: Literal["following", "lost", "none"] = Field(
+        description="none: known to guidebot (an order, 微信客服) without any relation")
+    follows: list[ListedFollow]
+    tags: list[str]
+    opted_out: bool
+    added_at: str
+
+
+class CustomerList(Answer):
+    customers: list[ListedCustomer]
+    next: str | None = Field(description="pass as `after` for the next page; null on the last")
 
 
 class Guide(Answer):

@@ -4,9 +4,10 @@ dead-lettered, retry); the SOP pages are in console_sops.py."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from aiohttp import web
 
@@ -15,7 +16,8 @@ from guidebot.commerce.views import customer_card
 from guidebot.contacts.views import require_known
 from guidebot.errors import ValidationFailed
 from guidebot.stats import content as content_view
-from guidebot.stats import definitions
+from guidebot.stats import customer_list, definitions, order_list
+from guidebot.stats.customer_list import CustomerSearch
 from guidebot.stats.overview import parse_range
 from guidebot.stats.records import PAGE, Records
 from guidebot.web.pages import console_auth as auth
@@ -41,15 +43,52 @@ def _records(request: web.Request) -> Records:
     return stats.records
 
 
+def _customer_search(request: web.Request) -> tuple[dict[str, str], CustomerSearch]:
+    q = {k: request.query.get(k, "") for k in ("q", "tag", "guide", "status")}
+    return q, CustomerSearch(text=q["q"], tag=q["tag"], guide=q["guide"], status=q["status"])
+
+
 @page
 async def customers(request: web.Request, who: auth.Access) -> web.StreamResponse:
-    q = {k: request.query.get(k, "") for k in ("q", "tag", "guide")}
+    q, search = _customer_search(request)
+    if request.query.get("format") == "csv":
+        return await _customers_csv(request, who, search)
     records = _records(request)
-    found = await records.search(who.tenant.id, text=q["q"], tag=q["tag"], guide=q["guide"])
+    found = await records.search(who.tenant.id, search, after=request.query.get("after", ""))
     guides = await records.guides(who.tenant.id)
-    return render(request, "customers.html", who=who, active="customers", q=q, rows=found,
-                  limit=PAGE, names=_names(guides), tags=await records.tag_names(who.tenant.id),
+    filters = {k: v for k, v in q.items() if v}
+    return render(request, "customers.html", who=who, active="customers", q=q, rows=found.rows,
+                  next_page=urlencode({**filters, "after": found.next}) if found.next else "",
+                  paged=bool(request.query.get("after")), first_page=urlencode(filters),
+                  export=urlencode(
+                      {**filters, "format": "csv"}), statuses=customer_list.STATUSES,
+                  names=_names(guides), tags=await records.tag_names(who.tenant.id),
                   guides=guides)
+
+
+async def _customers_csv(request: web.Request, who: auth.Access,
+                         search: CustomerSearch) -> web.StreamResponse:
+    chunks = customer_list.export_csv(services_of(request).db, who.tenant.id, who.tenant.tz,
+                                      search)
+    day = datetime.now(who.tenant.tz).strftime("%Y%m%d")
+    return await _stream_csv(request, f"customers-{who.tenant.id}-{day}.csv", chunks)
+
+
+async def _stream_csv(request: web.Request, filename: str,
+                      chunks: AsyncIterator[str]) -> web.StreamResponse:
+    """CSV text streamed as it is read (UTF-8 with a BOM, so a spreadsheet opens Chinese
+    names as they are). The first chunk is read before the answer starts, so a refused
+    request is still a refusal page."""
+    first = await anext(chunks)
+    response = web.StreamResponse(headers={
+        "Content-Type": "text/csv; charset=utf-8",
+        "Content-Disposition": f'attachment; filename="{filename}"'})
+    await response.prepare(request)
+    await response.write(("\ufeff" + first).encode())
+    async for chunk in chunks:
+        await response.write(chunk.encode())
+    await response.write_eof()
+    return response
 
 
 @page
@@ -82,13 +121,19 @@ async def opt_in(request: web.Request, who: auth.Access) -> web.StreamResponse:
 async def orders(request: web.Request, who: auth.Access) -> web.StreamResponse:
     day_from, day_to = parse_range(request.query.get("from"), request.query.get("to"),
                                    today(who.tenant))
-    rows = await _records(request).orders(who.tenant, day_from, day_to)
-    customers = await _records(request).customer_names(
-        who.tenant.id, [o.external_userid for o in rows if o.external_userid])
-    return render(request, "orders.html", who=who, active="orders", rows=rows, limit=PAGE,
-                  customers=customers,
-                  names=await _records(request).guide_names(who.tenant.id),
-                  range={"from": day_from.isoformat(), "to": day_to.isoformat()})
+    db = services_of(request).db
+    span = {"from": day_from.isoformat(), "to": day_to.isoformat()}
+    if request.query.get("format") == "csv":
+        return await _stream_csv(request, f"orders-{who.tenant.id}-{span['from']}-{span['to']}"
+                                 ".csv", order_list.export_csv(db, who.tenant, day_from, day_to))
+    found = await order_list.page(db, who.tenant, day_from, day_to, limit=PAGE,
+                                  after=request.query.get("after", ""))
+    return render(request, "orders.html", who=who, active="orders", rows=found.rows,
+                  customers=found.customers, range=span,
+                  next_page=urlencode({**span, "after": found.next}) if found.next else "",
+                  paged=bool(request.query.get("after")), first_page=urlencode(span),
+                  export=urlencode({**span, "format": "csv"}),
+                  names=await _records(request).guide_names(who.tenant.id))
 
 
 @page
