@@ -50,6 +50,10 @@ TEXT_FIELDS: Mapping[str, frozenset[str]] = {
     "suggest_header": frozenset(),
     "suggest_line": frozenset({"number", "text"}),
     "suggest_none": frozenset(),
+    "churn_notice": frozenset({"customer", "added", "orders"}),
+    "churn_added_unknown": frozenset(),
+    "churn_orders": frozenset({"count", "amount"}),
+    "churn_no_orders": frozenset(),
 }
 REPLY_KEYS = {"id", "keywords", "message", "max_chars"}
 FAQ_KEYS = {"id", "question", "answer", "keywords"}
