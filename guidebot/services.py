@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 
 from guidebot import inbox
+from guidebot.alerts.churn import ChurnAlerts
 from guidebot.chat.cards import KfCards
 from guidebot.chat.guide import GuideChat
 from guidebot.chat.intake import KfService
@@ -73,6 +74,7 @@ class Services:
     materials: MaterialService  # the material centre (guidebot/materials/)
     contributions: Contributions  # guides' pictures and copy from the app chat
     points: Points  # contributors' points ledger, leaderboard and webhook
+    churn: ChurnAlerts  # 删人提醒: a guide told that a customer deleted them
 
     def client(self, tenant: str) -> WeComClient:
         return self.clients[tenant]
@@ -155,9 +157,11 @@ def build_services(settings: Settings, db: Database, *,
     cover = f"{settings.server.public_url}/sidebar/_static/card.png"
     sidebar = SidebarService(db, library, tags, commerce.links,
                              AgentTickets(db, client_for), lambda tenant: cover)
+    churn = ChurnAlerts(settings, db, chat.content, outbox, client_for)
     calls = MappingProxyType({**welcome.executors(), **tags.executors(),
                               **sop_calls.executors(), **kf.executors(),
-                              **guide_chat.executors(), **materials.executors()})
+                              **guide_chat.executors(), **materials.executors(),
+                              **churn.executors()})
     return Services(
         settings=settings, db=db, library=library, clients=clients, outbox=outbox,
         calls=calls, relations=RelationService(settings, db), profiles=profiles, tags=tags,
@@ -166,4 +170,4 @@ def build_services(settings: Settings, db: Database, *,
         directory=DirectoryService(db, client_for, library), kf=kf, chat=chat,
         guide_chat=guide_chat, metrics=metrics,
         stats=StatsService(settings, db), materials=materials,
-        contributions=Contributions(materials, client_for), points=points)
+        contributions=Contributions(materials, client_for), points=points, churn=churn)

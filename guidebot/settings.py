@@ -67,6 +67,14 @@ class KfSettings:
     open_kfids: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True)
+class AlertSettings:
+    """Notices to a guide about their customers: `customer_deleted`, an app message when a
+    customer deletes the guide (删人提醒)."""
+
+    customer_deleted: bool = True
+
+
 GRADES = ("S", "A", "B", "C")
 
 
@@ -98,6 +106,7 @@ class TenantSettings:
     commission: CommissionSettings = CommissionSettings()
     kf: KfSettings = KfSettings()
     materials: MaterialSettings = MaterialSettings()
+    alerts: AlertSettings = AlertSettings()
 
     @property
     def tz(self) -> ZoneInfo:
@@ -258,7 +267,7 @@ _TENANT_KEYS = {
     "corp_id", "agent_id", "token", "token_env", "encoding_aes_key", "encoding_aes_key_env",
     "secret", "secret_env", "api_base", "admin_token", "admin_token_env", "order_secret",
     "order_secret_env", "miniprogram_appid", "timezone", "quotas", "commission",
-    "kf", "materials",
+    "kf", "materials", "alerts",
 }
 
 
@@ -305,6 +314,7 @@ def _tenant(file: str, tenant_id: str, table: Any) -> TenantSettings:
         commission=_commission(file, prefix, r.get("commission", dict, {})),
         kf=_kf(file, prefix, r.get("kf", dict, {})),
         materials=_materials(file, prefix, r.get("materials", dict, {})),
+        alerts=_alerts(file, prefix, r.get("alerts", dict, {})),
     )
 
 
@@ -340,6 +350,11 @@ def _materials(file: str, prefix: str, table: Mapping[str, Any]) -> MaterialSett
     if url and not secret:
         raise r.fail("webhook_secret", "is required with webhook_url (the HMAC key)")
     return MaterialSettings(points=points, webhook_url=url, webhook_secret=secret)
+
+
+def _alerts(file: str, prefix: str, table: Mapping[str, Any]) -> AlertSettings:
+    r = _Reader(file, f"{prefix}.alerts", table, {"customer_deleted"})
+    return AlertSettings(customer_deleted=r.get("customer_deleted", bool, True))
 
 
 def _kf(file: str, prefix: str, table: Mapping[str, Any]) -> KfSettings:

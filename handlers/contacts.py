@@ -35,7 +35,11 @@ async def on_contact_deleted_by_guide(event: ev.ContactDeletedByGuide, ctx: Cont
 @router.on(ev.ContactDeletedByCustomer)
 async def on_contact_deleted_by_customer(event: ev.ContactDeletedByCustomer,
                                          ctx: Context) -> None:
+    """The relation ends (and the guide's binding with it) → once that is committed, the
+    guide is told who deleted them (删人提醒; `[tenants.<id>.alerts] customer_deleted`)."""
     await ctx.services.relations.record_customer_deleted(event, ctx.inbox_id)
+    await ctx.later()
+    await ctx.services.churn.customer_deleted(event, ctx.inbox_id)
 
 
 @router.on(ev.TransferFailed)

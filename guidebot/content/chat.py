@@ -50,7 +50,15 @@ TEXT_FIELDS: Mapping[str, frozenset[str]] = {
     "suggest_header": frozenset(),
     "suggest_line": frozenset({"number", "text"}),
     "suggest_none": frozenset(),
+    "churn_notice": frozenset({"customer", "added", "orders"}),
+    "churn_added_unknown": frozenset(),
+    "churn_orders": frozenset({"count", "amount"}),
+    "churn_no_orders": frozenset(),
 }
+# Texts added after libraries began to keep their own chat/texts.toml: a library's file
+# without them takes the shipped ones, so an upgrade needs no edit of it.
+LATER_TEXTS = frozenset({"churn_notice", "churn_added_unknown", "churn_orders",
+                         "churn_no_orders"})
 REPLY_KEYS = {"id", "keywords", "message", "max_chars"}
 FAQ_KEYS = {"id", "question", "answer", "keywords"}
 PRODUCT_CHAT_KEYS = {"description": str, "stock": int, "attributes": dict}
@@ -138,6 +146,11 @@ def _words(path: Path, problems: list[Problem],
 def _texts(path: Path, problems: list[Problem]) -> dict[str, str]:
     file = _File(path, problems)
     data = file.load() or {}
+    shipped = SHIPPED_CHAT / "texts.toml"
+    missing = LATER_TEXTS - data.keys()
+    if missing and path != shipped:
+        later = tomllib.loads(shipped.read_text(encoding="utf-8"))
+        data = {**{k: later[k] for k in missing}, **data}
     for key in data:
         if key not in TEXT_FIELDS:
             file.problem(line_of(file.source, key), f"unknown text {key!r}")

@@ -10,7 +10,8 @@ Definitions (every figure is read from what guidebot already records; nothing is
   to a customer (kf/send_msg: answers, cards, confirmations; send_msg_on_event: the
   greeting when a customer enters a session); app_message = an
   app message to a guide (SOP reminders and task notifications, a handoff's summary, answers
-  to the guide's commands, a contributed material's receipt and review). Outbox kinds that
+  to the guide's commands, a contributed material's receipt and review, a notice that a
+  customer deleted the guide). Outbox kinds that
   are not messages (mark_tag) are not counted; a kind this table does not know is listed
   under messages_other, never dropped;
 - llm_tokens: prompt plus completion tokens of the LLM calls made in the month, as the
@@ -38,7 +39,8 @@ MESSAGE_KINDS: Mapping[str, tuple[str, ...]] = {
     "mass_task": ("sop_guide_task",),
     "moment": ("sop_moment",),
     "kf_reply": ("kf_send", "kf_welcome"),
-    "app_message": ("sop_reminder", "sop_notify", "kf_notify", "app_text", "material_review"),
+    "app_message": ("sop_reminder", "sop_notify", "kf_notify", "app_text", "material_review",
+                    "churn_notify"),
 }
 NOT_MESSAGES = frozenset({"mark_tag"})
 CSV_FIELDS = ("period", "tenant", "active_guides", "customers_added", "relations_added",

@@ -39,9 +39,10 @@ OUTBOX = [("sop_guide_task", "done", IN_OCTOBER), ("sop_guide_task", "done", LAS
           ("kf_send", "failed", IN_OCTOBER), ("kf_welcome", "done", IN_OCTOBER),
           ("kf_notify", "done", IN_OCTOBER), ("app_text", "done", IN_OCTOBER),
           ("material_review", "done", NOVEMBER_LOCAL), ("material_review", "done", IN_OCTOBER),
+          ("churn_notify", "done", IN_OCTOBER), ("churn_notify", "dead", IN_OCTOBER),
           ("kf_future_kind", "done", IN_OCTOBER)]
 EXPECTED_MESSAGES = {"welcome": 1, "mass_task": 2, "moment": 1, "kf_reply": 3,
-                     "app_message": 5}
+                     "app_message": 6}
 # tenant, at, prompt tokens, completion tokens → October's acme: 2 calls, 1,000 + 123 tokens
 LLM_CALLS = [("acme", IN_OCTOBER, 700, 100), ("acme", LAST_OCTOBER_HOUR, 300, 23),
              ("acme", NOVEMBER_LOCAL, 5_000, 500), ("acme", SEPTEMBER_LOCAL, 9_000, 900),
@@ -176,7 +177,7 @@ async def test_the_operator_page_needs_the_operator_token(stack: Stack) -> None:
             page = await resp.text()
         acme_row = page.split('data-tenant="acme"')[1].split("</tr>")[0]
         values = [re.sub(r"<[^>]+>", "", v) for v in re.findall(r"<td[^>]*>(.*?)</td>", acme_row)]
-        assert values == ["2", "2", "1", "2", "1", "3", "5", "1123", "2", "¥311.05"]
+        assert values == ["2", "2", "1", "2", "1", "3", "6", "1123", "2", "¥311.05"]
         assert 'title="2 次调用：输入 1000，输出 123"' in acme_row
         logout_csrf = page.split('name="csrf" value="')[1].split('"')[0]
         async with http.post(f"{stack.bot_url}/operator/logout", data={"csrf": logout_csrf},

@@ -99,3 +99,27 @@ def test_opt_out_toml_is_checked(tmp_path: Path) -> None:
     ]
     (library / "chat" / "opt_out.toml").write_text('tag = ""\n', encoding="utf-8")
     assert load_chat_content(library, set(load_library(library).messages)).opt_out_tag == ""
+
+
+def test_a_texts_file_without_the_later_texts_takes_the_shipped_ones(tmp_path: Path) -> None:
+    """A library's own chat/texts.toml from before 删人提醒 still loads: the churn_* texts it
+    lacks are the shipped ones; one it has is its own, checked like the rest."""
+    root = Path(__file__).resolve().parents[2]
+    shipped = load_chat_content(root / "content_library",
+                                set(load_library(root / "content_library").messages)).texts
+    texts = (root / "content_library" / "chat" / "texts.toml").read_text(encoding="utf-8")
+    older = texts.split("\n# --- to the guide when a customer deletes them")[0]
+    assert "churn_" not in older
+    own = older + '\nchurn_orders = "成交 {count} 笔（{amount}）"\n'
+    library = library_copy(tmp_path, {"chat/texts.toml": own})
+    content = load_chat_content(library, set(load_library(library).messages))
+    assert content.texts["churn_orders"] == "成交 {count} 笔（{amount}）"
+    for key in ("churn_notice", "churn_added_unknown", "churn_no_orders"):
+        assert content.texts[key] == shipped[key]
+    (library / "chat" / "texts.toml").write_text(older + '\nchurn_notice = "{who} 删除了您"\n',
+                                                 encoding="utf-8")
+    with pytest.raises(ContentInvalid) as caught:
+        load_chat_content(library, set(load_library(library).messages))
+    line = len(older.splitlines()) + 2
+    assert [str(p).replace(str(library) + "/", "") for p in caught.value.problems] == [
+        f"chat/texts.toml:{line}: churn_notice: unknown placeholder {{who}}"]

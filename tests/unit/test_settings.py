@@ -33,6 +33,7 @@ def test_good_config_and_defaults(tmp_path: Path) -> None:
     assert acme.api_base == "https://qyapi.weixin.qq.com/cgi-bin/"
     assert acme.timezone == "Asia/Shanghai"
     assert acme.commission.precedence == ("share_link", "exclusive_guide", "store")
+    assert acme.alerts.customer_deleted is True  # 删人提醒 is on unless turned off
     assert settings.content_library == tmp_path / "content_library"
 
 
@@ -53,6 +54,12 @@ def test_good_config_and_defaults(tmp_path: Path) -> None:
      "tenants.acme.commission.default_rate", "decimal"),
     (lambda t: t + 'secret_env = "NOPE_NOT_SET_ANYWHERE"\n', "tenants.acme.secret",
      "either"),
+    (lambda t: t + '[tenants.acme.alerts]\ncustomer_deleted = "no"\n',
+     "tenants.acme.alerts.customer_deleted", "must be true or false, got str"),
+    (lambda t: t + '[tenants.acme.alerts]\ncustomer_deleted = 0\n',
+     "tenants.acme.alerts.customer_deleted", "must be true or false, got int"),
+    (lambda t: t + '[tenants.acme.alerts]\ncustomer_left = true\n',
+     "tenants.acme.alerts.customer_left", "unknown key"),
 ])
 def test_errors_name_file_key_problem(tmp_path: Path, mutation, key: str,  # type: ignore[no-untyped-def]
                                       problem: str) -> None:
@@ -62,6 +69,11 @@ def test_errors_name_file_key_problem(tmp_path: Path, mutation, key: str,  # typ
     assert info.value.file == str(path)
     assert info.value.key == key
     assert problem in info.value.problem
+
+
+def test_the_customer_deleted_alert_can_be_turned_off(tmp_path: Path) -> None:
+    text = GOOD + "[tenants.acme.alerts]\ncustomer_deleted = false\n"
+    assert load_settings(_write(tmp_path, text)).tenant("acme").alerts.customer_deleted is False
 
 
 def test_secret_from_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -163,6 +163,19 @@ async def add_follow_event(session: AsyncSession, *, tenant: str, guide: str,
         "at": at, "detail": detail, "inbox_id": inbox_id}])
 
 
+async def last_added_at(session: AsyncSession, *, tenant: str, guide: str, external_userid: str,
+                        until: datetime) -> datetime | None:
+    """When the guide last added the customer (an add or half-add recorded at or before
+    `until`); None when guidebot recorded no add of this relation."""
+    stmt = (select(FollowEvent.at).where(
+        FollowEvent.tenant == tenant, FollowEvent.guide == guide,
+        FollowEvent.external_userid == external_userid,
+        FollowEvent.action.in_(("added", "half_added")),  # type: ignore[attr-defined]
+        FollowEvent.at <= until)  # type: ignore[operator]
+        .order_by(FollowEvent.at.desc()).limit(1))  # type: ignore[attr-defined]
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
 async def list_follows(session: AsyncSession, *, tenant: str,
                        external_userid: str) -> Sequence[Follow]:
     stmt = (select(Follow).where(Follow.tenant == tenant,

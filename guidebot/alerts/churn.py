@@ -1,0 +1,96 @@
+"""删人提醒: a guide is told, by app message, that a customer deleted them (del_follow_user):
+who (their name, else their external_userid), when they were added (a date in the tenant's
+time zone) and what they bought in the guide's name. Not for the guide deleting a customer.
+
+The notice is read after the relation's end is committed and sent through the outbox under
+the inbox item's key, so a callback WeCom delivers twice, or a handler run again, sends it
+once; a failed send is retried by the outbox like any other app message. Like the other
+notices sent outside the SOP dispatcher (a handoff's, a material review's), it goes at once:
+only the dispatcher holds app messages to `app_msg_per_guide_per_min`."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from guidebot import events as ev
+from guidebot.content.chat import ChatContent
+from guidebot.db.engine import Database
+from guidebot.db.repo import commerce_orders as orders_repo
+from guidebot.db.repo import contacts as contacts_repo
+from guidebot.outbox import Executor, Outbox
+from guidebot.settings import Settings, TenantSettings
+from guidebot.stats.definitions import yuan
+from guidebot.wecom.client import WeComClient
+
+log = logging.getLogger(__name__)
+
+KIND = "churn_notify"  # the outbox kind (an app message in usage metering)
+TEXT_BYTES = 2048  # message/send text.content limit (FACTS §3.7)
+
+
+def _cut(text: str) -> str:
+    return text.encode()[:TEXT_BYTES].decode(errors="ignore")
+
+
+def outbox_key(event: ev.ContactDeletedByCustomer, inbox_id: int | None) -> str:
+    """One notice per deletion: by the inbox item the callback was stored as (WeCom's
+    retries of a callback are stored once), else by the event itself."""
+    if inbox_id is not None:
+        return f"{KIND}:{inbox_id}"
+    ident = f"{event.guide}\x1f{event.external_userid}\x1f{event.created_at.isoformat()}"
+    return f"{KIND}:e{hashlib.sha256(ident.encode()).hexdigest()[:32]}"
+
+
+class ChurnAlerts:
+    def __init__(self, settings: Settings, db: Database, content: ChatContent, outbox: Outbox,
+                 client_for: Callable[[str], WeComClient]) -> None:
+        self._settings, self._db, self._content, self._outbox = settings, db, content, outbox
+        self._client_for = client_for
+
+    async def customer_deleted(self, event: ev.ContactDeletedByCustomer,
+                               inbox_id: int | None) -> None:
+        """Tell the guide who deleted them, unless the tenant turned the notice off. Call it
+        once the relation's end is committed."""
+        tenant = self._settings.tenant(event.tenant)
+        if not tenant.alerts.customer_deleted:
+            log.info("churn notice off tenant=%s guide=%s", tenant.id, event.guide)
+            return
+        text = await self.notice(tenant, event)
+        outcome = await self._outbox.run(
+            tenant=tenant.id, key=outbox_key(event, inbox_id), kind=KIND,
+            payload={"touser": event.guide, "msgtype": "text", "text": {"content": _cut(text)}},
+            call=self.send)
+        log.info("churn notice tenant=%s guide=%s customer=%s send=%s", tenant.id, event.guide,
+                 event.external_userid, outcome.status)
+
+    async def notice(self, tenant: TenantSettings, event: ev.ContactDeletedByCustomer) -> str:
+        """The notice's text (content_library/chat/texts.toml `churn_*`): the customer's name,
+        the day the guide last added them and the orders credited to this guide (paid
+        amounts, before refunds)."""
+        async with self._db.read() as s:
+            customer = await contacts_repo.get_customer(s, tenant=tenant.id,
+                                                        external_userid=event.external_userid)
+            added_at = await contacts_repo.last_added_at(
+                s, tenant=tenant.id, guide=event.guide, external_userid=event.external_userid,
+                until=event.created_at)
+            orders = await orders_repo.orders_of(s, tenant=tenant.id,
+                                                 external_userid=event.external_userid)
+        text = self._content.text
+        added = (added_at.astimezone(tenant.tz).date().isoformat() if added_at is not None
+                 else text("churn_added_unknown"))  # a relation guidebot never saw added
+        credited = [o for o in orders if o.guide == event.guide]
+        bought = (text("churn_orders", count=len(credited),
+                       amount=yuan(sum(o.amount_fen for o in credited)))
+                  if credited else text("churn_no_orders"))
+        name = customer.name if customer is not None and customer.name else event.external_userid
+        return text("churn_notice", customer=name, added=added, orders=bought)
+
+    async def send(self, tenant: str, payload: dict[str, Any]) -> dict[str, Any]:
+        """The outbox executor of kind "churn_notify": message/send to the guide."""
+        return await self._client_for(tenant).send_app_message(payload)
+
+    def executors(self) -> dict[str, Executor]:
+        return {KIND: self.send}
