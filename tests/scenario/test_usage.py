@@ -185,3 +185,15 @@ async def test_the_operator_page_needs_the_operator_token(stack: Stack) -> None:
             assert resp.status == 303
         async with http.get(url, allow_redirects=False) as resp:
             assert resp.status == 303  # signed out
+
+
+async def test_every_outbox_kind_is_metered_as_a_message_or_known_not_to_be(
+        stack: Stack) -> None:
+    """A new outbox executor must say how usage counts it (and so how the console names it):
+    every kind the running services can send is in MESSAGE_KINDS or NOT_MESSAGES."""
+    from guidebot.usage.metering import MESSAGE_KINDS, NOT_MESSAGES
+
+    known = {k for kinds in MESSAGE_KINDS.values() for k in kinds} | NOT_MESSAGES
+    calls = set(stack.runtime.services.calls)
+    assert {"kf_send", "mark_tag", "churn_notify"} <= calls
+    assert calls - known == set()

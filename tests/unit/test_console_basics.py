@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from guidebot.settings import TenantSettings
 from guidebot.stats.definitions import FIGURES, fen_of_yuan, percent, yuan
+from guidebot.usage.metering import MESSAGE_KINDS, NOT_MESSAGES
 from guidebot.web.pages import console_auth
 
 I18N = Path(__file__).resolve().parents[2] / "guidebot" / "templates" / "console" / "i18n"
@@ -39,6 +40,15 @@ def test_both_languages_define_every_figure_and_the_same_words() -> None:
     for figure in FIGURES:
         assert zh[f"fig.{figure}"] and zh[f"def.{figure}"], figure
         assert en[f"fig.{figure}"] and en[f"def.{figure}"], figure
+
+
+def test_every_outbox_kind_has_a_name_on_the_outbox_page() -> None:
+    """The outbox page names each row's kind in words: every kind usage metering knows (the
+    executors' kinds, which a test of metering keeps in that table) has its word."""
+    zh = json.loads((I18N / "zh-CN.json").read_text(encoding="utf-8"))
+    en = json.loads((I18N / "en.json").read_text(encoding="utf-8"))
+    kinds = {k for ks in MESSAGE_KINDS.values() for k in ks} | NOT_MESSAGES
+    assert not {k for k in kinds if f"okind.{k}" not in zh or f"okind.{k}" not in en}
 
 
 def _tenant(token: str) -> TenantSettings:
