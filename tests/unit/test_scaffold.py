@@ -38,6 +38,32 @@ def test_written_config_and_library_load(tmp_path: Path, monkeypatch: pytest.Mon
     assert load_catalog(settings.content_library).products == {}
 
 
+def test_the_written_configs_optional_tables_load_once_uncommented(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every commented line of the written config is a working example: uncommented (the
+    sandbox api_base included), the file still loads, with those tables applied."""
+    for name, value in {**ENV, "SHOP_EAST_ORDER_SECRET": "order-value",
+                        "SHOP_EAST_POINTS_SECRET": "points-value",
+                        "GUIDEBOT_OPERATOR_TOKEN": "operator-value"}.items():
+        monkeypatch.setenv(name, value)
+    assert main(["init", "--dir", str(tmp_path), "--tenant", "shop-east", "--corp-id",
+                 "wwshop01", "--agent-id", "1000005"]) == 0
+    path = tmp_path / "config.toml"
+    lines = path.read_text(encoding="utf-8").splitlines()
+    examples = [n for n, line in enumerate(lines) if line.startswith("# ")
+                and ("=" in line.split("#")[1] or line.startswith("# [tenants."))]
+    assert len(examples) >= 10
+    for n in examples:
+        lines[n] = lines[n][2:].replace("wx…", "wx0123456789abcdef").replace("wk…", "wk01")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    settings = load_settings(path)
+    tenant = settings.tenant("shop-east")
+    assert settings.server.operator_token == "operator-value"
+    assert tenant.api_base == "http://127.0.0.1:8900/cgi-bin/"
+    assert (tenant.kf.open_kfids, tenant.alerts.customer_deleted) == (("wk01",), True)
+    assert tenant.materials.webhook_secret == "points-value"
+
+
 def test_without_corp_id_the_config_says_what_to_fill_in(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     for name, value in ENV.items():
