@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from hypothesis import given
@@ -40,6 +41,18 @@ def test_both_languages_define_every_figure_and_the_same_words() -> None:
     for figure in FIGURES:
         assert zh[f"fig.{figure}"] and zh[f"def.{figure}"], figure
         assert en[f"fig.{figure}"] and en[f"def.{figure}"], figure
+
+
+def test_every_word_a_console_template_names_is_in_both_languages() -> None:
+    """A missing key would show as itself (`ord.export`) on the page: every literal key a
+    template passes to t() is in both catalogs (keys built from a prefix are left out)."""
+    zh = json.loads((I18N / "zh-CN.json").read_text(encoding="utf-8"))
+    en = json.loads((I18N / "en.json").read_text(encoding="utf-8"))
+    used = {key for page in I18N.parent.glob("*.html")
+            for key in re.findall(r"""\bt\(\s*'([A-Za-z0-9_.]+)'\s*\)""",
+                                  page.read_text(encoding="utf-8"))}
+    assert len(used) > 150
+    assert sorted(k for k in used if k not in zh or k not in en) == []
 
 
 def test_every_outbox_kind_has_a_name_on_the_outbox_page() -> None:
