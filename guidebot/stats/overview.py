@@ -31,6 +31,20 @@ def parse_range(raw_from: str | None, raw_to: str | None, today: date) -> tuple[
     return day_from, day_to
 
 
+PRESETS = ("today", "last_7", "last_30", "this_month", "last_month")
+
+
+def range_presets(today: date) -> list[tuple[str, date, date]]:
+    """The ranges a console page offers one click away, in the tenant's days: today, the
+    last 7 and 30 days (today included), this month so far and last month."""
+    first = today.replace(day=1)
+    last_month_end = first - timedelta(days=1)
+    spans = ((today, today), (today - timedelta(days=6), today),
+             (today - timedelta(days=29), today), (first, today),
+             (last_month_end.replace(day=1), last_month_end))
+    return [(name, start, end) for name, (start, end) in zip(PRESETS, spans, strict=True)]
+
+
 def _totals(rows: list[dict[str, Any]]) -> dict[str, int]:
     return {name: sum(int(r[name]) for r in rows) for name in repo.COUNTS}
 

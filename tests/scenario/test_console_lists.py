@@ -211,3 +211,22 @@ async def test_the_orders_page_pages_through_a_range_and_exports_it(stack: Stack
         assert status == 400 and "翻页参数无效" in html
     finally:
         await console.close()
+
+
+async def test_range_pages_offer_presets_and_mark_the_one_shown(stack: Stack) -> None:
+    console = Console(stack)
+    try:
+        await console.login("acme", "acme-admin-token")
+        today = datetime.now(stack.tenant().tz).date()
+        for path in ("/", "/guides", "/stores", "/orders"):
+            status, html, _ = await console.get(f"/console/acme{path}")
+            assert status == 200
+            links = dict(re.findall(r'href="\?([^"]+)"[^>]*>([^<]+)</a></li>', html))
+            week = f"from={(today - timedelta(days=6)).isoformat()}&amp;to={today.isoformat()}"
+            assert links[week] == "近 7 天", (path, links)
+            current = re.findall(r'href="\?([^"]+)" aria-current="page">([^<]+)<', html)
+            assert [name for _, name in current] == ["近 30 天"], path  # the default range
+        status, html, _ = await console.get("/console/acme/stores?store=S1")
+        assert f"store=S1&amp;from={today.isoformat()}" in html  # the store is kept
+    finally:
+        await console.close()

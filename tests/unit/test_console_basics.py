@@ -64,6 +64,23 @@ def test_every_outbox_kind_has_a_name_on_the_outbox_page() -> None:
     assert not {k for k in kinds if f"okind.{k}" not in zh or f"okind.{k}" not in en}
 
 
+def test_range_presets_in_the_tenants_days() -> None:
+    from datetime import date
+
+    from guidebot.stats.overview import parse_range, range_presets
+
+    def shown(today: date) -> dict[str, tuple[str, str]]:
+        return {n: (a.isoformat(), b.isoformat()) for n, a, b in range_presets(today)}
+
+    assert shown(date(2026, 1, 3)) == {
+        "today": ("2026-01-03", "2026-01-03"), "last_7": ("2025-12-28", "2026-01-03"),
+        "last_30": ("2025-12-05", "2026-01-03"), "this_month": ("2026-01-01", "2026-01-03"),
+        "last_month": ("2025-12-01", "2025-12-31")}
+    assert shown(date(2028, 3, 1))["last_month"] == ("2028-02-01", "2028-02-29")
+    for _, start, end in range_presets(date(2026, 12, 6)):  # each is a range pages accept
+        assert parse_range(start.isoformat(), end.isoformat(), date(2026, 12, 6)) == (start, end)
+
+
 def _tenant(token: str) -> TenantSettings:
     return TenantSettings(id="acme", corp_id="ww1", agent_id=1, token="t",
                           encoding_aes_key="k" * 43, secret="s", admin_token=token)

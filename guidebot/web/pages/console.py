@@ -21,6 +21,7 @@ from guidebot.errors import NotFound, Refusal, ValidationFailed
 from guidebot.services import Services
 from guidebot.settings import TenantSettings
 from guidebot.stats import definitions
+from guidebot.stats.overview import range_presets
 from guidebot.web.keys import SERVICES
 from guidebot.web.pages import console_auth as auth
 
@@ -65,6 +66,8 @@ def render(request: web.Request, template: str, *, who: auth.Access | None = Non
     query = {k: v for k, v in request.query.items() if k != "lang"}
     query["lang"] = other
     zone = who.tenant.tz if who else UTC
+    if who is not None and "range" in context:
+        context["presets"] = _presets(request, who, context["range"])
     html = _ENV.get_template(f"console/{template}").render(
         t=lambda key: words.get(key, key), lang=lang, other_lang=other,
         word=lambda group, code: words.get(f"{group}.{code}", code),
@@ -78,6 +81,18 @@ def render(request: web.Request, template: str, *, who: auth.Access | None = Non
         response.set_cookie(LANG_COOKIE, lang, path=auth.PATH, samesite="Lax",
                             max_age=365 * 86400)
     return response
+
+
+def _presets(request: web.Request, who: auth.Access,
+             shown: dict[str, str]) -> list[dict[str, Any]]:
+    """The range presets' links (a page's other parameters but the range and paging kept),
+    the one matching the shown range marked current."""
+    kept = {k: v for k, v in request.query.items()
+            if k in ("store",)}
+    return [{"name": name, "query": urlencode({**kept, "from": start.isoformat(),
+                                              "to": end.isoformat()}),
+             "current": (start.isoformat(), end.isoformat()) == (shown["from"], shown["to"])}
+            for name, start, end in range_presets(today(who.tenant))]
 
 
 def local_time(value: datetime | str | None, zone: tzinfo, *, seconds: bool = False) -> str:
