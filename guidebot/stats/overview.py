@@ -86,6 +86,12 @@ async def overview(db: Database, tenant: TenantSettings, day_from: date,
     }
 
 
+def empty_row(key: str) -> dict[str, Any]:
+    """A guide's or store's totals over a range in which nothing of theirs was counted."""
+    zeros = {n: 0 for n in repo.COUNTS}
+    return {"key": key, **zeros, **_derived(zeros)}
+
+
 async def per_key(db: Database, tenant: TenantSettings, day_from: date, day_to: date,
                   key: str) -> list[dict[str, Any]]:
     """Totals per guide or per store over the range, most GMV first."""

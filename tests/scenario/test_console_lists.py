@@ -11,11 +11,11 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
-from guidebot.db.models import CorpTag, Customer, CustomerTag, Follow
+from guidebot.db.models import CorpTag, Customer, CustomerTag, Follow, Store
 from guidebot.db.models_commerce import Order
 from guidebot.db.models_kf import OptOut
 from guidebot.stats.records import PAGE
-from tests.support.console import Console
+from tests.support.console import Console, seed, upkeep
 from tests.support.stack import Stack
 
 T0 = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
@@ -228,5 +228,41 @@ async def test_range_pages_offer_presets_and_mark_the_one_shown(stack: Stack) ->
             assert [name for _, name in current] == ["近 30 天"], path  # the default range
         status, html, _ = await console.get("/console/acme/stores?store=S1")
         assert f"store=S1&amp;from={today.isoformat()}" in html  # the store is kept
+    finally:
+        await console.close()
+
+
+async def test_guides_and_stores_export_what_their_pages_show(stack: Stack) -> None:
+    """The seeded scenario's leaderboard and store table as CSV (money in fen), and a store
+    with nothing counted in the range listed with zeros."""
+    seeded = await seed(stack)
+    await upkeep(stack)
+    async with stack.runtime.services.db.write() as s:
+        s.add(Store(tenant="acme", store_id="S-QUIET", name="安静门店"))
+    console = Console(stack)
+    try:
+        await console.login("acme", "acme-admin-token")
+        status, html, _ = await console.get("/console/acme/stores")
+        assert status == 200 and 'data-store="S-QUIET"' in html
+        export = re.search(r'id="export" href="\?([^"]+)"', html)
+        assert export is not None
+        status, body, resp = await console.get(
+            "/console/acme/stores?" + export.group(1).replace("&amp;", "&"))
+        assert status == 200 and resp.headers["Content-Type"].startswith("text/csv")
+        stores = {r["store_id"]: r for r in csv.DictReader(io.StringIO(body[1:]))}
+        assert stores["S-QUIET"]["store_name"] == "安静门店"
+        assert (stores["S-QUIET"]["orders_all"], stores["S-QUIET"]["gmv_fen"]) == ("0", "0")
+        assert sum(int(r["orders_all"]) for r in stores.values()) == seeded.orders_all
+        assert sum(int(r["adds_code"]) for r in stores.values()) == seeded.adds_code
+
+        status, html, _ = await console.get("/console/acme/guides")
+        export = re.search(r'id="export" href="\?([^"]+)"', html)
+        assert export is not None
+        status, body, _ = await console.get(
+            "/console/acme/guides?" + export.group(1).replace("&amp;", "&"))
+        guides = {r["guide"]: r for r in csv.DictReader(io.StringIO(body[1:]))}
+        assert guides["lina"]["rank"] == "1" and guides["lina"]["gmv_fen"] == "22505"
+        assert sum(int(r["orders"]) for r in guides.values()) == seeded.orders
+        assert sum(int(r["commission_fen"]) for r in guides.values()) == 975
     finally:
         await console.close()

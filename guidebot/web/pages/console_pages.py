@@ -3,11 +3,15 @@ console_records.py). Every figure comes from the daily statistics (guidebot/stat
 
 from __future__ import annotations
 
+import csv
+import io
 from typing import Any
+from urllib.parse import urlencode
 
 from aiohttp import web
 
-from guidebot.stats.overview import parse_range
+from guidebot.commerce.statements import cell
+from guidebot.stats.overview import empty_row, parse_range
 from guidebot.web.pages import console_auth as auth
 from guidebot.web.pages.console import catalog, language, page, render, services_of, today
 
@@ -47,6 +51,26 @@ async def overview(request: web.Request, who: auth.Access) -> web.StreamResponse
                   range=ov, charts=_charts(ov, catalog(language(request))))
 
 
+GUIDE_CSV = ("rank", "guide", "name", "store_id", "store_name", "customers", "adds",
+             "deletions", "tasks_sent", "tasks_confirmed", "orders", "gmv_fen",
+             "commission_fen")
+STORE_CSV = ("store_id", "store_name", "adds_code", "adds_other", "deletions", "net_growth",
+             "first_purchases", "repurchases", "orders", "gmv_fen", "orders_all",
+             "gmv_all_fen", "commission_fen")
+
+
+def _csv(name: str, fields: tuple[str, ...], rows: list[dict[str, Any]]) -> web.Response:
+    """A small table as a CSV download (UTF-8 with a BOM; formula cells defused; money in
+    integer fen)."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=fields, lineterminator="\n", extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows({k: cell(row.get(k, 0)) for k in fields} for row in rows)
+    return web.Response(body=("\ufeff" + out.getvalue()).encode(),
+                        content_type="text/csv", charset="utf-8",
+                        headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
 @page
 async def guides(request: web.Request, who: auth.Access) -> web.StreamResponse:
     day_from, day_to = _range(request, who)
@@ -60,19 +84,33 @@ async def guides(request: web.Request, who: auth.Access) -> web.StreamResponse:
     store = request.query.get("store", "")
     if store:  # one store's guides (the stores page links here)
         board = [r for r in board if r.get("store_id") == store]
+    span = {"from": day_from.isoformat(), "to": day_to.isoformat()}
+    if request.query.get("format") == "csv":
+        return _csv(f"guides-{who.tenant.id}-{span['from']}-{span['to']}.csv", GUIDE_CSV,
+                    [{"rank": n, **r} for n, r in enumerate(board, 1)])
     return render(request, "guides.html", who=who, active="guides", rows=board, store=store,
                   store_name=(await _stats(request).records.store_names(who.tenant.id)).get(
-                      store, store) if store else "",
-                  range={"from": day_from.isoformat(), "to": day_to.isoformat()})
+                      store, store) if store else "", range=span,
+                  export=urlencode({**({"store": store} if store else {}), **span,
+                                    "format": "csv"}))
 
 
 @page
 async def stores(request: web.Request, who: auth.Access) -> web.StreamResponse:
+    """Every store with its totals over the range: those with nothing counted show zeros
+    (ranked after the rest), and sales credited to no store show as —."""
     day_from, day_to = _range(request, who)
     rows = await _stats(request).leaderboard(who.tenant.id, day_from, day_to, "store_id")
     names = await _stats(request).records.store_names(who.tenant.id)
+    counted = {r["key"] for r in rows}
+    rows += [empty_row(store) for store in sorted(names) if store not in counted]
+    span = {"from": day_from.isoformat(), "to": day_to.isoformat()}
+    if request.query.get("format") == "csv":
+        return _csv(f"stores-{who.tenant.id}-{span['from']}-{span['to']}.csv", STORE_CSV,
+                    [{"store_id": r["key"], "store_name": names.get(r["key"], ""), **r}
+                     for r in rows])
     return render(request, "stores.html", who=who, active="stores", rows=rows, names=names,
-                  range={"from": day_from.isoformat(), "to": day_to.isoformat()})
+                  range=span, export=urlencode({**span, "format": "csv"}))
 
 
 def routes() -> list[web.RouteDef]:
