@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -18,6 +18,7 @@ from guidebot.chat.decision import CustomerContext
 from guidebot.db.engine import Database
 from guidebot.db.repo import contacts as contacts_repo
 from guidebot.db.repo import kf as repo
+from guidebot.db.repo import opt_outs as opt_outs_repo
 from guidebot.db.repo import tags as tags_repo
 from guidebot.db.types import utcnow
 from guidebot.errors import WeComError
@@ -89,10 +90,16 @@ class Customers:
                 if unionid in by_unionid:
                     contact_of[userid] = by_unionid[unionid]
         contexts = await self.contexts(tenant, list(dict.fromkeys(contact_of.values())))
-        return {u: Writer(u, unionids.get(u), True, contexts[contact_of[u]])
-                if u in contact_of else
-                Writer(u, unionids.get(u), False, CustomerContext(external_userid=u))
-                for u in ids}
+        writers = {u: Writer(u, unionids.get(u), True, contexts[contact_of[u]])
+                   if u in contact_of else
+                   Writer(u, unionids.get(u), False, CustomerContext(external_userid=u))
+                   for u in ids}
+        async with self._db.read() as s:  # an opt-out is kept under the context's id
+            opted_out = await opt_outs_repo.opted_out_among(
+                s, tenant=tenant,
+                external_userids=sorted({w.context.external_userid for w in writers.values()}))
+        return {u: replace(w, context=replace(w.context, opted_out=True))
+                if w.context.external_userid in opted_out else w for u, w in writers.items()}
 
     async def contexts(self, tenant: str, external_userids: Sequence[str]
                        ) -> dict[str, CustomerContext]:

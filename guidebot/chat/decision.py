@@ -10,6 +10,7 @@ from typing import Protocol
 
 class Route(StrEnum):
     OPT_OUT = "opt_out"      # 退订/TD…: tag the customer, stop SOP tasks, confirm once
+    OPT_IN = "opt_in"        # an opted-out customer asks for messages again: undo, confirm
     REPLY = "reply"          # content_library/replies/*.toml keyword or intent
     FAQ = "faq"              # content_library/faq/*.toml
     CATALOG = "catalog"      # a product answered from catalog.toml, with a tracked card
@@ -28,6 +29,7 @@ class CustomerContext:
     store_id: str | None = None
     tags: tuple[str, ...] = ()
     recent_skus: tuple[str, ...] = ()
+    opted_out: bool = False  # opted out in 微信客服 (under this external_userid)
 
 
 @dataclass(frozen=True)

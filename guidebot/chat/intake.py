@@ -50,7 +50,8 @@ MAX_PAGES = 100  # of up to 1,000 messages each
 IN_FLIGHT = 64  # customers handled at once (their model calls and sends overlap)
 TOKEN_FRESH = timedelta(minutes=9)  # the callback Token lives 10 minutes (FACTS-next §A.3)
 CUSTOMER, SYSTEM, SERVICER = 3, 4, 5  # sync_msg item origin
-SENDING_ROUTES = (Route.REPLY, Route.FAQ, Route.CATALOG, Route.LLM, Route.OPT_OUT)
+SENDING_ROUTES = (Route.REPLY, Route.FAQ, Route.CATALOG, Route.LLM, Route.OPT_OUT,
+                  Route.OPT_IN)
 
 
 @dataclass(frozen=True)
@@ -326,9 +327,13 @@ class KfService:
         decision = await self.router.decide(Inbound(
             tenant=tenant, open_kfid=message.open_kfid, msgid=message.msgid, text=message.text,
             customer=writer.context))
-        if decision.route != Route.OPT_OUT:
+        if decision.route == Route.OPT_IN:  # the customer's own request undoes it
+            done = await self.opt_outs.undo(tenant, writer.context.external_userid,
+                                            operator="customer")
+        elif decision.route == Route.OPT_OUT:
+            done = await self.opt_outs.opt_out(tenant, writer, message.msgid)
+        else:
             return await self._act(tenant, message, writer.context, decision)
-        done = await self.opt_outs.opt_out(tenant, writer, message.msgid)
         outcome = await self._act(tenant, message, writer.context, decision)
         return Outcome(outcome.status, outcome.route, f"{outcome.reason}; {done}", outcome.guide)
 

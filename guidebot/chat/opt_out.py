@@ -9,6 +9,7 @@ tag comes off their active relations, and SOPs may enroll them again from their 
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Callable
 from datetime import datetime
@@ -41,8 +42,13 @@ class OptOuts:
         async with self._db.write() as s:
             new = await repo.record(s, tenant=tenant, external_userid=customer, msgid=msgid,
                                     at=self._clock())
+            stored = await repo.get(s, tenant=tenant, external_userid=customer)
         ended = await self._sop.stop(tenant, customer, REASON)
-        tagged = await self._mark(tenant, writer) if writer.contact else "not a contact"
+        # The tag is marked once per opt-out (keyed by the message that made it): opting out
+        # again marks nothing more, an opt-out after an undo marks the tag anew.
+        occurrence = hashlib.sha256((stored.msgid if stored else msgid).encode()).hexdigest()
+        tagged = (await self._mark(tenant, writer, occurrence[:12]) if writer.contact
+                  else "not a contact")
         log.info("opt-out tenant=%s customer=%s new=%s enrolments ended=%s tag=%s", tenant,
                  customer, new, ended, tagged)
         return f"opted out{'' if new else ' again'}: {ended} SOP enrolment(s) ended, tag {tagged}"
@@ -75,7 +81,7 @@ class OptOuts:
         return f"{', '.join(outcomes)} on {len(guides)} relation(s)" if guides else \
             "not removed: no active relation"
 
-    async def _mark(self, tenant: str, writer: Writer) -> str:
+    async def _mark(self, tenant: str, writer: Writer, occurrence: str) -> str:
         if not self._tag:
             return "none configured"
         customer = writer.context.external_userid
@@ -92,5 +98,6 @@ class OptOuts:
         except WeComError as exc:
             return f"not applied: errcode={exc.errcode}"
         statuses = [await self._tags.apply(tenant, guide=guide, external_userid=customer,
-                                           tag_ids=tag_ids, reason=REASON) for guide in guides]
+                                           tag_ids=tag_ids, reason=f"{REASON}:{occurrence}")
+                    for guide in guides]
         return f"{', '.join(str(s) for s in statuses)} on {len(guides)} relation(s)"

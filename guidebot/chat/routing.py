@@ -85,6 +85,9 @@ class ChatRouter:
         if found(words["opt_out"], text) is not None:
             return Decision(Route.OPT_OUT, "opt_out_word",
                             text=self.content.text("opt_out_confirm"))
+        if inbound.customer.opted_out and found(words["opt_in"], text) is not None:
+            return Decision(Route.OPT_IN, "opt_in_word",
+                            text=self.content.text("opt_in_confirm"))
         if found(words["handoff"], text) is not None:
             return self._handoff(inbound, "asked_for_person", "why_asked")
         if found(words["complaint"], text) is not None:

@@ -12,11 +12,13 @@ from typing import Any
 
 from guidebot.content.errors import ContentInvalid, Problem, line_of
 
-WORD_LISTS = ("opt_out", "handoff", "complaint", "injection", "price", "stock", "stopwords")
+WORD_LISTS = ("opt_out", "opt_in", "handoff", "complaint", "injection", "price", "stock",
+              "stopwords")
 COMMANDS = ("tasks", "customer", "share", "sales", "scripts", "suggest")
 # Every text key and the placeholders it may use.
 TEXT_FIELDS: Mapping[str, frozenset[str]] = {
     "opt_out_confirm": frozenset(),
+    "opt_in_confirm": frozenset(),
     "catalog_price": frozenset({"name", "price", "stock"}),
     "catalog_stock": frozenset({"name", "price", "stock"}),
     "catalog_sold_out": frozenset({"name", "price"}),
@@ -58,7 +60,8 @@ TEXT_FIELDS: Mapping[str, frozenset[str]] = {
 # Texts added after libraries began to keep their own chat/texts.toml: a library's file
 # without them takes the shipped ones, so an upgrade needs no edit of it.
 LATER_TEXTS = frozenset({"churn_notice", "churn_added_unknown", "churn_orders",
-                         "churn_no_orders"})
+                         "churn_no_orders", "opt_in_confirm"})
+LATER_WORDS = frozenset({"opt_in"})  # the same for chat/words.toml
 REPLY_KEYS = {"id", "keywords", "message", "max_chars"}
 FAQ_KEYS = {"id", "question", "answer", "keywords"}
 PRODUCT_CHAT_KEYS = {"description": str, "stock": int, "attributes": dict}
@@ -131,6 +134,11 @@ def _words(path: Path, problems: list[Problem],
     """Named lists of words (chat/words.toml, chat/commands.toml), each one required."""
     file = _File(path, problems)
     data = file.load() or {}
+    shipped = SHIPPED_CHAT / path.name
+    missing = (LATER_WORDS & set(names)) - data.keys()
+    if missing and path != shipped:  # a library's file from before these lists
+        later = tomllib.loads(shipped.read_text(encoding="utf-8"))
+        data = {**{k: later[k] for k in missing}, **data}
     words: dict[str, tuple[str, ...]] = {}
     for key in data:
         if key not in names:

@@ -186,3 +186,36 @@ async def test_the_admin_api_undoes_an_opt_out(stack: Stack) -> None:
     status, body = await stack.admin(f"/customers/{customer}/opt-out", method="DELETE",
                                      token="beta-admin-token")
     assert status == 403
+
+
+async def test_an_opted_out_customer_asks_for_messages_again_in_kf(stack: Stack) -> None:
+    """恢复订阅 from a customer who opted out undoes it as HQ's undo does (record gone, tag
+    off their relation) and is confirmed; the same word from anyone else is not an opt-in,
+    and 取消订阅 stays an opt-out."""
+    texts = load_chat_content(LIBRARY, set(load_library(LIBRARY).messages))
+    customer = await _store_customer(stack, "孙悦")
+    await customer_writes(stack, customer, "退订")
+    assert OPT_OUT_TAG in await _relation_tags(stack, customer)
+
+    await customer_writes(stack, customer, "恢复订阅")
+    assert sent_texts(stack, customer)[-1] == texts.text("opt_in_confirm")
+    last = (await kf_rows(stack, customer))[-1]
+    assert (last.status, last.route) == ("replied", "opt_in")
+    assert "opt-out undone" in last.reason
+    assert OPT_OUT_TAG not in await _relation_tags(stack, customer)
+    status, body = await stack.admin(f"/customers/{customer}")
+    assert status == 200 and body["opted_out_at"] is None
+
+    await customer_writes(stack, customer, "订阅")  # no longer opted out: not an opt-in
+    last = (await kf_rows(stack, customer))[-1]
+    assert last.route != "opt_in" and "opt-out undone" not in last.reason
+    await customer_writes(stack, customer, "取消订阅")
+    assert (await kf_rows(stack, customer))[-1].route == "opt_out"
+    assert OPT_OUT_TAG in await _relation_tags(stack, customer)
+
+    # a 微信客服 customer who is no contact: the record under the kf id goes
+    await customer_writes(stack, "wmKFoptin0001", "TD")
+    await customer_writes(stack, "wmKFoptin0001", "订阅")
+    last = (await kf_rows(stack, "wmKFoptin0001"))[-1]
+    assert last.route == "opt_in" and "opt-out undone" in last.reason
+    assert sent_texts(stack, "wmKFoptin0001")[-1] == texts.text("opt_in_confirm")

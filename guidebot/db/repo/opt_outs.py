@@ -41,6 +41,17 @@ async def opted_out(session: AsyncSession, *, tenant: str, external_userid: str)
     return (await session.execute(stmt)).scalars().first() is not None
 
 
+async def opted_out_among(session: AsyncSession, *, tenant: str,
+                          external_userids: list[str]) -> set[str]:
+    """Those of these customers who opted out."""
+    if not external_userids:
+        return set()
+    stmt = select(OptOut.external_userid).where(
+        OptOut.tenant == tenant,
+        OptOut.external_userid.in_(external_userids))  # type: ignore[attr-defined]
+    return set((await session.execute(stmt)).scalars())
+
+
 async def active_guides(session: AsyncSession, *, tenant: str,
                         external_userid: str) -> list[str]:
     """The guides the customer is an active contact of (the relations to tag)."""
