@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 from guidebot.commerce.catalog import load_catalog
 from guidebot.contacts.welcome import DEFAULT_MESSAGE
+from guidebot.content.chat import load_chat_content
 from guidebot.content.errors import ContentInvalid
 from guidebot.content.library import load_library
 from guidebot.content.materials import load_materials
@@ -44,6 +45,7 @@ def _library(settings: Settings, problem: Report) -> str | None:
         library = load_library(root)
         catalog = load_catalog(root)
         materials = load_materials(root)
+        chat = load_chat_content(root, set(library.messages))
     except ContentInvalid as exc:
         for item in exc.problems:
             problem(str(item))
@@ -58,7 +60,8 @@ def _library(settings: Settings, problem: Report) -> str | None:
     return (f"content library {root}: {len(library.messages)} messages, {len(library.sops)} "
             f"SOPs, {len(library.drops)} drops, {len(library.tag_groups)} tag groups, "
             f"{len(catalog.products)} products, {len(materials.materials)} materials, "
-            f"{len(materials.words.words)} sensitive words")
+            f"{len(materials.words.words)} sensitive words, {len(chat.replies)} keyword "
+            f"replies, {len(chat.faqs)} FAQ entries")
 
 
 async def _database(settings: Settings, problem: Report) -> str | None:

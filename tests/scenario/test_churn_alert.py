@@ -23,7 +23,7 @@ from guidebot.settings import load_settings
 from guidebot.wecom.parse import parse_event
 from handlers.contacts import on_contact_deleted_by_customer
 from tests.support.commerce import paid, post_settled
-from tests.support.stack import ROOT, Stack, start_stack, write_config
+from tests.support.stack import ROOT, Stack, library_copy, start_stack, write_config
 
 TEXTS = tomllib.loads((ROOT / "content_library/chat/texts.toml").read_text(encoding="utf-8"))
 CONTACT = "change_external_contact"
@@ -210,3 +210,25 @@ def test_a_value_that_is_not_true_or_false_is_a_configuration_error(
     assert capsys.readouterr().err.strip() == (
         f"configuration error: {path}: tenants.acme.alerts.customer_deleted: "
         f"must be true or false, got {got}")
+
+
+def test_guidebot_check_reports_a_broken_chat_text_with_its_line(
+        tmp_path: Path, sqlite_url: str) -> None:
+    """`guidebot check` loads the chat content too (words, texts, replies, FAQ): a notice
+    naming a placeholder it does not have is found before `serve` would refuse to start.
+    (The content part of the check alone: the whole check would also try to reach WeCom.)"""
+    from guidebot.check import _library
+
+    texts = (ROOT / "content_library/chat/texts.toml").read_text(encoding="utf-8")
+    broken = texts.replace('churn_no_orders = "在您名下暂无成交"',
+                           'churn_no_orders = "在您名下暂无成交 {gmv}"')
+    assert broken != texts
+    problems: list[str] = []
+    fine = _library(load_settings(write_config(tmp_path, sqlite_url)), problems.append)
+    assert problems == [] and fine is not None and "keyword replies" in fine
+    library = library_copy(tmp_path, {"chat/texts.toml": broken})
+    checked = _library(load_settings(write_config(tmp_path, sqlite_url, library=library)),
+                       problems.append)
+    line = broken[:broken.index("churn_no_orders")].count("\n") + 1
+    assert checked is None and problems == [
+        f"{library}/chat/texts.toml:{line}: churn_no_orders: unknown placeholder {{gmv}}"]
