@@ -157,5 +157,7 @@ class Handoff:
         outcome = await self._outbox.run(tenant=tenant, key=f"kf_notify:{msgid}"[:160],
                                          kind="kf_notify", payload=body,
                                          call=self.execute)
-        if outcome.status not in ("done", "duplicate"):
+        if outcome.held_until is not None:  # the guide's app message budget is used up
+            log.info("kf handoff notice to the guide held tenant=%s guide=%s", tenant, guide)
+        elif outcome.status not in ("done", "duplicate"):
             log.warning("kf handoff notice to the guide %s tenant=%s", outcome.status, tenant)
