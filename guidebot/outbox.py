@@ -1,4 +1,9 @@
-"""The outbox: every side-effecting WeCom call runs under a unique key, at most once."""
+"""The outbox: every side-effecting WeCom call runs under a unique key, at most once.
+
+An executor that may not call WeCom yet (a guide's app message budget is used up:
+guidebot/app_quota.py) raises `Postponed(until, reason)` instead of calling: its row is left
+"failed", due at `until`, with `reason` as its last error and its attempts unchanged, so
+`retry_due` runs it again then, as often as it takes, and never dead-letters it for that."""
 
 from __future__ import annotations
 
@@ -22,7 +27,7 @@ from guidebot.db.group_commit import GroupCommit
 from guidebot.db.repo import outbox as outbox_repo
 from guidebot.db.types import utcnow
 from guidebot.db.writes import Write, apply
-from guidebot.errors import NoRelation, WeComApiError, WeComError
+from guidebot.errors import GuidebotError, NoRelation, WeComApiError, WeComError
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +39,17 @@ def is_retry() -> bool:
     (it failed, or its process died mid-call), so a call that creates something should first
     look for what that attempt made."""
     return _RETRYING.get()
+
+
+class Postponed(GuidebotError):
+    """Raised by an executor that did not call WeCom: not now, try again at `until` (an aware
+    UTC time). `reason` (ids and numbers, never message text) becomes the row's last error;
+    the attempt is not counted."""
+
+    def __init__(self, until: datetime, reason: str) -> None:
+        self.until = until
+        self.reason = reason
+        super().__init__(f"{reason} (until {until.isoformat()})")
 
 
 @dataclass(frozen=True)
@@ -78,6 +94,7 @@ class Outcome:
     result: dict[str, Any] | None = None
     error: str = ""
     failure: type[WeComError] | None = None  # the error type of a failed call
+    held_until: datetime | None = None  # an executor postponed the call (FAILED, due then)
 
     @property
     def no_relation(self) -> bool:
@@ -152,7 +169,8 @@ class Outbox:
             attempt += 1
             outcome = await self._attempt(item_id, tenant, kind, payload, attempt, call,
                                           keep_lease=until_deadline)
-            if outcome.status is not CallStatus.FAILED or not until_deadline:
+            if (outcome.status is not CallStatus.FAILED or not until_deadline
+                    or outcome.held_until is not None):
                 return outcome
             wait = self._inline.delay(attempt)
             if deadline is None or utcnow() + timedelta(seconds=wait) >= deadline:
@@ -218,6 +236,8 @@ class Outbox:
         except WeComError as exc:
             return await self._failed(item_id, tenant, kind, attempt, exc,
                                       keep_lease=keep_lease)
+        except Postponed as exc:
+            return await self._postponed(item_id, tenant, kind, exc)
         done = answer if isinstance(answer, Done) else Done(answer)
         await self._finished.submit([*done.writes, _done_write(item_id, done)])
         return Outcome(CallStatus.DONE, done.result)
@@ -229,11 +249,11 @@ class Outbox:
         leaves the rows "sending": retry_due takes them over as retries)."""
         gate = asyncio.Semaphore(in_flight)
 
-        async def one(item: Prepared) -> Done | WeComError:
+        async def one(item: Prepared) -> Done | WeComError | Postponed:
             async with gate:
                 try:
                     answer = await item.call()
-                except WeComError as exc:
+                except (WeComError, Postponed) as exc:
                     return exc
             return answer if isinstance(answer, Done) else Done(answer)
 
@@ -247,6 +267,9 @@ class Outbox:
         for item, answer in zip(prepared, answers, strict=True):
             if isinstance(answer, Done):
                 outcomes.append(Outcome(CallStatus.DONE, answer.result))
+            elif isinstance(answer, Postponed):
+                outcomes.append(await self._postponed(item.item_id, item.tenant, item.kind,
+                                                      answer))
             else:
                 outcomes.append(await self._failed(item.item_id, item.tenant, item.kind, 1,
                                                    answer))
@@ -260,11 +283,11 @@ class Outbox:
         callers'; by default one of its own), and the rows after a failure, never
         attempted, are withdrawn (deleted, as if never registered)."""
         done: list[tuple[Prepared, Done]] = []
-        failure: tuple[Prepared, WeComError] | None = None
+        failure: tuple[Prepared, WeComError | Postponed] | None = None
         for item in prepared:
             try:
                 answer = await item.call()
-            except WeComError as exc:
+            except (WeComError, Postponed) as exc:
                 failure = (item, exc)
                 break
             done.append((item, answer if isinstance(answer, Done) else Done(answer)))
@@ -284,8 +307,10 @@ class Outbox:
         outcomes = [Outcome(CallStatus.DONE, a.result) for _, a in done]
         if failure is not None:
             failed, error = failure
-            outcomes.append(await self._failed(failed.item_id, failed.tenant, failed.kind, 1,
-                                               error))
+            outcomes.append(
+                await self._postponed(failed.item_id, failed.tenant, failed.kind, error)
+                if isinstance(error, Postponed)
+                else await self._failed(failed.item_id, failed.tenant, failed.kind, 1, error))
         return outcomes
 
     async def _failed(self, item_id: int, tenant: str, kind: str, attempt: int,
@@ -307,6 +332,17 @@ class Outbox:
         if isinstance(exc, WeComApiError):
             return Outcome(status, {"errcode": exc.errcode}, error, type(exc))
         return Outcome(status, None, error, type(exc))
+
+    async def _postponed(self, item_id: int, tenant: str, kind: str,
+                         exc: Postponed) -> Outcome:
+        """Record an attempt its executor postponed (no WeCom call was made): failed, due at
+        `exc.until`, attempts unchanged, so it is retried then and never dead-lettered for it."""
+        log.info("outbox item %s tenant=%s kind=%s held until %s: %s", item_id, tenant, kind,
+                 exc.until.isoformat(), exc.reason)
+        async with self._db.write() as session:
+            await outbox_repo.postpone(session, item_id=item_id, error=exc.reason,
+                                       due_at=exc.until)
+        return Outcome(CallStatus.FAILED, None, exc.reason, held_until=exc.until)
 
     async def _expire(self, item_id: int, error: str) -> Outcome:
         async with self._db.write() as session:

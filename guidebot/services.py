@@ -10,6 +10,7 @@ from types import MappingProxyType
 
 from guidebot import inbox
 from guidebot.alerts.churn import ChurnAlerts
+from guidebot.app_quota import AppQuota
 from guidebot.chat.cards import KfCards
 from guidebot.chat.guide import GuideChat
 from guidebot.chat.intake import KfService
@@ -75,6 +76,7 @@ class Services:
     contributions: Contributions  # guides' pictures and copy from the app chat
     points: Points  # contributors' points ledger, leaderboard and webhook
     churn: ChurnAlerts  # 删人提醒: a guide told that a customer deleted them
+    app_quota: AppQuota  # every guide's app message budget (guidebot/app_quota.py)
 
     def client(self, tenant: str) -> WeComClient:
         return self.clients[tenant]
@@ -130,6 +132,8 @@ def build_services(settings: Settings, db: Database, *,
                for tid, t in settings.tenants.items()}
     client_for = clients.__getitem__
     outbox = Outbox(db)
+    app_quota = AppQuota(  # every app message to a guide draws from it
+        db, lambda t: settings.tenant(t).quotas.app_msg_per_guide_per_min)
     media = MediaUploads(db, client_for, library)
     commerce = CommerceService(settings, db, client_for)
     tags = TagService(db, client_for, outbox, library.tag_groups)
@@ -138,26 +142,30 @@ def build_services(settings: Settings, db: Database, *,
     materials = MaterialService(settings, db, load_materials(settings.content_library),
                                 commerce.catalog, outbox, client_for,
                                 tracker=commerce.track_attachments, pictures=media.resolve,
-                                store=PictureStore(settings.data_dir), points=points)
+                                store=PictureStore(settings.data_dir), points=points,
+                                quota=app_quota)
     welcome = WelcomeService(settings, outbox, library, profiles, client_for,
                              tracker=commerce.track_attachments, pictures=media.resolve,
                              metrics=metrics, materials=materials)
     sop_clock = SopClock()
     sop_calls = SopExecutors(settings, db, library, client_for, tags=tags,
                              cards=commerce.track_attachments, pictures=media.resolve,
-                             materials=materials, clock=sop_clock)
-    sop = SopService(settings, db, library, client_for, outbox, sop_calls, clock=sop_clock)
+                             materials=materials, quota=app_quota, clock=sop_clock)
+    sop = SopService(settings, db, library, client_for, outbox, sop_calls, clock=sop_clock,
+                     quota=app_quota)
     chat = load_router(settings.content_library, settings.llm, library=library,
                        catalog=commerce.catalog, meter=LlmMeter(db))
-    guide_chat = GuideChat(settings, db, chat.content, chat, commerce, outbox, client_for)
+    guide_chat = GuideChat(settings, db, chat.content, chat, commerce, outbox, client_for,
+                           quota=app_quota)
     kf = KfService(settings, db, library, outbox, client_for, router=chat,
                    cards=KfCards(settings, library, commerce.catalog,
                                  commerce.track_attachments, media.resolve),
-                   opt_outs=OptOuts(db, tags, sop.engine, chat.content.opt_out_tag))
+                   opt_outs=OptOuts(db, tags, sop.engine, chat.content.opt_out_tag),
+                   quota=app_quota)
     cover = f"{settings.server.public_url}/sidebar/_static/card.png"
     sidebar = SidebarService(db, library, tags, commerce.links,
                              AgentTickets(db, client_for), lambda tenant: cover)
-    churn = ChurnAlerts(settings, db, chat.content, outbox, client_for)
+    churn = ChurnAlerts(settings, db, chat.content, outbox, client_for, quota=app_quota)
     calls = MappingProxyType({**welcome.executors(), **tags.executors(),
                               **sop_calls.executors(), **kf.executors(),
                               **guide_chat.executors(), **materials.executors(),
@@ -170,4 +178,5 @@ def build_services(settings: Settings, db: Database, *,
         directory=DirectoryService(db, client_for, library), kf=kf, chat=chat,
         guide_chat=guide_chat, metrics=metrics,
         stats=StatsService(settings, db), materials=materials,
-        contributions=Contributions(materials, client_for), points=points, churn=churn)
+        contributions=Contributions(materials, client_for), points=points, churn=churn,
+        app_quota=app_quota)

@@ -4,9 +4,9 @@ time zone) and what they bought in the guide's name. Not for the guide deleting 
 
 The notice is read after the relation's end is committed and sent through the outbox under
 the inbox item's key, so a callback WeCom delivers twice, or a handler run again, sends it
-once; a failed send is retried by the outbox like any other app message. Like the other
-notices sent outside the SOP dispatcher (a handoff's, a material review's), it goes at once:
-only the dispatcher holds app messages to `app_msg_per_guide_per_min`."""
+once; a failed send is retried by the outbox like any other app message. Like every app
+message to a guide it draws from the guide's `app_msg_per_guide_per_min` budget
+(guidebot/app_quota.py): over it, the outbox holds it until the minute frees."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from guidebot import events as ev
+from guidebot.app_quota import AppQuota
 from guidebot.content.chat import ChatContent
 from guidebot.db.engine import Database
 from guidebot.db.repo import commerce_orders as orders_repo
@@ -46,9 +47,9 @@ def outbox_key(event: ev.ContactDeletedByCustomer, inbox_id: int | None) -> str:
 
 class ChurnAlerts:
     def __init__(self, settings: Settings, db: Database, content: ChatContent, outbox: Outbox,
-                 client_for: Callable[[str], WeComClient]) -> None:
+                 client_for: Callable[[str], WeComClient], *, quota: AppQuota) -> None:
         self._settings, self._db, self._content, self._outbox = settings, db, content, outbox
-        self._client_for = client_for
+        self._client_for, self._quota = client_for, quota
 
     async def customer_deleted(self, event: ev.ContactDeletedByCustomer,
                                inbox_id: int | None) -> None:
@@ -89,7 +90,9 @@ class ChurnAlerts:
         return text("churn_notice", customer=name, added=added, orders=bought)
 
     async def send(self, tenant: str, payload: dict[str, Any]) -> dict[str, Any]:
-        """The outbox executor of kind "churn_notify": message/send to the guide."""
+        """The outbox executor of kind "churn_notify": message/send to the guide, within
+        their app message budget."""
+        await self._quota.hold(tenant, payload)
         return await self._client_for(tenant).send_app_message(payload)
 
     def executors(self) -> dict[str, Executor]:

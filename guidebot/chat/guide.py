@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
+from guidebot.app_quota import AppQuota
 from guidebot.chat import assist
 from guidebot.chat.decision import CustomerContext, Inbound
 from guidebot.chat.routing import ChatRouter, yuan
@@ -49,17 +50,19 @@ def _cut(text: str) -> str:
 class GuideChat:
     def __init__(self, settings: Settings, db: Database, content: ChatContent,
                  router: ChatRouter, commerce: CommerceService, outbox: Outbox,
-                 client_for: Callable[[str], WeComClient],
+                 client_for: Callable[[str], WeComClient], *, quota: AppQuota,
                  clock: Callable[[], datetime] = utcnow) -> None:
         self.settings, self.db, self.content, self.router = settings, db, content, router
         self.commerce, self.outbox, self.clock = commerce, outbox, clock
-        self._client_for = client_for
+        self._client_for, self._quota = client_for, quota
         self._commands: dict[str, Command] = {
             "tasks": self.tasks, "customer": self.customer, "share": self.share,
             "sales": self.sales, "scripts": self.scripts, "suggest": self.suggest}
 
     async def send(self, tenant: str, payload: dict[str, Any]) -> dict[str, Any]:
-        """The outbox executor of an answer: message/send to the guide."""
+        """The outbox executor of an answer: message/send to the guide, within their app
+        message budget (guidebot/app_quota.py: over it the outbox holds the answer)."""
+        await self._quota.hold(tenant, payload)
         return await self._client_for(tenant).send_app_message(payload)
 
     def executors(self) -> dict[str, Executor]:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
+from guidebot.app_quota import AppQuota
 from guidebot.chat.decision import CustomerContext
 from guidebot.chat.sending import reply_msgid
 from guidebot.content.library import Library
@@ -59,8 +60,9 @@ class Handed:
 class Handoff:
     def __init__(self, settings: Settings, db: Database, library: Library, outbox: Outbox,
                  client_for: Callable[[str], WeComClient],
-                 api_for: Callable[[str], KfApi]) -> None:
+                 api_for: Callable[[str], KfApi], *, quota: AppQuota) -> None:
         self._settings = settings
+        self._quota = quota
         self._db = db
         self.library = library
         self._outbox = outbox
@@ -91,7 +93,9 @@ class Handoff:
                 "replies": replies}
 
     async def execute(self, tenant: str, payload: dict[str, Any]) -> dict[str, Any]:
-        """The outbox executor of kind "kf_notify" (message/send to the guide)."""
+        """The outbox executor of kind "kf_notify" (message/send to the guide), within the
+        guide's app message budget (guidebot/app_quota.py: over it the outbox holds it)."""
+        await self._quota.hold(tenant, payload)
         return await self._client_for(tenant).send_app_message(payload)
 
     async def hand(self, tenant: str, open_kfid: str, kf_userid: str, msgid: str,
@@ -153,5 +157,7 @@ class Handoff:
         outcome = await self._outbox.run(tenant=tenant, key=f"kf_notify:{msgid}"[:160],
                                          kind="kf_notify", payload=body,
                                          call=self.execute)
-        if outcome.status not in ("done", "duplicate"):
+        if outcome.held_until is not None:  # the guide's app message budget is used up
+            log.info("kf handoff notice to the guide held tenant=%s guide=%s", tenant, guide)
+        elif outcome.status not in ("done", "duplicate"):
             log.warning("kf handoff notice to the guide %s tenant=%s", outcome.status, tenant)

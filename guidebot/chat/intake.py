@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from guidebot.app_quota import AppQuota
 from guidebot.chat.cards import KfCards
 from guidebot.chat.customers import Customers, Writer
 from guidebot.chat.decision import CustomerContext, Decision, Inbound, ReplyRouter, Route
@@ -65,7 +66,7 @@ class Outcome:
 class KfService:
     def __init__(self, settings: Settings, db: Database, library: Library, outbox: Outbox,
                  client_for: Callable[[str], WeComClient], *, router: ReplyRouter,
-                 cards: KfCards, opt_outs: OptOuts,
+                 cards: KfCards, opt_outs: OptOuts, quota: AppQuota,
                  clock: Callable[[], datetime] = utcnow) -> None:
         self._settings = settings
         self._db = db
@@ -86,7 +87,8 @@ class KfService:
         self.opt_outs = opt_outs
         self.customers = Customers(db, self.api)
         self.sender = KfSender(db, outbox, self.api, clock)
-        self.handoff = Handoff(settings, db, library, outbox, client_for, self.api)
+        self.handoff = Handoff(settings, db, library, outbox, client_for, self.api,
+                               quota=quota)
         self.entries = KfEntries(settings, db, library, outbox, self.api, clock)
 
     def api(self, tenant: str) -> KfApi:

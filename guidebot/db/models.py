@@ -194,6 +194,19 @@ class OutboxItem(SQLModel, table=True):
     lease_until: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
 
 
+class AppMessageSend(SQLModel, table=True):
+    """One app message (message/send) to a guide, taken from their per-minute budget
+    (guidebot/app_quota.py): WeCom silently drops a member's messages over
+    `app_msg_per_guide_per_min` (FACTS §3.7). Rows a few minutes old are pruned."""
+
+    __tablename__ = "app_message_sends"
+    __table_args__ = (Index("ix_app_message_sends_guide_at", "tenant", "guide", "at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    tenant: str = Field(max_length=32)
+    guide: str = Field(max_length=64)
+    at: datetime = Field(sa_column=_utc())
+
+
 class AccessToken(SQLModel, table=True):
     """The WeCom access token per tenant, shared by every guidebot process."""
 

@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from guidebot.app_quota import AppQuota
 from guidebot.commerce.catalog import Catalog
 from guidebot.contacts.welcome import to_wecom_attachment
 from guidebot.content.files import library_file_problem
@@ -101,10 +102,10 @@ class MaterialService:
     def __init__(self, settings: Settings, db: Database, library: MaterialLibrary,
                  catalog: Catalog, outbox: Outbox, client_for: Callable[[str], WeComClient],
                  *, tracker: Tracker, pictures: Pictures, store: PictureStore, points: Points,
-                 clock: Callable[[], datetime] = utcnow) -> None:
+                 quota: AppQuota, clock: Callable[[], datetime] = utcnow) -> None:
         self.settings, self.db, self.library, self.catalog = settings, db, library, catalog
         self.outbox, self.store, self.points, self.clock = outbox, store, points, clock
-        self._client_for = client_for
+        self._client_for, self._quota = client_for, quota
         self._tracker, self._pictures = tracker, pictures
 
     # -- making materials ------------------------------------------------------------------
@@ -312,7 +313,9 @@ class MaterialService:
         log.info("material message tenant=%s guide=%s send=%s", tenant, guide, outcome.status)
 
     async def send(self, tenant: str, payload: dict[str, Any]) -> dict[str, Any]:
-        """The outbox executor of messages to guides: message/send."""
+        """The outbox executor of messages to guides: message/send, within the guide's app
+        message budget (guidebot/app_quota.py: over it the outbox holds the message)."""
+        await self._quota.hold(tenant, payload)
         return await self._client_for(tenant).send_app_message(payload)
 
     def executors(self) -> dict[str, Executor]:

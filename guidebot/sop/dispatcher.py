@@ -9,6 +9,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
+from guidebot.app_quota import AppQuota
 from guidebot.db.engine import Database
 from guidebot.db.repo import sop_bulk as bulk
 from guidebot.db.repo import sop_tasks as repo
@@ -34,15 +35,14 @@ class Dispatcher:
     def __init__(self, db: Database, outbox: Outbox, executors: SopExecutors, *,
                  claim_limit: int = 100_000,
                  stale_after: timedelta = timedelta(minutes=2),
-                 clock: Callable[[], datetime] = utcnow,
-                 app_msg_per_min: Callable[[str], int] = lambda tenant: 30) -> None:
+                 clock: Callable[[], datetime] = utcnow, quota: AppQuota) -> None:
         self._db = db
         self._outbox = outbox
         self._executors = executors
         self._claim_limit = claim_limit
         self.stale_after = stale_after
         self._clock = clock
-        self.app_msg_per_min = app_msg_per_min
+        self._quota = quota
 
     async def batch(self, tenant: str) -> int:
         """Group steps that were planned for later and are due now into tasks (a step due
@@ -84,10 +84,12 @@ class Dispatcher:
                 owned = await repo.outbox_keys(s, tenant=tenant,
                                                keys=[outbox_key(t.id) for t in stale])
                 claimed += [t for t in stale if outbox_key(t.id) not in owned]
-            taken = (await repo.app_messages_by_guide(s, tenant=tenant,
-                                                      since=now - timedelta(minutes=1))
-                     if any(t.kind in repo.APP_MESSAGE_KINDS for t in claimed) else Counter())
+            guides = [t.guide for t in claimed if t.kind in repo.APP_MESSAGE_KINDS]
+            taken = (await self._quota.taken(s, tenant=tenant, guides=guides, now=now)
+                     if guides else Counter())
             waiting, ready = self._app_quota(tenant, claimed, taken)
+            await self._quota.record(s, tenant=tenant, now=now, guides=[
+                t.guide for t in ready if t.kind in repo.APP_MESSAGE_KINDS])
             await repo.requeue_tasks(s, ids=[t.id for t in waiting], now=now)
             items = await self._outbox.register_many(s, tenant=tenant, rows=[
                 (outbox_key(t.id), KINDS[t.kind], {"task_id": t.id}) for t in ready])
@@ -102,9 +104,10 @@ class Dispatcher:
 
     def _app_quota(self, tenant: str, tasks: list[Any],
                    taken: Counter[str]) -> tuple[list[Any], list[Any]]:
-        """≤ N app messages per guide per minute (FACTS §3.7: the excess is silently dropped):
-        over it, a task goes back to the queue for a later pass."""
-        limit = self.app_msg_per_min(tenant)
+        """≤ N app messages per guide per minute (FACTS §3.7: the excess is silently dropped),
+        counting every app message to the guide (guidebot/app_quota.py: `taken`, read with
+        the guides' budgets held): over it, a task goes back to the queue for a later pass."""
+        limit = self._quota.limit(tenant)
         waiting: list[Any] = []
         ready: list[Any] = []
         for task in tasks:

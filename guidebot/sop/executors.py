@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from guidebot.app_quota import AppQuota
 from guidebot.contacts.tags import TagService
 from guidebot.contacts.welcome import Pictures, Tracker, card_token, to_wecom_attachment
 from guidebot.content.library import MOMENT_ATTACHMENTS, Library, Message
@@ -83,8 +84,9 @@ class SopExecutors:
     def __init__(self, settings: Settings, db: Database, library: Library,
                  client_for: Callable[[str], WeComClient], *, tags: TagService,
                  cards: Tracker, pictures: Pictures, materials: TaskMaterials,
-                 clock: Callable[[], datetime] = utcnow) -> None:
+                 quota: AppQuota, clock: Callable[[], datetime] = utcnow) -> None:
         self._tags = tags
+        self._quota = quota
         self._materials = materials
         self._cards = cards
         self._pictures = pictures
@@ -379,7 +381,9 @@ class SopExecutors:
                         text: str | None = None) -> dict[str, Any]:
         """A textcard to the guide: the library message rendered, or `text` as it is (a
         stored material's). WeCom's duplicate check (FACTS §3.7) keeps a retry after a crash
-        mid-call from showing twice."""
+        mid-call from showing twice. The dispatcher took the guide's app message slot for a
+        first attempt; a retry takes one of its own (none free: `Postponed`, guidebot/
+        app_quota.py)."""
         if text is None:
             text = render(self._message(task.message).text, self._values(task, count, names))
         body = {"touser": task.guide, "msgtype": "textcard", "enable_duplicate_check": 1,
@@ -388,6 +392,8 @@ class SopExecutors:
                     "description": _cut(text, DESCRIPTION_BYTES),
                     "url": guide_links.task_url(self._settings.server.public_url,
                                                 self._settings.tenant(tenant), task.id or 0)}}
+        if is_retry():
+            await self._quota.hold(tenant, body)
         result = await self._client_for(tenant).send_app_message(body)
         if task.guide in str(result.get("invaliduser", "")).split("|"):
             log.warning("reminder task=%s: guide is not a valid member", task.id)

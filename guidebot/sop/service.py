@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
+from guidebot.app_quota import AppQuota
 from guidebot.content.library import Library
 from guidebot.content.reload import library_is_newest
 from guidebot.content.sop_spec import Audience
@@ -51,16 +52,15 @@ class SopClock:
 class SopService:
     def __init__(self, settings: Settings, db: Database, library: Library,
                  client_for: Callable[[str], WeComClient], outbox: Outbox,
-                 executors: SopExecutors, *, clock: SopClock) -> None:
+                 executors: SopExecutors, *, clock: SopClock, quota: AppQuota) -> None:
         self._settings = settings
         self._db = db
         self._library = library
         self._clock = clock
         self.engine = SopEngine(settings, db, self.ready, clock=lambda: self.clock())
         self._executors = executors
-        self.dispatcher = Dispatcher(
-            db, outbox, self._executors, clock=lambda: self.clock(),
-            app_msg_per_min=lambda t: settings.tenant(t).quotas.app_msg_per_guide_per_min)
+        self.dispatcher = Dispatcher(db, outbox, self._executors, clock=lambda: self.clock(),
+                                     quota=quota)
         self.tracker = Tracker(db, client_for, clock=lambda: self.clock())
         self.moments = MomentResults(db, client_for, clock=lambda: self.clock(),
                                      published=executors.moment_published)

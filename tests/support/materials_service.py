@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from guidebot.app_quota import AppQuota
 from guidebot.commerce.catalog import Catalog
 from guidebot.content.materials import load_materials
 from guidebot.db.engine import Database
@@ -42,7 +43,9 @@ def material_service(settings: Settings, db: Database, clock: Callable[[], datet
     return MaterialService(settings, db, load_materials(library), Catalog({}),
                            Outbox(db), clients.__getitem__, tracker=_same, pictures=_none,
                            store=PictureStore(settings.data_dir),
-                           points=Points(settings, db, clock=clock), clock=clock)
+                           points=Points(settings, db, clock=clock),
+                           quota=AppQuota(db, lambda t: settings.tenant(t).quotas
+                                          .app_msg_per_guide_per_min), clock=clock)
 
 
 OPEN: list[WeComClient] = []

@@ -76,6 +76,15 @@ async def record_attempt(session: AsyncSession, *, item_id: int, status: str, er
     await session.execute(update(OutboxItem).where(OutboxItem.id == item_id).values(**values))
 
 
+async def postpone(session: AsyncSession, *, item_id: int, error: str,
+                   due_at: datetime) -> None:
+    """An attempt its executor put off without calling WeCom: failed and due at `due_at`,
+    leased to nobody, its attempts unchanged."""
+    await session.execute(update(OutboxItem).where(OutboxItem.id == item_id).values(
+        status="failed", last_error=error[:512], due_at=due_at, updated_at=utcnow(),
+        lease_owner="", lease_until=None))
+
+
 _DONE = (update(OutboxItem.__table__)  # type: ignore[attr-defined]
          .where(OutboxItem.__table__.c.id == bindparam("item_id"))  # type: ignore[attr-defined]
          .values(status="done", last_error="", result=bindparam("result_json"),

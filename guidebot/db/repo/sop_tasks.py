@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import zlib
-from collections import Counter
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import Any
@@ -78,16 +77,6 @@ async def due_checks(session: AsyncSession, *, tenant: str, now: datetime,
         .order_by(SopTask.next_check_at).limit(limit)  # type: ignore[arg-type]
         .with_for_update(skip_locked=True))
     return list((await session.execute(stmt)).scalars())
-
-
-async def app_messages_by_guide(session: AsyncSession, *, tenant: str,
-                                since: datetime) -> Counter[str]:
-    """App messages (reminders, notifications) sent to each guide since `since`."""
-    stmt = (select(SopTask.guide, func.count()).where(
-        SopTask.tenant == tenant, SopTask.kind.in_(APP_MESSAGE_KINDS),  # type: ignore[attr-defined]
-        SopTask.status == "sent", SopTask.updated_at >= since)  # type: ignore[operator]
-        .group_by(SopTask.guide))
-    return Counter({guide: int(n) for guide, n in (await session.execute(stmt)).all()})
 
 
 async def requeue_tasks(session: AsyncSession, *, ids: Sequence[int], now: datetime) -> None:
