@@ -43,6 +43,9 @@ class LlmSettings:
     timeout_s: float = 20.0
 
 
+WECOM_APP_MSG_PER_MIN = 30  # message/send per app per member per minute (FACTS §3.7)
+
+
 @dataclass(frozen=True)
 class QuotaSettings:
     mass_msg_per_customer: str = "1/day"
@@ -329,6 +332,10 @@ def _quotas(file: str, prefix: str, table: Mapping[str, Any]) -> QuotaSettings:
     for name, value in (("app_msg_per_guide_per_min", per_min), ("api_calls_per_min", calls)):
         if value < 1:
             raise r.fail(name, "must be at least 1")
+    if per_min > WECOM_APP_MSG_PER_MIN:  # FACTS §3.7: the excess is silently dropped
+        raise r.fail("app_msg_per_guide_per_min",
+                     f"must be at most {WECOM_APP_MSG_PER_MIN}: WeCom silently drops a "
+                     f"member's app messages past {WECOM_APP_MSG_PER_MIN} a minute")
     return QuotaSettings(mass, per_min, calls)
 
 

@@ -60,6 +60,10 @@ def test_good_config_and_defaults(tmp_path: Path) -> None:
      "tenants.acme.alerts.customer_deleted", "must be true or false, got int"),
     (lambda t: t + '[tenants.acme.alerts]\ncustomer_left = true\n',
      "tenants.acme.alerts.customer_left", "unknown key"),
+    (lambda t: t + '[tenants.acme.quotas]\napp_msg_per_guide_per_min = 31\n',
+     "tenants.acme.quotas.app_msg_per_guide_per_min", "must be at most 30"),
+    (lambda t: t + '[tenants.acme.quotas]\napp_msg_per_guide_per_min = 0\n',
+     "tenants.acme.quotas.app_msg_per_guide_per_min", "must be at least 1"),
 ])
 def test_errors_name_file_key_problem(tmp_path: Path, mutation, key: str,  # type: ignore[no-untyped-def]
                                       problem: str) -> None:
