@@ -23,6 +23,7 @@ from guidebot.db.models import AppMessageSend, OutboxItem
 from guidebot.db.models_sop import SopTask
 from guidebot.db.repo import sop_tasks
 from guidebot.outbox import Postponed
+from tests.support.console import Console
 from tests.support.stack import Stack, start_stack
 
 QUOTA = 3
@@ -118,6 +119,13 @@ async def test_command_answers_over_the_budget_wait_for_the_minute_and_are_not_d
         assert "今日" not in row.last_error  # ids and numbers, never the text
     assert await _retry(stack) == 0  # not due within the minute
     assert len(_received(stack)) == QUOTA
+    console = Console(stack)  # HQ's outbox page says they wait for the limit, not failed
+    try:
+        await console.login("acme", "acme-admin-token")
+        status, html, _ = await console.get("/console/acme/outbox")
+        assert status == 200 and html.count("等待限额") == 2
+    finally:
+        await console.close()
 
     clocks.advance(61)
     assert await _retry(stack) == 2
