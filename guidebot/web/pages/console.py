@@ -85,10 +85,9 @@ def render(request: web.Request, template: str, *, who: auth.Access | None = Non
 
 def _presets(request: web.Request, who: auth.Access,
              shown: dict[str, str]) -> list[dict[str, Any]]:
-    """The range presets' links (a page's other parameters but the range and paging kept),
-    the one matching the shown range marked current."""
-    kept = {k: v for k, v in request.query.items()
-            if k in ("store",)}
+    """The range presets' links (the store a page is filtered by kept), the one matching the
+    shown range marked current."""
+    kept = {"store": request.query["store"]} if request.query.get("store") else {}
     return [{"name": name, "query": urlencode({**kept, "from": start.isoformat(),
                                               "to": end.isoformat()}),
              "current": (start.isoformat(), end.isoformat()) == (shown["from"], shown["to"])}
