@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import datetime, tzinfo
+from datetime import date, datetime, time, timedelta, tzinfo
 from typing import Any
 
 from guidebot.db.engine import Database
@@ -17,8 +17,9 @@ from guidebot.stats import cursor
 
 STATUSES = repo.CUSTOMER_STATUSES
 EXPORT_PAGE = 1000
+YEARS = (1970, 2199)  # the days an added-time filter may name
 CSV_FIELDS = ("external_userid", "name", "status", "guides", "former_guides", "tags",
-              "opted_out", "added_at")
+              "opted_out", "added_at", "lost_at")
 
 
 @dataclass(frozen=True)
@@ -27,12 +28,31 @@ class CustomerSearch:
     tag: str = ""
     guide: str = ""
     status: str = ""  # "", or one of STATUSES
+    added: tuple[datetime | None, datetime | None] = (None, None)  # [from, to) instants
 
     def __post_init__(self) -> None:
         if self.status and self.status not in STATUSES:
             raise ValidationFailed(f"status: one of {', '.join(STATUSES)}, or none",
                                    code="cust.bad_status")
         object.__setattr__(self, "text", self.text.strip()[:64])
+
+
+def added_between(raw_from: str, raw_to: str, zone: tzinfo
+                  ) -> tuple[datetime | None, datetime | None]:
+    """`added_from` / `added_to` (YYYY-MM-DD, the tenant's days, both included, each
+    optional) as the instants [from, to) the customers' arrival is compared with."""
+    try:
+        day_from = date.fromisoformat(raw_from) if raw_from else None
+        day_to = date.fromisoformat(raw_to) + timedelta(days=1) if raw_to else None
+    except (ValueError, OverflowError):  # not a date, or the last day there is
+        day_from = day_to = date.min
+    if any(d is not None and not YEARS[0] <= d.year <= YEARS[1] for d in (day_from, day_to)):
+        raise ValidationFailed("added_from, added_to: dates as YYYY-MM-DD",
+                               code="range.dates")
+    if day_from and day_to and day_from >= day_to:
+        raise ValidationFailed("added_from must not be after added_to", code="range.order")
+    return (datetime.combine(day_from, time(0), tzinfo=zone) if day_from else None,
+            datetime.combine(day_to, time(0), tzinfo=zone) if day_to else None)
 
 
 @dataclass(frozen=True)
@@ -48,7 +68,8 @@ async def page(db: Database, tenant: str, search: CustomerSearch, *, limit: int,
     async with db.read() as s:
         rows = await repo.search_customers(s, tenant=tenant, text=search.text, tag=search.tag,
                                            guide=search.guide, status=search.status,
-                                           before=before, limit=limit + 1)
+                                           added=search.added, before=before,
+                                           limit=limit + 1)
     more = len(rows) > limit
     rows = rows[:limit]
     last = rows[-1] if more and rows else None
@@ -62,7 +83,7 @@ def listed(row: dict[str, Any]) -> dict[str, Any]:
         return at.isoformat() if at is not None else None
     return {"external_userid": row["external_userid"], "name": row["name"],
             "status": row["status"], "tags": row["tags"], "opted_out": row["opted_out"],
-            "added_at": iso(row["added_at"]),
+            "added_at": iso(row["added_at"]), "lost_at": iso(row["lost_at"]),
             "follows": [{"guide": f["guide"], "status": f["status"],
                          "added_at": iso(f["added_at"]), "ended_at": iso(f["ended_at"])}
                         for f in row["follows"]]}
@@ -75,7 +96,11 @@ def _csv_row(row: dict[str, Any], zone: tzinfo) -> dict[str, Any]:
         "external_userid": row["external_userid"], "name": row["name"],
         "status": row["status"], "guides": ";".join(live), "former_guides": ";".join(former),
         "tags": ";".join(row["tags"]), "opted_out": "yes" if row["opted_out"] else "no",
-        "added_at": row["added_at"].astimezone(zone).strftime("%Y-%m-%d %H:%M:%S")}
+        "added_at": _local(row["added_at"], zone), "lost_at": _local(row["lost_at"], zone)}
+
+
+def _local(at: datetime | None, zone: tzinfo) -> str:
+    return at.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S") if at is not None else ""
 
 
 def export_csv(db: Database, tenant: str, zone: tzinfo,

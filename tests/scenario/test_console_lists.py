@@ -108,6 +108,7 @@ async def test_the_status_filter_and_the_csv_export(stack: Stack) -> None:
         assert await listed("opted_out") == {"wmOut"}
         _, html, _ = await console.get("/console/acme/customers?status=lost")
         assert "已流失" in html and 'id="next-page"' not in html
+        assert "流失时间" in html and "2026-11-04 16:00" in html  # the last relation's end
         export = re.search(r'id="export" href="\?([^"]+)"', html)
         assert export and export.group(1).replace("&amp;", "&") == "status=lost&format=csv"
 
@@ -124,10 +125,23 @@ async def test_the_status_filter_and_the_csv_export(stack: Stack) -> None:
                 rows["wmLost"]["former_guides"]) == ("lost", "", "lina;wang")
         assert (rows["wmOut"]["opted_out"], rows["wmBare"]["status"]) == ("yes", "none")
         assert rows["wmFollow"]["added_at"] == "2026-11-02 16:00:00"  # Asia/Shanghai
+        assert (rows["wmLost"]["lost_at"], rows["wmFollow"]["lost_at"]) == (
+            "2026-11-04 16:00:00", "")
 
         code, body, _ = await console.get("/console/acme/customers?status=lost&format=csv")
         assert [r["external_userid"] for r in csv.DictReader(io.StringIO(body[1:]))] == [
             "wmLost"]
+        # the added-time filter, in the tenant's days (wmOut 18:00, wmBare 19:00 Shanghai)
+        assert await listed("&added_from=2026-11-02&added_to=2026-11-02") == {
+            "wmFollow", "wmLost", "wmOut", "wmBare"}
+        code, body, _ = await console.get(
+            "/console/acme/customers?added_from=2026-11-03&format=csv")
+        assert list(csv.DictReader(io.StringIO(body[1:]))) == []
+        code, html, _ = await console.get("/console/acme/customers?added_from=2026-11-3")
+        assert code == 400 and "YYYY-MM-DD" in html
+        code, html, _ = await console.get(
+            "/console/acme/customers?added_from=2026-11-03&added_to=2026-11-02")
+        assert code == 400 and "开始日期不能晚于结束日期" in html
         code, html, _ = await console.get("/console/acme/customers?status=gone")
         assert code == 400 and "状态须为" in html
         code, html, _ = await console.get("/console/acme/customers?status=gone&format=csv")
@@ -158,6 +172,17 @@ async def test_the_admin_api_lists_customers_a_page_at_a_time(stack: Stack) -> N
     assert [(f["guide"], f["status"]) for f in lost["follows"]] == [
         ("lina", "deleted_by_customer"), ("wang", "deleted_by_guide")]
     assert lost["follows"][0]["ended_at"].startswith("2026-11-03T08:00:00")
+    assert lost["lost_at"].startswith("2026-11-04T08:00:00")
+    status, body = await stack.admin("/customers?added_from=2026-11-02&added_to=2026-11-02"
+                                     "&status=following")
+    assert status == 200 and {c["external_userid"] for c in body["customers"]} == {
+        "wmFollow", "wmOut"}
+    status, body = await stack.admin("/customers?added_to=2026-11-01")  # before them all
+    assert status == 200 and body["customers"] == []
+    for bad in ("added_from=0001-01-01", "added_to=9999-12-31", "added_from=2026-02-30",
+                "added_from=2026-11-03&added_to=2026-11-02"):
+        status, body = await stack.admin(f"/customers?{bad}")
+        assert status == 400, (bad, body)
     status, body = await stack.admin("/customers?tag=新客&guide=lina")
     assert [c["external_userid"] for c in body["customers"]] == ["wmFollow"]
     assert body["customers"][0]["tags"] == ["新客"]  # a deleted corp tag is not listed

@@ -103,12 +103,18 @@ def _customer_filter(stmt: Any, *, tenant: str, text: str, tag: str, guide: str,
 
 async def search_customers(session: AsyncSession, *, tenant: str, text: str, tag: str,
                            guide: str, limit: int, status: str = "",
+                           added: tuple[datetime | None, datetime | None] = (None, None),
                            before: tuple[datetime, str] | None = None) -> list[dict[str, Any]]:
-    """A page of the customers the search finds (`_customer_filter`), newest first: those
-    who arrived before `before` (arrival time, external_userid) when given, at most `limit`,
-    each with their guides (relations in the order they began), tags and opt-out."""
+    """A page of the customers the search finds (`_customer_filter`; arrived in [added) when
+    its ends are given), newest first: those who arrived before `before` (arrival time,
+    external_userid) when given, at most `limit`, each with their guides (relations in the
+    order they began), tags and opt-out."""
     stmt = _customer_filter(select(Customer).where(Customer.tenant == tenant), tenant=tenant,
                             text=text, tag=tag, guide=guide, status=status)
+    if added[0] is not None:
+        stmt = stmt.where(Customer.created_at >= added[0])
+    if added[1] is not None:
+        stmt = stmt.where(Customer.created_at < added[1])
     if before is not None:
         at, external_userid = before  # compared column by column: binds take the column's type
         stmt = stmt.where(Customer.created_at <= at,
@@ -154,6 +160,8 @@ async def search_customers(session: AsyncSession, *, tenant: str, text: str, tag
             "guides": [f["guide"] if f["status"] in FOLLOWING else f"({f['guide']})"
                        for f in theirs],
             "status": "following" if live else ("lost" if theirs else "none"),
+            "lost_at": None if live else max(
+                (f["ended_at"] for f in theirs if f["ended_at"] is not None), default=None),
             "tags": tags.get(c.external_userid, []),
             "opted_out": c.external_userid in opted_out})
     return found

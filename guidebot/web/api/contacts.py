@@ -37,9 +37,12 @@ async def get_customer(request: web.Request) -> web.Response:
 
 async def list_customers(request: web.Request) -> web.Response:
     q = parsing.query(request, shapes.CustomersQuery)
+    services = _services(request)
+    tenant = services.settings.tenant(_tenant(request))
+    added = customer_list.added_between(q.added_from, q.added_to, tenant.tz)
     found = await customer_list.page(
-        _services(request).db, _tenant(request),
-        CustomerSearch(text=q.q, tag=q.tag, guide=q.guide, status=q.status),
+        services.db, tenant.id,
+        CustomerSearch(text=q.q, tag=q.tag, guide=q.guide, status=q.status, added=added),
         limit=q.limit, after=q.after)
     return reply({"customers": [customer_list.listed(row) for row in found.rows],
                   "next": found.next})

@@ -34,6 +34,7 @@ Fen = Annotated[int, Field(strict=True, ge=-MAX_FEN, le=MAX_FEN,
 
 
 Text64 = Annotated[str, Field(pattern=PRINTABLE, max_length=64)]
+Day = Annotated[str, Field(pattern=r"^([0-9]{4}-[0-9]{2}-[0-9]{2})?$")]  # or "" for none
 Text128 = Annotated[str, Field(pattern=PRINTABLE, max_length=128)]
 Name = Annotated[str, Field(pattern=PRINTABLE, min_length=1, max_length=64)]
 Reason = Annotated[str, Field(pattern=PRINTABLE, min_length=1, max_length=256)]
@@ -178,6 +179,9 @@ class CustomersQuery(Shape):
     status: Literal["", "following", "lost", "opted_out"] = Field(
         "", description="following: a relation still live; lost: relations, none live; "
         "opted_out: opted out in 微信客服")
+    added_from: Day = Field("", description="added on or after this day (YYYY-MM-DD, the "
+                            "tenant's time zone)")
+    added_to: Day = Field("", description="added on or before this day (YYYY-MM-DD)")
     after: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{0,400}$")] = Field(
         "", description="the `next` cursor of the page before")
     limit: int = Field(200, ge=1, le=1000)
@@ -254,6 +258,8 @@ class ListedCustomer(Answer):
     tags: list[str]
     opted_out: bool
     added_at: str
+    lost_at: str | None = Field(
+        default=None, description="lost: when their last relation ended; otherwise null")
 
 
 class CustomerList(Answer):

@@ -43,14 +43,18 @@ def _records(request: web.Request) -> Records:
     return stats.records
 
 
-def _customer_search(request: web.Request) -> tuple[dict[str, str], CustomerSearch]:
-    q = {k: request.query.get(k, "") for k in ("q", "tag", "guide", "status")}
-    return q, CustomerSearch(text=q["q"], tag=q["tag"], guide=q["guide"], status=q["status"])
+def _customer_search(request: web.Request,
+                     who: auth.Access) -> tuple[dict[str, str], CustomerSearch]:
+    q = {k: request.query.get(k, "")
+         for k in ("q", "tag", "guide", "status", "added_from", "added_to")}
+    return q, CustomerSearch(text=q["q"], tag=q["tag"], guide=q["guide"], status=q["status"],
+                             added=customer_list.added_between(
+                                 q["added_from"], q["added_to"], who.tenant.tz))
 
 
 @page
 async def customers(request: web.Request, who: auth.Access) -> web.StreamResponse:
-    q, search = _customer_search(request)
+    q, search = _customer_search(request, who)
     if request.query.get("format") == "csv":
         return await _customers_csv(request, who, search)
     records = _records(request)
