@@ -15,6 +15,7 @@ from guidebot.db.models import CorpTag, Customer, CustomerTag, Follow, Guide, Ou
 from guidebot.db.models_commerce import Order
 from guidebot.db.models_kf import KfCustomer, KfMessage, OptOut
 from guidebot.db.models_sop import SopTask
+from guidebot.db.repo import opt_outs as opt_outs_repo
 
 
 async def guide_rows(session: AsyncSession, *, tenant: str) -> list[dict[str, Any]]:
@@ -145,11 +146,8 @@ async def search_customers(session: AsyncSession, *, tenant: str, text: str, tag
             .distinct().order_by(CustomerTag.external_userid, CorpTag.name))
         for ext, name in named.all():
             tags.setdefault(ext, []).append(name)
-        opted_out = set((await session.execute(
-            select(OptOut.external_userid).where(
-                OptOut.tenant == tenant,
-                OptOut.external_userid.in_(ids)))  # type: ignore[attr-defined]
-        ).scalars())
+        opted_out = await opt_outs_repo.opted_out_among(session, tenant=tenant,
+                                                        external_userids=ids)
     found = []
     for c in customers:
         theirs = follows.get(c.external_userid, [])

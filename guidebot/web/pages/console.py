@@ -5,7 +5,7 @@ cookie); the wording is in guidebot/templates/console/i18n/."""
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, tzinfo
 from functools import cache
 from importlib import resources
@@ -80,6 +80,23 @@ def render(request: web.Request, template: str, *, who: auth.Access | None = Non
     if request.query.get("lang") in LANGS:
         response.set_cookie(LANG_COOKIE, lang, path=auth.PATH, samesite="Lax",
                             max_age=365 * 86400)
+    return response
+
+
+async def csv_download(request: web.Request, filename: str,
+                       chunks: AsyncIterator[str]) -> web.StreamResponse:
+    """CSV text streamed as it is read (UTF-8 with a BOM, so a spreadsheet opens Chinese
+    names as they are). The first chunk is read before the answer starts, so a refused
+    request is still a refusal page."""
+    first = await anext(chunks)
+    response = web.StreamResponse(headers={
+        "Content-Type": "text/csv; charset=utf-8",
+        "Content-Disposition": f'attachment; filename="{filename}"'})
+    await response.prepare(request)
+    await response.write(("\ufeff" + first).encode())
+    async for chunk in chunks:
+        await response.write(chunk.encode())
+    await response.write_eof()
     return response
 
 

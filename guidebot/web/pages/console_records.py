@@ -4,7 +4,6 @@ dead-lettered, retry); the SOP pages are in console_sops.py."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -23,6 +22,7 @@ from guidebot.stats.records import PAGE, Records
 from guidebot.web.pages import console_auth as auth
 from guidebot.web.pages.console import (
     catalog,
+    csv_download,
     language,
     notice,
     page,
@@ -75,24 +75,7 @@ async def _customers_csv(request: web.Request, who: auth.Access,
     chunks = customer_list.export_csv(services_of(request).db, who.tenant.id, who.tenant.tz,
                                       search)
     day = datetime.now(who.tenant.tz).strftime("%Y%m%d")
-    return await _stream_csv(request, f"customers-{who.tenant.id}-{day}.csv", chunks)
-
-
-async def _stream_csv(request: web.Request, filename: str,
-                      chunks: AsyncIterator[str]) -> web.StreamResponse:
-    """CSV text streamed as it is read (UTF-8 with a BOM, so a spreadsheet opens Chinese
-    names as they are). The first chunk is read before the answer starts, so a refused
-    request is still a refusal page."""
-    first = await anext(chunks)
-    response = web.StreamResponse(headers={
-        "Content-Type": "text/csv; charset=utf-8",
-        "Content-Disposition": f'attachment; filename="{filename}"'})
-    await response.prepare(request)
-    await response.write(("\ufeff" + first).encode())
-    async for chunk in chunks:
-        await response.write(chunk.encode())
-    await response.write_eof()
-    return response
+    return await csv_download(request, f"customers-{who.tenant.id}-{day}.csv", chunks)
 
 
 @page
@@ -128,7 +111,7 @@ async def orders(request: web.Request, who: auth.Access) -> web.StreamResponse:
     db = services_of(request).db
     span = {"from": day_from.isoformat(), "to": day_to.isoformat()}
     if request.query.get("format") == "csv":
-        return await _stream_csv(request, f"orders-{who.tenant.id}-{span['from']}-{span['to']}"
+        return await csv_download(request, f"orders-{who.tenant.id}-{span['from']}-{span['to']}"
                                  ".csv", order_list.export_csv(db, who.tenant, day_from, day_to))
     found = await order_list.page(db, who.tenant, day_from, day_to, limit=PAGE,
                                   after=request.query.get("after", ""))
