@@ -24,6 +24,7 @@ from guidebot.web.api import contacts as contacts_api
 from guidebot.web.api import kf as kf_api
 from guidebot.web.api import materials as materials_api
 from guidebot.web.api import sop as sop_api
+from guidebot.web.api import transfers as transfers_api
 from guidebot.web.api import usage as usage_api
 from guidebot.web.auth import admin_auth
 from guidebot.web.keys import SERVICES
@@ -104,6 +105,7 @@ def create_app(settings: Settings, *, start_jobs: bool = True, workers: int = 25
     app.add_routes(sidebar.routes())
     app.add_routes(operator.routes())
     app.add_routes(usage_api.routes())
+    app.add_routes(transfers_api.routes())
     commerce_api.install(app)
     kf_api.install(app)
     materials_api.install(app)

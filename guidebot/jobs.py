@@ -109,6 +109,11 @@ async def run_guide_names(services: Services, tenant: str) -> None:
     await services.directory.name_missing(tenant)
 
 
+async def run_transfer_check(services: Services, tenant: str) -> None:
+    """How waiting customer transfers stand (transfer_result), the done ones moved."""
+    await services.transfers.check(tenant)
+
+
 async def run_stats_upkeep(services: Services) -> None:
     """Add new follow events, orders and ledger entries to the daily statistics (waiting
     out a burst of arrivals, guidebot/bursts.py)."""
@@ -129,3 +134,4 @@ def schedule_defaults(scheduler: Scheduler, tenants: list[str]) -> None:
         scheduler.every(3600, run_directory_sync, tenant)
         scheduler.every(60, run_guide_names, tenant)
         scheduler.every(60, run_points_webhook, tenant)
+        scheduler.every(300, run_transfer_check, tenant)

@@ -22,6 +22,7 @@ from guidebot.contacts.directory import DirectoryService
 from guidebot.contacts.profiles import ProfileService
 from guidebot.contacts.relations import RelationService
 from guidebot.contacts.tags import TagService
+from guidebot.contacts.transfers import CustomerTransfers
 from guidebot.contacts.welcome import WelcomeService
 from guidebot.content.library import Library, load_library
 from guidebot.content.materials import load_materials
@@ -76,6 +77,7 @@ class Services:
     contributions: Contributions  # guides' pictures and copy from the app chat
     points: Points  # contributors' points ledger, leaderboard and webhook
     churn: ChurnAlerts  # 删人提醒: a guide told that a customer deleted them
+    transfers: CustomerTransfers  # 在职继承 / 离职继承
     app_quota: AppQuota  # every guide's app message budget (guidebot/app_quota.py)
 
     def client(self, tenant: str) -> WeComClient:
@@ -166,17 +168,19 @@ def build_services(settings: Settings, db: Database, *,
     sidebar = SidebarService(db, library, tags, commerce.links,
                              AgentTickets(db, client_for), lambda tenant: cover)
     churn = ChurnAlerts(settings, db, chat.content, outbox, client_for, quota=app_quota)
+    relations = RelationService(settings, db)
+    transfers = CustomerTransfers(settings, db, outbox, client_for, relations)
     calls = MappingProxyType({**welcome.executors(), **tags.executors(),
                               **sop_calls.executors(), **kf.executors(),
                               **guide_chat.executors(), **materials.executors(),
-                              **churn.executors()})
+                              **churn.executors(), **transfers.executors()})
     return Services(
         settings=settings, db=db, library=library, clients=clients, outbox=outbox,
-        calls=calls, relations=RelationService(settings, db), profiles=profiles, tags=tags,
+        calls=calls, relations=relations, profiles=profiles, tags=tags,
         welcome=welcome, channels=ChannelService(db, client_for, tags, library),
         commerce=commerce, sop=sop, media=media, sidebar=sidebar,
         directory=DirectoryService(db, client_for, library), kf=kf, chat=chat,
         guide_chat=guide_chat, metrics=metrics,
         stats=StatsService(settings, db), materials=materials,
         contributions=Contributions(materials, client_for), points=points, churn=churn,
-        app_quota=app_quota)
+        app_quota=app_quota, transfers=transfers)

@@ -18,6 +18,9 @@ from guidebot.db.repo import contacts as repo
 from guidebot.settings import Settings, TenantSettings
 
 TRANSFER_MATCH_WINDOW = timedelta(days=2)  # takeover add ↔ handover delete (order unverified)
+# The follow event of a takeover guide's relation after a transfer guidebot saw complete: the
+# customer follows a guide again, but was not added (no add, no new customer in statistics).
+TRANSFERRED_IN = "transferred_in"
 
 
 @dataclass(frozen=True)
@@ -171,6 +174,41 @@ class RelationService:
             if bound is not None and bound.end_reason == "transfer_pending":
                 assert bound.id is not None
                 await repo.end_binding(s, binding_id=bound.id, at=None, reason="")
+
+    async def record_transfer_done(self, s: AsyncSession, tenant: TenantSettings, *,
+                                   handover: str, takeover: str, external_userid: str,
+                                   at: datetime) -> None:
+        """WeCom reports a transfer complete (transfer_result status 1), in the caller's
+        transaction: the handover's relation ends as transferred, the takeover guide follows
+        the customer and the binding moves to them, as the callbacks would have recorded it.
+        WeCom's docs name the handover's DELETE_BY_TRANSFER for on-job transfers only, and no
+        add event for the takeover (not in FACTS), so what the callbacks already recorded is
+        kept and only what is missing is written. The takeover's relation is recorded as
+        `transferred_in`, not as an add: the customer was not newly added."""
+        follows = {f.guide: f for f in await repo.list_follows(
+            s, tenant=tenant.id, external_userid=external_userid)}
+        old = follows.get(handover)
+        if old is not None and old.status == "active":
+            await repo.end_follow(s, tenant=tenant.id, guide=handover,
+                                  external_userid=external_userid, status="transferred", at=at)
+            await repo.add_follow_event(s, tenant=tenant.id, guide=handover,
+                                        external_userid=external_userid, action="transferred",
+                                        at=at)
+        new = follows.get(takeover)
+        if new is None or new.status != "active":
+            await repo.ensure_guide(s, tenant=tenant.id, userid=takeover)
+            await repo.upsert_follow(s, tenant=tenant.id, guide=takeover,
+                                     external_userid=external_userid, status="active", state="",
+                                     channel_code_id=None, at=at)
+            await repo.add_follow_event(s, tenant=tenant.id, guide=takeover,
+                                        external_userid=external_userid,
+                                        action=TRANSFERRED_IN, at=at, detail=handover[:128])
+        bound = await self._current(s, tenant, external_userid, at)
+        if bound is not None and bound.guide == handover:
+            assert bound.id is not None
+            await repo.end_binding(s, binding_id=bound.id, at=at, reason="transferred")
+            await repo.add_binding(s, tenant=tenant.id, external_userid=external_userid,
+                                   guide=takeover, at=at)
 
     async def _end(self, s: AsyncSession, tenant: str, event: ev.ContactEvent, status: str,
                    inbox_id: int | None) -> None:

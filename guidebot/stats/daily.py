@@ -267,6 +267,8 @@ class DailyStats:
                 counts[_new(via_code)] = 1
             customer.following += 1
             batch.add(row.at, store, row.guide, **counts)
+        elif row.action == d.TRANSFERRED_IN:
+            customer.following += 1
         elif row.action in d.ENDINGS:
             customer.following = max(customer.following - 1, 0)
             if row.action in d.DELETIONS:

@@ -6,6 +6,8 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
+from guidebot.contacts import relations
+
 NEW_WITHIN = timedelta(days=30)  # new: first added within 30 days before the end of the range
 ACTIVE_WITHIN = timedelta(days=90)  # active: bought within 90 days before the end
 # Value tiers by a customer's paid GMV so far, highest first (fen); below the last: none.
@@ -14,6 +16,7 @@ VALUE_TIERS: tuple[tuple[str, int], ...] = (("high", 100_000), ("mid", 20_000), 
 ADDED = "added"
 DELETIONS = frozenset({"deleted_by_guide", "deleted_by_customer"})
 ENDINGS = DELETIONS | {"transferred"}  # the relation with that guide is over
+TRANSFERRED_IN = relations.TRANSFERRED_IN  # the customer follows a guide again, not added
 GUIDE_RULES = frozenset({"share_link", "exclusive_guide"})  # an order credited to a guide
 
 FIGURES = ("adds", "adds_code", "adds_other", "deletions", "net_growth", "base",

@@ -199,6 +199,35 @@ class WeComClient:
     async def add_msg_template(self, body: dict[str, Any]) -> dict[str, Any]:
         return await self.call("POST", "externalcontact/add_msg_template", json=body)
 
+    async def transfer_customer(self, *, resigned: bool, handover: str, takeover: str,
+                                external_userids: Sequence[str],
+                                message: str = "") -> dict[str, Any]:
+        """在职继承 (externalcontact/transfer_customer) or 离职继承 (…/resigned/…), ≤ 100
+        customers; each customer's errcode comes back in `customer[]`, not as an error
+        (0: started, WeCom completes it after 24 h). FACTS-next §D."""
+        body: dict[str, Any] = {"handover_userid": handover, "takeover_userid": takeover,
+                                "external_userid": list(external_userids)}
+        if message and not resigned:  # transfer_success_msg exists for on-job only
+            body["transfer_success_msg"] = message
+        path = ("externalcontact/resigned/transfer_customer" if resigned
+                else "externalcontact/transfer_customer")
+        return await self.call("POST", path, json=body)
+
+    async def transfer_result(self, *, resigned: bool, handover: str, takeover: str,
+                              cursor: str = "") -> dict[str, Any]:
+        """One page (≤ 1000) of a handover → takeover pair's transfers: status 1 done,
+        2 waiting, 3 refused, 4 takeover at its limit, 5 no record. FACTS-next §D."""
+        path = ("externalcontact/resigned/transfer_result" if resigned
+                else "externalcontact/transfer_result")
+        return await self.call("POST", path, json={
+            "handover_userid": handover, "takeover_userid": takeover, "cursor": cursor})
+
+    async def get_unassigned_list(self, *, cursor: str = "",
+                                  page_size: int = 1000) -> dict[str, Any]:
+        """One page of resigned members' customers not yet reassigned. FACTS-next §D."""
+        return await self.call("POST", "externalcontact/get_unassigned_list", json={
+            "page_id": 0, "cursor": cursor, "page_size": page_size})
+
     async def send_app_message(self, body: dict[str, Any]) -> dict[str, Any]:
         """message/send; partial failures come back in invaliduser etc., not as errors."""
         return await self.call("POST", "message/send",

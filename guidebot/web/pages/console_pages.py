@@ -117,7 +117,7 @@ async def stores(request: web.Request, who: auth.Access) -> web.StreamResponse:
 
 
 def routes() -> list[web.RouteDef]:
-    from guidebot.web.pages import console_materials, console_records
+    from guidebot.web.pages import console_materials, console_records, console_transfers
 
     base = "/console/{tenant}"
     return [
@@ -126,4 +126,5 @@ def routes() -> list[web.RouteDef]:
         web.get(f"{base}/stores", stores),
         *console_records.routes(base),
         *console_materials.routes(base),
+        *console_transfers.routes(base),
     ]
