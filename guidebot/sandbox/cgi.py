@@ -11,7 +11,14 @@ from typing import Any
 from aiohttp import web
 
 from guidebot.sandbox import errors
-from guidebot.sandbox.api import ROUTES, UNMETERED, ApiCall, Upload, media
+from guidebot.sandbox.api import (
+    ROUTES,
+    SETTLE_TRANSFERS_FIRST,
+    UNMETERED,
+    ApiCall,
+    Upload,
+    media,
+)
 from guidebot.sandbox.errors import ApiError
 from guidebot.sandbox.models import JSON, Media
 from guidebot.sandbox.sandbox import Sandbox
@@ -109,6 +116,8 @@ async def handle(request: web.Request) -> web.Response:
     delay = sandbox.faults.delay(tenant, path)
     if delay:
         await asyncio.sleep(delay)  # a slow WeCom (an injected fault)
+    if tenant is not None and path in SETTLE_TRANSFERS_FIRST:
+        await sandbox.settle_transfers(tenant)
     result = answer(sandbox, path, query, incoming, tenant)
     file = result.get(media.FILE_KEY)
     if isinstance(file, Media):

@@ -9,7 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
-from guidebot.sandbox import appmsg, kfsim
+from guidebot.sandbox import appmsg, kfsim, transfers
 from guidebot.sandbox.errors import ApiError, ControlError
 from guidebot.sandbox.sandbox import Sandbox
 from guidebot.sandbox.simulate import check_fields
@@ -137,6 +137,44 @@ async def directory(sandbox: Sandbox, request: web.Request) -> Any:
     body = await _body(request)
     return await sandbox.set_directory(request.match_info["tenant"], body,
                                        deliver=_deliver(body))
+
+
+async def clock(sandbox: Sandbox, request: web.Request) -> Any:
+    """Advance the sandbox clock by {"seconds"} (≥ 0), then settle every tenant's due customer
+    transfers, delivering their callbacks unless "deliver" is false."""
+    body = await _body(request)
+    seconds = body.get("seconds")
+    if not isinstance(seconds, int | float) or isinstance(seconds, bool) or seconds < 0:
+        raise ControlError(400, "seconds must be a number ≥ 0")
+    return await sandbox.advance(seconds, deliver=_deliver(body))
+
+
+async def settle_transfers(sandbox: Sandbox, request: web.Request) -> Any:
+    body = await _body(request)
+    return {"deliveries": await sandbox.settle_transfers(request.match_info["tenant"],
+                                                         deliver=_deliver(body))}
+
+
+async def refuse_transfer(sandbox: Sandbox, request: web.Request) -> Any:
+    """{"external_userid", "takeover_userid", "reason": customer_refused|customer_limit_exceed,
+    "deliver"}: the customer refuses a waiting on-job transfer (status 3 or 4)."""
+    body = await _body(request)
+    return await sandbox.refuse_transfer(
+        request.match_info["tenant"], _str(body, "external_userid"),
+        _str(body, "takeover_userid"), body.get("reason"), deliver=_deliver(body))
+
+
+async def transfer_limit(sandbox: Sandbox, request: web.Request) -> Any:
+    """{"userid", "full": true|false}: a member at their customer limit (transfers to them
+    answer 40099 per customer)."""
+    body = await _body(request)
+    full = body.get("full", True)
+    if not isinstance(full, bool):
+        raise ControlError(400, "full must be true or false")
+    return transfers.set_full(sandbox.tenant(request.match_info["tenant"]),
+                              _str(body, "userid"), full)
+
+
 async def kf_message(sandbox: Sandbox, request: web.Request) -> Any:
     body = await _body(request)
     return await kfsim.kf_message(sandbox, request.match_info["tenant"], body,
@@ -216,6 +254,10 @@ ROUTES: list[tuple[str, str, Route]] = [
     ("POST", "/_sandbox/{tenant}/kf/servicers", kf_servicer),
     ("GET", "/_sandbox/{tenant}/kf", kf_state),
     ("POST", "/_sandbox/{tenant}/simulate/app_message", app_message),
+    ("POST", "/_sandbox/clock", clock),
+    ("POST", "/_sandbox/{tenant}/transfers/settle", settle_transfers),
+    ("POST", "/_sandbox/{tenant}/simulate/transfer_refused", refuse_transfer),
+    ("POST", "/_sandbox/{tenant}/transfers/limit", transfer_limit),
 ]
 
 

@@ -11,6 +11,7 @@ from guidebot.sandbox.errors import ControlError
 from guidebot.sandbox.models import JSON
 
 STATUSES = frozenset({1, 2, 4, 5})  # FACTS-next §I: 1 已激活, 2 已禁用, 4 未激活, 5 退出企业
+ACTIVE, RESIGNED = 1, 5
 NAME_MAX = 64  # [mem] WeCom's limit for member and department names; the sandbox's choice
 BODY_KEYS = frozenset({"departments", "members", "delete_members", "deliver"})
 DEPARTMENT_KEYS = frozenset({"id", "name", "parentid", "order"})
@@ -49,6 +50,16 @@ class Directory:
             found.append(current)
             todo.extend(d.id for d in self.departments.values() if d.parentid == current)
         return sorted(found)
+
+    def is_resigned(self, userid: str) -> bool:
+        """Left the corp (客户继承, FACTS-next §D): status 5 (退出企业), or deleted here."""
+        member = self.members.get(userid)
+        return userid in self.removed if member is None else member.status == RESIGNED
+
+    def is_active(self, userid: str) -> bool:
+        """Status 1; a member never seeded counts as active (any userid is a member)."""
+        member = self.members.get(userid)
+        return userid not in self.removed if member is None else member.status == ACTIVE
 
     def to_json(self) -> JSON:
         return {"departments": [asdict(d) for d in sorted(self.departments.values(),

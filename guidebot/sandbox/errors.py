@@ -44,6 +44,16 @@ KF_SERVICER_STOPPED = 95019  # 接待人员已停止接待
 # expired or stale send_msg_on_event code answer the catch-all 40058.
 KF_INVALID_TOKEN = INVALID_PARAM
 KF_CODE_INVALID = INVALID_PARAM
+# 客户继承 (FACTS-next §D): per-customer codes of transfer_customer, but 40097, 40098 and 40130,
+# which answer the whole request.
+HANDOVER_NOT_RESIGNED = 40097  # 该成员尚未离职
+TAKEOVER_INACTIVE = 40098  # the takeover member does not exist or is not active (status 1)
+TAKEOVER_FULL = 40099  # 外部联系人的数量已达上限
+TRANSFER_IN_PROGRESS = 40100  # 已经在转移流程中
+TRANSFER_TOO_OFTEN = 40128  # at most 2 transfers of a customer within 90 days
+CUSTOMER_IN_TRANSFER = 40129  # 当前客户正在转接中
+SAME_HANDOVER_TAKEOVER = 40130  # 原跟进人与接手人一样
+NOT_FOLLOWER = 40131  # handover_userid 并不是外部联系人的跟进人
 UNKNOWN_PATH = 404  # not a WeCom code: an API the sandbox does not implement (HTTP 404 too)
 
 MESSAGES = {
@@ -58,6 +68,9 @@ MESSAGES = {
     NO_RELATION: "external contact relation does not exist",
     USER_NOT_FOUND: "userid not found",
     DEPARTMENT_NOT_FOUND: "invalid department id",
+    HANDOVER_NOT_RESIGNED: "the handover member has not resigned",
+    TAKEOVER_INACTIVE: "the takeover member is not active",
+    SAME_HANDOVER_TAKEOVER: "handover_userid and takeover_userid are the same",
     KF_SEND_COUNT_LIMIT: "send msg count limit",
     KF_SEND_TIME_LIMIT: "send msg time limit",
     KF_NOT_SERVICER: "user is not servicer",

@@ -7,7 +7,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from guidebot.sandbox import directory, massmsg, simulate, snapshot, tagbook
+from guidebot.sandbox import directory, massmsg, simulate, snapshot, tagbook, transfers
 from guidebot.sandbox import seed as seeding
 from guidebot.sandbox.api import moments
 from guidebot.sandbox.callbacks import encrypt, to_xml
@@ -43,8 +43,31 @@ class Sandbox:
         return time.time() + self.clock_offset
 
     def advance_clock(self, seconds: float) -> None:
-        """Move the sandbox clock (token expiry, welcome window, media life, quotas) forward."""
+        """Move the sandbox clock (token expiry, welcome window, media life, quotas) forward.
+        Due customer transfers settle at the next transfer API call; `advance` (and the
+        clock control route) also settles them at once and delivers their callbacks."""
         self.clock_offset += seconds
+
+    async def advance(self, seconds: float, *, deliver: bool = True) -> JSON:
+        """advance_clock, then settle every tenant's due transfers."""
+        self.advance_clock(seconds)
+        settled = {tenant_id: await self.settle_transfers(tenant_id, deliver=deliver)
+                   for tenant_id in self.tenants}
+        return {"now": self.now(), "deliveries": settled}
+
+    async def settle_transfers(self, tenant_id: str, *, deliver: bool = True) -> list[JSON]:
+        """Complete the tenant's customer transfers whose 24 hours are up (FACTS-next §D) and
+        deliver their callbacks; the state changes before any await, so each settles once."""
+        due = transfers.settle(self.tenant(tenant_id), self.now())
+        return [(await self.emit(tenant_id, fields, deliver=deliver))[1] for fields in due]
+
+    async def refuse_transfer(self, tenant_id: str, external_userid: str, takeover: str,
+                              reason: object, *, deliver: bool = True) -> JSON:
+        """The customer refuses a waiting on-job transfer: transfer_fail is called back."""
+        await self.settle_transfers(tenant_id, deliver=deliver)  # a due one has completed
+        fields = transfers.refuse(self.tenant(tenant_id), external_userid, takeover, reason)
+        xml, delivery = await self.emit(tenant_id, fields, deliver=deliver)
+        return {"xml": xml, "delivery": delivery}
 
     def set_callback_base(self, url: str) -> None:
         self.callback_base = url.rstrip("/")
@@ -122,6 +145,7 @@ class Sandbox:
         each change is called back as change_contact unless `deliver` is false."""
         tenant = self.tenant(tenant_id)
         changes = directory.apply(tenant.directory, body, is_userid)
+        transfers.note_resignations(tenant, self.now())  # get_unassigned_list's dimission_time
         for member in tenant.directory.members.values():
             tenant.member(member.userid)  # other APIs (contact ways, …) know them too
         deliveries = [(await self.emit(tenant_id, fields, deliver=deliver))[1]

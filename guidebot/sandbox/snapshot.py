@@ -44,4 +44,5 @@ def tenant_json(tenant: TenantState) -> JSON:
         "media": [{k: v for k, v in asdict(m).items() if k != "data"}
                   for m in tenant.media.values()],
         "directory": tenant.directory.to_json(),
+        "transfers": tenant.transfers.to_json(),
     }

@@ -26,6 +26,7 @@ from guidebot.sandbox.models import (
     WelcomeSent,
 )
 from guidebot.sandbox.relations import Relations
+from guidebot.sandbox.transfers import TransferBook
 from guidebot.settings import TenantSettings
 
 # [mem] WeCom's UserID rule: 1-64 bytes of letters, digits and "_-@.", starting with a letter
@@ -59,6 +60,7 @@ class TenantState:
     jsapi: JsapiState = field(default_factory=JsapiState)  # sidebar tickets, OAuth codes
     directory: Directory = field(default_factory=Directory)  # address book (sandbox/directory.py)
     kf: KfState = field(default_factory=KfState)  # 微信客服 (sandbox/kfstate.py, api/kf.py)
+    transfers: TransferBook = field(default_factory=TransferBook)  # 客户继承 (transfers.py)
     _member_ids: dict[str, str] = field(default_factory=dict, repr=False)
     # external_userid → send times (Unix s) of the 群发 messages they received (quota checks)
     received: dict[str, list[int]] = field(default_factory=dict, repr=False)

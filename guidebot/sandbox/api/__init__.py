@@ -15,6 +15,7 @@ from guidebot.sandbox.api import (
     message,
     moments,
     tags,
+    transfer,
     welcome,
 )
 from guidebot.sandbox.api.base import ApiCall, Handler, Upload
@@ -33,8 +34,12 @@ ROUTES: dict[str, Handler] = {
     **jsapi.ROUTES,
     **directory.ROUTES,
     **kf.ROUTES,
+    **transfer.ROUTES,
 }
 # FACTS §3.7: app messages are "not counted in base API frequency".
 UNMETERED = frozenset({"message/send"})
+# Calls answered after the sandbox settles the tenant's due transfers (and delivers their
+# callbacks): 客户继承 completes by time, whichever call comes first (FACTS-next §D).
+SETTLE_TRANSFERS_FIRST = frozenset(transfer.ROUTES)
 
-__all__ = ["ROUTES", "UNMETERED", "ApiCall", "Handler", "Upload"]
+__all__ = ["ROUTES", "SETTLE_TRANSFERS_FIRST", "UNMETERED", "ApiCall", "Handler", "Upload"]
