@@ -185,6 +185,7 @@ class RelationService:
         add event for the takeover (not in FACTS), so what the callbacks already recorded is
         kept and only what is missing is written. The takeover's relation is recorded as
         `transferred_in`, not as an add: the customer was not newly added."""
+        await repo.ensure_customer(s, tenant=tenant.id, external_userid=external_userid)
         follows = {f.guide: f for f in await repo.list_follows(
             s, tenant=tenant.id, external_userid=external_userid)}
         old = follows.get(handover)

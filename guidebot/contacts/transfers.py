@@ -12,7 +12,8 @@ record. A customer done is moved here too (guidebot/contacts/relations.py
 callbacks WeCom sent or did not send.
 
 For a resigned guide, WeCom's unassigned list (`get_unassigned_list`) is the authority on
-which customers are left to transfer; for an on-job guide, the relations guidebot knows."""
+which customers are left to transfer; for an active guide, WeCom's list of their customers
+(`externalcontact/list`) with the relations guidebot knows."""
 
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ from guidebot.db.models_transfers import CustomerTransfer, TransferBatch
 from guidebot.db.repo import contacts as contacts_repo
 from guidebot.db.repo import transfers as repo
 from guidebot.db.types import utcnow
-from guidebot.errors import NotFound, ValidationFailed, WeComApiError
+from guidebot.errors import NoRelation, NotFound, ValidationFailed, WeComApiError, WeComError
 from guidebot.outbox import Done, Executor, Outbox, Prepared
 from guidebot.settings import Settings
 from guidebot.wecom.client import WeComClient
@@ -123,7 +124,7 @@ class CustomerTransfers:
         async with self._db.read() as s:
             old = await contacts_repo.get_guide(s, tenant=tenant, userid=handover)
             new = await contacts_repo.get_guide(s, tenant=tenant, userid=takeover)
-        if old is None:
+        if old is None and kind == "on_job":  # a leaver guidebot never saw may have customers
             raise ValidationFailed(f"handover: no guide {handover}",
                                    code="transfer_handover_unknown", guide=handover)
         if new is None:
@@ -139,8 +140,7 @@ class CustomerTransfers:
             left = {u.handover: u for u in await self.unassigned(tenant)}.get(handover)
             theirs = set(left.customers) if left is not None else set()
         else:
-            async with self._db.read() as s:
-                theirs = set(await repo.following(s, tenant=tenant, guide=handover))
+            theirs = await self._followed_by(tenant, handover)
         if customers is None:
             chosen = sorted(theirs)
         else:
@@ -158,6 +158,17 @@ class CustomerTransfers:
             raise ValidationFailed(f"customers: at most {MAX_CUSTOMERS:,} in one transfer",
                                    code="transfer_too_many", n=MAX_CUSTOMERS)
         return chosen
+
+    async def _followed_by(self, tenant: str, guide: str) -> set[str]:
+        """An active guide's customers as WeCom lists them (externalcontact/list: those
+        guidebot never saw added included), with the relations guidebot knows."""
+        async with self._db.read() as s:
+            known = set(await repo.following(s, tenant=tenant, guide=guide))
+        try:
+            listed = await self._client_for(tenant).list_external_contacts(guide)
+        except NoRelation:  # 84061: WeCom knows no customer of this guide
+            return known
+        return known | {str(c) for c in listed.get("external_userid", [])}
 
     async def send(self, tenant: str, payload: dict[str, Any]) -> Done:
         """The outbox executor of kind "customer_transfer": one transfer_customer call (≤ 100
@@ -202,7 +213,12 @@ class CustomerTransfers:
             pairs = await repo.waiting_pairs(s, tenant=tenant.id, checked_before=now - every)
         moved = 0
         for pair in pairs:
-            results = await self._results(tenant.id, pair)
+            try:
+                results = await self._results(tenant.id, pair)
+            except WeComError as exc:  # this pair is asked again on the next pass
+                log.warning("transfer check failed tenant=%s handover=%s takeover=%s "
+                            "errcode=%s", tenant.id, pair.handover, pair.takeover, exc.errcode)
+                continue
             async with self._db.write() as s:
                 done = await repo.settle(s, tenant=tenant.id, pair=pair, results=results,
                                          now=now)

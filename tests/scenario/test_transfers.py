@@ -47,8 +47,16 @@ async def _follows(stack: Stack, customer: str) -> dict[str, str]:
 
 
 async def _exclusive(stack: Stack, customer: str) -> str | None:
+    """The guide of the customer's latest binding (the sandbox's clock runs ahead after
+    `_settle_day`, so a binding moved then starts in the app's future: read the history)."""
     _, view = await stack.admin(f"/customers/{customer}")
-    return view["exclusive_guide"]
+    bindings = view["bindings"]
+    return str(bindings[-1]["guide"]) if bindings and not bindings[-1]["ended_at"] else None
+
+
+async def _ended(stack: Stack, customer: str) -> list[tuple[str, str]]:
+    _, view = await stack.admin(f"/customers/{customer}")
+    return [(b["guide"], b["end_reason"]) for b in view["bindings"] if b["ended_at"]]
 
 
 async def _events(stack: Stack, customer: str) -> list[tuple[str, str]]:
@@ -93,6 +101,7 @@ async def test_an_on_job_transfer_completes_after_24_hours_and_moves_relation_an
     for customer in (first, second):
         assert await _follows(stack, customer) == {"lina": "transferred", "mia": "active"}
         assert await _exclusive(stack, customer) == "mia"
+        assert await _ended(stack, customer) == [("lina", "transferred")]
     events = await _events(stack, first)
     assert events.count(("mia", "transferred_in")) == 1, events
     assert await _check(stack) == 0  # nothing waits: nothing asked, nothing moved again
@@ -100,6 +109,20 @@ async def test_an_on_job_transfer_completes_after_24_hours_and_moves_relation_an
     _, listed = await stack.admin("/transfers")
     assert [t["id"] for t in listed["transfers"]] == [body["id"]]
     assert listed["transfers"][0]["states"]["done"] == 2 and listed["next"] is None
+
+
+async def test_an_active_guides_customers_include_those_guidebot_never_saw_added(
+        stack: Stack) -> None:
+    known = await _add(stack, "lina", "王芳")
+    stack.sandbox.seed("acme", [{"userid": "lina", "external_userid": "wmOLDBASE01",
+                                 "name": "老客户"}])  # there before guidebot, no callback
+    await _add(stack, "mia", "韩梅")
+    status, body = await _transfer(stack, kind="on_job", handover="lina", takeover="mia")
+    assert status == 201 and _states(body) == {known: "waiting", "wmOLDBASE01": "waiting"}
+    await _settle_day(stack)
+    assert await _check(stack) == 2
+    assert await _follows(stack, "wmOLDBASE01") == {"lina": "transferred", "mia": "active"}
+    assert await _follows(stack, known) == {"lina": "transferred", "mia": "active"}
 
 
 async def test_refused_transfers_store_nothing_and_say_why(stack: Stack) -> None:
@@ -184,7 +207,8 @@ async def test_a_refusal_a_full_takeover_and_the_90_day_rule_are_kept_per_custom
     assert ("mia", "transfer_failed") in await _events(stack, first)
 
     # second: transferred once; once more back, then a third time is refused by WeCom
-    _, back = await _transfer(stack, kind="on_job", handover="mia", takeover="lina")
+    _, back = await _transfer(stack, kind="on_job", handover="mia", takeover="lina",
+                              external_userids=[second])
     assert _states(back) == {second: "waiting"}
     await _settle_day(stack)
     assert await _check(stack) == 1

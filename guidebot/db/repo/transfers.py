@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from guidebot.db.models import Follow
 from guidebot.db.models_transfers import CustomerTransfer, TransferBatch
-from guidebot.db.types import utcnow
+from guidebot.db.types import UTCDateTime, utcnow
 from guidebot.db.writes import Write
 
 OPEN = ("queued", "waiting")  # a customer in one of these is being transferred
@@ -127,7 +127,8 @@ async def settle(session: AsyncSession, *, tenant: str, pair: Pair,
         await session.execute(
             update(_ROWS).where(_ROWS.c.id == bindparam("i")).values(
                 state=bindparam("state"), checked_at=bindparam("now"), updated_at=bindparam("now"),
-                takeover_at=func.coalesce(bindparam("at"), _ROWS.c.takeover_at)),
+                takeover_at=func.coalesce(bindparam("at", type_=UTCDateTime()),
+                                          _ROWS.c.takeover_at)),
             updates)
     return done
 
