@@ -54,6 +54,10 @@ TRANSFER_TOO_OFTEN = 40128  # at most 2 transfers of a customer within 90 days
 CUSTOMER_IN_TRANSFER = 40129  # 当前客户正在转接中
 SAME_HANDOVER_TAKEOVER = 40130  # 原跟进人与接手人一样
 NOT_FOLLOWER = 40131  # handover_userid 并不是外部联系人的跟进人
+# 客户群 (FACTS-next §C)
+# An unknown or dismissed chat_id: not in FACTS (assumed); [mem] 40050 chatid不存在.
+INVALID_CHAT_ID = 40050
+OWNER_FILTER_REQUIRED = 81017  # groupchat/list without owner_filter when > 1000 members
 UNKNOWN_PATH = 404  # not a WeCom code: an API the sandbox does not implement (HTTP 404 too)
 
 MESSAGES = {
@@ -71,6 +75,8 @@ MESSAGES = {
     HANDOVER_NOT_RESIGNED: "the handover member has not resigned",
     TAKEOVER_INACTIVE: "the takeover member is not active",
     SAME_HANDOVER_TAKEOVER: "handover_userid and takeover_userid are the same",
+    INVALID_CHAT_ID: "chatid not found",
+    OWNER_FILTER_REQUIRED: "owner_filter required: the app sees more than 1000 members",
     KF_SEND_COUNT_LIMIT: "send msg count limit",
     KF_SEND_TIME_LIMIT: "send msg time limit",
     KF_NOT_SERVICER: "user is not servicer",

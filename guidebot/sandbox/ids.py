@@ -18,6 +18,12 @@ def external_userid() -> str:
     return "wm" + random_text(30)
 
 
+def chat_id() -> str:
+    """A customer group's chat_id: "wr" and 30 characters, like the change_external_chat
+    sample (FACTS-next §C)."""
+    return "wr" + random_text(30)
+
+
 def unionid() -> str:
     return "o" + random_text(27)
 

@@ -9,6 +9,7 @@ from typing import TypeGuard
 from guidebot.sandbox import errors
 from guidebot.sandbox.directory import Directory
 from guidebot.sandbox.errors import ApiError
+from guidebot.sandbox.groups import GroupBook
 from guidebot.sandbox.jsapi import JsapiState
 from guidebot.sandbox.kfstate import KfState
 from guidebot.sandbox.limits import MinuteWindow
@@ -61,6 +62,7 @@ class TenantState:
     directory: Directory = field(default_factory=Directory)  # address book (sandbox/directory.py)
     kf: KfState = field(default_factory=KfState)  # 微信客服 (sandbox/kfstate.py, api/kf.py)
     transfers: TransferBook = field(default_factory=TransferBook)  # 客户继承 (transfers.py)
+    groups: GroupBook = field(default_factory=GroupBook)  # 客户群 (groups.py)
     _member_ids: dict[str, str] = field(default_factory=dict, repr=False)
     # external_userid → send times (Unix s) of the 群发 messages they received (quota checks)
     received: dict[str, list[int]] = field(default_factory=dict, repr=False)
