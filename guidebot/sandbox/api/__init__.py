@@ -6,6 +6,7 @@ from guidebot.sandbox.api import (
     contact_way,
     contacts,
     directory,
+    groupchat,
     groupmsg,
     groupmsg_followup,
     idconvert,
@@ -35,6 +36,7 @@ ROUTES: dict[str, Handler] = {
     **directory.ROUTES,
     **kf.ROUTES,
     **transfer.ROUTES,
+    **groupchat.ROUTES,
 }
 # FACTS §3.7: app messages are "not counted in base API frequency".
 UNMETERED = frozenset({"message/send"})
