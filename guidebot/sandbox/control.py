@@ -175,6 +175,48 @@ async def transfer_limit(sandbox: Sandbox, request: web.Request) -> Any:
                               _str(body, "userid"), full)
 
 
+async def group_create(sandbox: Sandbox, request: web.Request) -> Any:
+    """{"owner", "name"?, "notice"?, "members"?: [ids], "chat_id"?, "deliver"}: a member
+    creates a customer group (change_external_chat create)."""
+    body = await _body(request)
+    return await sandbox.create_group(
+        request.match_info["tenant"], _str(body, "owner"), name=body.get("name"),
+        notice=body.get("notice"), members=body.get("members"), chat_id=body.get("chat_id"),
+        deliver=_deliver(body))
+
+
+async def group_join(sandbox: Sandbox, request: web.Request) -> Any:
+    """{"chat_id", "members": [ids], "join_scene": 0|3 (default 0), "invitor"?, "deliver"}."""
+    body = await _body(request)
+    return await sandbox.join_group(
+        request.match_info["tenant"], _str(body, "chat_id"), body.get("members", []),
+        join_scene=body.get("join_scene", 0), invitor=body.get("invitor"),
+        deliver=_deliver(body))
+
+
+async def group_quit(sandbox: Sandbox, request: web.Request) -> Any:
+    """{"chat_id", "members": [ids], "quit_scene": 0|1 (default 0), "deliver"}."""
+    body = await _body(request)
+    return await sandbox.quit_group(
+        request.match_info["tenant"], _str(body, "chat_id"), body.get("members", []),
+        quit_scene=body.get("quit_scene", 0), deliver=_deliver(body))
+
+
+async def group_change(sandbox: Sandbox, request: web.Request) -> Any:
+    """{"chat_id", and exactly one of "name", "notice", "owner", "deliver"}."""
+    body = await _body(request)
+    return await sandbox.change_group(
+        request.match_info["tenant"], _str(body, "chat_id"), name=body.get("name"),
+        notice=body.get("notice"), owner=body.get("owner"), deliver=_deliver(body))
+
+
+async def group_dismiss(sandbox: Sandbox, request: web.Request) -> Any:
+    """{"chat_id", "deliver"}."""
+    body = await _body(request)
+    return await sandbox.dismiss_group(request.match_info["tenant"], _str(body, "chat_id"),
+                                       deliver=_deliver(body))
+
+
 async def kf_message(sandbox: Sandbox, request: web.Request) -> Any:
     body = await _body(request)
     return await kfsim.kf_message(sandbox, request.match_info["tenant"], body,
@@ -258,6 +300,11 @@ ROUTES: list[tuple[str, str, Route]] = [
     ("POST", "/_sandbox/{tenant}/transfers/settle", settle_transfers),
     ("POST", "/_sandbox/{tenant}/simulate/transfer_refused", refuse_transfer),
     ("POST", "/_sandbox/{tenant}/transfers/limit", transfer_limit),
+    ("POST", "/_sandbox/{tenant}/simulate/group_create", group_create),
+    ("POST", "/_sandbox/{tenant}/simulate/group_join", group_join),
+    ("POST", "/_sandbox/{tenant}/simulate/group_quit", group_quit),
+    ("POST", "/_sandbox/{tenant}/simulate/group_change", group_change),
+    ("POST", "/_sandbox/{tenant}/simulate/group_dismiss", group_dismiss),
 ]
 
 

@@ -7,7 +7,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from guidebot.sandbox import directory, massmsg, simulate, snapshot, tagbook, transfers
+from guidebot.sandbox import directory, groups, massmsg, simulate, snapshot, tagbook, transfers
 from guidebot.sandbox import seed as seeding
 from guidebot.sandbox.api import moments
 from guidebot.sandbox.callbacks import encrypt, to_xml
@@ -68,6 +68,51 @@ class Sandbox:
         fields = transfers.refuse(self.tenant(tenant_id), external_userid, takeover, reason)
         xml, delivery = await self.emit(tenant_id, fields, deliver=deliver)
         return {"xml": xml, "delivery": delivery}
+
+    async def create_group(self, tenant_id: str, owner: str, *, name: str | None = None,
+                           notice: str | None = None, members: list[str] | None = None,
+                           chat_id: str | None = None, deliver: bool = True) -> JSON:
+        """A member creates a customer group with the members and customers listed (ids of
+        customers, or shaped like external_userids, are external contacts): create is called
+        back (FACTS-next §C)."""
+        fields = groups.create(self.tenant(tenant_id), self.now(), owner, name=name,
+                               notice=notice, members=members, chat_id=chat_id)
+        return await self._group_changed(tenant_id, fields, deliver)
+
+    async def join_group(self, tenant_id: str, chat_id: str, members: list[str], *,
+                         join_scene: int = 0, invitor: str | None = None,
+                         deliver: bool = True) -> JSON:
+        """Members or customers join a group (JoinScene 0 invited, 3 by its QR code):
+        update/add_member is called back."""
+        fields = groups.join(self.tenant(tenant_id), self.now(), chat_id, members, join_scene,
+                             invitor)
+        return await self._group_changed(tenant_id, fields, deliver)
+
+    async def quit_group(self, tenant_id: str, chat_id: str, members: list[str], *,
+                         quit_scene: int = 0, deliver: bool = True) -> JSON:
+        """Members or customers leave a group (QuitScene 0 themselves, 1 removed):
+        update/del_member is called back."""
+        fields = groups.quit_group(self.tenant(tenant_id), chat_id, members, quit_scene)
+        return await self._group_changed(tenant_id, fields, deliver)
+
+    async def change_group(self, tenant_id: str, chat_id: str, *, name: str | None = None,
+                           notice: str | None = None, owner: str | None = None,
+                           deliver: bool = True) -> JSON:
+        """One of the group's name, notice or owner changes: update/change_name,
+        change_notice or change_owner is called back."""
+        fields = groups.change(self.tenant(tenant_id), chat_id, name=name, notice=notice,
+                               owner=owner)
+        return await self._group_changed(tenant_id, fields, deliver)
+
+    async def dismiss_group(self, tenant_id: str, chat_id: str, *, deliver: bool = True
+                            ) -> JSON:
+        """The owner dismisses a group: dismiss is called back; the group cannot change after."""
+        fields = groups.dismiss(self.tenant(tenant_id), chat_id)
+        return await self._group_changed(tenant_id, fields, deliver)
+
+    async def _group_changed(self, tenant_id: str, fields: JSON, deliver: bool) -> JSON:
+        xml, delivery = await self.emit(tenant_id, fields, deliver=deliver)
+        return {"chat_id": fields["ChatId"], "xml": xml, "delivery": delivery}
 
     def set_callback_base(self, url: str) -> None:
         self.callback_base = url.rstrip("/")

@@ -45,4 +45,5 @@ def tenant_json(tenant: TenantState) -> JSON:
                   for m in tenant.media.values()],
         "directory": tenant.directory.to_json(),
         "transfers": tenant.transfers.to_json(),
+        "groups": tenant.groups.to_json(),
     }
