@@ -21,6 +21,7 @@ from guidebot.services import Services, build_services
 from guidebot.settings import Settings
 from guidebot.web.api import commerce as commerce_api
 from guidebot.web.api import contacts as contacts_api
+from guidebot.web.api import groups as groups_api
 from guidebot.web.api import kf as kf_api
 from guidebot.web.api import materials as materials_api
 from guidebot.web.api import sop as sop_api
@@ -106,6 +107,7 @@ def create_app(settings: Settings, *, start_jobs: bool = True, workers: int = 25
     app.add_routes(operator.routes())
     app.add_routes(usage_api.routes())
     app.add_routes(transfers_api.routes())
+    app.add_routes(groups_api.routes())
     commerce_api.install(app)
     kf_api.install(app)
     materials_api.install(app)

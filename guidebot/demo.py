@@ -200,7 +200,7 @@ class DemoContext:
 # Modules with `async def story(ctx: DemoContext) -> None`, run in order after contacts.
 CHAPTERS: tuple[str, ...] = ("guidebot.demo_commerce", "guidebot.demo_chat",
                               "guidebot.demo_sop", "guidebot.demo_materials",
-                              "guidebot.demo_stats")
+                              "guidebot.demo_groups", "guidebot.demo_stats")
 
 
 async def _chapters(ctx: DemoContext) -> None:

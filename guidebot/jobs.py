@@ -114,6 +114,11 @@ async def run_transfer_check(services: Services, tenant: str) -> None:
     await services.transfers.check(tenant)
 
 
+async def run_group_sync(services: Services, tenant: str) -> None:
+    """Every customer group read again from WeCom, once a day (checked hourly)."""
+    await services.groups.sync_if_due(tenant)
+
+
 async def run_stats_upkeep(services: Services) -> None:
     """Add new follow events, orders and ledger entries to the daily statistics (waiting
     out a burst of arrivals, guidebot/bursts.py)."""
@@ -135,3 +140,4 @@ def schedule_defaults(scheduler: Scheduler, tenants: list[str]) -> None:
         scheduler.every(60, run_guide_names, tenant)
         scheduler.every(60, run_points_webhook, tenant)
         scheduler.every(300, run_transfer_check, tenant)
+        scheduler.every(3600, run_group_sync, tenant)

@@ -19,6 +19,7 @@ from guidebot.chat.routing import ChatRouter, load_router
 from guidebot.commerce.service import CommerceService
 from guidebot.contacts.channels import ChannelService
 from guidebot.contacts.directory import DirectoryService
+from guidebot.contacts.groups import GroupService
 from guidebot.contacts.profiles import ProfileService
 from guidebot.contacts.relations import RelationService
 from guidebot.contacts.tags import TagService
@@ -78,6 +79,7 @@ class Services:
     points: Points  # contributors' points ledger, leaderboard and webhook
     churn: ChurnAlerts  # 删人提醒: a guide told that a customer deleted them
     transfers: CustomerTransfers  # 在职继承 / 离职继承
+    groups: GroupService  # 客户群: groups, members, joins and leaves
     app_quota: AppQuota  # every guide's app message budget (guidebot/app_quota.py)
 
     def client(self, tenant: str) -> WeComClient:
@@ -183,4 +185,4 @@ def build_services(settings: Settings, db: Database, *,
         guide_chat=guide_chat, metrics=metrics,
         stats=StatsService(settings, db), materials=materials,
         contributions=Contributions(materials, client_for), points=points, churn=churn,
-        app_quota=app_quota, transfers=transfers)
+        app_quota=app_quota, transfers=transfers, groups=GroupService(db, client_for))

@@ -1,12 +1,12 @@
 """The bot's reactions: one Router per file, listed here in priority order.
 
-Events without a route (group-chat changes, archive consent, app entries, unknown
-events) stay recorded in the inbox with the outcome "unhandled".
+Events without a route (archive consent, app entries, unknown events) stay recorded in the
+inbox with the outcome "unhandled".
 """
 
-from handlers import contacts, directory, guide_chat, kf, materials, sop, tags
+from handlers import contacts, directory, groups, guide_chat, kf, materials, sop, tags
 
 # materials before guide_chat: it takes the texts that belong to the material centre and
 # hands every other one to the guide chat.
-ROUTERS = (contacts.router, tags.router, sop.router, directory.router, kf.router,
-           materials.router, guide_chat.router)
+ROUTERS = (contacts.router, tags.router, sop.router, directory.router, groups.router,
+           kf.router, materials.router, guide_chat.router)

@@ -228,6 +228,22 @@ class WeComClient:
         return await self.call("POST", "externalcontact/get_unassigned_list", json={
             "page_id": 0, "cursor": cursor, "page_size": page_size})
 
+    async def list_group_chats(self, *, cursor: str = "", limit: int = 1000,
+                               owners: Sequence[str] = ()) -> dict[str, Any]:
+        """One page of customer groups (externalcontact/groupchat/list, status_filter 0):
+        `group_chat_list[]{chat_id, status}`, `next_cursor`. `owners` (≤ 100) is required by
+        WeCom when the app sees more than 1,000 members (81017). FACTS-next §C.1."""
+        body: dict[str, Any] = {"status_filter": 0, "cursor": cursor, "limit": limit}
+        if owners:
+            body["owner_filter"] = {"userid_list": list(owners)}
+        return await self.call("POST", "externalcontact/groupchat/list", json=body)
+
+    async def get_group_chat(self, chat_id: str) -> dict[str, Any]:
+        """A customer group with its members (externalcontact/groupchat/get, need_name 0:
+        names come from the customers guidebot knows). FACTS-next §C.2."""
+        return await self.call("POST", "externalcontact/groupchat/get",
+                               json={"chat_id": chat_id, "need_name": 0})
+
     async def send_app_message(self, body: dict[str, Any]) -> dict[str, Any]:
         """message/send; partial failures come back in invaliduser etc., not as errors."""
         return await self.call("POST", "message/send",

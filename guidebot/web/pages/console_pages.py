@@ -117,7 +117,12 @@ async def stores(request: web.Request, who: auth.Access) -> web.StreamResponse:
 
 
 def routes() -> list[web.RouteDef]:
-    from guidebot.web.pages import console_materials, console_records, console_transfers
+    from guidebot.web.pages import (
+        console_groups,
+        console_materials,
+        console_records,
+        console_transfers,
+    )
 
     base = "/console/{tenant}"
     return [
@@ -127,4 +132,5 @@ def routes() -> list[web.RouteDef]:
         *console_records.routes(base),
         *console_materials.routes(base),
         *console_transfers.routes(base),
+        *console_groups.routes(base),
     ]

@@ -84,8 +84,10 @@ async def customer(request: web.Request, who: auth.Access) -> web.StreamResponse
     view = await customer_card(services_of(request).db, who.tenant, external_userid)
     messages = await _records(request).conversation(who.tenant.id, external_userid)
     done = notice(request, "cust.opt_in_done") if request.query.get("done") else ""
+    groups = await services_of(request).groups.of_customer(who.tenant.id, external_userid)
     return render(request, "customer.html", who=who, active="customers", c=view,
-                  messages=messages, names=await _records(request).guide_names(who.tenant.id),
+                  messages=messages, groups=groups,
+                  names=await _records(request).guide_names(who.tenant.id),
                   stores=await _records(request).store_names(who.tenant.id), notice=done)
 
 

@@ -1,0 +1,50 @@
+"""Customer groups (客户群): each group as WeCom last described it, and its members with when
+they joined and left (guidebot/contacts/groups.py)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Column, Index
+from sqlmodel import Field, SQLModel
+
+from guidebot.db.types import UTCDateTime, utcnow
+
+MEMBER = 1  # groupchat/get member type 1: 企业成员 (a guide or other member)
+CUSTOMER = 2  # type 2: 外部联系人 (an external_userid)
+
+
+class GroupChat(SQLModel, table=True):
+    __tablename__ = "group_chats"
+    __table_args__ = (Index("ix_group_chats_owner", "tenant", "owner"),)
+    tenant: str = Field(primary_key=True, max_length=32)
+    chat_id: str = Field(primary_key=True, max_length=64)
+    name: str = Field(default="", max_length=128)
+    owner: str = Field(default="", max_length=64)
+    status: int = 0  # groupchat/list: 0 正常, 1 跟进人离职, 2 离职继承中, 3 离职继承完成
+    created_at: datetime | None = Field(default=None,
+                                        sa_column=Column(UTCDateTime(), nullable=True))
+    dismissed_at: datetime | None = Field(default=None,
+                                          sa_column=Column(UTCDateTime(), nullable=True))
+    member_version: str = Field(default="", max_length=64)
+    customers: int = 0  # members of type 2 now in the group
+    staff: int = 0  # members of type 1 now in the group
+    synced_at: datetime = Field(default_factory=utcnow,
+                                sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class GroupMember(SQLModel, table=True):
+    __tablename__ = "group_members"
+    __table_args__ = (Index("ix_group_members_member", "tenant", "member_id"),
+                      Index("ix_group_members_joined", "tenant", "joined_at"),
+                      Index("ix_group_members_left", "tenant", "left_at"))
+    tenant: str = Field(primary_key=True, max_length=32)
+    chat_id: str = Field(primary_key=True, max_length=64)
+    member_id: str = Field(primary_key=True, max_length=128)  # userid or external_userid
+    kind: int = CUSTOMER
+    joined_at: datetime | None = Field(default=None,
+                                       sa_column=Column(UTCDateTime(), nullable=True))
+    join_scene: int = 0  # groupchat/get: 1 直接邀请, 2 邀请链接, 3 扫群二维码
+    invitor: str = Field(default="", max_length=64)
+    left_at: datetime | None = Field(default=None,
+                                     sa_column=Column(UTCDateTime(), nullable=True))

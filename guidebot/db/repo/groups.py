@@ -1,0 +1,172 @@
+"""Queries for customer groups (group_chats, group_members): store a group as WeCom described
+it, mark one dismissed, and read the lists the console and API show."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from guidebot.db.models_groups import CUSTOMER, MEMBER, GroupChat, GroupMember
+
+
+@dataclass(frozen=True)
+class Member:
+    """One member as groupchat/get lists them."""
+
+    member_id: str
+    kind: int
+    joined_at: datetime | None
+    join_scene: int
+    invitor: str
+
+
+@dataclass(frozen=True)
+class Group:
+    """A group as groupchat/get describes it."""
+
+    chat_id: str
+    name: str
+    owner: str
+    created_at: datetime | None
+    member_version: str
+    members: tuple[Member, ...]
+
+
+@dataclass(frozen=True)
+class Stored:
+    """What storing a group changed: members who joined and who left since last time."""
+
+    joined: tuple[str, ...]
+    left: tuple[str, ...]
+
+
+async def store(session: AsyncSession, *, tenant: str, group: Group, status: int | None,
+                at: datetime) -> Stored:
+    """Upsert the group and its members: a member no longer listed has left at `at`, one
+    listed again has rejoined; the counts follow."""
+    row = await session.get(GroupChat, (tenant, group.chat_id))
+    if row is None:
+        row = GroupChat(tenant=tenant, chat_id=group.chat_id)
+        session.add(row)
+    row.name, row.owner, row.member_version = group.name[:128], group.owner, group.member_version
+    row.created_at, row.dismissed_at, row.synced_at = group.created_at, None, at
+    if status is not None:
+        row.status = status
+    known = {m.member_id: m for m in (await session.execute(
+        select(GroupMember).where(GroupMember.tenant == tenant,
+                                  GroupMember.chat_id == group.chat_id))).scalars()}
+    listed = {m.member_id: m for m in group.members}
+    joined: list[str] = []
+    for member_id, member in listed.items():
+        mine = known.get(member_id)
+        if mine is None:
+            session.add(GroupMember(tenant=tenant, chat_id=group.chat_id, member_id=member_id,
+                                    kind=member.kind, joined_at=member.joined_at,
+                                    join_scene=member.join_scene,
+                                    invitor=member.invitor[:64]))
+            joined.append(member_id)
+        elif mine.left_at is not None:  # back again
+            mine.left_at, mine.joined_at = None, member.joined_at
+            mine.join_scene, mine.invitor = member.join_scene, member.invitor[:64]
+            joined.append(member_id)
+    left = [m.member_id for m in known.values()
+            if m.member_id not in listed and m.left_at is None]
+    for member_id in left:
+        known[member_id].left_at = at
+    row.customers = sum(m.kind == CUSTOMER for m in group.members)
+    row.staff = sum(m.kind == MEMBER for m in group.members)
+    await session.flush()
+    return Stored(tuple(sorted(joined)), tuple(sorted(left)))
+
+
+async def dismiss(session: AsyncSession, *, tenant: str, chat_id: str, at: datetime) -> bool:
+    """The group was dismissed: its members all leave at `at`. False: a group never seen."""
+    found = await session.execute(
+        update(GroupChat).where(GroupChat.tenant == tenant, GroupChat.chat_id == chat_id,
+                                GroupChat.dismissed_at.is_(None))  # type: ignore[union-attr]
+        .values(dismissed_at=at, customers=0, staff=0))
+    await session.execute(
+        update(GroupMember).where(GroupMember.tenant == tenant, GroupMember.chat_id == chat_id,
+                                  GroupMember.left_at.is_(None))  # type: ignore[union-attr]
+        .values(left_at=at))
+    return bool(getattr(found, "rowcount", 0))
+
+
+async def live_ids(session: AsyncSession, *, tenant: str) -> set[str]:
+    stmt = select(GroupChat.chat_id).where(GroupChat.tenant == tenant,
+                                           GroupChat.dismissed_at.is_(None))  # type: ignore[union-attr]
+    return {str(c) for c in (await session.execute(stmt)).scalars()}
+
+
+async def groups(session: AsyncSession, *, tenant: str, start: datetime, end: datetime,
+                 owner: str = "", dismissed: bool = False) -> list[dict[str, Any]]:
+    """The groups (live ones, or all with `dismissed`), most customers first, each with the
+    customers who joined and who left in [start, end)."""
+    joins = (select(GroupMember.chat_id, func.count().label("n"))
+             .where(GroupMember.tenant == tenant, GroupMember.kind == CUSTOMER,
+                    GroupMember.joined_at >= start, GroupMember.joined_at < end)  # type: ignore[operator]
+             .group_by(GroupMember.chat_id).subquery())
+    quits = (select(GroupMember.chat_id, func.count().label("n"))
+             .where(GroupMember.tenant == tenant, GroupMember.kind == CUSTOMER,
+                    GroupMember.left_at >= start, GroupMember.left_at < end)  # type: ignore[operator]
+             .group_by(GroupMember.chat_id).subquery())
+    stmt = (select(GroupChat, func.coalesce(joins.c.n, 0), func.coalesce(quits.c.n, 0))
+            .outerjoin(joins, joins.c.chat_id == GroupChat.chat_id)
+            .outerjoin(quits, quits.c.chat_id == GroupChat.chat_id)
+            .where(GroupChat.tenant == tenant))
+    if owner:
+        stmt = stmt.where(GroupChat.owner == owner)
+    if not dismissed:
+        stmt = stmt.where(GroupChat.dismissed_at.is_(None))  # type: ignore[union-attr]
+    stmt = stmt.order_by(GroupChat.customers.desc(), GroupChat.chat_id)  # type: ignore[attr-defined]
+    return [{"group": g, "joined": int(j), "left": int(q)}
+            for g, j, q in (await session.execute(stmt)).all()]
+
+
+async def totals(session: AsyncSession, *, tenant: str, start: datetime,
+                 end: datetime) -> dict[str, int]:
+    """Live groups, the distinct customers in them, and customers' joins and leaves in
+    [start, end) across all groups."""
+    live = and_(GroupChat.tenant == tenant, GroupChat.dismissed_at.is_(None))  # type: ignore[union-attr]
+    groups_n = (await session.execute(select(func.count()).select_from(GroupChat)
+                                      .where(live))).scalar_one()
+    customers = (await session.execute(
+        select(func.count(func.distinct(GroupMember.member_id))).where(
+            GroupMember.tenant == tenant, GroupMember.kind == CUSTOMER,
+            GroupMember.left_at.is_(None)))).scalar_one()  # type: ignore[union-attr]
+    joined = (await session.execute(select(func.count()).select_from(GroupMember).where(
+        GroupMember.tenant == tenant, GroupMember.kind == CUSTOMER,
+        GroupMember.joined_at >= start, GroupMember.joined_at < end))).scalar_one()  # type: ignore[operator]
+    left = (await session.execute(select(func.count()).select_from(GroupMember).where(
+        GroupMember.tenant == tenant, GroupMember.kind == CUSTOMER,
+        GroupMember.left_at >= start, GroupMember.left_at < end))).scalar_one()  # type: ignore[operator]
+    return {"groups": int(groups_n), "customers": int(customers), "joined": int(joined),
+            "left": int(left)}
+
+
+async def group(session: AsyncSession, *, tenant: str, chat_id: str) -> GroupChat | None:
+    return await session.get(GroupChat, (tenant, chat_id))
+
+
+async def members(session: AsyncSession, *, tenant: str, chat_id: str) -> list[GroupMember]:
+    """Everyone who has been in the group, those still in first, then by when they joined."""
+    stmt = (select(GroupMember).where(GroupMember.tenant == tenant,
+                                      GroupMember.chat_id == chat_id)
+            .order_by(GroupMember.left_at.is_not(None),  # type: ignore[union-attr]
+                      GroupMember.joined_at, GroupMember.member_id))
+    return list((await session.execute(stmt)).scalars())
+
+
+async def of_member(session: AsyncSession, *, tenant: str,
+                    member_id: str) -> list[tuple[GroupChat, GroupMember]]:
+    """The groups a customer (or member) is or was in, newest join first."""
+    stmt = (select(GroupChat, GroupMember)
+            .join(GroupMember, and_(GroupMember.tenant == GroupChat.tenant,
+                                    GroupMember.chat_id == GroupChat.chat_id))
+            .where(GroupMember.tenant == tenant, GroupMember.member_id == member_id)
+            .order_by(GroupMember.joined_at.desc()))  # type: ignore[union-attr]
+    return [(g, m) for g, m in (await session.execute(stmt)).all()]

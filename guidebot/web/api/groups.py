@@ -1,0 +1,66 @@
+"""Admin JSON API routes for customer groups (客户群): the groups with joins and leaves in a
+range, one group with its members, and a sync from WeCom now."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from aiohttp import web
+
+from guidebot.errors import WeComError
+from guidebot.services import Services
+from guidebot.stats.overview import parse_range
+from guidebot.web.api import group_shapes as shapes
+from guidebot.web.api import parsing
+from guidebot.web.api.parsing import Endpoint, reply
+from guidebot.web.keys import SERVICES
+
+
+def _services(request: web.Request) -> Services:
+    return request.app[SERVICES]
+
+
+async def list_groups(request: web.Request) -> web.Response:
+    q = parsing.query(request, shapes.GroupsQuery)
+    services = _services(request)
+    tenant = services.settings.tenant(request.match_info["tenant"])
+    day_from, day_to = parse_range(q.from_ or None, q.to or None,
+                                   datetime.now(tenant.tz).date())
+    return reply(await services.groups.list_view(tenant, day_from=day_from, day_to=day_to,
+                                                 owner=q.owner, dismissed=q.dismissed))
+
+
+async def get_group(request: web.Request) -> web.Response:
+    chat_id = parsing.path(request, shapes.GroupPath).chat_id
+    return reply(await _services(request).groups.detail_view(request.match_info["tenant"],
+                                                             chat_id))
+
+
+async def sync(request: web.Request) -> web.Response:
+    try:
+        result = await _services(request).groups.sync(request.match_info["tenant"])
+    except WeComError as exc:
+        return parsing.error(502, None, f"WeCom refused: errcode {exc.errcode}")
+    return reply({"groups": result.groups, "dismissed": result.dismissed})
+
+
+API = "/api/v1/{tenant}"
+ENDPOINTS = [
+    Endpoint("GET", f"{API}/groups", list_groups,
+             "Customer groups (客户群), most customers first, with the customers who joined "
+             "and left on the range's days (`from`/`to`, the tenant's days; default the last "
+             "30), and totals", shapes.Groups, query=shapes.GroupsQuery,
+             errors={400: "a bad range or filter"}),
+    Endpoint("GET", f"{API}/groups/{{chat_id}}", get_group,
+             "A group with everyone who has been in it (customers and members), when they "
+             "joined and left", shapes.GroupDetail, params=shapes.GroupPath,
+             errors={404: "no such group in this tenant"}),
+    Endpoint("POST", f"{API}/groups/sync", sync,
+             "Read every group from WeCom now (groupchat/list, groupchat/get); a group WeCom "
+             "no longer lists is recorded as dismissed", shapes.GroupSync,
+             errors={502: "WeCom refused"}),
+]
+
+
+def routes() -> list[web.RouteDef]:
+    return [e.route() for e in ENDPOINTS]
