@@ -95,6 +95,7 @@ class Receiver:
         self.status = status
         self.events: list[dict[str, Any]] = []
         self.envelopes: list[ET.Element] = []
+        self.plaintexts: list[str] = []  # the decrypted XML, nested elements and all
 
     async def handle(self, request: web.Request) -> web.Response:
         tenant = request.match_info["tenant"]
@@ -103,10 +104,22 @@ class Receiver:
         body, q = await request.text(), request.query
         plain = crypto.decrypt_message(body, q["msg_signature"], q["timestamp"], q["nonce"])
         self.envelopes.append(ET.fromstring(body))
+        self.plaintexts.append(plain)
         root = ET.fromstring(plain)
         self.events.append({"tenant": tenant, "order": [e.tag for e in root],
                             **{e.tag: e.text for e in root}})
         return web.Response(status=self.status, text="")
+
+
+async def sandbox_with_directory(aiohttp_client: Any, tmp_path: Path,
+                                 directory: dict[str, Any]) -> TestClient:
+    """A sandbox app whose acme address book is set to `directory` (no callbacks)."""
+    (tmp_path / "content_library").mkdir()
+    (tmp_path / "config.toml").write_text(CONFIG, encoding="utf-8")
+    client = await aiohttp_client(create_sandbox_app(load_settings(tmp_path / "config.toml")))
+    status, answer = await control(client, "acme/directory", {**directory, "deliver": False})
+    assert status == 200, answer
+    return client
 
 
 async def start_receiver(aiohttp_server: Any, client: TestClient, status: int = 200) -> Receiver:

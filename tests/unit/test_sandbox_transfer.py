@@ -9,9 +9,14 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from guidebot.sandbox import create_sandbox_app
-from guidebot.settings import load_settings
-from tests.unit.test_sandbox import CONFIG, call, control, get_token, sandbox_of, start_receiver
+from tests.unit.test_sandbox import (
+    call,
+    control,
+    get_token,
+    sandbox_of,
+    sandbox_with_directory,
+    start_receiver,
+)
 
 DAY = 86400
 TRANSFER = "externalcontact/transfer_customer"
@@ -32,12 +37,7 @@ DIRECTORY = {
 
 @pytest.fixture
 async def sandbox(aiohttp_client: Any, tmp_path: Path) -> TestClient:
-    (tmp_path / "content_library").mkdir()
-    (tmp_path / "config.toml").write_text(CONFIG, encoding="utf-8")
-    client = await aiohttp_client(create_sandbox_app(load_settings(tmp_path / "config.toml")))
-    status, answer = await control(client, "acme/directory", DIRECTORY)
-    assert status == 200, answer
-    return client
+    return await sandbox_with_directory(aiohttp_client, tmp_path, DIRECTORY)
 
 
 async def api(client: TestClient, path: str, body: Any = None, **query: str) -> dict[str, Any]:
