@@ -34,6 +34,9 @@ SYNC_EVERY = timedelta(days=1)
 SYNC_CURSOR = "group-sync"
 LIST_PAGE = 1000  # FACTS-next §C.1: limit 1–1000
 OWNERS_PER_CALL = 100  # FACTS-next §C.1: owner_filter.userid_list ≤ 100
+# groupchat/get of a chat that no longer exists: 40050 (chatid不存在) from memory of WeCom's
+# error list, not in FACTS (assumed, as the sandbox answers)
+NO_SUCH_CHAT = 40050
 TOO_MANY_MEMBERS = 81017  # FACTS-next §C.1: no owner filter while the app sees > 1000 members
 # groupchat/get join_scene (FACTS-next §C.2): 1 直接邀请, 2 邀请链接, 3 扫群二维码
 JOIN_SCENES = (1, 2, 3)
@@ -91,7 +94,16 @@ class GroupService:
                                    at=event.created_at)
             log.info("group dismissed tenant=%s chat=%s", event.tenant, event.chat_id)
             return
-        group = parse_group(await self._client_for(event.tenant).get_group_chat(event.chat_id))
+        try:
+            answer = await self._client_for(event.tenant).get_group_chat(event.chat_id)
+        except WeComApiError as exc:
+            if exc.errcode != NO_SUCH_CHAT:
+                raise
+            async with self._db.write() as s:  # dismissed before its older update was read
+                await repo.dismiss(s, tenant=event.tenant, chat_id=event.chat_id,
+                                   at=event.created_at)
+            return
+        group = parse_group(answer)
         present = {m.member_id for m in group.members}
         changed = set(event.members_changed)
         if (event.update_detail == "add_member" and not changed <= present) or (

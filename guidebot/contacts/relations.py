@@ -146,9 +146,17 @@ class RelationService:
         tenant = self._settings.tenant(event.tenant)
         status = "transferred" if event.by_transfer else "deleted_by_guide"
         async with self._db.write() as s:
+            if event.by_transfer and await self._already_transferred(s, tenant.id, event):
+                return  # transfer_result said so first (record_transfer_done): counted once
             await self._end(s, tenant.id, event, status, inbox_id)
             if event.by_transfer:
                 await self._move_binding_on_transfer(s, tenant, event)
+
+    @staticmethod
+    async def _already_transferred(s: AsyncSession, tenant: str,
+                                   event: ev.ContactDeletedByGuide) -> bool:
+        follows = await repo.list_follows(s, tenant=tenant, external_userid=event.external_userid)
+        return any(f.guide == event.guide and f.status == "transferred" for f in follows)
 
     async def record_customer_deleted(self, event: ev.ContactDeletedByCustomer,
                                       inbox_id: int | None) -> None:

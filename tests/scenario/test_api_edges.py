@@ -275,3 +275,10 @@ def test_catalog_default_card_title_is_validated(tmp_path: Path) -> None:
         (tmp_path / "catalog.toml").write_text(f"default_card_title = {bad}\n", encoding="utf-8")
         with pytest.raises(ConfigError, match="default_card_title"):
             load_catalog(tmp_path)
+
+
+async def test_a_query_parameter_without_a_name_is_named_in_the_refusal(stack: Stack) -> None:
+    for path in ("/groups?=x", "/customers?=x", "/transfers?=1"):
+        status, body = await stack.admin(path)
+        assert status == 400 and body["field"] == '""', (path, body)
+        assert "Extra inputs" in body["reason"]

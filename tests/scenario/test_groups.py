@@ -141,3 +141,18 @@ async def test_console_shows_groups_their_members_and_a_customers_groups(
         assert status == 404
     finally:
         await console.close()
+
+
+async def test_an_update_read_after_the_group_is_gone_records_it_dismissed(
+        stack: Stack) -> None:
+    created = await stack.sandbox.create_group("acme", "lina", name="临时群", members=[])
+    chat = str(created["chat_id"])
+    await stack.runtime.drain()
+    await stack.sandbox.dismiss_group("acme", chat, deliver=False)
+    answer = await stack.sandbox.simulate_event("acme", {
+        "Event": "change_external_chat", "ChangeType": "update", "ChatId": chat,
+        "UpdateDetail": "change_name"})
+    assert answer["delivery"]["status"] == 200
+    await stack.runtime.drain()
+    assert (await _groups(stack))["groups"] == []
+    assert (await _group(stack, chat))["dismissed_at"]

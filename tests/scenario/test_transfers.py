@@ -273,3 +273,23 @@ async def test_console_lists_unassigned_customers_starts_and_shows_a_transfer(
     finally:
         await console.close()
     assert await _follows(stack, first) == {"ahui": "transferred", "qing": "active"}
+
+
+async def test_a_transfer_seen_done_before_its_callback_is_recorded_once(
+        stack: Stack) -> None:
+    customer = await _add(stack, "lina", "王芳")
+    await _add(stack, "mia", "韩梅")
+    await _transfer(stack, kind="on_job", handover="lina", takeover="mia")
+    await stack.sandbox.advance(DAY + 60, deliver=False)  # WeCom's callback is late
+    assert await _check(stack) == 1
+    assert await _follows(stack, customer) == {"lina": "transferred", "mia": "active"}
+    answer = await stack.sandbox.simulate_event("acme", {
+        "Event": "change_external_contact", "ChangeType": "del_external_contact",
+        "UserID": "lina", "ExternalUserID": customer, "Source": "DELETE_BY_TRANSFER"})
+    assert answer["delivery"]["status"] == 200
+    await stack.runtime.drain()
+    events = await _events(stack, customer)
+    assert events.count(("lina", "transferred")) == 1, events
+    assert events.count(("mia", "transferred_in")) == 1, events
+    assert await _exclusive(stack, customer) == "mia"
+    assert await _ended(stack, customer) == [("lina", "transferred")]

@@ -46,8 +46,12 @@ def error(status: int, name: str | None, reason: str, **extra: Any) -> web.Respo
 
 
 def _field_of(err: Any) -> str:
+    """The field's dotted path; "body" for the whole body, '""' for a parameter with an
+    empty name (`?=x`)."""
     loc = [str(part) for part in err.get("loc", ())]
-    return ".".join(loc) if loc else "body"
+    if not loc:
+        return "body"
+    return ".".join(loc) or '""'
 
 
 def field_error(exc: ValidationError) -> FieldError:
