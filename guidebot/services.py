@@ -19,6 +19,7 @@ from guidebot.chat.routing import ChatRouter, load_router
 from guidebot.commerce.service import CommerceService
 from guidebot.contacts.channels import ChannelService
 from guidebot.contacts.directory import DirectoryService
+from guidebot.contacts.group_handover import GroupHandover
 from guidebot.contacts.groups import GroupService
 from guidebot.contacts.profiles import ProfileService
 from guidebot.contacts.relations import RelationService
@@ -80,6 +81,7 @@ class Services:
     churn: ChurnAlerts  # 删人提醒: a guide told that a customer deleted them
     transfers: CustomerTransfers  # 在职继承 / 离职继承
     groups: GroupService  # 客户群: groups, members, joins and leaves
+    group_handover: GroupHandover  # a leaver's groups to a new owner
     app_quota: AppQuota  # every guide's app message budget (guidebot/app_quota.py)
 
     def client(self, tenant: str) -> WeComClient:
@@ -172,10 +174,13 @@ def build_services(settings: Settings, db: Database, *,
     churn = ChurnAlerts(settings, db, chat.content, outbox, client_for, quota=app_quota)
     relations = RelationService(settings, db)
     transfers = CustomerTransfers(settings, db, outbox, client_for, relations)
+    groups = GroupService(db, client_for)
+    group_handover = GroupHandover(db, outbox, client_for, groups)
     calls = MappingProxyType({**welcome.executors(), **tags.executors(),
                               **sop_calls.executors(), **kf.executors(),
                               **guide_chat.executors(), **materials.executors(),
-                              **churn.executors(), **transfers.executors()})
+                              **churn.executors(), **transfers.executors(),
+                              **group_handover.executors()})
     return Services(
         settings=settings, db=db, library=library, clients=clients, outbox=outbox,
         calls=calls, relations=relations, profiles=profiles, tags=tags,
@@ -185,4 +190,5 @@ def build_services(settings: Settings, db: Database, *,
         guide_chat=guide_chat, metrics=metrics,
         stats=StatsService(settings, db), materials=materials,
         contributions=Contributions(materials, client_for), points=points, churn=churn,
-        app_quota=app_quota, transfers=transfers, groups=GroupService(db, client_for))
+        app_quota=app_quota, transfers=transfers, groups=groups,
+        group_handover=group_handover)

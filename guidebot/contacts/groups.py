@@ -116,6 +116,21 @@ class GroupService:
                  event.tenant, event.chat_id, event.change_type, event.update_detail,
                  len(stored.joined), len(stored.left))
 
+    async def refresh(self, tenant: str, chat_id: str) -> None:
+        """One group read back from WeCom and stored (after guidebot changed it)."""
+        group = parse_group(await self._client_for(tenant).get_group_chat(chat_id))
+        async with self._db.write() as s:
+            await repo.store(s, tenant=tenant, group=group, status=None, at=utcnow())
+
+    async def orphaned(self, tenant: str) -> dict[str, list[dict[str, Any]]]:
+        """Live groups of owners who left, not yet handed over, by owner."""
+        async with self._db.read() as s:
+            rows = await repo.orphaned(s, tenant=tenant)
+        by_owner: dict[str, list[dict[str, Any]]] = {}
+        for row in rows:
+            by_owner.setdefault(row.owner, []).append(group_json(row))
+        return by_owner
+
     async def sync(self, tenant: str, *, owners: list[str] | None = None) -> SyncResult:
         """Every group WeCom lists, read and stored; live groups it no longer lists are
         dismissed. `owners`: the guides to list by, needed when WeCom answers 81017."""

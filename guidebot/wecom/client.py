@@ -244,6 +244,16 @@ class WeComClient:
         return await self.call("POST", "externalcontact/groupchat/get",
                                json={"chat_id": chat_id, "need_name": 0})
 
+    async def transfer_group_chats(self, *, resigned: bool, chat_ids: Sequence[str],
+                                   new_owner: str) -> dict[str, Any]:
+        """Hand customer groups (≤ 100) to a new owner: groupchat/transfer when the owner
+        resigned, groupchat/onjob_transfer otherwise; the groups WeCom refused come back in
+        `failed_chat_list[]{chat_id, errcode}`, not as an error. FACTS-next §C.6."""
+        path = ("externalcontact/groupchat/transfer" if resigned
+                else "externalcontact/groupchat/onjob_transfer")
+        return await self.call("POST", path, json={"chat_id_list": list(chat_ids),
+                                                   "new_owner": new_owner})
+
     async def send_app_message(self, body: dict[str, Any]) -> dict[str, Any]:
         """message/send; partial failures come back in invaliduser etc., not as errors."""
         return await self.call("POST", "message/send",

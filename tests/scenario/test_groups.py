@@ -156,3 +156,49 @@ async def test_an_update_read_after_the_group_is_gone_records_it_dismissed(
     await stack.runtime.drain()
     assert (await _groups(stack))["groups"] == []
     assert (await _group(stack, chat))["dismissed_at"]
+
+
+async def test_a_leavers_groups_go_to_a_new_owner(stack: Stack) -> None:
+    customer = await _add(stack, "ahui", "王芳")
+    await _add(stack, "qing", "韩梅")
+    created = await stack.sandbox.create_group("acme", "ahui", name="阿辉的群",
+                                               members=[customer])
+    chat = str(created["chat_id"])
+    await stack.sandbox.set_directory("acme", {
+        "departments": [{"id": 1, "name": "acme", "parentid": 0}],
+        "members": [{"userid": "ahui", "name": "陈阿辉", "department": [1], "status": 5},
+                    {"userid": "qing", "name": "王青", "department": [1]}]}, deliver=True)
+    await stack.runtime.drain()
+    for body, said in (({"chat_ids": [chat], "new_owner": "ahui", "kind": "resigned"},
+                        "not an active guide"),
+                       ({"chat_ids": ["wrNOSUCHGROUP"], "new_owner": "qing",
+                         "kind": "resigned"}, "unknown or dismissed")):
+        status, answer = await stack.admin("/groups/transfer", method="POST", json=body)
+        assert status == 400 and said in answer["error"], answer
+    assert stack.calls("externalcontact/groupchat/transfer") == []
+
+    console = Console(stack)
+    try:
+        assert (await console.login("acme", "acme-admin-token")).status == 303
+        status, html, _ = await console.get("/console/acme/transfers")
+        row = re.search(r'data-owner="ahui">.*?</tr>', html, re.S)
+        assert row and "陈阿辉" in row.group(0), html
+        status, _, resp = await console.post("/console/acme/transfers/groups", {
+            "_csrf": csrf_in(html), "handover": "ahui", "new_owner": "qing"})
+        assert status == 303 and resp.headers["Location"].endswith("?groups=1&failed=0")
+        status, html, _ = await console.get(resp.headers["Location"])
+        assert "已提交 1 个群的继承" in html and 'data-owner="ahui"' not in html
+    finally:
+        await console.close()
+    (call,) = stack.calls("externalcontact/groupchat/transfer")
+    assert call["body"] == {"chat_id_list": [chat], "new_owner": "qing"}
+    assert (await _group(stack, chat))["status"] == 2  # 离职继承中
+    await stack.sandbox.advance(86_400 + 60)
+    await stack.runtime.drain()
+    detail = await _group(stack, chat)
+    assert detail["owner"] == "qing", detail
+    status, again = await stack.admin("/groups/transfer", method="POST", json={
+        "chat_ids": [chat], "new_owner": "qing", "kind": "on_job"})
+    assert status == 200 and again["transferred"] == [], again
+    assert [f["chat_id"] for f in again["failed"]] == [chat]
+    assert again["failed"][0]["errcode"] == 90504  # 群主没变

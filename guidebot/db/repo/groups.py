@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import and_, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from guidebot.db.models import Guide
 from guidebot.db.models_groups import CUSTOMER, MEMBER, GroupChat, GroupMember
 
 
@@ -170,3 +171,23 @@ async def of_member(session: AsyncSession, *, tenant: str,
             .where(GroupMember.tenant == tenant, GroupMember.member_id == member_id)
             .order_by(GroupMember.joined_at.desc()))  # type: ignore[union-attr]
     return [(g, m) for g, m in (await session.execute(stmt)).all()]
+
+
+async def set_status(session: AsyncSession, *, tenant: str, chat_ids: list[str],
+                     status: int) -> None:
+    await session.execute(update(GroupChat).where(
+        GroupChat.tenant == tenant,
+        GroupChat.chat_id.in_(chat_ids)).values(status=status))  # type: ignore[attr-defined]
+
+
+async def orphaned(session: AsyncSession, *, tenant: str) -> list[GroupChat]:
+    """Live groups whose owner has left (WeCom's status 1, or a guide the address book says
+    left) and whose inheritance has not started, by owner."""
+    left = select(Guide.userid).where(Guide.tenant == tenant,
+                                      Guide.active.is_(False))  # type: ignore[attr-defined]
+    stmt = (select(GroupChat).where(
+        GroupChat.tenant == tenant, GroupChat.dismissed_at.is_(None),  # type: ignore[union-attr]
+        GroupChat.status.in_((0, 1)),  # type: ignore[attr-defined]
+        (GroupChat.status == 1) | GroupChat.owner.in_(left))  # type: ignore[attr-defined]
+        .order_by(GroupChat.owner, GroupChat.chat_id))
+    return list((await session.execute(stmt)).scalars())

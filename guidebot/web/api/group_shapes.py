@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field
 
@@ -64,6 +64,25 @@ class GroupMember(Answer):
 
 class GroupDetail(Group):
     members: list[GroupMember]
+
+
+class GroupTransfer(Shape):
+    chat_ids: list[Annotated[str, Field(pattern=CHAT_ID)]] = Field(min_length=1,
+                                                                   max_length=1000)
+    new_owner: str = Field(pattern=r"^[A-Za-z0-9_.@-]{1,64}$", description="an active guide")
+    kind: Literal["resigned", "on_job"] = Field(description=(
+        "resigned: the groups' owner left the company; on_job: the owner is still employed"))
+
+
+class RefusedGroup(Answer):
+    chat_id: str
+    errcode: int | None = Field(description="WeCom's code; null when the call failed (it is "
+                                "retried)")
+
+
+class GroupTransferResult(Answer):
+    transferred: list[str]
+    failed: list[RefusedGroup]
 
 
 class GroupSync(Answer):

@@ -44,6 +44,17 @@ async def sync(request: web.Request) -> web.Response:
     return reply({"groups": result.groups, "dismissed": result.dismissed})
 
 
+async def transfer(request: web.Request) -> web.Response:
+    data = await parsing.body(request, shapes.GroupTransfer)
+    try:
+        result = await _services(request).group_handover.hand_over(
+            request.match_info["tenant"], chat_ids=data.chat_ids, new_owner=data.new_owner,
+            resigned=data.kind == "resigned")
+    except WeComError as exc:  # reading a handed-over group back
+        return parsing.error(502, None, f"WeCom refused: errcode {exc.errcode}")
+    return reply(result)
+
+
 API = "/api/v1/{tenant}"
 ENDPOINTS = [
     Endpoint("GET", f"{API}/groups", list_groups,
@@ -55,6 +66,15 @@ ENDPOINTS = [
              "A group with everyone who has been in it (customers and members), when they "
              "joined and left", shapes.GroupDetail, params=shapes.GroupPath,
              errors={404: "no such group in this tenant"}),
+    Endpoint("POST", f"{API}/groups/transfer", transfer,
+             "Hand groups to a new owner (`resigned`: the owner left, groupchat/transfer; "
+             "`on_job`: groupchat/onjob_transfer), 100 a call; answers the groups handed "
+             "over and those WeCom refused with its errcode (90500 the owner has not left, "
+             "90502 the owner has left, 90504 the same owner, 90507/90508 already inheriting "
+             "or inherited, …)", shapes.GroupTransferResult, body=shapes.GroupTransfer,
+             errors={400: "a new owner who is not an active guide, or unknown groups; "
+                          "nothing asked",
+                     502: "WeCom refused to read a handed-over group back"}),
     Endpoint("POST", f"{API}/groups/sync", sync,
              "Read every group from WeCom now (groupchat/list, groupchat/get); a group WeCom "
              "no longer lists is recorded as dismissed", shapes.GroupSync,

@@ -29,9 +29,13 @@ async def transfers(request: web.Request, who: auth.Access) -> web.StreamRespons
         failed = exc.errcode
     batches = await services.transfers.batches(who.tenant.id)
     done = notice(request, "tr.checked") if request.query.get("checked") else ""
+    if request.query.get("groups", "").isdigit():
+        done = notice(request, "tr.groups_done").format(
+            n=int(request.query["groups"]), failed=int(request.query.get("failed", "0") or 0))
     return render(request, "transfers.html", who=who, active="transfers", names=names,
                   guides=guides, takeovers=[g for g in guides if g["active"]],
                   unassigned=unassigned, unassigned_failed=failed, batches=batches,
+                  orphaned=await services.groups.orphaned(who.tenant.id),
                   states=STATE_ORDER, notice=done)
 
 
@@ -42,6 +46,20 @@ async def start(request: web.Request, who: auth.Access) -> web.StreamResponse:
         who.tenant.id, kind=str(form.get("kind", "")), handover=str(form.get("handover", "")),
         takeover=str(form.get("takeover", "")), message=str(form.get("message", "")).strip())
     raise web.HTTPSeeOther(f"/console/{who.tenant.id}/transfers/{batch_id}?started=1")
+
+
+@page
+async def hand_over_groups(request: web.Request, who: auth.Access) -> web.StreamResponse:
+    """A resigned guide's groups (those not yet handed over) to a new owner."""
+    form = await request.post()
+    services = services_of(request)
+    groups = (await services.groups.orphaned(who.tenant.id)).get(
+        str(form.get("handover", "")), [])
+    result = await services.group_handover.hand_over(
+        who.tenant.id, chat_ids=[g["chat_id"] for g in groups],
+        new_owner=str(form.get("new_owner", "")), resigned=True)
+    raise web.HTTPSeeOther(f"/console/{who.tenant.id}/transfers?groups="
+                           f"{len(result['transferred'])}&failed={len(result['failed'])}")
 
 
 @page
@@ -74,5 +92,6 @@ def routes(base: str) -> list[web.RouteDef]:
         web.get(f"{base}/transfers", transfers),
         web.post(f"{base}/transfers", start),
         web.post(f"{base}/transfers/check", check),
+        web.post(f"{base}/transfers/groups", hand_over_groups),
         web.get(f"{base}/transfers/{{batch_id}}", transfer),
     ]
