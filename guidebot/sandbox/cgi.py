@@ -12,6 +12,7 @@ from aiohttp import web
 
 from guidebot.sandbox import errors
 from guidebot.sandbox.api import (
+    CALLBACKS_KEY,
     ROUTES,
     SETTLE_TRANSFERS_FIRST,
     UNMETERED,
@@ -119,6 +120,9 @@ async def handle(request: web.Request) -> web.Response:
     if tenant is not None and path in SETTLE_TRANSFERS_FIRST:
         await sandbox.settle_transfers(tenant)
     result = answer(sandbox, path, query, incoming, tenant)
+    for fields in result.pop(CALLBACKS_KEY, ()):
+        if tenant is not None:  # always: a handler answered, so the token was the tenant's
+            await sandbox.emit(tenant, fields)
     file = result.get(media.FILE_KEY)
     if isinstance(file, Media):
         # media/get answers the file; the header names it like WeCom's download does [mem]

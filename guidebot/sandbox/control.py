@@ -141,7 +141,7 @@ async def directory(sandbox: Sandbox, request: web.Request) -> Any:
 
 async def clock(sandbox: Sandbox, request: web.Request) -> Any:
     """Advance the sandbox clock by {"seconds"} (≥ 0), then settle every tenant's due customer
-    transfers, delivering their callbacks unless "deliver" is false."""
+    transfers and group inheritances, delivering their callbacks unless "deliver" is false."""
     body = await _body(request)
     seconds = body.get("seconds")
     if not isinstance(seconds, int | float) or isinstance(seconds, bool) or seconds < 0:

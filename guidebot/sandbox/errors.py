@@ -58,6 +58,18 @@ NOT_FOLLOWER = 40131  # handover_userid 并不是外部联系人的跟进人
 # An unknown or dismissed chat_id: not in FACTS (assumed); [mem] 40050 chatid不存在.
 INVALID_CHAT_ID = 40050
 OWNER_FILTER_REQUIRED = 81017  # groupchat/list without owner_filter when > 1000 members
+# 客户群继承 (FACTS-next §C.6): per-chat codes of groupchat/transfer and onjob_transfer
+OWNER_NOT_RESIGNED = 90500  # 群主并未离职
+NOT_CUSTOMER_GROUP = 90501  # 非客户群
+OWNER_RESIGNED = 90502  # 群主已经离职
+SAME_GROUP_OWNER = 90504  # 群主没变
+GROUP_INHERITING = 90507  # 离职群正在继承处理中
+GROUP_INHERITED = 90508  # 离职群已经继承
+# Not in FACTS (assumed): FACTS-next §C.6 states the rules but not their codes. A group's
+# third on-job transfer within 90 days answers 40128, 客户继承's code for the same rule; a
+# person's 301st group of the day answers 45009, the sandbox's "over a frequency limit".
+GROUP_TRANSFER_TOO_OFTEN = TRANSFER_TOO_OFTEN
+GROUP_TRANSFER_DAILY_LIMIT = RATE_LIMITED
 UNKNOWN_PATH = 404  # not a WeCom code: an API the sandbox does not implement (HTTP 404 too)
 
 MESSAGES = {
@@ -77,6 +89,13 @@ MESSAGES = {
     SAME_HANDOVER_TAKEOVER: "handover_userid and takeover_userid are the same",
     INVALID_CHAT_ID: "chatid not found",
     OWNER_FILTER_REQUIRED: "owner_filter required: the app sees more than 1000 members",
+    OWNER_NOT_RESIGNED: "group owner has not resigned",
+    NOT_CUSTOMER_GROUP: "not a customer group",
+    OWNER_RESIGNED: "group owner has resigned",
+    SAME_GROUP_OWNER: "new_owner is already the group owner",
+    GROUP_INHERITING: "the resigned group is being inherited",
+    GROUP_INHERITED: "the resigned group has been inherited",
+    TRANSFER_TOO_OFTEN: "transferred twice within 90 days",
     KF_SEND_COUNT_LIMIT: "send msg count limit",
     KF_SEND_TIME_LIMIT: "send msg time limit",
     KF_NOT_SERVICER: "user is not servicer",

@@ -20,8 +20,8 @@ log = logging.getLogger(__name__)
 
 EVENT = "change_external_chat"
 # groupchat/list item status (FACTS-next §C): 0 正常, 1 跟进人离职, 2 离职继承中, 3 离职继承完成.
-# 2 and 3 follow a group's 离职继承, which the sandbox does not emulate: they never occur.
-NORMAL, OWNER_RESIGNED = 0, 1
+# 2 and 3 follow a group's 离职继承 through groupchat/transfer (group_transfers.py).
+NORMAL, OWNER_RESIGNED, INHERITING, INHERITED = 0, 1, 2, 3
 STATUS_FILTERS = range(4)  # 0 all, 1 离职待继承, 2 离职继承中, 3 离职继承完成 (FACTS-next §C)
 MEMBER, EXTERNAL = 1, 2  # member_list type: 1 企业成员, 2 外部联系人 (FACTS-next §C)
 # The event's JoinScene (0 由成员邀请入群, directly or by an invite link; 3 扫描群二维码) and
@@ -59,11 +59,19 @@ class Group:
     member_version: str = ""
     membership_changes: int = 0
     dismissed: bool = False
+    # 离职继承 (group_transfers.py): NORMAL, INHERITING until inherit_due, then INHERITED
+    inheritance: int = NORMAL
+    heir: str = ""  # the new owner of the latest 离职继承
+    inherit_due: int = 0  # when the heir takes over (sandbox time, s)
+    onjob_transfers: list[int] = field(default_factory=list)  # times of on-job transfers
 
 
 @dataclass
 class GroupBook:
     chats: dict[str, Group] = field(default_factory=dict)  # by chat_id, in creation order
+    # original owner → times of the transfers of their groups (the 300-a-day rule); not shown
+    # in the state view (the groups' own fields are)
+    handed_over: dict[str, list[int]] = field(default_factory=dict)
 
     def to_json(self) -> list[JSON]:
         return [asdict(group) for group in self.chats.values()]
@@ -106,6 +114,14 @@ def _version(group: Group) -> str:
     text = f"{group.chat_id}|{group.membership_changes}|{','.join(sorted(group.members))}"
     group.member_version = hashlib.md5(text.encode(), usedforsecurity=False).hexdigest()
     return group.member_version
+
+
+def enter(group: Group, userid: str, now: float) -> None:
+    """A member joins with no callback (a new owner taking the group over): a direct join with
+    no invitor, and a new member_version like every membership change. Not in FACTS
+    (assumed)."""
+    group.members[userid] = GroupMember(userid, MEMBER, int(now), JOIN_DIRECT)
+    _version(group)
 
 
 def _new_member(tenant: TenantState, member_id: str, now: float, join_scene: int,
@@ -222,13 +238,21 @@ def change(tenant: TenantState, chat_id: object, *, name: object = None,
         new_owner = group.members.get(_text(value, "owner", required=True))
         if new_owner is None or new_owner.type != MEMBER:
             raise ControlError(400, f"owner {value} is not a member of the group")
+        # The heir of a 离职继承 in progress takes over alone: not in FACTS (assumed).
+        if group.inheritance == INHERITING:
+            raise ControlError(400, f"group {chat_id} is being inherited")
         group.owner = new_owner.id
     elif key == "name":
         group.name = _text(value, "name")
     else:
         group.notice = _text(value, "notice")
+    return updated(group, f"change_{key}")
+
+
+def updated(group: Group, detail: str) -> JSON:
+    """update/change_name, change_notice or change_owner: no member fields."""
     return {"Event": EVENT, "ChatId": group.chat_id, "ChangeType": "update",
-            "UpdateDetail": f"change_{key}"}
+            "UpdateDetail": detail}
 
 
 def dismiss(tenant: TenantState, chat_id: object) -> JSON:
@@ -240,16 +264,29 @@ def dismiss(tenant: TenantState, chat_id: object) -> JSON:
 
 def listed(tenant: TenantState, owners: list[str], status_filter: int) -> list[JSON]:
     """groupchat/list's items, in creation order. Dismissed groups are not listed: not in
-    FACTS (assumed). An owner who left (directory status 5 or deleted) makes status 1."""
+    FACTS (assumed)."""
     wanted = set(owners)
     items = []
     for group in tenant.groups.chats.values():
         if group.dismissed or (wanted and group.owner not in wanted):
             continue
-        status = OWNER_RESIGNED if tenant.directory.is_resigned(group.owner) else NORMAL
+        status = list_status(tenant, group)
         if status_filter in (0, status):
             items.append({"chat_id": group.chat_id, "status": status})
     return items
+
+
+def list_status(tenant: TenantState, group: Group) -> int:
+    """2 while a 离职继承 waits; 1 while the owner has left (directory status 5 or deleted)
+    and none started; 3 once the heir owns the group, until someone else does (assumed: WeCom
+    does not say how long 3 lasts); else 0."""
+    if group.inheritance == INHERITING:
+        return INHERITING
+    if tenant.directory.is_resigned(group.owner):
+        return OWNER_RESIGNED
+    if group.inheritance == INHERITED and group.owner == group.heir:
+        return INHERITED
+    return NORMAL
 
 
 def view(tenant: TenantState, chat_id: str, *, need_name: bool) -> JSON:

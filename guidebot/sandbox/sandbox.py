@@ -7,7 +7,16 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from guidebot.sandbox import directory, groups, massmsg, simulate, snapshot, tagbook, transfers
+from guidebot.sandbox import (
+    directory,
+    group_transfers,
+    groups,
+    massmsg,
+    simulate,
+    snapshot,
+    tagbook,
+    transfers,
+)
 from guidebot.sandbox import seed as seeding
 from guidebot.sandbox.api import moments
 from guidebot.sandbox.callbacks import encrypt, to_xml
@@ -44,12 +53,13 @@ class Sandbox:
 
     def advance_clock(self, seconds: float) -> None:
         """Move the sandbox clock (token expiry, welcome window, media life, quotas) forward.
-        Due customer transfers settle at the next transfer API call; `advance` (and the
-        clock control route) also settles them at once and delivers their callbacks."""
+        Due customer transfers and group inheritances settle at the next transfer or
+        groupchat API call; `advance` (and the clock control route) also settles them at once
+        and delivers their callbacks."""
         self.clock_offset += seconds
 
     async def advance(self, seconds: float, *, deliver: bool = True) -> JSON:
-        """advance_clock, then settle every tenant's due transfers."""
+        """advance_clock, then settle every tenant's due transfers and group inheritances."""
         self.advance_clock(seconds)
         settled = {tenant_id: await self.settle_transfers(tenant_id, deliver=deliver)
                    for tenant_id in self.tenants}
@@ -57,8 +67,12 @@ class Sandbox:
 
     async def settle_transfers(self, tenant_id: str, *, deliver: bool = True) -> list[JSON]:
         """Complete the tenant's customer transfers whose 24 hours are up (FACTS-next §D) and
-        deliver their callbacks; the state changes before any await, so each settles once."""
-        due = transfers.settle(self.tenant(tenant_id), self.now())
+        its groups' 离职继承 whose 24 hours are up (assumed, group_transfers.py), and deliver
+        their callbacks in time order; the state changes before any await, so each settles
+        once."""
+        tenant, now = self.tenant(tenant_id), self.now()
+        due = sorted([*transfers.settle(tenant, now), *group_transfers.settle(tenant, now)],
+                     key=lambda fields: int(fields["CreateTime"]))
         return [(await self.emit(tenant_id, fields, deliver=deliver))[1] for fields in due]
 
     async def refuse_transfer(self, tenant_id: str, external_userid: str, takeover: str,

@@ -256,7 +256,7 @@ async def test_groupchat_list_pages_and_filters_by_owner_and_status(
         == [(chats[0], 0), (chats[1], 1), (chats[2], 0)]
     assert (await listed(sandbox, status_filter=1))["group_chat_list"] == [
         {"chat_id": chats[1], "status": 1}]
-    for status_filter in (2, 3):  # no group's 离职继承 is emulated
+    for status_filter in (2, 3):  # no group is being inherited, nor was
         assert (await listed(sandbox, status_filter=status_filter))["group_chat_list"] == []
     await control(sandbox, "acme/directory", {"delete_members": ["ahui"], "deliver": False})
     assert [g["status"] for g in (await listed(sandbox, status_filter=1))["group_chat_list"]] \

@@ -7,6 +7,7 @@ from guidebot.sandbox.api import (
     contacts,
     directory,
     groupchat,
+    groupchat_transfer,
     groupmsg,
     groupmsg_followup,
     idconvert,
@@ -19,7 +20,7 @@ from guidebot.sandbox.api import (
     transfer,
     welcome,
 )
-from guidebot.sandbox.api.base import ApiCall, Handler, Upload
+from guidebot.sandbox.api.base import CALLBACKS_KEY, ApiCall, Handler, Upload
 
 ROUTES: dict[str, Handler] = {
     **contacts.ROUTES,
@@ -37,11 +38,15 @@ ROUTES: dict[str, Handler] = {
     **kf.ROUTES,
     **transfer.ROUTES,
     **groupchat.ROUTES,
+    **groupchat_transfer.ROUTES,
 }
 # FACTS §3.7: app messages are "not counted in base API frequency".
 UNMETERED = frozenset({"message/send"})
-# Calls answered after the sandbox settles the tenant's due transfers (and delivers their
-# callbacks): 客户继承 completes by time, whichever call comes first (FACTS-next §D).
-SETTLE_TRANSFERS_FIRST = frozenset(transfer.ROUTES)
+# Calls answered after the sandbox settles the tenant's due transfers and group inheritances
+# (and delivers their callbacks): 客户继承 completes by time, whichever call comes first
+# (FACTS-next §D); so does a group's 离职继承 (not in FACTS, assumed: group_transfers.py).
+SETTLE_TRANSFERS_FIRST = frozenset({*transfer.ROUTES, *groupchat.ROUTES,
+                                    *groupchat_transfer.ROUTES})
 
-__all__ = ["ROUTES", "SETTLE_TRANSFERS_FIRST", "UNMETERED", "ApiCall", "Handler", "Upload"]
+__all__ = ["CALLBACKS_KEY", "ROUTES", "SETTLE_TRANSFERS_FIRST", "UNMETERED", "ApiCall",
+           "Handler", "Upload"]

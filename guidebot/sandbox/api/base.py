@@ -30,6 +30,9 @@ class ApiCall:
 
 
 Handler = Callable[[ApiCall], JSON]
+# An answer's callbacks (change_external_chat fields) that the call raised: cgi.py takes them
+# out of the answer and delivers them before answering, as it delivers settled transfers'.
+CALLBACKS_KEY = "_callbacks"
 
 
 def ok(**fields: Any) -> JSON:
