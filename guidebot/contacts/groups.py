@@ -195,8 +195,7 @@ class GroupService:
                         owner: str = "", dismissed: bool = False) -> dict[str, Any]:
         """The groups with their customers' joins and leaves on those days (the tenant's),
         and totals."""
-        start = datetime.combine(day_from, time(), tenant.tz).astimezone(UTC)
-        end = datetime.combine(day_to + timedelta(days=1), time(), tenant.tz).astimezone(UTC)
+        start, end = _bounds(tenant, day_from, day_to)
         async with self._db.read() as s:
             rows = await repo.groups(s, tenant=tenant.id, start=start, end=end, owner=owner,
                                      dismissed=dismissed)
@@ -204,6 +203,14 @@ class GroupService:
         return {"totals": totals, "groups": [
             {**group_json(r["group"]), "joined": r["joined"], "left": r["left"]}
             for r in rows]}
+
+    async def totals(self, tenant: TenantSettings, *, day_from: date,
+                     day_to: date) -> dict[str, int]:
+        """Live groups, distinct customers in them, and customers' joins and leaves on those
+        days (the tenant's): the data centre's group figures."""
+        start, end = _bounds(tenant, day_from, day_to)
+        async with self._db.read() as s:
+            return await repo.totals(s, tenant=tenant.id, start=start, end=end)
 
     async def detail_view(self, tenant: str, chat_id: str) -> dict[str, Any]:
         """A group with everyone who has been in it; NotFound for none of this tenant's."""
@@ -220,6 +227,12 @@ class GroupService:
             rows = await repo.of_member(s, tenant=tenant, member_id=external_userid)
         return [{**group_json(g), "joined_at": _stamp(m.joined_at), "left_at": _stamp(m.left_at)}
                 for g, m in rows]
+
+
+def _bounds(tenant: TenantSettings, day_from: date, day_to: date) -> tuple[datetime, datetime]:
+    """The tenant's days as a UTC span [start, end)."""
+    return (datetime.combine(day_from, time(), tenant.tz).astimezone(UTC),
+            datetime.combine(day_to + timedelta(days=1), time(), tenant.tz).astimezone(UTC))
 
 
 def _stamp(value: datetime | None) -> str | None:

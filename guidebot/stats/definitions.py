@@ -24,7 +24,8 @@ FIGURES = ("adds", "adds_code", "adds_other", "deletions", "net_growth", "base",
            "first_purchase_rate", "repurchase_rate", "orders", "gmv", "orders_new", "gmv_new",
            "orders_existing", "gmv_existing", "orders_all", "gmv_all", "commission",
            "layer_new", "layer_active", "layer_dormant", "layer_lost", "tier_high", "tier_mid",
-           "tier_low", "tier_none", "customers", "task_confirmation_rate", "funnel_added")
+           "tier_low", "tier_none", "customers", "task_confirmation_rate", "funnel_added",
+           "groups", "group_customers", "group_joined", "group_left")
 
 
 def yuan(fen: int) -> str:

@@ -128,6 +128,12 @@ async def test_console_shows_groups_their_members_and_a_customers_groups(
         assert status == 200 and f'data-chat="{chat}"' in html and "会员群" in html
         assert re.search(r'data-figure="groups">1<', html)
         assert re.search(r'data-figure="group_joined">1<', html)
+        status, overview, _ = await console.get("/console/acme/")
+        assert re.search(r'data-figure="groups">1<', overview)
+        assert re.search(r'data-figure="group_customers">1<', overview)
+        assert re.search(r'data-figure="group_joined">1<', overview)
+        status, api = await stack.admin("/metrics/overview")
+        assert api["groups"] == {"groups": 1, "customers": 1, "joined": 1, "left": 0}
         status, page, _ = await console.get(f"/console/acme/groups/{chat}")
         assert status == 200 and f'data-member="{first}"' in page and "王芳" in page
         status, page, _ = await console.get(f"/console/acme/customers/{first}")

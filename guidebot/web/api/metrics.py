@@ -21,6 +21,7 @@ async def get_overview(request: web.Request) -> web.Response:
     except ValidationFailed as exc:
         return web.json_response({"error": str(exc)}, status=400)
     body = await services.stats.overview(tenant.id, day_from, day_to)
+    body["groups"] = await services.groups.totals(tenant, day_from=day_from, day_to=day_to)
     return web.json_response(body)
 
 

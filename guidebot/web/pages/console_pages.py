@@ -53,6 +53,8 @@ def _charts(ov: dict[str, Any], words: dict[str, str]) -> dict[str, Any]:
 async def overview(request: web.Request, who: auth.Access) -> web.StreamResponse:
     day_from, day_to = _range(request, who)
     ov = await _stats(request).overview(who.tenant.id, day_from, day_to)
+    ov["groups"] = await services_of(request).groups.totals(who.tenant, day_from=day_from,
+                                                             day_to=day_to)
     return render(request, "overview.html", who=who, active="overview", ov=ov,
                   range=ov, charts=_charts(ov, catalog(language(request))))
 
