@@ -134,6 +134,10 @@ async def test_console_shows_groups_their_members_and_a_customers_groups(
         assert re.search(r'data-figure="group_joined">1<', overview)
         status, api = await stack.admin("/metrics/overview")
         assert api["groups"] == {"groups": 1, "customers": 1, "joined": 1, "left": 0}
+        status, board, _ = await console.get("/console/acme/guides")
+        lina = re.search(r'data-guide="lina">.*?</tr>', board, re.S)
+        assert lina and 'data-col="groups">1<' in lina.group(0)
+        assert 'data-col="group_customers">1<' in lina.group(0)
         status, page, _ = await console.get(f"/console/acme/groups/{chat}")
         assert status == 200 and f'data-member="{first}"' in page and "王芳" in page
         status, page, _ = await console.get(f"/console/acme/customers/{first}")

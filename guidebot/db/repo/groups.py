@@ -149,6 +149,22 @@ async def totals(session: AsyncSession, *, tenant: str, start: datetime,
             "left": int(left)}
 
 
+async def by_owner(session: AsyncSession, *, tenant: str) -> dict[str, tuple[int, int]]:
+    """Per owner: their live groups, and the distinct customers now in them."""
+    live = and_(GroupChat.tenant == tenant, GroupChat.dismissed_at.is_(None))  # type: ignore[union-attr]
+    groups_n = await session.execute(select(GroupChat.owner, func.count()).where(live)
+                                     .group_by(GroupChat.owner))
+    customers = await session.execute(
+        select(GroupChat.owner, func.count(func.distinct(GroupMember.member_id)))
+        .join(GroupMember, and_(GroupMember.tenant == GroupChat.tenant,
+                                GroupMember.chat_id == GroupChat.chat_id))
+        .where(live, GroupMember.kind == CUSTOMER,
+               GroupMember.left_at.is_(None))  # type: ignore[union-attr]
+        .group_by(GroupChat.owner))
+    people = {str(o): int(n) for o, n in customers.all()}
+    return {str(o): (int(n), people.get(str(o), 0)) for o, n in groups_n.all()}
+
+
 async def group(session: AsyncSession, *, tenant: str, chat_id: str) -> GroupChat | None:
     return await session.get(GroupChat, (tenant, chat_id))
 

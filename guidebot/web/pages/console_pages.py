@@ -61,7 +61,7 @@ async def overview(request: web.Request, who: auth.Access) -> web.StreamResponse
 
 GUIDE_CSV = ("rank", "guide", "name", "store_id", "store_name", "customers", "adds",
              "deletions", "tasks_sent", "tasks_confirmed", "orders", "gmv_fen",
-             "commission_fen")
+             "commission_fen", "groups", "group_customers")
 STORE_CSV = ("store_id", "store_name", "adds_code", "adds_other", "deletions", "net_growth",
              "first_purchases", "repurchases", "orders", "gmv_fen", "orders_all",
              "gmv_all_fen", "commission_fen")
@@ -81,8 +81,10 @@ async def guides(request: web.Request, who: auth.Access) -> web.StreamResponse:
     rows = await _stats(request).leaderboard(who.tenant.id, day_from, day_to, "guide")
     board = await _stats(request).records.guides(who.tenant.id)
     by_guide = {r["key"]: r for r in rows if r["key"]}
+    owned = await services_of(request).groups.by_owner(who.tenant.id)
     for guide in board:
         guide.update(by_guide.pop(guide["guide"], {}))
+        guide["groups"], guide["group_customers"] = owned.get(guide["guide"], (0, 0))
     board += [{"guide": k, **r} for k, r in by_guide.items()]
     board.sort(key=lambda r: (-r.get("gmv_fen", 0), -r.get("adds", 0), r["guide"]))
     store = request.query.get("store", "")
