@@ -17,8 +17,8 @@ import json
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, MutableMapping
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -271,8 +271,8 @@ class KfService:
                             "failed", "", f"WeCom errcode={exc.errcode} at {exc.path}")
 
         try:
-            writers = await self.customers.writers(tenant, [
-                m.external_userid for m in claimed if _needs_writer(m)])
+            writers = dict(await self.customers.writers(tenant, [
+                m.external_userid for m in claimed if _needs_writer(m)]))
             results = await asyncio.gather(*(one_customer(m) for m in by_customer.values()),
                                            return_exceptions=True)
         finally:
@@ -307,7 +307,7 @@ class KfService:
                          outcome.status, outcome.route or "-")
 
     async def _handle(self, tenant: str, message: KfMessage,
-                      writers: Mapping[str, Writer]) -> Outcome:
+                      writers: MutableMapping[str, Writer]) -> Outcome:
         if message.origin == SERVICER:
             return Outcome("skipped", "", "a servicer's message from the WeCom client")
         if message.origin == SYSTEM or message.msgtype == "event":
@@ -336,6 +336,9 @@ class KfService:
             done = await self.opt_outs.opt_out(tenant, writer, message.msgid)
         else:
             return await self._act(tenant, message, writer.context, decision)
+        # the customer's later messages of this batch see it (退订 then 订阅 in one sync)
+        writers[message.external_userid] = replace(writer, context=replace(
+            writer.context, opted_out=decision.route == Route.OPT_OUT))
         outcome = await self._act(tenant, message, writer.context, decision)
         return Outcome(outcome.status, outcome.route, f"{outcome.reason}; {done}", outcome.guide)
 

@@ -219,3 +219,15 @@ async def test_an_opted_out_customer_asks_for_messages_again_in_kf(stack: Stack)
     last = (await kf_rows(stack, "wmKFoptin0001"))[-1]
     assert last.route == "opt_in" and "opt-out undone" in last.reason
     assert sent_texts(stack, "wmKFoptin0001")[-1] == texts.text("opt_in_confirm")
+
+
+async def test_opt_out_then_opt_in_in_one_sync_ends_opted_in(stack: Stack) -> None:
+    """Both messages come in one kf/sync_msg batch: the opt-in sees the opt-out before it."""
+    customer = await _store_customer(stack, "孙悦")
+    await customer_writes(stack, customer, "退订", deliver=False, drain=False)
+    await customer_writes(stack, customer, "订阅")
+    routes = [row.route for row in await kf_rows(stack, customer)]
+    assert routes[-2:] == ["opt_out", "opt_in"], routes
+    assert OPT_OUT_TAG not in await _relation_tags(stack, customer)
+    status, body = await stack.admin(f"/customers/{customer}")
+    assert status == 200 and body["opted_out_at"] is None
