@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
     from guidebot.db.engine import Database
 
-OUTBOX_STATES = ("pending", "sending", "done", "failed", "dead", "expired")
+OUTBOX_STATES = ("pending", "sending", "done", "failed", "held", "dead", "expired")
 # WeCom accepts a welcome message for 20 s after the add (FACTS §3.4): buckets around that.
 WELCOME_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 15.0, 20.0, 30.0)
 CONTENT_TYPE = CONTENT_TYPE_LATEST

@@ -24,6 +24,7 @@ from guidebot.db.models_sop import SopTask
 from guidebot.db.repo import sop_tasks
 from guidebot.outbox import Postponed
 from tests.support.console import Console
+from tests.support.metrics import scrape, value
 from tests.support.stack import Stack, start_stack
 
 QUOTA = 3
@@ -126,6 +127,9 @@ async def test_command_answers_over_the_budget_wait_for_the_minute_and_are_not_d
         assert status == 200 and html.count("等待限额") == 2
     finally:
         await console.close()
+    metrics = await scrape(stack)  # held, not failed, for whoever watches /metrics
+    assert value(metrics, "guidebot_outbox_rows", tenant="acme", state="held") == 2
+    assert value(metrics, "guidebot_outbox_rows", tenant="acme", state="failed") == 0
 
     clocks.advance(61)
     assert await _retry(stack) == 2

@@ -4,27 +4,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from prometheus_client.parser import text_string_to_metric_families
-
+from tests.support.metrics import scrape as _scrape
+from tests.support.metrics import value as _value
 from tests.support.stack import Stack
 from tests.support.wecom import add_contact_xml, encrypt_callback
-
-
-async def _scrape(stack: Stack) -> dict[str, dict[tuple[tuple[str, str], ...], float]]:
-    async with stack.http.get(f"{stack.bot_url}/metrics") as resp:
-        assert resp.status == 200
-        assert resp.headers["Content-Type"].startswith("text/plain")
-        text = await resp.text()
-    samples: dict[str, dict[tuple[tuple[str, str], ...], float]] = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            samples.setdefault(sample.name, {})[tuple(sorted(sample.labels.items()))] = (
-                sample.value)
-    return samples
-
-
-def _value(samples: dict, name: str, **labels: str) -> float | None:  # type: ignore[type-arg]
-    return samples.get(name, {}).get(tuple(sorted(labels.items())))
 
 
 async def test_metrics_after_real_callbacks(stack: Stack) -> None:

@@ -30,10 +30,23 @@ OUTBOX_BY_STATE = (select(OutboxItem.tenant, OutboxItem.status, func.count())
                    .group_by(OutboxItem.status, OutboxItem.tenant))
 
 
+# Failed rows an executor postponed (guidebot/outbox.py Postponed: a guide's app message
+# budget, "quota: …"): found through the same index (failed rows are few), then their error.
+OUTBOX_HELD = (select(OutboxItem.tenant, func.count())
+               .where(OutboxItem.status == "failed",
+                      OutboxItem.last_error.startswith("quota:"))  # type: ignore[attr-defined]
+               .group_by(OutboxItem.tenant))
+
+
 async def outbox_by_state(session: AsyncSession) -> dict[tuple[str, str], int]:
-    """(tenant, status) → number of outbox rows."""
-    return {(tenant, status): int(count)
-            for tenant, status, count in (await session.execute(OUTBOX_BY_STATE)).all()}
+    """(tenant, status) → number of outbox rows; "held" counts the failed rows that wait
+    for a guide's app message budget (they are not in "failed")."""
+    found = {(tenant, status): int(count)
+             for tenant, status, count in (await session.execute(OUTBOX_BY_STATE)).all()}
+    for tenant, count in (await session.execute(OUTBOX_HELD)).all():
+        found[(tenant, "held")] = int(count)
+        found[(tenant, "failed")] = found.get((tenant, "failed"), 0) - int(count)
+    return found
 
 
 async def ping(session: AsyncSession) -> None:
