@@ -173,7 +173,8 @@ def build_services(settings: Settings, db: Database, *,
                              AgentTickets(db, client_for), lambda tenant: cover)
     churn = ChurnAlerts(settings, db, chat.content, outbox, client_for, quota=app_quota)
     relations = RelationService(settings, db)
-    transfers = CustomerTransfers(settings, db, outbox, client_for, relations)
+    transfers = CustomerTransfers(settings, db, outbox, client_for, relations,
+                                  content=chat.content, quota=app_quota)
     groups = GroupService(db, client_for)
     group_handover = GroupHandover(db, outbox, client_for, groups)
     calls = MappingProxyType({**welcome.executors(), **tags.executors(),

@@ -23,9 +23,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from guidebot.app_quota import AppQuota
 from guidebot.contacts.relations import RelationService
+from guidebot.content.chat import ChatContent
 from guidebot.db.engine import Database
 from guidebot.db.models_transfers import CustomerTransfer, TransferBatch
+from guidebot.db.repo import console as console_repo
 from guidebot.db.repo import contacts as contacts_repo
 from guidebot.db.repo import transfers as repo
 from guidebot.db.types import utcnow
@@ -37,6 +40,9 @@ from guidebot.wecom.client import WeComClient
 log = logging.getLogger(__name__)
 
 KIND = "customer_transfer"  # the outbox kind
+NOTIFY = "transfer_notify"  # the takeover guide's app message (an app message in metering)
+NAMED = 10  # customers named in that message, at most
+TEXT_BYTES = 2048  # message/send text.content limit (FACTS §3.7)
 KINDS = ("on_job", "resigned")
 CHUNK = 100  # FACTS-next §D: external_userid[≤100] per transfer_customer call
 MAX_CUSTOMERS = 10_000  # one batch; a guide with more is transferred in several
@@ -73,9 +79,11 @@ def _when(seconds: Any) -> datetime | None:
 
 class CustomerTransfers:
     def __init__(self, settings: Settings, db: Database, outbox: Outbox,
-                 client_for: Callable[[str], WeComClient], relations: RelationService) -> None:
+                 client_for: Callable[[str], WeComClient], relations: RelationService, *,
+                 content: ChatContent, quota: AppQuota) -> None:
         self._settings, self._db, self._outbox = settings, db, outbox
         self._client_for, self._relations = client_for, relations
+        self._content, self._quota = content, quota
 
     async def start(self, tenant_id: str, *, kind: str, handover: str, takeover: str,
                     customers: Sequence[str] | None = None, message: str = "") -> int:
@@ -227,10 +235,37 @@ class CustomerTransfers:
                         s, tenant, handover=pair.handover, takeover=pair.takeover,
                         external_userid=customer, at=at)
             moved += len(done)
+            if done:
+                await self._tell_takeover(tenant.id, pair, [c for c, _ in done], now)
             log.info("transfer check tenant=%s kind=%s handover=%s takeover=%s asked=%d "
                      "done=%d", tenant.id, pair.kind, pair.handover, pair.takeover,
                      len(results), len(done))
         return moved
+
+    async def _tell_takeover(self, tenant: str, pair: repo.Pair, customers: list[str],
+                             now: datetime) -> None:
+        """The takeover guide is told, by app message, whose customers are now theirs
+        (chat/texts.toml `transfer_notice`), once per check that found them done."""
+        async with self._db.read() as s:
+            names = await contacts_repo.guide_names(s, tenant=tenant, userids=[pair.handover])
+            people = await console_repo.customer_names(s, tenant=tenant,
+                                                        external_userids=customers[:NAMED])
+        shown = "、".join(people.get(c) or c for c in customers[:NAMED])
+        if len(customers) > NAMED:
+            shown += self._content.text("transfer_more")
+        text = self._content.text("transfer_notice", count=len(customers), customers=shown,
+                                  handover=names[pair.handover][0] or pair.handover)
+        key = f"{NOTIFY}:{pair.kind}:{pair.handover}:{pair.takeover}:{now.isoformat()}"
+        await self._outbox.run(tenant=tenant, key=key[:160], kind=NOTIFY, payload={
+            "touser": pair.takeover, "msgtype": "text",
+            "text": {"content": text.encode()[:TEXT_BYTES].decode(errors="ignore")}},
+            call=self.notify)
+
+    async def notify(self, tenant: str, payload: dict[str, Any]) -> dict[str, Any]:
+        """The outbox executor of kind "transfer_notify": message/send to the takeover
+        guide, within their app message budget."""
+        await self._quota.hold(tenant, payload)
+        return await self._client_for(tenant).send_app_message(payload)
 
     async def _results(self, tenant: str, pair: repo.Pair
                        ) -> dict[str, tuple[str, datetime | None]]:
@@ -299,7 +334,7 @@ class CustomerTransfers:
         return {"transfers": rows, "next": rows[-1]["id"] if len(rows) == limit else None}
 
     def executors(self) -> dict[str, Executor]:
-        return {KIND: self.send}
+        return {KIND: self.send, NOTIFY: self.notify}
 
 
 def _stamp(value: datetime | None) -> str | None:

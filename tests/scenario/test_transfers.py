@@ -95,6 +95,10 @@ async def test_an_on_job_transfer_completes_after_24_hours_and_moves_relation_an
 
     await _settle_day(stack)  # the handover's DELETE_BY_TRANSFER callbacks arrive
     assert await _check(stack) == 2
+    (told,) = [m for m in stack.sandbox.state("acme")["app_messages"] if m["userid"] == "mia"]
+    text = told["content"]["content"]
+    assert text.startswith("lina的 2 位客户已转由您跟进："), text
+    assert "王芳" in text and "李雷" in text
     _, done = await stack.admin(f"/transfers/{body['id']}")
     assert _states(done) == {first: "done", second: "done"}
     assert all(c["takeover_at"] for c in done["customer_list"])
@@ -106,6 +110,8 @@ async def test_an_on_job_transfer_completes_after_24_hours_and_moves_relation_an
     assert events.count(("mia", "transferred_in")) == 1, events
     assert await _check(stack) == 0  # nothing waits: nothing asked, nothing moved again
     assert await _events(stack, first) == events
+    assert len([m for m in stack.sandbox.state("acme")["app_messages"]
+                if m["userid"] == "mia"]) == 1  # told once
     _, listed = await stack.admin("/transfers")
     assert [t["id"] for t in listed["transfers"]] == [body["id"]]
     assert listed["transfers"][0]["states"]["done"] == 2 and listed["next"] is None
