@@ -61,7 +61,8 @@ def _library(settings: Settings, problem: Report) -> str | None:
             f"SOPs, {len(library.drops)} drops, {len(library.tag_groups)} tag groups, "
             f"{len(catalog.products)} products, {len(materials.materials)} materials, "
             f"{len(materials.words.words)} sensitive words, {len(chat.replies)} keyword "
-            f"replies, {len(chat.faqs)} FAQ entries")
+            f"replies, {len(chat.faqs)} FAQ entries, {len(library.group_welcome)} group "
+            f"welcome templates")
 
 
 async def _database(settings: Settings, problem: Report) -> str | None:

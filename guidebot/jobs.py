@@ -59,6 +59,14 @@ async def run_library_reload(services: Services) -> None:
     await services.sop.library_replaced()
     if outcome.tags_changed:
         await services.sync_tags()  # creates tags newly declared in tags.toml
+    for tenant in services.settings.tenants:
+        await services.group_welcome.sync(tenant)
+
+
+async def run_group_welcome_sync(services: Services, tenant: str) -> None:
+    """The group welcome templates in WeCom kept in line with group_welcome.toml (nothing is
+    called while they are)."""
+    await services.group_welcome.sync(tenant)
 
 
 async def run_points_webhook(services: Services, tenant: str) -> None:
@@ -141,3 +149,4 @@ def schedule_defaults(scheduler: Scheduler, tenants: list[str]) -> None:
         scheduler.every(60, run_points_webhook, tenant)
         scheduler.every(300, run_transfer_check, tenant)
         scheduler.every(3600, run_group_sync, tenant)
+        scheduler.every(60, run_group_welcome_sync, tenant)

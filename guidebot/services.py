@@ -20,6 +20,7 @@ from guidebot.commerce.service import CommerceService
 from guidebot.contacts.channels import ChannelService
 from guidebot.contacts.directory import DirectoryService
 from guidebot.contacts.group_handover import GroupHandover
+from guidebot.contacts.group_welcome import GroupWelcomeSync
 from guidebot.contacts.groups import GroupService
 from guidebot.contacts.profiles import ProfileService
 from guidebot.contacts.relations import RelationService
@@ -82,6 +83,7 @@ class Services:
     transfers: CustomerTransfers  # 在职继承 / 离职继承
     groups: GroupService  # 客户群: groups, members, joins and leaves
     group_handover: GroupHandover  # a leaver's groups to a new owner
+    group_welcome: GroupWelcomeSync  # 入群欢迎语 templates from content_library
     app_quota: AppQuota  # every guide's app message budget (guidebot/app_quota.py)
 
     def client(self, tenant: str) -> WeComClient:
@@ -177,11 +179,12 @@ def build_services(settings: Settings, db: Database, *,
                                   content=chat.content, quota=app_quota)
     groups = GroupService(db, client_for)
     group_handover = GroupHandover(db, outbox, client_for, groups)
+    group_welcome = GroupWelcomeSync(settings, db, library, outbox, client_for, media)
     calls = MappingProxyType({**welcome.executors(), **tags.executors(),
                               **sop_calls.executors(), **kf.executors(),
                               **guide_chat.executors(), **materials.executors(),
                               **churn.executors(), **transfers.executors(),
-                              **group_handover.executors()})
+                              **group_handover.executors(), **group_welcome.executors()})
     return Services(
         settings=settings, db=db, library=library, clients=clients, outbox=outbox,
         calls=calls, relations=relations, profiles=profiles, tags=tags,
@@ -192,4 +195,4 @@ def build_services(settings: Settings, db: Database, *,
         stats=StatsService(settings, db), materials=materials,
         contributions=Contributions(materials, client_for), points=points, churn=churn,
         app_quota=app_quota, transfers=transfers, groups=groups,
-        group_handover=group_handover)
+        group_handover=group_handover, group_welcome=group_welcome)

@@ -9,15 +9,15 @@ from pathlib import Path
 FOLDERS = ("messages", "sops", "drops")
 TAGS_FILE = "tags.toml"
 STORES_FILE = "stores.toml"  # content/stores.py
+GROUP_WELCOME_FILE = "group_welcome.toml"  # content/group_welcome.py
 
 
 def library_files(root: Path) -> list[Path]:
-    """messages/*.toml, sops/*.toml, drops/*.toml, tags.toml and stores.toml, in a stable order."""
+    """messages/*.toml, sops/*.toml, drops/*.toml, tags.toml, stores.toml and
+    group_welcome.toml, in a stable order."""
     found = [path for folder in FOLDERS for path in sorted((root / folder).glob("*.toml"))]
-    tags = root / TAGS_FILE
-    found = [*found, tags] if tags.exists() else found
-    stores = root / STORES_FILE
-    return [*found, stores] if stores.exists() else found
+    return [*found, *(root / name for name in (TAGS_FILE, STORES_FILE, GROUP_WELCOME_FILE)
+                      if (root / name).exists())]
 
 
 def content_digest(root: Path) -> str:

@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from guidebot.content.errors import ContentInvalid, Problem, line_of
-from guidebot.content.files import content_digest, library_file_problem
+from guidebot.content.files import GROUP_WELCOME_FILE, content_digest, library_file_problem
+from guidebot.content.group_welcome import GroupWelcome, parse_group_welcome
 from guidebot.content.render import TemplateSyntaxError, unknown_placeholders
 from guidebot.content.sop_spec import MATERIAL_MESSAGE, DropSpec, SopSpec
 from guidebot.content.sop_validate import parse_drop, parse_sop
@@ -76,6 +77,7 @@ class Library:
     rejected: Rejection | None = None  # the newest edit that failed validation, if any
     settling: str = ""  # digest of files seen changed once, loaded if still so next time
     stores: StoreMap = field(default_factory=StoreMap)  # stores.toml (contacts/directory.py)
+    group_welcome: tuple[GroupWelcome, ...] = ()  # group_welcome.toml (contacts/group_welcome.py)
 
     def replace_with(self, other: Library) -> None:
         """Take `other`'s content. No await happens here, so no coroutine sees half of it."""
@@ -84,6 +86,7 @@ class Library:
         self.digest, self.loaded_at = other.digest, other.loaded_at
         self.rejected, self.settling = None, ""
         self.stores = other.stores
+        self.group_welcome = other.group_welcome
 
 
 def _read(path: Path, problems: list[Problem]) -> tuple[dict[str, Any], str] | None:
@@ -212,11 +215,12 @@ def load_library(root: Path) -> Library:
     sops = _specs(root / "sops", known, problems, parse_sop)
     drops = _specs(root / "drops", known, problems, parse_drop)
     stores = _stores(root / STORES_FILE, problems)
+    group_welcome = _group_welcome(root / GROUP_WELCOME_FILE, messages, problems)
     _moment_fit(sops, drops, messages, problems)
     if problems:
         raise ContentInvalid(problems)
     return Library(root, messages, groups, sops, drops, digest=digest,
-                   loaded_at=datetime.now(UTC), stores=stores)
+                   loaded_at=datetime.now(UTC), stores=stores, group_welcome=group_welcome)
 
 
 def _moment_fit(sops: dict[str, SopSpec], drops: dict[str, DropSpec],
@@ -262,6 +266,15 @@ def _stores(path: Path, problems: list[Problem]) -> StoreMap:
         return StoreMap()
     loaded = _read(path, problems)
     return StoreMap() if loaded is None else parse_stores(path, loaded[0], loaded[1], problems)
+
+
+def _group_welcome(path: Path, messages: dict[str, Message],
+                   problems: list[Problem]) -> tuple[GroupWelcome, ...]:
+    if not path.exists():
+        return ()
+    loaded = _read(path, problems)
+    return () if loaded is None else parse_group_welcome(path, loaded[0], loaded[1], messages,
+                                                         problems)
 
 
 def _specs(folder: Path, messages: set[str], problems: list[Problem],

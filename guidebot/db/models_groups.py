@@ -48,3 +48,16 @@ class GroupMember(SQLModel, table=True):
     invitor: str = Field(default="", max_length=64)
     left_at: datetime | None = Field(default=None,
                                      sa_column=Column(UTCDateTime(), nullable=True))
+
+
+class GroupWelcomeTemplate(SQLModel, table=True):
+    """A group welcome template (入群欢迎语) guidebot created in WeCom from
+    content_library/group_welcome.toml: its template_id and the content it was made from."""
+
+    __tablename__ = "group_welcome_templates"
+    tenant: str = Field(primary_key=True, max_length=32)
+    name: str = Field(primary_key=True, max_length=48)
+    template_id: str = Field(max_length=128)
+    digest: str = Field(max_length=64)  # of the content sent (file names, not media ids)
+    synced_at: datetime = Field(default_factory=utcnow,
+                                sa_column=Column(UTCDateTime(), nullable=False))

@@ -11,9 +11,9 @@ Definitions (every figure is read from what guidebot already records; nothing is
   greeting when a customer enters a session); app_message = an
   app message to a guide (SOP reminders and task notifications, a handoff's summary, answers
   to the guide's commands, a contributed material's receipt and review, a notice that a
-  customer deleted the guide). Outbox kinds that are not messages (mark_tag,
-  customer_transfer, group_transfer) are not counted; a kind this table does not know is
-  listed under messages_other, never dropped;
+  customer deleted the guide, a takeover guide's new customers). Outbox kinds that are not
+  messages (mark_tag, customer_transfer, group_transfer, group_welcome) are not counted; a
+  kind this table does not know is listed under messages_other, never dropped;
 - llm_tokens: prompt plus completion tokens of the LLM calls made in the month, as the
   endpoint reported them (llm_calls, kept since migration 0027; calls before it were not
   recorded), with llm_calls, llm_prompt_tokens and llm_completion_tokens beside it;
@@ -42,7 +42,8 @@ MESSAGE_KINDS: Mapping[str, tuple[str, ...]] = {
     "app_message": ("sop_reminder", "sop_notify", "kf_notify", "app_text", "material_review",
                     "churn_notify", "transfer_notify"),
 }
-NOT_MESSAGES = frozenset({"mark_tag", "customer_transfer", "group_transfer"})
+NOT_MESSAGES = frozenset({"mark_tag", "customer_transfer", "group_transfer",
+                          "group_welcome"})
 CSV_FIELDS = ("period", "tenant", "active_guides", "customers_added", "relations_added",
               *(f"messages_{k}" for k in MESSAGE_KINDS), "messages_other", "llm_tokens",
               "llm_calls", "llm_prompt_tokens", "llm_completion_tokens",

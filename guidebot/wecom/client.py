@@ -254,6 +254,16 @@ class WeComClient:
         return await self.call("POST", path, json={"chat_id_list": list(chat_ids),
                                                    "new_owner": new_owner})
 
+    async def group_welcome_template(self, op: str, body: dict[str, Any]) -> dict[str, Any]:
+        """externalcontact/group_welcome_template/{add, edit, get, del} (FACTS-next §C.4):
+        add answers `template_id`; the tenant's agentid is filled in."""
+        if op not in ("add", "edit", "get", "del"):
+            raise ValueError(f"no group_welcome_template/{op}")
+        if op != "get":
+            body = {"agentid": self.tenant.agent_id, **body}
+        return await self.call("POST", f"externalcontact/group_welcome_template/{op}",
+                               json=body)
+
     async def send_app_message(self, body: dict[str, Any]) -> dict[str, Any]:
         """message/send; partial failures come back in invaliduser etc., not as errors."""
         return await self.call("POST", "message/send",

@@ -101,3 +101,36 @@ def test_picture_files_are_checked_where_the_message_names_them(tmp_path: Path) 
         (root / "messages" / f"{name}.toml").unlink()
     library = load_library(root)
     assert library.messages["ok"].attachments[0]["pic_file"] == "media/ok.png"
+
+
+def test_group_welcome_templates_are_checked_against_their_messages(tmp_path: Path) -> None:
+    link = '[[attachments]]\ntype = "link"\ntitle = "{title}"\nurl = "https://e.com"\n'
+    root = _library(tmp_path, {
+        "messages/ok.toml": 'text = "欢迎 %NICKNAME%"\n' + link.format(title="会员权益"),
+        "messages/guide.toml": 'text = "我是{{ guide.name }}"\n',
+        "messages/two.toml": 'text = "hi"\n' + link.format(title="a") + link.format(title="b"),
+        "messages/long.toml": 'text = "hi"\n' + link.format(title="长" * 43),
+        "group_welcome.toml": (
+            '[[templates]]\nid = "ok"\nmessage = "ok"\n'
+            '[[templates]]\nid = "guide"\nmessage = "guide"\n'
+            '[[templates]]\nid = "two"\nmessage = "two"\n'
+            '[[templates]]\nid = "long"\nmessage = "long"\nnotify = "yes"\n'
+            '[[templates]]\nid = "Bad Id"\nmessage = "nosuch"\n'
+            '[[templates]]\nid = "ok"\nmessage = "ok"\n'),
+    })
+    with pytest.raises(ContentInvalid) as info:
+        load_library(root)
+    found = [str(p).replace(str(root) + "/", "") for p in info.value.problems]
+    assert found == [
+        "group_welcome.toml:6: message 'guide': a group welcome cannot use guidebot "
+        "placeholders (WeCom sends it to whoever joins; use %NICKNAME% for their name)",
+        "group_welcome.toml:9: message 'two': at most one attachment (WeCom uses one)",
+        "group_welcome.toml:11: notify must be true or false",  # the template's id line
+        "group_welcome.toml:12: message 'long': link title over 128 bytes",
+        "group_welcome.toml:15: id: lowercase letters, digits, - and _ (up to 48)",
+        "group_welcome.toml:16: message 'nosuch': no such message in messages/",
+        "group_welcome.toml:18: template 'ok' twice",
+    ], found
+    shipped = load_library(ROOT / "content_library")
+    assert [(t.id, t.message, t.notify) for t in shipped.group_welcome] == [
+        ("member", "group_welcome_member", True)]

@@ -203,6 +203,7 @@ async def content(request: web.Request, who: auth.Access) -> web.StreamResponse:
     return render(request, "content.html", who=who, active="content",
                   messages=content_view.messages(services.library, shop, sample),
                   drops=content_view.drops(services.library),
+                  group_welcome=await services.group_welcome.listed(who.tenant.id),
                   products=content_view.products(shop))
 
 
