@@ -70,6 +70,11 @@ GROUP_INHERITED = 90508  # 离职群已经继承
 # person's 301st group of the day answers 45009, the sandbox's "over a frequency limit".
 GROUP_TRANSFER_TOO_OFTEN = TRANSFER_TOO_OFTEN
 GROUP_TRANSFER_DAILY_LIMIT = RATE_LIMITED
+# 入群欢迎语素材 (FACTS-next §C.4, doc mirror)
+GROUP_WELCOME_FULL = 41055  # 模板数量达到上限 (100 per corp)
+GROUP_WELCOME_NOT_EDITABLE = 41058  # 无编辑权限: another app created the template
+# An unknown template_id: not in FACTS (assumed), the catch-all 40058 as for an unknown msgid.
+GROUP_WELCOME_NOT_FOUND = INVALID_PARAM
 UNKNOWN_PATH = 404  # not a WeCom code: an API the sandbox does not implement (HTTP 404 too)
 
 MESSAGES = {
@@ -96,6 +101,8 @@ MESSAGES = {
     GROUP_INHERITING: "the resigned group is being inherited",
     GROUP_INHERITED: "the resigned group has been inherited",
     TRANSFER_TOO_OFTEN: "transferred twice within 90 days",
+    GROUP_WELCOME_FULL: "group welcome template count reaches the limit",
+    GROUP_WELCOME_NOT_EDITABLE: "no permission to edit the group welcome template",
     KF_SEND_COUNT_LIMIT: "send msg count limit",
     KF_SEND_TIME_LIMIT: "send msg time limit",
     KF_NOT_SERVICER: "user is not servicer",

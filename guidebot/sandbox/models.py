@@ -118,6 +118,18 @@ class MsgTemplate:
 
 
 @dataclass
+class GroupWelcomeTemplate:
+    """入群欢迎语素材 (FACTS-next §C.4): its text, its one attachment and the app that made it."""
+
+    template_id: str
+    agentid: int  # the app that created it: only it may edit or delete it (41058)
+    text: str  # "" when the template has none
+    attachment: JSON  # {} or one of {"image" | "link" | "miniprogram" | "file" | "video": {…}}
+    notify: int
+    create_time: int
+
+
+@dataclass
 class AppMessage:
     """One message/send recipient; `dropped` when over the per-guide minute quota."""
 

@@ -6,7 +6,7 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
-from guidebot.sandbox import massmsg, tagbook
+from guidebot.sandbox import group_welcome, massmsg, tagbook
 from guidebot.sandbox.models import JSON, MsgTemplate
 from guidebot.sandbox.tenant import TenantState
 
@@ -46,4 +46,7 @@ def tenant_json(tenant: TenantState) -> JSON:
         "directory": tenant.directory.to_json(),
         "transfers": tenant.transfers.to_json(),
         "groups": tenant.groups.to_json(),
+        "group_welcome_templates": [
+            group_welcome.to_json(t) for t in tenant.group_welcome_templates.values()
+        ],
     }

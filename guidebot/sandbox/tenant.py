@@ -19,6 +19,7 @@ from guidebot.sandbox.models import (
     ContactWay,
     Customer,
     Follow,
+    GroupWelcomeTemplate,
     Media,
     MsgTemplate,
     Tag,
@@ -63,6 +64,8 @@ class TenantState:
     kf: KfState = field(default_factory=KfState)  # 微信客服 (sandbox/kfstate.py, api/kf.py)
     transfers: TransferBook = field(default_factory=TransferBook)  # 客户继承 (transfers.py)
     groups: GroupBook = field(default_factory=GroupBook)  # 客户群 (groups.py)
+    # 入群欢迎语素材 by template_id, in creation order (group_welcome.py)
+    group_welcome_templates: dict[str, GroupWelcomeTemplate] = field(default_factory=dict)
     _member_ids: dict[str, str] = field(default_factory=dict, repr=False)
     # external_userid → send times (Unix s) of the 群发 messages they received (quota checks)
     received: dict[str, list[int]] = field(default_factory=dict, repr=False)

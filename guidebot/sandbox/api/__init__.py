@@ -6,6 +6,7 @@ from guidebot.sandbox.api import (
     contact_way,
     contacts,
     directory,
+    group_welcome_template,
     groupchat,
     groupchat_transfer,
     groupmsg,
@@ -39,6 +40,7 @@ ROUTES: dict[str, Handler] = {
     **transfer.ROUTES,
     **groupchat.ROUTES,
     **groupchat_transfer.ROUTES,
+    **group_welcome_template.ROUTES,
 }
 # FACTS §3.7: app messages are "not counted in base API frequency".
 UNMETERED = frozenset({"message/send"})
