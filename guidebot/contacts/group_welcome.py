@@ -55,6 +55,10 @@ class GroupWelcomeSync:
                  client_for: Callable[[str], WeComClient], media: MediaUploads) -> None:
         self._settings, self._db, self._library, self._outbox = settings, db, library, outbox
         self._client_for, self._media = client_for, media
+        # each change (tenant, name, what WeCom holds → what the file says) asked once by this
+        # process: a call that failed is the outbox's to retry (and record), not a new
+        # attempt every minute
+        self._asked: set[tuple[str, str, str, str]] = set()
 
     async def sync(self, tenant_id: str) -> dict[str, int]:
         """Bring WeCom's templates in line with the file: {added, edited, removed, failed}."""
@@ -70,16 +74,20 @@ class GroupWelcomeSync:
             content = content_of(message, spec.notify)
             digest = digest_of(content)
             row = stored.get(name)
-            if row is not None and row.digest == digest:
+            change = (tenant.id, name, f"{row.template_id}:{row.digest}" if row else "", digest)
+            if (row is not None and row.digest == digest) or change in self._asked:
                 continue
             body = await self._body(tenant.id, content, tenant.miniprogram_appid)
+            self._asked.add(change)
             payload = {"op": "add" if row is None else "edit", "name": name, "digest": digest,
                        "body": body if row is None else {**body,
                                                          "template_id": row.template_id}}
             counts["added" if row is None else "edited"] += await self._run(tenant.id, payload,
                                                                             counts)
         for name, row in stored.items():
-            if name not in wanted:
+            gone = (tenant.id, name, f"{row.template_id}:{row.digest}", "")
+            if name not in wanted and gone not in self._asked:
+                self._asked.add(gone)
                 counts["removed"] += await self._run(tenant.id, {
                     "op": "del", "name": name, "digest": row.digest,
                     "body": {"template_id": row.template_id}}, counts)
