@@ -18,6 +18,7 @@ from guidebot.content.render import render
 from guidebot.db.engine import Database
 from guidebot.db.models import CorpTag
 from guidebot.db.repo import contacts as contacts_repo
+from guidebot.db.repo import groups as groups_repo
 from guidebot.db.repo import relation_tags
 from guidebot.db.repo import tags as tags_repo
 from guidebot.errors import NotFound, ValidationFailed
@@ -58,6 +59,9 @@ class SidebarService:
             me = await contacts_repo.get_guide(s, tenant=tenant.id, userid=guide)
             store = (await contacts_repo.get_store(s, tenant=tenant.id, store_id=me.store_id)
                      if me is not None and me.store_id else None)
+            groups = [(g, m) for g, m in await groups_repo.of_member(
+                s, tenant=tenant.id, member_id=customer)
+                if m.left_at is None and g.dismissed_at is None]
         names = {"customer": {"name": view["name"]},
                  "guide": {"name": (me.name if me else "") or guide, "userid": guide},
                  "store": {"name": store.name if store else ""}}
@@ -73,6 +77,9 @@ class SidebarService:
             "orders": sorted(view["orders"], key=lambda o: o["paid_at"],
                              reverse=True)[:RECENT_ORDERS],
             "propensity": view["propensity"],
+            "groups": [{"chat_id": g.chat_id, "name": g.name, "owner": g.owner,
+                        "joined_at": m.joined_at.isoformat() if m.joined_at else None}
+                       for g, m in groups],
             "suggestions": self._suggestions(names),
             "products": [{"sku": p.sku, "name": p.name, "price_fen": p.price_fen}
                          for p in self._links.catalog.products.values()],

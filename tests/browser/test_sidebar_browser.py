@@ -90,6 +90,8 @@ async def _seed(stack: Stack) -> str:
                               params=signed_visit(stack, link["token"],
                                                   external_userid=customer)) as resp:
         assert resp.status == 204
+    await stack.sandbox.create_group("acme", "lina", name="静安会员群", members=[customer])
+    await stack.runtime.drain()
     return customer
 
 
@@ -140,6 +142,8 @@ async def test_the_sidebar_in_a_phone_sized_browser(sqlite_stack: Stack) -> None
             orders = await page.locator("#sb-orders li").all_inner_texts()
             assert len(orders) == 1 and "¥299.00" in orders[0]
             assert int(await page.locator("#sb-score").inner_text()) > 0  # the visit
+            groups = await page.locator("#sb-groups li").all_inner_texts()
+            assert len(groups) == 1 and "静安会员群" in groups[0], groups
             assert await page.locator("#sb-opted-out").is_hidden()
             await page.screenshot(path=str(ARTIFACTS / "sidebar-customer.png"), full_page=True)
 

@@ -115,6 +115,18 @@
     byId("sb-dwell").textContent = String(p.dwell_s_30d);
   }
 
+  function renderGroups(data) {
+    var list = byId("sb-groups");
+    list.replaceChildren();
+    data.groups.forEach(function (g) {
+      var row = item("li");
+      row.appendChild(item("span", g.name, "text"));
+      if (g.joined_at) { row.appendChild(item("small", day(g.joined_at))); }
+      list.appendChild(row);
+    });
+    if (!data.groups.length) { list.appendChild(item("li", text.no_groups, "hint")); }
+  }
+
   function renderSending(data) {
     var products = byId("sb-products");
     products.replaceChildren();
@@ -146,9 +158,12 @@
     renderProfile(data);
     renderTags(data);
     renderOrders(data);
+    renderGroups(data);
     renderSending(data);
-    ["sb-profile", "sb-tags-card", "sb-propensity-card", "sb-orders-card", "sb-products-card",
-     "sb-suggestions-card"].forEach(function (id) { byId(id).hidden = false; });
+    ["sb-profile", "sb-tags-card", "sb-propensity-card", "sb-orders-card", "sb-groups-card",
+     "sb-products-card", "sb-suggestions-card"].forEach(function (id) {
+      byId(id).hidden = false;
+    });
     say("ready");
   }
 
