@@ -80,6 +80,8 @@ def _parser() -> argparse.ArgumentParser:
     channel.add_argument("--campaign", default="")
     channel.add_argument("--tag", action="append", default=[], help="tag name; repeatable")
     channel.add_argument("--welcome", default="", help="message id in content_library/messages")
+    channel.add_argument("--link", action="store_true",
+                         help="a 获客助手 acquisition link instead of a 「联系我」 QR code")
     for area in EXTENSIONS:
         _COMMANDS.update(importlib.import_module(area).add_commands(command))
     return parser
@@ -253,7 +255,8 @@ async def _channel(settings: Settings, args: argparse.Namespace) -> int:
         raise ValidationFailed(f"unknown tenant {args.tenant!r}; known: {known}")
     try:  # the admin API's own rules (WeCom userid charset, lengths)
         wanted = ChannelCreate(guide=args.guide, store=args.store, campaign=args.campaign,
-                               tags=args.tag, welcome_message=args.welcome)
+                               tags=args.tag, welcome_message=args.welcome,
+                               kind="link" if args.link else "qr")
     except ValidationError as exc:
         first = exc.errors()[0]
         option = {"welcome_message": "welcome", "tags": "tag"}.get(
@@ -265,7 +268,7 @@ async def _channel(settings: Settings, args: argparse.Namespace) -> int:
         await services.record_tenants()
         code = await services.channels.create(
             args.tenant, guide=wanted.guide, store=wanted.store, campaign=wanted.campaign,
-            tags=wanted.tags, welcome_message=wanted.welcome_message)
+            tags=wanted.tags, welcome_message=wanted.welcome_message, kind=wanted.kind)
     except WeComError as exc:
         print(f"error: WeCom refused ({type(exc).__name__}, errcode {exc.errcode})",
               file=sys.stderr)

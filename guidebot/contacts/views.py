@@ -69,7 +69,7 @@ async def guides_view(db: Database, tenant: TenantSettings) -> dict[str, Any]:
 
 
 def channel_json(code: ChannelCode) -> dict[str, Any]:
-    return {"id": code.id, "state": code.state, "config_id": code.config_id,
+    return {"id": code.id, "kind": code.kind, "state": code.state, "config_id": code.config_id,
             "qr_code": code.qr_code, "guide": code.guide, "store": code.store_id,
             "campaign": code.campaign or None, "tags": json.loads(code.tags),
             "welcome_message": code.welcome_message or None,

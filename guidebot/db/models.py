@@ -128,7 +128,9 @@ class ChannelCode(SQLModel, table=True):
     tenant: str = Field(max_length=32, index=True)
     state: str = Field(default="", max_length=30)
     config_id: str = Field(default="", max_length=128)
-    qr_code: str = Field(default="", max_length=512)
+    qr_code: str = Field(default="", max_length=512)  # the QR image, or the link to share
+    # qr: a 「联系我」 QR code (add_contact_way); link: a 获客助手 acquisition link
+    kind: str = Field(default="qr", max_length=8, sa_column_kwargs={"server_default": "qr"})
     guide: str = Field(max_length=64)
     store_id: str | None = Field(default=None, max_length=64)
     campaign: str = Field(default="", max_length=64)

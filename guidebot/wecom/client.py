@@ -264,6 +264,15 @@ class WeComClient:
         return await self.call("POST", f"externalcontact/group_welcome_template/{op}",
                                json=body)
 
+    async def create_acquisition_link(self, *, name: str,
+                                      users: Sequence[str]) -> dict[str, Any]:
+        """A 获客助手 link (externalcontact/customer_acquisition/create_link) for these
+        members: `link{link_id, url}`. A customer who adds through `url` +
+        `customer_channel=<state>` comes back with that State. FACTS-next §F."""
+        return await self.call("POST", "externalcontact/customer_acquisition/create_link",
+                               json={"link_name": name, "range": {"user_list": list(users)},
+                                     "skip_verify": True})
+
     async def send_app_message(self, body: dict[str, Any]) -> dict[str, Any]:
         """message/send; partial failures come back in invaliduser etc., not as errors."""
         return await self.call("POST", "message/send",

@@ -69,7 +69,7 @@ async def create_channel(request: web.Request) -> web.Response:
     try:
         code = await services.channels.create(
             tenant, guide=data.guide, store=data.store, campaign=data.campaign,
-            tags=data.tags, welcome_message=data.welcome_message)
+            tags=data.tags, welcome_message=data.welcome_message, kind=data.kind)
     except WeComError as exc:
         if exc.errcode in UNKNOWN_USERID:
             return parsing.error(422, "guide", f"WeCom does not know this userid "
@@ -123,7 +123,8 @@ ENDPOINTS = [
              shapes.Guides),
     Endpoint("GET", f"{API}/channels", list_channels, "Channel codes", shapes.Channels),
     Endpoint("POST", f"{API}/channels", create_channel,
-             "Create a 「联系我」 channel code for a guide (optional idempotency `key`)",
+             "Create a channel code for a guide: a 「联系我」 QR code, or (`kind: link`) a "
+             "获客助手 acquisition link (optional idempotency `key`)",
              shapes.Channel, body=shapes.ChannelCreate, status=201,
              errors={409: "the key was used with another body (`stored` holds the result)",
                      422: "WeCom does not know the guide's userid; nothing was stored",

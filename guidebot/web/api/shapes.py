@@ -62,6 +62,9 @@ class ChannelCreate(Shape):
     campaign: Text64 = ""
     tags: list[Name] = Field(default_factory=list, max_length=20)
     welcome_message: Text64 = ""
+    kind: Literal["qr", "link"] = Field(default="qr", description=(
+        "qr: a 「联系我」 QR code (add_contact_way); link: a 获客助手 acquisition link "
+        "(customer_acquisition/create_link) whose url carries the code's state"))
     key: Key | None = None
 
 
@@ -280,9 +283,12 @@ class Guides(Answer):
 
 class Channel(Answer):
     id: int
+    kind: Literal["qr", "link"]
     state: str
-    config_id: str
-    qr_code: str
+    config_id: str = Field(description="WeCom's id: the contact way's config_id, or the "
+                           "link's link_id")
+    qr_code: str = Field(description="the QR image's url, or the link to share "
+                         "(with customer_channel)")
     guide: str
     store: str | None
     campaign: str | None
