@@ -88,6 +88,16 @@ async def add_contact(sandbox: Sandbox, request: web.Request) -> Any:
     return await sandbox.add_contact(request.match_info["tenant"], body, deliver=_deliver(body))
 
 
+async def acquisition_add(sandbox: Sandbox, request: web.Request) -> Any:
+    """{"url": a 获客助手 link's url, with ?customer_channel=… or not, "external_userid"?,
+    "name"?, "unionid"?, "userid"?, "deliver"}: a customer adds a member through the link."""
+    body = await _body(request)
+    return await sandbox.simulate_acquisition_add(
+        request.match_info["tenant"], _str(body, "url"), userid=body.get("userid"),
+        external_userid=body.get("external_userid"), name=body.get("name"),
+        unionid=body.get("unionid"), deliver=_deliver(body))
+
+
 async def event(sandbox: Sandbox, request: web.Request) -> Any:
     body = await _body(request)
     fields = check_fields(body.get("fields"))
@@ -280,6 +290,7 @@ ROUTES: list[tuple[str, str, Route]] = [
     ("POST", "/_sandbox/faults", add_fault),
     ("DELETE", "/_sandbox/faults", clear_faults),
     ("POST", "/_sandbox/{tenant}/simulate/add_contact", add_contact),
+    ("POST", "/_sandbox/{tenant}/simulate/acquisition_add", acquisition_add),
     ("POST", "/_sandbox/{tenant}/simulate/event", event),
     ("POST", "/_sandbox/{tenant}/tags", tags),
     ("POST", "/_sandbox/{tenant}/seed", seed),

@@ -75,6 +75,11 @@ GROUP_WELCOME_FULL = 41055  # 模板数量达到上限 (100 per corp)
 GROUP_WELCOME_NOT_EDITABLE = 41058  # 无编辑权限: another app created the template
 # An unknown template_id: not in FACTS (assumed), the catch-all 40058 as for an unknown msgid.
 GROUP_WELCOME_NOT_FOUND = INVALID_PARAM
+# 获客助手 (FACTS-next §F, doc mirror); how many links a corp may keep is not in FACTS: the
+# sandbox's 100 (assumed, acquisition.py).
+ACQUISITION_LINKS_FULL = 41095  # 获客链接数量超过上限
+# An unknown or deleted link_id: not in FACTS (assumed), the catch-all 40058.
+ACQUISITION_LINK_NOT_FOUND = INVALID_PARAM
 UNKNOWN_PATH = 404  # not a WeCom code: an API the sandbox does not implement (HTTP 404 too)
 
 MESSAGES = {
@@ -103,6 +108,7 @@ MESSAGES = {
     TRANSFER_TOO_OFTEN: "transferred twice within 90 days",
     GROUP_WELCOME_FULL: "group welcome template count reaches the limit",
     GROUP_WELCOME_NOT_EDITABLE: "no permission to edit the group welcome template",
+    ACQUISITION_LINKS_FULL: "customer acquisition link count reaches the limit",
     KF_SEND_COUNT_LIMIT: "send msg count limit",
     KF_SEND_TIME_LIMIT: "send msg time limit",
     KF_NOT_SERVICER: "user is not servicer",

@@ -44,6 +44,12 @@ def config_id() -> str:
     return secrets.token_hex(16)
 
 
+def link_id() -> str:
+    """A 获客助手 link_id: FACTS-next §F shows only "LINK_ID"; "cawc" and 28 characters is the
+    sandbox's shape (assumed)."""
+    return "cawc" + random_text(28)
+
+
 def msgid() -> str:
     return "msg" + random_text(28)
 

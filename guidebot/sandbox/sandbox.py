@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from guidebot.sandbox import (
+    acquisition,
     directory,
     group_transfers,
     groups,
@@ -183,6 +184,27 @@ class Sandbox:
 
     async def add_contact(self, tenant: str, request: Mapping[str, Any], *, deliver: bool) -> JSON:
         fields = simulate.add_contact(self.tenant(tenant), self.now(), request)
+        return await self._added(tenant, fields, deliver)
+
+    async def simulate_acquisition_add(
+        self, tenant: str, url: str, *, userid: str | None = None,
+        external_userid: str | None = None, name: str | None = None,
+        unionid: str | None = None, deliver: bool = True,
+    ) -> JSON:
+        """A customer opens a 获客助手 link's url (with ?customer_channel=… or not) and adds the
+        member it hands them to (`userid` when the link's range has them, else the first in
+        it): add_external_contact is called back with State = the customer_channel
+        (FACTS-next §F), and the link lists the customer (customer_acquisition/customer)."""
+        corp = self.tenant(tenant)
+        link, member, channel = acquisition.opened(corp, url, userid)
+        fields = simulate.add_contact(corp, self.now(), {
+            "userid": member, "state": channel, "external_userid": external_userid,
+            "name": name, "unionid": unionid})
+        acquisition.record(corp, link, fields)
+        return {"link_id": link.link_id, **await self._added(tenant, fields, deliver)}
+
+    async def _added(self, tenant: str, fields: JSON, deliver: bool) -> JSON:
+        """Deliver a simulated add's callback; what the control route answers for it."""
         _, delivery = await self.emit(tenant, fields, deliver=deliver)
         return {"external_userid": fields["ExternalUserID"], "userid": fields["UserID"],
                 "state": fields.get("State", ""), "welcome_code": fields["WelcomeCode"],

@@ -6,7 +6,7 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
-from guidebot.sandbox import group_welcome, massmsg, tagbook
+from guidebot.sandbox import acquisition, group_welcome, massmsg, tagbook
 from guidebot.sandbox.models import JSON, MsgTemplate
 from guidebot.sandbox.tenant import TenantState
 
@@ -48,5 +48,8 @@ def tenant_json(tenant: TenantState) -> JSON:
         "groups": tenant.groups.to_json(),
         "group_welcome_templates": [
             group_welcome.to_json(t) for t in tenant.group_welcome_templates.values()
+        ],
+        "acquisition_links": [
+            acquisition.to_json(link) for link in tenant.acquisition_links.values()
         ],
     }

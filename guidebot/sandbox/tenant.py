@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import TypeGuard
 
 from guidebot.sandbox import errors
+from guidebot.sandbox.acquisition import AcquisitionLink
 from guidebot.sandbox.directory import Directory
 from guidebot.sandbox.errors import ApiError
 from guidebot.sandbox.groups import GroupBook
@@ -66,6 +67,8 @@ class TenantState:
     groups: GroupBook = field(default_factory=GroupBook)  # 客户群 (groups.py)
     # 入群欢迎语素材 by template_id, in creation order (group_welcome.py)
     group_welcome_templates: dict[str, GroupWelcomeTemplate] = field(default_factory=dict)
+    # 获客助手 links by link_id, in creation order (acquisition.py)
+    acquisition_links: dict[str, AcquisitionLink] = field(default_factory=dict)
     _member_ids: dict[str, str] = field(default_factory=dict, repr=False)
     # external_userid → send times (Unix s) of the 群发 messages they received (quota checks)
     received: dict[str, list[int]] = field(default_factory=dict, repr=False)

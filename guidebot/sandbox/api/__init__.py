@@ -5,6 +5,7 @@ from __future__ import annotations
 from guidebot.sandbox.api import (
     contact_way,
     contacts,
+    customer_acquisition,
     directory,
     group_welcome_template,
     groupchat,
@@ -41,6 +42,7 @@ ROUTES: dict[str, Handler] = {
     **groupchat.ROUTES,
     **groupchat_transfer.ROUTES,
     **group_welcome_template.ROUTES,
+    **customer_acquisition.ROUTES,
 }
 # FACTS §3.7: app messages are "not counted in base API frequency".
 UNMETERED = frozenset({"message/send"})
