@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import io
 import json
 import logging
 import time
@@ -12,10 +14,12 @@ from typing import Any
 
 import pytest
 
+from guidebot.cli import main
 from guidebot.db.repo import outbox as outbox_repo
 from guidebot.db.types import utcnow
-from tests.scenario.test_metrics import _scrape, _value
-from tests.support.stack import ROOT, Stack, library_copy, start_stack
+from tests.support.metrics import scrape as _scrape
+from tests.support.metrics import value as _value
+from tests.support.stack import ROOT, Stack, library_copy, start_stack, write_config
 from tests.support.wecom import add_contact_xml
 
 WELCOME_COUNT = "guidebot_welcome_latency_seconds_count"
@@ -212,3 +216,35 @@ async def test_a_slow_profile_read_does_not_hold_the_welcome_past_its_window(
     [welcome] = stack.calls("externalcontact/send_welcome_msg")
     assert welcome["errcode"] == 0 and welcome["body"]["welcome_code"] == added["welcome_code"]
     assert welcome["body"]["text"]["content"].startswith("您好")  # no name
+
+
+async def test_an_acquisition_link_channel_is_attributed_like_a_qr_code(
+        stack: Stack, tmp_path: Path, db_url: str) -> None:
+    """获客助手: the link's url carries the code's state as customer_channel; the customer
+    adding through it comes back with that State and is linked, tagged and welcomed."""
+    code = await _channel(stack, "lina", store="S01", campaign="douyin",
+                          tags=["门店扫码"], kind="link")
+    assert code["kind"] == "link" and code["config_id"]
+    (created,) = stack.calls("externalcontact/customer_acquisition/create_link")
+    assert created["body"]["range"] == {"user_list": ["lina"]}
+    assert code["qr_code"].endswith(f"customer_channel={code['state']}")
+    added = await stack.sandbox.simulate_acquisition_add("acme", code["qr_code"], name="林一")
+    assert added["delivery"]["status"] == 200
+    await stack.runtime.drain()
+    status, view = await stack.admin(f"/customers/{added['external_userid']}")
+    assert view["channel"] == {"store": "S01", "guide": "lina", "campaign": "douyin"}
+    assert view["tags"] == ["门店扫码"] and view["exclusive_guide"] == "lina"
+    assert len(stack.calls("externalcontact/send_welcome_msg")) == 1
+    status, listed = await stack.admin("/channels")
+    assert [c["kind"] for c in listed["channels"]] == ["link"]
+
+    folder = tmp_path / "cli"
+    folder.mkdir()
+    config = write_config(folder, db_url,  # the same database and sandbox as the stack
+                          acme=f'api_base = "{stack.sandbox_url}/cgi-bin/"')
+    with contextlib.redirect_stdout(io.StringIO()) as out:
+        assert await asyncio.to_thread(main, ["--config", str(config), "channel", "create",
+                                              "--tenant", "acme", "--guide", "mia",
+                                              "--link"]) == 0
+    printed = json.loads(out.getvalue())
+    assert printed["kind"] == "link" and "customer_channel=" in printed["qr_code"]

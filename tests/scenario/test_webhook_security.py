@@ -17,8 +17,7 @@ import pytest
 from yarl import URL
 
 from guidebot.settings import TenantSettings
-from tests.scenario.test_metrics import _scrape as scrape
-from tests.scenario.test_metrics import _value as value
+from tests.support.metrics import scrape, value
 from tests.support.stack import Stack
 from tests.support.wecom import SignedCallback, add_contact_xml, encrypt_callback
 
