@@ -44,11 +44,14 @@ class ChannelService:
         (`link`) whose url carries the code's state as `customer_channel` (FACTS-next §F),
         so an add through either is attributed the same way."""
         if kind not in KINDS:
-            raise ValidationFailed(f"kind must be one of {', '.join(KINDS)}")
+            raise ValidationFailed(f"kind must be one of {', '.join(KINDS)}",
+                                   code="channel_kind")
         if welcome_message and welcome_message not in self._library.messages:
-            raise ValidationFailed(f"unknown message {welcome_message!r} in content_library")
+            raise ValidationFailed(f"unknown message {welcome_message!r} in content_library",
+                                   code="channel_welcome", name=welcome_message)
         if len(campaign) > 64:
-            raise ValidationFailed("campaign must be at most 64 characters")
+            raise ValidationFailed("campaign must be at most 64 characters",
+                                   code="channel_campaign")
         await self._tags.resolve(tenant, list(tags))
         async with self._db.write() as s:
             known = await contacts_repo.get_guide(s, tenant=tenant, userid=guide)
@@ -56,7 +59,8 @@ class ChannelService:
                 # The address book says this member left or was disabled: a code for them
                 # would bring customers to nobody.
                 raise ValidationFailed(f"guide: {guide} is no longer an active member "
-                                       f"(WeCom status {known.wecom_status})")
+                                       f"(WeCom status {known.wecom_status})",
+                                       code="channel_guide_left", guide=guide)
             new = _New(
                 guide=known is None,
                 store=bool(store) and await contacts_repo.get_store(

@@ -101,7 +101,8 @@ class TagService:
         unknown = [n for n in names if n not in by_name]
         if unknown:
             known = ", ".join(sorted(by_name)) or "(none)"
-            raise ValidationFailed(f"unknown tag(s) {', '.join(unknown)}; known: {known}")
+            raise ValidationFailed(f"unknown tag(s) {', '.join(unknown)}; known: {known}",
+                                   code="tags_unknown", tags="、".join(unknown))
         return [by_name[n] for n in names]
 
     async def _by_name(self, tenant: str) -> dict[str, str]:

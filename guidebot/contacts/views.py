@@ -77,9 +77,12 @@ def channel_json(code: ChannelCode) -> dict[str, Any]:
 
 
 async def channels_view(db: Database, tenant: TenantSettings) -> dict[str, Any]:
+    """Every channel code with the relations it brought (`adds`) and those still active."""
     async with db.read() as s:
         codes = await channels_repo.list_for_tenant(s, tenant=tenant.id)
-    return {"channels": [channel_json(c) for c in codes]}
+        counts = await channels_repo.adds_per_code(s, tenant=tenant.id)
+    return {"channels": [{**channel_json(c), "adds": counts.get(c.id or 0, (0, 0))[0],
+                          "following": counts.get(c.id or 0, (0, 0))[1]} for c in codes]}
 
 
 async def require_known(db: Database, tenant: str, *, external_userid: str | None = None,

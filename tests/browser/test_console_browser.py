@@ -11,7 +11,7 @@ from tests.support.console import seed, upkeep
 from tests.support.stack import Stack
 
 PAGES = ("", "guides", "stores", "customers", "orders", "orders/CO-1", "commissions", "sops",
-         "sops/dormant_winback", "content", "outbox", "transfers", "groups")
+         "sops/dormant_winback", "content", "outbox", "transfers", "groups", "channels")
 
 UNLABELLED = """() => [...document.querySelectorAll('input, select, textarea')]
   .filter(el => el.type !== 'hidden')

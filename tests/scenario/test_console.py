@@ -20,11 +20,11 @@ SOP = "/sops/new_customer_nurture"
 PAGES = ("/", "/guides", "/stores", "/customers", "/orders", "/commissions", "/sops", SOP,
          "/content", "/outbox", "/customers/wmNOBODY", "/orders/CO-1", "/materials",
          "/materials/pictures/nosuch.jpg", "/transfers", "/transfers/1",
-         "/groups", "/groups/wrNOSUCH")
+         "/groups", "/groups/wrNOSUCH", "/channels")
 POSTS = ("/commissions/adjustments", "/commissions/settle", "/outbox/1/retry",
          f"{SOP}/switch", f"{SOP}/enroll", "/materials/review", "/materials/new",
          "/customers/wmNOBODY/opt-in", "/transfers", "/transfers/check",
-         "/transfers/groups", "/groups/sync")
+         "/transfers/groups", "/groups/sync", "/channels")
 
 
 async def test_sign_in_gives_a_signed_httponly_session_and_sign_out_ends_it(

@@ -1,13 +1,13 @@
-"""Queries for channel codes (「联系我」 configs created by guidebot)."""
+"""Queries for channel codes (「联系我」 configs and 获客助手 links created by guidebot)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import select, update
+from sqlalchemy import case, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from guidebot.db.models import ChannelCode
+from guidebot.db.models import ChannelCode, Follow
 
 
 async def create(session: AsyncSession, *, code: ChannelCode) -> ChannelCode:
@@ -31,6 +31,16 @@ async def list_for_tenant(session: AsyncSession, *, tenant: str) -> Sequence[Cha
     stmt = (select(ChannelCode).where(ChannelCode.tenant == tenant)
             .order_by(ChannelCode.id))  # type: ignore[arg-type]
     return list((await session.execute(stmt)).scalars())
+
+
+async def adds_per_code(session: AsyncSession, *, tenant: str) -> dict[int, tuple[int, int]]:
+    """Per channel code: the relations it brought, and those still active."""
+    stmt = (select(Follow.channel_code_id, func.count(),
+                   func.sum(case((Follow.status == "active", 1), else_=0)))
+            .where(Follow.tenant == tenant,
+                   Follow.channel_code_id.is_not(None))  # type: ignore[union-attr]
+            .group_by(Follow.channel_code_id))
+    return {int(c): (int(n), int(a or 0)) for c, n, a in (await session.execute(stmt)).all()}
 
 
 async def delete_unfinished(session: AsyncSession, *, code_id: int) -> None:

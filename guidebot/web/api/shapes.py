@@ -297,8 +297,13 @@ class Channel(Answer):
     created_at: str | None
 
 
+class ListedChannel(Channel):
+    adds: int = Field(description="relations the code brought (adds through it)")
+    following: int = Field(description="of those, still active")
+
+
 class Channels(Answer):
-    channels: list[Channel]
+    channels: list[ListedChannel]
 
 
 class LibraryProblem(Answer):

@@ -29,9 +29,10 @@ LANGS = ("zh-CN", "en")
 LANG_COOKIE = "gb_lang"
 STATIC = Path(__file__).resolve().parents[1] / "static"
 NAV = (("overview", ""), ("guides", "guides"), ("stores", "stores"),
-       ("customers", "customers"), ("groups", "groups"), ("transfers", "transfers"),
-       ("orders", "orders"), ("commissions", "commissions"), ("sops", "sops"),
-       ("content", "content"), ("outbox", "outbox"), ("materials", "materials"))
+       ("customers", "customers"), ("channels", "channels"), ("groups", "groups"),
+       ("transfers", "transfers"), ("orders", "orders"), ("commissions", "commissions"),
+       ("sops", "sops"), ("content", "content"), ("outbox", "outbox"),
+       ("materials", "materials"))
 HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "same-origin",
            "X-Frame-Options": "DENY", "X-Content-Type-Options": "nosniff"}
 

@@ -122,6 +122,7 @@ async def stores(request: web.Request, who: auth.Access) -> web.StreamResponse:
 
 def routes() -> list[web.RouteDef]:
     from guidebot.web.pages import (
+        console_channels,
         console_groups,
         console_materials,
         console_records,
@@ -137,4 +138,5 @@ def routes() -> list[web.RouteDef]:
         *console_materials.routes(base),
         *console_transfers.routes(base),
         *console_groups.routes(base),
+        *console_channels.routes(base),
     ]

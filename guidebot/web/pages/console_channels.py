@@ -1,0 +1,50 @@
+"""The console's channel codes (渠道活码): every 「联系我」 QR code and 获客助手 link with the
+customers it brought, and a form that creates one for a guide (the same service as
+`POST /api/v1/{t}/channels` and `guidebot channel create`)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from guidebot.contacts.views import channels_view, guides_view
+from guidebot.errors import ValidationFailed, WeComError
+from guidebot.web.pages import console_auth as auth
+from guidebot.web.pages.console import notice, page, render, services_of
+
+
+@page
+async def channels(request: web.Request, who: auth.Access) -> web.StreamResponse:
+    services = services_of(request)
+    codes = (await channels_view(services.db, who.tenant))["channels"]
+    guides = (await guides_view(services.db, who.tenant))["guides"]
+    records = services.stats.records
+    created = request.query.get("created", "")
+    return render(request, "channels.html", who=who, active="channels",
+                  codes=sorted(codes, key=lambda c: -int(c["id"])),
+                  guides=[g for g in guides if g["active"]],
+                  names={g["userid"]: g["name"] for g in guides if g["name"]},
+                  stores=await records.store_names(who.tenant.id),
+                  tags=await records.tag_names(who.tenant.id),
+                  messages=sorted(services.library.messages),
+                  created=created, notice=notice(request, "ch.created") if created else "")
+
+
+@page
+async def create(request: web.Request, who: auth.Access) -> web.StreamResponse:
+    form = await request.post()
+    try:
+        code = await services_of(request).channels.create(
+            who.tenant.id, guide=str(form.get("guide", "")),
+            store=str(form.get("store", "")) or None,
+            campaign=str(form.get("campaign", "")).strip(),
+            tags=[str(t) for t in form.getall("tag", [])],
+            welcome_message=str(form.get("welcome", "")),
+            kind=str(form.get("kind", "qr")))
+    except WeComError as exc:
+        raise ValidationFailed(f"WeCom refused: errcode {exc.errcode}", code="channel_wecom",
+                               errcode=exc.errcode) from None
+    raise web.HTTPSeeOther(f"/console/{who.tenant.id}/channels?created={code.id}")
+
+
+def routes(base: str) -> list[web.RouteDef]:
+    return [web.get(f"{base}/channels", channels), web.post(f"{base}/channels", create)]
