@@ -1,7 +1,8 @@
 """The demo's customer groups and transfers chapter: a guide's customer group (created,
 a customer joining by its QR code, one leaving) read back from WeCom's callbacks as the
-console's 客户群 page shows it, and an on-job transfer (在职继承) of one guide's customer to
-another, waiting for WeCom's 24 hours as the 客户继承 page shows it."""
+console's 客户群 page shows it, the group welcome template created in WeCom, and an on-job
+transfer (在职继承) of one guide's customer to another, waiting for WeCom's 24 hours as the
+客户继承 page shows it."""
 
 from __future__ import annotations
 
@@ -29,6 +30,12 @@ async def story(ctx: Any) -> None:
             f"{len(customers)} have joined (one by its QR code), "
             f"{sum(1 for m in customers if m['left_at'])} left; the console's 客户群 page "
             f"/console/{ctx.tenant}/groups")
+    await services.group_welcome.sync(ctx.tenant)
+    (template,) = [t for t in await services.group_welcome.listed(ctx.tenant)
+                   if t["id"] == "member"]
+    ctx.out(f"Group welcome template (入群欢迎语) from content_library/group_welcome.toml: "
+            f"created in WeCom as {template['template_id']} (group_welcome_template/add); "
+            f"owners choose it for their groups; listed on /console/{ctx.tenant}/content")
     batch = await services.transfers.start(ctx.tenant, kind="on_job", handover="zhaolei",
                                            takeover="chenjing", customers=[fourth])
     view_one = await services.transfers.view(ctx.tenant, batch)
