@@ -16,7 +16,7 @@ from guidebot.contacts.groups import GroupService
 from guidebot.db.engine import Database
 from guidebot.db.repo import contacts as contacts_repo
 from guidebot.db.repo import groups as repo
-from guidebot.errors import ValidationFailed
+from guidebot.errors import ValidationFailed, WeComError
 from guidebot.outbox import CallStatus, Executor, Outbox
 from guidebot.wecom.client import WeComClient
 
@@ -68,8 +68,12 @@ class GroupHandover:
                 failed += outcome.result["failed"]
             else:
                 failed += [{"chat_id": c, "errcode": None} for c in chunk]
-        for chat_id in transferred:
-            await self._groups.refresh(tenant, chat_id)
+        for chat_id in transferred:  # WeCom has them: a failed read only waits for the sync
+            try:
+                await self._groups.refresh(tenant, chat_id)
+            except WeComError as exc:
+                log.warning("group read back tenant=%s chat=%s errcode=%s", tenant, chat_id,
+                            exc.errcode)
         if resigned and transferred:
             async with self._db.write() as s:
                 await repo.set_status(s, tenant=tenant, chat_ids=transferred,

@@ -151,7 +151,12 @@ class GroupService:
             listed = await self._list(client, owners)
         now = utcnow()
         for chat_id, status in listed.items():
-            group = parse_group(await client.get_group_chat(chat_id))
+            try:
+                group = parse_group(await client.get_group_chat(chat_id))
+            except WeComApiError as exc:  # gone since the list (40050), or refused: next sync
+                log.warning("group sync tenant=%s chat=%s errcode=%s", tenant, chat_id,
+                            exc.errcode)
+                continue
             async with self._db.write() as s:
                 await repo.store(s, tenant=tenant, group=group, status=status, at=now)
         async with self._db.write() as s:

@@ -113,6 +113,17 @@ async def test_a_read_wecom_has_not_caught_up_with_is_retried_and_the_sync_repai
     status, synced = await stack.admin("/groups/sync", method="POST")
     assert synced == {"groups": 1, "dismissed": 1}
     assert [g["chat_id"] for g in (await _groups(stack))["groups"]] == [second["chat_id"]]
+    third = await stack.sandbox.create_group("acme", "lina", name="第三个群", members=[],
+                                             deliver=False)
+    async with stack.http.post(f"{stack.sandbox_url}/_sandbox/faults", json={
+            "tenant": "acme", "path": "externalcontact/groupchat/get", "errcode": 40050,
+            "times": 1}) as resp:
+        assert resp.status == 200
+    status, synced = await stack.admin("/groups/sync", method="POST")  # one read refused:
+    assert status == 200 and synced["groups"] == 2, synced  # the others still stored
+    status, synced = await stack.admin("/groups/sync", method="POST")
+    names = sorted(g["name"] for g in (await _groups(stack))["groups"])
+    assert names == ["新群", "第三个群"] and third["chat_id"]
 
 
 async def test_console_shows_groups_their_members_and_a_customers_groups(

@@ -46,13 +46,9 @@ async def sync(request: web.Request) -> web.Response:
 
 async def transfer(request: web.Request) -> web.Response:
     data = await parsing.body(request, shapes.GroupTransfer)
-    try:
-        result = await _services(request).group_handover.hand_over(
-            request.match_info["tenant"], chat_ids=data.chat_ids, new_owner=data.new_owner,
-            resigned=data.kind == "resigned")
-    except WeComError as exc:  # reading a handed-over group back
-        return parsing.error(502, None, f"WeCom refused: errcode {exc.errcode}")
-    return reply(result)
+    return reply(await _services(request).group_handover.hand_over(
+        request.match_info["tenant"], chat_ids=data.chat_ids, new_owner=data.new_owner,
+        resigned=data.kind == "resigned"))
 
 
 API = "/api/v1/{tenant}"
@@ -73,8 +69,7 @@ ENDPOINTS = [
              "90502 the owner has left, 90504 the same owner, 90507/90508 already inheriting "
              "or inherited, …)", shapes.GroupTransferResult, body=shapes.GroupTransfer,
              errors={400: "a new owner who is not an active guide, or unknown groups; "
-                          "nothing asked",
-                     502: "WeCom refused to read a handed-over group back"}),
+                          "nothing asked"}),
     Endpoint("POST", f"{API}/groups/sync", sync,
              "Read every group from WeCom now (groupchat/list, groupchat/get); a group WeCom "
              "no longer lists is recorded as dismissed", shapes.GroupSync,
