@@ -160,6 +160,18 @@ async def test_console_shows_groups_their_members_and_a_customers_groups(
         assert "Groups were synced from WeCom." in page
         status, _, _ = await console.get("/console/acme/groups/wrNOSUCH")
         assert status == 404
+        await _add(stack, "mia", "韩梅")  # another active guide
+        status, page, _ = await console.get(f"/console/acme/groups/{chat}")
+        status, _, resp = await console.post(f"/console/acme/groups/{chat}/owner",
+                                             {"_csrf": csrf_in(page), "new_owner": "mia"})
+        assert status == 303 and resp.headers["Location"].endswith("?handed=1")
+        await stack.runtime.drain()  # the change_owner callback
+        assert (await _group(stack, chat))["owner"] == "mia"
+        assert stack.calls("externalcontact/groupchat/onjob_transfer")
+        status, _, resp = await console.post(f"/console/acme/groups/{chat}/owner",
+                                             {"_csrf": csrf_in(page), "new_owner": "mia"})
+        status, page, _ = await console.get(resp.headers["Location"])
+        assert "WeCom did not change the owner (errcode 90504)." in page  # 群主没变 (lang=en)
     finally:
         await console.close()
 

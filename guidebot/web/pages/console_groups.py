@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from guidebot.contacts.views import guides_view
 from guidebot.stats.overview import parse_range
 from guidebot.web.pages import console_auth as auth
 from guidebot.web.pages.console import notice, page, render, services_of, today
@@ -32,9 +33,34 @@ async def group(request: web.Request, who: auth.Access) -> web.StreamResponse:
     detail = await services.groups.detail_view(who.tenant.id, request.match_info["chat_id"])
     customers = await services.stats.records.customer_names(
         who.tenant.id, [m["member_id"] for m in detail["members"] if m["kind"] == "customer"])
+    guides = (await guides_view(services.db, who.tenant))["guides"]
+    said = ""
+    if request.query.get("handed"):
+        said = notice(request, "grp.handed")
+    elif "refused" in request.query:
+        said = notice(request, "grp.hand_refused").format(
+            code=request.query["refused"][:8] or "—")
     return render(request, "group.html", who=who, active="groups", group=detail,
                   names=await services.stats.records.guide_names(who.tenant.id),
-                  customers=customers)
+                  customers=customers, notice=said,
+                  owners=[g for g in guides if g["active"] and g["userid"] != detail["owner"]])
+
+
+@page
+async def hand_over(request: web.Request, who: auth.Access) -> web.StreamResponse:
+    """One group to a new owner: groupchat/transfer when its owner has left, onjob_transfer
+    otherwise; WeCom's refusal, if any, is worded on the group's page."""
+    services = services_of(request)
+    chat_id = request.match_info["chat_id"]
+    detail = await services.groups.detail_view(who.tenant.id, chat_id)
+    guides = (await guides_view(services.db, who.tenant))["guides"]
+    left = {g["userid"] for g in guides if not g["active"]}
+    result = await services.group_handover.hand_over(
+        who.tenant.id, chat_ids=[chat_id], new_owner=str((await request.post()).get(
+            "new_owner", "")), resigned=detail["owner"] in left or detail["status"] == 1)
+    refused = result["failed"][0]["errcode"] if result["failed"] else ""
+    query = f"refused={refused}" if result["failed"] else "handed=1"
+    raise web.HTTPSeeOther(f"/console/{who.tenant.id}/groups/{chat_id}?{query}")
 
 
 @page
@@ -48,4 +74,5 @@ def routes(base: str) -> list[web.RouteDef]:
         web.get(f"{base}/groups", groups),
         web.post(f"{base}/groups/sync", sync),
         web.get(f"{base}/groups/{{chat_id}}", group),
+        web.post(f"{base}/groups/{{chat_id}}/owner", hand_over),
     ]
