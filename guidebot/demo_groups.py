@@ -30,12 +30,10 @@ async def story(ctx: Any) -> None:
             f"{len(customers)} have joined (one by its QR code), "
             f"{sum(1 for m in customers if m['left_at'])} left; the console's 客户群 page "
             f"/console/{ctx.tenant}/groups")
-    await services.group_welcome.sync(ctx.tenant)
-    (template,) = [t for t in await services.group_welcome.listed(ctx.tenant)
-                   if t["id"] == "member"]
-    ctx.out(f"Group welcome template (入群欢迎语) from content_library/group_welcome.toml: "
-            f"created in WeCom as {template['template_id']} (group_welcome_template/add); "
-            f"owners choose it for their groups; listed on /console/{ctx.tenant}/content")
+    made = await services.group_welcome.sync(ctx.tenant)
+    ctx.out(f"Group welcome templates (入群欢迎语) from content_library/group_welcome.toml: "
+            f"{made['added']} created in WeCom (group_welcome_template/add; owners choose "
+            f"them for their groups); their WeCom ids on /console/{ctx.tenant}/content")
     batch = await services.transfers.start(ctx.tenant, kind="on_job", handover="zhaolei",
                                            takeover="chenjing", customers=[fourth])
     view_one = await services.transfers.view(ctx.tenant, batch)
