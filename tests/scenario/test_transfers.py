@@ -243,6 +243,11 @@ async def test_console_lists_unassigned_customers_starts_and_shows_a_transfer(
     console = Console(stack)
     try:
         assert (await console.login("acme", "acme-admin-token")).status == 303
+        status, board, _ = await console.get("/console/acme/guides")
+        ahui = re.search(r'data-guide="ahui">.*?</tr>', board, re.S)
+        assert ahui and 'data-left="1"' in ahui.group(0) and "已离职" in ahui.group(0)
+        qing = re.search(r'data-guide="qing">.*?</tr>', board, re.S)
+        assert qing and 'data-left="1"' not in qing.group(0)
         status, html, _ = await console.get("/console/acme/transfers")
         assert status == 200
         assert "离职导购的待分配客户" in html and 'data-handover="ahui"' in html

@@ -30,14 +30,15 @@ async def guide_rows(session: AsyncSession, *, tenant: str) -> list[dict[str, An
              .group_by(SopTask.guide).subquery())
     stmt = (select(Guide.userid, Guide.name, Guide.store_id, Store.name,
                    func.coalesce(active.c.n, 0), func.coalesce(tasks.c.sent, 0),
-                   func.coalesce(tasks.c.ok, 0))
+                   func.coalesce(tasks.c.ok, 0), Guide.active)
             .outerjoin(Store, (Store.tenant == Guide.tenant) & (Store.store_id == Guide.store_id))
             .outerjoin(active, active.c.guide == Guide.userid)
             .outerjoin(tasks, tasks.c.guide == Guide.userid)
             .where(Guide.tenant == tenant).order_by(Guide.userid))
     return [{"guide": u, "name": n or "", "store_id": s or "", "store_name": sn or "",
-             "customers": int(c), "tasks_sent": int(ts), "tasks_confirmed": int(tc)}
-            for u, n, s, sn, c, ts, tc in (await session.execute(stmt)).all()]
+             "customers": int(c), "tasks_sent": int(ts), "tasks_confirmed": int(tc),
+             "active": bool(a)}
+            for u, n, s, sn, c, ts, tc, a in (await session.execute(stmt)).all()]
 
 
 async def guide_names(session: AsyncSession, *, tenant: str) -> dict[str, str]:
