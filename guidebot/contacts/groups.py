@@ -18,6 +18,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from guidebot import events as ev
+from guidebot.contacts.views import iso
 from guidebot.db.engine import Database
 from guidebot.db.models_groups import CUSTOMER, MEMBER, GroupChat, GroupMember
 from guidebot.db.repo import contacts as contacts_repo
@@ -26,7 +27,7 @@ from guidebot.db.repo import sop_tasks as job_state
 from guidebot.db.types import utcnow
 from guidebot.errors import GuidebotError, NotFound, WeComApiError
 from guidebot.settings import TenantSettings
-from guidebot.wecom.client import WeComClient
+from guidebot.wecom.client import WeComClient, answer_time
 
 log = logging.getLogger(__name__)
 
@@ -52,14 +53,6 @@ class SyncResult:
     dismissed: int
 
 
-def _when(seconds: Any) -> datetime | None:
-    try:
-        value = int(seconds)
-    except (TypeError, ValueError):
-        return None
-    return datetime.fromtimestamp(value, UTC) if value > 0 else None
-
-
 def parse_group(answer: dict[str, Any]) -> repo.Group:
     """groupchat/get's `group_chat` as a Group (member types other than 1 and 2 skipped)."""
     chat = answer.get("group_chat") or {}
@@ -71,12 +64,12 @@ def parse_group(answer: dict[str, Any]) -> repo.Group:
             continue
         scene = item.get("join_scene")
         members.append(repo.Member(
-            member_id=member_id, kind=int(kind), joined_at=_when(item.get("join_time")),
+            member_id=member_id, kind=int(kind), joined_at=answer_time(item.get("join_time")),
             join_scene=scene if scene in JOIN_SCENES else 0,
             invitor=str((item.get("invitor") or {}).get("userid") or "")))
     return repo.Group(chat_id=str(chat.get("chat_id") or ""), name=str(chat.get("name") or ""),
                       owner=str(chat.get("owner") or ""),
-                      created_at=_when(chat.get("create_time")),
+                      created_at=answer_time(chat.get("create_time")),
                       member_version=str(chat.get("member_version") or "")[:64],
                       members=tuple(members))
 
@@ -235,7 +228,7 @@ class GroupService:
         """The groups a customer is or was in, with when they joined and left."""
         async with self._db.read() as s:
             rows = await repo.of_member(s, tenant=tenant, member_id=external_userid)
-        return [{**group_json(g), "joined_at": _stamp(m.joined_at), "left_at": _stamp(m.left_at)}
+        return [{**group_json(g), "joined_at": iso(m.joined_at), "left_at": iso(m.left_at)}
                 for g, m in rows]
 
 
@@ -245,19 +238,15 @@ def _bounds(tenant: TenantSettings, day_from: date, day_to: date) -> tuple[datet
             datetime.combine(day_to + timedelta(days=1), time(), tenant.tz).astimezone(UTC))
 
 
-def _stamp(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
-
-
 def group_json(group: GroupChat) -> dict[str, Any]:
     return {"chat_id": group.chat_id, "name": group.name, "owner": group.owner,
-            "status": group.status, "created_at": _stamp(group.created_at),
-            "dismissed_at": _stamp(group.dismissed_at), "customers": group.customers,
-            "staff": group.staff, "synced_at": _stamp(group.synced_at)}
+            "status": group.status, "created_at": iso(group.created_at),
+            "dismissed_at": iso(group.dismissed_at), "customers": group.customers,
+            "staff": group.staff, "synced_at": iso(group.synced_at)}
 
 
 def member_json(member: GroupMember) -> dict[str, Any]:
     return {"member_id": member.member_id,
             "kind": "customer" if member.kind == CUSTOMER else "member",
-            "joined_at": _stamp(member.joined_at), "join_scene": member.join_scene,
-            "invitor": member.invitor or None, "left_at": _stamp(member.left_at)}
+            "joined_at": iso(member.joined_at), "join_scene": member.join_scene,
+            "invitor": member.invitor or None, "left_at": iso(member.left_at)}

@@ -20,11 +20,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from guidebot.app_quota import AppQuota
 from guidebot.contacts.relations import RelationService
+from guidebot.contacts.views import iso
 from guidebot.content.chat import ChatContent
 from guidebot.db.engine import Database
 from guidebot.db.models_transfers import CustomerTransfer, TransferBatch
@@ -35,7 +36,7 @@ from guidebot.db.types import utcnow
 from guidebot.errors import NoRelation, NotFound, ValidationFailed, WeComApiError, WeComError
 from guidebot.outbox import Done, Executor, Outbox, Prepared
 from guidebot.settings import Settings
-from guidebot.wecom.client import WeComClient
+from guidebot.wecom.client import WeComClient, answer_time
 
 log = logging.getLogger(__name__)
 
@@ -67,14 +68,6 @@ class Unassigned:
     handover: str
     customers: tuple[str, ...]
     dimission_at: datetime | None  # when the guide left, as WeCom reports it
-
-
-def _when(seconds: Any) -> datetime | None:
-    try:
-        value = int(seconds)
-    except (TypeError, ValueError):
-        return None
-    return datetime.fromtimestamp(value, UTC) if value > 0 else None
 
 
 class CustomerTransfers:
@@ -280,7 +273,7 @@ class CustomerTransfers:
                 state = STATUS.get(int(item.get("status", 0)))
                 if state is not None:
                     found[str(item.get("external_userid"))] = (
-                        state, _when(item.get("takeover_time")))
+                        state, answer_time(item.get("takeover_time")))
             cursor = str(page.get("next_cursor") or "")
             if not cursor:
                 return found
@@ -297,7 +290,7 @@ class CustomerTransfers:
             for item in page.get("info", []):
                 guide = str(item.get("handover_userid", ""))
                 by_guide.setdefault(guide, []).append(str(item.get("external_userid", "")))
-                left[guide] = _when(item.get("dimission_time"))
+                left[guide] = answer_time(item.get("dimission_time"))
             cursor = str(page.get("next_cursor") or "")
             if page.get("is_last", True) or not cursor:
                 break
@@ -337,21 +330,17 @@ class CustomerTransfers:
         return {KIND: self.send, NOTIFY: self.notify}
 
 
-def _stamp(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
-
-
 def batch_json(batch: TransferBatch, counts: dict[str, int]) -> dict[str, Any]:
     return {"id": batch.id, "kind": batch.kind, "handover": batch.handover,
             "takeover": batch.takeover, "message": batch.message,
-            "created_at": _stamp(batch.created_at), "customers": sum(counts.values()),
+            "created_at": iso(batch.created_at), "customers": sum(counts.values()),
             "states": {state: counts.get(state, 0) for state in repo.STATES}}
 
 
 def customer_json(row: CustomerTransfer) -> dict[str, Any]:
     return {"external_userid": row.external_userid, "state": row.state,
-            "errcode": row.errcode, "takeover_at": _stamp(row.takeover_at),
-            "checked_at": _stamp(row.checked_at)}
+            "errcode": row.errcode, "takeover_at": iso(row.takeover_at),
+            "checked_at": iso(row.checked_at)}
 
 
 def _call(send: Executor, tenant: str, payload: dict[str, Any]) -> Callable[[], Any]:

@@ -19,7 +19,8 @@ from guidebot.errors import NotFound
 from guidebot.settings import TenantSettings
 
 
-def _iso(at: datetime | None) -> str | None:
+def iso(at: datetime | None) -> str | None:
+    """A stored time as an answer gives it (ISO 8601), or None."""
     return at.isoformat() if at else None
 
 
@@ -46,16 +47,16 @@ async def customer_view(db: Database, tenant: TenantSettings,
         "name": customer.name,
         "unionid": customer.unionid,
         "profile_fetched": customer.profile_fetched_at is not None,
-        "guides": [{"userid": f.guide, "state": f.state, "added_at": _iso(f.added_at),
-                    "status": f.status, "ended_at": _iso(f.ended_at)} for f in follows],
+        "guides": [{"userid": f.guide, "state": f.state, "added_at": iso(f.added_at),
+                    "status": f.status, "ended_at": iso(f.ended_at)} for f in follows],
         "exclusive_guide": current.guide if current else None,
-        "bindings": [{"guide": b.guide, "started_at": _iso(b.started_at),
-                      "ended_at": _iso(b.ended_at), "end_reason": b.end_reason}
+        "bindings": [{"guide": b.guide, "started_at": iso(b.started_at),
+                      "ended_at": iso(b.ended_at), "end_reason": b.end_reason}
                      for b in bindings],
         "tags": tags,
         "channel": ({"store": code.store_id, "guide": code.guide,
                      "campaign": code.campaign or None} if code else None),
-        "opted_out_at": _iso(opt_out.opted_out_at) if opt_out else None,
+        "opted_out_at": iso(opt_out.opted_out_at) if opt_out else None,
     }
 
 
@@ -73,7 +74,7 @@ def channel_json(code: ChannelCode) -> dict[str, Any]:
             "qr_code": code.qr_code, "guide": code.guide, "store": code.store_id,
             "campaign": code.campaign or None, "tags": json.loads(code.tags),
             "welcome_message": code.welcome_message or None,
-            "created_at": _iso(code.created_at)}
+            "created_at": iso(code.created_at)}
 
 
 async def channels_view(db: Database, tenant: TenantSettings) -> dict[str, Any]:

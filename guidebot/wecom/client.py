@@ -51,6 +51,16 @@ TAG_NAME_TAKEN = 40071  # FACTS §3.12: a tag or group of that name exists
 BackoffConfig = Backoff  # the client's name for guidebot.backoff.Backoff
 
 
+def answer_time(seconds: Any) -> datetime | None:
+    """A unix time in a WeCom answer (takeover_time, join_time, …) as an aware UTC time;
+    None for 0, a missing value or one that is not a number."""
+    try:
+        value = int(seconds)
+    except (TypeError, ValueError):
+        return None
+    return datetime.fromtimestamp(value, UTC) if value > 0 else None
+
+
 def error_for(errcode: int, errmsg: str, *, path: str = "") -> WeComError:
     """The guidebot exception for a non-zero WeCom errcode."""
     if errcode in TOKEN_CODES:
