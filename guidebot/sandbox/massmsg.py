@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import calendar
 import logging
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
@@ -16,6 +17,8 @@ log = logging.getLogger(__name__)
 
 # Send-result statuses (FACTS §3.5 [mem]).
 UNSENT, SENT, NOT_FRIEND, QUOTA_USED = 0, 1, 2, 3
+SINGLE, GROUP = "single", "group"  # add_msg_template's chat_type (FACTS §3.5)
+CHAT_TYPES = (SINGLE, GROUP)
 
 
 def tag_lists(tag_filter: Mapping[str, Any]) -> list[set[str]]:
@@ -41,17 +44,24 @@ def confirm(tenant: TenantState, msgid: str, userid: str, now: float) -> GroupMs
     """The member sends their part of a 群发 task: each recipient gets status 1, 2 or 3."""
     template = tenant.templates.get(msgid)
     task = template.tasks.get(userid) if template else None
-    if task is None:
+    if template is None or task is None:
         raise ControlError(404, f"no task for {userid} in group message {msgid}")
     task.status, task.send_time = SENT, int(now)
+    if template.chat_type == GROUP:
+        _send_to_groups(tenant, task, now)
+    else:
+        _send_to_customers(tenant, task, now)
+    log.info("tenant %s: group message task confirmed by %s", tenant.id, userid)
+    return task
+
+
+def _send_to_customers(tenant: TenantState, task: GroupMsgTask, now: float) -> None:
     since, quota = _period_start(tenant, now), _quota(tenant)
     for external_userid in task.recipients:
-        outcome = _outcome(tenant, userid, external_userid, since, quota)
+        outcome = _outcome(tenant, task.userid, external_userid, since, quota)
         task.recipients[external_userid] = outcome
         if outcome == SENT:
             tenant.received.setdefault(external_userid, []).append(task.send_time)
-    log.info("tenant %s: group message task confirmed by %s", tenant.id, userid)
-    return task
 
 
 def _outcome(tenant: TenantState, userid: str, external_userid: str, since: float,
@@ -83,6 +93,32 @@ def _period_start(tenant: TenantState, now: float) -> float:
     elif period == "month":
         start = start.replace(day=1)
     return start.timestamp()
+
+
+def _send_to_groups(tenant: TenantState, task: GroupMsgTask, now: float) -> None:
+    """Each chat of a chat_type "group" task: 1 when the group is live and still the confirming
+    member's, else 2 (sandbox's choice, not in FACTS: FACTS's 2 names a customer who is no
+    friend, not a group); 3 when the group already received this natural month as many 群发
+    messages as the month has days."""
+    local = datetime.fromtimestamp(now, tenant.settings.tz)
+    since = local.replace(day=1, hour=0, minute=0, second=0, microsecond=0).timestamp()
+    # FACTS (unconfirmed): "每个客户群每月最多可接收条数为当月天数", a natural month in the
+    # tenant's time zone (like _period_start)
+    quota = calendar.monthrange(local.year, local.month)[1]
+    chats = tenant.groups.chats
+    for chat_id in task.recipients:
+        group = chats.get(chat_id)
+        if group is None or group.dismissed or group.owner != task.userid:
+            task.recipients[chat_id] = NOT_FRIEND
+            continue
+        # Only this month's sends are kept: the index stays ≤ 31 a group (O(recipients)).
+        this_month = [at for at in tenant.group_received.get(chat_id, ()) if at >= since]
+        if len(this_month) >= quota:
+            task.recipients[chat_id] = QUOTA_USED
+        else:
+            task.recipients[chat_id] = SENT
+            this_month.append(task.send_time)
+        tenant.group_received[chat_id] = this_month
 
 
 def template_json(template: MsgTemplate) -> dict[str, Any]:

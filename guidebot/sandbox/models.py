@@ -99,10 +99,12 @@ class WelcomeSent:
 
 @dataclass
 class GroupMsgTask:
-    """One member's share of a 群发 template: recipients and their per-customer status."""
+    """One member's share of a 群发 template: recipients and their status each, customers
+    (chat_type "single") or customer groups (chat_type "group")."""
 
     userid: str
-    recipients: dict[str, int]  # external_userid → status (0 未发送, 1 已发送, 2, 3)
+    # external_userid (single) or chat_id (group) → status (0 未发送, 1 已发送, 2, 3)
+    recipients: dict[str, int]
     status: int = 0
     send_time: int = 0
 
@@ -115,6 +117,7 @@ class MsgTemplate:
     text: str
     attachments: list[JSON]
     tasks: dict[str, GroupMsgTask] = field(default_factory=dict)
+    chat_type: str = "single"  # "group": the sender's one task goes to customer groups
 
 
 @dataclass

@@ -72,6 +72,9 @@ class TenantState:
     _member_ids: dict[str, str] = field(default_factory=dict, repr=False)
     # external_userid → send times (Unix s) of the 群发 messages they received (quota checks)
     received: dict[str, list[int]] = field(default_factory=dict, repr=False)
+    # chat_id → send times of the 群发 messages the group received this natural month (the
+    # monthly quota; massmsg.confirm keeps only the current month's)
+    group_received: dict[str, list[int]] = field(default_factory=dict, repr=False)
 
     @property
     def id(self) -> str:
