@@ -22,8 +22,10 @@ def _with_iso(record: Any, key: str) -> JSON:
 
 
 def _template(template: MsgTemplate) -> JSON:
+    """The template and its tasks; a task's recipients are customers' external_userids, or
+    chat_ids for a chat_type "group" template, each with its status."""
     tasks = [asdict(task) for task in template.tasks.values()]
-    return {**massmsg.template_json(template), "tasks": tasks}
+    return {**massmsg.template_json(template), "chat_type": template.chat_type, "tasks": tasks}
 
 
 def tenant_json(tenant: TenantState) -> JSON:
