@@ -26,9 +26,13 @@ def is_material_id(value: object) -> bool:
     return (isinstance(value, str) and MATERIAL_ID.match(value) is not None
             and value not in RESERVED_MATERIAL_IDS)
 AUDIENCE_KEYS = {"tags_any", "tags_all", "tags_none", "stores", "guides"}
+# A group_task drop (群发 to customer groups) chooses groups by their owner, the owner's store
+# and words of the group's name; groups have no customer tags.
+GROUP_AUDIENCE_KEYS = {"stores", "guides", "group_names"}
 TRIGGERS = ("contact_added", "tag_added", "order_paid", "manual")
 CHANNELS = ("welcome", "guide_task", "reminder", "moment")
-DROP_CHANNELS = ("guide_task", "moment")
+DROP_CHANNELS = ("guide_task", "moment", "group_task")
+GROUP_CHANNEL = "group_task"
 STORED_MATERIAL_CHANNELS = CHANNELS  # every channel may send a database material
 EXITS = ("order_paid", "contact_deleted")
 DEFAULT_QUIET = "21:00-09:00"
@@ -109,6 +113,12 @@ class DropSpec:
     channel: str
     message: str
     file: Path = field(default=Path(), compare=False)
+    group_names: tuple[str, ...] = ()  # group_task: a group whose name holds any of these
+
+    def admits_group(self, name: str, owner_store: str | None, owner: str) -> bool:
+        """A group_task drop's audience: the owner's store and userid, words of the name."""
+        return (self.audience.admits(set(), owner_store, owner)
+                and (not self.group_names or any(w in name for w in self.group_names)))
 
 
 def sop_from_json(raw: str) -> SopSpec:

@@ -16,6 +16,8 @@ from guidebot.content.sop_spec import (
     DROP_CHANNELS,
     DROP_KEYS,
     EXITS,
+    GROUP_AUDIENCE_KEYS,
+    GROUP_CHANNEL,
     ID_PATTERN,
     MATERIAL_MESSAGE,
     SOP_KEYS,
@@ -279,16 +281,26 @@ def parse_drop(path: Path, data: dict[str, Any], text: str, messages: set[str],
         _drop_at(loc, at)
     table = _table(loc, data, "audience")
     span = loc.block("[audience]", 0)
-    _unknown(loc, table, AUDIENCE_KEYS, "audience: ", span)
-    audience = _audience(loc, table, span)
     channel = data.get("channel")
+    to_groups = channel == GROUP_CHANNEL
+    _unknown(loc, table, AUDIENCE_KEYS | GROUP_AUDIENCE_KEYS, "audience: ", span)
+    if to_groups:
+        for key in sorted(set(table) & (AUDIENCE_KEYS - GROUP_AUDIENCE_KEYS)):
+            loc.add(f"audience: {key} does not apply to channel {GROUP_CHANNEL} (customer "
+                    "groups have no customer tags; choose them by stores, guides (the "
+                    "group's owner) and group_names)", key, span)
+    elif "group_names" in table:
+        loc.add(f"audience: group_names is for channel {GROUP_CHANNEL} only",
+                "group_names", span)
+    audience = _audience(loc, table, span)
+    group_names = _names(loc, table, "group_names", span) if to_groups else ()
     message = _message_or_material(loc, data, messages, "")
     if channel not in DROP_CHANNELS:
         loc.add(f"channel must be one of {', '.join(DROP_CHANNELS)}", "channel")
     if loc.failed:
         return None
     return DropSpec(ident, title, enabled, str(cron), str(at), audience, str(channel),
-                    str(message), path)
+                    str(message), path, group_names)
 
 
 def _drop_at(loc: _Located, at: Any) -> None:

@@ -21,7 +21,7 @@ from guidebot.sop.tasking import BATCH_CHANNELS, StepGroup, make_tasks
 log = logging.getLogger(__name__)
 
 KINDS = {"guide_task": "sop_guide_task", "reminder": "sop_reminder", "moment": "sop_moment",
-         "notify": "sop_notify"}
+         "notify": "sop_notify", "group_task": "sop_group_task"}
 IN_FLIGHT = 8  # tasks handed to WeCom at once: the calls overlap, SQLite writes still queue
 
 

@@ -23,6 +23,7 @@ from guidebot.content.sop_spec import MATERIAL_MESSAGE, SopSpec, sop_from_json
 from guidebot.db.engine import Database
 from guidebot.db.models_sop import SopTask
 from guidebot.db.repo import contacts as contacts_repo
+from guidebot.db.repo import groups as groups_repo
 from guidebot.db.repo import sop_plan as plan_repo
 from guidebot.db.repo import sop_tasks as repo
 from guidebot.db.types import utcnow
@@ -38,10 +39,12 @@ log = logging.getLogger(__name__)
 CHECK_AFTER = timedelta(minutes=30)  # first look at a 群发 task's confirmation
 TITLE_BYTES, DESCRIPTION_BYTES = 128, 512  # textcard limits (FACTS §3.7)
 NOTIFY_MESSAGE = "sop_notify_guide"
+NOTIFY_GROUP_MESSAGE = "sop_notify_group_owner"  # a group 群发 task waits for its owner
 NAMES_LISTED = 10
 GUIDE_CACHE = timedelta(minutes=1)
 FINISHED = ("sent", "confirmed", "cancelled")
 WITH_CUSTOMERS = ("guide_task", "reminder", "moment")
+MASS_KINDS = ("guide_task", "group_task")  # 群发 tasks the guide confirms in the client
 
 
 def _cut(text: str, limit: int) -> str:
@@ -72,8 +75,8 @@ class TaskMaterials(Protocol):
 
 @dataclass(frozen=True)
 class Loaded:
-    """A claimed task with what its call needs: its remaining customers, for a reminder the
-    names of the first few."""
+    """A claimed task with what its call needs: its remaining customers (a group task: its
+    groups' chat ids), for a reminder the names of the first few."""
 
     task: SopTask
     customers: list[str]
@@ -101,7 +104,7 @@ class SopExecutors:
     def executors(self) -> dict[str, Executor]:
         """For the outbox's retries: each loads its one task, then calls."""
         return {f"sop_{kind}": self._one for kind in ("guide_task", "reminder", "moment",
-                                                      "notify")}
+                                                      "notify", "group_task")}
 
     async def _one(self, tenant: str, payload: dict[str, Any]) -> dict[str, Any] | Done:
         loaded = (await self.load(tenant, [int(payload["task_id"])])).get(int(payload["task_id"]))
@@ -117,8 +120,9 @@ class SopExecutors:
             customers = await plan_repo.customers_of_tasks(s, task_ids=open_ids)
             for task in tasks.values():
                 if task.source.startswith("drop:"):  # drops name their audience in the task
+                    named = "groups" if task.kind == "group_task" else "customers"
                     customers[task.id or 0] = sorted(
-                        json.loads(task.detail or "{}").get("customers", []))
+                        json.loads(task.detail or "{}").get(named, []))
             listed = {c for i, t in tasks.items() if t.kind == "reminder"
                       for c in customers.get(i, [])[:NAMES_LISTED]}
             names = (await repo.customer_names(s, tenant=tenant, external_userids=sorted(listed))
@@ -139,13 +143,14 @@ class SopExecutors:
         if not loaded.customers:
             return self._cancel(loaded.task)
         run = {"guide_task": self._guide_task, "reminder": self._reminder,
-               "moment": self._moment}[loaded.task.kind]
+               "moment": self._moment, "group_task": self._group_task}[loaded.task.kind]
         return await run(tenant, loaded)
 
     async def page(self, tenant: str, task_id: int) -> dict[str, Any] | None:
         """What a guide's task card opens (None: no such task of this tenant). A 群发
-        notification shows the 群发 task it is about: its text as sent, its customers count
-        and whether the guide confirmed it; a reminder its text and the customers it names."""
+        notification shows the 群发 task it is about: its text as sent, its customers (or
+        groups) count and whether the guide confirmed it; a reminder its text and the
+        customers it names; a group task the groups' names."""
         async with self._db.read() as s:
             task = (await repo.tasks_by_id(s, ids=[task_id])).get(task_id)
             if task is None or task.tenant != tenant:
@@ -157,10 +162,15 @@ class SopExecutors:
                     if about else None
                 subject = found if found is not None and found.tenant == tenant else task
             names: list[str] = []
+            groups: list[str] = []
             if subject.kind == "reminder":
                 ids = (await plan_repo.customers_of_tasks(s, task_ids=[task_id])).get(task_id, [])
                 known = await repo.customer_names(s, tenant=tenant, external_userids=ids)
                 names = [known.get(c) or c for c in ids]
+            elif subject.kind == "group_task":
+                chats = json.loads(subject.detail or "{}").get("groups", [])
+                titled = await groups_repo.names(s, tenant=tenant, chat_ids=chats)
+                groups = [titled.get(c) or c for c in chats]
             await self._remember_guides(s, tenant, {subject.guide})
         message = self._library.messages.get(subject.message)
         values = self._values(subject, subject.recipients, names)
@@ -175,7 +185,7 @@ class SopExecutors:
                 "cards": [str(a.get("title", "")) for a in (message.attachments if message
                                                              else ())
                           if a["type"] in ("miniprogram", "link")],
-                "customers": names}
+                "customers": names, "groups": groups}
 
     async def _remember_guides(self, s: Any, tenant: str, userids: set[str]) -> None:
         """Guides' and their stores' names, remembered for a minute (a pass sends many tasks
@@ -243,17 +253,32 @@ class SopExecutors:
             task_id=task.id, reason="every customer exited before sending", now=self._clock())])
 
     async def _guide_task(self, tenant: str, loaded: Loaded) -> Done:
-        task, customers = loaded.task, loaded.customers
+        """A 群发 to the guide's customers (≤ 10,000), confirmed by the guide in the client."""
+        return await self._mass(tenant, loaded, {
+            "chat_type": "single", "sender": loaded.task.guide,
+            "external_userid": loaded.customers})
+
+    async def _group_task(self, tenant: str, loaded: Loaded) -> Done:
+        """A group_task drop: a 群发 to the owner's customer groups (chat_type "group",
+        ≤ 2,000 chat ids), confirmed by the owner in the client (FACTS-next §C.5)."""
+        return await self._mass(tenant, loaded, {
+            "chat_type": "group", "sender": loaded.task.guide,
+            "chat_id_list": loaded.customers})
+
+    async def _mass(self, tenant: str, loaded: Loaded, body: dict[str, Any]) -> Done:
+        """add_msg_template with the task's text and attachments; after a crash mid-call the
+        template WeCom may already hold is adopted instead of sending twice. `fail_list`
+        names the recipients (customers, or for a group task chat ids) it will not reach."""
+        task, recipients = loaded.task, loaded.customers
+        to_groups = task.kind == "group_task"
         message = self._library.messages.get(task.message)
-        body: dict[str, Any] = {"chat_type": "single", "sender": task.guide,
-                                "external_userid": customers}
         if message is None:  # a stored material (validation lets only those through)
             stored = await self._stored(tenant, task)
             if isinstance(stored, str):
                 return self._fail(task, stored)
             text, sent = stored.text, list(stored.attachments)
         else:
-            text = (render(message.text, self._values(task, len(customers), []))
+            text = (render(message.text, self._values(task, len(recipients), []))
                     if message.text else "")
             appid = self._settings.tenant(tenant).miniprogram_appid
             # a picture that fails to upload fails the try: retried
@@ -266,19 +291,21 @@ class SopExecutors:
             body["attachments"] = sent
         client = self._client_for(tenant)
         # calling_at is stamped when the task is claimed, before any call can happen
-        found = (await reconcile.find_template(client, task, text, customers)
+        found = (await reconcile.find_template(client, task, text, recipients,
+                                               chat_type=body["chat_type"])
                  if is_retry() and task.calling_at is not None else None)
         if found is None:
             result = await client.add_msg_template(body)
             msgid, failed = str(result.get("msgid", "")), list(result.get("fail_list") or [])
         else:
             msgid, failed = found, []
-        reached = [c for c in customers if c not in set(failed)]
-        await self._mark_tags(tenant, task, reached)
-        if reached:  # the task reached someone
-            await self._used(tenant, task, sent, reached)
+        reached = [c for c in recipients if c not in set(failed)]
+        if not to_groups:
+            await self._mark_tags(tenant, task, reached)
+        if reached:  # the task reached someone (a group task's reach is not in customers)
+            await self._used(tenant, task, sent, [] if to_groups else reached)
         return Done({"msgid": msgid, "fail_list": failed},
-                    self._sent(task, msgid, customers, failed))
+                    self._sent(task, msgid, recipients, failed))
 
     async def _tracked(self, tenant: str, task: SopTask,
                        message: Message) -> list[dict[str, Any]]:
@@ -340,14 +367,15 @@ class SopExecutors:
         reached = len(customers) - len(failed)
         writes = [plan_repo.fail_step(task_id=task.id, external_userid=c,
                                       reason="not this guide's customer (fail_list)")
-                  for c in failed]
+                  for c in failed if task.kind != "group_task"]
         writes.append(repo.mark_sent(task_id=task.id, msgid=msgid, recipients=reached,
                                      check_at=now + CHECK_AFTER, now=now))
-        if task.kind == "guide_task" and NOTIFY_MESSAGE in self._library.messages:
+        notice = NOTIFY_GROUP_MESSAGE if task.kind == "group_task" else NOTIFY_MESSAGE
+        if task.kind in MASS_KINDS and notice in self._library.messages:
             writes.append(repo.new_task(
                 now=now, tenant=task.tenant, key=f"notify:{task.id}", kind="notify",
                 source=task.source, version=task.version, step_index=task.step_index,
-                guide=task.guide, message=NOTIFY_MESSAGE, recipients=reached,
+                guide=task.guide, message=notice, recipients=reached,
                 detail=json.dumps({"task": task.id})))
         return writes
 

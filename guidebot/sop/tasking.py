@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from guidebot.db.repo import sop_bulk as bulk
 
 MAX_RECIPIENTS = 10_000  # add_msg_template external_userid limit (FACTS §3.5)
+MAX_GROUPS = 2_000  # add_msg_template chat_id_list limit for chat_type "group"
 BATCH_CHANNELS = ("guide_task", "reminder", "moment")
 _LAST_ID = 2**31 - 1
 

@@ -96,7 +96,8 @@ class Tracker:
         await self._remind(client, task, now)
 
     async def _confirmed(self, client: WeComClient, task: SopTask) -> int:
-        """Customers the message reached, over every page of the send result."""
+        """Recipients the message reached (customers, or a group task's groups), over every
+        page of the send result."""
         reached = 0
         async for item in pages(client, "externalcontact/get_groupmsg_send_result",
                                 {"msgid": task.msgid, "userid": task.guide}, "send_list"):

@@ -88,6 +88,7 @@ async def tasks_view(db: Database, tenant: TenantSettings, guide: str | None,
 def _detail(raw: str) -> dict[str, Any]:
     data = json.loads(raw) if raw else {}
     data.pop("customers", None)  # drops list their audience: too long for a listing
+    data.pop("groups", None)  # a group task's chat ids: likewise (its page lists them)
     return data
 
 

@@ -42,7 +42,8 @@ def drops(library: Library) -> list[dict[str, Any]]:
              "cron_words": describe(parse_cron(d.cron)) if d.cron else None,
              "channel": d.channel, "message": d.message,
              "stores": list(d.audience.stores), "tags_any": list(d.audience.tags_any),
-             "tags_none": list(d.audience.tags_none)}
+             "tags_none": list(d.audience.tags_none), "guides": list(d.audience.guides),
+             "group_names": list(d.group_names)}
             for d in sorted(library.drops.values(), key=lambda d: d.id)]
 
 

@@ -36,7 +36,7 @@ from guidebot.settings import TenantSettings
 
 MESSAGE_KINDS: Mapping[str, tuple[str, ...]] = {
     "welcome": ("welcome",),
-    "mass_task": ("sop_guide_task",),
+    "mass_task": ("sop_guide_task", "sop_group_task"),  # 群发 to customers or to groups
     "moment": ("sop_moment",),
     "kf_reply": ("kf_send", "kf_welcome"),
     "app_message": ("sop_reminder", "sop_notify", "kf_notify", "app_text", "material_review",

@@ -135,3 +135,36 @@ def test_drop_errors(tmp_path: Path) -> None:
     assert any("a.toml:7:" in x and "audience: unknown key 'tags'" in x for x in lines)
     assert any("b.toml:" in x and "exactly one of cron or at" in x for x in lines)
     assert any("b.toml:4:" in x and "UTC offset" in x for x in lines)
+
+
+def test_group_drop_audience_errors(tmp_path: Path) -> None:
+    lines = _problems(tmp_path, {
+        "drops/g.toml": 'id = "g"\ntitle = "t"\ncron = "0 10 * * 6"\nchannel = "group_task"\n'
+                        'message = "hello"\n[audience]\nstores = ["S01"]\n'
+                        'tags_any = ["VIP"]\ngroup_names = ["会员", ""]\n',
+        "drops/c.toml": 'id = "c"\ntitle = "t"\ncron = "0 10 * * 6"\nchannel = "guide_task"\n'
+                        'message = "hello"\n[audience]\ngroup_names = ["会员"]\n',
+    })
+    assert any("g.toml:8:" in x and "tags_any does not apply to channel group_task" in x
+               for x in lines), lines
+    assert any("g.toml:9:" in x and "group_names must be an array of non-empty strings" in x
+               for x in lines), lines
+    assert any("c.toml:7:" in x and "group_names is for channel group_task only" in x
+               for x in lines), lines
+
+
+def test_a_group_drop_chooses_groups_by_owner_store_and_name(tmp_path: Path) -> None:
+    files = {"messages/hello.toml": MESSAGE,
+             "drops/g.toml": 'id = "g"\ntitle = "t"\ncron = "0 10 * * 6"\n'
+                             'channel = "group_task"\nmessage = "hello"\n[audience]\n'
+                             'stores = ["S01"]\ngroup_names = ["会员", "福利"]\n'}
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text, encoding="utf-8")
+    drop = load_library(tmp_path).drops["g"]
+    assert drop.group_names == ("会员", "福利")
+    assert drop.admits_group("静安会员群", "S01", "lina")
+    assert drop.admits_group("福利二群", "S01", "zhou")
+    assert not drop.admits_group("同事群", "S01", "lina")  # the name holds neither word
+    assert not drop.admits_group("会员群", "S02", "lina")  # the owner's store is not S01
+    assert not drop.admits_group("会员群", None, "lina")  # an owner without a store

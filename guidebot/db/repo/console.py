@@ -26,7 +26,8 @@ async def guide_rows(session: AsyncSession, *, tenant: str) -> list[dict[str, An
     delivered = SopTask.status.in_(["sent", "confirmed"])
     tasks = (select(SopTask.guide, func.sum(case((delivered, 1), else_=0)).label("sent"),
                     func.sum(case((SopTask.status == "confirmed", 1), else_=0)).label("ok"))
-             .where(SopTask.tenant == tenant, SopTask.kind == "guide_task")
+             .where(SopTask.tenant == tenant,
+                    SopTask.kind.in_(("guide_task", "group_task")))  # type: ignore[attr-defined]
              .group_by(SopTask.guide).subquery())
     stmt = (select(Guide.userid, Guide.name, Guide.store_id, Store.name,
                    func.coalesce(active.c.n, 0), func.coalesce(tasks.c.sent, 0),

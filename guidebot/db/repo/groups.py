@@ -207,3 +207,38 @@ async def orphaned(session: AsyncSession, *, tenant: str) -> list[GroupChat]:
         (GroupChat.status == 1) | GroupChat.owner.in_(left))  # type: ignore[attr-defined]
         .order_by(GroupChat.owner, GroupChat.chat_id))
     return list((await session.execute(stmt)).scalars())
+
+
+@dataclass(frozen=True)
+class Addressee:
+    """A live group as a group_task drop sees it: its owner, the owner's store, and whether
+    the owner still works here (a group whose owner left cannot be sent to)."""
+
+    chat_id: str
+    name: str
+    owner: str
+    owner_store: str | None
+    owner_active: bool
+
+
+async def addressees(session: AsyncSession, *, tenant: str) -> list[Addressee]:
+    """Every live group (not dismissed), by owner then chat id."""
+    stmt = (select(GroupChat.chat_id, GroupChat.name, GroupChat.owner, Guide.store_id,
+                   Guide.active, GroupChat.status)
+            .outerjoin(Guide, and_(Guide.tenant == GroupChat.tenant,
+                                   Guide.userid == GroupChat.owner))
+            .where(GroupChat.tenant == tenant,
+                   GroupChat.dismissed_at.is_(None))  # type: ignore[union-attr]
+            .order_by(GroupChat.owner, GroupChat.chat_id))
+    # groupchat/list status 1-3: the owner left (离职); a guide unknown here counts as working
+    return [Addressee(str(c), n or "", o or "", s, a is not False and not status)
+            for c, n, o, s, a, status in (await session.execute(stmt)).all()]
+
+
+async def names(session: AsyncSession, *, tenant: str, chat_ids: list[str]) -> dict[str, str]:
+    """Groups' names by chat id (a group task's page lists them)."""
+    if not chat_ids:
+        return {}
+    stmt = select(GroupChat.chat_id, GroupChat.name).where(
+        GroupChat.tenant == tenant, GroupChat.chat_id.in_(chat_ids))  # type: ignore[attr-defined]
+    return {str(c): n or "" for c, n in (await session.execute(stmt)).all()}

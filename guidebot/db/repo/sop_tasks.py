@@ -72,7 +72,8 @@ async def update_task(session: AsyncSession, *, task_id: int, now: datetime | No
 async def due_checks(session: AsyncSession, *, tenant: str, now: datetime,
                      limit: int) -> list[SopTask]:
     stmt = (select(SopTask).where(
-        SopTask.tenant == tenant, SopTask.status == "sent", SopTask.kind == "guide_task",
+        SopTask.tenant == tenant, SopTask.status == "sent",
+        SopTask.kind.in_(("guide_task", "group_task")),  # type: ignore[attr-defined]
         SopTask.next_check_at <= now)  # type: ignore[operator]
         .order_by(SopTask.next_check_at).limit(limit)  # type: ignore[arg-type]
         .with_for_update(skip_locked=True))
