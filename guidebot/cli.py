@@ -75,7 +75,14 @@ def _parser() -> argparse.ArgumentParser:
     channel = command("channel", "channel codes (「联系我」)")
     channel.add_argument("action", choices=["create"])
     channel.add_argument("--tenant", required=True)
-    channel.add_argument("--guide", required=True, help="the guide's WeCom userid")
+    channel.add_argument("--guide", required=True, action="append",
+                         help="the guide's WeCom userid; repeat it for a code of several "
+                              "guides (多人活码)")
+    channel.add_argument("--backup", action="append", default=[],
+                         help="a backup guide (with --daily-limit); repeatable")
+    channel.add_argument("--daily-limit", type=int, default=0,
+                         help="each guide's adds a day through the code; a guide who reached "
+                              "it leaves the code until the next day (QR codes)")
     channel.add_argument("--store")
     channel.add_argument("--campaign", default="")
     channel.add_argument("--tag", action="append", default=[], help="tag name; repeatable")
@@ -254,12 +261,16 @@ async def _channel(settings: Settings, args: argparse.Namespace) -> int:
         known = ", ".join(settings.tenants)
         raise ValidationFailed(f"unknown tenant {args.tenant!r}; known: {known}")
     try:  # the admin API's own rules (WeCom userid charset, lengths)
-        wanted = ChannelCreate(guide=args.guide, store=args.store, campaign=args.campaign,
-                               tags=args.tag, welcome_message=args.welcome,
-                               kind="link" if args.link else "qr")
+        several = len(args.guide) > 1
+        wanted = ChannelCreate(guide=None if several else args.guide[0],
+                               guides=args.guide if several else [], store=args.store,
+                               campaign=args.campaign, tags=args.tag,
+                               welcome_message=args.welcome, kind="link" if args.link else "qr",
+                               backup_guides=args.backup, daily_limit=args.daily_limit)
     except ValidationError as exc:
         first = exc.errors()[0]
-        option = {"welcome_message": "welcome", "tags": "tag"}.get(
+        option = {"welcome_message": "welcome", "tags": "tag", "guides": "guide",
+                  "backup_guides": "backup", "daily_limit": "daily-limit"}.get(
             str(first["loc"][0]), str(first["loc"][0]))
         raise ValidationFailed(f"--{option}: {first['msg']}") from None
     db = Database(settings.database_url)
@@ -267,8 +278,10 @@ async def _channel(settings: Settings, args: argparse.Namespace) -> int:
     try:
         await services.record_tenants()
         code = await services.channels.create(
-            args.tenant, guide=wanted.guide, store=wanted.store, campaign=wanted.campaign,
-            tags=wanted.tags, welcome_message=wanted.welcome_message, kind=wanted.kind)
+            args.tenant, guide=wanted.guide or "", guides=wanted.guides, store=wanted.store,
+            campaign=wanted.campaign, tags=wanted.tags,
+            welcome_message=wanted.welcome_message, kind=wanted.kind,
+            backup_guides=wanted.backup_guides, daily_limit=wanted.daily_limit)
     except WeComError as exc:
         print(f"error: WeCom refused ({type(exc).__name__}, errcode {exc.errcode})",
               file=sys.stderr)

@@ -14,9 +14,26 @@ from guidebot.db.repo import idempotency as repo
 from guidebot.errors import Conflict
 
 
-def digest(request: BaseModel) -> str:
-    canonical = request.model_dump_json(exclude={"key"})
+def digest(request: BaseModel, without: frozenset[str] = frozenset()) -> str:
+    canonical = request.model_dump_json(exclude={"key", *without})
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def digests(request: BaseModel) -> set[str]:
+    """The body's digest, and the digests the same body had under the request's earlier
+    shapes: a shape lists the fields each release added (`added_later`, oldest first); where
+    the fields a release added are at their defaults, the body is the one an older client
+    sent, so a key it stored then still answers its result instead of 409."""
+    found = {digest(request)}
+    without: frozenset[str] = frozenset()
+    for added in reversed(getattr(request, "added_later", ())):
+        fields = type(request).model_fields
+        if any(getattr(request, name) != fields[name].get_default(call_default_factory=True)
+               for name in added):
+            break
+        without |= frozenset(added)
+        found.add(digest(request, without))
+    return found
 
 
 async def stored(db: Database, tenant: str, scope: str, key: str | None,
@@ -29,7 +46,7 @@ async def stored(db: Database, tenant: str, scope: str, key: str | None,
     if record is None:
         return None
     result: dict[str, Any] = json.loads(record.result)
-    if record.digest != digest(request):
+    if record.digest not in digests(request):
         raise Conflict(key, result)
     return result
 

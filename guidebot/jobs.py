@@ -122,6 +122,12 @@ async def run_transfer_check(services: Services, tenant: str) -> None:
     await services.transfers.check(tenant)
 
 
+async def run_channel_rotation(services: Services, tenant: str) -> None:
+    """多人活码 with a daily add limit: guides back in their codes on a new day, guides who
+    left taken out (adds take a guide out at once, after the add)."""
+    await services.channel_rotation.refresh_all(tenant)
+
+
 async def run_group_sync(services: Services, tenant: str) -> None:
     """Every customer group read again from WeCom, once a day (checked hourly)."""
     await services.groups.sync_if_due(tenant)
@@ -150,3 +156,4 @@ def schedule_defaults(scheduler: Scheduler, tenants: list[str]) -> None:
         scheduler.every(300, run_transfer_check, tenant)
         scheduler.every(3600, run_group_sync, tenant)
         scheduler.every(60, run_group_welcome_sync, tenant)
+        scheduler.every(60, run_channel_rotation, tenant)

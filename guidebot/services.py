@@ -17,6 +17,7 @@ from guidebot.chat.intake import KfService
 from guidebot.chat.opt_out import OptOuts
 from guidebot.chat.routing import ChatRouter, load_router
 from guidebot.commerce.service import CommerceService
+from guidebot.contacts.channel_rotation import ChannelRotation
 from guidebot.contacts.channels import ChannelService
 from guidebot.contacts.directory import DirectoryService
 from guidebot.contacts.group_handover import GroupHandover
@@ -66,6 +67,7 @@ class Services:
     tags: TagService
     welcome: WelcomeService
     channels: ChannelService
+    channel_rotation: ChannelRotation  # 多人活码: each guide's daily add limit
     commerce: CommerceService
     sop: SopService
     media: MediaUploads  # content_library pictures uploaded for WeCom
@@ -180,15 +182,18 @@ def build_services(settings: Settings, db: Database, *,
     groups = GroupService(db, client_for)
     group_handover = GroupHandover(db, outbox, client_for, groups)
     group_welcome = GroupWelcomeSync(settings, db, library, outbox, client_for, media)
+    channel_rotation = ChannelRotation(settings, db, outbox, client_for)
     calls = MappingProxyType({**welcome.executors(), **tags.executors(),
                               **sop_calls.executors(), **kf.executors(),
                               **guide_chat.executors(), **materials.executors(),
                               **churn.executors(), **transfers.executors(),
-                              **group_handover.executors(), **group_welcome.executors()})
+                              **group_handover.executors(), **group_welcome.executors(),
+                              **channel_rotation.executors()})
     return Services(
         settings=settings, db=db, library=library, clients=clients, outbox=outbox,
         calls=calls, relations=relations, profiles=profiles, tags=tags,
         welcome=welcome, channels=ChannelService(db, client_for, tags, library),
+        channel_rotation=channel_rotation,
         commerce=commerce, sop=sop, media=media, sidebar=sidebar,
         directory=DirectoryService(db, client_for, library), kf=kf, chat=chat,
         guide_chat=guide_chat, metrics=metrics,

@@ -21,12 +21,49 @@ from guidebot.wecom.client import WeComClient
 KINDS = ("qr", "link")  # 「联系我」 QR code, 获客助手 link
 
 
+MAX_GUIDES = 100  # guides of one code (the sandbox and WeCom's 多人 codes take many more)
+MAX_BACKUP = 20
+MAX_DAILY_LIMIT = 10_000
+
+
 @dataclass(frozen=True)
 class _New:
     """Which rows a create added (removed again when WeCom refuses)."""
 
-    guide: bool
+    guides: tuple[str, ...]
     store: bool
+
+
+def members_of(guide: str, guides: Sequence[str], backup: Sequence[str], daily_limit: int,
+               kind: str) -> list[str]:
+    """The code's guides in order (`guide` alone, or `guides`), after checking the rotation:
+    a daily limit needs a backup guide to take over when every guide reached it (WeCom's code
+    must name someone), and is kept for QR codes (update_contact_way; a link's update is not
+    in FACTS)."""
+    if bool(guide) == bool(guides):
+        raise ValidationFailed("guides: give guide or guides (not both)", code="channel_guides")
+    chosen = list(guides) if guides else [guide]
+    if (len(set(chosen)) != len(chosen) or len(set(backup)) != len(backup)
+            or set(chosen) & set(backup)):
+        raise ValidationFailed("guides: guides and backup_guides must not repeat a guide",
+                               code="channel_guides_repeat")
+    if len(chosen) > MAX_GUIDES or len(backup) > MAX_BACKUP:
+        raise ValidationFailed(f"guides: at most {MAX_GUIDES} guides and {MAX_BACKUP} backup guides",
+                               code="channel_guides_many")
+    if not 0 <= daily_limit <= MAX_DAILY_LIMIT:
+        raise ValidationFailed(f"daily_limit: must be 0 (none) to {MAX_DAILY_LIMIT}",
+                               code="channel_limit")
+    if daily_limit and not backup:
+        raise ValidationFailed("backup_guides: a daily_limit needs them: someone must take the "
+                               "customers once every guide reached it",
+                               code="channel_limit_backup")
+    if backup and not daily_limit:
+        raise ValidationFailed("backup_guides: they serve only with a daily_limit",
+                               code="channel_backup_unused")
+    if daily_limit and kind != "qr":
+        raise ValidationFailed("daily_limit: is for QR codes (kind qr)",
+                               code="channel_limit_link")
+    return chosen
 
 
 class ChannelService:
@@ -37,15 +74,19 @@ class ChannelService:
         self._tags = tags
         self._library = library
 
-    async def create(self, tenant: str, *, guide: str, store: str | None = None,
+    async def create(self, tenant: str, *, guide: str = "", store: str | None = None,
                      campaign: str = "", tags: Sequence[str] = (),
-                     welcome_message: str = "", kind: str = "qr") -> ChannelCode:
-        """A channel code for the guide: a 「联系我」 QR code (`qr`), or a 获客助手 link
-        (`link`) whose url carries the code's state as `customer_channel` (FACTS-next §F),
-        so an add through either is attributed the same way."""
+                     welcome_message: str = "", kind: str = "qr", guides: Sequence[str] = (),
+                     backup_guides: Sequence[str] = (), daily_limit: int = 0) -> ChannelCode:
+        """A channel code for a guide, or for several (多人活码: WeCom gives each add to one
+        of them): a 「联系我」 QR code (`qr`), or a 获客助手 link (`link`) whose url carries the
+        code's state as `customer_channel` (FACTS-next §F), so an add through either is
+        attributed the same way. A QR code may limit each guide's adds a day
+        (`daily_limit`, the backup guides serving once all reached it: ChannelRotation)."""
         if kind not in KINDS:
             raise ValidationFailed(f"kind must be one of {', '.join(KINDS)}",
                                    code="channel_kind")
+        chosen = members_of(guide, guides, backup_guides, daily_limit, kind)
         if welcome_message and welcome_message not in self._library.messages:
             raise ValidationFailed(f"unknown message {welcome_message!r} in content_library",
                                    code="channel_welcome", name=welcome_message)
@@ -53,26 +94,36 @@ class ChannelService:
             raise ValidationFailed("campaign must be at most 64 characters",
                                    code="channel_campaign")
         await self._tags.resolve(tenant, list(tags))
+        everyone = [*chosen, *backup_guides]
         async with self._db.write() as s:
-            known = await contacts_repo.get_guide(s, tenant=tenant, userid=guide)
-            if known is not None and not known.active:
-                # The address book says this member left or was disabled: a code for them
-                # would bring customers to nobody.
-                raise ValidationFailed(f"guide: {guide} is no longer an active member "
-                                       f"(WeCom status {known.wecom_status})",
-                                       code="channel_guide_left", guide=guide)
+            added: list[str] = []
+            for userid in everyone:
+                known = await contacts_repo.get_guide(s, tenant=tenant, userid=userid)
+                if known is not None and not known.active:
+                    # The address book says this member left or was disabled: a code for
+                    # them would bring customers to nobody.
+                    raise ValidationFailed(f"guide: {userid} is no longer an active member "
+                                           f"(WeCom status {known.wecom_status})",
+                                           code="channel_guide_left", guide=userid)
+                if known is None:
+                    added.append(userid)
             new = _New(
-                guide=known is None,
+                guides=tuple(added),
                 store=bool(store) and await contacts_repo.get_store(
                     s, tenant=tenant, store_id=store or "") is None)
-            # The guide's store is set once WeCom accepted the code (a refusal changes nothing).
-            await contacts_repo.ensure_guide(s, tenant=tenant, userid=guide)
+            # The guides' store is set once WeCom accepted the code (a refusal changes nothing).
+            for userid in everyone:
+                await contacts_repo.ensure_guide(s, tenant=tenant, userid=userid)
             if store:
                 await contacts_repo.ensure_store(s, tenant=tenant, store_id=store)
             code = await repo.create(s, code=ChannelCode(
-                tenant=tenant, guide=guide, store_id=store, campaign=campaign, kind=kind,
+                tenant=tenant, guide=chosen[0], store_id=store, campaign=campaign, kind=kind,
                 tags=json.dumps(list(tags), ensure_ascii=False),
-                welcome_message=welcome_message))
+                welcome_message=welcome_message,
+                guides=json.dumps(chosen if len(chosen) > 1 or backup_guides else [],
+                                  ensure_ascii=False),
+                backup_guides=json.dumps(list(backup_guides), ensure_ascii=False),
+                daily_limit=daily_limit))
         assert code.id is not None
         return await self._register(tenant, code, new)
 
@@ -80,14 +131,18 @@ class ChannelService:
         """WeCom's id of the code and what is shared: the QR image, or the link's url with
         `customer_channel` (its State on the add, ≤ 64 bytes: ours is ≤ 30)."""
         client = self._client_for(tenant)
-        name = (code.campaign or "guidebot")[:30]
+        name = remark_of(code)
+        users = code.guide_list()
         if code.kind == "link":
-            link = (await client.create_acquisition_link(name=name, users=[code.guide]))["link"]
+            link = (await client.create_acquisition_link(name=name, users=users))["link"]
             url = str(link.get("url", ""))
             joiner = "&" if "?" in url else "?"
             shared = f"{url}{joiner}{urlencode({'customer_channel': state})}"
             return str(link.get("link_id", "")), shared
-        response = await client.add_contact_way(users=[code.guide], state=state, remark=name)
+        # type 2 (多人) when the members may change: a type 1 code names exactly one member
+        several = len(users) > 1 or bool(code.backup_list())
+        response = await client.add_contact_way(users=users, state=state, remark=name,
+                                                type_=2 if several else 1)
         return str(response.get("config_id", "")), str(response.get("qr_code", ""))
 
     async def _register(self, tenant: str, code: ChannelCode, new: _New) -> ChannelCode:
@@ -96,12 +151,12 @@ class ChannelService:
         try:
             config_id, shared = await self._ask(tenant, code, state)
         except WeComError:
-            # WeCom refused: no half-created rows (the code, and a guide or store this
+            # WeCom refused: no half-created rows (the code, and guides or a store this
             # create added) stay behind.
             async with self._db.write() as s:
                 await repo.delete_unfinished(s, code_id=code.id)
-                if new.guide:
-                    await contacts_repo.delete_guide(s, tenant=tenant, userid=code.guide)
+                for userid in new.guides:
+                    await contacts_repo.delete_guide(s, tenant=tenant, userid=userid)
                 if new.store and code.store_id:
                     await contacts_repo.delete_store(s, tenant=tenant, store_id=code.store_id)
             raise
@@ -110,6 +165,12 @@ class ChannelService:
             await repo.set_wecom_fields(s, code_id=code.id, state=state,
                                         config_id=code.config_id, qr_code=code.qr_code)
             if code.store_id:
-                await contacts_repo.ensure_guide(s, tenant=tenant, userid=code.guide,
-                                                 store_id=code.store_id)
+                for userid in code.guide_list():  # a backup guide keeps their own store
+                    await contacts_repo.ensure_guide(s, tenant=tenant, userid=userid,
+                                                     store_id=code.store_id)
         return code
+
+
+def remark_of(code: ChannelCode) -> str:
+    """The contact way's remark (≤ 30 characters, FACTS §3.4): the campaign, or guidebot."""
+    return (code.campaign or "guidebot")[:30]

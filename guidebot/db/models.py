@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 
 from sqlalchemy import Column, Index, Text, UniqueConstraint, text
@@ -61,7 +62,8 @@ class Follow(SQLModel, table=True):
     """The current state of one guide↔customer relation; its history is in FollowEvent."""
 
     __tablename__ = "follows"
-    __table_args__ = (UniqueConstraint("tenant", "guide", "external_userid"),)
+    __table_args__ = (UniqueConstraint("tenant", "guide", "external_userid"),
+                      Index("ix_follows_code_added", "tenant", "channel_code_id", "added_at"))
     id: int | None = Field(default=None, primary_key=True)
     tenant: str = Field(max_length=32)
     guide: str = Field(max_length=64)
@@ -137,6 +139,28 @@ class ChannelCode(SQLModel, table=True):
     tags: str = Field(default="[]", sa_column=Column(Text, nullable=False))  # JSON list of names
     welcome_message: str = Field(default="", max_length=64)
     created_at: datetime = Field(default_factory=utcnow, sa_column=_utc())
+    # 多人活码: every guide of the code (JSON list; "[]" for a code made before, its `guide`
+    # alone); `guide` is the first. With a daily_limit, a guide who reached it today (the
+    # tenant's day) is taken out of the code until the next day, and the backup guides serve
+    # when all have; `serving` is the member list WeCom was last asked to hold ("[]": as
+    # created), `serving_day` the day it was decided.
+    guides: str = Field(default="[]", sa_column=Column(Text, nullable=False,
+                                                       server_default="[]"))
+    backup_guides: str = Field(default="[]", sa_column=Column(Text, nullable=False,
+                                                              server_default="[]"))
+    daily_limit: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    serving: str = Field(default="[]", sa_column=Column(Text, nullable=False,
+                                                        server_default="[]"))
+    serving_day: str = Field(default="", max_length=10, sa_column_kwargs={"server_default": ""})
+
+    def guide_list(self) -> list[str]:
+        return list(json.loads(self.guides or "[]")) or [self.guide]
+
+    def backup_list(self) -> list[str]:
+        return list(json.loads(self.backup_guides or "[]"))
+
+    def serving_list(self) -> list[str]:
+        return list(json.loads(self.serving or "[]")) or self.guide_list()
 
 
 class InboxItem(SQLModel, table=True):

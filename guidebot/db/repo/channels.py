@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from datetime import datetime
 
 from sqlalchemy import case, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -47,3 +49,38 @@ async def delete_unfinished(session: AsyncSession, *, code_id: int) -> None:
     code = await session.get(ChannelCode, code_id)
     if code is not None and not code.config_id:
         await session.delete(code)
+
+
+async def limited(session: AsyncSession, *, tenant: str) -> list[ChannelCode]:
+    """The tenant's QR codes with a daily add limit per guide."""
+    stmt = (select(ChannelCode).where(ChannelCode.tenant == tenant, ChannelCode.daily_limit > 0,
+                                      ChannelCode.config_id != "")
+            .order_by(ChannelCode.id))  # type: ignore[arg-type]
+    return list((await session.execute(stmt)).scalars())
+
+
+async def adds_since(session: AsyncSession, *, tenant: str, code_id: int,
+                     since: datetime) -> dict[str, int]:
+    """Per guide: customers added through the code since `since` (ix_follows_code_added)."""
+    stmt = (select(Follow.guide, func.count())
+            .where(Follow.tenant == tenant, Follow.channel_code_id == code_id,
+                   Follow.added_at >= since)  # type: ignore[operator]
+            .group_by(Follow.guide))
+    return {str(g): int(n) for g, n in (await session.execute(stmt)).all()}
+
+
+async def set_serving(session: AsyncSession, *, code_id: int, serving: Sequence[str],
+                      day: str) -> None:
+    await session.execute(update(ChannelCode).where(ChannelCode.id == code_id).values(
+        serving=json.dumps(list(serving), ensure_ascii=False), serving_day=day))
+
+
+async def inactive_among(session: AsyncSession, *, tenant: str,
+                         userids: Sequence[str]) -> set[str]:
+    """Those of `userids` the address book says left or were disabled."""
+    from guidebot.db.models import Guide
+
+    stmt = select(Guide.userid).where(Guide.tenant == tenant,
+                                      Guide.userid.in_(list(userids)),  # type: ignore[attr-defined]
+                                      Guide.active.is_(False))  # type: ignore[attr-defined]
+    return {str(u) for u in (await session.execute(stmt)).scalars()}

@@ -68,8 +68,9 @@ async def create_channel(request: web.Request) -> web.Response:
         return reply(replayed)
     try:
         code = await services.channels.create(
-            tenant, guide=data.guide, store=data.store, campaign=data.campaign,
-            tags=data.tags, welcome_message=data.welcome_message, kind=data.kind)
+            tenant, guide=data.guide or "", guides=data.guides, store=data.store,
+            campaign=data.campaign, tags=data.tags, welcome_message=data.welcome_message,
+            kind=data.kind, backup_guides=data.backup_guides, daily_limit=data.daily_limit)
     except WeComError as exc:
         if exc.errcode in UNKNOWN_USERID:
             return parsing.error(422, "guide", f"WeCom does not know this userid "

@@ -4,7 +4,7 @@ from these models (DESIGN §5.3)."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
@@ -57,7 +57,11 @@ class Answer(BaseModel):
 # --- requests -------------------------------------------------------------------------------
 
 class ChannelCreate(Shape):
-    guide: Userid
+    # fields each release added, oldest first: an idempotency key stored before them still
+    # matches a body that leaves them at their defaults (guidebot/idempotency.py)
+    added_later: ClassVar[tuple[tuple[str, ...], ...]] = (
+        ("kind",), ("guides", "backup_guides", "daily_limit"))
+    guide: Userid | None = Field(None, description="the code's guide (or give `guides`)")
     store: Store | None = None
     campaign: Text64 = ""
     tags: list[Name] = Field(default_factory=list, max_length=20)
@@ -65,6 +69,13 @@ class ChannelCreate(Shape):
     kind: Literal["qr", "link"] = Field(default="qr", description=(
         "qr: a 「联系我」 QR code (add_contact_way); link: a 获客助手 acquisition link "
         "(customer_acquisition/create_link) whose url carries the code's state"))
+    guides: list[Userid] = Field(default_factory=list, max_length=100, description=(
+        "多人活码: several guides (instead of `guide`); WeCom gives each add to one of them"))
+    backup_guides: list[Userid] = Field(default_factory=list, max_length=20, description=(
+        "with daily_limit: who serves once every guide reached the limit today"))
+    daily_limit: int = Field(default=0, ge=0, le=10_000, description=(
+        "QR codes: each guide's adds through the code a day (the tenant's day); a guide who "
+        "reached it leaves the code until the next day; 0: no limit"))
     key: Key | None = None
 
 
@@ -289,7 +300,11 @@ class Channel(Answer):
                            "link's link_id")
     qr_code: str = Field(description="the QR image's url, or the link to share "
                          "(with customer_channel)")
-    guide: str
+    guide: str = Field(description="the code's (first) guide")
+    guides: list[str] = Field(description="every guide of the code")
+    backup_guides: list[str]
+    daily_limit: int = Field(description="each guide's adds a day through the code; 0: none")
+    serving: list[str] = Field(description="the members the code offers now")
     store: str | None
     campaign: str | None
     tags: list[str]

@@ -33,17 +33,29 @@ async def channels(request: web.Request, who: auth.Access) -> web.StreamResponse
 async def create(request: web.Request, who: auth.Access) -> web.StreamResponse:
     form = await request.post()
     try:
+        chosen = [str(g) for g in form.getall("guide", []) if str(g)]
         code = await services_of(request).channels.create(
-            who.tenant.id, guide=str(form.get("guide", "")),
+            who.tenant.id, guide=chosen[0] if len(chosen) == 1 else "",
+            guides=chosen if len(chosen) > 1 else [],
             store=str(form.get("store", "")) or None,
             campaign=str(form.get("campaign", "")).strip(),
             tags=[str(t) for t in form.getall("tag", [])],
             welcome_message=str(form.get("welcome", "")),
-            kind=str(form.get("kind", "qr")))
+            kind=str(form.get("kind", "qr")),
+            backup_guides=[str(g) for g in form.getall("backup", []) if str(g)],
+            daily_limit=_limit(str(form.get("daily_limit", "") or "0")))
     except WeComError as exc:
         raise ValidationFailed(f"WeCom refused: errcode {exc.errcode}", code="channel_wecom",
                                errcode=exc.errcode) from None
     raise web.HTTPSeeOther(f"/console/{who.tenant.id}/channels?created={code.id}")
+
+
+def _limit(raw: str) -> int:
+    try:
+        return int(raw.strip())
+    except ValueError:
+        raise ValidationFailed("daily_limit must be a whole number", code="channel_limit",
+                               field="daily_limit") from None
 
 
 def routes(base: str) -> list[web.RouteDef]:
