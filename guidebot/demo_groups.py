@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from guidebot.db.repo import sop_plan
 from guidebot.demo import demo_external_userid
 
 
@@ -30,6 +31,13 @@ async def story(ctx: Any) -> None:
             f"{len(customers)} have joined (one by its QR code), "
             f"{sum(1 for m in customers if m['left_at'])} left; the console's 客户群 page "
             f"/console/{ctx.tenant}/groups")
+    async with services.db.read() as s:
+        nurtured = await sop_plan.customer_enrollments(s, tenant=ctx.tenant,
+                                                       external_userid=chat)
+    ctx.out(f"Group SOP (群SOP): the new group joined "
+            f"{'、'.join(services.library.sops[e.sop_id].title for e in nurtured) or 'none'}"
+            f" (its name holds 会员): 李娜 is asked to send it a welcome 10 minutes after it "
+            f"was created and the week's new arrivals on day 3, each a 群发 to the group")
     made = await services.group_welcome.sync(ctx.tenant)
     ctx.out(f"Group welcome templates (入群欢迎语) from content_library/group_welcome.toml: "
             f"{made['added']} created in WeCom (group_welcome_template/add; owners choose "

@@ -48,8 +48,8 @@ def members_of(guide: str, guides: Sequence[str], backup: Sequence[str], daily_l
         raise ValidationFailed("guides: guides and backup_guides must not repeat a guide",
                                code="channel_guides_repeat")
     if len(chosen) > MAX_GUIDES or len(backup) > MAX_BACKUP:
-        raise ValidationFailed(f"guides: at most {MAX_GUIDES} guides and {MAX_BACKUP} backup guides",
-                               code="channel_guides_many")
+        raise ValidationFailed(f"guides: at most {MAX_GUIDES} guides and {MAX_BACKUP} "
+                               "backup guides", code="channel_guides_many")
     if not 0 <= daily_limit <= MAX_DAILY_LIMIT:
         raise ValidationFailed(f"daily_limit: must be 0 (none) to {MAX_DAILY_LIMIT}",
                                code="channel_limit")

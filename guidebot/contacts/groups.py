@@ -78,15 +78,16 @@ class GroupService:
     def __init__(self, db: Database, client_for: Callable[[str], WeComClient]) -> None:
         self._db, self._client_for = db, client_for
 
-    async def on_change(self, event: ev.GroupChatChanged) -> None:
-        """A group changed: dismissed, or read back and stored. The members the callback
-        names must show in the read (joined: present; left: gone), else NotYetUpdated."""
+    async def on_change(self, event: ev.GroupChatChanged) -> repo.Group | None:
+        """A group changed: dismissed, or read back and stored (and returned; None when it is
+        gone). The members the callback names must show in the read (joined: present; left:
+        gone), else NotYetUpdated."""
         if event.change_type == "dismiss":
             async with self._db.write() as s:
                 await repo.dismiss(s, tenant=event.tenant, chat_id=event.chat_id,
                                    at=event.created_at)
             log.info("group dismissed tenant=%s chat=%s", event.tenant, event.chat_id)
-            return
+            return None
         try:
             answer = await self._client_for(event.tenant).get_group_chat(event.chat_id)
         except WeComApiError as exc:
@@ -95,7 +96,7 @@ class GroupService:
             async with self._db.write() as s:  # dismissed before its older update was read
                 await repo.dismiss(s, tenant=event.tenant, chat_id=event.chat_id,
                                    at=event.created_at)
-            return
+            return None
         group = parse_group(answer)
         present = {m.member_id for m in group.members}
         changed = set(event.members_changed)
@@ -108,6 +109,7 @@ class GroupService:
         log.info("group stored tenant=%s chat=%s change=%s/%s joined=%d left=%d",
                  event.tenant, event.chat_id, event.change_type, event.update_detail,
                  len(stored.joined), len(stored.left))
+        return group
 
     async def refresh(self, tenant: str, chat_id: str) -> None:
         """One group read back from WeCom and stored (after guidebot changed it)."""

@@ -12,7 +12,8 @@ from typing import Any
 from guidebot.content import sop_planner as planner
 
 SOP_KEYS = {"id", "title", "enabled", "trigger", "exit", "steps", "quiet_hours", "on_quota"}
-TRIGGER_KEYS = {"on", "state_prefix", "campaigns", "stores", "tags_any", "tags_all", "tags_none"}
+TRIGGER_KEYS = {"on", "state_prefix", "campaigns", "stores", "tags_any", "tags_all", "tags_none",
+                "group_names"}
 STEP_KEYS = {"at", "channel", "message", "material", "add_tags", "remove_tags"}
 DROP_KEYS = {"id", "title", "enabled", "cron", "at", "audience", "channel", "message",
              "material"}
@@ -29,12 +30,15 @@ AUDIENCE_KEYS = {"tags_any", "tags_all", "tags_none", "stores", "guides"}
 # A group_task drop (群发 to customer groups) chooses groups by their owner, the owner's store
 # and words of the group's name; groups have no customer tags.
 GROUP_AUDIENCE_KEYS = {"stores", "guides", "group_names"}
-TRIGGERS = ("contact_added", "tag_added", "order_paid", "manual")
-CHANNELS = ("welcome", "guide_task", "reminder", "moment")
+TRIGGERS = ("contact_added", "tag_added", "order_paid", "manual", "group_created")
+CHANNELS = ("welcome", "guide_task", "reminder", "moment", "group_task")
+# A group SOP (群SOP): a customer group enrolls when it is created, and every step is a 群发 to
+# that group by its owner; it ends when the group is dismissed.
+GROUP_TRIGGER, GROUP_EXIT = "group_created", "group_dismissed"
 DROP_CHANNELS = ("guide_task", "moment", "group_task")
 GROUP_CHANNEL = "group_task"
 STORED_MATERIAL_CHANNELS = CHANNELS  # every channel may send a database material
-EXITS = ("order_paid", "contact_deleted")
+EXITS = ("order_paid", "contact_deleted", "group_dismissed")
 DEFAULT_QUIET = "21:00-09:00"
 ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,47}$")
 
@@ -60,6 +64,12 @@ class Trigger:
     state_prefix: str = ""
     campaigns: tuple[str, ...] = ()
     audience: Audience = Audience()
+    group_names: tuple[str, ...] = ()  # group_created: a group whose name holds any
+
+    def admits_group(self, name: str, owner_store: str | None) -> bool:
+        """A group_created trigger: the owner's store and words of the group's name."""
+        return (self.audience.admits(set(), owner_store)
+                and (not self.group_names or any(w in name for w in self.group_names)))
 
 
 @dataclass(frozen=True)
@@ -88,14 +98,22 @@ class SopSpec:
     file: Path = field(default=Path(), compare=False)
 
     def digest(self) -> str:
-        """What makes a version: the content, not where the file lives."""
+        """What makes a version: the content, not where the file lives. A trigger's
+        group_names, added later, counts only when given (a customer SOP's digest is what
+        it was before group SOPs existed, so no SOP becomes a new version by the upgrade)."""
         body = {k: v for k, v in asdict(self).items() if k != "file"}
+        if not self.trigger.group_names:
+            del body["trigger"]["group_names"]
         return hashlib.sha256(json.dumps(body, sort_keys=True, ensure_ascii=False,
                                          default=str).encode()).hexdigest()[:32]
 
     def to_json(self) -> str:
         return json.dumps({k: v for k, v in asdict(self).items() if k != "file"},
                           ensure_ascii=False, default=str)
+
+    @property
+    def for_groups(self) -> bool:
+        return self.trigger.on == GROUP_TRIGGER
 
     @property
     def exit_tags(self) -> tuple[str, ...]:
@@ -127,7 +145,8 @@ def sop_from_json(raw: str) -> SopSpec:
     return SopSpec(
         id=data["id"], title=data["title"], enabled=data["enabled"],
         trigger=Trigger(trig["on"], trig["state_prefix"], tuple(trig["campaigns"]),
-                        _audience_from(trig["audience"])),
+                        _audience_from(trig["audience"]),
+                        tuple(trig.get("group_names", ()))),
         exits=tuple(data["exits"]),
         steps=tuple(Step(s["at"], s["channel"], s["message"], tuple(s["add_tags"]),
                          tuple(s["remove_tags"])) for s in data["steps"]),

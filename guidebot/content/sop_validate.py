@@ -18,6 +18,8 @@ from guidebot.content.sop_spec import (
     EXITS,
     GROUP_AUDIENCE_KEYS,
     GROUP_CHANNEL,
+    GROUP_EXIT,
+    GROUP_TRIGGER,
     ID_PATTERN,
     MATERIAL_MESSAGE,
     SOP_KEYS,
@@ -127,10 +129,19 @@ def _trigger(loc: _Located, data: dict[str, Any]) -> Trigger:
     if on != "contact_added" and (prefix or table.get("campaigns")):
         loc.add("trigger: state_prefix and campaigns only apply to contact_added",
                 "state_prefix" if prefix else "campaigns", span)
+    if on == GROUP_TRIGGER:
+        for key in ("tags_any", "tags_all", "tags_none"):
+            if key in table:
+                loc.add(f"trigger: {key} does not apply to {GROUP_TRIGGER} (customer groups "
+                        "have no customer tags; choose them by stores and group_names)",
+                        key, span)
+    elif "group_names" in table:
+        loc.add(f"trigger: group_names only applies to {GROUP_TRIGGER}", "group_names", span)
     return Trigger(on, prefix, _names(loc, table, "campaigns", span),
                    _audience(loc, {k: v for k, v in table.items()
                                    if k in ("tags_any", "tags_all", "tags_none", "stores")},
-                             span))
+                             span),
+                   _names(loc, table, "group_names", span))
 
 
 def _exits(loc: _Located, data: dict[str, Any]) -> tuple[str, ...]:
@@ -140,8 +151,8 @@ def _exits(loc: _Located, data: dict[str, Any]) -> tuple[str, ...]:
     exits = _names(loc, table, "on", span)
     for item in exits:
         if item not in EXITS and not (item.startswith("tag_added:") and len(item) > 10):
-            loc.add(f"exit {item!r}: expected order_paid, contact_deleted or tag_added:<tag>",
-                    "on", span)
+            loc.add(f"exit {item!r}: expected order_paid, contact_deleted, tag_added:<tag> "
+                    f"or {GROUP_EXIT}", "on", span)
     return exits
 
 
@@ -226,10 +237,36 @@ def parse_sop(path: Path, data: dict[str, Any], text: str, messages: set[str],
         raw_steps = []
     steps = [_step(loc, raw, i, messages, trigger.on) for i, raw in enumerate(raw_steps)]
     _order(loc, steps)
+    _group_rules(loc, trigger.on, exits, steps)
     if loc.failed:
         return None
     return SopSpec(ident, title, enabled, trigger, exits, tuple(s for s in steps if s),
                    str(quiet), str(on_quota), path)
+
+
+def _group_rules(loc: _Located, on: str, exits: tuple[str, ...],
+                 steps: list[Step | None]) -> None:
+    """A group SOP sends only 群发 to its group (group_task, no customer tags) and ends only
+    with the group; a customer SOP has no group steps or exits."""
+    span = loc.block("[exit]", 0)
+    for item in exits:
+        if (item == GROUP_EXIT) != (on == GROUP_TRIGGER):
+            loc.add(f"exit {item!r}: " + (f"a {GROUP_TRIGGER} SOP ends only with "
+                                          f"{GROUP_EXIT}" if on == GROUP_TRIGGER else
+                                          f"{GROUP_EXIT} only ends a {GROUP_TRIGGER} SOP"),
+                    "on", span)
+    for index, step in enumerate(steps):
+        if step is None:
+            continue
+        where = loc.block("[[steps]]", index)
+        if (step.channel == GROUP_CHANNEL) != (on == GROUP_TRIGGER):
+            loc.add(f"steps[{index}].channel: " + (
+                f"a {GROUP_TRIGGER} SOP's steps are {GROUP_CHANNEL} (a 群发 to the group)"
+                if on == GROUP_TRIGGER else
+                f"{GROUP_CHANNEL} is for {GROUP_TRIGGER} SOPs"), "channel", where)
+        if on == GROUP_TRIGGER and (step.add_tags or step.remove_tags):
+            loc.add(f"steps[{index}]: add_tags and remove_tags do not apply to groups",
+                    "add_tags" if step.add_tags else "remove_tags", where)
 
 
 def _order(loc: _Located, steps: list[Step | None]) -> None:

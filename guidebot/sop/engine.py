@@ -1,4 +1,6 @@
-"""Enrollment: triggers (contact added, tag added, order paid, manual), exits and welcomes."""
+"""Enrollment: triggers (contact added, tag added, order paid, manual, a customer group
+created), exits and welcomes. A group SOP's enrollment names the group's chat id where a
+customer SOP's names a customer, and its guide is the group's owner."""
 
 from __future__ import annotations
 
@@ -269,12 +271,38 @@ class SopEngine:
                 await self.enroll(tenant, current.spec.id, external_userid=external_userid,
                                   guide=guide, at=at)
 
+    async def on_group_created(self, tenant: str, *, chat_id: str, owner: str, name: str,
+                               at: datetime) -> int:
+        """A customer group was created: it enrolls in every enabled group SOP whose trigger
+        admits its owner's store and its name (once per group and SOP, whatever callbacks
+        repeat). Returns how many enrollments were made."""
+        matching = [c for c in (await self.specs(tenant)).values()
+                    if c.enabled and c.spec.for_groups]
+        if not matching or not owner:
+            return 0
+        async with self._db.read() as s:
+            guide = await contacts_repo.get_guide(s, tenant=tenant, userid=owner)
+        store = guide.store_id if guide is not None else None
+        enrolled = 0
+        for current in matching:
+            if not current.spec.trigger.admits_group(name, store):
+                continue
+            async with self._db.write() as s:
+                made, _ = await self._enroll(s, tenant, current, chat_id, owner, at, store, "")
+            enrolled += made is not None
+        return enrolled
+
+    async def on_group_dismissed(self, tenant: str, chat_id: str) -> int:
+        """A dismissed group's SOPs end and their pending steps are cancelled."""
+        return await self.stop(tenant, chat_id, "group_dismissed")
+
     async def manual(self, tenant: str, sop_id: str, external_userid: str,
                      guide: str) -> tuple[int | None, bool]:
         current = (await self.specs(tenant)).get(sop_id)
         if current is None or not current.enabled:
             raise NotFound(f"SOP {sop_id!r} does not exist or is disabled", code="sop.unknown",
                            sop_id=sop_id)
+        _customers_only(current.spec)
         if current.spec.steps[0].channel == "welcome":
             raise ValidationFailed(f"SOP {sop_id!r} starts with a welcome; it needs an add",
                                    code="sop.needs_add", sop_id=sop_id)
@@ -297,6 +325,7 @@ class SopEngine:
         if current.spec.steps[0].channel == "welcome":
             raise ValidationFailed(f"SOP {sop_id!r} starts with a welcome; it needs an add",
                                    code="sop.needs_add", sop_id=sop_id)
+        _customers_only(current.spec)
         at = self.clock()
         settings = self._settings.tenant(tenant)
         async with self._db.write() as s:
@@ -316,6 +345,13 @@ def _added_matches(spec: SopSpec, ctx: AddContext, tags: set[str] | None) -> boo
     return (trigger.on == "contact_added" and ctx.state.startswith(trigger.state_prefix)
             and (not trigger.campaigns or ctx.campaign in trigger.campaigns)
             and (tags is None or trigger.audience.admits(tags, ctx.store_id)))
+
+
+def _customers_only(spec: SopSpec) -> None:
+    """Customers are enrolled by hand only in customer SOPs: groups enroll when created."""
+    if spec.for_groups:
+        raise ValidationFailed(f"SOP {spec.id!r} is for customer groups: a group enrolls when "
+                               "it is created", code="sop.for_groups", sop_id=spec.id)
 
 
 def _names_tags(audience: Audience) -> bool:

@@ -43,7 +43,7 @@ NOTIFY_GROUP_MESSAGE = "sop_notify_group_owner"  # a group 群发 task waits for
 NAMES_LISTED = 10
 GUIDE_CACHE = timedelta(minutes=1)
 FINISHED = ("sent", "confirmed", "cancelled")
-WITH_CUSTOMERS = ("guide_task", "reminder", "moment")
+WITH_CUSTOMERS = ("guide_task", "reminder", "moment", "group_task")  # a group step: chat ids
 MASS_KINDS = ("guide_task", "group_task")  # 群发 tasks the guide confirms in the client
 
 
@@ -365,9 +365,10 @@ class SopExecutors:
         assert task.id is not None
         now = self._clock()
         reached = len(customers) - len(failed)
-        writes = [plan_repo.fail_step(task_id=task.id, external_userid=c,
-                                      reason="not this guide's customer (fail_list)")
-                  for c in failed if task.kind != "group_task"]
+        why = ("not this owner's group (fail_list)" if task.kind == "group_task"
+               else "not this guide's customer (fail_list)")
+        writes = [plan_repo.fail_step(task_id=task.id, external_userid=c, reason=why)
+                  for c in failed]
         writes.append(repo.mark_sent(task_id=task.id, msgid=msgid, recipients=reached,
                                      check_at=now + CHECK_AFTER, now=now))
         notice = NOTIFY_GROUP_MESSAGE if task.kind == "group_task" else NOTIFY_MESSAGE

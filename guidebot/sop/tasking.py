@@ -1,4 +1,5 @@
-"""Guide tasks for claimed rows: one per (group, guide), at most 10,000 customers each."""
+"""Guide tasks for claimed rows: one per (group, guide), at most 10,000 customers (a group
+step: 2,000 groups) each."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from guidebot.db.repo import sop_bulk as bulk
 
 MAX_RECIPIENTS = 10_000  # add_msg_template external_userid limit (FACTS §3.5)
 MAX_GROUPS = 2_000  # add_msg_template chat_id_list limit for chat_type "group"
-BATCH_CHANNELS = ("guide_task", "reminder", "moment")
+BATCH_CHANNELS = ("guide_task", "reminder", "moment", "group_task")
 _LAST_ID = 2**31 - 1
 
 
@@ -44,19 +45,19 @@ async def make_tasks(session: AsyncSession, *, tenant: str, groups: Mapping[int,
     tasks, spans, grown = [], [], []
     for gid, guide, count, first in found:
         group = groups[int(gid)]
+        most = MAX_GROUPS if group.channel == "group_task" else MAX_RECIPIENTS
         room = waiting.get((group, guide))
-        if room is not None and room[1] + count <= MAX_RECIPIENTS:
+        if room is not None and room[1] + count <= most:
             spans.append({"gid": gid, "guide": guide, "lo": 0, "hi": _LAST_ID,
                           "task_id": room[0]})
             grown.append({"task_id": room[0], "more": int(count)})
             continue
-        starts = ([int(first)] if count <= MAX_RECIPIENTS else
-                  await bulk.chunk_starts(session, by=by, gid=gid, guide=guide,
-                                          size=MAX_RECIPIENTS))
+        starts = ([int(first)] if count <= most else
+                  await bulk.chunk_starts(session, by=by, gid=gid, guide=guide, size=most))
         ends = [s - 1 for s in starts[1:]] + [_LAST_ID]
         for n, (lo, hi) in enumerate(zip(starts, ends, strict=True)):
             tasks.append(_task(tenant, group, guide, f"{claimed}{lo}",
-                               min(MAX_RECIPIENTS, int(count) - n * MAX_RECIPIENTS), now))
+                               min(most, int(count) - n * most), now))
             spans.append({"gid": gid, "guide": guide, "lo": lo, "hi": hi})
     ids = iter(await bulk.insert_tasks(session, tasks))
     await bulk.grow_tasks(session, rows=grown, now=now)

@@ -168,3 +168,65 @@ def test_a_group_drop_chooses_groups_by_owner_store_and_name(tmp_path: Path) -> 
     assert not drop.admits_group("同事群", "S01", "lina")  # the name holds neither word
     assert not drop.admits_group("会员群", "S02", "lina")  # the owner's store is not S01
     assert not drop.admits_group("会员群", None, "lina")  # an owner without a store
+
+
+def test_customer_sops_keep_their_digests_when_group_sops_arrive() -> None:
+    """A version is its digest: the digests the shipped customer SOPs had before triggers
+    gained group_names, so upgrading makes no SOP a new version."""
+    sops = load_library(ROOT / "content_library").sops
+    assert {k: sops[k].digest() for k in ("dormant_winback", "new_customer_nurture",
+                                          "repurchase_care")} == {
+        "dormant_winback": "acb434755fcd47338aa8536ae4389ba1",
+        "new_customer_nurture": "e5a7a461b750ad2e10f4654353118fe2",
+        "repurchase_care": "61ceeb609fb3090a7441cb2c6881c5e7"}
+    group = sops["group_nurture"]
+    assert group.for_groups and group.trigger.group_names == ("会员", "福利")
+    assert group.trigger.admits_group("静安会员群", "S01")
+    assert not group.trigger.admits_group("同事群", "S01")
+
+
+GROUP_SOP = """id = "g"
+title = "新群"
+
+[trigger]
+on = "group_created"
+tags_any = ["VIP"]
+
+[exit]
+on = ["order_paid"]
+
+[[steps]]
+at = "+1h"
+channel = "guide_task"
+message = "hello"
+
+[[steps]]
+at = "+2h"
+channel = "group_task"
+message = "hello"
+add_tags = ["x"]
+"""
+
+
+def test_group_sop_errors(tmp_path: Path) -> None:
+    lines = _problems(tmp_path, {
+        "sops/g.toml": GROUP_SOP,
+        "sops/c.toml": GOOD_SOP.replace('[exit]\non = ["order_paid"]',
+                                        '[exit]\non = ["group_dismissed"]')
+                               .replace('on = "contact_added"',
+                                        'on = "contact_added"\ngroup_names = ["会员"]')
+                               .replace('channel = "guide_task"', 'channel = "group_task"'),
+    })
+    assert any("g.toml:6:" in x and "tags_any does not apply to group_created" in x
+               for x in lines), lines
+    assert any("g.toml:9:" in x and "a group_created SOP ends only with group_dismissed" in x
+               for x in lines), lines
+    assert any("g.toml:13:" in x and "steps are group_task" in x for x in lines), lines
+    assert any("g.toml:20:" in x and "add_tags and remove_tags do not apply to groups" in x
+               for x in lines), lines
+    assert any("c.toml:" in x and "group_names only applies to group_created" in x
+               for x in lines), lines
+    assert any("c.toml:" in x and "group_dismissed only ends a group_created SOP" in x
+               for x in lines), lines
+    assert any("c.toml:" in x and "group_task is for group_created SOPs" in x
+               for x in lines), lines

@@ -57,7 +57,8 @@ async def step_conversion(session: AsyncSession, *,
     _steps((await session.execute(stmt)).all(), out, ("sent",))
     source = func.substr(SopTask.source, 5)  # "sop:<id>" → "<id>"
     stmt = (select(source, SopTask.step_index, func.count(), func.sum(SopTask.confirmed))
-            .where(SopTask.tenant == tenant, SopTask.kind == "guide_task",
+            .where(SopTask.tenant == tenant,
+                   SopTask.kind.in_(("guide_task", "group_task")),  # type: ignore[attr-defined]
                    SopTask.source.like(SOP_CAMPAIGN))  # type: ignore[attr-defined]
             .group_by(source, SopTask.step_index))
     _steps((await session.execute(stmt)).all(), out, ("tasks", "confirmed"))
