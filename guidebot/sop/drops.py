@@ -3,6 +3,7 @@ or for a group_task drop one 群发 to customer groups per group owner."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from collections.abc import Callable, Mapping
@@ -62,6 +63,19 @@ async def run_drops(db: Database, tenant: TenantSettings, drops: Mapping[str, Dr
         async with db.write() as s:
             await repo.set_cursor(s, tenant=tenant.id, name=name, value=firing)
     return queued
+
+
+async def fire_now(db: Database, tenant: TenantSettings, drop: DropSpec, *, key: str = "",
+                   clock: Callable[[], datetime] = utcnow) -> tuple[str, int]:
+    """HQ sends a drop now, whatever its schedule (a disabled drop too: a one-off template).
+    Its tasks are made like a scheduled firing's, under the firing "manual:<digest of the
+    key>" (a key given twice makes its tasks once) or of the time now; short, so the tasks'
+    keys stay within their column. Returns (firing, tasks queued)."""
+    now = clock()
+    seed = f"key:{key}" if key else f"at:{now.isoformat()}"
+    firing = f"manual:{hashlib.sha256(seed.encode()).hexdigest()[:16]}"
+    fire = _fire_groups if drop.channel == GROUP_CHANNEL else _fire
+    return firing, await fire(db, tenant, drop, firing, now)
 
 
 async def _fire(db: Database, tenant: TenantSettings, drop: DropSpec, firing: str,

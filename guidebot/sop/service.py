@@ -228,6 +228,18 @@ class SopService:
                                   clock=self.clock)
         return True
 
+    async def fire_drop(self, tenant: str, drop_id: str, *, key: str = "") -> dict[str, Any]:
+        """A content drop sent now (HQ's 立即发送): {drop, firing, tasks}."""
+        drop = self._library.drops.get(drop_id)
+        if drop is None:
+            raise NotFound(f"drop_id: no drop {drop_id!r} in content_library/drops",
+                           code="drop.unknown", drop_id=drop_id)
+        firing, queued = await drops.fire_now(self._db, self._settings.tenant(tenant), drop,
+                                              key=key, clock=self.clock)
+        log.info("drop %s tenant=%s fired by hand (%s): %s task(s)", drop_id, tenant, firing,
+                 queued)
+        return {"drop": drop_id, "firing": firing, "tasks": queued}
+
     async def track(self, tenant: str) -> int:
         """群发 confirmations and reminders, then moment job results."""
         return await self.tracker.check(tenant) + await self.moments.check(tenant)

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import update
 
 from guidebot.db.models import Guide, OutboxItem
-from tests.support.stack import Stack, known, library_copy, start_stack
+from tests.support.stack import Stack, known, stack_with
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "sop"
 DROP_AT = datetime(2026, 11, 21, 2, 0, tzinfo=UTC)  # group_drop: 10:00 in Shanghai
@@ -23,8 +23,8 @@ TEXT = "会员日"  # drop_group_weekend_event's text
 
 @pytest.fixture
 async def group_stack(aiohttp_server: Any, tmp_path: Path, db_url: str):  # type: ignore[no-untyped-def]
-    library = library_copy(tmp_path, {"drops/group_drop.toml": DATA / "group_drop.toml"})
-    stack = await start_stack(aiohttp_server, tmp_path, db_url, library=library)
+    stack = await stack_with(aiohttp_server, tmp_path, db_url,
+                             {"drops/group_drop.toml": DATA / "group_drop.toml"})
     yield stack
     await stack.http.close()
 

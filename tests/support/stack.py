@@ -156,6 +156,13 @@ async def start_stack(aiohttp_server: Any, tmp_path: Path, db_url: str, *,
     return Stack(settings, sandbox_url, bot_url, sandbox, app, http)
 
 
+async def stack_with(aiohttp_server: Any, tmp_path: Path, db_url: str,
+                     files: Mapping[str, str | bytes | Path]) -> Stack:
+    """A stack whose content library is the shipped one with `files` added (library_copy)."""
+    return await start_stack(aiohttp_server, tmp_path, db_url,
+                             library=library_copy(tmp_path, files))
+
+
 async def known(stack: Stack, *, customers: tuple[str, ...] = (), guides: tuple[str, ...] = (),
                 tenant: str = "acme") -> None:
     """Factory: customers and guides this tenant knows (rows only: no follow, nothing sent)."""

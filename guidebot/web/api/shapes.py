@@ -101,6 +101,17 @@ class Enroll(Shape):
     audience: AudienceShape | None = None
 
 
+class DropFire(Shape):
+    """HQ sends a content drop now (立即发送), whatever its schedule."""
+
+    key: Annotated[str, Field(pattern=IDEMPOTENCY_KEY, description=(
+        "makes the firing once: the same key again queues nothing more"))] | None = None
+
+
+class DropPath(Shape):
+    drop_id: Annotated[str, Field(pattern=SOP_ID)]
+
+
 class SopSwitchSet(Shape):
     """HQ switches an SOP off (as a file's enabled = false: enrollments stop at their next
     step, no one new joins) or on again."""
@@ -339,6 +350,12 @@ class Sop(Answer):
     steps: list[dict[str, Any]]
     enrollments: dict[str, int]
     switched_off: bool = Field(False, description="HQ switched it off (POST …/switch)")
+
+
+class DropFired(Answer):
+    drop: str
+    firing: str = Field(description="manual:<digest of the key, or of the time without one>")
+    tasks: int = Field(description="tasks queued by this call (0 when the key fired before)")
 
 
 class SopSwitched(Answer):

@@ -64,6 +64,13 @@ async def enroll(request: web.Request) -> web.Response:
                  status=201 if created else 200)
 
 
+async def fire_drop(request: web.Request) -> web.Response:
+    services, tenant = _services(request), request.match_info["tenant"]
+    drop_id = parsing.path(request, shapes.DropPath).drop_id
+    data = await parsing.body(request, shapes.DropFire)
+    return reply(await services.sop.fire_drop(tenant, drop_id, key=data.key or ""))
+
+
 async def switch(request: web.Request) -> web.Response:
     services, tenant = _services(request), request.match_info["tenant"]
     sop_id = parsing.path(request, shapes.SopPath).sop_id
@@ -87,6 +94,10 @@ ENDPOINTS = [
              "Switch an SOP off (as a file's enabled = false: enrollments stop at their next "
              "step, no one new joins) or on again",
              shapes.SopSwitched, body=shapes.SopSwitchSet, params=shapes.SopPath),
+    Endpoint("POST", "/api/v1/{tenant}/drops/{drop_id}/fire", fire_drop,
+             "Send a content drop now, whatever its schedule (立即发送): its tasks as a "
+             "scheduled firing makes them; a key makes it once",
+             shapes.DropFired, body=shapes.DropFire, params=shapes.DropPath),
     Endpoint("GET", "/api/v1/{tenant}/tasks", tasks,
              "Guide tasks, reminders and moments from SOPs and drops, with delivery state",
              shapes.Tasks, query=shapes.TasksQuery),

@@ -4,6 +4,7 @@ dead-lettered, retry); the SOP pages are in console_sops.py."""
 
 from __future__ import annotations
 
+import secrets
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -200,11 +201,27 @@ async def content(request: web.Request, who: auth.Access) -> web.StreamResponse:
               "guide": {"name": words["content.sample_guide"], "userid": "guide"},
               "store": {"name": words["content.sample_store"]}}
     shop = services.commerce.catalog
-    return render(request, "content.html", who=who, active="content",
+    fired = request.query.get("fired", "")
+    done = (notice(request, "content.fired").format(
+        drop=fired, tasks=request.query.get("tasks", "0")) if fired else "")
+    return render(request, "content.html", who=who, active="content", notice=done,
+                  fire_key=secrets.token_hex(8),
                   messages=content_view.messages(services.library, shop, sample),
                   drops=content_view.drops(services.library),
                   group_welcome=await services.group_welcome.listed(who.tenant.id),
                   products=content_view.products(shop))
+
+
+@page
+async def fire_drop(request: web.Request, who: auth.Access) -> web.StreamResponse:
+    """立即发送: the drop's tasks made now; the form's key (one per page view) makes a second
+    click of the same page queue nothing more."""
+    form = await request.post()
+    key = str(form.get("key", ""))[:64]
+    fired = await services_of(request).sop.fire_drop(
+        who.tenant.id, request.match_info["drop_id"], key=key)
+    query = urlencode({"fired": fired["drop"], "tasks": fired["tasks"]})
+    raise web.HTTPSeeOther(f"/console/{who.tenant.id}/content?{query}#fired")
 
 
 @page
@@ -238,6 +255,7 @@ def routes(base: str) -> list[web.RouteDef]:
         web.post(f"{base}/commissions/adjustments", adjust),
         web.post(f"{base}/commissions/settle", settle),
         web.get(f"{base}/content", content),
+        web.post(f"{base}/drops/{{drop_id}}/fire", fire_drop),
         web.get(f"{base}/outbox", outbox),
         web.post(f"{base}/outbox/{{item_id}}/retry", retry),
     ]
