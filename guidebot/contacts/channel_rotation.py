@@ -50,11 +50,17 @@ class ChannelRotation:
     async def after_add(self, relation: Relation) -> None:
         """An add through a code with a daily limit may take its guide out of it."""
         code = relation.code
-        if code is not None and code.daily_limit and code.config_id and code.kind == "qr":
-            async with self._db.read() as s:
-                fresh = await repo.get(s, tenant=relation.tenant, code_id=code.id or 0)
-            if fresh is not None:
-                await self._decide(relation.tenant, fresh)
+        if code is not None and code.daily_limit and code.kind == "qr":
+            await self.recheck(relation.tenant, code.id or 0)
+
+    async def recheck(self, tenant: str, code_id: int) -> bool:
+        """One code brought up to date (after an add through it, or HQ editing it)."""
+        async with self._db.read() as s:
+            code = await repo.get(s, tenant=tenant, code_id=code_id)
+        if (code is None or not code.daily_limit or not code.config_id or code.kind != "qr"
+                or code.deleted_at is not None):
+            return False
+        return await self._decide(tenant, code)
 
     async def refresh_all(self, tenant: str) -> int:
         """Every limited code of the tenant brought up to date (a new day gives every guide

@@ -15,7 +15,8 @@ from guidebot.db.engine import Database
 from guidebot.db.models import ChannelCode
 from guidebot.db.repo import channels as repo
 from guidebot.db.repo import contacts as contacts_repo
-from guidebot.errors import ValidationFailed, WeComError
+from guidebot.db.types import utcnow
+from guidebot.errors import NotFound, ValidationFailed, WeComError
 from guidebot.wecom.client import WeComClient
 
 KINDS = ("qr", "link")  # 「联系我」 QR code, 获客助手 link
@@ -127,6 +128,98 @@ class ChannelService:
         assert code.id is not None
         return await self._register(tenant, code, new)
 
+    async def edit(self, tenant: str, code_id: int, change: Edit) -> ChannelCode:
+        """A code's guides, limit, store, campaign, tags or welcome changed. New members are
+        asked of WeCom first (update_contact_way; a link's members are not changed: its
+        update is not in FACTS); a refusal stores nothing. A type 1 code stays one guide."""
+        async with self._db.read() as s:
+            code = await repo.get(s, tenant=tenant, code_id=code_id)
+        if code is None or code.deleted_at is not None:
+            raise NotFound(f"code_id: no channel code {code_id}", code="channel_unknown",
+                           code_id=code_id)
+        guides = list(change.guides) if change.guides is not None else code.guide_list()
+        backup = (list(change.backup_guides) if change.backup_guides is not None
+                  else code.backup_list())
+        limit = change.daily_limit if change.daily_limit is not None else code.daily_limit
+        members_of("", guides, backup, limit, code.kind)
+        members_change = (guides, backup) != (code.guide_list(), code.backup_list())
+        if members_change and code.kind == "link":
+            raise ValidationFailed("guides: a 获客助手 link's members are not changed by "
+                                   "guidebot; make a new link", code="channel_link_members")
+        if code.single and (len(guides) > 1 or backup):
+            raise ValidationFailed("guides: this code was made for one guide (a type 1 "
+                                   "contact way, which WeCom keeps to one member); make a new "
+                                   "code for several guides", code="channel_single")
+        await self._check_inputs(tenant, change)
+        if change.campaign is not None and len(change.campaign) > 64:
+            raise ValidationFailed("campaign: at most 64 characters", code="channel_campaign")
+        async with self._db.read() as s:
+            for userid in [*guides, *backup]:
+                known = await contacts_repo.get_guide(s, tenant=tenant, userid=userid)
+                if known is not None and not known.active:
+                    raise ValidationFailed(f"guides: {userid} is no longer an active member",
+                                           code="channel_guide_left", guide=userid)
+        before_remark = remark_of(code)
+        code.guide, code.daily_limit = guides[0], limit
+        code.guides = json.dumps(guides if not code.single else [], ensure_ascii=False)
+        code.backup_guides = json.dumps(backup, ensure_ascii=False)
+        code.serving, code.serving_day = "[]", ""  # the rotation decides again
+        if change.store is not None:
+            code.store_id = change.store or None
+        if change.campaign is not None:
+            code.campaign = change.campaign
+        if change.tags is not None:
+            code.tags = json.dumps(list(change.tags), ensure_ascii=False)
+        if change.welcome_message is not None:
+            code.welcome_message = change.welcome_message
+        if code.kind == "qr" and (members_change or remark_of(code) != before_remark):
+            await self._client_for(tenant).update_contact_way(
+                config_id=code.config_id, users=guides, state=code.state,
+                remark=remark_of(code))
+        async with self._db.write() as s:
+            for userid in [*guides, *backup]:
+                await contacts_repo.ensure_guide(s, tenant=tenant, userid=userid)
+            if code.store_id:
+                await contacts_repo.ensure_store(s, tenant=tenant, store_id=code.store_id)
+            await repo.save(s, code=code)
+        return code
+
+    async def get(self, tenant: str, code_id: int) -> ChannelCode:
+        async with self._db.read() as s:
+            code = await repo.get(s, tenant=tenant, code_id=code_id)
+        if code is None:
+            raise NotFound(f"code_id: no channel code {code_id}", code="channel_unknown",
+                           code_id=code_id)
+        return code
+
+    async def delete(self, tenant: str, code_id: int) -> ChannelCode:
+        """The code deleted in WeCom (del_contact_way / delete_link) and marked deleted: it
+        stays listed with the customers it brought. Deleting it again changes nothing."""
+        async with self._db.read() as s:
+            code = await repo.get(s, tenant=tenant, code_id=code_id)
+        if code is None:
+            raise NotFound(f"code_id: no channel code {code_id}", code="channel_unknown",
+                           code_id=code_id)
+        if code.deleted_at is not None:
+            return code
+        client = self._client_for(tenant)
+        if code.kind == "link":
+            await client.delete_acquisition_link(link_id=code.config_id)
+        else:
+            await client.del_contact_way(config_id=code.config_id)
+        code.deleted_at = utcnow()
+        async with self._db.write() as s:
+            await repo.mark_deleted(s, code_id=code.id or 0, at=code.deleted_at)
+        return code
+
+    async def _check_inputs(self, tenant: str, change: Edit) -> None:
+        if change.welcome_message and change.welcome_message not in self._library.messages:
+            raise ValidationFailed(f"unknown message {change.welcome_message!r} in "
+                                   "content_library", code="channel_welcome",
+                                   name=change.welcome_message)
+        if change.tags:
+            await self._tags.resolve(tenant, list(change.tags))
+
     async def _ask(self, tenant: str, code: ChannelCode, state: str) -> tuple[str, str]:
         """WeCom's id of the code and what is shared: the QR image, or the link's url with
         `customer_channel` (its State on the add, ≤ 64 bytes: ours is ≤ 30)."""
@@ -169,6 +262,20 @@ class ChannelService:
                     await contacts_repo.ensure_guide(s, tenant=tenant, userid=userid,
                                                      store_id=code.store_id)
         return code
+
+
+@dataclass(frozen=True)
+class Edit:
+    """What HQ changes in a code (None: unchanged). Its kind and state never change: the
+    printed QR code or shared link keeps working (换人不换码)."""
+
+    guides: tuple[str, ...] | None = None
+    backup_guides: tuple[str, ...] | None = None
+    daily_limit: int | None = None
+    store: str | None = None  # "" clears it
+    campaign: str | None = None
+    tags: tuple[str, ...] | None = None
+    welcome_message: str | None = None
 
 
 def remark_of(code: ChannelCode) -> str:

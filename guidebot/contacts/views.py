@@ -73,7 +73,8 @@ def channel_json(code: ChannelCode) -> dict[str, Any]:
     return {"id": code.id, "kind": code.kind, "state": code.state, "config_id": code.config_id,
             "qr_code": code.qr_code, "guide": code.guide, "guides": code.guide_list(),
             "backup_guides": code.backup_list(), "daily_limit": code.daily_limit,
-            "serving": code.serving_list(), "store": code.store_id,
+            "serving": code.serving_list(), "deleted_at": iso(code.deleted_at),
+            "store": code.store_id,
             "campaign": code.campaign or None, "tags": json.loads(code.tags),
             "welcome_message": code.welcome_message or None,
             "created_at": iso(code.created_at)}

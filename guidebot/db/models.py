@@ -152,6 +152,13 @@ class ChannelCode(SQLModel, table=True):
     serving: str = Field(default="[]", sa_column=Column(Text, nullable=False,
                                                         server_default="[]"))
     serving_day: str = Field(default="", max_length=10, sa_column_kwargs={"server_default": ""})
+    # HQ deleted the code in WeCom (del_contact_way / delete_link): kept for what it brought
+    deleted_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+
+    @property
+    def single(self) -> bool:
+        """A type 1 「联系我」 code: made for one guide without backups; WeCom keeps it one."""
+        return self.kind == "qr" and not json.loads(self.guides or "[]")
 
     def guide_list(self) -> list[str]:
         return list(json.loads(self.guides or "[]")) or [self.guide]

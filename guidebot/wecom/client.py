@@ -206,6 +206,17 @@ class WeComClient:
             body["remark"] = remark
         return await self.call("POST", "externalcontact/update_contact_way", json=body)
 
+    async def del_contact_way(self, *, config_id: str) -> dict[str, Any]:
+        """externalcontact/del_contact_way: the code stops working (FACTS names the API;
+        its body `{config_id}` as wechatpy's del_contact_way sends it)."""
+        return await self.call("POST", "externalcontact/del_contact_way",
+                               json={"config_id": config_id})
+
+    async def delete_acquisition_link(self, *, link_id: str) -> dict[str, Any]:
+        """customer_acquisition/delete_link {link_id} (FACTS-next §F)."""
+        return await self.call("POST", "externalcontact/customer_acquisition/delete_link",
+                               json={"link_id": link_id})
+
     async def send_welcome_msg(
         self, *, welcome_code: str, text: str | None, attachments: Sequence[dict[str, Any]] = ()
     ) -> dict[str, Any]:

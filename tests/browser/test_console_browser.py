@@ -11,7 +11,8 @@ from tests.support.console import seed, upkeep
 from tests.support.stack import Stack
 
 PAGES = ("", "guides", "stores", "customers", "orders", "orders/CO-1", "commissions", "sops",
-         "sops/dormant_winback", "content", "outbox", "transfers", "groups", "channels")
+         "sops/dormant_winback", "sops/group_nurture", "content", "outbox", "transfers",
+         "groups", "channels", "channels/1")
 
 UNLABELLED = """() => [...document.querySelectorAll('input, select, textarea')]
   .filter(el => el.type !== 'hidden')

@@ -54,7 +54,8 @@ async def delete_unfinished(session: AsyncSession, *, code_id: int) -> None:
 async def limited(session: AsyncSession, *, tenant: str) -> list[ChannelCode]:
     """The tenant's QR codes with a daily add limit per guide."""
     stmt = (select(ChannelCode).where(ChannelCode.tenant == tenant, ChannelCode.daily_limit > 0,
-                                      ChannelCode.config_id != "")
+                                      ChannelCode.config_id != "",
+                                      ChannelCode.deleted_at.is_(None))  # type: ignore[union-attr]
             .order_by(ChannelCode.id))  # type: ignore[arg-type]
     return list((await session.execute(stmt)).scalars())
 
@@ -84,3 +85,13 @@ async def inactive_among(session: AsyncSession, *, tenant: str,
                                       Guide.userid.in_(list(userids)),  # type: ignore[attr-defined]
                                       Guide.active.is_(False))  # type: ignore[attr-defined]
     return {str(u) for u in (await session.execute(stmt)).scalars()}
+
+
+async def save(session: AsyncSession, *, code: ChannelCode) -> None:
+    """An edited code's fields (the row as the caller changed it)."""
+    await session.merge(code)
+
+
+async def mark_deleted(session: AsyncSession, *, code_id: int, at: datetime) -> None:
+    await session.execute(update(ChannelCode).where(ChannelCode.id == code_id).values(
+        deleted_at=at))

@@ -1,5 +1,5 @@
-"""「联系我」 channel codes: externalcontact/add_contact_way, update_contact_way and
-get_contact_way."""
+"""「联系我」 channel codes: externalcontact/add_contact_way, update_contact_way,
+del_contact_way and get_contact_way."""
 
 from __future__ import annotations
 
@@ -67,6 +67,15 @@ def update_contact_way(call: ApiCall) -> JSON:
     return ok()
 
 
+def del_contact_way(call: ApiCall) -> JSON:
+    """The contact way is gone: its QR code adds no one (FACTS names the API only)."""
+    config_id = params.text(call.body, "config_id", required=True)
+    if call.tenant.contact_ways.pop(config_id, None) is None:
+        raise ApiError(errors.INVALID_PARAM, f"invalid config_id {config_id}")
+    log.info("tenant %s: contact way %s deleted", call.tenant.id, config_id)
+    return ok()
+
+
 def get_contact_way(call: ApiCall) -> JSON:
     config_id = params.text(call.body, "config_id", required=True)
     way = call.tenant.contact_ways.get(config_id)
@@ -79,4 +88,5 @@ ROUTES: dict[str, Handler] = {
     "externalcontact/add_contact_way": add_contact_way,
     "externalcontact/get_contact_way": get_contact_way,
     "externalcontact/update_contact_way": update_contact_way,
+    "externalcontact/del_contact_way": del_contact_way,
 }

@@ -7,6 +7,7 @@ from aiohttp import web
 from guidebot import idempotency
 from guidebot.commerce.views import customer_card
 from guidebot.contacts import views
+from guidebot.contacts.channels import Edit
 from guidebot.errors import WeComError
 from guidebot.services import Services
 from guidebot.stats import customer_list
@@ -81,6 +82,43 @@ async def create_channel(request: web.Request) -> web.Response:
     return reply(result, status=201)
 
 
+async def edit_channel(request: web.Request) -> web.Response:
+    """HQ changes a code (换人不换码): its guides asked of WeCom first, then the daily limit's
+    rotation decided again."""
+    services, tenant = _services(request), _tenant(request)
+    code_id = parsing.path(request, shapes.ChannelPath).code_id
+    data = await parsing.body(request, shapes.ChannelEdit)
+    change = Edit(
+        guides=_tuple(data.guides), backup_guides=_tuple(data.backup_guides),
+        daily_limit=data.daily_limit, store=data.store, campaign=data.campaign,
+        tags=_tuple(data.tags), welcome_message=data.welcome_message)
+    try:
+        code = await services.channels.edit(tenant, code_id, change)
+    except WeComError as exc:
+        if exc.errcode in UNKNOWN_USERID:
+            return parsing.error(422, "guides", f"WeCom does not know a userid "
+                                 f"(errcode {exc.errcode}); nothing was changed")
+        return parsing.error(502, None, f"WeCom refused: errcode {exc.errcode}; nothing "
+                             "was changed")
+    await services.channel_rotation.recheck(tenant, code_id)
+    return reply(views.channel_json(await services.channels.get(tenant, code.id or 0)))
+
+
+def _tuple(values: list[str] | None) -> tuple[str, ...] | None:
+    return tuple(values) if values is not None else None
+
+
+async def delete_channel(request: web.Request) -> web.Response:
+    services, tenant = _services(request), _tenant(request)
+    code_id = parsing.path(request, shapes.ChannelPath).code_id
+    try:
+        code = await services.channels.delete(tenant, code_id)
+    except WeComError as exc:
+        return parsing.error(502, None, f"WeCom refused: errcode {exc.errcode}; the code "
+                             "still works")
+    return reply(views.channel_json(code))
+
+
 async def edit_customer_tags(request: web.Request) -> web.Response:
     customer = parsing.path(request, shapes.CustomerPath).external_userid
     data = await parsing.body(request, shapes.TagEdit)
@@ -123,6 +161,13 @@ ENDPOINTS = [
     Endpoint("GET", f"{API}/guides", get_guides, "Guides with their active customers",
              shapes.Guides),
     Endpoint("GET", f"{API}/channels", list_channels, "Channel codes", shapes.Channels),
+    Endpoint("PATCH", f"{API}/channels/{{code_id}}", edit_channel,
+             "Change a channel code's guides, daily limit, backups, store, campaign, tags or "
+             "welcome; the QR code or link stays the same (换人不换码)", shapes.Channel,
+             body=shapes.ChannelEdit, params=shapes.ChannelPath),
+    Endpoint("DELETE", f"{API}/channels/{{code_id}}", delete_channel,
+             "Delete a channel code in WeCom; it stays listed with what it brought",
+             shapes.Channel, params=shapes.ChannelPath),
     Endpoint("POST", f"{API}/channels", create_channel,
              "Create a channel code for a guide: a 「联系我」 QR code, or (`kind: link`) a "
              "获客助手 acquisition link (optional idempotency `key`)",

@@ -79,6 +79,25 @@ class ChannelCreate(Shape):
     key: Key | None = None
 
 
+class ChannelEdit(Shape):
+    """What HQ changes in a channel code; a field left out stays as it is. The code's kind
+    and state never change, so the printed QR code keeps working (换人不换码)."""
+
+    guides: list[Userid] | None = Field(None, min_length=1, max_length=100, description=(
+        "the code's guides (a code made for one guide stays one guide)"))
+    backup_guides: list[Userid] | None = Field(None, max_length=20)
+    daily_limit: int | None = Field(None, ge=0, le=10_000)
+    store: Annotated[str, Field(pattern=PRINTABLE, max_length=64)] | None = Field(
+        None, description='a store id, or "" for none')
+    campaign: Text64 | None = None
+    tags: list[Name] | None = Field(None, max_length=20)
+    welcome_message: Text64 | None = None
+
+
+class ChannelPath(Shape):
+    code_id: Annotated[int, Field(ge=1, le=2**31 - 1)]
+
+
 class TagEdit(Shape):
     guide: Userid = Field(description="the guide whose relation is tagged")
     add: list[Name] = Field(default_factory=list, max_length=20)
@@ -316,6 +335,8 @@ class Channel(Answer):
     backup_guides: list[str]
     daily_limit: int = Field(description="each guide's adds a day through the code; 0: none")
     serving: list[str] = Field(description="the members the code offers now")
+    deleted_at: str | None = Field(None, description="when HQ deleted it (it brought no one "
+                                   "since)")
     store: str | None
     campaign: str | None
     tags: list[str]

@@ -1,13 +1,14 @@
 """The console's channel codes (渠道活码): every 「联系我」 QR code and 获客助手 link with the
-customers it brought, and a form that creates one for a guide (the same service as
-`POST /api/v1/{t}/channels` and `guidebot channel create`)."""
+customers it brought, a form that creates one (the same service as `POST /api/v1/{t}/channels`
+and `guidebot channel create`), and a code's page to change it (换人不换码) or delete it."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
-from guidebot.contacts.views import channels_view, guides_view
-from guidebot.errors import ValidationFailed, WeComError
+from guidebot.contacts.channels import Edit
+from guidebot.contacts.views import channel_json, channels_view, guides_view
+from guidebot.errors import NotFound, ValidationFailed, WeComError
 from guidebot.web.pages import console_auth as auth
 from guidebot.web.pages.console import notice, page, render, services_of
 
@@ -50,6 +51,61 @@ async def create(request: web.Request, who: auth.Access) -> web.StreamResponse:
     raise web.HTTPSeeOther(f"/console/{who.tenant.id}/channels?created={code.id}")
 
 
+@page
+async def channel(request: web.Request, who: auth.Access) -> web.StreamResponse:
+    services = services_of(request)
+    code = channel_json(await services.channels.get(who.tenant.id, _code_id(request)))
+    guides = (await guides_view(services.db, who.tenant))["guides"]
+    records = services.stats.records
+    done = request.query.get("done", "")
+    return render(request, "channel.html", who=who, active="channels", code=code,
+                  guides=[g for g in guides if g["active"]],
+                  names={g["userid"]: g["name"] for g in guides if g["name"]},
+                  stores=await records.store_names(who.tenant.id),
+                  tags=await records.tag_names(who.tenant.id),
+                  messages=sorted(services.library.messages),
+                  notice=notice(request, f"ch.{done}") if done in ("edited", "deleted") else "")
+
+
+@page
+async def edit(request: web.Request, who: auth.Access) -> web.StreamResponse:
+    """换人不换码: the form's guides, limit, backups, store, campaign, tags and welcome."""
+    form = await request.post()
+    code_id = _code_id(request)
+    services = services_of(request)
+    try:
+        await services.channels.edit(who.tenant.id, code_id, Edit(
+            guides=tuple(str(g) for g in form.getall("guide", []) if str(g)),
+            backup_guides=tuple(str(g) for g in form.getall("backup", []) if str(g)),
+            daily_limit=_limit(str(form.get("daily_limit", "") or "0")),
+            store=str(form.get("store", "")), campaign=str(form.get("campaign", "")).strip(),
+            tags=tuple(str(t) for t in form.getall("tag", [])),
+            welcome_message=str(form.get("welcome", ""))))
+    except WeComError as exc:
+        raise ValidationFailed(f"WeCom refused: errcode {exc.errcode}", code="channel_wecom",
+                               errcode=exc.errcode) from None
+    await services.channel_rotation.recheck(who.tenant.id, code_id)
+    raise web.HTTPSeeOther(f"/console/{who.tenant.id}/channels/{code_id}?done=edited")
+
+
+@page
+async def delete(request: web.Request, who: auth.Access) -> web.StreamResponse:
+    code_id = _code_id(request)
+    try:
+        await services_of(request).channels.delete(who.tenant.id, code_id)
+    except WeComError as exc:
+        raise ValidationFailed(f"WeCom refused: errcode {exc.errcode}", code="channel_wecom",
+                               errcode=exc.errcode) from None
+    raise web.HTTPSeeOther(f"/console/{who.tenant.id}/channels/{code_id}?done=deleted")
+
+
+def _code_id(request: web.Request) -> int:
+    raw = request.match_info["code_id"]
+    if not raw.isdigit() or not 0 < int(raw) < 2**31:
+        raise NotFound(f"code_id: no channel code {raw}", code="channel_unknown", code_id=raw)
+    return int(raw)
+
+
 def _limit(raw: str) -> int:
     try:
         return int(raw.strip())
@@ -59,4 +115,7 @@ def _limit(raw: str) -> int:
 
 
 def routes(base: str) -> list[web.RouteDef]:
-    return [web.get(f"{base}/channels", channels), web.post(f"{base}/channels", create)]
+    return [web.get(f"{base}/channels", channels), web.post(f"{base}/channels", create),
+            web.get(f"{base}/channels/{{code_id}}", channel),
+            web.post(f"{base}/channels/{{code_id}}", edit),
+            web.post(f"{base}/channels/{{code_id}}/delete", delete)]
