@@ -82,6 +82,6 @@ async def test_the_console_sends_a_drop_now(fire_stack: Stack) -> None:
         status, _, resp = await console.post("/console/acme/drops/quota_drop/fire", form)
         assert status == 303 and "tasks=0" in resp.headers["Location"]  # the same click
         status, refused, _ = await console.post("/console/acme/drops/nosuch/fire", form)
-        assert status == 404, refused
+        assert status == 404 and "内容库中没有投放 nosuch" in refused, refused
     finally:
         await console.close()
