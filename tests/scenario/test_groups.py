@@ -235,3 +235,21 @@ async def test_a_leavers_groups_go_to_a_new_owner(stack: Stack) -> None:
     assert status == 200 and again["transferred"] == [], again
     assert [f["chat_id"] for f in again["failed"]] == [chat]
     assert again["failed"][0]["errcode"] == 90504  # 群主没变
+
+
+async def test_a_sync_reads_many_groups_and_leaves_a_refused_read_to_the_next(
+        stack: Stack) -> None:
+    for i in range(260):  # more than one chunk of reads; guidebot hears of none of them
+        await stack.sandbox.create_group("acme", "lina", name=f"群{i:03d}", members=[],
+                                         deliver=False)
+    async with stack.http.post(f"{stack.sandbox_url}/_sandbox/faults", json={
+            "tenant": "acme", "path": "externalcontact/groupchat/get", "errcode": 60011,
+            "times": 1}) as answer:
+        assert answer.status == 200
+    status, synced = await stack.admin("/groups/sync", method="POST")
+    assert status == 200 and synced == {"groups": 260, "dismissed": 0}, synced
+    assert len((await _groups(stack))["groups"]) == 259  # the refused read: next sync
+    status, synced = await stack.admin("/groups/sync", method="POST")
+    assert status == 200 and len((await _groups(stack))["groups"]) == 260
+    reads = stack.calls("externalcontact/groupchat/get")
+    assert len(reads) >= 520
