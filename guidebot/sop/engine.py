@@ -16,6 +16,7 @@ from guidebot.contacts.relations import Relation
 from guidebot.content.sop_spec import Audience, SopSpec
 from guidebot.db.engine import Database
 from guidebot.db.repo import contacts as contacts_repo
+from guidebot.db.repo import groups as groups_repo
 from guidebot.db.repo import opt_outs
 from guidebot.db.repo import sop_bulk as bulk
 from guidebot.db.repo import sop_plan as repo
@@ -292,6 +293,34 @@ class SopEngine:
             enrolled += made is not None
         return enrolled
 
+    async def _enroll_groups(self, tenant: str, current: versions.Current,
+                             audience: Audience) -> int:
+        """A group SOP started for the groups that exist now: every live group its trigger
+        admits, narrowed by the audience's owners (`guides`) and `stores`, whose owner still
+        works here; from now, as if each were created now. A group enrolled before is left
+        alone."""
+        if _names_tags(audience):
+            raise ValidationFailed(f"audience: tags do not apply to customer groups (SOP "
+                                   f"{current.spec.id!r}); choose groups by guides (their "
+                                   "owners) and stores", code="sop.group_tags",
+                                   sop_id=current.spec.id)
+        async with self._db.read() as s:
+            groups = await groups_repo.addressees(s, tenant=tenant)
+        at, enrolled = self.clock(), 0
+        trigger = current.spec.trigger
+        for group in groups:
+            if not (group.owner and group.owner_active
+                    and trigger.admits_group(group.name, group.owner_store)
+                    and audience.admits(set(), group.owner_store, group.owner)):
+                continue
+            async with self._db.write() as s:
+                made, _ = await self._enroll(s, tenant, current, group.chat_id, group.owner,
+                                             at, group.owner_store, "")
+            enrolled += made is not None
+        log.info("enrolled tenant=%s sop=%s v%s existing groups: %s new", tenant,
+                 current.spec.id, current.version, enrolled)
+        return enrolled
+
     async def on_group_dismissed(self, tenant: str, chat_id: str) -> int:
         """A dismissed group's SOPs end and their pending steps are cancelled."""
         return await self.stop(tenant, chat_id, "group_dismissed")
@@ -325,7 +354,8 @@ class SopEngine:
         if current.spec.steps[0].channel == "welcome":
             raise ValidationFailed(f"SOP {sop_id!r} starts with a welcome; it needs an add",
                                    code="sop.needs_add", sop_id=sop_id)
-        _customers_only(current.spec)
+        if current.spec.for_groups:
+            return await self._enroll_groups(tenant, current, audience)
         at = self.clock()
         settings = self._settings.tenant(tenant)
         async with self._db.write() as s:
@@ -348,10 +378,12 @@ def _added_matches(spec: SopSpec, ctx: AddContext, tags: set[str] | None) -> boo
 
 
 def _customers_only(spec: SopSpec) -> None:
-    """Customers are enrolled by hand only in customer SOPs: groups enroll when created."""
+    """A customer is enrolled by hand only in customer SOPs: groups enroll when created, or
+    all at once as an audience."""
     if spec.for_groups:
         raise ValidationFailed(f"SOP {spec.id!r} is for customer groups: a group enrolls when "
-                               "it is created", code="sop.for_groups", sop_id=spec.id)
+                               "it is created (or existing groups as an audience)",
+                               code="sop.for_groups", sop_id=spec.id)
 
 
 def _names_tags(audience: Audience) -> bool:

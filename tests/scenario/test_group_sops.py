@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from guidebot.db.repo import sop_plan
-from tests.support.console import Console
+from tests.support.console import Console, csrf_in
 from tests.support.stack import Stack, known
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")  # the test tenant's time zone
@@ -86,8 +86,43 @@ async def test_a_new_group_is_nurtured_by_its_owner_until_dismissed(stack: Stack
     assert len(stack.calls("externalcontact/add_msg_template")) == 1
 
     await known(stack, customers=("wmCUSTOMER1",))
-    for body in ({"external_userid": "wmCUSTOMER1", "guide": "lina"},
-                 {"audience": {"guides": ["lina"]}}):
-        status, refused = await stack.admin("/sops/group_nurture/enroll", method="POST",
-                                            json=body)
-        assert status == 400 and "is for customer groups" in refused["reason"], refused
+    status, refused = await stack.admin("/sops/group_nurture/enroll", method="POST",
+                                        json={"external_userid": "wmCUSTOMER1",
+                                              "guide": "lina"})
+    assert status == 400 and "is for customer groups" in refused["reason"], refused
+    status, body = await stack.admin("/sops/group_nurture/enroll", method="POST",
+                                     json={"audience": {"guides": ["lina"]}})
+    assert status == 200 and body["enrolled"] == 0, body  # its one group is dismissed
+
+
+async def test_existing_groups_enroll_as_an_audience(stack: Stack) -> None:
+    await known(stack, guides=("lina", "wang"))
+    chats = {}
+    for owner, name in (("lina", "会员一群"), ("lina", "同事群"), ("wang", "福利群")):
+        created = await stack.sandbox.create_group("acme", owner, name=name, members=[],
+                                                   deliver=False)  # before guidebot ran
+        chats[name] = str(created["chat_id"])
+    status, synced = await stack.admin("/groups/sync", method="POST")
+    assert status == 200 and synced["groups"] == 3
+    for chat in chats.values():  # a sync enrolls none
+        assert await _enrollments(stack, chat) == []
+
+    status, refused = await stack.admin("/sops/group_nurture/enroll", method="POST",
+                                        json={"audience": {"tags_any": ["VIP"]}})
+    assert status == 400 and "tags do not apply" in refused["reason"], refused
+    status, body = await stack.admin("/sops/group_nurture/enroll", method="POST",
+                                     json={"audience": {"guides": ["wang"]}})
+    assert status == 200 and body["enrolled"] == 1, body
+    assert await _enrollments(stack, chats["福利群"]) == [("group_nurture", "wang", "active")]
+    console = Console(stack)
+    try:
+        assert (await console.login("acme", "acme-admin-token")).status == 303
+        status, html, _ = await console.get("/console/acme/sops/group_nurture")
+        assert status == 200 and "加入现有客户群" in html
+        status, _, resp = await console.post("/console/acme/sops/group_nurture/enroll", {
+            "_csrf": csrf_in(html), "groups": "1", "guides": ""})
+        assert status == 303 and "enrolled=1" in resp.headers["Location"], resp.headers
+    finally:
+        await console.close()
+    assert await _enrollments(stack, chats["会员一群"]) == [("group_nurture", "lina", "active")]
+    assert await _enrollments(stack, chats["同事群"]) == []  # the trigger's names

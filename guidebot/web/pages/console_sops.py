@@ -113,7 +113,7 @@ async def enroll(request: web.Request, who: auth.Access) -> web.StreamResponse:
             _, created = await service.enroll_one(who.tenant.id, sop_id,
                                                   external_userid=external_userid, guide=guide)
             enrolled += created
-    elif tags or guides:
+    elif tags or guides or str(form.get("groups", "")) == "1":  # a group SOP: all may be
         enrolled = await service.enroll_audience(who.tenant.id, sop_id,
                                                  Audience(tags_any=tags, guides=guides))
     else:
