@@ -58,8 +58,7 @@ async def run_drops(db: Database, tenant: TenantSettings, drops: Mapping[str, Dr
         firing = due_firing(drop, last, now, tenant)
         if firing is None:
             continue
-        fire = _fire_groups if drop.channel == GROUP_CHANNEL else _fire
-        queued += await fire(db, tenant, drop, firing, now)
+        queued += await _fire_any(db, tenant, drop, firing, now)
         async with db.write() as s:
             await repo.set_cursor(s, tenant=tenant.id, name=name, value=firing)
     return queued
@@ -74,8 +73,14 @@ async def fire_now(db: Database, tenant: TenantSettings, drop: DropSpec, *, key:
     now = clock()
     seed = f"key:{key}" if key else f"at:{now.isoformat()}"
     firing = f"manual:{hashlib.sha256(seed.encode()).hexdigest()[:16]}"
+    return firing, await _fire_any(db, tenant, drop, firing, now)
+
+
+async def _fire_any(db: Database, tenant: TenantSettings, drop: DropSpec, firing: str,
+                    now: datetime) -> int:
+    """The firing's tasks: to customers, or for a group_task drop to groups."""
     fire = _fire_groups if drop.channel == GROUP_CHANNEL else _fire
-    return firing, await fire(db, tenant, drop, firing, now)
+    return await fire(db, tenant, drop, firing, now)
 
 
 async def _fire(db: Database, tenant: TenantSettings, drop: DropSpec, firing: str,
