@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import datetime, time
 from typing import Any
 
 from guidebot.contacts import binding as rules
@@ -81,12 +81,18 @@ def channel_json(code: ChannelCode) -> dict[str, Any]:
 
 
 async def channels_view(db: Database, tenant: TenantSettings) -> dict[str, Any]:
-    """Every channel code with the relations it brought (`adds`) and those still active."""
+    """Every channel code with the relations it brought (`adds`) and those still active; a
+    code with a daily limit with each guide's adds through it today (the tenant's day)."""
+    today = datetime.combine(utcnow().astimezone(tenant.tz).date(), time(0), tenant.tz)
     async with db.read() as s:
         codes = await channels_repo.list_for_tenant(s, tenant=tenant.id)
         counts = await channels_repo.adds_per_code(s, tenant=tenant.id)
+        adds_today = {c.id: await channels_repo.adds_since(s, tenant=tenant.id,
+                                                           code_id=c.id or 0, since=today)
+                      for c in codes if c.daily_limit and c.deleted_at is None}
     return {"channels": [{**channel_json(c), "adds": counts.get(c.id or 0, (0, 0))[0],
-                          "following": counts.get(c.id or 0, (0, 0))[1]} for c in codes]}
+                          "following": counts.get(c.id or 0, (0, 0))[1],
+                          "adds_today": adds_today.get(c.id, {})} for c in codes]}
 
 
 async def require_known(db: Database, tenant: str, *, external_userid: str | None = None,

@@ -65,6 +65,18 @@ async def test_guides_change_and_the_code_stays(stack: Stack) -> None:
     assert status == 200, limited
     assert limited["serving"] == ["zhou"]  # wang added one today through it: at the limit
     assert _offered(stack, code["config_id"]) == ["zhou"]
+    _, listed = await stack.admin("/channels")
+    [now] = [c for c in listed["channels"] if c["id"] == code["id"]]
+    assert now["adds_today"] == {"wang": 1}
+    console = Console(stack)
+    try:
+        assert (await console.login("acme", "acme-admin-token")).status == 303
+        _, html, _ = await console.get("/console/acme/channels")
+        row = re.search(rf'data-channel="{code["id"]}".*?</tr>', html, re.S)
+        assert row and re.search(r'data-today="wang"[^>]*>1/1<', row.group(0)), html
+        assert re.search(r'data-today="zhou"[^>]*>0/1<', row.group(0))
+    finally:
+        await console.close()
 
     await _fault(stack, "externalcontact/update_contact_way")
     status, failed = await _patch(stack, code["id"], {"guides": ["zhou"]})

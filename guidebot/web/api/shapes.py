@@ -347,6 +347,8 @@ class Channel(Answer):
 class ListedChannel(Channel):
     adds: int = Field(description="relations the code brought (adds through it)")
     following: int = Field(description="of those, still active")
+    adds_today: dict[str, int] = Field(default_factory=dict, description=(
+        "a code with a daily limit: each guide's adds through it today (the tenant's day)"))
 
 
 class Channels(Answer):
