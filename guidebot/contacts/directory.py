@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from guidebot import events as ev
+from guidebot.contacts.due import run_if_due
 from guidebot.content.library import Library
 from guidebot.content.stores import MappedStore
 from guidebot.db.engine import Database
@@ -281,15 +282,8 @@ class DirectoryService:
                           ) -> SyncResult | None:
         """The daily sync, once per SYNC_EVERY across processes and restarts, in one process
         at a time (PostgreSQL advisory lock). None: not due, or another process syncs."""
-        now = now or utcnow()
-        async with job_state.singleton(self._db.engine, f"directory-sync:{tenant}") as mine:
-            if not mine:
-                return None
-            async with self._db.read() as s:
-                last = await job_state.get_cursor(s, tenant=tenant, name=SYNC_CURSOR)
-            if last and now - datetime.fromisoformat(last) < SYNC_EVERY:
-                return None
-            return await self.sync(tenant)
+        return await run_if_due(self._db, tenant, lock="directory-sync", cursor=SYNC_CURSOR,
+                                every=SYNC_EVERY, now=now or utcnow(), run=self.sync)
 
     async def _department_ids(self, client: WeComClient) -> list[int]:
         listed = (await client.list_departments()).get("department_id") or []

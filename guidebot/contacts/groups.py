@@ -19,6 +19,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from guidebot import events as ev
+from guidebot.contacts.due import run_if_due
 from guidebot.contacts.views import iso
 from guidebot.db.engine import Database
 from guidebot.db.models_groups import CUSTOMER, MEMBER, GroupChat, GroupMember
@@ -204,15 +205,8 @@ class GroupService:
     async def sync_if_due(self, tenant: str, *, now: datetime | None = None
                           ) -> SyncResult | None:
         """The daily sync, once per SYNC_EVERY across processes (one at a time)."""
-        now = now or utcnow()
-        async with job_state.singleton(self._db.engine, f"group-sync:{tenant}") as mine:
-            if not mine:
-                return None
-            async with self._db.read() as s:
-                last = await job_state.get_cursor(s, tenant=tenant, name=SYNC_CURSOR)
-            if last and now - datetime.fromisoformat(last) < SYNC_EVERY:
-                return None
-            return await self.sync(tenant)
+        return await run_if_due(self._db, tenant, lock="group-sync", cursor=SYNC_CURSOR,
+                                every=SYNC_EVERY, now=now or utcnow(), run=self.sync)
 
     async def list_view(self, tenant: TenantSettings, *, day_from: date, day_to: date,
                         owner: str = "", dismissed: bool = False) -> dict[str, Any]:
