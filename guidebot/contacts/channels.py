@@ -132,9 +132,8 @@ class ChannelService:
         """A code's guides, limit, store, campaign, tags or welcome changed. New members are
         asked of WeCom first (update_contact_way; a link's members are not changed: its
         update is not in FACTS); a refusal stores nothing. A type 1 code stays one guide."""
-        async with self._db.read() as s:
-            code = await repo.get(s, tenant=tenant, code_id=code_id)
-        if code is None or code.deleted_at is not None:
+        code = await self.get(tenant, code_id)
+        if code.deleted_at is not None:
             raise NotFound(f"code_id: no channel code {code_id}", code="channel_unknown",
                            code_id=code_id)
         guides = list(change.guides) if change.guides is not None else code.guide_list()
@@ -154,11 +153,11 @@ class ChannelService:
         if change.campaign is not None and len(change.campaign) > 64:
             raise ValidationFailed("campaign: at most 64 characters", code="channel_campaign")
         async with self._db.read() as s:
-            for userid in [*guides, *backup]:
-                known = await contacts_repo.get_guide(s, tenant=tenant, userid=userid)
-                if known is not None and not known.active:
-                    raise ValidationFailed(f"guides: {userid} is no longer an active member",
-                                           code="channel_guide_left", guide=userid)
+            left = await repo.inactive_among(s, tenant=tenant, userids=[*guides, *backup])
+        gone = next((u for u in (*guides, *backup) if u in left), None)
+        if gone is not None:
+            raise ValidationFailed(f"guides: {gone} is no longer an active member",
+                                   code="channel_guide_left", guide=gone)
         before_remark = remark_of(code)
         code.guide, code.daily_limit = guides[0], limit
         code.guides = json.dumps(guides if not code.single else [], ensure_ascii=False)
@@ -195,11 +194,7 @@ class ChannelService:
     async def delete(self, tenant: str, code_id: int) -> ChannelCode:
         """The code deleted in WeCom (del_contact_way / delete_link) and marked deleted: it
         stays listed with the customers it brought. Deleting it again changes nothing."""
-        async with self._db.read() as s:
-            code = await repo.get(s, tenant=tenant, code_id=code_id)
-        if code is None:
-            raise NotFound(f"code_id: no channel code {code_id}", code="channel_unknown",
-                           code_id=code_id)
+        code = await self.get(tenant, code_id)
         if code.deleted_at is not None:
             return code
         client = self._client_for(tenant)

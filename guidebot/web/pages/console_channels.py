@@ -46,8 +46,7 @@ async def create(request: web.Request, who: auth.Access) -> web.StreamResponse:
             backup_guides=[str(g) for g in form.getall("backup", []) if str(g)],
             daily_limit=_limit(str(form.get("daily_limit", "") or "0")))
     except WeComError as exc:
-        raise ValidationFailed(f"WeCom refused: errcode {exc.errcode}", code="channel_wecom",
-                               errcode=exc.errcode) from None
+        raise _refused(exc) from None
     raise web.HTTPSeeOther(f"/console/{who.tenant.id}/channels?created={code.id}")
 
 
@@ -82,8 +81,7 @@ async def edit(request: web.Request, who: auth.Access) -> web.StreamResponse:
             tags=tuple(str(t) for t in form.getall("tag", [])),
             welcome_message=str(form.get("welcome", ""))))
     except WeComError as exc:
-        raise ValidationFailed(f"WeCom refused: errcode {exc.errcode}", code="channel_wecom",
-                               errcode=exc.errcode) from None
+        raise _refused(exc) from None
     await services.channel_rotation.recheck(who.tenant.id, code_id)
     raise web.HTTPSeeOther(f"/console/{who.tenant.id}/channels/{code_id}?done=edited")
 
@@ -94,9 +92,14 @@ async def delete(request: web.Request, who: auth.Access) -> web.StreamResponse:
     try:
         await services_of(request).channels.delete(who.tenant.id, code_id)
     except WeComError as exc:
-        raise ValidationFailed(f"WeCom refused: errcode {exc.errcode}", code="channel_wecom",
-                               errcode=exc.errcode) from None
+        raise _refused(exc) from None
     raise web.HTTPSeeOther(f"/console/{who.tenant.id}/channels/{code_id}?done=deleted")
+
+
+def _refused(exc: WeComError) -> ValidationFailed:
+    """WeCom's refusal as the page words it (nothing was stored or changed)."""
+    return ValidationFailed(f"WeCom refused: errcode {exc.errcode}", code="channel_wecom",
+                            errcode=exc.errcode)
 
 
 def _code_id(request: web.Request) -> int:
