@@ -98,7 +98,8 @@ class SopTask(SQLModel, table=True):
     __tablename__ = "sop_tasks"
     __table_args__ = (UniqueConstraint("tenant", "key"),
                       Index("ix_sop_tasks_status", "status", "next_check_at"),
-                      Index("ix_sop_tasks_guide", "tenant", "guide"))
+                      Index("ix_sop_tasks_guide", "tenant", "guide"),
+                      Index("ix_sop_tasks_source", "tenant", "source", "id"))
     id: int | None = Field(default=None, primary_key=True)
     tenant: str = Field(max_length=32)
     key: str = Field(max_length=160)
@@ -118,6 +119,8 @@ class SopTask(SQLModel, table=True):
     last_error: str = Field(default="", max_length=512)
     calling_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
     next_check_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    # HQ stopped the 群发 this task belongs to (停止群发): not sent, or cancelled in WeCom
+    stopped_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
     created_at: datetime = Field(default_factory=utcnow, sa_column=_utc())
     updated_at: datetime = Field(default_factory=utcnow, sa_column=_utc())
 

@@ -46,6 +46,10 @@ def confirm(tenant: TenantState, msgid: str, userid: str, now: float) -> GroupMs
     task = template.tasks.get(userid) if template else None
     if template is None or task is None:
         raise ControlError(404, f"no task for {userid} in group message {msgid}")
+    if msgid in tenant.cancelled_msgids and task.status != SENT:
+        # cancel_groupmsg_send: members who had not sent it cannot any more (their part
+        # stays 未发送); what the client shows them is not in the facts.
+        raise ControlError(409, f"group message {msgid} was cancelled")
     task.status, task.send_time = SENT, int(now)
     if template.chat_type == GROUP:
         _send_to_groups(tenant, task, now)

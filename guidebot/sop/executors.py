@@ -45,6 +45,7 @@ GUIDE_CACHE = timedelta(minutes=1)
 FINISHED = ("sent", "confirmed", "cancelled")
 WITH_CUSTOMERS = ("guide_task", "reminder", "moment", "group_task")  # a group step: chat ids
 MASS_KINDS = ("guide_task", "group_task")  # 群发 tasks the guide confirms in the client
+CANCEL_KIND = "sop_cancel"  # the outbox kind of cancel_groupmsg_send for a stopped task
 
 
 def _cut(text: str, limit: int) -> str:
@@ -103,8 +104,9 @@ class SopExecutors:
 
     def executors(self) -> dict[str, Executor]:
         """For the outbox's retries: each loads its one task, then calls."""
-        return {f"sop_{kind}": self._one for kind in ("guide_task", "reminder", "moment",
-                                                      "notify", "group_task")}
+        return {**{f"sop_{kind}": self._one for kind in ("guide_task", "reminder", "moment",
+                                                         "notify", "group_task")},
+                CANCEL_KIND: self.cancel_sent}
 
     async def _one(self, tenant: str, payload: dict[str, Any]) -> dict[str, Any] | Done:
         loaded = (await self.load(tenant, [int(payload["task_id"])])).get(int(payload["task_id"]))
@@ -138,6 +140,8 @@ class SopExecutors:
         every customer left before it was sent."""
         if loaded is None or loaded.task.status in FINISHED:
             return {"already": True}
+        if loaded.task.stopped_at is not None:  # HQ stopped its 群发 before it was sent
+            return self._stopped(loaded.task)
         if loaded.task.kind == "notify":
             return await self._notify(tenant, loaded.task)
         if not loaded.customers:
@@ -185,7 +189,8 @@ class SopExecutors:
                 "cards": [str(a.get("title", "")) for a in (message.attachments if message
                                                              else ())
                           if a["type"] in ("miniprogram", "link")],
-                "customers": names, "groups": groups}
+                "customers": names, "groups": groups,
+                "stopped": subject.stopped_at is not None}
 
     async def _remember_guides(self, s: Any, tenant: str, userids: set[str]) -> None:
         """Guides' and their stores' names, remembered for a minute (a pass sends many tasks
@@ -246,6 +251,28 @@ class SopExecutors:
             tenant, task.message.removeprefix(MATERIAL_MESSAGE), guide=task.guide,
             channel="drop" if task.source.startswith("drop:") else "sop",
             key=f"sop-task:{task.id}", token=card_token(attachments), customers=customers)
+
+    def _stopped(self, task: SopTask) -> Done:
+        """HQ stopped the task before its call: nothing is sent, and a drop's customers do
+        not count it against their quota."""
+        assert task.id is not None
+        log.info("task %s tenant=%s stopped before sending", task.id, task.tenant)
+        return Done({"stopped": True}, [
+            repo.mark_stopped(task_id=task.id, now=self._clock()),
+            plan_repo.forget_task_drop_sends(task_id=task.id)])
+
+    async def cancel_sent(self, tenant: str, payload: dict[str, Any]) -> Done:
+        """The outbox executor of kind "sop_cancel": a stopped 群发 task WeCom holds is
+        cancelled with cancel_groupmsg_send {msgid} (FACTS §3.5: the members who have not
+        sent it yet cannot send it any more; what WeCom answers for a member who already
+        sent it is not in the facts, so the tracker reads the task's state first and only
+        cancels one its guide has not sent)."""
+        await self._client_for(tenant).call("POST", "externalcontact/cancel_groupmsg_send",
+                                            json={"msgid": payload["msgid"]})
+        task_id = int(payload["task_id"])
+        return Done({"cancelled": payload["msgid"]}, [
+            repo.mark_stopped(task_id=task_id, now=self._clock()),
+            plan_repo.forget_task_drop_sends(task_id=task_id)])
 
     def _cancel(self, task: SopTask) -> Done:
         assert task.id is not None

@@ -13,8 +13,9 @@ from typing import Any
 from guidebot.app_quota import AppQuota
 from guidebot.content.library import Library
 from guidebot.content.reload import library_is_newest
-from guidebot.content.sop_spec import Audience
+from guidebot.content.sop_spec import Audience, DropSpec
 from guidebot.db.engine import Database
+from guidebot.db.models_sop import SopTask
 from guidebot.db.repo import contacts as contacts_repo
 from guidebot.db.repo import opt_outs
 from guidebot.db.repo import sop_console as console_repo
@@ -24,10 +25,10 @@ from guidebot.db.types import utcnow
 from guidebot.errors import NotFound, ValidationFailed
 from guidebot.outbox import Outbox
 from guidebot.settings import Settings
-from guidebot.sop import drops, scan, versions
+from guidebot.sop import drops, scan, stopping, versions
 from guidebot.sop.dispatcher import Dispatcher
 from guidebot.sop.engine import SopEngine
-from guidebot.sop.executors import SopExecutors
+from guidebot.sop.executors import CANCEL_KIND, MASS_KINDS, SopExecutors
 from guidebot.sop.materialise import PASS_LIMIT, materialise
 from guidebot.sop.moment_results import MomentResults
 from guidebot.sop.tracking import Tracker
@@ -36,6 +37,8 @@ from guidebot.wecom.client import WeComClient
 log = logging.getLogger(__name__)
 
 VERSIONS_FRESH_S = 1.0
+SENDS_READ = 20_000  # a drop's newest tasks read for its sends (200 guides × 100 firings)
+FIRINGS_LISTED = 30
 
 
 class SopClock:
@@ -61,7 +64,9 @@ class SopService:
         self._executors = executors
         self.dispatcher = Dispatcher(db, outbox, self._executors, clock=lambda: self.clock(),
                                      quota=quota)
-        self.tracker = Tracker(db, client_for, clock=lambda: self.clock())
+        self._outbox = outbox
+        self.tracker = Tracker(db, client_for, clock=lambda: self.clock(),
+                               stop=self._cancel_in_wecom)
         self.moments = MomentResults(db, client_for, clock=lambda: self.clock(),
                                      published=executors.moment_published)
         self._synced: set[str] = set()
@@ -230,15 +235,73 @@ class SopService:
 
     async def fire_drop(self, tenant: str, drop_id: str, *, key: str = "") -> dict[str, Any]:
         """A content drop sent now (HQ's 立即发送): {drop, firing, tasks}."""
-        drop = self._library.drops.get(drop_id)
-        if drop is None:
-            raise NotFound(f"drop_id: no drop {drop_id!r} in content_library/drops",
-                           code="drop.unknown", drop_id=drop_id)
+        drop = self._drop(drop_id)
         firing, queued = await drops.fire_now(self._db, self._settings.tenant(tenant), drop,
                                               key=key, clock=self.clock)
         log.info("drop %s tenant=%s fired by hand (%s): %s task(s)", drop_id, tenant, firing,
                  queued)
         return {"drop": drop_id, "firing": firing, "tasks": queued}
+
+    def _drop(self, drop_id: str) -> DropSpec:
+        drop = self._library.drops.get(drop_id)
+        if drop is None:
+            raise NotFound(f"drop_id: no drop {drop_id!r} in content_library/drops",
+                           code="drop.unknown", drop_id=drop_id)
+        return drop
+
+    async def drop_sends(self, tenant: str, drop_id: str) -> list[stopping.Firing]:
+        """A drop's latest firings (群发记录), newest first, their tasks counted by state."""
+        self._drop(drop_id)
+        async with self._db.read() as s:
+            tasks = await tasks_repo.tasks_of_source(s, tenant=tenant, source=f"drop:{drop_id}",
+                                                     limit=SENDS_READ)
+        return stopping.firings(drop_id, tasks, limit=FIRINGS_LISTED)
+
+    async def stop_drop(self, tenant: str, drop_id: str, firing: str) -> dict[str, Any]:
+        """停止群发: a firing's tasks not sent yet are cancelled, its 群发 tasks WeCom holds are
+        cancelled there unless their guide sent them already (then they count as confirmed).
+        Stopping a stopped firing again changes nothing."""
+        self._drop(drop_id)
+        async with self._db.read() as s:
+            tasks = [t for t in await tasks_repo.tasks_of_source(
+                s, tenant=tenant, source=f"drop:{drop_id}", limit=SENDS_READ)
+                if stopping.firing_of(drop_id, t.key) == firing]
+        if not tasks:
+            raise NotFound(f"firing: drop {drop_id!r} has no firing {firing!r}",
+                           code="drop.no_firing", drop_id=drop_id, firing=firing)
+        now = self.clock()
+        async with self._db.write() as s:
+            cancelled, flagged = await tasks_repo.stop_tasks(
+                s, tenant=tenant, ids=[t.id for t in tasks if stopping.stoppable(t) and t.id],
+                now=now)
+            await plan_repo.forget_drop_sends(s, task_ids=cancelled)
+        await self.tracker.check_tasks(tenant, flagged)
+        async with self._db.read() as s:
+            after = await tasks_repo.tasks_by_id(s, ids=[t.id for t in tasks if t.id])
+        stopped = [t for t in after.values() if t.stopped_at is not None]
+        log.info("drop %s tenant=%s firing %s stopped: %s before sending, %s flagged",
+                 drop_id, tenant, firing, len(cancelled), len(flagged))
+        return {
+            "drop": drop_id, "firing": firing,
+            "not_sent": len(cancelled),
+            "cancelled_in_wecom": sum(t.id in flagged and t.status == "cancelled"
+                                      for t in stopped),
+            "already_sent": sum(t.status == "confirmed" or (t.status == "sent"
+                                                             and t.kind not in MASS_KINDS)
+                                for t in after.values()),
+            "pending": sum(t.status in ("sending", "sent") for t in stopped)}
+
+    async def _cancel_in_wecom(self, tenant: str, task: SopTask) -> None:
+        """A stopped 群发 task its guide has not sent: cancel_groupmsg_send through the
+        outbox (once per task; a failure is retried by the outbox, whose success records the
+        task as cancelled)."""
+        assert task.id is not None
+        outcome = await self._outbox.run(
+            tenant=tenant, key=f"sop-cancel:{task.id}", kind=CANCEL_KIND,
+            payload={"task_id": task.id, "msgid": task.msgid},
+            call=self._executors.cancel_sent)
+        log.info("stopped task %s tenant=%s cancel in WeCom: %s", task.id, tenant,
+                 outcome.status)
 
     async def track(self, tenant: str) -> int:
         """群发 confirmations and reminders, then moment job results."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -58,12 +58,20 @@ async def pages(client: WeComClient, path: str, body: dict[str, Any],
         seen.add(cursor)
 
 
+Stop = Callable[[str, SopTask], Awaitable[None]]
+
+
+async def _no_stop(tenant: str, task: SopTask) -> None:
+    raise NotImplementedError("this tracker cannot cancel a stopped task")
+
+
 class Tracker:
     def __init__(self, db: Database, client_for: Callable[[str], WeComClient], *,
-                 clock: Callable[[], datetime] = utcnow) -> None:
+                 clock: Callable[[], datetime] = utcnow, stop: Stop = _no_stop) -> None:
         self._db = db
         self._client_for = client_for
         self._clock = clock
+        self._stop = stop
 
     async def check(self, tenant: str, *, limit: int = 100) -> int:
         """Confirmations of due 群发 tasks, and reminders; returns how many were looked at."""
@@ -72,6 +80,15 @@ class Tracker:
             self._db, lambda s: repo.due_checks(s, tenant=tenant, now=now, limit=limit),
             lambda task: self._check_one(tenant, task, now), next_look=now + RECHECK,
             what="confirmation check")
+
+    async def check_tasks(self, tenant: str, ids: Sequence[int]) -> int:
+        """`check` for these tasks now (HQ stopped them: each is confirmed if its guide sent
+        it already, else cancelled in WeCom)."""
+        now = self._clock()
+        return await look_at_due(
+            self._db, lambda s: repo.sent_mass_tasks(s, tenant=tenant, ids=ids),
+            lambda task: self._check_one(tenant, task, now), next_look=now + RECHECK,
+            what="stop")
 
     async def _check_one(self, tenant: str, task: SopTask, now: datetime) -> None:
         assert task.id is not None
@@ -87,6 +104,9 @@ class Tracker:
             async with self._db.write() as s:
                 await repo.update_task(s, task_id=task.id, status="confirmed",
                                        confirmed=confirmed, next_check_at=None, now=now)
+            return
+        if task.stopped_at is not None:  # HQ stopped it and the guide has not sent it
+            await self._stop(tenant, task)
             return
         if now - task.created_at > GIVE_UP_AFTER:
             async with self._db.write() as s:

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, case, func, select, text, update
+from sqlalchemy import and_, bindparam, case, delete, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from guidebot.db.models import Follow
@@ -249,6 +249,23 @@ async def record_drop_sends(session: AsyncSession, *, tenant: str, task_id: int,
             index_elements=["task_id", "external_userid"]),
             [{"tenant": tenant, "task_id": task_id, "external_userid": c, "at": at}
              for c in customers])
+
+
+async def forget_drop_sends(session: AsyncSession, *, task_ids: Sequence[int]) -> None:
+    """A drop's tasks that sent nothing (HQ stopped them) no longer count against their
+    customers' quota."""
+    if task_ids:
+        await session.execute(delete(SopDropSend).where(
+            SopDropSend.task_id.in_(list(task_ids))))  # type: ignore[attr-defined]
+
+
+_FORGET_DROP_SENDS = delete(SopDropSend.__table__).where(  # type: ignore[attr-defined]
+    SopDropSend.__table__.c.task_id == bindparam("task_id"))  # type: ignore[attr-defined]
+
+
+def forget_task_drop_sends(*, task_id: int) -> Write:
+    """`forget_drop_sends` for one task, deferred (recorded with its cancel call)."""
+    return Write(_FORGET_DROP_SENDS, {"task_id": task_id})
 
 
 async def task_customers(session: AsyncSession, *, task_id: int) -> list[str]:

@@ -8,7 +8,19 @@ from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import String, and_, bindparam, cast, func, literal, or_, select, text, update
+from sqlalchemy import (
+    String,
+    and_,
+    bindparam,
+    case,
+    cast,
+    func,
+    literal,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
@@ -19,6 +31,8 @@ from guidebot.db.types import UTCDateTime, utcnow
 from guidebot.db.writes import ByDialect, Write
 
 APP_MESSAGE_KINDS = ("reminder", "notify")
+STOPPED = "stopped by HQ"  # the last_error of a task whose 群发 HQ stopped
+OPEN = ("queued", "sending", "sent")  # statuses a stop acts on
 
 
 async def insert_task(session: AsyncSession, now: datetime | None = None,
@@ -77,6 +91,17 @@ async def due_checks(session: AsyncSession, *, tenant: str, now: datetime,
         SopTask.next_check_at <= now)  # type: ignore[operator]
         .order_by(SopTask.next_check_at).limit(limit)  # type: ignore[arg-type]
         .with_for_update(skip_locked=True))
+    return list((await session.execute(stmt)).scalars())
+
+
+async def sent_mass_tasks(session: AsyncSession, *, tenant: str,
+                          ids: Sequence[int]) -> list[SopTask]:
+    """Of these tasks, the 群发 tasks WeCom holds (sent, not yet confirmed), locked."""
+    stmt = (select(SopTask).where(
+        SopTask.tenant == tenant, SopTask.status == "sent",
+        SopTask.kind.in_(("guide_task", "group_task")),  # type: ignore[attr-defined]
+        SopTask.id.in_(list(ids)))  # type: ignore[union-attr]
+        .order_by(SopTask.id).with_for_update(skip_locked=True))  # type: ignore[arg-type]
     return list((await session.execute(stmt)).scalars())
 
 
@@ -210,8 +235,16 @@ _TASKS = SopTask.__table__  # type: ignore[attr-defined]
 _MARK_SENT = (update(_TASKS).where(_TASKS.c.id == bindparam("task_id"))
               .values(status="sent", msgid=bindparam("new_msgid"),
                       recipients=bindparam("new_recipients"),
-                      next_check_at=bindparam("check_at", type_=UTCDateTime()),
+                      # a task HQ stopped while its call was in flight is looked at (and
+                      # cancelled in WeCom) at once, not at its first confirmation check
+                      next_check_at=case(
+                          (_TASKS.c.stopped_at.is_(None),
+                           bindparam("check_at", type_=UTCDateTime())),
+                          else_=bindparam("at", type_=UTCDateTime())),
                       updated_at=bindparam("at", type_=UTCDateTime())))
+_MARK_STOPPED = (update(_TASKS).where(_TASKS.c.id == bindparam("task_id"))
+                 .values(status="cancelled", last_error=STOPPED, next_check_at=None,
+                         updated_at=bindparam("at", type_=UTCDateTime())))
 _MARK_ENDED = (update(_TASKS).where(_TASKS.c.id == bindparam("task_id"))
                .values(status=bindparam("new_status"), last_error=bindparam("reason"),
                        updated_at=bindparam("at", type_=UTCDateTime())))
@@ -230,6 +263,11 @@ def mark_sent(*, task_id: int, msgid: str, recipients: int, check_at: datetime |
 def mark_cancelled(*, task_id: int, reason: str, now: datetime) -> Write:
     return Write(_MARK_ENDED, {"task_id": task_id, "new_status": "cancelled",
                                "reason": reason[:512], "at": now})
+
+
+def mark_stopped(*, task_id: int, now: datetime) -> Write:
+    """A stopped task is cancelled (deferred: recorded with its cancel call's outbox row)."""
+    return Write(_MARK_STOPPED, {"task_id": task_id, "at": now})
 
 
 def mark_failed(*, task_id: int, reason: str, now: datetime) -> Write:
@@ -253,3 +291,40 @@ async def tasks_by_id(session: AsyncSession, *, ids: Sequence[int]) -> dict[int,
         stmt = select(SopTask).where(SopTask.id.in_(list(ids[start:start + 500])))  # type: ignore[union-attr]
         found.update({t.id: t for t in (await session.execute(stmt)).scalars() if t.id})
     return found
+
+
+async def tasks_of_source(session: AsyncSession, *, tenant: str, source: str,
+                          limit: int) -> list[SopTask]:
+    """A drop's (or an SOP's) tasks, newest first, notices to guides left out."""
+    stmt = (select(SopTask).where(SopTask.tenant == tenant, SopTask.source == source,
+                                  SopTask.kind != "notify")
+            .order_by(SopTask.id.desc()).limit(limit))  # type: ignore[union-attr]
+    return list((await session.execute(stmt)).scalars())
+
+
+async def stop_tasks(session: AsyncSession, *, tenant: str, ids: Sequence[int],
+                     now: datetime) -> tuple[list[int], list[int]]:
+    """HQ stops these tasks: queued ones (and their queued notices to the guide) are cancelled
+    here, before any call; ones being sent or sent are flagged (`stopped_at`) and due for a
+    look now, which cancels them in WeCom. Returns (cancelled here, flagged)."""
+    if not ids:
+        return [], []
+    cancelled = list((await session.execute(
+        update(SopTask).where(SopTask.id.in_(list(ids)),  # type: ignore[union-attr]
+                              SopTask.status == "queued")
+        .values(status="cancelled", last_error=STOPPED, stopped_at=now, updated_at=now)
+        .returning(SopTask.id).execution_options(synchronize_session=False))).scalars())
+    flagged = list((await session.execute(
+        update(SopTask).where(SopTask.id.in_(list(ids)),  # type: ignore[union-attr]
+                              SopTask.status.in_(("sending", "sent")),  # type: ignore[attr-defined]
+                              SopTask.stopped_at.is_(None))  # type: ignore[union-attr]
+        .values(stopped_at=now, next_check_at=now, updated_at=now)
+        .returning(SopTask.id).execution_options(synchronize_session=False))).scalars())
+    notices = [f"notify:{i}" for i in ids]
+    await session.execute(
+        update(SopTask).where(SopTask.tenant == tenant,
+                              SopTask.key.in_(notices),  # type: ignore[attr-defined]
+                              SopTask.status == "queued")
+        .values(status="cancelled", last_error=STOPPED, stopped_at=now, updated_at=now)
+        .execution_options(synchronize_session=False))
+    return sorted(cancelled), sorted(flagged)

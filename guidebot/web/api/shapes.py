@@ -131,6 +131,16 @@ class DropPath(Shape):
     drop_id: Annotated[str, Field(pattern=SOP_ID)]
 
 
+FIRING = r"^[0-9A-Za-z:+.T-]{1,40}$"  # an ISO time, or manual:<hex digest>
+
+
+class DropStop(Shape):
+    """HQ stops one firing of a drop (停止群发)."""
+
+    firing: Annotated[str, Field(pattern=FIRING, description=(
+        "the firing to stop, as GET …/drops/{drop_id}/sends and POST …/fire name it"))]
+
+
 class SopSwitchSet(Shape):
     """HQ switches an SOP off (as a file's enabled = false: enrollments stop at their next
     step, no one new joins) or on again."""
@@ -379,6 +389,37 @@ class DropFired(Answer):
     drop: str
     firing: str = Field(description="manual:<digest of the key, or of the time without one>")
     tasks: int = Field(description="tasks queued by this call (0 when the key fired before)")
+
+
+class DropFiring(Answer):
+    firing: str = Field(description="its scheduled time (ISO), or manual:<digest>")
+    at: datetime = Field(description="when its first task was made")
+    tasks: int
+    recipients: int = Field(description="customers (or groups) the tasks were made for")
+    reached: int = Field(description="customers (or groups) WeCom says received it")
+    waiting: int = Field(description="tasks not in WeCom yet")
+    sent: int = Field(description="tasks in WeCom its guide has not sent yet")
+    confirmed: int
+    cancelled: int = Field(description="tasks stopped, or with every customer gone")
+    failed: int
+    stopped: bool = Field(description="HQ stopped this firing")
+    can_stop: bool = Field(description="a stop would still change something")
+
+
+class DropSends(Answer):
+    drop: str
+    firings: list[DropFiring] = Field(description="the latest firings, newest first")
+
+
+class DropStopped(Answer):
+    drop: str
+    firing: str
+    not_sent: int = Field(description="tasks cancelled before reaching WeCom")
+    cancelled_in_wecom: int = Field(description="群发 tasks WeCom cancelled for their guide")
+    already_sent: int = Field(description="tasks their guide had sent (or moments WeCom "
+                                          "holds): they stay sent")
+    pending: int = Field(description="stopped tasks WeCom has not cancelled yet (the call "
+                                     "is in flight or retried)")
 
 
 class SopSwitched(Answer):

@@ -71,6 +71,20 @@ async def fire_drop(request: web.Request) -> web.Response:
     return reply(await services.sop.fire_drop(tenant, drop_id, key=data.key or ""))
 
 
+async def drop_sends(request: web.Request) -> web.Response:
+    services, tenant = _services(request), request.match_info["tenant"]
+    drop_id = parsing.path(request, shapes.DropPath).drop_id
+    firings = await services.sop.drop_sends(tenant, drop_id)
+    return reply({"drop": drop_id, "firings": [f.answer() for f in firings]})
+
+
+async def stop_drop(request: web.Request) -> web.Response:
+    services, tenant = _services(request), request.match_info["tenant"]
+    drop_id = parsing.path(request, shapes.DropPath).drop_id
+    data = await parsing.body(request, shapes.DropStop)
+    return reply(await services.sop.stop_drop(tenant, drop_id, data.firing))
+
+
 async def switch(request: web.Request) -> web.Response:
     services, tenant = _services(request), request.match_info["tenant"]
     sop_id = parsing.path(request, shapes.SopPath).sop_id
@@ -98,6 +112,13 @@ ENDPOINTS = [
              "Send a content drop now, whatever its schedule (立即发送): its tasks as a "
              "scheduled firing makes them; a key makes it once",
              shapes.DropFired, body=shapes.DropFire, params=shapes.DropPath),
+    Endpoint("GET", "/api/v1/{tenant}/drops/{drop_id}/sends", drop_sends,
+             "A drop's latest firings (群发记录), newest first, their tasks counted by state",
+             shapes.DropSends, params=shapes.DropPath),
+    Endpoint("POST", "/api/v1/{tenant}/drops/{drop_id}/stop", stop_drop,
+             "Stop a firing (停止群发): tasks not sent yet are cancelled, 群发 tasks WeCom "
+             "holds are cancelled there unless their guide sent them already",
+             shapes.DropStopped, body=shapes.DropStop, params=shapes.DropPath),
     Endpoint("GET", "/api/v1/{tenant}/tasks", tasks,
              "Guide tasks, reminders and moments from SOPs and drops, with delivery state",
              shapes.Tasks, query=shapes.TasksQuery),

@@ -225,6 +225,34 @@ async def fire_drop(request: web.Request, who: auth.Access) -> web.StreamRespons
 
 
 @page
+async def drop_sends(request: web.Request, who: auth.Access) -> web.StreamResponse:
+    """群发记录: a drop's latest firings with their tasks by state; 停止 on each that a stop
+    still changes."""
+    services = services_of(request)
+    drop_id = request.match_info["drop_id"]
+    firings = await services.sop.drop_sends(who.tenant.id, drop_id)
+    done = ""
+    if "not_sent" in request.query:
+        done = notice(request, "drop.stopped").format(**{
+            k: request.query.get(k, "0")
+            for k in ("not_sent", "cancelled_in_wecom", "already_sent", "pending")})
+    return render(request, "drop.html", who=who, active="content", notice=done,
+                  drop=services.library.drops[drop_id], firings=firings)
+
+
+@page
+async def stop_drop(request: web.Request, who: auth.Access) -> web.StreamResponse:
+    """停止群发 for one firing, then back to the drop's sends with what the stop did."""
+    form = await request.post()
+    drop_id = request.match_info["drop_id"]
+    stopped = await services_of(request).sop.stop_drop(who.tenant.id, drop_id,
+                                                        str(form.get("firing", ""))[:64])
+    query = urlencode({k: stopped[k] for k in ("not_sent", "cancelled_in_wecom",
+                                               "already_sent", "pending")})
+    raise web.HTTPSeeOther(f"/console/{who.tenant.id}/drops/{quote(drop_id)}?{query}#stopped")
+
+
+@page
 async def outbox(request: web.Request, who: auth.Access) -> web.StreamResponse:
     rows = await _records(request).outbox(who.tenant.id)
     done = notice(request, "out.retried") if request.query.get("done") else ""
@@ -256,6 +284,8 @@ def routes(base: str) -> list[web.RouteDef]:
         web.post(f"{base}/commissions/settle", settle),
         web.get(f"{base}/content", content),
         web.post(f"{base}/drops/{{drop_id}}/fire", fire_drop),
+        web.get(f"{base}/drops/{{drop_id}}", drop_sends),
+        web.post(f"{base}/drops/{{drop_id}}/stop", stop_drop),
         web.get(f"{base}/outbox", outbox),
         web.post(f"{base}/outbox/{{item_id}}/retry", retry),
     ]
