@@ -219,3 +219,21 @@ async def test_wecom_saying_a_link_stopped_or_was_deleted_marks_it(stack: Stack)
         assert stack.calls(STATISTIC) == []  # a link deleted in WeCom: no figures asked
     finally:
         await console.close()
+
+
+async def test_the_daily_reading_is_for_tenants_with_links_once_a_day(stack: Stack) -> None:
+    from guidebot.jobs import run_acquisition_quota
+
+    services = stack.runtime.services
+    await run_acquisition_quota(services, "acme")
+    assert stack.calls(QUOTA) == []  # no link codes, never read: nothing to read
+    await _link(stack)
+    await run_acquisition_quota(services, "acme")
+    assert len(stack.calls(QUOTA)) == 1
+    await run_acquisition_quota(services, "acme")
+    assert len(stack.calls(QUOTA)) == 1  # read today already
+    later = datetime.now(UTC) + timedelta(days=1, minutes=1)
+    assert await services.acquisition.read_if_due("acme", now=later)
+    assert len(stack.calls(QUOTA)) == 2
+    _, read = await stack.admin("/channels/acquisition")
+    assert (read["total"], read["balance"], read["level"]) == (1000, 1000, "ok")
