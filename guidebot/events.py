@@ -149,6 +149,26 @@ class KfMsgOrEvent(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
+class AcquisitionChanged(Event):
+    """customer_acquisition: about the paid 获客助手 quota or a link. `change_type` is one of
+    ACQUISITION_CHANGES. Only Event and ChangeType are confirmed: the other fields' names
+    (LinkId, UserID, ExternalUserID) are assumed, and "" when the callback has none."""
+
+    change_type: str
+    link_id: str = ""
+    userid: str = ""
+    external_userid: str = ""
+
+    @property
+    def about_quota(self) -> bool:
+        return self.change_type in ("balance_low", "balance_exhausted")
+
+
+ACQUISITION_CHANGES = ("balance_low", "balance_exhausted", "link_unavailable", "delete_link",
+                       "customer_start_chat", "friend_request")
+
+
+@dataclass(frozen=True, kw_only=True)
 class UnknownEvent(Event):
     """Anything we do not model yet: recorded, never a crash."""
 

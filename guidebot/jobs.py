@@ -128,6 +128,12 @@ async def run_channel_rotation(services: Services, tenant: str) -> None:
     await services.channel_rotation.refresh_all(tenant)
 
 
+async def run_acquisition_quota(services: Services, tenant: str) -> None:
+    """The paid 获客助手 quota read from WeCom once a day (checked hourly), for a tenant with
+    link codes."""
+    await services.acquisition.read_if_due(tenant)
+
+
 async def run_group_sync(services: Services, tenant: str) -> None:
     """Every customer group read again from WeCom, once a day (checked hourly)."""
     await services.groups.sync_if_due(tenant)
@@ -157,3 +163,4 @@ def schedule_defaults(scheduler: Scheduler, tenants: list[str]) -> None:
         scheduler.every(3600, run_group_sync, tenant)
         scheduler.every(60, run_group_welcome_sync, tenant)
         scheduler.every(60, run_channel_rotation, tenant)
+        scheduler.every(3600, run_acquisition_quota, tenant)

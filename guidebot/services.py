@@ -17,6 +17,7 @@ from guidebot.chat.intake import KfService
 from guidebot.chat.opt_out import OptOuts
 from guidebot.chat.routing import ChatRouter, load_router
 from guidebot.commerce.service import CommerceService
+from guidebot.contacts.acquisition import AcquisitionService
 from guidebot.contacts.channel_rotation import ChannelRotation
 from guidebot.contacts.channels import ChannelService
 from guidebot.contacts.directory import DirectoryService
@@ -68,6 +69,7 @@ class Services:
     welcome: WelcomeService
     channels: ChannelService
     channel_rotation: ChannelRotation  # 多人活码: each guide's daily add limit
+    acquisition: AcquisitionService  # 获客助手: the paid quota and each link's figures
     commerce: CommerceService
     sop: SopService
     media: MediaUploads  # content_library pictures uploaded for WeCom
@@ -194,6 +196,7 @@ def build_services(settings: Settings, db: Database, *,
         calls=calls, relations=relations, profiles=profiles, tags=tags,
         welcome=welcome, channels=ChannelService(db, client_for, tags, library),
         channel_rotation=channel_rotation,
+        acquisition=AcquisitionService(settings, db, client_for),
         commerce=commerce, sop=sop, media=media, sidebar=sidebar,
         directory=DirectoryService(db, client_for, library), kf=kf, chat=chat,
         guide_chat=guide_chat, metrics=metrics,

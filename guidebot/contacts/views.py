@@ -74,6 +74,8 @@ def channel_json(code: ChannelCode) -> dict[str, Any]:
             "qr_code": code.qr_code, "guide": code.guide, "guides": code.guide_list(),
             "backup_guides": code.backup_list(), "daily_limit": code.daily_limit,
             "serving": code.serving_list(), "deleted_at": iso(code.deleted_at),
+            "wecom_status": code.wecom_status or None,
+            "wecom_status_at": iso(code.wecom_status_at),
             "store": code.store_id,
             "campaign": code.campaign or None, "tags": json.loads(code.tags),
             "welcome_message": code.welcome_message or None,

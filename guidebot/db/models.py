@@ -154,6 +154,11 @@ class ChannelCode(SQLModel, table=True):
     serving_day: str = Field(default="", max_length=10, sa_column_kwargs={"server_default": ""})
     # HQ deleted the code in WeCom (del_contact_way / delete_link): kept for what it brought
     deleted_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    # A 获客助手 link WeCom said (customer_acquisition event) became unavailable
+    # (`unavailable`) or was deleted there (`deleted`); "" while WeCom said nothing.
+    wecom_status: str = Field(default="", max_length=16,
+                              sa_column_kwargs={"server_default": ""})
+    wecom_status_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
 
     @property
     def single(self) -> bool:
@@ -168,6 +173,18 @@ class ChannelCode(SQLModel, table=True):
 
     def serving_list(self) -> list[str]:
         return list(json.loads(self.serving or "[]")) or self.guide_list()
+
+
+class AcquisitionQuota(SQLModel, table=True):
+    """A tenant's last reading of its paid 获客助手 quota (customer_acquisition_quota)."""
+
+    __tablename__ = "acquisition_quotas"
+    tenant: str = Field(primary_key=True, max_length=32)
+    total: int = 0
+    balance: int = 0
+    # JSON [{"expire_date": unix seconds, "balance": n}] as WeCom answered it
+    quota_list: str = Field(default="[]", sa_column=Column(Text, nullable=False))
+    read_at: datetime = Field(default_factory=utcnow, sa_column=_utc())
 
 
 class InboxItem(SQLModel, table=True):

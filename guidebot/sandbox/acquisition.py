@@ -1,6 +1,8 @@
 """获客助手 customer-acquisition links (FACTS-next §F): the links a corp makes, the members
 each one hands customers to, and the customers who came through it, with the customer_channel
-they came by. The paid quota and the customer_acquisition events are not emulated."""
+they came by; the links' clicks and new customers (customer_acquisition/statistic), the
+corp's paid quota (customer_acquisition_quota, set by a control route: creating a link does
+not draw on it, assumed) and the customer_acquisition events, sent by a control route."""
 
 from __future__ import annotations
 
@@ -33,6 +35,13 @@ CHANNEL_KEY = "customer_channel"  # FACTS-next §F: appended to the url; comes b
 # [mem] follow_user.add_way 16 通过获客链接添加: not in FACTS (assumed)
 ADD_WAY_ACQUISITION = 16
 CHAT_NOT_STARTED = 0  # chat_status 0 客户未发消息 (FACTS-next §F); the sandbox never sets 1
+# The quota a tenant starts with (the sandbox's choice): this many links, all expiring a year
+# after the quota is first read, until the control route sets another.
+QUOTA_DEFAULT = 1000
+QUOTA_DEFAULT_LIFE_S = 365 * 86400
+# customer_acquisition/statistic: WeCom's longest range is not in FACTS; the sandbox refuses a
+# range longer than this with 40058 (assumed), so that a client's handling of it is tested.
+STATISTIC_MAX_S = 30 * 86400
 
 
 @dataclass(slots=True)
@@ -43,6 +52,7 @@ class Arrival:
     userid: str
     state: str  # the customer_channel, "" when the url carried none
     chat_status: int = CHAT_NOT_STARTED
+    at: int = 0  # when they added (Unix s; statistic counts the new customers by it)
 
 
 @dataclass
@@ -58,6 +68,52 @@ class AcquisitionLink:
     priority_option: JSON = field(default_factory=dict)  # {} or as given, checked
     # (external_userid, userid) → the customer's latest arrival, in first-arrival order
     customers: dict[tuple[str, str], Arrival] = field(default_factory=dict)
+    clicks: list[int] = field(default_factory=list)  # when customers opened the link (Unix s)
+
+
+@dataclass
+class Quota:
+    """The corp's paid link quota (customer_acquisition_quota). `batches` None: the default
+    (QUOTA_DEFAULT links expiring a year after the first reading)."""
+
+    total: int = QUOTA_DEFAULT
+    balance: int = QUOTA_DEFAULT
+    batches: list[tuple[int, int]] | None = None  # (expire_date Unix s, balance)
+
+    def answer(self, now: float) -> JSON:
+        if self.batches is None:
+            self.batches = [(int(now) + QUOTA_DEFAULT_LIFE_S, self.balance)]
+        return {"total": self.total, "balance": self.balance,
+                "quota_list": [{"expire_date": at, "balance": n} for at, n in self.batches]}
+
+
+def set_quota(quota: Quota, body: Mapping[str, Any]) -> JSON:
+    """The control route's {total, balance, quota_list?: [{expire_date, balance}]} (numbers
+    ≥ 0; without quota_list the whole balance expires a year on). ControlError 400 otherwise."""
+    def count(value: object, key: str) -> int:
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise ControlError(400, f"{key} must be an integer ≥ 0")
+        return value
+
+    total = count(body.get("total"), "total")
+    balance = count(body.get("balance"), "balance")
+    given = body.get("quota_list")
+    if given is not None and not isinstance(given, list):
+        raise ControlError(400, "quota_list must be a list")
+    batches = None if given is None else [
+        (count(q.get("expire_date") if isinstance(q, dict) else None, "expire_date"),
+         count(q.get("balance") if isinstance(q, dict) else None, "quota_list balance"))
+        for q in given]
+    quota.total, quota.balance, quota.batches = total, balance, batches
+    return {"total": total, "balance": balance, "quota_list": batches}
+
+
+def statistic(link: AcquisitionLink, start: int, end: int) -> JSON:
+    """Clicks on the link and customers who added through it with start ≤ time ≤ end (a
+    customer counted once however many members they added)."""
+    new = {a.external_userid for a in link.customers.values() if start <= a.at <= end}
+    return {"click_link_customer_cnt": sum(start <= at <= end for at in link.clicks),
+            "new_customer_cnt": len(new)}
 
 
 def _flag(body: Mapping[str, Any], key: str, current: bool) -> bool:
@@ -156,7 +212,8 @@ def arrival_json(arrival: Arrival) -> JSON:
 
 def to_json(link: AcquisitionLink) -> JSON:
     """The state view of a link: get's answer and the customers who came through it."""
-    return {**link_json(link), "customers": [arrival_json(a) for a in link.customers.values()]}
+    return {**link_json(link), "customers": [arrival_json(a) for a in link.customers.values()],
+            "clicks": len(link.clicks)}
 
 
 def _in_range(tenant: TenantState, link: AcquisitionLink) -> list[str]:
@@ -196,6 +253,7 @@ def record(tenant: TenantState, link: AcquisitionLink, fields: Mapping[str, Any]
     follow's add_way is 16 (assumed)."""
     userid, external_userid = str(fields["UserID"]), str(fields["ExternalUserID"])
     state = str(fields.get("State", ""))
-    link.customers[(external_userid, userid)] = Arrival(external_userid, userid, state)
+    link.customers[(external_userid, userid)] = Arrival(external_userid, userid, state,
+                                                        at=int(str(fields["CreateTime"])))
     tenant.follow(userid, external_userid).add_way = ADD_WAY_ACQUISITION
     log.info("tenant %s: a customer added %s through link %s", tenant.id, userid, link.link_id)

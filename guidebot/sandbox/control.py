@@ -9,7 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
-from guidebot.sandbox import appmsg, kfsim, transfers
+from guidebot.sandbox import acquisition, appmsg, kfsim, transfers
 from guidebot.sandbox.errors import ApiError, ControlError
 from guidebot.sandbox.sandbox import Sandbox
 from guidebot.sandbox.simulate import check_fields
@@ -96,6 +96,33 @@ async def acquisition_add(sandbox: Sandbox, request: web.Request) -> Any:
         request.match_info["tenant"], _str(body, "url"), userid=body.get("userid"),
         external_userid=body.get("external_userid"), name=body.get("name"),
         unionid=body.get("unionid"), deliver=_deliver(body))
+
+
+async def acquisition_click(sandbox: Sandbox, request: web.Request) -> Any:
+    """{"url"}: a customer opens a 获客助手 link and adds nobody (statistic counts a click)."""
+    body = await _body(request)
+    return sandbox.simulate_acquisition_click(request.match_info["tenant"], _str(body, "url"))
+
+
+async def acquisition_event(sandbox: Sandbox, request: web.Request) -> Any:
+    """{"change_type", "link_id"?, "userid"?, "external_userid"?, "deliver"}: WeCom's
+    customer_acquisition callback (balance_low, balance_exhausted, link_unavailable,
+    delete_link, customer_start_chat, friend_request; any other is sent as given)."""
+    body = await _body(request)
+    extra = {key: body.get(key, "") for key in ("link_id", "userid", "external_userid")}
+    if not all(isinstance(v, str) for v in extra.values()):
+        raise ControlError(400, "link_id, userid and external_userid must be strings")
+    return await sandbox.simulate_acquisition_event(
+        request.match_info["tenant"], _str(body, "change_type"), deliver=_deliver(body),
+        **extra)
+
+
+async def acquisition_quota(sandbox: Sandbox, request: web.Request) -> Any:
+    """{"total", "balance", "quota_list"?: [{"expire_date", "balance"}]}: the corp's paid
+    获客助手 quota as customer_acquisition_quota answers it from now on."""
+    body = await _body(request)
+    return acquisition.set_quota(sandbox.tenant(request.match_info["tenant"])
+                                 .acquisition_quota, body)
 
 
 async def event(sandbox: Sandbox, request: web.Request) -> Any:
@@ -291,6 +318,9 @@ ROUTES: list[tuple[str, str, Route]] = [
     ("DELETE", "/_sandbox/faults", clear_faults),
     ("POST", "/_sandbox/{tenant}/simulate/add_contact", add_contact),
     ("POST", "/_sandbox/{tenant}/simulate/acquisition_add", acquisition_add),
+    ("POST", "/_sandbox/{tenant}/simulate/acquisition_click", acquisition_click),
+    ("POST", "/_sandbox/{tenant}/simulate/acquisition_event", acquisition_event),
+    ("POST", "/_sandbox/{tenant}/acquisition/quota", acquisition_quota),
     ("POST", "/_sandbox/{tenant}/simulate/event", event),
     ("POST", "/_sandbox/{tenant}/tags", tags),
     ("POST", "/_sandbox/{tenant}/seed", seed),

@@ -200,8 +200,29 @@ class Sandbox:
         fields = simulate.add_contact(corp, self.now(), {
             "userid": member, "state": channel, "external_userid": external_userid,
             "name": name, "unionid": unionid})
+        link.clicks.append(int(self.now()))  # opening the link is a click
         acquisition.record(corp, link, fields)
         return {"link_id": link.link_id, **await self._added(tenant, fields, deliver)}
+
+    def simulate_acquisition_click(self, tenant: str, url: str) -> JSON:
+        """A customer opens a 获客助手 link's url and adds nobody: a click only."""
+        link, _, _ = acquisition.opened(self.tenant(tenant), url, None)
+        link.clicks.append(int(self.now()))
+        return {"link_id": link.link_id, "clicks": len(link.clicks)}
+
+    async def simulate_acquisition_event(self, tenant: str, change_type: str, *,
+                                         link_id: str = "", userid: str = "",
+                                         external_userid: str = "",
+                                         deliver: bool = True) -> JSON:
+        """Event=customer_acquisition with this ChangeType. Only Event and ChangeType are
+        known; LinkId, UserID and ExternalUserID are the names guidebot assumes, sent when
+        given. Nothing in the sandbox changes (a delete_link event does not delete)."""
+        fields = {"Event": "customer_acquisition", "ChangeType": change_type,
+                  **({"LinkId": link_id} if link_id else {}),
+                  **({"UserID": userid} if userid else {}),
+                  **({"ExternalUserID": external_userid} if external_userid else {})}
+        xml, delivery = await self.emit(tenant, fields, deliver=deliver)
+        return {"xml": xml, "delivery": delivery}
 
     async def _added(self, tenant: str, fields: JSON, deliver: bool) -> JSON:
         """Deliver a simulated add's callback; what the control route answers for it."""

@@ -54,4 +54,7 @@ def tenant_json(tenant: TenantState) -> JSON:
         "acquisition_links": [
             acquisition.to_json(link) for link in tenant.acquisition_links.values()
         ],
+        "acquisition_quota": {"total": tenant.acquisition_quota.total,
+                              "balance": tenant.acquisition_quota.balance,
+                              "quota_list": tenant.acquisition_quota.batches},
     }

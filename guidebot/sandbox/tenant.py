@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import TypeGuard
 
 from guidebot.sandbox import errors
-from guidebot.sandbox.acquisition import AcquisitionLink
+from guidebot.sandbox.acquisition import AcquisitionLink, Quota
 from guidebot.sandbox.directory import Directory
 from guidebot.sandbox.errors import ApiError
 from guidebot.sandbox.groups import GroupBook
@@ -69,6 +69,7 @@ class TenantState:
     group_welcome_templates: dict[str, GroupWelcomeTemplate] = field(default_factory=dict)
     # 获客助手 links by link_id, in creation order (acquisition.py)
     acquisition_links: dict[str, AcquisitionLink] = field(default_factory=dict)
+    acquisition_quota: Quota = field(default_factory=Quota)  # the paid link quota
     _member_ids: dict[str, str] = field(default_factory=dict, repr=False)
     # external_userid → send times (Unix s) of the 群发 messages they received (quota checks)
     received: dict[str, list[int]] = field(default_factory=dict, repr=False)

@@ -305,6 +305,21 @@ class WeComClient:
                                json={"link_name": name, "range": {"user_list": list(users)},
                                      "skip_verify": True})
 
+    async def acquisition_quota(self) -> dict[str, Any]:
+        """The corp's 获客助手 paid quota (GET externalcontact/customer_acquisition_quota):
+        `total`, `balance` and `quota_list[]{expire_date (unix), balance}`, as the public
+        SDKs read it."""
+        return await self.call("GET", "externalcontact/customer_acquisition_quota")
+
+    async def acquisition_statistic(self, *, link_id: str, start_time: int,
+                                    end_time: int) -> dict[str, Any]:
+        """One link's figures between two unix times (customer_acquisition/statistic):
+        `click_link_customer_cnt` and `new_customer_cnt`. The longest range WeCom answers is
+        not in our facts: a refusal raises like any other."""
+        return await self.call("POST", "externalcontact/customer_acquisition/statistic",
+                               json={"link_id": link_id, "start_time": start_time,
+                                     "end_time": end_time})
+
     async def send_app_message(self, body: dict[str, Any]) -> dict[str, Any]:
         """message/send; partial failures come back in invaliduser etc., not as errors."""
         return await self.call("POST", "message/send",

@@ -90,6 +90,16 @@ def _kf(tenant: str, at: datetime, f: Fields) -> ev.Event:
                            open_kfid=_text(f, "OpenKfId"))
 
 
+def _acquisition(tenant: str, at: datetime, f: Fields) -> ev.Event:
+    # Event=customer_acquisition and its ChangeType values are known; the names of the other
+    # fields are not confirmed: LinkId (as link_id in the APIs), UserID and ExternalUserID
+    # (as in change_external_contact) are assumed. A field that is absent is "".
+    return ev.AcquisitionChanged(tenant=tenant, created_at=at,
+                                 change_type=_text(f, "ChangeType"), link_id=_text(f, "LinkId"),
+                                 userid=_text(f, "UserID"),
+                                 external_userid=_text(f, "ExternalUserID"))
+
+
 _CONTACT = "change_external_contact"
 # (MsgType, Event, ChangeType) → builder; "" matches any ChangeType.
 BUILDERS: dict[tuple[str, str, str], Builder] = {
@@ -112,6 +122,9 @@ BUILDERS: dict[tuple[str, str, str], Builder] = {
     ("text", "", ""): _text_message,
     ("image", "", ""): _image_message,
     ("event", "kf_msg_or_event", ""): _kf,
+    # Only the known change types: any other stays an UnknownEvent.
+    **{("event", "customer_acquisition", change): _acquisition
+       for change in ev.ACQUISITION_CHANGES},
 }
 
 def parse_fields(plaintext: str | bytes) -> Fields:

@@ -1,5 +1,6 @@
 """获客助手 link APIs (FACTS-next §F): customer_acquisition/create_link, update_link,
-delete_link, get, list_link and customer."""
+delete_link, get, list_link and customer; statistic and customer_acquisition_quota (their
+shapes as the public SDKs read them)."""
 
 from __future__ import annotations
 
@@ -72,7 +73,29 @@ def customer(call: ApiCall) -> JSON:
               next_cursor=next_cursor)
 
 
+def statistic(call: ApiCall) -> JSON:
+    """A link's clicks and new customers between start_time and end_time (Unix s, both
+    counted); end before start, or a range longer than STATISTIC_MAX_S, answers 40058
+    (assumed: WeCom's longest range is not in FACTS)."""
+    link = _link(call)
+    start = params.integer(call.body, "start_time", -1, low=0, high=2**31)
+    end = params.integer(call.body, "end_time", -1, low=0, high=2**31)
+    if end < start:
+        raise ApiError(errors.INVALID_PARAM, "invalid end_time: before start_time")
+    if end - start > acquisition.STATISTIC_MAX_S:
+        raise ApiError(errors.INVALID_PARAM, "invalid time range: too long")
+    return ok(**acquisition.statistic(link, start, end))
+
+
+def quota(call: ApiCall) -> JSON:
+    """The corp's paid quota: creating links does not draw on it (assumed); the control route
+    /_sandbox/{t}/acquisition/quota sets it."""
+    return ok(**call.tenant.acquisition_quota.answer(call.now))
+
+
 ROUTES: dict[str, Handler] = {
+    "externalcontact/customer_acquisition_quota": quota,
+    f"{PATH}/statistic": statistic,
     f"{PATH}/create_link": create_link,
     f"{PATH}/update_link": update_link,
     f"{PATH}/delete_link": delete_link,

@@ -61,6 +61,19 @@ async def list_channels(request: web.Request) -> web.Response:
         _tenant(request))))
 
 
+async def acquisition_quota(request: web.Request) -> web.Response:
+    """The paid 获客助手 link quota: the last reading, or WeCom's now with ?refresh=true."""
+    q = parsing.query(request, shapes.AcquisitionQuery)
+    acquisition, tenant = _services(request).acquisition, _tenant(request)
+    if not q.refresh:
+        return reply(await acquisition.quota(tenant))
+    try:
+        return reply(await acquisition.read_quota(tenant))
+    except WeComError as exc:
+        return parsing.error(502, None, f"WeCom refused customer_acquisition_quota: errcode "
+                             f"{exc.errcode}; the last reading is kept")
+
+
 async def create_channel(request: web.Request) -> web.Response:
     data = await parsing.body(request, shapes.ChannelCreate)
     services, tenant = _services(request), _tenant(request)
@@ -161,6 +174,13 @@ ENDPOINTS = [
     Endpoint("GET", f"{API}/guides", get_guides, "Guides with their active customers",
              shapes.Guides),
     Endpoint("GET", f"{API}/channels", list_channels, "Channel codes", shapes.Channels),
+    Endpoint("GET", f"{API}/channels/acquisition", acquisition_quota,
+             "The paid 获客助手 link quota as last read (daily, and when WeCom says it runs "
+             "low), with a warning when it is low or exhausted and the tenant has link codes; "
+             "`refresh=true` reads it from WeCom now", shapes.AcquisitionQuota,
+             query=shapes.AcquisitionQuery,
+             errors={502: "refresh: WeCom refused customer_acquisition_quota (the last "
+                          "reading is kept)"}),
     Endpoint("PATCH", f"{API}/channels/{{code_id}}", edit_channel,
              "Change a channel code's guides, daily limit, backups, store, campaign, tags or "
              "welcome; the QR code or link stays the same (换人不换码)", shapes.Channel,

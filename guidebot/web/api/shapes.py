@@ -347,6 +347,10 @@ class Channel(Answer):
     serving: list[str] = Field(description="the members the code offers now")
     deleted_at: str | None = Field(None, description="when HQ deleted it (it brought no one "
                                    "since)")
+    wecom_status: Literal["unavailable", "deleted"] | None = Field(None, description=(
+        "a link WeCom said (customer_acquisition event) became unavailable "
+        "(link_unavailable) or was deleted there (delete_link); null while it said nothing"))
+    wecom_status_at: str | None = Field(None, description="when WeCom said it")
     store: str | None
     campaign: str | None
     tags: list[str]
@@ -363,6 +367,36 @@ class ListedChannel(Channel):
 
 class Channels(Answer):
     channels: list[ListedChannel]
+
+
+class QuotaBatch(Answer):
+    expire_date: str = Field(description="when this part of the quota expires (ISO 8601, UTC)")
+    day: str = Field(description="that day in the tenant's time zone (YYYY-MM-DD)")
+    balance: int = Field(description="links left in this part")
+
+
+class AcquisitionQuery(Shape):
+    refresh: bool = Field(default=False, description=(
+        "read the quota from WeCom now (customer_acquisition_quota) instead of answering the "
+        "last reading"))
+
+
+class AcquisitionQuota(Answer):
+    """The paid 获客助手 link quota as guidebot last read it (daily, on demand, and when
+    WeCom says it runs low)."""
+
+    read_at: str | None = Field(description="when it was read; null: never read")
+    total: int | None = Field(description="the quota bought")
+    balance: int | None = Field(description="what is left")
+    quota_list: list[QuotaBatch] = Field(description="each part of the balance with its "
+                                         "expiry, soonest first")
+    next_expiry: QuotaBatch | None = Field(description=(
+        "the next part to expire (the first with a balance, else the first to come)"))
+    level: Literal["unread", "ok", "low", "exhausted"] = Field(description=(
+        "low: balance ≤ 10 % of total or ≤ 50; exhausted: 0"))
+    warning: Literal["low", "exhausted"] | None = Field(description=(
+        "the level when it is low or exhausted and the tenant has link codes, else null"))
+    links: int = Field(description="the tenant's link codes not deleted")
 
 
 class LibraryProblem(Answer):

@@ -9,8 +9,9 @@ from aiohttp import web
 from guidebot.contacts.channels import Edit
 from guidebot.contacts.views import channel_json, channels_view, guides_view
 from guidebot.errors import NotFound, ValidationFailed, WeComError
+from guidebot.stats.overview import parse_range
 from guidebot.web.pages import console_auth as auth
-from guidebot.web.pages.console import notice, page, render, services_of
+from guidebot.web.pages.console import notice, page, render, services_of, today
 
 
 @page
@@ -20,14 +21,29 @@ async def channels(request: web.Request, who: auth.Access) -> web.StreamResponse
     guides = (await guides_view(services.db, who.tenant))["guides"]
     records = services.stats.records
     created = request.query.get("created", "")
+    said = notice(request, "acq.read_done") if request.query.get("read") else ""
     return render(request, "channels.html", who=who, active="channels",
+                  quota=await services.acquisition.quota(who.tenant.id),
                   codes=sorted(codes, key=lambda c: -int(c["id"])),
                   guides=[g for g in guides if g["active"]],
                   names={g["userid"]: g["name"] for g in guides if g["name"]},
                   stores=await records.store_names(who.tenant.id),
                   tags=await records.tag_names(who.tenant.id),
                   messages=sorted(services.library.messages),
-                  created=created, notice=notice(request, "ch.created") if created else "")
+                  created=created,
+                  notice=notice(request, "ch.created") if created else said)
+
+
+@page
+async def read_quota(request: web.Request, who: auth.Access) -> web.StreamResponse:
+    """读取额度: the paid 获客助手 quota read from WeCom now."""
+    try:
+        await services_of(request).acquisition.read_quota(who.tenant.id)
+    except WeComError as exc:
+        raise ValidationFailed(f"WeCom refused customer_acquisition_quota: errcode "
+                               f"{exc.errcode}", code="acquisition_quota_wecom",
+                               errcode=exc.errcode) from None
+    raise web.HTTPSeeOther(f"/console/{who.tenant.id}/channels?read=1")
 
 
 @page
@@ -52,12 +68,19 @@ async def create(request: web.Request, who: auth.Access) -> web.StreamResponse:
 
 @page
 async def channel(request: web.Request, who: auth.Access) -> web.StreamResponse:
+    """A code's settings and forms, and its figures over the page's range: guidebot's adds
+    through it, and for a link WeCom's clicks and new customers (a refusal worded)."""
     services = services_of(request)
-    code = channel_json(await services.channels.get(who.tenant.id, _code_id(request)))
+    row = await services.channels.get(who.tenant.id, _code_id(request))
+    code = channel_json(row)
+    day_from, day_to = parse_range(request.query.get("from"), request.query.get("to"),
+                                   today(who.tenant))
+    figures = await services.acquisition.statistic(who.tenant, row, day_from, day_to)
     guides = (await guides_view(services.db, who.tenant))["guides"]
     records = services.stats.records
     done = request.query.get("done", "")
     return render(request, "channel.html", who=who, active="channels", code=code,
+                  figures=figures, range={"from": figures["from"], "to": figures["to"]},
                   guides=[g for g in guides if g["active"]],
                   names={g["userid"]: g["name"] for g in guides if g["name"]},
                   stores=await records.store_names(who.tenant.id),
@@ -119,6 +142,7 @@ def _limit(raw: str) -> int:
 
 def routes(base: str) -> list[web.RouteDef]:
     return [web.get(f"{base}/channels", channels), web.post(f"{base}/channels", create),
+            web.post(f"{base}/channels/quota", read_quota),  # before {code_id}
             web.get(f"{base}/channels/{{code_id}}", channel),
             web.post(f"{base}/channels/{{code_id}}", edit),
             web.post(f"{base}/channels/{{code_id}}/delete", delete)]
