@@ -23,7 +23,8 @@ once, so the other visits of a window stage nothing and a redelivered event send
 The bucket is the visit's time in whole windows since the Unix epoch (UTC):
 floor(epoch seconds / window seconds). It is fixed and shared by every process without a
 table, and taken from the visit, not from when the event is handled, so a retry lands in the
-same bucket; windows that divide a day start on the hour or at 00:00 UTC. The price of fixed
+same bucket; a window that divides a day (30, 60, 1440 minutes) has a boundary at 00:00 UTC
+every day (08:00 in Asia/Shanghai). The price of fixed
 buckets: visits either side of a bucket's end (10:29 and 10:31 with 30 minutes) are two
 notices, so it is at most one per bucket, and two at most in any window-long stretch."""
 
@@ -119,8 +120,8 @@ class CardRadar:
             tenant=tenant.id, key=event.ref, kind=KIND,
             payload={"touser": event.guide, "msgtype": "text", "text": {"content": _cut(text)}},
             call=self.send)
-        log.info("card radar notice tenant=%s guide=%s customer=%s token=%s send=%s",
-                 tenant.id, event.guide, event.external_userid, event.token, outcome.status)
+        log.info("card radar notice tenant=%s guide=%s customer=%s send=%s", tenant.id,
+                 event.guide, event.external_userid, outcome.status)  # not the card's token
 
     async def notice(self, tenant: TenantSettings, event: ev.CardOpened) -> str | None:
         """The notice's text (content_library/chat/texts.toml `radar_*`), or None when the
