@@ -215,6 +215,21 @@ class TagsMarked(Event):
     tags: tuple[str, ...] = ()
 
 
+@internal
+@dataclass(frozen=True, kw_only=True)
+class CardOpened(Event):
+    """Raised when a customer opens a tracked card of a guide's (互动雷达, alerts/radar.py),
+    in the transaction that records the visit, at most once per `ref`: the notice it may
+    become (its outbox key, naming the guide, the customer and the time window), so the
+    visits of one window are one event. `created_at` is the visit's time."""
+
+    ref: str
+    guide: str
+    external_userid: str
+    token: str
+    sku: str = ""
+
+
 def encode_internal(event: Event) -> str:
     import json
     from dataclasses import asdict
@@ -259,4 +274,6 @@ def internal_key(event: Event) -> str:
         return f"order_paid:{event.order_no}"
     if isinstance(event, TagsMarked):
         return f"tags_marked:{event.ref}"
+    if isinstance(event, CardOpened):
+        return f"card_opened:{event.ref}"
     raise TypeError(f"no key for {type(event).__name__}")

@@ -10,6 +10,7 @@ from types import MappingProxyType
 
 from guidebot import inbox
 from guidebot.alerts.churn import ChurnAlerts
+from guidebot.alerts.radar import CardRadar, stager
 from guidebot.app_quota import AppQuota
 from guidebot.chat.cards import KfCards
 from guidebot.chat.guide import GuideChat
@@ -84,6 +85,7 @@ class Services:
     contributions: Contributions  # guides' pictures and copy from the app chat
     points: Points  # contributors' points ledger, leaderboard and webhook
     churn: ChurnAlerts  # 删人提醒: a guide told that a customer deleted them
+    radar: CardRadar  # 互动雷达: a guide told that their customer opened their card
     transfers: CustomerTransfers  # 在职继承 / 离职继承
     groups: GroupService  # 客户群: groups, members, joins and leaves
     group_handover: GroupHandover  # a leaver's groups to a new owner
@@ -147,7 +149,8 @@ def build_services(settings: Settings, db: Database, *,
     app_quota = AppQuota(  # every app message to a guide draws from it
         db, lambda t: settings.tenant(t).quotas.app_msg_per_guide_per_min)
     media = MediaUploads(db, client_for, library)
-    commerce = CommerceService(settings, db, client_for)
+    commerce = CommerceService(settings, db, client_for,
+                               opened=stager(settings))  # visits → CardOpened
     tags = TagService(db, client_for, outbox, library.tag_groups)
     profiles = ProfileService(db, client_for)
     points = Points(settings, db)
@@ -178,6 +181,8 @@ def build_services(settings: Settings, db: Database, *,
     sidebar = SidebarService(db, library, tags, commerce.links,
                              AgentTickets(db, client_for), lambda tenant: cover)
     churn = ChurnAlerts(settings, db, chat.content, outbox, client_for, quota=app_quota)
+    radar = CardRadar(settings, db, chat.content, commerce.catalog, outbox, client_for,
+                      quota=app_quota)
     relations = RelationService(settings, db)
     transfers = CustomerTransfers(settings, db, outbox, client_for, relations,
                                   content=chat.content, quota=app_quota)
@@ -188,7 +193,8 @@ def build_services(settings: Settings, db: Database, *,
     calls = MappingProxyType({**welcome.executors(), **tags.executors(),
                               **sop_calls.executors(), **kf.executors(),
                               **guide_chat.executors(), **materials.executors(),
-                              **churn.executors(), **transfers.executors(),
+                              **churn.executors(), **radar.executors(),
+                              **transfers.executors(),
                               **group_handover.executors(), **group_welcome.executors(),
                               **channel_rotation.executors()})
     return Services(
@@ -202,5 +208,6 @@ def build_services(settings: Settings, db: Database, *,
         guide_chat=guide_chat, metrics=metrics,
         stats=StatsService(settings, db), materials=materials,
         contributions=Contributions(materials, client_for), points=points, churn=churn,
+        radar=radar,
         app_quota=app_quota, transfers=transfers, groups=groups,
         group_handover=group_handover, group_welcome=group_welcome)

@@ -70,12 +70,19 @@ class KfSettings:
     open_kfids: tuple[str, ...] = ()
 
 
+MAX_CARD_OPENED_WINDOW_MIN = 1440  # a day
+
+
 @dataclass(frozen=True)
 class AlertSettings:
     """Notices to a guide about their customers: `customer_deleted`, an app message when a
-    customer deletes the guide (删人提醒)."""
+    customer deletes the guide (删人提醒); `card_opened`, an app message when one of the
+    guide's customers opens a card the guide sent (互动雷达), at most one per guide and
+    customer every `card_opened_window_minutes`."""
 
     customer_deleted: bool = True
+    card_opened: bool = True
+    card_opened_window_minutes: int = 30
 
 
 GRADES = ("S", "A", "B", "C")
@@ -360,8 +367,15 @@ def _materials(file: str, prefix: str, table: Mapping[str, Any]) -> MaterialSett
 
 
 def _alerts(file: str, prefix: str, table: Mapping[str, Any]) -> AlertSettings:
-    r = _Reader(file, f"{prefix}.alerts", table, {"customer_deleted"})
-    return AlertSettings(customer_deleted=r.get("customer_deleted", bool, True))
+    r = _Reader(file, f"{prefix}.alerts", table,
+                {"customer_deleted", "card_opened", "card_opened_window_minutes"})
+    window = r.get("card_opened_window_minutes", int, 30)
+    if not 1 <= window <= MAX_CARD_OPENED_WINDOW_MIN:
+        raise r.fail("card_opened_window_minutes",
+                     f"must be from 1 to {MAX_CARD_OPENED_WINDOW_MIN} (minutes), got {window}")
+    return AlertSettings(customer_deleted=r.get("customer_deleted", bool, True),
+                         card_opened=r.get("card_opened", bool, True),
+                         card_opened_window_minutes=window)
 
 
 def _kf(file: str, prefix: str, table: Mapping[str, Any]) -> KfSettings:

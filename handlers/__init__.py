@@ -4,9 +4,20 @@ Events without a route (archive consent, app entries, unknown events) stay recor
 inbox with the outcome "unhandled".
 """
 
-from handlers import acquisition, contacts, directory, groups, guide_chat, kf, materials, sop, tags
+from handlers import (
+    acquisition,
+    contacts,
+    directory,
+    groups,
+    guide_chat,
+    kf,
+    materials,
+    radar,
+    sop,
+    tags,
+)
 
 # materials before guide_chat: it takes the texts that belong to the material centre and
 # hands every other one to the guide chat.
-ROUTERS = (contacts.router, tags.router, sop.router, directory.router, groups.router,
-           kf.router, acquisition.router, materials.router, guide_chat.router)
+ROUTERS = (contacts.router, tags.router, sop.router, radar.router, directory.router,
+           groups.router, kf.router, acquisition.router, materials.router, guide_chat.router)

@@ -1,2 +1,3 @@
 """Notices to a guide about their customers, each switched per tenant in
-`[tenants.<id>.alerts]`: a customer deleting the guide (删人提醒, alerts/churn.py)."""
+`[tenants.<id>.alerts]`: a customer deleting the guide (删人提醒, alerts/churn.py) and a
+customer opening a card the guide sent (互动雷达, alerts/radar.py)."""

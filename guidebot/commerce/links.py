@@ -6,11 +6,13 @@ import base64
 import hashlib
 import hmac
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from guidebot.commerce.catalog import MAX_TITLE_BYTES, Catalog
 from guidebot.commerce.identity import resolve_local
@@ -27,6 +29,15 @@ MAX_PAGE_BYTES = 128  # FACTS §mini-program cards: keep `page` ≤ 128 bytes
 MAX_DWELL_S = 24 * 3600  # a beacon claiming more is clipped
 VISIT_WINDOW_S = 300  # a signed visit's `ts` may be this far from the server's clock
 IDENTITY_FIELDS = ("external_userid", "unionid", "openid")
+
+# Told, inside the visit's transaction, of a touch that names a customer (a signed visit
+# resolved to them, or any visit of a link made for them alone): (session, touch, customer).
+# The 互动雷达 stages its event here (guidebot/alerts/radar.py).
+CardOpened = Callable[[AsyncSession, Touch, str], Awaitable[None]]
+
+
+async def _nobody_listens(_session: AsyncSession, _touch: Touch, _customer: str) -> None:
+    return None
 
 
 @dataclass(frozen=True)
@@ -95,10 +106,12 @@ def visit_proven(secret: str, token: str, query: Mapping[str, str], now: datetim
 
 class LinkService:
     def __init__(self, db: Database, catalog: Catalog,
-                 order_secret: Callable[[str], str] = lambda _tenant: "") -> None:
+                 order_secret: Callable[[str], str] = lambda _tenant: "",
+                 opened: CardOpened | None = None) -> None:
         self._db = db
         self.catalog = catalog
         self._order_secret = order_secret
+        self._opened = opened or _nobody_listens
 
     async def create(self, tenant: TenantSettings, req: LinkRequest) -> dict[str, Any]:
         product = self.catalog.get(req.sku)
@@ -145,7 +158,8 @@ class LinkService:
 
         Only a visit whose identity the store backend signed (visit_proven) is a touch that
         attribution counts; any other is an anonymous click (kind `click`, no customer ids),
-        kept for the card's statistics."""
+        kept for the card's statistics. A touch naming a customer (the signed visitor, or the
+        customer a link was made for) is announced to `opened` in the same transaction."""
         dur = _dwell(query.get("dur"))
         async with self._db.write() as s:
             link = await repo.get_link(s, tenant=None, token=token)
@@ -159,6 +173,9 @@ class LinkService:
                 touch.kind, touch.unionid, touch.openid = "visit", ref.unionid, ref.openid
                 touch.external_userid = await resolve_local(s, link.tenant, ref) or link.customer
             await repo.add_touch(s, touch=touch)
+            customer = touch.external_userid or link.customer
+            if customer:
+                await self._opened(s, touch, customer)
         return link.tenant
 
 

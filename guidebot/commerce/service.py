@@ -11,7 +11,7 @@ from guidebot.commerce.catalog import Catalog, load_catalog
 from guidebot.commerce.identity import IdentityService
 from guidebot.commerce.intake import OrderIntake
 from guidebot.commerce.ledger import Ledger
-from guidebot.commerce.links import LinkService
+from guidebot.commerce.links import CardOpened, LinkService
 from guidebot.commerce.orders import OrderService
 from guidebot.commerce.views import customer_commerce
 from guidebot.db.engine import Database
@@ -23,14 +23,15 @@ from guidebot.wecom.client import WeComClient
 
 class CommerceService:
     def __init__(self, settings: Settings, db: Database, client: Callable[[str], WeComClient],
-                 *, clock: Callable[[], datetime] = utcnow) -> None:
+                 *, clock: Callable[[], datetime] = utcnow,
+                 opened: CardOpened | None = None) -> None:
         self.settings = settings
         self.db = db
         self.catalog: Catalog = load_catalog(settings.content_library)
         self.identity = IdentityService(db, client)
         self.links = LinkService(db, self.catalog,
                                  lambda t: self.settings.tenants[t].order_secret
-                                 if t in self.settings.tenants else "")
+                                 if t in self.settings.tenants else "", opened)
         self.orders = OrderService(db, self.identity, lambda: self.clock())
         self.intake = OrderIntake(lambda t: self.settings.tenants.get(t), db, self.identity,
                                   lambda: self.clock())

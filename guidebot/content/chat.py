@@ -56,6 +56,8 @@ TEXT_FIELDS: Mapping[str, frozenset[str]] = {
     "churn_added_unknown": frozenset(),
     "churn_orders": frozenset({"count", "amount"}),
     "churn_no_orders": frozenset(),
+    "radar_notice": frozenset({"customer", "card", "count"}),
+    "radar_card_unnamed": frozenset(),
     "transfer_notice": frozenset({"handover", "count", "customers"}),
     "transfer_more": frozenset(),
 }
@@ -63,7 +65,7 @@ TEXT_FIELDS: Mapping[str, frozenset[str]] = {
 # without them takes the shipped ones, so an upgrade needs no edit of it.
 LATER_TEXTS = frozenset({"churn_notice", "churn_added_unknown", "churn_orders",
                          "churn_no_orders", "opt_in_confirm", "transfer_notice",
-                         "transfer_more"})
+                         "transfer_more", "radar_notice", "radar_card_unnamed"})
 LATER_WORDS = frozenset({"opt_in"})  # the same for chat/words.toml
 REPLY_KEYS = {"id", "keywords", "message", "max_chars"}
 FAQ_KEYS = {"id", "question", "answer", "keywords"}

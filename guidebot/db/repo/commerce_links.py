@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from guidebot.db.models import Customer
@@ -60,6 +60,24 @@ async def touches_of(session: AsyncSession, *, tenant: str,
     stmt = (select(Touch).where(Touch.tenant == tenant, Touch.external_userid == external_userid)
             .order_by(Touch.at))  # type: ignore[arg-type]
     return list((await session.execute(stmt)).scalars())
+
+
+async def opens_of(session: AsyncSession, *, tenant: str, guide: str, external_userid: str,
+                   start: datetime, end: datetime) -> int:
+    """How often a customer opened a guide's cards with start < at <= end: their visits,
+    and the anonymous clicks of links made for them alone (`TrackedLink.customer`)."""
+    visits = select(func.count()).select_from(Touch).where(
+        Touch.tenant == tenant, Touch.external_userid == external_userid,
+        Touch.guide == guide, Touch.kind == "visit",
+        Touch.at > start, Touch.at <= end)  # type: ignore[arg-type,operator]
+    clicks = (select(func.count()).select_from(Touch)
+              .join(TrackedLink, TrackedLink.token == Touch.token)  # type: ignore[arg-type]
+              .where(Touch.tenant == tenant, Touch.external_userid.is_(None),  # type: ignore[union-attr]
+                     Touch.guide == guide, Touch.kind == "click",
+                     Touch.at > start, Touch.at <= end,  # type: ignore[arg-type,operator]
+                     TrackedLink.customer == external_userid))
+    return int((await session.execute(visits)).scalar_one()
+               + (await session.execute(clicks)).scalar_one())
 
 
 async def claim_touches(session: AsyncSession, *, tenant: str, external_userid: str,
