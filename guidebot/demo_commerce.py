@@ -27,6 +27,8 @@ async def _request(http: aiohttp.ClientSession, method: str, url: str,
 
 
 async def story(ctx: Any) -> None:
+    from guidebot.app import RUNTIME
+
     tenant = ctx.settings.tenant(ctx.tenant)
     customer = ctx.customers[0]
     guide, who = customer["guide"], customer["external_userid"]
@@ -42,6 +44,12 @@ async def story(ctx: Any) -> None:
                        params={**visit, "dur": "95"})
         ctx.out(f"  {customer['name']} opens it and stays 95 s (GET /t/{{token}}, signed by the "
                 f"store backend → 204)")
+        await ctx.app[RUNTIME].drain()
+        told = [m for m in ctx.sandbox.state(ctx.tenant)["app_messages"]
+                if m["userid"] == guide and m["msgtype"] == "text"]
+        if told:
+            ctx.out(f"  {guide} is told at once (互动雷达, an app message): "
+                    f"{str(told[-1]['content']['content']).splitlines()[0]}")
         order = _order(tenant.tz, who, link["token"])
         status, paid = await _post_signed(http, ctx, tenant.order_secret, order)
         ctx.out(f"  the store posts order {order['order_no']} (HMAC-signed) → {status}: "

@@ -27,13 +27,14 @@ def test_demo_story(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert out.count("exclusive guide: ") == 6
     assert "欢迎来到双11专场" in out and "静安嘉里中心店的导购李娜" in out
     assert "send_welcome_msg ×7" in out and "mark_tag ×7" in out
+    assert "is told at once (互动雷达, an app message): 客户「张晓雨」正在看您发的「" in out
     # the month's usage, as metered: 7 welcomes, the SOP chapter's tasks, the kf chapter's
     # replies, the app messages to guides (SOP, handoff, commands, materials)
     usage = re.search(r"Usage \d{4}-\d\d \(what a SaaS operator bills\): (.*)", out)
     assert usage is not None, out
     assert usage.group(1) == (
         "4 active guides, 6 customers added; messages: welcome 7, 群发 task 7, moment 0, "
-        "客服 reply 2, app message 16; LLM tokens 0 (this demo runs without a model); "
+        "客服 reply 2, app message 18; LLM tokens 0 (this demo runs without a model); "
         "attributed orders 2, GMV ¥2,097.00")
     # the chat chapter, without an LLM: price and card at night, handoff, guide commands
     chat = out[out.index("Chat (微信客服"):]
