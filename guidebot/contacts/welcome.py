@@ -110,6 +110,8 @@ class WelcomeService:
         if message is None:
             log.info("no welcome message configured tenant=%s", event.tenant)
             return None
+        # 分时段欢迎语: the text for the add's time of day in the tenant's zone
+        message = message.at(event.created_at.astimezone(self._settings.tenant(event.tenant).tz))
         deadline = event.created_at + WELCOME_WINDOW
         name = ""
         if "customer" in message.text:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -16,8 +16,9 @@ from guidebot.content.render import TemplateSyntaxError, unknown_placeholders
 from guidebot.content.sop_spec import MATERIAL_MESSAGE, DropSpec, SopSpec
 from guidebot.content.sop_validate import parse_drop, parse_sop
 from guidebot.content.stores import STORES_FILE, StoreMap, parse_stores
+from guidebot.content.timed_text import TimedText, parse_hours, pick
 
-MESSAGE_KEYS = {"text", "attachments", "title", "sidebar"}
+MESSAGE_KEYS = {"text", "attachments", "title", "sidebar", "hours"}
 ATTACHMENT_FIELDS: dict[str, set[str]] = {
     "image": {"media_id", "pic_url", "file"},
     "link": {"title", "url", "picurl", "desc"},
@@ -42,6 +43,13 @@ class Message:
     attachments: tuple[dict[str, Any], ...]
     file: Path
     sidebar: bool = True  # offered to guides in the chat sidebar's suggested messages
+    hours: tuple[TimedText, ...] = ()  # 分时段欢迎语: texts for times of day (welcomes)
+
+    def at(self, local: datetime) -> Message:
+        """The message as a welcome sends it at `local` (the tenant's time zone): the text
+        of its first `[[hours]]` table holding that moment, else its own."""
+        timed = pick(self.hours, local)
+        return self if timed is None else replace(self, text=timed.text)
 
 
 @dataclass(frozen=True)
@@ -126,9 +134,11 @@ def _message(path: Path, problems: list[Problem]) -> Message | None:
     sidebar = data.get("sidebar", True)
     if not isinstance(sidebar, bool):
         problems.append(Problem(path, line_of(text, "sidebar"), "sidebar must be true or false"))
+    hours = parse_hours(path, text, data.get("hours", []), problems)
     if len(problems) > before:
         return None
-    return Message(path.stem, body, tuple(attachments), path, sidebar=bool(sidebar))
+    return Message(path.stem, body, tuple(attachments), path, sidebar=bool(sidebar),
+                   hours=tuple(hours))
 
 
 def _attachments(path: Path, text: str, raw: Any, problems: list[Problem]) -> list[dict[str, Any]]:

@@ -28,13 +28,18 @@ def messages(library: Library, catalog: Catalog,
              sample: Mapping[str, Mapping[str, str]]) -> list[dict[str, Any]]:
     out = []
     for message_id, message in sorted(library.messages.items()):
-        try:
-            text = render.render(message.text, sample)
-        except TemplateError as exc:  # shown, not a 500 (validation refuses such files)
-            text = f"[{type(exc).__name__}]"
-        out.append({"id": message_id, "text": text,
+        out.append({"id": message_id, "text": _rendered(message.text, sample),
+                    "hours": [{"between": h.between, "weekdays": sorted(h.weekdays),
+                               "text": _rendered(h.text, sample)} for h in message.hours],
                     "cards": [_card(a, catalog) for a in message.attachments]})
     return out
+
+
+def _rendered(text: str, sample: Mapping[str, Mapping[str, str]]) -> str:
+    try:
+        return render.render(text, sample)
+    except TemplateError as exc:  # shown, not a 500 (validation refuses such files)
+        return f"[{type(exc).__name__}]"
 
 
 def drops(library: Library) -> list[dict[str, Any]]:
