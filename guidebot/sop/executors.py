@@ -48,6 +48,14 @@ MASS_KINDS = ("guide_task", "group_task")  # 群发 tasks the guide confirms in 
 CANCEL_KIND = "sop_cancel"  # the outbox kind of cancel_groupmsg_send for a stopped task
 
 
+def stopped_writes(task_id: int, now: datetime) -> list[Write]:
+    """What a stopped task that sent nothing records: the task cancelled, an SOP task's
+    queued steps cancelled, a drop task's customers freed from their quota."""
+    return [repo.mark_stopped(task_id=task_id, now=now),
+            plan_repo.cancel_task_steps(task_id=task_id, reason=repo.STOPPED),
+            plan_repo.forget_task_drop_sends(task_id=task_id)]
+
+
 def _cut(text: str, limit: int) -> str:
     return text.encode()[:limit].decode(errors="ignore")
 
@@ -257,9 +265,7 @@ class SopExecutors:
         not count it against their quota."""
         assert task.id is not None
         log.info("task %s tenant=%s stopped before sending", task.id, task.tenant)
-        return Done({"stopped": True}, [
-            repo.mark_stopped(task_id=task.id, now=self._clock()),
-            plan_repo.forget_task_drop_sends(task_id=task.id)])
+        return Done({"stopped": True}, stopped_writes(task.id, self._clock()))
 
     async def cancel_sent(self, tenant: str, payload: dict[str, Any]) -> Done:
         """The outbox executor of kind "sop_cancel": a stopped 群发 task WeCom holds is
@@ -269,10 +275,8 @@ class SopExecutors:
         cancels one its guide has not sent)."""
         await self._client_for(tenant).call("POST", "externalcontact/cancel_groupmsg_send",
                                             json={"msgid": payload["msgid"]})
-        task_id = int(payload["task_id"])
-        return Done({"cancelled": payload["msgid"]}, [
-            repo.mark_stopped(task_id=task_id, now=self._clock()),
-            plan_repo.forget_task_drop_sends(task_id=task_id)])
+        return Done({"cancelled": payload["msgid"]},
+                    stopped_writes(int(payload["task_id"]), self._clock()))
 
     def _cancel(self, task: SopTask) -> Done:
         assert task.id is not None

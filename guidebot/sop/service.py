@@ -22,13 +22,14 @@ from guidebot.db.repo import sop_console as console_repo
 from guidebot.db.repo import sop_plan as plan_repo
 from guidebot.db.repo import sop_tasks as tasks_repo
 from guidebot.db.types import utcnow
+from guidebot.db.writes import apply
 from guidebot.errors import NotFound, ValidationFailed
 from guidebot.outbox import Outbox
 from guidebot.settings import Settings
 from guidebot.sop import drops, scan, stopping, versions
 from guidebot.sop.dispatcher import Dispatcher
 from guidebot.sop.engine import SopEngine
-from guidebot.sop.executors import CANCEL_KIND, MASS_KINDS, SopExecutors
+from guidebot.sop.executors import CANCEL_KIND, MASS_KINDS, SopExecutors, stopped_writes
 from guidebot.sop.materialise import PASS_LIMIT, materialise
 from guidebot.sop.moment_results import MomentResults
 from guidebot.sop.tracking import Tracker
@@ -269,20 +270,56 @@ class SopService:
         if not tasks:
             raise NotFound(f"firing: drop {drop_id!r} has no firing {firing!r}",
                            code="drop.no_firing", drop_id=drop_id, firing=firing)
+        return {"drop": drop_id, "firing": firing, **await self._stop(tenant, tasks)}
+
+    async def step_tasks(self, tenant: str, sop_id: str) -> dict[int, int]:
+        """Per step index of the SOP: its tasks a stop would still change."""
+        async with self._db.read() as s:
+            tasks = await tasks_repo.tasks_of_source(s, tenant=tenant, source=f"sop:{sop_id}",
+                                                     limit=SENDS_READ)
+        open_by_step: dict[int, int] = {}
+        for task in tasks:
+            if stopping.stoppable(task):
+                open_by_step[task.step_index] = open_by_step.get(task.step_index, 0) + 1
+        return open_by_step
+
+    async def stop_step(self, tenant: str, sop_id: str, step: int) -> dict[str, Any]:
+        """停止群发 for one step of an SOP (`step` counts from 1, as the console shows it):
+        its tasks of every version and day are stopped like a drop's firing; their queued
+        steps are cancelled and the enrollments go on to their next steps."""
+        currents = await self.ready(tenant)
+        current = currents.get(sop_id)
+        if current is None:
+            raise NotFound(f"sop_id: SOP {sop_id!r} not found", code="sop.unknown",
+                           sop_id=sop_id)
+        if not 1 <= step <= len(current.spec.steps):
+            raise ValidationFailed(f"step: SOP {sop_id!r} has steps 1 to "
+                                   f"{len(current.spec.steps)}", code="sop.no_step",
+                                   sop_id=sop_id, steps=len(current.spec.steps))
+        async with self._db.read() as s:
+            tasks = [t for t in await tasks_repo.tasks_of_source(
+                s, tenant=tenant, source=f"sop:{sop_id}", limit=SENDS_READ)
+                if t.step_index == step - 1]
+        return {"sop": sop_id, "step": step, **await self._stop(tenant, tasks)}
+
+    async def _stop(self, tenant: str, tasks: list[SopTask]) -> dict[str, int]:
+        """Stop these tasks: those not sent yet are cancelled here (an SOP task's queued
+        steps with them, a drop's customers freed from their quota); those WeCom holds are
+        looked at now (tracker.check_tasks: confirmed if their guide sent them, else
+        cancelled in WeCom). What the stop did, counted."""
         now = self.clock()
         async with self._db.write() as s:
             cancelled, flagged = await tasks_repo.stop_tasks(
                 s, tenant=tenant, ids=[t.id for t in tasks if stopping.stoppable(t) and t.id],
                 now=now)
-            await plan_repo.forget_drop_sends(s, task_ids=cancelled)
+            await apply(s, [w for i in cancelled for w in stopped_writes(i, now)])
         await self.tracker.check_tasks(tenant, flagged)
         async with self._db.read() as s:
             after = await tasks_repo.tasks_by_id(s, ids=[t.id for t in tasks if t.id])
         stopped = [t for t in after.values() if t.stopped_at is not None]
-        log.info("drop %s tenant=%s firing %s stopped: %s before sending, %s flagged",
-                 drop_id, tenant, firing, len(cancelled), len(flagged))
+        log.info("tenant=%s stop: %s task(s) before sending, %s flagged", tenant,
+                 len(cancelled), len(flagged))
         return {
-            "drop": drop_id, "firing": firing,
             "not_sent": len(cancelled),
             "cancelled_in_wecom": sum(t.id in flagged and t.status == "cancelled"
                                       for t in stopped),

@@ -22,7 +22,7 @@ PAGES = ("/", "/guides", "/stores", "/customers", "/orders", "/commissions", "/s
          "/materials/pictures/nosuch.jpg", "/transfers", "/transfers/1",
          "/groups", "/groups/wrNOSUCH", "/channels", "/channels/1", "/drops/double12_warmup")
 POSTS = ("/commissions/adjustments", "/commissions/settle", "/outbox/1/retry",
-         f"{SOP}/switch", f"{SOP}/enroll", "/materials/review", "/materials/new",
+         f"{SOP}/switch", f"{SOP}/enroll", f"{SOP}/stop", "/materials/review", "/materials/new",
          "/customers/wmNOBODY/opt-in", "/transfers", "/transfers/check",
          "/transfers/groups", "/groups/sync", "/channels", "/groups/wrNOSUCH/owner",
          "/drops/double12_warmup/fire", "/channels/1", "/channels/1/delete",

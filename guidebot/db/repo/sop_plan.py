@@ -303,6 +303,16 @@ _FAIL_STEP = (update(_STEPS).where(_STEPS.c.task_id == bindparam("of_task"),
               .values(status="failed", reason=bindparam("why")))
 
 
+_CANCEL_TASK_STEPS = (update(_STEPS).where(_STEPS.c.task_id == bindparam("of_task"),
+                                           _STEPS.c.status == "queued")
+                      .values(status="cancelled", reason=bindparam("why")))
+
+
+def cancel_task_steps(*, task_id: int, reason: str) -> Write:
+    """A stopped task's queued steps are cancelled: its customers never got it (deferred)."""
+    return Write(_CANCEL_TASK_STEPS, {"of_task": task_id, "why": reason[:128]})
+
+
 def fail_step(*, task_id: int, external_userid: str, reason: str) -> Write:
     """A queued step of a task that WeCom refused for this customer (deferred)."""
     return Write(_FAIL_STEP, {"of_task": task_id, "customer": external_userid,

@@ -141,6 +141,13 @@ class DropStop(Shape):
         "the firing to stop, as GET …/drops/{drop_id}/sends and POST …/fire name it"))]
 
 
+class SopStop(Shape):
+    """HQ stops one step's tasks of an SOP (停止群发)."""
+
+    step: Annotated[int, Field(ge=1, le=1000, description=(
+        "the step, counted from 1 as the console shows it"))]
+
+
 class SopSwitchSet(Shape):
     """HQ switches an SOP off (as a file's enabled = false: enrollments stop at their next
     step, no one new joins) or on again."""
@@ -454,6 +461,17 @@ class DropStopped(Answer):
                                           "holds): they stay sent")
     pending: int = Field(description="stopped tasks WeCom has not cancelled yet (the call "
                                      "is in flight or retried)")
+
+
+class SopStepStopped(Answer):
+    sop: str
+    step: int
+    not_sent: int = Field(description="tasks cancelled before reaching WeCom (their steps "
+                                      "cancelled)")
+    cancelled_in_wecom: int = Field(description="群发 tasks WeCom cancelled for their guide")
+    already_sent: int = Field(description="tasks their guide had sent, reminders sent and "
+                                          "moments WeCom holds: they stay sent")
+    pending: int = Field(description="stopped tasks WeCom has not cancelled yet")
 
 
 class SopSwitched(Answer):

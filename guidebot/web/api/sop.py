@@ -85,6 +85,13 @@ async def stop_drop(request: web.Request) -> web.Response:
     return reply(await services.sop.stop_drop(tenant, drop_id, data.firing))
 
 
+async def stop_step(request: web.Request) -> web.Response:
+    services, tenant = _services(request), request.match_info["tenant"]
+    sop_id = parsing.path(request, shapes.SopPath).sop_id
+    data = await parsing.body(request, shapes.SopStop)
+    return reply(await services.sop.stop_step(tenant, sop_id, data.step))
+
+
 async def switch(request: web.Request) -> web.Response:
     services, tenant = _services(request), request.match_info["tenant"]
     sop_id = parsing.path(request, shapes.SopPath).sop_id
@@ -108,6 +115,10 @@ ENDPOINTS = [
              "Switch an SOP off (as a file's enabled = false: enrollments stop at their next "
              "step, no one new joins) or on again",
              shapes.SopSwitched, body=shapes.SopSwitchSet, params=shapes.SopPath),
+    Endpoint("POST", "/api/v1/{tenant}/sops/{sop_id}/stop", stop_step,
+             "Stop a step's tasks (停止群发): not sent yet → cancelled with their steps; 群发 "
+             "tasks WeCom holds → cancelled there unless their guide sent them already",
+             shapes.SopStepStopped, body=shapes.SopStop, params=shapes.SopPath),
     Endpoint("POST", "/api/v1/{tenant}/drops/{drop_id}/fire", fire_drop,
              "Send a content drop now, whatever its schedule (立即发送): its tasks as a "
              "scheduled firing makes them; a key makes it once",

@@ -48,8 +48,14 @@ async def sop(request: web.Request, who: auth.Access) -> web.StreamResponse:
                                       await services.sop.conversion(who.tenant.id))
     body = await sop_views.sops_view(services.db, who.tenant,
                                      {sop_id: currents[sop_id]})
+    done = ""
+    if "not_sent" in request.query:
+        done = notice(request, "drop.stopped").format(**{
+            k: request.query.get(k, "0")
+            for k in ("not_sent", "cancelled_in_wecom", "already_sent", "pending")})
     return render(request, "sop.html", who=who, active="sops", s=body["sops"][0],
-                  steps=steps, enrolled=request.query.get("enrolled", ""),
+                  steps=steps, enrolled=request.query.get("enrolled", ""), notice=done,
+                  open_tasks=await services.sop.step_tasks(who.tenant.id, sop_id),
                   guides=await services.stats.records.guides(who.tenant.id),
                   tags=await services.stats.records.tag_names(who.tenant.id))
 
@@ -57,6 +63,20 @@ async def sop(request: web.Request, who: auth.Access) -> web.StreamResponse:
 def _back(who: auth.Access, sop_id: str, **query: str) -> web.HTTPSeeOther:
     suffix = "".join(f"&{k}={v}" for k, v in query.items()).replace("&", "?", 1)
     return web.HTTPSeeOther(f"/console/{who.tenant.id}/sops/{sop_id}{suffix}")
+
+
+@page
+async def stop_step(request: web.Request, who: auth.Access) -> web.StreamResponse:
+    """停止群发 for one step, then back to the SOP with what the stop did."""
+    form = await request.post()
+    sop_id = request.match_info["sop_id"]
+    raw = str(form.get("step", ""))
+    if not raw.isdigit():
+        raise ValidationFailed(f"step: {raw[:16]!r} is not a step number", code="sop.no_step",
+                               sop_id=sop_id, steps="?")
+    stopped = await services_of(request).sop.stop_step(who.tenant.id, sop_id, int(raw))
+    raise _back(who, sop_id, **{k: str(stopped[k]) for k in (
+        "not_sent", "cancelled_in_wecom", "already_sent", "pending")})
 
 
 @page
@@ -126,5 +146,6 @@ def routes(base: str) -> list[web.RouteDef]:
         web.get(f"{base}/sops", sops),
         web.get(f"{base}/sops/{{sop_id}}", sop),
         web.post(f"{base}/sops/{{sop_id}}/switch", switch),
+        web.post(f"{base}/sops/{{sop_id}}/stop", stop_step),
         web.post(f"{base}/sops/{{sop_id}}/enroll", enroll),
     ]
