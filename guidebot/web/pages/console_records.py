@@ -221,7 +221,7 @@ async def fire_drop(request: web.Request, who: auth.Access) -> web.StreamRespons
     fired = await services_of(request).sop.fire_drop(
         who.tenant.id, request.match_info["drop_id"], key=key)
     query = urlencode({"fired": fired["drop"], "tasks": fired["tasks"]})
-    raise web.HTTPSeeOther(f"/console/{who.tenant.id}/content?{query}#fired")
+    raise web.HTTPSeeOther(f"/console/{who.tenant.id}/content?{query}#notice")
 
 
 @page
@@ -249,7 +249,7 @@ async def stop_drop(request: web.Request, who: auth.Access) -> web.StreamRespons
                                                         str(form.get("firing", ""))[:64])
     query = urlencode({k: stopped[k] for k in ("not_sent", "cancelled_in_wecom",
                                                "already_sent", "pending")})
-    raise web.HTTPSeeOther(f"/console/{who.tenant.id}/drops/{quote(drop_id)}?{query}#stopped")
+    raise web.HTTPSeeOther(f"/console/{who.tenant.id}/drops/{quote(drop_id)}?{query}#notice")
 
 
 @page
