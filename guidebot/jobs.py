@@ -139,6 +139,13 @@ async def run_group_sync(services: Services, tenant: str) -> None:
     await services.groups.sync_if_due(tenant)
 
 
+async def run_morning_digest(services: Services, tenant: str) -> None:
+    """导购早报: each guide's digest once the tenant's `morning_digest` time has come (checked
+    every minute, so a process started later that day still sends it; once per guide and
+    day across processes)."""
+    await services.digest.run_if_due(tenant)
+
+
 async def run_stats_upkeep(services: Services) -> None:
     """Add new follow events, orders and ledger entries to the daily statistics (waiting
     out a burst of arrivals, guidebot/bursts.py)."""
@@ -164,3 +171,4 @@ def schedule_defaults(scheduler: Scheduler, tenants: list[str]) -> None:
         scheduler.every(60, run_group_welcome_sync, tenant)
         scheduler.every(60, run_channel_rotation, tenant)
         scheduler.every(3600, run_acquisition_quota, tenant)
+        scheduler.every(60, run_morning_digest, tenant)

@@ -10,6 +10,7 @@ from types import MappingProxyType
 
 from guidebot import inbox
 from guidebot.alerts.churn import ChurnAlerts
+from guidebot.alerts.digest import MorningDigest
 from guidebot.alerts.radar import CardRadar, stager
 from guidebot.app_quota import AppQuota
 from guidebot.chat.cards import KfCards
@@ -86,6 +87,7 @@ class Services:
     points: Points  # contributors' points ledger, leaderboard and webhook
     churn: ChurnAlerts  # 删人提醒: a guide told that a customer deleted them
     radar: CardRadar  # 互动雷达: a guide told that their customer opened their card
+    digest: MorningDigest  # 导购早报: each guide's day, once a day
     transfers: CustomerTransfers  # 在职继承 / 离职继承
     groups: GroupService  # 客户群: groups, members, joins and leaves
     group_handover: GroupHandover  # a leaver's groups to a new owner
@@ -183,6 +185,8 @@ def build_services(settings: Settings, db: Database, *,
     churn = ChurnAlerts(settings, db, chat.content, outbox, client_for, quota=app_quota)
     radar = CardRadar(settings, db, chat.content, commerce.catalog, outbox, client_for,
                       quota=app_quota)
+    digest = MorningDigest(settings, db, chat.content, guide_chat, outbox, client_for,
+                           quota=app_quota)
     relations = RelationService(settings, db)
     transfers = CustomerTransfers(settings, db, outbox, client_for, relations,
                                   content=chat.content, quota=app_quota)
@@ -194,6 +198,7 @@ def build_services(settings: Settings, db: Database, *,
                               **sop_calls.executors(), **kf.executors(),
                               **guide_chat.executors(), **materials.executors(),
                               **churn.executors(), **radar.executors(),
+                              **digest.executors(),
                               **transfers.executors(),
                               **group_handover.executors(), **group_welcome.executors(),
                               **channel_rotation.executors()})
@@ -208,6 +213,6 @@ def build_services(settings: Settings, db: Database, *,
         guide_chat=guide_chat, metrics=metrics,
         stats=StatsService(settings, db), materials=materials,
         contributions=Contributions(materials, client_for), points=points, churn=churn,
-        radar=radar,
+        radar=radar, digest=digest,
         app_quota=app_quota, transfers=transfers, groups=groups,
         group_handover=group_handover, group_welcome=group_welcome)

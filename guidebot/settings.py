@@ -7,6 +7,7 @@ import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import time
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -71,6 +72,7 @@ class KfSettings:
 
 
 MAX_CARD_OPENED_WINDOW_MIN = 1440  # a day
+_HH_MM = re.compile(r"([01]\d|2[0-3]):([0-5]\d)")  # a time of day, e.g. "09:00"
 
 
 @dataclass(frozen=True)
@@ -78,11 +80,13 @@ class AlertSettings:
     """Notices to a guide about their customers: `customer_deleted`, an app message when a
     customer deletes the guide (删人提醒); `card_opened`, an app message when one of the
     guide's customers opens a card the guide sent (互动雷达), at most one per guide and
-    customer every `card_opened_window_minutes`."""
+    customer every `card_opened_window_minutes`; `morning_digest`, the time of day (the
+    tenant's time zone) each guide is sent their 导购早报 (None: off)."""
 
     customer_deleted: bool = True
     card_opened: bool = True
     card_opened_window_minutes: int = 30
+    morning_digest: time | None = None
 
 
 GRADES = ("S", "A", "B", "C")
@@ -368,14 +372,21 @@ def _materials(file: str, prefix: str, table: Mapping[str, Any]) -> MaterialSett
 
 def _alerts(file: str, prefix: str, table: Mapping[str, Any]) -> AlertSettings:
     r = _Reader(file, f"{prefix}.alerts", table,
-                {"customer_deleted", "card_opened", "card_opened_window_minutes"})
+                {"customer_deleted", "card_opened", "card_opened_window_minutes",
+                 "morning_digest"})
     window = r.get("card_opened_window_minutes", int, 30)
     if not 1 <= window <= MAX_CARD_OPENED_WINDOW_MIN:
         raise r.fail("card_opened_window_minutes",
                      f"must be from 1 to {MAX_CARD_OPENED_WINDOW_MIN} (minutes), got {window}")
+    digest = r.get("morning_digest", str, "").strip()
+    found = _HH_MM.fullmatch(digest)
+    if digest and found is None:
+        raise r.fail("morning_digest",
+                     f'must be a time of day "HH:MM" (00:00–23:59) or "" (off), got {digest!r}')
     return AlertSettings(customer_deleted=r.get("customer_deleted", bool, True),
                          card_opened=r.get("card_opened", bool, True),
-                         card_opened_window_minutes=window)
+                         card_opened_window_minutes=window,
+                         morning_digest=time(int(found[1]), int(found[2])) if found else None)
 
 
 def _kf(file: str, prefix: str, table: Mapping[str, Any]) -> KfSettings:

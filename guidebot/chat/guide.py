@@ -115,11 +115,12 @@ class GuideChat:
         lines = [self.content.text("tasks_header", count=len(due))]
         for task in due[:TASKS_LISTED]:
             status = self.content.texts.get(f"task_status_{task.status}", task.status)
-            lines.append(self.content.text("task_line", title=self._title(task.source),
+            lines.append(self.content.text("task_line", title=self.title(task.source),
                                            recipients=task.recipients, status=status))
         return "\n".join(lines)
 
-    def _title(self, source: str) -> str:
+    def title(self, source: str) -> str:
+        """A task's title: its SOP's or drop's, else the id its source names."""
         kind, _, ident = source.partition(":")
         library = self.router.library
         spec: Any = (library.sops if kind == "sop" else library.drops).get(ident)

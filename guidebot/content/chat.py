@@ -60,12 +60,22 @@ TEXT_FIELDS: Mapping[str, frozenset[str]] = {
     "radar_card_unnamed": frozenset(),
     "transfer_notice": frozenset({"handover", "count", "customers"}),
     "transfer_more": frozenset(),
+    "digest_header": frozenset({"date"}),
+    "digest_tasks": frozenset({"count", "titles"}),
+    "digest_titles_more": frozenset(),
+    "digest_reminders": frozenset({"count", "customers"}),
+    "digest_added": frozenset({"count"}),
+    "digest_deleted": frozenset({"count"}),
+    "digest_orders": frozenset({"count", "amount"}),
+    "digest_commission": frozenset({"period", "net"}),
+    "digest_footer": frozenset(),
 }
+DIGEST_TEXTS = frozenset(k for k in TEXT_FIELDS if k.startswith("digest_"))
 # Texts added after libraries began to keep their own chat/texts.toml: a library's file
 # without them takes the shipped ones, so an upgrade needs no edit of it.
 LATER_TEXTS = frozenset({"churn_notice", "churn_added_unknown", "churn_orders",
                          "churn_no_orders", "opt_in_confirm", "transfer_notice",
-                         "transfer_more", "radar_notice", "radar_card_unnamed"})
+                         "transfer_more", "radar_notice", "radar_card_unnamed"}) | DIGEST_TEXTS
 LATER_WORDS = frozenset({"opt_in"})  # the same for chat/words.toml
 REPLY_KEYS = {"id", "keywords", "message", "max_chars"}
 FAQ_KEYS = {"id", "question", "answer", "keywords"}

@@ -40,7 +40,7 @@ MESSAGE_KINDS: Mapping[str, tuple[str, ...]] = {
     "moment": ("sop_moment",),
     "kf_reply": ("kf_send", "kf_welcome"),
     "app_message": ("sop_reminder", "sop_notify", "kf_notify", "app_text", "material_review",
-                    "churn_notify", "radar_notify", "transfer_notify"),
+                    "churn_notify", "radar_notify", "transfer_notify", "morning_digest"),
 }
 NOT_MESSAGES = frozenset({"mark_tag", "customer_transfer", "group_transfer",
                           "group_welcome", "channel_serving", "sop_cancel"})

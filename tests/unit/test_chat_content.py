@@ -123,3 +123,27 @@ def test_a_texts_file_without_the_later_texts_takes_the_shipped_ones(tmp_path: P
     line = len(older.splitlines()) + 2
     assert [str(p).replace(str(library) + "/", "") for p in caught.value.problems] == [
         f"chat/texts.toml:{line}: churn_notice: unknown placeholder {{who}}"]
+
+
+def test_the_morning_digest_texts_are_shipped_identical_and_checked(tmp_path: Path) -> None:
+    """导购早报's digest_* texts: the content library's and guidebot's shipped copy are the
+    same file; a library's texts.toml from before them takes the shipped ones; a placeholder
+    a digest text does not have is an error with its line."""
+    root = Path(__file__).resolve().parents[2]
+    texts = (root / "content_library" / "chat" / "texts.toml").read_text(encoding="utf-8")
+    assert texts == (root / "guidebot" / "templates" / "chat" / "texts.toml").read_text(
+        encoding="utf-8")
+    older = texts.split("\n# --- the morning digest to each guide")[0]
+    assert "digest_" not in older and "digest_header" in texts
+    library = library_copy(tmp_path, {"chat/texts.toml": older})
+    content = load_chat_content(library, set(load_library(library).messages))
+    assert content.text("digest_orders", count=2, amount="¥26.05") == "· 昨天成交 2 笔，共 ¥26.05"
+    broken = texts.replace('digest_added = "· 昨天新增客户 {count} 位"',
+                           'digest_added = "· 昨天新增客户 {count} 位 {guide}"')
+    assert broken != texts
+    (library / "chat" / "texts.toml").write_text(broken, encoding="utf-8")
+    with pytest.raises(ContentInvalid) as caught:
+        load_chat_content(library, set(load_library(library).messages))
+    line = broken[:broken.index("digest_added")].count("\n") + 1
+    assert [str(p).replace(str(library) + "/", "") for p in caught.value.problems] == [
+        f"chat/texts.toml:{line}: digest_added: unknown placeholder {{guide}}"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import time
 from pathlib import Path
 
 import pytest
@@ -62,6 +63,7 @@ def test_the_written_configs_optional_tables_load_once_uncommented(
     assert tenant.api_base == "http://127.0.0.1:8900/cgi-bin/"
     assert (tenant.kf.open_kfids, tenant.alerts.customer_deleted) == (("wk01",), True)
     assert (tenant.alerts.card_opened, tenant.alerts.card_opened_window_minutes) == (True, 30)
+    assert tenant.alerts.morning_digest == time(9, 0)
     assert tenant.materials.webhook_secret == "points-value"
 
 

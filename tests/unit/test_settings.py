@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import time
 from pathlib import Path
 
 import pytest
@@ -60,6 +61,12 @@ def test_good_config_and_defaults(tmp_path: Path) -> None:
      "tenants.acme.alerts.customer_deleted", "must be true or false, got int"),
     (lambda t: t + '[tenants.acme.alerts]\ncustomer_left = true\n',
      "tenants.acme.alerts.customer_left", "unknown key"),
+    (lambda t: t + '[tenants.acme.alerts]\nmorning_digest = "9:00"\n',
+     "tenants.acme.alerts.morning_digest", 'must be a time of day "HH:MM"'),
+    (lambda t: t + '[tenants.acme.alerts]\nmorning_digest = "24:00"\n',
+     "tenants.acme.alerts.morning_digest", "got '24:00'"),
+    (lambda t: t + '[tenants.acme.alerts]\nmorning_digest = 09:00:00\n',
+     "tenants.acme.alerts.morning_digest", "must be a string, got time"),
     (lambda t: t + '[tenants.acme.quotas]\napp_msg_per_guide_per_min = 31\n',
      "tenants.acme.quotas.app_msg_per_guide_per_min", "must be at most 30"),
     (lambda t: t + '[tenants.acme.quotas]\napp_msg_per_guide_per_min = 0\n',
@@ -78,6 +85,15 @@ def test_errors_name_file_key_problem(tmp_path: Path, mutation, key: str,  # typ
 def test_the_customer_deleted_alert_can_be_turned_off(tmp_path: Path) -> None:
     text = GOOD + "[tenants.acme.alerts]\ncustomer_deleted = false\n"
     assert load_settings(_write(tmp_path, text)).tenant("acme").alerts.customer_deleted is False
+
+
+@pytest.mark.parametrize(("line", "at"), [
+    ("", None), ('morning_digest = ""\n', None), ('morning_digest = "09:00"\n', time(9, 0)),
+    ('morning_digest = "23:59"\n', time(23, 59)), ('morning_digest = " 07:30 "\n', time(7, 30))])
+def test_the_morning_digest_is_off_unless_given_a_time(tmp_path: Path, line: str,
+                                                       at: time | None) -> None:
+    text = GOOD + "[tenants.acme.alerts]\n" + line
+    assert load_settings(_write(tmp_path, text)).tenant("acme").alerts.morning_digest == at
 
 
 def test_secret_from_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

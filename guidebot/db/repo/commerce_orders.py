@@ -99,6 +99,18 @@ async def store_report(session: AsyncSession, *, tenant: str, start: datetime,
     return [{"store": s, "orders": int(n), "gmv_fen": int(g or 0)} for s, n, g in rows]
 
 
+async def guide_totals(session: AsyncSession, *, tenant: str, start: datetime, end: datetime,
+                       rules: Sequence[str]) -> dict[str, tuple[int, int]]:
+    """Orders paid in [start, end) credited to a guide by one of `rules`: guide → (orders,
+    paid amount in fen, before refunds)."""
+    stmt = (select(Order.guide, func.count(), func.sum(Order.amount_fen))
+            .where(Order.tenant == tenant, Order.guide.is_not(None),  # type: ignore[union-attr]
+                   Order.rule.in_(list(rules)),  # type: ignore[attr-defined]
+                   Order.paid_at >= start, Order.paid_at < end)  # type: ignore[arg-type]
+            .group_by(Order.guide))
+    return {g: (int(n), int(fen or 0)) for g, n, fen in (await session.execute(stmt)).all()}
+
+
 async def period_purchases(session: AsyncSession, *, tenant: str, start: datetime,
                            end: datetime) -> list[tuple[str | None, str | None, bool]]:
     """(guide, store, is a repurchase) of each order paid in [start, end). A repurchase is an

@@ -176,6 +176,22 @@ async def last_added_at(session: AsyncSession, *, tenant: str, guide: str, exter
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
+async def follow_event_counts(session: AsyncSession, *, tenant: str, start: datetime,
+                              end: datetime, actions: Sequence[str]) -> dict[str, dict[str, int]]:
+    """How many follow events of each of `actions` each guide has in [start, end): guide →
+    action → count (guides and actions without one left out). A scan of the tenant's events
+    (follow_events has no index by time); the morning digest reads it once a day."""
+    stmt = (select(FollowEvent.guide, FollowEvent.action, func.count())
+            .where(FollowEvent.tenant == tenant,
+                   FollowEvent.action.in_(list(actions)),  # type: ignore[attr-defined]
+                   FollowEvent.at >= start, FollowEvent.at < end)  # type: ignore[operator]
+            .group_by(FollowEvent.guide, FollowEvent.action))
+    counts: dict[str, dict[str, int]] = {}
+    for guide, action, n in (await session.execute(stmt)).all():
+        counts.setdefault(guide, {})[action] = int(n)
+    return counts
+
+
 async def list_follows(session: AsyncSession, *, tenant: str,
                        external_userid: str) -> Sequence[Follow]:
     stmt = (select(Follow).where(Follow.tenant == tenant,

@@ -34,6 +34,13 @@ async def guide_userids(session: AsyncSession, *, tenant: str) -> list[str]:
     return list((await session.execute(stmt)).scalars())
 
 
+async def active_guides(session: AsyncSession, *, tenant: str) -> list[str]:
+    """Guides still members of the address book (a member who left is inactive)."""
+    stmt = (select(Guide.userid).where(Guide.tenant == tenant, Guide.active.is_(True))  # type: ignore[attr-defined]
+            .order_by(Guide.userid))
+    return list((await session.execute(stmt)).scalars())
+
+
 async def unnamed_guides(session: AsyncSession, *, tenant: str, limit: int = 50) -> list[str]:
     """Guides never looked up in the address book that still have no name."""
     stmt = (select(Guide.userid).where(

@@ -1,0 +1,224 @@
+"""导购早报: once a day, at `[tenants.<id>.alerts] morning_digest` (a time of day in the
+tenant's time zone), each active guide who has something to hear gets one app message: the
+群发 tasks waiting for their confirmation (how many, and up to three titles), the follow-up
+reminders of yesterday and today, yesterday's new customers and deletions by customers,
+yesterday's credited orders with their amount, and the month's commission so far. A guide
+with none of these gets nothing; a guide who left (inactive in the address book) nothing.
+
+"Yesterday" is the tenant's day before the digest's day. The tasks are the ones 今日任务 reads
+and titles (guidebot/chat/guide.py); the commission is 业绩's statement for the month.
+
+Each message goes through the outbox under `digest:<guide>:<day>`, so a guide hears one per
+day whatever runs it: a second run, a restart, another process (the run itself is one
+process at a time through a PostgreSQL advisory lock, and the finished day is recorded). A
+process that starts after the time sends that day's digest then; a day that has passed is
+never sent. Like every app message it draws from the guide's app message budget."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from guidebot.app_quota import AppQuota
+from guidebot.chat.guide import GuideChat
+from guidebot.commerce import periods
+from guidebot.commerce.statements import statement
+from guidebot.content.chat import ChatContent
+from guidebot.db.engine import Database
+from guidebot.db.repo import commerce_orders as orders_repo
+from guidebot.db.repo import contacts as contacts_repo
+from guidebot.db.repo import directory as directory_repo
+from guidebot.db.repo import sop_tasks as tasks_repo
+from guidebot.db.types import utcnow
+from guidebot.outbox import Executor, Outbox
+from guidebot.settings import Settings, TenantSettings
+from guidebot.stats import definitions as d
+from guidebot.wecom.client import WeComClient
+
+log = logging.getLogger(__name__)
+
+KIND = "morning_digest"  # the outbox kind (an app message in usage metering)
+CURSOR = "morning_digest"  # job state: the last tenant day whose digests were all sent
+TEXT_BYTES = 2048  # message/send text.content limit (FACTS §3.7)
+MASS_KINDS = ("guide_task", "group_task")  # 群发 a guide confirms in the client
+WAITING = "sent"  # a 群发 task WeCom holds for the guide to send
+REMINDER = "reminder"
+NOT_REMINDED = ("cancelled", "failed")  # reminders that never reached the guide
+TITLES_LISTED = 3
+
+
+def _cut(text: str) -> str:
+    return text.encode()[:TEXT_BYTES].decode(errors="ignore")
+
+
+def outbox_key(guide: str, day: date) -> str:
+    return f"digest:{guide}:{day.isoformat()}"
+
+
+def day_bounds(day: date, tenant: TenantSettings) -> tuple[datetime, datetime]:
+    """[start, end) of a day in the tenant's time zone, in UTC."""
+    start = datetime.combine(day, time(0), tzinfo=tenant.tz)
+    end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=tenant.tz)
+    return start.astimezone(UTC), end.astimezone(UTC)
+
+
+def due_day(tenant: TenantSettings, now: datetime) -> date | None:
+    """The tenant day whose digest is due at `now`: today once the digest's time has come,
+    None before it (yesterday's is not sent late) or when the digest is off."""
+    at = tenant.alerts.morning_digest
+    if at is None:
+        return None
+    local = now.astimezone(tenant.tz)
+    return local.date() if local.time() >= at else None
+
+
+@dataclass
+class GuideDay:
+    """What one guide's digest says; all zero and empty: no digest."""
+
+    waiting: int = 0
+    titles: tuple[str, ...] = ()
+    more_titles: bool = False
+    reminders: int = 0
+    reminded_customers: int = 0
+    added: int = 0
+    deleted: int = 0
+    orders: int = 0
+    gmv_fen: int = 0
+    commission_fen: int = 0
+
+    def empty(self) -> bool:
+        return not (self.waiting or self.reminders or self.added or self.deleted
+                    or self.orders or self.commission_fen)
+
+
+class MorningDigest:
+    def __init__(self, settings: Settings, db: Database, content: ChatContent,
+                 guide_chat: GuideChat, outbox: Outbox,
+                 client_for: Callable[[str], WeComClient], *, quota: AppQuota,
+                 clock: Callable[[], datetime] = utcnow) -> None:
+        self._settings, self._db, self._content = settings, db, content
+        self._guide_chat, self._outbox, self._client_for = guide_chat, outbox, client_for
+        self._quota = quota
+        self.clock = clock  # tests and the demo move it
+        self._done: dict[str, date] = {}  # tenant → the last day seen finished (a cache)
+
+    async def run_if_due(self, tenant_id: str) -> int | None:
+        """Send the day's digests when they are due and not yet sent: how many were handed
+        to the outbox now (0 when every guide had nothing or had theirs already); None when
+        not due, done already, or another process is sending them."""
+        tenant = self._settings.tenant(tenant_id)
+        now = self.clock()
+        day = due_day(tenant, now)
+        if day is None or self._done.get(tenant_id) == day:
+            return None
+        async with tasks_repo.singleton(self._db.engine, f"{CURSOR}:{tenant_id}") as mine:
+            if not mine:
+                return None
+            async with self._db.read() as s:
+                last = await tasks_repo.get_cursor(s, tenant=tenant_id, name=CURSOR)
+            if last and last >= day.isoformat():
+                self._done[tenant_id] = day
+                return None
+            sent = await self.send_day(tenant, day, now)
+            async with self._db.write() as s:
+                await tasks_repo.set_cursor(s, tenant=tenant_id, name=CURSOR,
+                                            value=day.isoformat())
+        self._done[tenant_id] = day
+        log.info("morning digest tenant=%s day=%s sent=%s", tenant_id, day, sent)
+        return sent
+
+    async def send_day(self, tenant: TenantSettings, day: date, now: datetime) -> int:
+        """Each active guide's digest for `day` that has not been sent (by its outbox key)
+        and has something to say; how many were handed to the outbox now (one the outbox
+        could not send yet it retries, or holds while the guide's budget is spent)."""
+        async with self._db.read() as s:
+            guides = await directory_repo.active_guides(s, tenant=tenant.id)
+            already = await tasks_repo.outbox_keys(
+                s, tenant=tenant.id, keys=[outbox_key(g, day) for g in guides])
+        todo = [g for g in guides if outbox_key(g, day) not in already]
+        if not todo:
+            return 0
+        days = await self.gather(tenant, todo, day, now)
+        sent = 0
+        for guide in todo:
+            facts = days[guide]
+            if facts.empty():
+                continue
+            outcome = await self._outbox.run(
+                tenant=tenant.id, key=outbox_key(guide, day), kind=KIND,
+                payload={"touser": guide, "msgtype": "text",
+                         "text": {"content": _cut(self.text(tenant, day, now, facts))}},
+                call=self.send)
+            log.info("morning digest tenant=%s guide=%s day=%s send=%s", tenant.id, guide,
+                     day, outcome.status)
+            sent += 1
+        return sent
+
+    async def gather(self, tenant: TenantSettings, guides: list[str], day: date,
+                     now: datetime) -> dict[str, GuideDay]:
+        """What each guide's digest for `day` says, read at `now`."""
+        start, end = day_bounds(day - timedelta(days=1), tenant)  # yesterday
+        async with self._db.read() as s:
+            follows = await contacts_repo.follow_event_counts(
+                s, tenant=tenant.id, start=start, end=end,
+                actions=(d.ADDED, "deleted_by_customer"))
+            orders = await orders_repo.guide_totals(s, tenant=tenant.id, start=start, end=end,
+                                                    rules=sorted(d.GUIDE_RULES))
+            tasks = {g: [t for t, _ in await tasks_repo.list_tasks(
+                s, tenant=tenant.id, guide=g, status=None)] for g in guides}
+        body = await statement(self._db, tenant, periods.of(now, tenant.tz))
+        commission = {r["guide"]: int(r["net_fen"]) for r in body["statements"]}
+        out = {}
+        for guide in guides:
+            waiting = sorted((t for t in tasks[guide] if t.kind in MASS_KINDS
+                              and t.status == WAITING and t.stopped_at is None),
+                             key=lambda t: t.id or 0)
+            titles = list(dict.fromkeys(self._guide_chat.title(t.source) for t in waiting))
+            reminders = [t for t in tasks[guide] if t.kind == REMINDER
+                         and t.status not in NOT_REMINDED and start <= t.created_at <= now]
+            count, fen = orders.get(guide, (0, 0))
+            out[guide] = GuideDay(
+                waiting=len(waiting), titles=tuple(titles[:TITLES_LISTED]),
+                more_titles=len(titles) > TITLES_LISTED, reminders=len(reminders),
+                reminded_customers=sum(t.recipients for t in reminders),
+                added=follows.get(guide, {}).get(d.ADDED, 0),
+                deleted=follows.get(guide, {}).get("deleted_by_customer", 0),
+                orders=count, gmv_fen=fen, commission_fen=commission.get(guide, 0))
+        return out
+
+    def text(self, tenant: TenantSettings, day: date, now: datetime, facts: GuideDay) -> str:
+        """The digest (content_library/chat/texts.toml `digest_*`): a header, one line per
+        item that has something, and a footer."""
+        text = self._content.text
+        lines = [text("digest_header", date=day.isoformat())]
+        if facts.waiting:
+            titles = "、".join(facts.titles) + (text("digest_titles_more")
+                                               if facts.more_titles else "")
+            lines.append(text("digest_tasks", count=facts.waiting, titles=titles))
+        if facts.reminders:
+            lines.append(text("digest_reminders", count=facts.reminders,
+                              customers=facts.reminded_customers))
+        if facts.added:
+            lines.append(text("digest_added", count=facts.added))
+        if facts.deleted:
+            lines.append(text("digest_deleted", count=facts.deleted))
+        if facts.orders:
+            lines.append(text("digest_orders", count=facts.orders, amount=d.yuan(facts.gmv_fen)))
+        if facts.commission_fen:
+            lines.append(text("digest_commission", period=periods.of(now, tenant.tz),
+                              net=d.yuan(facts.commission_fen)))
+        lines.append(text("digest_footer"))
+        return "\n".join(lines)
+
+    async def send(self, tenant: str, payload: dict[str, Any]) -> dict[str, Any]:
+        """The outbox executor of kind "morning_digest": message/send to the guide, within
+        their app message budget."""
+        await self._quota.hold(tenant, payload)
+        return await self._client_for(tenant).send_app_message(payload)
+
+    def executors(self) -> dict[str, Executor]:
+        return {KIND: self.send}
