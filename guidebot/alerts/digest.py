@@ -91,8 +91,10 @@ class GuideDay:
     commission_fen: int = 0
 
     def empty(self) -> bool:
+        """Nothing to do and nothing new since yesterday: no digest (the month's commission
+        alone, the same every morning, is not news; it rides along with the rest)."""
         return not (self.waiting or self.reminders or self.added or self.deleted
-                    or self.orders or self.commission_fen)
+                    or self.orders)
 
 
 class MorningDigest:

@@ -262,3 +262,11 @@ async def test_off_by_default_and_with_an_empty_time(
             assert _digests(stack) == [] and await _rows(stack) == []
         finally:
             await stack.http.close()
+
+
+def test_the_months_commission_alone_is_no_digest() -> None:
+    from guidebot.alerts.digest import GuideDay
+
+    assert GuideDay(commission_fen=2605).empty()
+    assert not GuideDay(commission_fen=2605, orders=1, gmv_fen=2605).empty()
+    assert not GuideDay(waiting=1).empty() and GuideDay().empty()
