@@ -62,6 +62,7 @@ def test_the_written_configs_optional_tables_load_once_uncommented(
     assert tenant.api_base == "http://127.0.0.1:8900/cgi-bin/"
     assert (tenant.kf.open_kfids, tenant.alerts.customer_deleted) == (("wk01",), True)
     assert (tenant.alerts.card_opened, tenant.alerts.card_opened_window_minutes) == (True, 30)
+    assert tenant.auto_tags.enabled is True
     assert tenant.materials.webhook_secret == "points-value"
 
 
