@@ -32,7 +32,7 @@ def _marks(ctx: Any, customer: str) -> list[str]:
     names = {t["id"]: t["name"] for g in state["tag_groups"] for t in g["tag"]}
     return [names.get(tag, tag) for c in ctx.sandbox.calls(tenant=ctx.tenant,
                                                            path="externalcontact/mark_tag")
-            if c["errcode"] == 0 and c["body"]["external_userid"] == customer
+            if not c["errcode"] and c["body"]["external_userid"] == customer
             for tag in c["body"].get("add_tag") or ()]
 
 
