@@ -26,6 +26,16 @@ async def _request(http: aiohttp.ClientSession, method: str, url: str,
         return resp.status, (json.loads(text) if text else None)
 
 
+def _marks(ctx: Any, customer: str) -> list[str]:
+    """The names of the tags guidebot marked on the customer so far (sandbox mark_tag)."""
+    state = ctx.sandbox.state(ctx.tenant)
+    names = {t["id"]: t["name"] for g in state["tag_groups"] for t in g["tag"]}
+    return [names.get(tag, tag) for c in ctx.sandbox.calls(tenant=ctx.tenant,
+                                                           path="externalcontact/mark_tag")
+            if not c["errcode"] and c["body"]["external_userid"] == customer
+            for tag in c["body"].get("add_tag") or ()]
+
+
 async def story(ctx: Any) -> None:
     from guidebot.app import RUNTIME
 
@@ -38,6 +48,7 @@ async def story(ctx: Any) -> None:
         _, link = await _request(http, "POST", f"{api}/links", headers=admin,
                                  json={"guide": guide, "sku": SKU, "campaign": "double11"})
         ctx.out(f"Commerce: {guide} shares a tracked card for {SKU}: page {link['page']!r}")
+        marks_before = len(_marks(ctx, who))
         visit = {"external_userid": who, "ts": str(int(datetime.now(UTC).timestamp()))}
         visit["sig"] = sign_visit(tenant.order_secret, link["token"], visit)  # the store backend
         await _request(http, "GET", f"{ctx.bot_url}/t/{link['token']}",
@@ -50,6 +61,10 @@ async def story(ctx: Any) -> None:
         if told:
             ctx.out(f"  {guide} is told at once (互动雷达, an app message): "
                     f"{str(told[-1]['content']['content']).splitlines()[0]}")
+        tagged = _marks(ctx, who)[marks_before:]
+        if tagged:
+            ctx.out(f"  and {customer['name']} is tagged {'、'.join(tagged)} on {guide}'s "
+                    "relation (自动打标签: content_library/auto_tags.toml, mark_tag)")
         order = _order(tenant.tz, who, link["token"])
         status, paid = await _post_signed(http, ctx, tenant.order_secret, order)
         ctx.out(f"  the store posts order {order['order_no']} (HMAC-signed) → {status}: "

@@ -230,6 +230,22 @@ class CardOpened(Event):
     sku: str = ""
 
 
+@internal
+@dataclass(frozen=True, kw_only=True)
+class AutoTagsDue(Event):
+    """Raised when what a customer did matches rules of content_library/auto_tags.toml
+    (自动打标签, contacts/auto_tags.py), in the transaction that records it: `source` "open"
+    (a visit of a card of `guide`'s) or "message" (a 微信客服 message; `guide` empty: the
+    customer's guide is chosen when it is handled). `tags` are the matching rules' tag names
+    at that moment; `ref` names the occurrence (the event's inbox key)."""
+
+    ref: str
+    external_userid: str
+    source: str
+    tags: tuple[str, ...] = ()
+    guide: str = ""
+
+
 def encode_internal(event: Event) -> str:
     import json
     from dataclasses import asdict
@@ -276,4 +292,6 @@ def internal_key(event: Event) -> str:
         return f"tags_marked:{event.ref}"
     if isinstance(event, CardOpened):
         return f"card_opened:{event.ref}"
+    if isinstance(event, AutoTagsDue):
+        return f"auto_tags:{event.ref}"
     raise TypeError(f"no key for {type(event).__name__}")

@@ -18,8 +18,10 @@ from guidebot.chat.guide import GuideChat
 from guidebot.chat.intake import KfService
 from guidebot.chat.opt_out import OptOuts
 from guidebot.chat.routing import ChatRouter, load_router
+from guidebot.commerce.links import announce_to
 from guidebot.commerce.service import CommerceService
 from guidebot.contacts.acquisition import AcquisitionService
+from guidebot.contacts.auto_tags import AutoTagger
 from guidebot.contacts.channel_rotation import ChannelRotation
 from guidebot.contacts.channels import ChannelService
 from guidebot.contacts.directory import DirectoryService
@@ -88,6 +90,7 @@ class Services:
     churn: ChurnAlerts  # 删人提醒: a guide told that a customer deleted them
     radar: CardRadar  # 互动雷达: a guide told that their customer opened their card
     digest: MorningDigest  # 导购早报: each guide's day, once a day
+    auto_tags: AutoTagger  # 自动打标签: tags from the cards customers open and what they write
     transfers: CustomerTransfers  # 在职继承 / 离职继承
     groups: GroupService  # 客户群: groups, members, joins and leaves
     group_handover: GroupHandover  # a leaver's groups to a new owner
@@ -151,9 +154,10 @@ def build_services(settings: Settings, db: Database, *,
     app_quota = AppQuota(  # every app message to a guide draws from it
         db, lambda t: settings.tenant(t).quotas.app_msg_per_guide_per_min)
     media = MediaUploads(db, client_for, library)
-    commerce = CommerceService(settings, db, client_for,
-                               opened=stager(settings))  # visits → CardOpened
     tags = TagService(db, client_for, outbox, library.tag_groups)
+    auto_tags = AutoTagger(settings, db, library, tags)
+    commerce = CommerceService(  # visits → CardOpened (互动雷达) and AutoTagsDue (自动打标签)
+        settings, db, client_for, opened=announce_to(stager(settings), auto_tags.stage_open))
     profiles = ProfileService(db, client_for)
     points = Points(settings, db)
     materials = MaterialService(settings, db, load_materials(settings.content_library),
@@ -178,7 +182,7 @@ def build_services(settings: Settings, db: Database, *,
                    cards=KfCards(settings, library, commerce.catalog,
                                  commerce.track_attachments, media.resolve),
                    opt_outs=OptOuts(db, tags, sop.engine, chat.content.opt_out_tag),
-                   quota=app_quota)
+                   quota=app_quota, auto_tags=auto_tags)
     cover = f"{settings.server.public_url}/sidebar/_static/card.png"
     sidebar = SidebarService(db, library, tags, commerce.links,
                              AgentTickets(db, client_for), lambda tenant: cover)
@@ -213,6 +217,6 @@ def build_services(settings: Settings, db: Database, *,
         guide_chat=guide_chat, metrics=metrics,
         stats=StatsService(settings, db), materials=materials,
         contributions=Contributions(materials, client_for), points=points, churn=churn,
-        radar=radar, digest=digest,
+        radar=radar, digest=digest, auto_tags=auto_tags,
         app_quota=app_quota, transfers=transfers, groups=groups,
         group_handover=group_handover, group_welcome=group_welcome)

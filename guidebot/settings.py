@@ -89,6 +89,14 @@ class AlertSettings:
     morning_digest: time | None = None
 
 
+@dataclass(frozen=True)
+class AutoTagSettings:
+    """自动打标签: whether the rules of content_library/auto_tags.toml tag this tenant's
+    customers (the library is shared by every tenant of the process)."""
+
+    enabled: bool = True
+
+
 GRADES = ("S", "A", "B", "C")
 
 
@@ -121,6 +129,7 @@ class TenantSettings:
     kf: KfSettings = KfSettings()
     materials: MaterialSettings = MaterialSettings()
     alerts: AlertSettings = AlertSettings()
+    auto_tags: AutoTagSettings = AutoTagSettings()
 
     @property
     def tz(self) -> ZoneInfo:
@@ -281,7 +290,7 @@ _TENANT_KEYS = {
     "corp_id", "agent_id", "token", "token_env", "encoding_aes_key", "encoding_aes_key_env",
     "secret", "secret_env", "api_base", "admin_token", "admin_token_env", "order_secret",
     "order_secret_env", "miniprogram_appid", "timezone", "quotas", "commission",
-    "kf", "materials", "alerts",
+    "kf", "materials", "alerts", "auto_tags",
 }
 
 
@@ -329,6 +338,7 @@ def _tenant(file: str, tenant_id: str, table: Any) -> TenantSettings:
         kf=_kf(file, prefix, r.get("kf", dict, {})),
         materials=_materials(file, prefix, r.get("materials", dict, {})),
         alerts=_alerts(file, prefix, r.get("alerts", dict, {})),
+        auto_tags=_auto_tags(file, prefix, r.get("auto_tags", dict, {})),
     )
 
 
@@ -427,3 +437,8 @@ def _commission(file: str, prefix: str, table: Mapping[str, Any]) -> CommissionS
             raise r.fail(f"rates.{key}", 'must be a decimal string like "0.05"')
     return CommissionSettings(precedence=precedence, default_rate=default_rate, rates=rates,
                               **days)
+
+
+def _auto_tags(file: str, prefix: str, table: Mapping[str, Any]) -> AutoTagSettings:
+    r = _Reader(file, f"{prefix}.auto_tags", table, {"enabled"})
+    return AutoTagSettings(enabled=r.get("enabled", bool, True))

@@ -6,6 +6,7 @@ inbox with the outcome "unhandled".
 
 from handlers import (
     acquisition,
+    auto_tags,
     contacts,
     directory,
     groups,
@@ -19,5 +20,6 @@ from handlers import (
 
 # materials before guide_chat: it takes the texts that belong to the material centre and
 # hands every other one to the guide chat.
-ROUTERS = (contacts.router, tags.router, sop.router, radar.router, directory.router,
-           groups.router, kf.router, acquisition.router, materials.router, guide_chat.router)
+ROUTERS = (contacts.router, tags.router, sop.router, radar.router, auto_tags.router,
+           directory.router, groups.router, kf.router, acquisition.router, materials.router,
+           guide_chat.router)

@@ -30,6 +30,7 @@ from guidebot.chat.entries import KfEntries, event_of
 from guidebot.chat.handoff import Handoff
 from guidebot.chat.opt_out import OptOuts
 from guidebot.chat.sending import KfSender, text_message
+from guidebot.contacts.auto_tags import AutoTagger
 from guidebot.content.library import Library
 from guidebot.db.engine import Database
 from guidebot.db.models_kf import KfCursor, KfMessage
@@ -66,7 +67,7 @@ class Outcome:
 class KfService:
     def __init__(self, settings: Settings, db: Database, library: Library, outbox: Outbox,
                  client_for: Callable[[str], WeComClient], *, router: ReplyRouter,
-                 cards: KfCards, opt_outs: OptOuts, quota: AppQuota,
+                 cards: KfCards, opt_outs: OptOuts, quota: AppQuota, auto_tags: AutoTagger,
                  clock: Callable[[], datetime] = utcnow) -> None:
         self._settings = settings
         self._db = db
@@ -85,6 +86,7 @@ class KfService:
         self.router = router  # the reply router (guidebot/chat/routing.py)
         self.cards = cards
         self.opt_outs = opt_outs
+        self.auto_tags = auto_tags  # 自动打标签 from the customer's words
         self.customers = Customers(db, self.api)
         self.sender = KfSender(db, outbox, self.api, clock)
         self.handoff = Handoff(settings, db, library, outbox, client_for, self.api,
@@ -326,6 +328,10 @@ class KfService:
         if message.msgtype != "text":
             return Outcome("skipped", Route.IGNORED, f"msgtype {message.msgtype} not answered")
         writer = writers[message.external_userid]
+        # the tags the words earn are staged first (one short write; marked by the inbox)
+        await self.auto_tags.heard(tenant, external_userid=writer.context.external_userid,
+                                   contact=writer.contact, msgid=message.msgid,
+                                   text=message.text, at=message.send_time)
         decision = await self.router.decide(Inbound(
             tenant=tenant, open_kfid=message.open_kfid, msgid=message.msgid, text=message.text,
             customer=writer.context))

@@ -32,8 +32,19 @@ IDENTITY_FIELDS = ("external_userid", "unionid", "openid")
 
 # Told, inside the visit's transaction, of a touch that names a customer (a signed visit
 # resolved to them, or any visit of a link made for them alone): (session, touch, customer).
-# The 互动雷达 stages its event here (guidebot/alerts/radar.py).
+# The 互动雷达 (guidebot/alerts/radar.py) and 自动打标签 (guidebot/contacts/auto_tags.py)
+# stage their events here.
 CardOpened = Callable[[AsyncSession, Touch, str], Awaitable[None]]
+
+
+def announce_to(*listeners: CardOpened) -> CardOpened:
+    """One `CardOpened` that tells each of `listeners` in turn, in the same transaction."""
+
+    async def tell(session: AsyncSession, touch: Touch, customer: str) -> None:
+        for listener in listeners:
+            await listener(session, touch, customer)
+
+    return tell
 
 
 async def _nobody_listens(_session: AsyncSession, _touch: Touch, _customer: str) -> None:

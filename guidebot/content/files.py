@@ -10,13 +10,15 @@ FOLDERS = ("messages", "sops", "drops")
 TAGS_FILE = "tags.toml"
 STORES_FILE = "stores.toml"  # content/stores.py
 GROUP_WELCOME_FILE = "group_welcome.toml"  # content/group_welcome.py
+AUTO_TAGS_FILE = "auto_tags.toml"  # content/auto_tags.py
 
 
 def library_files(root: Path) -> list[Path]:
-    """messages/*.toml, sops/*.toml, drops/*.toml, tags.toml, stores.toml and
-    group_welcome.toml, in a stable order."""
+    """messages/*.toml, sops/*.toml, drops/*.toml, tags.toml, stores.toml,
+    group_welcome.toml and auto_tags.toml, in a stable order."""
     found = [path for folder in FOLDERS for path in sorted((root / folder).glob("*.toml"))]
-    return [*found, *(root / name for name in (TAGS_FILE, STORES_FILE, GROUP_WELCOME_FILE)
+    return [*found, *(root / name for name in (TAGS_FILE, STORES_FILE, GROUP_WELCOME_FILE,
+                                                  AUTO_TAGS_FILE)
                       if (root / name).exists())]
 
 

@@ -1,4 +1,5 @@
-"""Loads messages/, sops/, drops/ and tags.toml from a content library, reporting every problem."""
+"""Loads messages/, sops/, drops/, tags.toml and the optional stores.toml, group_welcome.toml
+and auto_tags.toml from a content library, reporting every problem."""
 
 from __future__ import annotations
 
@@ -9,8 +10,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from guidebot.content.auto_tags import AutoTags, catalog_names, parse_auto_tags
 from guidebot.content.errors import ContentInvalid, Problem, line_of
-from guidebot.content.files import GROUP_WELCOME_FILE, content_digest, library_file_problem
+from guidebot.content.files import (
+    AUTO_TAGS_FILE,
+    GROUP_WELCOME_FILE,
+    content_digest,
+    library_file_problem,
+)
 from guidebot.content.group_welcome import GroupWelcome, parse_group_welcome
 from guidebot.content.render import TemplateSyntaxError, unknown_placeholders
 from guidebot.content.sop_spec import MATERIAL_MESSAGE, DropSpec, SopSpec
@@ -86,6 +93,7 @@ class Library:
     settling: str = ""  # digest of files seen changed once, loaded if still so next time
     stores: StoreMap = field(default_factory=StoreMap)  # stores.toml (contacts/directory.py)
     group_welcome: tuple[GroupWelcome, ...] = ()  # group_welcome.toml (contacts/group_welcome.py)
+    auto_tags: AutoTags = field(default_factory=AutoTags)  # auto_tags.toml (contacts/auto_tags.py)
 
     def replace_with(self, other: Library) -> None:
         """Take `other`'s content. No await happens here, so no coroutine sees half of it."""
@@ -95,6 +103,7 @@ class Library:
         self.rejected, self.settling = None, ""
         self.stores = other.stores
         self.group_welcome = other.group_welcome
+        self.auto_tags = other.auto_tags
 
 
 def _read(path: Path, problems: list[Problem]) -> tuple[dict[str, Any], str] | None:
@@ -226,11 +235,13 @@ def load_library(root: Path) -> Library:
     drops = _specs(root / "drops", known, problems, parse_drop)
     stores = _stores(root / STORES_FILE, problems)
     group_welcome = _group_welcome(root / GROUP_WELCOME_FILE, messages, problems)
+    auto_tags = _auto_tags(root, groups, problems)
     _moment_fit(sops, drops, messages, problems)
     if problems:
         raise ContentInvalid(problems)
     return Library(root, messages, groups, sops, drops, digest=digest,
-                   loaded_at=datetime.now(UTC), stores=stores, group_welcome=group_welcome)
+                   loaded_at=datetime.now(UTC), stores=stores, group_welcome=group_welcome,
+                   auto_tags=auto_tags)
 
 
 def _moment_fit(sops: dict[str, SopSpec], drops: dict[str, DropSpec],
@@ -285,6 +296,17 @@ def _group_welcome(path: Path, messages: dict[str, Message],
     loaded = _read(path, problems)
     return () if loaded is None else parse_group_welcome(path, loaded[0], loaded[1], messages,
                                                          problems)
+
+
+def _auto_tags(root: Path, groups: tuple[TagGroup, ...], problems: list[Problem]) -> AutoTags:
+    path = root / AUTO_TAGS_FILE
+    if not path.exists():
+        return AutoTags()
+    loaded = _read(path, problems)
+    if loaded is None:
+        return AutoTags()
+    declared = {tag for group in groups for tag in group.tags}
+    return parse_auto_tags(path, loaded[0], loaded[1], declared, catalog_names(root), problems)
 
 
 def _specs(folder: Path, messages: set[str], problems: list[Problem],

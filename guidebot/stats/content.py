@@ -1,5 +1,6 @@
 """The console's content page: every message rendered as a customer sees it (sample names
-filled in, link and mini-program cards with the catalog's product), the drops, the catalog."""
+filled in, link and mini-program cards with the catalog's product), the drops, the automatic
+tag rules, the catalog."""
 
 from __future__ import annotations
 
@@ -50,6 +51,17 @@ def drops(library: Library) -> list[dict[str, Any]]:
              "tags_none": list(d.audience.tags_none), "guides": list(d.audience.guides),
              "group_names": list(d.group_names)}
             for d in sorted(library.drops.values(), key=lambda d: d.id)]
+
+
+def auto_tags(library: Library, *, enabled: bool) -> dict[str, Any]:
+    """auto_tags.toml's rules in the file's order (card opens, then 微信客服 messages), and
+    whether they tag this tenant's customers."""
+    rules: list[dict[str, Any]] = [
+        {"source": "on_open", "categories": list(r.categories), "skus": list(r.skus),
+         "tags": list(r.tags)} for r in library.auto_tags.on_open]
+    rules += [{"source": "on_message", "keywords": list(r.keywords), "match": r.match,
+               "tags": list(r.tags)} for r in library.auto_tags.on_message]
+    return {"enabled": enabled, "rules": rules}
 
 
 def products(catalog: Catalog) -> list[dict[str, Any]]:

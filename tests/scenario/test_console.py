@@ -381,6 +381,13 @@ async def test_content_page_shows_messages_as_a_customer_sees_them(
                   "<td>朋友圈任务</td>")
         assert weekly in drops, drops  # the weekly cron, in words
         assert "SKU-LIPSTICK-01" in html and "¥299.00" in html  # the catalog
+        rules = re.search(r'<table id="auto-tags">.*?</table>', html, re.S).group(0)
+        rows = re.findall(r'<tr data-rule="(on_open|on_message)">(.*?)</tr>', rules, re.S)
+        assert [source for source, _ in rows] == ["on_open", "on_open", "on_message"]
+        assert "品类为 beauty" in rows[0][1] and "美妆兴趣" in rows[0][1]
+        assert "SKU 为 SKU-SERUM-02" in rows[1][1] and "护肤兴趣" in rows[1][1]
+        assert "包含关键词 防晒, 美白, SPF" in rows[2][1] and "防晒意向" in rows[2][1]
+        assert 'data-auto-tags="off"' not in html  # on for acme
     finally:
         await stack.http.close()
 

@@ -26,8 +26,9 @@ def test_demo_story(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert "Seeded 2 stores and 4 guides." in out
     assert out.count("exclusive guide: ") == 6
     assert "欢迎来到双11专场" in out and "静安嘉里中心店的导购李娜" in out
-    assert "send_welcome_msg ×7" in out and "mark_tag ×7" in out
+    assert "send_welcome_msg ×7" in out and "mark_tag ×8" in out  # 7 channel tags, 1 auto
     assert "is told at once (互动雷达, an app message): 客户「张晓雨」正在看您发的「" in out
+    assert "and 张晓雨 is tagged 美妆兴趣 on lina's relation (自动打标签" in out
     # the month's usage, as metered: 7 welcomes, the SOP chapter's tasks, the kf chapter's
     # replies, the app messages to guides (SOP, handoff, commands, materials)
     usage = re.search(r"Usage \d{4}-\d\d \(what a SaaS operator bills\): (.*)", out)

@@ -64,6 +64,7 @@ def test_the_written_configs_optional_tables_load_once_uncommented(
     assert (tenant.kf.open_kfids, tenant.alerts.customer_deleted) == (("wk01",), True)
     assert (tenant.alerts.card_opened, tenant.alerts.card_opened_window_minutes) == (True, 30)
     assert tenant.alerts.morning_digest == time(9, 0)
+    assert tenant.auto_tags.enabled is True
     assert tenant.materials.webhook_secret == "points-value"
 
 

@@ -208,6 +208,8 @@ async def content(request: web.Request, who: auth.Access) -> web.StreamResponse:
                   fire_key=secrets.token_hex(8),
                   messages=content_view.messages(services.library, shop, sample),
                   drops=content_view.drops(services.library),
+                  auto_tags=content_view.auto_tags(services.library,
+                                                   enabled=who.tenant.auto_tags.enabled),
                   group_welcome=await services.group_welcome.listed(who.tenant.id),
                   products=content_view.products(shop))
 

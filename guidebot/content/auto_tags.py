@@ -1,0 +1,215 @@
+"""content_library/auto_tags.toml: 自动打标签, the tags a customer gets from what they do and
+say (contacts/auto_tags.py marks them). Optional; every rule names tags of tags.toml.
+
+    [[on_open]]                 # the customer opens a guide's tracked card
+    categories = ["beauty"]     # the card's catalog category (catalog.toml), and/or
+    skus = ["SKU-SERUM-02"]     # its sku; a rule matches a card that has either
+    tags = ["护肤兴趣"]
+
+    [[on_message]]              # the customer writes to 微信客服 (text messages)
+    keywords = ["防晒", "美白"]
+    match = "contains"          # or "exact": the whole message, trimmed; case-insensitive
+    tags = ["防晒意向"]
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from guidebot.content.errors import Problem, line_of
+
+Bad = Callable[[str, str], None]  # (key, message): a problem at that key of the rule
+
+SECTIONS = ("on_open", "on_message")
+OPEN_KEYS = {"categories", "skus", "tags"}
+MESSAGE_KEYS = {"keywords", "match", "tags"}
+MATCHES = ("contains", "exact")
+MAX_RULES = 200  # of each kind: a content file, not a data set
+MAX_ITEMS = 100  # names in one list
+MAX_KEYWORD = 100  # characters
+
+
+@dataclass(frozen=True)
+class OpenRule:
+    categories: tuple[str, ...]
+    skus: tuple[str, ...]
+    tags: tuple[str, ...]
+
+    def matches(self, sku: str, category: str) -> bool:
+        return bool(sku and sku in self.skus) or bool(category and category in self.categories)
+
+
+@dataclass(frozen=True)
+class MessageRule:
+    keywords: tuple[str, ...]
+    match: str  # contains | exact
+    tags: tuple[str, ...]
+
+    def matches(self, text: str) -> bool:
+        said = text.strip().casefold()
+        if self.match == "exact":
+            return any(said == k.strip().casefold() for k in self.keywords)
+        return any(k.casefold() in said for k in self.keywords)
+
+
+@dataclass(frozen=True)
+class AutoTags:
+    on_open: tuple[OpenRule, ...] = ()
+    on_message: tuple[MessageRule, ...] = ()
+
+    def for_open(self, sku: str, category: str) -> tuple[str, ...]:
+        """The tag names every rule matching a card of this sku and category gives, each once
+        in the file's order."""
+        return _once(r.tags for r in self.on_open if r.matches(sku, category))
+
+    def for_message(self, text: str) -> tuple[str, ...]:
+        return _once(r.tags for r in self.on_message if r.matches(text))
+
+    def __len__(self) -> int:
+        return len(self.on_open) + len(self.on_message)
+
+
+def _once(groups: Iterable[tuple[str, ...]]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(tag for tags in groups for tag in tags))
+
+
+def catalog_names(root: Path) -> tuple[set[str], set[str]]:
+    """The skus and categories of catalog.toml (the commerce catalog loader validates the
+    file itself; an unreadable one names none here)."""
+    try:
+        data = tomllib.loads((root / "catalog.toml").read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError):
+        return set(), set()
+    products = [p for p in data.get("products", []) if isinstance(p, dict)]
+    return ({str(p["sku"]) for p in products if p.get("sku")},
+            {str(p["category"]) for p in products if p.get("category")})
+
+
+def parse_auto_tags(path: Path, data: dict[str, Any], text: str, declared: set[str],
+                    catalog: tuple[set[str], set[str]], problems: list[Problem]) -> AutoTags:
+    """The rules, each checked (its tags declared in tags.toml, its skus and categories in
+    catalog.toml); problems with the line of the key, else of the rule's table."""
+    for key in data:
+        if key not in SECTIONS:
+            problems.append(Problem(path, line_of(text, key), f"unknown key {key!r}"))
+    skus, categories = catalog
+    rules: dict[str, list[Any]] = {}
+    for section in SECTIONS:
+        raw = data.get(section, [])
+        if not isinstance(raw, list) or not all(isinstance(t, dict) for t in raw):
+            problems.append(Problem(path, line_of(text, section),
+                                    f"{section} must be an array of tables ([[{section}]])"))
+            continue
+        if len(raw) > MAX_RULES:
+            problems.append(Problem(path, line_of(text, section),
+                                    f"at most {MAX_RULES} [[{section}]] rules"))
+        spans = _spans(text, section)
+        found = []
+        for index, table in enumerate(raw):
+            span = spans[index] if index < len(spans) else (None, None)
+            rule = _rule(path, text, section, table, span, declared, skus, categories,
+                         problems)
+            if rule is not None:
+                found.append(rule)
+        rules[section] = found
+    return AutoTags(tuple(rules.get("on_open", ())), tuple(rules.get("on_message", ())))
+
+
+def _spans(text: str, section: str) -> list[tuple[int | None, int | None]]:
+    """For each `[[section]]` table: the line of its header and the last line before the
+    next table header (None: the end of the file)."""
+    lines = text.splitlines()
+    headers = [n for n, line in enumerate(lines, start=1) if line.strip().startswith("[")]
+    spans: list[tuple[int | None, int | None]] = []
+    for position, number in enumerate(headers):
+        if lines[number - 1].strip().replace(" ", "") == f"[[{section}]]":
+            end = headers[position + 1] - 1 if position + 1 < len(headers) else None
+            spans.append((number, end))
+    return spans
+
+
+def _line(text: str, span: tuple[int | None, int | None], key: str) -> int | None:
+    """The line of `key` inside the table `span`, else the table's header line."""
+    start, end = span
+    if start is None:
+        return line_of(text, key)
+    for number, line in enumerate(text.splitlines(), start=1):
+        if number <= start or (end is not None and number > end):
+            continue
+        if line.strip().startswith((f"{key} ", f"{key}=")):
+            return number
+    return start
+
+
+def _names(value: Any, *, allow_empty: bool = True) -> list[str] | None:
+    """A list of non-empty strings (None: it is not one)."""
+    if not isinstance(value, list) or len(value) > MAX_ITEMS:
+        return None
+    if not all(isinstance(v, str) and v.strip() for v in value):
+        return None
+    return value if value or allow_empty else None
+
+
+def _rule(path: Path, text: str, section: str, table: dict[str, Any],
+          span: tuple[int | None, int | None], declared: set[str], skus: set[str],
+          categories: set[str], problems: list[Problem]) -> OpenRule | MessageRule | None:
+    before = len(problems)
+
+    def bad(key: str, message: str) -> None:
+        problems.append(Problem(path, _line(text, span, key), f"{section}: {message}"))
+
+    allowed = OPEN_KEYS if section == "on_open" else MESSAGE_KEYS
+    for key in sorted(set(table) - allowed):
+        bad(key, f"unknown key {key!r}")
+    tags = _names(table.get("tags"), allow_empty=False)
+    if tags is None:
+        bad("tags", f"tags must be a list of 1-{MAX_ITEMS} tag names")
+    else:
+        for tag in tags:
+            if tag not in declared:
+                bad("tags", f"tag {tag!r} is not declared in tags.toml")
+    rule: OpenRule | MessageRule | None = (
+        _open_rule(table, tags or [], skus, categories, bad) if section == "on_open"
+        else _message_rule(table, tags or [], bad))
+    return rule if len(problems) == before else None
+
+
+def _open_rule(table: dict[str, Any], tags: list[str], skus: set[str], categories: set[str],
+               bad: Bad) -> OpenRule | None:
+    named_categories = _names(table.get("categories", []))
+    named_skus = _names(table.get("skus", []))
+    if named_categories is None:
+        bad("categories", "categories must be a list of catalog categories")
+    if named_skus is None:
+        bad("skus", "skus must be a list of catalog skus")
+    if named_categories is None or named_skus is None:
+        return None
+    if not named_categories and not named_skus:
+        bad("tags", "a rule needs categories or skus (which cards it is about)")
+    for category in named_categories:
+        if category not in categories:
+            known = ", ".join(sorted(categories)) or "none"
+            bad("categories", f"category {category!r} is not in catalog.toml (known: {known})")
+    for sku in named_skus:
+        if sku not in skus:
+            bad("skus", f"sku {sku!r} is not in catalog.toml")
+    return OpenRule(tuple(named_categories), tuple(named_skus), tuple(tags))
+
+
+def _message_rule(table: dict[str, Any], tags: list[str], bad: Bad) -> MessageRule | None:
+    keywords = _names(table.get("keywords"), allow_empty=False)
+    if keywords is None:
+        bad("keywords", f"keywords must be a list of 1-{MAX_ITEMS} words")
+        keywords = []
+    for keyword in keywords:
+        if len(keyword) > MAX_KEYWORD:
+            bad("keywords", f"a keyword has at most {MAX_KEYWORD} characters")
+    match = table.get("match", "contains")
+    if match not in MATCHES:
+        bad("match", 'match must be "contains" or "exact"')
+        match = "contains"
+    return MessageRule(tuple(keywords), str(match), tuple(tags))
