@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 VERSIONS_FRESH_S = 1.0
 SENDS_READ = 20_000  # a drop's newest tasks read for its sends (200 guides × 100 firings)
 FIRINGS_LISTED = 30
+GROUP_SENDS_LISTED = 50
 
 
 class SopClock:
@@ -257,6 +258,25 @@ class SopService:
             tasks = await tasks_repo.tasks_of_source(s, tenant=tenant, source=f"drop:{drop_id}",
                                                      limit=SENDS_READ)
         return stopping.firings(drop_id, tasks, limit=FIRINGS_LISTED)
+
+    async def group_sends(self, tenant: str, chat_id: str) -> list[dict[str, Any]]:
+        """The latest 群发 made for one customer group (a group SOP's steps and group_task
+        drops), newest first: what, when, and how far it went."""
+        async with self._db.read() as s:
+            tasks = await tasks_repo.tasks_to_group(s, tenant=tenant, chat_id=chat_id,
+                                                    limit=GROUP_SENDS_LISTED)
+        out = []
+        for task in tasks:
+            origin, _, ident = task.source.partition(":")
+            specs: Mapping[str, Any] = (self._library.sops if origin == "sop"
+                                        else self._library.drops)
+            spec = specs.get(ident)
+            out.append({"id": task.id, "created_at": task.created_at, "origin": origin,
+                        "ident": ident, "step": task.step_index + 1,
+                        "title": spec.title if spec is not None else ident,
+                        "message": task.message, "status": task.status, "owner": task.guide,
+                        "stopped": task.stopped_at is not None})
+        return out
 
     async def stop_drop(self, tenant: str, drop_id: str, firing: str) -> dict[str, Any]:
         """停止群发: a firing's tasks not sent yet are cancelled, its 群发 tasks WeCom holds are

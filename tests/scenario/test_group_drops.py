@@ -5,6 +5,7 @@ confirmation reached, and after a crash mid-call adopts the message WeCom alread
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ import pytest
 from sqlalchemy import update
 
 from guidebot.db.models import Guide, OutboxItem
+from tests.support.console import Console
 from tests.support.stack import Stack, known, stack_with
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "sop"
@@ -100,6 +102,17 @@ async def test_a_group_drop_sends_each_owner_their_groups_and_counts_confirmatio
 
     await _fire(stack)  # the one-off drop fired once
     assert len(stack.calls("externalcontact/add_msg_template")) == 2
+
+    console = Console(stack)  # each group's page lists the 群发 made for it
+    try:
+        assert (await console.login("acme", "acme-admin-token")).status == 303
+        for chat, task in ((vip, tasks["lina"]), (vip2, tasks["lina"]), (zhou, tasks["zhou"])):
+            _, html = (await console.get(f"/console/acme/groups/{chat}"))[:2]
+            assert re.findall(r'<tr data-task="(\d+)">', html) == [str(task["id"])], chat
+        _, html = (await console.get(f"/console/acme/groups/{gone}"))[:2]
+        assert "还没有发给这个群的群发" in html
+    finally:
+        await console.close()
 
 
 async def test_groups_whose_owner_left_or_outside_the_stores_are_left_out(

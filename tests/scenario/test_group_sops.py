@@ -74,6 +74,13 @@ async def test_a_new_group_is_nurtured_by_its_owner_until_dismissed(stack: Stack
         assert status == 200 and 'id="group-sop"' in html and "enroll-submit" not in html
         row = re.search(r'data-step="0".*?</tr>', html, re.S)
         assert row and 'data-figure="confirmed">1<' in row.group(0), html
+        status, html, _ = await console.get(f"/console/acme/groups/{chat}")
+        sent = re.search(rf'<tr data-task="{task["id"]}">.*?</tr>', html, re.S)
+        assert status == 200 and sent, html  # the group's 群发记录
+        assert "新群培育" in sent.group(0) and "第 1 步" in sent.group(0)
+        assert "导购已确认" in sent.group(0)
+        status, html, _ = await console.get(f"/console/acme/groups/{other}")
+        assert status == 200 and "还没有发给这个群的群发" in html
     finally:
         await console.close()
 

@@ -25,7 +25,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from guidebot.db.models import CorpTag, CustomerTag, FollowEvent, OutboxItem
-from guidebot.db.models_sop import SopCursor, SopTask
+from guidebot.db.models_sop import SopCursor, SopEnrollment, SopStep, SopTask
 from guidebot.db.repo._dialect import insert_for
 from guidebot.db.types import UTCDateTime, utcnow
 from guidebot.db.writes import ByDialect, Write
@@ -328,3 +328,20 @@ async def stop_tasks(session: AsyncSession, *, tenant: str, ids: Sequence[int],
         .values(status="cancelled", last_error=STOPPED, stopped_at=now, updated_at=now)
         .execution_options(synchronize_session=False))
     return sorted(cancelled), sorted(flagged)
+
+
+async def tasks_to_group(session: AsyncSession, *, tenant: str, chat_id: str,
+                         limit: int) -> list[SopTask]:
+    """The 群发 tasks made for a customer group, newest first: a group SOP's (its steps, found
+    through the group's enrollments) and group_task drops' (the group in the task's list)."""
+    enrolled = select(SopEnrollment.id).where(SopEnrollment.tenant == tenant,
+                                              SopEnrollment.external_userid == chat_id)
+    stepped = select(SopStep.task_id).where(
+        SopStep.enrollment_id.in_(enrolled),  # type: ignore[attr-defined]
+        SopStep.task_id.is_not(None))  # type: ignore[union-attr]
+    listed = and_(SopTask.source.startswith("drop:"),  # type: ignore[attr-defined]
+                  SopTask.detail.contains(f'"{chat_id}"', autoescape=True))  # type: ignore[attr-defined]
+    stmt = (select(SopTask).where(SopTask.tenant == tenant, SopTask.kind == "group_task",
+                                  or_(SopTask.id.in_(stepped), listed))  # type: ignore[union-attr]
+            .order_by(SopTask.id.desc()).limit(limit))  # type: ignore[union-attr]
+    return list((await session.execute(stmt)).scalars())

@@ -43,6 +43,7 @@ async def group(request: web.Request, who: auth.Access) -> web.StreamResponse:
     return render(request, "group.html", who=who, active="groups", group=detail,
                   names=await services.stats.records.guide_names(who.tenant.id),
                   customers=customers, notice=said,
+                  sends=await services.sop.group_sends(who.tenant.id, detail["chat_id"]),
                   owners=[g for g in guides if g["active"] and g["userid"] != detail["owner"]])
 
 
