@@ -2,8 +2,9 @@
 message/send messages to one member a minute and silently drops the rest (FACTS §3.7), so
 every app message guidebot sends to a guide draws from one budget per (tenant, guide): SOP
 reminders and notifications (the dispatcher takes slots for a pass in its own transaction),
-handoff notices, answers to a guide's commands, material review notices and 删人提醒 (their
-outbox executors call `hold` before calling WeCom).
+handoff notices, answers to a guide's commands, material review notices, transfer notices,
+删人提醒, 互动雷达 and 导购早报 (their outbox executors send through `AppQuota.send`, which
+calls `hold` before calling WeCom).
 
 A slot is a row of app_message_sends, taken in a short write transaction that holds the
 guide's budget (a PostgreSQL advisory lock; SQLite has one writer), counts the guide's
@@ -31,6 +32,7 @@ from guidebot.db.engine import Database
 from guidebot.db.repo import app_messages as repo
 from guidebot.db.types import utcnow
 from guidebot.outbox import Postponed
+from guidebot.wecom.client import WeComClient
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +75,13 @@ class AppQuota:
                      "|".join(guides), slot.free_at.isoformat())
             raise Postponed(slot.free_at, f"quota: app_msg_per_guide_per_min "
                             f"{self.limit(tenant)} used for {'|'.join(guides)}"[:200])
+
+    async def send(self, client: WeComClient, tenant: str,
+                   payload: dict[str, Any]) -> dict[str, Any]:
+        """message/send within the budget: what every outbox executor of an app message to
+        a guide does (`hold`, then the call; over the budget the outbox holds the message)."""
+        await self.hold(tenant, payload)
+        return await client.send_app_message(payload)
 
     async def take(self, tenant: str, guides: Sequence[str]) -> Slot:
         """One slot for each of these guides, all or none, in one write transaction."""

@@ -92,8 +92,7 @@ class ChurnAlerts:
     async def send(self, tenant: str, payload: dict[str, Any]) -> dict[str, Any]:
         """The outbox executor of kind "churn_notify": message/send to the guide, within
         their app message budget."""
-        await self._quota.hold(tenant, payload)
-        return await self._client_for(tenant).send_app_message(payload)
+        return await self._quota.send(self._client_for(tenant), tenant, payload)
 
     def executors(self) -> dict[str, Executor]:
         return {KIND: self.send}

@@ -62,8 +62,7 @@ class GuideChat:
     async def send(self, tenant: str, payload: dict[str, Any]) -> dict[str, Any]:
         """The outbox executor of an answer: message/send to the guide, within their app
         message budget (guidebot/app_quota.py: over it the outbox holds the answer)."""
-        await self._quota.hold(tenant, payload)
-        return await self._client_for(tenant).send_app_message(payload)
+        return await self._quota.send(self._client_for(tenant), tenant, payload)
 
     def executors(self) -> dict[str, Executor]:
         return {APP_TEXT: self.send}

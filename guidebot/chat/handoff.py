@@ -95,8 +95,7 @@ class Handoff:
     async def execute(self, tenant: str, payload: dict[str, Any]) -> dict[str, Any]:
         """The outbox executor of kind "kf_notify" (message/send to the guide), within the
         guide's app message budget (guidebot/app_quota.py: over it the outbox holds it)."""
-        await self._quota.hold(tenant, payload)
-        return await self._client_for(tenant).send_app_message(payload)
+        return await self._quota.send(self._client_for(tenant), tenant, payload)
 
     async def hand(self, tenant: str, open_kfid: str, kf_userid: str, msgid: str,
                    customer: CustomerContext, summary: str) -> Handed:

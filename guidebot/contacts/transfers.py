@@ -257,8 +257,7 @@ class CustomerTransfers:
     async def notify(self, tenant: str, payload: dict[str, Any]) -> dict[str, Any]:
         """The outbox executor of kind "transfer_notify": message/send to the takeover
         guide, within their app message budget."""
-        await self._quota.hold(tenant, payload)
-        return await self._client_for(tenant).send_app_message(payload)
+        return await self._quota.send(self._client_for(tenant), tenant, payload)
 
     async def _results(self, tenant: str, pair: repo.Pair
                        ) -> dict[str, tuple[str, datetime | None]]:

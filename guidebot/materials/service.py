@@ -315,8 +315,7 @@ class MaterialService:
     async def send(self, tenant: str, payload: dict[str, Any]) -> dict[str, Any]:
         """The outbox executor of messages to guides: message/send, within the guide's app
         message budget (guidebot/app_quota.py: over it the outbox holds the message)."""
-        await self._quota.hold(tenant, payload)
-        return await self._client_for(tenant).send_app_message(payload)
+        return await self._quota.send(self._client_for(tenant), tenant, payload)
 
     def executors(self) -> dict[str, Executor]:
         return {REVIEW_TEXT: self.send}
