@@ -272,6 +272,22 @@ async def test_each_active_guide_and_a_missed_day_made_up_one_day_back(stack: St
     assert sent == sorted([("lina", both), ("wangfang", both), ("lina", caught)])
 
 
+async def test_an_active_enrollment_is_left_alone(stack: Stack) -> None:
+    """Enrolled by hand just before the birthday comes round: still on its way, it is not
+    restarted by the birthday (only an ended enrollment of an earlier year is)."""
+    amy = await _add(stack, "张晓雨")
+    await _birthday(stack, amy, "03-15")
+    sop = stack.runtime.services.sop
+    sop.clock = lambda: _at(2031, 3, 11, 12)
+    status, body = await stack.admin(f"/sops/{SOP}/enroll", method="POST",
+                                     json={"external_userid": amy, "guide": "lina"})
+    assert status == 201, body
+    await _run_day(stack, _at(2031, 3, 12, 8))
+    kept = await _enrollment(stack, amy)
+    assert kept is not None and kept.id == body["enrollment_id"]
+    assert (kept.status, kept.trigger_at, kept.cycle_no) == ("active", _at(2031, 3, 11, 12), 0)
+
+
 def test_days_are_the_tenants() -> None:
     """The helper's own check: 00:00 in Shanghai is 16:00 UTC the day before."""
     assert _at(2031, 3, 12) == datetime(2031, 3, 11, 16, tzinfo=UTC)
