@@ -19,6 +19,7 @@ from guidebot.metrics import CONTENT_TYPE
 from guidebot.routing import Context, EventRouter
 from guidebot.services import Services, build_services
 from guidebot.settings import Settings
+from guidebot.web.api import birthdays as birthdays_api
 from guidebot.web.api import commerce as commerce_api
 from guidebot.web.api import contacts as contacts_api
 from guidebot.web.api import groups as groups_api
@@ -108,6 +109,7 @@ def create_app(settings: Settings, *, start_jobs: bool = True, workers: int = 25
     app.add_routes(usage_api.routes())
     app.add_routes(transfers_api.routes())
     app.add_routes(groups_api.routes())
+    app.add_routes(birthdays_api.routes())
     commerce_api.install(app)
     kf_api.install(app)
     materials_api.install(app)

@@ -18,6 +18,7 @@ from guidebot.chat.guide import GuideChat
 from guidebot.chat.intake import KfService
 from guidebot.chat.opt_out import OptOuts
 from guidebot.chat.routing import ChatRouter, load_router
+from guidebot.commerce.birthdays import Birthdays
 from guidebot.commerce.links import announce_to
 from guidebot.commerce.service import CommerceService
 from guidebot.contacts.acquisition import AcquisitionService
@@ -96,6 +97,7 @@ class Services:
     group_handover: GroupHandover  # a leaver's groups to a new owner
     group_welcome: GroupWelcomeSync  # 入群欢迎语 templates from content_library
     app_quota: AppQuota  # every guide's app message budget (guidebot/app_quota.py)
+    birthdays: Birthdays  # customers' birthdays from HQ's CRM (生日关怀 SOPs)
 
     def client(self, tenant: str) -> WeComClient:
         return self.clients[tenant]
@@ -219,4 +221,5 @@ def build_services(settings: Settings, db: Database, *,
         contributions=Contributions(materials, client_for), points=points, churn=churn,
         radar=radar, digest=digest, auto_tags=auto_tags,
         app_quota=app_quota, transfers=transfers, groups=groups,
-        group_handover=group_handover, group_welcome=group_welcome)
+        group_handover=group_handover, group_welcome=group_welcome,
+        birthdays=Birthdays(db))

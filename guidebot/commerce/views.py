@@ -1,4 +1,5 @@
-"""The commerce part of the admin customer view: orders (first/repurchase) and propensity."""
+"""The commerce part of the admin customer view: orders (first/repurchase), propensity and
+the CRM member's birthday."""
 
 from __future__ import annotations
 
@@ -6,9 +7,11 @@ from datetime import datetime
 from typing import Any
 
 from guidebot.commerce import value
+from guidebot.commerce.birthdays import shown
 from guidebot.commerce.evidence import decode_lines
 from guidebot.contacts.views import customer_view
 from guidebot.db.engine import Database
+from guidebot.db.repo import birthdays as birthdays_repo
 from guidebot.db.repo import commerce_links as links_repo
 from guidebot.db.repo import commerce_orders as orders_repo
 from guidebot.db.types import utcnow
@@ -22,6 +25,8 @@ async def customer_commerce(db: Database, tenant: TenantSettings, external_useri
                                              external_userid=external_userid)
         touches = await links_repo.touches_of(s, tenant=tenant.id,
                                               external_userid=external_userid)
+        birthday = await birthdays_repo.get(s, tenant=tenant.id,
+                                            external_userid=external_userid)
     facts = [value.OrderFact(o.order_no, o.external_userid, o.paid_at, o.guide,
                              o.credited_store or o.store_id) for o in orders]
     kinds = value.purchase_kinds(facts)
@@ -36,12 +41,13 @@ async def customer_commerce(db: Database, tenant: TenantSettings, external_useri
                     "purchase": kinds[o.order_no]} for o in orders],
         "propensity": value.propensity(visits, now or utcnow(), category_of,
                                        [line.sku for line in lines]),
+        "birthday": shown(birthday),
     }
 
 
 async def customer_card(db: Database, tenant: TenantSettings,
                         external_userid: str) -> dict[str, Any]:
     """The whole customer view: relations, binding, tags (contacts) with orders, first
-    purchase/repurchase and propensity; NotFound for an unknown customer."""
+    purchase/repurchase, propensity and birthday; NotFound for an unknown customer."""
     return {**await customer_view(db, tenant, external_userid),
             **await customer_commerce(db, tenant, external_userid)}

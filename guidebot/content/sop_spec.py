@@ -13,7 +13,7 @@ from guidebot.content import sop_planner as planner
 
 SOP_KEYS = {"id", "title", "enabled", "trigger", "exit", "steps", "quiet_hours", "on_quota"}
 TRIGGER_KEYS = {"on", "state_prefix", "campaigns", "stores", "tags_any", "tags_all", "tags_none",
-                "group_names"}
+                "group_names", "days_before"}
 STEP_KEYS = {"at", "channel", "message", "material", "add_tags", "remove_tags"}
 DROP_KEYS = {"id", "title", "enabled", "cron", "at", "audience", "channel", "message",
              "material"}
@@ -30,7 +30,11 @@ AUDIENCE_KEYS = {"tags_any", "tags_all", "tags_none", "stores", "guides"}
 # A group_task drop (群发 to customer groups) chooses groups by their owner, the owner's store
 # and words of the group's name; groups have no customer tags.
 GROUP_AUDIENCE_KEYS = {"stores", "guides", "group_names"}
-TRIGGERS = ("contact_added", "tag_added", "order_paid", "manual", "group_created")
+TRIGGERS = ("contact_added", "tag_added", "order_paid", "manual", "group_created", "birthday")
+# 生日关怀: customers whose birthday is `days_before` days after today (the tenant's day) are
+# enrolled at that day's 00:00, again every year.
+BIRTHDAY_TRIGGER = "birthday"
+MAX_DAYS_BEFORE = 30
 CHANNELS = ("welcome", "guide_task", "reminder", "moment", "group_task")
 # A group SOP (群SOP): a customer group enrolls when it is created, and every step is a 群发 to
 # that group by its owner; it ends when the group is dismissed.
@@ -65,6 +69,7 @@ class Trigger:
     campaigns: tuple[str, ...] = ()
     audience: Audience = Audience()
     group_names: tuple[str, ...] = ()  # group_created: a group whose name holds any
+    days_before: int = 0  # birthday: enroll this many days before the birthday
 
     def admits_group(self, name: str, owner_store: str | None) -> bool:
         """A group_created trigger: the owner's store and words of the group's name."""
@@ -100,10 +105,13 @@ class SopSpec:
     def digest(self) -> str:
         """What makes a version: the content, not where the file lives. A trigger's
         group_names, added later, counts only when given (a customer SOP's digest is what
-        it was before group SOPs existed, so no SOP becomes a new version by the upgrade)."""
+        it was before group SOPs existed, so no SOP becomes a new version by the upgrade);
+        so does a birthday trigger's days_before."""
         body = {k: v for k, v in asdict(self).items() if k != "file"}
         if not self.trigger.group_names:
             del body["trigger"]["group_names"]
+        if not self.trigger.days_before:
+            del body["trigger"]["days_before"]
         return hashlib.sha256(json.dumps(body, sort_keys=True, ensure_ascii=False,
                                          default=str).encode()).hexdigest()[:32]
 
@@ -146,7 +154,7 @@ def sop_from_json(raw: str) -> SopSpec:
         id=data["id"], title=data["title"], enabled=data["enabled"],
         trigger=Trigger(trig["on"], trig["state_prefix"], tuple(trig["campaigns"]),
                         _audience_from(trig["audience"]),
-                        tuple(trig.get("group_names", ()))),
+                        tuple(trig.get("group_names", ())), int(trig.get("days_before", 0))),
         exits=tuple(data["exits"]),
         steps=tuple(Step(s["at"], s["channel"], s["message"], tuple(s["add_tags"]),
                          tuple(s["remove_tags"])) for s in data["steps"]),

@@ -11,6 +11,7 @@ from guidebot.content.errors import Problem
 from guidebot.content.sop_cron import parse_cron
 from guidebot.content.sop_spec import (
     AUDIENCE_KEYS,
+    BIRTHDAY_TRIGGER,
     CHANNELS,
     DEFAULT_QUIET,
     DROP_CHANNELS,
@@ -22,6 +23,7 @@ from guidebot.content.sop_spec import (
     GROUP_TRIGGER,
     ID_PATTERN,
     MATERIAL_MESSAGE,
+    MAX_DAYS_BEFORE,
     SOP_KEYS,
     STEP_KEYS,
     STORED_MATERIAL_CHANNELS,
@@ -141,7 +143,23 @@ def _trigger(loc: _Located, data: dict[str, Any]) -> Trigger:
                    _audience(loc, {k: v for k, v in table.items()
                                    if k in ("tags_any", "tags_all", "tags_none", "stores")},
                              span),
-                   _names(loc, table, "group_names", span))
+                   _names(loc, table, "group_names", span), _days_before(loc, table, on, span))
+
+
+def _days_before(loc: _Located, table: dict[str, Any], on: str, span: tuple[int, int]) -> int:
+    """A birthday trigger's days_before: a whole number of days, 0 to MAX_DAYS_BEFORE."""
+    if "days_before" not in table:
+        return 0
+    value = table["days_before"]
+    if on != BIRTHDAY_TRIGGER:
+        loc.add(f"trigger: days_before only applies to {BIRTHDAY_TRIGGER}", "days_before", span)
+        return 0
+    if isinstance(value, bool) or not isinstance(value, int) \
+            or not 0 <= value <= MAX_DAYS_BEFORE:
+        loc.add(f"trigger.days_before must be a whole number of days from 0 to "
+                f"{MAX_DAYS_BEFORE}", "days_before", span)
+        return 0
+    return value
 
 
 def _exits(loc: _Located, data: dict[str, Any]) -> tuple[str, ...]:

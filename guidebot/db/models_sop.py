@@ -55,17 +55,22 @@ class SopEnrollment(SQLModel, table=True):
     # ("day:2026-11-20") and how many fell in it. NULL: not known (planned before 0004).
     quota_period: str | None = Field(default="", max_length=24, nullable=True)
     quota_used: int = 0
+    # The enrollment's round: 0, or for a yearly trigger (birthday) the year it celebrates.
+    # A completed or exited enrollment of an earlier year is re-armed with the new year's.
+    cycle_no: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     created_at: datetime = Field(default_factory=utcnow, sa_column=_utc())
     updated_at: datetime = Field(default_factory=utcnow, sa_column=_utc())
 
 
 class SopStep(SQLModel, table=True):
-    """A materialised step of one enrollment; at most one row per (enrollment, step)."""
+    """A materialised step of one enrollment; at most one row per (enrollment, round, step)
+    (a re-armed yearly enrollment takes its steps again in its new round)."""
 
     __tablename__ = "sop_steps"
     # Few indexes, none on a status that changes in bulk: a step is born "queued" in its
     # task when due at once, and a sent task does not rewrite its steps (see effective_status).
-    __table_args__ = (UniqueConstraint("enrollment_id", "step_index"),
+    __table_args__ = (UniqueConstraint("enrollment_id", "cycle_no", "step_index",
+                                       name="uq_sop_steps_enrollment_cycle_step"),
                       # steps waiting for a later time (quiet hours, quota): the batcher's scan
                       Index("ix_sop_steps_planned", "tenant", "due_at",
                             sqlite_where=text("status = 'planned'"),
@@ -80,6 +85,7 @@ class SopStep(SQLModel, table=True):
     sop_id: str = Field(max_length=48)
     version: int
     step_index: int
+    cycle_no: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     channel: str = Field(max_length=16)
     message: str = Field(max_length=64)
     guide: str = Field(max_length=64)

@@ -1,13 +1,14 @@
 """Enrollment: triggers (contact added, tag added, order paid, manual, a customer group
-created), exits and welcomes. A group SOP's enrollment names the group's chat id where a
-customer SOP's names a customer, and its guide is the group's owner."""
+created, a birthday coming), exits and welcomes. A group SOP's enrollment names the group's
+chat id where a customer SOP's names a customer, and its guide is the group's owner."""
 
 from __future__ import annotations
 
+import calendar
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -319,6 +320,30 @@ class SopEngine:
             enrolled += made is not None
         log.info("enrolled tenant=%s sop=%s v%s existing groups: %s new", tenant,
                  current.spec.id, current.version, enrolled)
+        return enrolled
+
+    async def on_birthdays(self, tenant: str, current: versions.Current, day: date) -> int:
+        """A birthday SOP's enrollments for one day of the tenant (its 00:00 is the trigger
+        time): every active relation, not opted out and in the trigger's audience, of the
+        customers whose birthday is `days_before` days later. Feb 29 birthdays are celebrated
+        on Feb 28 in years without one. An enrollment of an earlier year that has ended is
+        re-armed (step 0 again, the newest version); an active one, or this year's, is left
+        alone. Returns how many were enrolled or re-armed."""
+        spec, settings = current.spec, self._settings.tenant(tenant)
+        birthday = day + timedelta(days=spec.trigger.days_before)
+        at = datetime.combine(day, time(0), tzinfo=settings.tz).astimezone(UTC)
+        audience = spec.trigger.audience
+        async with self._db.write() as s:
+            enrolled = await bulk.enroll_birthdays(
+                s, tenant=tenant, sop_id=spec.id, version=current.version,
+                cycle=birthday.year, month=birthday.month, day=birthday.day,
+                leap_day=(birthday.month, birthday.day) == (2, 28)
+                and not calendar.isleap(birthday.year),
+                trigger_at=at, next_at=timing.step_time(spec, 0, at, None, settings),
+                now=self.clock(), tags_any=audience.tags_any, tags_all=audience.tags_all,
+                tags_none=audience.tags_none, stores=audience.stores)
+        log.info("enrolled tenant=%s sop=%s v%s birthdays of %s: %s", tenant, spec.id,
+                 current.version, birthday.isoformat()[5:], enrolled)
         return enrolled
 
     async def on_group_dismissed(self, tenant: str, chat_id: str) -> int:

@@ -171,7 +171,8 @@ def _advance(e: Any, current: Current | None, tenant: TenantSettings,
         placed_at, reason = placed.at, placed.reason
         status = "planned" if placed_at is not None else "skipped"
     steps.append({"tenant": e.tenant, "enrollment_id": e.id, "sop_id": e.sop_id,
-                  "version": current.version, "step_index": index, "channel": step.channel,
+                  "version": current.version, "step_index": index, "cycle_no": e.cycle_no,
+                  "channel": step.channel,
                   "message": step.message, "guide": e.guide,
                   "external_userid": e.external_userid, "due_at": placed_at or at,
                   "status": status, "reason": reason, "task_id": None, "created_at": now})

@@ -1,14 +1,18 @@
-"""Singleton scans: tags marked since the last pass (tag_added) and deleted relations."""
+"""Singleton scans: tags marked since the last pass (tag_added), deleted relations, and the
+day's birthdays (birthday SOPs)."""
 
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
+from guidebot.content.sop_spec import BIRTHDAY_TRIGGER
 from guidebot.db.engine import Database
 from guidebot.db.repo import sop_tasks as repo
 from guidebot.db.types import utcnow
+from guidebot.settings import TenantSettings
 from guidebot.sop.engine import SopEngine
+from guidebot.sop.versions import Current
 
 log = logging.getLogger(__name__)
 
@@ -40,3 +44,28 @@ async def scan_deletions(db: Database, engine: SopEngine, tenant: str) -> int:
         async with db.write() as s:
             await repo.set_cursor(s, tenant=tenant, name="scan:follows", value=str(rows[-1].id))
     return len(rows)
+
+
+async def scan_birthdays(db: Database, engine: SopEngine, tenant: TenantSettings,
+                         currents: dict[str, Current], now: datetime) -> int:
+    """Once a day (the tenant's) per enabled birthday SOP: enroll the customers whose
+    birthday is its days_before days away. A day missed (guidebot was down over it) is made
+    up the next day, one day back at most; its trigger time is that day's 00:00."""
+    today = now.astimezone(tenant.tz).date()
+    enrolled = 0
+    for sop_id, current in sorted(currents.items()):
+        if not current.enabled or current.spec.trigger.on != BIRTHDAY_TRIGGER:
+            continue
+        name = f"birthday:{sop_id}"
+        async with db.read() as s:
+            mark = await repo.get_cursor(s, tenant=tenant.id, name=name)
+        last = date.fromisoformat(mark) if mark else None
+        if last is not None and last >= today:
+            continue
+        days = [today] if last is None or last >= today - timedelta(days=1) \
+            else [today - timedelta(days=1), today]
+        for day in days:
+            enrolled += await engine.on_birthdays(tenant.id, current, day)
+        async with db.write() as s:
+            await repo.set_cursor(s, tenant=tenant.id, name=name, value=today.isoformat())
+    return enrolled

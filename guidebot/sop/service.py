@@ -224,13 +224,16 @@ class SopService:
         return await self.dispatcher.run(tenant)
 
     async def singletons(self, tenant: str) -> bool:
-        """Scans and drops: one process at a time (PostgreSQL advisory lock)."""
-        await self.ready(tenant)
+        """Scans (tags, deletions, the day's birthdays) and drops: one process at a time
+    (PostgreSQL advisory lock)."""
+        currents = await self.ready(tenant)
         async with tasks_repo.singleton(self._db.engine, f"sop-singletons:{tenant}") as mine:
             if not mine:
                 return False
             await scan.scan_tags(self._db, self.engine, tenant)
             await scan.scan_deletions(self._db, self.engine, tenant)
+            await scan.scan_birthdays(self._db, self.engine, self._settings.tenant(tenant),
+                                      currents, self.clock())
             await drops.run_drops(self._db, self._settings.tenant(tenant), self._library.drops,
                                   clock=self.clock)
         return True

@@ -37,7 +37,8 @@ async def make_tasks(session: AsyncSession, *, tenant: str, groups: Mapping[int,
     (a wave of due steps planned over several passes stays one task). `claimed` names what
     the claim holds: "e" enrollment ids (their plans' task groups) or "s" step ids (the
     claim's groups); with the first id of a chunk it makes a new task's key unique, since a
-    row is claimed only once.
+    row is claimed only once (an enrollment once per step and round: a re-armed yearly
+    enrollment's key names its round).
     """
     by = "plan" if claimed == "e" else "claim"
     found = await bulk.task_groups(session, by=by)
@@ -59,6 +60,14 @@ async def make_tasks(session: AsyncSession, *, tenant: str, groups: Mapping[int,
             tasks.append(_task(tenant, group, guide, f"{claimed}{lo}",
                                min(most, int(count) - n * most), now))
             spans.append({"gid": gid, "guide": guide, "lo": lo, "hi": hi})
+    if claimed == "e" and tasks:
+        rounds = await bulk.claimed_rounds(session, ids=[int(str(t["first"])[1:])
+                                                         for t in tasks])
+        for task in tasks:
+            cycle = rounds.get(int(str(task["first"])[1:]), 0)
+            task["key"] = str(task["key"]) + (f"c{cycle}" if cycle else "")
+    for task in tasks:
+        del task["first"]
     ids = iter(await bulk.insert_tasks(session, tasks))
     await bulk.grow_tasks(session, rows=grown, now=now)
     await bulk.map_tasks(session, [span if "task_id" in span else {**span, "task_id": next(ids)}
@@ -91,4 +100,4 @@ def _task(tenant: str, group: StepGroup, guide: str, first: str, size: int,
             "step_index": group.step_index, "guide": guide, "message": group.message,
             "recipients": size, "status": "queued", "msgid": "", "confirmed": 0,
             "reminders": 0, "detail": "", "last_error": "", "calling_at": None,
-            "next_check_at": None, "created_at": now, "updated_at": now}
+            "next_check_at": None, "created_at": now, "updated_at": now, "first": first}

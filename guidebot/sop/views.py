@@ -6,6 +6,7 @@ import json
 from datetime import datetime
 from typing import Any
 
+from guidebot.content.sop_spec import BIRTHDAY_TRIGGER
 from guidebot.db.engine import Database
 from guidebot.db.repo import sop_plan as plan_repo
 from guidebot.db.repo import sop_tasks as tasks_repo
@@ -49,7 +50,9 @@ async def sops_view(db: Database, tenant: TenantSettings,
                     "tags_any": list(c.spec.trigger.audience.tags_any),
                     "tags_all": list(c.spec.trigger.audience.tags_all),
                     "tags_none": list(c.spec.trigger.audience.tags_none),
-                    "group_names": list(c.spec.trigger.group_names)},
+                    "group_names": list(c.spec.trigger.group_names),
+                    **({"days_before": c.spec.trigger.days_before}
+                       if c.spec.trigger.on == BIRTHDAY_TRIGGER else {})},
         "exit": list(c.spec.exits), "quiet_hours": c.spec.quiet_hours,
         "on_quota": c.spec.on_quota,
         "steps": [{"index": i, "at": st.at, "channel": st.channel, "message": st.message}

@@ -14,7 +14,7 @@ CONFIG = str(ROOT / "config.toml")
 
 def test_validate_the_shipped_library(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["sop", "validate", "--config", CONFIG]) == 0
-    assert "4 SOPs, 3 drops" in capsys.readouterr().out
+    assert "5 SOPs, 3 drops" in capsys.readouterr().out
 
 
 def test_validate_reports_every_problem_with_file_and_line(

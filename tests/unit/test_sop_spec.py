@@ -104,7 +104,7 @@ def test_impossible_schedules(tmp_path: Path) -> None:
 
 
 def test_bad_trigger_exit_and_quota_settings(tmp_path: Path) -> None:
-    bad = (GOOD_SOP.replace('on = "contact_added"', 'on = "birthday"')
+    bad = (GOOD_SOP.replace('on = "contact_added"', 'on = "anniversary"')
            .replace('on = ["order_paid"]', 'on = ["refund"]')
            .replace('title = "新客培育"', 'title = "新客培育"\non_quota = "later"\n'
                     'quiet_hours = "9pm-9am"'))
@@ -229,4 +229,57 @@ def test_group_sop_errors(tmp_path: Path) -> None:
     assert any("c.toml:" in x and "group_dismissed only ends a group_created SOP" in x
                for x in lines), lines
     assert any("c.toml:" in x and "group_task is for group_created SOPs" in x
+               for x in lines), lines
+
+
+BIRTHDAY_SOP = """id = "b"
+title = "生日关怀"
+
+[trigger]
+on = "birthday"
+days_before = {days}
+tags_none = ["员工"]
+
+[exit]
+on = ["contact_deleted"]
+
+[[steps]]
+at = "day 0 at 10:00"
+channel = "guide_task"
+message = "hello"
+"""
+
+
+def test_a_birthday_sop_loads_with_its_days_before(tmp_path: Path) -> None:
+    (tmp_path / "messages").mkdir()
+    (tmp_path / "messages/hello.toml").write_text(MESSAGE, encoding="utf-8")
+    (tmp_path / "sops").mkdir()
+    (tmp_path / "sops/b.toml").write_text(BIRTHDAY_SOP.format(days=3), encoding="utf-8")
+    spec = load_library(tmp_path).sops["b"]
+    assert (spec.trigger.on, spec.trigger.days_before) == ("birthday", 3)
+    assert spec.trigger.audience.tags_none == ("员工",)
+    shipped = load_library(ROOT / "content_library").sops["birthday_care"]
+    assert (shipped.title, shipped.trigger.on, shipped.trigger.days_before) == (
+        "生日关怀", "birthday", 3)
+    assert [s.channel for s in shipped.steps] == ["guide_task", "reminder"]
+    from guidebot.content.sop_spec import sop_from_json
+    assert sop_from_json(spec.to_json()) == spec  # a stored version reads back the same
+
+
+def test_birthday_trigger_errors_name_file_and_line(tmp_path: Path) -> None:
+    lines = _problems(tmp_path, {
+        "sops/far.toml": BIRTHDAY_SOP.format(days=31).replace('"b"', '"far"'),
+        "sops/neg.toml": BIRTHDAY_SOP.format(days=-1).replace('"b"', '"neg"'),
+        "sops/text.toml": BIRTHDAY_SOP.format(days='"3"').replace('"b"', '"text"'),
+        "sops/other.toml": GOOD_SOP.replace('id = "nurture"', 'id = "other"').replace(
+            'state_prefix = "gb"', 'state_prefix = "gb"\ndays_before = 3'),
+        "sops/welcome.toml": BIRTHDAY_SOP.format(days=0).replace('"b"', '"welcome"').replace(
+            'at = "day 0 at 10:00"\nchannel = "guide_task"', 'at = "+0m"\nchannel = "welcome"'),
+    })
+    for name in ("far", "neg", "text"):
+        assert any(f"{name}.toml:6:" in x and "days_before must be a whole number of days "
+                   "from 0 to 30" in x for x in lines), (name, lines)
+    assert any("other.toml:7:" in x and "days_before only applies to birthday" in x
+               for x in lines), lines
+    assert any("welcome.toml:14:" in x and "a welcome step needs trigger contact_added" in x
                for x in lines), lines

@@ -50,7 +50,8 @@ CLAIM = Table("sop_claim_tmp", _TEMP, Column("id", Integer, primary_key=True),
               Column("customer", String(128)), Column("sop_id", String(48)),
               Column("next_step", Integer), Column("trigger_at", UTCDateTime()),
               Column("floor", UTCDateTime()), Column("quota_period", String(24)),
-              Column("quota_used", Integer), prefixes=["TEMPORARY"])
+              Column("quota_used", Integer), Column("cycle_no", Integer),
+              prefixes=["TEMPORARY"])
 
 # Task per (group, guide, claimed id range): at most 10,000 customers each.
 TASK_MAP = Table("sop_map_tmp", _TEMP, Column("gid", Integer), Column("guide", String(64)),
@@ -157,9 +158,9 @@ async def claim_enrollments(session: AsyncSession, *, tenant: str, now: datetime
     await temp_tables(session, CLAIM)
     values: dict[str, Any] = {"tenant": tenant}
     into = ("INSERT INTO sop_claim_tmp (id, gid, guide, customer, sop_id, next_step, "
-            "trigger_at, floor, quota_period, quota_used) ")
+            "trigger_at, floor, quota_period, quota_used, cycle_no) ")
     pick = ("SELECT e.id, 0, e.guide, e.external_userid, e.sop_id, e.next_step, e.trigger_at, "
-            "coalesce(e.last_at, e.trigger_at), e.quota_period, e.quota_used "
+            "coalesce(e.last_at, e.trigger_at), e.quota_period, e.quota_used, e.cycle_no "
             "FROM sop_enrollments e WHERE e.tenant = :tenant AND e.status = 'active' AND ")
     if bound is None:
         sql = f"{into}{pick}e.next_at <= :now"
@@ -194,6 +195,14 @@ async def quota_contested(session: AsyncSession, *, tenant: str,
         "AND d.external_userid = c.customer AND d.at >= :since))"), "since")
     found = await session.execute(stmt, {"tenant": tenant, "since": since})
     return [int(i) for i in found.scalars()]
+
+
+async def claimed_rounds(session: AsyncSession, *, ids: Sequence[int]) -> dict[int, int]:
+    """The round (cycle_no) of these claimed enrollments, where it is not 0."""
+    stmt = text("SELECT id, cycle_no FROM sop_claim_tmp WHERE id IN :ids AND cycle_no <> 0"
+                ).bindparams(bindparam("ids", expanding=True))
+    found = await session.execute(stmt, {"ids": list(ids)})
+    return {int(i): int(c) for i, c in found.all()}
 
 
 async def unclaim(session: AsyncSession, *, ids: Sequence[int]) -> None:
@@ -264,15 +273,16 @@ async def map_tasks(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> No
 async def insert_claimed_steps(session: AsyncSession, *, tenant: str, now: datetime) -> int:
     """One step row per claimed enrollment with a step to take; in its task when due now."""
     stmt = _times(text(
-        "INSERT INTO sop_steps (tenant, enrollment_id, sop_id, version, step_index, channel, "
-        "message, guide, external_userid, due_at, status, reason, task_id, created_at) "
-        "SELECT :tenant, c.id, c.sop_id, p.version, c.next_step, p.channel, p.message, "
+        "INSERT INTO sop_steps (tenant, enrollment_id, sop_id, version, step_index, cycle_no, "
+        "channel, message, guide, external_userid, due_at, status, reason, task_id, "
+        "created_at) SELECT :tenant, c.id, c.sop_id, p.version, c.next_step, c.cycle_no, "
+        "p.channel, p.message, "
         "c.guide, c.customer, p.due_at, "
         "CASE WHEN m.task_id IS NULL THEN p.step_status ELSE 'queued' END, p.reason, "
         "m.task_id, :now FROM sop_claim_tmp c JOIN sop_plan_tmp p ON p.pid = c.gid "
         "LEFT JOIN sop_map_tmp m ON m.gid = p.tgid AND m.guide = c.guide "
         "AND c.id BETWEEN m.lo AND m.hi WHERE p.action = 'step' "
-        "ON CONFLICT (enrollment_id, step_index) DO NOTHING"), "now")
+        "ON CONFLICT (enrollment_id, cycle_no, step_index) DO NOTHING"), "now")
     result = await session.execute(stmt, {"tenant": tenant, "now": now})
     return int(getattr(result, "rowcount", 0) or 0)
 
@@ -372,7 +382,82 @@ async def enroll_audience(session: AsyncSession, *, tenant: str, sop_id: str, ve
                           guides: Sequence[str] = ()) -> int:
     """Enroll every active relation in the audience at once (customer tags over all their
     guides, the guide's store); existing enrollments are kept. Returns how many are new."""
-    where, values = [], {}
+    where, values = _audience_where(tags_any, tags_all, tags_none, stores, guides)
+    stmt = _times(text(
+        "INSERT INTO sop_enrollments (tenant, sop_id, external_userid, guide, store_id, "
+        "trigger_at, status, reason, version, next_step, next_at, last_at, quota_period, "
+        "quota_used, created_at, updated_at) SELECT f.tenant, :sop_id, f.external_userid, "
+        "f.guide, g.store_id, :at, 'active', '', :version, :first, :next_at, NULL, '', 0, "
+        ":at, :at FROM follows f "
+        "LEFT JOIN guides g ON g.tenant = f.tenant AND g.userid = f.guide "
+        f"WHERE {_RELATIONS}"
+        + "".join(f" AND {w}" for w in where)
+        # in customer order: the enrollment indexes lead with the customer, so they fill in
+        # order instead of at random
+        + " ORDER BY f.external_userid, f.guide"
+        + " ON CONFLICT (tenant, sop_id, external_userid, guide) DO NOTHING"
+    ).bindparams(*(bindparam(k, expanding=True) for k in values if k != "n_all")),
+        "at", "next_at")
+    await big_cache(session)
+    result = await session.execute(stmt, {
+        "tenant": tenant, "sop_id": sop_id, "at": trigger_at, "version": version,
+        "first": first_step, "next_at": next_at, "no": False, **values})
+    await small_cache(session)
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+# The active relations of the tenant whose customer has not opted out.
+_RELATIONS = ("f.tenant = :tenant AND f.status = 'active' AND NOT EXISTS (SELECT 1 FROM "
+              "opt_outs o WHERE o.tenant = f.tenant AND o.external_userid = f.external_userid)")
+
+
+async def enroll_birthdays(session: AsyncSession, *, tenant: str, sop_id: str, version: int,
+                           cycle: int, month: int, day: int, leap_day: bool,
+                           trigger_at: datetime, next_at: datetime | None, now: datetime,
+                           tags_any: Sequence[str] = (), tags_all: Sequence[str] = (),
+                           tags_none: Sequence[str] = (),
+                           stores: Sequence[str] = ()) -> int:
+    """Enroll every active relation (not opted out, in the audience) of the customers whose
+    birthday is (month, day) — and Feb 29 with `leap_day` — for the round `cycle` (the year
+    the birthday falls in). An enrollment of an earlier round that has ended (completed,
+    exited, stopped) is re-armed: step 0 again at `trigger_at`, under `version`; an active
+    one, and one of this round, are left alone. Returns how many were enrolled or re-armed."""
+    where, values = _audience_where(tags_any, tags_all, tags_none, stores, ())
+    stmt = _times(text(
+        "INSERT INTO sop_enrollments (tenant, sop_id, external_userid, guide, store_id, "
+        "trigger_at, status, reason, version, next_step, next_at, last_at, quota_period, "
+        "quota_used, cycle_no, created_at, updated_at) SELECT f.tenant, :sop_id, "
+        "f.external_userid, f.guide, g.store_id, :at, 'active', '', :version, 0, :next_at, "
+        "NULL, '', 0, :cycle, :now, :now FROM follows f "
+        "JOIN customer_birthdays b ON b.tenant = f.tenant "
+        "AND b.external_userid = f.external_userid "
+        "LEFT JOIN guides g ON g.tenant = f.tenant AND g.userid = f.guide "
+        f"WHERE {_RELATIONS} AND ((b.month = :month AND b.day = :day) "
+        "OR (:leap_day AND b.month = 2 AND b.day = 29))"
+        + "".join(f" AND {w}" for w in where)
+        + " ORDER BY f.external_userid, f.guide"
+        + " ON CONFLICT (tenant, sop_id, external_userid, guide) DO UPDATE SET "
+        "trigger_at = excluded.trigger_at, status = 'active', reason = '', "
+        "version = excluded.version, next_step = 0, next_at = excluded.next_at, "
+        "last_at = NULL, store_id = excluded.store_id, cycle_no = excluded.cycle_no, "
+        "updated_at = excluded.updated_at "
+        "WHERE sop_enrollments.status <> 'active' "
+        "AND sop_enrollments.cycle_no < excluded.cycle_no"
+    ).bindparams(*(bindparam(k, expanding=True) for k in values if k != "n_all")),
+        "at", "next_at", "now")
+    result = await session.execute(stmt, {
+        "tenant": tenant, "sop_id": sop_id, "at": trigger_at, "version": version,
+        "next_at": next_at, "cycle": cycle, "month": month, "day": day,
+        "leap_day": leap_day, "now": now, "no": False, **values})
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def _audience_where(tags_any: Sequence[str], tags_all: Sequence[str],
+                    tags_none: Sequence[str], stores: Sequence[str],
+                    guides: Sequence[str]) -> tuple[list[str], dict[str, Any]]:
+    """An audience's conditions on a relation `f` (and its guide `g`), with their values."""
+    where: list[str] = []
+    values: dict[str, Any] = {}
     if stores:
         where.append("g.store_id IN :stores")
         values["stores"] = list(stores)
@@ -389,28 +474,7 @@ async def enroll_audience(session: AsyncSession, *, tenant: str, sop_id: str, ve
         where.append(f"(SELECT count(DISTINCT x.name) FROM ({_tag_names('tags_all')}) x) "
                      "= :n_all")
         values.update(tags_all=list(tags_all), n_all=len(set(tags_all)))
-    stmt = _times(text(
-        "INSERT INTO sop_enrollments (tenant, sop_id, external_userid, guide, store_id, "
-        "trigger_at, status, reason, version, next_step, next_at, last_at, quota_period, "
-        "quota_used, created_at, updated_at) SELECT f.tenant, :sop_id, f.external_userid, "
-        "f.guide, g.store_id, :at, 'active', '', :version, :first, :next_at, NULL, '', 0, "
-        ":at, :at FROM follows f "
-        "LEFT JOIN guides g ON g.tenant = f.tenant AND g.userid = f.guide "
-        "WHERE f.tenant = :tenant AND f.status = 'active' AND NOT EXISTS (SELECT 1 FROM "
-        "opt_outs o WHERE o.tenant = f.tenant AND o.external_userid = f.external_userid)"
-        + "".join(f" AND {w}" for w in where)
-        # in customer order: the enrollment indexes lead with the customer, so they fill in
-        # order instead of at random
-        + " ORDER BY f.external_userid, f.guide"
-        + " ON CONFLICT (tenant, sop_id, external_userid, guide) DO NOTHING"
-    ).bindparams(*(bindparam(k, expanding=True) for k in values if k != "n_all")),
-        "at", "next_at")
-    await big_cache(session)
-    result = await session.execute(stmt, {
-        "tenant": tenant, "sop_id": sop_id, "at": trigger_at, "version": version,
-        "first": first_step, "next_at": next_at, "no": False, **values})
-    await small_cache(session)
-    return int(getattr(result, "rowcount", 0) or 0)
+    return where, values
 
 
 def _tag_names(names: str) -> str:

@@ -95,7 +95,7 @@ async def insert_enrollments(session: AsyncSession, rows: Sequence[dict[str, Any
 
 
 ENROLLMENT_FIELDS = ("id", "tenant", "sop_id", "external_userid", "guide", "trigger_at",
-                     "next_step", "last_at", "quota_period", "quota_used")
+                     "next_step", "last_at", "quota_period", "quota_used", "cycle_no")
 
 
 async def enrollments_by_ids(session: AsyncSession, *, ids: Sequence[int]) -> list[Any]:
@@ -192,10 +192,10 @@ async def cancel_pending_steps(session: AsyncSession, *, enrollment_ids: Sequenc
 
 
 async def insert_steps(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
-    """New step rows; an existing (enrollment, step) row wins — never a second one."""
+    """New step rows; an existing (enrollment, round, step) row wins — never a second one."""
     if rows:
         stmt = insert_for(session, SopStep.__table__).on_conflict_do_nothing(  # type: ignore[attr-defined]
-            index_elements=["enrollment_id", "step_index"])
+            index_elements=["enrollment_id", "cycle_no", "step_index"])
         await (await session.connection()).execute(stmt, list(rows))
 
 

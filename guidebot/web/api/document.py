@@ -5,14 +5,24 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-from guidebot.web.api import commerce, contacts, groups, kf, materials, sop, transfers
+from guidebot.web.api import (
+    birthdays,
+    commerce,
+    contacts,
+    groups,
+    kf,
+    materials,
+    sop,
+    transfers,
+)
 from guidebot.web.api.openapi import openapi_document
 from guidebot.web.api.parsing import Endpoint
 
 
 def endpoints() -> list[Endpoint]:
     return [*contacts.ENDPOINTS, *sop.ENDPOINTS, *commerce.ENDPOINTS, *kf.ENDPOINTS,
-            *materials.ENDPOINTS, *transfers.ENDPOINTS, *groups.ENDPOINTS]
+            *materials.ENDPOINTS, *transfers.ENDPOINTS, *groups.ENDPOINTS,
+            *birthdays.ENDPOINTS]
 
 
 @cache

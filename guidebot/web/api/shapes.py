@@ -301,6 +301,9 @@ class Customer(Answer):
         "them); null when they have not, or HQ undid it")
     orders: list[CustomerOrder]
     propensity: Propensity
+    birthday: str | None = Field(default=None, description=(
+        '"MM-DD" or "YYYY-MM-DD" as HQ set it (PUT …/customers/{external_userid}/birthday); '
+        "null when not known"))
 
 
 class ListedFollow(Answer):

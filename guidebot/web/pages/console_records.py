@@ -84,7 +84,8 @@ async def customer(request: web.Request, who: auth.Access) -> web.StreamResponse
     external_userid = request.match_info["external_userid"]
     view = await customer_card(services_of(request).db, who.tenant, external_userid)
     messages = await _records(request).conversation(who.tenant.id, external_userid)
-    done = notice(request, "cust.opt_in_done") if request.query.get("done") else ""
+    done = (notice(request, "cust.opt_in_done") if request.query.get("done") else
+            notice(request, "cust.birthday_done") if request.query.get("birthday") else "")
     groups = await services_of(request).groups.of_customer(who.tenant.id, external_userid)
     return render(request, "customer.html", who=who, active="customers", c=view,
                   messages=messages, groups=groups,
@@ -105,6 +106,17 @@ async def opt_in(request: web.Request, who: auth.Access) -> web.StreamResponse:
                                                 operator="console")
     raise web.HTTPSeeOther(f"/console/{who.tenant.id}/customers/"
                            f"{quote(external_userid, safe='')}?done=1")
+
+
+@page
+async def birthday(request: web.Request, who: auth.Access) -> web.StreamResponse:
+    """HQ sets or clears the customer's birthday (empty: cleared), as the admin API's PUT."""
+    form = await request.post()
+    external_userid = request.match_info["external_userid"]
+    text = str(form.get("birthday", "")).strip()[:16]
+    await services_of(request).birthdays.set_one(who.tenant.id, external_userid, text or None)
+    raise web.HTTPSeeOther(f"/console/{who.tenant.id}/customers/"
+                           f"{quote(external_userid, safe='')}?birthday=1")
 
 
 @page
@@ -279,6 +291,7 @@ def routes(base: str) -> list[web.RouteDef]:
         web.get(f"{base}/customers", customers),
         web.get(f"{base}/customers/{{external_userid}}", customer),
         web.post(f"{base}/customers/{{external_userid}}/opt-in", opt_in),
+        web.post(f"{base}/customers/{{external_userid}}/birthday", birthday),
         web.get(f"{base}/orders", orders),
         web.get(f"{base}/orders/{{order_no}}", order),
         web.get(f"{base}/commissions", commissions),
