@@ -54,6 +54,7 @@ from guidebot.sidebar.tickets import AgentTickets
 from guidebot.sop.executors import SopExecutors
 from guidebot.sop.service import SopClock, SopService
 from guidebot.stats.service import StatsService
+from guidebot.stats.targets import Targets
 from guidebot.usage.llm_meter import LlmMeter
 from guidebot.wecom.client import BackoffConfig, WeComClient
 
@@ -98,6 +99,7 @@ class Services:
     group_welcome: GroupWelcomeSync  # 入群欢迎语 templates from content_library
     app_quota: AppQuota  # every guide's app message budget (guidebot/app_quota.py)
     birthdays: Birthdays  # customers' birthdays from HQ's CRM (生日关怀 SOPs)
+    targets: Targets  # guides' and stores' monthly targets (业绩目标)
 
     def client(self, tenant: str) -> WeComClient:
         return self.clients[tenant]
@@ -222,4 +224,4 @@ def build_services(settings: Settings, db: Database, *,
         radar=radar, digest=digest, auto_tags=auto_tags,
         app_quota=app_quota, transfers=transfers, groups=groups,
         group_handover=group_handover, group_welcome=group_welcome,
-        birthdays=Birthdays(db))
+        birthdays=Birthdays(db), targets=Targets(settings, db))
