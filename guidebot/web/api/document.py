@@ -13,6 +13,7 @@ from guidebot.web.api import (
     kf,
     materials,
     sop,
+    targets,
     transfers,
 )
 from guidebot.web.api.openapi import openapi_document
@@ -22,7 +23,7 @@ from guidebot.web.api.parsing import Endpoint
 def endpoints() -> list[Endpoint]:
     return [*contacts.ENDPOINTS, *sop.ENDPOINTS, *commerce.ENDPOINTS, *kf.ENDPOINTS,
             *materials.ENDPOINTS, *transfers.ENDPOINTS, *groups.ENDPOINTS,
-            *birthdays.ENDPOINTS]
+            *birthdays.ENDPOINTS, *targets.ENDPOINTS]
 
 
 @cache
