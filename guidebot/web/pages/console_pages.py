@@ -10,6 +10,7 @@ from aiohttp import web
 
 from guidebot.stats import cursor
 from guidebot.stats.overview import empty_row, parse_range
+from guidebot.stats.targets import month_of, progress
 from guidebot.web.pages import console_auth as auth
 from guidebot.web.pages.console import (
     catalog,
@@ -30,6 +31,17 @@ def _stats(request: web.Request) -> Any:
 
 def _range(request: web.Request, who: auth.Access) -> tuple[Any, Any]:
     return parse_range(request.query.get("from"), request.query.get("to"), today(who.tenant))
+
+
+async def _month_targets(request: web.Request, who: auth.Access, day_from: Any, day_to: Any,
+                         kind: str) -> dict[str, Any]:
+    """When the range is one calendar month (上月, or 本月 so far): the month and its targets
+    of `kind` (guide | store), for the page to show each row's target and completion."""
+    period = month_of(day_from, day_to, today(who.tenant))
+    if period is None:
+        return {"month": None, "goals": {}, "progress": progress}
+    goals = await services_of(request).targets.goals(who.tenant.id, period)
+    return {"month": period, "goals": goals[kind], "progress": progress}
 
 
 def _charts(ov: dict[str, Any], words: dict[str, str]) -> dict[str, Any]:
@@ -98,7 +110,8 @@ async def guides(request: web.Request, who: auth.Access) -> web.StreamResponse:
                   store_name=(await _stats(request).records.store_names(who.tenant.id)).get(
                       store, store) if store else "", range=span,
                   export=urlencode({**({"store": store} if store else {}), **span,
-                                    "format": "csv"}))
+                                    "format": "csv"}),
+                  **await _month_targets(request, who, day_from, day_to, "guide"))
 
 
 @page
@@ -117,7 +130,8 @@ async def stores(request: web.Request, who: auth.Access) -> web.StreamResponse:
                                        "store_name": names.get(r["key"], ""), **r}
                                       for r in rows])
     return render(request, "stores.html", who=who, active="stores", rows=rows, names=names,
-                  range=span, export=urlencode({**span, "format": "csv"}))
+                  range=span, export=urlencode({**span, "format": "csv"}),
+                  **await _month_targets(request, who, day_from, day_to, "store"))
 
 
 def routes() -> list[web.RouteDef]:
@@ -126,6 +140,7 @@ def routes() -> list[web.RouteDef]:
         console_groups,
         console_materials,
         console_records,
+        console_targets,
         console_transfers,
     )
 
@@ -139,4 +154,5 @@ def routes() -> list[web.RouteDef]:
         *console_transfers.routes(base),
         *console_groups.routes(base),
         *console_channels.routes(base),
+        *console_targets.routes(base),
     ]

@@ -1,0 +1,91 @@
+"""The console's monthly targets page (业绩目标): HQ sets a month's new customers and GMV
+for every guide and store, beside what each did in the month so far."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from aiohttp import web
+
+from guidebot.stats import definitions
+from guidebot.stats.targets import Goal, TargetRefused, Targets, month_span, progress
+from guidebot.web.pages import console_auth as auth
+from guidebot.web.pages.console import notice, page, render, services_of, today
+
+_FIELD = re.compile(r"^(guides|stores)\.(.+)\.(adds|gmv)$")
+
+
+def _targets(request: web.Request) -> Targets:
+    return services_of(request).targets
+
+
+def _period(request: web.Request, who: auth.Access, raw: str | None) -> str:
+    period = (raw or "").strip() or today(who.tenant).strftime("%Y-%m")
+    month_span(period)  # refused when not YYYY-MM
+    return period
+
+
+@page
+async def targets(request: web.Request, who: auth.Access) -> web.StreamResponse:
+    period = _period(request, who, request.query.get("period"))
+    goals = await _targets(request).goals(who.tenant.id, period)
+    figures = await _targets(request).figures(who.tenant.id, period)
+    records = services_of(request).stats.records
+    stores = await records.store_names(who.tenant.id)
+    # every guide and store is listed, with its targets or without
+    rows = {"guides": [{"id": g["guide"], "name": g["name"], "store": g["store_name"],
+                        **_row(goals["guide"].get(g["guide"]),
+                               figures["guides"].get(g["guide"], {}))}
+                       for g in await records.guides(who.tenant.id)],
+            "stores": [{"id": s, "name": n, **_row(goals["store"].get(s),
+                                                   figures["stores"].get(s, {}))}
+                       for s, n in sorted(stores.items())]}
+    saved = notice(request, "targets.done") if request.query.get("done") else ""
+    return render(request, "targets.html", who=who, active="guides", period=period,
+                  rows=rows, notice=saved)
+
+
+def _row(goal: Goal | None, figures: dict[str, Any]) -> dict[str, Any]:
+    goal = goal or Goal()
+    adds, gmv = int(figures.get("adds", 0)), int(figures.get("gmv_fen", 0))
+    return {"adds_target": goal.adds, "gmv_target": goal.gmv_fen, "adds": adds,
+            "gmv_fen": gmv, "adds_progress": progress(adds, goal.adds),
+            "gmv_progress": progress(gmv, goal.gmv_fen, money=True),
+            "gmv_input": "" if goal.gmv_fen is None else
+            f"{goal.gmv_fen // 100}.{goal.gmv_fen % 100:02d}"}
+
+
+def _number(field: str, text: str, *, money: bool) -> int | None:
+    text = text.strip()
+    if not text:
+        return None
+    value = definitions.fen_of_yuan(text) if money else (
+        int(text) if text.isdigit() else None)
+    if value is None:
+        raise TargetRefused(field=field, reason="must be a number", code="targets.number")
+    return value
+
+
+@page
+async def save(request: web.Request, who: auth.Access) -> web.StreamResponse:
+    """HQ replaces the month's targets with the form's (a blank box: no target)."""
+    form = await request.post()
+    period = _period(request, who, str(form.get("period", "")))
+    goals: dict[str, dict[str, dict[str, int | None]]] = {"guides": {}, "stores": {}}
+    for key, value in form.items():
+        found = _FIELD.match(key)
+        if found is None:
+            continue
+        group, subject, what = found.groups()
+        goals[group].setdefault(subject, {})[what] = _number(
+            f"{group}.{subject}.{'gmv_fen' if what == 'gmv' else what}", str(value),
+            money=what == "gmv")
+    await _targets(request).set_month(who.tenant.id, period, {
+        group: {s: Goal(v.get("adds"), v.get("gmv")) for s, v in subjects.items()}
+        for group, subjects in goals.items()})
+    raise web.HTTPSeeOther(f"/console/{who.tenant.id}/targets?period={period}&done=1")
+
+
+def routes(base: str) -> list[web.RouteDef]:
+    return [web.get(f"{base}/targets", targets), web.post(f"{base}/targets", save)]
