@@ -20,13 +20,14 @@ SOP = "/sops/new_customer_nurture"
 PAGES = ("/", "/guides", "/stores", "/customers", "/orders", "/commissions", "/sops", SOP,
          "/content", "/outbox", "/customers/wmNOBODY", "/orders/CO-1", "/materials",
          "/materials/pictures/nosuch.jpg", "/transfers", "/transfers/1",
-         "/groups", "/groups/wrNOSUCH", "/channels", "/channels/1", "/drops/double12_warmup")
+         "/groups", "/groups/wrNOSUCH", "/channels", "/channels/1", "/drops/double12_warmup",
+         "/targets")
 POSTS = ("/commissions/adjustments", "/commissions/settle", "/outbox/1/retry",
          f"{SOP}/switch", f"{SOP}/enroll", f"{SOP}/stop", "/materials/review", "/materials/new",
          "/customers/wmNOBODY/opt-in", "/transfers", "/transfers/check",
          "/transfers/groups", "/groups/sync", "/channels", "/groups/wrNOSUCH/owner",
          "/drops/double12_warmup/fire", "/channels/1", "/channels/1/delete",
-         "/drops/double12_warmup/stop", "/channels/quota")
+         "/drops/double12_warmup/stop", "/channels/quota", "/targets")
 
 
 async def test_sign_in_gives_a_signed_httponly_session_and_sign_out_ends_it(
