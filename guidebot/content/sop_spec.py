@@ -41,6 +41,9 @@ CHANNELS = ("welcome", "guide_task", "reminder", "moment", "group_task")
 GROUP_TRIGGER, GROUP_EXIT = "group_created", "group_dismissed"
 DROP_CHANNELS = ("guide_task", "moment", "group_task")
 GROUP_CHANNEL = "group_task"
+# Drops HQ creates in the console or the admin API (新建群发) are named hq-<n>; a drop file
+# may not take such a name.
+CONSOLE_DROP_PREFIX = "hq-"
 STORED_MATERIAL_CHANNELS = CHANNELS  # every channel may send a database material
 EXITS = ("order_paid", "contact_deleted", "group_dismissed")
 DEFAULT_QUIET = "21:00-09:00"

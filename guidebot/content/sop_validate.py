@@ -13,6 +13,7 @@ from guidebot.content.sop_spec import (
     AUDIENCE_KEYS,
     BIRTHDAY_TRIGGER,
     CHANNELS,
+    CONSOLE_DROP_PREFIX,
     DEFAULT_QUIET,
     DROP_CHANNELS,
     DROP_KEYS,
@@ -320,10 +321,14 @@ def _earliest_seconds(offset: planner.Offset) -> float:
 
 
 def parse_drop(path: Path, data: dict[str, Any], text: str, messages: set[str],
-               problems: list[Problem]) -> DropSpec | None:
+               problems: list[Problem], *, console: bool = False) -> DropSpec | None:
+    """A drop file's drop; with `console`, one HQ created (新建群发, named hq-<n>)."""
     loc = _Located(path, text, problems)
     _unknown(loc, data, DROP_KEYS, "")
     ident, title, enabled = _header(loc, data, path.stem)
+    if ident.startswith(CONSOLE_DROP_PREFIX) != console:
+        loc.add(f"id: {CONSOLE_DROP_PREFIX}<n> names the drops created in the console; a "
+                "drop file takes another id", "id")
     cron, at = data.get("cron", ""), data.get("at", "")
     if bool(cron) == bool(at):
         loc.add("give exactly one of cron or at", "cron" if cron else "at")

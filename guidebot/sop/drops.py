@@ -76,6 +76,13 @@ async def fire_now(db: Database, tenant: TenantSettings, drop: DropSpec, *, key:
     return firing, await _fire_any(db, tenant, drop, firing, now)
 
 
+async def fire_at(db: Database, tenant: TenantSettings, drop: DropSpec, firing: str, *,
+                  clock: Callable[[], datetime] = utcnow) -> int:
+    """The drop's tasks under this firing now (a drop created to be sent at once makes its
+    scheduled firing so): tasks queued."""
+    return await _fire_any(db, tenant, drop, firing, clock())
+
+
 async def _fire_any(db: Database, tenant: TenantSettings, drop: DropSpec, firing: str,
                     now: datetime) -> int:
     """The firing's tasks: to customers, or for a group_task drop to groups."""

@@ -32,6 +32,7 @@ from guidebot.sop.engine import SopEngine
 from guidebot.sop.executors import CANCEL_KIND, MASS_KINDS, SopExecutors, stopped_writes
 from guidebot.sop.materialise import PASS_LIMIT, materialise
 from guidebot.sop.moment_results import MomentResults
+from guidebot.sop.tenant_drops import Created, Draft, TenantDrops, drop_row
 from guidebot.sop.tracking import Tracker
 from guidebot.wecom.client import WeComClient
 
@@ -79,6 +80,8 @@ class SopService:
         self._fresh: dict[str, tuple[float, dict[str, versions.Current]]] = {}
         self._reading: dict[str, asyncio.Task[dict[str, versions.Current]]] = {}
         self._generation = 0  # bumped when versions are forgotten
+        # drops HQ created in the console or the admin API (新建群发)
+        self.tenant_drops = TenantDrops(db, library, lambda: self.clock())
 
     @property
     def clock(self) -> Callable[[], datetime]:
@@ -234,21 +237,46 @@ class SopService:
             await scan.scan_deletions(self._db, self.engine, tenant)
             await scan.scan_birthdays(self._db, self.engine, self._settings.tenant(tenant),
                                       currents, self.clock())
-            await drops.run_drops(self._db, self._settings.tenant(tenant), self._library.drops,
+            # the library's drops and the tenant's own (a library id wins: none is hq-<n>)
+            live = {**await self.tenant_drops.live(tenant), **self._library.drops}
+            await drops.run_drops(self._db, self._settings.tenant(tenant), live,
                                   clock=self.clock)
         return True
 
+    async def create_drop(self, tenant: str, draft: Draft) -> Created:
+        """新建群发: a one-off drop of this tenant, checked as a drop file is; at "now" it is
+        sent at once."""
+        return await self.tenant_drops.create(self._settings.tenant(tenant), draft)
+
+    async def cancel_drop(self, tenant: str, drop_id: str) -> dict[str, Any]:
+        return await self.tenant_drops.cancel(tenant, drop_id)
+
+    async def drops_listed(self, tenant: str) -> list[dict[str, Any]]:
+        """The content library's drops (by id) and the tenant's own (newest first), each with
+        its source and state."""
+        states = await self.tenant_drops.library_states(tenant)
+        library = [{**drop_row(d), "source": "library", "state": states[d.id]}
+                   for d in sorted(self._library.drops.values(), key=lambda d: d.id)]
+        return library + await self.tenant_drops.listed(tenant)
+
     async def fire_drop(self, tenant: str, drop_id: str, *, key: str = "") -> dict[str, Any]:
-        """A content drop sent now (HQ's 立即发送): {drop, firing, tasks}."""
-        drop = self._drop(drop_id)
+        """A content drop sent now (HQ's 立即发送): {drop, firing, tasks}. A drop created in
+        the console that has not fired is sent now instead of at its time."""
+        drop = await self.drop(tenant, drop_id)
+        if drop_id not in self._library.drops:
+            await self.tenant_drops.claim(tenant, drop_id)
         firing, queued = await drops.fire_now(self._db, self._settings.tenant(tenant), drop,
                                               key=key, clock=self.clock)
         log.info("drop %s tenant=%s fired by hand (%s): %s task(s)", drop_id, tenant, firing,
                  queued)
         return {"drop": drop_id, "firing": firing, "tasks": queued}
 
-    def _drop(self, drop_id: str) -> DropSpec:
+    async def drop(self, tenant: str, drop_id: str) -> DropSpec:
+        """A drop of the content library, or one this tenant created (NotFound else)."""
         drop = self._library.drops.get(drop_id)
+        if drop is None:
+            found = await self.tenant_drops.spec(tenant, drop_id)
+            drop = found[0] if found is not None else None
         if drop is None:
             raise NotFound(f"drop_id: no drop {drop_id!r} in content_library/drops",
                            code="drop.unknown", drop_id=drop_id)
@@ -256,7 +284,7 @@ class SopService:
 
     async def drop_sends(self, tenant: str, drop_id: str) -> list[stopping.Firing]:
         """A drop's latest firings (群发记录), newest first, their tasks counted by state."""
-        self._drop(drop_id)
+        await self.drop(tenant, drop_id)
         async with self._db.read() as s:
             tasks = await tasks_repo.tasks_of_source(s, tenant=tenant, source=f"drop:{drop_id}",
                                                      limit=SENDS_READ)
@@ -285,7 +313,7 @@ class SopService:
         """停止群发: a firing's tasks not sent yet are cancelled, its 群发 tasks WeCom holds are
         cancelled there unless their guide sent them already (then they count as confirmed).
         Stopping a stopped firing again changes nothing."""
-        self._drop(drop_id)
+        await self.drop(tenant, drop_id)
         async with self._db.read() as s:
             tasks = [t for t in await tasks_repo.tasks_of_source(
                 s, tenant=tenant, source=f"drop:{drop_id}", limit=SENDS_READ)

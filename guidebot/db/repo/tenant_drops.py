@@ -1,0 +1,73 @@
+"""Drops HQ created in the console or the admin API (新建群发): stored, listed, cancelled."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from guidebot.db.models_drops import TenantDrop
+from guidebot.db.models_sop import SopCursor
+from guidebot.db.repo._dialect import insert_for
+
+
+async def insert(session: AsyncSession, *, tenant: str, drop_id: str, spec: str, at: datetime,
+                 operator: str, now: datetime) -> bool:
+    """Store a new drop; False when the id is taken (another creation won it)."""
+    stmt = (insert_for(session, TenantDrop)
+            .values(tenant=tenant, drop_id=drop_id, spec=spec, at=at, operator=operator,
+                    created_at=now)
+            .on_conflict_do_nothing(index_elements=["tenant", "drop_id"]))
+    result = await session.execute(stmt)
+    return bool(getattr(result, "rowcount", 0))
+
+
+async def ids(session: AsyncSession, *, tenant: str) -> list[str]:
+    stmt = select(TenantDrop.drop_id).where(TenantDrop.tenant == tenant)  # type: ignore[arg-type]
+    return list((await session.execute(stmt)).scalars())
+
+
+async def get(session: AsyncSession, *, tenant: str, drop_id: str) -> TenantDrop | None:
+    return await session.get(TenantDrop, (tenant, drop_id))
+
+
+async def of_tenant(session: AsyncSession, *, tenant: str, limit: int) -> list[TenantDrop]:
+    """The tenant's drops, newest first."""
+    stmt = (select(TenantDrop).where(TenantDrop.tenant == tenant)  # type: ignore[arg-type]
+            .order_by(TenantDrop.created_at.desc(),  # type: ignore[attr-defined]
+                      TenantDrop.drop_id.desc())  # type: ignore[attr-defined]
+            .limit(limit))
+    return list((await session.execute(stmt)).scalars())
+
+
+async def live(session: AsyncSession, *, tenant: str, since: datetime) -> list[TenantDrop]:
+    """Drops not cancelled whose time is `since` or later (those a run may still fire)."""
+    stmt = (select(TenantDrop)
+            .where(TenantDrop.tenant == tenant,  # type: ignore[arg-type]
+                   TenantDrop.cancelled_at.is_(None),  # type: ignore[union-attr]
+                   TenantDrop.at >= since)  # type: ignore[arg-type]
+            .order_by(TenantDrop.at, TenantDrop.drop_id))  # type: ignore[arg-type]
+    return list((await session.execute(stmt)).scalars())
+
+
+async def cancel(session: AsyncSession, *, tenant: str, drop_id: str, now: datetime) -> bool:
+    """Mark the drop cancelled; False when it was already."""
+    stmt = (update(TenantDrop)
+            .where(TenantDrop.tenant == tenant,  # type: ignore[arg-type]
+                   TenantDrop.drop_id == drop_id,  # type: ignore[arg-type]
+                   TenantDrop.cancelled_at.is_(None))  # type: ignore[union-attr]
+            .values(cancelled_at=now))
+    result = await session.execute(stmt)
+    return bool(getattr(result, "rowcount", 0))
+
+
+async def cursors(session: AsyncSession, *, tenant: str,
+                  names: Sequence[str]) -> dict[str, str]:
+    """The drop schedules' cursors (drop:<id> → its last firing) of these names."""
+    if not names:
+        return {}
+    stmt = select(SopCursor.name, SopCursor.value).where(
+        SopCursor.tenant == tenant, SopCursor.name.in_(list(names)))  # type: ignore[arg-type,attr-defined]
+    return {name: value for name, value in (await session.execute(stmt)).all()}
