@@ -22,6 +22,7 @@ from guidebot.settings import Settings
 from guidebot.web.api import birthdays as birthdays_api
 from guidebot.web.api import commerce as commerce_api
 from guidebot.web.api import contacts as contacts_api
+from guidebot.web.api import drops as drops_api
 from guidebot.web.api import groups as groups_api
 from guidebot.web.api import kf as kf_api
 from guidebot.web.api import materials as materials_api
@@ -112,6 +113,7 @@ def create_app(settings: Settings, *, start_jobs: bool = True, workers: int = 25
     app.add_routes(groups_api.routes())
     app.add_routes(birthdays_api.routes())
     app.add_routes(targets_api.routes())
+    app.add_routes(drops_api.routes())
     commerce_api.install(app)
     kf_api.install(app)
     materials_api.install(app)

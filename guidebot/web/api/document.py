@@ -9,6 +9,7 @@ from guidebot.web.api import (
     birthdays,
     commerce,
     contacts,
+    drops,
     groups,
     kf,
     materials,
@@ -23,7 +24,7 @@ from guidebot.web.api.parsing import Endpoint
 def endpoints() -> list[Endpoint]:
     return [*contacts.ENDPOINTS, *sop.ENDPOINTS, *commerce.ENDPOINTS, *kf.ENDPOINTS,
             *materials.ENDPOINTS, *transfers.ENDPOINTS, *groups.ENDPOINTS,
-            *birthdays.ENDPOINTS, *targets.ENDPOINTS]
+            *birthdays.ENDPOINTS, *targets.ENDPOINTS, *drops.ENDPOINTS]
 
 
 @cache
