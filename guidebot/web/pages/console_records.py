@@ -4,6 +4,7 @@ dead-lettered, retry); the SOP pages are in console_sops.py."""
 
 from __future__ import annotations
 
+import re
 import secrets
 from datetime import datetime
 from typing import Any
@@ -14,7 +15,9 @@ from aiohttp import web
 from guidebot.commerce import periods, statements
 from guidebot.commerce.views import customer_card
 from guidebot.contacts.views import require_known
+from guidebot.content.sop_spec import DROP_CHANNELS
 from guidebot.errors import ValidationFailed
+from guidebot.sop.tenant_drops import AUDIENCE_ORDER, Draft
 from guidebot.stats import content as content_view
 from guidebot.stats import customer_list, definitions, order_list
 from guidebot.stats.customer_list import CustomerSearch
@@ -25,6 +28,7 @@ from guidebot.web.pages.console import (
     catalog,
     csv_download,
     language,
+    local_time,
     notice,
     page,
     render,
@@ -216,10 +220,14 @@ async def content(request: web.Request, who: auth.Access) -> web.StreamResponse:
     fired = request.query.get("fired", "")
     done = (notice(request, "content.fired").format(
         drop=fired, tasks=request.query.get("tasks", "0")) if fired else "")
+    own = await services.sop.tenant_drops.listed(who.tenant.id)
+    done = done or _drop_notice(request, who, own)
     return render(request, "content.html", who=who, active="content", notice=done,
                   fire_key=secrets.token_hex(8),
                   messages=content_view.messages(services.library, shop, sample),
-                  drops=content_view.drops(services.library),
+                  drops=content_view.drops(services.library) + own,
+                  drop_channels=DROP_CHANNELS, audience_fields=AUDIENCE_ORDER,
+                  zone=who.tenant.timezone,
                   auto_tags=content_view.auto_tags(services.library,
                                                    enabled=who.tenant.auto_tags.enabled),
                   group_welcome=await services.group_welcome.listed(who.tenant.id),
@@ -238,6 +246,66 @@ async def fire_drop(request: web.Request, who: auth.Access) -> web.StreamRespons
     raise web.HTTPSeeOther(f"/console/{who.tenant.id}/content?{query}#notice")
 
 
+def _drop_notice(request: web.Request, who: auth.Access, own: list[dict[str, Any]]) -> str:
+    """What the 新建群发 form or a 取消 did, for the drop the query names."""
+    created, cancelled = request.query.get("created", ""), request.query.get("cancelled", "")
+    row = next((d for d in own if d["id"] in (created, cancelled) and d["id"]), None)
+    if row is None:
+        return ""
+    if cancelled:
+        return notice(request, "content.drop_cancelled").format(drop=row["id"],
+                                                                title=row["title"])
+    if "tasks" in request.query:
+        return notice(request, "content.drop_sent").format(
+            drop=row["id"], title=row["title"], tasks=request.query.get("tasks", "0"))
+    return notice(request, "content.drop_created").format(
+        drop=row["id"], title=row["title"], at=local_time(row["at"], who.tenant.tz))
+
+
+def _words(text: str) -> list[str]:
+    """An audience box: names split at commas (either width), 、 or spaces."""
+    return [w for w in re.split(r"[,，、\s]+", text) if w]
+
+
+def _local_at(text: str, who: auth.Access) -> str:
+    """The form's time (the tenant's wall clock, from a datetime-local box) with its offset;
+    as typed when it does not parse (the drop's checks then name the field)."""
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        return text
+    return (when.replace(tzinfo=who.tenant.tz) if when.tzinfo is None else when).isoformat()
+
+
+@page
+async def new_drop(request: web.Request, who: auth.Access) -> web.StreamResponse:
+    """新建群发: a one-off drop of this tenant, sent now or at a time in the tenant's zone."""
+    form = await request.post()
+
+    def text(name: str, limit: int = 2000) -> str:
+        return str(form.get(name, "")).strip()[:limit]
+
+    draft = Draft(title=text("title", 128), channel=text("channel", 64),
+                  at="now" if text("when") != "at" else _local_at(text("at", 40), who),
+                  message=text("message", 64) or None, material=text("material", 64) or None,
+                  audience={k: _words(text(k)) for k in AUDIENCE_ORDER},
+                  operator=text("operator", 64) or "console")
+    created = await services_of(request).sop.create_drop(who.tenant.id, draft)
+    query = {"created": created.drop["id"]}
+    if created.firing:
+        query["tasks"] = str(created.tasks)
+    raise web.HTTPSeeOther(f"/console/{who.tenant.id}/content?{urlencode(query)}#notice")
+
+
+@page
+async def cancel_drop(request: web.Request, who: auth.Access) -> web.StreamResponse:
+    """取消 a drop created here that has not fired."""
+    drop_id = request.match_info["drop_id"]
+    await services_of(request).sop.cancel_drop(who.tenant.id, drop_id)
+    raise web.HTTPSeeOther(f"/console/{who.tenant.id}/content?"
+                           f"{urlencode({'cancelled': drop_id})}#notice")
+
+
 @page
 async def drop_sends(request: web.Request, who: auth.Access) -> web.StreamResponse:
     """群发记录: a drop's latest firings with their tasks by state; 停止 on each that a stop
@@ -251,7 +319,7 @@ async def drop_sends(request: web.Request, who: auth.Access) -> web.StreamRespon
             k: request.query.get(k, "0")
             for k in ("not_sent", "cancelled_in_wecom", "already_sent", "pending")})
     return render(request, "drop.html", who=who, active="content", notice=done,
-                  drop=services.library.drops[drop_id], firings=firings)
+                  drop=await services.sop.drop(who.tenant.id, drop_id), firings=firings)
 
 
 @page
@@ -298,6 +366,8 @@ def routes(base: str) -> list[web.RouteDef]:
         web.post(f"{base}/commissions/adjustments", adjust),
         web.post(f"{base}/commissions/settle", settle),
         web.get(f"{base}/content", content),
+        web.post(f"{base}/drops", new_drop),
+        web.post(f"{base}/drops/{{drop_id}}/cancel", cancel_drop),
         web.post(f"{base}/drops/{{drop_id}}/fire", fire_drop),
         web.get(f"{base}/drops/{{drop_id}}", drop_sends),
         web.post(f"{base}/drops/{{drop_id}}/stop", stop_drop),
