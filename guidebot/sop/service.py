@@ -297,6 +297,10 @@ class SopService:
             tasks = await tasks_repo.tasks_to_group(s, tenant=tenant, chat_id=chat_id,
                                                     limit=GROUP_SENDS_LISTED)
         out = []
+        own: dict[str, str] = {}  # the titles of drops created in the console, when named
+        if any(t.source.startswith("drop:") and t.source[5:] not in self._library.drops
+               for t in tasks):
+            own = {d["id"]: d["title"] for d in await self.tenant_drops.listed(tenant)}
         for task in tasks:
             origin, _, ident = task.source.partition(":")
             specs: Mapping[str, Any] = (self._library.sops if origin == "sop"
@@ -304,7 +308,7 @@ class SopService:
             spec = specs.get(ident)
             out.append({"id": task.id, "created_at": task.created_at, "origin": origin,
                         "ident": ident, "step": task.step_index + 1,
-                        "title": spec.title if spec is not None else ident,
+                        "title": spec.title if spec is not None else own.get(ident, ident),
                         "message": task.message, "status": task.status, "owner": task.guide,
                         "stopped": task.stopped_at is not None})
         return out

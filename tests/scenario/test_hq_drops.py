@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from tests.support.console import Console, csrf_in
-from tests.support.stack import Stack, start_stack
+from tests.support.stack import Stack, known, start_stack
 
 NOW = datetime(2027, 3, 3, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai
 TEXT = "双12预热开始啦"  # drop_double12_warmup's text
@@ -233,5 +233,30 @@ async def test_the_console_creates_lists_and_cancels_drops(stack: Stack) -> None
                                                 {"_csrf": csrf_in(page)})
         assert status == 400 and "已发送" in refused, refused
         assert list(await _console_drops(stack)) == ["hq-2", "hq-1"]
+    finally:
+        await console.close()
+
+
+async def test_a_group_drop_sent_now_reaches_the_owners_groups(stack: Stack) -> None:
+    await known(stack, guides=("lina", "zhou"))
+    created = await stack.sandbox.create_group("acme", "lina", name="静安会员群", members=[])
+    await stack.sandbox.create_group("acme", "lina", name="同事群", members=[])
+    await stack.sandbox.create_group("acme", "zhou", name="徐汇会员群", members=[])
+    await stack.runtime.drain()
+    chat_id = str(created["chat_id"])
+    status, body = await stack.admin("/drops", method="POST", json=_draft(
+        channel="group_task", title="会员群福利", audience={"guides": ["lina"],
+                                                          "group_names": ["会员"]}))
+    assert status == 201 and body["tasks"] == 1, body
+    await stack.runtime.services.sop.tick("acme")
+    sends = [(c["body"]["sender"], c["body"]["chat_id_list"])
+             for c in stack.calls("externalcontact/add_msg_template")
+             if c["body"].get("chat_type") == "group" and TEXT in c["body"]["text"]["content"]]
+    assert sends == [("lina", [chat_id])]  # not the 同事群, not zhou's
+    console = Console(stack)
+    try:
+        assert (await console.login("acme", "acme-admin-token")).status == 303
+        status, html, _ = await console.get(f"/console/acme/groups/{chat_id}")
+        assert status == 200 and "会员群福利" in html  # its 群发记录 names the drop's title
     finally:
         await console.close()
