@@ -198,10 +198,16 @@ async def test_the_console_creates_lists_and_cancels_drops(stack: Stack) -> None
                 "message": "drop_double12_warmup", "material": "", "guides": "lina",
                 "stores": "", "tags_any": "", "tags_all": "", "tags_none": "",
                 "group_names": "", "when": "now", "at": ""}
+        key = re.search(r'name="key" value="([^"]+-new)"', html)
+        assert key, html  # one key per page view
+        form["key"] = key.group(1)
         status, _, resp = await console.post("/console/acme/drops", form)
         assert status == 303 and "created=hq-1" in resp.headers["Location"], resp.headers
         status, page, _ = await console.get(resp.headers["Location"])
         assert "已新建群发「控制台群发」（hq-1），生成 1 个任务" in page, page
+        status, _, again = await console.post("/console/acme/drops", form)  # a double click
+        assert status == 303 and again.headers["Location"] == resp.headers["Location"]
+        assert list(await _console_drops(stack)) == ["hq-1"]
         await stack.runtime.services.sop.tick("acme")
         assert _sends(stack) == [("lina", (lina,))]
 

@@ -4,6 +4,7 @@ dead-lettered, retry); the SOP pages are in console_sops.py."""
 
 from __future__ import annotations
 
+import json
 import re
 import secrets
 from datetime import datetime
@@ -11,12 +12,14 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from aiohttp import web
+from pydantic import BaseModel
 
+from guidebot import idempotency
 from guidebot.commerce import periods, statements
 from guidebot.commerce.views import customer_card
 from guidebot.contacts.views import require_known
 from guidebot.content.sop_spec import DROP_CHANNELS
-from guidebot.errors import ValidationFailed
+from guidebot.errors import Conflict, ValidationFailed
 from guidebot.sop.tenant_drops import AUDIENCE_ORDER, Draft
 from guidebot.stats import content as content_view
 from guidebot.stats import customer_list, definitions, order_list
@@ -290,11 +293,37 @@ async def new_drop(request: web.Request, who: auth.Access) -> web.StreamResponse
                   message=text("message", 64) or None, material=text("material", 64) or None,
                   audience={k: _words(text(k)) for k in AUDIENCE_ORDER},
                   operator=text("operator", 64) or "console")
-    created = await services_of(request).sop.create_drop(who.tenant.id, draft)
-    query = {"created": created.drop["id"]}
-    if created.firing:
-        query["tasks"] = str(created.tasks)
-    raise web.HTTPSeeOther(f"/console/{who.tenant.id}/content?{urlencode(query)}#notice")
+    services = services_of(request)
+    # the form's key (one per page view): a second click of the same form makes nothing
+    # more; the same key with other values (the form edited after going back) is a new drop
+    key = text("key", 64)
+    probe = _DropForm(title=draft.title, channel=draft.channel, at=draft.at,
+                      message=draft.message or "", material=draft.material or "",
+                      audience=json.dumps(draft.audience, ensure_ascii=False, sort_keys=True))
+    try:
+        replayed = await idempotency.stored(services.db, who.tenant.id, "console-drops", key,
+                                            probe)
+    except Conflict:
+        replayed, key = None, ""
+    if replayed is None:
+        created = await services.sop.create_drop(who.tenant.id, draft)
+        replayed = {"created": created.drop["id"]}
+        if created.firing:
+            replayed["tasks"] = str(created.tasks)
+        await idempotency.remember(services.db, who.tenant.id, "console-drops", key, probe,
+                                   replayed)
+    raise web.HTTPSeeOther(f"/console/{who.tenant.id}/content?{urlencode(replayed)}#notice")
+
+
+class _DropForm(BaseModel):
+    """What a 新建群发 form asked for, as its key's digest sees it."""
+
+    title: str
+    channel: str
+    at: str
+    message: str
+    material: str
+    audience: str
 
 
 @page
