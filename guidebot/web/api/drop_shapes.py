@@ -11,26 +11,20 @@ from guidebot.web.api.shapes import (
     IDEMPOTENCY_KEY,
     PRINTABLE,
     Answer,
+    AudienceShape,
     Name,
     Shape,
-    Store,
     Text64,
-    Userid,
 )
 
 Title = Annotated[str, Field(pattern=PRINTABLE, max_length=128)]
 
 
-class DropAudience(Shape):
+class DropAudience(AudienceShape):
     """Who receives it, as a drop file's [audience]: customers by their guide's store, their
     guide and tags; for channel group_task, customer groups by their owner's store, their
     owner and words of the group's name (no tags)."""
 
-    stores: list[Store] = Field(default_factory=list, max_length=1000)
-    guides: list[Userid] = Field(default_factory=list, max_length=1000)
-    tags_any: list[Name] = Field(default_factory=list, max_length=100)
-    tags_all: list[Name] = Field(default_factory=list, max_length=100)
-    tags_none: list[Name] = Field(default_factory=list, max_length=100)
     group_names: list[Name] = Field(default_factory=list, max_length=100)
 
 
