@@ -193,8 +193,9 @@ def build_services(settings: Settings, db: Database, *,
     churn = ChurnAlerts(settings, db, chat.content, outbox, client_for, quota=app_quota)
     radar = CardRadar(settings, db, chat.content, commerce.catalog, outbox, client_for,
                       quota=app_quota)
+    targets = Targets(settings, db)
     digest = MorningDigest(settings, db, chat.content, guide_chat, outbox, client_for,
-                           quota=app_quota)
+                           quota=app_quota, targets=targets)
     relations = RelationService(settings, db)
     transfers = CustomerTransfers(settings, db, outbox, client_for, relations,
                                   content=chat.content, quota=app_quota)
@@ -224,4 +225,4 @@ def build_services(settings: Settings, db: Database, *,
         radar=radar, digest=digest, auto_tags=auto_tags,
         app_quota=app_quota, transfers=transfers, groups=groups,
         group_handover=group_handover, group_welcome=group_welcome,
-        birthdays=Birthdays(db), targets=Targets(settings, db))
+        birthdays=Birthdays(db), targets=targets)

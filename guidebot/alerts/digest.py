@@ -36,6 +36,7 @@ from guidebot.db.types import utcnow
 from guidebot.outbox import Executor, Outbox
 from guidebot.settings import Settings, TenantSettings
 from guidebot.stats import definitions as d
+from guidebot.stats.targets import Targets, progress
 from guidebot.wecom.client import WeComClient
 
 log = logging.getLogger(__name__)
@@ -89,6 +90,11 @@ class GuideDay:
     orders: int = 0
     gmv_fen: int = 0
     commission_fen: int = 0
+    # 业绩目标: the month's targets (None: none set) and what the guide did so far
+    target_adds: int | None = None
+    target_gmv_fen: int | None = None
+    month_adds: int = 0
+    month_gmv_fen: int = 0
 
     def empty(self) -> bool:
         """Nothing to do and nothing new since yesterday: no digest (the month's commission
@@ -97,14 +103,23 @@ class GuideDay:
                     or self.orders)
 
 
+def _goal(found: dict[str, Any] | None) -> dict[str, Any]:
+    """A guide's 业绩目标 for the month (targets.month's row) as GuideDay fields."""
+    if found is None:
+        return {}
+    return {"target_adds": found["adds"]["target"], "month_adds": found["adds"]["actual"],
+            "target_gmv_fen": found["gmv_fen"]["target"],
+            "month_gmv_fen": found["gmv_fen"]["actual"]}
+
+
 class MorningDigest:
     def __init__(self, settings: Settings, db: Database, content: ChatContent,
                  guide_chat: GuideChat, outbox: Outbox,
                  client_for: Callable[[str], WeComClient], *, quota: AppQuota,
-                 clock: Callable[[], datetime] = utcnow) -> None:
+                 targets: Targets, clock: Callable[[], datetime] = utcnow) -> None:
         self._settings, self._db, self._content = settings, db, content
         self._guide_chat, self._outbox, self._client_for = guide_chat, outbox, client_for
-        self._quota = quota
+        self._quota, self._targets = quota, targets
         self.clock = clock  # tests and the demo move it
         self._done: dict[str, date] = {}  # tenant → the last day seen finished (a cache)
 
@@ -174,6 +189,8 @@ class MorningDigest:
                 s, tenant=tenant.id, guide=g, status=None)] for g in guides}
         body = await statement(self._db, tenant, periods.of(now, tenant.tz))
         commission = {r["guide"]: int(r["net_fen"]) for r in body["statements"]}
+        month = await self._targets.month(tenant.id, periods.of(now, tenant.tz))
+        goals = {g["id"]: g for g in month["guides"]}
         out = {}
         for guide in guides:
             waiting = sorted((t for t in tasks[guide] if t.kind in MASS_KINDS
@@ -189,7 +206,8 @@ class MorningDigest:
                 reminded_customers=sum(t.recipients for t in reminders),
                 added=follows.get(guide, {}).get(d.ADDED, 0),
                 deleted=follows.get(guide, {}).get("deleted_by_customer", 0),
-                orders=count, gmv_fen=fen, commission_fen=commission.get(guide, 0))
+                orders=count, gmv_fen=fen, commission_fen=commission.get(guide, 0),
+                **_goal(goals.get(guide)))
         return out
 
     def text(self, tenant: TenantSettings, day: date, now: datetime, facts: GuideDay) -> str:
@@ -213,6 +231,14 @@ class MorningDigest:
         if facts.commission_fen:
             lines.append(text("digest_commission", period=periods.of(now, tenant.tz),
                               net=d.yuan(facts.commission_fen)))
+        goals = [text(name, progress=progress(done, target, money=money))
+                 for name, done, target, money in (
+                     ("digest_target_adds", facts.month_adds, facts.target_adds, False),
+                     ("digest_target_gmv", facts.month_gmv_fen, facts.target_gmv_fen, True))
+                 if target is not None]
+        if goals:
+            lines.append(text("digest_target", period=periods.of(now, tenant.tz),
+                              goals=text("digest_target_sep").join(goals)))
         lines.append(text("digest_footer"))
         return "\n".join(lines)
 

@@ -68,6 +68,10 @@ TEXT_FIELDS: Mapping[str, frozenset[str]] = {
     "digest_deleted": frozenset({"count"}),
     "digest_orders": frozenset({"count", "amount"}),
     "digest_commission": frozenset({"period", "net"}),
+    "digest_target": frozenset({"period", "goals"}),
+    "digest_target_adds": frozenset({"progress"}),
+    "digest_target_gmv": frozenset({"progress"}),
+    "digest_target_sep": frozenset(),
     "digest_footer": frozenset(),
 }
 DIGEST_TEXTS = frozenset(k for k in TEXT_FIELDS if k.startswith("digest_"))

@@ -270,3 +270,31 @@ def test_the_months_commission_alone_is_no_digest() -> None:
     assert GuideDay(commission_fen=2605).empty()
     assert not GuideDay(commission_fen=2605, orders=1, gmv_fen=2605).empty()
     assert not GuideDay(waiting=1).empty() and GuideDay().empty()
+
+
+async def test_the_digest_says_how_far_the_guide_is_from_the_months_targets(
+        digest_stack: Stack) -> None:
+    """With 业绩目标 set for the month, the digest adds one line: new customers and GMV
+    against the targets, as the targets API counts them; a guide without targets has none."""
+    from guidebot.stats.targets import progress
+    from tests.support.console import upkeep
+
+    stack = digest_stack
+    services = stack.runtime.services
+    await _day(stack)
+    await upkeep(stack)
+    status, month = await stack.admin("/targets/2026-11", method="PUT", json={
+        "guides": {"lina": {"adds": 30, "gmv_fen": 500000}}})
+    assert status == 200, month
+    [lina] = month["guides"]
+    assert lina["adds"]["actual"] >= 2 and lina["gmv_fen"]["actual"] > 0, lina
+    await _run(services, local(DAY, 9, 30))
+    [(_, text)] = _digests(stack, "lina")
+    goals = TEXTS["digest_target_sep"].join([
+        TEXTS["digest_target_adds"].format(progress=progress(lina["adds"]["actual"], 30)),
+        TEXTS["digest_target_gmv"].format(progress=progress(lina["gmv_fen"]["actual"], 500000,
+                                                            money=True))])
+    lines = text.split("\n")
+    assert lines[-2:] == [TEXTS["digest_target"].format(period="2026-11", goals=goals),
+                          TEXTS["digest_footer"]], lines
+    assert "%" in lines[-2] and "¥5,000.00" in lines[-2]
