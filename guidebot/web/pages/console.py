@@ -28,7 +28,7 @@ from guidebot.web.pages import console_auth as auth
 LANGS = ("zh-CN", "en")
 LANG_COOKIE = "gb_lang"
 STATIC = Path(__file__).resolve().parents[1] / "static"
-NAV = (("overview", ""), ("guides", "guides"), ("stores", "stores"),
+NAV = (("overview", ""), ("guides", "guides"), ("stores", "stores"), ("targets", "targets"),
        ("customers", "customers"), ("channels", "channels"), ("groups", "groups"),
        ("transfers", "transfers"), ("orders", "orders"), ("commissions", "commissions"),
        ("sops", "sops"), ("content", "content"), ("outbox", "outbox"),

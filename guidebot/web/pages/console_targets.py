@@ -42,7 +42,7 @@ async def targets(request: web.Request, who: auth.Access) -> web.StreamResponse:
                                                    figures["stores"].get(s, {}))}
                        for s, n in sorted(stores.items())]}
     saved = notice(request, "targets.done") if request.query.get("done") else ""
-    return render(request, "targets.html", who=who, active="guides", period=period,
+    return render(request, "targets.html", who=who, active="targets", period=period,
                   rows=rows, notice=saved)
 
 
