@@ -25,8 +25,10 @@ from guidebot.errors import NotFound, ValidationFailed
 from guidebot.outbox import Outcome
 from guidebot.settings import TenantSettings
 from guidebot.sidebar.tickets import AgentTickets
+from guidebot.stats.timeline import customer_timeline, shown_at
 
 RECENT_ORDERS = 5
+RECENT_EVENTS = 10  # 客户动态
 CARD_CAMPAIGN = "sidebar"
 GUIDE_ONLY = "task."  # a message naming task placeholders is written to guides
 
@@ -62,6 +64,8 @@ class SidebarService:
             groups = [(g, m) for g, m in await groups_repo.of_member(
                 s, tenant=tenant.id, member_id=customer)
                 if m.left_at is None and g.dismissed_at is None]
+        events = await customer_timeline(self._db, tenant, customer, library=self._library,
+                                         catalog=self._links.catalog, limit=RECENT_EVENTS)
         names = {"customer": {"name": view["name"]},
                  "guide": {"name": (me.name if me else "") or guide, "userid": guide},
                  "store": {"name": store.name if store else ""}}
@@ -80,6 +84,7 @@ class SidebarService:
             "groups": [{"chat_id": g.chat_id, "name": g.name, "owner": g.owner,
                         "joined_at": m.joined_at.isoformat() if m.joined_at else None}
                        for g, m in groups],
+            "timeline": [{**e, "when": shown_at(e["at"], tenant.tz)} for e in events],
             "suggestions": self._suggestions(names),
             "products": [{"sku": p.sku, "name": p.name, "price_fen": p.price_fen}
                          for p in self._links.catalog.products.values()],

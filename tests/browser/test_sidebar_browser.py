@@ -144,6 +144,12 @@ async def test_the_sidebar_in_a_phone_sized_browser(sqlite_stack: Stack) -> None
             assert int(await page.locator("#sb-score").inner_text()) > 0  # the visit
             groups = await page.locator("#sb-groups li").all_inner_texts()
             assert len(groups) == 1 and "静安会员群" in groups[0], groups
+            timeline = await page.locator("#sb-timeline li").all_inner_texts()
+            assert any("加入群「静安会员群」" in line for line in timeline), timeline
+            assert any("打开了「羊绒围巾 燕麦色」卡片" in line for line in timeline), timeline
+            assert any("处下单 ¥299.00" in line for line in timeline), timeline
+            assert any("添加了" in line for line in timeline), timeline
+            assert all("{" not in line for line in timeline), timeline
             assert await page.locator("#sb-opted-out").is_hidden()
             await page.screenshot(path=str(ARTIFACTS / "sidebar-customer.png"), full_page=True)
 

@@ -10,9 +10,9 @@ from guidebot.contacts import views
 from guidebot.contacts.channels import Edit
 from guidebot.errors import WeComError
 from guidebot.services import Services
-from guidebot.stats import customer_list
+from guidebot.stats import customer_list, timeline
 from guidebot.stats.customer_list import CustomerSearch
-from guidebot.web.api import parsing, shapes
+from guidebot.web.api import parsing, shapes, timeline_shapes
 from guidebot.web.api.parsing import Endpoint, FieldError, reply
 from guidebot.web.keys import SERVICES
 
@@ -34,6 +34,16 @@ async def get_customer(request: web.Request) -> web.Response:
     services = _services(request)
     return reply(await customer_card(services.db, services.settings.tenant(
         _tenant(request)), customer))
+
+
+async def customer_timeline(request: web.Request) -> web.Response:
+    customer = parsing.path(request, shapes.CustomerPath).external_userid
+    q = parsing.query(request, timeline_shapes.TimelineQuery)
+    services = _services(request)
+    events = await timeline.customer_timeline(
+        services.db, services.settings.tenant(_tenant(request)), customer,
+        library=services.library, catalog=services.commerce.catalog, limit=q.limit)
+    return reply({"external_userid": customer, "events": events})
 
 
 async def list_customers(request: web.Request) -> web.Response:
@@ -171,6 +181,11 @@ ENDPOINTS = [
     Endpoint("GET", f"{API}/customers/{{external_userid}}", get_customer,
              "A customer: guides followed, exclusive guide, tags, channel, orders",
              shapes.Customer, params=shapes.CustomerPath),
+    Endpoint("GET", f"{API}/customers/{{external_userid}}/timeline", customer_timeline,
+             "客户动态: the customer's latest events, newest first (follow relation changes, "
+             "card opens, orders, SOP steps sent, group joins and leaves; never message text)",
+             timeline_shapes.Timeline, params=shapes.CustomerPath,
+             query=timeline_shapes.TimelineQuery),
     Endpoint("GET", f"{API}/guides", get_guides, "Guides with their active customers",
              shapes.Guides),
     Endpoint("GET", f"{API}/channels", list_channels, "Channel codes", shapes.Channels),

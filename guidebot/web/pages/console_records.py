@@ -22,7 +22,7 @@ from guidebot.content.sop_spec import DROP_CHANNELS
 from guidebot.errors import Conflict, ValidationFailed
 from guidebot.sop.tenant_drops import AUDIENCE_ORDER, Draft
 from guidebot.stats import content as content_view
-from guidebot.stats import customer_list, definitions, order_list
+from guidebot.stats import customer_list, definitions, order_list, timeline
 from guidebot.stats.customer_list import CustomerSearch
 from guidebot.stats.overview import parse_range
 from guidebot.stats.records import PAGE, Records
@@ -93,9 +93,13 @@ async def customer(request: web.Request, who: auth.Access) -> web.StreamResponse
     messages = await _records(request).conversation(who.tenant.id, external_userid)
     done = (notice(request, "cust.opt_in_done") if request.query.get("done") else
             notice(request, "cust.birthday_done") if request.query.get("birthday") else "")
-    groups = await services_of(request).groups.of_customer(who.tenant.id, external_userid)
+    services = services_of(request)
+    groups = await services.groups.of_customer(who.tenant.id, external_userid)
+    events = await timeline.customer_timeline(services.db, who.tenant, external_userid,
+                                              library=services.library,
+                                              catalog=services.commerce.catalog)
     return render(request, "customer.html", who=who, active="customers", c=view,
-                  messages=messages, groups=groups,
+                  messages=messages, groups=groups, events=events,
                   names=await _records(request).guide_names(who.tenant.id),
                   stores=await _records(request).store_names(who.tenant.id), notice=done)
 

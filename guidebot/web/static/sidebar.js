@@ -115,6 +115,33 @@
     byId("sb-dwell").textContent = String(p.dwell_s_30d);
   }
 
+  function fill(template, values) {
+    return (template || "").replace(/\{(\w+)\}/g, function (all, key) {
+      return values[key] === undefined || values[key] === null ? "" : String(values[key]);
+    });
+  }
+
+  function timelineText(e) {  /* one event in the guide's words (templates in sb-text) */
+    var key = e.kind === "follow" ? "tl_follow_" + e.action : "tl_" + e.kind;
+    return fill(text[key], {
+      product: e.product, guide: e.guide_name || "", amount: yuan(e.amount_fen || 0),
+      title: e.sop_title, step: e.step, group: e.group_name || text.tl_unnamed_group
+    });
+  }
+
+  function renderTimeline(data) {
+    var list = byId("sb-timeline");
+    list.replaceChildren();
+    data.timeline.forEach(function (e) {
+      var row = item("li");
+      row.dataset.kind = e.kind;
+      row.appendChild(item("small", e.when));
+      row.appendChild(item("span", timelineText(e), "text"));
+      list.appendChild(row);
+    });
+    if (!data.timeline.length) { list.appendChild(item("li", text.no_timeline, "hint")); }
+  }
+
   function renderGroups(data) {
     var list = byId("sb-groups");
     list.replaceChildren();
@@ -158,10 +185,11 @@
     renderProfile(data);
     renderTags(data);
     renderOrders(data);
+    renderTimeline(data);
     renderGroups(data);
     renderSending(data);
-    ["sb-profile", "sb-tags-card", "sb-propensity-card", "sb-orders-card", "sb-groups-card",
-     "sb-products-card", "sb-suggestions-card"].forEach(function (id) {
+    ["sb-profile", "sb-tags-card", "sb-propensity-card", "sb-orders-card", "sb-timeline-card",
+     "sb-groups-card", "sb-products-card", "sb-suggestions-card"].forEach(function (id) {
       byId(id).hidden = false;
     });
     say("ready");

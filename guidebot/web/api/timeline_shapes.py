@@ -1,0 +1,48 @@
+"""Request and answer shapes of a customer's timeline (客户动态, web/api/contacts.py)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from guidebot.stats.timeline import DEFAULT_LIMIT, MAX_LIMIT
+from guidebot.web.api.shapes import Answer, Shape
+
+
+class TimelineQuery(Shape):
+    limit: int = Field(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT,
+                       description="how many of the latest events")
+
+
+class TimelineEvent(Answer):
+    at: str = Field(description="when (UTC, ISO 8601)")
+    kind: Literal["follow", "card_open", "order", "sop_step", "group_join", "group_leave"]
+    guide: str | None = Field(description=(
+        "the guide concerned: the relation's guide, the card's sender, the order's credited "
+        "guide, the SOP step's sender, the group's owner"))
+    guide_name: str | None = Field(description="the guide's name (their userid when unknown)")
+    action: str | None = Field(default=None, description=(
+        "follow: added | half_added | deleted_by_guide | deleted_by_customer | transferred | "
+        "transferred_in | transfer_failed"))
+    from_guide: str | None = Field(default=None, description="follow transferred_in: the "
+                                   "guide the customer was transferred from")
+    sku: str | None = Field(default=None, description="card_open: the product's sku")
+    product: str | None = Field(default=None, description="card_open: the product's name "
+                                "in the catalog (the sku when the catalog has none)")
+    dur_s: int | None = Field(default=None, description="card_open: seconds on the page")
+    order_no: str | None = Field(default=None, description="order")
+    amount_fen: int | None = Field(default=None, description="order: integer fen")
+    rule: str | None = Field(default=None, description="order: the attribution rule")
+    store: str | None = Field(default=None, description="order: the credited store")
+    sop_id: str | None = Field(default=None, description="sop_step")
+    sop_title: str | None = Field(default=None, description="sop_step: the SOP's title")
+    step: int | None = Field(default=None, description="sop_step: the step number, from 1")
+    channel: str | None = Field(default=None, description="sop_step: how it was sent")
+    chat_id: str | None = Field(default=None, description="group_join, group_leave")
+    group_name: str | None = Field(default=None, description="group_join, group_leave")
+
+
+class Timeline(Answer):
+    external_userid: str
+    events: list[TimelineEvent] = Field(description="newest first; no message text")
