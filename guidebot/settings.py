@@ -7,7 +7,7 @@ import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import time
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -134,6 +134,12 @@ class TenantSettings:
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    def day_bounds(self, day_from: date, day_to: date) -> tuple[datetime, datetime]:
+        """[start, end) of the tenant's days day_from..day_to (inclusive), in UTC."""
+        start = datetime.combine(day_from, time(0), tzinfo=self.tz)
+        end = datetime.combine(day_to + timedelta(days=1), time(0), tzinfo=self.tz)
+        return start.astimezone(UTC), end.astimezone(UTC)
 
 
 @dataclass(frozen=True)

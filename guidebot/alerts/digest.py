@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from guidebot.app_quota import AppQuota
@@ -57,13 +57,6 @@ def _cut(text: str) -> str:
 
 def outbox_key(guide: str, day: date) -> str:
     return f"digest:{guide}:{day.isoformat()}"
-
-
-def day_bounds(day: date, tenant: TenantSettings) -> tuple[datetime, datetime]:
-    """[start, end) of a day in the tenant's time zone, in UTC."""
-    start = datetime.combine(day, time(0), tzinfo=tenant.tz)
-    end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=tenant.tz)
-    return start.astimezone(UTC), end.astimezone(UTC)
 
 
 def due_day(tenant: TenantSettings, now: datetime) -> date | None:
@@ -178,7 +171,8 @@ class MorningDigest:
     async def gather(self, tenant: TenantSettings, guides: list[str], day: date,
                      now: datetime) -> dict[str, GuideDay]:
         """What each guide's digest for `day` says, read at `now`."""
-        start, end = day_bounds(day - timedelta(days=1), tenant)  # yesterday
+        yesterday = day - timedelta(days=1)
+        start, end = tenant.day_bounds(yesterday, yesterday)
         async with self._db.read() as s:
             follows = await contacts_repo.follow_event_counts(
                 s, tenant=tenant.id, start=start, end=end,

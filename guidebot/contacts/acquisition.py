@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from guidebot import events as ev
@@ -164,12 +164,11 @@ class AcquisitionService:
         guidebot's adds through the code. A WeCom refusal (it may refuse long ranges; its
         longest is not known) comes back as `refused` with its `errcode` (None: no answer),
         WeCom's figures None."""
-        start = datetime.combine(day_from, time(0), tenant.tz)
-        end = datetime.combine(day_to + timedelta(days=1), time(0), tenant.tz)
+        start, end = tenant.day_bounds(day_from, day_to)
         async with self._db.read() as s:
             adds = await repo.adds_between(s, tenant=tenant.id, code_id=code.id or 0,
-                                           start=start.astimezone(UTC),
-                                           end=end.astimezone(UTC))
+                                           start=start,
+                                           end=end)
         result: dict[str, Any] = {"from": day_from.isoformat(), "to": day_to.isoformat(),
                                   "adds": adds, "clicks": None, "new_customers": None,
                                   "refused": False, "errcode": None}

@@ -15,7 +15,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from guidebot import events as ev
@@ -212,7 +212,7 @@ class GroupService:
                         owner: str = "", dismissed: bool = False) -> dict[str, Any]:
         """The groups with their customers' joins and leaves on those days (the tenant's),
         and totals."""
-        start, end = _bounds(tenant, day_from, day_to)
+        start, end = tenant.day_bounds(day_from, day_to)
         async with self._db.read() as s:
             rows = await repo.groups(s, tenant=tenant.id, start=start, end=end, owner=owner,
                                      dismissed=dismissed)
@@ -225,7 +225,7 @@ class GroupService:
                      day_to: date) -> dict[str, int]:
         """Live groups, distinct customers in them, and customers' joins and leaves on those
         days (the tenant's): the data centre's group figures."""
-        start, end = _bounds(tenant, day_from, day_to)
+        start, end = tenant.day_bounds(day_from, day_to)
         async with self._db.read() as s:
             return await repo.totals(s, tenant=tenant.id, start=start, end=end)
 
@@ -244,12 +244,6 @@ class GroupService:
             rows = await repo.of_member(s, tenant=tenant, member_id=external_userid)
         return [{**group_json(g), "joined_at": iso(m.joined_at), "left_at": iso(m.left_at)}
                 for g, m in rows]
-
-
-def _bounds(tenant: TenantSettings, day_from: date, day_to: date) -> tuple[datetime, datetime]:
-    """The tenant's days as a UTC span [start, end)."""
-    return (datetime.combine(day_from, time(), tenant.tz).astimezone(UTC),
-            datetime.combine(day_to + timedelta(days=1), time(), tenant.tz).astimezone(UTC))
 
 
 def group_json(group: GroupChat) -> dict[str, Any]:

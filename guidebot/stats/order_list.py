@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date
 from typing import Any
 
 from guidebot.db.engine import Database
@@ -31,8 +31,7 @@ async def page(db: Database, tenant: TenantSettings, day_from: date, day_to: dat
     """Up to `limit` orders paid from day_from to day_to (inclusive, the tenant's days),
     after the cursor when one is given."""
     before = cursor.decode(after) if after else None
-    start = datetime.combine(day_from, time(0), tzinfo=tenant.tz)
-    end = datetime.combine(day_to + timedelta(days=1), time(0), tzinfo=tenant.tz)
+    start, end = tenant.day_bounds(day_from, day_to)
     async with db.read() as s:
         rows = list(await repo.orders_between(s, tenant=tenant.id, start=start, end=end,
                                               limit=limit + 1, before=before))
