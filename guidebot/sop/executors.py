@@ -31,7 +31,7 @@ from guidebot.db.writes import Write
 from guidebot.errors import ValidationFailed
 from guidebot.outbox import Done, Executor, is_retry
 from guidebot.settings import Settings
-from guidebot.sop import guide_links, reconcile
+from guidebot.sop import guide_links, reconcile, tracking
 from guidebot.wecom.client import WeComClient
 
 log = logging.getLogger(__name__)
@@ -149,6 +149,9 @@ class SopExecutors:
         if loaded is None or loaded.task.status in FINISHED:
             return {"already": True}
         if loaded.task.stopped_at is not None:  # HQ stopped its 群发 before it was sent
+            if (is_retry() and loaded.task.kind in MASS_KINDS
+                    and loaded.task.calling_at is not None):
+                return await self._stopped_after_crash(tenant, loaded)
             return self._stopped(loaded.task)
         if loaded.task.kind == "notify":
             return await self._notify(tenant, loaded.task)
@@ -267,6 +270,47 @@ class SopExecutors:
         log.info("task %s tenant=%s stopped before sending", task.id, task.tenant)
         return Done({"stopped": True}, stopped_writes(task.id, self._clock()))
 
+    async def _stopped_after_crash(self, tenant: str, loaded: Loaded) -> Done:
+        """HQ stopped a 群发 task whose earlier call may have reached WeCom (the process died
+        mid-call): the template WeCom may hold is looked for as a retry of the call would
+        (reconcile). One its guide has not sent is cancelled there (cancel_groupmsg_send, as
+        a stop of a sent task does); one the guide sent is recorded sent, looked at at once
+        by the tracker (which confirms it); none found: nothing was sent."""
+        task = loaded.task
+        assert task.id is not None
+        text = await self._text(tenant, task, len(loaded.customers))
+        if text is None:  # a material withdrawn since: its text is not known any more
+            log.warning("task %s tenant=%s stopped after a crash: text unknown, not looked "
+                        "for in WeCom", task.id, tenant)
+            return self._stopped(task)
+        client = self._client_for(tenant)
+        found = await reconcile.find_template(
+            client, task, text, loaded.customers,
+            chat_type="group" if task.kind == "group_task" else "single")
+        if found is None:
+            return self._stopped(task)
+        if await tracking.guide_sent(client, found, task.guide):
+            now = self._clock()
+            log.info("task %s tenant=%s stopped after a crash: its guide sent it", task.id,
+                     tenant)
+            return Done({"msgid": found, "stopped": True}, [repo.mark_sent(
+                task_id=task.id, msgid=found, recipients=len(loaded.customers), check_at=now,
+                now=now)])
+        log.info("task %s tenant=%s stopped after a crash: cancelling it in WeCom", task.id,
+                 tenant)
+        return await self.cancel_sent(tenant, {"msgid": found, "task_id": task.id})
+
+    async def _text(self, tenant: str, task: SopTask, count: int) -> str | None:
+        """The text a 群发 task sends (None: a stored material that cannot be sent now)."""
+        message = self._library.messages.get(task.message)
+        if message is not None:
+            return self._rendered(task, message, count)
+        stored = await self._stored(tenant, task)
+        return None if isinstance(stored, str) else stored.text
+
+    def _rendered(self, task: SopTask, message: Message, count: int) -> str:
+        return render(message.text, self._values(task, count, [])) if message.text else ""
+
     async def cancel_sent(self, tenant: str, payload: dict[str, Any]) -> Done:
         """The outbox executor of kind "sop_cancel": a stopped 群发 task WeCom holds is
         cancelled with cancel_groupmsg_send {msgid} (FACTS §3.5: the members who have not
@@ -309,8 +353,7 @@ class SopExecutors:
                 return self._fail(task, stored)
             text, sent = stored.text, list(stored.attachments)
         else:
-            text = (render(message.text, self._values(task, len(recipients), []))
-                    if message.text else "")
+            text = self._rendered(task, message, len(recipients))
             appid = self._settings.tenant(tenant).miniprogram_appid
             # a picture that fails to upload fails the try: retried
             sent = [to_wecom_attachment(a, appid) for a in await self._uploaded(

@@ -58,6 +58,15 @@ async def pages(client: WeComClient, path: str, body: dict[str, Any],
         seen.add(cursor)
 
 
+async def guide_sent(client: WeComClient, msgid: str, guide: str) -> bool:
+    """Whether the guide sent their part of the 群发 `msgid` (get_groupmsg_task)."""
+    async for item in pages(client, "externalcontact/get_groupmsg_task", {"msgid": msgid},
+                            "task_list"):
+        if item.get("userid") == guide:
+            return bool(item.get("status") == SENT)
+    return False
+
+
 Stop = Callable[[str, SopTask], Awaitable[None]]
 
 
@@ -93,13 +102,7 @@ class Tracker:
     async def _check_one(self, tenant: str, task: SopTask, now: datetime) -> None:
         assert task.id is not None
         client = self._client_for(tenant)
-        mine = None
-        async for item in pages(client, "externalcontact/get_groupmsg_task",
-                                {"msgid": task.msgid}, "task_list"):
-            if item.get("userid") == task.guide:
-                mine = item
-                break
-        if mine is not None and mine.get("status") == SENT:
+        if await guide_sent(client, task.msgid, task.guide):
             confirmed = await self._confirmed(client, task)
             async with self._db.write() as s:
                 await repo.update_task(s, task_id=task.id, status="confirmed",

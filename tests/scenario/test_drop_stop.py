@@ -1,7 +1,8 @@
 """停止群发 over HTTP: HQ stops one firing of a drop from the admin API or the console. Tasks
 not sent yet are never sent; 群发 tasks WeCom holds are cancelled there (cancel_groupmsg_send)
 unless their guide sent them already; stopped customers' quota is free again; the guide's
-task page says HQ stopped it; no reminder follows; a refused cancel is retried."""
+task page says HQ stopped it; no reminder follows; a refused cancel is retried; a stop racing
+a 群发 call that crashed looks for the template WeCom may hold and cancels it there."""
 
 from __future__ import annotations
 
@@ -11,8 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import update
 
 from guidebot import outbox
+from guidebot.db.models import OutboxItem
 from guidebot.sop import guide_links
 from tests.support.console import Console, csrf_in
 from tests.support.stack import Stack, stack_with
@@ -175,6 +178,76 @@ async def test_a_refused_cancel_is_retried_by_the_outbox(
     assert (row["cancelled"], row["sent"]) == (3, 0)
     assert len([c for c in stack.calls("externalcontact/cancel_groupmsg_send")
                 if c["errcode"] == 0]) == 3
+
+
+class Died(Exception):
+    pass
+
+
+async def _crashed_after_the_call(stack: Stack) -> tuple[str, str]:
+    """lina's 群发 of a firing reaches WeCom, then the process dies before recording it: the
+    task stays "sending", its outbox row waits for a retry. (firing, the msgid WeCom holds)"""
+    added = await stack.sandbox.simulate_add_contact("acme", userid="lina", name="客户lina")
+    await stack.runtime.drain()
+    sop = stack.runtime.services.sop
+    _, fired = await stack.admin("/drops/stop_drop/fire", method="POST", json={})
+    assert fired["tasks"] == 1, fired
+    executors = sop._executors
+    real = executors._sent
+
+    def die(*args: Any, **kwargs: Any) -> None:
+        raise Died  # WeCom created the template; the process dies before recording it
+
+    executors._sent = die  # type: ignore[method-assign]
+    with pytest.raises(Died):
+        await sop.tick("acme")
+    executors._sent = real  # type: ignore[method-assign]
+    [msgid] = list(stack.sandbox.tenant("acme").templates)
+    [call] = stack.calls("externalcontact/add_msg_template")
+    assert call["body"]["external_userid"] == [added["external_userid"]]
+    return str(fired["firing"]), msgid
+
+
+async def _retry_stale(stack: Stack) -> None:
+    """Later, the crashed call's outbox row is stale: the outbox retries it."""
+    services = stack.runtime.services
+    async with services.db.write() as s:
+        await s.execute(update(OutboxItem).values(updated_at=T0 - timedelta(hours=1)))
+    assert await services.outbox.retry_due(services.calls) >= 1
+
+
+async def test_a_stop_racing_a_crashed_call_cancels_the_template_wecom_holds(
+        stop_stack: Stack) -> None:
+    stack = stop_stack
+    firing, msgid = await _crashed_after_the_call(stack)
+    status, stopped = await stack.admin("/drops/stop_drop/stop", method="POST",
+                                        json={"firing": firing})
+    assert status == 200 and stopped["pending"] == 1, stopped
+    await _retry_stale(stack)
+    assert len(stack.calls("externalcontact/add_msg_template")) == 1  # not sent again
+    assert [c["body"]["msgid"] for c in stack.calls("externalcontact/cancel_groupmsg_send")
+            if c["errcode"] == 0] == [msgid]
+    status, refused = await _control(stack, "confirm_groupmsg", {"msgid": msgid,
+                                                                 "userid": "lina"})
+    assert status == 409, refused  # lina can no longer send what HQ stopped
+    row = await _firing(stack, firing)
+    assert (row["cancelled"], row["sent"], row["stopped"], row["can_stop"]) == (
+        1, 0, True, False)
+    assert stack.calls("message/send") == []  # lina is not told of a stopped 群发
+
+
+async def test_a_stop_racing_a_crashed_call_the_guide_sent_counts_it_sent(
+        stop_stack: Stack) -> None:
+    stack = stop_stack
+    firing, msgid = await _crashed_after_the_call(stack)
+    status, _ = await _control(stack, "confirm_groupmsg", {"msgid": msgid, "userid": "lina"})
+    assert status == 200  # lina sent it before HQ stopped it
+    await stack.admin("/drops/stop_drop/stop", method="POST", json={"firing": firing})
+    await _retry_stale(stack)
+    assert stack.calls("externalcontact/cancel_groupmsg_send") == []
+    await stack.runtime.services.sop.track("acme")
+    row = await _firing(stack, firing)
+    assert (row["confirmed"], row["reached"], row["stopped"]) == (1, 1, True)
 
 
 async def test_refusals_name_the_field(stop_stack: Stack) -> None:
