@@ -49,6 +49,10 @@ class ValidationFailed(Refusal):
     """Input that does not satisfy its schema."""
 
 
+class StateConflict(ValidationFailed):
+    """A request the record's present state refuses (409), e.g. cancelling a drop that fired."""
+
+
 class Conflict(GuidebotError):
     """An idempotency key already used with another request: `stored` is what it made."""
 

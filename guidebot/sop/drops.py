@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -27,6 +27,11 @@ log = logging.getLogger(__name__)
 
 LATE_LIMIT = timedelta(days=1)
 
+# May this drop fire now? Asked in the transaction that makes the firing's tasks (a drop HQ
+# cancelled, or fired by hand meanwhile, answers False and nothing is made).
+Guard = Callable[[AsyncSession, DropSpec], Awaitable[bool]]
+Claim = Callable[[AsyncSession], Awaitable[bool]]
+
 
 def due_firing(drop: DropSpec, last: str, now: datetime, tenant: TenantSettings) -> str | None:
     """The firing (ISO) due now and not yet done, or None. A new cron drop starts from now:
@@ -42,8 +47,10 @@ def due_firing(drop: DropSpec, last: str, now: datetime, tenant: TenantSettings)
 
 
 async def run_drops(db: Database, tenant: TenantSettings, drops: Mapping[str, DropSpec], *,
-                    clock: Callable[[], datetime] = utcnow) -> int:
-    """Fire due drops (call under the singleton lock); returns how many tasks were queued."""
+                    clock: Callable[[], datetime] = utcnow, guard: Guard | None = None) -> int:
+    """Fire due drops (call under the singleton lock); returns how many tasks were queued. A
+    firing is claimed (its cursor set) in the transaction that makes its tasks, after
+    `guard` let the drop fire."""
     now, queued = clock(), 0
     for drop in drops.values():
         if not drop.enabled:
@@ -58,10 +65,22 @@ async def run_drops(db: Database, tenant: TenantSettings, drops: Mapping[str, Dr
         firing = due_firing(drop, last, now, tenant)
         if firing is None:
             continue
-        queued += await _fire_any(db, tenant, drop, firing, now)
-        async with db.write() as s:
-            await repo.set_cursor(s, tenant=tenant.id, name=name, value=firing)
+        queued += await _fire_any(db, tenant, drop, firing, now,
+                                  _claim(tenant, drop, name, firing, guard))
     return queued
+
+
+def _claim(tenant: TenantSettings, drop: DropSpec, name: str, firing: str,
+           guard: Guard | None) -> Claim:
+    async def claim(s: AsyncSession) -> bool:
+        if guard is not None and not await guard(s, drop):
+            log.info("drop %s tenant=%s firing %s: not fired (cancelled or fired meanwhile)",
+                     drop.id, tenant.id, firing)
+            return False
+        await repo.set_cursor(s, tenant=tenant.id, name=name, value=firing)
+        return True
+
+    return claim
 
 
 async def fire_now(db: Database, tenant: TenantSettings, drop: DropSpec, *, key: str = "",
@@ -84,14 +103,15 @@ async def fire_at(db: Database, tenant: TenantSettings, drop: DropSpec, firing: 
 
 
 async def _fire_any(db: Database, tenant: TenantSettings, drop: DropSpec, firing: str,
-                    now: datetime) -> int:
-    """The firing's tasks: to customers, or for a group_task drop to groups."""
+                    now: datetime, claim: Claim | None = None) -> int:
+    """The firing's tasks: to customers, or for a group_task drop to groups; with `claim`,
+    made only when it claims the firing in their transaction."""
     fire = _fire_groups if drop.channel == GROUP_CHANNEL else _fire
-    return await fire(db, tenant, drop, firing, now)
+    return await fire(db, tenant, drop, firing, now, claim)
 
 
 async def _fire(db: Database, tenant: TenantSettings, drop: DropSpec, firing: str,
-                now: datetime) -> int:
+                now: datetime, claim: Claim | None) -> int:
     """One task per guide (in chunks of MAX_RECIPIENTS). A 群发 drop leaves out the customers
     whose per-customer quota for the current period is used (WeCom would not deliver to them),
     and its customers count against that quota for SOP steps."""
@@ -110,6 +130,8 @@ async def _fire(db: Database, tenant: TenantSettings, drop: DropSpec, firing: st
                 by_guide.setdefault(guide, []).append(customer)
     queued = 0
     async with db.write() as s:
+        if claim is not None and not await claim(s):
+            return 0
         for guide, customers in sorted(by_guide.items()):
             for start in range(0, len(customers), MAX_RECIPIENTS):
                 chunk = customers[start:start + MAX_RECIPIENTS]
@@ -131,7 +153,7 @@ async def _fire(db: Database, tenant: TenantSettings, drop: DropSpec, firing: st
 
 
 async def _fire_groups(db: Database, tenant: TenantSettings, drop: DropSpec, firing: str,
-                       now: datetime) -> int:
+                       now: datetime, claim: Claim | None) -> int:
     """One group 群发 task per owner of a group in the audience (≤ MAX_GROUPS groups each;
     WeCom asks the owner to confirm it in the client). Groups whose owner left are left out:
     only their new owner could send. WeCom's own limit on 群发 messages a group receives
@@ -150,6 +172,8 @@ async def _fire_groups(db: Database, tenant: TenantSettings, drop: DropSpec, fir
             owner_left += 1
     queued = 0
     async with db.write() as s:
+        if claim is not None and not await claim(s):
+            return 0
         for owner, chats in sorted(by_owner.items()):
             for start in range(0, len(chats), MAX_GROUPS):
                 chunk = chats[start:start + MAX_GROUPS]

@@ -239,8 +239,9 @@ class SopService:
                                       currents, self.clock())
             # the library's drops and the tenant's own (a library id wins: none is hq-<n>)
             live = {**await self.tenant_drops.live(tenant), **self._library.drops}
-            await drops.run_drops(self._db, self._settings.tenant(tenant), live,
-                                  clock=self.clock)
+            await drops.run_drops(
+                self._db, self._settings.tenant(tenant), live, clock=self.clock,
+                guard=lambda s, drop: self.tenant_drops.may_fire(s, tenant, drop))
         return True
 
     async def create_drop(self, tenant: str, draft: Draft) -> Created:

@@ -13,6 +13,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from guidebot.content.errors import Problem
 from guidebot.content.library import MOMENT_ATTACHMENTS, Library
 from guidebot.content.sop_spec import CONSOLE_DROP_PREFIX, MATERIAL_MESSAGE, Audience, DropSpec
@@ -21,7 +23,7 @@ from guidebot.db.engine import Database
 from guidebot.db.models_drops import TenantDrop
 from guidebot.db.repo import sop_tasks as tasks_repo
 from guidebot.db.repo import tenant_drops as repo
-from guidebot.errors import NotFound, ValidationFailed
+from guidebot.errors import NotFound, StateConflict, ValidationFailed
 from guidebot.settings import TenantSettings
 from guidebot.sop import drops
 
@@ -212,14 +214,25 @@ class TenantDrops:
             row = await repo.get(s, tenant=tenant, drop_id=drop_id)
         return None if row is None else (spec_of(row), row)
 
+    async def may_fire(self, s: AsyncSession, tenant: str, drop: DropSpec) -> bool:
+        """In the scheduled firing's transaction: a drop created here fires unless it was
+        cancelled or fired by hand meanwhile; its row stays locked until the firing is
+        recorded, so a cancel waits for it (and is refused) or went first (nothing fires).
+        A content library drop always may."""
+        if drop.id in self._library.drops or not drop.id.startswith(CONSOLE_DROP_PREFIX):
+            return True
+        if not await repo.hold_live(s, tenant=tenant, drop_id=drop.id):
+            return False
+        return not await tasks_repo.get_cursor(s, tenant=tenant, name=_cursor(drop.id))
+
     async def claim(self, tenant: str, drop_id: str) -> None:
         """立即发送 of a drop not fired yet: its scheduled firing is taken (it is sent now
-        instead of at its time)."""
+        instead of at its time); a cancel under way goes first, or waits and is refused."""
         async with self._db.write() as s:
             row = await repo.get(s, tenant=tenant, drop_id=drop_id)
             if row is None:
                 return
-            if row.cancelled_at is not None:
+            if not await repo.hold_live(s, tenant=tenant, drop_id=drop_id):
                 raise ValidationFailed(f"drop_id: drop {drop_id!r} was cancelled",
                                        code="drop.cancelled", drop_id=drop_id)
             if not await tasks_repo.get_cursor(s, tenant=tenant, name=_cursor(drop_id)):
@@ -227,8 +240,8 @@ class TenantDrops:
                                             value=spec_of(row).at)
 
     async def cancel(self, tenant: str, drop_id: str) -> dict[str, Any]:
-        """A drop not fired yet never fires; one that fired is refused (停止群发 stops its
-        tasks). Cancelling a cancelled drop again changes nothing."""
+        """A drop not fired yet never fires; one a firing claimed is refused (StateConflict,
+        409: 停止群发 stops its tasks). Cancelling a cancelled drop again changes nothing."""
         if drop_id in self._library.drops:
             raise ValidationFailed(f"drop_id: {drop_id!r} is a content library drop (edit or "
                                    "remove its file)", code="drop.library", drop_id=drop_id)
@@ -237,12 +250,13 @@ class TenantDrops:
             if row is None:
                 raise NotFound(f"drop_id: no drop {drop_id!r} created in the console",
                                code="drop.unknown", drop_id=drop_id)
-            if row.cancelled_at is None:
+            # the row first (a firing holding it makes this wait), then whether a firing
+            # claimed the drop: then the cancel is undone and refused
+            if await repo.cancel(s, tenant=tenant, drop_id=drop_id, now=self._clock()):
                 if await tasks_repo.get_cursor(s, tenant=tenant, name=_cursor(drop_id)):
-                    raise ValidationFailed(f"drop_id: drop {drop_id!r} has been sent; stop its "
-                                           "群发 instead (停止群发)", code="drop.fired",
-                                           drop_id=drop_id)
-                await repo.cancel(s, tenant=tenant, drop_id=drop_id, now=self._clock())
+                    raise StateConflict(f"drop_id: drop {drop_id!r} has fired (its tasks are "
+                                        "made); stop its 群发 instead (停止群发)",
+                                        code="drop.fired", drop_id=drop_id)
                 log.info("drop %s tenant=%s cancelled", drop_id, tenant)
         return (await self.listed(tenant, only=drop_id))[0]
 

@@ -1,8 +1,9 @@
 """新建群发 over HTTP: HQ creates a one-off 群发 in the admin API or the console's content page
 (stored in the database, checked by a drop file's rules); sent now it makes its tasks at once,
 at a time the scheduled run fires it once; one not fired can be cancelled and then never
-fires; refusals name the field; other tenants neither see nor fire it. The SOP clock is
-pinned: nothing here depends on the real time."""
+fires, and a cancel racing the scheduled run either wins (nothing is sent) or is refused
+(409: the firing claimed it first); refusals name the field; other tenants neither see nor
+fire it. The SOP clock is pinned: nothing here depends on the real time."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from guidebot.sop import drops
 from tests.support.console import Console, csrf_in
 from tests.support.stack import Stack, known, start_stack
 
@@ -87,7 +89,7 @@ async def test_sent_now_makes_its_tasks_at_once_and_only_once(stack: Stack) -> N
     assert status == 200 and [f["firing"] for f in sends["firings"]] == [created["firing"]]
 
     status, refused = await stack.admin("/drops/hq-1/cancel", method="POST")
-    assert status == 400 and refused["field"] == "drop_id", refused
+    assert status == 409 and refused["field"] == "drop_id", refused
     assert (await _console_drops(stack))["hq-1"]["state"] == "fired"
 
 
@@ -135,6 +137,49 @@ async def test_cancelled_before_its_time_it_never_fires(stack: Stack) -> None:
                        ("/drops/Bad%20Id/cancel", 400)):
         status, answer = await stack.admin(path, method="POST")
         assert status == code and answer["field"] == "drop_id", (path, answer)
+
+
+async def _cancelled_during_the_run(stack: Stack, monkeypatch: pytest.MonkeyPatch,
+                                    owner: Any, name: str) -> tuple[int, Any]:
+    """HQ cancels hq-1 (18:00 in Shanghai) over HTTP right after `owner.name` returns
+    inside the scheduled run at its time: the cancel's answer."""
+    real, answers = getattr(owner, name), []
+
+    async def then_cancelled(*args: Any, **kwargs: Any) -> Any:
+        result = await real(*args, **kwargs)
+        answers.append(await stack.admin("/drops/hq-1/cancel", method="POST"))
+        return result
+
+    monkeypatch.setattr(owner, name, then_cancelled)
+    await _run(stack, NOW + timedelta(hours=8, minutes=1))
+    [answer] = answers
+    return answer
+
+
+async def test_a_cancel_just_after_the_run_read_the_drops_wins(
+        stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+    await _customer(stack, "lina", "陈思")
+    await stack.admin("/drops", method="POST", json=_draft(at="2027-03-03T18:00:00+08:00"))
+    # the run has read hq-1 as live (not cancelled) when HQ cancels it
+    status, cancelled = await _cancelled_during_the_run(
+        stack, monkeypatch, stack.runtime.services.sop.tenant_drops, "live")
+    assert status == 200 and cancelled["state"] == "cancelled", cancelled
+    assert _sends(stack) == []  # the run does not fire what was cancelled
+    status, sends = await stack.admin("/drops/hq-1/sends")
+    assert status == 200 and sends["firings"] == []
+    assert (await _console_drops(stack))["hq-1"]["state"] == "cancelled"
+
+
+async def test_a_cancel_after_the_firing_claimed_the_drop_is_refused(
+        stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+    lina = await _customer(stack, "lina", "陈思")
+    await stack.admin("/drops", method="POST", json=_draft(at="2027-03-03T18:00:00+08:00"))
+    # the firing has made its tasks when HQ cancels the drop
+    status, refused = await _cancelled_during_the_run(stack, monkeypatch, drops, "_fire_any")
+    assert status == 409 and refused["field"] == "drop_id", refused
+    assert "fired" in refused["reason"]
+    assert _sends(stack) == [("lina", (lina,))]
+    assert (await _console_drops(stack))["hq-1"]["state"] == "fired"
 
 
 @pytest.mark.parametrize(("changes", "field"), [
@@ -237,7 +282,7 @@ async def test_the_console_creates_lists_and_cancels_drops(stack: Stack) -> None
         assert status == 400 and "message" in refused, refused
         status, refused, _ = await console.post("/console/acme/drops/hq-1/cancel",
                                                 {"_csrf": csrf_in(page)})
-        assert status == 400 and "已发送" in refused, refused
+        assert status == 409 and "已发送" in refused, refused
         assert list(await _console_drops(stack)) == ["hq-2", "hq-1"]
     finally:
         await console.close()

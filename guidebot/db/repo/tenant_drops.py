@@ -52,13 +52,26 @@ async def live(session: AsyncSession, *, tenant: str, since: datetime) -> list[T
     return list((await session.execute(stmt)).scalars())
 
 
+async def hold_live(session: AsyncSession, *, tenant: str, drop_id: str) -> bool:
+    """Lock the drop's row unless it is cancelled (a write that changes nothing: a cancel
+    waits for this transaction, and this one for a cancel under way); False when it is
+    cancelled or gone."""
+    return await _update_live(session, tenant, drop_id, None)
+
+
 async def cancel(session: AsyncSession, *, tenant: str, drop_id: str, now: datetime) -> bool:
     """Mark the drop cancelled; False when it was already."""
+    return await _update_live(session, tenant, drop_id, now)
+
+
+async def _update_live(session: AsyncSession, tenant: str, drop_id: str,
+                       cancelled_at: datetime | None) -> bool:
+    """Set cancelled_at of the drop unless it is cancelled; False when it is (or is gone)."""
     stmt = (update(TenantDrop)
             .where(TenantDrop.tenant == tenant,  # type: ignore[arg-type]
                    TenantDrop.drop_id == drop_id,  # type: ignore[arg-type]
                    TenantDrop.cancelled_at.is_(None))  # type: ignore[union-attr]
-            .values(cancelled_at=now))
+            .values(cancelled_at=cancelled_at))
     result = await session.execute(stmt)
     return bool(getattr(result, "rowcount", 0))
 

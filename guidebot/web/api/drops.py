@@ -66,7 +66,9 @@ ENDPOINTS = [
              shapes.DropList),
     Endpoint("POST", f"{API}/drops/{{drop_id}}/cancel", cancel,
              "Cancel a drop created here that has not fired (it never fires); one that fired is "
-             "refused (停止群发 stops its tasks)", shapes.TenantDrop, params=DropPath),
+             "refused (停止群发 stops its tasks)", shapes.TenantDrop, params=DropPath,
+             errors={409: "drop_id: a firing claimed the drop (it fired; the scheduled run "
+                          "and a cancel never both happen)"}),
 ]
 
 

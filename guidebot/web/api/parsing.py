@@ -13,7 +13,7 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
 from guidebot.commerce.ledger import PeriodSettled
-from guidebot.errors import Conflict, NotFound, ValidationFailed
+from guidebot.errors import Conflict, NotFound, StateConflict, ValidationFailed
 
 M = TypeVar("M", bound=BaseModel)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -107,6 +107,9 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         return error(409, name, reason, stored=exc.stored)
     except PeriodSettled as exc:
         return error(409, "period", str(exc))
+    except StateConflict as exc:
+        name, reason = _split(str(exc))
+        return error(409, name or "body", reason)
     except ValidationFailed as exc:
         name, reason = _split(str(exc))
         return error(400, name or "body", reason)

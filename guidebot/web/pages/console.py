@@ -17,7 +17,7 @@ from aiohttp import web
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from guidebot.content.sop_planner import parse_offset
-from guidebot.errors import NotFound, Refusal, ValidationFailed
+from guidebot.errors import NotFound, Refusal, StateConflict, ValidationFailed
 from guidebot.services import Services
 from guidebot.settings import TenantSettings
 from guidebot.stats import definitions
@@ -172,7 +172,8 @@ def page(handler: Page) -> Callable[[web.Request], Awaitable[web.StreamResponse]
             return await handler(request, who)
         except (ValidationFailed, NotFound) as exc:
             said = worded(request, exc)
-            status = 404 if isinstance(exc, NotFound) else 400
+            status = (404 if isinstance(exc, NotFound) else
+                      409 if isinstance(exc, StateConflict) else 400)
             return render(request, "error.html", who=who, status=status,
                           message=said or str(exc), worded=said is not None,
                           back=_back(request, tenant.id), code=status)
