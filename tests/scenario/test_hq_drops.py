@@ -182,6 +182,22 @@ async def test_a_cancel_after_the_firing_claimed_the_drop_is_refused(
     assert (await _console_drops(stack))["hq-1"]["state"] == "fired"
 
 
+async def test_drops_created_at_once_list_newest_first_by_number(stack: Stack) -> None:
+    for n in range(10):  # the clock is pinned: all created at the same time
+        status, _ = await stack.admin("/drops", method="POST", json=_draft(
+            title=f"群发{n + 1}", at="2027-03-03T18:00:00+08:00"))
+        assert status == 201
+    assert list(await _console_drops(stack)) == [f"hq-{n}" for n in range(10, 0, -1)]
+    console = Console(stack)
+    try:
+        assert (await console.login("acme", "acme-admin-token")).status == 303
+        _, page, _ = await console.get("/console/acme/content")
+        listed = re.findall(r'<tr data-drop="(hq-\d+)"', page)
+        assert listed == [f"hq-{n}" for n in range(10, 0, -1)], listed
+    finally:
+        await console.close()
+
+
 @pytest.mark.parametrize(("changes", "field"), [
     ({"message": "nosuch"}, "message"),
     ({"material": "scarf_oat_styling"}, "material"),  # with message: not both

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from guidebot.db.models_drops import TenantDrop
@@ -34,9 +34,11 @@ async def get(session: AsyncSession, *, tenant: str, drop_id: str) -> TenantDrop
 
 
 async def of_tenant(session: AsyncSession, *, tenant: str, limit: int) -> list[TenantDrop]:
-    """The tenant's drops, newest first."""
+    """The tenant's drops, newest first (at the same time by number: an id is hq-<n>, so a
+    longer one is the larger, and hq-10 comes before hq-9)."""
     stmt = (select(TenantDrop).where(TenantDrop.tenant == tenant)  # type: ignore[arg-type]
             .order_by(TenantDrop.created_at.desc(),  # type: ignore[attr-defined]
+                      func.length(TenantDrop.drop_id).desc(),
                       TenantDrop.drop_id.desc())  # type: ignore[attr-defined]
             .limit(limit))
     return list((await session.execute(stmt)).scalars())
