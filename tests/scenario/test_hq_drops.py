@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from markupsafe import escape
 
 from guidebot.sop import drops
 from tests.support.console import Console, csrf_in
@@ -295,11 +296,39 @@ async def test_the_console_creates_lists_and_cancels_drops(stack: Stack) -> None
 
         status, refused, _ = await console.post("/console/acme/drops",
                                                 {**form, "message": "nosuch"})
-        assert status == 400 and "message" in refused, refused
+        assert status == 400 and "「消息」" in refused, refused
         status, refused, _ = await console.post("/console/acme/drops/hq-1/cancel",
                                                 {"_csrf": csrf_in(page)})
         assert status == 409 and "已发送" in refused, refused
         assert list(await _console_drops(stack)) == ["hq-2", "hq-1"]
+    finally:
+        await console.close()
+
+
+async def test_the_console_words_a_refusal_in_its_language_the_api_in_english(
+        stack: Stack) -> None:
+    bad = {"message": "nosuch"}, {"audience": {"guides": ["lina"], "group_names": ["会员"]}}
+    reasons = []
+    for changes in bad:
+        status, refused = await stack.admin("/drops", method="POST", json=_draft(**changes))
+        assert status == 400 and refused["reason"].isascii(), refused  # the API: English
+        reasons.append(refused["reason"])
+    console = Console(stack)
+    try:
+        assert (await console.login("acme", "acme-admin-token")).status == 303
+        _, html, _ = await console.get("/console/acme/content")
+        form = {"_csrf": csrf_in(html), "title": "控制台群发", "channel": "guide_task",
+                "message": "nosuch", "material": "", "guides": "lina", "stores": "",
+                "tags_any": "", "tags_all": "", "tags_none": "", "group_names": "",
+                "when": "now", "at": "", "key": ""}
+        grouped = {**form, "message": "drop_double12_warmup", "group_names": "会员"}
+        for data, field, reason in ((form, "消息", reasons[0]),
+                                    (grouped, "受众·群名包含", reasons[1])):
+            status, page, _ = await console.post("/console/acme/drops?lang=zh-CN", data)
+            assert status == 400 and f"新建群发未通过检查：「{field}」" in page, page
+            assert escape(reason) not in page  # no English inside the Chinese sentence
+            status, page, _ = await console.post("/console/acme/drops?lang=en", data)
+            assert status == 400 and escape(reason) in page, page  # the English page: why
     finally:
         await console.close()
 
