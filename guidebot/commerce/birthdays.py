@@ -5,6 +5,7 @@ Feb 29 birthdays are celebrated on Feb 28 in years without one (guidebot/sop/sca
 
 from __future__ import annotations
 
+import calendar
 import logging
 import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -53,6 +54,17 @@ def parse(text: str) -> Birthday:
     except ValueError:
         raise ValueError("no such day in the calendar") from None
     return Birthday(month, day, year)
+
+
+def coming_birthday(month: int, day: int, today: date) -> date:
+    """The next day (today included) a birthday of (month, day) is celebrated: Feb 29 on
+    Feb 28 in years without one."""
+    for year in (today.year, today.year + 1):
+        leap_less = (month, day) == (2, 29) and not calendar.isleap(year)
+        found = date(year, 2, 28) if leap_less else date(year, month, day)
+        if found >= today:
+            return found
+    raise AssertionError("a birthday comes within a year")  # pragma: no cover
 
 
 def shown(row: Any) -> str | None:

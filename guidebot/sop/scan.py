@@ -3,11 +3,11 @@ day's birthdays (birthday SOPs)."""
 
 from __future__ import annotations
 
-import calendar
 import logging
 from collections.abc import Mapping
 from datetime import date, datetime, timedelta
 
+from guidebot.commerce.birthdays import coming_birthday
 from guidebot.content.sop_spec import BIRTHDAY_TRIGGER
 from guidebot.db.engine import Database
 from guidebot.db.repo import sop_tasks as repo
@@ -71,17 +71,6 @@ async def scan_birthdays(db: Database, engine: SopEngine, tenant: TenantSettings
         async with db.write() as s:
             await repo.set_cursor(s, tenant=tenant.id, name=name, value=today.isoformat())
     return enrolled
-
-
-def coming_birthday(month: int, day: int, today: date) -> date:
-    """The next day (today included) a birthday of (month, day) is celebrated: Feb 29 on
-    Feb 28 in years without one."""
-    for year in (today.year, today.year + 1):
-        leap_less = (month, day) == (2, 29) and not calendar.isleap(year)
-        found = date(year, 2, 28) if leap_less else date(year, month, day)
-        if found >= today:
-            return found
-    raise AssertionError("a birthday comes within a year")  # pragma: no cover
 
 
 async def birthdays_set(engine: SopEngine, tenant: TenantSettings,
