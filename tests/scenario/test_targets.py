@@ -4,6 +4,8 @@ shown on the console's guides and stores pages for a one-month range, and set by
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -193,5 +195,40 @@ async def test_the_console_shows_a_months_targets_and_its_form_sets_them(
         assert "Targets for 2026-11" in html
         status, html, _ = await console.get("/console/acme/targets?period=2026-13")
         assert status == 400
+    finally:
+        await console.close()
+
+
+async def test_the_guides_and_stores_csv_carry_the_months_targets(stack: Stack) -> None:
+    """The guides and stores CSV end with target_month, target_adds and target_gmv_fen:
+    filled for a one-month range where the row has a target (money in integer fen), empty
+    otherwise; the columns are there for every range."""
+    await month_of_sales(stack)
+    status, body = await stack.admin(f"/targets/{PERIOD}", method="PUT", json={
+        "guides": {"lina": {"adds": 4, "gmv_fen": 90000}},
+        "stores": {"S01": {"adds": 30}}})
+    assert status == 200, body
+    console = Console(stack)
+    try:
+        await console.login("acme", "acme-admin-token")
+
+        async def rows(page: str, query: str, key: str) -> dict[str, dict[str, str]]:
+            status, text, resp = await console.get(f"/console/acme/{page}?{query}&format=csv")
+            assert status == 200 and resp.content_type == "text/csv"
+            table = list(csv.DictReader(io.StringIO(text.lstrip("\ufeff"))))
+            assert list(table[0])[-3:] == ["target_month", "target_adds", "target_gmv_fen"]
+            return {r[key]: {k: r[k] for k in list(r)[-3:]} for r in table}
+
+        guides = await rows("guides", NOVEMBER, "guide")
+        assert guides["lina"] == {"target_month": PERIOD, "target_adds": "4",
+                                  "target_gmv_fen": "90000"}
+        assert guides["wangfang"] == {"target_month": "", "target_adds": "",
+                                      "target_gmv_fen": ""}
+        stores = await rows("stores", NOVEMBER, "store_id")
+        assert stores["S01"] == {"target_month": PERIOD, "target_adds": "30",
+                                 "target_gmv_fen": ""}
+        assert set(stores["S02"].values()) == {""}
+        other = await rows("guides", "from=2026-11-02&to=2026-11-30", "guide")
+        assert set(other["lina"].values()) == {""}  # not one calendar month
     finally:
         await console.close()
