@@ -129,13 +129,18 @@ def _cells(html: str, table: str, attr: str, subject: str) -> tuple[str, str] | 
     return (adds.group(1), gmv.group(1)) if adds and gmv else None
 
 
-async def test_the_console_shows_a_months_targets_and_its_form_sets_them(
-        stack: Stack) -> None:
+async def _november_with_targets(stack: Stack) -> None:
+    """month_of_sales, and November's targets: lina 4 adds and ¥900.00, S01 30 adds."""
     await month_of_sales(stack)
     status, body = await stack.admin(f"/targets/{PERIOD}", method="PUT", json={
         "guides": {"lina": {"adds": 4, "gmv_fen": 90000}},
         "stores": {"S01": {"adds": 30}}})
     assert status == 200, body
+
+
+async def test_the_console_shows_a_months_targets_and_its_form_sets_them(
+        stack: Stack) -> None:
+    await _november_with_targets(stack)
     console = Console(stack)
     try:
         await console.login("acme", "acme-admin-token")
@@ -203,11 +208,7 @@ async def test_the_guides_and_stores_csv_carry_the_months_targets(stack: Stack) 
     """The guides and stores CSV end with target_month, target_adds and target_gmv_fen:
     filled for a one-month range where the row has a target (money in integer fen), empty
     otherwise; the columns are there for every range."""
-    await month_of_sales(stack)
-    status, body = await stack.admin(f"/targets/{PERIOD}", method="PUT", json={
-        "guides": {"lina": {"adds": 4, "gmv_fen": 90000}},
-        "stores": {"S01": {"adds": 30}}})
-    assert status == 200, body
+    await _november_with_targets(stack)
     console = Console(stack)
     try:
         await console.login("acme", "acme-admin-token")
