@@ -233,3 +233,60 @@ async def test_the_guides_and_stores_csv_carry_the_months_targets(stack: Stack) 
         assert set(other["lina"].values()) == {""}  # not one calendar month
     finally:
         await console.close()
+
+
+async def test_last_months_targets_are_copied_where_the_month_has_none(stack: Stack) -> None:
+    """复制上月目标: the API copies a month's targets into another month for the guides and
+    stores that month has none for, never overwriting one; the console's button copies the
+    month before into the page's month (CSRF) and says how many."""
+    await month_of_sales(stack)
+    status, body = await stack.admin("/targets/2026-10", method="PUT", json={
+        "guides": {"lina": {"adds": 5, "gmv_fen": 100000}, "wangfang": {"adds": 7}},
+        "stores": {"S01": {"gmv_fen": 200000}, "S02": {"adds": 1}}})
+    assert status == 200, body
+    status, body = await stack.admin(f"/targets/{PERIOD}", method="PUT",
+                                     json={"guides": {"lina": {"adds": 4}}})
+    assert status == 200, body
+
+    def targets(month: dict[str, Any]) -> dict[str, tuple[int | None, int | None]]:
+        return {r["id"]: (r["adds"]["target"], r["gmv_fen"]["target"])
+                for group in ("guides", "stores") for r in month[group]}
+
+    status, body = await stack.admin(f"/targets/{PERIOD}/copy-from/2026-10", method="POST")
+    assert status == 200, body
+    assert (body["copied"], body["kept"], body["period"]) == (3, 1, PERIOD)
+    assert targets(body) == {"lina": (4, None), "wangfang": (7, None), "S01": (None, 200000),
+                             "S02": (1, None)}  # lina's own target kept whole
+    assert _one(body["guides"], "lina")["adds"]["actual"] == 3  # the month's figures
+    status, again = await stack.admin(f"/targets/{PERIOD}/copy-from/2026-10", method="POST")
+    assert (status, again["copied"], again["kept"]) == (200, 0, 4)
+    assert targets(again) == targets(body)
+    for path, field in ((f"/targets/{PERIOD}/copy-from/{PERIOD}", "source"),
+                        (f"/targets/{PERIOD}/copy-from/2026-13", "source"),
+                        ("/targets/2026-1/copy-from/2026-10", "period")):
+        status, refused = await stack.admin(path, method="POST")
+        assert status == 400 and refused["field"] == field, (path, refused)
+    _, unchanged = await stack.admin(f"/targets/{PERIOD}")
+    assert targets(unchanged) == targets(body)
+
+    console = Console(stack)
+    try:
+        await console.login("acme", "acme-admin-token")
+        status, html, _ = await console.get("/console/acme/targets?period=2026-12")
+        assert status == 200 and "复制上月（2026-11）目标" in html
+        form = {"period": "2026-12"}
+        status, _, _ = await console.post("/console/acme/targets/copy", form)
+        assert status == 403  # no CSRF token
+        status, _, resp = await console.post("/console/acme/targets/copy",
+                                             {**form, "_csrf": csrf_in(html)})
+        assert status == 303
+        assert resp.headers["Location"] == (
+            "/console/acme/targets?period=2026-12&copied=4&kept=0#notice")
+        status, html, _ = await console.get("/console/acme/targets?period=2026-12"
+                                            "&copied=4&kept=0")
+        assert status == 200 and html.count('id="notice"') == 1
+        assert "已从 2026-11 复制 4 项目标；0 项本月已有目标" in html
+    finally:
+        await console.close()
+    _, december = await stack.admin("/targets/2026-12")
+    assert targets(december) == targets(body)
