@@ -10,6 +10,8 @@ from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from guidebot.db.models_sop import SopEnrollment
 from guidebot.db.repo import sop_plan
 from tests.support.console import Console, csrf_in
@@ -20,6 +22,15 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")  # the test tenant's time zone
 SOP = "birthday_care"
 COUPON = "生日专享礼"  # messages/sop_birthday_coupon.toml's link title
 GREETING = "私人祝福"  # messages/sop_birthday_greeting.toml
+
+
+@pytest.fixture(autouse=True)
+def _pinned_sop_clock(request: pytest.FixtureRequest) -> None:
+    """Birthdays set before a test pins the clock are set on Jan 10, 2031, no birthday's
+    catch-up window here: what they enroll never depends on today's date."""
+    if "stack" in request.fixturenames:
+        stack = request.getfixturevalue("stack")
+        stack.runtime.services.sop.clock = lambda: _at(2031, 1, 10, 12)
 
 
 def _at(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
