@@ -225,4 +225,4 @@ def build_services(settings: Settings, db: Database, *,
         radar=radar, digest=digest, auto_tags=auto_tags,
         app_quota=app_quota, transfers=transfers, groups=groups,
         group_handover=group_handover, group_welcome=group_welcome,
-        birthdays=Birthdays(db), targets=targets)
+        birthdays=Birthdays(db, sop.birthdays_set), targets=targets)

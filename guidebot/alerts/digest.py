@@ -179,25 +179,28 @@ class MorningDigest:
                 actions=(d.ADDED, "deleted_by_customer"))
             orders = await orders_repo.guide_totals(s, tenant=tenant.id, start=start, end=end,
                                                     rules=sorted(d.GUIDE_RULES))
-            tasks = {g: [t for t, _ in await tasks_repo.list_tasks(
-                s, tenant=tenant.id, guide=g, status=None)] for g in guides}
+            waiting = await tasks_repo.waiting_mass_tasks(s, tenant=tenant.id, kinds=MASS_KINDS,
+                                                          status=WAITING)
+            sources = {g: await tasks_repo.first_waiting_sources(
+                s, tenant=tenant.id, guide=g, kinds=MASS_KINDS, status=WAITING,
+                limit=TITLES_LISTED) for g in guides if g in waiting}
+            reminders = await tasks_repo.reminders_made(
+                s, tenant=tenant.id, kind=REMINDER, not_statuses=NOT_REMINDED, start=start,
+                end=now)
         body = await statement(self._db, tenant, periods.of(now, tenant.tz))
         commission = {r["guide"]: int(r["net_fen"]) for r in body["statements"]}
         month = await self._targets.month(tenant.id, periods.of(now, tenant.tz))
         goals = {g["id"]: g for g in month["guides"]}
         out = {}
         for guide in guides:
-            waiting = sorted((t for t in tasks[guide] if t.kind in MASS_KINDS
-                              and t.status == WAITING and t.stopped_at is None),
-                             key=lambda t: t.id or 0)
-            titles = list(dict.fromkeys(self._guide_chat.title(t.source) for t in waiting))
-            reminders = [t for t in tasks[guide] if t.kind == REMINDER
-                         and t.status not in NOT_REMINDED and start <= t.created_at <= now]
+            tasks, sourced = waiting.get(guide, (0, 0))
+            titles = list(dict.fromkeys(self._guide_chat.title(source)
+                                        for source in sources.get(guide, [])))
+            reminded, customers = reminders.get(guide, (0, 0))
             count, fen = orders.get(guide, (0, 0))
             out[guide] = GuideDay(
-                waiting=len(waiting), titles=tuple(titles[:TITLES_LISTED]),
-                more_titles=len(titles) > TITLES_LISTED, reminders=len(reminders),
-                reminded_customers=sum(t.recipients for t in reminders),
+                waiting=tasks, titles=tuple(titles), more_titles=sourced > TITLES_LISTED,
+                reminders=reminded, reminded_customers=customers,
                 added=follows.get(guide, {}).get(d.ADDED, 0),
                 deleted=follows.get(guide, {}).get("deleted_by_customer", 0),
                 orders=count, gmv_fen=fen, commission_fen=commission.get(guide, 0),

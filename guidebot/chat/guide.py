@@ -105,17 +105,20 @@ class GuideChat:
 
     async def tasks(self, tenant: TenantSettings, guide: str, _: str) -> str:
         today = self.clock().astimezone(tenant.tz).date()
+        start, end = tenant.day_bounds(today, today)
         async with self.db.read() as s:
-            rows = await tasks_repo.list_tasks(s, tenant=tenant.id, guide=guide, status=None)
-        due = [t for t, _ in rows if t.status in OPEN_TASKS
-               or t.created_at.astimezone(tenant.tz).date() == today]
-        if not due:
+            count, due = await tasks_repo.guide_day_tasks(
+                s, tenant=tenant.id, guide=guide, open_statuses=OPEN_TASKS, start=start,
+                end=end, limit=TASKS_LISTED)
+        if not count:
             return self.content.text("tasks_none")
-        lines = [self.content.text("tasks_header", count=len(due))]
-        for task in due[:TASKS_LISTED]:
+        lines = [self.content.text("tasks_header", count=count)]
+        for task in due:
             status = self.content.texts.get(f"task_status_{task.status}", task.status)
             lines.append(self.content.text("task_line", title=self.title(task.source),
                                            recipients=task.recipients, status=status))
+        if count > len(due):
+            lines.append(self.content.text("tasks_more", count=count - len(due)))
         return "\n".join(lines)
 
     def title(self, source: str) -> str:

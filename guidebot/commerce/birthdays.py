@@ -5,9 +5,10 @@ Feb 29 birthdays are celebrated on Feb 28 in years without one (guidebot/sop/sca
 
 from __future__ import annotations
 
+import calendar
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -55,6 +56,17 @@ def parse(text: str) -> Birthday:
     return Birthday(month, day, year)
 
 
+def coming_birthday(month: int, day: int, today: date) -> date:
+    """The next day (today included) a birthday of (month, day) is celebrated: Feb 29 on
+    Feb 28 in years without one."""
+    for year in (today.year, today.year + 1):
+        leap_less = (month, day) == (2, 29) and not calendar.isleap(year)
+        found = date(year, 2, 28) if leap_less else date(year, month, day)
+        if found >= today:
+            return found
+    raise AssertionError("a birthday comes within a year")  # pragma: no cover
+
+
 def shown(row: Any) -> str | None:
     """A stored birthday as the API shows it."""
     return str(Birthday(row.month, row.day, row.year)) if row is not None else None
@@ -69,9 +81,19 @@ class Row:
     birthday: str | None
 
 
+# Told the birthdays just stored (month, day by customer): birthday SOPs whose trigger day
+# has already come this round enroll them now (SopService.birthdays_set).
+BirthdaysStored = Callable[[str, Mapping[str, tuple[int, int]]], Awaitable[int]]
+
+
 class Birthdays:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, stored: BirthdaysStored | None = None) -> None:
         self._db = db
+        self._stored = stored
+
+    async def _tell(self, tenant: str, birthdays: Mapping[str, Birthday]) -> None:
+        if self._stored is not None and birthdays:
+            await self._stored(tenant, {c: (b.month, b.day) for c, b in birthdays.items()})
 
     async def get(self, tenant: str, external_userid: str) -> str | None:
         async with self._db.read() as s:
@@ -100,6 +122,8 @@ class Birthdays:
                 await repo.store(s, tenant=tenant, rows=[_stored(external_userid, birthday)],
                                  now=utcnow())
         log.info("birthday %s tenant=%s", "set" if birthday else "cleared", tenant)
+        if birthday is not None:
+            await self._tell(tenant, {external_userid: birthday})
         return {"external_userid": external_userid,
                 "birthday": str(birthday) if birthday else None}
 
@@ -153,6 +177,7 @@ class Birthdays:
         log.info("birthdays imported tenant=%s rows=%s stored=%s cleared=%s failed=%s "
                  "unknown=%s", tenant, len(rows), stored, len(chosen) - stored, len(failed),
                  len(unknown))
+        await self._tell(tenant, {c: b for c, b in chosen.items() if b is not None})
         return {"stored": stored, "cleared": len(chosen) - stored,
                 "failed": sorted(failed, key=lambda f: int(f["index"])), "unknown": unknown}
 

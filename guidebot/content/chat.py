@@ -30,6 +30,7 @@ TEXT_FIELDS: Mapping[str, frozenset[str]] = {
     "help": frozenset(),
     "tasks_header": frozenset({"count"}),
     "task_line": frozenset({"title", "recipients", "status"}),
+    "tasks_more": frozenset({"count"}),
     "tasks_none": frozenset(),
     **{f"task_status_{k}": frozenset() for k in ("queued", "sending", "sent", "confirmed",
                                                   "cancelled", "failed")},

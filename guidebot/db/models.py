@@ -78,6 +78,8 @@ class Follow(SQLModel, table=True):
 
 class FollowEvent(SQLModel, table=True):
     __tablename__ = "follow_events"
+    # the day's / month's counts (morning digest, usage) read a tenant's span (migration 0047)
+    __table_args__ = (Index("ix_follow_events_tenant_at", "tenant", "at"),)
     id: int | None = Field(default=None, primary_key=True)
     tenant: str = Field(max_length=32)
     guide: str = Field(max_length=64)

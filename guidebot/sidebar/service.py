@@ -8,8 +8,10 @@ edited through the TagService (mark_tag through the outbox, mirrored when WeCom 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import Any
 
+from guidebot.commerce.birthdays import coming_birthday
 from guidebot.commerce.links import LinkRequest, LinkService
 from guidebot.commerce.views import customer_card
 from guidebot.contacts.tags import TagService
@@ -17,10 +19,12 @@ from guidebot.content.library import Library
 from guidebot.content.render import render
 from guidebot.db.engine import Database
 from guidebot.db.models import CorpTag
+from guidebot.db.repo import birthdays as birthdays_repo
 from guidebot.db.repo import contacts as contacts_repo
 from guidebot.db.repo import groups as groups_repo
 from guidebot.db.repo import relation_tags
 from guidebot.db.repo import tags as tags_repo
+from guidebot.db.types import utcnow
 from guidebot.errors import NotFound, ValidationFailed
 from guidebot.outbox import Outcome
 from guidebot.settings import TenantSettings
@@ -29,6 +33,7 @@ from guidebot.stats.timeline import customer_timeline, shown_at
 
 RECENT_ORDERS = 5
 RECENT_EVENTS = 10  # 客户动态
+BIRTHDAY_SOON_DAYS = 30  # a birthday this near is shown with how many days are left
 CARD_CAMPAIGN = "sidebar"
 GUIDE_ONLY = "task."  # a message naming task placeholders is written to guides
 
@@ -42,6 +47,7 @@ class SidebarService:
         self._links = links
         self.tickets = tickets
         self._cover_url = cover_url
+        self.clock: Callable[[], datetime] = utcnow  # "today" for the birthday's countdown
 
     async def _check_follows(self, tenant: TenantSettings, guide: str, customer: str) -> None:
         async with self._db.read() as s:
@@ -64,6 +70,7 @@ class SidebarService:
             groups = [(g, m) for g, m in await groups_repo.of_member(
                 s, tenant=tenant.id, member_id=customer)
                 if m.left_at is None and g.dismissed_at is None]
+            birthday = await birthdays_repo.get(s, tenant=tenant.id, external_userid=customer)
         events = await customer_timeline(self._db, tenant, customer, library=self._library,
                                          catalog=self._links.catalog, limit=RECENT_EVENTS)
         names = {"customer": {"name": view["name"]},
@@ -71,8 +78,9 @@ class SidebarService:
                  "store": {"name": store.name if store else ""}}
         return {
             "guide": guide,
-            "customer": {k: view[k] for k in ("external_userid", "name", "channel",
-                                              "opted_out_at")},
+            "customer": {**{k: view[k] for k in ("external_userid", "name", "channel",
+                                                 "opted_out_at")},
+                         "birthday": self._birthday(tenant, birthday)},
             "tags": sorted(t.name for t in library if t.tag_id in mine),
             "tag_library": _groups(library),
             "exclusive_guide": view["exclusive_guide"],
@@ -89,6 +97,16 @@ class SidebarService:
             "products": [{"sku": p.sku, "name": p.name, "price_fen": p.price_fen}
                          for p in self._links.catalog.products.values()],
         }
+
+    def _birthday(self, tenant: TenantSettings, row: Any) -> dict[str, Any] | None:
+        """{date: "MM-DD", in_days: days until it (0 on the day; Feb 29 on Feb 28 in years
+        without one) when within BIRTHDAY_SOON_DAYS, else None}; None when unknown."""
+        if row is None:
+            return None
+        today = self.clock().astimezone(tenant.tz).date()
+        days = (coming_birthday(row.month, row.day, today) - today).days
+        return {"date": f"{row.month:02d}-{row.day:02d}",
+                "in_days": days if days <= BIRTHDAY_SOON_DAYS else None}
 
     def _suggestions(self, names: dict[str, dict[str, str]]) -> list[dict[str, str]]:
         """content_library messages a guide can send a customer as they are: those with text,

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import calendar
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -322,10 +322,12 @@ class SopEngine:
                  current.spec.id, current.version, enrolled)
         return enrolled
 
-    async def on_birthdays(self, tenant: str, current: versions.Current, day: date) -> int:
+    async def on_birthdays(self, tenant: str, current: versions.Current, day: date,
+                           customers: Sequence[str] = ()) -> int:
         """A birthday SOP's enrollments for one day of the tenant (its 00:00 is the trigger
         time): every active relation, not opted out and in the trigger's audience, of the
-        customers whose birthday is `days_before` days later. Feb 29 birthdays are celebrated
+        customers (only those of `customers` when given) whose birthday is `days_before`
+        days later. Feb 29 birthdays are celebrated
         on Feb 28 in years without one. An enrollment of an earlier year that has ended is
         re-armed (step 0 again, the newest version); an active one, or this year's, is left
         alone. Returns how many were enrolled or re-armed."""
@@ -341,7 +343,7 @@ class SopEngine:
                 and not calendar.isleap(birthday.year),
                 trigger_at=at, next_at=timing.step_time(spec, 0, at, None, settings),
                 now=self.clock(), tags_any=audience.tags_any, tags_all=audience.tags_all,
-                tags_none=audience.tags_none, stores=audience.stores)
+                tags_none=audience.tags_none, stores=audience.stores, customers=customers)
         log.info("enrolled tenant=%s sop=%s v%s birthdays of %s: %s", tenant, spec.id,
                  current.version, birthday.isoformat()[5:], enrolled)
         return enrolled

@@ -4,8 +4,10 @@ day's birthdays (birthday SOPs)."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from datetime import date, datetime, timedelta
 
+from guidebot.commerce.birthdays import coming_birthday
 from guidebot.content.sop_spec import BIRTHDAY_TRIGGER
 from guidebot.db.engine import Database
 from guidebot.db.repo import sop_tasks as repo
@@ -68,4 +70,29 @@ async def scan_birthdays(db: Database, engine: SopEngine, tenant: TenantSettings
             enrolled += await engine.on_birthdays(tenant.id, current, day)
         async with db.write() as s:
             await repo.set_cursor(s, tenant=tenant.id, name=name, value=today.isoformat())
+    return enrolled
+
+
+async def birthdays_set(engine: SopEngine, tenant: TenantSettings,
+                        currents: dict[str, Current], birthdays: Mapping[str, tuple[int, int]],
+                        now: datetime) -> int:
+    """Birthdays (month, day by customer) just set or changed: for each enabled birthday SOP,
+    a customer whose coming birthday is fewer than its days_before days away (its trigger day
+    is today or already past, so the daily scan has passed or may pass it) is enrolled now,
+    for that birthday's round and timed from the trigger day's 00:00 as the scan would have.
+    The round keeps it once: a customer already celebrated this round is left alone."""
+    today = now.astimezone(tenant.tz).date()
+    enrolled = 0
+    for _, current in sorted(currents.items()):
+        if not current.enabled or current.spec.trigger.on != BIRTHDAY_TRIGGER:
+            continue
+        ahead = timedelta(days=current.spec.trigger.days_before)
+        due: dict[date, list[str]] = {}
+        for customer, (month, day) in sorted(birthdays.items()):
+            trigger_day = coming_birthday(month, day, today) - ahead
+            if trigger_day <= today:
+                due.setdefault(trigger_day, []).append(customer)
+        for trigger_day, customers in sorted(due.items()):
+            enrolled += await engine.on_birthdays(tenant.id, current, trigger_day,
+                                                  customers=customers)
     return enrolled

@@ -226,6 +226,14 @@ class SopService:
         await self.plan(tenant)
         return await self.dispatcher.run(tenant)
 
+    async def birthdays_set(self, tenant: str, birthdays: Mapping[str, tuple[int, int]]) -> int:
+        """Birthdays (month, day by customer) just stored: those whose birthday SOPs' trigger
+        day has come this round are enrolled now (guidebot/sop/scan.py)."""
+        if not birthdays:
+            return 0
+        return await scan.birthdays_set(self.engine, self._settings.tenant(tenant),
+                                        await self.ready(tenant), birthdays, self.clock())
+
     async def singletons(self, tenant: str) -> bool:
         """Scans (tags, deletions, the day's birthdays) and drops: one process at a time
     (PostgreSQL advisory lock)."""

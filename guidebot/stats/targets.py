@@ -8,7 +8,7 @@ import calendar
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from guidebot.db.engine import Database
@@ -58,6 +58,12 @@ def month_of(day_from: date, day_to: date, today: date) -> str | None:
         return None
     period = f"{day_from.year:04d}-{day_from.month:02d}"
     return period if day_to in (month_span(period)[1], today) else None
+
+
+def month_before(period: str) -> str:
+    """The YYYY-MM month before a YYYY-MM month."""
+    first, _ = month_span(period)
+    return (first - timedelta(days=1)).strftime("%Y-%m")
 
 
 def completion(actual: int, target: int | None) -> float | None:
@@ -113,6 +119,29 @@ class Targets:
         async with self._db.write() as s:
             await repo.replace(s, tenant=tenant, period=period, rows=rows, now=utcnow())
         return await self.month(tenant, period)
+
+    async def copy_month(self, tenant: str, period: str, source: str) -> dict[str, Any]:
+        """复制上月目标: `source`'s targets of guides and stores still here become `period`'s
+        where `period` has none for that guide or store; a target `period` has is never
+        overwritten. Answers the month (month()) with `copied` (how many guides and stores
+        got targets) and `kept` (those `source` has that `period` already had)."""
+        month_span(period)
+        month_span(source)
+        if source == period:
+            raise TargetRefused(field="source", reason="must be another month than the one "
+                                "copied into", code="targets.same_month", period=period)
+        async with self._db.read() as s:
+            guides, stores = await repo.known(s, tenant=tenant)
+            ids = {"guide": guides, "store": stores}
+            rows = [{"kind": r.kind, "subject": r.subject, "adds": r.adds,
+                     "gmv_fen": r.gmv_fen}
+                    for r in await repo.of_period(s, tenant=tenant, period=source)
+                    if r.subject in ids.get(r.kind, set())]
+        async with self._db.write() as s:
+            copied = await repo.add_missing(s, tenant=tenant, period=period, rows=rows,
+                                            now=utcnow())
+        return {**await self.month(tenant, period), "copied": copied,
+                "kept": len(rows) - copied}
 
     async def goals(self, tenant: str, period: str) -> dict[str, dict[str, Goal]]:
         """The month's targets: {"guide": {userid: Goal}, "store": {store_id: Goal}}."""

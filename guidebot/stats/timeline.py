@@ -1,9 +1,10 @@
 """客户动态: one customer's latest interactions, newest first, for the sidebar, the console's
 customer page and the admin API.
 
-Five sources, each read once with a LIMIT (db/repo/timeline.py) and merged here: the follow
+Six sources, each read once with a LIMIT (db/repo/timeline.py) and merged here: the follow
 relation's history (added, deleted, transferred…), card opens (tracked visits, the sku named
-from the catalog), orders with the guide they were credited to, SOP steps sent to the
+from the catalog), orders with the guide they were credited to, their refunds (the amount
+refunded, with the order's guide), SOP steps sent to the
 customer (the SOP's title from content_library), and group joins and leaves. Each event is
 {at (UTC ISO), kind, guide, guide_name, ...details}; no message text, ever.
 """
@@ -25,7 +26,7 @@ from guidebot.settings import TenantSettings
 DEFAULT_LIMIT = 30
 MAX_LIMIT = 100
 # Events at the same instant, in the order they usually happen (a newer one listed first)
-KINDS = ("follow", "sop_step", "group_join", "group_leave", "card_open", "order")
+KINDS = ("follow", "sop_step", "group_join", "group_leave", "card_open", "order", "refund")
 
 
 def _event(at: datetime, kind: str, guide: str | None, **details: Any) -> dict[str, Any]:
@@ -44,6 +45,7 @@ async def customer_timeline(db: Database, tenant: TenantSettings, external_useri
         follows = await repo.follow_events(s, tenant=tid, external_userid=c, limit=limit)
         visits = await repo.visits(s, tenant=tid, external_userid=c, limit=limit)
         orders = await repo.orders(s, tenant=tid, external_userid=c, limit=limit)
+        refunds = await repo.refunds(s, tenant=tid, external_userid=c, limit=limit)
         steps = await repo.sent_steps(s, tenant=tid, external_userid=c, limit=limit)
         groups = await repo.memberships(s, tenant=tid, external_userid=c, limit=limit)
         events: list[dict[str, Any]] = []
@@ -59,6 +61,10 @@ async def customer_timeline(db: Database, tenant: TenantSettings, external_useri
             events.append(_event(o.paid_at, "order", o.guide, order_no=o.order_no,
                                  amount_fen=o.amount_fen, rule=o.rule,
                                  store=o.credited_store or o.store_id))
+        for refund, order in refunds:
+            events.append(_event(refund.refunded_at, "refund", order.guide,
+                                 order_no=order.order_no, refund_no=refund.refund_no,
+                                 amount_fen=refund.amount_fen))
         for step in steps:
             spec = library.sops.get(step.sop_id)
             events.append(_event(step.due_at, "sop_step", step.guide, sop_id=step.sop_id,

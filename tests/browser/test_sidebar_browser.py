@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -92,6 +93,11 @@ async def _seed(stack: Stack) -> str:
         assert resp.status == 204
     await stack.sandbox.create_group("acme", "lina", name="静安会员群", members=[customer])
     await stack.runtime.drain()
+    services.sidebar.clock = lambda: datetime(2031, 2, 20, 4, tzinfo=UTC)  # 9 days before
+    services.sop.clock = services.sidebar.clock  # the birthday SOP's catch-up: the same day
+    status, body = await stack.admin(f"/customers/{customer}/birthday", method="PUT",
+                                     json={"birthday": "1992-03-01"})
+    assert status == 200, body
     return customer
 
 
@@ -151,6 +157,7 @@ async def test_the_sidebar_in_a_phone_sized_browser(sqlite_stack: Stack) -> None
             assert any("添加了" in line for line in timeline), timeline
             assert all("{" not in line for line in timeline), timeline
             assert await page.locator("#sb-opted-out").is_hidden()
+            assert await page.locator("#sb-birthday").inner_text() == "生日：03-01（9 天后）"
             await page.screenshot(path=str(ARTIFACTS / "sidebar-customer.png"), full_page=True)
 
             await page.select_option("#sb-tag-add", "复购客")

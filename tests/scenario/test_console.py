@@ -28,7 +28,7 @@ POSTS = ("/commissions/adjustments", "/commissions/settle", "/outbox/1/retry",
          "/transfers/groups", "/groups/sync", "/channels", "/groups/wrNOSUCH/owner",
          "/drops/double12_warmup/fire", "/channels/1", "/channels/1/delete",
          "/drops/double12_warmup/stop", "/channels/quota", "/targets", "/drops",
-         "/drops/hq-1/cancel")
+         "/drops/hq-1/cancel", "/targets/copy")
 
 
 async def test_sign_in_gives_a_signed_httponly_session_and_sign_out_ends_it(

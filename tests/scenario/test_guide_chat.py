@@ -135,3 +135,21 @@ async def test_suggestions_without_an_llm(stack: Stack) -> None:
     suggested = await ask(stack, "建议 口红多少钱")
     assert "¥299" in suggested
     assert "7 天" in await ask(stack, "建议 可以退货吗")
+
+
+async def test_tasks_counts_every_task_and_says_how_many_are_not_listed(stack: Stack) -> None:
+    """205 open tasks: the header counts them all, ten are listed (the newest), and a line
+    says how many more there are; another guide's tasks are not counted."""
+    async with stack.runtime.services.db.write() as s:
+        for n in range(205):
+            await tasks_repo.insert_task(s, tenant="acme", key=f"many-{n}", kind="guide_task",
+                                         source="sop:new_customer_nurture", guide="lina",
+                                         message="sop_new_welcome", recipients=n + 1,
+                                         status="queued")
+        await tasks_repo.insert_task(s, tenant="acme", key="theirs", kind="guide_task",
+                                     source="sop:new_customer_nurture", guide="wangfang",
+                                     message="sop_new_welcome", recipients=1, status="sent")
+    lines = (await ask(stack, "今日任务")).split("\n")
+    assert lines[0] == "今日任务（205 项）：", lines
+    assert len(lines) == 12 and "205 位客户" in lines[1] and "196 位客户" in lines[10]
+    assert lines[11] == "……还有 195 条"

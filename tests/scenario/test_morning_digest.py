@@ -298,3 +298,38 @@ async def test_the_digest_says_how_far_the_guide_is_from_the_months_targets(
     assert lines[-2:] == [TEXTS["digest_target"].format(period="2026-11", goals=goals),
                           TEXTS["digest_footer"]], lines
     assert "%" in lines[-2] and "¥5,000.00" in lines[-2]
+
+
+async def test_the_counts_are_exact_past_two_hundred_tasks(digest_stack: Stack) -> None:
+    """A guide with 205 群发 tasks waiting (from 5 SOPs or drops) and 203 reminders made
+    yesterday hears those numbers exactly, three titles named; tasks of another guide, a
+    stopped one, a confirmed one and reminders of two days ago are not counted."""
+    from guidebot.db.repo import sop_tasks as tasks_repo
+
+    stack = digest_stack
+    await _add(stack, "lina", "张晓雨", local(18, 12))
+    async with stack.runtime.services.db.write() as s:
+        for n in range(205):
+            await tasks_repo.insert_task(s, now=local(19, 8), tenant="acme", key=f"w{n}",
+                                         kind="guide_task", source=f"drop:src{n % 5}",
+                                         guide="lina", message="m", recipients=1,
+                                         status="sent")
+        for n in range(203):
+            await tasks_repo.insert_task(s, now=local(19, 10), tenant="acme", key=f"r{n}",
+                                         kind="reminder", source="sop:digest_a", guide="lina",
+                                         message="m", recipients=2, status="sent")
+        for key, guide, kind, status, at, stopped in (
+                ("x1", "wangfang", "guide_task", "sent", local(19, 8), None),
+                ("x2", "lina", "guide_task", "sent", local(19, 8), local(19, 9)),
+                ("x3", "lina", "guide_task", "confirmed", local(19, 8), None),
+                ("x4", "lina", "reminder", "sent", local(18, 10), None),
+                ("x5", "lina", "reminder", "failed", local(19, 10), None)):
+            await tasks_repo.insert_task(s, now=at, tenant="acme", key=key, kind=kind,
+                                         source="drop:other", guide=guide, message="m",
+                                         recipients=1, status=status, stopped_at=stopped)
+    await _run(stack.runtime.services, local(DAY, 9, 30))
+    [(_, text)] = _digests(stack, "lina")
+    lines = text.split("\n")
+    assert lines[1] == TEXTS["digest_tasks"].format(
+        count=205, titles="src0、src1、src2" + TEXTS["digest_titles_more"]), lines
+    assert lines[2] == TEXTS["digest_reminders"].format(count=203, customers=406), lines

@@ -3,6 +3,7 @@ card; only followed customers, only this tenant's sessions; tags and tracked car
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from urllib.parse import parse_qs, urlsplit
 
 import aiohttp
@@ -198,4 +199,28 @@ async def test_unknown_tenants_and_the_page_headers(stack: Stack) -> None:
         assert "default-src 'self'" in resp.headers["Content-Security-Policy"]
         html = await resp.text()
     assert "/sidebar/_static/vendor/wecom.global.prod.js" in html and "https://" not in html
+    await guide.http.close()
+
+
+async def test_the_card_shows_the_birthday_and_the_days_left_within_30(stack: Stack) -> None:
+    """The birthday HQ set (生日关怀), MM-DD even when the year is known, and the days left
+    when it is 30 days away or nearer (Feb 29 on Feb 28 in years without one); the sidebar's
+    "today" is pinned."""
+    customer = await _customer(stack, "lina", "陈思")
+    guide = await sign_in(stack, "lina")
+    sidebar = stack.runtime.services.sidebar
+    sidebar.clock = lambda: datetime(2031, 2, 10, 20, tzinfo=UTC)  # Feb 11 in Shanghai
+    stack.runtime.services.sop.clock = sidebar.clock  # birthday SOPs' catch-up: the same day
+    status, card = await guide.get(f"/customer/{customer}")
+    assert status == 200 and card["customer"]["birthday"] is None
+    for birthday, shown in (("1990-03-13", {"date": "03-13", "in_days": 30}),
+                            ("03-14", {"date": "03-14", "in_days": None}),
+                            ("02-11", {"date": "02-11", "in_days": 0}),
+                            ("02-10", {"date": "02-10", "in_days": None}),  # next year's
+                            ("02-29", {"date": "02-29", "in_days": 17})):  # Feb 28, 2031
+        status, body = await stack.admin(f"/customers/{customer}/birthday", method="PUT",
+                                         json={"birthday": birthday})
+        assert status == 200, body
+        status, card = await guide.get(f"/customer/{customer}")
+        assert (status, card["customer"]["birthday"]) == (200, shown), birthday
     await guide.http.close()

@@ -10,6 +10,8 @@ from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from guidebot.db.models_sop import SopEnrollment
 from guidebot.db.repo import sop_plan
 from tests.support.console import Console, csrf_in
@@ -20,6 +22,15 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")  # the test tenant's time zone
 SOP = "birthday_care"
 COUPON = "生日专享礼"  # messages/sop_birthday_coupon.toml's link title
 GREETING = "私人祝福"  # messages/sop_birthday_greeting.toml
+
+
+@pytest.fixture(autouse=True)
+def _pinned_sop_clock(request: pytest.FixtureRequest) -> None:
+    """Birthdays set before a test pins the clock are set on Jan 10, 2031, no birthday's
+    catch-up window here: what they enroll never depends on today's date."""
+    if "stack" in request.fixturenames:
+        stack = request.getfixturevalue("stack")
+        stack.runtime.services.sop.clock = lambda: _at(2031, 1, 10, 12)
 
 
 def _at(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
@@ -270,6 +281,43 @@ async def test_each_active_guide_and_a_missed_day_made_up_one_day_back(stack: St
     await _run_day(stack, _at(2031, 6, 11, 10, 1))
     sent = sorted((c["sender"], who) for c in _coupons(stack) for who in c["external_userid"])
     assert sent == sorted([("lina", both), ("wangfang", both), ("lina", caught)])
+
+
+async def test_a_birthday_set_after_its_trigger_day_is_enrolled_at_once_and_once(
+        stack: Stack) -> None:
+    """HQ sets a birthday two days ahead (days_before = 3: the daily scan has passed its
+    trigger day): the customer is enrolled when it is set, for this year's round and timed
+    from the trigger day, by the API one at a time or an import; set again, nothing more."""
+    amy = await _add(stack, "张晓雨")
+    ben = await _add(stack, "李雷")
+    dan = await _add(stack, "昨天生日")
+    late = await _add(stack, "下周生日")
+    await _run_day(stack, _at(2031, 3, 12, 8))
+    await _run_day(stack, _at(2031, 3, 13, 8))  # the scans of Mar 12 and 13 have run
+    stack.runtime.services.sop.clock = lambda: _at(2031, 3, 13, 9)
+    await _birthday(stack, amy, "03-15")
+    status, body = await stack.admin("/customers/birthdays", method="POST", json={"rows": [
+        {"external_userid": ben, "birthday": "1990-03-14"},
+        {"external_userid": dan, "birthday": "03-12"},  # passed: next year's round, later
+        {"external_userid": late, "birthday": "03-20"}]})  # the scan enrolls it on Mar 17
+    assert (status, body["stored"]) == (200, 3), body
+    first = await _enrollment(stack, amy)
+    assert first is not None and first.status == "active"
+    assert (first.trigger_at, first.cycle_no) == (_at(2031, 3, 12), 2031)
+    bens = await _enrollment(stack, ben)
+    assert bens is not None and (bens.trigger_at, bens.cycle_no) == (_at(2031, 3, 11), 2031)
+    assert await _enrollment(stack, dan) is None and await _enrollment(stack, late) is None
+
+    await _run_day(stack, _at(2031, 3, 13, 10, 1))  # day 0's coupon, sent late: now
+    assert sorted(c for body in _coupons(stack) for c in body["external_userid"]) == sorted(
+        [amy, ben])
+    await _birthday(stack, amy, "03-16")  # moved, same round: still once
+    await _run_day(stack, _at(2031, 3, 14, 10, 1))
+    again = await _enrollment(stack, amy)
+    assert again is not None and (again.id, again.trigger_at) == (first.id, _at(2031, 3, 12))
+    assert len(_coupons(stack)) == 1
+    await _run_day(stack, _at(2031, 3, 17, 8))
+    assert await _enrollment(stack, late) is not None
 
 
 async def test_an_active_enrollment_is_left_alone(stack: Stack) -> None:

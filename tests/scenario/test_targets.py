@@ -4,6 +4,8 @@ shown on the console's guides and stores pages for a one-month range, and set by
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -127,13 +129,18 @@ def _cells(html: str, table: str, attr: str, subject: str) -> tuple[str, str] | 
     return (adds.group(1), gmv.group(1)) if adds and gmv else None
 
 
-async def test_the_console_shows_a_months_targets_and_its_form_sets_them(
-        stack: Stack) -> None:
+async def _november_with_targets(stack: Stack) -> None:
+    """month_of_sales, and November's targets: lina 4 adds and ¥900.00, S01 30 adds."""
     await month_of_sales(stack)
     status, body = await stack.admin(f"/targets/{PERIOD}", method="PUT", json={
         "guides": {"lina": {"adds": 4, "gmv_fen": 90000}},
         "stores": {"S01": {"adds": 30}}})
     assert status == 200, body
+
+
+async def test_the_console_shows_a_months_targets_and_its_form_sets_them(
+        stack: Stack) -> None:
+    await _november_with_targets(stack)
     console = Console(stack)
     try:
         await console.login("acme", "acme-admin-token")
@@ -195,3 +202,91 @@ async def test_the_console_shows_a_months_targets_and_its_form_sets_them(
         assert status == 400
     finally:
         await console.close()
+
+
+async def test_the_guides_and_stores_csv_carry_the_months_targets(stack: Stack) -> None:
+    """The guides and stores CSV end with target_month, target_adds and target_gmv_fen:
+    filled for a one-month range where the row has a target (money in integer fen), empty
+    otherwise; the columns are there for every range."""
+    await _november_with_targets(stack)
+    console = Console(stack)
+    try:
+        await console.login("acme", "acme-admin-token")
+
+        async def rows(page: str, query: str, key: str) -> dict[str, dict[str, str]]:
+            status, text, resp = await console.get(f"/console/acme/{page}?{query}&format=csv")
+            assert status == 200 and resp.content_type == "text/csv"
+            table = list(csv.DictReader(io.StringIO(text.lstrip("\ufeff"))))
+            assert list(table[0])[-3:] == ["target_month", "target_adds", "target_gmv_fen"]
+            return {r[key]: {k: r[k] for k in list(r)[-3:]} for r in table}
+
+        guides = await rows("guides", NOVEMBER, "guide")
+        assert guides["lina"] == {"target_month": PERIOD, "target_adds": "4",
+                                  "target_gmv_fen": "90000"}
+        assert guides["wangfang"] == {"target_month": "", "target_adds": "",
+                                      "target_gmv_fen": ""}
+        stores = await rows("stores", NOVEMBER, "store_id")
+        assert stores["S01"] == {"target_month": PERIOD, "target_adds": "30",
+                                 "target_gmv_fen": ""}
+        assert set(stores["S02"].values()) == {""}
+        other = await rows("guides", "from=2026-11-02&to=2026-11-30", "guide")
+        assert set(other["lina"].values()) == {""}  # not one calendar month
+    finally:
+        await console.close()
+
+
+async def test_last_months_targets_are_copied_where_the_month_has_none(stack: Stack) -> None:
+    """复制上月目标: the API copies a month's targets into another month for the guides and
+    stores that month has none for, never overwriting one; the console's button copies the
+    month before into the page's month (CSRF) and says how many."""
+    await month_of_sales(stack)
+    status, body = await stack.admin("/targets/2026-10", method="PUT", json={
+        "guides": {"lina": {"adds": 5, "gmv_fen": 100000}, "wangfang": {"adds": 7}},
+        "stores": {"S01": {"gmv_fen": 200000}, "S02": {"adds": 1}}})
+    assert status == 200, body
+    status, body = await stack.admin(f"/targets/{PERIOD}", method="PUT",
+                                     json={"guides": {"lina": {"adds": 4}}})
+    assert status == 200, body
+
+    def targets(month: dict[str, Any]) -> dict[str, tuple[int | None, int | None]]:
+        return {r["id"]: (r["adds"]["target"], r["gmv_fen"]["target"])
+                for group in ("guides", "stores") for r in month[group]}
+
+    status, body = await stack.admin(f"/targets/{PERIOD}/copy-from/2026-10", method="POST")
+    assert status == 200, body
+    assert (body["copied"], body["kept"], body["period"]) == (3, 1, PERIOD)
+    assert targets(body) == {"lina": (4, None), "wangfang": (7, None), "S01": (None, 200000),
+                             "S02": (1, None)}  # lina's own target kept whole
+    assert _one(body["guides"], "lina")["adds"]["actual"] == 3  # the month's figures
+    status, again = await stack.admin(f"/targets/{PERIOD}/copy-from/2026-10", method="POST")
+    assert (status, again["copied"], again["kept"]) == (200, 0, 4)
+    assert targets(again) == targets(body)
+    for path, field in ((f"/targets/{PERIOD}/copy-from/{PERIOD}", "source"),
+                        (f"/targets/{PERIOD}/copy-from/2026-13", "source"),
+                        ("/targets/2026-1/copy-from/2026-10", "period")):
+        status, refused = await stack.admin(path, method="POST")
+        assert status == 400 and refused["field"] == field, (path, refused)
+    _, unchanged = await stack.admin(f"/targets/{PERIOD}")
+    assert targets(unchanged) == targets(body)
+
+    console = Console(stack)
+    try:
+        await console.login("acme", "acme-admin-token")
+        status, html, _ = await console.get("/console/acme/targets?period=2026-12")
+        assert status == 200 and "复制上月（2026-11）目标" in html
+        form = {"period": "2026-12"}
+        status, _, _ = await console.post("/console/acme/targets/copy", form)
+        assert status == 403  # no CSRF token
+        status, _, resp = await console.post("/console/acme/targets/copy",
+                                             {**form, "_csrf": csrf_in(html)})
+        assert status == 303
+        assert resp.headers["Location"] == (
+            "/console/acme/targets?period=2026-12&copied=4&kept=0#notice")
+        status, html, _ = await console.get("/console/acme/targets?period=2026-12"
+                                            "&copied=4&kept=0")
+        assert status == 200 and html.count('id="notice"') == 1
+        assert "已从 2026-11 复制 4 项目标；0 项本月已有目标" in html
+    finally:
+        await console.close()
+    _, december = await stack.admin("/targets/2026-12")
+    assert targets(december) == targets(body)

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from html import unescape
 from zoneinfo import ZoneInfo
 
-from tests.support.commerce import paid, post_order, signed_visit
+from tests.support.commerce import paid, post_order, post_settled, refunded, signed_visit
 from tests.support.console import Console
 from tests.support.sidebar import sign_in
 from tests.support.stack import Stack
@@ -103,24 +103,29 @@ async def test_the_timeline_in_the_api_the_sidebar_and_the_console(stack: Stack)
     assert shown[0]["when"] == due.strftime("%m-%d %H:%M") == shown[0]["when"][:11]
     assert shown[1]["amount_fen"] == 2605 and shown[2]["product"] == "修护精华液 30ml"
 
+    section = await _console_timeline(stack, customer)
+    rows = re.findall(r'<tr data-kind="([a-z_]+)"><th scope="row">([^<]+)</th>', section)
+    assert [k for k, _ in rows] == kinds
+    assert rows[0][1] == due.strftime("%Y-%m-%d %H:%M")
+    text = unescape(re.sub(r"<[^>]+>", " ", section))
+    for words in ("新客培育", "第 2 步", "TL-1", "¥26.05", "修护精华液 30ml", "静安老客群",
+                  "打开了卡片", "下单", "加入客户群", "添加了导购"):
+        assert words in text, words
+    english = await _console_timeline(stack, customer, "?lang=en")
+    assert "opened a card" in english and "step 2" in english
+
+
+async def _console_timeline(stack: Stack, customer: str, query: str = "") -> str:
+    """The 客户动态 table of the console's customer page."""
     console = Console(stack)
     try:
         await console.login("acme", "acme-admin-token")
-        status, html, _ = await console.get(f"/console/acme/customers/{customer}")
+        status, html, _ = await console.get(f"/console/acme/customers/{customer}{query}")
         assert status == 200
-        section = html[html.index('id="timeline"'):]
-        section = section[:section.index("</table>")]
-        rows = re.findall(r'<tr data-kind="([a-z_]+)"><th scope="row">([^<]+)</th>', section)
-        assert [k for k, _ in rows] == kinds
-        assert rows[0][1] == due.strftime("%Y-%m-%d %H:%M")
-        text = unescape(re.sub(r"<[^>]+>", " ", section))
-        for words in ("新客培育", "第 2 步", "TL-1", "¥26.05", "修护精华液 30ml", "静安老客群",
-                      "打开了卡片", "下单", "加入客户群", "添加了导购"):
-            assert words in text, words
-        status, english, _ = await console.get(f"/console/acme/customers/{customer}?lang=en")
-        assert status == 200 and "opened a card" in english and "step 2" in english
     finally:
         await console.close()
+    section = html[html.index('id="timeline"'):]
+    return section[:section.index("</table>")]
 
 
 async def test_another_tenant_and_an_unknown_customer_get_404(stack: Stack) -> None:
@@ -148,3 +153,41 @@ async def test_a_customer_without_events_has_an_empty_timeline(stack: Stack) -> 
         assert status == 200 and html.count('<tr data-kind="') == 1
     finally:
         await console.close()
+
+
+async def test_a_refund_is_listed_beside_its_order(stack: Stack) -> None:
+    """order.refunded: the refund (its amount in fen, ¥ in words) after the order, with the
+    order's guide, in the API, the sidebar and the console; a refund of another customer's
+    order is not."""
+    added = await stack.sandbox.simulate_add_contact("acme", userid="lina", name="陈思")
+    other = await stack.sandbox.simulate_add_contact("acme", userid="lina", name="王五")
+    await stack.runtime.drain()
+    customer = str(added["external_userid"])
+    paid_at = datetime(2031, 5, 1, 2, tzinfo=UTC)
+    item = {"sku": "SKU-SERUM-02", "category": "beauty", "quantity": 1, "amount_fen": 2605}
+    for order_no, who in (("RF-1", customer), ("RF-2", str(other["external_userid"]))):
+        status, body = await post_settled(stack, paid(order_no, customer=who, items=[item],
+                                                      paid_at=paid_at))
+        assert status == 200, body
+        status, body = await post_settled(stack, refunded(
+            order_no, f"R-{order_no}", [{"sku": "SKU-SERUM-02", "amount_fen": 1000}],
+            at=paid_at + timedelta(days=2)))
+        assert status == 200, body
+
+    status, body = await stack.admin(f"/customers/{customer}/timeline")
+    assert status == 200, body
+    assert [e["kind"] for e in body["events"]] == ["refund", "order", "follow"]
+    refund = body["events"][0]
+    assert (refund["order_no"], refund["refund_no"], refund["amount_fen"], refund["guide"]) == (
+        "RF-1", "R-RF-1", 1000, "lina")
+    assert datetime.fromisoformat(refund["at"]) == paid_at + timedelta(days=2)
+
+    guide = await sign_in(stack, "lina")
+    status, card = await guide.get(f"/customer/{customer}")
+    await guide.http.close()
+    assert status == 200 and [e["kind"] for e in card["timeline"]][:2] == ["refund", "order"]
+    section = await _console_timeline(stack, customer)
+    row = section[section.index('<tr data-kind="refund">'):]
+    row = unescape(re.sub(r"<[^>]+>", " ", row[:row.index("</tr>")]))
+    for words in ("退款", "RF-1", "R-RF-1", "¥10.00"):
+        assert words in row, (words, row)

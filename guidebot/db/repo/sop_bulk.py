@@ -416,13 +416,17 @@ async def enroll_birthdays(session: AsyncSession, *, tenant: str, sop_id: str, v
                            trigger_at: datetime, next_at: datetime | None, now: datetime,
                            tags_any: Sequence[str] = (), tags_all: Sequence[str] = (),
                            tags_none: Sequence[str] = (),
-                           stores: Sequence[str] = ()) -> int:
+                           stores: Sequence[str] = (), customers: Sequence[str] = ()) -> int:
     """Enroll every active relation (not opted out, in the audience) of the customers whose
     birthday is (month, day) — and Feb 29 with `leap_day` — for the round `cycle` (the year
-    the birthday falls in). An enrollment of an earlier round that has ended (completed,
-    exited, stopped) is re-armed: step 0 again at `trigger_at`, under `version`; an active
-    one, and one of this round, are left alone. Returns how many were enrolled or re-armed."""
+    the birthday falls in); only those of `customers` when given. An enrollment of an
+    earlier round that has ended (completed, exited, stopped) is re-armed: step 0 again at
+    `trigger_at`, under `version`; an active one, and one of this round, are left alone.
+    Returns how many were enrolled or re-armed."""
     where, values = _audience_where(tags_any, tags_all, tags_none, stores, ())
+    if customers:
+        where.append("f.external_userid IN :customers")
+        values["customers"] = sorted(set(customers))
     stmt = _times(text(
         "INSERT INTO sop_enrollments (tenant, sop_id, external_userid, guide, store_id, "
         "trigger_at, status, reason, version, next_step, next_at, last_at, quota_period, "

@@ -126,6 +126,59 @@ async def list_tasks(session: AsyncSession, *, tenant: str, guide: str | None,
     return [(t, o) for t, o in (await session.execute(stmt)).all()]
 
 
+async def guide_day_tasks(session: AsyncSession, *, tenant: str, guide: str,
+                          open_statuses: Sequence[str], start: datetime, end: datetime,
+                          limit: int) -> tuple[int, list[SopTask]]:
+    """A guide's tasks still open (`open_statuses`) or created in [start, end): how many
+    (counted, exactly) and the newest `limit` of them."""
+    where = and_(SopTask.tenant == tenant, SopTask.guide == guide,
+                 or_(SopTask.status.in_(list(open_statuses)),  # type: ignore[attr-defined]
+                     and_(SopTask.created_at >= start,  # type: ignore[operator]
+                          SopTask.created_at < end)))  # type: ignore[operator]
+    count = (await session.execute(select(func.count()).select_from(SopTask)
+                                   .where(where))).scalar_one()
+    rows = await session.execute(select(SopTask).where(where)
+                                 .order_by(SopTask.id.desc()).limit(limit))  # type: ignore[union-attr]
+    return int(count), list(rows.scalars())
+
+
+async def waiting_mass_tasks(session: AsyncSession, *, tenant: str, kinds: Sequence[str],
+                             status: str) -> dict[str, tuple[int, int]]:
+    """guide → (how many tasks of `kinds` in `status` and not stopped, from how many sources)."""
+    stmt = (select(SopTask.guide, func.count(), func.count(func.distinct(SopTask.source)))
+            .where(SopTask.tenant == tenant, SopTask.kind.in_(list(kinds)),  # type: ignore[attr-defined]
+                   SopTask.status == status, SopTask.stopped_at.is_(None))  # type: ignore[union-attr]
+            .group_by(SopTask.guide))
+    return {g: (int(n), int(sources)) for g, n, sources in (await session.execute(stmt)).all()}
+
+
+async def first_waiting_sources(session: AsyncSession, *, tenant: str, guide: str,
+                                kinds: Sequence[str], status: str, limit: int) -> list[str]:
+    """The sources of a guide's waiting tasks (as waiting_mass_tasks counts them), by their
+    oldest task, at most `limit`."""
+    first = func.min(SopTask.id)
+    stmt = (select(SopTask.source)
+            .where(SopTask.tenant == tenant, SopTask.guide == guide,
+                   SopTask.kind.in_(list(kinds)),  # type: ignore[attr-defined]
+                   SopTask.status == status, SopTask.stopped_at.is_(None))  # type: ignore[union-attr]
+            .group_by(SopTask.source).order_by(first).limit(limit))
+    return list((await session.execute(stmt)).scalars())
+
+
+async def reminders_made(session: AsyncSession, *, tenant: str, kind: str,
+                         not_statuses: Sequence[str], start: datetime,
+                         end: datetime) -> dict[str, tuple[int, int]]:
+    """guide → (how many tasks of `kind` created in [start, end] and not in `not_statuses`,
+    their recipients added up)."""
+    stmt = (select(SopTask.guide, func.count(), func.coalesce(func.sum(SopTask.recipients), 0))
+            .where(SopTask.tenant == tenant, SopTask.kind == kind,
+                   SopTask.status.not_in(list(not_statuses)),  # type: ignore[attr-defined]
+                   SopTask.created_at >= start,  # type: ignore[operator]
+                   SopTask.created_at <= end)  # type: ignore[operator]
+            .group_by(SopTask.guide))
+    return {g: (int(n), int(r)) for g, n, r in (await session.execute(stmt)).all()}
+
+
 async def outbox_keys(session: AsyncSession, *, tenant: str, keys: Sequence[str]) -> set[str]:
     """Which of these keys have an outbox row."""
     stmt = select(OutboxItem.key).where(OutboxItem.tenant == tenant,

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from guidebot.db.models import Guide, Store
 from guidebot.db.models_targets import SalesTarget
+from guidebot.db.repo._dialect import insert_for
 
 
 async def replace(session: AsyncSession, *, tenant: str, period: str,
@@ -21,6 +22,22 @@ async def replace(session: AsyncSession, *, tenant: str, period: str,
     if rows:
         await session.execute(insert(SalesTarget), [
             {"tenant": tenant, "period": period, "updated_at": now, **r} for r in rows])
+
+
+async def add_missing(session: AsyncSession, *, tenant: str, period: str,
+                      rows: Sequence[dict[str, Any]], now: datetime) -> int:
+    """Add `rows` ({kind, subject, adds, gmv_fen} each) to the month where it has no row for
+    that guide or store; a row it has is kept as it is. Returns how many were added."""
+    if not rows:
+        return 0
+    stmt = insert_for(session, SalesTarget.__table__)  # type: ignore[attr-defined]
+    stmt = stmt.on_conflict_do_nothing(index_elements=["tenant", "period", "kind", "subject"])
+    added = 0
+    for row in rows:  # one at a time: rowcount counts the rows added
+        result = await session.execute(stmt.values(tenant=tenant, period=period,
+                                                   updated_at=now, **row))
+        added += int(getattr(result, "rowcount", 0) or 0)
+    return added
 
 
 async def of_period(session: AsyncSession, *, tenant: str,

@@ -9,7 +9,7 @@ from sqlalchemy import and_, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from guidebot.db.models import FollowEvent
-from guidebot.db.models_commerce import Order, Touch
+from guidebot.db.models_commerce import Order, Refund, Touch
 from guidebot.db.models_groups import GroupChat, GroupMember
 from guidebot.db.models_sop import SopEnrollment, SopStep, SopTask
 from guidebot.db.repo.sop_plan import effective_status
@@ -40,6 +40,19 @@ async def orders(session: AsyncSession, *, tenant: str, external_userid: str,
             .order_by(Order.paid_at.desc(), Order.order_no.desc())  # type: ignore[attr-defined]
             .limit(limit))
     return list((await session.execute(stmt)).scalars())
+
+
+async def refunds(session: AsyncSession, *, tenant: str, external_userid: str,
+                  limit: int) -> list[tuple[Refund, Order]]:
+    """The refunds of the customer's orders (a refund held before its order arrived is
+    nobody's yet), newest first, each with its order."""
+    stmt = (select(Refund, Order)
+            .join(Order, and_(Order.tenant == Refund.tenant,  # type: ignore[arg-type]
+                              Order.order_no == Refund.order_no))
+            .where(Order.tenant == tenant, Order.external_userid == external_userid)
+            .order_by(Refund.refunded_at.desc(), Refund.refund_no.desc())  # type: ignore[attr-defined]
+            .limit(limit))
+    return [(r, o) for r, o in (await session.execute(stmt)).all()]
 
 
 async def sent_steps(session: AsyncSession, *, tenant: str, external_userid: str,

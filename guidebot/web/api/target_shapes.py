@@ -16,6 +16,11 @@ class PeriodPath(Shape):
     period: Period
 
 
+class CopyPath(Shape):
+    period: Period = Field(description="the month copied into")
+    source: Period = Field(description="the month copied from (another month)")
+
+
 class Goal(Shape):
     adds: int | None = Field(default=None, strict=True, ge=0, le=MAX_ADDS, description=(
         "new customers (adds) in the month; null or left out: no target"))
@@ -49,3 +54,9 @@ class MonthTargets(Answer):
     to: str = Field(description="the month's last day")
     guides: list[SubjectTargets]
     stores: list[SubjectTargets]
+
+
+class MonthTargetsCopied(MonthTargets):
+    copied: int = Field(description="guides and stores given the source month's targets")
+    kept: int = Field(description="guides and stores of the source month whose targets this "
+                      "month already had: kept, never overwritten")

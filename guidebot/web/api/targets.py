@@ -28,6 +28,15 @@ async def put_targets(request: web.Request) -> web.Response:
         raise FieldError(exc.field, exc.reason) from None
 
 
+async def copy_targets(request: web.Request) -> web.Response:
+    where = parsing.path(request, shapes.CopyPath)
+    try:
+        return reply(await _targets(request).copy_month(request.match_info["tenant"],
+                                                        where.period, where.source))
+    except TargetRefused as exc:
+        raise FieldError(exc.field, exc.reason) from None
+
+
 async def get_targets(request: web.Request) -> web.Response:
     period = parsing.path(request, shapes.PeriodPath).period
     return reply(await _targets(request).month(request.match_info["tenant"], period))
@@ -45,6 +54,12 @@ ENDPOINTS = [
              "A month's targets with each guide's and store's figures for the month (the "
              "daily statistics) and completion (actual ÷ target)",
              shapes.MonthTargets, params=shapes.PeriodPath),
+    Endpoint("POST", f"{API}/targets/{{period}}/copy-from/{{source}}", copy_targets,
+             "复制上月目标: the source month's targets (of guides and stores still here) "
+             "become this month's for each guide and store this month has none for; a target "
+             "this month has is never overwritten. Answers the month with how many were "
+             "copied and kept",
+             shapes.MonthTargetsCopied, params=shapes.CopyPath),
 ]
 
 

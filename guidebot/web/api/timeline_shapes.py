@@ -17,10 +17,11 @@ class TimelineQuery(Shape):
 
 class TimelineEvent(Answer):
     at: str = Field(description="when (UTC, ISO 8601)")
-    kind: Literal["follow", "card_open", "order", "sop_step", "group_join", "group_leave"]
+    kind: Literal["follow", "card_open", "order", "refund", "sop_step", "group_join",
+                  "group_leave"]
     guide: str | None = Field(description=(
         "the guide concerned: the relation's guide, the card's sender, the order's credited "
-        "guide, the SOP step's sender, the group's owner"))
+        "guide (a refund's: its order's), the SOP step's sender, the group's owner"))
     guide_name: str | None = Field(description="the guide's name (their userid when unknown)")
     action: str | None = Field(default=None, description=(
         "follow: added | half_added | deleted_by_guide | deleted_by_customer | transferred | "
@@ -31,8 +32,10 @@ class TimelineEvent(Answer):
     product: str | None = Field(default=None, description="card_open: the product's name "
                                 "in the catalog (the sku when the catalog has none)")
     dur_s: int | None = Field(default=None, description="card_open: seconds on the page")
-    order_no: str | None = Field(default=None, description="order")
-    amount_fen: int | None = Field(default=None, description="order: integer fen")
+    order_no: str | None = Field(default=None, description="order, refund: the order")
+    refund_no: str | None = Field(default=None, description="refund")
+    amount_fen: int | None = Field(default=None, description=(
+        "order: paid, refund: refunded; integer fen"))
     rule: str | None = Field(default=None, description="order: the attribution rule")
     store: str | None = Field(default=None, description="order: the credited store")
     sop_id: str | None = Field(default=None, description="sop_step")

@@ -71,12 +71,25 @@ async def overview(request: web.Request, who: auth.Access) -> web.StreamResponse
                   range=ov, charts=_charts(ov, catalog(language(request))))
 
 
+# 业绩目标: always the last three columns, so a sheet's columns never move; empty unless the
+# range is one calendar month (上月, or 本月 so far) and the row has a target that month.
+TARGET_CSV = ("target_month", "target_adds", "target_gmv_fen")
 GUIDE_CSV = ("rank", "guide", "name", "store_id", "store_name", "customers", "adds",
              "deletions", "tasks_sent", "tasks_confirmed", "orders", "gmv_fen",
-             "commission_fen", "groups", "group_customers")
+             "commission_fen", "groups", "group_customers", *TARGET_CSV)
 STORE_CSV = ("store_id", "store_name", "adds_code", "adds_other", "deletions", "net_growth",
              "first_purchases", "repurchases", "orders", "gmv_fen", "orders_all",
-             "gmv_all_fen", "commission_fen")
+             "gmv_all_fen", "commission_fen", *TARGET_CSV)
+
+
+def _target_cells(targets: dict[str, Any], subject: str) -> dict[str, Any]:
+    """A CSV row's 业绩目标 cells: the month and its targets, "" where there is none."""
+    goal = targets["goals"].get(subject)
+    if goal is None:
+        return dict.fromkeys(TARGET_CSV, "")
+    return {"target_month": targets["month"],
+            "target_adds": "" if goal.adds is None else goal.adds,
+            "target_gmv_fen": "" if goal.gmv_fen is None else goal.gmv_fen}
 
 
 async def _csv(request: web.Request, name: str, fields: tuple[str, ...],
@@ -103,15 +116,16 @@ async def guides(request: web.Request, who: auth.Access) -> web.StreamResponse:
     if store:  # one store's guides (the stores page links here)
         board = [r for r in board if r.get("store_id") == store]
     span = {"from": day_from.isoformat(), "to": day_to.isoformat()}
+    targets = await _month_targets(request, who, day_from, day_to, "guide")
     if request.query.get("format") == "csv":
         return await _csv(request, f"guides-{who.tenant.id}-{span['from']}-{span['to']}.csv",
-                          GUIDE_CSV, [{"rank": n, **r} for n, r in enumerate(board, 1)])
+                          GUIDE_CSV, [{"rank": n, **r, **_target_cells(targets, r["guide"])}
+                                      for n, r in enumerate(board, 1)])
     return render(request, "guides.html", who=who, active="guides", rows=board, store=store,
                   store_name=(await _stats(request).records.store_names(who.tenant.id)).get(
                       store, store) if store else "", range=span,
                   export=urlencode({**({"store": store} if store else {}), **span,
-                                    "format": "csv"}),
-                  **await _month_targets(request, who, day_from, day_to, "guide"))
+                                    "format": "csv"}), **targets)
 
 
 @page
@@ -124,14 +138,15 @@ async def stores(request: web.Request, who: auth.Access) -> web.StreamResponse:
     counted = {r["key"] for r in rows}
     rows += [empty_row(store) for store in sorted(names) if store not in counted]
     span = {"from": day_from.isoformat(), "to": day_to.isoformat()}
+    targets = await _month_targets(request, who, day_from, day_to, "store")
     if request.query.get("format") == "csv":
         return await _csv(request, f"stores-{who.tenant.id}-{span['from']}-{span['to']}.csv",
                           STORE_CSV, [{"store_id": r["key"],
-                                       "store_name": names.get(r["key"], ""), **r}
+                                       "store_name": names.get(r["key"], ""), **r,
+                                       **_target_cells(targets, r["key"])}
                                       for r in rows])
     return render(request, "stores.html", who=who, active="stores", rows=rows, names=names,
-                  range=span, export=urlencode({**span, "format": "csv"}),
-                  **await _month_targets(request, who, day_from, day_to, "store"))
+                  range=span, export=urlencode({**span, "format": "csv"}), **targets)
 
 
 def routes() -> list[web.RouteDef]:

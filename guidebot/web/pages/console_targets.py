@@ -9,7 +9,14 @@ from typing import Any
 from aiohttp import web
 
 from guidebot.stats import definitions
-from guidebot.stats.targets import Goal, TargetRefused, Targets, month_span, progress
+from guidebot.stats.targets import (
+    Goal,
+    TargetRefused,
+    Targets,
+    month_before,
+    month_span,
+    progress,
+)
 from guidebot.web.pages import console_auth as auth
 from guidebot.web.pages.console import notice, page, render, services_of, today
 
@@ -42,8 +49,12 @@ async def targets(request: web.Request, who: auth.Access) -> web.StreamResponse:
                                                    figures["stores"].get(s, {}))}
                        for s, n in sorted(stores.items())]}
     saved = notice(request, "targets.done") if request.query.get("done") else ""
+    copied, kept = request.query.get("copied", ""), request.query.get("kept", "")
+    if copied.isdigit() and kept.isdigit():
+        saved = notice(request, "targets.copied").format(
+            source=month_before(period), copied=int(copied), kept=int(kept))
     return render(request, "targets.html", who=who, active="targets", period=period,
-                  rows=rows, notice=saved)
+                  rows=rows, notice=saved, source=month_before(period))
 
 
 def _row(goal: Goal | None, figures: dict[str, Any]) -> dict[str, Any]:
@@ -87,5 +98,17 @@ async def save(request: web.Request, who: auth.Access) -> web.StreamResponse:
     raise web.HTTPSeeOther(f"/console/{who.tenant.id}/targets?period={period}&done=1")
 
 
+@page
+async def copy(request: web.Request, who: auth.Access) -> web.StreamResponse:
+    """复制上月目标: the month before's targets into the month, for the guides and stores
+    it has none for (never overwriting one)."""
+    form = await request.post()
+    period = _period(request, who, str(form.get("period", "")))
+    done = await _targets(request).copy_month(who.tenant.id, period, month_before(period))
+    raise web.HTTPSeeOther(f"/console/{who.tenant.id}/targets?period={period}"
+                           f"&copied={done['copied']}&kept={done['kept']}#notice")
+
+
 def routes(base: str) -> list[web.RouteDef]:
-    return [web.get(f"{base}/targets", targets), web.post(f"{base}/targets", save)]
+    return [web.get(f"{base}/targets", targets), web.post(f"{base}/targets", save),
+            web.post(f"{base}/targets/copy", copy)]

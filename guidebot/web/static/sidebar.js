@@ -67,6 +67,12 @@
     byId("sb-channel").textContent = parts.join(" · ");
     byId("sb-binding").textContent = data.bound_to_me ? text.bound_to_me
       : data.exclusive_guide ? text.bound_to_other + data.exclusive_guide : text.unbound;
+    var birthday = data.customer.birthday;
+    var shown = byId("sb-birthday");
+    shown.textContent = !birthday ? "" : text.birthday + birthday.date + (
+      birthday.in_days === null ? "" : "（" + (birthday.in_days === 0 ? text.birthday_today
+        : text.birthday_in.replace("{days}", String(birthday.in_days))) + "）");
+    shown.hidden = !birthday;
     var optedOut = byId("sb-opted-out");
     optedOut.textContent = data.customer.opted_out_at ? text.opted_out : "";
     optedOut.hidden = !data.customer.opted_out_at;
