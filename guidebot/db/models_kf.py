@@ -50,6 +50,8 @@ class KfMessage(SQLModel, table=True):
     route: str = Field(default="", max_length=16)  # skipped failed
     reason: str = Field(default="", max_length=128)
     guide: str | None = Field(default=None, max_length=64)  # handoff servicer / kf link guide
+    # origin 5: who wrote; event session_status_change: the new servicer (0046)
+    servicer_userid: str = Field(default="", max_length=64)
     received_at: datetime = Field(default_factory=utcnow, sa_column=_utc())
     handled_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
 
