@@ -138,6 +138,7 @@ def routes() -> list[web.RouteDef]:
     from guidebot.web.pages import (
         console_channels,
         console_groups,
+        console_handoffs,
         console_materials,
         console_records,
         console_targets,
@@ -155,4 +156,5 @@ def routes() -> list[web.RouteDef]:
         *console_groups.routes(base),
         *console_channels.routes(base),
         *console_targets.routes(base),
+        *console_handoffs.routes(base),
     ]
