@@ -19,10 +19,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from guidebot import jobs
 from guidebot.alerts.handoff_reply import KIND
+from guidebot.app import RUNTIME, create_app
 from guidebot.db.repo import outbox as outbox_repo
+from tests.support.console import Console
 from tests.support.kf import KFID, control, customer_writes, kf_rows, kf_state, session, use_router
-from tests.support.stack import Stack, start_stack
+from tests.support.stack import FAST_BACKOFF, Stack, start_stack
 
 T0 = datetime(2030, 3, 4, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai; after any real cursor
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -69,6 +72,14 @@ async def _remind(stack: Stack, minutes: float, tenant: str = "acme") -> int:
     return await stack.runtime.services.handoff_reminders.run(tenant)
 
 
+async def _job(stack: Stack, minutes: float) -> int:
+    """The scheduled job's run (jobs.run_handoff_reminders): the app messages it added."""
+    at(stack, minutes)
+    before = len(_reminders(stack))
+    await jobs.run_handoff_reminders(stack.runtime.services, "acme")
+    return len(_reminders(stack)) - before
+
+
 def _reminders(stack: Stack, guide: str | None = None, tenant: str = "acme") -> list[str]:
     return [m["content"]["content"] for m in stack.sandbox.state(tenant)["app_messages"]
             if m["msgtype"] == "text" and guide in (None, m["userid"])]
@@ -84,7 +95,8 @@ def _guide(summary: Any, guide: str) -> Any:
     return next(g for g in summary["guides"] if g["guide"] == guide)
 
 
-async def test_first_response_measured_and_reminded_once_per_wait(stack: Stack) -> None:
+async def test_first_response_measured_and_reminded_once_per_wait(
+        stack: Stack, aiohttp_server: Any) -> None:
     use_router(stack)
     customer = await _guide_customer(stack, "lina", "孙悦")
     at(stack, 0)
@@ -104,8 +116,13 @@ async def test_first_response_measured_and_reminded_once_per_wait(stack: Stack) 
     assert "孙悦" in notice and "10 分钟" in notice
     public = stack.runtime.services.settings.server.public_url
     assert f'href="{public}/sidebar/acme/handoff/{handed.msgid}"' in notice
-    # later looks, and the retry of the same stretch, send nothing more
-    assert await _remind(stack, 11) == 0 and await _remind(stack, 30) == 0
+    # later looks (the job's included), and another process, send nothing more
+    assert await _remind(stack, 11) == 0 and await _job(stack, 30) == 0
+    second = create_app(stack.settings, start_jobs=False, backoff=FAST_BACKOFF)
+    await aiohttp_server(second)
+    second_times = second[RUNTIME].services.reply_times
+    second_times.clock = stack.runtime.services.reply_times.clock
+    assert await second[RUNTIME].services.handoff_reminders.run("acme") == 0
     assert len(_reminders(stack)) == 1
     async with stack.runtime.services.db.read() as s:
         rows = await outbox_repo.list_items(s, tenant="acme", kind=KIND)
@@ -128,7 +145,7 @@ async def test_first_response_measured_and_reminded_once_per_wait(stack: Stack) 
     at(stack, 20)
     await customer_writes(stack, customer, "还在吗？")
     again = (await kf_rows(stack, customer))[-1]
-    assert await _remind(stack, 29) == 0 and await _remind(stack, 30) == 1
+    assert await _job(stack, 29) == 0 and await _job(stack, 30) == 1
     assert await _remind(stack, 40) == 0
     assert len(_reminders(stack, "lina")) == 2
     assert "还在吗" not in _reminders(stack)[-1]  # the customer's words are not repeated
@@ -144,6 +161,25 @@ async def test_first_response_measured_and_reminded_once_per_wait(stack: Stack) 
     # another day's range holds no handoff, but who waits now is still counted
     other = await _summary(stack, day=DAY - timedelta(days=1))
     assert _guide(other, "lina")["handoffs"] == 0 and _guide(other, "lina")["waiting_now"] == 1
+    # the console's page: the same figures, and the customer waiting, in both languages
+    console = Console(stack)
+    try:
+        await console.login("acme", "acme-admin-token")
+        status, html, _ = await console.get(f"/console/acme/handoffs?from={DAY}&to={DAY}")
+        assert status == 200 and 'data-guide="lina"' in html
+        row = html.split('data-guide="lina"')[1].split("</tr>")[0]
+        for col, value in (("handoffs", "1"), ("replied", "1"), ("median", "12m 00s"),
+                           ("within", "0.0%"), ("waiting_now", "1"), ("overdue_now", "1")):
+            assert f'data-col="{col}">{value}<' in row, col
+        waiting_row = html.split(f'data-customer="{customer}"')[1].split("</tr>")[0]
+        assert 'data-overdue="1"' in html and "孙悦" in waiting_row
+        assert 'data-col="waited">20m 00s' in waiting_row and "已超时" in waiting_row
+        assert 'title="首次回复时长（中位数）= ' in html  # the definition on hover
+        status, english, _ = await console.get(f"/console/acme/handoffs?from={DAY}&to={DAY}"
+                                               "&lang=en")
+        assert status == 200 and "Median first response" in english and "Overdue" in english
+    finally:
+        await console.close()
 
 
 async def test_a_reply_in_time_sends_no_reminder(stack: Stack) -> None:
