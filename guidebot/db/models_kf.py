@@ -35,6 +35,7 @@ class KfMessage(SQLModel, table=True):
         UniqueConstraint("tenant", "msgid", name="uq_kf_messages_msgid"),
         Index("ix_kf_messages_customer", "tenant", "external_userid", "send_time"),
         Index("ix_kf_messages_status", "tenant", "open_kfid", "status"),
+        Index("ix_kf_messages_time", "tenant", "send_time"),  # who wrote lately (0046)
     )
     id: int | None = Field(default=None, primary_key=True)
     tenant: str = Field(max_length=32)

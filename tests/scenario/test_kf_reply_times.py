@@ -168,16 +168,17 @@ async def test_first_response_measured_and_reminded_once_per_wait(
         status, html, _ = await console.get(f"/console/acme/handoffs?from={DAY}&to={DAY}")
         assert status == 200 and 'data-guide="lina"' in html
         row = html.split('data-guide="lina"')[1].split("</tr>")[0]
-        for col, value in (("handoffs", "1"), ("replied", "1"), ("median", "12m 00s"),
+        for col, value in (("handoffs", "1"), ("replied", "1"), ("median", "12 分 00 秒"),
                            ("within", "0.0%"), ("waiting_now", "1"), ("overdue_now", "1")):
             assert f'data-col="{col}">{value}<' in row, col
         waiting_row = html.split(f'data-customer="{customer}"')[1].split("</tr>")[0]
         assert 'data-overdue="1"' in html and "孙悦" in waiting_row
-        assert 'data-col="waited">20m 00s' in waiting_row and "已超时" in waiting_row
+        assert 'data-col="waited">20 分 00 秒' in waiting_row and "已超时" in waiting_row
         assert 'title="首次回复时长（中位数）= ' in html  # the definition on hover
         status, english, _ = await console.get(f"/console/acme/handoffs?from={DAY}&to={DAY}"
                                                "&lang=en")
         assert status == 200 and "Median first response" in english and "Overdue" in english
+        assert 'data-col="median">12m 00s<' in english
     finally:
         await console.close()
 

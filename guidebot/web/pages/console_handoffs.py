@@ -4,22 +4,25 @@ were first answered in a range of days, and the customers waiting for a reply no
 
 from __future__ import annotations
 
+from functools import partial
+
 from aiohttp import web
 
 from guidebot.stats.overview import parse_range
 from guidebot.web.pages import console_auth as auth
-from guidebot.web.pages.console import page, render, services_of
+from guidebot.web.pages.console import catalog, language, page, render, services_of
 
 
-def duration(seconds: int | None) -> str:
-    """A first response or a wait as the page shows it: "42s", "5m 03s", "2h 05m"; "—"."""
+def duration(words: dict[str, str], seconds: int | None) -> str:
+    """A first response or a wait in the page's language: "42 秒", "5 分 03 秒", "2 小时 05 分"
+    ("42s", "5m 03s", "2h 05m"); "—" for none."""
     if seconds is None:
         return "—"
     if seconds < 60:
-        return f"{seconds}s"
+        return words["hand.dur_s"].format(s=seconds)
     if seconds < 3600:
-        return f"{seconds // 60}m {seconds % 60:02d}s"
-    return f"{seconds // 3600}h {seconds % 3600 // 60:02d}m"
+        return words["hand.dur_ms"].format(m=seconds // 60, s=f"{seconds % 60:02d}")
+    return words["hand.dur_hm"].format(h=seconds // 3600, m=f"{seconds % 3600 // 60:02d}")
 
 
 @page
@@ -30,7 +33,8 @@ async def handoffs(request: web.Request, who: auth.Access) -> web.StreamResponse
     summary = await times.summary(who.tenant.id, day_from, day_to)
     waiting = await times.listing(who.tenant.id, "waiting", day_from, day_to)
     return render(request, "handoffs.html", who=who, active="handoffs", summary=summary,
-                  waiting=waiting["items"], duration=duration,
+                  waiting=waiting["items"],
+                  duration=partial(duration, catalog(language(request))),
                   range={"from": day_from.isoformat(), "to": day_to.isoformat()})
 
 
