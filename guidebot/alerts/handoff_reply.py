@@ -57,7 +57,7 @@ class HandoffReminders:
         stretch; how many notices were handed to the outbox now."""
         tenant = self._settings.tenant(tenant_id)
         minutes = tenant.alerts.handoff_reply_minutes
-        if not minutes:
+        if not minutes or not tenant.kf.open_kfids:  # off, or no 微信客服 account read
             return 0
         now = self._times.clock()
         due = {outbox_key(t.servicer, t.waiting.msgid): t
