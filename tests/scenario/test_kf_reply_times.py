@@ -289,12 +289,21 @@ async def test_reminders_off_and_tenants_apart(aiohttp_server: Any, tmp_path: Pa
         await stack.http.close()
 
 
-@pytest.mark.parametrize("body", [
-    {"external_userid": "wmKFnobody01", "text": "hi"},  # no session with a servicer
+@pytest.mark.parametrize(("route", "body", "status"), [
+    ("kf_servicer_message", {"text": "hi"}, 409),  # no session with a servicer
+    ("kf_servicer_message", {"text": "hi", "servicer_userid": "zhouyi"}, 409),  # not theirs
+    ("kf_session_change", {"change_type": 3}, 409),  # not in state 3
+    ("kf_session_change", {"change_type": 4}, 400),
+    ("kf_session_change", {"change_type": 2, "new_servicer_userid": "lina"}, 409),  # the same
 ])
-async def test_the_sandbox_refuses_a_servicer_message_without_a_session(
-        stack: Stack, body: dict[str, Any]) -> None:
-    async with stack.http.post(f"{stack.sandbox_url}/_sandbox/acme/simulate/"
-                               "kf_servicer_message", json={"open_kfid": KFID, **body}) as resp:
-        assert resp.status == 409
-    assert stack.sandbox.state("acme")["app_messages"] == []
+async def test_the_sandbox_refuses_what_the_client_would_not_do(
+        stack: Stack, route: str, body: dict[str, Any], status: int) -> None:
+    use_router(stack)
+    customer = await _guide_customer(stack, "lina", "孙悦")
+    if body.get("servicer_userid") or body.get("new_servicer_userid"):
+        await customer_writes(stack, customer, "转人工")  # the session is lina's (state 3)
+    async with stack.http.post(f"{stack.sandbox_url}/_sandbox/acme/simulate/{route}",
+                               json={"open_kfid": KFID, "external_userid": customer,
+                                     **body}) as resp:
+        assert resp.status == status, await resp.text()
+    assert [r.origin for r in await kf_rows(stack, customer)] in ([], [3])
