@@ -146,6 +146,12 @@ async def run_morning_digest(services: Services, tenant: str) -> None:
     await services.digest.run_if_due(tenant)
 
 
+async def run_handoff_reminders(services: Services, tenant: str) -> None:
+    """超时未回复提醒: servicers whose handed-off 微信客服 customer has waited past
+    `handoff_reply_minutes` are told (once per waiting stretch across processes)."""
+    await services.handoff_reminders.run(tenant)
+
+
 async def run_stats_upkeep(services: Services) -> None:
     """Add new follow events, orders and ledger entries to the daily statistics (waiting
     out a burst of arrivals, guidebot/bursts.py)."""
@@ -172,3 +178,4 @@ def schedule_defaults(scheduler: Scheduler, tenants: list[str]) -> None:
         scheduler.every(60, run_channel_rotation, tenant)
         scheduler.every(3600, run_acquisition_quota, tenant)
         scheduler.every(60, run_morning_digest, tenant)
+        scheduler.every(60, run_handoff_reminders, tenant)

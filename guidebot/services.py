@@ -11,12 +11,14 @@ from types import MappingProxyType
 from guidebot import inbox
 from guidebot.alerts.churn import ChurnAlerts
 from guidebot.alerts.digest import MorningDigest
+from guidebot.alerts.handoff_reply import HandoffReminders
 from guidebot.alerts.radar import CardRadar, stager
 from guidebot.app_quota import AppQuota
 from guidebot.chat.cards import KfCards
 from guidebot.chat.guide import GuideChat
 from guidebot.chat.intake import KfService
 from guidebot.chat.opt_out import OptOuts
+from guidebot.chat.reply_times import ReplyTimes
 from guidebot.chat.routing import ChatRouter, load_router
 from guidebot.commerce.birthdays import Birthdays
 from guidebot.commerce.links import announce_to
@@ -92,6 +94,8 @@ class Services:
     churn: ChurnAlerts  # 删人提醒: a guide told that a customer deleted them
     radar: CardRadar  # 互动雷达: a guide told that their customer opened their card
     digest: MorningDigest  # 导购早报: each guide's day, once a day
+    reply_times: ReplyTimes  # 接待时效: first responses after 微信客服 handoffs, who waits
+    handoff_reminders: HandoffReminders  # 超时未回复提醒 to the servicer
     auto_tags: AutoTagger  # 自动打标签: tags from the cards customers open and what they write
     transfers: CustomerTransfers  # 在职继承 / 离职继承
     groups: GroupService  # 客户群: groups, members, joins and leaves
@@ -193,6 +197,9 @@ def build_services(settings: Settings, db: Database, *,
     churn = ChurnAlerts(settings, db, chat.content, outbox, client_for, quota=app_quota)
     radar = CardRadar(settings, db, chat.content, commerce.catalog, outbox, client_for,
                       quota=app_quota)
+    reply_times = ReplyTimes(settings, db)
+    handoff_reminders = HandoffReminders(settings, db, chat.content, reply_times, outbox,
+                                         client_for, quota=app_quota)
     targets = Targets(settings, db)
     digest = MorningDigest(settings, db, chat.content, guide_chat, outbox, client_for,
                            quota=app_quota, targets=targets)
@@ -207,7 +214,7 @@ def build_services(settings: Settings, db: Database, *,
                               **sop_calls.executors(), **kf.executors(),
                               **guide_chat.executors(), **materials.executors(),
                               **churn.executors(), **radar.executors(),
-                              **digest.executors(),
+                              **digest.executors(), **handoff_reminders.executors(),
                               **transfers.executors(),
                               **group_handover.executors(), **group_welcome.executors(),
                               **channel_rotation.executors()})
@@ -222,7 +229,8 @@ def build_services(settings: Settings, db: Database, *,
         guide_chat=guide_chat, metrics=metrics,
         stats=StatsService(settings, db), materials=materials,
         contributions=Contributions(materials, client_for), points=points, churn=churn,
-        radar=radar, digest=digest, auto_tags=auto_tags,
+        radar=radar, digest=digest, auto_tags=auto_tags, reply_times=reply_times,
+        handoff_reminders=handoff_reminders,
         app_quota=app_quota, transfers=transfers, groups=groups,
         group_handover=group_handover, group_welcome=group_welcome,
         birthdays=Birthdays(db, sop.birthdays_set), targets=targets)

@@ -72,6 +72,7 @@ class KfSettings:
 
 
 MAX_CARD_OPENED_WINDOW_MIN = 1440  # a day
+MAX_HANDOFF_REPLY_MIN = 2880  # the session's 48 h life
 _HH_MM = re.compile(r"([01]\d|2[0-3]):([0-5]\d)")  # a time of day, e.g. "09:00"
 
 
@@ -81,12 +82,15 @@ class AlertSettings:
     customer deletes the guide (删人提醒); `card_opened`, an app message when one of the
     guide's customers opens a card the guide sent (互动雷达), at most one per guide and
     customer every `card_opened_window_minutes`; `morning_digest`, the time of day (the
-    tenant's time zone) each guide is sent their 导购早报 (None: off)."""
+    tenant's time zone) each guide is sent their 导购早报 (None: off);
+    `handoff_reply_minutes`, an app message to the servicer when a customer of a handed-off
+    微信客服 session has waited that long for a reply (超时未回复提醒; 0: off)."""
 
     customer_deleted: bool = True
     card_opened: bool = True
     card_opened_window_minutes: int = 30
     morning_digest: time | None = None
+    handoff_reply_minutes: int = 10
 
 
 @dataclass(frozen=True)
@@ -389,7 +393,7 @@ def _materials(file: str, prefix: str, table: Mapping[str, Any]) -> MaterialSett
 def _alerts(file: str, prefix: str, table: Mapping[str, Any]) -> AlertSettings:
     r = _Reader(file, f"{prefix}.alerts", table,
                 {"customer_deleted", "card_opened", "card_opened_window_minutes",
-                 "morning_digest"})
+                 "morning_digest", "handoff_reply_minutes"})
     window = r.get("card_opened_window_minutes", int, 30)
     if not 1 <= window <= MAX_CARD_OPENED_WINDOW_MIN:
         raise r.fail("card_opened_window_minutes",
@@ -399,10 +403,15 @@ def _alerts(file: str, prefix: str, table: Mapping[str, Any]) -> AlertSettings:
     if digest and found is None:
         raise r.fail("morning_digest",
                      f'must be a time of day "HH:MM" (00:00–23:59) or "" (off), got {digest!r}')
+    reply = r.get("handoff_reply_minutes", int, 10)
+    if not 0 <= reply <= MAX_HANDOFF_REPLY_MIN:
+        raise r.fail("handoff_reply_minutes",
+                     f"must be from 0 (off) to {MAX_HANDOFF_REPLY_MIN} (minutes), got {reply}")
     return AlertSettings(customer_deleted=r.get("customer_deleted", bool, True),
                          card_opened=r.get("card_opened", bool, True),
                          card_opened_window_minutes=window,
-                         morning_digest=time(int(found[1]), int(found[2])) if found else None)
+                         morning_digest=time(int(found[1]), int(found[2])) if found else None,
+                         handoff_reply_minutes=reply)
 
 
 def _kf(file: str, prefix: str, table: Mapping[str, Any]) -> KfSettings:

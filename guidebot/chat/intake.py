@@ -225,7 +225,8 @@ class KfService:
             "text": (str(text.get("content", "")) if msgtype == "text"
                      else json.dumps(event, ensure_ascii=False) if event else ""),
             "send_time": sent_at, "status": status, "route": "", "reason": reason,
-            "guide": None, "received_at": now, "handled_at": now if status != "pending" else None}
+            "guide": None, "servicer_userid": _servicer(item, event), "received_at": now,
+            "handled_at": now if status != "pending" else None}
 
     async def handle_pending(self, tenant: str, open_kfid: str) -> int:
         """Handle the account's open messages: those this process has not taken yet are
@@ -388,6 +389,13 @@ def _needs_writer(message: KfMessage) -> bool:
     if message.origin == SYSTEM or message.msgtype == "event":
         return message.event_type == "enter_session"
     return message.msgtype == "text"
+
+
+def _servicer(item: Mapping[str, Any], event: Mapping[str, Any]) -> str:
+    """Who wrote a servicer's message (origin 5); who has the session after a
+    session_status_change event (its new_servicer_userid); else ""."""
+    found = item.get("servicer_userid") or event.get("new_servicer_userid") or ""
+    return str(found)[:64]
 
 
 def _obj(item: Mapping[str, Any], key: str) -> dict[str, Any]:

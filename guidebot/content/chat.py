@@ -59,6 +59,7 @@ TEXT_FIELDS: Mapping[str, frozenset[str]] = {
     "churn_no_orders": frozenset(),
     "radar_notice": frozenset({"customer", "card", "count"}),
     "radar_card_unnamed": frozenset(),
+    "handoff_reply_notice": frozenset({"customer", "minutes", "url"}),
     "transfer_notice": frozenset({"handover", "count", "customers"}),
     "transfer_more": frozenset(),
     "digest_header": frozenset({"date"}),
@@ -80,7 +81,8 @@ DIGEST_TEXTS = frozenset(k for k in TEXT_FIELDS if k.startswith("digest_"))
 # without them takes the shipped ones, so an upgrade needs no edit of it.
 LATER_TEXTS = frozenset({"churn_notice", "churn_added_unknown", "churn_orders",
                          "churn_no_orders", "opt_in_confirm", "transfer_notice",
-                         "transfer_more", "radar_notice", "radar_card_unnamed"}) | DIGEST_TEXTS
+                         "transfer_more", "radar_notice", "radar_card_unnamed",
+                         "handoff_reply_notice"}) | DIGEST_TEXTS
 LATER_WORDS = frozenset({"opt_in"})  # the same for chat/words.toml
 REPLY_KEYS = {"id", "keywords", "message", "max_chars"}
 FAQ_KEYS = {"id", "question", "answer", "keywords"}

@@ -35,6 +35,7 @@ class KfMessage(SQLModel, table=True):
         UniqueConstraint("tenant", "msgid", name="uq_kf_messages_msgid"),
         Index("ix_kf_messages_customer", "tenant", "external_userid", "send_time"),
         Index("ix_kf_messages_status", "tenant", "open_kfid", "status"),
+        Index("ix_kf_messages_time", "tenant", "send_time"),  # who wrote lately (0046)
     )
     id: int | None = Field(default=None, primary_key=True)
     tenant: str = Field(max_length=32)
@@ -50,6 +51,8 @@ class KfMessage(SQLModel, table=True):
     route: str = Field(default="", max_length=16)  # skipped failed
     reason: str = Field(default="", max_length=128)
     guide: str | None = Field(default=None, max_length=64)  # handoff servicer / kf link guide
+    # origin 5: who wrote; event session_status_change: the new servicer (0046)
+    servicer_userid: str = Field(default="", max_length=64)
     received_at: datetime = Field(default_factory=utcnow, sa_column=_utc())
     handled_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
 

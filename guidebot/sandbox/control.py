@@ -254,16 +254,16 @@ async def group_dismiss(sandbox: Sandbox, request: web.Request) -> Any:
                                        deliver=_deliver(body))
 
 
-async def kf_message(sandbox: Sandbox, request: web.Request) -> Any:
-    body = await _body(request)
-    return await kfsim.kf_message(sandbox, request.match_info["tenant"], body,
-                                  deliver=_deliver(body))
+def _kf(simulate: Any) -> Route:
+    """A kf simulation's control route (kfsim.py: its body; "deliver" false keeps the
+    callback back): kf_message, kf_enter, kf_servicer_message, kf_session_change."""
 
+    async def route(sandbox: Sandbox, request: web.Request) -> Any:
+        body = await _body(request)
+        return await simulate(sandbox, request.match_info["tenant"], body,
+                              deliver=_deliver(body))
 
-async def kf_enter(sandbox: Sandbox, request: web.Request) -> Any:
-    body = await _body(request)
-    return await kfsim.kf_enter(sandbox, request.match_info["tenant"], body,
-                                deliver=_deliver(body))
+    return route
 
 
 async def app_message(sandbox: Sandbox, request: web.Request) -> Any:
@@ -332,8 +332,11 @@ ROUTES: list[tuple[str, str, Route]] = [
     ("GET", "/_sandbox/{tenant}/state", state),
     ("POST", "/_sandbox/{tenant}/oauth_code", oauth_code),
     ("POST", "/_sandbox/{tenant}/directory", directory),
-    ("POST", "/_sandbox/{tenant}/simulate/kf_message", kf_message),
-    ("POST", "/_sandbox/{tenant}/simulate/kf_enter", kf_enter),
+    ("POST", "/_sandbox/{tenant}/simulate/kf_message", _kf(kfsim.kf_message)),
+    ("POST", "/_sandbox/{tenant}/simulate/kf_enter", _kf(kfsim.kf_enter)),
+    ("POST", "/_sandbox/{tenant}/simulate/kf_servicer_message",
+     _kf(kfsim.kf_servicer_message)),
+    ("POST", "/_sandbox/{tenant}/simulate/kf_session_change", _kf(kfsim.kf_session_change)),
     ("POST", "/_sandbox/{tenant}/kf/servicers", kf_servicer),
     ("GET", "/_sandbox/{tenant}/kf", kf_state),
     ("POST", "/_sandbox/{tenant}/simulate/app_message", app_message),

@@ -10,7 +10,7 @@ from typing import Any
 from guidebot.sandbox import ids
 from guidebot.sandbox.callbacks import encrypt, to_xml
 from guidebot.sandbox.delivery import not_delivered
-from guidebot.sandbox.errors import ControlError
+from guidebot.sandbox.errors import ApiError, ControlError
 from guidebot.sandbox.kfstate import REMOVED, SERVING, STOPPED
 from guidebot.sandbox.models import JSON
 from guidebot.sandbox.sandbox import Sandbox
@@ -83,6 +83,41 @@ async def kf_enter(sandbox: Sandbox, tenant_id: str, body: Mapping[str, Any], *,
     delivery = await notify(sandbox, tenant_id, open_kfid, deliver=deliver)
     return {"msgid": item["msgid"], "open_kfid": open_kfid, "external_userid": external_userid,
             "welcome_code": item["event"].get("welcome_code", ""), "delivery": delivery}
+
+
+async def kf_servicer_message(sandbox: Sandbox, tenant_id: str, body: Mapping[str, Any], *,
+                             deliver: bool = True) -> JSON:
+    """The session's servicer writes from the WeCom client (sync_msg origin 5)."""
+    tenant = sandbox.tenant(tenant_id)
+    open_kfid, external_userid = _str(body, "open_kfid"), _str(body, "external_userid")
+    servicer = _str(body, "servicer_userid", required=False) or tenant.kf.session(
+        open_kfid, external_userid).servicer
+    try:
+        item = tenant.kf.servicer_writes(open_kfid, external_userid, servicer,
+                                         _str(body, "text"), sandbox.now())
+    except ApiError as exc:
+        raise ControlError(409, exc.errmsg) from None
+    delivery = await notify(sandbox, tenant_id, open_kfid, deliver=deliver)
+    return {"msgid": item["msgid"], "servicer_userid": servicer, "delivery": delivery}
+
+
+async def kf_session_change(sandbox: Sandbox, tenant_id: str, body: Mapping[str, Any], *,
+                            deliver: bool = True) -> JSON:
+    """The servicer ends the session (change_type 3) or transfers it (2, to
+    new_servicer_userid) in the WeCom client: the event session_status_change."""
+    tenant = sandbox.tenant(tenant_id)
+    open_kfid, external_userid = _str(body, "open_kfid"), _str(body, "external_userid")
+    change_type = body.get("change_type")
+    if change_type not in (2, 3):
+        raise ControlError(400, "change_type must be 2 (transfer) or 3 (end)")
+    try:
+        item = tenant.kf.session_changes(open_kfid, external_userid, int(change_type),
+                                         _str(body, "new_servicer_userid", required=False),
+                                         sandbox.now())
+    except ApiError as exc:
+        raise ControlError(409, exc.errmsg) from None
+    delivery = await notify(sandbox, tenant_id, open_kfid, deliver=deliver)
+    return {"msgid": item["msgid"], "event": item["event"], "delivery": delivery}
 
 
 def set_servicer(sandbox: Sandbox, tenant_id: str, body: Mapping[str, Any]) -> JSON:

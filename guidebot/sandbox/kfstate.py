@@ -130,6 +130,50 @@ class KfState:
         self._append(item)
         return item
 
+    def servicer_writes(self, open_kfid: str, external_userid: str, servicer: str, text: str,
+                        now: float) -> JSON:
+        """A servicer answers from the WeCom client (sync_msg origin 5 with servicer_userid).
+        Only the session's servicer while it is in state 3 (人工接待): the sandbox's rule, the
+        client offers no reply box otherwise (assumed, not documented)."""
+        session = self.session(open_kfid, external_userid)
+        if session.state != HUMAN or session.servicer != servicer:
+            raise ApiError(errors.KF_STATE_FORBIDS_SEND,
+                           "the session is not with this servicer (state 3)")
+        item = {"msgid": "servicer_msgid_" + ids.random_text(19, "0123456789"),
+                "open_kfid": open_kfid, "external_userid": external_userid,
+                "send_time": int(now), "origin": 5, "servicer_userid": servicer,
+                "msgtype": "text", "text": {"content": text}}
+        self._append(item)
+        return item
+
+    def session_changes(self, open_kfid: str, external_userid: str, change_type: int,
+                        new_servicer: str, now: float) -> JSON:
+        """A servicer ends the session (change_type 3: state 4) or transfers it to another
+        servicer (change_type 2: state 3 with the new one) in the WeCom client; sync_msg gets
+        the system event session_status_change (origin 4) with old_servicer_userid,
+        new_servicer_userid and a msg_code (the fields as WeCom's sync_msg doc lists them)."""
+        session = self.session(open_kfid, external_userid)
+        if session.state != HUMAN:
+            raise ApiError(errors.KF_BAD_TRANSITION, "the session is not in state 3")
+        old = session.servicer
+        if change_type == 2:
+            if not new_servicer or new_servicer == old:
+                raise ApiError(errors.INVALID_PARAM, "a transfer needs another servicer")
+            code = self.transition(session, HUMAN, new_servicer, now)
+        elif change_type == 3:
+            code, new_servicer = self.transition(session, ENDED, "", now), ""
+        else:
+            raise ApiError(errors.INVALID_PARAM, "change_type must be 2 or 3")
+        event: JSON = {"event_type": "session_status_change", "open_kfid": open_kfid,
+                       "external_userid": external_userid, "change_type": change_type,
+                       "old_servicer_userid": old, "new_servicer_userid": new_servicer,
+                       "msg_code": code}
+        item = {"msgid": "event_msgid_" + ids.random_text(19, "0123456789"),
+                "open_kfid": open_kfid, "external_userid": external_userid,
+                "send_time": int(now), "origin": 4, "msgtype": "event", "event": event}
+        self._append(item)
+        return item
+
     def customer_enters(self, open_kfid: str, external_userid: str, scene: str,
                         scene_param: str, now: float, window_s: float) -> JSON:
         """enter_session. A welcome_code only when nothing was exchanged in the last 48 h

@@ -11,7 +11,8 @@ Definitions (every figure is read from what guidebot already records; nothing is
   greeting when a customer enters a session); app_message = an
   app message to a guide (SOP reminders and task notifications, a handoff's summary, answers
   to the guide's commands, a contributed material's receipt and review, a notice that a
-  customer deleted the guide, a takeover guide's new customers). Outbox kinds that are not
+  customer deleted the guide, a takeover guide's new customers, a reminder that a handed-off
+  微信客服 customer waits for a reply). Outbox kinds that are not
   messages (mark_tag, customer_transfer, group_transfer, group_welcome) are not counted; a
   kind this table does not know is listed under messages_other, never dropped;
 - llm_tokens: prompt plus completion tokens of the LLM calls made in the month, as the
@@ -40,7 +41,8 @@ MESSAGE_KINDS: Mapping[str, tuple[str, ...]] = {
     "moment": ("sop_moment",),
     "kf_reply": ("kf_send", "kf_welcome"),
     "app_message": ("sop_reminder", "sop_notify", "kf_notify", "app_text", "material_review",
-                    "churn_notify", "radar_notify", "transfer_notify", "morning_digest"),
+                    "churn_notify", "radar_notify", "transfer_notify", "morning_digest",
+                    "handoff_remind"),
 }
 NOT_MESSAGES = frozenset({"mark_tag", "customer_transfer", "group_transfer",
                           "group_welcome", "channel_serving", "sop_cancel"})

@@ -67,6 +67,10 @@ def test_good_config_and_defaults(tmp_path: Path) -> None:
      "tenants.acme.alerts.morning_digest", "got '24:00'"),
     (lambda t: t + '[tenants.acme.alerts]\nmorning_digest = 09:00:00\n',
      "tenants.acme.alerts.morning_digest", "must be a string, got time"),
+    (lambda t: t + '[tenants.acme.alerts]\nhandoff_reply_minutes = -1\n',
+     "tenants.acme.alerts.handoff_reply_minutes", "must be from 0 (off) to 2880"),
+    (lambda t: t + '[tenants.acme.alerts]\nhandoff_reply_minutes = 2881\n',
+     "tenants.acme.alerts.handoff_reply_minutes", "got 2881"),
     (lambda t: t + '[tenants.acme.quotas]\napp_msg_per_guide_per_min = 31\n',
      "tenants.acme.quotas.app_msg_per_guide_per_min", "must be at most 30"),
     (lambda t: t + '[tenants.acme.quotas]\napp_msg_per_guide_per_min = 0\n',
@@ -94,6 +98,15 @@ def test_the_morning_digest_is_off_unless_given_a_time(tmp_path: Path, line: str
                                                        at: time | None) -> None:
     text = GOOD + "[tenants.acme.alerts]\n" + line
     assert load_settings(_write(tmp_path, text)).tenant("acme").alerts.morning_digest == at
+
+
+@pytest.mark.parametrize(("line", "minutes"), [
+    ("", 10), ("handoff_reply_minutes = 0\n", 0), ("handoff_reply_minutes = 2880\n", 2880)])
+def test_the_handoff_reply_reminder_waits_ten_minutes_unless_set(tmp_path: Path, line: str,
+                                                                  minutes: int) -> None:
+    text = GOOD + "[tenants.acme.alerts]\n" + line
+    alerts = load_settings(_write(tmp_path, text)).tenant("acme").alerts
+    assert alerts.handoff_reply_minutes == minutes
 
 
 def test_secret_from_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

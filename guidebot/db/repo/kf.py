@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, or_, select, update
+from sqlalchemy import and_, bindparam, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -168,10 +168,20 @@ async def messages_of(session: AsyncSession, *, tenant: str,
 
 async def handed_message(session: AsyncSession, *, tenant: str, msgid: str,
                          guide: str) -> KfMessage | None:
-    """The customer message whose handoff went to `guide` (status handoff), if any."""
+    """The customer message whose handoff went to `guide` (status handoff), or went to
+    another servicer and was transferred to `guide` afterwards (a session_status_change
+    event naming them as the new servicer), if any."""
     stmt = select(KfMessage).where(KfMessage.tenant == tenant, KfMessage.msgid == msgid,
-                                   KfMessage.status == "handoff", KfMessage.guide == guide)
-    return (await session.execute(stmt.limit(1))).scalars().first()
+                                   KfMessage.status == "handoff")
+    handed = (await session.execute(stmt.limit(1))).scalars().first()
+    if handed is None or handed.guide == guide:
+        return handed
+    moved = select(KfMessage.id).where(
+        KfMessage.tenant == tenant, KfMessage.open_kfid == handed.open_kfid,
+        KfMessage.external_userid == handed.external_userid,
+        KfMessage.event_type == "session_status_change", KfMessage.servicer_userid == guide,
+        KfMessage.send_time >= handed.send_time)  # type: ignore[operator]
+    return handed if (await session.execute(moved.limit(1))).first() is not None else None
 
 
 async def latest_messages(session: AsyncSession, *, tenant: str, external_userid: str,
@@ -287,3 +297,57 @@ async def recent_skus(session: AsyncSession, *, tenant: str, external_userid: st
             if sku and sku not in skus:
                 skus.append(str(sku))
     return skus
+
+
+# -- 接待时效 (chat/reply_times.py) ---------------------------------------------------------
+
+def _handed() -> Any:
+    return and_(KfMessage.status == "handoff", KfMessage.guide.is_not(None))  # type: ignore[union-attr]
+
+
+async def handed_conversations(session: AsyncSession, *, tenant: str, since: datetime,
+                               until: datetime) -> list[tuple[str, str]]:
+    """(open_kfid, external_userid) of the conversations handed to a servicer in
+    [since, until) (the handed customer message's send_time)."""
+    stmt = (select(KfMessage.open_kfid, KfMessage.external_userid).distinct()
+            .where(KfMessage.tenant == tenant, _handed(),
+                   KfMessage.send_time >= since, KfMessage.send_time < until))  # type: ignore[operator]
+    return [(str(k), str(u)) for k, u in (await session.execute(stmt)).all()]
+
+
+async def live_handoffs(session: AsyncSession, *, tenant: str,
+                        since: datetime) -> dict[tuple[str, str], datetime]:
+    """The conversations ever handed to a servicer whose customer wrote at or after `since`:
+    (open_kfid, external_userid) → the latest handoff's send_time."""
+    wrote = (select(KfMessage.open_kfid, KfMessage.external_userid).distinct()
+             .where(KfMessage.tenant == tenant, KfMessage.origin == 3,
+                    KfMessage.send_time >= since)  # type: ignore[operator]
+             .subquery())
+    stmt = (select(KfMessage.open_kfid, KfMessage.external_userid,
+                   func.max(KfMessage.send_time))
+            .join(wrote, and_(wrote.c.open_kfid == KfMessage.open_kfid,
+                              wrote.c.external_userid == KfMessage.external_userid))
+            .where(KfMessage.tenant == tenant, _handed())
+            .group_by(KfMessage.open_kfid, KfMessage.external_userid))
+    return {(str(k), str(u)): _utc(at) for k, u, at in (await session.execute(stmt)).all()}
+
+
+def _utc(value: Any) -> datetime:
+    """An aggregate's datetime (SQLite hands text or a naive value back) as aware UTC."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+async def conversation_messages(session: AsyncSession, *, tenant: str,
+                                conversations: Sequence[tuple[str, str]],
+                                since: datetime) -> list[KfMessage]:
+    """The messages of these conversations sent at or after `since`, in send_time order."""
+    wanted = set(conversations)
+    stmt = (select(KfMessage)
+            .where(KfMessage.tenant == tenant,
+                   KfMessage.external_userid.in_(sorted({u for _, u in wanted})),  # type: ignore[attr-defined]
+                   KfMessage.send_time >= since)  # type: ignore[operator]
+            .order_by(KfMessage.send_time, KfMessage.id))  # type: ignore[arg-type]
+    return [m for m in (await session.execute(stmt)).scalars()
+            if (m.open_kfid, m.external_userid) in wanted]

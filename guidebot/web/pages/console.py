@@ -30,7 +30,8 @@ LANG_COOKIE = "gb_lang"
 STATIC = Path(__file__).resolve().parents[1] / "static"
 NAV = (("overview", ""), ("guides", "guides"), ("stores", "stores"), ("targets", "targets"),
        ("customers", "customers"), ("channels", "channels"), ("groups", "groups"),
-       ("transfers", "transfers"), ("orders", "orders"), ("commissions", "commissions"),
+       ("transfers", "transfers"), ("handoffs", "handoffs"), ("orders", "orders"),
+       ("commissions", "commissions"),
        ("sops", "sops"), ("content", "content"), ("outbox", "outbox"),
        ("materials", "materials"))
 HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "same-origin",

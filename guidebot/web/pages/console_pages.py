@@ -153,6 +153,7 @@ def routes() -> list[web.RouteDef]:
     from guidebot.web.pages import (
         console_channels,
         console_groups,
+        console_handoffs,
         console_materials,
         console_records,
         console_targets,
@@ -170,4 +171,5 @@ def routes() -> list[web.RouteDef]:
         *console_groups.routes(base),
         *console_channels.routes(base),
         *console_targets.routes(base),
+        *console_handoffs.routes(base),
     ]

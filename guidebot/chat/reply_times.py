@@ -1,0 +1,275 @@
+"""接待时效: how fast guides answer the 微信客服 conversations handed to them.
+
+Read from what intake stores of `kf/sync_msg` (kf_messages), one conversation (account and
+customer) at a time, in send_time order:
+
+- a handoff starts with the customer message that was handed to a servicer (status handoff,
+  its `guide`); its time is that message's send_time (WeCom's clock, like every reply's);
+- a servicer's message from the WeCom client (origin 5) is a reply; the first one after the
+  handoff gives the first-response time;
+- the event session_status_change ends it: change_type 3 (the session ended) stops the clock;
+  change_type 2 (transferred to another servicer) ends it as "transferred" and starts a new
+  one for `new_servicer_userid` at the event, which takes over the customer's wait (the
+  event's fields as WeCom's sync_msg doc lists them: assumed, not seen from WeCom);
+- the customer waits from their first message after the latest reply (the handoff's own
+  message to begin with) until a reply; waiting ends with the session, and never lasts
+  beyond 48 h after the customer's latest message (WeCom's session rule: after that nobody
+  can answer it).
+
+Another handoff of a conversation already with the same servicer (the customer asked again)
+continues the one that is open. Handoffs to the pool (state 2) are not followed.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from guidebot.chat.entries import event_of
+from guidebot.db.engine import Database
+from guidebot.db.models_kf import KfMessage
+from guidebot.db.repo import contacts as contacts_repo
+from guidebot.db.repo import kf as repo
+from guidebot.db.types import utcnow
+from guidebot.settings import Settings, TenantSettings
+
+CUSTOMER, SERVICER = 3, 5  # sync_msg origin
+SESSION_LIFE = timedelta(hours=48)  # a session can be answered 48 h after the last message
+DEFAULT_MINUTES = 10  # the threshold of the figures when reminders are off (0)
+ENDED, TRANSFERRED = 3, 2  # session_status_change change_type
+STATUSES = ("waiting", "replied", "all")
+
+
+@dataclass
+class Stretch:
+    """A customer waiting for a reply: since their first unanswered message (its msgid)."""
+
+    msgid: str
+    since: datetime
+
+
+@dataclass
+class Handed:
+    """One servicer's turn with a conversation: from a handoff or a transfer to them."""
+
+    open_kfid: str
+    external_userid: str
+    msgid: str  # the handed customer message (a transfer: the handoff it came from)
+    servicer: str
+    at: datetime
+    via: str = "handoff"  # handoff | transfer
+    first_reply_at: datetime | None = None
+    first_reply_by: str = ""
+    ended_at: datetime | None = None
+    end: str = ""  # "" open | ended | transferred
+    last_customer_at: datetime | None = None
+    waiting: Stretch | None = None
+
+    @property
+    def first_response_s(self) -> int | None:
+        if self.first_reply_at is None:
+            return None
+        return max(0, int((self.first_reply_at - self.at).total_seconds()))
+
+    def waited_s(self, now: datetime) -> int | None:
+        """How long the customer has waited now (None: not waiting): up to the session's
+        life, and only while the turn is open."""
+        if self.waiting is None or self.end or self.last_customer_at is None:
+            return None
+        if now >= self.last_customer_at + SESSION_LIFE:
+            return None
+        return max(0, int((now - self.waiting.since).total_seconds()))
+
+
+def walk(messages: Iterable[KfMessage]) -> list[Handed]:
+    """Every turn of the conversations in `messages` (each conversation's in send_time
+    order; the module docstring has the rules)."""
+    turns: list[Handed] = []
+    open_turns: dict[tuple[str, str], Handed] = {}
+    for m in sorted(messages, key=lambda m: (m.send_time, m.id or 0)):
+        key = (m.open_kfid, m.external_userid)
+        turn = open_turns.get(key)
+        if m.status == "handoff" and m.guide and not (turn and turn.servicer == m.guide):
+            if turn is not None:
+                _close(turn, m.send_time, "transferred")
+            turn = Handed(m.open_kfid, m.external_userid, m.msgid, m.guide, m.send_time,
+                          last_customer_at=m.send_time, waiting=Stretch(m.msgid, m.send_time))
+            open_turns[key] = turn
+            turns.append(turn)
+        elif turn is None:
+            continue
+        elif m.origin == CUSTOMER:
+            turn.last_customer_at = m.send_time
+            if turn.waiting is None:
+                turn.waiting = Stretch(m.msgid, m.send_time)
+        elif m.origin == SERVICER:
+            if turn.first_reply_at is None:
+                turn.first_reply_at, turn.first_reply_by = m.send_time, m.servicer_userid
+            turn.waiting = None
+        elif m.event_type == "session_status_change":
+            event = event_of(m.text)
+            change = int(event.get("change_type") or 0)
+            new = str(event.get("new_servicer_userid") or "")
+            if change == ENDED:
+                _close(turn, m.send_time, "ended")
+                del open_turns[key]
+            elif change == TRANSFERRED and new and new != turn.servicer:
+                _close(turn, m.send_time, "transferred")
+                moved = Handed(m.open_kfid, m.external_userid, turn.msgid, new, m.send_time,
+                               via="transfer", last_customer_at=turn.last_customer_at,
+                               waiting=turn.waiting)
+                open_turns[key] = moved
+                turns.append(moved)
+    return turns
+
+
+def _close(turn: Handed, at: datetime, end: str) -> None:
+    turn.ended_at, turn.end = at, end
+
+
+def threshold_minutes(tenant: TenantSettings) -> int:
+    """The reply threshold of the figures: handoff_reply_minutes (10 when reminders are off)."""
+    return tenant.alerts.handoff_reply_minutes or DEFAULT_MINUTES
+
+
+@dataclass
+class GuideFigures:
+    guide: str
+    name: str = ""
+    handoffs: int = 0
+    replied: int = 0
+    within: int = 0
+    times: list[int] = field(default_factory=list)
+    waiting_now: int = 0
+    overdue_now: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"guide": self.guide, "name": self.name or self.guide,
+                "handoffs": self.handoffs, "replied": self.replied,
+                "median_first_response_s": (int(statistics.median(self.times))
+                                            if self.times else None),
+                "average_first_response_s": (round(sum(self.times) / len(self.times))
+                                             if self.times else None),
+                "replied_within": self.within,
+                "replied_within_share": (round(self.within / self.handoffs, 4)
+                                         if self.handoffs else None),
+                "waiting_now": self.waiting_now, "overdue_now": self.overdue_now}
+
+
+class ReplyTimes:
+    def __init__(self, settings: Settings, db: Database, *,
+                 clock: Callable[[], datetime] = utcnow) -> None:
+        self._settings, self._db = settings, db
+        self.clock = clock  # tests move it
+
+    async def _turns(self, tenant: str, conversations: Sequence[tuple[str, str]],
+                     since: datetime) -> list[Handed]:
+        if not conversations:
+            return []
+        async with self._db.read() as s:
+            messages = await repo.conversation_messages(s, tenant=tenant,
+                                                        conversations=conversations,
+                                                        since=since)
+        return walk(messages)
+
+    async def open_turns(self, tenant: str) -> list[Handed]:
+        """The turns that are open now and whose customer wrote within the session's life
+        (the ones a customer can be waiting in), the longest wait first."""
+        now = self.clock()
+        async with self._db.read() as s:
+            latest = await repo.live_handoffs(s, tenant=tenant, since=now - SESSION_LIFE)
+        if not latest:
+            return []
+        turns = await self._turns(tenant, list(latest), min(latest.values()))
+        found = [t for t in turns if not t.end and t.waited_s(now) is not None]
+        return sorted(found, key=lambda t: -(t.waited_s(now) or 0))
+
+    async def turns_in(self, tenant: str, start: datetime, end: datetime) -> list[Handed]:
+        """The turns that began in [start, end) (handoffs then, and transfers after them)."""
+        async with self._db.read() as s:
+            conversations = await repo.handed_conversations(s, tenant=tenant, since=start,
+                                                            until=end)
+        return [t for t in await self._turns(tenant, conversations, start)
+                if start <= t.at < end]
+
+    async def summary(self, tenant_id: str, day_from: date, day_to: date) -> dict[str, Any]:
+        """Per guide: the turns that began in the tenant's days [day_from, day_to], replied,
+        median and average first response, replied within the threshold; waiting and
+        overdue now (whenever handed)."""
+        tenant = self._settings.tenant(tenant_id)
+        start, end = tenant.day_bounds(day_from, day_to)
+        minutes = threshold_minutes(tenant)
+        now = self.clock()
+        figures: dict[str, GuideFigures] = {}
+        for turn in await self.turns_in(tenant_id, start, end):
+            row = figures.setdefault(turn.servicer, GuideFigures(turn.servicer))
+            row.handoffs += 1
+            if turn.first_response_s is not None:
+                row.replied += 1
+                row.times.append(turn.first_response_s)
+                row.within += turn.first_response_s <= minutes * 60
+        for turn in await self.open_turns(tenant_id):
+            row = figures.setdefault(turn.servicer, GuideFigures(turn.servicer))
+            row.waiting_now += 1
+            row.overdue_now += (turn.waited_s(now) or 0) >= minutes * 60
+        async with self._db.read() as s:
+            names = await contacts_repo.guide_names(s, tenant=tenant_id,
+                                                    userids=list(figures))
+        rows = []
+        for guide, row in sorted(figures.items()):
+            row.name = names.get(guide, ("", ""))[0]
+            rows.append(row.as_dict())
+        total = GuideFigures("")
+        for row in figures.values():
+            total.handoffs += row.handoffs
+            total.replied += row.replied
+            total.within += row.within
+            total.times += row.times
+            total.waiting_now += row.waiting_now
+            total.overdue_now += row.overdue_now
+        totals = total.as_dict()
+        del totals["guide"], totals["name"]
+        return {"from": day_from.isoformat(), "to": day_to.isoformat(),
+                "threshold_minutes": minutes, "guides": rows, "totals": totals}
+
+    async def listing(self, tenant_id: str, status: str, day_from: date,
+                      day_to: date) -> dict[str, Any]:
+        """The turns as rows: `waiting` those waiting now (whenever handed, the range not
+        applied), `replied` and `all` those that began in the range."""
+        tenant = self._settings.tenant(tenant_id)
+        minutes = threshold_minutes(tenant)
+        now = self.clock()
+        if status == "waiting":
+            turns = await self.open_turns(tenant_id)
+        else:
+            start, end = tenant.day_bounds(day_from, day_to)
+            turns = await self.turns_in(tenant_id, start, end)
+            if status == "replied":
+                turns = [t for t in turns if t.first_reply_at is not None]
+            turns.sort(key=lambda t: t.at, reverse=True)
+        async with self._db.read() as s:
+            names = await contacts_repo.guide_names(s, tenant=tenant_id,
+                                                    userids=list({t.servicer for t in turns}))
+            customers = await repo.customers(s, tenant=tenant_id, external_userids=list(
+                {t.external_userid for t in turns}))
+        items = []
+        for t in turns:
+            waited = t.waited_s(now)
+            contact = customers.get(t.external_userid)
+            items.append({
+                "msgid": t.msgid, "open_kfid": t.open_kfid, "external_userid": t.external_userid,
+                "customer_name": contact.name if contact is not None else "",
+                "guide": t.servicer, "guide_name": names.get(t.servicer, ("", ""))[0],
+                "via": t.via, "handed_at": t.at.isoformat(),
+                "first_reply_at": t.first_reply_at.isoformat() if t.first_reply_at else None,
+                "first_response_s": t.first_response_s,
+                "end": t.end or None, "ended_at": t.ended_at.isoformat() if t.ended_at else None,
+                "waiting_since": (t.waiting.since.isoformat()
+                                  if waited is not None and t.waiting else None),
+                "waited_s": waited,
+                "overdue": waited is not None and waited >= minutes * 60})
+        return {"status": status, "from": day_from.isoformat(), "to": day_to.isoformat(),
+                "threshold_minutes": minutes, "items": items}

@@ -1,0 +1,42 @@
+"""The console's 接待时效 page: per guide, how fast the 微信客服 conversations handed to them
+were first answered in a range of days, and the customers waiting for a reply now
+(chat/reply_times.py; the admin API's `GET …/handoffs/summary` and `…/handoffs`)."""
+
+from __future__ import annotations
+
+from functools import partial
+
+from aiohttp import web
+
+from guidebot.stats.overview import parse_range
+from guidebot.web.pages import console_auth as auth
+from guidebot.web.pages.console import catalog, language, page, render, services_of
+
+
+def duration(words: dict[str, str], seconds: int | None) -> str:
+    """A first response or a wait in the page's language: "42 秒", "5 分 03 秒", "2 小时 05 分"
+    ("42s", "5m 03s", "2h 05m"); "—" for none."""
+    if seconds is None:
+        return "—"
+    if seconds < 60:
+        return words["hand.dur_s"].format(s=seconds)
+    if seconds < 3600:
+        return words["hand.dur_ms"].format(m=seconds // 60, s=f"{seconds % 60:02d}")
+    return words["hand.dur_hm"].format(h=seconds // 3600, m=f"{seconds % 3600 // 60:02d}")
+
+
+@page
+async def handoffs(request: web.Request, who: auth.Access) -> web.StreamResponse:
+    times = services_of(request).reply_times
+    today = times.clock().astimezone(who.tenant.tz).date()
+    day_from, day_to = parse_range(request.query.get("from"), request.query.get("to"), today)
+    summary = await times.summary(who.tenant.id, day_from, day_to)
+    waiting = await times.listing(who.tenant.id, "waiting", day_from, day_to)
+    return render(request, "handoffs.html", who=who, active="handoffs", summary=summary,
+                  waiting=waiting["items"],
+                  duration=partial(duration, catalog(language(request))),
+                  range={"from": day_from.isoformat(), "to": day_to.isoformat()})
+
+
+def routes(base: str) -> list[web.RouteDef]:
+    return [web.get(f"{base}/handoffs", handoffs)]
