@@ -29,7 +29,8 @@ LANGS = ("zh-CN", "en")
 LANG_COOKIE = "gb_lang"
 STATIC = Path(__file__).resolve().parents[1] / "static"
 NAV = (("overview", ""), ("guides", "guides"), ("stores", "stores"), ("targets", "targets"),
-       ("customers", "customers"), ("channels", "channels"), ("groups", "groups"),
+       ("customers", "customers"), ("segments", "segments"), ("channels", "channels"),
+       ("groups", "groups"),
        ("transfers", "transfers"), ("orders", "orders"), ("commissions", "commissions"),
        ("sops", "sops"), ("content", "content"), ("outbox", "outbox"),
        ("materials", "materials"))

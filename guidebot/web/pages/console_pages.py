@@ -140,6 +140,7 @@ def routes() -> list[web.RouteDef]:
         console_groups,
         console_materials,
         console_records,
+        console_segments,
         console_targets,
         console_transfers,
     )
@@ -155,4 +156,5 @@ def routes() -> list[web.RouteDef]:
         *console_groups.routes(base),
         *console_channels.routes(base),
         *console_targets.routes(base),
+        *console_segments.routes(base),
     ]
