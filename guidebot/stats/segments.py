@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
 from guidebot.db.engine import Database
@@ -52,7 +52,7 @@ def _days(raw: Any, name: str) -> int | None:
 
 
 def checked(raw: Mapping[str, Any], tags: Mapping[str, str], guides: Mapping[str, str],
-            stores: Mapping[str, str], zone: Any) -> dict[str, Any]:
+            stores: Mapping[str, str], zone: tzinfo) -> dict[str, Any]:
     """The conditions as stored (empty ones left out), else ValidationFailed naming the field
     ("conditions.tags_any: …"): tags by the tenant's corp tag ids, the tenant's guides and
     stores, a status of the customers page, added_from/added_to (the tenant's days) or
@@ -82,15 +82,19 @@ def checked(raw: Mapping[str, Any], tags: Mapping[str, str], guides: Mapping[str
         out["status"] = status
     for key in ("added_from", "added_to"):
         value = raw.get(key) or ""
-        if not isinstance(value, str):
-            raise _refuse(f"conditions.{key}", "a date as YYYY-MM-DD")
+        try:
+            if key == "added_from":
+                customer_list.added_between(value, "", zone)
+            else:
+                customer_list.added_between("", value, zone)
+        except (ValidationFailed, TypeError):
+            raise _refuse(f"conditions.{key}", "a date as YYYY-MM-DD (1970 to 2199)") from None
         if value:
             out[key] = value
     try:
         customer_list.added_between(out.get("added_from", ""), out.get("added_to", ""), zone)
-    except ValidationFailed as exc:
-        name = "added_from" if "after" in str(exc) or "added_to" not in out else "added_to"
-        raise _refuse(f"conditions.{name}", str(exc).split(": ", 1)[-1]) from None
+    except ValidationFailed:
+        raise _refuse("conditions.added_from", "must not be after added_to") from None
     days = _days(raw.get("added_days"), "conditions.added_days")
     if days is not None:
         if "added_from" in out or "added_to" in out:

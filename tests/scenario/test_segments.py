@@ -148,6 +148,7 @@ async def test_create_get_update_delete_and_refusals_naming_the_field(stack: Sta
             ({"name": "x", "conditions": {"stores": ["S99"]}}, "conditions.stores"),
             ({"name": "x", "conditions": {"status": "gone"}}, "conditions.status"),
             ({"name": "x", "conditions": {"added_from": "2027-02-30"}}, "conditions.added_from"),
+            ({"name": "x", "conditions": {"added_to": "9999-12-31"}}, "conditions.added_to"),
             ({"name": "x", "conditions": {"added_from": "2027-03-02",
                                           "added_to": "2027-03-01"}}, "conditions.added_from"),
             ({"name": "x", "conditions": {"added_days": 3, "added_from": "2027-03-01"}},

@@ -55,7 +55,7 @@ async def _names(request: web.Request, who: auth.Access) -> dict[str, dict[str, 
 
 @page
 async def form(request: web.Request, who: auth.Access) -> web.StreamResponse:
-    """新建 / 编辑: the form, filled from the segment (編輯) or from the query (a preview asked
+    """新建 / 编辑: the form, filled from the segment (编辑) or from the query (a preview asked
     for with the form's values), with the count those conditions find now."""
     raw_id = request.match_info.get("segment_id")
     segment = (await _segments(request).get(who.tenant.id, _id(raw_id))
