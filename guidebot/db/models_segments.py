@@ -15,6 +15,8 @@ class CustomerSegment(SQLModel, table=True):
     checks them), evaluated whenever the segment is used."""
 
     __tablename__ = "customer_segments"
+    # ids are never reused (SQLite too): a drop naming a deleted segment must not reach another
+    __table_args__ = {"sqlite_autoincrement": True}
     id: int | None = Field(default=None, primary_key=True)
     tenant: str = Field(max_length=32, index=True)
     name: str = Field(max_length=64)

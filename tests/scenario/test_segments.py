@@ -247,8 +247,23 @@ async def test_a_drop_to_a_segment_reaches_who_matches_when_it_fires(stack: Stac
     await sop.tick("acme")
     assert _sends(stack) == sorted([("lina", (a,)), ("lina", (b,)), ("zhou", (c,))])
 
+    # a drop whose segment is deleted before it fires reaches no one (the next day: quota free)
+    status, orphan = await stack.admin("/drops", method="POST", json={
+        **draft, "title": "次日分群群发", "at": "2027-03-04T18:00:00+08:00"})
+    assert status == 201, orphan
+    status, _ = await stack.admin(f"/segments/{made['id']}", method="DELETE")
+    assert status == 200
+    again = await _create(stack, "重建", tags_any=[tags["新客"]])  # never takes the old id
+    assert again["id"] != made["id"] and again["count"] == 3
+    sop.clock = lambda: NOW + timedelta(days=1, hours=8, minutes=1)
+    await sop.singletons("acme")
+    await sop.tick("acme")
+    assert len(_sends(stack)) == 3
+    status, drops = await stack.admin("/drops")
+    assert [d["state"] for d in drops["drops"] if d["id"] == orphan["drop"]["id"]] == ["fired"]
+
     # a segment with a group drop, or one the tenant does not have: refused naming it
-    for audience, channel in (({"segment": made["id"]}, "group_task"),
+    for audience, channel in (({"segment": again["id"]}, "group_task"),
                               ({"segment": 999}, "guide_task")):
         status, refused = await stack.admin("/drops", method="POST", json={
             **draft, "channel": channel, "audience": audience})

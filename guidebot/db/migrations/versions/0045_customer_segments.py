@@ -30,7 +30,8 @@ def upgrade() -> None:
         sa.Column('operator', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
         sa.Column('created_at', UTCDateTime(), nullable=False),
         sa.Column('updated_at', UTCDateTime(), nullable=False),
-        sa.PrimaryKeyConstraint('id'))
+        sa.PrimaryKeyConstraint('id'),
+        sqlite_autoincrement=True)  # ids never reused: a drop names its segment by id
     op.create_index('ix_customer_segments_tenant', 'customer_segments', ['tenant'])
 
 
