@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping
-from datetime import datetime, timedelta, tzinfo
+from datetime import date, datetime, time, timedelta, tzinfo
 from typing import Any
 
 from guidebot.db.engine import Database
@@ -20,18 +20,19 @@ from guidebot.db.repo import segments as repo
 from guidebot.db.types import utcnow
 from guidebot.errors import NotFound, ValidationFailed
 from guidebot.settings import Settings, TenantSettings
-from guidebot.stats import customer_list
+from guidebot.stats import customer_list, layers
 from guidebot.stats.customer_list import CustomerPage, CustomerSearch
 
 log = logging.getLogger(__name__)
 
 LISTS = ("tags_all", "tags_any", "tags_none", "guides", "stores")
 PURCHASED = ("yes", "no")
+LAYERS = ("new", "active", "dormant", "lost")
 MAX_DAYS = 3650
 MAX_LIST = 200
 ID_PAGE = 1000  # member ids read at once when a drop or an enrolment resolves a segment
 FIELDS = (*LISTS, "status", "added_from", "added_to", "added_days", "purchased",
-          "quiet_days")
+          "quiet_days", "layer")
 
 
 def _refuse(name: str, reason: str) -> ValidationFailed:
@@ -57,7 +58,7 @@ def checked(raw: Mapping[str, Any], tags: Mapping[str, str], guides: Mapping[str
     ("conditions.tags_any: …"): tags by the tenant's corp tag ids, the tenant's guides and
     stores, a status of the customers page, added_from/added_to (the tenant's days) or
     added_days (the last N days, today included), purchased yes/no, quiet_days (bought, but
-    not in the last N days)."""
+    not in the last N days), layer (the overview's customer layers as of today)."""
     unknown = sorted(set(raw) - set(FIELDS))
     if unknown:
         raise _refuse(f"conditions.{unknown[0]}",
@@ -111,21 +112,32 @@ def checked(raw: Mapping[str, Any], tags: Mapping[str, str], guides: Mapping[str
             raise _refuse("conditions.quiet_days", "a customer who never bought has no last "
                           "purchase (leave purchased empty or yes)")
         out["quiet_days"] = quiet
+    layer = raw.get("layer") or ""
+    if layer:
+        if layer not in LAYERS:
+            raise _refuse("conditions.layer", f"one of {', '.join(LAYERS)}, or none")
+        out["layer"] = layer
     return out
 
 
 def search_of(conditions: Mapping[str, Any], tenant: TenantSettings,
               now: datetime) -> CustomerSearch:
     """Stored conditions as the customers page's search, relative days counted from `now`."""
+    today = now.astimezone(tenant.tz).date()
     added_from, added_to = conditions.get("added_from", ""), conditions.get("added_to", "")
     if "added_days" in conditions:
-        today = now.astimezone(tenant.tz).date()
         added_from = (today - timedelta(days=conditions["added_days"] - 1)).isoformat()
     quiet = conditions.get("quiet_days")
+    layer_days = layers.bounds(today, today)  # the overview's layers for a range ending today
+
+    def start(key: str) -> datetime:
+        return datetime.combine(date.fromisoformat(layer_days[key]), time(0), tzinfo=tenant.tz)
+
     more = console_repo.Conditions(
         **{k: tuple(conditions.get(k, ())) for k in LISTS},
         purchased=conditions.get("purchased", ""),
-        quiet_since=now - timedelta(days=quiet) if quiet else None)
+        quiet_since=now - timedelta(days=quiet) if quiet else None,
+        layer=conditions.get("layer", ""), layer_since=(start("new_from"), start("active_from")))
     return CustomerSearch(status=conditions.get("status", ""),
                           added=customer_list.added_between(added_from, added_to, tenant.tz),
                           more=more)

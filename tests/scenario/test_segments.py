@@ -19,6 +19,7 @@ from sqlalchemy import select
 from guidebot.db.models import CorpTag, Customer, CustomerTag, Follow, Guide
 from guidebot.db.models_commerce import Order
 from guidebot.db.models_kf import OptOut
+from guidebot.db.models_stats import StatsCustomer
 from tests.scenario.test_hq_drops import NOW, TEXT, _customer
 from tests.support.console import Console, csrf_in
 from tests.support.stack import Stack, start_stack
@@ -46,10 +47,11 @@ def _order(no: str, customer: str, at: datetime) -> Order:
 
 
 async def _seed(stack: Stack) -> dict[str, str]:
-    """Five customers (rows, as the customers list tests seed them): wmA (lina, 新客, bought
-    40 days ago, added yesterday), wmB (lina, 新客 and 复购客, bought 2 days ago), wmC (zhou of
-    store S02, no tag, added 10 days ago), wmD (lost: deleted lina), wmE (zhou, 新客, opted
-    out). Returns the tag ids by name."""
+    """Five customers (rows, as the customers list tests seed them, with the facts the
+    statistics keep of them): wmA (lina, 新客, bought 40 days ago, added yesterday), wmB (lina,
+    新客 and 复购客, bought 2 days ago), wmC (zhou of store S02, no tag, added 40 days ago),
+    wmD (lost: deleted lina), wmE (zhou, 新客, opted out, added 30 days ago, bought 5 days ago).
+    Returns the tag ids by name."""
     tags = await _tag_ids(stack)
     new, old = tags["新客"], tags["复购客"]
     day = timedelta(days=1)
@@ -57,7 +59,7 @@ async def _seed(stack: Stack) -> dict[str, str]:
         s.add_all([Guide(tenant="acme", userid="lina", store_id="S01"),
                    Guide(tenant="acme", userid="zhou", store_id="S02")])
         s.add_all([Customer(tenant="acme", external_userid=x, name=n, created_at=NOW - d * day)
-                   for x, n, d in (("wmA", "=陈思", 1), ("wmB", "王芳", 3), ("wmC", "李娜", 10),
+                   for x, n, d in (("wmA", "=陈思", 1), ("wmB", "王芳", 3), ("wmC", "李娜", 40),
                                    ("wmD", "流失顾客", 20), ("wmE", "退订顾客", 30))])
         s.add_all([
             Follow(tenant="acme", guide="lina", external_userid="wmA", status="active",
@@ -65,7 +67,7 @@ async def _seed(stack: Stack) -> dict[str, str]:
             Follow(tenant="acme", guide="lina", external_userid="wmB", status="active",
                    added_at=NOW - 3 * day),
             Follow(tenant="acme", guide="zhou", external_userid="wmC", status="active",
-                   added_at=NOW - 10 * day),
+                   added_at=NOW - 40 * day),
             Follow(tenant="acme", guide="lina", external_userid="wmD",
                    status="deleted_by_customer", added_at=NOW - 20 * day,
                    ended_at=NOW - 5 * day),
@@ -76,7 +78,12 @@ async def _seed(stack: Stack) -> dict[str, str]:
             CustomerTag(tenant="acme", external_userid="wmB", guide="lina", tag_id=old),
             CustomerTag(tenant="acme", external_userid="wmE", guide="zhou", tag_id=new),
             OptOut(tenant="acme", external_userid="wmE", msgid="kf-msg-1"),
-            _order("SO-1", "wmA", NOW - 40 * day), _order("SO-2", "wmB", NOW - 2 * day)])
+            _order("SO-1", "wmA", NOW - 40 * day), _order("SO-2", "wmB", NOW - 2 * day),
+            _order("SO-3", "wmE", NOW - 5 * day)])
+        s.add_all([StatsCustomer(tenant="acme", external_userid=x, first_added_at=NOW - d * day,
+                                 following=f, last_paid_at=NOW - p * day if p else None)
+                   for x, d, f, p in (("wmA", 1, 1, 40), ("wmB", 3, 1, 2), ("wmC", 40, 1, 0),
+                                      ("wmD", 20, 0, 0), ("wmE", 30, 1, 5))])
     return tags
 
 
@@ -115,10 +122,15 @@ async def test_conditions_find_exactly_their_customers_counted_and_paged(stack: 
         ({"status": "following", "tags_any": [new]}, ["wmA", "wmB", "wmE"]),
         ({"added_days": 3}, ["wmA"]),  # 3 days, today included: 03-01 to 03-03
         ({"added_days": 4}, ["wmA", "wmB"]),  # wmB arrived on 02-28
-        ({"added_from": "2027-02-21", "added_to": "2027-03-01"}, ["wmB", "wmC"]),
-        ({"purchased": "yes"}, ["wmA", "wmB"]),
-        ({"purchased": "no"}, ["wmC", "wmD", "wmE"]),
+        ({"added_from": "2027-02-11", "added_to": "2027-03-01"}, ["wmB", "wmD"]),
+        ({"purchased": "yes"}, ["wmA", "wmB", "wmE"]),
+        ({"purchased": "no"}, ["wmC", "wmD"]),
         ({"quiet_days": 30}, ["wmA"]),  # bought, but not in the last 30 days
+        # the data centre's layers today: new since 02-02, active: paid since 2026-12-04
+        ({"layer": "new"}, ["wmA", "wmB"]),
+        ({"layer": "active"}, ["wmE"]),  # added 30 days ago (02-01): no longer new
+        ({"layer": "dormant"}, ["wmC"]),
+        ({"layer": "lost"}, ["wmD"]),
     ]
     for n, (conditions, expected) in enumerate(cases):
         made = await _create(stack, f"分群{n}", **conditions)
@@ -129,7 +141,7 @@ async def test_conditions_find_exactly_their_customers_counted_and_paged(stack: 
         len(e) for _, e in cases]
     # newest first, as the customers list
     assert await _members(stack, listed["segments"][0]["id"]) == [
-        "wmA", "wmB", "wmC", "wmD", "wmE"]
+        "wmA", "wmB", "wmD", "wmE", "wmC"]
 
 
 async def test_create_get_update_delete_and_refusals_naming_the_field(stack: Stack) -> None:
@@ -158,6 +170,7 @@ async def test_create_get_update_delete_and_refusals_naming_the_field(stack: Sta
             ({"name": "x", "conditions": {"purchased": "no", "quiet_days": 5}},
              "conditions.quiet_days"),
             ({"name": "x", "conditions": {"colour": "red"}}, "conditions.colour"),
+            ({"name": "x", "conditions": {"layer": "vip"}}, "conditions.layer"),
             ({"name": "", "conditions": {}}, "name"),
             ({"name": "   ", "conditions": {}}, "name")):
         status, refused = await stack.admin("/segments", method="POST", json=body)
@@ -313,6 +326,10 @@ async def test_the_console_saves_previews_lists_exports_and_deletes(stack: Stack
             "&status=following")
         assert status == 200 and "当前匹配 3 位客户" in preview, preview
         assert f'<option value="{tags["新客"]}" selected>' in preview
+        status, preview, _ = await console.get(
+            "/console/acme/segments/new?preview=1&layer=dormant")
+        assert status == 200 and "当前匹配 1 位客户" in preview, preview
+        assert '<option value="dormant" selected>沉睡</option>' in preview
         form = [("_csrf", csrf_in(html)), ("name", "新客"), ("tags_any", tags["新客"]),
                 ("tags_any", tags["复购客"]), ("status", "following"), ("purchased", "yes")]
         status, _, resp = await console.post("/console/acme/segments", form)  # type: ignore[arg-type]
@@ -322,16 +339,17 @@ async def test_the_console_saves_previews_lists_exports_and_deletes(stack: Stack
         segment_id = int(where.split("/")[-1].split("?")[0])
         status, page, _ = await console.get(where)
         assert status == 200 and "客户分群已保存" in page
-        assert 'data-count="2"' in page and _ids(page) == ["wmA", "wmB"]
+        assert 'data-count="3"' in page and _ids(page) == ["wmA", "wmB", "wmE"]
         assert '/console/acme/customers/wmA"' in page
         status, csv_text, resp = await console.get(
             f"/console/acme/segments/{segment_id}?format=csv")
         assert status == 200 and resp.headers["Content-Type"].startswith("text/csv")
         rows = list(csv.DictReader(io.StringIO(csv_text.lstrip("\ufeff"))))
         assert [(r["external_userid"], r["name"], r["guides"]) for r in rows] == [
-            ("wmA", "'=陈思", "lina"), ("wmB", "王芳", "lina")]  # escaped as the customers CSV
+            ("wmA", "'=陈思", "lina"), ("wmB", "王芳", "lina"),
+            ("wmE", "退订顾客", "zhou")]  # escaped as the customers CSV
         status, listing, _ = await console.get("/console/acme/segments")
-        assert re.search(rf'data-segment="{segment_id}".*?data-figure="count">2<', listing,
+        assert re.search(rf'data-segment="{segment_id}".*?data-figure="count">3<', listing,
                          re.S), listing
         status, edit, _ = await console.get(f"/console/acme/segments/{segment_id}/edit")
         assert status == 200 and 'value="新客"' in edit

@@ -16,6 +16,7 @@ from guidebot.db.models import CorpTag, Customer, CustomerTag, Follow, Guide, Ou
 from guidebot.db.models_commerce import Order
 from guidebot.db.models_kf import KfCustomer, KfMessage, OptOut
 from guidebot.db.models_sop import SopTask
+from guidebot.db.models_stats import StatsCustomer
 from guidebot.db.repo import opt_outs as opt_outs_repo
 
 
@@ -69,7 +70,9 @@ class Conditions:
     """A saved segment's conditions beyond the customers page's search (each only when
     given): corp tag ids the customer carries (all of, any of, none of), a live relation
     with one of `guides` or with a guide of one of `stores`, bought at all or never
-    (`purchased` "yes" / "no"), and no order paid since `quiet_since`."""
+    (`purchased` "yes" / "no"), no order paid since `quiet_since`, and in the overview's
+    customer `layer` (new, active, dormant, lost) by the facts the statistics keep per
+    customer, `layer_since` the (new, active) bounds of today's layers."""
 
     tags_all: tuple[str, ...] = ()
     tags_any: tuple[str, ...] = ()
@@ -78,6 +81,28 @@ class Conditions:
     stores: tuple[str, ...] = ()
     purchased: str = ""
     quiet_since: datetime | None = None
+    layer: str = ""
+    layer_since: tuple[datetime, datetime] | None = None
+
+
+def _layer(layer: str, since: tuple[datetime, datetime], tenant: str) -> Any:
+    """Whether the customer is in the layer (stats/definitions: new = following and first
+    added since since[0]; active = following, not new, paid since since[1]; dormant =
+    following, neither; lost = following no guide), read from stats_customers by key."""
+    c = StatsCustomer
+    known = select(c.external_userid).where(
+        c.tenant == tenant, c.external_userid == Customer.external_userid,
+        c.first_added_at.is_not(None))  # type: ignore[union-attr]
+    if layer == "lost":
+        return known.where(c.following == 0).exists()
+    known = known.where(c.following > 0)
+    if layer == "new":
+        return known.where(c.first_added_at >= since[0]).exists()  # type: ignore[operator]
+    known = known.where(c.first_added_at < since[0])  # type: ignore[operator]
+    paid = c.last_paid_at >= since[1]  # type: ignore[operator]
+    if layer == "active":
+        return known.where(paid).exists()
+    return known.where(or_(c.last_paid_at.is_(None), ~paid)).exists()  # type: ignore[union-attr]
 
 
 def _conditions(stmt: Any, *, tenant: str, more: Conditions) -> Any:
@@ -109,6 +134,8 @@ def _conditions(stmt: Any, *, tenant: str, more: Conditions) -> Any:
     if more.quiet_since is not None:
         stmt = stmt.where(bought.exists(),
                           ~bought.where(Order.paid_at >= more.quiet_since).exists())
+    if more.layer and more.layer_since is not None:
+        stmt = stmt.where(_layer(more.layer, more.layer_since, tenant))
     return stmt
 
 

@@ -41,6 +41,11 @@ class Conditions(Shape):
         "has bought (yes) or never (no)"))
     quiet_days: int | None = Field(default=None, ge=1, le=MAX_DAYS, description=(
         "has bought, but not in the last N days (last purchase more than N days ago)"))
+    layer: Literal["", "new", "active", "dormant", "lost"] = Field(default="", description=(
+        "the data centre's customer layer today, from the facts its statistics keep per "
+        "customer (new: following, first added in the last 30 days; active: following, not "
+        "new, paid in the last 90 days; dormant: following, neither; lost: following no "
+        "guide)"))
 
 
 class SegmentSet(Shape):

@@ -13,11 +13,12 @@ from multidict import MultiMapping
 
 from guidebot.stats import customer_list
 from guidebot.stats.records import PAGE
-from guidebot.stats.segments import LISTS, Segments
+from guidebot.stats.segments import LAYERS, LISTS, Segments
 from guidebot.web.pages import console_auth as auth
 from guidebot.web.pages.console import csv_download, notice, page, render, services_of
 
-SINGLE = ("status", "added_from", "added_to", "added_days", "purchased", "quiet_days")
+SINGLE = ("status", "added_from", "added_to", "added_days", "purchased", "quiet_days",
+          "layer")
 
 
 def _segments(request: web.Request) -> Segments:
@@ -69,7 +70,8 @@ async def form(request: web.Request, who: auth.Access) -> web.StreamResponse:
         name, conditions, count = "", {}, None
     return render(request, "segment_form.html", who=who, active="segments",
                   segment=segment, name=name, c=conditions, count=count,
-                  names=await _names(request, who), statuses=customer_list.STATUSES)
+                  names=await _names(request, who), statuses=customer_list.STATUSES,
+                  layers=LAYERS)
 
 
 def _id(raw: str | None) -> int:
