@@ -55,6 +55,7 @@ from guidebot.sidebar.service import SidebarService
 from guidebot.sidebar.tickets import AgentTickets
 from guidebot.sop.executors import SopExecutors
 from guidebot.sop.service import SopClock, SopService
+from guidebot.stats.segments import Segments
 from guidebot.stats.service import StatsService
 from guidebot.stats.targets import Targets
 from guidebot.usage.llm_meter import LlmMeter
@@ -104,6 +105,7 @@ class Services:
     app_quota: AppQuota  # every guide's app message budget (guidebot/app_quota.py)
     birthdays: Birthdays  # customers' birthdays from HQ's CRM (生日关怀 SOPs)
     targets: Targets  # guides' and stores' monthly targets (业绩目标)
+    segments: Segments  # saved customer segments (客户分群)
 
     def client(self, tenant: str) -> WeComClient:
         return self.clients[tenant]
@@ -233,4 +235,5 @@ def build_services(settings: Settings, db: Database, *,
         handoff_reminders=handoff_reminders,
         app_quota=app_quota, transfers=transfers, groups=groups,
         group_handover=group_handover, group_welcome=group_welcome,
-        birthdays=Birthdays(db, sop.birthdays_set), targets=targets)
+        birthdays=Birthdays(db, sop.birthdays_set), targets=targets,
+        segments=Segments(settings, db, clock=sop_clock))

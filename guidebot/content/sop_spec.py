@@ -57,6 +57,9 @@ class Audience:
     tags_none: tuple[str, ...] = ()
     stores: tuple[str, ...] = ()
     guides: tuple[str, ...] = ()
+    # A saved customer segment (客户分群) of the tenant, resolved when the audience is used;
+    # only HQ's own drops and enrolments name one (a drop file does not).
+    segment: int | None = field(default=None, kw_only=True)
 
     def admits(self, tags: set[str], store: str | None = None, guide: str = "") -> bool:
         return ((not self.tags_any or bool(tags & set(self.tags_any)))
@@ -115,6 +118,8 @@ class SopSpec:
             del body["trigger"]["group_names"]
         if not self.trigger.days_before:
             del body["trigger"]["days_before"]
+        if self.trigger.audience.segment is None:  # never in a file: digests as before
+            del body["trigger"]["audience"]["segment"]
         return hashlib.sha256(json.dumps(body, sort_keys=True, ensure_ascii=False,
                                          default=str).encode()).hexdigest()[:32]
 
@@ -165,4 +170,5 @@ def sop_from_json(raw: str) -> SopSpec:
 
 
 def _audience_from(data: dict[str, Any]) -> Audience:
-    return Audience(**{k: tuple(v) for k, v in data.items()})
+    lists: dict[str, Any] = {k: tuple(v) for k, v in data.items() if k != "segment"}
+    return Audience(**lists, segment=data.get("segment"))

@@ -19,9 +19,11 @@ from guidebot.db.repo import groups as groups_repo
 from guidebot.db.repo import sop_plan
 from guidebot.db.repo import sop_tasks as repo
 from guidebot.db.types import utcnow
+from guidebot.errors import NotFound
 from guidebot.settings import TenantSettings
 from guidebot.sop import timing
 from guidebot.sop.tasking import MAX_GROUPS, MAX_RECIPIENTS
+from guidebot.stats.segments import member_ids
 
 log = logging.getLogger(__name__)
 
@@ -120,10 +122,12 @@ async def _fire(db: Database, tenant: TenantSettings, drop: DropSpec, firing: st
         tags = await repo.tag_names_by_customer(s, tenant=tenant.id)
         full = await _quota_full(s, tenant, now) if drop.channel in planner.QUOTA_CHANNELS \
             else set()
+    members = await _segment(db, tenant, drop, now)
     by_guide: dict[str, list[str]] = {}
     left_out: dict[str, int] = {}
     for guide, store, customer in rows:
-        if drop.audience.admits(tags.get(customer, set()), store, guide):
+        if drop.audience.admits(tags.get(customer, set()), store, guide) \
+                and (members is None or customer in members):
             if customer in full:
                 left_out[guide] = left_out.get(guide, 0) + 1
             else:
@@ -150,6 +154,22 @@ async def _fire(db: Database, tenant: TenantSettings, drop: DropSpec, firing: st
     log.info("drop %s tenant=%s firing %s: %s task(s), %s customer(s) left out on quota",
              drop.id, tenant.id, firing, queued, sum(left_out.values()))
     return queued
+
+
+async def _segment(db: Database, tenant: TenantSettings, drop: DropSpec,
+                   now: datetime) -> set[str] | None:
+    """The members of the drop's segment as they match now (None: no segment); a segment
+    deleted since the drop was made reaches no one."""
+    if drop.audience.segment is None:
+        return None
+    members: set[str] = set()
+    try:
+        async for ids in member_ids(db, tenant, drop.audience.segment, now):
+            members.update(ids)
+    except NotFound:
+        log.warning("drop %s tenant=%s: segment %s no longer exists; no one receives it",
+                    drop.id, tenant.id, drop.audience.segment)
+    return members
 
 
 async def _fire_groups(db: Database, tenant: TenantSettings, drop: DropSpec, firing: str,

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import calendar
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -26,6 +26,7 @@ from guidebot.db.types import utcnow
 from guidebot.errors import NotFound, ValidationFailed
 from guidebot.settings import Settings
 from guidebot.sop import timing, versions
+from guidebot.stats.segments import member_ids as segment_ids
 
 log = logging.getLogger(__name__)
 
@@ -382,18 +383,34 @@ class SopEngine:
             raise ValidationFailed(f"SOP {sop_id!r} starts with a welcome; it needs an add",
                                    code="sop.needs_add", sop_id=sop_id)
         if current.spec.for_groups:
+            if audience.segment is not None:
+                raise ValidationFailed("audience.segment: a segment is of customers; SOP "
+                                       f"{sop_id!r} is for customer groups",
+                                       code="sop.for_groups", sop_id=sop_id)
             return await self._enroll_groups(tenant, current, audience)
         at = self.clock()
         settings = self._settings.tenant(tenant)
-        async with self._db.write() as s:
-            enrolled = await bulk.enroll_audience(
-                s, tenant=tenant, sop_id=sop_id, version=current.version, first_step=0,
-                trigger_at=at, next_at=timing.step_time(current.spec, 0, at, None, settings),
-                tags_any=audience.tags_any, tags_all=audience.tags_all,
-                tags_none=audience.tags_none, stores=audience.stores, guides=audience.guides)
+        # A segment's members as they match now, a page at a time, each its own transaction.
+        pages: AsyncIterator[list[str] | None] = (
+            segment_ids(self._db, settings, audience.segment, at)
+            if audience.segment is not None else _whole_audience())
+        enrolled = 0
+        async for customers in pages:
+            async with self._db.write() as s:
+                enrolled += await bulk.enroll_audience(
+                    s, tenant=tenant, sop_id=sop_id, version=current.version, first_step=0,
+                    trigger_at=at,
+                    next_at=timing.step_time(current.spec, 0, at, None, settings),
+                    tags_any=audience.tags_any, tags_all=audience.tags_all,
+                    tags_none=audience.tags_none, stores=audience.stores,
+                    guides=audience.guides, customers=customers)
         log.info("enrolled tenant=%s sop=%s v%s audience: %s new", tenant, sop_id,
                  current.version, enrolled)
         return enrolled
+
+
+async def _whole_audience() -> AsyncIterator[None]:
+    yield None
 
 
 def _added_matches(spec: SopSpec, ctx: AddContext, tags: set[str] | None) -> bool:

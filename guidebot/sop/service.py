@@ -34,6 +34,7 @@ from guidebot.sop.materialise import PASS_LIMIT, materialise
 from guidebot.sop.moment_results import MomentResults
 from guidebot.sop.tenant_drops import Created, Draft, TenantDrops, drop_row
 from guidebot.sop.tracking import Tracker
+from guidebot.stats.segments import audience_segment
 from guidebot.wecom.client import WeComClient
 
 log = logging.getLogger(__name__)
@@ -178,6 +179,8 @@ class SopService:
 
     async def enroll_audience(self, tenant: str, sop_id: str, audience: Audience) -> int:
         await self.ready(tenant)
+        if audience.segment is not None:  # the field at fault is the segment, not the SOP
+            await audience_segment(self._db, tenant, audience.segment)
         with _about_sop():
             return await self.engine.enroll_audience(tenant, sop_id, audience)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -17,10 +17,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from guidebot.content.errors import Problem
 from guidebot.content.library import MOMENT_ATTACHMENTS, Library
-from guidebot.content.sop_spec import CONSOLE_DROP_PREFIX, MATERIAL_MESSAGE, Audience, DropSpec
+from guidebot.content.sop_spec import (
+    CONSOLE_DROP_PREFIX,
+    GROUP_CHANNEL,
+    MATERIAL_MESSAGE,
+    Audience,
+    DropSpec,
+)
 from guidebot.content.sop_validate import parse_drop
 from guidebot.db.engine import Database
 from guidebot.db.models_drops import TenantDrop
+from guidebot.db.repo import segments as segments_repo
 from guidebot.db.repo import sop_tasks as tasks_repo
 from guidebot.db.repo import tenant_drops as repo
 from guidebot.errors import NotFound, StateConflict, ValidationFailed
@@ -47,6 +54,7 @@ class Draft:
     material: str | None = None
     audience: Mapping[str, Sequence[str]] = field(default_factory=dict)
     operator: str = ""
+    segment: int | None = None  # a saved customer segment, resolved when the drop fires
 
 
 @dataclass(frozen=True)
@@ -64,7 +72,9 @@ def source_of(draft: Draft, drop_id: str, at: str) -> dict[str, Any]:
         data["message"] = draft.message
     if draft.material is not None:
         data["material"] = draft.material
-    audience = {k: list(v) for k, v in draft.audience.items() if v}
+    audience: dict[str, Any] = {k: list(v) for k, v in draft.audience.items() if v}
+    if draft.segment is not None:
+        audience["segment"] = draft.segment
     if audience:
         data["audience"] = audience
     return data
@@ -88,7 +98,16 @@ def _text(data: Mapping[str, Any]) -> tuple[str, dict[int, str]]:
 
 def checked(data: dict[str, Any], library: Library) -> DropSpec:
     """The drop of this dict under a drop file's rules, else ValidationFailed naming the
-    field ("audience.tags_any: …")."""
+    field ("audience.tags_any: …"). A segment is checked by the caller (it is the tenant's)."""
+    segment = dict(data.get("audience", {})).get("segment")
+    if segment is not None:
+        if data.get("channel") == GROUP_CHANNEL:
+            raise ValidationFailed(f"audience.segment: a segment is of customers, not for "
+                                   f"channel {GROUP_CHANNEL}", code="drop.invalid",
+                                   field="audience.segment",
+                                   reason=f"a segment is of customers, not {GROUP_CHANNEL}")
+        data = {**data, "audience": {k: v for k, v in data["audience"].items()
+                                     if k != "segment"}}
     text, fields = _text(data)
     problems: list[Problem] = []
     spec = parse_drop(Path(f"{data['id']}.toml"), data, text, set(library.messages), problems,
@@ -109,7 +128,8 @@ def checked(data: dict[str, Any], library: Library) -> DropSpec:
                       "video or link)")
             raise ValidationFailed(f"{name}: {reason}", code="drop.invalid", field=name,
                                    reason=reason)
-    return spec
+    return spec if segment is None else replace(
+        spec, audience=replace(spec.audience, segment=int(segment)))
 
 
 def spec_of(row: TenantDrop) -> DropSpec:
@@ -122,7 +142,8 @@ def spec_of(row: TenantDrop) -> DropSpec:
     return DropSpec(
         id=row.drop_id, title=data["title"], enabled=True, cron="", at=data["at"],
         audience=Audience(*(tuple(audience.get(k, ())) for k in
-                            ("tags_any", "tags_all", "tags_none", "stores", "guides"))),
+                            ("tags_any", "tags_all", "tags_none", "stores", "guides")),
+                          segment=audience.get("segment")),
         channel=data["channel"], message=message, file=Path(f"{row.drop_id}.toml"),
         group_names=tuple(audience.get("group_names", ())))
 
@@ -174,6 +195,13 @@ class TenantDrops:
         now = self._clock()
         at = self._at(draft.at, now)
         spec = checked(source_of(draft, f"{CONSOLE_DROP_PREFIX}0", at), self._library)
+        if draft.segment is not None:
+            async with self._db.read() as s:
+                known = await segments_repo.get(s, tenant=tenant.id, segment_id=draft.segment)
+            if known is None:
+                reason = f"no segment {draft.segment} in this brand"
+                raise ValidationFailed(f"audience.segment: {reason}", code="drop.invalid",
+                                       field="audience.segment", reason=reason)
         when = datetime.fromisoformat(spec.at).astimezone(UTC)
         send_now = draft.at.strip().lower() == NOW
         for _ in range(5):
@@ -302,5 +330,6 @@ def drop_row(d: DropSpec) -> dict[str, Any]:
             "channel": d.channel, "message": d.message,
             "stores": list(d.audience.stores), "guides": list(d.audience.guides),
             "tags_any": list(d.audience.tags_any), "tags_all": list(d.audience.tags_all),
-            "tags_none": list(d.audience.tags_none), "group_names": list(d.group_names)}
+            "tags_none": list(d.audience.tags_none), "group_names": list(d.group_names),
+            "segment": d.audience.segment}
 

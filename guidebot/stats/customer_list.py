@@ -29,6 +29,7 @@ class CustomerSearch:
     guide: str = ""
     status: str = ""  # "", or one of STATUSES
     added: tuple[datetime | None, datetime | None] = (None, None)  # [from, to) instants
+    more: repo.Conditions | None = None  # a saved segment's further conditions
 
     def __post_init__(self) -> None:
         if self.status and self.status not in STATUSES:
@@ -69,7 +70,7 @@ async def page(db: Database, tenant: str, search: CustomerSearch, *, limit: int,
         rows = await repo.search_customers(s, tenant=tenant, text=search.text, tag=search.tag,
                                            guide=search.guide, status=search.status,
                                            added=search.added, before=before,
-                                           limit=limit + 1)
+                                           limit=limit + 1, more=search.more)
     more = len(rows) > limit
     rows = rows[:limit]
     last = rows[-1] if more and rows else None

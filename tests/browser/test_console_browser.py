@@ -12,7 +12,8 @@ from tests.support.stack import Stack
 
 PAGES = ("", "guides", "stores", "customers", "orders", "orders/CO-1", "commissions", "sops",
          "sops/dormant_winback", "sops/group_nurture", "content", "outbox", "transfers",
-         "groups", "channels", "channels/1", "drops/double12_warmup", "targets", "handoffs")
+         "groups", "channels", "channels/1", "drops/double12_warmup", "targets", "handoffs",
+         "segments", "segments/new")
 
 UNLABELLED = """() => [...document.querySelectorAll('input, select, textarea')]
   .filter(el => el.type !== 'hidden')

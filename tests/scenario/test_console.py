@@ -21,14 +21,16 @@ PAGES = ("/", "/guides", "/stores", "/customers", "/orders", "/commissions", "/s
          "/content", "/outbox", "/customers/wmNOBODY", "/orders/CO-1", "/materials",
          "/materials/pictures/nosuch.jpg", "/transfers", "/transfers/1",
          "/groups", "/groups/wrNOSUCH", "/channels", "/channels/1", "/drops/double12_warmup",
-         "/targets", "/handoffs")
+         "/targets", "/handoffs", "/segments", "/segments/new", "/segments/1",
+         "/segments/1/edit")
 POSTS = ("/commissions/adjustments", "/commissions/settle", "/outbox/1/retry",
          f"{SOP}/switch", f"{SOP}/enroll", f"{SOP}/stop", "/materials/review", "/materials/new",
          "/customers/wmNOBODY/opt-in", "/transfers", "/transfers/check",
          "/transfers/groups", "/groups/sync", "/channels", "/groups/wrNOSUCH/owner",
          "/drops/double12_warmup/fire", "/channels/1", "/channels/1/delete",
          "/drops/double12_warmup/stop", "/channels/quota", "/targets", "/drops",
-         "/drops/hq-1/cancel", "/targets/copy")
+         "/drops/hq-1/cancel", "/targets/copy", "/segments", "/segments/1",
+         "/segments/1/delete")
 
 
 async def test_sign_in_gives_a_signed_httponly_session_and_sign_out_ends_it(

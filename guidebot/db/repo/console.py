@@ -5,6 +5,7 @@ the outbox's pending and dead rows (and putting a dead row back in the queue), a
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -15,6 +16,7 @@ from guidebot.db.models import CorpTag, Customer, CustomerTag, Follow, Guide, Ou
 from guidebot.db.models_commerce import Order
 from guidebot.db.models_kf import KfCustomer, KfMessage, OptOut
 from guidebot.db.models_sop import SopTask
+from guidebot.db.models_stats import StatsCustomer
 from guidebot.db.repo import opt_outs as opt_outs_repo
 
 
@@ -63,8 +65,82 @@ FOLLOWING = ("active", "half")  # a relation the customer still has
 CUSTOMER_STATUSES = ("following", "lost", "opted_out")
 
 
+@dataclass(frozen=True)
+class Conditions:
+    """A saved segment's conditions beyond the customers page's search (each only when
+    given): corp tag ids the customer carries (all of, any of, none of), a live relation
+    with one of `guides` or with a guide of one of `stores`, bought at all or never
+    (`purchased` "yes" / "no"), no order paid since `quiet_since`, and in the overview's
+    customer `layer` (new, active, dormant, lost) by the facts the statistics keep per
+    customer, `layer_since` the (new, active) bounds of today's layers."""
+
+    tags_all: tuple[str, ...] = ()
+    tags_any: tuple[str, ...] = ()
+    tags_none: tuple[str, ...] = ()
+    guides: tuple[str, ...] = ()
+    stores: tuple[str, ...] = ()
+    purchased: str = ""
+    quiet_since: datetime | None = None
+    layer: str = ""
+    layer_since: tuple[datetime, datetime] | None = None
+
+
+def _layer(layer: str, since: tuple[datetime, datetime], tenant: str) -> Any:
+    """Whether the customer is in the layer (stats/definitions: new = following and first
+    added since since[0]; active = following, not new, paid since since[1]; dormant =
+    following, neither; lost = following no guide), read from stats_customers by key."""
+    c = StatsCustomer
+    known = select(c.external_userid).where(
+        c.tenant == tenant, c.external_userid == Customer.external_userid,
+        c.first_added_at.is_not(None))  # type: ignore[union-attr]
+    if layer == "lost":
+        return known.where(c.following == 0).exists()
+    known = known.where(c.following > 0)
+    if layer == "new":
+        return known.where(c.first_added_at >= since[0]).exists()  # type: ignore[operator]
+    known = known.where(c.first_added_at < since[0])  # type: ignore[operator]
+    paid = c.last_paid_at >= since[1]  # type: ignore[operator]
+    if layer == "active":
+        return known.where(paid).exists()
+    return known.where(or_(c.last_paid_at.is_(None), ~paid)).exists()  # type: ignore[union-attr]
+
+
+def _conditions(stmt: Any, *, tenant: str, more: Conditions) -> Any:
+    def tagged(ids: Sequence[str]) -> Any:
+        return select(CustomerTag.external_userid).where(
+            CustomerTag.tenant == tenant, CustomerTag.external_userid == Customer.external_userid,
+            CustomerTag.tag_id.in_(ids))  # type: ignore[attr-defined]
+    for tag_id in more.tags_all:
+        stmt = stmt.where(tagged([tag_id]).exists())
+    if more.tags_any:
+        stmt = stmt.where(tagged(more.tags_any).exists())
+    if more.tags_none:
+        stmt = stmt.where(~tagged(more.tags_none).exists())
+    live = (select(Follow.id).where(Follow.tenant == tenant,
+                                    Follow.external_userid == Customer.external_userid,
+                                    Follow.status.in_(FOLLOWING)))  # type: ignore[attr-defined]
+    if more.guides:
+        stmt = stmt.where(live.where(Follow.guide.in_(more.guides)).exists())  # type: ignore[attr-defined]
+    if more.stores:
+        of_stores = select(Guide.userid).where(Guide.tenant == tenant,
+                                               Guide.store_id.in_(more.stores))  # type: ignore[union-attr]
+        stmt = stmt.where(live.where(Follow.guide.in_(of_stores)).exists())  # type: ignore[attr-defined]
+    bought = select(Order.order_no).where(Order.tenant == tenant,
+                                          Order.external_userid == Customer.external_userid)
+    if more.purchased == "yes":
+        stmt = stmt.where(bought.exists())
+    elif more.purchased == "no":
+        stmt = stmt.where(~bought.exists())
+    if more.quiet_since is not None:
+        stmt = stmt.where(bought.exists(),
+                          ~bought.where(Order.paid_at >= more.quiet_since).exists())
+    if more.layer and more.layer_since is not None:
+        stmt = stmt.where(_layer(more.layer, more.layer_since, tenant))
+    return stmt
+
+
 def _customer_filter(stmt: Any, *, tenant: str, text: str, tag: str, guide: str,
-                     status: str) -> Any:
+                     status: str, more: Conditions | None = None) -> Any:
     """The search's conditions on Customer: name, id or follow remark (the state of their
     add) containing `text`, carrying the tag named `tag`, following `guide` (now or before),
     and in `status` (following: at least one relation still live; lost: relations, none
@@ -101,23 +177,51 @@ def _customer_filter(stmt: Any, *, tenant: str, text: str, tag: str, guide: str,
             stmt = stmt.where(select(OptOut.external_userid).where(
                 OptOut.tenant == tenant,
                 OptOut.external_userid == Customer.external_userid).exists())
+    return stmt if more is None else _conditions(stmt, tenant=tenant, more=more)
+
+
+def _added(stmt: Any, added: tuple[datetime | None, datetime | None]) -> Any:
+    if added[0] is not None:
+        stmt = stmt.where(Customer.created_at >= added[0])
+    if added[1] is not None:
+        stmt = stmt.where(Customer.created_at < added[1])
     return stmt
+
+
+async def count_customers(session: AsyncSession, *, tenant: str, status: str,
+                          added: tuple[datetime | None, datetime | None],
+                          more: Conditions) -> int:
+    """How many customers a segment's conditions find now (`search_customers`' filter)."""
+    stmt = _customer_filter(select(func.count()).select_from(Customer)
+                            .where(Customer.tenant == tenant), tenant=tenant, text="", tag="",
+                            guide="", status=status, more=more)
+    return int((await session.execute(_added(stmt, added))).scalar_one())
+
+
+async def customer_ids(session: AsyncSession, *, tenant: str, status: str,
+                       added: tuple[datetime | None, datetime | None], more: Conditions,
+                       after: str, limit: int) -> list[str]:
+    """A page of the external_userids those conditions find, in id order after `after`
+    (the customers' primary key walks the pages)."""
+    stmt = _customer_filter(select(Customer.external_userid).where(
+        Customer.tenant == tenant, Customer.external_userid > after), tenant=tenant, text="",
+        tag="", guide="", status=status, more=more)
+    stmt = _added(stmt, added).order_by(Customer.external_userid).limit(limit)
+    return list((await session.execute(stmt)).scalars())
 
 
 async def search_customers(session: AsyncSession, *, tenant: str, text: str, tag: str,
                            guide: str, limit: int, status: str = "",
                            added: tuple[datetime | None, datetime | None] = (None, None),
-                           before: tuple[datetime, str] | None = None) -> list[dict[str, Any]]:
+                           before: tuple[datetime, str] | None = None,
+                           more: Conditions | None = None) -> list[dict[str, Any]]:
     """A page of the customers the search finds (`_customer_filter`; arrived in [added) when
     its ends are given), newest first: those who arrived before `before` (arrival time,
     external_userid) when given, at most `limit`, each with their guides (relations in the
     order they began), tags and opt-out."""
     stmt = _customer_filter(select(Customer).where(Customer.tenant == tenant), tenant=tenant,
-                            text=text, tag=tag, guide=guide, status=status)
-    if added[0] is not None:
-        stmt = stmt.where(Customer.created_at >= added[0])
-    if added[1] is not None:
-        stmt = stmt.where(Customer.created_at < added[1])
+                            text=text, tag=tag, guide=guide, status=status, more=more)
+    stmt = _added(stmt, added)
     if before is not None:
         at, external_userid = before  # compared column by column: binds take the column's type
         stmt = stmt.where(Customer.created_at <= at,

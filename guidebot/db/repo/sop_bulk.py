@@ -379,10 +379,15 @@ async def enroll_audience(session: AsyncSession, *, tenant: str, sop_id: str, ve
                           first_step: int, trigger_at: datetime, next_at: datetime | None,
                           tags_any: Sequence[str] = (), tags_all: Sequence[str] = (),
                           tags_none: Sequence[str] = (), stores: Sequence[str] = (),
-                          guides: Sequence[str] = ()) -> int:
+                          guides: Sequence[str] = (),
+                          customers: Sequence[str] | None = None) -> int:
     """Enroll every active relation in the audience at once (customer tags over all their
-    guides, the guide's store); existing enrollments are kept. Returns how many are new."""
+    guides, the guide's store; only of `customers` when given: a page of a segment's
+    members); existing enrollments are kept. Returns how many are new."""
     where, values = _audience_where(tags_any, tags_all, tags_none, stores, guides)
+    if customers is not None:
+        where.append("f.external_userid IN :customers")
+        values["customers"] = list(customers) or [""]
     stmt = _times(text(
         "INSERT INTO sop_enrollments (tenant, sop_id, external_userid, guide, store_id, "
         "trigger_at, status, reason, version, next_step, next_at, last_at, quota_period, "

@@ -13,6 +13,7 @@ from guidebot.web.api import (
     groups,
     kf,
     materials,
+    segments,
     sop,
     targets,
     transfers,
@@ -24,7 +25,8 @@ from guidebot.web.api.parsing import Endpoint
 def endpoints() -> list[Endpoint]:
     return [*contacts.ENDPOINTS, *sop.ENDPOINTS, *commerce.ENDPOINTS, *kf.ENDPOINTS,
             *materials.ENDPOINTS, *transfers.ENDPOINTS, *groups.ENDPOINTS,
-            *birthdays.ENDPOINTS, *targets.ENDPOINTS, *drops.ENDPOINTS]
+            *birthdays.ENDPOINTS, *targets.ENDPOINTS, *drops.ENDPOINTS,
+            *segments.ENDPOINTS]
 
 
 @cache

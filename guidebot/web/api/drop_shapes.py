@@ -64,6 +64,7 @@ class TenantDrop(Answer):
     tags_all: list[str]
     tags_none: list[str]
     group_names: list[str]
+    segment: int | None = Field(None, description="a customer segment's id (客户分群)")
     operator: str | None = Field(None, description="who created it (console drops)")
     created_at: datetime | None = None
     cancelled_at: datetime | None = None

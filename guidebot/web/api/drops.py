@@ -23,8 +23,9 @@ def _services(request: web.Request) -> Services:
 
 def draft_of(data: shapes.DropCreate) -> Draft:
     return Draft(title=data.title, channel=data.channel, at=data.at, message=data.message,
-                 material=data.material, audience=data.audience.model_dump(),
-                 operator=data.operator or "api")
+                 material=data.material,
+                 audience=data.audience.model_dump(exclude={"segment"}),
+                 operator=data.operator or "api", segment=data.audience.segment)
 
 
 async def create(request: web.Request) -> web.Response:

@@ -110,6 +110,8 @@ class AudienceShape(Shape):
     tags_none: list[Name] = Field(default_factory=list, max_length=100)
     stores: list[Store] = Field(default_factory=list, max_length=1000)
     guides: list[Userid] = Field(default_factory=list, max_length=1000)
+    segment: int | None = Field(default=None, ge=1, le=2**31 - 1, description=(
+        "a saved customer segment's id (客户分群): its customers as they match when used"))
 
 
 class Enroll(Shape):
@@ -510,7 +512,7 @@ class Enrolled(Answer):
     enrollment_id: int | None = None
     created: bool | None = Field(None, description="false (answer 200) when already enrolled")
     enrolled: int | None = Field(None, description="audience: how many relations were enrolled")
-    audience: dict[str, list[str]] | None = None
+    audience: dict[str, list[str] | int | None] | None = None
 
 
 class Delivery(Answer):

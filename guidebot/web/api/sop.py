@@ -50,10 +50,12 @@ async def enroll(request: web.Request) -> web.Response:
     if data.audience is not None:
         if data.external_userid is not None or data.guide is not None:
             raise FieldError("audience", "give it alone, not with external_userid or guide")
-        audience = Audience(**{k: tuple(v) for k, v in data.audience.model_dump().items()})
+        lists = data.audience.model_dump(exclude={"segment"})
+        audience = Audience(**{k: tuple(v) for k, v in lists.items()},
+                            segment=data.audience.segment)
         enrolled = await services.sop.enroll_audience(tenant, sop_id, audience)
         return reply({"sop": sop_id, "enrolled": enrolled,
-                      "audience": {k: list(v) for k, v in audience.__dict__.items()}})
+                      "audience": {**lists, "segment": audience.segment}})
     for name in ("external_userid", "guide"):
         if getattr(data, name) is None:
             raise FieldError(name, "required (or give an audience)")

@@ -29,9 +29,9 @@ LANGS = ("zh-CN", "en")
 LANG_COOKIE = "gb_lang"
 STATIC = Path(__file__).resolve().parents[1] / "static"
 NAV = (("overview", ""), ("guides", "guides"), ("stores", "stores"), ("targets", "targets"),
-       ("customers", "customers"), ("channels", "channels"), ("groups", "groups"),
-       ("transfers", "transfers"), ("handoffs", "handoffs"), ("orders", "orders"),
-       ("commissions", "commissions"),
+       ("customers", "customers"), ("segments", "segments"), ("channels", "channels"),
+       ("groups", "groups"), ("transfers", "transfers"), ("handoffs", "handoffs"),
+       ("orders", "orders"), ("commissions", "commissions"),
        ("sops", "sops"), ("content", "content"), ("outbox", "outbox"),
        ("materials", "materials"))
 HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "same-origin",

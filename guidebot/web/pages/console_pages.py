@@ -156,6 +156,7 @@ def routes() -> list[web.RouteDef]:
         console_handoffs,
         console_materials,
         console_records,
+        console_segments,
         console_targets,
         console_transfers,
     )
@@ -172,4 +173,5 @@ def routes() -> list[web.RouteDef]:
         *console_channels.routes(base),
         *console_targets.routes(base),
         *console_handoffs.routes(base),
+        *console_segments.routes(base),
     ]

@@ -238,6 +238,7 @@ async def content(request: web.Request, who: auth.Access) -> web.StreamResponse:
                   auto_tags=content_view.auto_tags(services.library,
                                                    enabled=who.tenant.auto_tags.enabled),
                   group_welcome=await services.group_welcome.listed(who.tenant.id),
+                  segments=await services.segments.names(who.tenant.id),
                   products=content_view.products(shop))
 
 
@@ -296,14 +297,18 @@ async def new_drop(request: web.Request, who: auth.Access) -> web.StreamResponse
                   at="now" if text("when") != "at" else _local_at(text("at", 40), who),
                   message=text("message", 64) or None, material=text("material", 64) or None,
                   audience={k: _words(text(k)) for k in AUDIENCE_ORDER},
-                  operator=text("operator", 64) or "console")
+                  operator=text("operator", 64) or "console",
+                  segment=int(text("segment", 9)) if text("segment", 9).isdigit() else None)
     services = services_of(request)
     # the form's key (one per page view): a second click of the same form makes nothing
     # more; the same key with other values (the form edited after going back) is a new drop
     key = text("key", 64)
     probe = _DropForm(title=draft.title, channel=draft.channel, at=draft.at,
                       message=draft.message or "", material=draft.material or "",
-                      audience=json.dumps(draft.audience, ensure_ascii=False, sort_keys=True))
+                      audience=json.dumps(
+                          {**draft.audience, **({"segment": draft.segment}
+                                                if draft.segment is not None else {})},
+                          ensure_ascii=False, sort_keys=True))
     try:
         replayed = await idempotency.stored(services.db, who.tenant.id, "console-drops", key,
                                             probe)

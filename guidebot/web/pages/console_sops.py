@@ -57,7 +57,8 @@ async def sop(request: web.Request, who: auth.Access) -> web.StreamResponse:
                   steps=steps, enrolled=request.query.get("enrolled", ""), notice=done,
                   open_tasks=await services.sop.step_tasks(who.tenant.id, sop_id),
                   guides=await services.stats.records.guides(who.tenant.id),
-                  tags=await services.stats.records.tag_names(who.tenant.id))
+                  tags=await services.stats.records.tag_names(who.tenant.id),
+                  segments=await services.segments.names(who.tenant.id))
 
 
 def _back(who: auth.Access, sop_id: str, **query: str) -> web.HTTPSeeOther:
@@ -114,7 +115,9 @@ async def enroll(request: web.Request, who: auth.Access) -> web.StreamResponse:
     service = services_of(request).sop
     customers = _customers(request, str(form.get("customers", "")))
     tags, guides = _words(str(form.get("tags", ""))), _words(str(form.get("guides", "")))
-    if customers and (tags or guides):
+    raw_segment = str(form.get("segment", ""))
+    segment = int(raw_segment) if raw_segment.isdigit() and len(raw_segment) < 10 else None
+    if customers and (tags or guides or segment is not None):
         raise ValidationFailed(notice(request, "sop.err_both"))
     if customers:
         refused = []
@@ -133,9 +136,10 @@ async def enroll(request: web.Request, who: auth.Access) -> web.StreamResponse:
             _, created = await service.enroll_one(who.tenant.id, sop_id,
                                                   external_userid=external_userid, guide=guide)
             enrolled += created
-    elif tags or guides or str(form.get("groups", "")) == "1":  # a group SOP: all may be
-        enrolled = await service.enroll_audience(who.tenant.id, sop_id,
-                                                 Audience(tags_any=tags, guides=guides))
+    elif tags or guides or segment is not None or str(form.get("groups", "")) == "1":
+        # a group SOP: all may be; a segment: its customers as they match now
+        enrolled = await service.enroll_audience(
+            who.tenant.id, sop_id, Audience(tags_any=tags, guides=guides, segment=segment))
     else:
         raise ValidationFailed(notice(request, "sop.err_none"))
     raise _back(who, sop_id, enrolled=str(enrolled))

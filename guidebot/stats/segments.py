@@ -1,0 +1,290 @@
+"""Saved customer segments (客户分群): HQ names a filter over the tenant's customers (tags by
+corp tag id, guides, stores, status, when they were added, purchases), sees how many match
+now, pages and exports the members, and uses one as the audience of a 新建群发 or of an SOP
+enrolment. Conditions are stored as given and evaluated whenever the segment is used (a
+relative "added in the last N days" against that day), always by the customers page's
+search in SQL, a page at a time."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator, Callable, Mapping
+from datetime import date, datetime, time, timedelta, tzinfo
+from typing import Any
+
+from guidebot.db.engine import Database
+from guidebot.db.models_segments import CustomerSegment
+from guidebot.db.repo import console as console_repo
+from guidebot.db.repo import segments as repo
+from guidebot.db.types import utcnow
+from guidebot.errors import NotFound, ValidationFailed
+from guidebot.settings import Settings, TenantSettings
+from guidebot.stats import customer_list, layers
+from guidebot.stats.customer_list import CustomerPage, CustomerSearch
+
+log = logging.getLogger(__name__)
+
+LISTS = ("tags_all", "tags_any", "tags_none", "guides", "stores")
+PURCHASED = ("yes", "no")
+LAYERS = ("new", "active", "dormant", "lost")
+MAX_DAYS = 3650
+MAX_LIST = 200
+ID_PAGE = 1000  # member ids read at once when a drop or an enrolment resolves a segment
+FIELDS = (*LISTS, "status", "added_from", "added_to", "added_days", "purchased",
+          "quiet_days", "layer")
+
+
+def _refuse(name: str, reason: str) -> ValidationFailed:
+    return ValidationFailed(f"{name}: {reason}", code="segment.invalid", field=name,
+                            reason=reason)
+
+
+def _days(raw: Any, name: str) -> int | None:
+    if raw is None or raw == "":
+        return None
+    try:
+        days = int(raw)
+    except (TypeError, ValueError):
+        raise _refuse(name, f"a whole number of days, 1 to {MAX_DAYS}") from None
+    if not 1 <= days <= MAX_DAYS or isinstance(raw, bool | float):
+        raise _refuse(name, f"a whole number of days, 1 to {MAX_DAYS}")
+    return days
+
+
+def checked(raw: Mapping[str, Any], tags: Mapping[str, str], guides: Mapping[str, str],
+            stores: Mapping[str, str], zone: tzinfo) -> dict[str, Any]:
+    """The conditions as stored (empty ones left out), else ValidationFailed naming the field
+    ("conditions.tags_any: …"): tags by the tenant's corp tag ids, the tenant's guides and
+    stores, a status of the customers page, added_from/added_to (the tenant's days) or
+    added_days (the last N days, today included), purchased yes/no, quiet_days (bought, but
+    not in the last N days), layer (the overview's customer layers as of today)."""
+    unknown = sorted(set(raw) - set(FIELDS))
+    if unknown:
+        raise _refuse(f"conditions.{unknown[0]}",
+                      f"unknown condition (one of {', '.join(FIELDS)})")
+    out: dict[str, Any] = {}
+    for key, known in zip(LISTS, (tags, tags, tags, guides, stores), strict=True):
+        values = raw.get(key) or []
+        if not isinstance(values, list) or not all(isinstance(v, str) for v in values) \
+                or len(values) > MAX_LIST:
+            raise _refuse(f"conditions.{key}", f"a list of at most {MAX_LIST} ids")
+        missing = [v for v in values if v not in known]
+        if missing:
+            what = {"guides": "guide", "stores": "store"}.get(key, "corp tag id")
+            raise _refuse(f"conditions.{key}", f"no {what} {missing[0]!r} in this brand")
+        if values:
+            out[key] = sorted(set(values))
+    status = raw.get("status") or ""
+    if status:
+        if status not in customer_list.STATUSES:
+            raise _refuse("conditions.status",
+                          f"one of {', '.join(customer_list.STATUSES)}, or none")
+        out["status"] = status
+    for key in ("added_from", "added_to"):
+        value = raw.get(key) or ""
+        try:
+            if key == "added_from":
+                customer_list.added_between(value, "", zone)
+            else:
+                customer_list.added_between("", value, zone)
+        except (ValidationFailed, TypeError):
+            raise _refuse(f"conditions.{key}", "a date as YYYY-MM-DD (1970 to 2199)") from None
+        if value:
+            out[key] = value
+    try:
+        customer_list.added_between(out.get("added_from", ""), out.get("added_to", ""), zone)
+    except ValidationFailed:
+        raise _refuse("conditions.added_from", "must not be after added_to") from None
+    days = _days(raw.get("added_days"), "conditions.added_days")
+    if days is not None:
+        if "added_from" in out or "added_to" in out:
+            raise _refuse("conditions.added_days", "give it or added_from/added_to, not both")
+        out["added_days"] = days
+    purchased = raw.get("purchased") or ""
+    if purchased:
+        if purchased not in PURCHASED:
+            raise _refuse("conditions.purchased", "yes, no, or none")
+        out["purchased"] = purchased
+    quiet = _days(raw.get("quiet_days"), "conditions.quiet_days")
+    if quiet is not None:
+        if purchased == "no":
+            raise _refuse("conditions.quiet_days", "a customer who never bought has no last "
+                          "purchase (leave purchased empty or yes)")
+        out["quiet_days"] = quiet
+    layer = raw.get("layer") or ""
+    if layer:
+        if layer not in LAYERS:
+            raise _refuse("conditions.layer", f"one of {', '.join(LAYERS)}, or none")
+        out["layer"] = layer
+    return out
+
+
+def search_of(conditions: Mapping[str, Any], tenant: TenantSettings,
+              now: datetime) -> CustomerSearch:
+    """Stored conditions as the customers page's search, relative days counted from `now`."""
+    today = now.astimezone(tenant.tz).date()
+    added_from, added_to = conditions.get("added_from", ""), conditions.get("added_to", "")
+    if "added_days" in conditions:
+        added_from = (today - timedelta(days=conditions["added_days"] - 1)).isoformat()
+    quiet = conditions.get("quiet_days")
+    layer_days = layers.bounds(today, today)  # the overview's layers for a range ending today
+
+    def start(key: str) -> datetime:
+        return datetime.combine(date.fromisoformat(layer_days[key]), time(0), tzinfo=tenant.tz)
+
+    more = console_repo.Conditions(
+        **{k: tuple(conditions.get(k, ())) for k in LISTS},
+        purchased=conditions.get("purchased", ""),
+        quiet_since=now - timedelta(days=quiet) if quiet else None,
+        layer=conditions.get("layer", ""), layer_since=(start("new_from"), start("active_from")))
+    return CustomerSearch(status=conditions.get("status", ""),
+                          added=customer_list.added_between(added_from, added_to, tenant.tz),
+                          more=more)
+
+
+def _view(row: CustomerSegment, count: int | None) -> dict[str, Any]:
+    return {"id": row.id, "name": row.name, "conditions": json.loads(row.conditions),
+            "count": count, "operator": row.operator, "created_at": row.created_at,
+            "updated_at": row.updated_at}
+
+
+async def count_of(db: Database, tenant: str, search: CustomerSearch) -> int:
+    async with db.read() as s:
+        return await console_repo.count_customers(
+            s, tenant=tenant, status=search.status, added=search.added,
+            more=search.more or console_repo.Conditions())
+
+
+async def audience_segment(db: Database, tenant: str, segment_id: int) -> CustomerSegment:
+    """The tenant's segment an audience names, else NotFound naming audience.segment."""
+    async with db.read() as s:
+        row = await repo.get(s, tenant=tenant, segment_id=segment_id)
+    if row is None:
+        raise NotFound(f"audience.segment: no segment {segment_id} in this brand",
+                       code="segment.unknown", segment_id=segment_id)
+    return row
+
+
+async def member_ids(db: Database, tenant: TenantSettings, segment_id: int,
+                     now: datetime) -> AsyncIterator[list[str]]:
+    """The segment's members as they match at `now`, ID_PAGE external_userids at a time (each
+    page its own short read); NotFound when the tenant has no such segment."""
+    row = await audience_segment(db, tenant.id, segment_id)
+    search = search_of(json.loads(row.conditions), tenant, now)
+    more = search.more or console_repo.Conditions()
+    after = ""
+    while True:
+        async with db.read() as s:
+            ids = await console_repo.customer_ids(s, tenant=tenant.id, status=search.status,
+                                                  added=search.added, more=more, after=after,
+                                                  limit=ID_PAGE)
+        if ids:
+            yield ids
+        if len(ids) < ID_PAGE:
+            return
+        after = ids[-1]
+
+
+class Segments:
+    def __init__(self, settings: Settings, db: Database,
+                 clock: Callable[[], datetime] = utcnow) -> None:
+        self._settings = settings
+        self._db = db
+        self._clock = clock
+
+    async def known(self, tenant: str) -> tuple[dict[str, str], dict[str, str], dict[str, str]]:
+        """The tenant's corp tags, guides and stores (id → name) conditions may name."""
+        async with self._db.read() as s:
+            return await repo.known(s, tenant=tenant)
+
+    async def _checked(self, tenant: str, name: str, conditions: Mapping[str, Any]) -> str:
+        name = name.strip()
+        if not name or len(name) > 64:
+            raise _refuse("name", "required, at most 64 characters")
+        tags, guides, stores = await self.known(tenant)
+        return json.dumps(checked(conditions, tags, guides, stores,
+                                  self._settings.tenant(tenant).tz), ensure_ascii=False)
+
+    async def preview(self, tenant: str, conditions: Mapping[str, Any]) -> int:
+        """How many customers these conditions (checked) find now."""
+        stored = json.loads(await self._checked(tenant, "preview", conditions))
+        return await count_of(self._db, tenant, self._search(tenant, stored))
+
+    def _search(self, tenant: str, conditions: Mapping[str, Any]) -> CustomerSearch:
+        return search_of(conditions, self._settings.tenant(tenant), self._clock())
+
+    async def create(self, tenant: str, name: str, conditions: Mapping[str, Any],
+                     operator: str) -> dict[str, Any]:
+        stored = await self._checked(tenant, name, conditions)
+        async with self._db.write() as s:
+            if len(await repo.of_tenant(s, tenant=tenant)) >= repo.LIMIT:
+                raise _refuse("name", f"a brand keeps at most {repo.LIMIT} segments")
+            segment_id = await repo.insert(s, tenant=tenant, name=name.strip(),
+                                           conditions=stored, operator=operator[:64],
+                                           now=self._clock())
+        log.info("segment %s tenant=%s created by %s", segment_id, tenant, operator[:64])
+        return await self.get(tenant, segment_id)
+
+    async def update(self, tenant: str, segment_id: int, name: str,
+                     conditions: Mapping[str, Any], operator: str) -> dict[str, Any]:
+        await self._row(tenant, segment_id)
+        stored = await self._checked(tenant, name, conditions)
+        async with self._db.write() as s:
+            await repo.change(s, tenant=tenant, segment_id=segment_id, name=name.strip(),
+                              conditions=stored, operator=operator[:64], now=self._clock())
+        log.info("segment %s tenant=%s changed by %s", segment_id, tenant, operator[:64])
+        return await self.get(tenant, segment_id)
+
+    async def delete(self, tenant: str, segment_id: int) -> None:
+        async with self._db.write() as s:
+            if not await repo.remove(s, tenant=tenant, segment_id=segment_id):
+                raise self._unknown(segment_id)
+        log.info("segment %s tenant=%s deleted", segment_id, tenant)
+
+    @staticmethod
+    def _unknown(segment_id: int) -> NotFound:
+        return NotFound(f"segment_id: no segment {segment_id} in this brand",
+                        code="segment.unknown", segment_id=segment_id)
+
+    async def _row(self, tenant: str, segment_id: int) -> CustomerSegment:
+        async with self._db.read() as s:
+            row = await repo.get(s, tenant=tenant, segment_id=segment_id)
+        if row is None:
+            raise self._unknown(segment_id)
+        return row
+
+    async def search(self, tenant: str, segment_id: int) -> CustomerSearch:
+        row = await self._row(tenant, segment_id)
+        return self._search(tenant, json.loads(row.conditions))
+
+    async def get(self, tenant: str, segment_id: int) -> dict[str, Any]:
+        row = await self._row(tenant, segment_id)
+        search = self._search(tenant, json.loads(row.conditions))
+        return _view(row, await count_of(self._db, tenant, search))
+
+    async def names(self, tenant: str) -> list[dict[str, Any]]:
+        """The tenant's segments' ids and names (a form's choice of audience; no counts)."""
+        async with self._db.read() as s:
+            return [{"id": r.id, "name": r.name}
+                    for r in await repo.of_tenant(s, tenant=tenant)]
+
+    async def listed(self, tenant: str) -> list[dict[str, Any]]:
+        """The tenant's segments, oldest first, each with how many customers match now."""
+        async with self._db.read() as s:
+            rows = await repo.of_tenant(s, tenant=tenant)
+        return [_view(r, await count_of(self._db, tenant,
+                                        self._search(tenant, json.loads(r.conditions))))
+                for r in rows]
+
+    async def members(self, tenant: str, segment_id: int, *, limit: int,
+                      after: str = "") -> CustomerPage:
+        """A page of the customers matching now, newest first (the customers page's order)."""
+        search = await self.search(tenant, segment_id)
+        return await customer_list.page(self._db, tenant, search, limit=limit, after=after)
+
+    async def export_csv(self, tenant: str, segment_id: int) -> AsyncIterator[str]:
+        """The members as the customers page's CSV (same columns and escaping)."""
+        search = await self.search(tenant, segment_id)
+        return customer_list.export_csv(self._db, tenant, self._settings.tenant(tenant).tz,
+                                        search)

@@ -1,0 +1,85 @@
+"""Request and answer shapes of the customer segment routes (web/api/segments.py, 客户分群)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from guidebot.stats.segments import MAX_DAYS, MAX_LIST
+from guidebot.web.api.shapes import Answer, Day, ListedCustomer, Shape, Store, Text64, Userid
+
+TagId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$", description="a corp tag id")]
+
+
+class SegmentPath(Shape):
+    segment_id: int = Field(ge=1, le=2**31 - 1)
+
+
+class Conditions(Shape):
+    """Who belongs, every condition given must hold (an empty one is no condition)."""
+
+    tags_all: list[TagId] = Field(default_factory=list, max_length=MAX_LIST,
+                                  description="carries every one of these corp tags (ids)")
+    tags_any: list[TagId] = Field(default_factory=list, max_length=MAX_LIST,
+                                  description="carries at least one of these corp tags")
+    tags_none: list[TagId] = Field(default_factory=list, max_length=MAX_LIST,
+                                   description="carries none of these corp tags")
+    guides: list[Userid] = Field(default_factory=list, max_length=MAX_LIST,
+                                 description="a live relation with one of these guides")
+    stores: list[Store] = Field(default_factory=list, max_length=MAX_LIST,
+                                description="a live relation with a guide of these stores")
+    status: Literal["", "following", "lost", "opted_out"] = Field(
+        default="", description="as the customers search: following, lost or opted_out")
+    added_from: Day = Field(default="", description="added on or after this day (tenant's days)")
+    added_to: Day = Field(default="", description="added on or before this day")
+    added_days: int | None = Field(default=None, ge=1, le=MAX_DAYS, description=(
+        "added in the last N days, today included (evaluated when the segment is used); "
+        "not with added_from/added_to"))
+    purchased: Literal["", "yes", "no"] = Field(default="", description=(
+        "has bought (yes) or never (no)"))
+    quiet_days: int | None = Field(default=None, ge=1, le=MAX_DAYS, description=(
+        "has bought, but not in the last N days (last purchase more than N days ago)"))
+    layer: Literal["", "new", "active", "dormant", "lost"] = Field(default="", description=(
+        "the data centre's customer layer today, from the facts its statistics keep per "
+        "customer (new: following, first added in the last 30 days; active: following, not "
+        "new, paid in the last 90 days; dormant: following, neither; lost: following no "
+        "guide)"))
+
+
+class SegmentSet(Shape):
+    name: Annotated[str, Field(min_length=1, max_length=64)]
+    conditions: Conditions = Field(default_factory=Conditions)
+    operator: Text64 = Field(default="", description="who saved it (shown in the console)")
+
+
+class Segment(Answer):
+    id: int
+    name: str
+    conditions: dict[str, object] = Field(description="the conditions given (empty left out)")
+    count: int = Field(description="customers matching now")
+    operator: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class SegmentList(Answer):
+    segments: list[Segment]
+
+
+class MembersQuery(Shape):
+    after: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{0,400}$")] = Field(
+        default="", description="the `next` cursor of the page before")
+    limit: int = Field(200, ge=1, le=1000)
+
+
+class Members(Answer):
+    segment: int
+    customers: list[ListedCustomer] = Field(description="matching now, newest first")
+    next: str | None = Field(description="pass as `after` for the next page; null on the last")
+
+
+class Deleted(Answer):
+    id: int
+    deleted: Literal[True]

@@ -1,0 +1,138 @@
+"""The console's customer segments (客户分群): the tenant's segments with how many customers
+match now, a form to create or change one (with a preview count), its members (each linking
+to the customer's page, paged, exported as the customers CSV) and deleting it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlencode
+
+from aiohttp import web
+from multidict import MultiMapping
+
+from guidebot.stats import customer_list
+from guidebot.stats.records import PAGE
+from guidebot.stats.segments import LAYERS, LISTS, Segments
+from guidebot.web.pages import console_auth as auth
+from guidebot.web.pages.console import csv_download, notice, page, render, services_of
+
+SINGLE = ("status", "added_from", "added_to", "added_days", "purchased", "quiet_days",
+          "layer")
+
+
+def _segments(request: web.Request) -> Segments:
+    return services_of(request).segments
+
+
+def _conditions(values: MultiMapping[Any]) -> dict[str, Any]:
+    """The form's conditions (a multi-select a list, the others as typed; empty left out,
+    the service checks them)."""
+    out: dict[str, Any] = {k: [str(v) for v in values.getall(k, []) if str(v)] for k in LISTS}
+    for key in SINGLE:
+        text = str(values.get(key, "")).strip()[:32]
+        if text:
+            out[key] = text
+    return out
+
+
+def _base(who: auth.Access) -> str:
+    return f"/console/{who.tenant.id}/segments"
+
+
+@page
+async def segments(request: web.Request, who: auth.Access) -> web.StreamResponse:
+    rows = await _segments(request).listed(who.tenant.id)
+    deleted = request.query.get("deleted", "")
+    done = notice(request, "seg.deleted").format(name=deleted) if deleted else ""
+    return render(request, "segments.html", who=who, active="segments", rows=rows,
+                  names=await _names(request, who), notice=done)
+
+
+async def _names(request: web.Request, who: auth.Access) -> dict[str, dict[str, str]]:
+    tags, guides, stores = await _segments(request).known(who.tenant.id)
+    return {"tags": tags, "guides": guides, "stores": stores}
+
+
+@page
+async def form(request: web.Request, who: auth.Access) -> web.StreamResponse:
+    """新建 / 编辑: the form, filled from the segment (编辑) or from the query (a preview asked
+    for with the form's values), with the count those conditions find now."""
+    raw_id = request.match_info.get("segment_id")
+    segment = (await _segments(request).get(who.tenant.id, _id(raw_id))
+               if raw_id is not None else None)
+    if "preview" in request.query:
+        name, conditions = request.query.get("name", ""), _conditions(request.query)
+        count: int | None = await _segments(request).preview(who.tenant.id, conditions)
+    elif segment is not None:
+        name, conditions, count = segment["name"], segment["conditions"], None
+    else:
+        name, conditions, count = "", {}, None
+    return render(request, "segment_form.html", who=who, active="segments",
+                  segment=segment, name=name, c=conditions, count=count,
+                  names=await _names(request, who), statuses=customer_list.STATUSES,
+                  layers=LAYERS)
+
+
+def _id(raw: str | None) -> int:
+    """A segment id from the path; anything else is a segment this tenant does not have."""
+    return int(raw) if raw is not None and raw.isdigit() and len(raw) < 10 else 0
+
+
+@page
+async def create(request: web.Request, who: auth.Access) -> web.StreamResponse:
+    data = await request.post()
+    made = await _segments(request).create(who.tenant.id, str(data.get("name", ""))[:64],
+                                           _conditions(data), operator="console")
+    raise web.HTTPSeeOther(f"{_base(who)}/{made['id']}?saved=1#notice")
+
+
+@page
+async def update(request: web.Request, who: auth.Access) -> web.StreamResponse:
+    data = await request.post()
+    segment_id = _id(request.match_info["segment_id"])
+    await _segments(request).update(who.tenant.id, segment_id,
+                                    str(data.get("name", ""))[:64], _conditions(data),
+                                    operator="console")
+    raise web.HTTPSeeOther(f"{_base(who)}/{segment_id}?saved=1#notice")
+
+
+@page
+async def delete(request: web.Request, who: auth.Access) -> web.StreamResponse:
+    segment_id = _id(request.match_info["segment_id"])
+    gone = await _segments(request).get(who.tenant.id, segment_id)
+    await _segments(request).delete(who.tenant.id, segment_id)
+    raise web.HTTPSeeOther(f"{_base(who)}?{urlencode({'deleted': gone['name']})}#notice")
+
+
+@page
+async def members(request: web.Request, who: auth.Access) -> web.StreamResponse:
+    """A segment: its conditions, count now and members (paged; CSV as the customers page's)."""
+    segment_id = _id(request.match_info["segment_id"])
+    service = _segments(request)
+    segment = await service.get(who.tenant.id, segment_id)
+    if request.query.get("format") == "csv":
+        day = datetime.now(who.tenant.tz).strftime("%Y%m%d")
+        return await csv_download(request, f"segment-{segment_id}-{who.tenant.id}-{day}.csv",
+                                  await service.export_csv(who.tenant.id, segment_id))
+    found = await service.members(who.tenant.id, segment_id, limit=PAGE,
+                                  after=request.query.get("after", ""))
+    records = services_of(request).stats.records
+    saved = notice(request, "seg.saved") if request.query.get("saved") else ""
+    return render(request, "segment.html", who=who, active="segments", segment=segment,
+                  rows=found.rows, names=await _names(request, who),
+                  guide_names=await records.guide_names(who.tenant.id), notice=saved,
+                  next_page=urlencode({"after": found.next}) if found.next else "",
+                  paged=bool(request.query.get("after")), first_page="")
+
+
+def routes(base: str) -> list[web.RouteDef]:
+    return [
+        web.get(f"{base}/segments", segments),
+        web.post(f"{base}/segments", create),
+        web.get(f"{base}/segments/new", form),
+        web.get(f"{base}/segments/{{segment_id}}", members),
+        web.post(f"{base}/segments/{{segment_id}}", update),
+        web.get(f"{base}/segments/{{segment_id}}/edit", form),
+        web.post(f"{base}/segments/{{segment_id}}/delete", delete),
+    ]
