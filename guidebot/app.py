@@ -31,6 +31,7 @@ from guidebot.web.api import sop as sop_api
 from guidebot.web.api import targets as targets_api
 from guidebot.web.api import transfers as transfers_api
 from guidebot.web.api import usage as usage_api
+from guidebot.web.api import watch as watch_api
 from guidebot.web.auth import admin_auth
 from guidebot.web.keys import SERVICES
 from guidebot.web.pages import console, guide_tasks, operator, sidebar
@@ -116,6 +117,7 @@ def create_app(settings: Settings, *, start_jobs: bool = True, workers: int = 25
     app.add_routes(targets_api.routes())
     app.add_routes(drops_api.routes())
     app.add_routes(segments_api.routes())
+    app.add_routes(watch_api.routes())
     commerce_api.install(app)
     kf_api.install(app)
     materials_api.install(app)

@@ -62,7 +62,7 @@ def _library(settings: Settings, problem: Report) -> str | None:
             f"{len(catalog.products)} products, {len(materials.materials)} materials, "
             f"{len(materials.words.words)} sensitive words, {len(chat.replies)} keyword "
             f"replies, {len(chat.faqs)} FAQ entries, {len(library.group_welcome)} group "
-            f"welcome templates")
+            f"welcome templates, {len(chat.watch)} conversation watch rules")
 
 
 async def _database(settings: Settings, problem: Report) -> str | None:

@@ -152,6 +152,12 @@ async def run_handoff_reminders(services: Services, tenant: str) -> None:
     await services.handoff_reminders.run(tenant)
 
 
+async def run_chat_watch(services: Services, tenant: str) -> None:
+    """会话质检: the alert flags of 微信客服 messages go to the tenant's watch_notify members
+    (once per flagged message and member across processes)."""
+    await services.watch.notify(tenant)
+
+
 async def run_stats_upkeep(services: Services) -> None:
     """Add new follow events, orders and ledger entries to the daily statistics (waiting
     out a burst of arrivals, guidebot/bursts.py)."""
@@ -179,3 +185,4 @@ def schedule_defaults(scheduler: Scheduler, tenants: list[str]) -> None:
         scheduler.every(3600, run_acquisition_quota, tenant)
         scheduler.every(60, run_morning_digest, tenant)
         scheduler.every(60, run_handoff_reminders, tenant)
+        scheduler.every(60, run_chat_watch, tenant)

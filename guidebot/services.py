@@ -20,6 +20,7 @@ from guidebot.chat.intake import KfService
 from guidebot.chat.opt_out import OptOuts
 from guidebot.chat.reply_times import ReplyTimes
 from guidebot.chat.routing import ChatRouter, load_router
+from guidebot.chat.watch import ChatWatch
 from guidebot.commerce.birthdays import Birthdays
 from guidebot.commerce.links import announce_to
 from guidebot.commerce.service import CommerceService
@@ -97,6 +98,7 @@ class Services:
     digest: MorningDigest  # 导购早报: each guide's day, once a day
     reply_times: ReplyTimes  # 接待时效: first responses after 微信客服 handoffs, who waits
     handoff_reminders: HandoffReminders  # 超时未回复提醒 to the servicer
+    watch: ChatWatch  # 会话质检 of 微信客服 messages
     auto_tags: AutoTagger  # 自动打标签: tags from the cards customers open and what they write
     transfers: CustomerTransfers  # 在职继承 / 离职继承
     groups: GroupService  # 客户群: groups, members, joins and leaves
@@ -188,7 +190,8 @@ def build_services(settings: Settings, db: Database, *,
                        catalog=commerce.catalog, meter=LlmMeter(db))
     guide_chat = GuideChat(settings, db, chat.content, chat, commerce, outbox, client_for,
                            quota=app_quota)
-    kf = KfService(settings, db, library, outbox, client_for, router=chat,
+    watch = ChatWatch(settings, db, chat.content, outbox, client_for, quota=app_quota)
+    kf = KfService(settings, db, library, outbox, client_for, router=chat, watch=watch,
                    cards=KfCards(settings, library, commerce.catalog,
                                  commerce.track_attachments, media.resolve),
                    opt_outs=OptOuts(db, tags, sop.engine, chat.content.opt_out_tag),
@@ -217,6 +220,7 @@ def build_services(settings: Settings, db: Database, *,
                               **guide_chat.executors(), **materials.executors(),
                               **churn.executors(), **radar.executors(),
                               **digest.executors(), **handoff_reminders.executors(),
+                              **watch.executors(),
                               **transfers.executors(),
                               **group_handover.executors(), **group_welcome.executors(),
                               **channel_rotation.executors()})
@@ -232,7 +236,7 @@ def build_services(settings: Settings, db: Database, *,
         stats=StatsService(settings, db), materials=materials,
         contributions=Contributions(materials, client_for), points=points, churn=churn,
         radar=radar, digest=digest, auto_tags=auto_tags, reply_times=reply_times,
-        handoff_reminders=handoff_reminders,
+        handoff_reminders=handoff_reminders, watch=watch,
         app_quota=app_quota, transfers=transfers, groups=groups,
         group_handover=group_handover, group_welcome=group_welcome,
         birthdays=Birthdays(db, sop.birthdays_set), targets=targets,

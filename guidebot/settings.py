@@ -84,13 +84,16 @@ class AlertSettings:
     customer every `card_opened_window_minutes`; `morning_digest`, the time of day (the
     tenant's time zone) each guide is sent their 导购早报 (None: off);
     `handoff_reply_minutes`, an app message to the servicer when a customer of a handed-off
-    微信客服 session has waited that long for a reply (超时未回复提醒; 0: off)."""
+    微信客服 session has waited that long for a reply (超时未回复提醒; 0: off);
+    `watch_notify`, the HQ members (userids) sent an app message for each 微信客服 message
+    an `alert` rule of chat/watch_words.toml flags (会话质检; empty: nobody)."""
 
     customer_deleted: bool = True
     card_opened: bool = True
     card_opened_window_minutes: int = 30
     morning_digest: time | None = None
     handoff_reply_minutes: int = 10
+    watch_notify: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -393,7 +396,7 @@ def _materials(file: str, prefix: str, table: Mapping[str, Any]) -> MaterialSett
 def _alerts(file: str, prefix: str, table: Mapping[str, Any]) -> AlertSettings:
     r = _Reader(file, f"{prefix}.alerts", table,
                 {"customer_deleted", "card_opened", "card_opened_window_minutes",
-                 "morning_digest", "handoff_reply_minutes"})
+                 "morning_digest", "handoff_reply_minutes", "watch_notify"})
     window = r.get("card_opened_window_minutes", int, 30)
     if not 1 <= window <= MAX_CARD_OPENED_WINDOW_MIN:
         raise r.fail("card_opened_window_minutes",
@@ -407,11 +410,15 @@ def _alerts(file: str, prefix: str, table: Mapping[str, Any]) -> AlertSettings:
     if not 0 <= reply <= MAX_HANDOFF_REPLY_MIN:
         raise r.fail("handoff_reply_minutes",
                      f"must be from 0 (off) to {MAX_HANDOFF_REPLY_MIN} (minutes), got {reply}")
+    notify = r.get("watch_notify", list, [])
+    if not all(isinstance(u, str) and 0 < len(u) <= 64 for u in notify):
+        raise r.fail("watch_notify", "must be a list of member userids (1-64 characters)")
     return AlertSettings(customer_deleted=r.get("customer_deleted", bool, True),
                          card_opened=r.get("card_opened", bool, True),
                          card_opened_window_minutes=window,
                          morning_digest=time(int(found[1]), int(found[2])) if found else None,
-                         handoff_reply_minutes=reply)
+                         handoff_reply_minutes=reply,
+                         watch_notify=tuple(dict.fromkeys(notify)))
 
 
 def _kf(file: str, prefix: str, table: Mapping[str, Any]) -> KfSettings:

@@ -30,6 +30,7 @@ from guidebot.chat.entries import KfEntries, event_of
 from guidebot.chat.handoff import Handoff
 from guidebot.chat.opt_out import OptOuts
 from guidebot.chat.sending import KfSender, text_message
+from guidebot.chat.watch import ChatWatch
 from guidebot.contacts.auto_tags import AutoTagger
 from guidebot.content.library import Library
 from guidebot.db.engine import Database
@@ -68,6 +69,7 @@ class KfService:
     def __init__(self, settings: Settings, db: Database, library: Library, outbox: Outbox,
                  client_for: Callable[[str], WeComClient], *, router: ReplyRouter,
                  cards: KfCards, opt_outs: OptOuts, quota: AppQuota, auto_tags: AutoTagger,
+                 watch: ChatWatch | None = None,
                  clock: Callable[[], datetime] = utcnow) -> None:
         self._settings = settings
         self._db = db
@@ -87,6 +89,7 @@ class KfService:
         self.cards = cards
         self.opt_outs = opt_outs
         self.auto_tags = auto_tags  # 自动打标签 from the customer's words
+        self.watch = watch  # 会话质检: new messages flagged as they are stored
         self.customers = Customers(db, self.api)
         self.sender = KfSender(db, outbox, self.api, clock)
         self.handoff = Handoff(settings, db, library, outbox, client_for, self.api,
@@ -194,6 +197,8 @@ class KfService:
         rows = [self._row(tenant, open_kfid, cursor, item, now)
                 for item in answer.get("msg_list") or [] if isinstance(item, dict)]
         new = set(await repo.insert_messages(s, rows=rows))
+        if self.watch is not None and new:  # once per message: only a new one is flagged
+            await self.watch.flag(s, tenant, [r for r in rows if r["msgid"] in new], now)
         await apply(s, [write for row in rows
                         if row["msgid"] in new and row["origin"] == CUSTOMER
                         and row["external_userid"]

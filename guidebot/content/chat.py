@@ -1,5 +1,6 @@
 """Customer-chat content: replies/*.toml, faq/*.toml, chat/words.toml, chat/texts.toml,
-chat/opt_out.toml and the chat keys of catalog.toml, validated with file and line."""
+chat/opt_out.toml, chat/watch_words.toml (会话质检) and the chat keys of catalog.toml,
+validated with file and line."""
 
 from __future__ import annotations
 
@@ -60,6 +61,9 @@ TEXT_FIELDS: Mapping[str, frozenset[str]] = {
     "radar_notice": frozenset({"customer", "card", "count"}),
     "radar_card_unnamed": frozenset(),
     "handoff_reply_notice": frozenset({"customer", "minutes", "url"}),
+    "watch_notice": frozenset({"rule", "word", "who", "customer", "url"}),
+    "watch_who_servicer": frozenset({"guide"}),
+    "watch_who_customer": frozenset(),
     "transfer_notice": frozenset({"handover", "count", "customers"}),
     "transfer_more": frozenset(),
     "digest_header": frozenset({"date"}),
@@ -82,11 +86,15 @@ DIGEST_TEXTS = frozenset(k for k in TEXT_FIELDS if k.startswith("digest_"))
 LATER_TEXTS = frozenset({"churn_notice", "churn_added_unknown", "churn_orders",
                          "churn_no_orders", "opt_in_confirm", "transfer_notice",
                          "transfer_more", "radar_notice", "radar_card_unnamed",
-                         "handoff_reply_notice"}) | DIGEST_TEXTS
+                         "handoff_reply_notice", "watch_notice", "watch_who_servicer",
+                         "watch_who_customer"}) | DIGEST_TEXTS
 LATER_WORDS = frozenset({"opt_in"})  # the same for chat/words.toml
 REPLY_KEYS = {"id", "keywords", "message", "max_chars"}
 FAQ_KEYS = {"id", "question", "answer", "keywords"}
 PRODUCT_CHAT_KEYS = {"description": str, "stock": int, "attributes": dict}
+WATCH_KEYS = {"name", "applies", "level", "words"}
+WATCH_WHO = ("servicer", "customer")
+WATCH_LEVELS = ("warn", "alert")
 
 
 @dataclass(frozen=True)
@@ -106,6 +114,17 @@ class FaqEntry:
 
 
 @dataclass(frozen=True)
+class WatchRule:
+    """A 会话质检 rule of chat/watch_words.toml: its words (found anywhere, any case) in the
+    messages of `applies` ("servicer", "customer") are flagged at `level` (warn | alert)."""
+
+    name: str
+    applies: tuple[str, ...]
+    level: str
+    words: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class ChatContent:
     words: Mapping[str, tuple[str, ...]]
     texts: Mapping[str, str]
@@ -113,6 +132,7 @@ class ChatContent:
     faqs: tuple[FaqEntry, ...]
     commands: Mapping[str, tuple[str, ...]]
     opt_out_tag: str = ""  # chat/opt_out.toml: the tag an opted-out customer gets ("": none)
+    watch: tuple[WatchRule, ...] = ()  # chat/watch_words.toml (会话质检)
 
     def text(self, key: str, **values: object) -> str:
         return self.texts[key].format(**{k: str(v) for k, v in values.items()})
@@ -213,6 +233,49 @@ def _opt_out_tag(path: Path, problems: list[Problem]) -> str:
         file.problem(line_of(file.source, "tag"), "tag must be a tag name (0-30 characters)")
         return ""
     return tag.strip()
+
+
+def _watch_rules(path: Path, problems: list[Problem]) -> tuple[WatchRule, ...]:
+    """chat/watch_words.toml: [[rules]] with a unique name, words, applies and level."""
+    file = _File(path, problems)
+    data = file.load() or {}
+    for key in data:
+        if key != "rules":
+            file.problem(line_of(file.source, key), f"unknown key {key!r}")
+    raw = data.get("rules", [])
+    rules: list[WatchRule] = []
+    if not isinstance(raw, list):
+        file.problem(line_of(file.source, "rules"), "rules must be [[rules]] tables")
+        return ()
+    names: set[str] = set()
+    for index, item in enumerate(raw):
+        line, before = file.entry_line("rules", index), len(file.problems)
+        item = item if isinstance(item, dict) else {}
+        for key in sorted(set(item) - WATCH_KEYS):
+            file.problem(line, f"rules: unknown key {key!r}")
+        name = item.get("name")
+        if not isinstance(name, str) or not name.strip() or len(name.strip()) > 32:
+            file.problem(line, "rules: name is required (1-32 characters)")
+        elif name.strip() in names:
+            file.problem(line, f"rules: duplicate name {name.strip()!r}")
+        words = _strings(item.get("words"))
+        if not words:
+            file.problem(line, "rules: words must be a non-empty list of non-empty strings")
+        elif any(len(w) > 32 for w in words):
+            file.problem(line, "rules: a word has at most 32 characters")
+        applies = item.get("applies")
+        if (not isinstance(applies, list) or not applies
+                or any(a not in WATCH_WHO for a in applies)):
+            file.problem(line, 'rules: applies must list "servicer" and/or "customer"')
+        level = item.get("level")
+        if level not in WATCH_LEVELS:
+            file.problem(line, f'rules: level must be "warn" or "alert", got {level!r}')
+        if len(file.problems) > before:
+            continue
+        names.add(str(name).strip())
+        rules.append(WatchRule(str(name).strip(), tuple(dict.fromkeys(applies or ())),
+                               str(level), words or ()))
+    return tuple(rules)
 
 
 def _entries(folder: Path, table: str, problems: list[Problem],
@@ -325,6 +388,7 @@ def load_chat_content(root: Path, messages: set[str]) -> ChatContent:
     commands = _words(chat_file(root, "commands.toml"), problems, COMMANDS)
     texts = _texts(chat_file(root, "texts.toml"), problems)
     opt_out_tag = _opt_out_tag(chat_file(root, "opt_out.toml"), problems)
+    watch = _watch_rules(chat_file(root, "watch_words.toml"), problems)
     replies = _entries(root / "replies", "replies", problems, _reply(messages))
     faqs = _entries(root / "faq", "entries", problems, _faq)
     _unique(replies, "replies", problems, root / "replies")
@@ -332,4 +396,5 @@ def load_chat_content(root: Path, messages: set[str]) -> ChatContent:
     _catalog(root / "catalog.toml", problems)
     if problems:
         raise ContentInvalid(problems)
-    return ChatContent(words, texts, tuple(replies), tuple(faqs), commands, opt_out_tag)
+    return ChatContent(words, texts, tuple(replies), tuple(faqs), commands, opt_out_tag,
+                       watch)

@@ -91,3 +91,31 @@ class KfCustomer(SQLModel, table=True):
     external_userid: str = Field(primary_key=True, max_length=128)
     unionid: str = Field(max_length=128)
     seen_at: datetime = Field(default_factory=utcnow, sa_column=_utc())
+
+
+class KfFlag(SQLModel, table=True):
+    """会话质检: a 微信客服 message holding a word of a chat/watch_words.toml rule, flagged once
+    per message and rule (unique) in the transaction that stored the message. `guide` is who
+    wrote (origin 5) or, for a customer's message, the servicer who had the conversation
+    then ("" if none). No text here: the console reads it from kf_messages. `notified_at`:
+    an alert rule's flag handed to the outbox (or nobody to tell) (migration 0048)."""
+
+    __tablename__ = "kf_flags"
+    __table_args__ = (
+        UniqueConstraint("tenant", "msgid", "rule", name="uq_kf_flags_rule"),
+        Index("ix_kf_flags_time", "tenant", "send_time"),
+        Index("ix_kf_flags_unnotified", "tenant", "notified_at"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    tenant: str = Field(max_length=32)
+    msgid: str = Field(max_length=128)
+    open_kfid: str = Field(max_length=64)
+    external_userid: str = Field(default="", max_length=128)
+    guide: str = Field(default="", max_length=64)
+    origin: int = 0  # 3 customer, 5 servicer
+    rule: str = Field(max_length=32)
+    word: str = Field(max_length=32)
+    level: str = Field(max_length=8)  # warn | alert (the rule's when flagged)
+    send_time: datetime = Field(sa_column=_utc())
+    flagged_at: datetime = Field(default_factory=utcnow, sa_column=_utc())
+    notified_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))

@@ -17,6 +17,7 @@ from guidebot.web.api import (
     sop,
     targets,
     transfers,
+    watch,
 )
 from guidebot.web.api.openapi import openapi_document
 from guidebot.web.api.parsing import Endpoint
@@ -26,7 +27,7 @@ def endpoints() -> list[Endpoint]:
     return [*contacts.ENDPOINTS, *sop.ENDPOINTS, *commerce.ENDPOINTS, *kf.ENDPOINTS,
             *materials.ENDPOINTS, *transfers.ENDPOINTS, *groups.ENDPOINTS,
             *birthdays.ENDPOINTS, *targets.ENDPOINTS, *drops.ENDPOINTS,
-            *segments.ENDPOINTS]
+            *segments.ENDPOINTS, *watch.ENDPOINTS]
 
 
 @cache

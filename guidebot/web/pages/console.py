@@ -31,7 +31,7 @@ STATIC = Path(__file__).resolve().parents[1] / "static"
 NAV = (("overview", ""), ("guides", "guides"), ("stores", "stores"), ("targets", "targets"),
        ("customers", "customers"), ("segments", "segments"), ("channels", "channels"),
        ("groups", "groups"), ("transfers", "transfers"), ("handoffs", "handoffs"),
-       ("orders", "orders"), ("commissions", "commissions"),
+       ("watch", "watch"), ("orders", "orders"), ("commissions", "commissions"),
        ("sops", "sops"), ("content", "content"), ("outbox", "outbox"),
        ("materials", "materials"))
 HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "same-origin",

@@ -159,6 +159,7 @@ def routes() -> list[web.RouteDef]:
         console_segments,
         console_targets,
         console_transfers,
+        console_watch,
     )
 
     base = "/console/{tenant}"
@@ -173,5 +174,6 @@ def routes() -> list[web.RouteDef]:
         *console_channels.routes(base),
         *console_targets.routes(base),
         *console_handoffs.routes(base),
+        *console_watch.routes(base),
         *console_segments.routes(base),
     ]
