@@ -35,6 +35,7 @@ def test_good_config_and_defaults(tmp_path: Path) -> None:
     assert acme.timezone == "Asia/Shanghai"
     assert acme.commission.precedence == ("share_link", "exclusive_guide", "store")
     assert acme.alerts.customer_deleted is True  # 删人提醒 is on unless turned off
+    assert acme.alerts.watch_notify == ()  # 会话质检 tells nobody unless listed
     assert settings.content_library == tmp_path / "content_library"
 
 
@@ -61,6 +62,10 @@ def test_good_config_and_defaults(tmp_path: Path) -> None:
      "tenants.acme.alerts.customer_deleted", "must be true or false, got int"),
     (lambda t: t + '[tenants.acme.alerts]\ncustomer_left = true\n',
      "tenants.acme.alerts.customer_left", "unknown key"),
+    (lambda t: t + '[tenants.acme.alerts]\nwatch_notify = "hqboss"\n',
+     "tenants.acme.alerts.watch_notify", "must be"),
+    (lambda t: t + '[tenants.acme.alerts]\nwatch_notify = ["hqboss", 3]\n',
+     "tenants.acme.alerts.watch_notify", "must be a list of member userids"),
     (lambda t: t + '[tenants.acme.alerts]\nmorning_digest = "9:00"\n',
      "tenants.acme.alerts.morning_digest", 'must be a time of day "HH:MM"'),
     (lambda t: t + '[tenants.acme.alerts]\nmorning_digest = "24:00"\n',
