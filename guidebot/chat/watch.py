@@ -99,7 +99,10 @@ class ChatWatch:
     async def notify(self, tenant_id: str) -> int:
         """Hand the alert flags not yet handed to the outbox: one app message to each
         watch_notify member (none: the flags are marked, nobody is told); how many messages."""
-        members = self._settings.tenant(tenant_id).alerts.watch_notify
+        tenant = self._settings.tenant(tenant_id)
+        if not tenant.kf.open_kfids:  # no 微信客服 account read: nothing is flagged
+            return 0
+        members = tenant.alerts.watch_notify
         async with self._db.read() as s:
             flags = await repo.unnotified(s, tenant=tenant_id, limit=BATCH)
             customers = await kf_repo.customers(s, tenant=tenant_id, external_userids=list(
