@@ -17,9 +17,10 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
 from sqlalchemy import select, update
 
-from guidebot import jobs
+from guidebot import jobs, outbox
 from guidebot.app import RUNTIME, create_app
 from guidebot.chat.watch import KIND
 from guidebot.check import _library
@@ -194,6 +195,45 @@ async def test_tenants_apart_and_nobody_to_tell(aiohttp_server: Any, tmp_path: P
         status, _ = await stack.admin(f"/chat/flags?from={DAY}&to={DAY}", tenant="beta",
                                       token="acme-admin-token")
         assert status == 403
+    finally:
+        await stack.http.close()
+
+
+async def test_alerts_keep_to_the_app_message_budget(aiohttp_server: Any, tmp_path: Path,
+                                                      db_url: str,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """With one app message a minute for a member, the second alert waits in the outbox for
+    the next minute (held, not failed) and is sent then, once."""
+    config = (CONFIG.replace('"hqboss", "hqqa"', '"hqboss"')
+              + "\n[tenants.acme.quotas]\napp_msg_per_guide_per_min = 1\n")
+    stack = await start_stack(aiohttp_server, tmp_path, db_url, config_extra=config)
+    try:
+        now = [T0 + timedelta(minutes=10)]
+        stack.runtime.services.app_quota.clock = lambda: now[0]
+        monkeypatch.setattr(outbox, "utcnow", lambda: now[0])
+        use_router(stack)
+        customer = await _guide_customer(stack, "lina", "孙悦")
+        at(stack, 0)
+        await customer_writes(stack, customer, "我要找消协")
+        at(stack, 1)
+        await customer_writes(stack, customer, "还要打12315")
+        assert [f.rule for f in await _flags(stack)] == ["投诉升级", "投诉升级"]
+        at(stack, 10)
+        await jobs.run_chat_watch(stack.runtime.services, "acme")
+        assert len(_alerts(stack, "hqboss")) == 1
+        async with stack.runtime.services.db.read() as s:
+            rows = await outbox_repo.list_items(s, tenant="acme", kind=KIND)
+        held = [r for r in rows if r.status != "done"]
+        assert len(rows) == 2 and len(held) == 1 and held[0].last_error.startswith("quota: ")
+        services = stack.runtime.services
+        assert await services.outbox.retry_due(services.calls) == 0  # not within the minute
+        now[0] += timedelta(seconds=61)
+        stack.sandbox.advance_clock(61)
+        assert await services.outbox.retry_due(services.calls) == 1
+        assert len(_alerts(stack, "hqboss")) == 2
+        assert await services.watch.notify("acme") == 0
+        assert await services.outbox.retry_due(services.calls) == 0
+        assert len(_alerts(stack, "hqboss")) == 2
     finally:
         await stack.http.close()
 
