@@ -126,6 +126,31 @@ def walk(messages: Iterable[KfMessage]) -> list[Handed]:
     return turns
 
 
+def with_servicer(messages: Iterable[KfMessage], at: datetime) -> str | None:
+    """Who has the conversation at `at` (a customer message's send_time), by what guidebot
+    stored of it from its latest handoff or session_status_change event on: the servicer of
+    the latest handoff, or the one an event names (a take from the pool, a transfer); None
+    after a handoff to the pool, the event of the session's end, or 48 h without a message
+    from the customer (the session's life)."""
+    servicer: str | None = None
+    last: datetime | None = None
+    for m in sorted(messages, key=lambda m: (m.send_time, m.id or 0)):
+        if m.origin == CUSTOMER:
+            if last is not None and m.send_time - last >= SESSION_LIFE:
+                servicer = None
+            last = m.send_time
+        if m.status == "handoff":
+            servicer = m.guide or None
+        elif m.event_type == "session_status_change":
+            change = int(event_of(m.text).get("change_type") or 0)
+            servicer = None if change == ENDED else (m.servicer_userid or servicer)
+        if last is None:
+            last = m.send_time
+    if last is None or at - last >= SESSION_LIFE:
+        return None
+    return servicer
+
+
 def _close(turn: Handed, at: datetime, end: str) -> None:
     turn.ended_at, turn.end = at, end
 

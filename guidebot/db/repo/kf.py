@@ -351,3 +351,18 @@ async def conversation_messages(session: AsyncSession, *, tenant: str,
             .order_by(KfMessage.send_time, KfMessage.id))  # type: ignore[arg-type]
     return [m for m in (await session.execute(stmt)).scalars()
             if (m.open_kfid, m.external_userid) in wanted]
+
+
+async def since_latest_handoff(session: AsyncSession, *, tenant: str, open_kfid: str,
+                               external_userid: str) -> list[KfMessage]:
+    """The conversation's messages from its latest handoff (a customer message with status
+    handoff) or session_status_change event on, in send_time order; [] without either."""
+    conversation = (KfMessage.tenant == tenant, KfMessage.external_userid == external_userid,
+                    KfMessage.open_kfid == open_kfid)
+    latest = (select(func.max(KfMessage.send_time))
+              .where(*conversation, or_(KfMessage.status == "handoff",
+                                        KfMessage.event_type == "session_status_change"))
+              .scalar_subquery())
+    stmt = (select(KfMessage).where(*conversation, KfMessage.send_time >= latest)  # type: ignore[operator]
+            .order_by(KfMessage.send_time, KfMessage.id))  # type: ignore[arg-type]
+    return list((await session.execute(stmt)).scalars())
