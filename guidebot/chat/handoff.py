@@ -14,10 +14,12 @@ from urllib.parse import quote
 
 from guidebot.app_quota import AppQuota
 from guidebot.chat.decision import CustomerContext
+from guidebot.chat.reply_times import with_servicer
 from guidebot.chat.sending import reply_msgid
 from guidebot.content.library import Library
 from guidebot.content.render import render
 from guidebot.db.engine import Database
+from guidebot.db.models_kf import KfMessage
 from guidebot.db.repo import contacts as contacts_repo
 from guidebot.db.repo import kf as repo
 from guidebot.db.repo import outbox as outbox_repo
@@ -96,6 +98,27 @@ class Handoff:
         """The outbox executor of kind "kf_notify" (message/send to the guide), within the
         guide's app message budget (guidebot/app_quota.py: over it the outbox holds it)."""
         return await self._quota.send(self._client_for(tenant), tenant, payload)
+
+    async def already_with(self, tenant: str, message: KfMessage,
+                           handed_now: str | None = None) -> str | None:
+        """The servicer who has the session of customer message `message` when guidebot
+        handed it to a person before (`handed_now`: this batch did; else what is stored
+        says so, reply_times.with_servicer) and WeCom confirms the session is with a person
+        (state 3: WeCom may have ended it without an event guidebot sees); else None."""
+        servicer = handed_now
+        if servicer is None:
+            async with self._db.read() as s:
+                stored = await repo.since_latest_handoff(
+                    s, tenant=tenant, open_kfid=message.open_kfid,
+                    external_userid=message.external_userid)
+            here = (message.send_time, message.id or 0)
+            servicer = with_servicer([m for m in stored if (m.send_time, m.id or 0) < here],
+                                     message.send_time)
+        if servicer is None:
+            return None
+        state, now_with = await self._api_for(tenant).service_state(
+            open_kfid=message.open_kfid, external_userid=message.external_userid)
+        return (now_with or servicer) if state == HUMAN else None
 
     async def hand(self, tenant: str, open_kfid: str, kf_userid: str, msgid: str,
                    customer: CustomerContext, summary: str) -> Handed:

@@ -266,6 +266,7 @@ class KfService:
         for message in claimed:
             by_customer.setdefault(message.external_userid, []).append(message)
         outcomes: dict[int, Outcome] = {}
+        handed_now: dict[tuple[str, str], str] = {}  # conversation → servicer, this batch's
         gate = asyncio.Semaphore(IN_FLIGHT)
 
         async def one_customer(messages: list[KfMessage]) -> None:
@@ -273,7 +274,8 @@ class KfService:
                 for message in messages:
                     assert message.id is not None
                     try:
-                        outcomes[message.id] = await self._handle(tenant, message, writers)
+                        outcomes[message.id] = await self._handle(tenant, message, writers,
+                                                                   handed_now)
                     except WeComError as exc:
                         outcomes[message.id] = Outcome(
                             "failed", "", f"WeCom errcode={exc.errcode} at {exc.path}")
@@ -315,7 +317,8 @@ class KfService:
                          outcome.status, outcome.route or "-")
 
     async def _handle(self, tenant: str, message: KfMessage,
-                      writers: MutableMapping[str, Writer]) -> Outcome:
+                      writers: MutableMapping[str, Writer],
+                      handed_now: MutableMapping[tuple[str, str], str]) -> Outcome:
         if message.origin == SERVICER:
             return Outcome("skipped", "", "a servicer's message from the WeCom client")
         if message.origin == SYSTEM or message.msgtype == "event":
@@ -347,23 +350,33 @@ class KfService:
         elif decision.route == Route.OPT_OUT:
             done = await self.opt_outs.opt_out(tenant, writer, message.msgid)
         else:
-            return await self._act(tenant, message, writer.context, decision)
+            return await self._act(tenant, message, writer.context, decision, handed_now)
         # the customer's later messages of this batch see it (退订 then 订阅 in one sync)
         writers[message.external_userid] = replace(writer, context=replace(
             writer.context, opted_out=decision.route == Route.OPT_OUT))
-        outcome = await self._act(tenant, message, writer.context, decision)
+        outcome = await self._act(tenant, message, writer.context, decision, handed_now)
         return Outcome(outcome.status, outcome.route, f"{outcome.reason}; {done}", outcome.guide)
 
     async def _act(self, tenant: str, message: KfMessage, customer: CustomerContext,
-                   decision: Decision) -> Outcome:
+                   decision: Decision,
+                   handed_now: MutableMapping[tuple[str, str], str]) -> Outcome:
         route = str(decision.route)
         if decision.route == Route.HANDOFF:
+            conversation = (message.open_kfid, message.external_userid)
+            servicer = await self.handoff.already_with(tenant, message,
+                                                       handed_now.get(conversation))
+            if servicer is not None:
+                # no second trans, no second notice; in state 3 kf/send_msg would answer 95018
+                return Outcome("skipped", route, f"already with {servicer}: not handed again "
+                               f"(session state 3); {decision.reason}")
             if decision.text:
                 await self.sender.send(tenant, message.open_kfid, message.external_userid,
                                        message.msgid, [text_message(decision.text)])
             handed = await self.handoff.hand(tenant, message.open_kfid,
                                              message.external_userid, message.msgid, customer,
                                              decision.summary)
+            if handed.servicer is not None:
+                handed_now[conversation] = handed.servicer
             return Outcome("handoff", route, f"{decision.reason}; {handed.reason}",
                            handed.servicer)
         if decision.route not in SENDING_ROUTES or not (decision.text or decision.card_sku):

@@ -14,10 +14,15 @@ customer) at a time, in send_time order:
 - the customer waits from their first message after the latest reply (the handoff's own
   message to begin with) until a reply; waiting ends with the session, and never lasts
   beyond 48 h after the customer's latest message (WeCom's session rule: after that nobody
-  can answer it).
+  can answer it);
+- change_type 1 (a servicer took the session from the pool, `new_servicer_userid`) starts a
+  turn for them at the event (via "pool"), like a handoff: their first response counts from
+  it; the customer waits from the message guidebot handed to the pool (the turn's msgid), or
+  else from their first message the bot did not answer (from the take when the messages read
+  began after it).
 
 Another handoff of a conversation already with the same servicer (the customer asked again)
-continues the one that is open. Handoffs to the pool (state 2) are not followed.
+continues the one that is open. A handoff to the pool (state 2) starts nothing by itself.
 """
 
 from __future__ import annotations
@@ -39,7 +44,7 @@ from guidebot.settings import Settings, TenantSettings
 CUSTOMER, SERVICER = 3, 5  # sync_msg origin
 SESSION_LIFE = timedelta(hours=48)  # a session can be answered 48 h after the last message
 DEFAULT_MINUTES = 10  # the threshold of the figures when reminders are off (0)
-ENDED, TRANSFERRED = 3, 2  # session_status_change change_type
+POOL_TAKEN, TRANSFERRED, ENDED = 1, 2, 3  # session_status_change change_type
 STATUSES = ("waiting", "replied", "all")
 
 
@@ -60,7 +65,7 @@ class Handed:
     msgid: str  # the handed customer message (a transfer: the handoff it came from)
     servicer: str
     at: datetime
-    via: str = "handoff"  # handoff | transfer
+    via: str = "handoff"  # handoff | transfer | pool
     first_reply_at: datetime | None = None
     first_reply_by: str = ""
     ended_at: datetime | None = None
@@ -84,11 +89,52 @@ class Handed:
         return max(0, int((now - self.waiting.since).total_seconds()))
 
 
+@dataclass
+class Unheld:
+    """A conversation no servicer has (as far as the walk saw): the customer's first
+    unanswered message, their latest, and the latest message guidebot handed to the pool."""
+
+    waiting: Stretch | None = None
+    last_customer_at: datetime | None = None
+    pooled: str = ""
+
+    def saw(self, m: KfMessage) -> None:
+        if m.origin == CUSTOMER:
+            self.last_customer_at = m.send_time
+            if m.status == "handoff":  # handed with no guide (to the pool): waits for a person
+                self.waiting, self.pooled = Stretch(m.msgid, m.send_time), m.msgid
+            elif m.status == "replied":  # the bot answered it
+                self.waiting = None
+            elif self.waiting is None:
+                self.waiting = Stretch(m.msgid, m.send_time)
+        elif m.origin == SERVICER:
+            self.waiting = None
+
+    def taken(self, m: KfMessage, servicer: str) -> Handed:
+        """The turn of `servicer`, who took the conversation from the pool at event `m`: the
+        customer waits from their first unanswered message, or from the take when the walk
+        saw nothing of them (their messages came before what it read)."""
+        seen = self.last_customer_at is not None
+        return Handed(m.open_kfid, m.external_userid,
+                      self.pooled or (self.waiting.msgid if self.waiting else m.msgid),
+                      servicer, m.send_time, via="pool",
+                      last_customer_at=self.last_customer_at if seen else m.send_time,
+                      waiting=self.waiting if seen else Stretch(m.msgid, m.send_time))
+
+
+def change_of(m: KfMessage) -> tuple[int, str]:
+    """A session_status_change event's change_type and new servicer (stored by intake)."""
+    event = event_of(m.text)
+    return (int(event.get("change_type") or 0),
+            str(event.get("new_servicer_userid") or m.servicer_userid or ""))
+
+
 def walk(messages: Iterable[KfMessage]) -> list[Handed]:
     """Every turn of the conversations in `messages` (each conversation's in send_time
     order; the module docstring has the rules)."""
     turns: list[Handed] = []
     open_turns: dict[tuple[str, str], Handed] = {}
+    unheld: dict[tuple[str, str], Unheld] = {}
     for m in sorted(messages, key=lambda m: (m.send_time, m.id or 0)):
         key = (m.open_kfid, m.external_userid)
         turn = open_turns.get(key)
@@ -99,8 +145,19 @@ def walk(messages: Iterable[KfMessage]) -> list[Handed]:
                           last_customer_at=m.send_time, waiting=Stretch(m.msgid, m.send_time))
             open_turns[key] = turn
             turns.append(turn)
+            unheld.pop(key, None)
         elif turn is None:
-            continue
+            idle = unheld.setdefault(key, Unheld())
+            idle.saw(m)
+            if m.event_type != "session_status_change":
+                continue
+            change, new = change_of(m)
+            if change == ENDED:
+                del unheld[key]
+            elif change == POOL_TAKEN and new:
+                open_turns[key] = idle.taken(m, new)
+                turns.append(open_turns[key])
+                del unheld[key]
         elif m.origin == CUSTOMER:
             turn.last_customer_at = m.send_time
             if turn.waiting is None:
@@ -110,20 +167,43 @@ def walk(messages: Iterable[KfMessage]) -> list[Handed]:
                 turn.first_reply_at, turn.first_reply_by = m.send_time, m.servicer_userid
             turn.waiting = None
         elif m.event_type == "session_status_change":
-            event = event_of(m.text)
-            change = int(event.get("change_type") or 0)
-            new = str(event.get("new_servicer_userid") or "")
+            change, new = change_of(m)
             if change == ENDED:
                 _close(turn, m.send_time, "ended")
                 del open_turns[key]
-            elif change == TRANSFERRED and new and new != turn.servicer:
+            elif change in (TRANSFERRED, POOL_TAKEN) and new and new != turn.servicer:
                 _close(turn, m.send_time, "transferred")
                 moved = Handed(m.open_kfid, m.external_userid, turn.msgid, new, m.send_time,
-                               via="transfer", last_customer_at=turn.last_customer_at,
-                               waiting=turn.waiting)
+                               via="transfer" if change == TRANSFERRED else "pool",
+                               last_customer_at=turn.last_customer_at, waiting=turn.waiting)
                 open_turns[key] = moved
                 turns.append(moved)
     return turns
+
+
+def with_servicer(messages: Iterable[KfMessage], at: datetime) -> str | None:
+    """Who has the conversation at `at` (a customer message's send_time), by what guidebot
+    stored of it from its latest handoff or session_status_change event on: the servicer of
+    the latest handoff, or the one an event names (a take from the pool, a transfer); None
+    after a handoff to the pool, the event of the session's end, or 48 h without a message
+    from the customer (the session's life)."""
+    servicer: str | None = None
+    last: datetime | None = None
+    for m in sorted(messages, key=lambda m: (m.send_time, m.id or 0)):
+        if m.origin == CUSTOMER:
+            if last is not None and m.send_time - last >= SESSION_LIFE:
+                servicer = None
+            last = m.send_time
+        if m.status == "handoff":
+            servicer = m.guide or None
+        elif m.event_type == "session_status_change":
+            change, new = change_of(m)
+            servicer = None if change == ENDED else (new or servicer)
+        if last is None:
+            last = m.send_time
+    if last is None or at - last >= SESSION_LIFE:
+        return None
+    return servicer
 
 
 def _close(turn: Handed, at: datetime, end: str) -> None:

@@ -104,7 +104,9 @@ class SopTask(SQLModel, table=True):
     __tablename__ = "sop_tasks"
     __table_args__ = (UniqueConstraint("tenant", "key"),
                       Index("ix_sop_tasks_status", "status", "next_check_at"),
-                      Index("ix_sop_tasks_guide", "tenant", "guide"),
+                      # the admin listing, newest first, a page at a time (0049)
+                      Index("ix_sop_tasks_tenant", "tenant", "id"),
+                      Index("ix_sop_tasks_guide", "tenant", "guide", "id"),
                       Index("ix_sop_tasks_source", "tenant", "source", "id"))
     id: int | None = Field(default=None, primary_key=True)
     tenant: str = Field(max_length=32)

@@ -103,13 +103,14 @@ async def kf_servicer_message(sandbox: Sandbox, tenant_id: str, body: Mapping[st
 
 async def kf_session_change(sandbox: Sandbox, tenant_id: str, body: Mapping[str, Any], *,
                             deliver: bool = True) -> JSON:
-    """The servicer ends the session (change_type 3) or transfers it (2, to
-    new_servicer_userid) in the WeCom client: the event session_status_change."""
+    """A servicer takes the session from the pool (change_type 1, new_servicer_userid), ends
+    it (3) or transfers it (2, to new_servicer_userid) in the WeCom client: the event
+    session_status_change."""
     tenant = sandbox.tenant(tenant_id)
     open_kfid, external_userid = _str(body, "open_kfid"), _str(body, "external_userid")
     change_type = body.get("change_type")
-    if change_type not in (2, 3):
-        raise ControlError(400, "change_type must be 2 (transfer) or 3 (end)")
+    if change_type not in (1, 2, 3):
+        raise ControlError(400, "change_type must be 1 (from the pool), 2 (transfer) or 3 (end)")
     try:
         item = tenant.kf.session_changes(open_kfid, external_userid, int(change_type),
                                          _str(body, "new_servicer_userid", required=False),

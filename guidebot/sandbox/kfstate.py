@@ -148,22 +148,28 @@ class KfState:
 
     def session_changes(self, open_kfid: str, external_userid: str, change_type: int,
                         new_servicer: str, now: float) -> JSON:
-        """A servicer ends the session (change_type 3: state 4) or transfers it to another
-        servicer (change_type 2: state 3 with the new one) in the WeCom client; sync_msg gets
-        the system event session_status_change (origin 4) with old_servicer_userid,
-        new_servicer_userid and a msg_code (the fields as WeCom's sync_msg doc lists them)."""
+        """A servicer takes the session from the pool (change_type 1: state 2 to 3 with them),
+        ends it (3: state 4) or transfers it to another servicer (2: state 3 with the new
+        one) in the WeCom client; sync_msg gets the system event session_status_change
+        (origin 4) with old_servicer_userid, new_servicer_userid and a msg_code (the fields as
+        WeCom's sync_msg doc lists them)."""
         session = self.session(open_kfid, external_userid)
-        if session.state != HUMAN:
-            raise ApiError(errors.KF_BAD_TRANSITION, "the session is not in state 3")
+        if session.state != (POOL if change_type == 1 else HUMAN):
+            raise ApiError(errors.KF_BAD_TRANSITION, "the session is not in state "
+                           f"{2 if change_type == 1 else 3}")
         old = session.servicer
-        if change_type == 2:
+        if change_type == 1:
+            if not new_servicer:
+                raise ApiError(errors.INVALID_PARAM, "a take needs the servicer")
+            code = self.transition(session, HUMAN, new_servicer, now)
+        elif change_type == 2:
             if not new_servicer or new_servicer == old:
                 raise ApiError(errors.INVALID_PARAM, "a transfer needs another servicer")
             code = self.transition(session, HUMAN, new_servicer, now)
         elif change_type == 3:
             code, new_servicer = self.transition(session, ENDED, "", now), ""
         else:
-            raise ApiError(errors.INVALID_PARAM, "change_type must be 2 or 3")
+            raise ApiError(errors.INVALID_PARAM, "change_type must be 1, 2 or 3")
         event: JSON = {"event_type": "session_status_change", "open_kfid": open_kfid,
                        "external_userid": external_userid, "change_type": change_type,
                        "old_servicer_userid": old, "new_servicer_userid": new_servicer,

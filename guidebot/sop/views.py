@@ -14,6 +14,7 @@ from guidebot.errors import NotFound, ValidationFailed
 from guidebot.settings import TenantSettings
 from guidebot.sop import timing
 from guidebot.sop.versions import Current
+from guidebot.stats import cursor
 
 
 def _iso(at: datetime | None) -> str | None:
@@ -70,11 +71,30 @@ def preview_view(current: Current | None, sop_id: str, tenant: TenantSettings,
             "steps": timing.preview(current.spec, added_at, tenant)}
 
 
+def _task_cursor(after: str) -> int | None:
+    """The task id a `next` cursor names (the last task of the page before), or None."""
+    if not after:
+        return None
+    _, key = cursor.decode(after)
+    if not key.isdigit():
+        raise ValidationFailed("after: not a cursor this list gave", code="list.bad_cursor")
+    return int(key)
+
+
 async def tasks_view(db: Database, tenant: TenantSettings, guide: str | None,
-                     status: str | None) -> dict[str, Any]:
+                     status: str | None, *, limit: int = 200,
+                     after: str = "") -> dict[str, Any]:
+    """Up to `limit` tasks, newest first, after the cursor when one is given; `next` is the
+    cursor of the page after (None on the last)."""
+    before_id = _task_cursor(after)
     async with db.read() as s:
-        rows = await tasks_repo.list_tasks(s, tenant=tenant.id, guide=guide, status=status)
-    return {"tasks": [{
+        rows = await tasks_repo.list_tasks(s, tenant=tenant.id, guide=guide, status=status,
+                                           limit=limit + 1, before_id=before_id)
+    more = len(rows) > limit
+    rows = rows[:limit]
+    last = rows[-1][0] if more and rows else None
+    return {"next": cursor.encode(last.created_at, str(last.id)) if last else None,
+            "tasks": [{
         "id": t.id, "kind": t.kind, "source": t.source, "version": t.version,
         "step": t.step_index, "guide": t.guide, "message": t.message,
         "recipients": t.recipients, "status": t.status, "msgid": t.msgid or None,

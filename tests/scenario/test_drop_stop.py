@@ -291,3 +291,38 @@ async def test_the_console_lists_sends_and_stops_one(stop_stack: Stack) -> None:
         assert status == 404 and "没有这次发送" in refused, refused
     finally:
         await console.close()
+
+
+async def test_the_task_listing_pages_with_a_cursor(stop_stack: Stack) -> None:
+    """`GET …/tasks` a page at a time: newest first, `limit` of them, `next` as `after` until
+    it is null; with the guide and status filters too; a cursor it never gave is refused."""
+    stack = stop_stack
+    await _customers(stack)
+    status, fired = await stack.admin("/drops/stop_drop/fire", method="POST", json={})
+    assert status == 200 and fired["tasks"] == 3, fired
+    _, everything = await stack.admin("/tasks")
+    tasks = [(t["id"], t["guide"], t["status"]) for t in everything["tasks"]]
+    first = tasks[0][0]
+    assert tasks == [(first, "zhou", "queued"), (first - 1, "wang", "queued"),
+                     (first - 2, "lina", "queued")] and everything["next"] is None
+    seen, after = [], ""
+    while after is not None:
+        status, page = await stack.admin(f"/tasks?limit=2&after={after}")
+        assert status == 200, page
+        seen.append([t["id"] for t in page["tasks"]])
+        after = page["next"]
+    assert seen == [[first, first - 1], [first - 2]]
+    # the filters page too: after the newest task, wang's is next and zhou has no more
+    _, one = await stack.admin("/tasks?limit=1")
+    assert [t["id"] for t in one["tasks"]] == [first] and one["next"]
+    _, wang = await stack.admin(f"/tasks?guide=wang&after={one['next']}")
+    assert [t["id"] for t in wang["tasks"]] == [first - 1] and wang["next"] is None
+    _, zhou = await stack.admin(f"/tasks?guide=zhou&after={one['next']}")
+    assert zhou == {"tasks": [], "next": None}
+    _, queued = await stack.admin(f"/tasks?status=queued&limit=1&after={one['next']}")
+    assert [t["id"] for t in queued["tasks"]] == [first - 1] and queued["next"]
+    _, last = await stack.admin(f"/tasks?status=queued&after={queued['next']}")
+    assert [t["id"] for t in last["tasks"]] == [first - 2] and last["next"] is None
+    for bad in ("limit=0", "limit=1001", "after=bm90LWEtY3Vyc29y", "after=a%20b"):
+        status, body = await stack.admin(f"/tasks?{bad}")
+        assert status == 400 and body["field"] in ("limit", "after"), (bad, body)

@@ -4,6 +4,7 @@ answers within WeCom's rules, hands off to the bound guide, attributes kf link e
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -581,3 +582,47 @@ async def test_the_handoff_card_opens_the_conversation_for_its_guide_only(
             assert "口红" not in await resp.text()
     finally:
         await other.http.close()
+
+
+async def test_asking_again_while_with_the_guide_is_not_handed_again(stack: Stack) -> None:
+    """转人工 again while the session is with the guide guidebot handed it to: no second
+    kf/service_state/trans and no second notice; the message says who has it. After the
+    session's end (change_type 3), or 48 h without the customer, it is handed again."""
+    from tests.support.kf import control
+
+    use_router(stack)
+    added = await stack.sandbox.simulate_add_contact("acme", userid="lina", name="孙悦")
+    await stack.runtime.drain()
+    customer = added["external_userid"]
+
+    def notices() -> list[Any]:
+        return [m for m in stack.sandbox.state("acme")["app_messages"]
+                if m["userid"] == "lina" and m["msgtype"] == "textcard"]
+
+    start = 1_900_000_000.0  # a fixed instant (after any real cursor), moved by hand below
+    stack.sandbox.clock_offset = start - time.time()
+    await customer_writes(stack, customer, "我要转人工")
+    assert len(stack.calls("kf/service_state/trans")) == 1 and len(notices()) == 1
+    await customer_writes(stack, customer, "转人工！")
+    # two more in one sync_msg page: the batch knows its own handoff too
+    await customer_writes(stack, customer, "快转人工", deliver=False, drain=False)
+    await customer_writes(stack, customer, "转人工啊")
+    assert len(stack.calls("kf/service_state/trans")) == 1 and len(notices()) == 1
+    assert stack.calls("kf/send_msg") == []
+    rows = await kf_rows(stack, customer)
+    assert [(r.status, r.guide) for r in rows] == [("handoff", "lina")] + [("skipped", None)] * 3
+    assert all(r.reason.startswith("already with lina: not handed again") for r in rows[1:])
+    assert session(await kf_state(stack), customer)["servicer_userid"] == "lina"
+    # lina ends the session: asking again hands it again
+    await control(stack, "simulate/kf_session_change",
+                  {"open_kfid": KFID, "external_userid": customer, "change_type": 3})
+    await stack.runtime.drain()
+    await customer_writes(stack, customer, "还是转人工")
+    assert [c["body"]["service_state"] for c in stack.calls("kf/service_state/trans")] == [3, 3]
+    assert len(notices()) == 2 and (await kf_rows(stack, customer))[-1].status == "handoff"
+    # 48 h without the customer: the session's life is over, so it is handed again
+    stack.sandbox.clock_offset = start + 48 * 3600 + 60 - time.time()
+    await customer_writes(stack, customer, "转人工")
+    assert len(stack.calls("kf/service_state/trans")) == 3 and len(notices()) == 3
+    last = (await kf_rows(stack, customer))[-1]
+    assert (last.status, last.guide) == ("handoff", "lina")

@@ -240,6 +240,64 @@ async def test_a_transfer_moves_the_wait_and_the_end_stops_it(stack: Stack) -> N
     assert await services.kf.handoff.view("acme", "zhouyi", handed.msgid) is None
 
 
+async def test_a_session_taken_from_the_pool_is_followed_like_a_handoff(stack: Stack) -> None:
+    """Nobody could take the handoff (the customer has no guide): the pool (state 2). A
+    servicer takes it in the WeCom client (session_status_change change_type 1): their turn
+    starts there, the customer's wait goes on from the handed message, the reminder and the
+    first response apply; asking for a person again is not handed again."""
+    use_router(stack)
+    customer = "wmKFpoolcustomer01"
+    at(stack, 0)
+    await customer_writes(stack, customer, "转人工")
+    [handed] = await kf_rows(stack, customer)
+    assert (handed.status, handed.guide) == ("handoff", None)
+    assert session(await kf_state(stack), customer)["service_state"] == 2
+    _, waiting = await stack.admin("/handoffs?status=waiting")
+    assert waiting["items"] == []  # the pool is nobody's yet
+    at(stack, 3)
+    taken = await _session_change(stack, customer, 1, "wangfang")
+    assert (taken["event"]["change_type"], taken["event"]["new_servicer_userid"]) == (
+        1, "wangfang")
+    state = session(await kf_state(stack), customer)
+    assert (state["service_state"], state["servicer_userid"]) == (3, "wangfang")
+    status, body = await stack.admin("/handoffs?status=waiting")
+    [item] = body["items"]
+    assert status == 200 and (item["guide"], item["via"], item["msgid"]) == (
+        "wangfang", "pool", handed.msgid)
+    assert item["handed_at"] == (T0 + timedelta(minutes=3)).isoformat()
+    assert item["waiting_since"] == handed.send_time.isoformat()
+    # the customer has waited 10 minutes since the handed message: wangfang is reminded
+    assert await _remind(stack, 9) == 0 and await _remind(stack, 10) == 1
+    [notice] = _reminders(stack, "wangfang")
+    assert f"/sidebar/acme/handoff/{handed.msgid}" in notice
+    assert await stack.runtime.services.kf.handoff.view("acme", "wangfang",
+                                                        handed.msgid) is not None
+    # the console shows where the turn came from
+    console = Console(stack)
+    try:
+        await console.login("acme", "acme-admin-token")
+        status, html, _ = await console.get(f"/console/acme/handoffs?from={DAY}&to={DAY}")
+        row = html.split(f'data-customer="{customer}"')[1].split("</tr>")[0]
+        assert status == 200 and "从待接入池接入" in row
+    finally:
+        await console.close()
+    # asking for a person again while wangfang has it: not handed again
+    at(stack, 12)
+    await customer_writes(stack, customer, "转人工")
+    assert [c["body"]["service_state"] for c in stack.calls("kf/service_state/trans")] == [2]
+    again = (await kf_rows(stack, customer))[-1]
+    assert again.status == "skipped" and again.reason.startswith("already with wangfang")
+    # wangfang answers at 15 minutes: 12 minutes after taking it
+    at(stack, 15)
+    await _servicer_writes(stack, customer)
+    wang = _guide(await _summary(stack), "wangfang")
+    assert (wang["handoffs"], wang["replied"], wang["median_first_response_s"],
+            wang["waiting_now"]) == (1, 1, 720, 0)
+    _, listed = await stack.admin("/handoffs?status=all")
+    assert [(i["guide"], i["via"], i["end"], i["first_response_s"])
+            for i in listed["items"]] == [("wangfang", "pool", None, 720)]
+
+
 async def test_waiting_ends_with_the_sessions_48_hours(stack: Stack) -> None:
     use_router(stack)
     customer = await _guide_customer(stack, "lina", "孙悦")
@@ -295,6 +353,7 @@ async def test_reminders_off_and_tenants_apart(aiohttp_server: Any, tmp_path: Pa
     ("kf_session_change", {"change_type": 3}, 409),  # not in state 3
     ("kf_session_change", {"change_type": 4}, 400),
     ("kf_session_change", {"change_type": 2, "new_servicer_userid": "lina"}, 409),  # the same
+    ("kf_session_change", {"change_type": 1, "new_servicer_userid": "zhouyi"}, 409),  # not 2
 ])
 async def test_the_sandbox_refuses_what_the_client_would_not_do(
         stack: Stack, route: str, body: dict[str, Any], status: int) -> None:

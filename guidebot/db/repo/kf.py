@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, or_, select, update
+from sqlalchemy import and_, bindparam, case, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -302,13 +302,17 @@ async def recent_skus(session: AsyncSession, *, tenant: str, external_userid: st
 # -- 接待时效 (chat/reply_times.py) ---------------------------------------------------------
 
 def _handed() -> Any:
-    return and_(KfMessage.status == "handoff", KfMessage.guide.is_not(None))  # type: ignore[union-attr]
+    """A turn may start here: a handoff (to a servicer or the pool) or a session_status_change
+    naming a new servicer (a take from the pool, a transfer)."""
+    return or_(KfMessage.status == "handoff",
+               and_(KfMessage.event_type == "session_status_change",
+                    KfMessage.servicer_userid != ""))
 
 
 async def handed_conversations(session: AsyncSession, *, tenant: str, since: datetime,
                                until: datetime) -> list[tuple[str, str]]:
-    """(open_kfid, external_userid) of the conversations handed to a servicer in
-    [since, until) (the handed customer message's send_time)."""
+    """(open_kfid, external_userid) of the conversations handed (or taken from the pool,
+    or transferred) in [since, until) (the handed message's or the event's send_time)."""
     stmt = (select(KfMessage.open_kfid, KfMessage.external_userid).distinct()
             .where(KfMessage.tenant == tenant, _handed(),
                    KfMessage.send_time >= since, KfMessage.send_time < until))  # type: ignore[operator]
@@ -317,14 +321,16 @@ async def handed_conversations(session: AsyncSession, *, tenant: str, since: dat
 
 async def live_handoffs(session: AsyncSession, *, tenant: str,
                         since: datetime) -> dict[tuple[str, str], datetime]:
-    """The conversations ever handed to a servicer whose customer wrote at or after `since`:
-    (open_kfid, external_userid) → the latest handoff's send_time."""
+    """The conversations ever handed (or taken from the pool, or transferred) whose customer
+    wrote at or after `since`: (open_kfid, external_userid) → where a walk of it starts, the
+    latest handoff's send_time (else the latest such event's)."""
     wrote = (select(KfMessage.open_kfid, KfMessage.external_userid).distinct()
              .where(KfMessage.tenant == tenant, KfMessage.origin == 3,
                     KfMessage.send_time >= since)  # type: ignore[operator]
              .subquery())
+    handoff_at = case((KfMessage.status == "handoff", KfMessage.send_time))
     stmt = (select(KfMessage.open_kfid, KfMessage.external_userid,
-                   func.max(KfMessage.send_time))
+                   func.coalesce(func.max(handoff_at), func.max(KfMessage.send_time)))
             .join(wrote, and_(wrote.c.open_kfid == KfMessage.open_kfid,
                               wrote.c.external_userid == KfMessage.external_userid))
             .where(KfMessage.tenant == tenant, _handed())
@@ -351,3 +357,18 @@ async def conversation_messages(session: AsyncSession, *, tenant: str,
             .order_by(KfMessage.send_time, KfMessage.id))  # type: ignore[arg-type]
     return [m for m in (await session.execute(stmt)).scalars()
             if (m.open_kfid, m.external_userid) in wanted]
+
+
+async def since_latest_handoff(session: AsyncSession, *, tenant: str, open_kfid: str,
+                               external_userid: str) -> list[KfMessage]:
+    """The conversation's messages from its latest handoff (a customer message with status
+    handoff) or session_status_change event on, in send_time order; [] without either."""
+    conversation = (KfMessage.tenant == tenant, KfMessage.external_userid == external_userid,
+                    KfMessage.open_kfid == open_kfid)
+    latest = (select(func.max(KfMessage.send_time))
+              .where(*conversation, or_(KfMessage.status == "handoff",
+                                        KfMessage.event_type == "session_status_change"))
+              .scalar_subquery())
+    stmt = (select(KfMessage).where(*conversation, KfMessage.send_time >= latest)  # type: ignore[operator]
+            .order_by(KfMessage.send_time, KfMessage.id))  # type: ignore[arg-type]
+    return list((await session.execute(stmt)).scalars())

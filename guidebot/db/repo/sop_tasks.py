@@ -112,8 +112,11 @@ async def requeue_tasks(session: AsyncSession, *, ids: Sequence[int], now: datet
 
 
 async def list_tasks(session: AsyncSession, *, tenant: str, guide: str | None,
-                     status: str | None, limit: int = 200) -> list[tuple[SopTask, Any]]:
-    """Tasks with their outbox row (for attempts, dead-letter state and the last error)."""
+                     status: str | None, limit: int = 200,
+                     before_id: int | None = None) -> list[tuple[SopTask, Any]]:
+    """Tasks with their outbox row (for attempts, dead-letter state and the last error),
+    newest first, those with an id below `before_id` when given (the page after it): read
+    along the primary key, or ix_sop_tasks_guide (tenant, guide, id) for one guide."""
     stmt = (select(SopTask, OutboxItem).outerjoin(
         OutboxItem, (OutboxItem.tenant == SopTask.tenant)
         & (OutboxItem.key == literal("sop-task:") + cast(SopTask.id, String)))
@@ -122,6 +125,8 @@ async def list_tasks(session: AsyncSession, *, tenant: str, guide: str | None,
         stmt = stmt.where(SopTask.guide == guide)
     if status:
         stmt = stmt.where((SopTask.status == status) | (OutboxItem.status == status))
+    if before_id is not None:
+        stmt = stmt.where(SopTask.id < before_id)  # type: ignore[operator]
     stmt = stmt.order_by(SopTask.id.desc()).limit(limit)  # type: ignore[union-attr]
     return [(t, o) for t, o in (await session.execute(stmt)).all()]
 

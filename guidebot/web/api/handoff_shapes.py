@@ -52,8 +52,11 @@ class HandoffItem(Answer):
     customer_name: str
     guide: str = Field(description="the servicer who has (had) the conversation")
     guide_name: str
-    via: Literal["handoff", "transfer"]
-    handed_at: str = Field(description="the handed message's or the transfer's time (UTC)")
+    via: Literal["handoff", "transfer", "pool"] = Field(
+        description="handoff: guidebot handed it; transfer: another servicer passed it on; "
+        "pool: the servicer took it from the pool (待接入池)")
+    handed_at: str = Field(description="the handed message's time, or the transfer's or the "
+                           "take's (UTC)")
     first_reply_at: str | None
     first_response_s: int | None
     end: Literal["ended", "transferred"] | None = Field(description="None: still open")

@@ -219,6 +219,9 @@ class TasksQuery(Shape):
                     "done", "pending"] | None = Field(None, description=(
                         "task status (queued, sent, confirmed, cancelled) or delivery status "
                         "(failed, dead)"))
+    after: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{0,400}$")] = Field(
+        "", description="the `next` cursor of the page before")
+    limit: int = Field(200, ge=1, le=1000)
 
 
 class CustomerPath(Shape):
@@ -546,6 +549,7 @@ class Task(Answer):
 
 class Tasks(Answer):
     tasks: list[Task]
+    next: str | None = Field(description="pass as `after` for the next page; null on the last")
 
 
 class MiniProgram(Answer):

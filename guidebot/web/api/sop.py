@@ -40,7 +40,7 @@ async def tasks(request: web.Request) -> web.Response:
     services, tenant = _services(request), request.match_info["tenant"]
     q = parsing.query(request, shapes.TasksQuery)
     return reply(await views.tasks_view(services.db, services.settings.tenant(tenant),
-                                        q.guide, q.status))
+                                        q.guide, q.status, limit=q.limit, after=q.after))
 
 
 async def enroll(request: web.Request) -> web.Response:
@@ -133,7 +133,8 @@ ENDPOINTS = [
              "holds are cancelled there unless their guide sent them already",
              shapes.DropStopped, body=shapes.DropStop, params=shapes.DropPath),
     Endpoint("GET", "/api/v1/{tenant}/tasks", tasks,
-             "Guide tasks, reminders and moments from SOPs and drops, with delivery state",
+             "Guide tasks, reminders and moments from SOPs and drops, with delivery state, "
+             "newest first, a page at a time (follow `next` as `after` until it is null)",
              shapes.Tasks, query=shapes.TasksQuery),
 ]
 
