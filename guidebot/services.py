@@ -33,6 +33,7 @@ from guidebot.contacts.group_welcome import GroupWelcomeSync
 from guidebot.contacts.groups import GroupService
 from guidebot.contacts.profiles import ProfileService
 from guidebot.contacts.relations import RelationService
+from guidebot.contacts.tag_library import TagLibrary
 from guidebot.contacts.tags import TagService
 from guidebot.contacts.transfers import CustomerTransfers
 from guidebot.contacts.welcome import WelcomeService
@@ -106,6 +107,7 @@ class Services:
     birthdays: Birthdays  # customers' birthdays from HQ's CRM (生日关怀 SOPs)
     targets: Targets  # guides' and stores' monthly targets (业绩目标)
     segments: Segments  # saved customer segments (客户分群)
+    tag_library: TagLibrary  # 标签管理: HQ edits the corp tag library
 
     def client(self, tenant: str) -> WeComClient:
         return self.clients[tenant]
@@ -236,4 +238,5 @@ def build_services(settings: Settings, db: Database, *,
         app_quota=app_quota, transfers=transfers, groups=groups,
         group_handover=group_handover, group_welcome=group_welcome,
         birthdays=Birthdays(db, sop.birthdays_set), targets=targets,
-        segments=Segments(settings, db, clock=sop_clock))
+        segments=Segments(settings, db, clock=sop_clock),
+        tag_library=TagLibrary(db, client_for, tags))

@@ -1,0 +1,207 @@
+"""标签管理 over HTTP, through the sandbox: HQ lists the corp tag library with the customers
+carrying each tag, adds tags to a group or in a new group, renames, reorders and deletes a tag
+or a whole group. WeCom is asked first and the mirror follows only when it agrees: a refusal
+(a tag made in the WeCom console, which the app may not change) is a 502 naming the errcode and
+changes nothing. Bad names are 400s naming the field; another tenant's tag is 404."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from guidebot.db.repo import tags as tags_repo
+from tests.support.stack import Stack
+
+
+def _groups(body: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {g["group_name"]: g for g in body["groups"]}
+
+
+def _tags(group: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {t["name"]: t for t in group["tags"]}
+
+
+def _sandbox_tags(stack: Stack, tenant: str = "acme") -> dict[str, set[str]]:
+    """The live tags WeCom (the sandbox) holds, by group name."""
+    groups = stack.sandbox.state(tenant)["tag_groups"]
+    return {g["group_name"]: {t["name"] for t in g["tag"] if not t["deleted"]}
+            for g in groups if not g["deleted"]}
+
+
+async def _customer_with(stack: Stack, *tags: str) -> str:
+    added = await stack.sandbox.simulate_add_contact("acme", userid="lina", name="张晓雨")
+    await stack.runtime.drain()
+    customer = str(added["external_userid"])
+    status, body = await stack.admin(f"/customers/{customer}/tags", method="POST",
+                                     json={"guide": "lina", "add": list(tags)})
+    assert status == 200, body
+    return customer
+
+
+async def test_hq_adds_renames_reorders_and_deletes_tags_and_the_mirror_follows(
+        stack: Stack) -> None:
+    await stack.runtime.services.tags.sync("acme")
+    customer = await _customer_with(stack, "新客")
+    status, body = await stack.admin("/tags")
+    assert status == 200, body
+    stage = _groups(body)["客户阶段"]
+    assert stage["declared"] is True
+    assert {n: t["customers"] for n, t in _tags(stage).items()} == {
+        "新客": 1, "复购客": 0, "沉睡客": 0}
+
+    status, made = await stack.admin("/tags", method="POST", json={
+        "group_name": "会员等级", "order": 5,
+        "tags": [{"name": "金卡", "order": 2}, {"name": " 银卡 ", "order": 9}]})
+    assert status == 201, made
+    assert made["group_name"] == "会员等级" and made["order"] == 5
+    assert [t["name"] for t in made["tags"]] == ["金卡", "银卡"]  # the name trimmed
+    assert _sandbox_tags(stack)["会员等级"] == {"金卡", "银卡"}
+    group_id = made["group_id"]
+    gold, silver = (t["id"] for t in made["tags"])
+    status, body = await stack.admin("/tags")
+    members = _groups(body)["会员等级"]
+    assert [t["name"] for t in members["tags"]] == ["银卡", "金卡"]  # larger order first
+    assert members["order"] == 5 and members["declared"] is False
+
+    status, more = await stack.admin("/tags", method="POST", json={
+        "group_id": group_id, "tags": [{"name": "钻石卡"}]})
+    assert status == 201, more
+    assert _sandbox_tags(stack)["会员等级"] == {"金卡", "银卡", "钻石卡"}
+
+    status, body = await stack.admin(f"/tags/{gold}", method="PATCH",
+                                     json={"name": "金卡会员", "order": 20})
+    assert status == 200, body
+    assert (body["name"], body["order"], body["group_id"]) == ("金卡会员", 20, group_id)
+    assert _sandbox_tags(stack)["会员等级"] == {"金卡会员", "银卡", "钻石卡"}
+    status, body = await stack.admin("/tags")
+    assert [t["name"] for t in _groups(body)["会员等级"]["tags"]][0] == "金卡会员"
+
+    status, body = await stack.admin(f"/customers/{customer}/tags", method="POST",
+                                     json={"guide": "lina", "add": ["金卡会员"]})
+    assert status == 200 and "金卡会员" in body["tags"], body
+    status, body = await stack.admin("/tags")
+    assert _tags(_groups(body)["会员等级"])["金卡会员"]["customers"] == 1
+
+    status, body = await stack.admin(f"/tags/{gold}", method="DELETE")
+    assert (status, body) == (200, {"id": gold, "name": "金卡会员", "deleted": True})
+    assert _sandbox_tags(stack)["会员等级"] == {"银卡", "钻石卡"}
+    status, card = await stack.admin(f"/customers/{customer}")
+    assert card["tags"] == ["新客"], card
+    follow = next(f for f in stack.sandbox.state("acme")["follows"]
+                  if f["external_userid"] == customer)
+    assert gold not in follow["tag_ids"]
+    status, body = await stack.admin(f"/tags/{gold}", method="DELETE")
+    assert status == 404 and body["field"] == "tag_id", body
+
+    status, body = await stack.admin(f"/tag-groups/{group_id}", method="DELETE")
+    assert (status, body["name"], body["deleted"]) == (200, "会员等级", True), body
+    assert "会员等级" not in _sandbox_tags(stack)
+    status, body = await stack.admin("/tags")
+    assert "会员等级" not in _groups(body) and silver not in str(body)
+    # the hourly sync agrees with what the mirror did
+    await stack.runtime.services.tags.sync("acme")
+    status, again = await stack.admin("/tags")
+    assert again == body
+
+
+async def test_bad_names_are_refused_naming_the_field_and_nothing_is_asked_of_wecom(
+        stack: Stack) -> None:
+    await stack.runtime.services.tags.sync("acme")
+    status, made = await stack.admin("/tags", method="POST", json={
+        "group_name": "会员等级", "tags": [{"name": "金卡"}, {"name": "银卡"}]})
+    assert status == 201, made
+    group_id = made["group_id"]
+    gold = made["tags"][0]["id"]
+    asked = len(stack.calls())
+    cases: list[tuple[str, str, dict[str, Any], str]] = [
+        ("POST", "/tags", {"group_id": group_id, "tags": [{"name": "  "}]}, "tags.0.name"),
+        ("POST", "/tags", {"group_id": group_id, "tags": [{"name": "新品"}, {"name": "x" * 31}]},
+         "tags.1.name"),
+        ("POST", "/tags", {"group_id": group_id, "tags": [{"name": "银卡"}]}, "tags.0.name"),
+        ("POST", "/tags", {"group_id": group_id, "tags": [{"name": "新品"}, {"name": "新品"}]},
+         "tags.1.name"),
+        ("POST", "/tags", {"group_name": "客户阶段", "tags": [{"name": "新品"}]}, "group_name"),
+        ("POST", "/tags", {"group_name": "", "tags": [{"name": "新品"}]}, "group_id"),
+        ("POST", "/tags", {"group_id": group_id, "group_name": "另一组",
+                           "tags": [{"name": "新品"}]}, "group_id"),
+        ("POST", "/tags", {"group_id": group_id, "tags": []}, "tags"),
+        ("POST", "/tags", {"group_id": group_id, "tags": [{"name": "a", "order": -1}]},
+         "tags.0.order"),
+        ("PATCH", f"/tags/{gold}", {"name": "银卡"}, "name"),
+        ("PATCH", f"/tags/{gold}", {"name": "x" * 31}, "name"),
+        ("PATCH", f"/tags/{gold}", {}, "name"),
+        ("PATCH", f"/tags/{gold}", {"color": "red"}, "color"),
+    ]
+    for method, path, body, field in cases:
+        status, answer = await stack.admin(path, method=method, json=body)
+        assert (status, answer["field"]) == (400, field), (path, body, answer)
+    status, answer = await stack.admin("/tags", method="POST", json={
+        "group_id": "etNOSUCHGROUP", "tags": [{"name": "新品"}]})
+    assert (status, answer["field"]) == (404, "group_id"), answer
+    assert len(stack.calls()) == asked  # WeCom was not asked
+    assert _sandbox_tags(stack)["会员等级"] == {"金卡", "银卡"}
+
+
+async def test_tags_declared_in_tags_toml_are_not_renamed_or_deleted(stack: Stack) -> None:
+    await stack.runtime.services.tags.sync("acme")
+    status, body = await stack.admin("/tags")
+    stage = _groups(body)["客户阶段"]
+    new = _tags(stage)["新客"]["id"]
+    for method, path, json in (("PATCH", f"/tags/{new}", {"name": "新顾客"}),
+                               ("DELETE", f"/tags/{new}", None),
+                               ("DELETE", f"/tag-groups/{stage['group_id']}", None)):
+        status, answer = await stack.admin(path, method=method, json=json)
+        assert (status, answer["field"]) == (400, "tag_id"), answer
+        assert "tags.toml" in answer["reason"]
+    assert _sandbox_tags(stack)["客户阶段"] == {"新客", "复购客", "沉睡客"}
+    # a tag HQ added to a declared group is HQ's to change
+    status, made = await stack.admin("/tags", method="POST", json={
+        "group_id": stage["group_id"], "tags": [{"name": "高潜客"}]})
+    assert status == 201, made
+    status, body = await stack.admin(f"/tags/{made['tags'][0]['id']}", method="PATCH",
+                                     json={"order": 3})
+    assert (status, body["name"], body["order"]) == (200, "高潜客", 3), body
+
+
+async def test_a_wecom_refusal_is_a_502_and_changes_nothing(stack: Stack) -> None:
+    """A tag made in the WeCom console was not created by the app: WeCom refuses to change it
+    (301002, as the sandbox assumes) and the mirror keeps it as it was."""
+    await stack.runtime.services.tags.sync("acme")
+    async with stack.http.post(f"{stack.sandbox_url}/_sandbox/acme/tags", json={
+            "group_name": "直播", "tag": [{"name": "双12直播间"}]}) as resp:
+        assert resp.status == 200, await resp.text()
+    await stack.runtime.drain()  # change_external_tag: the library is synced
+    status, body = await stack.admin("/tags")
+    live = _groups(body)["直播"]
+    tag_id = live["tags"][0]["id"]
+    for method, path, json in (("PATCH", f"/tags/{tag_id}", {"name": "双12"}),
+                               ("DELETE", f"/tags/{tag_id}", None),
+                               ("DELETE", f"/tag-groups/{live['group_id']}", None)):
+        status, answer = await stack.admin(path, method=method, json=json)
+        assert (status, answer["errcode"]) == (502, 301002), answer
+        assert "WeCom refused" in answer["reason"], answer
+    status, after = await stack.admin("/tags")
+    assert after == body
+    assert _sandbox_tags(stack)["直播"] == {"双12直播间"}
+    async with stack.runtime.services.db.read() as s:
+        assert {t.name for t in await tags_repo.list_library(s, tenant="acme")} >= {"双12直播间"}
+
+
+async def test_another_tenants_tags_are_not_found_and_its_token_is_refused(
+        stack: Stack) -> None:
+    await stack.runtime.services.tags.sync("acme")
+    status, made = await stack.admin("/tags", method="POST", json={
+        "group_name": "会员等级", "tags": [{"name": "金卡"}]})
+    assert status == 201, made
+    gold, group_id = made["tags"][0]["id"], made["group_id"]
+    status, body = await stack.admin("/tags", tenant="beta")
+    assert status == 200 and "会员等级" not in _groups(body), body
+    for method, path, json in (("PATCH", f"/tags/{gold}", {"name": "x"}),
+                               ("DELETE", f"/tags/{gold}", None),
+                               ("DELETE", f"/tag-groups/{group_id}", None),
+                               ("POST", "/tags", {"group_id": group_id,
+                                                  "tags": [{"name": "银卡"}]})):
+        status, answer = await stack.admin(path, tenant="beta", method=method, json=json)
+        assert status == 404, (path, answer)
+    status, _ = await stack.admin("/tags", token="beta-admin-token")
+    assert status == 403
+    assert _sandbox_tags(stack)["会员等级"] == {"金卡"}
