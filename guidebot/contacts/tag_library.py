@@ -24,15 +24,19 @@ ORDER_MAX = 2**32 - 1  # FACTS §3.3: order in [0, 2^32)
 
 
 class WeComRefused(ValidationFailed):
-    """WeCom refused a library edit (nothing changed locally); the API answers it 502."""
+    """WeCom refused a library edit (nothing changed locally); the API answers it 502 with
+    `params["errcode"]`."""
 
-    def __init__(self, api: str, exc: WeComError) -> None:
-        code = ("tags_not_ours" if isinstance(exc, TagNotOurs) else
-                "tags_name_taken_wecom" if isinstance(exc, TagNameTaken) else "tags_wecom")
-        super().__init__(f"WeCom refused {api}: errcode {exc.errcode}" + (
-            " (only tags and groups this app created can be changed or deleted)"
-            if isinstance(exc, TagNotOurs) else ""), code=code, errcode=exc.errcode, api=api)
-        self.errcode = exc.errcode
+
+def _refused(api: str, exc: WeComError) -> WeComRefused:
+    said = f"WeCom refused {api}: errcode {exc.errcode}"
+    if isinstance(exc, TagNotOurs):
+        return WeComRefused(f"{said} (only tags and groups this app created can be changed or "
+                            "deleted)", code="tags_not_ours", errcode=exc.errcode, api=api)
+    if isinstance(exc, TagNameTaken):
+        return WeComRefused(f"{said} (the name is taken)", code="tags_name_taken_wecom",
+                            errcode=exc.errcode, api=api)
+    return WeComRefused(said, code="tags_wecom", errcode=exc.errcode, api=api)
 
 
 @dataclass(frozen=True)
@@ -57,8 +61,9 @@ def _name(raw: str, field: str, taken: set[str]) -> str:
     return name
 
 
-def _tag_view(tag: CorpTag, customers: int) -> dict[str, Any]:
-    return {"id": tag.tag_id, "name": tag.name, "order": tag.tag_order, "customers": customers}
+def _tag_view(tag: CorpTag, customers: int, declared: bool) -> dict[str, Any]:
+    return {"id": tag.tag_id, "name": tag.name, "order": tag.tag_order, "customers": customers,
+            "declared": declared}
 
 
 class TagLibrary:
@@ -78,7 +83,7 @@ class TagLibrary:
                 "group_id": tag.group_id, "group_name": tag.group_name,
                 "order": tag.group_order, "declared": self._declared_group(tag.group_name),
                 "tags": []})
-            group["tags"].append(_tag_view(tag, customers))
+            group["tags"].append(_tag_view(tag, customers, self._declared(tag)))
         return list(groups.values())
 
     def _declared_group(self, group_name: str) -> bool:
@@ -114,7 +119,7 @@ class TagLibrary:
                 group_name=group_name, tags=names, group_id=group_id or None, orders=orders,
                 group_order=None if group_id else group_order)
         except WeComError as exc:
-            raise WeComRefused("add_corp_tag", exc) from None
+            raise _refused("add_corp_tag", exc) from None
         rows = mirror_rows(tenant, answer)
         async with self._db.write() as s:
             await repo.upsert_tags(s, tenant=tenant, tags=rows)
@@ -125,7 +130,7 @@ class TagLibrary:
                 "group_name": first.group_name if first else group_name,
                 "order": first.group_order if first else 0,
                 "declared": self._declared_group(group_name),
-                "tags": [_tag_view(t, 0) for t in rows]}
+                "tags": [_tag_view(t, 0, self._declared(t)) for t in rows]}
 
     async def _live(self, tenant: str, tag_id: str) -> CorpTag:
         async with self._db.read() as s:
@@ -134,10 +139,10 @@ class TagLibrary:
             raise NotFound(f"tag_id: no tag {tag_id}", code="tag_unknown", tag_id=tag_id)
         return found[0]
 
-    def _not_declared(self, tag: CorpTag) -> None:
+    def _not_declared(self, tag: CorpTag, field: str = "tag_id") -> None:
         if self._declared(tag):
             raise ValidationFailed(
-                f"tag_id: {tag.name!r} is declared in content_library/tags.toml, which would "
+                f"{field}: {tag.name!r} is declared in content_library/tags.toml, which would "
                 "create it again at the next sync; change the file instead",
                 code="tag_declared", name=tag.name)
 
@@ -155,7 +160,7 @@ class TagLibrary:
         try:
             await self._client_for(tenant).edit_corp_tag(tag_id, name=name, order=order)
         except WeComError as exc:
-            raise WeComRefused("edit_corp_tag", exc) from None
+            raise _refused("edit_corp_tag", exc) from None
         async with self._db.write() as s:
             await repo.edit_tag(s, tenant=tenant, tag_id=tag_id, name=name, order=order)
         log.info("corp tag edited tenant=%s tag=%s", tenant, tag_id)
@@ -177,7 +182,7 @@ class TagLibrary:
         try:
             await self._client_for(tenant).del_corp_tag(tag_ids=[tag_id])
         except WeComError as exc:
-            raise WeComRefused("del_corp_tag", exc) from None
+            raise _refused("del_corp_tag", exc) from None
         async with self._db.write() as s:
             await repo.delete_tags(s, tenant=tenant, tag_ids=[tag_id])
         log.info("corp tag deleted tenant=%s tag=%s", tenant, tag_id)
@@ -191,11 +196,11 @@ class TagLibrary:
             raise NotFound(f"group_id: no tag group {group_id}", code="tag_group_unknown",
                            group_id=group_id)
         for tag in tags:
-            self._not_declared(tag)
+            self._not_declared(tag, "group_id")
         try:
             await self._client_for(tenant).del_corp_tag(group_ids=[group_id])
         except WeComError as exc:
-            raise WeComRefused("del_corp_tag", exc) from None
+            raise _refused("del_corp_tag", exc) from None
         async with self._db.write() as s:
             await repo.delete_tags(s, tenant=tenant, tag_ids=[t.tag_id for t in tags])
         log.info("corp tag group deleted tenant=%s group=%s tags=%s", tenant, group_id,

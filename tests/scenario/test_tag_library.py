@@ -7,8 +7,10 @@ changes nothing. Bad names are 400s naming the field; another tenant's tag is 40
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 from guidebot.db.repo import tags as tags_repo
+from tests.support.console import Console, csrf_in
 from tests.support.stack import Stack
 
 
@@ -44,7 +46,7 @@ async def test_hq_adds_renames_reorders_and_deletes_tags_and_the_mirror_follows(
     status, body = await stack.admin("/tags")
     assert status == 200, body
     stage = _groups(body)["客户阶段"]
-    assert stage["declared"] is True
+    assert stage["declared"] is True and _tags(stage)["新客"]["declared"] is True
     assert {n: t["customers"] for n, t in _tags(stage).items()} == {
         "新客": 1, "复购客": 0, "沉睡客": 0}
 
@@ -61,6 +63,7 @@ async def test_hq_adds_renames_reorders_and_deletes_tags_and_the_mirror_follows(
     members = _groups(body)["会员等级"]
     assert [t["name"] for t in members["tags"]] == ["银卡", "金卡"]  # larger order first
     assert members["order"] == 5 and members["declared"] is False
+    assert not any(t["declared"] for t in members["tags"])
 
     status, more = await stack.admin("/tags", method="POST", json={
         "group_id": group_id, "tags": [{"name": "钻石卡"}]})
@@ -146,11 +149,12 @@ async def test_tags_declared_in_tags_toml_are_not_renamed_or_deleted(stack: Stac
     status, body = await stack.admin("/tags")
     stage = _groups(body)["客户阶段"]
     new = _tags(stage)["新客"]["id"]
-    for method, path, json in (("PATCH", f"/tags/{new}", {"name": "新顾客"}),
-                               ("DELETE", f"/tags/{new}", None),
-                               ("DELETE", f"/tag-groups/{stage['group_id']}", None)):
+    for method, path, json, field in (
+            ("PATCH", f"/tags/{new}", {"name": "新顾客"}, "tag_id"),
+            ("DELETE", f"/tags/{new}", None, "tag_id"),
+            ("DELETE", f"/tag-groups/{stage['group_id']}", None, "group_id")):
         status, answer = await stack.admin(path, method=method, json=json)
-        assert (status, answer["field"]) == (400, "tag_id"), answer
+        assert (status, answer["field"]) == (400, field), answer
         assert "tags.toml" in answer["reason"]
     assert _sandbox_tags(stack)["客户阶段"] == {"新客", "复购客", "沉睡客"}
     # a tag HQ added to a declared group is HQ's to change
@@ -205,3 +209,74 @@ async def test_another_tenants_tags_are_not_found_and_its_token_is_refused(
     status, _ = await stack.admin("/tags", token="beta-admin-token")
     assert status == 403
     assert _sandbox_tags(stack)["会员等级"] == {"金卡"}
+
+
+async def test_the_console_lists_adds_renames_and_deletes_with_refusals_worded(
+        stack: Stack) -> None:
+    await stack.runtime.services.tags.sync("acme")
+    customer = await _customer_with(stack, "新客")
+    console = Console(stack)
+    try:
+        assert (await console.login("acme", "acme-admin-token")).status == 303
+        status, html, _ = await console.get("/console/acme/tags")
+        assert status == 200 and 'href="/console/acme/tags" aria-current="page"' in html
+        link = "/console/acme/customers?" + urlencode({"tag": "新客"})
+        assert f'<a href="{link}">1</a>' in html, html
+        new = _tags(_groups((await stack.admin("/tags"))[1])["客户阶段"])["新客"]["id"]
+        assert f"/tags/{new}/delete" not in html  # declared in tags.toml: no forms
+        status, found, _ = await console.get(link)
+        assert status == 200 and customer in found
+        csrf = csrf_in(html)
+
+        status, _, resp = await console.post("/console/acme/tags", {
+            "_csrf": csrf, "group_id": "", "group_name": "会员等级", "names": "金卡\n\n银卡\n"})
+        assert status == 303 and resp.headers["Location"].endswith("#notice"), resp.headers
+        assert _sandbox_tags(stack)["会员等级"] == {"金卡", "银卡"}
+        status, html, _ = await console.get(resp.headers["Location"])
+        assert 'id="notice">已新增标签：金卡、银卡。' in html, html
+        _, body = await stack.admin("/tags")
+        members = _groups(body)["会员等级"]
+        gold = _tags(members)["金卡"]["id"]
+        assert f"/tags/{gold}/delete" in html  # HQ's own tags have their forms
+
+        status, page, _ = await console.post("/console/acme/tags", {
+            "_csrf": csrf, "group_id": members["group_id"], "names": "银卡"})
+        assert status == 400 and "这个标签组里已有「银卡」" in page, page
+        status, page, _ = await console.post(f"/console/acme/tags/{gold}", {
+            "_csrf": csrf, "name": "金卡会员", "order": "x"})
+        assert status == 400 and "排序值须为非负整数" in page
+
+        status, _, resp = await console.post(f"/console/acme/tags/{gold}", {
+            "_csrf": csrf, "name": "金卡会员", "order": "7"})
+        assert status == 303, resp.headers
+        assert _sandbox_tags(stack)["会员等级"] == {"金卡会员", "银卡"}
+
+        status, page, _ = await console.post(f"/console/acme/tags/{gold}/delete",
+                                             {"_csrf": csrf})
+        assert status == 400 and "请先勾选确认框" in page
+        assert _sandbox_tags(stack)["会员等级"] == {"金卡会员", "银卡"}
+        status, _, resp = await console.post(f"/console/acme/tags/{gold}/delete",
+                                             {"_csrf": csrf, "confirm": "yes"})
+        assert status == 303
+        status, html, _ = await console.get(resp.headers["Location"])
+        assert "标签「金卡会员」已删除。" in html and "金卡会员</th>" not in html
+        status, _, resp = await console.post(
+            f"/console/acme/tag-groups/{members['group_id']}/delete",
+            {"_csrf": csrf, "confirm": "yes"})
+        assert status == 303 and "会员等级" not in _sandbox_tags(stack)
+
+        async with stack.http.post(f"{stack.sandbox_url}/_sandbox/acme/tags", json={
+                "group_name": "直播", "tag": [{"name": "双12直播间"}]}) as made:
+            assert made.status == 200
+        await stack.runtime.drain()
+        _, body = await stack.admin("/tags")
+        live = _tags(_groups(body)["直播"])["双12直播间"]["id"]
+        status, page, _ = await console.post(f"/console/acme/tags/{live}/delete?lang=en",
+                                             {"_csrf": csrf, "confirm": "yes"})
+        assert status == 400 and "errcode 301002" in page and "Nothing was changed" in page
+        status, page, _ = await console.post(f"/console/acme/tags/{live}?lang=zh-CN",
+                                             {"_csrf": csrf, "name": "双12"})
+        assert status == 400 and "只能修改或删除本应用创建的标签" in page, page
+        assert _sandbox_tags(stack)["直播"] == {"双12直播间"}
+    finally:
+        await console.close()

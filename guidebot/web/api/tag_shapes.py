@@ -50,14 +50,15 @@ class LibraryTag(Answer):
     name: str
     order: int
     customers: int = Field(description="customers carrying the tag (the local mirror)")
+    declared: bool = Field(description="declared in content_library/tags.toml: not renamed or "
+                                       "deleted here (the next sync would create it again)")
 
 
 class LibraryGroup(Answer):
     group_id: str
     group_name: str
     order: int
-    declared: bool = Field(description="declared in content_library/tags.toml (its declared "
-                                       "tags cannot be renamed or deleted here)")
+    declared: bool = Field(description="a group tags.toml declares")
     tags: list[LibraryTag]
 
 

@@ -24,7 +24,7 @@ async def _asked(change: Awaitable[dict[str, Any]], status: int = 200) -> web.Re
     try:
         return reply(await change, status=status)
     except WeComRefused as exc:
-        return parsing.error(502, None, str(exc), errcode=exc.errcode)
+        return parsing.error(502, None, str(exc), errcode=exc.params["errcode"])
 
 
 async def listed(request: web.Request) -> web.Response:

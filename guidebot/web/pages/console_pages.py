@@ -157,6 +157,7 @@ def routes() -> list[web.RouteDef]:
         console_materials,
         console_records,
         console_segments,
+        console_tags,
         console_targets,
         console_transfers,
     )
@@ -174,4 +175,5 @@ def routes() -> list[web.RouteDef]:
         *console_targets.routes(base),
         *console_handoffs.routes(base),
         *console_segments.routes(base),
+        *console_tags.routes(base),
     ]
