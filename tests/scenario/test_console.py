@@ -30,7 +30,7 @@ POSTS = ("/commissions/adjustments", "/commissions/settle", "/outbox/1/retry",
          "/drops/double12_warmup/fire", "/channels/1", "/channels/1/delete",
          "/drops/double12_warmup/stop", "/channels/quota", "/targets", "/drops",
          "/drops/hq-1/cancel", "/targets/copy", "/segments", "/segments/1",
-         "/segments/1/delete", "/tags", "/tags/et1", "/tags/et1/delete",
+         "/segments/1/delete", "/segments/1/tag", "/tags", "/tags/et1", "/tags/et1/delete",
          "/tag-groups/et1/delete")
 
 

@@ -115,3 +115,14 @@ async def customer_tag_names(session: AsyncSession, *, tenant: str,
                    CorpTag.deleted.is_(False))  # type: ignore[attr-defined]
             .order_by(CorpTag.name))
     return list((await session.execute(stmt)).scalars())
+
+
+async def carrying(session: AsyncSession, *, tenant: str, tag_id: str,
+                   external_userids: Sequence[str]) -> set[str]:
+    """Those of these customers who carry the tag (through any guide)."""
+    if not external_userids:
+        return set()
+    stmt = select(CustomerTag.external_userid).distinct().where(
+        CustomerTag.tenant == tenant, CustomerTag.tag_id == tag_id,
+        CustomerTag.external_userid.in_(list(external_userids)))  # type: ignore[attr-defined]
+    return set((await session.execute(stmt)).scalars())
