@@ -28,6 +28,7 @@ from guidebot.web.api import kf as kf_api
 from guidebot.web.api import materials as materials_api
 from guidebot.web.api import segments as segments_api
 from guidebot.web.api import sop as sop_api
+from guidebot.web.api import tags as tags_api
 from guidebot.web.api import targets as targets_api
 from guidebot.web.api import transfers as transfers_api
 from guidebot.web.api import usage as usage_api
@@ -118,6 +119,7 @@ def create_app(settings: Settings, *, start_jobs: bool = True, workers: int = 25
     app.add_routes(drops_api.routes())
     app.add_routes(segments_api.routes())
     app.add_routes(watch_api.routes())
+    app.add_routes(tags_api.routes())
     commerce_api.install(app)
     kf_api.install(app)
     materials_api.install(app)

@@ -107,3 +107,8 @@ class NoRelation(WeComApiError):
 
 class TagNameTaken(WeComApiError):
     """40071: a tag or tag group of that name exists already."""
+
+
+class TagNotOurs(WeComApiError):
+    """301002 (assumed): the tag or group was not created by this app, so it cannot edit or
+    delete it."""

@@ -34,6 +34,7 @@ from guidebot.contacts.group_welcome import GroupWelcomeSync
 from guidebot.contacts.groups import GroupService
 from guidebot.contacts.profiles import ProfileService
 from guidebot.contacts.relations import RelationService
+from guidebot.contacts.tag_library import TagLibrary
 from guidebot.contacts.tags import TagService
 from guidebot.contacts.transfers import CustomerTransfers
 from guidebot.contacts.welcome import WelcomeService
@@ -56,6 +57,7 @@ from guidebot.sidebar.service import SidebarService
 from guidebot.sidebar.tickets import AgentTickets
 from guidebot.sop.executors import SopExecutors
 from guidebot.sop.service import SopClock, SopService
+from guidebot.stats.segment_tags import SegmentTagging
 from guidebot.stats.segments import Segments
 from guidebot.stats.service import StatsService
 from guidebot.stats.targets import Targets
@@ -108,6 +110,8 @@ class Services:
     birthdays: Birthdays  # customers' birthdays from HQ's CRM (生日关怀 SOPs)
     targets: Targets  # guides' and stores' monthly targets (业绩目标)
     segments: Segments  # saved customer segments (客户分群)
+    tag_library: TagLibrary  # 标签管理: HQ edits the corp tag library
+    segment_tags: SegmentTagging  # 批量打标签: a tag on every customer of a segment
 
     def client(self, tenant: str) -> WeComClient:
         return self.clients[tenant]
@@ -215,6 +219,7 @@ def build_services(settings: Settings, db: Database, *,
     group_handover = GroupHandover(db, outbox, client_for, groups)
     group_welcome = GroupWelcomeSync(settings, db, library, outbox, client_for, media)
     channel_rotation = ChannelRotation(settings, db, outbox, client_for)
+    segments = Segments(settings, db, clock=sop_clock)
     calls = MappingProxyType({**welcome.executors(), **tags.executors(),
                               **sop_calls.executors(), **kf.executors(),
                               **guide_chat.executors(), **materials.executors(),
@@ -240,4 +245,5 @@ def build_services(settings: Settings, db: Database, *,
         app_quota=app_quota, transfers=transfers, groups=groups,
         group_handover=group_handover, group_welcome=group_welcome,
         birthdays=Birthdays(db, sop.birthdays_set), targets=targets,
-        segments=Segments(settings, db, clock=sop_clock))
+        segments=segments, tag_library=TagLibrary(db, client_for, tags),
+        segment_tags=SegmentTagging(db, outbox, segments, tags.executors()["mark_tag"]))

@@ -31,14 +31,24 @@ log = logging.getLogger(__name__)
 
 
 
-def _mirror_rows(tenant: str, response: dict[str, Any]) -> list[CorpTag]:
+def _order(item: dict[str, Any]) -> int:
+    try:
+        return max(0, int(item.get("order") or 0))
+    except (TypeError, ValueError):
+        return 0
+
+
+def mirror_rows(tenant: str, response: dict[str, Any]) -> list[CorpTag]:
+    """The mirror's rows for a get_corp_tag_list / add_corp_tag answer's `tag_group`(s)."""
     rows = []
-    for group in response.get("tag_group", []):
+    groups = response.get("tag_group", [])
+    for group in [groups] if isinstance(groups, dict) else groups:
         for tag in group.get("tag", []):
             rows.append(CorpTag(tenant=tenant, tag_id=str(tag["id"]), name=str(tag["name"]),
                                 group_id=str(group.get("group_id", "")),
                                 group_name=str(group.get("group_name", "")),
-                                deleted=bool(tag.get("deleted") or group.get("deleted"))))
+                                deleted=bool(tag.get("deleted") or group.get("deleted")),
+                                tag_order=_order(tag), group_order=_order(group)))
     return rows
 
 
@@ -77,7 +87,7 @@ class TagService:
         response = await client.get_corp_tag_list()
         declared = self._declared
         if declared:
-            existing = {(t.group_name, t.name) for t in _mirror_rows(tenant, response)
+            existing = {(t.group_name, t.name) for t in mirror_rows(tenant, response)
                         if not t.deleted}
             created = False
             for group in declared:
@@ -87,7 +97,7 @@ class TagService:
                     created = True
             if created:
                 response = await client.get_corp_tag_list()
-        rows = _mirror_rows(tenant, response)
+        rows = mirror_rows(tenant, response)
         async with self._db.write() as s:
             await repo.replace_library(s, tenant=tenant, tags=rows)
         return len([r for r in rows if not r.deleted])
@@ -215,6 +225,11 @@ class TagService:
         log.info("relation tags swept tenant=%s guides=%s changed=%s", tenant, len(guides),
                  changed)
         return changed
+
+    @property
+    def declared(self) -> tuple[TagGroup, ...]:
+        """The groups and tags tags.toml declares now (created at each sync if missing)."""
+        return self._declared
 
     def declare(self, groups: Sequence[TagGroup]) -> None:
         """tags.toml as reloaded (content hot reload); the next sync creates what is new."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
-from sqlalchemy import Column, Index, Text, UniqueConstraint, text
+from sqlalchemy import BigInteger, Column, Index, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from guidebot.db.types import UTCDateTime, utcnow
@@ -113,6 +113,11 @@ class CorpTag(SQLModel, table=True):
     group_id: str = Field(default="", max_length=64)
     group_name: str = Field(default="", max_length=64)
     deleted: bool = False
+    # WeCom's order of the tag and of its group (0 to 2^32 - 1; migration 0051)
+    tag_order: int = Field(default=0, sa_type=BigInteger,
+                           sa_column_kwargs={"server_default": "0"})
+    group_order: int = Field(default=0, sa_type=BigInteger,
+                             sa_column_kwargs={"server_default": "0"})
 
 
 class CustomerTag(SQLModel, table=True):

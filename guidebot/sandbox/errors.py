@@ -18,6 +18,8 @@ INVALID_AGENTID = 40056  # [mem] 不合法的agentid
 INVALID_PARAM = 40058  # [mem] 不合法的参数: the sandbox's catch-all for a bad field
 INVALID_TAG = 40068
 TAG_NAME_EXISTS = 40071
+# [mem] from a third-party summary, not confirmed: an app edits or deletes only its own tags
+TAG_NOT_CREATED_BY_APP = 301002
 INVALID_EXTERNAL_USERID = 40096
 MISSING_TOKEN = 41001
 MISSING_MEDIA = 41005  # [mem] 缺少多媒体文件数据
@@ -115,6 +117,7 @@ MESSAGES = {
     KF_BAD_TRANSITION: "service state transition not allowed",
     KF_STATE_FORBIDS_SEND: "current session state does not allow sending",
     KF_SERVICER_STOPPED: "servicer has stopped serving",
+    TAG_NOT_CREATED_BY_APP: "tag or group not created by this app",
 }
 
 

@@ -59,6 +59,7 @@ class Tag:
     create_time: int
     order: int = 0
     deleted: bool = False
+    by_app: bool = False  # made through add_corp_tag (the app may edit/delete it), not shown
 
 
 @dataclass
@@ -69,6 +70,7 @@ class TagGroup:
     order: int = 0
     deleted: bool = False
     tags: list[Tag] = field(default_factory=list)
+    by_app: bool = False  # made through add_corp_tag, not in the console
 
 
 @dataclass

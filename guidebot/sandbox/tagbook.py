@@ -15,7 +15,7 @@ ORDER_MAX = 2**32 - 1  # FACTS §3.3: order in [0, 2^32)
 
 
 def create_tags(
-    tenant: TenantState, body: Mapping[str, Any], now: float
+    tenant: TenantState, body: Mapping[str, Any], now: float, *, by_app: bool = False
 ) -> tuple[TagGroup, list[Tag], bool]:
     """Add tags to a group (by group_id, or by group_name, creating the group if new).
 
@@ -24,12 +24,12 @@ def create_tags(
     FACTS does not).
     """
     wanted = _wanted(body)
-    group, created = _group(tenant, body, now)
+    group, created = _group(tenant, body, now, by_app)
     existing = {t.name for t in group.tags if not t.deleted}
     names = [name for name, _ in wanted]
     if existing.intersection(names) or len(set(names)) != len(names):
         raise ApiError(errors.TAG_NAME_EXISTS, "tag name already exists")
-    new = [Tag(ids.tag_id(), name, int(now), order) for name, order in wanted]
+    new = [Tag(ids.tag_id(), name, int(now), order, by_app=by_app) for name, order in wanted]
     group.tags.extend(new)
     if created:
         tenant.tag_groups[group.group_id] = group
@@ -47,7 +47,8 @@ def _wanted(body: Mapping[str, Any]) -> list[tuple[str, int]]:
     ]
 
 
-def _group(tenant: TenantState, body: Mapping[str, Any], now: float) -> tuple[TagGroup, bool]:
+def _group(tenant: TenantState, body: Mapping[str, Any], now: float,
+           by_app: bool) -> tuple[TagGroup, bool]:
     group_id = params.text(body, "group_id")
     if group_id:
         group = tenant.tag_groups.get(group_id)
@@ -59,7 +60,7 @@ def _group(tenant: TenantState, body: Mapping[str, Any], now: float) -> tuple[Ta
     if found is not None:
         return found, False
     order = params.integer(body, "order", 0, low=0, high=ORDER_MAX)
-    return TagGroup(ids.tag_id(), name, int(now), order), True
+    return TagGroup(ids.tag_id(), name, int(now), order, by_app=by_app), True
 
 
 def delete_tag_or_group(tenant: TenantState, tag_or_group_id: str) -> None:
@@ -73,6 +74,51 @@ def delete_tag_or_group(tenant: TenantState, tag_or_group_id: str) -> None:
         each.deleted = each.deleted or all(t.deleted for t in each.tags)
     for follow in tenant.follows.values():
         follow.tag_ids = [t for t in follow.tag_ids if t not in doomed]
+
+
+def edit(tenant: TenantState, body: Mapping[str, Any]) -> None:
+    """edit_corp_tag: rename and/or reorder a live tag or group this app created. A new name
+    must not be another live tag's of the same group (or another group's name): 40071."""
+    target = params.text(body, "id", required=True)
+    name = params.text(body, "name", max_chars=NAME_MAX_CHARS)
+    group = tenant.tag_groups.get(target)
+    if group is not None and not group.deleted:
+        item: Tag | TagGroup = group
+        taken = {g.group_name for g in tenant.tag_groups.values()
+                 if not g.deleted and g is not group}
+    else:
+        group, tag = tenant.tag(target)
+        item = tag
+        taken = {t.name for t in group.tags if not t.deleted and t is not tag}
+    if not item.by_app:
+        raise ApiError(errors.TAG_NOT_CREATED_BY_APP)
+    if name and name in taken:
+        raise ApiError(errors.TAG_NAME_EXISTS, "tag name already exists")
+    if "order" in body:
+        item.order = params.integer(body, "order", 0, low=0, high=ORDER_MAX)
+    if name and isinstance(item, TagGroup):
+        item.group_name = name
+    elif name and isinstance(item, Tag):
+        item.name = name
+
+
+def delete_by_app(tenant: TenantState, body: Mapping[str, Any]) -> None:
+    """del_corp_tag: tags and whole groups; every id must be live (40068) and made by this app
+    (301002), else nothing is deleted."""
+    tag_ids = params.str_list(body, "tag_id")
+    group_ids = params.str_list(body, "group_id")
+    if not tag_ids and not group_ids:
+        raise ApiError(errors.INVALID_PARAM, "tag_id and group_id are both empty")
+    items: list[Tag | TagGroup] = [tenant.tag(t)[1] for t in tag_ids]
+    for group_id in group_ids:
+        group = tenant.tag_groups.get(group_id)
+        if group is None or group.deleted:
+            raise ApiError(errors.INVALID_TAG, f"invalid group_id {group_id}")
+        items.append(group)
+    if not all(item.by_app for item in items):
+        raise ApiError(errors.TAG_NOT_CREATED_BY_APP)
+    for doomed in tag_ids + group_ids:
+        delete_tag_or_group(tenant, doomed)
 
 
 def group_json(group: TagGroup, tags: list[Tag]) -> JSON:

@@ -15,6 +15,7 @@ from guidebot.backoff import WECOM_RATE_LIMIT, Backoff
 from guidebot.errors import (
     NoRelation,
     TagNameTaken,
+    TagNotOurs,
     WeComApiError,
     WeComCredentialError,
     WeComError,
@@ -46,6 +47,9 @@ CREDENTIAL_CODES = frozenset({40001, 40013, 40056, 40091, 41002, 41004})
 WELCOME_WINDOW_CLOSED = 41051
 NO_RELATION = 84061  # FACTS §3.12: 不存在外部联系人的关系
 TAG_NAME_TAKEN = 40071  # FACTS §3.12: a tag or group of that name exists
+# An app may edit or delete only the tags it created; 301002 from a third-party summary of
+# WeCom's codes: assumed, not documented in FACTS.
+TAG_NOT_OURS = 301002
 
 
 BackoffConfig = Backoff  # the client's name for guidebot.backoff.Backoff
@@ -75,6 +79,8 @@ def error_for(errcode: int, errmsg: str, *, path: str = "") -> WeComError:
         return NoRelation(errcode, errmsg, path=path)
     if errcode == TAG_NAME_TAKEN:
         return TagNameTaken(errcode, errmsg, path=path)
+    if errcode == TAG_NOT_OURS:
+        return TagNotOurs(errcode, errmsg, path=path)
     return WeComApiError(errcode, errmsg, path=path)
 
 
@@ -160,12 +166,35 @@ class WeComClient:
         return await self.call("POST", "externalcontact/get_corp_tag_list", json=body)
 
     async def add_corp_tag(
-        self, *, group_name: str, tags: Sequence[str], group_id: str | None = None
+        self, *, group_name: str, tags: Sequence[str], group_id: str | None = None,
+        orders: Sequence[int] | None = None, group_order: int | None = None,
     ) -> dict[str, Any]:
-        body: dict[str, Any] = {"group_name": group_name, "tag": [{"name": t} for t in tags]}
+        """New tags in a group (group_id, else group_name: WeCom makes the group if new);
+        answers `tag_group` with the new ids. `orders` pairs with `tags`."""
+        body: dict[str, Any] = {"group_name": group_name, "tag": [
+            {"name": t, **({"order": orders[i]} if orders is not None else {})}
+            for i, t in enumerate(tags)]}
         if group_id:
             body["group_id"] = group_id
+        if group_order is not None:
+            body["order"] = group_order
         return await self.call("POST", "externalcontact/add_corp_tag", json=body)
+
+    async def edit_corp_tag(self, tag_or_group_id: str, *, name: str | None = None,
+                            order: int | None = None) -> dict[str, Any]:
+        """Rename or reorder a tag or a tag group (only what this app created: 301002)."""
+        body: dict[str, Any] = {"id": tag_or_group_id}
+        if name is not None:
+            body["name"] = name
+        if order is not None:
+            body["order"] = order
+        return await self.call("POST", "externalcontact/edit_corp_tag", json=body)
+
+    async def del_corp_tag(self, *, tag_ids: Sequence[str] = (),
+                           group_ids: Sequence[str] = ()) -> dict[str, Any]:
+        """Delete tags and/or whole groups (a group left without tags is deleted too)."""
+        body = {"tag_id": list(tag_ids), "group_id": list(group_ids)}
+        return await self.call("POST", "externalcontact/del_corp_tag", json=body)
 
     async def mark_tag(
         self,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, distinct, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from guidebot.db.models import CorpTag, CustomerTag
@@ -16,12 +16,64 @@ async def replace_library(session: AsyncSession, *, tenant: str,
                           tags: Sequence[CorpTag]) -> None:
     """Mirror WeCom's tag list: upsert the given tags, mark the others deleted."""
     await session.execute(update(CorpTag).where(CorpTag.tenant == tenant).values(deleted=True))
+    await upsert_tags(session, tenant=tenant, tags=tags)
+
+
+async def upsert_tags(session: AsyncSession, *, tenant: str, tags: Sequence[CorpTag]) -> None:
+    """These tags as given (new ones added, known ones replaced), the others left as they are."""
     for tag in tags:
         values = {"name": tag.name, "group_id": tag.group_id, "group_name": tag.group_name,
-                  "deleted": tag.deleted}
+                  "deleted": tag.deleted, "tag_order": tag.tag_order,
+                  "group_order": tag.group_order}
         stmt = insert_for(session, CorpTag).values(tenant=tenant, tag_id=tag.tag_id, **values)
         await session.execute(stmt.on_conflict_do_update(
             index_elements=["tenant", "tag_id"], set_=values))
+
+
+async def library_with_counts(session: AsyncSession, *,
+                              tenant: str) -> list[tuple[CorpTag, int]]:
+    """The live tags, each with how many customers carry it (through any guide), groups by
+    WeCom's order (larger first, as WeCom lists them) then name, tags likewise."""
+    carried = (select(CustomerTag.tag_id, func.count(distinct(CustomerTag.external_userid))
+                      .label("n"))
+               .where(CustomerTag.tenant == tenant).group_by(CustomerTag.tag_id).subquery())
+    stmt = (select(CorpTag, func.coalesce(carried.c.n, 0))
+            .outerjoin(carried, carried.c.tag_id == CorpTag.tag_id)
+            .where(CorpTag.tenant == tenant, CorpTag.deleted.is_(False))  # type: ignore[attr-defined]
+            .order_by(CorpTag.group_order.desc(), CorpTag.group_name,  # type: ignore[attr-defined]
+                      CorpTag.group_id, CorpTag.tag_order.desc(), CorpTag.name))  # type: ignore[attr-defined]
+    return [(tag, int(n)) for tag, n in (await session.execute(stmt)).all()]
+
+
+async def live_tags(session: AsyncSession, *, tenant: str, tag_id: str = "",
+                    group_id: str = "") -> list[CorpTag]:
+    """The live tag with this id, or the live tags of this group."""
+    stmt = select(CorpTag).where(CorpTag.tenant == tenant,
+                                 CorpTag.deleted.is_(False))  # type: ignore[attr-defined]
+    stmt = stmt.where(CorpTag.tag_id == tag_id) if tag_id else stmt.where(
+        CorpTag.group_id == group_id)
+    return list((await session.execute(stmt)).scalars())
+
+
+async def edit_tag(session: AsyncSession, *, tenant: str, tag_id: str, name: str | None,
+                   order: int | None) -> None:
+    values: dict[str, object] = {}
+    if name is not None:
+        values["name"] = name
+    if order is not None:
+        values["tag_order"] = order
+    if values:
+        await session.execute(update(CorpTag).where(
+            CorpTag.tenant == tenant, CorpTag.tag_id == tag_id).values(**values))
+
+
+async def delete_tags(session: AsyncSession, *, tenant: str, tag_ids: Sequence[str]) -> None:
+    """Tags deleted in WeCom: marked deleted, and off every customer (WeCom takes them off)."""
+    ids = list(tag_ids)
+    await session.execute(update(CorpTag).where(
+        CorpTag.tenant == tenant, CorpTag.tag_id.in_(ids)).values(deleted=True))  # type: ignore[attr-defined]
+    await session.execute(delete(CustomerTag).where(
+        CustomerTag.tenant == tenant, CustomerTag.tag_id.in_(ids)))  # type: ignore[attr-defined]
 
 
 async def list_library(session: AsyncSession, *, tenant: str) -> Sequence[CorpTag]:
@@ -63,3 +115,14 @@ async def customer_tag_names(session: AsyncSession, *, tenant: str,
                    CorpTag.deleted.is_(False))  # type: ignore[attr-defined]
             .order_by(CorpTag.name))
     return list((await session.execute(stmt)).scalars())
+
+
+async def carrying(session: AsyncSession, *, tenant: str, tag_id: str,
+                   external_userids: Sequence[str]) -> set[str]:
+    """Those of these customers who carry the tag (through any guide)."""
+    if not external_userids:
+        return set()
+    stmt = select(CustomerTag.external_userid).distinct().where(
+        CustomerTag.tenant == tenant, CustomerTag.tag_id == tag_id,
+        CustomerTag.external_userid.in_(list(external_userids)))  # type: ignore[attr-defined]
+    return set((await session.execute(stmt)).scalars())

@@ -1,4 +1,9 @@
-"""Corp tag APIs: get_corp_tag_list, add_corp_tag, mark_tag."""
+"""Corp tag APIs: get_corp_tag_list, add_corp_tag, edit_corp_tag, del_corp_tag, mark_tag.
+
+The three library edits raise no change_external_tag callback (as mark_tag: FACTS §1.1 says an
+API edit raises none; for the library edits this is assumed, not documented); tags made in
+the console (POST /_sandbox/{t}/tags) do. Tags the app did not create (the console's) cannot be
+edited or deleted through the API: 301002 (assumed, not documented)."""
 
 from __future__ import annotations
 
@@ -35,9 +40,19 @@ def get_corp_tag_list(call: ApiCall) -> JSON:
 
 
 def add_corp_tag(call: ApiCall) -> JSON:
-    group, new, _ = tagbook.create_tags(call.tenant, call.body, call.now)
+    group, new, _ = tagbook.create_tags(call.tenant, call.body, call.now, by_app=True)
     log.info("tenant %s: %d corp tag(s) added by API", call.tenant.id, len(new))
     return ok(tag_group=tagbook.group_json(group, new))
+
+
+def edit_corp_tag(call: ApiCall) -> JSON:
+    tagbook.edit(call.tenant, call.body)
+    return ok()
+
+
+def del_corp_tag(call: ApiCall) -> JSON:
+    tagbook.delete_by_app(call.tenant, call.body)
+    return ok()
 
 
 def mark_tag(call: ApiCall) -> JSON:
@@ -59,5 +74,7 @@ def mark_tag(call: ApiCall) -> JSON:
 ROUTES: dict[str, Handler] = {
     "externalcontact/get_corp_tag_list": get_corp_tag_list,
     "externalcontact/add_corp_tag": add_corp_tag,
+    "externalcontact/edit_corp_tag": edit_corp_tag,
+    "externalcontact/del_corp_tag": del_corp_tag,
     "externalcontact/mark_tag": mark_tag,
 }

@@ -15,6 +15,7 @@ from guidebot.web.api import (
     materials,
     segments,
     sop,
+    tags,
     targets,
     transfers,
     watch,
@@ -27,7 +28,7 @@ def endpoints() -> list[Endpoint]:
     return [*contacts.ENDPOINTS, *sop.ENDPOINTS, *commerce.ENDPOINTS, *kf.ENDPOINTS,
             *materials.ENDPOINTS, *transfers.ENDPOINTS, *groups.ENDPOINTS,
             *birthdays.ENDPOINTS, *targets.ENDPOINTS, *drops.ENDPOINTS,
-            *segments.ENDPOINTS, *watch.ENDPOINTS]
+            *segments.ENDPOINTS, *watch.ENDPOINTS, *tags.ENDPOINTS]
 
 
 @cache

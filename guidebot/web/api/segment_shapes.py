@@ -83,3 +83,21 @@ class Members(Answer):
 class Deleted(Answer):
     id: int
     deleted: Literal[True]
+
+
+class SegmentTag(Shape):
+    tag_id: TagId
+
+
+class SegmentTagged(Answer):
+    segment: int
+    tag_id: str
+    tag: str = Field(description="the tag's name")
+    matched: int = Field(description="customers the segment finds now")
+    queued: int = Field(description="mark_tag calls made now (one per customer)")
+    carrying: int = Field(description="skipped: they carry the tag already")
+    no_guide: int = Field(description="skipped: no live relation to mark it on")
+    repeated: int = Field(description="skipped: marked by an earlier request for this "
+                                      "segment and tag")
+    failed: int = Field(description="of those queued, calls WeCom refused or that failed "
+                                    "(retried by the outbox when retryable)")

@@ -65,6 +65,13 @@ async def members(request: web.Request) -> web.Response:
                   "next": found.next})
 
 
+async def tag(request: web.Request) -> web.Response:
+    segment_id = parsing.path(request, shapes.SegmentPath).segment_id
+    data = await parsing.body(request, shapes.SegmentTag)
+    return reply(await request.app[SERVICES].segment_tags.mark(
+        request.match_info["tenant"], segment_id, data.tag_id))
+
+
 API = "/api/v1/{tenant}/segments"
 ENDPOINTS = [
     Endpoint("POST", API, create,
@@ -86,6 +93,13 @@ ENDPOINTS = [
              "The customers matching the segment now, newest first, a page at a time (as the "
              "customers list)", shapes.Members, query=shapes.MembersQuery,
              params=shapes.SegmentPath),
+    Endpoint("POST", f"{API}/{{segment_id}}/tags", tag,
+             "批量打标签: mark a corp tag on every customer the segment finds now, through the "
+             "relation they began last with a guide still followed (mark_tag through the "
+             "outbox, one per customer, made now); customers who carry it already are skipped, "
+             "and a second request for the same segment and tag marks no one twice",
+             shapes.SegmentTagged, body=shapes.SegmentTag, params=shapes.SegmentPath,
+             errors={404: "no such segment or tag (`segment_id`, `tag_id`)"}),
 ]
 
 

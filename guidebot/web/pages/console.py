@@ -29,7 +29,8 @@ LANGS = ("zh-CN", "en")
 LANG_COOKIE = "gb_lang"
 STATIC = Path(__file__).resolve().parents[1] / "static"
 NAV = (("overview", ""), ("guides", "guides"), ("stores", "stores"), ("targets", "targets"),
-       ("customers", "customers"), ("segments", "segments"), ("channels", "channels"),
+       ("customers", "customers"), ("segments", "segments"), ("tags", "tags"),
+       ("channels", "channels"),
        ("groups", "groups"), ("transfers", "transfers"), ("handoffs", "handoffs"),
        ("watch", "watch"), ("orders", "orders"), ("commissions", "commissions"),
        ("sops", "sops"), ("content", "content"), ("outbox", "outbox"),

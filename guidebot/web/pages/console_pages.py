@@ -157,6 +157,7 @@ def routes() -> list[web.RouteDef]:
         console_materials,
         console_records,
         console_segments,
+        console_tags,
         console_targets,
         console_transfers,
         console_watch,
@@ -176,4 +177,5 @@ def routes() -> list[web.RouteDef]:
         *console_handoffs.routes(base),
         *console_watch.routes(base),
         *console_segments.routes(base),
+        *console_tags.routes(base),
     ]

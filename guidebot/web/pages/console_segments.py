@@ -17,6 +17,7 @@ from guidebot.stats.segments import LAYERS, LISTS, Segments
 from guidebot.web.pages import console_auth as auth
 from guidebot.web.pages.console import csv_download, notice, page, render, services_of
 
+TAGGED = ("tag", "queued", "carrying", "no_guide", "repeated", "failed")
 SINGLE = ("status", "added_from", "added_to", "added_days", "purchased", "quiet_days",
           "layer")
 
@@ -119,11 +120,26 @@ async def members(request: web.Request, who: auth.Access) -> web.StreamResponse:
                                   after=request.query.get("after", ""))
     records = services_of(request).stats.records
     saved = notice(request, "seg.saved") if request.query.get("saved") else ""
+    if request.query.get("tagged"):
+        saved = notice(request, "seg.tagged").format(**{
+            k: request.query.get(k, "")[:64] for k in TAGGED})
     return render(request, "segment.html", who=who, active="segments", segment=segment,
                   rows=found.rows, names=await _names(request, who),
                   guide_names=await records.guide_names(who.tenant.id), notice=saved,
                   next_page=urlencode({"after": found.next}) if found.next else "",
                   paged=bool(request.query.get("after")), first_page="")
+
+
+@page
+async def tag(request: web.Request, who: auth.Access) -> web.StreamResponse:
+    """批量打标签: the chosen tag on every customer the segment finds now (a second click marks
+    no one twice)."""
+    data = await request.post()
+    segment_id = _id(request.match_info["segment_id"])
+    done = await services_of(request).segment_tags.mark(who.tenant.id, segment_id,
+                                                        str(data.get("tag_id", ""))[:64])
+    query = urlencode({"tagged": 1, **{k: done[k] for k in TAGGED}})
+    raise web.HTTPSeeOther(f"{_base(who)}/{segment_id}?{query}#notice")
 
 
 def routes(base: str) -> list[web.RouteDef]:
@@ -135,4 +151,5 @@ def routes(base: str) -> list[web.RouteDef]:
         web.post(f"{base}/segments/{{segment_id}}", update),
         web.get(f"{base}/segments/{{segment_id}}/edit", form),
         web.post(f"{base}/segments/{{segment_id}}/delete", delete),
+        web.post(f"{base}/segments/{{segment_id}}/tag", tag),
     ]

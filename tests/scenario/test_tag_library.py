@@ -1,0 +1,344 @@
+"""标签管理 over HTTP, through the sandbox: HQ lists the corp tag library with the customers
+carrying each tag, adds tags to a group or in a new group, renames, reorders and deletes a tag
+or a whole group. WeCom is asked first and the mirror follows only when it agrees: a refusal
+(a tag made in the WeCom console, which the app may not change) is a 502 naming the errcode and
+changes nothing. Bad names are 400s naming the field; another tenant's tag is 404."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+from guidebot.db.repo import tags as tags_repo
+from tests.support.console import Console, csrf_in
+from tests.support.stack import Stack, known
+
+
+def _groups(body: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {g["group_name"]: g for g in body["groups"]}
+
+
+def _tags(group: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {t["name"]: t for t in group["tags"]}
+
+
+def _sandbox_tags(stack: Stack, tenant: str = "acme") -> dict[str, set[str]]:
+    """The live tags WeCom (the sandbox) holds, by group name."""
+    groups = stack.sandbox.state(tenant)["tag_groups"]
+    return {g["group_name"]: {t["name"] for t in g["tag"] if not t["deleted"]}
+            for g in groups if not g["deleted"]}
+
+
+async def _customer_with(stack: Stack, *tags: str) -> str:
+    added = await stack.sandbox.simulate_add_contact("acme", userid="lina", name="张晓雨")
+    await stack.runtime.drain()
+    customer = str(added["external_userid"])
+    status, body = await stack.admin(f"/customers/{customer}/tags", method="POST",
+                                     json={"guide": "lina", "add": list(tags)})
+    assert status == 200, body
+    return customer
+
+
+async def test_hq_adds_renames_reorders_and_deletes_tags_and_the_mirror_follows(
+        stack: Stack) -> None:
+    await stack.runtime.services.tags.sync("acme")
+    customer = await _customer_with(stack, "新客")
+    status, body = await stack.admin("/tags")
+    assert status == 200, body
+    stage = _groups(body)["客户阶段"]
+    assert stage["declared"] is True and _tags(stage)["新客"]["declared"] is True
+    assert {n: t["customers"] for n, t in _tags(stage).items()} == {
+        "新客": 1, "复购客": 0, "沉睡客": 0}
+
+    status, made = await stack.admin("/tags", method="POST", json={
+        "group_name": "会员等级", "order": 5,
+        "tags": [{"name": "金卡", "order": 2}, {"name": " 银卡 ", "order": 9}]})
+    assert status == 201, made
+    assert made["group_name"] == "会员等级" and made["order"] == 5
+    assert [t["name"] for t in made["tags"]] == ["金卡", "银卡"]  # the name trimmed
+    assert _sandbox_tags(stack)["会员等级"] == {"金卡", "银卡"}
+    group_id = made["group_id"]
+    gold, silver = (t["id"] for t in made["tags"])
+    status, body = await stack.admin("/tags")
+    members = _groups(body)["会员等级"]
+    assert [t["name"] for t in members["tags"]] == ["银卡", "金卡"]  # larger order first
+    assert members["order"] == 5 and members["declared"] is False
+    assert not any(t["declared"] for t in members["tags"])
+
+    status, more = await stack.admin("/tags", method="POST", json={
+        "group_id": group_id, "tags": [{"name": "钻石卡"}]})
+    assert status == 201, more
+    assert _sandbox_tags(stack)["会员等级"] == {"金卡", "银卡", "钻石卡"}
+
+    status, body = await stack.admin(f"/tags/{gold}", method="PATCH",
+                                     json={"name": "金卡会员", "order": 20})
+    assert status == 200, body
+    assert (body["name"], body["order"], body["group_id"]) == ("金卡会员", 20, group_id)
+    assert _sandbox_tags(stack)["会员等级"] == {"金卡会员", "银卡", "钻石卡"}
+    status, body = await stack.admin("/tags")
+    assert [t["name"] for t in _groups(body)["会员等级"]["tags"]][0] == "金卡会员"
+
+    status, body = await stack.admin(f"/customers/{customer}/tags", method="POST",
+                                     json={"guide": "lina", "add": ["金卡会员"]})
+    assert status == 200 and "金卡会员" in body["tags"], body
+    status, body = await stack.admin("/tags")
+    assert _tags(_groups(body)["会员等级"])["金卡会员"]["customers"] == 1
+
+    status, body = await stack.admin(f"/tags/{gold}", method="DELETE")
+    assert (status, body) == (200, {"id": gold, "name": "金卡会员", "deleted": True})
+    assert _sandbox_tags(stack)["会员等级"] == {"银卡", "钻石卡"}
+    status, card = await stack.admin(f"/customers/{customer}")
+    assert card["tags"] == ["新客"], card
+    follow = next(f for f in stack.sandbox.state("acme")["follows"]
+                  if f["external_userid"] == customer)
+    assert gold not in follow["tag_ids"]
+    status, body = await stack.admin(f"/tags/{gold}", method="DELETE")
+    assert status == 404 and body["field"] == "tag_id", body
+
+    status, body = await stack.admin(f"/tag-groups/{group_id}", method="DELETE")
+    assert (status, body["name"], body["deleted"]) == (200, "会员等级", True), body
+    assert "会员等级" not in _sandbox_tags(stack)
+    status, body = await stack.admin("/tags")
+    assert "会员等级" not in _groups(body) and silver not in str(body)
+    # the hourly sync agrees with what the mirror did
+    await stack.runtime.services.tags.sync("acme")
+    status, again = await stack.admin("/tags")
+    assert again == body
+
+
+async def test_bad_names_are_refused_naming_the_field_and_nothing_is_asked_of_wecom(
+        stack: Stack) -> None:
+    await stack.runtime.services.tags.sync("acme")
+    status, made = await stack.admin("/tags", method="POST", json={
+        "group_name": "会员等级", "tags": [{"name": "金卡"}, {"name": "银卡"}]})
+    assert status == 201, made
+    group_id = made["group_id"]
+    gold = made["tags"][0]["id"]
+    asked = len(stack.calls())
+    cases: list[tuple[str, str, dict[str, Any], str]] = [
+        ("POST", "/tags", {"group_id": group_id, "tags": [{"name": "  "}]}, "tags.0.name"),
+        ("POST", "/tags", {"group_id": group_id, "tags": [{"name": "新品"}, {"name": "x" * 31}]},
+         "tags.1.name"),
+        ("POST", "/tags", {"group_id": group_id, "tags": [{"name": "银卡"}]}, "tags.0.name"),
+        ("POST", "/tags", {"group_id": group_id, "tags": [{"name": "新品"}, {"name": "新品"}]},
+         "tags.1.name"),
+        ("POST", "/tags", {"group_name": "客户阶段", "tags": [{"name": "新品"}]}, "group_name"),
+        ("POST", "/tags", {"group_name": "", "tags": [{"name": "新品"}]}, "group_id"),
+        ("POST", "/tags", {"group_id": group_id, "group_name": "另一组",
+                           "tags": [{"name": "新品"}]}, "group_id"),
+        ("POST", "/tags", {"group_id": group_id, "tags": []}, "tags"),
+        ("POST", "/tags", {"group_id": group_id, "tags": [{"name": "a", "order": -1}]},
+         "tags.0.order"),
+        ("PATCH", f"/tags/{gold}", {"name": "银卡"}, "name"),
+        ("PATCH", f"/tags/{gold}", {"name": "x" * 31}, "name"),
+        ("PATCH", f"/tags/{gold}", {}, "name"),
+        ("PATCH", f"/tags/{gold}", {"color": "red"}, "color"),
+    ]
+    for method, path, body, field in cases:
+        status, answer = await stack.admin(path, method=method, json=body)
+        assert (status, answer["field"]) == (400, field), (path, body, answer)
+    status, answer = await stack.admin("/tags", method="POST", json={
+        "group_id": "etNOSUCHGROUP", "tags": [{"name": "新品"}]})
+    assert (status, answer["field"]) == (404, "group_id"), answer
+    assert len(stack.calls()) == asked  # WeCom was not asked
+    assert _sandbox_tags(stack)["会员等级"] == {"金卡", "银卡"}
+
+
+async def test_tags_declared_in_tags_toml_are_not_renamed_or_deleted(stack: Stack) -> None:
+    await stack.runtime.services.tags.sync("acme")
+    status, body = await stack.admin("/tags")
+    stage = _groups(body)["客户阶段"]
+    new = _tags(stage)["新客"]["id"]
+    for method, path, json, field in (
+            ("PATCH", f"/tags/{new}", {"name": "新顾客"}, "tag_id"),
+            ("DELETE", f"/tags/{new}", None, "tag_id"),
+            ("DELETE", f"/tag-groups/{stage['group_id']}", None, "group_id")):
+        status, answer = await stack.admin(path, method=method, json=json)
+        assert (status, answer["field"]) == (400, field), answer
+        assert "tags.toml" in answer["reason"]
+    assert _sandbox_tags(stack)["客户阶段"] == {"新客", "复购客", "沉睡客"}
+    # a tag HQ added to a declared group is HQ's to change
+    status, made = await stack.admin("/tags", method="POST", json={
+        "group_id": stage["group_id"], "tags": [{"name": "高潜客"}]})
+    assert status == 201, made
+    status, body = await stack.admin(f"/tags/{made['tags'][0]['id']}", method="PATCH",
+                                     json={"order": 3})
+    assert (status, body["name"], body["order"]) == (200, "高潜客", 3), body
+
+
+async def test_a_wecom_refusal_is_a_502_and_changes_nothing(stack: Stack) -> None:
+    """A tag made in the WeCom console was not created by the app: WeCom refuses to change it
+    (301002, as the sandbox assumes) and the mirror keeps it as it was."""
+    await stack.runtime.services.tags.sync("acme")
+    async with stack.http.post(f"{stack.sandbox_url}/_sandbox/acme/tags", json={
+            "group_name": "直播", "tag": [{"name": "双12直播间"}]}) as resp:
+        assert resp.status == 200, await resp.text()
+    await stack.runtime.drain()  # change_external_tag: the library is synced
+    status, body = await stack.admin("/tags")
+    live = _groups(body)["直播"]
+    tag_id = live["tags"][0]["id"]
+    for method, path, json in (("PATCH", f"/tags/{tag_id}", {"name": "双12"}),
+                               ("DELETE", f"/tags/{tag_id}", None),
+                               ("DELETE", f"/tag-groups/{live['group_id']}", None)):
+        status, answer = await stack.admin(path, method=method, json=json)
+        assert (status, answer["errcode"]) == (502, 301002), answer
+        assert "WeCom refused" in answer["reason"], answer
+    status, after = await stack.admin("/tags")
+    assert after == body
+    assert _sandbox_tags(stack)["直播"] == {"双12直播间"}
+    async with stack.runtime.services.db.read() as s:
+        assert {t.name for t in await tags_repo.list_library(s, tenant="acme")} >= {"双12直播间"}
+
+
+async def test_another_tenants_tags_are_not_found_and_its_token_is_refused(
+        stack: Stack) -> None:
+    await stack.runtime.services.tags.sync("acme")
+    status, made = await stack.admin("/tags", method="POST", json={
+        "group_name": "会员等级", "tags": [{"name": "金卡"}]})
+    assert status == 201, made
+    gold, group_id = made["tags"][0]["id"], made["group_id"]
+    status, body = await stack.admin("/tags", tenant="beta")
+    assert status == 200 and "会员等级" not in _groups(body), body
+    for method, path, json in (("PATCH", f"/tags/{gold}", {"name": "x"}),
+                               ("DELETE", f"/tags/{gold}", None),
+                               ("DELETE", f"/tag-groups/{group_id}", None),
+                               ("POST", "/tags", {"group_id": group_id,
+                                                  "tags": [{"name": "银卡"}]})):
+        status, answer = await stack.admin(path, tenant="beta", method=method, json=json)
+        assert status == 404, (path, answer)
+    status, _ = await stack.admin("/tags", token="beta-admin-token")
+    assert status == 403
+    assert _sandbox_tags(stack)["会员等级"] == {"金卡"}
+
+
+async def test_the_console_lists_adds_renames_and_deletes_with_refusals_worded(
+        stack: Stack) -> None:
+    await stack.runtime.services.tags.sync("acme")
+    customer = await _customer_with(stack, "新客")
+    console = Console(stack)
+    try:
+        assert (await console.login("acme", "acme-admin-token")).status == 303
+        status, html, _ = await console.get("/console/acme/tags")
+        assert status == 200 and 'href="/console/acme/tags" aria-current="page"' in html
+        link = "/console/acme/customers?" + urlencode({"tag": "新客"})
+        assert f'<a href="{link}">1</a>' in html, html
+        new = _tags(_groups((await stack.admin("/tags"))[1])["客户阶段"])["新客"]["id"]
+        assert f"/tags/{new}/delete" not in html  # declared in tags.toml: no forms
+        status, found, _ = await console.get(link)
+        assert status == 200 and customer in found
+        csrf = csrf_in(html)
+
+        status, _, resp = await console.post("/console/acme/tags", {
+            "_csrf": csrf, "group_id": "", "group_name": "会员等级", "names": "金卡\n\n银卡\n"})
+        assert status == 303 and resp.headers["Location"].endswith("#notice"), resp.headers
+        assert _sandbox_tags(stack)["会员等级"] == {"金卡", "银卡"}
+        status, html, _ = await console.get(resp.headers["Location"])
+        assert 'id="notice">已新增标签：金卡、银卡。' in html, html
+        _, body = await stack.admin("/tags")
+        members = _groups(body)["会员等级"]
+        gold = _tags(members)["金卡"]["id"]
+        assert f"/tags/{gold}/delete" in html  # HQ's own tags have their forms
+
+        status, page, _ = await console.post("/console/acme/tags", {
+            "_csrf": csrf, "group_id": members["group_id"], "names": "银卡"})
+        assert status == 400 and "这个标签组里已有「银卡」" in page, page
+        status, page, _ = await console.post(f"/console/acme/tags/{gold}", {
+            "_csrf": csrf, "name": "金卡会员", "order": "x"})
+        assert status == 400 and "排序值须为非负整数" in page
+
+        status, _, resp = await console.post(f"/console/acme/tags/{gold}", {
+            "_csrf": csrf, "name": "金卡会员", "order": "7"})
+        assert status == 303, resp.headers
+        assert _sandbox_tags(stack)["会员等级"] == {"金卡会员", "银卡"}
+
+        status, page, _ = await console.post(f"/console/acme/tags/{gold}/delete",
+                                             {"_csrf": csrf})
+        assert status == 400 and "请先勾选确认框" in page
+        assert _sandbox_tags(stack)["会员等级"] == {"金卡会员", "银卡"}
+        status, _, resp = await console.post(f"/console/acme/tags/{gold}/delete",
+                                             {"_csrf": csrf, "confirm": "yes"})
+        assert status == 303
+        status, html, _ = await console.get(resp.headers["Location"])
+        assert "标签「金卡会员」已删除。" in html and "金卡会员</th>" not in html
+        status, _, resp = await console.post(
+            f"/console/acme/tag-groups/{members['group_id']}/delete",
+            {"_csrf": csrf, "confirm": "yes"})
+        assert status == 303 and "会员等级" not in _sandbox_tags(stack)
+
+        async with stack.http.post(f"{stack.sandbox_url}/_sandbox/acme/tags", json={
+                "group_name": "直播", "tag": [{"name": "双12直播间"}]}) as made:
+            assert made.status == 200
+        await stack.runtime.drain()
+        _, body = await stack.admin("/tags")
+        live = _tags(_groups(body)["直播"])["双12直播间"]["id"]
+        status, page, _ = await console.post(f"/console/acme/tags/{live}/delete?lang=en",
+                                             {"_csrf": csrf, "confirm": "yes"})
+        assert status == 400 and "errcode 301002" in page and "Nothing was changed" in page
+        status, page, _ = await console.post(f"/console/acme/tags/{live}?lang=zh-CN",
+                                             {"_csrf": csrf, "name": "双12"})
+        assert status == 400 and "只能修改或删除本应用创建的标签" in page, page
+        assert _sandbox_tags(stack)["直播"] == {"双12直播间"}
+    finally:
+        await console.close()
+
+
+async def test_a_segment_is_tagged_once_per_customer_through_their_guide(stack: Stack) -> None:
+    """批量打标签: the tag goes on every customer the segment finds now, through their guide;
+    one who carries it already or follows no guide is skipped, and a second request (even
+    after the tag came off) marks no one twice."""
+    await stack.runtime.services.tags.sync("acme")
+    carrier = await _customer_with(stack, "新客")
+    other = (await stack.sandbox.simulate_add_contact("acme", userid="lina",
+                                                      name="李雷"))["external_userid"]
+    await stack.runtime.drain()
+    await known(stack, customers=("wmNOGUIDE",))
+    _, body = await stack.admin("/tags")
+    new = _tags(_groups(body)["客户阶段"])["新客"]["id"]
+    status, segment = await stack.admin("/segments", method="POST",
+                                        json={"name": "全部", "conditions": {}})
+    assert status == 201, segment
+    marks = len(stack.calls("externalcontact/mark_tag"))
+
+    status, done = await stack.admin(f"/segments/{segment['id']}/tags", method="POST",
+                                     json={"tag_id": new})
+    assert status == 200, done
+    assert {k: done[k] for k in ("tag", "matched", "queued", "carrying", "no_guide",
+                                 "repeated", "failed")} == {
+        "tag": "新客", "matched": 3, "queued": 1, "carrying": 1, "no_guide": 1,
+        "repeated": 0, "failed": 0}
+    calls = stack.calls("externalcontact/mark_tag")[marks:]
+    assert [(c["body"]["userid"], c["body"]["external_userid"], c["body"]["add_tag"])
+            for c in calls] == [("lina", other, [new])]
+    _, card = await stack.admin(f"/customers/{other}")
+    assert card["tags"] == ["新客"]
+
+    status, body = await stack.admin(f"/customers/{other}/tags", method="POST",
+                                     json={"guide": "lina", "remove": ["新客"]})
+    assert status == 200 and body["tags"] == [], body
+    marks = len(stack.calls("externalcontact/mark_tag"))
+    status, again = await stack.admin(f"/segments/{segment['id']}/tags", method="POST",
+                                      json={"tag_id": new})
+    assert (again["queued"], again["carrying"], again["repeated"]) == (0, 1, 1), again
+    assert len(stack.calls("externalcontact/mark_tag")) == marks  # nothing marked twice
+    assert carrier != other
+
+    status, body = await stack.admin(f"/segments/{segment['id']}/tags", method="POST",
+                                     json={"tag_id": "etNOSUCH"})
+    assert (status, body["field"]) == (404, "tag_id"), body
+    status, body = await stack.admin(f"/segments/{segment['id']}/tags", tenant="beta",
+                                     method="POST", json={"tag_id": new})
+    assert status == 404, body
+
+    console = Console(stack)
+    try:
+        assert (await console.login("acme", "acme-admin-token")).status == 303
+        status, html, _ = await console.get(f"/console/acme/segments/{segment['id']}")
+        assert status == 200 and f'<option value="{new}">新客</option>' in html
+        status, _, resp = await console.post(f"/console/acme/segments/{segment['id']}/tag",
+                                             {"_csrf": csrf_in(html), "tag_id": new})
+        assert status == 303, resp.headers
+        status, html, _ = await console.get(resp.headers["Location"])
+        assert ("标签「新客」：已提交 0 个打标签任务（失败 0 个，将自动重试）；"
+                "跳过已有此标签的 1 位、没有跟进导购的 1 位、此前已提交的 1 位。") in html, html
+    finally:
+        await console.close()
