@@ -49,10 +49,11 @@ class Scheduler:
 
 
 async def run_library_reload(services: Services) -> None:
-    """Pick up edited content_library files: a valid edit replaces the library for every
-    service and records new SOP versions; an invalid one, or one removing a message that is
-    still to be sent, is logged and changes nothing."""
-    outcome = await reload_library(services.library, in_use=services.sop.messages_in_use)
+    """Pick up edited content_library files: a valid edit replaces the library and the chat
+    content for every service and records new SOP versions; an invalid one, or one removing
+    a message that is still to be sent, is logged and changes nothing."""
+    outcome = await reload_library(services.library, chat=services.chat.content,
+                                   in_use=services.sop.messages_in_use)
     if not outcome.replaced:
         return
     services.tags.declare(services.library.tag_groups)

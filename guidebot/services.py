@@ -198,7 +198,8 @@ def build_services(settings: Settings, db: Database, *,
     kf = KfService(settings, db, library, outbox, client_for, router=chat, watch=watch,
                    cards=KfCards(settings, library, commerce.catalog,
                                  commerce.track_attachments, media.resolve),
-                   opt_outs=OptOuts(db, tags, sop.engine, chat.content.opt_out_tag),
+                   opt_outs=OptOuts(db, tags, sop.engine,
+                                    lambda: chat.content.opt_out_tag),
                    quota=app_quota, auto_tags=auto_tags)
     cover = f"{settings.server.public_url}/sidebar/_static/card.png"
     sidebar = SidebarService(db, library, tags, commerce.links,

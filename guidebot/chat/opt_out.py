@@ -28,13 +28,17 @@ REASON = "opted_out"  # the enrolments' exit reason and the tag key's reason
 
 
 class OptOuts:
-    def __init__(self, db: Database, tags: TagService, sop: SopEngine, tag: str, *,
-                 clock: Callable[[], datetime] = utcnow) -> None:
+    def __init__(self, db: Database, tags: TagService, sop: SopEngine, tag: Callable[[], str],
+                 *, clock: Callable[[], datetime] = utcnow) -> None:
         self._db = db
         self._tags = tags
         self._sop = sop
-        self._tag = tag
+        self._tag_in_force = tag  # chat/opt_out.toml's tag as last (re)loaded; "": none
         self._clock = clock
+
+    @property
+    def _tag(self) -> str:
+        return self._tag_in_force()
 
     async def opt_out(self, tenant: str, writer: Writer, msgid: str) -> str:
         """Apply the opt-out of the kf customer; a short account of what was done (no text)."""

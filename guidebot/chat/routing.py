@@ -57,25 +57,62 @@ class Grounding:
         return tuple(f.id for f in self.faqs) + tuple(p.sku for p in self.products)
 
 
+@dataclass(frozen=True)
+class _Indexes:
+    """What the router searches, built from one generation of the chat content."""
+
+    generation: int
+    faq_index: Index
+    faq_texts: Index
+    product_index: Index
+    faqs: dict[str, FaqEntry]
+    name_words: dict[str, list[str]]
+
+
+def _indexes(content: ChatContent, catalog: Catalog) -> _Indexes:
+    stop = content.words["stopwords"]
+    return _Indexes(
+        content.generation,
+        # questions and keywords only: answers name products and would match their questions
+        Index([(f.id, " ".join((f.question, *f.keywords))) for f in content.faqs], stop),
+        Index([(f.id, " ".join((f.question, f.answer, *f.keywords)))
+               for f in content.faqs], stop),  # what grounding may draw on
+        Index([(p.sku, _product_text(p)) for p in catalog.products.values()], stop),
+        {f.id: f for f in content.faqs},
+        {p.sku: [w for w in tokens(p.name, frozenset(stop)) if len(w) >= 2]
+         for p in catalog.products.values()})
+
+
 class ChatRouter:
-    """Implements guidebot.chat.decision.ReplyRouter for one content library and catalog."""
+    """Implements guidebot.chat.decision.ReplyRouter for one content library and catalog.
+    `content` is the shared chat content in force: the indexes follow a reload of it."""
 
     def __init__(self, content: ChatContent, library: Library, catalog: Catalog,
                  llm: LlmClient, *, canary: str | None = None) -> None:
         self.content, self.library, self.catalog, self.llm = content, library, catalog, llm
         self.canary = canary or f"GB-{secrets.token_hex(8)}"
         self.rule_lines = prompts.rule_lines()
-        stop = content.words["stopwords"]
-        # questions and keywords only: answers name products and would match their questions
-        self.faq_index = Index([(f.id, " ".join((f.question, *f.keywords)))
-                                for f in content.faqs], stop)
-        self.faq_texts = Index([(f.id, " ".join((f.question, f.answer, *f.keywords)))
-                                for f in content.faqs], stop)  # what grounding may draw on
-        self.product_index = Index([(p.sku, _product_text(p)) for p in catalog.products.values()],
-                                   stop)
-        self._faqs = {f.id: f for f in content.faqs}
-        self._name_words = {p.sku: [w for w in tokens(p.name, frozenset(stop)) if len(w) >= 2]
-                            for p in catalog.products.values()}
+        self._built = _indexes(content, catalog)
+
+    @property
+    def indexes(self) -> _Indexes:
+        """The indexes of the chat content in force (built again after a reload swapped it;
+        no await in between, so a message is routed on one generation's indexes)."""
+        if self._built.generation != self.content.generation:
+            self._built = _indexes(self.content, self.catalog)
+        return self._built
+
+    @property
+    def faq_index(self) -> Index:
+        return self.indexes.faq_index
+
+    @property
+    def faq_texts(self) -> Index:
+        return self.indexes.faq_texts
+
+    @property
+    def product_index(self) -> Index:
+        return self.indexes.product_index
 
     async def decide(self, inbound: Inbound) -> Decision:
         text = inbound.text.strip()
@@ -128,7 +165,7 @@ class ChatRouter:
             return self.content.faqs[best[1]]
         hits = self.faq_index.search(text, k=1)
         if hits and hits[0].coverage >= FAQ_COVERAGE and hits[0].shared >= FAQ_MIN_SHARED:
-            return self._faqs[hits[0].id]
+            return self.indexes.faqs[hits[0].id]
         return None
 
     def faq(self, text: str) -> Decision | None:
@@ -140,11 +177,11 @@ class ChatRouter:
     def mentioned(self, inbound: Inbound) -> list[Product]:
         """Products the message names (by sku or name words), else the one the customer
         looked at last; the best-named first."""
-        folded = fold(inbound.text)
+        folded, name_words = fold(inbound.text), self.indexes.name_words
         scored = []
         for product in self.catalog.products.values():
             score = (100 if product.sku.lower() in folded else 0) + sum(
-                len(w) for w in self._name_words[product.sku] if w in folded)
+                len(w) for w in name_words[product.sku] if w in folded)
             if score:
                 scored.append((score, product))
         if scored:
@@ -186,9 +223,11 @@ class ChatRouter:
 
     def grounding(self, inbound: Inbound) -> Grounding:
         named = self.mentioned(inbound)
-        faqs = [self._faqs[h.id] for h in self.faq_texts.search(inbound.text, GROUNDING_HITS)]
+        indexes = self.indexes
+        faqs = [indexes.faqs[h.id]
+                for h in indexes.faq_texts.search(inbound.text, GROUNDING_HITS)]
         products = named or [self.catalog.products[h.id] for h in
-                             self.product_index.search(inbound.text, GROUNDING_HITS)]
+                             indexes.product_index.search(inbound.text, GROUNDING_HITS)]
         return Grounding(tuple(faqs), tuple(products[:GROUNDING_HITS]))
 
     async def _model(self, inbound: Inbound, *, injected: bool) -> Decision:

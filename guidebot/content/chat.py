@@ -7,11 +7,12 @@ from __future__ import annotations
 import string
 import tomllib
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from guidebot.content.errors import ContentInvalid, Problem, line_of
+from guidebot.content.errors import ContentInvalid, Problem, line_of, toml_error_line
+from guidebot.content.files import CHAT_DIR
 
 WORD_LISTS = ("opt_out", "opt_in", "handoff", "complaint", "injection", "price", "stock",
               "stopwords")
@@ -124,8 +125,13 @@ class WatchRule:
     words: tuple[str, ...]
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)
 class ChatContent:
+    """The chat content in force. One object for the process, like the Library: services keep
+    a reference, and a reload swaps its contents in place (`replace_with`), so they all see
+    the new content. What a service builds from it (the router's indexes) is built again
+    when `generation` has moved on."""
+
     words: Mapping[str, tuple[str, ...]]
     texts: Mapping[str, str]
     replies: tuple[ReplyRule, ...]
@@ -133,9 +139,17 @@ class ChatContent:
     commands: Mapping[str, tuple[str, ...]]
     opt_out_tag: str = ""  # chat/opt_out.toml: the tag an opted-out customer gets ("": none)
     watch: tuple[WatchRule, ...] = ()  # chat/watch_words.toml (会话质检)
+    generation: int = field(default=0, init=False)  # replacements so far
 
     def text(self, key: str, **values: object) -> str:
         return self.texts[key].format(**{k: str(v) for k, v in values.items()})
+
+    def replace_with(self, other: ChatContent) -> None:
+        """Take `other`'s content. No await happens here, so no coroutine sees half of it."""
+        self.words, self.texts, self.commands = other.words, other.texts, other.commands
+        self.replies, self.faqs, self.watch = other.replies, other.faqs, other.watch
+        self.opt_out_tag = other.opt_out_tag
+        self.generation += 1
 
 
 class _File:
@@ -150,7 +164,7 @@ class _File:
         try:
             return tomllib.loads(self.source)
         except tomllib.TOMLDecodeError as exc:
-            self.problem(getattr(exc, "lineno", None), f"not valid TOML: {exc}")
+            self.problem(toml_error_line(exc), f"not valid TOML: {exc}")
             return None
 
     def problem(self, line: int | None, message: str) -> None:
@@ -377,7 +391,7 @@ SHIPPED_CHAT = Path(__file__).resolve().parents[1] / "templates" / "chat"
 
 
 def chat_file(root: Path, name: str) -> Path:
-    own = root / "chat" / name
+    own = root / CHAT_DIR / name
     return own if own.exists() else SHIPPED_CHAT / name
 
 

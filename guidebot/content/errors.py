@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,3 +33,10 @@ def line_of(text: str, key: str) -> int | None:
         if stripped.startswith((f"{key} ", f"{key}=", f"[{key}]", f"[[{key}]]")):
             return number
     return None
+
+
+def toml_error_line(exc: ValueError) -> int | None:
+    """The line a tomllib.TOMLDecodeError names (`lineno` from Python 3.14, else its
+    message's "at line N")."""
+    found = re.search(r"at line (\d+)", str(exc))
+    return getattr(exc, "lineno", None) or (int(found.group(1)) if found else None)

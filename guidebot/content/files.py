@@ -11,6 +11,9 @@ TAGS_FILE = "tags.toml"
 STORES_FILE = "stores.toml"  # content/stores.py
 GROUP_WELCOME_FILE = "group_welcome.toml"  # content/group_welcome.py
 AUTO_TAGS_FILE = "auto_tags.toml"  # content/auto_tags.py
+CHAT_FOLDERS = ("replies", "faq")  # content/chat.py
+CHAT_DIR = "chat"
+CHAT_FILES = ("words.toml", "commands.toml", "texts.toml", "opt_out.toml", "watch_words.toml")
 
 
 def library_files(root: Path) -> list[Path]:
@@ -22,11 +25,19 @@ def library_files(root: Path) -> list[Path]:
                       if (root / name).exists())]
 
 
+def chat_files(root: Path) -> list[Path]:
+    """The chat content's files (content/chat.py): replies/*.toml, faq/*.toml and the files
+    of chat/ the library has (the shipped ones stand in for the others), in a stable order."""
+    found = [path for folder in CHAT_FOLDERS for path in sorted((root / folder).glob("*.toml"))]
+    return [*found, *(root / CHAT_DIR / name for name in CHAT_FILES
+                      if (root / CHAT_DIR / name).exists())]
+
+
 def content_digest(root: Path) -> str:
-    """sha256 over every library file's relative path and bytes: any edit, addition, removal
-    or rename changes it, whatever the file system's timestamp resolution."""
+    """sha256 over every library and chat file's relative path and bytes: any edit, addition,
+    removal or rename changes it, whatever the file system's timestamp resolution."""
     digest = hashlib.sha256()
-    for path in library_files(root):
+    for path in [*library_files(root), *chat_files(root)]:
         try:
             data = path.read_bytes()
         except FileNotFoundError:  # removed between listing and reading: part of an edit

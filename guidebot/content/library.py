@@ -3,7 +3,6 @@ and auto_tags.toml from a content library, reporting every problem."""
 
 from __future__ import annotations
 
-import re
 import tomllib
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -11,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from guidebot.content.auto_tags import AutoTags, catalog_names, parse_auto_tags
-from guidebot.content.errors import ContentInvalid, Problem, line_of
+from guidebot.content.errors import ContentInvalid, Problem, line_of, toml_error_line
 from guidebot.content.files import (
     AUTO_TAGS_FILE,
     GROUP_WELCOME_FILE,
@@ -111,9 +110,7 @@ def _read(path: Path, problems: list[Problem]) -> tuple[dict[str, Any], str] | N
     try:
         return tomllib.loads(text), text
     except tomllib.TOMLDecodeError as exc:
-        found = re.search(r"at line (\d+)", str(exc))
-        line = getattr(exc, "lineno", None) or (int(found.group(1)) if found else None)
-        problems.append(Problem(path, line, f"not valid TOML: {exc}"))
+        problems.append(Problem(path, toml_error_line(exc), f"not valid TOML: {exc}"))
         return None
 
 

@@ -1,4 +1,5 @@
-"""Hot reload of content_library: notice edited files, validate, swap the library in place."""
+"""Hot reload of content_library: notice edited files, validate, swap the library and the
+chat content in place."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from guidebot.content.chat import ChatContent, load_chat_content
 from guidebot.content.errors import ContentInvalid, Problem
 from guidebot.content.files import content_digest, library_files
 from guidebot.content.library import Library, Rejection, load_library
@@ -44,27 +46,35 @@ async def library_is_newest(library: Library) -> bool:
                                          and on_disk == library.rejected.digest)
 
 
-def _candidate(root: Path) -> tuple[str, Library | list[Problem]]:
-    """The files' digest and either their library or what is wrong with them (file I/O:
-    runs in a worker thread)."""
+Candidate = tuple[Library, ChatContent | None]
+
+
+def _candidate(root: Path, with_chat: bool) -> tuple[str, Candidate | list[Problem]]:
+    """The files' digest and either their library (and, `with_chat`, their chat content,
+    checked against the library's messages as `guidebot check` does) or what is wrong with
+    them (file I/O: runs in a worker thread)."""
     digest = content_digest(root)
     if not library_files(root):  # a moved or half-copied folder must not disable every SOP
         return digest, [Problem(root, None, "no library files found (messages/, sops/, "
                                             "drops/, tags.toml)")]
     try:
-        return digest, load_library(root)
+        library = load_library(root)
+        chat = load_chat_content(root, set(library.messages)) if with_chat else None
     except ContentInvalid as exc:
         return digest, list(exc.problems)
+    return digest, (library, chat)
 
 
-async def reload_library(library: Library, *, settle: bool = True,
-                         in_use: InUse | None = None) -> ReloadOutcome:
+async def reload_library(library: Library, *, chat: ChatContent | None = None,
+                         settle: bool = True, in_use: InUse | None = None) -> ReloadOutcome:
     """One look at the files. A change is loaded once the files are the same on two looks
     in a row (`settle`: an editor or a deploy may be half way through writing them); a valid
-    library replaces the content in place, an invalid one is logged with file:line and the
-    library in force stays. An edit that removes a message still to be sent (`in_use`) is
-    refused the same way, and looked at again every IN_USE_RECHECK until nothing sends it.
-    Call from one task at a time (the scheduler job does)."""
+    library replaces the content in place, with the `chat` content in force when given
+    (replies/, faq/, chat/: validated with the library, swapped with it), an invalid one is
+    logged with file:line and the content in force stays. An edit that removes a message
+    still to be sent (`in_use`) is refused the same way, and looked at again every
+    IN_USE_RECHECK until nothing sends it. Call from one task at a time (the scheduler job
+    does)."""
     digest = await asyncio.to_thread(content_digest, library.root)
     if digest == library.digest:
         if library.rejected is not None:
@@ -78,13 +88,14 @@ async def reload_library(library: Library, *, settle: bool = True,
     if settle and digest != library.settling:
         library.settling = digest
         return ReloadOutcome("settling")
-    seen, loaded = await asyncio.to_thread(_candidate, library.root)
+    seen, candidate = await asyncio.to_thread(_candidate, library.root, chat is not None)
     if settle and seen != digest:  # changed again while loading: wait for it to settle
         library.settling = seen
         return ReloadOutcome("settling")
-    if isinstance(loaded, list):
-        _reject(library, digest, loaded)
+    if isinstance(candidate, list):
+        _reject(library, digest, candidate)
         return ReloadOutcome("rejected")
+    loaded, loaded_chat = candidate
     removed = sorted(set(library.messages) - set(loaded.messages))
     busy = await in_use(removed) if removed and in_use is not None else {}
     if busy:
@@ -95,8 +106,12 @@ async def reload_library(library: Library, *, settle: bool = True,
         return ReloadOutcome("rejected")
     tags_changed = loaded.tag_groups != library.tag_groups
     library.replace_with(loaded)
-    log.info("content_library reloaded: %s SOPs, %s drops, %s messages", len(library.sops),
-             len(library.drops), len(library.messages))
+    if chat is not None and loaded_chat is not None:  # with the library: no await between
+        chat.replace_with(loaded_chat)
+    log.info("content_library reloaded: %s SOPs, %s drops, %s messages%s", len(library.sops),
+             len(library.drops), len(library.messages),
+             "" if chat is None else f", {len(chat.replies)} keyword replies, "
+                                     f"{len(chat.faqs)} FAQ entries")
     return ReloadOutcome("replaced", tags_changed=tags_changed)
 
 

@@ -1,4 +1,5 @@
-"""Hot reload of content_library: settle, swap in place, reject with file:line, recover."""
+"""Hot reload of content_library: settle, swap in place (the chat content too), reject with
+file:line, recover."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from guidebot.content.files import chat_files, content_digest
 from guidebot.content.library import load_library
 from guidebot.content.reload import library_is_newest, problems_json, reload_library
+from tests.support.chat import build_router, routers_closed  # noqa: F401  (the fixture)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -64,3 +67,44 @@ async def test_an_invalid_edit_is_rejected_once_and_cleared_when_undone(
     sop_file.write_text(original, encoding="utf-8")
     assert (await reload_library(library)).status == "unchanged"
     assert problems_json(library) == [] and library.rejected is None
+
+
+def test_every_chat_file_is_part_of_the_digest(root: Path) -> None:
+    files = chat_files(root)
+    assert {p.relative_to(root).parts[0] for p in files} == {"replies", "faq", "chat"}
+    assert len([p for p in files if p.parent.name == "chat"]) == 5
+    for path in files:
+        before = content_digest(root)
+        path.write_text(path.read_text(encoding="utf-8") + "# edited\n", encoding="utf-8")
+        assert content_digest(root) != before, path
+
+
+@pytest.mark.usefixtures("routers_closed")
+async def test_chat_content_is_swapped_in_place_with_the_library(root: Path) -> None:
+    router = build_router(library=root)
+    library, content = router.library, router.content
+    assert router.faq_match("可以用支付宝付款吗") is None
+    faq = root / "faq" / "shipping.toml"
+    faq.write_text(faq.read_text(encoding="utf-8") + '\n[[entries]]\nid = "alipay"\n'
+                   'question = "可以用支付宝付款吗？"\nanswer = "可以，小程序支持支付宝。"\n',
+                   encoding="utf-8")
+    _edit(root / "chat" / "texts.toml", 'opt_out_confirm = "', 'opt_out_confirm = "（新）')
+    outcome = await reload_library(library, chat=content, settle=False)
+    assert outcome.replaced and router.content is content and router.library is library
+    assert content.text("opt_out_confirm").startswith("（新）")
+    match = router.faq_match("可以用支付宝付款吗")  # found by the rebuilt BM25 index alone
+    assert match is not None and match.answer == "可以，小程序支持支付宝。"
+
+
+@pytest.mark.usefixtures("routers_closed")
+async def test_an_invalid_chat_edit_is_rejected_and_the_content_in_force_stays(
+        root: Path) -> None:
+    router = build_router(library=root)
+    library, content = router.library, router.content
+    rules, generation = content.watch, content.generation
+    _edit(root / "chat" / "watch_words.toml", 'level = "warn"', 'level = "loud"')
+    assert (await reload_library(library, chat=content, settle=False)).status == "rejected"
+    message = """rules: level must be "warn" or "alert", got 'loud'"""
+    assert problems_json(library) == [  # each rule's [[rules]] line
+        {"file": "chat/watch_words.toml", "line": line, "message": message} for line in (13, 31)]
+    assert (content.watch, content.generation) == (rules, generation)
