@@ -3,7 +3,8 @@ corp tag id, guides, stores, status, when they were added, purchases), sees how 
 now, pages and exports the members, and uses one as the audience of a 新建群发 or of an SOP
 enrolment. Conditions are stored as given and evaluated whenever the segment is used (a
 relative "added in the last N days" against that day), always by the customers page's
-search in SQL, a page at a time."""
+search in SQL: a page at a time for the members, as a clause of the audience's query for a
+drop or an enrolment."""
 
 from __future__ import annotations
 

@@ -47,15 +47,16 @@ class AudienceFilter:
     segment: SegmentMatch | None = None
 
 
-def _tagged(names: Sequence[str]) -> Any:
-    """The relation's customer carries a (live) corp tag named one of `names`."""
+def _tagged(tenant: str, names: Sequence[str]) -> Any:
+    """The relation's customer carries a (live) corp tag named one of `names` (the names'
+    tag ids found once, not joined for every relation)."""
+    named = select(CorpTag.tag_id).where(
+        CorpTag.tenant == tenant, CorpTag.deleted.is_(False),  # type: ignore[attr-defined]
+        CorpTag.name.in_(list(names)))  # type: ignore[attr-defined]
     return (select(CustomerTag.tag_id)
-            .join(CorpTag, (CorpTag.tenant == CustomerTag.tenant)
-                  & (CorpTag.tag_id == CustomerTag.tag_id))
             .where(CustomerTag.tenant == F.tenant,
                    CustomerTag.external_userid == F.external_userid,
-                   CorpTag.deleted.is_(False),  # type: ignore[attr-defined]
-                   CorpTag.name.in_(list(names)))  # type: ignore[attr-defined]
+                   CustomerTag.tag_id.in_(named))  # type: ignore[attr-defined]
             .exists())
 
 
@@ -70,11 +71,11 @@ def relations(stmt: Any, *, tenant: str, audience: AudienceFilter) -> Any:
     if audience.guides:
         stmt = stmt.where(F.guide.in_(list(audience.guides)))
     if audience.tags_any:
-        stmt = stmt.where(_tagged(audience.tags_any))
+        stmt = stmt.where(_tagged(tenant, audience.tags_any))
     for name in sorted(set(audience.tags_all)):
-        stmt = stmt.where(_tagged([name]))
+        stmt = stmt.where(_tagged(tenant, [name]))
     if audience.tags_none:
-        stmt = stmt.where(~_tagged(audience.tags_none))
+        stmt = stmt.where(~_tagged(tenant, audience.tags_none))
     if audience.segment is not None:
         segment = audience.segment
         stmt = stmt.where(console_repo.customer_matches(
