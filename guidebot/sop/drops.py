@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -15,6 +15,7 @@ from guidebot.content import sop_planner as planner
 from guidebot.content.sop_cron import next_fire, parse_cron
 from guidebot.content.sop_spec import GROUP_CHANNEL, DropSpec
 from guidebot.db.engine import Database
+from guidebot.db.repo import audiences as audiences_repo
 from guidebot.db.repo import groups as groups_repo
 from guidebot.db.repo import sop_plan
 from guidebot.db.repo import sop_tasks as repo
@@ -22,12 +23,13 @@ from guidebot.db.types import utcnow
 from guidebot.errors import NotFound
 from guidebot.settings import TenantSettings
 from guidebot.sop import timing
+from guidebot.sop.audiences import audience_filter
 from guidebot.sop.tasking import MAX_GROUPS, MAX_RECIPIENTS
-from guidebot.stats.segments import member_ids
 
 log = logging.getLogger(__name__)
 
 LATE_LIMIT = timedelta(days=1)
+AUDIENCE_PAGE = 5000  # relations of a drop's audience read at once
 
 # May this drop fire now? Asked in the transaction that makes the firing's tasks (a drop HQ
 # cancelled, or fired by hand meanwhile, answers False and nothing is made).
@@ -118,16 +120,12 @@ async def _fire(db: Database, tenant: TenantSettings, drop: DropSpec, firing: st
     whose per-customer quota for the current period is used (WeCom would not deliver to them),
     and its customers count against that quota for SOP steps."""
     async with db.read() as s:
-        rows = await repo.audience(s, tenant=tenant.id)
-        tags = await repo.tag_names_by_customer(s, tenant=tenant.id)
         full = await _quota_full(s, tenant, now) if drop.channel in planner.QUOTA_CHANNELS \
             else set()
-    members = await _segment(db, tenant, drop, now)
     by_guide: dict[str, list[str]] = {}
     left_out: dict[str, int] = {}
-    for guide, store, customer in rows:
-        if drop.audience.admits(tags.get(customer, set()), store, guide) \
-                and (members is None or customer in members):
+    async for rows in _relations(db, tenant, drop, now):
+        for guide, customer in rows:
             if customer in full:
                 left_out[guide] = left_out.get(guide, 0) + 1
             else:
@@ -156,20 +154,27 @@ async def _fire(db: Database, tenant: TenantSettings, drop: DropSpec, firing: st
     return queued
 
 
-async def _segment(db: Database, tenant: TenantSettings, drop: DropSpec,
-                   now: datetime) -> set[str] | None:
-    """The members of the drop's segment as they match now (None: no segment); a segment
-    deleted since the drop was made reaches no one."""
-    if drop.audience.segment is None:
-        return None
-    members: set[str] = set()
+async def _relations(db: Database, tenant: TenantSettings, drop: DropSpec,
+                     now: datetime) -> AsyncIterator[list[tuple[str, str]]]:
+    """The (guide, customer) relations the drop's audience admits, a page at a time in that
+    order (each page its own short read), filtered in SQL; a segment as it matches now, and
+    a segment deleted since the drop was made reaches no one."""
     try:
-        async for ids in member_ids(db, tenant, drop.audience.segment, now):
-            members.update(ids)
+        wanted = await audience_filter(db, tenant, drop.audience, now)
     except NotFound:
         log.warning("drop %s tenant=%s: segment %s no longer exists; no one receives it",
                     drop.id, tenant.id, drop.audience.segment)
-    return members
+        return
+    after: tuple[str, str] | None = None
+    while True:
+        async with db.read() as s:
+            rows = await audiences_repo.page(s, tenant=tenant.id, audience=wanted,
+                                             after=after, limit=AUDIENCE_PAGE)
+        if rows:
+            yield rows
+        if len(rows) < AUDIENCE_PAGE:
+            return
+        after = rows[-1]
 
 
 async def _fire_groups(db: Database, tenant: TenantSettings, drop: DropSpec, firing: str,

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import calendar
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -22,11 +22,12 @@ from guidebot.db.repo import opt_outs
 from guidebot.db.repo import sop_bulk as bulk
 from guidebot.db.repo import sop_plan as repo
 from guidebot.db.repo import tags as tags_repo
+from guidebot.db.repo.audiences import AudienceFilter
 from guidebot.db.types import utcnow
 from guidebot.errors import NotFound, ValidationFailed
 from guidebot.settings import Settings
 from guidebot.sop import timing, versions
-from guidebot.stats.segments import member_ids as segment_ids
+from guidebot.sop.audiences import audience_filter
 
 log = logging.getLogger(__name__)
 
@@ -343,8 +344,9 @@ class SopEngine:
                 leap_day=(birthday.month, birthday.day) == (2, 28)
                 and not calendar.isleap(birthday.year),
                 trigger_at=at, next_at=timing.step_time(spec, 0, at, None, settings),
-                now=self.clock(), tags_any=audience.tags_any, tags_all=audience.tags_all,
-                tags_none=audience.tags_none, stores=audience.stores, customers=customers)
+                now=self.clock(), customers=customers,
+                audience=AudienceFilter(tags_any=audience.tags_any, tags_all=audience.tags_all,
+                                        tags_none=audience.tags_none, stores=audience.stores))
         log.info("enrolled tenant=%s sop=%s v%s birthdays of %s: %s", tenant, spec.id,
                  current.version, birthday.isoformat()[5:], enrolled)
         return enrolled
@@ -390,27 +392,15 @@ class SopEngine:
             return await self._enroll_groups(tenant, current, audience)
         at = self.clock()
         settings = self._settings.tenant(tenant)
-        # A segment's members as they match now, a page at a time, each its own transaction.
-        pages: AsyncIterator[list[str] | None] = (
-            segment_ids(self._db, settings, audience.segment, at)
-            if audience.segment is not None else _whole_audience())
-        enrolled = 0
-        async for customers in pages:
-            async with self._db.write() as s:
-                enrolled += await bulk.enroll_audience(
-                    s, tenant=tenant, sop_id=sop_id, version=current.version, first_step=0,
-                    trigger_at=at,
-                    next_at=timing.step_time(current.spec, 0, at, None, settings),
-                    tags_any=audience.tags_any, tags_all=audience.tags_all,
-                    tags_none=audience.tags_none, stores=audience.stores,
-                    guides=audience.guides, customers=customers)
+        wanted = await audience_filter(self._db, settings, audience, at)
+        async with self._db.write() as s:
+            enrolled = await bulk.enroll_audience(
+                s, tenant=tenant, sop_id=sop_id, version=current.version, first_step=0,
+                trigger_at=at, next_at=timing.step_time(current.spec, 0, at, None, settings),
+                audience=wanted)
         log.info("enrolled tenant=%s sop=%s v%s audience: %s new", tenant, sop_id,
                  current.version, enrolled)
         return enrolled
-
-
-async def _whole_audience() -> AsyncIterator[None]:
-    yield None
 
 
 def _added_matches(spec: SopSpec, ctx: AddContext, tags: set[str] | None) -> bool:

@@ -3,7 +3,8 @@ corp tag id, guides, stores, status, when they were added, purchases), sees how 
 now, pages and exports the members, and uses one as the audience of a 新建群发 or of an SOP
 enrolment. Conditions are stored as given and evaluated whenever the segment is used (a
 relative "added in the last N days" against that day), always by the customers page's
-search in SQL, a page at a time."""
+search in SQL: a page at a time for the members, as a clause of the audience's query for a
+drop or an enrolment."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from guidebot.db.engine import Database
 from guidebot.db.models_segments import CustomerSegment
 from guidebot.db.repo import console as console_repo
 from guidebot.db.repo import segments as repo
+from guidebot.db.repo.audiences import SegmentMatch
 from guidebot.db.types import utcnow
 from guidebot.errors import NotFound, ValidationFailed
 from guidebot.settings import Settings, TenantSettings
@@ -30,7 +32,6 @@ PURCHASED = ("yes", "no")
 LAYERS = ("new", "active", "dormant", "lost")
 MAX_DAYS = 3650
 MAX_LIST = 200
-ID_PAGE = 1000  # member ids read at once when a drop or an enrolment resolves a segment
 FIELDS = (*LISTS, "status", "added_from", "added_to", "added_days", "purchased",
           "quiet_days", "layer")
 
@@ -166,24 +167,14 @@ async def audience_segment(db: Database, tenant: str, segment_id: int) -> Custom
     return row
 
 
-async def member_ids(db: Database, tenant: TenantSettings, segment_id: int,
-                     now: datetime) -> AsyncIterator[list[str]]:
-    """The segment's members as they match at `now`, ID_PAGE external_userids at a time (each
-    page its own short read); NotFound when the tenant has no such segment."""
+async def segment_match(db: Database, tenant: TenantSettings, segment_id: int,
+                        now: datetime) -> SegmentMatch:
+    """The segment's conditions as they match at `now`, for the SQL of an audience that
+    names it (a drop's, an enrolment's); NotFound when the tenant has no such segment."""
     row = await audience_segment(db, tenant.id, segment_id)
     search = search_of(json.loads(row.conditions), tenant, now)
-    more = search.more or console_repo.Conditions()
-    after = ""
-    while True:
-        async with db.read() as s:
-            ids = await console_repo.customer_ids(s, tenant=tenant.id, status=search.status,
-                                                  added=search.added, more=more, after=after,
-                                                  limit=ID_PAGE)
-        if ids:
-            yield ids
-        if len(ids) < ID_PAGE:
-            return
-        after = ids[-1]
+    return SegmentMatch(status=search.status, added=search.added,
+                        more=search.more or console_repo.Conditions())
 
 
 class Segments:

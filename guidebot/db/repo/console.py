@@ -198,18 +198,6 @@ async def count_customers(session: AsyncSession, *, tenant: str, status: str,
     return int((await session.execute(_added(stmt, added))).scalar_one())
 
 
-async def customer_ids(session: AsyncSession, *, tenant: str, status: str,
-                       added: tuple[datetime | None, datetime | None], more: Conditions,
-                       after: str, limit: int) -> list[str]:
-    """A page of the external_userids those conditions find, in id order after `after`
-    (the customers' primary key walks the pages)."""
-    stmt = _customer_filter(select(Customer.external_userid).where(
-        Customer.tenant == tenant, Customer.external_userid > after), tenant=tenant, text="",
-        tag="", guide="", status=status, more=more)
-    stmt = _added(stmt, added).order_by(Customer.external_userid).limit(limit)
-    return list((await session.execute(stmt)).scalars())
-
-
 async def search_customers(session: AsyncSession, *, tenant: str, text: str, tag: str,
                            guide: str, limit: int, status: str = "",
                            added: tuple[datetime | None, datetime | None] = (None, None),
@@ -339,3 +327,15 @@ async def conversation(session: AsyncSession, *, tenant: str, external_userid: s
                       KfMessage.id.desc())  # type: ignore[union-attr]
             .limit(limit))
     return list(reversed((await session.execute(stmt)).scalars().all()))
+
+
+def customer_matches(*, tenant: str, status: str,
+                     added: tuple[datetime | None, datetime | None], more: Conditions,
+                     external_userid: Any) -> Any:
+    """Whether the customer `external_userid` (a column of the enclosing query) is among
+    those a segment's conditions find now (`count_customers`' filter) as a clause of
+    another query (a drop's or an enrolment's audience)."""
+    stmt = _customer_filter(select(Customer.external_userid).where(
+        Customer.tenant == tenant, Customer.external_userid == external_userid),
+        tenant=tenant, text="", tag="", guide="", status=status, more=more)
+    return _added(stmt, added).exists()

@@ -13,12 +13,27 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Column, Index, Integer, MetaData, String, Table, bindparam, insert, text
+from sqlalchemy import (
+    Column,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    and_,
+    bindparam,
+    insert,
+    or_,
+    text,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.schema import CreateIndex, CreateTable
 
-from guidebot.db.models_sop import SopTask
-from guidebot.db.repo._dialect import is_postgres
+from guidebot.db.models_birthdays import CustomerBirthday
+from guidebot.db.models_sop import SopEnrollment, SopTask
+from guidebot.db.repo import audiences
+from guidebot.db.repo._dialect import insert_for, is_postgres
+from guidebot.db.repo.audiences import AudienceFilter
 from guidebot.db.types import UTCDateTime
 
 _TEMP = MetaData()
@@ -377,118 +392,54 @@ async def queue_claimed_steps(session: AsyncSession) -> int:
 
 async def enroll_audience(session: AsyncSession, *, tenant: str, sop_id: str, version: int,
                           first_step: int, trigger_at: datetime, next_at: datetime | None,
-                          tags_any: Sequence[str] = (), tags_all: Sequence[str] = (),
-                          tags_none: Sequence[str] = (), stores: Sequence[str] = (),
-                          guides: Sequence[str] = (),
-                          customers: Sequence[str] | None = None) -> int:
-    """Enroll every active relation in the audience at once (customer tags over all their
-    guides, the guide's store; only of `customers` when given: a page of a segment's
-    members); existing enrollments are kept. Returns how many are new."""
-    where, values = _audience_where(tags_any, tags_all, tags_none, stores, guides)
-    if customers is not None:
-        where.append("f.external_userid IN :customers")
-        values["customers"] = list(customers) or [""]
-    stmt = _times(text(
-        "INSERT INTO sop_enrollments (tenant, sop_id, external_userid, guide, store_id, "
-        "trigger_at, status, reason, version, next_step, next_at, last_at, quota_period, "
-        "quota_used, created_at, updated_at) SELECT f.tenant, :sop_id, f.external_userid, "
-        "f.guide, g.store_id, :at, 'active', '', :version, :first, :next_at, NULL, '', 0, "
-        ":at, :at FROM follows f "
-        "LEFT JOIN guides g ON g.tenant = f.tenant AND g.userid = f.guide "
-        f"WHERE {_RELATIONS}"
-        + "".join(f" AND {w}" for w in where)
-        # in customer order: the enrollment indexes lead with the customer, so they fill in
-        # order instead of at random
-        + " ORDER BY f.external_userid, f.guide"
-        + " ON CONFLICT (tenant, sop_id, external_userid, guide) DO NOTHING"
-    ).bindparams(*(bindparam(k, expanding=True) for k in values if k != "n_all")),
-        "at", "next_at")
+                          audience: AudienceFilter) -> int:
+    """Enroll every active relation the audience admits at once (customer tags over all their
+    guides, the guide's store, a segment's members as they match now); existing enrollments
+    are kept. Returns how many are new."""
+    rows = audiences.enrollment_rows(
+        tenant=tenant, audience=audience, sop_id=sop_id, version=version,
+        first_step=first_step, trigger_at=trigger_at, next_at=next_at, cycle=0, now=trigger_at)
+    stmt = insert_for(session, _ENROLLMENTS).from_select(
+        audiences.ENROLLMENT_COLUMNS, rows).on_conflict_do_nothing(index_elements=_RELATION)
     await big_cache(session)
-    result = await session.execute(stmt, {
-        "tenant": tenant, "sop_id": sop_id, "at": trigger_at, "version": version,
-        "first": first_step, "next_at": next_at, "no": False, **values})
+    result = await session.execute(stmt)
     await small_cache(session)
     return int(getattr(result, "rowcount", 0) or 0)
 
 
-# The active relations of the tenant whose customer has not opted out.
-_RELATIONS = ("f.tenant = :tenant AND f.status = 'active' AND NOT EXISTS (SELECT 1 FROM "
-              "opt_outs o WHERE o.tenant = f.tenant AND o.external_userid = f.external_userid)")
+_ENROLLMENTS = SopEnrollment.__table__  # type: ignore[attr-defined]
+_RELATION = ["tenant", "sop_id", "external_userid", "guide"]
 
 
 async def enroll_birthdays(session: AsyncSession, *, tenant: str, sop_id: str, version: int,
                            cycle: int, month: int, day: int, leap_day: bool,
                            trigger_at: datetime, next_at: datetime | None, now: datetime,
-                           tags_any: Sequence[str] = (), tags_all: Sequence[str] = (),
-                           tags_none: Sequence[str] = (),
-                           stores: Sequence[str] = (), customers: Sequence[str] = ()) -> int:
+                           audience: AudienceFilter, customers: Sequence[str] = ()) -> int:
     """Enroll every active relation (not opted out, in the audience) of the customers whose
     birthday is (month, day) — and Feb 29 with `leap_day` — for the round `cycle` (the year
     the birthday falls in); only those of `customers` when given. An enrollment of an
     earlier round that has ended (completed, exited, stopped) is re-armed: step 0 again at
     `trigger_at`, under `version`; an active one, and one of this round, are left alone.
     Returns how many were enrolled or re-armed."""
-    where, values = _audience_where(tags_any, tags_all, tags_none, stores, ())
+    born = CustomerBirthday
+    on_day = and_(born.month == month, born.day == day)
+    extra = [or_(on_day, and_(born.month == 2, born.day == 29)) if leap_day else on_day]
     if customers:
-        where.append("f.external_userid IN :customers")
-        values["customers"] = sorted(set(customers))
-    stmt = _times(text(
-        "INSERT INTO sop_enrollments (tenant, sop_id, external_userid, guide, store_id, "
-        "trigger_at, status, reason, version, next_step, next_at, last_at, quota_period, "
-        "quota_used, cycle_no, created_at, updated_at) SELECT f.tenant, :sop_id, "
-        "f.external_userid, f.guide, g.store_id, :at, 'active', '', :version, 0, :next_at, "
-        "NULL, '', 0, :cycle, :now, :now FROM follows f "
-        "JOIN customer_birthdays b ON b.tenant = f.tenant "
-        "AND b.external_userid = f.external_userid "
-        "LEFT JOIN guides g ON g.tenant = f.tenant AND g.userid = f.guide "
-        f"WHERE {_RELATIONS} AND ((b.month = :month AND b.day = :day) "
-        "OR (:leap_day AND b.month = 2 AND b.day = 29))"
-        + "".join(f" AND {w}" for w in where)
-        + " ORDER BY f.external_userid, f.guide"
-        + " ON CONFLICT (tenant, sop_id, external_userid, guide) DO UPDATE SET "
-        "trigger_at = excluded.trigger_at, status = 'active', reason = '', "
-        "version = excluded.version, next_step = 0, next_at = excluded.next_at, "
-        "last_at = NULL, store_id = excluded.store_id, cycle_no = excluded.cycle_no, "
-        "updated_at = excluded.updated_at "
-        "WHERE sop_enrollments.status <> 'active' "
-        "AND sop_enrollments.cycle_no < excluded.cycle_no"
-    ).bindparams(*(bindparam(k, expanding=True) for k in values if k != "n_all")),
-        "at", "next_at", "now")
-    result = await session.execute(stmt, {
-        "tenant": tenant, "sop_id": sop_id, "at": trigger_at, "version": version,
-        "next_at": next_at, "cycle": cycle, "month": month, "day": day,
-        "leap_day": leap_day, "now": now, "no": False, **values})
+        extra.append(audiences.F.external_userid.in_(sorted(set(customers))))
+    rows = audiences.enrollment_rows(
+        tenant=tenant, audience=audience, sop_id=sop_id, version=version, first_step=0,
+        trigger_at=trigger_at, next_at=next_at, cycle=cycle, now=now, extra=extra
+    ).join(born, (born.tenant == audiences.F.tenant)
+           & (born.external_userid == audiences.F.external_userid))
+    upsert = insert_for(session, _ENROLLMENTS)
+    new = upsert.excluded
+    stmt = upsert.from_select(audiences.ENROLLMENT_COLUMNS, rows).on_conflict_do_update(
+        index_elements=_RELATION,
+        set_={"trigger_at": new.trigger_at, "status": "active", "reason": "",
+              "version": new.version, "next_step": 0, "next_at": new.next_at,
+              "last_at": None, "store_id": new.store_id, "cycle_no": new.cycle_no,
+              "updated_at": new.updated_at},
+        where=and_(_ENROLLMENTS.c.status != "active",
+                   _ENROLLMENTS.c.cycle_no < new.cycle_no))
+    result = await session.execute(stmt)
     return int(getattr(result, "rowcount", 0) or 0)
-
-
-def _audience_where(tags_any: Sequence[str], tags_all: Sequence[str],
-                    tags_none: Sequence[str], stores: Sequence[str],
-                    guides: Sequence[str]) -> tuple[list[str], dict[str, Any]]:
-    """An audience's conditions on a relation `f` (and its guide `g`), with their values."""
-    where: list[str] = []
-    values: dict[str, Any] = {}
-    if stores:
-        where.append("g.store_id IN :stores")
-        values["stores"] = list(stores)
-    if guides:
-        where.append("f.guide IN :guides")
-        values["guides"] = list(guides)
-    if tags_any:
-        where.append(f"EXISTS ({_tag_names('tags_any')})")
-        values["tags_any"] = list(tags_any)
-    if tags_none:
-        where.append(f"NOT EXISTS ({_tag_names('tags_none')})")
-        values["tags_none"] = list(tags_none)
-    if tags_all:
-        where.append(f"(SELECT count(DISTINCT x.name) FROM ({_tag_names('tags_all')}) x) "
-                     "= :n_all")
-        values.update(tags_all=list(tags_all), n_all=len(set(tags_all)))
-    return where, values
-
-
-def _tag_names(names: str) -> str:
-    """The customer's (f.external_userid) tag names among the list parameter `names`."""
-    return ("SELECT c.name FROM customer_tags ct JOIN corp_tags c ON c.tenant = ct.tenant "
-            "AND c.tag_id = ct.tag_id WHERE ct.tenant = f.tenant "
-            f"AND ct.external_userid = f.external_userid AND c.deleted = :no "
-            f"AND c.name IN :{names}")

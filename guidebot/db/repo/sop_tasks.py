@@ -252,32 +252,6 @@ async def task_counts(session: AsyncSession, *, tenant: str) -> dict[str, int]:
     return {status: int(n) for status, n in (await session.execute(stmt)).all()}
 
 
-async def audience(session: AsyncSession, *, tenant: str) -> list[tuple[str, str | None, str]]:
-    """(guide, guide's store, customer) for every active relation of the tenant whose
-    customer has not opted out."""
-    from guidebot.db.models import Follow, Guide
-    from guidebot.db.models_kf import OptOut
-
-    opted_out = select(OptOut.external_userid).where(
-        OptOut.tenant == Follow.tenant, OptOut.external_userid == Follow.external_userid)
-    stmt = (select(Follow.guide, Guide.store_id, Follow.external_userid)
-            .outerjoin(Guide, (Guide.tenant == Follow.tenant) & (Guide.userid == Follow.guide))
-            .where(Follow.tenant == tenant, Follow.status == "active", ~opted_out.exists())
-            .order_by(Follow.guide, Follow.external_userid))  # type: ignore[arg-type]
-    return [tuple(r) for r in (await session.execute(stmt)).all()]  # type: ignore[misc]
-
-
-async def tag_names_by_customer(session: AsyncSession, *, tenant: str) -> dict[str, set[str]]:
-    stmt = (select(CustomerTag.external_userid, CorpTag.name)
-            .join(CorpTag, (CorpTag.tenant == CustomerTag.tenant)
-                  & (CorpTag.tag_id == CustomerTag.tag_id))
-            .where(CustomerTag.tenant == tenant, CorpTag.deleted.is_(False)))  # type: ignore[attr-defined]
-    out: dict[str, set[str]] = {}
-    for customer, name in (await session.execute(stmt)).all():
-        out.setdefault(customer, set()).add(name)
-    return out
-
-
 async def customer_names(session: AsyncSession, *, tenant: str,
                          external_userids: Sequence[str]) -> dict[str, str]:
     """Known customers' names (a reminder lists a few of them)."""

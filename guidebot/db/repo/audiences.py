@@ -1,0 +1,125 @@
+"""The relations an audience admits, filtered in SQL: one filter for a drop's 群发 (read a
+page at a time) and for an SOP enrolment (INSERT … SELECT), so neither loads the tenant's
+relations and tags into Python."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, literal, null, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+
+from guidebot.db.models import CorpTag, CustomerTag, Follow, Guide
+from guidebot.db.models_kf import OptOut
+from guidebot.db.repo import console as console_repo
+from guidebot.db.types import UTCDateTime
+
+# The relation and its guide under their own names: a segment's conditions read `follows`
+# and `guides` in subqueries of their own, which must not correlate with these.
+F = aliased(Follow, name="f")
+G = aliased(Guide, name="g")
+
+
+@dataclass(frozen=True)
+class SegmentMatch:
+    """A saved segment's conditions as the customers page's search evaluates them now."""
+
+    status: str = ""
+    added: tuple[datetime | None, datetime | None] = (None, None)
+    more: console_repo.Conditions = console_repo.Conditions()
+
+
+@dataclass(frozen=True)
+class AudienceFilter:
+    """Customer tags by name (any of, all of, none of; over all the customer's guides, deleted
+    corp tags not counted), the relation's guide or the guide's store, and the members of a
+    segment; each only when given."""
+
+    tags_any: Sequence[str] = ()
+    tags_all: Sequence[str] = ()
+    tags_none: Sequence[str] = ()
+    stores: Sequence[str] = ()
+    guides: Sequence[str] = ()
+    segment: SegmentMatch | None = None
+
+
+def _tagged(tenant: str, names: Sequence[str]) -> Any:
+    """The relation's customer carries a (live) corp tag named one of `names` (the names'
+    tag ids found once, not joined for every relation)."""
+    named = select(CorpTag.tag_id).where(
+        CorpTag.tenant == tenant, CorpTag.deleted.is_(False),  # type: ignore[attr-defined]
+        CorpTag.name.in_(list(names)))  # type: ignore[attr-defined]
+    return (select(CustomerTag.tag_id)
+            .where(CustomerTag.tenant == F.tenant,
+                   CustomerTag.external_userid == F.external_userid,
+                   CustomerTag.tag_id.in_(named))  # type: ignore[attr-defined]
+            .exists())
+
+
+def relations(stmt: Any, *, tenant: str, audience: AudienceFilter) -> Any:
+    """`stmt` (selecting from F joined to G) narrowed to the tenant's active relations whose
+    customer has not opted out and that the audience admits."""
+    opted_out = select(OptOut.external_userid).where(
+        OptOut.tenant == F.tenant, OptOut.external_userid == F.external_userid)
+    stmt = stmt.where(F.tenant == tenant, F.status == "active", ~opted_out.exists())
+    if audience.stores:
+        stmt = stmt.where(G.store_id.in_(list(audience.stores)))  # type: ignore[union-attr]
+    if audience.guides:
+        stmt = stmt.where(F.guide.in_(list(audience.guides)))
+    if audience.tags_any:
+        stmt = stmt.where(_tagged(tenant, audience.tags_any))
+    for name in sorted(set(audience.tags_all)):
+        stmt = stmt.where(_tagged(tenant, [name]))
+    if audience.tags_none:
+        stmt = stmt.where(~_tagged(tenant, audience.tags_none))
+    if audience.segment is not None:
+        segment = audience.segment
+        stmt = stmt.where(console_repo.customer_matches(
+            tenant=tenant, status=segment.status, added=segment.added, more=segment.more,
+            external_userid=F.external_userid))
+    return stmt
+
+
+def _with_guide(stmt: Any) -> Any:
+    return stmt.select_from(F).outerjoin(G, (G.tenant == F.tenant) & (G.userid == F.guide))
+
+
+async def page(session: AsyncSession, *, tenant: str, audience: AudienceFilter,
+               after: tuple[str, str] | None, limit: int) -> list[tuple[str, str]]:
+    """A page of (guide, customer) the audience admits, in that order after `after` (the
+    relations' unique (tenant, guide, customer) index walks the pages)."""
+    stmt = relations(_with_guide(select(F.guide, F.external_userid)), tenant=tenant,
+                     audience=audience)
+    if after is not None:
+        guide, customer = after  # compared column by column: an index range on SQLite too
+        stmt = stmt.where(F.guide >= guide, or_(F.guide > guide,
+                                                and_(F.guide == guide,
+                                                     F.external_userid > customer)))
+    stmt = stmt.order_by(F.guide, F.external_userid).limit(limit)
+    return [(g, c) for g, c in (await session.execute(stmt)).all()]
+
+
+def enrollment_rows(*, tenant: str, audience: AudienceFilter, sop_id: str, version: int,
+                    first_step: int, trigger_at: datetime, next_at: datetime | None,
+                    cycle: int, now: datetime, extra: Sequence[Any] = ()) -> Any:
+    """The SELECT of new enrollment rows (`ENROLLMENT_COLUMNS`) for every relation the
+    audience admits (and `extra` conditions), in customer order: the enrollment indexes
+    lead with the customer, so they fill in order instead of at random."""
+    at = literal(trigger_at, UTCDateTime())
+    stamp = literal(now, UTCDateTime())
+    stmt = _with_guide(select(
+        F.tenant, literal(sop_id), F.external_userid, F.guide, G.store_id, at,
+        literal("active"), literal(""), literal(version), literal(first_step),
+        literal(next_at, UTCDateTime()), null(), literal(""), literal(0), literal(cycle),
+        stamp, stamp))
+    stmt = relations(stmt, tenant=tenant, audience=audience)
+    return stmt.where(*extra).order_by(F.external_userid, F.guide)
+
+
+ENROLLMENT_COLUMNS = ("tenant", "sop_id", "external_userid", "guide", "store_id", "trigger_at",
+                      "status", "reason", "version", "next_step", "next_at", "last_at",
+                      "quota_period", "quota_used", "cycle_no", "created_at", "updated_at")

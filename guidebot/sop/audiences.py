@@ -1,0 +1,22 @@
+"""An audience (a drop's, an SOP enrolment's) as the SQL filter of the relations it admits."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from guidebot.content.sop_spec import Audience
+from guidebot.db.engine import Database
+from guidebot.db.repo.audiences import AudienceFilter
+from guidebot.settings import TenantSettings
+from guidebot.stats.segments import segment_match
+
+
+async def audience_filter(db: Database, tenant: TenantSettings, audience: Audience,
+                          now: datetime) -> AudienceFilter:
+    """The audience's lists, and its segment's conditions as they match at `now` (NotFound
+    when the tenant has no such segment)."""
+    segment = (None if audience.segment is None
+               else await segment_match(db, tenant, audience.segment, now))
+    return AudienceFilter(tags_any=audience.tags_any, tags_all=audience.tags_all,
+                          tags_none=audience.tags_none, stores=audience.stores,
+                          guides=audience.guides, segment=segment)
