@@ -52,13 +52,13 @@ from guidebot.materials.service import MaterialService
 from guidebot.materials.storage import PictureStore
 from guidebot.metrics import Metrics
 from guidebot.outbox import Executor, Outbox
+from guidebot.segments.service import Segments
+from guidebot.segments.tagging import SegmentTagging
 from guidebot.settings import Settings
 from guidebot.sidebar.service import SidebarService
 from guidebot.sidebar.tickets import AgentTickets
 from guidebot.sop.executors import SopExecutors
 from guidebot.sop.service import SopClock, SopService
-from guidebot.stats.segment_tags import SegmentTagging
-from guidebot.stats.segments import Segments
 from guidebot.stats.service import StatsService
 from guidebot.stats.targets import Targets
 from guidebot.usage.llm_meter import LlmMeter

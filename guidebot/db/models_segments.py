@@ -11,7 +11,7 @@ from guidebot.db.types import UTCDateTime, utcnow
 
 
 class CustomerSegment(SQLModel, table=True):
-    """One segment of a tenant: `conditions` is the JSON of its conditions (stats/segments.py
+    """One segment of a tenant: `conditions` is the JSON of its conditions (segments/service.py
     checks them), evaluated whenever the segment is used."""
 
     __tablename__ = "customer_segments"

@@ -7,8 +7,8 @@ from datetime import datetime
 from guidebot.content.sop_spec import Audience
 from guidebot.db.engine import Database
 from guidebot.db.repo.audiences import AudienceFilter
+from guidebot.segments.service import segment_match
 from guidebot.settings import TenantSettings
-from guidebot.stats.segments import segment_match
 
 
 async def audience_filter(db: Database, tenant: TenantSettings, audience: Audience,

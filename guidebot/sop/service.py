@@ -25,6 +25,7 @@ from guidebot.db.types import utcnow
 from guidebot.db.writes import apply
 from guidebot.errors import NotFound, ValidationFailed
 from guidebot.outbox import Outbox
+from guidebot.segments.service import audience_segment
 from guidebot.settings import Settings
 from guidebot.sop import drops, scan, stopping, versions
 from guidebot.sop.dispatcher import Dispatcher
@@ -34,7 +35,6 @@ from guidebot.sop.materialise import PASS_LIMIT, materialise
 from guidebot.sop.moment_results import MomentResults
 from guidebot.sop.tenant_drops import Created, Draft, TenantDrops, drop_row
 from guidebot.sop.tracking import Tracker
-from guidebot.stats.segments import audience_segment
 from guidebot.wecom.client import WeComClient
 
 log = logging.getLogger(__name__)

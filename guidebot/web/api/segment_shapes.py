@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from guidebot.stats.segments import MAX_DAYS, MAX_LIST
+from guidebot.segments.service import MAX_DAYS, MAX_LIST
 from guidebot.web.api.shapes import Answer, Day, ListedCustomer, Shape, Store, Text64, Userid
 
 TagId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$", description="a corp tag id")]

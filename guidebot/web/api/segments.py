@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from guidebot.segments.service import Segments
 from guidebot.stats import customer_list
-from guidebot.stats.segments import Segments
 from guidebot.web.api import parsing
 from guidebot.web.api import segment_shapes as shapes
 from guidebot.web.api.parsing import Endpoint, reply

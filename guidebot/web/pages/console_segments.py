@@ -11,9 +11,9 @@ from urllib.parse import urlencode
 from aiohttp import web
 from multidict import MultiMapping
 
+from guidebot.segments.service import LAYERS, LISTS, Segments
 from guidebot.stats import customer_list
 from guidebot.stats.records import PAGE
-from guidebot.stats.segments import LAYERS, LISTS, Segments
 from guidebot.web.pages import console_auth as auth
 from guidebot.web.pages.console import csv_download, notice, page, render, services_of
 

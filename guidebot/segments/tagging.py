@@ -14,7 +14,7 @@ from guidebot.db.repo import tags as tags_repo
 from guidebot.db.repo.console import FOLLOWING
 from guidebot.errors import NotFound
 from guidebot.outbox import CallStatus, Executor, Outbox, Prepared
-from guidebot.stats.segments import Segments
+from guidebot.segments.service import Segments
 
 log = logging.getLogger(__name__)
 
