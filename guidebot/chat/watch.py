@@ -19,6 +19,7 @@ import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
+from urllib.parse import urlencode
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -129,8 +130,8 @@ class ChatWatch:
 
     def _text(self, tenant_id: str, flag: Any, customer: str) -> str:
         day = flag.send_time.astimezone(self._settings.tenant(tenant_id).tz).date()
-        url = (f"{self._settings.server.public_url}/console/{tenant_id}/watch?from={day}"
-               f"&to={day}&rule={flag.rule}")
+        query = urlencode({"from": day.isoformat(), "to": day.isoformat(), "rule": flag.rule})
+        url = f"{self._settings.server.public_url}/console/{tenant_id}/watch?{query}"
         who = (self._content.text("watch_who_servicer", guide=flag.guide)
                if flag.origin == SERVICER else self._content.text("watch_who_customer"))
         text = self._content.text("watch_notice", rule=flag.rule, word=flag.word, who=who,

@@ -15,6 +15,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -114,7 +115,8 @@ async def test_flagged_once_alerted_once_and_shown_to_hq(aiohttp_server: Any, tm
         assert "导购 lina" in boss[1] and "私下交易" in boss[1]
         assert "返现" not in boss[1]  # the message's own text is not repeated
         public = stack.runtime.services.settings.server.public_url
-        assert f'href="{public}/console/acme/watch?from={DAY}&to={DAY}' in boss[0]
+        assert f'href="{public}/console/acme/watch?from={DAY}&to={DAY}&rule={quote("投诉升级")}"' \
+            in boss[0]  # the rule's name encoded in the link
         assert await stack.runtime.services.watch.notify("acme") == 0
         second = create_app(stack.settings, start_jobs=False, backoff=FAST_BACKOFF)
         await aiohttp_server(second)
