@@ -37,6 +37,15 @@ from guidebot.wecom.client import WeComClient
 log = logging.getLogger(__name__)
 
 WINDOW = timedelta(minutes=1)
+TEXT_BYTES = 2048  # message/send text.content limit (FACTS §3.7): longer is truncated
+
+
+def app_text(touser: str, text: str) -> dict[str, Any]:
+    """The message/send payload of a text app message to one member, cut to TEXT_BYTES at a
+    character boundary (WeCom would cut it anywhere)."""
+    return {"touser": touser, "msgtype": "text",
+            "text": {"content": text.encode()[:TEXT_BYTES].decode(errors="ignore")}}
+
 PRUNE_AFTER = timedelta(minutes=5)
 
 

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from guidebot import events as ev
-from guidebot.app_quota import AppQuota
+from guidebot.app_quota import AppQuota, app_text
 from guidebot.content.chat import ChatContent
 from guidebot.db.engine import Database
 from guidebot.db.repo import commerce_orders as orders_repo
@@ -29,11 +29,7 @@ from guidebot.wecom.client import WeComClient
 log = logging.getLogger(__name__)
 
 KIND = "churn_notify"  # the outbox kind (an app message in usage metering)
-TEXT_BYTES = 2048  # message/send text.content limit (FACTS §3.7)
 
-
-def _cut(text: str) -> str:
-    return text.encode()[:TEXT_BYTES].decode(errors="ignore")
 
 
 def outbox_key(event: ev.ContactDeletedByCustomer, inbox_id: int | None) -> str:
@@ -62,7 +58,7 @@ class ChurnAlerts:
         text = await self.notice(tenant, event)
         outcome = await self._outbox.run(
             tenant=tenant.id, key=outbox_key(event, inbox_id), kind=KIND,
-            payload={"touser": event.guide, "msgtype": "text", "text": {"content": _cut(text)}},
+            payload=app_text(event.guide, text),
             call=self.send)
         log.info("churn notice tenant=%s guide=%s customer=%s send=%s", tenant.id, event.guide,
                  event.external_userid, outcome.status)

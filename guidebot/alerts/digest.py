@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from guidebot.app_quota import AppQuota
+from guidebot.app_quota import AppQuota, app_text
 from guidebot.chat.guide import GuideChat
 from guidebot.commerce import periods
 from guidebot.commerce.statements import statement
@@ -43,16 +43,12 @@ log = logging.getLogger(__name__)
 
 KIND = "morning_digest"  # the outbox kind (an app message in usage metering)
 CURSOR = "morning_digest"  # job state: the last tenant day whose digests were all sent
-TEXT_BYTES = 2048  # message/send text.content limit (FACTS §3.7)
 MASS_KINDS = ("guide_task", "group_task")  # 群发 a guide confirms in the client
 WAITING = "sent"  # a 群发 task WeCom holds for the guide to send
 REMINDER = "reminder"
 NOT_REMINDED = ("cancelled", "failed")  # reminders that never reached the guide
 TITLES_LISTED = 3
 
-
-def _cut(text: str) -> str:
-    return text.encode()[:TEXT_BYTES].decode(errors="ignore")
 
 
 def outbox_key(guide: str, day: date) -> str:
@@ -160,8 +156,7 @@ class MorningDigest:
                 continue
             outcome = await self._outbox.run(
                 tenant=tenant.id, key=outbox_key(guide, day), kind=KIND,
-                payload={"touser": guide, "msgtype": "text",
-                         "text": {"content": _cut(self.text(tenant, day, now, facts))}},
+                payload=app_text(guide, self.text(tenant, day, now, facts)),
                 call=self.send)
             log.info("morning digest tenant=%s guide=%s day=%s send=%s", tenant.id, guide,
                      day, outcome.status)

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
-from guidebot.app_quota import AppQuota
+from guidebot.app_quota import AppQuota, app_text
 from guidebot.chat.reply_times import Handed, ReplyTimes
 from guidebot.content.chat import ChatContent
 from guidebot.db.engine import Database
@@ -32,7 +32,6 @@ log = logging.getLogger(__name__)
 
 KIND = "handoff_remind"  # the outbox kind (an app message in usage metering)
 PREFIX = "handoff_reply"  # of the outbox key
-TEXT_BYTES = 2048  # message/send text.content limit (FACTS §3.7)
 KEY_CHARS = 160  # the outbox key column
 
 
@@ -78,8 +77,7 @@ class HandoffReminders:
             text = self._text(tenant_id, turn, name, (turn.waited_s(now) or 0) // 60)
             outcome = await self._outbox.run(
                 tenant=tenant_id, key=key, kind=KIND, call=self.send,
-                payload={"touser": turn.servicer, "msgtype": "text",
-                         "text": {"content": text}})
+                payload=app_text(turn.servicer, text))
             count += 1
             log.info("handoff reply reminder tenant=%s guide=%s customer=%s send=%s",
                      tenant_id, turn.servicer, turn.external_userid, outcome.status)
@@ -88,9 +86,8 @@ class HandoffReminders:
     def _text(self, tenant_id: str, turn: Handed, name: str, minutes: int) -> str:
         url = (f"{self._settings.server.public_url}/sidebar/{tenant_id}/handoff/"
                f"{quote(turn.msgid, safe='')}")
-        text = self._content.text("handoff_reply_notice", customer=name, minutes=minutes,
+        return self._content.text("handoff_reply_notice", customer=name, minutes=minutes,
                                   url=url)
-        return text.encode()[:TEXT_BYTES].decode(errors="ignore")
 
     async def send(self, tenant: str, payload: dict[str, Any]) -> dict[str, Any]:
         """The outbox executor of kind "handoff_remind": message/send to the servicer, within

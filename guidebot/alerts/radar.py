@@ -40,7 +40,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from guidebot import events as ev
 from guidebot import inbox
-from guidebot.app_quota import AppQuota
+from guidebot.app_quota import AppQuota, app_text
 from guidebot.commerce.catalog import Catalog
 from guidebot.commerce.links import CardOpened
 from guidebot.content.chat import ChatContent
@@ -56,13 +56,9 @@ log = logging.getLogger(__name__)
 
 KIND = "radar_notify"  # the outbox kind (an app message in usage metering)
 PREFIX = "radar"  # of the outbox key
-TEXT_BYTES = 2048  # message/send text.content limit (FACTS §3.7)
 KEY_CHARS = 160  # the outbox key column
 COUNT_SPAN = timedelta(hours=24)  # the opens the notice counts
 
-
-def _cut(text: str) -> str:
-    return text.encode()[:TEXT_BYTES].decode(errors="ignore")
 
 
 def window_bucket(at: datetime, minutes: int) -> int:
@@ -118,7 +114,7 @@ class CardRadar:
             return
         outcome = await self._outbox.run(
             tenant=tenant.id, key=event.ref, kind=KIND,
-            payload={"touser": event.guide, "msgtype": "text", "text": {"content": _cut(text)}},
+            payload=app_text(event.guide, text),
             call=self.send)
         log.info("card radar notice tenant=%s guide=%s customer=%s send=%s", tenant.id,
                  event.guide, event.external_userid, outcome.status)  # not the card's token

@@ -23,7 +23,7 @@ from urllib.parse import urlencode
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from guidebot.app_quota import AppQuota
+from guidebot.app_quota import AppQuota, app_text
 from guidebot.content.chat import ChatContent, WatchRule
 from guidebot.db.engine import Database
 from guidebot.db.repo import kf as kf_repo
@@ -41,7 +41,6 @@ CUSTOMER, SERVICER = 3, 5  # sync_msg origin
 WHO = {CUSTOMER: "customer", SERVICER: "servicer"}
 BATCH = 100  # alert flags handed to the outbox per run
 LISTED = 500  # flagged messages a page or an answer lists
-TEXT_BYTES = 2048  # message/send text.content limit
 
 
 def matches(rules: Iterable[WatchRule], origin: int, text: str) -> list[tuple[WatchRule, str]]:
@@ -116,9 +115,7 @@ class ChatWatch:
             for member in members:
                 outcome = await self._outbox.run(
                     tenant=tenant_id, key=f"{PREFIX}:{member}:{flag.id}"[:160], kind=KIND,
-                    call=self.send, payload={"touser": member, "msgtype": "text",
-                                             "text": {"content": self._text(tenant_id, flag,
-                                                                            name)}})
+                    call=self.send, payload=app_text(member, self._text(tenant_id, flag, name)))
                 count += 1
                 log.info("chat watch alert tenant=%s flag=%s member=%s send=%s", tenant_id,
                          flag.id, member, outcome.status)
@@ -134,9 +131,8 @@ class ChatWatch:
         url = f"{self._settings.server.public_url}/console/{tenant_id}/watch?{query}"
         who = (self._content.text("watch_who_servicer", guide=flag.guide)
                if flag.origin == SERVICER else self._content.text("watch_who_customer"))
-        text = self._content.text("watch_notice", rule=flag.rule, word=flag.word, who=who,
+        return self._content.text("watch_notice", rule=flag.rule, word=flag.word, who=who,
                                   customer=customer, url=url)
-        return text.encode()[:TEXT_BYTES].decode(errors="ignore")
 
     async def send(self, tenant: str, payload: dict[str, Any]) -> dict[str, Any]:
         """The outbox executor of kind "watch_notify": message/send within the member's app

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from guidebot.app_quota import AppQuota
+from guidebot.app_quota import AppQuota, app_text
 from guidebot.contacts.relations import RelationService
 from guidebot.contacts.views import iso
 from guidebot.content.chat import ChatContent
@@ -43,7 +43,6 @@ log = logging.getLogger(__name__)
 KIND = "customer_transfer"  # the outbox kind
 NOTIFY = "transfer_notify"  # the takeover guide's app message (an app message in metering)
 NAMED = 10  # customers named in that message, at most
-TEXT_BYTES = 2048  # message/send text.content limit (FACTS §3.7)
 KINDS = ("on_job", "resigned")
 CHUNK = 100  # FACTS-next §D: external_userid[≤100] per transfer_customer call
 MAX_CUSTOMERS = 10_000  # one batch; a guide with more is transferred in several
@@ -249,10 +248,8 @@ class CustomerTransfers:
         text = self._content.text("transfer_notice", count=len(customers), customers=shown,
                                   handover=names[pair.handover][0] or pair.handover)
         key = f"{NOTIFY}:{pair.kind}:{pair.handover}:{pair.takeover}:{now.isoformat()}"
-        await self._outbox.run(tenant=tenant, key=key[:160], kind=NOTIFY, payload={
-            "touser": pair.takeover, "msgtype": "text",
-            "text": {"content": text.encode()[:TEXT_BYTES].decode(errors="ignore")}},
-            call=self.notify)
+        await self._outbox.run(tenant=tenant, key=key[:160], kind=NOTIFY,
+                               payload=app_text(pair.takeover, text), call=self.notify)
 
     async def notify(self, tenant: str, payload: dict[str, Any]) -> dict[str, Any]:
         """The outbox executor of kind "transfer_notify": message/send to the takeover
