@@ -186,3 +186,33 @@ async def test_an_add_through_no_live_link_or_a_long_channel_is_refused(
     status, _ = await control(sandbox, "acme/simulate/acquisition_add", {"url": link["url"]})
     assert status == 400
     assert re.fullmatch(r"cawc[A-Za-z0-9]{28}", link["link_id"])
+
+
+async def test_an_updated_link_gives_later_adds_to_its_new_members(sandbox: TestClient) -> None:
+    """update_link is checked as create_link is (a refused field changes nothing, not even the
+    fields given with it) and a new range decides who the next customer adds."""
+    link = await created(sandbox, link_name="门店", range={"user_list": ["zhangsan"]})
+    for refused, errcode in (({"range": {"user_list": ["tom", "leaver"]}}, 40058),
+                             ({"range": {"user_list": ["tom", "-bad"]}}, 40003),
+                             ({"range": {"user_list": [f"g{n}" for n in range(501)]}}, 40058),
+                             ({"range": {"user_list": []}}, 40058),
+                             ({"link_name": "名" * 31, "range": {"user_list": ["tom"]}}, 40058),
+                             ({"range": {"user_list": ["tom"]}, "mark_source": "yes"}, 40058)):
+        assert await code(sandbox, "update_link", link_id=link["link_id"],
+                          **refused) == errcode, refused
+    got = await api(sandbox, f"{PATH}/get", {"link_id": link["link_id"]})
+    assert (got["link"]["link_name"], got["range"]["user_list"]) == ("门店", ["zhangsan"])
+    first = await sandbox_of(sandbox).simulate_acquisition_add("acme", link["url"],
+                                                               deliver=False)
+    assert first["userid"] == "zhangsan"
+
+    assert await code(sandbox, "update_link", link_id=link["link_id"], link_name="门店二",
+                      range={"user_list": ["tom"]}) == 0
+    got = await api(sandbox, f"{PATH}/get", {"link_id": link["link_id"]})
+    assert (got["link"]["link_name"], got["link"]["url"], got["range"]["user_list"]) == (
+        "门店二", link["url"], ["tom"])
+    later = await sandbox_of(sandbox).simulate_acquisition_add(
+        "acme", f"{link['url']}?customer_channel=gbX", userid="zhangsan", deliver=False)
+    assert (later["userid"], later["state"]) == ("tom", "gbX")  # zhangsan is out of the range
+    assert await code(sandbox, "update_link", link_id="cawcUnknown",
+                      range={"user_list": ["tom"]}) == 40058

@@ -39,7 +39,15 @@ def _link(call: ApiCall) -> AcquisitionLink:
 
 
 def update_link(call: ApiCall) -> JSON:
-    acquisition.apply_fields(call.tenant, _link(call), call.body)
+    """A link's name, members or flags changed; its url stays. FACTS-next §F names the API
+    and its link_id only: the sandbox takes create_link's fields, checked as create_link checks
+    them (a member who left answers 40058, a malformed userid 40003), keeps those not given,
+    and a given range replaces the whole range (assumed). Nothing changes when a field is
+    refused; later adds through the url go to the new range (acquisition.opened)."""
+    link = _link(call)
+    acquisition.apply_fields(call.tenant, link, call.body)
+    log.info("tenant %s: acquisition link %s updated (%s)", call.tenant.id, link.link_id,
+             ", ".join(sorted(k for k in call.body if k != "link_id")) or "nothing")
     return ok()
 
 
