@@ -39,8 +39,8 @@ def members_of(guide: str, guides: Sequence[str], backup: Sequence[str], daily_l
                kind: str) -> list[str]:
     """The code's guides in order (`guide` alone, or `guides`), after checking the rotation:
     a daily limit needs a backup guide to take over when every guide reached it (WeCom's code
-    must name someone), and is kept for QR codes (update_contact_way; a link's update is not
-    in FACTS)."""
+    must name someone), and is kept for QR codes (update_contact_way: the rotation is not
+    built on a link's update_link, whose body is assumed)."""
     if bool(guide) == bool(guides):
         raise ValidationFailed("guides: give guide or guides (not both)", code="channel_guides")
     chosen = list(guides) if guides else [guide]
@@ -129,9 +129,10 @@ class ChannelService:
         return await self._register(tenant, code, new)
 
     async def edit(self, tenant: str, code_id: int, change: Edit) -> ChannelCode:
-        """A code's guides, limit, store, campaign, tags or welcome changed. New members are
-        asked of WeCom first (update_contact_way; a link's members are not changed: its
-        update is not in FACTS); a refusal stores nothing. A type 1 code stays one guide."""
+        """A code's guides, limit, store, campaign, tags or welcome changed. New members (or
+        a new remark, the link's name) are asked of WeCom first (update_contact_way, or a
+        link's update_link, whose body past link_id is assumed: WeComClient's
+        update_acquisition_link); a refusal stores nothing. A type 1 code stays one guide."""
         code = await self.get(tenant, code_id)
         if code.deleted_at is not None:
             raise NotFound(f"code_id: no channel code {code_id}", code="channel_unknown",
@@ -142,9 +143,6 @@ class ChannelService:
         limit = change.daily_limit if change.daily_limit is not None else code.daily_limit
         members_of("", guides, backup, limit, code.kind)
         members_change = (guides, backup) != (code.guide_list(), code.backup_list())
-        if members_change and code.kind == "link":
-            raise ValidationFailed("guides: a 获客助手 link's members are not changed by "
-                                   "guidebot; make a new link", code="channel_link_members")
         if code.single and (len(guides) > 1 or backup):
             raise ValidationFailed("guides: this code was made for one guide (a type 1 "
                                    "contact way, which WeCom keeps to one member); make a new "
@@ -171,10 +169,8 @@ class ChannelService:
             code.tags = json.dumps(list(change.tags), ensure_ascii=False)
         if change.welcome_message is not None:
             code.welcome_message = change.welcome_message
-        if code.kind == "qr" and (members_change or remark_of(code) != before_remark):
-            await self._client_for(tenant).update_contact_way(
-                config_id=code.config_id, users=guides, state=code.state,
-                remark=remark_of(code))
+        if members_change or remark_of(code) != before_remark:
+            await self._ask_change(tenant, code, guides)
         async with self._db.write() as s:
             for userid in [*guides, *backup]:
                 await contacts_repo.ensure_guide(s, tenant=tenant, userid=userid)
@@ -182,6 +178,17 @@ class ChannelService:
                 await contacts_repo.ensure_store(s, tenant=tenant, store_id=code.store_id)
             await repo.save(s, code=code)
         return code
+
+    async def _ask_change(self, tenant: str, code: ChannelCode, guides: list[str]) -> None:
+        """WeCom told the code's members and remark: a QR code's contact way, or a link's
+        members and name (WeComError when it refuses)."""
+        client = self._client_for(tenant)
+        if code.kind == "link":
+            await client.update_acquisition_link(link_id=code.config_id,
+                                                 name=remark_of(code), users=guides)
+        else:
+            await client.update_contact_way(config_id=code.config_id, users=guides,
+                                            state=code.state, remark=remark_of(code))
 
     async def get(self, tenant: str, code_id: int) -> ChannelCode:
         async with self._db.read() as s:
