@@ -1,9 +1,10 @@
 """导购早报: once a day, at `[tenants.<id>.alerts] morning_digest` (a time of day in the
 tenant's time zone), each active guide who has something to hear gets one app message: the
-群发 tasks waiting for their confirmation (how many, and up to three titles), the follow-up
-reminders of yesterday and today, yesterday's new customers and deletions by customers,
-yesterday's credited orders with their amount, and the month's commission so far. A guide
-with none of these gets nothing; a guide who left (inactive in the address book) nothing.
+群发 tasks waiting for their confirmation (how many, up to three titles and how many more),
+the follow-up reminders of yesterday and today, yesterday's new customers and deletions by
+customers, yesterday's credited orders with their amount, and the month's commission so far.
+A guide with none of these gets nothing; a guide who left (inactive in the address book)
+nothing.
 
 "Yesterday" is the tenant's day before the digest's day. The tasks are the ones 今日任务 reads
 and titles (guidebot/chat/guide.py); the commission is 业绩's statement for the month.
@@ -71,7 +72,7 @@ class GuideDay:
 
     waiting: int = 0
     titles: tuple[str, ...] = ()
-    more_titles: bool = False
+    more_titles: int = 0  # the sources of waiting tasks not named
     reminders: int = 0
     reminded_customers: int = 0
     added: int = 0
@@ -194,7 +195,7 @@ class MorningDigest:
             reminded, customers = reminders.get(guide, (0, 0))
             count, fen = orders.get(guide, (0, 0))
             out[guide] = GuideDay(
-                waiting=tasks, titles=tuple(titles), more_titles=sourced > TITLES_LISTED,
+                waiting=tasks, titles=tuple(titles), more_titles=max(sourced - TITLES_LISTED, 0),
                 reminders=reminded, reminded_customers=customers,
                 added=follows.get(guide, {}).get(d.ADDED, 0),
                 deleted=follows.get(guide, {}).get("deleted_by_customer", 0),
@@ -208,7 +209,7 @@ class MorningDigest:
         text = self._content.text
         lines = [text("digest_header", date=day.isoformat())]
         if facts.waiting:
-            titles = "、".join(facts.titles) + (text("digest_titles_more")
+            titles = "、".join(facts.titles) + (text("digest_titles_more", n=facts.more_titles)
                                                if facts.more_titles else "")
             lines.append(text("digest_tasks", count=facts.waiting, titles=titles))
         if facts.reminders:

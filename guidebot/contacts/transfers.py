@@ -244,7 +244,7 @@ class CustomerTransfers:
                                                         external_userids=customers[:NAMED])
         shown = "、".join(people.get(c) or c for c in customers[:NAMED])
         if len(customers) > NAMED:
-            shown += self._content.text("transfer_more")
+            shown += self._content.text("transfer_more", n=len(customers) - NAMED)
         text = self._content.text("transfer_notice", count=len(customers), customers=shown,
                                   handover=names[pair.handover][0] or pair.handover)
         key = f"{NOTIFY}:{pair.kind}:{pair.handover}:{pair.takeover}:{now.isoformat()}"

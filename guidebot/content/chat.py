@@ -66,10 +66,10 @@ TEXT_FIELDS: Mapping[str, frozenset[str]] = {
     "watch_who_servicer": frozenset({"guide"}),
     "watch_who_customer": frozenset(),
     "transfer_notice": frozenset({"handover", "count", "customers"}),
-    "transfer_more": frozenset(),
+    "transfer_more": frozenset({"n"}),  # how many more than named
     "digest_header": frozenset({"date"}),
     "digest_tasks": frozenset({"count", "titles"}),
-    "digest_titles_more": frozenset(),
+    "digest_titles_more": frozenset({"n"}),  # how many more than named
     "digest_reminders": frozenset({"count", "customers"}),
     "digest_added": frozenset({"count"}),
     "digest_deleted": frozenset({"count"}),

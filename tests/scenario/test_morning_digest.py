@@ -30,6 +30,7 @@ from tests.support.commerce import paid, post_settled
 from tests.support.stack import FAST_BACKOFF, ROOT, Stack, library_copy, start_stack
 
 TEXTS = tomllib.loads((ROOT / "content_library/chat/texts.toml").read_text(encoding="utf-8"))
+ONE_MORE = TEXTS["digest_titles_more"].format(n=1)
 ON = '\n[tenants.acme.alerts]\nmorning_digest = "09:00"\n'
 SHANGHAI = timedelta(hours=8)  # Asia/Shanghai, no DST
 
@@ -169,11 +170,12 @@ async def _commission(stack: Stack) -> str:
 
 
 def _waiting_line(text: str) -> list[str]:
-    """The titles on the 待确认群发 line (checked to end in 等: four tasks, three named)."""
+    """The titles on the 待确认群发 line (checked to end in "……还有 1 个": four tasks from
+    four SOPs, three named)."""
     prefix = TEXTS["digest_tasks"].format(count=4, titles="")
     [line] = [x for x in text.split("\n") if x.startswith(prefix)]
-    assert line.endswith(TEXTS["digest_titles_more"])
-    return line[len(prefix):-len(TEXTS["digest_titles_more"])].split("、")
+    assert line.endswith(ONE_MORE) and ONE_MORE == "……还有 1 个"
+    return line[len(prefix):-len(ONE_MORE)].split("、")
 
 
 async def test_a_guide_hears_their_day_once_and_a_guide_with_nothing_hears_nothing(
@@ -195,7 +197,7 @@ async def test_a_guide_hears_their_day_once_and_a_guide_with_nothing_hears_nothi
     assert lines == [
         TEXTS["digest_header"].format(date="2026-11-20"),
         TEXTS["digest_tasks"].format(count=4, titles="、".join(titles)
-                                     + TEXTS["digest_titles_more"]),
+                                     + ONE_MORE),
         TEXTS["digest_reminders"].format(count=1, customers=1),
         TEXTS["digest_added"].format(count=2),
         TEXTS["digest_deleted"].format(count=1),
@@ -220,7 +222,7 @@ async def test_a_guide_hears_their_day_once_and_a_guide_with_nothing_hears_nothi
     assert text.split("\n") == [
         TEXTS["digest_header"].format(date="2026-11-21"),
         TEXTS["digest_tasks"].format(count=4, titles="、".join(_waiting_line(text))
-                                     + TEXTS["digest_titles_more"]),
+                                     + ONE_MORE),
         TEXTS["digest_added"].format(count=1),  # 01:00 on the 20th
         TEXTS["digest_commission"].format(period="2026-11", net=commission),
         TEXTS["digest_footer"]]
@@ -331,5 +333,5 @@ async def test_the_counts_are_exact_past_two_hundred_tasks(digest_stack: Stack) 
     [(_, text)] = _digests(stack, "lina")
     lines = text.split("\n")
     assert lines[1] == TEXTS["digest_tasks"].format(
-        count=205, titles="src0、src1、src2" + TEXTS["digest_titles_more"]), lines
+        count=205, titles="src0、src1、src2……还有 2 个"), lines  # src3 and src4
     assert lines[2] == TEXTS["digest_reminders"].format(count=203, customers=406), lines

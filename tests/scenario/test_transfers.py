@@ -117,6 +117,24 @@ async def test_an_on_job_transfer_completes_after_24_hours_and_moves_relation_an
     assert listed["transfers"][0]["states"]["done"] == 2 and listed["next"] is None
 
 
+async def test_the_takeover_guide_hears_how_many_more_than_the_ten_named(
+        stack: Stack) -> None:
+    names = [f"客户{n:02d}" for n in range(13)]
+    for name in names:
+        await _add(stack, "lina", name)
+    await _add(stack, "mia", "韩梅")
+    status, body = await _transfer(stack, kind="on_job", handover="lina", takeover="mia")
+    assert status == 201 and body["customers"] == 13, body
+    await _settle_day(stack)
+    assert await _check(stack) == 13
+    (told,) = [m for m in stack.sandbox.state("acme")["app_messages"] if m["userid"] == "mia"]
+    first_line = told["content"]["content"].split("\n")[0]
+    head = "lina的 13 位客户已转由您跟进："
+    assert first_line.startswith(head) and first_line.endswith("……还有 3 位"), first_line
+    named = first_line[len(head):-len("……还有 3 位")].split("、")
+    assert len(named) == 10 and set(named) < set(names), named
+
+
 async def test_an_active_guides_customers_include_those_guidebot_never_saw_added(
         stack: Stack) -> None:
     known = await _add(stack, "lina", "王芳")

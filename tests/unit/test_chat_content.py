@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -141,9 +142,35 @@ def test_the_morning_digest_texts_are_shipped_identical_and_checked(tmp_path: Pa
     broken = texts.replace('digest_added = "· 昨天新增客户 {count} 位"',
                            'digest_added = "· 昨天新增客户 {count} 位 {guide}"')
     assert broken != texts
-    (library / "chat" / "texts.toml").write_text(broken, encoding="utf-8")
+    line = broken[:broken.index("digest_added")].count("\n") + 1
+    assert _refused_texts(library, broken) == [
+        f"chat/texts.toml:{line}: digest_added: unknown placeholder {{guide}}"]
+
+
+def _refused_texts(library: Path, texts: str) -> list[str]:
+    """The problems, with their file and line, of the library with `texts` as its
+    chat/texts.toml (which must not load)."""
+    (library / "chat" / "texts.toml").write_text(texts, encoding="utf-8")
     with pytest.raises(ContentInvalid) as caught:
         load_chat_content(library, set(load_library(library).messages))
-    line = broken[:broken.index("digest_added")].count("\n") + 1
-    assert [str(p).replace(str(library) + "/", "") for p in caught.value.problems] == [
-        f"chat/texts.toml:{line}: digest_added: unknown placeholder {{guide}}"]
+    return [str(p).replace(str(library) + "/", "") for p in caught.value.problems]
+
+
+def test_the_more_texts_take_how_many_more(tmp_path: Path) -> None:
+    """transfer_more and digest_titles_more say how many were not named with {n}; a library's
+    own "等" without it still loads (the count is then not said); any other placeholder
+    is an error with its line."""
+    root = Path(__file__).resolve().parents[2]
+    texts = (root / "content_library" / "chat" / "texts.toml").read_text(encoding="utf-8")
+    library = library_copy(tmp_path, {})
+    content = load_chat_content(library, set(load_library(library).messages))
+    assert content.text("transfer_more", n=5) == "……还有 5 位"
+    assert content.text("digest_titles_more", n=2) == "……还有 2 个"
+    plain = re.sub(r'(?m)^(transfer_more|digest_titles_more) = .*$', r'\1 = "等"', texts)
+    (library / "chat" / "texts.toml").write_text(plain, encoding="utf-8")
+    content = load_chat_content(library, set(load_library(library).messages))
+    assert content.text("transfer_more", n=5) == "等"
+    broken = re.sub(r'(?m)^transfer_more = .*$', 'transfer_more = "等 {count} 位"', texts)
+    line = broken[:broken.index("transfer_more =")].count("\n") + 1
+    assert _refused_texts(library, broken) == [
+        f"chat/texts.toml:{line}: transfer_more: unknown placeholder {{count}}"]
