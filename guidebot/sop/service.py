@@ -371,7 +371,7 @@ class SopService:
 
     async def _stop(self, tenant: str, tasks: list[SopTask]) -> dict[str, int]:
         """Stop these tasks: those not sent yet are cancelled here (an SOP task's queued
-        steps with them, a drop's customers freed from their quota); those WeCom holds are
+        steps with them; their customers freed from their quota); those WeCom holds are
         looked at now (tracker.check_tasks: confirmed if their guide sent them, else
         cancelled in WeCom). What the stop did, counted."""
         now = self.clock()
