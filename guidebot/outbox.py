@@ -88,6 +88,13 @@ class CallStatus(StrEnum):
     DUPLICATE = "duplicate"
 
 
+def next_try_at(status: str, due_at: datetime | None) -> datetime | None:
+    """When `retry_due` tries a row next: only a failed row waits for a try, at its due time.
+    A dead (or expired) row keeps the due time of its last try, which is no next try: it is
+    never tried again unless HQ puts it back (the console's retry: failed, due now)."""
+    return due_at if status == CallStatus.FAILED else None
+
+
 @dataclass(frozen=True)
 class Outcome:
     status: CallStatus

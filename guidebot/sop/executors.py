@@ -50,7 +50,11 @@ CANCEL_KIND = "sop_cancel"  # the outbox kind of cancel_groupmsg_send for a stop
 
 def stopped_writes(task_id: int, now: datetime) -> list[Write]:
     """What a stopped task that sent nothing records: the task cancelled, an SOP task's
-    queued steps cancelled, a drop task's customers freed from their quota."""
+    queued steps cancelled, a drop task's customers' sends forgotten. Either way its
+    customers are freed from their quota: it counts steps planned, queued or sent and the
+    drop sends recorded (sop_plan.counted_times, quota_used_between). An enrollment's own
+    counter (quota_period, quota_used) is left as it was: it only ever sends the planner's
+    next placement through the per-row planner, which counts the rows."""
     return [repo.mark_stopped(task_id=task_id, now=now),
             plan_repo.cancel_task_steps(task_id=task_id, reason=repo.STOPPED),
             plan_repo.forget_task_drop_sends(task_id=task_id)]
@@ -264,8 +268,8 @@ class SopExecutors:
             key=f"sop-task:{task.id}", token=card_token(attachments), customers=customers)
 
     def _stopped(self, task: SopTask) -> Done:
-        """HQ stopped the task before its call: nothing is sent, and a drop's customers do
-        not count it against their quota."""
+        """HQ stopped the task before its call: nothing is sent, and its customers do not
+        count it against their quota."""
         assert task.id is not None
         log.info("task %s tenant=%s stopped before sending", task.id, task.tenant)
         return Done({"stopped": True}, stopped_writes(task.id, self._clock()))

@@ -10,6 +10,8 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from guidebot.app_quota import AppQuota
 from guidebot.content.library import Library
 from guidebot.content.reload import library_is_newest
@@ -23,7 +25,7 @@ from guidebot.db.repo import sop_plan as plan_repo
 from guidebot.db.repo import sop_tasks as tasks_repo
 from guidebot.db.types import utcnow
 from guidebot.db.writes import apply
-from guidebot.errors import NotFound, ValidationFailed
+from guidebot.errors import NotFound, Refusal, ValidationFailed
 from guidebot.outbox import Outbox
 from guidebot.segments.service import audience_segment
 from guidebot.settings import Settings
@@ -148,6 +150,32 @@ class SopService:
         naming the field, and nothing written), who has not opted out (else ValidationFailed):
         (enrollment id, whether it is new)."""
         await self.check_one(tenant, external_userid=external_userid, guide=guide)
+        return await self._enroll_checked(tenant, sop_id, external_userid=external_userid,
+                                          guide=guide)
+
+    async def enroll_list(self, tenant: str, sop_id: str, rows: Sequence[tuple[str, str]]
+                          ) -> tuple[list[tuple[int, Refusal]], int]:
+        """Manual enrolment of a list of (customer, guide) rows, all or none: each row is
+        checked once, as enroll_one checks it (one read for the list). When any is refused
+        nothing is enrolled, and the refusals come back with their row's number (from 1);
+        else every row is enrolled as enroll_one enrolls it, without a second check:
+        (refusals, how many enrollments are new)."""
+        async with self._db.read() as s:
+            refused = [(n, found) for n, (external_userid, guide) in enumerate(rows, 1)
+                       if (found := await _refusal(s, tenant, external_userid, guide)) is not None]
+        if refused:
+            return refused, 0
+        enrolled = 0
+        for external_userid, guide in rows:
+            _, created = await self._enroll_checked(tenant, sop_id,
+                                                    external_userid=external_userid,
+                                                    guide=guide)
+            enrolled += created
+        return [], enrolled
+
+    async def _enroll_checked(self, tenant: str, sop_id: str, *, external_userid: str,
+                              guide: str) -> tuple[int | None, bool]:
+        """enroll_one once its customer and guide passed check_one."""
         await self.ready(tenant)
         with _about_sop():
             enrollment_id, created = await self.engine.manual(tenant, sop_id, external_userid,
@@ -161,21 +189,11 @@ class SopService:
         return enrollment_id, created
 
     async def check_one(self, tenant: str, *, external_userid: str, guide: str) -> None:
-        """What enroll_one checks of its customer and guide, read only (a list can be checked
-        whole before any of it is enrolled)."""
+        """What enroll_one checks of its customer and guide, read only."""
         async with self._db.read() as s:
-            if await contacts_repo.get_customer(s, tenant=tenant,
-                                                external_userid=external_userid) is None:
-                raise NotFound(f"external_userid: no customer {external_userid} in this tenant",
-                               code="customer.unknown", external_userid=external_userid)
-            if await contacts_repo.get_guide(s, tenant=tenant, userid=guide) is None:
-                raise NotFound(f"guide: no guide {guide} in this tenant", code="guide.unknown",
-                               guide=guide)
-            if await opt_outs.opted_out(s, tenant=tenant, external_userid=external_userid):
-                raise ValidationFailed(f"external_userid: {external_userid} opted out of "
-                                       "messages; no SOP enrolls them",
-                                       code="customer.opted_out",
-                                       external_userid=external_userid)
+            found = await _refusal(s, tenant, external_userid, guide)
+        if found is not None:
+            raise found
 
     async def enroll_audience(self, tenant: str, sop_id: str, audience: Audience) -> int:
         await self.ready(tenant)
@@ -371,7 +389,7 @@ class SopService:
 
     async def _stop(self, tenant: str, tasks: list[SopTask]) -> dict[str, int]:
         """Stop these tasks: those not sent yet are cancelled here (an SOP task's queued
-        steps with them, a drop's customers freed from their quota); those WeCom holds are
+        steps with them; their customers freed from their quota); those WeCom holds are
         looked at now (tracker.check_tasks: confirmed if their guide sent them, else
         cancelled in WeCom). What the stop did, counted."""
         now = self.clock()
@@ -410,6 +428,25 @@ class SopService:
     async def track(self, tenant: str) -> int:
         """群发 confirmations and reminders, then moment job results."""
         return await self.tracker.check(tenant) + await self.moments.check(tenant)
+
+
+async def _refusal(s: AsyncSession, tenant: str, external_userid: str,
+                   guide: str) -> Refusal | None:
+    """Why a manual enrolment of this customer of this guide is refused, if it is: a customer
+    or guide the tenant does not have (NotFound naming the field), a customer who opted out
+    (ValidationFailed)."""
+    if await contacts_repo.get_customer(s, tenant=tenant,
+                                        external_userid=external_userid) is None:
+        return NotFound(f"external_userid: no customer {external_userid} in this tenant",
+                        code="customer.unknown", external_userid=external_userid)
+    if await contacts_repo.get_guide(s, tenant=tenant, userid=guide) is None:
+        return NotFound(f"guide: no guide {guide} in this tenant", code="guide.unknown",
+                        guide=guide)
+    if await opt_outs.opted_out(s, tenant=tenant, external_userid=external_userid):
+        return ValidationFailed(f"external_userid: {external_userid} opted out of "
+                                "messages; no SOP enrolls them",
+                                code="customer.opted_out", external_userid=external_userid)
+    return None
 
 
 @contextmanager

@@ -11,6 +11,7 @@ from guidebot.db.engine import Database
 from guidebot.db.repo import sop_plan as plan_repo
 from guidebot.db.repo import sop_tasks as tasks_repo
 from guidebot.errors import NotFound, ValidationFailed
+from guidebot.outbox import next_try_at
 from guidebot.settings import TenantSettings
 from guidebot.sop import timing
 from guidebot.sop.versions import Current
@@ -103,7 +104,7 @@ async def tasks_view(db: Database, tenant: TenantSettings, guide: str | None,
         "note": t.last_error or None,
         "delivery": ({"status": o.status, "attempts": o.attempts,
                       "last_error": o.last_error or None,
-                      "next_try_at": _iso(o.due_at) if o.status == "failed" else None}
+                      "next_try_at": _iso(next_try_at(o.status, o.due_at))}
                      if o is not None else None),
         "detail": _detail(t.detail),
     } for t, o in rows]}

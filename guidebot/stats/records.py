@@ -51,6 +51,8 @@ class Records:
                                              external_userids=external_userids)
 
     async def outbox(self, tenant: str) -> dict[str, list[Any]]:
+        """Rows waiting (with their due time) apart from dead ones (with the time they died:
+        a dead row's due time is no next try, see outbox.next_try_at) and the latest tasks."""
         async with self._db.read() as s:
             pending = await repo.outbox_rows(s, tenant=tenant,
                                              statuses=["pending", "sending", "failed"],

@@ -4,9 +4,14 @@ and each step's conversion after the 群发, a confirmation, a click and an orde
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 
+from sqlalchemy import event, select
+
+from guidebot.db.models_kf import OptOut
+from guidebot.db.models_sop import SopEnrollment
 from tests.scenario.test_sop_cards import card_stack  # noqa: F401  (the fixture)
 from tests.support.commerce import paid, post_settled, signed_visit
 from tests.support.console import Console, csrf_in, figure
@@ -110,3 +115,59 @@ async def test_sop_page_enrolls_switches_and_shows_each_steps_conversion(
         assert followed["external_userid"]
     finally:
         await console.close()
+
+
+async def test_a_customer_list_answers_each_refused_line_and_enrolls_all_or_none(
+        stack: Stack) -> None:
+    """Each line is answered as a single enrolment would be (unknown customer before unknown
+    guide, opted out); one refused line enrolls no one; the list without it enrolls every
+    line once, and again enrolls no one new."""
+    await known(stack, customers=("wmListA", "wmListB", "wmListOut"),
+                guides=("lina", "zhaolei"))
+    async with stack.runtime.services.db.write() as s:
+        s.add(OptOut(tenant="acme", external_userid="wmListOut", msgid="kf-msg-list"))
+    page = "/console/acme/sops/repurchase_care"
+    good = ["wmListA lina", "wmListB,zhaolei"]
+    bad = ["wmNOBODY lina", "wmListA nobodyguide", "wmListOut\tlina", "wmNOBODY nobodyguide"]
+    console = Console(stack)
+    try:
+        await console.login("acme", "acme-admin-token")
+        _, html, _ = await console.get(page)
+        csrf = csrf_in(html)
+        status, html, _ = await console.post(f"{page}/enroll", {
+            "customers": "\n".join([good[0], *bad, good[1]]), "_csrf": csrf})
+        assert status == 400
+        said = re.search(r"客户列表中有不能加入的客户，未加入任何客户：(.*?)</", html, re.S)
+        assert said and said.group(1).split("; ") == [
+            "第 2 行： 本品牌没有客户 wmNOBODY。", "第 3 行： 本品牌没有导购 nobodyguide。",
+            "第 4 行： 客户 wmListOut 已退订消息，SOP 不会加入该客户。",
+            "第 5 行： 本品牌没有客户 wmNOBODY。"], html
+        assert await _enrolled(stack, "repurchase_care") == []
+
+        ran: list[str] = []
+        engine = stack.runtime.services.db.engine.sync_engine
+        listener = lambda _c, _k, statement, *_: ran.append(" ".join(statement.split()))  # noqa: E731
+        event.listen(engine, "before_cursor_execute", listener)
+        try:
+            status, _, resp = await console.post(f"{page}/enroll", {
+                "customers": "\n".join(good), "_csrf": csrf})
+        finally:
+            event.remove(engine, "before_cursor_execute", listener)
+        assert status == 303 and resp.headers["Location"] == f"{page}?enrolled=2"
+        # each line checked once: its guide is read once, not again to enrol it
+        assert sum(" FROM guides " in f"{st} " for st in ran) == len(good), ran
+        assert await _enrolled(stack, "repurchase_care") == [("wmListA", "lina"),
+                                                             ("wmListB", "zhaolei")]
+        status, _, resp = await console.post(f"{page}/enroll", {
+            "customers": "\n".join(good), "_csrf": csrf})
+        assert status == 303 and resp.headers["Location"] == f"{page}?enrolled=0"
+        assert len(await _enrolled(stack, "repurchase_care")) == 2
+    finally:
+        await console.close()
+
+
+async def _enrolled(stack: Stack, sop_id: str) -> list[tuple[str, str]]:
+    async with stack.runtime.services.db.read() as s:
+        rows = (await s.execute(select(SopEnrollment).where(
+            SopEnrollment.sop_id == sop_id))).scalars()
+        return sorted((r.external_userid, r.guide) for r in rows)

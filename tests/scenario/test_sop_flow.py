@@ -3,10 +3,12 @@ guides confirming in the sandbox, exits, and the admin API."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from guidebot.events import OrderPaid
+from tests.support.console import Console, csrf_in
 from tests.support.stack import Stack, known
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -192,8 +194,11 @@ async def test_sops_preview_and_manual_enrollment_api(stack: Stack) -> None:
 
 
 async def test_failed_task_is_dead_lettered_with_its_error_in_the_api(stack: Stack) -> None:
+    """A task whose call WeCom refuses (40058, not retryable) dies at once: the API and the
+    console show it dead with its error and no next try; the console's retry makes it due now
+    and the outbox's retry sends it."""
     async with stack.http.post(f"{stack.sandbox_url}/_sandbox/faults", json={
-            "tenant": "acme", "path": "message/send", "errcode": 40058, "times": 5}) as resp:
+            "tenant": "acme", "path": "message/send", "errcode": 40058, "times": 1}) as resp:
         assert resp.status == 200
     await known(stack, customers=("wmDEAD0001",), guides=("chenjing",))
     status, _ = await stack.admin("/sops/repurchase_care/enroll", method="POST",
@@ -207,6 +212,35 @@ async def test_failed_task_is_dead_lettered_with_its_error_in_the_api(stack: Sta
     assert status == 200 and len(body["tasks"]) == 1
     delivery = body["tasks"][0]["delivery"]
     assert delivery["status"] == "dead" and "40058" in delivery["last_error"]
+    assert delivery["next_try_at"] is None  # it will not be tried again by itself
+
+    console = Console(stack)
+    try:
+        await console.login("acme", "acme-admin-token")
+        _, html, _ = await console.get("/console/acme/outbox")
+        dead = re.search(r'<table id="dead">.*?</table>', html, re.S)
+        assert dead and "40058" in dead.group(0)
+        assert '<table id="pending">' not in html  # no row waits for a try
+        [retry] = re.findall(r'action="(/console/acme/outbox/\d+/retry)"', dead.group(0))
+        before = datetime.now(UTC).replace(microsecond=0)
+        status, _, _ = await console.post(retry, {"_csrf": csrf_in(html)})
+        assert status == 303
+        _, body = await stack.admin("/tasks?status=failed")
+        delivery = body["tasks"][0]["delivery"]
+        assert delivery["attempts"] == 0
+        assert datetime.fromisoformat(delivery["next_try_at"]) >= before
+        _, html, _ = await console.get("/console/acme/outbox")
+        pending = re.search(r'<table id="pending">.*?</table>', html, re.S)
+        assert pending and "<td>失败待重试</td>" in pending.group(0)
+        assert '<table id="dead">' not in html
+    finally:
+        await console.close()
+    services = stack.runtime.services
+    assert await services.outbox.retry_due(services.calls) == 1
+    _, body = await stack.admin("/tasks")
+    [task] = [t for t in body["tasks"] if t["delivery"] is not None]
+    assert task["delivery"]["status"] == "done" and task["delivery"]["next_try_at"] is None
+    assert [c["errcode"] for c in stack.calls("message/send")] == [40058, 0]
 
 
 async def test_app_messages_to_one_guide_stay_within_30_a_minute(stack: Stack) -> None:

@@ -13,7 +13,7 @@ from aiohttp import web
 
 from guidebot.content.reload import problems_json
 from guidebot.content.sop_spec import Audience
-from guidebot.errors import NotFound, ValidationFailed
+from guidebot.errors import ValidationFailed
 from guidebot.sop import views as sop_views
 from guidebot.web.pages import console_auth as auth
 from guidebot.web.pages.console import notice, page, refusal, render, services_of
@@ -119,23 +119,12 @@ async def enroll(request: web.Request, who: auth.Access) -> web.StreamResponse:
     segment = int(raw_segment) if raw_segment.isdigit() and len(raw_segment) < 10 else None
     if customers and (tags or guides or segment is not None):
         raise ValidationFailed(notice(request, "sop.err_both"))
-    if customers:
-        refused = []
-        for n, (external_userid, guide) in enumerate(customers, 1):  # the whole list first
-            try:
-                await service.check_one(who.tenant.id, external_userid=external_userid,
-                                        guide=guide)
-            except (NotFound, ValidationFailed) as exc:
-                refused.append(notice(request, "sop.err_line_is").replace("{n}", str(n))
-                               + f" {refusal(request, exc)}")
+    if customers:  # the whole list is checked first: a refused line enrolls no one
+        refused, enrolled = await service.enroll_list(who.tenant.id, sop_id, customers)
         if refused:
-            raise ValidationFailed(notice(request, "sop.err_lines").replace(
-                "{lines}", "; ".join(refused)))
-        enrolled = 0
-        for external_userid, guide in customers:
-            _, created = await service.enroll_one(who.tenant.id, sop_id,
-                                                  external_userid=external_userid, guide=guide)
-            enrolled += created
+            raise ValidationFailed(notice(request, "sop.err_lines").replace("{lines}", "; ".join(
+                notice(request, "sop.err_line_is").replace("{n}", str(n))
+                + f" {refusal(request, exc)}" for n, exc in refused)))
     elif tags or guides or segment is not None or str(form.get("groups", "")) == "1":
         # a group SOP: all may be; a segment: its customers as they match now
         enrolled = await service.enroll_audience(
