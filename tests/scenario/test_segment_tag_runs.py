@@ -238,3 +238,25 @@ async def test_the_list_shows_stored_counts_with_when_they_were_counted(stack: S
             text.endswith("10:11"), text
     finally:
         await console.close()
+
+
+async def test_a_stopped_run_goes_on_from_the_page_it_got_to(stack: Stack) -> None:
+    other, new, segment = await _setup(stack)
+    _, members = await stack.admin(f"/segments/{segment}/customers?limit=3")
+    order = [c["external_userid"] for c in members["customers"]]
+    staged = order.index(other) + 1  # the pages up to the customer to mark were staged
+    _, page = await stack.admin(f"/segments/{segment}/customers?limit={staged}")
+    assert page["next"], page  # a page is left to stage
+    async with stack.runtime.services.db.write() as s:
+        left = await segment_runs.insert(
+            s, tenant="acme", segment_id=segment, tag_id=new, tag="新客", operator="api",
+            owner="stopped:1", lease_until=utcnow() - timedelta(minutes=1), now=utcnow())
+        left_id = left.id
+        left.cursor, left.matched = page["next"], staged
+    marks = len(stack.calls("externalcontact/mark_tag"))
+
+    await jobs.run_segment_tag_resume(stack.runtime.services)
+    await stack.runtime.drain()
+    _, done = await stack.admin(f"/segments/{segment}/tag-runs/{left_id}")
+    assert (done["state"], done["matched"]) == ("staged", 3), done
+    assert _marked(stack, marks) == []  # the staged pages are not staged again
