@@ -73,6 +73,7 @@ class Runtime:
         """Wait until every accepted callback has been handled (tests and the demo)."""
         await self.services.commerce.intake.drain()
         await self.processor.drain()
+        await self.services.segment_tags.drain()
 
 
 RUNTIME = web.AppKey("runtime", Runtime)
@@ -149,6 +150,9 @@ async def _start(app: web.Application) -> None:
     taken = await runtime.services.outbox.recover(runtime.services.calls)
     if taken:
         log.info("%s outbox calls a stopped process was making are retried now", taken)
+    resumed = await runtime.services.segment_tags.resume(at_start=True)
+    if resumed:
+        log.info("%s 批量打标签 runs a stopped process was staging go on now", resumed)
     directory = asyncio.create_task(runtime.services.sync_directory(), name="directory-sync")
     runtime.background.add(directory)
     directory.add_done_callback(runtime.background.discard)
@@ -166,6 +170,7 @@ async def _stop(app: web.Application) -> None:
     for task in list(runtime.background):
         task.cancel()
     await asyncio.gather(*runtime.background, return_exceptions=True)
+    await runtime.services.segment_tags.close()
     await runtime.services.commerce.intake.close()
     await runtime.processor.close()
     await runtime.services.close()

@@ -159,6 +159,11 @@ async def run_chat_watch(services: Services, tenant: str) -> None:
     await services.watch.notify(tenant)
 
 
+async def run_segment_tag_resume(services: Services) -> None:
+    """批量打标签 runs a stopped process left staging go on here once their lease ran out."""
+    await services.segment_tags.resume()
+
+
 async def run_stats_upkeep(services: Services) -> None:
     """Add new follow events, orders and ledger entries to the daily statistics (waiting
     out a burst of arrivals, guidebot/bursts.py)."""
@@ -169,6 +174,7 @@ def schedule_defaults(scheduler: Scheduler, tenants: list[str]) -> None:
     scheduler.every(5, run_outbox_retry)
     scheduler.every(LIBRARY_RELOAD_S, run_library_reload)
     scheduler.every(STATS_UPKEEP_S, run_stats_upkeep)
+    scheduler.every(60, run_segment_tag_resume)
     for tenant in tenants:
         scheduler.every(2, run_sop_dispatch, tenant)
         scheduler.every(30, run_sop_singletons, tenant)

@@ -32,6 +32,12 @@ PURCHASED = ("yes", "no")
 LAYERS = ("new", "active", "dormant", "lost")
 MAX_DAYS = 3650
 MAX_LIST = 200
+# The list shows each segment's stored count (counted on save and whenever the segment is
+# opened); one older than this is counted again by the list, at most REFRESH per request
+# (the oldest first; one never counted, saved before counts were kept, is always counted),
+# so a list of 500 segments costs at most REFRESH counts.
+COUNT_FRESH_S = 600
+REFRESH = 20
 FIELDS = (*LISTS, "status", "added_from", "added_to", "added_days", "purchased",
           "quiet_days", "layer")
 
@@ -144,10 +150,11 @@ def search_of(conditions: Mapping[str, Any], tenant: TenantSettings,
                           more=more)
 
 
-def _view(row: CustomerSegment, count: int | None) -> dict[str, Any]:
+def _view(row: CustomerSegment, count: int | None,
+          counted_at: datetime | None) -> dict[str, Any]:
     return {"id": row.id, "name": row.name, "conditions": json.loads(row.conditions),
-            "count": count, "operator": row.operator, "created_at": row.created_at,
-            "updated_at": row.updated_at}
+            "count": count, "counted_at": counted_at, "operator": row.operator,
+            "created_at": row.created_at, "updated_at": row.updated_at}
 
 
 async def count_of(db: Database, tenant: str, search: CustomerSearch) -> int:
@@ -250,9 +257,14 @@ class Segments:
         return self._search(tenant, json.loads(row.conditions))
 
     async def get(self, tenant: str, segment_id: int) -> dict[str, Any]:
+        """The segment with its count now (kept as the count the list shows)."""
         row = await self._row(tenant, segment_id)
         search = self._search(tenant, json.loads(row.conditions))
-        return _view(row, await count_of(self._db, tenant, search))
+        now = self._clock()
+        count = await count_of(self._db, tenant, search)
+        async with self._db.write() as s:
+            await repo.store_counts(s, tenant=tenant, counts={segment_id: count}, at=now)
+        return _view(row, count, now)
 
     async def names(self, tenant: str) -> list[dict[str, Any]]:
         """The tenant's segments' ids and names (a form's choice of audience; no counts)."""
@@ -261,12 +273,26 @@ class Segments:
                     for r in await repo.of_tenant(s, tenant=tenant)]
 
     async def listed(self, tenant: str) -> list[dict[str, Any]]:
-        """The tenant's segments, oldest first, each with how many customers match now."""
+        """The tenant's segments, oldest first, each with its stored count and when it was
+        counted; counts older than COUNT_FRESH_S are counted again first, REFRESH at most."""
         async with self._db.read() as s:
             rows = await repo.of_tenant(s, tenant=tenant)
-        return [_view(r, await count_of(self._db, tenant,
-                                        self._search(tenant, json.loads(r.conditions))))
-                for r in rows]
+        now = self._clock()
+        fresh_after = now - timedelta(seconds=COUNT_FRESH_S)
+        never = [r for r in rows if r.counted_at is None or r.last_count is None]
+        stale = sorted((r for r in rows if r.counted_at is not None
+                        and r.last_count is not None and r.counted_at < fresh_after),
+                       key=lambda r: r.counted_at or now)
+        counts: dict[int, int] = {}
+        for row in [*never, *stale[:REFRESH]]:
+            assert row.id is not None
+            counts[row.id] = await count_of(self._db, tenant,
+                                            self._search(tenant, json.loads(row.conditions)))
+        if counts:
+            async with self._db.write() as s:
+                await repo.store_counts(s, tenant=tenant, counts=counts, at=now)
+        return [_view(r, counts[r.id], now) if r.id in counts
+                else _view(r, r.last_count, r.counted_at) for r in rows]
 
     async def members(self, tenant: str, segment_id: int, *, limit: int,
                       after: str = "") -> CustomerPage:

@@ -133,3 +133,29 @@ async def test_every_page_fits_375_px_and_the_login_form_is_labelled(
     await page.goto(f"{stack.bot_url}/console/acme/")
     await page.screenshot(path=_shot("375", db), full_page=True)
     await context.close()
+
+
+async def test_a_segment_is_tagged_from_its_page_and_the_runs_fit_375_px(
+        stack: Stack, browser: Any, db_url: str) -> None:
+    await seed(stack)
+    await stack.runtime.services.tags.sync("acme")
+    status, segment = await stack.admin("/segments", method="POST",
+                                        json={"name": "全部", "conditions": {}})
+    assert status == 201, segment
+    db = "pg" if db_url.startswith("postgresql") else "sqlite"
+    context = await browser.new_context(viewport={"width": 375, "height": 812})
+    page = await context.new_page()
+    await _sign_in_by_keyboard(page, stack.bot_url)
+    await page.goto(f"{stack.bot_url}/console/acme/segments/{segment['id']}")
+    await page.get_by_label("标签", exact=True).select_option(label="新客")
+    async with page.expect_navigation():
+        await page.locator("#segment-tag-go").click()
+    assert "批量打标签已开始（标签「新客」" in str(await page.locator(".notice").inner_text())
+    await stack.runtime.drain()
+    await page.reload()
+    assert await page.locator("#tag-runs tbody tr").count() == 1
+    assert await page.locator("#tag-runs tbody tr").get_attribute("data-state") == "staged"
+    assert await page.evaluate(UNLABELLED) == []
+    assert await page.evaluate(OVERFLOW) <= 0
+    await page.screenshot(path=_shot(f"segments/{segment['id']}", db), full_page=True)
+    await context.close()

@@ -349,8 +349,8 @@ async def test_the_console_saves_previews_lists_exports_and_deletes(stack: Stack
             ("wmA", "'=陈思", "lina"), ("wmB", "王芳", "lina"),
             ("wmE", "退订顾客", "zhou")]  # escaped as the customers CSV
         status, listing, _ = await console.get("/console/acme/segments")
-        assert re.search(rf'data-segment="{segment_id}".*?data-figure="count">3<', listing,
-                         re.S), listing
+        assert re.search(rf'data-segment="{segment_id}".*?data-figure="count" data-count="3"',
+                         listing, re.S), listing
         status, edit, _ = await console.get(f"/console/acme/segments/{segment_id}/edit")
         assert status == 200 and 'value="新客"' in edit
         status, _, resp = await console.post(f"/console/acme/segments/{segment_id}", [  # type: ignore[arg-type]

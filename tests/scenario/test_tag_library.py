@@ -11,7 +11,7 @@ from urllib.parse import urlencode
 
 from guidebot.db.repo import tags as tags_repo
 from tests.support.console import Console, csrf_in
-from tests.support.stack import Stack, known
+from tests.support.stack import Stack
 
 
 def _groups(body: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -278,67 +278,5 @@ async def test_the_console_lists_adds_renames_and_deletes_with_refusals_worded(
                                              {"_csrf": csrf, "name": "双12"})
         assert status == 400 and "只能修改或删除本应用创建的标签" in page, page
         assert _sandbox_tags(stack)["直播"] == {"双12直播间"}
-    finally:
-        await console.close()
-
-
-async def test_a_segment_is_tagged_once_per_customer_through_their_guide(stack: Stack) -> None:
-    """批量打标签: the tag goes on every customer the segment finds now, through their guide;
-    one who carries it already or follows no guide is skipped, and a second request (even
-    after the tag came off) marks no one twice."""
-    await stack.runtime.services.tags.sync("acme")
-    carrier = await _customer_with(stack, "新客")
-    other = (await stack.sandbox.simulate_add_contact("acme", userid="lina",
-                                                      name="李雷"))["external_userid"]
-    await stack.runtime.drain()
-    await known(stack, customers=("wmNOGUIDE",))
-    _, body = await stack.admin("/tags")
-    new = _tags(_groups(body)["客户阶段"])["新客"]["id"]
-    status, segment = await stack.admin("/segments", method="POST",
-                                        json={"name": "全部", "conditions": {}})
-    assert status == 201, segment
-    marks = len(stack.calls("externalcontact/mark_tag"))
-
-    status, done = await stack.admin(f"/segments/{segment['id']}/tags", method="POST",
-                                     json={"tag_id": new})
-    assert status == 200, done
-    assert {k: done[k] for k in ("tag", "matched", "queued", "carrying", "no_guide",
-                                 "repeated", "failed")} == {
-        "tag": "新客", "matched": 3, "queued": 1, "carrying": 1, "no_guide": 1,
-        "repeated": 0, "failed": 0}
-    calls = stack.calls("externalcontact/mark_tag")[marks:]
-    assert [(c["body"]["userid"], c["body"]["external_userid"], c["body"]["add_tag"])
-            for c in calls] == [("lina", other, [new])]
-    _, card = await stack.admin(f"/customers/{other}")
-    assert card["tags"] == ["新客"]
-
-    status, body = await stack.admin(f"/customers/{other}/tags", method="POST",
-                                     json={"guide": "lina", "remove": ["新客"]})
-    assert status == 200 and body["tags"] == [], body
-    marks = len(stack.calls("externalcontact/mark_tag"))
-    status, again = await stack.admin(f"/segments/{segment['id']}/tags", method="POST",
-                                      json={"tag_id": new})
-    assert (again["queued"], again["carrying"], again["repeated"]) == (0, 1, 1), again
-    assert len(stack.calls("externalcontact/mark_tag")) == marks  # nothing marked twice
-    assert carrier != other
-
-    status, body = await stack.admin(f"/segments/{segment['id']}/tags", method="POST",
-                                     json={"tag_id": "etNOSUCH"})
-    assert (status, body["field"]) == (404, "tag_id"), body
-    status, body = await stack.admin(f"/segments/{segment['id']}/tags", tenant="beta",
-                                     method="POST", json={"tag_id": new})
-    assert status == 404, body
-
-    console = Console(stack)
-    try:
-        assert (await console.login("acme", "acme-admin-token")).status == 303
-        status, html, _ = await console.get(f"/console/acme/segments/{segment['id']}")
-        assert status == 200 and f'<option value="{new}">新客</option>' in html
-        status, _, resp = await console.post(f"/console/acme/segments/{segment['id']}/tag",
-                                             {"_csrf": csrf_in(html), "tag_id": new})
-        assert status == 303, resp.headers
-        status, html, _ = await console.get(resp.headers["Location"])
-        assert ("标签「新客」：已提交 0 个打标签任务（失败 0 个，将自动重试）；"
-                "跳过已有此标签的 1 位、没有跟进导购的 1 位、此前已提交的 1 位。") in html, html
     finally:
         await console.close()

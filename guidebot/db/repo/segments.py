@@ -66,3 +66,13 @@ async def known(session: AsyncSession, *,
     return ({i: n for i, n in (await session.execute(tags)).all()},
             {i: n for i, n in (await session.execute(guides)).all()},
             {**{i: "" for i in (await session.execute(of_guides)).scalars()}, **named})
+
+
+async def store_counts(session: AsyncSession, *, tenant: str,
+                       counts: dict[int, int], at: datetime) -> None:
+    """Each segment's count as found `at` (the list shows these)."""
+    for segment_id, count in counts.items():
+        await session.execute(
+            update(CustomerSegment).where(CustomerSegment.tenant == tenant,
+                                          CustomerSegment.id == segment_id)
+            .values(last_count=count, counted_at=at))

@@ -58,7 +58,10 @@ class Segment(Answer):
     id: int
     name: str
     conditions: dict[str, object] = Field(description="the conditions given (empty left out)")
-    count: int = Field(description="customers matching now")
+    count: int = Field(description="customers matching: on one segment, now; in the list, "
+                                   "as counted at `counted_at` (recounted when older than "
+                                   "10 minutes)")
+    counted_at: datetime | None = Field(None, description="when `count` was counted")
     operator: str
     created_at: datetime
     updated_at: datetime
@@ -87,17 +90,48 @@ class Deleted(Answer):
 
 class SegmentTag(Shape):
     tag_id: TagId
+    operator: Text64 = Field(default="", description="who started it (shown in the console)")
 
 
-class SegmentTagged(Answer):
+class RunPath(Shape):
+    segment_id: int = Field(ge=1, le=2**31 - 1)
+    run_id: int = Field(ge=1, le=2**31 - 1)
+
+
+class SegmentTagRun(Answer):
+    """A 批量打标签 run. The counts of the staging (`matched` … `repeated`) grow a page at
+    a time while `state` is staging; `sent`, `pending`, `failed` and `dead` are its marks in
+    the outbox now."""
+
+    id: int = Field(description="the run's id")
     segment: int
     tag_id: str
     tag: str = Field(description="the tag's name")
-    matched: int = Field(description="customers the segment finds now")
-    queued: int = Field(description="mark_tag calls made now (one per customer)")
+    state: Literal["staging", "staged", "failed"] = Field(
+        description="staging (marks being queued, a page at a time), staged (every mark "
+                    "queued; the outbox sends them), failed (see `error`)")
+    matched: int = Field(description="customers the segment found, in the pages staged")
+    queued: int = Field(description="mark_tag calls queued (one per customer)")
     carrying: int = Field(description="skipped: they carry the tag already")
     no_guide: int = Field(description="skipped: no live relation to mark it on")
-    repeated: int = Field(description="skipped: marked by an earlier request for this "
-                                      "segment and tag")
-    failed: int = Field(description="of those queued, calls WeCom refused or that failed "
-                                    "(retried by the outbox when retryable)")
+    repeated: int = Field(description="skipped: queued by this run already (a customer met "
+                                      "twice)")
+    sent: int = Field(description="marks WeCom took")
+    pending: int = Field(description="marks queued, not sent yet")
+    failed: int = Field(description="marks that failed and wait for the outbox's retry")
+    dead: int = Field(description="marks given up (refused by WeCom or out of retries)")
+    error: str = Field(description="why a failed run stopped (e.g. the segment was deleted)")
+    operator: str
+    created_at: datetime
+    finished_at: datetime | None = Field(description="when staging ended")
+
+
+class SegmentTagRuns(Answer):
+    runs: list[SegmentTagRun] = Field(description="newest first, 50 at most")
+
+
+class RunStaging(Answer):
+    error: str
+    field: str
+    reason: str
+    run: SegmentTagRun = Field(description="the run staging for this segment and tag")

@@ -1,11 +1,14 @@
-"""Admin API routes for saved customer segments (客户分群): create, list with live counts, get,
-change, delete, and page through the customers matching now."""
+"""Admin API routes for saved customer segments (客户分群): create, list with stored counts,
+get (counted now), change, delete, page through the customers matching now, and start and
+watch 批量打标签 runs."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
+from guidebot.errors import NotFound
 from guidebot.segments.service import Segments
+from guidebot.segments.tagging import RunStaging
 from guidebot.stats import customer_list
 from guidebot.web.api import parsing
 from guidebot.web.api import segment_shapes as shapes
@@ -65,11 +68,38 @@ async def members(request: web.Request) -> web.Response:
                   "next": found.next})
 
 
+def _run(view: dict[str, object]) -> dict[str, object]:
+    return shapes.SegmentTagRun.model_validate(view).model_dump(mode="json")
+
+
 async def tag(request: web.Request) -> web.Response:
     segment_id = parsing.path(request, shapes.SegmentPath).segment_id
     data = await parsing.body(request, shapes.SegmentTag)
-    return reply(await request.app[SERVICES].segment_tags.mark(
-        request.match_info["tenant"], segment_id, data.tag_id))
+    try:
+        run = await request.app[SERVICES].segment_tags.start(
+            request.match_info["tenant"], segment_id, data.tag_id, data.operator or "api")
+    except RunStaging as exc:
+        return parsing.error(409, "tag_id", f"a run for this segment and tag is staging "
+                             f"(run {exc.run['id']})", run=_run(exc.run))
+    return reply(_run(run), status=202)
+
+
+async def runs(request: web.Request) -> web.Response:
+    segment_id = parsing.path(request, shapes.SegmentPath).segment_id
+    tenant = request.match_info["tenant"]
+    await _segments(request).search(tenant, segment_id)  # 404 for another brand's
+    found = await request.app[SERVICES].segment_tags.of_segment(tenant, segment_id)
+    return reply({"runs": [_run(r) for r in found]})
+
+
+async def run(request: web.Request) -> web.Response:
+    where = parsing.path(request, shapes.RunPath)
+    view = await request.app[SERVICES].segment_tags.get(request.match_info["tenant"],
+                                                        where.run_id)
+    if view["segment"] != where.segment_id:
+        raise NotFound(f"run_id: no tagging run {where.run_id} of segment "
+                       f"{where.segment_id}", code="seg.run_unknown", run_id=where.run_id)
+    return reply(_run(view))
 
 
 API = "/api/v1/{tenant}/segments"
@@ -79,7 +109,10 @@ ENDPOINTS = [
              "stores, status, added days, purchases); a bad condition is refused naming the "
              "field; answers it with how many customers match now",
              shapes.Segment, body=shapes.SegmentSet, status=201),
-    Endpoint("GET", API, listed, "The tenant's segments, each with how many customers match now",
+    Endpoint("GET", API, listed, "The tenant's segments, each with how many customers it "
+             "matched when last counted (`count`, `counted_at`: counted on save and on "
+             "opening a segment; the list counts again those older than 10 minutes, 20 at "
+             "most per request)",
              shapes.SegmentList),
     Endpoint("GET", f"{API}/{{segment_id}}", get, "One segment with its count now",
              shapes.Segment, params=shapes.SegmentPath),
@@ -94,12 +127,25 @@ ENDPOINTS = [
              "customers list)", shapes.Members, query=shapes.MembersQuery,
              params=shapes.SegmentPath),
     Endpoint("POST", f"{API}/{{segment_id}}/tags", tag,
-             "批量打标签: mark a corp tag on every customer the segment finds now, through the "
-             "relation they began last with a guide still followed (mark_tag through the "
-             "outbox, one per customer, made now); customers who carry it already are skipped, "
-             "and a second request for the same segment and tag marks no one twice",
-             shapes.SegmentTagged, body=shapes.SegmentTag, params=shapes.SegmentPath,
-             errors={404: "no such segment or tag (`segment_id`, `tag_id`)"}),
+             "批量打标签: start a run marking a corp tag on every customer the segment finds, "
+             "through the relation they began last with a guide still followed; answers at "
+             "once (202, the run, state staging) while the run queues one mark_tag per "
+             "customer through the outbox in the background, a page at a time (watch it with "
+             "GET …/tag-runs/{run_id}); customers who carry the tag are skipped. Each run "
+             "marks anew (a customer whose tag was removed since an earlier run is marked "
+             "again); while a run for the same segment and tag is staging, another start is "
+             "409 with that run (`run`)",
+             shapes.SegmentTagRun, body=shapes.SegmentTag, params=shapes.SegmentPath,
+             status=202,
+             errors={404: "no such segment or tag (`segment_id`, `tag_id`)",
+                     409: "a run for this segment and tag is staging (`run`)"}),
+    Endpoint("GET", f"{API}/{{segment_id}}/tag-runs", runs,
+             "The segment's 批量打标签 runs, newest first, with their counts and marks",
+             shapes.SegmentTagRuns, params=shapes.SegmentPath),
+    Endpoint("GET", f"{API}/{{segment_id}}/tag-runs/{{run_id}}", run,
+             "One 批量打标签 run: its counts so far and its marks in the outbox (sent, "
+             "pending, failed, dead)", shapes.SegmentTagRun, params=shapes.RunPath,
+             errors={404: "no such run of this segment (`run_id`)"}),
 ]
 
 

@@ -1,6 +1,7 @@
-"""The console's customer segments (客户分群): the tenant's segments with how many customers
-match now, a form to create or change one (with a preview count), its members (each linking
-to the customer's page, paged, exported as the customers CSV) and deleting it."""
+"""The console's customer segments (客户分群): the tenant's segments with their stored counts
+(约 N 人 · 计于 HH:MM), a form to create or change one (with a preview count), its members
+(each linking to the customer's page, paged, exported as the customers CSV), its
+批量打标签 runs with their progress, and deleting it."""
 
 from __future__ import annotations
 
@@ -12,12 +13,12 @@ from aiohttp import web
 from multidict import MultiMapping
 
 from guidebot.segments.service import LAYERS, LISTS, Segments
+from guidebot.segments.tagging import RunStaging
 from guidebot.stats import customer_list
 from guidebot.stats.records import PAGE
 from guidebot.web.pages import console_auth as auth
 from guidebot.web.pages.console import csv_download, notice, page, render, services_of
 
-TAGGED = ("tag", "queued", "carrying", "no_guide", "repeated", "failed")
 SINGLE = ("status", "added_from", "added_to", "added_days", "purchased", "quiet_days",
           "layer")
 
@@ -44,6 +45,11 @@ def _base(who: auth.Access) -> str:
 @page
 async def segments(request: web.Request, who: auth.Access) -> web.StreamResponse:
     rows = await _segments(request).listed(who.tenant.id)
+    today = datetime.now(who.tenant.tz).date()
+    for row in rows:  # 计于 HH:MM in the tenant's time (with the day when not today)
+        at = row["counted_at"].astimezone(who.tenant.tz) if row["counted_at"] else None
+        row["counted"] = ("" if at is None else at.strftime("%H:%M") if at.date() == today
+                          else at.strftime("%m-%d %H:%M"))
     deleted = request.query.get("deleted", "")
     done = notice(request, "seg.deleted").format(name=deleted) if deleted else ""
     return render(request, "segments.html", who=who, active="segments", rows=rows,
@@ -120,11 +126,13 @@ async def members(request: web.Request, who: auth.Access) -> web.StreamResponse:
                                   after=request.query.get("after", ""))
     records = services_of(request).stats.records
     saved = notice(request, "seg.saved") if request.query.get("saved") else ""
-    if request.query.get("tagged"):
-        saved = notice(request, "seg.tagged").format(**{
-            k: request.query.get(k, "")[:64] for k in TAGGED})
+    for said in ("run_started", "run_staging"):
+        if request.query.get(said):
+            saved = notice(request, f"seg.{said}").format(
+                tag=request.query.get("tag", "")[:64], run=request.query.get(said, "")[:12])
+    runs = await services_of(request).segment_tags.of_segment(who.tenant.id, segment_id)
     return render(request, "segment.html", who=who, active="segments", segment=segment,
-                  rows=found.rows, names=await _names(request, who),
+                  rows=found.rows, names=await _names(request, who), runs=runs,
                   guide_names=await records.guide_names(who.tenant.id), notice=saved,
                   next_page=urlencode({"after": found.next}) if found.next else "",
                   paged=bool(request.query.get("after")), first_page="")
@@ -132,13 +140,16 @@ async def members(request: web.Request, who: auth.Access) -> web.StreamResponse:
 
 @page
 async def tag(request: web.Request, who: auth.Access) -> web.StreamResponse:
-    """批量打标签: the chosen tag on every customer the segment finds now (a second click marks
-    no one twice)."""
+    """批量打标签: start a run (staged in the background; the page lists it with its
+    progress); while one for the same tag is staging, the notice names that one."""
     data = await request.post()
     segment_id = _id(request.match_info["segment_id"])
-    done = await services_of(request).segment_tags.mark(who.tenant.id, segment_id,
-                                                        str(data.get("tag_id", ""))[:64])
-    query = urlencode({"tagged": 1, **{k: done[k] for k in TAGGED}})
+    try:
+        run = await services_of(request).segment_tags.start(
+            who.tenant.id, segment_id, str(data.get("tag_id", ""))[:64], operator="console")
+        query = urlencode({"run_started": run["id"], "tag": run["tag"]})
+    except RunStaging as exc:
+        query = urlencode({"run_staging": exc.run["id"], "tag": exc.run["tag"]})
     raise web.HTTPSeeOther(f"{_base(who)}/{segment_id}?{query}#notice")
 
 
