@@ -24,7 +24,9 @@ customer) at a time, in send_time order:
 - a session guidebot never handed (WeCom queued it by its own routing) that a servicer takes
   from the pool (change_type 1) or is transferred (2): intake records the event as a handoff
   of route "wecom" (chat/intake.py), and a turn starts for them at the event (via "wecom",
-  its msgid the event's: the handoff page's id); the customer waits from their first message
+  its msgid the event's: the handoff page's id). A take or transfer intake did not record
+  so belongs to a turn that began before it (one that began before the messages read is
+  not counted again); the customer waits from their first message
   the bot did not answer (from the take when the messages read began after it).
 
 Another handoff of a conversation already with the same servicer (the customer asked again),
@@ -172,7 +174,7 @@ def walk(messages: Iterable[KfMessage]) -> list[Handed]:
                 continue
             if turn is None:
                 idle = unheld.pop(key, Unheld())
-                if new:
+                if new and m.route == WECOM:  # else it goes on a turn begun before the read
                     open_turns[key] = idle.taken(m, new)
                     turns.append(open_turns[key])
             elif change == ENDED:

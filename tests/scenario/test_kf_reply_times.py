@@ -311,6 +311,29 @@ async def test_a_session_taken_from_the_pool_is_followed_like_a_handoff(stack: S
             for i in listed["items"]] == [("wangfang", "pool", None, 900)]
 
 
+async def test_a_handoff_to_the_pool_counts_on_the_day_it_entered_the_pool(
+        stack: Stack) -> None:
+    """Handed to the pool one day, taken the next: the turn is the taker's and counts on the
+    day the customer entered the pool, not again on the day of the take."""
+    use_router(stack)
+    customer = "wmKFpoolnextday1"
+    at(stack, 0)
+    await customer_writes(stack, customer, "转人工")
+    [handed] = await kf_rows(stack, customer)
+    at(stack, 24 * 60)
+    await _session_change(stack, customer, 1, "wangfang")
+    first = _guide(await _summary(stack), "wangfang")
+    assert (first["handoffs"], first["waiting_now"]) == (1, 1)
+    second = _guide(await _summary(stack, day=DAY + timedelta(days=1)), "wangfang")
+    assert (second["handoffs"], second["waiting_now"]) == (0, 1)
+    _, listed = await stack.admin(f"/handoffs?status=all&from={DAY}&to={DAY}")
+    assert [(i["guide"], i["via"], i["msgid"]) for i in listed["items"]] == [
+        ("wangfang", "pool", handed.msgid)]
+    later = DAY + timedelta(days=1)
+    _, listed = await stack.admin(f"/handoffs?status=all&from={later}&to={later}")
+    assert listed["items"] == []
+
+
 async def test_waiting_ends_with_the_sessions_48_hours(stack: Stack) -> None:
     use_router(stack)
     customer = await _guide_customer(stack, "lina", "孙悦")
