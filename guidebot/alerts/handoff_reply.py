@@ -7,7 +7,11 @@ A job runs the check every minute (guidebot/jobs.py). Each notice goes through t
 under `handoff_reply:<servicer>:<the first unanswered customer message>`, so it is sent once
 per waiting stretch and servicer whatever runs the check (a second run, another process): a
 reply ends the stretch, and the customer's next message starts a new one. A session
-transferred to another servicer keeps the customer's wait, and the new servicer is told.
+transferred to another servicer keeps the customer's wait, and the new servicer is told. A
+customer waiting in the pool (nobody took guidebot's handoff yet) has nobody to tell; the
+servicer who takes the session is told once the wait passes the threshold. A session
+WeCom queued by itself and a servicer took has a handoff page too (the event's: intake
+records it as a handoff of route "wecom").
 Like every app message it draws from the guide's app message budget (app_quota.py)."""
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from typing import Any
 from urllib.parse import quote
 
 from guidebot.app_quota import AppQuota, app_text
-from guidebot.chat.reply_times import Handed, ReplyTimes
+from guidebot.chat.reply_times import POOL, Handed, ReplyTimes
 from guidebot.content.chat import ChatContent
 from guidebot.db.engine import Database
 from guidebot.db.repo import kf as kf_repo
@@ -61,7 +65,8 @@ class HandoffReminders:
         now = self._times.clock()
         due = {outbox_key(t.servicer, t.waiting.msgid): t
                for t in await self._times.open_turns(tenant_id)
-               if t.waiting is not None and (t.waited_s(now) or 0) >= minutes * 60}
+               if t.servicer != POOL and t.waiting is not None
+               and (t.waited_s(now) or 0) >= minutes * 60}
         if not due:
             return 0
         async with self._db.read() as s:

@@ -72,3 +72,29 @@ class KfCards:
         return Card({"msgtype": "miniprogram", "miniprogram": {
             "appid": appid, "title": title, "thumb_media_id": attachment["pic_media_id"],
             "pagepath": attachment["page"]}}, "")
+
+    def shown(self, body: dict[str, Any]) -> dict[str, Any] | None:
+        """A sent kf/send_msg body's card as the customer saw it, in the shape the console's
+        card partial takes (templates/console/_card.html): a mini-program card (its product
+        found by its page, for the price), a link card or a picture; None for a text."""
+        kind = str(body.get("msgtype", ""))
+        part = body.get(kind)
+        part = part if isinstance(part, dict) else {}
+        card: dict[str, Any] = {"type": kind, "title": str(part.get("title", "")),
+                                "desc": str(part.get("desc", "")),
+                                "url": str(part.get("url", "")), "page": "", "sku": "",
+                                "price_fen": None, "picture": ""}
+        if kind == "miniprogram":
+            page = str(part.get("pagepath", ""))
+            product = next((p for p in self._catalog.products.values()
+                            if page == p.page or page.startswith((f"{p.page}&",
+                                                                  f"{p.page}?"))), None)
+            card.update(page=product.page if product else page.split("?", 1)[0],
+                        sku=product.sku if product else "",
+                        price_fen=product.price_fen if product else None)
+            return card
+        if kind == "link":
+            return card
+        if kind == "image":
+            return {**card, "type": "picture"}
+        return None

@@ -14,7 +14,7 @@ from urllib.parse import quote
 
 from guidebot.app_quota import AppQuota
 from guidebot.chat.decision import CustomerContext
-from guidebot.chat.reply_times import with_servicer
+from guidebot.chat.reply_times import WECOM, change_of, handoff_open, with_servicer
 from guidebot.chat.sending import reply_msgid
 from guidebot.content.library import Library
 from guidebot.content.render import render
@@ -40,13 +40,15 @@ TITLE_BYTES, DESCRIPTION_BYTES = 128, 512  # textcard limits (FACTS §3.7)
 SKIP_SERVICER = frozenset({kf_api.NOT_SERVICER, kf_api.SERVICER_STOPPED})
 
 
-def _shown(body: dict[str, Any]) -> dict[str, str]:
-    """A kf/send_msg body as the handoff page shows it: its kind and its text or title."""
+def _shown(body: dict[str, Any], card: dict[str, Any] | None) -> dict[str, Any]:
+    """A kf/send_msg body as the handoff page shows it: its kind, its text or title, and a
+    card as the customer saw it (KfCards.shown; None for a text)."""
     kind = str(body.get("msgtype", ""))
     part = body.get(kind)
     if not isinstance(part, dict):
         part = {}
-    return {"kind": kind, "text": str(part.get("content") or part.get("title") or "")}
+    return {"kind": kind, "text": str(part.get("content") or part.get("title") or ""),
+            "card": card}
 
 
 def _cut(text: str, limit: int) -> str:
@@ -62,8 +64,10 @@ class Handed:
 class Handoff:
     def __init__(self, settings: Settings, db: Database, library: Library, outbox: Outbox,
                  client_for: Callable[[str], WeComClient],
-                 api_for: Callable[[str], KfApi], *, quota: AppQuota) -> None:
+                 api_for: Callable[[str], KfApi], *, quota: AppQuota,
+                 cards: Callable[[dict[str, Any]], dict[str, Any] | None]) -> None:
         self._settings = settings
+        self._cards = cards  # a sent body's card as the customer saw it (KfCards.shown)
         self._quota = quota
         self._db = db
         self.library = library
@@ -72,8 +76,10 @@ class Handoff:
         self._api_for = api_for
 
     async def view(self, tenant: str, guide: str, msgid: str) -> dict[str, Any] | None:
-        """What the handoff page shows the guide who took the session of message `msgid`:
-        the customer and their latest messages; None for anyone else (or no such handoff)."""
+        """What the handoff page shows the guide who took the session of message `msgid`
+        (a handed customer message, or the event of WeCom's own handoff that intake
+        recorded): the customer, their latest messages and the bot's replies, its cards as
+        the customer saw them; None for anyone else (or no such handoff)."""
         async with self._db.read() as s:
             handed = await repo.handed_message(s, tenant=tenant, msgid=msgid, guide=guide)
             if handed is None:
@@ -87,9 +93,13 @@ class Handoff:
                               for i in range(REPLIES_PER_MESSAGE)] for m in messages}
             sent = await outbox_repo.done_payloads(
                 s, tenant=tenant, keys=[k for ks in keys.values() for k in ks])
-        replies = {m: [_shown(json.loads(sent[k])) for k in ks if k in sent]
+        bodies = {k: json.loads(sent[k]) for ks in keys.values() for k in ks if k in sent}
+        replies = {m: [_shown(bodies[k], self._cards(bodies[k])) for k in ks if k in bodies]
                    for m, ks in keys.items()}
+        wecom = handed.route == WECOM  # WeCom's own handoff that intake recorded
         return {"msgid": msgid, "external_userid": handed.external_userid,
+                "origin": WECOM if wecom else "guidebot",
+                "change": change_of(handed)[0] if wecom else 0,
                 "name": contact.name if contact is not None else "",
                 "handed_at": handed.handled_at or handed.send_time, "messages": messages,
                 "replies": replies}
@@ -119,6 +129,20 @@ class Handoff:
         state, now_with = await self._api_for(tenant).service_state(
             open_kfid=message.open_kfid, external_userid=message.external_userid)
         return (now_with or servicer) if state == HUMAN else None
+
+    async def held(self, tenant: str, event: KfMessage, handed_now: bool = False) -> bool:
+        """Whether a handoff record holds the conversation of session_status_change `event`
+        (this batch handed it, or what is stored before the event says so:
+        reply_times.handoff_open); if not, the event is WeCom's own handoff to record."""
+        if handed_now:
+            return True
+        async with self._db.read() as s:
+            stored = await repo.since_latest_handoff_record(
+                s, tenant=tenant, open_kfid=event.open_kfid,
+                external_userid=event.external_userid, before=event.send_time)
+        here = (event.send_time, event.id or 0)
+        return handoff_open([m for m in stored if (m.send_time, m.id or 0) < here],
+                            event.send_time)
 
     async def hand(self, tenant: str, open_kfid: str, kf_userid: str, msgid: str,
                    customer: CustomerContext, summary: str) -> Handed:

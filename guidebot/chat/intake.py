@@ -29,6 +29,14 @@ from guidebot.chat.decision import CustomerContext, Decision, Inbound, ReplyRout
 from guidebot.chat.entries import KfEntries, event_of
 from guidebot.chat.handoff import Handoff
 from guidebot.chat.opt_out import OptOuts
+from guidebot.chat.reply_times import (
+    KNOWN_CHANGES,
+    NEW_SERVICER,
+    SESSION_EVENT,
+    WECOM,
+    change_of,
+    change_type,
+)
 from guidebot.chat.sending import KfSender, text_message
 from guidebot.chat.watch import ChatWatch
 from guidebot.contacts.auto_tags import AutoTagger
@@ -93,7 +101,7 @@ class KfService:
         self.customers = Customers(db, self.api)
         self.sender = KfSender(db, outbox, self.api, clock)
         self.handoff = Handoff(settings, db, library, outbox, client_for, self.api,
-                               quota=quota)
+                               quota=quota, cards=cards.shown)
         self.entries = KfEntries(settings, db, library, outbox, self.api, clock)
 
     def api(self, tenant: str) -> KfApi:
@@ -327,6 +335,8 @@ class KfService:
                 return Outcome("skipped", "", f"event msg_send_fail: msgid="
                                f"{failed.get('fail_msgid', '')} fail_type="
                                f"{failed.get('fail_type', '')}")
+            if message.event_type == SESSION_EVENT:
+                return await self._session_change(tenant, message, handed_now)
             if message.event_type != "enter_session":
                 return Outcome("skipped", "", f"event {message.event_type or '?'}")
             writer = writers[message.external_userid]
@@ -356,6 +366,31 @@ class KfService:
             writer.context, opted_out=decision.route == Route.OPT_OUT))
         outcome = await self._act(tenant, message, writer.context, decision, handed_now)
         return Outcome(outcome.status, outcome.route, f"{outcome.reason}; {done}", outcome.guide)
+
+    async def _session_change(self, tenant: str, message: KfMessage,
+                              handed_now: Mapping[tuple[str, str], str]) -> Outcome:
+        """session_status_change (WeCom's sync_msg doc, as the sandbox follows it:
+        change_type 1 a servicer took the session from the pool, 2 a transfer, 3 the end).
+        A take or a transfer of a session no handoff record holds (WeCom queued the customer
+        by its own routing) is recorded as a handoff of route "wecom" to the new servicer:
+        the handoff page, the reminder and 接待时效 follow it like guidebot's
+        (chat/reply_times.py)."""
+        change, new = change_of(message)
+        if change not in KNOWN_CHANGES:
+            # change_type 4 (or any other) is not in the facts: stored as it came, no
+            # servicer taken from it, nothing else done; logged by id only
+            log.warning("kf session_status_change id=%s tenant=%s: unknown change_type=%s",
+                        message.id, tenant, change)
+            return Outcome("skipped", "", f"event {SESSION_EVENT}: change_type {change} "
+                           "unknown (not in the facts): recorded only")
+        if not new:
+            return Outcome("skipped", "", f"event {SESSION_EVENT}: change_type {change}")
+        conversation = (message.open_kfid, message.external_userid)
+        if await self.handoff.held(tenant, message, conversation in handed_now):
+            return Outcome("skipped", "", f"event {SESSION_EVENT}: change_type {change} "
+                           f"to {new}, continuing a handoff")
+        return Outcome("handoff", WECOM, f"event {SESSION_EVENT}: change_type {change} to "
+                       f"{new}, a session guidebot did not hand: WeCom's own handoff", new)
 
     async def _act(self, tenant: str, message: KfMessage, customer: CustomerContext,
                    decision: Decision,
@@ -412,7 +447,10 @@ def _needs_writer(message: KfMessage) -> bool:
 def _servicer(item: Mapping[str, Any], event: Mapping[str, Any]) -> str:
     """Who wrote a servicer's message (origin 5); who has the session after a
     session_status_change event (its new_servicer_userid); else ""."""
-    found = item.get("servicer_userid") or event.get("new_servicer_userid") or ""
+    found = item.get("servicer_userid") or ""
+    if not found and event.get("event_type") == SESSION_EVENT \
+            and change_type(event) in NEW_SERVICER:
+        found = event.get("new_servicer_userid") or ""  # not of a change_type unknown (4)
     return str(found)[:64]
 
 

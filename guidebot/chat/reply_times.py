@@ -5,33 +5,42 @@ customer) at a time, in send_time order:
 
 - a handoff starts with the customer message that was handed to a servicer (status handoff,
   its `guide`); its time is that message's send_time (WeCom's clock, like every reply's);
+- a handoff guidebot made to the pool (state 2: status handoff, no guide) starts a turn at
+  once, of nobody yet (servicer "": the pool); when a servicer takes the session
+  (session_status_change change_type 1, `new_servicer_userid`) the turn becomes theirs and
+  keeps its start: their first response counts from the time the customer entered the pool,
+  and the turn counts in the days it entered the pool;
 - a servicer's message from the WeCom client (origin 5) is a reply; the first one after the
   handoff gives the first-response time;
 - the event session_status_change ends it: change_type 3 (the session ended) stops the clock;
   change_type 2 (transferred to another servicer) ends it as "transferred" and starts a new
   one for `new_servicer_userid` at the event, which takes over the customer's wait (the
-  event's fields as WeCom's sync_msg doc lists them: assumed, not seen from WeCom);
+  event's fields as WeCom's sync_msg doc lists them, which the sandbox follows: assumed,
+  not seen from WeCom);
 - the customer waits from their first message after the latest reply (the handoff's own
   message to begin with) until a reply; waiting ends with the session, and never lasts
   beyond 48 h after the customer's latest message (WeCom's session rule: after that nobody
   can answer it);
-- change_type 1 (a servicer took the session from the pool, `new_servicer_userid`) starts a
-  turn for them at the event (via "pool"), like a handoff: their first response counts from
-  it; the customer waits from the message guidebot handed to the pool (the turn's msgid), or
-  else from their first message the bot did not answer (from the take when the messages read
-  began after it).
+- a session guidebot never handed (WeCom queued it by its own routing) that a servicer takes
+  from the pool (change_type 1) or is transferred (2): intake records the event as a handoff
+  of route "wecom" (chat/intake.py), and a turn starts for them at the event (via "wecom",
+  its msgid the event's: the handoff page's id). A take or transfer intake did not record
+  so belongs to a turn that began before it (one that began before the messages read is
+  not counted again); the customer waits from their first message
+  the bot did not answer (from the take when the messages read began after it).
 
-Another handoff of a conversation already with the same servicer (the customer asked again)
-continues the one that is open. A handoff to the pool (state 2) starts nothing by itself.
+Another handoff of a conversation already with the same servicer (the customer asked again),
+or to the pool while it waits there, continues the one that is open. A change_type other
+than 1, 2 or 3 changes nothing (4 is not in the facts: intake records it and logs its id).
 """
 
 from __future__ import annotations
 
 import statistics
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from guidebot.chat.entries import event_of
 from guidebot.db.engine import Database
@@ -45,7 +54,13 @@ CUSTOMER, SERVICER = 3, 5  # sync_msg origin
 SESSION_LIFE = timedelta(hours=48)  # a session can be answered 48 h after the last message
 DEFAULT_MINUTES = 10  # the threshold of the figures when reminders are off (0)
 POOL_TAKEN, TRANSFERRED, ENDED = 1, 2, 3  # session_status_change change_type
+KNOWN_CHANGES = (POOL_TAKEN, TRANSFERRED, ENDED)  # the facts know no other (not 4)
+NEW_SERVICER = (POOL_TAKEN, TRANSFERRED)  # the changes that name who has the session now
+SESSION_EVENT = "session_status_change"
+POOL = ""  # the servicer of a turn nobody took yet (guidebot handed it to the pool)
+WECOM = "wecom"  # the route intake records a handoff of WeCom's own with
 STATUSES = ("waiting", "replied", "all")
+T = TypeVar("T")
 
 
 @dataclass
@@ -63,9 +78,10 @@ class Handed:
     open_kfid: str
     external_userid: str
     msgid: str  # the handed customer message (a transfer: the handoff it came from)
-    servicer: str
+    servicer: str  # POOL ("") until a servicer takes a handoff to the pool
     at: datetime
-    via: str = "handoff"  # handoff | transfer | pool
+    via: str = "handoff"  # handoff | transfer | pool | wecom
+    taken_at: datetime | None = None  # via pool: when a servicer took it
     first_reply_at: datetime | None = None
     first_reply_by: str = ""
     ended_at: datetime | None = None
@@ -91,19 +107,16 @@ class Handed:
 
 @dataclass
 class Unheld:
-    """A conversation no servicer has (as far as the walk saw): the customer's first
-    unanswered message, their latest, and the latest message guidebot handed to the pool."""
+    """A conversation no turn holds (as far as the walk saw): the customer's first
+    unanswered message and their latest."""
 
     waiting: Stretch | None = None
     last_customer_at: datetime | None = None
-    pooled: str = ""
 
     def saw(self, m: KfMessage) -> None:
         if m.origin == CUSTOMER:
             self.last_customer_at = m.send_time
-            if m.status == "handoff":  # handed with no guide (to the pool): waits for a person
-                self.waiting, self.pooled = Stretch(m.msgid, m.send_time), m.msgid
-            elif m.status == "replied":  # the bot answered it
+            if m.status == "replied":  # the bot answered it
                 self.waiting = None
             elif self.waiting is None:
                 self.waiting = Stretch(m.msgid, m.send_time)
@@ -111,22 +124,39 @@ class Unheld:
             self.waiting = None
 
     def taken(self, m: KfMessage, servicer: str) -> Handed:
-        """The turn of `servicer`, who took the conversation from the pool at event `m`: the
-        customer waits from their first unanswered message, or from the take when the walk
-        saw nothing of them (their messages came before what it read)."""
+        """The turn of `servicer`, given the session by WeCom (a take from the pool or a
+        transfer of a session guidebot did not hand) at event `m`: the customer waits from
+        their first unanswered message, or from the event when the walk saw nothing of them
+        (their messages came before what it read)."""
         seen = self.last_customer_at is not None
-        return Handed(m.open_kfid, m.external_userid,
-                      self.pooled or (self.waiting.msgid if self.waiting else m.msgid),
-                      servicer, m.send_time, via="pool",
-                      last_customer_at=self.last_customer_at if seen else m.send_time,
+        return Handed(m.open_kfid, m.external_userid, m.msgid, servicer, m.send_time,
+                      via=WECOM, last_customer_at=self.last_customer_at if seen else m.send_time,
                       waiting=self.waiting if seen else Stretch(m.msgid, m.send_time))
 
 
+def change_type(event: Mapping[str, Any]) -> int:
+    """A session_status_change event's change_type; 0 when it is not a whole number."""
+    try:
+        return int(event.get("change_type") or 0)
+    except (TypeError, ValueError):
+        return 0
+
+
 def change_of(m: KfMessage) -> tuple[int, str]:
-    """A session_status_change event's change_type and new servicer (stored by intake)."""
+    """A session_status_change event's change_type (0 when it is not a number) and its new
+    servicer: only for a take from the pool (1) or a transfer (2), "" otherwise."""
     event = event_of(m.text)
-    return (int(event.get("change_type") or 0),
-            str(event.get("new_servicer_userid") or m.servicer_userid or ""))
+    change = change_type(event)
+    if change not in NEW_SERVICER:
+        return change, ""
+    return change, str(event.get("new_servicer_userid") or m.servicer_userid or "")
+
+
+def _handed_turn(m: KfMessage) -> Handed:
+    """The turn a customer message guidebot handed starts: to its guide, or to the pool."""
+    return Handed(m.open_kfid, m.external_userid, m.msgid, m.guide or POOL, m.send_time,
+                  via="handoff" if m.guide else "pool", last_customer_at=m.send_time,
+                  waiting=Stretch(m.msgid, m.send_time))
 
 
 def walk(messages: Iterable[KfMessage]) -> list[Handed]:
@@ -138,26 +168,43 @@ def walk(messages: Iterable[KfMessage]) -> list[Handed]:
     for m in sorted(messages, key=lambda m: (m.send_time, m.id or 0)):
         key = (m.open_kfid, m.external_userid)
         turn = open_turns.get(key)
-        if m.status == "handoff" and m.guide and not (turn and turn.servicer == m.guide):
+        if m.event_type == SESSION_EVENT:
+            change, new = change_of(m)
+            if change not in KNOWN_CHANGES:
+                continue
+            if turn is None:
+                idle = unheld.pop(key, Unheld())
+                if new and m.route == WECOM:  # else it goes on a turn begun before the read
+                    open_turns[key] = idle.taken(m, new)
+                    turns.append(open_turns[key])
+            elif change == ENDED:
+                _close(turn, m.send_time, "ended")
+                del open_turns[key]
+            elif m.route == WECOM and turn.servicer != POOL:
+                # intake found no handoff holding the session any more (it lapsed): WeCom's
+                _close(turn, m.send_time, "ended")
+                open_turns[key] = Handed(m.open_kfid, m.external_userid, m.msgid, new,
+                                         m.send_time, via=WECOM,
+                                         last_customer_at=turn.last_customer_at,
+                                         waiting=turn.waiting)
+                turns.append(open_turns[key])
+            elif turn.servicer == POOL:  # guidebot's handoff to the pool is taken
+                turn.servicer, turn.taken_at = new, m.send_time
+            elif new != turn.servicer:
+                _close(turn, m.send_time, "transferred")
+                moved = Handed(m.open_kfid, m.external_userid, turn.msgid, new, m.send_time,
+                               via="transfer" if change == TRANSFERRED else "pool",
+                               last_customer_at=turn.last_customer_at, waiting=turn.waiting)
+                open_turns[key] = moved
+                turns.append(moved)
+        elif m.status == "handoff" and not (turn and turn.servicer == (m.guide or POOL)):
             if turn is not None:
                 _close(turn, m.send_time, "transferred")
-            turn = Handed(m.open_kfid, m.external_userid, m.msgid, m.guide, m.send_time,
-                          last_customer_at=m.send_time, waiting=Stretch(m.msgid, m.send_time))
-            open_turns[key] = turn
-            turns.append(turn)
+            open_turns[key] = _handed_turn(m)
+            turns.append(open_turns[key])
             unheld.pop(key, None)
         elif turn is None:
-            idle = unheld.setdefault(key, Unheld())
-            idle.saw(m)
-            if m.event_type != "session_status_change":
-                continue
-            change, new = change_of(m)
-            if change == ENDED:
-                del unheld[key]
-            elif change == POOL_TAKEN and new:
-                open_turns[key] = idle.taken(m, new)
-                turns.append(open_turns[key])
-                del unheld[key]
+            unheld.setdefault(key, Unheld()).saw(m)
         elif m.origin == CUSTOMER:
             turn.last_customer_at = m.send_time
             if turn.waiting is None:
@@ -166,19 +213,36 @@ def walk(messages: Iterable[KfMessage]) -> list[Handed]:
             if turn.first_reply_at is None:
                 turn.first_reply_at, turn.first_reply_by = m.send_time, m.servicer_userid
             turn.waiting = None
-        elif m.event_type == "session_status_change":
-            change, new = change_of(m)
-            if change == ENDED:
-                _close(turn, m.send_time, "ended")
-                del open_turns[key]
-            elif change in (TRANSFERRED, POOL_TAKEN) and new and new != turn.servicer:
-                _close(turn, m.send_time, "transferred")
-                moved = Handed(m.open_kfid, m.external_userid, turn.msgid, new, m.send_time,
-                               via="transfer" if change == TRANSFERRED else "pool",
-                               last_customer_at=turn.last_customer_at, waiting=turn.waiting)
-                open_turns[key] = moved
-                turns.append(moved)
     return turns
+
+
+def _follow(messages: Iterable[KfMessage], at: datetime, start: T,
+            step: Callable[[T, KfMessage], T]) -> T:
+    """`step` over the messages in send_time order from `start`; back to `start` after 48 h
+    without a message from the customer (the session's life), and at `at` too."""
+    state, last = start, None
+    for m in sorted(messages, key=lambda m: (m.send_time, m.id or 0)):
+        if m.origin == CUSTOMER:
+            if last is not None and m.send_time - last >= SESSION_LIFE:
+                state = start
+            last = m.send_time
+        state = step(state, m)
+        if last is None:
+            last = m.send_time
+    return state if last is not None and at - last < SESSION_LIFE else start
+
+
+def handoff_open(messages: Iterable[KfMessage], at: datetime) -> bool:
+    """Whether a handoff record (guidebot's, to a servicer or the pool, or one of WeCom's
+    that intake recorded) holds the conversation at `at`, by what was stored of it from its
+    latest handoff on: not after the event of the session's end, nor 48 h without a message
+    from the customer (the session's life)."""
+    def step(held: bool, m: KfMessage) -> bool:
+        if m.status == "handoff":
+            return True
+        return held and not (m.event_type == SESSION_EVENT and change_of(m)[0] == ENDED)
+
+    return _follow(messages, at, False, step)
 
 
 def with_servicer(messages: Iterable[KfMessage], at: datetime) -> str | None:
@@ -187,23 +251,15 @@ def with_servicer(messages: Iterable[KfMessage], at: datetime) -> str | None:
     the latest handoff, or the one an event names (a take from the pool, a transfer); None
     after a handoff to the pool, the event of the session's end, or 48 h without a message
     from the customer (the session's life)."""
-    servicer: str | None = None
-    last: datetime | None = None
-    for m in sorted(messages, key=lambda m: (m.send_time, m.id or 0)):
-        if m.origin == CUSTOMER:
-            if last is not None and m.send_time - last >= SESSION_LIFE:
-                servicer = None
-            last = m.send_time
+    def step(servicer: str | None, m: KfMessage) -> str | None:
         if m.status == "handoff":
-            servicer = m.guide or None
-        elif m.event_type == "session_status_change":
+            return m.guide or None
+        if m.event_type == SESSION_EVENT:
             change, new = change_of(m)
-            servicer = None if change == ENDED else (new or servicer)
-        if last is None:
-            last = m.send_time
-    if last is None or at - last >= SESSION_LIFE:
-        return None
-    return servicer
+            return None if change == ENDED else (new or servicer)
+        return servicer
+
+    return _follow(messages, at, None, step)
 
 
 def _close(turn: Handed, at: datetime, end: str) -> None:
@@ -278,7 +334,9 @@ class ReplyTimes:
     async def summary(self, tenant_id: str, day_from: date, day_to: date) -> dict[str, Any]:
         """Per guide: the turns that began in the tenant's days [day_from, day_to], replied,
         median and average first response, replied within the threshold; waiting and
-        overdue now (whenever handed)."""
+        overdue now (whenever handed). A handoff guidebot made to the pool counts from the
+        time it entered the pool: under the guide "" (the pool) until a servicer takes it,
+        then under them, its first response measured from that time."""
         tenant = self._settings.tenant(tenant_id)
         start, end = tenant.day_bounds(day_from, day_to)
         minutes = threshold_minutes(tenant)
@@ -344,6 +402,7 @@ class ReplyTimes:
                 "customer_name": contact.name if contact is not None else "",
                 "guide": t.servicer, "guide_name": names.get(t.servicer, ("", ""))[0],
                 "via": t.via, "handed_at": t.at.isoformat(),
+                "taken_at": t.taken_at.isoformat() if t.taken_at else None,
                 "first_reply_at": t.first_reply_at.isoformat() if t.first_reply_at else None,
                 "first_response_s": t.first_response_s,
                 "end": t.end or None, "ended_at": t.ended_at.isoformat() if t.ended_at else None,

@@ -256,7 +256,7 @@ async def group_dismiss(sandbox: Sandbox, request: web.Request) -> Any:
 
 def _kf(simulate: Any) -> Route:
     """A kf simulation's control route (kfsim.py: its body; "deliver" false keeps the
-    callback back): kf_message, kf_enter, kf_servicer_message, kf_session_change."""
+    callback back): kf_message, kf_enter, kf_servicer_message, kf_session_change, kf_queue."""
 
     async def route(sandbox: Sandbox, request: web.Request) -> Any:
         body = await _body(request)
@@ -337,6 +337,7 @@ ROUTES: list[tuple[str, str, Route]] = [
     ("POST", "/_sandbox/{tenant}/simulate/kf_servicer_message",
      _kf(kfsim.kf_servicer_message)),
     ("POST", "/_sandbox/{tenant}/simulate/kf_session_change", _kf(kfsim.kf_session_change)),
+    ("POST", "/_sandbox/{tenant}/simulate/kf_queue", _kf(kfsim.kf_queue)),
     ("POST", "/_sandbox/{tenant}/kf/servicers", kf_servicer),
     ("GET", "/_sandbox/{tenant}/kf", kf_state),
     ("POST", "/_sandbox/{tenant}/simulate/app_message", app_message),

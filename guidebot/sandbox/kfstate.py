@@ -180,6 +180,28 @@ class KfState:
         self._append(item)
         return item
 
+    def queue(self, open_kfid: str, external_userid: str, now: float) -> None:
+        """WeCom's routing puts the session in the pool (0/1 → 2; the customer wrote)."""
+        session = self.session(open_kfid, external_userid)
+        if session.last_customer_at is None:
+            raise ApiError(errors.KF_BAD_TRANSITION, "the customer never wrote")
+        self.transition(session, POOL, "", now)
+
+    def unknown_change(self, open_kfid: str, external_userid: str, change_type: int,
+                       new_servicer: str, now: float) -> JSON:
+        """A session_status_change whose change_type the facts do not have (4…), as it
+        might come: the session is left as it is."""
+        session = self.session(open_kfid, external_userid)
+        event: JSON = {"event_type": "session_status_change", "open_kfid": open_kfid,
+                       "external_userid": external_userid, "change_type": change_type,
+                       "old_servicer_userid": session.servicer,
+                       "new_servicer_userid": new_servicer, "msg_code": ""}
+        item = {"msgid": "event_msgid_" + ids.random_text(19, "0123456789"),
+                "open_kfid": open_kfid, "external_userid": external_userid,
+                "send_time": int(now), "origin": 4, "msgtype": "event", "event": event}
+        self._append(item)
+        return item
+
     def customer_enters(self, open_kfid: str, external_userid: str, scene: str,
                         scene_param: str, now: float, window_s: float) -> JSON:
         """enter_session. A welcome_code only when nothing was exchanged in the last 48 h

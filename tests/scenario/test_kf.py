@@ -17,10 +17,12 @@ from guidebot.app import RUNTIME, create_app
 from guidebot.db.engine import Database
 from guidebot.db.repo import kf as kf_repo
 from tests.support.kf import (
+    KF_CARD,
     KFID,
     REPLY,
     SUMMARY,
     RuleRouter,
+    card_stack,
     customer_writes,
     kf_rows,
     kf_state,
@@ -317,29 +319,10 @@ async def test_two_processes_read_each_page_once(aiohttp_server: Any, tmp_path: 
         await stack.http.close()
 
 
-KF_CARD = '''# the thumbnail and appid of kf product cards
-[[attachments]]
-type = "miniprogram"
-title = "商品"
-appid = "wxbrandstore0001"
-pic_file = "media/kf_card.png"
-page = "pages/index/index.html"
-'''
-
-
 async def test_a_catalog_card_is_tracked_for_the_exclusive_guide(
         aiohttp_server: Any, tmp_path: Path, db_url: str) -> None:
-    from tests.support.stack import library_copy
-
-    library = library_copy(tmp_path, {"messages/kf_card.toml": KF_CARD,
-                                      "media/kf_card.png": b"\x89PNG\r\n\x1a\n" + bytes(64)})
-    stack = await start_stack(aiohttp_server, tmp_path, db_url, library=library)
+    stack, customer = await card_stack(aiohttp_server, tmp_path, db_url)
     try:
-        use_router(stack)
-        added = await stack.sandbox.simulate_add_contact("acme", userid="lina", name="孙悦")
-        await stack.runtime.drain()
-        customer = added["external_userid"]
-        await customer_writes(stack, customer, "修护精华有货吗")
         text, card = [c["body"] for c in stack.calls("kf/send_msg")]
         assert text["text"]["content"] == "推荐这款："
         assert card["msgtype"] == "miniprogram"

@@ -241,10 +241,12 @@ async def test_a_transfer_moves_the_wait_and_the_end_stops_it(stack: Stack) -> N
 
 
 async def test_a_session_taken_from_the_pool_is_followed_like_a_handoff(stack: Stack) -> None:
-    """Nobody could take the handoff (the customer has no guide): the pool (state 2). A
-    servicer takes it in the WeCom client (session_status_change change_type 1): their turn
-    starts there, the customer's wait goes on from the handed message, the reminder and the
-    first response apply; asking for a person again is not handed again."""
+    """Nobody could take the handoff (the customer has no guide): the pool (state 2). The
+    turn counts from the time the customer entered the pool, under the pool (guide "") and
+    with nobody to remind; a servicer takes it in the WeCom client (session_status_change
+    change_type 1): the same turn is theirs from then on, the customer's wait goes on from the
+    handed message, their first response counts from entering the pool, the reminder
+    applies; asking for a person again is not handed again."""
     use_router(stack)
     customer = "wmKFpoolcustomer01"
     at(stack, 0)
@@ -252,19 +254,28 @@ async def test_a_session_taken_from_the_pool_is_followed_like_a_handoff(stack: S
     [handed] = await kf_rows(stack, customer)
     assert (handed.status, handed.guide) == ("handoff", None)
     assert session(await kf_state(stack), customer)["service_state"] == 2
+    at(stack, 2)
     _, waiting = await stack.admin("/handoffs?status=waiting")
-    assert waiting["items"] == []  # the pool is nobody's yet
+    [pooled] = waiting["items"]
+    assert (pooled["guide"], pooled["via"], pooled["msgid"], pooled["taken_at"]) == (
+        "", "pool", handed.msgid, None)
+    assert pooled["handed_at"] == T0.isoformat() and pooled["waited_s"] == 120
+    pool_row = _guide(await _summary(stack), "")
+    assert (pool_row["handoffs"], pool_row["replied"], pool_row["waiting_now"]) == (1, 0, 1)
     at(stack, 3)
     taken = await _session_change(stack, customer, 1, "wangfang")
     assert (taken["event"]["change_type"], taken["event"]["new_servicer_userid"]) == (
         1, "wangfang")
     state = session(await kf_state(stack), customer)
     assert (state["service_state"], state["servicer_userid"]) == (3, "wangfang")
+    event = (await kf_rows(stack, customer))[-1]
+    assert (event.status, event.route) == ("skipped", "")  # guidebot's handoff goes on
     status, body = await stack.admin("/handoffs?status=waiting")
     [item] = body["items"]
     assert status == 200 and (item["guide"], item["via"], item["msgid"]) == (
         "wangfang", "pool", handed.msgid)
-    assert item["handed_at"] == (T0 + timedelta(minutes=3)).isoformat()
+    assert item["handed_at"] == T0.isoformat()
+    assert item["taken_at"] == (T0 + timedelta(minutes=3)).isoformat()
     assert item["waiting_since"] == handed.send_time.isoformat()
     # the customer has waited 10 minutes since the handed message: wangfang is reminded
     assert await _remind(stack, 9) == 0 and await _remind(stack, 10) == 1
@@ -278,7 +289,7 @@ async def test_a_session_taken_from_the_pool_is_followed_like_a_handoff(stack: S
         await console.login("acme", "acme-admin-token")
         status, html, _ = await console.get(f"/console/acme/handoffs?from={DAY}&to={DAY}")
         row = html.split(f'data-customer="{customer}"')[1].split("</tr>")[0]
-        assert status == 200 and "从待接入池接入" in row
+        assert status == 200 and "经待接入池" in row and 'data-pool="1"' not in html
     finally:
         await console.close()
     # asking for a person again while wangfang has it: not handed again
@@ -287,15 +298,40 @@ async def test_a_session_taken_from_the_pool_is_followed_like_a_handoff(stack: S
     assert [c["body"]["service_state"] for c in stack.calls("kf/service_state/trans")] == [2]
     again = (await kf_rows(stack, customer))[-1]
     assert again.status == "skipped" and again.reason.startswith("already with wangfang")
-    # wangfang answers at 15 minutes: 12 minutes after taking it
+    # wangfang answers at 15 minutes: 15 minutes after the customer entered the pool
     at(stack, 15)
     await _servicer_writes(stack, customer)
-    wang = _guide(await _summary(stack), "wangfang")
+    summary = await _summary(stack)
+    assert [g["guide"] for g in summary["guides"]] == ["wangfang"]  # counted once
+    wang = _guide(summary, "wangfang")
     assert (wang["handoffs"], wang["replied"], wang["median_first_response_s"],
-            wang["waiting_now"]) == (1, 1, 720, 0)
+            wang["waiting_now"]) == (1, 1, 900, 0)
     _, listed = await stack.admin("/handoffs?status=all")
     assert [(i["guide"], i["via"], i["end"], i["first_response_s"])
-            for i in listed["items"]] == [("wangfang", "pool", None, 720)]
+            for i in listed["items"]] == [("wangfang", "pool", None, 900)]
+
+
+async def test_a_handoff_to_the_pool_counts_on_the_day_it_entered_the_pool(
+        stack: Stack) -> None:
+    """Handed to the pool one day, taken the next: the turn is the taker's and counts on the
+    day the customer entered the pool, not again on the day of the take."""
+    use_router(stack)
+    customer = "wmKFpoolnextday1"
+    at(stack, 0)
+    await customer_writes(stack, customer, "转人工")
+    [handed] = await kf_rows(stack, customer)
+    at(stack, 24 * 60)
+    await _session_change(stack, customer, 1, "wangfang")
+    first = _guide(await _summary(stack), "wangfang")
+    assert (first["handoffs"], first["waiting_now"]) == (1, 1)
+    second = _guide(await _summary(stack, day=DAY + timedelta(days=1)), "wangfang")
+    assert (second["handoffs"], second["waiting_now"]) == (0, 1)
+    _, listed = await stack.admin(f"/handoffs?status=all&from={DAY}&to={DAY}")
+    assert [(i["guide"], i["via"], i["msgid"]) for i in listed["items"]] == [
+        ("wangfang", "pool", handed.msgid)]
+    later = DAY + timedelta(days=1)
+    _, listed = await stack.admin(f"/handoffs?status=all&from={later}&to={later}")
+    assert listed["items"] == []
 
 
 async def test_waiting_ends_with_the_sessions_48_hours(stack: Stack) -> None:

@@ -82,3 +82,29 @@ async def kf_rows(stack: Stack, external_userid: str | None = None) -> list[Any]
     async with stack.runtime.services.db.read() as s:
         return list(await kf_repo.messages_of(s, tenant="acme",
                                               external_userid=external_userid))
+
+
+KF_CARD = '''# the thumbnail and appid of kf product cards
+[[attachments]]
+type = "miniprogram"
+title = "商品"
+appid = "wxbrandstore0001"
+pic_file = "media/kf_card.png"
+page = "pages/index/index.html"
+'''
+KF_CARD_FILES: dict[str, str | bytes] = {
+    "messages/kf_card.toml": KF_CARD, "media/kf_card.png": b"\x89PNG\r\n\x1a\n" + bytes(64)}
+
+
+async def card_stack(aiohttp_server: Any, tmp_path: Any, db_url: str) -> tuple[Stack, str]:
+    """A stack whose library has the kf card's picture, with the RuleRouter and lina's
+    customer 孙悦 who asked for 修护精华 (the bot sent a text and the product's card)."""
+    from tests.support.stack import library_copy, start_stack
+
+    stack = await start_stack(aiohttp_server, tmp_path, db_url,
+                              library=library_copy(tmp_path, KF_CARD_FILES))
+    use_router(stack)
+    added = await stack.sandbox.simulate_add_contact("acme", userid="lina", name="孙悦")
+    await stack.runtime.drain()
+    await customer_writes(stack, added["external_userid"], "修护精华有货吗")
+    return stack, str(added["external_userid"])

@@ -361,14 +361,30 @@ async def conversation_messages(session: AsyncSession, *, tenant: str,
 
 async def since_latest_handoff(session: AsyncSession, *, tenant: str, open_kfid: str,
                                external_userid: str) -> list[KfMessage]:
-    """The conversation's messages from its latest handoff (a customer message with status
-    handoff) or session_status_change event on, in send_time order; [] without either."""
+    """The conversation's messages from its latest handoff (status handoff) or
+    session_status_change event naming a new servicer on, in send_time order; [] without
+    either. (An event of the session's end, or of a change_type not in the facts, starts
+    nothing: read from the handoff before it, it is seen all the same.)"""
     conversation = (KfMessage.tenant == tenant, KfMessage.external_userid == external_userid,
                     KfMessage.open_kfid == open_kfid)
     latest = (select(func.max(KfMessage.send_time))
-              .where(*conversation, or_(KfMessage.status == "handoff",
-                                        KfMessage.event_type == "session_status_change"))
-              .scalar_subquery())
+              .where(*conversation, _handed()).scalar_subquery())
+    stmt = (select(KfMessage).where(*conversation, KfMessage.send_time >= latest)  # type: ignore[operator]
+            .order_by(KfMessage.send_time, KfMessage.id))  # type: ignore[arg-type]
+    return list((await session.execute(stmt)).scalars())
+
+
+async def since_latest_handoff_record(session: AsyncSession, *, tenant: str, open_kfid: str,
+                                      external_userid: str,
+                                      before: datetime) -> list[KfMessage]:
+    """The conversation's messages sent up to `before`, from its latest handoff record
+    (status handoff: guidebot's, or WeCom's own that intake recorded) on, in send_time order;
+    [] without one."""
+    conversation = (KfMessage.tenant == tenant, KfMessage.external_userid == external_userid,
+                    KfMessage.open_kfid == open_kfid,
+                    KfMessage.send_time <= before)  # type: ignore[operator]
+    latest = (select(func.max(KfMessage.send_time))
+              .where(*conversation, KfMessage.status == "handoff").scalar_subquery())
     stmt = (select(KfMessage).where(*conversation, KfMessage.send_time >= latest)  # type: ignore[operator]
             .order_by(KfMessage.send_time, KfMessage.id))  # type: ignore[arg-type]
     return list((await session.execute(stmt)).scalars())

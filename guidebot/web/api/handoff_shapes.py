@@ -22,7 +22,10 @@ class HandoffsQuery(HandoffRange):
 
 
 class Figures(Answer):
-    handoffs: int = Field(description="handoffs and transfers to the guide in the range")
+    handoffs: int = Field(description="turns that began in the range: handoffs and transfers "
+                          "to the guide, sessions WeCom assigned by itself, and handoffs to "
+                          "the pool (from the time they entered it; under the guide who took "
+                          "them, or under \"\" until taken)")
     replied: int = Field(description="of those, answered from the WeCom client")
     median_first_response_s: int | None = Field(description="seconds; None: none replied")
     average_first_response_s: int | None = Field(description="seconds; None: none replied")
@@ -33,7 +36,8 @@ class Figures(Answer):
 
 
 class GuideFigures(Figures):
-    guide: str
+    guide: str = Field(description="the guide's userid; \"\": the pool (guidebot's handoffs "
+                       "to the pool nobody took yet)")
     name: str = Field(description="the guide's name (their userid when unknown)")
 
 
@@ -46,17 +50,21 @@ class HandoffSummary(Answer):
 
 
 class HandoffItem(Answer):
-    msgid: str = Field(description="the handed customer message (the handoff page's id)")
+    msgid: str = Field(description="the handed customer message, or the event of WeCom's own "
+                       "handoff (the handoff page's id)")
     open_kfid: str
     external_userid: str = Field(description="the 微信客服 customer")
     customer_name: str
-    guide: str = Field(description="the servicer who has (had) the conversation")
+    guide: str = Field(description="the servicer who has (had) the conversation; \"\": "
+                       "nobody took it from the pool yet")
     guide_name: str
-    via: Literal["handoff", "transfer", "pool"] = Field(
-        description="handoff: guidebot handed it; transfer: another servicer passed it on; "
-        "pool: the servicer took it from the pool (待接入池)")
-    handed_at: str = Field(description="the handed message's time, or the transfer's or the "
-                           "take's (UTC)")
+    via: Literal["handoff", "transfer", "pool", "wecom"] = Field(
+        description="handoff: guidebot handed it to the servicer; transfer: another servicer "
+        "passed it on; pool: guidebot handed it to the pool (待接入池), taken or not; wecom: "
+        "WeCom gave the servicer a session guidebot never handed (from the pool, or a transfer)")
+    handed_at: str = Field(description="the handed message's time (a handoff to the pool: "
+                           "when it entered the pool), or the transfer's or WeCom's (UTC)")
+    taken_at: str | None = Field(description="via pool: when a servicer took it (UTC)")
     first_reply_at: str | None
     first_response_s: int | None
     end: Literal["ended", "transferred"] | None = Field(description="None: still open")

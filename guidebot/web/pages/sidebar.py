@@ -25,6 +25,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from guidebot.errors import WeComError
 from guidebot.settings import Settings, TenantSettings
+from guidebot.stats import definitions
 from guidebot.web.keys import SERVICES
 from guidebot.web.pages import sidebar_api
 from guidebot.web.pages import sidebar_session as sessions
@@ -90,7 +91,7 @@ async def handoff(request: web.Request) -> web.StreamResponse:
     if view is None:  # no such handoff, or another guide's: the same answer
         return _message(404, "handoff")
     html = _PAGES.get_template("kf_handoff.html").render(
-        view=view, zone=tenant.tz, static=STATIC_PREFIX)
+        view=view, zone=tenant.tz, static=STATIC_PREFIX, yuan=definitions.yuan)
     return web.Response(text=html, content_type="text/html", headers=HEADERS)
 
 
