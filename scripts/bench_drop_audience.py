@@ -1,19 +1,24 @@
-"""Drop audience benchmark: the relations a 群发 drop to a tag audience reaches, resolved the
-way the code before did it (every live relation and every customer's tag names of the tenant
-read into Python, filtered there) against the way it does now (the audience filtered in SQL,
-the matching relations read a page at a time in (guide, customer) order).
+"""Drop audience benchmark: the relations a 群发 drop to a tag audience reaches, resolved
+three ways: old (every live relation and every customer's tag names of the tenant read into
+Python, filtered there), pages (the audience filtered in SQL, read in keyset pages of 5,000
+relations in (guide, customer) order, each page its own read) and new (the audience filtered
+in SQL by one statement in one read, fetched 5,000 relations at a time; on PostgreSQL
+planned without nested loops).
 
 Seeded, not timed: N customers over 200 guides in 20 stores, one relation each and a second
 guide for every 20th customer, two corp tags per customer out of 30 (the audience's tag on
 every 10th customer), one in 100 opted out. Timed: the audience `tags_any = [that tag]`
-resolved into each guide's customers (what `_fire` builds its tasks from), old and new run
-alternately; each run's wall time, then the same run again under tracemalloc for its peak of
-Python memory. Both must find the same relations.
+resolved into each guide's customers (what `_fire` builds its tasks from), the chosen ways
+run in turn; each run's wall time, then the same run again under tracemalloc for its peak of
+Python memory. All must find the same relations.
 
-    python scripts/bench_drop_audience.py [--customers 200000] [--runs 3] [--database-url URL]
+    python scripts/bench_drop_audience.py [--customers 200000] [--runs 3]
+        [--database-url URL] [--no-analyze] [--paths old,pages,new]
 
 A PostgreSQL database given by URL is migrated; its rows of the tenant "bench" are replaced,
-and the seeded tables analysed (as autovacuum would).
+and the seeded tables analysed (as autovacuum would). With --no-analyze they are not: the
+database must be fresh (its tables never analysed) and autovacuum is switched off for the
+seeded tables, as right after a brand's bulk import, before autovacuum's next round.
 """
 
 from __future__ import annotations
@@ -35,7 +40,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import delete, insert, select, text  # noqa: E402
+from sqlalchemy import and_, delete, insert, or_, select, text  # noqa: E402
 from sqlalchemy.ext.asyncio import AsyncSession  # noqa: E402
 
 from guidebot.content.sop_spec import Audience  # noqa: E402
@@ -44,6 +49,7 @@ from guidebot.db.migrate import upgrade_async  # noqa: E402
 from guidebot.db.models import CorpTag, Customer, CustomerTag, Follow, Guide, Store, Tenant  # noqa: E402
 from guidebot.db.models_kf import OptOut  # noqa: E402
 from guidebot.db.repo import audiences  # noqa: E402
+from guidebot.db.repo.audiences import F  # noqa: E402
 
 T0 = datetime(2026, 11, 20, 4, 0, tzinfo=UTC)
 GUIDES, STORES, TAGS = 200, 20, 30
@@ -84,7 +90,7 @@ def _rows(customers: int) -> dict[Any, list[dict[str, Any]]]:
     return rows
 
 
-async def seed(url: str, customers: int) -> None:
+async def seed(url: str, customers: int, analyze: bool) -> None:
     await upgrade_async(url)
     rows = _rows(customers)
     if url.startswith("sqlite"):  # sqlite3 directly: seconds instead of minutes
@@ -102,6 +108,8 @@ async def seed(url: str, customers: int) -> None:
         conn.close()
         return
     db = Database(url)
+    if not analyze:
+        await _never_analysed(db, rows)
     async with db.write() as s:
         for model in reversed(list(rows)):
             await s.execute(delete(model.__table__).where(  # type: ignore[attr-defined]
@@ -110,13 +118,30 @@ async def seed(url: str, customers: int) -> None:
         for start in range(0, len(items), CHUNK):
             async with db.write() as s:
                 await s.execute(insert(model.__table__), items[start:start + CHUNK])  # type: ignore[attr-defined]
-    # what autovacuum does to a table that grew: without statistics the planner takes a
-    # nested loop for the audience's page that runs for minutes
-    async with db.engine.connect() as conn:
-        for model in rows:
-            await conn.execute(text(f"ANALYZE {model.__table__.name}"))  # type: ignore[attr-defined]
-        await conn.commit()
+    if analyze:  # what autovacuum does to a table that grew
+        async with db.engine.connect() as conn:
+            for model in rows:
+                await conn.execute(text(f"ANALYZE {model.__table__.name}"))  # type: ignore[attr-defined]
+            await conn.commit()
     await db.dispose()
+
+
+async def _never_analysed(db: Database, rows: dict[Any, list[dict[str, Any]]]) -> None:
+    """--no-analyze: the seeded tables must never have been analysed (a fresh database), and
+    autovacuum is kept from analysing them during the run (a brand's import and its 群发 at
+    once, before autovacuum's next round)."""
+    names = [model.__table__.name for model in rows]  # type: ignore[attr-defined]
+    async with db.engine.connect() as conn:
+        analysed = (await conn.execute(text(
+            "SELECT relname FROM pg_stat_user_tables WHERE relname = ANY(:names) "
+            "AND (last_analyze IS NOT NULL OR last_autoanalyze IS NOT NULL)"),
+            {"names": names})).scalars().all()
+        if analysed:
+            raise SystemExit(f"--no-analyze wants a fresh database: {', '.join(analysed)} "
+                             "analysed already")
+        for name in names:
+            await conn.execute(text(f"ALTER TABLE {name} SET (autovacuum_enabled = false)"))
+        await conn.commit()
 
 
 def _sqlite(value: Any) -> Any:
@@ -160,24 +185,52 @@ async def old_path(db: Database, audience: Audience) -> ByGuide:
     return by_guide
 
 
-# -- the code now: guidebot/sop/drops.py `_relations` (no segment, so no segment read)
+# -- the keyset pages: copied from guidebot/db/repo/audiences.py `page` and
+# guidebot/sop/drops.py `_relations` (2598756): each page its own short read
 
 
-async def new_path(db: Database, audience: Audience) -> ByGuide:
-    wanted = audiences.AudienceFilter(tags_any=audience.tags_any, tags_all=audience.tags_all,
-                                      tags_none=audience.tags_none, stores=audience.stores,
-                                      guides=audience.guides)
+async def pages_path(db: Database, audience: Audience) -> ByGuide:
+    wanted = _filter(audience)
     by_guide: ByGuide = {}
     after: tuple[str, str] | None = None
     while True:
         async with db.read() as s:
-            rows = await audiences.page(s, tenant="bench", audience=wanted, after=after,
-                                        limit=PAGE)
+            stmt = audiences.relations(audiences._with_guide(select(F.guide, F.external_userid)),
+                                       tenant="bench", audience=wanted)
+            if after is not None:
+                guide, customer = after
+                stmt = stmt.where(F.guide >= guide, or_(
+                    F.guide > guide, and_(F.guide == guide, F.external_userid > customer)))
+            stmt = stmt.order_by(F.guide, F.external_userid).limit(PAGE)
+            rows = [(g, c) for g, c in (await s.execute(stmt)).all()]
         for guide, customer in rows:
             by_guide.setdefault(guide, []).append(customer)
         if len(rows) < PAGE:
             return by_guide
         after = rows[-1]
+
+
+# -- the code now: guidebot/sop/drops.py `_relations` (no segment, so no segment read): one
+# statement in one read, fetched a part at a time; on PostgreSQL without nested loops
+
+
+async def new_path(db: Database, audience: Audience) -> ByGuide:
+    by_guide: ByGuide = {}
+    async with db.read() as s:
+        async for rows in audiences.admitted(s, tenant="bench", audience=_filter(audience),
+                                             part=PAGE):
+            for guide, customer in rows:
+                by_guide.setdefault(guide, []).append(customer)
+    return by_guide
+
+
+def _filter(audience: Audience) -> audiences.AudienceFilter:
+    return audiences.AudienceFilter(tags_any=audience.tags_any, tags_all=audience.tags_all,
+                                    tags_none=audience.tags_none, stores=audience.stores,
+                                    guides=audience.guides)
+
+
+PATHS = {"old": old_path, "pages": pages_path, "new": new_path}
 
 
 async def measure(path: Callable[[Database, Audience], Awaitable[ByGuide]], db: Database,
@@ -194,20 +247,22 @@ async def measure(path: Callable[[Database, Audience], Awaitable[ByGuide]], db: 
     return wall, peak, found
 
 
-async def main(customers: int, runs: int, db_url: str | None) -> None:
+async def main(customers: int, runs: int, db_url: str | None, analyze: bool,
+               paths: list[str]) -> None:
     folder = Path(tempfile.mkdtemp(prefix="bench-drop-audience-"))
     url = db_url or f"sqlite+aiosqlite:///{folder / 'bench.db'}"
     try:
         began = time.perf_counter()
-        await seed(url, customers)
+        await seed(url, customers, analyze)
         print(f"seeded {customers:,} customers, {GUIDES} guides, database {url.split(':')[0]} "
               f"in {time.perf_counter() - began:.1f} s (not timed)")
         db = Database(url)
         audience = Audience(tags_any=(TARGET,))
-        results: dict[str, list[tuple[float, float]]] = {"old": [], "new": []}
+        results: dict[str, list[tuple[float, float]]] = {name: [] for name in paths}
         reference: ByGuide | None = None
         for run in range(runs):
-            for name, path in (("old", old_path), ("new", new_path)):
+            for name in paths:
+                path = PATHS[name]
                 wall, peak, found = await measure(path, db, audience)
                 results[name].append((wall, peak))
                 size = sum(len(v) for v in found.values())
@@ -216,14 +271,19 @@ async def main(customers: int, runs: int, db_url: str | None) -> None:
                 if reference is None:
                     reference = found
                 elif found != reference:
-                    raise SystemExit("the old and the new path found different relations")
-        old_wall = statistics.median(w for w, _ in results["old"])
-        new_wall = statistics.median(w for w, _ in results["new"])
-        old_peak = statistics.median(p for _, p in results["old"])
-        new_peak = statistics.median(p for _, p in results["new"])
-        print(f"median old {old_wall:.2f} s / {old_peak:.1f} MB, new {new_wall:.2f} s / "
-              f"{new_peak:.1f} MB: time ×{new_wall / old_wall:.2f}, memory "
-              f"×{new_peak / old_peak:.2f}")
+                    raise SystemExit(f"{name} found other relations than {paths[0]}")
+        walls = {n: statistics.median(w for w, _ in r) for n, r in results.items()}
+        peaks = {n: statistics.median(p for _, p in r) for n, r in results.items()}
+        print("median " + ", ".join(f"{n} {walls[n]:.2f} s / {peaks[n]:.1f} MB" for n in paths)
+              + "".join(f"; new/{n}: time ×{walls['new'] / walls[n]:.2f}, memory "
+                        f"×{peaks['new'] / peaks[n]:.2f}" for n in paths
+                        if n != "new" and "new" in walls))
+        if not analyze:  # autovacuum back on the seeded tables
+            async with db.engine.connect() as conn:
+                for model in _rows(0):
+                    await conn.execute(text(f"ALTER TABLE {model.__table__.name} "  # type: ignore[attr-defined]
+                                            "RESET (autovacuum_enabled)"))
+                await conn.commit()
         await db.dispose()
     finally:
         shutil.rmtree(folder, ignore_errors=True)
@@ -234,5 +294,15 @@ if __name__ == "__main__":
     parser.add_argument("--customers", type=int, default=200_000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--database-url", help="default: a fresh SQLite file")
+    parser.add_argument("--no-analyze", action="store_true",
+                        help="PostgreSQL: a fresh database whose tables are never analysed "
+                             "(autovacuum kept off them), as right after a bulk load")
+    parser.add_argument("--paths", default="old,pages,new",
+                        help="which of old (filtered in Python), pages (keyset pages of "
+                             "5,000), new (one statement) to run, in turn; default all")
     args = parser.parse_args()
-    asyncio.run(main(args.customers, args.runs, args.database_url))
+    chosen = [p for p in args.paths.split(",") if p]
+    if not chosen or set(chosen) - set(PATHS):
+        parser.error(f"--paths: a comma-separated choice of {', '.join(PATHS)}")
+    asyncio.run(main(args.customers, args.runs, args.database_url, not args.no_analyze,
+                     chosen))

@@ -29,7 +29,7 @@ from guidebot.sop.tasking import MAX_GROUPS, MAX_RECIPIENTS
 log = logging.getLogger(__name__)
 
 LATE_LIMIT = timedelta(days=1)
-AUDIENCE_PAGE = 5000  # relations of a drop's audience read at once
+AUDIENCE_PAGE = 5000  # relations of a drop's audience fetched at once
 
 # May this drop fire now? Asked in the transaction that makes the firing's tasks (a drop HQ
 # cancelled, or fired by hand meanwhile, answers False and nothing is made).
@@ -156,25 +156,19 @@ async def _fire(db: Database, tenant: TenantSettings, drop: DropSpec, firing: st
 
 async def _relations(db: Database, tenant: TenantSettings, drop: DropSpec,
                      now: datetime) -> AsyncIterator[list[tuple[str, str]]]:
-    """The (guide, customer) relations the drop's audience admits, a page at a time in that
-    order (each page its own short read), filtered in SQL; a segment as it matches now, and
-    a segment deleted since the drop was made reaches no one."""
+    """The (guide, customer) relations the drop's audience admits, a part at a time in that
+    order, filtered in SQL in one read (one snapshot of the audience); a segment as it
+    matches now, and a segment deleted since the drop was made reaches no one."""
     try:
         wanted = await audience_filter(db, tenant, drop.audience, now)
     except NotFound:
         log.warning("drop %s tenant=%s: segment %s no longer exists; no one receives it",
                     drop.id, tenant.id, drop.audience.segment)
         return
-    after: tuple[str, str] | None = None
-    while True:
-        async with db.read() as s:
-            rows = await audiences_repo.page(s, tenant=tenant.id, audience=wanted,
-                                             after=after, limit=AUDIENCE_PAGE)
-        if rows:
+    async with db.read() as s:
+        async for rows in audiences_repo.admitted(s, tenant=tenant.id, audience=wanted,
+                                                  part=AUDIENCE_PAGE):
             yield rows
-        if len(rows) < AUDIENCE_PAGE:
-            return
-        after = rows[-1]
 
 
 async def _fire_groups(db: Database, tenant: TenantSettings, drop: DropSpec, firing: str,

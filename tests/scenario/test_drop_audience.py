@@ -2,19 +2,23 @@
 of a customer's guides (any of, all of, none of), the relation's guide, opted-out customers
 left out, a customer with two guides reached through both, the per-customer 群发 quota
 leaving customers out of a drop (not of an enrolment), a segment with the audience's own
-lists; a drop reads its audience a page at a time (one relation a page here, so the pages
-cross from guide to guide). The SOP clock is pinned: nothing here depends on the real
-time."""
+lists; a drop reads its audience in one statement, fetched a part at a time (one relation a
+part here, so the parts cross from guide to guide); tables never analysed (no statistics, as
+right after a bulk import) are read without nested loops on PostgreSQL. The SOP clock is
+pinned: nothing here depends on the real time."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from guidebot.db.models_kf import OptOut
 from guidebot.db.models_sop import SopEnrollment
+from guidebot.db.repo import audiences
 from guidebot.sop import drops
 from tests.scenario.test_hq_drops import NOW, _customer, _sends
 from tests.scenario.test_segments import _tag_ids
@@ -118,3 +122,52 @@ async def test_a_segment_and_the_audience_lists_narrow_each_other(stack: Stack) 
                                                         "tags_none": ["门店扫码"]}})
     assert status == 200 and body["enrolled"] == 0, body
 
+
+
+TABLES = ("follows", "customer_tags", "corp_tags", "opt_outs", "guides", "customers")
+
+
+async def _statistics(s: AsyncSession, postgres: bool) -> int:
+    """Statistics the planner has of the audience's tables (PostgreSQL: column statistics;
+    SQLite: the table ANALYZE writes)."""
+    if postgres:
+        return int((await s.execute(text(
+            "SELECT count(*) FROM pg_stats WHERE schemaname = current_schema() "
+            "AND tablename = ANY(:t)"), {"t": list(TABLES)})).scalar_one())
+    return int((await s.execute(text(
+        "SELECT count(*) FROM sqlite_master WHERE name = 'sqlite_stat1'"))).scalar_one())
+
+
+async def _plan(s: AsyncSession, stmt: object) -> str:
+    sql = stmt.compile(dialect=postgresql.dialect(),  # type: ignore[attr-defined]
+                       compile_kwargs={"literal_binds": True})
+    return "\n".join((await s.execute(text(f"EXPLAIN {sql}"))).scalars())
+
+
+async def test_never_analysed_tables_give_the_same_audience_without_nested_loops(
+        stack: Stack, db_url: str) -> None:
+    p = await _people(stack)
+    postgres = db_url.startswith("postgresql")
+    db = stack.runtime.services.db
+    async with db.read() as s:
+        assert await _statistics(s, postgres) == 0  # as right after a bulk import
+    assert await _drop(stack, {"tags_any": ["新客"], "tags_none": ["复购客"]}) == 2
+    assert _sends(stack) == sorted([("lina", tuple(sorted([p["v"], p["x"]]))),
+                                    ("zhou", tuple(sorted([p["u"], p["x"]])))])
+    status, body = await stack.admin("/sops/repurchase_care/enroll", method="POST",
+                                     json={"audience": {"tags_any": ["门店扫码"]}})
+    assert status == 200 and body["enrolled"] == 2, body  # v@lina, u@zhou
+    async with db.read() as s:
+        assert await _statistics(s, postgres) == 0  # nothing analysed them meanwhile
+        if not postgres:
+            return
+        wanted = audiences.AudienceFilter(tags_any=["新客"], tags_none=["复购客"])
+        async with audiences.hash_joins(s):
+            for stmt in (audiences.admitted_stmt(tenant="acme", audience=wanted),
+                         audiences.enrollment_rows(
+                             tenant="acme", audience=wanted, sop_id="x", version=1,
+                             first_step=0, trigger_at=NOW, next_at=None, cycle=0, now=NOW)):
+                plan = await _plan(s, stmt)
+                assert "Nested Loop" not in plan and "Hash" in plan, plan
+        # the transaction's other statements are planned as before
+        assert (await s.execute(text("SHOW enable_nestloop"))).scalar_one() == "on"

@@ -402,7 +402,8 @@ async def enroll_audience(session: AsyncSession, *, tenant: str, sop_id: str, ve
     stmt = insert_for(session, _ENROLLMENTS).from_select(
         audiences.ENROLLMENT_COLUMNS, rows).on_conflict_do_nothing(index_elements=_RELATION)
     await big_cache(session)
-    result = await session.execute(stmt)
+    async with audiences.hash_joins(session):  # robust without statistics: see audiences
+        result = await session.execute(stmt)
     await small_cache(session)
     return int(getattr(result, "rowcount", 0) or 0)
 
