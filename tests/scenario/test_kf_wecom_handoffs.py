@@ -85,6 +85,15 @@ async def _page(http: aiohttp.ClientSession, url: str) -> tuple[int, str]:
         return resp.status, await resp.text()
 
 
+async def _lina_contact(stack: Stack, name: str) -> str:
+    """A customer who added lina (a contact, so the console has their page), the bot routing
+    their 微信客服 messages."""
+    use_router(stack)
+    added = await stack.sandbox.simulate_add_contact("acme", userid="lina", name=name)
+    await stack.runtime.drain()
+    return str(added["external_userid"])
+
+
 def _link(notice: str) -> str:
     found = re.search(r'href="([^"]+)"', notice)
     assert found is not None, notice
@@ -134,6 +143,8 @@ async def test_a_session_wecom_queued_and_a_servicer_took_has_a_handoff_page(
         assert "微信客服接待" in html and "从待接入池分配给你" in html
         texts = re.findall(r'<span class="text">([^<]*)</span>', html)
         assert texts[0] == "你好" and "有人吗" in texts
+        # the take is an event row, worded for the guide (not WeCom's type name)
+        assert "[会话接入、转接或结束]" in texts and "[event]" not in html
         # another guide of the tenant: the same 404 as no such handoff
         status, html = await _page(zhouyi.http, f"{stack.bot_url}{page}")
         assert status == 404 and "有人吗" not in html
@@ -228,10 +239,7 @@ async def test_the_bots_cards_show_on_the_handoff_page_as_the_customer_saw_them(
 
 async def test_an_unknown_change_type_is_recorded_harmlessly(
         stack: Stack, caplog: pytest.LogCaptureFixture) -> None:
-    use_router(stack)
-    added = await stack.sandbox.simulate_add_contact("acme", userid="lina", name="孙悦")
-    await stack.runtime.drain()
-    customer = added["external_userid"]
+    customer = await _lina_contact(stack, "孙悦")
     at(stack, 0)
     await customer_writes(stack, customer, "我要转人工")
     [handed] = await kf_rows(stack, customer)
@@ -273,3 +281,27 @@ async def test_an_unknown_change_type_is_recorded_harmlessly(
                                json={"open_kfid": KFID, "external_userid": other,
                                      "change_type": 4}) as resp:
         assert resp.status == 400
+
+
+async def test_the_customer_page_words_wecoms_assignment_and_its_event(stack: Stack) -> None:
+    customer = await _lina_contact(stack, "张三")
+    at(stack, 0)
+    await customer_writes(stack, customer, "你好")
+    await control(stack, "simulate/kf_queue", {"open_kfid": KFID, "external_userid": customer})
+    at(stack, 3)
+    taken = await _session_change(stack, customer, 1, "wangfang")
+    console = Console(stack)
+    try:
+        await console.login("acme", "acme-admin-token")
+        status, html, _ = await console.get(f"/console/acme/customers/{customer}")
+        assert status == 200, html
+        row = html[html.index(f'<tr data-msgid="{taken["msgid"]}"'):]
+        row = row[:row.index("</tr>")]
+        # the take: worded for HQ, as WeCom's assignment (not "handed to the guide" by the bot)
+        assert "[会话接入、转接或结束]" in row and "企业微信分配" in row
+        assert "已转导购" not in row and "[event]" not in html
+        status, html, _ = await console.get(f"/console/acme/customers/{customer}?lang=en")
+        row = html[html.index(f'<tr data-msgid="{taken["msgid"]}"'):]
+        assert "[session taken, transferred or ended]" in row[:row.index("</tr>")]
+    finally:
+        await console.close()

@@ -29,6 +29,8 @@ from guidebot.stats import definitions
 from guidebot.web.keys import SERVICES
 from guidebot.web.pages import sidebar_api
 from guidebot.web.pages import sidebar_session as sessions
+from guidebot.web.pages.console import LANGS
+from guidebot.web.pages.console import catalog as console_words
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +93,8 @@ async def handoff(request: web.Request) -> web.StreamResponse:
     if view is None:  # no such handoff, or another guide's: the same answer
         return _message(404, "handoff")
     html = _PAGES.get_template("kf_handoff.html").render(
-        view=view, zone=tenant.tz, static=STATIC_PREFIX, yuan=definitions.yuan)
+        view=view, zone=tenant.tz, static=STATIC_PREFIX, yuan=definitions.yuan,
+        words=console_words(LANGS[0]))  # the page is Chinese: the console's zh-CN words
     return web.Response(text=html, content_type="text/html", headers=HEADERS)
 
 
