@@ -61,7 +61,7 @@ class Grounding:
 class _Indexes:
     """What the router searches, built from one generation of the chat content."""
 
-    generation: int
+    generation: tuple[int, int]  # of the chat content and of the catalog
     faq_index: Index
     faq_texts: Index
     product_index: Index
@@ -72,7 +72,7 @@ class _Indexes:
 def _indexes(content: ChatContent, catalog: Catalog) -> _Indexes:
     stop = content.words["stopwords"]
     return _Indexes(
-        content.generation,
+        (content.generation, catalog.generation),
         # questions and keywords only: answers name products and would match their questions
         Index([(f.id, " ".join((f.question, *f.keywords))) for f in content.faqs], stop),
         Index([(f.id, " ".join((f.question, f.answer, *f.keywords)))
@@ -96,9 +96,10 @@ class ChatRouter:
 
     @property
     def indexes(self) -> _Indexes:
-        """The indexes of the chat content in force (built again after a reload swapped it;
-        no await in between, so a message is routed on one generation's indexes)."""
-        if self._built.generation != self.content.generation:
+        """The indexes of the chat content and catalog in force (built again after a reload
+        swapped either; no await in between, so a message is routed on one generation's
+        indexes)."""
+        if self._built.generation != (self.content.generation, self.catalog.generation):
             self._built = _indexes(self.content, self.catalog)
         return self._built
 
