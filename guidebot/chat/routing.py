@@ -14,7 +14,7 @@ from guidebot.chat import grounding
 from guidebot.chat.decision import Decision, Inbound, Route
 from guidebot.chat.retrieval import Index, tokens
 from guidebot.chat.words import fold, folded_word, found
-from guidebot.commerce.catalog import Catalog, Product, load_catalog
+from guidebot.content.catalog import Catalog, Product, load_catalog
 from guidebot.content.chat import ChatContent, FaqEntry, load_chat_content
 from guidebot.content.library import Library, load_library
 from guidebot.content.render import render

@@ -14,7 +14,7 @@ AUTO_TAGS_FILE = "auto_tags.toml"  # content/auto_tags.py
 CHAT_FOLDERS = ("replies", "faq")  # content/chat.py
 CHAT_DIR = "chat"
 CHAT_FILES = ("words.toml", "commands.toml", "texts.toml", "opt_out.toml", "watch_words.toml")
-CATALOG_FILE = "catalog.toml"  # commerce/catalog.py
+CATALOG_FILE = "catalog.toml"  # content/catalog.py
 MATERIALS_FOLDER = "materials"  # content/materials.py, with the two files below
 MATERIAL_FILES = ("sensitive_words.txt", "material_texts.toml")
 

@@ -25,7 +25,7 @@ from guidebot.content.stores import STORES_FILE, StoreMap, parse_stores
 from guidebot.content.timed_text import TimedText, parse_hours, pick
 
 if TYPE_CHECKING:
-    from guidebot.commerce.catalog import Catalog
+    from guidebot.content.catalog import Catalog
     from guidebot.content.materials import MaterialLibrary
 
 MESSAGE_KEYS = {"text", "attachments", "title", "sidebar", "hours"}

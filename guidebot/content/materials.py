@@ -116,6 +116,10 @@ class MaterialLibrary:
         self.materials, self.words, self.texts = other.materials, other.words, other.texts
         self.generation += 1
 
+    def same(self, other: MaterialLibrary) -> bool:
+        return (self.materials, self.words, self.texts) == (
+            other.materials, other.words, other.texts)
+
 
 def content_problems(content: Content) -> list[ValidationFailed]:
     """What makes content unfit, whoever made it (files, the API, the chat, the console)."""

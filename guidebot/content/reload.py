@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from guidebot.commerce.catalog import Catalog, load_catalog
+from guidebot.content.catalog import Catalog, load_catalog
 from guidebot.content.chat import ChatContent, catalog_problems, load_chat_content
 from guidebot.content.errors import ContentInvalid, Problem, line_of
 from guidebot.content.files import CATALOG_FILE, content_digest, library_files
@@ -160,10 +160,13 @@ async def reload_library(library: Library, *, chat: ChatContent | None = None,
         if chat is not None and found.chat is not None:  # with the library: no await between
             chat.replace_with(found.chat)
         parts.add("library")
-    if catalog is not None and found.catalog is not None:
+    # the catalog and the materials only when they changed (an HQ material edited in the
+    # console is not put back to its file's version by an edit of another file)
+    if catalog is not None and found.catalog is not None and not catalog.same(found.catalog):
         catalog.replace_with(found.catalog)
         parts.add("catalog")
-    if materials is not None and found.materials is not None:
+    if materials is not None and found.materials is not None and not materials.same(
+            found.materials):
         materials.replace_with(found.materials)
         parts.add("materials")
     if parts:

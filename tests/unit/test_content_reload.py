@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from guidebot.commerce.catalog import load_catalog
+from guidebot.content.catalog import load_catalog
 from guidebot.content.files import catalog_files, chat_files, content_digest
 from guidebot.content.library import load_library
 from guidebot.content.materials import SHIPPED_TEXTS

@@ -43,6 +43,10 @@ class Catalog:
         self.default_page, self.default_card_title = other.default_page, other.default_card_title
         self.generation += 1
 
+    def same(self, other: Catalog) -> bool:
+        return (self.products, self.default_page, self.default_card_title) == (
+            other.products, other.default_page, other.default_card_title)
+
     def cards(self) -> dict[str, tuple[str, str]]:
         """sku → (name, page), for materials' cards (content/materials.py)."""
         return {p.sku: (p.name, p.page) for p in self.products.values()}
