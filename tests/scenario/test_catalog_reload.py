@@ -8,6 +8,7 @@ material centre; an added sensitive word flags a new contribution."""
 from __future__ import annotations
 
 import logging
+import shutil
 from pathlib import Path
 
 import pytest
@@ -23,7 +24,7 @@ from tests.support.library_edits import library_errors as _library_errors
 from tests.support.library_edits import reload as _reload
 from tests.support.materials import app_message
 from tests.support.sidebar import sign_in
-from tests.support.stack import Stack
+from tests.support.stack import ROOT, Stack
 
 SKU = "SKU-LIPSTICK-01"
 PRICE = "price_fen = 29900"  # SKU-LIPSTICK-01 in the shipped catalog.toml
@@ -152,3 +153,40 @@ async def test_a_material_added_and_a_sensitive_word_added_apply_without_a_resta
         ("materials/lipstick_red_tips.toml", 4, "grade: one of S, A, B, C")]
     status, found = await stack.admin("/materials/lipstick_red_tips")
     assert status == 200 and found["material"]["grade"] == "S"
+
+
+async def test_each_process_reloads_the_catalog_and_the_materials_on_its_own(
+        tmp_path: Path, db_url: str) -> None:
+    """Two processes on one library and database: each looks at the files on its own, and a
+    material both bring in is one material with one version."""
+    from guidebot.db.engine import Database
+    from guidebot.db.migrate import upgrade_async
+    from guidebot.services import build_services
+    from guidebot.settings import load_settings
+    from tests.support.stack import write_config
+
+    library = tmp_path / "library"
+    shutil.copytree(ROOT / "content_library", library)
+    settings = load_settings(write_config(tmp_path, db_url, library))
+    await upgrade_async(db_url)
+    one, two = (build_services(settings, Database(db_url)) for _ in range(2))
+    try:
+        _edit(library / "catalog.toml", PRICE, "price_fen = 25900")
+        (library / "materials" / "lipstick_red_tips.toml").write_text(
+            'title = "正红口红怎么涂更显白"\ntext = "薄涂一层再用指腹晕开。"\ngrade = "A"\n',
+            encoding="utf-8")
+        for _ in range(2):
+            await jobs.run_library_reload(one)
+        assert one.commerce.catalog.products[SKU].price_fen == 25900
+        assert two.commerce.catalog.products[SKU].price_fen == 29900  # not looked yet
+        assert one.chat.catalog is one.commerce.catalog  # what chat quotes from
+        for _ in range(2):
+            await jobs.run_library_reload(two)
+        assert two.commerce.catalog.products[SKU].price_fen == 25900
+        assert "lipstick_red_tips" in two.materials.library.materials
+        versions = await two.materials.versions("acme", "lipstick_red_tips")
+        assert [v["version"] for v in versions] == [1]
+    finally:
+        for services in (one, two):
+            await services.close()
+            await services.db.dispose()
