@@ -237,13 +237,18 @@ class ChatRouter:
         if not self.llm.enabled:
             return self._fallback(inbound, "llm_off", "why_no_answer")
         ground = self.grounding(inbound)
-        facts = ground.text()
+        facts, asked_on = ground.text(), self.indexes.generation
         try:
             answer = await self.llm.complete(
                 prompts.grounded_reply(canary=self.canary, facts=facts, question=inbound.text),
                 tenant=inbound.tenant, purpose="reply")
         except LlmUnavailable:
             return self._fallback(inbound, "llm_unavailable", "why_no_answer")
+        if self.indexes.generation != asked_on:
+            # a reload swapped the catalog or the chat content while the model answered: the
+            # answer is checked against the facts in force now, so an old price is not sent
+            ground = self.grounding(inbound)
+            facts = ground.text()
         if prompts.declined(answer.text):
             return self._fallback(inbound, "llm_declined", "why_no_answer")
         problem = grounding.problem(answer.text, question=inbound.text, grounding=facts,
