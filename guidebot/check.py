@@ -13,8 +13,8 @@ import sys
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
-from guidebot.commerce.catalog import load_catalog
 from guidebot.contacts.welcome import DEFAULT_MESSAGE
+from guidebot.content.catalog import load_catalog
 from guidebot.content.chat import load_chat_content
 from guidebot.content.errors import ContentInvalid
 from guidebot.content.library import load_library

@@ -50,11 +50,18 @@ class Scheduler:
 
 async def run_library_reload(services: Services) -> None:
     """Pick up edited content_library files: a valid edit replaces the library and the chat
-    content for every service and records new SOP versions; an invalid one, or one removing
-    a message that is still to be sent, is logged and changes nothing."""
+    content, the catalog or the materials for every service (each validated on its own),
+    records new SOP versions and brings HQ's materials into each tenant; an invalid part, or
+    an edit removing a message that is still to be sent, is logged and changes nothing of
+    that part."""
     outcome = await reload_library(services.library, chat=services.chat.content,
+                                   catalog=services.commerce.catalog,
+                                   materials=services.materials.library,
                                    in_use=services.sop.messages_in_use)
-    if not outcome.replaced:
+    if "materials" in outcome.parts:
+        for tenant in services.settings.tenants:
+            await services.materials.sync_library(tenant)
+    if "library" not in outcome.parts:
         return
     services.tags.declare(services.library.tag_groups)
     await services.sop.library_replaced()

@@ -41,8 +41,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from guidebot import events as ev
 from guidebot import inbox
 from guidebot.app_quota import AppQuota, app_text
-from guidebot.commerce.catalog import Catalog
 from guidebot.commerce.links import CardOpened
+from guidebot.content.catalog import Catalog
 from guidebot.content.chat import ChatContent
 from guidebot.db.engine import Database
 from guidebot.db.models_commerce import Touch

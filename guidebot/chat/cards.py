@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from guidebot.commerce.catalog import Catalog
+from guidebot.content.catalog import Catalog
 from guidebot.content.library import Library
 from guidebot.errors import ValidationFailed, WeComError
 from guidebot.settings import Settings

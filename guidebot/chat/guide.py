@@ -15,11 +15,11 @@ from guidebot.chat.decision import CustomerContext, Inbound
 from guidebot.chat.routing import ChatRouter, yuan
 from guidebot.chat.words import fold
 from guidebot.commerce import periods
-from guidebot.commerce.catalog import Product
 from guidebot.commerce.links import LinkRequest
 from guidebot.commerce.service import CommerceService
 from guidebot.commerce.statements import statement
 from guidebot.commerce.views import customer_card
+from guidebot.content.catalog import Product
 from guidebot.content.chat import ChatContent
 from guidebot.db.engine import Database
 from guidebot.db.repo import guide_chat as repo

@@ -14,7 +14,7 @@ from guidebot.chat import grounding
 from guidebot.chat.decision import Decision, Inbound, Route
 from guidebot.chat.retrieval import Index, tokens
 from guidebot.chat.words import fold, folded_word, found
-from guidebot.commerce.catalog import Catalog, Product, load_catalog
+from guidebot.content.catalog import Catalog, Product, load_catalog
 from guidebot.content.chat import ChatContent, FaqEntry, load_chat_content
 from guidebot.content.library import Library, load_library
 from guidebot.content.render import render
@@ -61,7 +61,7 @@ class Grounding:
 class _Indexes:
     """What the router searches, built from one generation of the chat content."""
 
-    generation: int
+    generation: tuple[int, int]  # of the chat content and of the catalog
     faq_index: Index
     faq_texts: Index
     product_index: Index
@@ -72,7 +72,7 @@ class _Indexes:
 def _indexes(content: ChatContent, catalog: Catalog) -> _Indexes:
     stop = content.words["stopwords"]
     return _Indexes(
-        content.generation,
+        (content.generation, catalog.generation),
         # questions and keywords only: answers name products and would match their questions
         Index([(f.id, " ".join((f.question, *f.keywords))) for f in content.faqs], stop),
         Index([(f.id, " ".join((f.question, f.answer, *f.keywords)))
@@ -96,9 +96,10 @@ class ChatRouter:
 
     @property
     def indexes(self) -> _Indexes:
-        """The indexes of the chat content in force (built again after a reload swapped it;
-        no await in between, so a message is routed on one generation's indexes)."""
-        if self._built.generation != self.content.generation:
+        """The indexes of the chat content and catalog in force (built again after a reload
+        swapped either; no await in between, so a message is routed on one generation's
+        indexes)."""
+        if self._built.generation != (self.content.generation, self.catalog.generation):
             self._built = _indexes(self.content, self.catalog)
         return self._built
 
@@ -236,13 +237,18 @@ class ChatRouter:
         if not self.llm.enabled:
             return self._fallback(inbound, "llm_off", "why_no_answer")
         ground = self.grounding(inbound)
-        facts = ground.text()
+        facts, asked_on = ground.text(), self.indexes.generation
         try:
             answer = await self.llm.complete(
                 prompts.grounded_reply(canary=self.canary, facts=facts, question=inbound.text),
                 tenant=inbound.tenant, purpose="reply")
         except LlmUnavailable:
             return self._fallback(inbound, "llm_unavailable", "why_no_answer")
+        if self.indexes.generation != asked_on:
+            # a reload swapped the catalog or the chat content while the model answered: the
+            # answer is checked against the facts in force now, so an old price is not sent
+            ground = self.grounding(inbound)
+            facts = ground.text()
         if prompts.declined(answer.text):
             return self._fallback(inbound, "llm_declined", "why_no_answer")
         problem = grounding.problem(answer.text, question=inbound.text, grounding=facts,

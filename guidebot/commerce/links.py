@@ -14,9 +14,9 @@ from urllib.parse import quote
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from guidebot.commerce.catalog import MAX_TITLE_BYTES, Catalog
 from guidebot.commerce.identity import resolve_local
 from guidebot.commerce.schema import CustomerRef
+from guidebot.content.catalog import MAX_TITLE_BYTES, Catalog
 from guidebot.db.engine import Database
 from guidebot.db.models_commerce import Touch, TrackedLink
 from guidebot.db.repo import commerce_links as repo

@@ -7,13 +7,13 @@ from datetime import datetime
 from typing import Any
 
 from guidebot.commerce import periods, value
-from guidebot.commerce.catalog import Catalog, load_catalog
 from guidebot.commerce.identity import IdentityService
 from guidebot.commerce.intake import OrderIntake
 from guidebot.commerce.ledger import Ledger
 from guidebot.commerce.links import CardOpened, LinkService
 from guidebot.commerce.orders import OrderService
 from guidebot.commerce.views import customer_commerce
+from guidebot.content.catalog import Catalog, load_catalog
 from guidebot.db.engine import Database
 from guidebot.db.repo import commerce_orders as orders_repo
 from guidebot.db.types import utcnow

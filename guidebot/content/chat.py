@@ -351,7 +351,7 @@ def _faq(file: _File, index: int, item: dict[str, Any]) -> FaqEntry | None:
     return FaqEntry(item["id"], item["question"].strip(), item["answer"].strip(), keywords or ())
 
 
-def _catalog(path: Path, problems: list[Problem]) -> None:
+def catalog_problems(path: Path, problems: list[Problem]) -> None:
     """The keys chat reads (price_fen, stock, description, attributes) and the required ones."""
     if not path.exists():
         return
@@ -395,8 +395,9 @@ def chat_file(root: Path, name: str) -> Path:
     return own if own.exists() else SHIPPED_CHAT / name
 
 
-def load_chat_content(root: Path, messages: set[str]) -> ChatContent:
-    """Raises ContentInvalid listing every problem (file:line)."""
+def load_chat_content(root: Path, messages: set[str], *, catalog: bool = True) -> ChatContent:
+    """Raises ContentInvalid listing every problem (file:line); with `catalog`, catalog.toml's
+    chat keys are among them (a reload checks the catalog on its own: content/reload.py)."""
     problems: list[Problem] = []
     words = _words(chat_file(root, "words.toml"), problems)
     commands = _words(chat_file(root, "commands.toml"), problems, COMMANDS)
@@ -407,7 +408,8 @@ def load_chat_content(root: Path, messages: set[str]) -> ChatContent:
     faqs = _entries(root / "faq", "entries", problems, _faq)
     _unique(replies, "replies", problems, root / "replies")
     _unique(faqs, "faq", problems, root / "faq")
-    _catalog(root / "catalog.toml", problems)
+    if catalog:
+        catalog_problems(root / "catalog.toml", problems)
     if problems:
         raise ContentInvalid(problems)
     return ChatContent(words, texts, tuple(replies), tuple(faqs), commands, opt_out_tag,

@@ -14,6 +14,9 @@ AUTO_TAGS_FILE = "auto_tags.toml"  # content/auto_tags.py
 CHAT_FOLDERS = ("replies", "faq")  # content/chat.py
 CHAT_DIR = "chat"
 CHAT_FILES = ("words.toml", "commands.toml", "texts.toml", "opt_out.toml", "watch_words.toml")
+CATALOG_FILE = "catalog.toml"  # content/catalog.py
+MATERIALS_FOLDER = "materials"  # content/materials.py, with the two files below
+MATERIAL_FILES = ("sensitive_words.txt", "material_texts.toml")
 
 
 def library_files(root: Path) -> list[Path]:
@@ -33,11 +36,20 @@ def chat_files(root: Path) -> list[Path]:
                       if (root / CHAT_DIR / name).exists())]
 
 
+def catalog_files(root: Path) -> list[Path]:
+    """catalog.toml, materials/*.toml, sensitive_words.txt and material_texts.toml, those the
+    library has, in a stable order."""
+    found = sorted((root / MATERIALS_FOLDER).glob("*.toml"))
+    return [*(root / name for name in (CATALOG_FILE,) if (root / name).exists()), *found,
+            *(root / name for name in MATERIAL_FILES if (root / name).exists())]
+
+
 def content_digest(root: Path) -> str:
-    """sha256 over every library and chat file's relative path and bytes: any edit, addition,
-    removal or rename changes it, whatever the file system's timestamp resolution."""
+    """sha256 over every library, chat, catalog and material file's relative path and bytes:
+    any edit, addition, removal or rename changes it, whatever the file system's timestamp
+    resolution."""
     digest = hashlib.sha256()
-    for path in [*library_files(root), *chat_files(root)]:
+    for path in [*library_files(root), *chat_files(root), *catalog_files(root)]:
         try:
             data = path.read_bytes()
         except FileNotFoundError:  # removed between listing and reading: part of an edit

@@ -7,7 +7,7 @@ import tomllib
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from guidebot.content.auto_tags import AutoTags, catalog_names, parse_auto_tags
 from guidebot.content.errors import ContentInvalid, Problem, line_of, toml_error_line
@@ -23,6 +23,10 @@ from guidebot.content.sop_spec import MATERIAL_MESSAGE, DropSpec, SopSpec
 from guidebot.content.sop_validate import parse_drop, parse_sop
 from guidebot.content.stores import STORES_FILE, StoreMap, parse_stores
 from guidebot.content.timed_text import TimedText, parse_hours, pick
+
+if TYPE_CHECKING:
+    from guidebot.content.catalog import Catalog
+    from guidebot.content.materials import MaterialLibrary
 
 MESSAGE_KEYS = {"text", "attachments", "title", "sidebar", "hours"}
 ATTACHMENT_FIELDS: dict[str, set[str]] = {
@@ -214,8 +218,12 @@ def _tag_groups(path: Path, problems: list[Problem]) -> tuple[TagGroup, ...]:
     return tuple(groups)
 
 
-def load_library(root: Path) -> Library:
-    """Load and validate; raises ContentInvalid listing every problem found."""
+def load_library(root: Path, *, catalog: Catalog | None = None,
+                 materials: MaterialLibrary | None = None) -> Library:
+    """Load and validate; raises ContentInvalid listing every problem found. Material
+    messages and automatic tag rules are checked against `catalog` and `materials` when
+    given (a reload: the ones in force after it, content/reload.py), else against
+    catalog.toml and materials/ as they are on disk (their problems are then the library's)."""
     digest = content_digest(root)
     problems: list[Problem] = []
     messages = {}
@@ -225,14 +233,14 @@ def load_library(root: Path) -> Library:
             messages[message.id] = message
     groups = _tag_groups(root / "tags.toml", problems)
     known = {path.stem for path in (root / "messages").glob("*.toml")}
-    for message in _material_messages(root, problems):
+    for message in _material_messages(root, problems, catalog, materials):
         messages[message.id] = message
         known.add(message.id)
     sops = _specs(root / "sops", known, problems, parse_sop)
     drops = _specs(root / "drops", known, problems, parse_drop)
     stores = _stores(root / STORES_FILE, problems)
     group_welcome = _group_welcome(root / GROUP_WELCOME_FILE, messages, problems)
-    auto_tags = _auto_tags(root, groups, problems)
+    auto_tags = _auto_tags(root, groups, problems, catalog)
     _moment_fit(sops, drops, messages, problems)
     if problems:
         raise ContentInvalid(problems)
@@ -264,16 +272,17 @@ def _moment_fit(sops: dict[str, SopSpec], drops: dict[str, DropSpec],
                                     "link)"))
 
 
-def _material_messages(root: Path, problems: list[Problem]) -> list[Message]:
+def _material_messages(root: Path, problems: list[Problem], catalog: Catalog | None,
+                       materials: MaterialLibrary | None) -> list[Message]:
     """HQ's materials (content_library/materials/) as the messages "material:<id>" that SOP
     steps and drops send with `material = "<id>"`."""
     # imported here: materials.py uses this module's picture rules
     from guidebot.content.materials import catalog_cards, message_attachments, parse_materials
 
-    library = parse_materials(root, problems)
+    library = parse_materials(root, problems) if materials is None else materials
     if not library.materials:
         return []
-    cards = catalog_cards(root)
+    cards = catalog_cards(root) if catalog is None else catalog.cards()
     return [Message(MATERIAL_MESSAGE + m.id, m.content.text,
                     tuple(message_attachments(m.content, cards)), m.file)
             for m in library.materials.values()]
@@ -295,7 +304,8 @@ def _group_welcome(path: Path, messages: dict[str, Message],
                                                          problems)
 
 
-def _auto_tags(root: Path, groups: tuple[TagGroup, ...], problems: list[Problem]) -> AutoTags:
+def _auto_tags(root: Path, groups: tuple[TagGroup, ...], problems: list[Problem],
+               catalog: Catalog | None) -> AutoTags:
     path = root / AUTO_TAGS_FILE
     if not path.exists():
         return AutoTags()
@@ -303,7 +313,8 @@ def _auto_tags(root: Path, groups: tuple[TagGroup, ...], problems: list[Problem]
     if loaded is None:
         return AutoTags()
     declared = {tag for group in groups for tag in group.tags}
-    return parse_auto_tags(path, loaded[0], loaded[1], declared, catalog_names(root), problems)
+    names = catalog_names(root) if catalog is None else catalog.names()
+    return parse_auto_tags(path, loaded[0], loaded[1], declared, names, problems)
 
 
 def _specs(folder: Path, messages: set[str], problems: list[Problem],

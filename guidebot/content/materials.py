@@ -7,20 +7,19 @@ import re
 import string
 import tomllib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from guidebot.content.errors import ContentInvalid, Problem, line_of
-from guidebot.content.files import library_file_problem
+from guidebot.content.files import MATERIAL_FILES, MATERIALS_FOLDER, library_file_problem
 from guidebot.content.library import PICTURE_BYTES, PICTURE_MAGIC
 from guidebot.content.sop_spec import MATERIAL_ID, RESERVED_MATERIAL_IDS
 from guidebot.errors import ValidationFailed
 from guidebot.settings import GRADES
 
-FOLDER = "materials"
-WORDS_FILE = "sensitive_words.txt"
-TEXTS_FILE = "material_texts.toml"  # a library's own texts, else the shipped ones:
+FOLDER = MATERIALS_FOLDER
+WORDS_FILE, TEXTS_FILE = MATERIAL_FILES  # a library's own texts, else the shipped ones:
 SHIPPED_TEXTS = Path(__file__).resolve().parents[1] / "templates" / "materials" / "texts.toml"
 TEXT_KEYS = {  # each text and the placeholders it may use
     "receipt": {"title", "pictures"}, "receipt_refused": {"count"},
@@ -102,11 +101,24 @@ class MaterialTexts:
         return None
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)
 class MaterialLibrary:
+    """HQ's materials, the sensitive words and the material texts in force: one object for
+    the process (MaterialService keeps it); a reload swaps its contents in place."""
+
     materials: dict[str, LibraryMaterial]
     words: SensitiveWords
     texts: MaterialTexts
+    generation: int = field(default=0, init=False)  # replacements so far
+
+    def replace_with(self, other: MaterialLibrary) -> None:
+        """Take `other`'s content. No await happens here, so no coroutine sees half of it."""
+        self.materials, self.words, self.texts = other.materials, other.words, other.texts
+        self.generation += 1
+
+    def same(self, other: MaterialLibrary) -> bool:
+        return (self.materials, self.words, self.texts) == (
+            other.materials, other.words, other.texts)
 
 
 def content_problems(content: Content) -> list[ValidationFailed]:

@@ -1,19 +1,22 @@
-"""Hot reload of content_library: notice edited files, validate, swap the library and the
-chat content in place."""
+"""Hot reload of content_library: notice edited files, validate, swap the library, the chat
+content, the catalog and the materials in place."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from guidebot.content.chat import ChatContent, load_chat_content
-from guidebot.content.errors import ContentInvalid, Problem
-from guidebot.content.files import content_digest, library_files
+from guidebot.content.catalog import Catalog, load_catalog
+from guidebot.content.chat import ChatContent, catalog_problems, load_chat_content
+from guidebot.content.errors import ContentInvalid, Problem, line_of
+from guidebot.content.files import CATALOG_FILE, content_digest, library_files
 from guidebot.content.library import Library, Rejection, load_library
+from guidebot.content.materials import MaterialLibrary, parse_materials
+from guidebot.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -25,9 +28,11 @@ IN_USE_RECHECK = timedelta(minutes=1)  # how often an edit refused for that is l
 @dataclass(frozen=True)
 class ReloadOutcome:
     # unchanged | settling (changed since the last look: loaded if still so next time)
-    # | replaced | rejected (invalid: the library in force stays)
+    # | replaced (at least one part) | rejected (invalid: the content in force stays)
     status: str
     tags_changed: bool = False
+    # the parts replaced: "library" (with the chat content), "catalog", "materials"
+    parts: frozenset[str] = frozenset()
 
     @property
     def replaced(self) -> bool:
@@ -46,73 +51,141 @@ async def library_is_newest(library: Library) -> bool:
                                          and on_disk == library.rejected.digest)
 
 
-Candidate = tuple[Library, ChatContent | None]
+@dataclass
+class Candidate:
+    """One look at the files, each part validated on its own (None: that part is invalid,
+    its problems are in `problems`)."""
+
+    digest: str
+    problems: list[Problem] = field(default_factory=list)
+    library: Library | None = None
+    chat: ChatContent | None = None
+    catalog: Catalog | None = None
+    materials: MaterialLibrary | None = None
 
 
-def _candidate(root: Path, with_chat: bool) -> tuple[str, Candidate | list[Problem]]:
-    """The files' digest and either their library (and, `with_chat`, their chat content,
-    checked against the library's messages as `guidebot check` does) or what is wrong with
-    them (file I/O: runs in a worker thread)."""
-    digest = content_digest(root)
-    if not library_files(root):  # a moved or half-copied folder must not disable every SOP
-        return digest, [Problem(root, None, "no library files found (messages/, sops/, "
-                                            "drops/, tags.toml)")]
+def _catalog_part(root: Path, problems: list[Problem]) -> Catalog | None:
+    """catalog.toml checked with file:line (the keys chat answers from, then the loader's own
+    rules)."""
+    path = root / CATALOG_FILE
+    before = len(problems)
+    catalog_problems(path, problems)
+    if len(problems) > before:
+        return None
     try:
-        library = load_library(root)
-        chat = load_chat_content(root, set(library.messages)) if with_chat else None
+        return load_catalog(root)
+    except ConfigError as exc:
+        text = path.read_text(encoding="utf-8") if path.is_file() else ""
+        problems.append(Problem(path, line_of(text, exc.key), f"{exc.key}: {exc.problem}"))
+        return None
+
+
+def _candidate(root: Path, with_chat: bool, catalog: Catalog | None,
+               materials: MaterialLibrary | None) -> Candidate:
+    """The files' digest and each part: the catalog, the materials (materials/,
+    sensitive_words.txt, material_texts.toml), and the library with (`with_chat`) its chat
+    content, checked against the library's messages as `guidebot check` does. The library
+    and the chat content are checked against the catalog and the materials in force after
+    this look: the new ones where valid, else `catalog` and `materials` (the ones in force)
+    (file I/O: runs in a worker thread)."""
+    found = Candidate(content_digest(root))
+    if not library_files(root):  # a moved or half-copied folder must not disable every SOP
+        found.problems.append(Problem(root, None, "no library files found (messages/, sops/, "
+                                                  "drops/, tags.toml)"))
+        return found
+    found.catalog = _catalog_part(root, found.problems)
+    material_problems: list[Problem] = []
+    loaded = parse_materials(root, material_problems)
+    found.problems += material_problems
+    found.materials = None if material_problems else loaded
+    try:
+        found.library = load_library(root, catalog=found.catalog or catalog or Catalog({}),
+                                     materials=found.materials or materials or loaded)
+        found.chat = load_chat_content(root, set(found.library.messages),
+                                       catalog=False) if with_chat else None
     except ContentInvalid as exc:
-        return digest, list(exc.problems)
-    return digest, (library, chat)
+        found.library = None
+        found.problems += exc.problems
+    return found
 
 
 async def reload_library(library: Library, *, chat: ChatContent | None = None,
+                         catalog: Catalog | None = None,
+                         materials: MaterialLibrary | None = None,
                          settle: bool = True, in_use: InUse | None = None) -> ReloadOutcome:
     """One look at the files. A change is loaded once the files are the same on two looks
-    in a row (`settle`: an editor or a deploy may be half way through writing them); a valid
-    library replaces the content in place, with the `chat` content in force when given
-    (replies/, faq/, chat/: validated with the library, swapped with it), an invalid one is
-    logged with file:line and the content in force stays. An edit that removes a message
-    still to be sent (`in_use`) is refused the same way, and looked at again every
-    IN_USE_RECHECK until nothing sends it. Call from one task at a time (the scheduler job
-    does)."""
+    in a row (`settle`: an editor or a deploy may be half way through writing them). Each
+    part is validated on its own and a valid one replaces the content in force in place: the
+    library with the `chat` content when given (replies/, faq/, chat/: validated with the
+    library, swapped with it), the `catalog` and the `materials` when given. An invalid part
+    is logged with file:line and stays as it was; the others still apply. The library is
+    checked against the catalog and materials in force after the look, so a file naming a
+    sku only an invalid new catalog has is refused too, until the catalog is fixed. An edit
+    that removes a message still to be sent (`in_use`) is refused the same way, and looked
+    at again every IN_USE_RECHECK until nothing sends it. Call from one task at a time (the
+    scheduler job does)."""
     digest = await asyncio.to_thread(content_digest, library.root)
-    if digest == library.digest:
-        if library.rejected is not None:
+    rejected = library.rejected
+    if rejected is not None and digest == rejected.digest:
+        if not rejected.in_use or datetime.now(UTC) - rejected.at < IN_USE_RECHECK:
+            return ReloadOutcome("rejected")
+    elif digest == library.digest:
+        if rejected is not None:
             log.info("content_library is back to the version in force; edit problems cleared")
         library.rejected, library.settling = None, ""
         return ReloadOutcome("unchanged")
-    if library.rejected is not None and digest == library.rejected.digest and (
-            not library.rejected.in_use
-            or datetime.now(UTC) - library.rejected.at < IN_USE_RECHECK):
-        return ReloadOutcome("rejected")
     if settle and digest != library.settling:
         library.settling = digest
         return ReloadOutcome("settling")
-    seen, candidate = await asyncio.to_thread(_candidate, library.root, chat is not None)
-    if settle and seen != digest:  # changed again while loading: wait for it to settle
-        library.settling = seen
+    found = await asyncio.to_thread(_candidate, library.root, chat is not None, catalog,
+                                    materials)
+    if settle and found.digest != digest:  # changed again while loading: wait for it to settle
+        library.settling = found.digest
         return ReloadOutcome("settling")
-    if isinstance(candidate, list):
-        _reject(library, digest, candidate)
+    problems, in_use_problems = found.problems, False
+    loaded = found.library
+    if loaded is not None:
+        removed = sorted(set(library.messages) - set(loaded.messages))
+        busy = await in_use(removed) if removed and in_use is not None else {}
+        if busy:
+            loaded, in_use_problems = None, True
+            problems = [*problems, *(Problem(
+                library.messages[m].file, None, f"message {m!r} is removed but still to be "
+                f"sent ({why}); keep the file until they are sent") for m, why in busy.items())]
+    parts = set()
+    tags_changed = False
+    if loaded is not None:
+        tags_changed = loaded.tag_groups != library.tag_groups
+        library.replace_with(loaded)
+        if chat is not None and found.chat is not None:  # with the library: no await between
+            chat.replace_with(found.chat)
+        parts.add("library")
+    # the catalog and the materials only when they changed (an HQ material edited in the
+    # console is not put back to its file's version by an edit of another file)
+    if catalog is not None and found.catalog is not None and not catalog.same(found.catalog):
+        catalog.replace_with(found.catalog)
+        parts.add("catalog")
+    if materials is not None and found.materials is not None and not materials.same(
+            found.materials):
+        materials.replace_with(found.materials)
+        parts.add("materials")
+    if parts:
+        # the files in force now (a part refused below is listed against them): undoing the
+        # edit is a change again, so what was applied is put back by the next look
+        library.digest, library.settling = digest, ""
+        log.info("content_library reloaded (%s): %s SOPs, %s drops, %s messages%s%s%s",
+                 ", ".join(sorted(parts)), len(library.sops), len(library.drops),
+                 len(library.messages),
+                 "" if chat is None else f", {len(chat.replies)} keyword replies, "
+                                         f"{len(chat.faqs)} FAQ entries",
+                 "" if catalog is None else f", {len(catalog.products)} products",
+                 "" if materials is None else f", {len(materials.materials)} materials, "
+                                              f"{len(materials.words.words)} sensitive words")
+    if problems:
+        _reject(library, digest, problems, in_use=in_use_problems)
+    if not parts:
         return ReloadOutcome("rejected")
-    loaded, loaded_chat = candidate
-    removed = sorted(set(library.messages) - set(loaded.messages))
-    busy = await in_use(removed) if removed and in_use is not None else {}
-    if busy:
-        _reject(library, digest, [Problem(
-            library.messages[m].file, None, f"message {m!r} is removed but still to be sent "
-            f"({why}); keep the file until they are sent") for m, why in busy.items()],
-            in_use=True)
-        return ReloadOutcome("rejected")
-    tags_changed = loaded.tag_groups != library.tag_groups
-    library.replace_with(loaded)
-    if chat is not None and loaded_chat is not None:  # with the library: no await between
-        chat.replace_with(loaded_chat)
-    log.info("content_library reloaded: %s SOPs, %s drops, %s messages%s", len(library.sops),
-             len(library.drops), len(library.messages),
-             "" if chat is None else f", {len(chat.replies)} keyword replies, "
-                                     f"{len(chat.faqs)} FAQ entries")
-    return ReloadOutcome("replaced", tags_changed=tags_changed)
+    return ReloadOutcome("replaced", tags_changed=tags_changed, parts=frozenset(parts))
 
 
 def _reject(library: Library, digest: str, problems: list[Problem], *,
@@ -121,8 +194,8 @@ def _reject(library: Library, digest: str, problems: list[Problem], *,
     library.settling = ""
     for problem in problems:  # file:line and what is wrong; never the message texts
         log.error("content_library edit rejected: %s", _relative(library.root, problem))
-    log.error("content_library: %s problem(s); the library in force stays until they are "
-              "fixed", len(problems))
+    log.error("content_library: %s problem(s); the parts they are in stay as they were until "
+              "they are fixed", len(problems))
 
 
 def _file(root: Path, problem: Problem) -> str:

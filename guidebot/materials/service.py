@@ -18,8 +18,8 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from guidebot.app_quota import AppQuota
-from guidebot.commerce.catalog import Catalog
 from guidebot.contacts.welcome import to_wecom_attachment
+from guidebot.content.catalog import Catalog
 from guidebot.content.files import library_file_problem
 from guidebot.content.materials import (
     RESERVED,

@@ -9,8 +9,8 @@ from typing import Any
 
 from jinja2 import TemplateError
 
-from guidebot.commerce.catalog import Catalog
 from guidebot.content import render
+from guidebot.content.catalog import Catalog
 from guidebot.content.library import Library
 from guidebot.content.sop_cron import describe, parse_cron
 

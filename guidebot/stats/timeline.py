@@ -15,8 +15,8 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from guidebot.commerce.catalog import Catalog
 from guidebot.contacts.views import require_known
+from guidebot.content.catalog import Catalog
 from guidebot.content.library import Library
 from guidebot.db.engine import Database
 from guidebot.db.repo import contacts as contacts_repo

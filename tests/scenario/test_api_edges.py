@@ -266,7 +266,7 @@ async def test_openapi_is_generated_from_the_models(stack: Stack) -> None:
 
 
 def test_catalog_default_card_title_is_validated(tmp_path: Path) -> None:
-    from guidebot.commerce.catalog import load_catalog
+    from guidebot.content.catalog import load_catalog
     from guidebot.errors import ConfigError
 
     (tmp_path / "catalog.toml").write_text('default_card_title = "好物"\n', encoding="utf-8")

@@ -5,58 +5,26 @@ with file:line in the API and the answer in force stays."""
 from __future__ import annotations
 
 import logging
-import shutil
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from guidebot import jobs
-from tests.support.kf import customer_writes, kf_rows, sent_texts
-from tests.support.stack import ROOT, Stack, start_stack
+from tests.support.library_edits import answer as _answer
+from tests.support.library_edits import edit as _edit
+from tests.support.library_edits import library_errors as _library_errors
+from tests.support.library_edits import library_stack_fixture  # noqa: F401  (the fixture)
+from tests.support.library_edits import reload as _reload
+from tests.support.stack import Stack
 
 FEE = "小程序订单满 199 元包邮，不满 199 元运费 10 元。"  # faq/shipping.toml, shipping_fee
 NEW_FEE = "小程序订单满 99 元包邮（热更新），不满 99 元运费 8 元。"
 HOURS = "我们的门店营业时间是每天 10:00–22:00，节假日照常营业。"  # reply_store_hours
 
 
-@pytest.fixture
-async def chat_stack(aiohttp_server: Any, tmp_path: Path, db_url: str):  # type: ignore[no-untyped-def]
-    library = tmp_path / "library"
-    shutil.copytree(ROOT / "content_library", library)
-    stack = await start_stack(aiohttp_server, tmp_path, db_url, library=library)
-    yield stack, library
-    await stack.http.close()
-
-
-def _edit(path: Path, old: str, new: str) -> None:
-    text = path.read_text(encoding="utf-8")
-    assert old in text
-    path.write_text(text.replace(old, new), encoding="utf-8")
-
-
-async def _reload(stack: Stack) -> None:
-    """The reload job, twice: an edit is applied once the files are the same on two looks."""
-    await jobs.run_library_reload(stack.runtime.services)
-    await jobs.run_library_reload(stack.runtime.services)
-
-
-async def _library_errors(stack: Stack) -> list[Any]:
-    status, body = await stack.admin("/sops")
-    assert status == 200, body
-    return list(body["library_errors"])
-
-
-async def _answer(stack: Stack, customer: str, text: str) -> tuple[list[str], str]:
-    """What the bot sent a new customer for `text`, and the route:reason recorded."""
-    await customer_writes(stack, customer, text)
-    [row] = await kf_rows(stack, customer)
-    return sent_texts(stack, customer), f"{row.route}:{row.reason}"
-
-
 async def test_an_edited_faq_answer_and_keyword_reply_apply_without_a_restart(
-        chat_stack: tuple[Stack, Path], caplog: pytest.LogCaptureFixture) -> None:
-    stack, library = chat_stack
+        library_stack: tuple[Stack, Path], caplog: pytest.LogCaptureFixture) -> None:
+    stack, library = library_stack
     assert await _answer(stack, "wmRELOADkf01", "包邮吗？") == ([FEE], "faq:faq:shipping_fee")
     before = await _answer(stack, "wmRELOADkf02", "周末开门吗")
     assert before[1].startswith("handoff:") and HOURS not in before[0]
@@ -97,10 +65,10 @@ async def test_an_edited_faq_answer_and_keyword_reply_apply_without_a_restart(
 
 
 async def test_a_library_edit_that_breaks_a_keyword_reply_is_refused(
-        chat_stack: tuple[Stack, Path]) -> None:
+        library_stack: tuple[Stack, Path]) -> None:
     """Library and chat content are validated as a whole: removing a message a keyword reply
     names is refused with the reply's file and line, and the reply still answers."""
-    stack, library = chat_stack
+    stack, library = library_stack
     (library / "messages" / "reply_store_hours.toml").unlink()
     await _reload(stack)
     errors = await _library_errors(stack)

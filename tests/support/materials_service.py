@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from guidebot.app_quota import AppQuota
-from guidebot.commerce.catalog import Catalog
+from guidebot.content.catalog import Catalog
 from guidebot.content.materials import load_materials
 from guidebot.db.engine import Database
 from guidebot.materials.points import Points

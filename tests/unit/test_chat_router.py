@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import socket
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ import pytest
 
 from guidebot.chat.decision import CustomerContext, Inbound, Route
 from guidebot.chat.evaluation import evaluate, load_cases
+from guidebot.content.catalog import Catalog
 from tests.support.chat import (
     build_router,
     routers_closed,  # noqa: F401  (the fixture)
@@ -98,6 +100,33 @@ async def test_a_slow_model_is_cut_off_and_the_catalog_answers(aiohttp_server: A
     decision = await build_router(url).decide(_inbound("口红持妆多久"))
     assert decision.route == Route.CATALOG and "¥299" in decision.text
     assert decision.reason == "catalog:SKU-LIPSTICK-01:info after llm_unavailable"
+
+
+async def test_a_price_changed_while_the_model_answers_is_not_sent_stale(
+        aiohttp_server: Any) -> None:
+    """A reload that swaps the catalog while the model is answering: the answer is checked
+    against the catalog in force when it arrives, so the old price it quotes is not sent and
+    the catalog's entry (the new price) answers instead."""
+    fake, url = await start_llm(aiohttp_server)
+    question = "连衣裙适合上班穿吗"
+    fake.script(question, answer="适合，修身不紧绷，价格 ¥799.50。")
+    router = build_router(url)
+    dress = router.catalog.products["SKU-DRESS-04"]
+    new = Catalog({**router.catalog.products,
+                   dress.sku: replace(dress, price_fen=69900)},
+                  router.catalog.default_page, router.catalog.default_card_title)
+    complete = router.llm.complete
+
+    async def complete_then_reload(*args: Any, **kwargs: Any) -> Any:
+        answer = await complete(*args, **kwargs)
+        router.catalog.replace_with(new)  # the reload job ran meanwhile
+        return answer
+
+    router.llm.complete = complete_then_reload  # type: ignore[method-assign]
+    decision = await router.decide(_inbound(question))
+    assert decision.route == Route.CATALOG and "¥699" in decision.text
+    assert "799" not in decision.text
+    assert decision.reason == "catalog:SKU-DRESS-04:info after llm_ungrounded_number"
 
 
 async def test_handoff_summary_names_the_customer() -> None:

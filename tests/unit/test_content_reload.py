@@ -9,8 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from guidebot.content.files import chat_files, content_digest
+from guidebot.content.catalog import load_catalog
+from guidebot.content.files import catalog_files, chat_files, content_digest
 from guidebot.content.library import load_library
+from guidebot.content.materials import SHIPPED_TEXTS
 from guidebot.content.reload import library_is_newest, problems_json, reload_library
 from tests.support.chat import build_router, routers_closed  # noqa: F401  (the fixture)
 
@@ -108,3 +110,75 @@ async def test_an_invalid_chat_edit_is_rejected_and_the_content_in_force_stays(
     assert problems_json(library) == [  # each rule's [[rules]] line
         {"file": "chat/watch_words.toml", "line": line, "message": message} for line in (13, 31)]
     assert (content.watch, content.generation) == (rules, generation)
+
+
+def test_every_catalog_and_material_file_is_part_of_the_digest(root: Path) -> None:
+    files = catalog_files(root)
+    assert {p.relative_to(root).as_posix() for p in files} >= {
+        "catalog.toml", "materials/scarf_oat_styling.toml", "sensitive_words.txt"}
+    for path in files:
+        before = content_digest(root)
+        path.write_text(path.read_text(encoding="utf-8") + "# edited\n", encoding="utf-8")
+        assert content_digest(root) != before, path
+    before = content_digest(root)
+    (root / "material_texts.toml").write_text(SHIPPED_TEXTS.read_text(encoding="utf-8"),
+                                              encoding="utf-8")
+    assert content_digest(root) != before  # a library's own material texts, added
+
+
+NEW_SKU = '\n[[products]]\nsku = "SKU-NEW-09"\nname = "新品香水"\ncategory = "fragrance"\n'
+
+
+async def test_a_file_naming_a_sku_only_an_invalid_new_catalog_has_waits_for_it(
+        root: Path) -> None:
+    """Each part is validated on its own, and the library (auto_tags.toml, materials' cards)
+    against the catalog in force after the look: a bad catalog keeps the old one, and a rule
+    naming a sku only the bad catalog adds is refused with its own file:line until the
+    catalog is fixed; then both apply."""
+    library, catalog = load_library(root), load_catalog(root)
+    catalog_file = root / "catalog.toml"
+    good = catalog_file.read_text(encoding="utf-8") + NEW_SKU + "price_fen = 9900\n"
+    catalog_file.write_text(good.replace("price_fen = 9900", "price_fen = -1"),
+                            encoding="utf-8")
+    _edit(root / "auto_tags.toml", 'skus = ["SKU-SERUM-02"]',
+          'skus = ["SKU-SERUM-02", "SKU-NEW-09"]')
+    _edit(root / "messages" / "welcome_default.toml", 'text = """', 'text = """（新）')
+    outcome = await reload_library(library, catalog=catalog, settle=False)
+    assert outcome.status == "rejected" and outcome.parts == frozenset()
+    products = catalog_file.read_text(encoding="utf-8").splitlines()
+    assert problems_json(library) == [
+        {"file": "catalog.toml", "line": len(products) - 4,
+         "message": "products: price_fen must be a whole number of fen ≥ 0"},
+        {"file": "auto_tags.toml", "line": 15,
+         "message": "on_open: sku 'SKU-NEW-09' is not in catalog.toml"}]
+    assert "SKU-NEW-09" not in catalog.products
+    assert not library.messages["welcome_default"].text.startswith("（新）")  # the library's
+    assert (await reload_library(library, catalog=catalog, settle=False)).status == "rejected"
+
+    catalog_file.write_text(good, encoding="utf-8")  # HQ fixes the price: all of it applies
+    outcome = await reload_library(library, catalog=catalog, settle=False)
+    assert outcome.parts == {"library", "catalog"} and problems_json(library) == []
+    assert catalog.products["SKU-NEW-09"].price_fen == 9900
+    assert any("SKU-NEW-09" in rule.skus for rule in library.auto_tags.on_open)
+    assert library.messages["welcome_default"].text.startswith("（新）")
+
+
+@pytest.mark.usefixtures("routers_closed")
+async def test_a_bad_chat_edit_keeps_the_chat_content_and_a_catalog_edit_still_applies(
+        root: Path) -> None:
+    router = build_router(library=root)
+    library, content, catalog = router.library, router.content, router.catalog
+    _edit(root / "chat" / "watch_words.toml", 'level = "warn"', 'level = "loud"')
+    _edit(root / "catalog.toml", "price_fen = 29900", "price_fen = 25900")
+    outcome = await reload_library(library, chat=content, catalog=catalog, settle=False)
+    assert outcome.parts == {"catalog"}
+    assert {p["file"] for p in problems_json(library)} == {"chat/watch_words.toml"}
+    assert catalog.products["SKU-LIPSTICK-01"].price_fen == 25900
+    assert (await reload_library(library, chat=content, catalog=catalog,
+                                 settle=False)).status == "rejected"  # looked at once
+
+    # the price edit undone (the chat file still bad): the old price is back in force
+    _edit(root / "catalog.toml", "price_fen = 25900", "price_fen = 29900")
+    outcome = await reload_library(library, chat=content, catalog=catalog, settle=False)
+    assert outcome.parts == {"catalog"}
+    assert catalog.products["SKU-LIPSTICK-01"].price_fen == 29900

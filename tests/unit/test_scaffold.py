@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from guidebot.cli import main
-from guidebot.commerce.catalog import load_catalog
+from guidebot.content.catalog import load_catalog
 from guidebot.content.library import load_library
 from guidebot.errors import ConfigError
 from guidebot.settings import load_settings

@@ -18,6 +18,7 @@ from guidebot import idempotency
 from guidebot.commerce import periods, statements
 from guidebot.commerce.views import customer_card
 from guidebot.contacts.views import require_known
+from guidebot.content.reload import problems_json
 from guidebot.content.sop_spec import DROP_CHANNELS
 from guidebot.errors import Conflict, ValidationFailed
 from guidebot.sop.tenant_drops import AUDIENCE_ORDER, Draft
@@ -239,7 +240,8 @@ async def content(request: web.Request, who: auth.Access) -> web.StreamResponse:
                                                    enabled=who.tenant.auto_tags.enabled),
                   group_welcome=await services.group_welcome.listed(who.tenant.id),
                   segments=await services.segments.names(who.tenant.id),
-                  products=content_view.products(shop))
+                  products=content_view.products(shop),
+                  errors=problems_json(services.library))
 
 
 @page

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from guidebot.errors import ConfigError
@@ -25,11 +25,35 @@ class Product:
     attributes: tuple[tuple[str, str], ...] = ()
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)
 class Catalog:
+    """The catalog in force. One object for the process, like the content Library: services
+    keep a reference, and a reload swaps its contents in place (`replace_with`, content/
+    reload.py), so chat answers, cards and the sidebar all see the new prices; what a
+    service builds from it is built again when `generation` has moved on."""
+
     products: dict[str, Product]
     default_page: str = DEFAULT_PAGE
     default_card_title: str = DEFAULT_CARD_TITLE
+    generation: int = field(default=0, init=False)  # replacements so far
+
+    def replace_with(self, other: Catalog) -> None:
+        """Take `other`'s content. No await happens here, so no coroutine sees half of it."""
+        self.products = other.products
+        self.default_page, self.default_card_title = other.default_page, other.default_card_title
+        self.generation += 1
+
+    def same(self, other: Catalog) -> bool:
+        return (self.products, self.default_page, self.default_card_title) == (
+            other.products, other.default_page, other.default_card_title)
+
+    def cards(self) -> dict[str, tuple[str, str]]:
+        """sku → (name, page), for materials' cards (content/materials.py)."""
+        return {p.sku: (p.name, p.page) for p in self.products.values()}
+
+    def names(self) -> tuple[set[str], set[str]]:
+        """The skus and the categories, for automatic tag rules (content/auto_tags.py)."""
+        return set(self.products), {p.category for p in self.products.values() if p.category}
 
     def get(self, sku: str | None) -> Product | None:
         return self.products.get(sku) if sku else None
@@ -46,8 +70,9 @@ def load_catalog(root: Path) -> Catalog:
         return Catalog({})
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
+        default = str(data.get("default_page") or DEFAULT_PAGE)
         products = {p["sku"]: Product(p["sku"], p["name"], p.get("category", ""),
-                                      p.get("page", DEFAULT_PAGE), int(p.get("price_fen", 0)),
+                                      p.get("page") or default, int(p.get("price_fen", 0)),
                                       str(p.get("description", "")),
                                       None if p.get("stock") is None else int(p["stock"]),
                                       tuple((str(k), str(v)) for k, v
