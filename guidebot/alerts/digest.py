@@ -21,6 +21,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from functools import partial
 from typing import Any
 
 from guidebot.app_quota import AppQuota, app_text
@@ -34,7 +35,7 @@ from guidebot.db.repo import contacts as contacts_repo
 from guidebot.db.repo import directory as directory_repo
 from guidebot.db.repo import sop_tasks as tasks_repo
 from guidebot.db.types import utcnow
-from guidebot.outbox import Executor, Outbox
+from guidebot.outbox import Executor, Outbox, Prepared
 from guidebot.settings import Settings, TenantSettings
 from guidebot.stats import definitions as d
 from guidebot.stats.targets import Targets, progress
@@ -49,6 +50,7 @@ WAITING = "sent"  # a 群发 task WeCom holds for the guide to send
 REMINDER = "reminder"
 NOT_REMINDED = ("cancelled", "failed")  # reminders that never reached the guide
 TITLES_LISTED = 3
+IN_FLIGHT = 8  # digests handed to WeCom at once (each within its guide's app budget)
 
 
 
@@ -141,7 +143,8 @@ class MorningDigest:
     async def send_day(self, tenant: TenantSettings, day: date, now: datetime) -> int:
         """Each active guide's digest for `day` that has not been sent (by its outbox key)
         and has something to say; how many were handed to the outbox now (one the outbox
-        could not send yet it retries, or holds while the guide's budget is spent)."""
+        could not send yet it retries, or holds while the guide's budget is spent). The
+        day's digests are registered in one transaction, then sent IN_FLIGHT at a time."""
         async with self._db.read() as s:
             guides = await directory_repo.active_guides(s, tenant=tenant.id)
             already = await tasks_repo.outbox_keys(
@@ -150,19 +153,18 @@ class MorningDigest:
         if not todo:
             return 0
         days = await self.gather(tenant, todo, day, now)
-        sent = 0
-        for guide in todo:
-            facts = days[guide]
-            if facts.empty():
-                continue
-            outcome = await self._outbox.run(
-                tenant=tenant.id, key=outbox_key(guide, day), kind=KIND,
-                payload=app_text(guide, self.text(tenant, day, now, facts)),
-                call=self.send)
-            log.info("morning digest tenant=%s guide=%s day=%s send=%s", tenant.id, guide,
-                     day, outcome.status)
-            sent += 1
-        return sent
+        rows = [(outbox_key(guide, day), KIND,
+                 app_text(guide, self.text(tenant, day, now, days[guide])))
+                for guide in todo if not days[guide].empty()]
+        async with self._db.write() as s:
+            claimed = await self._outbox.register_many(s, tenant=tenant.id, rows=rows)
+        mine = [(key, payload) for key, _, payload in rows if key in claimed]
+        outcomes = await self._outbox.attempt_many(
+            [Prepared(claimed[key], tenant.id, KIND, partial(self.send, tenant.id, payload))
+             for key, payload in mine], in_flight=IN_FLIGHT)
+        for (key, _), outcome in zip(mine, outcomes, strict=True):
+            log.info("morning digest tenant=%s key=%s send=%s", tenant.id, key, outcome.status)
+        return len(mine)
 
     async def gather(self, tenant: TenantSettings, guides: list[str], day: date,
                      now: datetime) -> dict[str, GuideDay]:
