@@ -23,7 +23,7 @@ from guidebot.db.types import utcnow
 from guidebot.errors import NotFound
 from guidebot.settings import TenantSettings
 from guidebot.sop import timing
-from guidebot.sop.audiences import audience_filter
+from guidebot.sop.audiences import audience_filter, once_for
 from guidebot.sop.tasking import MAX_GROUPS, MAX_RECIPIENTS
 
 log = logging.getLogger(__name__)
@@ -116,17 +116,24 @@ async def _fire_any(db: Database, tenant: TenantSettings, drop: DropSpec, firing
 
 async def _fire(db: Database, tenant: TenantSettings, drop: DropSpec, firing: str,
                 now: datetime, claim: Claim | None) -> int:
-    """One task per guide (in chunks of MAX_RECIPIENTS). A 群发 drop leaves out the customers
-    whose per-customer quota for the current period is used (WeCom would not deliver to them),
-    and its customers count against that quota for SOP steps."""
+    """One task per guide (in chunks of MAX_RECIPIENTS). A 群发 drop reaches each customer
+    once, through one guide (audiences_repo.Once: the exclusive guide, else the relation
+    begun last, among the relations the audience admits); their other relations are left
+    out, counted as "duplicates" in the detail of the task of the guide who reaches them.
+    It leaves out the customers whose per-customer quota for the current period is used
+    (WeCom would not deliver to them), and its customers count against that quota for SOP
+    steps, once each."""
+    once = drop.channel in planner.QUOTA_CHANNELS
     async with db.read() as s:
-        full = await _quota_full(s, tenant, now) if drop.channel in planner.QUOTA_CHANNELS \
-            else set()
+        full = await _quota_full(s, tenant, now) if once else set()
     by_guide: dict[str, list[str]] = {}
     left_out: dict[str, int] = {}
-    async for rows in _relations(db, tenant, drop, now):
-        for guide, customer in rows:
-            if customer in full:
+    duplicates: dict[str, int] = {}
+    async for rows in _relations(db, tenant, drop, now, once=once):
+        for guide, customer, via in rows:
+            if via != guide:
+                duplicates[via] = duplicates.get(via, 0) + 1
+            elif customer in full:
                 left_out[guide] = left_out.get(guide, 0) + 1
             else:
                 by_guide.setdefault(guide, []).append(customer)
@@ -138,27 +145,31 @@ async def _fire(db: Database, tenant: TenantSettings, drop: DropSpec, firing: st
             for start in range(0, len(customers), MAX_RECIPIENTS):
                 chunk = customers[start:start + MAX_RECIPIENTS]
                 detail: dict[str, object] = {"customers": chunk}
-                if start == 0 and left_out.get(guide):
-                    detail["over_quota"] = left_out[guide]
+                if start == 0:
+                    detail.update((k, n[guide]) for k, n in (
+                        ("over_quota", left_out), ("duplicates", duplicates)) if n.get(guide))
                 created = await repo.insert_task(
                     s, tenant=tenant.id, key=f"drop:{drop.id}:{firing}:{guide}:{start}",
                     kind=drop.channel, source=f"drop:{drop.id}", guide=guide,
                     message=drop.message, recipients=len(chunk), status="queued",
                     detail=json.dumps(detail))
-                if created is not None and drop.channel in planner.QUOTA_CHANNELS:
+                if created is not None and once:
                     await sop_plan.record_drop_sends(s, tenant=tenant.id, task_id=created,
                                                      customers=chunk, at=now)
                 queued += created is not None
-    log.info("drop %s tenant=%s firing %s: %s task(s), %s customer(s) left out on quota",
-             drop.id, tenant.id, firing, queued, sum(left_out.values()))
+    log.info("drop %s tenant=%s firing %s: %s task(s), %s customer(s) left out on quota, "
+             "%s relation(s) of customers reached through another guide", drop.id, tenant.id,
+             firing, queued, sum(left_out.values()), sum(duplicates.values()))
     return queued
 
 
-async def _relations(db: Database, tenant: TenantSettings, drop: DropSpec,
-                     now: datetime) -> AsyncIterator[list[tuple[str, str]]]:
-    """The (guide, customer) relations the drop's audience admits, a part at a time in that
-    order, filtered in SQL in one read (one snapshot of the audience); a segment as it
-    matches now, and a segment deleted since the drop was made reaches no one."""
+async def _relations(db: Database, tenant: TenantSettings, drop: DropSpec, now: datetime, *,
+                     once: bool) -> AsyncIterator[list[tuple[str, str, str]]]:
+    """The (guide, customer, via) relations the drop's audience admits, a part at a time in
+    (guide, customer) order, filtered in SQL in one read (one snapshot of the audience); with
+    `once`, `via` is the guide each customer is reached through (else the guide itself). A
+    segment as it matches now, and a segment deleted since the drop was made reaches no
+    one."""
     try:
         wanted = await audience_filter(db, tenant, drop.audience, now)
     except NotFound:
@@ -166,8 +177,9 @@ async def _relations(db: Database, tenant: TenantSettings, drop: DropSpec,
                     drop.id, tenant.id, drop.audience.segment)
         return
     async with db.read() as s:
-        async for rows in audiences_repo.admitted(s, tenant=tenant.id, audience=wanted,
-                                                  part=AUDIENCE_PAGE):
+        async for rows in audiences_repo.admitted(
+                s, tenant=tenant.id, audience=wanted, part=AUDIENCE_PAGE,
+                once=once_for(tenant, now) if once else None):
             yield rows
 
 

@@ -27,7 +27,7 @@ from guidebot.db.types import utcnow
 from guidebot.errors import NotFound, ValidationFailed
 from guidebot.settings import Settings
 from guidebot.sop import timing, versions
-from guidebot.sop.audiences import audience_filter
+from guidebot.sop.audiences import audience_filter, once_for
 
 log = logging.getLogger(__name__)
 
@@ -375,8 +375,9 @@ class SopEngine:
         return (found.id if found else None), False
 
     async def enroll_audience(self, tenant: str, sop_id: str, audience: Audience) -> int:
-        """Enroll every active relation the audience admits, now (HQ starting an SOP for an
-        existing customer base); a relation already enrolled is left alone."""
+        """Enroll every customer the audience admits, now (HQ starting an SOP for an existing
+        customer base), once each: through one relation (`once_for`), and not at all when
+        already enrolled in this SOP through any guide."""
         current = (await self.specs(tenant)).get(sop_id)
         if current is None or not current.enabled:
             raise NotFound(f"SOP {sop_id!r} does not exist or is disabled", code="sop.unknown",
@@ -397,7 +398,7 @@ class SopEngine:
             enrolled = await bulk.enroll_audience(
                 s, tenant=tenant, sop_id=sop_id, version=current.version, first_step=0,
                 trigger_at=at, next_at=timing.step_time(current.spec, 0, at, None, settings),
-                audience=wanted)
+                audience=wanted, once=once_for(settings, at))
         log.info("enrolled tenant=%s sop=%s v%s audience: %s new", tenant, sop_id,
                  current.version, enrolled)
         return enrolled

@@ -10,6 +10,7 @@ name no call for it) and is counted as sent."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -50,6 +51,8 @@ class Firing:
     confirmed: int = 0
     cancelled: int = 0
     failed: int = 0
+    over_quota: int = 0  # customers left out: their 群发 quota was used
+    duplicates: int = 0  # relations left out: the customer is reached through another guide
     stopped: bool = False
     open_ids: list[int] = field(default_factory=list)
 
@@ -67,6 +70,10 @@ class Firing:
         elif task.status in ("sent", "confirmed", "cancelled", "failed"):
             setattr(self, task.status, getattr(self, task.status) + 1)
         self.stopped = self.stopped or task.stopped_at is not None
+        if '"over_quota"' in task.detail or '"duplicates"' in task.detail:  # a first chunk
+            left_out = json.loads(task.detail)
+            self.over_quota += int(left_out.get("over_quota", 0))
+            self.duplicates += int(left_out.get("duplicates", 0))
         if stoppable(task) and task.id is not None:
             self.open_ids.append(task.id)
 
@@ -75,6 +82,7 @@ class Firing:
                 "recipients": self.recipients, "reached": self.reached,
                 "waiting": self.waiting, "sent": self.sent, "confirmed": self.confirmed,
                 "cancelled": self.cancelled, "failed": self.failed,
+                "over_quota": self.over_quota, "duplicates": self.duplicates,
                 "stopped": self.stopped, "can_stop": self.can_stop}
 
 

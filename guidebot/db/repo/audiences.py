@@ -14,6 +14,17 @@ statistics, 0.26 s with them, 200,000 customers); a nested loop would only win f
 of relations, where the hash costs a tenant's scan of tags once per firing or enrolment.
 Analysing the tables when their statistics are missing or stale would fix the plan too, but
 only where a heuristic notices it, and with an ANALYZE in the firing's path.
+
+An audience HQ sends to (a customer 群发 drop, an SOP enrolment by audience) reaches each
+customer once, through one relation (`Once`): a customer following two guides would get the
+message twice and have it counted twice against their 群发 quota, while WeCom itself delivers
+a customer one of two 群发 sent together (said to refuse the second with send status 3,
+"因客户已经收到其他群发消息导致发送失败"; not confirmed in the sandbox or tests/data). The
+relation kept, among those the audience admits (so a guide or store filter chooses among its
+own guides' relations): the one with the customer's exclusive guide (the open binding, valid
+on the tenant's binding_validity_days), else the one the customer began last (latest added_at,
+then id: the rule 批量打标签 follows). The choice is a window over the admitted relations in
+the same statement (hash joins as above; the open bindings grouped once and hash-joined).
 """
 
 from __future__ import annotations
@@ -24,11 +35,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import literal, null, select, text
+from sqlalchemy import case, cast, func, literal, null, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
+from sqlalchemy.orm import aliased, outerjoin
 
-from guidebot.db.models import CorpTag, CustomerTag, Follow, Guide
+from guidebot.db.models import Binding, CorpTag, CustomerTag, Follow, Guide
 from guidebot.db.models_kf import OptOut
 from guidebot.db.repo import console as console_repo
 from guidebot.db.repo._dialect import is_postgres
@@ -100,15 +111,54 @@ def relations(stmt: Any, *, tenant: str, audience: AudienceFilter) -> Any:
     return stmt
 
 
-def _with_guide(stmt: Any) -> Any:
-    return stmt.select_from(F).outerjoin(G, (G.tenant == F.tenant) & (G.userid == F.guide))
+@dataclass(frozen=True)
+class Once:
+    """Each customer reached once (see the module's doc): bindings count as the exclusive
+    guide when open and, with `bound_after`, started after it (the validity period)."""
+
+    bound_after: datetime | None = None
 
 
-def admitted_stmt(*, tenant: str, audience: AudienceFilter) -> Any:
-    """(guide, customer) of every relation the audience admits, in that order."""
-    stmt = relations(_with_guide(select(F.guide, F.external_userid)), tenant=tenant,
-                     audience=audience)
-    return stmt.order_by(F.guide, F.external_userid)
+def _bound(tenant: str, once: Once) -> Any:
+    """(customer, guide, since) of the tenant's bindings in force, one row per pair."""
+    stmt = select(Binding.external_userid, Binding.guide,
+                  func.max(Binding.started_at).label("since")).where(
+        Binding.tenant == tenant, Binding.ended_at.is_(None))  # type: ignore[union-attr]
+    if once.bound_after is not None:
+        stmt = stmt.where(Binding.started_at > once.bound_after)  # type: ignore[operator]
+    return stmt.group_by(Binding.external_userid, Binding.guide).subquery("b")
+
+
+def _with_guide(stmt: Any, bound: Any = None) -> Any:
+    joined = outerjoin(F, G, (G.tenant == F.tenant) & (G.userid == F.guide))
+    if bound is not None:
+        joined = joined.outerjoin(bound, (bound.c.external_userid == F.external_userid)
+                                  & (bound.c.guide == F.guide))
+    return stmt.select_from(joined)
+
+
+def _via(bound: Any) -> Any:
+    """The guide through which the relation's customer is reached: of the customer's
+    admitted relations, the exclusive guide's, else the one begun last."""
+    return func.first_value(F.guide).over(
+        partition_by=F.external_userid,
+        order_by=(case((bound.c.guide.is_(None), 1), else_=0), bound.c.since.desc(),
+                  F.added_at.desc(), F.id.desc())).label("via")
+
+
+def admitted_stmt(*, tenant: str, audience: AudienceFilter, once: Once | None = None) -> Any:
+    """(guide, customer, via) of every relation the audience admits, in (guide, customer)
+    order; `via` is the guide itself, or with `once` the guide through which the customer is
+    reached (a relation whose `via` is another guide is left out)."""
+    if once is None:
+        stmt = relations(_with_guide(select(F.guide, F.external_userid, F.guide)),
+                         tenant=tenant, audience=audience)
+        return stmt.order_by(F.guide, F.external_userid)
+    bound = _bound(tenant, once)
+    ranked = relations(_with_guide(select(F.guide, F.external_userid, _via(bound)), bound),
+                       tenant=tenant, audience=audience).subquery("a")
+    return (select(ranked.c.guide, ranked.c.external_userid, ranked.c.via)
+            .order_by(ranked.c.guide, ranked.c.external_userid))
 
 
 @contextlib.asynccontextmanager
@@ -129,37 +179,49 @@ async def hash_joins(session: AsyncSession) -> AsyncIterator[None]:
 
 
 async def admitted(session: AsyncSession, *, tenant: str, audience: AudienceFilter,
-                   part: int) -> AsyncIterator[list[tuple[str, str]]]:
-    """The (guide, customer) relations the audience admits in that order, `part` at a time:
+                   part: int, once: Once | None = None
+                   ) -> AsyncIterator[list[tuple[str, str, str]]]:
+    """The (guide, customer, via) relations the audience admits in (guide, customer) order
+    (`admitted_stmt`), `part` at a time:
     one statement, so one snapshot of the audience and the tenant's tags and opt-outs read
     once (keyset pages, each its own read, repeated that per page on PostgreSQL), fetched
     from its cursor a part at a time (never the whole result held at once)."""
-    stmt = admitted_stmt(tenant=tenant, audience=audience).execution_options(yield_per=part)
+    stmt = admitted_stmt(tenant=tenant, audience=audience, once=once).execution_options(
+        yield_per=part)
     async with hash_joins(session):
         if isinstance(session, AsyncSession):  # PostgreSQL, or aiosqlite off the loop
             result = await session.stream(stmt)
             async for rows in result.partitions():
-                yield [(g, c) for g, c in rows]
+                yield [(g, c, v) for g, c, v in rows]
             return
         for rows in (await session.execute(stmt)).partitions():  # SQLite on the loop
-            yield [(g, c) for g, c in rows]
+            yield [(g, c, v) for g, c, v in rows]
 
 
 def enrollment_rows(*, tenant: str, audience: AudienceFilter, sop_id: str, version: int,
                     first_step: int, trigger_at: datetime, next_at: datetime | None,
-                    cycle: int, now: datetime, extra: Sequence[Any] = ()) -> Any:
+                    cycle: int, now: datetime, extra: Sequence[Any] = (),
+                    once: Once | None = None) -> Any:
     """The SELECT of new enrollment rows (`ENROLLMENT_COLUMNS`) for every relation the
-    audience admits (and `extra` conditions), in customer order: the enrollment indexes
-    lead with the customer, so they fill in order instead of at random."""
+    audience admits (and `extra` conditions) or with `once` for the one each customer is
+    reached through, in customer order: the enrollment indexes lead with the customer, so
+    they fill in order instead of at random."""
     at = literal(trigger_at, UTCDateTime())
     stamp = literal(now, UTCDateTime())
-    stmt = _with_guide(select(
-        F.tenant, literal(sop_id), F.external_userid, F.guide, G.store_id, at,
-        literal("active"), literal(""), literal(version), literal(first_step),
-        literal(next_at, UTCDateTime()), null(), literal(""), literal(0), literal(cycle),
-        stamp, stamp))
-    stmt = relations(stmt, tenant=tenant, audience=audience)
-    return stmt.where(*extra).order_by(F.external_userid, F.guide)
+    values = (F.tenant, literal(sop_id), F.external_userid, F.guide, G.store_id, at,
+              literal("active"), literal(""), literal(version), literal(first_step),
+              literal(next_at, UTCDateTime()), cast(null(), UTCDateTime()), literal(""),
+              literal(0), literal(cycle), stamp, stamp)
+    if once is None:
+        stmt = relations(_with_guide(select(*values)), tenant=tenant, audience=audience)
+        return stmt.where(*extra).order_by(F.external_userid, F.guide)
+    bound = _bound(tenant, once)
+    named = [value.label(name) for value, name in zip(values, ENROLLMENT_COLUMNS, strict=True)]
+    ranked = relations(_with_guide(select(*named, _via(bound)), bound),
+                       tenant=tenant, audience=audience).where(*extra).subquery("a")
+    return (select(*(ranked.c[name] for name in ENROLLMENT_COLUMNS))
+            .where(ranked.c.via == ranked.c.guide)
+            .order_by(ranked.c.external_userid, ranked.c.guide))
 
 
 ENROLLMENT_COLUMNS = ("tenant", "sop_id", "external_userid", "guide", "store_id", "trigger_at",

@@ -24,6 +24,7 @@ from sqlalchemy import (
     bindparam,
     insert,
     or_,
+    select,
     text,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -390,15 +391,30 @@ async def queue_claimed_steps(session: AsyncSession) -> int:
     return int(getattr(await session.execute(stmt), "rowcount", 0) or 0)
 
 
+def audience_enrollments(*, tenant: str, sop_id: str, version: int, first_step: int,
+                         trigger_at: datetime, next_at: datetime | None,
+                         audience: AudienceFilter, once: audiences.Once) -> Any:
+    """The SELECT of `enroll_audience`'s new rows: one per customer the audience admits and
+    this SOP has not enrolled yet, through the relation `once` chooses."""
+    enrolled = (select(_ENROLLMENTS.c.id).where(
+        _ENROLLMENTS.c.tenant == audiences.F.tenant, _ENROLLMENTS.c.sop_id == sop_id,
+        _ENROLLMENTS.c.external_userid == audiences.F.external_userid).exists())
+    return audiences.enrollment_rows(
+        tenant=tenant, audience=audience, sop_id=sop_id, version=version,
+        first_step=first_step, trigger_at=trigger_at, next_at=next_at, cycle=0, now=trigger_at,
+        extra=[~enrolled], once=once)
+
+
 async def enroll_audience(session: AsyncSession, *, tenant: str, sop_id: str, version: int,
                           first_step: int, trigger_at: datetime, next_at: datetime | None,
-                          audience: AudienceFilter) -> int:
-    """Enroll every active relation the audience admits at once (customer tags over all their
-    guides, the guide's store, a segment's members as they match now); existing enrollments
-    are kept. Returns how many are new."""
-    rows = audiences.enrollment_rows(
-        tenant=tenant, audience=audience, sop_id=sop_id, version=version,
-        first_step=first_step, trigger_at=trigger_at, next_at=next_at, cycle=0, now=trigger_at)
+                          audience: AudienceFilter, once: audiences.Once) -> int:
+    """Enroll every customer the audience admits at once (customer tags over all their
+    guides, the guide's store, a segment's members as they match now), through the one
+    relation `once` chooses among the admitted ones; a customer enrolled in this SOP already
+    (through any guide) is left alone. Returns how many are new."""
+    rows = audience_enrollments(tenant=tenant, sop_id=sop_id, version=version,
+                                first_step=first_step, trigger_at=trigger_at, next_at=next_at,
+                                audience=audience, once=once)
     stmt = insert_for(session, _ENROLLMENTS).from_select(
         audiences.ENROLLMENT_COLUMNS, rows).on_conflict_do_nothing(index_elements=_RELATION)
     await big_cache(session)

@@ -451,6 +451,9 @@ class DropFiring(Answer):
     confirmed: int
     cancelled: int = Field(description="tasks stopped, or with every customer gone")
     failed: int
+    over_quota: int = Field(description="customers left out: their 群发 quota was used")
+    duplicates: int = Field(description="relations left out: their customer is reached "
+                                        "through another guide (one 群发 each)")
     stopped: bool = Field(description="HQ stopped this firing")
     can_stop: bool = Field(description="a stop would still change something")
 
