@@ -14,6 +14,7 @@ from typing import Any
 from guidebot.commerce.birthdays import coming_birthday
 from guidebot.commerce.links import LinkRequest, LinkService
 from guidebot.commerce.views import customer_card
+from guidebot.contacts import notes
 from guidebot.contacts.tags import TagService
 from guidebot.content.library import Library
 from guidebot.content.render import render
@@ -33,6 +34,7 @@ from guidebot.stats.timeline import customer_timeline, shown_at
 
 RECENT_ORDERS = 5
 RECENT_EVENTS = 10  # 客户动态
+RECENT_NOTES = 10  # 跟进记录
 BIRTHDAY_SOON_DAYS = 30  # a birthday this near is shown with how many days are left
 CARD_CAMPAIGN = "sidebar"
 GUIDE_ONLY = "task."  # a message naming task placeholders is written to guides
@@ -93,6 +95,7 @@ class SidebarService:
                         "joined_at": m.joined_at.isoformat() if m.joined_at else None}
                        for g, m in groups],
             "timeline": [{**e, "when": shown_at(e["at"], tenant.tz)} for e in events],
+            "notes": await notes.of_customer(self._db, tenant, customer, limit=RECENT_NOTES),
             "suggestions": self._suggestions(names),
             "products": [{"sku": p.sku, "name": p.name, "price_fen": p.price_fen}
                          for p in self._links.catalog.products.values()],
@@ -124,6 +127,12 @@ class SidebarService:
         await self._check_follows(tenant, guide, customer)
         return await self._tags.edit(tenant.id, guide=guide, external_userid=customer,
                                      add=add, remove=remove)
+
+    async def add_note(self, tenant: TenantSettings, guide: str, customer: str,
+                       text: object, follow_up_on: object) -> int:
+        """The guide's follow-up note (跟进记录) about a customer they follow; its id."""
+        await self._check_follows(tenant, guide, customer)
+        return await notes.add(self._db, tenant, guide, customer, text, follow_up_on)
 
     async def card(self, tenant: TenantSettings, guide: str, customer: str,
                    sku: str) -> dict[str, Any]:
