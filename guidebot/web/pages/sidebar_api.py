@@ -1,5 +1,5 @@
 """The sidebar's JSON: the agentConfig signature, the customer card, tag edits, follow-up notes,
-product cards.
+the guide's WeCom remark, product cards.
 
 Every route needs the guide's session for this tenant (401 without one) and every POST its
 CSRF header (403); a customer the guide does not actively follow answers 404.
@@ -108,6 +108,19 @@ async def add_note(request: web.Request, tenant: TenantSettings, guide: str) -> 
     return answer
 
 
+async def set_remark(request: web.Request, tenant: TenantSettings, guide: str) -> web.Response:
+    """The guide's WeCom remark and description: {remark, description} (empty clears); the
+    customer card (200); WeCom's refusal is a 502 with its errcode, nothing stored."""
+    data = await json_object(request)
+    try:
+        await _sidebar(request.app[SERVICES]).set_remark(
+            tenant, guide, request.match_info["external_userid"], data.get("remark"),
+            data.get("description"))
+    except WeComError as exc:
+        return _error(502, f"WeCom refused remark: errcode {exc.errcode}")
+    return await customer(request, tenant, guide)
+
+
 async def card(request: web.Request, tenant: TenantSettings, guide: str) -> web.Response:
     sku = (await json_object(request)).get("sku")
     if not isinstance(sku, str) or not sku:
@@ -125,4 +138,6 @@ def routes() -> list[web.RouteDef]:
         web.post(f"{base}/customer/{{external_userid}}/tags", guarded(edit_tags, post=True)),
         web.post(f"{base}/customer/{{external_userid}}/card", guarded(card, post=True)),
         web.post(f"{base}/customer/{{external_userid}}/notes", guarded(add_note, post=True)),
+        web.post(f"{base}/customer/{{external_userid}}/remark",
+                 guarded(set_remark, post=True)),
     ]

@@ -83,6 +83,8 @@
     var optedOut = byId("sb-opted-out");
     optedOut.textContent = data.customer.opted_out_at ? text.opted_out : "";
     optedOut.hidden = !data.customer.opted_out_at;
+    byId("sb-remark").value = data.remark || "";
+    byId("sb-description").value = data.description || "";
   }
 
   function renderTags(data) {
@@ -234,6 +236,14 @@
     event.preventDefault();
     var name = byId("sb-tag-add").value;
     if (name) { editTags([name], []); }
+  });
+
+  byId("sb-remark-form").addEventListener("submit", function (event) {
+    event.preventDefault();
+    api("/customer/" + encodeURIComponent(customerId) + "/remark",
+        { remark: byId("sb-remark").value, description: byId("sb-description").value })
+      .then(function (data) { render(data); say("remark_saved"); },
+            function (err) { say("remark_failed", (err && err.detail) || ""); });
   });
 
   byId("sb-note-form").addEventListener("submit", function (event) {

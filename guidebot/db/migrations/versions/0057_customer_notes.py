@@ -1,4 +1,5 @@
-"""customer_notes: 跟进记录, a guide's follow-up notes about a customer
+"""customer_notes: 跟进记录, a guide's follow-up notes about a customer; follows.remark and
+follows.description: the guide's WeCom remark and description of the customer
 
 Revision ID: 0057
 Revises: 0052
@@ -33,6 +34,11 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint('id'))
     op.create_index('ix_customer_notes_customer', 'customer_notes',
                     ['tenant', 'external_userid', 'id'])
+    with op.batch_alter_table('follows') as batch:
+        batch.add_column(sa.Column('remark', text(length=128), nullable=False,
+                                   server_default=''))
+        batch.add_column(sa.Column('description', text(length=512), nullable=False,
+                                   server_default=''))
     op.create_index('ix_customer_notes_follow_up', 'customer_notes',
                     ['tenant', 'guide', 'follow_up_on'])
 
@@ -41,3 +47,6 @@ def downgrade() -> None:
     op.drop_index('ix_customer_notes_follow_up', table_name='customer_notes')
     op.drop_index('ix_customer_notes_customer', table_name='customer_notes')
     op.drop_table('customer_notes')
+    with op.batch_alter_table('follows') as batch:
+        batch.drop_column('description')
+        batch.drop_column('remark')
