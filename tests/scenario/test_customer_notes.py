@@ -7,12 +7,14 @@ from __future__ import annotations
 import json
 import logging
 import re
+from datetime import UTC, datetime
 from html import unescape
 
 import pytest
 from sqlalchemy import func, select
 
 from guidebot.db.models_notes import CustomerNote
+from tests.scenario.test_guide_chat import ask
 from tests.support.console import customer_page
 from tests.support.sidebar import sign_in
 from tests.support.stack import Stack
@@ -144,4 +146,24 @@ async def test_csrf_is_required_and_500_characters_are_allowed(stack: Stack) -> 
     assert await _notes_stored(stack) == 0
     status, card = await guide.post(f"/customer/{customer}/notes", {"text": "好" * 500})
     assert status == 201 and len(card["notes"][0]["text"]) == 500
+    await guide.http.close()
+
+
+async def test_a_follow_up_day_is_in_that_days_tasks(stack: Stack) -> None:
+    customer = await _customer(stack, "lina", "陈思")
+    later = await _customer(stack, "lina", "王芳")
+    guide = await sign_in(stack, "lina")
+    for who, day in ((customer, "2027-01-08"), (customer, "2027-01-08"), (later, "2027-01-09")):
+        status, _ = await guide.post(f"/customer/{who}/notes",
+                                     {"text": NOTE, "follow_up_on": day})
+        assert status == 201
+    chat = stack.runtime.services.guide_chat
+    chat.clock = lambda: datetime(2027, 1, 7, 17, 0, tzinfo=UTC)  # 01-08 01:00 in Shanghai
+    tasks = await ask(stack, "今日任务")
+    assert tasks == "今日跟进（1 位客户，来自跟进记录）：陈思", tasks
+    chat.clock = lambda: datetime(2027, 1, 7, 15, 0, tzinfo=UTC)  # 01-07 23:00 in Shanghai
+    assert "今天没有待办任务" in await ask(stack, "今日任务")
+    chat.clock = lambda: datetime(2027, 1, 9, 3, 0, tzinfo=UTC)
+    assert "王芳" in await ask(stack, "今日任务", guide="lina")
+    assert "今天没有待办任务" in await ask(stack, "今日任务", guide="wangfang")
     await guide.http.close()

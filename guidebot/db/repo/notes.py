@@ -8,6 +8,7 @@ from datetime import date, datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from guidebot.db.models import Customer
 from guidebot.db.models_notes import CustomerNote
 
 
@@ -29,3 +30,18 @@ async def of_customer(session: AsyncSession, *, tenant: str, external_userid: st
         stmt = stmt.where(CustomerNote.id < before)  # type: ignore[operator]
     stmt = stmt.order_by(CustomerNote.id.desc()).limit(limit)  # type: ignore[union-attr]
     return list((await session.execute(stmt)).scalars())
+
+
+async def follow_ups(session: AsyncSession, *, tenant: str, guide: str, day: date,
+                     limit: int) -> tuple[int, list[str]]:
+    """The customers the guide's notes say to follow up on `day`: how many, and the names
+    (the external_userid when unknown) of the first `limit` by name."""
+    stmt = (select(CustomerNote.external_userid, Customer.name)
+            .outerjoin(Customer, (Customer.tenant == CustomerNote.tenant)
+                       & (Customer.external_userid == CustomerNote.external_userid))
+            .where(CustomerNote.tenant == tenant, CustomerNote.guide == guide,
+                   CustomerNote.follow_up_on == day)
+            .distinct())
+    found = sorted((name or customer, customer)
+                   for customer, name in (await session.execute(stmt)).all())
+    return len(found), [name for name, _ in found[:limit]]
