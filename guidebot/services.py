@@ -203,7 +203,7 @@ def build_services(settings: Settings, db: Database, *,
                    quota=app_quota, auto_tags=auto_tags)
     cover = f"{settings.server.public_url}/sidebar/_static/card.png"
     sidebar = SidebarService(db, library, tags, commerce.links,
-                             AgentTickets(db, client_for), lambda tenant: cover)
+                             AgentTickets(db, client_for), lambda tenant: cover, client_for)
     churn = ChurnAlerts(settings, db, chat.content, outbox, client_for, quota=app_quota)
     radar = CardRadar(settings, db, chat.content, commerce.catalog, outbox, client_for,
                       quota=app_quota)

@@ -23,6 +23,7 @@ from guidebot.content.catalog import Product
 from guidebot.content.chat import ChatContent
 from guidebot.db.engine import Database
 from guidebot.db.repo import guide_chat as repo
+from guidebot.db.repo import notes as notes_repo
 from guidebot.db.repo import sop_tasks as tasks_repo
 from guidebot.db.types import utcnow
 from guidebot.errors import ValidationFailed
@@ -110,8 +111,13 @@ class GuideChat:
             count, due = await tasks_repo.guide_day_tasks(
                 s, tenant=tenant.id, guide=guide, open_statuses=OPEN_TASKS, start=start,
                 end=end, limit=TASKS_LISTED)
+            # 跟进记录 whose follow-up day is today (customer names only, never note text)
+            following, names = await notes_repo.follow_ups(
+                s, tenant=tenant.id, guide=guide, day=today, limit=TASKS_LISTED)
+        follow_up = ([self.content.text("tasks_follow_ups", count=following,
+                                        customers="、".join(names))] if following else [])
         if not count:
-            return self.content.text("tasks_none")
+            return "\n".join(follow_up) if follow_up else self.content.text("tasks_none")
         lines = [self.content.text("tasks_header", count=count)]
         for task in due:
             status = self.content.texts.get(f"task_status_{task.status}", task.status)
@@ -119,7 +125,7 @@ class GuideChat:
                                            recipients=task.recipients, status=status))
         if count > len(due):
             lines.append(self.content.text("tasks_more", count=count - len(due)))
-        return "\n".join(lines)
+        return "\n".join(lines + follow_up)
 
     def title(self, source: str) -> str:
         """A task's title: its SOP's or drop's, else the id its source names."""

@@ -1,4 +1,5 @@
-"""Customer profiles from externalcontact/get; a failed fetch never drops the link."""
+"""Customer profiles from externalcontact/get, with each guide's remark and description of the
+customer (follow_user); a failed fetch never drops the link."""
 
 from __future__ import annotations
 
@@ -19,6 +20,9 @@ from guidebot.wecom.client import WeComClient
 
 log = logging.getLogger(__name__)
 
+# (tenant, external_userid, profile fields, fetched at, [(guide, remark, description)])
+Stored = tuple[str, str, dict[str, Any], datetime, list[tuple[str, str, str]]]
+
 
 def profile_fields(response: dict[str, Any]) -> dict[str, Any]:
     contact = response.get("external_contact") or {}
@@ -32,6 +36,13 @@ def profile_fields(response: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def remarks_of(follows: Any) -> list[tuple[str, str, str]]:
+    """(guide, remark, description) of the follow_user / follow_info entries WeCom returned."""
+    return [(str(f.get("userid", "")), str(f.get("remark") or ""),
+             str(f.get("description") or "")) for f in follows or []
+            if isinstance(f, dict) and f.get("userid")]
+
+
 RECENT_S = 120.0  # a profile read for a welcome is stored by the add's follow-up from memory
 RECENT_KEPT = 10_000
 
@@ -42,7 +53,7 @@ class ProfileService:
         self._client_for = client_for
         self._recent: OrderedDict[tuple[str, str], tuple[float, dict[str, Any]]] = OrderedDict()
         # A burst's profiles are stored together (one transaction per batch).
-        self._stores: GroupCommit[tuple[str, str, dict[str, Any], datetime], None] = \
+        self._stores: GroupCommit[Stored, None] = \
             GroupCommit(self._store_batch, key=lambda row: (row[0], row[1]))
 
     async def name(self, tenant: str, external_userid: str, *, wait_s: float) -> str:
@@ -115,13 +126,17 @@ class ProfileService:
     async def _store(self, tenant: str, external_userid: str,
                      response: dict[str, Any]) -> dict[str, Any]:
         fields = profile_fields(response)
-        await self._stores.submit((tenant, external_userid, fields, utcnow()))
+        remarks = remarks_of(response.get("follow_user"))
+        await self._stores.submit((tenant, external_userid, fields, utcnow(), remarks))
         return fields
 
-    async def _store_batch(self, rows: list[tuple[str, str, dict[str, Any], datetime]]
-                           ) -> list[None]:
+    async def _store_batch(self, rows: list[Stored]) -> list[None]:
         async with self._db.write() as s:
-            await repo.set_profiles(s, rows=rows)
+            await repo.set_profiles(s, rows=[(t, c, f, at) for t, c, f, at, _ in rows])
+            for tenant, customer, _, _, remarks in rows:
+                await repo.set_remarks(s, tenant=tenant, rows=[
+                    (guide, customer, remark, description)
+                    for guide, remark, description in remarks])
         return [None] * len(rows)
 
     async def fill_missing(self, tenant: str, *, limit: int = 100) -> int:

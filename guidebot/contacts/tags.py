@@ -14,6 +14,7 @@ from typing import Any
 
 from guidebot import events as ev
 from guidebot import inbox
+from guidebot.contacts.profiles import remarks_of
 from guidebot.contacts.relations import Relation
 from guidebot.content.library import TagGroup
 from guidebot.db.engine import Database
@@ -205,7 +206,9 @@ class TagService:
             while True:
                 page = await self._client_for(tenant).batch_get_by_user(
                     batch, cursor=cursor, limit=SWEEP_PAGE)
-                for item in page.get("external_contact_list") or []:
+                items = page.get("external_contact_list") or []
+                await self._store_remarks(tenant, items)
+                for item in items:
                     guide = str(item.get("follow_info", {}).get("userid", ""))
                     customer = str(item.get("external_contact", {}).get("external_userid", ""))
                     ids = {str(t) for t in item.get("follow_info", {}).get("tag_id") or []}
@@ -225,6 +228,15 @@ class TagService:
         log.info("relation tags swept tenant=%s guides=%s changed=%s", tenant, len(guides),
                  changed)
         return changed
+
+    async def _store_remarks(self, tenant: str, items: Sequence[dict[str, Any]]) -> None:
+        """The guides' remarks and descriptions a batch/get_by_user page returned."""
+        rows = [(guide, str(item.get("external_contact", {}).get("external_userid", "")),
+                 remark, description)
+                for item in items
+                for guide, remark, description in remarks_of([item.get("follow_info")])]
+        async with self._db.write() as s:
+            await contacts_repo.set_remarks(s, tenant=tenant, rows=rows)
 
     @property
     def declared(self) -> tuple[TagGroup, ...]:

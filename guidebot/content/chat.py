@@ -34,6 +34,7 @@ TEXT_FIELDS: Mapping[str, frozenset[str]] = {
     "task_line": frozenset({"title", "recipients", "status"}),
     "tasks_more": frozenset({"count"}),
     "tasks_none": frozenset(),
+    "tasks_follow_ups": frozenset({"count", "customers"}),
     **{f"task_status_{k}": frozenset() for k in ("queued", "sending", "sent", "confirmed",
                                                   "cancelled", "failed")},
     "customer_none": frozenset({"query"}),

@@ -15,6 +15,11 @@ def _utc(nullable: bool = False, index: bool = False) -> Column:  # type: ignore
     return Column(UTCDateTime(), nullable=nullable, index=index)
 
 
+# Guidebot's own bounds on a relation's remark and description: WeCom's limits are not known
+# here (not confirmed), so longer values from WeCom are cut to these when stored.
+REMARK_MAX = 128
+DESCRIPTION_MAX = 512
+
 class Tenant(SQLModel, table=True):
     __tablename__ = "tenants"
     id: str = Field(primary_key=True, max_length=32)
@@ -74,6 +79,12 @@ class Follow(SQLModel, table=True):
     channel_code_id: int | None = None
     added_at: datetime = Field(sa_column=_utc())
     ended_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    # the guide's remark and description of the customer (WeCom 备注/描述), as externalcontact/get
+    # and batch/get_by_user last returned them or as the guide set them in the sidebar
+    remark: str = Field(default="", max_length=REMARK_MAX,
+                        sa_column_kwargs={"server_default": ""})
+    description: str = Field(default="", max_length=DESCRIPTION_MAX,
+                             sa_column_kwargs={"server_default": ""})
 
 
 class FollowEvent(SQLModel, table=True):

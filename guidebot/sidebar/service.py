@@ -14,11 +14,12 @@ from typing import Any
 from guidebot.commerce.birthdays import coming_birthday
 from guidebot.commerce.links import LinkRequest, LinkService
 from guidebot.commerce.views import customer_card
+from guidebot.contacts import notes, remarks
 from guidebot.contacts.tags import TagService
 from guidebot.content.library import Library
 from guidebot.content.render import render
 from guidebot.db.engine import Database
-from guidebot.db.models import CorpTag
+from guidebot.db.models import CorpTag, Follow
 from guidebot.db.repo import birthdays as birthdays_repo
 from guidebot.db.repo import contacts as contacts_repo
 from guidebot.db.repo import groups as groups_repo
@@ -30,9 +31,11 @@ from guidebot.outbox import Outcome
 from guidebot.settings import TenantSettings
 from guidebot.sidebar.tickets import AgentTickets
 from guidebot.stats.timeline import customer_timeline, shown_at
+from guidebot.wecom.client import WeComClient
 
 RECENT_ORDERS = 5
 RECENT_EVENTS = 10  # 客户动态
+RECENT_NOTES = 10  # 跟进记录
 BIRTHDAY_SOON_DAYS = 30  # a birthday this near is shown with how many days are left
 CARD_CAMPAIGN = "sidebar"
 GUIDE_ONLY = "task."  # a message naming task placeholders is written to guides
@@ -40,25 +43,30 @@ GUIDE_ONLY = "task."  # a message naming task placeholders is written to guides
 
 class SidebarService:
     def __init__(self, db: Database, library: Library, tags: TagService, links: LinkService,
-                 tickets: AgentTickets, cover_url: Callable[[TenantSettings], str]) -> None:
+                 tickets: AgentTickets, cover_url: Callable[[TenantSettings], str],
+                 client_for: Callable[[str], WeComClient]) -> None:
         self._db = db
         self._library = library
         self._tags = tags
         self._links = links
         self.tickets = tickets
         self._cover_url = cover_url
+        self._client_for = client_for
         self.clock: Callable[[], datetime] = utcnow  # "today" for the birthday's countdown
 
-    async def _check_follows(self, tenant: TenantSettings, guide: str, customer: str) -> None:
+    async def _check_follows(self, tenant: TenantSettings, guide: str,
+                             customer: str) -> Follow:
         async with self._db.read() as s:
             follows = await contacts_repo.list_follows(s, tenant=tenant.id,
                                                        external_userid=customer)
-        if not any(f.guide == guide and f.status == "active" for f in follows):
+        mine = [f for f in follows if f.guide == guide and f.status == "active"]
+        if not mine:
             raise NotFound(f"customer {customer} not found")
+        return mine[0]
 
     async def customer(self, tenant: TenantSettings, guide: str,
                        customer: str) -> dict[str, Any]:
-        await self._check_follows(tenant, guide, customer)
+        relation = await self._check_follows(tenant, guide, customer)
         view = await customer_card(self._db, tenant, customer)
         async with self._db.read() as s:
             mine = await relation_tags.relation_tag_ids(s, tenant=tenant.id,
@@ -81,6 +89,7 @@ class SidebarService:
             "customer": {**{k: view[k] for k in ("external_userid", "name", "channel",
                                                  "opted_out_at")},
                          "birthday": self._birthday(tenant, birthday)},
+            "remark": relation.remark, "description": relation.description,
             "tags": sorted(t.name for t in library if t.tag_id in mine),
             "tag_library": _groups(library),
             "exclusive_guide": view["exclusive_guide"],
@@ -93,6 +102,7 @@ class SidebarService:
                         "joined_at": m.joined_at.isoformat() if m.joined_at else None}
                        for g, m in groups],
             "timeline": [{**e, "when": shown_at(e["at"], tenant.tz)} for e in events],
+            "notes": await notes.of_customer(self._db, tenant, customer, limit=RECENT_NOTES),
             "suggestions": self._suggestions(names),
             "products": [{"sku": p.sku, "name": p.name, "price_fen": p.price_fen}
                          for p in self._links.catalog.products.values()],
@@ -124,6 +134,20 @@ class SidebarService:
         await self._check_follows(tenant, guide, customer)
         return await self._tags.edit(tenant.id, guide=guide, external_userid=customer,
                                      add=add, remove=remove)
+
+    async def add_note(self, tenant: TenantSettings, guide: str, customer: str,
+                       text: object, follow_up_on: object) -> int:
+        """The guide's follow-up note (跟进记录) about a customer they follow; its id."""
+        await self._check_follows(tenant, guide, customer)
+        return await notes.add(self._db, tenant, guide, customer, text, follow_up_on)
+
+    async def set_remark(self, tenant: TenantSettings, guide: str, customer: str,
+                         remark: object, description: object) -> None:
+        """The guide's WeCom remark and description of a customer they follow (WeCom first;
+        WeComError, nothing stored)."""
+        await self._check_follows(tenant, guide, customer)
+        await remarks.set_remark(self._db, self._client_for(tenant.id), tenant.id, guide,
+                                 customer, remark, description)
 
     async def card(self, tenant: TenantSettings, guide: str, customer: str,
                    sku: str) -> dict[str, Any]:

@@ -1,11 +1,12 @@
 """客户动态: one customer's latest interactions, newest first, for the sidebar, the console's
 customer page and the admin API.
 
-Six sources, each read once with a LIMIT (db/repo/timeline.py) and merged here: the follow
+Seven sources, each read once with a LIMIT (db/repo/timeline.py) and merged here: the follow
 relation's history (added, deleted, transferred…), card opens (tracked visits, the sku named
 from the catalog), orders with the guide they were credited to, their refunds (the amount
 refunded, with the order's guide), SOP steps sent to the
-customer (the SOP's title from content_library), and group joins and leaves. Each event is
+customer (the SOP's title from content_library), group joins and leaves, and the guides'
+follow-up notes (跟进记录: that a note was written and by whom, never its text). Each event is
 {at (UTC ISO), kind, guide, guide_name, ...details}; no message text, ever.
 """
 
@@ -20,13 +21,14 @@ from guidebot.content.catalog import Catalog
 from guidebot.content.library import Library
 from guidebot.db.engine import Database
 from guidebot.db.repo import contacts as contacts_repo
+from guidebot.db.repo import notes as notes_repo
 from guidebot.db.repo import timeline as repo
 from guidebot.settings import TenantSettings
 
 DEFAULT_LIMIT = 30
 MAX_LIMIT = 100
 # Events at the same instant, in the order they usually happen (a newer one listed first)
-KINDS = ("follow", "sop_step", "group_join", "group_leave", "card_open", "order", "refund")
+KINDS = ("note", "follow", "sop_step", "group_join", "group_leave", "card_open", "order", "refund")
 
 
 def _event(at: datetime, kind: str, guide: str | None, **details: Any) -> dict[str, Any]:
@@ -48,6 +50,7 @@ async def customer_timeline(db: Database, tenant: TenantSettings, external_useri
         refunds = await repo.refunds(s, tenant=tid, external_userid=c, limit=limit)
         steps = await repo.sent_steps(s, tenant=tid, external_userid=c, limit=limit)
         groups = await repo.memberships(s, tenant=tid, external_userid=c, limit=limit)
+        notes = await notes_repo.of_customer(s, tenant=tid, external_userid=c, limit=limit)
         events: list[dict[str, Any]] = []
         for f in follows:
             extra = {"from_guide": f.detail} if f.action == "transferred_in" and f.detail else {}
@@ -76,6 +79,8 @@ async def customer_timeline(db: Database, tenant: TenantSettings, external_useri
                 events.append(_event(member.joined_at, "group_join", group.owner, **name))
             if member.left_at is not None:
                 events.append(_event(member.left_at, "group_leave", group.owner, **name))
+        for note in notes:
+            events.append(_event(note.created_at, "note", note.guide, note_id=note.id))
         events.sort(key=lambda e: (datetime.fromisoformat(e["at"]), KINDS.index(e["kind"])),
                     reverse=True)
         events = events[:limit]

@@ -208,6 +208,16 @@ class WeComClient:
                 "add_tag": list(add_tag), "remove_tag": list(remove_tag)}
         return await self.call("POST", "externalcontact/mark_tag", json=body)
 
+    async def remark(self, *, userid: str, external_userid: str, remark: str,
+                     description: str) -> dict[str, Any]:
+        """externalcontact/remark: the member's remark and description of the customer (the
+        sample body also carries remark_company, remark_mobiles and remark_pic_mediaid, not
+        sent). WeCom raises no edit_external_contact for an API edit (FACTS §1.1). Whether a
+        field left out is kept or cleared is not in FACTS: both are always sent."""
+        body = {"userid": userid, "external_userid": external_userid, "remark": remark,
+                "description": description}
+        return await self.call("POST", "externalcontact/remark", json=body)
+
     async def add_contact_way(
         self,
         *,

@@ -167,6 +167,22 @@ async def test_the_sidebar_in_a_phone_sized_browser(sqlite_stack: Stack) -> None
                       if c["body"]["add_tag"] and len(c["body"]["add_tag"]) == 1]
             assert mark["body"]["userid"] == "lina"
 
+            # 跟进记录: a note with a follow-up day, listed at once; then the guide's remark
+            await page.get_by_label("写跟进记录（最多 500 字）").fill("下周三到店试色")
+            await page.get_by_label("下次跟进日期（可不填）").fill("2027-01-08")
+            await page.get_by_role("button", name="保存记录").click()
+            await page.locator("#sb-status", has_text="跟进记录已保存").wait_for()
+            await page.locator("#sb-notes li", has_text="下周三到店试色").wait_for()
+            assert "2027-01-08" in await page.locator("#sb-notes li").first.inner_text()
+            await page.get_by_label("写跟进记录（最多 500 字）").fill("   ")  # blank: refused
+            await page.get_by_role("button", name="保存记录").click()
+            await page.locator("#sb-status", has_text="跟进记录未保存").wait_for()
+            await page.get_by_label("我的备注").fill("试色VIP")
+            await page.get_by_role("button", name="保存备注").click()
+            await page.locator("#sb-status", has_text="备注已保存").wait_for()
+            [remark] = stack.calls("externalcontact/remark")
+            assert remark["body"]["remark"] == "试色VIP" and remark["body"]["userid"] == "lina"
+
             await page.get_by_role("button", name="发送卡片 修护精华液 30ml").click()
             await page.locator("#sb-status", has_text="已发送").wait_for()
             [sent] = await page.evaluate("window.__sent")

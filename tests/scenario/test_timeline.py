@@ -11,7 +11,7 @@ from html import unescape
 from zoneinfo import ZoneInfo
 
 from tests.support.commerce import paid, post_order, post_settled, refunded, signed_visit
-from tests.support.console import Console
+from tests.support.console import Console, customer_page
 from tests.support.sidebar import sign_in
 from tests.support.stack import Stack
 
@@ -117,13 +117,7 @@ async def test_the_timeline_in_the_api_the_sidebar_and_the_console(stack: Stack)
 
 async def _console_timeline(stack: Stack, customer: str, query: str = "") -> str:
     """The 客户动态 table of the console's customer page."""
-    console = Console(stack)
-    try:
-        await console.login("acme", "acme-admin-token")
-        status, html, _ = await console.get(f"/console/acme/customers/{customer}{query}")
-        assert status == 200
-    finally:
-        await console.close()
+    html = await customer_page(stack, customer, query)
     section = html[html.index('id="timeline"'):]
     return section[:section.index("</table>")]
 

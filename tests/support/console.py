@@ -114,3 +114,15 @@ def figure(html: str, name: str) -> str:
     found = re.search(rf'data-figure="{name}">([^<]*)<', html)
     assert found, f"figure {name} not on the page"
     return found.group(1).strip()
+
+
+async def customer_page(stack: Stack, customer: str, query: str = "") -> str:
+    """The console's customer page as acme's HQ sees it."""
+    console = Console(stack)
+    try:
+        await console.login("acme", "acme-admin-token")
+        status, html, _ = await console.get(f"/console/acme/customers/{customer}{query}")
+        assert status == 200
+    finally:
+        await console.close()
+    return str(html)

@@ -141,15 +141,17 @@ def _conditions(stmt: Any, *, tenant: str, more: Conditions) -> Any:
 
 def _customer_filter(stmt: Any, *, tenant: str, text: str, tag: str, guide: str,
                      status: str, more: Conditions | None = None) -> Any:
-    """The search's conditions on Customer: name, id or follow remark (the state of their
-    add) containing `text`, carrying the tag named `tag`, following `guide` (now or before),
-    and in `status` (following: at least one relation still live; lost: relations, none
-    live; opted_out: opted out in 微信客服), each only when given."""
+    """The search's conditions on Customer: name, id, the state of their add or a guide's
+    WeCom remark or description of them containing `text`, carrying the tag named `tag`,
+    following `guide` (now or before), and in `status` (following: at least one relation
+    still live; lost: relations, none live; opted_out: opted out in 微信客服), each only when
+    given."""
     if text:
         like = f"%{text.replace('%', '').replace('_', '')}%"
         remark = select(Follow.id).where(
             Follow.tenant == tenant, Follow.external_userid == Customer.external_userid,
-            Follow.state.ilike(like))
+            or_(Follow.state.ilike(like), Follow.remark.ilike(like),  # type: ignore[attr-defined]
+                Follow.description.ilike(like)))  # type: ignore[attr-defined]
         stmt = stmt.where(or_(Customer.name.ilike(like), Customer.external_userid.ilike(like),
                               remark.exists()))
     if tag:

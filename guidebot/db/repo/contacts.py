@@ -11,6 +11,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from guidebot.db.models import (
+    DESCRIPTION_MAX,
+    REMARK_MAX,
     Binding,
     ChannelCode,
     Customer,
@@ -107,6 +109,22 @@ _SET_PROFILE = (update(_CUSTOMERS).where(_CUSTOMERS.c.tenant == bindparam("p_ten
                                          _CUSTOMERS.c.external_userid == bindparam("p_customer"))
                 .values(profile_fetched_at=bindparam("p_at"),
                         **{f: bindparam(f"p_{f}") for f in PROFILE_FIELDS}))
+
+
+_SET_REMARK = (update(_FOLLOWS).where(_FOLLOWS.c.tenant == bindparam("r_tenant"),
+                                           _FOLLOWS.c.guide == bindparam("r_guide"),
+                                           _FOLLOWS.c.external_userid
+                                           == bindparam("r_customer"))
+               .values(remark=bindparam("r_remark"), description=bindparam("r_description")))
+
+
+async def set_remarks(session: AsyncSession, *, tenant: str,
+                      rows: Sequence[tuple[str, str, str, str]]) -> None:
+    """Relations' remark and description, (guide, external_userid, remark, description)
+    per row, cut to the columns' bounds; a relation guidebot does not have is left alone."""
+    await execute_many(session, _SET_REMARK, [
+        {"r_tenant": tenant, "r_guide": g, "r_customer": c, "r_remark": r[:REMARK_MAX],
+         "r_description": d[:DESCRIPTION_MAX]} for g, c, r, d in rows])
 
 
 async def set_profile(session: AsyncSession, *, tenant: str, external_userid: str,

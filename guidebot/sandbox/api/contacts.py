@@ -1,4 +1,5 @@
-"""Customer read APIs: externalcontact/get, list, batch/get_by_user, get_follow_user_list."""
+"""Customer APIs: externalcontact/get, list, batch/get_by_user, get_follow_user_list, and the
+member's remark of a customer (externalcontact/remark)."""
 
 from __future__ import annotations
 
@@ -80,8 +81,26 @@ def get_follow_user_list(call: ApiCall) -> JSON:
     return ok(follow_user=list(call.tenant.members))
 
 
+def remark(call: ApiCall) -> JSON:
+    """The member's remark and description of the customer, returned by get and batch
+    afterwards. No edit_external_contact callback (FACTS: not for API edits). A member without
+    this relation answers 84061, as mark_tag does (assumed: not in FACTS for remark). WeCom's
+    length limits are not in FACTS: none is enforced here. A field left out is kept (not in
+    FACTS either)."""
+    userid = call.tenant.member(params.text(call.body, "userid", required=True))
+    external_userid = params.text(
+        call.body, "external_userid", required=True, missing=errors.MISSING_EXTERNAL_USERID)
+    follow = call.tenant.follow(userid, external_userid)
+    if "remark" in call.body:
+        follow.remark = params.text(call.body, "remark")
+    if "description" in call.body:
+        follow.description = params.text(call.body, "description")
+    return ok()
+
+
 ROUTES: dict[str, Handler] = {
     "externalcontact/get": get,
+    "externalcontact/remark": remark,
     "externalcontact/list": list_,
     "externalcontact/batch/get_by_user": batch_get_by_user,
     "externalcontact/get_follow_user_list": get_follow_user_list,

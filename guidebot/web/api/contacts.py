@@ -6,7 +6,7 @@ from aiohttp import web
 
 from guidebot import idempotency
 from guidebot.commerce.views import customer_card
-from guidebot.contacts import views
+from guidebot.contacts import notes, views
 from guidebot.contacts.channels import Edit
 from guidebot.errors import WeComError
 from guidebot.services import Services
@@ -44,6 +44,17 @@ async def customer_timeline(request: web.Request) -> web.Response:
         services.db, services.settings.tenant(_tenant(request)), customer,
         library=services.library, catalog=services.commerce.catalog, limit=q.limit)
     return reply({"external_userid": customer, "events": events})
+
+
+async def customer_notes(request: web.Request) -> web.Response:
+    customer = parsing.path(request, shapes.CustomerPath).external_userid
+    q = parsing.query(request, timeline_shapes.NotesQuery)
+    services = _services(request)
+    found = await notes.of_customer(services.db, services.settings.tenant(_tenant(request)),
+                                    customer, limit=q.limit + 1, before=q.before)
+    page = found[:q.limit]
+    return reply({"external_userid": customer, "notes": page,
+                  "next": page[-1]["id"] if len(found) > q.limit else None})
 
 
 async def list_customers(request: web.Request) -> web.Response:
@@ -186,6 +197,11 @@ ENDPOINTS = [
              "card opens, orders, SOP steps sent, group joins and leaves; never message text)",
              timeline_shapes.Timeline, params=shapes.CustomerPath,
              query=timeline_shapes.TimelineQuery),
+    Endpoint("GET", f"{API}/customers/{{external_userid}}/notes", customer_notes,
+             "跟进记录: the guides' follow-up notes about the customer, newest first, a page "
+             "at a time (follow `next` as `before` until it is null)",
+             timeline_shapes.Notes, params=shapes.CustomerPath,
+             query=timeline_shapes.NotesQuery),
     Endpoint("GET", f"{API}/guides", get_guides, "Guides with their active customers",
              shapes.Guides),
     Endpoint("GET", f"{API}/channels", list_channels, "Channel codes", shapes.Channels),

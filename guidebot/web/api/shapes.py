@@ -237,8 +237,8 @@ class OrderPath(Shape):
 
 
 class CustomersQuery(Shape):
-    q: Text64 = Field("", description="part of a name, an external_userid or a follow "
-                      "remark (the state of the add)")
+    q: Text64 = Field("", description="part of a name, an external_userid, the state of "
+                      "the add, or a guide's WeCom remark or description of the customer")
     tag: Text64 = Field("", description="a corp tag's name the customer carries")
     guide: Annotated[str, Field(pattern=r"^([A-Za-z0-9_.@-]{1,64})?$")] = Field(
         "", description="a guide the customer follows or followed")

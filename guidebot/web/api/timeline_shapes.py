@@ -1,4 +1,5 @@
-"""Request and answer shapes of a customer's timeline (客户动态, web/api/contacts.py)."""
+"""Request and answer shapes of a customer's timeline (客户动态) and follow-up notes (跟进记录),
+web/api/contacts.py."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from guidebot.contacts import notes
 from guidebot.stats.timeline import DEFAULT_LIMIT, MAX_LIMIT
 from guidebot.web.api.shapes import Answer, Shape
 
@@ -18,10 +20,11 @@ class TimelineQuery(Shape):
 class TimelineEvent(Answer):
     at: str = Field(description="when (UTC, ISO 8601)")
     kind: Literal["follow", "card_open", "order", "refund", "sop_step", "group_join",
-                  "group_leave"]
+                  "group_leave", "note"]
     guide: str | None = Field(description=(
         "the guide concerned: the relation's guide, the card's sender, the order's credited "
-        "guide (a refund's: its order's), the SOP step's sender, the group's owner"))
+        "guide (a refund's: its order's), the SOP step's sender, the group's owner, the "
+        "note's writer"))
     guide_name: str | None = Field(description="the guide's name (their userid when unknown)")
     action: str | None = Field(default=None, description=(
         "follow: added | half_added | deleted_by_guide | deleted_by_customer | transferred | "
@@ -44,8 +47,34 @@ class TimelineEvent(Answer):
     channel: str | None = Field(default=None, description="sop_step: how it was sent")
     chat_id: str | None = Field(default=None, description="group_join, group_leave")
     group_name: str | None = Field(default=None, description="group_join, group_leave")
+    note_id: int | None = Field(default=None, description=(
+        "note: a guide wrote a follow-up note (跟进记录); its text is in the customer's notes"))
 
 
 class Timeline(Answer):
     external_userid: str
     events: list[TimelineEvent] = Field(description="newest first; no message text")
+
+
+class NotesQuery(Shape):
+    limit: int = Field(notes.DEFAULT_LIMIT, ge=1, le=notes.MAX_LIMIT,
+                       description="how many notes in a page")
+    before: int | None = Field(None, ge=1, description="the previous page's `next`: notes "
+                               "older than it")
+
+
+class Note(Answer):
+    id: int
+    guide: str = Field(description="the guide who wrote it")
+    guide_name: str = Field(description="the guide's name (their userid when unknown)")
+    text: str = Field(description="the note (1–500 characters)")
+    follow_up_on: str | None = Field(description="the day to follow up (YYYY-MM-DD), if set")
+    at: str = Field(description="when it was written (UTC, ISO 8601)")
+    when: str = Field(description="when it was written, YYYY-MM-DD HH:MM in the tenant's "
+                      "time zone")
+
+
+class Notes(Answer):
+    external_userid: str
+    notes: list[Note] = Field(description="跟进记录, newest first")
+    next: int | None = Field(description="pass as `before` for the next page; null at the end")

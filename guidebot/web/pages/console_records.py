@@ -17,6 +17,7 @@ from pydantic import BaseModel
 from guidebot import idempotency
 from guidebot.commerce import periods, statements
 from guidebot.commerce.views import customer_card
+from guidebot.contacts import notes as customer_notes
 from guidebot.contacts.views import require_known
 from guidebot.content.reload import problems_json
 from guidebot.content.sop_spec import DROP_CHANNELS
@@ -99,8 +100,9 @@ async def customer(request: web.Request, who: auth.Access) -> web.StreamResponse
     events = await timeline.customer_timeline(services.db, who.tenant, external_userid,
                                               library=services.library,
                                               catalog=services.commerce.catalog)
+    notes = await customer_notes.of_customer(services.db, who.tenant, external_userid)
     return render(request, "customer.html", who=who, active="customers", c=view,
-                  messages=messages, groups=groups, events=events,
+                  messages=messages, groups=groups, events=events, notes=notes,
                   names=await _records(request).guide_names(who.tenant.id),
                   stores=await _records(request).store_names(who.tenant.id), notice=done)
 

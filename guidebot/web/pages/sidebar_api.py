@@ -1,4 +1,5 @@
-"""The sidebar's JSON: the agentConfig signature, the customer card, tag edits, product cards.
+"""The sidebar's JSON: the agentConfig signature, the customer card, tag edits, follow-up notes,
+the guide's WeCom remark, product cards.
 
 Every route needs the guide's session for this tenant (401 without one) and every POST its
 CSRF header (403); a customer the guide does not actively follow answers 404.
@@ -95,6 +96,31 @@ async def edit_tags(request: web.Request, tenant: TenantSettings, guide: str) ->
     return await customer(request, tenant, guide)
 
 
+async def add_note(request: web.Request, tenant: TenantSettings, guide: str) -> web.Response:
+    """跟进记录: {text (1–500 characters), follow_up_on (YYYY-MM-DD, optional)}; answers the
+    customer card with the note listed (201); 400 names the field, nothing stored."""
+    data = await json_object(request)
+    await _sidebar(request.app[SERVICES]).add_note(
+        tenant, guide, request.match_info["external_userid"], data.get("text"),
+        data.get("follow_up_on"))
+    answer = await customer(request, tenant, guide)
+    answer.set_status(201)
+    return answer
+
+
+async def set_remark(request: web.Request, tenant: TenantSettings, guide: str) -> web.Response:
+    """The guide's WeCom remark and description: {remark, description} (empty clears); the
+    customer card (200); WeCom's refusal is a 502 with its errcode, nothing stored."""
+    data = await json_object(request)
+    try:
+        await _sidebar(request.app[SERVICES]).set_remark(
+            tenant, guide, request.match_info["external_userid"], data.get("remark"),
+            data.get("description"))
+    except WeComError as exc:
+        return _error(502, f"WeCom refused remark: errcode {exc.errcode}")
+    return await customer(request, tenant, guide)
+
+
 async def card(request: web.Request, tenant: TenantSettings, guide: str) -> web.Response:
     sku = (await json_object(request)).get("sku")
     if not isinstance(sku, str) or not sku:
@@ -111,4 +137,7 @@ def routes() -> list[web.RouteDef]:
         web.get(f"{base}/customer/{{external_userid}}", guarded(customer)),
         web.post(f"{base}/customer/{{external_userid}}/tags", guarded(edit_tags, post=True)),
         web.post(f"{base}/customer/{{external_userid}}/card", guarded(card, post=True)),
+        web.post(f"{base}/customer/{{external_userid}}/notes", guarded(add_note, post=True)),
+        web.post(f"{base}/customer/{{external_userid}}/remark",
+                 guarded(set_remark, post=True)),
     ]

@@ -40,7 +40,14 @@
       init.body = JSON.stringify(body);
     }
     return fetch(base + path, init).then(function (resp) {
-      if (!resp.ok) { var err = new Error("http " + resp.status); err.status = resp.status; throw err; }
+      if (!resp.ok) {
+        return resp.json().catch(function () { return {}; }).then(function (body) {
+          var err = new Error("http " + resp.status);
+          err.status = resp.status;
+          err.detail = body && body.error;
+          throw err;
+        });
+      }
       return resp.json();
     });
   }
@@ -76,6 +83,8 @@
     var optedOut = byId("sb-opted-out");
     optedOut.textContent = data.customer.opted_out_at ? text.opted_out : "";
     optedOut.hidden = !data.customer.opted_out_at;
+    byId("sb-remark").value = data.remark || "";
+    byId("sb-description").value = data.description || "";
   }
 
   function renderTags(data) {
@@ -148,6 +157,20 @@
     if (!data.timeline.length) { list.appendChild(item("li", text.no_timeline, "hint")); }
   }
 
+  function renderNotes(data) {
+    var list = byId("sb-notes");
+    list.replaceChildren();
+    data.notes.forEach(function (n) {
+      var row = item("li");
+      row.dataset.note = String(n.id);
+      row.appendChild(item("small", n.when + " " + n.guide_name));
+      row.appendChild(item("span", n.text, "text"));
+      if (n.follow_up_on) { row.appendChild(item("small", text.follow_up + n.follow_up_on)); }
+      list.appendChild(row);
+    });
+    if (!data.notes.length) { list.appendChild(item("li", text.no_notes, "hint")); }
+  }
+
   function renderGroups(data) {
     var list = byId("sb-groups");
     list.replaceChildren();
@@ -192,9 +215,10 @@
     renderTags(data);
     renderOrders(data);
     renderTimeline(data);
+    renderNotes(data);
     renderGroups(data);
     renderSending(data);
-    ["sb-profile", "sb-tags-card", "sb-propensity-card", "sb-orders-card", "sb-timeline-card",
+    ["sb-profile", "sb-tags-card", "sb-notes-card", "sb-propensity-card", "sb-orders-card", "sb-timeline-card",
      "sb-groups-card", "sb-products-card", "sb-suggestions-card"].forEach(function (id) {
       byId(id).hidden = false;
     });
@@ -212,6 +236,26 @@
     event.preventDefault();
     var name = byId("sb-tag-add").value;
     if (name) { editTags([name], []); }
+  });
+
+  byId("sb-remark-form").addEventListener("submit", function (event) {
+    event.preventDefault();
+    api("/customer/" + encodeURIComponent(customerId) + "/remark",
+        { remark: byId("sb-remark").value, description: byId("sb-description").value })
+      .then(function (data) { render(data); say("remark_saved"); },
+            function (err) { say("remark_failed", (err && err.detail) || ""); });
+  });
+
+  byId("sb-note-form").addEventListener("submit", function (event) {
+    event.preventDefault();
+    api("/customer/" + encodeURIComponent(customerId) + "/notes",
+        { text: byId("sb-note-text").value, follow_up_on: byId("sb-note-date").value || null })
+      .then(function (data) {
+        render(data);
+        byId("sb-note-text").value = "";
+        byId("sb-note-date").value = "";
+        say("note_saved");
+      }, function (err) { say("note_failed", (err && err.detail) || ""); });
   });
 
   ww.register({

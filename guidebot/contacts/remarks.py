@@ -1,0 +1,47 @@
+"""A guide's WeCom remark (备注) and description (描述) of a customer they follow.
+
+Set from the chat sidebar: WeCom first (externalcontact/remark), then the relation's copy, so a
+refusal stores nothing. WeCom raises no edit_external_contact for an API edit (FACTS §1.1), so
+the copy is written here. Remarks a guide sets in the WeCom client arrive with the next profile
+fetch (externalcontact/get) or the daily tag sweep (batch/get_by_user). WeCom's own length
+limits are not known here (not confirmed): guidebot bounds them at its columns' sizes.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from guidebot.db.engine import Database
+from guidebot.db.models import DESCRIPTION_MAX, REMARK_MAX
+from guidebot.db.repo import contacts as repo
+from guidebot.errors import ValidationFailed
+from guidebot.wecom.client import WeComClient
+
+log = logging.getLogger(__name__)
+
+
+def parse(remark: object, description: object) -> tuple[str, str]:
+    """The remark and description as sent (empty clears), or ValidationFailed."""
+    out = []
+    for name, value, bound in (("remark", remark, REMARK_MAX),
+                               ("description", description, DESCRIPTION_MAX)):
+        if value is None:
+            value = ""
+        if not isinstance(value, str):
+            raise ValidationFailed(f"{name}: a string")
+        value = value.strip()
+        if len(value) > bound:
+            raise ValidationFailed(f"{name}: at most {bound} characters")
+        out.append(value)
+    return out[0], out[1]
+
+
+async def set_remark(db: Database, client: WeComClient, tenant: str, guide: str,
+                     external_userid: str, remark: object, description: object) -> None:
+    """WeCom's remark call, then the stored copy; WeComError (nothing stored) propagates."""
+    text, about = parse(remark, description)
+    await client.remark(userid=guide, external_userid=external_userid, remark=text,
+                        description=about)
+    async with db.write() as s:
+        await repo.set_remarks(s, tenant=tenant, rows=[(guide, external_userid, text, about)])
+    log.info("remark set tenant=%s guide=%s customer=%s", tenant, guide, external_userid)
