@@ -31,20 +31,21 @@ MAX_LIMIT = 100
 def parse(text: object, follow_up_on: object) -> tuple[str, date | None]:
     """The note's text and follow-up day as the guide sent them, or ValidationFailed."""
     if not isinstance(text, str) or not text.strip():
-        raise ValidationFailed("text: required, the note's text")
+        raise ValidationFailed("text: required, the note's text", code="note.text_empty")
     text = text.strip()
     if len(text) > MAX_NOTE_CHARS:
-        raise ValidationFailed(f"text: at most {MAX_NOTE_CHARS} characters")
+        raise ValidationFailed(f"text: at most {MAX_NOTE_CHARS} characters",
+                               code="note.text_long", most=MAX_NOTE_CHARS)
     if follow_up_on in (None, ""):
         return text, None
     if not isinstance(follow_up_on, str):
-        raise ValidationFailed("follow_up_on: a date YYYY-MM-DD")
+        raise ValidationFailed("follow_up_on: a date YYYY-MM-DD", code="note.date")
     try:
         day = date.fromisoformat(follow_up_on)
     except ValueError:
-        raise ValidationFailed("follow_up_on: a date YYYY-MM-DD") from None
+        raise ValidationFailed("follow_up_on: a date YYYY-MM-DD", code="note.date") from None
     if len(follow_up_on) != 10:
-        raise ValidationFailed("follow_up_on: a date YYYY-MM-DD")
+        raise ValidationFailed("follow_up_on: a date YYYY-MM-DD", code="note.date")
     return text, day
 
 

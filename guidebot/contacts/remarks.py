@@ -28,10 +28,11 @@ def parse(remark: object, description: object) -> tuple[str, str]:
         if value is None:
             value = ""
         if not isinstance(value, str):
-            raise ValidationFailed(f"{name}: a string")
+            raise ValidationFailed(f"{name}: a string", code=f"{name}.type")
         value = value.strip()
         if len(value) > bound:
-            raise ValidationFailed(f"{name}: at most {bound} characters")
+            raise ValidationFailed(f"{name}: at most {bound} characters",
+                                   code=f"{name}.long", most=bound)
         out.append(value)
     return out[0], out[1]
 

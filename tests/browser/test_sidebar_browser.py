@@ -176,7 +176,8 @@ async def test_the_sidebar_in_a_phone_sized_browser(sqlite_stack: Stack) -> None
             assert "2027-01-08" in await page.locator("#sb-notes li").first.inner_text()
             await page.get_by_label("写跟进记录（最多 500 字）").fill("   ")  # blank: refused
             await page.get_by_role("button", name="保存记录").click()
-            await page.locator("#sb-status", has_text="跟进记录未保存").wait_for()
+            refused = page.locator("#sb-status", has_text="跟进记录未保存：请填写跟进内容。")
+            await refused.wait_for()  # worded in Chinese from the refusal's code
             await page.get_by_label("我的备注").fill("试色VIP")
             await page.get_by_role("button", name="保存备注").click()
             await page.locator("#sb-status", has_text="备注已保存").wait_for()

@@ -133,6 +133,10 @@ async def test_bad_input_is_refused_and_nothing_is_stored(stack: Stack,
     assert status == 400, answer
     field = "follow_up_on" if "follow_up_on" in body else "text"
     assert answer["error"].startswith(f"{field}:"), answer
+    # coded, so the sidebar words it in Chinese (sidebar.html's refusal.<code>)
+    assert answer["code"] == ("note.date" if field == "follow_up_on" else
+                              "note.text_long" if body.get("text") == "好" * 501 else
+                              "note.text_empty"), answer
     assert await _notes_stored(stack) == 0
     await guide.http.close()
 

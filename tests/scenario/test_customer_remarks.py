@@ -84,9 +84,12 @@ async def test_a_wecom_refusal_stores_nothing(stack: Stack) -> None:
 async def test_bad_input_and_strangers_change_nothing(stack: Stack) -> None:
     customer = await _customer(stack, "lina", "陈思")
     guide = await sign_in(stack, "lina")
-    for body in ({"remark": "好" * 129}, {"description": "好" * 513}, {"remark": 5}):
+    for body, code, params in (({"remark": "好" * 129}, "remark.long", {"most": "128"}),
+                               ({"description": "好" * 513}, "description.long", {"most": "512"}),
+                               ({"remark": 5}, "remark.type", {})):
         status, answer = await guide.post(f"/customer/{customer}/remark", body)
         assert status == 400, (body, answer)
+        assert (answer["code"], answer["params"]) == (code, params), answer
     stranger = await sign_in(stack, "wangfang")
     assert (await stranger.post(f"/customer/{customer}/remark", {"remark": "x"}))[0] == 404
     beta = await sign_in(stack, "lina", tenant="beta")

@@ -13,7 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
-from guidebot.errors import NotFound, ValidationFailed, WeComError
+from guidebot.errors import NotFound, Refusal, ValidationFailed, WeComError
 from guidebot.services import Services
 from guidebot.settings import TenantSettings
 from guidebot.sidebar.service import SidebarService
@@ -23,9 +23,13 @@ from guidebot.web.pages import sidebar_session as sessions
 Guarded = Callable[[web.Request, TenantSettings, str], Awaitable[web.Response]]
 
 
-def _error(status: int, message: str) -> web.Response:
-    return web.json_response({"error": message}, status=status,
-                             headers={"Cache-Control": "no-store"})
+def _error(status: int, message: str, refusal: Refusal | None = None) -> web.Response:
+    """`error` the English detail; a coded refusal also gives `code` and `params`, which the
+    page words in Chinese (sidebar.html's `refusal.<code>`)."""
+    body: dict[str, object] = {"error": message}
+    if refusal is not None and refusal.code:
+        body.update(code=refusal.code, params={k: str(v) for k, v in refusal.params.items()})
+    return web.json_response(body, status=status, headers={"Cache-Control": "no-store"})
 
 
 def _sidebar(services: Services) -> SidebarService:
@@ -48,7 +52,7 @@ def guarded(view: Guarded, *, post: bool = False) -> Callable[[web.Request],
         except NotFound as exc:
             return _error(404, str(exc))
         except ValidationFailed as exc:
-            return _error(400, str(exc))
+            return _error(400, str(exc), exc)
     return handler
 
 

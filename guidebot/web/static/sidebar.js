@@ -11,6 +11,14 @@
 
   function byId(id) { return document.getElementById(id); }
   function say(key, extra) { byId("sb-status").textContent = (text[key] || "") + (extra || ""); }
+  /* why a request was refused: the page's Chinese wording of a coded refusal, else the detail */
+  function why(err) {
+    var worded = err && err.code && text["refusal." + err.code];
+    if (!worded) { return (err && err.detail) || ""; }
+    return worded.replace(/\{(\w+)\}/g, function (all, name) {
+      return err.params[name] !== undefined ? err.params[name] : all;
+    });
+  }
   function yuan(fen) { return text.yuan + (fen / 100).toFixed(2); }
   function day(iso) {  /* the guide's own calendar day (the phone's time zone) */
     var d = new Date(iso);
@@ -45,6 +53,8 @@
           var err = new Error("http " + resp.status);
           err.status = resp.status;
           err.detail = body && body.error;
+          err.code = body && body.code;
+          err.params = (body && body.params) || {};
           throw err;
         });
       }
@@ -243,7 +253,7 @@
     api("/customer/" + encodeURIComponent(customerId) + "/remark",
         { remark: byId("sb-remark").value, description: byId("sb-description").value })
       .then(function (data) { render(data); say("remark_saved"); },
-            function (err) { say("remark_failed", (err && err.detail) || ""); });
+            function (err) { say("remark_failed", why(err)); });
   });
 
   byId("sb-note-form").addEventListener("submit", function (event) {
@@ -255,7 +265,7 @@
         byId("sb-note-text").value = "";
         byId("sb-note-date").value = "";
         say("note_saved");
-      }, function (err) { say("note_failed", (err && err.detail) || ""); });
+      }, function (err) { say("note_failed", why(err)); });
   });
 
   ww.register({
