@@ -133,10 +133,13 @@ class ProfileService:
     async def _store_batch(self, rows: list[Stored]) -> list[None]:
         async with self._db.write() as s:
             await repo.set_profiles(s, rows=[(t, c, f, at) for t, c, f, at, _ in rows])
-            for tenant, customer, _, _, remarks in rows:
-                await repo.set_remarks(s, tenant=tenant, rows=[
+            by_tenant: dict[str, list[tuple[str, str, str, str]]] = {}
+            for tenant, customer, _, _, remarks in rows:  # one statement per tenant
+                by_tenant.setdefault(tenant, []).extend(
                     (guide, customer, remark, description)
-                    for guide, remark, description in remarks])
+                    for guide, remark, description in remarks)
+            for tenant, found in by_tenant.items():
+                await repo.set_remarks(s, tenant=tenant, rows=found)
         return [None] * len(rows)
 
     async def fill_missing(self, tenant: str, *, limit: int = 100) -> int:
