@@ -327,12 +327,14 @@ class SopEngine:
     async def on_birthdays(self, tenant: str, current: versions.Current, day: date,
                            customers: Sequence[str] = ()) -> int:
         """A birthday SOP's enrollments for one day of the tenant (its 00:00 is the trigger
-        time): every active relation, not opted out and in the trigger's audience, of the
-        customers (only those of `customers` when given) whose birthday is `days_before`
-        days later. Feb 29 birthdays are celebrated
+        time): the customers (only those of `customers` when given) whose birthday is
+        `days_before` days later, each once, through the relation an audience's enrolment
+        would take (`once_for`) among their active ones not opted out and in the trigger's
+        audience. Feb 29 birthdays are celebrated
         on Feb 28 in years without one. An enrollment of an earlier year that has ended is
-        re-armed (step 0 again, the newest version); an active one, or this year's, is left
-        alone. Returns how many were enrolled or re-armed."""
+        re-armed (step 0 again, the newest version); a customer enrolled in the SOP and
+        active, or in this year's round, through any guide, is left alone. Returns how many
+        were enrolled or re-armed."""
         spec, settings = current.spec, self._settings.tenant(tenant)
         birthday = day + timedelta(days=spec.trigger.days_before)
         at = datetime.combine(day, time(0), tzinfo=settings.tz).astimezone(UTC)
@@ -344,7 +346,7 @@ class SopEngine:
                 leap_day=(birthday.month, birthday.day) == (2, 28)
                 and not calendar.isleap(birthday.year),
                 trigger_at=at, next_at=timing.step_time(spec, 0, at, None, settings),
-                now=self.clock(), customers=customers,
+                now=self.clock(), customers=customers, once=once_for(settings, self.clock()),
                 audience=AudienceFilter(tags_any=audience.tags_any, tags_all=audience.tags_all,
                                         tags_none=audience.tags_none, stores=audience.stores))
         log.info("enrolled tenant=%s sop=%s v%s birthdays of %s: %s", tenant, spec.id,

@@ -6,22 +6,26 @@ missed day made up. The SOP clock is pinned: nothing depends on today's date."""
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from sqlalchemy import select
 
 from guidebot.db.models_sop import SopEnrollment
 from guidebot.db.repo import sop_plan
 from tests.support.console import Console, csrf_in
 from tests.support.kf import customer_writes
 from tests.support.stack import Stack
+from tests.support.wecom import contact_event_xml
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")  # the test tenant's time zone
 SOP = "birthday_care"
 COUPON = "生日专享礼"  # messages/sop_birthday_coupon.toml's link title
 GREETING = "私人祝福"  # messages/sop_birthday_greeting.toml
+DAY = 86_400
 
 
 @pytest.fixture(autouse=True)
@@ -256,31 +260,61 @@ async def test_feb_29_is_celebrated_on_feb_28_in_years_without_one(stack: Stack)
     assert await _enrollment(stack, quiet) is None
 
 
-async def test_each_active_guide_and_a_missed_day_made_up_one_day_back(stack: Stack) -> None:
-    both = await _add(stack, "两位导购", guide="lina")
+async def test_once_through_the_bound_or_latest_guide_and_a_missed_day_made_up(
+        stack: Stack) -> None:
+    """A customer following two guides is celebrated once: through their exclusive guide (the
+    first they added), else, their binding ended, through the relation begun last."""
+    now = int(time.time())
+    both = await _add(stack, "两位导购", guide="lina")  # bound to lina: added first
     await stack.sandbox.simulate_add_contact("acme", userid="wangfang", external_userid=both)
     await stack.runtime.drain()
+    unbound = "wmBDAYFREE"
+    for guide, days in (("lina", 10), ("zhou", 5), ("wangfang", 2)):
+        await stack.sandbox.simulate_add_contact("acme", userid=guide, external_userid=unbound,
+                                                 create_time=now - days * DAY)
+        await stack.runtime.drain()
+    xml = contact_event_xml("del_follow_user", corp_id=stack.tenant().corp_id, guide="lina",
+                            external_userid=unbound, create_time=now - DAY)
+    assert await stack.post_callback(xml) == 200  # deletes lina: the binding ends
+    await stack.runtime.drain()
+    for customer, bound in ((both, "lina"), (unbound, None)):
+        _, view = await stack.admin(f"/customers/{customer}")
+        assert view["exclusive_guide"] == bound, view
     missed = await _add(stack, "错过一天")
     caught = await _add(stack, "补上一天")
-    for customer, birthday in ((both, "06-10"), (missed, "06-11"), (caught, "06-12")):
+    for customer, birthday in ((both, "06-10"), (unbound, "06-10"), (missed, "06-11"),
+                               (caught, "06-12")):
         await _birthday(stack, customer, birthday)
 
     await _run_day(stack, _at(2031, 6, 6, 8))  # the job last ran on Jun 6 ...
-    await _run_day(stack, _at(2031, 6, 7, 8))  # ... and on Jun 7 (both: Jun 10)
-    assert {g for g in ("lina", "wangfang") if await _enrollment(stack, both, g)} == {
-        "lina", "wangfang"}
+    await _run_day(stack, _at(2031, 6, 7, 8))  # ... and on Jun 7 (both, unbound: Jun 10)
+    assert [g for g in ("lina", "wangfang") if await _enrollment(stack, both, g)] == ["lina"]
+    assert [g for g in ("lina", "zhou", "wangfang")
+            if await _enrollment(stack, unbound, g)] == ["wangfang"]
     # down on Jun 8 and 9; back on Jun 10: Jun 9 is made up, Jun 8 is not
     await _run_day(stack, _at(2031, 6, 10, 8))
     assert await _enrollment(stack, missed) is None  # Jun 8 (birthday Jun 11): too far back
     made_up = await _enrollment(stack, caught)  # Jun 9 (birthday Jun 12)
     assert made_up is not None and made_up.trigger_at == _at(2031, 6, 9)
     await _run_day(stack, _at(2031, 6, 10, 10, 1))
-    sent = sorted((c["sender"], who) for c in _coupons(stack) for who in c["external_userid"])
-    # quota 1/day: one of both's guides sends today, the other tomorrow
-    assert [who for _, who in sent].count(both) == 1 and ("lina", caught) in sent
     await _run_day(stack, _at(2031, 6, 11, 10, 1))
     sent = sorted((c["sender"], who) for c in _coupons(stack) for who in c["external_userid"])
-    assert sent == sorted([("lina", both), ("wangfang", both), ("lina", caught)])
+    assert sent == sorted([("lina", both), ("wangfang", unbound), ("lina", caught)])
+
+    # the customer deletes wangfang (zhou is now begun last) and HQ re-sets the birthday the
+    # same year, its trigger day passed: this round is taken already, through another guide
+    xml = contact_event_xml("del_follow_user", corp_id=stack.tenant().corp_id,
+                            guide="wangfang", external_userid=unbound, create_time=now)
+    assert await stack.post_callback(xml) == 200
+    await stack.runtime.drain()
+    stack.runtime.services.sop.clock = lambda: _at(2031, 6, 11, 12)
+    await _birthday(stack, unbound, "06-13")
+    await _run_day(stack, _at(2031, 6, 11, 12))
+    async with stack.runtime.services.db.read() as s:
+        rows = (await s.execute(select(SopEnrollment.guide).where(
+            SopEnrollment.sop_id == SOP, SopEnrollment.external_userid.in_(  # type: ignore[attr-defined]
+                [both, unbound])))).scalars().all()
+    assert sorted(rows) == ["lina", "wangfang"]
 
 
 async def test_a_birthday_set_after_its_trigger_day_is_enrolled_at_once_and_once(

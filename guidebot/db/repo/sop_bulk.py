@@ -431,23 +431,30 @@ _RELATION = ["tenant", "sop_id", "external_userid", "guide"]
 async def enroll_birthdays(session: AsyncSession, *, tenant: str, sop_id: str, version: int,
                            cycle: int, month: int, day: int, leap_day: bool,
                            trigger_at: datetime, next_at: datetime | None, now: datetime,
-                           audience: AudienceFilter, customers: Sequence[str] = ()) -> int:
-    """Enroll every active relation (not opted out, in the audience) of the customers whose
-    birthday is (month, day) — and Feb 29 with `leap_day` — for the round `cycle` (the year
-    the birthday falls in); only those of `customers` when given. An enrollment of an
+                           audience: AudienceFilter, once: audiences.Once,
+                           customers: Sequence[str] = ()) -> int:
+    """Enroll the customers whose birthday is (month, day) — and Feb 29 with `leap_day` — for
+    the round `cycle` (the year the birthday falls in), each once: through the relation
+    `once` chooses among their active relations (not opted out, in the audience); only those
+    of `customers` when given. A customer with an active enrollment in this SOP, or one of
+    this round (through any guide), is left alone. The chosen relation's enrollment of an
     earlier round that has ended (completed, exited, stopped) is re-armed: step 0 again at
-    `trigger_at`, under `version`; an active one, and one of this round, are left alone.
-    Returns how many were enrolled or re-armed."""
+    `trigger_at`, under `version`. Returns how many were enrolled or re-armed."""
     born = CustomerBirthday
     on_day = and_(born.month == month, born.day == day)
-    extra = [or_(on_day, and_(born.month == 2, born.day == 29)) if leap_day else on_day]
+    birthday = select(born.external_userid).where(
+        born.tenant == audiences.F.tenant, born.external_userid == audiences.F.external_userid,
+        or_(on_day, and_(born.month == 2, born.day == 29)) if leap_day else on_day).exists()
+    taken = select(_ENROLLMENTS.c.id).where(
+        _ENROLLMENTS.c.tenant == audiences.F.tenant, _ENROLLMENTS.c.sop_id == sop_id,
+        _ENROLLMENTS.c.external_userid == audiences.F.external_userid,
+        or_(_ENROLLMENTS.c.status == "active", _ENROLLMENTS.c.cycle_no >= cycle)).exists()
+    extra = [birthday, ~taken]
     if customers:
         extra.append(audiences.F.external_userid.in_(sorted(set(customers))))
     rows = audiences.enrollment_rows(
         tenant=tenant, audience=audience, sop_id=sop_id, version=version, first_step=0,
-        trigger_at=trigger_at, next_at=next_at, cycle=cycle, now=now, extra=extra
-    ).join(born, (born.tenant == audiences.F.tenant)
-           & (born.external_userid == audiences.F.external_userid))
+        trigger_at=trigger_at, next_at=next_at, cycle=cycle, now=now, extra=extra, once=once)
     upsert = insert_for(session, _ENROLLMENTS)
     new = upsert.excluded
     stmt = upsert.from_select(audiences.ENROLLMENT_COLUMNS, rows).on_conflict_do_update(
