@@ -21,20 +21,28 @@ log = logging.getLogger(__name__)
 
 
 def parse(remark: object, description: object) -> tuple[str, str]:
-    """The remark and description as sent (empty clears), or ValidationFailed."""
-    out = []
-    for name, value, bound in (("remark", remark, REMARK_MAX),
-                               ("description", description, DESCRIPTION_MAX)):
-        if value is None:
-            value = ""
-        if not isinstance(value, str):
-            raise ValidationFailed(f"{name}: a string", code=f"{name}.type")
-        value = value.strip()
-        if len(value) > bound:
-            raise ValidationFailed(f"{name}: at most {bound} characters",
-                                   code=f"{name}.long", most=bound)
-        out.append(value)
-    return out[0], out[1]
+    """The remark and description as sent (empty clears), or ValidationFailed (coded, so the
+    sidebar and the console word it)."""
+    return (_text(remark, REMARK_MAX,
+                  ValidationFailed("remark: a string", code="remark.type"),
+                  ValidationFailed(f"remark: at most {REMARK_MAX} characters",
+                                   code="remark.long", most=REMARK_MAX)),
+            _text(description, DESCRIPTION_MAX,
+                  ValidationFailed("description: a string", code="description.type"),
+                  ValidationFailed(f"description: at most {DESCRIPTION_MAX} characters",
+                                   code="description.long", most=DESCRIPTION_MAX)))
+
+
+def _text(value: object, bound: int, not_text: ValidationFailed,
+          too_long: ValidationFailed) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise not_text
+    value = value.strip()
+    if len(value) > bound:
+        raise too_long
+    return value
 
 
 async def set_remark(db: Database, client: WeComClient, tenant: str, guide: str,

@@ -34,6 +34,8 @@ from guidebot.web.pages.console import catalog as console_words
 
 log = logging.getLogger(__name__)
 
+SIDEBAR_REFUSALS = ("refusal.note.", "refusal.remark.", "refusal.description.")
+
 OAUTH_AUTHORIZE = "https://open.weixin.qq.com/connect/oauth2/authorize"
 STATIC_DIR = Path(__file__).resolve().parents[1] / "static"
 STATIC_PREFIX = "/sidebar/_static"  # "_static" can never be a tenant id
@@ -79,7 +81,7 @@ async def page(request: web.Request) -> web.StreamResponse:
         return _to_oauth(request, tenant)
     html = _PAGES.get_template("sidebar.html").render(
         tenant=tenant, guide=session.guide, csrf=sessions.csrf(tenant, session),
-        static=STATIC_PREFIX)
+        static=STATIC_PREFIX, refusals=_refusals())
     return web.Response(text=html, content_type="text/html", headers=HEADERS)
 
 
@@ -96,6 +98,13 @@ async def handoff(request: web.Request) -> web.StreamResponse:
         view=view, zone=tenant.tz, static=STATIC_PREFIX, yuan=definitions.yuan,
         words=console_words(LANGS[0]))  # the page is Chinese: the console's zh-CN words
     return web.Response(text=html, content_type="text/html", headers=HEADERS)
+
+
+def _refusals() -> dict[str, str]:
+    """The wording of the refusals the sidebar's own requests may meet (its notes and
+    remarks), from the console's zh-CN catalog: one wording for both."""
+    return {k: v for k, v in console_words(LANGS[0]).items()
+            if k.startswith(SIDEBAR_REFUSALS)}
 
 
 def _back_to(request: web.Request, tenant: TenantSettings) -> str:

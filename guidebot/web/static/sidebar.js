@@ -6,6 +6,7 @@
   var root = document.getElementById("sidebar");
   var cfg = root.dataset;
   var text = JSON.parse(document.getElementById("sb-text").textContent);
+  var refusals = JSON.parse(document.getElementById("sb-refusals").textContent);
   var base = "/sidebar/" + encodeURIComponent(cfg.tenant);
   var customerId = null;
 
@@ -13,7 +14,7 @@
   function say(key, extra) { byId("sb-status").textContent = (text[key] || "") + (extra || ""); }
   /* why a request was refused: the page's Chinese wording of a coded refusal, else the detail */
   function why(err) {
-    var worded = err && err.code && text["refusal." + err.code];
+    var worded = err && err.code && refusals["refusal." + err.code];
     if (!worded) { return (err && err.detail) || ""; }
     return worded.replace(/\{(\w+)\}/g, function (all, name) {
       return err.params[name] !== undefined ? err.params[name] : all;
