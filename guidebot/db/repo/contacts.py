@@ -214,7 +214,9 @@ async def list_follows(session: AsyncSession, *, tenant: str,
                        external_userid: str) -> Sequence[Follow]:
     stmt = (select(Follow).where(Follow.tenant == tenant,
                                  Follow.external_userid == external_userid)
-            .order_by(Follow.added_at))  # type: ignore[arg-type]
+            # two adds in the same second (WeCom's CreateTime) in the guide's order, not in
+            # whichever order their callbacks were stored
+            .order_by(Follow.added_at, Follow.guide))  # type: ignore[arg-type]
     return list((await session.execute(stmt)).scalars())
 
 
