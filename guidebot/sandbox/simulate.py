@@ -113,8 +113,10 @@ def _contact_change(
 
 
 def edit_tags(tenant: TenantState, request: Mapping[str, Any]) -> JSON:
-    """A member edits a customer's tags in the WeCom client; returns the edit_external_contact
-    fields WeCom then raises (FACTS §2: UserID and ExternalUserID, no tag detail)."""
+    """A member edits a customer's tags ("add", "remove": names or ids) and/or remark and
+    description ("remark", "description": strings; one left out is kept) in the WeCom client;
+    returns the edit_external_contact fields WeCom then raises (FACTS §2: UserID and
+    ExternalUserID, no detail; raised for remark and tag edits in the client)."""
     userid, external_userid = _opt_str(request, "userid"), _opt_str(request, "external_userid")
     follow = tenant.follows.get((userid, external_userid))
     if follow is None:
@@ -122,11 +124,17 @@ def edit_tags(tenant: TenantState, request: Mapping[str, Any]) -> JSON:
                                 f"{external_userid or '(no external_userid)'}")
     add = [_tag_id(tenant, t) for t in _names(request, "add")]
     remove = {_tag_id(tenant, t) for t in _names(request, "remove")}
-    if not add and not remove:
-        raise ControlError(400, "give tags to add or remove (names or ids)")
+    texts = {key: _opt_str(request, key) for key in ("remark", "description")
+             if key in request}
+    if not add and not remove and not texts:
+        raise ControlError(400, "give tags to add or remove (names or ids), or a remark or "
+                                "description")
     kept = [t for t in follow.tag_ids if t not in remove]
     follow.tag_ids = kept + [t for t in dict.fromkeys(add) if t not in kept]
-    log.info("tenant %s: %s edited a customer's tags in the client", tenant.id, userid)
+    follow.remark = texts.get("remark", follow.remark)
+    follow.description = texts.get("description", follow.description)
+    log.info("tenant %s: %s edited a customer's tags or remark in the client", tenant.id,
+             userid)
     return {"Event": CONTACT_EVENT, "ChangeType": "edit_external_contact", "UserID": userid,
             "ExternalUserID": external_userid}
 

@@ -9,7 +9,9 @@ from guidebot.sandbox.errors import ApiError
 from guidebot.sandbox.models import JSON, Customer, Follow
 from guidebot.sandbox.tenant import TenantState
 
-FOLLOW_PAGE = 500  # FACTS §3.2 [mem]: get pages follow_user when > 500
+# externalcontact/get answers follow_user in pages of this many, with next_cursor until the last
+# page. The 500 is from memory ([mem] in FACTS §3.2), not confirmed in WeCom's documentation.
+FOLLOW_PAGE = 500
 BATCH_MAX = 100  # FACTS §3.2 [mem]: userid_list ≤ 100, limit ≤ 100
 BATCH_DEFAULT_LIMIT = 50  # not in FACTS
 
