@@ -1,5 +1,6 @@
 """Customer profiles from externalcontact/get, with each guide's remark and description of the
-customer (follow_user); a failed fetch never drops the link."""
+customer (follow_user, read over every page WeCom answers); a failed fetch never drops the
+link."""
 
 from __future__ import annotations
 
@@ -41,6 +42,45 @@ def remarks_of(follows: Any) -> list[tuple[str, str, str]]:
     return [(str(f.get("userid", "")), str(f.get("remark") or ""),
              str(f.get("description") or "")) for f in follows or []
             if isinstance(f, dict) and f.get("userid")]
+
+
+# externalcontact/get pages follow_user past 500 entries and answers next_cursor until the last
+# page. The 500 is from memory, not confirmed in WeCom's documentation; guidebot does not rely on
+# it: it follows next_cursor whatever the page size. The bound keeps a cursor WeCom never ends
+# from looping: 100 pages of 500 is more relations than one customer plausibly has.
+FOLLOW_PAGES_MAX = 100
+
+
+async def read_contact(client: WeComClient, tenant: str, external_userid: str, *,
+                       max_pages: int = FOLLOW_PAGES_MAX) -> dict[str, Any]:
+    """externalcontact/get with follow_user merged from every page: next_cursor followed
+    until empty, at most `max_pages` pages (what they held is kept), stopping at a cursor
+    already seen. The external_contact part is the first page's (it is the same on every
+    page); an entry of a guide listed twice is the later page's, one without a userid is
+    dropped. A failure on any page raises (WeComError): nothing half-read is stored."""
+    first = await client.get_external_contact(external_userid)
+    follows: dict[str, dict[str, Any]] = {}  # by userid, in WeCom's order
+    seen: set[str] = set()
+    response, pages = first, 1
+    while True:
+        for follow in response.get("follow_user") or []:
+            if isinstance(follow, dict) and follow.get("userid"):
+                follows[str(follow["userid"])] = follow
+        cursor = str(response.get("next_cursor") or "")
+        if not cursor:
+            break
+        if cursor in seen or pages >= max_pages:
+            log.warning("follow_user paging stopped tenant=%s customer=%s pages=%d (%s)",
+                        tenant, external_userid, pages,
+                        "cursor repeated" if cursor in seen else "page limit")
+            break
+        seen.add(cursor)
+        response = await client.get_external_contact(external_userid, cursor=cursor)
+        pages += 1
+    if pages > 1:
+        log.info("follow_user read over pages tenant=%s customer=%s pages=%d follows=%d",
+                 tenant, external_userid, pages, len(follows))
+    return {**first, "follow_user": list(follows.values()), "next_cursor": ""}
 
 
 RECENT_S = 120.0  # a profile read for a welcome is stored by the add's follow-up from memory
@@ -90,7 +130,7 @@ class ProfileService:
         kept = self._recent.pop(key, None)
         if kept is not None and time.monotonic() - kept[0] < RECENT_S:
             return kept[1]
-        response = await self._client_for(tenant).get_external_contact(external_userid)
+        response = await read_contact(self._client_for(tenant), tenant, external_userid)
         self._recent[key] = (time.monotonic(), response)
         while len(self._recent) > RECENT_KEPT:
             self._recent.popitem(last=False)
@@ -106,22 +146,15 @@ class ProfileService:
 
     async def refresh(self, tenant: str, external_userid: str, *,
                       guide: str) -> dict[str, Any] | None:
-        """Fetch and store the profile (WeComError propagates, so the caller's event is
-        retried) and return `guide`'s follow_user entry — its remark, state and tags — paging
-        through follow_user (FACTS §3.2: cursor pages it past 500), or None without one."""
-        client = self._client_for(tenant)
-        response = await client.get_external_contact(external_userid)
+        """Fetch (every follow_user page) and store the profile and every guide's remark
+        (WeComError propagates, so the caller's event is retried) and return `guide`'s
+        follow_user entry — its remark, state and tags — or None without one."""
+        response = await read_contact(self._client_for(tenant), tenant, external_userid)
         await self._store(tenant, external_userid, response)
-        seen: set[str] = set()
-        while True:
-            for follow in response.get("follow_user") or []:
-                if follow.get("userid") == guide:
-                    return dict(follow)
-            cursor = str(response.get("next_cursor") or "")
-            if not cursor or cursor in seen:
-                return None
-            seen.add(cursor)
-            response = await client.get_external_contact(external_userid, cursor=cursor)
+        for follow in response["follow_user"]:
+            if isinstance(follow, dict) and follow.get("userid") == guide:
+                return dict(follow)
+        return None
 
     async def _store(self, tenant: str, external_userid: str,
                      response: dict[str, Any]) -> dict[str, Any]:

@@ -3,8 +3,9 @@
 Set from the chat sidebar: WeCom first (externalcontact/remark), then the relation's copy, so a
 refusal stores nothing. WeCom raises no edit_external_contact for an API edit (FACTS §1.1), so
 the copy is written here. Remarks a guide sets in the WeCom client arrive with the next profile
-fetch (externalcontact/get) or the daily tag sweep (batch/get_by_user). WeCom's own length
-limits are not known here (not confirmed): guidebot bounds them at its columns' sizes.
+fetch (externalcontact/get, every follow_user page) or the daily tag sweep
+(batch/get_by_user). WeCom's own length limits are not known here (not confirmed): guidebot
+bounds them at its columns' sizes.
 """
 
 from __future__ import annotations

@@ -141,6 +141,9 @@ class WeComClient:
     async def get_external_contact(
         self, external_userid: str, *, cursor: str = ""
     ) -> dict[str, Any]:
+        """One page of externalcontact/get: `external_contact`, `follow_user` and
+        `next_cursor` (non-empty while follow_user has more pages). Read a whole customer
+        with guidebot.contacts.profiles.read_contact, which follows the cursor."""
         params = {"external_userid": external_userid}
         if cursor:
             params["cursor"] = cursor
