@@ -157,6 +157,23 @@ class SopDropSend(SQLModel, table=True):
     at: datetime = Field(sa_column=_utc())
 
 
+class SopDropFiring(SQLModel, table=True):
+    """One firing of a content drop to customers (群发记录), recorded with the tasks it made:
+    the customers it left out because their 群发 quota was used and the relations it left out
+    because their customer is reached through another guide. Kept here, not only on tasks:
+    a guide whose customers were all left out has no task to carry them."""
+
+    __tablename__ = "sop_drop_firings"
+    __table_args__ = (UniqueConstraint("tenant", "drop_id", "firing"),)
+    id: int | None = Field(default=None, primary_key=True)
+    tenant: str = Field(max_length=32)
+    drop_id: str = Field(max_length=64)
+    firing: str = Field(max_length=64)  # the scheduled time (ISO) or "manual:<digest>"
+    over_quota: int = 0
+    duplicates: int = 0
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_utc())
+
+
 class SopSwitch(SQLModel, table=True):
     """HQ switched an SOP off in the console (or the admin API): as when its file says
     enabled = false, enrollments stop at their next due step and no one new is enrolled,
