@@ -4,10 +4,11 @@ A drop fires under a firing (its scheduled time, or "manual:<digest>" for 立即
 firing made one task per guide (per group owner for groups) under the key
 `drop:<drop>:<firing>:<guide>:<start>`. HQ sees each firing's tasks counted by state, with
 what a 群发 firing left out as recorded with the firing (a firing made before that record
-existed: as its tasks' details carry it), and can stop a firing: tasks not yet sent are cancelled before any call, 群发 tasks WeCom holds
-that their guide has not sent are cancelled in WeCom (cancel_groupmsg_send), and what a guide
-already sent stays sent. A moment task WeCom already holds cannot be taken back (the facts
-name no call for it) and is counted as sent."""
+existed: as its tasks' details carry it), and can stop a firing: tasks not yet sent are
+cancelled before any call, 群发 tasks WeCom holds that their guide has not sent are
+cancelled in WeCom (cancel_groupmsg_send), and what a guide already sent stays sent. A
+moment task WeCom already holds cannot be taken back (the facts name no call for it) and is
+counted as sent."""
 
 from __future__ import annotations
 
