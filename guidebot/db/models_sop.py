@@ -53,6 +53,9 @@ class SopEnrollment(SQLModel, table=True):
     last_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
     # The quota this enrollment's own 群发 steps used: the natural period of the last one
     # ("day:2026-11-20") and how many fell in it. NULL: not known (planned before 0004).
+    # Only routes planning (sop_bulk.quota_contested): at the quota (or NULL) the per-row
+    # planner counts the rows. A stopped step that never reached its customer stays counted
+    # here (an over-count only routes to the per-row planner; never an under-count).
     quota_period: str | None = Field(default="", max_length=24, nullable=True)
     quota_used: int = 0
     # The enrollment's round: 0, or for a yearly trigger (birthday) the year it celebrates.
