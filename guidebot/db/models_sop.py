@@ -53,6 +53,9 @@ class SopEnrollment(SQLModel, table=True):
     last_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
     # The quota this enrollment's own 群发 steps used: the natural period of the last one
     # ("day:2026-11-20") and how many fell in it. NULL: not known (planned before 0004).
+    # Only routes planning (sop_bulk.quota_contested): at the quota (or NULL) the per-row
+    # planner counts the rows. A stopped step that never reached its customer stays counted
+    # here (an over-count only routes to the per-row planner; never an under-count).
     quota_period: str | None = Field(default="", max_length=24, nullable=True)
     quota_used: int = 0
     # The enrollment's round: 0, or for a yearly trigger (birthday) the year it celebrates.
@@ -155,6 +158,23 @@ class SopDropSend(SQLModel, table=True):
     task_id: int
     external_userid: str = Field(max_length=128)
     at: datetime = Field(sa_column=_utc())
+
+
+class SopDropFiring(SQLModel, table=True):
+    """One firing of a content drop to customers (群发记录), recorded with the tasks it made:
+    the customers it left out because their 群发 quota was used and the relations it left out
+    because their customer is reached through another guide. Kept here, not only on tasks:
+    a guide whose customers were all left out has no task to carry them."""
+
+    __tablename__ = "sop_drop_firings"
+    __table_args__ = (UniqueConstraint("tenant", "drop_id", "firing"),)
+    id: int | None = Field(default=None, primary_key=True)
+    tenant: str = Field(max_length=32)
+    drop_id: str = Field(max_length=64)
+    firing: str = Field(max_length=64)  # the scheduled time (ISO) or "manual:<digest>"
+    over_quota: int = 0
+    duplicates: int = 0
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_utc())
 
 
 class SopSwitch(SQLModel, table=True):

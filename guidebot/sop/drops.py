@@ -119,10 +119,11 @@ async def _fire(db: Database, tenant: TenantSettings, drop: DropSpec, firing: st
     """One task per guide (in chunks of MAX_RECIPIENTS). A 群发 drop reaches each customer
     once, through one guide (audiences_repo.Once: the exclusive guide, else the relation
     begun last, among the relations the audience admits); their other relations are left
-    out, counted as "duplicates" in the detail of the task of the guide who reaches them.
-    It leaves out the customers whose per-customer quota for the current period is used
-    (WeCom would not deliver to them), and its customers count against that quota for SOP
-    steps, once each."""
+    out, counted as "duplicates". It leaves out the customers whose per-customer quota for
+    the current period is used (WeCom would not deliver to them), counted as "over_quota",
+    and its customers count against that quota for SOP steps, once each. Both counts are
+    recorded with the firing (群发记录 reads them there: a guide whose customers were all
+    left out has no task) and, for each guide, in the detail of their first task."""
     once = drop.channel in planner.QUOTA_CHANNELS
     async with db.read() as s:
         full = await _quota_full(s, tenant, now) if once else set()
@@ -141,6 +142,10 @@ async def _fire(db: Database, tenant: TenantSettings, drop: DropSpec, firing: st
     async with db.write() as s:
         if claim is not None and not await claim(s):
             return 0
+        if once:
+            await repo.record_firing(s, tenant=tenant.id, drop_id=drop.id, firing=firing,
+                                     over_quota=sum(left_out.values()),
+                                     duplicates=sum(duplicates.values()))
         for guide, customers in sorted(by_guide.items()):
             for start in range(0, len(customers), MAX_RECIPIENTS):
                 chunk = customers[start:start + MAX_RECIPIENTS]

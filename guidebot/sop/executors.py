@@ -53,8 +53,12 @@ def stopped_writes(task_id: int, now: datetime) -> list[Write]:
     queued steps cancelled, a drop task's customers' sends forgotten. Either way its
     customers are freed from their quota: it counts steps planned, queued or sent and the
     drop sends recorded (sop_plan.counted_times, quota_used_between). An enrollment's own
-    counter (quota_period, quota_used) is left as it was: it only ever sends the planner's
-    next placement through the per-row planner, which counts the rows."""
+    counter (quota_period, quota_used) is left as it was, so it may count more than the rows
+    do. No placement reads it: it only routes planning (sop_bulk.quota_contested), and a
+    counter at the quota sends the enrollment's next 群发 step in that period to the per-row
+    planner, which counts the rows without the stopped step (test_sop_stop: the next step
+    goes out the same day). It never counts fewer than the rows, which is what the set-based
+    path relies on."""
     return [repo.mark_stopped(task_id=task_id, now=now),
             plan_repo.cancel_task_steps(task_id=task_id, reason=repo.STOPPED),
             plan_repo.forget_task_drop_sends(task_id=task_id)]

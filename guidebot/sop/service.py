@@ -318,7 +318,9 @@ class SopService:
         async with self._db.read() as s:
             tasks = await tasks_repo.tasks_of_source(s, tenant=tenant, source=f"drop:{drop_id}",
                                                      limit=SENDS_READ)
-        return stopping.firings(drop_id, tasks, limit=FIRINGS_LISTED)
+            recorded = await tasks_repo.firings_of_drop(s, tenant=tenant, drop_id=drop_id,
+                                                        limit=FIRINGS_LISTED)
+        return stopping.firings(drop_id, tasks, recorded, limit=FIRINGS_LISTED)
 
     async def group_sends(self, tenant: str, chat_id: str) -> list[dict[str, Any]]:
         """The latest 群发 made for one customer group (a group SOP's steps and group_task

@@ -2,11 +2,13 @@
 
 A drop fires under a firing (its scheduled time, or "manual:<digest>" for 立即发送); each
 firing made one task per guide (per group owner for groups) under the key
-`drop:<drop>:<firing>:<guide>:<start>`. HQ sees each firing's tasks counted by state and
-can stop a firing: tasks not yet sent are cancelled before any call, 群发 tasks WeCom holds
-that their guide has not sent are cancelled in WeCom (cancel_groupmsg_send), and what a guide
-already sent stays sent. A moment task WeCom already holds cannot be taken back (the facts
-name no call for it) and is counted as sent."""
+`drop:<drop>:<firing>:<guide>:<start>`. HQ sees each firing's tasks counted by state, with
+what a 群发 firing left out as recorded with the firing (a firing made before that record
+existed: as its tasks' details carry it), and can stop a firing: tasks not yet sent are
+cancelled before any call, 群发 tasks WeCom holds that their guide has not sent are
+cancelled in WeCom (cancel_groupmsg_send), and what a guide already sent stays sent. A
+moment task WeCom already holds cannot be taken back (the facts name no call for it) and is
+counted as sent."""
 
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from guidebot.db.models_sop import SopTask
+from guidebot.db.models_sop import SopDropFiring, SopTask
 from guidebot.sop.executors import MASS_KINDS
 
 WAITING = ("queued", "sending")  # not in WeCom yet (or the call is in flight)
@@ -54,6 +56,7 @@ class Firing:
     over_quota: int = 0  # customers left out: their 群发 quota was used
     duplicates: int = 0  # relations left out: the customer is reached through another guide
     stopped: bool = False
+    recorded: bool = False  # the counts left out come from the firing's record
     open_ids: list[int] = field(default_factory=list)
 
     @property
@@ -70,7 +73,8 @@ class Firing:
         elif task.status in ("sent", "confirmed", "cancelled", "failed"):
             setattr(self, task.status, getattr(self, task.status) + 1)
         self.stopped = self.stopped or task.stopped_at is not None
-        if '"over_quota"' in task.detail or '"duplicates"' in task.detail:  # a first chunk
+        if not self.recorded and ('"over_quota"' in task.detail
+                                  or '"duplicates"' in task.detail):  # a first chunk
             left_out = json.loads(task.detail)
             self.over_quota += int(left_out.get("over_quota", 0))
             self.duplicates += int(left_out.get("duplicates", 0))
@@ -86,9 +90,15 @@ class Firing:
                 "stopped": self.stopped, "can_stop": self.can_stop}
 
 
-def firings(drop_id: str, tasks: Sequence[SopTask], *, limit: int) -> list[Firing]:
-    """The drop's firings among these tasks, newest first, at most `limit`."""
+def firings(drop_id: str, tasks: Sequence[SopTask], recorded: Sequence[SopDropFiring], *,
+            limit: int) -> list[Firing]:
+    """The drop's firings among these tasks and records, newest first, at most `limit`; a
+    recorded firing is listed even when it made no task (every customer left out)."""
     found: dict[str, Firing] = {}
+    for record in recorded:
+        found[record.firing] = Firing(record.firing, record.created_at,
+                                      over_quota=record.over_quota,
+                                      duplicates=record.duplicates, recorded=True)
     for task in tasks:
         name = firing_of(drop_id, task.key)
         if name:

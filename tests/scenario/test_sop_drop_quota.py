@@ -1,8 +1,10 @@
 """Content drops and the per-customer 群发 quota (1/day by default): a drop leaves out the
-customers whose quota is used, and what a drop sent counts for their SOP steps."""
+customers whose quota is used (counted in its 群发记录, even for a guide left without a task),
+and what a drop sent counts for their SOP steps."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -10,6 +12,7 @@ from typing import Any
 import pytest
 
 from guidebot.db.repo import sop_plan
+from tests.support.console import Console
 from tests.support.stack import Stack, known, library_copy, start_stack
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "sop"
@@ -97,3 +100,56 @@ async def test_what_a_drop_sent_counts_for_the_customers_sop_steps(drop_stack: S
     sop.clock = lambda: datetime(2026, 11, 22, 1, 5, tzinfo=UTC)
     await sop.tick("acme")
     assert _sends(stack) == [(customer,), (customer,), (customer,)]
+
+
+async def test_sends_count_a_guide_whose_customers_were_all_over_quota(
+        drop_stack: Stack) -> None:
+    """lina's only customer had the day's 群发 (flash step 1): a drop to lina's and wang's
+    customers makes no task for lina, yet its 群发记录 counts her customer over quota; fired
+    again that day, it reaches no one and is listed with both customers over quota."""
+    stack = drop_stack
+    sop = stack.runtime.services.sop
+    busy = await _add(stack, "陈思")
+    added = await stack.sandbox.simulate_add_contact("acme", userid="wang", name="林悦")
+    await stack.runtime.drain()
+    free = str(added["external_userid"])
+    await _enroll_flash(stack, busy, DROP_AT - timedelta(minutes=30))
+    sop.clock = lambda: DROP_AT - timedelta(minutes=28)
+    await sop.tick("acme")
+    assert _sends(stack) == [(busy,)]
+
+    sop.clock = lambda: DROP_AT
+    status, created = await stack.admin("/drops", method="POST", json={
+        "title": "会员日", "channel": "guide_task", "message": "drop_double12_warmup",
+        "audience": {"guides": ["lina", "wang"]}, "at": "now"})
+    assert status == 201 and created["tasks"] == 1, created
+    await sop.tick("acme")
+    assert _sends(stack) == [(busy,), (free,)]
+    status, body = await stack.admin("/tasks")
+    assert status == 200, body
+    assert [(t["guide"], t["detail"]) for t in body["tasks"]
+            if (t["source"], t["kind"]) == ("drop:hq-1", "guide_task")] == [("wang", {})]
+    status, sends = await stack.admin("/drops/hq-1/sends")
+    assert status == 200, sends
+    [firing] = sends["firings"]
+    assert (firing["firing"], firing["tasks"], firing["recipients"], firing["over_quota"],
+            firing["duplicates"]) == (created["firing"], 1, 1, 1, 0), firing
+
+    sop.clock = lambda: DROP_AT + timedelta(minutes=10)
+    status, again = await stack.admin("/drops/hq-1/fire", method="POST", json={})
+    assert status == 200 and again["tasks"] == 0, again
+    status, sends = await stack.admin("/drops/hq-1/sends")
+    assert status == 200, sends
+    assert [(f["firing"], f["tasks"], f["recipients"], f["over_quota"], f["can_stop"])
+            for f in sends["firings"]] == [(again["firing"], 0, 0, 2, False),
+                                           (created["firing"], 1, 1, 1, True)], sends
+
+    console = Console(stack)
+    try:
+        assert (await console.login("acme", "acme-admin-token")).status == 303
+        status, html, _ = await console.get("/console/acme/drops/hq-1")
+        assert status == 200, html
+        row = re.search(rf'data-firing="{re.escape(again["firing"])}".*?</tr>', html, re.S)
+        assert row and 'data-over-quota="2"' in row.group(0), html
+    finally:
+        await console.close()

@@ -196,7 +196,9 @@ async def claim_enrollments(session: AsyncSession, *, tenant: str, now: datetime
 async def quota_contested(session: AsyncSession, *, tenant: str,
                           since: datetime) -> list[int]:
     """Claimed enrollments whose 群发 step cannot simply take the plan's slot: their own
-    steps used the period's quota already, their quota state is unknown, or the customer has
+    steps used the period's quota already by their counter (which a stop of a step does not
+    lower: the per-row planner then counts the rows, the stopped step not among them), their
+    quota state is unknown, or the customer has
     another enrollment active or ended since `since` (whose steps could share the period), or
     a content drop was sent to them since `since`. These go through the per-row planner,
     which counts every step and drop of the customer."""

@@ -25,7 +25,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from guidebot.db.models import CorpTag, CustomerTag, FollowEvent, OutboxItem
-from guidebot.db.models_sop import SopCursor, SopEnrollment, SopStep, SopTask
+from guidebot.db.models_sop import SopCursor, SopDropFiring, SopEnrollment, SopStep, SopTask
 from guidebot.db.repo._dialect import insert_for
 from guidebot.db.types import UTCDateTime, utcnow
 from guidebot.db.writes import ByDialect, Write
@@ -331,6 +331,27 @@ async def tasks_of_source(session: AsyncSession, *, tenant: str, source: str,
     stmt = (select(SopTask).where(SopTask.tenant == tenant, SopTask.source == source,
                                   SopTask.kind != "notify")
             .order_by(SopTask.id.desc()).limit(limit))  # type: ignore[union-attr]
+    return list((await session.execute(stmt)).scalars())
+
+
+async def record_firing(session: AsyncSession, *, tenant: str, drop_id: str, firing: str,
+                        over_quota: int, duplicates: int) -> None:
+    """A drop's firing to customers and what it left out; a firing recorded already (the same
+    key fired again, which makes no task either) keeps its first counts."""
+    stmt = (insert_for(session, SopDropFiring)
+            .values(tenant=tenant, drop_id=drop_id, firing=firing, over_quota=over_quota,
+                    duplicates=duplicates, created_at=utcnow())
+            .on_conflict_do_nothing(index_elements=["tenant", "drop_id", "firing"]))
+    await session.execute(stmt)
+
+
+async def firings_of_drop(session: AsyncSession, *, tenant: str, drop_id: str,
+                          limit: int) -> list[SopDropFiring]:
+    """A drop's recorded firings, newest first (firings made before 0054 have none)."""
+    stmt = (select(SopDropFiring)
+            .where(SopDropFiring.tenant == tenant,  # type: ignore[arg-type]
+                   SopDropFiring.drop_id == drop_id)  # type: ignore[arg-type]
+            .order_by(SopDropFiring.id.desc()).limit(limit))  # type: ignore[union-attr]
     return list((await session.execute(stmt)).scalars())
 
 
