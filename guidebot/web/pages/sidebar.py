@@ -34,7 +34,13 @@ from guidebot.web.pages.console import catalog as console_words
 
 log = logging.getLogger(__name__)
 
-SIDEBAR_REFUSALS = ("refusal.note.", "refusal.remark.", "refusal.description.")
+# every refusal the sidebar's own requests may meet (sidebar_api.py, sidebar_materials.py and
+# the services they call): tests/scenario/test_sidebar_refusals.py checks each is worded
+SIDEBAR_REFUSALS = ("refusal.sidebar.", "refusal.note.", "refusal.remark.",
+                    "refusal.description.", "refusal.tags_unknown", "refusal.tags_edit_empty",
+                    "refusal.material.unknown", "refusal.material.not_approved",
+                    "refusal.material.channel", "refusal.material.video",
+                    "refusal.material.pictures", "refusal.material.contribution_empty")
 
 OAUTH_AUTHORIZE = "https://open.weixin.qq.com/connect/oauth2/authorize"
 STATIC_DIR = Path(__file__).resolve().parents[1] / "static"
@@ -101,8 +107,8 @@ async def handoff(request: web.Request) -> web.StreamResponse:
 
 
 def _refusals() -> dict[str, str]:
-    """The wording of the refusals the sidebar's own requests may meet (its notes and
-    remarks), from the console's zh-CN catalog: one wording for both."""
+    """The wording of the refusals the sidebar's own requests may meet, from the console's
+    zh-CN catalog: one wording for both."""
     return {k: v for k, v in console_words(LANGS[0]).items()
             if k.startswith(SIDEBAR_REFUSALS)}
 
