@@ -31,6 +31,7 @@ from guidebot.web.pages import sidebar_api
 from guidebot.web.pages import sidebar_session as sessions
 from guidebot.web.pages.console import LANGS
 from guidebot.web.pages.console import catalog as console_words
+from guidebot.web.pages.console import session_change
 
 log = logging.getLogger(__name__)
 
@@ -100,9 +101,10 @@ async def handoff(request: web.Request) -> web.StreamResponse:
                                                        request.match_info["msgid"])
     if view is None:  # no such handoff, or another guide's: the same answer
         return _message(404, "handoff")
+    words = console_words(LANGS[0])  # the page is Chinese: the console's zh-CN words
     html = _PAGES.get_template("kf_handoff.html").render(
-        view=view, zone=tenant.tz, static=STATIC_PREFIX, yuan=definitions.yuan,
-        words=console_words(LANGS[0]))  # the page is Chinese: the console's zh-CN words
+        view=view, zone=tenant.tz, static=STATIC_PREFIX, yuan=definitions.yuan, words=words,
+        session_event=lambda m: session_change(words, view["names"], m))
     return web.Response(text=html, content_type="text/html", headers=HEADERS)
 
 
