@@ -28,7 +28,8 @@ def test_each_change_in_words_with_the_servicers_name_else_their_userid() -> Non
              (_event(3, old="zhouyi"), "会话结束", "Session ended"),
              (_event(4, new="lina"), "会话状态变更（change_type 4）",
               "Session status changed (change_type 4)"),
-             (_event("x"), "会话状态变更（change_type 0）", "Session status changed (change_type 0)")]
+             (_event("x"), "会话状态变更（change_type 0）",
+              "Session status changed (change_type 0)")]
     for message, chinese, english in cases:
         assert session_change(zh, names, message) == chinese
         assert session_change(en, names, message) == english

@@ -29,9 +29,8 @@ from guidebot.stats import definitions
 from guidebot.web.keys import SERVICES
 from guidebot.web.pages import sidebar_api
 from guidebot.web.pages import sidebar_session as sessions
-from guidebot.web.pages.console import LANGS
+from guidebot.web.pages.console import LANGS, session_change
 from guidebot.web.pages.console import catalog as console_words
-from guidebot.web.pages.console import session_change
 
 log = logging.getLogger(__name__)
 
