@@ -20,6 +20,7 @@ from guidebot.content.library import Library
 from guidebot.content.render import render
 from guidebot.db.engine import Database
 from guidebot.db.models_kf import KfMessage
+from guidebot.db.repo import console as console_repo
 from guidebot.db.repo import contacts as contacts_repo
 from guidebot.db.repo import kf as repo
 from guidebot.db.repo import outbox as outbox_repo
@@ -89,6 +90,7 @@ class Handoff:
                                                   limit=PAGE_MESSAGES)
             contact = await contacts_repo.get_customer(s, tenant=tenant,
                                                        external_userid=handed.external_userid)
+            names = await console_repo.guide_names(s, tenant=tenant)  # who took, who got it
             keys = {m.msgid: [f"kf_send:{reply_msgid(tenant, m.msgid, i)}"
                               for i in range(REPLIES_PER_MESSAGE)] for m in messages}
             sent = await outbox_repo.done_payloads(
@@ -102,7 +104,7 @@ class Handoff:
                 "change": change_of(handed)[0] if wecom else 0,
                 "name": contact.name if contact is not None else "",
                 "handed_at": handed.handled_at or handed.send_time, "messages": messages,
-                "replies": replies}
+                "replies": replies, "names": names}
 
     async def execute(self, tenant: str, payload: dict[str, Any]) -> dict[str, Any]:
         """The outbox executor of kind "kf_notify" (message/send to the guide), within the

@@ -152,6 +152,24 @@ def change_of(m: KfMessage) -> tuple[int, str]:
     return change, str(event.get("new_servicer_userid") or m.servicer_userid or "")
 
 
+def session_words(m: KfMessage) -> tuple[str, dict[str, str]] | None:
+    """How a session_status_change event reads: its wording key (conv.session_*) and params,
+    `servicer` the userid who took the session from the pool (1) or to whom it was
+    transferred (2); the end (3); a change_type the facts do not have, as it came. None for
+    any other message (and a take or transfer naming nobody: its kind is all there is)."""
+    if m.msgtype != "event" or m.event_type != SESSION_EVENT:
+        return None
+    change, servicer = change_of(m)
+    if change == ENDED:
+        return "conv.session_ended", {}
+    if change not in KNOWN_CHANGES:
+        return "conv.session_unknown", {"change": str(change)}
+    if not servicer:
+        return None
+    return ("conv.session_taken" if change == POOL_TAKEN else "conv.session_transferred",
+            {"servicer": servicer})
+
+
 def _handed_turn(m: KfMessage) -> Handed:
     """The turn a customer message guidebot handed starts: to its guide, or to the pool."""
     return Handed(m.open_kfid, m.external_userid, m.msgid, m.guide or POOL, m.send_time,

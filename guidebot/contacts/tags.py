@@ -160,7 +160,8 @@ class TagService:
                    add: Sequence[str], remove: Sequence[str]) -> Outcome:
         """HQ marks/unmarks tags by name on one relation; mirrored locally when WeCom agrees."""
         if not add and not remove:
-            raise ValidationFailed("give at least one tag to add or remove")
+            raise ValidationFailed("give at least one tag to add or remove",
+                                   code="tags_edit_empty")
         add_ids = await self.resolve(tenant, list(add))
         remove_ids = await self.resolve(tenant, list(remove))
         key = f"mark_tag:edit:{uuid.uuid4().hex}"

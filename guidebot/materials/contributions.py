@@ -78,7 +78,8 @@ class Contributions:
         kept, refused = await self.materials.keep(tenant, pictures[:MAX_PICTURES])
         copy = text.strip()
         if not copy and not kept:
-            raise ValidationFailed("text: give a text or at least one JPG/PNG picture")
+            raise ValidationFailed("text: give a text or at least one JPG/PNG picture",
+                                   code="material.contribution_empty")
         material = await self.materials.create(
             tenant, Content(title=summary(copy, 16), text=copy[:2000],
                             pictures=tuple(kept)),

@@ -335,12 +335,13 @@ class MaterialService:
         contributor's points when the guide is someone else (once per guide, material and
         day). The same `key` again records nothing more."""
         if channel not in CHANNELS:
-            raise ValidationFailed(f"channel: one of {', '.join(CHANNELS)}")
+            raise ValidationFailed(f"channel: one of {', '.join(CHANNELS)}",
+                                   code="material.channel")
         self.settings.tenant(tenant_id)  # an unknown tenant is refused first
         material = await self.get(tenant_id, material_id)
         if material.status != "approved":
             raise WrongStatus(f"status: only an approved material can be used; this one is "
-                              f"{material.status}")
+                              f"{material.status}", code="material.not_approved")
         message = await self.message(tenant_id, material, guide)
         recorded, earned = await self._record(
             material, guide=guide, channel=channel, customers=[customer] if customer else [],
@@ -443,7 +444,7 @@ class MaterialService:
             for name in content.pictures]
         problem = self._video_problem(content)
         if problem is not None:  # a task fails with it, a sidebar use answers 400
-            raise ValidationFailed(problem)
+            raise ValidationFailed(problem, code="material.video")
         if content.video:
             items.append({"type": "video", "file": content.video})
         link = dict(content.link)

@@ -61,7 +61,7 @@ class SidebarService:
                                                        external_userid=customer)
         mine = [f for f in follows if f.guide == guide and f.status == "active"]
         if not mine:
-            raise NotFound(f"customer {customer} not found")
+            raise NotFound(f"customer {customer} not found", code="sidebar.customer_unknown")
         return mine[0]
 
     async def customer(self, tenant: TenantSettings, guide: str,
@@ -156,7 +156,8 @@ class SidebarService:
         await self._check_follows(tenant, guide, customer)
         product = self._links.catalog.get(sku)
         if product is None:
-            raise ValidationFailed(f"sku: {sku!r} is not in the catalog")
+            raise ValidationFailed(f"sku: {sku!r} is not in the catalog",
+                                   code="sidebar.sku_unknown", sku=sku)
         link = await self._links.create(tenant, LinkRequest(
             guide=guide, sku=sku, customer=customer, campaign=CARD_CAMPAIGN))
         return {"msgtype": "miniprogram", "enterChat": False, "token": link["token"],

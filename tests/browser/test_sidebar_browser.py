@@ -166,6 +166,16 @@ async def test_the_sidebar_in_a_phone_sized_browser(sqlite_stack: Stack) -> None
             [mark] = [c for c in stack.calls("externalcontact/mark_tag")
                       if c["body"]["add_tag"] and len(c["body"]["add_tag"]) == 1]
             assert mark["body"]["userid"] == "lina"
+            # WeCom refuses the next tag edit (the customer deleted the guide): the guide
+            # reads why in Chinese, worded from the refusal's code, and the chip stays
+            async with stack.http.post(f"{stack.sandbox_url}/_sandbox/faults", json={
+                    "tenant": "acme", "path": "externalcontact/mark_tag", "errcode": 84061,
+                    "times": 1}) as resp:
+                assert resp.status == 200
+            await page.get_by_role("button", name="移除标签 复购客").click()
+            worded = "标签未更新：企业微信显示你与这位客户已不是好友。"
+            await page.locator("#sb-status", has_text=worded).wait_for()
+            assert "复购客" in await page.locator("#sb-tags li span").all_inner_texts()
 
             # 跟进记录: a note with a follow-up day, listed at once; then the guide's remark
             await page.get_by_label("写跟进记录（最多 500 字）").fill("下周三到店试色")

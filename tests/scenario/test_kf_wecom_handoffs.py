@@ -27,6 +27,7 @@ from zoneinfo import ZoneInfo
 import aiohttp
 import pytest
 
+from guidebot.db.repo import contacts as contacts_repo
 from tests.support.console import Console
 from tests.support.kf import (
     KFID,
@@ -100,9 +101,17 @@ def _link(notice: str) -> str:
     return found.group(1)
 
 
+async def _name(stack: Stack, userid: str, name: str) -> None:
+    """A guide of the directory by name."""
+    async with stack.runtime.services.db.write() as s:
+        await contacts_repo.ensure_guide(s, tenant="acme", userid=userid, store_id="",
+                                         name=name)
+
+
 async def test_a_session_wecom_queued_and_a_servicer_took_has_a_handoff_page(
         stack: Stack) -> None:
     use_router(stack)
+    await _name(stack, "wangfang", "王芳")
     customer = "wmKFwecomqueue01"
     at(stack, 0)
     await customer_writes(stack, customer, "你好")  # the bot answers (state 0)
@@ -143,8 +152,9 @@ async def test_a_session_wecom_queued_and_a_servicer_took_has_a_handoff_page(
         assert "微信客服接待" in html and "从待接入池分配给你" in html
         texts = re.findall(r'<span class="text">([^<]*)</span>', html)
         assert texts[0] == "你好" and "有人吗" in texts
-        # the take is an event row, worded for the guide (not WeCom's type name)
-        assert "[会话接入、转接或结束]" in texts and "[event]" not in html
+        # the take is an event row, worded for the guide (not WeCom's type name): who took
+        # it, by their name in the guides' directory
+        assert "[导购 王芳 接入]" in texts and "[event]" not in html
         # another guide of the tenant: the same 404 as no such handoff
         status, html = await _page(zhouyi.http, f"{stack.bot_url}{page}")
         assert status == 404 and "有人吗" not in html
@@ -289,19 +299,48 @@ async def test_the_customer_page_words_wecoms_assignment_and_its_event(stack: St
     await customer_writes(stack, customer, "你好")
     await control(stack, "simulate/kf_queue", {"open_kfid": KFID, "external_userid": customer})
     at(stack, 3)
+    await _name(stack, "wangfang", "王芳")  # zhouyi has no name in the directory
     taken = await _session_change(stack, customer, 1, "wangfang")
+    at(stack, 4)
+    moved = await _session_change(stack, customer, 2, "zhouyi")
+    at(stack, 5)
+    odd = await _session_change(stack, customer, 4, "lina", unconfirmed=True)
+    at(stack, 6)
+    ended = await _session_change(stack, customer, 3)
     console = Console(stack)
+
+    def row(html: str, change: Any) -> str:
+        found = html[html.index(f'<tr data-msgid="{change["msgid"]}"'):]
+        return found[:found.index("</tr>")]
+
     try:
         await console.login("acme", "acme-admin-token")
         status, html, _ = await console.get(f"/console/acme/customers/{customer}")
         assert status == 200, html
-        row = html[html.index(f'<tr data-msgid="{taken["msgid"]}"'):]
-        row = row[:row.index("</tr>")]
         # the take: worded for HQ, as WeCom's assignment (not "handed to the guide" by the bot)
-        assert "[会话接入、转接或结束]" in row and "企业微信分配" in row
-        assert "已转导购" not in row and "[event]" not in html
+        assert "[导购 王芳 接入]" in row(html, taken) and "企业微信分配" in row(html, taken)
+        assert "已转导购" not in row(html, taken) and "[event]" not in html
+        # the transfer names who got it (the userid: no name in the directory), the end and
+        # a change_type the facts do not have are said as they are
+        assert "[转接给 zhouyi]" in row(html, moved)
+        assert "[会话状态变更（change_type 4）]" in row(html, odd)
+        assert "[会话结束]" in row(html, ended)
+        assert "会话接入、转接或结束" not in html
         status, html, _ = await console.get(f"/console/acme/customers/{customer}?lang=en")
-        row = html[html.index(f'<tr data-msgid="{taken["msgid"]}"'):]
-        assert "[session taken, transferred or ended]" in row[:row.index("</tr>")]
+        assert "[王芳 took the session from the pool]" in row(html, taken)
+        assert "[Transferred to zhouyi]" in row(html, moved)
+        assert "[Session status changed (change_type 4)]" in row(html, odd)
+        assert "[Session ended]" in row(html, ended)
     finally:
         await console.close()
+    # the take's handoff page, for zhouyi who got the session after it: the same words
+    zhouyi = await sign_in(stack, "zhouyi")
+    try:
+        status, html = await _page(zhouyi.http,
+                                   f"{stack.bot_url}/sidebar/acme/handoff/{taken['msgid']}")
+        assert status == 200, html
+        texts = re.findall(r'<span class="text">([^<]*)</span>', html)
+        assert [t for t in texts if t.startswith("[")] == [
+            "[导购 王芳 接入]", "[转接给 zhouyi]", "[会话状态变更（change_type 4）]", "[会话结束]"]
+    finally:
+        await zhouyi.http.close()

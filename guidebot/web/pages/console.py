@@ -16,6 +16,7 @@ from urllib.parse import urlencode, urlsplit
 from aiohttp import web
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+from guidebot.chat.reply_times import session_words
 from guidebot.content.sop_planner import parse_offset
 from guidebot.errors import NotFound, Refusal, StateConflict, ValidationFailed
 from guidebot.services import Services
@@ -76,6 +77,7 @@ def render(request: web.Request, template: str, *, who: auth.Access | None = Non
         word=lambda group, code: words.get(f"{group}.{code}", code),
         local=lambda value, seconds=False: local_time(value, zone, seconds=seconds),
         offset=lambda text: step_offset(words, text),
+        session_event=lambda message, names: session_change(words, names, message),
         lang_query=urlencode(query), who=who, active=active,
         nav=NAV, tenant_id=who.tenant.id if who else "", **context)
     response = web.Response(text=html, content_type="text/html", status=status,
@@ -123,6 +125,19 @@ def local_time(value: datetime | str | None, zone: tzinfo, *, seconds: bool = Fa
     if at.tzinfo is None:  # stored naive: UTC
         at = at.replace(tzinfo=UTC)
     return at.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
+
+
+def session_change(words: dict[str, str], names: dict[str, str], message: Any) -> str:
+    """A 微信客服 session event in words (who took the session, to whom it went, its end),
+    the servicer by their name in the guides' directory, else their userid; "" for any
+    other message."""
+    found = session_words(message)
+    if found is None:
+        return ""
+    key, params = found
+    if "servicer" in params:
+        params["servicer"] = names.get(params["servicer"]) or params["servicer"]
+    return words[key].format(**params)
 
 
 def step_offset(words: dict[str, str], text: str) -> str:

@@ -29,12 +29,18 @@ from guidebot.stats import definitions
 from guidebot.web.keys import SERVICES
 from guidebot.web.pages import sidebar_api
 from guidebot.web.pages import sidebar_session as sessions
-from guidebot.web.pages.console import LANGS
+from guidebot.web.pages.console import LANGS, session_change
 from guidebot.web.pages.console import catalog as console_words
 
 log = logging.getLogger(__name__)
 
-SIDEBAR_REFUSALS = ("refusal.note.", "refusal.remark.", "refusal.description.")
+# every refusal the sidebar's own requests may meet (sidebar_api.py, sidebar_materials.py and
+# the services they call): tests/scenario/test_sidebar_refusals.py checks each is worded
+SIDEBAR_REFUSALS = ("refusal.sidebar.", "refusal.note.", "refusal.remark.",
+                    "refusal.description.", "refusal.tags_unknown", "refusal.tags_edit_empty",
+                    "refusal.material.unknown", "refusal.material.not_approved",
+                    "refusal.material.channel", "refusal.material.video",
+                    "refusal.material.pictures", "refusal.material.contribution_empty")
 
 OAUTH_AUTHORIZE = "https://open.weixin.qq.com/connect/oauth2/authorize"
 STATIC_DIR = Path(__file__).resolve().parents[1] / "static"
@@ -94,15 +100,16 @@ async def handoff(request: web.Request) -> web.StreamResponse:
                                                        request.match_info["msgid"])
     if view is None:  # no such handoff, or another guide's: the same answer
         return _message(404, "handoff")
+    words = console_words(LANGS[0])  # the page is Chinese: the console's zh-CN words
     html = _PAGES.get_template("kf_handoff.html").render(
-        view=view, zone=tenant.tz, static=STATIC_PREFIX, yuan=definitions.yuan,
-        words=console_words(LANGS[0]))  # the page is Chinese: the console's zh-CN words
+        view=view, zone=tenant.tz, static=STATIC_PREFIX, yuan=definitions.yuan, words=words,
+        session_event=lambda m: session_change(words, view["names"], m))
     return web.Response(text=html, content_type="text/html", headers=HEADERS)
 
 
 def _refusals() -> dict[str, str]:
-    """The wording of the refusals the sidebar's own requests may meet (its notes and
-    remarks), from the console's zh-CN catalog: one wording for both."""
+    """The wording of the refusals the sidebar's own requests may meet, from the console's
+    zh-CN catalog: one wording for both."""
     return {k: v for k, v in console_words(LANGS[0]).items()
             if k.startswith(SIDEBAR_REFUSALS)}
 

@@ -23,13 +23,25 @@ from guidebot.web.pages import sidebar_session as sessions
 Guarded = Callable[[web.Request, TenantSettings, str], Awaitable[web.Response]]
 
 
-def _error(status: int, message: str, refusal: Refusal | None = None) -> web.Response:
-    """`error` the English detail; a coded refusal also gives `code` and `params`, which the
-    page words in Chinese (sidebar.html's `refusal.<code>`)."""
-    body: dict[str, object] = {"error": message}
-    if refusal is not None and refusal.code:
-        body.update(code=refusal.code, params={k: str(v) for k, v in refusal.params.items()})
+def _error(status: int, message: str, /, *, code: str, **params: object) -> web.Response:
+    """`error` the English detail (for API clients), `code` and `params` what the page words
+    in Chinese: the console catalog's `refusal.<code>` (sidebar.html's sb-refusals)."""
+    body = {"error": message, "code": code, "params": {k: str(v) for k, v in params.items()}}
     return web.json_response(body, status=status, headers={"Cache-Control": "no-store"})
+
+
+def refused(status: int, exc: Refusal) -> web.Response:
+    """A refusal raised below; one raised without a code still answers one (a last resort:
+    every refusal the sidebar's requests can meet is raised with its own)."""
+    if not exc.code:
+        exc = (NotFound(str(exc), code="sidebar.not_found") if isinstance(exc, NotFound)
+               else ValidationFailed(str(exc), code="sidebar.refused"))
+    return _error(status, str(exc), code=exc.code, **exc.params)
+
+
+def wecom_refused(api: str, exc: WeComError) -> web.Response:
+    return _error(502, f"WeCom refused {api}: errcode {exc.errcode}", code="sidebar.wecom",
+                  api=api, errcode=exc.errcode)
 
 
 def _sidebar(services: Services) -> SidebarService:
@@ -41,29 +53,30 @@ def guarded(view: Guarded, *, post: bool = False) -> Callable[[web.Request],
     async def handler(request: web.Request) -> web.Response:
         tenant = request.app[SERVICES].settings.tenants.get(request.match_info["tenant"])
         if tenant is None:
-            return _error(404, "unknown tenant")
+            return _error(404, "unknown tenant", code="sidebar.tenant_unknown")
         session = sessions.current(request, tenant)
         if session is None:
-            return _error(401, "no sidebar session for this tenant: open the sidebar again")
+            return _error(401, "no sidebar session for this tenant: open the sidebar again",
+                          code="sidebar.signed_out")
         if post and not sessions.csrf_ok(request, tenant, session):
-            return _error(403, "missing or wrong CSRF token")
+            return _error(403, "missing or wrong CSRF token", code="sidebar.csrf")
         try:
             return await view(request, tenant, session.guide)
         except NotFound as exc:
-            return _error(404, str(exc))
+            return refused(404, exc)
         except ValidationFailed as exc:
-            return _error(400, str(exc), exc)
+            return refused(400, exc)
     return handler
 
 
 async def signature(request: web.Request, tenant: TenantSettings, guide: str) -> web.Response:
     url = request.query.get("url", "")
     if not url.startswith(("http://", "https://")):
-        return _error(400, "url: the page's full URL is required")
+        return _error(400, "url: the page's full URL is required", code="sidebar.url")
     try:
         signed = await _sidebar(request.app[SERVICES]).tickets.sign(tenant, url)
     except WeComError as exc:
-        return _error(502, f"WeCom refused ticket/get: errcode {exc.errcode}")
+        return wecom_refused("ticket/get", exc)
     return web.json_response(signed, headers={"Cache-Control": "no-store"})
 
 
@@ -77,16 +90,16 @@ async def json_object(request: web.Request) -> dict[str, Any]:
     try:
         data = json.loads(await request.read())
     except (json.JSONDecodeError, UnicodeDecodeError):
-        raise ValidationFailed("body: must be JSON") from None
+        raise ValidationFailed("body: must be JSON", code="sidebar.body") from None
     if not isinstance(data, dict):
-        raise ValidationFailed("body: must be a JSON object")
+        raise ValidationFailed("body: must be a JSON object", code="sidebar.body")
     return data
 
 
 def _names(data: dict[str, Any], key: str) -> list[str]:
     value = data.get(key, [])
     if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-        raise ValidationFailed(f"{key}: an array of tag names")
+        raise ValidationFailed(f"{key}: an array of tag names", code="sidebar.tag_names")
     return value
 
 
@@ -95,8 +108,10 @@ async def edit_tags(request: web.Request, tenant: TenantSettings, guide: str) ->
     outcome = await _sidebar(request.app[SERVICES]).edit_tags(
         tenant, guide, request.match_info["external_userid"],
         add=_names(data, "add"), remove=_names(data, "remove"))
+    if outcome.no_relation:
+        return _error(409, "WeCom refused mark_tag: no relation", code="sidebar.no_relation")
     if outcome.status != "done":
-        return _error(409 if outcome.no_relation else 502, "WeCom refused mark_tag")
+        return _error(502, "WeCom refused mark_tag", code="sidebar.mark_tag")
     return await customer(request, tenant, guide)
 
 
@@ -121,14 +136,14 @@ async def set_remark(request: web.Request, tenant: TenantSettings, guide: str) -
             tenant, guide, request.match_info["external_userid"], data.get("remark"),
             data.get("description"))
     except WeComError as exc:
-        return _error(502, f"WeCom refused remark: errcode {exc.errcode}")
+        return wecom_refused("remark", exc)
     return await customer(request, tenant, guide)
 
 
 async def card(request: web.Request, tenant: TenantSettings, guide: str) -> web.Response:
     sku = (await json_object(request)).get("sku")
     if not isinstance(sku, str) or not sku:
-        raise ValidationFailed("sku: required string")
+        raise ValidationFailed("sku: required string", code="sidebar.sku")
     body = await _sidebar(request.app[SERVICES]).card(
         tenant, guide, request.match_info["external_userid"], sku)
     return web.json_response(body, status=201, headers={"Cache-Control": "no-store"})

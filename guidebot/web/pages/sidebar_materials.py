@@ -15,12 +15,13 @@ from aiohttp import BodyPartReader, web
 from guidebot.errors import ValidationFailed, WeComError
 from guidebot.settings import TenantSettings
 from guidebot.web.keys import SERVICES
-from guidebot.web.pages.sidebar_api import guarded, json_object
+from guidebot.web.pages.sidebar_api import guarded, json_object, wecom_refused
 
 LISTED = 20
 MAX_PICTURES = 9
 MAX_PICTURE_BYTES = 10 * 1024 * 1024
-MAX_TEXT_BYTES = 8000  # 2,000 characters of up to 4 bytes
+MAX_TEXT_CHARS = 2000
+MAX_TEXT_BYTES = 4 * MAX_TEXT_CHARS  # 2,000 characters of up to 4 bytes
 HEADERS = {"Cache-Control": "no-store"}
 COVER = "/sidebar/_static/card.png"  # the cover of the sidebar's own product cards
 
@@ -41,14 +42,13 @@ async def use(request: web.Request, tenant: TenantSettings, guide: str) -> web.R
     channel, customer, key = (data.get("channel", "send"), data.get("external_userid", ""),
                               data.get("key", ""))
     if not all(isinstance(v, str) for v in (channel, customer, key)):
-        raise ValidationFailed("channel, external_userid and key: strings")
+        raise ValidationFailed("channel, external_userid and key: strings", code="sidebar.body")
     try:
         used = await request.app[SERVICES].materials.use(
             tenant.id, request.match_info["material_id"], guide=guide, channel=channel,
             customer=customer[:128], key=key[:64])
     except WeComError as exc:
-        return web.json_response({"error": f"WeCom refused media/upload: errcode "
-                                           f"{exc.errcode}"}, status=502, headers=HEADERS)
+        return wecom_refused("media/upload", exc)
     cover = f"{request.app[SERVICES].settings.server.public_url}{COVER}"
     messages = chat_messages(used["text"], used["attachments"], cover)
     return web.json_response({**used, "messages": messages},
@@ -77,32 +77,40 @@ def chat_messages(text: str, attachments: list[dict[str, Any]],
     return out
 
 
-async def _read(part: BodyPartReader, limit: int, name: str) -> bytes:
+async def _read(part: BodyPartReader, limit: int, too_large: ValidationFailed) -> bytes:
     data = bytearray()
     while chunk := await part.read_chunk():
         data.extend(chunk)
         if len(data) > limit:
-            raise ValidationFailed(f"{name}: at most {limit} bytes")
+            raise too_large
     return bytes(data)
 
 
 async def upload(request: web.Request, tenant: TenantSettings, guide: str) -> web.Response:
     """multipart/form-data: `text` and up to 9 `picture` files (JPG or PNG, ≤ 10 MB each)."""
     if not request.content_type.startswith("multipart/"):
-        raise ValidationFailed("body: multipart/form-data with text and picture parts")
+        raise ValidationFailed("body: multipart/form-data with text and picture parts",
+                               code="sidebar.upload_form")
     reader = await request.multipart()
     text, pictures = "", list[bytes]()
     while (part := await reader.next()) is not None:
         if not isinstance(part, BodyPartReader):
-            raise ValidationFailed("body: nested multipart is not accepted")
+            raise ValidationFailed("body: nested multipart is not accepted",
+                                   code="sidebar.upload_form")
         if part.name == "text":
-            text = (await _read(part, MAX_TEXT_BYTES, "text")).decode("utf-8", "replace")
+            text = (await _read(part, MAX_TEXT_BYTES, ValidationFailed(
+                f"text: at most {MAX_TEXT_BYTES} bytes", code="sidebar.upload_text_long",
+                most=MAX_TEXT_CHARS))).decode("utf-8", "replace")
         elif part.name == "picture":
             if len(pictures) == MAX_PICTURES:
-                raise ValidationFailed(f"picture: at most {MAX_PICTURES}")
-            pictures.append(await _read(part, MAX_PICTURE_BYTES, "picture"))
+                raise ValidationFailed(f"picture: at most {MAX_PICTURES}",
+                                       code="material.pictures", limit=MAX_PICTURES)
+            pictures.append(await _read(part, MAX_PICTURE_BYTES, ValidationFailed(
+                f"picture: at most {MAX_PICTURE_BYTES} bytes",
+                code="sidebar.upload_picture_large", most_mb=MAX_PICTURE_BYTES // 2**20)))
         else:
-            raise ValidationFailed(f"{part.name}: unknown part (text and picture only)")
+            raise ValidationFailed(f"{part.name}: unknown part (text and picture only)",
+                                   code="sidebar.upload_form")
     material, refused = await request.app[SERVICES].contributions.upload(
         tenant.id, guide, text, pictures)
     return web.json_response({"material": material, "refused": refused}, status=201,

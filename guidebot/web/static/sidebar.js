@@ -48,22 +48,22 @@
       init.headers["X-CSRF-Token"] = cfg.csrf;
       init.body = JSON.stringify(body);
     }
-    return fetch(base + path, init).then(function (resp) {
-      if (!resp.ok) {
-        return resp.json().catch(function () { return {}; }).then(function (body) {
-          var err = new Error("http " + resp.status);
-          err.status = resp.status;
-          err.detail = body && body.error;
-          err.code = body && body.code;
-          err.params = (body && body.params) || {};
-          throw err;
-        });
-      }
-      return resp.json();
+    return fetch(base + path, init).then(answer);
+  }
+  /* a response's JSON, or its refusal thrown: {status, detail, code, params} */
+  function answer(resp) {
+    if (resp.ok) { return resp.json(); }
+    return resp.json().catch(function () { return {}; }).then(function (body) {
+      var err = new Error("http " + resp.status);
+      err.status = resp.status;
+      err.detail = body && body.error;
+      err.code = body && body.code;
+      err.params = (body && body.params) || {};
+      throw err;
     });
   }
 
-  window.guidebotSidebar = { api: api };  // for sidebar_materials.js
+  window.guidebotSidebar = { api: api, answer: answer, why: why };  // for sidebar_materials.js
 
   function fail(err) {
     var key = err && err.status === 404 ? "not_found"
@@ -205,7 +205,7 @@
           .then(function (card) {
             return send({ msgtype: "miniprogram", enterChat: false,
                           miniprogram: card.miniprogram });
-          }, fail);
+          }, function (err) { say("card_failed", why(err)); });
       }, text.send_card + " " + product.name));
       products.appendChild(row);
     });
@@ -240,7 +240,7 @@
     return api("/customer/" + encodeURIComponent(customerId) + "/tags",
                { add: add, remove: remove })
       .then(function (data) { render(data); say("tags_saved"); },
-            function () { say("tags_failed"); });
+            function (err) { say("tags_failed", why(err)); });
   }
 
   byId("sb-tag-form").addEventListener("submit", function (event) {

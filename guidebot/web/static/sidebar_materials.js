@@ -19,12 +19,19 @@
     }, Promise.resolve());
   }
 
+  /* a refusal of guidebot's in the page's Chinese words (sidebar.js's why), else `fallback` */
+  function refused(err, prefix, fallback) {
+    var worded = err && err.code ? window.guidebotSidebar.why(err) : "";
+    status.textContent = worded ? prefix + worded : fallback;
+  }
+
   function use(material) {
     call("/" + encodeURIComponent(material.id) + "/use",
          { external_userid: customerId, channel: "send" })
-      .then(function (used) { return sendAll(used.messages); })
-      .then(function () { status.textContent = text.sent; },
-            function () { status.textContent = text.send_failed; });
+      .then(function (used) {
+        return sendAll(used.messages).then(function () { status.textContent = text.sent; },
+          function () { status.textContent = text.send_failed; });
+      }, function (err) { refused(err, text.use_refused, text.send_failed); });
   }
 
   function render(data) {
@@ -62,12 +69,11 @@
     var csrf = document.getElementById("sidebar").dataset.csrf;
     fetch(location.pathname + "/materials", { method: "POST", credentials: "same-origin",
                                               headers: { "X-CSRF-Token": csrf }, body: form })
-      .then(function (resp) {
-        if (!resp.ok) { throw new Error("http " + resp.status); }
+      .then(window.guidebotSidebar.answer)
+      .then(function () {
         event.target.reset();
         status.textContent = text.contributed;
-      })
-      .catch(function () { status.textContent = text.contribute_failed; });
+      }, function (err) { refused(err, text.contribute_refused, text.contribute_failed); });
   });
   document.getElementById("sb-material-search").addEventListener("submit", function (event) {
     event.preventDefault();
