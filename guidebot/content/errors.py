@@ -35,6 +35,17 @@ def line_of(text: str, key: str) -> int | None:
     return None
 
 
+def value_line(text: str, key: str, value: str) -> int | None:
+    """The first line assigning `key` that holds `value` quoted, else the first assigning
+    `key` (line_of)."""
+    quoted = (f'"{value}"', f"'{value}'")
+    for number, line in enumerate(text.splitlines(), start=1):
+        stripped = line.strip()
+        if stripped.startswith((f"{key} ", f"{key}=")) and any(q in stripped for q in quoted):
+            return number
+    return line_of(text, key)
+
+
 def toml_error_line(exc: ValueError) -> int | None:
     """The line a tomllib.TOMLDecodeError names (`lineno` from Python 3.14, else its
     message's "at line N")."""

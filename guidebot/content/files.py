@@ -1,10 +1,16 @@
-"""Which files make a content library, and one digest of all of them (to notice edits)."""
+"""Which files make a content library, and one digest of all of them (to notice edits): the
+library's TOML and text files, and the picture and video files its messages and materials
+name."""
 
 from __future__ import annotations
 
 import hashlib
+import os
+import time
+import tomllib
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 FOLDERS = ("messages", "sops", "drops")
 TAGS_FILE = "tags.toml"
@@ -17,6 +23,23 @@ CHAT_FILES = ("words.toml", "commands.toml", "texts.toml", "opt_out.toml", "watc
 CATALOG_FILE = "catalog.toml"  # content/catalog.py
 MATERIALS_FOLDER = "materials"  # content/materials.py, with the two files below
 MATERIAL_FILES = ("sensitive_words.txt", "material_texts.toml")
+# Where a file names a picture or video file of the library: an attachment's `file` and a
+# card's `pic_file` (messages/), a material's `pictures` and `video` (materials/).
+NAMING_FOLDERS = ("messages", MATERIALS_FOLDER)
+MEDIA_BYTES = 10 * 1024 * 1024  # a larger file is refused when it loads: its mark stands for it
+
+Mark = tuple[int, int, int, int]
+# what this process knows of the files it hashed: path → (mark, sha256, whether the mark can
+# be trusted). A file's mark is its size, modification time, change time and inode:
+# replacing it under the same name changes at least the change time (which no copy tool sets
+# back) or the inode (a rename), so a new picture is hashed again even when it has the old
+# one's size and modification time. A file hashed within RACY_NS of its last change may
+# change again within the same timestamp tick (a file system keeping whole seconds), so its
+# mark is trusted only once it was hashed later than that; until then it is hashed each time.
+_hashed: dict[Path, tuple[Mark, str, bool]] = {}
+RACY_NS = 3_000_000_000  # more than the coarsest timestamps (2 s) and clock ticks
+# path of a messages/ or materials/ file → (sha256 of its bytes, the files it names)
+_named: dict[Path, tuple[bytes, tuple[str, ...]]] = {}
 
 
 def library_files(root: Path) -> list[Path]:
@@ -45,10 +68,13 @@ def catalog_files(root: Path) -> list[Path]:
 
 
 def content_digest(root: Path) -> str:
-    """sha256 over every library, chat, catalog and material file's relative path and bytes:
-    any edit, addition, removal or rename changes it, whatever the file system's timestamp
-    resolution."""
+    """sha256 over every library, chat, catalog and material file's relative path and bytes,
+    and over the content of every picture and video file a message or material names: any
+    edit, addition, removal or rename changes it, whatever the file system's timestamp
+    resolution, and so does replacing a named picture under the same name. A named file is
+    hashed again only when its mark changed (`file_digest`)."""
     digest = hashlib.sha256()
+    media: set[str] = set()
     for path in [*library_files(root), *chat_files(root), *catalog_files(root)]:
         try:
             data = path.read_bytes()
@@ -57,7 +83,79 @@ def content_digest(root: Path) -> str:
         name = path.relative_to(root).as_posix().encode()
         digest.update(len(name).to_bytes(4, "big") + name + len(data).to_bytes(8, "big"))
         digest.update(data)
+        if path.parent.parent == root and path.parent.name in NAMING_FOLDERS:
+            media.update(_files_named(path, data))
+    resolved = root.resolve()
+    for named in sorted(media):
+        file = (resolved / named).resolve()
+        if not file.is_relative_to(resolved):  # refused when the files load; never read
+            continue
+        try:
+            held = file_digest(file).encode()
+        except OSError:  # missing (refused when the files load) or unreadable
+            held = b"-"
+        encoded = named.encode()
+        digest.update(len(encoded).to_bytes(4, "big") + encoded + held)
     return digest.hexdigest()[:32]
+
+
+def named_files(data: dict[str, Any]) -> list[str]:
+    """The picture and video files a message's or material's TOML names (as written)."""
+    names: list[Any] = [data.get("video")]
+    pictures = data.get("pictures")
+    if isinstance(pictures, list):
+        names += pictures
+    attachments = data.get("attachments")
+    for item in attachments if isinstance(attachments, list) else ():
+        if isinstance(item, dict):
+            names += [item.get("file"), item.get("pic_file")]
+    return [n for n in names if isinstance(n, str) and n]
+
+
+def _files_named(path: Path, data: bytes) -> tuple[str, ...]:
+    """named_files of a file's bytes, parsed again only when they changed (broken TOML
+    names none: it is refused when the files load)."""
+    sha = hashlib.sha256(data).digest()
+    known = _named.get(path)
+    if known is not None and known[0] == sha:
+        return known[1]
+    try:
+        names = tuple(named_files(tomllib.loads(data.decode("utf-8"))))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError):
+        names = ()
+    _named[path] = (sha, names)
+    return names
+
+
+def _mark(stat: os.stat_result) -> Mark:
+    return (stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino)
+
+
+def cached_file_digest(path: Path) -> str | None:
+    """The file's sha256 when this process hashed it well after its last change and its mark
+    is unchanged since (one stat, no read), else None. Raises OSError when the file cannot
+    be seen."""
+    known = _hashed.get(path)
+    return known[1] if known is not None and known[2] and known[0] == _mark(
+        path.stat()) else None
+
+
+def file_digest(path: Path) -> str:
+    """The file's sha256, read again unless its mark is trusted and unchanged (file I/O: call
+    from a worker thread). A file over MEDIA_BYTES (refused when the files load) is not read:
+    its mark stands for its content."""
+    stat = path.stat()
+    mark = _mark(stat)
+    known = _hashed.get(path)
+    if known is not None and known[2] and known[0] == mark:
+        return known[1]
+    now = time.time_ns()
+    if stat.st_size > MEDIA_BYTES:
+        value = hashlib.sha256(repr(mark).encode()).hexdigest()
+    else:
+        value = hashlib.sha256(path.read_bytes()).hexdigest()
+    _hashed[path] = (mark, value, now - max(stat.st_mtime_ns, stat.st_ctime_ns) > RACY_NS)
+    return value
 
 
 def library_file_problem(root: Path, name: object, sizes: tuple[int, int], kind: str,

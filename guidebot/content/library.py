@@ -10,7 +10,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from guidebot.content.auto_tags import AutoTags, catalog_names, parse_auto_tags
-from guidebot.content.errors import ContentInvalid, Problem, line_of, toml_error_line
+from guidebot.content.errors import (
+    ContentInvalid,
+    Problem,
+    line_of,
+    toml_error_line,
+    value_line,
+)
 from guidebot.content.files import (
     AUTO_TAGS_FILE,
     GROUP_WELCOME_FILE,
@@ -231,6 +237,9 @@ def load_library(root: Path, *, catalog: Catalog | None = None,
         message = _message(path, problems)
         if message is not None:
             messages[message.id] = message
+    skus = set(catalog.products) if catalog is not None else catalog_names(root)[0]
+    for message in messages.values():
+        _card_skus(message, skus, problems)
     groups = _tag_groups(root / "tags.toml", problems)
     known = {path.stem for path in (root / "messages").glob("*.toml")}
     for message in _material_messages(root, problems, catalog, materials):
@@ -247,6 +256,19 @@ def load_library(root: Path, *, catalog: Catalog | None = None,
     return Library(root, messages, groups, sops, drops, digest=digest,
                    loaded_at=datetime.now(UTC), stores=stores, group_welcome=group_welcome,
                    auto_tags=auto_tags)
+
+
+def _card_skus(message: Message, skus: set[str], problems: list[Problem]) -> None:
+    """A mini-program card's `sku` must be a product of catalog.toml (`skus`): the card is
+    tracked, attributed and tagged by it. Problems at the line naming the sku."""
+    unknown = [str(a["sku"]) for a in message.attachments
+               if a["type"] == "miniprogram" and "sku" in a and str(a["sku"]) not in skus]
+    if not unknown:
+        return
+    text = message.file.read_text(encoding="utf-8")
+    for sku in unknown:
+        problems.append(Problem(message.file, value_line(text, "sku", sku),
+                                f"miniprogram attachment: sku {sku!r} is not in catalog.toml"))
 
 
 def _moment_fit(sops: dict[str, SopSpec], drops: dict[str, DropSpec],
@@ -279,7 +301,8 @@ def _material_messages(root: Path, problems: list[Problem], catalog: Catalog | N
     # imported here: materials.py uses this module's picture rules
     from guidebot.content.materials import catalog_cards, message_attachments, parse_materials
 
-    library = parse_materials(root, problems) if materials is None else materials
+    library = parse_materials(root, problems, skus=None if catalog is None else set(
+        catalog.products)) if materials is None else materials
     if not library.materials:
         return []
     cards = catalog_cards(root) if catalog is None else catalog.cards()

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from guidebot.content.errors import ContentInvalid, Problem, line_of
+from guidebot.content.errors import ContentInvalid, Problem, line_of, value_line
 from guidebot.content.files import MATERIAL_FILES, MATERIALS_FOLDER, library_file_problem
 from guidebot.content.library import PICTURE_BYTES, PICTURE_MAGIC
 from guidebot.content.sop_spec import MATERIAL_ID, RESERVED_MATERIAL_IDS
@@ -164,7 +164,7 @@ def _file(path: Path, text: str, key: str, name: Any, sizes: tuple[int, int], ki
         problems.append(Problem(path, line_of(text, key), f"{key}: {problem}"))
 
 
-def _material(path: Path, problems: list[Problem]) -> LibraryMaterial | None:
+def _material(path: Path, problems: list[Problem], skus: set[str]) -> LibraryMaterial | None:
     text = path.read_text(encoding="utf-8")
     try:
         data = tomllib.loads(text)
@@ -207,6 +207,10 @@ def _material(path: Path, problems: list[Problem]) -> LibraryMaterial | None:
                       skus=_strings(path, text, data, "skus", problems),
                       categories=_strings(path, text, data, "categories", problems),
                       occasions=_strings(path, text, data, "occasions", problems))
+    for sku in content.skus:
+        if sku not in skus:  # its card shows the catalog product
+            problems.append(Problem(path, value_line(text, "skus", sku),
+                                    f"skus: {sku!r} is not in catalog.toml"))
     if "{{" in body or "{%" in body:
         problems.append(Problem(path, line_of(text, "text"), "text: may not contain {{ or {% "
                                 "(SOP steps and drops send it as a message template)"))
@@ -245,11 +249,15 @@ def load_materials(root: Path) -> MaterialLibrary:
     return library
 
 
-def parse_materials(root: Path, problems: list[Problem]) -> MaterialLibrary:
-    """Every problem appended to `problems` (what is valid is returned)."""
+def parse_materials(root: Path, problems: list[Problem], *,
+                    skus: set[str] | None = None) -> MaterialLibrary:
+    """Every problem appended to `problems` (what is valid is returned). A material's skus
+    must be products of the catalog: `skus` (a reload: the catalog in force after it), else
+    catalog.toml as it is on disk."""
+    known = set(catalog_cards(root)) if skus is None else skus
     found = {}
     for path in sorted((root / FOLDER).glob("*.toml")):
-        material = _material(path, problems)
+        material = _material(path, problems, known)
         if material is not None:
             found[material.id] = material
     words = _words(root / WORDS_FILE, problems)

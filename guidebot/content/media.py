@@ -3,20 +3,23 @@
 A card's `pic_file` or an image's `file` names a JPG/PNG under content_library. WeCom wants a
 media id from media/upload instead, which lives 3 days (FACTS §3.9), so guidebot uploads the
 file when a message first needs it, keeps the id per tenant and file content, and uploads again
-once the id is REUPLOAD_AFTER old: a send never carries an id near its end. Editing the file
-changes its digest, so the next send uploads the new picture.
+once the id is REUPLOAD_AFTER old: a send never carries an id near its end. Editing or
+replacing the file changes its digest, so the next send uploads the new picture: the digest is
+read again whenever the file's size, modification or change time or inode moved, and at each
+use for a few seconds after a change (content/files.py, shared with the hot reload, which
+notices the new file too).
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from guidebot.content.files import cached_file_digest, file_digest
 from guidebot.content.library import PICTURE_KEYS, Library
 from guidebot.db.engine import Database
 from guidebot.db.repo import media as repo
@@ -44,8 +47,8 @@ class MediaUploads:
         # once wait for it and reuse its id (other processes may upload it once more each)
         self._locks: dict[tuple[str, str], asyncio.Lock] = {}
         # what this process knows, so a send of an unchanged picture reads neither the file
-        # nor the database: path → ((mtime, size), digest); (tenant, digest) → (id, uploaded)
-        self._digests: dict[Path, tuple[tuple[int, int], str]] = {}
+        # nor the database: (tenant, digest) → (id, uploaded); the files' digests are
+        # content/files.py's
         self._known: dict[tuple[str, str], tuple[str, datetime]] = {}
 
     async def resolve(self, tenant: str,
@@ -89,12 +92,7 @@ class MediaUploads:
         return media_id
 
     async def _digest(self, path: Path) -> str:
-        """The file's sha256, read again only when its modification time or size changed."""
-        stat = path.stat()
-        mark = (stat.st_mtime_ns, stat.st_size)
-        cached = self._digests.get(path)
-        if cached is None or cached[0] != mark:
-            data = await asyncio.to_thread(path.read_bytes)
-            cached = (mark, hashlib.sha256(data).hexdigest())
-            self._digests[path] = cached
-        return cached[1]
+        """The file's sha256, read again only when its mark (size, modification and change
+        time, inode) changed: a picture replaced under the same name is a new digest."""
+        known = cached_file_digest(path)
+        return known if known is not None else await asyncio.to_thread(file_digest, path)

@@ -84,10 +84,11 @@ def _candidate(root: Path, with_chat: bool, catalog: Catalog | None,
                materials: MaterialLibrary | None) -> Candidate:
     """The files' digest and each part: the catalog, the materials (materials/,
     sensitive_words.txt, material_texts.toml), and the library with (`with_chat`) its chat
-    content, checked against the library's messages as `guidebot check` does. The library
-    and the chat content are checked against the catalog and the materials in force after
-    this look: the new ones where valid, else `catalog` and `materials` (the ones in force)
-    (file I/O: runs in a worker thread)."""
+    content, checked against the library's messages as `guidebot check` does. The materials
+    (their skus) are checked against the catalog in force after this look, and the library
+    and the chat content against the catalog and the materials in force after it: the new
+    ones where valid, else `catalog` and `materials` (the ones in force) (file I/O: runs in a
+    worker thread)."""
     found = Candidate(content_digest(root))
     if not library_files(root):  # a moved or half-copied folder must not disable every SOP
         found.problems.append(Problem(root, None, "no library files found (messages/, sops/, "
@@ -95,7 +96,9 @@ def _candidate(root: Path, with_chat: bool, catalog: Catalog | None,
         return found
     found.catalog = _catalog_part(root, found.problems)
     material_problems: list[Problem] = []
-    loaded = parse_materials(root, material_problems)
+    in_force = found.catalog or catalog
+    loaded = parse_materials(root, material_problems,
+                             skus=None if in_force is None else set(in_force.products))
     found.problems += material_problems
     found.materials = None if material_problems else loaded
     try:
@@ -113,14 +116,16 @@ async def reload_library(library: Library, *, chat: ChatContent | None = None,
                          catalog: Catalog | None = None,
                          materials: MaterialLibrary | None = None,
                          settle: bool = True, in_use: InUse | None = None) -> ReloadOutcome:
-    """One look at the files. A change is loaded once the files are the same on two looks
-    in a row (`settle`: an editor or a deploy may be half way through writing them). Each
-    part is validated on its own and a valid one replaces the content in force in place: the
-    library with the `chat` content when given (replies/, faq/, chat/: validated with the
-    library, swapped with it), the `catalog` and the `materials` when given. An invalid part
-    is logged with file:line and stays as it was; the others still apply. The library is
-    checked against the catalog and materials in force after the look, so a file naming a
-    sku only an invalid new catalog has is refused too, until the catalog is fixed. An edit
+    """One look at the files (and at the picture and video files they name, by content: one
+    replaced under the same name is a change, checked again). A change is loaded once the
+    files are the same on two looks in a row (`settle`: an editor or a deploy may be half
+    way through writing them). Each part is validated on its own and a valid one replaces
+    the content in force in place: the library with the `chat` content when given (replies/,
+    faq/, chat/: validated with the library, swapped with it), the `catalog` and the
+    `materials` when given. An invalid part is logged with file:line and stays as it was;
+    the others still apply. The library (and the materials' skus) are checked against the
+    catalog and materials in force after the look, so a file naming a sku only an invalid
+    new catalog has is refused too, until the catalog is fixed. An edit
     that removes a message still to be sent (`in_use`) is refused the same way, and looked
     at again every IN_USE_RECHECK until nothing sends it. Call from one task at a time (the
     scheduler job does)."""

@@ -134,3 +134,66 @@ def test_group_welcome_templates_are_checked_against_their_messages(tmp_path: Pa
     shipped = load_library(ROOT / "content_library")
     assert [(t.id, t.message, t.notify) for t in shipped.group_welcome] == [
         ("member", "group_welcome_member", True)]
+
+
+CATALOG = '[[products]]\nsku = "SKU-A"\nname = "精华"\ncategory = "skincare"\n'
+CARDS = '''text = "看看这款"
+
+[[attachments]]
+type = "miniprogram"
+title = "精华"
+page = "pages/goods/detail.html?id=1"
+sku = "SKU-A"
+
+[[attachments]]
+type = "miniprogram"
+title = "面霜"
+page = "pages/goods/detail.html?id=2"
+sku = "SKU-GONE"
+'''
+
+
+def test_a_card_naming_a_sku_the_catalog_does_not_have_is_refused_with_its_line(
+        tmp_path: Path) -> None:
+    root = _library(tmp_path, {"messages/welcome_default.toml": 'text = "您好"\n',
+                               "messages/cards.toml": CARDS, "catalog.toml": CATALOG})
+    with pytest.raises(ContentInvalid) as info:
+        load_library(root)
+    assert [str(p) for p in info.value.problems] == [
+        f"{root / 'messages' / 'cards.toml'}:13: miniprogram attachment: sku 'SKU-GONE' is "
+        "not in catalog.toml"]
+    # named by the catalog: it loads; a card without a sku (untracked) needs none
+    (root / "catalog.toml").write_text(CATALOG + CATALOG.replace("SKU-A", "SKU-GONE"),
+                                       encoding="utf-8")
+    assert load_library(root).messages["cards"].attachments[1]["sku"] == "SKU-GONE"
+    (root / "catalog.toml").unlink()
+    (root / "messages" / "cards.toml").write_text(
+        "\n".join(line for line in CARDS.splitlines() if not line.startswith("sku")),
+        encoding="utf-8")
+    assert len(load_library(root).messages["cards"].attachments) == 2
+
+
+def test_guidebot_check_names_an_unknown_sku_of_a_message_and_of_a_material(
+        tmp_path: Path) -> None:
+    import shutil
+
+    from guidebot.check import _library as check_library
+    from guidebot.settings import load_settings
+    from tests.support.stack import write_config
+
+    root = tmp_path / "library"
+    shutil.copytree(ROOT / "content_library", root)
+    (root / "messages" / "cards.toml").write_text(CARDS.replace("SKU-A", "SKU-SERUM-02"),
+                                                  encoding="utf-8")
+    scarf = root / "materials" / "scarf_oat_styling.toml"
+    scarf.write_text(scarf.read_text(encoding="utf-8").replace(
+        'skus = ["SKU-SCARF-03"]', 'skus = ["SKU-SCARF-03", "SKU-SCARF-99"]'), encoding="utf-8")
+    line = scarf.read_text(encoding="utf-8").splitlines().index(
+        'skus = ["SKU-SCARF-03", "SKU-SCARF-99"]') + 1
+    settings = load_settings(write_config(tmp_path, "sqlite+aiosqlite:///x.db", root))
+    seen: list[str] = []
+    assert check_library(settings, seen.append) is None
+    assert sorted(seen) == sorted([
+        f"{root / 'messages' / 'cards.toml'}:13: miniprogram attachment: sku 'SKU-GONE' is "
+        "not in catalog.toml",
+        f"{scarf}:{line}: skus: 'SKU-SCARF-99' is not in catalog.toml"])

@@ -4,15 +4,17 @@ file:line, recover."""
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 from pathlib import Path
 
 import pytest
 
+from guidebot.content import files
 from guidebot.content.catalog import load_catalog
 from guidebot.content.files import catalog_files, chat_files, content_digest
 from guidebot.content.library import load_library
-from guidebot.content.materials import SHIPPED_TEXTS
+from guidebot.content.materials import SHIPPED_TEXTS, load_materials
 from guidebot.content.reload import library_is_newest, problems_json, reload_library
 from tests.support.chat import build_router, routers_closed  # noqa: F401  (the fixture)
 
@@ -182,3 +184,100 @@ async def test_a_bad_chat_edit_keeps_the_chat_content_and_a_catalog_edit_still_a
     outcome = await reload_library(library, chat=content, catalog=catalog, settle=False)
     assert outcome.parts == {"catalog"}
     assert catalog.products["SKU-LIPSTICK-01"].price_fen == 29900
+
+
+def _replace_keeping_size_and_mtime(path: Path, data: bytes) -> None:
+    """Another file under the same name, of the same size and modification time (as `cp -p`
+    or an unpacked archive leaves it)."""
+    stat = path.stat()
+    assert len(data) == stat.st_size
+    path.write_bytes(data)
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+
+
+def _other_png(path: Path) -> bytes:
+    data = path.read_bytes()
+    return data[:-1] + bytes([data[-1] ^ 0xFF])
+
+
+def test_every_named_picture_and_video_is_part_of_the_digest(root: Path) -> None:
+    before = content_digest(root)
+    (root / "media" / "unnamed.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(32))
+    os.utime(root / "media" / "kf_card.png")  # touched: the same content
+    assert content_digest(root) == before  # a file nothing names, a touch: no edit
+    # a card's picture, a material's picture
+    for name in ("media/kf_card.png", "materials/pictures/scarf_oat.png"):
+        path = root / name
+        before = content_digest(root)
+        _replace_keeping_size_and_mtime(path, _other_png(path))
+        assert content_digest(root) != before, name
+    (root / "media" / "clip.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(16))
+    scarf = root / "materials" / "scarf_oat_styling.toml"
+    _edit(scarf, 'pictures = ["materials/pictures/scarf_oat.png"]', 'video = "media/clip.mp4"')
+    before = content_digest(root)
+    _replace_keeping_size_and_mtime(root / "media" / "clip.mp4",
+                                    b"\x00\x00\x00\x18ftypisom" + bytes(16))
+    assert content_digest(root) != before  # a material's video
+    before = content_digest(root)
+    (root / "media" / "clip.mp4").unlink()
+    assert content_digest(root) != before  # removed
+
+
+async def test_a_replaced_picture_is_reloaded_and_a_broken_one_refused_with_file_line(
+        root: Path) -> None:
+    library, materials = load_library(root), load_materials(root)
+    picture = root / "materials" / "pictures" / "scarf_oat.png"
+    good = _other_png(picture)
+    _replace_keeping_size_and_mtime(picture, b"GIF89a" + bytes(len(good) - 6))
+    assert (await reload_library(library, materials=materials)).status == "settling"
+    # the materials part is refused (the library, valid with the materials in force, applies)
+    assert (await reload_library(library, materials=materials)).parts == {"library"}
+    assert materials.materials["scarf_oat_styling"].content.pictures == (
+        "materials/pictures/scarf_oat.png",)
+    line = (root / "materials" / "scarf_oat_styling.toml").read_text(
+        encoding="utf-8").splitlines().index('pictures = ["materials/pictures/scarf_oat.png"]')
+    assert problems_json(library) == [{
+        "file": "materials/scarf_oat_styling.toml", "line": line + 1,
+        "message": "pictures: 'materials/pictures/scarf_oat.png' is not a JPG or PNG"}]
+    assert (await reload_library(library, materials=materials)).status == "rejected"
+
+    picture.write_bytes(good)  # HQ puts a good picture there: noticed, the problem clears
+    outcome = await reload_library(library, materials=materials, settle=False)
+    assert outcome.parts == {"library"} and problems_json(library) == []
+    assert (await reload_library(library, materials=materials)).status == "unchanged"
+    assert await library_is_newest(library)
+
+
+def test_a_picture_hashed_long_after_its_change_is_hashed_again_once_replaced(
+        root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Its mark is trusted (one stat, no read) until the file is replaced: then the change
+    time moves even when the size and modification time are the old ones."""
+    monkeypatch.setattr(files, "RACY_NS", -10**18)  # every hash is long after its change
+    path = root / "media" / "kf_card.png"
+    first = files.file_digest(path)
+    assert files.cached_file_digest(path) == first
+    _replace_keeping_size_and_mtime(path, _other_png(path))
+    assert files.cached_file_digest(path) is None
+    assert files.file_digest(path) not in (first, None)
+    monkeypatch.setattr(files, "RACY_NS", 10**18)  # hashed just after a change: not trusted
+    path.write_bytes(path.read_bytes() + b"\0")
+    files.file_digest(path)
+    assert files.cached_file_digest(path) is None
+
+
+async def test_a_catalog_edit_dropping_a_materials_sku_applies_and_the_material_is_listed(
+        root: Path) -> None:
+    library, catalog, materials = load_library(root), load_catalog(root), load_materials(root)
+    catalog_file = root / "catalog.toml"
+    products = catalog_file.read_text(encoding="utf-8").split("\n[[products]]\n")
+    catalog_file.write_text("\n[[products]]\n".join(
+        p for p in products if 'sku = "SKU-SCARF-03"' not in p), encoding="utf-8")
+    outcome = await reload_library(library, catalog=catalog, materials=materials, settle=False)
+    assert "catalog" in outcome.parts and "SKU-SCARF-03" not in catalog.products
+    material = root / "materials" / "scarf_oat_styling.toml"
+    line = material.read_text(encoding="utf-8").splitlines().index(
+        'skus = ["SKU-SCARF-03"]') + 1
+    assert problems_json(library) == [{"file": "materials/scarf_oat_styling.toml",
+                                       "line": line,
+                                       "message": "skus: 'SKU-SCARF-03' is not in catalog.toml"}]
+    assert materials.materials["scarf_oat_styling"].content.skus == ("SKU-SCARF-03",)

@@ -100,3 +100,20 @@ def test_materials_config(tmp_path: Path) -> None:
         with pytest.raises(ConfigError) as info:
             load_settings(_write(tmp_path, GOOD + f"\n[tenants.acme.materials]\n{bad}\n"))
         assert info.value.key == f"tenants.acme.materials.{key}"
+
+
+def test_a_material_naming_a_sku_the_catalog_does_not_have_is_refused(tmp_path: Path) -> None:
+    from guidebot.content.errors import Problem
+    from guidebot.content.materials import parse_materials
+
+    root = _library(tmp_path, {"materials/coat.toml": 'title = "大衣"\ntext = "大衣上新"\n'
+                               'skus = [\n  "SKU-SCARF-03",\n  "SKU-COAT-09",\n]\n'})
+    with pytest.raises(ContentInvalid) as info:
+        load_materials(root)
+    assert info.value.problems == [Problem(root / "materials" / "coat.toml", 3,
+                                           "skus: 'SKU-COAT-09' is not in catalog.toml")]
+    # against the catalog given (a reload's catalog in force), not the file on disk
+    problems: list[Problem] = []
+    found = parse_materials(root, problems, skus={"SKU-SCARF-03", "SKU-COAT-09"})
+    assert problems == [] and found.materials["coat"].content.skus == ("SKU-SCARF-03",
+                                                                       "SKU-COAT-09")
