@@ -5,12 +5,15 @@ the guides see it. The confirmation itself is sent by intake like any reply.
 
 HQ undoes an opt-out (the customer asked again, or it was a mistake): the record goes, the
 tag comes off their active relations, and SOPs may enroll them again from their next trigger
-(the enrolments ended by the opt-out stay ended)."""
+(the enrolments ended by the opt-out stay ended). The tag that comes off is the one the
+opt-out marked (its id is kept with the record), whatever chat/opt_out.toml names by then;
+for a record kept before that (migration 0055) it is the tag the file names at the undo."""
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import uuid
 from collections.abc import Callable
 from datetime import datetime
 
@@ -51,7 +54,8 @@ class OptOuts:
         # The tag is marked once per opt-out (keyed by the message that made it): opting out
         # again marks nothing more, an opt-out after an undo marks the tag anew.
         occurrence = hashlib.sha256((stored.msgid if stored else msgid).encode()).hexdigest()
-        tagged = (await self._mark(tenant, writer, occurrence[:12]) if writer.contact
+        tagged = (await self._mark(tenant, writer, occurrence[:12],
+                                   stored.tag_id if stored else "") if writer.contact
                   else "not a contact")
         log.info("opt-out tenant=%s customer=%s new=%s enrolments ended=%s tag=%s", tenant,
                  customer, new, ended, tagged)
@@ -61,46 +65,64 @@ class OptOuts:
         """Forget the customer's opt-out; a short account of what was done."""
         async with self._db.write() as s:
             removed = await repo.remove(s, tenant=tenant, external_userid=external_userid)
-        if not removed:
+        if removed is None:
             return "not opted out"
-        untagged = await self._unmark(tenant, external_userid)
+        untagged = await self._unmark(tenant, external_userid, removed.tag_id)
         log.info("opt-out undone tenant=%s customer=%s operator=%s tag=%s", tenant,
                  external_userid, operator, untagged)
         return f"opt-out undone, tag {untagged}"
 
-    async def _unmark(self, tenant: str, external_userid: str) -> str:
-        if not self._tag:
+    async def _unmark(self, tenant: str, external_userid: str, marked: str | None) -> str:
+        """Take off the tag the opt-out marked (`marked`: its id; "" none; None a record
+        kept before the id was, whose tag is taken to be the one configured now)."""
+        if marked == "":
+            return "none marked"
+        if marked is None and not self._tag:
             return "none configured"
         async with self._db.read() as s:
             guides = await repo.active_guides(s, tenant=tenant, external_userid=external_userid)
+        if not guides:
+            return "not removed: no active relation"
+        try:
+            tag_id = marked or (await self._tags.resolve(tenant, [self._tag]))[0]
+        except (ValidationFailed, WeComError) as exc:
+            return f"not removed: {type(exc).__name__}"
         outcomes = []
         for guide in guides:
             try:
-                outcome = await self._tags.edit(tenant, guide=guide,
-                                                external_userid=external_userid, add=[],
-                                                remove=[self._tag])
-            except (ValidationFailed, WeComError) as exc:
+                outcome = await self._tags.mark(
+                    tenant, key=f"mark_tag:opt_in:{uuid.uuid4().hex}", guide=guide,
+                    external_userid=external_userid, add=[], remove=[tag_id])
+            except WeComError as exc:
                 return f"not removed: {type(exc).__name__}"
             outcomes.append(str(outcome.status))
-        return f"{', '.join(outcomes)} on {len(guides)} relation(s)" if guides else \
-            "not removed: no active relation"
+        return f"{', '.join(outcomes)} on {len(guides)} relation(s)"
 
-    async def _mark(self, tenant: str, writer: Writer, occurrence: str) -> str:
-        if not self._tag:
+    async def _mark(self, tenant: str, writer: Writer, occurrence: str,
+                    marked: str | None) -> str:
+        """Mark the opt-out tag: the one this opt-out marked already (opted out again), else
+        the one configured now, whose id is kept with the record for the undo."""
+        if not marked and not self._tag:
             return "none configured"
         customer = writer.context.external_userid
         async with self._db.read() as s:
             guides = await repo.active_guides(s, tenant=tenant, external_userid=customer)
         if not guides:
             return "not applied: no active relation"
-        try:
-            tag_ids = await self._tags.resolve(tenant, [self._tag])
-        except ValidationFailed:
-            log.warning("opt-out tag tenant=%s is not in the tag library; declare it in "
-                        "tags.toml", tenant)
-            return "not applied: not in the tag library"
-        except WeComError as exc:
-            return f"not applied: errcode={exc.errcode}"
+        if marked:
+            tag_ids = [marked]
+        else:
+            try:
+                tag_ids = await self._tags.resolve(tenant, [self._tag])
+            except ValidationFailed:
+                log.warning("opt-out tag tenant=%s is not in the tag library; declare it in "
+                            "tags.toml", tenant)
+                return "not applied: not in the tag library"
+            except WeComError as exc:
+                return f"not applied: errcode={exc.errcode}"
+            async with self._db.write() as s:
+                await repo.set_tag(s, tenant=tenant, external_userid=customer,
+                                   tag_id=tag_ids[0])
         statuses = [await self._tags.apply(tenant, guide=guide, external_userid=customer,
                                            tag_ids=tag_ids, reason=f"{REASON}:{occurrence}")
                     for guide in guides]

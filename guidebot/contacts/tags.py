@@ -79,7 +79,8 @@ class TagService:
         return {"mark_tag": self._mark_call}
 
     async def sync(self, tenant: str) -> int:
-        """Create tags declared in tags.toml but missing in WeCom; mirror the whole library."""
+        """Create tags declared in tags.toml but missing in WeCom; mirror the whole library
+        (writing only what differs from the mirror)."""
         async with self._sync_locks.setdefault(tenant, asyncio.Lock()):
             return await self._sync(tenant)
 
@@ -99,8 +100,11 @@ class TagService:
             if created:
                 response = await client.get_corp_tag_list()
         rows = mirror_rows(tenant, response)
-        async with self._db.write() as s:
-            await repo.replace_library(s, tenant=tenant, tags=rows)
+        async with self._db.write() as s:  # only the differences, in one transaction
+            added, changed, deleted = await repo.apply_library(s, tenant=tenant, tags=rows)
+        if added or changed or deleted:
+            log.info("corp tag library synced tenant=%s added=%s changed=%s deleted=%s",
+                     tenant, added, changed, deleted)
         return len([r for r in rows if not r.deleted])
 
     async def resolve(self, tenant: str, names: Sequence[str]) -> list[str]:

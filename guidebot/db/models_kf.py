@@ -79,6 +79,9 @@ class OptOut(SQLModel, table=True):
     external_userid: str = Field(primary_key=True, max_length=128)
     msgid: str = Field(max_length=128)  # the kf message that opted out
     opted_out_at: datetime = Field(default_factory=utcnow, sa_column=_utc())
+    # The corp tag id marked on their relations (migration 0055): "" none yet, None recorded
+    # before it (an undo then takes off the tag chat/opt_out.toml names at that time).
+    tag_id: str | None = Field(default="", max_length=64, nullable=True)
 
 
 class KfCustomer(SQLModel, table=True):

@@ -138,6 +138,13 @@ async def tags(sandbox: Sandbox, request: web.Request) -> Any:
                                           deliver=_deliver(body))
 
 
+async def edit_tag(sandbox: Sandbox, request: web.Request) -> Any:
+    body = await _body(request)
+    return await sandbox.console_edit_tag(
+        request.match_info["tenant"], {**body, "id": request.match_info["tag_id"]},
+        deliver=_deliver(body))
+
+
 async def seed(sandbox: Sandbox, request: web.Request) -> Any:
     body = await _body(request)
     return sandbox.seed(request.match_info["tenant"], body.get("follows"))
@@ -323,6 +330,7 @@ ROUTES: list[tuple[str, str, Route]] = [
     ("POST", "/_sandbox/{tenant}/acquisition/quota", acquisition_quota),
     ("POST", "/_sandbox/{tenant}/simulate/event", event),
     ("POST", "/_sandbox/{tenant}/tags", tags),
+    ("PATCH", "/_sandbox/{tenant}/tags/{tag_id}", edit_tag),
     ("POST", "/_sandbox/{tenant}/seed", seed),
     ("POST", "/_sandbox/{tenant}/simulate/edit_tags", edit_tags),
     ("POST", "/_sandbox/{tenant}/moment_job_polls", moment_job_polls),

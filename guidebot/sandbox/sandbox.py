@@ -280,6 +280,19 @@ class Sandbox:
         follow = tenant.follow(fields["UserID"], fields["ExternalUserID"])
         return {"tag_ids": list(follow.tag_ids), "delivery": delivery}
 
+    async def console_edit_tag(self, tenant: str, body: Mapping[str, Any], *,
+                               deliver: bool = True) -> JSON:
+        """An admin renames or reorders a tag in the console (no API): change_external_tag
+        update is raised, as for any console edit of the library."""
+        try:
+            tag_id = tagbook.admin_edit(self.tenant(tenant), body)
+        except ApiError as exc:
+            raise ControlError(400, f"{exc.errcode} {exc.errmsg}") from None
+        _, delivery = await self.emit(tenant, {"Event": "change_external_tag", "Id": tag_id,
+                                               "TagType": "tag", "ChangeType": "update"},
+                                      deliver=deliver)
+        return {"id": tag_id, "delivery": delivery}
+
     async def console_add_tags(self, tenant: str, body: Mapping[str, Any], *,
                                deliver: bool = True) -> JSON:
         """Tags made by an admin in the console (no API), which do raise change_external_tag."""

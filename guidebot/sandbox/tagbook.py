@@ -102,6 +102,21 @@ def edit(tenant: TenantState, body: Mapping[str, Any]) -> None:
         item.name = name
 
 
+def admin_edit(tenant: TenantState, body: Mapping[str, Any]) -> str:
+    """An admin renames and/or reorders a live tag in the WeCom console (any tag, made by the
+    app or not); a name another live tag of its group has is refused (40071). Returns the
+    tag id."""
+    group, tag = tenant.tag(params.text(body, "id", required=True))
+    name = params.text(body, "name", max_chars=NAME_MAX_CHARS)
+    if name and name in {t.name for t in group.tags if not t.deleted and t is not tag}:
+        raise ApiError(errors.TAG_NAME_EXISTS, "tag name already exists")
+    if "order" in body:
+        tag.order = params.integer(body, "order", 0, low=0, high=ORDER_MAX)
+    if name:
+        tag.name = name
+    return tag.id
+
+
 def delete_by_app(tenant: TenantState, body: Mapping[str, Any]) -> None:
     """del_corp_tag: tags and whole groups; every id must be live (40068) and made by this app
     (301002), else nothing is deleted."""

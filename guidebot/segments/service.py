@@ -60,12 +60,14 @@ def _days(raw: Any, name: str) -> int | None:
 
 
 def checked(raw: Mapping[str, Any], tags: Mapping[str, str], guides: Mapping[str, str],
-            stores: Mapping[str, str], zone: tzinfo) -> dict[str, Any]:
+            stores: Mapping[str, str], zone: tzinfo,
+            deleted: Mapping[str, str] | None = None) -> dict[str, Any]:
     """The conditions as stored (empty ones left out), else ValidationFailed naming the field
     ("conditions.tags_any: …"): tags by the tenant's corp tag ids, the tenant's guides and
     stores, a status of the customers page, added_from/added_to (the tenant's days) or
     added_days (the last N days, today included), purchased yes/no, quiet_days (bought, but
     not in the last N days), layer (the overview's customer layers as of today)."""
+    deleted = deleted or {}  # corp tags deleted since (id → last name): named as such
     unknown = sorted(set(raw) - set(FIELDS))
     if unknown:
         raise _refuse(f"conditions.{unknown[0]}",
@@ -77,6 +79,9 @@ def checked(raw: Mapping[str, Any], tags: Mapping[str, str], guides: Mapping[str
                 or len(values) > MAX_LIST:
             raise _refuse(f"conditions.{key}", f"a list of at most {MAX_LIST} ids")
         missing = [v for v in values if v not in known]
+        if missing and missing[0] in deleted:
+            raise _refuse(f"conditions.{key}", f"corp tag {deleted[missing[0]] or missing[0]!r} "
+                          f"({missing[0]}) was deleted in WeCom; leave it out")
         if missing:
             what = {"guides": "guide", "stores": "store"}.get(key, "corp tag id")
             raise _refuse(f"conditions.{key}", f"no {what} {missing[0]!r} in this brand")
@@ -150,9 +155,23 @@ def search_of(conditions: Mapping[str, Any], tenant: TenantSettings,
                           more=more)
 
 
-def _view(row: CustomerSegment, count: int | None,
-          counted_at: datetime | None) -> dict[str, Any]:
-    return {"id": row.id, "name": row.name, "conditions": json.loads(row.conditions),
+TAG_LISTS = ("tags_all", "tags_any", "tags_none")
+
+
+def _tag_ids(row: CustomerSegment) -> set[str]:
+    conditions = json.loads(row.conditions)
+    return {i for key in TAG_LISTS for i in conditions.get(key, ())}
+
+
+def _view(row: CustomerSegment, count: int | None, counted_at: datetime | None,
+          deleted: Mapping[str, str]) -> dict[str, Any]:
+    """The segment as shown; `deleted_tags` the corp tags its conditions name that were
+    deleted since (id and last name): carried by no one, so a tags_all or tags_any naming
+    only those matches no one and tags_none ignores them, until HQ edits the segment."""
+    conditions = json.loads(row.conditions)
+    return {"id": row.id, "name": row.name, "conditions": conditions,
+            "deleted_tags": [{"id": i, "name": deleted[i]} for i in sorted(_tag_ids(row))
+                             if i in deleted],
             "count": count, "counted_at": counted_at, "operator": row.operator,
             "created_at": row.created_at, "updated_at": row.updated_at}
 
@@ -201,8 +220,14 @@ class Segments:
         if not name or len(name) > 64:
             raise _refuse("name", "required, at most 64 characters")
         tags, guides, stores = await self.known(tenant)
+        named = {str(i) for key in TAG_LISTS for i in (conditions.get(key) or ())
+                 if isinstance(conditions.get(key), list)} - set(tags)
+        async with self._db.read() as s:
+            deleted = await repo.deleted_tags(s, tenant=tenant, tag_ids=named)
         return json.dumps(checked(conditions, tags, guides, stores,
-                                  self._settings.tenant(tenant).tz), ensure_ascii=False)
+                                  self._settings.tenant(tenant).tz,
+                                  {i: n for i, n in deleted.items() if n}),
+                          ensure_ascii=False)
 
     async def preview(self, tenant: str, conditions: Mapping[str, Any]) -> int:
         """How many customers these conditions (checked) find now."""
@@ -264,7 +289,8 @@ class Segments:
         count = await count_of(self._db, tenant, search)
         async with self._db.write() as s:
             await repo.store_counts(s, tenant=tenant, counts={segment_id: count}, at=now)
-        return _view(row, count, now)
+            deleted = await repo.deleted_tags(s, tenant=tenant, tag_ids=_tag_ids(row))
+        return _view(row, count, now, deleted)
 
     async def names(self, tenant: str) -> list[dict[str, Any]]:
         """The tenant's segments' ids and names (a form's choice of audience; no counts)."""
@@ -291,8 +317,11 @@ class Segments:
         if counts:
             async with self._db.write() as s:
                 await repo.store_counts(s, tenant=tenant, counts=counts, at=now)
-        return [_view(r, counts[r.id], now) if r.id in counts
-                else _view(r, r.last_count, r.counted_at) for r in rows]
+        async with self._db.read() as s:
+            deleted = await repo.deleted_tags(
+                s, tenant=tenant, tag_ids={i for r in rows for i in _tag_ids(r)})
+        return [_view(r, counts[r.id], now, deleted) if r.id in counts
+                else _view(r, r.last_count, r.counted_at, deleted) for r in rows]
 
     async def members(self, tenant: str, segment_id: int, *, limit: int,
                       after: str = "") -> CustomerPage:

@@ -6,14 +6,23 @@ them out."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import update
+
 from guidebot.content.chat import load_chat_content
 from guidebot.content.library import load_library
+from guidebot.db.models_kf import OptOut
 from tests.support.chat import LIBRARY
 from tests.support.console import Console, csrf_in
 from tests.support.kf import control, customer_writes, kf_rows, sent_texts
+from tests.support.library_edits import (
+    edit,
+    library_stack_fixture,  # noqa: F401  (the fixture)
+    reload,
+)
 from tests.support.stack import Stack
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")  # the test tenant's timezone
@@ -231,3 +240,48 @@ async def test_opt_out_then_opt_in_in_one_sync_ends_opted_in(stack: Stack) -> No
     assert OPT_OUT_TAG not in await _relation_tags(stack, customer)
     status, body = await stack.admin(f"/customers/{customer}")
     assert status == 200 and body["opted_out_at"] is None
+
+
+async def _opt_out_tag_is(stack: Stack, library: Path, old: str, new: str) -> None:
+    edit(library / "chat" / "opt_out.toml", f'tag = "{old}"', f'tag = "{new}"')
+    await reload(stack)
+
+
+async def test_an_undo_takes_off_the_tag_the_opt_out_marked_after_the_file_changed(
+        library_stack: tuple[Stack, Path]) -> None:
+    """chat/opt_out.toml names another tag after an opt-out: the undo (HQ's, or the
+    customer's own 恢复订阅) takes off the tag that opt-out marked, not the one named now,
+    and leaves the customer's other tags alone; a record kept before the tag id was (NULL)
+    has the tag named now taken off."""
+    stack, library = library_stack
+    customer = await _store_customer(stack, "孙悦")
+    status, body = await stack.admin(f"/customers/{customer}/tags", method="POST",
+                                     json={"guide": "lina", "add": ["复购客"]})
+    assert status == 200, body
+    await customer_writes(stack, customer, "退订")
+    assert {OPT_OUT_TAG, "复购客"} <= await _relation_tags(stack, customer)
+
+    await _opt_out_tag_is(stack, library, OPT_OUT_TAG, "复购客")
+    status, body = await stack.admin(f"/customers/{customer}/opt-out", method="DELETE")
+    assert status == 200, body
+    tags = await _relation_tags(stack, customer)
+    assert OPT_OUT_TAG not in tags and "复购客" in tags, tags
+
+    await _opt_out_tag_is(stack, library, "复购客", "沉睡客")
+    await customer_writes(stack, customer, "退订")
+    assert "沉睡客" in await _relation_tags(stack, customer)
+    await _opt_out_tag_is(stack, library, "沉睡客", OPT_OUT_TAG)
+    await customer_writes(stack, customer, "退订")  # opted out again: the same tag, no other
+    assert OPT_OUT_TAG not in await _relation_tags(stack, customer)
+    await customer_writes(stack, customer, "恢复订阅")
+    assert (await kf_rows(stack, customer))[-1].route == "opt_in"
+    assert await _relation_tags(stack, customer) == {"门店扫码", "复购客"}
+
+    await customer_writes(stack, customer, "退订")
+    assert OPT_OUT_TAG in await _relation_tags(stack, customer)
+    async with stack.runtime.services.db.write() as s:  # as if recorded before 0055
+        await s.execute(update(OptOut).where(OptOut.external_userid == customer)  # type: ignore[arg-type]
+                        .values(tag_id=None))
+    status, body = await stack.admin(f"/customers/{customer}/opt-out", method="DELETE")
+    assert status == 200, body
+    assert await _relation_tags(stack, customer) == {"门店扫码", "复购客"}

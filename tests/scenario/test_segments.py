@@ -407,3 +407,134 @@ async def test_the_console_sends_and_enrolls_a_segment(stack: Stack) -> None:
         assert status == 303 and "enrolled=1" in resp.headers["Location"], resp.headers
     finally:
         await console.close()
+
+
+async def _wecom_deletes(stack: Stack, tag_id: str) -> None:
+    """An admin deletes the tag in the WeCom console: WeCom takes it off every customer and
+    calls back change_external_tag, and guidebot's library sync marks it deleted. The local
+    mirror of who carries it is left as it was (the daily sweep would correct it)."""
+    await stack.sandbox.simulate_event("acme", {
+        "Event": "change_external_tag", "Id": tag_id, "TagType": "tag", "ChangeType": "delete"})
+    await stack.runtime.drain()
+
+
+async def _carriers(stack: Stack, tag_id: str) -> list[str]:
+    async with stack.runtime.services.db.read() as s:
+        return sorted((await s.execute(select(CustomerTag.external_userid).where(
+            CustomerTag.tenant == "acme", CustomerTag.tag_id == tag_id))).scalars())
+
+
+async def test_a_deleted_tag_is_carried_by_no_one_and_the_segment_says_so(
+        stack: Stack) -> None:
+    """A segment naming a corp tag deleted since (in WeCom, or through 标签管理): the tag is
+    carried by no one, whatever the mirror still holds, so tags_any and tags_all naming it
+    match accordingly and tags_none ignores it, in the count, the members and the CSV; the API
+    and the console name the deleted tag (标签已删除), and HQ edits it out."""
+    tags = await _seed(stack)
+    new, old = tags["新客"], tags["复购客"]
+    status, made = await stack.admin("/tags", method="POST", json={
+        "group_name": "会员等级", "tags": [{"name": "金卡"}, {"name": "银卡"}]})
+    assert status == 201, made
+    gold, silver = (t["id"] for t in made["tags"])
+    async with stack.runtime.services.db.write() as s:
+        s.add_all([CustomerTag(tenant="acme", external_userid=x, guide=g, tag_id=gold)
+                   for x, g in (("wmA", "lina"), ("wmC", "zhou"))])
+    cases: list[tuple[dict[str, Any], list[str], list[str]]] = [  # before, after the delete
+        ({"tags_any": [gold]}, ["wmA", "wmC"], []),
+        ({"tags_any": [gold, old]}, ["wmA", "wmB", "wmC"], ["wmB"]),
+        ({"tags_all": [new, gold]}, ["wmA"], []),
+        ({"tags_none": [gold]}, ["wmB", "wmD", "wmE"], ["wmA", "wmB", "wmC", "wmD", "wmE"]),
+        ({"tags_any": [new], "tags_none": [gold, old]}, ["wmE"], ["wmA", "wmE"]),
+    ]
+    made_ids = []
+    for n, (conditions, before, _) in enumerate(cases):
+        segment = await _create(stack, f"会员{n}", **conditions)
+        assert segment["count"] == len(before) and segment["deleted_tags"] == [], segment
+        assert sorted(await _members(stack, segment["id"])) == before, conditions
+        made_ids.append(segment["id"])
+
+    await _wecom_deletes(stack, gold)
+    assert await _carriers(stack, gold) == ["wmA", "wmC"]  # the mirror still has them
+    for segment_id, (conditions, _, after) in zip(made_ids, cases, strict=True):
+        status, got = await stack.admin(f"/segments/{segment_id}")
+        assert status == 200 and got["count"] == len(after), (conditions, got)
+        assert got["deleted_tags"] == [{"id": gold, "name": "金卡"}], got
+        assert sorted(await _members(stack, segment_id)) == after, conditions
+    status, listed = await stack.admin("/segments")
+    assert [s["deleted_tags"] for s in listed["segments"]] == [
+        [{"id": gold, "name": "金卡"}]] * len(cases)
+
+    # deleted through 标签管理 (del_corp_tag) the same; an update naming a deleted tag is
+    # refused naming it, one leaving it out is saved and names none
+    both = await _create(stack, "银卡", tags_any=[silver, old])
+    status, body = await stack.admin(f"/tags/{silver}", method="DELETE")
+    assert status == 200, body
+    status, got = await stack.admin(f"/segments/{both['id']}")
+    assert (got["count"], got["deleted_tags"]) == (1, [{"id": silver, "name": "银卡"}]), got
+    status, refused = await stack.admin(f"/segments/{made_ids[1]}", method="PUT", json={
+        "name": "会员1", "conditions": {"tags_any": [gold, old]}})
+    assert status == 400 and refused["field"] == "conditions.tags_any", refused
+    assert "金卡" in refused["error"] and "deleted" in refused["error"], refused
+    status, changed = await stack.admin(f"/segments/{made_ids[1]}", method="PUT", json={
+        "name": "会员1", "conditions": {"tags_any": [old]}})
+    assert status == 200 and (changed["count"], changed["deleted_tags"]) == (1, []), changed
+
+    console = Console(stack)
+    try:
+        assert (await console.login("acme", "acme-admin-token")).status == 303
+        segment_id = made_ids[4]  # 新客, none of 金卡 (deleted) and 复购客
+        status, page, _ = await console.get(f"/console/acme/segments/{segment_id}")
+        assert status == 200 and _ids(page) == ["wmA", "wmE"], page
+        assert f'<span data-deleted-tag="{gold}">金卡 <span class="chip">标签已删除</span>' \
+            in page, page
+        assert 'id="deleted-tags"' in page and "金卡 已在企业微信中删除" in page
+        status, csv_text, _ = await console.get(f"/console/acme/segments/{segment_id}?format=csv")
+        rows = list(csv.DictReader(io.StringIO(csv_text.lstrip("\ufeff"))))
+        assert [r["external_userid"] for r in rows] == ["wmA", "wmE"]
+        status, listing, _ = await console.get("/console/acme/segments")
+        assert re.search(rf'data-segment="{segment_id}".*?data-deleted-tag="{gold}"', listing,
+                         re.S), listing
+        status, edit, _ = await console.get(f"/console/acme/segments/{segment_id}/edit")
+        assert status == 200 and 'id="deleted-tags"' in edit and "金卡" in edit, edit
+        assert f'value="{gold}"' not in edit  # not offered: saving the form leaves it out
+        status, _, resp = await console.post(f"/console/acme/segments/{segment_id}", [  # type: ignore[arg-type]
+            ("_csrf", csrf_in(edit)), ("name", "会员4"), ("tags_any", new),
+            ("tags_none", old)])
+        assert status == 303, resp.headers
+        status, page, _ = await console.get(resp.headers["Location"])
+        assert _ids(page) == ["wmA", "wmE"] and 'id="deleted-tags"' not in page, page
+        assert "data-deleted-tag" not in page
+    finally:
+        await console.close()
+
+
+async def test_a_drop_and_an_enrolment_of_a_segment_naming_a_deleted_tag(
+        stack: Stack) -> None:
+    """The 群发 audience and the SOP enrolment of a segment follow the same semantics: a tag
+    deleted in WeCom is carried by no one."""
+    a = await _customer(stack, "lina", "陈思")
+    b = await _customer(stack, "lina", "王芳")
+    c = await _customer(stack, "zhou", "李娜")
+    status, made = await stack.admin("/tags", method="POST", json={
+        "group_name": "会员等级", "tags": [{"name": "金卡"}]})
+    assert status == 201, made
+    gold = made["tags"][0]["id"]
+    await _tag(stack, a, "lina", "新客")
+    for customer, guide in ((b, "lina"), (c, "zhou")):
+        await _tag(stack, customer, guide, "金卡")
+    tags = await _tag_ids(stack)
+    any_of = await _create(stack, "新客或金卡", tags_any=[tags["新客"], gold])
+    none_of = await _create(stack, "非金卡", tags_none=[gold], guides=["zhou"])
+    assert (any_of["count"], none_of["count"]) == (3, 0)
+    await _wecom_deletes(stack, gold)
+    assert await _carriers(stack, gold) == sorted([b, c])
+
+    status, sent = await stack.admin("/drops", method="POST", json={
+        "title": "分群群发", "channel": "guide_task", "message": "drop_double12_warmup",
+        "audience": {"segment": any_of["id"]}, "at": "now"})
+    assert status == 201 and sent["tasks"] == 1, sent
+    await stack.runtime.services.sop.tick("acme")
+    assert _sends(stack) == [("lina", (a,))]
+    status, body = await stack.admin("/sops/repurchase_care/enroll", method="POST",
+                                     json={"audience": {"segment": none_of["id"]}})
+    assert status == 200 and body["enrolled"] == 1, body  # c: its 金卡 is gone

@@ -6,8 +6,13 @@ changes nothing. Bad names are 400s naming the field; another tenant's tag is 40
 
 from __future__ import annotations
 
+import contextlib
+import re
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlencode
+
+from sqlalchemy import Engine, event
 
 from guidebot.db.repo import tags as tags_repo
 from tests.support.console import Console, csrf_in
@@ -280,3 +285,84 @@ async def test_the_console_lists_adds_renames_and_deletes_with_refusals_worded(
         assert _sandbox_tags(stack)["直播"] == {"双12直播间"}
     finally:
         await console.close()
+
+
+@contextlib.contextmanager
+def _corp_tag_writes(tenant: str = "acme") -> Iterator[list[str]]:
+    """The statements that write the tenant's corp_tags rows while the block runs (on any
+    engine of the process: the app's, and on SQLite the one of its inline transactions; the
+    other tenant's start-up sync may run meanwhile)."""
+    seen: list[str] = []
+
+    def heard(conn: Any, cursor: Any, statement: str, params: Any, *args: Any) -> None:
+        if re.match(r"\s*(INSERT|UPDATE|DELETE)\b[^;]*\bcorp_tags\b", statement, re.I | re.S) \
+                and repr(tenant) in repr(params):
+            seen.append(statement.split()[0].upper())
+
+    event.listen(Engine, "before_cursor_execute", heard)
+    try:
+        yield seen
+    finally:
+        event.remove(Engine, "before_cursor_execute", heard)
+
+
+async def _wecom_says_the_library_changed(stack: Stack, fields: dict[str, str]) -> None:
+    """A change_external_tag callback (guidebot syncs the library on it)."""
+    asked = len(stack.calls("externalcontact/get_corp_tag_list"))
+    await stack.sandbox.simulate_event("acme", {"Event": "change_external_tag", **fields})
+    await stack.runtime.drain()
+    assert len(stack.calls("externalcontact/get_corp_tag_list")) > asked  # it did sync
+
+
+async def test_a_sync_writes_only_what_changed_in_wecom(stack: Stack) -> None:
+    """The library sync applies WeCom's changes as differences: a sync finding nothing new
+    writes no row; tags an admin adds, renames or deletes in the WeCom console (each raising
+    change_external_tag) are inserted, updated or marked deleted one row each, and the mirror
+    then lists what WeCom does."""
+    await stack.runtime.services.tags.sync("acme")
+    status, before = await stack.admin("/tags")
+    assert status == 200 and before["groups"], before
+    with _corp_tag_writes() as writes:
+        await _wecom_says_the_library_changed(stack, {"Id": "x", "ChangeType": "shuffle"})
+        await stack.runtime.services.tags.sync("acme")
+    assert writes == []
+    status, after = await stack.admin("/tags")
+    assert after == before
+
+    with _corp_tag_writes() as writes:
+        async with stack.http.post(f"{stack.sandbox_url}/_sandbox/acme/tags", json={
+                "group_name": "直播", "tag": [{"name": "双12直播间"}, {"name": "618直播间"}]}) \
+                as resp:
+            assert resp.status == 200, await resp.text()
+        await stack.runtime.drain()  # a callback per tag and for the group: synced on each
+    assert writes == ["INSERT", "INSERT"], writes
+    status, body = await stack.admin("/tags")
+    live = _tags(_groups(body)["直播"])
+    assert set(live) == {"双12直播间", "618直播间"}
+    double12, june = live["双12直播间"]["id"], live["618直播间"]["id"]
+
+    with _corp_tag_writes() as writes:
+        async with stack.http.patch(f"{stack.sandbox_url}/_sandbox/acme/tags/{double12}",
+                                    json={"name": "双12主会场", "order": 7}) as resp:
+            assert resp.status == 200, await resp.text()
+        await stack.runtime.drain()
+    assert writes == ["UPDATE"], writes
+    status, body = await stack.admin("/tags")
+    live = _tags(_groups(body)["直播"])
+    assert (live["双12主会场"]["id"], live["双12主会场"]["order"]) == (double12, 7)
+    assert "双12直播间" not in live
+
+    with _corp_tag_writes() as writes:
+        await _wecom_says_the_library_changed(
+            stack, {"Id": june, "TagType": "tag", "ChangeType": "delete"})
+    assert writes == ["UPDATE"], writes
+    status, body = await stack.admin("/tags")
+    assert set(_tags(_groups(body)["直播"])) == {"双12主会场"}
+    async with stack.runtime.services.db.read() as s:
+        assert [t.deleted for t in await tags_repo.live_tags(s, tenant="acme", tag_id=june)] \
+            == []
+        assert await tags_repo.tag_names(s, tenant="acme", tag_ids=[june]) == ["618直播间"]
+    status, again = await stack.admin("/tags")
+    with _corp_tag_writes() as writes:
+        await stack.runtime.services.tags.sync("acme")
+    assert writes == [] and (await stack.admin("/tags"))[1] == again

@@ -107,9 +107,15 @@ def _layer(layer: str, since: tuple[datetime, datetime], tenant: str) -> Any:
 
 def _conditions(stmt: Any, *, tenant: str, more: Conditions) -> Any:
     def tagged(ids: Sequence[str]) -> Any:
+        """The customer carries one of these tags: a tag deleted in WeCom is carried by no
+        one, whatever rows the mirror still holds for it (so tags_any/tags_all naming it
+        match accordingly, and tags_none ignores it)."""
+        live = select(CorpTag.tag_id).where(
+            CorpTag.tenant == tenant, CorpTag.deleted.is_(False),  # type: ignore[attr-defined]
+            CorpTag.tag_id.in_(list(ids)))  # type: ignore[attr-defined]
         return select(CustomerTag.external_userid).where(
             CustomerTag.tenant == tenant, CustomerTag.external_userid == Customer.external_userid,
-            CustomerTag.tag_id.in_(ids))  # type: ignore[attr-defined]
+            CustomerTag.tag_id.in_(live))  # type: ignore[attr-defined]
     for tag_id in more.tags_all:
         stmt = stmt.where(tagged([tag_id]).exists())
     if more.tags_any:

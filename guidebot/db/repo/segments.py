@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 
 from sqlalchemy import delete, select, update
@@ -66,6 +67,20 @@ async def known(session: AsyncSession, *,
     return ({i: n for i, n in (await session.execute(tags)).all()},
             {i: n for i, n in (await session.execute(guides)).all()},
             {**{i: "" for i in (await session.execute(of_guides)).scalars()}, **named})
+
+
+async def deleted_tags(session: AsyncSession, *, tenant: str,
+                       tag_ids: Iterable[str]) -> dict[str, str]:
+    """Those of these corp tag ids that are no longer live (deleted in WeCom, or not in the
+    mirror at all), each with the name the mirror last had for it ("" when none)."""
+    ids = sorted(set(tag_ids))
+    if not ids:
+        return {}
+    stmt = select(CorpTag.tag_id, CorpTag.name, CorpTag.deleted).where(
+        CorpTag.tenant == tenant, CorpTag.tag_id.in_(ids))  # type: ignore[attr-defined]
+    rows = {i: (n, d) for i, n, d in (await session.execute(stmt)).all()}
+    return {i: rows[i][0] if i in rows else "" for i in ids
+            if i not in rows or rows[i][1]}
 
 
 async def store_counts(session: AsyncSession, *, tenant: str,

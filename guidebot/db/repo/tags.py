@@ -11,20 +11,40 @@ from guidebot.db.models import CorpTag, CustomerTag
 from guidebot.db.repo._dialect import insert_for
 from guidebot.db.types import utcnow
 
+MIRRORED = ("name", "group_id", "group_name", "deleted", "tag_order", "group_order")
 
-async def replace_library(session: AsyncSession, *, tenant: str,
-                          tags: Sequence[CorpTag]) -> None:
-    """Mirror WeCom's tag list: upsert the given tags, mark the others deleted."""
-    await session.execute(update(CorpTag).where(CorpTag.tenant == tenant).values(deleted=True))
-    await upsert_tags(session, tenant=tenant, tags=tags)
+
+def _values(tag: CorpTag) -> dict[str, object]:
+    return {k: getattr(tag, k) for k in MIRRORED}
+
+
+async def apply_library(session: AsyncSession, *, tenant: str,
+                        tags: Sequence[CorpTag]) -> tuple[int, int, int]:
+    """Mirror WeCom's tag list by its differences with the mirror as read in this transaction:
+    tags new to it inserted, tags whose name, group, order or deletion changed updated, live
+    tags WeCom no longer lists marked deleted (kept, so a segment naming one can name it);
+    a row that did not change is not written. Returns (added, changed, deleted)."""
+    columns = [getattr(CorpTag, k) for k in ("tag_id", *MIRRORED)]
+    current = {row[0]: dict(zip(MIRRORED, row[1:], strict=True)) for row in (
+        await session.execute(select(*columns).where(CorpTag.tenant == tenant))).all()}
+    wanted = {t.tag_id: t for t in tags}
+    added = [t for i, t in wanted.items() if i not in current]
+    changed = [t for i, t in wanted.items() if i in current and current[i] != _values(t)]
+    gone = sorted(i for i, row in current.items() if i not in wanted and not row["deleted"])
+    await upsert_tags(session, tenant=tenant, tags=added)
+    for tag in changed:
+        await session.execute(update(CorpTag).where(
+            CorpTag.tenant == tenant, CorpTag.tag_id == tag.tag_id).values(**_values(tag)))
+    if gone:
+        await session.execute(update(CorpTag).where(
+            CorpTag.tenant == tenant, CorpTag.tag_id.in_(gone)).values(deleted=True))  # type: ignore[attr-defined]
+    return len(added), len(changed), len(gone)
 
 
 async def upsert_tags(session: AsyncSession, *, tenant: str, tags: Sequence[CorpTag]) -> None:
     """These tags as given (new ones added, known ones replaced), the others left as they are."""
     for tag in tags:
-        values = {"name": tag.name, "group_id": tag.group_id, "group_name": tag.group_name,
-                  "deleted": tag.deleted, "tag_order": tag.tag_order,
-                  "group_order": tag.group_order}
+        values = _values(tag)
         stmt = insert_for(session, CorpTag).values(tenant=tenant, tag_id=tag.tag_id, **values)
         await session.execute(stmt.on_conflict_do_update(
             index_elements=["tenant", "tag_id"], set_=values))

@@ -54,10 +54,19 @@ class SegmentSet(Shape):
     operator: Text64 = Field(default="", description="who saved it (shown in the console)")
 
 
+class DeletedTag(Shape):
+    id: str
+    name: str = Field(description="the name the tag last had (empty when never mirrored)")
+
+
 class Segment(Answer):
     id: int
     name: str
     conditions: dict[str, object] = Field(description="the conditions given (empty left out)")
+    deleted_tags: list[DeletedTag] = Field(default_factory=list, description=(
+        "corp tags the conditions name that were deleted in WeCom since: carried by no one "
+        "(tags_all or tags_any naming only such tags match no one; tags_none ignores them); "
+        "an update must leave them out"))
     count: int = Field(description="customers matching: on one segment, now; in the list, "
                                    "as counted at `counted_at` (recounted when older than "
                                    "10 minutes)")

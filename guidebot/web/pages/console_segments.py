@@ -50,10 +50,16 @@ async def segments(request: web.Request, who: auth.Access) -> web.StreamResponse
         at = row["counted_at"].astimezone(who.tenant.tz) if row["counted_at"] else None
         row["counted"] = ("" if at is None else at.strftime("%H:%M") if at.date() == today
                           else at.strftime("%m-%d %H:%M"))
+        row["gone"] = _gone(row)
     deleted = request.query.get("deleted", "")
     done = notice(request, "seg.deleted").format(name=deleted) if deleted else ""
     return render(request, "segments.html", who=who, active="segments", rows=rows,
                   names=await _names(request, who), notice=done)
+
+
+def _gone(segment: dict[str, Any]) -> dict[str, str]:
+    """The segment's corp tags deleted since (id → last name), marked 标签已删除."""
+    return {d["id"]: d["name"] for d in segment["deleted_tags"]}
 
 
 async def _names(request: web.Request, who: auth.Access) -> dict[str, dict[str, str]]:
@@ -118,6 +124,7 @@ async def members(request: web.Request, who: auth.Access) -> web.StreamResponse:
     segment_id = _id(request.match_info["segment_id"])
     service = _segments(request)
     segment = await service.get(who.tenant.id, segment_id)
+    segment["gone"] = _gone(segment)
     if request.query.get("format") == "csv":
         day = datetime.now(who.tenant.tz).strftime("%Y%m%d")
         return await csv_download(request, f"segment-{segment_id}-{who.tenant.id}-{day}.csv",
