@@ -3,8 +3,9 @@
 Each template in the file is created in WeCom (group_welcome_template/add), edited when its
 message changes (…/edit) and deleted when it leaves the file (…/del), FACTS-next §C.4. A
 check runs every minute and after each library reload: it compares each template's content
-(its text and attachment, picture files by name) with what was last sent, so an unchanged
-library calls nothing. Every call goes through the outbox, and what WeCom answered
+(its text and attachment, and the content of the picture file it names, so a picture replaced
+under the same name is an edit) with what was last sent, so an unchanged library calls
+nothing. Every call goes through the outbox, and what WeCom answered
 (`template_id`) is recorded in the transaction that ends the call, so a call retried later
 records it too. Owners apply a template to their groups in the WeCom client (`notify` asks
 WeCom to tell members about it); the API sends no message itself [unconfirmed mechanics].
@@ -13,6 +14,7 @@ template's picture after the media id's 3 days is not in FACTS, so an edit re-up
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
@@ -20,6 +22,7 @@ import secrets
 from collections.abc import Callable
 from typing import Any
 
+from guidebot.content.files import file_digest
 from guidebot.content.library import Library
 from guidebot.content.media import MediaUploads
 from guidebot.db.engine import Database
@@ -45,8 +48,19 @@ def content_of(message: Any, notify: bool) -> dict[str, Any]:
     return content
 
 
-def digest_of(content: dict[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(content, sort_keys=True,
+def picture_names(content: dict[str, Any]) -> list[str]:
+    """The picture files a template's content names: an image's `file`, a card's `pic_file`."""
+    names = [body.get(key) for kind, key in (("image", "file"), ("miniprogram", "pic_file"))
+             if isinstance(body := content.get(kind), dict)]
+    return [n for n in names if isinstance(n, str) and n]
+
+
+def digest_of(content: dict[str, Any], pictures: dict[str, str] | None = None) -> str:
+    """What WeCom should hold: the content, and the sha256 of each picture file it names
+    (`pictures`, by name). A template without pictures digests as before they were counted;
+    one with a picture was edited once in WeCom after the change that counted them."""
+    keyed = {**content, "picture_sha256": pictures} if pictures else content
+    return hashlib.sha256(json.dumps(keyed, sort_keys=True,
                                      ensure_ascii=False).encode()).hexdigest()[:32]
 
 
@@ -72,7 +86,7 @@ class GroupWelcomeSync:
             if message is None:  # the library refused an edit that removed it: keep as is
                 continue
             content = content_of(message, spec.notify)
-            digest = digest_of(content)
+            digest = digest_of(content, await asyncio.to_thread(self._pictures, content))
             row = stored.get(name)
             change = (tenant.id, name, f"{row.template_id}:{row.digest}" if row else "", digest)
             if (row is not None and row.digest == digest) or change in self._asked:
@@ -94,6 +108,17 @@ class GroupWelcomeSync:
         if any(counts.values()):
             log.info("group welcome templates tenant=%s %s", tenant.id, counts)
         return counts
+
+    def _pictures(self, content: dict[str, Any]) -> dict[str, str]:
+        """sha256 of each picture file the content names ("-" for one that cannot be read:
+        the library refuses it when it loads). File I/O: run in a worker thread."""
+        hashes: dict[str, str] = {}
+        for name in picture_names(content):
+            try:
+                hashes[name] = file_digest(self._library.root / name)
+            except OSError:
+                hashes[name] = "-"
+        return hashes
 
     async def _body(self, tenant: str, content: dict[str, Any], appid: str) -> dict[str, Any]:
         """The content with picture files uploaded (media ids) and the mini-program's appid."""

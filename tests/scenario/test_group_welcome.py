@@ -51,6 +51,16 @@ async def test_templates_follow_the_file(aiohttp_server: Any, tmp_path: Path,
                                            "failed": 0}
         assert len(stack.calls()) == calls  # WeCom holds what the file says: no call
 
+        picture = library / "media" / "kf_card.png"  # another picture under the same name
+        picture.write_bytes(picture.read_bytes() + b"\0")
+        _reload(stack, library)
+        assert await sync.sync("acme") == {"added": 0, "edited": 1, "removed": 0,
+                                           "failed": 0}
+        (recard,) = [t for t in _templates(stack) if t["template_id"] == card["template_id"]]
+        assert recard["miniprogram"]["pic_media_id"] != card["miniprogram"]["pic_media_id"]
+        assert await sync.sync("acme") == {"added": 0, "edited": 0, "removed": 0,
+                                           "failed": 0}
+
         message = library / "messages" / "group_welcome_member.toml"
         message.write_text(message.read_text(encoding="utf-8").replace(
             "会员群", "静安店会员群"), encoding="utf-8")
