@@ -460,6 +460,8 @@ async def test_a_deleted_tag_is_carried_by_no_one_and_the_segment_says_so(
         assert status == 200 and got["count"] == len(after), (conditions, got)
         assert got["deleted_tags"] == [{"id": gold, "name": "金卡"}], got
         assert sorted(await _members(stack, segment_id)) == after, conditions
+    status, found = await stack.admin("/customers?tag=金卡")  # the search by tag name too
+    assert status == 200 and found["customers"] == [], found
     status, listed = await stack.admin("/segments")
     assert [s["deleted_tags"] for s in listed["segments"]] == [
         [{"id": gold, "name": "金卡"}]] * len(cases)

@@ -148,7 +148,7 @@ def _conditions(stmt: Any, *, tenant: str, more: Conditions) -> Any:
 def _customer_filter(stmt: Any, *, tenant: str, text: str, tag: str, guide: str,
                      status: str, more: Conditions | None = None) -> Any:
     """The search's conditions on Customer: name, id, the state of their add or a guide's
-    WeCom remark or description of them containing `text`, carrying the tag named `tag`,
+    WeCom remark or description of them containing `text`, carrying the live tag named `tag`,
     following `guide` (now or before), and in `status` (following: at least one relation
     still live; lost: relations, none live; opted_out: opted out in 微信客服), each only when
     given."""
@@ -165,6 +165,7 @@ def _customer_filter(stmt: Any, *, tenant: str, text: str, tag: str, guide: str,
                   .join(CorpTag, (CorpTag.tenant == CustomerTag.tenant)
                         & (CorpTag.tag_id == CustomerTag.tag_id))
                   .where(CustomerTag.tenant == tenant, CorpTag.name == tag,
+                         CorpTag.deleted.is_(False),  # type: ignore[attr-defined]
                          CustomerTag.external_userid == Customer.external_userid))
         stmt = stmt.where(tagged.exists())
     if guide:
