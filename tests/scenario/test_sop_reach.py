@@ -173,14 +173,13 @@ async def test_the_console_shows_the_reach(reach_stack: Stack) -> None:
         await console.login("acme", "acme-admin-token")
         status, html, _ = await console.get("/console/acme/sops")
         assert status == 200
-        row = html[html.index('<tr data-sop="once_nurture">'):]
-        assert 'data-reach="customer"' in row[:row.index("</tr>")]
-        row = html[html.index('<tr data-sop="each_nurture">'):]
-        assert 'data-reach' not in row[:row.index("</tr>")]
-        status, html, _ = await console.get("/console/acme/sops/once_nurture")
-        assert status == 200 and '<p id="reach" data-reach="customer">' in html
-        status, html, _ = await console.get("/console/acme/sops/each_nurture")
-        assert status == 200 and '<p id="reach" data-reach="relation">' in html
+        rows = {sop: html[html.index(f'<tr data-sop="{sop}">'):].split("</tr>", 1)[0]
+                for sop in ("once_nurture", "each_nurture")}
+        assert 'data-reach="customer"' in rows["once_nurture"]  # 每位客户一次
+        assert "data-reach" not in rows["each_nurture"]
+        for sop, reach in (("once_nurture", "customer"), ("each_nurture", "relation")):
+            status, page, _ = await console.get(f"/console/acme/sops/{sop}")
+            assert status == 200 and f'<p id="reach" data-reach="{reach}">' in page
     finally:
         await console.close()
     status, body = await stack.admin("/sops")
