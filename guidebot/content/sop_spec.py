@@ -13,7 +13,7 @@ from guidebot.content import sop_planner as planner
 
 SOP_KEYS = {"id", "title", "enabled", "trigger", "exit", "steps", "quiet_hours", "on_quota"}
 TRIGGER_KEYS = {"on", "state_prefix", "campaigns", "stores", "tags_any", "tags_all", "tags_none",
-                "group_names", "days_before"}
+                "group_names", "days_before", "reach"}
 STEP_KEYS = {"at", "channel", "message", "material", "add_tags", "remove_tags"}
 DROP_KEYS = {"id", "title", "enabled", "cron", "at", "audience", "channel", "message",
              "material"}
@@ -35,6 +35,13 @@ TRIGGERS = ("contact_added", "tag_added", "order_paid", "manual", "group_created
 # enrolled at that day's 00:00, again every year.
 BIRTHDAY_TRIGGER = "birthday"
 MAX_DAYS_BEFORE = 30
+# Whom a trigger enrolls (`reach`): "relation" (the default) each follow relation on its own,
+# so a customer of two guides runs the SOP through both; "customer" the customer once, through
+# the first relation a trigger enrolls, never again through another guide while any enrollment
+# of the SOP for the customer exists (whatever its status). Only the triggers that enroll one
+# relation at a time take it: a birthday or an audience already reaches each customer once.
+REACHES = ("relation", "customer")
+REACH_TRIGGERS = ("contact_added", "tag_added", "order_paid", "manual")
 CHANNELS = ("welcome", "guide_task", "reminder", "moment", "group_task")
 # A group SOP (群SOP): a customer group enrolls when it is created, and every step is a 群发 to
 # that group by its owner; it ends when the group is dismissed.
@@ -76,6 +83,11 @@ class Trigger:
     audience: Audience = Audience()
     group_names: tuple[str, ...] = ()  # group_created: a group whose name holds any
     days_before: int = 0  # birthday: enroll this many days before the birthday
+    reach: str = "relation"  # REACHES: each relation, or each customer once
+
+    @property
+    def once_per_customer(self) -> bool:
+        return self.reach == "customer"
 
     def admits_group(self, name: str, owner_store: str | None) -> bool:
         """A group_created trigger: the owner's store and words of the group's name."""
@@ -112,12 +124,15 @@ class SopSpec:
         """What makes a version: the content, not where the file lives. A trigger's
         group_names, added later, counts only when given (a customer SOP's digest is what
         it was before group SOPs existed, so no SOP becomes a new version by the upgrade);
-        so does a birthday trigger's days_before."""
+        so does a birthday trigger's days_before, and a trigger's reach other than the
+        default "relation"."""
         body = {k: v for k, v in asdict(self).items() if k != "file"}
         if not self.trigger.group_names:
             del body["trigger"]["group_names"]
         if not self.trigger.days_before:
             del body["trigger"]["days_before"]
+        if self.trigger.reach == "relation":
+            del body["trigger"]["reach"]
         if self.trigger.audience.segment is None:  # never in a file: digests as before
             del body["trigger"]["audience"]["segment"]
         return hashlib.sha256(json.dumps(body, sort_keys=True, ensure_ascii=False,
@@ -162,7 +177,8 @@ def sop_from_json(raw: str) -> SopSpec:
         id=data["id"], title=data["title"], enabled=data["enabled"],
         trigger=Trigger(trig["on"], trig["state_prefix"], tuple(trig["campaigns"]),
                         _audience_from(trig["audience"]),
-                        tuple(trig.get("group_names", ())), int(trig.get("days_before", 0))),
+                        tuple(trig.get("group_names", ())), int(trig.get("days_before", 0)),
+                        str(trig.get("reach", "relation"))),
         exits=tuple(data["exits"]),
         steps=tuple(Step(s["at"], s["channel"], s["message"], tuple(s["add_tags"]),
                          tuple(s["remove_tags"])) for s in data["steps"]),

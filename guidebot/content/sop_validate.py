@@ -25,6 +25,8 @@ from guidebot.content.sop_spec import (
     ID_PATTERN,
     MATERIAL_MESSAGE,
     MAX_DAYS_BEFORE,
+    REACH_TRIGGERS,
+    REACHES,
     SOP_KEYS,
     STEP_KEYS,
     STORED_MATERIAL_CHANNELS,
@@ -144,7 +146,24 @@ def _trigger(loc: _Located, data: dict[str, Any]) -> Trigger:
                    _audience(loc, {k: v for k, v in table.items()
                                    if k in ("tags_any", "tags_all", "tags_none", "stores")},
                              span),
-                   _names(loc, table, "group_names", span), _days_before(loc, table, on, span))
+                   _names(loc, table, "group_names", span), _days_before(loc, table, on, span),
+                   _reach(loc, table, on, span))
+
+
+def _reach(loc: _Located, table: dict[str, Any], on: str, span: tuple[int, int]) -> str:
+    """Whom the trigger enrolls: each relation (default) or each customer once."""
+    if "reach" not in table:
+        return "relation"
+    value = table["reach"]
+    if value not in REACHES:
+        loc.add(f"trigger.reach must be one of {', '.join(REACHES)}", "reach", span)
+        return "relation"
+    if on not in REACH_TRIGGERS:
+        loc.add(f"trigger: reach only applies to {', '.join(REACH_TRIGGERS)} (a {on} SOP "
+                + ("enrolls customer groups" if on == GROUP_TRIGGER
+                   else "already reaches each customer once") + ")", "reach", span)
+        return "relation"
+    return str(value)
 
 
 def _days_before(loc: _Located, table: dict[str, Any], on: str, span: tuple[int, int]) -> int:

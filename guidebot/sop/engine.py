@@ -73,8 +73,10 @@ class SopEngine:
     async def enroll(self, tenant: str, sop_id: str, *, external_userid: str, guide: str,
                      at: datetime, store_id: str | None = None,
                      welcome: str = "") -> tuple[int | None, list[int]]:
-        """Enroll once per (customer, guide, SOP): (enrollment id or None, welcome step ids).
-        A customer who opted out is never enrolled (None).
+        """Enroll once per (customer, guide, SOP): (enrollment id or None, welcome step ids);
+        an SOP of `reach = "customer"` once per (customer, SOP), through the first guide a
+        trigger enrolls (None when enrolled through another). A customer who opted out is
+        never enrolled (None).
 
         `welcome` is the status of a leading welcome step: "queued" (it goes out now with the
         add's WelcomeCode) or a reason it cannot ("skipped: …").
@@ -98,7 +100,8 @@ class SopEngine:
         spec = current.spec
         first = 1 if spec.steps[0].channel == "welcome" else 0
         enrollment_id = await repo.insert_enrollment(
-            s, tenant=tenant_id, sop_id=spec.id, external_userid=external_userid, guide=guide,
+            s, per_customer=spec.trigger.once_per_customer, tenant=tenant_id, sop_id=spec.id,
+            external_userid=external_userid, guide=guide,
             store_id=store_id, trigger_at=at, status="active", reason="",
             version=current.version, next_step=first, last_at=at if first else None,
             next_at=timing.step_time(spec, first, at, None, tenant))
@@ -126,12 +129,23 @@ class SopEngine:
     async def welcome_for(self, ctx: AddContext) -> Welcome | None:
         """Which SOP's welcome step this add's WelcomeCode sends (the first matching SOP by
         id that starts with one), before anything is written: the welcome cannot wait for
-        the enrollment."""
+        the enrollment. An SOP of `reach = "customer"` the customer is enrolled in already
+        (through another guide) is passed over: this add will not enroll them, so its
+        welcome is not theirs (the next SOP's, else the default welcome, goes out)."""
         if not ctx.can_welcome:
             return None
+        taken: set[str] | None = None
         for sop_id, current in sorted((await self._added_matching(ctx)).items()):
-            if current.spec.steps[0].channel == "welcome":
-                return Welcome(sop_id, current.spec.steps[0].message)
+            if current.spec.steps[0].channel != "welcome":
+                continue
+            if current.spec.trigger.once_per_customer:
+                if taken is None:  # read only when such an SOP would send the welcome
+                    async with self._db.read() as s:
+                        taken = {e.sop_id for e in await repo.customer_enrollment_refs(
+                            s, tenant=ctx.tenant, external_userid=ctx.external_userid)}
+                if sop_id in taken:
+                    continue
+            return Welcome(sop_id, current.spec.steps[0].message)
         return None
 
     async def on_contact_added(self, ctx: AddContext, welcome: Welcome | None = None,
@@ -220,10 +234,11 @@ class SopEngine:
         if exiting:
             await self._end(tenant, external_userid, "order_paid",
                             lambda e: e.sop_id in exiting, known)
-        enrolled = {(e.sop_id, e.guide) for e in known}  # enrolling again would do nothing
-        await self._enroll_matching(tenant, external_userid, at, None, seen,
-                                    [c for c in matching
-                                     if (c.spec.id, seen[1]) not in enrolled])
+        # enrolling again would do nothing (per customer: through any guide)
+        enrolled = {(e.sop_id, e.guide) for e in known} | {(e.sop_id, None) for e in known}
+        await self._enroll_matching(tenant, external_userid, at, None, seen, [
+            c for c in matching if (c.spec.id, None if c.spec.trigger.once_per_customer
+                                    else seen[1]) not in enrolled])
 
     async def on_tag_added(self, tenant: str, external_userid: str, guide: str, tag: str,
                            at: datetime) -> None:
@@ -371,9 +386,10 @@ class SopEngine:
                                              guide=guide, at=self.clock())
         if enrollment_id is not None:
             return enrollment_id, True
-        async with self._db.read() as s:  # enrolled before: that enrollment
-            found = await repo.find_enrollment(s, tenant=tenant, sop_id=sop_id,
-                                               external_userid=external_userid, guide=guide)
+        async with self._db.read() as s:  # enrolled before: that enrollment (per customer:
+            found = await repo.find_enrollment(  # through any guide, the first)
+                s, tenant=tenant, sop_id=sop_id, external_userid=external_userid,
+                guide=None if current.spec.trigger.once_per_customer else guide)
         return (found.id if found else None), False
 
     async def enroll_audience(self, tenant: str, sop_id: str, audience: Audience) -> int:

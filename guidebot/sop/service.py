@@ -177,16 +177,8 @@ class SopService:
                               guide: str) -> tuple[int | None, bool]:
         """enroll_one once its customer and guide passed check_one."""
         await self.ready(tenant)
-        with _about_sop():
-            enrollment_id, created = await self.engine.manual(tenant, sop_id, external_userid,
-                                                              guide)
-        if not created:
-            async with self._db.read() as s:
-                found = await plan_repo.find_enrollment(
-                    s, tenant=tenant, sop_id=sop_id, external_userid=external_userid,
-                    guide=guide)
-            enrollment_id = found.id if found else None
-        return enrollment_id, created
+        with _about_sop():  # not new: the enrollment there was (engine.manual found it)
+            return await self.engine.manual(tenant, sop_id, external_userid, guide)
 
     async def check_one(self, tenant: str, *, external_userid: str, guide: str) -> None:
         """What enroll_one checks of its customer and guide, read only."""

@@ -53,6 +53,7 @@ async def sops_view(db: Database, tenant: TenantSettings,
                     "tags_all": list(c.spec.trigger.audience.tags_all),
                     "tags_none": list(c.spec.trigger.audience.tags_none),
                     "group_names": list(c.spec.trigger.group_names),
+                    "reach": c.spec.trigger.reach,
                     **({"days_before": c.spec.trigger.days_before}
                        if c.spec.trigger.on == BIRTHDAY_TRIGGER else {})},
         "exit": list(c.spec.exits), "quiet_hours": c.spec.quiet_hours,

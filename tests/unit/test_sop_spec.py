@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -283,3 +284,62 @@ def test_birthday_trigger_errors_name_file_and_line(tmp_path: Path) -> None:
                for x in lines), lines
     assert any("welcome.toml:14:" in x and "a welcome step needs trigger contact_added" in x
                for x in lines), lines
+
+
+def test_reach_loads_and_a_default_reach_keeps_the_digest(tmp_path: Path) -> None:
+    """`reach = "customer"` loads and reads back from a stored version; an SOP without it (or
+    with the default "relation") digests as before the key existed: no new version."""
+    from guidebot.content.sop_spec import sop_from_json
+    (tmp_path / "messages").mkdir()
+    (tmp_path / "messages/hello.toml").write_text(MESSAGE, encoding="utf-8")
+    (tmp_path / "sops").mkdir()
+    for name, line in (("plain", ""), ("rel", 'reach = "relation"\n'),
+                       ("cust", 'reach = "customer"\n')):
+        (tmp_path / f"sops/{name}.toml").write_text(GOOD_SOP.replace(
+            'id = "nurture"', f'id = "{name}"').replace('on = "contact_added"\n',
+                                                       f'on = "contact_added"\n{line}'),
+            encoding="utf-8")
+    sops = load_library(tmp_path).sops
+    assert [sops[n].trigger.reach for n in ("plain", "rel", "cust")] == [
+        "relation", "relation", "customer"]
+    assert sops["cust"].trigger.once_per_customer and not sops["rel"].trigger.once_per_customer
+    assert sop_from_json(sops["cust"].to_json()) == sops["cust"]
+    old = sops["plain"].to_json().replace(', "reach": "relation"', "")  # stored before reach
+    assert '"reach"' not in old and sop_from_json(old) == sops["plain"]
+    assert sops["plain"].digest() == "953465eaeec03033c274fd485a01ba5e"  # as before reach
+    assert replace(sops["rel"], id="plain").digest() == sops["plain"].digest()
+    assert sops["cust"].digest() != sops["plain"].digest()
+
+
+def test_reach_errors_name_file_and_line(tmp_path: Path) -> None:
+    lines = _problems(tmp_path, {
+        "sops/typo.toml": GOOD_SOP.replace('id = "nurture"', 'id = "typo"').replace(
+            'state_prefix = "gb"', 'state_prefix = "gb"\nreach = "guide"'),
+        "sops/bday.toml": BIRTHDAY_SOP.format(days=0).replace('"b"', '"bday"').replace(
+            'tags_none = ["员工"]', 'tags_none = ["员工"]\nreach = "customer"'),
+        "sops/grp.toml": GROUP_REACH_SOP,
+    })
+    assert any("typo.toml:7:" in x and "trigger.reach must be one of relation, customer" in x
+               for x in lines), lines
+    assert any("bday.toml:8:" in x and "reach only applies to contact_added, tag_added, "
+               "order_paid, manual" in x and "already reaches each customer once" in x
+               for x in lines), lines
+    assert any("grp.toml:6:" in x and "reach only applies to" in x
+               and "enrolls customer groups" in x for x in lines), lines
+
+
+GROUP_REACH_SOP = """id = "grp"
+title = "新群培育"
+
+[trigger]
+on = "group_created"
+reach = "customer"
+
+[exit]
+on = ["group_dismissed"]
+
+[[steps]]
+at = "+10m"
+channel = "group_task"
+message = "hello"
+"""

@@ -6,7 +6,18 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, case, delete, func, select, text, update
+from sqlalchemy import (
+    and_,
+    bindparam,
+    case,
+    cast,
+    delete,
+    func,
+    select,
+    text,
+    type_coerce,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from guidebot.db.models import Follow
@@ -66,24 +77,50 @@ async def add_version(session: AsyncSession, *, tenant: str, sop_id: str, versio
     return bool(getattr(await session.execute(stmt), "rowcount", 0))
 
 
-_INSERT_ENROLLMENT: dict[bool, Any] = {}  # by is_postgres: built once, run with parameters
+_INSERT_ENROLLMENT: dict[tuple[bool, bool, tuple[str, ...]], Any] = {}  # built once, run with
+# parameters: by is_postgres, per customer and the columns given
 
 
-async def insert_enrollment(session: AsyncSession, **values: Any) -> int | None:
-    """The new enrollment's id, or None: one per (tenant, sop, customer, guide)."""
+async def insert_enrollment(session: AsyncSession, *, per_customer: bool = False,
+                            **values: Any) -> int | None:
+    """The new enrollment's id, or None: one per (tenant, sop, customer, guide); with
+    `per_customer` (an SOP of `reach = "customer"`), none either when the customer has any
+    enrollment of this SOP through another guide. That rule holds in SQL, not by a read
+    before the write: the INSERT … SELECT … WHERE NOT EXISTS runs, on PostgreSQL, under a
+    transaction-scoped advisory lock on (tenant, SOP, customer), so two processes enrolling
+    the customer through two guides take turns and the second finds the first's row (under
+    READ COMMITTED each statement sees what committed before it); SQLite has one writer."""
     now = utcnow()
     postgres = is_postgres(session)
-    stmt = _INSERT_ENROLLMENT.get(postgres)
-    if stmt is None:
-        table = SopEnrollment.__table__  # type: ignore[attr-defined]
-        stmt = _INSERT_ENROLLMENT[postgres] = (
-            insert_for(session, table)
-            .on_conflict_do_nothing(index_elements=["tenant", "sop_id", "external_userid",
-                                                    "guide"])
-            .returning(table.c.id))
     connection = await session.connection()
+    if per_customer and postgres:
+        await connection.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {
+            "k": f"guidebot-sop-reach:{values['tenant']}\x1f{values['sop_id']}"
+                 f"\x1f{values['external_userid']}"})
+    key = (postgres, per_customer, tuple(sorted(values)))
+    stmt = _INSERT_ENROLLMENT.get(key)
+    if stmt is None:
+        stmt = _INSERT_ENROLLMENT[key] = _enrollment_insert(
+            session, ["created_at", "updated_at", *sorted(values)], per_customer, postgres)
     result = await connection.execute(stmt, {"created_at": now, "updated_at": now, **values})
     return result.scalar_one_or_none()  # type: ignore[no-any-return]
+
+
+def _enrollment_insert(session: AsyncSession, columns: list[str], per_customer: bool,
+                       postgres: bool) -> Any:
+    table = SopEnrollment.__table__  # type: ignore[attr-defined]
+    insert = insert_for(session, table)
+    if per_customer:  # PostgreSQL types a SELECT's bare parameters as text: cast them there
+        typed = cast if postgres else type_coerce
+        taken = select(table.c.id).where(
+            table.c.tenant == bindparam("tenant"), table.c.sop_id == bindparam("sop_id"),
+            table.c.external_userid == bindparam("external_userid")).exists()
+        row = select(*[typed(bindparam(c, type_=table.c[c].type), table.c[c].type).label(c)
+                       for c in columns]).where(~taken)
+        insert = insert.from_select(columns, row)
+    return (insert.on_conflict_do_nothing(index_elements=["tenant", "sop_id",
+                                                          "external_userid", "guide"])
+            .returning(table.c.id))
 
 
 async def insert_enrollments(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
@@ -391,10 +428,14 @@ async def enrollment_counts(session: AsyncSession, *, tenant: str) -> dict[str, 
 
 
 async def find_enrollment(session: AsyncSession, *, tenant: str, sop_id: str,
-                          external_userid: str, guide: str) -> SopEnrollment | None:
+                          external_userid: str, guide: str | None) -> SopEnrollment | None:
+    """The customer's enrollment through `guide`; with None, their first through any."""
     stmt = select(SopEnrollment).where(
         SopEnrollment.tenant == tenant, SopEnrollment.sop_id == sop_id,
-        SopEnrollment.external_userid == external_userid, SopEnrollment.guide == guide)
+        SopEnrollment.external_userid == external_userid)
+    if guide is not None:
+        stmt = stmt.where(SopEnrollment.guide == guide)
+    stmt = stmt.order_by(SopEnrollment.id).limit(1)  # type: ignore[arg-type]
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
