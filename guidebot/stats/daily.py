@@ -127,7 +127,7 @@ class _Batch:
         await repo.add_daily(s, tenant=self.tenant, cells=[
             (*cell, dict(counts)) for cell, counts in self.cells.items()])
         self.cells.clear()
-        await repo.add_group_daily(s, tenant=self.tenant, cells=[
+        await repo.add_daily(s, tenant=self.tenant, group=True, cells=[
             (*cell, dict(counts)) for cell, counts in self.group_cells.items()])
         self.group_cells.clear()
         await repo.put_group_customers(s, tenant=self.tenant, counts=self.in_groups)

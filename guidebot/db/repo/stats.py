@@ -29,6 +29,8 @@ from guidebot.db.types import UTCDateTime
 COUNTS = ("adds_code", "adds_other", "deletions", "new_customers_code", "new_customers_other",
           "first_purchases", "repurchases", "orders", "gmv_fen", "orders_new", "gmv_new_fen",
           "orders_all", "gmv_all_fen", "commission_fen")
+# Customer group members (models_stats.StatsGroupDaily), per owner and day.
+GROUP_COUNTS = ("group_joins", "group_leaves", "group_handed_in", "group_handed_out")
 
 
 async def lock_tenant(session: AsyncSession, *, tenant: str) -> None:
@@ -90,19 +92,21 @@ async def code_stores(session: AsyncSession, *, tenant: str) -> dict[int, str]:
 
 
 async def add_daily(session: AsyncSession, *, tenant: str,
-                    cells: Sequence[tuple[str, str, str, dict[str, int]]]) -> None:
+                    cells: Sequence[tuple[str, str, str, dict[str, int]]],
+                    group: bool = False) -> None:
     """Add each cell's counts (day, store, guide, counts) to its row, creating it at zero
-    first: one statement for every cell."""
+    first: one statement for every cell (`group`: the customer group cells)."""
     if not cells:
         return
-    stmt = insert_for(session, StatsDaily)
-    table = StatsDaily.__table__  # type: ignore[attr-defined]
+    model, names = (StatsGroupDaily, GROUP_COUNTS) if group else (StatsDaily, COUNTS)
+    stmt = insert_for(session, model)
+    table = model.__table__  # type: ignore[attr-defined]
     stmt = stmt.on_conflict_do_update(
         index_elements=["tenant", "day", "store_id", "guide"],
-        set_={name: table.c[name] + stmt.excluded[name] for name in COUNTS})
+        set_={name: table.c[name] + stmt.excluded[name] for name in names})
     await session.execute(stmt, [
         {"tenant": tenant, "day": day, "store_id": store, "guide": guide,
-         **{name: counts.get(name, 0) for name in COUNTS}}
+         **{name: counts.get(name, 0) for name in names}}
         for day, store, guide, counts in cells])
 
 
@@ -139,26 +143,6 @@ async def clear(session: AsyncSession, *, tenant: str) -> None:
     for table in (StatsDaily, StatsCustomer, StatsOrderMark, StatsWatermark, StatsLayerAdds,
                   StatsLayerBuyers, StatsGroupDaily, StatsGroupCustomer):
         await session.execute(delete(table).where(table.tenant == tenant))
-
-
-# Customer group members (models_stats.StatsGroupDaily), per owner and day.
-GROUP_COUNTS = ("group_joins", "group_leaves", "group_handed_in", "group_handed_out")
-
-
-async def add_group_daily(session: AsyncSession, *, tenant: str,
-                          cells: Sequence[tuple[str, str, str, dict[str, int]]]) -> None:
-    """Add each group cell's counts (day, store, owner, counts): one statement."""
-    if not cells:
-        return
-    stmt = insert_for(session, StatsGroupDaily)
-    table = StatsGroupDaily.__table__  # type: ignore[attr-defined]
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["tenant", "day", "store_id", "guide"],
-        set_={name: table.c[name] + stmt.excluded[name] for name in GROUP_COUNTS})
-    await session.execute(stmt, [
-        {"tenant": tenant, "day": day, "store_id": store, "guide": guide,
-         **{name: counts.get(name, 0) for name in GROUP_COUNTS}}
-        for day, store, guide, counts in cells])
 
 
 async def get_group_customers(session: AsyncSession, *, tenant: str,
