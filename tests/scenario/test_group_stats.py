@@ -118,6 +118,10 @@ async def test_group_joins_leaves_and_handovers_in_the_data_centre(stack: Stack)
         # lina: 3 joined, 1 left (c2) and 1 with the dismissal (c3), c1 went with 福利群
         assert _guide_row(board, "lina") == {"groups": 0, "group_members": 0, "group_net": 1}
         assert _guide_row(board, "mia") == {"groups": 1, "group_members": 2, "group_net": 1}
+        status, stores, _ = await console.get("/console/acme/stores")
+        row = re.search(r'data-store="">.*?</tr>', stores, re.S)  # guides of no store
+        assert row and 'data-col="group_members">2<' in row.group(0)
+        assert 'data-col="group_net">2<' in row.group(0)
         status, page, _ = await console.get("/console/acme/?lang=en")
         assert "once per guide however many of the" in page
         status, csv, _ = await console.get("/console/acme/guides?format=csv")
