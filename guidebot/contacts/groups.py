@@ -124,10 +124,10 @@ class GroupService:
         async with self._db.write() as s:
             await repo.store(s, tenant=tenant, group=group, status=None, at=utcnow())
 
-    async def by_owner(self, tenant: str) -> dict[str, tuple[int, int]]:
-        """Per guide: the live groups they own and the distinct customers in them."""
+    async def live_per_owner(self, tenant: str) -> dict[str, int]:
+        """Per guide: the live groups they own (the data centre's group count)."""
         async with self._db.read() as s:
-            return await repo.by_owner(s, tenant=tenant)
+            return await repo.live_per_owner(s, tenant=tenant)
 
     async def orphaned(self, tenant: str) -> dict[str, list[dict[str, Any]]]:
         """Live groups of owners who left, not yet handed over, by owner."""

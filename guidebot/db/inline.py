@@ -51,6 +51,10 @@ class InlineSession:
     def get_bind(self) -> Any:
         return self.bind
 
+    @property
+    def info(self) -> dict[Any, Any]:
+        return self.sync_session.info
+
     async def execute(self, *args: Any, **kwargs: Any) -> Any:
         return self.sync_session.execute(*args, **kwargs)
 

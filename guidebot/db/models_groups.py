@@ -50,6 +50,25 @@ class GroupMember(SQLModel, table=True):
                                      sa_column=Column(UTCDateTime(), nullable=True))
 
 
+JOIN, LEAVE = "join", "leave"  # a customer joined or left a group
+HANDED_IN, HANDED_OUT = "in", "out"  # the group changed owner: its customers go with it
+
+
+class GroupCustomerChange(SQLModel, table=True):
+    """A customer joining or leaving a group, or a group's customers handed from one owner
+    to another (migration 0058), written with the change itself; the daily statistics read
+    these past an id watermark (guidebot/stats/daily.py), as they read follow events."""
+
+    __tablename__ = "group_customer_changes"
+    id: int | None = Field(default=None, primary_key=True)
+    tenant: str = Field(max_length=32)
+    chat_id: str = Field(max_length=64)
+    owner: str = Field(default="", max_length=64)  # the group's owner at the change
+    external_userid: str = Field(max_length=128)
+    change: str = Field(max_length=8)  # JOIN | LEAVE | HANDED_IN | HANDED_OUT
+    at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
 class GroupWelcomeTemplate(SQLModel, table=True):
     """A group welcome template (入群欢迎语) guidebot created in WeCom from
     content_library/group_welcome.toml: its template_id and the content it was made from."""

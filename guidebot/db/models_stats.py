@@ -104,6 +104,36 @@ class StatsLayerBuyers(SQLModel, table=True):
     customers: int = 0
 
 
+class StatsGroupDaily(SQLModel, table=True):
+    """Customer group members per tenant × store × guide × day (tenant timezone), the guide
+    being the groups' owner and the store theirs: customers who joined one of the owner's
+    groups while in none of them, who left the last one, and who came with or went with a
+    group handed to another owner. Counted from group_customer_changes (migration 0058)."""
+
+    __tablename__ = "stats_group_daily"
+    __table_args__ = (Index("ix_stats_group_daily_day", "tenant", "day"),)
+    tenant: str = Field(primary_key=True, max_length=32)
+    day: str = Field(primary_key=True, max_length=10)
+    store_id: str = Field(primary_key=True, max_length=64)
+    guide: str = Field(primary_key=True, max_length=64)
+    group_joins: int = 0
+    group_leaves: int = 0
+    group_handed_in: int = 0
+    group_handed_out: int = 0
+
+
+class StatsGroupCustomer(SQLModel, table=True):
+    """In how many of an owner's groups a customer is (as counted so far), so a customer
+    joining a second group of the same owner is not counted again; read by key by the upkeep
+    only."""
+
+    __tablename__ = "stats_group_customers"
+    tenant: str = Field(primary_key=True, max_length=32)
+    owner: str = Field(primary_key=True, max_length=64)
+    external_userid: str = Field(primary_key=True, max_length=128)
+    groups: int = 0
+
+
 class StatsBatchOrder(SQLModel, table=True):
     """The orders one upkeep transaction is counting (copied here in one statement, so every
     statement of the batch sees the same set), with the cell each is counted in and whether it

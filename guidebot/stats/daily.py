@@ -1,9 +1,12 @@
 """The upkeep of the daily statistics: new follow events and ledger entries (by id, every
 tenant in one pass), and new orders (by arrival, each counted once) are added to their
 tenant × store × guide × day cell, and the customers they change move between the layer
-cells (stats/layers.py). A periodic job runs it; `guidebot stats backfill` clears
-a tenant and counts its rows again, so both give the same figures. The event pipeline is
-not touched.
+cells (stats/layers.py). Customer group changes (group_customer_changes: joins, leaves,
+groups handed to another owner; by id, like follow events) are counted per owner in their
+own cells (stats_group_daily), a customer once per owner however many of the owner's groups
+they are in (stats_group_customers keeps in how many). A periodic job runs it;
+`guidebot stats backfill` clears a tenant and counts its rows again, so both give the same
+figures. The event pipeline is not touched.
 
 Orders and ledger entries are counted set by set in SQL (guidebot/db/repo/stats.py): a batch
 of orders is copied into `stats_batch_orders` by one statement, then a few statements count
@@ -21,7 +24,7 @@ import json
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -31,6 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from guidebot.contacts import state_codec
 from guidebot.db.engine import Database
+from guidebot.db.models_groups import HANDED_IN, HANDED_OUT, JOIN, LEAVE
 from guidebot.db.repo import stats as repo
 from guidebot.stats import definitions as d
 from guidebot.stats import layers
@@ -82,6 +86,8 @@ class _Batch:
         self.cells: Cells = defaultdict(lambda: defaultdict(int))
         self.customers: dict[str, Facts] = {}
         self.counted_in: dict[str, layers.Cells] = {}  # each customer's cells when loaded
+        self.group_cells: Cells = defaultdict(lambda: defaultdict(int))
+        self.in_groups: dict[tuple[str, str], int] = {}  # (owner, customer) → their groups
 
     async def load(self, s: AsyncSession, external_userids: Iterable[str]) -> None:
         """Read the facts of these customers at once (one query, not one per customer)."""
@@ -95,6 +101,14 @@ class _Batch:
                         if row is not None else Facts(external_userid))
             self.customers[external_userid] = customer
             self.counted_in[external_userid] = layers.cells(customer, self.zone)
+
+    async def load_groups(self, s: AsyncSession, keys: Iterable[tuple[str, str]]) -> None:
+        """Read in how many of its owner's groups each (owner, customer) is (one query per
+        owner among them)."""
+        missing = {k for k in keys if k not in self.in_groups}
+        if missing:
+            found = await repo.get_group_customers(s, tenant=self.tenant, keys=missing)
+            self.in_groups.update({k: found.get(k, 0) for k in missing})
 
     async def customer(self, s: AsyncSession, external_userid: str) -> Facts:
         await self.load(s, (external_userid,))
@@ -113,6 +127,10 @@ class _Batch:
         await repo.add_daily(s, tenant=self.tenant, cells=[
             (*cell, dict(counts)) for cell, counts in self.cells.items()])
         self.cells.clear()
+        await repo.add_daily(s, tenant=self.tenant, group=True, cells=[
+            (*cell, dict(counts)) for cell, counts in self.group_cells.items()])
+        self.group_cells.clear()
+        await repo.put_group_customers(s, tenant=self.tenant, counts=self.in_groups)
         moves = layers.Moves()
         for external_userid, customer in self.customers.items():
             now_in = layers.cells(customer, self.zone)
@@ -158,10 +176,12 @@ class DailyStats:
         while True:
             async with self._db.write() as s:
                 await repo.lock_tenant(s, tenant=ALL)
+                await repo.load_watermarks(s, tenant=ALL)
                 run = _Run(s, self._zones)
-                follows = await self._by_id(run, "follow_events")
+                follows = await self._by_id(run, "follow_events", self._count)
+                read = await self._by_id(run, "group_changes", self._count_groups)
                 await run.flush()
-                read = follows + await self._ledger(s)
+                read += follows + await self._ledger(s)
                 if follows < BATCH:
                     for tenant in self._zones:
                         if not late_done:
@@ -180,19 +200,21 @@ class DailyStats:
             await repo.lock_tenant(s, tenant=ALL)
             await repo.clear(s, tenant=tenant)
             total = 0
-            mark = await repo.get_watermark(s, tenant=ALL, source="follow_events")
-            gaps = {int(k) for k in json.loads(mark.gaps or "{}")}
-            after = 0
-            while True:
-                run = _Run(s, self._zones)
-                rows = await repo.rows_after(s, source="follow_events", after_id=after,
-                                             limit=BATCH, tenant=tenant, upto=mark.last_id)
-                await self._count(run, [r for r in rows if r.id not in gaps])
-                await run.flush()
-                total += len(rows)
-                if len(rows) < BATCH:
-                    break
-                after = int(rows[-1].id)
+            for source, count in (("follow_events", self._count),
+                                  ("group_changes", self._count_groups)):
+                mark = await repo.get_watermark(s, tenant=ALL, source=source)
+                gaps = {int(k) for k in json.loads(mark.gaps or "{}")}
+                after = 0
+                while True:
+                    run = _Run(s, self._zones)
+                    rows = await repo.rows_after(s, source=source, after_id=after,
+                                                 limit=BATCH, tenant=tenant, upto=mark.last_id)
+                    await count(run, [r for r in rows if r.id not in gaps])
+                    await run.flush()
+                    total += len(rows)
+                    if len(rows) < BATCH:
+                        break
+                    after = int(rows[-1].id)
             mark = await repo.get_watermark(s, tenant=ALL, source="ledger")
             gaps = {int(k) for k in json.loads(mark.gaps or "{}")}
             total += await self._count_ledger(s, _runs_between(mark.last_id, gaps),
@@ -203,7 +225,8 @@ class DailyStats:
                 if read == 0:
                     return total
 
-    async def _by_id(self, run: _Run, source: str) -> int:
+    async def _by_id(self, run: _Run, source: str,
+                     count: Callable[[_Run, Sequence[Any]], Awaitable[None]]) -> int:
         mark = await repo.get_watermark(run.s, tenant=ALL, source=source)
         gaps: dict[str, float] = json.loads(mark.gaps or "{}")
         late = (await repo.rows_with_ids(run.s, source=source, ids=[int(k) for k in gaps])
@@ -211,7 +234,7 @@ class DailyStats:
         rows = await repo.rows_after(run.s, source=source, after_id=mark.last_id, limit=BATCH)
         _advance(mark, repo.runs_of([int(r.id) for r in rows]), [int(r.id) for r in late],
                  source)
-        await self._count(run, [*late, *rows])
+        await count(run, [*late, *rows])
         return len(rows) + len(late)
 
     async def _ledger(self, s: AsyncSession) -> int:
@@ -273,6 +296,28 @@ class DailyStats:
             customer.following = max(customer.following - 1, 0)
             if row.action in d.DELETIONS:
                 batch.add(row.at, store, row.guide, deletions=1)
+
+    async def _count_groups(self, run: _Run, rows: Sequence[Any]) -> None:
+        """Group changes, row by row: a customer counts for an owner when they come into the
+        first of the owner's groups (joined, or came with a group handed over) and when they
+        leave the last (left, dismissed, or went with a group handed over)."""
+        for tenant in {row.tenant for row in rows}:
+            batch = await run.batch(tenant)
+            if batch is not None:
+                await batch.load_groups(run.s, ((r.owner, r.external_userid) for r in rows
+                                                if r.tenant == tenant))
+        for row in rows:
+            batch = await run.batch(row.tenant)
+            if batch is None:
+                continue
+            key = (row.owner, row.external_userid)
+            before = batch.in_groups[key]
+            comes = row.change in (JOIN, HANDED_IN)
+            batch.in_groups[key] = before + 1 if comes else max(before - 1, 0)
+            if (comes and before == 0) or (not comes and before == 1):
+                cell = batch.group_cells[(batch.day(row.at),
+                                          batch.guide_stores.get(row.owner, ""), row.owner)]
+                cell[_GROUP_COUNT[row.change]] += 1
 
     async def _orders(self, s: AsyncSession, tenant: str, *, late: bool = False) -> int:
         """A batch of orders past the watermark, or (late) of those not counted in the
@@ -367,6 +412,10 @@ def offsets(zone: ZoneInfo, lo: datetime | None,
             out.append((change, offset(change)))
         at = step
     return out
+
+
+_GROUP_COUNT = {JOIN: "group_joins", LEAVE: "group_leaves", HANDED_IN: "group_handed_in",
+                HANDED_OUT: "group_handed_out"}
 
 
 def _new(via_code: bool) -> str:

@@ -25,7 +25,8 @@ FIGURES = ("adds", "adds_code", "adds_other", "deletions", "net_growth", "base",
            "orders_existing", "gmv_existing", "orders_all", "gmv_all", "commission",
            "layer_new", "layer_active", "layer_dormant", "layer_lost", "tier_high", "tier_mid",
            "tier_low", "tier_none", "customers", "task_confirmation_rate", "funnel_added",
-           "groups", "group_customers", "group_joined", "group_left",
+           "groups", "group_customers", "group_joined", "group_left", "group_joins",
+           "group_leaves", "group_net", "group_members",
            # 接待时效 (chat/reply_times.py)
            "handoffs", "handoff_replied", "first_response_median", "first_response_average",
            "replied_within", "waiting_now", "overdue_now")

@@ -56,6 +56,15 @@ def _derived(t: dict[str, int]) -> dict[str, Any]:
             "gmv_existing_fen": t["gmv_fen"] - t["gmv_new_fen"]}
 
 
+def _group_derived(t: dict[str, int]) -> dict[str, int]:
+    return {"group_net": t["group_joins"] - t["group_leaves"]}
+
+
+def _group_row(row: dict[str, Any] | None) -> dict[str, int]:
+    counts = {name: int(row[name]) if row else 0 for name in repo.GROUP_COUNTS}
+    return {**counts, **_group_derived(counts)}
+
+
 async def overview(db: Database, tenant: TenantSettings, day_from: date,
                    day_to: date) -> dict[str, Any]:
     tier_names = [name for name, _ in d.VALUE_TIERS] + [layers_.NO_TIER]
@@ -65,19 +74,24 @@ async def overview(db: Database, tenant: TenantSettings, day_from: date,
         layers = await repo.layer_counts(s, tenant=tenant.id,
                                          bounds=layers_.bounds(day_from, day_to),
                                          tiers=tier_names)
+        group_rows, group_members = await repo.group_per_day(
+            s, tenant=tenant.id, day_from=day_from.isoformat(), day_to=day_to.isoformat())
     by_day = {r["day"]: r for r in rows}
+    group_days = {r["day"]: r for r in group_rows}
     days = []
     for n in range((day_to - day_from).days + 1):
         key = (day_from + timedelta(days=n)).isoformat()
         row = {name: int(by_day[key][name]) if key in by_day else 0 for name in repo.COUNTS}
-        days.append({"day": key, **row, **_derived(row)})
+        days.append({"day": key, **row, **_derived(row), **_group_row(group_days.get(key))})
     totals = _totals(rows)
+    group_totals = {name: sum(int(r[name]) for r in group_rows) for name in repo.GROUP_COUNTS}
     new_customers = totals["new_customers_code"] + totals["new_customers_other"]
     tiers = {name: layers[f"tier_{name}"] for name in tier_names}
     return {
         "tenant": tenant.id, "timezone": tenant.timezone,
         "from": day_from.isoformat(), "to": day_to.isoformat(),
-        "totals": {**totals, **_derived(totals), "base": layers["base"]},
+        "totals": {**totals, **_derived(totals), "base": layers["base"], **group_totals,
+                   **_group_derived(group_totals), "group_members": group_members},
         "funnel": {"added": new_customers, "first_purchase": totals["first_purchases"],
                    "repurchase": totals["repurchases"]},
         "layers": {k: layers[k] for k in ("new", "active", "dormant", "lost")},
@@ -89,7 +103,7 @@ async def overview(db: Database, tenant: TenantSettings, day_from: date,
 def empty_row(key: str) -> dict[str, Any]:
     """A guide's or store's totals over a range in which nothing of theirs was counted."""
     zeros = {n: 0 for n in repo.COUNTS}
-    return {"key": key, **zeros, **_derived(zeros)}
+    return {"key": key, **zeros, **_derived(zeros), **_group_row(None), "group_members": 0}
 
 
 async def per_key(db: Database, tenant: TenantSettings, day_from: date, day_to: date,
@@ -98,6 +112,13 @@ async def per_key(db: Database, tenant: TenantSettings, day_from: date, day_to: 
     async with db.read() as s:
         rows = await repo.per_key(s, tenant=tenant.id, day_from=day_from.isoformat(),
                                   day_to=day_to.isoformat(), key=key)
+        groups = await repo.group_per_key(s, tenant=tenant.id, day_from=day_from.isoformat(),
+                                          day_to=day_to.isoformat(), key=key)
     out = [{"key": r["key"], **{n: int(r[n]) for n in repo.COUNTS},
-            **_derived({n: int(r[n]) for n in repo.COUNTS})} for r in rows]
+            **_derived({n: int(r[n]) for n in repo.COUNTS}),
+            **_group_row(groups.get(r["key"])),
+            "group_members": groups.pop(r["key"], {}).get("group_members", 0)}
+           for r in rows]
+    out += [{**empty_row(k), **_group_row(g), "group_members": g["group_members"]}
+            for k, g in groups.items()]  # owners with group members and nothing else
     return sorted(out, key=lambda r: (-r["gmv_fen"], -r["adds"], r["key"]))

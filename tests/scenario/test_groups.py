@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import select
 
 from guidebot.db.models import InboxItem
-from tests.support.console import Console, csrf_in
+from tests.support.console import Console, csrf_in, upkeep
 from tests.support.stack import Stack
 
 
@@ -139,16 +139,18 @@ async def test_console_shows_groups_their_members_and_a_customers_groups(
         assert status == 200 and f'data-chat="{chat}"' in html and "会员群" in html
         assert re.search(r'data-figure="groups">1<', html)
         assert re.search(r'data-figure="group_joined">1<', html)
+        await upkeep(stack)  # the data centre's group figures come from the statistics
         status, overview, _ = await console.get("/console/acme/")
         assert re.search(r'data-figure="groups">1<', overview)
-        assert re.search(r'data-figure="group_customers">1<', overview)
-        assert re.search(r'data-figure="group_joined">1<', overview)
+        assert re.search(r'data-figure="group_members">1<', overview)
+        assert re.search(r'data-figure="group_joins">1<', overview)
         status, api = await stack.admin("/metrics/overview")
         assert api["groups"] == {"groups": 1, "customers": 1, "joined": 1, "left": 0}
+        assert (api["totals"]["group_members"], api["totals"]["group_joins"]) == (1, 1)
         status, board, _ = await console.get("/console/acme/guides")
         lina = re.search(r'data-guide="lina">.*?</tr>', board, re.S)
         assert lina and 'data-col="groups">1<' in lina.group(0)
-        assert 'data-col="group_customers">1<' in lina.group(0)
+        assert 'data-col="group_members">1<' in lina.group(0)
         status, page, _ = await console.get(f"/console/acme/groups/{chat}")
         assert status == 200 and f'data-member="{first}"' in page and "王芳" in page
         status, page, _ = await console.get(f"/console/acme/customers/{first}")

@@ -2,8 +2,9 @@
 adds, deletions, transfers, orders (some paid before the customer's first purchase counted so
 far, some with equal payment times, some arriving late) and ledger entries, counted stage by
 stage in small batches, give exactly the cells a plain recount of every row by the
-definitions gives; so does the backfill afterwards. The tenant's zone has daylight saving, and
-some payments fall just around its changes."""
+definitions gives; so does the backfill afterwards. The same holds for customer group
+changes counted per owner. The tenant's zone has daylight saving, and some payments fall
+just around its changes."""
 
 from __future__ import annotations
 
@@ -24,9 +25,16 @@ from guidebot.db.engine import Database
 from guidebot.db.migrate import upgrade_async
 from guidebot.db.models import ChannelCode, FollowEvent, Guide
 from guidebot.db.models_commerce import LedgerEntry, Order
-from guidebot.db.models_stats import StatsDaily, StatsLayerAdds, StatsLayerBuyers
+from guidebot.db.models_groups import CUSTOMER, HANDED_IN, HANDED_OUT, JOIN, LEAVE, MEMBER
+from guidebot.db.models_stats import (
+    StatsDaily,
+    StatsGroupDaily,
+    StatsLayerAdds,
+    StatsLayerBuyers,
+)
+from guidebot.db.repo import groups as groups_repo
 from guidebot.db.repo import stats as stats_repo
-from guidebot.db.repo.stats import COUNTS
+from guidebot.db.repo.stats import COUNTS, GROUP_COUNTS
 from guidebot.stats import daily
 from guidebot.stats import definitions as d
 from guidebot.stats.daily import DailyStats
@@ -308,3 +316,102 @@ async def test_ledger_ids_committed_late_are_counted_once(db: Database) -> None:
 
 def _guide_of(i: int) -> str:
     return [*GUIDES, "g4"][i % 4]
+
+
+CHATS = ("wrA", "wrB", "wrC", "wrD")
+PEOPLE = tuple(f"wm{n}" for n in range(8))  # customers (external_userids)
+COUNTED = {JOIN: "group_joins", LEAVE: "group_leaves", HANDED_IN: "group_handed_in",
+           HANDED_OUT: "group_handed_out"}
+
+
+@dataclass
+class Groups:
+    """The groups as the recount follows them: owner and customers of each live group, and
+    in how many of an owner's groups each customer is."""
+
+    owners: dict[str, str] = field(default_factory=dict)
+    members: dict[str, set[str]] = field(default_factory=dict)
+    in_groups: dict[tuple[str, str], int] = field(default_factory=lambda: defaultdict(int))
+    cells: dict[Any, dict[str, int]] = field(
+        default_factory=lambda: defaultdict(lambda: defaultdict(int)))
+
+    def change(self, owner: str, customer: str, change: str, at: datetime) -> None:
+        before = self.in_groups[(owner, customer)]
+        comes = change in (JOIN, HANDED_IN)
+        self.in_groups[(owner, customer)] = before + 1 if comes else max(before - 1, 0)
+        if before == (0 if comes else 1):
+            self.cells[(_day(at), GUIDES.get(owner) or "", owner)][COUNTED[change]] += 1
+
+
+async def _group_stage(db: Database, world: Groups, rng: random.Random) -> None:
+    for _ in range(rng.randrange(3, 9)):
+        at = rng.choice([*EDGES, T0 + timedelta(minutes=rng.randrange(300 * 24 * 60))])
+        chat = rng.choice(CHATS)
+        async with db.write() as s:
+            if chat in world.owners and rng.random() < 0.15:  # dismissed (for good)
+                await groups_repo.dismiss(s, tenant="acme", chat_id=chat, at=at)
+                for customer in sorted(world.members.pop(chat, set())):  # again: none
+                    world.change(world.owners[chat], customer, LEAVE, at)
+                world.owners[chat] = ""
+                continue
+            if world.owners.get(chat) == "":
+                continue  # a dismissed group stays dismissed
+            old = world.owners.get(chat)
+            owner = (rng.choice([*GUIDES, "g4"]) if old is None or rng.random() < 0.3
+                     else old)
+            now_in = {m for m in world.members.get(chat, set()) if rng.random() < 0.7}
+            now_in |= set(rng.sample(PEOPLE, rng.randrange(0, 4)))
+            members = [groups_repo.Member(owner, MEMBER, at, 1, ""),
+                       *(groups_repo.Member(m, CUSTOMER, at, rng.choice((1, 2, 3)), "")
+                         for m in sorted(now_in))]
+            await groups_repo.store(s, tenant="acme", group=groups_repo.Group(
+                chat_id=chat, name=chat, owner=owner, created_at=T0, member_version="",
+                members=tuple(members)), status=None, at=at)
+        before = world.members.get(chat, set())
+        for customer in sorted(before - now_in):
+            world.change(old or owner, customer, LEAVE, at)
+        if old is not None and old != owner:
+            for customer in sorted(before & now_in):
+                world.change(old, customer, HANDED_OUT, at)
+            for customer in sorted(before & now_in):
+                world.change(owner, customer, HANDED_IN, at)
+        for customer in sorted(now_in - before):
+            world.change(owner, customer, JOIN, at)
+        world.owners[chat], world.members[chat] = owner, now_in
+
+
+async def _group_cells(db: Database) -> dict[Any, dict[str, int]]:
+    async with db.read() as s:
+        rows = (await s.execute(select(StatsGroupDaily).where(
+            StatsGroupDaily.tenant == "acme"))).scalars()
+        return {(r.day, r.store_id, r.guide): {n: getattr(r, n) for n in GROUP_COUNTS
+                                               if getattr(r, n)} for r in rows
+                if any(getattr(r, n) for n in GROUP_COUNTS)}
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+async def test_group_changes_counted_as_they_come_equal_a_recount_and_the_backfill(
+        db: Database, seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Groups created, joined, left, handed to another owner and dismissed at random (a
+    customer often in several groups of one owner), counted in small batches between
+    stages, give the cells a recount by the definitions gives; so does the backfill."""
+    monkeypatch.setattr(daily, "BATCH", 3)
+    world, rng = await _seeded_world(db, seed)
+    assert world.codes
+    groups = Groups()
+    stats = DailyStats(db, {"acme": ZONE})
+    for _ in range(8):
+        await _group_stage(db, groups, rng)
+        await stats.upkeep()
+    expected = {k: {n: v for n, v in c.items() if v} for k, c in groups.cells.items()
+                if any(c.values())}
+    kinds = {n for c in expected.values() for n in c}
+    assert kinds == set(GROUP_COUNTS), kinds  # the scenario reaches every kind of change
+    assert await _group_cells(db) == expected
+    assert await stats.upkeep() == 0
+    await stats.backfill("acme")
+    assert await _group_cells(db) == expected
+    async with db.read() as s:  # the total at the end: the customers in each owner's groups
+        _, total = await stats_repo.group_per_day(s, tenant="acme", day_from="2027-12-31",
+                                                  day_to="2027-12-31")
+    assert total == sum(1 for n in groups.in_groups.values() if n > 0)

@@ -11,7 +11,17 @@ from sqlalchemy import and_, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from guidebot.db.models import Guide
-from guidebot.db.models_groups import CUSTOMER, MEMBER, GroupChat, GroupMember
+from guidebot.db.models_groups import (
+    CUSTOMER,
+    HANDED_IN,
+    HANDED_OUT,
+    JOIN,
+    LEAVE,
+    MEMBER,
+    GroupChat,
+    GroupCustomerChange,
+    GroupMember,
+)
 
 
 @dataclass(frozen=True)
@@ -51,8 +61,9 @@ async def store(session: AsyncSession, *, tenant: str, group: Group, status: int
     listed again has rejoined; the counts follow."""
     row = await session.get(GroupChat, (tenant, group.chat_id))
     if row is None:
-        row = GroupChat(tenant=tenant, chat_id=group.chat_id)
+        row = GroupChat(tenant=tenant, chat_id=group.chat_id, owner=group.owner)
         session.add(row)
+    old_owner = row.owner
     row.name, row.owner, row.member_version = group.name[:128], group.owner, group.member_version
     row.created_at, row.dismissed_at, row.synced_at = group.created_at, None, at
     if status is not None:
@@ -78,6 +89,16 @@ async def store(session: AsyncSession, *, tenant: str, group: Group, status: int
             if m.member_id not in listed and m.left_at is None]
     for member_id in left:
         known[member_id].left_at = at
+    kinds = {**{k: m.kind for k, m in known.items()}, **{k: m.kind for k, m in listed.items()}}
+    changes = [(old_owner, m, LEAVE, at) for m in left]
+    if old_owner != group.owner:  # the customers who stay go with the group
+        stayed = sorted(m for m in listed if m in known and m not in joined)
+        changes += [(old_owner, m, HANDED_OUT, at) for m in stayed]
+        changes += [(group.owner, m, HANDED_IN, at) for m in stayed]
+    changes += [(group.owner, m, JOIN, listed[m].joined_at or at) for m in joined]
+    session.add_all([GroupCustomerChange(tenant=tenant, chat_id=group.chat_id, owner=owner,
+                                         external_userid=m, change=change, at=when)
+                     for owner, m, change, when in changes if kinds[m] == CUSTOMER])
     row.customers = sum(m.kind == CUSTOMER for m in group.members)
     row.staff = sum(m.kind == MEMBER for m in group.members)
     await session.flush()
@@ -86,6 +107,15 @@ async def store(session: AsyncSession, *, tenant: str, group: Group, status: int
 
 async def dismiss(session: AsyncSession, *, tenant: str, chat_id: str, at: datetime) -> bool:
     """The group was dismissed: its members all leave at `at`. False: a group never seen."""
+    owner = (await session.execute(select(GroupChat.owner).where(
+        GroupChat.tenant == tenant, GroupChat.chat_id == chat_id))).scalar_one_or_none()
+    staying = (await session.execute(select(GroupMember.member_id).where(
+        GroupMember.tenant == tenant, GroupMember.chat_id == chat_id,
+        GroupMember.kind == CUSTOMER,
+        GroupMember.left_at.is_(None)).order_by(GroupMember.member_id))).scalars()  # type: ignore[union-attr]
+    session.add_all([GroupCustomerChange(tenant=tenant, chat_id=chat_id, owner=owner or "",
+                                         external_userid=m, change=LEAVE, at=at)
+                     for m in staying])
     found = await session.execute(
         update(GroupChat).where(GroupChat.tenant == tenant, GroupChat.chat_id == chat_id,
                                 GroupChat.dismissed_at.is_(None))  # type: ignore[union-attr]
@@ -149,20 +179,13 @@ async def totals(session: AsyncSession, *, tenant: str, start: datetime,
             "left": int(left)}
 
 
-async def by_owner(session: AsyncSession, *, tenant: str) -> dict[str, tuple[int, int]]:
-    """Per owner: their live groups, and the distinct customers now in them."""
-    live = and_(GroupChat.tenant == tenant, GroupChat.dismissed_at.is_(None))  # type: ignore[union-attr]
-    groups_n = await session.execute(select(GroupChat.owner, func.count()).where(live)
-                                     .group_by(GroupChat.owner))
-    customers = await session.execute(
-        select(GroupChat.owner, func.count(func.distinct(GroupMember.member_id)))
-        .join(GroupMember, and_(GroupMember.tenant == GroupChat.tenant,
-                                GroupMember.chat_id == GroupChat.chat_id))
-        .where(live, GroupMember.kind == CUSTOMER,
-               GroupMember.left_at.is_(None))  # type: ignore[union-attr]
-        .group_by(GroupChat.owner))
-    people = {str(o): int(n) for o, n in customers.all()}
-    return {str(o): (int(n), people.get(str(o), 0)) for o, n in groups_n.all()}
+async def live_per_owner(session: AsyncSession, *, tenant: str) -> dict[str, int]:
+    """Per owner: their live groups (group_chats only, by its owner index)."""
+    stmt = (select(GroupChat.owner, func.count())
+            .where(GroupChat.tenant == tenant,
+                   GroupChat.dismissed_at.is_(None))  # type: ignore[union-attr]
+            .group_by(GroupChat.owner))
+    return {str(o): int(n) for o, n in (await session.execute(stmt)).all()}
 
 
 async def group(session: AsyncSession, *, tenant: str, chat_id: str) -> GroupChat | None:

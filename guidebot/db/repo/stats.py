@@ -12,9 +12,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from guidebot.db.models import ChannelCode, FollowEvent, Guide
 from guidebot.db.models_commerce import LedgerEntry
+from guidebot.db.models_groups import GroupCustomerChange
 from guidebot.db.models_stats import (
     StatsCustomer,
     StatsDaily,
+    StatsGroupCustomer,
+    StatsGroupDaily,
     StatsLayerAdds,
     StatsLayerBuyers,
     StatsOrderMark,
@@ -26,6 +29,8 @@ from guidebot.db.types import UTCDateTime
 COUNTS = ("adds_code", "adds_other", "deletions", "new_customers_code", "new_customers_other",
           "first_purchases", "repurchases", "orders", "gmv_fen", "orders_new", "gmv_new_fen",
           "orders_all", "gmv_all_fen", "commission_fen")
+# Customer group members (models_stats.StatsGroupDaily), per owner and day.
+GROUP_COUNTS = ("group_joins", "group_leaves", "group_handed_in", "group_handed_out")
 
 
 async def lock_tenant(session: AsyncSession, *, tenant: str) -> None:
@@ -35,15 +40,26 @@ async def lock_tenant(session: AsyncSession, *, tenant: str) -> None:
                               {"k": f"guidebot-stats:{tenant}"})
 
 
+async def load_watermarks(session: AsyncSession, *, tenant: str) -> None:
+    """Read every watermark of `tenant` in one query, so get_watermark finds them in the
+    session (one read however many sources there are)."""
+    rows = (await session.execute(select(StatsWatermark).where(
+        StatsWatermark.tenant == tenant))).scalars().all()
+    session.info["watermarks"] = {(w.tenant, w.source): w for w in rows}  # held: the
+    # session's identity map keeps objects only while something refers to them
+
+
 async def get_watermark(session: AsyncSession, *, tenant: str, source: str) -> StatsWatermark:
-    found = await session.get(StatsWatermark, (tenant, source))
+    held: dict[tuple[str, str], StatsWatermark] = session.info.get("watermarks", {})
+    found = held.get((tenant, source)) or await session.get(StatsWatermark, (tenant, source))
     if found is None:
         found = StatsWatermark(tenant=tenant, source=source)
         session.add(found)
     return found
 
 
-SOURCES: dict[str, Any] = {"follow_events": FollowEvent, "ledger": LedgerEntry}
+SOURCES: dict[str, Any] = {"follow_events": FollowEvent, "ledger": LedgerEntry,
+                           "group_changes": GroupCustomerChange}
 
 
 async def rows_after(session: AsyncSession, *, source: str, after_id: int, limit: int,
@@ -76,19 +92,21 @@ async def code_stores(session: AsyncSession, *, tenant: str) -> dict[int, str]:
 
 
 async def add_daily(session: AsyncSession, *, tenant: str,
-                    cells: Sequence[tuple[str, str, str, dict[str, int]]]) -> None:
+                    cells: Sequence[tuple[str, str, str, dict[str, int]]],
+                    group: bool = False) -> None:
     """Add each cell's counts (day, store, guide, counts) to its row, creating it at zero
-    first: one statement for every cell."""
+    first: one statement for every cell (`group`: the customer group cells)."""
     if not cells:
         return
-    stmt = insert_for(session, StatsDaily)
-    table = StatsDaily.__table__  # type: ignore[attr-defined]
+    model, names = (StatsGroupDaily, GROUP_COUNTS) if group else (StatsDaily, COUNTS)
+    stmt = insert_for(session, model)
+    table = model.__table__  # type: ignore[attr-defined]
     stmt = stmt.on_conflict_do_update(
         index_elements=["tenant", "day", "store_id", "guide"],
-        set_={name: table.c[name] + stmt.excluded[name] for name in COUNTS})
+        set_={name: table.c[name] + stmt.excluded[name] for name in names})
     await session.execute(stmt, [
         {"tenant": tenant, "day": day, "store_id": store, "guide": guide,
-         **{name: counts.get(name, 0) for name in COUNTS}}
+         **{name: counts.get(name, 0) for name in names}}
         for day, store, guide, counts in cells])
 
 
@@ -123,8 +141,75 @@ async def put_customers(session: AsyncSession, *, tenant: str,
 
 async def clear(session: AsyncSession, *, tenant: str) -> None:
     for table in (StatsDaily, StatsCustomer, StatsOrderMark, StatsWatermark, StatsLayerAdds,
-                  StatsLayerBuyers):
+                  StatsLayerBuyers, StatsGroupDaily, StatsGroupCustomer):
         await session.execute(delete(table).where(table.tenant == tenant))
+
+
+async def get_group_customers(session: AsyncSession, *, tenant: str,
+                              keys: Collection[tuple[str, str]]) -> dict[tuple[str, str], int]:
+    """In how many of the owner's groups each (owner, customer) is, as counted so far."""
+    found: dict[tuple[str, str], int] = {}
+    c = StatsGroupCustomer
+    by_owner: dict[str, list[str]] = {}
+    for owner, customer in sorted(set(keys)):
+        by_owner.setdefault(owner, []).append(customer)
+    for owner, customers in by_owner.items():
+        for i in range(0, len(customers), 500):
+            stmt = select(c.external_userid, c.groups).where(
+                c.tenant == tenant, c.owner == owner,
+                c.external_userid.in_(customers[i:i + 500]))  # type: ignore[attr-defined]
+            found.update({(owner, e): int(n) for e, n in (await session.execute(stmt)).all()})
+    return found
+
+
+async def put_group_customers(session: AsyncSession, *, tenant: str,
+                              counts: dict[tuple[str, str], int]) -> None:
+    if not counts:
+        return
+    stmt = insert_for(session, StatsGroupCustomer)
+    stmt = stmt.on_conflict_do_update(index_elements=["tenant", "owner", "external_userid"],
+                                      set_={"groups": stmt.excluded.groups})
+    await session.execute(stmt, [{"tenant": tenant, "owner": o, "external_userid": e,
+                                  "groups": n} for (o, e), n in counts.items()])
+
+
+def _group_sums() -> list[Any]:
+    return [func.coalesce(func.sum(getattr(StatsGroupDaily, name)), 0).label(name)
+            for name in GROUP_COUNTS]
+
+
+def _group_total() -> Any:
+    g = StatsGroupDaily
+    return func.coalesce(func.sum(g.group_joins - g.group_leaves + g.group_handed_in
+                                  - g.group_handed_out), 0)
+
+
+async def group_per_day(session: AsyncSession, *, tenant: str, day_from: str,
+                        day_to: str) -> tuple[list[dict[str, Any]], int]:
+    """The group cells summed per day over the range, and the group members at its end
+    (every cell up to its last day)."""
+    g = StatsGroupDaily
+    stmt = (select(g.day, *_group_sums())
+            .where(g.tenant == tenant, g.day >= day_from, g.day <= day_to)
+            .group_by(g.day).order_by(g.day))
+    rows = [dict(row._mapping) for row in (await session.execute(stmt)).all()]
+    total = (await session.execute(select(_group_total()).where(
+        g.tenant == tenant, g.day <= day_to))).scalar_one()
+    return rows, int(total)
+
+
+async def group_per_key(session: AsyncSession, *, tenant: str, day_from: str, day_to: str,
+                        key: str) -> dict[str, dict[str, int]]:
+    """Per guide or store (key = "guide" | "store_id"): the group cells summed over the range
+    and `group_members`, the total at its end."""
+    g = StatsGroupDaily
+    column = getattr(g, key)
+    in_range = [func.coalesce(func.sum(case((g.day >= day_from, getattr(g, name)), else_=0)),
+                              0).label(name) for name in GROUP_COUNTS]
+    stmt = (select(column.label("key"), *in_range, _group_total().label("group_members"))
+            .where(g.tenant == tenant, g.day <= day_to).group_by(column))
+    return {str(r.key): {n: int(v) for n, v in r._mapping.items() if n != "key"}
+            for r in (await session.execute(stmt)).all()}
 
 
 def _sums() -> list[Any]:

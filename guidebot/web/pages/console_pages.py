@@ -65,8 +65,8 @@ def _charts(ov: dict[str, Any], words: dict[str, str]) -> dict[str, Any]:
 async def overview(request: web.Request, who: auth.Access) -> web.StreamResponse:
     day_from, day_to = _range(request, who)
     ov = await _stats(request).overview(who.tenant.id, day_from, day_to)
-    ov["groups"] = await services_of(request).groups.totals(who.tenant, day_from=day_from,
-                                                             day_to=day_to)
+    ov["live_groups"] = sum((await services_of(request).groups.live_per_owner(
+        who.tenant.id)).values())
     return render(request, "overview.html", who=who, active="overview", ov=ov,
                   range=ov, charts=_charts(ov, catalog(language(request))))
 
@@ -76,10 +76,12 @@ async def overview(request: web.Request, who: auth.Access) -> web.StreamResponse
 TARGET_CSV = ("target_month", "target_adds", "target_gmv_fen")
 GUIDE_CSV = ("rank", "guide", "name", "store_id", "store_name", "customers", "adds",
              "deletions", "tasks_sent", "tasks_confirmed", "orders", "gmv_fen",
-             "commission_fen", "groups", "group_customers", *TARGET_CSV)
+             "commission_fen", "groups", "group_members", "group_joins", "group_leaves",
+             "group_net", *TARGET_CSV)
 STORE_CSV = ("store_id", "store_name", "adds_code", "adds_other", "deletions", "net_growth",
              "first_purchases", "repurchases", "orders", "gmv_fen", "orders_all",
-             "gmv_all_fen", "commission_fen", *TARGET_CSV)
+             "gmv_all_fen", "commission_fen", "group_members", "group_joins",
+             "group_leaves", "group_net", *TARGET_CSV)
 
 
 def _target_cells(targets: dict[str, Any], subject: str) -> dict[str, Any]:
@@ -106,11 +108,12 @@ async def guides(request: web.Request, who: auth.Access) -> web.StreamResponse:
     rows = await _stats(request).leaderboard(who.tenant.id, day_from, day_to, "guide")
     board = await _stats(request).records.guides(who.tenant.id)
     by_guide = {r["key"]: r for r in rows if r["key"]}
-    owned = await services_of(request).groups.by_owner(who.tenant.id)
+    owned = await services_of(request).groups.live_per_owner(who.tenant.id)
     for guide in board:
         guide.update(by_guide.pop(guide["guide"], {}))
-        guide["groups"], guide["group_customers"] = owned.get(guide["guide"], (0, 0))
     board += [{"guide": k, **r} for k, r in by_guide.items()]
+    for guide in board:
+        guide["groups"] = owned.get(guide["guide"], 0)
     board.sort(key=lambda r: (-r.get("gmv_fen", 0), -r.get("adds", 0), r["guide"]))
     store = request.query.get("store", "")
     if store:  # one store's guides (the stores page links here)
