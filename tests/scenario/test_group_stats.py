@@ -126,8 +126,10 @@ async def test_group_joins_leaves_and_handovers_in_the_data_centre(stack: Stack)
         assert "once per guide however many of the" in page
         status, csv, _ = await console.get("/console/acme/guides?format=csv")
         header = csv.lstrip("\ufeff").splitlines()[0].split(",")
-        assert header[header.index("group_members"):header.index("group_net") + 1] == [
-            "group_members", "group_joins", "group_leaves", "group_net"]
+        assert header[header.index("group_customers"):header.index("group_net") + 1] == [
+            "group_customers", "group_joins", "group_leaves", "group_net"]
+        (mia,) = [line.split(",") for line in csv.splitlines()[1:] if ",mia," in line]
+        assert mia[header.index("group_customers")] == "2"  # the figure group_members
     finally:
         await console.close()
 

@@ -74,13 +74,15 @@ async def overview(request: web.Request, who: auth.Access) -> web.StreamResponse
 # 业绩目标: always the last three columns, so a sheet's columns never move; empty unless the
 # range is one calendar month (上月, or 本月 so far) and the row has a target that month.
 TARGET_CSV = ("target_month", "target_adds", "target_gmv_fen")
+# `group_customers` is the figure group_members (群客户 at the range's end), under the column
+# name the guides CSV has always had
 GUIDE_CSV = ("rank", "guide", "name", "store_id", "store_name", "customers", "adds",
              "deletions", "tasks_sent", "tasks_confirmed", "orders", "gmv_fen",
-             "commission_fen", "groups", "group_members", "group_joins", "group_leaves",
+             "commission_fen", "groups", "group_customers", "group_joins", "group_leaves",
              "group_net", *TARGET_CSV)
 STORE_CSV = ("store_id", "store_name", "adds_code", "adds_other", "deletions", "net_growth",
              "first_purchases", "repurchases", "orders", "gmv_fen", "orders_all",
-             "gmv_all_fen", "commission_fen", "group_members", "group_joins",
+             "gmv_all_fen", "commission_fen", "group_customers", "group_joins",
              "group_leaves", "group_net", *TARGET_CSV)
 
 
@@ -122,7 +124,9 @@ async def guides(request: web.Request, who: auth.Access) -> web.StreamResponse:
     targets = await _month_targets(request, who, day_from, day_to, "guide")
     if request.query.get("format") == "csv":
         return await _csv(request, f"guides-{who.tenant.id}-{span['from']}-{span['to']}.csv",
-                          GUIDE_CSV, [{"rank": n, **r, **_target_cells(targets, r["guide"])}
+                          GUIDE_CSV, [{"rank": n, **r,
+                                       "group_customers": r.get("group_members", 0),
+                                       **_target_cells(targets, r["guide"])}
                                       for n, r in enumerate(board, 1)])
     return render(request, "guides.html", who=who, active="guides", rows=board, store=store,
                   store_name=(await _stats(request).records.store_names(who.tenant.id)).get(
@@ -146,6 +150,7 @@ async def stores(request: web.Request, who: auth.Access) -> web.StreamResponse:
         return await _csv(request, f"stores-{who.tenant.id}-{span['from']}-{span['to']}.csv",
                           STORE_CSV, [{"store_id": r["key"],
                                        "store_name": names.get(r["key"], ""), **r,
+                                       "group_customers": r.get("group_members", 0),
                                        **_target_cells(targets, r["key"])}
                                       for r in rows])
     return render(request, "stores.html", who=who, active="stores", rows=rows, names=names,
