@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -34,6 +35,9 @@ from guidebot.outbox import CallStatus
 
 log = logging.getLogger(__name__)
 
+UNIONID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
+TAG_CHARS = 64
+
 PREFIX = "pretag"
 KEY_CHARS = 160
 MAX_LINES = 10_000
@@ -44,6 +48,7 @@ MAX_TAGS = 20  # per line
 class Line:
     unionid: str
     tags: tuple[str, ...]  # corp tag names or ids
+    number: int = 0  # its line in an uploaded file (refusals name it), else its place + 1
 
 
 def mark_key(customer: str, tag_id: str) -> str:
@@ -52,6 +57,30 @@ def mark_key(customer: str, tag_id: str) -> str:
         return key
     digest = hashlib.sha256("\x1f".join((customer, tag_id)).encode()).hexdigest()[:40]
     return f"{PREFIX}:h{digest}"
+
+
+def read_csv(text: str) -> list[Line]:
+    """The console's upload: `unionid,tags` a line, tags separated by `|`; an optional header
+    line starting with `unionid`; blank lines skipped. A line that cannot be read refuses the
+    whole file naming its line number (nothing stored)."""
+    lines: list[Line] = []
+    for number, raw in enumerate(text.splitlines(), start=1):
+        row = raw.strip().lstrip("\ufeff")
+        if not row or (number == 1 and row.lower().startswith("unionid")):
+            continue
+        unionid, _, joined = (part.strip() for part in row.partition(","))
+        tags = tuple(t.strip().strip('"') for t in joined.strip('"').split("|") if t.strip())
+        if (not UNIONID.match(unionid) or not tags or len(tags) > MAX_TAGS
+                or any(len(t) > TAG_CHARS or not t.isprintable() for t in tags)):
+            raise ValidationFailed(f"line {number}: not `unionid,tag|tag`",
+                                   code="pretags_line_bad", line=str(number))
+        lines.append(Line(unionid, tags, number))
+        if len(lines) > MAX_LINES:
+            raise ValidationFailed(f"more than {MAX_LINES} lines", code="pretags_too_many",
+                                   max=str(MAX_LINES))
+    if not lines:
+        raise ValidationFailed("no lines", code="pretags_empty")
+    return lines
 
 
 class PreTags:
@@ -80,7 +109,8 @@ class PreTags:
             if unknown:
                 raise ValidationFailed(f"lines.{n}.tags: not in the corp tag library: "
                                        f"{', '.join(unknown)}", code="pretags_tag_unknown",
-                                       line=str(n + 1), tags="、".join(unknown))
+                                       line=str(line.number or n + 1),
+                                       tags="、".join(unknown))
             pairs.extend((line.unionid, known[t]) for t in line.tags)
         import_id = uuid.uuid4().hex
         async with self._db.write() as s:

@@ -9,10 +9,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 from sqlalchemy import select
 
 from guidebot.db.models_pretags import PreTag
 from guidebot.db.repo import relation_tags, sop_plan
+from tests.support.console import Console, csrf_in, figure
 from tests.support.stack import Stack, library_copy, start_stack
 
 SOP = """
@@ -153,3 +155,39 @@ async def test_another_tenant_neither_sees_nor_applies_them(stack: Stack) -> Non
     assert await stack.admin("/pretags/oUNION-X", method="DELETE") == (200, {"deleted": 0})
     [row] = await _rows(stack)
     assert (row.tenant, row.applied_at) == ("beta", None)
+
+
+async def _upload(console: Console, csrf: str, text: str) -> tuple[int, str, str]:
+    form = aiohttp.FormData()
+    form.add_field("_csrf", csrf)
+    form.add_field("csv", text.encode(), filename="pretags.csv", content_type="text/csv")
+    async with console.http.post(console.url("/console/acme/pretags"), data=form,
+                                 allow_redirects=False) as resp:
+        return resp.status, await resp.text(), resp.headers.get("Location", "")
+
+
+async def test_the_console_uploads_a_csv_and_shows_the_counts(stack: Stack) -> None:
+    following = await _add(stack, "lina", "oUNION-OLD")
+    console = Console(stack)
+    try:
+        assert (await console.login("acme", "acme-admin-token")).status == 303
+        status, html, _ = await console.get("/console/acme/tags")
+        assert status == 200 and figure(html, "pretags-pending") == "0"
+        csrf = csrf_in(html)
+        status, page, _ = await _upload(console, csrf, "unionid,tags\noUNION-A,护肤兴趣\n"
+                                                       "bad id!,护肤兴趣\n")
+        assert status == 400 and "第 3 行无法读取" in page, page
+        status, page, _ = await _upload(console, csrf, "oUNION-A,护肤兴趣\noUNION-B,无此标签\n")
+        assert status == 400 and "第 2 行：标签库中没有这些标签：无此标签。" in page, page
+        assert await _rows(stack) == []
+
+        csv = "\ufeffunionid,tags\noUNION-A,护肤兴趣|美妆兴趣\n\noUNION-OLD,护肤兴趣\n"
+        status, _, location = await _upload(console, csrf, csv)
+        assert status == 303, location
+        status, html, _ = await console.get(location)
+        assert "预打标签已导入：新增 3 条，立即打上 1 条。" in html, html
+        assert (figure(html, "pretags-pending"), figure(html, "pretags-applied"),
+                figure(html, "pretags-unknown")) == ("2", "1", "0")
+        assert _marks(stack, following) == [("lina", (await _tag_id(stack, "护肤兴趣"),))]
+    finally:
+        await console.close()
