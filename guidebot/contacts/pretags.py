@@ -173,16 +173,17 @@ class PreTags:
             return exclusive
         return max(active, key=lambda f: (f.added_at, f.guide)).guide if active else None
 
-    async def listed(self, tenant: str, *, status: str | None, after: str,
-                     limit: int) -> dict[str, Any]:
+    async def listed(self, tenant: str, *, status: str | None, after: str, limit: int,
+                     import_id: str | None = None) -> dict[str, Any]:
         """A page by unionid then tag id; `after` is the previous page's `next`
-        ("<unionid>,<tag id>"), "" for the first."""
+        ("<unionid>,<tag id>"), "" for the first; the counts are the tenant's, or the
+        import's with `import_id`."""
         async with self._db.read() as s:
             unionid, _, tag_id = after.partition(",")
             rows = await repo.listed(s, tenant=tenant, status=status, after=(unionid, tag_id),
-                                     limit=limit)
+                                     limit=limit, import_id=import_id)
             by_id = {t.tag_id: t.name for t in await tags_repo.list_library(s, tenant=tenant)}
-            counts = await repo.counts(s, tenant=tenant, live=set(by_id))
+            counts = await repo.counts(s, tenant=tenant, live=set(by_id), import_id=import_id)
         return {"items": [{"unionid": r.unionid, "tag_id": r.tag_id,
                            "tag": by_id.get(r.tag_id),  # None: no longer in the library
                            "import_id": r.import_id, "created_at": r.created_at.isoformat(),

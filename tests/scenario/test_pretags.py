@@ -111,6 +111,13 @@ async def test_an_imported_customer_is_tagged_when_they_add_a_guide(
         assert len(_marks(stack, customer)) == 2
         status, page = await stack.admin("/pretags")
         assert (page["pending"], page["applied"]) == (1, 2)
+        status, other = await stack.admin("/pretags", method="POST", json={
+            "lines": [{"unionid": "oUNION-C", "tags": ["美妆兴趣"]}]})
+        status, one = await stack.admin(f"/pretags?import_id={body['import_id']}")
+        assert (one["pending"], one["applied"], len(one["items"])) == (1, 2, 3)
+        status, one = await stack.admin(f"/pretags?import_id={other['import_id']}")
+        assert (one["pending"], one["applied"], len(one["items"])) == (1, 0, 1)
+        assert await stack.admin("/pretags/oUNION-C", method="DELETE") == (200, {"deleted": 1})
         assert await stack.admin("/pretags/oUNION-B", method="DELETE") == (200, {"deleted": 1})
         assert [r.unionid for r in await _rows(stack)] == ["oUNION-A", "oUNION-A"]
     finally:

@@ -62,11 +62,14 @@ async def customers_of(session: AsyncSession, *, tenant: str,
 
 
 async def listed(session: AsyncSession, *, tenant: str, status: str | None,
-                 after: tuple[str, str], limit: int) -> Sequence[PreTag]:
-    """Pre-tags by unionid then tag id, after (unionid, tag id) `after`."""
+                 after: tuple[str, str], limit: int,
+                 import_id: str | None = None) -> Sequence[PreTag]:
+    """Pre-tags by unionid then tag id, after (unionid, tag id) `after`; of one import."""
     unionid, tag_id = after
     stmt = select(PreTag).where(PreTag.tenant == tenant, or_(
         PreTag.unionid > unionid, and_(PreTag.unionid == unionid, PreTag.tag_id > tag_id)))
+    if import_id is not None:
+        stmt = stmt.where(PreTag.import_id == import_id)
     if status == "pending":
         stmt = stmt.where(PreTag.applied_at.is_(None))  # type: ignore[union-attr]
     elif status == "applied":

@@ -47,6 +47,8 @@ class PreTagsQuery(Shape):
     status: Literal["pending", "applied"] | None = None
     after: Annotated[str, Field(max_length=200, description="the previous page's `next`")] = ""
     limit: Annotated[int, Field(ge=1, le=500)] = 100
+    import_id: Annotated[str, Field(pattern=r"^[0-9a-f]{32}$", description=(
+        "only this import's pre-tags, and its counts"))] | None = None
 
 
 class PreTagItem(Answer):
@@ -96,7 +98,7 @@ async def listed(request: web.Request) -> web.Response:
     query = parsing.query(request, PreTagsQuery)
     return reply(await _pretags(request).listed(request.match_info["tenant"],
                                                 status=query.status, after=query.after,
-                                                limit=query.limit))
+                                                limit=query.limit, import_id=query.import_id))
 
 
 async def delete(request: web.Request) -> web.Response:
@@ -112,8 +114,8 @@ ENDPOINTS = [
              "through the guide they add (at once through their guide when already following)",
              PreTagsImported, body=PreTagsImport, status=201),
     Endpoint("GET", f"{API}/pretags", listed,
-             "Pre-tags by unionid, paged (`after`), with the tenant's pending, applied and "
-             "tags-unknown counts", PreTagsPage, query=PreTagsQuery),
+             "Pre-tags by unionid, paged (`after`), with the tenant's (or one import's) "
+             "pending, applied and tags-unknown counts", PreTagsPage, query=PreTagsQuery),
     Endpoint("DELETE", f"{API}/pretags/{{unionid}}", delete,
              "Forget a unionid's pending pre-tags (applied ones are kept)", PreTagsDeleted,
              params=UnionidPath),
