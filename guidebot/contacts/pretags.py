@@ -15,7 +15,6 @@ applied (when, through which guide) once the outbox took the mark."""
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import re
 import uuid
@@ -23,6 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from guidebot.contacts.auto_tags import mark_key
 from guidebot.contacts.tags import TagService
 from guidebot.db.engine import Database
 from guidebot.db.repo import contacts as contacts_repo
@@ -39,7 +39,6 @@ UNIONID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 TAG_CHARS = 64
 
 PREFIX = "pretag"
-KEY_CHARS = 160
 MAX_LINES = 10_000
 MAX_TAGS = 20  # per line
 
@@ -49,14 +48,6 @@ class Line:
     unionid: str
     tags: tuple[str, ...]  # corp tag names or ids
     number: int = 0  # its line in an uploaded file (refusals name it), else its place + 1
-
-
-def mark_key(customer: str, tag_id: str) -> str:
-    key = f"{PREFIX}:{customer}:{tag_id}"
-    if len(key) <= KEY_CHARS:
-        return key
-    digest = hashlib.sha256("\x1f".join((customer, tag_id)).encode()).hexdigest()[:40]
-    return f"{PREFIX}:h{digest}"
 
 
 def read_csv(text: str) -> list[Line]:
@@ -146,8 +137,9 @@ class PreTags:
         for tag_id in pending:
             if tag_id not in live:  # deleted from the library since: stays pending, counted
                 continue
-            outcome = await self._tags.mark(tenant, key=mark_key(customer, tag_id), guide=guide,
-                                            external_userid=customer, add=[tag_id], remove=[])
+            outcome = await self._tags.mark(tenant, key=mark_key(customer, tag_id, PREFIX),
+                                            guide=guide, external_userid=customer,
+                                            add=[tag_id], remove=[])
             if outcome.status in (CallStatus.DONE, CallStatus.DUPLICATE, CallStatus.FAILED):
                 # FAILED is retried by the outbox; the pre-tag is handed over to it
                 async with self._db.write() as s:
