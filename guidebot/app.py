@@ -26,6 +26,7 @@ from guidebot.web.api import drops as drops_api
 from guidebot.web.api import groups as groups_api
 from guidebot.web.api import kf as kf_api
 from guidebot.web.api import materials as materials_api
+from guidebot.web.api import pretags as pretags_api
 from guidebot.web.api import segments as segments_api
 from guidebot.web.api import sop as sop_api
 from guidebot.web.api import tags as tags_api
@@ -116,6 +117,7 @@ def create_app(settings: Settings, *, start_jobs: bool = True, workers: int = 25
     app.add_routes(transfers_api.routes())
     app.add_routes(groups_api.routes())
     app.add_routes(birthdays_api.routes())
+    app.add_routes(pretags_api.routes())
     app.add_routes(targets_api.routes())
     app.add_routes(drops_api.routes())
     app.add_routes(segments_api.routes())

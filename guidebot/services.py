@@ -32,6 +32,7 @@ from guidebot.contacts.directory import DirectoryService
 from guidebot.contacts.group_handover import GroupHandover
 from guidebot.contacts.group_welcome import GroupWelcomeSync
 from guidebot.contacts.groups import GroupService
+from guidebot.contacts.pretags import PreTags
 from guidebot.contacts.profiles import ProfileService
 from guidebot.contacts.relations import RelationService
 from guidebot.contacts.tag_library import TagLibrary
@@ -102,6 +103,7 @@ class Services:
     handoff_reminders: HandoffReminders  # 超时未回复提醒 to the servicer
     watch: ChatWatch  # 会话质检 of 微信客服 messages
     auto_tags: AutoTagger  # 自动打标签: tags from the cards customers open and what they write
+    pretags: PreTags  # 预打标签: HQ's tags by unionid, marked when the customer adds a guide
     transfers: CustomerTransfers  # 在职继承 / 离职继承
     groups: GroupService  # 客户群: groups, members, joins and leaves
     group_handover: GroupHandover  # a leaver's groups to a new owner
@@ -241,7 +243,8 @@ def build_services(settings: Settings, db: Database, *,
         guide_chat=guide_chat, metrics=metrics,
         stats=StatsService(settings, db), materials=materials,
         contributions=Contributions(materials, client_for), points=points, churn=churn,
-        radar=radar, digest=digest, auto_tags=auto_tags, reply_times=reply_times,
+        radar=radar, digest=digest, auto_tags=auto_tags, pretags=PreTags(db, tags),
+        reply_times=reply_times,
         handoff_reminders=handoff_reminders, watch=watch,
         app_quota=app_quota, transfers=transfers, groups=groups,
         group_handover=group_handover, group_welcome=group_welcome,

@@ -11,7 +11,8 @@ router = Router("contacts")
 async def on_contact_added(event: ev.ContactAdded, ctx: Context) -> None:
     """Name a guide seen for the first time → record the relation → welcome inside WeCom's
     20 s → (may wait for a burst) store the profile → enroll in SOPs → apply the channel
-    code's tags → a guide who reached the code's daily limit leaves the code."""
+    code's tags and HQ's pre-tags of the customer's unionid (预打标签) → a guide who
+    reached the code's daily limit leaves the code."""
     s = ctx.services
     await s.directory.ensure_named(event.tenant, event.guide)
     relation = await s.relations.record_add(event, ctx.inbox_id)
@@ -25,6 +26,8 @@ async def on_contact_added(event: ev.ContactAdded, ctx: Context) -> None:
     if not event.half:
         await s.sop.engine.on_contact_added(add, sop_welcome, s.welcome.note(delivery))
     await s.tags.apply_channel_tags(relation)
+    await s.pretags.on_added(event.tenant, guide=event.guide,
+                             external_userid=event.external_userid)
     await s.channel_rotation.after_add(relation)
 
 

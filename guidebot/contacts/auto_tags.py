@@ -51,13 +51,14 @@ DAY_S = 24 * 3600
 OPEN, MESSAGE = "open", "message"  # AutoTagsDue.source
 
 
-def mark_key(customer: str, tag_id: str) -> str:
-    """`autotag:<customer>:<tag id>`; ids too long for the key column are hashed."""
-    key = f"{PREFIX}:{customer}:{tag_id}"
+def mark_key(customer: str, tag_id: str, prefix: str = PREFIX) -> str:
+    """`<prefix>:<customer>:<tag id>` (`autotag`, or 预打标签's `pretag`): one mark per
+    customer and tag; ids too long for the key column are hashed."""
+    key = f"{prefix}:{customer}:{tag_id}"
     if len(key) <= KEY_CHARS:
         return key
     digest = hashlib.sha256("\x1f".join((customer, tag_id)).encode()).hexdigest()[:40]
-    return f"{PREFIX}:h{digest}"
+    return f"{prefix}:h{digest}"
 
 
 def open_ref(guide: str, customer: str, tags: tuple[str, ...], at: datetime) -> str:

@@ -13,6 +13,7 @@ from guidebot.web.api import (
     groups,
     kf,
     materials,
+    pretags,
     segments,
     sop,
     tags,
@@ -28,7 +29,7 @@ def endpoints() -> list[Endpoint]:
     return [*contacts.ENDPOINTS, *sop.ENDPOINTS, *commerce.ENDPOINTS, *kf.ENDPOINTS,
             *materials.ENDPOINTS, *transfers.ENDPOINTS, *groups.ENDPOINTS,
             *birthdays.ENDPOINTS, *targets.ENDPOINTS, *drops.ENDPOINTS,
-            *segments.ENDPOINTS, *watch.ENDPOINTS, *tags.ENDPOINTS]
+            *segments.ENDPOINTS, *watch.ENDPOINTS, *tags.ENDPOINTS, *pretags.ENDPOINTS]
 
 
 @cache

@@ -1,0 +1,196 @@
+"""预打标签: HQ knows customers by WeChat unionid (its CRM, its mini program) before they add a
+guide, and gives them corp tags ahead (the admin API's `POST /pretags`). When a customer with
+that unionid adds a guide, the add's follow-up (handlers/contacts.py), once the profile is
+stored, marks the pending tags through that guide; a customer guidebot already knows with the
+unionid who follows a guide at import time is marked at once, through their exclusive guide
+when they follow them, else the relation begun last.
+
+WeCom gives a customer's unionid (externalcontact/get's external_contact.unionid) only when the
+corp has bound a WeChat Open Platform account; without it no pre-tag is ever applied.
+
+Each tag is its own mark_tag under the outbox key `pretag:<customer>:<tag id>` (once per
+customer and tag, whichever guide), through TagService.mark, so the mirror is written and a
+TagsMarked event raises the SOP `tag_added` triggers like any mark. The pre-tag is recorded
+applied (when, through which guide) once the outbox took the mark."""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from guidebot.contacts.auto_tags import mark_key
+from guidebot.contacts.tags import TagService
+from guidebot.db.engine import Database
+from guidebot.db.repo import contacts as contacts_repo
+from guidebot.db.repo import pretags as repo
+from guidebot.db.repo import relation_tags
+from guidebot.db.repo import tags as tags_repo
+from guidebot.db.types import utcnow
+from guidebot.errors import ValidationFailed
+from guidebot.outbox import CallStatus
+
+log = logging.getLogger(__name__)
+
+UNIONID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
+TAG_CHARS = 64
+
+PREFIX = "pretag"
+MAX_LINES = 10_000
+MAX_TAGS = 20  # per line
+
+
+@dataclass(frozen=True)
+class Line:
+    unionid: str
+    tags: tuple[str, ...]  # corp tag names or ids
+    number: int = 0  # its line in an uploaded file (refusals name it), else its place + 1
+
+
+def read_csv(text: str) -> list[Line]:
+    """The console's upload: `unionid,tags` a line, tags separated by `|`; an optional header
+    line starting with `unionid`; blank lines skipped. A line that cannot be read refuses the
+    whole file naming its line number (nothing stored)."""
+    lines: list[Line] = []
+    for number, raw in enumerate(text.splitlines(), start=1):
+        row = raw.strip().lstrip("\ufeff")
+        if not row or (number == 1 and row.lower().startswith("unionid")):
+            continue
+        unionid, _, joined = (part.strip() for part in row.partition(","))
+        tags = tuple(t.strip().strip('"') for t in joined.strip('"').split("|") if t.strip())
+        if (not UNIONID.match(unionid) or not tags or len(tags) > MAX_TAGS
+                or any(len(t) > TAG_CHARS or not t.isprintable() for t in tags)):
+            raise ValidationFailed(f"line {number}: not `unionid,tag|tag`",
+                                   code="pretags_line_bad", line=str(number))
+        lines.append(Line(unionid, tags, number))
+        if len(lines) > MAX_LINES:
+            raise ValidationFailed(f"more than {MAX_LINES} lines", code="pretags_too_many",
+                                   max=str(MAX_LINES))
+    if not lines:
+        raise ValidationFailed("no lines", code="pretags_empty")
+    return lines
+
+
+class PreTags:
+    def __init__(self, db: Database, tags: TagService) -> None:
+        self._db, self._tags = db, tags
+
+    async def _library(self, tenant: str, refs: set[str]) -> dict[str, str]:
+        """name or id → tag id of the live library, synced once if a ref is unknown."""
+        for attempt in range(2):
+            async with self._db.read() as s:
+                rows = await tags_repo.list_library(s, tenant=tenant)
+            known = {t.tag_id: t.tag_id for t in rows} | {t.name: t.tag_id for t in rows}
+            if refs <= set(known) or attempt:
+                return known
+            await self._tags.sync(tenant)
+        return known  # pragma: no cover
+
+    async def submit(self, tenant: str, lines: Sequence[Line]) -> dict[str, Any]:
+        """Store every line's tags, or nothing: a tag the library does not have refuses the
+        whole request naming the line (`lines.<n>.tags`, from 0). Customers already known
+        by the unionid and following a guide are marked now."""
+        known = await self._library(tenant, {t for line in lines for t in line.tags})
+        pairs: list[tuple[str, str]] = []
+        for n, line in enumerate(lines):
+            unknown = [t for t in line.tags if t not in known]
+            if unknown:
+                raise ValidationFailed(f"lines.{n}.tags: not in the corp tag library: "
+                                       f"{', '.join(unknown)}", code="pretags_tag_unknown",
+                                       line=str(line.number or n + 1),
+                                       tags="、".join(unknown))
+            pairs.extend((line.unionid, known[t]) for t in line.tags)
+        import_id = uuid.uuid4().hex
+        async with self._db.write() as s:
+            stored = await repo.add_missing(s, tenant=tenant, import_id=import_id,
+                                            pairs=pairs, now=utcnow())
+            customers = await repo.customers_of(s, tenant=tenant,
+                                                unionids=[u for u, _ in pairs])
+        applied = 0
+        for unionid, customer in sorted(customers.items()):
+            guide = await self._guide(tenant, customer)
+            if guide is not None:
+                applied += await self._apply(tenant, unionid, customer, guide)
+        log.info("pretags imported tenant=%s import=%s lines=%s stored=%s applied=%s",
+                 tenant, import_id, len(lines), stored, applied)
+        return {"import_id": import_id, "lines": len(lines), "stored": stored,
+                "applied": applied}
+
+    async def on_added(self, tenant: str, *, guide: str, external_userid: str) -> int:
+        """After the add's profile is stored: the pending tags of the customer's unionid,
+        marked through the guide they added. How many were marked."""
+        async with self._db.read() as s:
+            customer = await contacts_repo.get_customer(s, tenant=tenant,
+                                                        external_userid=external_userid)
+        if customer is None or not customer.unionid:
+            return 0
+        return await self._apply(tenant, customer.unionid, external_userid, guide)
+
+    async def _apply(self, tenant: str, unionid: str, customer: str, guide: str) -> int:
+        async with self._db.read() as s:
+            pending = await repo.pending_of(s, tenant=tenant, unionid=unionid)
+            live = await relation_tags.live_tag_ids(s, tenant=tenant)
+        marked = 0
+        for tag_id in pending:
+            if tag_id not in live:  # deleted from the library since: stays pending, counted
+                continue
+            outcome = await self._tags.mark(tenant, key=mark_key(customer, tag_id, PREFIX),
+                                            guide=guide, external_userid=customer,
+                                            add=[tag_id], remove=[])
+            if outcome.status in (CallStatus.DONE, CallStatus.DUPLICATE, CallStatus.FAILED):
+                # FAILED is retried by the outbox; the pre-tag is handed over to it
+                async with self._db.write() as s:
+                    await repo.mark_applied(s, tenant=tenant, unionid=unionid, tag_id=tag_id,
+                                            guide=guide, external_userid=customer, at=utcnow())
+                marked += 1
+        if pending:
+            log.info("pretags applied tenant=%s customer=%s guide=%s marked=%s of %s", tenant,
+                     customer, guide, marked, len(pending))
+        return marked
+
+    async def _guide(self, tenant: str, customer: str) -> str | None:
+        """The exclusive guide the customer follows, else the relation begun last."""
+        async with self._db.read() as s:
+            follows = await contacts_repo.list_follows(s, tenant=tenant,
+                                                       external_userid=customer)
+            bindings = await contacts_repo.list_bindings(s, tenant=tenant,
+                                                         external_userid=customer)
+        active = [f for f in follows if f.status == "active"]
+        bound = [b for b in bindings if b.ended_at is None]
+        exclusive = max(bound, key=lambda b: b.started_at).guide if bound else None
+        if exclusive in {f.guide for f in active}:
+            return exclusive
+        return max(active, key=lambda f: (f.added_at, f.guide)).guide if active else None
+
+    async def listed(self, tenant: str, *, status: str | None, after: str, limit: int,
+                     import_id: str | None = None) -> dict[str, Any]:
+        """A page by unionid then tag id; `after` is the previous page's `next`
+        ("<unionid>,<tag id>"), "" for the first; the counts are the tenant's, or the
+        import's with `import_id`."""
+        async with self._db.read() as s:
+            unionid, _, tag_id = after.partition(",")
+            rows = await repo.listed(s, tenant=tenant, status=status, after=(unionid, tag_id),
+                                     limit=limit, import_id=import_id)
+            by_id = {t.tag_id: t.name for t in await tags_repo.list_library(s, tenant=tenant)}
+            counts = await repo.counts(s, tenant=tenant, live=set(by_id), import_id=import_id)
+        return {"items": [{"unionid": r.unionid, "tag_id": r.tag_id,
+                           "tag": by_id.get(r.tag_id),  # None: no longer in the library
+                           "import_id": r.import_id, "created_at": r.created_at.isoformat(),
+                           "applied_at": r.applied_at.isoformat() if r.applied_at else None,
+                           "guide": r.guide or None,
+                           "external_userid": r.external_userid or None} for r in rows],
+                "next": f"{rows[-1].unionid},{rows[-1].tag_id}" if len(rows) == limit else None,
+                **counts}
+
+    async def summary(self, tenant: str, import_id: str | None = None) -> dict[str, int]:
+        async with self._db.read() as s:
+            live = await relation_tags.live_tag_ids(s, tenant=tenant)
+            return await repo.counts(s, tenant=tenant, live=live, import_id=import_id)
+
+    async def delete(self, tenant: str, unionid: str) -> int:
+        """Forget the unionid's pending pre-tags (applied ones are history, kept)."""
+        async with self._db.write() as s:
+            return await repo.delete_pending(s, tenant=tenant, unionid=unionid)

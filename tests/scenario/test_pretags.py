@@ -1,0 +1,200 @@
+"""预打标签: HQ gives customers it knows by unionid corp tags ahead (`POST /pretags`); when one
+adds a guide (an encrypted add_external_contact callback from the WeCom sandbox, whose
+externalcontact/get answers the unionid), the tags are marked through that guide
+(`externalcontact/mark_tag`), mirrored, and raise the SOP `tag_added` triggers; a customer
+already following a guide is marked at import."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from sqlalchemy import select
+
+from guidebot.db.models_pretags import PreTag
+from guidebot.db.repo import relation_tags, sop_plan
+from tests.support.console import Console, csrf_in, figure
+from tests.support.stack import Stack, library_copy, start_stack
+
+SOP = """
+id = "beauty"
+title = "美妆兴趣跟进"
+enabled = true
+
+[trigger]
+on = "tag_added"
+tags_any = ["美妆兴趣"]
+
+[[steps]]
+at = "+1d"
+channel = "guide_task"
+message = "sop_winback_miss_you"
+"""
+
+
+async def _add(stack: Stack, guide: str, unionid: str, tenant: str = "acme") -> str:
+    added = await stack.sandbox.simulate_add_contact(tenant, userid=guide, name="张晓雨",
+                                                     unionid=unionid)
+    await stack.runtime.drain()
+    return str(added["external_userid"])
+
+
+async def _tag_id(stack: Stack, name: str) -> str:
+    return (await stack.runtime.services.tags.resolve("acme", [name]))[0]
+
+
+def _marks(stack: Stack, customer: str, tenant: str = "acme") -> list[tuple[str, tuple[str, ...]]]:
+    return [(c["body"]["userid"], tuple(c["body"].get("add_tag") or ()))
+            for c in stack.calls("externalcontact/mark_tag", tenant=tenant)
+            if c["errcode"] == 0 and c["body"]["external_userid"] == customer]
+
+
+def _sandbox_tags(stack: Stack, customer: str, guide: str) -> set[str]:
+    state = stack.sandbox.state("acme")
+    names = {t["id"]: t["name"] for g in state["tag_groups"] for t in g["tag"]}
+    return {names.get(t, t) for t in stack.sandbox.tenant("acme").follow(guide, customer).tag_ids}
+
+
+async def _rows(stack: Stack) -> list[PreTag]:
+    async with stack.runtime.services.db.read() as s:
+        return list((await s.execute(select(PreTag).order_by(
+            PreTag.tenant, PreTag.unionid, PreTag.tag_id))).scalars())
+
+
+async def test_an_imported_customer_is_tagged_when_they_add_a_guide(
+        aiohttp_server: Any, tmp_path: Path, db_url: str) -> None:
+    library = library_copy(tmp_path, {"sops/beauty.toml": SOP})
+    stack = await start_stack(aiohttp_server, tmp_path, db_url, library=library)
+    try:
+        care = await _tag_id(stack, "护肤兴趣")
+        status, body = await stack.admin("/pretags", method="POST", json={
+            "key": "crm-1", "lines": [{"unionid": "oUNION-A", "tags": ["美妆兴趣", care]},
+                                      {"unionid": "oUNION-B", "tags": ["护肤兴趣"]}]})
+        assert status == 201, body
+        assert (body["lines"], body["stored"], body["applied"]) == (2, 3, 0)
+        again = await stack.admin("/pretags", method="POST", json={
+            "key": "crm-1", "lines": [{"unionid": "oUNION-A", "tags": ["美妆兴趣", care]},
+                                      {"unionid": "oUNION-B", "tags": ["护肤兴趣"]}]})
+        assert again == (200, body)  # the same key and body: nothing more
+        status, page = await stack.admin("/pretags?status=pending")
+        assert (page["pending"], page["applied"], page["tags_unknown"]) == (3, 0, 0)
+        assert sorted((i["unionid"], i["tag"]) for i in page["items"]) == [
+            ("oUNION-A", "护肤兴趣"), ("oUNION-A", "美妆兴趣"), ("oUNION-B", "护肤兴趣")]
+        seen, after = [], ""
+        while after is not None:  # a page of one: every pre-tag once
+            status, one = await stack.admin(f"/pretags?limit=1&after={after}")
+            seen += [(i["unionid"], i["tag"]) for i in one["items"]]
+            after = one["next"]
+        assert sorted(seen) == sorted((i["unionid"], i["tag"]) for i in page["items"])
+
+        customer = await _add(stack, "lina", "oUNION-A")
+        beauty = await _tag_id(stack, "美妆兴趣")
+        assert sorted(_marks(stack, customer)) == sorted([("lina", (beauty,)),
+                                                          ("lina", (care,))])
+        assert {"美妆兴趣", "护肤兴趣"} <= _sandbox_tags(stack, customer, "lina")
+        async with stack.runtime.services.db.read() as s:
+            mirrored = await relation_tags.relation_tag_ids(
+                s, tenant="acme", external_userid=customer, guide="lina")
+            enrolled = await sop_plan.find_enrollment(s, tenant="acme", sop_id="beauty",
+                                                      external_userid=customer, guide="lina")
+        assert {beauty, care} <= mirrored
+        assert enrolled is not None and enrolled.status == "active"
+        applied = [r for r in await _rows(stack) if r.unionid == "oUNION-A"]
+        assert [(r.guide, r.external_userid) for r in applied] == [("lina", customer)] * 2
+        assert all(r.applied_at is not None for r in applied)
+
+        # a second guide added later: nothing more is marked (once per customer and tag)
+        await stack.sandbox.simulate_add_contact("acme", userid="zhaolei",
+                                                 external_userid=customer, unionid="oUNION-A")
+        await stack.runtime.drain()
+        assert len(_marks(stack, customer)) == 2
+        status, page = await stack.admin("/pretags")
+        assert (page["pending"], page["applied"]) == (1, 2)
+        status, other = await stack.admin("/pretags", method="POST", json={
+            "lines": [{"unionid": "oUNION-C", "tags": ["美妆兴趣"]}]})
+        status, one = await stack.admin(f"/pretags?import_id={body['import_id']}")
+        assert (one["pending"], one["applied"], len(one["items"])) == (1, 2, 3)
+        status, one = await stack.admin(f"/pretags?import_id={other['import_id']}")
+        assert (one["pending"], one["applied"], len(one["items"])) == (1, 0, 1)
+        assert await stack.admin("/pretags/oUNION-C", method="DELETE") == (200, {"deleted": 1})
+        assert await stack.admin("/pretags/oUNION-B", method="DELETE") == (200, {"deleted": 1})
+        assert [r.unionid for r in await _rows(stack)] == ["oUNION-A", "oUNION-A"]
+    finally:
+        await stack.http.close()
+
+
+async def test_a_customer_already_following_is_tagged_at_import(stack: Stack) -> None:
+    customer = await _add(stack, "lina", "oUNION-OLD")
+    assert _marks(stack, customer) == []
+    status, body = await stack.admin("/pretags", method="POST", json={
+        "lines": [{"unionid": "oUNION-OLD", "tags": ["护肤兴趣"]}]})
+    assert status == 201, body
+    assert body["applied"] == 1
+    assert _marks(stack, customer) == [("lina", (await _tag_id(stack, "护肤兴趣"),))]
+    assert "护肤兴趣" in _sandbox_tags(stack, customer, "lina")
+    [row] = await _rows(stack)
+    assert (row.guide, row.external_userid) == ("lina", customer) and row.applied_at
+
+
+async def test_a_bad_line_refuses_the_request_and_stores_nothing(stack: Stack) -> None:
+    status, body = await stack.admin("/pretags", method="POST", json={"lines": [
+        {"unionid": "oUNION-A", "tags": ["护肤兴趣"]}, {"unionid": "", "tags": ["护肤兴趣"]}]})
+    assert status == 400 and body["field"] == "lines.1.unionid", body
+    status, body = await stack.admin("/pretags", method="POST", json={"lines": [
+        {"unionid": "oUNION-A", "tags": ["护肤兴趣"]},
+        {"unionid": "oUNION-B", "tags": ["没有这个标签"]}]})
+    assert status == 400 and body["field"] == "lines.1.tags", body
+    assert "没有这个标签" in body["reason"]
+    assert await _rows(stack) == []
+
+
+async def test_another_tenant_neither_sees_nor_applies_them(stack: Stack) -> None:
+    status, body = await stack.admin("/pretags", tenant="beta", method="POST", json={
+        "lines": [{"unionid": "oUNION-X", "tags": ["护肤兴趣"]}]})
+    assert status == 201, body
+    status, page = await stack.admin("/pretags")
+    assert (status, page["items"], page["pending"]) == (200, [], 0)
+    status, _ = await stack.admin("/pretags", tenant="beta", token="acme-admin-token")
+    assert status in (401, 403)
+    customer = await _add(stack, "lina", "oUNION-X")  # acme's customer with that unionid
+    assert _marks(stack, customer) == []
+    assert await stack.admin("/pretags/oUNION-X", method="DELETE") == (200, {"deleted": 0})
+    [row] = await _rows(stack)
+    assert (row.tenant, row.applied_at) == ("beta", None)
+
+
+async def _upload(console: Console, csrf: str, text: str) -> tuple[int, str, str]:
+    form = aiohttp.FormData()
+    form.add_field("_csrf", csrf)
+    form.add_field("csv", text.encode(), filename="pretags.csv", content_type="text/csv")
+    async with console.http.post(console.url("/console/acme/pretags"), data=form,
+                                 allow_redirects=False) as resp:
+        return resp.status, await resp.text(), resp.headers.get("Location", "")
+
+
+async def test_the_console_uploads_a_csv_and_shows_the_counts(stack: Stack) -> None:
+    following = await _add(stack, "lina", "oUNION-OLD")
+    console = Console(stack)
+    try:
+        assert (await console.login("acme", "acme-admin-token")).status == 303
+        status, html, _ = await console.get("/console/acme/tags")
+        assert status == 200 and figure(html, "pretags-pending") == "0"
+        csrf = csrf_in(html)
+        status, page, _ = await _upload(console, csrf, "unionid,tags\noUNION-A,护肤兴趣\n"
+                                                       "bad id!,护肤兴趣\n")
+        assert status == 400 and "第 3 行无法读取" in page, page
+        status, page, _ = await _upload(console, csrf, "oUNION-A,护肤兴趣\noUNION-B,无此标签\n")
+        assert status == 400 and "第 2 行：标签库中没有这些标签：无此标签。" in page, page
+        assert await _rows(stack) == []
+
+        csv = "\ufeffunionid,tags\noUNION-A,护肤兴趣|美妆兴趣\n\noUNION-OLD,护肤兴趣\n"
+        status, _, location = await _upload(console, csrf, csv)
+        assert status == 303, location
+        status, html, _ = await console.get(location)
+        assert "预打标签已导入：新增 3 条，立即打上 1 条。" in html, html
+        assert (figure(html, "pretags-pending"), figure(html, "pretags-applied"),
+                figure(html, "pretags-unknown")) == ("2", "1", "0")
+        assert _marks(stack, following) == [("lina", (await _tag_id(stack, "护肤兴趣"),))]
+    finally:
+        await console.close()
