@@ -171,6 +171,12 @@ async def run_segment_tag_resume(services: Services) -> None:
     await services.segment_tags.resume()
 
 
+async def run_pretags(services: Services, tenant: str) -> None:
+    """预打标签 an import left to mark, or an add missed (known customers following a
+    guide, with pending pre-tags)."""
+    await services.pretags.apply_known(tenant)
+
+
 async def run_stats_upkeep(services: Services) -> None:
     """Add new follow events, orders and ledger entries to the daily statistics (waiting
     out a burst of arrivals, guidebot/bursts.py)."""
@@ -198,5 +204,6 @@ def schedule_defaults(scheduler: Scheduler, tenants: list[str]) -> None:
         scheduler.every(60, run_channel_rotation, tenant)
         scheduler.every(3600, run_acquisition_quota, tenant)
         scheduler.every(60, run_morning_digest, tenant)
+        scheduler.every(60, run_pretags, tenant)
         scheduler.every(60, run_handoff_reminders, tenant)
         scheduler.every(60, run_chat_watch, tenant)

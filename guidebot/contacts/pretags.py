@@ -11,12 +11,20 @@ corp has bound a WeChat Open Platform account; without it no pre-tag is ever app
 Each tag is its own mark_tag under the outbox key `pretag:<customer>:<tag id>` (once per
 customer and tag, whichever guide), through TagService.mark, so the mirror is written and a
 TagsMarked event raises the SOP `tag_added` triggers like any mark. The pre-tag is recorded
-applied (when, through which guide) once the outbox took the mark."""
+applied (when, through which guide) once the outbox took the mark.
+
+An import marks the customers it finds already following a guide at once, up to
+IMPORT_MARKS marks, so the request stays short; a job (every minute, `apply_known`) marks the
+rest, and any a concurrent add or another process left, MARKS_PER_PASS at a time. An add looks
+for pre-tags only while the tenant has some pending (checked at most every PENDING_TTL_S per
+process; an import in this process checks again at once), so a tenant without pre-tags pays
+nothing per add; a customer added in that window is marked by the job."""
 
 from __future__ import annotations
 
 import logging
 import re
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -41,6 +49,9 @@ TAG_CHARS = 64
 PREFIX = "pretag"
 MAX_LINES = 10_000
 MAX_TAGS = 20  # per line
+IMPORT_MARKS = 200  # mark_tag calls an import makes itself; the job makes the rest
+MARKS_PER_PASS = 2_000  # mark_tag calls the job makes per tenant and pass
+PENDING_TTL_S = 30.0  # how long an add trusts "this tenant has no pending pre-tags"
 
 
 @dataclass(frozen=True)
@@ -77,6 +88,8 @@ def read_csv(text: str) -> list[Line]:
 class PreTags:
     def __init__(self, db: Database, tags: TagService) -> None:
         self._db, self._tags = db, tags
+        self._none_pending: dict[str, float] = {}  # tenant → when it was seen to have none
+        self.import_marks = IMPORT_MARKS  # mark_tag calls an import makes itself
 
     async def _library(self, tenant: str, refs: set[str]) -> dict[str, str]:
         """name or id → tag id of the live library, synced once if a ref is unknown."""
@@ -109,11 +122,8 @@ class PreTags:
                                             pairs=pairs, now=utcnow())
             customers = await repo.customers_of(s, tenant=tenant,
                                                 unionids=[u for u, _ in pairs])
-        applied = 0
-        for unionid, customer in sorted(customers.items()):
-            guide = await self._guide(tenant, customer)
-            if guide is not None:
-                applied += await self._apply(tenant, unionid, customer, guide)
+        self._none_pending.pop(tenant, None)
+        applied = await self._apply_to(tenant, sorted(customers.items()), self.import_marks)
         log.info("pretags imported tenant=%s import=%s lines=%s stored=%s applied=%s",
                  tenant, import_id, len(lines), stored, applied)
         return {"import_id": import_id, "lines": len(lines), "stored": stored,
@@ -122,12 +132,41 @@ class PreTags:
     async def on_added(self, tenant: str, *, guide: str, external_userid: str) -> int:
         """After the add's profile is stored: the pending tags of the customer's unionid,
         marked through the guide they added. How many were marked."""
+        seen_none = self._none_pending.get(tenant)
+        if seen_none is not None and time.monotonic() - seen_none < PENDING_TTL_S:
+            return 0
         async with self._db.read() as s:
+            if not await repo.any_pending(s, tenant=tenant):
+                self._none_pending[tenant] = time.monotonic()
+                return 0
             customer = await contacts_repo.get_customer(s, tenant=tenant,
                                                         external_userid=external_userid)
         if customer is None or not customer.unionid:
             return 0
         return await self._apply(tenant, customer.unionid, external_userid, guide)
+
+    async def apply_known(self, tenant: str, budget: int = MARKS_PER_PASS) -> int:
+        """The job: pending pre-tags of customers guidebot knows by the unionid who follow a
+        guide, marked through their guide, at most about `budget` marks. How many."""
+        async with self._db.read() as s:
+            due = await repo.due_known(s, tenant=tenant, limit=budget)
+        marked = await self._apply_to(tenant, due, budget)
+        if marked:
+            log.info("pretags marked by the job tenant=%s marked=%s", tenant, marked)
+        return marked
+
+    async def _apply_to(self, tenant: str, customers: Sequence[tuple[str, str]],
+                        budget: int) -> int:
+        """(unionid, customer) pairs marked through their guide until about `budget` marks
+        were made (a customer's tags are never split); the rest wait for the job."""
+        applied = 0
+        for unionid, customer in customers:
+            if applied >= budget:
+                break
+            guide = await self._guide(tenant, customer)
+            if guide is not None:
+                applied += await self._apply(tenant, unionid, customer, guide)
+        return applied
 
     async def _apply(self, tenant: str, unionid: str, customer: str, guide: str) -> int:
         async with self._db.read() as s:

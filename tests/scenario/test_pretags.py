@@ -12,6 +12,7 @@ from typing import Any
 import aiohttp
 from sqlalchemy import select
 
+from guidebot import jobs
 from guidebot.db.models_pretags import PreTag
 from guidebot.db.repo import relation_tags, sop_plan
 from tests.support.console import Console, csrf_in, figure
@@ -135,6 +136,30 @@ async def test_a_customer_already_following_is_tagged_at_import(stack: Stack) ->
     assert "护肤兴趣" in _sandbox_tags(stack, customer, "lina")
     [row] = await _rows(stack)
     assert (row.guide, row.external_userid) == ("lina", customer) and row.applied_at
+
+
+async def test_an_import_marks_a_bounded_number_and_the_job_marks_the_rest(
+        stack: Stack) -> None:
+    """An import marks at most `import_marks` tags itself (the request stays short with
+    thousands of known customers); the per-minute job marks the rest, once."""
+    first = await _add(stack, "lina", "oUNION-P1")
+    second = await _add(stack, "wang", "oUNION-P2")
+    stack.runtime.services.pretags.import_marks = 1
+    status, body = await stack.admin("/pretags", method="POST", json={
+        "lines": [{"unionid": "oUNION-P1", "tags": ["护肤兴趣"]},
+                  {"unionid": "oUNION-P2", "tags": ["护肤兴趣"]}]})
+    assert status == 201 and body["applied"] == 1, body
+    skin = await _tag_id(stack, "护肤兴趣")
+    assert _marks(stack, first) == [("lina", (skin,))] and _marks(stack, second) == []
+    status, page = await stack.admin("/pretags")
+    assert (page["pending"], page["applied"]) == (1, 1), page
+
+    await jobs.run_pretags(stack.runtime.services, "acme")
+    assert _marks(stack, second) == [("wang", (skin,))]
+    status, page = await stack.admin("/pretags")
+    assert (page["pending"], page["applied"]) == (0, 2), page
+    await jobs.run_pretags(stack.runtime.services, "acme")  # nothing left: nothing more
+    assert len(_marks(stack, first)) == len(_marks(stack, second)) == 1
 
 
 async def test_a_bad_line_refuses_the_request_and_stores_nothing(stack: Stack) -> None:

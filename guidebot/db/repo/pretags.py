@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from guidebot.db.models import Customer
+from guidebot.db.models import CorpTag, Customer, Follow
 from guidebot.db.models_pretags import PreTag
 
 CHUNK = 500  # unionids per IN list
@@ -38,6 +38,35 @@ async def pending_of(session: AsyncSession, *, tenant: str, unionid: str) -> lis
         PreTag.tenant == tenant, PreTag.unionid == unionid,
         PreTag.applied_at.is_(None)).order_by(PreTag.tag_id))  # type: ignore[union-attr]
     return [str(t) for t in rows.scalars()]
+
+
+async def any_pending(session: AsyncSession, *, tenant: str) -> bool:
+    """Whether the tenant has a pre-tag still pending (one indexed probe)."""
+    found = await session.execute(select(PreTag.unionid).where(
+        PreTag.tenant == tenant, PreTag.applied_at.is_(None)).limit(1))  # type: ignore[union-attr]
+    return found.first() is not None
+
+
+async def due_known(session: AsyncSession, *, tenant: str,
+                    limit: int) -> list[tuple[str, str]]:
+    """(unionid, external_userid) of customers guidebot knows by the unionid, who follow a
+    guide now and have a pending pre-tag of a live corp tag: the ones to mark. Pre-tags of
+    tags deleted since, and of customers following no guide, are left out (they stay
+    pending without taking a pass's room)."""
+    live_tag = select(CorpTag.tag_id).where(
+        CorpTag.tenant == tenant, CorpTag.tag_id == PreTag.tag_id,
+        CorpTag.deleted.is_(False)).exists()  # type: ignore[attr-defined]
+    following = select(Follow.id).where(
+        Follow.tenant == tenant, Follow.external_userid == Customer.external_userid,
+        Follow.status == "active").exists()
+    rows = await session.execute(
+        select(PreTag.unionid, Customer.external_userid).distinct()
+        .join(Customer, and_(Customer.tenant == PreTag.tenant,
+                             Customer.unionid == PreTag.unionid))
+        .where(PreTag.tenant == tenant, PreTag.applied_at.is_(None),  # type: ignore[union-attr]
+               live_tag, following)
+        .order_by(PreTag.unionid, Customer.external_userid).limit(limit))
+    return [(str(u), str(c)) for u, c in rows.all()]
 
 
 async def mark_applied(session: AsyncSession, *, tenant: str, unionid: str, tag_id: str,
