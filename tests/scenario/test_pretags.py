@@ -211,6 +211,11 @@ async def test_the_console_uploads_a_csv_and_shows_the_counts(stack: Stack) -> N
         assert status == 400 and "第 3 行无法读取" in page, page
         status, page, _ = await _upload(console, csrf, "oUNION-A,护肤兴趣\noUNION-B,无此标签\n")
         assert status == 400 and "第 2 行：标签库中没有这些标签：无此标签。" in page, page
+        many = "".join(f"oUNION-{n:07d},护肤兴趣\n" for n in range(60_000))  # > 1 MiB
+        status, page, _ = await _upload(console, csrf, many)
+        assert status == 400 and "一次最多导入 10000 行。" in page, page
+        status, page, _ = await _upload(console, csrf, many * 2)  # > 2 MB
+        assert status == 400 and "文件太大：最多 2 MB。" in page, page
         assert await _rows(stack) == []
 
         csv = "\ufeffunionid,tags\noUNION-A,护肤兴趣|美妆兴趣\n\noUNION-OLD,护肤兴趣\n"

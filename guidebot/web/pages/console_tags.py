@@ -17,9 +17,13 @@ from guidebot.contacts.tag_library import NewTag, TagLibrary
 from guidebot.errors import ValidationFailed
 from guidebot.web.pages import console_auth as auth
 from guidebot.web.pages.console import notice, page, render, services_of
+from guidebot.web.pages.console_materials import body_limit
 
 DONE = ("added", "edited", "deleted", "group_deleted")
 UPLOAD_BYTES = 2 * 1024 * 1024  # 10,000 lines of unionid and a few tags
+# the form this route reads (the app's limit is 1 MiB): a file up to 4 times too large is still
+# read, so its refusal is worded; a larger body is refused by aiohttp (413)
+FORM_BYTES = 4 * UPLOAD_BYTES
 
 
 def _library(request: web.Request) -> TagLibrary:
@@ -123,7 +127,7 @@ def routes(base: str) -> list[web.RouteDef]:
     return [
         web.get(f"{base}/tags", tags),
         web.post(f"{base}/tags", create),
-        web.post(f"{base}/pretags", upload_pretags),
+        web.post(f"{base}/pretags", body_limit(FORM_BYTES, upload_pretags)),
         web.post(f"{base}/tags/{{tag_id}}", edit),
         web.post(f"{base}/tags/{{tag_id}}/delete", delete),
         web.post(f"{base}/tag-groups/{{group_id}}/delete", delete_group),
