@@ -235,8 +235,9 @@ class CardOpened(Event):
 class AutoTagsDue(Event):
     """Raised when what a customer did matches rules of content_library/auto_tags.toml
     (自动打标签, contacts/auto_tags.py), in the transaction that records it: `source` "open"
-    (a visit of a card of `guide`'s) or "message" (a 微信客服 message; `guide` empty: the
-    customer's guide is chosen when it is handled). `tags` are the matching rules' tag names
+    (a visit of a card of `guide`'s), "message" (a 微信客服 message; `guide` empty: the
+    customer's guide is chosen when it is handled) or "order" (a paid order credited to
+    `guide`, empty when to nobody). `tags` are the matching rules' tag names
     at that moment; `ref` names the occurrence (the event's inbox key)."""
 
     ref: str

@@ -175,7 +175,8 @@ def build_services(settings: Settings, db: Database, *,
     tags = TagService(db, client_for, outbox, library.tag_groups)
     auto_tags = AutoTagger(settings, db, library, tags)
     commerce = CommerceService(  # visits → CardOpened (互动雷达) and AutoTagsDue (自动打标签)
-        settings, db, client_for, opened=announce_to(stager(settings), auto_tags.stage_open))
+        settings, db, client_for, opened=announce_to(stager(settings), auto_tags.stage_open),
+        order_tags=auto_tags.order_tagger)  # paid orders → AutoTagsDue
     profiles = ProfileService(db, client_for)
     points = Points(settings, db)
     materials = MaterialService(settings, db, load_materials(settings.content_library),

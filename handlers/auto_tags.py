@@ -1,6 +1,6 @@
-"""自动打标签: a customer opened a card or wrote to 微信客服, matching rules of
-content_library/auto_tags.toml (staged by the visit beacon or the kf intake) → the rules'
-tags are marked on them."""
+"""自动打标签: a customer opened a card, wrote to 微信客服 or paid an order, matching rules of
+content_library/auto_tags.toml (staged by the visit beacon, the kf intake or the order intake)
+→ the rules' tags are marked on them."""
 
 from guidebot import events as ev
 from guidebot.routing import Context, Router

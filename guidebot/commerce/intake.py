@@ -40,6 +40,12 @@ from guidebot.settings import TenantSettings
 log = logging.getLogger(__name__)
 
 Notify = Callable[[], None]  # wakes the inbox processor after staged events commit
+# 自动打标签 (contacts/auto_tags.py AutoTagger.order_tagger): asked once per batch for the
+# tenant; None, or what gives a recorded order's AutoTagsDue from (order_no, paid_at, lines'
+# (sku, category), paid fen, customer, credited guide).
+OrderTagger = Callable[[str, datetime, list[tuple[str, str]], int, str | None, str | None],
+                       ev.Event | None]
+OrderTags = Callable[[str], OrderTagger | None]
 _ORDER_NO, _CUSTOMER, _RULE, _GUIDE, _COMMISSION = (
     ORDER_COLUMNS.index(c) for c in ("order_no", "external_userid", "rule", "guide",
                                      "commission_fen"))
@@ -76,8 +82,9 @@ def _kind_key(event: PaidOrder | RefundEvent) -> tuple[str, str, str]:
 class OrderIntake:
     def __init__(self, tenant_of: Callable[[str], TenantSettings | None], db: Database,
                  identity: IdentityService, clock: Callable[[], datetime], *,
-                 max_batch: int = 1000) -> None:
+                 max_batch: int = 1000, order_tags: OrderTags | None = None) -> None:
         self._tenant_of, self._db, self._identity, self._clock = tenant_of, db, identity, clock
+        self._order_tags = order_tags
         self._max_batch = max_batch
         self._waiting: list[_Waiting] = []
         self._flusher: asyncio.Task[None] | None = None
@@ -303,6 +310,7 @@ class _Batch:
     async def _record(self, s: Any, orders: list[PaidOrder], now: datetime) -> None:
         piece, result = await bulk.record_in(s, self.tenant, orders, now)
         by_no = {o.order_no: o for o in orders}
+        tagger = self.intake._order_tags(self.tenant.id) if self.intake._order_tags else None
         for outcome in result.refund_outcomes:
             await self._applied(s, outcome)
         applied: dict[str, list[str]] = {}
@@ -314,6 +322,11 @@ class _Batch:
                 tenant=self.tenant.id, created_at=order.paid_at, order_no=order.order_no,
                 external_userid=row[_CUSTOMER], guide=row[_GUIDE], store_id=order.store_id,
                 amount_fen=order.amount_fen), f"order_paid:{order.order_no}")
+            tagged = (tagger(order.order_no, order.paid_at,
+                             [(i.sku, i.category) for i in order.items], order.amount_fen,
+                             row[_CUSTOMER], row[_GUIDE]) if tagger else None)
+            if tagged is not None:
+                self._stage(tagged, ev.internal_key(tagged))
             self.paid[order.order_no] = ("done", json.dumps({
                 "status": "recorded", "order_no": order.order_no, "rule": row[_RULE],
                 "guide": row[_GUIDE], "commission_fen": row[_COMMISSION],

@@ -8,7 +8,7 @@ from typing import Any
 
 from guidebot.commerce import periods, value
 from guidebot.commerce.identity import IdentityService
-from guidebot.commerce.intake import OrderIntake
+from guidebot.commerce.intake import OrderIntake, OrderTagger
 from guidebot.commerce.ledger import Ledger
 from guidebot.commerce.links import CardOpened, LinkService
 from guidebot.commerce.orders import OrderService
@@ -24,7 +24,9 @@ from guidebot.wecom.client import WeComClient
 class CommerceService:
     def __init__(self, settings: Settings, db: Database, client: Callable[[str], WeComClient],
                  *, clock: Callable[[], datetime] = utcnow,
-                 opened: CardOpened | None = None) -> None:
+                 opened: CardOpened | None = None,
+                 order_tags: Callable[[str, Callable[[str], str]], OrderTagger | None]
+                 | None = None) -> None:
         self.settings = settings
         self.db = db
         self.catalog: Catalog = load_catalog(settings.content_library)
@@ -33,8 +35,11 @@ class CommerceService:
                                  lambda t: self.settings.tenants[t].order_secret
                                  if t in self.settings.tenants else "", opened)
         self.orders = OrderService(db, self.identity, lambda: self.clock())
+        # 自动打标签 of paid orders: the tagger is given the catalog's categories of skus
+        tags = ((lambda t: order_tags(t, self.catalog.category)) if order_tags is not None
+                else None)
         self.intake = OrderIntake(lambda t: self.settings.tenants.get(t), db, self.identity,
-                                  lambda: self.clock())
+                                  lambda: self.clock(), order_tags=tags)
         self.ledger = Ledger(db, lambda: self.clock())
         self.clock = clock
 

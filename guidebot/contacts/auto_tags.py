@@ -9,13 +9,20 @@ inbox, never marked on the spot: the visit stages it inside the transaction that
 touch, so the beacon (`GET /t/{token}`) answers without waiting on WeCom, and whether the
 radar's `CardOpened` is staged (throttled per window, or turned off) makes no difference here.
 The message stages it before the reply is decided, in one short write, so the reply does not
-wait on WeCom either. `handlers/auto_tags.py` hands the event to `AutoTagger.apply`.
+wait on WeCom either. A paid order that arrives through the orders webhook matches the
+`[[on_order]]` rules by its lines' skus and categories (the line's, else the catalog's) and its
+paid amount: the intake stages the event in the batch transaction that records the order and
+stages its `OrderPaid` (commerce/intake.py, through `order_tagger`, asked once per batch: with
+tagging off or no `[[on_order]]` rule, nothing is done per order). The CSV backfill
+(`guidebot orders import`) raises no `OrderPaid` (no SOP triggers either) and tags nobody.
+A refund untags nothing. `handlers/auto_tags.py` hands the event to `AutoTagger.apply`.
 
 Through which guide: a tag is a mark on one relation (guide, customer), made with
 `TagService.mark`. An open is marked through the card's guide, only while the customer still
 follows that guide (an `active` relation); a message through the customer's exclusive guide
-if they follow them, else the first guide (by userid) they follow; with none, nothing is
-marked and the ids are logged.
+if they follow them, else the first guide (by userid) they follow; an order through the guide
+it was credited to (attribution) if the customer follows them, else as a message; with none,
+nothing is marked and the ids are logged.
 
 Once per customer and tag: each tag is its own mark under the outbox key
 `autotag:<customer>:<tag id>`, and the outbox runs a key once, so a second open or message
@@ -23,12 +30,14 @@ marks nothing more, whichever guide it comes through (the tag stays on the relat
 marked on; a tag a guide later removes in the client is not put back). Events are bounded
 too: an open's key names the guide, the customer, the tags and the UTC day, so one customer
 opening cards all day stages one event a day per guide (a customer who did not follow the
-guide then is looked at again the next day); a message's key is its msgid."""
+guide then is looked at again the next day); a message's key is its msgid, an order's its
+order_no."""
 
 from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Callable
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -48,7 +57,13 @@ log = logging.getLogger(__name__)
 PREFIX = "autotag"  # of the marks' outbox keys
 KEY_CHARS = 160  # the outbox key column
 DAY_S = 24 * 3600
-OPEN, MESSAGE = "open", "message"  # AutoTagsDue.source
+OPEN, MESSAGE, ORDER = "open", "message", "order"  # AutoTagsDue.source
+# What the order intake asks per recorded order: (order_no, paid_at, its lines' (sku,
+# category as sent), paid fen, customer, credited guide) → the event to stage in its
+# transaction, if any rule matches.
+OrderTagger = Callable[[str, datetime, list[tuple[str, str]], int, str | None, str | None],
+                       "ev.AutoTagsDue | None"]
+CategoryOf = Callable[[str], str]  # a sku's catalog category ("" unknown)
 
 
 def mark_key(customer: str, tag_id: str, prefix: str = PREFIX) -> str:
@@ -89,6 +104,28 @@ class AutoTagger:
                                external_userid=customer, source=OPEN, tags=names,
                                guide=touch.guide)
         await inbox.stage(session, event=event, key=ev.internal_key(event))
+
+    def order_tagger(self, tenant: str, category_of: CategoryOf) -> OrderTagger | None:
+        """For a batch of the tenant's paid orders: what tells each order's event, or None
+        when tagging is off or no `[[on_order]]` rule exists (nothing to do per order)."""
+        rules = self._library.auto_tags
+        if not rules.on_order or not self.enabled(tenant):
+            return None
+
+        def tag(order_no: str, paid_at: datetime, lines: list[tuple[str, str]],
+                paid_fen: int, customer: str | None,
+                guide: str | None) -> ev.AutoTagsDue | None:
+            if not customer:
+                return None
+            names = rules.for_order(((sku, category or category_of(sku))
+                                     for sku, category in lines), paid_fen)
+            if not names:
+                return None
+            return ev.AutoTagsDue(tenant=tenant, created_at=paid_at, ref=f"{ORDER}:{order_no}",
+                                  external_userid=customer, source=ORDER, tags=names,
+                                  guide=guide or "")
+
+        return tag
 
     async def heard(self, tenant: str, *, external_userid: str, contact: bool, msgid: str,
                     text: str, at: datetime) -> str:
@@ -140,8 +177,9 @@ class AutoTagger:
         return ", ".join(statuses)
 
     async def _guide(self, event: ev.AutoTagsDue) -> str | None:
-        """The card's guide for an open, the exclusive guide else the first for a message;
-        only one the customer follows now (an active relation)."""
+        """The card's guide for an open; the exclusive guide else the first for a message, and
+        for an order whose credited guide they do not follow; only one the customer follows
+        now (an active relation)."""
         async with self._db.read() as s:
             follows = await contacts_repo.list_follows(s, tenant=event.tenant,
                                                        external_userid=event.external_userid)
@@ -150,6 +188,8 @@ class AutoTagger:
         active = sorted({f.guide for f in follows if f.status == "active"})
         if event.source == OPEN:
             return event.guide if event.guide in active else None
+        if event.source == ORDER and event.guide in active:
+            return event.guide
         bound = [b for b in bindings if b.ended_at is None]
         exclusive = max(bound, key=lambda b: b.started_at).guide if bound else None
         if exclusive in active:

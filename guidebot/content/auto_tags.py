@@ -10,6 +10,12 @@ say (contacts/auto_tags.py marks them). Optional; every rule names tags of tags.
     keywords = ["防晒", "美白"]
     match = "contains"          # or "exact": the whole message, trimmed; case-insensitive
     tags = ["防晒意向"]
+
+    [[on_order]]                # a paid order (the orders webhook)
+    skus = ["SKU-SERUM-02"]     # a line of this sku, or
+    categories = ["beauty"]     # of this category (the line's, else the catalog's), and/or
+    min_paid_fen = 50000        # paid at least this much (integer fen); all given must hold
+    tags = ["已购护肤"]
 """
 
 from __future__ import annotations
@@ -24,13 +30,15 @@ from guidebot.content.errors import Problem, line_of
 
 Bad = Callable[[str, str], None]  # (key, message): a problem at that key of the rule
 
-SECTIONS = ("on_open", "on_message")
+SECTIONS = ("on_open", "on_message", "on_order")
 OPEN_KEYS = {"categories", "skus", "tags"}
+ORDER_KEYS = {"categories", "skus", "min_paid_fen", "tags"}
 MESSAGE_KEYS = {"keywords", "match", "tags"}
 MATCHES = ("contains", "exact")
 MAX_RULES = 200  # of each kind: a content file, not a data set
 MAX_ITEMS = 100  # names in one list
 MAX_KEYWORD = 100  # characters
+MAX_FEN = 10**15  # a paid amount no order reaches (the order schema caps far below)
 
 
 @dataclass(frozen=True)
@@ -57,9 +65,28 @@ class MessageRule:
 
 
 @dataclass(frozen=True)
+class OrderRule:
+    categories: tuple[str, ...]
+    skus: tuple[str, ...]
+    min_paid_fen: int | None  # None: any amount
+    tags: tuple[str, ...]
+
+    def matches(self, lines: Iterable[tuple[str, str]], paid_fen: int) -> bool:
+        """`lines`: (sku, category) of the order's lines. Every condition the rule gives
+        holds: a line of its skus or categories (when it names any), the amount (when set)."""
+        if self.min_paid_fen is not None and paid_fen < self.min_paid_fen:
+            return False
+        if not self.skus and not self.categories:
+            return True
+        return any((sku and sku in self.skus) or (category and category in self.categories)
+                   for sku, category in lines)
+
+
+@dataclass(frozen=True)
 class AutoTags:
     on_open: tuple[OpenRule, ...] = ()
     on_message: tuple[MessageRule, ...] = ()
+    on_order: tuple[OrderRule, ...] = ()
 
     def for_open(self, sku: str, category: str) -> tuple[str, ...]:
         """The tag names every rule matching a card of this sku and category gives, each once
@@ -69,8 +96,15 @@ class AutoTags:
     def for_message(self, text: str) -> tuple[str, ...]:
         return _once(r.tags for r in self.on_message if r.matches(text))
 
+    def for_order(self, lines: Iterable[tuple[str, str]], paid_fen: int) -> tuple[str, ...]:
+        seen = tuple(lines)
+        return _once(r.tags for r in self.on_order if r.matches(seen, paid_fen))
+
     def __len__(self) -> int:
-        return len(self.on_open) + len(self.on_message)
+        return len(self.on_open) + len(self.on_message) + len(self.on_order)
+
+
+Rule = OpenRule | MessageRule | OrderRule
 
 
 def _once(groups: Iterable[tuple[str, ...]]) -> tuple[str, ...]:
@@ -116,7 +150,8 @@ def parse_auto_tags(path: Path, data: dict[str, Any], text: str, declared: set[s
             if rule is not None:
                 found.append(rule)
         rules[section] = found
-    return AutoTags(tuple(rules.get("on_open", ())), tuple(rules.get("on_message", ())))
+    return AutoTags(tuple(rules.get("on_open", ())), tuple(rules.get("on_message", ())),
+                    tuple(rules.get("on_order", ())))
 
 
 def _spans(text: str, section: str) -> list[tuple[int | None, int | None]]:
@@ -156,13 +191,13 @@ def _names(value: Any, *, allow_empty: bool = True) -> list[str] | None:
 
 def _rule(path: Path, text: str, section: str, table: dict[str, Any],
           span: tuple[int | None, int | None], declared: set[str], skus: set[str],
-          categories: set[str], problems: list[Problem]) -> OpenRule | MessageRule | None:
+          categories: set[str], problems: list[Problem]) -> Rule | None:
     before = len(problems)
 
     def bad(key: str, message: str) -> None:
         problems.append(Problem(path, _line(text, span, key), f"{section}: {message}"))
 
-    allowed = OPEN_KEYS if section == "on_open" else MESSAGE_KEYS
+    allowed = {"on_open": OPEN_KEYS, "on_order": ORDER_KEYS}.get(section, MESSAGE_KEYS)
     for key in sorted(set(table) - allowed):
         bad(key, f"unknown key {key!r}")
     tags = _names(table.get("tags"), allow_empty=False)
@@ -172,14 +207,46 @@ def _rule(path: Path, text: str, section: str, table: dict[str, Any],
         for tag in tags:
             if tag not in declared:
                 bad("tags", f"tag {tag!r} is not declared in tags.toml")
-    rule: OpenRule | MessageRule | None = (
-        _open_rule(table, tags or [], skus, categories, bad) if section == "on_open"
-        else _message_rule(table, tags or [], bad))
+    rule: Rule | None
+    if section == "on_open":
+        rule = _open_rule(table, tags or [], skus, categories, bad)
+    elif section == "on_order":
+        rule = _order_rule(table, tags or [], skus, categories, bad)
+    else:
+        rule = _message_rule(table, tags or [], bad)
     return rule if len(problems) == before else None
 
 
 def _open_rule(table: dict[str, Any], tags: list[str], skus: set[str], categories: set[str],
                bad: Bad) -> OpenRule | None:
+    named = _catalog_names(table, skus, categories, bad)
+    if named is None:
+        return None
+    named_categories, named_skus = named
+    if not named_categories and not named_skus:
+        bad("tags", "a rule needs categories or skus (which cards it is about)")
+    return OpenRule(tuple(named_categories), tuple(named_skus), tuple(tags))
+
+
+def _order_rule(table: dict[str, Any], tags: list[str], skus: set[str], categories: set[str],
+                bad: Bad) -> OrderRule | None:
+    named = _catalog_names(table, skus, categories, bad)
+    minimum = table.get("min_paid_fen")
+    if minimum is not None and (isinstance(minimum, bool) or not isinstance(minimum, int)
+                                or not 0 <= minimum <= MAX_FEN):
+        bad("min_paid_fen", "min_paid_fen must be a non-negative integer (fen)")
+        return None
+    if named is None:
+        return None
+    named_categories, named_skus = named
+    if not named_categories and not named_skus and minimum is None:
+        bad("tags", "a rule needs categories, skus or min_paid_fen (which orders it is about)")
+    return OrderRule(tuple(named_categories), tuple(named_skus), minimum, tuple(tags))
+
+
+def _catalog_names(table: dict[str, Any], skus: set[str], categories: set[str],
+                   bad: Bad) -> tuple[list[str], list[str]] | None:
+    """The rule's categories and skus, each checked against catalog.toml (None: not lists)."""
     named_categories = _names(table.get("categories", []))
     named_skus = _names(table.get("skus", []))
     if named_categories is None:
@@ -188,8 +255,6 @@ def _open_rule(table: dict[str, Any], tags: list[str], skus: set[str], categorie
         bad("skus", "skus must be a list of catalog skus")
     if named_categories is None or named_skus is None:
         return None
-    if not named_categories and not named_skus:
-        bad("tags", "a rule needs categories or skus (which cards it is about)")
     for category in named_categories:
         if category not in categories:
             known = ", ".join(sorted(categories)) or "none"
@@ -197,7 +262,7 @@ def _open_rule(table: dict[str, Any], tags: list[str], skus: set[str], categorie
     for sku in named_skus:
         if sku not in skus:
             bad("skus", f"sku {sku!r} is not in catalog.toml")
-    return OpenRule(tuple(named_categories), tuple(named_skus), tuple(tags))
+    return named_categories, named_skus
 
 
 def _message_rule(table: dict[str, Any], tags: list[str], bad: Bad) -> MessageRule | None:

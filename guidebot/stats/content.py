@@ -54,13 +54,16 @@ def drops(library: Library) -> list[dict[str, Any]]:
 
 
 def auto_tags(library: Library, *, enabled: bool) -> dict[str, Any]:
-    """auto_tags.toml's rules in the file's order (card opens, then 微信客服 messages), and
-    whether they tag this tenant's customers."""
+    """auto_tags.toml's rules in the file's order (card opens, 微信客服 messages, then paid
+    orders), and whether they tag this tenant's customers."""
     rules: list[dict[str, Any]] = [
         {"source": "on_open", "categories": list(r.categories), "skus": list(r.skus),
          "tags": list(r.tags)} for r in library.auto_tags.on_open]
     rules += [{"source": "on_message", "keywords": list(r.keywords), "match": r.match,
                "tags": list(r.tags)} for r in library.auto_tags.on_message]
+    rules += [{"source": "on_order", "categories": list(r.categories), "skus": list(r.skus),
+               "min_paid_fen": r.min_paid_fen, "tags": list(r.tags)}
+              for r in library.auto_tags.on_order]
     return {"enabled": enabled, "rules": rules}
 
 
