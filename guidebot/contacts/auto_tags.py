@@ -44,11 +44,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from guidebot import events as ev
 from guidebot import inbox
+from guidebot.contacts.relations import exclusive_guide
 from guidebot.contacts.tags import TagService
 from guidebot.content.library import Library
 from guidebot.db.engine import Database
 from guidebot.db.models_commerce import Touch
 from guidebot.db.repo import contacts as contacts_repo
+from guidebot.db.types import utcnow
 from guidebot.errors import ValidationFailed
 from guidebot.settings import Settings
 
@@ -190,8 +192,8 @@ class AutoTagger:
             return event.guide if event.guide in active else None
         if event.source == ORDER and event.guide in active:
             return event.guide
-        bound = [b for b in bindings if b.ended_at is None]
-        exclusive = max(bound, key=lambda b: b.started_at).guide if bound else None
+        exclusive = exclusive_guide(bindings, utcnow(),
+                                    self._settings.tenant(event.tenant))
         if exclusive in active:
             return exclusive
         return active[0] if active else None

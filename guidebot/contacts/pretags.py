@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from guidebot.contacts.auto_tags import mark_key
+from guidebot.contacts.relations import exclusive_guide
 from guidebot.contacts.tags import TagService
 from guidebot.db.engine import Database
 from guidebot.db.repo import contacts as contacts_repo
@@ -40,6 +41,7 @@ from guidebot.db.repo import tags as tags_repo
 from guidebot.db.types import utcnow
 from guidebot.errors import ValidationFailed
 from guidebot.outbox import CallStatus
+from guidebot.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -86,8 +88,8 @@ def read_csv(text: str) -> list[Line]:
 
 
 class PreTags:
-    def __init__(self, db: Database, tags: TagService) -> None:
-        self._db, self._tags = db, tags
+    def __init__(self, settings: Settings, db: Database, tags: TagService) -> None:
+        self._settings, self._db, self._tags = settings, db, tags
         self._none_pending: dict[str, float] = {}  # tenant → when it was seen to have none
         self.import_marks = IMPORT_MARKS  # mark_tag calls an import makes itself
 
@@ -198,8 +200,7 @@ class PreTags:
             bindings = await contacts_repo.list_bindings(s, tenant=tenant,
                                                          external_userid=customer)
         active = [f for f in follows if f.status == "active"]
-        bound = [b for b in bindings if b.ended_at is None]
-        exclusive = max(bound, key=lambda b: b.started_at).guide if bound else None
+        exclusive = exclusive_guide(bindings, utcnow(), self._settings.tenant(tenant))
         if exclusive in {f.guide for f in active}:
             return exclusive
         return max(active, key=lambda f: (f.added_at, f.guide)).guide if active else None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -53,6 +54,15 @@ class Relation:
 
 def as_period(b: Binding | repo.BindingRow) -> rules.Period:
     return rules.Period(b.guide, b.started_at, b.ended_at, b.end_reason)
+
+
+def exclusive_guide(bindings: Sequence[Binding | repo.BindingRow], at: datetime,
+                    tenant: TenantSettings) -> str | None:
+    """The guide of the binding in force at `at`: open, and valid on the tenant's
+    binding_validity_days (the rule attribution and the audiences apply)."""
+    current = rules.current([as_period(b) for b in bindings], at,
+                            tenant.commission.binding_validity_days)
+    return current.guide if current else None
 
 
 class RelationService:

@@ -6,6 +6,7 @@ already following a guide is marked at import."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -160,6 +161,36 @@ async def test_an_import_marks_a_bounded_number_and_the_job_marks_the_rest(
     assert (page["pending"], page["applied"]) == (0, 2), page
     await jobs.run_pretags(stack.runtime.services, "acme")  # nothing left: nothing more
     assert len(_marks(stack, first)) == len(_marks(stack, second)) == 1
+
+
+async def test_a_binding_past_its_validity_does_not_choose_the_guide(
+        aiohttp_server: Any, tmp_path: Path, db_url: str) -> None:
+    """At import, the guide is the customer's exclusive guide only while their binding is
+    valid (binding_validity_days, as attribution and the audiences rule): lina bound the
+    customer 40 days ago and wang added them 35 days ago (within lina's protection), so with
+    30 days of validity no binding is in force and the relation begun last, wang's, marks."""
+    stack = await start_stack(aiohttp_server, tmp_path, db_url, config_extra=(
+        "[tenants.acme.commission]\nbinding_validity_days = 30\n"))
+    try:
+        now = int(time.time())
+        added = await stack.sandbox.simulate_add_contact(
+            "acme", userid="lina", name="张晓雨", unionid="oUNION-OLD",
+            create_time=now - 40 * 86_400)
+        customer = str(added["external_userid"])
+        await stack.runtime.drain()
+        await stack.sandbox.simulate_add_contact(
+            "acme", userid="wang", external_userid=customer, unionid="oUNION-OLD",
+            create_time=now - 35 * 86_400)
+        await stack.runtime.drain()
+        status, found = await stack.admin(f"/customers/{customer}")
+        assert status == 200 and found["exclusive_guide"] is None, found
+        assert [b["guide"] for b in found["bindings"] if b["ended_at"] is None] == ["lina"]
+        status, body = await stack.admin("/pretags", method="POST", json={
+            "lines": [{"unionid": "oUNION-OLD", "tags": ["护肤兴趣"]}]})
+        assert status == 201 and body["applied"] == 1, body
+        assert _marks(stack, customer) == [("wang", (await _tag_id(stack, "护肤兴趣"),))]
+    finally:
+        await stack.http.close()
 
 
 async def test_a_bad_line_refuses_the_request_and_stores_nothing(stack: Stack) -> None:
