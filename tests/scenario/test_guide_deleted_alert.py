@@ -20,6 +20,7 @@ from guidebot.db.models import OutboxItem
 from guidebot.db.repo import contacts as contacts_repo
 from guidebot.errors import ConfigError
 from guidebot.settings import load_settings
+from tests.scenario.test_churn_alert import _add, _contact_event
 from tests.support.commerce import paid, post_settled
 from tests.support.console import Console
 from tests.support.stack import ROOT, Stack, start_stack, write_config
@@ -32,23 +33,6 @@ ON = '\n[tenants.acme.alerts]\nguide_deleted_notify = ["zhangmin", "hq01", "zhan
 
 async def _stack(aiohttp_server: Any, tmp_path: Path, db_url: str, extra: str = ON) -> Stack:
     return await start_stack(aiohttp_server, tmp_path, db_url, config_extra=extra)
-
-
-async def _add(stack: Stack, guide: str, name: str, at: datetime | None = None) -> str:
-    added = await stack.sandbox.simulate_add_contact(
-        "acme", userid=guide, name=name,
-        create_time=int(at.timestamp()) if at is not None else None)
-    await stack.runtime.drain()
-    return str(added["external_userid"])
-
-
-async def _contact_event(stack: Stack, change: str, guide: str, customer: str,
-                         **extra: str) -> None:
-    answer = await stack.sandbox.simulate_event("acme", {
-        "Event": CONTACT, "ChangeType": change, "UserID": guide, "ExternalUserID": customer,
-        **extra})
-    assert answer["delivery"]["status"] == 200, answer["delivery"]
-    await stack.runtime.drain()
 
 
 def _to_members(stack: Stack) -> list[dict[str, Any]]:

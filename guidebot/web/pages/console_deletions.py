@@ -22,7 +22,7 @@ async def guide_deletions(request: web.Request, who: auth.Access) -> web.StreamR
     if request.query.get("format") == "csv":
         chunks = deletions.export_csv(db, who.tenant.id, who.tenant.tz, day_from, day_to)
         return await csv_download(
-            request, f"guide-deletions-{who.tenant.id}-{day_from:%Y%m%d}-{day_to:%Y%m%d}.csv",
+            request, f"guide-deletions-{who.tenant.id}-{span['from']}-{span['to']}.csv",
             chunks)
     rows = await deletions.guide_deletions(db, who.tenant.id, who.tenant.tz, day_from, day_to)
     return render(request, "deletions.html", who=who, active="deletions", rows=rows,
