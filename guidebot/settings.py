@@ -86,7 +86,9 @@ class AlertSettings:
     `handoff_reply_minutes`, an app message to the servicer when a customer of a handed-off
     微信客服 session has waited that long for a reply (超时未回复提醒; 0: off);
     `watch_notify`, the HQ members (userids) sent an app message for each 微信客服 message
-    an `alert` rule of chat/watch_words.toml flags (会话质检; empty: nobody)."""
+    an `alert` rule of chat/watch_words.toml flags (会话质检; empty: nobody);
+    `guide_deleted_notify`, the members (userids: store managers, HQ) sent an app message
+    each time a guide deletes a customer (员工删人提醒; empty: nobody)."""
 
     customer_deleted: bool = True
     card_opened: bool = True
@@ -94,6 +96,7 @@ class AlertSettings:
     morning_digest: time | None = None
     handoff_reply_minutes: int = 10
     watch_notify: tuple[str, ...] = ()
+    guide_deleted_notify: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -396,7 +399,8 @@ def _materials(file: str, prefix: str, table: Mapping[str, Any]) -> MaterialSett
 def _alerts(file: str, prefix: str, table: Mapping[str, Any]) -> AlertSettings:
     r = _Reader(file, f"{prefix}.alerts", table,
                 {"customer_deleted", "card_opened", "card_opened_window_minutes",
-                 "morning_digest", "handoff_reply_minutes", "watch_notify"})
+                 "morning_digest", "handoff_reply_minutes", "watch_notify",
+                 "guide_deleted_notify"})
     window = r.get("card_opened_window_minutes", int, 30)
     if not 1 <= window <= MAX_CARD_OPENED_WINDOW_MIN:
         raise r.fail("card_opened_window_minutes",
@@ -413,12 +417,17 @@ def _alerts(file: str, prefix: str, table: Mapping[str, Any]) -> AlertSettings:
     notify = r.get("watch_notify", list, [])
     if not all(isinstance(u, str) and 0 < len(u) <= 64 for u in notify):
         raise r.fail("watch_notify", "must be a list of member userids (1-64 characters)")
+    deleted = r.get("guide_deleted_notify", list, [])
+    if not all(isinstance(u, str) and 0 < len(u) <= 64 for u in deleted):
+        raise r.fail("guide_deleted_notify",
+                     "must be a list of member userids (1-64 characters)")
     return AlertSettings(customer_deleted=r.get("customer_deleted", bool, True),
                          card_opened=r.get("card_opened", bool, True),
                          card_opened_window_minutes=window,
                          morning_digest=time(int(found[1]), int(found[2])) if found else None,
                          handoff_reply_minutes=reply,
-                         watch_notify=tuple(dict.fromkeys(notify)))
+                         watch_notify=tuple(dict.fromkeys(notify)),
+                         guide_deleted_notify=tuple(dict.fromkeys(deleted)))
 
 
 def _kf(file: str, prefix: str, table: Mapping[str, Any]) -> KfSettings:

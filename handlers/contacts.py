@@ -33,7 +33,13 @@ async def on_contact_added(event: ev.ContactAdded, ctx: Context) -> None:
 
 @router.on(ev.ContactDeletedByGuide)
 async def on_contact_deleted_by_guide(event: ev.ContactDeletedByGuide, ctx: Context) -> None:
+    """The relation ends → once that is committed, unless it is a transfer's handover, the
+    members of `[tenants.<id>.alerts] guide_deleted_notify` are told (员工删人提醒)."""
     await ctx.services.relations.record_guide_deleted(event, ctx.inbox_id)
+    if event.by_transfer:
+        return
+    await ctx.later()
+    await ctx.services.churn.guide_deleted(event, ctx.inbox_id)
 
 
 @router.on(ev.ContactDeletedByCustomer)

@@ -60,6 +60,10 @@ TEXT_FIELDS: Mapping[str, frozenset[str]] = {
     "churn_added_unknown": frozenset(),
     "churn_orders": frozenset({"count", "amount"}),
     "churn_no_orders": frozenset(),
+    "guide_deleted_notice": frozenset({"guide", "store", "customer", "added", "orders"}),
+    "guide_deleted_no_store": frozenset(),
+    "guide_deleted_orders": frozenset({"count", "amount"}),
+    "guide_deleted_no_orders": frozenset(),
     "radar_notice": frozenset({"customer", "card", "count"}),
     "radar_card_unnamed": frozenset(),
     "handoff_reply_notice": frozenset({"customer", "minutes", "url"}),
@@ -89,7 +93,9 @@ LATER_TEXTS = frozenset({"churn_notice", "churn_added_unknown", "churn_orders",
                          "churn_no_orders", "opt_in_confirm", "transfer_notice",
                          "transfer_more", "radar_notice", "radar_card_unnamed",
                          "handoff_reply_notice", "watch_notice", "watch_who_servicer",
-                         "watch_who_customer"}) | DIGEST_TEXTS
+                         "watch_who_customer", "guide_deleted_notice",
+                         "guide_deleted_no_store", "guide_deleted_orders",
+                         "guide_deleted_no_orders"}) | DIGEST_TEXTS
 LATER_WORDS = frozenset({"opt_in"})  # the same for chat/words.toml
 REPLY_KEYS = {"id", "keywords", "message", "max_chars"}
 FAQ_KEYS = {"id", "question", "answer", "keywords"}

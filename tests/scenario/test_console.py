@@ -21,8 +21,8 @@ PAGES = ("/", "/guides", "/stores", "/customers", "/orders", "/commissions", "/s
          "/content", "/outbox", "/customers/wmNOBODY", "/orders/CO-1", "/materials",
          "/materials/pictures/nosuch.jpg", "/transfers", "/transfers/1",
          "/groups", "/groups/wrNOSUCH", "/channels", "/channels/1", "/drops/double12_warmup",
-         "/targets", "/handoffs", "/watch", "/segments", "/segments/new", "/segments/1",
-         "/segments/1/edit", "/tags")
+         "/targets", "/handoffs", "/watch", "/deletions", "/segments", "/segments/new",
+         "/segments/1", "/segments/1/edit", "/tags")
 POSTS = ("/commissions/adjustments", "/commissions/settle", "/outbox/1/retry",
          f"{SOP}/switch", f"{SOP}/enroll", f"{SOP}/stop", "/materials/review", "/materials/new",
          "/customers/wmNOBODY/opt-in", "/transfers", "/transfers/check",

@@ -65,6 +65,20 @@ async def orders_of(session: AsyncSession, *, tenant: str,
     return list((await session.execute(stmt)).scalars())
 
 
+async def credited_totals(session: AsyncSession, *, tenant: str, external_userids: Sequence[str]
+                          ) -> dict[tuple[str, str], tuple[int, int]]:
+    """(guide, external_userid) → (orders credited to that guide, their paid fen) for these
+    customers (by ix_commerce_orders_customer)."""
+    if not external_userids:
+        return {}
+    stmt = (select(Order.guide, Order.external_userid, func.count(), func.sum(Order.amount_fen))
+            .where(Order.tenant == tenant, Order.guide.is_not(None),  # type: ignore[union-attr]
+                   Order.external_userid.in_(list(external_userids)))  # type: ignore[union-attr]
+            .group_by(Order.guide, Order.external_userid))
+    return {(g, e): (int(n), int(fen or 0))
+            for g, e, n, fen in (await session.execute(stmt)).all()}
+
+
 async def insert_refund(session: AsyncSession, *, values: dict[str, Any]) -> bool:
     stmt = (insert_for(session, Refund).values(**values)
             .on_conflict_do_nothing(index_elements=["tenant", "refund_no"]))

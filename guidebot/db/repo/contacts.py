@@ -210,6 +210,26 @@ async def follow_event_counts(session: AsyncSession, *, tenant: str, start: date
     return counts
 
 
+async def guide_deletions(session: AsyncSession, *, tenant: str, start: datetime,
+                          end: datetime, limit: int) -> list[dict[str, Any]]:
+    """The deletions a guide made of a customer (action deleted_by_guide; a transfer's
+    handover is `transferred`) in [start, end), newest first, at most `limit`: guide and their
+    name, the customer and their name, when. Read by ix_follow_events_tenant_at."""
+    stmt = (select(FollowEvent.id, FollowEvent.guide, Guide.name, FollowEvent.external_userid,
+                   Customer.name, FollowEvent.at)
+            .outerjoin(Guide, (Guide.tenant == FollowEvent.tenant)
+                       & (Guide.userid == FollowEvent.guide))
+            .outerjoin(Customer, (Customer.tenant == FollowEvent.tenant)
+                       & (Customer.external_userid == FollowEvent.external_userid))
+            .where(FollowEvent.tenant == tenant, FollowEvent.action == "deleted_by_guide",
+                   FollowEvent.at >= start, FollowEvent.at < end)  # type: ignore[operator]
+            .order_by(FollowEvent.at.desc(), FollowEvent.id.desc())  # type: ignore[attr-defined,union-attr]
+            .limit(limit))
+    return [{"id": i, "guide": g, "guide_name": gn or "", "external_userid": e,
+             "customer_name": cn or "", "at": at}
+            for i, g, gn, e, cn, at in (await session.execute(stmt)).all()]
+
+
 async def list_follows(session: AsyncSession, *, tenant: str,
                        external_userid: str) -> Sequence[Follow]:
     stmt = (select(Follow).where(Follow.tenant == tenant,

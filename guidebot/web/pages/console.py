@@ -32,7 +32,8 @@ STATIC = Path(__file__).resolve().parents[1] / "static"
 NAV = (("overview", ""), ("guides", "guides"), ("stores", "stores"), ("targets", "targets"),
        ("customers", "customers"), ("segments", "segments"), ("tags", "tags"),
        ("channels", "channels"),
-       ("groups", "groups"), ("transfers", "transfers"), ("handoffs", "handoffs"),
+       ("groups", "groups"), ("transfers", "transfers"), ("deletions", "deletions"),
+       ("handoffs", "handoffs"),
        ("watch", "watch"), ("orders", "orders"), ("commissions", "commissions"),
        ("sops", "sops"), ("content", "content"), ("outbox", "outbox"),
        ("materials", "materials"))

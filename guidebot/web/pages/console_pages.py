@@ -160,6 +160,7 @@ async def stores(request: web.Request, who: auth.Access) -> web.StreamResponse:
 def routes() -> list[web.RouteDef]:
     from guidebot.web.pages import (
         console_channels,
+        console_deletions,
         console_groups,
         console_handoffs,
         console_materials,
@@ -184,6 +185,7 @@ def routes() -> list[web.RouteDef]:
         *console_targets.routes(base),
         *console_handoffs.routes(base),
         *console_watch.routes(base),
+        *console_deletions.routes(base),
         *console_segments.routes(base),
         *console_tags.routes(base),
     ]
