@@ -27,6 +27,13 @@ def _templates(stack: Stack) -> list[dict[str, Any]]:
     return list(stack.sandbox.state("acme")["group_welcome_templates"])
 
 
+def _template_calls(stack: Stack) -> list[dict[str, Any]]:
+    """The calls a template sync may make (the stack's jobs make others meanwhile: the
+    address book's, say)."""
+    return [c for c in stack.calls()
+            if c["path"].startswith(("externalcontact/group_welcome_template", "media/"))]
+
+
 def _reload(stack: Stack, library: Path) -> None:
     stack.runtime.services.library.replace_with(load_library(library))
 
@@ -46,10 +53,10 @@ async def test_templates_follow_the_file(aiohttp_server: Any, tmp_path: Path,
         assert card["miniprogram"]["pic_media_id"] and card["notify"] == 0
         assert card["miniprogram"]["appid"] == "wx5f2c0a1b3d4e6f70"
         assert "pic_file" not in card["miniprogram"]
-        calls = len(stack.calls())
+        calls = len(_template_calls(stack))
         assert await sync.sync("acme") == {"added": 0, "edited": 0, "removed": 0,
                                            "failed": 0}
-        assert len(stack.calls()) == calls  # WeCom holds what the file says: no call
+        assert len(_template_calls(stack)) == calls  # WeCom holds what the file says: no call
 
         picture = library / "media" / "kf_card.png"  # another picture under the same name
         picture.write_bytes(picture.read_bytes() + b"\0")
