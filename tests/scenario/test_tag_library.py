@@ -119,7 +119,11 @@ async def test_bad_names_are_refused_naming_the_field_and_nothing_is_asked_of_we
     assert status == 201, made
     group_id = made["group_id"]
     gold = made["tags"][0]["id"]
-    asked = len(stack.calls())
+    def edits() -> int:  # calls that would change the library (the stack's jobs make others)
+        return len([c for c in stack.calls() if c["path"] in (
+            "externalcontact/add_corp_tag", "externalcontact/edit_corp_tag",
+            "externalcontact/del_corp_tag")])
+    asked = edits()
     cases: list[tuple[str, str, dict[str, Any], str]] = [
         ("POST", "/tags", {"group_id": group_id, "tags": [{"name": "  "}]}, "tags.0.name"),
         ("POST", "/tags", {"group_id": group_id, "tags": [{"name": "新品"}, {"name": "x" * 31}]},
@@ -145,7 +149,7 @@ async def test_bad_names_are_refused_naming_the_field_and_nothing_is_asked_of_we
     status, answer = await stack.admin("/tags", method="POST", json={
         "group_id": "etNOSUCHGROUP", "tags": [{"name": "新品"}]})
     assert (status, answer["field"]) == (404, "group_id"), answer
-    assert len(stack.calls()) == asked  # WeCom was not asked
+    assert edits() == asked  # WeCom was not asked
     assert _sandbox_tags(stack)["会员等级"] == {"金卡", "银卡"}
 
 
