@@ -10,8 +10,13 @@ corp has bound a WeChat Open Platform account; without it no pre-tag is ever app
 
 Each tag is its own mark_tag under the outbox key `pretag:<customer>:<tag id>` (once per
 customer and tag, whichever guide), through TagService.mark, so the mirror is written and a
-TagsMarked event raises the SOP `tag_added` triggers like any mark. The pre-tag is recorded
-applied (when, through which guide) once the outbox took the mark.
+TagsMarked event raises the SOP `tag_added` triggers like any mark. A pre-tag handed to the
+outbox is being marked (`marking`) until WeCom accepts the mark: the mark_tag executor records
+it applied (when, through which guide) in the transaction that writes the mirror, whether the
+first attempt or an outbox retry made it; while that outbox row is dead (or expired) the
+pre-tag is `failed`, with the row's error, until HQ puts the row back (the console's outbox
+retry). A pending pre-tag whose tag was deleted from the library since is `tag_deleted`: never
+marked, and not "pending" to the add's probe.
 
 An import marks the customers it finds already following a guide at once, up to
 IMPORT_MARKS marks, so the request stays short; a job (every minute, `apply_known`) marks the
@@ -22,10 +27,12 @@ nothing per add; a customer added in that window is marked by the job."""
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import time
 import uuid
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -35,6 +42,7 @@ from guidebot.contacts.relations import exclusive_guide
 from guidebot.contacts.tags import TagService
 from guidebot.db.engine import Database
 from guidebot.db.repo import contacts as contacts_repo
+from guidebot.db.repo import outbox as outbox_repo
 from guidebot.db.repo import pretags as repo
 from guidebot.db.repo import relation_tags
 from guidebot.db.repo import tags as tags_repo
@@ -54,6 +62,9 @@ MAX_TAGS = 20  # per line
 IMPORT_MARKS = 200  # mark_tag calls an import makes itself; the job makes the rest
 MARKS_PER_PASS = 2_000  # mark_tag calls the job makes per tenant and pass
 PENDING_TTL_S = 30.0  # how long an add trusts "this tenant has no pending pre-tags"
+# a pre-tag handed to the outbox, by what its mark_tag came to (or its row's state)
+STATE_OF = {CallStatus.DONE: "applied", CallStatus.DEAD: "failed",
+            CallStatus.EXPIRED: "failed"}  # else (sending, failed: retried) "marking"
 
 
 @dataclass(frozen=True)
@@ -125,11 +136,12 @@ class PreTags:
             customers = await repo.customers_of(s, tenant=tenant,
                                                 unionids=[u for u, _ in pairs])
         self._none_pending.pop(tenant, None)
-        applied = await self._apply_to(tenant, sorted(customers.items()), self.import_marks)
-        log.info("pretags imported tenant=%s import=%s lines=%s stored=%s applied=%s",
-                 tenant, import_id, len(lines), stored, applied)
+        marked = await self._apply_to(tenant, sorted(customers.items()), self.import_marks)
+        log.info("pretags imported tenant=%s import=%s lines=%s stored=%s marked=%s",
+                 tenant, import_id, len(lines), stored, dict(marked))
         return {"import_id": import_id, "lines": len(lines), "stored": stored,
-                "applied": applied}
+                "applied": marked["applied"], "marking": marked["marking"],
+                "failed": marked["failed"]}
 
     async def on_added(self, tenant: str, *, guide: str, external_userid: str) -> int:
         """After the add's profile is stored: the pending tags of the customer's unionid,
@@ -145,7 +157,7 @@ class PreTags:
                                                         external_userid=external_userid)
         if customer is None or not customer.unionid:
             return 0
-        return await self._apply(tenant, customer.unionid, external_userid, guide)
+        return (await self._apply(tenant, customer.unionid, external_userid, guide)).total()
 
     async def apply_known(self, tenant: str, budget: int = MARKS_PER_PASS) -> int:
         """The job: pending pre-tags of customers guidebot knows by the unionid who follow a
@@ -154,43 +166,68 @@ class PreTags:
             due = await repo.due_known(s, tenant=tenant, limit=budget)
         marked = await self._apply_to(tenant, due, budget)
         if marked:
-            log.info("pretags marked by the job tenant=%s marked=%s", tenant, marked)
-        return marked
+            log.info("pretags marked by the job tenant=%s marked=%s", tenant, dict(marked))
+        return marked.total()
 
     async def _apply_to(self, tenant: str, customers: Sequence[tuple[str, str]],
-                        budget: int) -> int:
+                        budget: int) -> Counter[str]:
         """(unionid, customer) pairs marked through their guide until about `budget` marks
-        were made (a customer's tags are never split); the rest wait for the job."""
-        applied = 0
+        were made (a customer's tags are never split); the rest wait for the job. The marks
+        by the state they left their pre-tags in."""
+        marked: Counter[str] = Counter()
         for unionid, customer in customers:
-            if applied >= budget:
+            if marked.total() >= budget:
                 break
             guide = await self._guide(tenant, customer)
             if guide is not None:
-                applied += await self._apply(tenant, unionid, customer, guide)
-        return applied
+                marked += await self._apply(tenant, unionid, customer, guide)
+        return marked
 
-    async def _apply(self, tenant: str, unionid: str, customer: str, guide: str) -> int:
+    async def _apply(self, tenant: str, unionid: str, customer: str,
+                     guide: str) -> Counter[str]:
+        """The unionid's pending tags handed to the outbox, each its own mark; the marks by
+        the state they left their pre-tags in (applied, marking, failed)."""
         async with self._db.read() as s:
             pending = await repo.pending_of(s, tenant=tenant, unionid=unionid)
             live = await relation_tags.live_tag_ids(s, tenant=tenant)
-        marked = 0
+        marked: Counter[str] = Counter()
         for tag_id in pending:
-            if tag_id not in live:  # deleted from the library since: stays pending, counted
+            if tag_id not in live:  # deleted from the library since: tag_deleted, not marked
                 continue
-            outcome = await self._tags.mark(tenant, key=mark_key(customer, tag_id, PREFIX),
-                                            guide=guide, external_userid=customer,
-                                            add=[tag_id], remove=[])
-            if outcome.status in (CallStatus.DONE, CallStatus.DUPLICATE, CallStatus.FAILED):
-                # FAILED is retried by the outbox; the pre-tag is handed over to it
-                async with self._db.write() as s:
-                    await repo.mark_applied(s, tenant=tenant, unionid=unionid, tag_id=tag_id,
-                                            guide=guide, external_userid=customer, at=utcnow())
-                marked += 1
+            key = mark_key(customer, tag_id, PREFIX)
+            outcome = await self._tags.mark(tenant, key=key, guide=guide,
+                                            external_userid=customer, add=[tag_id], remove=[],
+                                            pretag=unionid)
+            marked[await self._handed(tenant, unionid, tag_id, customer, guide, key,
+                                      outcome.status)] += 1
         if pending:
-            log.info("pretags applied tenant=%s customer=%s guide=%s marked=%s of %s", tenant,
-                     customer, guide, marked, len(pending))
+            log.info("pretags handed over tenant=%s customer=%s guide=%s marked=%s of %s",
+                     tenant, customer, guide, dict(marked), len(pending))
         return marked
+
+    async def _handed(self, tenant: str, unionid: str, tag_id: str, customer: str,
+                      guide: str, key: str, status: CallStatus) -> str:
+        """Record the pre-tag as the outbox row `key`'s; its state now. A done mark was
+        recorded applied by the executor; a duplicate key's row owns the call (another
+        process's, or a mark made before this pre-tag was stored: done, it applied it)."""
+        if status is CallStatus.DONE:
+            return STATE_OF[status]
+        done_by = guide
+        if status is CallStatus.DUPLICATE:
+            async with self._db.read() as s:
+                row = await outbox_repo.get_by_key(s, tenant=tenant, key=key)
+            status = CallStatus(row.status) if row is not None else CallStatus.SENDING
+            if row is not None and status is CallStatus.DONE:
+                done_by = str(json.loads(row.payload).get("userid") or guide)
+        async with self._db.write() as s:
+            if status is CallStatus.DONE:
+                await repo.mark_applied(s, tenant=tenant, unionid=unionid, tag_id=tag_id,
+                                        guide=done_by, external_userid=customer, key=key,
+                                        at=utcnow())
+            else:
+                await repo.mark_handed(s, tenant=tenant, unionid=unionid, tag_id=tag_id,
+                                       guide=guide, external_userid=customer, key=key)
+        return STATE_OF.get(status, "marking")
 
     async def _guide(self, tenant: str, customer: str) -> str | None:
         """The exclusive guide the customer follows, else the relation begun last."""
@@ -215,22 +252,28 @@ class PreTags:
             rows = await repo.listed(s, tenant=tenant, status=status, after=(unionid, tag_id),
                                      limit=limit, import_id=import_id)
             by_id = {t.tag_id: t.name for t in await tags_repo.list_library(s, tenant=tenant)}
-            counts = await repo.counts(s, tenant=tenant, live=set(by_id), import_id=import_id)
+            counts = await repo.counts(s, tenant=tenant, import_id=import_id)
+        last = rows[-1][0] if rows else None
         return {"items": [{"unionid": r.unionid, "tag_id": r.tag_id,
                            "tag": by_id.get(r.tag_id),  # None: no longer in the library
+                           "status": state,
+                           # the outbox's last error of a mark failed or being retried
+                           "error": (error or None) if state in ("marking", "failed") else None,
                            "import_id": r.import_id, "created_at": r.created_at.isoformat(),
                            "applied_at": r.applied_at.isoformat() if r.applied_at else None,
                            "guide": r.guide or None,
-                           "external_userid": r.external_userid or None} for r in rows],
-                "next": f"{rows[-1].unionid},{rows[-1].tag_id}" if len(rows) == limit else None,
+                           "external_userid": r.external_userid or None}
+                          for r, state, error in rows],
+                "next": (f"{last.unionid},{last.tag_id}"
+                         if last is not None and len(rows) == limit else None),
                 **counts}
 
     async def summary(self, tenant: str, import_id: str | None = None) -> dict[str, int]:
         async with self._db.read() as s:
-            live = await relation_tags.live_tag_ids(s, tenant=tenant)
-            return await repo.counts(s, tenant=tenant, live=live, import_id=import_id)
+            return await repo.counts(s, tenant=tenant, import_id=import_id)
 
     async def delete(self, tenant: str, unionid: str) -> int:
-        """Forget the unionid's pending pre-tags (applied ones are history, kept)."""
+        """Forget the unionid's pre-tags not handed to the outbox yet (pending or of a deleted
+        tag); ones being marked, failed or applied are the outbox's, kept."""
         async with self._db.write() as s:
             return await repo.delete_pending(s, tenant=tenant, unionid=unionid)

@@ -20,6 +20,7 @@ from guidebot.content.library import TagGroup
 from guidebot.db.engine import Database
 from guidebot.db.models import CorpTag
 from guidebot.db.repo import contacts as contacts_repo
+from guidebot.db.repo import pretags as pretags_repo
 from guidebot.db.repo import relation_tags
 from guidebot.db.repo import sop_tasks as job_state
 from guidebot.db.repo import tags as repo
@@ -138,10 +139,14 @@ class TagService:
         return outcome.status
 
     async def mark(self, tenant: str, *, key: str, guide: str, external_userid: str,
-                   add: Sequence[str], remove: Sequence[str]) -> Outcome:
-        """mark_tag with tag ids under the caller's key (once per key)."""
-        payload = {"userid": guide, "external_userid": external_userid,
-                   "add_tag": list(add), "remove_tag": list(remove), "ref": key[:160]}
+                   add: Sequence[str], remove: Sequence[str], pretag: str = "") -> Outcome:
+        """mark_tag with tag ids under the caller's key (once per key); `pretag`: the unionid
+        of the 预打标签 it applies, recorded applied with the mirror when WeCom accepts it."""
+        payload: dict[str, Any] = {"userid": guide, "external_userid": external_userid,
+                                   "add_tag": list(add), "remove_tag": list(remove),
+                                   "ref": key[:160]}
+        if pretag:
+            payload["pretag"] = pretag
         return await self._outbox.run(tenant=tenant, key=key[:160], kind="mark_tag",
                                       payload=payload, call=self._mark_call)
 
@@ -288,7 +293,8 @@ class TagService:
 
 class MarkTagCall:
     """The outbox executor of `mark_tag`: the call, then its local mirror (WeCom raises no
-    callback for API edits)."""
+    callback for API edits), and for a 预打标签's mark (`pretag`: its unionid) the pre-tag
+    recorded applied in the same transaction, whether the first attempt or a retry made it."""
 
     def __init__(self, db: Database, client_for: Callable[[str], WeComClient]) -> None:
         self._db = db
@@ -303,6 +309,12 @@ class MarkTagCall:
             await repo.add_customer_tags(s, tenant=tenant, guide=payload["userid"],
                                          external_userid=payload["external_userid"],
                                          tag_ids=added)
+            if payload.get("pretag"):
+                for tag_id in added:
+                    await pretags_repo.mark_applied(
+                        s, tenant=tenant, unionid=str(payload["pretag"]), tag_id=tag_id,
+                        guide=payload["userid"], external_userid=payload["external_userid"],
+                        key=str(payload.get("ref") or ""), at=utcnow())
             if payload.get("remove_tag"):
                 await repo.remove_customer_tags(s, tenant=tenant, guide=payload["userid"],
                                                 external_userid=payload["external_userid"],

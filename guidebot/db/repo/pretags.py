@@ -1,17 +1,51 @@
-"""预打标签: pre-tags by unionid, pending until the customer adds a guide."""
+"""预打标签: pre-tags by unionid, pending until the customer adds a guide; then being marked
+(handed to the outbox: `outbox_key`), failed when that row died, applied once WeCom accepted
+the mark. A pending pre-tag whose tag left the library is `tag_deleted`."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import and_, case, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from guidebot.db.models import CorpTag, Customer, Follow
+from guidebot.db.models import CorpTag, Customer, Follow, OutboxItem
 from guidebot.db.models_pretags import PreTag
 
 CHUNK = 500  # unionids per IN list
+STATES = ("pending", "marking", "failed", "applied", "tag_deleted")
+GONE = ("dead", "expired")  # outbox rows never tried again unless HQ puts them back
+
+
+def _live_tag() -> Any:
+    """The pre-tag's tag is in the library (corp_tags' primary key)."""
+    return select(CorpTag.tag_id).where(
+        CorpTag.tenant == PreTag.tenant, CorpTag.tag_id == PreTag.tag_id,
+        CorpTag.deleted.is_(False)).exists()  # type: ignore[attr-defined]
+
+
+def _waiting() -> Any:
+    """Not handed to the outbox yet (nor applied)."""
+    return and_(PreTag.applied_at.is_(None), PreTag.outbox_key == "")  # type: ignore[union-attr]
+
+
+def _state() -> Any:
+    """A pre-tag's state; with PreTag outer-joined to its outbox row (`_with_call`)."""
+    return case(
+        (PreTag.applied_at.is_not(None), "applied"),  # type: ignore[union-attr]
+        (PreTag.outbox_key != "", case(
+            (OutboxItem.status.in_(GONE), "failed"),  # type: ignore[attr-defined]
+            else_="marking")),
+        (_live_tag(), "pending"),
+        else_="tag_deleted")
+
+
+def _with_call(*columns: Any) -> Any:
+    """SELECT columns FROM pretags LEFT JOIN its mark_tag's outbox row (unique tenant, key)."""
+    return select(*columns).select_from(PreTag).outerjoin(OutboxItem, and_(
+        OutboxItem.tenant == PreTag.tenant, OutboxItem.key == PreTag.outbox_key))
 
 
 async def add_missing(session: AsyncSession, *, tenant: str, import_id: str,
@@ -34,16 +68,17 @@ async def add_missing(session: AsyncSession, *, tenant: str, import_id: str,
 
 
 async def pending_of(session: AsyncSession, *, tenant: str, unionid: str) -> list[str]:
+    """The unionid's tags not handed to the outbox yet (of deleted tags too)."""
     rows = await session.execute(select(PreTag.tag_id).where(
-        PreTag.tenant == tenant, PreTag.unionid == unionid,
-        PreTag.applied_at.is_(None)).order_by(PreTag.tag_id))  # type: ignore[union-attr]
+        PreTag.tenant == tenant, PreTag.unionid == unionid, _waiting()).order_by(PreTag.tag_id))
     return [str(t) for t in rows.scalars()]
 
 
 async def any_pending(session: AsyncSession, *, tenant: str) -> bool:
-    """Whether the tenant has a pre-tag still pending (one indexed probe)."""
+    """Whether the tenant has a pre-tag still pending (one indexed probe): not handed to the
+    outbox yet, of a tag still in the library (one deleted since is never marked)."""
     found = await session.execute(select(PreTag.unionid).where(
-        PreTag.tenant == tenant, PreTag.applied_at.is_(None)).limit(1))  # type: ignore[union-attr]
+        PreTag.tenant == tenant, _waiting(), _live_tag()).limit(1))
     return found.first() is not None
 
 
@@ -52,10 +87,8 @@ async def due_known(session: AsyncSession, *, tenant: str,
     """(unionid, external_userid) of customers guidebot knows by the unionid, who follow a
     guide now and have a pending pre-tag of a live corp tag: the ones to mark. Pre-tags of
     tags deleted since, and of customers following no guide, are left out (they stay
-    pending without taking a pass's room)."""
-    live_tag = select(CorpTag.tag_id).where(
-        CorpTag.tenant == tenant, CorpTag.tag_id == PreTag.tag_id,
-        CorpTag.deleted.is_(False)).exists()  # type: ignore[attr-defined]
+    deleted, and of customers following no guide, are left out (they wait without taking a
+    pass's room)."""
     following = select(Follow.id).where(
         Follow.tenant == tenant, Follow.external_userid == Customer.external_userid,
         Follow.status == "active").exists()
@@ -63,18 +96,26 @@ async def due_known(session: AsyncSession, *, tenant: str,
         select(PreTag.unionid, Customer.external_userid).distinct()
         .join(Customer, and_(Customer.tenant == PreTag.tenant,
                              Customer.unionid == PreTag.unionid))
-        .where(PreTag.tenant == tenant, PreTag.applied_at.is_(None),  # type: ignore[union-attr]
-               live_tag, following)
+        .where(PreTag.tenant == tenant, _waiting(), _live_tag(), following)
         .order_by(PreTag.unionid, Customer.external_userid).limit(limit))
     return [(str(u), str(c)) for u, c in rows.all()]
 
 
 async def mark_applied(session: AsyncSession, *, tenant: str, unionid: str, tag_id: str,
-                       guide: str, external_userid: str, at: datetime) -> None:
+                       guide: str, external_userid: str, key: str, at: datetime) -> None:
+    """WeCom accepted the mark under outbox `key` (and it is mirrored): applied."""
     await session.execute(update(PreTag).where(
         PreTag.tenant == tenant, PreTag.unionid == unionid, PreTag.tag_id == tag_id,
         PreTag.applied_at.is_(None)).values(  # type: ignore[union-attr]
-        applied_at=at, guide=guide, external_userid=external_userid))
+        applied_at=at, guide=guide, external_userid=external_userid, outbox_key=key))
+
+
+async def mark_handed(session: AsyncSession, *, tenant: str, unionid: str, tag_id: str,
+                      guide: str, external_userid: str, key: str) -> None:
+    """The mark is the outbox row `key`'s now (being marked, or failed when it dies)."""
+    await session.execute(update(PreTag).where(
+        PreTag.tenant == tenant, PreTag.unionid == unionid, PreTag.tag_id == tag_id,
+        _waiting()).values(guide=guide, external_userid=external_userid, outbox_key=key))
 
 
 async def customers_of(session: AsyncSession, *, tenant: str,
@@ -92,39 +133,40 @@ async def customers_of(session: AsyncSession, *, tenant: str,
 
 async def listed(session: AsyncSession, *, tenant: str, status: str | None,
                  after: tuple[str, str], limit: int,
-                 import_id: str | None = None) -> Sequence[PreTag]:
-    """Pre-tags by unionid then tag id, after (unionid, tag id) `after`; of one import."""
+                 import_id: str | None = None) -> list[tuple[PreTag, str, str]]:
+    """(pre-tag, state, its outbox row's last error) by unionid then tag id, after (unionid,
+    tag id) `after`; of one import; in one state."""
     unionid, tag_id = after
-    stmt = select(PreTag).where(PreTag.tenant == tenant, or_(
-        PreTag.unionid > unionid, and_(PreTag.unionid == unionid, PreTag.tag_id > tag_id)))
+    state = _state()
+    stmt = _with_call(PreTag, state, OutboxItem.last_error).where(
+        PreTag.tenant == tenant, or_(PreTag.unionid > unionid,
+                                     and_(PreTag.unionid == unionid, PreTag.tag_id > tag_id)))
     if import_id is not None:
         stmt = stmt.where(PreTag.import_id == import_id)
-    if status == "pending":
-        stmt = stmt.where(PreTag.applied_at.is_(None))  # type: ignore[union-attr]
-    elif status == "applied":
-        stmt = stmt.where(PreTag.applied_at.is_not(None))  # type: ignore[union-attr]
+    if status is not None:
+        stmt = stmt.where(state == status)
     stmt = stmt.order_by(PreTag.unionid, PreTag.tag_id).limit(limit)
-    return (await session.execute(stmt)).scalars().all()
+    return [(row, str(st), str(error or "")) for row, st, error in
+            (await session.execute(stmt)).all()]
 
 
 async def delete_pending(session: AsyncSession, *, tenant: str, unionid: str) -> int:
+    """Forget the unionid's pre-tags not handed to the outbox yet."""
     result = await session.execute(delete(PreTag).where(
-        PreTag.tenant == tenant, PreTag.unionid == unionid,
-        PreTag.applied_at.is_(None)))  # type: ignore[union-attr]
+        PreTag.tenant == tenant, PreTag.unionid == unionid, _waiting()))
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
-async def counts(session: AsyncSession, *, tenant: str, live: set[str],
+async def counts(session: AsyncSession, *, tenant: str,
                  import_id: str | None = None) -> dict[str, int]:
-    """pending, applied, and pending ones whose tag is no longer in the library."""
-    stmt = select(PreTag.tag_id, PreTag.applied_at.is_(None),  # type: ignore[union-attr]
-                  func.count()).where(PreTag.tenant == tenant)
+    """How many pre-tags are in each state (STATES)."""
+    rows = _with_call(_state().label("state")).where(PreTag.tenant == tenant)
     if import_id is not None:
-        stmt = stmt.where(PreTag.import_id == import_id)
-    stmt = stmt.group_by(PreTag.tag_id, PreTag.applied_at.is_(None))  # type: ignore[union-attr]
-    out = {"pending": 0, "applied": 0, "tags_unknown": 0}
-    for tag_id, pending, n in (await session.execute(stmt)).all():
-        out["pending" if pending else "applied"] += int(n)
-        if pending and tag_id not in live:
-            out["tags_unknown"] += int(n)
+        rows = rows.where(PreTag.import_id == import_id)
+    states = rows.subquery()  # grouped by the named column (PostgreSQL would not match two
+    # renderings of the CASE with their own bound parameters)
+    out = dict.fromkeys(STATES, 0)
+    for st, n in (await session.execute(select(states.c.state, func.count())
+                                        .group_by(states.c.state))).all():
+        out[str(st)] += int(n)
     return out

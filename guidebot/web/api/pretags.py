@@ -17,6 +17,7 @@ from guidebot.web.keys import SERVICES
 
 Unionid = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_-]+$",
                                description="the customer's WeChat unionid")]
+State = Literal["pending", "marking", "failed", "applied", "tag_deleted"]  # repo's STATES
 TagRef = Annotated[str, Field(min_length=1, max_length=64, pattern=PRINTABLE,
                               description="a corp tag's name or id in the tenant's library")]
 
@@ -39,12 +40,16 @@ class PreTagsImported(Answer):
     import_id: str
     lines: int
     stored: int = Field(description="pre-tags new to the tenant (ones already there are kept)")
-    applied: int = Field(description="marked at once on customers already following a guide")
+    applied: int = Field(description=(
+        "marked at once on customers already following a guide, WeCom accepting the mark"))
+    marking: int = Field(description=(
+        "handed to the outbox for such customers but not accepted yet (retried)"))
+    failed: int = Field(description="such marks WeCom refused for good (dead-lettered)")
 
 
 class PreTagsQuery(Shape):
     model_config = ConfigDict(extra="ignore")
-    status: Literal["pending", "applied"] | None = None
+    status: State | None = None
     after: Annotated[str, Field(max_length=200, description="the previous page's `next`")] = ""
     limit: Annotated[int, Field(ge=1, le=500)] = 100
     import_id: Annotated[str, Field(pattern=r"^[0-9a-f]{32}$", description=(
@@ -55,6 +60,14 @@ class PreTagItem(Answer):
     unionid: str
     tag_id: str
     tag: str | None = Field(description="its name; null when no longer in the library")
+    status: State = Field(
+        description=(
+            "pending: waiting for the customer to add a guide; marking: its mark_tag is in the "
+            "outbox, not accepted yet; failed: that outbox row is dead-lettered (`error`), "
+            "applied once HQ retries it and WeCom accepts; applied: WeCom accepted the mark "
+            "(mirrored); tag_deleted: pending, but its tag left the library (never marked)"))
+    error: str | None = Field(description=(
+        "the outbox's last error of a mark failed or being retried; else null"))
     import_id: str
     created_at: str
     applied_at: str | None
@@ -66,8 +79,10 @@ class PreTagsPage(Answer):
     items: list[PreTagItem]
     next: str | None = Field(description="`after` for the next page; null on the last")
     pending: int
+    marking: int
+    failed: int
     applied: int
-    tags_unknown: int = Field(description="pending pre-tags whose tag left the library")
+    tag_deleted: int = Field(description="not marked yet, and their tag left the library")
 
 
 class UnionidPath(Shape):
@@ -115,9 +130,11 @@ ENDPOINTS = [
              PreTagsImported, body=PreTagsImport, status=201),
     Endpoint("GET", f"{API}/pretags", listed,
              "Pre-tags by unionid, paged (`after`), with the tenant's (or one import's) "
-             "pending, applied and tags-unknown counts", PreTagsPage, query=PreTagsQuery),
+             "pending, marking, failed, applied and tag-deleted counts", PreTagsPage,
+             query=PreTagsQuery),
     Endpoint("DELETE", f"{API}/pretags/{{unionid}}", delete,
-             "Forget a unionid's pending pre-tags (applied ones are kept)", PreTagsDeleted,
+             "Forget a unionid's pre-tags not marked yet (pending or tag deleted; ones being "
+             "marked, failed or applied are kept)", PreTagsDeleted,
              params=UnionidPath),
 ]
 

@@ -1,8 +1,8 @@
 """The console's 标签管理: the corp tag library's groups and tags, each tag's customers (a link
 to the customers page searching that tag), forms to add tags (to a group or in a new group),
 rename or reorder a tag, and delete a tag or a whole group (a ticked box confirms); 预打标签:
-a CSV upload of tags for customers known by unionid, with the pending, applied and
-tags-unknown counts. Through the
+a CSV upload of tags for customers known by unionid, with the pending, marking, failed,
+applied and tag-deleted counts. Through the
 same service as the admin API: WeCom first, a refusal worded and nothing changed."""
 
 from __future__ import annotations
