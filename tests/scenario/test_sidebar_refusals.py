@@ -135,7 +135,8 @@ async def test_material_refusals_are_coded_and_worded(stack: Stack) -> None:
         (await _raw(guide, "/materials", many), 400, "material.pictures", "图片最多 9 张。"),
         (await guide.post("/materials/nosuch/use", use), 404, "material.unknown",
          "没有素材「nosuch」。"),
-        (await guide.post(f"/materials/{made['material']['id']}/use", use), 400,
+        # the admin API's status for it too (POST /api/v1/{t}/materials/{id}/uses)
+        (await guide.post(f"/materials/{made['material']['id']}/use", use), 409,
          "material.not_approved", "只能发送已审核通过的素材。"),
         (await guide.post("/materials/scarf_oat_styling/use", {**use, "channel": "fax"}), 400,
          "material.channel", "素材的使用方式不正确。"),
