@@ -65,11 +65,17 @@ async def _fault(stack: Stack, path: str, errcode: int) -> None:
 
 async def test_tag_card_and_request_refusals_are_coded_and_worded(stack: Stack) -> None:
     customer = await _customer(stack, "lina", "陈思")
+    theirs = await _customer(stack, "zhaolei", "王芳")  # another guide's customer
     await stack.runtime.services.sync_tags()
     guide = await sign_in(stack, "lina")
     words = await _refusals(guide)
     tags, card = f"/customer/{customer}/tags", f"/customer/{customer}/card"
     cases: list[tuple[tuple[int, Any], int, str, str]] = [
+        # the page's first request, the customer card, is refused like the others
+        (await guide.get(f"/customer/{theirs}"), 404, "sidebar.customer_unknown",
+         "你没有添加这位客户，无法操作。"),
+        (await guide.get("/customer/wmNOBODY"), 404, "sidebar.customer_unknown",
+         "你没有添加这位客户，无法操作。"),
         (await guide.post(tags, {"add": ["没有这个标签", "也没有"]}), 400, "tags_unknown",
          "标签库中没有这些标签：没有这个标签、也没有。"),
         (await guide.post(tags, {}), 400, "tags_edit_empty", "请选择要添加或移除的标签。"),
