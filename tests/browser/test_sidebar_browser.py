@@ -269,7 +269,7 @@ async def test_a_refused_customer_card_is_worded_from_its_code(sqlite_stack: Sta
         try:
             page = await browser.new_page(viewport={"width": 375, "height": 812})
             await _open_as(stack, page, "lina", theirs)
-            worded = "客户资料未加载：你没有添加这位客户，无法操作。"
+            worded = "客户资料未加载：你没有添加这位客户，无法查看或操作。"
             await page.locator("#sb-status", has_text=worded).wait_for()
             assert await page.locator("#sb-profile").is_hidden()
 

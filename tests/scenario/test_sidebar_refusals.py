@@ -73,9 +73,9 @@ async def test_tag_card_and_request_refusals_are_coded_and_worded(stack: Stack) 
     cases: list[tuple[tuple[int, Any], int, str, str]] = [
         # the page's first request, the customer card, is refused like the others
         (await guide.get(f"/customer/{theirs}"), 404, "sidebar.customer_unknown",
-         "你没有添加这位客户，无法操作。"),
+         "你没有添加这位客户，无法查看或操作。"),
         (await guide.get("/customer/wmNOBODY"), 404, "sidebar.customer_unknown",
-         "你没有添加这位客户，无法操作。"),
+         "你没有添加这位客户，无法查看或操作。"),
         (await guide.post(tags, {"add": ["没有这个标签", "也没有"]}), 400, "tags_unknown",
          "标签库中没有这些标签：没有这个标签、也没有。"),
         (await guide.post(tags, {}), 400, "tags_edit_empty", "请选择要添加或移除的标签。"),
@@ -88,7 +88,7 @@ async def test_tag_card_and_request_refusals_are_coded_and_worded(stack: Stack) 
         (await guide.post(tags, {"add": ["复购客"]}, csrf="forged"), 403, "sidebar.csrf",
          "页面已过期，请重新打开侧边栏。"),
         (await guide.post("/customer/wmNOBODY/tags", {"add": ["复购客"]}), 404,
-         "sidebar.customer_unknown", "你没有添加这位客户，无法操作。"),
+         "sidebar.customer_unknown", "你没有添加这位客户，无法查看或操作。"),
         (await guide.post(card, {}), 400, "sidebar.sku", "请选择要发送的商品。"),
         (await guide.post(card, {"sku": "SKU-NONE"}), 400, "sidebar.sku_unknown",
          "商品库中没有商品「SKU-NONE」。"),
