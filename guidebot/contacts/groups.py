@@ -223,8 +223,9 @@ class GroupService:
 
     async def totals(self, tenant: TenantSettings, *, day_from: date,
                      day_to: date) -> dict[str, int]:
-        """Live groups, distinct customers in them, and customers' joins and leaves on those
-        days (the tenant's): the data centre's group figures."""
+        """Live groups, distinct customers in them now, and customers' joins and leaves on
+        those days (the tenant's; each one, from the change log by its index): the groups
+        block of the overview JSON."""
         start, end = tenant.day_bounds(day_from, day_to)
         async with self._db.read() as s:
             return await repo.totals(s, tenant=tenant.id, start=start, end=end)

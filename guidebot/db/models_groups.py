@@ -57,9 +57,14 @@ HANDED_IN, HANDED_OUT = "in", "out"  # the group changed owner: its customers go
 class GroupCustomerChange(SQLModel, table=True):
     """A customer joining or leaving a group, or a group's customers handed from one owner
     to another (migration 0058), written with the change itself; the daily statistics read
-    these past an id watermark (guidebot/stats/daily.py), as they read follow events."""
+    these past an id watermark (guidebot/stats/daily.py), as they read follow events. The
+    客户群 page and the groups API count a range's joins and leaves from them by
+    (tenant, change, at) (migration 0060): every join and leave is kept here, where
+    group_members keeps only a member's last."""
 
     __tablename__ = "group_customer_changes"
+    __table_args__ = (Index("ix_group_customer_changes_at", "tenant", "change", "at",
+                            "chat_id"),)
     id: int | None = Field(default=None, primary_key=True)
     tenant: str = Field(max_length=32)
     chat_id: str = Field(max_length=64)

@@ -33,7 +33,7 @@ from guidebot.db.engine import Database
 from guidebot.db.models_materials import Material, MaterialUse
 from guidebot.db.repo import materials as repo
 from guidebot.db.types import utcnow
-from guidebot.errors import NotFound, ValidationFailed
+from guidebot.errors import NotFound, StateConflict, ValidationFailed
 from guidebot.materials.points import Points
 from guidebot.materials.storage import PictureRefused, PictureStore
 from guidebot.outbox import Executor, Outbox
@@ -60,8 +60,8 @@ class TaskMaterial:
     attachments: tuple[dict[str, Any], ...]
 
 
-class WrongStatus(ValidationFailed):
-    """A review step the material's status does not allow (answered 409)."""
+class WrongStatus(StateConflict):
+    """A step the material's status does not allow: answered 409 (admin API, sidebar)."""
 
 
 def _dumps(value: Any) -> str:

@@ -101,10 +101,9 @@ async def _seed(stack: Stack) -> str:
     return customer
 
 
-async def test_the_sidebar_in_a_phone_sized_browser(sqlite_stack: Stack) -> None:
-    stack = sqlite_stack
-    async_playwright = _playwright()
-    customer = await _seed(stack)
+async def _open_as(stack: Stack, page: Any, guide: str, customer: str) -> None:
+    """Open the sidebar in `page` as `guide`, in a chat with `customer` (the stubbed client's
+    getCurExternalContact), WeCom's OAuth leg and agentConfig check played by the sandbox."""
     jsapi = stack.sandbox.tenant("acme").jsapi
 
     async def wecom_oauth(route: Any) -> None:
@@ -118,7 +117,7 @@ async def test_the_sidebar_in_a_phone_sized_browser(sqlite_stack: Stack) -> None
             return
         query = {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
         assert query["redirect_uri"].endswith("/sidebar/acme")
-        code = await oauth_code(stack, "lina")
+        code = await oauth_code(stack, guide)
         back = f"{stack.bot_url}/sidebar/acme?" + urlencode({"code": code,
                                                               "state": query["state"]})
         await route.fulfill(status=302, headers={"Location": back,
@@ -132,15 +131,23 @@ async def test_the_sidebar_in_a_phone_sized_browser(sqlite_stack: Stack) -> None
         return jsapi.verify(url=url, timestamp=timestamp, nonce=nonce, signature=signature,
                             now=stack.sandbox.now())
 
+    await page.route(f"{stack.bot_url}/sidebar/acme", wecom_oauth)
+    await page.route("**/sidebar/_static/vendor/wecom.global.prod.js", stub_client)
+    await page.expose_function("verifyAgentConfig", verify)
+    await page.goto(f"{stack.bot_url}/sidebar/acme")
+
+
+async def test_the_sidebar_in_a_phone_sized_browser(sqlite_stack: Stack) -> None:
+    stack = sqlite_stack
+    async_playwright = _playwright()
+    customer = await _seed(stack)
+
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     async with async_playwright() as p:
         browser = await p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         try:
             page = await browser.new_page(viewport={"width": 375, "height": 812})
-            await page.route(f"{stack.bot_url}/sidebar/acme", wecom_oauth)
-            await page.route("**/sidebar/_static/vendor/wecom.global.prod.js", stub_client)
-            await page.expose_function("verifyAgentConfig", verify)
-            await page.goto(f"{stack.bot_url}/sidebar/acme")
+            await _open_as(stack, page, "lina", customer)
             await page.locator("#sb-profile").wait_for(state="visible")
             assert await page.locator("#sb-name").inner_text() == "陈思"
             chips = page.locator("#sb-tags li span")
@@ -242,3 +249,34 @@ async def test_the_sidebar_in_a_phone_sized_browser(sqlite_stack: Stack) -> None
     assert (mine["text"], len(mine["pictures"]), mine["status"]) == ("顾客试穿照片", 1, "pending")
     status, stats = await stack.admin("/materials/scarf_oat_styling/stats")
     assert (stats["uses"], stats["customers_reached"]) == (1, 1), stats
+
+
+async def test_a_refused_customer_card_is_worded_from_its_code(sqlite_stack: Stack) -> None:
+    """The page's first request, the customer card, is refused like any other: the guide reads
+    the console catalog's Chinese wording of the refusal's code; a failure that carries no
+    code (the network) reads the plain 加载失败."""
+    stack = sqlite_stack
+    async_playwright = _playwright()
+    added = await stack.sandbox.simulate_add_contact("acme", userid="zhaolei", name="王芳")
+    await stack.runtime.drain()
+    theirs = str(added["external_userid"])  # zhaolei's customer, not lina's
+
+    async def network_down(route: Any) -> None:
+        await route.abort("internetdisconnected")
+
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            page = await browser.new_page(viewport={"width": 375, "height": 812})
+            await _open_as(stack, page, "lina", theirs)
+            worded = "客户资料未加载：你没有添加这位客户，无法查看或操作。"
+            await page.locator("#sb-status", has_text=worded).wait_for()
+            assert await page.locator("#sb-profile").is_hidden()
+
+            await page.route(f"**/sidebar/acme/customer/{theirs}", network_down)
+            await page.reload()
+            await page.locator("#sb-status", has_text="加载失败，请稍后重试。").wait_for()
+            assert await page.locator("#sb-status").inner_text() == "加载失败，请稍后重试。"
+            assert await page.locator("#sb-profile").is_hidden()
+        finally:
+            await browser.close()

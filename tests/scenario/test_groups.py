@@ -2,11 +2,13 @@
 (create, joins, leaves, rename, dismiss) is read back with groupchat/get and stored; a read
 that WeCom has not caught up with is retried by the inbox; the sync reads every group and
 dismisses those WeCom no longer lists; the console and the admin API show groups, members,
-joins and leaves, and the customer page the customer's groups."""
+joins and leaves (a customer who leaves and comes back counted at each), and the customer page
+the customer's groups."""
 
 from __future__ import annotations
 
 import re
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -255,3 +257,54 @@ async def test_a_sync_reads_many_groups_and_leaves_a_refused_read_to_the_next(
     assert status == 200 and len((await _groups(stack))["groups"]) == 260
     reads = stack.calls("externalcontact/groupchat/get")
     assert len(reads) >= 520
+
+
+async def test_a_customer_who_leaves_and_comes_back_is_counted_in_each_range(
+        stack: Stack) -> None:
+    """group_members keeps a member's last join and leave only; the ranges count every join
+    and leave (group_customer_changes). Each change comes two days after the last (the
+    sandbox's clock), so each falls on a day of its own whatever the time of day."""
+    customer = await _add(stack, "lina", "王芳")
+    created = await stack.sandbox.create_group("acme", "lina", name="回头客群", members=[])
+    chat = str(created["chat_id"])
+    await stack.runtime.drain()
+    zone = stack.runtime.services.settings.tenant("acme").tz
+    days: list[date] = []
+    for change in ("join", "quit", "join", "quit"):
+        stack.sandbox.advance_clock(2 * 86_400)
+        if change == "join":
+            await stack.sandbox.join_group("acme", chat, [customer])
+        else:
+            await stack.sandbox.quit_group("acme", chat, [customer])
+        await stack.runtime.drain()
+        member = _members(await _group(stack, chat))[customer]
+        at = member["joined_at"] if change == "join" else member["left_at"]
+        days.append(datetime.fromisoformat(at).astimezone(zone).date())
+    assert days == sorted(set(days)), days  # four days, in order
+    joined_1, left_1, joined_2, left_2 = days
+    console = Console(stack)
+    try:
+        assert (await console.login("acme", "acme-admin-token")).status == 303
+        for first, last, joins, leaves in ((joined_1, joined_1, 1, 0), (left_1, left_1, 0, 1),
+                                           (joined_2, joined_2, 1, 0), (left_2, left_2, 0, 1),
+                                           (joined_1, left_1, 1, 1), (left_1, joined_2, 1, 1),
+                                           (joined_1, joined_2, 2, 1), (joined_1, left_2, 2, 2),
+                                           (left_2 + timedelta(days=1),
+                                            left_2 + timedelta(days=1), 0, 0)):
+            span = f"?from={first.isoformat()}&to={last.isoformat()}"
+            listed = await _groups(stack, span)
+            assert listed["totals"] == {"groups": 1, "customers": 0, "joined": joins,
+                                        "left": leaves}, (span, listed["totals"])
+            (group,) = listed["groups"]
+            assert (group["joined"], group["left"]) == (joins, leaves), span
+            status, overview = await stack.admin(f"/metrics/overview{span}")
+            assert status == 200 and overview["groups"] == listed["totals"], span
+            status, html, _ = await console.get(f"/console/acme/groups{span}")
+            assert status == 200
+            assert re.search(rf'data-figure="group_joined">{joins}<', html), span
+            assert re.search(rf'data-figure="group_left">{leaves}<', html), span
+            row = re.search(rf'data-chat="{chat}">.*?</tr>', html, re.S)
+            assert row and f'data-col="joined">{joins}<' in row.group(0), span
+            assert f'data-col="left">{leaves}<' in row.group(0), span
+    finally:
+        await console.close()

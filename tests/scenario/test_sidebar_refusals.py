@@ -65,11 +65,17 @@ async def _fault(stack: Stack, path: str, errcode: int) -> None:
 
 async def test_tag_card_and_request_refusals_are_coded_and_worded(stack: Stack) -> None:
     customer = await _customer(stack, "lina", "陈思")
+    theirs = await _customer(stack, "zhaolei", "王芳")  # another guide's customer
     await stack.runtime.services.sync_tags()
     guide = await sign_in(stack, "lina")
     words = await _refusals(guide)
     tags, card = f"/customer/{customer}/tags", f"/customer/{customer}/card"
     cases: list[tuple[tuple[int, Any], int, str, str]] = [
+        # the page's first request, the customer card, is refused like the others
+        (await guide.get(f"/customer/{theirs}"), 404, "sidebar.customer_unknown",
+         "你没有添加这位客户，无法查看或操作。"),
+        (await guide.get("/customer/wmNOBODY"), 404, "sidebar.customer_unknown",
+         "你没有添加这位客户，无法查看或操作。"),
         (await guide.post(tags, {"add": ["没有这个标签", "也没有"]}), 400, "tags_unknown",
          "标签库中没有这些标签：没有这个标签、也没有。"),
         (await guide.post(tags, {}), 400, "tags_edit_empty", "请选择要添加或移除的标签。"),
@@ -82,7 +88,7 @@ async def test_tag_card_and_request_refusals_are_coded_and_worded(stack: Stack) 
         (await guide.post(tags, {"add": ["复购客"]}, csrf="forged"), 403, "sidebar.csrf",
          "页面已过期，请重新打开侧边栏。"),
         (await guide.post("/customer/wmNOBODY/tags", {"add": ["复购客"]}), 404,
-         "sidebar.customer_unknown", "你没有添加这位客户，无法操作。"),
+         "sidebar.customer_unknown", "你没有添加这位客户，无法查看或操作。"),
         (await guide.post(card, {}), 400, "sidebar.sku", "请选择要发送的商品。"),
         (await guide.post(card, {"sku": "SKU-NONE"}), 400, "sidebar.sku_unknown",
          "商品库中没有商品「SKU-NONE」。"),
@@ -135,7 +141,8 @@ async def test_material_refusals_are_coded_and_worded(stack: Stack) -> None:
         (await _raw(guide, "/materials", many), 400, "material.pictures", "图片最多 9 张。"),
         (await guide.post("/materials/nosuch/use", use), 404, "material.unknown",
          "没有素材「nosuch」。"),
-        (await guide.post(f"/materials/{made['material']['id']}/use", use), 400,
+        # the admin API's status for it too (POST /api/v1/{t}/materials/{id}/uses)
+        (await guide.post(f"/materials/{made['material']['id']}/use", use), 409,
          "material.not_approved", "只能发送已审核通过的素材。"),
         (await guide.post("/materials/scarf_oat_styling/use", {**use, "channel": "fax"}), 400,
          "material.channel", "素材的使用方式不正确。"),

@@ -1,5 +1,7 @@
-"""Queries for customer groups (group_chats, group_members): store a group as WeCom described
-it, mark one dismissed, and read the lists the console and API show."""
+"""Queries for customer groups (group_chats, group_members, group_customer_changes): store a
+group as WeCom described it, mark one dismissed, and read the lists the console and API show
+(who is in a group now from group_members; joins and leaves in a range from
+group_customer_changes, which keeps each one)."""
 
 from __future__ import annotations
 
@@ -7,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import and_, case, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from guidebot.db.models import Guide
@@ -133,21 +135,28 @@ async def live_ids(session: AsyncSession, *, tenant: str) -> set[str]:
     return {str(c) for c in (await session.execute(stmt)).scalars()}
 
 
+def _changes_in(tenant: str, start: datetime, end: datetime) -> Any:
+    """Customers' joins and leaves in [start, end), every one of them: read from
+    group_customer_changes by its (tenant, change, at, chat_id) index (group_members keeps
+    only a member's last join and leave)."""
+    c = GroupCustomerChange
+    return (c.tenant == tenant, c.change.in_((JOIN, LEAVE)),  # type: ignore[attr-defined]
+            c.at >= start, c.at < end)  # type: ignore[operator]
+
+
 async def groups(session: AsyncSession, *, tenant: str, start: datetime, end: datetime,
                  owner: str = "", dismissed: bool = False) -> list[dict[str, Any]]:
     """The groups (live ones, or all with `dismissed`), most customers first, each with the
-    customers who joined and who left in [start, end)."""
-    joins = (select(GroupMember.chat_id, func.count().label("n"))
-             .where(GroupMember.tenant == tenant, GroupMember.kind == CUSTOMER,
-                    GroupMember.joined_at >= start, GroupMember.joined_at < end)  # type: ignore[operator]
-             .group_by(GroupMember.chat_id).subquery())
-    quits = (select(GroupMember.chat_id, func.count().label("n"))
-             .where(GroupMember.tenant == tenant, GroupMember.kind == CUSTOMER,
-                    GroupMember.left_at >= start, GroupMember.left_at < end)  # type: ignore[operator]
-             .group_by(GroupMember.chat_id).subquery())
-    stmt = (select(GroupChat, func.coalesce(joins.c.n, 0), func.coalesce(quits.c.n, 0))
-            .outerjoin(joins, joins.c.chat_id == GroupChat.chat_id)
-            .outerjoin(quits, quits.c.chat_id == GroupChat.chat_id)
+    customers' joins and leaves in [start, end) (a customer who left and came back counts
+    each time)."""
+    c = GroupCustomerChange
+    counted = (select(c.chat_id,
+                      func.sum(case((c.change == JOIN, 1), else_=0)).label("joined"),
+                      func.sum(case((c.change == LEAVE, 1), else_=0)).label("left"))
+               .where(*_changes_in(tenant, start, end)).group_by(c.chat_id).subquery())
+    stmt = (select(GroupChat, func.coalesce(counted.c.joined, 0),
+                   func.coalesce(counted.c.left, 0))
+            .outerjoin(counted, counted.c.chat_id == GroupChat.chat_id)
             .where(GroupChat.tenant == tenant))
     if owner:
         stmt = stmt.where(GroupChat.owner == owner)
@@ -160,8 +169,8 @@ async def groups(session: AsyncSession, *, tenant: str, start: datetime, end: da
 
 async def totals(session: AsyncSession, *, tenant: str, start: datetime,
                  end: datetime) -> dict[str, int]:
-    """Live groups, the distinct customers in them, and customers' joins and leaves in
-    [start, end) across all groups."""
+    """Live groups, the distinct customers in them now (group_members), and customers' joins
+    and leaves in [start, end) across all groups (group_customer_changes: each one)."""
     live = and_(GroupChat.tenant == tenant, GroupChat.dismissed_at.is_(None))  # type: ignore[union-attr]
     groups_n = (await session.execute(select(func.count()).select_from(GroupChat)
                                       .where(live))).scalar_one()
@@ -169,14 +178,12 @@ async def totals(session: AsyncSession, *, tenant: str, start: datetime,
         select(func.count(func.distinct(GroupMember.member_id))).where(
             GroupMember.tenant == tenant, GroupMember.kind == CUSTOMER,
             GroupMember.left_at.is_(None)))).scalar_one()  # type: ignore[union-attr]
-    joined = (await session.execute(select(func.count()).select_from(GroupMember).where(
-        GroupMember.tenant == tenant, GroupMember.kind == CUSTOMER,
-        GroupMember.joined_at >= start, GroupMember.joined_at < end))).scalar_one()  # type: ignore[operator]
-    left = (await session.execute(select(func.count()).select_from(GroupMember).where(
-        GroupMember.tenant == tenant, GroupMember.kind == CUSTOMER,
-        GroupMember.left_at >= start, GroupMember.left_at < end))).scalar_one()  # type: ignore[operator]
-    return {"groups": int(groups_n), "customers": int(customers), "joined": int(joined),
-            "left": int(left)}
+    c = GroupCustomerChange
+    counted = {str(change): int(n) for change, n in (await session.execute(
+        select(c.change, func.count()).where(*_changes_in(tenant, start, end))
+        .group_by(c.change))).all()}
+    return {"groups": int(groups_n), "customers": int(customers),
+            "joined": counted.get(JOIN, 0), "left": counted.get(LEAVE, 0)}
 
 
 async def live_per_owner(session: AsyncSession, *, tenant: str) -> dict[str, int]:

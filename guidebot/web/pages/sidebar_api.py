@@ -2,7 +2,9 @@
 the guide's WeCom remark, product cards.
 
 Every route needs the guide's session for this tenant (401 without one) and every POST its
-CSRF header (403); a customer the guide does not actively follow answers 404.
+CSRF header (403); a customer the guide does not actively follow answers 404; a request the
+record's present state refuses (StateConflict, e.g. sending a material that is not approved)
+answers 409, as the admin API does.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
-from guidebot.errors import NotFound, Refusal, ValidationFailed, WeComError
+from guidebot.errors import NotFound, Refusal, StateConflict, ValidationFailed, WeComError
 from guidebot.services import Services
 from guidebot.settings import TenantSettings
 from guidebot.sidebar.service import SidebarService
@@ -64,6 +66,8 @@ def guarded(view: Guarded, *, post: bool = False) -> Callable[[web.Request],
             return await view(request, tenant, session.guide)
         except NotFound as exc:
             return refused(404, exc)
+        except StateConflict as exc:
+            return refused(409, exc)
         except ValidationFailed as exc:
             return refused(400, exc)
     return handler

@@ -65,10 +65,11 @@
 
   window.guidebotSidebar = { api: api, answer: answer, why: why };  // for sidebar_materials.js
 
+  /* the customer card did not load: a refusal of guidebot's in its Chinese words, as every
+     other request's; a failure without a code (the network, a proxy's page) the plain text */
   function fail(err) {
-    var key = err && err.status === 404 ? "not_found"
-      : err && err.status === 401 ? "signed_out" : "failed";
-    say(key);
+    var worded = err && err.code ? why(err) : "";
+    if (worded) { say("load_refused", worded); } else { say("failed"); }
   }
 
   function send(message) {
