@@ -83,6 +83,7 @@ class PreTagsPage(Answer):
     failed: int
     applied: int
     tag_deleted: int = Field(description="not marked yet, and their tag left the library")
+    tags_unknown: int = Field(description="the same as `tag_deleted` (its earlier name, kept)")
 
 
 class UnionidPath(Shape):
@@ -111,9 +112,10 @@ async def submit(request: web.Request) -> web.Response:
 
 async def listed(request: web.Request) -> web.Response:
     query = parsing.query(request, PreTagsQuery)
-    return reply(await _pretags(request).listed(request.match_info["tenant"],
-                                                status=query.status, after=query.after,
-                                                limit=query.limit, import_id=query.import_id))
+    page = await _pretags(request).listed(request.match_info["tenant"], status=query.status,
+                                          after=query.after, limit=query.limit,
+                                          import_id=query.import_id)
+    return reply({**page, "tags_unknown": page["tag_deleted"]})
 
 
 async def delete(request: web.Request) -> web.Response:
