@@ -89,6 +89,12 @@ def _parser() -> argparse.ArgumentParser:
     channel.add_argument("--welcome", default="", help="message id in content_library/messages")
     channel.add_argument("--link", action="store_true",
                          help="a 获客助手 acquisition link instead of a 「联系我」 QR code")
+    channel.add_argument("--no-skip-verify", dest="skip_verify", action="store_false",
+                         help="the guide accepts each add (自动通过好友 off)")
+    channel.add_argument("--auto-accept-hours", default="", metavar="HH:MM-HH:MM",
+                         help="adds are accepted automatically only in this window of the "
+                              "tenant's day (e.g. 09:00-21:00; 21:00-09:00 runs past "
+                              "midnight); outside it the guide accepts")
     for area in EXTENSIONS:
         _COMMANDS.update(importlib.import_module(area).add_commands(command))
     return parser
@@ -266,11 +272,14 @@ async def _channel(settings: Settings, args: argparse.Namespace) -> int:
                                guides=args.guide if several else [], store=args.store,
                                campaign=args.campaign, tags=args.tag,
                                welcome_message=args.welcome, kind="link" if args.link else "qr",
-                               backup_guides=args.backup, daily_limit=args.daily_limit)
+                               backup_guides=args.backup, daily_limit=args.daily_limit,
+                               skip_verify=args.skip_verify,
+                               auto_accept_hours=args.auto_accept_hours)
     except ValidationError as exc:
         first = exc.errors()[0]
         option = {"welcome_message": "welcome", "tags": "tag", "guides": "guide",
-                  "backup_guides": "backup", "daily_limit": "daily-limit"}.get(
+                  "backup_guides": "backup", "daily_limit": "daily-limit",
+                  "auto_accept_hours": "auto-accept-hours"}.get(
             str(first["loc"][0]), str(first["loc"][0]))
         raise ValidationFailed(f"--{option}: {first['msg']}") from None
     db = Database(settings.database_url)
@@ -281,7 +290,8 @@ async def _channel(settings: Settings, args: argparse.Namespace) -> int:
             args.tenant, guide=wanted.guide or "", guides=wanted.guides, store=wanted.store,
             campaign=wanted.campaign, tags=wanted.tags,
             welcome_message=wanted.welcome_message, kind=wanted.kind,
-            backup_guides=wanted.backup_guides, daily_limit=wanted.daily_limit)
+            backup_guides=wanted.backup_guides, daily_limit=wanted.daily_limit,
+            skip_verify=wanted.skip_verify, auto_accept_hours=wanted.auto_accept_hours)
     except WeComError as exc:
         print(f"error: WeCom refused ({type(exc).__name__}, errcode {exc.errcode})",
               file=sys.stderr)

@@ -136,6 +136,13 @@ async def run_channel_rotation(services: Services, tenant: str) -> None:
     await services.channel_rotation.refresh_all(tenant)
 
 
+async def run_channel_auto_accept(services: Services, tenant: str) -> None:
+    """自动通过好友 with a window of the day: skip_verify set at the window's start and
+    cleared at its end in WeCom (only when it differs from what WeCom was last told; one
+    process at a time)."""
+    await services.channel_auto_accept.refresh_all(tenant)
+
+
 async def run_acquisition_quota(services: Services, tenant: str) -> None:
     """The paid 获客助手 quota read from WeCom once a day (checked hourly), for a tenant with
     link codes."""
@@ -202,6 +209,7 @@ def schedule_defaults(scheduler: Scheduler, tenants: list[str]) -> None:
         scheduler.every(3600, run_group_sync, tenant)
         scheduler.every(60, run_group_welcome_sync, tenant)
         scheduler.every(60, run_channel_rotation, tenant)
+        scheduler.every(60, run_channel_auto_accept, tenant)
         scheduler.every(3600, run_acquisition_quota, tenant)
         scheduler.every(60, run_morning_digest, tenant)
         scheduler.every(60, run_pretags, tenant)

@@ -25,6 +25,7 @@ from guidebot.commerce.birthdays import Birthdays
 from guidebot.commerce.links import announce_to
 from guidebot.commerce.service import CommerceService
 from guidebot.contacts.acquisition import AcquisitionService
+from guidebot.contacts.auto_accept import ChannelAutoAccept
 from guidebot.contacts.auto_tags import AutoTagger
 from guidebot.contacts.channel_rotation import ChannelRotation
 from guidebot.contacts.channels import ChannelService
@@ -82,6 +83,7 @@ class Services:
     welcome: WelcomeService
     channels: ChannelService
     channel_rotation: ChannelRotation  # 多人活码: each guide's daily add limit
+    channel_auto_accept: ChannelAutoAccept  # 自动通过好友: skip_verify's window of the day
     acquisition: AcquisitionService  # 获客助手: the paid quota and each link's figures
     commerce: CommerceService
     sop: SopService
@@ -223,6 +225,7 @@ def build_services(settings: Settings, db: Database, *,
     group_handover = GroupHandover(db, outbox, client_for, groups)
     group_welcome = GroupWelcomeSync(settings, db, library, outbox, client_for, media)
     channel_rotation = ChannelRotation(settings, db, outbox, client_for)
+    channel_auto_accept = ChannelAutoAccept(settings, db, outbox, client_for)
     segments = Segments(settings, db, clock=sop_clock)
     calls = MappingProxyType({**welcome.executors(), **tags.executors(),
                               **sop_calls.executors(), **kf.executors(),
@@ -232,12 +235,14 @@ def build_services(settings: Settings, db: Database, *,
                               **watch.executors(),
                               **transfers.executors(),
                               **group_handover.executors(), **group_welcome.executors(),
-                              **channel_rotation.executors()})
+                              **channel_rotation.executors(),
+                              **channel_auto_accept.executors()})
     return Services(
         settings=settings, db=db, library=library, clients=clients, outbox=outbox,
         calls=calls, relations=relations, profiles=profiles, tags=tags,
-        welcome=welcome, channels=ChannelService(db, client_for, tags, library),
-        channel_rotation=channel_rotation,
+        welcome=welcome, channels=ChannelService(db, client_for, tags, library,
+                                                 verify=channel_auto_accept.wanted),
+        channel_rotation=channel_rotation, channel_auto_accept=channel_auto_accept,
         acquisition=AcquisitionService(settings, db, client_for),
         commerce=commerce, sop=sop, media=media, sidebar=sidebar,
         directory=DirectoryService(db, client_for, library), kf=kf, chat=chat,

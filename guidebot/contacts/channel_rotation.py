@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, time
 from typing import Any
 
@@ -39,13 +39,29 @@ def serving_for(code: ChannelCode, adds_today: dict[str, int], left: set[str]) -
     return under or backup or code.guide_list()
 
 
-class ChannelRotation:
+class ChannelJob:
+    """A job keeping what WeCom holds of channel codes in line with the tenant's day (its
+    `clock` a test may replace), through the outbox."""
+
     def __init__(self, settings: Settings, db: Database, outbox: Outbox,
                  client_for: Callable[[str], WeComClient], *,
                  clock: Callable[[], datetime] = utcnow) -> None:
         self._settings, self._db, self._outbox = settings, db, outbox
         self._client_for = client_for
         self.clock = clock
+
+    async def _decide(self, tenant: str, code: ChannelCode) -> bool:
+        """One code brought up to date: whether WeCom was asked something."""
+        raise NotImplementedError
+
+    async def _decide_each(self, tenant: str, codes: Sequence[ChannelCode]) -> int:
+        changed = 0
+        for code in codes:
+            changed += await self._decide(tenant, code)
+        return changed
+
+
+class ChannelRotation(ChannelJob):
 
     async def after_add(self, relation: Relation) -> None:
         """An add through a code with a daily limit may take its guide out of it."""
@@ -67,10 +83,7 @@ class ChannelRotation:
         their limit back); returns how many codes changed."""
         async with self._db.read() as s:
             codes = await repo.limited(s, tenant=tenant)
-        changed = 0
-        for code in codes:
-            changed += await self._decide(tenant, code)
-        return changed
+        return await self._decide_each(tenant, codes)
 
     def _day(self, tenant: str) -> tuple[str, datetime]:
         tz = self._settings.tenant(tenant).tz
@@ -112,7 +125,8 @@ class ChannelRotation:
             return {"gone": True}
         users = code.serving_list()
         answer = await self._client_for(tenant).update_contact_way(
-            config_id=code.config_id, users=users, state=code.state, remark=remark_of(code))
+            config_id=code.config_id, users=users, state=code.state, remark=remark_of(code),
+            skip_verify=code.skip_verify_now)  # kept: whether left out resets it is not known
         return {**answer, "users": users}
 
     def executors(self) -> dict[str, Executor]:

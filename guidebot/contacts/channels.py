@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
-from guidebot.contacts import state_codec
+from guidebot.contacts import accept_hours, state_codec
 from guidebot.contacts.tags import TagService
 from guidebot.content.library import Library
 from guidebot.db.engine import Database
@@ -67,27 +67,39 @@ def members_of(guide: str, guides: Sequence[str], backup: Sequence[str], daily_l
     return chosen
 
 
+def _always(tenant: str, code: ChannelCode) -> bool:
+    return code.skip_verify
+
+
 class ChannelService:
     def __init__(self, db: Database, client_for: Callable[[str], WeComClient], tags: TagService,
-                 library: Library) -> None:
+                 library: Library, *,
+                 verify: Callable[[str, ChannelCode], bool] = _always) -> None:
+        """`verify`: skip_verify as WeCom should hold it now for a code (自动通过好友's
+        window, ChannelAutoAccept.wanted)."""
         self._db = db
         self._client_for = client_for
         self._tags = tags
         self._library = library
+        self._verify = verify
 
     async def create(self, tenant: str, *, guide: str = "", store: str | None = None,
                      campaign: str = "", tags: Sequence[str] = (),
                      welcome_message: str = "", kind: str = "qr", guides: Sequence[str] = (),
-                     backup_guides: Sequence[str] = (), daily_limit: int = 0) -> ChannelCode:
+                     backup_guides: Sequence[str] = (), daily_limit: int = 0,
+                     skip_verify: bool = True, auto_accept_hours: str = "") -> ChannelCode:
         """A channel code for a guide, or for several (多人活码: WeCom gives each add to one
         of them): a 「联系我」 QR code (`qr`), or a 获客助手 link (`link`) whose url carries the
         code's state as `customer_channel` (FACTS-next §F), so an add through either is
         attributed the same way. A QR code may limit each guide's adds a day
-        (`daily_limit`, the backup guides serving once all reached it: ChannelRotation)."""
+        (`daily_limit`, the backup guides serving once all reached it: ChannelRotation).
+        自动通过好友: `skip_verify`, only inside `auto_accept_hours` when given (the code is
+        made with what the window wants now; ChannelAutoAccept keeps it so)."""
         if kind not in KINDS:
             raise ValidationFailed(f"kind must be one of {', '.join(KINDS)}",
                                    code="channel_kind")
         chosen = members_of(guide, guides, backup_guides, daily_limit, kind)
+        accept_hours.check(skip_verify, auto_accept_hours)
         if welcome_message and welcome_message not in self._library.messages:
             raise ValidationFailed(f"unknown message {welcome_message!r} in content_library",
                                    code="channel_welcome", name=welcome_message)
@@ -117,22 +129,26 @@ class ChannelService:
                 await contacts_repo.ensure_guide(s, tenant=tenant, userid=userid)
             if store:
                 await contacts_repo.ensure_store(s, tenant=tenant, store_id=store)
-            code = await repo.create(s, code=ChannelCode(
+            row = ChannelCode(
                 tenant=tenant, guide=chosen[0], store_id=store, campaign=campaign, kind=kind,
                 tags=json.dumps(list(tags), ensure_ascii=False),
                 welcome_message=welcome_message,
                 guides=json.dumps(chosen if len(chosen) > 1 or backup_guides else [],
                                   ensure_ascii=False),
                 backup_guides=json.dumps(list(backup_guides), ensure_ascii=False),
-                daily_limit=daily_limit))
+                daily_limit=daily_limit, skip_verify=skip_verify,
+                auto_accept_hours=auto_accept_hours)
+            row.skip_verify_now = self._verify(tenant, row)  # what the window wants now
+            code = await repo.create(s, code=row)
         assert code.id is not None
         return await self._register(tenant, code, new)
 
     async def edit(self, tenant: str, code_id: int, change: Edit) -> ChannelCode:
-        """A code's guides, limit, store, campaign, tags or welcome changed. New members (or
-        a new remark, the link's name) are asked of WeCom first (update_contact_way, or a
-        link's update_link, whose body past link_id is assumed: WeComClient's
-        update_acquisition_link); a refusal stores nothing. A type 1 code stays one guide."""
+        """A code's guides, limit, store, campaign, tags, welcome or 自动通过好友 changed.
+        New members (or a new remark, the link's name, or another skip_verify than WeCom
+        holds) are asked of WeCom first (update_contact_way, or a link's update_link, whose
+        body past link_id is assumed: WeComClient's update_acquisition_link); a refusal
+        stores nothing. A type 1 code stays one guide."""
         code = await self.get(tenant, code_id)
         if code.deleted_at is not None:
             raise NotFound(f"code_id: no channel code {code_id}", code="channel_unknown",
@@ -169,7 +185,14 @@ class ChannelService:
             code.tags = json.dumps(list(change.tags), ensure_ascii=False)
         if change.welcome_message is not None:
             code.welcome_message = change.welcome_message
-        if members_change or remark_of(code) != before_remark:
+        if change.skip_verify is not None:
+            code.skip_verify = change.skip_verify
+        if change.auto_accept_hours is not None:
+            code.auto_accept_hours = change.auto_accept_hours
+        accept_hours.check(code.skip_verify, code.auto_accept_hours)
+        wanted = self._verify(tenant, code)
+        if members_change or remark_of(code) != before_remark or wanted != code.skip_verify_now:
+            code.skip_verify_now = wanted
             await self._ask_change(tenant, code, guides)
         async with self._db.write() as s:
             for userid in [*guides, *backup]:
@@ -180,15 +203,17 @@ class ChannelService:
         return code
 
     async def _ask_change(self, tenant: str, code: ChannelCode, guides: list[str]) -> None:
-        """WeCom told the code's members and remark: a QR code's contact way, or a link's
-        members and name (WeComError when it refuses)."""
+        """WeCom told the code's members, remark and skip_verify: a QR code's contact way,
+        or a link's members and name (WeComError when it refuses)."""
         client = self._client_for(tenant)
         if code.kind == "link":
             await client.update_acquisition_link(link_id=code.config_id,
-                                                 name=remark_of(code), users=guides)
+                                                 name=remark_of(code), users=guides,
+                                                 skip_verify=code.skip_verify_now)
         else:
             await client.update_contact_way(config_id=code.config_id, users=guides,
-                                            state=code.state, remark=remark_of(code))
+                                            state=code.state, remark=remark_of(code),
+                                            skip_verify=code.skip_verify_now)
 
     async def get(self, tenant: str, code_id: int) -> ChannelCode:
         async with self._db.read() as s:
@@ -229,7 +254,8 @@ class ChannelService:
         name = remark_of(code)
         users = code.guide_list()
         if code.kind == "link":
-            link = (await client.create_acquisition_link(name=name, users=users))["link"]
+            link = (await client.create_acquisition_link(
+                name=name, users=users, skip_verify=code.skip_verify_now))["link"]
             url = str(link.get("url", ""))
             joiner = "&" if "?" in url else "?"
             shared = f"{url}{joiner}{urlencode({'customer_channel': state})}"
@@ -237,7 +263,8 @@ class ChannelService:
         # type 2 (多人) when the members may change: a type 1 code names exactly one member
         several = len(users) > 1 or bool(code.backup_list())
         response = await client.add_contact_way(users=users, state=state, remark=name,
-                                                type_=2 if several else 1)
+                                                type_=2 if several else 1,
+                                                skip_verify=code.skip_verify_now)
         return str(response.get("config_id", "")), str(response.get("qr_code", ""))
 
     async def _register(self, tenant: str, code: ChannelCode, new: _New) -> ChannelCode:
@@ -278,6 +305,8 @@ class Edit:
     campaign: str | None = None
     tags: tuple[str, ...] | None = None
     welcome_message: str | None = None
+    skip_verify: bool | None = None
+    auto_accept_hours: str | None = None  # "" clears it
 
 
 def remark_of(code: ChannelCode) -> str:

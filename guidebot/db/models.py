@@ -177,6 +177,17 @@ class ChannelCode(SQLModel, table=True):
     wecom_status: str = Field(default="", max_length=16,
                               sa_column_kwargs={"server_default": ""})
     wecom_status_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    # 自动通过好友: WeCom adds a customer without the guide's confirmation (skip_verify), only
+    # inside `auto_accept_hours` ("HH:MM-HH:MM" of the tenant's day, the end may come first:
+    # past midnight; "" all day). `skip_verify_now` is what WeCom was last told (the
+    # ChannelAutoAccept job tells it at the window's edges), `skip_verify_key` the outbox key
+    # of the last change the job asked.
+    skip_verify: bool = Field(default=True)
+    auto_accept_hours: str = Field(default="", max_length=11,
+                                   sa_column_kwargs={"server_default": ""})
+    skip_verify_now: bool = Field(default=True)
+    skip_verify_key: str = Field(default="", max_length=160,
+                                 sa_column_kwargs={"server_default": ""})
 
     @property
     def single(self) -> bool:

@@ -63,8 +63,10 @@ async def test_the_api_changes_a_links_guides_and_name(stack: Stack) -> None:
     assert (changed["guides"], changed["state"], changed["qr_code"]) == (
         ["zhou"], link["state"], link["qr_code"])  # the same link
     [asked] = stack.calls(UPDATE)
+    # skip_verify rides along (自动通过好友: whether update_link resets it when left out is
+    # not known)
     assert asked["body"] == {"link_id": link["config_id"], "link_name": "抖音",
-                             "range": {"user_list": ["zhou"]}}
+                             "range": {"user_list": ["zhou"]}, "skip_verify": True}
     facts = json.loads(FACTS.read_text(encoding="utf-8"))
     assert set(asked["body"]) == {*facts["assumed"]["update_link_body"]}
     assert set(asked["body"]) - {"link_id"} <= set(facts["known"]["create_link"]["body"])
@@ -79,7 +81,8 @@ async def test_the_api_changes_a_links_guides_and_name(stack: Stack) -> None:
                                         json={"campaign": "快手"})
     assert status == 200 and renamed["campaign"] == "快手", renamed
     assert stack.calls(UPDATE)[-1]["body"] == {
-        "link_id": link["config_id"], "link_name": "快手", "range": {"user_list": ["zhou"]}}
+        "link_id": link["config_id"], "link_name": "快手", "range": {"user_list": ["zhou"]},
+        "skip_verify": True}
     assert stack.sandbox.tenant("acme").acquisition_links[link["config_id"]].link_name == "快手"
     status, _ = await stack.admin(f"/channels/{link['id']}", method="PATCH",
                                   json={"welcome_message": "welcome_double11"})

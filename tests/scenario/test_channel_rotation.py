@@ -120,11 +120,12 @@ async def test_a_key_stored_by_an_older_client_replays_its_result(stack: Stack) 
     stored = {"id": 99, "kind": "qr", "state": "gbold", "config_id": "old", "qr_code": "",
               "guide": "lina", "store": "S01", "campaign": None, "tags": [],
               "welcome_message": None, "created_at": None}
-    older = ChannelCreate(**body)  # as a client before kind and the rotation fields sent it
+    older = ChannelCreate(**body)  # as a client before kind, the rotation and 自动通过好友
     async with stack.runtime.services.db.write() as s:
         await idem_repo.put(s, tenant="acme", scope="channels", key="old-client-1",
                             digest=digest(older, frozenset({"kind", "guides", "backup_guides",
-                                                            "daily_limit"})),
+                                                            "daily_limit", "skip_verify",
+                                                            "auto_accept_hours"})),
                             result=json.dumps(stored, ensure_ascii=False))
     status, answer = await stack.admin("/channels", method="POST", json=body)
     assert status == 200 and answer == stored, answer

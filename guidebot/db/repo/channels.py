@@ -95,3 +95,25 @@ async def save(session: AsyncSession, *, code: ChannelCode) -> None:
 async def mark_deleted(session: AsyncSession, *, code_id: int, at: datetime) -> None:
     await session.execute(update(ChannelCode).where(ChannelCode.id == code_id).values(
         deleted_at=at))
+
+
+async def verify_windowed(session: AsyncSession, *, tenant: str) -> list[ChannelCode]:
+    """The tenant's live codes whose skip_verify follows a window of the day, or whose
+    skip_verify WeCom was last told differs from the code's own (自动通过好友)."""
+    stmt = (select(ChannelCode)
+            .where(ChannelCode.tenant == tenant, ChannelCode.config_id != "",
+                   ChannelCode.deleted_at.is_(None),  # type: ignore[union-attr]
+                   (ChannelCode.auto_accept_hours != "")
+                   | (ChannelCode.skip_verify_now != ChannelCode.skip_verify))
+            .order_by(ChannelCode.id))  # type: ignore[arg-type]
+    return list((await session.execute(stmt)).scalars())
+
+
+async def set_verify_key(session: AsyncSession, *, code_id: int, key: str) -> None:
+    await session.execute(update(ChannelCode).where(ChannelCode.id == code_id).values(
+        skip_verify_key=key))
+
+
+async def set_verify_now(session: AsyncSession, *, code_id: int, skip_verify: bool) -> None:
+    await session.execute(update(ChannelCode).where(ChannelCode.id == code_id).values(
+        skip_verify_now=skip_verify))

@@ -105,7 +105,8 @@ async def create_channel(request: web.Request) -> web.Response:
         code = await services.channels.create(
             tenant, guide=data.guide or "", guides=data.guides, store=data.store,
             campaign=data.campaign, tags=data.tags, welcome_message=data.welcome_message,
-            kind=data.kind, backup_guides=data.backup_guides, daily_limit=data.daily_limit)
+            kind=data.kind, backup_guides=data.backup_guides, daily_limit=data.daily_limit,
+            skip_verify=data.skip_verify, auto_accept_hours=data.auto_accept_hours)
     except WeComError as exc:
         if exc.errcode in UNKNOWN_USERID:
             return parsing.error(422, "guide", f"WeCom does not know this userid "
@@ -125,7 +126,8 @@ async def edit_channel(request: web.Request) -> web.Response:
     change = Edit(
         guides=_tuple(data.guides), backup_guides=_tuple(data.backup_guides),
         daily_limit=data.daily_limit, store=data.store, campaign=data.campaign,
-        tags=_tuple(data.tags), welcome_message=data.welcome_message)
+        tags=_tuple(data.tags), welcome_message=data.welcome_message,
+        skip_verify=data.skip_verify, auto_accept_hours=data.auto_accept_hours)
     try:
         code = await services.channels.edit(tenant, code_id, change)
     except WeComError as exc:
@@ -213,8 +215,9 @@ ENDPOINTS = [
              errors={502: "refresh: WeCom refused customer_acquisition_quota (the last "
                           "reading is kept)"}),
     Endpoint("PATCH", f"{API}/channels/{{code_id}}", edit_channel,
-             "Change a channel code's guides, daily limit, backups, store, campaign, tags or "
-             "welcome; the QR code or link stays the same (换人不换码)", shapes.Channel,
+             "Change a channel code's guides, daily limit, backups, store, campaign, tags, "
+             "welcome or 自动通过好友 (skip_verify, auto_accept_hours); the QR code or link "
+             "stays the same (换人不换码)", shapes.Channel,
              body=shapes.ChannelEdit, params=shapes.ChannelPath),
     Endpoint("DELETE", f"{API}/channels/{{code_id}}", delete_channel,
              "Delete a channel code in WeCom; it stays listed with what it brought",

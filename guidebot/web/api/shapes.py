@@ -40,6 +40,11 @@ Name = Annotated[str, Field(pattern=PRINTABLE, min_length=1, max_length=64)]
 Reason = Annotated[str, Field(pattern=PRINTABLE, min_length=1, max_length=256)]
 Store = Annotated[str, Field(pattern=PRINTABLE, min_length=1, max_length=64,
                              description="a store id")]
+# 自动通过好友's window: its form is checked by the service (coded refusal channel_hours)
+AcceptHours = Annotated[str, Field(pattern=PRINTABLE, max_length=32)]
+ACCEPT_HOURS = ("自动通过时段: HH:MM-HH:MM of the tenant's day (the end may come first, past "
+                "midnight) in which skip_verify holds; outside it the guide accepts each add. "
+                "Only with skip_verify true; \"\" or left out: all day")
 
 
 class Shape(BaseModel):
@@ -60,7 +65,8 @@ class ChannelCreate(Shape):
     # fields each release added, oldest first: an idempotency key stored before them still
     # matches a body that leaves them at their defaults (guidebot/idempotency.py)
     added_later: ClassVar[tuple[tuple[str, ...], ...]] = (
-        ("kind",), ("guides", "backup_guides", "daily_limit"))
+        ("kind",), ("guides", "backup_guides", "daily_limit"),
+        ("skip_verify", "auto_accept_hours"))
     guide: Userid | None = Field(None, description="the code's guide (or give `guides`)")
     store: Store | None = None
     campaign: Text64 = ""
@@ -76,6 +82,10 @@ class ChannelCreate(Shape):
     daily_limit: int = Field(default=0, ge=0, le=10_000, description=(
         "QR codes: each guide's adds through the code a day (the tenant's day); a guide who "
         "reached it leaves the code until the next day; 0: no limit"))
+    skip_verify: bool = Field(default=True, description=(
+        "自动通过好友: WeCom adds a customer without the guide's confirmation; false: the "
+        "guide accepts each add"))
+    auto_accept_hours: AcceptHours = Field(default="", description=ACCEPT_HOURS)
     key: Key | None = None
 
 
@@ -92,6 +102,8 @@ class ChannelEdit(Shape):
     campaign: Text64 | None = None
     tags: list[Name] | None = Field(None, max_length=20)
     welcome_message: Text64 | None = None
+    skip_verify: bool | None = None
+    auto_accept_hours: AcceptHours | None = Field(None, description=ACCEPT_HOURS)
 
 
 class ChannelPath(Shape):
@@ -360,6 +372,9 @@ class Channel(Answer):
     backup_guides: list[str]
     daily_limit: int = Field(description="each guide's adds a day through the code; 0: none")
     serving: list[str] = Field(description="the members the code offers now")
+    skip_verify: bool = Field(True, description="自动通过好友 (inside auto_accept_hours)")
+    auto_accept_hours: str | None = Field(None, description=ACCEPT_HOURS)
+    skip_verify_now: bool = Field(True, description="skip_verify as WeCom was last told")
     deleted_at: str | None = Field(None, description="when HQ deleted it (it brought no one "
                                    "since)")
     wecom_status: Literal["unavailable", "deleted"] | None = Field(None, description=(

@@ -4,7 +4,10 @@ and `guidebot channel create`), and a code's page to change it (换人不换码)
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
+from multidict import MultiMapping
 
 from guidebot.contacts.channels import Edit
 from guidebot.contacts.views import channel_json, channels_view, guides_view
@@ -60,7 +63,8 @@ async def create(request: web.Request, who: auth.Access) -> web.StreamResponse:
             welcome_message=str(form.get("welcome", "")),
             kind=str(form.get("kind", "qr")),
             backup_guides=[str(g) for g in form.getall("backup", []) if str(g)],
-            daily_limit=_limit(str(form.get("daily_limit", "") or "0")))
+            daily_limit=_limit(str(form.get("daily_limit", "") or "0")),
+            skip_verify="skip_verify" in form, auto_accept_hours=_hours(form))
     except WeComError as exc:
         raise _refused(exc) from None
     raise web.HTTPSeeOther(f"/console/{who.tenant.id}/channels?created={code.id}")
@@ -91,7 +95,8 @@ async def channel(request: web.Request, who: auth.Access) -> web.StreamResponse:
 
 @page
 async def edit(request: web.Request, who: auth.Access) -> web.StreamResponse:
-    """换人不换码: the form's guides, limit, backups, store, campaign, tags and welcome."""
+    """换人不换码: the form's guides, limit, backups, store, campaign, tags, welcome and
+    自动通过好友."""
     form = await request.post()
     code_id = _code_id(request)
     services = services_of(request)
@@ -102,7 +107,8 @@ async def edit(request: web.Request, who: auth.Access) -> web.StreamResponse:
             daily_limit=_limit(str(form.get("daily_limit", "") or "0")),
             store=str(form.get("store", "")), campaign=str(form.get("campaign", "")).strip(),
             tags=tuple(str(t) for t in form.getall("tag", [])),
-            welcome_message=str(form.get("welcome", ""))))
+            welcome_message=str(form.get("welcome", "")),
+            skip_verify="skip_verify" in form, auto_accept_hours=_hours(form)))
     except WeComError as exc:
         raise _refused(exc) from None
     await services.channel_rotation.recheck(who.tenant.id, code_id)
@@ -138,6 +144,14 @@ def _limit(raw: str) -> int:
     except ValueError:
         raise ValidationFailed("daily_limit must be a whole number", code="channel_limit",
                                field="daily_limit") from None
+
+
+def _hours(form: MultiMapping[Any]) -> str:
+    """自动通过时段 from the form's two times ("" when both are empty; one alone is refused
+    by the service as not HH:MM-HH:MM). A browser may send seconds: HH:MM is kept."""
+    start = str(form.get("accept_from", "")).strip()[:5]
+    end = str(form.get("accept_to", "")).strip()[:5]
+    return f"{start}-{end}" if start or end else ""
 
 
 def routes(base: str) -> list[web.RouteDef]:
