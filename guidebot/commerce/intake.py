@@ -27,7 +27,7 @@ from guidebot import events as ev
 from guidebot import inbox, lanes
 from guidebot.commerce import bulk
 from guidebot.commerce.identity import IdentityService
-from guidebot.commerce.orders import Outcome, apply_refund
+from guidebot.commerce.orders import OrderTags, Outcome, apply_refund, order_tags_due
 from guidebot.commerce.schema import PaidOrder, RefundEvent, canonical, digest, parse
 from guidebot.db.engine import Database
 from guidebot.db.repo import commerce_intake as repo
@@ -40,12 +40,6 @@ from guidebot.settings import TenantSettings
 log = logging.getLogger(__name__)
 
 Notify = Callable[[], None]  # wakes the inbox processor after staged events commit
-# 自动打标签 (contacts/auto_tags.py AutoTagger.order_tagger): asked once per batch for the
-# tenant; None, or what gives a recorded order's AutoTagsDue from (order_no, paid_at, lines'
-# (sku, category), paid fen, customer, credited guide).
-OrderTagger = Callable[[str, datetime, list[tuple[str, str]], int, str | None, str | None],
-                       ev.Event | None]
-OrderTags = Callable[[str], OrderTagger | None]
 _ORDER_NO, _CUSTOMER, _RULE, _GUIDE, _COMMISSION = (
     ORDER_COLUMNS.index(c) for c in ("order_no", "external_userid", "rule", "guide",
                                      "commission_fen"))
@@ -322,11 +316,7 @@ class _Batch:
                 tenant=self.tenant.id, created_at=order.paid_at, order_no=order.order_no,
                 external_userid=row[_CUSTOMER], guide=row[_GUIDE], store_id=order.store_id,
                 amount_fen=order.amount_fen), f"order_paid:{order.order_no}")
-            tagged = (tagger(order.order_no, order.paid_at,
-                             [(i.sku, i.category) for i in order.items], order.amount_fen,
-                             row[_CUSTOMER], row[_GUIDE]) if tagger else None)
-            if tagged is not None:
-                self._stage(tagged, ev.internal_key(tagged))
+            self.staged += order_tags_due(tagger, order, row[_CUSTOMER], row[_GUIDE])
             self.paid[order.order_no] = ("done", json.dumps({
                 "status": "recorded", "order_no": order.order_no, "rule": row[_RULE],
                 "guide": row[_GUIDE], "commission_fen": row[_COMMISSION],

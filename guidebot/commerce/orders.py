@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from guidebot import events as ev
+from guidebot import inbox
 from guidebot.commerce import attribution, clawback, ledger, recording
 from guidebot.commerce.evidence import decode_lines
 from guidebot.commerce.identity import IdentityService, remember_in, resolve_local
@@ -27,6 +28,22 @@ from guidebot.db.repo.commerce_driver import ORDER_COLUMNS, TOUCH_COLUMNS
 from guidebot.settings import TenantSettings
 
 log = logging.getLogger(__name__)
+
+# 自动打标签 (contacts/auto_tags.py AutoTagger.order_tagger): asked once per transaction for the
+# tenant; None, or what gives a recorded order's AutoTagsDue from (order_no, paid_at, lines'
+# (sku, category), paid fen, customer, credited guide).
+OrderTagger = Callable[[str, datetime, list[tuple[str, str]], int, str | None, str | None],
+                       ev.Event | None]
+OrderTags = Callable[[str], OrderTagger | None]
+
+
+def order_tags_due(tagger: OrderTagger | None, order: PaidOrder, customer: str | None,
+                   guide: str | None) -> list[tuple[ev.Event, str]]:
+    """The (event, inbox key) to stage, in the transaction recording the order, for the
+    `[[on_order]]` auto-tags a recorded order earns (none without a tagger or a match)."""
+    tagged = (tagger(order.order_no, order.paid_at, [(i.sku, i.category) for i in order.items],
+                     order.amount_fen, customer, guide) if tagger else None)
+    return [] if tagged is None else [(tagged, ev.internal_key(tagged))]
 
 
 @dataclass
@@ -54,10 +71,11 @@ async def ensure_rules(s: AsyncSession, tenant: TenantSettings, now: datetime) -
 
 class OrderService:
     def __init__(self, db: Database, identity: IdentityService,
-                 clock: Callable[[], datetime]) -> None:
+                 clock: Callable[[], datetime], *, order_tags: OrderTags | None = None) -> None:
         self._db = db
         self._identity = identity
         self._clock = clock
+        self._order_tags = order_tags
 
     async def record_rules(self, tenant: TenantSettings) -> None:
         async with self._db.write() as s:
@@ -90,6 +108,9 @@ class OrderService:
             applied = [await apply_refund(s, tenant, r, now) for r in
                        await repo.refunds_of(s, tenant=tenant.id, order_no=order.order_no,
                                              status="held")]
+            tagger = self._order_tags(tenant.id) if self._order_tags else None
+            await inbox.stage_many(s, order_tags_due(tagger, order, customer,
+                                                     decision.attribution.guide))
         guide = decision.attribution.guide
         paid_event = ev.OrderPaid(tenant=tenant.id, created_at=order.paid_at,
                                   order_no=order.order_no, external_userid=customer,

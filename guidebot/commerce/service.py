@@ -8,10 +8,10 @@ from typing import Any
 
 from guidebot.commerce import periods, value
 from guidebot.commerce.identity import IdentityService
-from guidebot.commerce.intake import OrderIntake, OrderTagger
+from guidebot.commerce.intake import OrderIntake
 from guidebot.commerce.ledger import Ledger
 from guidebot.commerce.links import CardOpened, LinkService
-from guidebot.commerce.orders import OrderService
+from guidebot.commerce.orders import OrderService, OrderTagger
 from guidebot.commerce.views import customer_commerce
 from guidebot.content.catalog import Catalog, load_catalog
 from guidebot.db.engine import Database
@@ -34,10 +34,10 @@ class CommerceService:
         self.links = LinkService(db, self.catalog,
                                  lambda t: self.settings.tenants[t].order_secret
                                  if t in self.settings.tenants else "", opened)
-        self.orders = OrderService(db, self.identity, lambda: self.clock())
         # 自动打标签 of paid orders: the tagger is given the catalog's categories of skus
         tags = ((lambda t: order_tags(t, self.catalog.category)) if order_tags is not None
                 else None)
+        self.orders = OrderService(db, self.identity, lambda: self.clock(), order_tags=tags)
         self.intake = OrderIntake(lambda t: self.settings.tenants.get(t), db, self.identity,
                                   lambda: self.clock(), order_tags=tags)
         self.ledger = Ledger(db, lambda: self.clock())

@@ -340,13 +340,16 @@ class SopService:
     async def stop_drop(self, tenant: str, drop_id: str, firing: str) -> dict[str, Any]:
         """停止群发: a firing's tasks not sent yet are cancelled, its 群发 tasks WeCom holds are
         cancelled there unless their guide sent them already (then they count as confirmed).
-        Stopping a stopped firing again changes nothing."""
+        Stopping a stopped firing again changes nothing, nor does stopping a recorded firing
+        that made no task (every customer left out); a firing never made is not found."""
         await self.drop(tenant, drop_id)
         async with self._db.read() as s:
             tasks = [t for t in await tasks_repo.tasks_of_source(
                 s, tenant=tenant, source=f"drop:{drop_id}", limit=SENDS_READ)
                 if stopping.firing_of(drop_id, t.key) == firing]
-        if not tasks:
+            recorded = bool(tasks) or await tasks_repo.firing_recorded(
+                s, tenant=tenant, drop_id=drop_id, firing=firing)
+        if not recorded:
             raise NotFound(f"firing: drop {drop_id!r} has no firing {firing!r}",
                            code="drop.no_firing", drop_id=drop_id, firing=firing)
         return {"drop": drop_id, "firing": firing, **await self._stop(tenant, tasks)}

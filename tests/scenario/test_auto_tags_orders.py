@@ -7,11 +7,14 @@ customer and tag; a refund untags nothing; the mark starts SOPs triggered by `ta
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from guidebot.commerce.attribution import Item
+from guidebot.commerce.schema import CustomerRef, PaidOrder
 from guidebot.db.repo import sop_plan
 from tests.support.commerce import paid, post_settled, refunded, signed_visit
 from tests.support.console import Console
@@ -183,3 +186,25 @@ async def test_enabled_false_stages_nothing_for_orders(aiohttp_server: Any, tmp_
         assert await _due(stack) == [] and _marks(stack, customer) == []
     finally:
         await stack.http.close()
+
+
+async def test_an_order_recorded_through_order_service_paid_tags_like_the_webhook(
+        shop: Stack) -> None:
+    """OrderService.paid (the per-order path tests and the benchmark use) stages the order's
+    `[[on_order]]` tags in the transaction recording it, as the webhook intake does: once."""
+    customer = await _add(shop, "wangfang", "韩梅")
+    commerce = shop.runtime.services.commerce
+    order = PaidOrder("O-SVC-1", datetime.now(UTC), CustomerRef(customer), "", "S01",
+                      (Item(SERUM, "", 120000),))
+    outcome = await commerce.orders.paid(shop.tenant(), order, resolve_remote=False)
+    assert outcome.status == "recorded", outcome.body
+    [due] = await _due(shop)  # staged with the order, before any drain
+    await shop.runtime.drain()
+    marks = _marks(shop, customer)  # through the exclusive guide, each tag once
+    assert {guide for guide, _ in marks} == {"wangfang"}, marks
+    assert sorted(t for _, tags in marks for t in tags) == sorted(
+        [await _tag_id(shop, BOUGHT), await _tag_id(shop, BIG)]), marks
+    assert {BOUGHT, BIG} <= _sandbox_tags(shop, customer, "wangfang")
+    assert {BOUGHT, BIG} <= set(await _mirror(shop, customer))
+    again = await commerce.orders.paid(shop.tenant(), order, resolve_remote=False)
+    assert again.status == "duplicate" and len(await _due(shop)) == 1

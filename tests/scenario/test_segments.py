@@ -411,8 +411,8 @@ async def test_the_console_sends_and_enrolls_a_segment(stack: Stack) -> None:
 
 async def _wecom_deletes(stack: Stack, tag_id: str) -> None:
     """An admin deletes the tag in the WeCom console: WeCom takes it off every customer and
-    calls back change_external_tag, and guidebot's library sync marks it deleted. The local
-    mirror of who carries it is left as it was (the daily sweep would correct it)."""
+    calls back change_external_tag, and guidebot's library sync marks it deleted and takes
+    it off the customers in the same transaction."""
     await stack.sandbox.simulate_event("acme", {
         "Event": "change_external_tag", "Id": tag_id, "TagType": "tag", "ChangeType": "delete"})
     await stack.runtime.drain()
@@ -427,7 +427,7 @@ async def _carriers(stack: Stack, tag_id: str) -> list[str]:
 async def test_a_deleted_tag_is_carried_by_no_one_and_the_segment_says_so(
         stack: Stack) -> None:
     """A segment naming a corp tag deleted since (in WeCom, or through 标签管理): the tag is
-    carried by no one, whatever the mirror still holds, so tags_any and tags_all naming it
+    carried by no one (the sync takes it off the customers), so tags_any and tags_all naming it
     match accordingly and tags_none ignores it, in the count, the members and the CSV; the API
     and the console name the deleted tag (标签已删除), and HQ edits it out."""
     tags = await _seed(stack)
@@ -454,7 +454,7 @@ async def test_a_deleted_tag_is_carried_by_no_one_and_the_segment_says_so(
         made_ids.append(segment["id"])
 
     await _wecom_deletes(stack, gold)
-    assert await _carriers(stack, gold) == ["wmA", "wmC"]  # the mirror still has them
+    assert await _carriers(stack, gold) == []  # off the customers with the sync
     for segment_id, (conditions, _, after) in zip(made_ids, cases, strict=True):
         status, got = await stack.admin(f"/segments/{segment_id}")
         assert status == 200 and got["count"] == len(after), (conditions, got)
@@ -529,7 +529,7 @@ async def test_a_drop_and_an_enrolment_of_a_segment_naming_a_deleted_tag(
     none_of = await _create(stack, "非金卡", tags_none=[gold], guides=["zhou"])
     assert (any_of["count"], none_of["count"]) == (3, 0)
     await _wecom_deletes(stack, gold)
-    assert await _carriers(stack, gold) == sorted([b, c])
+    assert await _carriers(stack, gold) == []
 
     status, sent = await stack.admin("/drops", method="POST", json={
         "title": "分群群发", "channel": "guide_task", "message": "drop_double12_warmup",

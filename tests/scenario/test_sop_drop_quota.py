@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from guidebot.db.repo import sop_plan
-from tests.support.console import Console
+from tests.support.console import Console, csrf_in
 from tests.support.stack import Stack, known, library_copy, start_stack
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "sop"
@@ -106,7 +106,8 @@ async def test_sends_count_a_guide_whose_customers_were_all_over_quota(
         drop_stack: Stack) -> None:
     """lina's only customer had the day's 群发 (flash step 1): a drop to lina's and wang's
     customers makes no task for lina, yet its 群发记录 counts her customer over quota; fired
-    again that day, it reaches no one and is listed with both customers over quota."""
+    again that day, it reaches no one and is listed with both customers over quota; stopping
+    that task-less firing (admin API or console) is a no-op answering zero counts."""
     stack = drop_stack
     sop = stack.runtime.services.sop
     busy = await _add(stack, "陈思")
@@ -144,6 +145,16 @@ async def test_sends_count_a_guide_whose_customers_were_all_over_quota(
             for f in sends["firings"]] == [(again["firing"], 0, 0, 2, False),
                                            (created["firing"], 1, 1, 1, True)], sends
 
+    status, stopped = await stack.admin("/drops/hq-1/stop", method="POST",
+                                        json={"firing": again["firing"]})
+    assert (status, stopped) == (200, {
+        "drop": "hq-1", "firing": again["firing"], "not_sent": 0, "cancelled_in_wecom": 0,
+        "already_sent": 0, "pending": 0}), stopped
+    assert (await stack.admin("/drops/hq-1/sends"))[1] == sends  # nothing changed
+    status, missing = await stack.admin("/drops/hq-1/stop", method="POST",
+                                        json={"firing": "manual:00"})
+    assert (status, missing["field"]) == (404, "firing"), missing
+
     console = Console(stack)
     try:
         assert (await console.login("acme", "acme-admin-token")).status == 303
@@ -151,5 +162,12 @@ async def test_sends_count_a_guide_whose_customers_were_all_over_quota(
         assert status == 200, html
         row = re.search(rf'data-firing="{re.escape(again["firing"])}".*?</tr>', html, re.S)
         assert row and 'data-over-quota="2"' in row.group(0), html
+        assert "<button" not in row.group(0)  # nothing to stop: no button
+        status, _, resp = await console.post("/console/acme/drops/hq-1/stop", {
+            "_csrf": csrf_in(html), "firing": again["firing"]})  # e.g. an older page's form
+        assert status == 303, resp.headers
+        status, page, _ = await console.get(resp.headers["Location"])
+        assert status == 200 and "已停止：0 个任务未发出，0 个在企业微信中取消" in page, page
     finally:
         await console.close()
+    assert not stack.calls("externalcontact/cancel_groupmsg_send")

@@ -14,6 +14,7 @@ from urllib.parse import urlencode
 
 from sqlalchemy import Engine, event
 
+from guidebot.db.repo import relation_tags
 from guidebot.db.repo import tags as tags_repo
 from tests.support.console import Console, csrf_in
 from tests.support.stack import Stack
@@ -370,3 +371,47 @@ async def test_a_sync_writes_only_what_changed_in_wecom(stack: Stack) -> None:
     with _corp_tag_writes() as writes:
         await stack.runtime.services.tags.sync("acme")
     assert writes == [] and (await stack.admin("/tags"))[1] == again
+
+
+async def test_a_tag_deleted_in_wecom_comes_off_its_customers_with_the_sync(
+        stack: Stack) -> None:
+    """A tag (or a whole group) an admin deletes in the WeCom console raises
+    change_external_tag; the sync that marks it deleted takes it off every customer in the
+    same transaction, so the customer no longer carries it anywhere and the daily sweep has
+    nothing left to mend."""
+    await stack.runtime.services.tags.sync("acme")
+    async with stack.http.post(f"{stack.sandbox_url}/_sandbox/acme/tags", json={
+            "group_name": "直播", "tag": [{"name": "双12直播间"}, {"name": "618直播间"}]}) as resp:
+        assert resp.status == 200, await resp.text()
+    await stack.runtime.drain()
+    status, body = await stack.admin("/tags")
+    live = _tags(_groups(body)["直播"])
+    double12, june = live["双12直播间"]["id"], live["618直播间"]["id"]
+    group_id = _groups(body)["直播"]["group_id"]
+    customer = await _customer_with(stack, "新客", "双12直播间", "618直播间")
+    status, card = await stack.admin(f"/customers/{customer}")
+    assert sorted(card["tags"]) == sorted(["新客", "双12直播间", "618直播间"]), card
+
+    async def carried() -> set[str]:
+        async with stack.runtime.services.db.read() as s:
+            return await relation_tags.relation_tag_ids(s, tenant="acme",
+                                                        external_userid=customer, guide="lina")
+
+    await _wecom_says_the_library_changed(
+        stack, {"Id": june, "TagType": "tag", "ChangeType": "delete"})
+    status, card = await stack.admin(f"/customers/{customer}")
+    assert sorted(card["tags"]) == sorted(["新客", "双12直播间"]), card
+    assert june not in await carried()
+    status, found = await stack.admin(f"/customers?{urlencode({'tag': '618直播间'})}")
+    assert (status, found["customers"]) == (200, []), found
+
+    await _wecom_says_the_library_changed(
+        stack, {"Id": group_id, "TagType": "tag_group", "ChangeType": "delete"})
+    status, card = await stack.admin(f"/customers/{customer}")
+    assert card["tags"] == ["新客"], card
+    assert double12 not in await carried() and june not in await carried()
+    status, body = await stack.admin("/tags")
+    assert "直播" not in _groups(body)
+    assert _tags(_groups(body)["客户阶段"])["新客"]["customers"] == 1
+    # the mirror already agrees with WeCom: the daily sweep finds nothing to change
+    assert await stack.runtime.services.tags.sweep("acme") == 0

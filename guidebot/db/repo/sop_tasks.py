@@ -355,6 +355,15 @@ async def firings_of_drop(session: AsyncSession, *, tenant: str, drop_id: str,
     return list((await session.execute(stmt)).scalars())
 
 
+async def firing_recorded(session: AsyncSession, *, tenant: str, drop_id: str,
+                          firing: str) -> bool:
+    """Whether this firing of the drop was recorded (it may have made no task)."""
+    stmt = select(SopDropFiring.id).where(
+        SopDropFiring.tenant == tenant, SopDropFiring.drop_id == drop_id,  # type: ignore[arg-type]
+        SopDropFiring.firing == firing)  # type: ignore[arg-type]
+    return (await session.execute(stmt)).first() is not None
+
+
 async def stop_tasks(session: AsyncSession, *, tenant: str, ids: Sequence[int],
                      now: datetime) -> tuple[list[int], list[int]]:
     """HQ stops these tasks: queued ones (and their queued notices to the guide) are cancelled

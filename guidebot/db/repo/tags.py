@@ -23,7 +23,9 @@ async def apply_library(session: AsyncSession, *, tenant: str,
     """Mirror WeCom's tag list by its differences with the mirror as read in this transaction:
     tags new to it inserted, tags whose name, group, order or deletion changed updated, live
     tags WeCom no longer lists marked deleted (kept, so a segment naming one can name it);
-    a row that did not change is not written. Returns (added, changed, deleted)."""
+    a row that did not change is not written. A tag that becomes deleted here (no longer
+    listed, or listed deleted) comes off every customer in the same transaction, as WeCom
+    takes it off them. Returns (added, changed, deleted)."""
     columns = [getattr(CorpTag, k) for k in ("tag_id", *MIRRORED)]
     current = {row[0]: dict(zip(MIRRORED, row[1:], strict=True)) for row in (
         await session.execute(select(*columns).where(CorpTag.tenant == tenant))).all()}
@@ -38,7 +40,18 @@ async def apply_library(session: AsyncSession, *, tenant: str,
     if gone:
         await session.execute(update(CorpTag).where(
             CorpTag.tenant == tenant, CorpTag.tag_id.in_(gone)).values(deleted=True))  # type: ignore[attr-defined]
+    now_deleted = gone + [t.tag_id for t in added + changed
+                          if t.deleted and not current.get(t.tag_id, {}).get("deleted")]
+    await _off_customers(session, tenant=tenant, tag_ids=now_deleted)
     return len(added), len(changed), len(gone)
+
+
+async def _off_customers(session: AsyncSession, *, tenant: str, tag_ids: Sequence[str]) -> None:
+    """Deleted tags' rows on customers removed (the corp_tags row and the ids that opt-outs
+    and pre-tags keep stay)."""
+    if tag_ids:
+        await session.execute(delete(CustomerTag).where(
+            CustomerTag.tenant == tenant, CustomerTag.tag_id.in_(list(tag_ids))))  # type: ignore[attr-defined]
 
 
 async def upsert_tags(session: AsyncSession, *, tenant: str, tags: Sequence[CorpTag]) -> None:
@@ -92,8 +105,7 @@ async def delete_tags(session: AsyncSession, *, tenant: str, tag_ids: Sequence[s
     ids = list(tag_ids)
     await session.execute(update(CorpTag).where(
         CorpTag.tenant == tenant, CorpTag.tag_id.in_(ids)).values(deleted=True))  # type: ignore[attr-defined]
-    await session.execute(delete(CustomerTag).where(
-        CustomerTag.tenant == tenant, CustomerTag.tag_id.in_(ids)))  # type: ignore[attr-defined]
+    await _off_customers(session, tenant=tenant, tag_ids=ids)
 
 
 async def list_library(session: AsyncSession, *, tenant: str) -> Sequence[CorpTag]:
