@@ -123,12 +123,13 @@ class DayRange(NamedTuple):
 
 
 def day_range(request: web.Request, who: auth.Access, *,
-              today_is: date | None = None) -> DayRange:
-    """The page's ?from=&to= (parse_range: by default the 30 days up to today, the tenant's
-    unless the page's clock says `today_is`); a bad range is refused (ValidationFailed,
-    code range.dates | range.order | range.too_long), worded by `page` before any CSV."""
-    return DayRange(*parse_range(request.query.get("from"), request.query.get("to"),
-                                 today(who.tenant) if today_is is None else today_is))
+              clock: Callable[[], datetime] | None = None) -> DayRange:
+    """The page's ?from=&to= (parse_range: by default the 30 days up to the tenant's today,
+    by the service's `clock` where the page has one); a bad range is refused
+    (ValidationFailed, code range.dates | range.order | range.too_long), worded by `page`
+    before any CSV is begun."""
+    day = today(who.tenant) if clock is None else clock().astimezone(who.tenant.tz).date()
+    return DayRange(*parse_range(request.query.get("from"), request.query.get("to"), day))
 
 
 def wants_csv(request: web.Request) -> bool:

@@ -27,7 +27,7 @@ def duration(words: dict[str, str], seconds: int | None) -> str:
 @page
 async def handoffs(request: web.Request, who: auth.Access) -> web.StreamResponse:
     times = services_of(request).reply_times
-    days = day_range(request, who, today_is=times.clock().astimezone(who.tenant.tz).date())
+    days = day_range(request, who, clock=times.clock)
     summary = await times.summary(who.tenant.id, *days)
     waiting = await times.listing(who.tenant.id, "waiting", *days)
     return render(request, "handoffs.html", who=who, active="handoffs", summary=summary,

@@ -14,7 +14,7 @@ from guidebot.web.pages.console import day_range, page, render, services_of
 @page
 async def watch(request: web.Request, who: auth.Access) -> web.StreamResponse:
     service = services_of(request).watch
-    days = day_range(request, who, today_is=service.clock().astimezone(who.tenant.tz).date())
+    days = day_range(request, who, clock=service.clock)
     guide, rule = request.query.get("guide") or None, request.query.get("rule") or None
     report = await service.report(who.tenant.id, *days, guide=guide, rule=rule)
     guides = [g["guide"] for g in report["guides"] if g["guide"]]
