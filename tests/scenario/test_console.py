@@ -498,3 +498,44 @@ async def test_refusals_are_worded_in_the_pages_language(stack: Stack) -> None:
             400, f"{period} is already settled and locked: no settling again, no adjustments.")
     finally:
         await console.close()
+
+
+# the pages of a range of days (console.day_range) and, for those with one, their CSV's name
+RANGE_PAGES = {"/": None, "/guides": "guides", "/stores": "stores", "/orders": "orders",
+               "/deletions": "guide-deletions", "/groups": None, "/handoffs": None,
+               "/watch": None, "/channels/{code}": None}
+
+
+async def test_range_pages_refuse_a_bad_range_in_words_and_name_their_csv(
+        stack: Stack) -> None:
+    """Every range page refuses a range that is no dates, ends before it starts or is longer
+    than a year, worded, its CSV too (a refusal page, never a download); a good range's CSV
+    is named kind-tenant-from-to.csv and starts with a BOM."""
+    status, code = await stack.admin("/channels", method="POST",
+                                     json={"guide": "lina", "store": "S01", "campaign": "c1"})
+    assert status == 201, code
+    console = Console(stack)
+    bad = {"from=2026-11-3&to=2026-11-04": "开始日期和结束日期须为 YYYY-MM-DD 格式的日期。",
+           "from=2026-11-02&to=nope": "开始日期和结束日期须为 YYYY-MM-DD 格式的日期。",
+           "from=2026-11-05&to=2026-11-04": "开始日期不能晚于结束日期。",
+           "from=2025-11-03&to=2026-11-04": "日期范围最多 366 天，请缩短范围。"}
+    try:
+        await console.login("acme", "acme-admin-token")
+        for template, kind in RANGE_PAGES.items():
+            path = "/console/acme" + template.format(code=code["id"])
+            for query, said in bad.items():
+                for asked in ((query, f"{query}&format=csv") if kind else (query,)):
+                    got, html, resp = await console.get(f"{path}?{asked}")
+                    assert resp.content_type == "text/html", (path, asked)
+                    assert (got, _alert(html)) == (400, said), (path, asked)
+            got, html, _ = await console.get(f"{path}?from=2025-11-04&to=2026-11-04")
+            assert got == 200, path  # 366 days, the most a range may cover
+            if kind:
+                got, text, resp = await console.get(
+                    f"{path}?from=2026-11-01&to=2026-11-04&format=csv")
+                assert got == 200 and resp.content_type == "text/csv", path
+                assert resp.headers["Content-Disposition"] == (
+                    f'attachment; filename="{kind}-acme-2026-11-01-2026-11-04.csv"')
+                assert text.startswith("\ufeff"), path
+    finally:
+        await console.close()

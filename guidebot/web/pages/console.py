@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import UTC, datetime, tzinfo
+from datetime import UTC, date, datetime, tzinfo
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlencode, urlsplit
 
 from aiohttp import web
@@ -22,7 +22,7 @@ from guidebot.errors import NotFound, Refusal, StateConflict, ValidationFailed
 from guidebot.services import Services
 from guidebot.settings import TenantSettings
 from guidebot.stats import definitions
-from guidebot.stats.overview import range_presets
+from guidebot.stats.overview import parse_range, range_presets
 from guidebot.web.keys import SERVICES
 from guidebot.web.pages import console_auth as auth
 
@@ -104,6 +104,44 @@ async def csv_download(request: web.Request, filename: str,
         await response.write(chunk.encode())
     await response.write_eof()
     return response
+
+
+class DayRange(NamedTuple):
+    """A page's range of the tenant's days, both ends included."""
+
+    day_from: date
+    day_to: date
+
+    @property
+    def shown(self) -> dict[str, str]:
+        """The range as the page shows it and its links carry it: {"from": …, "to": …}."""
+        return {"from": self.day_from.isoformat(), "to": self.day_to.isoformat()}
+
+    def export(self, **kept: str) -> str:
+        """The query of the page's CSV link: the filters `kept`, the range, format=csv."""
+        return urlencode({**kept, **self.shown, "format": "csv"})
+
+
+def day_range(request: web.Request, who: auth.Access, *,
+              clock: Callable[[], datetime] | None = None) -> DayRange:
+    """The page's ?from=&to= (parse_range: by default the 30 days up to the tenant's today,
+    by the service's `clock` where the page has one); a bad range is refused
+    (ValidationFailed, code range.dates | range.order | range.too_long), worded by `page`
+    before any CSV is begun."""
+    day = today(who.tenant) if clock is None else clock().astimezone(who.tenant.tz).date()
+    return DayRange(*parse_range(request.query.get("from"), request.query.get("to"), day))
+
+
+def wants_csv(request: web.Request) -> bool:
+    """The page is asked for its CSV (?format=csv, the link `DayRange.export` makes)."""
+    return request.query.get("format") == "csv"
+
+
+async def range_csv(request: web.Request, who: auth.Access, kind: str, days: DayRange,
+                    chunks: AsyncIterator[str]) -> web.StreamResponse:
+    """A range page's CSV download, named `{kind}-{tenant}-{from}-{to}.csv`."""
+    return await csv_download(
+        request, f"{kind}-{who.tenant.id}-{days.day_from}-{days.day_to}.csv", chunks)
 
 
 def _presets(request: web.Request, who: auth.Access,

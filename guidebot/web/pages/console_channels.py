@@ -12,9 +12,8 @@ from multidict import MultiMapping
 from guidebot.contacts.channels import Edit
 from guidebot.contacts.views import channel_json, channels_view, guides_view
 from guidebot.errors import NotFound, ValidationFailed, WeComError
-from guidebot.stats.overview import parse_range
 from guidebot.web.pages import console_auth as auth
-from guidebot.web.pages.console import notice, page, render, services_of, today
+from guidebot.web.pages.console import day_range, notice, page, render, services_of
 
 
 @page
@@ -77,9 +76,8 @@ async def channel(request: web.Request, who: auth.Access) -> web.StreamResponse:
     services = services_of(request)
     row = await services.channels.get(who.tenant.id, _code_id(request))
     code = channel_json(row)
-    day_from, day_to = parse_range(request.query.get("from"), request.query.get("to"),
-                                   today(who.tenant))
-    figures = await services.acquisition.statistic(who.tenant, row, day_from, day_to)
+    figures = await services.acquisition.statistic(who.tenant, row,
+                                                   *day_range(request, who))
     guides = (await guides_view(services.db, who.tenant))["guides"]
     records = services.stats.records
     done = request.query.get("done", "")

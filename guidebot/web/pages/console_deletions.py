@@ -3,31 +3,30 @@ orders credited to that guide from each (stats/deletions.py), and its CSV."""
 
 from __future__ import annotations
 
-from urllib.parse import urlencode
-
 from aiohttp import web
 
 from guidebot.stats import deletions
-from guidebot.stats.overview import parse_range
 from guidebot.web.pages import console_auth as auth
-from guidebot.web.pages.console import csv_download, page, render, services_of, today
+from guidebot.web.pages.console import (
+    day_range,
+    page,
+    range_csv,
+    render,
+    services_of,
+    wants_csv,
+)
 
 
 @page
 async def guide_deletions(request: web.Request, who: auth.Access) -> web.StreamResponse:
-    day_from, day_to = parse_range(request.query.get("from"), request.query.get("to"),
-                                   today(who.tenant))
+    days = day_range(request, who)
     db = services_of(request).db
-    span = {"from": day_from.isoformat(), "to": day_to.isoformat()}
-    if request.query.get("format") == "csv":
-        chunks = deletions.export_csv(db, who.tenant.id, who.tenant.tz, day_from, day_to)
-        return await csv_download(
-            request, f"guide-deletions-{who.tenant.id}-{span['from']}-{span['to']}.csv",
-            chunks)
-    rows = await deletions.guide_deletions(db, who.tenant.id, who.tenant.tz, day_from, day_to)
+    if wants_csv(request):
+        return await range_csv(request, who, "guide-deletions", days, deletions.export_csv(
+            db, who.tenant.id, who.tenant.tz, *days))
+    rows = await deletions.guide_deletions(db, who.tenant.id, who.tenant.tz, *days)
     return render(request, "deletions.html", who=who, active="deletions", rows=rows,
-                  listed_max=deletions.LISTED_MAX, range=span,
-                  export=urlencode({**span, "format": "csv"}))
+                  listed_max=deletions.LISTED_MAX, range=days.shown, export=days.export())
 
 
 def routes(base: str) -> list[web.RouteDef]:

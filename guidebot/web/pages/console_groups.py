@@ -6,23 +6,21 @@ from __future__ import annotations
 from aiohttp import web
 
 from guidebot.contacts.views import guides_view
-from guidebot.stats.overview import parse_range
 from guidebot.web.pages import console_auth as auth
-from guidebot.web.pages.console import notice, page, render, services_of, today
+from guidebot.web.pages.console import day_range, notice, page, render, services_of
 
 
 @page
 async def groups(request: web.Request, who: auth.Access) -> web.StreamResponse:
-    day_from, day_to = parse_range(request.query.get("from"), request.query.get("to"),
-                                   today(who.tenant))
+    days = day_range(request, who)
     services = services_of(request)
     owner = request.query.get("owner", "")[:64]
     dismissed = request.query.get("dismissed") == "1"
-    view = await services.groups.list_view(who.tenant, day_from=day_from, day_to=day_to,
+    view = await services.groups.list_view(who.tenant, day_from=days.day_from, day_to=days.day_to,
                                            owner=owner, dismissed=dismissed)
     synced = notice(request, "grp.synced") if request.query.get("synced") else ""
     return render(request, "groups.html", who=who, active="groups", view=view,
-                  range={"from": day_from.isoformat(), "to": day_to.isoformat()},
+                  range=days.shown,
                   names=await services.stats.records.guide_names(who.tenant.id),
                   owner=owner, dismissed=dismissed, notice=synced)
 

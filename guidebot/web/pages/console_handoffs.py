@@ -8,9 +8,8 @@ from functools import partial
 
 from aiohttp import web
 
-from guidebot.stats.overview import parse_range
 from guidebot.web.pages import console_auth as auth
-from guidebot.web.pages.console import catalog, language, page, render, services_of
+from guidebot.web.pages.console import catalog, day_range, language, page, render, services_of
 
 
 def duration(words: dict[str, str], seconds: int | None) -> str:
@@ -28,14 +27,13 @@ def duration(words: dict[str, str], seconds: int | None) -> str:
 @page
 async def handoffs(request: web.Request, who: auth.Access) -> web.StreamResponse:
     times = services_of(request).reply_times
-    today = times.clock().astimezone(who.tenant.tz).date()
-    day_from, day_to = parse_range(request.query.get("from"), request.query.get("to"), today)
-    summary = await times.summary(who.tenant.id, day_from, day_to)
-    waiting = await times.listing(who.tenant.id, "waiting", day_from, day_to)
+    days = day_range(request, who, clock=times.clock)
+    summary = await times.summary(who.tenant.id, *days)
+    waiting = await times.listing(who.tenant.id, "waiting", *days)
     return render(request, "handoffs.html", who=who, active="handoffs", summary=summary,
                   waiting=waiting["items"],
                   duration=partial(duration, catalog(language(request))),
-                  range={"from": day_from.isoformat(), "to": day_to.isoformat()})
+                  range=days.shown)
 
 
 def routes(base: str) -> list[web.RouteDef]:

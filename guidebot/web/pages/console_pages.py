@@ -3,23 +3,25 @@ console_records.py). Every figure comes from the daily statistics (guidebot/stat
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
-from urllib.parse import urlencode
 
 from aiohttp import web
 
 from guidebot.stats import cursor
-from guidebot.stats.overview import empty_row, parse_range
+from guidebot.stats.overview import empty_row
 from guidebot.stats.targets import month_of, progress
 from guidebot.web.pages import console_auth as auth
 from guidebot.web.pages.console import (
     catalog,
-    csv_download,
+    day_range,
     language,
     page,
+    range_csv,
     render,
     services_of,
     today,
+    wants_csv,
 )
 
 
@@ -27,10 +29,6 @@ def _stats(request: web.Request) -> Any:
     stats = services_of(request).stats
     assert stats is not None
     return stats
-
-
-def _range(request: web.Request, who: auth.Access) -> tuple[Any, Any]:
-    return parse_range(request.query.get("from"), request.query.get("to"), today(who.tenant))
 
 
 async def _month_targets(request: web.Request, who: auth.Access, day_from: Any, day_to: Any,
@@ -63,7 +61,7 @@ def _charts(ov: dict[str, Any], words: dict[str, str]) -> dict[str, Any]:
 
 @page
 async def overview(request: web.Request, who: auth.Access) -> web.StreamResponse:
-    day_from, day_to = _range(request, who)
+    day_from, day_to = day_range(request, who)
     ov = await _stats(request).overview(who.tenant.id, day_from, day_to)
     ov["live_groups"] = sum((await services_of(request).groups.live_per_owner(
         who.tenant.id)).values())
@@ -96,18 +94,17 @@ def _target_cells(targets: dict[str, Any], subject: str) -> dict[str, Any]:
             "target_gmv_fen": "" if goal.gmv_fen is None else goal.gmv_fen}
 
 
-async def _csv(request: web.Request, name: str, fields: tuple[str, ...],
-               rows: list[dict[str, Any]]) -> web.StreamResponse:
-    """A small table as a CSV download, one page of the lists' CSV (money in integer fen)."""
+def _table(fields: tuple[str, ...], rows: list[dict[str, Any]]) -> AsyncIterator[str]:
+    """A small table as CSV text, one page of the lists' CSV (money in integer fen)."""
     async def one_page(_: str) -> tuple[list[dict[str, Any]], None]:
         return [{k: row.get(k, 0) for k in fields} for row in rows], None
-    return await csv_download(request, name, cursor.csv_pages(fields, one_page))
+    return cursor.csv_pages(fields, one_page)
 
 
 @page
 async def guides(request: web.Request, who: auth.Access) -> web.StreamResponse:
-    day_from, day_to = _range(request, who)
-    rows = await _stats(request).leaderboard(who.tenant.id, day_from, day_to, "guide")
+    days = day_range(request, who)
+    rows = await _stats(request).leaderboard(who.tenant.id, *days, "guide")
     board = await _stats(request).records.guides(who.tenant.id)
     by_guide = {r["key"]: r for r in rows if r["key"]}
     owned = await services_of(request).groups.live_per_owner(who.tenant.id)
@@ -120,41 +117,35 @@ async def guides(request: web.Request, who: auth.Access) -> web.StreamResponse:
     store = request.query.get("store", "")
     if store:  # one store's guides (the stores page links here)
         board = [r for r in board if r.get("store_id") == store]
-    span = {"from": day_from.isoformat(), "to": day_to.isoformat()}
-    targets = await _month_targets(request, who, day_from, day_to, "guide")
-    if request.query.get("format") == "csv":
-        return await _csv(request, f"guides-{who.tenant.id}-{span['from']}-{span['to']}.csv",
-                          GUIDE_CSV, [{"rank": n, **r,
-                                       "group_customers": r.get("group_members", 0),
-                                       **_target_cells(targets, r["guide"])}
-                                      for n, r in enumerate(board, 1)])
+    targets = await _month_targets(request, who, *days, "guide")
+    if wants_csv(request):
+        return await range_csv(request, who, "guides", days, _table(
+            GUIDE_CSV, [{"rank": n, **r, "group_customers": r.get("group_members", 0),
+                         **_target_cells(targets, r["guide"])}
+                        for n, r in enumerate(board, 1)]))
     return render(request, "guides.html", who=who, active="guides", rows=board, store=store,
                   store_name=(await _stats(request).records.store_names(who.tenant.id)).get(
-                      store, store) if store else "", range=span,
-                  export=urlencode({**({"store": store} if store else {}), **span,
-                                    "format": "csv"}), **targets)
+                      store, store) if store else "", range=days.shown,
+                  export=days.export(**({"store": store} if store else {})), **targets)
 
 
 @page
 async def stores(request: web.Request, who: auth.Access) -> web.StreamResponse:
     """Every store with its totals over the range: those with nothing counted show zeros
     (ranked after the rest), and sales credited to no store show as —."""
-    day_from, day_to = _range(request, who)
-    rows = await _stats(request).leaderboard(who.tenant.id, day_from, day_to, "store_id")
+    days = day_range(request, who)
+    rows = await _stats(request).leaderboard(who.tenant.id, *days, "store_id")
     names = await _stats(request).records.store_names(who.tenant.id)
     counted = {r["key"] for r in rows}
     rows += [empty_row(store) for store in sorted(names) if store not in counted]
-    span = {"from": day_from.isoformat(), "to": day_to.isoformat()}
-    targets = await _month_targets(request, who, day_from, day_to, "store")
-    if request.query.get("format") == "csv":
-        return await _csv(request, f"stores-{who.tenant.id}-{span['from']}-{span['to']}.csv",
-                          STORE_CSV, [{"store_id": r["key"],
-                                       "store_name": names.get(r["key"], ""), **r,
-                                       "group_customers": r.get("group_members", 0),
-                                       **_target_cells(targets, r["key"])}
-                                      for r in rows])
+    targets = await _month_targets(request, who, *days, "store")
+    if wants_csv(request):
+        return await range_csv(request, who, "stores", days, _table(
+            STORE_CSV, [{"store_id": r["key"], "store_name": names.get(r["key"], ""), **r,
+                         "group_customers": r.get("group_members", 0),
+                         **_target_cells(targets, r["key"])} for r in rows]))
     return render(request, "stores.html", who=who, active="stores", rows=rows, names=names,
-                  range=span, export=urlencode({**span, "format": "csv"}), **targets)
+                  range=days.shown, export=days.export(), **targets)
 
 
 def routes() -> list[web.RouteDef]:

@@ -26,19 +26,20 @@ from guidebot.sop.tenant_drops import AUDIENCE_ORDER, Draft
 from guidebot.stats import content as content_view
 from guidebot.stats import customer_list, definitions, order_list, timeline
 from guidebot.stats.customer_list import CustomerSearch
-from guidebot.stats.overview import parse_range
 from guidebot.stats.records import PAGE, Records
 from guidebot.web.pages import console_auth as auth
 from guidebot.web.pages.console import (
     catalog,
     csv_download,
+    day_range,
     language,
     local_time,
     notice,
     page,
+    range_csv,
     render,
     services_of,
-    today,
+    wants_csv,
 )
 
 
@@ -65,7 +66,7 @@ def _customer_search(request: web.Request,
 @page
 async def customers(request: web.Request, who: auth.Access) -> web.StreamResponse:
     q, search = _customer_search(request, who)
-    if request.query.get("format") == "csv":
+    if wants_csv(request):
         return await _customers_csv(request, who, search)
     records = _records(request)
     found = await records.search(who.tenant.id, search, after=request.query.get("after", ""))
@@ -135,20 +136,19 @@ async def birthday(request: web.Request, who: auth.Access) -> web.StreamResponse
 
 @page
 async def orders(request: web.Request, who: auth.Access) -> web.StreamResponse:
-    day_from, day_to = parse_range(request.query.get("from"), request.query.get("to"),
-                                   today(who.tenant))
+    days = day_range(request, who)
     db = services_of(request).db
-    span = {"from": day_from.isoformat(), "to": day_to.isoformat()}
-    if request.query.get("format") == "csv":
-        return await csv_download(request, f"orders-{who.tenant.id}-{span['from']}-{span['to']}"
-                                 ".csv", order_list.export_csv(db, who.tenant, day_from, day_to))
-    found = await order_list.page(db, who.tenant, day_from, day_to, limit=PAGE,
+    if wants_csv(request):
+        return await range_csv(request, who, "orders", days,
+                               order_list.export_csv(db, who.tenant, *days))
+    found = await order_list.page(db, who.tenant, *days, limit=PAGE,
                                   after=request.query.get("after", ""))
+    span = days.shown
     return render(request, "orders.html", who=who, active="orders", rows=found.rows,
                   customers=found.customers, range=span,
                   next_page=urlencode({**span, "after": found.next}) if found.next else "",
                   paged=bool(request.query.get("after")), first_page=urlencode(span),
-                  export=urlencode({**span, "format": "csv"}),
+                  export=days.export(),
                   names=await _records(request).guide_names(who.tenant.id))
 
 
@@ -173,7 +173,7 @@ def _period(request: web.Request, who: auth.Access, raw: str | None) -> str:
 async def commissions(request: web.Request, who: auth.Access) -> web.StreamResponse:
     period = _period(request, who, request.query.get("period"))
     body = await statements.statement(services_of(request).db, who.tenant, period)
-    if request.query.get("format") == "csv":
+    if wants_csv(request):
         return web.Response(text=statements.to_csv(body), content_type="text/csv",
                             headers={"Content-Disposition":
                                      f'attachment; filename="commissions-{period}.csv"'})

@@ -7,24 +7,22 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from guidebot.stats.overview import parse_range
 from guidebot.web.pages import console_auth as auth
-from guidebot.web.pages.console import page, render, services_of
+from guidebot.web.pages.console import day_range, page, render, services_of
 
 
 @page
 async def watch(request: web.Request, who: auth.Access) -> web.StreamResponse:
     service = services_of(request).watch
-    today = service.clock().astimezone(who.tenant.tz).date()
-    day_from, day_to = parse_range(request.query.get("from"), request.query.get("to"), today)
+    days = day_range(request, who, clock=service.clock)
     guide, rule = request.query.get("guide") or None, request.query.get("rule") or None
-    report = await service.report(who.tenant.id, day_from, day_to, guide=guide, rule=rule)
+    report = await service.report(who.tenant.id, *days, guide=guide, rule=rule)
     guides = [g["guide"] for g in report["guides"] if g["guide"]]
     if guide and guide not in guides:
         guides.append(guide)
     return render(request, "watch.html", who=who, active="watch", report=report,
                   guides=guides, q={"guide": guide or "", "rule": rule or ""},
-                  range={"from": day_from.isoformat(), "to": day_to.isoformat()})
+                  range=days.shown)
 
 
 def routes(base: str) -> list[web.RouteDef]:
