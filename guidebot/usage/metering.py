@@ -45,7 +45,8 @@ MESSAGE_KINDS: Mapping[str, tuple[str, ...]] = {
                     "handoff_remind", "watch_notify", "guide_deleted_notify"),
 }
 NOT_MESSAGES = frozenset({"mark_tag", "customer_transfer", "group_transfer",
-                          "group_welcome", "channel_serving", "sop_cancel"})
+                          "group_welcome", "channel_serving", "channel_verify",
+                          "sop_cancel"})
 CSV_FIELDS = ("period", "tenant", "active_guides", "customers_added", "relations_added",
               *(f"messages_{k}" for k in MESSAGE_KINDS), "messages_other", "llm_tokens",
               "llm_calls", "llm_prompt_tokens", "llm_completion_tokens",
