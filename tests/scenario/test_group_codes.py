@@ -5,12 +5,15 @@ change; it is deleted; another tenant sees none of it."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
+from multidict import MultiDict
 from sqlalchemy import func, select
 
 from guidebot.contacts import state_codec
 from guidebot.db.models_groups import GroupJoinCode
+from tests.support.console import Console, csrf_in
 from tests.support.stack import Stack
 
 WAYS = "externalcontact/groupchat/"
@@ -160,3 +163,56 @@ async def test_bad_groups_are_refused_and_a_wecom_refusal_stores_nothing(
     status, refused = await stack.admin(f"/group-codes/{made['id']}", method="PATCH",
                                         json={"chat_ids": [dismissed]})
     assert status == 400, refused
+
+
+async def test_console_makes_lists_and_deletes_group_codes(stack: Stack) -> None:
+    first = await _customer(stack, "王芳")
+    chat = await _group(stack, "门店会员群", [])
+    other = await _group(stack, "门店二群", [])
+    console = Console(stack)
+    try:
+        assert (await console.login("acme", "acme-admin-token")).status == 303
+        status, page, _ = await console.get("/console/acme/group-codes")
+        assert status == 200 and 'id="new-group-code"' in page and "门店会员群" in page
+        assert 'href="/console/acme/group-codes" aria-current="page"' in page
+        csrf = csrf_in(page)
+        status, html, _ = await console.post("/console/acme/group-codes", {"_csrf": csrf})
+        assert status == 400 and "请选择 1 到 5 个客户群，且不要重复。" in html
+        form = MultiDict([("_csrf", csrf), ("chat_id", chat), ("chat_id", other),
+                          ("campaign", "柜台立牌"), ("store", "")])
+        status, _, resp = await console.post("/console/acme/group-codes", form)
+        assert status == 303, resp.headers
+        assert "done=created" in resp.headers["Location"]
+        (code,) = (await _codes(stack))["codes"]
+        assert [g["chat_id"] for g in code["groups"]] == [chat, other]
+        await stack.sandbox.join_group_by_way("acme", code["config_id"], [first])
+        await stack.runtime.drain()
+        status, page, _ = await console.get(resp.headers["Location"])
+        row = re.search(rf'data-group-code="{code["id"]}".*?</tr>', page, re.S)
+        assert row and 'data-col="joined">1<' in row.group(0) and "王芳" in row.group(0)
+        assert "柜台立牌" in row.group(0) and code["qr_code"] in row.group(0)
+        assert "已生成群活码。" in page
+        status, page, _ = await console.get("/console/acme/group-codes?from=2020-01-01"
+                                            "&to=2020-01-02&lang=en")
+        row = re.search(rf'data-group-code="{code["id"]}".*?</tr>', page, re.S)
+        assert row and 'data-col="joined">0<' in row.group(0) and "王芳" not in row.group(0)
+        # the console of beta lists nothing of acme's
+        beta = Console(stack)
+        try:
+            await beta.login("beta", "beta-admin-token")
+            status, page, _ = await beta.get("/console/beta/group-codes")
+            assert status == 200 and f'data-group-code="{code["id"]}"' not in page
+            status, page, _ = await beta.post(
+                f"/console/beta/group-codes/{code['id']}/delete", {"_csrf": csrf_in(page)})
+            assert status == 404
+        finally:
+            await beta.close()
+        status, _, resp = await console.post(f"/console/acme/group-codes/{code['id']}/delete",
+                                             {"_csrf": csrf})
+        assert status == 303
+        status, page, _ = await console.get(resp.headers["Location"])  # in English now
+        assert "Group code deleted." in page
+        (code,) = (await _codes(stack))["codes"]
+        assert code["deleted_at"] and code["joined"] == 1
+    finally:
+        await console.close()
