@@ -23,6 +23,7 @@ from guidebot.web.api import birthdays as birthdays_api
 from guidebot.web.api import commerce as commerce_api
 from guidebot.web.api import contacts as contacts_api
 from guidebot.web.api import drops as drops_api
+from guidebot.web.api import group_codes as group_codes_api
 from guidebot.web.api import groups as groups_api
 from guidebot.web.api import kf as kf_api
 from guidebot.web.api import materials as materials_api
@@ -116,6 +117,7 @@ def create_app(settings: Settings, *, start_jobs: bool = True, workers: int = 25
     app.add_routes(usage_api.routes())
     app.add_routes(transfers_api.routes())
     app.add_routes(groups_api.routes())
+    app.add_routes(group_codes_api.routes())
     app.add_routes(birthdays_api.routes())
     app.add_routes(pretags_api.routes())
     app.add_routes(targets_api.routes())

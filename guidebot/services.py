@@ -30,6 +30,7 @@ from guidebot.contacts.auto_tags import AutoTagger
 from guidebot.contacts.channel_rotation import ChannelRotation
 from guidebot.contacts.channels import ChannelService
 from guidebot.contacts.directory import DirectoryService
+from guidebot.contacts.group_codes import GroupCodeService
 from guidebot.contacts.group_handover import GroupHandover
 from guidebot.contacts.group_welcome import GroupWelcomeSync
 from guidebot.contacts.groups import GroupService
@@ -108,6 +109,7 @@ class Services:
     pretags: PreTags  # 预打标签: HQ's tags by unionid, marked when the customer adds a guide
     transfers: CustomerTransfers  # 在职继承 / 离职继承
     groups: GroupService  # 客户群: groups, members, joins and leaves
+    group_codes: GroupCodeService  # 群活码: join ways for groups, joins counted per code
     group_handover: GroupHandover  # a leaver's groups to a new owner
     group_welcome: GroupWelcomeSync  # 入群欢迎语 templates from content_library
     app_quota: AppQuota  # every guide's app message budget (guidebot/app_quota.py)
@@ -222,6 +224,7 @@ def build_services(settings: Settings, db: Database, *,
     transfers = CustomerTransfers(settings, db, outbox, client_for, relations,
                                   content=chat.content, quota=app_quota)
     groups = GroupService(db, client_for)
+    group_codes = GroupCodeService(db, client_for)
     group_handover = GroupHandover(db, outbox, client_for, groups)
     group_welcome = GroupWelcomeSync(settings, db, library, outbox, client_for, media)
     channel_rotation = ChannelRotation(settings, db, outbox, client_for)
@@ -252,7 +255,7 @@ def build_services(settings: Settings, db: Database, *,
         radar=radar, digest=digest, auto_tags=auto_tags, pretags=PreTags(settings, db, tags),
         reply_times=reply_times,
         handoff_reminders=handoff_reminders, watch=watch,
-        app_quota=app_quota, transfers=transfers, groups=groups,
+        app_quota=app_quota, transfers=transfers, groups=groups, group_codes=group_codes,
         group_handover=group_handover, group_welcome=group_welcome,
         birthdays=Birthdays(db, sop.birthdays_set), targets=targets,
         segments=segments, tag_library=TagLibrary(db, client_for, tags),

@@ -72,7 +72,10 @@ def parse_group(answer: dict[str, Any]) -> repo.Group:
         members.append(repo.Member(
             member_id=member_id, kind=int(kind), joined_at=answer_time(item.get("join_time")),
             join_scene=scene if scene in JOIN_SCENES else 0,
-            invitor=str((item.get("invitor") or {}).get("userid") or "")))
+            invitor=str((item.get("invitor") or {}).get("userid") or ""),
+            # `state`: the 加入群聊 way's state (群活码), assumed from third-party summaries
+            # of WeCom's doc, not confirmed; "" when absent
+            state=str(item.get("state") or "")[:30]))
     return repo.Group(chat_id=str(chat.get("chat_id") or ""), name=str(chat.get("name") or ""),
                       owner=str(chat.get("owner") or ""),
                       created_at=answer_time(chat.get("create_time")),
@@ -258,4 +261,5 @@ def member_json(member: GroupMember) -> dict[str, Any]:
     return {"member_id": member.member_id,
             "kind": "customer" if member.kind == CUSTOMER else "member",
             "joined_at": iso(member.joined_at), "join_scene": member.join_scene,
+            "join_state": member.join_state or None,
             "invitor": member.invitor or None, "left_at": iso(member.left_at)}

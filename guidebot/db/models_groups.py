@@ -3,9 +3,10 @@ they joined and left (guidebot/contacts/groups.py)."""
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 
-from sqlalchemy import Column, Index
+from sqlalchemy import Column, Index, Text
 from sqlmodel import Field, SQLModel
 
 from guidebot.db.types import UTCDateTime, utcnow
@@ -46,6 +47,9 @@ class GroupMember(SQLModel, table=True):
                                        sa_column=Column(UTCDateTime(), nullable=True))
     join_scene: int = 0  # groupchat/get: 1 直接邀请, 2 邀请链接, 3 扫群二维码
     invitor: str = Field(default="", max_length=64)
+    # groupchat/get's member `state`: the 加入群聊 way's state they joined through (a 群活码's
+    # "gj…", migration 0061); "" for none. That WeCom lists it is assumed, not confirmed.
+    join_state: str = Field(default="", max_length=30, sa_column_kwargs={"server_default": ""})
     left_at: datetime | None = Field(default=None,
                                      sa_column=Column(UTCDateTime(), nullable=True))
 
@@ -72,6 +76,34 @@ class GroupCustomerChange(SQLModel, table=True):
     external_userid: str = Field(max_length=128)
     change: str = Field(max_length=8)  # JOIN | LEAVE | HANDED_IN | HANDED_OUT
     at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    # a JOIN through a 加入群聊 way: its state (a 群活码's "gj…", migration 0061), else ""
+    state: str = Field(default="", max_length=30, sa_column_kwargs={"server_default": ""})
+
+
+class GroupJoinCode(SQLModel, table=True):
+    """A 群活码 (migration 0061): a 加入群聊 way guidebot made in WeCom for 1–5 of the
+    tenant's groups (groupchat/add_join_way, assumed API), with its QR code and the compact
+    state ("gj…") its joins carry, so they are counted under the code."""
+
+    __tablename__ = "group_join_codes"
+    id: int | None = Field(default=None, primary_key=True)
+    tenant: str = Field(max_length=32, index=True)
+    config_id: str = Field(default="", max_length=128)
+    qr_code: str = Field(default="", max_length=512)
+    state: str = Field(default="", max_length=30)
+    campaign: str = Field(default="", max_length=30)  # also WeCom's remark (≤ 30)
+    store_id: str | None = Field(default=None, max_length=64)
+    chat_ids: str = Field(default="[]", sa_column=Column(Text, nullable=False))  # JSON list
+    auto_create_room: bool = False
+    room_base_name: str = Field(default="", max_length=40)
+    room_base_id: int = 0
+    created_at: datetime = Field(default_factory=utcnow,
+                                 sa_column=Column(UTCDateTime(), nullable=False))
+    deleted_at: datetime | None = Field(default=None,
+                                        sa_column=Column(UTCDateTime(), nullable=True))
+
+    def chat_list(self) -> list[str]:
+        return [str(c) for c in json.loads(self.chat_ids or "[]")]
 
 
 class GroupWelcomeTemplate(SQLModel, table=True):

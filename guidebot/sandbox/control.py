@@ -238,6 +238,14 @@ async def group_join(sandbox: Sandbox, request: web.Request) -> Any:
         deliver=_deliver(body))
 
 
+async def group_join_way(sandbox: Sandbox, request: web.Request) -> Any:
+    """{"config_id", "members": [ids], "deliver"}: customers join through a 群活码."""
+    body = await _body(request)
+    return await sandbox.join_group_by_way(
+        request.match_info["tenant"], _str(body, "config_id"), body.get("members", []),
+        deliver=_deliver(body))
+
+
 async def group_quit(sandbox: Sandbox, request: web.Request) -> Any:
     """{"chat_id", "members": [ids], "quit_scene": 0|1 (default 0), "deliver"}."""
     body = await _body(request)
@@ -355,6 +363,7 @@ ROUTES: list[tuple[str, str, Route]] = [
     ("POST", "/_sandbox/{tenant}/transfers/limit", transfer_limit),
     ("POST", "/_sandbox/{tenant}/simulate/group_create", group_create),
     ("POST", "/_sandbox/{tenant}/simulate/group_join", group_join),
+    ("POST", "/_sandbox/{tenant}/simulate/group_join_way", group_join_way),
     ("POST", "/_sandbox/{tenant}/simulate/group_quit", group_quit),
     ("POST", "/_sandbox/{tenant}/simulate/group_change", group_change),
     ("POST", "/_sandbox/{tenant}/simulate/group_dismiss", group_dismiss),

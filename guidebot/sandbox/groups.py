@@ -46,6 +46,7 @@ class GroupMember:
     join_scene: int  # groupchat/get's code
     invitor: str = ""  # a member's userid, "" when no member invited them
     name: str = ""  # for an external contact the sandbox has no customer for (a demo name)
+    state: str = ""  # the 加入群聊 way's state they joined through (join_ways.py), else ""
 
 
 @dataclass
@@ -125,13 +126,13 @@ def enter(group: Group, userid: str, now: float) -> None:
 
 
 def _new_member(tenant: TenantState, member_id: str, now: float, join_scene: int,
-                invitor: str) -> GroupMember:
+                invitor: str, state: str = "") -> GroupMember:
     """Type 2 for a known customer's external_userid or an id shaped like one, else a member."""
     if member_id in tenant.customers or member_id.startswith(EXTERNAL_PREFIXES):
         name = "" if member_id in tenant.customers else ids.demo_name()
-        return GroupMember(member_id, EXTERNAL, int(now), join_scene, invitor, name)
+        return GroupMember(member_id, EXTERNAL, int(now), join_scene, invitor, name, state)
     userid = _userid(tenant, member_id, "members")
-    return GroupMember(userid, MEMBER, int(now), join_scene, invitor)
+    return GroupMember(userid, MEMBER, int(now), join_scene, invitor, state=state)
 
 
 def find(tenant: TenantState, chat_id: object) -> Group:
@@ -181,8 +182,9 @@ def _membership(group: Group, detail: str, scene: JSON, changed: list[str],
 
 
 def join(tenant: TenantState, now: float, chat_id: object, members: object,
-         join_scene: object, invitor: object = None) -> JSON:
-    """Members or customers join; returns the update/add_member fields."""
+         join_scene: object, invitor: object = None, *, state: str = "") -> JSON:
+    """Members or customers join (through a 加入群聊 way: its `state`, join_ways.py); returns
+    the update/add_member fields."""
     group = find(tenant, chat_id)
     wanted = _ids(members, "members")
     if not wanted:
@@ -200,7 +202,7 @@ def join(tenant: TenantState, now: float, chat_id: object, members: object,
     last_version = group.member_version
     for member_id in wanted:
         group.members[member_id] = _new_member(tenant, member_id, now, JOIN_SCENES[scene],
-                                               inviting)
+                                               inviting, state)
     return _membership(group, "add_member", {"JoinScene": scene}, wanted, last_version)
 
 
@@ -303,8 +305,9 @@ def view(tenant: TenantState, chat_id: str, *, need_name: bool) -> JSON:
 
 
 def _member_json(tenant: TenantState, member: GroupMember, need_name: bool) -> JSON:
-    """One member_list item (FACTS-next §C). No state (the sandbox has no 加入群聊 ways) and
-    no group_nickname set: it answers ""."""
+    """One member_list item (FACTS-next §C). `state` only for a join through a 加入群聊 way
+    that has one (join_ways.py; the field is assumed, not in FACTS); no group_nickname set:
+    it answers ""."""
     customer = tenant.customers.get(member.id) if member.type == EXTERNAL else None
     item: JSON = {"userid": member.id, "type": member.type}
     if member.type == EXTERNAL:
@@ -312,6 +315,8 @@ def _member_json(tenant: TenantState, member: GroupMember, need_name: bool) -> J
     item |= {"join_time": member.join_time, "join_scene": member.join_scene}
     if member.invitor:
         item["invitor"] = {"userid": member.invitor}
+    if member.state:
+        item["state"] = member.state
     item["group_nickname"] = ""
     if need_name:
         item["name"] = customer.name if customer else _name(tenant, member)

@@ -12,6 +12,7 @@ from guidebot.sandbox import (
     directory,
     group_transfers,
     groups,
+    join_ways,
     massmsg,
     simulate,
     snapshot,
@@ -101,6 +102,13 @@ class Sandbox:
         update/add_member is called back."""
         fields = groups.join(self.tenant(tenant_id), self.now(), chat_id, members, join_scene,
                              invitor)
+        return await self._group_changed(tenant_id, fields, deliver)
+
+    async def join_group_by_way(self, tenant_id: str, config_id: str, members: list[str], *,
+                                deliver: bool = True) -> JSON:
+        """Customers scan a 群活码 (a 加入群聊 way, join_ways.py): they join its first live
+        group by QR code with the way's state; update/add_member is called back."""
+        fields = join_ways.join(self.tenant(tenant_id), self.now(), config_id, members)
         return await self._group_changed(tenant_id, fields, deliver)
 
     async def quit_group(self, tenant_id: str, chat_id: str, members: list[str], *,

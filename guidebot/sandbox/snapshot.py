@@ -48,6 +48,7 @@ def tenant_json(tenant: TenantState) -> JSON:
         "directory": tenant.directory.to_json(),
         "transfers": tenant.transfers.to_json(),
         "groups": tenant.groups.to_json(),
+        "join_ways": tenant.join_ways.to_json(),
         "group_welcome_templates": [
             group_welcome.to_json(t) for t in tenant.group_welcome_templates.values()
         ],

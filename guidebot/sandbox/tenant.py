@@ -11,6 +11,7 @@ from guidebot.sandbox.acquisition import AcquisitionLink, Quota
 from guidebot.sandbox.directory import Directory
 from guidebot.sandbox.errors import ApiError
 from guidebot.sandbox.groups import GroupBook
+from guidebot.sandbox.join_ways import JoinWayBook
 from guidebot.sandbox.jsapi import JsapiState
 from guidebot.sandbox.kfstate import KfState
 from guidebot.sandbox.limits import MinuteWindow
@@ -65,6 +66,7 @@ class TenantState:
     kf: KfState = field(default_factory=KfState)  # 微信客服 (sandbox/kfstate.py, api/kf.py)
     transfers: TransferBook = field(default_factory=TransferBook)  # 客户继承 (transfers.py)
     groups: GroupBook = field(default_factory=GroupBook)  # 客户群 (groups.py)
+    join_ways: JoinWayBook = field(default_factory=JoinWayBook)  # 群活码 (join_ways.py)
     # 入群欢迎语素材 by template_id, in creation order (group_welcome.py)
     group_welcome_templates: dict[str, GroupWelcomeTemplate] = field(default_factory=dict)
     # 获客助手 links by link_id, in creation order (acquisition.py)

@@ -324,6 +324,27 @@ class WeComClient:
         return await self.call("POST", "externalcontact/groupchat/get",
                                json={"chat_id": chat_id, "need_name": 0})
 
+    # 群活码 (客户群「加入群聊」管理): NOT in FACTS. The paths and bodies below are taken from
+    # public third-party summaries of WeCom's doc and are not confirmed: add_join_way
+    # {scene 1 小程序插件 | 2 二维码插件, remark ≤ 30, auto_create_room 0|1, room_base_name,
+    # room_base_id, chat_id_list 1–5, state ≤ 30} → config_id; get_join_way {config_id} →
+    # join_way{…, qr_code}; update_join_way takes add's fields with the config_id (whether a
+    # field left out is kept is not known, so every field is sent each time); del_join_way
+    # {config_id}.
+    async def add_join_way(self, body: dict[str, Any]) -> dict[str, Any]:
+        return await self.call("POST", "externalcontact/groupchat/add_join_way", json=body)
+
+    async def get_join_way(self, config_id: str) -> dict[str, Any]:
+        return await self.call("POST", "externalcontact/groupchat/get_join_way",
+                               json={"config_id": config_id})
+
+    async def update_join_way(self, body: dict[str, Any]) -> dict[str, Any]:
+        return await self.call("POST", "externalcontact/groupchat/update_join_way", json=body)
+
+    async def del_join_way(self, config_id: str) -> dict[str, Any]:
+        return await self.call("POST", "externalcontact/groupchat/del_join_way",
+                               json={"config_id": config_id})
+
     async def transfer_group_chats(self, *, resigned: bool, chat_ids: Sequence[str],
                                    new_owner: str) -> dict[str, Any]:
         """Hand customer groups (≤ 100) to a new owner: groupchat/transfer when the owner

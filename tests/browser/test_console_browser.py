@@ -13,7 +13,7 @@ from tests.support.stack import Stack
 PAGES = ("", "guides", "stores", "customers", "orders", "orders/CO-1", "commissions", "sops",
          "sops/dormant_winback", "sops/group_nurture", "content", "outbox", "transfers",
          "groups", "channels", "channels/1", "drops/double12_warmup", "targets", "handoffs",
-         "watch", "deletions", "segments", "segments/new", "tags")
+         "watch", "deletions", "segments", "segments/new", "tags", "group-codes")
 
 UNLABELLED = """() => [...document.querySelectorAll('input, select, textarea')]
   .filter(el => el.type !== 'hidden')

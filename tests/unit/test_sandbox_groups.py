@@ -287,3 +287,53 @@ async def test_past_1000_members_groupchat_list_needs_an_owner_filter(
                                                       "external_userid": "wmSeed"}]})
     assert (await listed(sandbox))["errcode"] == 81017
     assert (await listed(sandbox, owner_filter={"userid_list": ["ahui"]}))["errcode"] == 0
+
+
+async def test_join_ways_bring_customers_in_by_qr_with_their_state(
+        aiohttp_server: Any, sandbox: TestClient) -> None:
+    """群活码 (assumed API): add/get/update/del_join_way, and a customer scanning one joins
+    its first live group by QR code with the way's state in groupchat/get."""
+    groups = sandbox_of(sandbox)
+    first = (await groups.create_group("acme", "ahui", deliver=False))["chat_id"]
+    second = (await groups.create_group("acme", "ahui", deliver=False))["chat_id"]
+    gone = (await groups.create_group("acme", "ahui", deliver=False))["chat_id"]
+    await groups.dismiss_group("acme", gone, deliver=False)
+    way = "externalcontact/groupchat/"
+    made = await api(sandbox, way + "add_join_way", {
+        "scene": 2, "remark": "海报", "chat_id_list": [first, second], "state": "gj1x"})
+    assert made["errcode"] == 0, made
+    config_id = made["config_id"]
+    got = (await api(sandbox, way + "get_join_way", {"config_id": config_id}))["join_way"]
+    assert (got["chat_id_list"], got["state"], got["remark"], got["scene"]) == (
+        [first, second], "gj1x", "海报", 2)
+    assert got["qr_code"].endswith(config_id)
+    for body in ({"scene": 2, "chat_id_list": []},
+                 {"scene": 2, "chat_id_list": [first] * 2},
+                 {"scene": 2, "chat_id_list": [first, "a", "b", "c", "d", "e"]},
+                 {"scene": 3, "chat_id_list": [first]},
+                 {"scene": 2, "chat_id_list": [first], "state": "s" * 31}):
+        assert (await api(sandbox, way + "add_join_way", body))["errcode"] == 40058, body
+    refused_chat = await api(sandbox, way + "add_join_way",
+                             {"scene": 2, "chat_id_list": [gone]})
+    assert refused_chat["errcode"] == 40050
+
+    receiver = await start_receiver(aiohttp_server, sandbox)
+    joined = await simulate(sandbox, "join_way", {"config_id": config_id,
+                                                   "members": ["wmScan"]})
+    assert joined["chat_id"] == first
+    [event] = receiver.events
+    assert (event["UpdateDetail"], event["JoinScene"]) == ("add_member", "3")
+    member = (await group_chat(sandbox, first))["member_list"][-1]
+    assert (member["userid"], member["join_scene"], member["state"]) == ("wmScan", 3, "gj1x")
+
+    updated = await api(sandbox, way + "update_join_way", {
+        "config_id": config_id, "scene": 2, "chat_id_list": [second], "state": "gj1x"})
+    assert updated["errcode"] == 0
+    assert (await simulate(sandbox, "join_way", {"config_id": config_id,
+                                                  "members": ["wmNext"]}))["chat_id"] == second
+    assert (await api(sandbox, way + "del_join_way", {"config_id": config_id}))["errcode"] == 0
+    assert (await api(sandbox, way + "get_join_way",
+                      {"config_id": config_id}))["errcode"] == 40058
+    status, _ = await control(sandbox, "acme/simulate/group_join_way",
+                              {"config_id": config_id, "members": ["wmLate"]})
+    assert status == 404

@@ -51,3 +51,13 @@ def test_a_state_needs_a_digit_and_a_check_character_after_the_prefix() -> None:
     assert state_codec.decode("gb") is None
     assert state_codec.decode("gb0") is None  # "0" alone: no body
     assert state_codec.decode("gb00") == 0
+
+
+def test_a_group_code_state_is_never_read_as_a_channel_state_nor_the_other_way() -> None:
+    for code_id in (0, 1, 35, 36, 12345, 36**27 - 1):
+        group = state_codec.encode(code_id, prefix=state_codec.GROUP_PREFIX)
+        channel = state_codec.encode(code_id)
+        assert group.startswith("gj") and len(group) <= 30
+        assert state_codec.decode(group, prefix=state_codec.GROUP_PREFIX) == code_id
+        assert state_codec.decode(group) is None
+        assert state_codec.decode(channel, prefix=state_codec.GROUP_PREFIX) is None

@@ -35,6 +35,7 @@ class Member:
     joined_at: datetime | None
     join_scene: int
     invitor: str
+    state: str = ""  # the 加入群聊 way's state they joined through (assumed field), else ""
 
 
 @dataclass(frozen=True)
@@ -81,25 +82,28 @@ async def store(session: AsyncSession, *, tenant: str, group: Group, status: int
             session.add(GroupMember(tenant=tenant, chat_id=group.chat_id, member_id=member_id,
                                     kind=member.kind, joined_at=member.joined_at,
                                     join_scene=member.join_scene,
-                                    invitor=member.invitor[:64]))
+                                    invitor=member.invitor[:64],
+                                    join_state=member.state[:30]))
             joined.append(member_id)
         elif mine.left_at is not None:  # back again
             mine.left_at, mine.joined_at = None, member.joined_at
             mine.join_scene, mine.invitor = member.join_scene, member.invitor[:64]
+            mine.join_state = member.state[:30]
             joined.append(member_id)
     left = [m.member_id for m in known.values()
             if m.member_id not in listed and m.left_at is None]
     for member_id in left:
         known[member_id].left_at = at
     kinds = {**{k: m.kind for k, m in known.items()}, **{k: m.kind for k, m in listed.items()}}
-    changes = [(old_owner, m, LEAVE, at) for m in left]
+    changes: list[tuple[str, str, str, datetime]] = [(old_owner, m, LEAVE, at) for m in left]
     if old_owner != group.owner:  # the customers who stay go with the group
         stayed = sorted(m for m in listed if m in known and m not in joined)
         changes += [(old_owner, m, HANDED_OUT, at) for m in stayed]
         changes += [(group.owner, m, HANDED_IN, at) for m in stayed]
     changes += [(group.owner, m, JOIN, listed[m].joined_at or at) for m in joined]
     session.add_all([GroupCustomerChange(tenant=tenant, chat_id=group.chat_id, owner=owner,
-                                         external_userid=m, change=change, at=when)
+                                         external_userid=m, change=change, at=when,
+                                         state=listed[m].state[:30] if change == JOIN else "")
                      for owner, m, change, when in changes if kinds[m] == CUSTOMER])
     row.customers = sum(m.kind == CUSTOMER for m in group.members)
     row.staff = sum(m.kind == MEMBER for m in group.members)

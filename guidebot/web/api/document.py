@@ -10,6 +10,7 @@ from guidebot.web.api import (
     commerce,
     contacts,
     drops,
+    group_codes,
     groups,
     kf,
     materials,
@@ -28,7 +29,7 @@ from guidebot.web.api.parsing import Endpoint
 def endpoints() -> list[Endpoint]:
     return [*contacts.ENDPOINTS, *sop.ENDPOINTS, *commerce.ENDPOINTS, *kf.ENDPOINTS,
             *materials.ENDPOINTS, *transfers.ENDPOINTS, *groups.ENDPOINTS,
-            *birthdays.ENDPOINTS, *targets.ENDPOINTS, *drops.ENDPOINTS,
+            *group_codes.ENDPOINTS, *birthdays.ENDPOINTS, *targets.ENDPOINTS, *drops.ENDPOINTS,
             *segments.ENDPOINTS, *watch.ENDPOINTS, *tags.ENDPOINTS, *pretags.ENDPOINTS]
 
 

@@ -58,6 +58,8 @@ class GroupMember(Answer):
     kind: Literal["customer", "member"]
     joined_at: str | None
     join_scene: int = Field(description="1 直接邀请, 2 邀请链接, 3 扫群二维码, 0 unknown")
+    join_state: str | None = Field(description="the 加入群聊 way's state they joined "
+                                   "through (a 群活码's), null for none")
     invitor: str | None
     left_at: str | None
 

@@ -152,6 +152,7 @@ def routes() -> list[web.RouteDef]:
     from guidebot.web.pages import (
         console_channels,
         console_deletions,
+        console_group_codes,
         console_groups,
         console_handoffs,
         console_materials,
@@ -172,6 +173,7 @@ def routes() -> list[web.RouteDef]:
         *console_materials.routes(base),
         *console_transfers.routes(base),
         *console_groups.routes(base),
+        *console_group_codes.routes(base),
         *console_channels.routes(base),
         *console_targets.routes(base),
         *console_handoffs.routes(base),
