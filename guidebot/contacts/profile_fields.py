@@ -25,7 +25,8 @@ from typing import Any
 from guidebot.contacts.views import require_known
 from guidebot.content.profile_fields import ProfileField
 from guidebot.db.engine import Database
-from guidebot.db.models_profile import HQ, CustomerFieldValue
+from guidebot.db.models_profile import HQ as HQ  # set_by of HQ's values, for the web layer
+from guidebot.db.models_profile import CustomerFieldValue
 from guidebot.db.repo import contacts as contacts_repo
 from guidebot.db.repo import profile_fields as repo
 from guidebot.db.types import utcnow
@@ -68,37 +69,43 @@ def encoded(field: ProfileField, raw: object, current: str | None) -> str | None
     kept = decoded(field, current) if current is not None else None
     if field.kind == "text":
         if not isinstance(raw, str):
-            raise _refuse(field, "text", "a text", most=field.max_length)
+            raise ValidationFailed(f"values.{field.id}: a text", code="profile.text",
+                                   field=field.id, label=field.label, most=field.max_length)
         text = raw.strip()
         if len(text) > field.max_length:
-            raise _refuse(field, "text", f"at most {field.max_length} characters",
-                          most=field.max_length)
+            raise ValidationFailed(f"values.{field.id}: at most {field.max_length} "
+                                   "characters", code="profile.text", field=field.id,
+                                   label=field.label, most=field.max_length)
         return text or None
     if field.kind == "choice":
         if not isinstance(raw, str) or (raw not in field.options and raw != kept):
-            raise _refuse(field, "choice", "one of " + ", ".join(field.options))
+            raise ValidationFailed(f"values.{field.id}: one of {', '.join(field.options)}",
+                                   code="profile.choice", field=field.id, label=field.label)
         return raw
     if field.kind == "multi":
         allowed = set(field.options) | set(kept or [])
         if (not isinstance(raw, list) or not all(isinstance(v, str) and v in allowed
                                                  for v in raw)):
-            raise _refuse(field, "multi", "a list of " + ", ".join(field.options))
+            raise ValidationFailed(f"values.{field.id}: a list of "
+                                   f"{', '.join(field.options)}", code="profile.multi",
+                                   field=field.id, label=field.label)
         order: dict[str, int] = {}
         for option in [*field.options, *(kept or [])]:
             order.setdefault(option, len(order))
         return json.dumps(sorted(set(raw), key=order.__getitem__), ensure_ascii=False)
     if field.kind == "date":
-        if not isinstance(raw, str) or len(raw) != 10:
-            raise _refuse(field, "date", "a date YYYY-MM-DD")
         try:
-            date.fromisoformat(raw)
+            date.fromisoformat(raw if isinstance(raw, str) and len(raw) == 10 else "")
         except ValueError:
-            raise _refuse(field, "date", "a date YYYY-MM-DD") from None
-        return raw
+            raise ValidationFailed(f"values.{field.id}: a date YYYY-MM-DD", code="profile.date",
+                                   field=field.id, label=field.label) from None
+        return str(raw)
     text = (str(raw) if isinstance(raw, (int, float)) and not isinstance(raw, bool)
             else raw.strip() if isinstance(raw, str) else "")
     if not _NUMBER.match(text):
-        raise _refuse(field, "number", "a number (up to 15 digits, 6 after the point)")
+        raise ValidationFailed(f"values.{field.id}: a number (up to 15 digits, 6 after the "
+                               "point)", code="profile.number", field=field.id,
+                               label=field.label)
     return text
 
 
@@ -160,7 +167,8 @@ async def set_values(db: Database, tenant: TenantSettings, fields: Sequence[Prof
         if text == stored.get(field_id):
             continue
         if by != HQ and not field.guides_edit:
-            raise _refuse(field, "locked", "set by HQ only")
+            raise ValidationFailed(f"values.{field.id}: set by HQ only",
+                                   code="profile.locked", field=field.id, label=field.label)
         changes[field_id] = text
     if changes:
         async with db.write() as s:

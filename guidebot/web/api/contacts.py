@@ -9,7 +9,6 @@ from guidebot.commerce.views import customer_card
 from guidebot.contacts import notes, views
 from guidebot.contacts import profile_fields as profile
 from guidebot.contacts.channels import Edit
-from guidebot.db.models_profile import HQ
 from guidebot.errors import WeComError
 from guidebot.services import Services
 from guidebot.stats import customer_list, timeline
@@ -72,7 +71,7 @@ async def set_customer_fields(request: web.Request) -> web.Response:
     data = await parsing.body(request, profile_shapes.FieldsSet)
     services = _services(request)
     await profile.set_values(services.db, services.settings.tenant(_tenant(request)),
-                             services.library.profile_fields, customer, data.values, by=HQ)
+                             services.library.profile_fields, customer, data.values, by=profile.HQ)
     return await customer_fields(request)
 
 

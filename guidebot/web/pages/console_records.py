@@ -22,7 +22,6 @@ from guidebot.contacts import profile_fields as profile
 from guidebot.contacts.views import require_known
 from guidebot.content.reload import problems_json
 from guidebot.content.sop_spec import DROP_CHANNELS
-from guidebot.db.models_profile import HQ
 from guidebot.errors import Conflict, ValidationFailed
 from guidebot.sop.tenant_drops import AUDIENCE_ORDER, Draft
 from guidebot.stats import content as content_view
@@ -154,7 +153,7 @@ async def profile_fields(request: web.Request, who: auth.Access) -> web.StreamRe
             values[field.id] = ([str(v) for v in form.getall(name, [])]
                                 if field.kind == "multi" else str(form.get(name, "")))
     await profile.set_values(services_of(request).db, who.tenant, fields, external_userid,
-                             values, by=HQ)
+                             values, by=profile.HQ)
     raise web.HTTPSeeOther(f"/console/{who.tenant.id}/customers/"
                            f"{quote(external_userid, safe='')}?fields=1#fields")
 
