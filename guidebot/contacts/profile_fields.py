@@ -36,6 +36,7 @@ from guidebot.settings import TenantSettings
 log = logging.getLogger(__name__)
 
 _NUMBER = re.compile(r"^-?\d{1,15}(\.\d{1,6})?$")
+_DATE = re.compile(r"^\d{4}-\d\d-\d\d$")  # not the ISO week dates fromisoformat takes
 EMPTY: tuple[object, ...] = (None, "", [])
 
 
@@ -95,7 +96,7 @@ def encoded(field: ProfileField, raw: object, current: str | None) -> str | None
         return json.dumps(sorted(set(raw), key=order.__getitem__), ensure_ascii=False)
     if field.kind == "date":
         try:
-            date.fromisoformat(raw if isinstance(raw, str) and len(raw) == 10 else "")
+            date.fromisoformat(raw if isinstance(raw, str) and _DATE.match(raw) else "")
         except ValueError:
             raise ValidationFailed(f"values.{field.id}: a date YYYY-MM-DD", code="profile.date",
                                    field=field.id, label=field.label) from None

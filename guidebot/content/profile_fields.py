@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from guidebot.content.errors import Problem, line_of, value_line
+from guidebot.content.errors import Problem, line_of, only_tables, value_line
 
 KINDS = ("text", "choice", "multi", "date", "number")
 FIELD_KEYS = {"id", "label", "kind", "options", "max_length", "guides_edit"}
@@ -46,13 +46,8 @@ class ProfileField:
 def parse_profile_fields(path: Path, data: dict[str, Any], text: str,
                          problems: list[Problem]) -> tuple[ProfileField, ...]:
     """The fields, in the file's order; problems with file:line."""
-    for key in data:
-        if key != "fields":
-            problems.append(Problem(path, line_of(text, key), f"unknown key {key!r}"))
-    raw = data.get("fields", [])
-    if not isinstance(raw, list):
-        problems.append(Problem(path, line_of(text, "fields"),
-                                "fields must be an array of tables ([[fields]])"))
+    raw = only_tables(path, data, text, "fields", problems)
+    if raw is None:
         return ()
     if len(raw) > MAX_FIELDS:
         problems.append(Problem(path, None, f"at most {MAX_FIELDS} fields"))

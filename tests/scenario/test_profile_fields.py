@@ -62,6 +62,7 @@ async def test_hq_sets_fields_through_the_api_and_refusals_name_the_field(stack:
                 ({"categories": ["精华", "香水"]}, "values.categories", "profile.multi"),
                 ({"categories": "精华"}, "values.categories", "profile.multi"),
                 ({"last_visit": "2026-02-30"}, "values.last_visit", "profile.date"),
+                ({"last_visit": "2026-W01-1"}, "values.last_visit", "profile.date"),
                 ({"member_card": "x" * 33}, "values.member_card", "profile.text"),
                 ({"member_card": 12}, "values.member_card", "profile.text"),
                 ({"size": "M", "nope": "1"}, "values.nope", "profile.unknown_field")]
@@ -224,7 +225,17 @@ async def test_a_library_edit_hides_a_removed_field_and_marks_a_removed_option(
     edit(path, 'options = ["干性", "油性", "混合", "敏感"]', 'options = ["干性", "油性", "混合"]')
     edit(path, '"防晒", "围巾"]', '"防晒"]')
     edit(path, 'id = "size"', 'id = "shoe_size"')
+    path.write_text(path.read_text("utf-8") + '\n[[fields]]\nid = "height"\nlabel = "身高"\n'
+                    'kind = "number"\n', "utf-8")
     await reload(stack)
+    for good, shown in ((165.5, 165.5), ("170", 170), (-3, -3)):
+        status, body = await stack.admin(f"/customers/{customer}/fields", method="PUT",
+                                         json={"values": {"height": good}})
+        assert status == 200 and _by_id(body)["height"]["value"] == shown, body
+    for bad in ("高", True, "1e3", [1]):
+        status, refused = await stack.admin(f"/customers/{customer}/fields", method="PUT",
+                                            json={"values": {"height": bad}})
+        assert (status, refused.get("code")) == (400, "profile.number"), (bad, refused)
     status, body = await stack.admin(f"/customers/{customer}/fields")
     fields = _by_id(body)
     assert "size" not in fields and fields["shoe_size"]["value"] is None  # hidden, not lost
