@@ -38,6 +38,8 @@ def plan(folder: Path, *, tenant: str, corp_id: str = "", agent_id: int = 0) -> 
         folder / "config.toml": config,
         library / "tags.toml": (TEMPLATES / "tags.toml").read_text("utf-8"),
         library / "catalog.toml": (TEMPLATES / "catalog.toml").read_text("utf-8"),
+        library / "profile_fields.toml":
+            (TEMPLATES / "profile_fields.toml").read_text("utf-8"),
         library / "messages" / "welcome_default.toml":
             (TEMPLATES / "welcome_default.toml").read_text("utf-8"),
     }

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from guidebot.errors import ValidationFailed
 
@@ -33,6 +34,20 @@ def line_of(text: str, key: str) -> int | None:
         if stripped.startswith((f"{key} ", f"{key}=", f"[{key}]", f"[[{key}]]")):
             return number
     return None
+
+
+def only_tables(path: Path, data: dict[str, Any], text: str, key: str,
+                problems: list[Problem]) -> list[Any] | None:
+    """A file holding one array of tables `[[key]]`: its items ([] when absent), or None when
+    `key` is not an array; a problem for every other top-level key."""
+    for other in data:
+        if other != key:
+            problems.append(Problem(path, line_of(text, other), f"unknown key {other!r}"))
+    raw = data.get(key, [])
+    if not isinstance(raw, list):
+        problems.append(Problem(path, line_of(text, key), f"{key} must be an array of tables"))
+        return None
+    return raw
 
 
 def value_line(text: str, key: str, value: str) -> int | None:

@@ -17,6 +17,7 @@ TAGS_FILE = "tags.toml"
 STORES_FILE = "stores.toml"  # content/stores.py
 GROUP_WELCOME_FILE = "group_welcome.toml"  # content/group_welcome.py
 AUTO_TAGS_FILE = "auto_tags.toml"  # content/auto_tags.py
+PROFILE_FIELDS_FILE = "profile_fields.toml"  # content/profile_fields.py
 CHAT_FOLDERS = ("replies", "faq")  # content/chat.py
 CHAT_DIR = "chat"
 CHAT_FILES = ("words.toml", "commands.toml", "texts.toml", "opt_out.toml", "watch_words.toml")
@@ -44,10 +45,10 @@ _named: dict[Path, tuple[bytes, tuple[str, ...]]] = {}
 
 def library_files(root: Path) -> list[Path]:
     """messages/*.toml, sops/*.toml, drops/*.toml, tags.toml, stores.toml,
-    group_welcome.toml and auto_tags.toml, in a stable order."""
+    group_welcome.toml, auto_tags.toml and profile_fields.toml, in a stable order."""
     found = [path for folder in FOLDERS for path in sorted((root / folder).glob("*.toml"))]
     return [*found, *(root / name for name in (TAGS_FILE, STORES_FILE, GROUP_WELCOME_FILE,
-                                                  AUTO_TAGS_FILE)
+                                                  AUTO_TAGS_FILE, PROFILE_FIELDS_FILE)
                       if (root / name).exists())]
 
 

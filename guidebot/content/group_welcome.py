@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from guidebot.content.errors import Problem, line_of
+from guidebot.content.errors import Problem, line_of, only_tables
 
 TEMPLATE_KEYS = {"id", "message", "notify"}
 _ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,47}$")
@@ -39,13 +39,8 @@ def parse_group_welcome(path: Path, data: dict[str, Any], text: str,
                         messages: dict[str, Any], problems: list[Problem]) -> tuple[
                             GroupWelcome, ...]:
     """The templates, each checked against its message; problems with file:line."""
-    for key in data:
-        if key != "templates":
-            problems.append(Problem(path, line_of(text, key), f"unknown key {key!r}"))
-    raw = data.get("templates", [])
-    if not isinstance(raw, list):
-        problems.append(Problem(path, line_of(text, "templates"),
-                                "templates must be an array of tables"))
+    raw = only_tables(path, data, text, "templates", problems)
+    if raw is None:
         return ()
     if len(raw) > MAX_TEMPLATES:
         problems.append(Problem(path, None, f"at most {MAX_TEMPLATES} templates (WeCom's limit "

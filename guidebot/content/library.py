@@ -1,5 +1,5 @@
-"""Loads messages/, sops/, drops/, tags.toml and the optional stores.toml, group_welcome.toml
-and auto_tags.toml from a content library, reporting every problem."""
+"""Loads messages/, sops/, drops/, tags.toml and the optional stores.toml, group_welcome.toml,
+auto_tags.toml and profile_fields.toml from a content library, reporting every problem."""
 
 from __future__ import annotations
 
@@ -20,10 +20,12 @@ from guidebot.content.errors import (
 from guidebot.content.files import (
     AUTO_TAGS_FILE,
     GROUP_WELCOME_FILE,
+    PROFILE_FIELDS_FILE,
     content_digest,
     library_file_problem,
 )
 from guidebot.content.group_welcome import GroupWelcome, parse_group_welcome
+from guidebot.content.profile_fields import ProfileField, parse_profile_fields
 from guidebot.content.render import TemplateSyntaxError, unknown_placeholders
 from guidebot.content.sop_spec import MATERIAL_MESSAGE, DropSpec, SopSpec
 from guidebot.content.sop_validate import parse_drop, parse_sop
@@ -103,6 +105,8 @@ class Library:
     stores: StoreMap = field(default_factory=StoreMap)  # stores.toml (contacts/directory.py)
     group_welcome: tuple[GroupWelcome, ...] = ()  # group_welcome.toml (contacts/group_welcome.py)
     auto_tags: AutoTags = field(default_factory=AutoTags)  # auto_tags.toml (contacts/auto_tags.py)
+    # profile_fields.toml (contacts/profile_fields.py), in the file's order
+    profile_fields: tuple[ProfileField, ...] = ()
 
     def replace_with(self, other: Library) -> None:
         """Take `other`'s content. No await happens here, so no coroutine sees half of it."""
@@ -113,6 +117,7 @@ class Library:
         self.stores = other.stores
         self.group_welcome = other.group_welcome
         self.auto_tags = other.auto_tags
+        self.profile_fields = other.profile_fields
 
 
 def _read(path: Path, problems: list[Problem]) -> tuple[dict[str, Any], str] | None:
@@ -250,12 +255,13 @@ def load_library(root: Path, *, catalog: Catalog | None = None,
     stores = _stores(root / STORES_FILE, problems)
     group_welcome = _group_welcome(root / GROUP_WELCOME_FILE, messages, problems)
     auto_tags = _auto_tags(root, groups, problems, catalog)
+    profile_fields = _profile_fields(root / PROFILE_FIELDS_FILE, problems)
     _moment_fit(sops, drops, messages, problems)
     if problems:
         raise ContentInvalid(problems)
     return Library(root, messages, groups, sops, drops, digest=digest,
                    loaded_at=datetime.now(UTC), stores=stores, group_welcome=group_welcome,
-                   auto_tags=auto_tags)
+                   auto_tags=auto_tags, profile_fields=profile_fields)
 
 
 def _card_skus(message: Message, skus: set[str], problems: list[Problem]) -> None:
@@ -325,6 +331,13 @@ def _group_welcome(path: Path, messages: dict[str, Message],
     loaded = _read(path, problems)
     return () if loaded is None else parse_group_welcome(path, loaded[0], loaded[1], messages,
                                                          problems)
+
+
+def _profile_fields(path: Path, problems: list[Problem]) -> tuple[ProfileField, ...]:
+    if not path.exists():
+        return ()
+    loaded = _read(path, problems)
+    return () if loaded is None else parse_profile_fields(path, loaded[0], loaded[1], problems)
 
 
 def _auto_tags(root: Path, groups: tuple[TagGroup, ...], problems: list[Problem],

@@ -15,6 +15,7 @@ from guidebot.commerce.birthdays import coming_birthday
 from guidebot.commerce.links import LinkRequest, LinkService
 from guidebot.commerce.views import customer_card
 from guidebot.contacts import notes, remarks
+from guidebot.contacts import profile_fields as profile
 from guidebot.contacts.tags import TagService
 from guidebot.content.library import Library
 from guidebot.content.render import render
@@ -103,6 +104,8 @@ class SidebarService:
                        for g, m in groups],
             "timeline": [{**e, "when": shown_at(e["at"], tenant.tz)} for e in events],
             "notes": await notes.of_customer(self._db, tenant, customer, limit=RECENT_NOTES),
+            "fields": await profile.of_customer(self._db, tenant, self._library.profile_fields,
+                                                customer),
             "suggestions": self._suggestions(names),
             "products": [{"sku": p.sku, "name": p.name, "price_fen": p.price_fen}
                          for p in self._links.catalog.products.values()],
@@ -140,6 +143,18 @@ class SidebarService:
         """The guide's follow-up note (跟进记录) about a customer they follow; its id."""
         await self._check_follows(tenant, guide, customer)
         return await notes.add(self._db, tenant, guide, customer, text, follow_up_on)
+
+    async def set_fields(self, tenant: TenantSettings, guide: str, customer: str,
+                         values: object) -> list[str]:
+        """客户资料: the guide sets or clears profile fields of a customer they follow
+        ({field id: value}); the fields changed. A field HQ keeps (guides_edit false) is
+        refused unless sent unchanged."""
+        await self._check_follows(tenant, guide, customer)
+        if not isinstance(values, dict):
+            raise ValidationFailed("values: an object of field id → value",
+                                   code="profile.values")
+        return await profile.set_values(self._db, tenant, self._library.profile_fields,
+                                        customer, values, by=guide)
 
     async def set_remark(self, tenant: TenantSettings, guide: str, customer: str,
                          remark: object, description: object) -> None:

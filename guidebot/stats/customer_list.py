@@ -5,13 +5,16 @@ query sorting them all."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, tzinfo
 from typing import Any
 
+from guidebot.contacts import profile_fields as profile
+from guidebot.content.profile_fields import ProfileField
 from guidebot.db.engine import Database
 from guidebot.db.repo import console as repo
+from guidebot.db.repo import profile_fields as fields_repo
 from guidebot.errors import ValidationFailed
 from guidebot.stats import cursor
 
@@ -104,11 +107,19 @@ def _local(at: datetime | None, zone: tzinfo) -> str:
     return at.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S") if at is not None else ""
 
 
-def export_csv(db: Database, tenant: str, zone: tzinfo,
-               search: CustomerSearch) -> AsyncIterator[str]:
+def export_csv(db: Database, tenant: str, zone: tzinfo, search: CustomerSearch, *,
+               fields: Sequence[ProfileField] = ()) -> AsyncIterator[str]:
     """Every customer the search finds as CSV text, a page of EXPORT_PAGE at a time (each page
-    its own short read), header first; times in the tenant's zone."""
+    its own short read), header first; times in the tenant's zone. `fields`: the profile
+    fields in force (客户资料), one column each (field:<id>) after the others."""
     async def pages(after: str) -> tuple[list[dict[str, Any]], str | None]:
         found = await page(db, tenant, search, limit=EXPORT_PAGE, after=after)
-        return [_csv_row(row, zone) for row in found.rows], found.next
-    return cursor.csv_pages(CSV_FIELDS, pages)
+        stored: dict[str, dict[str, str]] = {}
+        if fields and found.rows:
+            async with db.read() as s:
+                stored = await fields_repo.of_customers(
+                    s, tenant=tenant, customers=[r["external_userid"] for r in found.rows])
+        return [{**_csv_row(row, zone),
+                 **profile.csv_cells(fields, stored.get(row["external_userid"], {}))}
+                for row in found.rows], found.next
+    return cursor.csv_pages([*CSV_FIELDS, *profile.csv_columns(fields)], pages)

@@ -5,8 +5,11 @@ Seven sources, each read once with a LIMIT (db/repo/timeline.py) and merged here
 relation's history (added, deleted, transferred…), card opens (tracked visits, the sku named
 from the catalog), orders with the guide they were credited to, their refunds (the amount
 refunded, with the order's guide), SOP steps sent to the
-customer (the SOP's title from content_library), group joins and leaves, and the guides'
-follow-up notes (跟进记录: that a note was written and by whom, never its text). Each event is
+customer (the SOP's title from content_library), group joins and leaves, the guides'
+follow-up notes (跟进记录: that a note was written and by whom, never its text) and the
+customer's profile fields (客户资料: which field was last set, when and by whom — a guide, or
+HQ with no guide — for each field of profile_fields.toml that has a value; not the value,
+which the 客户资料 block beside it shows; only the latest setting is kept). Each event is
 {at (UTC ISO), kind, guide, guide_name, ...details}; no message text, ever.
 """
 
@@ -20,15 +23,18 @@ from guidebot.contacts.views import require_known
 from guidebot.content.catalog import Catalog
 from guidebot.content.library import Library
 from guidebot.db.engine import Database
+from guidebot.db.models_profile import HQ
 from guidebot.db.repo import contacts as contacts_repo
 from guidebot.db.repo import notes as notes_repo
+from guidebot.db.repo import profile_fields as fields_repo
 from guidebot.db.repo import timeline as repo
 from guidebot.settings import TenantSettings
 
 DEFAULT_LIMIT = 30
 MAX_LIMIT = 100
 # Events at the same instant, in the order they usually happen (a newer one listed first)
-KINDS = ("note", "follow", "sop_step", "group_join", "group_leave", "card_open", "order", "refund")
+KINDS = ("field", "note", "follow", "sop_step", "group_join", "group_leave", "card_open",
+         "order", "refund")
 
 
 def _event(at: datetime, kind: str, guide: str | None, **details: Any) -> dict[str, Any]:
@@ -51,6 +57,7 @@ async def customer_timeline(db: Database, tenant: TenantSettings, external_useri
         steps = await repo.sent_steps(s, tenant=tid, external_userid=c, limit=limit)
         groups = await repo.memberships(s, tenant=tid, external_userid=c, limit=limit)
         notes = await notes_repo.of_customer(s, tenant=tid, external_userid=c, limit=limit)
+        values = await fields_repo.of_customer(s, tenant=tid, external_userid=c)
         events: list[dict[str, Any]] = []
         for f in follows:
             extra = {"from_guide": f.detail} if f.action == "transferred_in" and f.detail else {}
@@ -81,6 +88,13 @@ async def customer_timeline(db: Database, tenant: TenantSettings, external_useri
                 events.append(_event(member.left_at, "group_leave", group.owner, **name))
         for note in notes:
             events.append(_event(note.created_at, "note", note.guide, note_id=note.id))
+        labels = {f.id: f.label for f in library.profile_fields}
+        for value in values:
+            if value.field in labels:  # a field removed from the file: not shown
+                events.append(_event(value.set_at, "field",
+                                     None if value.set_by == HQ else value.set_by,
+                                     field=value.field, field_label=labels[value.field],
+                                     set_by=value.set_by))
         events.sort(key=lambda e: (datetime.fromisoformat(e["at"]), KINDS.index(e["kind"])),
                     reverse=True)
         events = events[:limit]

@@ -16,8 +16,9 @@ import pytest
 
 from tests.scenario.test_materials_chat import PNG
 from tests.support.commerce import paid, post_order, signed_visit
+from tests.support.library_edits import edit, reload
 from tests.support.sidebar import OAUTH_AUTHORIZE, oauth_code
-from tests.support.stack import ROOT, Stack, start_stack
+from tests.support.stack import ROOT, Stack, library_copy, start_stack
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -278,5 +279,67 @@ async def test_a_refused_customer_card_is_worded_from_its_code(sqlite_stack: Sta
             await page.locator("#sb-status", has_text="加载失败，请稍后重试。").wait_for()
             assert await page.locator("#sb-status").inner_text() == "加载失败，请稍后重试。"
             assert await page.locator("#sb-profile").is_hidden()
+        finally:
+            await browser.close()
+
+
+@pytest.fixture
+async def library_stack(aiohttp_server, tmp_path: Path, db_url: str):  # type: ignore[no-untyped-def]
+    """The app on its own copy of content_library (to edit), SQLite and PostgreSQL."""
+    library = library_copy(tmp_path, {})
+    s = await start_stack(aiohttp_server, tmp_path, db_url, library=library)
+    yield s, library
+    await s.http.close()
+
+
+async def test_the_guide_fills_in_the_customer_profile_fields(
+        library_stack: tuple[Stack, Path]) -> None:
+    """客户资料 in the sidebar: an input suited to each field's kind, each labelled and reached
+    by the keyboard; HQ's field read-only; the save stored as the guide's; a value HQ no
+    longer offers refused in Chinese, worded from the refusal's code."""
+    stack, library = library_stack
+    async_playwright = _playwright()
+    added = await stack.sandbox.simulate_add_contact("acme", userid="lina", name="陈思")
+    await stack.runtime.drain()
+    customer = str(added["external_userid"])
+    status, body = await stack.admin(f"/customers/{customer}/fields", method="PUT",
+                                     json={"values": {"member_card": "VIP-0001"}})
+    assert status == 200, body
+
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            page = await browser.new_page(viewport={"width": 375, "height": 812})
+            await _open_as(stack, page, "lina", customer)
+            await page.locator("#sb-fields-card").wait_for(state="visible")
+            card = page.get_by_label("会员卡号")
+            assert await card.input_value() == "VIP-0001" and await card.is_disabled()
+            assert "仅总部填写" in await page.locator("[data-field=member_card]").inner_text()
+            await page.get_by_label("肤质").select_option("混合")
+            await page.get_by_role("group", name="喜欢的品类").get_by_label("精华").check()
+            await page.get_by_label("上次到店").fill("2027-01-02")
+            await page.get_by_label("尺码").focus()  # the keyboard: HQ's field is skipped
+            await page.keyboard.press("Tab")
+            assert await page.evaluate("document.activeElement.value") == "口红"
+            await page.get_by_role("button", name="保存客户资料").click()
+            await page.locator("#sb-status", has_text="客户资料已保存").wait_for()
+            assert "于" in await page.locator("[data-field=skin]").inner_text()
+            await page.locator("#sb-fields-card").screenshot(
+                path=str(ARTIFACTS / "sidebar-fields.png"))
+
+            status, saved = await stack.admin(f"/customers/{customer}/fields")
+            got = {f["id"]: (f["value"], f["set_by"]) for f in saved["fields"]}
+            assert got["skin"] == ("混合", "lina") and got["categories"] == (["精华"], "lina")
+            assert got["last_visit"] == ("2027-01-02", "lina") and got["size"] == (None, None)
+            assert got["member_card"] == ("VIP-0001", "hq")
+
+            await page.get_by_label("肤质").select_option("油性")
+            edit(library / "profile_fields.toml", '"干性", "油性", "混合"', '"干性", "混合"')
+            await reload(stack)  # HQ drops 油性 meanwhile: the save is refused, in Chinese
+            await page.get_by_role("button", name="保存客户资料").click()
+            worded = "客户资料未保存：「肤质」请从选项中选择。"
+            await page.locator("#sb-status", has_text=worded).wait_for()
+            status, after = await stack.admin(f"/customers/{customer}/fields")
+            assert {f["id"]: (f["value"], f["set_by"]) for f in after["fields"]} == got
         finally:
             await browser.close()

@@ -30,8 +30,8 @@ def test_init_check_serve_on_a_fresh_directory(tmp_path: Path) -> None:
     assert "\n# api_base = \"http://127.0.0.1:8900/cgi-bin/\"" in text
     assert not any(value in text for value in SECRETS.values())
     assert sorted(p.relative_to(library).as_posix() for p in library.rglob("*")) == [
-        "catalog.toml", "drops", "messages", "messages/welcome_default.toml", "sops",
-        "tags.toml"]
+        "catalog.toml", "drops", "messages", "messages/welcome_default.toml",
+        "profile_fields.toml", "sops", "tags.toml"]
 
     again = run(["init", "--dir", str(brand), "--tenant", "acme"], tmp_path)
     assert again.returncode == 2 and "not overwriting" in again.stderr

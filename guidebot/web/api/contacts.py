@@ -7,12 +7,13 @@ from aiohttp import web
 from guidebot import idempotency
 from guidebot.commerce.views import customer_card
 from guidebot.contacts import notes, views
+from guidebot.contacts import profile_fields as profile
 from guidebot.contacts.channels import Edit
 from guidebot.errors import WeComError
 from guidebot.services import Services
 from guidebot.stats import customer_list, timeline
 from guidebot.stats.customer_list import CustomerSearch
-from guidebot.web.api import parsing, shapes, timeline_shapes
+from guidebot.web.api import parsing, profile_shapes, shapes, timeline_shapes
 from guidebot.web.api.parsing import Endpoint, FieldError, reply
 from guidebot.web.keys import SERVICES
 
@@ -55,6 +56,23 @@ async def customer_notes(request: web.Request) -> web.Response:
     page = found[:q.limit]
     return reply({"external_userid": customer, "notes": page,
                   "next": page[-1]["id"] if len(found) > q.limit else None})
+
+
+async def customer_fields(request: web.Request) -> web.Response:
+    customer = parsing.path(request, shapes.CustomerPath).external_userid
+    services = _services(request)
+    tenant = services.settings.tenant(_tenant(request))
+    return reply({"external_userid": customer, "fields": await profile.of_customer(
+        services.db, tenant, services.library.profile_fields, customer)})
+
+
+async def set_customer_fields(request: web.Request) -> web.Response:
+    customer = parsing.path(request, shapes.CustomerPath).external_userid
+    data = await parsing.body(request, profile_shapes.FieldsSet)
+    services = _services(request)
+    await profile.set_values(services.db, services.settings.tenant(_tenant(request)),
+                             services.library.profile_fields, customer, data.values, by=profile.HQ)
+    return await customer_fields(request)
 
 
 async def list_customers(request: web.Request) -> web.Response:
@@ -204,6 +222,15 @@ ENDPOINTS = [
              "at a time (follow `next` as `before` until it is null)",
              timeline_shapes.Notes, params=shapes.CustomerPath,
              query=timeline_shapes.NotesQuery),
+    Endpoint("GET", f"{API}/customers/{{external_userid}}/fields", customer_fields,
+             "客户资料: the customer's profile fields (content_library/profile_fields.toml) "
+             "with their values, who set each (a guide or \"hq\") and when",
+             profile_shapes.CustomerFields, params=shapes.CustomerPath),
+    Endpoint("PUT", f"{API}/customers/{{external_userid}}/fields", set_customer_fields,
+             "客户资料: set or clear (null) some of the customer's profile fields as HQ (a "
+             "CRM); each value is checked against its field's kind and options; answers the "
+             "fields as GET does", profile_shapes.CustomerFields,
+             body=profile_shapes.FieldsSet, params=shapes.CustomerPath),
     Endpoint("GET", f"{API}/guides", get_guides, "Guides with their active customers",
              shapes.Guides),
     Endpoint("GET", f"{API}/channels", list_channels, "Channel codes", shapes.Channels),

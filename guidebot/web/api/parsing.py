@@ -109,15 +109,20 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         return error(409, "period", str(exc))
     except StateConflict as exc:
         name, reason = _split(str(exc))
-        return error(409, name or "body", reason)
+        return error(409, name or "body", reason, **_coded(exc))
     except ValidationFailed as exc:
         name, reason = _split(str(exc))
-        return error(400, name or "body", reason)
+        return error(400, name or "body", reason, **_coded(exc))
     except NotFound as exc:
         name, reason = _split(str(exc))
-        return error(404, name, reason)
+        return error(404, name, reason, **_coded(exc))
     except web.HTTPRequestEntityTooLarge:
         return error(413, "body", "too large")
+
+
+def _coded(exc: NotFound | ValidationFailed) -> dict[str, Any]:
+    """A refusal's `code` (the console's refusal.<code>) where it was raised with one."""
+    return {"code": exc.code} if exc.code else {}
 
 
 @dataclass(frozen=True)

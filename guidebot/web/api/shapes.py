@@ -671,6 +671,8 @@ class Problem(BaseModel):
     field: str | None = Field(description="the request field at fault (body, a query or path "
                               "parameter, or a dotted path inside the body)")
     reason: str
+    code: str | None = Field(None, description="what kind of refusal, where it has a name "
+                             "(e.g. profile.choice)")
     stored: dict[str, Any] | None = Field(None, description="409 on an idempotency key: "
                                           "the stored result")
 

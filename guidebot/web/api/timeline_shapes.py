@@ -20,11 +20,11 @@ class TimelineQuery(Shape):
 class TimelineEvent(Answer):
     at: str = Field(description="when (UTC, ISO 8601)")
     kind: Literal["follow", "card_open", "order", "refund", "sop_step", "group_join",
-                  "group_leave", "note"]
+                  "group_leave", "note", "field"]
     guide: str | None = Field(description=(
         "the guide concerned: the relation's guide, the card's sender, the order's credited "
         "guide (a refund's: its order's), the SOP step's sender, the group's owner, the "
-        "note's writer"))
+        "note's writer, the guide who set the field (null when HQ did)"))
     guide_name: str | None = Field(description="the guide's name (their userid when unknown)")
     action: str | None = Field(default=None, description=(
         "follow: added | half_added | deleted_by_guide | deleted_by_customer | transferred | "
@@ -49,6 +49,12 @@ class TimelineEvent(Answer):
     group_name: str | None = Field(default=None, description="group_join, group_leave")
     note_id: int | None = Field(default=None, description=(
         "note: a guide wrote a follow-up note (跟进记录); its text is in the customer's notes"))
+    field: str | None = Field(default=None, description=(
+        "field: a profile field (客户资料) was set; its id in profile_fields.toml (the value "
+        "is in the customer's fields; only each field's latest setting is an event)"))
+    field_label: str | None = Field(default=None, description="field: the field's label")
+    set_by: str | None = Field(default=None, description=(
+        "field: who set it, the guide's userid or \"hq\""))
 
 
 class Timeline(Answer):

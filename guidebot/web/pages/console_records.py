@@ -18,6 +18,7 @@ from guidebot import idempotency
 from guidebot.commerce import periods, statements
 from guidebot.commerce.views import customer_card
 from guidebot.contacts import notes as customer_notes
+from guidebot.contacts import profile_fields as profile
 from guidebot.contacts.views import require_known
 from guidebot.content.reload import problems_json
 from guidebot.content.sop_spec import DROP_CHANNELS
@@ -84,7 +85,7 @@ async def customers(request: web.Request, who: auth.Access) -> web.StreamRespons
 async def _customers_csv(request: web.Request, who: auth.Access,
                          search: CustomerSearch) -> web.StreamResponse:
     chunks = customer_list.export_csv(services_of(request).db, who.tenant.id, who.tenant.tz,
-                                      search)
+                                      search, fields=services_of(request).library.profile_fields)
     day = datetime.now(who.tenant.tz).strftime("%Y%m%d")
     return await csv_download(request, f"customers-{who.tenant.id}-{day}.csv", chunks)
 
@@ -95,15 +96,18 @@ async def customer(request: web.Request, who: auth.Access) -> web.StreamResponse
     view = await customer_card(services_of(request).db, who.tenant, external_userid)
     messages = await _records(request).conversation(who.tenant.id, external_userid)
     done = (notice(request, "cust.opt_in_done") if request.query.get("done") else
-            notice(request, "cust.birthday_done") if request.query.get("birthday") else "")
+            notice(request, "cust.birthday_done") if request.query.get("birthday") else
+            notice(request, "cust.fields_done") if request.query.get("fields") else "")
     services = services_of(request)
     groups = await services.groups.of_customer(who.tenant.id, external_userid)
     events = await timeline.customer_timeline(services.db, who.tenant, external_userid,
                                               library=services.library,
                                               catalog=services.commerce.catalog)
     notes = await customer_notes.of_customer(services.db, who.tenant, external_userid)
+    fields = await profile.of_customer(services.db, who.tenant,
+                                       services.library.profile_fields, external_userid)
     return render(request, "customer.html", who=who, active="customers", c=view,
-                  messages=messages, groups=groups, events=events, notes=notes,
+                  messages=messages, groups=groups, events=events, notes=notes, fields=fields,
                   names=await _records(request).guide_names(who.tenant.id),
                   stores=await _records(request).store_names(who.tenant.id), notice=done)
 
@@ -132,6 +136,26 @@ async def birthday(request: web.Request, who: auth.Access) -> web.StreamResponse
     await services_of(request).birthdays.set_one(who.tenant.id, external_userid, text or None)
     raise web.HTTPSeeOther(f"/console/{who.tenant.id}/customers/"
                            f"{quote(external_userid, safe='')}?birthday=1")
+
+
+@page
+async def profile_fields(request: web.Request, who: auth.Access) -> web.StreamResponse:
+    """HQ sets the customer's profile fields (客户资料) as the admin API's PUT: the fields the
+    form showed (`_fields`), each `f.<id>` (a multi field's ticked options; empty clears)."""
+    form = await request.post()
+    external_userid = request.match_info["external_userid"]
+    fields = services_of(request).library.profile_fields
+    shown = set(str(form.get("_fields", "")).split(","))
+    values: dict[str, object] = {}
+    for field in fields:
+        if field.id in shown:
+            name = f"f.{field.id}"
+            values[field.id] = ([str(v) for v in form.getall(name, [])]
+                                if field.kind == "multi" else str(form.get(name, "")))
+    await profile.set_values(services_of(request).db, who.tenant, fields, external_userid,
+                             values, by=profile.HQ)
+    raise web.HTTPSeeOther(f"/console/{who.tenant.id}/customers/"
+                           f"{quote(external_userid, safe='')}?fields=1#fields")
 
 
 @page
@@ -415,6 +439,7 @@ def routes(base: str) -> list[web.RouteDef]:
         web.get(f"{base}/customers/{{external_userid}}", customer),
         web.post(f"{base}/customers/{{external_userid}}/opt-in", opt_in),
         web.post(f"{base}/customers/{{external_userid}}/birthday", birthday),
+        web.post(f"{base}/customers/{{external_userid}}/fields", profile_fields),
         web.get(f"{base}/orders", orders),
         web.get(f"{base}/orders/{{order_no}}", order),
         web.get(f"{base}/commissions", commissions),

@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 
 # every refusal the sidebar's own requests may meet (sidebar_api.py, sidebar_materials.py and
 # the services they call): tests/scenario/test_sidebar_refusals.py checks each is worded
-SIDEBAR_REFUSALS = ("refusal.sidebar.", "refusal.note.", "refusal.remark.",
+SIDEBAR_REFUSALS = ("refusal.sidebar.", "refusal.note.", "refusal.remark.", "refusal.profile.",
                     "refusal.description.", "refusal.tags_unknown", "refusal.tags_edit_empty",
                     "refusal.material.unknown", "refusal.material.not_approved",
                     "refusal.material.channel", "refusal.material.video",

@@ -1,5 +1,5 @@
 """The sidebar's JSON: the agentConfig signature, the customer card, tag edits, follow-up notes,
-the guide's WeCom remark, product cards.
+profile fields (客户资料), the guide's WeCom remark, product cards.
 
 Every route needs the guide's session for this tenant (401 without one) and every POST its
 CSRF header (403); a customer the guide does not actively follow answers 404; a request the
@@ -131,6 +131,15 @@ async def add_note(request: web.Request, tenant: TenantSettings, guide: str) -> 
     return answer
 
 
+async def set_fields(request: web.Request, tenant: TenantSettings, guide: str) -> web.Response:
+    """客户资料: {values: {field id: value | null}}; the customer card (200); 400 names the
+    field with its code (profile.*), nothing stored."""
+    data = await json_object(request)
+    await _sidebar(request.app[SERVICES]).set_fields(
+        tenant, guide, request.match_info["external_userid"], data.get("values"))
+    return await customer(request, tenant, guide)
+
+
 async def set_remark(request: web.Request, tenant: TenantSettings, guide: str) -> web.Response:
     """The guide's WeCom remark and description: {remark, description} (empty clears); the
     customer card (200); WeCom's refusal is a 502 with its errcode, nothing stored."""
@@ -161,6 +170,8 @@ def routes() -> list[web.RouteDef]:
         web.post(f"{base}/customer/{{external_userid}}/tags", guarded(edit_tags, post=True)),
         web.post(f"{base}/customer/{{external_userid}}/card", guarded(card, post=True)),
         web.post(f"{base}/customer/{{external_userid}}/notes", guarded(add_note, post=True)),
+        web.post(f"{base}/customer/{{external_userid}}/fields",
+                 guarded(set_fields, post=True)),
         web.post(f"{base}/customer/{{external_userid}}/remark",
                  guarded(set_remark, post=True)),
     ]

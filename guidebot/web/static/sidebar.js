@@ -149,10 +149,12 @@
   }
 
   function timelineText(e) {  /* one event in the guide's words (templates in sb-text) */
-    var key = e.kind === "follow" ? "tl_follow_" + e.action : "tl_" + e.kind;
+    var key = e.kind === "follow" ? "tl_follow_" + e.action
+      : e.kind === "field" && e.set_by === "hq" ? "tl_field_hq" : "tl_" + e.kind;
     return fill(text[key], {
       product: e.product, guide: e.guide_name || "", amount: yuan(e.amount_fen || 0),
-      title: e.sop_title, step: e.step, group: e.group_name || text.tl_unnamed_group
+      title: e.sop_title, step: e.step, group: e.group_name || text.tl_unnamed_group,
+      field: e.field_label
     });
   }
 
@@ -181,6 +183,85 @@
       list.appendChild(row);
     });
     if (!data.notes.length) { list.appendChild(item("li", text.no_notes, "hint")); }
+  }
+
+  /* 客户资料: one input suited to each field's kind, labelled; HQ's fields read-only */
+  var fieldInputs = [];
+  function fieldInput(f, id) {
+    var input;
+    if (f.kind === "choice") {
+      input = document.createElement("select");
+      input.appendChild(item("option", text.field_unset));
+      input.firstChild.value = "";
+      f.stale.concat(f.options).forEach(function (o) {
+        var option = item("option", o + (f.stale.indexOf(o) >= 0 ? text.field_stale : ""));
+        option.value = o;
+        option.selected = o === f.value;
+        input.appendChild(option);
+      });
+    } else {
+      input = document.createElement("input");
+      input.type = f.kind === "date" ? "date" : f.kind === "number" ? "number" : "text";
+      if (f.kind === "number") { input.step = "any"; }
+      if (f.kind === "text") { input.maxLength = f.max_length; }
+      input.value = f.value === null ? "" : String(f.value);
+    }
+    input.id = id;
+    return input;
+  }
+  function fieldBox(f) {
+    var id = "sb-field-" + f.id;
+    var box = item("div", undefined, "field");
+    box.dataset.field = f.id;
+    var read;
+    if (f.kind === "multi") {
+      box = document.createElement("fieldset");
+      box.className = "field";
+      box.dataset.field = f.id;
+      box.appendChild(item("legend", f.label));
+      var boxes = f.stale.concat(f.options).map(function (o) {
+        var label = item("label");
+        var check = document.createElement("input");
+        check.type = "checkbox";
+        check.value = o;
+        check.checked = (f.value || []).indexOf(o) >= 0;
+        check.disabled = !f.guides_edit;
+        label.appendChild(check);
+        label.appendChild(document.createTextNode(
+          " " + o + (f.stale.indexOf(o) >= 0 ? text.field_stale : "")));
+        box.appendChild(label);
+        return check;
+      });
+      read = function () {
+        return boxes.filter(function (c) { return c.checked; })
+          .map(function (c) { return c.value; });
+      };
+    } else {
+      var label = item("label", f.label);
+      label.htmlFor = id;
+      box.appendChild(label);
+      var input = fieldInput(f, id);
+      input.disabled = !f.guides_edit;
+      box.appendChild(input);
+      read = function () { return input.value; };
+    }
+    var notes = [];
+    if (!f.guides_edit) { notes.push(text.field_hq_only); }
+    if (f.set_by) {
+      notes.push(fill(text.field_set, { who: f.set_by === "hq" ? text.field_hq
+        : f.set_by_name || f.set_by, when: f.when }));
+    }
+    if (notes.length) { box.appendChild(item("small", notes.join(" · "), "hint")); }
+    if (f.guides_edit) { fieldInputs.push({ id: f.id, read: read }); }
+    return box;
+  }
+  function renderFields(data) {
+    var list = byId("sb-fields");
+    list.replaceChildren();
+    fieldInputs = [];
+    data.fields.forEach(function (f) { list.appendChild(fieldBox(f)); });
+    if (!data.fields.length) { list.appendChild(item("p", text.no_fields, "hint")); }
+    byId("sb-fields-save").hidden = !fieldInputs.length;
   }
 
   function renderGroups(data) {
@@ -228,9 +309,10 @@
     renderOrders(data);
     renderTimeline(data);
     renderNotes(data);
+    renderFields(data);
     renderGroups(data);
     renderSending(data);
-    ["sb-profile", "sb-tags-card", "sb-notes-card", "sb-propensity-card", "sb-orders-card", "sb-timeline-card",
+    ["sb-profile", "sb-tags-card", "sb-fields-card", "sb-notes-card", "sb-propensity-card", "sb-orders-card", "sb-timeline-card",
      "sb-groups-card", "sb-products-card", "sb-suggestions-card"].forEach(function (id) {
       byId(id).hidden = false;
     });
@@ -256,6 +338,15 @@
         { remark: byId("sb-remark").value, description: byId("sb-description").value })
       .then(function (data) { render(data); say("remark_saved"); },
             function (err) { say("remark_failed", why(err)); });
+  });
+
+  byId("sb-fields-form").addEventListener("submit", function (event) {
+    event.preventDefault();
+    var values = {};
+    fieldInputs.forEach(function (f) { values[f.id] = f.read(); });
+    api("/customer/" + encodeURIComponent(customerId) + "/fields", { values: values })
+      .then(function (data) { render(data); say("fields_saved"); },
+            function (err) { say("fields_failed", why(err)); });
   });
 
   byId("sb-note-form").addEventListener("submit", function (event) {
