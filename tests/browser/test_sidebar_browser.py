@@ -333,6 +333,16 @@ async def test_the_guide_fills_in_the_customer_profile_fields(
             assert got["last_visit"] == ("2027-01-02", "lina") and got["size"] == (None, None)
             assert got["member_card"] == ("VIP-0001", "hq")
 
+            last_visit = page.get_by_label("上次到店")  # half a date: refused, nothing cleared
+            await last_visit.focus()
+            await page.keyboard.press("Backspace")
+            assert await last_visit.evaluate("e => e.validity.badInput && e.value === ''")
+            await page.get_by_role("button", name="保存客户资料").click()
+            await page.locator("#sb-status", has_text="「上次到店」应为日期").wait_for()
+            status, kept = await stack.admin(f"/customers/{customer}/fields")
+            assert {f["id"]: (f["value"], f["set_by"]) for f in kept["fields"]} == got
+            await last_visit.fill("2027-01-02")
+
             await page.get_by_label("肤质").select_option("油性")
             edit(library / "profile_fields.toml", '"干性", "油性", "混合"', '"干性", "混合"')
             await reload(stack)  # HQ drops 油性 meanwhile: the save is refused, in Chinese

@@ -214,6 +214,7 @@
     var box = item("div", undefined, "field");
     box.dataset.field = f.id;
     var read;
+    var unreadable = function () { return false; };
     if (f.kind === "multi") {
       box = document.createElement("fieldset");
       box.className = "field";
@@ -244,6 +245,9 @@
       input.disabled = !f.guides_edit;
       box.appendChild(input);
       read = function () { return input.value; };
+      /* a number or date the browser cannot read gives value "": refused here, so a typo
+         never clears what is stored */
+      unreadable = function () { return Boolean(input.validity && input.validity.badInput); };
     }
     var notes = [];
     if (!f.guides_edit) { notes.push(text.field_hq_only); }
@@ -252,7 +256,10 @@
         : f.set_by_name || f.set_by, when: f.when }));
     }
     if (notes.length) { box.appendChild(item("small", notes.join(" · "), "hint")); }
-    if (f.guides_edit) { fieldInputs.push({ id: f.id, read: read }); }
+    if (f.guides_edit) {
+      fieldInputs.push({ id: f.id, label: f.label, kind: f.kind, read: read,
+                         unreadable: unreadable });
+    }
     return box;
   }
   function renderFields(data) {
@@ -343,6 +350,12 @@
   byId("sb-fields-form").addEventListener("submit", function (event) {
     event.preventDefault();
     var values = {};
+    var bad = fieldInputs.filter(function (f) { return f.unreadable(); })[0];
+    if (bad) {
+      say("fields_failed", why({ code: "profile." + bad.kind,
+                                 params: { field: bad.id, label: bad.label } }));
+      return;
+    }
     fieldInputs.forEach(function (f) { values[f.id] = f.read(); });
     api("/customer/" + encodeURIComponent(customerId) + "/fields", { values: values })
       .then(function (data) { render(data); say("fields_saved"); },
