@@ -13,13 +13,23 @@ from tests.support.stack import Stack
 PAGES = ("", "guides", "stores", "customers", "orders", "orders/CO-1", "commissions", "sops",
          "sops/dormant_winback", "sops/group_nurture", "content", "outbox", "transfers",
          "groups", "channels", "channels/1", "drops/double12_warmup", "targets", "handoffs",
-         "watch", "deletions", "segments", "segments/new", "tags", "group-codes")
+         "watch", "deletions", "segments", "segments/new", "tags", "group-codes",
+         "group-codes/1")
 
 UNLABELLED = """() => [...document.querySelectorAll('input, select, textarea')]
   .filter(el => el.type !== 'hidden')
   .filter(el => el.labels.length === 0 && !el.getAttribute('aria-label'))
   .map(el => el.name || el.id)"""
 OVERFLOW = "() => document.documentElement.scrollWidth - window.innerWidth"
+
+
+async def _group_code(stack: Stack) -> None:
+    """群活码 1 (for its page): a code for a live group of acme's."""
+    made = await stack.sandbox.create_group("acme", "lina", name="门店会员群", members=[])
+    await stack.runtime.drain()
+    status, code = await stack.admin("/group-codes", method="POST",
+                                     json={"chat_ids": [made["chat_id"]], "campaign": "柜台"})
+    assert status == 201 and code["id"] == 1, code
 
 
 def _shot(name: str, db: str) -> str:
@@ -44,6 +54,7 @@ async def test_sign_in_by_keyboard_and_every_page_shows_the_scenario(
         stack: Stack, browser: Any, db_url: str) -> None:
     seeded = await seed(stack)
     await upkeep(stack)
+    await _group_code(stack)
     db = "pg" if db_url.startswith("postgresql") else "sqlite"
     context = await browser.new_context(viewport={"width": 1280, "height": 900})
     page = await context.new_page()
@@ -120,6 +131,7 @@ async def test_every_page_fits_375_px_and_the_login_form_is_labelled(
         stack: Stack, browser: Any, db_url: str) -> None:
     await seed(stack)
     await upkeep(stack)
+    await _group_code(stack)
     db = "pg" if db_url.startswith("postgresql") else "sqlite"
     context = await browser.new_context(viewport={"width": 375, "height": 812})
     page = await context.new_page()

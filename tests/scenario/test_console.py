@@ -22,7 +22,7 @@ PAGES = ("/", "/guides", "/stores", "/customers", "/orders", "/commissions", "/s
          "/materials/pictures/nosuch.jpg", "/transfers", "/transfers/1",
          "/groups", "/groups/wrNOSUCH", "/channels", "/channels/1", "/drops/double12_warmup",
          "/targets", "/handoffs", "/watch", "/deletions", "/segments", "/segments/new",
-         "/segments/1", "/segments/1/edit", "/tags", "/group-codes")
+         "/segments/1", "/segments/1/edit", "/tags", "/group-codes", "/group-codes/1")
 POSTS = ("/commissions/adjustments", "/commissions/settle", "/outbox/1/retry",
          f"{SOP}/switch", f"{SOP}/enroll", f"{SOP}/stop", "/materials/review", "/materials/new",
          "/customers/wmNOBODY/opt-in", "/transfers", "/transfers/check",
@@ -31,7 +31,8 @@ POSTS = ("/commissions/adjustments", "/commissions/settle", "/outbox/1/retry",
          "/drops/double12_warmup/stop", "/channels/quota", "/targets", "/drops",
          "/drops/hq-1/cancel", "/targets/copy", "/segments", "/segments/1",
          "/segments/1/delete", "/segments/1/tag", "/tags", "/tags/et1", "/tags/et1/delete",
-         "/tag-groups/et1/delete", "/group-codes", "/group-codes/1/delete")
+         "/tag-groups/et1/delete", "/group-codes", "/group-codes/1",
+         "/group-codes/1/delete")
 
 
 async def test_sign_in_gives_a_signed_httponly_session_and_sign_out_ends_it(

@@ -37,6 +37,13 @@ async def _codes(stack: Stack, query: str = "", tenant: str = "acme") -> dict[st
     return body
 
 
+async def _refuse_once(stack: Stack, api: str) -> None:
+    """WeCom refuses the next call of groupchat/{api} with errcode 40058."""
+    async with stack.http.post(f"{stack.sandbox_url}/_sandbox/faults", json={
+            "tenant": "acme", "path": WAYS + api, "errcode": 40058, "times": 1}) as resp:
+        assert resp.status == 200
+
+
 async def _stored(stack: Stack) -> int:
     async with stack.runtime.services.db.read() as s:
         return int((await s.execute(select(func.count()).select_from(GroupJoinCode)))
@@ -138,10 +145,7 @@ async def test_bad_groups_are_refused_and_a_wecom_refusal_stores_nothing(
     assert status == 400 and "not a live customer group" in refused["reason"], refused
     assert not [c for c in stack.calls() if c["path"] == WAYS + "add_join_way"]
 
-    async with stack.http.post(f"{stack.sandbox_url}/_sandbox/faults", json={
-            "tenant": "acme", "path": WAYS + "add_join_way", "errcode": 40058,
-            "times": 1}) as resp:
-        assert resp.status == 200
+    await _refuse_once(stack, "add_join_way")
     status, refused = await stack.admin("/group-codes", method="POST",
                                         json={"chat_ids": [live]})
     assert status == 502 and "40058" in refused["reason"], refused
@@ -151,10 +155,7 @@ async def test_bad_groups_are_refused_and_a_wecom_refusal_stores_nothing(
         "chat_ids": [live], "auto_create_room": True, "room_base_name": "会员群",
         "room_base_id": 2})
     assert status == 201, made
-    async with stack.http.post(f"{stack.sandbox_url}/_sandbox/faults", json={
-            "tenant": "acme", "path": WAYS + "update_join_way", "errcode": 40058,
-            "times": 1}) as resp:
-        assert resp.status == 200
+    await _refuse_once(stack, "update_join_way")
     status, refused = await stack.admin(f"/group-codes/{made['id']}", method="PATCH",
                                         json={"chat_ids": others[:2]})
     assert status == 502, refused
@@ -214,5 +215,109 @@ async def test_console_makes_lists_and_deletes_group_codes(stack: Stack) -> None
         assert "Group code deleted." in page
         (code,) = (await _codes(stack))["codes"]
         assert code["deleted_at"] and code["joined"] == 1
+    finally:
+        await console.close()
+
+
+def _alert(html: str) -> str:
+    found = re.search(r'role="alert"[^>]*>(.*?)</p>', html, re.S)
+    assert found, html
+    return " ".join(found.group(1).split())
+
+
+async def test_console_changes_a_codes_groups_keeping_its_qr_code(stack: Stack) -> None:
+    chat = await _group(stack, "门店会员群", [])
+    other = await _group(stack, "新品体验群", [])
+    status, made = await stack.admin("/group-codes", method="POST", json={
+        "chat_ids": [chat], "campaign": "柜台立牌", "store": "sh-01"})
+    assert status == 201, made
+    page_path = f"/console/acme/group-codes/{made['id']}"
+    console = Console(stack)
+    try:
+        await console.login("acme", "acme-admin-token")
+        status, page, _ = await console.get("/console/acme/group-codes")
+        assert f'href="{page_path}"' in page
+        status, page, _ = await console.get(page_path)
+        assert status == 200 and 'id="edit-group-code"' in page, page
+        assert re.search(rf'value="{chat}" checked', page)
+        assert re.search(rf'value="{other}">', page)  # offered, not ticked
+        csrf = csrf_in(page)
+        edit = MultiDict([("_csrf", csrf), ("chat_id", other), ("campaign", "新品海报"),
+                          ("store", ""), ("room_base_name", ""), ("room_base_id", "0")])
+        status, _, resp = await console.post(page_path, edit)
+        assert status == 303, resp.headers
+        assert resp.headers["Location"] == f"{page_path}?done=edited"
+        status, page, _ = await console.get(resp.headers["Location"])
+        assert "已保存修改。" in page and "新品海报" in page
+        facts = re.search(r'id="code-facts".*?</dl>', page, re.S)
+        assert facts and "新品体验群" in facts.group(0) and "门店会员群" not in facts.group(0)
+        status, now = await stack.admin(f"/group-codes/{made['id']}")
+        assert [g["chat_id"] for g in now["groups"]] == [other]
+        assert (now["campaign"], now["store"]) == ("新品海报", None)
+        assert (now["qr_code"], now["state"]) == (made["qr_code"], made["state"])
+        (update,) = [c for c in stack.calls() if c["path"] == WAYS + "update_join_way"]
+        assert update["body"]["chat_id_list"] == [other]
+        assert update["body"]["config_id"] == made["config_id"]
+        # the next scan of the same QR code lands in the new group
+        customer = await _customer(stack, "王芳")
+        joined = await stack.sandbox.join_group_by_way("acme", made["config_id"], [customer])
+        assert joined["chat_id"] == other
+        await stack.runtime.drain()
+        (listed,) = (await _codes(stack))["codes"]
+        assert listed["joined"] == 1 and listed["joins"][0]["chat_id"] == other
+
+        # refusals are worded from the catalog and change nothing
+        for form, said in [
+                ([("room_base_id", "0")], "请选择 1 到 5 个客户群，且不要重复。"),
+                ([("chat_id", "wrNOSUCH")], "客户群 wrNOSUCH 不是本企业未解散的客户群。"),
+                ([("chat_id", chat), ("auto_create_room", "1")],
+                 "群满后自动新建群时，需要填写 1 到 40 个字符的群名称，起始序号须为非负整数。")]:
+            status, html, _ = await console.post(page_path, MultiDict(
+                [("_csrf", csrf), ("campaign", "不该保存"), *form]))
+            assert (status, _alert(html)) == (400, said), form
+        await _refuse_once(stack, "update_join_way")
+        status, html, _ = await console.post(f"{page_path}?lang=en", MultiDict(
+            [("_csrf", csrf), ("chat_id", chat), ("campaign", "不该保存")]))
+        assert (status, _alert(html)) == (
+            400, "WeCom refused the request (errcode 40058); nothing was saved.")
+        status, kept = await stack.admin(f"/group-codes/{made['id']}")
+        assert ([g["chat_id"] for g in kept["groups"]], kept["campaign"]) == (
+            [other], "新品海报")
+        joined = await stack.sandbox.join_group_by_way(
+            "acme", made["config_id"], [await _customer(stack, "李雷")])
+        assert joined["chat_id"] == other  # WeCom's way unchanged too
+        updates = len([c for c in stack.calls() if c["path"] == WAYS + "update_join_way"])
+
+        # another tenant's session neither sees nor changes it
+        beta = Console(stack)
+        try:
+            await beta.login("beta", "beta-admin-token")
+            status, page, _ = await beta.get("/console/beta/group-codes")
+            status, html, _ = await beta.get(f"/console/beta/group-codes/{made['id']}")
+            assert status == 404 and "新品海报" not in html
+            status, _, _ = await beta.post(
+                f"/console/beta/group-codes/{made['id']}",
+                MultiDict([("_csrf", csrf_in(page)), ("chat_id", chat)]))
+            assert status == 404
+            status, _, _ = await beta.post(
+                page_path, MultiDict([("_csrf", csrf_in(page)), ("chat_id", chat)]))
+            assert status == 403
+        finally:
+            await beta.close()
+        status, kept = await stack.admin(f"/group-codes/{made['id']}")
+        assert [g["chat_id"] for g in kept["groups"]] == [other]
+        assert len([c for c in stack.calls()
+                    if c["path"] == WAYS + "update_join_way"]) == updates
+
+        # a deleted code shows no form, and cannot be changed
+        status, _, resp = await console.post(f"{page_path}/delete", {"_csrf": csrf})
+        assert status == 303
+        status, page, _ = await console.get(page_path)
+        assert status == 200 and 'id="deleted"' in page
+        assert 'id="edit-group-code"' not in page and 'id="delete-group-code"' not in page
+        status, html, _ = await console.post(page_path, MultiDict(
+            [("_csrf", csrf), ("chat_id", chat)]))
+        assert (status, _alert(html)) == (  # in English since ?lang=en
+            404, "No such group code (or it was deleted).")
     finally:
         await console.close()
