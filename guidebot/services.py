@@ -229,7 +229,8 @@ def build_services(settings: Settings, db: Database, *,
     group_welcome = GroupWelcomeSync(settings, db, library, outbox, client_for, media)
     channel_rotation = ChannelRotation(settings, db, outbox, client_for)
     channel_auto_accept = ChannelAutoAccept(settings, db, outbox, client_for)
-    segments = Segments(settings, db, clock=sop_clock)
+    segments = Segments(settings, db, clock=sop_clock,
+                        fields=lambda: library.profile_fields)
     calls = MappingProxyType({**welcome.executors(), **tags.executors(),
                               **sop_calls.executors(), **kf.executors(),
                               **guide_chat.executors(), **materials.executors(),

@@ -4,21 +4,29 @@ now, pages and exports the members, and uses one as the audience of a 新建群�
 enrolment. Conditions are stored as given and evaluated whenever the segment is used (a
 relative "added in the last N days" against that day), always by the customers page's
 search in SQL: a page at a time for the members, as a clause of the audience's query for a
-drop or an enrolment."""
+drop or an enrolment.
+
+`fields` conditions (客户资料) name profile fields of content_library/profile_fields.toml and
+their options as the file has them when the segment is saved; one naming a field or option
+removed from the file since is shown as such (`removed_fields`) and still matches by the
+values kept (removing a field keeps its values), until HQ edits the segment."""
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from datetime import date, datetime, time, timedelta, tzinfo
 from typing import Any
 
+from guidebot.contacts import profile_fields as profile
+from guidebot.content.profile_fields import ProfileField
 from guidebot.db.engine import Database
 from guidebot.db.models_segments import CustomerSegment
 from guidebot.db.repo import console as console_repo
 from guidebot.db.repo import segments as repo
 from guidebot.db.repo.audiences import SegmentMatch
+from guidebot.db.repo.field_match import FieldMatch
 from guidebot.db.types import utcnow
 from guidebot.errors import NotFound, ValidationFailed
 from guidebot.settings import Settings, TenantSettings
@@ -39,7 +47,12 @@ MAX_LIST = 200
 COUNT_FRESH_S = 600
 REFRESH = 20
 FIELDS = (*LISTS, "status", "added_from", "added_to", "added_days", "purchased",
-          "quiet_days", "layer")
+          "quiet_days", "layer", "fields")
+MAX_FIELD_CONDITIONS = 20
+# a profile field condition's `op` by the field's kind (set / unset for every kind)
+OPS = {"text": (), "choice": ("in",), "multi": ("has_any", "has_all"),
+       "date": ("between",), "number": ("between",)}
+FIELD_KEYS = ("field", "op", "values", "from", "to", "min", "max")
 
 
 def _refuse(name: str, reason: str) -> ValidationFailed:
@@ -61,12 +74,14 @@ def _days(raw: Any, name: str) -> int | None:
 
 def checked(raw: Mapping[str, Any], tags: Mapping[str, str], guides: Mapping[str, str],
             stores: Mapping[str, str], zone: tzinfo,
-            deleted: Mapping[str, str] | None = None) -> dict[str, Any]:
+            deleted: Mapping[str, str] | None = None,
+            fields: Sequence[ProfileField] = ()) -> dict[str, Any]:
     """The conditions as stored (empty ones left out), else ValidationFailed naming the field
     ("conditions.tags_any: …"): tags by the tenant's corp tag ids, the tenant's guides and
     stores, a status of the customers page, added_from/added_to (the tenant's days) or
     added_days (the last N days, today included), purchased yes/no, quiet_days (bought, but
-    not in the last N days), layer (the overview's customer layers as of today)."""
+    not in the last N days), layer (the overview's customer layers as of today), fields
+    (profile field conditions on the `fields` in force, `field_conditions`)."""
     deleted = deleted or {}  # corp tags deleted since (id → last name): named as such
     unknown = sorted(set(raw) - set(FIELDS))
     if unknown:
@@ -129,7 +144,115 @@ def checked(raw: Mapping[str, Any], tags: Mapping[str, str], guides: Mapping[str
         if layer not in LAYERS:
             raise _refuse("conditions.layer", f"one of {', '.join(LAYERS)}, or none")
         out["layer"] = layer
+    matches = field_conditions(raw.get("fields"), fields)
+    if matches:
+        out["fields"] = matches
     return out
+
+
+def _unknown_field(where: str, field_id: object) -> ValidationFailed:
+    return ValidationFailed(f"{where}.field: no field {field_id!r} in profile_fields.toml",
+                            code="segment.unknown_field", field=f"{where}.field",
+                            name=str(field_id)[:64])
+
+
+def field_conditions(raw: Any, fields: Sequence[ProfileField]) -> list[dict[str, Any]]:
+    """Profile field conditions as stored, each {field, op, …}: set / unset (has a value or
+    not, any kind); in (choice: one of `values`); has_any / has_all (multi: holds any / every
+    one of `values`); between (date: `from` and/or `to`, YYYY-MM-DD, inclusive; number: `min`
+    and/or `max`, inclusive). A field or option not in the file refused (coded)."""
+    if raw is None or raw == []:
+        return []
+    if not isinstance(raw, list) or len(raw) > MAX_FIELD_CONDITIONS \
+            or not all(isinstance(c, Mapping) for c in raw):
+        raise _refuse("conditions.fields", f"a list of at most {MAX_FIELD_CONDITIONS} "
+                      "conditions, each {field, op, …}")
+    known = {f.id: f for f in fields}
+    out: list[dict[str, Any]] = []
+    for i, cond in enumerate(raw):
+        where = f"conditions.fields.{i}"
+        extra = sorted(set(cond) - set(FIELD_KEYS))
+        if extra:
+            raise _refuse(f"{where}.{extra[0]}", f"unknown key (one of {', '.join(FIELD_KEYS)})")
+        field = known.get(cond.get("field"))  # type: ignore[arg-type]
+        if field is None:
+            raise _unknown_field(where, cond.get("field"))
+        op = cond.get("op")
+        ops = ("set", "unset", *OPS[field.kind])
+        if op not in ops:
+            raise _refuse(f"{where}.op", f"for a {field.kind} field one of {', '.join(ops)}")
+        given = {k for k in ("values", "from", "to", "min", "max")
+                 if cond.get(k) not in (None, "", [])}
+        allowed = ({"values"} if op in ("in", "has_any", "has_all") else
+                   {"from", "to"} if op == "between" and field.kind == "date" else
+                   {"min", "max"} if op == "between" else set())
+        if given - allowed:
+            raise _refuse(f"{where}.{sorted(given - allowed)[0]}", f"not with op {op} on a "
+                          f"{field.kind} field")
+        item: dict[str, Any] = {"field": field.id, "op": op}
+        if allowed == {"values"}:
+            values = cond.get("values")
+            if not isinstance(values, list) or not values \
+                    or not all(isinstance(v, str) for v in values):
+                raise _refuse(f"{where}.values", "a list of the field's options, at least one")
+            missing = [v for v in values if v not in field.options]
+            if missing:
+                raise ValidationFailed(
+                    f"{where}.values: {missing[0]!r} is not an option of {field.id}",
+                    code="segment.unknown_option", field=f"{where}.values",
+                    name=field.id, label=field.label, option=missing[0][:64])
+            item["values"] = [o for o in field.options if o in set(values)]
+        elif allowed:
+            if not given:
+                raise _refuse(where, f"give {' and/or '.join(sorted(allowed))}")
+            for key in sorted(given):
+                try:
+                    item[key] = profile.encoded(field, cond[key], None)
+                except ValidationFailed as exc:
+                    raise _refuse(f"{where}.{key}", exc.args[0].split(": ", 1)[-1]) from None
+            low, high = sorted(allowed, key=("from", "min", "to", "max").index)
+            if low in item and high in item and (
+                    item[low] > item[high] if field.kind == "date"
+                    else float(item[low]) > float(item[high])):
+                raise _refuse(f"{where}.{low}", f"must not be after {high}")
+        out.append(item)
+    return out
+
+
+def field_matches(stored: Sequence[Mapping[str, Any]]) -> tuple[FieldMatch, ...]:
+    """Stored profile field conditions as the repo evaluates them (by the stored values,
+    whatever the file says now)."""
+    found = []
+    for c in stored:
+        op = c["op"]
+        if op == "between":
+            dated = "from" in c or "to" in c
+            found.append(FieldMatch(c["field"], "days" if dated else "numbers",
+                                    low=str(c.get("from" if dated else "min", "")),
+                                    high=str(c.get("to" if dated else "max", ""))))
+        else:
+            found.append(FieldMatch(c["field"], op, tuple(c.get("values", ()))))
+    return tuple(found)
+
+
+def removed_fields(conditions: Mapping[str, Any],
+                   fields: Sequence[ProfileField]) -> list[dict[str, str]]:
+    """The fields (option "") and options the conditions name that profile_fields.toml no
+    longer has, each with the field's label now ("" for a removed field)."""
+    known = {f.id: f for f in fields}
+    gone: list[dict[str, str]] = []
+    for c in conditions.get("fields", ()):
+        field = known.get(c["field"])
+        if field is None:
+            gone.append({"field": c["field"], "label": "", "option": ""})
+            continue
+        gone.extend({"field": field.id, "label": field.label, "option": o}
+                    for o in c.get("values", ()) if o not in field.options)
+    unique: list[dict[str, str]] = []
+    for g in gone:
+        if g not in unique:
+            unique.append(g)
+    return unique
 
 
 def search_of(conditions: Mapping[str, Any], tenant: TenantSettings,
@@ -149,7 +272,8 @@ def search_of(conditions: Mapping[str, Any], tenant: TenantSettings,
         **{k: tuple(conditions.get(k, ())) for k in LISTS},
         purchased=conditions.get("purchased", ""),
         quiet_since=now - timedelta(days=quiet) if quiet else None,
-        layer=conditions.get("layer", ""), layer_since=(start("new_from"), start("active_from")))
+        layer=conditions.get("layer", ""), layer_since=(start("new_from"), start("active_from")),
+        fields=field_matches(conditions.get("fields", ())))
     return CustomerSearch(status=conditions.get("status", ""),
                           added=customer_list.added_between(added_from, added_to, tenant.tz),
                           more=more)
@@ -164,14 +288,16 @@ def _tag_ids(row: CustomerSegment) -> set[str]:
 
 
 def _view(row: CustomerSegment, count: int | None, counted_at: datetime | None,
-          deleted: Mapping[str, str]) -> dict[str, Any]:
+          deleted: Mapping[str, str], fields: Sequence[ProfileField]) -> dict[str, Any]:
     """The segment as shown; `deleted_tags` the corp tags its conditions name that were
     deleted since (id and last name): carried by no one, so a tags_all or tags_any naming
-    only those matches no one and tags_none ignores them, until HQ edits the segment."""
+    only those matches no one and tags_none ignores them, until HQ edits the segment;
+    `removed_fields` the profile fields and options removed from the file since."""
     conditions = json.loads(row.conditions)
     return {"id": row.id, "name": row.name, "conditions": conditions,
             "deleted_tags": [{"id": i, "name": deleted[i]} for i in sorted(_tag_ids(row))
                              if i in deleted],
+            "removed_fields": removed_fields(conditions, fields),
             "count": count, "counted_at": counted_at, "operator": row.operator,
             "created_at": row.created_at, "updated_at": row.updated_at}
 
@@ -205,10 +331,12 @@ async def segment_match(db: Database, tenant: TenantSettings, segment_id: int,
 
 class Segments:
     def __init__(self, settings: Settings, db: Database,
-                 clock: Callable[[], datetime] = utcnow) -> None:
+                 clock: Callable[[], datetime] = utcnow,
+                 fields: Callable[[], Sequence[ProfileField]] = tuple) -> None:
         self._settings = settings
         self._db = db
         self._clock = clock
+        self._fields = fields  # the profile fields in force (the library's, reloaded)
 
     async def known(self, tenant: str) -> tuple[dict[str, str], dict[str, str], dict[str, str]]:
         """The tenant's corp tags, guides and stores (id → name) conditions may name."""
@@ -226,7 +354,8 @@ class Segments:
             deleted = await repo.deleted_tags(s, tenant=tenant, tag_ids=named)
         return json.dumps(checked(conditions, tags, guides, stores,
                                   self._settings.tenant(tenant).tz,
-                                  {i: n for i, n in deleted.items() if n}),
+                                  {i: n for i, n in deleted.items() if n},
+                                  self._fields()),
                           ensure_ascii=False)
 
     async def preview(self, tenant: str, conditions: Mapping[str, Any]) -> int:
@@ -290,7 +419,7 @@ class Segments:
         async with self._db.write() as s:
             await repo.store_counts(s, tenant=tenant, counts={segment_id: count}, at=now)
             deleted = await repo.deleted_tags(s, tenant=tenant, tag_ids=_tag_ids(row))
-        return _view(row, count, now, deleted)
+        return _view(row, count, now, deleted, self._fields())
 
     async def names(self, tenant: str) -> list[dict[str, Any]]:
         """The tenant's segments' ids and names (a form's choice of audience; no counts)."""
@@ -320,8 +449,9 @@ class Segments:
         async with self._db.read() as s:
             deleted = await repo.deleted_tags(
                 s, tenant=tenant, tag_ids={i for r in rows for i in _tag_ids(r)})
-        return [_view(r, counts[r.id], now, deleted) if r.id in counts
-                else _view(r, r.last_count, r.counted_at, deleted) for r in rows]
+        fields = self._fields()
+        return [_view(r, counts[r.id], now, deleted, fields) if r.id in counts
+                else _view(r, r.last_count, r.counted_at, deleted, fields) for r in rows]
 
     async def members(self, tenant: str, segment_id: int, *, limit: int,
                       after: str = "") -> CustomerPage:
@@ -330,7 +460,8 @@ class Segments:
         return await customer_list.page(self._db, tenant, search, limit=limit, after=after)
 
     async def export_csv(self, tenant: str, segment_id: int) -> AsyncIterator[str]:
-        """The members as the customers page's CSV (same columns and escaping)."""
+        """The members as the customers page's CSV (same columns and escaping, the profile
+        fields in force included)."""
         search = await self.search(tenant, segment_id)
         return customer_list.export_csv(self._db, tenant, self._settings.tenant(tenant).tz,
-                                        search)
+                                        search, fields=self._fields())

@@ -17,6 +17,7 @@ from guidebot.db.models_commerce import Order
 from guidebot.db.models_kf import KfCustomer, KfMessage, OptOut
 from guidebot.db.models_sop import SopTask
 from guidebot.db.models_stats import StatsCustomer
+from guidebot.db.repo import field_match
 from guidebot.db.repo import opt_outs as opt_outs_repo
 
 
@@ -72,7 +73,8 @@ class Conditions:
     with one of `guides` or with a guide of one of `stores`, bought at all or never
     (`purchased` "yes" / "no"), no order paid since `quiet_since`, and in the overview's
     customer `layer` (new, active, dormant, lost) by the facts the statistics keep per
-    customer, `layer_since` the (new, active) bounds of today's layers."""
+    customer, `layer_since` the (new, active) bounds of today's layers; and meeting every
+    profile field condition in `fields` (客户资料, repo/field_match.py)."""
 
     tags_all: tuple[str, ...] = ()
     tags_any: tuple[str, ...] = ()
@@ -83,6 +85,7 @@ class Conditions:
     quiet_since: datetime | None = None
     layer: str = ""
     layer_since: tuple[datetime, datetime] | None = None
+    fields: tuple[field_match.FieldMatch, ...] = ()
 
 
 def _layer(layer: str, since: tuple[datetime, datetime], tenant: str) -> Any:
@@ -142,6 +145,8 @@ def _conditions(stmt: Any, *, tenant: str, more: Conditions) -> Any:
                           ~bought.where(Order.paid_at >= more.quiet_since).exists())
     if more.layer and more.layer_since is not None:
         stmt = stmt.where(_layer(more.layer, more.layer_since, tenant))
+    for match in more.fields:
+        stmt = stmt.where(field_match.matches(tenant, match))
     return stmt
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
-from guidebot.segments.service import MAX_DAYS, MAX_LIST
+from guidebot.segments.service import MAX_DAYS, MAX_FIELD_CONDITIONS, MAX_LIST
 from guidebot.web.api.shapes import Answer, Day, ListedCustomer, Shape, Store, Text64, Userid
 
 TagId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$", description="a corp tag id")]
@@ -15,6 +15,29 @@ TagId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$", description="a co
 
 class SegmentPath(Shape):
     segment_id: int = Field(ge=1, le=2**31 - 1)
+
+
+class FieldCondition(Shape):
+    """A 客户资料 condition on a field of profile_fields.toml (checked against the file as it
+    is when saved: an unknown field or option is refused, code segment.unknown_field /
+    segment.unknown_option)."""
+
+    model_config = ConfigDict(extra="forbid", strict=False, populate_by_name=True)
+
+    field: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,31}$",
+                                description="the field's id in profile_fields.toml")]
+    op: Literal["set", "unset", "in", "has_any", "has_all", "between"] = Field(description=(
+        "set / unset: has a value or not (any kind); in: a choice field's value is one of "
+        "`values`; has_any / has_all: a multi field's value holds any / every one of "
+        "`values`; between: a date field's value within `from`..`to` or a number field's "
+        "within `min`..`max` (inclusive; either bound may be left out)"))
+    values: list[Annotated[str, Field(max_length=64)]] = Field(
+        default_factory=list, max_length=MAX_LIST, description="options of the field")
+    from_: Day = Field(default="", alias="from", serialization_alias="from",
+                       description="date: on or after this day")
+    to: Day = Field(default="", description="date: on or before this day")
+    min: int | float | str | None = Field(default=None, description="number: at least this")
+    max: int | float | str | None = Field(default=None, description="number: at most this")
 
 
 class Conditions(Shape):
@@ -46,6 +69,9 @@ class Conditions(Shape):
         "customer (new: following, first added in the last 30 days; active: following, not "
         "new, paid in the last 90 days; dormant: following, neither; lost: following no "
         "guide)"))
+    fields: list[FieldCondition] = Field(
+        default_factory=list, max_length=MAX_FIELD_CONDITIONS, description=(
+            "客户资料 conditions, every one must hold (stored with empty keys left out)"))
 
 
 class SegmentSet(Shape):
@@ -59,6 +85,12 @@ class DeletedTag(Shape):
     name: str = Field(description="the name the tag last had (empty when never mirrored)")
 
 
+class RemovedField(Shape):
+    field: str = Field(description="the field's id")
+    label: str = Field(description="its label now (empty when the field was removed)")
+    option: str = Field(description="the option removed (empty when the whole field was)")
+
+
 class Segment(Answer):
     id: int
     name: str
@@ -67,6 +99,10 @@ class Segment(Answer):
         "corp tags the conditions name that were deleted in WeCom since: carried by no one "
         "(tags_all or tags_any naming only such tags match no one; tags_none ignores them); "
         "an update must leave them out"))
+    removed_fields: list[RemovedField] = Field(default_factory=list, description=(
+        "profile fields (option empty) and options the `fields` conditions name that "
+        "profile_fields.toml no longer has: still matched by the values kept; an update "
+        "must leave them out"))
     count: int = Field(description="customers matching: on one segment, now; in the list, "
                                    "as counted at `counted_at` (recounted when older than "
                                    "10 minutes)")

@@ -27,7 +27,7 @@ def _answer(view: dict[str, object]) -> dict[str, object]:
 async def create(request: web.Request) -> web.Response:
     data = await parsing.body(request, shapes.SegmentSet)
     view = await _segments(request).create(
-        request.match_info["tenant"], data.name, data.conditions.model_dump(),
+        request.match_info["tenant"], data.name, data.conditions.model_dump(by_alias=True),
         data.operator or "api")
     return reply(_answer(view), status=201)
 
@@ -47,8 +47,8 @@ async def update(request: web.Request) -> web.Response:
     segment_id = parsing.path(request, shapes.SegmentPath).segment_id
     data = await parsing.body(request, shapes.SegmentSet)
     view = await _segments(request).update(
-        request.match_info["tenant"], segment_id, data.name, data.conditions.model_dump(),
-        data.operator or "api")
+        request.match_info["tenant"], segment_id, data.name,
+        data.conditions.model_dump(by_alias=True), data.operator or "api")
     return reply(_answer(view))
 
 

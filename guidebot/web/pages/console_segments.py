@@ -12,7 +12,8 @@ from urllib.parse import urlencode
 from aiohttp import web
 from multidict import MultiMapping
 
-from guidebot.segments.service import LAYERS, LISTS, Segments
+from guidebot.content.profile_fields import ProfileField
+from guidebot.segments.service import LAYERS, LISTS, OPS, Segments
 from guidebot.segments.tagging import RunStaging
 from guidebot.stats import customer_list
 from guidebot.stats.records import PAGE
@@ -27,15 +28,37 @@ def _segments(request: web.Request) -> Segments:
     return services_of(request).segments
 
 
-def _conditions(values: MultiMapping[Any]) -> dict[str, Any]:
+def _conditions(values: MultiMapping[Any],
+                fields: tuple[ProfileField, ...] = ()) -> dict[str, Any]:
     """The form's conditions (a multi-select a list, the others as typed; empty left out,
-    the service checks them)."""
+    the service checks them); a profile field's row (fop.<id>, fval.<id>, ffrom/fto.<id>,
+    fmin/fmax.<id>) one `fields` condition, its op the kind's value op when only values or
+    bounds are given."""
     out: dict[str, Any] = {k: [str(v) for v in values.getall(k, []) if str(v)] for k in LISTS}
     for key in SINGLE:
         text = str(values.get(key, "")).strip()[:32]
         if text:
             out[key] = text
+    matches = [m for m in (_field_condition(values, f) for f in fields) if m]
+    if matches:
+        out["fields"] = matches
     return out
+
+
+def _field_condition(values: MultiMapping[Any], field: ProfileField) -> dict[str, Any]:
+    op = str(values.get(f"fop.{field.id}", "")).strip()[:16]
+    cond: dict[str, Any] = {}
+    chosen = [str(v) for v in values.getall(f"fval.{field.id}", []) if str(v)]
+    if chosen:
+        cond["values"] = chosen
+    for key in ("from", "to", "min", "max"):
+        text = str(values.get(f"f{key}.{field.id}", "")).strip()[:32]
+        if text:
+            cond[key] = text
+    if not op and not cond:
+        return {}
+    value_ops = OPS[field.kind]
+    return {"field": field.id, "op": op or (value_ops[0] if value_ops else "set"), **cond}
 
 
 def _base(who: auth.Access) -> str:
@@ -64,7 +87,12 @@ def _gone(segment: dict[str, Any]) -> dict[str, str]:
 
 async def _names(request: web.Request, who: auth.Access) -> dict[str, dict[str, str]]:
     tags, guides, stores = await _segments(request).known(who.tenant.id)
-    return {"tags": tags, "guides": guides, "stores": stores}
+    return {"tags": tags, "guides": guides, "stores": stores,
+            "fields": {f.id: f.label for f in _fields(request)}}
+
+
+def _fields(request: web.Request) -> tuple[ProfileField, ...]:
+    return services_of(request).library.profile_fields
 
 
 @page
@@ -75,7 +103,8 @@ async def form(request: web.Request, who: auth.Access) -> web.StreamResponse:
     segment = (await _segments(request).get(who.tenant.id, _id(raw_id))
                if raw_id is not None else None)
     if "preview" in request.query:
-        name, conditions = request.query.get("name", ""), _conditions(request.query)
+        name = request.query.get("name", "")
+        conditions = _conditions(request.query, _fields(request))
         count: int | None = await _segments(request).preview(who.tenant.id, conditions)
     elif segment is not None:
         name, conditions, count = segment["name"], segment["conditions"], None
@@ -84,7 +113,8 @@ async def form(request: web.Request, who: auth.Access) -> web.StreamResponse:
     return render(request, "segment_form.html", who=who, active="segments",
                   segment=segment, name=name, c=conditions, count=count,
                   names=await _names(request, who), statuses=customer_list.STATUSES,
-                  layers=LAYERS)
+                  layers=LAYERS, fields=_fields(request), ops=OPS,
+                  fc={m["field"]: m for m in reversed(conditions.get("fields", []))})
 
 
 def _id(raw: str | None) -> int:
@@ -96,7 +126,7 @@ def _id(raw: str | None) -> int:
 async def create(request: web.Request, who: auth.Access) -> web.StreamResponse:
     data = await request.post()
     made = await _segments(request).create(who.tenant.id, str(data.get("name", ""))[:64],
-                                           _conditions(data), operator="console")
+                                           _conditions(data, _fields(request)), operator="console")
     raise web.HTTPSeeOther(f"{_base(who)}/{made['id']}?saved=1#notice")
 
 
@@ -105,8 +135,8 @@ async def update(request: web.Request, who: auth.Access) -> web.StreamResponse:
     data = await request.post()
     segment_id = _id(request.match_info["segment_id"])
     await _segments(request).update(who.tenant.id, segment_id,
-                                    str(data.get("name", ""))[:64], _conditions(data),
-                                    operator="console")
+                                    str(data.get("name", ""))[:64],
+                                    _conditions(data, _fields(request)), operator="console")
     raise web.HTTPSeeOther(f"{_base(who)}/{segment_id}?saved=1#notice")
 
 
