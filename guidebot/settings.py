@@ -73,6 +73,10 @@ class KfSettings:
 
 MAX_CARD_OPENED_WINDOW_MIN = 1440  # a day
 MAX_HANDOFF_REPLY_MIN = 2880  # the session's 48 h life
+# WeCom retries an unanswered callback within seconds, three times (FACTS §1.5); two days is
+# far past any retry, so a deleted item cannot let a retry in twice.
+MIN_INBOX_DAYS = 2
+MAX_RETENTION_DAYS = 36_500  # a bound, so a typo cannot overflow the date arithmetic
 _HH_MM = re.compile(r"([01]\d|2[0-3]):([0-5]\d)")  # a time of day, e.g. "09:00"
 
 
@@ -97,6 +101,18 @@ class AlertSettings:
     handoff_reply_minutes: int = 10
     watch_notify: tuple[str, ...] = ()
     guide_deleted_notify: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class RetentionSettings:
+    """How long customers' data is kept (a daily job, guidebot/retention.py): handled inbox
+    items (each a callback's decrypted payload) older than `inbox_days` are deleted (0: kept
+    forever; at least MIN_INBOX_DAYS otherwise, so no retry of a callback can arrive after
+    its item is gone and be handled twice); the text of 微信客服 messages older than
+    `kf_text_days` is blanked, the rows kept for the figures (0: kept forever)."""
+
+    inbox_days: int = 30
+    kf_text_days: int = 0
 
 
 @dataclass(frozen=True)
@@ -140,6 +156,7 @@ class TenantSettings:
     materials: MaterialSettings = MaterialSettings()
     alerts: AlertSettings = AlertSettings()
     auto_tags: AutoTagSettings = AutoTagSettings()
+    retention: RetentionSettings = RetentionSettings()
 
     @property
     def tz(self) -> ZoneInfo:
@@ -306,7 +323,7 @@ _TENANT_KEYS = {
     "corp_id", "agent_id", "token", "token_env", "encoding_aes_key", "encoding_aes_key_env",
     "secret", "secret_env", "api_base", "admin_token", "admin_token_env", "order_secret",
     "order_secret_env", "miniprogram_appid", "timezone", "quotas", "commission",
-    "kf", "materials", "alerts", "auto_tags",
+    "kf", "materials", "alerts", "auto_tags", "retention",
 }
 
 
@@ -355,6 +372,7 @@ def _tenant(file: str, tenant_id: str, table: Any) -> TenantSettings:
         materials=_materials(file, prefix, r.get("materials", dict, {})),
         alerts=_alerts(file, prefix, r.get("alerts", dict, {})),
         auto_tags=_auto_tags(file, prefix, r.get("auto_tags", dict, {})),
+        retention=_retention(file, prefix, r.get("retention", dict, {})),
     )
 
 
@@ -428,6 +446,23 @@ def _alerts(file: str, prefix: str, table: Mapping[str, Any]) -> AlertSettings:
                          handoff_reply_minutes=reply,
                          watch_notify=tuple(dict.fromkeys(notify)),
                          guide_deleted_notify=tuple(dict.fromkeys(deleted)))
+
+
+def _retention(file: str, prefix: str, table: Mapping[str, Any]) -> RetentionSettings:
+    r = _Reader(file, f"{prefix}.retention", table, {"inbox_days", "kf_text_days"})
+    inbox_days = r.get("inbox_days", int, RetentionSettings.inbox_days)
+    if inbox_days != 0 and not MIN_INBOX_DAYS <= inbox_days <= MAX_RETENTION_DAYS:
+        raise r.fail("inbox_days",
+                     f"must be 0 (keep forever) or from {MIN_INBOX_DAYS} to "
+                     f"{MAX_RETENTION_DAYS} (days), got {inbox_days}: the inbox recognises a "
+                     f"callback WeCom sends again by its stored item, so an item must outlive "
+                     f"every retry")
+    kf_text_days = r.get("kf_text_days", int, RetentionSettings.kf_text_days)
+    if not 0 <= kf_text_days <= MAX_RETENTION_DAYS:
+        raise r.fail("kf_text_days",
+                     f"must be 0 (keep forever) or from 1 to {MAX_RETENTION_DAYS} (days), "
+                     f"got {kf_text_days}")
+    return RetentionSettings(inbox_days=inbox_days, kf_text_days=kf_text_days)
 
 
 def _kf(file: str, prefix: str, table: Mapping[str, Any]) -> KfSettings:

@@ -80,6 +80,16 @@ def test_good_config_and_defaults(tmp_path: Path) -> None:
      "tenants.acme.quotas.app_msg_per_guide_per_min", "must be at most 30"),
     (lambda t: t + '[tenants.acme.quotas]\napp_msg_per_guide_per_min = 0\n',
      "tenants.acme.quotas.app_msg_per_guide_per_min", "must be at least 1"),
+    (lambda t: t + '[tenants.acme.retention]\ninbox_days = 1\n',
+     "tenants.acme.retention.inbox_days", "must be 0 (keep forever) or from 2 to 36500"),
+    (lambda t: t + '[tenants.acme.retention]\ninbox_days = -3\n',
+     "tenants.acme.retention.inbox_days", "got -3"),
+    (lambda t: t + '[tenants.acme.retention]\ninbox_days = "30d"\n',
+     "tenants.acme.retention.inbox_days", "must be an integer"),
+    (lambda t: t + '[tenants.acme.retention]\nkf_text_days = -1\n',
+     "tenants.acme.retention.kf_text_days", "must be 0 (keep forever) or from 1"),
+    (lambda t: t + '[tenants.acme.retention]\nnotes_days = 30\n',
+     "tenants.acme.retention.notes_days", "unknown key"),
 ])
 def test_errors_name_file_key_problem(tmp_path: Path, mutation, key: str,  # type: ignore[no-untyped-def]
                                       problem: str) -> None:
@@ -112,6 +122,16 @@ def test_the_handoff_reply_reminder_waits_ten_minutes_unless_set(tmp_path: Path,
     text = GOOD + "[tenants.acme.alerts]\n" + line
     alerts = load_settings(_write(tmp_path, text)).tenant("acme").alerts
     assert alerts.handoff_reply_minutes == minutes
+
+
+@pytest.mark.parametrize(("lines", "inbox_days", "kf_text_days"), [
+    ("", 30, 0), ("inbox_days = 0\n", 0, 0), ("inbox_days = 2\n", 2, 0),
+    ("inbox_days = 90\nkf_text_days = 180\n", 90, 180), ("kf_text_days = 1\n", 30, 1)])
+def test_retention_keeps_inbox_items_30_days_and_kf_texts_forever_unless_set(
+        tmp_path: Path, lines: str, inbox_days: int, kf_text_days: int) -> None:
+    text = GOOD + ("[tenants.acme.retention]\n" + lines if lines else "")
+    retention = load_settings(_write(tmp_path, text)).tenant("acme").retention
+    assert (retention.inbox_days, retention.kf_text_days) == (inbox_days, kf_text_days)
 
 
 def test_secret_from_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
