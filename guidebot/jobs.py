@@ -190,6 +190,12 @@ async def run_stats_upkeep(services: Services) -> None:
     await services.stats.scheduled_upkeep()
 
 
+async def run_retention(services: Services, tenant: str) -> None:
+    """数据保留: old handled inbox items deleted, old 微信客服 texts blanked, once a day
+    (checked hourly; one process at a time)."""
+    await services.retention.run_if_due(tenant)
+
+
 def schedule_defaults(scheduler: Scheduler, tenants: list[str]) -> None:
     scheduler.every(5, run_outbox_retry)
     scheduler.every(LIBRARY_RELOAD_S, run_library_reload)
@@ -215,3 +221,4 @@ def schedule_defaults(scheduler: Scheduler, tenants: list[str]) -> None:
         scheduler.every(60, run_pretags, tenant)
         scheduler.every(60, run_handoff_reminders, tenant)
         scheduler.every(60, run_chat_watch, tenant)
+        scheduler.every(3600, run_retention, tenant)

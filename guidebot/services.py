@@ -55,6 +55,7 @@ from guidebot.materials.service import MaterialService
 from guidebot.materials.storage import PictureStore
 from guidebot.metrics import Metrics
 from guidebot.outbox import Executor, Outbox
+from guidebot.retention import Retention
 from guidebot.segments.service import Segments
 from guidebot.segments.tagging import SegmentTagging
 from guidebot.settings import Settings
@@ -118,6 +119,7 @@ class Services:
     segments: Segments  # saved customer segments (客户分群)
     tag_library: TagLibrary  # 标签管理: HQ edits the corp tag library
     segment_tags: SegmentTagging  # 批量打标签: a tag on every customer of a segment
+    retention: Retention  # 数据保留: old inbox items deleted, old 微信客服 texts blanked
 
     def client(self, tenant: str) -> WeComClient:
         return self.clients[tenant]
@@ -260,4 +262,5 @@ def build_services(settings: Settings, db: Database, *,
         group_handover=group_handover, group_welcome=group_welcome,
         birthdays=Birthdays(db, sop.birthdays_set), targets=targets,
         segments=segments, tag_library=TagLibrary(db, client_for, tags),
-        segment_tags=SegmentTagging(db, outbox, segments, tags.executors()["mark_tag"]))
+        segment_tags=SegmentTagging(db, outbox, segments, tags.executors()["mark_tag"]),
+        retention=Retention(settings, db))

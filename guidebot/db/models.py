@@ -227,13 +227,15 @@ class InboxItem(SQLModel, table=True):
         Index("ix_inbox_pending_key", "tenant", "order_key", "id",
               sqlite_where=text("processed_at IS NULL"),
               postgresql_where=text("processed_at IS NULL")),
+        # a tenant's items by when they were handled: retention's delete (0064)
+        Index("ix_inbox_handled", "tenant", "processed_at"),
     )
     id: int | None = Field(default=None, primary_key=True)
     tenant: str = Field(max_length=32)
     digest: str = Field(max_length=64)
     payload: str = Field(sa_column=Column(Text, nullable=False))
     received_at: datetime = Field(default_factory=utcnow, sa_column=_utc())
-    processed_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True, index=True))
+    processed_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
     attempts: int = 0
     outcome: str = Field(default="", max_length=32)
     last_error: str = Field(default="", max_length=512)

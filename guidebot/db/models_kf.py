@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import Column, Index, Text, UniqueConstraint
+from sqlalchemy import text as sql
 from sqlmodel import Field, SQLModel
 
 from guidebot.db.types import UTCDateTime, utcnow
@@ -12,6 +13,9 @@ from guidebot.db.types import UTCDateTime, utcnow
 
 def _utc(nullable: bool = False) -> Column:  # type: ignore[type-arg]
     return Column(UTCDateTime(), nullable=nullable)
+
+
+TEXT_KEPT = "msgtype = 'text' AND text != ''"  # a text message not blanked by retention
 
 
 class KfCursor(SQLModel, table=True):
@@ -36,6 +40,9 @@ class KfMessage(SQLModel, table=True):
         Index("ix_kf_messages_customer", "tenant", "external_userid", "send_time"),
         Index("ix_kf_messages_status", "tenant", "open_kfid", "status"),
         Index("ix_kf_messages_time", "tenant", "send_time"),  # who wrote lately (0046)
+        # the texts still kept, for the retention job's blanking (0064)
+        Index("ix_kf_messages_text_kept", "tenant", "send_time",
+              sqlite_where=sql(TEXT_KEPT), postgresql_where=sql(TEXT_KEPT)),
     )
     id: int | None = Field(default=None, primary_key=True)
     tenant: str = Field(max_length=32)

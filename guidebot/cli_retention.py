@@ -1,0 +1,47 @@
+"""CLI: `guidebot retention run [--tenant T] [--dry-run]` deletes and blanks now what the
+daily retention job would (guidebot/retention.py), and prints it per tenant."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from typing import Any
+
+from guidebot.db.engine import Database
+from guidebot.errors import ValidationFailed
+from guidebot.retention import Retention
+from guidebot.settings import Settings
+
+
+def add_commands(command: Callable[[str, str], argparse.ArgumentParser]) -> dict[str, Any]:
+    retention = command("retention", "data retention: old inbox items and 微信客服 texts")
+    retention.add_argument("action", choices=["run"])
+    retention.add_argument("--tenant", help="one tenant (default: every tenant in the config)")
+    retention.add_argument("--dry-run", action="store_true",
+                           help="count what would be deleted or blanked; change nothing")
+    return {"retention": retention_command}
+
+
+def _shown(count: int | None, days: int) -> str:
+    return "kept forever (0 days)" if count is None else f"{count} (older than {days} days)"
+
+
+async def retention_command(settings: Settings, args: argparse.Namespace) -> int:
+    if args.tenant and args.tenant not in settings.tenants:
+        raise ValidationFailed(f"unknown tenant {args.tenant!r}; known: "
+                               + ", ".join(settings.tenants))
+    tenants = [args.tenant] if args.tenant else list(settings.tenants)
+    db = Database(settings.database_url)
+    retention = Retention(settings, db)
+    verbs = ("would be deleted", "would be blanked") if args.dry_run else ("deleted", "blanked")
+    try:
+        for tenant in tenants:
+            keep = settings.tenant(tenant).retention
+            pruned = await retention.run(tenant, dry_run=args.dry_run)
+            print(f"{tenant}: handled inbox items {verbs[0]}: "
+                  f"{_shown(pruned.inbox_deleted, keep.inbox_days)}; "
+                  f"微信客服 texts {verbs[1]}: "
+                  f"{_shown(pruned.kf_texts_blanked, keep.kf_text_days)}")
+    finally:
+        await db.dispose()
+    return 0

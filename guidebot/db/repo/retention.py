@@ -1,0 +1,80 @@
+"""Retention queries: handled inbox items deleted and 微信客服 texts blanked, a bounded batch
+per call (guidebot/retention.py runs them, one short transaction each)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Protocol
+
+from sqlalchemy import delete, func, select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from guidebot.db.models import InboxItem
+from guidebot.db.models_kf import TEXT_KEPT, KfMessage
+
+
+class Count(Protocol):
+    async def __call__(self, session: AsyncSession, *, tenant: str,
+                       before: datetime) -> int: ...
+
+
+class Step(Protocol):
+    async def __call__(self, session: AsyncSession, *, tenant: str, before: datetime,
+                       limit: int) -> int: ...
+
+
+FAILED = "failed"  # an inbox item that failed for good: kept (inbox.py records it so)
+
+
+def _old_handled(tenant: str, before: datetime) -> Any:
+    """The tenant's inbox items handled before `before` (the index ix_inbox_handled), not the
+    failed ones, and never the newest item of the table: SQLite (no AUTOINCREMENT) gives a new
+    row the largest id + 1, so deleting the largest would hand its id out again, and ids name
+    things elsewhere (follow_events.inbox_id, the churn notice's outbox key)."""
+    newest = select(func.max(InboxItem.id)).correlate(None).scalar_subquery()
+    return (InboxItem.tenant == tenant,
+            InboxItem.processed_at < before,  # type: ignore[operator]
+            InboxItem.outcome != FAILED,
+            InboxItem.id < newest)  # type: ignore[operator]
+
+
+async def delete_handled_inbox(session: AsyncSession, *, tenant: str, before: datetime,
+                               limit: int) -> int:
+    """Delete at most `limit` of the tenant's handled inbox items older than `before`; how
+    many were deleted."""
+    batch = select(InboxItem.id).where(*_old_handled(tenant, before)).limit(limit)
+    result = await session.execute(
+        delete(InboxItem).where(InboxItem.id.in_(batch)))  # type: ignore[union-attr]
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+async def count_handled_inbox(session: AsyncSession, *, tenant: str, before: datetime) -> int:
+    """How many items delete_handled_inbox would delete in all."""
+    stmt = select(func.count()).select_from(InboxItem).where(*_old_handled(tenant, before))
+    return int((await session.execute(stmt)).scalar_one())
+
+
+def _old_texts(tenant: str, before: datetime) -> Any:
+    """The tenant's 微信客服 text messages sent before `before` whose text is still kept
+    (the partial index ix_kf_messages_text_kept: blanked ones leave it). Events keep their
+    fields (ids, not words): the reply-time figures read them."""
+    # the index's own words, not parameters: SQLite uses a partial index only then
+    return (KfMessage.tenant == tenant, text(TEXT_KEPT),
+            KfMessage.send_time < before)  # type: ignore[operator]
+
+
+async def blank_kf_texts(session: AsyncSession, *, tenant: str, before: datetime,
+                         limit: int) -> int:
+    """Blank the text of at most `limit` of the tenant's 微信客服 text messages sent before
+    `before` (the row, its ids, route and outcome stay); how many were blanked."""
+    batch = select(KfMessage.id).where(*_old_texts(tenant, before)).limit(limit)
+    result = await session.execute(
+        update(KfMessage).where(KfMessage.id.in_(batch))  # type: ignore[union-attr]
+        .values(text=""))
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+async def count_kf_texts(session: AsyncSession, *, tenant: str, before: datetime) -> int:
+    """How many texts blank_kf_texts would blank in all."""
+    stmt = select(func.count()).select_from(KfMessage).where(*_old_texts(tenant, before))
+    return int((await session.execute(stmt)).scalar_one())
