@@ -1,0 +1,242 @@
+"""删除客户个人信息: the SQL that erases one customer, in the caller's transaction.
+
+Personal rows are deleted; rows the brand keeps (orders, refunds, the commission ledger's
+orders, the events the statistics count) stay with the customer's external_userid replaced by
+a tombstone pseudonym, their unionid/openid cleared, and the customer's ids replaced by it
+inside the JSON texts that hold them. Every table of guidebot/db/models*.py is named below,
+in ERASED, PSEUDONYMISED, TEXTS or NOT_ABOUT_CUSTOMERS (tests/scenario/test_customer_erasure.py
+scans the whole schema for what is left)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import Table, delete, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from guidebot.db.models import (
+    Binding,
+    Customer,
+    CustomerTag,
+    Follow,
+    FollowEvent,
+    InboxItem,
+    OutboxItem,
+)
+from guidebot.db.models_api import IdempotencyRecord
+from guidebot.db.models_birthdays import CustomerBirthday
+from guidebot.db.models_commerce import (
+    Identity,
+    Order,
+    OrderEvent,
+    Refund,
+    Touch,
+    TrackedLink,
+)
+from guidebot.db.models_groups import GroupCustomerChange, GroupMember
+from guidebot.db.models_kf import KfCustomer, KfFlag, KfMessage, KfSession, OptOut
+from guidebot.db.models_materials import MaterialUse, MaterialUseCustomer
+from guidebot.db.models_notes import CustomerNote
+from guidebot.db.models_pretags import PreTag
+from guidebot.db.models_profile import CustomerFieldValue
+from guidebot.db.models_segments import SegmentTagRun
+from guidebot.db.models_sop import SopDropSend, SopEnrollment, SopStep, SopTask
+from guidebot.db.models_stats import (
+    StatsBatchOrder,
+    StatsCustomer,
+    StatsGroupCustomer,
+    StatsWatermark,
+)
+from guidebot.db.models_transfers import CustomerTransfer
+
+
+def _table(model: Any) -> Table:
+    return model.__table__  # type: ignore[no-any-return]
+
+
+# Deleted: the person's own data (name, avatar, corp name, unionid, tags, 客户资料, birthday,
+# follow-up notes, the 微信客服 mapping and session, the opt-out, group membership rows).
+ERASED: tuple[tuple[Any, str], ...] = (
+    (CustomerTag, "external_userid"), (CustomerFieldValue, "external_userid"),
+    (CustomerBirthday, "external_userid"), (CustomerNote, "external_userid"),
+    (KfCustomer, "external_userid"), (KfSession, "external_userid"),
+    (OptOut, "external_userid"), (GroupMember, "member_id"),
+)
+
+# Kept under the tombstone: what the figures (stats, usage, commissions, GMV) count.
+PSEUDONYMISED: tuple[tuple[Any, str], ...] = (
+    (Follow, "external_userid"), (FollowEvent, "external_userid"),
+    (Binding, "external_userid"), (Touch, "external_userid"),
+    (TrackedLink, "customer"), (Order, "external_userid"),
+    (KfMessage, "external_userid"), (KfFlag, "external_userid"),
+    (GroupCustomerChange, "external_userid"), (StatsCustomer, "external_userid"),
+    (StatsGroupCustomer, "external_userid"), (StatsBatchOrder, "external_userid"),
+    (SopEnrollment, "external_userid"), (SopStep, "external_userid"),
+    (SopDropSend, "external_userid"), (CustomerTransfer, "external_userid"),
+    (MaterialUse, "customer"), (MaterialUseCustomer, "customer"),
+)
+
+# Text (JSON) columns that may hold the customer's ids: each id is replaced by the tombstone.
+TEXTS: tuple[tuple[Any, str], ...] = (
+    (OutboxItem, "key"), (OutboxItem, "payload"), (OutboxItem, "result"), (SopTask, "detail"),
+    (SegmentTagRun, "cursor"), (IdempotencyRecord, "result"), (Order, "evidence"),
+    (Order, "lines"), (OrderEvent, "body"), (OrderEvent, "result"), (Refund, "items"),
+    (Refund, "allocation"), (StatsWatermark, "gaps"),
+)
+
+# Tables that hold nothing about a customer (settings, guides, codes, content, tokens, stats
+# without ids, the ledger keyed by order): left as they are.
+NOT_ABOUT_CUSTOMERS = (
+    "tenants", "stores", "guides", "corp_tags", "channel_codes", "acquisition_quotas",
+    "app_message_sends", "access_tokens", "media_uploads", "commerce_rule_versions",
+    "commerce_ledger", "commerce_settlements", "tenant_drops", "group_chats",
+    "group_join_codes", "group_welcome_templates", "kf_cursors", "materials",
+    "material_versions", "material_pieces", "points_ledger", "points_deliveries",
+    "customer_segments", "jsapi_tickets", "sop_versions", "sop_cursors", "sop_drop_firings",
+    "sop_switches", "stats_daily", "stats_order_marks", "stats_layer_adds",
+    "stats_layer_buyers", "stats_group_daily", "sales_targets", "transfer_batches",
+    "llm_calls", "customer_erasures",
+)
+
+
+async def customer(session: AsyncSession, *, tenant: str,
+                   external_userid: str) -> Customer | None:
+    return await session.get(Customer, (tenant, external_userid))
+
+
+async def following_guides(session: AsyncSession, *, tenant: str,
+                           external_userid: str) -> list[str]:
+    """Guides with a live relation (active or half-added) to the customer."""
+    rows = await session.execute(select(Follow.guide).where(
+        Follow.tenant == tenant, Follow.external_userid == external_userid,
+        Follow.status.in_(("active", "half"))))  # type: ignore[attr-defined]
+    return sorted(str(g) for g in rows.scalars())
+
+
+def _contains(column: Any, value: str) -> Any:
+    return column.contains(value, autoescape=True)
+
+
+async def pending_callbacks(session: AsyncSession, *, tenant: str,
+                            external_userid: str) -> int:
+    """Callbacks not handled yet that name the customer (handling one may store them again)."""
+    t = _table(InboxItem)
+    found = await session.execute(select(func.count()).select_from(t).where(
+        t.c.tenant == tenant, t.c.processed_at.is_(None),
+        _contains(t.c.payload, external_userid)))
+    return int(found.scalar_one())
+
+
+async def linked_ids(session: AsyncSession, *, tenant: str, external_userid: str,
+                     unionid: str | None) -> tuple[set[str], set[str]]:
+    """The customer's unionids and openids as guidebot learnt them (profile, orders' identity
+    mappings, 微信客服)."""
+    unionids = {unionid} if unionid else set()
+    openids: set[str] = set()
+    rows = await session.execute(select(Identity.kind, Identity.value).where(
+        Identity.tenant == tenant, Identity.external_userid == external_userid))
+    for kind, value in rows:
+        (unionids if kind == "unionid" else openids).add(str(value))
+    kf = await session.execute(select(KfCustomer.unionid).where(
+        KfCustomer.tenant == tenant, KfCustomer.external_userid == external_userid))
+    unionids |= {str(u) for u in kf.scalars() if u}
+    return unionids, openids
+
+
+def _count(result: Any) -> int:
+    return max(int(getattr(result, "rowcount", 0) or 0), 0)
+
+
+async def erase(session: AsyncSession, *, tenant: str, external_userid: str, tombstone: str,
+                name: str, unionids: Iterable[str], openids: Iterable[str]) -> dict[str, int]:
+    """Erase the customer in this transaction; the rows touched per table."""
+    counts: dict[str, int] = {}
+
+    def tally(table: str, n: int) -> None:
+        if n:
+            counts[table] = counts.get(table, 0) + n
+
+    unionids, openids = sorted(set(unionids)), sorted(set(openids))
+    # inbox payloads naming the customer: handled ones are deleted (unhandled ones refuse
+    # the erasure before this runs)
+    inbox = _table(InboxItem)
+    for value in (external_userid, *unionids):
+        tally("inbox", _count(await session.execute(delete(inbox).where(
+            inbox.c.tenant == tenant, inbox.c.processed_at.is_not(None),
+            _contains(inbox.c.payload, value)))))
+    # what they said and their name, where a text naming the customer's id also carries it
+    # (a 微信客服 reply or handoff, a welcome), as written or JSON-escaped
+    kf = _table(KfMessage)
+    said = await session.execute(select(kf.c.text).where(
+        kf.c.tenant == tenant, kf.c.external_userid == external_userid))
+    spoken = {str(text) for text in said.scalars() if len(str(text)) >= 2}
+    if len(name) >= 2:
+        spoken.add(name)
+    forms = sorted({f for text in spoken for f in (text, json.dumps(text)[1:-1])},
+                   key=len, reverse=True)
+    outbox = _table(OutboxItem)
+    for model, column in TEXTS:
+        t = _table(model)
+        col = t.c[column]
+        # messages already sent to a guide (a welcome, a 微信客服 handoff, a radar or churn
+        # notice) name the customer without their id: blanked there too
+        about = (or_(_contains(col, external_userid), outbox.c.status.not_in(
+            ("pending", "sending"))) if t is outbox else _contains(col, external_userid))
+        for value in forms:
+            tally(t.name, _count(await session.execute(update(t).where(
+                t.c.tenant == tenant, about, _contains(col, value))
+                .values({column: func.replace(col, value, "")}))))
+    for model, column in TEXTS:
+        t = _table(model)
+        col = t.c[column]
+        for value in (external_userid, *unionids, *openids):
+            tally(t.name, _count(await session.execute(update(t).where(
+                t.c.tenant == tenant, _contains(col, value))
+                .values({column: func.replace(col, value, tombstone)}))))
+    pretags = _table(PreTag)
+    tally("pretags", _count(await session.execute(delete(pretags).where(
+        pretags.c.tenant == tenant, or_(pretags.c.external_userid == external_userid,
+                                        pretags.c.unionid.in_(unionids))))))
+    identities = _table(Identity)
+    tally("commerce_identities", _count(await session.execute(delete(identities).where(
+        identities.c.tenant == tenant, or_(identities.c.external_userid == external_userid,
+                                           identities.c.value.in_(unionids + openids))))))
+    for model, column in ERASED:
+        t = _table(model)
+        tally(t.name, _count(await session.execute(delete(t).where(
+            t.c.tenant == tenant, t.c[column] == external_userid))))
+    # what a guide wrote of them on the relation, and what a 微信客服 message said
+    follows = _table(Follow)
+    await session.execute(update(follows).where(
+        follows.c.tenant == tenant, follows.c.external_userid == external_userid)
+        .values(remark="", description=""))
+    await session.execute(update(kf).where(
+        kf.c.tenant == tenant, kf.c.external_userid == external_userid).values(text=""))
+    enrollments = _table(SopEnrollment)
+    await session.execute(update(enrollments).where(
+        enrollments.c.tenant == tenant, enrollments.c.external_userid == external_userid,
+        enrollments.c.status == "active").values(status="exited", reason="erased",
+                                                  next_at=None))
+    steps = _table(SopStep)
+    await session.execute(update(steps).where(
+        steps.c.tenant == tenant, steps.c.external_userid == external_userid,
+        steps.c.status == "planned").values(status="cancelled", reason="erased"))
+    for model in (Order, Touch):
+        t = _table(model)
+        await session.execute(update(t).where(
+            t.c.tenant == tenant, t.c.external_userid == external_userid)
+            .values(unionid=None, openid=None))
+        await session.execute(update(t).where(
+            t.c.tenant == tenant, or_(t.c.unionid.in_(unionids), t.c.openid.in_(openids)))
+            .values(unionid=None, openid=None, external_userid=tombstone))
+    for model, column in PSEUDONYMISED:
+        t = _table(model)
+        tally(t.name, _count(await session.execute(update(t).where(
+            t.c.tenant == tenant, t.c[column] == external_userid)
+            .values({column: tombstone}))))
+    customers = _table(Customer)
+    tally("customers", _count(await session.execute(delete(customers).where(
+        customers.c.tenant == tenant, customers.c.external_userid == external_userid))))
+    return counts
