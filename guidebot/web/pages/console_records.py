@@ -17,6 +17,7 @@ from pydantic import BaseModel
 from guidebot import idempotency
 from guidebot.commerce import periods, statements
 from guidebot.commerce.views import customer_card
+from guidebot.contacts import erasure
 from guidebot.contacts import notes as customer_notes
 from guidebot.contacts import profile_fields as profile
 from guidebot.contacts.views import require_known
@@ -125,6 +126,20 @@ async def opt_in(request: web.Request, who: auth.Access) -> web.StreamResponse:
                                                 operator="console")
     raise web.HTTPSeeOther(f"/console/{who.tenant.id}/customers/"
                            f"{quote(external_userid, safe='')}?done=1")
+
+
+@page
+async def erase(request: web.Request, who: auth.Access) -> web.StreamResponse:
+    """删除客户个人信息: HQ erases the customer (a ticked box confirms), as the admin API."""
+    form = await request.post()
+    external_userid = request.match_info["external_userid"]
+    await require_known(services_of(request).db, who.tenant.id,
+                        external_userid=external_userid)
+    if form.get("confirm") != "yes":
+        raise ValidationFailed(notice(request, "cust.erase_confirm_needed"))
+    done = await erasure.erase(services_of(request).db, who.tenant.id, external_userid,
+                               by="console")
+    return render(request, "erased.html", who=who, active="customers", done=done)
 
 
 @page
@@ -439,6 +454,7 @@ def routes(base: str) -> list[web.RouteDef]:
         web.get(f"{base}/customers/{{external_userid}}", customer),
         web.post(f"{base}/customers/{{external_userid}}/opt-in", opt_in),
         web.post(f"{base}/customers/{{external_userid}}/birthday", birthday),
+        web.post(f"{base}/customers/{{external_userid}}/erase", erase),
         web.post(f"{base}/customers/{{external_userid}}/fields", profile_fields),
         web.get(f"{base}/orders", orders),
         web.get(f"{base}/orders/{{order_no}}", order),
