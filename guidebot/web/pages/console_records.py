@@ -113,15 +113,21 @@ async def customer(request: web.Request, who: auth.Access) -> web.StreamResponse
                   stores=await _records(request).store_names(who.tenant.id), notice=done)
 
 
-@page
-async def opt_in(request: web.Request, who: auth.Access) -> web.StreamResponse:
-    """HQ undoes a customer's opt-out, at the customer's own request (a ticked box says so)."""
+async def _confirmed_customer(request: web.Request, who: auth.Access, needed: str) -> str:
+    """The page's customer, known to the tenant, once the form's box is ticked."""
     form = await request.post()
     external_userid = request.match_info["external_userid"]
     await require_known(services_of(request).db, who.tenant.id,
                         external_userid=external_userid)
     if form.get("confirm") != "yes":
-        raise ValidationFailed(notice(request, "cust.opt_in_confirm_needed"))
+        raise ValidationFailed(notice(request, needed))
+    return external_userid
+
+
+@page
+async def opt_in(request: web.Request, who: auth.Access) -> web.StreamResponse:
+    """HQ undoes a customer's opt-out, at the customer's own request (a ticked box says so)."""
+    external_userid = await _confirmed_customer(request, who, "cust.opt_in_confirm_needed")
     await services_of(request).kf.opt_outs.undo(who.tenant.id, external_userid,
                                                 operator="console")
     raise web.HTTPSeeOther(f"/console/{who.tenant.id}/customers/"
@@ -131,12 +137,7 @@ async def opt_in(request: web.Request, who: auth.Access) -> web.StreamResponse:
 @page
 async def erase(request: web.Request, who: auth.Access) -> web.StreamResponse:
     """删除客户个人信息: HQ erases the customer (a ticked box confirms), as the admin API."""
-    form = await request.post()
-    external_userid = request.match_info["external_userid"]
-    await require_known(services_of(request).db, who.tenant.id,
-                        external_userid=external_userid)
-    if form.get("confirm") != "yes":
-        raise ValidationFailed(notice(request, "cust.erase_confirm_needed"))
+    external_userid = await _confirmed_customer(request, who, "cust.erase_confirm_needed")
     done = await erasure.erase(services_of(request).db, who.tenant.id, external_userid,
                                by="console")
     return render(request, "erased.html", who=who, active="customers", done=done)
