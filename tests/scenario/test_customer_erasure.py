@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy import func, select
 
 from guidebot.cli import main
+from guidebot.db.models import OutboxItem
 from guidebot.db.models_commerce import LedgerEntry, Order
 from guidebot.db.models_erasures import CustomerErasure
 from tests.support.commerce import paid, post_settled, signed_visit
@@ -66,6 +67,24 @@ async def _build(stack: Stack) -> str:
         assert resp.status == 204
     await stack.runtime.drain()
     return customer
+
+
+async def _bystander(stack: Stack) -> str:
+    """Another customer of the same name who wrote the same words: nothing of theirs changes."""
+    await stack.sandbox.simulate_add_contact("acme", userid="chenjing",
+                                             external_userid="wmSAMENAME", name=NAME)
+    await stack.runtime.drain()
+    await customer_writes(stack, "wmSAMENAME", KF_TEXT)
+    return "wmSAMENAME"
+
+
+async def _outbox_since(stack: Stack, after: int) -> list[tuple[Any, ...]]:
+    """The outbox rows written after row `after`, and everything in them."""
+    async with stack.runtime.services.db.read() as s:
+        rows = await s.execute(select(OutboxItem.id, OutboxItem.key, OutboxItem.status,
+                                      OutboxItem.payload, OutboxItem.result)
+                               .where(OutboxItem.id > after).order_by(OutboxItem.id))
+        return [tuple(r) for r in rows]
 
 
 async def _guide_deleted_by(stack: Stack, customer: str) -> None:
@@ -123,6 +142,12 @@ async def _figures(stack: Stack) -> Any:
 
 async def test_an_erased_customer_leaves_no_trace_and_figures_stay(stack: Stack) -> None:
     customer = await _build(stack)
+    last = max(row[0] for row in await _outbox_since(stack, 0))
+    bystander = await _bystander(stack)
+    # their welcome and the 微信客服 handoff notice name them without their id
+    theirs = await _outbox_since(stack, last)
+    escaped = json.dumps(NAME)[1:-1]
+    assert len([row for row in theirs if escaped in str(row[3])]) >= 2, theirs
     status, refused = await stack.admin(f"/customers/{customer}/erase", method="POST")
     assert status == 409 and refused["code"] == "customer.still_following", refused
     assert (await stack.admin(f"/customers/{customer}"))[1]["name"] == NAME  # nothing changed
@@ -140,7 +165,21 @@ async def test_an_erased_customer_leaves_no_trace_and_figures_stay(stack: Stack)
     for table in ("customers", "customer_notes", "customer_field_values",
                   "customer_birthdays", "pretags", "commerce_orders", "follows"):
         assert done["counts"].get(table, 0) >= 1, (table, done["counts"])
-    assert await _where(stack, markers) == []
+    left = await _where(stack, markers)
+    # what is left is the bystander's: their name, and the words they wrote themselves
+    theirs_words = {w for m in (NAME, KF_TEXT) for w in (m, json.dumps(m)[1:-1])}
+    assert {m for _, _, m in left} <= theirs_words and left, left
+    assert [row for row in await _outbox_since(stack, last)
+            if row[0] in {r[0] for r in theirs}] == theirs
+    assert (await stack.admin(f"/customers/{bystander}"))[1]["name"] == NAME
+    async with stack.runtime.services.db.write() as s:
+        await s.execute(sa.delete(sa.table("customers", sa.column("external_userid"))).where(
+            sa.column("external_userid") == bystander))
+        await s.execute(sa.delete(sa.table("kf_messages", sa.column("external_userid"))).where(
+            sa.column("external_userid") == bystander))
+        await s.execute(sa.delete(sa.table("outbox", sa.column("id"))).where(
+            sa.column("id").in_([row[0] for row in theirs])))
+    assert await _where(stack, markers) == []  # and nothing else
     assert await _money(stack) == money
     assert await _figures(stack) == figures
     await stack.runtime.services.stats.backfill("acme")  # rebuilt from what is kept: the same

@@ -10,7 +10,9 @@ scans the whole schema for what is left)."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Table, delete, func, or_, select, update
@@ -149,6 +151,80 @@ def _count(result: Any) -> int:
     return max(int(getattr(result, "rowcount", 0) or 0), 0)
 
 
+CHUNK = 500
+WELCOME_CODE = re.compile(r"<WelcomeCode>(?:<!\[CDATA\[)?([^<\]]+)")
+
+
+def _chunks(values: list[Any]) -> Iterable[list[Any]]:
+    for i in range(0, len(values), CHUNK):
+        yield values[i:i + CHUNK]
+
+
+async def _ids_containing(session: AsyncSession, t: Table, col: Any, tenant: str,
+                          value: str) -> set[int]:
+    rows = await session.execute(select(t.c.id).where(t.c.tenant == tenant,
+                                                      _contains(col, value)))
+    return {int(i) for i in rows.scalars()}
+
+
+@dataclass(frozen=True)
+class Links:
+    """What ties outbox rows to a customer besides their ids: the outbox keys made from
+    their callbacks (welcome codes; the 删人提醒 keyed by the inbox item) and from their
+    微信客服 messages and flags."""
+    keys: frozenset[str]
+    key_prefixes: frozenset[str]
+    key_suffixes: frozenset[str]
+
+
+async def _links(session: AsyncSession, *, tenant: str, external_userid: str,
+                 values: Iterable[str]) -> Links:
+    inbox = _table(InboxItem)
+    keys: set[str] = set()
+    prefixes: set[str] = set()
+    for value in values:
+        found = await session.execute(select(inbox.c.id, inbox.c.payload).where(
+            inbox.c.tenant == tenant, _contains(inbox.c.payload, value)))
+        for item_id, payload in found:
+            keys |= {f"welcome:{c}" for c in WELCOME_CODE.findall(str(payload))}
+            keys |= {f"churn_notify:{item_id}"}
+            prefixes.add(f"guide_deleted_notify:{item_id}:")
+    kf = _table(KfMessage)
+    msgids = {str(m) for m in (await session.execute(select(kf.c.msgid).where(
+        kf.c.tenant == tenant, kf.c.external_userid == external_userid))).scalars()}
+    keys |= {f"kf_notify:{m}" for m in msgids}
+    flags = _table(KfFlag)
+    flag_ids = (await session.execute(select(flags.c.id).where(
+        flags.c.tenant == tenant, flags.c.external_userid == external_userid))).scalars()
+    suffixes = {f":{m}" for m in msgids} | {f":{i}" for i in flag_ids}
+    return Links(frozenset(keys), frozenset(prefixes), frozenset(suffixes))
+
+
+async def outbox_rows_about(session: AsyncSession, *, tenant: str, ids: Iterable[str],
+                            links: Links) -> set[int]:
+    """The outbox rows about the customer: a key, payload or result holding one of their
+    ids, or a key made from their callbacks, 微信客服 messages or flags (a handoff reminder
+    `handoff_reply:<servicer>:<msgid>`, a flag's notice `chat_watch:<member>:<flag>`)."""
+    t = _table(OutboxItem)
+    found: set[int] = set()
+    for value in ids:
+        for col in (t.c.key, t.c.payload, t.c.result):
+            found |= await _ids_containing(session, t, col, tenant, value)
+    for chunk in _chunks(sorted(links.keys)):
+        rows = await session.execute(select(t.c.id).where(t.c.tenant == tenant,
+                                                          t.c.key.in_(chunk)))
+        found |= {int(i) for i in rows.scalars()}
+    for prefix in links.key_prefixes:
+        found |= {int(i) for i in (await session.execute(select(t.c.id).where(
+            t.c.tenant == tenant, t.c.key.startswith(prefix, autoescape=True)))).scalars()}
+    for suffix in links.key_suffixes:
+        rows = await session.execute(select(t.c.id).where(
+            t.c.tenant == tenant, t.c.key.endswith(suffix, autoescape=True),
+            or_(t.c.key.startswith("handoff_reply:"), t.c.key.startswith("chat_watch:"))))
+        found |= {int(i) for i in rows.scalars()}
+    return found
+
+
 async def erase(session: AsyncSession, *, tenant: str, external_userid: str, tombstone: str,
                 name: str, unionids: Iterable[str], openids: Iterable[str]) -> dict[str, int]:
     """Erase the customer in this transaction; the rows touched per table."""
@@ -159,6 +235,8 @@ async def erase(session: AsyncSession, *, tenant: str, external_userid: str, tom
             counts[table] = counts.get(table, 0) + n
 
     unionids, openids = sorted(set(unionids)), sorted(set(openids))
+    links = await _links(session, tenant=tenant, external_userid=external_userid,
+                         values=(external_userid, *unionids))
     # inbox payloads naming the customer: handled ones are deleted (unhandled ones refuse
     # the erasure before this runs)
     inbox = _table(InboxItem)
@@ -166,8 +244,11 @@ async def erase(session: AsyncSession, *, tenant: str, external_userid: str, tom
         tally("inbox", _count(await session.execute(delete(inbox).where(
             inbox.c.tenant == tenant, inbox.c.processed_at.is_not(None),
             _contains(inbox.c.payload, value)))))
-    # what they said and their name, where a text naming the customer's id also carries it
-    # (a 微信客服 reply or handoff, a welcome), as written or JSON-escaped
+    # what they said and their name, in the messages about them: the outbox rows and SOP
+    # tasks linked to the customer (by their ids, their callbacks' welcome codes and inbox
+    # items, their 微信客服 messages and flags, the SOP tasks naming them), as written or
+    # JSON-escaped. Never a text search over the tenant's other rows: a name or a word
+    # another customer shares stays theirs.
     kf = _table(KfMessage)
     said = await session.execute(select(kf.c.text).where(
         kf.c.tenant == tenant, kf.c.external_userid == external_userid))
@@ -177,17 +258,17 @@ async def erase(session: AsyncSession, *, tenant: str, external_userid: str, tom
     forms = sorted({f for text in spoken for f in (text, json.dumps(text)[1:-1])},
                    key=len, reverse=True)
     outbox = _table(OutboxItem)
-    for model, column in TEXTS:
-        t = _table(model)
-        col = t.c[column]
-        # messages already sent to a guide (a welcome, a 微信客服 handoff, a radar or churn
-        # notice) name the customer without their id: blanked there too
-        about = (or_(_contains(col, external_userid), outbox.c.status.not_in(
-            ("pending", "sending"))) if t is outbox else _contains(col, external_userid))
-        for value in forms:
-            tally(t.name, _count(await session.execute(update(t).where(
-                t.c.tenant == tenant, about, _contains(col, value))
-                .values({column: func.replace(col, value, "")}))))
+    rows = await outbox_rows_about(session, tenant=tenant, ids=(external_userid, *unionids,
+                                                               *openids), links=links)
+    tasks = _table(SopTask)
+    task_ids = await _ids_containing(session, tasks, tasks.c.detail, tenant, external_userid)
+    for t, col, ids in ((outbox, outbox.c.payload, rows), (outbox, outbox.c.result, rows),
+                        (tasks, tasks.c.detail, task_ids)):
+        for chunk in _chunks(sorted(ids)):
+            for value in forms:
+                tally(t.name, _count(await session.execute(update(t).where(
+                    t.c.id.in_(chunk), _contains(col, value))
+                    .values({col.name: func.replace(col, value, "")}))))
     for model, column in TEXTS:
         t = _table(model)
         col = t.c[column]
