@@ -159,9 +159,13 @@ async def test_an_erased_customer_leaves_no_trace_and_figures_stay(stack: Stack)
     await stack.runtime.services.stats.backfill("acme")
     money, figures = await _money(stack), await _figures(stack)
 
+    inbox_ids = [row.id for row in await stack.inbox_rows()]
     status, done = await stack.admin(f"/customers/{customer}/erase", method="POST")
     assert status == 200, done
     assert done["tombstone"].startswith("erased-") and done["erased_at"]
+    # the callbacks keep their rows (ids key other records), their payloads emptied
+    assert [row.id for row in await stack.inbox_rows()] == inbox_ids
+    assert done["counts"]["inbox"] >= 3
     for table in ("customers", "customer_notes", "customer_field_values",
                   "customer_birthdays", "pretags", "commerce_orders", "follows"):
         assert done["counts"].get(table, 0) >= 1, (table, done["counts"])

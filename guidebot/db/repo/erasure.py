@@ -237,13 +237,17 @@ async def erase(session: AsyncSession, *, tenant: str, external_userid: str, tom
     unionids, openids = sorted(set(unionids)), sorted(set(openids))
     links = await _links(session, tenant=tenant, external_userid=external_userid,
                          values=(external_userid, *unionids))
-    # inbox payloads naming the customer: handled ones are deleted (unhandled ones refuse
-    # the erasure before this runs)
+    # inbox payloads naming the customer: handled ones are blanked (unhandled ones refuse
+    # the erasure before this runs). The rows stay: on SQLite a deleted newest row's id
+    # would be given to the next callback, and ids key outbox rows (`churn_notify:<id>`)
     inbox = _table(InboxItem)
     for value in (external_userid, *unionids):
-        tally("inbox", _count(await session.execute(delete(inbox).where(
+        tally("inbox", _count(await session.execute(update(inbox).where(
             inbox.c.tenant == tenant, inbox.c.processed_at.is_not(None),
-            _contains(inbox.c.payload, value)))))
+            _contains(inbox.c.payload, value)).values(payload=""))))
+    tally("inbox", _count(await session.execute(update(inbox).where(
+        inbox.c.tenant == tenant, inbox.c.order_key == f"c:{external_userid}"[:160])
+        .values(order_key=f"c:{tombstone}"))))
     # what they said and their name, in the messages about them: the outbox rows and SOP
     # tasks linked to the customer (by their ids, their callbacks' welcome codes and inbox
     # items, their 微信客服 messages and flags, the SOP tasks naming them), as written or
