@@ -312,6 +312,7 @@ _COMMANDS: dict[str, Command] = {"demo": _demo, "serve": _serve, "sandbox": _san
 # add_commands(command: Callable[[name, help], ArgumentParser]) -> dict[name, Command].
 EXTENSIONS: tuple[str, ...] = ("guidebot.cli_commerce", "guidebot.cli_sop",
                                "guidebot.usage.cli", "guidebot.cli_stats",
+                               "guidebot.cli_customers",
                                "guidebot.materials.cli", "guidebot.cli_retention")
 
 if __name__ == "__main__":

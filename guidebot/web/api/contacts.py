@@ -6,14 +6,14 @@ from aiohttp import web
 
 from guidebot import idempotency
 from guidebot.commerce.views import customer_card
-from guidebot.contacts import notes, views
+from guidebot.contacts import erasure, notes, views
 from guidebot.contacts import profile_fields as profile
 from guidebot.contacts.channels import Edit
 from guidebot.errors import WeComError
 from guidebot.services import Services
 from guidebot.stats import customer_list, timeline
 from guidebot.stats.customer_list import CustomerSearch
-from guidebot.web.api import parsing, profile_shapes, shapes, timeline_shapes
+from guidebot.web.api import erasure_shapes, parsing, profile_shapes, shapes, timeline_shapes
 from guidebot.web.api.parsing import Endpoint, FieldError, reply
 from guidebot.web.keys import SERVICES
 
@@ -196,6 +196,12 @@ async def undo_opt_out(request: web.Request) -> web.Response:
     return await get_customer(request)
 
 
+async def erase_customer(request: web.Request) -> web.Response:
+    customer = parsing.path(request, shapes.CustomerPath).external_userid
+    return reply(await erasure.erase(_services(request).db, _tenant(request), customer,
+                                     by="admin"))
+
+
 async def get_openapi(request: web.Request) -> web.Response:
     from guidebot.web.api.document import document
 
@@ -266,6 +272,17 @@ ENDPOINTS = [
              "their active relations; SOPs may enroll them again from their next trigger "
              "(idempotent: a customer who has not opted out is answered as is)",
              shapes.Customer, params=shapes.CustomerPath),
+    Endpoint("POST", f"{API}/customers/{{external_userid}}/erase", erase_customer,
+             "删除客户个人信息: erase the customer (PIPL). Their name, avatar, unionid, tags, "
+             "remarks, 客户资料, birthday, notes, pre-tags, 微信客服 texts, group memberships "
+             "and handled callbacks are deleted; orders, refunds, commissions and the "
+             "statistics' events are kept under the answered tombstone pseudonym (no figure "
+             "changes). All or nothing", erasure_shapes.Erasure, params=shapes.CustomerPath,
+             errors={404: "no such customer (or already erased)",
+                     409: "`code` customer.still_following: the customer still follows a "
+                          "guide in WeCom (the relation must end first); "
+                          "customer.callbacks_pending: a callback naming them is not handled "
+                          "yet"}),
 ]
 
 

@@ -17,6 +17,7 @@ from pydantic import BaseModel
 from guidebot import idempotency
 from guidebot.commerce import periods, statements
 from guidebot.commerce.views import customer_card
+from guidebot.contacts import erasure
 from guidebot.contacts import notes as customer_notes
 from guidebot.contacts import profile_fields as profile
 from guidebot.contacts.views import require_known
@@ -112,19 +113,34 @@ async def customer(request: web.Request, who: auth.Access) -> web.StreamResponse
                   stores=await _records(request).store_names(who.tenant.id), notice=done)
 
 
-@page
-async def opt_in(request: web.Request, who: auth.Access) -> web.StreamResponse:
-    """HQ undoes a customer's opt-out, at the customer's own request (a ticked box says so)."""
+async def _confirmed_customer(request: web.Request, who: auth.Access, needed: str) -> str:
+    """The page's customer, known to the tenant, once the form's box is ticked."""
     form = await request.post()
     external_userid = request.match_info["external_userid"]
     await require_known(services_of(request).db, who.tenant.id,
                         external_userid=external_userid)
     if form.get("confirm") != "yes":
-        raise ValidationFailed(notice(request, "cust.opt_in_confirm_needed"))
+        raise ValidationFailed(notice(request, needed))
+    return external_userid
+
+
+@page
+async def opt_in(request: web.Request, who: auth.Access) -> web.StreamResponse:
+    """HQ undoes a customer's opt-out, at the customer's own request (a ticked box says so)."""
+    external_userid = await _confirmed_customer(request, who, "cust.opt_in_confirm_needed")
     await services_of(request).kf.opt_outs.undo(who.tenant.id, external_userid,
                                                 operator="console")
     raise web.HTTPSeeOther(f"/console/{who.tenant.id}/customers/"
                            f"{quote(external_userid, safe='')}?done=1")
+
+
+@page
+async def erase(request: web.Request, who: auth.Access) -> web.StreamResponse:
+    """删除客户个人信息: HQ erases the customer (a ticked box confirms), as the admin API."""
+    external_userid = await _confirmed_customer(request, who, "cust.erase_confirm_needed")
+    done = await erasure.erase(services_of(request).db, who.tenant.id, external_userid,
+                               by="console")
+    return render(request, "erased.html", who=who, active="customers", done=done)
 
 
 @page
@@ -439,6 +455,7 @@ def routes(base: str) -> list[web.RouteDef]:
         web.get(f"{base}/customers/{{external_userid}}", customer),
         web.post(f"{base}/customers/{{external_userid}}/opt-in", opt_in),
         web.post(f"{base}/customers/{{external_userid}}/birthday", birthday),
+        web.post(f"{base}/customers/{{external_userid}}/erase", erase),
         web.post(f"{base}/customers/{{external_userid}}/fields", profile_fields),
         web.get(f"{base}/orders", orders),
         web.get(f"{base}/orders/{{order_no}}", order),
