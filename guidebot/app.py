@@ -19,6 +19,7 @@ from guidebot.metrics import CONTENT_TYPE
 from guidebot.routing import Context, EventRouter
 from guidebot.services import Services, build_services
 from guidebot.settings import Settings
+from guidebot.web.api import audit as audit_api
 from guidebot.web.api import birthdays as birthdays_api
 from guidebot.web.api import commerce as commerce_api
 from guidebot.web.api import contacts as contacts_api
@@ -35,6 +36,7 @@ from guidebot.web.api import targets as targets_api
 from guidebot.web.api import transfers as transfers_api
 from guidebot.web.api import usage as usage_api
 from guidebot.web.api import watch as watch_api
+from guidebot.web.audit_trail import audit_trail
 from guidebot.web.auth import admin_auth
 from guidebot.web.keys import SERVICES
 from guidebot.web.pages import console, guide_tasks, operator, sidebar
@@ -91,7 +93,8 @@ HOT_ROUTES = ("/wecom/{tenant}/callback", "/orders/{tenant}", "/api/v1/{tenant}/
 def create_app(settings: Settings, *, start_jobs: bool = True, workers: int = 256,
                backoff: BackoffConfig | None = None,
                clock: Callable[[], float] = time.time) -> web.Application:
-    app = web.Application(middlewares=[off_the_loop(HOT_ROUTES), admin_auth(settings)])
+    app = web.Application(middlewares=[off_the_loop(HOT_ROUTES), admin_auth(settings),
+                                      audit_trail])
     db = Database(settings.database_url)
     services = build_services(settings, db, backoff=backoff)
     router = EventRouter(_routers())
@@ -125,6 +128,7 @@ def create_app(settings: Settings, *, start_jobs: bool = True, workers: int = 25
     app.add_routes(segments_api.routes())
     app.add_routes(watch_api.routes())
     app.add_routes(tags_api.routes())
+    app.add_routes(audit_api.routes())
     commerce_api.install(app)
     kf_api.install(app)
     materials_api.install(app)

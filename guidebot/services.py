@@ -14,6 +14,7 @@ from guidebot.alerts.digest import MorningDigest
 from guidebot.alerts.handoff_reply import HandoffReminders
 from guidebot.alerts.radar import CardRadar, stager
 from guidebot.app_quota import AppQuota
+from guidebot.audit.log import AuditLog
 from guidebot.chat.cards import KfCards
 from guidebot.chat.guide import GuideChat
 from guidebot.chat.intake import KfService
@@ -120,6 +121,7 @@ class Services:
     tag_library: TagLibrary  # 标签管理: HQ edits the corp tag library
     segment_tags: SegmentTagging  # 批量打标签: a tag on every customer of a segment
     retention: Retention  # 数据保留: old inbox items deleted, old 微信客服 texts blanked
+    audit: AuditLog  # 操作日志: HQ's changes and console sign-ins
 
     def client(self, tenant: str) -> WeComClient:
         return self.clients[tenant]
@@ -263,4 +265,5 @@ def build_services(settings: Settings, db: Database, *,
         birthdays=Birthdays(db, sop.birthdays_set), targets=targets,
         segments=segments, tag_library=TagLibrary(db, client_for, tags),
         segment_tags=SegmentTagging(db, outbox, segments, tags.executors()["mark_tag"]),
-        retention=Retention(settings, db))
+        retention=Retention(settings, db),
+        audit=AuditLog(db))

@@ -123,6 +123,21 @@ class AutoTagSettings:
     enabled: bool = True
 
 
+@dataclass(frozen=True)
+class ConsoleSettings:
+    """HQ members who sign in to the console through WeCom (their userids): `members` may
+    change things, `viewers` only look."""
+
+    members: tuple[str, ...] = ()
+    viewers: tuple[str, ...] = ()
+
+    def role(self, userid: str) -> str | None:
+        """"member", "viewer", or None for a userid not listed."""
+        if userid in self.members:
+            return "member"
+        return "viewer" if userid in self.viewers else None
+
+
 GRADES = ("S", "A", "B", "C")
 
 
@@ -157,6 +172,7 @@ class TenantSettings:
     alerts: AlertSettings = AlertSettings()
     auto_tags: AutoTagSettings = AutoTagSettings()
     retention: RetentionSettings = RetentionSettings()
+    console: ConsoleSettings = ConsoleSettings()
 
     @property
     def tz(self) -> ZoneInfo:
@@ -323,7 +339,7 @@ _TENANT_KEYS = {
     "corp_id", "agent_id", "token", "token_env", "encoding_aes_key", "encoding_aes_key_env",
     "secret", "secret_env", "api_base", "admin_token", "admin_token_env", "order_secret",
     "order_secret_env", "miniprogram_appid", "timezone", "quotas", "commission",
-    "kf", "materials", "alerts", "auto_tags", "retention",
+    "kf", "materials", "alerts", "auto_tags", "retention", "console",
 }
 
 
@@ -373,6 +389,7 @@ def _tenant(file: str, tenant_id: str, table: Any) -> TenantSettings:
         alerts=_alerts(file, prefix, r.get("alerts", dict, {})),
         auto_tags=_auto_tags(file, prefix, r.get("auto_tags", dict, {})),
         retention=_retention(file, prefix, r.get("retention", dict, {})),
+        console=_console(file, prefix, r.get("console", dict, {})),
     )
 
 
@@ -503,6 +520,20 @@ def _commission(file: str, prefix: str, table: Mapping[str, Any]) -> CommissionS
             raise r.fail(f"rates.{key}", 'must be a decimal string like "0.05"')
     return CommissionSettings(precedence=precedence, default_rate=default_rate, rates=rates,
                               **days)
+
+
+def _console(file: str, prefix: str, table: Mapping[str, Any]) -> ConsoleSettings:
+    r = _Reader(file, f"{prefix}.console", table, {"members", "viewers"})
+    lists = {}
+    for name in ("members", "viewers"):
+        given = r.get(name, list, [])
+        if not all(isinstance(u, str) and 0 < len(u) <= 64 for u in given):
+            raise r.fail(name, "must be a list of member userids (1-64 characters)")
+        lists[name] = tuple(dict.fromkeys(given))
+    both = set(lists["members"]) & set(lists["viewers"])
+    if both:
+        raise r.fail("viewers", f"{sorted(both)[0]!r} is listed in members too")
+    return ConsoleSettings(members=lists["members"], viewers=lists["viewers"])
 
 
 def _auto_tags(file: str, prefix: str, table: Mapping[str, Any]) -> AutoTagSettings:

@@ -14,7 +14,7 @@ PAGES = ("", "guides", "stores", "customers", "orders", "orders/CO-1", "commissi
          "sops/dormant_winback", "sops/group_nurture", "content", "outbox", "transfers",
          "groups", "channels", "channels/1", "drops/double12_warmup", "targets", "handoffs",
          "watch", "deletions", "segments", "segments/new", "tags", "group-codes",
-         "group-codes/1")
+         "group-codes/1", "audit")
 
 UNLABELLED = """() => [...document.querySelectorAll('input, select, textarea')]
   .filter(el => el.type !== 'hidden')

@@ -76,6 +76,14 @@ def test_good_config_and_defaults(tmp_path: Path) -> None:
      "tenants.acme.alerts.handoff_reply_minutes", "must be from 0 (off) to 2880"),
     (lambda t: t + '[tenants.acme.alerts]\nhandoff_reply_minutes = 2881\n',
      "tenants.acme.alerts.handoff_reply_minutes", "got 2881"),
+    (lambda t: t + '[tenants.acme.console]\nmembers = "zhangmin"\n',
+     "tenants.acme.console.members", "must be"),
+    (lambda t: t + '[tenants.acme.console]\nviewers = [""]\n',
+     "tenants.acme.console.viewers", "must be a list of member userids"),
+    (lambda t: t + '[tenants.acme.console]\nmembers = ["a"]\nviewers = ["a"]\n',
+     "tenants.acme.console.viewers", "'a' is listed in members too"),
+    (lambda t: t + '[tenants.acme.console]\nadmins = ["a"]\n',
+     "tenants.acme.console.admins", "unknown key"),
     (lambda t: t + '[tenants.acme.quotas]\napp_msg_per_guide_per_min = 31\n',
      "tenants.acme.quotas.app_msg_per_guide_per_min", "must be at most 30"),
     (lambda t: t + '[tenants.acme.quotas]\napp_msg_per_guide_per_min = 0\n',
@@ -99,6 +107,13 @@ def test_errors_name_file_key_problem(tmp_path: Path, mutation, key: str,  # typ
     assert info.value.file == str(path)
     assert info.value.key == key
     assert problem in info.value.problem
+
+
+def test_console_members_and_viewers_have_their_roles(tmp_path: Path) -> None:
+    text = GOOD + '[tenants.acme.console]\nmembers = ["zhangmin"]\nviewers = ["liwei"]\n'
+    console = load_settings(_write(tmp_path, text)).tenant("acme").console
+    assert [console.role(u) for u in ("zhangmin", "liwei", "lina")] == ["member", "viewer", None]
+    assert load_settings(_write(tmp_path, GOOD)).tenant("acme").console.role("zhangmin") is None
 
 
 def test_the_customer_deleted_alert_can_be_turned_off(tmp_path: Path) -> None:

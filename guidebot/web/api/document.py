@@ -6,6 +6,7 @@ from functools import cache
 from typing import Any
 
 from guidebot.web.api import (
+    audit,
     birthdays,
     commerce,
     contacts,
@@ -30,7 +31,8 @@ def endpoints() -> list[Endpoint]:
     return [*contacts.ENDPOINTS, *sop.ENDPOINTS, *commerce.ENDPOINTS, *kf.ENDPOINTS,
             *materials.ENDPOINTS, *transfers.ENDPOINTS, *groups.ENDPOINTS,
             *group_codes.ENDPOINTS, *birthdays.ENDPOINTS, *targets.ENDPOINTS, *drops.ENDPOINTS,
-            *segments.ENDPOINTS, *watch.ENDPOINTS, *tags.ENDPOINTS, *pretags.ENDPOINTS]
+            *segments.ENDPOINTS, *watch.ENDPOINTS, *tags.ENDPOINTS, *pretags.ENDPOINTS,
+            *audit.ENDPOINTS]
 
 
 @cache

@@ -16,6 +16,7 @@ from urllib.parse import urlencode, urlsplit
 from aiohttp import web
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+from guidebot.audit.log import SIGN_IN, SIGN_IN_REFUSED, SIGN_OUT, TOKEN_ACTOR
 from guidebot.chat.reply_times import session_words
 from guidebot.content.sop_planner import parse_offset
 from guidebot.errors import NotFound, Refusal, StateConflict, ValidationFailed
@@ -25,6 +26,7 @@ from guidebot.stats import definitions
 from guidebot.stats.overview import parse_range, range_presets
 from guidebot.web.keys import SERVICES
 from guidebot.web.pages import console_auth as auth
+from guidebot.web.pages import sidebar_session as sessions
 
 LANGS = ("zh-CN", "en")
 LANG_COOKIE = "gb_lang"
@@ -37,7 +39,7 @@ NAV = (("overview", ""), ("guides", "guides"), ("stores", "stores"), ("targets",
        ("handoffs", "handoffs"),
        ("watch", "watch"), ("orders", "orders"), ("commissions", "commissions"),
        ("sops", "sops"), ("content", "content"), ("outbox", "outbox"),
-       ("materials", "materials"))
+       ("materials", "materials"), ("audit", "audit"))
 HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "same-origin",
            "X-Frame-Options": "DENY", "X-Content-Type-Options": "nosniff"}
 
@@ -225,6 +227,10 @@ def page(handler: Page) -> Callable[[web.Request], Awaitable[web.StreamResponse]
         who = auth.access(request, tenant)
         if request.method == "POST":
             await auth.check_csrf(request, who)
+            if who.viewer:  # 只读: a viewer sees every page and changes nothing
+                return render(request, "error.html", who=who, status=403,
+                              message=notice(request, "err.viewer"),
+                              worded=True, back=_back(request, tenant.id), code=403)
         try:
             return await handler(request, who)
         except (ValidationFailed, NotFound) as exc:
@@ -273,11 +279,58 @@ async def login(request: web.Request) -> web.StreamResponse:
     tenant_id = str(form.get("tenant", "")).strip()
     tenant = services_of(request).settings.tenants.get(tenant_id)
     if tenant is None or not auth.token_matches(tenant, str(form.get("token", ""))):
+        if tenant is not None:
+            await _record(request, tenant, TOKEN_ACTOR, SIGN_IN_REFUSED, 401,
+                          {"method": "token"})
         return render(request, "login.html", status=401, failed=True,
                       csrf=request.cookies[auth.LOGIN_CSRF_COOKIE], tenant=tenant_id,
                       next=str(form.get("next", "")))
     response = web.HTTPSeeOther(_safe_next(str(form.get("next", "")), tenant.id))
     auth.set_session(response, tenant, secure=request.secure)
+    await _record(request, tenant, TOKEN_ACTOR, SIGN_IN, 303, {"method": "token"})
+    raise response
+
+
+async def _record(request: web.Request, tenant: TenantSettings, actor: str, action: str,
+                  status: int, params: dict[str, str]) -> None:
+    await services_of(request).audit.record(tenant.id, actor, action, params, status)
+
+
+async def login_wecom(request: web.Request) -> web.StreamResponse:
+    """企业微信登录: WeCom's OAuth2 (snsapi_base) names the member who opened the console in
+    the WeCom client; a member or viewer of `[tenants.<id>.console]` is signed in with their
+    role, anyone else is refused and nothing is signed in."""
+    services = services_of(request)
+    tenant = services.settings.tenants.get(request.query.get("tenant", ""))
+    if tenant is None:
+        raise web.HTTPNotFound(text="unknown tenant")
+    secure = sessions.secure(request, services.settings.server.public_url)
+    if "code" not in request.query:
+        state = sessions.new_state()
+        back = (f"{services.settings.server.public_url}{auth.PATH}login/wecom?"
+                + urlencode({"tenant": tenant.id}))
+        to_wecom = web.HTTPFound(sessions.oauth_url(tenant, state, back), headers=HEADERS)
+        to_wecom.set_cookie(auth.STATE_COOKIE, state, max_age=sessions.STATE_TTL_S,
+                            path=auth.PATH, httponly=True, samesite="Lax", secure=secure)
+        raise to_wecom
+    userid, refused = await sessions.oauth_member(request, services.client(tenant.id),
+                                                  auth.STATE_COOKIE)
+    role = tenant.console.role(userid) if userid else None
+    if role is None:
+        why = refused or "not_listed"
+        await _record(request, tenant, userid, SIGN_IN_REFUSED, 403,
+                      {"method": "wecom", "why": why})
+        refusal_page = render(request, "error.html", status=403, worded=True, code=403,
+                              message=notice(request, f"login.wecom_{why}"),
+                              back="/console/login")
+        refusal_page.del_cookie(auth.STATE_COOKIE, path=auth.PATH)
+        return refusal_page
+    name = (await services.stats.records.guide_names(tenant.id)).get(userid, "")
+    # a redirect: a reload must not reuse the spent code
+    response = web.HTTPSeeOther(f"{auth.PATH}{tenant.id}/")
+    auth.set_session(response, tenant, secure, actor=userid, role=role, name=name)
+    response.del_cookie(auth.STATE_COOKIE, path=auth.PATH)
+    await _record(request, tenant, userid, SIGN_IN, 303, {"method": "wecom", "role": role})
     raise response
 
 
@@ -290,6 +343,7 @@ async def logout(request: web.Request) -> web.StreamResponse:
     await auth.check_csrf(request, who)
     response = web.HTTPSeeOther(f"{auth.PATH}login")
     auth.clear_session(response)
+    await _record(request, tenant, who.actor, SIGN_OUT, 303, {})
     raise response
 
 
@@ -308,6 +362,7 @@ def routes() -> list[web.RouteDef | web.StaticDef]:
     return [
         web.get("/console", index), web.get("/console/", index),
         web.get("/console/login", login_form), web.post("/console/login", login),
+        web.get("/console/login/wecom", login_wecom),
         web.post("/console/logout", logout),
         web.static("/console/static", STATIC),
         *console_pages.routes(),

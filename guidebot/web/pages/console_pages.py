@@ -150,6 +150,7 @@ async def stores(request: web.Request, who: auth.Access) -> web.StreamResponse:
 
 def routes() -> list[web.RouteDef]:
     from guidebot.web.pages import (
+        console_audit,
         console_channels,
         console_deletions,
         console_group_codes,
@@ -181,4 +182,5 @@ def routes() -> list[web.RouteDef]:
         *console_deletions.routes(base),
         *console_segments.routes(base),
         *console_tags.routes(base),
+        *console_audit.routes(base),
     ]

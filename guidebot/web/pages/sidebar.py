@@ -14,16 +14,12 @@ after it): the customer and their latest messages, and where to answer them.
 
 from __future__ import annotations
 
-import hmac
 import logging
-import secrets
 from pathlib import Path
-from urllib.parse import quote, urlencode
 
 from aiohttp import web
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from guidebot.errors import WeComError
 from guidebot.settings import Settings, TenantSettings
 from guidebot.stats import definitions
 from guidebot.web.keys import SERVICES
@@ -42,7 +38,6 @@ SIDEBAR_REFUSALS = ("refusal.sidebar.", "refusal.note.", "refusal.remark.", "ref
                     "refusal.material.channel", "refusal.material.video",
                     "refusal.material.pictures", "refusal.material.contribution_empty")
 
-OAUTH_AUTHORIZE = "https://open.weixin.qq.com/connect/oauth2/authorize"
 STATIC_DIR = Path(__file__).resolve().parents[1] / "static"
 STATIC_PREFIX = "/sidebar/_static"  # "_static" can never be a tenant id
 HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer",
@@ -61,12 +56,8 @@ def _tenant(request: web.Request) -> TenantSettings:
 
 
 def oauth_url(settings: Settings, tenant: TenantSettings, state: str) -> str:
-    """FACTS-next §B.7; the fragment is part of WeCom's documented URL."""
-    redirect = f"{settings.server.public_url}{sessions.path(tenant)}"
-    query = urlencode({"appid": tenant.corp_id, "redirect_uri": redirect,
-                       "response_type": "code", "scope": "snsapi_base", "state": state,
-                       "agentid": tenant.agent_id}, quote_via=quote)
-    return f"{OAUTH_AUTHORIZE}?{query}#wechat_redirect"
+    return sessions.oauth_url(tenant, state,
+                              f"{settings.server.public_url}{sessions.path(tenant)}")
 
 
 def _message(status: int, key: str) -> web.Response:
@@ -123,7 +114,7 @@ def _back_to(request: web.Request, tenant: TenantSettings) -> str:
 def _to_oauth(request: web.Request, tenant: TenantSettings, *,
               back: str = "") -> web.StreamResponse:
     settings = request.app[SERVICES].settings
-    state = secrets.token_hex(16)  # [a-zA-Z0-9], ≤ 128 bytes
+    state = sessions.new_state()
     response = _redirect(oauth_url(settings, tenant, state))
     def short_cookie(name: str, value: str) -> None:
         response.set_cookie(name, value, max_age=sessions.STATE_TTL_S,
@@ -140,17 +131,11 @@ def _to_oauth(request: web.Request, tenant: TenantSettings, *,
 
 async def _sign_in(request: web.Request, tenant: TenantSettings) -> web.StreamResponse:
     services = request.app[SERVICES]
-    expected = request.cookies.get(sessions.STATE_COOKIE, "")
-    if not expected or not hmac.compare_digest(expected, request.query.get("state", "")):
-        return _message(403, "state")
-    try:
-        info = await services.client(tenant.id).oauth_user_info(request.query["code"])
-    except WeComError as exc:
-        log.info("sidebar sign-in refused tenant=%s errcode=%s", tenant.id, exc.errcode)
-        return _message(403, "code")
-    guide = info.get("userid")
-    if not isinstance(guide, str) or not guide:
-        return _message(403, "member")  # a visitor who is not a member of the corp
+    guide, refused = await sessions.oauth_member(request, services.client(tenant.id),
+                                                 sessions.STATE_COOKIE)
+    if refused:
+        log.info("sidebar sign-in refused tenant=%s why=%s", tenant.id, refused)
+        return _message(403, refused)
     # a redirect: a reload must not reuse the spent code
     response = _redirect(_back_to(request, tenant))
     sessions.start(response, tenant, guide,

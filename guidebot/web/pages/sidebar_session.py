@@ -7,12 +7,20 @@ every session. Its path is the tenant's sidebar, and the tenant inside it is che
 
 from __future__ import annotations
 
+import hmac
+import logging
+import secrets
 from dataclasses import dataclass
+from typing import Any, Protocol
+from urllib.parse import quote, urlencode
 
 from aiohttp import web
 
+from guidebot.errors import WeComError
 from guidebot.settings import TenantSettings
 from guidebot.web import signed
+
+log = logging.getLogger(__name__)
 
 COOKIE = "gb_sidebar"
 STATE_COOKIE = "gb_sidebar_state"
@@ -20,6 +28,7 @@ NEXT_COOKIE = "gb_sidebar_next"  # the handoff page to return to after OAuth
 SESSION_TTL_S = 12 * 3600  # a working day; WeCom's OAuth runs again after it
 STATE_TTL_S = 600
 CSRF_HEADER = "X-CSRF-Token"
+OAUTH_AUTHORIZE = "https://open.weixin.qq.com/connect/oauth2/authorize"
 
 
 @dataclass(frozen=True)
@@ -62,3 +71,42 @@ def csrf(tenant: TenantSettings, session: GuideSession) -> str:
 
 def csrf_ok(request: web.Request, tenant: TenantSettings, session: GuideSession) -> bool:
     return signed.csrf_ok(_key(tenant), session.value, request.headers.get(CSRF_HEADER, ""))
+
+
+# WeCom's OAuth2 (FACTS-next §B.7), shared by the sidebar and the console's WeCom sign-in
+
+
+class OAuthClient(Protocol):
+    async def oauth_user_info(self, code: str) -> dict[str, Any]: ...
+
+
+def oauth_url(tenant: TenantSettings, state: str, redirect: str) -> str:
+    """The authorize URL (snsapi_base, with the agent id) coming back to `redirect` (an
+    absolute URL); the fragment is part of WeCom's documented URL."""
+    query = urlencode({"appid": tenant.corp_id, "redirect_uri": redirect,
+                       "response_type": "code", "scope": "snsapi_base", "state": state,
+                       "agentid": tenant.agent_id}, quote_via=quote)
+    return f"{OAUTH_AUTHORIZE}?{query}#wechat_redirect"
+
+
+def new_state() -> str:
+    return secrets.token_hex(16)  # [a-zA-Z0-9], ≤ 128 bytes
+
+
+async def oauth_member(request: web.Request, client: OAuthClient,
+                       state_cookie: str) -> tuple[str, str]:
+    """The member WeCom's redirect names: (userid, "") — or ("", why) with why "state" (not
+    the state this browser was given), "code" (WeCom refused the code: spent, expired or
+    forged) or "member" (a visitor who is not a member of the corp)."""
+    expected = request.cookies.get(state_cookie, "")
+    if not expected or not hmac.compare_digest(expected, request.query.get("state", "")):
+        return "", "state"
+    try:
+        info = await client.oauth_user_info(request.query.get("code", ""))
+    except WeComError as exc:
+        log.info("oauth code refused errcode=%s", exc.errcode)
+        return "", "code"
+    userid = info.get("userid")
+    if not isinstance(userid, str) or not userid:
+        return "", "member"
+    return userid, ""

@@ -1,0 +1,1 @@
+"""操作日志: who in HQ changed what, and when (guidebot/audit/log.py)."""

@@ -1,0 +1,49 @@
+"""操作日志 in tests: the table's raw rows, the API's entries, and a console browser signed in
+through 企业微信登录 against the sandbox's OAuth."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from sqlalchemy import text
+
+from tests.support.console import Console
+from tests.support.sidebar import oauth_code
+from tests.support.stack import Stack
+
+
+async def raw_rows(stack: Stack) -> list[dict[str, Any]]:
+    """Every audit_log row as stored (every column), to scan for what must never be there."""
+    async with stack.runtime.services.db.read() as s:
+        result = await s.execute(text("SELECT * FROM audit_log ORDER BY id"))
+        return [dict(row._mapping) for row in result]
+
+
+async def entries(stack: Stack, query: str = "", tenant: str = "acme") -> list[dict[str, Any]]:
+    status, body = await stack.admin(f"/audit{query}", tenant=tenant)
+    assert status == 200, body
+    return list(body["items"])
+
+
+async def start_wecom(console: Console, tenant: str = "acme") -> dict[str, str]:
+    """企业微信登录's first step: the query of the authorize URL the console sent us to."""
+    status, _, resp = await console.get(f"/console/login/wecom?tenant={tenant}")
+    assert status == 302, status
+    return {k: v[0] for k, v in parse_qs(urlsplit(resp.headers["Location"]).query).items()}
+
+
+async def wecom_callback(console: Console, state: str, code: str,
+                         tenant: str = "acme") -> tuple[int, str, Any]:
+    return await console.get("/console/login/wecom",
+                             params={"tenant": tenant, "code": code, "state": state})
+
+
+async def wecom_sign_in(stack: Stack, userid: str, tenant: str = "acme") -> Console:
+    """A console signed in as `userid` through WeCom's OAuth (a member or viewer)."""
+    console = Console(stack)
+    state = (await start_wecom(console, tenant))["state"]
+    status, _, resp = await wecom_callback(console, state, await oauth_code(stack, userid,
+                                                                            tenant), tenant)
+    assert status == 303 and resp.headers["Location"] == f"/console/{tenant}/", status
+    return console
