@@ -19,6 +19,13 @@ from guidebot.web.pages import console_auth
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 AUDITED = ("/api/v1/{tenant}/", "/console/{tenant}/")
+RECORDED_IDS = "audit_trail.ids"  # a handler's replacement for the path ids it was called with
+
+
+def record_ids_as(request: web.Request, ids: dict[str, str]) -> None:
+    """Record these ids instead of the path's: 删除客户个人信息 logs the tombstone, never the
+    erased customer's external_userid."""
+    request[RECORDED_IDS] = ids
 
 
 def _template(request: web.Request) -> str | None:
@@ -32,7 +39,8 @@ async def _record(request: web.Request, template: str, status: int) -> None:
     tenant = services.settings.tenants.get(request.match_info.get("tenant", ""))
     if tenant is None:
         return
-    params = {k: v for k, v in request.match_info.items() if k != "tenant"}
+    params = request.get(RECORDED_IDS) or {
+        k: v for k, v in request.match_info.items() if k != "tenant"}
     await services.audit.record(tenant.id, console_auth.actor_of(request, tenant),
                                 f"{request.method} {template}", params, status)
 

@@ -28,6 +28,7 @@ from guidebot.db.models import (
     OutboxItem,
 )
 from guidebot.db.models_api import IdempotencyRecord
+from guidebot.db.models_audit import AuditEntry
 from guidebot.db.models_birthdays import CustomerBirthday
 from guidebot.db.models_commerce import (
     Identity,
@@ -85,7 +86,7 @@ TEXTS: tuple[tuple[Any, str], ...] = (
     (OutboxItem, "key"), (OutboxItem, "payload"), (OutboxItem, "result"), (SopTask, "detail"),
     (SegmentTagRun, "cursor"), (IdempotencyRecord, "result"), (Order, "evidence"),
     (Order, "lines"), (OrderEvent, "body"), (OrderEvent, "result"), (Refund, "items"),
-    (Refund, "allocation"), (StatsWatermark, "gaps"),
+    (Refund, "allocation"), (StatsWatermark, "gaps"), (AuditEntry, "params"),
 )
 
 # Tables that hold nothing about a customer (settings, guides, codes, content, tokens, stats

@@ -15,6 +15,7 @@ from guidebot.stats import customer_list, timeline
 from guidebot.stats.customer_list import CustomerSearch
 from guidebot.web.api import erasure_shapes, parsing, profile_shapes, shapes, timeline_shapes
 from guidebot.web.api.parsing import Endpoint, FieldError, reply
+from guidebot.web.audit_trail import record_ids_as
 from guidebot.web.keys import SERVICES
 
 # WeCom's answer to a userid it does not know: 40003 不合法的UserID (from memory, as the
@@ -198,8 +199,9 @@ async def undo_opt_out(request: web.Request) -> web.Response:
 
 async def erase_customer(request: web.Request) -> web.Response:
     customer = parsing.path(request, shapes.CustomerPath).external_userid
-    return reply(await erasure.erase(_services(request).db, _tenant(request), customer,
-                                     by="admin"))
+    done = await erasure.erase(_services(request).db, _tenant(request), customer, by="admin")
+    record_ids_as(request, {"external_userid": done["tombstone"]})
+    return reply(done)
 
 
 async def get_openapi(request: web.Request) -> web.Response:

@@ -29,6 +29,7 @@ from guidebot.stats import content as content_view
 from guidebot.stats import customer_list, definitions, order_list, timeline
 from guidebot.stats.customer_list import CustomerSearch
 from guidebot.stats.records import PAGE, Records
+from guidebot.web.audit_trail import record_ids_as
 from guidebot.web.pages import console_auth as auth
 from guidebot.web.pages.console import (
     catalog,
@@ -140,6 +141,7 @@ async def erase(request: web.Request, who: auth.Access) -> web.StreamResponse:
     external_userid = await _confirmed_customer(request, who, "cust.erase_confirm_needed")
     done = await erasure.erase(services_of(request).db, who.tenant.id, external_userid,
                                by="console")
+    record_ids_as(request, {"external_userid": done["tombstone"]})
     return render(request, "erased.html", who=who, active="customers", done=done)
 
 
