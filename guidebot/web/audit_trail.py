@@ -19,7 +19,7 @@ from guidebot.web.pages import console_auth
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 AUDITED = ("/api/v1/{tenant}/", "/console/{tenant}/")
-RECORDED_IDS = "audit_trail.ids"  # a handler's replacement for the path ids it was called with
+RECORDED_IDS = web.RequestKey("audit_trail.ids", dict)  # a handler's replacement for its path ids
 
 
 def record_ids_as(request: web.Request, ids: dict[str, str]) -> None:
