@@ -13,7 +13,7 @@ from aiohttp import web
 
 from guidebot.db.engine import Database
 from guidebot.events import INTERNAL_PREFIX, decode_internal
-from guidebot.inbox import InboxProcessor, InboxWriter
+from guidebot.inbox import InboxPolicy, InboxProcessor, InboxWriter
 from guidebot.jobs import Scheduler, schedule_defaults
 from guidebot.metrics import CONTENT_TYPE
 from guidebot.routing import Context, EventRouter
@@ -92,7 +92,8 @@ HOT_ROUTES = ("/wecom/{tenant}/callback", "/orders/{tenant}", "/api/v1/{tenant}/
 
 def create_app(settings: Settings, *, start_jobs: bool = True, workers: int = 256,
                backoff: BackoffConfig | None = None,
-               clock: Callable[[], float] = time.time) -> web.Application:
+               clock: Callable[[], float] = time.time,
+               inbox: InboxPolicy | None = None) -> web.Application:
     app = web.Application(middlewares=[off_the_loop(HOT_ROUTES), admin_auth(settings),
                                       audit_trail])
     db = Database(settings.database_url)
@@ -104,7 +105,8 @@ def create_app(settings: Settings, *, start_jobs: bool = True, workers: int = 25
                  else parse_event(tenant, payload))
         return await router.dispatch(event, Context(services, item_id))
 
-    runtime = Runtime(services, InboxWriter(db), InboxProcessor(db, process, workers=workers),
+    processor = InboxProcessor(db, process, workers=workers, policy=inbox or InboxPolicy())
+    runtime = Runtime(services, InboxWriter(db), processor,
                       Scheduler(services) if start_jobs else None)
     app[RUNTIME] = runtime
     app[SERVICES] = services
@@ -166,6 +168,7 @@ async def _start(app: web.Application) -> None:
     directory.add_done_callback(runtime.background.discard)
     runtime.processor.start()
     runtime.services.commerce.intake.start(runtime.processor.wake)
+    runtime.services.commerce.orders.start(runtime.processor.wake)
     if runtime.scheduler is not None:
         schedule_defaults(runtime.scheduler, list(runtime.services.settings.tenants))
         runtime.scheduler.start()

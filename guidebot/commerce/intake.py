@@ -27,7 +27,13 @@ from guidebot import events as ev
 from guidebot import inbox, lanes
 from guidebot.commerce import bulk
 from guidebot.commerce.identity import IdentityService
-from guidebot.commerce.orders import OrderTags, Outcome, apply_refund, order_tags_due
+from guidebot.commerce.orders import (
+    Notify,
+    OrderTags,
+    Outcome,
+    apply_refund,
+    order_tags_due,
+)
 from guidebot.commerce.schema import PaidOrder, RefundEvent, canonical, digest, parse
 from guidebot.db.engine import Database
 from guidebot.db.repo import commerce_intake as repo
@@ -39,7 +45,6 @@ from guidebot.settings import TenantSettings
 
 log = logging.getLogger(__name__)
 
-Notify = Callable[[], None]  # wakes the inbox processor after staged events commit
 _ORDER_NO, _CUSTOMER, _RULE, _GUIDE, _COMMISSION = (
     ORDER_COLUMNS.index(c) for c in ("order_no", "external_userid", "rule", "guide",
                                      "commission_fen"))

@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 OrderTagger = Callable[[str, datetime, list[tuple[str, str]], int, str | None, str | None],
                        ev.Event | None]
 OrderTags = Callable[[str], OrderTagger | None]
+Notify = Callable[[], None]  # wakes the inbox processor after staged events commit
 
 
 def order_tags_due(tagger: OrderTagger | None, order: PaidOrder, customer: str | None,
@@ -76,6 +77,12 @@ class OrderService:
         self._identity = identity
         self._clock = clock
         self._order_tags = order_tags
+        self._notify: Notify | None = None
+
+    def start(self, notify: Notify) -> None:
+        """`notify` hands the rows `paid` staged to the inbox processor after their commit
+        (as the orders webhook's intake does), not at its next poll."""
+        self._notify = notify
 
     async def record_rules(self, tenant: TenantSettings) -> None:
         async with self._db.write() as s:
@@ -109,8 +116,10 @@ class OrderService:
                        await repo.refunds_of(s, tenant=tenant.id, order_no=order.order_no,
                                              status="held")]
             tagger = self._order_tags(tenant.id) if self._order_tags else None
-            await inbox.stage_many(s, order_tags_due(tagger, order, customer,
-                                                     decision.attribution.guide))
+            staged = order_tags_due(tagger, order, customer, decision.attribution.guide)
+            await inbox.stage_many(s, staged)
+        if staged and self._notify is not None:
+            self._notify()
         guide = decision.attribution.guide
         paid_event = ev.OrderPaid(tenant=tenant.id, created_at=order.paid_at,
                                   order_no=order.order_no, external_userid=customer,

@@ -7,7 +7,9 @@ code) or update_link (a 获客助手 link) calls, asked through the outbox by th
 (ChannelAutoAccept.refresh_all, every minute, one process at a time) only when what the
 window wants differs from what WeCom was last told (`skip_verify_now`). A refusal stays in
 the outbox row (its error) and is retried: by the outbox while it may be, then by the next
-pass of the job.
+pass of the job. Each code is decided and sent in its turn, shared with the daily-limit
+rotation (guidebot/contacts/channel_rotation.py), so their update_contact_way calls never
+interleave.
 
 That update_contact_way and update_link take skip_verify is assumed (add_contact_way and
 create_link do): whether either takes it alone is not confirmed, so it is always sent with
@@ -52,6 +54,9 @@ class ChannelAutoAccept(ChannelJob):
             async with self._db.read() as s:
                 codes = await repo.verify_windowed(s, tenant=tenant)
             return await self._decide_each(tenant, codes)
+
+    def _concerns(self, code: ChannelCode) -> bool:
+        return bool(code.config_id) and code.deleted_at is None
 
     async def _decide(self, tenant: str, code: ChannelCode) -> bool:
         assert code.id is not None

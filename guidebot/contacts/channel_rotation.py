@@ -4,7 +4,13 @@ until the next day; when every guide has, the code's backup guides serve instead
 the address book says left is taken out too. WeCom holds the members a contact way offers,
 so each change is an update_contact_way call through the outbox, which sends the list the
 database holds when it runs (a retry sends the newest). Checked after each add through such
-a code, and every few minutes for the day's turn (ChannelRotation.refresh_all)."""
+a code, and every few minutes for the day's turn (ChannelRotation.refresh_all).
+
+The rotation and 自动通过好友 (guidebot/contacts/auto_accept.py) both send a code's whole
+body to WeCom; each decides and sends for a code in the code's turn (a lock of every process:
+PostgreSQL advisory, in-process on SQLite's one writer process), reading the code again once
+it has the turn, so two runs, or the rotation and a window's edge, never send the same change
+twice nor one an older body after the other."""
 
 from __future__ import annotations
 
@@ -20,6 +26,7 @@ from guidebot.contacts.relations import Relation
 from guidebot.db.engine import Database
 from guidebot.db.models import ChannelCode
 from guidebot.db.repo import channels as repo
+from guidebot.db.repo import sop_tasks as job_state
 from guidebot.db.types import utcnow
 from guidebot.outbox import CallStatus, Executor, Outbox
 from guidebot.settings import Settings
@@ -50,14 +57,28 @@ class ChannelJob:
         self._client_for = client_for
         self.clock = clock
 
+    def _concerns(self, code: ChannelCode) -> bool:
+        """Whether the job looks after the code (as the database holds it now)."""
+        raise NotImplementedError
+
     async def _decide(self, tenant: str, code: ChannelCode) -> bool:
         """One code brought up to date: whether WeCom was asked something."""
         raise NotImplementedError
 
+    async def _decide_in_turn(self, tenant: str, code_id: int) -> bool:
+        """`_decide` in the code's turn, shared by both jobs of every process, on the code as
+        it is once the turn is ours (another run may have changed it meanwhile)."""
+        async with job_state.turn(self._db.engine, f"channel-code:{tenant}:{code_id}"):
+            async with self._db.read() as s:
+                code = await repo.get(s, tenant=tenant, code_id=code_id)
+            if code is None or not self._concerns(code):
+                return False
+            return await self._decide(tenant, code)
+
     async def _decide_each(self, tenant: str, codes: Sequence[ChannelCode]) -> int:
         changed = 0
         for code in codes:
-            changed += await self._decide(tenant, code)
+            changed += await self._decide_in_turn(tenant, code.id or 0)
         return changed
 
 
@@ -71,12 +92,11 @@ class ChannelRotation(ChannelJob):
 
     async def recheck(self, tenant: str, code_id: int) -> bool:
         """One code brought up to date (after an add through it, or HQ editing it)."""
-        async with self._db.read() as s:
-            code = await repo.get(s, tenant=tenant, code_id=code_id)
-        if (code is None or not code.daily_limit or not code.config_id or code.kind != "qr"
-                or code.deleted_at is not None):
-            return False
-        return await self._decide(tenant, code)
+        return await self._decide_in_turn(tenant, code_id)
+
+    def _concerns(self, code: ChannelCode) -> bool:
+        return bool(code.daily_limit and code.config_id and code.kind == "qr"
+                    and code.deleted_at is None)
 
     async def refresh_all(self, tenant: str) -> int:
         """Every limited code of the tenant brought up to date (a new day gives every guide

@@ -159,7 +159,8 @@ class MaterialService:
         self.check(content)
         current = await self.get(tenant, material_id)
         if current.status == "withdrawn":
-            raise WrongStatus("status: a withdrawn material cannot be edited")
+            raise WrongStatus("status: a withdrawn material cannot be edited",
+                              code="material.withdrawn")
         values = {**_columns(content), "flags": _dumps(
             self.library.words.found(f"{content.title}\n{content.text}"))}
         async with self.db.write() as s:
@@ -168,7 +169,8 @@ class MaterialService:
                 values=values, content=_dumps(content.as_json()), editor=editor,
                 at=self.clock())
         if not done:
-            raise WrongStatus("version: the material was edited at the same time; try again")
+            raise WrongStatus("version: the material was edited at the same time; try again",
+                              code="material.edited_meanwhile")
         return await self.get(tenant, material_id)
 
     async def sync_library(self, tenant: str) -> int:
@@ -251,7 +253,8 @@ class MaterialService:
                                          values={"status": "withdrawn",
                                                  "updated_at": self.clock()})
         if not done:
-            raise WrongStatus(f"status: the material is {material.status}")
+            raise WrongStatus(f"status: the material is {material.status}",
+                              code="material.withdrawn")
         log.info("material withdrawn tenant=%s id=%s by=%s", tenant, material_id, by)
         return await self.get(tenant, material_id)
 
@@ -266,7 +269,7 @@ class MaterialService:
                         "updated_at": now})
         if not done:
             raise WrongStatus(f"status: only a pending material can be reviewed; this one is "
-                              f"{material.status}")
+                              f"{material.status}", code="material.not_pending")
         reviewed = await self.get(tenant, material_id)
         log.info("material reviewed tenant=%s id=%s status=%s grade=%s", tenant, material_id,
                  reviewed.status, reviewed.grade)

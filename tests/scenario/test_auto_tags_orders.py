@@ -2,10 +2,12 @@
 customer whose signed order (POST /orders/{tenant}) has a line of a listed sku or category
 and/or is paid at least `min_paid_fen`: `externalcontact/mark_tag` in the WeCom sandbox,
 through the guide the order was credited to while the customer follows them, once per
-customer and tag; a refund untags nothing; the mark starts SOPs triggered by `tag_added`."""
+customer and tag; a refund untags nothing; the mark starts SOPs triggered by `tag_added`.
+OrderService.paid stages the same and wakes the inbox after its commit."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,10 +18,13 @@ import pytest
 from guidebot.commerce.attribution import Item
 from guidebot.commerce.schema import CustomerRef, PaidOrder
 from guidebot.db.repo import sop_plan
+from guidebot.inbox import InboxPolicy
 from tests.support.commerce import paid, post_settled, refunded, signed_visit
 from tests.support.console import Console
 from tests.support.stack import ROOT, Stack, library_copy, start_stack
 
+LONG_POLL = InboxPolicy(poll_s=3600.0)  # the processor claims soon only when woken
+HANG_GUARD_S = 60  # not a timing assertion: how long to wait before failing
 SERUM, SCARF = "SKU-SERUM-02", "SKU-SCARF-03"
 BOUGHT, BIG = "已购护肤", "高客单"
 RULES = f"""
@@ -208,3 +213,27 @@ async def test_an_order_recorded_through_order_service_paid_tags_like_the_webhoo
     assert {BOUGHT, BIG} <= set(await _mirror(shop, customer))
     again = await commerce.orders.paid(shop.tenant(), order, resolve_remote=False)
     assert again.status == "duplicate" and len(await _due(shop)) == 1
+
+
+async def test_order_service_paid_wakes_the_inbox_after_its_commit(
+        aiohttp_server: Any, tmp_path: Path, db_url: str) -> None:
+    """With a poll of an hour the tags are marked only because paid woke the processor."""
+    stack = await start_stack(aiohttp_server, tmp_path, db_url, library=_library(tmp_path),
+                              inbox=LONG_POLL)
+    try:
+        customer = await _add(stack, "wangfang", "韩梅")
+        await asyncio.sleep(0.2)  # the drain's last wake-up spent: the processor waits
+        order = PaidOrder("O-WAKE-1", datetime.now(UTC), CustomerRef(customer), "", "S01",
+                          (Item(SERUM, "", 120000),))
+        outcome = await stack.runtime.services.commerce.orders.paid(
+            stack.tenant(), order, resolve_remote=False)
+        assert outcome.status == "recorded", outcome.body
+        async with asyncio.timeout(HANG_GUARD_S):  # no drain: only the wake-up claims it
+            while len(_marks(stack, customer)) < 2:
+                await asyncio.sleep(0.02)
+        assert {BOUGHT, BIG} <= _sandbox_tags(stack, customer, "wangfang")
+        await stack.runtime.drain()  # the outcome is recorded with its batch
+        [due] = await _due(stack)
+        assert due.outcome == "on_auto_tags_due"
+    finally:
+        await stack.http.close()

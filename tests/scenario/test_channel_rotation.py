@@ -1,24 +1,33 @@
 """多人活码 with a daily limit over HTTP against the sandbox: a code of several guides is a
 type 2 contact way; a guide who added the day's limit through it leaves the code
 (update_contact_way), the backup guides serve once every guide has, everyone is back the
-next day (the tenant's day) and a guide who left is taken out; bad combinations are refused
-with nothing stored; an idempotency key stored by an older client still replays."""
+next day (the tenant's day) and a guide who left is taken out; runs at the same moment (in
+one process or two, or the rotation and 自动通过好友's window edge) take turns per code, so
+WeCom is asked each change once; bad combinations are refused with nothing stored; an
+idempotency key stored by an older client still replays."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections.abc import Awaitable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import update
 
+from guidebot import lanes
+from guidebot.contacts.channel_rotation import ChannelRotation
+from guidebot.db.engine import Database
 from guidebot.db.models import Guide
 from guidebot.db.repo import idempotency as idem_repo
 from guidebot.idempotency import digest
+from guidebot.outbox import Outbox
 from guidebot.web.api.shapes import ChannelCreate
 from tests.support.console import Console, csrf_in
 from tests.support.stack import Stack, known
 
+T = TypeVar("T")
 NOON = datetime(2026, 11, 20, 4, 0, tzinfo=UTC)  # 12:00 in Shanghai
 CODE = {"guides": ["lina", "wang"], "backup_guides": ["zhou"], "daily_limit": 2,
         "store": "S01", "campaign": "门店活码"}
@@ -83,6 +92,68 @@ async def test_a_guide_at_the_daily_limit_leaves_the_code_until_the_next_day(
         await s.execute(update(Guide).where(Guide.userid == "lina").values(active=False))
     assert await rotation.refresh_all("acme") == 1
     assert _offered(stack, config) == ["wang"]
+
+
+async def _over_the_limit_untold(stack: Stack, body: dict[str, Any]) -> dict[str, Any]:
+    """A code whose first guide added the day's limit while the rotation's clock was on
+    another day (so nothing was asked yet); the clock is then back on the adds' day."""
+    rotation = stack.runtime.services.channel_rotation
+    rotation.clock = lambda: NOON + timedelta(days=1)
+    status, code = await stack.admin("/channels", method="POST", json=body)
+    assert status == 201, code
+    for i in range(2):
+        await _add_through(stack, code["config_id"], NOON + timedelta(minutes=i), f"客户{i}")
+    assert _updates(stack) == [] and (await _code(stack, code["id"]))["adds"] == 2
+    rotation.clock = lambda: NOON
+    return code
+
+
+async def _as_job(work: Awaitable[T]) -> T:
+    """`work` as the scheduler's jobs run (its SQLite statements off the loop, so it waits
+    on the database as another process would); gathered, each runs in a task of its own."""
+    lanes.run_later()
+    return await work
+
+
+async def test_runs_at_the_same_moment_ask_wecom_once(stack: Stack) -> None:
+    services = stack.runtime.services
+    code = await _over_the_limit_untold(stack, CODE)
+    other: Database | None = None
+    runs = [services.channel_rotation] * 4
+    if not services.db.is_sqlite:  # a second process: its own engine and outbox (SQLite has
+        other = Database(services.db.url)  # one writer process: there the four run in one)
+        second = ChannelRotation(services.settings, other, Outbox(other),
+                                 lambda tenant: services.clients[tenant], clock=lambda: NOON)
+        runs = [services.channel_rotation, second] * 2
+    try:
+        changed = await asyncio.gather(*(_as_job(run.recheck("acme", code["id"]))
+                                         for run in runs))
+    finally:
+        if other is not None:
+            await other.dispose()
+    assert sorted(changed) == [False, False, False, True]
+    assert _updates(stack) == [["wang"]]
+    assert _offered(stack, code["config_id"]) == ["wang"]
+
+
+async def test_the_rotation_and_a_window_edge_at_once_leave_wecom_both_changes(
+        stack: Stack) -> None:
+    services = stack.runtime.services
+    services.channel_auto_accept.clock = lambda: NOON - timedelta(hours=1)  # 11:00: inside
+    code = await _over_the_limit_untold(stack, {**CODE, "auto_accept_hours": "09:00-12:00"})
+    services.channel_auto_accept.clock = lambda: NOON  # 12:00: the window has just ended
+    assert (await _code(stack, code["id"]))["skip_verify_now"] is True
+    rotated, edged = await asyncio.gather(
+        _as_job(services.channel_rotation.refresh_all("acme")),
+        _as_job(services.channel_auto_accept.refresh_all("acme")))
+    assert (rotated, edged) == (1, 1)
+    sent = [c["body"] for c in stack.calls("externalcontact/update_contact_way")]
+    assert len(sent) == 2  # one each, the later with the earlier's change too
+    assert (sent[-1]["user"], sent[-1]["skip_verify"]) == (["wang"], False)
+    way = stack.sandbox.tenant("acme").contact_ways[code["config_id"]].body
+    assert (way["user"], way["skip_verify"]) == (["wang"], False)
+    listed = await _code(stack, code["id"])
+    assert (listed["serving"], listed["skip_verify_now"]) == (["wang"], False)
 
 
 async def test_bad_combinations_are_refused_and_nothing_is_stored(stack: Stack) -> None:

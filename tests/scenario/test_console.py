@@ -394,6 +394,21 @@ async def test_content_page_shows_messages_as_a_customer_sees_them(
         assert "SKU 为 SKU-SERUM-02" in rows[1][1] and "护肤兴趣" in rows[1][1]
         assert "包含关键词 防晒, 美白, SPF" in rows[2][1] and "防晒意向" in rows[2][1]
         assert 'data-auto-tags="off"' not in html  # on for acme
+        table = re.search(r'<table id="profile-fields">.*?</table>', html, re.S).group(0)
+        fields = re.findall(r'<tr data-field="(\w+)"><th scope="row"><code>\w+</code></th>'
+                            r'<td>(.*?)</td><td>(.*?)</td>\s*<td>(.*?)</td><td>(.*?)</td></tr>',
+                            table, re.S)
+        assert fields == [  # profile_fields.toml's five, in the file's order, kinds in words
+            ("skin", "肤质", "单选", "干性, 油性, 混合, 敏感", "是"),
+            ("size", "尺码", "单选", "XS, S, M, L, XL", "是"),
+            ("member_card", "会员卡号", "文本", "最多 32 字", "否（仅总部）"),
+            ("categories", "喜欢的品类", "多选", "口红, 精华, 面霜, 防晒, 围巾", "是"),
+            ("last_visit", "上次到店", "日期", "—", "是")], table
+        assert 'id="profile-field-errors"' not in html
+        status, english, _ = await Console(stack).get(
+            "/console/acme/content?lang=en", headers={"Authorization": "Bearer acme-admin-token"})
+        assert status == 200 and "Customer profile fields" in english
+        assert "<td>single choice</td>" in english and "at most 32 characters" in english
     finally:
         await stack.http.close()
 

@@ -58,7 +58,7 @@ async def test_review_outcomes_reach_the_guide_and_withdrawn_stays_withdrawn(
     assert "评级 A" in told(stack, "lina")[-1] and "5 积分" in told(stack, "lina")[-1]
     status, body = await stack.admin(f"/materials/{kept}/approve", method="POST",
                                      json={"grade": "S"})
-    assert (status, body["field"]) == (409, "status"), body  # reviewed already
+    assert (status, body["field"], body["code"]) == (409, "status", "material.not_pending"), body
 
     status, body = await stack.admin(f"/materials/{refused}/reject", method="POST",
                                      json={"reason": "图片不清晰"})
@@ -73,7 +73,11 @@ async def test_review_outcomes_reach_the_guide_and_withdrawn_stays_withdrawn(
                                          json=payload)
         assert (status, body["field"]) == (409, "status"), body
     status, body = await use(stack, gone, "zhaolei", "w1")
-    assert status == 409, body  # a withdrawn material cannot be used either
+    assert (status, body["code"]) == (409, "material.not_approved"), body  # nor used
+    for step, payload in (("withdraw", {}), ("", {"title": "改", "text": "改后"})):
+        status, body = await stack.admin(f"/materials/{gone}{'/' if step else ''}{step}",
+                                         method="POST" if step else "PUT", json=payload)
+        assert (status, body["field"], body["code"]) == (409, "status", "material.withdrawn")
     assert len(told(stack, "lina")) == sent  # nothing more told
 
     status, body = await stack.admin("/materials?status=")

@@ -267,6 +267,13 @@ async def test_a_library_edit_hides_a_removed_field_and_marks_a_removed_option(
     await reload(stack)
     problems = await library_errors(stack)
     assert any("profile_fields.toml" in str(p) for p in problems), problems
+    status, page, _ = await Console(stack).get(
+        "/console/acme/content", headers={"Authorization": "Bearer acme-admin-token"})
+    assert status == 200  # the content page lists the file's error and the fields in force
+    shown = re.search(r'<ul id="profile-field-errors">(.*?)</ul>', page, re.S)
+    assert shown is not None and "unknown key" in unescape(shown.group(1)), page
+    assert "profile_fields.toml:" in shown.group(1) and "kind_of" in unescape(shown.group(1))
+    assert '<tr data-field="shoe_size">' in page and '<tr data-field="height">' in page
     status, body = await stack.admin(f"/customers/{customer}/fields")
     assert "shoe_size" in _by_id(body)  # the content in force stays
 

@@ -14,6 +14,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from guidebot.app import RUNTIME, Runtime, create_app
+from guidebot.inbox import InboxPolicy
 from guidebot.sandbox import SANDBOX_KEY, Sandbox, create_sandbox_app
 from guidebot.settings import Settings, load_settings
 from guidebot.wecom.client import BackoffConfig
@@ -137,7 +138,7 @@ class Stack:
 async def start_stack(aiohttp_server: Any, tmp_path: Path, db_url: str, *,
                       welcome_window_s: float = 20.0, workers: int = 256,
                       library: Path | None = None, config_extra: str = "",
-                      acme_config: str = "") -> Stack:
+                      acme_config: str = "", inbox: InboxPolicy | None = None) -> Stack:
     settings = load_settings(write_config(tmp_path, db_url, library, config_extra,
                                           acme_config))
     sandbox_app = create_sandbox_app(settings, welcome_window_s=welcome_window_s)
@@ -147,7 +148,8 @@ async def start_stack(aiohttp_server: Any, tmp_path: Path, db_url: str, *,
                for tid, t in settings.tenants.items()}
     settings = replace(settings, tenants=tenants)
     await migrate_async(db_url)
-    app = create_app(settings, start_jobs=False, backoff=FAST_BACKOFF, workers=workers)
+    app = create_app(settings, start_jobs=False, backoff=FAST_BACKOFF, workers=workers,
+                     inbox=inbox)
     bot_server = await aiohttp_server(app)
     bot_url = str(bot_server.make_url("")).rstrip("/")
     sandbox = sandbox_app[SANDBOX_KEY]

@@ -1,8 +1,11 @@
-"""SOP task queries: guide tasks, reminders and moments; scan cursors; singleton locks."""
+"""SOP task queries: guide tasks, reminders and moments; scan cursors; singleton locks and
+turns (locks waited for)."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import weakref
 import zlib
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
@@ -233,7 +236,7 @@ async def singleton(engine: AsyncEngine, name: str) -> AsyncIterator[bool]:
     if engine.dialect.name != "postgresql":
         yield True
         return
-    key = zlib.crc32(f"guidebot:{name}".encode())
+    key = _lock_key(name)
     async with engine.connect() as conn:
         got = bool((await conn.execute(text("SELECT pg_try_advisory_lock(:k)"),
                                        {"k": key})).scalar())
@@ -244,6 +247,53 @@ async def singleton(engine: AsyncEngine, name: str) -> AsyncIterator[bool]:
             if got:
                 await conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
                 await conn.commit()
+
+
+def _lock_key(name: str) -> int:
+    return zlib.crc32(f"guidebot:{name}".encode())
+
+
+class _Turn:
+    """A name's lock in this process and how many tasks hold or wait for it."""
+
+    def __init__(self) -> None:
+        self.lock, self.users = asyncio.Lock(), 0
+
+
+# The turns of this process per engine (an engine is one app's database) and name.
+_TURNS: weakref.WeakKeyDictionary[AsyncEngine, dict[str, _Turn]] = weakref.WeakKeyDictionary()
+
+
+@contextlib.asynccontextmanager
+async def turn(engine: AsyncEngine, name: str) -> AsyncIterator[None]:
+    """Waits until no other task of any process holds `name`, and holds it meanwhile.
+
+    In this process an asyncio lock per name (so waiting costs no connection); on
+    PostgreSQL then the advisory lock of `name` (the same key as `singleton`'s), held on a
+    connection of its own until the block ends. SQLite has one writer process, so there
+    the process's lock is all. A name nobody holds or waits for is forgotten.
+    """
+    turns = _TURNS.setdefault(engine, {})
+    mine = turns.setdefault(name, _Turn())
+    mine.users += 1
+    try:
+        async with mine.lock:
+            if engine.dialect.name != "postgresql":
+                yield
+                return
+            key = _lock_key(name)
+            async with engine.connect() as conn:
+                await conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": key})
+                await conn.commit()
+                try:
+                    yield
+                finally:
+                    await conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+                    await conn.commit()
+    finally:
+        mine.users -= 1
+        if not mine.users:
+            del turns[name]
 
 
 async def task_counts(session: AsyncSession, *, tenant: str) -> dict[str, int]:

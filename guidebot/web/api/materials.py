@@ -6,7 +6,7 @@ from aiohttp import web
 
 from guidebot.content.materials import Content
 from guidebot.errors import Conflict, WeComError
-from guidebot.materials.service import WrongStatus, content_of, view, with_pictures
+from guidebot.materials.service import content_of, view, with_pictures
 from guidebot.services import Services
 from guidebot.web.api import materials_shapes as shapes
 from guidebot.web.api import parsing
@@ -35,18 +35,6 @@ def _content(body: shapes.MaterialBody) -> Content:
     return Content(title=body.title, text=body.text, video=body.video,
                    link=tuple(sorted(link.items())), skus=tuple(body.skus),
                    categories=tuple(body.categories), occasions=tuple(body.occasions))
-
-
-def _statused(handler: Handler) -> Handler:
-    """A step the material's status does not allow answers 409 naming `status`."""
-    async def guarded(request: web.Request) -> web.StreamResponse:
-        try:
-            return await handler(request)
-        except WrongStatus as exc:
-            name, _, reason = str(exc).partition(": ")
-            return parsing.error(409, name, reason)
-    guarded.__name__ = handler.__name__
-    return guarded
 
 
 async def list_materials(request: web.Request) -> web.Response:
@@ -182,24 +170,24 @@ ENDPOINTS = [
              errors={409: "the id exists with other content"}),
     Endpoint("GET", ONE, get_material, "A material and all its versions",
              shapes.MaterialVersions, params=shapes.MaterialPath),
-    Endpoint("PUT", ONE, _statused(edit_material), "A new version of a material's content",
+    Endpoint("PUT", ONE, edit_material, "A new version of a material's content",
              shapes.Material, body=shapes.MaterialEdit, params=shapes.MaterialPath,
              errors=CONFLICT),
-    Endpoint("POST", f"{ONE}/approve", _statused(review("approve")),
+    Endpoint("POST", f"{ONE}/approve", review("approve"),
              "Approve a pending material with a grade (its contributor is told)",
              shapes.Material, body=shapes.Approve, params=shapes.MaterialPath,
              errors=CONFLICT),
-    Endpoint("POST", f"{ONE}/reject", _statused(review("reject")),
+    Endpoint("POST", f"{ONE}/reject", review("reject"),
              "Reject a pending material with a reason (its contributor is told)",
              shapes.Material, body=shapes.Reject, params=shapes.MaterialPath,
              errors=CONFLICT),
-    Endpoint("POST", f"{ONE}/withdraw", _statused(withdraw),
+    Endpoint("POST", f"{ONE}/withdraw", withdraw,
              "Withdraw a material: no longer found or usable", shapes.Material,
              body=shapes.Withdraw, params=shapes.MaterialPath, errors=CONFLICT),
     Endpoint("POST", f"{API}/materials/review", review_batch,
              "One review step for several materials, each answered on its own",
              shapes.BatchResult, body=shapes.BatchReview),
-    Endpoint("POST", f"{ONE}/uses", _statused(use_material),
+    Endpoint("POST", f"{ONE}/uses", use_material,
              "A guide uses an approved material: what to send (cards carry the guide's "
              "tracking token); the contributor earns the grade's points", shapes.Use,
              body=shapes.UseCreate, params=shapes.MaterialPath, status=201,

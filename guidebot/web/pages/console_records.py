@@ -285,6 +285,7 @@ async def content(request: web.Request, who: auth.Access) -> web.StreamResponse:
                   group_welcome=await services.group_welcome.listed(who.tenant.id),
                   segments=await services.segments.names(who.tenant.id),
                   products=content_view.products(shop),
+                  profile_fields=services.library.profile_fields,
                   errors=problems_json(services.library))
 
 
