@@ -6,7 +6,7 @@ messages whose text is still kept, so blanking reads only the texts it blanks, n
 ones it blanked before
 
 Revision ID: 0064
-Revises: 0063
+Revises: 0048
 Create Date: 2026-12-07 07:40:00
 """
 
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = '0064'
-down_revision: str | None = '0063'
+down_revision: str | None = '0048'  # kf_messages (0011, 0048); the inbox (0001)
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
