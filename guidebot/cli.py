@@ -1,4 +1,5 @@
-"""The `guidebot` command: init, check, demo, serve, sandbox, db upgrade, channel create."""
+"""The `guidebot` command: init, check, demo, serve, sandbox, db upgrade / backup / restore,
+channel create."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ import sys
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
+from guidebot.cli_db import add_arguments as add_db_arguments
+from guidebot.cli_db import db_command
 from guidebot.db.migrate import SchemaNotReady
 from guidebot.db.problems import describe, is_database_error
 from guidebot.errors import ConfigError, ValidationFailed, WeComError
@@ -70,8 +73,8 @@ def _parser() -> argparse.ArgumentParser:
     sandbox = command("sandbox", "run the local WeCom sandbox for every tenant in the config")
     sandbox.add_argument("--host", default="127.0.0.1")
     sandbox.add_argument("--port", type=int, default=8900)
-    db = command("db", "database maintenance")
-    db.add_argument("action", choices=["upgrade"])
+    add_db_arguments(command("db", "database maintenance: upgrade (migrate), backup and "
+                                   "restore (SQLite)"))
     channel = command("channel", "channel codes (「联系我」)")
     channel.add_argument("action", choices=["create"])
     channel.add_argument("--tenant", required=True)
@@ -248,14 +251,6 @@ async def _sandbox(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-async def _db(settings: Settings, args: argparse.Namespace) -> int:
-    from guidebot.db.migrate import upgrade_async
-
-    await upgrade_async(settings.database_url)
-    print("database is at the latest schema")
-    return 0
-
-
 async def _channel(settings: Settings, args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
@@ -307,7 +302,7 @@ async def _channel(settings: Settings, args: argparse.Namespace) -> int:
 
 Command = Callable[[Settings, argparse.Namespace], Coroutine[Any, Any, int]]
 _COMMANDS: dict[str, Command] = {"demo": _demo, "serve": _serve, "sandbox": _sandbox,
-                                 "db": _db, "channel": _channel, "check": _check}
+                                 "db": db_command, "channel": _channel, "check": _check}
 # Areas that add their own subcommands: each module has
 # add_commands(command: Callable[[name, help], ArgumentParser]) -> dict[name, Command].
 EXTENSIONS: tuple[str, ...] = ("guidebot.cli_commerce", "guidebot.cli_sop",

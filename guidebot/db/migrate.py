@@ -36,6 +36,14 @@ def head_revisions() -> set[str]:
     return set(ScriptDirectory.from_config(alembic_config("sqlite://")).get_heads())
 
 
+def known_revisions() -> set[str]:
+    """Every migration this code ships (a database at another revision is newer)."""
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory.from_config(alembic_config("sqlite://"))
+    return {revision.revision for revision in script.walk_revisions()}
+
+
 def is_up_to_date(current: set[str]) -> bool:
     """Whether a database at `current` has every migration this code ships. Not a set
     comparison: alembic leaves out of its version table a head another head depends on

@@ -96,6 +96,7 @@ class Stack:
     sandbox: Sandbox
     app: web.Application
     http: aiohttp.ClientSession
+    server: Any = None  # guidebot's test server: `await stack.server.close()` stops it
 
     @property
     def runtime(self) -> Runtime:
@@ -155,7 +156,7 @@ async def start_stack(aiohttp_server: Any, tmp_path: Path, db_url: str, *,
     sandbox = sandbox_app[SANDBOX_KEY]
     sandbox.set_callback_base(bot_url)
     http = aiohttp.ClientSession()
-    return Stack(settings, sandbox_url, bot_url, sandbox, app, http)
+    return Stack(settings, sandbox_url, bot_url, sandbox, app, http, bot_server)
 
 
 async def stack_with(aiohttp_server: Any, tmp_path: Path, db_url: str,

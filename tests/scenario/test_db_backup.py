@@ -1,0 +1,236 @@
+"""`guidebot db backup` and `guidebot db restore`: a consistent copy of the SQLite database
+while callbacks keep arriving, its restore, and what both refuse."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sqlite3
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from guidebot.cli import main
+from guidebot.db.engine import Database
+from guidebot.db.migrate import head_revisions
+from guidebot.db.models import InboxItem
+from guidebot.db.repo import contacts
+from tests.support.stack import Stack, known, start_stack
+from tests.support.wecom import add_contact_xml
+
+CORP = "wwacme5823bf96d3bd"
+
+
+def _config(tmp_path: Path) -> str:
+    return str(tmp_path / "config.toml")
+
+
+async def _cli(tmp_path: Path, *args: str) -> int:
+    return await asyncio.to_thread(main, ["--config", _config(tmp_path), "db", *args])
+
+
+def _live(tmp_path: Path) -> Path:
+    return tmp_path / "guidebot.db"
+
+
+async def _backup_while_callbacks_arrive(stack: Stack, tmp_path: Path, target: Path
+                                         ) -> tuple[int, set[str]]:
+    """Run the backup while a task posts encrypted adds in a loop; the exit status and the
+    digests of the inbox items acknowledged before the backup started."""
+    stop = asyncio.Event()
+    acked = 0
+
+    async def callbacks() -> None:
+        nonlocal acked
+        n = 0
+        while not stop.is_set():
+            n += 1
+            xml = add_contact_xml(corp_id=CORP, guide="lina", external_userid=f"wmload{n:05d}")
+            assert await stack.post_callback(xml) == 200
+            acked += 1
+
+    sender = asyncio.create_task(callbacks())
+    while acked < 20:  # the stream is flowing before the backup starts
+        await asyncio.sleep(0)
+    before = {row.digest for row in await stack.inbox_rows()}
+    try:
+        code = await _cli(tmp_path, "backup", "--to", str(target))
+    finally:
+        stop.set()
+        await sender
+    return code, before
+
+
+async def _copy_revisions(path: Path) -> set[str]:
+    with sqlite3.connect(path) as conn:
+        return {row[0] for row in conn.execute("SELECT version_num FROM alembic_version")}
+
+
+async def test_a_backup_under_load_is_consistent_and_restore_puts_it_back(
+        aiohttp_server, tmp_path: Path, sqlite_url: str,  # type: ignore[no-untyped-def]
+        capsys: pytest.CaptureFixture[str]) -> None:
+    stack = await start_stack(aiohttp_server, tmp_path, sqlite_url)
+    try:
+        await known(stack, customers=("wmbefore",), guides=("lina",))
+        target = tmp_path / "copies" / "guidebot-backup.db"
+        target.parent.mkdir()
+        code, before = await _backup_while_callbacks_arrive(stack, tmp_path, target)
+        assert code == 0
+        out = capsys.readouterr().out
+        revision = max(head_revisions())
+        assert f"backup written to {target}" in out and f"schema version {revision}" in out
+        assert " MB in " in out
+        assert [p.name for p in target.parent.iterdir()] == [target.name]  # no partial left
+        with sqlite3.connect(target) as conn:
+            assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert await _copy_revisions(target) == await _copy_revisions(_live(tmp_path))
+
+        copy = Database(f"sqlite+aiosqlite:///{target}")
+        try:
+            async with copy.read() as s:
+                digests = set((await s.execute(select(InboxItem.digest))).scalars())
+                customer = await contacts.get_customer(s, tenant="acme",
+                                                       external_userid="wmbefore")
+        finally:
+            await copy.dispose()
+        assert len(before) >= 20 and before <= digests
+        assert customer is not None and customer.external_userid == "wmbefore"
+
+        # added after the backup: gone once it is restored
+        await known(stack, customers=("wmafter",))
+        assert await _cli(tmp_path, "restore", "--from", str(target)) == 2
+        assert "is in use" in capsys.readouterr().err  # the stack still has it open
+    finally:
+        await stack.http.close()
+        await stack.server.close()
+
+    assert await _cli(tmp_path, "restore", "--from", str(target)) == 0
+    out = capsys.readouterr().out
+    kept = [p for p in tmp_path.iterdir() if p.name.startswith("guidebot.db.before-restore-")
+            and not p.name.endswith(("-wal", "-shm"))]
+    assert len(kept) == 1 and f"kept as {kept[0]}" in out
+    assert "guidebot db upgrade" not in out  # the backup is at this code's schema
+
+    restored = Database(sqlite_url)
+    old = Database(f"sqlite+aiosqlite:///{kept[0]}")
+    try:
+        async with restored.read() as s:
+            assert await contacts.get_customer(s, tenant="acme",
+                                               external_userid="wmafter") is None
+            assert await contacts.get_customer(s, tenant="acme",
+                                               external_userid="wmbefore") is not None
+        async with old.read() as s:  # the previous database, whole
+            assert await contacts.get_customer(s, tenant="acme",
+                                               external_userid="wmafter") is not None
+    finally:
+        await restored.dispose()
+        await old.dispose()
+
+
+async def test_backup_refuses_an_existing_path_and_the_live_database(
+        aiohttp_server, tmp_path: Path, sqlite_url: str,  # type: ignore[no-untyped-def]
+        capsys: pytest.CaptureFixture[str]) -> None:
+    stack = await start_stack(aiohttp_server, tmp_path, sqlite_url)
+    await stack.http.close()
+    target = tmp_path / "there.db"
+    target.write_bytes(b"an operator's file")
+    assert await _cli(tmp_path, "backup", "--to", str(target)) == 2
+    err = capsys.readouterr().err
+    assert f"{target} exists" in err and "--force" in err
+    assert target.read_bytes() == b"an operator's file"
+
+    assert await _cli(tmp_path, "backup", "--to", str(target), "--force") == 0
+    with sqlite3.connect(target) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    capsys.readouterr()
+
+    live = _live(tmp_path)
+    size = live.stat().st_size
+    for same in (str(live), str(tmp_path / "." / "guidebot.db")):
+        assert await _cli(tmp_path, "backup", "--to", same, "--force") == 2
+        assert "is the live database" in capsys.readouterr().err
+    assert live.stat().st_size == size
+    assert await _cli(tmp_path, "backup") == 2
+    assert "needs --to PATH" in capsys.readouterr().err
+
+
+@pytest.fixture
+async def backed_up(aiohttp_server, tmp_path: Path,  # type: ignore[no-untyped-def]
+                    sqlite_url: str) -> Path:
+    """A stopped stack's database and a backup of it (tmp_path/backup.db)."""
+    stack = await start_stack(aiohttp_server, tmp_path, sqlite_url)
+    await known(stack, customers=("wmkept",))
+    target = tmp_path / "backup.db"
+    try:
+        assert await _cli(tmp_path, "backup", "--to", str(target)) == 0
+    finally:
+        await stack.http.close()
+        await stack.server.close()
+    return target
+
+
+def _unchanged(tmp_path: Path) -> None:
+    assert not [p for p in tmp_path.iterdir() if ".before-restore-" in p.name]
+    with sqlite3.connect(_live(tmp_path)) as conn:
+        assert conn.execute("SELECT count(*) FROM customers WHERE external_userid = 'wmkept'"
+                            ).fetchone()[0] == 1
+
+
+async def test_restore_refuses_a_newer_schema(backed_up: Path, tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    with sqlite3.connect(backed_up) as conn:
+        conn.execute("DELETE FROM alembic_version")
+        conn.execute("INSERT INTO alembic_version (version_num) VALUES ('9999')")
+    capsys.readouterr()
+    assert await _cli(tmp_path, "restore", "--from", str(backed_up)) == 2
+    err = capsys.readouterr().err
+    assert "schema version 9999, newer than this guidebot's" in err
+    _unchanged(tmp_path)
+
+
+async def test_restore_refuses_a_corrupt_file(backed_up: Path, tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    corrupt = tmp_path / "corrupt.db"
+    data = bytearray(backed_up.read_bytes())
+    page = 4096
+    data[page * 2:page * 6] = os.urandom(page * 4)  # pages of tables and indexes overwritten
+    corrupt.write_bytes(bytes(data))
+    garbage = tmp_path / "garbage.db"
+    garbage.write_bytes(os.urandom(page * 8))
+    capsys.readouterr()
+    for bad in (corrupt, garbage):
+        assert await _cli(tmp_path, "restore", "--from", str(bad)) == 2
+        err = capsys.readouterr().err
+        assert "integrity check" in err or "not a usable SQLite database" in err, err
+    _unchanged(tmp_path)
+
+
+async def test_restore_of_an_older_backup_says_to_upgrade(
+        backed_up: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with sqlite3.connect(backed_up) as conn:
+        conn.execute("DELETE FROM alembic_version")
+        conn.execute("INSERT INTO alembic_version (version_num) VALUES ('0062')")
+    capsys.readouterr()
+    assert await _cli(tmp_path, "restore", "--from", str(backed_up)) == 0
+    assert "run `guidebot db upgrade`" in capsys.readouterr().out
+
+
+async def test_postgresql_is_refused_with_the_pg_dump_command(
+        db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    if db_url.startswith("sqlite"):
+        pytest.skip("the PostgreSQL variant (the SQLite one is the tests above)")
+    from sqlalchemy.engine import make_url
+
+    from tests.support.stack import write_config
+
+    url = make_url(db_url).set(password="s3cret-pw")
+    write_config(tmp_path, url.render_as_string(hide_password=False))
+    assert await _cli(tmp_path, "backup", "--to", str(tmp_path / "x.db")) == 2
+    err = capsys.readouterr().err
+    assert "pg_dump --format=custom" in err and f"--dbname={url.database}" in err
+    assert f"--host={url.host}" in err and "s3cret-pw" not in err
+    assert not (tmp_path / "x.db").exists()
+    assert await _cli(tmp_path, "restore", "--from", str(tmp_path / "x.db")) == 2
+    err = capsys.readouterr().err
+    assert "pg_restore --clean" in err and "s3cret-pw" not in err
