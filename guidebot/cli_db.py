@@ -38,9 +38,10 @@ async def db_command(settings: Settings, args: argparse.Namespace) -> int:
               f"{done.seconds:.2f} s, schema version {backup.schema_version(done.revisions)}")
         return 0
     restored = await asyncio.to_thread(backup.restore, database, Path(args.source))
+    kept = (f"the previous database is kept as {restored.kept}" if restored.kept else
+            "there was no database before")
     print(f"restored {args.source} into {restored.database} (schema version "
-          f"{backup.schema_version(restored.revisions)}); the previous database is kept as "
-          f"{restored.kept}")
+          f"{backup.schema_version(restored.revisions)}); {kept}")
     if not restored.up_to_date:
         print("the backup is older than this guidebot: run `guidebot db upgrade` "
               "before `guidebot serve --no-migrate` (plain `serve` migrates at start)")

@@ -38,7 +38,7 @@ class BackupDone:
 @dataclass(frozen=True)
 class RestoreDone:
     database: Path
-    kept: Path
+    kept: Path | None  # the file it replaced (None: there was none)
     revisions: frozenset[str]
     up_to_date: bool
 
@@ -156,9 +156,10 @@ def restore(database: Path, source: Path, *, now: datetime | None = None) -> Res
     if kept.exists():
         raise BackupRefused(f"{kept} exists: wait a second and try again")
     incoming = database.with_name(f".{database.name}.restoring-{os.getpid()}")
+    had_one = database.exists()
     try:
         _copy(source, incoming)
-        if database.exists():
+        if had_one:
             _quiesce(database)
             os.replace(database, kept)
             for suffix in ("-wal", "-shm"):  # left by a crash: they belong to the old file
@@ -168,7 +169,8 @@ def restore(database: Path, source: Path, *, now: datetime | None = None) -> Res
         os.replace(incoming, database)
     finally:
         incoming.unlink(missing_ok=True)
-    return RestoreDone(database, kept, frozenset(revisions), is_up_to_date(revisions))
+    return RestoreDone(database, kept if had_one else None, frozenset(revisions),
+                       is_up_to_date(revisions))
 
 
 def _quiesce(database: Path) -> None:

@@ -216,6 +216,17 @@ async def test_restore_of_an_older_backup_says_to_upgrade(
     assert "run `guidebot db upgrade`" in capsys.readouterr().out
 
 
+def test_a_restore_where_there_is_no_database_yet_keeps_nothing(
+        backed_up: Path, tmp_path: Path) -> None:
+    from guidebot.db import backup
+
+    fresh = tmp_path / "elsewhere" / "guidebot.db"
+    fresh.parent.mkdir()
+    done = backup.restore(fresh, backed_up)
+    assert done.kept is None and fresh.is_file()
+    assert list(fresh.parent.iterdir()) == [fresh]
+
+
 async def test_postgresql_is_refused_with_the_pg_dump_command(
         db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     if db_url.startswith("sqlite"):
