@@ -28,6 +28,14 @@ def record_ids_as(request: web.Request, ids: dict[str, str]) -> None:
     request[RECORDED_IDS] = ids
 
 
+async def record_access(request: web.Request) -> None:
+    """Record a read that hands out personal data (查阅复制's export): reads are not recorded
+    by the middleware, this one must be traceable."""
+    template = _template(request)
+    if template is not None:
+        await _record(request, template, 200)
+
+
 def _template(request: web.Request) -> str | None:
     resource = request.match_info.route.resource
     template = resource.canonical if resource is not None else ""
