@@ -23,6 +23,7 @@ from guidebot.db.models_erasures import CustomerErasure
 from tests.support.console import Console, csrf_in
 from tests.support.customer_build import FIELD, KF_TEXT, NAME, NOTE, UNIONID
 from tests.support.customer_build import build as _build
+from tests.support.customer_build import guide_deletes as _guide_deleted_by
 from tests.support.kf import customer_writes
 from tests.support.stack import Stack
 
@@ -43,13 +44,6 @@ async def _outbox_since(stack: Stack, after: int) -> list[tuple[Any, ...]]:
                                       OutboxItem.payload, OutboxItem.result)
                                .where(OutboxItem.id > after).order_by(OutboxItem.id))
         return [tuple(r) for r in rows]
-
-
-async def _guide_deleted_by(stack: Stack, customer: str) -> None:
-    await stack.sandbox.simulate_event("acme", {
-        "Event": "change_external_contact", "ChangeType": "del_follow_user",
-        "UserID": "lina", "ExternalUserID": customer})
-    await stack.runtime.drain()
 
 
 def _text_columns(sync: sa.Connection) -> list[tuple[str, str]]:

@@ -18,7 +18,15 @@ from guidebot.cli import main
 from guidebot.db.models_audit import AuditEntry
 from guidebot.db.repo import erasure, personal_data
 from tests.support.console import Console
-from tests.support.customer_build import FIELD, KF_TEXT, NAME, NOTE, UNIONID, build
+from tests.support.customer_build import (
+    FIELD,
+    KF_TEXT,
+    NAME,
+    NOTE,
+    UNIONID,
+    build,
+    guide_deletes,
+)
 from tests.support.stack import Stack
 
 ACTION = "GET /api/v1/{tenant}/customers/{external_userid}/personal-data"
@@ -130,10 +138,7 @@ async def test_other_tenants_cannot_export_and_an_erased_customer_is_gone(stack:
     assert status in (401, 403)
     assert [a for a in await _audit(stack) if a[1] == ACTION] == []
 
-    await stack.sandbox.simulate_event("acme", {
-        "Event": "change_external_contact", "ChangeType": "del_follow_user",
-        "UserID": "lina", "ExternalUserID": customer})
-    await stack.runtime.drain()
+    await guide_deletes(stack, customer)
     status, data = await stack.admin(f"/customers/{customer}/personal-data")
     assert status == 200
     (relation,) = _sections(data)["relations"]
@@ -164,6 +169,8 @@ async def test_the_console_download_and_the_cli(stack: Stack, tmp_path: Any) -> 
         assert [n["text"] for n in _sections(downloaded)["notes"]] == [NOTE]
         status, _, _ = await console.get("/console/acme/customers/wmNOSUCH/personal-data")
         assert status == 404
+        _, html, _ = await console.get("/console/acme/audit")
+        assert "导出客户个人信息" in html  # the access, worded on the 操作日志 page
     finally:
         await console.close()
     entries = [a for a in await _audit(stack) if a[1] == CONSOLE_ACTION]

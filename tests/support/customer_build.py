@@ -52,3 +52,11 @@ async def build(stack: Stack) -> str:
         assert resp.status == 204
     await stack.runtime.drain()
     return customer
+
+
+async def guide_deletes(stack: Stack, customer: str) -> None:
+    """The customer deletes lina (del_follow_user): the relation ends."""
+    await stack.sandbox.simulate_event("acme", {
+        "Event": "change_external_contact", "ChangeType": "del_follow_user",
+        "UserID": "lina", "ExternalUserID": customer})
+    await stack.runtime.drain()
