@@ -1,5 +1,8 @@
 """CLI: `guidebot customer erase --tenant T <external_userid>` erases one customer
-(删除客户个人信息), as the admin API's POST /customers/{external_userid}/erase."""
+(删除客户个人信息), as the admin API's POST /customers/{external_userid}/erase;
+`guidebot customer export --tenant T <external_userid> [--out PATH]` writes everything held
+about them (查阅复制) as the admin API's GET /customers/{external_userid}/personal-data, and
+records the access in 操作日志 (actor "cli")."""
 
 from __future__ import annotations
 
@@ -9,16 +12,20 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from guidebot.contacts import erasure
+from guidebot.audit.log import AuditLog
+from guidebot.contacts import erasure, personal_data
+from guidebot.content.catalog import load_catalog
+from guidebot.content.library import load_library
 from guidebot.db.engine import Database
 from guidebot.errors import Refusal, ValidationFailed
 from guidebot.settings import Settings
 
 
 def add_commands(command: Callable[[str, str], argparse.ArgumentParser]) -> dict[str, Any]:
-    customer = command("customer", "one customer: erase their personal information")
-    customer.add_argument("action", choices=["erase"])
+    customer = command("customer", "one customer: export or erase their personal information")
+    customer.add_argument("action", choices=["erase", "export"])
     customer.add_argument("--tenant", required=True)
+    customer.add_argument("--out", default="", help="export: the JSON file (default: stdout)")
     customer.add_argument("external_userid")
     return {"customer": customer_command}
 
@@ -29,6 +36,8 @@ async def customer_command(settings: Settings, args: argparse.Namespace) -> int:
                                + ", ".join(settings.tenants))
     db = Database(settings.database_url)
     try:
+        if args.action == "export":
+            return await _export(settings, db, args)
         done = await erasure.erase(db, args.tenant, args.external_userid, by="cli")
     except Refusal as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -36,4 +45,23 @@ async def customer_command(settings: Settings, args: argparse.Namespace) -> int:
     finally:
         await db.dispose()
     print(json.dumps(done, ensure_ascii=False, indent=2))
+    return 0
+
+
+EXPORT_ACTION = "customer export"  # 操作日志's action for the CLI's export
+
+
+async def _export(settings: Settings, db: Database, args: argparse.Namespace) -> int:
+    library = load_library(settings.content_library)
+    document = await personal_data.export(
+        db, settings.tenant(args.tenant), args.external_userid,
+        fields=library.profile_fields, catalog=load_catalog(settings.content_library))
+    await AuditLog(db).record(args.tenant, "cli", EXPORT_ACTION,
+                              {"external_userid": args.external_userid}, 200)
+    text = json.dumps(document, ensure_ascii=False, indent=2)
+    if args.out:
+        with open(args.out, "w", encoding="utf-8") as out:
+            out.write(text + "\n")
+    else:
+        print(text)
     return 0

@@ -14,7 +14,8 @@ from guidebot.settings import Settings
 
 
 def add_commands(command: Callable[[str, str], argparse.ArgumentParser]) -> dict[str, Any]:
-    retention = command("retention", "data retention: old inbox items and 微信客服 texts")
+    retention = command("retention", "data retention: old inbox items, 微信客服 texts and "
+                        "操作日志 entries")
     retention.add_argument("action", choices=["run"])
     retention.add_argument("--tenant", help="one tenant (default: every tenant in the config)")
     retention.add_argument("--dry-run", action="store_true",
@@ -33,7 +34,8 @@ async def retention_command(settings: Settings, args: argparse.Namespace) -> int
     tenants = [args.tenant] if args.tenant else list(settings.tenants)
     db = Database(settings.database_url)
     retention = Retention(settings, db)
-    verbs = ("would be deleted", "would be blanked") if args.dry_run else ("deleted", "blanked")
+    verbs = (("would be deleted", "would be blanked") if args.dry_run
+             else ("deleted", "blanked"))
     try:
         for tenant in tenants:
             keep = settings.tenant(tenant).retention
@@ -41,7 +43,9 @@ async def retention_command(settings: Settings, args: argparse.Namespace) -> int
             print(f"{tenant}: handled inbox items {verbs[0]}: "
                   f"{_shown(pruned.inbox_deleted, keep.inbox_days)}; "
                   f"微信客服 texts {verbs[1]}: "
-                  f"{_shown(pruned.kf_texts_blanked, keep.kf_text_days)}")
+                  f"{_shown(pruned.kf_texts_blanked, keep.kf_text_days)}; "
+                  f"操作日志 entries {verbs[0]}: "
+                  f"{_shown(pruned.audit_deleted, keep.audit_days)}")
     finally:
         await db.dispose()
     return 0

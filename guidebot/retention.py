@@ -1,6 +1,7 @@
 """Data retention (数据保留): a tenant's handled inbox items (decrypted callback payloads)
 older than `[tenants.<id>.retention] inbox_days` are deleted, and the text of its 微信客服
-messages older than `kf_text_days` blanked; once a day (checked hourly, one process at a time)
+messages older than `kf_text_days` blanked, and its 操作日志 entries older than `audit_days`
+deleted; once a day (checked hourly, one process at a time)
 and on `guidebot retention run`. Each batch is its own short transaction, so callbacks
 arriving meanwhile never wait long for SQLite's one writer."""
 
@@ -31,6 +32,7 @@ class Pruned:
     tenant: str
     inbox_deleted: int | None
     kf_texts_blanked: int | None
+    audit_deleted: int | None
 
 
 class Retention:
@@ -58,7 +60,7 @@ class Retention:
         (dry: count it only)."""
         now = now or utcnow()
         keep = self._settings.tenant(tenant).retention
-        deleted = blanked = None
+        deleted = blanked = audited = None
         if keep.inbox_days:
             deleted = await self._batches(
                 tenant, now - timedelta(days=keep.inbox_days), dry_run,
@@ -67,9 +69,13 @@ class Retention:
             blanked = await self._batches(
                 tenant, now - timedelta(days=keep.kf_text_days), dry_run,
                 count=repo.count_kf_texts, step=repo.blank_kf_texts)
-        log.info("retention tenant=%s inbox_deleted=%s kf_texts_blanked=%s dry_run=%s",
-                 tenant, deleted, blanked, dry_run)
-        return Pruned(tenant, deleted, blanked)
+        if keep.audit_days:
+            audited = await self._batches(
+                tenant, now - timedelta(days=keep.audit_days), dry_run,
+                count=repo.count_audit, step=repo.delete_audit)
+        log.info("retention tenant=%s inbox_deleted=%s kf_texts_blanked=%s audit_deleted=%s "
+                 "dry_run=%s", tenant, deleted, blanked, audited, dry_run)
+        return Pruned(tenant, deleted, blanked, audited)
 
     async def _batches(self, tenant: str, before: datetime, dry_run: bool, *,
                        count: repo.Count, step: repo.Step) -> int:

@@ -76,6 +76,7 @@ MAX_HANDOFF_REPLY_MIN = 2880  # the session's 48 h life
 # WeCom retries an unanswered callback within seconds, three times (FACTS §1.5); two days is
 # far past any retry, so a deleted item cannot let a retry in twice.
 MIN_INBOX_DAYS = 2
+MIN_AUDIT_DAYS = 30
 MAX_RETENTION_DAYS = 36_500  # a bound, so a typo cannot overflow the date arithmetic
 _HH_MM = re.compile(r"([01]\d|2[0-3]):([0-5]\d)")  # a time of day, e.g. "09:00"
 
@@ -109,10 +110,13 @@ class RetentionSettings:
     items (each a callback's decrypted payload) older than `inbox_days` are deleted (0: kept
     forever; at least MIN_INBOX_DAYS otherwise, so no retry of a callback can arrive after
     its item is gone and be handled twice); the text of 微信客服 messages older than
-    `kf_text_days` is blanked, the rows kept for the figures (0: kept forever)."""
+    `kf_text_days` is blanked, the rows kept for the figures (0: kept forever); 操作日志
+    entries older than `audit_days` are deleted (0: kept forever; at least MIN_AUDIT_DAYS
+    otherwise, so a month of who-did-what is always there to look back on)."""
 
     inbox_days: int = 30
     kf_text_days: int = 0
+    audit_days: int = 0
 
 
 @dataclass(frozen=True)
@@ -466,7 +470,8 @@ def _alerts(file: str, prefix: str, table: Mapping[str, Any]) -> AlertSettings:
 
 
 def _retention(file: str, prefix: str, table: Mapping[str, Any]) -> RetentionSettings:
-    r = _Reader(file, f"{prefix}.retention", table, {"inbox_days", "kf_text_days"})
+    r = _Reader(file, f"{prefix}.retention", table,
+                {"inbox_days", "kf_text_days", "audit_days"})
     inbox_days = r.get("inbox_days", int, RetentionSettings.inbox_days)
     if inbox_days != 0 and not MIN_INBOX_DAYS <= inbox_days <= MAX_RETENTION_DAYS:
         raise r.fail("inbox_days",
@@ -479,7 +484,13 @@ def _retention(file: str, prefix: str, table: Mapping[str, Any]) -> RetentionSet
         raise r.fail("kf_text_days",
                      f"must be 0 (keep forever) or from 1 to {MAX_RETENTION_DAYS} (days), "
                      f"got {kf_text_days}")
-    return RetentionSettings(inbox_days=inbox_days, kf_text_days=kf_text_days)
+    audit_days = r.get("audit_days", int, RetentionSettings.audit_days)
+    if audit_days != 0 and not MIN_AUDIT_DAYS <= audit_days <= MAX_RETENTION_DAYS:
+        raise r.fail("audit_days",
+                     f"must be 0 (keep forever) or from {MIN_AUDIT_DAYS} to "
+                     f"{MAX_RETENTION_DAYS} (days), got {audit_days}")
+    return RetentionSettings(inbox_days=inbox_days, kf_text_days=kf_text_days,
+                             audit_days=audit_days)
 
 
 def _kf(file: str, prefix: str, table: Mapping[str, Any]) -> KfSettings:

@@ -3,6 +3,9 @@ to a tenant's admin API (/api/v1/{tenant}/…) or console (/console/{tenant}/…
 (status < 400) is one entry — who (the session's actor, or "admin token" for the bearer), the
 route's method and path template, its path ids and the status. The body is never read here.
 
+Reads are not recorded, but for the one that hands out a customer's personal data (查阅复制):
+its view calls `record_access` itself.
+
 Console forms answer with a redirect raised as an exception (303): that counts as success too.
 """
 
@@ -26,6 +29,14 @@ def record_ids_as(request: web.Request, ids: dict[str, str]) -> None:
     """Record these ids instead of the path's: 删除客户个人信息 logs the tombstone, never the
     erased customer's external_userid."""
     request[RECORDED_IDS] = ids
+
+
+async def record_access(request: web.Request) -> None:
+    """Record a read that hands out personal data (查阅复制's export): reads are not recorded
+    by the middleware, this one must be traceable."""
+    template = _template(request)
+    if template is not None:
+        await _record(request, template, 200)
 
 
 def _template(request: web.Request) -> str | None:

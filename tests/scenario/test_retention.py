@@ -1,6 +1,7 @@
 """数据保留: handled inbox items older than `inbox_days` are deleted (never pending, leased or
 failed ones, never the newest row), 微信客服 texts older than `kf_text_days` blanked with
-their rows and figures kept; the daily job, the CLI and its dry run."""
+their rows and figures kept, 操作日志 entries older than `audit_days` deleted (batched, one
+tenant's only); the daily job, the CLI and its dry run."""
 
 from __future__ import annotations
 
@@ -11,9 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import bindparam, text
+from sqlalchemy import bindparam, select, text
 
+from guidebot import retention as retention_job
 from guidebot.cli import main
+from guidebot.db.models_audit import AuditEntry
 from guidebot.db.repo import inbox as inbox_repo
 from guidebot.db.types import UTCDateTime, utcnow
 from guidebot.errors import ConfigError
@@ -179,6 +182,65 @@ async def test_kf_texts_are_blanked_and_the_figures_stay(
         await stack.http.close()
 
 
+async def _audit_ats(stack: Stack, tenant: str) -> list[Any]:
+    async with stack.runtime.services.db.read() as s:
+        return list((await s.execute(select(AuditEntry.at).where(AuditEntry.tenant == tenant)
+                                     .order_by(AuditEntry.at))).scalars())
+
+
+async def test_old_audit_entries_are_deleted_in_batches_and_the_cli_says_so(
+        aiohttp_server: Any, tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    stack = await start_stack(aiohttp_server, tmp_path, db_url, config_extra=(
+        "[tenants.acme.retention]\naudit_days = 30\n"))
+    try:
+        retention = stack.runtime.services.retention
+        # real entries: HQ's changes over the admin API, in acme and in beta
+        for tenant in ("acme", "beta"):
+            for i in range(3):
+                status, body = await stack.admin("/channels", tenant=tenant, method="POST",
+                                                 json={"guide": "lina", "store": "S01",
+                                                       "key": f"audit-{i}"})
+                assert status == 201, body
+        acme, beta = await _audit_ats(stack, "acme"), await _audit_ats(stack, "beta")
+        assert len(acme) == len(beta) == 3
+        newest = acme[-1]
+
+        # 29 days after the newest entry nothing is older than 30 days
+        assert (await retention.run("acme", now=newest + timedelta(days=29))) \
+            .audit_deleted == 0
+        later = newest + timedelta(days=31)
+        dry = await retention.run("acme", now=later, dry_run=True)
+        assert (dry.inbox_deleted, dry.kf_texts_blanked, dry.audit_deleted) == (0, None, 3)
+        assert await _audit_ats(stack, "acme") == acme  # a dry run deletes nothing
+        monkeypatch.setattr(retention_job, "BATCH", 2)  # two batches: 2, then 1
+        pruned = await retention.run("acme", now=later)
+        assert pruned.audit_deleted == 3
+        assert await _audit_ats(stack, "acme") == []
+        assert await _audit_ats(stack, "beta") == beta  # beta keeps its entries forever
+        assert (await retention.run("beta", now=later)).audit_deleted is None
+
+        # the CLI, at the real now: an entry made 40 days old goes, a fresh one stays
+        await stack.admin("/channels", method="POST", json={"guide": "lina", "store": "S01"})
+        await stack.admin("/channels", method="POST", json={"guide": "lina", "store": "S01"})
+        async with stack.runtime.services.db.write() as s:
+            first = (await s.execute(select(AuditEntry).where(AuditEntry.tenant == "acme")
+                                     .order_by(AuditEntry.id))).scalars().first()
+            assert first is not None
+            first.at = utcnow() - timedelta(days=40)
+        monkeypatch.delenv("GUIDEBOT_DATABASE_URL", raising=False)
+        config = str(tmp_path / "config.toml")
+        assert await asyncio.to_thread(
+            main, ["retention", "run", "--tenant", "acme", "--config", config]) == 0
+        assert capsys.readouterr().out.splitlines() == [
+            "acme: handled inbox items deleted: 0 (older than 30 days); "
+            "微信客服 texts blanked: kept forever (0 days); "
+            "操作日志 entries deleted: 1 (older than 30 days)"]
+        assert len(await _audit_ats(stack, "acme")) == 1
+    finally:
+        await stack.http.close()
+
+
 def _still(answer: tuple[int, Any]) -> Any:
     """The handoffs' figures without how long the customer has waited so far (the clock's)."""
     status, body = answer
@@ -216,15 +278,18 @@ async def test_the_cli_runs_retention_now_and_its_dry_run_changes_nothing(
     out = capsys.readouterr().out
     assert out.splitlines() == [
         "acme: handled inbox items would be deleted: 2 (older than 30 days); "
-        "微信客服 texts would be blanked: kept forever (0 days)"]
+        "微信客服 texts would be blanked: kept forever (0 days); "
+        "操作日志 entries would be deleted: kept forever (0 days)"]
     assert sorted(await _rows(stack)) == ids
     assert await asyncio.to_thread(main, ["retention", "run", "--config", config]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out == [
         "acme: handled inbox items deleted: 2 (older than 30 days); "
-        "微信客服 texts blanked: kept forever (0 days)",
+        "微信客服 texts blanked: kept forever (0 days); "
+        "操作日志 entries deleted: kept forever (0 days)",
         "beta: handled inbox items deleted: 0 (older than 30 days); "
-        "微信客服 texts blanked: kept forever (0 days)"]
+        "微信客服 texts blanked: kept forever (0 days); "
+        "操作日志 entries deleted: kept forever (0 days)"]
     assert sorted(await _rows(stack)) == ids[2:]
     assert await asyncio.to_thread(
         main, ["retention", "run", "--tenant", "nosuch", "--config", config]) == 2

@@ -96,6 +96,10 @@ def test_good_config_and_defaults(tmp_path: Path) -> None:
      "tenants.acme.retention.inbox_days", "must be an integer"),
     (lambda t: t + '[tenants.acme.retention]\nkf_text_days = -1\n',
      "tenants.acme.retention.kf_text_days", "must be 0 (keep forever) or from 1"),
+    (lambda t: t + '[tenants.acme.retention]\naudit_days = 29\n',
+     "tenants.acme.retention.audit_days", "must be 0 (keep forever) or from 30 to 36500"),
+    (lambda t: t + '[tenants.acme.retention]\naudit_days = -1\n',
+     "tenants.acme.retention.audit_days", "got -1"),
     (lambda t: t + '[tenants.acme.retention]\nnotes_days = 30\n',
      "tenants.acme.retention.notes_days", "unknown key"),
 ])
@@ -147,6 +151,16 @@ def test_retention_keeps_inbox_items_30_days_and_kf_texts_forever_unless_set(
     text = GOOD + ("[tenants.acme.retention]\n" + lines if lines else "")
     retention = load_settings(_write(tmp_path, text)).tenant("acme").retention
     assert (retention.inbox_days, retention.kf_text_days) == (inbox_days, kf_text_days)
+
+
+@pytest.mark.parametrize(("lines", "audit_days"), [
+    ("", 0), ("audit_days = 0\n", 0), ("audit_days = 30\n", 30),
+    ("audit_days = 365\n", 365)])
+def test_the_audit_log_is_kept_forever_unless_set_to_30_days_or_more(
+        tmp_path: Path, lines: str, audit_days: int) -> None:
+    text = GOOD + ("[tenants.acme.retention]\n" + lines if lines else "")
+    assert load_settings(_write(tmp_path, text)).tenant("acme").retention.audit_days \
+        == audit_days
 
 
 def test_secret_from_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

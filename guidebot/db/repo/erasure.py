@@ -68,6 +68,18 @@ ERASED: tuple[tuple[Any, str], ...] = (
     (OptOut, "external_userid"), (GroupMember, "member_id"),
 )
 
+# Deleted by rules of their own in `erase` (the customer row; pre-tags by unionid too; the
+# unionid/openid mappings by value too).
+DELETED_BY_RULE: tuple[Any, ...] = (Customer, PreTag, Identity)
+
+# Blanked in place: what a guide wrote of them on the relation, what a 微信客服 message said.
+BLANKED: tuple[tuple[Any, tuple[str, ...]], ...] = (
+    (Follow, ("remark", "description")), (KfMessage, ("text",)),
+)
+
+# Their unionid and openid cleared (the rows are kept, pseudonymised).
+IDS_CLEARED: tuple[Any, ...] = (Order, Touch)
+
 # Kept under the tombstone: what the figures (stats, usage, commissions, GMV) count.
 PSEUDONYMISED: tuple[tuple[Any, str], ...] = (
     (Follow, "external_userid"), (FollowEvent, "external_userid"),
@@ -102,6 +114,13 @@ NOT_ABOUT_CUSTOMERS = (
     "stats_layer_buyers", "stats_group_daily", "sales_targets", "transfer_batches",
     "llm_calls", "customer_erasures",
 )
+
+
+def personal_tables() -> set[str]:
+    """The tables whose rows about a customer the erasure deletes or blanks."""
+    return ({_table(m).name for m, _ in ERASED} | {_table(m).name for m in DELETED_BY_RULE}
+            | {_table(m).name for m, _ in BLANKED} | {_table(m).name for m in IDS_CLEARED}
+            | {_table(InboxItem).name})
 
 
 async def customer(session: AsyncSession, *, tenant: str,
@@ -293,13 +312,11 @@ async def erase(session: AsyncSession, *, tenant: str, external_userid: str, tom
         t = _table(model)
         tally(t.name, _count(await session.execute(delete(t).where(
             t.c.tenant == tenant, t.c[column] == external_userid))))
-    # what a guide wrote of them on the relation, and what a 微信客服 message said
-    follows = _table(Follow)
-    await session.execute(update(follows).where(
-        follows.c.tenant == tenant, follows.c.external_userid == external_userid)
-        .values(remark="", description=""))
-    await session.execute(update(kf).where(
-        kf.c.tenant == tenant, kf.c.external_userid == external_userid).values(text=""))
+    for model, columns in BLANKED:
+        t = _table(model)
+        await session.execute(update(t).where(
+            t.c.tenant == tenant, t.c.external_userid == external_userid)
+            .values({c: "" for c in columns}))
     enrollments = _table(SopEnrollment)
     await session.execute(update(enrollments).where(
         enrollments.c.tenant == tenant, enrollments.c.external_userid == external_userid,
@@ -309,7 +326,7 @@ async def erase(session: AsyncSession, *, tenant: str, external_userid: str, tom
     await session.execute(update(steps).where(
         steps.c.tenant == tenant, steps.c.external_userid == external_userid,
         steps.c.status == "planned").values(status="cancelled", reason="erased"))
-    for model in (Order, Touch):
+    for model in IDS_CLEARED:
         t = _table(model)
         await session.execute(update(t).where(
             t.c.tenant == tenant, t.c.external_userid == external_userid)

@@ -1,5 +1,5 @@
-"""Retention queries: handled inbox items deleted and 微信客服 texts blanked, a bounded batch
-per call (guidebot/retention.py runs them, one short transaction each)."""
+"""Retention queries: handled inbox items and old 操作日志 entries deleted, 微信客服 texts
+blanked, a bounded batch per call (guidebot/retention.py runs them, one short transaction each)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from guidebot.db.models import InboxItem
+from guidebot.db.models_audit import AuditEntry
 from guidebot.db.models_kf import TEXT_KEPT, KfMessage
 
 
@@ -77,4 +78,26 @@ async def blank_kf_texts(session: AsyncSession, *, tenant: str, before: datetime
 async def count_kf_texts(session: AsyncSession, *, tenant: str, before: datetime) -> int:
     """How many texts blank_kf_texts would blank in all."""
     stmt = select(func.count()).select_from(KfMessage).where(*_old_texts(tenant, before))
+    return int((await session.execute(stmt)).scalar_one())
+
+
+def _old_audit(tenant: str, before: datetime) -> Any:
+    """The tenant's 操作日志 entries recorded before `before` (the index
+    ix_audit_log_tenant_at)."""
+    return (AuditEntry.tenant == tenant, AuditEntry.at < before)  # type: ignore[operator]
+
+
+async def delete_audit(session: AsyncSession, *, tenant: str, before: datetime,
+                       limit: int) -> int:
+    """Delete at most `limit` of the tenant's 操作日志 entries older than `before`; how many
+    were deleted."""
+    batch = select(AuditEntry.id).where(*_old_audit(tenant, before)).limit(limit)
+    result = await session.execute(
+        delete(AuditEntry).where(AuditEntry.id.in_(batch)))  # type: ignore[union-attr]
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+async def count_audit(session: AsyncSession, *, tenant: str, before: datetime) -> int:
+    """How many entries delete_audit would delete in all."""
+    stmt = select(func.count()).select_from(AuditEntry).where(*_old_audit(tenant, before))
     return int((await session.execute(stmt)).scalar_one())

@@ -6,16 +6,23 @@ from aiohttp import web
 
 from guidebot import idempotency
 from guidebot.commerce.views import customer_card
-from guidebot.contacts import erasure, notes, views
+from guidebot.contacts import erasure, notes, personal_data, views
 from guidebot.contacts import profile_fields as profile
 from guidebot.contacts.channels import Edit
 from guidebot.errors import WeComError
 from guidebot.services import Services
 from guidebot.stats import customer_list, timeline
 from guidebot.stats.customer_list import CustomerSearch
-from guidebot.web.api import erasure_shapes, parsing, profile_shapes, shapes, timeline_shapes
+from guidebot.web.api import (
+    erasure_shapes,
+    parsing,
+    personal_data_shapes,
+    profile_shapes,
+    shapes,
+    timeline_shapes,
+)
 from guidebot.web.api.parsing import Endpoint, FieldError, reply
-from guidebot.web.audit_trail import record_ids_as
+from guidebot.web.audit_trail import record_access, record_ids_as
 from guidebot.web.keys import SERVICES
 
 # WeCom's answer to a userid it does not know: 40003 不合法的UserID (from memory, as the
@@ -204,6 +211,17 @@ async def erase_customer(request: web.Request) -> web.Response:
     return reply(done)
 
 
+async def export_personal_data(request: web.Request) -> web.Response:
+    """查阅复制: everything held about the customer; the access is recorded in 操作日志."""
+    customer = parsing.path(request, shapes.CustomerPath).external_userid
+    services = _services(request)
+    document = await personal_data.export(
+        services.db, services.settings.tenant(_tenant(request)), customer,
+        fields=services.library.profile_fields, catalog=services.commerce.catalog)
+    await record_access(request)
+    return reply(document)
+
+
 async def get_openapi(request: web.Request) -> web.Response:
     from guidebot.web.api.document import document
 
@@ -274,6 +292,14 @@ ENDPOINTS = [
              "their active relations; SOPs may enroll them again from their next trigger "
              "(idempotent: a customer who has not opted out is answered as is)",
              shapes.Customer, params=shapes.CustomerPath),
+    Endpoint("GET", f"{API}/customers/{{external_userid}}/personal-data", export_personal_data,
+             "查阅复制: everything guidebot holds about the customer (PIPL's right to access "
+             "and copy), by section with Chinese titles: profile, guides added (remark, "
+             "description), exclusive-guide history, tags, 客户资料, birthday, follow-up "
+             "notes, opt-out, 微信客服 messages (the latest 5,000), groups, orders, card "
+             "visits, pre-tags. Reads only; each export is recorded in 操作日志",
+             personal_data_shapes.PersonalData, params=shapes.CustomerPath,
+             errors={404: "no such customer (or erased)"}),
     Endpoint("POST", f"{API}/customers/{{external_userid}}/erase", erase_customer,
              "删除客户个人信息: erase the customer (PIPL). Their name, avatar, unionid, tags, "
              "remarks, 客户资料, birthday, notes, pre-tags, 微信客服 texts, group memberships "

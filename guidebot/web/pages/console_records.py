@@ -17,7 +17,7 @@ from pydantic import BaseModel
 from guidebot import idempotency
 from guidebot.commerce import periods, statements
 from guidebot.commerce.views import customer_card
-from guidebot.contacts import erasure
+from guidebot.contacts import erasure, personal_data
 from guidebot.contacts import notes as customer_notes
 from guidebot.contacts import profile_fields as profile
 from guidebot.contacts.views import require_known
@@ -29,7 +29,7 @@ from guidebot.stats import content as content_view
 from guidebot.stats import customer_list, definitions, order_list, timeline
 from guidebot.stats.customer_list import CustomerSearch
 from guidebot.stats.records import PAGE, Records
-from guidebot.web.audit_trail import record_ids_as
+from guidebot.web.audit_trail import record_access, record_ids_as
 from guidebot.web.pages import console_auth as auth
 from guidebot.web.pages.console import (
     catalog,
@@ -143,6 +143,24 @@ async def erase(request: web.Request, who: auth.Access) -> web.StreamResponse:
                                by="console")
     record_ids_as(request, {"external_userid": done["tombstone"]})
     return render(request, "erased.html", who=who, active="customers", done=done)
+
+
+@page
+async def export_personal_data(request: web.Request, who: auth.Access) -> web.StreamResponse:
+    """查阅复制: the customer's personal data as a JSON download (the file name names the
+    tenant and the day, never the customer); recorded in 操作日志."""
+    services = services_of(request)
+    document = await personal_data.export(
+        services.db, who.tenant, request.match_info["external_userid"],
+        fields=services.library.profile_fields, catalog=services.commerce.catalog)
+    await record_access(request)
+    day = datetime.now(who.tenant.tz).strftime("%Y%m%d")
+    return web.Response(
+        body=json.dumps(document, ensure_ascii=False, indent=2).encode(),
+        content_type="application/json", charset="utf-8", headers={
+            "Content-Disposition":
+                f'attachment; filename="personal-data-{who.tenant.id}-{day}.json"',
+            "Cache-Control": "no-store"})
 
 
 @page
@@ -459,6 +477,7 @@ def routes(base: str) -> list[web.RouteDef]:
         web.post(f"{base}/customers/{{external_userid}}/opt-in", opt_in),
         web.post(f"{base}/customers/{{external_userid}}/birthday", birthday),
         web.post(f"{base}/customers/{{external_userid}}/erase", erase),
+        web.get(f"{base}/customers/{{external_userid}}/personal-data", export_personal_data),
         web.post(f"{base}/customers/{{external_userid}}/fields", profile_fields),
         web.get(f"{base}/orders", orders),
         web.get(f"{base}/orders/{{order_no}}", order),
