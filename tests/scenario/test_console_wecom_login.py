@@ -108,6 +108,14 @@ async def test_a_viewer_reads_pages_and_every_form_is_refused(team: Stack) -> No
             status, html, _ = await viewer.post(f"/console/acme{path}", {**form, "_csrf": csrf})
             assert status == 403 and ZH["err.viewer"] in html, path
         assert (await _sop(team))["switched_off"] is False
+        # 查阅复制 hands personal data out: a member's act, not a viewer's
+        await team.sandbox.simulate_add_contact("acme", userid="lina",
+                                                external_userid="wmVIEWED", name="只读可见")
+        await team.runtime.drain()
+        status, html, _ = await viewer.get("/console/acme/customers/wmVIEWED")
+        assert status == 200 and "只读可见" in html
+        status, html, _ = await viewer.get("/console/acme/customers/wmVIEWED/personal-data")
+        assert status == 403 and ZH["err.viewer_export"] in html and "只读可见" not in html
         assert [c for c in team.calls("externalcontact/add_corp_tag")
                 if c["body"].get("group_name") == "只读组"] == []
         assert [e["action"] for e in await entries(team)] == ["sign_in"]

@@ -148,7 +148,11 @@ async def erase(request: web.Request, who: auth.Access) -> web.StreamResponse:
 @page
 async def export_personal_data(request: web.Request, who: auth.Access) -> web.StreamResponse:
     """查阅复制: the customer's personal data as a JSON download (the file name names the
-    tenant and the day, never the customer); recorded in 操作日志."""
+    tenant and the day, never the customer); recorded in 操作日志. A member's act, done at the
+    customer's request: a read-only viewer is refused."""
+    if who.viewer:
+        return render(request, "error.html", who=who, status=403, worded=True, code=403,
+                      message=notice(request, "err.viewer_export"))
     services = services_of(request)
     document = await personal_data.export(
         services.db, who.tenant, request.match_info["external_userid"],
