@@ -15,6 +15,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import aiohttp
 import pytest
@@ -23,7 +24,7 @@ from guidebot.commerce.statements import statement
 from guidebot.stats.definitions import yuan
 from tests.scenario.test_morning_digest import _add, _deleted_by_customer
 from tests.support.commerce import paid, post_settled
-from tests.support.sidebar import OAUTH_AUTHORIZE
+from tests.support.sidebar import OAUTH_AUTHORIZE, oauth_code
 from tests.support.sidebar import sign_in as sidebar_sign_in
 from tests.support.stack import Stack, library_copy, start_stack
 from tests.support.workbench import figure, ranked, sign_in
@@ -248,6 +249,21 @@ async def test_refusals(stack: Stack) -> None:
                             allow_redirects=False) as resp:
             assert resp.status == 403 and "登录未完成" in await resp.text()
     await beta.http.close()
+
+
+async def test_after_wecoms_oauth_the_member_comes_back_to_the_page_they_opened(
+        stack: Stack) -> None:
+    opened = "/m/acme?range=last_7&store=S01"
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+        async with http.get(f"{stack.bot_url}{opened}", allow_redirects=False) as resp:
+            assert resp.status == 302
+            state = parse_qs(urlsplit(resp.headers["Location"]).query)["state"][0]
+        code = await oauth_code(stack, "mgr1")
+        async with http.get(f"{stack.bot_url}/m/acme", params={"code": code, "state": state},
+                            allow_redirects=False) as resp:
+            assert resp.status == 302 and resp.headers["Location"] == opened
+        async with http.get(f"{stack.bot_url}{opened}") as resp:
+            assert resp.status == 200 and "门店：静安嘉里中心店（近7天）" in await resp.text()
 
 
 async def test_the_sidebar_session_and_the_workbench_session_are_apart(stack: Stack) -> None:

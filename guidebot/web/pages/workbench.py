@@ -61,7 +61,7 @@ async def _member(request: web.Request, tenant: TenantSettings
     to this page after it), the worded page for a member who is neither guide nor manager."""
     session = sessions.current(request, tenant)
     if session is None:
-        return None, sidebar.to_oauth(request, tenant, back=request.rel_url.raw_path,
+        return None, sidebar.to_oauth(request, tenant, back=request.rel_url.raw_path_qs,
                                       base=base(tenant))
     member = await request.app[SERVICES].workbench.member(tenant, session.guide)
     if not member.known:
