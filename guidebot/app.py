@@ -39,7 +39,7 @@ from guidebot.web.api import watch as watch_api
 from guidebot.web.audit_trail import audit_trail
 from guidebot.web.auth import admin_auth
 from guidebot.web.keys import SERVICES
-from guidebot.web.pages import console, guide_tasks, operator, sidebar
+from guidebot.web.pages import console, guide_tasks, operator, sidebar, workbench
 from guidebot.web.request_lanes import off_the_loop
 from guidebot.web.webhooks import orders as orders_webhook
 from guidebot.wecom.client import BackoffConfig
@@ -118,6 +118,7 @@ def create_app(settings: Settings, *, start_jobs: bool = True, workers: int = 25
     app.add_routes(orders_webhook.routes())
     app.add_routes(guide_tasks.routes())
     app.add_routes(sidebar.routes())
+    app.add_routes(workbench.routes())
     app.add_routes(operator.routes())
     app.add_routes(usage_api.routes())
     app.add_routes(transfers_api.routes())

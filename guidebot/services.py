@@ -68,6 +68,7 @@ from guidebot.stats.service import StatsService
 from guidebot.stats.targets import Targets
 from guidebot.usage.llm_meter import LlmMeter
 from guidebot.wecom.client import BackoffConfig, WeComClient
+from guidebot.workbench.service import Workbench
 
 log = logging.getLogger(__name__)
 
@@ -122,6 +123,7 @@ class Services:
     segment_tags: SegmentTagging  # 批量打标签: a tag on every customer of a segment
     retention: Retention  # 数据保留: old inbox items deleted, old 微信客服 texts blanked
     audit: AuditLog  # 操作日志: HQ's changes and console sign-ins
+    workbench: Workbench  # 移动工作台: guides' and store managers' phone page
 
     def client(self, tenant: str) -> WeComClient:
         return self.clients[tenant]
@@ -233,6 +235,7 @@ def build_services(settings: Settings, db: Database, *,
     group_welcome = GroupWelcomeSync(settings, db, library, outbox, client_for, media)
     channel_rotation = ChannelRotation(settings, db, outbox, client_for)
     channel_auto_accept = ChannelAutoAccept(settings, db, outbox, client_for)
+    stats = StatsService(settings, db)
     segments = Segments(settings, db, clock=sop_clock,
                         fields=lambda: library.profile_fields)
     calls = MappingProxyType({**welcome.executors(), **tags.executors(),
@@ -255,7 +258,7 @@ def build_services(settings: Settings, db: Database, *,
         commerce=commerce, sop=sop, media=media, sidebar=sidebar,
         directory=DirectoryService(db, client_for, library), kf=kf, chat=chat,
         guide_chat=guide_chat, metrics=metrics,
-        stats=StatsService(settings, db), materials=materials,
+        stats=stats, materials=materials,
         contributions=Contributions(materials, client_for), points=points, churn=churn,
         radar=radar, digest=digest, auto_tags=auto_tags, pretags=PreTags(settings, db, tags),
         reply_times=reply_times,
@@ -266,4 +269,5 @@ def build_services(settings: Settings, db: Database, *,
         segments=segments, tag_library=TagLibrary(db, client_for, tags),
         segment_tags=SegmentTagging(db, outbox, segments, tags.executors()["mark_tag"]),
         retention=Retention(settings, db),
-        audit=AuditLog(db))
+        audit=AuditLog(db),
+        workbench=Workbench(settings, db, library, stats, targets, guide_chat))

@@ -19,6 +19,7 @@ from guidebot.db.engine import Database
 from guidebot.db.repo import contacts as contacts_repo
 from guidebot.db.repo import directory as repo
 from guidebot.db.repo import sop_tasks as job_state
+from guidebot.db.repo import store_managers as managers_repo
 from guidebot.db.types import utcnow
 from guidebot.errors import WeComApiError, WeComError
 from guidebot.wecom.client import WeComClient
@@ -60,6 +61,15 @@ class Department:
     id: int
     name: str
     parentid: int
+    leaders: tuple[str, ...] = ()  # department_leader: the store managers (店长)
+
+
+def _leaders(raw: Any) -> tuple[str, ...]:
+    """department/get's `department_leader`. FACTS-next §I shows the key but not its entries;
+    taken here as a list of member userids (as WeCom's department/create takes it), and
+    anything else in it is ignored."""
+    return tuple(sorted({u for u in raw if isinstance(u, str) and u})) \
+        if isinstance(raw, list) else ()
 
 
 class _Departments:
@@ -83,7 +93,8 @@ class _Departments:
             return None
         parent = data.get("parentid")
         return Department(department_id, str(data.get("name") or "")[:128],
-                          parent if isinstance(parent, int) else -1)
+                          parent if isinstance(parent, int) else -1,
+                          _leaders(data.get("department_leader")))
 
 
 @dataclass(frozen=True)
@@ -220,8 +231,9 @@ class DirectoryService:
         elif change == "delete_user" and event.userid:
             await self._left(tenant, event.userid)
         elif change in ("create_party", "update_party") and event.department_id is not None:
-            await self._rename_store(tenant, event.department_id,
-                                     _Departments(self._client_for(tenant)))
+            departments = _Departments(self._client_for(tenant))
+            await self._rename_store(tenant, event.department_id, departments)
+            await self._record_leaders(tenant, event.department_id, departments)
         else:  # delete_party: the store and its history stay
             log.info("change_contact %s tenant=%s: nothing to do", change, tenant)
 
@@ -236,6 +248,29 @@ class DirectoryService:
         async with self._db.write() as s:
             await repo.rename_store(s, tenant=tenant, store_id=DEPARTMENT_STORE.format(
                 department_id), name=department.name)
+
+    async def _record_leaders(self, tenant: str, department_id: int,
+                              departments: _Departments,
+                              stores: dict[str, str] | None = None) -> None:
+        """The department's leaders as the managers of the store it makes: the store
+        stores.toml maps it to, else its own department store once guidebot knows one (a
+        department no member works in, such as a region, makes none: its leaders are no
+        store's managers and department/get is not asked)."""
+        mapped = self._library.stores.by_department.get(department_id)
+        store_id = mapped.id if mapped else DEPARTMENT_STORE.format(department_id)
+        if mapped is None:
+            if stores is None:
+                async with self._db.read() as s:
+                    stores = await repo.store_names(s, tenant=tenant, store_ids=[store_id])
+            if store_id not in stores:
+                store_id = ""
+        department = await departments.get(department_id) if store_id else None
+        if department is None or (mapped is None and department.parentid == ROOT_PARENT):
+            store_id = ""
+        async with self._db.write() as s:
+            await managers_repo.set_leaders(
+                s, tenant=tenant, department_id=department_id, store_id=store_id or None,
+                userids=department.leaders if department else (), at=utcnow())
 
     async def sync(self, tenant: str, *, known: bool = True) -> SyncResult:
         """Every member of the app's visible range read with user/get (with their stores),
@@ -265,6 +300,11 @@ class DirectoryService:
         for department_id in department_ids:  # those whose members all left keep up too
             if DEPARTMENT_STORE.format(department_id) in stores:
                 await self._rename_store(tenant, department_id, departments)
+            try:
+                await self._record_leaders(tenant, department_id, departments, stores)
+            except WeComError as exc:
+                log.warning("department leaders not read tenant=%s department=%s errcode=%s",
+                            tenant, department_id, exc.errcode)
         async with self._db.write() as s:
             await job_state.set_cursor(s, tenant=tenant, name=SYNC_CURSOR,
                                        value=utcnow().isoformat())

@@ -12,7 +12,7 @@ from guidebot.content.errors import Problem
 from guidebot.content.files import STORES_FILE
 
 __all__ = ["STORES_FILE", "MappedStore", "StoreMap", "parse_stores"]
-STORE_KEYS = {"id", "name", "departments", "guides"}
+STORE_KEYS = {"id", "name", "departments", "guides", "managers"}
 _STORE_ID = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
 _USERID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_@.\-]{0,63}$")  # [mem] WeCom's UserID rule
 
@@ -29,12 +29,18 @@ class StoreMap:
 
     by_department: dict[int, MappedStore] = field(default_factory=dict)
     by_guide: dict[str, MappedStore] = field(default_factory=dict)
+    # store managers (店长) named here, in addition to their departments' leaders in WeCom
+    by_manager: dict[str, set[str]] = field(default_factory=dict)
 
     def store_for(self, userid: str, department: int | None) -> MappedStore | None:
         found = self.by_guide.get(userid)
         if found is None and department is not None:
             found = self.by_department.get(department)
         return found
+
+    def managed_by(self, userid: str) -> set[str]:
+        """The ids of the stores this file names `userid` a manager of."""
+        return set(self.by_manager.get(userid, set()))
 
     def maps_department(self, department: int) -> bool:
         return department in self.by_department
@@ -76,6 +82,7 @@ def _store(path: Path, line: int | None, item: Any, seen: set[str], into: StoreM
         bad(f"unknown key {key!r}")
     store_id, name = item.get("id"), item.get("name")
     departments, guides = item.get("departments", []), item.get("guides", [])
+    managers = item.get("managers", [])
     if not isinstance(store_id, str) or not _STORE_ID.match(store_id):
         bad("id: 1-64 letters, digits, '_', '-' or '.'")
         return
@@ -93,7 +100,13 @@ def _store(path: Path, line: int | None, item: Any, seen: set[str], into: StoreM
             isinstance(g, str) and _USERID.match(g) for g in guides):
         bad(f"store {store_id}: guides must be a list of WeCom userids")
         guides = []
+    if not isinstance(managers, list) or not all(
+            isinstance(m, str) and _USERID.match(m) for m in managers):
+        bad(f"store {store_id}: managers must be a list of WeCom userids")
+        managers = []
     store = MappedStore(store_id, name)
+    for manager in managers:
+        into.by_manager.setdefault(manager, set()).add(store_id)
     for department in departments:
         other = into.by_department.setdefault(department, store)
         if other is not store:

@@ -14,7 +14,7 @@ STATUSES = frozenset({1, 2, 4, 5})  # FACTS-next §I: 1 已激活, 2 已禁用, 
 ACTIVE, RESIGNED = 1, 5
 NAME_MAX = 64  # [mem] WeCom's limit for member and department names; the sandbox's choice
 BODY_KEYS = frozenset({"departments", "members", "delete_members", "deliver"})
-DEPARTMENT_KEYS = frozenset({"id", "name", "parentid", "order"})
+DEPARTMENT_KEYS = frozenset({"id", "name", "parentid", "order", "department_leader"})
 MEMBER_KEYS = frozenset({"userid", "name", "department", "main_department", "status"})
 EVENT = "change_contact"
 
@@ -25,6 +25,8 @@ class Department:
     name: str
     parentid: int
     order: int = 0
+    # the department's leaders (负责人), as department/get answers them (FACTS-next §I)
+    department_leader: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -96,12 +98,15 @@ def _list(body: Mapping[str, Any], key: str) -> list[Any]:
     return value
 
 
-def _department(index: int, item: Any) -> Department:
+def _department(index: int, item: Any, is_userid: Any) -> Department:
     where = f"departments[{index}]"
     data = _keys(item, DEPARTMENT_KEYS, where)
+    leaders = data.get("department_leader", [])
+    if not isinstance(leaders, list) or not all(is_userid(u) for u in leaders):
+        raise ControlError(400, f"{where}.department_leader must be a list of userids")
     return Department(_int(data.get("id"), f"{where}.id"), _name(data.get("name"),
                       f"{where}.name"), _int(data.get("parentid", 0), f"{where}.parentid", 0),
-                      _int(data.get("order", 0), f"{where}.order", 0))
+                      _int(data.get("order", 0), f"{where}.order", 0), list(leaders))
 
 
 def _member(index: int, item: Any, known: set[int], is_userid: Any) -> Member:
@@ -128,7 +133,8 @@ def _member(index: int, item: Any, known: set[int], is_userid: Any) -> Member:
 def apply(directory: Directory, body: Mapping[str, Any], is_userid: Any) -> list[JSON]:
     """Check the whole request, then apply it; returns the change_contact fields, in order."""
     _keys(body, BODY_KEYS, "body")
-    departments = [_department(i, d) for i, d in enumerate(_list(body, "departments"))]
+    departments = [_department(i, d, is_userid)
+                   for i, d in enumerate(_list(body, "departments"))]
     known = set(directory.departments) | {d.id for d in departments}
     members = [_member(i, m, known, is_userid) for i, m in enumerate(_list(body, "members"))]
     deleted = _list(body, "delete_members")

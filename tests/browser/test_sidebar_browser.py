@@ -10,14 +10,13 @@ import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 
 from tests.scenario.test_materials_chat import PNG
 from tests.support.commerce import paid, post_order, signed_visit
 from tests.support.library_edits import edit, reload
-from tests.support.sidebar import OAUTH_AUTHORIZE, oauth_code
+from tests.support.sidebar import play_wecom_oauth
 from tests.support.stack import ROOT, Stack, library_copy, start_stack
 
 CHROMIUM = "/usr/bin/chromium"
@@ -107,23 +106,6 @@ async def _open_as(stack: Stack, page: Any, guide: str, customer: str) -> None:
     getCurExternalContact), WeCom's OAuth leg and agentConfig check played by the sandbox."""
     jsapi = stack.sandbox.tenant("acme").jsapi
 
-    async def wecom_oauth(route: Any) -> None:
-        """The first open of the page: guidebot sends the browser to WeCom's authorize URL,
-        and WeCom sends it back to the app with a code for the guide. (Playwright routes only
-        the first request of a redirect chain, so WeCom's leg is played here.)"""
-        answer = await route.fetch(max_redirects=0)
-        location = answer.headers.get("location", "")
-        if not location.startswith(OAUTH_AUTHORIZE):
-            await route.fulfill(response=answer)
-            return
-        query = {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
-        assert query["redirect_uri"].endswith("/sidebar/acme")
-        code = await oauth_code(stack, guide)
-        back = f"{stack.bot_url}/sidebar/acme?" + urlencode({"code": code,
-                                                              "state": query["state"]})
-        await route.fulfill(status=302, headers={"Location": back,
-                                                 "Set-Cookie": answer.headers["set-cookie"]})
-
     async def stub_client(route: Any) -> None:
         await route.fulfill(status=200, content_type="application/javascript",
                             body=STUB % {"customer": json.dumps(customer)})
@@ -132,7 +114,8 @@ async def _open_as(stack: Stack, page: Any, guide: str, customer: str) -> None:
         return jsapi.verify(url=url, timestamp=timestamp, nonce=nonce, signature=signature,
                             now=stack.sandbox.now())
 
-    await page.route(f"{stack.bot_url}/sidebar/acme", wecom_oauth)
+    await page.route(f"{stack.bot_url}/sidebar/acme",
+                     lambda route: play_wecom_oauth(stack, route, guide, "/sidebar/acme"))
     await page.route("**/sidebar/_static/vendor/wecom.global.prod.js", stub_client)
     await page.expose_function("verifyAgentConfig", verify)
     await page.goto(f"{stack.bot_url}/sidebar/acme")

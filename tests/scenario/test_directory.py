@@ -248,3 +248,24 @@ async def test_mapping_file_overrides_departments(mapped: Stack) -> None:
     await seed(mapped, {"departments": [{"id": 21, "name": "湖滨A组", "parentid": 20}]},
                deliver=True)
     assert (await names(mapped, "xiaomei"))["xiaomei"] == ("林小美", "杭州湖滨银泰店")
+
+
+async def test_department_leaders_manage_the_stores_their_departments_make(
+        book: Stack) -> None:
+    """department/get's department_leader: the managers (店长) of the store a department
+    makes, for the mobile workbench; a region's leader (a department no member works in)
+    manages no store; a new leader replaces the old on update_party."""
+    led = {**DIRECTORY, "departments": [
+        {**d, "department_leader": {20: ["boss"], 21: ["xiaomei"], 23: ["zhuren"]}.get(
+            d["id"], [])} for d in DIRECTORY["departments"]]}
+    await seed(book, led, deliver=False)
+    await book.runtime.services.directory.sync("acme")
+    workbench, tenant = book.runtime.services.workbench, book.tenant()
+    assert (await workbench.member(tenant, "xiaomei")).stores == {"dept21": "湖滨一组"}
+    assert (await workbench.member(tenant, "zhuren")).stores == {"dept23": "西溪印象城店"}
+    assert (await workbench.member(tenant, "boss")).stores == {}
+    assert not (await workbench.member(tenant, "zhuren")).guide
+    await seed(book, {"departments": [{"id": 23, "name": "西溪印象城店", "parentid": 20,
+                                       "department_leader": ["qing"]}]}, deliver=True)
+    assert (await workbench.member(tenant, "zhuren")).stores == {}
+    assert (await workbench.member(tenant, "qing")).stores == {"dept23": "西溪印象城店"}

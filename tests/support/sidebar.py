@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import aiohttp
 
@@ -59,3 +59,21 @@ async def sign_in(stack: Stack, userid: str, tenant: str = "acme") -> Guide:
     found = re.search(r'data-csrf="([^"]+)"', html)
     assert found is not None
     return Guide(http, page, found.group(1), oauth)
+
+
+async def play_wecom_oauth(stack: Stack, route: Any, userid: str, page: str) -> None:
+    """A browser test's route for `page` (a path such as /sidebar/acme): the first open of
+    the page, where guidebot sends the browser to WeCom's authorize URL, and WeCom sends it
+    back to the page with a code for `userid`. (Playwright routes only the first request of a
+    redirect chain, so WeCom's leg is played here.)"""
+    answer = await route.fetch(max_redirects=0)
+    location = answer.headers.get("location", "")
+    if not location.startswith(OAUTH_AUTHORIZE):
+        await route.fulfill(response=answer)
+        return
+    query = {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
+    assert query["redirect_uri"].endswith(page)
+    code = await oauth_code(stack, userid, page.rsplit("/", 1)[1])
+    back = f"{stack.bot_url}{page}?" + urlencode({"code": code, "state": query["state"]})
+    await route.fulfill(status=302, headers={"Location": back,
+                                             "Set-Cookie": answer.headers["set-cookie"]})

@@ -62,8 +62,18 @@ async def test_departments_list_ids_and_get_names(sandbox: TestClient) -> None:
     assert [d["id"] for d in below["department_id"]] == [10, 11, 12]
     got = await call(sandbox, "department/get", token, id="12")
     assert got["department"]["name"] == "西湖店" and got["department"]["parentid"] == 10
+    assert got["department"]["department_leader"] == []
     assert (await call(sandbox, "department/get", token, id="99"))["errcode"] == 60123
     assert (await call(sandbox, "department/simplelist", token, id="x"))["errcode"] == 60123
+
+
+async def test_department_get_names_the_seeded_leaders(sandbox: TestClient) -> None:
+    await seed(sandbox)
+    status, _ = await control(sandbox, "acme/directory", {"departments": [
+        {"id": 12, "name": "西湖店", "parentid": 10, "department_leader": ["wangli", "chen"]}]})
+    assert status == 200
+    got = await call(sandbox, "department/get", await get_token(sandbox), id="12")
+    assert got["department"]["department_leader"] == ["wangli", "chen"]
 
 
 async def test_simplelist_by_department_with_and_without_children(sandbox: TestClient) -> None:
@@ -123,6 +133,8 @@ async def test_bad_directory_requests_change_nothing(sandbox: TestClient) -> Non
     bad = [
         {"members": [{"userid": "x", "name": "X", "department": [5]}]},  # no department 5
         {"departments": [{"id": 0, "name": "zero"}]},
+        {"departments": [{"id": 1, "name": "ok", "department_leader": "lina"}]},
+        {"departments": [{"id": 1, "name": "ok", "department_leader": ["-bad"]}]},
         {"members": [{"userid": "-bad", "name": "X", "department": [1]}]},
         {"members": [{"userid": "x", "name": "X", "department": [1], "status": 3}]},
         {"members": [{"userid": "x", "name": "X", "department": [1], "colour": "red"}]},

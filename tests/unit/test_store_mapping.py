@@ -32,6 +32,19 @@ def test_a_guide_entry_wins_over_the_department(tmp_path: Path) -> None:
     assert stores.maps_department(5) and not stores.maps_department(6)
 
 
+def test_managers_may_run_several_stores(tmp_path: Path) -> None:
+    (tmp_path / "stores.toml").write_text(
+        '[[stores]]\nid = "A"\nname = "甲店"\nmanagers = ["duo", "li"]\n\n'
+        '[[stores]]\nid = "B"\nname = "乙店"\nmanagers = ["duo"]\n', encoding="utf-8")
+    stores = load_library(tmp_path).stores
+    assert stores.managed_by("duo") == {"A", "B"} and stores.managed_by("li") == {"A"}
+    assert stores.managed_by("lina") == set()
+    (tmp_path / "stores.toml").write_text(
+        '[[stores]]\nid = "A"\nname = "甲店"\nmanagers = "duo"\n', encoding="utf-8")
+    with pytest.raises(ContentInvalid, match=r"stores.toml:1: store A: managers must be"):
+        load_library(tmp_path)
+
+
 def test_every_problem_names_its_store_table_line(tmp_path: Path) -> None:
     (tmp_path / "stores.toml").write_text(
         '[[stores]]\nid = "A"\nname = "甲店"\ndepartments = [5]\n'

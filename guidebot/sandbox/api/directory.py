@@ -69,7 +69,8 @@ def department_get(call: ApiCall) -> JSON:
     department = _department(call.tenant.directory,
                              params.text(call.query, "id", required=True), "id")
     return ok(department={"id": department.id, "name": department.name, "name_en": "",
-                          "department_leader": [], "parentid": department.parentid,
+                          "department_leader": list(department.department_leader),
+                          "parentid": department.parentid,
                           "order": department.order})
 
 

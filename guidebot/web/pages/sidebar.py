@@ -15,6 +15,7 @@ after it): the customer and their latest messages, and where to answer them.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 from aiohttp import web
@@ -55,12 +56,13 @@ def _tenant(request: web.Request) -> TenantSettings:
     return tenant
 
 
-def oauth_url(settings: Settings, tenant: TenantSettings, state: str) -> str:
+def oauth_url(settings: Settings, tenant: TenantSettings, state: str, base: str = "") -> str:
+    """WeCom's authorize URL coming back to `base` (default: the tenant's sidebar)."""
     return sessions.oauth_url(tenant, state,
-                              f"{settings.server.public_url}{sessions.path(tenant)}")
+                              f"{settings.server.public_url}{base or sessions.path(tenant)}")
 
 
-def _message(status: int, key: str) -> web.Response:
+def message(status: int, key: str) -> web.Response:
     html = _PAGES.get_template("sidebar_error.html").render(key=key)
     return web.Response(text=html, status=status, content_type="text/html", headers=HEADERS)
 
@@ -72,10 +74,10 @@ def _redirect(location: str) -> web.Response:
 async def page(request: web.Request) -> web.StreamResponse:
     tenant = _tenant(request)
     if "code" in request.query:
-        return await _sign_in(request, tenant)
+        return await sign_in(request, tenant, _back_to(request, tenant))
     session = sessions.current(request, tenant)
     if session is None:
-        return _to_oauth(request, tenant)
+        return to_oauth(request, tenant)
     html = _PAGES.get_template("sidebar.html").render(
         tenant=tenant, guide=session.guide, csrf=sessions.csrf(tenant, session),
         static=STATIC_PREFIX, refusals=_refusals())
@@ -86,11 +88,11 @@ async def handoff(request: web.Request) -> web.StreamResponse:
     tenant = _tenant(request)
     session = sessions.current(request, tenant)
     if session is None:
-        return _to_oauth(request, tenant, back=request.rel_url.raw_path)
+        return to_oauth(request, tenant, back=request.rel_url.raw_path)
     view = await request.app[SERVICES].kf.handoff.view(tenant.id, session.guide,
                                                        request.match_info["msgid"])
     if view is None:  # no such handoff, or another guide's: the same answer
-        return _message(404, "handoff")
+        return message(404, "handoff")
     words = console_words(LANGS[0])  # the page is Chinese: the console's zh-CN words
     html = _PAGES.get_template("kf_handoff.html").render(
         view=view, zone=tenant.tz, static=STATIC_PREFIX, yuan=definitions.yuan, words=words,
@@ -111,38 +113,47 @@ def _back_to(request: web.Request, tenant: TenantSettings) -> str:
     return back if back.startswith(f"{sessions.path(tenant)}/handoff/") else sessions.path(tenant)
 
 
-def _to_oauth(request: web.Request, tenant: TenantSettings, *,
-              back: str = "") -> web.StreamResponse:
+def to_oauth(request: web.Request, tenant: TenantSettings, *, back: str = "",
+             base: str = "") -> web.StreamResponse:
+    """To WeCom's OAuth, coming back to `base` (default: the sidebar; the state and the
+    page to return to kept in short cookies under it)."""
     settings = request.app[SERVICES].settings
+    base = base or sessions.path(tenant)
     state = sessions.new_state()
-    response = _redirect(oauth_url(settings, tenant, state))
+    response = _redirect(oauth_url(settings, tenant, state, base))
     def short_cookie(name: str, value: str) -> None:
         response.set_cookie(name, value, max_age=sessions.STATE_TTL_S,
-                            path=sessions.path(tenant), httponly=True, samesite="Lax",
+                            path=base, httponly=True, samesite="Lax",
                             secure=sessions.secure(request, settings.server.public_url))
 
     short_cookie(sessions.STATE_COOKIE, state)
     if back:
         short_cookie(sessions.NEXT_COOKIE, back)
     else:
-        response.del_cookie(sessions.NEXT_COOKIE, path=sessions.path(tenant))
+        response.del_cookie(sessions.NEXT_COOKIE, path=base)
     return response
 
 
-async def _sign_in(request: web.Request, tenant: TenantSettings) -> web.StreamResponse:
+async def sign_in(request: web.Request, tenant: TenantSettings, back: str, *,
+                  base: str = "",
+                  refuse: Callable[[int, str], web.Response] = message) -> web.StreamResponse:
+    """WeCom came back with a code: the member's session for the pages under `base`
+    (default: the sidebar), then a redirect to `back`; a refusal is the page `refuse`
+    words for its reason (oauth_member's)."""
     services = request.app[SERVICES]
+    base = base or sessions.path(tenant)
     guide, refused = await sessions.oauth_member(request, services.client(tenant.id),
                                                  sessions.STATE_COOKIE)
     if refused:
-        log.info("sidebar sign-in refused tenant=%s why=%s", tenant.id, refused)
-        return _message(403, refused)
+        log.info("sign-in refused tenant=%s at=%s why=%s", tenant.id, base, refused)
+        return refuse(403, refused)
     # a redirect: a reload must not reuse the spent code
-    response = _redirect(_back_to(request, tenant))
-    sessions.start(response, tenant, guide,
+    response = _redirect(back)
+    sessions.start(response, tenant, guide, at=base,
                    secure=sessions.secure(request, services.settings.server.public_url))
-    response.del_cookie(sessions.STATE_COOKIE, path=sessions.path(tenant))
-    response.del_cookie(sessions.NEXT_COOKIE, path=sessions.path(tenant))
-    log.info("sidebar session started tenant=%s guide=%s", tenant.id, guide)
+    response.del_cookie(sessions.STATE_COOKIE, path=base)
+    response.del_cookie(sessions.NEXT_COOKIE, path=base)
+    log.info("session started tenant=%s at=%s guide=%s", tenant.id, base, guide)
     return response
 
 

@@ -2,7 +2,8 @@
 
 The cookie holds the tenant and the guide's userid as WeCom's OAuth2 named them, for
 SESSION_TTL_S; its key is derived from the tenant's admin token, so rotating that token ends
-every session. Its path is the tenant's sidebar, and the tenant inside it is checked too.
+every session. Its path is the tenant's sidebar (or the tenant's mobile workbench, which signs
+in the same way: web/pages/workbench.py), and the tenant inside it is checked too.
 """
 
 from __future__ import annotations
@@ -51,9 +52,10 @@ def secure(request: web.Request, public_url: str) -> bool:
 
 
 def start(response: web.StreamResponse, tenant: TenantSettings, guide: str, *,
-          secure: bool) -> None:
+          secure: bool, at: str = "") -> None:
+    """The session cookie, for the pages under `at` (default: the tenant's sidebar)."""
     value = signed.seal(_key(tenant), {"t": tenant.id, "g": guide}, SESSION_TTL_S)
-    response.set_cookie(COOKIE, value, max_age=SESSION_TTL_S, path=path(tenant),
+    response.set_cookie(COOKIE, value, max_age=SESSION_TTL_S, path=at or path(tenant),
                         httponly=True, samesite="Lax", secure=secure)
 
 
