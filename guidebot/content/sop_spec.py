@@ -13,7 +13,7 @@ from guidebot.content import sop_planner as planner
 
 SOP_KEYS = {"id", "title", "enabled", "trigger", "exit", "steps", "quiet_hours", "on_quota"}
 TRIGGER_KEYS = {"on", "state_prefix", "campaigns", "stores", "tags_any", "tags_all", "tags_none",
-                "group_names", "days_before", "reach"}
+                "group_names", "days_before", "reach", "days", "since"}
 STEP_KEYS = {"at", "channel", "message", "material", "add_tags", "remove_tags"}
 DROP_KEYS = {"id", "title", "enabled", "cron", "at", "audience", "channel", "message",
              "material"}
@@ -30,18 +30,26 @@ AUDIENCE_KEYS = {"tags_any", "tags_all", "tags_none", "stores", "guides"}
 # A group_task drop (群发 to customer groups) chooses groups by their owner, the owner's store
 # and words of the group's name; groups have no customer tags.
 GROUP_AUDIENCE_KEYS = {"stores", "guides", "group_names"}
-TRIGGERS = ("contact_added", "tag_added", "order_paid", "manual", "group_created", "birthday")
+TRIGGERS = ("contact_added", "tag_added", "order_paid", "manual", "group_created", "birthday",
+            "no_purchase")
 # 生日关怀: customers whose birthday is `days_before` days after today (the tenant's day) are
 # enrolled at that day's 00:00, again every year.
 BIRTHDAY_TRIGGER = "birthday"
 MAX_DAYS_BEFORE = 30
+# 沉睡唤醒 / 新客未转化: customers whose `since` moment (their last paid order not fully
+# refunded, or with "added" the relation's start for customers who never bought) is `days` days
+# before today (the tenant's day) are enrolled at that day's 00:00, once per such moment: the
+# round is the moment's day, so a customer who buys again and lapses again enrolls again.
+NO_PURCHASE_TRIGGER = "no_purchase"
+NO_PURCHASE_SINCE = ("last_order", "added")
+MAX_NO_PURCHASE_DAYS = 730
 # Whom a trigger enrolls (`reach`): "relation" (the default) each follow relation on its own,
 # so a customer of two guides runs the SOP through both; "customer" the customer once, through
 # the first relation a trigger enrolls, never again through another guide while any enrollment
 # of the SOP for the customer exists (whatever its status). Only the triggers that enroll one
 # relation at a time take it: a birthday or an audience already reaches each customer once.
 REACHES = ("relation", "customer")
-REACH_TRIGGERS = ("contact_added", "tag_added", "order_paid", "manual")
+REACH_TRIGGERS = ("contact_added", "tag_added", "order_paid", "manual", "no_purchase")
 CHANNELS = ("welcome", "guide_task", "reminder", "moment", "group_task")
 # A group SOP (群SOP): a customer group enrolls when it is created, and every step is a 群发 to
 # that group by its owner; it ends when the group is dismissed.
@@ -84,6 +92,8 @@ class Trigger:
     group_names: tuple[str, ...] = ()  # group_created: a group whose name holds any
     days_before: int = 0  # birthday: enroll this many days before the birthday
     reach: str = "relation"  # REACHES: each relation, or each customer once
+    days: int = 0  # no_purchase: days since the `since` moment
+    since: str = ""  # no_purchase: NO_PURCHASE_SINCE ("last_order" when not given)
 
     @property
     def once_per_customer(self) -> bool:
@@ -125,7 +135,7 @@ class SopSpec:
         group_names, added later, counts only when given (a customer SOP's digest is what
         it was before group SOPs existed, so no SOP becomes a new version by the upgrade);
         so does a birthday trigger's days_before, and a trigger's reach other than the
-        default "relation"."""
+        default "relation", and a no_purchase trigger's days and since."""
         body = {k: v for k, v in asdict(self).items() if k != "file"}
         if not self.trigger.group_names:
             del body["trigger"]["group_names"]
@@ -133,6 +143,10 @@ class SopSpec:
             del body["trigger"]["days_before"]
         if self.trigger.reach == "relation":
             del body["trigger"]["reach"]
+        if not self.trigger.days:
+            del body["trigger"]["days"]
+        if not self.trigger.since:
+            del body["trigger"]["since"]
         if self.trigger.audience.segment is None:  # never in a file: digests as before
             del body["trigger"]["audience"]["segment"]
         return hashlib.sha256(json.dumps(body, sort_keys=True, ensure_ascii=False,
@@ -178,7 +192,8 @@ def sop_from_json(raw: str) -> SopSpec:
         trigger=Trigger(trig["on"], trig["state_prefix"], tuple(trig["campaigns"]),
                         _audience_from(trig["audience"]),
                         tuple(trig.get("group_names", ())), int(trig.get("days_before", 0)),
-                        str(trig.get("reach", "relation"))),
+                        str(trig.get("reach", "relation")), int(trig.get("days", 0)),
+                        str(trig.get("since", ""))),
         exits=tuple(data["exits"]),
         steps=tuple(Step(s["at"], s["channel"], s["message"], tuple(s["add_tags"]),
                          tuple(s["remove_tags"])) for s in data["steps"]),

@@ -25,6 +25,9 @@ from guidebot.content.sop_spec import (
     ID_PATTERN,
     MATERIAL_MESSAGE,
     MAX_DAYS_BEFORE,
+    MAX_NO_PURCHASE_DAYS,
+    NO_PURCHASE_SINCE,
+    NO_PURCHASE_TRIGGER,
     REACH_TRIGGERS,
     REACHES,
     SOP_KEYS,
@@ -147,7 +150,28 @@ def _trigger(loc: _Located, data: dict[str, Any]) -> Trigger:
                                    if k in ("tags_any", "tags_all", "tags_none", "stores")},
                              span),
                    _names(loc, table, "group_names", span), _days_before(loc, table, on, span),
-                   _reach(loc, table, on, span))
+                   _reach(loc, table, on, span), *_no_purchase(loc, table, on, span))
+
+
+def _no_purchase(loc: _Located, table: dict[str, Any], on: str,
+                 span: tuple[int, int]) -> tuple[int, str]:
+    """A no_purchase trigger's days (1 to MAX_NO_PURCHASE_DAYS, required) and since
+    (NO_PURCHASE_SINCE, "last_order" when not given); refused on any other trigger."""
+    if on != NO_PURCHASE_TRIGGER:
+        for key in ("days", "since"):
+            if key in table:
+                loc.add(f"trigger: {key} only applies to {NO_PURCHASE_TRIGGER}", key, span)
+        return 0, ""
+    days, since = table.get("days"), table.get("since", NO_PURCHASE_SINCE[0])
+    if isinstance(days, bool) or not isinstance(days, int) \
+            or not 1 <= days <= MAX_NO_PURCHASE_DAYS:
+        loc.add(f"trigger.days: {NO_PURCHASE_TRIGGER} needs a whole number of days from 1 to "
+                f"{MAX_NO_PURCHASE_DAYS}", "days" if "days" in table else "on", span)
+        days = 0
+    if since not in NO_PURCHASE_SINCE:
+        loc.add(f"trigger.since must be one of {', '.join(NO_PURCHASE_SINCE)}", "since", span)
+        since = NO_PURCHASE_SINCE[0]
+    return int(days or 0), str(since)
 
 
 def _reach(loc: _Located, table: dict[str, Any], on: str, span: tuple[int, int]) -> str:
@@ -276,6 +300,11 @@ def parse_sop(path: Path, data: dict[str, Any], text: str, messages: set[str],
     steps = [_step(loc, raw, i, messages, trigger.on) for i, raw in enumerate(raw_steps)]
     _order(loc, steps)
     _group_rules(loc, trigger.on, exits, steps)
+    if trigger.on == NO_PURCHASE_TRIGGER and "order_paid" not in exits:
+        loc.add(f"exit.on: a {NO_PURCHASE_TRIGGER} SOP must exit on order_paid (a customer "
+                'who buys is no longer dormant): add exit.on = ["order_paid"]',
+                "on" if "exit" in data else "trigger", loc.block("[exit]", 0)
+                if "exit" in data else None)
     if loc.failed:
         return None
     return SopSpec(ident, title, enabled, trigger, exits, tuple(s for s in steps if s),

@@ -68,7 +68,8 @@ class Follow(SQLModel, table=True):
 
     __tablename__ = "follows"
     __table_args__ = (UniqueConstraint("tenant", "guide", "external_userid"),
-                      Index("ix_follows_code_added", "tenant", "channel_code_id", "added_at"))
+                      Index("ix_follows_code_added", "tenant", "channel_code_id", "added_at"),
+                      Index("ix_follows_added", "tenant", "added_at"))
     id: int | None = Field(default=None, primary_key=True)
     tenant: str = Field(max_length=32)
     guide: str = Field(max_length=64)

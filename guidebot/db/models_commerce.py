@@ -87,7 +87,9 @@ class Order(SQLModel, table=True):
 
     __tablename__ = "commerce_orders"
     __table_args__ = (Index("ix_commerce_orders_customer", "tenant", "external_userid"),
-                      Index("ix_commerce_orders_paid", "tenant", "paid_at"))
+                      Index("ix_commerce_orders_paid", "tenant", "paid_at"),
+                      Index("ix_commerce_orders_customer_paid", "tenant", "external_userid",
+                            "paid_at"))
     tenant: str = Field(primary_key=True, max_length=32)
     order_no: str = Field(primary_key=True, max_length=64)
     external_userid: str | None = Field(default=None, max_length=128)

@@ -1,6 +1,7 @@
 """Enrollment: triggers (contact added, tag added, order paid, manual, a customer group
-created, a birthday coming), exits and welcomes. A group SOP's enrollment names the group's
-chat id where a customer SOP's names a customer, and its guide is the group's owner."""
+created, a birthday coming, a customer not buying for N days), exits and welcomes. A group
+SOP's enrollment names the group's chat id where a customer SOP's names a customer, and its
+guide is the group's owner."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from guidebot.content.sop_spec import Audience, SopSpec
 from guidebot.db.engine import Database
 from guidebot.db.repo import contacts as contacts_repo
 from guidebot.db.repo import groups as groups_repo
-from guidebot.db.repo import opt_outs
+from guidebot.db.repo import opt_outs, sop_no_purchase
 from guidebot.db.repo import sop_bulk as bulk
 from guidebot.db.repo import sop_plan as repo
 from guidebot.db.repo import tags as tags_repo
@@ -366,6 +367,35 @@ class SopEngine:
                                         tags_none=audience.tags_none, stores=audience.stores))
         log.info("enrolled tenant=%s sop=%s v%s birthdays of %s: %s", tenant, spec.id,
                  current.version, birthday.isoformat()[5:], enrolled)
+        return enrolled
+
+    async def on_no_purchase(self, tenant: str, current: versions.Current, day: date) -> int:
+        """A no_purchase SOP's enrollments for one day of the tenant (its 00:00 is the trigger
+        time): the customers whose `since` moment (last purchase, or with "added" the
+        relation's start for those who never bought) fell `days` days before, for the round
+        of that day (YYYYMMDD), through their active relations not opted out and in the
+        trigger's audience (each relation, or with reach "customer" once per customer through
+        the relation an audience's enrolment takes). Returns how many were enrolled or
+        re-armed."""
+        spec, settings = current.spec, self._settings.tenant(tenant)
+        trigger = spec.trigger
+        moment = day - timedelta(days=trigger.days)
+        start = datetime.combine(moment, time(0), tzinfo=settings.tz).astimezone(UTC)
+        end = datetime.combine(moment + timedelta(days=1), time(0),
+                               tzinfo=settings.tz).astimezone(UTC)
+        at = datetime.combine(day, time(0), tzinfo=settings.tz).astimezone(UTC)
+        audience = trigger.audience
+        async with self._db.write() as s:
+            enrolled = await sop_no_purchase.enroll_no_purchase(
+                s, tenant=tenant, sop_id=spec.id, version=current.version,
+                since=trigger.since, start=start, end=end,
+                cycle=int(moment.strftime("%Y%m%d")), trigger_at=at,
+                next_at=timing.step_time(spec, 0, at, None, settings), now=self.clock(),
+                once=once_for(settings, self.clock()) if trigger.once_per_customer else None,
+                audience=AudienceFilter(tags_any=audience.tags_any, tags_all=audience.tags_all,
+                                        tags_none=audience.tags_none, stores=audience.stores))
+        log.info("enrolled tenant=%s sop=%s v%s no purchase since %s: %s", tenant, spec.id,
+                 current.version, moment.isoformat(), enrolled)
         return enrolled
 
     async def on_group_dismissed(self, tenant: str, chat_id: str) -> int:

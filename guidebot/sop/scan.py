@@ -1,14 +1,14 @@
 """Singleton scans: tags marked since the last pass (tag_added), deleted relations, and the
-day's birthdays (birthday SOPs)."""
+day's birthdays (birthday SOPs) and the day's lapsed customers (no_purchase SOPs)."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import date, datetime, timedelta
 
 from guidebot.commerce.birthdays import coming_birthday
-from guidebot.content.sop_spec import BIRTHDAY_TRIGGER
+from guidebot.content.sop_spec import BIRTHDAY_TRIGGER, NO_PURCHASE_TRIGGER
 from guidebot.db.engine import Database
 from guidebot.db.repo import sop_tasks as repo
 from guidebot.db.types import utcnow
@@ -53,12 +53,29 @@ async def scan_birthdays(db: Database, engine: SopEngine, tenant: TenantSettings
     """Once a day (the tenant's) per enabled birthday SOP: enroll the customers whose
     birthday is its days_before days away. A day missed (guidebot was down over it) is made
     up the next day, one day back at most; its trigger time is that day's 00:00."""
+    return await _daily(db, tenant, currents, now, BIRTHDAY_TRIGGER, engine.on_birthdays)
+
+
+async def scan_no_purchase(db: Database, engine: SopEngine, tenant: TenantSettings,
+                           currents: dict[str, Current], now: datetime) -> int:
+    """Once a day (the tenant's) per enabled no_purchase SOP: enroll the customers whose
+    `since` moment is its `days` days before that day, as birthdays are (a missed day made up
+    the next day, one day back at most)."""
+    return await _daily(db, tenant, currents, now, NO_PURCHASE_TRIGGER, engine.on_no_purchase)
+
+
+async def _daily(db: Database, tenant: TenantSettings, currents: dict[str, Current],
+                 now: datetime, trigger: str,
+                 run: Callable[[str, Current, date], Awaitable[int]]) -> int:
+    """Run `run` once for each day of the tenant not done yet, per enabled SOP of `trigger`
+    (a cursor `<trigger>:<sop>` holds the last day done): today, and yesterday too when the
+    last run was before it (the days before are not made up)."""
     today = now.astimezone(tenant.tz).date()
     enrolled = 0
     for sop_id, current in sorted(currents.items()):
-        if not current.enabled or current.spec.trigger.on != BIRTHDAY_TRIGGER:
+        if not current.enabled or current.spec.trigger.on != trigger:
             continue
-        name = f"birthday:{sop_id}"
+        name = f"{trigger}:{sop_id}"
         async with db.read() as s:
             mark = await repo.get_cursor(s, tenant=tenant.id, name=name)
         last = date.fromisoformat(mark) if mark else None
@@ -67,7 +84,7 @@ async def scan_birthdays(db: Database, engine: SopEngine, tenant: TenantSettings
         days = [today] if last is None or last >= today - timedelta(days=1) \
             else [today - timedelta(days=1), today]
         for day in days:
-            enrolled += await engine.on_birthdays(tenant.id, current, day)
+            enrolled += await run(tenant.id, current, day)
         async with db.write() as s:
             await repo.set_cursor(s, tenant=tenant.id, name=name, value=today.isoformat())
     return enrolled

@@ -248,8 +248,8 @@ class SopService:
                                         await self.ready(tenant), birthdays, self.clock())
 
     async def singletons(self, tenant: str) -> bool:
-        """Scans (tags, deletions, the day's birthdays) and drops: one process at a time
-    (PostgreSQL advisory lock)."""
+        """Scans (tags, deletions, the day's birthdays and lapsed customers) and drops: one
+        process at a time (PostgreSQL advisory lock)."""
         currents = await self.ready(tenant)
         async with tasks_repo.singleton(self._db.engine, f"sop-singletons:{tenant}") as mine:
             if not mine:
@@ -258,6 +258,8 @@ class SopService:
             await scan.scan_deletions(self._db, self.engine, tenant)
             await scan.scan_birthdays(self._db, self.engine, self._settings.tenant(tenant),
                                       currents, self.clock())
+            await scan.scan_no_purchase(self._db, self.engine, self._settings.tenant(tenant),
+                                        currents, self.clock())
             # the library's drops and the tenant's own (a library id wins: none is hq-<n>)
             live = {**await self.tenant_drops.live(tenant), **self._library.drops}
             await drops.run_drops(

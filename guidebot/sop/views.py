@@ -6,7 +6,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from guidebot.content.sop_spec import BIRTHDAY_TRIGGER
+from guidebot.content.sop_spec import BIRTHDAY_TRIGGER, NO_PURCHASE_TRIGGER
 from guidebot.db.engine import Database
 from guidebot.db.repo import sop_plan as plan_repo
 from guidebot.db.repo import sop_tasks as tasks_repo
@@ -55,7 +55,9 @@ async def sops_view(db: Database, tenant: TenantSettings,
                     "group_names": list(c.spec.trigger.group_names),
                     "reach": c.spec.trigger.reach,
                     **({"days_before": c.spec.trigger.days_before}
-                       if c.spec.trigger.on == BIRTHDAY_TRIGGER else {})},
+                       if c.spec.trigger.on == BIRTHDAY_TRIGGER else {}),
+                    **({"days": c.spec.trigger.days, "since": c.spec.trigger.since}
+                       if c.spec.trigger.on == NO_PURCHASE_TRIGGER else {})},
         "exit": list(c.spec.exits), "quiet_hours": c.spec.quiet_hours,
         "on_quota": c.spec.on_quota,
         "steps": [{"index": i, "at": st.at, "channel": st.channel, "message": st.message}

@@ -447,16 +447,32 @@ async def enroll_birthdays(session: AsyncSession, *, tenant: str, sop_id: str, v
     birthday = select(born.external_userid).where(
         born.tenant == audiences.F.tenant, born.external_userid == audiences.F.external_userid,
         or_(on_day, and_(born.month == 2, born.day == 29)) if leap_day else on_day).exists()
-    taken = select(_ENROLLMENTS.c.id).where(
-        _ENROLLMENTS.c.tenant == audiences.F.tenant, _ENROLLMENTS.c.sop_id == sop_id,
-        _ENROLLMENTS.c.external_userid == audiences.F.external_userid,
-        or_(_ENROLLMENTS.c.status == "active", _ENROLLMENTS.c.cycle_no >= cycle)).exists()
-    extra = [birthday, ~taken]
+    extra = [birthday, ~round_taken(sop_id, cycle)]
     if customers:
         extra.append(audiences.F.external_userid.in_(sorted(set(customers))))
     rows = audiences.enrollment_rows(
         tenant=tenant, audience=audience, sop_id=sop_id, version=version, first_step=0,
         trigger_at=trigger_at, next_at=next_at, cycle=cycle, now=now, extra=extra, once=once)
+    return await enroll_round(session, rows)
+
+
+def round_taken(sop_id: str, cycle: int, *, per_customer: bool = True) -> Any:
+    """The relation's customer (`per_customer`), or the relation itself, has an active
+    enrollment in this SOP or one of round `cycle` or later: left alone by a round's
+    enrolment."""
+    e = _ENROLLMENTS.c
+    taken = select(e.id).where(
+        e.tenant == audiences.F.tenant, e.sop_id == sop_id,
+        e.external_userid == audiences.F.external_userid,
+        or_(e.status == "active", e.cycle_no >= cycle))
+    return (taken if per_customer else taken.where(e.guide == audiences.F.guide)).exists()
+
+
+async def enroll_round(session: AsyncSession, rows: Any) -> int:
+    """Insert the enrollment rows of a round (`rows` selects `ENROLLMENT_COLUMNS`); a
+    relation's enrollment of an earlier round that has ended (completed, exited, stopped) is
+    re-armed: step 0 again at the new trigger time, under the new version. Returns how many
+    were enrolled or re-armed."""
     upsert = insert_for(session, _ENROLLMENTS)
     new = upsert.excluded
     stmt = upsert.from_select(audiences.ENROLLMENT_COLUMNS, rows).on_conflict_do_update(
