@@ -86,8 +86,8 @@ class Order(SQLModel, table=True):
     """A paid order with the attribution decided at ingestion (never recomputed)."""
 
     __tablename__ = "commerce_orders"
-    __table_args__ = (Index("ix_commerce_orders_customer", "tenant", "external_userid"),
-                      Index("ix_commerce_orders_paid", "tenant", "paid_at"),
+    # a customer's orders, and whether they bought after a day (migration 0068)
+    __table_args__ = (Index("ix_commerce_orders_paid", "tenant", "paid_at"),
                       Index("ix_commerce_orders_customer_paid", "tenant", "external_userid",
                             "paid_at"))
     tenant: str = Field(primary_key=True, max_length=32)

@@ -68,7 +68,7 @@ async def orders_of(session: AsyncSession, *, tenant: str,
 async def credited_totals(session: AsyncSession, *, tenant: str, external_userids: Sequence[str]
                           ) -> dict[tuple[str, str], tuple[int, int]]:
     """(guide, external_userid) → (orders credited to that guide, their paid fen) for these
-    customers (by ix_commerce_orders_customer)."""
+    customers (by ix_commerce_orders_customer_paid)."""
     if not external_userids:
         return {}
     stmt = (select(Order.guide, Order.external_userid, func.count(), func.sum(Order.amount_fen))

@@ -4,7 +4,7 @@ A customer's purchases are the tenant's paid orders credited to them (`commerce_
 the tenant with their external_userid) that are not fully refunded (the refunds applied to an
 order add up to less than its amount). The day's customers are found from the orders paid
 that day (`ix_commerce_orders_paid`: a range of one day, never the tenant's orders), each
-checked for a later purchase by key (`ix_commerce_orders_customer`); "added" finds the
+checked for a later purchase by key (`ix_commerce_orders_customer_paid`); "added" finds the
 relations begun that day (`ix_follows_added`, migration 0068) and checks the customer's
 orders by key the same way.
 """

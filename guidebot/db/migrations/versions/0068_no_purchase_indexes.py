@@ -3,7 +3,8 @@ added_at), so since = "added" finds the relations begun on one day of the tenant
 day's span instead of every relation of the tenant; commerce_orders by (tenant,
 external_userid, paid_at), so whether a customer bought after a day is a range of that
 customer's orders (with (tenant, external_userid) alone SQLite ranged over every order of the
-tenant paid since that day instead)
+tenant paid since that day instead); the new index replaces (tenant, external_userid), its
+prefix, so the orders table keeps as many indexes to write
 
 Revision ID: 0068
 Revises: 0003
@@ -24,8 +25,11 @@ def upgrade() -> None:
     op.create_index('ix_follows_added', 'follows', ['tenant', 'added_at'])
     op.create_index('ix_commerce_orders_customer_paid', 'commerce_orders',
                     ['tenant', 'external_userid', 'paid_at'])
+    op.drop_index('ix_commerce_orders_customer', table_name='commerce_orders')
 
 
 def downgrade() -> None:
+    op.create_index('ix_commerce_orders_customer', 'commerce_orders',
+                    ['tenant', 'external_userid'])
     op.drop_index('ix_commerce_orders_customer_paid', table_name='commerce_orders')
     op.drop_index('ix_follows_added', table_name='follows')
