@@ -171,7 +171,8 @@ async def _start(app: web.Application) -> None:
     runtime.services.commerce.intake.start(runtime.processor.wake)
     runtime.services.commerce.orders.start(runtime.processor.wake)
     if runtime.scheduler is not None:
-        schedule_defaults(runtime.scheduler, list(runtime.services.settings.tenants))
+        schedule_defaults(runtime.scheduler, list(runtime.services.settings.tenants),
+                          backups=runtime.services.backups.configured)
         runtime.scheduler.start()
 
 

@@ -7,7 +7,6 @@ import asyncio
 from pathlib import Path
 
 from guidebot.db import backup
-from guidebot.db.problems import masked_url
 from guidebot.settings import Settings
 
 
@@ -30,7 +29,7 @@ async def db_command(settings: Settings, args: argparse.Namespace) -> int:
         raise backup.BackupRefused(f"guidebot db {args.action} needs {wanted[0]} PATH")
     database = backup.sqlite_file(settings.database_url)
     if database is None:
-        raise backup.BackupRefused(_postgres_advice(settings.database_url, args.action))
+        raise backup.BackupRefused(backup.postgres_advice(settings.database_url, args.action))
     if args.action == "backup":
         done = await asyncio.to_thread(backup.backup, database, Path(args.to),
                                        force=args.force)
@@ -47,12 +46,3 @@ async def db_command(settings: Settings, args: argparse.Namespace) -> int:
               "before `guidebot serve --no-migrate` (plain `serve` migrates at start)")
     return 0
 
-
-def _postgres_advice(url: str, action: str) -> str:
-    if action == "backup":
-        return (f"guidebot db backup copies the embedded SQLite database only; this one is "
-                f"PostgreSQL ({masked_url(url)}): back it up with pg_dump, e.g. "
-                f"`{backup.pg_dump_command(url)}` (the password from PGPASSWORD or ~/.pgpass)")
-    return (f"guidebot db restore restores the embedded SQLite database only; this one is "
-            f"PostgreSQL ({masked_url(url)}): restore a pg_dump file with pg_restore, e.g. "
-            f"`{backup.pg_restore_command(url)}` (with guidebot stopped)")

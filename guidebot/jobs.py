@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from guidebot import lanes
+from guidebot.backups import CHECK_EVERY_S
 from guidebot.content.reload import reload_library
 
 if TYPE_CHECKING:
@@ -196,7 +197,17 @@ async def run_retention(services: Services, tenant: str) -> None:
     await services.retention.run_if_due(tenant)
 
 
-def schedule_defaults(scheduler: Scheduler, tenants: list[str]) -> None:
+async def run_scheduled_backup(services: Services) -> None:
+    """[server.backup]: the day's copy of the SQLite database once `at` (UTC) has come
+    (checked every minute, so a process started later that day makes it at once; a failure
+    is tried again an hour later)."""
+    await services.backups.run_if_due()
+
+
+def schedule_defaults(scheduler: Scheduler, tenants: list[str], *,
+                      backups: bool = False) -> None:
+    if backups:
+        scheduler.every(CHECK_EVERY_S, run_scheduled_backup)
     scheduler.every(5, run_outbox_retry)
     scheduler.every(LIBRARY_RELOAD_S, run_library_reload)
     scheduler.every(STATS_UPKEEP_S, run_stats_upkeep)

@@ -61,6 +61,12 @@ class Metrics:
         self.orders = Counter(
             "guidebot_orders_received_total", "Order webhook requests by tenant and HTTP status",
             ["tenant", "status"], registry=r)
+        self.backups = Counter(
+            "guidebot_backups_total", "Scheduled SQLite backups ([server.backup]) by result "
+            "(done, failed)", ["result"], registry=r)
+        self.last_backup = Gauge(
+            "guidebot_backup_last_success_timestamp_seconds", "When the newest scheduled "
+            "backup in [server.backup] dir was made (Unix time; 0: none seen yet)", registry=r)
 
     def callback(self, tenant: str, result: str) -> None:
         self.callbacks.labels(tenant=tenant, result=result).inc()

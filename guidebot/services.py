@@ -15,6 +15,7 @@ from guidebot.alerts.handoff_reply import HandoffReminders
 from guidebot.alerts.radar import CardRadar, stager
 from guidebot.app_quota import AppQuota
 from guidebot.audit.log import AuditLog
+from guidebot.backups import ScheduledBackups
 from guidebot.chat.cards import KfCards
 from guidebot.chat.guide import GuideChat
 from guidebot.chat.intake import KfService
@@ -98,6 +99,7 @@ class Services:
     chat: ChatRouter  # reply routing: rules, FAQ, catalog, LLM (guidebot/chat/routing.py)
     guide_chat: GuideChat  # guide commands in the app chat
     metrics: Metrics  # /metrics figures (guidebot/metrics.py)
+    backups: ScheduledBackups  # [server.backup]: the daily SQLite copy
     stats: StatsService  # daily statistics for the console and metrics API
     materials: MaterialService  # the material centre (guidebot/materials/)
     contributions: Contributions  # guides' pictures and copy from the app chat
@@ -258,6 +260,7 @@ def build_services(settings: Settings, db: Database, *,
         commerce=commerce, sop=sop, media=media, sidebar=sidebar,
         directory=DirectoryService(db, client_for, library), kf=kf, chat=chat,
         guide_chat=guide_chat, metrics=metrics,
+        backups=ScheduledBackups(settings, metrics),
         stats=stats, materials=materials,
         contributions=Contributions(materials, client_for), points=points, churn=churn,
         radar=radar, digest=digest, auto_tags=auto_tags, pretags=PreTags(settings, db, tags),

@@ -28,12 +28,27 @@ _KIND_NAMES = {int: "an integer", str: "a string", float: "a number", dict: "a t
                list: "an array", bool: "true or false"}
 
 
+MAX_BACKUPS_KEPT = 365
+
+
+@dataclass(frozen=True)
+class BackupSettings:
+    """Scheduled copies of the SQLite database made by `guidebot serve` (guidebot/backups.py):
+    one a day at `at` (UTC: the server has no time zone of its own, tenants have theirs) into
+    `dir`, the newest `keep` of them kept."""
+
+    dir: Path
+    at: time
+    keep: int = 7
+
+
 @dataclass(frozen=True)
 class ServerSettings:
     host: str = "127.0.0.1"
     port: int = 8080
     public_url: str = "http://127.0.0.1:8080"
     operator_token: str = ""  # the SaaS operator's pages (/operator/…); empty = off
+    backup: BackupSettings | None = None  # [server.backup]; None: no scheduled backups
 
 
 @dataclass(frozen=True)
@@ -283,11 +298,12 @@ def load_settings(path: str | Path | None = None) -> Settings:
         raise top.fail("tenants", "at least one tenant is required")
     tenants = {tid: _tenant(file, tid, t) for tid, t in tenants_raw.items()}
     database = top.get("database", dict, {})
+    database_url = _database_url(file, database)
     return Settings(
         config_path=config_path.resolve(),
         content_library=library,
-        server=_server(file, top.get("server", dict, {})),
-        database_url=_database_url(file, database),
+        server=_server(file, top.get("server", dict, {}), base, database_url),
+        database_url=database_url,
         llm=_llm(file, top.get("llm", dict, {})),
         tenants=tenants,
         database_url_source=database_url_source(file, database),
@@ -302,9 +318,10 @@ def database_url_source(file: str, database: Mapping[str, Any]) -> str:
     return f"[database] url in {file}" if "url" in database else "the default"
 
 
-def _server(file: str, table: Mapping[str, Any]) -> ServerSettings:
+def _server(file: str, table: Mapping[str, Any], base: Path,
+            database_url: str) -> ServerSettings:
     r = _Reader(file, "server", table,
-                {"host", "port", "public_url", "operator_token", "operator_token_env"})
+                {"host", "port", "public_url", "operator_token", "operator_token_env", "backup"})
     host = os.environ.get("GUIDEBOT_SERVER_HOST") or r.get("host", str, "127.0.0.1")
     port_env = os.environ.get("GUIDEBOT_SERVER_PORT")
     port = int(port_env) if port_env else r.get("port", int, 8080)
@@ -316,8 +333,37 @@ def _server(file: str, table: Mapping[str, Any]) -> ServerSettings:
     operator_token = r.secret("operator_token", required=False)
     if operator_token and operator_token.strip().lower() in PLACEHOLDER_SECRETS:
         raise r.fail("operator_token", "is a placeholder: set a real token, or leave it out")
+    backup = r.get("backup", dict)
     return ServerSettings(host=host, port=port, public_url=public_url.rstrip("/"),
-                          operator_token=operator_token)
+                          operator_token=operator_token,
+                          backup=None if backup is None else _backup(file, backup, base,
+                                                                     database_url))
+
+
+def _backup(file: str, table: Mapping[str, Any], base: Path,
+            database_url: str) -> BackupSettings:
+    from guidebot.db.backup import postgres_advice, sqlite_file
+
+    r = _Reader(file, "server.backup", table, {"dir", "keep", "at"})
+    database = sqlite_file(database_url)
+    if database is None:
+        raise ConfigError(file, "server.backup", "an in-memory SQLite database has no file to "
+                          "copy" if database_url.startswith("sqlite")
+                          else postgres_advice(database_url, "schedule"))
+    folder = (base / r.get("dir", str, required=True)).resolve()
+    if folder == database.resolve():
+        raise r.fail("dir", f"{folder} is the database file itself: name a directory for "
+                            "the copies")
+    if folder.exists() and not folder.is_dir():
+        raise r.fail("dir", f"{folder} is not a directory")
+    keep = r.get("keep", int, BackupSettings.keep)
+    if not 1 <= keep <= MAX_BACKUPS_KEPT:
+        raise r.fail("keep", f"must be from 1 to {MAX_BACKUPS_KEPT} (daily copies), got {keep}")
+    at = r.get("at", str, required=True).strip()
+    found = _HH_MM.fullmatch(at)
+    if found is None:
+        raise r.fail("at", f'must be a time of day "HH:MM" (00:00–23:59, UTC), got {at!r}')
+    return BackupSettings(dir=folder, at=time(int(found[1]), int(found[2])), keep=keep)
 
 
 def _database_url(file: str, table: Mapping[str, Any]) -> str:

@@ -18,6 +18,7 @@ from pathlib import Path
 from sqlalchemy.engine import make_url
 
 from guidebot.db.migrate import head_revisions, is_up_to_date, known_revisions
+from guidebot.db.problems import masked_url
 from guidebot.errors import ValidationFailed
 
 LOCK_WAIT_S = 2.0  # restore: how long to wait for the database before saying it is in use
@@ -63,6 +64,22 @@ def pg_restore_command(url: str) -> str:
     """The pg_restore command line that puts a pg_dump_command file back, password left out."""
     return shlex.join(["pg_restore", "--clean", "--if-exists", "--no-owner", *_pg_target(url),
                        "guidebot.dump"])
+
+
+def postgres_advice(url: str, action: str) -> str:
+    """Why `action` ("backup", "restore", or "schedule": [server.backup]) is refused on
+    PostgreSQL, and the pg_dump (pg_restore) command to use instead; no password."""
+    if action == "restore":
+        return (f"guidebot db restore restores the embedded SQLite database only; this one is "
+                f"PostgreSQL ({masked_url(url)}): restore a pg_dump file with pg_restore, e.g. "
+                f"`{pg_restore_command(url)}` (with guidebot stopped)")
+    what, then = {"backup": ("guidebot db backup copies", ""),
+                  "schedule": ("scheduled backups ([server.backup]) copy",
+                               "; remove [server.backup] and run it from cron or a systemd "
+                               "timer")}[action]
+    return (f"{what} the embedded SQLite database only; this one is PostgreSQL "
+            f"({masked_url(url)}): back it up with pg_dump, e.g. `{pg_dump_command(url)}` "
+            f"(the password from PGPASSWORD or ~/.pgpass){then}")
 
 
 def _pg_target(url: str) -> list[str]:

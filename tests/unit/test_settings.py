@@ -102,6 +102,16 @@ def test_good_config_and_defaults(tmp_path: Path) -> None:
      "tenants.acme.retention.audit_days", "got -1"),
     (lambda t: t + '[tenants.acme.retention]\nnotes_days = 30\n',
      "tenants.acme.retention.notes_days", "unknown key"),
+    (lambda t: t + '[server.backup]\nat = "03:00"\n', "server.backup.dir", "is required"),
+    (lambda t: t + '[server.backup]\ndir = "b"\n', "server.backup.at", "is required"),
+    (lambda t: t + '[server.backup]\ndir = "b"\nat = "03:00"\nkeep = 366\n',
+     "server.backup.keep", "must be from 1 to 365 (daily copies), got 366"),
+    (lambda t: t + '[server.backup]\ndir = "content_library/toml"\nat = "3:00"\n',
+     "server.backup.at", 'must be a time of day "HH:MM" (00:00–23:59, UTC), got \'3:00\''),
+    (lambda t: t + '[server.backup]\ndir = "config.toml"\nat = "03:00"\n',
+     "server.backup.dir", "is not a directory"),
+    (lambda t: t + '[server.backup]\ndir = "b"\nat = "03:00"\nhour = 3\n',
+     "server.backup.hour", "unknown key"),
 ])
 def test_errors_name_file_key_problem(tmp_path: Path, mutation, key: str,  # type: ignore[no-untyped-def]
                                       problem: str) -> None:
@@ -118,6 +128,18 @@ def test_console_members_and_viewers_have_their_roles(tmp_path: Path) -> None:
     console = load_settings(_write(tmp_path, text)).tenant("acme").console
     assert [console.role(u) for u in ("zhangmin", "liwei", "lina")] == ["member", "viewer", None]
     assert load_settings(_write(tmp_path, GOOD)).tenant("acme").console.role("zhangmin") is None
+
+
+def test_scheduled_backups_are_off_unless_configured(tmp_path: Path) -> None:
+    assert load_settings(_write(tmp_path, GOOD)).server.backup is None
+    text = GOOD + '[server.backup]\ndir = "backups"\nat = "19:30"\n'
+    backup = load_settings(_write(tmp_path, text)).server.backup
+    assert backup is not None and backup.keep == 7 and backup.at == time(19, 30)
+    assert backup.dir == tmp_path / "backups"  # relative to the config file, created later
+    assert not backup.dir.exists()
+    text = GOOD + f'[server.backup]\ndir = "{tmp_path / "b"}"\nat = "00:00"\nkeep = 365\n'
+    backup = load_settings(_write(tmp_path, text)).server.backup
+    assert backup is not None and backup.keep == 365 and backup.dir == tmp_path / "b"
 
 
 def test_the_customer_deleted_alert_can_be_turned_off(tmp_path: Path) -> None:
