@@ -24,6 +24,7 @@ from datetime import date, datetime, timedelta
 from functools import partial
 from typing import Any
 
+from guidebot.alerts.once import OncePerPeriod
 from guidebot.app_quota import AppQuota, app_text
 from guidebot.chat.guide import GuideChat
 from guidebot.commerce import periods
@@ -113,7 +114,7 @@ class MorningDigest:
         self._guide_chat, self._outbox, self._client_for = guide_chat, outbox, client_for
         self._quota, self._targets = quota, targets
         self.clock = clock  # tests and the demo move it
-        self._done: dict[str, date] = {}  # tenant → the last day seen finished (a cache)
+        self._once = OncePerPeriod(db, CURSOR)
 
     async def run_if_due(self, tenant_id: str) -> int | None:
         """Send the day's digests when they are due and not yet sent: how many were handed
@@ -122,22 +123,12 @@ class MorningDigest:
         tenant = self._settings.tenant(tenant_id)
         now = self.clock()
         day = due_day(tenant, now)
-        if day is None or self._done.get(tenant_id) == day:
+        if day is None:
             return None
-        async with tasks_repo.singleton(self._db.engine, f"{CURSOR}:{tenant_id}") as mine:
-            if not mine:
-                return None
-            async with self._db.read() as s:
-                last = await tasks_repo.get_cursor(s, tenant=tenant_id, name=CURSOR)
-            if last and last >= day.isoformat():
-                self._done[tenant_id] = day
-                return None
-            sent = await self.send_day(tenant, day, now)
-            async with self._db.write() as s:
-                await tasks_repo.set_cursor(s, tenant=tenant_id, name=CURSOR,
-                                            value=day.isoformat())
-        self._done[tenant_id] = day
-        log.info("morning digest tenant=%s day=%s sent=%s", tenant_id, day, sent)
+        sent = await self._once.run(tenant_id, day.isoformat(),
+                                    partial(self.send_day, tenant, day, now))
+        if sent is not None:
+            log.info("morning digest tenant=%s day=%s sent=%s", tenant_id, day, sent)
         return sent
 
     async def send_day(self, tenant: TenantSettings, day: date, now: datetime) -> int:
