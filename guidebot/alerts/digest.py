@@ -24,7 +24,7 @@ from datetime import date, datetime, timedelta
 from functools import partial
 from typing import Any
 
-from guidebot.alerts.once import OncePerPeriod
+from guidebot.alerts.once import OncePerPeriod, send_batch
 from guidebot.app_quota import AppQuota, app_text
 from guidebot.chat.guide import GuideChat
 from guidebot.commerce import periods
@@ -36,7 +36,7 @@ from guidebot.db.repo import contacts as contacts_repo
 from guidebot.db.repo import directory as directory_repo
 from guidebot.db.repo import sop_tasks as tasks_repo
 from guidebot.db.types import utcnow
-from guidebot.outbox import Executor, Outbox, Prepared
+from guidebot.outbox import Executor, Outbox
 from guidebot.settings import Settings, TenantSettings
 from guidebot.stats import definitions as d
 from guidebot.stats.targets import Targets, progress
@@ -144,18 +144,14 @@ class MorningDigest:
         if not todo:
             return 0
         days = await self.gather(tenant, todo, day, now)
-        rows = [(outbox_key(guide, day), KIND,
-                 app_text(guide, self.text(tenant, day, now, days[guide])))
+        rows = [(outbox_key(guide, day), app_text(guide, self.text(tenant, day, now,
+                                                                  days[guide])))
                 for guide in todo if not days[guide].empty()]
-        async with self._db.write() as s:
-            claimed = await self._outbox.register_many(s, tenant=tenant.id, rows=rows)
-        mine = [(key, payload) for key, _, payload in rows if key in claimed]
-        outcomes = await self._outbox.attempt_many(
-            [Prepared(claimed[key], tenant.id, KIND, partial(self.send, tenant.id, payload))
-             for key, payload in mine], in_flight=IN_FLIGHT)
-        for (key, _), outcome in zip(mine, outcomes, strict=True):
-            log.info("morning digest tenant=%s key=%s send=%s", tenant.id, key, outcome.status)
-        return len(mine)
+        sent = await send_batch(self._db, self._outbox, self.send, tenant=tenant.id, kind=KIND,
+                                rows=rows, in_flight=IN_FLIGHT)
+        for key, status in sent:
+            log.info("morning digest tenant=%s key=%s send=%s", tenant.id, key, status)
+        return len(sent)
 
     async def gather(self, tenant: TenantSettings, guides: list[str], day: date,
                      now: datetime) -> dict[str, GuideDay]:

@@ -28,13 +28,13 @@ from functools import partial
 from typing import Any
 from urllib.parse import quote
 
-from guidebot.alerts.once import OncePerPeriod
+from guidebot.alerts.once import OncePerPeriod, send_batch
 from guidebot.app_quota import AppQuota, app_text
 from guidebot.content.chat import ChatContent
 from guidebot.db.engine import Database
 from guidebot.db.repo import sop_tasks as tasks_repo
 from guidebot.db.types import utcnow
-from guidebot.outbox import Executor, Outbox, Prepared
+from guidebot.outbox import Executor, Outbox
 from guidebot.settings import Settings, TenantSettings
 from guidebot.stats import definitions as d
 from guidebot.stats.service import StatsService
@@ -133,17 +133,13 @@ class ManagerWeekly:
             return 0
         await self._stats.upkeep()  # the daily statistics up to now
         stores = await self.gather(tenant, {s for _, s in todo.values()}, week)
-        rows = [(key, KIND, app_text(manager, self.text(tenant, stores[store])))
+        rows = [(key, app_text(manager, self.text(tenant, stores[store])))
                 for key, (manager, store) in todo.items()]
-        async with self._db.write() as s:
-            claimed = await self._outbox.register_many(s, tenant=tenant.id, rows=rows)
-        mine = [(key, payload) for key, _, payload in rows if key in claimed]
-        outcomes = await self._outbox.attempt_many(
-            [Prepared(claimed[key], tenant.id, KIND, partial(self.send, tenant.id, payload))
-             for key, payload in mine], in_flight=IN_FLIGHT)
-        for (key, _), outcome in zip(mine, outcomes, strict=True):
-            log.info("manager weekly tenant=%s key=%s send=%s", tenant.id, key, outcome.status)
-        return len(mine)
+        sent = await send_batch(self._db, self._outbox, self.send, tenant=tenant.id, kind=KIND,
+                                rows=rows, in_flight=IN_FLIGHT)
+        for key, status in sent:
+            log.info("manager weekly tenant=%s key=%s send=%s", tenant.id, key, status)
+        return len(sent)
 
     async def gather(self, tenant: TenantSettings, store_ids: set[str],
                      week: date) -> dict[str, StoreWeek]:

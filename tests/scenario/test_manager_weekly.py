@@ -28,50 +28,21 @@ from guidebot.errors import ConfigError
 from guidebot.services import Services
 from guidebot.settings import WeeklyAt, load_settings
 from guidebot.workbench.weekly import change
-from tests.scenario.test_morning_digest import _add, _deleted_by_customer
+from tests.scenario.test_mobile_workbench import DIRECTORY as WORKBENCH_DIRECTORY
+from tests.scenario.test_mobile_workbench import STORES
+from tests.scenario.test_morning_digest import _add, _deleted_by_customer, _sop
 from tests.support.commerce import paid, post_settled
 from tests.support.stack import FAST_BACKOFF, ROOT, Stack, library_copy, start_stack, write_config
 
 TEXTS = tomllib.loads((ROOT / "content_library/chat/texts.toml").read_text(encoding="utf-8"))
 ON = '\n[tenants.acme.alerts]\nmanager_weekly = "MON 09:00"\n'
 SHANGHAI = timedelta(hours=8)  # Asia/Shanghai, no DST
-STORES = """
-[[stores]]
-id = "S01"
-name = "静安嘉里中心店"
-departments = [2]
-managers = ["duo"]
-
-[[stores]]
-id = "S02"
-name = "徐汇日月光店"
-departments = [3]
-"""
-SOP = """id = "wk_task"
-title = "周末到店群发"
-enabled = true
-
-[trigger]
-on = "manual"
-
-[[steps]]
-at = "+1m"
-channel = "guide_task"
-message = "drop_double12_warmup"
-"""
 GUIDES = {"lina": "李娜", "wangfang": "王芳", "zhaoli": "赵丽", "sunqi": "孙琪"}
-# mgr1 leads department 2 (S01) and duo department 3 (S02) in WeCom; stores.toml adds duo to
-# S01. Neither is a guide.
-DIRECTORY = {
-    "departments": [{"id": 1, "name": "acme", "parentid": 0},
-                    {"id": 2, "name": "静安嘉里中心店", "parentid": 1,
-                     "department_leader": ["mgr1"]},
-                    {"id": 3, "name": "徐汇日月光店", "parentid": 1,
-                     "department_leader": ["duo"]}],
-    "members": [*({"userid": u, "name": n, "department": [2]} for u, n in GUIDES.items()),
-                {"userid": "chenjing", "name": "陈静", "department": [3]}],
-    "deliver": True,
-}
+# mgr1 leads department 2 (S01) and duo department 3 (S02) in WeCom; stores.toml (the
+# workbench's) adds duo to S01 and boss2 to S02. None of them is a guide.
+DIRECTORY = {**WORKBENCH_DIRECTORY, "members": [
+    *({"userid": u, "name": n, "department": [2]} for u, n in GUIDES.items()),
+    {"userid": "chenjing", "name": "陈静", "department": [3]}]}
 
 
 def local(day: int, hour: int, minute: int = 0) -> datetime:
@@ -81,7 +52,9 @@ def local(day: int, hour: int, minute: int = 0) -> datetime:
 
 async def _stack(aiohttp_server: Any, tmp_path: Path, db_url: str, extra: str = ON,
                  directory: dict[str, Any] = DIRECTORY) -> Stack:
-    library = library_copy(tmp_path, {"stores.toml": STORES, "sops/wk_task.toml": SOP})
+    library = library_copy(tmp_path, {"stores.toml": STORES,
+                                       "sops/wk_task.toml": _sop("wk_task", "周末到店群发",
+                                                                 reminder=False)})
     s = await start_stack(aiohttp_server, tmp_path, db_url, library=library,
                           config_extra=extra)
     async with s.http.post(f"{s.sandbox_url}/_sandbox/acme/directory",
@@ -218,15 +191,15 @@ async def test_each_manager_hears_each_store_once(stack: Stack, aiohttp_server: 
     assert _sent(stack) == [] and await _rows(stack) == []
 
     await _run(services, local(23, 9, 30))
-    assert sorted(_sent(stack)) == sorted([("duo", s01(stack)), ("duo", s02(stack)),
-                                           ("mgr1", s01(stack))])
+    assert sorted(_sent(stack)) == sorted([("boss2", s02(stack)), ("duo", s01(stack)),
+                                           ("duo", s02(stack)), ("mgr1", s01(stack))])
     assert s01(stack).split("\n")[:3] == [  # the texts as a manager reads them
         "静安嘉里中心店 店长周报（2026-11-16 至 2026-11-22）：",
         "· 新增客户 5 位，被客户删除 1 位，净增 4 位",
         "· 成交 5 笔（较上周 +400%），成交额 ¥207.05（较上周 +107%）"]
     assert _sent(stack, "lina") == []  # guides hear no report
-    keys = [("weekly:duo:S01:2026-11-16", "done"), ("weekly:duo:S02:2026-11-16", "done"),
-            ("weekly:mgr1:S01:2026-11-16", "done")]
+    keys = [(f"weekly:{m}:{s}:2026-11-16", "done")
+            for m, s in (("boss2", "S02"), ("duo", "S01"), ("duo", "S02"), ("mgr1", "S01"))]
     assert await _rows(stack) == keys
 
     # the job again, and another process (a restart) later that week: nothing more
@@ -234,13 +207,13 @@ async def test_each_manager_hears_each_store_once(stack: Stack, aiohttp_server: 
     second = create_app(stack.settings, start_jobs=False, backoff=FAST_BACKOFF)
     await aiohttp_server(second)
     await _run(second[RUNTIME].services, local(26, 18))
-    assert len(_sent(stack)) == 3 and await _rows(stack) == keys
+    assert len(_sent(stack)) == 4 and await _rows(stack) == keys
 
     # the next week, both processes at once: one report per manager and store
     await asyncio.gather(_run(services, local(30, 9)),
                          _run(second[RUNTIME].services, local(30, 9)))
-    later = _sent(stack)[3:]
-    assert sorted(m for m, _ in later) == ["duo", "duo", "mgr1"]
+    later = _sent(stack)[4:]
+    assert sorted(m for m, _ in later) == ["boss2", "duo", "duo", "mgr1"]
     header = TEXTS["weekly_header"].format(store="静安嘉里中心店", start="2026-11-23",
                                            end="2026-11-29")
     [(_, text)] = [x for x in later if x[0] == "mgr1"]
@@ -249,7 +222,7 @@ async def test_each_manager_hears_each_store_once(stack: Stack, aiohttp_server: 
         TEXTS["weekly_orders"].format(
             orders=1, orders_change=TEXTS["weekly_change"].format(change="-80%"),
             gmv="¥999.00", gmv_change=TEXTS["weekly_change"].format(change="+382%"))]
-    assert len(await _rows(stack)) == 6
+    assert len(await _rows(stack)) == 8
 
 
 async def test_a_late_start_sends_the_weeks_report_but_never_a_past_weeks(
@@ -265,12 +238,12 @@ async def test_a_late_start_sends_the_weeks_report_but_never_a_past_weeks(
         await _run(stack.runtime.services, local(25, 17, 59))
         assert _sent(stack) == [] and await _rows(stack) == []
         await _run(stack.runtime.services, local(26, 8))
-        assert len(_sent(stack)) == 3 and ("duo", s02(stack)) in _sent(stack)
+        assert len(_sent(stack)) == 4 and ("duo", s02(stack)) in _sent(stack)
         assert _sent(stack, "mgr1")[0][1].split("\n")[1] == TEXTS["weekly_customers"].format(
             adds=0, deletions=0, net=0)
         assert [k for k, _ in await _rows(stack)] == [
-            "weekly:duo:S01:2026-11-16", "weekly:duo:S02:2026-11-16",
-            "weekly:mgr1:S01:2026-11-16"]
+            "weekly:boss2:S02:2026-11-16", "weekly:duo:S01:2026-11-16",
+            "weekly:duo:S02:2026-11-16", "weekly:mgr1:S01:2026-11-16"]
     finally:
         await stack.http.close()
 
