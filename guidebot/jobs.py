@@ -162,6 +162,13 @@ async def run_morning_digest(services: Services, tenant: str) -> None:
     await services.digest.run_if_due(tenant)
 
 
+async def run_manager_weekly(services: Services, tenant: str) -> None:
+    """店长周报: each store manager's report on each of their stores once the tenant's
+    `manager_weekly` time of the week has come (checked every minute; once per manager,
+    store and week across processes)."""
+    await services.weekly.run_if_due(tenant)
+
+
 async def run_handoff_reminders(services: Services, tenant: str) -> None:
     """超时未回复提醒: servicers whose handed-off 微信客服 customer has waited past
     `handoff_reply_minutes` are told (once per waiting stretch across processes)."""
@@ -229,6 +236,7 @@ def schedule_defaults(scheduler: Scheduler, tenants: list[str], *,
         scheduler.every(60, run_channel_auto_accept, tenant)
         scheduler.every(3600, run_acquisition_quota, tenant)
         scheduler.every(60, run_morning_digest, tenant)
+        scheduler.every(60, run_manager_weekly, tenant)
         scheduler.every(60, run_pretags, tenant)
         scheduler.every(60, run_handoff_reminders, tenant)
         scheduler.every(60, run_chat_watch, tenant)

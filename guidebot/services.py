@@ -70,6 +70,7 @@ from guidebot.stats.targets import Targets
 from guidebot.usage.llm_meter import LlmMeter
 from guidebot.wecom.client import BackoffConfig, WeComClient
 from guidebot.workbench.service import Workbench
+from guidebot.workbench.weekly import ManagerWeekly
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +108,7 @@ class Services:
     churn: ChurnAlerts  # 删人提醒: a guide told that a customer deleted them
     radar: CardRadar  # 互动雷达: a guide told that their customer opened their card
     digest: MorningDigest  # 导购早报: each guide's day, once a day
+    weekly: ManagerWeekly  # 店长周报: each store manager's store, once a week
     reply_times: ReplyTimes  # 接待时效: first responses after 微信客服 handoffs, who waits
     handoff_reminders: HandoffReminders  # 超时未回复提醒 to the servicer
     watch: ChatWatch  # 会话质检 of 微信客服 messages
@@ -231,20 +233,24 @@ def build_services(settings: Settings, db: Database, *,
     relations = RelationService(settings, db)
     transfers = CustomerTransfers(settings, db, outbox, client_for, relations,
                                   content=chat.content, quota=app_quota)
+    stats = StatsService(settings, db)
+    workbench = Workbench(settings, db, library, stats, targets, guide_chat)
+    weekly = ManagerWeekly(settings, db, chat.content, workbench, stats, outbox, client_for,
+                           quota=app_quota)
     groups = GroupService(db, client_for)
     group_codes = GroupCodeService(db, client_for)
     group_handover = GroupHandover(db, outbox, client_for, groups)
     group_welcome = GroupWelcomeSync(settings, db, library, outbox, client_for, media)
     channel_rotation = ChannelRotation(settings, db, outbox, client_for)
     channel_auto_accept = ChannelAutoAccept(settings, db, outbox, client_for)
-    stats = StatsService(settings, db)
     segments = Segments(settings, db, clock=sop_clock,
                         fields=lambda: library.profile_fields)
     calls = MappingProxyType({**welcome.executors(), **tags.executors(),
                               **sop_calls.executors(), **kf.executors(),
                               **guide_chat.executors(), **materials.executors(),
                               **churn.executors(), **radar.executors(),
-                              **digest.executors(), **handoff_reminders.executors(),
+                              **digest.executors(), **weekly.executors(),
+                              **handoff_reminders.executors(),
                               **watch.executors(),
                               **transfers.executors(),
                               **group_handover.executors(), **group_welcome.executors(),
@@ -273,4 +279,4 @@ def build_services(settings: Settings, db: Database, *,
         segment_tags=SegmentTagging(db, outbox, segments, tags.executors()["mark_tag"]),
         retention=Retention(settings, db),
         audit=AuditLog(db),
-        workbench=Workbench(settings, db, library, stats, targets, guide_chat))
+        workbench=workbench, weekly=weekly)

@@ -96,6 +96,18 @@ MAX_RETENTION_DAYS = 36_500  # a bound, so a typo cannot overflow the date arith
 _HH_MM = re.compile(r"([01]\d|2[0-3]):([0-5]\d)")  # a time of day, e.g. "09:00"
 
 
+WEEKDAYS = ("MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN")
+_WEEKLY = re.compile(r"([A-Za-z]{3})\s+(\S+)")  # "MON 09:00"
+
+
+@dataclass(frozen=True)
+class WeeklyAt:
+    """A time in the week: `weekday` 0 (Monday) to 6 (Sunday), at `at` (tenant's time)."""
+
+    weekday: int
+    at: time
+
+
 @dataclass(frozen=True)
 class AlertSettings:
     """Notices to a guide about their customers: `customer_deleted`, an app message when a
@@ -108,7 +120,9 @@ class AlertSettings:
     `watch_notify`, the HQ members (userids) sent an app message for each 微信客服 message
     an `alert` rule of chat/watch_words.toml flags (会话质检; empty: nobody);
     `guide_deleted_notify`, the members (userids: store managers, HQ) sent an app message
-    each time a guide deletes a customer (员工删人提醒; empty: nobody)."""
+    each time a guide deletes a customer (员工删人提醒; empty: nobody); `manager_weekly`, the
+    weekday and time of day (the tenant's time zone) each store manager is sent their
+    store's past week (店长周报; None: off)."""
 
     customer_deleted: bool = True
     card_opened: bool = True
@@ -117,6 +131,7 @@ class AlertSettings:
     handoff_reply_minutes: int = 10
     watch_notify: tuple[str, ...] = ()
     guide_deleted_notify: tuple[str, ...] = ()
+    manager_weekly: WeeklyAt | None = None
 
 
 @dataclass(frozen=True)
@@ -485,7 +500,7 @@ def _alerts(file: str, prefix: str, table: Mapping[str, Any]) -> AlertSettings:
     r = _Reader(file, f"{prefix}.alerts", table,
                 {"customer_deleted", "card_opened", "card_opened_window_minutes",
                  "morning_digest", "handoff_reply_minutes", "watch_notify",
-                 "guide_deleted_notify"})
+                 "guide_deleted_notify", "manager_weekly"})
     window = r.get("card_opened_window_minutes", int, 30)
     if not 1 <= window <= MAX_CARD_OPENED_WINDOW_MIN:
         raise r.fail("card_opened_window_minutes",
@@ -512,7 +527,21 @@ def _alerts(file: str, prefix: str, table: Mapping[str, Any]) -> AlertSettings:
                          morning_digest=time(int(found[1]), int(found[2])) if found else None,
                          handoff_reply_minutes=reply,
                          watch_notify=tuple(dict.fromkeys(notify)),
-                         guide_deleted_notify=tuple(dict.fromkeys(deleted)))
+                         guide_deleted_notify=tuple(dict.fromkeys(deleted)),
+                         manager_weekly=_weekly(r, "manager_weekly"))
+
+
+def _weekly(r: _Reader, key: str) -> WeeklyAt | None:
+    """`"MON 09:00"` (a weekday MON–SUN and a time of day "HH:MM") or "" (off)."""
+    raw = r.get(key, str, "").strip()
+    if not raw:
+        return None
+    found = _WEEKLY.fullmatch(raw)
+    clock = _HH_MM.fullmatch(found[2]) if found else None
+    if found is None or clock is None or found[1].upper() not in WEEKDAYS:
+        raise r.fail(key, f'must be a weekday and a time of day, "MON 09:00" (MON TUE WED '
+                          f'THU FRI SAT SUN, 00:00–23:59), or "" (off), got {raw!r}')
+    return WeeklyAt(WEEKDAYS.index(found[1].upper()), time(int(clock[1]), int(clock[2])))
 
 
 def _retention(file: str, prefix: str, table: Mapping[str, Any]) -> RetentionSettings:

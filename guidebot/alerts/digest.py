@@ -24,6 +24,7 @@ from datetime import date, datetime, timedelta
 from functools import partial
 from typing import Any
 
+from guidebot.alerts.once import OncePerPeriod, send_batch
 from guidebot.app_quota import AppQuota, app_text
 from guidebot.chat.guide import GuideChat
 from guidebot.commerce import periods
@@ -35,7 +36,7 @@ from guidebot.db.repo import contacts as contacts_repo
 from guidebot.db.repo import directory as directory_repo
 from guidebot.db.repo import sop_tasks as tasks_repo
 from guidebot.db.types import utcnow
-from guidebot.outbox import Executor, Outbox, Prepared
+from guidebot.outbox import Executor, Outbox
 from guidebot.settings import Settings, TenantSettings
 from guidebot.stats import definitions as d
 from guidebot.stats.targets import Targets, progress
@@ -113,7 +114,7 @@ class MorningDigest:
         self._guide_chat, self._outbox, self._client_for = guide_chat, outbox, client_for
         self._quota, self._targets = quota, targets
         self.clock = clock  # tests and the demo move it
-        self._done: dict[str, date] = {}  # tenant → the last day seen finished (a cache)
+        self._once = OncePerPeriod(db, CURSOR)
 
     async def run_if_due(self, tenant_id: str) -> int | None:
         """Send the day's digests when they are due and not yet sent: how many were handed
@@ -122,22 +123,12 @@ class MorningDigest:
         tenant = self._settings.tenant(tenant_id)
         now = self.clock()
         day = due_day(tenant, now)
-        if day is None or self._done.get(tenant_id) == day:
+        if day is None:
             return None
-        async with tasks_repo.singleton(self._db.engine, f"{CURSOR}:{tenant_id}") as mine:
-            if not mine:
-                return None
-            async with self._db.read() as s:
-                last = await tasks_repo.get_cursor(s, tenant=tenant_id, name=CURSOR)
-            if last and last >= day.isoformat():
-                self._done[tenant_id] = day
-                return None
-            sent = await self.send_day(tenant, day, now)
-            async with self._db.write() as s:
-                await tasks_repo.set_cursor(s, tenant=tenant_id, name=CURSOR,
-                                            value=day.isoformat())
-        self._done[tenant_id] = day
-        log.info("morning digest tenant=%s day=%s sent=%s", tenant_id, day, sent)
+        sent = await self._once.run(tenant_id, day.isoformat(),
+                                    partial(self.send_day, tenant, day, now))
+        if sent is not None:
+            log.info("morning digest tenant=%s day=%s sent=%s", tenant_id, day, sent)
         return sent
 
     async def send_day(self, tenant: TenantSettings, day: date, now: datetime) -> int:
@@ -153,18 +144,14 @@ class MorningDigest:
         if not todo:
             return 0
         days = await self.gather(tenant, todo, day, now)
-        rows = [(outbox_key(guide, day), KIND,
-                 app_text(guide, self.text(tenant, day, now, days[guide])))
+        rows = [(outbox_key(guide, day), app_text(guide, self.text(tenant, day, now,
+                                                                  days[guide])))
                 for guide in todo if not days[guide].empty()]
-        async with self._db.write() as s:
-            claimed = await self._outbox.register_many(s, tenant=tenant.id, rows=rows)
-        mine = [(key, payload) for key, _, payload in rows if key in claimed]
-        outcomes = await self._outbox.attempt_many(
-            [Prepared(claimed[key], tenant.id, KIND, partial(self.send, tenant.id, payload))
-             for key, payload in mine], in_flight=IN_FLIGHT)
-        for (key, _), outcome in zip(mine, outcomes, strict=True):
-            log.info("morning digest tenant=%s key=%s send=%s", tenant.id, key, outcome.status)
-        return len(mine)
+        sent = await send_batch(self._db, self._outbox, self.send, tenant=tenant.id, kind=KIND,
+                                rows=rows, in_flight=IN_FLIGHT)
+        for key, status in sent:
+            log.info("morning digest tenant=%s key=%s send=%s", tenant.id, key, status)
+        return len(sent)
 
     async def gather(self, tenant: TenantSettings, guides: list[str], day: date,
                      now: datetime) -> dict[str, GuideDay]:

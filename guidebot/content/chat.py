@@ -85,8 +85,25 @@ TEXT_FIELDS: Mapping[str, frozenset[str]] = {
     "digest_target_gmv": frozenset({"progress"}),
     "digest_target_sep": frozenset(),
     "digest_footer": frozenset(),
+    "weekly_header": frozenset({"store", "start", "end"}),
+    "weekly_customers": frozenset({"adds", "deletions", "net"}),
+    "weekly_orders": frozenset({"orders", "orders_change", "gmv", "gmv_change"}),
+    "weekly_change": frozenset({"change"}),  # "+25%", "-10%", "+0%"
+    "weekly_change_none": frozenset(),  # the week before had none
+    "weekly_top": frozenset({"n", "guides"}),
+    "weekly_top_guide": frozenset({"name", "gmv", "adds"}),
+    "weekly_top_sep": frozenset(),
+    "weekly_pending": frozenset({"guides"}),
+    "weekly_pending_guide": frozenset({"name", "count"}),
+    "weekly_pending_more": frozenset({"n"}),  # how many guides in all, more than named
+    "weekly_pending_sep": frozenset(),
+    "weekly_target": frozenset({"period", "date", "goals"}),
+    "weekly_target_adds": frozenset({"progress"}),
+    "weekly_target_gmv": frozenset({"progress"}),
+    "weekly_target_sep": frozenset(),
+    "weekly_link": frozenset({"url"}),
 }
-DIGEST_TEXTS = frozenset(k for k in TEXT_FIELDS if k.startswith("digest_"))
+DIGEST_TEXTS = frozenset(k for k in TEXT_FIELDS if k.startswith(("digest_", "weekly_")))
 # Texts added after libraries began to keep their own chat/texts.toml: a library's file
 # without them takes the shipped ones, so an upgrade needs no edit of it.
 LATER_TEXTS = frozenset({"churn_notice", "churn_added_unknown", "churn_orders",

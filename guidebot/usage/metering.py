@@ -42,7 +42,8 @@ MESSAGE_KINDS: Mapping[str, tuple[str, ...]] = {
     "kf_reply": ("kf_send", "kf_welcome"),
     "app_message": ("sop_reminder", "sop_notify", "kf_notify", "app_text", "material_review",
                     "churn_notify", "radar_notify", "transfer_notify", "morning_digest",
-                    "handoff_remind", "watch_notify", "guide_deleted_notify"),
+                    "handoff_remind", "watch_notify", "guide_deleted_notify",
+                    "manager_weekly"),
 }
 NOT_MESSAGES = frozenset({"mark_tag", "customer_transfer", "group_transfer",
                           "group_welcome", "channel_serving", "channel_verify",

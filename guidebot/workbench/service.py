@@ -92,11 +92,27 @@ class Workbench:
             guide = await contacts_repo.get_guide(s, tenant=tenant.id, userid=userid)
             led = await managers_repo.stores_led_by(s, tenant=tenant.id, userid=userid)
         managed = led | self._library.stores.managed_by(userid)
-        names = await self._stats.records.store_names(tenant.id) if managed else {}
-        mapped = {s.id: s.name for s in self._library.stores.by_department.values()}
         return Member(userid, guide.name if guide else "",
                       guide is not None and guide.active,
-                      {sid: names.get(sid) or mapped.get(sid) or sid for sid in sorted(managed)})
+                      await self.store_names(tenant, managed))
+
+    async def store_names(self, tenant: TenantSettings, ids: set[str]) -> dict[str, str]:
+        """Each store's name (the directory's, else stores.toml's, else its id), in id order."""
+        names = await self._stats.records.store_names(tenant.id) if ids else {}
+        mapped = {s.id: s.name for s in self._library.stores.by_department.values()}
+        return {sid: names.get(sid) or mapped.get(sid) or sid for sid in sorted(ids)}
+
+    async def managers(self, tenant: TenantSettings) -> dict[str, set[str]]:
+        """Every store manager of the tenant → the ids of the stores they manage (the
+        departments' leaders and stores.toml's managers)."""
+        async with self._db.read() as s:
+            led = await managers_repo.leaders(s, tenant=tenant.id)
+        out: dict[str, set[str]] = {}
+        for userid, store_id in led:
+            out.setdefault(userid, set()).add(store_id)
+        for userid, stores in self._library.stores.by_manager.items():
+            out.setdefault(userid, set()).update(stores)
+        return out
 
     async def my_figures(self, tenant: TenantSettings, guide: str, span: Span
                          ) -> dict[str, Any]:

@@ -28,3 +28,10 @@ async def stores_led_by(session: AsyncSession, *, tenant: str, userid: str) -> s
     stmt = select(DepartmentLeader.store_id).where(DepartmentLeader.tenant == tenant,
                                                    DepartmentLeader.userid == userid)
     return set((await session.execute(stmt)).scalars())
+
+
+async def leaders(session: AsyncSession, *, tenant: str) -> set[tuple[str, str]]:
+    """Every (leader's userid, store id) the address book names."""
+    stmt = select(DepartmentLeader.userid, DepartmentLeader.store_id).where(
+        DepartmentLeader.tenant == tenant)
+    return {(u, s) for u, s in (await session.execute(stmt)).all()}
