@@ -232,3 +232,51 @@ async def test_the_console_form_and_the_cli(stack: Stack, tmp_path: Any) -> None
     async with stack.runtime.services.db.read() as s:
         bys = sorted((await s.execute(select(CustomerErasure.by))).scalars())
     assert bys == ["cli", "console"]
+
+
+async def _occurrences(stack: Stack, value: str) -> dict[tuple[str, str], int]:
+    """How often `value` is written in each text column of the schema."""
+    found: dict[tuple[str, str], int] = {}
+    async with stack.runtime.services.db.read() as s:
+        for table, column in await (await s.connection()).run_sync(_text_columns):
+            t = sa.table(table, sa.column(column, sa.Text))
+            texts = (await s.execute(select(t.c[column]).where(
+                t.c[column].contains(value, autoescape=True)))).scalars()
+            n = sum(str(text).count(value) for text in texts)
+            if n:
+                found[(table, column)] = n
+    return found
+
+
+async def test_an_id_inside_a_longer_id_and_a_shared_word_are_left_alone(stack: Stack) -> None:
+    """Erasing "wmShort" leaves "wmShortB88" whole, and the erased customer's "88" is not
+    taken out of anything but the messages made for them."""
+    from guidebot.db.repo.erasure import whole_ids
+    from tests.support.commerce import paid, post_settled
+
+    for customer, name in (("wmShort", "短号客户"), ("wmShortB88", "长号客户")):
+        await stack.sandbox.simulate_add_contact("acme", userid="lina", external_userid=customer,
+                                                 name=name)
+    await stack.runtime.drain()
+    await customer_writes(stack, "wmShort", "88")
+    await customer_writes(stack, "wmShortB88", "88 号还有货吗")
+    for order_no, customer in (("PFX-1", "wmShort"), ("PFX-2", "wmShortB88")):
+        status, order = await post_settled(stack, paid(order_no, customer=customer))
+        assert status == 200 and order["guide"] == "lina", order
+    await _guide_deleted_by(stack, "wmShort")
+    theirs = await _occurrences(stack, "wmShortB88")
+    assert len(theirs) >= 4, theirs  # relations, orders, 微信客服, the outbox …
+    said = await _occurrences(stack, "88 号还有货吗")
+
+    status, done = await stack.admin("/customers/wmShort/erase", method="POST")
+    assert status == 200, done
+    assert await _occurrences(stack, "wmShortB88") == theirs
+    assert await _occurrences(stack, "88 号还有货吗") == said
+    assert (await stack.admin("/customers/wmShortB88"))[1]["name"] == "长号客户"
+    pattern = whole_ids(["wmShort"])
+    async with stack.runtime.services.db.read() as s:
+        for table, column in await (await s.connection()).run_sync(_text_columns):
+            t = sa.table(table, sa.column(column, sa.Text))
+            texts = (await s.execute(select(t.c[column]).where(
+                t.c[column].contains("wmShort", autoescape=True)))).scalars()
+            assert not [x for x in texts if pattern.search(str(x))], (table, column)

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Table, delete, func, or_, select, update
+from sqlalchemy import Table, delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from guidebot.db.models import (
@@ -101,6 +101,49 @@ TEXTS: tuple[tuple[Any, str], ...] = (
     (Refund, "allocation"), (StatsWatermark, "gaps"), (AuditEntry, "params"),
 )
 
+# Outbox kinds whose message is made for one customer (to them, or to a guide about them):
+# the customer's name and words are taken out of these messages' texts on erasure.
+ONE_CUSTOMER_KINDS = ("welcome", "kf_send", "kf_notify", "kf_welcome", "radar_notify",
+                      "churn_notify", "guide_deleted_notify", "handoff_remind",
+                      "watch_notify")
+TEXT_KEYS = frozenset({"content", "title", "description"})  # a message's words in WeCom's body
+
+
+def without_words(payload: str, words: Iterable[str]) -> str | None:
+    """The payload (JSON) with `words` taken out of its message texts (the values of
+    `content`, `title` and `description`, at any depth); None when nothing changes or it
+    is not JSON."""
+    order = sorted(set(words), key=len, reverse=True)
+    if not order:
+        return None
+    try:
+        body = json.loads(payload)
+    except ValueError:
+        return None
+    changed = False
+
+    def walk(node: Any) -> Any:
+        nonlocal changed
+        if isinstance(node, dict):
+            out = {}
+            for k, v in node.items():
+                if k in TEXT_KEYS and isinstance(v, str):
+                    new = v
+                    for word in order:
+                        new = new.replace(word, "")
+                    changed |= new != v
+                    out[k] = new
+                else:
+                    out[k] = walk(v)
+            return out
+        if isinstance(node, list):
+            return [walk(v) for v in node]
+        return node
+
+    result = walk(body)
+    return json.dumps(result) if changed else None
+
+
 # Tables that hold nothing about a customer (settings, guides, codes, content, tokens, stats
 # without ids, the ledger keyed by order): left as they are.
 NOT_ABOUT_CUSTOMERS = (
@@ -152,10 +195,8 @@ async def pending_callbacks(session: AsyncSession, *, tenant: str,
                             external_userid: str) -> int:
     """Callbacks not handled yet that name the customer (handling one may store them again)."""
     t = _table(InboxItem)
-    found = await session.execute(select(func.count()).select_from(t).where(
-        t.c.tenant == tenant, t.c.processed_at.is_(None),
-        _contains(t.c.payload, external_userid)))
-    return int(found.scalar_one())
+    return len(await _rows_naming(session, t, t.c.payload, tenant, [external_userid],
+                                  extra=(t.c.processed_at.is_(None),)))
 
 
 async def linked_ids(session: AsyncSession, *, tenant: str, external_userid: str,
@@ -187,11 +228,38 @@ def _chunks(values: list[Any]) -> Iterable[list[Any]]:
         yield values[i:i + CHUNK]
 
 
-async def _ids_containing(session: AsyncSession, t: Table, col: Any, tenant: str,
-                          value: str) -> set[int]:
-    rows = await session.execute(select(t.c.id).where(t.c.tenant == tenant,
-                                                      _contains(col, value)))
-    return {int(i) for i in rows.scalars()}
+# The characters of a WeCom id (external_userid, unionid, openid): another id's text around
+# a match means the match is inside that other id, not this one.
+ID_CHARS = r"A-Za-z0-9_\-"
+
+
+def whole_ids(values: Iterable[str]) -> re.Pattern[str]:
+    """Any of `values` as a whole id (never inside a longer id: erasing "wmA" leaves "wmAB")."""
+    wanted = sorted({v for v in values if v}, key=len, reverse=True) or ["\x00never"]
+    return re.compile(rf"(?<![{ID_CHARS}])(?:{'|'.join(map(re.escape, wanted))})"
+                      rf"(?![{ID_CHARS}])")
+
+
+async def _rows_naming(session: AsyncSession, t: Table, col: Any, tenant: str,
+                       values: Sequence[str], *, extra: Sequence[Any] = ()
+                       ) -> list[tuple[tuple[Any, ...], str]]:
+    """(primary key, text) of the tenant's rows whose `col` holds one of the ids as a whole
+    id, case as written. The SQL only narrows (LIKE matches inside other ids, and ignores
+    case on SQLite); the pattern decides."""
+    if not values:
+        return []
+    pattern = whole_ids(values)
+    pk = list(t.primary_key.columns)
+    rows = await session.execute(select(*pk, col).where(
+        t.c.tenant == tenant, or_(*[_contains(col, v) for v in values]), *extra))
+    return [(tuple(row[:-1]), str(row[-1])) for row in rows if pattern.search(str(row[-1]))]
+
+
+async def _write(session: AsyncSession, t: Table, col: Any, key: tuple[Any, ...],
+                 value: str) -> None:
+    pk = list(t.primary_key.columns)
+    await session.execute(update(t).where(*[c == k for c, k in zip(pk, key, strict=True)])
+                          .values({col.name: value}))
 
 
 @dataclass(frozen=True)
@@ -209,13 +277,11 @@ async def _links(session: AsyncSession, *, tenant: str, external_userid: str,
     inbox = _table(InboxItem)
     keys: set[str] = set()
     prefixes: set[str] = set()
-    for value in values:
-        found = await session.execute(select(inbox.c.id, inbox.c.payload).where(
-            inbox.c.tenant == tenant, _contains(inbox.c.payload, value)))
-        for item_id, payload in found:
-            keys |= {f"welcome:{c}" for c in WELCOME_CODE.findall(str(payload))}
-            keys |= {f"churn_notify:{item_id}"}
-            prefixes.add(f"guide_deleted_notify:{item_id}:")
+    for (item_id,), payload in await _rows_naming(session, inbox, inbox.c.payload, tenant,
+                                                 list(values)):
+        keys |= {f"welcome:{c}" for c in WELCOME_CODE.findall(payload)}
+        keys |= {f"churn_notify:{item_id}"}
+        prefixes.add(f"guide_deleted_notify:{item_id}:")
     kf = _table(KfMessage)
     msgids = {str(m) for m in (await session.execute(select(kf.c.msgid).where(
         kf.c.tenant == tenant, kf.c.external_userid == external_userid))).scalars()}
@@ -234,9 +300,9 @@ async def outbox_rows_about(session: AsyncSession, *, tenant: str, ids: Iterable
     `handoff_reply:<servicer>:<msgid>`, a flag's notice `chat_watch:<member>:<flag>`)."""
     t = _table(OutboxItem)
     found: set[int] = set()
-    for value in ids:
-        for col in (t.c.key, t.c.payload, t.c.result):
-            found |= await _ids_containing(session, t, col, tenant, value)
+    for col in (t.c.key, t.c.payload, t.c.result):
+        found |= {int(key[0]) for key, _ in await _rows_naming(session, t, col, tenant,
+                                                              list(ids))}
     for chunk in _chunks(sorted(links.keys)):
         rows = await session.execute(select(t.c.id).where(t.c.tenant == tenant,
                                                           t.c.key.in_(chunk)))
@@ -264,49 +330,48 @@ async def erase(session: AsyncSession, *, tenant: str, external_userid: str, tom
     unionids, openids = sorted(set(unionids)), sorted(set(openids))
     links = await _links(session, tenant=tenant, external_userid=external_userid,
                          values=(external_userid, *unionids))
+    ids = [external_userid, *unionids, *openids]
     # inbox payloads naming the customer: handled ones are blanked (unhandled ones refuse
     # the erasure before this runs). The rows stay: on SQLite a deleted newest row's id
     # would be given to the next callback, and ids key outbox rows (`churn_notify:<id>`)
     inbox = _table(InboxItem)
-    for value in (external_userid, *unionids):
-        tally("inbox", _count(await session.execute(update(inbox).where(
-            inbox.c.tenant == tenant, inbox.c.processed_at.is_not(None),
-            _contains(inbox.c.payload, value)).values(payload=""))))
+    for key, _ in await _rows_naming(session, inbox, inbox.c.payload, tenant,
+                                     [external_userid, *unionids],
+                                     extra=(inbox.c.processed_at.is_not(None),)):
+        await _write(session, inbox, inbox.c.payload, key, "")
+        tally("inbox", 1)
     tally("inbox", _count(await session.execute(update(inbox).where(
         inbox.c.tenant == tenant, inbox.c.order_key == f"c:{external_userid}"[:160])
         .values(order_key=f"c:{tombstone}"))))
-    # what they said and their name, in the messages about them: the outbox rows and SOP
-    # tasks linked to the customer (by their ids, their callbacks' welcome codes and inbox
-    # items, their 微信客服 messages and flags, the SOP tasks naming them), as written or
-    # JSON-escaped. Never a text search over the tenant's other rows: a name or a word
-    # another customer shares stays theirs.
+    # their name and what they said, in the messages made for them alone (a welcome, a
+    # 微信客服 reply or handoff notice, a radar, churn or 会话质检 notice) linked to them by
+    # their ids, their callbacks' welcome codes and inbox items, their 微信客服 messages and
+    # flags: removed from those messages' texts only. Never a text search over rows about
+    # other customers: a name or a word another customer shares stays theirs.
     kf = _table(KfMessage)
     said = await session.execute(select(kf.c.text).where(
         kf.c.tenant == tenant, kf.c.external_userid == external_userid))
-    spoken = {str(text) for text in said.scalars() if len(str(text)) >= 2}
+    words = {str(text) for text in said.scalars() if len(str(text)) >= 2}
     if len(name) >= 2:
-        spoken.add(name)
-    forms = sorted({f for text in spoken for f in (text, json.dumps(text)[1:-1])},
-                   key=len, reverse=True)
+        words.add(name)
     outbox = _table(OutboxItem)
-    rows = await outbox_rows_about(session, tenant=tenant, ids=(external_userid, *unionids,
-                                                               *openids), links=links)
-    tasks = _table(SopTask)
-    task_ids = await _ids_containing(session, tasks, tasks.c.detail, tenant, external_userid)
-    for t, col, ids in ((outbox, outbox.c.payload, rows), (outbox, outbox.c.result, rows),
-                        (tasks, tasks.c.detail, task_ids)):
-        for chunk in _chunks(sorted(ids)):
-            for value in forms:
-                tally(t.name, _count(await session.execute(update(t).where(
-                    t.c.id.in_(chunk), _contains(col, value))
-                    .values({col.name: func.replace(col, value, "")}))))
+    about = await outbox_rows_about(session, tenant=tenant, ids=ids, links=links)
+    for chunk in _chunks(sorted(about)):
+        rows = await session.execute(select(outbox.c.id, outbox.c.payload).where(
+            outbox.c.id.in_(chunk), outbox.c.kind.in_(ONE_CUSTOMER_KINDS)))
+        for row_id, payload in rows:
+            scrubbed = without_words(str(payload), words)
+            if scrubbed is not None:
+                await _write(session, outbox, outbox.c.payload, (row_id,), scrubbed)
+                tally("outbox", 1)
+    # their ids, wherever a text holds one: the tombstone in its place
+    pattern = whole_ids(ids)
     for model, column in TEXTS:
         t = _table(model)
         col = t.c[column]
-        for value in (external_userid, *unionids, *openids):
-            tally(t.name, _count(await session.execute(update(t).where(
-                t.c.tenant == tenant, _contains(col, value))
-                .values({column: func.replace(col, value, tombstone)}))))
+        for key, text in await _rows_naming(session, t, col, tenant, ids):
+            await _write(session, t, col, key, pattern.sub(tombstone, text))
+            tally(t.name, 1)
     pretags = _table(PreTag)
     tally("pretags", _count(await session.execute(delete(pretags).where(
         pretags.c.tenant == tenant, or_(pretags.c.external_userid == external_userid,
