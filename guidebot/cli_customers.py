@@ -1,13 +1,15 @@
 """CLI: `guidebot customer erase --tenant T <external_userid>` erases one customer
 (删除客户个人信息), as the admin API's POST /customers/{external_userid}/erase;
 `guidebot customer export --tenant T <external_userid> [--out PATH]` writes everything held
-about them (查阅复制) as the admin API's GET /customers/{external_userid}/personal-data, and
-records the access in 操作日志 (actor "cli")."""
+about them (查阅复制) as the admin API's GET /customers/{external_userid}/personal-data (a file
+readable by its owner only), and records the access in 操作日志 (actor "cli"); an erasure
+is recorded there too, under the tombstone."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -39,6 +41,8 @@ async def customer_command(settings: Settings, args: argparse.Namespace) -> int:
         if args.action == "export":
             return await _export(settings, db, args)
         done = await erasure.erase(db, args.tenant, args.external_userid, by="cli")
+        await AuditLog(db).record(args.tenant, "cli", ERASE_ACTION,
+                                  {"external_userid": done["tombstone"]}, 200)
     except Refusal as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -49,6 +53,7 @@ async def customer_command(settings: Settings, args: argparse.Namespace) -> int:
 
 
 EXPORT_ACTION = "customer export"  # 操作日志's action for the CLI's export
+ERASE_ACTION = "customer erase"  # and for its erasure (logged under the tombstone)
 
 
 async def _export(settings: Settings, db: Database, args: argparse.Namespace) -> int:
@@ -60,7 +65,10 @@ async def _export(settings: Settings, db: Database, args: argparse.Namespace) ->
                               {"external_userid": args.external_userid}, 200)
     text = json.dumps(document, ensure_ascii=False, indent=2)
     if args.out:
-        with open(args.out, "w", encoding="utf-8") as out:
+        # personal data: readable by its owner only (0600), whatever the umask
+        fd = os.open(args.out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(fd, 0o600)
+        with open(fd, "w", encoding="utf-8") as out:
             out.write(text + "\n")
     else:
         print(text)

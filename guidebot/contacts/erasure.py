@@ -31,8 +31,8 @@ def tombstone() -> str:
 
 async def erase(db: Database, tenant: str, external_userid: str, *, by: str) -> dict[str, Any]:
     """{tombstone, erased_at, counts} (rows touched per table); NotFound for an unknown (or
-    already erased) customer; StateConflict while they follow a guide or a callback naming
-    them waits to be handled."""
+    already erased) customer; StateConflict while they follow a guide, are still in a
+    customer group, or a callback naming them waits to be handled."""
     assert by in BY
     async with db.write() as s:
         found = await repo.customer(s, tenant=tenant, external_userid=external_userid)
@@ -46,6 +46,14 @@ async def erase(db: Database, tenant: str, external_userid: str, *, by: str) -> 
                 "the relation must end first (the customer deletes the guide, or the guide the "
                 "customer), or guidebot would store them again", code="customer.still_following",
                 guides="、".join(guides))
+        groups = await repo.live_groups(s, tenant=tenant, external_userid=external_userid)
+        if groups:
+            raise StateConflict(
+                f"external_userid: the customer is still in the customer group(s) "
+                f"{', '.join(groups[:5])}{' …' if len(groups) > 5 else ''} in WeCom; they must "
+                "leave (or be removed) first, or the next group sync would store them again",
+                code="customer.still_in_groups",
+                groups="、".join(groups[:5]) + ("……" if len(groups) > 5 else ""))
         if await repo.pending_callbacks(s, tenant=tenant, external_userid=external_userid):
             raise StateConflict("external_userid: a callback naming the customer is not "
                                 "handled yet; try again in a moment",

@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 
 from guidebot.cli import main
 from guidebot.db.models import OutboxItem
+from guidebot.db.models_audit import AuditEntry
 from guidebot.db.models_commerce import LedgerEntry, Order
 from guidebot.db.models_erasures import CustomerErasure
 from tests.support.console import Console, csrf_in
@@ -231,7 +232,12 @@ async def test_the_console_form_and_the_cli(stack: Stack, tmp_path: Any) -> None
     assert code == 2
     async with stack.runtime.services.db.read() as s:
         bys = sorted((await s.execute(select(CustomerErasure.by))).scalars())
+        cli = (await s.execute(select(CustomerErasure.tombstone).where(
+            CustomerErasure.by == "cli"))).scalar_one()
+        logged = (await s.execute(select(AuditEntry.params).where(
+            AuditEntry.action == "customer erase", AuditEntry.actor == "cli"))).scalars().all()
     assert bys == ["cli", "console"]
+    assert [json.loads(p) for p in logged] == [{"external_userid": cli}]
 
 
 async def _occurrences(stack: Stack, value: str) -> dict[tuple[str, str], int]:
@@ -280,3 +286,24 @@ async def test_an_id_inside_a_longer_id_and_a_shared_word_are_left_alone(stack: 
             texts = (await s.execute(select(t.c[column]).where(
                 t.c[column].contains("wmShort", autoescape=True)))).scalars()
             assert not [x for x in texts if pattern.search(str(x))], (table, column)
+
+
+async def test_a_customer_still_in_a_group_is_not_erased_until_they_leave(stack: Stack) -> None:
+    """The next group sync would store a member again: they leave the group first."""
+    await stack.sandbox.simulate_add_contact("acme", userid="lina", external_userid="wmINGROUP",
+                                             name="群里的客户")
+    await stack.runtime.drain()
+    created = await stack.sandbox.create_group("acme", "lina", name="会员福利群",
+                                               members=["wmINGROUP"])
+    await stack.runtime.drain()
+    await _guide_deleted_by(stack, "wmINGROUP")
+    status, refused = await stack.admin("/customers/wmINGROUP/erase", method="POST")
+    assert status == 409 and refused["code"] == "customer.still_in_groups", refused
+    assert "会员福利群" in refused["error"], refused
+    assert (await stack.admin("/customers/wmINGROUP"))[1]["name"] == "群里的客户"
+
+    await stack.sandbox.quit_group("acme", str(created["chat_id"]), ["wmINGROUP"])
+    await stack.runtime.drain()
+    status, done = await stack.admin("/customers/wmINGROUP/erase", method="POST")
+    assert status == 200, done
+    assert done["counts"].get("group_members") == 1, done

@@ -181,6 +181,7 @@ async def test_the_console_download_and_the_cli(stack: Stack, tmp_path: Any) -> 
     code = await asyncio.to_thread(main, ["--config", config, "customer", "export",
                                           "--tenant", "acme", customer, "--out", str(out)])
     assert code == 0
+    assert out.stat().st_mode & 0o777 == 0o600  # personal data: the owner's only
     exported = json.loads(out.read_text(encoding="utf-8"))
     assert [o["amount_fen"] for o in _sections(exported)["orders"]] == [19900]
     assert _sections(exported)["fields"][0]["value"] == FIELD

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Table, delete, or_, select, update
+from sqlalchemy import Table, and_, delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from guidebot.db.models import (
@@ -38,7 +38,7 @@ from guidebot.db.models_commerce import (
     Touch,
     TrackedLink,
 )
-from guidebot.db.models_groups import GroupCustomerChange, GroupMember
+from guidebot.db.models_groups import CUSTOMER, GroupChat, GroupCustomerChange, GroupMember
 from guidebot.db.models_kf import KfCustomer, KfFlag, KfMessage, KfSession, OptOut
 from guidebot.db.models_materials import MaterialUse, MaterialUseCustomer
 from guidebot.db.models_notes import CustomerNote
@@ -185,6 +185,20 @@ async def following_guides(session: AsyncSession, *, tenant: str,
         Follow.tenant == tenant, Follow.external_userid == external_userid,
         Follow.status.in_(("active", "half"))))  # type: ignore[attr-defined]
     return sorted(str(g) for g in rows.scalars())
+
+
+async def live_groups(session: AsyncSession, *, tenant: str,
+                      external_userid: str) -> list[str]:
+    """The names (else chat ids) of the customer groups the customer is still in, as
+    guidebot last read them (not left, the group not dismissed)."""
+    members, chats = _table(GroupMember), _table(GroupChat)
+    rows = await session.execute(
+        select(chats.c.name, chats.c.chat_id).select_from(members.join(chats, and_(
+            chats.c.tenant == members.c.tenant, chats.c.chat_id == members.c.chat_id)))
+        .where(members.c.tenant == tenant, members.c.member_id == external_userid,
+               members.c.kind == CUSTOMER, members.c.left_at.is_(None),
+               chats.c.dismissed_at.is_(None)))
+    return sorted({str(name or chat) for name, chat in rows})
 
 
 def _contains(column: Any, value: str) -> Any:
