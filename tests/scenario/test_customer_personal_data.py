@@ -17,7 +17,7 @@ from sqlalchemy import select
 from guidebot.cli import main
 from guidebot.db.models_audit import AuditEntry
 from guidebot.db.repo import erasure, personal_data
-from tests.support.console import Console
+from tests.support.console import Console, csrf_in
 from tests.support.customer_build import (
     FIELD,
     KF_TEXT,
@@ -30,7 +30,7 @@ from tests.support.customer_build import (
 from tests.support.stack import Stack
 
 ACTION = "GET /api/v1/{tenant}/customers/{external_userid}/personal-data"
-CONSOLE_ACTION = "GET /console/{tenant}/customers/{external_userid}/personal-data"
+CONSOLE_ACTION = "POST /console/{tenant}/customers/{external_userid}/personal-data"
 
 
 def test_every_table_the_erasure_deletes_or_blanks_has_a_section() -> None:
@@ -156,8 +156,13 @@ async def test_the_console_download_and_the_cli(stack: Stack, tmp_path: Any) -> 
         await console.login("acme", "acme-admin-token")
         _, html, _ = await console.get(page)
         assert 'id="export-personal-data"' in html and "导出个人信息" in html
-        assert f'href="{page}/personal-data"' in html
-        status, text, resp = await console.get(f"{page}/personal-data")
+        assert f'action="{page}/personal-data"' in html
+        status, _, _ = await console.get(f"{page}/personal-data")
+        assert status == 405  # a form's POST only: no link from another site downloads it
+        status, _, _ = await console.post(f"{page}/personal-data", {})
+        assert status == 403  # no CSRF token
+        status, text, resp = await console.post(f"{page}/personal-data",
+                                                {"_csrf": csrf_in(html)})
         assert status == 200
         day = datetime.now(stack.tenant().tz).strftime("%Y%m%d")
         assert resp.headers["Content-Disposition"] == (
@@ -167,7 +172,8 @@ async def test_the_console_download_and_the_cli(stack: Stack, tmp_path: Any) -> 
         downloaded = json.loads(text)
         assert _sections(downloaded)["profile"]["name"] == NAME
         assert [n["text"] for n in _sections(downloaded)["notes"]] == [NOTE]
-        status, _, _ = await console.get("/console/acme/customers/wmNOSUCH/personal-data")
+        status, _, _ = await console.post("/console/acme/customers/wmNOSUCH/personal-data",
+                                          {"_csrf": csrf_in(html)})
         assert status == 404
         _, html, _ = await console.get("/console/acme/audit")
         assert "导出客户个人信息" in html  # the access, worded on the 操作日志 page
