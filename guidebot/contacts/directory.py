@@ -217,6 +217,7 @@ class DirectoryService:
         async with self._db.write() as s:
             known = await repo.mark_left(s, tenant=tenant, userid=userid, at=utcnow(),
                                          wecom_status=status)
+            await managers_repo.drop_leader(s, tenant=tenant, userid=userid)
         log.info("guide left the corp tenant=%s guide=%s known=%s", tenant, userid, known)
 
     async def on_change(self, event: ev.DirectoryChanged) -> None:
@@ -234,7 +235,13 @@ class DirectoryService:
             departments = _Departments(self._client_for(tenant))
             await self._rename_store(tenant, event.department_id, departments)
             await self._record_leaders(tenant, event.department_id, departments)
-        else:  # delete_party: the store and its history stay
+        elif change == "delete_party" and event.department_id is not None:
+            # the store and its history stay; the department leads nothing any more
+            async with self._db.write() as s:
+                await managers_repo.set_leaders(s, tenant=tenant,
+                                                department_id=event.department_id,
+                                                store_id=None, userids=[], at=utcnow())
+        else:
             log.info("change_contact %s tenant=%s: nothing to do", change, tenant)
 
     async def _rename_store(self, tenant: str, department_id: int,
@@ -306,6 +313,8 @@ class DirectoryService:
                 log.warning("department leaders not read tenant=%s department=%s errcode=%s",
                             tenant, department_id, exc.errcode)
         async with self._db.write() as s:
+            await managers_repo.keep_departments(s, tenant=tenant,
+                                                 department_ids=department_ids)
             await job_state.set_cursor(s, tenant=tenant, name=SYNC_CURSOR,
                                        value=utcnow().isoformat())
         result = SyncResult(members, left, failed)

@@ -269,3 +269,22 @@ async def test_department_leaders_manage_the_stores_their_departments_make(
                                        "department_leader": ["qing"]}]}, deliver=True)
     assert (await workbench.member(tenant, "zhuren")).stores == {}
     assert (await workbench.member(tenant, "qing")).stores == {"dept23": "西溪印象城店"}
+
+
+async def test_a_leader_who_left_and_a_deleted_department_lead_nothing(book: Stack) -> None:
+    led = {**DIRECTORY, "departments": [
+        {**d, "department_leader": {21: ["xiaomei"], 23: ["zhuren"]}.get(d["id"], [])}
+        for d in DIRECTORY["departments"]]}
+    await seed(book, led, deliver=False)
+    await book.runtime.services.directory.sync("acme")
+    workbench, tenant = book.runtime.services.workbench, book.tenant()
+    assert (await workbench.member(tenant, "zhuren")).stores == {"dept23": "西溪印象城店"}
+    assert (await workbench.member(tenant, "xiaomei")).stores == {"dept21": "湖滨一组"}
+    await book.sandbox.simulate_event("acme", {"Event": "change_contact",
+                                               "ChangeType": "delete_party", "Id": "21"})
+    await book.runtime.drain()
+    assert (await workbench.member(tenant, "xiaomei")).stores == {}
+    await book.sandbox.simulate_event("acme", {"Event": "change_contact",
+                                               "ChangeType": "delete_user", "UserID": "zhuren"})
+    await book.runtime.drain()
+    assert (await workbench.member(tenant, "zhuren")).stores == {}

@@ -35,3 +35,18 @@ async def leaders(session: AsyncSession, *, tenant: str) -> set[tuple[str, str]]
     stmt = select(DepartmentLeader.userid, DepartmentLeader.store_id).where(
         DepartmentLeader.tenant == tenant)
     return {(u, s) for u, s in (await session.execute(stmt)).all()}
+
+
+async def drop_leader(session: AsyncSession, *, tenant: str, userid: str) -> None:
+    """A member who left leads nothing."""
+    await session.execute(delete(DepartmentLeader).where(
+        DepartmentLeader.tenant == tenant, DepartmentLeader.userid == userid))
+
+
+async def keep_departments(session: AsyncSession, *, tenant: str,
+                           department_ids: Sequence[int]) -> None:
+    """Departments the sync no longer lists (deleted, or out of the app's range) have no
+    leaders."""
+    await session.execute(delete(DepartmentLeader).where(
+        DepartmentLeader.tenant == tenant,
+        DepartmentLeader.department_id.not_in(list(department_ids))))  # type: ignore[attr-defined]
