@@ -259,8 +259,9 @@ def build_services(settings: Settings, db: Database, *,
     return Services(
         settings=settings, db=db, library=library, clients=clients, outbox=outbox,
         calls=calls, relations=relations, profiles=profiles, tags=tags,
-        welcome=welcome, channels=ChannelService(db, client_for, tags, library,
-                                                 verify=channel_auto_accept.wanted),
+        welcome=welcome, channels=ChannelService(
+            db, client_for, tags, library, verify=channel_auto_accept.wanted,
+            recheck=channel_rotation.recheck_held),
         channel_rotation=channel_rotation, channel_auto_accept=channel_auto_accept,
         acquisition=AcquisitionService(settings, db, client_for),
         commerce=commerce, sop=sop, media=media, sidebar=sidebar,

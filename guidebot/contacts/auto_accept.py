@@ -8,8 +8,9 @@ code) or update_link (a 获客助手 link) calls, asked through the outbox by th
 window wants differs from what WeCom was last told (`skip_verify_now`). A refusal stays in
 the outbox row (its error) and is retried: by the outbox while it may be, then by the next
 pass of the job. Each code is decided and sent in its turn, shared with the daily-limit
-rotation (guidebot/contacts/channel_rotation.py), so their update_contact_way calls never
-interleave.
+rotation (guidebot/contacts/channel_rotation.py) and HQ's edit, and so are the outbox's
+retries, so their calls for a code never interleave (but for a retry taken over from a
+process that died mid-send).
 
 That update_contact_way and update_link take skip_verify is assumed (add_contact_way and
 create_link do): whether either takes it alone is not confirmed, so it is always sent with
@@ -104,4 +105,5 @@ class ChannelAutoAccept(ChannelJob):
         return {**answer, "skip_verify": wanted}
 
     def executors(self) -> dict[str, Executor]:
-        return {KIND: self.send}
+        """The outbox's retries: `send` in the code's turn."""
+        return {KIND: self._in_turn(self.send)}

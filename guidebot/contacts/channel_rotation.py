@@ -6,11 +6,15 @@ so each change is an update_contact_way call through the outbox, which sends the
 database holds when it runs (a retry sends the newest). Checked after each add through such
 a code, and every few minutes for the day's turn (ChannelRotation.refresh_all).
 
-The rotation and 自动通过好友 (guidebot/contacts/auto_accept.py) both send a code's whole
-body to WeCom; each decides and sends for a code in the code's turn (a lock of every process:
-PostgreSQL advisory, in-process on SQLite's one writer process), reading the code again once
-it has the turn, so two runs, or the rotation and a window's edge, never send the same change
-twice nor one an older body after the other."""
+The rotation, 自动通过好友 (guidebot/contacts/auto_accept.py) and HQ's edit
+(ChannelService.edit) all send a code's whole body to WeCom; each decides, sends and stores
+what it sent in the code's turn (channels.code_turn: a lock of every process, PostgreSQL
+advisory, in-process on SQLite's one writer process), reading the code again once it has the
+turn; the outbox's later retries of the jobs' sends take the turn too (`executors`). So two
+runs, or the rotation, a window's edge and an edit, never send the same change twice nor one
+an older body after the other, and what the database holds of the body is what WeCom was last
+told. Not covered: a retry of the code's row taken over from a process that died mid-send
+(its lease ran out) may send while the dead process's call is still in flight at WeCom."""
 
 from __future__ import annotations
 
@@ -21,14 +25,13 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, time
 from typing import Any
 
-from guidebot.contacts.channels import remark_of
+from guidebot.contacts.channels import code_turn, remark_of
 from guidebot.contacts.relations import Relation
 from guidebot.db.engine import Database
 from guidebot.db.models import ChannelCode
 from guidebot.db.repo import channels as repo
-from guidebot.db.repo import sop_tasks as job_state
 from guidebot.db.types import utcnow
-from guidebot.outbox import CallStatus, Executor, Outbox
+from guidebot.outbox import CallStatus, Done, Executor, Outbox
 from guidebot.settings import Settings
 from guidebot.wecom.client import WeComClient
 
@@ -66,14 +69,27 @@ class ChannelJob:
         raise NotImplementedError
 
     async def _decide_in_turn(self, tenant: str, code_id: int) -> bool:
-        """`_decide` in the code's turn, shared by both jobs of every process, on the code as
-        it is once the turn is ours (another run may have changed it meanwhile)."""
-        async with job_state.turn(self._db.engine, f"channel-code:{tenant}:{code_id}"):
-            async with self._db.read() as s:
-                code = await repo.get(s, tenant=tenant, code_id=code_id)
-            if code is None or not self._concerns(code):
-                return False
-            return await self._decide(tenant, code)
+        """`_decide` in the code's turn, shared by both jobs and HQ's edit of every process."""
+        async with code_turn(self._db, tenant, code_id):
+            return await self._decide_held(tenant, code_id)
+
+    async def _decide_held(self, tenant: str, code_id: int) -> bool:
+        """`_decide` by a caller holding the code's turn, on the code as it is now (another
+        run may have changed it while the caller waited)."""
+        async with self._db.read() as s:
+            code = await repo.get(s, tenant=tenant, code_id=code_id)
+        if code is None or not self._concerns(code):
+            return False
+        return await self._decide(tenant, code)
+
+    def _in_turn(self, send: Executor) -> Executor:
+        """`send` as the outbox's retries call it: in the code's turn. The first attempt,
+        made by `_decide` inside the turn it holds, calls `send` itself (the turn's lock is
+        not re-entrant)."""
+        async def in_turn(tenant: str, payload: dict[str, Any]) -> dict[str, Any] | Done:
+            async with code_turn(self._db, tenant, int(payload["code_id"])):
+                return await send(tenant, payload)
+        return in_turn
 
     async def _decide_each(self, tenant: str, codes: Sequence[ChannelCode]) -> int:
         changed = 0
@@ -91,8 +107,12 @@ class ChannelRotation(ChannelJob):
             await self.recheck(relation.tenant, code.id or 0)
 
     async def recheck(self, tenant: str, code_id: int) -> bool:
-        """One code brought up to date (after an add through it, or HQ editing it)."""
+        """One code brought up to date (after an add through it)."""
         return await self._decide_in_turn(tenant, code_id)
+
+    async def recheck_held(self, tenant: str, code_id: int) -> bool:
+        """`recheck` by a caller holding the code's turn (HQ's edit, ChannelService)."""
+        return await self._decide_held(tenant, code_id)
 
     def _concerns(self, code: ChannelCode) -> bool:
         return bool(code.daily_limit and code.config_id and code.kind == "qr"
@@ -150,4 +170,5 @@ class ChannelRotation(ChannelJob):
         return {**answer, "users": users}
 
     def executors(self) -> dict[str, Executor]:
-        return {KIND: self.send}
+        """The outbox's retries: `send` in the code's turn."""
+        return {KIND: self._in_turn(self.send)}

@@ -4,7 +4,8 @@ guide, store and campaign."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
@@ -15,6 +16,7 @@ from guidebot.db.engine import Database
 from guidebot.db.models import ChannelCode
 from guidebot.db.repo import channels as repo
 from guidebot.db.repo import contacts as contacts_repo
+from guidebot.db.repo import sop_tasks as job_state
 from guidebot.db.types import utcnow
 from guidebot.errors import NotFound, ValidationFailed, WeComError
 from guidebot.wecom.client import WeComClient
@@ -67,21 +69,36 @@ def members_of(guide: str, guides: Sequence[str], backup: Sequence[str], daily_l
     return chosen
 
 
+def code_turn(db: Database, tenant: str, code_id: int) -> AbstractAsyncContextManager[None]:
+    """The code's turn (sop_tasks.turn: every process's tasks, one at a time): whoever
+    asks WeCom to change the code's body and stores what it asked takes it (HQ's edit, the
+    daily-limit rotation, 自动通过好友's window edges, and the outbox's retries of theirs),
+    so what the database holds of the body is what WeCom was last told."""
+    return job_state.turn(db.engine, f"channel-code:{tenant}:{code_id}")
+
+
 def _always(tenant: str, code: ChannelCode) -> bool:
     return code.skip_verify
+
+
+async def _nothing(tenant: str, code_id: int) -> bool:
+    return False
 
 
 class ChannelService:
     def __init__(self, db: Database, client_for: Callable[[str], WeComClient], tags: TagService,
                  library: Library, *,
-                 verify: Callable[[str, ChannelCode], bool] = _always) -> None:
+                 verify: Callable[[str, ChannelCode], bool] = _always,
+                 recheck: Callable[[str, int], Awaitable[bool]] = _nothing) -> None:
         """`verify`: skip_verify as WeCom should hold it now for a code (自动通过好友's
-        window, ChannelAutoAccept.wanted)."""
+        window, ChannelAutoAccept.wanted); `recheck`: the daily-limit rotation's decision
+        on an edited code, in the turn the edit holds (ChannelRotation.recheck_held)."""
         self._db = db
         self._client_for = client_for
         self._tags = tags
         self._library = library
         self._verify = verify
+        self._recheck = recheck
 
     async def create(self, tenant: str, *, guide: str = "", store: str | None = None,
                      campaign: str = "", tags: Sequence[str] = (),
@@ -148,7 +165,15 @@ class ChannelService:
         New members (or a new remark, the link's name, or another skip_verify than WeCom
         holds) are asked of WeCom first (update_contact_way, or a link's update_link, whose
         body past link_id is assumed: WeComClient's update_acquisition_link); a refusal
-        stores nothing. A type 1 code stays one guide."""
+        stores nothing. A type 1 code stays one guide. All of it (the code read, WeCom
+        asked, the edit's columns saved, the rotation's recheck) in the code's turn, so a
+        job's change meanwhile is neither overwritten nor sent before the edit's."""
+        async with code_turn(self._db, tenant, code_id):
+            code = await self._edit_held(tenant, code_id, change)
+            await self._recheck(tenant, code_id)
+        return code
+
+    async def _edit_held(self, tenant: str, code_id: int, change: Edit) -> ChannelCode:
         code = await self.get(tenant, code_id)
         if code.deleted_at is not None:
             raise NotFound(f"code_id: no channel code {code_id}", code="channel_unknown",
@@ -176,7 +201,6 @@ class ChannelService:
         code.guide, code.daily_limit = guides[0], limit
         code.guides = json.dumps(guides if not code.single else [], ensure_ascii=False)
         code.backup_guides = json.dumps(backup, ensure_ascii=False)
-        code.serving, code.serving_day = "[]", ""  # the rotation decides again
         if change.store is not None:
             code.store_id = change.store or None
         if change.campaign is not None:
@@ -191,15 +215,18 @@ class ChannelService:
             code.auto_accept_hours = change.auto_accept_hours
         accept_hours.check(code.skip_verify, code.auto_accept_hours)
         wanted = self._verify(tenant, code)
-        if members_change or remark_of(code) != before_remark or wanted != code.skip_verify_now:
+        told = (members_change or remark_of(code) != before_remark
+                or wanted != code.skip_verify_now)
+        if told:
             code.skip_verify_now = wanted
+            code.serving, code.serving_day = "[]", ""  # every guide: the rotation decides again
             await self._ask_change(tenant, code, guides)
         async with self._db.write() as s:
             for userid in [*guides, *backup]:
                 await contacts_repo.ensure_guide(s, tenant=tenant, userid=userid)
             if code.store_id:
                 await contacts_repo.ensure_store(s, tenant=tenant, store_id=code.store_id)
-            await repo.save(s, code=code)
+            await repo.save_edit(s, code=code, told=told)
         return code
 
     async def _ask_change(self, tenant: str, code: ChannelCode, guides: list[str]) -> None:

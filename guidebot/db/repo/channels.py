@@ -87,9 +87,20 @@ async def inactive_among(session: AsyncSession, *, tenant: str,
     return {str(u) for u in (await session.execute(stmt)).scalars()}
 
 
-async def save(session: AsyncSession, *, code: ChannelCode) -> None:
-    """An edited code's fields (the row as the caller changed it)."""
-    await session.merge(code)
+# What HQ's edit changes; the rest (serving, serving_day, skip_verify_now, skip_verify_key)
+# is the jobs' (ChannelRotation, ChannelAutoAccept), written by the edit only as `told`.
+EDITED = ("guide", "guides", "backup_guides", "daily_limit", "store_id", "campaign", "tags",
+          "welcome_message", "skip_verify", "auto_accept_hours")
+
+
+async def save_edit(session: AsyncSession, *, code: ChannelCode, told: bool) -> None:
+    """An edited code's own fields; with `told` (the edit just sent WeCom the code's body,
+    in the code's turn), also what WeCom holds now: every guide serves (the rotation decides
+    again) and skip_verify as sent."""
+    values = {name: getattr(code, name) for name in EDITED}
+    if told:
+        values.update(serving="[]", serving_day="", skip_verify_now=code.skip_verify_now)
+    await session.execute(update(ChannelCode).where(ChannelCode.id == code.id).values(**values))
 
 
 async def mark_deleted(session: AsyncSession, *, code_id: int, at: datetime) -> None:

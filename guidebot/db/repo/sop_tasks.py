@@ -260,8 +260,16 @@ class _Turn:
         self.lock, self.users = asyncio.Lock(), 0
 
 
-# The turns of this process per engine (an engine is one app's database) and name.
+# At most this many turns of a process hold a PostgreSQL lock connection at once: the
+# engine's pool (guidebot/db/engine.py: 10 + 10 overflow) must keep room for the work inside
+# each turn (a read and a write session) and for everything else the process does.
+LOCK_CONNECTIONS = 4
+
+# The turns of this process per engine (an engine is one app's database) and name, and the
+# gate of the engine's lock connections.
 _TURNS: weakref.WeakKeyDictionary[AsyncEngine, dict[str, _Turn]] = weakref.WeakKeyDictionary()
+_LOCK_GATES: weakref.WeakKeyDictionary[AsyncEngine, asyncio.Semaphore] = (
+    weakref.WeakKeyDictionary())
 
 
 @contextlib.asynccontextmanager
@@ -270,8 +278,14 @@ async def turn(engine: AsyncEngine, name: str) -> AsyncIterator[None]:
 
     In this process an asyncio lock per name (so waiting costs no connection); on
     PostgreSQL then the advisory lock of `name` (the same key as `singleton`'s), held on a
-    connection of its own until the block ends. SQLite has one writer process, so there
-    the process's lock is all. A name nobody holds or waits for is forgotten.
+    connection of its own until the block ends. The work inside takes its own sessions, so
+    a turn costs one or two connections beyond the lock's: at most LOCK_CONNECTIONS turns
+    of a process (per engine) hold a lock connection at once, the others waiting for a
+    place before taking one (a waiter holds no connection), so a burst of turns on many
+    names never empties the pool. Turns must not nest (a turn taken inside another could
+    wait for a place its holder keeps); the asyncio lock is not re-entrant either. SQLite
+    has one writer process, so there the process's lock is all. A name nobody holds or
+    waits for is forgotten.
     """
     turns = _TURNS.setdefault(engine, {})
     mine = turns.setdefault(name, _Turn())
@@ -282,7 +296,8 @@ async def turn(engine: AsyncEngine, name: str) -> AsyncIterator[None]:
                 yield
                 return
             key = _lock_key(name)
-            async with engine.connect() as conn:
+            gate = _LOCK_GATES.setdefault(engine, asyncio.Semaphore(LOCK_CONNECTIONS))
+            async with gate, engine.connect() as conn:
                 await conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": key})
                 await conn.commit()
                 try:
@@ -294,6 +309,12 @@ async def turn(engine: AsyncEngine, name: str) -> AsyncIterator[None]:
         mine.users -= 1
         if not mine.users:
             del turns[name]
+
+
+def waiting(engine: AsyncEngine, name: str) -> int:
+    """How many tasks of this process wait for `name`'s turn (its holder not counted)."""
+    mine = _TURNS.get(engine, {}).get(name)
+    return mine.users - 1 if mine is not None and mine.lock.locked() else 0
 
 
 async def task_counts(session: AsyncSession, *, tenant: str) -> dict[str, int]:

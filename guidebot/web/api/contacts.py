@@ -162,7 +162,6 @@ async def edit_channel(request: web.Request) -> web.Response:
                                  f"(errcode {exc.errcode}); nothing was changed")
         return parsing.error(502, None, f"WeCom refused: errcode {exc.errcode}; nothing "
                              "was changed")
-    await services.channel_rotation.recheck(tenant, code_id)
     return reply(views.channel_json(await services.channels.get(tenant, code.id or 0)))
 
 

@@ -109,7 +109,6 @@ async def edit(request: web.Request, who: auth.Access) -> web.StreamResponse:
             skip_verify="skip_verify" in form, auto_accept_hours=_hours(form)))
     except WeComError as exc:
         raise _refused(exc) from None
-    await services.channel_rotation.recheck(who.tenant.id, code_id)
     raise web.HTTPSeeOther(f"/console/{who.tenant.id}/channels/{code_id}?done=edited")
 
 
