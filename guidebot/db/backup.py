@@ -177,36 +177,49 @@ def restore(database: Path, source: Path, *, now: datetime | None = None) -> Res
     try:
         _copy(source, incoming)
         if had_one:
-            _quiesce(database)
-            os.replace(database, kept)
-            for suffix in ("-wal", "-shm"):  # left by a crash: they belong to the old file
-                side = database.with_name(database.name + suffix)
-                if side.exists():
-                    os.replace(side, kept.with_name(kept.name + suffix))
-        os.replace(incoming, database)
+            with _quiesced(database):  # held until the new file has the name
+                os.replace(database, kept)
+                for suffix in ("-wal", "-shm"):  # left by a crash: they belong to the old file
+                    side = database.with_name(database.name + suffix)
+                    if side.exists():
+                        os.replace(side, kept.with_name(kept.name + suffix))
+                os.replace(incoming, database)
+        else:
+            os.replace(incoming, database)
+        _fsync(database.parent)
     finally:
         incoming.unlink(missing_ok=True)
     return RestoreDone(database, kept if had_one else None, frozenset(revisions),
                        is_up_to_date(revisions))
 
 
-def _quiesce(database: Path) -> None:
-    """Take the database for ourselves, briefly: refused while another connection has it
-    open. In WAL mode a plain `BEGIN EXCLUSIVE` does not see an idle reader (a serving
-    process between requests), but exclusive locking mode needs every other connection
-    gone. Then its WAL is written back into the file, so the file alone is the database."""
+@contextlib.contextmanager
+def _quiesced(database: Path) -> Iterator[None]:
+    """Hold the database for ourselves while the files are renamed: refused while another
+    connection has it open. In WAL mode a plain `BEGIN EXCLUSIVE` does not see an idle
+    reader (a serving process between requests), but exclusive locking mode needs every
+    other connection gone. Leaving WAL writes the WAL back into the file (so the file alone
+    is the database) and deletes it; the in-memory journal then leaves no file by the
+    database's name that closing the connection would touch once the name is the restored
+    file's. The lock stays on the old file through its rename (POSIX renames a file held
+    open and locked), so no connection reads or writes it until the restored file has the
+    name: one opened from then on gets the restored file. (One that opened the name before
+    the renames has the kept file once the lock goes: restore with guidebot stopped.)"""
     conn = sqlite3.connect(database, timeout=LOCK_WAIT_S, isolation_level=None)
     try:
-        conn.execute("PRAGMA locking_mode=EXCLUSIVE")
-        conn.execute("BEGIN EXCLUSIVE")
-        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
-        conn.execute("COMMIT")
-        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    except sqlite3.OperationalError as exc:
-        if "locked" not in str(exc) and "busy" not in str(exc):
-            raise
-        raise BackupRefused(f"the database {database} is in use (is `guidebot serve` "
-                            "running?): stop every process using it, then restore") from None
+        try:
+            conn.execute("PRAGMA locking_mode=EXCLUSIVE")
+            conn.execute("BEGIN EXCLUSIVE")
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            conn.execute("COMMIT")  # the lock outlives it, in exclusive locking mode
+            conn.execute("PRAGMA journal_mode=MEMORY")
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise
+            raise BackupRefused(f"the database {database} is in use (is `guidebot serve` "
+                                "running?): stop every process using it, then restore"
+                                ) from None
+        yield
     finally:
         conn.close()
 
