@@ -134,16 +134,36 @@ def backup(database: Path, target: Path, *, force: bool = False) -> BackupDone:
         if force:
             os.replace(partial, target)
         else:
-            try:  # never replaces a file that appeared meanwhile
-                os.link(partial, target)
-            except FileExistsError:
-                raise BackupRefused(f"{target} exists: choose another path, or pass --force "
-                                    "to replace it") from None
-            partial.unlink()
+            _take_name(partial, target)
     finally:
         partial.unlink(missing_ok=True)
     return BackupDone(target, target.stat().st_size, time.monotonic() - started,
                       frozenset(wanted))
+
+
+def _take_name(partial: Path, target: Path) -> None:
+    """Give the checked copy the name `target`, never replacing a file that appeared there
+    meanwhile. A hard link does it in one step; where the filesystem has none (SMB/CIFS,
+    vfat, some NAS mounts refuse link with EPERM or ENOTSUP) the name is reserved by
+    creating it exclusively, then the copy is renamed onto the empty file just made."""
+    taken = BackupRefused(f"{target} exists: choose another path, or pass --force to "
+                          "replace it")
+    try:
+        os.link(partial, target)
+    except FileExistsError:
+        raise taken from None
+    except OSError:  # no hard links on this filesystem
+        try:
+            os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        except FileExistsError:
+            raise taken from None
+        try:
+            os.replace(partial, target)
+        except BaseException:
+            target.unlink()  # the empty file reserved above, not a copy
+            raise
+    else:
+        partial.unlink()
 
 
 def restore(database: Path, source: Path, *, now: datetime | None = None) -> RestoreDone:

@@ -4,6 +4,7 @@ while callbacks keep arriving, its restore, and what both refuse."""
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
 import sqlite3
 import subprocess
@@ -334,3 +335,41 @@ def test_restore_is_refused_while_a_connection_holds_the_database(
     finally:
         idle.close()
     _unchanged(tmp_path)
+
+
+def _no_hard_links(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The platform as an SMB/CIFS, vfat or NAS mount has it: link(2) refused."""
+    def refused(*_: object, **__: object) -> None:
+        raise OSError(errno.EPERM, "Operation not permitted")
+    monkeypatch.setattr(os, "link", refused)
+
+
+async def test_backup_on_a_filesystem_without_hard_links(
+        backed_up: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    _no_hard_links(monkeypatch)
+    folder = tmp_path / "nas"
+    folder.mkdir()
+    target = folder / "copy.db"
+    assert await _cli(tmp_path, "backup", "--to", str(target)) == 0
+    assert _names(folder) == ["copy.db"]  # no partial, no reserved file left
+    with sqlite3.connect(target) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert conn.execute("SELECT count(*) FROM customers WHERE external_userid = "
+                            "'wmkept'").fetchone()[0] == 1
+    capsys.readouterr()
+
+    there = folder / "there.db"
+
+    def appears_meanwhile(_: object, dst: object) -> None:  # after the command looked
+        Path(str(dst)).write_bytes(b"an operator's file")
+        raise OSError(errno.EPERM, "Operation not permitted")
+    monkeypatch.setattr(os, "link", appears_meanwhile)
+    assert await _cli(tmp_path, "backup", "--to", str(there)) == 2
+    assert f"{there} exists" in capsys.readouterr().err
+    assert there.read_bytes() == b"an operator's file"
+    assert _names(folder) == ["copy.db", "there.db"]
+
+
+def _names(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir())
