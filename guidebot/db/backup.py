@@ -177,7 +177,7 @@ def restore(database: Path, source: Path, *, now: datetime | None = None) -> Res
     if database.exists() and _same_file(database, source):
         raise BackupRefused(f"{source} is the live database")
     try:
-        with _open(source) as backup_db:
+        with _open(source, read_only=True) as backup_db:
             _check_integrity(backup_db, source)
             revisions = _revisions(backup_db)
     except sqlite3.DatabaseError as exc:
@@ -195,7 +195,7 @@ def restore(database: Path, source: Path, *, now: datetime | None = None) -> Res
     incoming = database.with_name(f".{database.name}.restoring-{os.getpid()}")
     had_one = database.exists()
     try:
-        _copy(source, incoming)
+        _copy(source, incoming)  # the backup as SQLite reads it (with its WAL, if any)
         if had_one:
             with _quiesced(database):  # held until the new file has the name
                 os.replace(database, kept)
@@ -245,9 +245,11 @@ def _quiesced(database: Path) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def _open(path: Path) -> Iterator[sqlite3.Connection]:
-    """An existing database (never creates one), in autocommit mode."""
-    conn = sqlite3.connect(f"{path.as_uri()}?mode=rw", uri=True, isolation_level=None,
+def _open(path: Path, *, read_only: bool = False) -> Iterator[sqlite3.Connection]:
+    """An existing database (never creates one), in autocommit mode; read-only: never
+    written (a backup on a read-only mount, or one whose WAL must not be checkpointed)."""
+    mode = "ro" if read_only else "rw"
+    conn = sqlite3.connect(f"{path.as_uri()}?mode={mode}", uri=True, isolation_level=None,
                            timeout=10)
     try:
         yield conn
@@ -284,11 +286,14 @@ def _same_file(a: Path, b: Path) -> bool:
 
 
 def _copy(source: Path, target: Path) -> None:
-    with source.open("rb") as reading, target.open("xb") as writing:
-        while chunk := reading.read(1 << 20):
-            writing.write(chunk)
-        writing.flush()
-        os.fsync(writing.fileno())
+    target.unlink(missing_ok=True)  # left by a restore that was killed
+    with _open(source, read_only=True) as reading:
+        writing = sqlite3.connect(target, isolation_level=None)
+        try:
+            reading.backup(writing)
+        finally:
+            writing.close()
+    _fsync(target)
 
 
 def _fsync(path: Path) -> None:

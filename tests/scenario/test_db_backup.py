@@ -9,6 +9,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -373,3 +374,45 @@ async def test_backup_on_a_filesystem_without_hard_links(
 
 def _names(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir())
+
+
+async def test_restore_reads_the_backup_without_writing_it(
+        backed_up: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A backup is opened read-only: from a read-only file in a read-only folder (a read-only
+    mount) it is restored; a backup kept in WAL mode with a WAL not yet written back is
+    restored whole, neither file touched."""
+    from guidebot.db import backup
+
+    shelf = tmp_path / "shelf"
+    shelf.mkdir()
+    wal_mode = shelf / "wal-mode.db"
+    wal_mode.write_bytes(backed_up.read_bytes())
+    _crashed_with_a_wal(wal_mode)  # a row, 'wminwal', in its WAL only
+    read_only = shelf / "read-only.db"
+    read_only.write_bytes(backed_up.read_bytes())
+    read_only.chmod(0o444)
+    shelf.chmod(0o555)
+    files = [shelf / n for n in ("wal-mode.db", "wal-mode.db-wal", "read-only.db")]
+    before = {f: (f.read_bytes(), f.stat().st_mtime_ns) for f in files}
+    capsys.readouterr()
+    try:
+        if os.geteuid() != 0:  # root reads and writes whatever the modes say
+            with pytest.raises(PermissionError):
+                (shelf / "probe").write_bytes(b"")
+        assert await _cli(tmp_path, "restore", "--from", str(read_only)) == 0, (
+            capsys.readouterr().err)
+        with sqlite3.connect(_live(tmp_path)) as conn:
+            assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+            assert conn.execute("SELECT count(*) FROM customers WHERE external_userid = "
+                                "'wmkept'").fetchone()[0] == 1
+
+        shelf.chmod(0o755)  # WAL mode: SQLite reads it through a -shm beside it
+        backup.restore(_live(tmp_path), wal_mode,  # kept under another second's name
+                       now=datetime(2030, 1, 1, tzinfo=UTC))
+        with sqlite3.connect(_live(tmp_path)) as conn:
+            assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+            assert {r[0] for r in conn.execute("SELECT external_userid FROM customers")
+                    } >= {"wmkept", "wminwal"}
+        assert {f: (f.read_bytes(), f.stat().st_mtime_ns) for f in files} == before
+    finally:
+        shelf.chmod(0o755)
