@@ -134,16 +134,36 @@ def backup(database: Path, target: Path, *, force: bool = False) -> BackupDone:
         if force:
             os.replace(partial, target)
         else:
-            try:  # never replaces a file that appeared meanwhile
-                os.link(partial, target)
-            except FileExistsError:
-                raise BackupRefused(f"{target} exists: choose another path, or pass --force "
-                                    "to replace it") from None
-            partial.unlink()
+            _take_name(partial, target)
     finally:
         partial.unlink(missing_ok=True)
     return BackupDone(target, target.stat().st_size, time.monotonic() - started,
                       frozenset(wanted))
+
+
+def _take_name(partial: Path, target: Path) -> None:
+    """Give the checked copy the name `target`, never replacing a file that appeared there
+    meanwhile. A hard link does it in one step; where the filesystem has none (SMB/CIFS,
+    vfat, some NAS mounts refuse link with EPERM or ENOTSUP) the name is reserved by
+    creating it exclusively, then the copy is renamed onto the empty file just made."""
+    taken = BackupRefused(f"{target} exists: choose another path, or pass --force to "
+                          "replace it")
+    try:
+        os.link(partial, target)
+    except FileExistsError:
+        raise taken from None
+    except OSError:  # no hard links on this filesystem
+        try:
+            os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        except FileExistsError:
+            raise taken from None
+        try:
+            os.replace(partial, target)
+        except BaseException:
+            target.unlink()  # the empty file reserved above, not a copy
+            raise
+    else:
+        partial.unlink()
 
 
 def restore(database: Path, source: Path, *, now: datetime | None = None) -> RestoreDone:
@@ -157,7 +177,7 @@ def restore(database: Path, source: Path, *, now: datetime | None = None) -> Res
     if database.exists() and _same_file(database, source):
         raise BackupRefused(f"{source} is the live database")
     try:
-        with _open(source) as backup_db:
+        with _open(source, read_only=True) as backup_db:
             _check_integrity(backup_db, source)
             revisions = _revisions(backup_db)
     except sqlite3.DatabaseError as exc:
@@ -175,46 +195,61 @@ def restore(database: Path, source: Path, *, now: datetime | None = None) -> Res
     incoming = database.with_name(f".{database.name}.restoring-{os.getpid()}")
     had_one = database.exists()
     try:
-        _copy(source, incoming)
+        _copy(source, incoming)  # the backup as SQLite reads it (with its WAL, if any)
         if had_one:
-            _quiesce(database)
-            os.replace(database, kept)
-            for suffix in ("-wal", "-shm"):  # left by a crash: they belong to the old file
-                side = database.with_name(database.name + suffix)
-                if side.exists():
-                    os.replace(side, kept.with_name(kept.name + suffix))
-        os.replace(incoming, database)
+            with _quiesced(database):  # held until the new file has the name
+                os.replace(database, kept)
+                for suffix in ("-wal", "-shm"):  # left by a crash: they belong to the old file
+                    side = database.with_name(database.name + suffix)
+                    if side.exists():
+                        os.replace(side, kept.with_name(kept.name + suffix))
+                os.replace(incoming, database)
+        else:
+            os.replace(incoming, database)
+        _fsync(database.parent)
     finally:
         incoming.unlink(missing_ok=True)
     return RestoreDone(database, kept if had_one else None, frozenset(revisions),
                        is_up_to_date(revisions))
 
 
-def _quiesce(database: Path) -> None:
-    """Take the database for ourselves, briefly: refused while another connection has it
-    open. In WAL mode a plain `BEGIN EXCLUSIVE` does not see an idle reader (a serving
-    process between requests), but exclusive locking mode needs every other connection
-    gone. Then its WAL is written back into the file, so the file alone is the database."""
+@contextlib.contextmanager
+def _quiesced(database: Path) -> Iterator[None]:
+    """Hold the database for ourselves while the files are renamed: refused while another
+    connection has it open. In WAL mode a plain `BEGIN EXCLUSIVE` does not see an idle
+    reader (a serving process between requests), but exclusive locking mode needs every
+    other connection gone. Leaving WAL writes the WAL back into the file (so the file alone
+    is the database) and deletes it; the in-memory journal then leaves no file by the
+    database's name that closing the connection would touch once the name is the restored
+    file's. The lock stays on the old file through its rename (POSIX renames a file held
+    open and locked), so no connection reads or writes it until the restored file has the
+    name: one opened from then on gets the restored file. (One that opened the name before
+    the renames has the kept file once the lock goes: restore with guidebot stopped.)"""
     conn = sqlite3.connect(database, timeout=LOCK_WAIT_S, isolation_level=None)
     try:
-        conn.execute("PRAGMA locking_mode=EXCLUSIVE")
-        conn.execute("BEGIN EXCLUSIVE")
-        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
-        conn.execute("COMMIT")
-        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    except sqlite3.OperationalError as exc:
-        if "locked" not in str(exc) and "busy" not in str(exc):
-            raise
-        raise BackupRefused(f"the database {database} is in use (is `guidebot serve` "
-                            "running?): stop every process using it, then restore") from None
+        try:
+            conn.execute("PRAGMA locking_mode=EXCLUSIVE")
+            conn.execute("BEGIN EXCLUSIVE")
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            conn.execute("COMMIT")  # the lock outlives it, in exclusive locking mode
+            conn.execute("PRAGMA journal_mode=MEMORY")
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise
+            raise BackupRefused(f"the database {database} is in use (is `guidebot serve` "
+                                "running?): stop every process using it, then restore"
+                                ) from None
+        yield
     finally:
         conn.close()
 
 
 @contextlib.contextmanager
-def _open(path: Path) -> Iterator[sqlite3.Connection]:
-    """An existing database (never creates one), in autocommit mode."""
-    conn = sqlite3.connect(f"{path.as_uri()}?mode=rw", uri=True, isolation_level=None,
+def _open(path: Path, *, read_only: bool = False) -> Iterator[sqlite3.Connection]:
+    """An existing database (never creates one), in autocommit mode; read-only: never
+    written (a backup on a read-only mount, or one whose WAL must not be checkpointed)."""
+    mode = "ro" if read_only else "rw"
+    conn = sqlite3.connect(f"{path.as_uri()}?mode={mode}", uri=True, isolation_level=None,
                            timeout=10)
     try:
         yield conn
@@ -251,11 +286,14 @@ def _same_file(a: Path, b: Path) -> bool:
 
 
 def _copy(source: Path, target: Path) -> None:
-    with source.open("rb") as reading, target.open("xb") as writing:
-        while chunk := reading.read(1 << 20):
-            writing.write(chunk)
-        writing.flush()
-        os.fsync(writing.fileno())
+    target.unlink(missing_ok=True)  # left by a restore that was killed
+    with _open(source, read_only=True) as reading:
+        writing = sqlite3.connect(target, isolation_level=None)
+        try:
+            reading.backup(writing)
+        finally:
+            writing.close()
+    _fsync(target)
 
 
 def _fsync(path: Path) -> None:

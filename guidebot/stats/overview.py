@@ -106,14 +106,22 @@ def empty_row(key: str) -> dict[str, Any]:
     return {"key": key, **zeros, **_derived(zeros), **_group_row(None), "group_members": 0}
 
 
+def credited(row: dict[str, Any]) -> bool:
+    """Whether anything was counted for a per_key row over its range (the group members it
+    carries from before the range aside)."""
+    return any(row[n] for n in (*repo.COUNTS, *repo.GROUP_COUNTS))
+
+
 async def per_key(db: Database, tenant: TenantSettings, day_from: date, day_to: date,
-                  key: str) -> list[dict[str, Any]]:
-    """Totals per guide or per store over the range, most GMV first."""
+                  key: str, store_id: str | None = None) -> list[dict[str, Any]]:
+    """Totals per guide or per store over the range, most GMV first; with `store_id`, what
+    was credited in that store only (a guide who moved has their figures in each store)."""
     async with db.read() as s:
         rows = await repo.per_key(s, tenant=tenant.id, day_from=day_from.isoformat(),
-                                  day_to=day_to.isoformat(), key=key)
+                                  day_to=day_to.isoformat(), key=key, store_id=store_id)
         groups = await repo.group_per_key(s, tenant=tenant.id, day_from=day_from.isoformat(),
-                                          day_to=day_to.isoformat(), key=key)
+                                          day_to=day_to.isoformat(), key=key,
+                                          store_id=store_id)
     out = [{"key": r["key"], **{n: int(r[n]) for n in repo.COUNTS},
             **_derived({n: int(r[n]) for n in repo.COUNTS}),
             **_group_row(groups.get(r["key"])),

@@ -58,5 +58,6 @@ class StatsService:
         return await overview.overview(self.db, self.tenant(tenant_id), day_from, day_to)
 
     async def leaderboard(self, tenant_id: str, day_from: date, day_to: date,
-                          key: str) -> list[dict[str, Any]]:
-        return await overview.per_key(self.db, self.tenant(tenant_id), day_from, day_to, key)
+                          key: str, store_id: str | None = None) -> list[dict[str, Any]]:
+        return await overview.per_key(self.db, self.tenant(tenant_id), day_from, day_to, key,
+                                      store_id)

@@ -24,7 +24,7 @@ from guidebot.db.repo import sop_tasks as tasks_repo
 from guidebot.db.repo import store_managers as managers_repo
 from guidebot.db.types import utcnow
 from guidebot.settings import Settings, TenantSettings
-from guidebot.stats.overview import empty_row
+from guidebot.stats.overview import credited, empty_row
 from guidebot.stats.service import StatsService
 from guidebot.stats.targets import Goal, Targets, month_of, progress
 
@@ -149,22 +149,29 @@ class Workbench:
         """The store's figures over the span (the console's stores page for it) with its
         month's targets, and its guides ranked as the console's guides page ranks them (most
         GMV, then adds), each with their customers, figures, 群发 confirmation rate and the
-        tasks waiting for them now."""
+        tasks waiting for them now. A guide's figures are those credited in this store (the
+        daily statistics' store): one who moved between stores within the span is in each
+        store's ranking with that store's part, so the guides' rows add up to the store's
+        figures (apart from what no guide was credited with). The tasks waiting are counted
+        for the store's own guides only (those in it now and active)."""
         stores = await self._stats.leaderboard(tenant.id, span.day_from, span.day_to,
                                                "store_id")
         figures = next((r for r in stores if r["key"] == store_id), empty_row(store_id))
         per_guide = {r["key"]: r for r in await self._stats.leaderboard(
-            tenant.id, span.day_from, span.day_to, "guide")}
+            tenant.id, span.day_from, span.day_to, "guide", store_id=store_id)}
+        credited_here = {k for k, r in per_guide.items() if credited(r)}
         async with self._db.read() as s:
             waiting = await tasks_repo.waiting_mass_tasks(s, tenant=tenant.id,
                                                           kinds=MASS_KINDS, status=WAITING)
         guides = []
         for row in await self._stats.records.guides(tenant.id):
-            if row["store_id"] != store_id or not row["active"]:
-                continue
+            here = row["store_id"] == store_id and row["active"]
+            if not here and row["guide"] not in credited_here:
+                continue  # neither in the store now nor credited in it over the span
             done = per_guide.get(row["guide"], empty_row(row["guide"]))
             sent, confirmed = row["tasks_sent"], row["tasks_confirmed"]
-            guides.append({**done, **row, "pending": waiting.get(row["guide"], (0, 0))[0],
+            pending = waiting.get(row["guide"], (0, 0))[0] if here else 0  # the store's own
+            guides.append({**done, **row, "pending": pending,
                            "confirm_rate": (confirmed * 100 + sent // 2) // sent if sent
                            else None})
         guides.sort(key=lambda r: (-r["gmv_fen"], -r["adds"], r["guide"]))

@@ -4,8 +4,12 @@ while callbacks keep arriving, its restore, and what both refuse."""
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
 import sqlite3
+import subprocess
+import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -245,3 +249,170 @@ async def test_postgresql_is_refused_with_the_pg_dump_command(
     assert await _cli(tmp_path, "restore", "--from", str(tmp_path / "x.db")) == 2
     err = capsys.readouterr().err
     assert "pg_restore --clean" in err and "s3cret-pw" not in err
+
+
+def _crashed_with_a_wal(live: Path) -> None:
+    """The live database as a process killed mid-work leaves it: a row committed in the WAL
+    only (no checkpoint), the -wal and -shm beside the file."""
+    saved = live.with_name("crash")
+    saved.mkdir()
+    conn = sqlite3.connect(live, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA wal_autocheckpoint=0")
+    columns = [r[1] for r in conn.execute("PRAGMA table_info(customers)")]
+    picked = ", ".join("'wminwal'" if c == "external_userid" else c for c in columns)
+    conn.execute(f"INSERT INTO customers ({', '.join(columns)}) SELECT {picked} "
+                 "FROM customers WHERE external_userid = 'wmkept'")
+    for suffix in ("", "-wal", "-shm"):
+        (saved / f"f{suffix}").write_bytes(live.with_name(live.name + suffix).read_bytes())
+    conn.close()
+    for suffix in ("", "-wal", "-shm"):
+        live.with_name(live.name + suffix).write_bytes((saved / f"f{suffix}").read_bytes())
+    for f in saved.iterdir():
+        f.unlink()
+    saved.rmdir()
+
+
+PROBE = """import sqlite3, sys
+try:
+    sqlite3.connect(sys.argv[1], timeout=0).execute("SELECT count(*) FROM sqlite_master")
+    print("readable")
+except sqlite3.DatabaseError as exc:
+    print(exc)
+"""  # another process opening the database
+
+
+def test_restore_holds_the_old_file_locked_until_the_new_one_has_the_name(
+        backed_up: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """While the files are renamed the old database stays locked (no process can read or
+    write it), and once restored the kept file is the whole previous database, its WAL
+    written back, with no -wal, -shm or -journal left under the live name."""
+    from guidebot.db import backup
+
+    live = _live(tmp_path)
+    _crashed_with_a_wal(live)
+    assert live.with_name(live.name + "-wal").stat().st_size > 0
+    seen: list[str] = []
+    rename = os.replace
+
+    def watching(src: os.PathLike[str] | str, dst: os.PathLike[str] | str) -> None:
+        if Path(dst) == live:  # the restored file about to take the name
+            kept = next(p for p in tmp_path.iterdir()
+                        if p.name.startswith("guidebot.db.before-restore-")
+                        and not p.name.endswith("-shm"))
+            seen.append(subprocess.run([sys.executable, "-c", PROBE, str(kept)],
+                                       capture_output=True, text=True, check=True
+                                       ).stdout.strip())
+        rename(src, dst)
+
+    monkeypatch.setattr(os, "replace", watching)
+    done = backup.restore(live, backed_up)
+    monkeypatch.undo()
+    assert seen == ["database is locked"]
+    assert done.kept is not None
+    # the crash's -shm goes with the old file (stale: SQLite rebuilds it); its WAL is in it
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("guidebot.db")) == [
+        "guidebot.db", done.kept.name, f"{done.kept.name}-shm"]
+    with sqlite3.connect(done.kept) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert {r[0] for r in conn.execute(
+            "SELECT external_userid FROM customers")} >= {"wmkept", "wminwal"}
+    with sqlite3.connect(live) as conn:
+        assert conn.execute("SELECT count(*) FROM customers WHERE external_userid = "
+                            "'wminwal'").fetchone()[0] == 0
+
+
+def test_restore_is_refused_while_a_connection_holds_the_database(
+        backed_up: Path, tmp_path: Path) -> None:
+    from guidebot.db import backup
+
+    live = _live(tmp_path)
+    idle = sqlite3.connect(live, isolation_level=None)  # a serving process between requests
+    idle.execute("PRAGMA journal_mode=WAL")
+    idle.execute("SELECT count(*) FROM customers").fetchone()
+    try:
+        with pytest.raises(backup.BackupRefused, match="is in use"):
+            backup.restore(live, backed_up)
+    finally:
+        idle.close()
+    _unchanged(tmp_path)
+
+
+def _no_hard_links(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The platform as an SMB/CIFS, vfat or NAS mount has it: link(2) refused."""
+    def refused(*_: object, **__: object) -> None:
+        raise OSError(errno.EPERM, "Operation not permitted")
+    monkeypatch.setattr(os, "link", refused)
+
+
+async def test_backup_on_a_filesystem_without_hard_links(
+        backed_up: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    _no_hard_links(monkeypatch)
+    folder = tmp_path / "nas"
+    folder.mkdir()
+    target = folder / "copy.db"
+    assert await _cli(tmp_path, "backup", "--to", str(target)) == 0
+    assert _names(folder) == ["copy.db"]  # no partial, no reserved file left
+    with sqlite3.connect(target) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert conn.execute("SELECT count(*) FROM customers WHERE external_userid = "
+                            "'wmkept'").fetchone()[0] == 1
+    capsys.readouterr()
+
+    there = folder / "there.db"
+
+    def appears_meanwhile(_: object, dst: object) -> None:  # after the command looked
+        Path(str(dst)).write_bytes(b"an operator's file")
+        raise OSError(errno.EPERM, "Operation not permitted")
+    monkeypatch.setattr(os, "link", appears_meanwhile)
+    assert await _cli(tmp_path, "backup", "--to", str(there)) == 2
+    assert f"{there} exists" in capsys.readouterr().err
+    assert there.read_bytes() == b"an operator's file"
+    assert _names(folder) == ["copy.db", "there.db"]
+
+
+def _names(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir())
+
+
+async def test_restore_reads_the_backup_without_writing_it(
+        backed_up: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A backup is opened read-only: from a read-only file in a read-only folder (a read-only
+    mount) it is restored; a backup kept in WAL mode with a WAL not yet written back is
+    restored whole, neither file touched."""
+    from guidebot.db import backup
+
+    shelf = tmp_path / "shelf"
+    shelf.mkdir()
+    wal_mode = shelf / "wal-mode.db"
+    wal_mode.write_bytes(backed_up.read_bytes())
+    _crashed_with_a_wal(wal_mode)  # a row, 'wminwal', in its WAL only
+    read_only = shelf / "read-only.db"
+    read_only.write_bytes(backed_up.read_bytes())
+    read_only.chmod(0o444)
+    shelf.chmod(0o555)
+    files = [shelf / n for n in ("wal-mode.db", "wal-mode.db-wal", "read-only.db")]
+    before = {f: (f.read_bytes(), f.stat().st_mtime_ns) for f in files}
+    capsys.readouterr()
+    try:
+        if os.geteuid() != 0:  # root reads and writes whatever the modes say
+            with pytest.raises(PermissionError):
+                (shelf / "probe").write_bytes(b"")
+        assert await _cli(tmp_path, "restore", "--from", str(read_only)) == 0, (
+            capsys.readouterr().err)
+        with sqlite3.connect(_live(tmp_path)) as conn:
+            assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+            assert conn.execute("SELECT count(*) FROM customers WHERE external_userid = "
+                                "'wmkept'").fetchone()[0] == 1
+
+        shelf.chmod(0o755)  # WAL mode: SQLite reads it through a -shm beside it
+        backup.restore(_live(tmp_path), wal_mode,  # kept under another second's name
+                       now=datetime(2030, 1, 1, tzinfo=UTC))
+        with sqlite3.connect(_live(tmp_path)) as conn:
+            assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+            assert {r[0] for r in conn.execute("SELECT external_userid FROM customers")
+                    } >= {"wmkept", "wminwal"}
+        assert {f: (f.read_bytes(), f.stat().st_mtime_ns) for f in files} == before
+    finally:
+        shelf.chmod(0o755)

@@ -274,3 +274,68 @@ async def test_the_sidebar_session_and_the_workbench_session_are_apart(stack: St
     async with guide.http.get(f"{stack.bot_url}/m/acme", allow_redirects=False) as resp:
         assert resp.status == 302 and resp.headers["Location"].startswith(OAUTH_AUTHORIZE)
     await guide.http.close()
+
+
+def _fen(money: str) -> int:
+    yuan_, fen = money.removeprefix("¥").replace(",", "").split(".")
+    return int(yuan_) * 100 + int(fen)
+
+
+async def test_a_guide_who_moved_store_counts_in_each_store_with_that_stores_part(
+        stack: Stack) -> None:
+    """lina adds a customer and sells ¥100 in S01, moves to S02 (WeCom's directory), then adds
+    one and sells ¥50 there, where a 群发 task waits for her: each store ranks her with its
+    own part only, each store's guides add up to its figures, and the task counts in S02."""
+    services = stack.runtime.services
+    a = await _add(stack, "lina", "张晓雨", local(3, 11))
+    await _add(stack, "wangfang", "韩梅梅", local(4, 12))
+    services.commerce.clock = lambda: local(5, 20, 5)
+    items = [{"sku": "SKU1", "category": "beauty", "quantity": 1, "amount_fen": 10000}]
+    status, order = await post_settled(stack, paid("WB-A", customer=a, items=items,
+                                                   paid_at=local(5, 20)))
+    assert status == 200 and order["guide"] == "lina", order
+    await services.stats.upkeep()
+
+    moved = {**DIRECTORY, "members": [
+        {"userid": "lina", "name": "李娜", "department": [3]},
+        *[m for m in DIRECTORY["members"] if m["userid"] != "lina"]]}
+    async with stack.http.post(f"{stack.sandbox_url}/_sandbox/acme/directory",
+                               json=moved) as resp:
+        assert resp.status == 200, await resp.text()
+    await stack.runtime.drain()
+    _, guides = await stack.admin("/guides")
+    assert {g["userid"]: g["store"] for g in guides["guides"]}["lina"] == "S02", guides
+
+    b = await _add(stack, "lina", "郑佳怡", local(12, 10))
+    await _add(stack, "chenjing", "周婷", local(13, 9))
+    services.commerce.clock = lambda: local(14, 20, 5)
+    items = [{"sku": "SKU1", "category": "beauty", "quantity": 1, "amount_fen": 5000}]
+    status, order = await post_settled(stack, paid("WB-B", customer=b, items=items,
+                                                   paid_at=local(14, 20), store="S02"))
+    assert status == 200 and order["guide"] == "lina", order
+    services.sop.clock = lambda: local(14, 13)
+    status, body = await stack.admin("/sops/wb_task/enroll", method="POST", json={
+        "external_userid": b, "guide": "lina"})
+    assert status == 201, body
+    services.sop.clock = lambda: local(14, 13, 5)
+    await services.sop.tick("acme")
+    await services.stats.upkeep()
+
+    duo = await sign_in(stack, "duo")  # manages both stores
+    parts, waiting = {}, {}
+    for store in ("S01", "S02"):
+        status, html = await duo.page(f"?store={store}")
+        assert status == 200
+        rows = {r[1]: r for r in ranked(html)}
+        parts[store] = {name: (int(r[3]), int(r[4]), _fen(r[5])) for name, r in rows.items()}
+        waiting[store] = {name: r[8] for name, r in rows.items()}
+        store_figures = (int(figure(html, "wb-store-adds")),
+                         int(figure(html, "wb-store-orders")),
+                         _fen(figure(html, "wb-store-gmv")))
+        assert tuple(sum(p[i] for p in parts[store].values()) for i in range(3)) == (
+            store_figures), (store, parts[store], store_figures)
+    assert parts["S01"] == {"李娜": (1, 1, 10000), "王芳": (1, 0, 0)}
+    assert parts["S02"] == {"李娜": (1, 1, 5000), "陈静": (1, 0, 0)}
+    # lina's waiting 群发 task is her store's to chase now, not the one she left
+    assert waiting == {"S01": {"李娜": "0", "王芳": "0"}, "S02": {"李娜": "1", "陈静": "0"}}
+    await duo.http.close()

@@ -3,7 +3,9 @@ injected `now` (the scheduler only calls it every minute); what the config refus
 
 from __future__ import annotations
 
+import errno
 import logging
+import os
 import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -139,6 +141,27 @@ async def test_a_failed_backup_is_logged_counted_and_tried_again_an_hour_later(
     assert retried is not None and retried.made is not None
     assert _names(folder) == ["guidebot-20260310-050000.db"]
     assert _sample(stack, "guidebot_backups_total", result="done") == 1
+    await stack.http.close()
+
+
+async def test_daily_copies_on_a_filesystem_without_hard_links(
+        aiohttp_server, tmp_path: Path, sqlite_url: str,  # type: ignore[no-untyped-def]
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """`dir` on an SMB/CIFS, vfat or NAS mount refuses link(2): the copies are made anyway."""
+    def refused(*_: object, **__: object) -> None:
+        raise OSError(errno.EPERM, "Operation not permitted")
+    monkeypatch.setattr(os, "link", refused)
+    stack, backups = await _stack(aiohttp_server, tmp_path, sqlite_url)
+    folder = tmp_path / "backups"
+    for day in range(2):
+        outcome = await backups.run_if_due(now=DAY1 + timedelta(days=day))
+        assert outcome is not None and outcome.made is not None
+    assert _names(folder) == ["guidebot-20260310-040000.db", "guidebot-20260311-040000.db"]
+    for name in _names(folder):
+        with sqlite3.connect(folder / name) as conn:
+            assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert _sample(stack, "guidebot_backups_total", result="done") == 2
+    assert _sample(stack, "guidebot_backups_total", result="failed") is None
     await stack.http.close()
 
 

@@ -199,15 +199,17 @@ async def group_per_day(session: AsyncSession, *, tenant: str, day_from: str,
 
 
 async def group_per_key(session: AsyncSession, *, tenant: str, day_from: str, day_to: str,
-                        key: str) -> dict[str, dict[str, int]]:
+                        key: str, store_id: str | None = None) -> dict[str, dict[str, int]]:
     """Per guide or store (key = "guide" | "store_id"): the group cells summed over the range
-    and `group_members`, the total at its end."""
+    and `group_members`, the total at its end; with `store_id`, that store's cells only."""
     g = StatsGroupDaily
     column = getattr(g, key)
     in_range = [func.coalesce(func.sum(case((g.day >= day_from, getattr(g, name)), else_=0)),
                               0).label(name) for name in GROUP_COUNTS]
     stmt = (select(column.label("key"), *in_range, _group_total().label("group_members"))
             .where(g.tenant == tenant, g.day <= day_to).group_by(column))
+    if store_id is not None:
+        stmt = stmt.where(g.store_id == store_id)
     return {str(r.key): {n: int(v) for n, v in r._mapping.items() if n != "key"}
             for r in (await session.execute(stmt)).all()}
 
@@ -227,13 +229,16 @@ async def per_day(session: AsyncSession, *, tenant: str, day_from: str,
 
 
 async def per_key(session: AsyncSession, *, tenant: str, day_from: str, day_to: str,
-                  key: str) -> list[dict[str, Any]]:
-    """Totals per guide or per store (key = "guide" | "store_id") over the days."""
+                  key: str, store_id: str | None = None) -> list[dict[str, Any]]:
+    """Totals per guide or per store (key = "guide" | "store_id") over the days; with
+    `store_id`, of that store's cells only (a guide's figures credited in that store)."""
     column = getattr(StatsDaily, key)
     stmt = (select(column.label("key"), *_sums())
             .where(StatsDaily.tenant == tenant, StatsDaily.day >= day_from,
                    StatsDaily.day <= day_to)
             .group_by(column))
+    if store_id is not None:
+        stmt = stmt.where(StatsDaily.store_id == store_id)
     return [dict(row._mapping) for row in (await session.execute(stmt)).all()]
 
 
