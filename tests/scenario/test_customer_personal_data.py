@@ -78,7 +78,7 @@ async def test_the_export_holds_every_section_as_built(stack: Stack) -> None:
     async with stack.http.post(f"{stack.sandbox_url}/_sandbox/acme/directory",
                                json=book) as resp:
         assert resp.status == 200
-    await stack.runtime.services.sync_directory()  # lina's name
+    await stack.runtime.services.directory.sync("acme")  # lina's name, read now
     customer = await build(stack)
     await _in_and_out_of_a_group(stack, customer)
     before = len(await _audit(stack))
