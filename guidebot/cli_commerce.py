@@ -8,12 +8,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from guidebot.cli_tenants import known_tenant
 from guidebot.commerce import bulk, csvimport, statements
 from guidebot.commerce.schema import PaidOrder, RefundEvent
 from guidebot.db.engine import Database
-from guidebot.errors import ValidationFailed
 from guidebot.services import Services, build_services
-from guidebot.settings import Settings, TenantSettings
+from guidebot.settings import Settings
 
 BAR_WIDTH = 30
 
@@ -32,11 +32,7 @@ def add_commands(command: Callable[[str, str], argparse.ArgumentParser]) -> dict
     return {"orders": orders_command, "commissions": commissions_command}
 
 
-def _tenant(settings: Settings, tenant_id: str) -> TenantSettings:
-    if tenant_id not in settings.tenants:
-        raise ValidationFailed(f"unknown tenant {tenant_id!r}; known: "
-                               + ", ".join(settings.tenants))
-    return settings.tenant(tenant_id)
+_tenant = known_tenant
 
 
 def _progress(done: int, total: int) -> None:

@@ -15,11 +15,12 @@ from collections.abc import Callable
 from typing import Any
 
 from guidebot.audit.log import AuditLog
+from guidebot.cli_tenants import known_tenant
 from guidebot.contacts import erasure, personal_data
 from guidebot.content.catalog import load_catalog
 from guidebot.content.library import load_library
 from guidebot.db.engine import Database
-from guidebot.errors import Refusal, ValidationFailed
+from guidebot.errors import Refusal
 from guidebot.settings import Settings
 
 
@@ -33,9 +34,7 @@ def add_commands(command: Callable[[str, str], argparse.ArgumentParser]) -> dict
 
 
 async def customer_command(settings: Settings, args: argparse.Namespace) -> int:
-    if args.tenant not in settings.tenants:
-        raise ValidationFailed(f"unknown tenant {args.tenant!r}; known: "
-                               + ", ".join(settings.tenants))
+    known_tenant(settings, args.tenant)
     db = Database(settings.database_url)
     try:
         if args.action == "export":

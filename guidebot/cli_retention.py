@@ -7,8 +7,8 @@ import argparse
 from collections.abc import Callable
 from typing import Any
 
+from guidebot.cli_tenants import tenant_ids
 from guidebot.db.engine import Database
-from guidebot.errors import ValidationFailed
 from guidebot.retention import Retention
 from guidebot.settings import Settings
 
@@ -28,10 +28,7 @@ def _shown(count: int | None, days: int) -> str:
 
 
 async def retention_command(settings: Settings, args: argparse.Namespace) -> int:
-    if args.tenant and args.tenant not in settings.tenants:
-        raise ValidationFailed(f"unknown tenant {args.tenant!r}; known: "
-                               + ", ".join(settings.tenants))
-    tenants = [args.tenant] if args.tenant else list(settings.tenants)
+    tenants = tenant_ids(settings, args.tenant)
     db = Database(settings.database_url)
     retention = Retention(settings, db)
     verbs = (("would be deleted", "would be blanked") if args.dry_run

@@ -6,8 +6,8 @@ import argparse
 from collections.abc import Callable
 from typing import Any
 
+from guidebot.cli_tenants import tenant_ids
 from guidebot.db.engine import Database
-from guidebot.errors import ValidationFailed
 from guidebot.services import build_services
 from guidebot.settings import Settings
 
@@ -20,10 +20,7 @@ def add_commands(command: Callable[[str, str], argparse.ArgumentParser]) -> dict
 
 
 async def stats_command(settings: Settings, args: argparse.Namespace) -> int:
-    if args.tenant and args.tenant not in settings.tenants:
-        raise ValidationFailed(f"unknown tenant {args.tenant!r}; known: "
-                               + ", ".join(settings.tenants))
-    tenants = [args.tenant] if args.tenant else list(settings.tenants)
+    tenants = tenant_ids(settings, args.tenant)
     db = Database(settings.database_url)
     services = build_services(settings, db)
     try:

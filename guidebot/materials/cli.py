@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from guidebot.cli_tenants import tenant_ids
 from guidebot.db.engine import Database
 from guidebot.errors import ValidationFailed
 from guidebot.materials.points import Points
@@ -40,12 +41,9 @@ def to_csv(entries: list[dict[str, Any]]) -> str:
 
 
 async def points_command(settings: Settings, args: argparse.Namespace) -> int:
-    if args.tenant and args.tenant not in settings.tenants:
-        raise ValidationFailed(f"unknown tenant {args.tenant!r}; known: "
-                               + ", ".join(settings.tenants))
+    tenants = tenant_ids(settings, args.tenant)
     if args.action == "export" and not args.period:
         raise ValidationFailed("period: --period YYYY-MM is required to export")
-    tenants = [args.tenant] if args.tenant else list(settings.tenants)
     db = Database(settings.database_url)
     points = Points(settings, db)
     try:

@@ -8,8 +8,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from guidebot.cli_tenants import tenant_ids
 from guidebot.db.engine import Database
-from guidebot.errors import ValidationFailed
 from guidebot.settings import Settings
 from guidebot.usage import metering
 
@@ -23,10 +23,7 @@ def add_commands(command: Callable[[str, str], argparse.ArgumentParser]) -> dict
 
 
 async def usage_command(settings: Settings, args: argparse.Namespace) -> int:
-    if args.tenant and args.tenant not in settings.tenants:
-        raise ValidationFailed(f"unknown tenant {args.tenant!r}; known: "
-                               + ", ".join(settings.tenants))
-    tenants = [settings.tenant(args.tenant)] if args.tenant else list(settings.tenants.values())
+    tenants = [settings.tenant(t) for t in tenant_ids(settings, args.tenant)]
     db = Database(settings.database_url)
     try:
         report = await metering.usage_report(db, tenants, args.period)
