@@ -24,6 +24,7 @@ _AES_KEY = re.compile(r"^[A-Za-z0-9]{43}$")
 _TOKEN = re.compile(r"^[A-Za-z0-9]{1,32}$")
 _RATE = re.compile(r"^(0|1)(\.\d{1,6})?$")
 _QUOTA = re.compile(r"^\d+/(day|week|month)$")
+_HEADER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,63}$")
 _KIND_NAMES = {int: "an integer", str: "a string", float: "a number", dict: "a table",
                list: "an array", bool: "true or false"}
 
@@ -49,6 +50,11 @@ class ServerSettings:
     public_url: str = "http://127.0.0.1:8080"
     operator_token: str = ""  # the SaaS operator's pages (/operator/…); empty = off
     backup: BackupSettings | None = None  # [server.backup]; None: no scheduled backups
+    # Failed sign-ins (console and operator) per client address before it is answered 429
+    # until `signin_window_minutes` after its first failure (guidebot/web/signin_throttle.py).
+    signin_failures: int = 10
+    signin_window_minutes: int = 15
+    client_ip_header: str = ""  # the reverse proxy's client address header; "": the peer
 
 
 @dataclass(frozen=True)
@@ -336,7 +342,8 @@ def database_url_source(file: str, database: Mapping[str, Any]) -> str:
 def _server(file: str, table: Mapping[str, Any], base: Path,
             database_url: str) -> ServerSettings:
     r = _Reader(file, "server", table,
-                {"host", "port", "public_url", "operator_token", "operator_token_env", "backup"})
+                {"host", "port", "public_url", "operator_token", "operator_token_env", "backup",
+                 "signin_failures", "signin_window_minutes", "client_ip_header"})
     host = os.environ.get("GUIDEBOT_SERVER_HOST") or r.get("host", str, "127.0.0.1")
     port_env = os.environ.get("GUIDEBOT_SERVER_PORT")
     port = int(port_env) if port_env else r.get("port", int, 8080)
@@ -349,8 +356,17 @@ def _server(file: str, table: Mapping[str, Any], base: Path,
     if operator_token and operator_token.strip().lower() in PLACEHOLDER_SECRETS:
         raise r.fail("operator_token", "is a placeholder: set a real token, or leave it out")
     backup = r.get("backup", dict)
+    limits = {name: r.get(name, int, getattr(ServerSettings, name))
+              for name in ("signin_failures", "signin_window_minutes")}
+    for name, value in limits.items():
+        if value < 1:
+            raise r.fail(name, f"must be a positive integer, got {value}")
+    header = r.get("client_ip_header", str, "").strip()
+    if header and not _HEADER_NAME.match(header):
+        raise r.fail("client_ip_header", f'must be a header name such as "X-Real-IP" or '
+                                         f'"X-Forwarded-For", got {header!r}')
     return ServerSettings(host=host, port=port, public_url=public_url.rstrip("/"),
-                          operator_token=operator_token,
+                          operator_token=operator_token, client_ip_header=header, **limits,
                           backup=None if backup is None else _backup(file, backup, base,
                                                                      database_url))
 

@@ -1,0 +1,39 @@
+"""[server] signin_failures, signin_window_minutes (positive integers) and client_ip_header
+(a plain header name, optional)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from guidebot.errors import ConfigError
+from guidebot.settings import load_settings
+from tests.unit.test_settings import GOOD, _write
+
+
+def test_defaults_and_given_values(tmp_path: Path) -> None:
+    server = load_settings(_write(tmp_path, GOOD)).server
+    assert (server.signin_failures, server.signin_window_minutes,
+            server.client_ip_header) == (10, 15, "")
+    given = ('[server]\nsignin_failures = 5\nsignin_window_minutes = 60\n'
+             'client_ip_header = "X-Forwarded-For"\n')
+    server = load_settings(_write(tmp_path, given + GOOD)).server
+    assert (server.signin_failures, server.signin_window_minutes,
+            server.client_ip_header) == (5, 60, "X-Forwarded-For")
+
+
+@pytest.mark.parametrize(("line", "key"), [
+    ("signin_failures = 0", "server.signin_failures"),
+    ("signin_failures = -3", "server.signin_failures"),
+    ('signin_failures = "10"', "server.signin_failures"),
+    ("signin_window_minutes = 0", "server.signin_window_minutes"),
+    ("signin_window_minutes = 1.5", "server.signin_window_minutes"),
+    ('client_ip_header = "X-Real-IP: 1.2.3.4"', "server.client_ip_header"),
+    ('client_ip_header = "X Forwarded For"', "server.client_ip_header"),
+    ("client_ip_header = 1", "server.client_ip_header"),
+])
+def test_bad_values_are_refused_naming_the_key(tmp_path: Path, line: str, key: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(_write(tmp_path, f"[server]\n{line}\n" + GOOD))
+    assert key in str(caught.value)
