@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
     from guidebot.db.engine import Database
 
+SIGNIN_KINDS = ("refused", "throttled")
 OUTBOX_STATES = ("pending", "sending", "done", "failed", "held", "dead", "expired")
 # WeCom accepts a welcome message for 20 s after the add (FACTS §3.4): buckets around that.
 WELCOME_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 15.0, 20.0, 30.0)
@@ -67,6 +68,12 @@ class Metrics:
         self.last_backup = Gauge(
             "guidebot_backup_last_success_timestamp_seconds", "When the newest scheduled "
             "backup in [server.backup] dir was made (Unix time; 0: none seen yet)", registry=r)
+        self.signins = Counter(
+            "guidebot_signins_refused_total", "Console and operator sign-ins refused by kind "
+            "(refused: a wrong token or a member not listed; throttled: answered 429 after "
+            "too many failures)", ["kind"], registry=r)
+        for kind in SIGNIN_KINDS:
+            self.signins.labels(kind=kind)
 
     def callback(self, tenant: str, result: str) -> None:
         self.callbacks.labels(tenant=tenant, result=result).inc()
@@ -81,6 +88,10 @@ class Metrics:
 
     def order_received(self, tenant: str, status: int) -> None:
         self.orders.labels(tenant=tenant, status=str(status)).inc()
+
+    def signin_refused(self, kind: str) -> None:
+        """A sign-in refused ("refused") or answered 429 ("throttled"); never by address."""
+        self.signins.labels(kind=kind).inc()
 
     async def refresh(self, db: Database, tenants: Iterable[str]) -> None:
         """Read the inbox and outbox figures from the database (called before each scrape)."""

@@ -26,7 +26,8 @@ log = logging.getLogger(__name__)
 
 TOKEN_ACTOR = "admin token"  # the tenant's admin token: the API, and the token sign-in
 SIGN_IN = "sign_in"
-SIGN_IN_REFUSED = "sign_in_refused"
+SIGN_IN_REFUSED = "sign_in_refused"  # at most [server] signin_failures a window per address
+SIGN_IN_THROTTLED = "sign_in_throttled"  # once a window: that address answered 429 since
 SIGN_OUT = "sign_out"
 PAGE = 100
 CSV_FIELDS = ("at", "actor", "action", "params", "status")

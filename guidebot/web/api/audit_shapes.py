@@ -20,10 +20,10 @@ class AuditItem(Answer):
     at: str = Field(description="UTC, ISO 8601")
     actor: str = Field(description="a member's userid (企业微信登录), \"admin token\" (the "
                        "bearer token, or the console's token sign-in); \"\": an unknown "
-                       "visitor's refused sign-in")
+                       "visitor's refused or throttled sign-in")
     action: str = Field(description="the route as METHOD and path template "
                         "(\"POST /api/v1/{tenant}/sops/{id}/enroll\"), or sign_in | "
-                        "sign_in_refused | sign_out")
+                        "sign_in_refused | sign_in_throttled | sign_out")
     params: dict[str, str] = Field(description="the path's ids (never the body); for a "
                                    "sign-in: its method (token | wecom) and outcome")
     status: int = Field(description="the answer's HTTP status (only successes are recorded; "

@@ -16,7 +16,13 @@ from urllib.parse import urlencode, urlsplit
 from aiohttp import web
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from guidebot.audit.log import SIGN_IN, SIGN_IN_REFUSED, SIGN_OUT, TOKEN_ACTOR
+from guidebot.audit.log import (
+    SIGN_IN,
+    SIGN_IN_REFUSED,
+    SIGN_IN_THROTTLED,
+    SIGN_OUT,
+    TOKEN_ACTOR,
+)
 from guidebot.chat.reply_times import session_words
 from guidebot.content.sop_planner import parse_offset
 from guidebot.errors import NotFound, Refusal, StateConflict, ValidationFailed
@@ -27,6 +33,7 @@ from guidebot.stats.overview import parse_range, range_presets
 from guidebot.web.keys import SERVICES
 from guidebot.web.pages import console_auth as auth
 from guidebot.web.pages import sidebar_session as sessions
+from guidebot.web.signin_throttle import Held, retry_later, throttle_of
 
 LANGS = ("zh-CN", "en")
 LANG_COOKIE = "gb_lang"
@@ -278,13 +285,19 @@ async def login(request: web.Request) -> web.StreamResponse:
         raise web.HTTPForbidden(text="missing or wrong CSRF token")
     tenant_id = str(form.get("tenant", "")).strip()
     tenant = services_of(request).settings.tenants.get(tenant_id)
+    again: dict[str, Any] = {"csrf": request.cookies[auth.LOGIN_CSRF_COOKIE],
+                             "tenant": tenant_id, "next": str(form.get("next", ""))}
+    throttle = throttle_of(request)
+    if tenant is not None and (held := throttle.held(request, tenant.id)) is not None:
+        await _throttled(request, tenant, TOKEN_ACTOR, "token", held)
+        return retry_later(render(request, "login.html", status=429, failed=False,
+                                  wait=_wait(request, held), **again), held)
     if tenant is None or not auth.token_matches(tenant, str(form.get("token", ""))):
-        if tenant is not None:
+        if tenant is not None and throttle.refused(request, tenant.id):
             await _record(request, tenant, TOKEN_ACTOR, SIGN_IN_REFUSED, 401,
                           {"method": "token"})
-        return render(request, "login.html", status=401, failed=True,
-                      csrf=request.cookies[auth.LOGIN_CSRF_COOKIE], tenant=tenant_id,
-                      next=str(form.get("next", "")))
+        return render(request, "login.html", status=401, failed=True, **again)
+    throttle.signed_in(request, tenant.id)
     response = web.HTTPSeeOther(_safe_next(str(form.get("next", "")), tenant.id))
     auth.set_session(response, tenant, secure=request.secure)
     await _record(request, tenant, TOKEN_ACTOR, SIGN_IN, 303, {"method": "token"})
@@ -296,6 +309,17 @@ async def _record(request: web.Request, tenant: TenantSettings, actor: str, acti
     await services_of(request).audit.record(tenant.id, actor, action, params, status)
 
 
+async def _throttled(request: web.Request, tenant: TenantSettings, actor: str, method: str,
+                     held: Held) -> None:
+    """A sign-in answered 429: one 操作日志 row when the throttling starts, none after."""
+    if held.first:
+        await _record(request, tenant, actor, SIGN_IN_THROTTLED, 429, {"method": method})
+
+
+def _wait(request: web.Request, held: Held) -> str:
+    return notice(request, "login.throttled").format(minutes=held.minutes)
+
+
 async def login_wecom(request: web.Request) -> web.StreamResponse:
     """企业微信登录: WeCom's OAuth2 (snsapi_base) names the member who opened the console in
     the WeCom client; a member or viewer of `[tenants.<id>.console]` is signed in with their
@@ -304,6 +328,11 @@ async def login_wecom(request: web.Request) -> web.StreamResponse:
     tenant = services.settings.tenants.get(request.query.get("tenant", ""))
     if tenant is None:
         raise web.HTTPNotFound(text="unknown tenant")
+    throttle = throttle_of(request)
+    if (held := throttle.held(request, tenant.id)) is not None:
+        await _throttled(request, tenant, "", "wecom", held)
+        return retry_later(render(request, "error.html", status=429, worded=True, code=429,
+                                  message=_wait(request, held), back="/console/login"), held)
     secure = sessions.secure(request, services.settings.server.public_url)
     if "code" not in request.query:
         state = sessions.new_state()
@@ -318,13 +347,15 @@ async def login_wecom(request: web.Request) -> web.StreamResponse:
     role = tenant.console.role(userid) if userid else None
     if role is None:
         why = refused or "not_listed"
-        await _record(request, tenant, userid, SIGN_IN_REFUSED, 403,
-                      {"method": "wecom", "why": why})
+        if throttle.refused(request, tenant.id):
+            await _record(request, tenant, userid, SIGN_IN_REFUSED, 403,
+                          {"method": "wecom", "why": why})
         refusal_page = render(request, "error.html", status=403, worded=True, code=403,
                               message=notice(request, f"login.wecom_{why}"),
                               back="/console/login")
         refusal_page.del_cookie(auth.STATE_COOKIE, path=auth.PATH)
         return refusal_page
+    throttle.signed_in(request, tenant.id)
     name = (await services.stats.records.guide_names(tenant.id)).get(userid, "")
     # a redirect: a reload must not reuse the spent code
     response = web.HTTPSeeOther(f"{auth.PATH}{tenant.id}/")

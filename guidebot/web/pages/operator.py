@@ -3,6 +3,7 @@
 Signed in with `[server] operator_token`: `Authorization: Bearer <token>` (tools), or the form
 at /operator/login, which starts a signed HttpOnly cookie (browsers). Every form carries a
 CSRF token. Without an operator token in the config, every /operator route answers 404.
+Failed form sign-ins are throttled per client address (guidebot/web/signin_throttle.py).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from guidebot.stats import definitions
 from guidebot.usage import metering
 from guidebot.web import signed
 from guidebot.web.keys import SERVICES
+from guidebot.web.signin_throttle import OPERATOR, retry_later, throttle_of
 
 COOKIE, LOGIN_CSRF = "gb_operator", "gb_operator_login"
 SESSION_TTL_S = 8 * 3600
@@ -83,9 +85,15 @@ async def login(request: web.Request) -> web.Response:
     expected = request.cookies.get(LOGIN_CSRF, "")
     if not expected or not hmac.compare_digest(expected, str(form.get("csrf", ""))):
         return _html("operator_login.html", 403, csrf="", failed=True)
+    throttle = throttle_of(request)
+    if (held := throttle.held(request, OPERATOR)) is not None:
+        return retry_later(_html("operator_login.html", 429, csrf=expected, failed=False,
+                                 wait=held.minutes), held)
     token = str(form.get("token", ""))
     if not hmac.compare_digest(token.encode(), settings.server.operator_token.encode()):
+        throttle.refused(request, OPERATOR)
         return _html("operator_login.html", 403, csrf=expected, failed=True)
+    throttle.signed_in(request, OPERATOR)
     response = _redirect("/operator/usage")
     response.set_cookie(COOKIE, signed.seal(_key(settings), {"op": 1}, SESSION_TTL_S),
                         max_age=SESSION_TTL_S, path="/operator/", httponly=True,

@@ -1,0 +1,120 @@
+"""Failed sign-ins throttled per (scope, client address): the console's token and WeCom
+sign-ins (the scope is the tenant id) and the operator's (the scope is "operator").
+
+After `[server] signin_failures` refusals within `[server] signin_window_minutes` of the
+first, that address is answered 429 (with Retry-After) on that scope until the window ends,
+and its token is not checked at all: a right token is refused too. A sign-in clears the
+address's count. The counts live in this process's memory (a restart forgets them), at most
+`CAP` of them, the oldest window dropped first.
+
+The address is the connection's peer (`request.remote`), unless `[server] client_ip_header`
+names the header a reverse proxy sets (for X-Forwarded-For, its rightmost entry: the one the
+proxy appended). Behind a proxy without that setting, every visitor shares the proxy's
+address, so failures from anyone throttle everyone.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from guidebot.metrics import Metrics
+from guidebot.settings import ServerSettings
+
+CAP = 10_000
+OPERATOR = "operator"  # the operator sign-in's scope (tenant ids are the console's)
+
+
+@dataclass
+class _Window:
+    start: float  # the first failure (clock seconds)
+    failures: int = 0
+    throttled_noted: bool = False  # its one 操作日志 row for the throttling written
+
+
+@dataclass(frozen=True)
+class Held:
+    """An address answered 429 on a scope: the whole seconds until it may try again; `first`
+    for the first such answer of the window (the one worth a 操作日志 row)."""
+
+    retry_after: int
+    first: bool
+
+    @property
+    def minutes(self) -> int:
+        return math.ceil(self.retry_after / 60)
+
+
+class SigninThrottle:
+    def __init__(self, server: ServerSettings, metrics: Metrics, *, cap: int = CAP,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.failures = server.signin_failures
+        self.window_s = server.signin_window_minutes * 60
+        self.header = server.client_ip_header
+        self.metrics = metrics
+        self.cap = cap
+        self.clock = clock  # tests move it instead of sleeping
+        self._windows: OrderedDict[tuple[str, str], _Window] = OrderedDict()
+
+    def address(self, request: web.Request) -> str:
+        """The client's address: the trusted header's (X-Forwarded-For: its rightmost entry)
+        when `client_ip_header` is set and sent, else the connection's peer."""
+        if self.header:
+            sent = ",".join(request.headers.getall(self.header, []))
+            entries = [part.strip() for part in sent.split(",") if part.strip()]
+            if entries:
+                return entries[-1][:64]
+        return request.remote or ""
+
+    def held(self, request: web.Request, scope: str) -> Held | None:
+        """None when this address may try to sign in on `scope`; else how long it waits."""
+        window = self._current((scope, self.address(request)))
+        if window is None or window.failures < self.failures:
+            return None
+        first, window.throttled_noted = not window.throttled_noted, True
+        self.metrics.signin_refused("throttled")
+        wait = window.start + self.window_s - self.clock()
+        return Held(max(1, math.ceil(wait)), first)
+
+    def refused(self, request: web.Request, scope: str) -> bool:
+        """Count a refused sign-in; True for the first `signin_failures` of the window (the
+        ones worth a 操作日志 row: later ones can only come from sign-ins already under way
+        when the limit was reached)."""
+        self.metrics.signin_refused("refused")
+        key = (scope, self.address(request))
+        window = self._current(key)
+        if window is None:
+            window = self._windows[key] = _Window(self.clock())
+            while len(self._windows) > self.cap:
+                self._windows.popitem(last=False)
+        window.failures += 1
+        return window.failures <= self.failures
+
+    def signed_in(self, request: web.Request, scope: str) -> None:
+        self._windows.pop((scope, self.address(request)), None)
+
+    def _current(self, key: tuple[str, str]) -> _Window | None:
+        """The key's window while it lasts (one that has ended is dropped)."""
+        window = self._windows.get(key)
+        if window is not None and self.clock() - window.start >= self.window_s:
+            del self._windows[key]
+            return None
+        return window
+
+
+SIGNINS = web.AppKey("signin_throttle", SigninThrottle)
+
+
+def throttle_of(request: web.Request) -> SigninThrottle:
+    return request.app[SIGNINS]
+
+
+def retry_later(response: web.Response, held: Held) -> web.Response:
+    """The 429 page `response` with its Retry-After header."""
+    response.headers["Retry-After"] = str(held.retry_after)
+    return response
