@@ -11,8 +11,14 @@ passed its checks, so a copy made at or after the day's `at` means that day is d
 holds across restarts with no state of its own (a row in the database would be rolled back
 by a restore and copied into the next backup), and a new `dir` starts with a copy at once.
 A day whose copy is missing (the process was down at `at`, or `dir` is new) is made up at
-the next check. A failed backup is logged with an error id, counted in
-guidebot_backups_total{result="failed"} and tried again an hour later.
+the next check. A copy named after the time now (made while the clock was ahead) does not
+count: it would otherwise stop the copies until then; it is neither counted towards `keep`
+nor deleted until its time has come (a warning names it at each copy). A temporary
+`.guidebot-….db.partial-<pid>` left by a copy that was interrupted (the process killed, the
+machine stopped) is deleted by the next copy, when it last changed before that run began.
+A failed backup is logged with an error id, counted in guidebot_backups_total{result=
+"failed"} and tried again an hour later; that hour is kept in memory only, so a restart
+tries again at once.
 
 SQLite deployments run one `guidebot serve` process (PostgreSQL is the database for several,
 and [server.backup] is refused there: pg_dump is the tool), so no lock is taken.
@@ -41,6 +47,8 @@ CHECK_EVERY_S = 60  # how often the serving process looks whether a copy is due
 RETRY_AFTER = timedelta(hours=1)  # a failed backup is tried again this much later
 STAMP = "%Y%m%d-%H%M%S"
 COPY_NAME = re.compile(r"guidebot-(\d{8}-\d{6})\.db")
+# the temporary file a copy is written to before it takes its name (guidebot/db/backup.py)
+PARTIAL_NAME = re.compile(r"\.guidebot-\d{8}-\d{6}\.db\.partial-\d+")
 
 
 @dataclass(frozen=True)
@@ -124,14 +132,22 @@ class ScheduledBackups:
 
 
 def _run(config: BackupSettings, database: Path, now: datetime) -> Outcome:
-    """In a worker thread: the copy if one is due, then the copies beyond `keep` deleted."""
+    """In a worker thread: the copy if one is due, then the copies beyond `keep` deleted.
+    Copies named after `now` (written while the clock was ahead) neither make a day done
+    nor count towards `keep`, and are not deleted: they join the others once `now` has
+    passed their names' time."""
     folder = config.dir
     folder.mkdir(parents=True, exist_ok=True)
-    present = copies(folder)
+    present, ahead = _split(copies(folder), now)
     if present and present[-1][0] >= last_due(now, config.at):
         return Outcome(None, present[-1][0])
+    for path in ahead:
+        log.warning("backup %s is named after the time now (%s): the clock was ahead when "
+                    "it was made; not counted as a scheduled copy until then", path,
+                    now.astimezone(UTC).strftime(STAMP))
+    _delete_stale_partials(folder, now)
     done = backup.backup(database, folder / copy_name(now))
-    present = copies(folder)
+    present, _ = _split(copies(folder), now)
     deleted = []
     for _, path in present[:-config.keep]:
         try:
@@ -142,3 +158,27 @@ def _run(config: BackupSettings, database: Path, now: datetime) -> Outcome:
         else:
             deleted.append(path)
     return Outcome(done, present[-1][0], tuple(deleted))
+
+
+def _split(found: list[tuple[datetime, Path]], now: datetime
+           ) -> tuple[list[tuple[datetime, Path]], list[Path]]:
+    """The copies named at or before `now` (oldest first), and those named after it."""
+    return [c for c in found if c[0] <= now], [p for made, p in found if made > now]
+
+
+def _delete_stale_partials(folder: Path, now: datetime) -> None:
+    """The temporary files of copies that never took their name (the process was killed
+    or the machine stopped during a copy) last changed before this run began: deleted.
+    One still being written (changed since) is left alone."""
+    for path in folder.iterdir():
+        if PARTIAL_NAME.fullmatch(path.name) is None:
+            continue
+        try:
+            if not path.is_file() or path.stat().st_mtime >= now.timestamp():
+                continue
+            path.unlink()
+        except OSError as exc:  # the copy goes on; the next run tries again
+            log.warning("stale partial backup %s not deleted error_id=%s: %s", path,
+                        secrets.token_hex(6), exc)
+        else:
+            log.info("stale partial backup %s deleted (left by an interrupted copy)", path)

@@ -1,4 +1,5 @@
-"""`guidebot check`: the config, the content library, the database and WeCom, one line each.
+"""`guidebot check`: the config, the content library, the database, [server.backup]'s folder
+and WeCom, one line each.
 
 Every problem is one line on stderr; anything that is fine is one line on stdout. The exit
 status is 1 when there is any problem. WeCom is reached with `gettoken` at each tenant's
@@ -10,6 +11,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import sys
+import tempfile
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
@@ -109,6 +111,32 @@ def _public_url(settings: Settings, problem: Report) -> str | None:
     return f"server.public_url {url} (the links guides open)"
 
 
+def _backup_dir(settings: Settings, problem: Report) -> str | None:
+    """[server.backup] `dir` (when configured): there and writable, or creatable (its
+    nearest existing parent a writable folder). Nothing is created; a probe file is
+    written and deleted at once."""
+    backup = settings.server.backup
+    if backup is None:
+        return None
+    folder = backup.dir.absolute()
+    where = f"server.backup.dir {folder}"
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        problem(f"{where} cannot be created: {existing} is not a folder")
+        return None
+    try:
+        with tempfile.TemporaryFile(dir=existing, prefix=".guidebot-check-"):
+            pass
+    except OSError as exc:
+        problem(f"{where} is not writable ({existing}: {exc.strerror or exc})")
+        return None
+    state = "writable" if existing == folder else f"can be created (in {existing})"
+    return (f"{where}: {state}; a copy daily at {backup.at:%H:%M} UTC, the newest "
+            f"{backup.keep} kept")
+
+
 def _is_loopback(host: str) -> bool:
     try:
         return ipaddress.ip_address(host).is_loopback
@@ -157,6 +185,7 @@ async def run_check(settings: Settings) -> int:
     ok(_library(settings, problem))
     ok(await _database(settings, problem))
     ok(_public_url(settings, problem))
+    ok(_backup_dir(settings, problem))
     for tenant in settings.tenants.values():
         ok(await _wecom(tenant, problem))
     if problems:

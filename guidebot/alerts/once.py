@@ -21,9 +21,11 @@ class OncePerPeriod:
         self._done: dict[str, str] = {}  # tenant → the last period seen finished (a cache)
 
     async def run(self, tenant_id: str, period: str,
-                  send: Callable[[], Awaitable[int]]) -> int | None:
+                  send: Callable[[], Awaitable[int | None]]) -> int | None:
         """`send()` (how many it sent) unless `period` (ISO-ordered: a later one compares
-        greater) is finished already or another process holds it (None then)."""
+        greater) is finished already or another process holds it (None then). A `send()`
+        that answers None had nobody to send to: the period is not recorded as finished, so
+        the next run tries again (None then too)."""
         if self._done.get(tenant_id) == period:
             return None
         async with tasks_repo.singleton(self._db.engine, f"{self._cursor}:{tenant_id}") as mine:
@@ -35,6 +37,8 @@ class OncePerPeriod:
                 self._done[tenant_id] = period
                 return None
             sent = await send()
+            if sent is None:
+                return None
             async with self._db.write() as s:
                 await tasks_repo.set_cursor(s, tenant=tenant_id, name=self._cursor, value=period)
         self._done[tenant_id] = period

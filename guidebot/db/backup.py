@@ -6,6 +6,7 @@ PostgreSQL has its own tools: `pg_dump_command` names the one to use instead.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shlex
 import sqlite3
@@ -104,7 +105,8 @@ def backup(database: Path, target: Path, *, force: bool = False) -> BackupDone:
     (slowest commits 14-78 ms either way: disk contention, not a lock). Neither holds the
     writer; VACUUM INTO is kept for its compact copy (no free pages) made by one statement.
     The copy goes to a temporary file beside `target` and takes its name only once
-    `PRAGMA integrity_check` passed on it and its migrations equal the source's.
+    `PRAGMA integrity_check` passed on it and its migrations equal the source's; the folder
+    is synced then, where the OS allows.
     """
     database, target = database.resolve(), target.absolute()
     if not database.is_file():
@@ -135,6 +137,7 @@ def backup(database: Path, target: Path, *, force: bool = False) -> BackupDone:
             os.replace(partial, target)
         else:
             _take_name(partial, target)
+        fsync_folder(target.parent)  # the new name survives a power cut too
     finally:
         partial.unlink(missing_ok=True)
     return BackupDone(target, target.stat().st_size, time.monotonic() - started,
@@ -206,7 +209,7 @@ def restore(database: Path, source: Path, *, now: datetime | None = None) -> Res
                 os.replace(incoming, database)
         else:
             os.replace(incoming, database)
-        _fsync(database.parent)
+        fsync_folder(database.parent)
     finally:
         incoming.unlink(missing_ok=True)
     return RestoreDone(database, kept if had_one else None, frozenset(revisions),
@@ -294,6 +297,23 @@ def _copy(source: Path, target: Path) -> None:
         finally:
             writing.close()
     _fsync(target)
+
+
+def fsync_folder(folder: Path) -> None:
+    """Write a folder's entries (a file's new name) to disk, where the OS allows: skipped
+    quietly where the folder cannot be opened as a directory (Windows) or refuses fsync
+    (some network filesystems)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError as exc:
+        if exc.errno not in (errno.EINVAL, errno.ENOTSUP, errno.EBADF):
+            raise
+    finally:
+        os.close(fd)
 
 
 def _fsync(path: Path) -> None:

@@ -49,6 +49,15 @@ class Member:
 
 
 @dataclass(frozen=True)
+class Managers:
+    """The tenant's store managers → their stores' ids; `unknown`: the stores.toml managers
+    the address book does not know as current members → the stores they are named for."""
+
+    known: dict[str, set[str]]
+    unknown: dict[str, set[str]]
+
+
+@dataclass(frozen=True)
 class Span:
     name: str  # one of RANGES
     day_from: date
@@ -102,17 +111,23 @@ class Workbench:
         mapped = {s.id: s.name for s in self._library.stores.by_department.values()}
         return {sid: names.get(sid) or mapped.get(sid) or sid for sid in sorted(ids)}
 
-    async def managers(self, tenant: TenantSettings) -> dict[str, set[str]]:
+    async def managers(self, tenant: TenantSettings) -> Managers:
         """Every store manager of the tenant → the ids of the stores they manage (the
-        departments' leaders and stores.toml's managers)."""
+        departments' leaders and stores.toml's managers). A stores.toml manager the address
+        book does not know as a current member (never synced, a typo, or left) manages
+        nothing here and is listed apart (`unknown`); a leader who left neither."""
         async with self._db.read() as s:
             led = await managers_repo.leaders(s, tenant=tenant.id)
+        active = {r["guide"]: r["active"] for r in await self._stats.records.guides(tenant.id)}
         out: dict[str, set[str]] = {}
         for userid, store_id in led:
-            out.setdefault(userid, set()).add(store_id)
+            if active.get(userid, True):  # the address book named them; gone once they left
+                out.setdefault(userid, set()).add(store_id)
+        unknown: dict[str, set[str]] = {}
         for userid, stores in self._library.stores.by_manager.items():
-            out.setdefault(userid, set()).update(stores)
-        return out
+            into = out if active.get(userid) else unknown
+            into.setdefault(userid, set()).update(stores)
+        return Managers(out, unknown)
 
     async def my_figures(self, tenant: TenantSettings, guide: str, span: Span
                          ) -> dict[str, Any]:

@@ -10,13 +10,16 @@ workbench.
 The figures are the workbench's store view over those ranges (the daily statistics, as the
 console's stores and guides pages read them). Managers are the workbench's: the `department_
 leader`s of the store's WeCom departments and stores.toml's `managers`; a manager the address
-book says left gets nothing.
+book says left gets nothing, nor does a stores.toml manager it does not know as a current
+member (logged by userid, listed on the console's stores page).
 
 Each message goes through the outbox under `weekly:<manager>:<store>:<week's Monday>`, so a
 manager hears one per store and week whatever runs it: a second run, a restart, another
 process (the run itself is one process at a time, and the finished week is recorded). A
-process that starts after the time sends that week's report then; a past week's is never
-sent. Like every app message it draws from the manager's app message budget."""
+week with no manager to send to (the address book not synced yet, no leader set) is not
+finished: each scan within it tries again. A process that starts after the time sends that
+week's report then; a past week's is never sent. Like every app message it draws from the
+manager's app message budget."""
 
 from __future__ import annotations
 
@@ -100,11 +103,12 @@ class ManagerWeekly:
         self._outbox, self._client_for, self._quota = outbox, client_for, quota
         self.clock = clock  # tests move it
         self._once = OncePerPeriod(db, CURSOR)
+        self._warned: set[tuple[str, date, str]] = set()  # (tenant, week, manager) logged
 
     async def run_if_due(self, tenant_id: str) -> int | None:
         """Send the week's reports when they are due and not yet sent: how many were handed
-        to the outbox now; None when not due, done already, or another process is sending
-        them."""
+        to the outbox now; None when not due, done already, another process is sending
+        them, or there is no manager to send to yet."""
         tenant = self._settings.tenant(tenant_id)
         week = due_week(tenant, self.clock())
         if week is None:
@@ -115,17 +119,18 @@ class ManagerWeekly:
             log.info("manager weekly tenant=%s week=%s sent=%s", tenant_id, week, sent)
         return sent
 
-    async def send_week(self, tenant: TenantSettings, week: date) -> int:
+    async def send_week(self, tenant: TenantSettings, week: date) -> int | None:
         """Each manager's report on each of their stores for the week from Monday `week`
         that has not been sent (by its outbox key); how many were handed to the outbox now.
-        The week's reports are registered in one transaction, then sent IN_FLIGHT at a time."""
+        The week's reports are registered in one transaction, then sent IN_FLIGHT at a time.
+        None when there is no manager to send to (the address book not synced yet, no
+        leader set): the week is not done then, and the next scan within it tries again."""
         managers = await self._workbench.managers(tenant)
-        left = {r["guide"] for r in await self._stats.records.guides(tenant.id)
-                if not r["active"]}
-        wanted = {outbox_key(m, s, week): (m, s) for m, stores in managers.items()
-                  if m not in left for s in stores}
+        self._warn_unknown(tenant.id, week, managers.unknown)
+        wanted = {outbox_key(m, s, week): (m, s) for m, stores in managers.known.items()
+                  for s in stores}
         if not wanted:
-            return 0
+            return None  # nobody to send to yet: the week stays open (the next scan tries)
         async with self._db.read() as s:
             already = await tasks_repo.outbox_keys(s, tenant=tenant.id, keys=list(wanted))
         todo = {k: v for k, v in sorted(wanted.items()) if k not in already}
@@ -160,6 +165,16 @@ class ManagerWeekly:
                 month, sunday,
                 (await self._workbench.store(tenant, store_id, to_date))["targets"])
         return out
+
+    def _warn_unknown(self, tenant: str, week: date, unknown: dict[str, set[str]]) -> None:
+        """Log (once per process and week) each stores.toml manager who gets no report as
+        the address book does not know them as a current member."""
+        for userid, stores in sorted(unknown.items()):
+            if (tenant, week, userid) not in self._warned:
+                self._warned.add((tenant, week, userid))
+                log.warning("manager weekly tenant=%s manager=%s stores=%s: not a current "
+                            "member in the address book, no report", tenant, userid,
+                            ",".join(sorted(stores)))
 
     def text(self, tenant: TenantSettings, facts: StoreWeek) -> str:
         """The report (content_library/chat/texts.toml `weekly_*`)."""

@@ -13,6 +13,8 @@ and deletions' callback times, the orders' paid_at): nothing depends on the time
 from __future__ import annotations
 
 import asyncio
+import logging
+import re
 import tomllib
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
@@ -32,6 +34,7 @@ from tests.scenario.test_mobile_workbench import DIRECTORY as WORKBENCH_DIRECTOR
 from tests.scenario.test_mobile_workbench import STORES
 from tests.scenario.test_morning_digest import _add, _deleted_by_customer, _sop
 from tests.support.commerce import paid, post_settled
+from tests.support.console import Console
 from tests.support.stack import FAST_BACKOFF, ROOT, Stack, library_copy, start_stack, write_config
 
 TEXTS = tomllib.loads((ROOT / "content_library/chat/texts.toml").read_text(encoding="utf-8"))
@@ -39,10 +42,13 @@ ON = '\n[tenants.acme.alerts]\nmanager_weekly = "MON 09:00"\n'
 SHANGHAI = timedelta(hours=8)  # Asia/Shanghai, no DST
 GUIDES = {"lina": "李娜", "wangfang": "王芳", "zhaoli": "赵丽", "sunqi": "孙琪"}
 # mgr1 leads department 2 (S01) and duo department 3 (S02) in WeCom; stores.toml (the
-# workbench's) adds duo to S01 and boss2 to S02. None of them is a guide.
+# workbench's) adds duo to S01 and boss2 to S02. The three are members at the head office
+# (the root department: no store), none of them a guide of a store.
+MANAGERS = [{"userid": u, "name": n, "department": [1]}
+            for u, n in (("mgr1", "周店长"), ("duo", "吴店长"), ("boss2", "郑店长"))]
 DIRECTORY = {**WORKBENCH_DIRECTORY, "members": [
     *({"userid": u, "name": n, "department": [2]} for u, n in GUIDES.items()),
-    {"userid": "chenjing", "name": "陈静", "department": [3]}]}
+    {"userid": "chenjing", "name": "陈静", "department": [3]}, *MANAGERS]}
 
 
 def local(day: int, hour: int, minute: int = 0) -> datetime:
@@ -150,8 +156,18 @@ def _link(stack: Stack, store: str) -> str:
     return TEXTS["weekly_link"].format(url=url)
 
 
-def s01(stack: Stack) -> str:
+def s01(stack: Stack, *, empty: bool = False) -> str:
+    """S01's report on the 16th–22nd after `_weeks`; `empty`: on a week with nothing."""
     t = TEXTS
+    if empty:
+        none = t["weekly_change_none"]
+        return "\n".join([
+            t["weekly_header"].format(store="静安嘉里中心店", start="2026-11-16",
+                                      end="2026-11-22"),
+            t["weekly_customers"].format(adds=0, deletions=0, net=0),
+            t["weekly_orders"].format(orders=0, orders_change=none, gmv="¥0.00",
+                                      gmv_change=none),
+            _link(stack, "S01")])
     return "\n".join([
         t["weekly_header"].format(store="静安嘉里中心店", start="2026-11-16", end="2026-11-22"),
         t["weekly_customers"].format(adds=5, deletions=1, net=4),
@@ -294,6 +310,96 @@ async def test_five_waiting_guides_are_named_then_how_many_in_all(
         line = t["weekly_pending"].format(guides=named + t["weekly_pending_more"].format(n=7))
         assert line in text.split("\n")
         assert line.endswith("导购5 1 项等 7 人")
+    finally:
+        await stack.http.close()
+
+
+async def _unknown_on_console(stack: Stack, *, html: bool = False) -> list[str]:
+    """The stores.toml managers the console's stores page lists as unknown to the address
+    book (their userids; with `html`, the list's markup)."""
+    console = Console(stack)
+    try:
+        await console.login("acme", "acme-admin-token")
+        status, page, _ = await console.get("/console/acme/stores")
+    finally:
+        await console.close()
+    assert status == 200
+    found = re.search(r'<section class="notice" role="status" id="unknown-managers">(.*?)'
+                      r'</section>', page, re.S)
+    if found is None:
+        return []
+    return [found[1]] if html else re.findall(r'data-manager="([^"]+)"', found[1])
+
+
+async def test_a_week_with_no_manager_yet_is_tried_again_within_it(
+        aiohttp_server: Any, tmp_path: Path, db_url: str) -> None:
+    """The address book names no leader yet and stores.toml's managers are no members yet:
+    Monday's scans send nothing and do not close the week; once the sync knows them, the
+    next scan that week sends each report, and nothing more afterwards (this process, or
+    another one)."""
+    bare = {**DIRECTORY, "members": [m for m in DIRECTORY["members"] if m not in MANAGERS],
+            "departments": [{k: v for k, v in d.items() if k != "department_leader"}
+                            for d in DIRECTORY["departments"]]}
+    stack = await _stack(aiohttp_server, tmp_path, db_url, directory=bare)
+    services = stack.runtime.services
+    try:
+        await _add(stack, "chenjing", "许晴", local(20, 9))
+        for minute in (0, 1):
+            await _run(services, local(23, 9, minute))
+            assert _sent(stack) == [] and await _rows(stack) == []
+        assert await _unknown_on_console(stack) == ["boss2", "duo"]
+
+        async with stack.http.post(f"{stack.sandbox_url}/_sandbox/acme/directory",
+                                   json=DIRECTORY) as resp:
+            assert resp.status == 200, await resp.text()
+        await stack.runtime.drain()
+        await services.directory.sync("acme")
+        await _run(services, local(23, 9, 2))
+        assert sorted(_sent(stack)) == sorted([("boss2", s02(stack)), ("duo", s02(stack))]
+                                              + [(m, s01(stack, empty=True))
+                                                 for m in ("duo", "mgr1")])
+        assert await _unknown_on_console(stack) == []
+
+        await _run(services, local(23, 9, 3))
+        second = create_app(stack.settings, start_jobs=False, backoff=FAST_BACKOFF)
+        await aiohttp_server(second)
+        await _run(second[RUNTIME].services, local(25, 12))
+        assert len(_sent(stack)) == 4 and len(await _rows(stack)) == 4
+    finally:
+        await stack.http.close()
+
+
+async def test_a_stores_toml_manager_unknown_to_the_address_book_or_gone_gets_nothing(
+        aiohttp_server: Any, tmp_path: Path, db_url: str,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """boss2 (stores.toml, S02) is no member; duo (a leader of S02, stores.toml's S01) left.
+    Only mgr1 hears about S01; the two are logged by userid and listed on the console's
+    stores page."""
+    directory = {**DIRECTORY, "members": [m for m in DIRECTORY["members"]
+                                          if m["userid"] != "boss2"]}
+    stack = await _stack(aiohttp_server, tmp_path, db_url, directory=directory)
+    services = stack.runtime.services
+    try:
+        await services.directory.sync("acme")
+        async with stack.http.post(f"{stack.sandbox_url}/_sandbox/acme/directory",
+                                   json={"delete_members": ["duo"]}) as resp:
+            assert resp.status == 200, await resp.text()
+        await stack.runtime.drain()
+        with caplog.at_level(logging.WARNING, logger="guidebot.workbench.weekly"):
+            await _run(services, local(23, 9, 30))
+        assert _sent(stack) == [("mgr1", s01(stack, empty=True))]
+        assert await _rows(stack) == [("weekly:mgr1:S01:2026-11-16", "done")]
+        warned = sorted(r.getMessage() for r in caplog.records
+                        if r.name == "guidebot.workbench.weekly")
+        assert warned == [
+            "manager weekly tenant=acme manager=boss2 stores=S02: not a current member in "
+            "the address book, no report",
+            "manager weekly tenant=acme manager=duo stores=S01: not a current member in the "
+            "address book, no report"]
+
+        assert await _unknown_on_console(stack) == ["boss2", "duo"]
+        assert '<li data-manager="duo">duo: 静安嘉里中心店 <small>S01</small></li>' in (
+            await _unknown_on_console(stack, html=True))[0]
     finally:
         await stack.http.close()
 

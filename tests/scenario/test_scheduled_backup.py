@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from guidebot.backups import ScheduledBackups
+from guidebot.check import _backup_dir
 from guidebot.db.engine import Database
 from guidebot.db.repo import contacts
 from guidebot.errors import ConfigError
@@ -208,3 +209,120 @@ def test_postgresql_refuses_server_backup_with_the_pg_dump_command(
     assert "pg_dump --format=custom" in problem and "remove [server.backup]" in problem
     assert "s3cret-pw" not in str(info.value)
 
+
+
+async def test_a_copy_named_in_the_future_neither_stops_the_copies_nor_counts_until_then(
+        aiohttp_server, tmp_path: Path, sqlite_url: str,  # type: ignore[no-untyped-def]
+        caplog: pytest.LogCaptureFixture) -> None:
+    """A copy made while the clock was ahead (named 03-11 03:30, found on 03-10): the day's
+    copy is made anyway, and the next day's at 03:00; once its time has come it is a copy
+    like any other: the day is done, and it rotates out with `keep`."""
+    stack, backups = await _stack(aiohttp_server, tmp_path, sqlite_url, keep=2)
+    folder = tmp_path / "backups"
+    folder.mkdir()
+    ahead = folder / "guidebot-20260311-033000.db"
+    ahead.write_text("made while the clock was ahead")
+    with caplog.at_level(logging.WARNING, logger="guidebot.backups"):
+        first = await backups.run_if_due(now=DAY1)
+    assert first is not None and first.made is not None and first.newest == DAY1
+    assert [r.getMessage() for r in caplog.records if r.name == "guidebot.backups"] == [
+        f"backup {ahead} is named after the time now (20260310-040000): the clock was ahead "
+        "when it was made; not counted as a scheduled copy until then"]
+    assert _sample(stack, "guidebot_backup_last_success_timestamp_seconds") == DAY1.timestamp()
+    same_day = await backups.run_if_due(now=DAY1 + timedelta(hours=2))
+    assert same_day is not None and same_day.made is None
+
+    day2 = DAY1 + timedelta(hours=23)  # 03-11 03:00: the 03:30 copy is still ahead
+    second = await backups.run_if_due(now=day2)
+    assert second is not None and second.made is not None and second.deleted == ()
+    assert _names(folder) == ["guidebot-20260310-040000.db", "guidebot-20260311-030000.db",
+                              ahead.name]
+    later = await backups.run_if_due(now=day2 + timedelta(hours=1))  # now it counts
+    assert later is not None and later.made is None
+    assert later.newest == datetime(2026, 3, 11, 3, 30, tzinfo=UTC)
+
+    third = await backups.run_if_due(now=day2 + timedelta(days=1))
+    assert third is not None and third.made is not None
+    assert _names(folder) == [ahead.name, "guidebot-20260312-030000.db"]
+    await stack.http.close()
+
+
+async def test_the_next_copy_deletes_partial_files_an_interrupted_copy_left(
+        aiohttp_server, tmp_path: Path, sqlite_url: str) -> None:  # type: ignore[no-untyped-def]
+    stack, backups = await _stack(aiohttp_server, tmp_path, sqlite_url)
+    folder = tmp_path / "backups"
+    folder.mkdir()
+    stale = folder / ".guidebot-20260309-030000.db.partial-4242"  # killed mid-copy yesterday
+    writing = folder / ".guidebot-20260310-035959.db.partial-4343"  # changed since the run began
+    others = [folder / ".notes.partial-1", folder / "guidebot-20260309.db.partial-7"]
+    for path in (stale, writing, *others):
+        path.write_text("partial")
+    for path in (stale, *others):
+        os.utime(path, (DAY1.timestamp() - 3600,) * 2)
+    os.utime(writing, (DAY1.timestamp() + 60,) * 2)
+    outcome = await backups.run_if_due(now=DAY1)
+    assert outcome is not None and outcome.made is not None
+    assert _names(folder) == sorted(
+        [writing.name, *(p.name for p in others), "guidebot-20260310-040000.db"])
+    await stack.http.close()
+
+
+async def test_the_folder_is_synced_once_the_copy_has_its_name_where_it_can_be(
+        aiohttp_server, tmp_path: Path, sqlite_url: str,  # type: ignore[no-untyped-def]
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """fsync(2) on the folder after the copy took its name; where a folder cannot be opened
+    (Windows), the copy is made all the same."""
+    stack, backups = await _stack(aiohttp_server, tmp_path, sqlite_url)
+    folder = tmp_path / "backups"
+    folder.mkdir()
+    synced: list[tuple[int, list[str]]] = []
+    real_fsync, real_open = os.fsync, os.open
+
+    def fsync(fd: int) -> None:
+        info = os.fstat(fd)
+        if info.st_ino == folder.stat().st_ino:
+            synced.append((info.st_ino, _names(folder)))
+        real_fsync(fd)
+    monkeypatch.setattr(os, "fsync", fsync)
+    outcome = await backups.run_if_due(now=DAY1)
+    assert outcome is not None and outcome.made is not None
+    assert synced == [(folder.stat().st_ino, ["guidebot-20260310-040000.db"])]
+
+    def no_folders(path: Any, flags: int, *args: Any, **kw: Any) -> int:
+        if Path(path).is_dir():
+            raise PermissionError(errno.EACCES, "Permission denied", str(path))
+        return real_open(path, flags, *args, **kw)
+    monkeypatch.setattr(os, "open", no_folders)
+    again = await backups.run_if_due(now=DAY1 + timedelta(days=1))
+    assert again is not None and again.made is not None
+    assert _names(folder) == ["guidebot-20260310-040000.db", "guidebot-20260311-040000.db"]
+    assert len(synced) == 1
+    await stack.http.close()
+
+
+def test_check_tests_the_backup_folder(tmp_path: Path, sqlite_url: str) -> None:
+    """`guidebot check`: [server.backup] dir there and writable, or creatable (not created);
+    a folder that cannot be made is a problem; nothing said without [server.backup]."""
+    problems: list[str] = []
+    there = _load(tmp_path, sqlite_url, _section(tmp_path / "backups", keep=3))
+    assert _backup_dir(there, problems.append) == (
+        f"server.backup.dir {tmp_path / 'backups'}: writable; a copy daily at 03:00 UTC, "
+        "the newest 3 kept")
+    assert list((tmp_path / "backups").iterdir()) == []  # the probe is gone
+
+    later = tmp_path / "new" / "copies"
+    creatable = load_settings(write_config(tmp_path, sqlite_url, extra=_section(later)))
+    assert _backup_dir(creatable, problems.append) == (
+        f"server.backup.dir {later}: can be created (in {tmp_path}); a copy daily at 03:00 "
+        "UTC, the newest 7 kept")
+    assert not (tmp_path / "new").exists() and problems == []
+
+    (tmp_path / "a-file").write_text("not a folder")
+    blocked = tmp_path / "a-file" / "copies"
+    refused = load_settings(write_config(tmp_path, sqlite_url, extra=_section(blocked)))
+    assert _backup_dir(refused, problems.append) is None
+    assert problems == [f"server.backup.dir {blocked} cannot be created: "
+                        f"{tmp_path / 'a-file'} is not a folder"]
+
+    none = load_settings(write_config(tmp_path, sqlite_url))
+    assert _backup_dir(none, problems.append) is None and len(problems) == 1

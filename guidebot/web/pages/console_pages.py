@@ -132,7 +132,8 @@ async def guides(request: web.Request, who: auth.Access) -> web.StreamResponse:
 @page
 async def stores(request: web.Request, who: auth.Access) -> web.StreamResponse:
     """Every store with its totals over the range: those with nothing counted show zeros
-    (ranked after the rest), and sales credited to no store show as —."""
+    (ranked after the rest), and sales credited to no store show as —. Above them, the
+    stores.toml managers the address book does not know as current members (no 店长周报)."""
     days = day_range(request, who)
     rows = await _stats(request).leaderboard(who.tenant.id, *days, "store_id")
     names = await _stats(request).records.store_names(who.tenant.id)
@@ -144,8 +145,9 @@ async def stores(request: web.Request, who: auth.Access) -> web.StreamResponse:
             STORE_CSV, [{"store_id": r["key"], "store_name": names.get(r["key"], ""), **r,
                          "group_customers": r.get("group_members", 0),
                          **_target_cells(targets, r["key"])} for r in rows]))
+    unknown = (await services_of(request).workbench.managers(who.tenant)).unknown
     return render(request, "stores.html", who=who, active="stores", rows=rows, names=names,
-                  range=days.shown, export=days.export(), **targets)
+                  range=days.shown, export=days.export(), unknown_managers=unknown, **targets)
 
 
 def routes() -> list[web.RouteDef]:
