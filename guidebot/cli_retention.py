@@ -14,8 +14,8 @@ from guidebot.settings import Settings
 
 
 def add_commands(command: Callable[[str, str], argparse.ArgumentParser]) -> dict[str, Any]:
-    retention = command("retention", "data retention: old inbox items, 微信客服 texts and "
-                        "操作日志 entries")
+    retention = command("retention", "data retention: old inbox items, 微信客服 texts, "
+                        "操作日志 entries and the texts of sent outbox messages")
     retention.add_argument("action", choices=["run"])
     retention.add_argument("--tenant", help="one tenant (default: every tenant in the config)")
     retention.add_argument("--dry-run", action="store_true",
@@ -42,7 +42,9 @@ async def retention_command(settings: Settings, args: argparse.Namespace) -> int
                   f"微信客服 texts {verbs[1]}: "
                   f"{_shown(pruned.kf_texts_blanked, keep.kf_text_days)}; "
                   f"操作日志 entries {verbs[0]}: "
-                  f"{_shown(pruned.audit_deleted, keep.audit_days)}")
+                  f"{_shown(pruned.audit_deleted, keep.audit_days)}; "
+                  f"outbox texts {verbs[1]}: "
+                  f"{_shown(pruned.outbox_blanked, keep.outbox_days)}")
     finally:
         await db.dispose()
     return 0

@@ -199,8 +199,8 @@ async def run_stats_upkeep(services: Services) -> None:
 
 
 async def run_retention(services: Services, tenant: str) -> None:
-    """数据保留: old handled inbox items deleted, old 微信客服 texts blanked, once a day
-    (checked hourly; one process at a time)."""
+    """数据保留: old handled inbox items deleted, old 微信客服 texts and the texts of old
+    finished outbox calls blanked, once a day (checked hourly; one process at a time)."""
     await services.retention.run_if_due(tenant)
 
 

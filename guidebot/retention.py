@@ -1,7 +1,8 @@
 """Data retention (数据保留): a tenant's handled inbox items (decrypted callback payloads)
 older than `[tenants.<id>.retention] inbox_days` are deleted, and the text of its 微信客服
-messages older than `kf_text_days` blanked, and its 操作日志 entries older than `audit_days`
-deleted; once a day (checked hourly, one process at a time)
+messages older than `kf_text_days` blanked, its 操作日志 entries older than `audit_days`
+deleted, and the payloads of its finished outbox calls that carry texts (OUTBOX_TEXT_KINDS)
+blanked `outbox_days` after they finished; once a day (checked hourly, one process at a time)
 and on `guidebot retention run`. Each batch is its own short transaction, so callbacks
 arriving meanwhile never wait long for SQLite's one writer."""
 
@@ -10,6 +11,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from guidebot.contacts.due import run_if_due
 from guidebot.db.engine import Database
@@ -24,6 +27,23 @@ BATCH = 5_000  # rows per transaction
 EVERY = timedelta(days=1)
 CURSOR = "retention"  # job_state: when the tenant's last run ended
 
+# Outbox kinds whose payload is a message's words (customers' and guides' names among them):
+# blanked once the call finished. The code reads a finished row's key, kind, state and times,
+# never such a payload, but for two things: the handoff page shows the bot's 微信客服 replies
+# (a blanked one as removed), and the console's retry of a dead row sends its payload again
+# (refused once blanked: guidebot/stats/records.py).
+OUTBOX_TEXT_KINDS = (
+    "welcome", "kf_send", "kf_welcome", "kf_notify", "app_text", "material_review",
+    "churn_notify", "guide_deleted_notify", "radar_notify", "morning_digest",
+    "manager_weekly", "handoff_remind", "watch_notify", "transfer_notify")
+# Kinds whose payload holds ids (or the brand's own content) that their executor loads the
+# words from when it runs, and that code reads after the call: kept as they are, so a dead
+# one can still be retried (an SOP task's 群发 or 停止群发, a tag marked, a transfer).
+OUTBOX_KEPT_KINDS = (
+    "mark_tag", "sop_guide_task", "sop_reminder", "sop_moment", "sop_notify",
+    "sop_group_task", "sop_cancel", "channel_serving", "channel_verify",
+    "customer_transfer", "group_transfer", "group_welcome")
+
 
 @dataclass(frozen=True)
 class Pruned:
@@ -33,6 +53,7 @@ class Pruned:
     inbox_deleted: int | None
     kf_texts_blanked: int | None
     audit_deleted: int | None
+    outbox_blanked: int | None
 
 
 class Retention:
@@ -60,7 +81,7 @@ class Retention:
         (dry: count it only)."""
         now = now or utcnow()
         keep = self._settings.tenant(tenant).retention
-        deleted = blanked = audited = None
+        deleted = blanked = audited = outbox = None
         if keep.inbox_days:
             deleted = await self._batches(
                 tenant, now - timedelta(days=keep.inbox_days), dry_run,
@@ -73,9 +94,14 @@ class Retention:
             audited = await self._batches(
                 tenant, now - timedelta(days=keep.audit_days), dry_run,
                 count=repo.count_audit, step=repo.delete_audit)
+        if keep.outbox_days:
+            outbox = await self._batches(
+                tenant, now - timedelta(days=keep.outbox_days), dry_run,
+                count=_count_outbox, step=_blank_outbox)
         log.info("retention tenant=%s inbox_deleted=%s kf_texts_blanked=%s audit_deleted=%s "
-                 "dry_run=%s", tenant, deleted, blanked, audited, dry_run)
-        return Pruned(tenant, deleted, blanked, audited)
+                 "outbox_blanked=%s dry_run=%s", tenant, deleted, blanked, audited, outbox,
+                 dry_run)
+        return Pruned(tenant, deleted, blanked, audited, outbox)
 
     async def _batches(self, tenant: str, before: datetime, dry_run: bool, *,
                        count: repo.Count, step: repo.Step) -> int:
@@ -89,3 +115,14 @@ class Retention:
             done += changed
             if changed < BATCH:
                 return done
+
+
+async def _blank_outbox(session: AsyncSession, *, tenant: str, before: datetime,
+                        limit: int) -> int:
+    return await repo.blank_outbox_payloads(session, tenant=tenant, before=before,
+                                            kinds=OUTBOX_TEXT_KINDS, limit=limit)
+
+
+async def _count_outbox(session: AsyncSession, *, tenant: str, before: datetime) -> int:
+    return await repo.count_outbox_payloads(session, tenant=tenant, before=before,
+                                            kinds=OUTBOX_TEXT_KINDS)

@@ -125,7 +125,7 @@ class Services:
     segments: Segments  # saved customer segments (客户分群)
     tag_library: TagLibrary  # 标签管理: HQ edits the corp tag library
     segment_tags: SegmentTagging  # 批量打标签: a tag on every customer of a segment
-    retention: Retention  # 数据保留: old inbox items deleted, old 微信客服 texts blanked
+    retention: Retention  # 数据保留: old inbox items deleted, old texts blanked
     audit: AuditLog  # 操作日志: HQ's changes and console sign-ins
     workbench: Workbench  # 移动工作台: guides' and store managers' phone page
 

@@ -98,6 +98,7 @@ MAX_HANDOFF_REPLY_MIN = 2880  # the session's 48 h life
 # far past any retry, so a deleted item cannot let a retry in twice.
 MIN_INBOX_DAYS = 2
 MIN_AUDIT_DAYS = 30
+MIN_OUTBOX_DAYS = 2
 MAX_RETENTION_DAYS = 36_500  # a bound, so a typo cannot overflow the date arithmetic
 _HH_MM = re.compile(r"([01]\d|2[0-3]):([0-5]\d)")  # a time of day, e.g. "09:00"
 
@@ -148,11 +149,14 @@ class RetentionSettings:
     its item is gone and be handled twice); the text of 微信客服 messages older than
     `kf_text_days` is blanked, the rows kept for the figures (0: kept forever); 操作日志
     entries older than `audit_days` are deleted (0: kept forever; at least MIN_AUDIT_DAYS
-    otherwise, so a month of who-did-what is always there to look back on)."""
+    otherwise, so a month of who-did-what is always there to look back on); the texts of
+    outbox calls that finished more than `outbox_days` ago are blanked (0: kept forever; at
+    least MIN_OUTBOX_DAYS otherwise, like the inbox)."""
 
     inbox_days: int = 30
     kf_text_days: int = 0
     audit_days: int = 0
+    outbox_days: int = 0
 
 
 @dataclass(frozen=True)
@@ -562,7 +566,7 @@ def _weekly(r: _Reader, key: str) -> WeeklyAt | None:
 
 def _retention(file: str, prefix: str, table: Mapping[str, Any]) -> RetentionSettings:
     r = _Reader(file, f"{prefix}.retention", table,
-                {"inbox_days", "kf_text_days", "audit_days"})
+                {"inbox_days", "kf_text_days", "audit_days", "outbox_days"})
     inbox_days = r.get("inbox_days", int, RetentionSettings.inbox_days)
     if inbox_days != 0 and not MIN_INBOX_DAYS <= inbox_days <= MAX_RETENTION_DAYS:
         raise r.fail("inbox_days",
@@ -580,8 +584,13 @@ def _retention(file: str, prefix: str, table: Mapping[str, Any]) -> RetentionSet
         raise r.fail("audit_days",
                      f"must be 0 (keep forever) or from {MIN_AUDIT_DAYS} to "
                      f"{MAX_RETENTION_DAYS} (days), got {audit_days}")
+    outbox_days = r.get("outbox_days", int, RetentionSettings.outbox_days)
+    if outbox_days != 0 and not MIN_OUTBOX_DAYS <= outbox_days <= MAX_RETENTION_DAYS:
+        raise r.fail("outbox_days",
+                     f"must be 0 (keep forever) or from {MIN_OUTBOX_DAYS} to "
+                     f"{MAX_RETENTION_DAYS} (days), got {outbox_days}")
     return RetentionSettings(inbox_days=inbox_days, kf_text_days=kf_text_days,
-                             audit_days=audit_days)
+                             audit_days=audit_days, outbox_days=outbox_days)
 
 
 def _kf(file: str, prefix: str, table: Mapping[str, Any]) -> KfSettings:

@@ -19,6 +19,7 @@ from guidebot.chat.sending import reply_msgid
 from guidebot.content.library import Library
 from guidebot.content.render import render
 from guidebot.db.engine import Database
+from guidebot.db.models import BLANKED_PAYLOAD
 from guidebot.db.models_kf import KfMessage
 from guidebot.db.repo import console as console_repo
 from guidebot.db.repo import contacts as contacts_repo
@@ -44,12 +45,20 @@ SKIP_SERVICER = frozenset({kf_api.NOT_SERVICER, kf_api.SERVICER_STOPPED})
 def _shown(body: dict[str, Any], card: dict[str, Any] | None) -> dict[str, Any]:
     """A kf/send_msg body as the handoff page shows it: its kind, its text or title, and a
     card as the customer saw it (KfCards.shown; None for a text)."""
-    kind = str(body.get("msgtype", ""))
+    kind = "text" if _blanked(body) else str(body.get("msgtype", ""))
     part = body.get(kind)
     if not isinstance(part, dict):
         part = {}
     return {"kind": kind, "text": str(part.get("content") or part.get("title") or ""),
             "card": card}
+
+
+_BLANKED = json.loads(BLANKED_PAYLOAD)
+
+
+def _blanked(body: dict[str, Any]) -> bool:
+    """A reply whose words data retention removed (outbox_days): shown as a removed text."""
+    return body == _BLANKED
 
 
 def _cut(text: str, limit: int) -> str:
@@ -96,7 +105,8 @@ class Handoff:
             sent = await outbox_repo.done_payloads(
                 s, tenant=tenant, keys=[k for ks in keys.values() for k in ks])
         bodies = {k: json.loads(sent[k]) for ks in keys.values() for k in ks if k in sent}
-        replies = {m: [_shown(bodies[k], self._cards(bodies[k])) for k in ks if k in bodies]
+        replies = {m: [_shown(b, None if _blanked(b) else self._cards(b))
+                       for b in (bodies[k] for k in ks if k in bodies)]
                    for m, ks in keys.items()}
         wecom = handed.route == WECOM  # WeCom's own handoff that intake recorded
         return {"msgid": msgid, "external_userid": handed.external_userid,

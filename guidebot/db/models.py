@@ -248,6 +248,11 @@ class InboxItem(SQLModel, table=True):
     lease_until: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
 
 
+# An outbox row's payload once data retention blanked its texts (guidebot/retention.py): valid
+# JSON naming nobody; such a row is never sent again (the console refuses its retry).
+BLANKED_PAYLOAD = '{"blanked": true}'
+
+
 class OutboxItem(SQLModel, table=True):
     """Every outbound WeCom call with side effects, keyed so it happens at most once."""
 

@@ -9,6 +9,7 @@ from typing import Any
 from guidebot.db.engine import Database
 from guidebot.db.repo import console as repo
 from guidebot.db.types import utcnow
+from guidebot.errors import StateConflict
 from guidebot.stats import customer_list
 from guidebot.stats.customer_list import CustomerPage, CustomerSearch
 
@@ -62,5 +63,15 @@ class Records:
         return {"pending": list(pending), "dead": list(dead), "tasks": list(tasks)}
 
     async def requeue(self, tenant: str, item_id: int) -> bool:
+        """A dead row sent again (the retry job's); False when there is no such dead row
+        of the tenant. A row whose texts data retention blanked is refused: what it would
+        send is gone, and an empty message must not go out in its place."""
         async with self._db.write() as s:
-            return await repo.requeue_dead(s, tenant=tenant, item_id=item_id, now=utcnow())
+            if await repo.requeue_dead(s, tenant=tenant, item_id=item_id, now=utcnow()):
+                return True
+            blanked = await repo.dead_and_blanked(s, tenant=tenant, item_id=item_id)
+        if blanked:
+            raise StateConflict(
+                f"outbox item {item_id}: its texts were blanked by data retention "
+                f"(outbox_days); there is nothing left to send", code="outbox_text_removed")
+        return False

@@ -235,7 +235,8 @@ async def test_old_audit_entries_are_deleted_in_batches_and_the_cli_says_so(
         assert capsys.readouterr().out.splitlines() == [
             "acme: handled inbox items deleted: 0 (older than 30 days); "
             "微信客服 texts blanked: kept forever (0 days); "
-            "操作日志 entries deleted: 1 (older than 30 days)"]
+            "操作日志 entries deleted: 1 (older than 30 days); "
+            "outbox texts blanked: kept forever (0 days)"]
         assert len(await _audit_ats(stack, "acme")) == 1
     finally:
         await stack.http.close()
@@ -279,17 +280,20 @@ async def test_the_cli_runs_retention_now_and_its_dry_run_changes_nothing(
     assert out.splitlines() == [
         "acme: handled inbox items would be deleted: 2 (older than 30 days); "
         "微信客服 texts would be blanked: kept forever (0 days); "
-        "操作日志 entries would be deleted: kept forever (0 days)"]
+        "操作日志 entries would be deleted: kept forever (0 days); "
+        "outbox texts would be blanked: kept forever (0 days)"]
     assert sorted(await _rows(stack)) == ids
     assert await asyncio.to_thread(main, ["retention", "run", "--config", config]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out == [
         "acme: handled inbox items deleted: 2 (older than 30 days); "
         "微信客服 texts blanked: kept forever (0 days); "
-        "操作日志 entries deleted: kept forever (0 days)",
+        "操作日志 entries deleted: kept forever (0 days); "
+        "outbox texts blanked: kept forever (0 days)",
         "beta: handled inbox items deleted: 0 (older than 30 days); "
         "微信客服 texts blanked: kept forever (0 days); "
-        "操作日志 entries deleted: kept forever (0 days)"]
+        "操作日志 entries deleted: kept forever (0 days); "
+        "outbox texts blanked: kept forever (0 days)"]
     assert sorted(await _rows(stack)) == ids[2:]
     assert await asyncio.to_thread(
         main, ["retention", "run", "--tenant", "nosuch", "--config", config]) == 2

@@ -100,6 +100,10 @@ def test_good_config_and_defaults(tmp_path: Path) -> None:
      "tenants.acme.retention.audit_days", "must be 0 (keep forever) or from 30 to 36500"),
     (lambda t: t + '[tenants.acme.retention]\naudit_days = -1\n',
      "tenants.acme.retention.audit_days", "got -1"),
+    (lambda t: t + '[tenants.acme.retention]\noutbox_days = 1\n',
+     "tenants.acme.retention.outbox_days", "must be 0 (keep forever) or from 2 to 36500"),
+    (lambda t: t + '[tenants.acme.retention]\noutbox_days = -2\n',
+     "tenants.acme.retention.outbox_days", "got -2"),
     (lambda t: t + '[tenants.acme.retention]\nnotes_days = 30\n',
      "tenants.acme.retention.notes_days", "unknown key"),
     (lambda t: t + '[server.backup]\nat = "03:00"\n', "server.backup.dir", "is required"),
@@ -183,6 +187,15 @@ def test_the_audit_log_is_kept_forever_unless_set_to_30_days_or_more(
     text = GOOD + ("[tenants.acme.retention]\n" + lines if lines else "")
     assert load_settings(_write(tmp_path, text)).tenant("acme").retention.audit_days \
         == audit_days
+
+
+@pytest.mark.parametrize(("lines", "outbox_days"), [
+    ("", 0), ("outbox_days = 0\n", 0), ("outbox_days = 2\n", 2), ("outbox_days = 90\n", 90)])
+def test_outbox_texts_are_kept_forever_unless_set_to_2_days_or_more(
+        tmp_path: Path, lines: str, outbox_days: int) -> None:
+    text = GOOD + ("[tenants.acme.retention]\n" + lines if lines else "")
+    assert load_settings(_write(tmp_path, text)).tenant("acme").retention.outbox_days \
+        == outbox_days
 
 
 def test_secret_from_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

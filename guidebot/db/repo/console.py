@@ -12,7 +12,16 @@ from typing import Any
 from sqlalchemy import case, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from guidebot.db.models import CorpTag, Customer, CustomerTag, Follow, Guide, OutboxItem, Store
+from guidebot.db.models import (
+    BLANKED_PAYLOAD,
+    CorpTag,
+    Customer,
+    CustomerTag,
+    Follow,
+    Guide,
+    OutboxItem,
+    Store,
+)
 from guidebot.db.models_commerce import Order
 from guidebot.db.models_kf import KfCustomer, KfMessage, OptOut
 from guidebot.db.models_sop import SopTask
@@ -309,13 +318,22 @@ async def outbox_rows(session: AsyncSession, *, tenant: str, statuses: Sequence[
 async def requeue_dead(session: AsyncSession, *, tenant: str, item_id: int,
                        now: datetime) -> bool:
     """A dead row back to failed and due now, with a fresh attempt count (the outbox retry
-    job picks it up); False when the row is not this tenant's or not dead."""
+    job picks it up); False when the row is not this tenant's, not dead, or its payload was
+    blanked by data retention (nothing left to send)."""
     stmt = (update(OutboxItem)
             .where(OutboxItem.id == item_id, OutboxItem.tenant == tenant,
-                   OutboxItem.status == "dead")
+                   OutboxItem.status == "dead", OutboxItem.payload != BLANKED_PAYLOAD)
             .values(status="failed", due_at=now, attempts=0, updated_at=now))
     result = await session.execute(stmt)
     return bool(getattr(result, "rowcount", 0))
+
+
+async def dead_and_blanked(session: AsyncSession, *, tenant: str, item_id: int) -> bool:
+    """Whether the row is this tenant's, dead, and its payload blanked by data retention."""
+    stmt = select(OutboxItem.id).where(
+        OutboxItem.id == item_id, OutboxItem.tenant == tenant, OutboxItem.status == "dead",
+        OutboxItem.payload == BLANKED_PAYLOAD)
+    return (await session.execute(stmt)).first() is not None
 
 
 async def task_rows(session: AsyncSession, *, tenant: str, limit: int) -> Sequence[SopTask]:

@@ -1,15 +1,17 @@
-"""Retention queries: handled inbox items and old 操作日志 entries deleted, 微信客服 texts
-blanked, a bounded batch per call (guidebot/retention.py runs them, one short transaction each)."""
+"""Retention queries: handled inbox items and old 操作日志 entries deleted, 微信客服 texts and
+the payloads of finished outbox calls that carry texts blanked, a bounded batch per call
+(guidebot/retention.py runs them, one short transaction each)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
 from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from guidebot.db.models import InboxItem
+from guidebot.db.models import BLANKED_PAYLOAD, InboxItem, OutboxItem
 from guidebot.db.models_audit import AuditEntry
 from guidebot.db.models_kf import TEXT_KEPT, KfMessage
 
@@ -100,4 +102,37 @@ async def delete_audit(session: AsyncSession, *, tenant: str, before: datetime,
 async def count_audit(session: AsyncSession, *, tenant: str, before: datetime) -> int:
     """How many entries delete_audit would delete in all."""
     stmt = select(func.count()).select_from(AuditEntry).where(*_old_audit(tenant, before))
+    return int((await session.execute(stmt)).scalar_one())
+
+
+FINISHED = ("done", "dead", "expired")  # outbox states no retry job takes up again
+
+
+def _old_outbox(tenant: str, before: datetime, kinds: Sequence[str]) -> Any:
+    """The tenant's outbox rows of `kinds` that finished (sent, dead or expired) before
+    `before` and still hold their payload (ix_outbox_status_tenant: by state, then
+    tenant)."""
+    return (OutboxItem.status.in_(FINISHED), OutboxItem.tenant == tenant,  # type: ignore[attr-defined]
+            OutboxItem.kind.in_(list(kinds)),  # type: ignore[attr-defined]
+            OutboxItem.updated_at < before,  # type: ignore[operator]
+            OutboxItem.payload != BLANKED_PAYLOAD)
+
+
+async def blank_outbox_payloads(session: AsyncSession, *, tenant: str, before: datetime,
+                                kinds: Sequence[str], limit: int) -> int:
+    """Blank the payload of at most `limit` of those rows (BLANKED_PAYLOAD; the row, its
+    key, kind, state, attempts, result and times stay: `updated_at` too, which usage
+    metering counts by); how many were blanked."""
+    batch = select(OutboxItem.id).where(*_old_outbox(tenant, before, kinds)).limit(limit)
+    result = await session.execute(
+        update(OutboxItem).where(OutboxItem.id.in_(batch))  # type: ignore[union-attr]
+        .values(payload=BLANKED_PAYLOAD))
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+async def count_outbox_payloads(session: AsyncSession, *, tenant: str, before: datetime,
+                                kinds: Sequence[str]) -> int:
+    """How many payloads blank_outbox_payloads would blank in all."""
+    stmt = select(func.count()).select_from(OutboxItem).where(
+        *_old_outbox(tenant, before, kinds))
     return int((await session.execute(stmt)).scalar_one())
