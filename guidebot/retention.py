@@ -12,8 +12,6 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from guidebot.contacts.due import run_if_due
 from guidebot.db.engine import Database
 from guidebot.db.repo import retention as repo
@@ -95,9 +93,8 @@ class Retention:
                 tenant, now - timedelta(days=keep.audit_days), dry_run,
                 count=repo.count_audit, step=repo.delete_audit)
         if keep.outbox_days:
-            outbox = await self._batches(
-                tenant, now - timedelta(days=keep.outbox_days), dry_run,
-                count=_count_outbox, step=_blank_outbox)
+            outbox = await self._outbox(tenant, now - timedelta(days=keep.outbox_days),
+                                        dry_run)
         log.info("retention tenant=%s inbox_deleted=%s kf_texts_blanked=%s audit_deleted=%s "
                  "outbox_blanked=%s dry_run=%s", tenant, deleted, blanked, audited, outbox,
                  dry_run)
@@ -116,13 +113,24 @@ class Retention:
             if changed < BATCH:
                 return done
 
-
-async def _blank_outbox(session: AsyncSession, *, tenant: str, before: datetime,
-                        limit: int) -> int:
-    return await repo.blank_outbox_payloads(session, tenant=tenant, before=before,
-                                            kinds=OUTBOX_TEXT_KINDS, limit=limit)
-
-
-async def _count_outbox(session: AsyncSession, *, tenant: str, before: datetime) -> int:
-    return await repo.count_outbox_payloads(session, tenant=tenant, before=before,
-                                            kinds=OUTBOX_TEXT_KINDS)
+    async def _outbox(self, tenant: str, before: datetime, dry_run: bool) -> int:
+        """Blank the finished outbox payloads that carry texts: each finished state's rows
+        walked by id, a batch per transaction (a first run over years of rows reads each
+        once)."""
+        if dry_run:
+            async with self._db.read() as s:
+                return await repo.count_outbox_payloads(s, tenant=tenant, before=before,
+                                                        kinds=OUTBOX_TEXT_KINDS)
+        done = 0
+        for status in repo.FINISHED:
+            after = 0
+            while True:
+                async with self._db.write() as s:
+                    ids = await repo.blank_outbox_payloads(
+                        s, tenant=tenant, before=before, kinds=OUTBOX_TEXT_KINDS,
+                        status=status, after=after, limit=BATCH)
+                done += len(ids)
+                if len(ids) < BATCH:
+                    break
+                after = ids[-1]
+        return done

@@ -110,8 +110,7 @@ FINISHED = ("done", "dead", "expired")  # outbox states no retry job takes up ag
 
 def _old_outbox(tenant: str, before: datetime, kinds: Sequence[str]) -> Any:
     """The tenant's outbox rows of `kinds` that finished (sent, dead or expired) before
-    `before` and still hold their payload (ix_outbox_status_tenant: by state, then
-    tenant)."""
+    `before` and still hold their payload."""
     return (OutboxItem.status.in_(FINISHED), OutboxItem.tenant == tenant,  # type: ignore[attr-defined]
             OutboxItem.kind.in_(list(kinds)),  # type: ignore[attr-defined]
             OutboxItem.updated_at < before,  # type: ignore[operator]
@@ -119,15 +118,25 @@ def _old_outbox(tenant: str, before: datetime, kinds: Sequence[str]) -> Any:
 
 
 async def blank_outbox_payloads(session: AsyncSession, *, tenant: str, before: datetime,
-                                kinds: Sequence[str], limit: int) -> int:
-    """Blank the payload of at most `limit` of those rows (BLANKED_PAYLOAD; the row, its
-    key, kind, state, attempts, result and times stay: `updated_at` too, which usage
-    metering counts by); how many were blanked."""
-    batch = select(OutboxItem.id).where(*_old_outbox(tenant, before, kinds)).limit(limit)
-    result = await session.execute(
-        update(OutboxItem).where(OutboxItem.id.in_(batch))  # type: ignore[union-attr]
-        .values(payload=BLANKED_PAYLOAD))
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+                                kinds: Sequence[str], status: str, after: int,
+                                limit: int) -> list[int]:
+    """Blank the payload of at most `limit` of those rows in one finished `status` whose id
+    is above `after` (BLANKED_PAYLOAD; the row, its key, kind, state, attempts, result and
+    times stay: `updated_at` too, which usage metering counts by); their ids, ascending.
+
+    The caller walks the ids upwards, so a run reads each row once however many are blanked
+    already: ix_outbox_status_tenant holds one state's and tenant's rows in id order on
+    SQLite (the rowid ends every index), and PostgreSQL walks its primary key from `after`."""
+    ids = list((await session.execute(
+        select(OutboxItem.id).where(*_old_outbox(tenant, before, kinds),
+                                    OutboxItem.status == status,
+                                    OutboxItem.id > after)  # type: ignore[operator]
+        .order_by(OutboxItem.id).limit(limit))).scalars())
+    if ids:
+        await session.execute(
+            update(OutboxItem).where(OutboxItem.id.in_(ids))  # type: ignore[union-attr]
+            .values(payload=BLANKED_PAYLOAD))
+    return ids
 
 
 async def count_outbox_payloads(session: AsyncSession, *, tenant: str, before: datetime,
