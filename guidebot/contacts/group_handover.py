@@ -28,6 +28,13 @@ MAX_GROUPS = 1000  # one hand-over; more in several
 INHERITING = 2  # groupchat/list status 2: 离职继承中
 
 
+def all_refused(result: dict[str, Any]) -> bool:
+    """A hand-over's `{transferred, failed}` in which WeCom refused every group: nothing
+    changed (a failed call, errcode None, is still queued in the outbox to be retried)."""
+    return not result["transferred"] and all(
+        f["errcode"] is not None for f in result["failed"])
+
+
 class GroupHandover:
     def __init__(self, db: Database, outbox: Outbox,
                  client_for: Callable[[str], WeComClient], groups: GroupService) -> None:

@@ -7,6 +7,12 @@ Reads are not recorded, but for the one that hands out a customer's personal dat
 its view calls `record_access` itself.
 
 Console forms answer with a redirect raised as an exception (303): that counts as success too.
+A refusal answers 4xx (console forms too: the `page` wrapper words ValidationFailed as 400 and
+StateConflict as 409), so it is not recorded. What answers < 400 and still changes nothing is
+not recorded either:
+- the write methods that only read (NOT_WRITES, one list, each with why);
+- a write that turned out to do nothing: an idempotent replay answered with the stored result,
+  a batch every item of which was refused; its view calls `nothing_done`.
 """
 
 from __future__ import annotations
@@ -23,6 +29,20 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 AUDITED = ("/api/v1/{tenant}/", "/console/{tenant}/")
 RECORDED_IDS = web.RequestKey("audit_trail.ids", dict)  # a handler's replacement for its path ids
+NOTHING_DONE = web.RequestKey("audit_trail.nothing_done", bool)
+
+# Routes with a write method that change nothing HQ did: never recorded. Each with its reason;
+# tests/scenario/test_audit_coverage.py checks every write route is either recorded or here.
+NOT_WRITES: dict[str, str] = {
+    "POST /console/{tenant}/channels/quota":
+        "读取额度: reads WeCom's 获客助手 quota now; only the last reading is kept",
+}
+
+
+def nothing_done(request: web.Request) -> None:
+    """This write changed nothing (an idempotent replay, a batch whose every item was
+    refused): its answer (< 400) is not recorded."""
+    request[NOTHING_DONE] = True
 
 
 def record_ids_as(request: web.Request, ids: dict[str, str]) -> None:
@@ -45,6 +65,13 @@ def _template(request: web.Request) -> str | None:
     return template if template.startswith(AUDITED) else None
 
 
+def audited(method: str, template: str) -> bool:
+    """Whether a successful `method` on the route `template` is recorded (unless its view
+    says nothing was done)."""
+    return (method in WRITES and template.startswith(AUDITED)
+            and f"{method} {template}" not in NOT_WRITES)
+
+
 async def _record(request: web.Request, template: str, status: int) -> None:
     services = request.app[SERVICES]
     tenant = services.settings.tenants.get(request.match_info.get("tenant", ""))
@@ -58,15 +85,15 @@ async def _record(request: web.Request, template: str, status: int) -> None:
 
 @web.middleware
 async def audit_trail(request: web.Request, handler: Handler) -> Any:
-    template = _template(request) if request.method in WRITES else None
-    if template is None:
+    template = _template(request)
+    if template is None or not audited(request.method, template):
         return await handler(request)
     try:
         response = await handler(request)
     except web.HTTPException as exc:
-        if exc.status < 400:
+        if exc.status < 400 and not request.get(NOTHING_DONE):
             await _record(request, template, exc.status)
         raise
-    if response.status < 400:
+    if response.status < 400 and not request.get(NOTHING_DONE):
         await _record(request, template, response.status)
     return response

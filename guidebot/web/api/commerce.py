@@ -11,6 +11,7 @@ from guidebot.commerce.service import CommerceService
 from guidebot.settings import TenantSettings
 from guidebot.web.api import parsing, shapes
 from guidebot.web.api.parsing import Endpoint, reply
+from guidebot.web.audit_trail import nothing_done
 from guidebot.web.keys import SERVICES
 
 
@@ -26,7 +27,8 @@ async def post_link(request: web.Request) -> web.Response:
     commerce, tenant = _commerce(request), _tenant(request)
     data = await parsing.body(request, shapes.LinkCreate)
     replayed = await idempotency.stored(commerce.db, tenant.id, "links", data.key, data)
-    if replayed is not None:
+    if replayed is not None:  # the stored answer: nothing done now
+        nothing_done(request)
         return reply(replayed)
     link = await commerce.links.create(tenant, LinkRequest(
         guide=data.guide, sku=data.sku, page=data.page, campaign=data.campaign,

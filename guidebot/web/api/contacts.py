@@ -22,7 +22,7 @@ from guidebot.web.api import (
     timeline_shapes,
 )
 from guidebot.web.api.parsing import Endpoint, FieldError, reply
-from guidebot.web.audit_trail import record_access, record_ids_as
+from guidebot.web.audit_trail import nothing_done, record_access, record_ids_as
 from guidebot.web.keys import SERVICES
 
 # WeCom's answer to a userid it does not know: 40003 不合法的UserID (from memory, as the
@@ -125,7 +125,8 @@ async def create_channel(request: web.Request) -> web.Response:
     data = await parsing.body(request, shapes.ChannelCreate)
     services, tenant = _services(request), _tenant(request)
     replayed = await idempotency.stored(services.db, tenant, "channels", data.key, data)
-    if replayed is not None:
+    if replayed is not None:  # the stored answer: nothing done now
+        nothing_done(request)
         return reply(replayed)
     try:
         code = await services.channels.create(

@@ -14,6 +14,7 @@ from guidebot.web.api import drop_shapes as shapes
 from guidebot.web.api import parsing
 from guidebot.web.api.parsing import Endpoint, reply
 from guidebot.web.api.shapes import DropPath
+from guidebot.web.audit_trail import nothing_done
 from guidebot.web.keys import SERVICES
 
 
@@ -32,7 +33,8 @@ async def create(request: web.Request) -> web.Response:
     services, tenant = _services(request), request.match_info["tenant"]
     data = await parsing.body(request, shapes.DropCreate)
     replayed = await idempotency.stored(services.db, tenant, "drops", data.key, data)
-    if replayed is not None:
+    if replayed is not None:  # the stored answer: nothing done now
+        nothing_done(request)
         return reply(replayed)
     created = await services.sop.create_drop(tenant, draft_of(data))
     result: dict[str, Any] = {"drop": created.drop, "firing": created.firing,

@@ -7,12 +7,14 @@ from datetime import datetime
 
 from aiohttp import web
 
+from guidebot.contacts.group_handover import all_refused
 from guidebot.errors import WeComError
 from guidebot.services import Services
 from guidebot.stats.overview import parse_range
 from guidebot.web.api import group_shapes as shapes
 from guidebot.web.api import parsing
 from guidebot.web.api.parsing import Endpoint, reply
+from guidebot.web.audit_trail import nothing_done
 from guidebot.web.keys import SERVICES
 
 
@@ -46,9 +48,12 @@ async def sync(request: web.Request) -> web.Response:
 
 async def transfer(request: web.Request) -> web.Response:
     data = await parsing.body(request, shapes.GroupTransfer)
-    return reply(await _services(request).group_handover.hand_over(
+    result = await _services(request).group_handover.hand_over(
         request.match_info["tenant"], chat_ids=data.chat_ids, new_owner=data.new_owner,
-        resigned=data.kind == "resigned"))
+        resigned=data.kind == "resigned")
+    if all_refused(result):  # answered as ever (200, each errcode), not in 操作日志
+        nothing_done(request)
+    return reply(result)
 
 
 API = "/api/v1/{tenant}"

@@ -11,6 +11,7 @@ from guidebot.services import Services
 from guidebot.web.api import materials_shapes as shapes
 from guidebot.web.api import parsing
 from guidebot.web.api.parsing import Endpoint, Handler, reply
+from guidebot.web.audit_trail import nothing_done
 from guidebot.web.keys import SERVICES
 
 API = "/api/v1/{tenant}"
@@ -57,6 +58,7 @@ async def create_material(request: web.Request) -> web.Response:
         if existing is not None:
             if content_of(existing) != content or existing.source != "hq":
                 raise Conflict(data.id, view(existing))
+            nothing_done(request)  # the same material again: nothing done now
             return reply(view(existing))
     made = await service.create(tenant, content, source="hq", material_id=data.id or "",
                                 grade=data.grade or "", editor=data.editor)
@@ -114,6 +116,8 @@ async def review_batch(request: web.Request) -> web.Response:
     results = await _services(request).materials.batch(
         _tenant(request), data.ids, data.action, grade=data.grade or "",
         reason=data.reason or "", reviewer=data.reviewer)
+    if not any(r["ok"] for r in results):  # answered as ever (200, each why), not recorded
+        nothing_done(request)
     return reply({"results": results})
 
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from guidebot.contacts.group_handover import all_refused
 from guidebot.contacts.views import guides_view
+from guidebot.errors import StateConflict
 from guidebot.web.pages import console_auth as auth
 from guidebot.web.pages.console import day_range, notice, page, render, services_of
 
@@ -48,7 +50,8 @@ async def group(request: web.Request, who: auth.Access) -> web.StreamResponse:
 @page
 async def hand_over(request: web.Request, who: auth.Access) -> web.StreamResponse:
     """One group to a new owner: groupchat/transfer when its owner has left, onjob_transfer
-    otherwise; WeCom's refusal, if any, is worded on the group's page."""
+    otherwise; WeCom's refusal is a refusal (409, its errcode worded); a call that failed is
+    queued to be retried, said on the group's page."""
     services = services_of(request)
     chat_id = request.match_info["chat_id"]
     detail = await services.groups.detail_view(who.tenant.id, chat_id)
@@ -58,6 +61,9 @@ async def hand_over(request: web.Request, who: auth.Access) -> web.StreamRespons
         who.tenant.id, chat_ids=[chat_id], new_owner=str((await request.post()).get(
             "new_owner", "")), resigned=detail["owner"] in left or detail["status"] == 1)
     refused = result["failed"][0]["errcode"] if result["failed"] else ""
+    if all_refused(result):
+        raise StateConflict(f"WeCom refused the new owner: errcode {refused}",
+                            code="grp.hand_refused", errcode=refused)
     query = f"refused={refused}" if result["failed"] else "handed=1"
     raise web.HTTPSeeOther(f"/console/{who.tenant.id}/groups/{chat_id}?{query}")
 

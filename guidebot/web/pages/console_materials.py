@@ -11,6 +11,7 @@ from aiohttp import web
 
 from guidebot.content.library import PICTURE_BYTES
 from guidebot.content.materials import MAX_PICTURES, Content
+from guidebot.errors import StateConflict, ValidationFailed
 from guidebot.settings import GRADES
 from guidebot.web.pages import console_auth as auth
 from guidebot.web.pages.console import notice, page, render, services_of, today
@@ -63,16 +64,22 @@ async def materials(request: web.Request, who: auth.Access) -> web.StreamRespons
 
 @page
 async def review(request: web.Request, who: auth.Access) -> web.StreamResponse:
+    """审核 the ticked materials; refused when none is ticked or no action chosen (400), or
+    when every one was refused (409: nothing done)."""
     form = await request.post()
     ids = [str(v) for v in form.getall("id", [])]
     action, grade = str(form.get("action", "")), str(form.get("grade", ""))
     reason = str(form.get("reason", "")).strip()
     status = str(form.get("status", "pending"))
     if action not in ACTIONS or not ids:
-        raise web.HTTPSeeOther(f"/console/{who.tenant.id}/materials?status={status}&done=0")
+        raise ValidationFailed("no material ticked or no action chosen",
+                               code="mat.none_chosen")
     results = await services_of(request).materials.batch(
         who.tenant.id, ids, action, grade=grade, reason=reason, reviewer="console")
     ok = sum(1 for r in results if r["ok"])
+    if not ok:
+        raise StateConflict(f"none of the {len(results)} materials could be reviewed",
+                            code="mat.none_done", count=len(results))
     raise web.HTTPSeeOther(f"/console/{who.tenant.id}/materials?status={status}&done={ok}"
                            f"&failed={len(results) - ok}")
 

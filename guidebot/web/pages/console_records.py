@@ -29,7 +29,7 @@ from guidebot.stats import content as content_view
 from guidebot.stats import customer_list, definitions, order_list, timeline
 from guidebot.stats.customer_list import CustomerSearch
 from guidebot.stats.records import PAGE, Records
-from guidebot.web.audit_trail import record_ids_as
+from guidebot.web.audit_trail import nothing_done, record_ids_as
 from guidebot.web.pages import console_auth as auth
 from guidebot.web.pages.console import (
     catalog,
@@ -380,7 +380,9 @@ async def new_drop(request: web.Request, who: auth.Access) -> web.StreamResponse
                                             probe)
     except Conflict:
         replayed, key = None, ""
-    if replayed is None:
+    if replayed is not None:  # a second click of the same form: nothing done now
+        nothing_done(request)
+    else:
         try:
             created = await services.sop.create_drop(who.tenant.id, draft)
         except ValidationFailed as exc:

@@ -14,7 +14,6 @@ from multidict import MultiMapping
 
 from guidebot.content.profile_fields import ProfileField
 from guidebot.segments.service import LAYERS, LISTS, OPS, Segments
-from guidebot.segments.tagging import RunStaging
 from guidebot.stats import customer_list
 from guidebot.stats.records import PAGE
 from guidebot.web.pages import console_auth as auth
@@ -163,10 +162,9 @@ async def members(request: web.Request, who: auth.Access) -> web.StreamResponse:
                                   after=request.query.get("after", ""))
     records = services_of(request).stats.records
     saved = notice(request, "seg.saved") if request.query.get("saved") else ""
-    for said in ("run_started", "run_staging"):
-        if request.query.get(said):
-            saved = notice(request, f"seg.{said}").format(
-                tag=request.query.get("tag", "")[:64], run=request.query.get(said, "")[:12])
+    if request.query.get("run_started"):
+        saved = notice(request, "seg.run_started").format(
+            tag=request.query.get("tag", "")[:64], run=request.query["run_started"][:12])
     runs = await services_of(request).segment_tags.of_segment(who.tenant.id, segment_id)
     return render(request, "segment.html", who=who, active="segments", segment=segment,
                   rows=found.rows, names=await _names(request, who), runs=runs,
@@ -178,15 +176,12 @@ async def members(request: web.Request, who: auth.Access) -> web.StreamResponse:
 @page
 async def tag(request: web.Request, who: auth.Access) -> web.StreamResponse:
     """批量打标签: start a run (staged in the background; the page lists it with its
-    progress); while one for the same tag is staging, the notice names that one."""
+    progress); while one for the same tag is staging, refused (409, RunStaging names it)."""
     data = await request.post()
     segment_id = _id(request.match_info["segment_id"])
-    try:
-        run = await services_of(request).segment_tags.start(
-            who.tenant.id, segment_id, str(data.get("tag_id", ""))[:64], operator="console")
-        query = urlencode({"run_started": run["id"], "tag": run["tag"]})
-    except RunStaging as exc:
-        query = urlencode({"run_staging": exc.run["id"], "tag": exc.run["tag"]})
+    run = await services_of(request).segment_tags.start(
+        who.tenant.id, segment_id, str(data.get("tag_id", ""))[:64], operator="console")
+    query = urlencode({"run_started": run["id"], "tag": run["tag"]})
     raise web.HTTPSeeOther(f"{_base(who)}/{segment_id}?{query}#notice")
 
 

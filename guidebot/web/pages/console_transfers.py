@@ -8,8 +8,9 @@ from datetime import timedelta
 
 from aiohttp import web
 
+from guidebot.contacts.group_handover import all_refused
 from guidebot.contacts.views import guides_view
-from guidebot.errors import WeComError
+from guidebot.errors import StateConflict, WeComError
 from guidebot.web.pages import console_auth as auth
 from guidebot.web.pages.console import notice, page, render, services_of
 
@@ -50,7 +51,8 @@ async def start(request: web.Request, who: auth.Access) -> web.StreamResponse:
 
 @page
 async def hand_over_groups(request: web.Request, who: auth.Access) -> web.StreamResponse:
-    """A resigned guide's groups (those not yet handed over) to a new owner."""
+    """A resigned guide's groups (those not yet handed over) to a new owner; refused (409)
+    when WeCom refused every one."""
     form = await request.post()
     services = services_of(request)
     groups = (await services.groups.orphaned(who.tenant.id)).get(
@@ -58,6 +60,9 @@ async def hand_over_groups(request: web.Request, who: auth.Access) -> web.Stream
     result = await services.group_handover.hand_over(
         who.tenant.id, chat_ids=[g["chat_id"] for g in groups],
         new_owner=str(form.get("new_owner", "")), resigned=True)
+    if all_refused(result):
+        raise StateConflict(f"WeCom refused all {len(result['failed'])} groups",
+                            code="tr.groups_refused", failed=len(result["failed"]))
     raise web.HTTPSeeOther(f"/console/{who.tenant.id}/transfers?groups="
                            f"{len(result['transferred'])}&failed={len(result['failed'])}")
 
