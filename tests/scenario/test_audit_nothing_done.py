@@ -6,12 +6,15 @@ classified: recorded, or listed in audit_trail.NOT_WRITES with why."""
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
 from guidebot.app import create_app
+from guidebot.db.repo import segment_runs
+from guidebot.db.types import utcnow
 from guidebot.sandbox.group_transfers import DAILY_MAX
 from guidebot.settings import load_settings
 from guidebot.web.audit_trail import NOT_WRITES, WRITES, audited
@@ -180,21 +183,29 @@ async def test_a_second_tagging_run_while_one_is_staging_is_409_unrecorded(
         stack: Stack) -> None:
     await stack.runtime.services.tags.sync("acme")
     _, body = await stack.admin("/tags")
-    tag = next(t["id"] for g in body["groups"] for t in g["tags"])
+    staging_tag, other_tag = [t["id"] for g in body["groups"] for t in g["tags"]][:2]
     status, segment = await stack.admin("/segments", method="POST",
                                         json={"name": "全部", "conditions": {}})
     assert status == 201, segment
+    # a run for the first tag still staging (left by a stopped process, its lease out), so
+    # the refusal does not hang on how fast a fresh run stages
+    async with stack.runtime.services.db.write() as s:
+        await segment_runs.insert(
+            s, tenant="acme", segment_id=segment["id"], tag_id=staging_tag, tag="t",
+            operator="api", owner="stopped:1", lease_until=utcnow() - timedelta(minutes=1),
+            now=utcnow())
     path = f"/console/acme/segments/{segment['id']}/tag"
     route = f"{CONSOLE}/segments/{{segment_id}}/tag"
     console = await _signed_in(stack)
     try:
         _, html, _ = await console.get(f"/console/acme/segments/{segment['id']}")
-        form = {"_csrf": csrf_in(html), "tag_id": tag}
-        status, _, resp = await console.post(path, form)
-        assert status == 303 and "run_started=" in resp.headers["Location"]
-        assert (await _actions(stack)).count(route) == 1
-        status, refused, _ = await console.post(path, form)  # the first is still staging
+        status, refused, _ = await console.post(path, {"_csrf": csrf_in(html),
+                                                       "tag_id": staging_tag})
         assert status == 409 and "仍在排队中" in refused, refused
+        assert route not in await _actions(stack)
+        status, _, resp = await console.post(path, {"_csrf": csrf_in(html),
+                                                    "tag_id": other_tag})
+        assert status == 303 and "run_started=" in resp.headers["Location"]
         assert (await _actions(stack)).count(route) == 1
     finally:
         await console.close()
