@@ -32,7 +32,7 @@ RECORDED_IDS = web.RequestKey("audit_trail.ids", dict)  # a handler's replacemen
 NOTHING_DONE = web.RequestKey("audit_trail.nothing_done", bool)
 
 # Routes with a write method that change nothing HQ did: never recorded. Each with its reason;
-# tests/scenario/test_audit_coverage.py checks every write route is either recorded or here.
+# tests/scenario/test_audit_nothing_done.py checks every write route is either recorded or here.
 NOT_WRITES: dict[str, str] = {
     "POST /console/{tenant}/channels/quota":
         "读取额度: reads WeCom's 获客助手 quota now; only the last reading is kept",
