@@ -55,8 +55,10 @@ class SidebarService:
         self._client_for = client_for
         self.clock: Callable[[], datetime] = utcnow  # "today" for the birthday's countdown
 
-    async def _check_follows(self, tenant: TenantSettings, guide: str,
-                             customer: str) -> Follow:
+    async def check_follows(self, tenant: TenantSettings, guide: str,
+                            customer: str) -> Follow:
+        """The guide's active follow of `customer`; a customer the guide does not follow is
+        not found (404), on every sidebar route naming a customer."""
         async with self._db.read() as s:
             follows = await contacts_repo.list_follows(s, tenant=tenant.id,
                                                        external_userid=customer)
@@ -67,7 +69,7 @@ class SidebarService:
 
     async def customer(self, tenant: TenantSettings, guide: str,
                        customer: str) -> dict[str, Any]:
-        relation = await self._check_follows(tenant, guide, customer)
+        relation = await self.check_follows(tenant, guide, customer)
         view = await customer_card(self._db, tenant, customer)
         async with self._db.read() as s:
             mine = await relation_tags.relation_tag_ids(s, tenant=tenant.id,
@@ -134,14 +136,14 @@ class SidebarService:
 
     async def edit_tags(self, tenant: TenantSettings, guide: str, customer: str, *,
                         add: list[str], remove: list[str]) -> Outcome:
-        await self._check_follows(tenant, guide, customer)
+        await self.check_follows(tenant, guide, customer)
         return await self._tags.edit(tenant.id, guide=guide, external_userid=customer,
                                      add=add, remove=remove)
 
     async def add_note(self, tenant: TenantSettings, guide: str, customer: str,
                        text: object, follow_up_on: object) -> int:
         """The guide's follow-up note (跟进记录) about a customer they follow; its id."""
-        await self._check_follows(tenant, guide, customer)
+        await self.check_follows(tenant, guide, customer)
         return await notes.add(self._db, tenant, guide, customer, text, follow_up_on)
 
     async def set_fields(self, tenant: TenantSettings, guide: str, customer: str,
@@ -149,7 +151,7 @@ class SidebarService:
         """客户资料: the guide sets or clears profile fields of a customer they follow
         ({field id: value}); the fields changed. A field HQ keeps (guides_edit false) is
         refused unless sent unchanged."""
-        await self._check_follows(tenant, guide, customer)
+        await self.check_follows(tenant, guide, customer)
         if not isinstance(values, dict):
             raise ValidationFailed("values: an object of field id → value",
                                    code="profile.values")
@@ -160,7 +162,7 @@ class SidebarService:
                          remark: object, description: object) -> None:
         """The guide's WeCom remark and description of a customer they follow (WeCom first;
         WeComError, nothing stored)."""
-        await self._check_follows(tenant, guide, customer)
+        await self.check_follows(tenant, guide, customer)
         await remarks.set_remark(self._db, self._client_for(tenant.id), tenant.id, guide,
                                  customer, remark, description)
 
@@ -168,7 +170,7 @@ class SidebarService:
                    sku: str) -> dict[str, Any]:
         """A tracked mini-program card of a catalog product, in sendChatMessage's shape
         (FACTS-next §B.6): the page carries this guide's tracking token."""
-        await self._check_follows(tenant, guide, customer)
+        await self.check_follows(tenant, guide, customer)
         product = self._links.catalog.get(sku)
         if product is None:
             raise ValidationFailed(f"sku: {sku!r} is not in the catalog",

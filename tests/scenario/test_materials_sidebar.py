@@ -26,6 +26,13 @@ async def _upload(guide: Guide, text: str, pictures: list[bytes],
         return resp.status, await resp.json(content_type=None)
 
 
+async def _lina_only(stack: Stack) -> str:
+    """A customer only lina follows."""
+    added = await stack.sandbox.simulate_add_contact("acme", userid="lina", name="陈思")
+    await stack.runtime.drain()
+    return str(added["external_userid"])
+
+
 async def test_upload_list_and_use_from_the_sidebar(stack: Stack) -> None:
     lina = await sign_in(stack, "lina")
     zhao = await sign_in(stack, "zhaolei")
@@ -46,8 +53,19 @@ async def test_upload_list_and_use_from_the_sidebar(stack: Stack) -> None:
         status, found = await zhao.get("/materials?keyword=第四种")
         assert [m["id"] for m in found["materials"]] == [material["id"]]
 
+        added = await stack.sandbox.simulate_add_contact("acme", userid="zhaolei", name="周婷")
+        await stack.runtime.drain()
+        customer = str(added["external_userid"])
+        # a customer the guide does not follow: 404, as on every sidebar customer route
+        for stranger in ("wmNOTFOLLOWED", await _lina_only(stack)):
+            status, refused = await zhao.post(f"/materials/{material['id']}/use",
+                                              {"external_userid": stranger, "key": "tap-0"})
+            assert (status, refused["code"]) == (404, "sidebar.customer_unknown"), refused
+        status, stats = await stack.admin(f"/materials/{material['id']}/stats")
+        assert (stats["uses"], stats["customers_reached"]) == (0, 0), stats
+
         status, used = await zhao.post(f"/materials/{material['id']}/use",
-                                       {"external_userid": "wmSIDEBAR1", "key": "tap-1"})
+                                       {"external_userid": customer, "key": "tap-1"})
         assert status == 201 and used["points"] == 2, used
         assert used["attachments"][0]["msgtype"] == "image"
         assert [m["msgtype"] for m in used["messages"]] == ["text", "image"]  # sendChatMessage
@@ -56,6 +74,8 @@ async def test_upload_list_and_use_from_the_sidebar(stack: Stack) -> None:
         assert status == 200 and again["recorded"] is False
         status, mine = await lina.post(f"/materials/{material['id']}/use", {})
         assert status == 201 and mine["points"] == 0
+        status, stats = await stack.admin(f"/materials/{material['id']}/stats")
+        assert (stats["uses"], stats["customers_reached"]) == (2, 1), stats
         status, _ = await zhao.post(f"/materials/{material['id']}/use", {}, csrf="")
         assert status == 403
     finally:

@@ -20,6 +20,7 @@ from guidebot.content.library import load_library
 from guidebot.db.repo import sop_plan
 from tests.scenario.test_materials_review import contribute, period
 from tests.support.commerce import paid, post_settled, signed_visit
+from tests.support.sidebar import sign_in
 from tests.support.stack import ROOT, Stack, known, library_copy, start_stack
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "sop"
@@ -244,3 +245,44 @@ async def test_a_withdrawn_or_missing_material_fails_the_task_with_its_reason(
         "sop:missing": ("failed", "material 'no-such-material' does not exist")}, notes
     status, stats = await stack.admin("/materials/hq-coat/stats")
     assert stats["uses"] == 0, stats
+
+
+async def test_a_sidebar_key_cannot_take_an_sop_tasks_use(
+        sop_stack: tuple[Stack, Path]) -> None:
+    """A guide's sidebar use posted with the key an SOP task's use will carry
+    (`sop-task:<id>`) is kept under the guide's own key: the task's use is still recorded
+    and its contributor still earns its points."""
+    stack, library = sop_stack
+    material = await contribute(stack, "lina", "燕麦围巾的三种系法")
+    status, body = await stack.admin(f"/materials/{material}/approve", method="POST",
+                                     json={"grade": "A", "reviewer": "hq-anna"})
+    assert status == 200, body
+    (library / "sops" / "guide_material.toml").write_text(
+        SOP.format(sop="guide_material", material=material), encoding="utf-8")
+    await jobs.run_library_reload(stack.runtime.services)
+    await jobs.run_library_reload(stack.runtime.services)
+
+    enrolled = await enroll(stack, "guide_material", "zhaolei", ["wmMATKEY01"])
+    sop = stack.runtime.services.sop
+    sop.clock = lambda: enrolled + timedelta(minutes=2)
+    await sop.plan("acme")  # the task exists, not sent yet
+    status, body = await stack.admin("/tasks?guide=zhaolei")
+    [task] = body["tasks"]
+    assert task["status"] == "queued", task
+
+    wang = await sign_in(stack, "wangfang")
+    try:
+        for want in (201, 200):  # the same request again is the same use
+            status, used = await wang.post(f"/materials/{material}/use",
+                                           {"key": f"sop-task:{task['id']}"})
+            assert status == want and used["recorded"] is (want == 201), used
+    finally:
+        await wang.http.close()
+
+    await sop.dispatcher.run("acme")
+    [sent] = templates(stack, "zhaolei")
+    assert sent["external_userid"] == ["wmMATKEY01"]
+    status, stats = await stack.admin(f"/materials/{material}/stats")
+    assert (stats["uses"], stats["customers_reached"]) == (2, 1), stats
+    status, board = await stack.admin(f"/points/leaderboard?period={period()}")
+    assert board["guides"] == [{"rank": 1, "guide": "lina", "points": 10, "uses": 2}], board

@@ -152,10 +152,12 @@ async def test_a_stored_materials_video_goes_out_in_a_drop_and_earns_points(
 async def test_the_sidebar_hands_the_video_to_send_chat_message(
         video_stack: tuple[Stack, Path]) -> None:
     stack, _ = video_stack
+    added = await stack.sandbox.simulate_add_contact("acme", userid="zhaolei", name="周婷")
+    await stack.runtime.drain()
     zhao = await sign_in(stack, "zhaolei")
     try:
-        status, used = await zhao.post("/materials/scarf_video/use",
-                                       {"external_userid": "wmSIDEBAR1", "key": "tap-1"})
+        status, used = await zhao.post("/materials/scarf_video/use", {
+            "external_userid": str(added["external_userid"]), "key": "tap-1"})
         assert status == 201, used
         media_id = video_of(stack, used["attachments"])
         assert used["messages"] == [
@@ -169,7 +171,8 @@ async def test_the_sidebar_hands_the_video_to_send_chat_message(
         assert status == 400 and "'media/elsewhere.mp4': no such file" in str(refused), refused
     finally:
         await zhao.http.close()
-    assert await figures(stack, "scarf_video") == (1, 1, [])
+    # the customer's welcome carried the video too: two uses reaching the one customer
+    assert await figures(stack, "scarf_video") == (2, 1, [])
 
 
 async def test_a_library_materials_video_goes_out_in_a_moment(

@@ -24,6 +24,8 @@ MAX_TEXT_CHARS = 2000
 MAX_TEXT_BYTES = 4 * MAX_TEXT_CHARS  # 2,000 characters of up to 4 bytes
 HEADERS = {"Cache-Control": "no-store"}
 COVER = "/sidebar/_static/card.png"  # the cover of the sidebar's own product cards
+PREFIX = "sidebar:"
+KEY_CHARS = 55  # "sidebar:" + a userid (≤ 64) + ":" + this fits material_uses.key (128)
 
 
 async def materials(request: web.Request, tenant: TenantSettings, guide: str) -> web.Response:
@@ -43,16 +45,25 @@ async def use(request: web.Request, tenant: TenantSettings, guide: str) -> web.R
                               data.get("key", ""))
     if not all(isinstance(v, str) for v in (channel, customer, key)):
         raise ValidationFailed("channel, external_userid and key: strings", code="sidebar.body")
+    if customer:  # a customer this guide follows, as on every sidebar customer route (404)
+        await request.app[SERVICES].sidebar.check_follows(tenant, guide, customer)
     try:
         used = await request.app[SERVICES].materials.use(
             tenant.id, request.match_info["material_id"], guide=guide, channel=channel,
-            customer=customer[:128], key=key[:64])
+            customer=customer, key=client_key(guide, key))
     except WeComError as exc:
         return wecom_refused("media/upload", exc)
     cover = f"{request.app[SERVICES].settings.server.public_url}{COVER}"
     messages = chat_messages(used["text"], used["attachments"], cover)
     return web.json_response({**used, "messages": messages},
                              status=201 if used["recorded"] else 200, headers=HEADERS)
+
+
+def client_key(guide: str, key: str) -> str:
+    """The use's idempotency key for a sidebar `key`: under the guide's own namespace, so no
+    client key can take a key the system gives its uses (an SOP task's `sop-task:<id>`),
+    nor another guide's; the same request again keeps its key. No key: a fresh one."""
+    return f"{PREFIX}{guide}:{key[:KEY_CHARS]}" if key else ""
 
 
 def chat_messages(text: str, attachments: list[dict[str, Any]],
