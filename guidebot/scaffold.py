@@ -26,7 +26,7 @@ class Scaffold:
 
 def plan(folder: Path, *, tenant: str, corp_id: str = "", agent_id: int = 0) -> Scaffold:
     """What `init` writes in `folder` (nothing is written here)."""
-    if not _TENANT_ID.match(tenant):
+    if not _TENANT_ID.fullmatch(tenant):
         raise ValidationFailed(f"--tenant {tenant!r}: must be 1-32 of a-z 0-9 _ - (lower case)")
     folder = folder.resolve()
     library = folder / "content_library"

@@ -432,14 +432,14 @@ def _tenant(file: str, tenant_id: str, table: Any) -> TenantSettings:
     prefix = f"tenants.{tenant_id}"
     if not isinstance(table, dict):
         raise ConfigError(file, prefix, "must be a table")
-    if not _TENANT_ID.match(tenant_id):
+    if not _TENANT_ID.fullmatch(tenant_id):
         raise ConfigError(file, prefix, "tenant id must be 1-32 of a-z 0-9 _ - (lower case)")
     r = _Reader(file, prefix, table, _TENANT_KEYS)
     token = r.secret("token", required=True)
-    if not _TOKEN.match(token):
+    if not _TOKEN.fullmatch(token):
         raise r.fail("token", "must be 1-32 letters or digits (WeCom's rule)")
     aes_key = r.secret("encoding_aes_key", required=True)
-    if not _AES_KEY.match(aes_key):
+    if not _AES_KEY.fullmatch(aes_key):
         raise r.fail("encoding_aes_key", "must be exactly 43 letters or digits (WeCom's rule)")
     timezone = r.get("timezone", str, "Asia/Shanghai")
     try:
@@ -482,7 +482,7 @@ def _quotas(file: str, prefix: str, table: Mapping[str, Any]) -> QuotaSettings:
     r = _Reader(file, f"{prefix}.quotas", table,
                 {"mass_msg_per_customer", "app_msg_per_guide_per_min", "api_calls_per_min"})
     mass = r.get("mass_msg_per_customer", str, "1/day")
-    if not _QUOTA.match(mass):
+    if not _QUOTA.fullmatch(mass):
         raise r.fail("mass_msg_per_customer", 'must look like "1/day" or "4/month"')
     per_min = r.get("app_msg_per_guide_per_min", int, 30)
     calls = r.get("api_calls_per_min", int, 10_000)
@@ -621,13 +621,13 @@ def _commission(file: str, prefix: str, table: Mapping[str, Any]) -> CommissionS
         if days[name] < 0:
             raise r.fail(name, "must not be negative")
     default_rate = r.get("default_rate", str, "0.03")
-    if not _RATE.match(default_rate):
+    if not _RATE.fullmatch(default_rate):
         raise r.fail("default_rate", 'must be a decimal string between 0 and 1, like "0.03"')
     rates = r.get("rates", dict, {})
     for key, rate in rates.items():
         if not key.startswith(("category:", "sku:")):
             raise r.fail(f"rates.{key}", 'keys must start with "category:" or "sku:"')
-        if not isinstance(rate, str) or not _RATE.match(rate):
+        if not isinstance(rate, str) or not _RATE.fullmatch(rate):
             raise r.fail(f"rates.{key}", 'must be a decimal string like "0.05"')
     return CommissionSettings(precedence=precedence, default_rate=default_rate, rates=rates,
                               **days)

@@ -29,7 +29,7 @@ def found(words: Iterable[str], text: str) -> str | None:
     bare = _EDGES.sub("", folded)
     for word in words:
         w = folded_word(word)
-        if _LATIN.match(w):
+        if _LATIN.fullmatch(w):
             if len(w) <= SHORT:
                 if bare == w:
                     return word

@@ -42,7 +42,7 @@ class Birthday:
 def parse(text: str) -> Birthday:
     """ "MM-DD" or "YYYY-MM-DD", a day that exists (Feb 29 without a year, or in a leap
     year); ValueError saying what is wrong."""
-    found = _FORM.match(text.strip())
+    found = _FORM.fullmatch(text.strip())
     if not found:
         raise ValueError('expected "MM-DD" or "YYYY-MM-DD"')
     year = int(found.group(1)) if found.group(1) else None

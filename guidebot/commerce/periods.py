@@ -13,7 +13,7 @@ _PERIOD = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 
 
 def parse(period: str) -> tuple[int, int]:
-    found = _PERIOD.match(period or "")
+    found = _PERIOD.fullmatch(period or "")
     if not found:
         raise ValidationFailed(f"period: must be YYYY-MM, got {period!r}", code="period.format",
                                period=period)

@@ -15,7 +15,7 @@ def parse_hours(hours: str) -> tuple[time, time] | None:
     """"HH:MM-HH:MM" as (start, end); "" as None (all day). ValidationFailed otherwise."""
     if not hours:
         return None
-    found = _HOURS.match(hours)
+    found = _HOURS.fullmatch(hours)
     if found is None:
         raise ValidationFailed("auto_accept_hours: must be HH:MM-HH:MM of the tenant's day "
                                "(e.g. 09:00-21:00), or empty for all day",

@@ -85,7 +85,7 @@ def read_csv(text: str) -> list[Line]:
             continue
         unionid, _, joined = (part.strip() for part in row.partition(","))
         tags = tuple(t.strip().strip('"') for t in joined.strip('"').split("|") if t.strip())
-        if (not UNIONID.match(unionid) or not tags or len(tags) > MAX_TAGS
+        if (not UNIONID.fullmatch(unionid) or not tags or len(tags) > MAX_TAGS
                 or any(len(t) > TAG_CHARS or not t.isprintable() for t in tags)):
             raise ValidationFailed(f"line {number}: not `unionid,tag|tag`",
                                    code="pretags_line_bad", line=str(number))

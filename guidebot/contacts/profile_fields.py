@@ -96,14 +96,14 @@ def encoded(field: ProfileField, raw: object, current: str | None) -> str | None
         return json.dumps(sorted(set(raw), key=order.__getitem__), ensure_ascii=False)
     if field.kind == "date":
         try:
-            date.fromisoformat(raw if isinstance(raw, str) and _DATE.match(raw) else "")
+            date.fromisoformat(raw if isinstance(raw, str) and _DATE.fullmatch(raw) else "")
         except ValueError:
             raise ValidationFailed(f"values.{field.id}: a date YYYY-MM-DD", code="profile.date",
                                    field=field.id, label=field.label) from None
         return str(raw)
     text = (str(raw) if isinstance(raw, (int, float)) and not isinstance(raw, bool)
             else raw.strip() if isinstance(raw, str) else "")
-    if not _NUMBER.match(text):
+    if not _NUMBER.fullmatch(text):
         raise ValidationFailed(f"values.{field.id}: a number (up to 15 digits, 6 after the "
                                "point)", code="profile.number", field=field.id,
                                label=field.label)

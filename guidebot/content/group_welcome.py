@@ -76,7 +76,7 @@ def _template(path: Path, text: str, item: Any, messages: dict[str, Any],
     for key in item:
         if key not in TEMPLATE_KEYS:
             problems.append(Problem(path, where, f"unknown key {key!r}"))
-    if not isinstance(ident, str) or not _ID.match(ident):
+    if not isinstance(ident, str) or not _ID.fullmatch(ident):
         problems.append(Problem(path, where, "id: lowercase letters, digits, - and _ "
                                 "(up to 48)"))
     if not isinstance(notify, bool):

@@ -85,7 +85,7 @@ def _field(path: Path, text: str, item: Any, problems: list[Problem]) -> Profile
 
     for key in sorted(set(item) - FIELD_KEYS):
         problem(f"unknown key {key!r}", key)
-    if not isinstance(ident, str) or not _ID.match(ident):
+    if not isinstance(ident, str) or not _ID.fullmatch(ident):
         problem("id: 1-32 of a-z 0-9 _ starting with a letter", "id")
     label = item.get("label")
     if not isinstance(label, str) or not label.strip() or len(label) > MAX_LABEL:

@@ -51,7 +51,7 @@ def _check(text: str, index: int) -> None:
     comma-separated, within the field's range."""
     low, high = _RANGES[index]
     for part in text.split(","):
-        match = _PART.match(part)
+        match = _PART.fullmatch(part)
         ok = match is not None
         if match is not None:
             first, last, step = (int(g) if g is not None else None for g in match.groups())
@@ -99,10 +99,10 @@ def describe(cron: Cron) -> dict[str, object] | None:
     time = f"{int(cron.hour):02d}:{int(cron.minute):02d}"
     if cron.any_day and cron.any_weekday:
         return {"every": "day", "time": time}
-    if cron.any_day and _NUMBERS.match(cron.weekday):
+    if cron.any_day and _NUMBERS.fullmatch(cron.weekday):
         return {"every": "week", "time": time,
                 "days": sorted({d % 7 for d in _listed(cron.weekday)})}
-    if cron.any_weekday and _NUMBERS.match(cron.day):
+    if cron.any_weekday and _NUMBERS.fullmatch(cron.day):
         return {"every": "month", "time": time, "days": sorted(set(_listed(cron.day)))}
     return None
 

@@ -76,10 +76,10 @@ def _clock(hours: str, minutes: str) -> time:
 @functools.lru_cache(maxsize=1024)
 def parse_offset(text: str) -> Offset:
     """Parse a step's `at`; ValueError names what is wrong."""
-    found = _RELATIVE.match(text.strip())
+    found = _RELATIVE.fullmatch(text.strip())
     if found:
         return Offset(delta=timedelta(**{_UNITS[found.group(2)]: int(found.group(1))}))
-    found = _DAY_AT.match(text.strip())
+    found = _DAY_AT.fullmatch(text.strip())
     if found:
         return Offset(day=int(found.group(1)), at=_clock(found.group(2), found.group(3)))
     raise ValueError(f'{text!r}: expected "+30m", "+6h", "+2d" or "day 3 at 10:00"')
@@ -88,7 +88,7 @@ def parse_offset(text: str) -> Offset:
 @functools.lru_cache(maxsize=1024)
 def parse_quiet(text: str) -> QuietHours:
     start, sep, end = text.partition("-")
-    first, second = _CLOCK.match(start.strip()), _CLOCK.match(end.strip())
+    first, second = _CLOCK.fullmatch(start.strip()), _CLOCK.fullmatch(end.strip())
     if not sep or first is None or second is None:
         raise ValueError(f'{text!r}: expected "21:00-09:00"')
     return QuietHours(_clock(*first.groups()), _clock(*second.groups()))
@@ -96,7 +96,7 @@ def parse_quiet(text: str) -> QuietHours:
 
 @functools.lru_cache(maxsize=1024)
 def parse_quota(text: str) -> Quota:
-    found = _QUOTA.match(text.strip())
+    found = _QUOTA.fullmatch(text.strip())
     if found is None or int(found.group(1)) < 1:
         raise ValueError(f'{text!r}: expected "1/day", "7/week" or "4/month"')
     return Quota(int(found.group(1)), found.group(2))

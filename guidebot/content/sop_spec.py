@@ -24,7 +24,7 @@ RESERVED_MATERIAL_IDS = frozenset({"search", "contributors", "review"})  # API p
 
 def is_material_id(value: object) -> bool:
     """A well-formed material id (whether such a material exists is another question)."""
-    return (isinstance(value, str) and MATERIAL_ID.match(value) is not None
+    return (isinstance(value, str) and MATERIAL_ID.fullmatch(value) is not None
             and value not in RESERVED_MATERIAL_IDS)
 AUDIENCE_KEYS = {"tags_any", "tags_all", "tags_none", "stores", "guides"}
 # A group_task drop (群发 to customer groups) chooses groups by their owner, the owner's store

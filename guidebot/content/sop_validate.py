@@ -107,7 +107,7 @@ def _table(loc: _Located, data: dict[str, Any], key: str) -> dict[str, Any]:
 
 def _header(loc: _Located, data: dict[str, Any], stem: str) -> tuple[str, str, bool]:
     ident = data.get("id", stem)
-    if not isinstance(ident, str) or not ID_PATTERN.match(ident):
+    if not isinstance(ident, str) or not ID_PATTERN.fullmatch(ident):
         loc.add("id: 1-48 of a-z 0-9 _ - (lower case)", "id")
         ident = stem
     elif ident != stem:

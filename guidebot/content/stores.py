@@ -83,7 +83,7 @@ def _store(path: Path, line: int | None, item: Any, seen: set[str], into: StoreM
     store_id, name = item.get("id"), item.get("name")
     departments, guides = item.get("departments", []), item.get("guides", [])
     managers = item.get("managers", [])
-    if not isinstance(store_id, str) or not _STORE_ID.match(store_id):
+    if not isinstance(store_id, str) or not _STORE_ID.fullmatch(store_id):
         bad("id: 1-64 letters, digits, '_', '-' or '.'")
         return
     if store_id in seen:
@@ -97,11 +97,11 @@ def _store(path: Path, line: int | None, item: Any, seen: set[str], into: StoreM
         bad(f"store {store_id}: departments must be a list of positive department ids")
         departments = []
     if not isinstance(guides, list) or not all(
-            isinstance(g, str) and _USERID.match(g) for g in guides):
+            isinstance(g, str) and _USERID.fullmatch(g) for g in guides):
         bad(f"store {store_id}: guides must be a list of WeCom userids")
         guides = []
     if not isinstance(managers, list) or not all(
-            isinstance(m, str) and _USERID.match(m) for m in managers):
+            isinstance(m, str) and _USERID.fullmatch(m) for m in managers):
         bad(f"store {store_id}: managers must be a list of WeCom userids")
         managers = []
     store = MappedStore(store_id, name)

@@ -39,7 +39,7 @@ _USERID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_@.\-]{0,63}$")
 
 
 def is_userid(value: object) -> TypeGuard[str]:
-    return isinstance(value, str) and bool(_USERID.match(value))
+    return isinstance(value, str) and bool(_USERID.fullmatch(value))
 
 
 @dataclass

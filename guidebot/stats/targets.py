@@ -44,7 +44,7 @@ class TargetRefused(ValidationFailed):
 
 def month_span(period: str) -> tuple[date, date]:
     """The first and last day of a YYYY-MM month."""
-    if not PERIOD.match(period):
+    if not PERIOD.fullmatch(period):
         raise TargetRefused(field="period", reason="must be YYYY-MM", code="targets.period",
                             period=period)
     year, month = int(period[:4]), int(period[5:])

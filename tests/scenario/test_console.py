@@ -10,6 +10,7 @@ from typing import Any
 
 from guidebot.db.models import FollowEvent, OutboxItem
 from guidebot.db.models_sop import SopTask
+from guidebot.db.repo import commerce_ledger as ledger_repo
 from guidebot.stats.definitions import yuan
 from guidebot.web.pages import console_auth
 from tests.scenario.test_sop_cards import CARD_MESSAGE  # a card with the catalog's SKU
@@ -311,6 +312,16 @@ async def test_commission_forms_need_csrf_and_book_adjustments_and_settle(
         assert status == 400 and "请勾选确认框" in refused  # the box was not ticked
         _, body = await stack.admin(f"/commissions/statements?period={period}")
         assert body["settled"] is False
+        # a period with a trailing newline is no period: refused, nothing stored
+        status, _, _ = await console.post("/console/acme/commissions/settle",
+                                          {**settle, "period": f"{period}\n", "confirm": "yes"})
+        assert status == 400
+        status, _, _ = await console.get(
+            f"/console/acme/commissions?period={period}%0A&format=csv")
+        assert status == 400
+        async with stack.runtime.services.db.read() as s:
+            for stored in (period, f"{period}\n"):
+                assert await ledger_repo.get_settlement(s, tenant="acme", period=stored) is None
         status, _, _ = await console.post("/console/acme/commissions/settle",
                                           {**settle, "confirm": "yes"})
         assert status == 303

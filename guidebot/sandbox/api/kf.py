@@ -65,7 +65,7 @@ def _message(call: ApiCall, allowed: tuple[str, ...]) -> JSON:
         if not isinstance(items, list) or len(items) > 10:
             raise ApiError(errors.INVALID_PARAM, "msgmenu.list: at most 10 items")
     msgid = params.text(call.body, "msgid")
-    if msgid and not MSGID.match(msgid):
+    if msgid and not MSGID.fullmatch(msgid):
         raise ApiError(errors.INVALID_PARAM, "msgid: at most 32 of [0-9a-zA-Z_-]")
     return {"msgtype": msgtype, msgtype: dict(body), "msgid": msgid}
 
@@ -135,7 +135,7 @@ def customer_batchget(call: ApiCall) -> JSON:
 def add_contact_way(call: ApiCall) -> JSON:
     open_kfid = _account(call)
     scene = params.text(call.body, "scene")
-    if scene and not SCENE.match(scene):
+    if scene and not SCENE.fullmatch(scene):
         raise ApiError(errors.INVALID_PARAM, "scene: at most 32 of [0-9a-zA-Z_-]")
     url = (f"https://work.weixin.qq.com/kf/kfc{ids.random_text(30)}"
            f"?enc_scene=ENC{ids.random_text(24)}")

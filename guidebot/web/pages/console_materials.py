@@ -115,7 +115,7 @@ async def create(request: web.Request, who: auth.Access) -> web.StreamResponse:
 @page
 async def picture(request: web.Request, who: auth.Access) -> web.StreamResponse:
     name = request.match_info["name"]
-    if not STORED.match(name):
+    if not STORED.fullmatch(name):
         raise web.HTTPNotFound()
     path = services_of(request).materials.store.path(who.tenant.id, name)
     if not path.is_file():

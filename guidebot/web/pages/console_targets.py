@@ -85,7 +85,7 @@ async def save(request: web.Request, who: auth.Access) -> web.StreamResponse:
     period = _period(request, who, str(form.get("period", "")))
     goals: dict[str, dict[str, dict[str, int | None]]] = {"guides": {}, "stores": {}}
     for key, value in form.items():
-        found = _FIELD.match(key)
+        found = _FIELD.fullmatch(key)
         if found is None:
             continue
         group, subject, what = found.groups()
