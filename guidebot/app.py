@@ -37,7 +37,7 @@ from guidebot.web.api import transfers as transfers_api
 from guidebot.web.api import usage as usage_api
 from guidebot.web.api import watch as watch_api
 from guidebot.web.audit_trail import audit_trail
-from guidebot.web.auth import admin_auth
+from guidebot.web.auth import admin_auth, bearer_is
 from guidebot.web.keys import SERVICES
 from guidebot.web.pages import console, guide_tasks, operator, sidebar, workbench
 from guidebot.web.request_lanes import off_the_loop
@@ -197,7 +197,13 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def metrics(request: web.Request) -> web.Response:
+    """Prometheus text; with `[server] metrics_token` set, only for `Authorization: Bearer`
+    that token (401 otherwise: the figures name every tenant)."""
     services = request.app[RUNTIME].services
+    token = services.settings.server.metrics_token
+    if token and not bearer_is(request, token):
+        return web.Response(status=401, text="metrics: Authorization: Bearer <token>\n",
+                            headers={"WWW-Authenticate": 'Bearer realm="guidebot"'})
     await services.metrics.refresh(services.db, services.settings.tenants)
     return web.Response(body=services.metrics.render(), headers={"Content-Type": CONTENT_TYPE})
 

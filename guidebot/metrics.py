@@ -8,6 +8,8 @@ the database.
 
 from __future__ import annotations
 
+import asyncio
+import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -22,7 +24,7 @@ from prometheus_client import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Callable, Iterable
 
     from guidebot.db.engine import Database
 
@@ -31,6 +33,7 @@ OUTBOX_STATES = ("pending", "sending", "done", "failed", "held", "dead", "expire
 # WeCom accepts a welcome message for 20 s after the add (FACTS §3.4): buckets around that.
 WELCOME_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 15.0, 20.0, 30.0)
 CONTENT_TYPE = CONTENT_TYPE_LATEST
+REFRESH_S = 5.0  # the database figures are read at most this often (a scrape loop costs one)
 
 # No `*_created` series: they double the output and no dashboard here reads them.
 disable_created_metrics()
@@ -40,9 +43,16 @@ class Metrics:
     """One app's metrics. Labels are bounded: tenants come from the config, `api` from the
     client's own paths, results and states from fixed lists."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock  # seconds, for REFRESH_S
+        self._read_at: float | None = None  # when the database figures were last read
+        self._reading = asyncio.Lock()
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
+        self.refreshes = Counter(
+            "guidebot_metrics_refreshes_total", "Reads of the inbox and outbox figures from "
+            f"the database (at most one per {REFRESH_S:g} s, whatever the scrape rate)",
+            registry=r)
         self.callbacks = Counter(
             "guidebot_callbacks_total", "WeCom callbacks by tenant and result "
             "(accepted, duplicate, rejected_<HTTP status>)", ["tenant", "result"], registry=r)
@@ -94,9 +104,19 @@ class Metrics:
         self.signins.labels(kind=kind).inc()
 
     async def refresh(self, db: Database, tenants: Iterable[str]) -> None:
-        """Read the inbox and outbox figures from the database (called before each scrape)."""
+        """Read the inbox and outbox figures from the database (called before each scrape),
+        at most once per REFRESH_S: in between, a scrape shows the figures last read, and
+        scrapes arriving while a read runs wait for it and share it."""
+        async with self._reading:
+            if self._read_at is not None and self.clock() - self._read_at < REFRESH_S:
+                return
+            await self._read(db, tenants)
+            self._read_at = self.clock()
+
+    async def _read(self, db: Database, tenants: Iterable[str]) -> None:
         from guidebot.db.repo import metrics as repo
 
+        self.refreshes.inc()
         async with db.read() as s:
             backlog = await repo.inbox_backlog(s)
             outbox = await repo.outbox_by_state(s)

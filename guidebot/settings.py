@@ -49,6 +49,7 @@ class ServerSettings:
     port: int = 8080
     public_url: str = "http://127.0.0.1:8080"
     operator_token: str = ""  # the SaaS operator's pages (/operator/…); empty = off
+    metrics_token: str = ""  # GET /metrics asks `Authorization: Bearer` it; empty = open
     backup: BackupSettings | None = None  # [server.backup]; None: no scheduled backups
     # Failed sign-ins (console and operator) per client address before it is answered 429
     # until `signin_window_minutes` after its first failure (guidebot/web/signin_throttle.py).
@@ -347,7 +348,8 @@ def _server(file: str, table: Mapping[str, Any], base: Path,
             database_url: str) -> ServerSettings:
     r = _Reader(file, "server", table,
                 {"host", "port", "public_url", "operator_token", "operator_token_env", "backup",
-                 "signin_failures", "signin_window_minutes", "client_ip_header"})
+                 "signin_failures", "signin_window_minutes", "client_ip_header",
+                 "metrics_token", "metrics_token_env"})
     host = os.environ.get("GUIDEBOT_SERVER_HOST") or r.get("host", str, "127.0.0.1")
     port_env = os.environ.get("GUIDEBOT_SERVER_PORT")
     port = int(port_env) if port_env else r.get("port", int, 8080)
@@ -359,6 +361,7 @@ def _server(file: str, table: Mapping[str, Any], base: Path,
     operator_token = r.secret("operator_token", required=False)
     if operator_token and operator_token.strip().lower() in PLACEHOLDER_SECRETS:
         raise r.fail("operator_token", "is a placeholder: set a real token, or leave it out")
+    metrics_token = r.secret("metrics_token", required=False)
     backup = r.get("backup", dict)
     limits = {name: r.get(name, int, getattr(ServerSettings, name))
               for name in ("signin_failures", "signin_window_minutes")}
@@ -370,7 +373,8 @@ def _server(file: str, table: Mapping[str, Any], base: Path,
         raise r.fail("client_ip_header", f'must be a header name such as "X-Real-IP" or '
                                          f'"X-Forwarded-For", got {header!r}')
     return ServerSettings(host=host, port=port, public_url=public_url.rstrip("/"),
-                          operator_token=operator_token, client_ip_header=header, **limits,
+                          operator_token=operator_token, metrics_token=metrics_token,
+                          client_ip_header=header, **limits,
                           backup=None if backup is None else _backup(file, backup, base,
                                                                      database_url))
 

@@ -21,6 +21,13 @@ def _error(status: int, field: str, reason: str) -> web.Response:
                              dumps=lambda v: json.dumps(v, ensure_ascii=False))
 
 
+def bearer_is(request: web.Request, token: str) -> bool:
+    """Whether the request carries `Authorization: Bearer <token>` (constant-time compared)."""
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    return (scheme.lower() == "bearer" and bool(given)
+            and hmac.compare_digest(given.encode(), token.encode()))
+
+
 def admin_auth(settings: Settings) -> Any:
     """The middleware (typed Any: aiohttp's Middleware protocol does not accept closures)."""
 

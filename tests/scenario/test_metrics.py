@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
+from pathlib import Path
+from typing import Any
 
+import pytest
+
+from guidebot.metrics import REFRESH_S
 from tests.support.metrics import scrape as _scrape
 from tests.support.metrics import value as _value
-from tests.support.stack import Stack
+from tests.support.stack import Stack, start_stack
 from tests.support.wecom import add_contact_xml, encrypt_callback
 
 
@@ -73,3 +79,65 @@ async def test_inbox_depth_and_lag_are_read_from_the_database(stack: Stack) -> N
     assert _value(m, "guidebot_inbox_depth", tenant="acme") == 1
     assert (_value(m, "guidebot_inbox_lag_seconds", tenant="acme") or -1) >= 0
     assert _value(m, "guidebot_inbox_depth", tenant="beta") == 0
+
+
+class Clock:
+    """Seconds the test moves on by hand (the metrics' refresh clock)."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_the_database_figures_are_read_at_most_once_per_few_seconds(
+        stack: Stack) -> None:
+    clock = Clock()
+    stack.runtime.services.metrics.clock = clock
+    reads = "guidebot_metrics_refreshes_total"
+    m = await _scrape(stack)
+    assert _value(m, reads) == 1 and _value(m, "guidebot_inbox_depth", tenant="acme") == 0
+    xml = add_contact_xml(corp_id=stack.tenant().corp_id, guide="lina",
+                          external_userid="wmMETRICS0003", welcome_code="WC-METRICS-3")
+    assert await stack.runtime.writer.submit("acme", xml) is not None
+    clock.now += REFRESH_S - 1
+    # a second scrape (and two at once) within the window: the figures last read
+    both = await asyncio.gather(_scrape(stack), _scrape(stack))
+    assert [_value(x, reads) for x in (m, *both)] == [1, 1, 1]
+    assert [_value(x, "guidebot_inbox_depth", tenant="acme") for x in both] == [0, 0]
+    clock.now += 1
+    m = await _scrape(stack)
+    assert _value(m, reads) == 2 and _value(m, "guidebot_inbox_depth", tenant="acme") == 1
+
+
+@pytest.fixture
+async def guarded(aiohttp_server: Any, tmp_path: Path, db_url: str,
+                  monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("GUIDEBOT_TEST_METRICS_TOKEN", "scrape-token-3f9a")
+    stack = await start_stack(aiohttp_server, tmp_path, db_url, config_extra=(
+        '\n[server]\nmetrics_token_env = "GUIDEBOT_TEST_METRICS_TOKEN"\n'))
+    yield stack
+    await stack.http.close()
+
+
+async def test_a_metrics_token_guards_the_page(guarded: Stack) -> None:
+    url = f"{guarded.bot_url}/metrics"
+    for headers in ({}, {"Authorization": "Bearer wrong-token"},
+                    {"Authorization": "scrape-token-3f9a"},  # no scheme
+                    {"Authorization": "Basic scrape-token-3f9a"}):
+        async with guarded.http.get(url, headers=headers) as resp:
+            assert resp.status == 401, headers
+            assert "guidebot_" not in await resp.text()
+    async with guarded.http.get(url, headers={
+            "Authorization": "Bearer scrape-token-3f9a"}) as resp:
+        assert resp.status == 200
+        text = await resp.text()
+    assert 'guidebot_inbox_depth{tenant="acme"} 0.0' in text
+    assert "guidebot_metrics_refreshes_total 1.0" in text  # the refused read nothing
+
+
+async def test_without_a_token_the_page_is_open(stack: Stack) -> None:
+    assert stack.settings.server.metrics_token == ""
+    async with stack.http.get(f"{stack.bot_url}/metrics") as resp:
+        assert resp.status == 200

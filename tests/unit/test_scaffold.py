@@ -45,7 +45,8 @@ def test_the_written_configs_optional_tables_load_once_uncommented(
     sandbox api_base included), the file still loads, with those tables applied."""
     for name, value in {**ENV, "SHOP_EAST_ORDER_SECRET": "order-value",
                         "SHOP_EAST_POINTS_SECRET": "points-value",
-                        "GUIDEBOT_OPERATOR_TOKEN": "operator-value"}.items():
+                        "GUIDEBOT_OPERATOR_TOKEN": "operator-value",
+                        "GUIDEBOT_METRICS_TOKEN": "metrics-value"}.items():
         monkeypatch.setenv(name, value)
     assert main(["init", "--dir", str(tmp_path), "--tenant", "shop-east", "--corp-id",
                  "wwshop01", "--agent-id", "1000005"]) == 0
@@ -60,6 +61,7 @@ def test_the_written_configs_optional_tables_load_once_uncommented(
     settings = load_settings(path)
     tenant = settings.tenant("shop-east")
     assert settings.server.operator_token == "operator-value"
+    assert settings.server.metrics_token == "metrics-value"
     assert tenant.api_base == "http://127.0.0.1:8900/cgi-bin/"
     assert (tenant.kf.open_kfids, tenant.alerts.customer_deleted) == (("wk01",), True)
     assert (tenant.alerts.card_opened, tenant.alerts.card_opened_window_minutes) == (True, 30)
