@@ -33,7 +33,7 @@ from guidebot.web.audit_trail import nothing_done, record_ids_as
 from guidebot.web.pages import console_auth as auth
 from guidebot.web.pages.console import (
     catalog,
-    csv_download,
+    customers_csv,
     day_range,
     language,
     local_time,
@@ -89,7 +89,7 @@ async def _customers_csv(request: web.Request, who: auth.Access,
     chunks = customer_list.export_csv(services_of(request).db, who.tenant.id, who.tenant.tz,
                                       search, fields=services_of(request).library.profile_fields)
     day = datetime.now(who.tenant.tz).strftime("%Y%m%d")
-    return await csv_download(request, f"customers-{who.tenant.id}-{day}.csv", chunks)
+    return await customers_csv(request, who, f"customers-{who.tenant.id}-{day}.csv", chunks)
 
 
 @page
