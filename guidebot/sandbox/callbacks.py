@@ -17,7 +17,8 @@ _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
 
 
 def is_element_name(name: object) -> bool:
-    return isinstance(name, str) and bool(_NAME.fullmatch(name)) and not name.lower().startswith("xml")
+    return (isinstance(name, str) and bool(_NAME.fullmatch(name))
+            and not name.lower().startswith("xml"))
 
 
 def cdata(text: str) -> str:
