@@ -158,9 +158,8 @@ def templates(stack: Stack, guide: str) -> list[dict[str, Any]]:
             if c["body"]["sender"] == guide and c["errcode"] == 0]
 
 
-async def test_an_sop_step_sends_a_guides_material_and_its_contributor_earns_points(
-        sop_stack: tuple[Stack, Path]) -> None:
-    stack, library = sop_stack
+async def guide_material_sop(stack: Stack, library: Path) -> str:
+    """lina's material, approved (grade A) and named by the SOP `guide_material`; its id."""
     material = await contribute(stack, "lina", "燕麦围巾的三种系法")
     status, body = await stack.admin(f"/materials/{material}", method="PUT", json={
         "title": "围巾系法", "text": "燕麦围巾的三种系法", "skus": ["SKU-SCARF-03"]})
@@ -173,6 +172,13 @@ async def test_an_sop_step_sends_a_guides_material_and_its_contributor_earns_poi
         SOP.format(sop="guide_material", material=material), encoding="utf-8")
     await jobs.run_library_reload(stack.runtime.services)
     await jobs.run_library_reload(stack.runtime.services)
+    return material
+
+
+async def test_an_sop_step_sends_a_guides_material_and_its_contributor_earns_points(
+        sop_stack: tuple[Stack, Path]) -> None:
+    stack, library = sop_stack
+    material = await guide_material_sop(stack, library)
 
     customers = ["wmMATSOP01", "wmMATSOP02"]
     enrolled = await enroll(stack, "guide_material", "zhaolei", customers)
@@ -253,14 +259,7 @@ async def test_a_sidebar_key_cannot_take_an_sop_tasks_use(
     (`sop-task:<id>`) is kept under the guide's own key: the task's use is still recorded
     and its contributor still earns its points."""
     stack, library = sop_stack
-    material = await contribute(stack, "lina", "燕麦围巾的三种系法")
-    status, body = await stack.admin(f"/materials/{material}/approve", method="POST",
-                                     json={"grade": "A", "reviewer": "hq-anna"})
-    assert status == 200, body
-    (library / "sops" / "guide_material.toml").write_text(
-        SOP.format(sop="guide_material", material=material), encoding="utf-8")
-    await jobs.run_library_reload(stack.runtime.services)
-    await jobs.run_library_reload(stack.runtime.services)
+    material = await guide_material_sop(stack, library)
 
     enrolled = await enroll(stack, "guide_material", "zhaolei", ["wmMATKEY01"])
     sop = stack.runtime.services.sop
