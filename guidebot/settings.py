@@ -369,7 +369,7 @@ def _server(file: str, table: Mapping[str, Any], base: Path,
         if value < 1:
             raise r.fail(name, f"must be a positive integer, got {value}")
     header = r.get("client_ip_header", str, "").strip()
-    if header and not _HEADER_NAME.match(header):
+    if header and not _HEADER_NAME.fullmatch(header):
         raise r.fail("client_ip_header", f'must be a header name such as "X-Real-IP" or '
                                          f'"X-Forwarded-For", got {header!r}')
     return ServerSettings(host=host, port=port, public_url=public_url.rstrip("/"),
