@@ -42,6 +42,7 @@ from guidebot.web.keys import SERVICES
 from guidebot.web.pages import console, guide_tasks, operator, sidebar, workbench
 from guidebot.web.request_lanes import off_the_loop
 from guidebot.web.signin_throttle import SIGNINS, SigninThrottle
+from guidebot.web.visit_limit import VISITS, VisitLimit
 from guidebot.web.webhooks import orders as orders_webhook
 from guidebot.wecom.client import BackoffConfig
 from guidebot.wecom.crypto import CallbackCrypto
@@ -112,6 +113,7 @@ def create_app(settings: Settings, *, start_jobs: bool = True, workers: int = 25
     app[RUNTIME] = runtime
     app[SERVICES] = services
     app[SIGNINS] = SigninThrottle(settings.server, services.metrics)
+    app[VISITS] = VisitLimit(settings.server)
     cryptos = {tid: CallbackCrypto(t, clock=clock) for tid, t in settings.tenants.items()}
     app.add_routes(CallbackViews(cryptos, runtime.accept, on_reject=lambda tenant, status:
                                  services.metrics.callback(tenant, f"rejected_{status}")).routes())

@@ -55,6 +55,7 @@ class ServerSettings:
     signin_failures: int = 10
     signin_window_minutes: int = 15
     client_ip_header: str = ""  # the reverse proxy's client address header; "": the peer
+    beacon_per_minute: int = 60  # visit beacons per client address a minute; 0: no limit
 
 
 @dataclass(frozen=True)
@@ -347,7 +348,8 @@ def _server(file: str, table: Mapping[str, Any], base: Path,
             database_url: str) -> ServerSettings:
     r = _Reader(file, "server", table,
                 {"host", "port", "public_url", "operator_token", "operator_token_env", "backup",
-                 "signin_failures", "signin_window_minutes", "client_ip_header"})
+                 "signin_failures", "signin_window_minutes", "client_ip_header",
+                 "beacon_per_minute"})
     host = os.environ.get("GUIDEBOT_SERVER_HOST") or r.get("host", str, "127.0.0.1")
     port_env = os.environ.get("GUIDEBOT_SERVER_PORT")
     port = int(port_env) if port_env else r.get("port", int, 8080)
@@ -365,12 +367,16 @@ def _server(file: str, table: Mapping[str, Any], base: Path,
     for name, value in limits.items():
         if value < 1:
             raise r.fail(name, f"must be a positive integer, got {value}")
+    beacons = r.get("beacon_per_minute", int, ServerSettings.beacon_per_minute)
+    if beacons < 0:
+        raise r.fail("beacon_per_minute", f"must be 0 (no limit) or more, got {beacons}")
     header = r.get("client_ip_header", str, "").strip()
     if header and not _HEADER_NAME.match(header):
         raise r.fail("client_ip_header", f'must be a header name such as "X-Real-IP" or '
                                          f'"X-Forwarded-For", got {header!r}')
     return ServerSettings(host=host, port=port, public_url=public_url.rstrip("/"),
                           operator_token=operator_token, client_ip_header=header, **limits,
+                          beacon_per_minute=beacons,
                           backup=None if backup is None else _backup(file, backup, base,
                                                                      database_url))
 
