@@ -41,7 +41,8 @@ from guidebot.web.auth import admin_auth, bearer_is
 from guidebot.web.keys import SERVICES
 from guidebot.web.pages import console, guide_tasks, operator, sidebar, workbench
 from guidebot.web.request_lanes import off_the_loop
-from guidebot.web.signin_throttle import SIGNINS, SigninThrottle
+from guidebot.web.signin_throttle import SIGNINS, Held, SigninThrottle, retry_later, throttle_of
+from guidebot.web.visit_limit import VISITS, VisitLimit
 from guidebot.web.webhooks import orders as orders_webhook
 from guidebot.wecom.client import BackoffConfig
 from guidebot.wecom.crypto import CallbackCrypto
@@ -49,6 +50,7 @@ from guidebot.wecom.parse import parse_event
 from guidebot.wecom.webhook import CallbackViews
 
 log = logging.getLogger(__name__)
+METRICS_SCOPE = "metrics"  # the throttle's scope of /metrics' bearer token
 
 
 @dataclass
@@ -112,6 +114,7 @@ def create_app(settings: Settings, *, start_jobs: bool = True, workers: int = 25
     app[RUNTIME] = runtime
     app[SERVICES] = services
     app[SIGNINS] = SigninThrottle(settings.server, services.metrics)
+    app[VISITS] = VisitLimit(settings.server)
     cryptos = {tid: CallbackCrypto(t, clock=clock) for tid, t in settings.tenants.items()}
     app.add_routes(CallbackViews(cryptos, runtime.accept, on_reject=lambda tenant, status:
                                  services.metrics.callback(tenant, f"rejected_{status}")).routes())
@@ -201,9 +204,17 @@ async def metrics(request: web.Request) -> web.Response:
     that token (401 otherwise: the figures name every tenant)."""
     services = request.app[RUNTIME].services
     token = services.settings.server.metrics_token
-    if token and not bearer_is(request, token):
-        return web.Response(status=401, text="metrics: Authorization: Bearer <token>\n",
-                            headers={"WWW-Authenticate": 'Bearer realm="guidebot"'})
+    if token:
+        # a wrong token counts like a wrong admin token, under its own scope
+        checked = (throttle_of(request).bearer(request, METRICS_SCOPE,
+                                               lambda: bearer_is(request, token))
+                   if "Authorization" in request.headers else False)
+        if isinstance(checked, Held):
+            return retry_later(web.Response(status=429, text="metrics: too many wrong tokens "
+                                            "from this address\n"), checked)
+        if not checked:
+            return web.Response(status=401, text="metrics: Authorization: Bearer <token>\n",
+                                headers={"WWW-Authenticate": 'Bearer realm="guidebot"'})
     await services.metrics.refresh(services.db, services.settings.tenants)
     return web.Response(body=services.metrics.render(), headers={"Content-Type": CONTENT_TYPE})
 

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
     from guidebot.db.engine import Database
 
-SIGNIN_KINDS = ("refused", "throttled")
+SIGNIN_KINDS = ("refused", "throttled", "bearer_refused", "bearer_throttled")
 OUTBOX_STATES = ("pending", "sending", "done", "failed", "held", "dead", "expired")
 # WeCom accepts a welcome message for 20 s after the add (FACTS §3.4): buckets around that.
 WELCOME_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 15.0, 20.0, 30.0)
@@ -81,9 +81,13 @@ class Metrics:
         self.signins = Counter(
             "guidebot_signins_refused_total", "Console and operator sign-ins refused by kind "
             "(refused: a wrong token or a member not listed; throttled: answered 429 after "
-            "too many failures)", ["kind"], registry=r)
+            "too many failures; bearer_refused, bearer_throttled: the same for an "
+            "Authorization: Bearer token)", ["kind"], registry=r)
         for kind in SIGNIN_KINDS:
             self.signins.labels(kind=kind)
+        self.visits_refused = Counter(
+            "guidebot_visits_throttled_total", "Visit beacons (GET /t/{token}) answered 429: "
+            "over [server] beacon_per_minute from one address", registry=r)
 
     def callback(self, tenant: str, result: str) -> None:
         self.callbacks.labels(tenant=tenant, result=result).inc()
@@ -100,7 +104,8 @@ class Metrics:
         self.orders.labels(tenant=tenant, status=str(status)).inc()
 
     def signin_refused(self, kind: str) -> None:
-        """A sign-in refused ("refused") or answered 429 ("throttled"); never by address."""
+        """A sign-in refused ("refused") or answered 429 ("throttled"), a bearer token the
+        same ("bearer_refused", "bearer_throttled"); never by address."""
         self.signins.labels(kind=kind).inc()
 
     async def refresh(self, db: Database, tenants: Iterable[str]) -> None:

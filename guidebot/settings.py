@@ -56,6 +56,8 @@ class ServerSettings:
     signin_failures: int = 10
     signin_window_minutes: int = 15
     client_ip_header: str = ""  # the reverse proxy's client address header; "": the peer
+    beacon_per_minute: int = 0  # visit beacons per client address a minute; 0: no limit (the
+    # default: behind a proxy without client_ip_header every visitor shares one address)
 
 
 @dataclass(frozen=True)
@@ -349,7 +351,7 @@ def _server(file: str, table: Mapping[str, Any], base: Path,
     r = _Reader(file, "server", table,
                 {"host", "port", "public_url", "operator_token", "operator_token_env", "backup",
                  "signin_failures", "signin_window_minutes", "client_ip_header",
-                 "metrics_token", "metrics_token_env"})
+                 "metrics_token", "metrics_token_env", "beacon_per_minute"})
     host = os.environ.get("GUIDEBOT_SERVER_HOST") or r.get("host", str, "127.0.0.1")
     port_env = os.environ.get("GUIDEBOT_SERVER_PORT")
     port = int(port_env) if port_env else r.get("port", int, 8080)
@@ -368,6 +370,9 @@ def _server(file: str, table: Mapping[str, Any], base: Path,
     for name, value in limits.items():
         if value < 1:
             raise r.fail(name, f"must be a positive integer, got {value}")
+    beacons = r.get("beacon_per_minute", int, ServerSettings.beacon_per_minute)
+    if beacons < 0:
+        raise r.fail("beacon_per_minute", f"must be 0 (no limit) or more, got {beacons}")
     header = r.get("client_ip_header", str, "").strip()
     if header and not _HEADER_NAME.fullmatch(header):
         raise r.fail("client_ip_header", f'must be a header name such as "X-Real-IP" or '
@@ -375,6 +380,7 @@ def _server(file: str, table: Mapping[str, Any], base: Path,
     return ServerSettings(host=host, port=port, public_url=public_url.rstrip("/"),
                           operator_token=operator_token, metrics_token=metrics_token,
                           client_ip_header=header, **limits,
+                          beacon_per_minute=beacons,
                           backup=None if backup is None else _backup(file, backup, base,
                                                                      database_url))
 

@@ -1,4 +1,5 @@
-"""Bearer auth for /api/v1/{tenant}/…: each tenant's own admin token, constant-time compared."""
+"""Bearer auth for /api/v1/{tenant}/…: each tenant's own admin token, constant-time compared;
+wrong tokens counted per client address with failed sign-ins (web/signin_throttle.py)."""
 
 from __future__ import annotations
 
@@ -10,14 +11,15 @@ from typing import Any
 from aiohttp import web
 
 from guidebot.settings import Settings
+from guidebot.web.signin_throttle import Held, throttle_of
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def _error(status: int, field: str, reason: str) -> web.Response:
+def _error(status: int, field: str, reason: str, **extra: Any) -> web.Response:
     headers = {"WWW-Authenticate": 'Bearer realm="guidebot"'} if status == 401 else None
-    return web.json_response({"error": f"{field}: {reason}", "field": field, "reason": reason},
-                             status=status, headers=headers,
+    return web.json_response({"error": f"{field}: {reason}", "field": field, "reason": reason,
+                              **extra}, status=status, headers=headers,
                              dumps=lambda v: json.dumps(v, ensure_ascii=False))
 
 
@@ -26,6 +28,13 @@ def bearer_is(request: web.Request, token: str) -> bool:
     scheme, _, given = request.headers.get("Authorization", "").partition(" ")
     return (scheme.lower() == "bearer" and bool(given)
             and hmac.compare_digest(given.encode(), token.encode()))
+
+
+def _throttled(held: Held) -> web.Response:
+    response = _error(429, "Authorization", "too many wrong tokens from this address: try "
+                      f"again in {held.minutes} min", code="auth.throttled")
+    response.headers["Retry-After"] = str(held.retry_after)
+    return response
 
 
 def admin_auth(settings: Settings) -> Any:
@@ -42,7 +51,12 @@ def admin_auth(settings: Settings) -> Any:
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not token:
             return _error(401, "Authorization", "missing bearer token")
-        if not hmac.compare_digest(token.encode(), tenant.admin_token.encode()):
+        verdict = throttle_of(request).bearer(
+            request, tenant.id,
+            lambda: hmac.compare_digest(token.encode(), tenant.admin_token.encode()))
+        if isinstance(verdict, Held):
+            return _throttled(verdict)
+        if not verdict:
             return _error(403, "Authorization", "token not valid for this tenant")
         return await handler(request)
 

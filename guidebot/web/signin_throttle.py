@@ -1,11 +1,17 @@
 """Failed sign-ins throttled per (scope, client address): the console's token and WeCom
-sign-ins (the scope is the tenant id) and the operator's (the scope is "operator").
+sign-ins (the scope is the tenant id) and the operator's (the scope is "operator"); wrong
+bearer tokens too (a tenant's admin token on the admin API and console pages, the operator's
+on its routes), in the same count: `bearer` below. A request without a bearer header is not
+counted.
 
 After `[server] signin_failures` refusals within `[server] signin_window_minutes` of the
 first, that address is answered 429 (with Retry-After) on that scope until the window ends,
 and its token is not checked at all: a right token is refused too. A sign-in clears the
 address's count. The counts live in this process's memory (a restart forgets them), at most
 `CAP` of them, the oldest window dropped first.
+
+A right bearer token does not clear the count (a tool sharing an address with a guesser
+would otherwise reset it at every call), and bearer refusals write no 操作日志 row.
 
 The address is the connection's peer (`request.remote`), unless `[server] client_ip_header`
 names the header a reverse proxy sets (for X-Forwarded-For, its rightmost entry: the one the
@@ -62,30 +68,35 @@ class SigninThrottle:
         self._windows: OrderedDict[tuple[str, str], _Window] = OrderedDict()
 
     def address(self, request: web.Request) -> str:
-        """The client's address: the trusted header's (X-Forwarded-For: its rightmost entry)
-        when `client_ip_header` is set and sent, else the connection's peer."""
-        if self.header:
-            sent = ",".join(request.headers.getall(self.header, []))
-            entries = [part.strip() for part in sent.split(",") if part.strip()]
-            if entries:
-                return entries[-1][:64]
-        return request.remote or ""
+        return client_address(request, self.header)
 
-    def held(self, request: web.Request, scope: str) -> Held | None:
-        """None when this address may try to sign in on `scope`; else how long it waits."""
+    def held(self, request: web.Request, scope: str, *, bearer: bool = False) -> Held | None:
+        """None when this address may try to sign in on `scope`; else how long it waits
+        (a bearer's 429 is never `first`: the sign-in's 操作日志 row stays the sign-in's)."""
         window = self._current((scope, self.address(request)))
         if window is None or window.failures < self.failures:
             return None
-        first, window.throttled_noted = not window.throttled_noted, True
-        self.metrics.signin_refused("throttled")
+        first = not window.throttled_noted and not bearer
+        window.throttled_noted |= first
+        self.metrics.signin_refused("bearer_throttled" if bearer else "throttled")
         wait = window.start + self.window_s - self.clock()
         return Held(max(1, math.ceil(wait)), first)
 
-    def refused(self, request: web.Request, scope: str) -> bool:
+    def bearer(self, request: web.Request, scope: str, right: Callable[[], bool]) -> Held | bool:
+        """A request's bearer token on `scope`: Held while the address is throttled (`right`
+        is not called), else whether the token is right (a wrong one counted)."""
+        if (held := self.held(request, scope, bearer=True)) is not None:
+            return held
+        if right():
+            return True
+        self.refused(request, scope, bearer=True)
+        return False
+
+    def refused(self, request: web.Request, scope: str, *, bearer: bool = False) -> bool:
         """Count a refused sign-in; True for the first `signin_failures` of the window (the
         ones worth a 操作日志 row: later ones can only come from sign-ins already under way
         when the limit was reached)."""
-        self.metrics.signin_refused("refused")
+        self.metrics.signin_refused("bearer_refused" if bearer else "refused")
         key = (scope, self.address(request))
         window = self._current(key)
         if window is None:
@@ -105,6 +116,17 @@ class SigninThrottle:
             del self._windows[key]
             return None
         return window
+
+
+def client_address(request: web.Request, header: str) -> str:
+    """The client's address: the trusted header's (X-Forwarded-For: its rightmost entry)
+    when `header` is set and sent, else the connection's peer."""
+    if header:
+        sent = ",".join(request.headers.getall(header, []))
+        entries = [part.strip() for part in sent.split(",") if part.strip()]
+        if entries:
+            return entries[-1][:64]
+    return request.remote or ""
 
 
 SIGNINS = web.AppKey("signin_throttle", SigninThrottle)

@@ -13,6 +13,7 @@ from guidebot.db.models_sop import SopTask
 from guidebot.db.repo import commerce_ledger as ledger_repo
 from guidebot.stats.definitions import yuan
 from guidebot.web.pages import console_auth
+from guidebot.web.signin_throttle import SIGNINS
 from tests.scenario.test_sop_cards import CARD_MESSAGE  # a card with the catalog's SKU
 from tests.support.console import Console, csrf_in, figure, seed, upkeep
 from tests.support.stack import Stack, library_copy, start_stack
@@ -87,6 +88,7 @@ async def test_every_console_route_refuses_other_tenants_bad_cookies_and_nobody(
     _, body = await stack.admin("/sops")
     enrolled_before = next(s for s in body["sops"]
                            if s["id"] == "new_customer_nurture")["enrollments"].get("active", 0)
+    stack.app[SIGNINS].failures = 10 * len(PAGES)  # each page's wrong bearer, unthrottled
     beta = Console(stack)
     forged = Console(stack)
     nobody = Console(stack)

@@ -137,6 +137,20 @@ async def test_a_metrics_token_guards_the_page(guarded: Stack) -> None:
     assert "guidebot_metrics_refreshes_total 1.0" in text  # the refused read nothing
 
 
+async def test_wrong_metrics_tokens_are_throttled_per_address(guarded: Stack) -> None:
+    url = f"{guarded.bot_url}/metrics"
+    failures = guarded.settings.server.signin_failures
+    for _ in range(failures):
+        async with guarded.http.get(url, headers={"Authorization": "Bearer wrong"}) as resp:
+            assert resp.status == 401
+    for token in ("wrong", "scrape-token-3f9a"):  # the right token too, while it lasts
+        async with guarded.http.get(url, headers={"Authorization": f"Bearer {token}"}) as resp:
+            assert resp.status == 429 and int(resp.headers["Retry-After"]) > 0
+            assert "guidebot_" not in await resp.text()
+    async with guarded.http.get(url) as resp:  # no header at all is never a failure
+        assert resp.status == 401
+
+
 async def test_without_a_token_the_page_is_open(stack: Stack) -> None:
     assert stack.settings.server.metrics_token == ""
     async with stack.http.get(f"{stack.bot_url}/metrics") as resp:

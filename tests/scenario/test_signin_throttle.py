@@ -2,11 +2,14 @@
 `[server] signin_failures` refusals the address is answered 429 with Retry-After, a right
 token included, until the window (the injected clock) has passed; 操作日志 keeps the first
 refusals and one sign_in_throttled row; addresses (by the trusted header's rightmost entry)
-and tenants are counted apart; a sign-in clears the count; the operator's sign-in too."""
+and tenants are counted apart; a sign-in clears the count; the operator's sign-in too. Wrong
+bearer tokens (admin API, console pages, the operator's routes) share the count, and the
+right one is refused while it lasts; a request without the header is not counted."""
 
 from __future__ import annotations
 
 import itertools
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,7 +19,7 @@ from multidict import CIMultiDictProxy
 
 from guidebot.web.pages.console import catalog
 from guidebot.web.signin_throttle import SIGNINS
-from tests.support.audit import entries, start_wecom, wecom_callback
+from tests.support.audit import raw_rows, start_wecom, wecom_callback
 from tests.support.console import Console, csrf_in
 from tests.support.metrics import scrape, value
 from tests.support.sidebar import oauth_code
@@ -93,9 +96,10 @@ async def _operator_sign_in(stack: Stack, token: str, address: str = HOME) -> An
 
 
 async def _sign_in_rows(stack: Stack, tenant: str = "acme") -> list[tuple[str, int]]:
-    """The tenant's sign-in rows of 操作日志, oldest first: (action, status)."""
-    return [(e["action"], e["status"]) for e in reversed(await entries(stack, tenant=tenant))
-            if e["action"].startswith("sign_in")]
+    """The tenant's sign-in rows of 操作日志, oldest first: (action, status); read from the
+    table, as the test client's own address may be throttled on the API too."""
+    return [(r["action"], r["status"]) for r in await raw_rows(stack)
+            if r["tenant"] == tenant and r["action"].startswith("sign_in")]
 
 
 async def test_token_sign_in_is_throttled_after_the_failures_even_with_the_right_token(
@@ -123,8 +127,10 @@ async def test_token_sign_in_is_throttled_after_the_failures_even_with_the_right
     name = "guidebot_signins_refused_total"
     assert value(samples, name, kind="refused") == FAILURES
     assert value(samples, name, kind="throttled") == 7
-    assert {labels for labels in samples[name]} == {(("kind", "refused"),),
-                                                    (("kind", "throttled"),)}
+    assert value(samples, name, kind="bearer_refused") == 0
+    assert {labels for labels in samples[name]} == {
+        (("kind", kind),) for kind in ("refused", "throttled", "bearer_refused",
+                                       "bearer_throttled")}
 
 
 async def test_the_audit_page_words_the_throttled_sign_in_in_both_languages(
@@ -232,3 +238,90 @@ async def test_the_oldest_address_is_forgotten_past_the_cap(guarded: Guarded) ->
     assert (await _token_sign_in(stack, "wrong"))[0] == 429  # two kept: still throttled
     await _token_sign_in(stack, "wrong", address="198.51.100.9")
     assert (await _token_sign_in(stack, "acme-admin-token"))[0] == 303  # the oldest dropped
+
+
+async def _bearer_get(stack: Stack, path: str, token: str | None,
+                      address: str = HOME) -> tuple[int, str, CIMultiDictProxy[str]]:
+    headers = _via_proxy(address)
+    if token is not None:
+        headers["Authorization"] = f"Bearer {token}"
+    async with stack.http.get(f"{stack.bot_url}{path}", headers=headers,
+                              allow_redirects=False) as resp:
+        return resp.status, await resp.text(), resp.headers
+
+
+API = "/api/v1/acme/guides"
+
+
+async def test_wrong_admin_api_tokens_are_throttled_even_the_right_one(
+        guarded: Guarded) -> None:
+    stack, clock = guarded.stack, guarded.clock
+    for _ in range(FAILURES):
+        assert (await _bearer_get(stack, API, "wrong"))[0] == 403
+    status, body, headers = await _bearer_get(stack, API, "acme-admin-token")
+    assert status == 429 and headers["Retry-After"] == str(WINDOW_S)
+    problem = json.loads(body)
+    assert problem["code"] == "auth.throttled" and problem["field"] == "Authorization"
+    assert "guides" not in problem
+    clock.now += 60
+    status, _, headers = await _bearer_get(stack, API, "acme-admin-token")
+    assert status == 429 and headers["Retry-After"] == str(WINDOW_S - 60)
+    # another address, another tenant: counted apart
+    assert (await _bearer_get(stack, API, "acme-admin-token", "198.51.100.8"))[0] == 200
+    assert (await _bearer_get(stack, "/api/v1/beta/guides", "beta-admin-token"))[0] == 200
+    clock.now += WINDOW_S - 60
+    status, body, _ = await _bearer_get(stack, API, "acme-admin-token")
+    assert status == 200 and "guides" in json.loads(body)
+
+    samples = await scrape(stack)
+    name = "guidebot_signins_refused_total"
+    assert value(samples, name, kind="bearer_refused") == FAILURES
+    assert value(samples, name, kind="bearer_throttled") == 2
+    assert value(samples, name, kind="refused") == 0
+    assert await _sign_in_rows(stack) == []  # no 操作日志 row for a bearer
+
+
+async def test_requests_without_a_bearer_are_not_counted(guarded: Guarded) -> None:
+    stack = guarded.stack
+    for _ in range(FAILURES * 3):
+        assert (await _bearer_get(stack, API, None))[0] == 401
+        assert (await _bearer_get(stack, "/console/acme/", None))[0] == 303  # to sign in
+    for _ in range(FAILURES - 1):
+        assert (await _bearer_get(stack, API, "wrong"))[0] == 403
+    assert (await _bearer_get(stack, API, "acme-admin-token"))[0] == 200
+    assert (await _bearer_get(stack, API, "wrong"))[0] == 403  # the last one let through
+    assert (await _bearer_get(stack, API, "acme-admin-token"))[0] == 429
+
+
+async def test_console_bearers_share_the_count_with_sign_ins(guarded: Guarded) -> None:
+    stack, clock = guarded.stack, guarded.clock
+    assert (await _token_sign_in(stack, "wrong"))[0] == 401
+    for _ in range(FAILURES - 1):
+        assert (await _bearer_get(stack, "/console/acme/", "wrong"))[0] == 403
+    status, text, headers = await _bearer_get(stack, "/console/acme/", "acme-admin-token")
+    assert status == 429 and headers["Retry-After"] == str(WINDOW_S)
+    assert "try again in 15 min" in text and "¥" not in text
+    assert (await _bearer_get(stack, API, "acme-admin-token"))[0] == 429  # the API too
+    assert (await _token_sign_in(stack, "acme-admin-token"))[0] == 429  # and the sign-in
+    assert (await _bearer_get(stack, "/console/acme/", "acme-admin-token",
+                              "198.51.100.8"))[0] == 200
+    clock.now += WINDOW_S
+    assert (await _bearer_get(stack, "/console/acme/", "acme-admin-token"))[0] == 200
+    # the sign-in's rows only: its refusal, and its throttling (a bearer's 429 wrote none)
+    assert await _sign_in_rows(stack) == [("sign_in_refused", 401), ("sign_in_throttled", 429)]
+
+
+async def test_the_operator_bearer_is_throttled(guarded: Guarded) -> None:
+    stack, clock = guarded.stack, guarded.clock
+    usage = "/operator/usage?format=json"
+    for _ in range(FAILURES):
+        assert (await _bearer_get(stack, usage, "wrong"))[0] == 403
+    status, body, headers = await _bearer_get(stack, usage, OPERATOR_TOKEN)
+    assert status == 429 and headers["Retry-After"] == str(WINDOW_S)
+    assert "tenants" not in json.loads(body)
+    assert (await _operator_sign_in(stack, OPERATOR_TOKEN))[0] == 429  # one count
+    assert (await _bearer_get(stack, usage, OPERATOR_TOKEN, "198.51.100.8"))[0] == 200
+    assert (await _bearer_get(stack, API, "acme-admin-token"))[0] == 200  # a tenant's apart
+    clock.now += WINDOW_S
+    status, body, _ = await _bearer_get(stack, usage, OPERATOR_TOKEN)
+    assert status == 200 and "tenants" in json.loads(body)

@@ -16,7 +16,9 @@ _TENANT = {"name": "tenant", "in": "path", "required": True,
            "schema": {"type": "string", "minLength": 1, "maxLength": 32}}
 _REFUSALS = {400: "a field does not fit its shape (named in `field`)",
              401: "missing bearer token", 403: "token not valid for this tenant",
-             404: "unknown tenant or record"}
+             404: "unknown tenant or record",
+             429: "too many wrong tokens or failed sign-ins from this address (code "
+                  "auth.throttled; Retry-After): refused whatever the token until then"}
 
 
 def _parameters(model: type[BaseModel] | None, where: str) -> list[dict[str, Any]]:

@@ -17,6 +17,7 @@ from aiohttp import web
 from guidebot.audit.log import TOKEN_ACTOR
 from guidebot.settings import TenantSettings
 from guidebot.web import signed
+from guidebot.web.signin_throttle import Held, throttle_of
 
 COOKIE = "gb_console"
 LOGIN_CSRF_COOKIE = "gb_login_csrf"
@@ -117,10 +118,17 @@ def actor_of(request: web.Request, tenant: TenantSettings) -> str:
 
 def access(request: web.Request, tenant: TenantSettings) -> Access:
     """Who may see /console/{tenant}/…, or the answer for whoever may not: no credentials or
-    a bad cookie → to the sign-in page; another tenant's session or a wrong token → 403."""
+    a bad cookie → to the sign-in page; another tenant's session or a wrong token → 403; an
+    address with too many wrong tokens or failed sign-ins → 429, whatever its token."""
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() == "bearer":
-        if token_matches(tenant, token):
+        verdict = throttle_of(request).bearer(request, tenant.id,
+                                              lambda: token_matches(tenant, token))
+        if isinstance(verdict, Held):
+            raise web.HTTPTooManyRequests(
+                text=f"too many wrong tokens from this address: try again in "
+                     f"{verdict.minutes} min", headers={"Retry-After": str(verdict.retry_after)})
+        if verdict:
             return Access(tenant, "", bearer=True)
         raise web.HTTPForbidden(text="token not valid for this tenant")
     value = request.cookies.get(COOKIE, "")

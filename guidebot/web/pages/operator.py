@@ -3,7 +3,8 @@
 Signed in with `[server] operator_token`: `Authorization: Bearer <token>` (tools), or the form
 at /operator/login, which starts a signed HttpOnly cookie (browsers). Every form carries a
 CSRF token. Without an operator token in the config, every /operator route answers 404.
-Failed form sign-ins are throttled per client address (guidebot/web/signin_throttle.py).
+Failed form sign-ins and wrong bearer tokens are throttled per client address, in one count
+(guidebot/web/signin_throttle.py).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from guidebot.stats import definitions
 from guidebot.usage import metering
 from guidebot.web import signed
 from guidebot.web.keys import SERVICES
-from guidebot.web.signin_throttle import OPERATOR, retry_later, throttle_of
+from guidebot.web.signin_throttle import OPERATOR, Held, retry_later, throttle_of
 
 COOKIE, LOGIN_CSRF = "gb_operator", "gb_operator_login"
 SESSION_TTL_S = 8 * 3600
@@ -58,12 +59,14 @@ def _session(request: web.Request, settings: Settings) -> str | None:
     return value if value and signed.unseal(_key(settings), value) is not None else None
 
 
-def _bearer_ok(request: web.Request, settings: Settings) -> bool | None:
-    """None without a bearer header; else whether it is the operator token."""
+def _bearer_ok(request: web.Request, settings: Settings) -> Held | bool | None:
+    """None without a bearer header; Held while this address is throttled; else whether it
+    is the operator token (a wrong one counted)."""
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token:
         return None
-    return hmac.compare_digest(token.encode(), settings.server.operator_token.encode())
+    return throttle_of(request).bearer(request, OPERATOR, lambda: hmac.compare_digest(
+        token.encode(), settings.server.operator_token.encode()))
 
 
 def _secure(request: web.Request, settings: Settings) -> bool:
@@ -117,6 +120,10 @@ async def logout(request: web.Request) -> web.Response:
 async def usage(request: web.Request) -> web.Response:
     settings = _settings(request)
     bearer, session = _bearer_ok(request, settings), _session(request, settings)
+    if isinstance(bearer, Held):
+        return retry_later(web.json_response(
+            {"error": f"too many wrong tokens from this address: try again in "
+                      f"{bearer.minutes} min"}, status=429), bearer)
     if bearer is False:
         return web.json_response({"error": "token not valid"}, status=403)
     if bearer is None and session is None:

@@ -14,6 +14,7 @@ from guidebot.commerce.service import CommerceService
 from guidebot.errors import ValidationFailed
 from guidebot.services import Services
 from guidebot.web.keys import SERVICES
+from guidebot.web.visit_limit import VISITS
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +76,10 @@ async def post_order(request: web.Request) -> web.Response:
 
 
 async def get_visit(request: web.Request) -> web.Response:
+    if wait := request.app[VISITS].over(request):
+        _services(request).metrics.visits_refused.inc()
+        return web.json_response({"error": "too many visits from this address"}, status=429,
+                                 headers={"Retry-After": str(wait)})
     try:
         tenant = await _commerce(request).links.visit(
             request.match_info["token"], request.query, _commerce(request).clock())
