@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from guidebot.check import _public_url
+from guidebot.check import _client_address, _public_url
 from guidebot.settings import LlmSettings, ServerSettings, Settings, TenantSettings
 
 
@@ -46,3 +46,26 @@ def test_other_public_urls_pass(url: str, bases: tuple[str, ...]) -> None:
     assert _public_url(_settings(url, *bases), problems.append) == (
         f"server.public_url {url} (the links guides open)")
     assert problems == []
+
+
+def _server(**fields: str) -> Settings:
+    settings = _settings("http://127.0.0.1:8080", SANDBOX)
+    return Settings(config_path=settings.config_path, content_library=settings.content_library,
+                    server=ServerSettings(**fields),  # type: ignore[arg-type]
+                    database_url=settings.database_url, llm=settings.llm,
+                    tenants=settings.tenants)
+
+
+@pytest.mark.parametrize(("fields", "proxied"), [
+    ({"host": "127.0.0.1", "public_url": "https://guide.example.com"}, True),
+    ({"host": "localhost", "public_url": "https://10.0.0.5"}, True),
+    ({"host": "127.0.0.1", "public_url": "https://guide.example.com",
+      "client_ip_header": "X-Real-IP"}, False),  # the proxy's header read
+    ({"host": "127.0.0.1", "public_url": "http://127.0.0.1:8080"}, False),  # the demo
+    ({"host": "0.0.0.0", "public_url": "https://guide.example.com"}, False),  # reached directly
+])
+def test_a_proxy_without_client_ip_header_is_noted(fields: dict[str, str],
+                                                   proxied: bool) -> None:
+    line, noted = _client_address(_server(**fields))
+    assert noted is proxied, line
+    assert ("set [server] client_ip_header" in line) is proxied
