@@ -98,6 +98,12 @@ def read_csv(text: str) -> list[Line]:
     return lines
 
 
+def nothing_new(result: dict[str, Any]) -> bool:
+    """An import (`submit`'s answer) that stored no new pre-tag and marked none: every line
+    was imported before and nothing was left to mark, so nothing changed."""
+    return not any(result[k] for k in ("stored", "applied", "marking", "failed"))
+
+
 class PreTags:
     def __init__(self, settings: Settings, db: Database, tags: TagService) -> None:
         self._settings, self._db, self._tags = settings, db, tags

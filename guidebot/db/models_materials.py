@@ -92,7 +92,11 @@ class MaterialUse(SQLModel, table=True):
     channel: str = Field(max_length=16)  # send | moment | card (a guide's), sop | drop (a task's)
     customer: str = Field(default="", max_length=128)
     day: str = Field(max_length=10)  # tenant-local date
-    token: str = Field(default="", max_length=32)  # the sender's card tracking token
+    # The sender's card tracking token: written, never read. A material's card opens and
+    # orders are read through its tracked links (campaign "material:<id>"), whose token is one
+    # per guide, material and product, so it tells no use apart from the same guide's others.
+    # Left until a migration may drop the column.
+    token: str = Field(default="", max_length=32)
     at: datetime = Field(sa_column=_utc())
 
 

@@ -88,15 +88,22 @@ def _claim(tenant: TenantSettings, drop: DropSpec, name: str, firing: str,
 
 
 async def fire_now(db: Database, tenant: TenantSettings, drop: DropSpec, *, key: str = "",
-                   clock: Callable[[], datetime] = utcnow) -> tuple[str, int]:
+                   clock: Callable[[], datetime] = utcnow) -> tuple[str, int, bool]:
     """HQ sends a drop now, whatever its schedule (a disabled drop too: a one-off template).
     Its tasks are made like a scheduled firing's, under the firing "manual:<digest of the
     key>" (a key given twice makes its tasks once) or of the time now; short, so the tasks'
-    keys stay within their column. Returns (firing, tasks queued)."""
+    keys stay within their column. Returns (firing, tasks queued, whether the key had fired
+    this drop before: a replay, nothing made now)."""
     now = clock()
     seed = f"key:{key}" if key else f"at:{now.isoformat()}"
     firing = f"manual:{hashlib.sha256(seed.encode()).hexdigest()[:16]}"
-    return firing, await _fire_any(db, tenant, drop, firing, now)
+    if key:
+        async with db.read() as s:
+            if await repo.firing_made(s, tenant=tenant.id, drop_id=drop.id, firing=firing):
+                log.info("drop %s tenant=%s firing %s: fired before (the same key), nothing "
+                         "more made", drop.id, tenant.id, firing)
+                return firing, 0, True
+    return firing, await _fire_any(db, tenant, drop, firing, now), False
 
 
 async def fire_at(db: Database, tenant: TenantSettings, drop: DropSpec, firing: str, *,

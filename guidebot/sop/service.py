@@ -283,17 +283,20 @@ class SopService:
                    for d in sorted(self._library.drops.values(), key=lambda d: d.id)]
         return library + await self.tenant_drops.listed(tenant)
 
-    async def fire_drop(self, tenant: str, drop_id: str, *, key: str = "") -> dict[str, Any]:
-        """A content drop sent now (HQ's 立即发送): {drop, firing, tasks}. A drop created in
-        the console that has not fired is sent now instead of at its time."""
+    async def fire_drop(self, tenant: str, drop_id: str, *,
+                        key: str = "") -> tuple[dict[str, Any], bool]:
+        """A content drop sent now (HQ's 立即发送): ({drop, firing, tasks}, whether it was a
+        replay: the key had fired this drop before, so nothing was made now and `tasks` is
+        0). A drop created in the console that has not fired is sent now instead of at its
+        time."""
         drop = await self.drop(tenant, drop_id)
         if drop_id not in self._library.drops:
             await self.tenant_drops.claim(tenant, drop_id)
-        firing, queued = await drops.fire_now(self._db, self._settings.tenant(tenant), drop,
-                                              key=key, clock=self.clock)
-        log.info("drop %s tenant=%s fired by hand (%s): %s task(s)", drop_id, tenant, firing,
-                 queued)
-        return {"drop": drop_id, "firing": firing, "tasks": queued}
+        firing, queued, replayed = await drops.fire_now(
+            self._db, self._settings.tenant(tenant), drop, key=key, clock=self.clock)
+        log.info("drop %s tenant=%s fired by hand (%s): %s task(s)%s", drop_id, tenant, firing,
+                 queued, " (a replay)" if replayed else "")
+        return {"drop": drop_id, "firing": firing, "tasks": queued}, replayed
 
     async def drop(self, tenant: str, drop_id: str) -> DropSpec:
         """A drop of the content library, or one this tenant created (NotFound else)."""
@@ -339,11 +342,13 @@ class SopService:
                         "stopped": task.stopped_at is not None})
         return out
 
-    async def stop_drop(self, tenant: str, drop_id: str, firing: str) -> dict[str, Any]:
+    async def stop_drop(self, tenant: str, drop_id: str,
+                        firing: str) -> tuple[dict[str, Any], bool]:
         """停止群发: a firing's tasks not sent yet are cancelled, its 群发 tasks WeCom holds are
         cancelled there unless their guide sent them already (then they count as confirmed).
         Stopping a stopped firing again changes nothing, nor does stopping a recorded firing
-        that made no task (every customer left out); a firing never made is not found."""
+        that made no task (every customer left out); a firing never made is not found.
+        (What the stop did, counted; whether it changed anything.)"""
         await self.drop(tenant, drop_id)
         async with self._db.read() as s:
             tasks = [t for t in await tasks_repo.tasks_of_source(
@@ -354,7 +359,8 @@ class SopService:
         if not recorded:
             raise NotFound(f"firing: drop {drop_id!r} has no firing {firing!r}",
                            code="drop.no_firing", drop_id=drop_id, firing=firing)
-        return {"drop": drop_id, "firing": firing, **await self._stop(tenant, tasks)}
+        counts, changed = await self._stop(tenant, tasks)
+        return {"drop": drop_id, "firing": firing, **counts}, changed
 
     async def step_tasks(self, tenant: str, sop_id: str) -> dict[int, int]:
         """Per step index of the SOP: its tasks a stop would still change."""
@@ -367,10 +373,12 @@ class SopService:
                 open_by_step[task.step_index] = open_by_step.get(task.step_index, 0) + 1
         return open_by_step
 
-    async def stop_step(self, tenant: str, sop_id: str, step: int) -> dict[str, Any]:
+    async def stop_step(self, tenant: str, sop_id: str,
+                        step: int) -> tuple[dict[str, Any], bool]:
         """停止群发 for one step of an SOP (`step` counts from 1, as the console shows it):
         its tasks of every version and day are stopped like a drop's firing; their queued
-        steps are cancelled and the enrollments go on to their next steps."""
+        steps are cancelled and the enrollments go on to their next steps. (What the stop
+        did, counted; whether it changed anything: a step with nothing left to stop not.)"""
         currents = await self.ready(tenant)
         current = currents.get(sop_id)
         if current is None:
@@ -384,13 +392,15 @@ class SopService:
             tasks = [t for t in await tasks_repo.tasks_of_source(
                 s, tenant=tenant, source=f"sop:{sop_id}", limit=SENDS_READ)
                 if t.step_index == step - 1]
-        return {"sop": sop_id, "step": step, **await self._stop(tenant, tasks)}
+        counts, changed = await self._stop(tenant, tasks)
+        return {"sop": sop_id, "step": step, **counts}, changed
 
-    async def _stop(self, tenant: str, tasks: list[SopTask]) -> dict[str, int]:
+    async def _stop(self, tenant: str, tasks: list[SopTask]) -> tuple[dict[str, int], bool]:
         """Stop these tasks: those not sent yet are cancelled here (an SOP task's queued
         steps with them; their customers freed from their quota); those WeCom holds are
         looked at now (tracker.check_tasks: confirmed if their guide sent them, else
-        cancelled in WeCom). What the stop did, counted."""
+        cancelled in WeCom). What the stop did, counted, and whether it changed anything
+        (none left to stop: every task sent, stopped before, or none at all)."""
         now = self.clock()
         async with self._db.write() as s:
             cancelled, flagged = await tasks_repo.stop_tasks(
@@ -403,7 +413,7 @@ class SopService:
         stopped = [t for t in after.values() if t.stopped_at is not None]
         log.info("tenant=%s stop: %s task(s) before sending, %s flagged", tenant,
                  len(cancelled), len(flagged))
-        return {
+        counts = {
             "not_sent": len(cancelled),
             "cancelled_in_wecom": sum(t.id in flagged and t.status == "cancelled"
                                       for t in stopped),
@@ -411,6 +421,7 @@ class SopService:
                                                              and t.kind not in MASS_KINDS)
                                 for t in after.values()),
             "pending": sum(t.status in ("sending", "sent") for t in stopped)}
+        return counts, bool(cancelled or flagged)
 
     async def _cancel_in_wecom(self, tenant: str, task: SopTask) -> None:
         """A stopped 群发 task its guide has not sent: cancel_groupmsg_send through the

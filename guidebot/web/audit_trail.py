@@ -11,8 +11,9 @@ A refusal answers 4xx (console forms too: the `page` wrapper words ValidationFai
 StateConflict as 409), so it is not recorded. What answers < 400 and still changes nothing is
 not recorded either:
 - the write methods that only read (NOT_WRITES, one list, each with why);
-- a write that turned out to do nothing: an idempotent replay answered with the stored result,
-  a batch every item of which was refused; its view calls `nothing_done`.
+- a write that turned out to do nothing: an idempotent replay answered with the stored result
+  (or a key that fired a drop before), a batch every item of which was refused, a 停止群发 with
+  nothing left to stop, a 预打标签 import with nothing new; its view calls `nothing_done`.
 """
 
 from __future__ import annotations
@@ -41,7 +42,8 @@ NOT_WRITES: dict[str, str] = {
 
 def nothing_done(request: web.Request) -> None:
     """This write changed nothing (an idempotent replay, a batch whose every item was
-    refused): its answer (< 400) is not recorded."""
+    refused, a stop with nothing left to stop, an import with nothing new): its answer (< 400)
+    is not recorded."""
     request[NOTHING_DONE] = True
 
 

@@ -12,7 +12,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -25,6 +24,7 @@ from guidebot.db.repo import pretags as pretags_repo
 from guidebot.db.repo import relation_tags, sop_plan
 from guidebot.db.types import utcnow
 from tests.support.console import Console, csrf_in, figure
+from tests.support.pretags import upload as _upload
 from tests.support.stack import Stack, library_copy, start_stack
 
 SOP = """
@@ -235,15 +235,6 @@ async def test_another_tenant_neither_sees_nor_applies_them(stack: Stack) -> Non
     assert await stack.admin("/pretags/oUNION-X", method="DELETE") == (200, {"deleted": 0})
     [row] = await _rows(stack)
     assert (row.tenant, row.applied_at) == ("beta", None)
-
-
-async def _upload(console: Console, csrf: str, text: str) -> tuple[int, str, str]:
-    form = aiohttp.FormData()
-    form.add_field("_csrf", csrf)
-    form.add_field("csv", text.encode(), filename="pretags.csv", content_type="text/csv")
-    async with console.http.post(console.url("/console/acme/pretags"), data=form,
-                                 allow_redirects=False) as resp:
-        return resp.status, await resp.text(), resp.headers.get("Location", "")
 
 
 async def test_the_console_uploads_a_csv_and_shows_the_counts(stack: Stack) -> None:

@@ -435,6 +435,19 @@ async def firing_recorded(session: AsyncSession, *, tenant: str, drop_id: str,
     return (await session.execute(stmt)).first() is not None
 
 
+async def firing_made(session: AsyncSession, *, tenant: str, drop_id: str,
+                      firing: str) -> bool:
+    """Whether this firing of the drop was made before: recorded, or a task of it exists (a
+    key fired again makes nothing more)."""
+    if await firing_recorded(session, tenant=tenant, drop_id=drop_id, firing=firing):
+        return True
+    stmt = select(SopTask.id).where(
+        SopTask.tenant == tenant, SopTask.source == f"drop:{drop_id}",  # type: ignore[arg-type]
+        SopTask.key.startswith(f"drop:{drop_id}:{firing}:",  # type: ignore[call-arg]
+                               autoescape=True)).limit(1)
+    return (await session.execute(stmt)).first() is not None
+
+
 async def stop_tasks(session: AsyncSession, *, tenant: str, ids: Sequence[int],
                      now: datetime) -> tuple[list[int], list[int]]:
     """HQ stops these tasks: queued ones (and their queued notices to the guide) are cancelled

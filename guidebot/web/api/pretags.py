@@ -9,10 +9,11 @@ from aiohttp import web
 from pydantic import ConfigDict, Field
 
 from guidebot import idempotency
-from guidebot.contacts.pretags import MAX_LINES, MAX_TAGS, Line, PreTags
+from guidebot.contacts.pretags import MAX_LINES, MAX_TAGS, Line, PreTags, nothing_new
 from guidebot.web.api import parsing
 from guidebot.web.api.parsing import Endpoint, reply
 from guidebot.web.api.shapes import IDEMPOTENCY_KEY, PRINTABLE, Answer, Shape
+from guidebot.web.audit_trail import nothing_done
 from guidebot.web.keys import SERVICES
 
 Unionid = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_-]+$",
@@ -102,10 +103,13 @@ async def submit(request: web.Request) -> web.Response:
     services, tenant = request.app[SERVICES], request.match_info["tenant"]
     data = await parsing.body(request, PreTagsImport)
     replayed = await idempotency.stored(services.db, tenant, "pretags", data.key, data)
-    if replayed is not None:
+    if replayed is not None:  # the stored answer: nothing done now
+        nothing_done(request)
         return reply(replayed)
     result = await _pretags(request).submit(
         tenant, [Line(line.unionid, tuple(line.tags)) for line in data.lines])
+    if nothing_new(result):  # every line imported before, none left to mark
+        nothing_done(request)
     await idempotency.remember(services.db, tenant, "pretags", data.key, data, result)
     return reply(result, status=201)
 

@@ -10,6 +10,7 @@ from guidebot.services import Services
 from guidebot.sop import views
 from guidebot.web.api import parsing, shapes
 from guidebot.web.api.parsing import Endpoint, FieldError, reply
+from guidebot.web.audit_trail import nothing_done
 from guidebot.web.keys import SERVICES
 
 
@@ -70,7 +71,10 @@ async def fire_drop(request: web.Request) -> web.Response:
     services, tenant = _services(request), request.match_info["tenant"]
     drop_id = parsing.path(request, shapes.DropPath).drop_id
     data = await parsing.body(request, shapes.DropFire)
-    return reply(await services.sop.fire_drop(tenant, drop_id, key=data.key or ""))
+    fired, replayed = await services.sop.fire_drop(tenant, drop_id, key=data.key or "")
+    if replayed:  # the key fired this drop before: nothing made now
+        nothing_done(request)
+    return reply(fired)
 
 
 async def drop_sends(request: web.Request) -> web.Response:
@@ -84,14 +88,20 @@ async def stop_drop(request: web.Request) -> web.Response:
     services, tenant = _services(request), request.match_info["tenant"]
     drop_id = parsing.path(request, shapes.DropPath).drop_id
     data = await parsing.body(request, shapes.DropStop)
-    return reply(await services.sop.stop_drop(tenant, drop_id, data.firing))
+    stopped, changed = await services.sop.stop_drop(tenant, drop_id, data.firing)
+    if not changed:  # nothing left to stop: answered as ever, with its counts
+        nothing_done(request)
+    return reply(stopped)
 
 
 async def stop_step(request: web.Request) -> web.Response:
     services, tenant = _services(request), request.match_info["tenant"]
     sop_id = parsing.path(request, shapes.SopPath).sop_id
     data = await parsing.body(request, shapes.SopStop)
-    return reply(await services.sop.stop_step(tenant, sop_id, data.step))
+    stopped, changed = await services.sop.stop_step(tenant, sop_id, data.step)
+    if not changed:  # nothing left to stop: answered as ever, with its counts
+        nothing_done(request)
+    return reply(stopped)
 
 
 async def switch(request: web.Request) -> web.Response:

@@ -11,6 +11,7 @@ from guidebot.services import Services
 from guidebot.web.api import parsing
 from guidebot.web.api import transfer_shapes as shapes
 from guidebot.web.api.parsing import Endpoint, reply
+from guidebot.web.audit_trail import nothing_done
 from guidebot.web.keys import SERVICES
 
 
@@ -26,7 +27,8 @@ async def create(request: web.Request) -> web.Response:
     data = await parsing.body(request, shapes.TransferCreate)
     services, tenant = _services(request), _tenant(request)
     replayed = await idempotency.stored(services.db, tenant, "transfers", data.key, data)
-    if replayed is not None:
+    if replayed is not None:  # the stored answer: nothing done now
+        nothing_done(request)
         return reply(replayed)
     try:
         batch_id = await services.transfers.start(

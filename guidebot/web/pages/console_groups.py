@@ -37,6 +37,8 @@ async def group(request: web.Request, who: auth.Access) -> web.StreamResponse:
     said = ""
     if request.query.get("handed"):
         said = notice(request, "grp.handed")
+    elif request.query.get("queued"):
+        said = notice(request, "grp.hand_queued")
     elif "refused" in request.query:
         said = notice(request, "grp.hand_refused").format(
             code=request.query["refused"][:8] or "—")
@@ -64,7 +66,8 @@ async def hand_over(request: web.Request, who: auth.Access) -> web.StreamRespons
     if all_refused(result):
         raise StateConflict(f"WeCom refused the new owner: errcode {refused}",
                             code="grp.hand_refused", errcode=refused)
-    query = f"refused={refused}" if result["failed"] else "handed=1"
+    # not refused, so a failed group's call failed (errcode None): queued to be retried
+    query = "queued=1" if result["failed"] else "handed=1"
     raise web.HTTPSeeOther(f"/console/{who.tenant.id}/groups/{chat_id}?{query}")
 
 

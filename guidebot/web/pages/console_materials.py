@@ -29,7 +29,11 @@ Route = Callable[[web.Request], Awaitable[web.StreamResponse]]
 def body_limit(limit: int, handler: Route) -> Route:
     """The route reads bodies of up to `limit` bytes (every other keeps the app's limit)."""
     async def wrapped(request: web.Request) -> web.StreamResponse:
-        return await handler(request.clone(client_max_size=limit))
+        clone = request.clone(client_max_size=limit)  # a copy of the request's own state
+        try:
+            return await handler(clone)
+        finally:  # what the view set, for the middlewares (操作日志's nothing_done)
+            request.update(clone)
     wrapped.__name__ = getattr(handler, "__name__", "handler")
     return wrapped
 

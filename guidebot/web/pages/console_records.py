@@ -314,8 +314,10 @@ async def fire_drop(request: web.Request, who: auth.Access) -> web.StreamRespons
     click of the same page queue nothing more."""
     form = await request.post()
     key = str(form.get("key", ""))[:64]
-    fired = await services_of(request).sop.fire_drop(
+    fired, replayed = await services_of(request).sop.fire_drop(
         who.tenant.id, request.match_info["drop_id"], key=key)
+    if replayed:  # a second click of the same page: nothing made now
+        nothing_done(request)
     query = urlencode({"fired": fired["drop"], "tasks": fired["tasks"]})
     raise web.HTTPSeeOther(f"/console/{who.tenant.id}/content?{query}#notice")
 
@@ -446,8 +448,10 @@ async def stop_drop(request: web.Request, who: auth.Access) -> web.StreamRespons
     """停止群发 for one firing, then back to the drop's sends with what the stop did."""
     form = await request.post()
     drop_id = request.match_info["drop_id"]
-    stopped = await services_of(request).sop.stop_drop(who.tenant.id, drop_id,
-                                                        str(form.get("firing", ""))[:64])
+    stopped, changed = await services_of(request).sop.stop_drop(
+        who.tenant.id, drop_id, str(form.get("firing", ""))[:64])
+    if not changed:  # nothing left to stop: the page says what it found
+        nothing_done(request)
     query = urlencode({k: stopped[k] for k in ("not_sent", "cancelled_in_wecom",
                                                "already_sent", "pending")})
     raise web.HTTPSeeOther(f"/console/{who.tenant.id}/drops/{quote(drop_id)}?{query}#notice")

@@ -15,6 +15,7 @@ from guidebot.content.reload import problems_json
 from guidebot.content.sop_spec import Audience
 from guidebot.errors import ValidationFailed
 from guidebot.sop import views as sop_views
+from guidebot.web.audit_trail import nothing_done
 from guidebot.web.pages import console_auth as auth
 from guidebot.web.pages.console import notice, page, refusal, render, services_of
 
@@ -75,7 +76,10 @@ async def stop_step(request: web.Request, who: auth.Access) -> web.StreamRespons
     if not raw.isdigit():
         raise ValidationFailed(f"step: {raw[:16]!r} is not a step number", code="sop.no_step",
                                sop_id=sop_id, steps="?")
-    stopped = await services_of(request).sop.stop_step(who.tenant.id, sop_id, int(raw))
+    stopped, changed = await services_of(request).sop.stop_step(who.tenant.id, sop_id,
+                                                                 int(raw))
+    if not changed:  # nothing left to stop: the page says what it found
+        nothing_done(request)
     raise _back(who, sop_id, **{k: str(stopped[k]) for k in (
         "not_sent", "cancelled_in_wecom", "already_sent", "pending")})
 

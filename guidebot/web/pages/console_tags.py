@@ -12,9 +12,10 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
-from guidebot.contacts.pretags import read_csv
+from guidebot.contacts.pretags import nothing_new, read_csv
 from guidebot.contacts.tag_library import NewTag, TagLibrary
 from guidebot.errors import ValidationFailed
+from guidebot.web.audit_trail import nothing_done
 from guidebot.web.pages import console_auth as auth
 from guidebot.web.pages.console import notice, page, render, services_of
 from guidebot.web.pages.console_materials import body_limit
@@ -44,6 +45,8 @@ async def tags(request: web.Request, who: auth.Access) -> web.StreamResponse:
         said = notice(request, "tags.pretags_done").format(
             stored=request.query.get("stored", "0")[:8],
             applied=request.query.get("applied", "0")[:8])
+    elif request.query.get("done") == "pretags_same":
+        said = notice(request, "tags.pretags_same")
     pretags = services_of(request).pretags
     return render(request, "tags.html", who=who, active="tags",
                   groups=await _library(request).groups(who.tenant.id), notice=said,
@@ -119,6 +122,9 @@ async def upload_pretags(request: web.Request, who: auth.Access) -> web.StreamRe
         raise ValidationFailed("not UTF-8", code="pretags_not_utf8") from None
     services = services_of(request)
     done = await services.pretags.submit(who.tenant.id, read_csv(text))
+    if nothing_new(done):  # the same file again: said on the page, not in 操作日志
+        nothing_done(request)
+        raise web.HTTPSeeOther(f"/console/{who.tenant.id}/tags?done=pretags_same#notice")
     query = urlencode({"done": "pretags", "stored": done["stored"], "applied": done["applied"]})
     raise web.HTTPSeeOther(f"/console/{who.tenant.id}/tags?{query}#notice")
 

@@ -32,7 +32,9 @@ async def transfers(request: web.Request, who: auth.Access) -> web.StreamRespons
     done = notice(request, "tr.checked") if request.query.get("checked") else ""
     if request.query.get("groups", "").isdigit():
         done = notice(request, "tr.groups_done").format(
-            n=int(request.query["groups"]), failed=int(request.query.get("failed", "0") or 0))
+            n=int(request.query["groups"]), failed=_count(request, "failed"))
+        if queued := _count(request, "queued"):
+            done += notice(request, "tr.groups_queued").format(queued=queued)
     return render(request, "transfers.html", who=who, active="transfers", names=names,
                   guides=guides, takeovers=[g for g in guides if g["active"]],
                   unassigned=unassigned, unassigned_failed=failed, batches=batches,
@@ -63,8 +65,16 @@ async def hand_over_groups(request: web.Request, who: auth.Access) -> web.Stream
     if all_refused(result):
         raise StateConflict(f"WeCom refused all {len(result['failed'])} groups",
                             code="tr.groups_refused", failed=len(result["failed"]))
+    # refused by WeCom (an errcode), or a call that failed (None): queued to be retried
+    queued = sum(f["errcode"] is None for f in result["failed"])
     raise web.HTTPSeeOther(f"/console/{who.tenant.id}/transfers?groups="
-                           f"{len(result['transferred'])}&failed={len(result['failed'])}")
+                           f"{len(result['transferred'])}&failed={len(result['failed']) - queued}"
+                           + (f"&queued={queued}" if queued else ""))
+
+
+def _count(request: web.Request, name: str) -> int:
+    raw = request.query.get(name, "")[:6]
+    return int(raw) if raw.isdigit() else 0
 
 
 @page
