@@ -3,8 +3,9 @@ to a tenant's admin API (/api/v1/{tenant}/…) or console (/console/{tenant}/…
 (status < 400) is one entry — who (the session's actor, or "admin token" for the bearer), the
 route's method and path template, its path ids and the status. The body is never read here.
 
-Reads are not recorded, but for those that hand out customers' personal data (查阅复制, the
-console's customers and segment CSVs): their views call `record_access` themselves.
+Reads are not recorded, but for those that hand out customers' personal data (查阅复制, and
+the console CSVs CSV_EXPORTS in pages/console.py marks personal): their views call
+`record_access` themselves.
 
 Console forms answer with a redirect raised as an exception (303): that counts as success too.
 A refusal answers 4xx (console forms too: the `page` wrapper words ValidationFailed as 400 and

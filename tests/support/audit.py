@@ -1,5 +1,5 @@
-"""操作日志 in tests: the table's raw rows, the API's entries, and a console browser signed in
-through 企业微信登录 against the sandbox's OAuth."""
+"""操作日志 in tests: the table's raw rows, the API's entries, a stack with console members and
+viewers, and a console browser signed in through 企业微信登录 against the sandbox's OAuth."""
 
 from __future__ import annotations
 
@@ -10,7 +10,25 @@ from sqlalchemy import text
 
 from tests.support.console import Console
 from tests.support.sidebar import oauth_code
-from tests.support.stack import Stack
+from tests.support.stack import Stack, start_stack
+
+TEAM = (("lina", "李娜"), ("wangfang", "王芳"), ("chenjing", "陈静"))
+
+
+async def start_team(aiohttp_server: Any, tmp_path: Any, db_url: str) -> Stack:
+    """A stack whose acme console has lina as a member and wangfang as a viewer (chenjing is
+    neither), the three named in the address book."""
+    s = await start_stack(aiohttp_server, tmp_path, db_url, acme_config=(
+        'console = { members = ["lina"], viewers = ["wangfang"] }\n'))
+    book = {"departments": [{"id": 1, "name": "acme", "parentid": 0}],
+            "members": [{"userid": u, "name": n, "department": [1]} for u, n in TEAM],
+            "deliver": False}
+    async with s.http.post(f"{s.sandbox_url}/_sandbox/acme/directory", json=book) as resp:
+        assert resp.status == 200
+    # the members' names, read now (not the start-up sync: it may have run before the book,
+    # and it skips while another sync holds the lock)
+    await s.runtime.services.directory.sync("acme")
+    return s
 
 
 async def raw_rows(stack: Stack) -> list[dict[str, Any]]:

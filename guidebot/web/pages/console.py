@@ -100,12 +100,53 @@ def render(request: web.Request, template: str, *, who: auth.Access | None = Non
     return response
 
 
-async def csv_download(request: web.Request, filename: str,
-                       chunks: AsyncIterator[str]) -> web.StreamResponse:
-    """CSV text streamed as it is read (UTF-8 with a BOM, so a spreadsheet opens Chinese
-    names as they are). The first chunk is read before the answer starts, so a refused
-    request is still a refusal page."""
-    first = await anext(chunks)
+# Every console CSV, by the route (GET path template) whose `?format=csv` answers it, and whether
+# it lists individual customers' personal data (True) or only figures and HQ's own acts (False).
+# `csv_export` reads this list (a route missing from it is taken as personal, the safe side),
+# and tests/scenario/test_console_csv_policy.py fails until every CSV route is in it. A new CSV is
+# personal as soon as it has a column naming a customer (external_userid, name, remark, tags,
+# profile fields, messages, one order's customer); figures per guide or store are not.
+CSV_EXPORTS: dict[str, bool] = {
+    # every customer the search finds: external_userid, name, guides, tags, 客户资料
+    "/console/{tenant}/customers": True,
+    # a segment's members, in the customers CSV's columns
+    "/console/{tenant}/segments/{segment_id}": True,
+    # each order with its customer's external_userid and name
+    "/console/{tenant}/orders": True,
+    # 员工删人记录: each deleted customer's external_userid and name
+    "/console/{tenant}/deletions": True,
+    # 导购排行: figures per guide (guides are staff, not customers)
+    "/console/{tenant}/guides": False,
+    # figures per store
+    "/console/{tenant}/stores": False,
+    # a period's statement: earned, clawback, adjustment and orders counted per guide
+    "/console/{tenant}/commissions": False,
+    # 操作日志: HQ's own actions (who, route, path ids, status), never a body
+    "/console/{tenant}/audit": False,
+}
+
+
+async def csv_export(request: web.Request, who: auth.Access, filename: str,
+                     chunks: AsyncIterator[str]) -> web.StreamResponse:
+    """The one way a console page sends a CSV, streamed as it is read (UTF-8 with a BOM, so a
+    spreadsheet opens Chinese names as they are), by its route's class in CSV_EXPORTS:
+
+    - personal (customers, segment members, orders, 员工删人记录): members only — a read-only
+      viewer sees the page, not the file (403, worded `err.viewer_export`) — and each download
+      is recorded in 操作日志 (its action the route's GET and template) once it is sure to
+      start;
+    - aggregate (guides, stores, commissions, 操作日志): for whoever sees the page, not
+      recorded.
+
+    The first chunk is read before anything is recorded or the answer starts, so a refused
+    request is still a refusal page. A route not in CSV_EXPORTS is taken as personal."""
+    resource = request.match_info.route.resource
+    personal = CSV_EXPORTS.get(resource.canonical if resource is not None else "", True)
+    if personal and who.viewer:
+        return viewer_refused(request, who, "err.viewer_export")
+    first = await anext(chunks)  # a refusal comes here, before anything is recorded
+    if personal:
+        await record_access(request)
     response = web.StreamResponse(headers={
         "Content-Type": "text/csv; charset=utf-8",
         "Content-Disposition": f'attachment; filename="{filename}"'})
@@ -117,22 +158,9 @@ async def csv_download(request: web.Request, filename: str,
     return response
 
 
-async def customers_csv(request: web.Request, who: auth.Access, filename: str,
-                        chunks: AsyncIterator[str]) -> web.StreamResponse:
-    """A CSV of customers (names, tags, profile fields) as csv_download sends it: members
-    only (a read-only viewer sees the page, not the file: 403), and each download recorded
-    in 操作日志 (its action the route's GET and template) once it is sure to start."""
-    if who.viewer:
-        return viewer_refused(request, who, "err.viewer_export")
-    first = await anext(chunks)  # a refusal comes here, before anything is recorded
-    await record_access(request)
-    return await csv_download(request, filename, _after(first, chunks))
-
-
-async def _after(first: str, rest: AsyncIterator[str]) -> AsyncIterator[str]:
-    yield first
-    async for chunk in rest:
-        yield chunk
+async def one_chunk(text: str) -> AsyncIterator[str]:
+    """A CSV made whole in memory, as the chunks `csv_export` streams."""
+    yield text
 
 
 class DayRange(NamedTuple):
@@ -168,9 +196,9 @@ def wants_csv(request: web.Request) -> bool:
 
 async def range_csv(request: web.Request, who: auth.Access, kind: str, days: DayRange,
                     chunks: AsyncIterator[str]) -> web.StreamResponse:
-    """A range page's CSV download, named `{kind}-{tenant}-{from}-{to}.csv`."""
-    return await csv_download(
-        request, f"{kind}-{who.tenant.id}-{days.day_from}-{days.day_to}.csv", chunks)
+    """A range page's CSV download (`csv_export`), named `{kind}-{tenant}-{from}-{to}.csv`."""
+    return await csv_export(
+        request, who, f"{kind}-{who.tenant.id}-{days.day_from}-{days.day_to}.csv", chunks)
 
 
 def _presets(request: web.Request, who: auth.Access,

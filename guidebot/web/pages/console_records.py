@@ -33,11 +33,12 @@ from guidebot.web.audit_trail import nothing_done, record_ids_as
 from guidebot.web.pages import console_auth as auth
 from guidebot.web.pages.console import (
     catalog,
-    customers_csv,
+    csv_export,
     day_range,
     language,
     local_time,
     notice,
+    one_chunk,
     page,
     range_csv,
     render,
@@ -89,7 +90,7 @@ async def _customers_csv(request: web.Request, who: auth.Access,
     chunks = customer_list.export_csv(services_of(request).db, who.tenant.id, who.tenant.tz,
                                       search, fields=services_of(request).library.profile_fields)
     day = datetime.now(who.tenant.tz).strftime("%Y%m%d")
-    return await customers_csv(request, who, f"customers-{who.tenant.id}-{day}.csv", chunks)
+    return await csv_export(request, who, f"customers-{who.tenant.id}-{day}.csv", chunks)
 
 
 @page
@@ -235,9 +236,8 @@ async def commissions(request: web.Request, who: auth.Access) -> web.StreamRespo
     period = _period(request, who, request.query.get("period"))
     body = await statements.statement(services_of(request).db, who.tenant, period)
     if wants_csv(request):
-        return web.Response(text=statements.to_csv(body), content_type="text/csv",
-                            headers={"Content-Disposition":
-                                     f'attachment; filename="commissions-{period}.csv"'})
+        return await csv_export(request, who, f"commissions-{period}.csv",
+                                one_chunk(statements.to_csv(body)))
     done = notice(request, "com.done") if request.query.get("done") else ""
     guides = await _records(request).guides(who.tenant.id)
     return render(request, "commissions.html", who=who, active="commissions", s=body,

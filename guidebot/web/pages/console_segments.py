@@ -17,7 +17,7 @@ from guidebot.segments.service import LAYERS, LISTS, OPS, Segments
 from guidebot.stats import customer_list
 from guidebot.stats.records import PAGE
 from guidebot.web.pages import console_auth as auth
-from guidebot.web.pages.console import customers_csv, notice, page, render, services_of
+from guidebot.web.pages.console import csv_export, notice, page, render, services_of
 
 SINGLE = ("status", "added_from", "added_to", "added_days", "purchased", "quiet_days",
           "layer")
@@ -156,9 +156,9 @@ async def members(request: web.Request, who: auth.Access) -> web.StreamResponse:
     segment["gone"] = _gone(segment)
     if request.query.get("format") == "csv":
         day = datetime.now(who.tenant.tz).strftime("%Y%m%d")
-        return await customers_csv(request, who,
-                                   f"segment-{segment_id}-{who.tenant.id}-{day}.csv",
-                                   await service.export_csv(who.tenant.id, segment_id))
+        return await csv_export(request, who,
+                                f"segment-{segment_id}-{who.tenant.id}-{day}.csv",
+                                await service.export_csv(who.tenant.id, segment_id))
     found = await service.members(who.tenant.id, segment_id, limit=PAGE,
                                   after=request.query.get("after", ""))
     records = services_of(request).stats.records
