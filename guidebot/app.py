@@ -50,7 +50,7 @@ from guidebot.wecom.parse import parse_event
 from guidebot.wecom.webhook import CallbackViews
 
 log = logging.getLogger(__name__)
-METRICS_SCOPE = "metrics"  # the throttle's scope of /metrics' bearer token
+METRICS_SCOPE = ":metrics"  # the throttle's scope of /metrics' token (never a tenant id)
 
 
 @dataclass

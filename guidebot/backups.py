@@ -15,7 +15,7 @@ the next check. A copy named after the time now (made while the clock was ahead)
 count: it would otherwise stop the copies until then; it is neither counted towards `keep`
 nor deleted until its time has come (a warning names it at each copy). A temporary
 `.guidebot-….db.partial-<pid>` left by a copy that was interrupted (the process killed, the
-machine stopped) is deleted by the next copy, when it last changed before that run began.
+machine stopped) is deleted by the next copy once it has not changed for 6 hours.
 A failed backup is logged with an error id, counted in guidebot_backups_total{result=
 "failed"} and tried again an hour later; that hour is kept in memory only, so a restart
 tries again at once.
@@ -48,6 +48,9 @@ RETRY_AFTER = timedelta(hours=1)  # a failed backup is tried again this much lat
 STAMP = "%Y%m%d-%H%M%S"
 COPY_NAME = re.compile(r"guidebot-(\d{8}-\d{6})\.db")
 # the temporary file a copy is written to before it takes its name (guidebot/db/backup.py)
+# a partial changed within this long may still be another process's copy under its
+# integrity check (`guidebot db backup` into this folder: minutes on a large database)
+PARTIAL_STALE = timedelta(hours=6)
 PARTIAL_NAME = re.compile(r"\.guidebot-\d{8}-\d{6}\.db\.partial-\d+")
 
 
@@ -168,13 +171,13 @@ def _split(found: list[tuple[datetime, Path]], now: datetime
 
 def _delete_stale_partials(folder: Path, now: datetime) -> None:
     """The temporary files of copies that never took their name (the process was killed
-    or the machine stopped during a copy) last changed before this run began: deleted.
-    One still being written (changed since) is left alone."""
+    or the machine stopped during a copy), unchanged for PARTIAL_STALE: deleted. One
+    changed since (still written, or checked by a `guidebot db backup` run) is left."""
     for path in folder.iterdir():
         if PARTIAL_NAME.fullmatch(path.name) is None:
             continue
         try:
-            if not path.is_file() or path.stat().st_mtime >= now.timestamp():
+            if not path.is_file() or path.stat().st_mtime >= (now - PARTIAL_STALE).timestamp():
                 continue
             path.unlink()
         except OSError as exc:  # the copy goes on; the next run tries again

@@ -139,19 +139,23 @@ def _backup_dir(settings: Settings, problem: Report) -> str | None:
 
 def _client_address(settings: Settings) -> tuple[str, bool]:
     """Where a client's address is read from (failed sign-ins and wrong tokens are counted
-    per address, and the beacon limit): a note when guidebot listens on this machine only
-    while its public address is another, i.e. behind a reverse proxy, without
+    per address, and the beacon limit): a note when guidebot is reached at an https address
+    (it serves plain HTTP) or listens on this machine only while its public address is
+    another, i.e. behind a reverse proxy, without
     `client_ip_header`: every visitor then has the proxy's address, and a few wrong tokens
     from anyone lock out everyone's sign-ins and admin-API calls for a window."""
     server = settings.server
     if server.client_ip_header:
         return f"client addresses read from the {server.client_ip_header} header", False
-    public = (urlsplit(server.public_url).hostname or "").lower()
-    proxied = (_is_loopback(server.host) or server.host == "localhost") and not (
-        public == "localhost" or _is_loopback(public))
+    url = urlsplit(server.public_url)
+    public = (url.hostname or "").lower()
+    # guidebot serves plain HTTP: an https address is a proxy's, whatever host it listens on
+    proxied = url.scheme == "https" or (
+        (_is_loopback(server.host) or server.host == "localhost")
+        and not (public == "localhost" or _is_loopback(public)))
     if proxied:
         return (f"guidebot listens on {server.host} and is reached at {server.public_url}, "
-                "through a reverse proxy: set [server] client_ip_header to the header it "
+                "through a reverse proxy it seems: set [server] client_ip_header to the header it "
                 "sets (X-Real-IP, X-Forwarded-For), or every visitor shares the proxy's "
                 "address and a few wrong tokens throttle everyone's sign-ins and admin-API "
                 "calls"), True

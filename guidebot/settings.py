@@ -363,7 +363,9 @@ def _server(file: str, table: Mapping[str, Any], base: Path,
     operator_token = r.secret("operator_token", required=False)
     if operator_token and operator_token.strip().lower() in PLACEHOLDER_SECRETS:
         raise r.fail("operator_token", "is a placeholder: set a real token, or leave it out")
-    metrics_token = r.secret("metrics_token", required=False)
+    # once given, never empty: an empty token would leave /metrics open (fail closed)
+    metrics_token = r.secret("metrics_token", required=bool(
+        {"metrics_token", "metrics_token_env"} & set(table)))
     backup = r.get("backup", dict)
     limits = {name: r.get(name, int, getattr(ServerSettings, name))
               for name in ("signin_failures", "signin_window_minutes")}

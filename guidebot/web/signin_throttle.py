@@ -1,8 +1,8 @@
 """Failed sign-ins throttled per (scope, client address): the console's token and WeCom
-sign-ins (the scope is the tenant id) and the operator's (the scope is "operator"); wrong
-bearer tokens too (a tenant's admin token on the admin API and console pages, the operator's
-on its routes), in the same count: `bearer` below. A request without a bearer header is not
-counted.
+sign-ins (the scope is the tenant id) and the operator's (the scope is ":operator", never a
+tenant id); wrong bearer tokens too (a tenant's admin token on the admin API and console
+pages, the operator's on its routes), in the same count: `bearer` below. A request without
+a bearer header is not counted.
 
 After `[server] signin_failures` refusals within `[server] signin_window_minutes` of the
 first, that address is answered 429 (with Retry-After) on that scope until the window ends,
@@ -21,6 +21,7 @@ address, so failures from anyone throttle everyone.
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import time
 from collections import OrderedDict
@@ -33,7 +34,7 @@ from guidebot.metrics import Metrics
 from guidebot.settings import ServerSettings
 
 CAP = 10_000
-OPERATOR = "operator"  # the operator sign-in's scope (tenant ids are the console's)
+OPERATOR = ":operator"  # the operator sign-in's scope (no tenant id has a colon)
 
 
 @dataclass
@@ -125,8 +126,27 @@ def client_address(request: web.Request, header: str) -> str:
         sent = ",".join(request.headers.getall(header, []))
         entries = [part.strip() for part in sent.split(",") if part.strip()]
         if entries:
-            return entries[-1][:64]
-    return request.remote or ""
+            return _counted_as(entries[-1])
+    return _counted_as(request.remote or "")
+
+
+def _counted_as(entry: str) -> str:
+    """The key an address is counted under: without the port some proxies append
+    ("1.2.3.4:5555", "[2001:db8::1]:443"; else every connection would count apart), an
+    IPv6 address as its /64 (one subscriber holds a whole /64), an IPv4-mapped one as its
+    IPv4 address; what is not an address, as sent (cut to 64 characters)."""
+    text = entry[1:].split("]", 1)[0] if entry.startswith("[") else entry
+    if text.count(":") == 1:  # IPv4 with a port (an IPv6 address has several colons)
+        text = text.split(":", 1)[0]
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        return entry[:64]
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return str(address)
 
 
 SIGNINS = web.AppKey("signin_throttle", SigninThrottle)

@@ -19,6 +19,7 @@ from guidebot.chat.guide import GuideChat
 from guidebot.content.library import Library
 from guidebot.db.engine import Database
 from guidebot.db.repo import contacts as contacts_repo
+from guidebot.db.repo import directory as directory_repo
 from guidebot.db.repo import notes as notes_repo
 from guidebot.db.repo import sop_tasks as tasks_repo
 from guidebot.db.repo import store_managers as managers_repo
@@ -118,7 +119,9 @@ class Workbench:
         nothing here and is listed apart (`unknown`); a leader who left neither."""
         async with self._db.read() as s:
             led = await managers_repo.leaders(s, tenant=tenant.id)
-        active = {r["guide"]: r["active"] for r in await self._stats.records.guides(tenant.id)}
+            members = set(await directory_repo.active_guides(s, tenant=tenant.id))
+            known = await directory_repo.guide_userids(s, tenant=tenant.id)
+        active = {userid: userid in members for userid in known}
         out: dict[str, set[str]] = {}
         for userid, store_id in led:
             if active.get(userid, True):  # the address book named them; gone once they left

@@ -142,12 +142,19 @@ async def test_a_userid_not_listed_and_a_reused_code_sign_nobody_in(team: Stack)
         state = (await start_wecom(again))["state"]
         status, html, _ = await wecom_callback(again, "0" * 32, await oauth_code(team, "lina"))
         assert status == 403 and ZH["login.wecom_state"] in html and not _signed_in(again)
+        # a state this browser was not given (any page can make a browser send one) is not
+        # a sign-in attempt: neither recorded nor counted against the address
+        for _ in range(team.settings.server.signin_failures):
+            status, _, _ = await wecom_callback(again, "0" * 32, "forged")
+            assert status == 403
+        state = (await start_wecom(again))["state"]
+        assert (await wecom_callback(again, state, await oauth_code(team, "lina")))[0] == 303
         listed = [(e["actor"], e["action"], e["params"].get("why"), e["status"])
                   for e in reversed(await entries(team))]
         assert listed == [("chenjing", "sign_in_refused", "not_listed", 403),
                           ("lina", "sign_in", None, 303),
                           ("", "sign_in_refused", "code", 403),
-                          ("", "sign_in_refused", "state", 403)]
+                          ("lina", "sign_in", None, 303)]
     finally:
         await stranger.close()
         await again.close()

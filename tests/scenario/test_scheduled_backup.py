@@ -254,16 +254,20 @@ async def test_the_next_copy_deletes_partial_files_an_interrupted_copy_left(
     folder.mkdir()
     stale = folder / ".guidebot-20260309-030000.db.partial-4242"  # killed mid-copy yesterday
     writing = folder / ".guidebot-20260310-035959.db.partial-4343"  # changed since the run began
+    # a `guidebot db backup` into this folder, its copy written 10 minutes ago and under its
+    # integrity check since
+    checked = folder / ".guidebot-20260310-034900.db.partial-4444"
     others = [folder / ".notes.partial-1", folder / "guidebot-20260309.db.partial-7"]
-    for path in (stale, writing, *others):
+    for path in (stale, writing, checked, *others):
         path.write_text("partial")
     for path in (stale, *others):
-        os.utime(path, (DAY1.timestamp() - 3600,) * 2)
+        os.utime(path, (DAY1.timestamp() - 86_400,) * 2)
+    os.utime(checked, (DAY1.timestamp() - 600,) * 2)
     os.utime(writing, (DAY1.timestamp() + 60,) * 2)
     outcome = await backups.run_if_due(now=DAY1)
     assert outcome is not None and outcome.made is not None
-    assert _names(folder) == sorted(
-        [writing.name, *(p.name for p in others), "guidebot-20260310-040000.db"])
+    assert _names(folder) == sorted([writing.name, checked.name, *(p.name for p in others),
+                                     "guidebot-20260310-040000.db"])
     await stack.http.close()
 
 

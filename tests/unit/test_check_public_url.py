@@ -62,7 +62,8 @@ def _server(**fields: str) -> Settings:
     ({"host": "127.0.0.1", "public_url": "https://guide.example.com",
       "client_ip_header": "X-Real-IP"}, False),  # the proxy's header read
     ({"host": "127.0.0.1", "public_url": "http://127.0.0.1:8080"}, False),  # the demo
-    ({"host": "0.0.0.0", "public_url": "https://guide.example.com"}, False),  # reached directly
+    ({"host": "0.0.0.0", "public_url": "https://guide.example.com"}, True),  # TLS: a proxy's
+    ({"host": "0.0.0.0", "public_url": "http://10.0.0.5:8080"}, False),  # reached directly
 ])
 def test_a_proxy_without_client_ip_header_is_noted(fields: dict[str, str],
                                                    proxied: bool) -> None:

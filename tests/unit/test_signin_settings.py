@@ -34,8 +34,12 @@ def test_defaults_and_given_values(tmp_path: Path) -> None:
     ("client_ip_header = 1", "server.client_ip_header"),
     ("beacon_per_minute = -1", "server.beacon_per_minute"),
     ('beacon_per_minute = "60"', "server.beacon_per_minute"),
+    ('metrics_token = ""', "server.metrics_token"),  # given empty: /metrics would be open
+    ('metrics_token_env = "GUIDEBOT_TEST_EMPTY_METRICS"', "server.metrics_token_env"),
 ])
-def test_bad_values_are_refused_naming_the_key(tmp_path: Path, line: str, key: str) -> None:
+def test_bad_values_are_refused_naming_the_key(tmp_path: Path, line: str, key: str,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GUIDEBOT_TEST_EMPTY_METRICS", "")
     with pytest.raises(ConfigError) as caught:
         load_settings(_write(tmp_path, f"[server]\n{line}\n" + GOOD))
     assert key in str(caught.value)

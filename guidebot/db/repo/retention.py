@@ -133,8 +133,11 @@ async def blank_outbox_payloads(session: AsyncSession, *, tenant: str, before: d
                                     OutboxItem.id > after)  # type: ignore[operator]
         .order_by(OutboxItem.id).limit(limit))).scalars())
     if ids:
+        # the conditions again: on PostgreSQL a dead row HQ has just put back for retry
+        # (pending now) may have changed since the select, and must keep its texts
         await session.execute(
-            update(OutboxItem).where(OutboxItem.id.in_(ids))  # type: ignore[union-attr]
+            update(OutboxItem).where(OutboxItem.id.in_(ids),  # type: ignore[union-attr]
+                                     *_old_outbox(tenant, before, kinds))
             .values(payload=BLANKED_PAYLOAD))
     return ids
 

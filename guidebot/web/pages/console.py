@@ -121,7 +121,10 @@ CSV_EXPORTS: dict[str, bool] = {
     "/console/{tenant}/stores": False,
     # a period's statement: earned, clawback, adjustment and orders counted per guide
     "/console/{tenant}/commissions": False,
-    # 操作日志: HQ's own actions (who, route, path ids, status), never a body
+    # 操作日志: HQ's own actions (who, route, path ids, status), never a body. An exception
+    # to the rule above, by choice: a path id may be the customer an action was about (an
+    # external_userid, never a name or a message), as every viewer sees on the page itself;
+    # the log of who did what stays readable to the read-only members who audit it
     "/console/{tenant}/audit": False,
 }
 
@@ -398,7 +401,10 @@ async def login_wecom(request: web.Request) -> web.StreamResponse:
     role = tenant.console.role(userid) if userid else None
     if role is None:
         why = refused or "not_listed"
-        if throttle.refused(request, tenant.id):
+        # a state this browser was not given is no sign-in attempt: any page can make a
+        # browser send one (a cross-site GET carries no SameSite=Lax cookie), so it is
+        # neither counted (it would lock the visitor's address out) nor recorded
+        if why != "state" and throttle.refused(request, tenant.id):
             await _record(request, tenant, userid, SIGN_IN_REFUSED, 403,
                           {"method": "wecom", "why": why})
         refusal_page = render(request, "error.html", status=403, worded=True, code=403,
