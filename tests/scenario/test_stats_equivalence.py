@@ -359,7 +359,7 @@ async def _group_stage(db: Database, world: Groups, rng: random.Random) -> None:
             old = world.owners.get(chat)
             owner = (rng.choice([*GUIDES, "g4"]) if old is None or rng.random() < 0.3
                      else old)
-            now_in = {m for m in world.members.get(chat, set()) if rng.random() < 0.7}
+            now_in = {m for m in sorted(world.members.get(chat, set())) if rng.random() < 0.7}
             now_in |= set(rng.sample(PEOPLE, rng.randrange(0, 4)))
             members = [groups_repo.Member(owner, MEMBER, at, 1, ""),
                        *(groups_repo.Member(m, CUSTOMER, at, rng.choice((1, 2, 3)), "")
