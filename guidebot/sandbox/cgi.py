@@ -117,6 +117,8 @@ async def handle(request: web.Request) -> web.Response:
     delay = sandbox.faults.delay(tenant, path)
     if delay:
         await asyncio.sleep(delay)  # a slow WeCom (an injected fault)
+    if status := sandbox.faults.gateway(tenant, path):
+        return web.Response(status=status, text="sandbox injected gateway failure")
     if tenant is not None and path in SETTLE_TRANSFERS_FIRST:
         await sandbox.settle_transfers(tenant)
     result = answer(sandbox, path, query, incoming, tenant)

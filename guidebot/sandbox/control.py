@@ -70,7 +70,8 @@ async def add_fault(sandbox: Sandbox, request: web.Request) -> Any:
     if tenant is not None:
         sandbox.tenant(_str(body, "tenant"))
     fault = sandbox.faults.add(tenant, body.get("path"), body.get("errcode", 0),
-                               body.get("times", 1), body.get("delay_s", 0))
+                               body.get("times", 1), body.get("delay_s", 0),
+                               body.get("http_status", 0))
     return {"fault": vars(fault)}
 
 

@@ -399,11 +399,13 @@ class SopService:
         """Stop these tasks: those not sent yet are cancelled here (an SOP task's queued
         steps with them; their customers freed from their quota); those WeCom holds are
         looked at now (tracker.check_tasks: confirmed if their guide sent them, else
-        cancelled in WeCom). What the stop did, counted, and whether it changed anything
-        (none left to stop: every task sent, stopped before, or none at all)."""
+        cancelled in WeCom); their queued notices to the guide (群发 waiting for you) are
+        cancelled too. What the stop did, counted, and whether it changed anything (none
+        left to stop: every task sent, stopped before, or none at all; a stop that only
+        cancelled a notice changed something)."""
         now = self.clock()
         async with self._db.write() as s:
-            cancelled, flagged = await tasks_repo.stop_tasks(
+            cancelled, flagged, notices = await tasks_repo.stop_tasks(
                 s, tenant=tenant, ids=[t.id for t in tasks if stopping.stoppable(t) and t.id],
                 now=now)
             await apply(s, [w for i in cancelled for w in stopped_writes(i, now)])
@@ -411,8 +413,8 @@ class SopService:
         async with self._db.read() as s:
             after = await tasks_repo.tasks_by_id(s, ids=[t.id for t in tasks if t.id])
         stopped = [t for t in after.values() if t.stopped_at is not None]
-        log.info("tenant=%s stop: %s task(s) before sending, %s flagged", tenant,
-                 len(cancelled), len(flagged))
+        log.info("tenant=%s stop: %s task(s) before sending, %s flagged, %s notice(s) "
+                 "cancelled", tenant, len(cancelled), len(flagged), notices)
         counts = {
             "not_sent": len(cancelled),
             "cancelled_in_wecom": sum(t.id in flagged and t.status == "cancelled"
@@ -420,8 +422,9 @@ class SopService:
             "already_sent": sum(t.status == "confirmed" or (t.status == "sent"
                                                              and t.kind not in MASS_KINDS)
                                 for t in after.values()),
-            "pending": sum(t.status in ("sending", "sent") for t in stopped)}
-        return counts, bool(cancelled or flagged)
+            "pending": sum(t.status in ("sending", "sent") for t in stopped),
+            "notices_cancelled": notices}
+        return counts, bool(cancelled or flagged or notices)
 
     async def _cancel_in_wecom(self, tenant: str, task: SopTask) -> None:
         """A stopped 群发 task its guide has not sent: cancel_groupmsg_send through the

@@ -326,3 +326,49 @@ async def test_the_task_listing_pages_with_a_cursor(stop_stack: Stack) -> None:
     for bad in ("limit=0", "limit=1001", "after=bm90LWEtY3Vyc29y", "after=a%20b"):
         status, body = await stack.admin(f"/tasks?{bad}")
         assert status == 400 and body["field"] in ("limit", "after"), (bad, body)
+
+
+async def _notices(stack: Stack) -> dict[str, str]:
+    """Each guide's notice of the 群发 (群发 waiting for you): its status."""
+    _, tasks = await stack.admin("/tasks")
+    return {t["guide"]: t["status"] for t in tasks["tasks"] if t["kind"] == "notify"}
+
+
+async def test_a_stop_cancels_the_guides_queued_notices_and_counts_them(
+        stop_stack: Stack) -> None:
+    """The 群发 sent to WeCom, their notices to the guides still queued: the stop cancels
+    them with their tasks and says how many; a stop that only cancels a notice (its task
+    confirmed since the stop read it) still reports a change, so 操作日志 records it."""
+    from guidebot.db.repo import sop_tasks as tasks_repo
+
+    stack = stop_stack
+    await _customers(stack)
+    sop = stack.runtime.services.sop
+    _, fired = await stack.admin("/drops/stop_drop/fire", method="POST", json={})
+    # one delivery pass: the 群发 reach WeCom, the notices they queue wait for the next pass
+    assert await sop.dispatcher.deliver("acme") == 3
+    assert await _notices(stack) == {g: "queued" for g in GUIDES}
+    msgids = await _msgids(stack)
+    _, tasks = await stack.admin("/tasks?guide=lina")
+    [lina] = [t["id"] for t in tasks["tasks"] if t["kind"] == "guide_task"]
+    # lina sends hers and guidebot sees it before the stop's write: the stop read her task
+    # as sent (stoppable), what it finds then is a confirmed task and its queued notice
+    status, _ = await _control(stack, "confirm_groupmsg", {"msgid": msgids["lina"],
+                                                           "userid": "lina"})
+    assert status == 200
+    assert await sop.tracker.check_tasks("acme", [lina]) == 1
+    db = stack.runtime.services.db
+    async with db.write() as s:
+        assert await tasks_repo.stop_tasks(s, tenant="acme", ids=[lina], now=T0) == (
+            [], [], 1)
+    assert (await _notices(stack))["lina"] == "cancelled"
+
+    status, stopped = await stack.admin("/drops/stop_drop/stop", method="POST",
+                                        json={"firing": fired["firing"]})
+    assert status == 200, stopped
+    assert (stopped["cancelled_in_wecom"], stopped["already_sent"],
+            stopped["notices_cancelled"]) == (2, 1, 2), stopped
+    assert await _notices(stack) == {g: "cancelled" for g in GUIDES}
+    _, audit = await stack.admin("/audit")
+    assert [e["action"] for e in audit["items"]] == [
+        "POST /api/v1/{tenant}/drops/{drop_id}/stop", "POST /api/v1/{tenant}/drops/{drop_id}/fire"]

@@ -149,7 +149,7 @@ async def test_sends_count_a_guide_whose_customers_were_all_over_quota(
                                         json={"firing": again["firing"]})
     assert (status, stopped) == (200, {
         "drop": "hq-1", "firing": again["firing"], "not_sent": 0, "cancelled_in_wecom": 0,
-        "already_sent": 0, "pending": 0}), stopped
+        "already_sent": 0, "pending": 0, "notices_cancelled": 0}), stopped
     assert (await stack.admin("/drops/hq-1/sends"))[1] == sends  # nothing changed
     status, missing = await stack.admin("/drops/hq-1/stop", method="POST",
                                         json={"firing": "manual:00"})

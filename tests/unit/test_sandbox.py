@@ -191,7 +191,8 @@ async def test_a_slow_fault_answers_after_its_delay_once_or_with_its_errcode(
     status, body = await control(client, "faults", {"tenant": "acme", "path": path,
                                                     "delay_s": 0.5})
     assert status == 200 and body["fault"] == {"tenant": "acme", "path": path, "errcode": 0,
-                                               "times": 1, "delay_s": 0.5}
+                                               "times": 1, "delay_s": 0.5,
+                                               "http_status": 0}
     slow = asyncio.create_task(call(client, path, token))
     await asyncio.sleep(0.05)
     assert not slow.done()  # held back (it cannot be answered early: not a timing bound)
@@ -204,6 +205,26 @@ async def test_a_slow_fault_answers_after_its_delay_once_or_with_its_errcode(
                         ({"path": path, "delay_s": 61}, "delay_s must be a number from 0 to 60"),
                         ({"path": path, "delay_s": "1"}, "delay_s"),
                         ({"path": path, "delay_s": -1, "errcode": 45009}, "delay_s")):
+        status, answer = await control(client, "faults", wrong)
+        assert status == 400 and says in answer["error"], (wrong, answer)
+
+
+async def test_a_gateway_fault_answers_a_bare_http_status_the_given_number_of_times(
+        client: TestClient) -> None:
+    """WeCom unreachable: the call gets the status and no API answer; then WeCom answers."""
+    token = await get_token(client)
+    path = "externalcontact/get_follow_user_list"
+    status, _ = await control(client, "faults", {"tenant": "acme", "path": path,
+                                                 "http_status": 502, "times": 2})
+    assert status == 200
+    url = f"/cgi-bin/{path}"
+    for _ in range(2):
+        resp = await client.get(url, params={"access_token": token})
+        assert resp.status == 502 and "errcode" not in await resp.text()
+    assert (await call(client, path, token))["errcode"] == 0
+    for wrong, says in (({"path": path, "http_status": 404}, "http_status"),
+                        ({"path": path, "http_status": "502"}, "http_status"),
+                        ({"path": path, "http_status": 502, "errcode": -1}, "not both")):
         status, answer = await control(client, "faults", wrong)
         assert status == 400 and says in answer["error"], (wrong, answer)
 

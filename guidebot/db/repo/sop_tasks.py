@@ -449,12 +449,13 @@ async def firing_made(session: AsyncSession, *, tenant: str, drop_id: str,
 
 
 async def stop_tasks(session: AsyncSession, *, tenant: str, ids: Sequence[int],
-                     now: datetime) -> tuple[list[int], list[int]]:
+                     now: datetime) -> tuple[list[int], list[int], int]:
     """HQ stops these tasks: queued ones (and their queued notices to the guide) are cancelled
     here, before any call; ones being sent or sent are flagged (`stopped_at`) and due for a
-    look now, which cancels them in WeCom. Returns (cancelled here, flagged)."""
+    look now, which cancels them in WeCom. Returns (cancelled here, flagged, how many queued
+    notices were cancelled: a task confirmed since the stop read it leaves only its notice)."""
     if not ids:
-        return [], []
+        return [], [], 0
     cancelled = list((await session.execute(
         update(SopTask).where(SopTask.id.in_(list(ids)),  # type: ignore[union-attr]
                               SopTask.status == "queued")
@@ -467,13 +468,13 @@ async def stop_tasks(session: AsyncSession, *, tenant: str, ids: Sequence[int],
         .values(stopped_at=now, next_check_at=now, updated_at=now)
         .returning(SopTask.id).execution_options(synchronize_session=False))).scalars())
     notices = [f"notify:{i}" for i in ids]
-    await session.execute(
+    notified = list((await session.execute(
         update(SopTask).where(SopTask.tenant == tenant,
                               SopTask.key.in_(notices),  # type: ignore[attr-defined]
                               SopTask.status == "queued")
         .values(status="cancelled", last_error=STOPPED, stopped_at=now, updated_at=now)
-        .execution_options(synchronize_session=False))
-    return sorted(cancelled), sorted(flagged)
+        .returning(SopTask.id).execution_options(synchronize_session=False))).scalars())
+    return sorted(cancelled), sorted(flagged), len(notified)
 
 
 async def tasks_to_group(session: AsyncSession, *, tenant: str, chat_id: str,

@@ -487,6 +487,8 @@ class DropStopped(Answer):
                                           "holds): they stay sent")
     pending: int = Field(description="stopped tasks WeCom has not cancelled yet (the call "
                                      "is in flight or retried)")
+    notices_cancelled: int = Field(description="queued app messages telling a guide of a "
+                                               "群发 to send, cancelled with their task")
 
 
 class SopStepStopped(Answer):
@@ -498,6 +500,8 @@ class SopStepStopped(Answer):
     already_sent: int = Field(description="tasks their guide had sent, reminders sent and "
                                           "moments WeCom holds: they stay sent")
     pending: int = Field(description="stopped tasks WeCom has not cancelled yet")
+    notices_cancelled: int = Field(description="queued app messages telling a guide of a "
+                                               "群发 to send, cancelled with their task")
 
 
 class SopSwitched(Answer):

@@ -401,13 +401,16 @@ async def login_wecom(request: web.Request) -> web.StreamResponse:
     role = tenant.console.role(userid) if userid else None
     if role is None:
         why = refused or "not_listed"
+        status = sessions.refusal_status(why)
         # a state this browser was not given is no sign-in attempt: any page can make a
-        # browser send one (a cross-site GET carries no SameSite=Lax cookie), so it is
-        # neither counted (it would lock the visitor's address out) nor recorded
-        if why != "state" and throttle.refused(request, tenant.id):
-            await _record(request, tenant, userid, SIGN_IN_REFUSED, 403,
+        # browser send one (a cross-site GET carries no SameSite=Lax cookie), and WeCom
+        # unreachable judged no code; neither is counted (the first would lock the visitor's
+        # address out, the second a whole office retrying through an outage) nor recorded
+        if (why not in ("state", sessions.UNREACHABLE)
+                and throttle.refused(request, tenant.id)):
+            await _record(request, tenant, userid, SIGN_IN_REFUSED, status,
                           {"method": "wecom", "why": why})
-        refusal_page = render(request, "error.html", status=403, worded=True, code=403,
+        refusal_page = render(request, "error.html", status=status, worded=True, code=status,
                               message=notice(request, f"login.wecom_{why}"),
                               back="/console/login")
         refusal_page.del_cookie(auth.STATE_COOKIE, path=auth.PATH)

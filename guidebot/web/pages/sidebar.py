@@ -146,7 +146,7 @@ async def sign_in(request: web.Request, tenant: TenantSettings, back: str, *,
                                                  sessions.STATE_COOKIE)
     if refused:
         log.info("sign-in refused tenant=%s at=%s why=%s", tenant.id, base, refused)
-        return refuse(403, refused)
+        return refuse(sessions.refusal_status(refused), refused)
     # a redirect: a reload must not reuse the spent code
     response = _redirect(back)
     sessions.start(response, tenant, guide, at=base,

@@ -17,7 +17,7 @@ from urllib.parse import quote, urlencode
 
 from aiohttp import web
 
-from guidebot.errors import WeComError
+from guidebot.errors import WeComError, WeComTransportError
 from guidebot.settings import TenantSettings
 from guidebot.web import signed
 
@@ -30,6 +30,7 @@ SESSION_TTL_S = 12 * 3600  # a working day; WeCom's OAuth runs again after it
 STATE_TTL_S = 600
 CSRF_HEADER = "X-CSRF-Token"
 OAUTH_AUTHORIZE = "https://open.weixin.qq.com/connect/oauth2/authorize"
+UNREACHABLE = "unreachable"  # oauth_member's reason when WeCom could not be asked
 
 
 @dataclass(frozen=True)
@@ -98,13 +99,17 @@ def new_state() -> str:
 async def oauth_member(request: web.Request, client: OAuthClient,
                        state_cookie: str) -> tuple[str, str]:
     """The member WeCom's redirect names: (userid, "") — or ("", why) with why "state" (not
-    the state this browser was given), "code" (WeCom refused the code: spent, expired or
-    forged) or "member" (a visitor who is not a member of the corp)."""
+    the state this browser was given), "unreachable" (no answer from WeCom: down, timed out
+    or a gateway error; the code was not judged), "code" (WeCom refused the code: spent,
+    expired or forged) or "member" (a visitor who is not a member of the corp)."""
     expected = request.cookies.get(state_cookie, "")
     if not expected or not hmac.compare_digest(expected, request.query.get("state", "")):
         return "", "state"
     try:
         info = await client.oauth_user_info(request.query.get("code", ""))
+    except WeComTransportError as exc:
+        log.warning("oauth code not checked: WeCom unreachable (%s)", exc.errmsg)
+        return "", UNREACHABLE
     except WeComError as exc:
         log.info("oauth code refused errcode=%s", exc.errcode)
         return "", "code"
@@ -112,3 +117,9 @@ async def oauth_member(request: web.Request, client: OAuthClient,
     if not isinstance(userid, str) or not userid:
         return "", "member"
     return userid, ""
+
+
+def refusal_status(why: str) -> int:
+    """The status a sign-in refused for `why` (oauth_member's) is answered with: 503 when
+    WeCom could not be asked (try again later), else 403."""
+    return 503 if why == UNREACHABLE else 403
