@@ -10,18 +10,14 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from aiohttp import web
-
-from guidebot.app import create_app
 from guidebot.db.repo import segment_runs
 from guidebot.db.types import utcnow
 from guidebot.sandbox.group_transfers import DAILY_MAX
-from guidebot.settings import load_settings
 from guidebot.web.audit_trail import NOT_WRITES, WRITES, audited
-from tests.support.audit import raw_rows
+from tests.support.audit import raw_rows, router_routes
 from tests.support.console import Console, csrf_in
 from tests.support.groups import add_customer, leavers_group
-from tests.support.stack import Stack, write_config
+from tests.support.stack import Stack
 
 API = "POST /api/v1/{tenant}"
 CONSOLE = "POST /console/{tenant}"
@@ -47,17 +43,8 @@ READ_LIKE_WRITES = {
 }
 
 
-def _write_routes(tmp_path: Path) -> list[str]:
-    """Every route with a write method, as "METHOD template", from the app as tests build it."""
-    db = f"sqlite+aiosqlite:///{tmp_path / 'routes.db'}"
-    app: web.Application = create_app(load_settings(write_config(tmp_path, db)),
-                                      start_jobs=False)
-    return sorted({f"{r.method} {r.resource.canonical}" for r in app.router.routes()
-                   if r.method in WRITES and r.resource is not None})
-
-
 def test_every_write_route_is_recorded_or_listed_as_not_a_write(tmp_path: Path) -> None:
-    routes = _write_routes(tmp_path)
+    routes = router_routes(tmp_path, WRITES)
     assert len(routes) > 80  # the router was read
     assert set(NOT_WRITES) <= set(routes), set(NOT_WRITES) - set(routes)  # none stale
     assert all(reason.strip() for reason in NOT_WRITES.values())

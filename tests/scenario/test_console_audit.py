@@ -6,14 +6,40 @@ from __future__ import annotations
 
 import csv
 import io
+import json
+import re
+from html import unescape
+from pathlib import Path
+from urllib.parse import parse_qs, quote
 
-from tests.support.audit import entries, raw_rows
+from guidebot.web.audit_trail import audited
+from guidebot.web.pages.console import CSV_EXPORTS, LANGS
+from tests.support.audit import entries, name_in_directory, raw_rows, router_routes
 from tests.support.console import Console, csrf_in
 from tests.support.stack import Stack
 
 SOP = "repurchase_care"
 MARKER = "MARKER-审计-7f3a"
 API = "/api/v1/{tenant}"
+
+
+CATALOGS = Path(__file__).parents[2] / "guidebot" / "templates" / "console" / "i18n"
+# the reads recorded as accesses besides the personal CSVs: 查阅复制 through the admin API
+ACCESSES = ("GET /api/v1/{tenant}/customers/{external_userid}/personal-data",)
+
+
+def test_every_recorded_route_has_a_label_in_both_languages(tmp_path: Path) -> None:
+    routes = set(router_routes(tmp_path))
+    recorded = {r for r in routes if audited(*r.split(" ", 1))}
+    assert len(recorded) > 80  # the router was read
+    reads = {f"GET {path}" for path, personal in CSV_EXPORTS.items() if personal}
+    reads |= set(ACCESSES)
+    assert reads <= routes, reads - routes
+    for lang in LANGS:
+        words = json.loads((CATALOGS / f"{lang}.json").read_text(encoding="utf-8"))
+        unlabelled = sorted(r for r in recorded | reads
+                            if not words.get(f"audit.action.{r}", "").strip())
+        assert unlabelled == [], (lang, unlabelled)  # word each in both catalogs
 
 
 async def _writes(stack: Stack) -> str:
@@ -131,3 +157,65 @@ async def test_another_tenant_cannot_read_the_audit_log(stack: Stack) -> None:
         assert [e["action"] for e in beta_items] == ["sign_in"]  # only its own
     finally:
         await beta.close()
+
+
+def _rows(html: str) -> list[str]:
+    return re.findall(r'<tr data-actor="([^"]*)"', html)
+
+
+def _presets(html: str) -> list[dict[str, list[str]]]:
+    block = html[html.index('class="tabs presets"'):]
+    block = block[:block.index("</ul>")]
+    return [parse_qs(unescape(q)) for q in re.findall(r'href="\?([^"]*)"', block)]
+
+
+async def test_the_page_words_sign_ins_in_the_language_and_labels_every_route(
+        stack: Stack) -> None:
+    await _writes(stack)
+    console = Console(stack)
+    try:
+        await console.login("acme", "acme-admin-token")
+        status, html, _ = await console.get("/console/acme/audit?lang=en")
+        assert status == 200 and len(_rows(html)) == 6
+        assert "Signed in (admin token)" in html and "（" not in html
+        assert "Created tags" in html and "Switched an SOP" in html
+        status, html, _ = await console.get("/console/acme/audit?lang=zh-CN")
+        assert status == 200 and "登录控制台（管理员令牌）" in html
+        # no action shown as its bare route: each row's cell differs from its template
+        cells = re.findall(r'<td title="([^"]*)">([^<]*)</td>', html)
+        assert len(cells) == 6 and all(unescape(t) != unescape(w) for t, w in cells)
+    finally:
+        await console.close()
+
+
+async def test_the_actor_filter_takes_the_words_the_table_shows_and_presets_keep_it(
+        stack: Stack) -> None:
+    await _writes(stack)
+    await name_in_directory(stack, (("lina", "李娜"),))  # lina's name, read now
+    await stack.runtime.services.audit.record("acme", "lina", f"POST {API}/tags", {}, 201)
+    console = Console(stack)
+    try:
+        await console.login("acme", "acme-admin-token")
+        status, html, _ = await console.get("/console/acme/audit")
+        assert status == 200 and len(_rows(html)) == 7  # the six of the token's, lina's
+        for typed in ("管理员令牌", "Admin token", "admin token", "ADMIN TOKEN"):
+            status, html, _ = await console.get(f"/console/acme/audit?actor={quote(typed)}")
+            assert status == 200 and set(_rows(html)) == {"admin token"}, typed
+            assert len(_rows(html)) == 6, typed
+            presets = _presets(html)
+            assert len(presets) == 5
+            assert all(p["actor"] == [typed] and p["from"] and p["to"] for p in presets)
+        for typed in ("李娜", "lina"):
+            status, html, _ = await console.get(f"/console/acme/audit?actor={quote(typed)}")
+            assert status == 200 and _rows(html) == ["lina"], typed
+        status, body, _ = await console.get(
+            f"/console/acme/audit?format=csv&actor={quote('管理员令牌')}")
+        table = list(csv.DictReader(io.StringIO(body.lstrip("\ufeff"))))
+        assert {r["actor"] for r in table} == {"admin token"} and len(table) == 6
+        status, html, _ = await console.get("/console/acme/audit?actor=nobody")
+        assert status == 200 and _rows(html) == []
+        assert all("actor" not in p or p["actor"] == ["nobody"] for p in _presets(html))
+        status, html, _ = await console.get("/console/acme/audit")
+        assert all("actor" not in p for p in _presets(html))
+    finally:
+        await console.close()

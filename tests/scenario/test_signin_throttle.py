@@ -142,7 +142,7 @@ async def test_the_audit_page_words_the_throttled_sign_in_in_both_languages(
     try:
         assert (await console.login("acme", "acme-admin-token")).status == 303
         for lang, words in (("zh-CN", "登录被限制（失败次数过多）（管理员令牌）"),
-                            ("en", "Sign-in throttled (too many failures)（admin token）")):
+                            ("en", "Sign-in throttled (too many failures) (admin token)")):
             status, html, _ = await console.get(f"/console/acme/audit?lang={lang}"
                                                 "&actor=admin+token")
             assert status == 200 and html.count('data-action="sign_in_throttled"') == 1

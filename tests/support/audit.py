@@ -3,14 +3,18 @@ viewers, and a console browser signed in through 企业微信登录 against the 
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from aiohttp import web
 from sqlalchemy import text
 
+from guidebot.app import create_app
+from guidebot.settings import load_settings
 from tests.support.console import Console
 from tests.support.sidebar import oauth_code
-from tests.support.stack import Stack, start_stack
+from tests.support.stack import Stack, start_stack, write_config
 
 TEAM = (("lina", "李娜"), ("wangfang", "王芳"), ("chenjing", "陈静"))
 
@@ -20,15 +24,31 @@ async def start_team(aiohttp_server: Any, tmp_path: Any, db_url: str) -> Stack:
     neither), the three named in the address book."""
     s = await start_stack(aiohttp_server, tmp_path, db_url, acme_config=(
         'console = { members = ["lina"], viewers = ["wangfang"] }\n'))
-    book = {"departments": [{"id": 1, "name": "acme", "parentid": 0}],
-            "members": [{"userid": u, "name": n, "department": [1]} for u, n in TEAM],
-            "deliver": False}
-    async with s.http.post(f"{s.sandbox_url}/_sandbox/acme/directory", json=book) as resp:
-        assert resp.status == 200
-    # the members' names, read now (not the start-up sync: it may have run before the book,
-    # and it skips while another sync holds the lock)
-    await s.runtime.services.directory.sync("acme")
+    await name_in_directory(s, TEAM)
     return s
+
+
+async def name_in_directory(stack: Stack, team: tuple[tuple[str, str], ...]) -> None:
+    """acme's address book holds these (userid, name) in one department, read now (not the
+    start-up sync: it may have run before the book, and it skips while another sync holds
+    the lock)."""
+    book = {"departments": [{"id": 1, "name": "acme", "parentid": 0}],
+            "members": [{"userid": u, "name": n, "department": [1]} for u, n in team],
+            "deliver": False}
+    async with stack.http.post(f"{stack.sandbox_url}/_sandbox/acme/directory",
+                               json=book) as resp:
+        assert resp.status == 200
+    await stack.runtime.services.directory.sync("acme")
+
+
+def router_routes(tmp_path: Path, methods: frozenset[str] | None = None) -> list[str]:
+    """Every route of the app as tests build it, as "METHOD template" (of `methods` when
+    given), sorted."""
+    db = f"sqlite+aiosqlite:///{tmp_path / 'routes.db'}"
+    app: web.Application = create_app(load_settings(write_config(tmp_path, db)),
+                                      start_jobs=False)
+    return sorted({f"{r.method} {r.resource.canonical}" for r in app.router.routes()
+                   if r.resource is not None and (methods is None or r.method in methods)})
 
 
 async def raw_rows(stack: Stack) -> list[dict[str, Any]]:

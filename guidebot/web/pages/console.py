@@ -83,7 +83,8 @@ def render(request: web.Request, template: str, *, who: auth.Access | None = Non
     query["lang"] = other
     zone = who.tenant.tz if who else UTC
     if who is not None and "range" in context:
-        context["presets"] = _presets(request, who, context["range"])
+        context["presets"] = _presets(request, who, context["range"],
+                                      context.get("range_filters"))
     html = _ENV.get_template(f"console/{template}").render(
         t=lambda key: words.get(key, key), lang=lang, other_lang=other,
         word=lambda group, code: words.get(f"{group}.{code}", code),
@@ -204,11 +205,13 @@ async def range_csv(request: web.Request, who: auth.Access, kind: str, days: Day
         request, who, f"{kind}-{who.tenant.id}-{days.day_from}-{days.day_to}.csv", chunks)
 
 
-def _presets(request: web.Request, who: auth.Access,
-             shown: dict[str, str]) -> list[dict[str, Any]]:
-    """The range presets' links (the store a page is filtered by kept), the one matching the
-    shown range marked current."""
-    kept = {"store": request.query["store"]} if request.query.get("store") else {}
+def _presets(request: web.Request, who: auth.Access, shown: dict[str, str],
+             filters: dict[str, str] | None) -> list[dict[str, Any]]:
+    """The range presets' links, the one matching the shown range marked current. Each keeps
+    the page's filters: those it gives `render` as `range_filters` (操作日志's actor), else
+    the store a page is filtered by."""
+    store = {"store": request.query["store"]} if request.query.get("store") else {}
+    kept = store if filters is None else filters
     return [{"name": name, "query": urlencode({**kept, "from": start.isoformat(),
                                               "to": end.isoformat()}),
              "current": (start.isoformat(), end.isoformat()) == (shown["from"], shown["to"])}
