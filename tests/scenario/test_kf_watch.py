@@ -15,7 +15,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -162,6 +162,8 @@ async def test_flagged_once_alerted_once_and_shown_to_hq(aiohttp_server: Any, tm
                 f"/console/acme/watch?from={DAY}&to={DAY}&rule=投诉升级")
             assert rows[1].msgid in html and rows[2].msgid not in html
             assert "<option selected>投诉升级</option>" in html and '<select id="guide"' in html
+            kept = f'href="?{urlencode({"rule": "投诉升级"})}&amp;from='  # the quick ranges
+            assert html.count(kept) == 5, html
             status, english, _ = await console.get(
                 f"/console/acme/watch?from={DAY}&to={DAY}&lang=en")
             assert status == 200 and "Conversation watch" in english and "Flagged" in english

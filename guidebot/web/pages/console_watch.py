@@ -22,7 +22,8 @@ async def watch(request: web.Request, who: auth.Access) -> web.StreamResponse:
         guides.append(guide)
     return render(request, "watch.html", who=who, active="watch", report=report,
                   guides=guides, q={"guide": guide or "", "rule": rule or ""},
-                  range=days.shown)
+                  range=days.shown,  # the quick range links keep the guide and rule
+                  range_filters={k: v for k, v in (("guide", guide), ("rule", rule)) if v})
 
 
 def routes(base: str) -> list[web.RouteDef]:
