@@ -62,8 +62,10 @@ async def test_review_queue_approves_and_rejects(stack: Stack, browser: Any,
     small = await browser.new_context(viewport={"width": 375, "height": 812})
     narrow = await small.new_page()
     await _sign_in_by_keyboard(narrow, stack.bot_url)
-    await narrow.goto(f"{stack.bot_url}/console/acme/materials?status=approved")
-    assert await narrow.evaluate(OVERFLOW) <= 0
+    for lang in ("zh-CN", "en"):  # the English review options are the longer
+        await narrow.goto(f"{stack.bot_url}/console/acme/materials?status=approved&lang={lang}")
+        assert await narrow.evaluate(OVERFLOW) <= 0, lang
+        assert await narrow.evaluate("document.documentElement.scrollWidth") <= 375, lang
     await small.close()
     await context.close()
 

@@ -25,7 +25,7 @@ PAGES = ("/", "/guides", "/stores", "/customers", "/orders", "/commissions", "/s
          "/groups", "/groups/wrNOSUCH", "/channels", "/channels/1", "/drops/double12_warmup",
          "/targets", "/handoffs", "/watch", "/deletions", "/segments", "/segments/new",
          "/segments/1", "/segments/1/edit", "/tags", "/group-codes", "/group-codes/1",
-         "/audit")
+         "/audit", "/nope", "/nope/deeper")  # an unknown page answers as a known one
 POSTS = ("/commissions/adjustments", "/commissions/settle", "/outbox/1/retry",
          f"{SOP}/switch", f"{SOP}/enroll", f"{SOP}/stop", "/materials/review", "/materials/new",
          "/customers/wmNOBODY/opt-in", "/transfers", "/transfers/check",
@@ -250,7 +250,10 @@ async def test_pages_show_the_scenario(stack: Stack) -> None:
         assert ">张晓雨</a>" in html and ">韩梅梅</a>" in html  # customers by name
         _, html, _ = await console.get("/console/acme/orders/CO-1")
         assert figure(html, "amount") == "¥199.00" and figure(html, "commission") == "¥5.97"
-        assert ">张晓雨</a>" in html
+        assert ">张晓雨</a>" in html and "<h1>订单 CO-1</h1>" in html
+        _, html, _ = await console.get("/console/acme/orders/CO-1?lang=en")
+        assert "<h1>Order CO-1</h1>" in html  # one order: not the list's "Orders"
+        await console.get("/console/acme/?lang=zh-CN")
         assert "lina" in re.search(r'<pre id="evidence">(.*?)</pre>', html, re.S).group(1)
         _, html, _ = await console.get("/console/acme/sops")
         assert 'id="sops"' in html and "library-errors" in html
@@ -422,8 +425,21 @@ async def test_content_page_shows_messages_as_a_customer_sees_them(
             "/console/acme/content?lang=en", headers={"Authorization": "Bearer acme-admin-token"})
         assert status == 200 and "Customer profile fields" in english
         assert "<td>single choice</td>" in english and "at most 32 characters" in english
+        for page in (html, english):  # the brand's messages in Chinese, whatever the chrome's
+            shown = _bubbles(page)
+            assert "张晓雨，欢迎加入！我是静安嘉里中心店的导购李娜" in shown["sop_new_welcome"]
+            assert "今天是 3 位客户的生日（张晓雨、王芳、陈静）" in shown["sop_birthday_greeting"]
+            assert "「生日关怀」有一条发往 3 个客户群" in shown["sop_notify_group_owner"]
+            assert "沉睡客户回访：3 位客户（张晓雨、王芳、陈静）" in shown["sop_winback_call"]
+            assert "Zhang Xiaoyu" not in page and "（）" not in page and "「」" not in page
     finally:
         await stack.http.close()
+
+
+def _bubbles(html: str) -> dict[str, str]:
+    """The content page's message previews, by message id."""
+    return {found.group(1): found.group(0) for found in
+            re.finditer(r'<article class="bubble" id="msg-(\w+)".*?</article>', html, re.S)}
 
 
 async def test_an_id_that_commits_late_is_counted_once_by_job_and_backfill(
@@ -483,6 +499,8 @@ async def test_refusals_are_worded_in_the_pages_language(stack: Stack) -> None:
              "A period is written YYYY-MM, like 2026-11 (got “2026-13”)."),
             ("/console/acme/orders/NOPE-1", 404, "本品牌没有订单 NOPE-1。",
              "This brand has no order NOPE-1."),
+            ("/console/acme/nope", 404, "控制台没有这个页面（/console/acme/nope）。",
+             "The console has no page /console/acme/nope."),
             ("/console/acme/sops?sop=new_customer_nurture&added_at=yesterday", 400,
              "「yesterday」不是有效的时间，请写成 2026-11-20T15:00 的格式。",
              "“yesterday” is not a time; write it like 2026-11-20T15:00."),

@@ -14,6 +14,8 @@ from typing import Any, NamedTuple
 from urllib.parse import urlencode, urlsplit
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
+from aiohttp.web_urldispatcher import MatchInfoError
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from guidebot.audit.log import (
@@ -450,6 +452,25 @@ async def index(request: web.Request) -> web.StreamResponse:
     raise web.HTTPSeeOther(f"{auth.PATH}login")
 
 
+@web.middleware
+async def unknown_pages(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """An address under /console/{tenant}/ that no route has: the console's worded 404 page
+    for whoever may see that tenant's pages, and for anyone else what a known page answers
+    (the sign-in page, 403), so nothing tells a visitor which addresses exist. A known
+    address asked with another method keeps its 405, and an unknown tenant its plain 404."""
+    missed = request.match_info.http_exception if isinstance(
+        request.match_info, MatchInfoError) else None
+    tenant_id, slash, _ = request.path.removeprefix(auth.PATH).partition("/")
+    tenant = services_of(request).settings.tenants.get(tenant_id) if slash else None
+    if (missed is None or missed.status != 404 or tenant is None
+            or not request.path.startswith(auth.PATH)):
+        return await handler(request)
+    who = auth.access(request, tenant)
+    return render(request, "error.html", who=who, status=404,
+                  message=notice(request, "err.page_unknown").format(path=request.path),
+                  worded=True, back=_back(request, tenant.id), code=404)
+
+
 def routes() -> list[web.RouteDef | web.StaticDef]:
     from guidebot.web.pages import console_pages
 
@@ -469,3 +490,4 @@ def install(app: web.Application) -> None:
 
     app.add_routes(routes())
     app.add_routes(metrics.routes())
+    app.middlewares.append(unknown_pages)

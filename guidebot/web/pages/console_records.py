@@ -32,6 +32,7 @@ from guidebot.stats.records import PAGE, Records
 from guidebot.web.audit_trail import nothing_done, record_ids_as
 from guidebot.web.pages import console_auth as auth
 from guidebot.web.pages.console import (
+    LANGS,
     catalog,
     csv_export,
     day_range,
@@ -283,10 +284,15 @@ async def settle(request: web.Request, who: auth.Access) -> web.StreamResponse:
 @page
 async def content(request: web.Request, who: auth.Access) -> web.StreamResponse:
     services = services_of(request)
-    words = catalog(language(request))
+    # the brand's messages as a customer (or, for reminders, a guide) receives them: the
+    # sample values are Chinese whatever the console's language (only its chrome is translated)
+    words = catalog(LANGS[0])
     sample = {"customer": {"name": words["content.sample_customer"]},
               "guide": {"name": words["content.sample_guide"], "userid": "guide"},
-              "store": {"name": words["content.sample_store"]}}
+              "store": {"name": words["content.sample_store"]},
+              "task": {"title": words["content.sample_task_title"],
+                       "count": words["content.sample_task_count"],
+                       "customers": words["content.sample_task_customers"]}}
     shop = services.commerce.catalog
     fired = request.query.get("fired", "")
     done = (notice(request, "content.fired").format(
