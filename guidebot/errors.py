@@ -33,7 +33,11 @@ class UnknownTenant(GuidebotError):
 class Refusal(GuidebotError):
     """A request refused because of what it asked. str() is the English detail that the API
     and the CLI answer with; `code` and `params`, when given, let a page say it in its reader's
-    language (the console's wording `refusal.<code>`, formatted with `params`)."""
+    language (the console's wording `refusal.<code>`, formatted with `params`). A subclass
+    may set `api_code`: the code the admin API keeps answering (clients match it), with
+    `code` then given beside it as `detail`."""
+
+    api_code = ""
 
     def __init__(self, message: str = "", *, code: str = "", **params: object) -> None:
         super().__init__(message)

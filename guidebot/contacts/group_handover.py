@@ -50,6 +50,8 @@ class GroupHandover:
         if not chosen or len(chosen) > MAX_GROUPS:
             raise ValidationFailed(f"chat_ids: 1 to {MAX_GROUPS} groups",
                                    code="groups_count", max=MAX_GROUPS)
+        if not new_owner:
+            raise ValidationFailed("new_owner: required", code="groups_owner_missing")
         async with self._db.read() as s:
             owner = await contacts_repo.get_guide(s, tenant=tenant, userid=new_owner)
             known = await repo.live_ids(s, tenant=tenant)

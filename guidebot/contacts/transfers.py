@@ -112,6 +112,10 @@ class CustomerTransfers:
                             message: str) -> None:
         if kind not in KINDS:
             raise ValidationFailed(f"kind: one of {', '.join(KINDS)}", code="transfer_kind")
+        if not handover:
+            raise ValidationFailed("handover: required", code="transfer_handover_missing")
+        if not takeover:
+            raise ValidationFailed("takeover: required", code="transfer_takeover_missing")
         if handover == takeover:
             raise ValidationFailed("takeover: the same guide as the handover",
                                    code="transfer_same")

@@ -55,9 +55,17 @@ OPS = {"text": (), "choice": ("in",), "multi": ("has_any", "has_all"),
 FIELD_KEYS = ("field", "op", "values", "from", "to", "min", "max")
 
 
-def _refuse(name: str, reason: str) -> ValidationFailed:
-    return ValidationFailed(f"{name}: {reason}", code="segment.invalid", field=name,
-                            reason=reason)
+class SegmentRefused(ValidationFailed):
+    """A refused condition: the API says `field: reason` and answers `code` segment.invalid
+    (what it always answered) with this refusal's own code as `detail`; the console words
+    the own code (`refusal.segment.<…>`) with the field named as its form labels it."""
+
+    api_code = "segment.invalid"
+
+
+def _refuse(reason: str, *, field: str, code: str, **params: object) -> ValidationFailed:
+    return SegmentRefused(f"{field}: {reason}", code=code, field=field, reason=reason,
+                          **params)
 
 
 def _days(raw: Any, name: str) -> int | None:
@@ -66,9 +74,11 @@ def _days(raw: Any, name: str) -> int | None:
     try:
         days = int(raw)
     except (TypeError, ValueError):
-        raise _refuse(name, f"a whole number of days, 1 to {MAX_DAYS}") from None
+        raise _refuse(f"a whole number of days, 1 to {MAX_DAYS}", field=name, code="segment.days",
+                      most=MAX_DAYS) from None
     if not 1 <= days <= MAX_DAYS or isinstance(raw, bool | float):
-        raise _refuse(name, f"a whole number of days, 1 to {MAX_DAYS}")
+        raise _refuse(f"a whole number of days, 1 to {MAX_DAYS}", field=name, code="segment.days",
+                      most=MAX_DAYS)
     return days
 
 
@@ -85,28 +95,38 @@ def checked(raw: Mapping[str, Any], tags: Mapping[str, str], guides: Mapping[str
     deleted = deleted or {}  # corp tags deleted since (id → last name): named as such
     unknown = sorted(set(raw) - set(FIELDS))
     if unknown:
-        raise _refuse(f"conditions.{unknown[0]}",
-                      f"unknown condition (one of {', '.join(FIELDS)})")
+        raise _refuse(f"unknown condition (one of {', '.join(FIELDS)})",
+                      field=f"conditions.{unknown[0]}", code="segment.unknown_condition")
     out: dict[str, Any] = {}
     for key, known in zip(LISTS, (tags, tags, tags, guides, stores), strict=True):
         values = raw.get(key) or []
         if not isinstance(values, list) or not all(isinstance(v, str) for v in values) \
                 or len(values) > MAX_LIST:
-            raise _refuse(f"conditions.{key}", f"a list of at most {MAX_LIST} ids")
+            raise _refuse(f"a list of at most {MAX_LIST} ids", field=f"conditions.{key}",
+                          code="segment.list", most=MAX_LIST)
         missing = [v for v in values if v not in known]
         if missing and missing[0] in deleted:
-            raise _refuse(f"conditions.{key}", f"corp tag {deleted[missing[0]] or missing[0]!r} "
-                          f"({missing[0]}) was deleted in WeCom; leave it out")
-        if missing:
-            what = {"guides": "guide", "stores": "store"}.get(key, "corp tag id")
-            raise _refuse(f"conditions.{key}", f"no {what} {missing[0]!r} in this brand")
+            raise _refuse(f"corp tag {deleted[missing[0]] or missing[0]!r} "
+                          f"({missing[0]}) was deleted in WeCom; leave it out",
+                          field=f"conditions.{key}", code="segment.tag_deleted",
+                          tag=deleted[missing[0]] or missing[0])
+        where, absent = f"conditions.{key}", missing[0] if missing else ""
+        if absent and key == "guides":
+            raise _refuse(f"no guide {absent!r} in this brand", field=where,
+                          code="segment.no_guide", id=absent[:64])
+        if absent and key == "stores":
+            raise _refuse(f"no store {absent!r} in this brand", field=where,
+                          code="segment.no_store", id=absent[:64])
+        if absent:
+            raise _refuse(f"no corp tag id {absent!r} in this brand", field=where,
+                          code="segment.no_tag", id=absent[:64])
         if values:
             out[key] = sorted(set(values))
     status = raw.get("status") or ""
     if status:
         if status not in customer_list.STATUSES:
-            raise _refuse("conditions.status",
-                          f"one of {', '.join(customer_list.STATUSES)}, or none")
+            raise _refuse(f"one of {', '.join(customer_list.STATUSES)}, or none",
+                          field="conditions.status", code="segment.choice")
         out["status"] = status
     for key in ("added_from", "added_to"):
         value = raw.get(key) or ""
@@ -116,33 +136,38 @@ def checked(raw: Mapping[str, Any], tags: Mapping[str, str], guides: Mapping[str
             else:
                 customer_list.added_between("", value, zone)
         except (ValidationFailed, TypeError):
-            raise _refuse(f"conditions.{key}", "a date as YYYY-MM-DD (1970 to 2199)") from None
+            raise _refuse("a date as YYYY-MM-DD (1970 to 2199)", field=f"conditions.{key}",
+                          code="segment.date") from None
         if value:
             out[key] = value
     try:
         customer_list.added_between(out.get("added_from", ""), out.get("added_to", ""), zone)
     except ValidationFailed:
-        raise _refuse("conditions.added_from", "must not be after added_to") from None
+        raise _refuse("must not be after added_to", field="conditions.added_from",
+                      code="segment.date_order") from None
     days = _days(raw.get("added_days"), "conditions.added_days")
     if days is not None:
         if "added_from" in out or "added_to" in out:
-            raise _refuse("conditions.added_days", "give it or added_from/added_to, not both")
+            raise _refuse("give it or added_from/added_to, not both",
+                          field="conditions.added_days", code="segment.added_both")
         out["added_days"] = days
     purchased = raw.get("purchased") or ""
     if purchased:
         if purchased not in PURCHASED:
-            raise _refuse("conditions.purchased", "yes, no, or none")
+            raise _refuse("yes, no, or none", field="conditions.purchased", code="segment.choice")
         out["purchased"] = purchased
     quiet = _days(raw.get("quiet_days"), "conditions.quiet_days")
     if quiet is not None:
         if purchased == "no":
-            raise _refuse("conditions.quiet_days", "a customer who never bought has no last "
-                          "purchase (leave purchased empty or yes)")
+            raise _refuse("a customer who never bought has no last "
+                          "purchase (leave purchased empty or yes)", field="conditions.quiet_days",
+                          code="segment.quiet_never")
         out["quiet_days"] = quiet
     layer = raw.get("layer") or ""
     if layer:
         if layer not in LAYERS:
-            raise _refuse("conditions.layer", f"one of {', '.join(LAYERS)}, or none")
+            raise _refuse(f"one of {', '.join(LAYERS)}, or none", field="conditions.layer",
+                          code="segment.choice")
         out["layer"] = layer
     matches = field_conditions(raw.get("fields"), fields)
     if matches:
@@ -165,36 +190,42 @@ def field_conditions(raw: Any, fields: Sequence[ProfileField]) -> list[dict[str,
         return []
     if not isinstance(raw, list) or len(raw) > MAX_FIELD_CONDITIONS \
             or not all(isinstance(c, Mapping) for c in raw):
-        raise _refuse("conditions.fields", f"a list of at most {MAX_FIELD_CONDITIONS} "
-                      "conditions, each {field, op, …}")
+        raise _refuse(f"a list of at most {MAX_FIELD_CONDITIONS} "
+                      "conditions, each {field, op, …}", field="conditions.fields",
+                      code="segment.fields_list", most=MAX_FIELD_CONDITIONS)
     known = {f.id: f for f in fields}
     out: list[dict[str, Any]] = []
     for i, cond in enumerate(raw):
         where = f"conditions.fields.{i}"
         extra = sorted(set(cond) - set(FIELD_KEYS))
         if extra:
-            raise _refuse(f"{where}.{extra[0]}", f"unknown key (one of {', '.join(FIELD_KEYS)})")
+            raise _refuse(f"unknown key (one of {', '.join(FIELD_KEYS)})",
+                          field=f"{where}.{extra[0]}", code="segment.field_key")
         field = known.get(cond.get("field"))  # type: ignore[arg-type]
         if field is None:
             raise _unknown_field(where, cond.get("field"))
         op = cond.get("op")
         ops = ("set", "unset", *OPS[field.kind])
         if op not in ops:
-            raise _refuse(f"{where}.op", f"for a {field.kind} field one of {', '.join(ops)}")
+            raise _refuse(f"for a {field.kind} field one of {', '.join(ops)}", field=f"{where}.op",
+                          code="segment.field_op", label=field.label)
         given = {k for k in ("values", "from", "to", "min", "max")
                  if cond.get(k) not in (None, "", [])}
         allowed = ({"values"} if op in ("in", "has_any", "has_all") else
                    {"from", "to"} if op == "between" and field.kind == "date" else
                    {"min", "max"} if op == "between" else set())
         if given - allowed:
-            raise _refuse(f"{where}.{sorted(given - allowed)[0]}", f"not with op {op} on a "
-                          f"{field.kind} field")
+            raise _refuse(f"not with op {op} on a "
+                          f"{field.kind} field", field=f"{where}.{sorted(given - allowed)[0]}",
+                          code="segment.field_extra", label=field.label)
         item: dict[str, Any] = {"field": field.id, "op": op}
         if allowed == {"values"}:
             values = cond.get("values")
             if not isinstance(values, list) or not values \
                     or not all(isinstance(v, str) for v in values):
-                raise _refuse(f"{where}.values", "a list of the field's options, at least one")
+                raise _refuse("a list of the field's options, at least one",
+                              field=f"{where}.values", code="segment.field_values",
+                              label=field.label)
             missing = [v for v in values if v not in field.options]
             if missing:
                 raise ValidationFailed(
@@ -204,17 +235,27 @@ def field_conditions(raw: Any, fields: Sequence[ProfileField]) -> list[dict[str,
             item["values"] = [o for o in field.options if o in set(values)]
         elif allowed:
             if not given:
-                raise _refuse(where, f"give {' and/or '.join(sorted(allowed))}")
+                raise _refuse(f"give {' and/or '.join(sorted(allowed))}", field=where,
+                              code="segment.field_bounds", label=field.label)
             for key in sorted(given):
                 try:
                     item[key] = profile.encoded(field, cond[key], None)
                 except ValidationFailed as exc:
-                    raise _refuse(f"{where}.{key}", exc.args[0].split(": ", 1)[-1]) from None
+                    reason = exc.args[0].split(": ", 1)[-1]
+                    if field.kind == "date":
+                        raise _refuse(reason, field=f"{where}.{key}", code="segment.field_date",
+                                      label=field.label) from None
+                    raise _refuse(reason, field=f"{where}.{key}", code="segment.field_number",
+                                  label=field.label) from None
             low, high = sorted(allowed, key=("from", "min", "to", "max").index)
             if low in item and high in item and (
                     item[low] > item[high] if field.kind == "date"
                     else float(item[low]) > float(item[high])):
-                raise _refuse(f"{where}.{low}", f"must not be after {high}")
+                if field.kind == "date":
+                    raise _refuse(f"must not be after {high}", field=f"{where}.{low}",
+                                  code="segment.date_order", label=field.label)
+                raise _refuse(f"must not be after {high}", field=f"{where}.{low}",
+                              code="segment.range_order", label=field.label)
         out.append(item)
     return out
 
@@ -346,7 +387,8 @@ class Segments:
     async def _checked(self, tenant: str, name: str, conditions: Mapping[str, Any]) -> str:
         name = name.strip()
         if not name or len(name) > 64:
-            raise _refuse("name", "required, at most 64 characters")
+            raise _refuse("required, at most 64 characters", field="name", code="segment.name",
+                          most=64)
         tags, guides, stores = await self.known(tenant)
         named = {str(i) for key in TAG_LISTS for i in (conditions.get(key) or ())
                  if isinstance(conditions.get(key), list)} - set(tags)
@@ -371,7 +413,8 @@ class Segments:
         stored = await self._checked(tenant, name, conditions)
         async with self._db.write() as s:
             if len(await repo.of_tenant(s, tenant=tenant)) >= repo.LIMIT:
-                raise _refuse("name", f"a brand keeps at most {repo.LIMIT} segments")
+                raise _refuse(f"a brand keeps at most {repo.LIMIT} segments", field="name",
+                              code="segment.limit", most=repo.LIMIT)
             segment_id = await repo.insert(s, tenant=tenant, name=name.strip(),
                                            conditions=stored, operator=operator[:64],
                                            now=self._clock())

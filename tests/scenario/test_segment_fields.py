@@ -116,21 +116,23 @@ async def test_bad_field_conditions_are_refused_coded(library_stack: tuple[Stack
             ({"field": "hair", "op": "set"}, "segment.unknown_field", "conditions.fields.0.field"),
             ({"field": "skin", "op": "in", "values": ["中性"]}, "segment.unknown_option",
              "conditions.fields.0.values"),
-            ({"field": "skin", "op": "has_any", "values": ["干性"]}, "segment.invalid",
+            ({"field": "skin", "op": "has_any", "values": ["干性"]}, "segment.field_op",
              "conditions.fields.0.op"),
-            ({"field": "skin", "op": "in"}, "segment.invalid", "conditions.fields.0.values"),
-            ({"field": "spend", "op": "between", "min": "lots"}, "segment.invalid",
+            ({"field": "skin", "op": "in"}, "segment.field_values", "conditions.fields.0.values"),
+            ({"field": "spend", "op": "between", "min": "lots"}, "segment.field_number",
              "conditions.fields.0.min"),
-            ({"field": "spend", "op": "between", "from": "2026-01-01"}, "segment.invalid",
+            ({"field": "spend", "op": "between", "from": "2026-01-01"}, "segment.field_extra",
              "conditions.fields.0.from"),
-            ({"field": "spend", "op": "between"}, "segment.invalid", "conditions.fields.0"),
+            ({"field": "spend", "op": "between"}, "segment.field_bounds", "conditions.fields.0"),
             ({"field": "last_visit", "op": "between", "from": "2026-12-01", "to": "2026-11-01"},
-             "segment.invalid", "conditions.fields.0.from"),
-            ({"field": "last_visit", "op": "set", "from": "2026-12-01"}, "segment.invalid",
+             "segment.date_order", "conditions.fields.0.from"),
+            ({"field": "last_visit", "op": "set", "from": "2026-12-01"}, "segment.field_extra",
              "conditions.fields.0.from")):
         status, refused = await stack.admin("/segments", method="POST", json={
             "name": "坏条件", "conditions": {"fields": [cond]}})
-        assert status == 400 and refused.get("code") == code, (cond, refused)
+        api = code if code.startswith("segment.unknown_") else "segment.invalid"
+        assert status == 400 and refused.get("code") == api, (cond, refused)
+        assert refused.get("detail", refused["code"]) == code, (cond, refused)
         assert refused["field"] == field, (cond, refused)
     status, segments = await stack.admin("/segments")
     assert status == 200 and segments["segments"] == []

@@ -177,10 +177,12 @@ async def test_the_console_shows_a_months_targets_and_its_form_sets_them(
         assert status == 403
         status, html, _ = await console.post("/console/acme/targets",
                                              {**form, "stores.S02.adds": "八"})
-        assert status == 400 and "stores.S02.adds" in html and "须为数字" in html
+        assert status == 400 and "的新增客户目标须为不小于 0 的整数" in html, html
+        assert "stores.S02" not in html  # named by the store, not its field path
         status, html, _ = await console.post("/console/acme/targets",
                                              {**form, "guides.wangfang.adds": "-3"})
-        assert status == 400 and "guides.wangfang.adds" in html
+        assert status == 400 and "的新增客户目标须为不小于 0 的整数" in html, html
+        assert "guides.wangfang" not in html
         _, body = await stack.admin(f"/targets/{PERIOD}")
         assert [g["id"] for g in body["guides"]] == ["lina"]  # refused: nothing changed
         status, _, resp = await console.post("/console/acme/targets", form)

@@ -121,7 +121,10 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
 
 
 def _coded(exc: NotFound | ValidationFailed) -> dict[str, Any]:
-    """A refusal's `code` (the console's refusal.<code>) where it was raised with one."""
+    """A refusal's `code` (the console's refusal.<code>) where it was raised with one; one
+    with an `api_code` answers that as `code` and its own code as `detail`."""
+    if exc.code and exc.api_code:
+        return {"code": exc.api_code, "detail": exc.code}
     return {"code": exc.code} if exc.code else {}
 
 

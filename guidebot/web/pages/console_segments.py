@@ -13,11 +13,20 @@ from aiohttp import web
 from multidict import MultiMapping
 
 from guidebot.content.profile_fields import ProfileField
+from guidebot.errors import ValidationFailed
 from guidebot.segments.service import LAYERS, LISTS, OPS, Segments
 from guidebot.stats import customer_list
 from guidebot.stats.records import PAGE
 from guidebot.web.pages import console_auth as auth
-from guidebot.web.pages.console import csv_export, notice, page, render, services_of
+from guidebot.web.pages.console import (
+    catalog,
+    csv_export,
+    language,
+    notice,
+    page,
+    render,
+    services_of,
+)
 
 SINGLE = ("status", "added_from", "added_to", "added_days", "purchased", "quiet_days",
           "layer")
@@ -94,6 +103,24 @@ def _fields(request: web.Request) -> tuple[ProfileField, ...]:
     return services_of(request).library.profile_fields
 
 
+def _labelled(request: web.Request, exc: ValidationFailed) -> ValidationFailed:
+    """A refused segment with its field as the form labels it in the page's language
+    (「添加日期」, 客户资料「生日」) in place of its path (conditions.added_from); the API keeps
+    the path and the English reason."""
+    path = str(exc.params.get("field", ""))
+    if not path:
+        return exc
+    words = catalog(language(request))
+    parts = path.split(".")
+    if parts[:2] == ["conditions", "fields"] and len(parts) > 2 and exc.params.get("label"):
+        label = words["seg.field_label"].format(label=exc.params["label"])
+    else:
+        key = parts[-1] if parts[0] in ("conditions", "name") else ""
+        key = "added" if key in ("added_from", "added_to") else key
+        label = words["seg.label"].format(label=words.get(f"seg.{key}", path))
+    return type(exc)(str(exc), code=exc.code, **{**exc.params, "field": label})
+
+
 @page
 async def form(request: web.Request, who: auth.Access) -> web.StreamResponse:
     """新建 / 编辑: the form, filled from the segment (编辑) or from the query (a preview asked
@@ -104,7 +131,10 @@ async def form(request: web.Request, who: auth.Access) -> web.StreamResponse:
     if "preview" in request.query:
         name = request.query.get("name", "")
         conditions = _conditions(request.query, _fields(request))
-        count: int | None = await _segments(request).preview(who.tenant.id, conditions)
+        try:
+            count: int | None = await _segments(request).preview(who.tenant.id, conditions)
+        except ValidationFailed as exc:
+            raise _labelled(request, exc) from None
     elif segment is not None:
         name, conditions, count = segment["name"], segment["conditions"], None
     else:
@@ -124,8 +154,12 @@ def _id(raw: str | None) -> int:
 @page
 async def create(request: web.Request, who: auth.Access) -> web.StreamResponse:
     data = await request.post()
-    made = await _segments(request).create(who.tenant.id, str(data.get("name", ""))[:64],
-                                           _conditions(data, _fields(request)), operator="console")
+    try:
+        made = await _segments(request).create(who.tenant.id, str(data.get("name", ""))[:64],
+                                               _conditions(data, _fields(request)),
+                                               operator="console")
+    except ValidationFailed as exc:
+        raise _labelled(request, exc) from None
     raise web.HTTPSeeOther(f"{_base(who)}/{made['id']}?saved=1#notice")
 
 
@@ -133,9 +167,12 @@ async def create(request: web.Request, who: auth.Access) -> web.StreamResponse:
 async def update(request: web.Request, who: auth.Access) -> web.StreamResponse:
     data = await request.post()
     segment_id = _id(request.match_info["segment_id"])
-    await _segments(request).update(who.tenant.id, segment_id,
-                                    str(data.get("name", ""))[:64],
-                                    _conditions(data, _fields(request)), operator="console")
+    try:
+        await _segments(request).update(who.tenant.id, segment_id,
+                                        str(data.get("name", ""))[:64],
+                                        _conditions(data, _fields(request)), operator="console")
+    except ValidationFailed as exc:
+        raise _labelled(request, exc) from None
     raise web.HTTPSeeOther(f"{_base(who)}/{segment_id}?saved=1#notice")
 
 

@@ -21,6 +21,7 @@ from guidebot.web.pages import console_auth as auth
 from guidebot.web.pages.console import notice, page, render, services_of, today
 
 _FIELD = re.compile(r"^(guides|stores)\.(.+)\.(adds|gmv)$")
+_STORED = re.compile(r"^(guides|stores)\.(.+)\.(adds|gmv_fen)$")
 
 
 def _targets(request: web.Request) -> Targets:
@@ -67,15 +68,49 @@ def _row(goal: Goal | None, figures: dict[str, Any]) -> dict[str, Any]:
             f"{goal.gmv_fen // 100}.{goal.gmv_fen % 100:02d}"}
 
 
-def _number(field: str, text: str, *, money: bool) -> int | None:
+def _number(text: str, *, money: bool) -> int | None | bool:
+    """The box's target (None: blank), False when it is not one."""
     text = text.strip()
     if not text:
         return None
     value = definitions.fen_of_yuan(text) if money else (
         int(text) if text.isdigit() else None)
-    if value is None:
-        raise TargetRefused(field=field, reason="must be a number", code="targets.number")
-    return value
+    return False if value is None or value < 0 else value
+
+
+async def _name(request: web.Request, who: auth.Access, group: str, subject: str) -> str:
+    """The guide's or store's name, else its id."""
+    records = services_of(request).stats.records
+    names = ({g["guide"]: g["name"] for g in await records.guides(who.tenant.id)}
+             if group == "guides" else await records.store_names(who.tenant.id))
+    return str(names.get(subject) or subject)
+
+
+async def _refused(request: web.Request, who: auth.Access, group: str, subject: str,
+                   what: str) -> TargetRefused:
+    """A box that is not a target, worded by the guide's or store's name and the column."""
+    name = await _name(request, who, group, subject)
+    if what == "gmv":
+        return TargetRefused(field=f"{group}.{subject}.gmv_fen", reason="must be a number",
+                             code="targets.gmv_number", name=name)
+    return TargetRefused(field=f"{group}.{subject}.{what}", reason="must be a number",
+                         code="targets.adds_number", name=name)
+
+
+async def _named(request: web.Request, who: auth.Access, exc: TargetRefused) -> TargetRefused:
+    """A target above the most (targets.range, naming guides.lina.gmv_fen) worded by the
+    guide's or store's name and the column, GMV in yuan."""
+    found = _STORED.fullmatch(exc.field)
+    if exc.code != "targets.range" or found is None:
+        return exc
+    group, subject, what = found.groups()
+    name = await _name(request, who, group, subject)
+    top = int(str(exc.params["max"]))
+    if what == "gmv_fen":
+        return TargetRefused(field=exc.field, reason=exc.reason, code="targets.gmv_range",
+                             name=name, max=definitions.yuan(top))
+    return TargetRefused(field=exc.field, reason=exc.reason, code="targets.adds_range",
+                         name=name, max=top)
 
 
 @page
@@ -89,12 +124,16 @@ async def save(request: web.Request, who: auth.Access) -> web.StreamResponse:
         if found is None:
             continue
         group, subject, what = found.groups()
-        goals[group].setdefault(subject, {})[what] = _number(
-            f"{group}.{subject}.{'gmv_fen' if what == 'gmv' else what}", str(value),
-            money=what == "gmv")
-    await _targets(request).set_month(who.tenant.id, period, {
-        group: {s: Goal(v.get("adds"), v.get("gmv")) for s, v in subjects.items()}
-        for group, subjects in goals.items()})
+        number = _number(str(value), money=what == "gmv")
+        if number is False:
+            raise await _refused(request, who, group, subject, what)
+        goals[group].setdefault(subject, {})[what] = number
+    try:
+        await _targets(request).set_month(who.tenant.id, period, {
+            group: {s: Goal(v.get("adds"), v.get("gmv")) for s, v in subjects.items()}
+            for group, subjects in goals.items()})
+    except TargetRefused as exc:
+        raise await _named(request, who, exc) from None
     raise web.HTTPSeeOther(f"/console/{who.tenant.id}/targets?period={period}&done=1")
 
 
