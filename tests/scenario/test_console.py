@@ -293,7 +293,7 @@ async def test_commission_forms_need_csrf_and_book_adjustments_and_settle(
                                                  {**form, "amount": "1.005",
                                                   "_csrf": csrf_in(html)},
                                                  headers={"Referer": page})
-        assert status == 400 and "提交的内容未通过检查： 金额请填写元" in html_bad  # in Chinese
+        assert status == 400 and "提交的内容未通过检查：金额请填写元" in html_bad  # in Chinese
         assert f'href="/console/acme/commissions?period={period}" id="back"' in html_bad
         status, html_bad, _ = await console.post(
             "/console/acme/commissions/adjustments", {**form, "amount": "x",
