@@ -119,9 +119,7 @@ class Workbench:
         nothing here and is listed apart (`unknown`); a leader who left neither."""
         async with self._db.read() as s:
             led = await managers_repo.leaders(s, tenant=tenant.id)
-            members = set(await directory_repo.active_guides(s, tenant=tenant.id))
-            known = await directory_repo.guide_userids(s, tenant=tenant.id)
-        active = {userid: userid in members for userid in known}
+            active = await directory_repo.guides_active(s, tenant=tenant.id)
         out: dict[str, set[str]] = {}
         for userid, store_id in led:
             if active.get(userid, True):  # the address book named them; gone once they left

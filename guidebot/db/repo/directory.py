@@ -34,6 +34,12 @@ async def guide_userids(session: AsyncSession, *, tenant: str) -> list[str]:
     return list((await session.execute(stmt)).scalars())
 
 
+async def guides_active(session: AsyncSession, *, tenant: str) -> dict[str, bool]:
+    """Every guide the tenant knows → whether they are still a member (False once they left)."""
+    stmt = select(Guide.userid, Guide.active).where(Guide.tenant == tenant)
+    return {userid: bool(active) for userid, active in await session.execute(stmt)}
+
+
 async def active_guides(session: AsyncSession, *, tenant: str) -> list[str]:
     """Guides still members of the address book (a member who left is inactive)."""
     stmt = (select(Guide.userid).where(Guide.tenant == tenant, Guide.active.is_(True))  # type: ignore[attr-defined]
